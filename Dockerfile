@@ -1,0 +1,40 @@
+# gwf in a container: the `gwf` CLI, the first-party plugins, the SDK
+# headers and pkg-config files, installed under /usr/local.
+#
+#   docker build -t gwf .
+#   docker run --rm gwf                                   # gwf --help
+#   docker run --rm gwf gwf inspect direct_response
+#   docker run --rm -w /usr/local/share/gwf/examples/gateway gwf \
+#       gwf run -f manifests.yaml --direct-response default/hello \
+#       --request requests/hello.http
+
+# -- build: the same packages and build a developer uses -----------------------
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY scripts/setup.sh scripts/setup.sh
+RUN bash scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+# Only the sources the build reads, not a developer's build directories.
+COPY meson.build meson_options.txt ./
+COPY abi abi
+COPY sdk sdk
+COPY host host
+COPY plugins plugins
+COPY bench bench
+COPY fuzz fuzz
+COPY tests tests
+RUN meson setup /build --prefix=/usr/local -Dtests=false \
+    && ninja -C /build \
+    && meson install -C /build \
+    && /usr/local/bin/gwf inspect direct_response
+
+# -- runtime: shared libraries only, no compilers ---------------------------
+FROM debian:bookworm
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libyaml-0-2 libjansson4 libcurl4 libssl3 libpcre2-8-0 \
+        libhiredis0.14 libjwt0 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /usr/local /usr/local
+COPY examples/gateway /usr/local/share/gwf/examples/gateway
+RUN gwf inspect direct_response >/dev/null
+CMD ["gwf", "--help"]

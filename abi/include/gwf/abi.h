@@ -1,0 +1,534 @@
+/*
+ * gwf/abi.h - the contract between a gwf plugin and the data plane that
+ * hosts it.
+ *
+ * A plugin is a shared object that exports exactly one symbol,
+ * GWF_PLUGIN_ENTRY_SYMBOL ("gwf_plugin_entry"): a const gwf_plugin struct
+ * that names the plugin and lists its hooks. The host (nginx, the gwf CLI,
+ * the test host, ...) calls those hooks as requests flow through a filter
+ * chain, and the plugin calls back into the host only through the
+ * gwf_host function table it is handed. A plugin never links a host symbol
+ * and never sees a host struct; that is what lets one .so run unchanged
+ * in every data plane.
+ *
+ * This file is the whole contract. Read it top to bottom: types, status
+ * codes, the host table, then the plugin entry.
+ *
+ * Conventions used below
+ * ----------------------
+ * Thread tags, in brackets before each function:
+ *   [main]    the main thread, during configuration, before any worker
+ *             runs (nginx: the master process, while reading nginx.conf).
+ *   [worker]  a worker thread or process, from the event loop. One stream's
+ *             hooks and callbacks always run on the same worker, never
+ *             concurrently.
+ *   [any]     any thread, including threads the plugin created.
+ *
+ * Memory:
+ *   - Host -> plugin data is a borrowed gwf_view {ptr, len}: not
+ *     NUL-terminated, valid until the current hook or callback returns or
+ *     until the plugin changes that header map or body, whichever is first.
+ *   - Plugin -> host arguments are copied by the host before the call
+ *     returns; the plugin keeps ownership of what it passes.
+ *   - Nothing is ever freed across the boundary: what a plugin allocates
+ *     it frees in its own destroy hooks.
+ *
+ * Versioning:
+ *   - GWF_ABI_VERSION_MAJOR changes only for incompatible changes; a host
+ *     refuses a plugin built for another major, naming both versions.
+ *   - Every struct passed across the boundary starts with its own size and
+ *     only ever grows at the end. A reader checks `size` before touching a
+ *     field added in a later minor version (GWF_HAS_FIELD below).
+ *   - Optional capabilities are looked up by string id with
+ *     gwf_host.get_extension / gwf_plugin.get_extension, and may be NULL.
+ *
+ * Only <stddef.h> and <stdint.h> are needed; the header is C99 and C++.
+ */
+#ifndef GWF_ABI_H
+#define GWF_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GWF_ABI_VERSION_MAJOR 0
+#define GWF_ABI_VERSION_MINOR 1
+
+/* The one symbol a plugin exports. */
+#define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
+
+#if defined(_WIN32)
+#define GWF_EXPORT __declspec(dllexport)
+#else
+#define GWF_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* True when a size-prefixed struct `s` (a pointer) is large enough to hold
+ * `field`: use before reading a field added in a later minor version. */
+#define GWF_HAS_FIELD(s, type, field)                                        \
+    ((s)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ------------------------------------------------------------------------
+ * Basic types
+ * --------------------------------------------------------------------- */
+
+/* A borrowed byte string: `ptr` may be NULL when `len` is 0. Never
+ * NUL-terminated by contract, even when it happens to be. */
+typedef struct gwf_view {
+    const char *ptr;
+    size_t len;
+} gwf_view;
+
+/* A header as a pair of views, used for local replies. */
+typedef struct gwf_header {
+    gwf_view name;
+    gwf_view value;
+} gwf_header;
+
+/* What every host call returns. Fixed values: never renumbered. */
+typedef int32_t gwf_status;
+enum {
+    GWF_OK = 0,
+    GWF_ERR_NOT_FOUND = 1,     /* no such header, value, document, id */
+    GWF_ERR_BAD_ARGUMENT = 2,  /* NULL where not allowed, bad name, ... */
+    GWF_ERR_WRONG_PHASE = 3,   /* not allowed in the current phase */
+    GWF_ERR_STREAM_GONE = 4,   /* the stream has ended */
+    GWF_ERR_UNIMPLEMENTED = 5, /* this host does not offer the call */
+    GWF_ERR_NO_MEMORY = 6,
+    GWF_ERR_LIMIT = 7,         /* a host limit (body size, count) was hit */
+    GWF_ERR_INTERNAL = 8       /* anything else; the host logged why */
+};
+
+/* What a stream hook returns to the host. Any other value is a plugin
+ * bug: the host logs it, naming the plugin and hook, and answers the
+ * request with 500. */
+typedef int32_t gwf_action;
+enum {
+    /* Go on: run the next plugin's hook, or let the data plane proceed. */
+    GWF_CONTINUE = 0,
+    /* Stop here. The plugin will later call gwf_host.resume or
+     * gwf_host.send_local_reply, from a callback (fd, timer, post). The
+     * host bounds how long a stream may stay paused and answers 504 when
+     * that deadline passes. */
+    GWF_PAUSE = 1,
+    /* Stop here and buffer the body: call this plugin's body hook again
+     * once the whole body has arrived (end_of_stream = 1), with all of it
+     * in one view. From a headers hook: headers are held too, and may
+     * still be changed in that body hook. Bounded by the host's buffer
+     * limit: 413 for a request body, 500 for a response body beyond it. */
+    GWF_BUFFER = 2
+};
+
+/* Which message a header or body call is about. */
+typedef int32_t gwf_message_kind;
+enum {
+    GWF_REQUEST = 0,
+    GWF_RESPONSE = 1
+};
+
+/* Log levels. */
+typedef int32_t gwf_log_level;
+enum {
+    GWF_LOG_DEBUG = 0,
+    GWF_LOG_INFO = 1,
+    GWF_LOG_WARN = 2,
+    GWF_LOG_ERROR = 3
+};
+
+/* Metric kinds. */
+typedef int32_t gwf_metric_kind;
+enum {
+    GWF_METRIC_COUNTER = 0,  /* only goes up: metric_add with delta >= 0 */
+    GWF_METRIC_GAUGE = 1,    /* metric_add (+/-) or metric_set */
+    GWF_METRIC_HISTOGRAM = 2 /* metric_observe */
+};
+
+/* Clocks for gwf_host.now. */
+typedef int32_t gwf_clock;
+enum {
+    GWF_CLOCK_REALTIME = 0, /* ns since the Unix epoch (host may fix it) */
+    GWF_CLOCK_MONOTONIC = 1 /* ns from an arbitrary start, never goes back */
+};
+
+/* fd watch events (a bit set). GWF_FD_ERROR is delivered, never asked. */
+enum {
+    GWF_FD_READ = 1u,
+    GWF_FD_WRITE = 2u,
+    GWF_FD_ERROR = 4u
+};
+
+/* Types of the shared per-stream values (gwf_host.value_set/value_get). */
+typedef int32_t gwf_value_type;
+enum {
+    GWF_VALUE_STRING = 0, /* UTF-8 text */
+    GWF_VALUE_BYTES = 1,  /* arbitrary bytes */
+    GWF_VALUE_INT = 2,    /* int64_t in host byte order, 8 bytes */
+    GWF_VALUE_BOOL = 3,   /* one byte, 0 or 1 */
+    GWF_VALUE_JSON = 4    /* JSON text */
+};
+
+/* Stream attributes (gwf_host.attribute). All are strings. */
+typedef int32_t gwf_attribute;
+enum {
+    GWF_ATTR_REMOTE_ADDRESS = 0, /* client IP, no port: "192.0.2.1", "::1" */
+    GWF_ATTR_REMOTE_PORT = 1,    /* decimal */
+    GWF_ATTR_LOCAL_ADDRESS = 2,
+    GWF_ATTR_LOCAL_PORT = 3,
+    GWF_ATTR_PROTOCOL = 4,       /* "HTTP/1.1", "HTTP/2.0" */
+    GWF_ATTR_REQUEST_ID = 5,     /* unique per stream in this host */
+    GWF_ATTR_ROUTE_NAME = 6,     /* the data plane's name for the route */
+    GWF_ATTR_TLS = 7             /* "1" when the client used TLS, else "0" */
+};
+
+/* Opaque handles. Each starts with a public `host` member: the function
+ * table to call for it. Everything else about them is the host's. */
+typedef struct gwf_host gwf_host;
+
+/* The plugin's handle on one configured instance of itself (one
+ * GatewayExtension, one DirectResponse, ...). Valid from config_create
+ * until config_destroy returns. Used for logging, metrics, clocks and
+ * worker-scope timers and fd watches. */
+typedef struct gwf_instance {
+    const gwf_host *host;
+} gwf_instance;
+
+/* The plugin's handle on one stream (one request and its response) as
+ * seen by this plugin in this chain: each plugin in a chain has its own
+ * handle on the same stream. Valid from stream_create until stream_destroy
+ * returns, except as the rules below say ("dead handle"). */
+typedef struct gwf_stream {
+    const gwf_host *host;
+} gwf_stream;
+
+/* A reference-counted handle on a stream, for work done on other
+ * threads. It stays valid, even after the stream ends, until released. */
+typedef struct gwf_stream_ref gwf_stream_ref;
+
+/* Callbacks from the host loop. [worker] */
+typedef void (*gwf_fd_cb)(void *arg, int fd, uint32_t events);
+typedef void (*gwf_timer_cb)(void *arg);
+typedef void (*gwf_post_cb)(void *arg);
+
+/* ------------------------------------------------------------------------
+ * The host function table
+ *
+ * Handed to the plugin in every gwf_instance and gwf_stream (`->host`).
+ * The same table stays valid for as long as the plugin is loaded. A slot
+ * may be NULL only if it was added in a later minor version than the host
+ * implements: check with GWF_HAS_FIELD(host, gwf_host, slot).
+ *
+ * Rules for streams (learned from proxies that got them wrong):
+ *  - After a plugin calls resume or send_local_reply on a stream, that
+ *    gwf_stream is dead for the rest of the current hook or callback:
+ *    every further call with it returns GWF_ERR_STREAM_GONE.
+ *  - Stream destroy is deferred until the current hook or callback
+ *    returns, so the plugin's own state stays valid while it unwinds.
+ *  - Resuming runs the rest of the chain after the callback returns,
+ *    never inside the resume call.
+ *  - A stream that ends (reply sent, client gone, deadline) has its
+ *    stream-scope timers and fd watches cancelled by the host; no
+ *    callback of them, nor a post to it, is ever delivered afterwards.
+ * --------------------------------------------------------------------- */
+struct gwf_host {
+    uint32_t size;      /* sizeof(gwf_host) as the host was built */
+    uint16_t abi_major; /* GWF_ABI_VERSION_MAJOR of the host */
+    uint16_t abi_minor;
+    const char *name;   /* "nginx", "gwf-cli", "gwf-test", ... */
+
+    /* -- Logging, time, identity ----------------------------------------- */
+
+    /* [any] Log one message; the host adds the plugin instance name and
+     * (for stream_log) the stream's request id. Messages never include
+     * secrets or tokens: that is the plugin's duty. */
+    void (*log)(gwf_instance *inst, gwf_log_level level, const char *msg,
+                size_t len);
+    /* [worker] Same, scoped to a stream. */
+    void (*stream_log)(gwf_stream *s, gwf_log_level level, const char *msg,
+                       size_t len);
+    /* [any] Is `level` enabled? Lets a plugin skip formatting. 1 or 0. */
+    int32_t (*log_enabled)(gwf_instance *inst, gwf_log_level level);
+    /* [any] The host's clock, in nanoseconds (see gwf_clock). Tests and
+     * the CLI may fix or step it, which makes expiry reproducible. */
+    int64_t (*now)(gwf_instance *inst, gwf_clock clock);
+
+    /* -- Configuration time [main] ---------------------------------------- */
+
+    /* Report why the config is rejected. `field` is a dotted path inside
+     * the plugin's config ("providers[0].issuer", may be NULL or empty);
+     * the host turns it into file:line and the document's field path.
+     * Then return GWF_ERR_BAD_ARGUMENT from config_create or
+     * route_config_create. May be called several times. */
+    void (*config_error)(gwf_instance *inst, const char *field,
+                         const char *msg, size_t len);
+    /* Look up another document the manifests define, by kind ("Backend",
+     * "Secret", ...) and reference ("name" or "namespace/name"; namespace
+     * defaults to the instance's own). `*spec_json` receives the
+     * document's `spec` (for Secret: the whole document) as JSON text,
+     * valid until config_create returns. GWF_ERR_NOT_FOUND if absent. */
+    gwf_status (*lookup_document)(gwf_instance *inst, const char *kind,
+                                  const char *ref, gwf_view *spec_json);
+    /* Directory of the manifest that configured this instance ("" if
+     * none), to resolve relative file names in the config. */
+    gwf_view (*config_dir)(gwf_instance *inst);
+
+    /* Define a metric. `name` is a Prometheus metric name; the host
+     * prefixes "gwf_". `label_names` has `label_count` entries (at most
+     * 8). For histograms, `buckets` lists `bucket_count` ascending upper
+     * bounds (else NULL/0). `*metric_id` receives an id for metric_*.
+     * Defining the same name twice with the same shape returns the same
+     * id (two instances of one plugin share a metric, told apart by
+     * labels the host adds: `instance`). */
+    gwf_status (*metric_define)(gwf_instance *inst, gwf_metric_kind kind,
+                                const char *name, const char *help,
+                                const char *const *label_names,
+                                size_t label_count, const double *buckets,
+                                size_t bucket_count, uint32_t *metric_id);
+
+    /* -- Metrics [worker] -------------------------------------------------- */
+
+    /* `label_values` must match the defined labels in count and order. */
+    gwf_status (*metric_add)(gwf_instance *inst, uint32_t metric_id,
+                             const gwf_view *label_values, size_t count,
+                             double delta);
+    gwf_status (*metric_set)(gwf_instance *inst, uint32_t metric_id,
+                             const gwf_view *label_values, size_t count,
+                             double value);
+    gwf_status (*metric_observe)(gwf_instance *inst, uint32_t metric_id,
+                                 const gwf_view *label_values, size_t count,
+                                 double value);
+
+    /* -- Headers [worker] --------------------------------------------------
+     *
+     * Request headers are readable from request_headers until the stream
+     * ends and writable until the request has been forwarded (the end of
+     * the request phases); response headers from response_headers on,
+     * writable until they are sent. Names are matched case-insensitively.
+     * Pseudo-headers give the request line: ":method", ":path" (path and
+     * query), ":scheme", ":authority" (the Host header); ":status" for the
+     * response. Setting ":path" rewrites the request target. Iteration by
+     * index does not include pseudo-headers. A write at the wrong time
+     * returns GWF_ERR_WRONG_PHASE. */
+
+    /* The `index`-th value (0-based) of header `name`. */
+    gwf_status (*header_get)(gwf_stream *s, gwf_message_kind which,
+                             const char *name, size_t name_len, size_t index,
+                             gwf_view *value);
+    /* Number of (non-pseudo) header lines. */
+    size_t (*header_count)(gwf_stream *s, gwf_message_kind which);
+    /* The `index`-th header line, in order. */
+    gwf_status (*header_at)(gwf_stream *s, gwf_message_kind which,
+                            size_t index, gwf_view *name, gwf_view *value);
+    /* Replace every value of `name` with one value (adds it if absent). */
+    gwf_status (*header_set)(gwf_stream *s, gwf_message_kind which,
+                             const char *name, size_t name_len,
+                             const char *value, size_t value_len);
+    /* Append one more line `name: value`. */
+    gwf_status (*header_add)(gwf_stream *s, gwf_message_kind which,
+                             const char *name, size_t name_len,
+                             const char *value, size_t value_len);
+    /* Remove every line named `name`; GWF_OK even if there was none. */
+    gwf_status (*header_remove)(gwf_stream *s, gwf_message_kind which,
+                                const char *name, size_t name_len);
+
+    /* -- Bodies [worker] ----------------------------------------------------
+     *
+     * Only inside request_body / response_body. The view is the current
+     * chunk, or the whole body when the plugin asked for GWF_BUFFER. */
+    gwf_status (*body_get)(gwf_stream *s, gwf_message_kind which,
+                           gwf_view *data);
+    /* Replace what body_get returns with these bytes. The host fixes
+     * Content-Length (or switches to chunked) itself. */
+    gwf_status (*body_set)(gwf_stream *s, gwf_message_kind which,
+                           const char *data, size_t len);
+
+    /* -- Stream information [worker] ------------------------------------- */
+
+    gwf_status (*attribute)(gwf_stream *s, gwf_attribute attr,
+                            gwf_view *value);
+    /* The instance this stream handle belongs to. */
+    gwf_instance *(*stream_instance)(gwf_stream *s);
+
+    /* -- Shared per-stream values [worker] --------------------------------
+     *
+     * Plugins in one chain leave typed values for each other (the JWT
+     * plugin leaves claims that the rate limiter uses as a descriptor).
+     * Keys are strings; by convention "<plugin>.<name>", e.g.
+     * "jwt_auth.claim.sub". Setting a key again replaces it. */
+    gwf_status (*value_set)(gwf_stream *s, const char *key, size_t key_len,
+                            gwf_value_type type, const void *data,
+                            size_t len);
+    gwf_status (*value_get)(gwf_stream *s, const char *key, size_t key_len,
+                            gwf_value_type *type, gwf_view *data);
+
+    /* -- Flow control [worker] -------------------------------------------- */
+
+    /* Continue a stream this plugin paused (its hook returned
+     * GWF_PAUSE), as if that hook had returned GWF_CONTINUE. Call it from
+     * a callback (timer, fd, post), not from a hook. The rest of the
+     * chain runs after the current callback returns. The handle is dead
+     * afterwards. GWF_ERR_WRONG_PHASE if this plugin had not paused the
+     * stream (or the pause deadline already answered it). */
+    gwf_status (*resume)(gwf_stream *s);
+    /* Answer the client now, instead of the upstream. Allowed from any
+     * hook or callback of the stream until the response headers were
+     * sent to the client (GWF_ERR_WRONG_PHASE after). `status` is
+     * 200-599. Headers and body are copied. `details` is a short reason
+     * for the access log and metrics ("jwt_invalid"); may be NULL. The
+     * response hooks of the plugins before this one in the chain run on
+     * the reply (in reverse order), as for an upstream response; a local
+     * reply sent while another is being processed is refused with
+     * GWF_ERR_WRONG_PHASE. The handle is dead afterwards, and a hook
+     * should return GWF_PAUSE (the value is then ignored). */
+    gwf_status (*send_local_reply)(gwf_stream *s, uint32_t status,
+                                   const gwf_header *headers,
+                                   size_t header_count, const char *body,
+                                   size_t body_len, const char *details);
+
+    /* -- Async: timers and fd watches on the host's event loop [worker] ---
+     *
+     * Scope: with `s` != NULL the timer or watch belongs to that stream
+     * and is cancelled when it ends. With `s` == NULL it belongs to the
+     * instance on this worker (a shared Redis connection), and must be
+     * cancelled by the plugin before worker_stop returns.
+     * Ids are never reused: cancelling a fired or cancelled id is a
+     * harmless GWF_ERR_NOT_FOUND. A one-shot timer's id is spent once its
+     * callback starts. */
+    gwf_status (*timer_start)(gwf_instance *inst, gwf_stream *s,
+                              uint64_t delay_ns, gwf_timer_cb cb, void *arg,
+                              uint64_t *timer_id);
+    gwf_status (*timer_cancel)(gwf_instance *inst, uint64_t timer_id);
+    /* Watch `fd` for GWF_FD_READ and/or GWF_FD_WRITE. The callback runs
+     * while the condition holds (level-triggered). The plugin owns the fd:
+     * cancel the watch before closing it. */
+    gwf_status (*fd_watch)(gwf_instance *inst, gwf_stream *s, int fd,
+                           uint32_t events, gwf_fd_cb cb, void *arg,
+                           uint64_t *watch_id);
+    gwf_status (*fd_update)(gwf_instance *inst, uint64_t watch_id,
+                            uint32_t events);
+    gwf_status (*fd_cancel)(gwf_instance *inst, uint64_t watch_id);
+
+    /* -- Work from other threads ------------------------------------------ */
+
+    /* [worker] Take a reference on the stream for another thread. */
+    gwf_stream_ref *(*stream_ref)(gwf_stream *s);
+    /* [any] Run cb(arg) on the stream's worker, as a stream callback (so
+     * it may resume or reply). If the stream has ended, cb never runs:
+     * `release(arg)` runs instead, on the worker or in this call (release
+     * may be NULL). Returns GWF_ERR_STREAM_GONE (release already called)
+     * if the stream was known to have ended. */
+    gwf_status (*post)(gwf_stream_ref *ref, gwf_post_cb cb,
+                       gwf_post_cb release, void *arg);
+    /* [any] Drop the reference. */
+    void (*stream_ref_release)(gwf_stream_ref *ref);
+
+    /* -- Extensions -------------------------------------------------------- */
+
+    /* [any] A host capability by string id, or NULL. */
+    const void *(*get_extension)(const gwf_host *host, const char *id);
+};
+
+/* ------------------------------------------------------------------------
+ * The plugin entry
+ * --------------------------------------------------------------------- */
+
+/* What the host tells config_create. */
+typedef struct gwf_config_init {
+    uint32_t size;
+    gwf_instance *instance; /* the plugin's handle; keep it in the config */
+    gwf_view name;          /* "namespace/name" of the configuring document */
+    gwf_view kind;          /* its kind: "GatewayExtension", ... */
+    gwf_view config_json;   /* the config, JSON text (an object) */
+} gwf_config_init;
+
+/* What the host tells worker_start. */
+typedef struct gwf_worker_init {
+    uint32_t size;
+    gwf_instance *instance;
+    uint32_t worker_index; /* 0 .. worker_count-1 */
+    uint32_t worker_count;
+} gwf_worker_init;
+
+/* What the host tells stream_create. */
+typedef struct gwf_stream_init {
+    uint32_t size;
+    void *config;       /* from config_create */
+    void *route_config; /* from route_config_create, or NULL */
+    void *worker;       /* from worker_start, or NULL */
+} gwf_stream_init;
+
+typedef struct gwf_plugin {
+    uint32_t size;       /* sizeof(gwf_plugin) as the plugin was built */
+    uint16_t abi_major;  /* GWF_ABI_VERSION_MAJOR the plugin was built for */
+    uint16_t abi_minor;
+    const char *name;    /* [a-z0-9_-]+, e.g. "direct_response" */
+    const char *version; /* the plugin's own version, "1.2.0" */
+    const char *description;
+
+    /* Every hook below is optional: NULL means "nothing to do" (for a
+     * stream hook: GWF_CONTINUE). */
+
+    /* [main] Parse and validate the config, build what every worker will
+     * share read-only. On error call host->config_error and return
+     * GWF_ERR_BAD_ARGUMENT. `*config` may be any pointer, NULL included. */
+    gwf_status (*config_create)(const gwf_config_init *init, void **config);
+    /* [main] Free the config. Called after every worker has stopped, and
+     * only if config_create succeeded. */
+    void (*config_destroy)(void *config);
+
+    /* [main] Per-route settings for this instance (a TrafficPolicy's
+     * section that references it), as JSON text. Errors as above. */
+    gwf_status (*route_config_create)(void *config, gwf_instance *inst,
+                                      gwf_view route_json,
+                                      void **route_config);
+    void (*route_config_destroy)(void *config, void *route_config);
+
+    /* [worker] Per-worker state (a connection), created after the worker
+     * started (after fork, in nginx) and before its first stream.
+     * `*worker` is handed to every stream_create on that worker. */
+    gwf_status (*worker_start)(void *config, const gwf_worker_init *init,
+                               void **worker);
+    /* [worker] Cancel worker-scope timers and watches, free the state. */
+    void (*worker_stop)(void *config, void *worker);
+
+    /* [worker] A new stream. `*stream_ctx` is handed to every stream hook;
+     * if stream_create is NULL the hooks receive init->route_config if
+     * set, else init->config. An error answers the request with 500. */
+    gwf_status (*stream_create)(gwf_stream *s, const gwf_stream_init *init,
+                                void **stream_ctx);
+
+    /* [worker] Stream hooks, in the order a request flows. end_of_stream
+     * is 1 when no body follows (headers hooks) or this is the last chunk
+     * (body hooks). Return a gwf_action. */
+    gwf_action (*request_headers)(gwf_stream *s, void *stream_ctx,
+                                  int32_t end_of_stream);
+    gwf_action (*request_body)(gwf_stream *s, void *stream_ctx,
+                               int32_t end_of_stream);
+    gwf_action (*response_headers)(gwf_stream *s, void *stream_ctx,
+                                   int32_t end_of_stream);
+    gwf_action (*response_body)(gwf_stream *s, void *stream_ctx,
+                                int32_t end_of_stream);
+
+    /* [worker] The stream is over (response sent, local reply, client
+     * abort, deadline). Always called once for every created stream, in
+     * chain order. Read-only: headers, attributes and values can be read
+     * (for logs and metrics); flow control calls return
+     * GWF_ERR_WRONG_PHASE. */
+    void (*stream_complete)(gwf_stream *s, void *stream_ctx);
+    /* [worker] Free the stream's state. Last call for this stream. */
+    void (*stream_destroy)(gwf_stream *s, void *stream_ctx);
+
+    /* [any] A plugin capability by string id, or NULL. */
+    const void *(*get_extension)(const char *id);
+} gwf_plugin;
+
+/* Declare the plugin's entry: `GWF_PLUGIN_ENTRY = { ... };` */
+#define GWF_PLUGIN_ENTRY GWF_EXPORT const gwf_plugin gwf_plugin_entry
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GWF_ABI_H */

@@ -1,0 +1,273 @@
+/*
+ * exchange.c - a request/response in memory, driven through a chain.
+ *
+ * This is the smallest complete data plane: it feeds the request headers
+ * and body, forwards to the upstream callback when the request has passed
+ * every plugin, feeds the response back, and collects what the client
+ * gets. It reacts to the runtime's states exactly as a proxy must:
+ * CONTINUE goes on, NEED_BODY feeds the body before forwarding, WAIT
+ * returns and waits for wake, REPLY answers locally.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exchange.h"
+
+enum { PHASE_REQUEST, PHASE_RESPONSE, PHASE_DONE };
+
+static void advance(gwf_exchange *x, gwf_rt_state state);
+
+static void
+finish(gwf_exchange *x, int outcome)
+{
+    x->outcome = outcome;
+    x->phase = PHASE_DONE;
+    gwf_rt_stream *st = x->st;
+    x->st = NULL;
+    gwf_stream_free(st); /* runs stream_complete first */
+    if (x->on_done)
+        x->on_done(x->ctx, x);
+}
+
+static void
+finish_reply(gwf_exchange *x)
+{
+    gwf_memmsg_clear(&x->response);
+    x->response.status = gwf_stream_reply_status(x->st);
+    gwf_view name, value;
+    for (size_t i = 0;
+         gwf_stream_reply_header(x->st, i, &name, &value) == GWF_OK; i++)
+        gwf_memmsg_ops.add(&x->response, name.ptr, name.len, value.ptr,
+                           value.len);
+    gwf_view body = gwf_stream_reply_body(x->st);
+    rt_buf_set(&x->response_body, body.ptr, body.len);
+    const char *details = gwf_stream_reply_details(x->st);
+    snprintf(x->details, sizeof x->details, "%s", details ? details : "");
+    finish(x, GWF_EXCHANGE_LOCAL_REPLY);
+}
+
+/* Move the chunks that passed every plugin to `out`; 1 once the last one
+ * is out. */
+static bool
+take_all(gwf_exchange *x, gwf_message_kind which, rt_buf *out)
+{
+    gwf_view chunk;
+    int eos = 0;
+    while (gwf_stream_take(x->st, which, &chunk, &eos)) {
+        rt_buf_append(out, chunk.ptr, chunk.len);
+        if (eos)
+            x->body_out[which] = true;
+    }
+    return x->body_out[which];
+}
+
+static void
+set_content_length(gwf_memmsg *m, size_t len)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%zu", len);
+    gwf_memmsg_ops.set(m, "content-length", 14, text, (size_t)n);
+    gwf_memmsg_ops.remove(m, "transfer-encoding", 17);
+}
+
+static gwf_rt_state
+forward(gwf_exchange *x)
+{
+    x->phase = PHASE_RESPONSE;
+    if (x->upstream_body.len || x->request_body.len)
+        set_content_length(&x->request, x->upstream_body.len);
+    gwf_memmsg_clear(&x->response);
+    rt_buf_free(&x->response_body);
+    if (!x->upstream || x->upstream(x->ctx, x) != 0) {
+        gwf_memmsg_clear(&x->response);
+        rt_buf_free(&x->response_body);
+        x->response.status = 502;
+        gwf_memmsg_ops.set(&x->response, "content-type", 12,
+                           "text/plain; charset=utf-8", 25);
+        rt_buf_set(&x->response_body, "upstream unavailable\n", 21);
+    }
+    x->body_out[GWF_RESPONSE] = x->response_body.len == 0;
+    return gwf_stream_headers(x->st, GWF_RESPONSE,
+                              x->response_body.len == 0);
+}
+
+static void
+advance(gwf_exchange *x, gwf_rt_state state)
+{
+    for (;;) {
+        if (x->phase == PHASE_DONE || state == GWF_RT_WAIT)
+            return;
+        if (state == GWF_RT_REPLY) {
+            finish_reply(x);
+            return;
+        }
+        gwf_message_kind which =
+            x->phase == PHASE_REQUEST ? GWF_REQUEST : GWF_RESPONSE;
+        rt_buf *in = which == GWF_REQUEST ? &x->request_body
+                                          : &x->response_body;
+        if (!x->body_fed[which] && in->len) {
+            /* The body arrives in one piece: what a proxy that read it
+             * whole would feed. */
+            x->body_fed[which] = true;
+            char *data = in->data;
+            size_t len = in->len;
+            if (which == GWF_RESPONSE) {
+                /* The client's copy is built from the output. */
+                in->data = NULL;
+                in->len = in->cap = 0;
+            }
+            state = gwf_stream_data(x->st, which, data, len, 1);
+            if (which == GWF_RESPONSE)
+                free(data);
+            continue;
+        }
+        if (state == GWF_RT_NEED_BODY)
+            return; /* nothing more will come: the runtime waits too */
+        rt_buf *out = which == GWF_REQUEST ? &x->upstream_body
+                                           : &x->client_body;
+        if (!take_all(x, which, out) && x->body_fed[which])
+            return; /* a chunk is still inside the chain */
+        if (which == GWF_REQUEST) {
+            state = forward(x);
+            continue;
+        }
+        rt_buf_free(&x->response_body);
+        x->response_body = x->client_body;
+        memset(&x->client_body, 0, sizeof x->client_body);
+        if (x->response_body.len || x->body_fed[GWF_RESPONSE])
+            set_content_length(&x->response, x->response_body.len);
+        finish(x, GWF_EXCHANGE_FORWARDED);
+        return;
+    }
+}
+
+static void
+on_wake(void *dp, gwf_rt_state state)
+{
+    advance(dp, state);
+}
+
+static gwf_status
+on_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+{
+    gwf_exchange *x = dp;
+    switch (attr) {
+    case GWF_ATTR_REMOTE_ADDRESS:
+        value->ptr = x->remote_address[0] ? x->remote_address : "127.0.0.1";
+        value->len = strlen(value->ptr);
+        return GWF_OK;
+    case GWF_ATTR_PROTOCOL:
+        value->ptr = "HTTP/1.1";
+        value->len = 8;
+        return GWF_OK;
+    case GWF_ATTR_TLS:
+        value->ptr = "0";
+        value->len = 1;
+        return GWF_OK;
+    default:
+        return GWF_ERR_NOT_FOUND;
+    }
+}
+
+static const gwf_stream_ops exchange_ops = {
+    .wake = on_wake,
+    .attribute = on_attribute,
+};
+
+int
+gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
+{
+    x->outcome = GWF_EXCHANGE_RUNNING;
+    x->phase = PHASE_REQUEST;
+    x->st = gwf_stream_new(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
+                           &x->request, &x->response);
+    if (!x->st)
+        return -1;
+    x->body_out[GWF_REQUEST] = x->request_body.len == 0;
+    advance(x, gwf_stream_headers(x->st, GWF_REQUEST,
+                                  x->request_body.len == 0));
+    return 0;
+}
+
+void
+gwf_exchange_abort(gwf_exchange *x)
+{
+    if (x->phase == PHASE_DONE || !x->st)
+        return;
+    x->on_done = NULL;
+    finish(x, GWF_EXCHANGE_ABORTED);
+}
+
+void
+gwf_exchange_clear(gwf_exchange *x)
+{
+    if (x->st) {
+        gwf_stream_free(x->st);
+        x->st = NULL;
+    }
+    gwf_memmsg_clear(&x->request);
+    gwf_memmsg_clear(&x->response);
+    rt_buf_free(&x->request_body);
+    rt_buf_free(&x->upstream_body);
+    rt_buf_free(&x->response_body);
+    rt_buf_free(&x->client_body);
+}
+
+/* -- gwf_loop as the runtime's event loop --------------------------------- */
+
+static uint64_t
+ev_timer_start(void *ctx, uint64_t delay_ns, void (*cb)(void *), void *arg)
+{
+    return gwf_loop_timer_start(ctx, delay_ns, cb, arg);
+}
+
+static int
+ev_timer_cancel(void *ctx, uint64_t id)
+{
+    return gwf_loop_timer_cancel(ctx, id);
+}
+
+static uint64_t
+ev_fd_watch(void *ctx, int fd, uint32_t events,
+            void (*cb)(void *, int, uint32_t), void *arg)
+{
+    return gwf_loop_fd_watch(ctx, fd, events, cb, arg);
+}
+
+static int
+ev_fd_update(void *ctx, uint64_t id, uint32_t events)
+{
+    return gwf_loop_fd_update(ctx, id, events);
+}
+
+static int
+ev_fd_cancel(void *ctx, uint64_t id)
+{
+    return gwf_loop_fd_cancel(ctx, id);
+}
+
+static int
+ev_post(void *ctx, void (*cb)(void *), void (*release)(void *), void *arg)
+{
+    return gwf_loop_post(ctx, cb, release, arg);
+}
+
+static uint64_t
+ev_now(void *ctx)
+{
+    return gwf_loop_now(ctx);
+}
+
+void
+gwf_loop_event_ops(gwf_loop *loop, gwf_event_ops *ops)
+{
+    ops->ctx = loop;
+    ops->timer_start = ev_timer_start;
+    ops->timer_cancel = ev_timer_cancel;
+    ops->fd_watch = ev_fd_watch;
+    ops->fd_update = ev_fd_update;
+    ops->fd_cancel = ev_fd_cancel;
+    ops->post = ev_post;
+    ops->now = ev_now;
+}

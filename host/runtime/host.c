@@ -1,0 +1,620 @@
+/*
+ * host.c - the gwf_host function table: what plugins call.
+ *
+ * Every entry checks its arguments and the phase before it touches
+ * anything, because the caller is code we did not write: a NULL, a
+ * header name with a newline, a write after the headers left, or a call
+ * on a handle that is already dead returns a status, never crashes. The
+ * data plane's own message access (gwf_message_ops) only ever sees
+ * validated input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stream.h"
+
+
+#define INST(i) ((rt_instance *)(i))
+#define FS(s) ((rt_fstream *)(s))
+
+/* A stream handle may be used unless it resumed or replied in this very
+ * invocation, or the stream was completed (then only reads work). */
+static gwf_status
+fs_check(gwf_stream *s)
+{
+    if (!s)
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_fstream *fs = FS(s);
+    if (fs->dead_at && fs->dead_at == fs->st->w->invocation)
+        return GWF_ERR_STREAM_GONE;
+    return GWF_OK;
+}
+
+static bool
+is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9'))
+        return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool
+valid_name(const char *name, size_t len)
+{
+    if (!name || len == 0 || len > 1024)
+        return false;
+    size_t i = name[0] == ':' ? 1 : 0;
+    if (i == len)
+        return false;
+    for (; i < len; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return false;
+    return true;
+}
+
+static bool
+valid_value(const char *value, size_t len)
+{
+    if (len && !value)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+            return false;
+    return true;
+}
+
+/* -- Logging, time --------------------------------------------------------- */
+
+static void
+h_log(gwf_instance *inst, gwf_log_level level, const char *msg, size_t len)
+{
+    if (!inst || (len && !msg))
+        return;
+    rt_log(INST(inst)->rt, level, INST(inst)->name, "%.*s",
+           (int)(len > 4096 ? 4096 : len), msg ? msg : "");
+}
+
+static void
+h_stream_log(gwf_stream *s, gwf_log_level level, const char *msg, size_t len)
+{
+    if (!s || (len && !msg))
+        return;
+    rt_fstream *fs = FS(s);
+    rt_instance *inst = fs->st->chain->filters[fs->index].inst;
+    rt_log(inst->rt, level, inst->name, "[%s] %.*s", fs->st->request_id,
+           (int)(len > 4096 ? 4096 : len), msg ? msg : "");
+}
+
+static int32_t
+h_log_enabled(gwf_instance *inst, gwf_log_level level)
+{
+    return inst && level >= INST(inst)->rt->opts.log_level;
+}
+
+static int64_t
+h_now(gwf_instance *inst, gwf_clock clock)
+{
+    gwf_runtime *rt = inst ? INST(inst)->rt : NULL;
+    struct timespec ts;
+    if (clock == GWF_CLOCK_MONOTONIC) {
+        if (rt && rt->opts.monotonic)
+            return rt->opts.monotonic(rt->opts.clock_ctx);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    } else {
+        if (rt && rt->opts.realtime)
+            return rt->opts.realtime(rt->opts.clock_ctx);
+        clock_gettime(CLOCK_REALTIME, &ts);
+    }
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* -- Configuration --------------------------------------------------------- */
+
+static void
+h_config_error(gwf_instance *i, const char *field, const char *msg,
+               size_t len)
+{
+    if (!i)
+        return;
+    rt_instance *inst = INST(i);
+    int n = (int)(len > 1024 ? 1024 : len);
+    if (!msg)
+        n = 0;
+    if (!inst->err_diag) {
+        rt_log(inst->rt, GWF_LOG_ERROR, inst->name,
+               "config_error outside configuration: %.*s", n,
+               msg ? msg : "");
+        return;
+    }
+    char path[512];
+    const char *base = inst->err_field ? inst->err_field : "";
+    if (!field || !*field)
+        snprintf(path, sizeof path, "%s", base);
+    else if (field[0] == '[' || !*base)
+        snprintf(path, sizeof path, "%s%s", base, field);
+    else
+        snprintf(path, sizeof path, "%s.%s", base, field);
+    gwf_doc_errorf(inst->err_diag, inst->err_doc, path[0] ? path : NULL,
+                   "%.*s", n, msg ? msg : "");
+    inst->err_count++;
+}
+
+static gwf_status
+h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
+                  gwf_view *spec_json)
+{
+    if (!i || !kind || !ref || !*ref || !spec_json)
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_instance *inst = INST(i);
+    if (!inst->err_diag)
+        return GWF_ERR_WRONG_PHASE;
+    char full[512];
+    if (strchr(ref, '/'))
+        snprintf(full, sizeof full, "%s", ref);
+    else
+        snprintf(full, sizeof full, "%s/%s", inst->doc->namespace_, ref);
+    const gwf_doc *doc = gwf_manifests_find(inst->rt->manifests, kind, full);
+    if (!doc)
+        return GWF_ERR_NOT_FOUND;
+    const gwf_node *node =
+        strcmp(kind, "Secret") == 0 || !doc->spec ? doc->root : doc->spec;
+    char *json = gwf_node_to_json(node);
+    char **grown =
+        realloc(inst->lookups, (inst->lookup_count + 1) * sizeof *grown);
+    if (!json || !grown) {
+        free(json);
+        if (grown)
+            inst->lookups = grown;
+        return GWF_ERR_NO_MEMORY;
+    }
+    inst->lookups = grown;
+    inst->lookups[inst->lookup_count++] = json;
+    spec_json->ptr = json;
+    spec_json->len = strlen(json);
+    return GWF_OK;
+}
+
+static gwf_view
+h_config_dir(gwf_instance *i)
+{
+    gwf_view v = {"", 0};
+    if (i && INST(i)->config_dir) {
+        v.ptr = INST(i)->config_dir;
+        v.len = strlen(v.ptr);
+    }
+    return v;
+}
+
+/* -- Metrics ---------------------------------------------------------------- */
+
+static gwf_status
+h_metric_define(gwf_instance *i, gwf_metric_kind kind, const char *name,
+                const char *help, const char *const *labels,
+                size_t label_count, const double *buckets,
+                size_t bucket_count, uint32_t *id)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    return rt_metrics_define(INST(i)->rt->metrics, kind, name, help, labels,
+                             label_count, buckets, bucket_count, id);
+}
+
+static gwf_status
+record(gwf_instance *i, int op, uint32_t id, const gwf_view *values,
+       size_t count, double v)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    return rt_metrics_record(INST(i)->rt->metrics, op, id, INST(i)->name,
+                             values, count, v);
+}
+
+static gwf_status
+h_metric_add(gwf_instance *i, uint32_t id, const gwf_view *values,
+             size_t count, double delta)
+{
+    return record(i, RT_METRIC_ADD, id, values, count, delta);
+}
+
+static gwf_status
+h_metric_set(gwf_instance *i, uint32_t id, const gwf_view *values,
+             size_t count, double value)
+{
+    return record(i, RT_METRIC_SET, id, values, count, value);
+}
+
+static gwf_status
+h_metric_observe(gwf_instance *i, uint32_t id, const gwf_view *values,
+                 size_t count, double value)
+{
+    return record(i, RT_METRIC_OBSERVE, id, values, count, value);
+}
+
+/* -- Headers ---------------------------------------------------------------- */
+
+/* The message a header call reads, or NULL if there is none yet. */
+static void *
+message(rt_fstream *fs, gwf_message_kind which)
+{
+    gwf_rt_stream *st = fs->st;
+    if (which == GWF_RESPONSE && st->in_reply)
+        return &st->reply_msg;
+    if (which != GWF_REQUEST && which != GWF_RESPONSE)
+        return NULL;
+    return st->msg[which];
+}
+
+static const gwf_message_ops *
+ops_for(rt_fstream *fs, gwf_message_kind which)
+{
+    if (which == GWF_RESPONSE && fs->st->in_reply)
+        return &gwf_memmsg_ops;
+    return fs->st->msg_ops;
+}
+
+/* Writable: the headers have not left the chain, and the stream is not
+ * completing. */
+static gwf_status
+writable(rt_fstream *fs, gwf_message_kind which)
+{
+    gwf_rt_stream *st = fs->st;
+    if (st->completed)
+        return GWF_ERR_WRONG_PHASE;
+    if (!message(fs, which))
+        return GWF_ERR_WRONG_PHASE;
+    const rt_dir *d = &st->dir[which];
+    if (which == GWF_REQUEST && st->reply_state != REPLY_NONE)
+        return GWF_ERR_WRONG_PHASE;
+    if (d->started && d->hdr_pos >= d->len)
+        return GWF_ERR_WRONG_PHASE;
+    if (which == GWF_RESPONSE && !d->started)
+        return GWF_ERR_WRONG_PHASE;
+    return GWF_OK;
+}
+
+static gwf_status
+h_header_get(gwf_stream *s, gwf_message_kind which, const char *name,
+             size_t name_len, size_t index, gwf_view *value)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!name || !name_len || !value)
+        return GWF_ERR_BAD_ARGUMENT;
+    void *m = message(FS(s), which);
+    if (!m)
+        return GWF_ERR_WRONG_PHASE;
+    return ops_for(FS(s), which)->get(m, name, name_len, index, value);
+}
+
+static size_t
+h_header_count(gwf_stream *s, gwf_message_kind which)
+{
+    if (fs_check(s) != GWF_OK)
+        return 0;
+    void *m = message(FS(s), which);
+    return m ? ops_for(FS(s), which)->count(m) : 0;
+}
+
+static gwf_status
+h_header_at(gwf_stream *s, gwf_message_kind which, size_t index,
+            gwf_view *name, gwf_view *value)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!name || !value)
+        return GWF_ERR_BAD_ARGUMENT;
+    void *m = message(FS(s), which);
+    if (!m)
+        return GWF_ERR_WRONG_PHASE;
+    return ops_for(FS(s), which)->at(m, index, name, value);
+}
+
+static gwf_status
+header_write(gwf_stream *s, gwf_message_kind which, const char *name,
+             size_t name_len, const char *value, size_t value_len, bool add)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!valid_name(name, name_len) || !valid_value(value, value_len))
+        return GWF_ERR_BAD_ARGUMENT;
+    if ((st = writable(FS(s), which)) != GWF_OK)
+        return st;
+    const gwf_message_ops *ops = ops_for(FS(s), which);
+    void *m = message(FS(s), which);
+    const char *v = value ? value : "";
+    return add ? ops->add(m, name, name_len, v, value_len)
+               : ops->set(m, name, name_len, v, value_len);
+}
+
+static gwf_status
+h_header_set(gwf_stream *s, gwf_message_kind which, const char *name,
+             size_t name_len, const char *value, size_t value_len)
+{
+    return header_write(s, which, name, name_len, value, value_len, false);
+}
+
+static gwf_status
+h_header_add(gwf_stream *s, gwf_message_kind which, const char *name,
+             size_t name_len, const char *value, size_t value_len)
+{
+    return header_write(s, which, name, name_len, value, value_len, true);
+}
+
+static gwf_status
+h_header_remove(gwf_stream *s, gwf_message_kind which, const char *name,
+                size_t name_len)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!valid_name(name, name_len))
+        return GWF_ERR_BAD_ARGUMENT;
+    if ((st = writable(FS(s), which)) != GWF_OK)
+        return st;
+    return ops_for(FS(s), which)->remove(message(FS(s), which), name,
+                                         name_len);
+}
+
+/* -- Bodies ---------------------------------------------------------------- */
+
+static gwf_status
+h_body_get(gwf_stream *s, gwf_message_kind which, gwf_view *data)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!data || (which != GWF_REQUEST && which != GWF_RESPONSE))
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_chunk *c = FS(s)->st->dir[which].cur;
+    if (!c)
+        return GWF_ERR_WRONG_PHASE;
+    data->ptr = c->data.data;
+    data->len = c->data.len;
+    return GWF_OK;
+}
+
+static gwf_status
+h_body_set(gwf_stream *s, gwf_message_kind which, const char *data,
+           size_t len)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if ((len && !data) || (which != GWF_REQUEST && which != GWF_RESPONSE))
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_chunk *c = FS(s)->st->dir[which].cur;
+    if (!c)
+        return GWF_ERR_WRONG_PHASE;
+    if (len > FS(s)->st->w->rt->opts.max_body_bytes)
+        return GWF_ERR_LIMIT;
+    return rt_buf_set(&c->data, data, len) == 0 ? GWF_OK : GWF_ERR_NO_MEMORY;
+}
+
+/* -- Stream information ------------------------------------------------- */
+
+static gwf_status
+h_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!value)
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_rt_stream *rs = FS(s)->st;
+    if (rs->ops && rs->ops->attribute &&
+        rs->ops->attribute(rs->dp, attr, value) == GWF_OK)
+        return GWF_OK;
+    switch (attr) {
+    case GWF_ATTR_REQUEST_ID:
+        value->ptr = rs->request_id;
+        value->len = strlen(rs->request_id);
+        return GWF_OK;
+    case GWF_ATTR_ROUTE_NAME:
+        value->ptr = rs->chain->route_name;
+        value->len = strlen(rs->chain->route_name);
+        return GWF_OK;
+    default:
+        return GWF_ERR_NOT_FOUND;
+    }
+}
+
+static gwf_instance *
+h_stream_instance(gwf_stream *s)
+{
+    if (!s)
+        return NULL;
+    rt_fstream *fs = FS(s);
+    return &fs->st->chain->filters[fs->index].inst->pub;
+}
+
+/* -- Shared values -------------------------------------------------------- */
+
+static rt_value *
+value_find(gwf_rt_stream *st, const char *key, size_t len)
+{
+    for (rt_value *v = st->values; v; v = v->next)
+        if (v->key_len == len && memcmp(v->key, key, len) == 0)
+            return v;
+    return NULL;
+}
+
+static gwf_status
+h_value_set(gwf_stream *s, const char *key, size_t key_len,
+            gwf_value_type type, const void *data, size_t len)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!key || !key_len || key_len > 256 || (len && !data) ||
+        type < GWF_VALUE_STRING || type > GWF_VALUE_JSON ||
+        (type == GWF_VALUE_INT && len != 8) ||
+        (type == GWF_VALUE_BOOL && len != 1))
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_rt_stream *rs = FS(s)->st;
+    if (rs->completed)
+        return GWF_ERR_WRONG_PHASE;
+    rt_value *v = value_find(rs, key, key_len);
+    if (!v) {
+        v = calloc(1, sizeof *v);
+        if (!v || !(v->key = rt_strndup(key, key_len))) {
+            free(v);
+            return GWF_ERR_NO_MEMORY;
+        }
+        v->key_len = key_len;
+        v->next = rs->values;
+        rs->values = v;
+    }
+    if (rt_buf_set(&v->data, data, len) < 0)
+        return GWF_ERR_NO_MEMORY;
+    v->type = type;
+    return GWF_OK;
+}
+
+static gwf_status
+h_value_get(gwf_stream *s, const char *key, size_t key_len,
+            gwf_value_type *type, gwf_view *data)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!key || !key_len || !data)
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_value *v = value_find(FS(s)->st, key, key_len);
+    if (!v)
+        return GWF_ERR_NOT_FOUND;
+    if (type)
+        *type = v->type;
+    data->ptr = v->data.data;
+    data->len = v->data.len;
+    return GWF_OK;
+}
+
+void
+rt_stream_values_free(gwf_rt_stream *st)
+{
+    rt_value *v = st->values;
+    while (v) {
+        rt_value *next = v->next;
+        free(v->key);
+        rt_buf_free(&v->data);
+        free(v);
+        v = next;
+    }
+    st->values = NULL;
+}
+
+/* -- Flow control ---------------------------------------------------------- */
+
+static gwf_status
+h_resume(gwf_stream *s)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    st = rt_stream_resume(FS(s));
+    if (st == GWF_OK)
+        FS(s)->dead_at = FS(s)->st->w->invocation;
+    return st;
+}
+
+static gwf_status
+h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
+                   size_t count, const char *body, size_t body_len,
+                   const char *details)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    for (size_t i = 0; i < count && headers; i++)
+        if (!valid_name(headers[i].name.ptr, headers[i].name.len) ||
+            !valid_value(headers[i].value.ptr, headers[i].value.len))
+            return GWF_ERR_BAD_ARGUMENT;
+    st = rt_stream_reply(FS(s), status, headers, count, body, body_len,
+                         details);
+    if (st == GWF_OK)
+        FS(s)->dead_at = FS(s)->st->w->invocation;
+    return st;
+}
+
+/* -- Async wrappers: refuse dead handles before worker.c sees them -------- */
+
+static gwf_status
+h_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
+              gwf_timer_cb cb, void *arg, uint64_t *timer_id)
+{
+    if (s && fs_check(s) != GWF_OK)
+        return GWF_ERR_STREAM_GONE;
+    return rt_timer_start(inst, s, delay_ns, cb, arg, timer_id);
+}
+
+static gwf_status
+h_fd_watch(gwf_instance *inst, gwf_stream *s, int fd, uint32_t events,
+           gwf_fd_cb cb, void *arg, uint64_t *watch_id)
+{
+    if (s && fs_check(s) != GWF_OK)
+        return GWF_ERR_STREAM_GONE;
+    return rt_fd_watch(inst, s, fd, events, cb, arg, watch_id);
+}
+
+static gwf_stream_ref *
+h_stream_ref(gwf_stream *s)
+{
+    if (fs_check(s) != GWF_OK)
+        return NULL;
+    return rt_stream_ref(s);
+}
+
+static const void *
+h_get_extension(const gwf_host *host, const char *id)
+{
+    (void)host;
+    (void)id;
+    return NULL;
+}
+
+const gwf_host rt_host_template = {
+    .size = sizeof(gwf_host),
+    .abi_major = GWF_ABI_VERSION_MAJOR,
+    .abi_minor = GWF_ABI_VERSION_MINOR,
+    .name = "gwf",
+    .log = h_log,
+    .stream_log = h_stream_log,
+    .log_enabled = h_log_enabled,
+    .now = h_now,
+    .config_error = h_config_error,
+    .lookup_document = h_lookup_document,
+    .config_dir = h_config_dir,
+    .metric_define = h_metric_define,
+    .metric_add = h_metric_add,
+    .metric_set = h_metric_set,
+    .metric_observe = h_metric_observe,
+    .header_get = h_header_get,
+    .header_count = h_header_count,
+    .header_at = h_header_at,
+    .header_set = h_header_set,
+    .header_add = h_header_add,
+    .header_remove = h_header_remove,
+    .body_get = h_body_get,
+    .body_set = h_body_set,
+    .attribute = h_attribute,
+    .stream_instance = h_stream_instance,
+    .value_set = h_value_set,
+    .value_get = h_value_get,
+    .resume = h_resume,
+    .send_local_reply = h_send_local_reply,
+    .timer_start = h_timer_start,
+    .timer_cancel = rt_timer_cancel,
+    .fd_watch = h_fd_watch,
+    .fd_update = rt_fd_update,
+    .fd_cancel = rt_fd_cancel,
+    .stream_ref = h_stream_ref,
+    .post = rt_post,
+    .stream_ref_release = rt_stream_ref_release,
+    .get_extension = h_get_extension,
+};

@@ -1,0 +1,244 @@
+/*
+ * gwf/runtime.h - the host runtime every gwf data plane is built on.
+ *
+ * A data plane (the nginx module, the gwf CLI, the test host) does three
+ * things with it:
+ *
+ *  1. At configuration time, on its main thread: create a gwf_runtime,
+ *     load manifests into it, and ask it for one gwf_chain per route
+ *     (resolved from TrafficPolicy / GatewayExtension / DirectResponse /
+ *     Backend references). Plugins are loaded and configured here; every
+ *     error names the file, the document and the field.
+ *  2. In each worker, after fork: start a gwf_worker, binding the ABI's
+ *     timers, fd watches and posts to the data plane's event loop through
+ *     gwf_event_ops.
+ *  3. Per request: create a gwf_rt_stream on the worker with access to
+ *     its request and response (gwf_message_ops), feed it the request
+ *     headers, body chunks, response headers and body chunks, and act on
+ *     what each call returns (go on, wait, read the body first, or send
+ *     the local reply). When a paused stream moves again the runtime
+ *     calls gwf_stream_ops.wake.
+ *
+ * The runtime owns hook ordering, pause/resume, the pause deadline,
+ * body buffering, local replies, deferred destroy, per-stream values and
+ * metrics; the data plane only maps requests, bodies and events.
+ *
+ * Threads: everything about a gwf_runtime and gwf_chain happens on the
+ * main thread; a gwf_worker and its streams belong to one worker thread.
+ * A runtime must outlive its workers and streams.
+ */
+#ifndef GWF_RUNTIME_H
+#define GWF_RUNTIME_H
+
+#include <gwf/abi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gwf_runtime gwf_runtime;
+typedef struct gwf_chain gwf_chain;
+typedef struct gwf_worker gwf_worker;
+typedef struct gwf_rt_stream gwf_rt_stream;
+
+/* A list of error lines, each "FILE:LINE: Kind ns/name: field: message". */
+typedef struct gwf_errors {
+    char **lines;
+    size_t count;
+} gwf_errors;
+void gwf_errors_free(gwf_errors *e);
+
+typedef struct gwf_runtime_options {
+    /* Directories searched for plugins by name before GWF_PLUGIN_PATH and
+     * the install directory, ':'-separated; may be NULL. */
+    const char *plugin_path;
+    /* Log sink for plugins and the runtime. `instance` is
+     * "namespace/name" of the plugin instance or "gwf". NULL: stderr. */
+    void (*log)(void *ctx, gwf_log_level level, const char *instance,
+                const char *msg, size_t len);
+    void *log_ctx;
+    gwf_log_level log_level;
+    /* Clocks in ns: realtime since the epoch (NULL: CLOCK_REALTIME) and
+     * monotonic (NULL: CLOCK_MONOTONIC). Tests and the CLI fix them. */
+    int64_t (*realtime)(void *ctx);
+    int64_t (*monotonic)(void *ctx);
+    void *clock_ctx;
+    /* How long a stream may stay paused (0: 30 s). */
+    uint64_t max_pause_ns;
+    /* Largest body the runtime buffers for a plugin (0: 1 MiB). */
+    size_t max_body_bytes;
+    /* The host's name, shown to plugins as gwf_host.name. */
+    const char *host_name;
+} gwf_runtime_options;
+
+gwf_runtime *gwf_runtime_new(const gwf_runtime_options *opts);
+/* Frees every chain and plugin instance (config_destroy), unloads
+ * plugins. All workers must have been stopped. */
+void gwf_runtime_free(gwf_runtime *rt);
+
+/* Load manifests: a file, a directory (its .yaml, .yml and .json files)
+ * or a glob. Returns 0, or -1 with the errors appended to `err`. */
+int gwf_runtime_load(gwf_runtime *rt, const char *path, gwf_errors *err);
+int gwf_runtime_load_text(gwf_runtime *rt, const char *name,
+                          const char *text, size_t len, gwf_errors *err);
+/* Check every document and its references, load every plugin they name
+ * and create every config and route config (what `gwf validate` and
+ * `nginx -t` do). 0 or -1 with errors. */
+int gwf_runtime_validate(gwf_runtime *rt, gwf_errors *err);
+
+/* What one route uses; each reference is "name" or "namespace/name". */
+typedef struct gwf_route_refs {
+    const char *policy;             /* TrafficPolicy */
+    const char *const *extensions;  /* GatewayExtensions */
+    size_t extension_count;
+    const char *direct_response;    /* DirectResponse */
+    const char *backend;            /* Backend */
+    const char *route_name;         /* for logs and GWF_ATTR_ROUTE_NAME */
+} gwf_route_refs;
+
+/* Build (or return the already built) chain for a route. Instances are
+ * shared: one GatewayExtension used by many routes is configured once.
+ * NULL with errors on failure. The chain lives as long as the runtime. */
+gwf_chain *gwf_runtime_chain(gwf_runtime *rt, const gwf_route_refs *refs,
+                             gwf_errors *err);
+/* Number of plugins in a chain (0 is a valid, empty chain). */
+size_t gwf_chain_length(const gwf_chain *chain);
+/* 1 if some plugin in the chain has a hook for that body. */
+int gwf_chain_wants_body(const gwf_chain *chain, gwf_message_kind which);
+
+/* Load a plugin by name or path (for `gwf inspect`). The entry stays
+ * valid as long as the runtime. NULL with an error. */
+const gwf_plugin *gwf_runtime_load_plugin(gwf_runtime *rt,
+                                          const char *name_or_path,
+                                          char **path_out, gwf_errors *err);
+
+/* Every metric, Prometheus text format. Caller frees. */
+char *gwf_runtime_metrics_text(gwf_runtime *rt);
+
+/* -- Workers -------------------------------------------------------------- */
+
+/* The data plane's event loop, as the runtime needs it. Ids are the data
+ * plane's; 0 means failure. All but `post` are called on the worker. fd
+ * events use the ABI's bits (GWF_FD_READ, GWF_FD_WRITE, GWF_FD_ERROR). */
+typedef struct gwf_event_ops {
+    void *ctx;
+    uint64_t (*timer_start)(void *ctx, uint64_t delay_ns,
+                            void (*cb)(void *arg), void *arg);
+    int (*timer_cancel)(void *ctx, uint64_t id);
+    uint64_t (*fd_watch)(void *ctx, int fd, uint32_t events,
+                         void (*cb)(void *arg, int fd, uint32_t events),
+                         void *arg);
+    int (*fd_update)(void *ctx, uint64_t id, uint32_t events);
+    int (*fd_cancel)(void *ctx, uint64_t id);
+    /* [any thread] Run cb(arg) on the worker soon; release(arg) instead if
+     * the loop goes away first. 0 on success. */
+    int (*post)(void *ctx, void (*cb)(void *arg), void (*release)(void *arg),
+                void *arg);
+    /* Monotonic clock in ns. */
+    uint64_t (*now)(void *ctx);
+} gwf_event_ops;
+
+/* Start a worker: calls every instance's worker_start. NULL with errors
+ * if one fails. */
+gwf_worker *gwf_worker_start(gwf_runtime *rt, uint32_t index, uint32_t count,
+                             const gwf_event_ops *ev, gwf_errors *err);
+/* Stop it: worker_stop for every instance. Live streams must have been
+ * freed. */
+void gwf_worker_stop(gwf_worker *w);
+/* Timers, watches and posts the runtime holds on this worker. */
+size_t gwf_worker_pending(const gwf_worker *w);
+/* fd watches plugins hold on this worker (a peer may still answer). */
+size_t gwf_worker_fd_watches(const gwf_worker *w);
+
+/* -- Streams ------------------------------------------------------------- */
+
+/* Access to one message (request or response) of the data plane.
+ * Names may be pseudo-headers (":method", ":path", ":scheme",
+ * ":authority", ":status") for get and set. Values set are copied. */
+typedef struct gwf_message_ops {
+    gwf_status (*get)(void *msg, const char *name, size_t name_len,
+                      size_t index, gwf_view *value);
+    size_t (*count)(void *msg);
+    gwf_status (*at)(void *msg, size_t index, gwf_view *name,
+                     gwf_view *value);
+    gwf_status (*set)(void *msg, const char *name, size_t name_len,
+                      const char *value, size_t value_len);
+    gwf_status (*add)(void *msg, const char *name, size_t name_len,
+                      const char *value, size_t value_len);
+    gwf_status (*remove)(void *msg, const char *name, size_t name_len);
+} gwf_message_ops;
+
+/* What happened; returned by every feeding call and given to wake. */
+typedef enum gwf_rt_state {
+    /* The phase passed every plugin: go on (forward the request, send
+     * the response headers). Output body chunks, if any, are ready in
+     * gwf_stream_take. */
+    GWF_RT_CONTINUE = 0,
+    /* A plugin holds the headers until the whole body has arrived: feed
+     * the body (gwf_stream_data) before going on. */
+    GWF_RT_NEED_BODY = 1,
+    /* Paused: wait for gwf_stream_ops.wake. */
+    GWF_RT_WAIT = 2,
+    /* Send the local reply (gwf_stream_reply) instead of anything else. */
+    GWF_RT_REPLY = 3
+} gwf_rt_state;
+
+typedef struct gwf_stream_ops {
+    /* The stream moved after a wait: act on `state` as on a return value
+     * of the feeding call that had returned GWF_RT_WAIT. Called on the
+     * worker, outside any plugin callback. */
+    void (*wake)(void *dp_stream, gwf_rt_state state);
+    /* Stream attributes (GWF_ATTR_*); GWF_ERR_NOT_FOUND if unknown. */
+    gwf_status (*attribute)(void *dp_stream, gwf_attribute attr,
+                            gwf_view *value);
+} gwf_stream_ops;
+
+/* A stream on worker `w` through `chain`. `request` and `response` are
+ * the data plane's messages behind `msg_ops` (the response one may be
+ * NULL until the upstream answered: see gwf_stream_set_response). NULL
+ * on allocation failure. If a plugin's stream_create fails, the stream is
+ * created and its first feeding call returns GWF_RT_REPLY with a 500. */
+gwf_rt_stream *gwf_stream_new(gwf_worker *w, gwf_chain *chain,
+                              const gwf_stream_ops *ops, void *dp_stream,
+                              const gwf_message_ops *msg_ops, void *request,
+                              void *response);
+void gwf_stream_set_response(gwf_rt_stream *st, void *response);
+
+/* Feed the request or response headers. end_of_stream: no body follows. */
+gwf_rt_state gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
+                                int end_of_stream);
+/* Feed a body chunk (copied). end_of_stream: last chunk. */
+gwf_rt_state gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which,
+                             const char *data, size_t len,
+                             int end_of_stream);
+/* Take the next body chunk that passed every plugin. Returns 1 and fills
+ * `chunk` (valid until the next call on the stream) and `*end_of_stream`,
+ * or 0 when none is ready. */
+int gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which,
+                    gwf_view *chunk, int *end_of_stream);
+
+/* The local reply after GWF_RT_REPLY: status, headers (iterate with
+ * index until GWF_ERR_NOT_FOUND) and the whole body. The reply went
+ * through the response hooks of the plugins before the one that sent it.
+ * `details` may be NULL. */
+uint32_t gwf_stream_reply_status(const gwf_rt_stream *st);
+gwf_status gwf_stream_reply_header(const gwf_rt_stream *st, size_t index,
+                                   gwf_view *name, gwf_view *value);
+gwf_view gwf_stream_reply_body(const gwf_rt_stream *st);
+const char *gwf_stream_reply_details(const gwf_rt_stream *st);
+
+/* The stream is over (log phase): stream_complete on every plugin. Also
+ * for aborted streams. Idempotent. */
+void gwf_stream_complete(gwf_rt_stream *st);
+/* Free it: stream_destroy on every plugin, cancel its timers and fd
+ * watches, drop pending posts. Completes the stream first if needed.
+ * Deferred if called from inside a plugin callback of this stream. */
+void gwf_stream_free(gwf_rt_stream *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GWF_RUNTIME_H */

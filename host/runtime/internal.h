@@ -1,0 +1,193 @@
+/*
+ * internal.h - the runtime's private structures, shared by its files.
+ *
+ * Ownership at a glance:
+ *   gwf_runtime owns manifests, loaded plugins (rt_plugin), configured
+ *   instances (rt_instance), chains and the metrics registry.
+ *   gwf_worker owns the id map of plugin timers/watches on its loop.
+ *   gwf_rt_stream owns one rt_fstream per chain entry (the plugin's
+ *   gwf_stream handle), its body queues, values and local reply.
+ */
+#ifndef GWF_RUNTIME_INTERNAL_H
+#define GWF_RUNTIME_INTERNAL_H
+
+#include <gwf/runtime.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "diag.h"
+#include "manifest.h"
+
+/* -- Byte buffers ------------------------------------------------------- */
+
+typedef struct rt_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} rt_buf;
+
+int rt_buf_append(rt_buf *b, const char *data, size_t len);
+int rt_buf_set(rt_buf *b, const char *data, size_t len);
+void rt_buf_free(rt_buf *b);
+
+char *rt_strndup(const char *s, size_t len);
+char *rt_strdup(const char *s);
+
+/* -- An in-memory HTTP message (local replies, CLI, test host) ----------- */
+
+typedef struct rt_field {
+    char *name;
+    size_t name_len;
+    char *value;
+    size_t value_len;
+} rt_field;
+
+typedef struct gwf_memmsg {
+    char *method;
+    char *path;
+    char *scheme;
+    uint32_t status;
+    char status_text[4];
+    rt_field *fields;
+    size_t count;
+    size_t cap;
+} gwf_memmsg;
+
+extern const gwf_message_ops gwf_memmsg_ops;
+void gwf_memmsg_clear(gwf_memmsg *m);
+
+/* -- Loaded plugins and configured instances ------------------------------ */
+
+typedef struct rt_plugin {
+    char *path;
+    void *handle;
+    gwf_plugin entry; /* normalised copy: fields the .so lacks are NULL */
+    struct rt_plugin *next;
+} rt_plugin;
+
+typedef struct rt_worker_slot {
+    bool started;
+    void *ctx;
+} rt_worker_slot;
+
+typedef struct rt_instance {
+    gwf_instance pub; /* first: plugins get &pub */
+    gwf_runtime *rt;
+    rt_plugin *plugin;
+    char *name;        /* "namespace/name" */
+    const gwf_doc *doc;
+    char *config_field;
+    char *config_dir;
+    void *config;
+    bool configured;
+    /* Where config_error lands while a config call runs. */
+    gwf_diag *err_diag;
+    const gwf_doc *err_doc;
+    const char *err_field;
+    int err_count;
+    char **lookups; /* lookup_document results, freed after the call */
+    size_t lookup_count;
+    rt_worker_slot *workers; /* indexed by worker index */
+    uint32_t worker_slots;
+    struct rt_instance *next;
+} rt_instance;
+
+typedef struct rt_filter {
+    rt_instance *inst;
+    void *route_config;
+    bool has_route_config;
+} rt_filter;
+
+struct gwf_chain {
+    gwf_runtime *rt;
+    char *key;
+    char *route_name;
+    rt_filter *filters;
+    size_t count;
+    bool wants_body[2];
+    struct gwf_chain *next;
+};
+
+/* -- Metrics --------------------------------------------------------------- */
+
+typedef struct rt_metrics rt_metrics;
+rt_metrics *rt_metrics_new(void);
+void rt_metrics_free(rt_metrics *m);
+gwf_status rt_metrics_define(rt_metrics *m, gwf_metric_kind kind,
+                             const char *name, const char *help,
+                             const char *const *labels, size_t label_count,
+                             const double *buckets, size_t bucket_count,
+                             uint32_t *id);
+gwf_status rt_metrics_record(rt_metrics *m, int op, uint32_t id,
+                             const char *instance, const gwf_view *values,
+                             size_t count, double v);
+char *rt_metrics_text(rt_metrics *m);
+enum { RT_METRIC_ADD, RT_METRIC_SET, RT_METRIC_OBSERVE };
+
+/* -- The runtime ----------------------------------------------------------- */
+
+struct gwf_runtime {
+    gwf_runtime_options opts;
+    char *host_name;
+    char **search_dirs;
+    size_t search_count;
+    gwf_manifests *manifests;
+    bool validated_docs;
+    rt_plugin *plugins;
+    rt_instance *instances;
+    gwf_chain *chains;
+    rt_metrics *metrics;
+    gwf_host host;
+};
+
+extern const gwf_host rt_host_template;
+
+void rt_log(gwf_runtime *rt, gwf_log_level level, const char *instance,
+            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void rt_diag_to_errors(gwf_diag *d, gwf_errors *err);
+
+rt_plugin *rt_plugin_load(gwf_runtime *rt, const char *name_or_path,
+                          gwf_diag *d);
+void rt_plugins_unload(gwf_runtime *rt);
+
+/* -- Workers and streams --------------------------------------------------- */
+
+typedef struct rt_async rt_async;
+typedef struct rt_fstream rt_fstream;
+
+typedef struct rt_idmap {
+    uint64_t *keys;
+    rt_async **vals;
+    size_t cap;
+    size_t count;
+} rt_idmap;
+
+struct gwf_worker {
+    gwf_runtime *rt;
+    uint32_t index;
+    uint32_t count;
+    gwf_event_ops ev;
+    rt_idmap asyncs;
+    size_t fd_watches;
+    uint64_t next_id;
+    /* Nesting of runtime work on this worker; streams that moved while
+     * it was > 0 wait in `pending` until it drops to 0. */
+    int depth;
+    bool draining;
+    gwf_worker *prev_current; /* the thread's worker before enter */
+    gwf_rt_stream *pending_head;
+    gwf_rt_stream *pending_tail;
+    size_t live_streams;
+    uint64_t stream_counter;
+    /* Counts plugin invocations (hooks, callbacks) on this worker; a
+     * handle that resumed or replied is dead until the next one. */
+    uint64_t invocation;
+    atomic_size_t posts_in_flight;
+};
+
+void rt_worker_enter(gwf_worker *w);
+void rt_worker_leave(gwf_worker *w);
+void rt_worker_ensure_instance(gwf_worker *w, rt_instance *inst);
+
+#endif /* GWF_RUNTIME_INTERNAL_H */

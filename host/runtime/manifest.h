@@ -1,0 +1,173 @@
+/*
+ * manifest.h - kgateway-style manifests: load, validate, plan.
+ *
+ * Operators describe plugin instances and their per-route use with
+ * Kubernetes-style documents (see docs/manifests.md for every field):
+ *
+ *   GatewayExtension  one configured plugin instance (extAuth, rateLimit,
+ *                     jwt, or a third-party plugin by name or path)
+ *   TrafficPolicy     per-route use of extensions (jwtAuth, extAuth,
+ *                     rateLimit.local / rateLimit.global)
+ *   DirectResponse    a fixed reply
+ *   Backend           static hosts, or an AWS Lambda target
+ *   Secret            (v1) data referenced by plugins
+ *
+ * The life of a set of manifests:
+ *
+ *   gwf_manifests *m = gwf_manifests_new();
+ *   gwf_manifests_load_path(m, "/etc/gwf/manifests", &diag);  (any number)
+ *   gwf_manifests_validate(m, &diag);      shapes and references
+ *   gwf_manifests_plan(m, &request, &plan, &diag);   one per route
+ *   ...
+ *   gwf_plan_free(&plan);
+ *   gwf_manifests_free(m);
+ *
+ * Every error is one line in a gwf_diag, in the form
+ *
+ *   FILE:LINE: Kind namespace/name: field.path: message
+ *
+ * (parse errors: FILE:LINE:COL: message). Functions return the number of
+ * errors they added; 0 means success. Nothing here prints, aborts or
+ * keeps global state; a gwf_manifests is not thread-safe, but once
+ * loaded and validated it may be read from several threads.
+ */
+#ifndef GWF_MANIFEST_H
+#define GWF_MANIFEST_H
+
+#include <stddef.h>
+
+#include "diag.h"
+#include "node.h"
+
+#define GWF_API_VERSION_GATEWAY "gateway.kgateway.dev/v1alpha1"
+#define GWF_API_VERSION_CORE "v1"
+
+/* One document. Every pointer is owned by the gwf_manifests it came from
+ * and lives until gwf_manifests_free. String fields are NULL when the
+ * document does not carry them as strings (validation reports that). */
+typedef struct gwf_doc {
+    const char *kind;        /* "GatewayExtension", "TrafficPolicy",
+                                "DirectResponse", "Backend", "Secret" */
+    const char *api_version;
+    const char *name;        /* metadata.name */
+    const char *namespace_;  /* metadata.namespace, default "default" */
+    const char *file;        /* as given to the loader */
+    unsigned line;           /* line where the document starts */
+    unsigned index;          /* 1-based position of the document in its
+                                file; each item of a List counts as one */
+    const gwf_node *root, *spec;
+} gwf_doc;
+
+typedef struct gwf_manifests gwf_manifests;
+
+/* A new, empty set; NULL on OOM. Free with gwf_manifests_free. */
+gwf_manifests *gwf_manifests_new(void);
+
+/* Frees the set, its documents and every node. NULL is ignored. Plans
+ * built from it must be freed first (they point into it). */
+void gwf_manifests_free(gwf_manifests *m);
+
+/* Loads `path`: a file, a directory (every *.yaml, *.yml and *.json file
+ * directly inside, in byte order of their names; not recursive; names
+ * starting with '.' are skipped), or a glob(3) pattern (each matching
+ * file, sorted; directories that match are skipped). A file that fails
+ * to parse contributes no document. Returns the number of errors added
+ * to d (0 = ok). */
+int gwf_manifests_load_path(gwf_manifests *m, const char *path,
+                            gwf_diag *d);
+
+/* Loads `len` bytes of `data` (copied as needed, not retained) as if
+ * read from a file called `name` (used in messages, to pick the format,
+ * and as the base of relative plugin paths). Returns the number of
+ * errors added to d. */
+int gwf_manifests_load_buffer(gwf_manifests *m, const char *name,
+                              const char *data, size_t len, gwf_diag *d);
+
+/* Validates every document's shape and resolves every reference; may be
+ * called again after more documents are loaded. Returns the number of
+ * errors added to d. */
+int gwf_manifests_validate(gwf_manifests *m, gwf_diag *d);
+
+/* The document of `kind` named by `ref`: "name" or "namespace/name"
+ * (namespace defaults to "default"). NULL when there is none or `ref` is
+ * malformed. If validation found duplicates, the first loaded wins. */
+const gwf_doc *gwf_manifests_find(const gwf_manifests *m, const char *kind,
+                                  const char *ref);
+
+/* Documents in load order. */
+size_t gwf_manifests_count(const gwf_manifests *m);
+const gwf_doc *gwf_manifests_at(const gwf_manifests *m, size_t i);
+
+/* Adds "FILE:LINE: Kind namespace/name: FIELD: message" to d. LINE is
+ * the line of the deepest node that exists along FIELD (a path as for
+ * gwf_node_find, from the document root); with FIELD NULL, the document
+ * start line and no "FIELD: " part. A document without a name is
+ * labelled "Kind (document N)"; without a kind, "document N". */
+void gwf_doc_errorf(gwf_diag *d, const gwf_doc *doc, const char *field,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * Plans: the ordered plugin chain of one route.
+ */
+
+/* Every pointer that is not char * points into the gwf_manifests and
+ * lives as long as it does; the char * fields are owned by the plan. */
+typedef struct gwf_plan_entry {
+    /* Plugin to load by name ("ext_authz", "rate_limit", "jwt_auth",
+     * "direct_response", "lambda_signer" or spec.plugin.name), or NULL
+     * when plugin_path is set. */
+    const char *plugin_name;
+    /* spec.plugin.path made absolute against the directory of the
+     * manifest file, or NULL. */
+    char *plugin_path;
+    /* The document whose node configures the plugin instance, the path
+     * of that node in it ("spec.extAuth", "spec.rateLimit", "spec.jwt",
+     * "spec.plugin.config", "spec" for a DirectResponse, "spec.aws" for a
+     * Backend, "spec.rateLimit.local" for a TrafficPolicy's local bucket)
+     * and its JSON text ("{}" when spec.plugin.config is absent;
+     * {"local": <node>} for the local bucket). */
+    const gwf_doc *config_doc;
+    const char *config_field;
+    char *config_json;
+    /* Per-route config: the TrafficPolicy, the path of its node
+     * ("spec.jwtAuth", "spec.extAuth", "spec.rateLimit.global") and its
+     * JSON text. All three are NULL together when the entry has no
+     * per-route part (requested extensions, the local bucket, which is
+     * wholly configured by config_json, DirectResponse, Backend). */
+    const gwf_doc *route_doc;
+    const char *route_field;
+    char *route_json;
+} gwf_plan_entry;
+
+typedef struct gwf_plan {
+    gwf_plan_entry *entries;
+    size_t count;
+} gwf_plan;
+
+typedef struct gwf_plan_request {
+    const char *policy;               /* TrafficPolicy ref or NULL */
+    const char *const *extensions;    /* GatewayExtension refs of any type,
+                                         spec.plugin included */
+    size_t extension_count;
+    const char *direct_response;      /* DirectResponse ref or NULL */
+    const char *backend;              /* Backend ref or NULL */
+} gwf_plan_request;
+
+/* Builds the chain for one route, in Envoy's filter-stage order:
+ * jwtAuth, extAuth, rateLimit.local, rateLimit.global (all from the
+ * policy), the requested extensions in the given order, the
+ * DirectResponse, the Backend (only an aws Backend adds an entry,
+ * lambda_signer). A ref that does not resolve is an error such as
+ * "TrafficPolicy default/foo not found". The documents involved are
+ * checked again, so a plan is well-formed even without a prior
+ * gwf_manifests_validate. On success returns 0 and fills *out (free it
+ * with gwf_plan_free); on failure returns the number of errors added to
+ * d and leaves *out empty. */
+int gwf_manifests_plan(const gwf_manifests *m, const gwf_plan_request *req,
+                       gwf_plan *out, gwf_diag *d);
+
+/* Frees the entries and their strings and leaves *p empty. */
+void gwf_plan_free(gwf_plan *p);
+
+#endif

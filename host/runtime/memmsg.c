@@ -1,0 +1,210 @@
+/*
+ * memmsg.c - an HTTP message held in memory, behind gwf_message_ops.
+ *
+ * Local replies live here while the response hooks of earlier plugins
+ * run on them, and the CLI and the test host keep their requests and
+ * upstream responses here. Data planes with their own message structs
+ * (nginx) implement gwf_message_ops over those instead.
+ *
+ * Pseudo-headers map onto fields of the struct: ":method", ":path",
+ * ":scheme", ":status"; ":authority" is the Host header. Lookups are a
+ * linear scan: messages carry tens of headers, not thousands.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static bool
+name_is(const char *name, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len == n && strncasecmp(name, lit, n) == 0;
+}
+
+static char **
+pseudo_slot(gwf_memmsg *m, const char *name, size_t len)
+{
+    if (name_is(name, len, ":method"))
+        return &m->method;
+    if (name_is(name, len, ":path"))
+        return &m->path;
+    if (name_is(name, len, ":scheme"))
+        return &m->scheme;
+    return NULL;
+}
+
+/* ":authority" is the Host header; other pseudo names are handled above. */
+static void
+real_name(const char **name, size_t *len)
+{
+    if (name_is(*name, *len, ":authority")) {
+        *name = "host";
+        *len = 4;
+    }
+}
+
+static gwf_status
+mm_get(void *msg, const char *name, size_t len, size_t index, gwf_view *value)
+{
+    gwf_memmsg *m = msg;
+    char **slot = pseudo_slot(m, name, len);
+    if (slot) {
+        if (!*slot || index > 0)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = *slot;
+        value->len = strlen(*slot);
+        return GWF_OK;
+    }
+    if (name_is(name, len, ":status")) {
+        if (!m->status || index > 0)
+            return GWF_ERR_NOT_FOUND;
+        snprintf(m->status_text, sizeof m->status_text, "%03u",
+                 m->status % 1000);
+        value->ptr = m->status_text;
+        value->len = 3;
+        return GWF_OK;
+    }
+    real_name(&name, &len);
+    for (size_t i = 0; i < m->count; i++) {
+        rt_field *f = &m->fields[i];
+        if (f->name_len == len && strncasecmp(f->name, name, len) == 0 &&
+            index-- == 0) {
+            value->ptr = f->value;
+            value->len = f->value_len;
+            return GWF_OK;
+        }
+    }
+    return GWF_ERR_NOT_FOUND;
+}
+
+static size_t
+mm_count(void *msg)
+{
+    return ((gwf_memmsg *)msg)->count;
+}
+
+static gwf_status
+mm_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+{
+    gwf_memmsg *m = msg;
+    if (index >= m->count)
+        return GWF_ERR_NOT_FOUND;
+    name->ptr = m->fields[index].name;
+    name->len = m->fields[index].name_len;
+    value->ptr = m->fields[index].value;
+    value->len = m->fields[index].value_len;
+    return GWF_OK;
+}
+
+static gwf_status
+mm_remove(void *msg, const char *name, size_t len)
+{
+    gwf_memmsg *m = msg;
+    if (len && name[0] == ':' && !name_is(name, len, ":authority"))
+        return GWF_ERR_BAD_ARGUMENT;
+    real_name(&name, &len);
+    size_t kept = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        rt_field *f = &m->fields[i];
+        if (f->name_len == len && strncasecmp(f->name, name, len) == 0) {
+            free(f->name);
+            free(f->value);
+            continue;
+        }
+        m->fields[kept++] = *f;
+    }
+    m->count = kept;
+    return GWF_OK;
+}
+
+static gwf_status
+mm_add(void *msg, const char *name, size_t len, const char *value,
+       size_t value_len)
+{
+    gwf_memmsg *m = msg;
+    if (len == 0 || (name[0] == ':' && !name_is(name, len, ":authority")))
+        return GWF_ERR_BAD_ARGUMENT;
+    real_name(&name, &len);
+    if (m->count == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        rt_field *fields = realloc(m->fields, cap * sizeof *fields);
+        if (!fields)
+            return GWF_ERR_NO_MEMORY;
+        m->fields = fields;
+        m->cap = cap;
+    }
+    rt_field *f = &m->fields[m->count];
+    f->name = rt_strndup(name, len);
+    f->value = rt_strndup(value, value_len);
+    if (!f->name || !f->value) {
+        free(f->name);
+        free(f->value);
+        return GWF_ERR_NO_MEMORY;
+    }
+    f->name_len = len;
+    f->value_len = value_len;
+    m->count++;
+    return GWF_OK;
+}
+
+static gwf_status
+mm_set(void *msg, const char *name, size_t len, const char *value,
+       size_t value_len)
+{
+    gwf_memmsg *m = msg;
+    char **slot = pseudo_slot(m, name, len);
+    if (slot) {
+        char *copy = rt_strndup(value, value_len);
+        if (!copy)
+            return GWF_ERR_NO_MEMORY;
+        free(*slot);
+        *slot = copy;
+        return GWF_OK;
+    }
+    if (name_is(name, len, ":status")) {
+        unsigned status = 0;
+        for (size_t i = 0; i < value_len; i++) {
+            if (value[i] < '0' || value[i] > '9')
+                return GWF_ERR_BAD_ARGUMENT;
+            status = status * 10 + (unsigned)(value[i] - '0');
+            if (status > 999)
+                return GWF_ERR_BAD_ARGUMENT;
+        }
+        if (status < 100)
+            return GWF_ERR_BAD_ARGUMENT;
+        m->status = status;
+        return GWF_OK;
+    }
+    /* Drop every line of that name, then append the one value. */
+    real_name(&name, &len);
+    gwf_status st = mm_remove(m, name, len);
+    if (st != GWF_OK)
+        return st;
+    return mm_add(m, name, len, value, value_len);
+}
+
+void
+gwf_memmsg_clear(gwf_memmsg *m)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->fields[i].name);
+        free(m->fields[i].value);
+    }
+    free(m->fields);
+    free(m->method);
+    free(m->path);
+    free(m->scheme);
+    memset(m, 0, sizeof *m);
+}
+
+const gwf_message_ops gwf_memmsg_ops = {
+    .get = mm_get,
+    .count = mm_count,
+    .at = mm_at,
+    .set = mm_set,
+    .add = mm_add,
+    .remove = mm_remove,
+};

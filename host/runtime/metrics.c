@@ -1,0 +1,492 @@
+/*
+ * metrics.c - the registry behind the ABI's metric_* calls, and its
+ * Prometheus text exposition.
+ *
+ * Plugins define metrics at config time and record on workers. A series
+ * is one metric plus one set of label values; the host adds the label
+ * `instance` ("namespace/name" of the plugin instance) in front of the
+ * plugin's own labels, so two instances of one plugin share a metric
+ * name. Series are found through a hash of their label values and kept in
+ * creation order for a stable exposition.
+ *
+ * One mutex guards the registry: recording is a hash lookup and an add,
+ * short enough that workers in one process rarely contend. (Hosts made of
+ * several processes aggregate per process or in shared memory; that is
+ * their concern, not the registry's.)
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_LABELS 8
+#define MAX_BUCKETS 64
+
+typedef struct series {
+    uint64_t hash;
+    char **values;      /* instance first, then the plugin's labels */
+    double value;       /* counter, gauge */
+    uint64_t *bucket_counts;
+    double sum;
+    uint64_t count;
+    struct series *next_in_bucket;
+    struct series *next_in_order;
+} series;
+
+typedef struct metric {
+    gwf_metric_kind kind;
+    char *name;
+    char *help;
+    char *labels[MAX_LABELS];
+    size_t label_count;
+    double *buckets;
+    size_t bucket_count;
+    series *first;
+    series *last;
+} metric;
+
+struct rt_metrics {
+    pthread_mutex_t lock;
+    metric *metrics;
+    size_t count;
+    series **table;
+    size_t table_cap;
+    size_t series_count;
+};
+
+rt_metrics *
+rt_metrics_new(void)
+{
+    rt_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    pthread_mutex_init(&m->lock, NULL);
+    return m;
+}
+
+static void
+series_free(series *s, size_t value_count)
+{
+    for (size_t i = 0; i < value_count; i++)
+        free(s->values[i]);
+    free(s->values);
+    free(s->bucket_counts);
+    free(s);
+}
+
+void
+rt_metrics_free(rt_metrics *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->count; i++) {
+        metric *mt = &m->metrics[i];
+        series *s = mt->first;
+        while (s) {
+            series *next = s->next_in_order;
+            series_free(s, mt->label_count + 1);
+            s = next;
+        }
+        free(mt->name);
+        free(mt->help);
+        for (size_t j = 0; j < mt->label_count; j++)
+            free(mt->labels[j]);
+        free(mt->buckets);
+    }
+    free(m->metrics);
+    free(m->table);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static bool
+valid_name(const char *s, bool colon_ok)
+{
+    if (!s || !*s)
+        return false;
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  c == '_' || (colon_ok && c == ':') ||
+                  (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool
+same_shape(const metric *mt, gwf_metric_kind kind,
+           const char *const *labels, size_t label_count,
+           const double *buckets, size_t bucket_count)
+{
+    if (mt->kind != kind || mt->label_count != label_count ||
+        mt->bucket_count != bucket_count)
+        return false;
+    for (size_t i = 0; i < label_count; i++)
+        if (strcmp(mt->labels[i], labels[i]) != 0)
+            return false;
+    for (size_t i = 0; i < bucket_count; i++)
+        if (mt->buckets[i] != buckets[i])
+            return false;
+    return true;
+}
+
+static gwf_status
+check_definition(gwf_metric_kind kind, const char *name,
+                 const char *const *labels, size_t label_count,
+                 const double *buckets, size_t bucket_count)
+{
+    if (kind < GWF_METRIC_COUNTER || kind > GWF_METRIC_HISTOGRAM)
+        return GWF_ERR_BAD_ARGUMENT;
+    if (!valid_name(name, true) || label_count > MAX_LABELS ||
+        (label_count && !labels))
+        return GWF_ERR_BAD_ARGUMENT;
+    for (size_t i = 0; i < label_count; i++)
+        if (!valid_name(labels[i], false) ||
+            strcmp(labels[i], "instance") == 0 ||
+            strcmp(labels[i], "le") == 0)
+            return GWF_ERR_BAD_ARGUMENT;
+    if (kind == GWF_METRIC_HISTOGRAM) {
+        if (!buckets || bucket_count == 0 || bucket_count > MAX_BUCKETS)
+            return GWF_ERR_BAD_ARGUMENT;
+        for (size_t i = 0; i < bucket_count; i++)
+            if (isnan(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
+                return GWF_ERR_BAD_ARGUMENT;
+    } else if (bucket_count) {
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    return GWF_OK;
+}
+
+gwf_status
+rt_metrics_define(rt_metrics *m, gwf_metric_kind kind, const char *name,
+                  const char *help, const char *const *labels,
+                  size_t label_count, const double *buckets,
+                  size_t bucket_count, uint32_t *id)
+{
+    if (!id)
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_status st = check_definition(kind, name, labels, label_count, buckets,
+                                     bucket_count);
+    if (st != GWF_OK)
+        return st;
+    char full[256];
+    int n = snprintf(full, sizeof full, "gwf_%s", name);
+    if (n < 0 || (size_t)n >= sizeof full)
+        return GWF_ERR_BAD_ARGUMENT;
+
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->count; i++) {
+        if (strcmp(m->metrics[i].name, full) != 0)
+            continue;
+        st = same_shape(&m->metrics[i], kind, labels, label_count, buckets,
+                        bucket_count)
+                 ? GWF_OK
+                 : GWF_ERR_BAD_ARGUMENT;
+        *id = (uint32_t)i;
+        pthread_mutex_unlock(&m->lock);
+        return st;
+    }
+    metric *grown = realloc(m->metrics, (m->count + 1) * sizeof *grown);
+    if (!grown)
+        goto oom;
+    m->metrics = grown;
+    metric *mt = &m->metrics[m->count];
+    memset(mt, 0, sizeof *mt);
+    mt->kind = kind;
+    mt->name = rt_strdup(full);
+    mt->help = rt_strdup(help ? help : "");
+    bool ok = mt->name && mt->help;
+    for (size_t i = 0; ok && i < label_count; i++) {
+        mt->labels[i] = rt_strdup(labels[i]);
+        ok = mt->labels[i] != NULL;
+        mt->label_count = i + 1;
+    }
+    if (ok && bucket_count) {
+        mt->buckets = malloc(bucket_count * sizeof *mt->buckets);
+        ok = mt->buckets != NULL;
+        if (ok) {
+            memcpy(mt->buckets, buckets, bucket_count * sizeof *buckets);
+            mt->bucket_count = bucket_count;
+        }
+    }
+    if (!ok) {
+        free(mt->name);
+        free(mt->help);
+        for (size_t i = 0; i < mt->label_count; i++)
+            free(mt->labels[i]);
+        free(mt->buckets);
+        goto oom;
+    }
+    *id = (uint32_t)m->count++;
+    pthread_mutex_unlock(&m->lock);
+    return GWF_OK;
+oom:
+    pthread_mutex_unlock(&m->lock);
+    return GWF_ERR_NO_MEMORY;
+}
+
+/* FNV-1a over the metric id and every label value, each value ended by a
+ * byte that cannot start a UTF-8 sequence, so ("ab","c") != ("a","bc"). */
+static uint64_t
+series_hash(uint32_t id, const char *instance, const gwf_view *values,
+            size_t count)
+{
+    uint64_t h = 1469598103934665603ull ^ id;
+    for (const char *p = instance; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (size_t i = 0; i < count; i++) {
+        for (size_t j = 0; j < values[i].len; j++)
+            h = (h ^ (unsigned char)values[i].ptr[j]) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    return h;
+}
+
+static bool
+series_matches(const series *s, const char *instance, const gwf_view *values,
+               size_t count)
+{
+    if (strcmp(s->values[0], instance) != 0)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        const char *v = s->values[i + 1];
+        if (strlen(v) != values[i].len ||
+            (values[i].len && memcmp(v, values[i].ptr, values[i].len) != 0))
+            return false;
+    }
+    return true;
+}
+
+static int
+table_grow(rt_metrics *m)
+{
+    size_t cap = m->table_cap ? m->table_cap * 2 : 64;
+    series **table = calloc(cap, sizeof *table);
+    if (!table)
+        return -1;
+    for (size_t i = 0; i < m->table_cap; i++) {
+        series *s = m->table[i];
+        while (s) {
+            series *next = s->next_in_bucket;
+            s->next_in_bucket = table[s->hash & (cap - 1)];
+            table[s->hash & (cap - 1)] = s;
+            s = next;
+        }
+    }
+    free(m->table);
+    m->table = table;
+    m->table_cap = cap;
+    return 0;
+}
+
+static series *
+series_get(rt_metrics *m, uint32_t id, const char *instance,
+           const gwf_view *values, size_t count)
+{
+    uint64_t h = series_hash(id, instance, values, count);
+    if (m->table_cap) {
+        for (series *s = m->table[h & (m->table_cap - 1)]; s;
+             s = s->next_in_bucket)
+            if (s->hash == h && series_matches(s, instance, values, count))
+                return s;
+    }
+    if ((m->series_count + 1) * 4 > m->table_cap * 3 && table_grow(m) < 0)
+        return NULL;
+    metric *mt = &m->metrics[id];
+    series *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->hash = h;
+    s->values = calloc(count + 1, sizeof *s->values);
+    if (!s->values)
+        goto fail;
+    s->values[0] = rt_strdup(instance);
+    if (!s->values[0])
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        s->values[i + 1] = rt_strndup(values[i].ptr, values[i].len);
+        if (!s->values[i + 1])
+            goto fail;
+    }
+    if (mt->bucket_count) {
+        s->bucket_counts = calloc(mt->bucket_count, sizeof *s->bucket_counts);
+        if (!s->bucket_counts)
+            goto fail;
+    }
+    s->next_in_bucket = m->table[h & (m->table_cap - 1)];
+    m->table[h & (m->table_cap - 1)] = s;
+    if (mt->last)
+        mt->last->next_in_order = s;
+    else
+        mt->first = s;
+    mt->last = s;
+    m->series_count++;
+    return s;
+fail:
+    series_free(s, count + 1);
+    return NULL;
+}
+
+gwf_status
+rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
+                  const gwf_view *values, size_t count, double v)
+{
+    if (count && !values)
+        return GWF_ERR_BAD_ARGUMENT;
+    if (isnan(v))
+        return GWF_ERR_BAD_ARGUMENT;
+    pthread_mutex_lock(&m->lock);
+    gwf_status st = GWF_OK;
+    if (id >= m->count || m->metrics[id].label_count != count) {
+        st = GWF_ERR_BAD_ARGUMENT;
+        goto out;
+    }
+    metric *mt = &m->metrics[id];
+    bool op_ok = (op == RT_METRIC_ADD && mt->kind == GWF_METRIC_COUNTER &&
+                  v >= 0) ||
+                 (op == RT_METRIC_ADD && mt->kind == GWF_METRIC_GAUGE) ||
+                 (op == RT_METRIC_SET && mt->kind == GWF_METRIC_GAUGE) ||
+                 (op == RT_METRIC_OBSERVE && mt->kind == GWF_METRIC_HISTOGRAM);
+    if (!op_ok) {
+        st = GWF_ERR_BAD_ARGUMENT;
+        goto out;
+    }
+    series *s = series_get(m, id, instance, values, count);
+    if (!s) {
+        st = GWF_ERR_NO_MEMORY;
+        goto out;
+    }
+    switch (op) {
+    case RT_METRIC_ADD:
+        s->value += v;
+        break;
+    case RT_METRIC_SET:
+        s->value = v;
+        break;
+    default:
+        for (size_t i = 0; i < mt->bucket_count; i++)
+            if (v <= mt->buckets[i])
+                s->bucket_counts[i]++;
+        s->sum += v;
+        s->count++;
+        break;
+    }
+out:
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+/* Label values are escaped as the exposition format requires. */
+static void
+append_label_value(rt_buf *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\')
+            rt_buf_append(out, "\\\\", 2);
+        else if (*v == '"')
+            rt_buf_append(out, "\\\"", 2);
+        else if (*v == '\n')
+            rt_buf_append(out, "\\n", 2);
+        else
+            rt_buf_append(out, v, 1);
+    }
+}
+
+static void
+appendf(rt_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+appendf(rt_buf *out, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        rt_buf_append(out, line, (size_t)n < sizeof line ? (size_t)n
+                                                           : sizeof line - 1);
+}
+
+static void
+append_labels(rt_buf *out, const metric *mt, const series *s, const char *le)
+{
+    rt_buf_append(out, "{instance=\"", 11);
+    append_label_value(out, s->values[0]);
+    rt_buf_append(out, "\"", 1);
+    for (size_t i = 0; i < mt->label_count; i++) {
+        appendf(out, ",%s=\"", mt->labels[i]);
+        append_label_value(out, s->values[i + 1]);
+        rt_buf_append(out, "\"", 1);
+    }
+    if (le)
+        appendf(out, ",le=\"%s\"", le);
+    rt_buf_append(out, "}", 1);
+}
+
+/* Help text: backslash and newline escaped. */
+static void
+append_help(rt_buf *out, const char *help)
+{
+    for (; *help; help++) {
+        if (*help == '\\')
+            rt_buf_append(out, "\\\\", 2);
+        else if (*help == '\n')
+            rt_buf_append(out, "\\n", 2);
+        else
+            rt_buf_append(out, help, 1);
+    }
+}
+
+char *
+rt_metrics_text(rt_metrics *m)
+{
+    static const char *const kinds[] = {"counter", "gauge", "histogram"};
+    rt_buf out = {0};
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->count; i++) {
+        metric *mt = &m->metrics[i];
+        appendf(&out, "# HELP %s ", mt->name);
+        append_help(&out, mt->help);
+        appendf(&out, "\n# TYPE %s %s\n", mt->name, kinds[mt->kind]);
+        for (series *s = mt->first; s; s = s->next_in_order) {
+            if (mt->kind != GWF_METRIC_HISTOGRAM) {
+                rt_buf_append(&out, mt->name, strlen(mt->name));
+                append_labels(&out, mt, s, NULL);
+                appendf(&out, " %.17g\n", s->value);
+                continue;
+            }
+            for (size_t b = 0; b < mt->bucket_count; b++) {
+                char le[64];
+                snprintf(le, sizeof le, "%.17g", mt->buckets[b]);
+                appendf(&out, "%s_bucket", mt->name);
+                append_labels(&out, mt, s, le);
+                appendf(&out, " %llu\n",
+                        (unsigned long long)s->bucket_counts[b]);
+            }
+            appendf(&out, "%s_bucket", mt->name);
+            append_labels(&out, mt, s, "+Inf");
+            appendf(&out, " %llu\n%s_sum", (unsigned long long)s->count,
+                    mt->name);
+            append_labels(&out, mt, s, NULL);
+            appendf(&out, " %.17g\n%s_count", s->sum, mt->name);
+            append_labels(&out, mt, s, NULL);
+            appendf(&out, " %llu\n", (unsigned long long)s->count);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (rt_buf_append(&out, "", 1) < 0 || !out.data) {
+        /* An empty registry still yields "" rather than NULL. */
+        rt_buf_free(&out);
+        return rt_strdup("");
+    }
+    /* rt_buf_append of "" with len 1 wrote the terminating NUL. */
+    return out.data;
+}

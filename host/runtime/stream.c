@@ -1,0 +1,750 @@
+/*
+ * stream.c - running one request and its response through a chain.
+ *
+ * Each direction (request, response) is a pipeline of positions: the
+ * request visits plugins 0..n-1, the response n-1..0 (or, for a local
+ * reply sent by plugin k, k-1..0). Headers move through the positions
+ * first; body chunks follow them in arrival order and never overtake
+ * them or each other. What a hook returns decides the next step:
+ *
+ *   CONTINUE  the item moves to the next position;
+ *   PAUSE     the whole stream stops until that plugin resumes it (from a
+ *             callback) or replies, or the pause deadline answers 504;
+ *   BUFFER    from a headers hook: the headers stay at that plugin while
+ *             the body accumulates there; from a body hook: the body
+ *             accumulates. Either way the plugin's body hook is called
+ *             once more with the whole body (end_of_stream = 1).
+ *
+ * Only one position accumulates at a time: a later plugin that also
+ * wants the whole body receives it whole already.
+ *
+ * Re-entrancy is what proxies get wrong, so the rules are strict: plugin
+ * code never runs inside a host call the plugin made. A resume or a local
+ * reply from a callback only marks the stream; the worker runs the chain
+ * once the outermost callback has returned (rt_worker_leave), and then
+ * tells the data plane through gwf_stream_ops.wake. Freeing a stream
+ * while plugin code of the worker is on the stack is deferred likewise.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stream.h"
+
+/* -- Positions ------------------------------------------------------------ */
+
+static uint32_t
+filter_at(const gwf_rt_stream *st, gwf_message_kind which, uint32_t pos)
+{
+    return which == GWF_REQUEST ? pos : st->dir[GWF_RESPONSE].len - 1 - pos;
+}
+
+/* -- Runtime-made replies ----------------------------------------------- */
+
+/* Set up a reply that no plugin sent (an error, a deadline). It skips the
+ * response hooks: the chain is what failed. */
+static void
+host_reply(gwf_rt_stream *st, uint32_t status, const char *body,
+           const char *details)
+{
+    /* A host reply replaces a plugin reply still running through the
+     * response hooks (the deadline hit it), never a finished one. */
+    if (st->reply_state == REPLY_PENDING || st->reply_state == REPLY_DONE)
+        return;
+    gwf_memmsg_clear(&st->reply_msg);
+    rt_buf_free(&st->reply_body);
+    st->reply_msg.status = status;
+    gwf_memmsg_ops.set(&st->reply_msg, "content-type", 12,
+                       "text/plain; charset=utf-8", 25);
+    rt_buf_append(&st->reply_body, body, strlen(body));
+    rt_buf_append(&st->reply_body, "\n", 1);
+    snprintf(st->reply_details, sizeof st->reply_details, "%s", details);
+    st->reply_from = 0;
+    st->reply_state = REPLY_PENDING;
+    st->paused = false;
+}
+
+static void
+invalid_action(gwf_rt_stream *st, uint32_t idx, const char *hook,
+               gwf_action action)
+{
+    rt_instance *inst = st->chain->filters[idx].inst;
+    rt_log(st->w->rt, GWF_LOG_ERROR, inst->name,
+           "plugin %s returned the invalid action %" PRId32
+           " from %s; answering 500",
+           inst->plugin->entry.name, action, hook);
+    host_reply(st, 500, "internal error in a gateway filter",
+               "gwf_invalid_action");
+}
+
+/* -- Pausing ----------------------------------------------------------------- */
+
+static void
+pause_deadline_fired(void *arg)
+{
+    gwf_rt_stream *st = arg;
+    st->pause_timer = 0;
+    if (!st->paused)
+        return;
+    rt_instance *inst = st->chain->filters[st->paused_idx].inst;
+    rt_log(st->w->rt, GWF_LOG_WARN, inst->name,
+           "plugin %s did not resume the stream within %" PRIu64
+           " ms; answering 504",
+           inst->plugin->entry.name, st->w->rt->opts.max_pause_ns / 1000000);
+    rt_worker_enter(st->w);
+    host_reply(st, 504, "a gateway filter did not answer in time",
+               "gwf_pause_timeout");
+    rt_stream_mark(st);
+    rt_worker_leave(st->w);
+}
+
+static void
+pause_at(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx)
+{
+    st->paused = true;
+    st->paused_dir = which;
+    st->paused_idx = idx;
+    if (!st->pause_timer)
+        st->pause_timer =
+            st->w->ev.timer_start(st->w->ev.ctx, st->w->rt->opts.max_pause_ns,
+                                  pause_deadline_fired, st);
+}
+
+static void
+pause_clear(gwf_rt_stream *st)
+{
+    st->paused = false;
+    if (st->pause_timer) {
+        st->w->ev.timer_cancel(st->w->ev.ctx, st->pause_timer);
+        st->pause_timer = 0;
+    }
+}
+
+/* -- Calling hooks --------------------------------------------------------- */
+
+static gwf_action
+call_headers_hook(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx,
+                  int eos)
+{
+    rt_fstream *fs = &st->fs[idx];
+    const gwf_plugin *p = &st->chain->filters[idx].inst->plugin->entry;
+    gwf_action (*hook)(gwf_stream *, void *, int32_t) =
+        which == GWF_REQUEST ? p->request_headers : p->response_headers;
+    if (!hook)
+        return GWF_CONTINUE;
+    st->w->invocation++;
+    return hook(&fs->pub, fs->ctx, eos);
+}
+
+static gwf_action
+call_body_hook(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx,
+               rt_chunk *c)
+{
+    rt_fstream *fs = &st->fs[idx];
+    const gwf_plugin *p = &st->chain->filters[idx].inst->plugin->entry;
+    gwf_action (*hook)(gwf_stream *, void *, int32_t) =
+        which == GWF_REQUEST ? p->request_body : p->response_body;
+    if (!hook)
+        return GWF_CONTINUE;
+    st->dir[which].cur = c;
+    st->w->invocation++;
+    gwf_action a = hook(&fs->pub, fs->ctx, c->eos);
+    st->dir[which].cur = NULL;
+    return a;
+}
+
+/* -- Chunk queue --------------------------------------------------------- */
+
+static rt_chunk *
+chunk_push(rt_dir *d, const char *data, size_t len, uint32_t pos, bool eos)
+{
+    if (d->qn == d->qcap) {
+        size_t cap = d->qcap ? d->qcap * 2 : 4;
+        rt_chunk *q = realloc(d->q, cap * sizeof *q);
+        if (!q)
+            return NULL;
+        d->q = q;
+        d->qcap = cap;
+    }
+    rt_chunk *c = &d->q[d->qn];
+    memset(c, 0, sizeof *c);
+    if (rt_buf_append(&c->data, data, len) < 0)
+        return NULL;
+    c->pos = pos;
+    c->eos = eos;
+    d->qn++;
+    return c;
+}
+
+static void
+chunk_remove(rt_dir *d, size_t i)
+{
+    rt_buf_free(&d->q[i].data);
+    memmove(&d->q[i], &d->q[i + 1], (d->qn - i - 1) * sizeof *d->q);
+    d->qn--;
+}
+
+static void
+dir_reset(rt_dir *d)
+{
+    for (size_t i = 0; i < d->qn; i++)
+        rt_buf_free(&d->q[i].data);
+    free(d->q);
+    rt_buf_free(&d->acc);
+    rt_buf_free(&d->taken);
+    memset(d, 0, sizeof *d);
+    d->acc_pos = -1;
+}
+
+/* -- The pipeline ---------------------------------------------------------- */
+
+/* The item at `pos` has passed its plugin. */
+static void
+headers_passed(rt_dir *d)
+{
+    d->hdr_pos++;
+    d->hdr_held = false;
+}
+
+static int
+accumulate(gwf_rt_stream *st, gwf_message_kind which, rt_chunk *c)
+{
+    rt_dir *d = &st->dir[which];
+    if (d->acc.len + c->data.len > st->w->rt->opts.max_body_bytes ||
+        rt_buf_append(&d->acc, c->data.data, c->data.len) < 0) {
+        if (which == GWF_REQUEST)
+            host_reply(st, 413, "request body too large for a gateway filter",
+                       "gwf_body_too_large");
+        else
+            host_reply(st, 500, "response body too large for a gateway filter",
+                       "gwf_body_too_large");
+        return -1;
+    }
+    return 0;
+}
+
+/* Run one step of direction `which`. Returns 1 if it made progress, 0 if
+ * it cannot move (waiting for input or paused), -1 on a reply. */
+static int
+dir_step(gwf_rt_stream *st, gwf_message_kind which)
+{
+    rt_dir *d = &st->dir[which];
+    static const char *const hdr_hooks[] = {"request_headers",
+                                            "response_headers"};
+    static const char *const body_hooks[] = {"request_body", "response_body"};
+
+    if (d->started && d->hdr_pos < d->len && !d->hdr_held) {
+        uint32_t idx = filter_at(st, which, d->hdr_pos);
+        gwf_action a = call_headers_hook(st, which, idx, d->hdr_eos);
+        if (st->reply_state == REPLY_PENDING)
+            return -1;
+        switch (a) {
+        case GWF_CONTINUE:
+            headers_passed(d);
+            return 1;
+        case GWF_PAUSE:
+            pause_at(st, which, idx);
+            return 0;
+        case GWF_BUFFER:
+            d->hdr_held = true;
+            if (d->acc_pos < 0)
+                d->acc_pos = (int32_t)d->hdr_pos;
+            if (d->hdr_eos && !chunk_push(d, NULL, 0, d->hdr_pos, true)) {
+                host_reply(st, 500, "out of memory", "gwf_no_memory");
+                return -1;
+            }
+            return 1;
+        default:
+            invalid_action(st, idx, hdr_hooks[which], a);
+            return -1;
+        }
+    }
+
+    /* The first chunk that has not left the pipeline. */
+    size_t i = 0;
+    while (i < d->qn && d->q[i].pos >= d->len)
+        i++;
+    if (i == d->qn)
+        return 0;
+    rt_chunk *c = &d->q[i];
+    uint32_t pos = c->pos;
+    if (pos > d->hdr_pos || (pos == d->hdr_pos && !d->hdr_held))
+        return 0; /* the headers have not got this far */
+
+    if ((int32_t)pos == d->acc_pos) {
+        if (accumulate(st, which, c) < 0)
+            return -1;
+        if (!c->eos) {
+            chunk_remove(d, i);
+            return 1;
+        }
+        rt_buf whole = d->acc;
+        d->acc = c->data;
+        c->data = whole;
+        rt_buf_free(&d->acc);
+        d->acc_pos = -1;
+    }
+
+    uint32_t idx = filter_at(st, which, pos);
+    gwf_action a = call_body_hook(st, which, idx, c);
+    if (st->reply_state == REPLY_PENDING)
+        return -1;
+    switch (a) {
+    case GWF_BUFFER:
+        if (!c->eos) {
+            d->acc_pos = (int32_t)pos;
+            if (accumulate(st, which, c) < 0)
+                return -1;
+            chunk_remove(d, i);
+            return 1;
+        }
+        /* The whole body is here already: same as CONTINUE. */
+        /* fall through */
+    case GWF_CONTINUE:
+        if (pos == d->hdr_pos && d->hdr_held) {
+            headers_passed(d);
+            /* The empty body made up for a headers-only message does not
+             * travel further: the next plugins saw end_of_stream on the
+             * headers. */
+            if (d->hdr_eos && c->data.len == 0) {
+                chunk_remove(d, i);
+                return 1;
+            }
+        }
+        c->pos++;
+        return 1;
+    case GWF_PAUSE:
+        pause_at(st, which, idx);
+        return 0;
+    default:
+        invalid_action(st, idx, body_hooks[which], a);
+        return -1;
+    }
+}
+
+/* What the data plane should do about direction `which` now. */
+static gwf_rt_state
+dir_state(const gwf_rt_stream *st, gwf_message_kind which)
+{
+    const rt_dir *d = &st->dir[which];
+    if (st->paused)
+        return GWF_RT_WAIT;
+    if (d->hdr_pos < d->len)
+        return d->hdr_held ? GWF_RT_NEED_BODY : GWF_RT_WAIT;
+    return GWF_RT_CONTINUE;
+}
+
+static gwf_rt_state reply_run(gwf_rt_stream *st);
+
+/* Move direction `which` as far as it goes. */
+static gwf_rt_state
+dir_run(gwf_rt_stream *st, gwf_message_kind which)
+{
+    if (st->reply_state == REPLY_PENDING)
+        return reply_run(st);
+    while (!st->paused && dir_step(st, which) > 0)
+        ;
+    if (st->reply_state == REPLY_PENDING)
+        return reply_run(st);
+    gwf_rt_state state = dir_state(st, which);
+    if (state == GWF_RT_CONTINUE && which == GWF_RESPONSE)
+        st->response_released = true;
+    return state;
+}
+
+/* Gather a finished reply's body from the response pipeline's output. */
+static void
+reply_collect(gwf_rt_stream *st)
+{
+    rt_dir *d = &st->dir[GWF_RESPONSE];
+    rt_buf_free(&st->reply_body);
+    for (size_t i = 0; i < d->qn; i++)
+        rt_buf_append(&st->reply_body, d->q[i].data.data, d->q[i].data.len);
+    dir_reset(d);
+    st->reply_state = REPLY_DONE;
+}
+
+/* Run a pending local reply through the response hooks of the plugins
+ * before the one that sent it, or continue doing so after a pause. */
+static gwf_rt_state
+reply_run(gwf_rt_stream *st)
+{
+    rt_dir *d = &st->dir[GWF_RESPONSE];
+    if (st->reply_state == REPLY_PENDING) {
+        st->reply_state = REPLY_RUNNING;
+        pause_clear(st);
+        dir_reset(&st->dir[GWF_REQUEST]);
+        dir_reset(d);
+        st->in_reply = true;
+        d->len = st->reply_from;
+        d->started = true;
+        d->hdr_eos = st->reply_body.len == 0;
+        if (!d->hdr_eos) {
+            if (!chunk_push(d, st->reply_body.data, st->reply_body.len, 0,
+                            true)) {
+                /* Out of memory: send the body as it is, skip the hooks. */
+                dir_reset(d);
+                st->reply_state = REPLY_DONE;
+                return GWF_RT_REPLY;
+            }
+            rt_buf_free(&st->reply_body);
+        }
+    }
+    if (st->reply_state == REPLY_RUNNING) {
+        while (!st->paused && dir_step(st, GWF_RESPONSE) > 0)
+            ;
+        if (st->reply_state == REPLY_PENDING)
+            return reply_run(st); /* a host reply superseded it */
+        if (st->paused)
+            return GWF_RT_WAIT;
+        if (d->hdr_pos < d->len)
+            return GWF_RT_WAIT;
+        /* Every chunk must have left the pipeline. */
+        for (size_t i = 0; i < d->qn; i++)
+            if (d->q[i].pos < d->len)
+                return GWF_RT_WAIT;
+        reply_collect(st);
+    }
+    return GWF_RT_REPLY;
+}
+
+static gwf_rt_state
+reply_or_run(gwf_rt_stream *st, gwf_message_kind which)
+{
+    if (st->reply_state != REPLY_NONE)
+        return reply_run(st);
+    return dir_run(st, which);
+}
+
+/* Feeding calls on a stream that is answering with a local reply. */
+static bool
+replying(gwf_rt_stream *st, gwf_rt_state *state)
+{
+    switch (st->reply_state) {
+    case REPLY_NONE:
+        return false;
+    case REPLY_PENDING:
+        rt_worker_enter(st->w);
+        st->running = true;
+        *state = reply_run(st);
+        st->running = false;
+        rt_worker_leave(st->w);
+        return true;
+    case REPLY_RUNNING:
+        *state = GWF_RT_WAIT;
+        return true;
+    default:
+        *state = GWF_RT_REPLY;
+        return true;
+    }
+}
+
+/* -- Driving API ------------------------------------------------------------- */
+
+gwf_rt_state
+gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
+                   int end_of_stream)
+{
+    gwf_rt_state state;
+    if (which != GWF_REQUEST && which != GWF_RESPONSE)
+        return GWF_RT_WAIT;
+    if (replying(st, &state))
+        return state;
+    rt_dir *d = &st->dir[which];
+    if (d->started)
+        return dir_state(st, which);
+    d->started = true;
+    d->hdr_eos = end_of_stream != 0;
+    d->len = (uint32_t)st->chain->count;
+    rt_worker_enter(st->w);
+    st->running = true;
+    state = reply_or_run(st, which);
+    st->running = false;
+    rt_worker_leave(st->w);
+    return state;
+}
+
+gwf_rt_state
+gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which, const char *data,
+                size_t len, int end_of_stream)
+{
+    gwf_rt_state state;
+    if (which != GWF_REQUEST && which != GWF_RESPONSE)
+        return GWF_RT_WAIT;
+    if (replying(st, &state))
+        return state;
+    rt_dir *d = &st->dir[which];
+    if (!d->started || d->hdr_eos || d->body_ended)
+        return dir_state(st, which);
+    d->body_ended = end_of_stream != 0;
+    if (!chunk_push(d, data, len, 0, end_of_stream != 0)) {
+        host_reply(st, 500, "out of memory", "gwf_no_memory");
+        return GWF_RT_REPLY;
+    }
+    if (st->paused)
+        return GWF_RT_WAIT;
+    rt_worker_enter(st->w);
+    st->running = true;
+    state = reply_or_run(st, which);
+    st->running = false;
+    rt_worker_leave(st->w);
+    return state;
+}
+
+int
+gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
+                int *end_of_stream)
+{
+    if ((which != GWF_REQUEST && which != GWF_RESPONSE) ||
+        st->reply_state != REPLY_NONE)
+        return 0;
+    rt_dir *d = &st->dir[which];
+    if (d->qn == 0 || d->q[0].pos < d->len || d->hdr_pos < d->len)
+        return 0;
+    rt_buf_free(&d->taken);
+    d->taken = d->q[0].data;
+    memset(&d->q[0].data, 0, sizeof d->q[0].data);
+    *end_of_stream = d->q[0].eos;
+    chunk_remove(d, 0);
+    chunk->ptr = d->taken.data;
+    chunk->len = d->taken.len;
+    return 1;
+}
+
+/* After a callback moved the stream (resume, reply, deadline): run it and
+ * tell the data plane. Called by the worker with depth 0. */
+void
+rt_stream_wake(gwf_rt_stream *st)
+{
+    gwf_rt_state state;
+    rt_worker_enter(st->w);
+    st->running = true;
+    if (st->reply_state != REPLY_NONE)
+        state = reply_or_run(st, GWF_RESPONSE);
+    else
+        state = dir_run(st, st->paused_dir);
+    st->running = false;
+    rt_worker_leave(st->w);
+    if (state != GWF_RT_WAIT && st->ops && st->ops->wake)
+        st->ops->wake(st->dp, state);
+}
+
+/* Resume: the paused item passes the plugin that held it. */
+gwf_status
+rt_stream_resume(rt_fstream *fs)
+{
+    gwf_rt_stream *st = fs->st;
+    if (!st->paused || st->paused_idx != fs->index || st->running ||
+        st->completed || st->reply_state == REPLY_PENDING ||
+        st->reply_state == REPLY_DONE)
+        return GWF_ERR_WRONG_PHASE;
+    gwf_message_kind which = st->paused_dir;
+    rt_dir *d = &st->dir[which];
+    pause_clear(st);
+    if (d->hdr_pos < d->len && !d->hdr_held &&
+        filter_at(st, which, d->hdr_pos) == fs->index) {
+        headers_passed(d);
+    } else {
+        for (size_t i = 0; i < d->qn; i++) {
+            if (d->q[i].pos < d->len) {
+                rt_chunk *c = &d->q[i];
+                if (c->pos == d->hdr_pos && d->hdr_held)
+                    headers_passed(d);
+                c->pos++;
+                break;
+            }
+        }
+    }
+    rt_stream_mark(st);
+    return GWF_OK;
+}
+
+gwf_status
+rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
+                size_t count, const char *body, size_t body_len,
+                const char *details)
+{
+    gwf_rt_stream *st = fs->st;
+    if (status < 200 || status > 599 || (count && !headers) ||
+        (body_len && !body))
+        return GWF_ERR_BAD_ARGUMENT;
+    if (st->completed || st->response_released ||
+        st->reply_state != REPLY_NONE)
+        return GWF_ERR_WRONG_PHASE;
+    gwf_memmsg_clear(&st->reply_msg);
+    rt_buf_free(&st->reply_body);
+    st->reply_msg.status = status;
+    for (size_t i = 0; i < count; i++) {
+        const gwf_header *h = &headers[i];
+        if (!h->name.len || !h->name.ptr || (h->value.len && !h->value.ptr) ||
+            h->name.ptr[0] == ':' ||
+            gwf_memmsg_ops.add(&st->reply_msg, h->name.ptr, h->name.len,
+                               h->value.ptr ? h->value.ptr : "",
+                               h->value.len) != GWF_OK) {
+            gwf_memmsg_clear(&st->reply_msg);
+            return GWF_ERR_BAD_ARGUMENT;
+        }
+    }
+    if (rt_buf_append(&st->reply_body, body, body_len) < 0) {
+        gwf_memmsg_clear(&st->reply_msg);
+        return GWF_ERR_NO_MEMORY;
+    }
+    snprintf(st->reply_details, sizeof st->reply_details, "%s",
+             details ? details : "");
+    st->reply_from = fs->index;
+    st->reply_state = REPLY_PENDING;
+    st->paused = false;
+    if (!st->running)
+        rt_stream_mark(st);
+    return GWF_OK;
+}
+
+uint32_t
+gwf_stream_reply_status(const gwf_rt_stream *st)
+{
+    return st->reply_msg.status;
+}
+
+gwf_status
+gwf_stream_reply_header(const gwf_rt_stream *st, size_t index, gwf_view *name,
+                        gwf_view *value)
+{
+    return gwf_memmsg_ops.at((void *)&st->reply_msg, index, name, value);
+}
+
+gwf_view
+gwf_stream_reply_body(const gwf_rt_stream *st)
+{
+    gwf_view v = {st->reply_body.data, st->reply_body.len};
+    return v;
+}
+
+const char *
+gwf_stream_reply_details(const gwf_rt_stream *st)
+{
+    return st->reply_details[0] ? st->reply_details : NULL;
+}
+
+/* -- Life cycle ----------------------------------------------------------- */
+
+gwf_rt_stream *
+gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
+               void *dp_stream, const gwf_message_ops *msg_ops, void *request,
+               void *response)
+{
+    size_t n = chain->count;
+    gwf_rt_stream *st = calloc(1, sizeof *st + n * sizeof(rt_fstream));
+    if (!st)
+        return NULL;
+    st->w = w;
+    st->chain = chain;
+    st->ops = ops;
+    st->dp = dp_stream;
+    st->msg_ops = msg_ops;
+    st->msg[GWF_REQUEST] = request;
+    st->msg[GWF_RESPONSE] = response;
+    st->dir[0].acc_pos = st->dir[1].acc_pos = -1;
+    st->id = ++w->stream_counter;
+    snprintf(st->request_id, sizeof st->request_id, "%" PRIu32 "-%" PRIu64,
+             w->index, st->id);
+    w->live_streams++;
+
+    rt_worker_enter(w);
+    for (size_t i = 0; i < n; i++) {
+        rt_filter *f = &chain->filters[i];
+        rt_fstream *fs = &st->fs[i];
+        fs->pub.host = &w->rt->host;
+        fs->st = st;
+        fs->index = (uint32_t)i;
+        rt_worker_ensure_instance(w, f->inst);
+        const gwf_plugin *p = &f->inst->plugin->entry;
+        gwf_stream_init init = {
+            .size = sizeof init,
+            .config = f->inst->config,
+            .route_config = f->has_route_config ? f->route_config : NULL,
+            .worker = f->inst->workers && w->index < f->inst->worker_slots
+                          ? f->inst->workers[w->index].ctx
+                          : NULL,
+        };
+        if (!p->stream_create) {
+            fs->ctx = init.route_config ? init.route_config : init.config;
+            fs->created = true;
+            continue;
+        }
+        w->invocation++;
+        gwf_status s = p->stream_create(&fs->pub, &init, &fs->ctx);
+        if (s != GWF_OK) {
+            rt_log(w->rt, GWF_LOG_ERROR, f->inst->name,
+                   "plugin %s failed to create its stream state (status %d);"
+                   " answering 500",
+                   p->name, (int)s);
+            host_reply(st, 500, "internal error in a gateway filter",
+                       "gwf_stream_create_failed");
+            break;
+        }
+        fs->created = true;
+    }
+    rt_worker_leave(w);
+    return st;
+}
+
+void
+gwf_stream_set_response(gwf_rt_stream *st, void *response)
+{
+    st->msg[GWF_RESPONSE] = response;
+}
+
+void
+gwf_stream_complete(gwf_rt_stream *st)
+{
+    if (st->completed)
+        return;
+    st->completed = true;
+    pause_clear(st);
+    rt_worker_enter(st->w);
+    for (size_t i = 0; i < st->chain->count; i++) {
+        rt_fstream *fs = &st->fs[i];
+        const gwf_plugin *p = &st->chain->filters[i].inst->plugin->entry;
+        if (fs->created && p->stream_complete) {
+            st->w->invocation++;
+            p->stream_complete(&fs->pub, fs->ctx);
+        }
+    }
+    rt_worker_leave(st->w);
+}
+
+void
+gwf_stream_free(gwf_rt_stream *st)
+{
+    gwf_worker *w = st->w;
+    if (w->depth > 0) {
+        st->free_deferred = true;
+        rt_stream_mark(st);
+        return;
+    }
+    gwf_stream_complete(st);
+    rt_stream_unmark(st);
+    rt_stream_cancel_async(st);
+    rt_stream_drop_ref(st);
+    rt_worker_enter(w);
+    for (size_t i = 0; i < st->chain->count; i++) {
+        rt_fstream *fs = &st->fs[i];
+        const gwf_plugin *p = &st->chain->filters[i].inst->plugin->entry;
+        if (fs->created && p->stream_destroy) {
+            w->invocation++;
+            p->stream_destroy(&fs->pub, fs->ctx);
+        }
+    }
+    /* Timers a plugin started from its destroy hook die with the stream. */
+    rt_stream_cancel_async(st);
+    rt_stream_unmark(st);
+    dir_reset(&st->dir[0]);
+    dir_reset(&st->dir[1]);
+    gwf_memmsg_clear(&st->reply_msg);
+    rt_buf_free(&st->reply_body);
+    rt_stream_values_free(st);
+    w->live_streams--;
+    free(st);
+    rt_worker_leave(w);
+}

@@ -1,0 +1,136 @@
+/*
+ * stream.h - the runtime's stream, shared by stream.c (the pipeline),
+ * host.c (the host table plugins call) and worker.c (events, posts).
+ */
+#ifndef GWF_RUNTIME_STREAM_H
+#define GWF_RUNTIME_STREAM_H
+
+#include "internal.h"
+
+/* A body chunk on its way through a direction's pipeline. */
+typedef struct rt_chunk {
+    rt_buf data;
+    uint32_t pos; /* next position to visit; == len once through */
+    bool eos;
+} rt_chunk;
+
+/* One direction: the request (positions = plugins 0..n-1) or the
+ * response (positions = plugins len-1..0). */
+typedef struct rt_dir {
+    uint32_t len;      /* positions in the pipeline */
+    uint32_t hdr_pos;  /* headers have passed positions [0, hdr_pos) */
+    bool started;      /* headers were fed */
+    bool hdr_eos;      /* the headers had end_of_stream */
+    bool hdr_held;     /* position hdr_pos returned BUFFER for headers */
+    bool body_ended;   /* the last chunk was fed */
+    int32_t acc_pos;   /* position accumulating the body, or -1 */
+    rt_buf acc;
+    rt_chunk *q;       /* chunks in arrival order */
+    size_t qn;
+    size_t qcap;
+    rt_chunk *cur;     /* the chunk a body hook is looking at */
+    rt_buf taken;      /* the chunk gwf_stream_take last handed out */
+} rt_dir;
+
+/* The plugin's gwf_stream: one per chain entry. */
+struct rt_fstream {
+    gwf_stream pub; /* first: plugins get &pub */
+    gwf_rt_stream *st;
+    uint32_t index;
+    bool created;
+    void *ctx;
+    uint64_t dead_at; /* worker invocation in which it resumed/replied */
+};
+
+/* A shared per-stream value. */
+typedef struct rt_value {
+    char *key;
+    size_t key_len;
+    gwf_value_type type;
+    rt_buf data;
+    struct rt_value *next;
+} rt_value;
+
+/* The handle other threads hold (gwf_stream_ref). */
+struct gwf_stream_ref {
+    atomic_int refs;
+    atomic_bool alive;
+    gwf_worker *w;
+    gwf_rt_stream *st; /* valid while alive; read on the worker only */
+};
+
+enum { REPLY_NONE, REPLY_PENDING, REPLY_RUNNING, REPLY_DONE };
+
+struct gwf_rt_stream {
+    gwf_worker *w;
+    gwf_chain *chain;
+    const gwf_stream_ops *ops;
+    void *dp;
+    const gwf_message_ops *msg_ops;
+    void *msg[2];
+    uint64_t id;
+    char request_id[32];
+
+    rt_dir dir[2];
+    bool running;           /* the pipeline is on the stack */
+    bool paused;
+    gwf_message_kind paused_dir;
+    uint32_t paused_idx;
+    uint64_t pause_timer;   /* data plane timer id, or 0 */
+    bool response_released; /* response headers passed every plugin */
+    bool completed;
+    bool free_deferred;
+
+    /* Local reply. */
+    int reply_state;
+    uint32_t reply_from;    /* plugins [0, reply_from) see the reply */
+    bool in_reply;
+    gwf_memmsg reply_msg;
+    rt_buf reply_body;
+    char reply_details[64];
+
+    rt_value *values;
+    rt_async *asyncs;       /* stream-scope timers and watches */
+    gwf_stream_ref *ref;
+
+    bool queued;            /* on the worker's pending list */
+    gwf_rt_stream *next_pending;
+
+    rt_fstream fs[];
+};
+
+/* stream.c */
+void rt_stream_wake(gwf_rt_stream *st);
+gwf_status rt_stream_resume(rt_fstream *fs);
+gwf_status rt_stream_reply(rt_fstream *fs, uint32_t status,
+                           const gwf_header *headers, size_t count,
+                           const char *body, size_t body_len,
+                           const char *details);
+
+/* worker.c */
+void rt_stream_mark(gwf_rt_stream *st);
+void rt_stream_unmark(gwf_rt_stream *st);
+void rt_stream_cancel_async(gwf_rt_stream *st);
+void rt_stream_drop_ref(gwf_rt_stream *st);
+void rt_worker_drain(gwf_worker *w);
+
+/* worker.c: the async part of the host table */
+gwf_status rt_timer_start(gwf_instance *inst, gwf_stream *s,
+                          uint64_t delay_ns, gwf_timer_cb cb, void *arg,
+                          uint64_t *timer_id);
+gwf_status rt_timer_cancel(gwf_instance *inst, uint64_t timer_id);
+gwf_status rt_fd_watch(gwf_instance *inst, gwf_stream *s, int fd,
+                       uint32_t events, gwf_fd_cb cb, void *arg,
+                       uint64_t *watch_id);
+gwf_status rt_fd_update(gwf_instance *inst, uint64_t watch_id,
+                        uint32_t events);
+gwf_status rt_fd_cancel(gwf_instance *inst, uint64_t watch_id);
+gwf_stream_ref *rt_stream_ref(gwf_stream *s);
+gwf_status rt_post(gwf_stream_ref *ref, gwf_post_cb cb, gwf_post_cb release,
+                   void *arg);
+void rt_stream_ref_release(gwf_stream_ref *ref);
+
+/* host.c */
+void rt_stream_values_free(gwf_rt_stream *st);
+
+#endif /* GWF_RUNTIME_STREAM_H */

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# test.sh - set up and run every gwf test, then print one summary line.
+#
+#   bash scripts/test.sh            (as root, or a user with sudo)
+#
+# Stages, each counted in the summary:
+#   1. scripts/setup.sh               the Debian packages
+#   2. build/        normal build     meson test (all suites)
+#   3. build-asan/   -Dsanitize=true  meson test under ASan + UBSan
+#   4. an install into a temporary prefix, then examples/hello_header
+#      built out of tree against that prefix's gwf-sdk.pc/gwf-testing.pc
+#      and its meson test
+#   5. build-fuzz/   clang, -Dfuzz=true: every libFuzzer harness runs a
+#      bounded smoke run over its seed corpus in fuzz/corpus/<name>/
+#
+# Each meson test counts as one test (read from meson-logs/testlog.json),
+# so do each fuzz smoke run and the two checks on the installed tree; a
+# stage that cannot even build counts as one failure. The last line is always "N passed, N failed" (", N skipped"
+# when some were); the exit status is 1 when anything failed.
+#
+# Environment: GWF_TEST_JOBS (default 2) for meson test --num-processes;
+# GWF_FUZZ_RUNS (default 2000) executions per harness. With CI=true a
+# stage that cannot run for want of a tool is a failure, never a skip.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+jobs=${GWF_TEST_JOBS:-2}
+fuzz_runs=${GWF_FUZZ_RUNS:-2000}
+ci=${CI:-false}
+
+passed=0
+failed=0
+skipped=0
+failures=()
+skips=()
+started=$SECONDS
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+stage() { printf '\n==> %s\n' "$*"; }
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); failures+=("$1"); printf 'FAILED: %s\n' "$1"; }
+skip() { skipped=$((skipped + 1)); skips+=("$1"); printf 'SKIPPED: %s\n' "$1"; }
+
+# A missing tool fails the run in CI and is a visible skip elsewhere.
+missing_tool() {
+    if [ "$ci" = true ]; then
+        fail "$1"
+    else
+        skip "$1"
+    fi
+}
+
+# setup_build DIR [meson options...]: configure DIR, or reconfigure it with
+# these options when it exists (wiping it if meson cannot reuse it).
+setup_build() {
+    local dir=$1
+    shift
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        meson setup --reconfigure "$dir" "$@" ||
+            meson setup --wipe "$dir" "$@"
+    else
+        rm -rf "$dir"
+        meson setup "$dir" "$@"
+    fi
+}
+
+# count_testlog LABEL DIR: add DIR's meson-logs/testlog.json to the counts.
+# Returns 1 when there is no log or it holds no test.
+count_testlog() {
+    local label=$1 log=$2/meson-logs/testlog.json result name n=0
+    [ -f "$log" ] || return 1
+    while IFS=$'\t' read -r result name; do
+        n=$((n + 1))
+        case $result in
+        OK | EXPECTEDFAIL) pass ;;
+        SKIP) skip "$label: $name" ;;
+        *) fail "$label: $name ($result)" ;;
+        esac
+    done < <(python3 -c '
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.strip()
+    if line:
+        t = json.loads(line)
+        print("%s\t%s" % (t["result"], t["name"]))
+' "$log")
+    [ "$n" -gt 0 ]
+}
+
+# meson_suite LABEL DIR [meson test options...]: build DIR, run its tests.
+meson_suite() {
+    local label=$1 dir=$2
+    shift 2
+    if ! ninja -C "$dir"; then
+        fail "$label: build"
+        return
+    fi
+    rm -f "$dir/meson-logs/testlog.json"
+    local status=0 failed_before=$failed
+    meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "$@" ||
+        status=$?
+    if ! count_testlog "$label" "$dir"; then
+        fail "$label: meson test ran no test (exit $status)"
+    elif [ "$status" -ne 0 ] && [ "$failed" -eq "$failed_before" ]; then
+        fail "$label: meson test exited $status"
+    fi
+}
+
+# -- 1. packages ----------------------------------------------------------------
+stage "packages: scripts/setup.sh"
+bash scripts/setup.sh || fail "setup: scripts/setup.sh"
+
+# -- 2. normal build ----------------------------------------------------------
+stage "build/: normal build and all suites"
+if setup_build build -Dsanitize=false -Dtests=true -Dfuzz=false; then
+    meson_suite build build
+else
+    fail "build: meson setup"
+fi
+
+# -- 3. sanitizer build ---------------------------------------------------------
+stage "build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer"
+if setup_build build-asan -Dsanitize=true -Dtests=true -Dfuzz=false; then
+    ASAN_OPTIONS=detect_leaks=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson_suite build-asan build-asan --timeout-multiplier 3
+else
+    fail "build-asan: meson setup"
+fi
+
+# -- 4. install + out-of-tree example ---------------------------------------
+# A prefix of its own (not `meson install --destdir`): the .pc files and
+# the compiled-in plugin directory must both point into it.
+stage "install into a temporary prefix; examples/hello_header against it"
+prefix=$tmp/prefix
+example_build=$tmp/hello_header
+if meson setup "$tmp/build-install" --prefix "$prefix" -Dtests=false \
+        -Dfuzz=false -Dsanitize=false &&
+    ninja -C "$tmp/build-install" &&
+    meson install -C "$tmp/build-install" --quiet; then
+    pcdir=$(dirname "$(find "$prefix" -name gwf-sdk.pc | head -n 1)")
+    # The installed CLI finds the installed plugin by name, with no path.
+    if env -u GWF_PLUGIN_PATH "$prefix/bin/gwf" inspect direct_response; then
+        pass
+    else
+        fail "install: installed gwf does not find direct_response by name"
+    fi
+    if PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH} \
+        meson setup "$example_build" examples/hello_header \
+            --pkg-config-path "$pcdir"; then
+        meson_suite hello_header "$example_build"
+        # Installed where gwf-sdk.pc says, the runtime finds it by name.
+        if meson install -C "$example_build" --quiet &&
+            env -u GWF_PLUGIN_PATH "$prefix/bin/gwf" inspect hello_header
+        then
+            pass
+        else
+            fail "hello_header: installed plugin not found by name"
+        fi
+    else
+        fail "hello_header: meson setup against $pcdir"
+    fi
+else
+    fail "install: build and install into $prefix"
+fi
+
+# -- 5. fuzz smoke runs ---------------------------------------------------------
+stage "build-fuzz/: libFuzzer harnesses, $fuzz_runs runs each"
+if ! command -v clang >/dev/null 2>&1; then
+    missing_tool "fuzz: clang not installed"
+elif CC=clang setup_build build-fuzz -Dfuzz=true -Dtests=false \
+        -Dsanitize=false && ninja -C build-fuzz; then
+    harnesses=$(meson introspect --targets build-fuzz | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["type"] == "executable" and t["name"].startswith("fuzz_"):
+        print(t["filename"][0])
+')
+    if [ -z "$harnesses" ]; then
+        fail "fuzz: -Dfuzz=true built no fuzz_* harness"
+    fi
+    for exe in $harnesses; do
+        name=$(basename "$exe")
+        seeds=fuzz/corpus/${name#fuzz_}
+        found=$tmp/found-$name
+        mkdir -p "$found"
+        args=(-runs="$fuzz_runs" -max_total_time=120
+              -artifact_prefix="$tmp/$name-" "$found")
+        if [ -d "$seeds" ]; then
+            args+=("$seeds")
+        else
+            echo "note: no seed corpus $seeds; starting from nothing"
+        fi
+        echo "$name ${args[*]}"
+        # New inputs go to the temporary directory, never to the seeds.
+        if ASAN_OPTIONS=detect_leaks=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            timeout 300 "$exe" "${args[@]}" >"$tmp/$name.log" 2>&1; then
+            tail -n 2 "$tmp/$name.log"
+            pass
+        else
+            tail -n 40 "$tmp/$name.log"
+            fail "fuzz: $name (artifacts were in $tmp, log above)"
+        fi
+    done
+else
+    fail "fuzz: build with clang -Dfuzz=true"
+fi
+
+# -- summary ------------------------------------------------------------------
+echo
+echo "==> done in $((SECONDS - started)) s"
+for s in "${skips[@]}"; do echo "skipped: $s"; done
+for f in "${failures[@]}"; do echo "failed:  $f"; done
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary+=", $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ]
