@@ -11,7 +11,7 @@
  * is freed: LeakSanitizer finds what is not.
  *
  * Built with clang -fsanitize=fuzzer for libFuzzer. With any other
- * compiler, define GWF_FUZZ_STANDALONE to get a main() that runs the
+ * compiler, link standalone_main.c for a main() that runs the
  * inputs named on the command line once each (regression replay).
  */
 #include <stddef.h>
@@ -29,9 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 exercise_tree(const char *data, size_t size, gwf_format format)
 {
-    static const char *const paths[] = {
-        "spec", "metadata.name", "spec.rateLimit.local.tokenBucket",
-        "items[0].spec", "[\"spec\"][\"a.b\"]", "spec[0]", "a..b", "["};
+    static const char *const paths[] = {"spec",
+                                        "metadata.name",
+                                        "spec.rateLimit.local.tokenBucket",
+                                        "items[0].spec",
+                                        "[\"spec\"][\"a.b\"]",
+                                        "spec[0]",
+                                        "a..b",
+                                        "["};
     gwf_diag d;
     gwf_diag_init(&d);
     gwf_tree *tree = NULL;
@@ -81,8 +86,8 @@ plan_everything(const gwf_manifests *m)
         if (strcmp(doc->kind, "TrafficPolicy") == 0) {
             one.policy = all.policy = ref;
         } else if (strcmp(doc->kind, "GatewayExtension") == 0) {
-            one.extensions = (const char *const *)&extensions[
-                all.extension_count];
+            one.extensions =
+                (const char *const *)&extensions[all.extension_count];
             extensions[all.extension_count++] = ref;
             one.extension_count = 1;
         } else if (strcmp(doc->kind, "DirectResponse") == 0) {
@@ -125,40 +130,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exercise_tree(text, size, GWF_FORMAT_YAML);
     return 0;
 }
-
-#ifdef GWF_FUZZ_STANDALONE
-int
-main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        FILE *fp = fopen(argv[i], "rb");
-        if (!fp) {
-            perror(argv[i]);
-            return 1;
-        }
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-        for (;;) {
-            if (len == cap) {
-                cap = cap ? cap * 2 : 4096;
-                char *grown = realloc(buf, cap);
-                if (!grown) {
-                    free(buf);
-                    fclose(fp);
-                    return 1;
-                }
-                buf = grown;
-            }
-            size_t got = fread(buf + len, 1, cap - len, fp);
-            if (got == 0)
-                break;
-            len += got;
-        }
-        fclose(fp);
-        LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-        free(buf);
-        printf("%s: ok\n", argv[i]);
-    }
-    return 0;
-}
-#endif

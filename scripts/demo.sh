@@ -34,7 +34,7 @@ routes=(
     "/       direct_response default/not-found"
 )
 
-if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 banner() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 
 # show CMD...: print a command as a user would type it, then run it.

@@ -10,8 +10,9 @@
 #   4. an install into a temporary prefix, then examples/hello_header
 #      built out of tree against that prefix's gwf-sdk.pc/gwf-testing.pc
 #      and its meson test
-#   5. build-fuzz/   clang, -Dfuzz=true: every libFuzzer harness runs a
-#      bounded smoke run over its seed corpus in fuzz/corpus/<name>/
+#   5. build-fuzz/   clang, -Dfuzz=true, with ASan + UBSan: its meson
+#      tests, then every libFuzzer harness runs a bounded smoke run over
+#      its seed corpus in fuzz/corpus/<name>/
 #
 # Each meson test counts as one test (read from meson-logs/testlog.json),
 # so do each fuzz smoke run and the two checks on the installed tree; a
@@ -24,7 +25,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 
 jobs=${GWF_TEST_JOBS:-2}
 fuzz_runs=${GWF_FUZZ_RUNS:-2000}
@@ -173,7 +174,13 @@ stage "build-fuzz/: libFuzzer harnesses, $fuzz_runs runs each"
 if ! command -v clang >/dev/null 2>&1; then
     missing_tool "fuzz: clang not installed"
 elif CC=clang setup_build build-fuzz -Dfuzz=true -Dtests=false \
-        -Dsanitize=false && ninja -C build-fuzz; then
+        -Dsanitize=true && ninja -C build-fuzz; then
+    # The fuzz build's own meson tests (seed corpus replays), if any.
+    if [ -n "$(meson test -C build-fuzz --list 2>/dev/null)" ]; then
+        ASAN_OPTIONS=detect_leaks=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            meson_suite build-fuzz build-fuzz --timeout-multiplier 3
+    fi
     harnesses=$(meson introspect --targets build-fuzz | python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
@@ -187,9 +194,10 @@ for t in json.load(sys.stdin):
         name=$(basename "$exe")
         seeds=fuzz/corpus/${name#fuzz_}
         found=$tmp/found-$name
-        mkdir -p "$found"
+        artifacts=build-fuzz/artifacts/$name-
+        mkdir -p "$found" build-fuzz/artifacts
         args=(-runs="$fuzz_runs" -max_total_time=120
-              -artifact_prefix="$tmp/$name-" "$found")
+              -artifact_prefix="$artifacts" "$found")
         if [ -d "$seeds" ]; then
             args+=("$seeds")
         else
@@ -204,7 +212,7 @@ for t in json.load(sys.stdin):
             pass
         else
             tail -n 40 "$tmp/$name.log"
-            fail "fuzz: $name (artifacts were in $tmp, log above)"
+            fail "fuzz: $name (log above; crash inputs: $artifacts*)"
         fi
     done
 else

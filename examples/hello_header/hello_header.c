@@ -94,7 +94,8 @@ hello_config_create(const gwf_config_init *init, void **config)
     json_object_foreach(doc, key, v) {
         if (strcmp(key, "header") && strcmp(key, "value") &&
             strcmp(key, "countHeader"))
-            st = gwf_config_errorf(inst, key, "unknown field; expected "
+            st = gwf_config_errorf(inst, key,
+                                   "unknown field; expected "
                                    "header, value or countHeader");
     }
     if (copy_field(inst, doc, "header", 1, 1, &cfg->header) != GWF_OK)
@@ -125,8 +126,7 @@ hello_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     if (cfg->count_header) {
         snprintf(count, sizeof(count), "%zu",
                  s->host->header_count(s, GWF_REQUEST));
-        if (gwf_header_set(s, GWF_REQUEST, cfg->count_header, count) !=
-            GWF_OK)
+        if (gwf_header_set(s, GWF_REQUEST, cfg->count_header, count) != GWF_OK)
             gwf_stream_logf(s, GWF_LOG_WARN, "could not set %s",
                             cfg->count_header);
     }

@@ -37,17 +37,22 @@ host_with_config(const char *config)
     return h;
 }
 
-/* GET / with two headers through a route that uses default/hello. */
+/* GET / with exactly two headers through a route that uses
+ * default/hello. */
 static gwf_test_result *
 run(gwf_test_host *h)
 {
+    static const char raw[] = "GET / HTTP/1.1\r\n"
+                              "Host: example.com\r\n"
+                              "Accept: */*\r\n"
+                              "\r\n";
     static const char *const extensions[] = {"default/hello", NULL};
     const gwf_test_route route = {.extensions = extensions};
-    gwf_test_request *req = gwf_test_request_new("GET", "/");
+    gwf_test_request *req = gwf_test_request_parse(h, raw, strlen(raw));
     gwf_test_result *res;
 
-    gwf_test_request_header(req, "host", "example.com");
-    gwf_test_request_header(req, "accept", "*/*");
+    if (!req)
+        fail_msg("parse: %s", gwf_test_error(h));
     res = gwf_test_run(h, &route, req);
     gwf_test_request_free(req);
     if (!res)

@@ -413,13 +413,37 @@ print_json(const gwf_exchange *x)
     json_decref(root);
 }
 
+static const char *
+reason_phrase(unsigned status)
+{
+    static const struct {
+        unsigned status;
+        const char *text;
+    } known[] = {
+        {200, "OK"}, {201, "Created"}, {202, "Accepted"},
+        {204, "No Content"}, {301, "Moved Permanently"}, {302, "Found"},
+        {304, "Not Modified"}, {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"}, {400, "Bad Request"},
+        {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+        {405, "Method Not Allowed"}, {408, "Request Timeout"},
+        {413, "Content Too Large"}, {429, "Too Many Requests"},
+        {500, "Internal Server Error"}, {501, "Not Implemented"},
+        {502, "Bad Gateway"}, {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (known[i].status == status)
+            return known[i].text;
+    return "";
+}
+
 static void
 print_message(const gwf_memmsg *m, const rt_buf *body, bool request)
 {
     if (request)
         printf("%s %s HTTP/1.1\r\n", m->method, m->path);
     else
-        printf("HTTP/1.1 %u\r\n", m->status);
+        printf("HTTP/1.1 %u %s\r\n", m->status, reason_phrase(m->status));
     for (size_t i = 0; i < m->count; i++)
         printf("%.*s: %.*s\r\n", (int)m->fields[i].name_len,
                m->fields[i].name, (int)m->fields[i].value_len,

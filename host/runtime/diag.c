@@ -53,6 +53,9 @@ reserve_slot(gwf_diag *d)
     return 0;
 }
 
+static char *format_line(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
 static char *
 format_line(const char *fmt, va_list ap)
 {

@@ -31,6 +31,15 @@ finish(gwf_exchange *x, int outcome)
 }
 
 static void
+set_content_length(gwf_memmsg *m, size_t len)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%zu", len);
+    gwf_memmsg_ops.set(m, "content-length", 14, text, (size_t)n);
+    gwf_memmsg_ops.remove(m, "transfer-encoding", 17);
+}
+
+static void
 finish_reply(gwf_exchange *x)
 {
     gwf_memmsg_clear(&x->response);
@@ -42,6 +51,7 @@ finish_reply(gwf_exchange *x)
                            value.len);
     gwf_view body = gwf_stream_reply_body(x->st);
     rt_buf_set(&x->response_body, body.ptr, body.len);
+    set_content_length(&x->response, body.len);
     const char *details = gwf_stream_reply_details(x->st);
     snprintf(x->details, sizeof x->details, "%s", details ? details : "");
     finish(x, GWF_EXCHANGE_LOCAL_REPLY);
@@ -60,15 +70,6 @@ take_all(gwf_exchange *x, gwf_message_kind which, rt_buf *out)
             x->body_out[which] = true;
     }
     return x->body_out[which];
-}
-
-static void
-set_content_length(gwf_memmsg *m, size_t len)
-{
-    char text[32];
-    int n = snprintf(text, sizeof text, "%zu", len);
-    gwf_memmsg_ops.set(m, "content-length", 14, text, (size_t)n);
-    gwf_memmsg_ops.remove(m, "transfer-encoding", 17);
 }
 
 static gwf_rt_state

@@ -138,6 +138,10 @@ struct gwf_runtime {
     rt_instance *instances;
     gwf_chain *chains;
     rt_metrics *metrics;
+    /* The runtime's own metrics, labelled by route (instance = the
+     * route's name). */
+    uint32_t m_streams, m_active, m_replies, m_pauses, m_pause_seconds,
+        m_errors, m_async;
     gwf_host host;
 };
 

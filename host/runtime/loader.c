@@ -193,6 +193,17 @@ rt_plugin_load(gwf_runtime *rt, const char *name_or_path, gwf_diag *d)
         dlclose(handle);
         return NULL;
     }
+    /* A plugin found by name must be the plugin of that name, or a stray
+     * file in the search path could stand in for it. */
+    if (!strchr(name_or_path, '/') && strcmp(p->entry.name, name_or_path)) {
+        gwf_diag_addf(d,
+                      "plugin %s: looked up as \"%s\" but it calls itself "
+                      "\"%s\"",
+                      real, name_or_path, p->entry.name);
+        free(p);
+        dlclose(handle);
+        return NULL;
+    }
     p->path = rt_strdup(real);
     if (!p->path) {
         free(p);

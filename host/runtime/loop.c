@@ -560,6 +560,10 @@ gwf_loop_post(gwf_loop *loop, gwf_loop_cb cb, gwf_loop_cb release, void *arg)
         return -1;
     *post = (struct post){.cb = cb, .release = release, .arg = arg};
 
+    /* The wake-up is written under the lock: the loop thread cannot take
+     * this post (and so cannot run it, after which its owner may free the
+     * loop) until this thread is done touching the loop. The counter
+     * cannot realistically saturate, and EAGAIN would leave it readable. */
     pthread_mutex_lock(&loop->post_lock);
     if (loop->post_tail)
         loop->post_tail->next = post;
@@ -567,13 +571,10 @@ gwf_loop_post(gwf_loop *loop, gwf_loop_cb cb, gwf_loop_cb release, void *arg)
         loop->post_head = post;
     loop->post_tail = post;
     loop->post_count++;
-    pthread_mutex_unlock(&loop->post_lock);
-
-    /* The counter cannot realistically saturate (2^64 - 2 posts between
-     * two drains), and EAGAIN would still leave it readable. */
     uint64_t one = 1;
     ssize_t written = write(loop->wake_fd, &one, sizeof(one));
     (void)written;
+    pthread_mutex_unlock(&loop->post_lock);
     return 0;
 }
 

@@ -41,10 +41,53 @@
 
 static const char default_namespace[] = "default";
 
+static const gwf_node *field_of(const gwf_node *map, const char *key);
+
+/* The four kinds of GatewayExtension, by the block under spec. */
+typedef enum ext_type {
+    EXT_INVALID = -1,
+    EXT_AUTH,
+    EXT_RATE_LIMIT,
+    EXT_JWT,
+    EXT_PLUGIN,
+    EXT_TYPE_COUNT
+} ext_type;
+
+static const struct ext_type_info {
+    const char *field;     /* key under spec */
+    const char *type_name; /* spec.type value */
+    const char *plugin;    /* plugin that implements it */
+    const char *path;      /* config_field of its plan entry */
+} ext_types[EXT_TYPE_COUNT] = {
+    {"extAuth", "ExtAuth", "ext_authz", "spec.extAuth"},
+    {"rateLimit", "RateLimit", "rate_limit", "spec.rateLimit"},
+    {"jwt", "JWT", "jwt_auth", "spec.jwt"},
+    {"plugin", "Plugin", NULL, "spec.plugin"},
+};
+
+/* The one type a GatewayExtension configures, or EXT_INVALID when it
+ * sets none or several of them. */
+static ext_type
+extension_type(const gwf_doc *doc)
+{
+    ext_type found = EXT_INVALID;
+    for (int t = 0; t < EXT_TYPE_COUNT; t++) {
+        if (!field_of(doc->spec, ext_types[t].field))
+            continue;
+        if (found != EXT_INVALID)
+            return EXT_INVALID;
+        found = (ext_type)t;
+    }
+    return found;
+}
+
 typedef struct doc_rec {
-    gwf_doc pub;            /* first: a gwf_doc * is a doc_rec * */
-    const char *base_dir;   /* absolute directory of the file, or NULL */
-    size_t order;           /* load order, for stable duplicate reports */
+    gwf_doc pub;          /* first: a gwf_doc * is a doc_rec * */
+    const char *base_dir; /* absolute directory of the file, or NULL */
+    size_t order;         /* load order, for stable duplicate reports */
+    ext_type ext;         /* GatewayExtension block, found at load time
+                             so that resolving many references to one
+                             extension does not rescan its spec */
 } doc_rec;
 
 typedef struct manifest_file {
@@ -58,7 +101,7 @@ struct gwf_manifests {
     size_t file_count, file_cap;
     doc_rec **docs;
     size_t doc_count, doc_cap;
-    doc_rec **index;        /* docs with kind and name, sorted */
+    doc_rec **index; /* docs with kind and name, sorted */
     size_t index_count;
     bool index_valid;
 };
@@ -92,10 +135,10 @@ static void
 error_text(int errnum, char *out, size_t size)
 {
     out[0] = '\0';
-    const char *text = _Generic(strerror_r(errnum, out, size),
-                                int: xsi_error_text,
-                                default: gnu_error_text)(
-        strerror_r(errnum, out, size), out);
+    const char *text =
+        _Generic(strerror_r(errnum, out, size), int
+                 : xsi_error_text, default
+                 : gnu_error_text)(strerror_r(errnum, out, size), out);
     if (!text || !*text)
         snprintf(out, size, "error %d", errnum);
     else if (text != out)
@@ -190,8 +233,8 @@ absolute_dir_of(const char *file)
 
 /* Splits "name" or "namespace/name". Returns false when malformed. */
 static bool
-split_ref(const char *ref, const char **ns, size_t *ns_len,
-          const char **name, size_t *name_len)
+split_ref(const char *ref, const char **ns, size_t *ns_len, const char **name,
+          size_t *name_len)
 {
     if (!ref || !*ref)
         return false;
@@ -289,8 +332,8 @@ compare_doc_ptr(const void *a, const void *b)
 }
 
 static const doc_rec *
-lookup(const gwf_manifests *m, const char *kind, const char *ns,
-       size_t ns_len, const char *name, size_t name_len)
+lookup(const gwf_manifests *m, const char *kind, const char *ns, size_t ns_len,
+       const char *name, size_t name_len)
 {
     if (!m->index_valid) {
         for (size_t i = 0; i < m->doc_count; i++) {
@@ -305,8 +348,8 @@ lookup(const gwf_manifests *m, const char *kind, const char *ns,
     size_t lo = 0, hi = m->index_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (compare_doc_key(m->index[mid], kind, ns, ns_len, name,
-                            name_len) < 0)
+        if (compare_doc_key(m->index[mid], kind, ns, ns_len, name, name_len) <
+            0)
             lo = mid + 1;
         else
             hi = mid;
@@ -346,9 +389,13 @@ doc_label(const gwf_doc *doc, char *out, size_t size)
         snprintf(out, size, "document %u", doc->index);
 }
 
+static void doc_verrorf(gwf_diag *d, const gwf_doc *doc, const char *field,
+                        const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static void
-doc_verrorf(gwf_diag *d, const gwf_doc *doc, const char *field,
-            const char *fmt, va_list ap)
+doc_verrorf(gwf_diag *d, const gwf_doc *doc, const char *field, const char *fmt,
+            va_list ap)
 {
     char message[1024], label[640];
     vsnprintf(message, sizeof(message), fmt, ap);
@@ -429,29 +476,74 @@ add_doc(gwf_manifests *m, const manifest_file *f, const gwf_node *root,
     r->pub.spec = gwf_node_get(root, "spec");
     r->base_dir = f->base_dir;
     r->order = m->doc_count;
+    r->ext = extension_type(&r->pub);
     m->docs[m->doc_count++] = r;
     m->index_valid = false;
     return 0;
 }
 
-/* Adds one document, or the items of a List or of a top-level array. */
+/* State of loading one file: documents are numbered from 1, and
+ * structural errors are capped like parse errors are. */
+typedef struct file_loader {
+    gwf_manifests *m;
+    const manifest_file *f;
+    gwf_diag *d;
+    unsigned index;
+    unsigned errors;
+} file_loader;
+
+enum { MAX_FILE_ERRORS = 20 };
+
+static void load_error(file_loader *l, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
-add_documents(gwf_manifests *m, const manifest_file *f, const gwf_node *n,
-              unsigned *index, gwf_diag *d)
+load_error(file_loader *l, unsigned line, const char *fmt, ...)
+{
+    char message[512];
+    l->errors++;
+    if (l->errors > MAX_FILE_ERRORS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    gwf_diag_addf(l->d, "%s:%u: %s%s", l->f->name, line, message,
+                  l->errors == MAX_FILE_ERRORS
+                      ? " (too many errors in this file; the rest are not "
+                        "listed)"
+                      : "");
+}
+
+static void
+load_one(file_loader *l, const gwf_node *n)
 {
     char what[160];
-    const gwf_node *items = NULL;
+    unsigned index = ++l->index;
+    if (gwf_node_type_of(n) != GWF_NODE_MAP) {
+        gwf_node_describe(n, what, sizeof(what));
+        load_error(l, gwf_node_line(n),
+                   "document %u: expected a mapping, got %s", index, what);
+        return;
+    }
+    if (add_doc(l->m, l->f, n, index) != 0)
+        load_error(l, gwf_node_line(n), "document %u: out of memory", index);
+}
+
+/* Adds one document, or the items of a List or of a top-level array. */
+static void
+add_documents(file_loader *l, const gwf_node *n)
+{
+    char what[160];
+    const gwf_node *items = n;
     gwf_node_type type = gwf_node_type_of(n);
 
     if (type == GWF_NODE_NULL)
         return; /* an empty document */
-    if (type == GWF_NODE_SEQ) {
-        items = n;
-    } else if (type == GWF_NODE_MAP) {
+    if (type == GWF_NODE_MAP) {
         const char *kind = plain_string(gwf_node_get(n, "kind"));
         if (!kind || strcmp(kind, "List") != 0) {
-            if (add_doc(m, f, n, ++*index) != 0)
-                gwf_diag_addf(d, "%s: out of memory", f->name);
+            load_one(l, n);
             return;
         }
         items = gwf_node_get(n, "items");
@@ -461,36 +553,23 @@ add_documents(gwf_manifests *m, const manifest_file *f, const gwf_node *n,
             unsigned line = gwf_node_line(n);
             gwf_node_find(n, "items", &line);
             gwf_node_describe(items, what, sizeof(what));
-            gwf_diag_addf(d, "%s:%u: List: items: expected a list, got %s",
-                          f->name, line, what);
+            load_error(l, line, "List: items: expected a list, got %s", what);
             return;
         }
-    } else {
-        gwf_node_describe(n, what, sizeof(what));
-        gwf_diag_addf(d, "%s:%u: document %u: expected a mapping, got %s",
-                      f->name, gwf_node_line(n), ++*index, what);
+    } else if (type != GWF_NODE_SEQ) {
+        load_one(l, n);
         return;
     }
     for (size_t i = 0; i < gwf_node_size(items); i++) {
         const gwf_node *item = gwf_node_at(items, i);
-        gwf_node_type item_type = gwf_node_type_of(item);
-        if (item_type == GWF_NODE_NULL)
-            continue;
-        if (item_type != GWF_NODE_MAP) {
-            gwf_node_describe(item, what, sizeof(what));
-            gwf_diag_addf(d,
-                          "%s:%u: document %u: expected a mapping, got %s",
-                          f->name, gwf_node_line(item), ++*index, what);
-            continue;
-        }
-        if (add_doc(m, f, item, ++*index) != 0)
-            gwf_diag_addf(d, "%s: out of memory", f->name);
+        if (gwf_node_type_of(item) != GWF_NODE_NULL)
+            load_one(l, item);
     }
 }
 
 int
-gwf_manifests_load_buffer(gwf_manifests *m, const char *name,
-                          const char *data, size_t len, gwf_diag *d)
+gwf_manifests_load_buffer(gwf_manifests *m, const char *name, const char *data,
+                          size_t len, gwf_diag *d)
 {
     size_t before = d->count;
     if (!name)
@@ -505,9 +584,9 @@ gwf_manifests_load_buffer(gwf_manifests *m, const char *name,
         return errors_since(d, before);
     }
     f->tree = tree;
-    unsigned index = 0;
+    file_loader loader = {.m = m, .f = f, .d = d};
     for (size_t i = 0; i < gwf_tree_doc_count(tree); i++)
-        add_documents(m, f, gwf_tree_doc(tree, i), &index, d);
+        add_documents(&loader, gwf_tree_doc(tree, i));
     return errors_since(d, before);
 }
 
@@ -681,6 +760,7 @@ static void
 load_glob(gwf_manifests *m, const char *pattern, gwf_diag *d)
 {
     glob_t g;
+    memset(&g, 0, sizeof(g));
     int rc = glob(pattern, GLOB_NOSORT, NULL, &g);
     if (rc == GLOB_NOMATCH) {
         gwf_diag_addf(d, "%s: no such file, directory or matching files",
@@ -688,13 +768,11 @@ load_glob(gwf_manifests *m, const char *pattern, gwf_diag *d)
     } else if (rc == GLOB_NOSPACE) {
         gwf_diag_addf(d, "%s: out of memory", pattern);
     } else if (rc != 0) {
-        gwf_diag_addf(d, "%s: cannot read a directory while matching",
-                      pattern);
+        gwf_diag_addf(d, "%s: cannot read a directory while matching", pattern);
     } else if (load_sorted(m, g.gl_pathv, g.gl_pathc, d) == 0) {
         gwf_diag_addf(d, "%s: matches only directories", pattern);
     }
-    if (rc == 0 || rc == GLOB_NOMATCH)
-        globfree(&g);
+    globfree(&g);
 }
 
 int
@@ -735,8 +813,7 @@ typedef struct check {
     unsigned errors;
 } check;
 
-static void
-check_error(check *c, const char *field, const char *fmt, ...)
+static void check_error(check *c, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -783,8 +860,8 @@ static const char *
 path_key(field_path *p, const char *parent, const char *key)
 {
     if (is_plain_word(key)) {
-        snprintf(p->text, sizeof(p->text), "%s%s%s", parent,
-                 *parent ? "." : "", key);
+        snprintf(p->text, sizeof(p->text), "%s%s%s", parent, *parent ? "." : "",
+                 key);
         return p->text;
     }
     size_t o = (size_t)snprintf(p->text, sizeof(p->text), "%s[\"", parent);
@@ -810,8 +887,7 @@ path_index(field_path *p, const char *parent, size_t index)
 }
 
 static bool
-expect_type(check *c, const gwf_node *n, gwf_node_type want,
-            const char *field)
+expect_type(check *c, const gwf_node *n, gwf_node_type want, const char *field)
 {
     if (gwf_node_type_of(n) == want)
         return true;
@@ -836,8 +912,7 @@ optional_map(check *c, const gwf_node *parent, const char *key,
 }
 
 static const gwf_node *
-required(check *c, const gwf_node *parent, const char *key,
-         const char *field)
+required(check *c, const gwf_node *parent, const char *key, const char *field)
 {
     const gwf_node *n = field_of(parent, key);
     if (!n)
@@ -909,8 +984,8 @@ check_known_fields(check *c, const gwf_node *map, const char *parent,
 }
 
 static bool
-check_int_at_least(check *c, const gwf_node *n, int64_t min,
-                   const char *field, int64_t *out)
+check_int_at_least(check *c, const gwf_node *n, int64_t min, const char *field,
+                   int64_t *out)
 {
     int64_t value;
     if (gwf_node_int(n, &value) != 0) {
@@ -920,8 +995,8 @@ check_int_at_least(check *c, const gwf_node *n, int64_t min,
         return false;
     }
     if (value < min) {
-        check_error(c, field, "must be at least %" PRId64 ", got %" PRId64,
-                    min, value);
+        check_error(c, field, "must be at least %" PRId64 ", got %" PRId64, min,
+                    value);
         return false;
     }
     if (out)
@@ -1048,43 +1123,6 @@ is_base64(const char *s, size_t len)
 /* ------------------------------------------------------------------ */
 /* GatewayExtension                                                    */
 
-typedef enum ext_type {
-    EXT_INVALID = -1,
-    EXT_AUTH,
-    EXT_RATE_LIMIT,
-    EXT_JWT,
-    EXT_PLUGIN,
-    EXT_TYPE_COUNT
-} ext_type;
-
-static const struct ext_type_info {
-    const char *field;      /* key under spec */
-    const char *type_name;  /* spec.type value */
-    const char *plugin;     /* plugin that implements it */
-    const char *path;       /* config_field of its plan entry */
-} ext_types[EXT_TYPE_COUNT] = {
-    {"extAuth", "ExtAuth", "ext_authz", "spec.extAuth"},
-    {"rateLimit", "RateLimit", "rate_limit", "spec.rateLimit"},
-    {"jwt", "JWT", "jwt_auth", "spec.jwt"},
-    {"plugin", "Plugin", NULL, "spec.plugin"},
-};
-
-/* The one type a GatewayExtension configures, or EXT_INVALID when it
- * sets none or several of them. */
-static ext_type
-extension_type(const gwf_doc *doc)
-{
-    ext_type found = EXT_INVALID;
-    for (int t = 0; t < EXT_TYPE_COUNT; t++) {
-        if (!field_of(doc->spec, ext_types[t].field))
-            continue;
-        if (found != EXT_INVALID)
-            return EXT_INVALID;
-        found = (ext_type)t;
-    }
-    return found;
-}
-
 static bool
 is_plugin_name(const char *s)
 {
@@ -1105,8 +1143,7 @@ check_plugin_spec(check *c, const gwf_node *plugin)
     const gwf_node *name = field_of(plugin, "name");
     const gwf_node *path = field_of(plugin, "path");
     if (name && path) {
-        check_error(c, "spec.plugin.path",
-                    "set either name or path, not both");
+        check_error(c, "spec.plugin.path", "set either name or path, not both");
     } else if (!name && !path) {
         check_error(c, "spec.plugin", "expected one of name, path");
     } else if (name) {
@@ -1130,8 +1167,8 @@ check_plugin_spec(check *c, const gwf_node *plugin)
 static void
 check_extension(check *c)
 {
-    static const char *const known[] = {"type",    "extAuth", "rateLimit",
-                                        "jwt",     "plugin",  NULL};
+    static const char *const known[] = {"type", "extAuth", "rateLimit",
+                                        "jwt",  "plugin",  NULL};
     const gwf_node *spec = c->doc->spec;
     check_known_fields(c, spec, "spec", known);
 
@@ -1149,8 +1186,7 @@ check_extension(check *c)
                         "set, found %s and %s",
                         ext_types[first].field, ext_types[t].field);
         }
-        if (optional_map(c, spec, ext_types[t].field, field) &&
-            t == EXT_PLUGIN)
+        if (optional_map(c, spec, ext_types[t].field, field) && t == EXT_PLUGIN)
             check_plugin_spec(c, field_of(spec, "plugin"));
     }
     if (present == 0)
@@ -1197,14 +1233,14 @@ resolve_extension_ref(check *c, const gwf_node *ref, const char *field,
         return NULL;
     if (!ns)
         ns = c->doc->namespace_;
-    const doc_rec *target = lookup(c->m, "GatewayExtension", ns, strlen(ns),
-                                   name, strlen(name));
+    const doc_rec *target =
+        lookup(c->m, "GatewayExtension", ns, strlen(ns), name, strlen(name));
     if (!target) {
         check_error(c, name_field.text, "GatewayExtension %.*s/%.*s not found",
                     MAX_LABEL_NAME, ns, MAX_LABEL_NAME, name);
         return NULL;
     }
-    ext_type got = extension_type(&target->pub);
+    ext_type got = target->ext;
     if (got == EXT_INVALID)
         return NULL; /* its own validation says why */
     if (got != want) {
@@ -1259,8 +1295,7 @@ check_ext_auth(check *c, const gwf_node *ext_auth)
         field_path p;
         path_key(&p, "spec.extAuth.contextExtensions",
                  gwf_node_key_at(context, i));
-        expect_type(c, gwf_node_value_at(context, i), GWF_NODE_STRING,
-                    p.text);
+        expect_type(c, gwf_node_value_at(context, i), GWF_NODE_STRING, p.text);
     }
 }
 
@@ -1278,8 +1313,8 @@ check_local_rate_limit(check *c, const gwf_node *local)
         return;
     check_known_fields(c, bucket, bucket_field, bucket_known);
 
-    const gwf_node *max = required(c, bucket, "maxTokens",
-                                   "spec.rateLimit.local.tokenBucket.maxTokens");
+    const gwf_node *max = required(
+        c, bucket, "maxTokens", "spec.rateLimit.local.tokenBucket.maxTokens");
     if (max)
         check_int_at_least(c, max, 1,
                            "spec.rateLimit.local.tokenBucket.maxTokens", NULL);
@@ -1374,8 +1409,7 @@ check_static_hosts(check *c, const gwf_node *static_)
     static const char *const known[] = {"hosts", NULL};
     static const char *const host_known[] = {"host", "port", NULL};
     check_known_fields(c, static_, "spec.static", known);
-    const gwf_node *hosts =
-        required(c, static_, "hosts", "spec.static.hosts");
+    const gwf_node *hosts = required(c, static_, "hosts", "spec.static.hosts");
     if (!hosts || !expect_type(c, hosts, GWF_NODE_SEQ, "spec.static.hosts"))
         return;
     if (gwf_node_size(hosts) == 0)
@@ -1424,8 +1458,8 @@ check_backend(check *c)
     char quoted[128];
     gwf_quote(quoted, sizeof(quoted), type, strlen(type));
     if (strcmp(type, "Static") != 0 && strcmp(type, "AWS") != 0)
-        check_error(c, "spec.type",
-                    "unknown type %s (expected Static or AWS)", quoted);
+        check_error(c, "spec.type", "unknown type %s (expected Static or AWS)",
+                    quoted);
     else if (static_ && !aws && strcmp(type, "Static") != 0)
         check_error(c, "spec.type",
                     "type %s does not match spec.static (expected Static)",
@@ -1491,8 +1525,7 @@ check_metadata(check *c)
     if (!metadata)
         return;
     char quoted[128];
-    const char *name =
-        required_string(c, metadata, "name", "metadata.name");
+    const char *name = required_string(c, metadata, "name", "metadata.name");
     if (name && !is_dns_subdomain(name)) {
         gwf_quote(quoted, sizeof(quoted), name, strlen(name));
         check_error(c, "metadata.name",
@@ -1559,8 +1592,8 @@ check_document(const gwf_manifests *m, const gwf_doc *doc, gwf_diag *d)
 static int
 build_index(gwf_manifests *m)
 {
-    doc_rec **index = malloc((m->doc_count ? m->doc_count : 1) *
-                             sizeof(*index));
+    doc_rec **index =
+        malloc((m->doc_count ? m->doc_count : 1) * sizeof(*index));
     if (!index)
         return -1;
     size_t n = 0;
@@ -1715,10 +1748,9 @@ policy_extension(const planner *p, const gwf_doc *policy, const char *field)
     const char *ns = plain_string(field_of(ref, "namespace"));
     if (!ns)
         ns = policy->namespace_;
-    const doc_rec *r =
-        name ? lookup(p->m, "GatewayExtension", ns, strlen(ns), name,
-                      strlen(name))
-             : NULL;
+    const doc_rec *r = name ? lookup(p->m, "GatewayExtension", ns, strlen(ns),
+                                     name, strlen(name))
+                            : NULL;
     return r ? &r->pub : NULL;
 }
 
@@ -1772,7 +1804,7 @@ plan_policy(planner *p, const gwf_doc *policy)
 static void
 plan_extension(planner *p, const gwf_doc *ext)
 {
-    ext_type type = extension_type(ext);
+    ext_type type = ((const doc_rec *)ext)->ext;
     gwf_plan_entry *e;
     if (type == EXT_INVALID || !(e = plan_add(p)))
         return;

@@ -46,15 +46,15 @@
  * and lives until gwf_manifests_free. String fields are NULL when the
  * document does not carry them as strings (validation reports that). */
 typedef struct gwf_doc {
-    const char *kind;        /* "GatewayExtension", "TrafficPolicy",
-                                "DirectResponse", "Backend", "Secret" */
+    const char *kind; /* "GatewayExtension", "TrafficPolicy",
+                         "DirectResponse", "Backend", "Secret" */
     const char *api_version;
-    const char *name;        /* metadata.name */
-    const char *namespace_;  /* metadata.namespace, default "default" */
-    const char *file;        /* as given to the loader */
-    unsigned line;           /* line where the document starts */
-    unsigned index;          /* 1-based position of the document in its
-                                file; each item of a List counts as one */
+    const char *name;       /* metadata.name */
+    const char *namespace_; /* metadata.namespace, default "default" */
+    const char *file;       /* as given to the loader */
+    unsigned line;          /* line where the document starts */
+    unsigned index;         /* 1-based position of the document in its
+                               file; each item of a List counts as one */
     const gwf_node *root, *spec;
 } gwf_doc;
 
@@ -73,8 +73,7 @@ void gwf_manifests_free(gwf_manifests *m);
  * file, sorted; directories that match are skipped). A file that fails
  * to parse contributes no document. Returns the number of errors added
  * to d (0 = ok). */
-int gwf_manifests_load_path(gwf_manifests *m, const char *path,
-                            gwf_diag *d);
+int gwf_manifests_load_path(gwf_manifests *m, const char *path, gwf_diag *d);
 
 /* Loads `len` bytes of `data` (copied as needed, not retained) as if
  * read from a file called `name` (used in messages, to pick the format,
@@ -104,8 +103,7 @@ const gwf_doc *gwf_manifests_at(const gwf_manifests *m, size_t i);
  * start line and no "FIELD: " part. A document without a name is
  * labelled "Kind (document N)"; without a kind, "document N". */
 void gwf_doc_errorf(gwf_diag *d, const gwf_doc *doc, const char *field,
-                    const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * Plans: the ordered plugin chain of one route.
@@ -146,12 +144,12 @@ typedef struct gwf_plan {
 } gwf_plan;
 
 typedef struct gwf_plan_request {
-    const char *policy;               /* TrafficPolicy ref or NULL */
-    const char *const *extensions;    /* GatewayExtension refs of any type,
-                                         spec.plugin included */
+    const char *policy;            /* TrafficPolicy ref or NULL */
+    const char *const *extensions; /* GatewayExtension refs of any type,
+                                      spec.plugin included */
     size_t extension_count;
-    const char *direct_response;      /* DirectResponse ref or NULL */
-    const char *backend;              /* Backend ref or NULL */
+    const char *direct_response; /* DirectResponse ref or NULL */
+    const char *backend;         /* Backend ref or NULL */
 } gwf_plan_request;
 
 /* Builds the chain for one route, in Envoy's filter-stage order:

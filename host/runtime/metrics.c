@@ -460,12 +460,12 @@ rt_metrics_text(rt_metrics *m)
             if (mt->kind != GWF_METRIC_HISTOGRAM) {
                 rt_buf_append(&out, mt->name, strlen(mt->name));
                 append_labels(&out, mt, s, NULL);
-                appendf(&out, " %.17g\n", s->value);
+                appendf(&out, " %.15g\n", s->value);
                 continue;
             }
             for (size_t b = 0; b < mt->bucket_count; b++) {
                 char le[64];
-                snprintf(le, sizeof le, "%.17g", mt->buckets[b]);
+                snprintf(le, sizeof le, "%.15g", mt->buckets[b]);
                 appendf(&out, "%s_bucket", mt->name);
                 append_labels(&out, mt, s, le);
                 appendf(&out, " %llu\n",
@@ -476,7 +476,7 @@ rt_metrics_text(rt_metrics *m)
             appendf(&out, " %llu\n%s_sum", (unsigned long long)s->count,
                     mt->name);
             append_labels(&out, mt, s, NULL);
-            appendf(&out, " %.17g\n%s_count", s->sum, mt->name);
+            appendf(&out, " %.15g\n%s_count", s->sum, mt->name);
             append_labels(&out, mt, s, NULL);
             appendf(&out, " %llu\n", (unsigned long long)s->count);
         }

@@ -42,17 +42,17 @@ typedef struct gwf_pair {
 struct gwf_node {
     gwf_node_type type;
     unsigned line, column;
-    unsigned height;    /* collections nested in this one, itself included */
-    size_t weight;      /* nodes in the expanded subtree, itself included */
-    size_t bytes;       /* scalar and key bytes in the expanded subtree */
-    const char *text;   /* scalars: NUL-terminated text */
+    unsigned height;  /* collections nested in this one, itself included */
+    size_t weight;    /* nodes in the expanded subtree, itself included */
+    size_t bytes;     /* scalar and key bytes in the expanded subtree */
+    const char *text; /* scalars: NUL-terminated text */
     size_t len;
     union {
         int boolean;
         int64_t integer;
         double real;
     } v;
-    size_t count;       /* SEQ items or MAP pairs */
+    size_t count; /* SEQ items or MAP pairs */
     union {
         gwf_node **items;
         gwf_pair *pairs;
@@ -70,7 +70,7 @@ typedef struct arena_block {
 
 struct gwf_tree {
     arena_block *blocks;
-    gwf_node **docs;    /* malloc'd */
+    gwf_node **docs; /* malloc'd */
     size_t doc_count, doc_cap;
 };
 
@@ -338,8 +338,7 @@ gwf_node_get(const gwf_node *map, const char *key)
 /* Does the quoted path segment [q, q_end) (without its quotes, with \"
  * and \\ escapes) spell `key`? */
 static bool
-quoted_equals(const char *q, const char *q_end, const char *key,
-              size_t key_len)
+quoted_equals(const char *q, const char *q_end, const char *key, size_t key_len)
 {
     size_t k = 0;
     while (q < q_end) {
@@ -447,7 +446,7 @@ typedef struct text_buf {
     char *data;
     size_t len, cap;
     bool failed;
-    locale_t c_locale;  /* for printing floats; created on first use */
+    locale_t c_locale; /* for printing floats; created on first use */
 } text_buf;
 
 static void
@@ -620,20 +619,19 @@ typedef struct builder {
     const char *name;
     gwf_diag *d;
     gwf_tree *tree;
-    size_t nodes;       /* expanded node total so far */
-    size_t bytes;       /* expanded scalar/key bytes so far */
+    size_t nodes; /* expanded node total so far */
+    size_t bytes; /* expanded scalar/key bytes so far */
     unsigned errors;
-    bool fatal;         /* stop reading: the rest would be noise */
+    bool fatal; /* stop reading: the rest would be noise */
     locale_t c_locale;
 } builder;
 
-static void
-builder_error(builder *b, unsigned line, unsigned column, const char *fmt,
-              ...) __attribute__((format(printf, 4, 5)));
+static void builder_error(builder *b, unsigned line, unsigned column,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
-builder_error(builder *b, unsigned line, unsigned column, const char *fmt,
-              ...)
+builder_error(builder *b, unsigned line, unsigned column, const char *fmt, ...)
 {
     b->errors++;
     if (b->errors > MAX_ERRORS_PER_FILE)
@@ -716,8 +714,7 @@ gwf_node_describe(const gwf_node *n, char *out, size_t size)
         /* Numbers and booleans: their text as written, unquoted. */
         gwf_quote(quoted, sizeof(quoted), n->text, n->len);
         quoted[strlen(quoted) - 1] = '\0';
-        snprintf(out, size, "%s %s", gwf_node_type_name(n->type),
-                 quoted + 1);
+        snprintf(out, size, "%s %s", gwf_node_type_name(n->type), quoted + 1);
         break;
     }
 }
@@ -842,8 +839,7 @@ check_duplicate_keys(builder *b, const gwf_node *map)
     size_t first = 0;
     for (size_t i = 1; i < n; i++) {
         const gwf_pair *x = sorted[first], *y = sorted[i];
-        if (x->key_len == y->key_len &&
-            memcmp(x->key, y->key, x->key_len) == 0)
+        if (x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0)
             report_duplicate(b, x, y);
         else
             first = i;
@@ -886,9 +882,9 @@ all_digits(const char *s, size_t len, int base)
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        bool ok = (c >= '0' && c <= '9' && c - '0' < base) ||
-                  (base == 16 && ((c >= 'a' && c <= 'f') ||
-                                  (c >= 'A' && c <= 'F')));
+        bool ok =
+            (c >= '0' && c <= '9' && c - '0' < base) ||
+            (base == 16 && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
         if (!ok)
             return false;
     }
@@ -931,9 +927,8 @@ set_integer(gwf_node *n, const char *digits, size_t len, int base,
     }
     n->type = GWF_NODE_INT;
     if (negative)
-        n->v.integer = value == (uint64_t)INT64_MAX + 1
-                           ? INT64_MIN
-                           : -(int64_t)value;
+        n->v.integer =
+            value == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)value;
     else
         n->v.integer = (int64_t)value;
 }
@@ -978,8 +973,7 @@ looks_like_float(const char *s, size_t len)
 static void
 resolve_plain(builder *b, gwf_node *n)
 {
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL",
-                                        NULL};
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
     static const char *const trues[] = {"true", "True", "TRUE", NULL};
     static const char *const falses[] = {"false", "False", "FALSE", NULL};
     static const char *const infs[] = {".inf", ".Inf", ".INF", NULL};
@@ -1023,15 +1017,15 @@ resolve_plain(builder *b, gwf_node *n)
 
 typedef struct yaml_frame {
     gwf_node *node;
-    char *anchor;           /* malloc'd; registered when the node ends */
-    void *items;            /* gwf_node *[] or gwf_pair[] (malloc'd) */
+    char *anchor; /* malloc'd; registered when the node ends */
+    void *items;  /* gwf_node *[] or gwf_pair[] (malloc'd) */
     size_t count, cap;
     bool have_key;
-    gwf_pair key;           /* pending key of a mapping */
+    gwf_pair key; /* pending key of a mapping */
 } yaml_frame;
 
 typedef struct anchor_slot {
-    char *name;             /* malloc'd; NULL = empty slot */
+    char *name; /* malloc'd; NULL = empty slot */
     gwf_node *node;
 } anchor_slot;
 
@@ -1039,7 +1033,7 @@ typedef struct yaml_builder {
     builder b;
     yaml_frame stack[GWF_NODE_MAX_DEPTH];
     unsigned depth;
-    anchor_slot *anchors;   /* open addressing, power-of-two size */
+    anchor_slot *anchors; /* open addressing, power-of-two size */
     size_t anchor_count, anchor_cap;
 } yaml_builder;
 
@@ -1198,14 +1192,13 @@ yaml_set_key(yaml_builder *y, const char *text, size_t len, unsigned line,
 }
 
 static int
-yaml_register_anchor(yaml_builder *y, const yaml_char_t *anchor,
-                     gwf_node *node)
+yaml_register_anchor(yaml_builder *y, const yaml_char_t *anchor, gwf_node *node)
 {
     if (!anchor)
         return 0;
     char *name = strdup((const char *)anchor);
+    /* anchors_put owns name from here on, and frees it on failure. */
     if (!name || anchors_put(y, name, node) != 0) {
-        free(name);
         builder_oom(&y->b);
         return -1;
     }
@@ -1260,8 +1253,8 @@ yaml_resolve_scalar(yaml_builder *y, gwf_node *n, const yaml_event_t *ev)
         return 0;
     char quoted[128];
     gwf_quote(quoted, sizeof(quoted), n->text, n->len);
-    builder_error(&y->b, n->line, n->column, "%s is not a valid !!%s",
-                  quoted, core);
+    builder_error(&y->b, n->line, n->column, "%s is not a valid !!%s", quoted,
+                  core);
     return -1;
 }
 
@@ -1357,8 +1350,7 @@ yaml_on_collection_start(yaml_builder *y, const yaml_event_t *ev,
                                     : ev->data.mapping_start.anchor;
 
     if (expecting_key(y)) {
-        builder_error(b, line, column,
-                      "mapping keys must be scalars, not a %s",
+        builder_error(b, line, column, "mapping keys must be scalars, not a %s",
                       gwf_node_type_name(type));
         b->fatal = true;
         return -1;
@@ -1391,8 +1383,8 @@ yaml_on_collection_end(yaml_builder *y)
     builder *b = &y->b;
     yaml_frame *f = &y->stack[y->depth - 1];
     gwf_node *n = f->node;
-    size_t size = n->type == GWF_NODE_SEQ ? sizeof(gwf_node *)
-                                          : sizeof(gwf_pair);
+    size_t size =
+        n->type == GWF_NODE_SEQ ? sizeof(gwf_node *) : sizeof(gwf_pair);
     void *items = NULL;
     if (f->count) {
         items = arena_alloc(b->tree, f->count * size);
@@ -1438,8 +1430,8 @@ yaml_on_collection_end(yaml_builder *y)
 /* libyaml reports reader errors (bad UTF-8, control characters) by byte
  * offset only; turn that into line and column. */
 static void
-offset_to_position(const char *data, size_t len, size_t offset,
-                   unsigned *line, unsigned *column)
+offset_to_position(const char *data, size_t len, size_t offset, unsigned *line,
+                   unsigned *column)
 {
     *line = 1;
     *column = 1;
@@ -1454,8 +1446,8 @@ offset_to_position(const char *data, size_t len, size_t offset,
 }
 
 static void
-yaml_report_parser_error(builder *b, const yaml_parser_t *p,
-                         const char *data, size_t len)
+yaml_report_parser_error(builder *b, const yaml_parser_t *p, const char *data,
+                         size_t len)
 {
     if (p->error == YAML_MEMORY_ERROR) {
         builder_oom(b);
@@ -1542,17 +1534,17 @@ parse_yaml(builder *b, const char *data, size_t len)
 
 typedef struct json_mark {
     unsigned line, column;
-    size_t offset, len;     /* raw text span, for numbers and literals */
+    size_t offset, len; /* raw text span, for numbers and literals */
 } json_mark;
 
 typedef struct json_scan {
     const char *p, *start, *end;
     unsigned line, column;
-    json_mark *marks;       /* every value and every key, in order */
+    json_mark *marks; /* every value and every key, in order */
     size_t count, cap;
     size_t values;
-    bool invalid;           /* not JSON: jansson will say why */
-    bool limited;           /* a limit was hit and reported */
+    bool invalid; /* not JSON: jansson will say why */
+    bool limited; /* a limit was hit and reported */
     bool oom;
 } json_scan;
 
@@ -1571,8 +1563,8 @@ scan_advance(json_scan *s)
 static void
 scan_ws(json_scan *s)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
-                             *s->p == '\n' || *s->p == '\r'))
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
         scan_advance(s);
 }
 
@@ -1668,8 +1660,8 @@ scan_value(json_scan *s, builder *b, unsigned depth)
     if (s->p >= s->end)
         return false;
     if (++s->values > GWF_NODE_MAX_NODES) {
-        builder_error(b, s->line, s->column,
-                      "more than %u nodes in one file", GWF_NODE_MAX_NODES);
+        builder_error(b, s->line, s->column, "more than %u nodes in one file",
+                      GWF_NODE_MAX_NODES);
         s->limited = true;
         return false;
     }
@@ -1699,7 +1691,7 @@ scan_value(json_scan *s, builder *b, unsigned depth)
 typedef struct json_conv {
     builder *b;
     const json_scan *scan;
-    size_t next;            /* next mark to consume */
+    size_t next; /* next mark to consume */
 } json_conv;
 
 static json_mark
@@ -1720,8 +1712,8 @@ conv_object(json_conv *c, json_t *v, gwf_node *n)
 {
     builder *b = c->b;
     size_t count = json_object_size(v);
-    gwf_pair *pairs = count ? arena_alloc(b->tree, count * sizeof(*pairs))
-                            : NULL;
+    gwf_pair *pairs =
+        count ? arena_alloc(b->tree, count * sizeof(*pairs)) : NULL;
     if (count && !pairs) {
         builder_oom(b);
         return NULL;
@@ -1855,8 +1847,8 @@ conv_value(json_conv *c, json_t *v)
 static void
 parse_json(builder *b, const char *data, size_t len)
 {
-    json_scan scan = {.p = data, .start = data, .end = data + len,
-                      .line = 1, .column = 1};
+    json_scan scan = {
+        .p = data, .start = data, .end = data + len, .line = 1, .column = 1};
     bool scanned = scan_value(&scan, b, 0);
     if (scanned) {
         scan_ws(&scan);
@@ -1871,10 +1863,9 @@ parse_json(builder *b, const char *data, size_t len)
         goto done;
     }
     json_error_t error;
-    json_t *root = json_loadb(data, len,
-                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
-                                  JSON_ALLOW_NUL,
-                              &error);
+    json_t *root = json_loadb(
+        data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
+        &error);
     if (!root) {
         builder_error(b, (unsigned)(error.line > 0 ? error.line : 1),
                       (unsigned)(error.column > 0 ? error.column : 1), "%s",
@@ -1915,8 +1906,8 @@ gwf_format_detect(const char *name, const char *data, size_t len)
     size_t i = 0;
     if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
         i = 3;
-    while (i < len && (data[i] == ' ' || data[i] == '\t' ||
-                       data[i] == '\n' || data[i] == '\r'))
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' ||
+                       data[i] == '\r'))
         i++;
     if (i < len && (data[i] == '{' || data[i] == '['))
         return GWF_FORMAT_JSON;
@@ -1931,13 +1922,16 @@ gwf_tree_parse(const char *name, const char *data, size_t len,
     if (!name)
         name = "<input>";
     if (len > GWF_NODE_MAX_INPUT) {
-        gwf_diag_addf(d, "%s: %zu bytes is larger than the limit of %u "
-                         "bytes (16 MiB)",
+        gwf_diag_addf(d,
+                      "%s: input of %zu bytes is larger than the limit of %u "
+                      "bytes (16 MiB)",
                       name, len, GWF_NODE_MAX_INPUT);
         return -1;
     }
-    if (!data)
+    if (!data) {
         data = "";
+        len = 0;
+    }
     builder b = {.name = name, .d = d};
     b.tree = calloc(1, sizeof(*b.tree));
     if (!b.tree) {

@@ -29,12 +29,13 @@
 #include "diag.h"
 
 /* Hostile-input limits, per parsed file. */
-#define GWF_NODE_MAX_INPUT (16u * 1024 * 1024)   /* bytes of input */
-#define GWF_NODE_MAX_DEPTH 64                    /* nested collections */
-#define GWF_NODE_MAX_NODES 1000000u              /* incl. alias expansion */
-#define GWF_NODE_MAX_SCALAR (1024u * 1024)       /* bytes in one scalar */
-#define GWF_NODE_MAX_EXPANDED (64u * 1024 * 1024) /* scalar bytes incl.
-                                                     alias expansion */
+#define GWF_NODE_MAX_INPUT (16u * 1024 * 1024) /* bytes of input */
+#define GWF_NODE_MAX_DEPTH 64                  /* nested collections */
+#define GWF_NODE_MAX_NODES 1000000u            /* incl. alias expansion */
+#define GWF_NODE_MAX_SCALAR (1024u * 1024)     /* bytes in one scalar */
+#define GWF_NODE_MAX_EXPANDED                                                  \
+    (64u * 1024 * 1024) /* scalar bytes incl.                                  \
+                           alias expansion */
 
 typedef enum gwf_node_type {
     GWF_NODE_NULL,
@@ -134,8 +135,7 @@ typedef enum gwf_format {
 typedef struct gwf_tree gwf_tree;
 
 /* Picks the format GWF_FORMAT_AUTO stands for. */
-gwf_format gwf_format_detect(const char *name, const char *data,
-                             size_t len);
+gwf_format gwf_format_detect(const char *name, const char *data, size_t len);
 
 /* Parses `len` bytes of `data` (need not be NUL-terminated; copied as
  * needed, not retained). YAML may hold several documents; JSON holds

@@ -47,8 +47,7 @@ rt_diag_to_errors(gwf_diag *d, gwf_errors *err)
         if (lines) {
             err->lines = lines;
             for (size_t i = 0; i < d->count; i++)
-                if (d->lines[i])
-                    err->lines[err->count++] = rt_strdup(d->lines[i]);
+                err->lines[err->count++] = rt_strdup(gwf_diag_line(d, i));
         }
     }
     gwf_diag_free(d);
@@ -106,6 +105,46 @@ add_search_dirs(gwf_runtime *rt, const char *list)
     return 0;
 }
 
+static gwf_status
+define_own_metrics(gwf_runtime *rt)
+{
+    static const char *const reply_labels[] = {"status", "details"};
+    static const char *const error_labels[] = {"kind"};
+    static const double pause_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1,
+                                           0.5,   1,     5,    30};
+    rt_metrics *m = rt->metrics;
+    gwf_status st;
+    if ((st = rt_metrics_define(m, GWF_METRIC_COUNTER, "streams_total",
+                                "Requests that entered a gwf chain", NULL, 0,
+                                NULL, 0, &rt->m_streams)) != GWF_OK ||
+        (st = rt_metrics_define(m, GWF_METRIC_GAUGE, "streams_active",
+                                "Streams created and not yet freed", NULL, 0,
+                                NULL, 0, &rt->m_active)) != GWF_OK ||
+        (st = rt_metrics_define(m, GWF_METRIC_GAUGE, "async_active",
+                                "Plugin timers and fd watches not yet fired "
+                                "or cancelled",
+                                NULL, 0, NULL, 0, &rt->m_async)) != GWF_OK ||
+        (st = rt_metrics_define(m, GWF_METRIC_COUNTER, "local_replies_total",
+                                "Requests answered by a plugin or by gwf "
+                                "instead of the upstream",
+                                reply_labels, 2, NULL, 0,
+                                &rt->m_replies)) != GWF_OK ||
+        (st = rt_metrics_define(m, GWF_METRIC_COUNTER, "pauses_total",
+                                "Times a plugin paused a stream", NULL, 0,
+                                NULL, 0, &rt->m_pauses)) != GWF_OK ||
+        (st = rt_metrics_define(m, GWF_METRIC_HISTOGRAM, "pause_seconds",
+                                "How long streams stayed paused", NULL, 0,
+                                pause_buckets,
+                                sizeof pause_buckets / sizeof *pause_buckets,
+                                &rt->m_pause_seconds)) != GWF_OK)
+        return st;
+    return rt_metrics_define(m, GWF_METRIC_COUNTER, "errors_total",
+                             "Requests gwf answered because a plugin failed "
+                             "(invalid action, stream_create failure, pause "
+                             "deadline, body limit, no memory)",
+                             error_labels, 1, NULL, 0, &rt->m_errors);
+}
+
 gwf_runtime *
 gwf_runtime_new(const gwf_runtime_options *opts)
 {
@@ -126,6 +165,7 @@ gwf_runtime_new(const gwf_runtime_options *opts)
     rt->host = rt_host_template;
     rt->host.name = rt->host_name;
     if (!rt->host_name || !rt->manifests || !rt->metrics ||
+        define_own_metrics(rt) != GWF_OK ||
         add_search_dirs(rt, opts ? opts->plugin_path : NULL) < 0 ||
         add_search_dirs(rt, getenv("GWF_PLUGIN_PATH")) < 0 ||
         add_search_dirs(rt, GWF_PLUGINDIR) < 0) {
@@ -280,7 +320,7 @@ instance_create(gwf_runtime *rt, const gwf_plan_entry *e, gwf_diag *d)
     if (!plugin) {
         for (size_t i = 0; i < load_diag.count; i++)
             gwf_doc_errorf(d, e->config_doc, plugin_field(e), "%s",
-                           load_diag.lines[i] ? load_diag.lines[i] : "");
+                           gwf_diag_line(&load_diag, i));
         gwf_diag_free(&load_diag);
         return NULL;
     }

@@ -40,6 +40,25 @@ filter_at(const gwf_rt_stream *st, gwf_message_kind which, uint32_t pos)
     return which == GWF_REQUEST ? pos : st->dir[GWF_RESPONSE].len - 1 - pos;
 }
 
+/* -- The runtime's own metrics ------------------------------------------- */
+
+void
+rt_stream_count(gwf_rt_stream *st, uint32_t metric, const gwf_view *labels,
+                size_t count, double v)
+{
+    gwf_runtime *rt = st->w->rt;
+    const char *route = st->chain->route_name[0] ? st->chain->route_name : "-";
+    int op = metric == rt->m_pause_seconds ? RT_METRIC_OBSERVE : RT_METRIC_ADD;
+    rt_metrics_record(rt->metrics, op, metric, route, labels, count, v);
+}
+
+static gwf_view
+view_of(const char *s)
+{
+    gwf_view v = {s, strlen(s)};
+    return v;
+}
+
 /* -- Runtime-made replies ----------------------------------------------- */
 
 /* Set up a reply that no plugin sent (an error, a deadline). It skips the
@@ -63,6 +82,8 @@ host_reply(gwf_rt_stream *st, uint32_t status, const char *body,
     st->reply_from = 0;
     st->reply_state = REPLY_PENDING;
     st->paused = false;
+    gwf_view kind = view_of(details);
+    rt_stream_count(st, st->w->rt->m_errors, &kind, 1, 1);
 }
 
 static void
@@ -105,6 +126,8 @@ pause_at(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx)
     st->paused = true;
     st->paused_dir = which;
     st->paused_idx = idx;
+    st->pause_started = st->w->ev.now(st->w->ev.ctx);
+    rt_stream_count(st, st->w->rt->m_pauses, NULL, 0, 1);
     if (!st->pause_timer)
         st->pause_timer =
             st->w->ev.timer_start(st->w->ev.ctx, st->w->rt->opts.max_pause_ns,
@@ -114,6 +137,12 @@ pause_at(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx)
 static void
 pause_clear(gwf_rt_stream *st)
 {
+    if (st->pause_started) {
+        uint64_t now = st->w->ev.now(st->w->ev.ctx);
+        double seconds = (double)(now - st->pause_started) / 1e9;
+        rt_stream_count(st, st->w->rt->m_pause_seconds, NULL, 0, seconds);
+        st->pause_started = 0;
+    }
     st->paused = false;
     if (st->pause_timer) {
         st->w->ev.timer_cancel(st->w->ev.ctx, st->pause_timer);
@@ -365,6 +394,15 @@ reply_collect(gwf_rt_stream *st)
     st->reply_state = REPLY_DONE;
 }
 
+static void
+count_reply(gwf_rt_stream *st)
+{
+    char status[8];
+    snprintf(status, sizeof status, "%u", st->reply_msg.status % 1000);
+    gwf_view labels[2] = {view_of(status), view_of(st->reply_details)};
+    rt_stream_count(st, st->w->rt->m_replies, labels, 2, 1);
+}
+
 /* Run a pending local reply through the response hooks of the plugins
  * before the one that sent it, or continue doing so after a pause. */
 static gwf_rt_state
@@ -386,6 +424,7 @@ reply_run(gwf_rt_stream *st)
                 /* Out of memory: send the body as it is, skip the hooks. */
                 dir_reset(d);
                 st->reply_state = REPLY_DONE;
+                count_reply(st);
                 return GWF_RT_REPLY;
             }
             rt_buf_free(&st->reply_body);
@@ -405,6 +444,7 @@ reply_run(gwf_rt_stream *st)
             if (d->q[i].pos < d->len)
                 return GWF_RT_WAIT;
         reply_collect(st);
+        count_reply(st);
     }
     return GWF_RT_REPLY;
 }
@@ -646,6 +686,8 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     st->msg[GWF_RESPONSE] = response;
     st->dir[0].acc_pos = st->dir[1].acc_pos = -1;
     st->id = ++w->stream_counter;
+    rt_stream_count(st, w->rt->m_streams, NULL, 0, 1);
+    rt_stream_count(st, w->rt->m_active, NULL, 0, 1);
     snprintf(st->request_id, sizeof st->request_id, "%" PRIu32 "-%" PRIu64,
              w->index, st->id);
     w->live_streams++;
@@ -744,6 +786,7 @@ gwf_stream_free(gwf_rt_stream *st)
     gwf_memmsg_clear(&st->reply_msg);
     rt_buf_free(&st->reply_body);
     rt_stream_values_free(st);
+    rt_stream_count(st, w->rt->m_active, NULL, 0, -1);
     w->live_streams--;
     free(st);
     rt_worker_leave(w);

@@ -77,6 +77,7 @@ struct gwf_rt_stream {
     gwf_message_kind paused_dir;
     uint32_t paused_idx;
     uint64_t pause_timer;   /* data plane timer id, or 0 */
+    uint64_t pause_started; /* monotonic ns, or 0 */
     bool response_released; /* response headers passed every plugin */
     bool completed;
     bool free_deferred;
@@ -129,6 +130,10 @@ gwf_stream_ref *rt_stream_ref(gwf_stream *s);
 gwf_status rt_post(gwf_stream_ref *ref, gwf_post_cb cb, gwf_post_cb release,
                    void *arg);
 void rt_stream_ref_release(gwf_stream_ref *ref);
+
+/* stream.c: the runtime's own metrics, labelled by route */
+void rt_stream_count(gwf_rt_stream *st, uint32_t metric,
+                     const gwf_view *labels, size_t count, double v);
 
 /* host.c */
 void rt_stream_values_free(gwf_rt_stream *st);

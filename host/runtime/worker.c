@@ -110,9 +110,19 @@ idmap_del(rt_idmap *m, uint64_t key)
 
 /* -- Records ------------------------------------------------------------- */
 
+/* The gauge gwf_async_active, labelled by the plugin instance. */
+static void
+async_count(rt_async *a, double delta)
+{
+    gwf_runtime *rt = a->w->rt;
+    rt_metrics_record(rt->metrics, RT_METRIC_ADD, rt->m_async, a->inst->name,
+                      NULL, 0, delta);
+}
+
 static void
 async_unlink(rt_async *a)
 {
+    async_count(a, -1);
     idmap_del(&a->w->asyncs, a->id);
     if (a->kind == ASYNC_FD)
         a->w->fd_watches--;
@@ -155,6 +165,7 @@ async_new(gwf_worker *w, rt_instance *inst, gwf_rt_stream *owner, int kind)
     }
     if (kind == ASYNC_FD)
         w->fd_watches++;
+    async_count(a, 1);
     if (owner) {
         a->next = owner->asyncs;
         if (a->next)

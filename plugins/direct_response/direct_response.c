@@ -107,10 +107,9 @@ parse_status(dr_config *cfg, const json_t *status)
                                  "is required: expected an integer %d-%d",
                                  DR_STATUS_MIN, DR_STATUS_MAX);
     if (!json_is_integer(status))
-        return gwf_config_errorf(cfg->instance, "status",
-                                 "expected an integer %d-%d, found %s",
-                                 DR_STATUS_MIN, DR_STATUS_MAX,
-                                 json_kind(status));
+        return gwf_config_errorf(
+            cfg->instance, "status", "expected an integer %d-%d, found %s",
+            DR_STATUS_MIN, DR_STATUS_MAX, json_kind(status));
     n = json_integer_value(status);
     if (n < DR_STATUS_MIN || n > DR_STATUS_MAX)
         return gwf_config_errorf(cfg->instance, "status",
@@ -302,8 +301,7 @@ parse_headers(dr_config *cfg, json_t *headers)
         json_t *value;
         json_object_foreach(headers, key, value) {
             snprintf(field, sizeof(field), "headers.%s", key);
-            if (parse_header(cfg, field, field, gwf_cstr(key), value) !=
-                GWF_OK)
+            if (parse_header(cfg, field, field, gwf_cstr(key), value) != GWF_OK)
                 st = GWF_ERR_BAD_ARGUMENT;
         }
     }
@@ -387,11 +385,11 @@ parse_spec(dr_config *cfg, gwf_view json)
     failed |= parse_unknown_fields(cfg, cfg->doc) != GWF_OK;
     failed |= parse_status(cfg, json_object_get(cfg->doc, "status")) != GWF_OK;
     failed |= parse_body(cfg, json_object_get(cfg->doc, "body")) != GWF_OK;
-    failed |= parse_headers(cfg, json_object_get(cfg->doc, "headers")) !=
-              GWF_OK;
+    failed |=
+        parse_headers(cfg, json_object_get(cfg->doc, "headers")) != GWF_OK;
     /* After body: the default type depends on it. */
-    failed |= parse_content_type(cfg, json_object_get(cfg->doc,
-                                                      "contentType")) != GWF_OK;
+    failed |= parse_content_type(
+                  cfg, json_object_get(cfg->doc, "contentType")) != GWF_OK;
     if (failed)
         return GWF_ERR_BAD_ARGUMENT;
     if (cfg->content_type.len > 0) {
@@ -434,8 +432,8 @@ dr_config_create(const gwf_config_init *init, void **config)
      * observability must never take traffic down. */
     st = init->instance->host->metric_define(
         init->instance, GWF_METRIC_COUNTER, "direct_response_replies_total",
-        "Local replies sent by direct_response, by status.", labels, 1, NULL,
-        0, &cfg->replies_metric);
+        "Local replies sent by direct_response, by status.", labels, 1, NULL, 0,
+        &cfg->replies_metric);
     if (st == GWF_OK)
         cfg->has_metric = 1;
     else
@@ -479,13 +477,14 @@ dr_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
 
     (void)end_of_stream; /* a request body, if any, is not needed */
 
-    st = host->send_local_reply(s, cfg->status, cfg->headers,
-                                cfg->header_count, cfg->body.ptr,
-                                cfg->body.len, "direct_response");
+    st =
+        host->send_local_reply(s, cfg->status, cfg->headers, cfg->header_count,
+                               cfg->body.ptr, cfg->body.len, "direct_response");
     if (st != GWF_OK) {
         /* The stream is still ours: say why, and let the chain go on. */
-        gwf_stream_logf(s, GWF_LOG_ERROR, "local reply %" PRIu32
-                        " failed (status %d)", cfg->status, (int)st);
+        gwf_stream_logf(s, GWF_LOG_ERROR,
+                        "local reply %" PRIu32 " failed (status %d)",
+                        cfg->status, (int)st);
         return GWF_CONTINUE;
     }
     if (cfg->has_metric)

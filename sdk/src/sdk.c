@@ -113,8 +113,7 @@ gwf_stream_logf(gwf_stream *s, gwf_log_level level, const char *fmt, ...)
 }
 
 gwf_status
-gwf_config_errorf(gwf_instance *inst, const char *field, const char *fmt,
-                  ...)
+gwf_config_errorf(gwf_instance *inst, const char *field, const char *fmt, ...)
 {
     char line[SDK_LOG_MAX];
     va_list ap;
@@ -242,8 +241,8 @@ gwf_parse_duration(const char *text, size_t len, uint64_t *ns)
         /* The fraction is below one unit, and whole*unit + unit - 1 may
          * still exceed max: check the sum, not just the product. */
         {
-            uint64_t frac = duration_fraction_ns(text + frac_start,
-                                                 frac_digits, unit);
+            uint64_t frac =
+                duration_fraction_ns(text + frac_start, frac_digits, unit);
             if (term > max - frac)
                 return -1;
             term += frac;
@@ -363,8 +362,10 @@ gwf_strbuf_appendf(gwf_strbuf *b, const char *fmt, ...)
     if (n < 0)
         goto fail;
     if ((size_t)n >= b->cap - b->len) {
-        if (strbuf_reserve(b, (size_t)n) != 0)
+        if (strbuf_reserve(b, (size_t)n) != 0) {
+            b->data[b->len] = '\0'; /* cut the partial first write */
             return;
+        }
         va_start(ap, fmt);
         n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);

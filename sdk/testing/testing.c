@@ -10,6 +10,7 @@
 #include <gwf/testing.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct gwf_test_host {
     uint64_t max_pause_ns;
     size_t max_body;
     rt_buf errors;
+    pthread_mutex_t log_lock; /* plugins may log from their own threads */
     rt_buf logs;
     char *metrics_text;
     int upstream_status;
@@ -112,12 +114,14 @@ on_log(void *ctx, gwf_log_level level, const char *instance, const char *msg,
     static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     gwf_test_host *h = ctx;
     const char *name = level >= 0 && level <= 3 ? names[level] : "ERROR";
+    pthread_mutex_lock(&h->log_lock);
     rt_buf_append(&h->logs, name, strlen(name));
     rt_buf_append(&h->logs, " ", 1);
     rt_buf_append(&h->logs, instance, strlen(instance));
     rt_buf_append(&h->logs, ": ", 2);
     rt_buf_append(&h->logs, msg, len);
     rt_buf_append(&h->logs, "\n", 1);
+    pthread_mutex_unlock(&h->log_lock);
     if (getenv("GWF_TEST_VERBOSE"))
         fprintf(stderr, "%s %s: %.*s\n", name, instance, (int)len, msg);
 }
@@ -126,8 +130,10 @@ const char *
 gwf_test_logs(const gwf_test_host *h)
 {
     gwf_test_host *mh = (gwf_test_host *)h;
+    pthread_mutex_lock(&mh->log_lock);
     rt_buf_append(&mh->logs, "", 1);
     mh->logs.len--;
+    pthread_mutex_unlock(&mh->log_lock);
     return h->logs.data;
 }
 
@@ -207,6 +213,7 @@ gwf_test_host_new(void)
         free(h);
         return NULL;
     }
+    pthread_mutex_init(&h->log_lock, NULL);
     gwf_loop_set_manual_clock(h->loop, MONO_START_NS);
     h->realtime_base = DEFAULT_NOW_NS;
     h->worker_count = 1;
@@ -265,6 +272,7 @@ gwf_test_host_free(gwf_test_host *h)
     rt_buf_free(&h->upstream_body);
     rt_buf_free(&h->errors);
     rt_buf_free(&h->logs);
+    pthread_mutex_destroy(&h->log_lock);
     free(h);
 }
 

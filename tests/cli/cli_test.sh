@@ -83,6 +83,7 @@ expect_err_lines() {
 # PYTHON (an assert statement, or anything) holds.
 expect_json() {
     local why
+    # shellcheck disable=SC2016 # Python source, not shell
     why=$(python3 -c '
 import base64, json, sys
 d = json.load(open(sys.argv[1], encoding="utf-8"))

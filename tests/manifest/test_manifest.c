@@ -53,8 +53,7 @@ teardown(void **state)
 static int
 load(fixture *f, const char *name, const char *text)
 {
-    return gwf_manifests_load_buffer(f->m, name, text, strlen(text),
-                                     &f->diag);
+    return gwf_manifests_load_buffer(f->m, name, text, strlen(text), &f->diag);
 }
 
 /* Loads `text` as "m.yaml", expects it to load, and validates. */
@@ -81,7 +80,7 @@ diag_has(const gwf_diag *d, const char *const *parts)
     return false;
 }
 
-#define assert_diag(d, ...)                                                 \
+#define assert_diag(d, ...)                                                    \
     assert_true(diag_has((d), (const char *const[]){__VA_ARGS__, NULL}))
 
 static void
@@ -311,6 +310,20 @@ test_list_items_that_are_not_a_list_is_an_error(void **state)
 }
 
 static void
+test_too_many_non_mapping_documents_are_capped(void **state)
+{
+    fixture *f = *state;
+    char text[1024];
+    size_t o = (size_t)snprintf(text, sizeof(text), "[0");
+    for (int i = 0; i < 100; i++)
+        o += (size_t)snprintf(text + o, sizeof(text) - o, ",%d", i);
+    snprintf(text + o, sizeof(text) - o, "]");
+    assert_int_equal(load(f, "m.json", text), 20);
+    assert_diag(&f->diag, "m.json:1: document 20: expected a mapping, got "
+                          "integer 18 (too many errors in this file");
+}
+
+static void
 test_syntax_error_adds_no_documents(void **state)
 {
     fixture *f = *state;
@@ -349,10 +362,10 @@ static void
 test_document_without_name_is_labelled_by_kind_and_position(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(load_and_validate(f, "a: 1\n---\n" GW
-                                          "kind: DirectResponse\n"
-                                          "metadata: {namespace: x}\n"
-                                          "spec: {}\n"),
+    assert_int_equal(load_and_validate(f,
+                                       "a: 1\n---\n" GW "kind: DirectResponse\n"
+                                       "metadata: {namespace: x}\n"
+                                       "spec: {}\n"),
                      3 /* document 1 lacks everything */ + 1);
     assert_diag(&f->diag, "m.yaml:5: DirectResponse (document 2): "
                           "metadata.name: missing required field");
@@ -387,21 +400,20 @@ test_unknown_kind_names_it_and_the_known_kinds(void **state)
     assert_int_equal(load_and_validate(f, GW "kind: HTTPRoute\n"
                                              "metadata: {name: r}\n"),
                      1);
-    assert_diag(&f->diag,
-                "m.yaml:2: HTTPRoute default/r: kind: unknown kind "
-                "\"HTTPRoute\" (expected one of GatewayExtension, "
-                "TrafficPolicy, DirectResponse, Backend, Secret)");
+    assert_diag(&f->diag, "m.yaml:2: HTTPRoute default/r: kind: unknown kind "
+                          "\"HTTPRoute\" (expected one of GatewayExtension, "
+                          "TrafficPolicy, DirectResponse, Backend, Secret)");
 }
 
 static void
 test_unknown_api_version_is_an_error(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(load_and_validate(
-                         f, "apiVersion: gateway.kgateway.dev/v2\n"
-                            "kind: DirectResponse\nmetadata: {name: a}\n"
-                            "spec: {}\n"),
-                     1);
+    assert_int_equal(
+        load_and_validate(f, "apiVersion: gateway.kgateway.dev/v2\n"
+                             "kind: DirectResponse\nmetadata: {name: a}\n"
+                             "spec: {}\n"),
+        1);
     assert_diag(&f->diag,
                 "m.yaml:1: DirectResponse default/a: apiVersion: "
                 "unsupported apiVersion \"gateway.kgateway.dev/v2\" for "
@@ -417,16 +429,16 @@ test_secret_needs_api_version_v1(void **state)
                                              "metadata: {name: s}\n"
                                              "stringData: {a: b}\n"),
                      1);
-    assert_diag(&f->diag, "Secret default/s: apiVersion: ",
-                "(expected \"v1\")");
+    assert_diag(&f->diag,
+                "Secret default/s: apiVersion: ", "(expected \"v1\")");
 }
 
 static void
 test_invalid_name_is_not_a_dns_subdomain(void **state)
 {
     fixture *f = *state;
-    const char *bad[] = {"Upper", "under_score", "-start", "end-", "a..b",
-                         "a.-b", ""};
+    const char *bad[] = {"Upper", "under_score", "-start", "end-",
+                         "a..b",  "a.-b",        ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char text[256];
         gwf_diag_free(&f->diag);
@@ -451,15 +463,13 @@ test_dotted_name_of_253_characters_is_valid_and_254_is_not(void **state)
     name[253] = '\0';
     name[100] = '.';
     snprintf(text, sizeof(text),
-             GW "kind: DirectResponse\nmetadata: {name: %s}\nspec: {}\n",
-             name);
+             GW "kind: DirectResponse\nmetadata: {name: %s}\nspec: {}\n", name);
     assert_int_equal(load_and_validate(f, text), 0);
     gwf_manifests_free(f->m);
     f->m = gwf_manifests_new();
     strcat(name, "a");
     snprintf(text, sizeof(text),
-             GW "kind: DirectResponse\nmetadata: {name: %s}\nspec: {}\n",
-             name);
+             GW "kind: DirectResponse\nmetadata: {name: %s}\nspec: {}\n", name);
     assert_int_equal(load_and_validate(f, text), 1);
     assert_diag(&f->diag, "metadata.name: invalid name");
 }
@@ -472,8 +482,9 @@ test_invalid_namespace_is_not_a_dns_label(void **state)
                                              "metadata:\n  name: a\n"
                                              "  namespace: a.b\nspec: {}\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:5: DirectResponse a.b/a: "
-                          "metadata.namespace: invalid namespace \"a.b\"",
+    assert_diag(&f->diag,
+                "m.yaml:5: DirectResponse a.b/a: "
+                "metadata.namespace: invalid namespace \"a.b\"",
                 "DNS-1123 label");
 }
 
@@ -499,14 +510,13 @@ static void
 test_same_name_in_other_namespace_or_kind_is_not_a_duplicate(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(load_and_validate(
-                         f, GW "kind: DirectResponse\nmetadata: {name: a}\n"
-                               "spec: {}\n---\n" GW
-                               "kind: DirectResponse\n"
-                               "metadata: {name: a, namespace: b}\n"
-                               "spec: {}\n---\n" GW "kind: Backend\n"
-                               "metadata: {name: a}\nspec: {aws: {}}\n"),
-                     0);
+    assert_int_equal(
+        load_and_validate(f, GW "kind: DirectResponse\nmetadata: {name: a}\n"
+                                "spec: {}\n---\n" GW "kind: DirectResponse\n"
+                                "metadata: {name: a, namespace: b}\n"
+                                "spec: {}\n---\n" GW "kind: Backend\n"
+                                "metadata: {name: a}\nspec: {aws: {}}\n"),
+        0);
 }
 
 static void
@@ -653,10 +663,11 @@ test_extension_unknown_spec_field_is_named(void **state)
                                              "  extAuth: {}\n"
                                              "  extProc: {}\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:6: ", "spec.extProc: unknown field "
-                                        "\"extProc\" (expected one of: "
-                                        "type, extAuth, rateLimit, jwt, "
-                                        "plugin)");
+    assert_diag(&f->diag, "m.yaml:6: ",
+                "spec.extProc: unknown field "
+                "\"extProc\" (expected one of: "
+                "type, extAuth, rateLimit, jwt, "
+                "plugin)");
 }
 
 static void
@@ -682,8 +693,9 @@ test_extension_plugin_name_and_path_together_is_an_error(void **state)
                                              "    name: geo\n"
                                              "    path: ./geo.so\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:7: ", "spec.plugin.path: set either name "
-                                        "or path, not both");
+    assert_diag(&f->diag, "m.yaml:7: ",
+                "spec.plugin.path: set either name "
+                "or path, not both");
 }
 
 static void
@@ -695,9 +707,10 @@ test_extension_plugin_name_must_match_pattern(void **state)
                                              "  plugin:\n"
                                              "    name: Geo.IP\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:6: ", "spec.plugin.name: invalid plugin "
-                                        "name \"Geo.IP\" (expected 1 to 64 "
-                                        "of a-z, 0-9, '_' and '-')");
+    assert_diag(&f->diag, "m.yaml:6: ",
+                "spec.plugin.name: invalid plugin "
+                "name \"Geo.IP\" (expected 1 to 64 "
+                "of a-z, 0-9, '_' and '-')");
 }
 
 static void
@@ -721,8 +734,9 @@ test_extension_plugin_config_must_be_a_mapping(void **state)
                                              "    name: geo\n"
                                              "    config: [1]\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:7: ", "spec.plugin.config: expected a "
-                                        "mapping, got a list");
+    assert_diag(&f->diag, "m.yaml:7: ",
+                "spec.plugin.config: expected a "
+                "mapping, got a list");
 }
 
 static void
@@ -772,10 +786,9 @@ test_unresolved_extension_ref_names_file_line_and_field(void **state)
                                         "    extensionRef:\n"
                                         "      name: missing\n"),
                      1);
-    assert_diag(&f->diag,
-                "pol.yaml:8: TrafficPolicy default/pol: "
-                "spec.extAuth.extensionRef.name: GatewayExtension "
-                "default/missing not found");
+    assert_diag(&f->diag, "pol.yaml:8: TrafficPolicy default/pol: "
+                          "spec.extAuth.extensionRef.name: GatewayExtension "
+                          "default/missing not found");
 }
 
 static void
@@ -818,7 +831,8 @@ test_extension_ref_to_the_wrong_type_is_an_error(void **state)
     assert_int_equal(validate_policy(f, "  extAuth:\n"
                                         "    extensionRef: {name: rl}\n"),
                      1);
-    assert_diag(&f->diag, "pol.yaml:7: ", "spec.extAuth.extensionRef.name: "
+    assert_diag(&f->diag, "pol.yaml:7: ",
+                "spec.extAuth.extensionRef.name: "
                 "GatewayExtension default/rl is a RateLimit extension (it "
                 "sets spec.rateLimit), expected ExtAuth (spec.extAuth)");
 }
@@ -830,8 +844,9 @@ test_jwt_auth_ref_must_be_a_jwt_extension(void **state)
     assert_int_equal(validate_policy(f, "  jwtAuth:\n"
                                         "    extensionRef: {name: authz}\n"),
                      1);
-    assert_diag(&f->diag, "spec.jwtAuth.extensionRef.name: GatewayExtension "
-                          "default/authz is a ExtAuth extension",
+    assert_diag(&f->diag,
+                "spec.jwtAuth.extensionRef.name: GatewayExtension "
+                "default/authz is a ExtAuth extension",
                 "expected JWT (spec.jwt)");
 }
 
@@ -868,8 +883,8 @@ test_policy_unknown_nested_field_is_named(void **state)
                                         "    extensionRef: {name: authz}\n"
                                         "    withRequestBody: {}\n"),
                      1);
-    assert_diag(&f->diag, "pol.yaml:8: ",
-                "spec.extAuth.withRequestBody: unknown field");
+    assert_diag(&f->diag,
+                "pol.yaml:8: ", "spec.extAuth.withRequestBody: unknown field");
 }
 
 static void
@@ -887,8 +902,9 @@ test_ext_auth_requires_an_extension_ref(void **state)
     assert_int_equal(validate_policy(f, "  extAuth:\n"
                                         "    contextExtensions: {a: b}\n"),
                      1);
-    assert_diag(&f->diag, "pol.yaml:6: ", "spec.extAuth.extensionRef: "
-                                          "missing required field");
+    assert_diag(&f->diag, "pol.yaml:6: ",
+                "spec.extAuth.extensionRef: "
+                "missing required field");
 }
 
 static void
@@ -905,8 +921,9 @@ test_extension_ref_needs_a_name(void **state)
     assert_int_equal(validate_policy(f, "  jwtAuth:\n"
                                         "    extensionRef: {namespace: x}\n"),
                      1);
-    assert_diag(&f->diag, "pol.yaml:7: ", "spec.jwtAuth.extensionRef.name: "
-                                          "missing required field");
+    assert_diag(&f->diag, "pol.yaml:7: ",
+                "spec.jwtAuth.extensionRef.name: "
+                "missing required field");
 }
 
 static void
@@ -919,9 +936,10 @@ test_context_extensions_values_must_be_strings(void **state)
                                         "      ok: yes\n"
                                         "      n: 3\n"),
                      1);
-    assert_diag(&f->diag, "pol.yaml:10: ", "spec.extAuth.contextExtensions.n:"
-                                          " expected a string, got "
-                                          "integer 3");
+    assert_diag(&f->diag, "pol.yaml:10: ",
+                "spec.extAuth.contextExtensions.n:"
+                " expected a string, got "
+                "integer 3");
 }
 
 static void
@@ -1028,8 +1046,9 @@ test_global_rate_limit_needs_descriptors_and_extension_ref(void **state)
 {
     fixture *f = *state;
     assert_int_equal(validate_policy(f, "  rateLimit:\n    global: {}\n"), 2);
-    assert_diag(&f->diag, "pol.yaml:7: ", "spec.rateLimit.global.descriptors:"
-                                          " missing required field");
+    assert_diag(&f->diag, "pol.yaml:7: ",
+                "spec.rateLimit.global.descriptors:"
+                " missing required field");
     assert_diag(&f->diag, "spec.rateLimit.global.extensionRef: missing "
                           "required field");
 }
@@ -1042,9 +1061,10 @@ test_global_rate_limit_descriptors_must_not_be_empty(void **state)
                                         "      descriptors: []\n"
                                         "      extensionRef: {name: rl}\n"),
                      1);
-    assert_diag(&f->diag, "pol.yaml:8: ", "spec.rateLimit.global.descriptors:"
-                                          " must list at least one "
-                                          "descriptor");
+    assert_diag(&f->diag, "pol.yaml:8: ",
+                "spec.rateLimit.global.descriptors:"
+                " must list at least one "
+                "descriptor");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1066,11 +1086,11 @@ static void
 test_backend_with_both_static_and_aws_is_an_error(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(load_and_validate(
-                         f, GW "kind: Backend\nmetadata: {name: b}\nspec:\n"
-                               "  static: {hosts: [{host: a, port: 80}]}\n"
-                               "  aws: {}\n"),
-                     1);
+    assert_int_equal(
+        load_and_validate(f, GW "kind: Backend\nmetadata: {name: b}\nspec:\n"
+                                "  static: {hosts: [{host: a, port: 80}]}\n"
+                                "  aws: {}\n"),
+        1);
     assert_diag(&f->diag, "m.yaml:6: Backend default/b: spec.aws: only one "
                           "of static, aws may be set");
 }
@@ -1083,8 +1103,9 @@ test_backend_static_hosts_must_not_be_empty(void **state)
                                              "metadata: {name: b}\nspec:\n"
                                              "  static:\n    hosts: []\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:6: ", "spec.static.hosts: must list at "
-                                        "least one host");
+    assert_diag(&f->diag, "m.yaml:6: ",
+                "spec.static.hosts: must list at "
+                "least one host");
 }
 
 static void
@@ -1103,8 +1124,9 @@ test_backend_port_must_be_within_1_to_65535(void **state)
     assert_diag(&f->diag, "m.yaml:10: Backend default/b: "
                           "spec.static.hosts[1].port: must be at most 65535, "
                           "got 70000");
-    assert_diag(&f->diag, "m.yaml:11: ", "spec.static.hosts[2].port: must be "
-                                         "at least 1, got 0");
+    assert_diag(&f->diag, "m.yaml:11: ",
+                "spec.static.hosts[2].port: must be "
+                "at least 1, got 0");
 }
 
 static void
@@ -1117,8 +1139,9 @@ test_backend_host_must_be_a_string(void **state)
                                              "      - port: 80\n"
                                              "        host: [x]\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:8: ", "spec.static.hosts[0].host: expected "
-                                        "a string, got a list");
+    assert_diag(&f->diag, "m.yaml:8: ",
+                "spec.static.hosts[0].host: expected "
+                "a string, got a list");
 }
 
 static void
@@ -1130,8 +1153,9 @@ test_backend_type_must_agree(void **state)
                                              "  type: Static\n"
                                              "  aws: {lambda: {}}\n"),
                      1);
-    assert_diag(&f->diag, "m.yaml:5: ", "spec.type: type \"Static\" does not "
-                                        "match spec.aws (expected AWS)");
+    assert_diag(&f->diag, "m.yaml:5: ",
+                "spec.type: type \"Static\" does not "
+                "match spec.aws (expected AWS)");
 }
 
 static void
@@ -1166,8 +1190,9 @@ test_secret_string_data_values_must_be_strings(void **state)
     int errors = load_and_validate(f, text);
     free(text);
     assert_int_equal(errors, 1);
-    assert_diag(&f->diag, "m.yaml:7: ", "stringData.b: expected a string, "
-                                        "got a mapping");
+    assert_diag(&f->diag, "m.yaml:7: ",
+                "stringData.b: expected a string, "
+                "got a mapping");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1245,7 +1270,7 @@ test_directory_loads_manifest_files_sorted_and_skips_others(void **state)
     char want[512];
     snprintf(want, sizeof(want), "%s/a.yaml", dir);
     assert_string_equal(gwf_manifests_at(f->m, 0)->file, want);
-    const char *names[] = {"a.yaml", "b.json",   "c.yml", "README.md",
+    const char *names[] = {"a.yaml",       "b.json",   "c.yml", "README.md",
                            ".hidden.yaml", "sub.yaml", NULL};
     remove_tree(dir, names);
     free(dir);
@@ -1258,8 +1283,9 @@ test_empty_directory_is_an_error(void **state)
     char *dir = make_temp_dir();
     write_file(dir, "notes.txt", "x");
     assert_int_equal(gwf_manifests_load_path(f->m, dir, &f->diag), 1);
-    assert_diag(&f->diag, dir, ": no *.yaml, *.yml or *.json files in "
-                               "directory");
+    assert_diag(&f->diag, dir,
+                ": no *.yaml, *.yml or *.json files in "
+                "directory");
     const char *names[] = {"notes.txt", NULL};
     remove_tree(dir, names);
     free(dir);
@@ -1292,8 +1318,9 @@ test_glob_without_match_is_an_error(void **state)
     char pattern[512];
     snprintf(pattern, sizeof(pattern), "%s/*.yaml", dir);
     assert_int_equal(gwf_manifests_load_path(f->m, pattern, &f->diag), 1);
-    assert_diag(&f->diag, pattern, ": no such file, directory or matching "
-                                   "files");
+    assert_diag(&f->diag, pattern,
+                ": no such file, directory or matching "
+                "files");
     const char *names[] = {NULL};
     remove_tree(dir, names);
     free(dir);
@@ -1303,9 +1330,8 @@ static void
 test_missing_file_is_an_error(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(gwf_manifests_load_path(f->m, "/nonexistent/gwf.yaml",
-                                             &f->diag),
-                     1);
+    assert_int_equal(
+        gwf_manifests_load_path(f->m, "/nonexistent/gwf.yaml", &f->diag), 1);
     assert_diag(&f->diag, "/nonexistent/gwf.yaml: cannot open: No such file "
                           "or directory");
 }
@@ -1316,8 +1342,9 @@ test_file_errors_carry_the_path_as_given(void **state)
     fixture *f = *state;
     char *dir = make_temp_dir();
     char path[512];
-    write_file(dir, "bad.yaml", "a: 1\n---\n" GW "kind: Nope\n"
-                                "metadata: {name: x}\n");
+    write_file(dir, "bad.yaml",
+               "a: 1\n---\n" GW "kind: Nope\n"
+               "metadata: {name: x}\n");
     snprintf(path, sizeof(path), "%s/bad.yaml", dir);
     assert_int_equal(gwf_manifests_load_path(f->m, path, &f->diag), 0);
     assert_int_equal(gwf_manifests_validate(f->m, &f->diag), 4);
@@ -1364,6 +1391,7 @@ main(void)
         T(test_empty_documents_are_skipped),
         T(test_non_mapping_document_is_an_error),
         T(test_list_items_that_are_not_a_list_is_an_error),
+        T(test_too_many_non_mapping_documents_are_capped),
         T(test_syntax_error_adds_no_documents),
         T(test_missing_api_version_is_reported),
         T(test_document_without_kind_is_labelled_by_position),

@@ -95,7 +95,7 @@ diag_has(const gwf_diag *d, const char *const *parts)
     return false;
 }
 
-#define assert_diag(d, ...)                                                 \
+#define assert_diag(d, ...)                                                    \
     assert_true(diag_has((d), (const char *const[]){__VA_ARGS__, NULL}))
 
 static void
@@ -212,7 +212,7 @@ test_yaml_decimal_hex_and_octal_resolve_to_int(void **state)
 {
     (void)state;
     parsed *p = yaml_flow("[42, -17, +5, 0x1F, 0o17, 012, "
-                     "9223372036854775807, -9223372036854775808]");
+                          "9223372036854775807, -9223372036854775808]");
     const gwf_node *r = root(p);
     assert_int_node(gwf_node_at(r, 0), 42);
     assert_int_node(gwf_node_at(r, 1), -17);
@@ -476,8 +476,8 @@ test_yaml_complex_key_is_an_error(void **state)
     (void)state;
     parsed *p = yaml("? [a, b]\n: c\n");
     assert_int_equal(p->rc, -1);
-    assert_diag(&p->diag, "t.yaml:1:3: ",
-                "mapping keys must be scalars, not a list");
+    assert_diag(&p->diag,
+                "t.yaml:1:3: ", "mapping keys must be scalars, not a list");
     done(p);
 }
 
@@ -556,8 +556,8 @@ test_yaml_alias_that_would_nest_too_deep_fails(void **state)
     char *full = repeat(use_open, "]", 39, "\n");
     parsed *p = yaml_flow(full);
     assert_int_equal(p->rc, -1);
-    assert_diag(&p->diag, "t.yaml:2:",
-                "nesting is deeper than the limit of 64 levels");
+    assert_diag(&p->diag,
+                "t.yaml:2:", "nesting is deeper than the limit of 64 levels");
     done(p);
     free(open);
     free(anchored);
@@ -569,16 +569,15 @@ static void
 test_yaml_billion_laughs_fails_on_the_node_limit(void **state)
 {
     (void)state;
-    const char *text =
-        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
-        "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
-        "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
-        "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n";
+    const char *text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+                       "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                       "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                       "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                       "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                       "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                       "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                       "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n";
     parsed *p = yaml(text);
     assert_int_equal(p->rc, -1);
     assert_int_equal(p->diag.count, 1);
@@ -609,8 +608,8 @@ test_yaml_scalar_longer_than_1_mib_fails(void **state)
     char *text = repeat("a: ok\nb: ", "x", 1024 * 1024 + 1, "\n");
     parsed *p = yaml(text);
     assert_int_equal(p->rc, -1);
-    assert_diag(&p->diag, "t.yaml:2:4: ",
-                "longer than the limit of 1048576 bytes");
+    assert_diag(&p->diag,
+                "t.yaml:2:4: ", "longer than the limit of 1048576 bytes");
     done(p);
     free(text);
 }
@@ -804,12 +803,10 @@ static void
 test_format_detect_by_extension_and_first_byte(void **state)
 {
     (void)state;
-    assert_int_equal(gwf_format_detect("x.json", "a: 1", 4),
-                     GWF_FORMAT_JSON);
+    assert_int_equal(gwf_format_detect("x.json", "a: 1", 4), GWF_FORMAT_JSON);
     assert_int_equal(gwf_format_detect("x", " \n {}", 5), GWF_FORMAT_JSON);
     assert_int_equal(gwf_format_detect("x", "\t[1]", 4), GWF_FORMAT_JSON);
-    assert_int_equal(gwf_format_detect("x.yaml", "a: 1", 4),
-                     GWF_FORMAT_YAML);
+    assert_int_equal(gwf_format_detect("x.yaml", "a: 1", 4), GWF_FORMAT_YAML);
     assert_int_equal(gwf_format_detect("x.yaml", "# c\n{}", 6),
                      GWF_FORMAT_YAML);
 }
@@ -823,9 +820,8 @@ test_to_json_renders_compact_json_in_key_order(void **state)
     (void)state;
     parsed *p = yaml("b: 1\na: [true, ~, -2, x]\nc: {}\nd: []\n");
     char *text = gwf_node_to_json(root(p));
-    assert_string_equal(text,
-                        "{\"b\":1,\"a\":[true,null,-2,\"x\"],\"c\":{},"
-                        "\"d\":[]}");
+    assert_string_equal(text, "{\"b\":1,\"a\":[true,null,-2,\"x\"],\"c\":{},"
+                              "\"d\":[]}");
     free(text);
     done(p);
 }
@@ -898,8 +894,8 @@ test_find_missing_step_reports_deepest_existing_line(void **state)
     (void)state;
     parsed *p = yaml("spec:\n  extAuth:\n    other: 1\n");
     unsigned line = 0;
-    assert_null(gwf_node_find(root(p), "spec.extAuth.extensionRef.name",
-                              &line));
+    assert_null(
+        gwf_node_find(root(p), "spec.extAuth.extensionRef.name", &line));
     assert_int_equal(line, 2);
     assert_null(gwf_node_find(root(p), "nothing.here", &line));
     assert_int_equal(line, 1);
@@ -959,7 +955,7 @@ test_describe_names_type_and_value(void **state)
     (void)state;
     parsed *p = yaml_flow("[abc, 12, true, ~, [], {}]");
     const char *want[] = {"string \"abc\"", "integer 12", "boolean true",
-                          "null", "a list", "a mapping"};
+                          "null",           "a list",     "a mapping"};
     char out[128];
     for (size_t i = 0; i < 6; i++) {
         gwf_node_describe(gwf_node_at(root(p), i), out, sizeof(out));
@@ -985,7 +981,8 @@ main(void)
         cmocka_unit_test(test_yaml_quoted_scalars_are_always_strings),
         cmocka_unit_test(test_yaml_block_scalars_are_strings),
         cmocka_unit_test(test_yaml_core_tags_override_resolution),
-        cmocka_unit_test(test_yaml_bad_core_tag_value_is_an_error_with_position),
+        cmocka_unit_test(
+            test_yaml_bad_core_tag_value_is_an_error_with_position),
         cmocka_unit_test(test_yaml_string_with_nul_escape_keeps_its_length),
         cmocka_unit_test(test_yaml_nodes_carry_line_and_column),
         cmocka_unit_test(test_yaml_multi_document_stream_gives_each_document),

@@ -139,7 +139,7 @@ diag_has(const gwf_diag *d, const char *const *parts)
     return false;
 }
 
-#define assert_diag(d, ...)                                                 \
+#define assert_diag(d, ...)                                                    \
     assert_true(diag_has((d), (const char *const[]){__VA_ARGS__, NULL}))
 
 static int
@@ -238,8 +238,7 @@ test_plan_local_bucket_config_is_wrapped_in_local(void **state)
 }
 
 static void
-test_plan_global_rate_limit_uses_extension_config_and_route_global(
-    void **state)
+test_plan_global_rate_limit_uses_extension_config_and_route_global(void **state)
 {
     fixture *f = *state;
     gwf_plan_request req = {.policy = "pol"};
@@ -320,8 +319,7 @@ test_plan_absolute_plugin_path_is_kept(void **state)
 }
 
 static void
-test_plan_plugin_path_of_a_relative_file_uses_the_load_time_cwd(
-    void **state)
+test_plan_plugin_path_of_a_relative_file_uses_the_load_time_cwd(void **state)
 {
     fixture *f = *state;
     const char text[] = GW "kind: GatewayExtension\n"
@@ -418,8 +416,7 @@ test_plan_missing_policy_is_named(void **state)
 }
 
 static void
-test_plan_missing_extension_direct_response_and_backend_are_named(
-    void **state)
+test_plan_missing_extension_direct_response_and_backend_are_named(void **state)
 {
     fixture *f = *state;
     const char *extensions[] = {"geo", "team/geo"};
@@ -478,9 +475,9 @@ test_plan_invalid_backend_is_refused(void **state)
     fixture *f = *state;
     const char text[] = GW "kind: Backend\nmetadata: {name: empty}\n"
                            "spec: {}\n";
-    assert_int_equal(gwf_manifests_load_buffer(f->m, "b.yaml", text,
-                                               strlen(text), &f->diag),
-                     0);
+    assert_int_equal(
+        gwf_manifests_load_buffer(f->m, "b.yaml", text, strlen(text), &f->diag),
+        0);
     gwf_plan_request req = {.direct_response = "hello", .backend = "empty"};
     assert_int_equal(plan(f, &req), 1);
     assert_diag(&f->diag, "b.yaml:4: Backend default/empty: spec: expected "

@@ -39,8 +39,8 @@ int gwf_view_eq(gwf_view v, const char *s);
 /* 1 when the view equals the C string, ASCII case-insensitively. */
 int gwf_view_ieq(gwf_view v, const char *s);
 
-/* printf-style logging through the host. Messages longer than 1 KiB are
- * cut. [any] / [worker] as the underlying host calls. */
+/* printf-style logging through the host. Messages are cut to 1023
+ * bytes. [any] / [worker] as the underlying host calls. */
 void gwf_logf(gwf_instance *inst, gwf_log_level level, const char *fmt, ...)
     GWF_PRINTF(3, 4);
 void gwf_stream_logf(gwf_stream *s, gwf_log_level level, const char *fmt,

@@ -21,8 +21,8 @@
 
 #include <gwf/testing.h>
 
-#define REPLIES_404                                                          \
-    "gwf_direct_response_replies_total{instance=\"default/hello\","          \
+#define REPLIES_404                                                            \
+    "gwf_direct_response_replies_total{instance=\"default/hello\","            \
     "status=\"404\"}"
 
 /* A DirectResponse document default/hello with `spec` as given (YAML). */
@@ -76,7 +76,6 @@ run_hello(gwf_test_host *h)
     gwf_test_result *res;
 
     assert_non_null(req);
-    gwf_test_request_header(req, "host", "example.com");
     res = gwf_test_run(h, &route, req);
     gwf_test_request_free(req);
     if (!res)
@@ -210,9 +209,9 @@ static void
 test_headers_map_is_sent(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(manifest(
-        "{status: 503, headers: {retry-after: '120', cache-control: "
-        "no-store}}"));
+    gwf_test_host *h = host_with(
+        manifest("{status: 503, headers: {retry-after: '120', cache-control: "
+                 "no-store}}"));
     gwf_test_result *res = run_hello(h);
 
     assert_int_equal(gwf_test_status(res), 503);
@@ -264,19 +263,18 @@ static void
 test_yaml_block_manifest_is_accepted(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(
-        "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-        "kind: DirectResponse\n"
-        "metadata:\n"
-        "  name: hello\n"
-        "  namespace: default\n"
-        "spec:\n"
-        "  status: 418\n"
-        "  body: |\n"
-        "    short and stout\n"
-        "  headers:\n"
-        "    - name: x-teapot\n"
-        "      value: \"yes\"\n");
+    gwf_test_host *h = host_with("apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                                 "kind: DirectResponse\n"
+                                 "metadata:\n"
+                                 "  name: hello\n"
+                                 "  namespace: default\n"
+                                 "spec:\n"
+                                 "  status: 418\n"
+                                 "  body: |\n"
+                                 "    short and stout\n"
+                                 "  headers:\n"
+                                 "    - name: x-teapot\n"
+                                 "      value: \"yes\"\n");
     gwf_test_result *res = run_hello(h);
 
     assert_int_equal(gwf_test_status(res), 418);

@@ -69,6 +69,9 @@ void gwf_test_set_upstream(gwf_test_host *h, int status, const char *headers,
 
 /* -- Requests --------------------------------------------------------------- */
 
+/* A request with scheme "http" and one header, `host: example.com`
+ * (replace it with gwf_test_request_header only via a new request from
+ * gwf_test_request_parse if the Host must differ or be absent). */
 gwf_test_request *gwf_test_request_new(const char *method, const char *path);
 /* From raw HTTP/1.1 text (CRLF or LF line endings). NULL if malformed,
  * with the reason in gwf_test_error(h). */

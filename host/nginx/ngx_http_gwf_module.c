@@ -1,0 +1,2112 @@
+/*
+ * ngx_http_gwf_module.c - nginx as a gwf data plane.
+ *
+ * The gwf runtime (libgwf-runtime, linked in statically) does the work:
+ * manifests, plugin loading, chains, hook order, pause/resume, local
+ * replies, deadlines and metrics. This module maps nginx onto it:
+ *
+ *   configuration  gwf_manifests / gwf_plugin_path at http level, and per
+ *                  location gwf_policy, gwf_extension, gwf_direct_response,
+ *                  gwf_backend. Chains are built while nginx reads its
+ *                  configuration (in the master), so `nginx -t` reports a
+ *                  bad manifest, an unknown reference or a plugin that does
+ *                  not load with the runtime's own message, and a reload
+ *                  with bad manifests leaves the old configuration serving.
+ *   events         the ABI's timers, fd watches and cross-thread posts
+ *                  become nginx timers, connections on nginx's event loop
+ *                  and an eventfd per worker.
+ *   requests       request hooks run in the access phase; a paused
+ *                  request waits without blocking the worker and goes on
+ *                  through ngx_http_core_run_phases when a plugin resumes
+ *                  it. Request bodies are read (client_max_body_size
+ *                  applies) when a plugin has a request body hook.
+ *                  Response headers and bodies go through a header and a
+ *                  body filter. The log phase completes the stream; a pool
+ *                  cleanup frees it, also for clients that went away.
+ *   metrics        `gwf_metrics;` serves every worker's metrics, summed,
+ *                  in Prometheus text format: each worker publishes a
+ *                  snapshot into a shared memory zone once a second and
+ *                  the serving worker adds its fresh one.
+ */
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+
+#include <gwf/runtime.h>
+
+/* The request-body flag nginx reserves for buffering filters we use to
+ * hold a response while a plugin decides about it. */
+#define NGX_HTTP_GWF_BUFFERED 0x08
+
+#define GWF_METRICS_SLOTS 64
+#define GWF_METRICS_SLOT_SIZE (64 * 1024)
+
+typedef struct {
+    ngx_array_t *manifests;    /* ngx_str_t */
+    ngx_str_t plugin_path;
+    ngx_msec_t max_pause;
+    size_t max_body;
+    gwf_runtime *rt;
+    ngx_log_t *log;
+    ngx_shm_zone_t *metrics_zone;
+} ngx_http_gwf_main_conf_t;
+
+typedef struct {
+    ngx_str_t policy;
+    ngx_str_t direct_response;
+    ngx_str_t backend;
+    ngx_array_t *extensions;   /* ngx_str_t */
+    ngx_flag_t metrics;
+    gwf_chain *chain;
+    ngx_uint_t want_body[2];
+} ngx_http_gwf_loc_conf_t;
+
+/* One request's state. */
+typedef struct {
+    ngx_http_request_t *r;
+    gwf_rt_stream *st;
+    gwf_rt_state state;        /* what the last runtime call answered */
+    ngx_event_t resume_ev;     /* runs the request on after a wake */
+    unsigned waiting:1;        /* the access phase returned NGX_AGAIN */
+    unsigned body_reading:1;
+    unsigned body_waiting:1;   /* read body asynchronously */
+    unsigned body_fed:1;
+    unsigned request_done:1;   /* the request side passed the chain */
+    unsigned replied:1;        /* a local reply is being sent */
+    unsigned resp_started:1;   /* response headers went to the chain */
+    unsigned resp_held:1;      /* headers held until the chain decides */
+    unsigned resp_passed:1;    /* headers passed to the next filter */
+    unsigned resp_replaced:1;  /* a response hook replied: drop upstream */
+    unsigned resp_eos_in:1;    /* the upstream body ended */
+    unsigned resp_eos_out:1;   /* the last chunk went on */
+    unsigned completed:1;
+    /* Attribute texts handed to plugins (valid for the hook's duration). */
+    u_char remote_port[NGX_INT_T_LEN];
+    u_char local_port[NGX_INT_T_LEN];
+    u_char local_address[NGX_SOCKADDR_STRLEN];
+} ngx_http_gwf_ctx_t;
+
+static ngx_int_t ngx_http_gwf_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_gwf_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_gwf_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_gwf_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent,
+                                         void *child);
+static char *ngx_http_gwf_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+                                  void *conf);
+static char *ngx_http_gwf_manifests(ngx_conf_t *cf, ngx_command_t *cmd,
+                                    void *conf);
+static ngx_int_t ngx_http_gwf_init_process(ngx_cycle_t *cycle);
+static void ngx_http_gwf_exit_process(ngx_cycle_t *cycle);
+
+static ngx_command_t ngx_http_gwf_commands[] = {
+    {ngx_string("gwf_manifests"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_http_gwf_manifests, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL},
+    {ngx_string("gwf_plugin_path"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_str_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_gwf_main_conf_t, plugin_path), NULL},
+    {ngx_string("gwf_max_pause"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_gwf_main_conf_t, max_pause), NULL},
+    {ngx_string("gwf_max_body"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_gwf_main_conf_t, max_body), NULL},
+    {ngx_string("gwf_policy"),
+     NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_gwf_loc_conf_t, policy), NULL},
+    {ngx_string("gwf_direct_response"),
+     NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_gwf_loc_conf_t, direct_response), NULL},
+    {ngx_string("gwf_backend"),
+     NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_gwf_loc_conf_t, backend), NULL},
+    {ngx_string("gwf_extension"),
+     NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_str_array_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_gwf_loc_conf_t, extensions), NULL},
+    {ngx_string("gwf_metrics"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_gwf_metrics, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    ngx_null_command};
+
+static ngx_http_module_t ngx_http_gwf_module_ctx = {
+    NULL,                           /* preconfiguration */
+    ngx_http_gwf_postconfiguration, /* postconfiguration */
+    ngx_http_gwf_create_main_conf,  /* create main configuration */
+    ngx_http_gwf_init_main_conf,    /* init main configuration */
+    NULL,                           /* create server configuration */
+    NULL,                           /* merge server configuration */
+    ngx_http_gwf_create_loc_conf,   /* create location configuration */
+    ngx_http_gwf_merge_loc_conf     /* merge location configuration */
+};
+
+ngx_module_t ngx_http_gwf_module = {
+    NGX_MODULE_V1,
+    &ngx_http_gwf_module_ctx,   /* module context */
+    ngx_http_gwf_commands,      /* module directives */
+    NGX_HTTP_MODULE,            /* module type */
+    NULL,                       /* init master */
+    NULL,                       /* init module */
+    ngx_http_gwf_init_process,  /* init process */
+    NULL,                       /* init thread */
+    NULL,                       /* exit thread */
+    ngx_http_gwf_exit_process,  /* exit process */
+    NULL,                       /* exit master */
+    NGX_MODULE_V1_PADDING};
+
+static ngx_http_output_header_filter_pt ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt ngx_http_next_body_filter;
+
+/* The worker's runtime state (one worker per process). */
+static gwf_worker *gwf_ngx_worker;
+static gwf_runtime *gwf_ngx_runtime;
+static ngx_http_gwf_main_conf_t *gwf_ngx_main;
+
+/* ------------------------------------------------------------------------
+ * Logging and helpers
+ * --------------------------------------------------------------------- */
+
+static void
+gwf_ngx_log(void *ctx, gwf_log_level level, const char *instance,
+            const char *msg, size_t len)
+{
+    static const ngx_uint_t levels[] = {NGX_LOG_DEBUG, NGX_LOG_INFO,
+                                        NGX_LOG_WARN, NGX_LOG_ERR};
+    ngx_log_t *log = ngx_cycle ? ngx_cycle->log : ctx;
+    ngx_uint_t lv = level >= 0 && level <= 3 ? levels[level] : NGX_LOG_ERR;
+    if (log)
+        ngx_log_error(lv, log, 0, "gwf %s: %*s", instance, len, msg);
+}
+
+static char *
+cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    char *p = ngx_pnalloc(pool, s->len + 1);
+    if (p) {
+        ngx_memcpy(p, s->data, s->len);
+        p[s->len] = '\0';
+    }
+    return p;
+}
+
+static void
+log_errors(ngx_conf_t *cf, gwf_errors *e)
+{
+    for (size_t i = 0; i < e->count; i++)
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "gwf: %s", e->lines[i]);
+    gwf_errors_free(e);
+}
+
+/* ------------------------------------------------------------------------
+ * Configuration
+ * --------------------------------------------------------------------- */
+
+static void *
+ngx_http_gwf_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_gwf_main_conf_t *mcf = ngx_pcalloc(cf->pool, sizeof *mcf);
+    if (!mcf)
+        return NULL;
+    mcf->max_pause = NGX_CONF_UNSET_MSEC;
+    mcf->max_body = NGX_CONF_UNSET_SIZE;
+    return mcf;
+}
+
+static char *
+ngx_http_gwf_manifests(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gwf_main_conf_t *mcf = conf;
+    (void)cmd;
+    if (!mcf->manifests) {
+        mcf->manifests = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (!mcf->manifests)
+            return NGX_CONF_ERROR;
+    }
+    ngx_str_t *value = cf->args->elts;
+    ngx_str_t *path = ngx_array_push(mcf->manifests);
+    if (!path)
+        return NGX_CONF_ERROR;
+    *path = value[1];
+    /* Relative paths are relative to the configuration prefix, as for
+     * every other nginx file. */
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK)
+        return NGX_CONF_ERROR;
+    return NGX_CONF_OK;
+}
+
+static void
+ngx_http_gwf_cleanup_runtime(void *data)
+{
+    gwf_runtime *rt = data;
+    if (gwf_ngx_runtime == rt) {
+        if (gwf_ngx_worker) {
+            gwf_worker_stop(gwf_ngx_worker);
+            gwf_ngx_worker = NULL;
+        }
+        gwf_ngx_runtime = NULL;
+    }
+    gwf_runtime_free(rt);
+}
+
+static char *
+ngx_http_gwf_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_gwf_main_conf_t *mcf = conf;
+    ngx_conf_init_msec_value(mcf->max_pause, 30000);
+    ngx_conf_init_size_value(mcf->max_body, 1024 * 1024);
+    mcf->log = cf->log;
+    if (!mcf->manifests)
+        return NGX_CONF_OK;
+
+    gwf_runtime_options opts = {
+        .plugin_path = mcf->plugin_path.len
+                           ? cstr(cf->pool, &mcf->plugin_path)
+                           : NULL,
+        .log = gwf_ngx_log,
+        .log_ctx = cf->log,
+        .log_level = GWF_LOG_INFO,
+        .max_pause_ns = (uint64_t)mcf->max_pause * 1000000,
+        .max_body_bytes = mcf->max_body,
+        .host_name = "nginx",
+    };
+    mcf->rt = gwf_runtime_new(&opts);
+    if (!mcf->rt)
+        return "gwf: out of memory creating the runtime";
+    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (!cln) {
+        gwf_runtime_free(mcf->rt);
+        return NGX_CONF_ERROR;
+    }
+    cln->handler = ngx_http_gwf_cleanup_runtime;
+    cln->data = mcf->rt;
+
+    gwf_errors e = {0};
+    ngx_str_t *paths = mcf->manifests->elts;
+    int failed = 0;
+    for (ngx_uint_t i = 0; i < mcf->manifests->nelts; i++) {
+        char *path = cstr(cf->pool, &paths[i]);
+        if (!path || gwf_runtime_load(mcf->rt, path, &e) != 0)
+            failed = 1;
+    }
+    /* Every document, referenced or not, must be valid: nginx -t is
+     * the operator's check of the whole set. */
+    if (!failed && gwf_runtime_validate(mcf->rt, &e) != 0)
+        failed = 1;
+    if (failed) {
+        log_errors(cf, &e);
+        return NGX_CONF_ERROR;
+    }
+    gwf_errors_free(&e);
+    return NGX_CONF_OK;
+}
+
+static void *
+ngx_http_gwf_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_gwf_loc_conf_t *lcf = ngx_pcalloc(cf->pool, sizeof *lcf);
+    if (!lcf)
+        return NULL;
+    lcf->extensions = NGX_CONF_UNSET_PTR;
+    lcf->metrics = NGX_CONF_UNSET;
+    return lcf;
+}
+
+static char *
+ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_gwf_loc_conf_t *prev = parent;
+    ngx_http_gwf_loc_conf_t *conf = child;
+    ngx_conf_merge_str_value(conf->policy, prev->policy, "");
+    ngx_conf_merge_str_value(conf->direct_response, prev->direct_response,
+                             "");
+    ngx_conf_merge_str_value(conf->backend, prev->backend, "");
+    ngx_conf_merge_ptr_value(conf->extensions, prev->extensions, NULL);
+    ngx_conf_merge_value(conf->metrics, prev->metrics, 0);
+
+    if (!conf->policy.len && !conf->direct_response.len &&
+        !conf->backend.len && !conf->extensions)
+        return NGX_CONF_OK;
+
+    ngx_http_gwf_main_conf_t *mcf =
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_gwf_module);
+    if (!mcf->rt) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "gwf: a gwf_policy, gwf_extension, "
+                           "gwf_direct_response or gwf_backend needs "
+                           "gwf_manifests in the http block");
+        return NGX_CONF_ERROR;
+    }
+    ngx_http_core_loc_conf_t *clcf =
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    size_t ext_count = conf->extensions ? conf->extensions->nelts : 0;
+    const char **exts = ngx_pcalloc(cf->pool, (ext_count + 1) * sizeof *exts);
+    if (!exts)
+        return NGX_CONF_ERROR;
+    for (size_t i = 0; i < ext_count; i++) {
+        exts[i] = cstr(cf->pool, &((ngx_str_t *)conf->extensions->elts)[i]);
+        if (!exts[i])
+            return NGX_CONF_ERROR;
+    }
+    gwf_route_refs refs = {
+        .policy = conf->policy.len ? cstr(cf->pool, &conf->policy) : NULL,
+        .extensions = exts,
+        .extension_count = ext_count,
+        .direct_response = conf->direct_response.len
+                               ? cstr(cf->pool, &conf->direct_response)
+                               : NULL,
+        .backend = conf->backend.len ? cstr(cf->pool, &conf->backend) : NULL,
+        .route_name = clcf->name.len ? cstr(cf->pool, &clcf->name) : "server",
+    };
+    gwf_errors e = {0};
+    conf->chain = gwf_runtime_chain(mcf->rt, &refs, &e);
+    if (!conf->chain) {
+        log_errors(cf, &e);
+        return NGX_CONF_ERROR;
+    }
+    gwf_errors_free(&e);
+    conf->want_body[GWF_REQUEST] =
+        gwf_chain_wants_body(conf->chain, GWF_REQUEST);
+    conf->want_body[GWF_RESPONSE] =
+        gwf_chain_wants_body(conf->chain, GWF_RESPONSE);
+    return NGX_CONF_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Events: the runtime's gwf_event_ops on nginx
+ * --------------------------------------------------------------------- */
+
+typedef struct {
+    ngx_event_t ev;
+    void (*cb)(void *arg);
+    void *arg;
+} gwf_ngx_timer;
+
+static void
+gwf_ngx_timer_fired(ngx_event_t *ev)
+{
+    gwf_ngx_timer *t = ev->data;
+    void (*cb)(void *) = t->cb;
+    void *arg = t->arg;
+    ngx_free(t);
+    cb(arg);
+}
+
+static uint64_t
+gwf_ngx_timer_start(void *ctx, uint64_t delay_ns, void (*cb)(void *),
+                    void *arg)
+{
+    (void)ctx;
+    gwf_ngx_timer *t = ngx_calloc(sizeof *t, ngx_cycle->log);
+    if (!t)
+        return 0;
+    t->cb = cb;
+    t->arg = arg;
+    t->ev.handler = gwf_ngx_timer_fired;
+    t->ev.data = t;
+    t->ev.log = ngx_cycle->log;
+    /* A plugin's timer must not hold up a graceful shutdown. */
+    t->ev.cancelable = 1;
+    ngx_msec_t ms = (ngx_msec_t)((delay_ns + 999999) / 1000000);
+    ngx_add_timer(&t->ev, ms);
+    return (uint64_t)(uintptr_t)t;
+}
+
+static int
+gwf_ngx_timer_cancel(void *ctx, uint64_t id)
+{
+    (void)ctx;
+    gwf_ngx_timer *t = (gwf_ngx_timer *)(uintptr_t)id;
+    if (t->ev.timer_set) {
+        ngx_del_timer(&t->ev);
+    }
+    ngx_free(t);
+    return 0;
+}
+
+typedef struct {
+    ngx_connection_t *c;
+    void (*cb)(void *arg, int fd, uint32_t events);
+    void *arg;
+    uint32_t events;
+} gwf_ngx_watch;
+
+static void
+gwf_ngx_fd_ready(ngx_event_t *ev)
+{
+    ngx_connection_t *c = ev->data;
+    gwf_ngx_watch *w = c->data;
+    uint32_t events = ev->write ? GWF_FD_WRITE : GWF_FD_READ;
+    if (ev->error || (!ev->write && ev->eof))
+        events |= GWF_FD_ERROR;
+    if (!(w->events & events & (GWF_FD_READ | GWF_FD_WRITE)))
+        return;
+    w->cb(w->arg, (int)c->fd, events); /* may cancel (free) w */
+}
+
+static int
+gwf_ngx_fd_apply(gwf_ngx_watch *w, uint32_t events)
+{
+    ngx_connection_t *c = w->c;
+    if ((events & GWF_FD_READ) && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+            return -1;
+    } else if (!(events & GWF_FD_READ) && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK)
+            return -1;
+    }
+    if ((events & GWF_FD_WRITE) && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) !=
+            NGX_OK)
+            return -1;
+    } else if (!(events & GWF_FD_WRITE) && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK)
+            return -1;
+    }
+    w->events = events;
+    return 0;
+}
+
+static uint64_t
+gwf_ngx_fd_watch(void *ctx, int fd, uint32_t events,
+                 void (*cb)(void *, int, uint32_t), void *arg)
+{
+    (void)ctx;
+    gwf_ngx_watch *w = ngx_calloc(sizeof *w, ngx_cycle->log);
+    if (!w)
+        return 0;
+    ngx_connection_t *c = ngx_get_connection(fd, ngx_cycle->log);
+    if (!c) {
+        ngx_free(w);
+        return 0;
+    }
+    c->data = w;
+    c->read->handler = gwf_ngx_fd_ready;
+    c->write->handler = gwf_ngx_fd_ready;
+    c->read->log = c->write->log = ngx_cycle->log;
+    w->c = c;
+    w->cb = cb;
+    w->arg = arg;
+    if (gwf_ngx_fd_apply(w, events) != 0) {
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t)-1;
+        ngx_free(w);
+        return 0;
+    }
+    return (uint64_t)(uintptr_t)w;
+}
+
+static int
+gwf_ngx_fd_update(void *ctx, uint64_t id, uint32_t events)
+{
+    (void)ctx;
+    return gwf_ngx_fd_apply((gwf_ngx_watch *)(uintptr_t)id, events);
+}
+
+static int
+gwf_ngx_fd_cancel(void *ctx, uint64_t id)
+{
+    (void)ctx;
+    gwf_ngx_watch *w = (gwf_ngx_watch *)(uintptr_t)id;
+    ngx_connection_t *c = w->c;
+    gwf_ngx_fd_apply(w, 0);
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+    /* The plugin owns the fd: give back the connection, never close. */
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t)-1;
+    ngx_free(w);
+    return 0;
+}
+
+/* Cross-thread posts: a mutex-protected queue and an eventfd the worker
+ * watches. (ngx_notify is not used: the thread pools own its single
+ * handler slot.) */
+typedef struct gwf_ngx_post {
+    void (*cb)(void *);
+    void (*release)(void *);
+    void *arg;
+    struct gwf_ngx_post *next;
+} gwf_ngx_post;
+
+static pthread_mutex_t gwf_post_lock = PTHREAD_MUTEX_INITIALIZER;
+static gwf_ngx_post *gwf_post_head, *gwf_post_tail;
+static int gwf_post_fd = -1;
+static ngx_connection_t *gwf_post_conn;
+
+static int
+gwf_ngx_post_cb(void *ctx, void (*cb)(void *), void (*release)(void *),
+                void *arg)
+{
+    (void)ctx;
+    gwf_ngx_post *p = malloc(sizeof *p);
+    if (!p)
+        return -1;
+    p->cb = cb;
+    p->release = release;
+    p->arg = arg;
+    p->next = NULL;
+    pthread_mutex_lock(&gwf_post_lock);
+    if (gwf_post_fd < 0) {
+        pthread_mutex_unlock(&gwf_post_lock);
+        free(p);
+        return -1;
+    }
+    if (gwf_post_tail)
+        gwf_post_tail->next = p;
+    else
+        gwf_post_head = p;
+    gwf_post_tail = p;
+    uint64_t one = 1;
+    ssize_t n = write(gwf_post_fd, &one, sizeof one);
+    (void)n; /* a full counter still wakes the reader */
+    pthread_mutex_unlock(&gwf_post_lock);
+    return 0;
+}
+
+static void
+gwf_ngx_posts_ready(ngx_event_t *ev)
+{
+    (void)ev;
+    uint64_t count;
+    ssize_t n = read(gwf_post_fd, &count, sizeof count);
+    (void)n;
+    pthread_mutex_lock(&gwf_post_lock);
+    gwf_ngx_post *p = gwf_post_head;
+    gwf_post_head = gwf_post_tail = NULL;
+    pthread_mutex_unlock(&gwf_post_lock);
+    while (p) {
+        gwf_ngx_post *next = p->next;
+        p->cb(p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+static uint64_t
+gwf_ngx_now(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static const gwf_event_ops gwf_ngx_events = {
+    .timer_start = gwf_ngx_timer_start,
+    .timer_cancel = gwf_ngx_timer_cancel,
+    .fd_watch = gwf_ngx_fd_watch,
+    .fd_update = gwf_ngx_fd_update,
+    .fd_cancel = gwf_ngx_fd_cancel,
+    .post = gwf_ngx_post_cb,
+    .now = gwf_ngx_now,
+};
+
+static ngx_int_t
+gwf_ngx_posts_start(ngx_cycle_t *cycle)
+{
+    gwf_post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (gwf_post_fd < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "gwf: eventfd() failed");
+        return NGX_ERROR;
+    }
+    gwf_post_conn = ngx_get_connection(gwf_post_fd, cycle->log);
+    if (!gwf_post_conn)
+        return NGX_ERROR;
+    gwf_post_conn->read->handler = gwf_ngx_posts_ready;
+    gwf_post_conn->read->log = cycle->log;
+    if (ngx_add_event(gwf_post_conn->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) !=
+        NGX_OK)
+        return NGX_ERROR;
+    return NGX_OK;
+}
+
+static void
+gwf_ngx_posts_stop(void)
+{
+    if (gwf_post_conn) {
+        ngx_del_event(gwf_post_conn->read, NGX_READ_EVENT, 0);
+        ngx_free_connection(gwf_post_conn);
+        gwf_post_conn->fd = (ngx_socket_t)-1;
+        gwf_post_conn = NULL;
+    }
+    pthread_mutex_lock(&gwf_post_lock);
+    gwf_ngx_post *p = gwf_post_head;
+    gwf_post_head = gwf_post_tail = NULL;
+    if (gwf_post_fd >= 0)
+        close(gwf_post_fd);
+    gwf_post_fd = -1;
+    pthread_mutex_unlock(&gwf_post_lock);
+    while (p) {
+        gwf_ngx_post *next = p->next;
+        if (p->release)
+            p->release(p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Metrics across workers
+ * --------------------------------------------------------------------- */
+
+typedef struct {
+    ngx_atomic_t lock;
+    uint64_t generation;  /* the cycle that wrote it */
+    size_t len;
+    u_char text[GWF_METRICS_SLOT_SIZE];
+} gwf_metrics_slot;
+
+static ngx_event_t gwf_metrics_timer;
+
+static ngx_int_t
+gwf_metrics_zone_init(ngx_shm_zone_t *zone, void *data)
+{
+    (void)data;
+    ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)zone->shm.addr;
+    gwf_metrics_slot *slots =
+        ngx_slab_calloc(shpool, sizeof(gwf_metrics_slot) * GWF_METRICS_SLOTS);
+    if (!slots)
+        return NGX_ERROR;
+    zone->data = slots;
+    return NGX_OK;
+}
+
+static gwf_metrics_slot *
+gwf_metrics_slots(void)
+{
+    if (!gwf_ngx_main || !gwf_ngx_main->metrics_zone)
+        return NULL;
+    return gwf_ngx_main->metrics_zone->data;
+}
+
+static void
+gwf_metrics_publish(void)
+{
+    gwf_metrics_slot *slots = gwf_metrics_slots();
+    if (!slots || !gwf_ngx_runtime || ngx_worker >= GWF_METRICS_SLOTS)
+        return;
+    char *text = gwf_runtime_metrics_text(gwf_ngx_runtime);
+    if (!text)
+        return;
+    gwf_metrics_slot *slot = &slots[ngx_worker];
+    size_t len = ngx_strlen(text);
+    if (len > GWF_METRICS_SLOT_SIZE)
+        len = GWF_METRICS_SLOT_SIZE; /* cut: the sum will miss the tail */
+    ngx_spinlock(&slot->lock, ngx_pid, 1024);
+    ngx_memcpy(slot->text, text, len);
+    slot->len = len;
+    slot->generation = (uint64_t)(uintptr_t)ngx_cycle;
+    ngx_unlock(&slot->lock);
+    free(text);
+}
+
+static void
+gwf_metrics_tick(ngx_event_t *ev)
+{
+    gwf_metrics_publish();
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, 1000);
+    }
+}
+
+/* Sum "series value" lines across snapshots, keeping first-seen order
+ * and one copy of each # HELP / # TYPE line. */
+typedef struct {
+    ngx_str_t key;   /* the series, or the whole comment line */
+    double value;
+    ngx_uint_t comment;
+} gwf_metric_line;
+
+static ngx_int_t
+gwf_metrics_merge(ngx_array_t *lines, ngx_pool_t *pool, u_char *text,
+                  size_t len)
+{
+    u_char *p = text, *end = text + len;
+    while (p < end) {
+        u_char *eol = ngx_strlchr(p, end, '\n');
+        if (!eol)
+            eol = end;
+        ngx_str_t line = {(size_t)(eol - p), p};
+        p = eol + 1;
+        if (line.len == 0)
+            continue;
+        ngx_uint_t comment = line.data[0] == '#';
+        ngx_str_t key = line;
+        double value = 0;
+        if (!comment) {
+            u_char *space = line.data + line.len;
+            while (space > line.data && space[-1] != ' ')
+                space--;
+            if (space == line.data)
+                continue;
+            key.len = (size_t)(space - 1 - line.data);
+            char num[64];
+            size_t n = (size_t)(line.data + line.len - space);
+            if (n >= sizeof num)
+                continue;
+            ngx_memcpy(num, space, n);
+            num[n] = '\0';
+            value = strtod(num, NULL);
+        }
+        gwf_metric_line *l = lines->elts;
+        ngx_uint_t i;
+        for (i = 0; i < lines->nelts; i++)
+            if (l[i].key.len == key.len &&
+                ngx_memcmp(l[i].key.data, key.data, key.len) == 0)
+                break;
+        if (i < lines->nelts) {
+            if (!comment)
+                l[i].value += value;
+            continue;
+        }
+        gwf_metric_line *nl = ngx_array_push(lines);
+        if (!nl)
+            return NGX_ERROR;
+        nl->key.data = ngx_pnalloc(pool, key.len);
+        if (!nl->key.data)
+            return NGX_ERROR;
+        ngx_memcpy(nl->key.data, key.data, key.len);
+        nl->key.len = key.len;
+        nl->value = value;
+        nl->comment = comment;
+    }
+    return NGX_OK;
+}
+
+static ngx_int_t
+gwf_metrics_handler(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD)))
+        return NGX_HTTP_NOT_ALLOWED;
+    ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK)
+        return rc;
+    gwf_metrics_publish();
+    ngx_array_t *lines = ngx_array_create(r->pool, 64, sizeof(gwf_metric_line));
+    if (!lines)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    gwf_metrics_slot *slots = gwf_metrics_slots();
+    if (slots) {
+        for (ngx_uint_t i = 0; i < GWF_METRICS_SLOTS; i++) {
+            gwf_metrics_slot *slot = &slots[i];
+            if (slot->generation != (uint64_t)(uintptr_t)ngx_cycle)
+                continue;
+            ngx_spinlock(&slot->lock, ngx_pid, 1024);
+            u_char *copy = ngx_pnalloc(r->pool, slot->len ? slot->len : 1);
+            size_t len = slot->len;
+            if (copy)
+                ngx_memcpy(copy, slot->text, len);
+            ngx_unlock(&slot->lock);
+            if (!copy || gwf_metrics_merge(lines, r->pool, copy, len) != NGX_OK)
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    } else if (gwf_ngx_runtime) {
+        char *text = gwf_runtime_metrics_text(gwf_ngx_runtime);
+        ngx_int_t ok = text ? gwf_metrics_merge(lines, r->pool, (u_char *)text,
+                                                ngx_strlen(text))
+                            : NGX_ERROR;
+        free(text);
+        if (ok != NGX_OK)
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    size_t size = 1;
+    gwf_metric_line *l = lines->elts;
+    for (ngx_uint_t i = 0; i < lines->nelts; i++)
+        size += l[i].key.len + 40;
+    ngx_buf_t *b = ngx_create_temp_buf(r->pool, size);
+    if (!b)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    for (ngx_uint_t i = 0; i < lines->nelts; i++) {
+        b->last = ngx_cpymem(b->last, l[i].key.data, l[i].key.len);
+        if (!l[i].comment) {
+            char num[40];
+            int n = snprintf(num, sizeof num, " %.15g", l[i].value);
+            b->last = ngx_cpymem(b->last, num, (size_t)n);
+        }
+        *b->last++ = '\n';
+    }
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only)
+        return rc;
+    ngx_chain_t out = {b, NULL};
+    return ngx_http_output_filter(r, &out);
+}
+
+static char *
+ngx_http_gwf_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    (void)cmd;
+    ngx_http_gwf_loc_conf_t *lcf = conf;
+    lcf->metrics = 1;
+    ngx_http_core_loc_conf_t *clcf =
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = gwf_metrics_handler;
+    ngx_http_gwf_main_conf_t *mcf =
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_gwf_module);
+    if (!mcf->metrics_zone) {
+        ngx_str_t name = ngx_string("gwf_metrics");
+        size_t size = sizeof(gwf_metrics_slot) * GWF_METRICS_SLOTS +
+                      64 * ngx_pagesize;
+        mcf->metrics_zone =
+            ngx_shared_memory_add(cf, &name, size, &ngx_http_gwf_module);
+        if (!mcf->metrics_zone)
+            return NGX_CONF_ERROR;
+        mcf->metrics_zone->init = gwf_metrics_zone_init;
+    }
+    return NGX_CONF_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Processes
+ * --------------------------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_gwf_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_gwf_main_conf_t *mcf =
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_gwf_module);
+    if (!mcf || !mcf->rt)
+        return NGX_OK;
+    if (ngx_process != NGX_PROCESS_WORKER &&
+        ngx_process != NGX_PROCESS_SINGLE)
+        return NGX_OK;
+    gwf_ngx_main = mcf;
+    gwf_ngx_runtime = mcf->rt;
+    if (gwf_ngx_posts_start(cycle) != NGX_OK)
+        return NGX_ERROR;
+    ngx_core_conf_t *ccf =
+        (ngx_core_conf_t *)ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    uint32_t count = ccf && ccf->worker_processes > 0
+                         ? (uint32_t)ccf->worker_processes
+                         : 1;
+    uint32_t index = ngx_process == NGX_PROCESS_WORKER ? (uint32_t)ngx_worker
+                                                       : 0;
+    gwf_errors e = {0};
+    gwf_ngx_worker = gwf_worker_start(mcf->rt, index, count,
+                                      &gwf_ngx_events, &e);
+    for (size_t i = 0; i < e.count; i++)
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "gwf: %s", e.lines[i]);
+    gwf_errors_free(&e);
+    if (!gwf_ngx_worker)
+        return NGX_ERROR;
+    if (mcf->metrics_zone) {
+        gwf_metrics_timer.handler = gwf_metrics_tick;
+        gwf_metrics_timer.log = cycle->log;
+        gwf_metrics_timer.cancelable = 1;
+        ngx_add_timer(&gwf_metrics_timer, 1000);
+    }
+    return NGX_OK;
+}
+
+static void
+ngx_http_gwf_exit_process(ngx_cycle_t *cycle)
+{
+    (void)cycle;
+    if (gwf_metrics_timer.timer_set) {
+        ngx_del_timer(&gwf_metrics_timer);
+    }
+    if (gwf_ngx_worker) {
+        gwf_worker_stop(gwf_ngx_worker);
+        gwf_ngx_worker = NULL;
+    }
+    gwf_ngx_posts_stop();
+}
+
+/* ------------------------------------------------------------------------
+ * Request headers as gwf_message_ops
+ * --------------------------------------------------------------------- */
+
+static ngx_uint_t
+name_is(const char *name, size_t len, const char *lit)
+{
+    size_t n = ngx_strlen(lit);
+    return len == n && ngx_strncasecmp((u_char *)name, (u_char *)lit, n) == 0;
+}
+
+static ngx_table_elt_t *
+list_at(ngx_list_t *list, size_t index, const char *name, size_t name_len)
+{
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0)
+                continue;
+            if (name && (h[i].key.len != name_len ||
+                         ngx_strncasecmp(h[i].key.data, (u_char *)name,
+                                         name_len) != 0))
+                continue;
+            if (index-- == 0)
+                return &h[i];
+        }
+    }
+    return NULL;
+}
+
+static ngx_table_elt_t *
+list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
+         size_t name_len, const char *value, size_t value_len)
+{
+    ngx_table_elt_t *h = ngx_list_push(list);
+    if (!h)
+        return NULL;
+    h->key.data = ngx_pnalloc(r->pool, name_len);
+    h->lowcase_key = ngx_pnalloc(r->pool, name_len);
+    h->value.data = ngx_pnalloc(r->pool, value_len ? value_len : 1);
+    if (!h->key.data || !h->lowcase_key || !h->value.data) {
+        h->hash = 0;
+        return NULL;
+    }
+    ngx_memcpy(h->key.data, name, name_len);
+    h->key.len = name_len;
+    ngx_strlow(h->lowcase_key, (u_char *)name, name_len);
+    ngx_memcpy(h->value.data, value, value_len);
+    h->value.len = value_len;
+    h->hash = ngx_hash_key(h->lowcase_key, name_len);
+    return h;
+}
+
+static gwf_status
+req_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
+{
+    ngx_http_request_t *r = msg;
+    if (len && name[0] == ':') {
+        if (index)
+            return GWF_ERR_NOT_FOUND;
+        if (name_is(name, len, ":method")) {
+            v->ptr = (const char *)r->method_name.data;
+            v->len = r->method_name.len;
+        } else if (name_is(name, len, ":path")) {
+            v->ptr = (const char *)r->unparsed_uri.data;
+            v->len = r->unparsed_uri.len;
+        } else if (name_is(name, len, ":scheme")) {
+#if (NGX_HTTP_SSL)
+            v->ptr = r->connection->ssl ? "https" : "http";
+#else
+            v->ptr = "http";
+#endif
+            v->len = ngx_strlen(v->ptr);
+        } else if (name_is(name, len, ":authority")) {
+            if (!r->headers_in.host)
+                return GWF_ERR_NOT_FOUND;
+            v->ptr = (const char *)r->headers_in.host->value.data;
+            v->len = r->headers_in.host->value.len;
+        } else {
+            return GWF_ERR_NOT_FOUND;
+        }
+        return GWF_OK;
+    }
+    ngx_table_elt_t *h = list_at(&r->headers_in.headers, index, name, len);
+    if (!h)
+        return GWF_ERR_NOT_FOUND;
+    v->ptr = (const char *)h->value.data;
+    v->len = h->value.len;
+    return GWF_OK;
+}
+
+static size_t
+req_count(void *msg)
+{
+    ngx_http_request_t *r = msg;
+    size_t n = 0;
+    while (list_at(&r->headers_in.headers, n, NULL, 0))
+        n++;
+    return n;
+}
+
+static gwf_status
+req_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+{
+    ngx_http_request_t *r = msg;
+    ngx_table_elt_t *h = list_at(&r->headers_in.headers, index, NULL, 0);
+    if (!h)
+        return GWF_ERR_NOT_FOUND;
+    name->ptr = (const char *)h->key.data;
+    name->len = h->key.len;
+    value->ptr = (const char *)h->value.data;
+    value->len = h->value.len;
+    return GWF_OK;
+}
+
+/* The headers_in fields nginx and its modules read directly. */
+static ngx_table_elt_t **
+req_field(ngx_http_request_t *r, const char *name, size_t len)
+{
+    if (name_is(name, len, "host"))
+        return &r->headers_in.host;
+    if (name_is(name, len, "content-length"))
+        return &r->headers_in.content_length;
+    if (name_is(name, len, "content-type"))
+        return &r->headers_in.content_type;
+    if (name_is(name, len, "authorization"))
+        return &r->headers_in.authorization;
+    if (name_is(name, len, "user-agent"))
+        return &r->headers_in.user_agent;
+    if (name_is(name, len, "referer"))
+        return &r->headers_in.referer;
+    return NULL;
+}
+
+/* The proxy module forwards every list element, so removal rebuilds the
+ * list rather than just clearing hashes. */
+static gwf_status
+req_remove(void *msg, const char *name, size_t len)
+{
+    ngx_http_request_t *r = msg;
+    if (len && name[0] == ':')
+        return GWF_ERR_BAD_ARGUMENT;
+    ngx_list_t fresh;
+    if (ngx_list_init(&fresh, r->pool, 20, sizeof(ngx_table_elt_t)) != NGX_OK)
+        return GWF_ERR_NO_MEMORY;
+    ngx_uint_t removed = 0;
+    for (ngx_list_part_t *part = &r->headers_in.headers.part; part;
+         part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0)
+                continue;
+            if (h[i].key.len == len &&
+                ngx_strncasecmp(h[i].key.data, (u_char *)name, len) == 0) {
+                removed = 1;
+                continue;
+            }
+            ngx_table_elt_t *copy = ngx_list_push(&fresh);
+            if (!copy)
+                return GWF_ERR_NO_MEMORY;
+            *copy = h[i];
+        }
+    }
+    if (!removed)
+        return GWF_OK;
+    r->headers_in.headers = fresh;
+    ngx_table_elt_t **field = req_field(r, name, len);
+    if (field)
+        *field = NULL;
+    if (name_is(name, len, "host")) {
+        ngx_str_null(&r->headers_in.server);
+    }
+    if (name_is(name, len, "content-length"))
+        r->headers_in.content_length_n = -1;
+    return GWF_OK;
+}
+
+static gwf_status
+req_add(void *msg, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_http_request_t *r = msg;
+    if (len && name[0] == ':') {
+        if (!name_is(name, len, ":authority"))
+            return GWF_ERR_BAD_ARGUMENT;
+        name = "host";
+        len = 4;
+    }
+    ngx_table_elt_t *h =
+        list_add(r, &r->headers_in.headers, name, len, value, value_len);
+    if (!h)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t **field = req_field(r, name, len);
+    if (field && !*field)
+        *field = h;
+    if (name_is(name, len, "host") && r->headers_in.host == h)
+        r->headers_in.server = h->value;
+    if (name_is(name, len, "content-length"))
+        r->headers_in.content_length_n = ngx_atoof(h->value.data, h->value.len);
+    return GWF_OK;
+}
+
+static ngx_str_t
+pool_str(ngx_pool_t *pool, const char *s, size_t len)
+{
+    ngx_str_t out = {0, NULL};
+    out.data = ngx_pnalloc(pool, len ? len : 1);
+    if (out.data) {
+        ngx_memcpy(out.data, s, len);
+        out.len = len;
+    }
+    return out;
+}
+
+/* ":path" rewrites what the upstream receives; the location that was
+ * matched stays the same. */
+static gwf_status
+req_set_path(ngx_http_request_t *r, const char *value, size_t len)
+{
+    if (!len || value[0] != '/')
+        return GWF_ERR_BAD_ARGUMENT;
+    ngx_str_t raw = pool_str(r->pool, value, len);
+    if (!raw.data)
+        return GWF_ERR_NO_MEMORY;
+    u_char *q = ngx_strlchr(raw.data, raw.data + raw.len, '?');
+    size_t path_len = q ? (size_t)(q - raw.data) : raw.len;
+    u_char *decoded = ngx_pnalloc(r->pool, path_len + 1);
+    if (!decoded)
+        return GWF_ERR_NO_MEMORY;
+    u_char *src = raw.data, *dst = decoded;
+    ngx_unescape_uri(&dst, &src, path_len, NGX_UNESCAPE_URI);
+    r->uri.data = decoded;
+    r->uri.len = (size_t)(dst - decoded);
+    if (q) {
+        r->args.data = q + 1;
+        r->args.len = raw.len - path_len - 1;
+    } else {
+        ngx_str_null(&r->args);
+    }
+    r->unparsed_uri = raw;
+    r->valid_unparsed_uri = 1;
+    return GWF_OK;
+}
+
+static gwf_status
+req_set(void *msg, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_http_request_t *r = msg;
+    if (name_is(name, len, ":path"))
+        return req_set_path(r, value, value_len);
+    if (name_is(name, len, ":method")) {
+        ngx_str_t m = pool_str(r->pool, value, value_len);
+        if (!m.data)
+            return GWF_ERR_NO_MEMORY;
+        r->method_name = m;
+        return GWF_OK;
+    }
+    if (len && name[0] == ':' && !name_is(name, len, ":authority"))
+        return GWF_ERR_BAD_ARGUMENT;
+    if (name_is(name, len, ":authority")) {
+        name = "host";
+        len = 4;
+    }
+    gwf_status st = req_remove(r, name, len);
+    return st == GWF_OK ? req_add(r, name, len, value, value_len) : st;
+}
+
+/* ------------------------------------------------------------------------
+ * Response headers as gwf_message_ops
+ *
+ * nginx keeps Content-Type and Content-Length outside the header list
+ * (headers_out.content_type, content_length_n); they are presented as
+ * ordinary headers after the list ones.
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+resp_special(ngx_http_request_t *r, size_t which, gwf_view *name,
+             gwf_view *value)
+{
+    /* which: 0 = content-type, 1 = content-length */
+    if (which == 0) {
+        if (!r->headers_out.content_type.len)
+            return GWF_ERR_NOT_FOUND;
+        name->ptr = "content-type";
+        name->len = 12;
+        value->ptr = (const char *)r->headers_out.content_type.data;
+        value->len = r->headers_out.content_type.len;
+        return GWF_OK;
+    }
+    if (r->headers_out.content_length_n < 0)
+        return GWF_ERR_NOT_FOUND;
+    u_char *text = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+    if (!text)
+        return GWF_ERR_NO_MEMORY;
+    name->ptr = "content-length";
+    name->len = 14;
+    value->ptr = (const char *)text;
+    value->len = (size_t)(ngx_sprintf(text, "%O",
+                                      r->headers_out.content_length_n) -
+                          text);
+    return GWF_OK;
+}
+
+static ngx_uint_t
+resp_in_list(const char *name, size_t len)
+{
+    return !name_is(name, len, "content-type") &&
+           !name_is(name, len, "content-length");
+}
+
+static gwf_status
+resp_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
+{
+    ngx_http_request_t *r = msg;
+    gwf_view ignored;
+    if (name_is(name, len, ":status")) {
+        if (index)
+            return GWF_ERR_NOT_FOUND;
+        u_char *text = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (!text)
+            return GWF_ERR_NO_MEMORY;
+        v->ptr = (const char *)text;
+        v->len = (size_t)(ngx_sprintf(text, "%ui", r->headers_out.status) -
+                          text);
+        return GWF_OK;
+    }
+    if (name_is(name, len, "content-type"))
+        return index ? GWF_ERR_NOT_FOUND : resp_special(r, 0, &ignored, v);
+    if (name_is(name, len, "content-length"))
+        return index ? GWF_ERR_NOT_FOUND : resp_special(r, 1, &ignored, v);
+    if (len && name[0] == ':')
+        return GWF_ERR_NOT_FOUND;
+    ngx_table_elt_t *h = list_at(&r->headers_out.headers, index, name, len);
+    if (!h)
+        return GWF_ERR_NOT_FOUND;
+    v->ptr = (const char *)h->value.data;
+    v->len = h->value.len;
+    return GWF_OK;
+}
+
+static gwf_status
+resp_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+{
+    ngx_http_request_t *r = msg;
+    size_t n = 0;
+    for (ngx_list_part_t *part = &r->headers_out.headers.part; part;
+         part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0 ||
+                !resp_in_list((const char *)h[i].key.data, h[i].key.len))
+                continue;
+            if (n++ == index) {
+                name->ptr = (const char *)h[i].key.data;
+                name->len = h[i].key.len;
+                value->ptr = (const char *)h[i].value.data;
+                value->len = h[i].value.len;
+                return GWF_OK;
+            }
+        }
+    }
+    for (size_t which = 0; which < 2; which++)
+        if (resp_special(r, which, name, value) == GWF_OK && n++ == index)
+            return GWF_OK;
+    return GWF_ERR_NOT_FOUND;
+}
+
+static size_t
+resp_count(void *msg)
+{
+    ngx_http_request_t *r = msg;
+    gwf_view name, value;
+    size_t n = 0;
+    while (resp_at(r, n, &name, &value) == GWF_OK)
+        n++;
+    return n;
+}
+
+static gwf_status
+resp_remove(void *msg, const char *name, size_t len)
+{
+    ngx_http_request_t *r = msg;
+    if (len && name[0] == ':')
+        return GWF_ERR_BAD_ARGUMENT;
+    if (name_is(name, len, "content-type")) {
+        ngx_str_null(&r->headers_out.content_type);
+        r->headers_out.content_type_len = 0;
+        r->headers_out.content_type_lowcase = NULL;
+        ngx_str_null(&r->headers_out.charset);
+    }
+    if (name_is(name, len, "content-length")) {
+        r->headers_out.content_length_n = -1;
+        if (r->headers_out.content_length) {
+            r->headers_out.content_length->hash = 0;
+            r->headers_out.content_length = NULL;
+        }
+    }
+    ngx_table_elt_t *h;
+    while ((h = list_at(&r->headers_out.headers, 0, name, len))) {
+        h->hash = 0;
+        if (h == r->headers_out.location)
+            r->headers_out.location = NULL;
+        if (h == r->headers_out.www_authenticate)
+            r->headers_out.www_authenticate = NULL;
+        if (h == r->headers_out.content_encoding)
+            r->headers_out.content_encoding = NULL;
+        if (h == r->headers_out.last_modified) {
+            r->headers_out.last_modified = NULL;
+            r->headers_out.last_modified_time = -1;
+        }
+        if (h == r->headers_out.etag)
+            r->headers_out.etag = NULL;
+    }
+    return GWF_OK;
+}
+
+static gwf_status
+resp_add(void *msg, const char *name, size_t len, const char *value,
+         size_t value_len)
+{
+    ngx_http_request_t *r = msg;
+    if (len && name[0] == ':')
+        return GWF_ERR_BAD_ARGUMENT;
+    if (name_is(name, len, "content-type")) {
+        ngx_str_t ct = pool_str(r->pool, value, value_len);
+        if (!ct.data)
+            return GWF_ERR_NO_MEMORY;
+        r->headers_out.content_type = ct;
+        r->headers_out.content_type_len = ct.len;
+        r->headers_out.content_type_lowcase = NULL;
+        ngx_str_null(&r->headers_out.charset);
+        return GWF_OK;
+    }
+    if (name_is(name, len, "content-length")) {
+        off_t n = ngx_atoof((u_char *)value, value_len);
+        if (n < 0)
+            return GWF_ERR_BAD_ARGUMENT;
+        r->headers_out.content_length_n = n;
+        if (r->headers_out.content_length) {
+            r->headers_out.content_length->hash = 0;
+            r->headers_out.content_length = NULL;
+        }
+        return GWF_OK;
+    }
+    ngx_table_elt_t *h =
+        list_add(r, &r->headers_out.headers, name, len, value, value_len);
+    if (!h)
+        return GWF_ERR_NO_MEMORY;
+    if (name_is(name, len, "location"))
+        r->headers_out.location = h;
+    else if (name_is(name, len, "www-authenticate"))
+        r->headers_out.www_authenticate = h;
+    return GWF_OK;
+}
+
+static gwf_status
+resp_set(void *msg, const char *name, size_t len, const char *value,
+         size_t value_len)
+{
+    ngx_http_request_t *r = msg;
+    if (name_is(name, len, ":status")) {
+        ngx_int_t status = ngx_atoi((u_char *)value, value_len);
+        if (status < 100 || status > 999)
+            return GWF_ERR_BAD_ARGUMENT;
+        r->headers_out.status = (ngx_uint_t)status;
+        ngx_str_null(&r->headers_out.status_line);
+        return GWF_OK;
+    }
+    gwf_status st = resp_remove(r, name, len);
+    return st == GWF_OK ? resp_add(r, name, len, value, value_len) : st;
+}
+
+/* The runtime gets one message_ops; which struct it is is told apart by
+ * a tagged pointer: the request is `r`, the response `r + 1` byte. The
+ * tag keeps the two messages distinct without allocating wrappers. */
+static ngx_http_request_t *
+untag(void *msg, ngx_uint_t *is_response)
+{
+    uintptr_t p = (uintptr_t)msg;
+    *is_response = p & 1;
+    return (ngx_http_request_t *)(p & ~(uintptr_t)1);
+}
+
+static gwf_status
+msg_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
+{
+    ngx_uint_t resp;
+    ngx_http_request_t *r = untag(msg, &resp);
+    return resp ? resp_get(r, name, len, index, v)
+                : req_get(r, name, len, index, v);
+}
+
+static size_t
+msg_count(void *msg)
+{
+    ngx_uint_t resp;
+    ngx_http_request_t *r = untag(msg, &resp);
+    return resp ? resp_count(r) : req_count(r);
+}
+
+static gwf_status
+msg_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+{
+    ngx_uint_t resp;
+    ngx_http_request_t *r = untag(msg, &resp);
+    return resp ? resp_at(r, index, name, value)
+                : req_at(r, index, name, value);
+}
+
+static gwf_status
+msg_set(void *msg, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_uint_t resp;
+    ngx_http_request_t *r = untag(msg, &resp);
+    return resp ? resp_set(r, name, len, value, value_len)
+                : req_set(r, name, len, value, value_len);
+}
+
+static gwf_status
+msg_add(void *msg, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_uint_t resp;
+    ngx_http_request_t *r = untag(msg, &resp);
+    return resp ? resp_add(r, name, len, value, value_len)
+                : req_add(r, name, len, value, value_len);
+}
+
+static gwf_status
+msg_remove(void *msg, const char *name, size_t len)
+{
+    ngx_uint_t resp;
+    ngx_http_request_t *r = untag(msg, &resp);
+    return resp ? resp_remove(r, name, len) : req_remove(r, name, len);
+}
+
+static const gwf_message_ops gwf_ngx_message_ops = {
+    .get = msg_get,
+    .count = msg_count,
+    .at = msg_at,
+    .set = msg_set,
+    .add = msg_add,
+    .remove = msg_remove,
+};
+
+/* ------------------------------------------------------------------------
+ * Streams
+ * --------------------------------------------------------------------- */
+
+static void ngx_http_gwf_wake(void *dp, gwf_rt_state state);
+
+static gwf_status
+ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+{
+    ngx_http_gwf_ctx_t *ctx = dp;
+    ngx_http_request_t *r = ctx->r;
+    ngx_connection_t *c = r->connection;
+    switch (attr) {
+    case GWF_ATTR_REMOTE_ADDRESS:
+        value->ptr = (const char *)c->addr_text.data;
+        value->len = c->addr_text.len;
+        return GWF_OK;
+    case GWF_ATTR_REMOTE_PORT:
+        value->ptr = (const char *)ctx->remote_port;
+        value->len = (size_t)(ngx_sprintf(ctx->remote_port, "%ui",
+                                          ngx_inet_get_port(c->sockaddr)) -
+                              ctx->remote_port);
+        return GWF_OK;
+    case GWF_ATTR_LOCAL_ADDRESS: {
+        ngx_str_t s = {sizeof ctx->local_address, ctx->local_address};
+        if (ngx_connection_local_sockaddr(c, &s, 0) != NGX_OK)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = (const char *)s.data;
+        value->len = s.len;
+        return GWF_OK;
+    }
+    case GWF_ATTR_LOCAL_PORT:
+        if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = (const char *)ctx->local_port;
+        value->len =
+            (size_t)(ngx_sprintf(ctx->local_port, "%ui",
+                                 ngx_inet_get_port(c->local_sockaddr)) -
+                     ctx->local_port);
+        return GWF_OK;
+    case GWF_ATTR_PROTOCOL:
+        value->ptr = (const char *)r->http_protocol.data;
+        value->len = r->http_protocol.len;
+        return GWF_OK;
+    case GWF_ATTR_TLS:
+#if (NGX_HTTP_SSL)
+        value->ptr = c->ssl ? "1" : "0";
+#else
+        value->ptr = "0";
+#endif
+        value->len = 1;
+        return GWF_OK;
+    default:
+        return GWF_ERR_NOT_FOUND;
+    }
+}
+
+static const gwf_stream_ops gwf_ngx_stream_ops = {
+    .wake = ngx_http_gwf_wake,
+    .attribute = ngx_http_gwf_attribute,
+};
+
+static void
+ngx_http_gwf_cleanup_stream(void *data)
+{
+    ngx_http_gwf_ctx_t *ctx = data;
+    if (ctx->resume_ev.posted) {
+        ngx_delete_posted_event(&ctx->resume_ev);
+    }
+    if (ctx->st) {
+        gwf_stream_free(ctx->st); /* completes it first if needed */
+        ctx->st = NULL;
+    }
+}
+
+static ngx_http_gwf_ctx_t *
+ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
+{
+    if (!gwf_ngx_worker)
+        return NULL;
+    ngx_http_gwf_ctx_t *ctx = ngx_pcalloc(r->pool, sizeof *ctx);
+    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (!ctx || !cln)
+        return NULL;
+    ctx->r = r;
+    ctx->st = gwf_stream_new(gwf_ngx_worker, lcf->chain, &gwf_ngx_stream_ops,
+                             ctx, &gwf_ngx_message_ops, r,
+                             (void *)((uintptr_t)r | 1));
+    if (!ctx->st)
+        return NULL;
+    cln->handler = ngx_http_gwf_cleanup_stream;
+    cln->data = ctx;
+    ctx->resume_ev.data = ctx;
+    ctx->resume_ev.log = r->connection->log;
+    ngx_http_set_ctx(r, ctx, ngx_http_gwf_module);
+    return ctx;
+}
+
+/* -- Local replies -------------------------------------------------------- */
+
+/* Replace whatever nginx or the upstream put in the response with the
+ * chain's local reply: status, headers and Content-Length. */
+static ngx_int_t
+reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
+{
+    if (ngx_list_init(&r->headers_out.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t)) != NGX_OK)
+        return NGX_ERROR;
+    r->headers_out.location = NULL;
+    r->headers_out.www_authenticate = NULL;
+    r->headers_out.content_encoding = NULL;
+    r->headers_out.last_modified = NULL;
+    r->headers_out.last_modified_time = -1;
+    r->headers_out.etag = NULL;
+    r->headers_out.content_length = NULL;
+    ngx_str_null(&r->headers_out.content_type);
+    r->headers_out.content_type_len = 0;
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_str_null(&r->headers_out.charset);
+    ngx_str_null(&r->headers_out.status_line);
+    r->headers_out.status = gwf_stream_reply_status(st);
+    gwf_view name, value;
+    for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
+         i++)
+        if (resp_add(r, name.ptr, name.len, value.ptr, value.len) != GWF_OK)
+            return NGX_ERROR;
+    r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;
+    /* The reply is final: no ranges cut out of it. */
+    r->allow_ranges = 0;
+    return NGX_OK;
+}
+
+/* One buffer holding the reply's body, the last of the response. */
+static ngx_chain_t *
+reply_body(ngx_http_request_t *r, gwf_rt_stream *st)
+{
+    gwf_view body = gwf_stream_reply_body(st);
+    ngx_buf_t *b = ngx_calloc_buf(r->pool);
+    ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
+    if (!b || !cl)
+        return NULL;
+    if (body.len) {
+        b->start = ngx_pnalloc(r->pool, body.len);
+        if (!b->start)
+            return NULL;
+        b->pos = b->start;
+        b->last = b->end = ngx_cpymem(b->start, body.ptr, body.len);
+        b->temporary = 1;
+    }
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+    cl->buf = b;
+    cl->next = NULL;
+    return cl;
+}
+
+static ngx_int_t
+ngx_http_gwf_send_reply(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ctx->replied = 1;
+    if (r->header_sent || reply_headers(r, ctx->st) != NGX_OK)
+        return NGX_ERROR;
+    if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked) &&
+        !ctx->body_reading)
+        ngx_http_discard_request_body(r);
+    if (r->headers_out.content_length_n == 0 || r->method == NGX_HTTP_HEAD)
+        r->header_only = 1;
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only)
+        return rc;
+    ngx_chain_t *out = reply_body(r, ctx->st);
+    return out ? ngx_http_output_filter(r, out) : NGX_ERROR;
+}
+
+/* -- The access phase ------------------------------------------------------ */
+
+static void ngx_http_gwf_body_read(ngx_http_request_t *r);
+
+static ngx_uint_t
+request_has_body(ngx_http_request_t *r)
+{
+    return r->headers_in.content_length_n > 0 || r->headers_in.chunked;
+}
+
+/* Read the whole request body into one piece of memory. */
+static ngx_int_t
+collect_request_body(ngx_http_request_t *r, ngx_str_t *out)
+{
+    ngx_http_request_body_t *rb = r->request_body;
+    size_t len = 0;
+    if (!rb || !rb->bufs) {
+        ngx_str_null(out);
+        return NGX_OK;
+    }
+    for (ngx_chain_t *cl = rb->bufs; cl; cl = cl->next)
+        len += (size_t)ngx_buf_size(cl->buf);
+    out->data = ngx_pnalloc(r->pool, len ? len : 1);
+    if (!out->data)
+        return NGX_ERROR;
+    u_char *p = out->data;
+    for (ngx_chain_t *cl = rb->bufs; cl; cl = cl->next) {
+        ngx_buf_t *b = cl->buf;
+        if (b->in_file) {
+            ssize_t n = ngx_read_file(b->file, p, (size_t)(b->file_last -
+                                                           b->file_pos),
+                                      b->file_pos);
+            if (n < 0 || n != b->file_last - b->file_pos)
+                return NGX_ERROR;
+            p += n;
+        } else {
+            p = ngx_cpymem(p, b->pos, (size_t)(b->last - b->pos));
+        }
+    }
+    out->len = (size_t)(p - out->data);
+    return NGX_OK;
+}
+
+/* Put what left the chain back as the request body the upstream gets. */
+static ngx_int_t
+replace_request_body(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    size_t total = 0;
+    ngx_chain_t *head = NULL, **last = &head;
+    gwf_view chunk;
+    int eos = 0;
+    while (gwf_stream_take(ctx->st, GWF_REQUEST, &chunk, &eos)) {
+        if (!chunk.len)
+            continue;
+        ngx_buf_t *b = ngx_create_temp_buf(r->pool, chunk.len);
+        ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
+        if (!b || !cl)
+            return NGX_ERROR;
+        b->last = ngx_cpymem(b->last, chunk.ptr, chunk.len);
+        cl->buf = b;
+        cl->next = NULL;
+        *last = cl;
+        last = &cl->next;
+        total += chunk.len;
+    }
+    if (!r->request_body)
+        return NGX_OK;
+    if (head) {
+        ngx_chain_t *tail = head;
+        while (tail->next)
+            tail = tail->next;
+        tail->buf->last_buf = 1;
+    }
+    r->request_body->bufs = head;
+    r->request_body->temp_file = NULL;
+    r->headers_in.content_length_n = (off_t)total;
+    r->headers_in.chunked = 0;
+    u_char text[NGX_OFF_T_LEN];
+    size_t n = (size_t)(ngx_sprintf(text, "%O", (off_t)total) - text);
+    req_remove(r, "transfer-encoding", 17);
+    r->headers_in.transfer_encoding = NULL;
+    return req_set(r, "content-length", 14, (char *)text, n) == GWF_OK
+               ? NGX_OK
+               : NGX_ERROR;
+}
+
+/* Act on the runtime's answer for the request side. */
+static ngx_int_t
+ngx_http_gwf_request_step(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
+                          ngx_http_gwf_loc_conf_t *lcf)
+{
+    for (;;) {
+        switch (ctx->state) {
+        case GWF_RT_WAIT:
+            ctx->waiting = 1;
+            r->read_event_handler = ngx_http_test_reading;
+            r->write_event_handler = ngx_http_request_empty_handler;
+            return NGX_AGAIN;
+        case GWF_RT_REPLY: {
+            ngx_int_t rc = ngx_http_gwf_send_reply(r, ctx);
+            ngx_http_finalize_request(r, rc);
+            return NGX_DONE;
+        }
+        case GWF_RT_NEED_BODY:
+        case GWF_RT_CONTINUE:
+            break;
+        }
+        ngx_uint_t need = ctx->state == GWF_RT_NEED_BODY ||
+                          (lcf->want_body[GWF_REQUEST] && request_has_body(r));
+        if (need && !ctx->body_fed) {
+            if (!ctx->body_reading) {
+                if (request_has_body(r) &&
+                    r->headers_in.content_length_n >
+                        (off_t)gwf_ngx_main->max_body)
+                    return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+                ctx->body_reading = 1;
+                r->request_body_in_single_buf = 1;
+                ngx_int_t rc = ngx_http_read_client_request_body(
+                    r, ngx_http_gwf_body_read);
+                if (rc >= NGX_HTTP_SPECIAL_RESPONSE || rc == NGX_ERROR)
+                    return rc;
+                if (rc == NGX_AGAIN || !ctx->body_fed) {
+                    ctx->body_waiting = 1;
+                    return NGX_DONE;
+                }
+                continue; /* read at once: state was updated */
+            }
+            return NGX_DONE;
+        }
+        if (ctx->state == GWF_RT_NEED_BODY) {
+            /* Fed everything and a plugin still holds the headers. */
+            ctx->state = GWF_RT_WAIT;
+            continue;
+        }
+        if (ctx->body_fed && replace_request_body(r, ctx) != NGX_OK)
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->request_done = 1;
+        return NGX_DECLINED;
+    }
+}
+
+static void
+ngx_http_gwf_body_read(ngx_http_request_t *r)
+{
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    r->read_event_handler = ngx_http_request_empty_handler;
+    /* ngx_http_read_client_request_body counted a reference; the request
+     * goes on in this phase, so give it back. */
+    r->main->count--;
+    if (!ctx || !ctx->st)
+        return;
+    ngx_str_t body;
+    ctx->body_fed = 1;
+    if (r->request_body && r->request_body->bufs &&
+        collect_request_body(r, &body) == NGX_OK) {
+        if (body.len > gwf_ngx_main->max_body) {
+            ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+            return;
+        }
+        ctx->state =
+            gwf_stream_data(ctx->st, GWF_REQUEST, (const char *)body.data,
+                            body.len, 1);
+    } else {
+        ctx->state = gwf_stream_data(ctx->st, GWF_REQUEST, "", 0, 1);
+    }
+    if (ctx->body_waiting) {
+        ctx->body_waiting = 0;
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+    }
+}
+
+static ngx_int_t
+ngx_http_gwf_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_gwf_loc_conf_t *lcf =
+        ngx_http_get_module_loc_conf(r, ngx_http_gwf_module);
+    if (!lcf->chain || r != r->main)
+        return NGX_DECLINED;
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (ctx) {
+        if (ctx->request_done || ctx->replied)
+            return NGX_DECLINED;
+        if (ctx->waiting && ctx->state == GWF_RT_WAIT)
+            return NGX_AGAIN; /* a spurious run while still paused */
+        ctx->waiting = 0;
+        return ngx_http_gwf_request_step(r, ctx, lcf);
+    }
+    ctx = ngx_http_gwf_create_ctx(r, lcf);
+    if (!ctx)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->state = gwf_stream_headers(ctx->st, GWF_REQUEST,
+                                    !request_has_body(r));
+    return ngx_http_gwf_request_step(r, ctx, lcf);
+}
+
+/* -- Waking up --------------------------------------------------------------- */
+
+static void ngx_http_gwf_response_flush(ngx_http_request_t *r,
+                                        ngx_http_gwf_ctx_t *ctx);
+
+static void
+ngx_http_gwf_resume(ngx_event_t *ev)
+{
+    ngx_http_gwf_ctx_t *ctx = ev->data;
+    ngx_http_request_t *r = ctx->r;
+    ngx_connection_t *c = r->connection;
+    if (ctx->resp_started) {
+        ngx_http_gwf_response_flush(r, ctx);
+    } else {
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+    }
+    ngx_http_run_posted_requests(c);
+}
+
+/* The runtime moved a paused stream (from a timer, fd or post callback);
+ * continue outside of it. */
+static void
+ngx_http_gwf_wake(void *dp, gwf_rt_state state)
+{
+    ngx_http_gwf_ctx_t *ctx = dp;
+    ctx->state = state;
+    ctx->resume_ev.handler = ngx_http_gwf_resume;
+    if (!ctx->resume_ev.posted) {
+        ngx_post_event(&ctx->resume_ev, &ngx_posted_events);
+    }
+}
+
+/* -- The log phase ----------------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_gwf_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (ctx && ctx->st && !ctx->completed) {
+        ctx->completed = 1;
+        gwf_stream_complete(ctx->st);
+    }
+    return NGX_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Response: header and body filters
+ * --------------------------------------------------------------------- */
+
+static ngx_int_t
+pass_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_chain_t *head = NULL, **last = &head;
+    gwf_view chunk;
+    int eos = 0;
+    while (gwf_stream_take(ctx->st, GWF_RESPONSE, &chunk, &eos)) {
+        ngx_buf_t *b = ngx_calloc_buf(r->pool);
+        ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
+        if (!b || !cl)
+            return NGX_ERROR;
+        if (chunk.len) {
+            b->start = ngx_pnalloc(r->pool, chunk.len);
+            if (!b->start)
+                return NGX_ERROR;
+            b->pos = b->start;
+            b->last = b->end = ngx_cpymem(b->start, chunk.ptr, chunk.len);
+            b->temporary = 1;
+        }
+        if (eos) {
+            b->last_buf = (r == r->main);
+            b->last_in_chain = 1;
+            ctx->resp_eos_out = 1;
+        } else if (!chunk.len) {
+            continue;
+        }
+        cl->buf = b;
+        cl->next = NULL;
+        *last = cl;
+        last = &cl->next;
+    }
+    if (!head)
+        return NGX_OK;
+    return ngx_http_next_body_filter(r, head);
+}
+
+/* Send the chain's local reply in place of the upstream response. */
+static ngx_int_t
+replace_response(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ctx->resp_replaced = 1;
+    ctx->replied = 1;
+    if (reply_headers(r, ctx->st) != NGX_OK)
+        return NGX_ERROR;
+    ngx_int_t rc = ngx_http_next_header_filter(r);
+    ctx->resp_passed = 1;
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only)
+        return rc;
+    ngx_chain_t *out = reply_body(r, ctx->st);
+    if (!out)
+        return NGX_ERROR;
+    ctx->resp_eos_out = 1;
+    return ngx_http_next_body_filter(r, out);
+}
+
+/* Where the response stands after the chain moved: send what it let
+ * through, or the reply, or keep nginx from finishing the request while
+ * the chain still holds something. */
+static ngx_int_t
+ngx_http_gwf_response_advance(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_int_t rc = NGX_OK;
+    switch (ctx->state) {
+    case GWF_RT_REPLY:
+        /* Too late for a new status line once headers went out. */
+        rc = ctx->resp_passed ? NGX_ERROR : replace_response(r, ctx);
+        r->buffered &= ~NGX_HTTP_GWF_BUFFERED;
+        return rc;
+    case GWF_RT_CONTINUE:
+        if (ctx->resp_held) {
+            ctx->resp_held = 0;
+            ctx->resp_passed = 1;
+            rc = ngx_http_next_header_filter(r);
+            if (rc == NGX_ERROR || rc > NGX_OK)
+                return rc;
+        }
+        rc = pass_chunks(r, ctx);
+        break;
+    default:
+        break;
+    }
+    if (ctx->state == GWF_RT_WAIT || ctx->state == GWF_RT_NEED_BODY ||
+        (ctx->resp_eos_in && !ctx->resp_eos_out))
+        r->buffered |= NGX_HTTP_GWF_BUFFERED;
+    else
+        r->buffered &= ~NGX_HTTP_GWF_BUFFERED;
+    return rc;
+}
+
+static ngx_int_t
+ngx_http_gwf_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (!ctx || !ctx->st || ctx->replied || ctx->resp_started ||
+        r != r->main)
+        return ngx_http_next_header_filter(r);
+    ctx->resp_started = 1;
+    ngx_uint_t eos = r->header_only || r->headers_out.content_length_n == 0;
+    if (eos)
+        ctx->resp_eos_in = ctx->resp_eos_out = 1;
+    ctx->state = gwf_stream_headers(ctx->st, GWF_RESPONSE, (int)eos);
+    if (ctx->state == GWF_RT_CONTINUE) {
+        ctx->resp_passed = 1;
+        return ngx_http_next_header_filter(r);
+    }
+    if (ctx->state == GWF_RT_REPLY)
+        return replace_response(r, ctx);
+    /* WAIT or NEED_BODY: hold the headers until the chain decides. */
+    ctx->resp_held = 1;
+    r->buffered |= NGX_HTTP_GWF_BUFFERED;
+    return NGX_OK;
+}
+
+/* Feed what arrived; the runtime queues it while the stream is paused. */
+static ngx_int_t
+ngx_http_gwf_response_feed(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
+                           ngx_chain_t *in)
+{
+    for (ngx_chain_t *cl = in; cl; cl = cl->next) {
+        ngx_buf_t *b = cl->buf;
+        const char *data = "";
+        size_t len = 0;
+        if (ngx_buf_in_memory(b)) {
+            data = (const char *)b->pos;
+            len = (size_t)(b->last - b->pos);
+            b->pos = b->last; /* consumed: the chain's output replaces it */
+        } else if (b->in_file) {
+            len = (size_t)(b->file_last - b->file_pos);
+            u_char *copy = ngx_pnalloc(r->pool, len ? len : 1);
+            if (!copy || ngx_read_file(b->file, copy, len, b->file_pos) !=
+                             (ssize_t)len)
+                return NGX_ERROR;
+            data = (const char *)copy;
+            b->file_pos = b->file_last;
+        }
+        if (ctx->resp_eos_in)
+            continue;
+        ngx_uint_t last = b->last_buf;
+        if (!len && !last)
+            continue;
+        if (last)
+            ctx->resp_eos_in = 1;
+        ctx->state = gwf_stream_data(ctx->st, GWF_RESPONSE, data, len,
+                                     (int)last);
+        if (ctx->state == GWF_RT_REPLY)
+            break;
+    }
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (!ctx || !ctx->st || !ctx->resp_started || r != r->main)
+        return ngx_http_next_body_filter(r, in);
+    if (ctx->resp_replaced) {
+        /* The upstream's body is dropped for the reply already sent. */
+        for (ngx_chain_t *cl = in; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+            if (cl->buf->in_file)
+                cl->buf->file_pos = cl->buf->file_last;
+        }
+        return ngx_http_next_body_filter(r, NULL);
+    }
+    ngx_http_gwf_loc_conf_t *lcf =
+        ngx_http_get_module_loc_conf(r, ngx_http_gwf_module);
+    if (!lcf->want_body[GWF_RESPONSE] && ctx->state == GWF_RT_CONTINUE &&
+        !ctx->resp_held)
+        return ngx_http_next_body_filter(r, in);
+    if (ngx_http_gwf_response_feed(r, ctx, in) != NGX_OK)
+        return NGX_ERROR;
+    ngx_int_t rc = ngx_http_gwf_response_advance(r, ctx);
+    if (rc == NGX_ERROR)
+        return rc;
+    return ngx_http_next_body_filter(r, NULL);
+}
+
+/* A paused response moved: send what the chain decided, then let nginx's
+ * writer finish the request if it was waiting on us. */
+static void
+ngx_http_gwf_response_flush(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    if (ngx_http_gwf_response_advance(r, ctx) == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+    ngx_post_event(r->connection->write, &ngx_posted_events);
+}
+
+/* ------------------------------------------------------------------------
+ * Registration
+ * --------------------------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_gwf_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_core_main_conf_t *cmcf =
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    ngx_http_handler_pt *h =
+        ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (!h)
+        return NGX_ERROR;
+    *h = ngx_http_gwf_access_handler;
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (!h)
+        return NGX_ERROR;
+    *h = ngx_http_gwf_log_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_gwf_header_filter;
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_gwf_body_filter;
+    return NGX_OK;
+}
