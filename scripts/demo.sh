@@ -1,38 +1,27 @@
 #!/usr/bin/env bash
-# demo.sh - set up and run the gateway demo.
+# demo.sh - set up and run the gateway demo: nginx with the gwf module.
 #
-#   bash scripts/demo.sh        (as root, or a user with sudo)
+#   bash scripts/demo.sh          (as root, or a user with sudo)
+#   bash scripts/demo.sh stop     stop the gateway it left running
 #
-# Installs the Debian packages (scripts/setup.sh), builds gwf and installs
-# it into ./_demo/prefix, then sends the requests in
-# examples/gateway/requests/ through a gateway configured by
-# examples/gateway/manifests.yaml, printing for each the request, the
-# command and the answer.
-#
-# The gateway is the `gwf` CLI today: one `gwf run` per request, routed by
-# path the way nginx locations will route it. Only three functions know
-# that: start_gateway, send_request and stop_gateway. Making this a real
-# nginx gateway (issue 3) means starting nginx with the gwf module in
-# start_gateway, sending each request file with curl in send_request, and
-# stopping nginx in stop_gateway; the routes table and the rest stay.
+# Installs the Debian packages (scripts/setup.sh), builds gwf with the
+# nginx module and installs it into ./_demo/prefix, builds the third-party
+# example plugin (examples/hello_header) out of tree against that install,
+# then starts the system nginx with examples/gateway/nginx.conf.in on
+# 127.0.0.1:8080 (GWF_DEMO_PORT changes it) and shows a few curl calls and
+# their answers. The gateway keeps running afterwards for you to try.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-gateway=examples/gateway
-demo=_demo
-prefix=$root/$demo/prefix
-gwf=$demo/prefix/bin/gwf
-
-# The routes, first match wins: a path prefix and what answers it.
-#   direct_response REF    a DirectResponse document from the manifests
-#   upstream FILE          forwarded; the upstream's answer is FILE
-routes=(
-    "/hello  direct_response default/hello"
-    "/api/   upstream        $gateway/upstream/orders.http"
-    "/       direct_response default/not-found"
-)
+gateway=$root/examples/gateway
+demo=$root/_demo
+prefix=$demo/prefix
+run=$demo/nginx
+port=${GWF_DEMO_PORT:-8080}
+backend_port=$((port + 1))
+nginx=/usr/sbin/nginx
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 banner() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
@@ -43,79 +32,81 @@ show() {
     "$@"
 }
 
-# -- the gateway ----------------------------------------------------------------
-
-start_gateway() {
-    show "$gwf" validate "$gateway/manifests.yaml"
+stop_gateway() {
+    if [ -f "$run/nginx.pid" ] && kill -0 "$(cat "$run/nginx.pid")" 2>/dev/null; then
+        "$nginx" -p "$run" -c "$run/nginx.conf" -s quit 2>/dev/null || true
+        for _ in $(seq 50); do
+            [ -f "$run/nginx.pid" ] || break
+            sleep 0.1
+        done
+    fi
 }
 
-# route_args PATH: the `gwf run` arguments for the first route matching.
-route_args() {
-    local path=$1 route prefix_ kind arg
-    for route in "${routes[@]}"; do
-        read -r prefix_ kind arg <<<"$route"
-        case $path in
-        "$prefix_"*)
-            case $kind in
-            direct_response) echo "--direct-response $arg" ;;
-            upstream) echo "--upstream-response $arg" ;;
-            esac
-            return 0
-            ;;
-        esac
-    done
-    return 1
-}
-
-# send_request FILE: send one raw HTTP request through the gateway.
-send_request() {
-    local file=$1 method path
-    read -r method path _ <"$file"
-    banner "$method $path"
-    echo "--- request ($file)"
-    tr -d '\r' <"$file"
-    [ -z "$(tail -c 1 "$file")" ] || echo # a body without a final newline
-    local args
-    args=$(route_args "$path")
-    # shellcheck disable=SC2086 # route_args returns two words by design
-    show "$gwf" run -f "$gateway/manifests.yaml" $args --request "$file"
-}
-
-stop_gateway() { :; }
+if [ "${1:-}" = stop ]; then
+    stop_gateway
+    echo "gateway stopped"
+    exit 0
+fi
 
 # -- setup, build, install ------------------------------------------------------
 
 banner "Debian packages (scripts/setup.sh)"
 bash scripts/setup.sh
 
-banner "build gwf and install it into $demo/prefix"
+banner "build gwf with the nginx module and install it into _demo/prefix"
 if [ ! -f "$demo/build/build.ninja" ]; then
-    meson setup "$demo/build" --prefix "$prefix" -Dtests=false
+    meson setup "$demo/build" --prefix "$prefix" -Dtests=false -Dnginx=enabled
 fi
 ninja -C "$demo/build"
 meson install -C "$demo/build" --quiet
-echo "installed:"
-find "$demo/prefix" \( -path '*/bin/gwf' -o -path '*/gwf/plugins/*.so' \) |
-    sed 's/^/  /'
+module=$(find "$prefix" -name ngx_http_gwf_module.so | head -n 1)
+plugins=$(dirname "$(find "$prefix" -path '*/gwf/plugins/direct_response.so' | head -n 1)")
+pcdir=$(dirname "$(find "$prefix" -name gwf-sdk.pc | head -n 1)")
 
-banner "the plugin the gateway uses"
-show "$gwf" inspect direct_response
+banner "build the third-party plugin examples/hello_header against it"
+export PKG_CONFIG_PATH=$pcdir
+if [ ! -f "$demo/hello_header/build.ninja" ]; then
+    meson setup "$demo/hello_header" examples/hello_header --prefix "$prefix"
+fi
+ninja -C "$demo/hello_header"
+meson install -C "$demo/hello_header" --quiet
+echo "plugins in $plugins:"
+ls "$plugins" | sed 's/^/  /'
+show "$prefix/bin/gwf" inspect hello_header
 
-# -- the demo -------------------------------------------------------------------
+# -- the gateway ------------------------------------------------------------------
 
-banner "start the gateway with $gateway/manifests.yaml"
-start_gateway
-trap stop_gateway EXIT
-for request in "$gateway"/requests/*.http; do
-    send_request "$request"
+banner "start nginx with the gwf module on 127.0.0.1:$port"
+stop_gateway
+mkdir -p "$run"
+sed -e "s|@MODULE@|$module|" -e "s|@RUN@|$run|g" -e "s|@GATEWAY@|$gateway|" \
+    -e "s|@PLUGINS@|$plugins|" -e "s|@PORT@|$port|g" \
+    -e "s|@BACKEND_PORT@|$backend_port|g" \
+    "$gateway/nginx.conf.in" >"$run/nginx.conf"
+show "$nginx" -t -q -p "$run" -c "$run/nginx.conf"
+show "$nginx" -p "$run" -c "$run/nginx.conf"
+for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/hello" && break
+    sleep 0.1
 done
+
+banner "a DirectResponse answered by the direct_response plugin"
+show curl -si "http://127.0.0.1:$port/hello"
+
+banner "a proxied request through the third-party hello_header plugin"
+show curl -si "http://127.0.0.1:$port/api/orders" -H 'x-demo: 1'
+
+banner "anything else: another DirectResponse"
+show curl -si "http://127.0.0.1:$port/nowhere"
+
+banner "metrics of gwf and its plugins (Prometheus text)"
+sleep 1.2 # each worker publishes its numbers once a second
+show curl -s "http://127.0.0.1:$port/metrics" | grep -v '^#' | grep -v '_bucket'
 
 banner "done"
 cat <<EOF
-Each answer above came through gwf: /hello and unknown paths were answered
-by the direct_response plugin (status, headers and body from
-$gateway/manifests.yaml), /api/orders went to the upstream.
-Try: $gwf run -f $gateway/manifests.yaml --direct-response default/hello \\
-         --request $gateway/requests/hello.http --json
-More in $gateway/README.md.
+The gateway is still running on http://127.0.0.1:$port/ (config:
+$run/nginx.conf, log: $run/error.log). Edit $gateway/manifests.yaml and
+reload it with:  $nginx -p $run -c $run/nginx.conf -s reload
+Stop it with:    bash scripts/demo.sh stop
 EOF

@@ -30,6 +30,9 @@ cd "$root" || exit 1
 jobs=${GWF_TEST_JOBS:-2}
 fuzz_runs=${GWF_FUZZ_RUNS:-2000}
 ci=${CI:-false}
+# The nginx module (needs nginx-dev): required in CI, built when possible
+# elsewhere.
+if [ "$ci" = true ]; then nginx_opt=enabled; else nginx_opt=auto; fi
 
 passed=0
 failed=0
@@ -117,7 +120,8 @@ bash scripts/setup.sh || fail "setup: scripts/setup.sh"
 
 # -- 2. normal build ----------------------------------------------------------
 stage "build/: normal build and all suites"
-if setup_build build -Dsanitize=false -Dtests=true -Dfuzz=false; then
+if setup_build build -Dsanitize=false -Dtests=true -Dfuzz=false \
+        -Dnginx="$nginx_opt"; then
     meson_suite build build
 else
     fail "build: meson setup"
@@ -125,7 +129,8 @@ fi
 
 # -- 3. sanitizer build ---------------------------------------------------------
 stage "build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer"
-if setup_build build-asan -Dsanitize=true -Dtests=true -Dfuzz=false; then
+if setup_build build-asan -Dsanitize=true -Dtests=true -Dfuzz=false \
+        -Dnginx="$nginx_opt"; then
     ASAN_OPTIONS=detect_leaks=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson_suite build-asan build-asan --timeout-multiplier 3
@@ -140,7 +145,7 @@ stage "install into a temporary prefix; examples/hello_header against it"
 prefix=$tmp/prefix
 example_build=$tmp/hello_header
 if meson setup "$tmp/build-install" --prefix "$prefix" -Dtests=false \
-        -Dfuzz=false -Dsanitize=false &&
+        -Dfuzz=false -Dsanitize=false -Dnginx="$nginx_opt" &&
     ninja -C "$tmp/build-install" &&
     meson install -C "$tmp/build-install" --quiet; then
     pcdir=$(dirname "$(find "$prefix" -name gwf-sdk.pc | head -n 1)")
@@ -174,7 +179,7 @@ stage "build-fuzz/: libFuzzer harnesses, $fuzz_runs runs each"
 if ! command -v clang >/dev/null 2>&1; then
     missing_tool "fuzz: clang not installed"
 elif CC=clang setup_build build-fuzz -Dfuzz=true -Dtests=false \
-        -Dsanitize=true && ninja -C build-fuzz; then
+        -Dsanitize=true -Dnginx="$nginx_opt" && ninja -C build-fuzz; then
     # The fuzz build's own meson tests (seed corpus replays), if any.
     if [ -n "$(meson test -C build-fuzz --list 2>/dev/null)" ]; then
         ASAN_OPTIONS=detect_leaks=1 \

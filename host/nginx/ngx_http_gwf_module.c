@@ -60,6 +60,10 @@ typedef struct {
     ngx_str_t backend;
     ngx_array_t *extensions;   /* ngx_str_t */
     ngx_flag_t metrics;
+    /* Where the first gwf route directive of this block is, so an error
+     * found while merging points at it rather than at the end of http. */
+    ngx_str_t file;
+    ngx_uint_t line;
     gwf_chain *chain;
     ngx_uint_t want_body[2];
 } ngx_http_gwf_loc_conf_t;
@@ -74,6 +78,7 @@ typedef struct {
     unsigned body_reading:1;
     unsigned body_waiting:1;   /* read body asynchronously */
     unsigned body_fed:1;
+    unsigned body_too_large:1;
     unsigned request_done:1;   /* the request side passed the chain */
     unsigned replied:1;        /* a local reply is being sent */
     unsigned resp_started:1;   /* response headers went to the chain */
@@ -99,6 +104,8 @@ static char *ngx_http_gwf_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
                                   void *conf);
 static char *ngx_http_gwf_manifests(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf);
+static char *ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd,
+                                    void *conf);
 static ngx_int_t ngx_http_gwf_init_process(ngx_cycle_t *cycle);
 static void ngx_http_gwf_exit_process(ngx_cycle_t *cycle);
 
@@ -116,19 +123,19 @@ static ngx_command_t ngx_http_gwf_commands[] = {
      offsetof(ngx_http_gwf_main_conf_t, max_body), NULL},
     {ngx_string("gwf_policy"),
      NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
-     ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, policy), NULL},
     {ngx_string("gwf_direct_response"),
      NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
-     ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, direct_response), NULL},
     {ngx_string("gwf_backend"),
      NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
-     ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, backend), NULL},
     {ngx_string("gwf_extension"),
      NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
-     ngx_conf_set_str_array_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, extensions), NULL},
     {ngx_string("gwf_metrics"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_gwf_metrics, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
@@ -239,6 +246,22 @@ ngx_http_gwf_manifests(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+/* gwf_policy, gwf_extension, gwf_direct_response, gwf_backend: store the
+ * reference and remember where it was written. */
+static char *
+ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gwf_loc_conf_t *lcf = conf;
+    char *rv = cmd->offset == offsetof(ngx_http_gwf_loc_conf_t, extensions)
+                   ? ngx_conf_set_str_array_slot(cf, cmd, conf)
+                   : ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv == NGX_CONF_OK && !lcf->line) {
+        lcf->file = cf->conf_file->file.name;
+        lcf->line = cf->conf_file->line;
+    }
+    return rv;
+}
+
 static void
 ngx_http_gwf_cleanup_runtime(void *data)
 {
@@ -327,6 +350,10 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->backend, prev->backend, "");
     ngx_conf_merge_ptr_value(conf->extensions, prev->extensions, NULL);
     ngx_conf_merge_value(conf->metrics, prev->metrics, 0);
+    if (!conf->line) {
+        conf->file = prev->file;
+        conf->line = prev->line;
+    }
 
     if (!conf->policy.len && !conf->direct_response.len &&
         !conf->backend.len && !conf->extensions)
@@ -365,7 +392,17 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     gwf_errors e = {0};
     conf->chain = gwf_runtime_chain(mcf->rt, &refs, &e);
     if (!conf->chain) {
+        /* Point the message at the directive (it may be inherited from
+         * an enclosing block), not at the end of the http block. */
+        ngx_str_t file = cf->conf_file->file.name;
+        ngx_uint_t line = cf->conf_file->line;
+        if (conf->line) {
+            cf->conf_file->file.name = conf->file;
+            cf->conf_file->line = conf->line;
+        }
         log_errors(cf, &e);
+        cf->conf_file->file.name = file;
+        cf->conf_file->line = line;
         return NGX_CONF_ERROR;
     }
     gwf_errors_free(&e);
@@ -397,8 +434,8 @@ gwf_ngx_timer_fired(ngx_event_t *ev)
 }
 
 static uint64_t
-gwf_ngx_timer_start(void *ctx, uint64_t delay_ns, void (*cb)(void *),
-                    void *arg)
+gwf_ngx_timer_start(void *ctx, uint64_t delay_ns, uint32_t flags,
+                    void (*cb)(void *), void *arg)
 {
     (void)ctx;
     gwf_ngx_timer *t = ngx_calloc(sizeof *t, ngx_cycle->log);
@@ -409,8 +446,10 @@ gwf_ngx_timer_start(void *ctx, uint64_t delay_ns, void (*cb)(void *),
     t->ev.handler = gwf_ngx_timer_fired;
     t->ev.data = t;
     t->ev.log = ngx_cycle->log;
-    /* A plugin's timer must not hold up a graceful shutdown. */
-    t->ev.cancelable = 1;
+    /* A graceful shutdown (reload, QUIT) waits for the timers of requests
+     * in flight, so a paused request finishes; worker-scope timers must
+     * not hold it up. */
+    t->ev.cancelable = !(flags & GWF_EV_STREAM);
     ngx_msec_t ms = (ngx_msec_t)((delay_ns + 999999) / 1000000);
     ngx_add_timer(&t->ev, ms);
     return (uint64_t)(uintptr_t)t;
@@ -671,7 +710,11 @@ static ngx_event_t gwf_metrics_timer;
 static ngx_int_t
 gwf_metrics_zone_init(ngx_shm_zone_t *zone, void *data)
 {
-    (void)data;
+    if (data) {
+        /* A reload: the zone and its slots carry over. */
+        zone->data = data;
+        return NGX_OK;
+    }
     ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)zone->shm.addr;
     gwf_metrics_slot *slots =
         ngx_slab_calloc(shpool, sizeof(gwf_metrics_slot) * GWF_METRICS_SLOTS);
@@ -1070,30 +1113,27 @@ req_remove(void *msg, const char *name, size_t len)
     ngx_http_request_t *r = msg;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
-    ngx_list_t fresh;
-    if (ngx_list_init(&fresh, r->pool, 20, sizeof(ngx_table_elt_t)) != NGX_OK)
+    if (!list_at(&r->headers_in.headers, 0, name, len))
+        return GWF_OK;
+    /* The old parts stay valid in the pool while the list is rebuilt in
+     * place (a list copied by value would point into this frame). */
+    ngx_list_part_t old = r->headers_in.headers.part;
+    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+                      sizeof(ngx_table_elt_t)) != NGX_OK)
         return GWF_ERR_NO_MEMORY;
-    ngx_uint_t removed = 0;
-    for (ngx_list_part_t *part = &r->headers_in.headers.part; part;
-         part = part->next) {
+    for (ngx_list_part_t *part = &old; part; part = part->next) {
         ngx_table_elt_t *h = part->elts;
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].hash == 0)
+            if (h[i].hash == 0 ||
+                (h[i].key.len == len &&
+                 ngx_strncasecmp(h[i].key.data, (u_char *)name, len) == 0))
                 continue;
-            if (h[i].key.len == len &&
-                ngx_strncasecmp(h[i].key.data, (u_char *)name, len) == 0) {
-                removed = 1;
-                continue;
-            }
-            ngx_table_elt_t *copy = ngx_list_push(&fresh);
+            ngx_table_elt_t *copy = ngx_list_push(&r->headers_in.headers);
             if (!copy)
                 return GWF_ERR_NO_MEMORY;
             *copy = h[i];
         }
     }
-    if (!removed)
-        return GWF_OK;
-    r->headers_in.headers = fresh;
     ngx_table_elt_t **field = req_field(r, name, len);
     if (field)
         *field = NULL;
@@ -1684,7 +1724,7 @@ collect_request_body(ngx_http_request_t *r, ngx_str_t *out)
             if (n < 0 || n != b->file_last - b->file_pos)
                 return NGX_ERROR;
             p += n;
-        } else {
+        } else if (b->last > b->pos) {
             p = ngx_cpymem(p, b->pos, (size_t)(b->last - b->pos));
         }
     }
@@ -1770,6 +1810,14 @@ ngx_http_gwf_request_step(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
                     r, ngx_http_gwf_body_read);
                 if (rc >= NGX_HTTP_SPECIAL_RESPONSE || rc == NGX_ERROR)
                     return rc;
+                /* The read took a reference on the request, which a
+                 * content handler would give back by returning NGX_DONE.
+                 * The access phase does not, so give it back now: if the
+                 * read fails later, nginx's own finalization frees the
+                 * request. */
+                r->main->count--;
+                if (ctx->body_too_large)
+                    return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
                 if (rc == NGX_AGAIN || !ctx->body_fed) {
                     ctx->body_waiting = 1;
                     return NGX_DONE;
@@ -1795,9 +1843,6 @@ ngx_http_gwf_body_read(ngx_http_request_t *r)
 {
     ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
     r->read_event_handler = ngx_http_request_empty_handler;
-    /* ngx_http_read_client_request_body counted a reference; the request
-     * goes on in this phase, so give it back. */
-    r->main->count--;
     if (!ctx || !ctx->st)
         return;
     ngx_str_t body;
@@ -1805,7 +1850,11 @@ ngx_http_gwf_body_read(ngx_http_request_t *r)
     if (r->request_body && r->request_body->bufs &&
         collect_request_body(r, &body) == NGX_OK) {
         if (body.len > gwf_ngx_main->max_body) {
-            ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+            /* A chunked body can only be measured once read. */
+            ctx->body_too_large = 1;
+            if (ctx->body_waiting)
+                ngx_http_finalize_request(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
             return;
         }
         ctx->state =
@@ -1830,7 +1879,8 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
     if (ctx) {
-        if (ctx->request_done || ctx->replied)
+        if (ctx->request_done || ctx->replied || ctx->resp_started ||
+            ctx->body_too_large)
             return NGX_DECLINED;
         if (ctx->waiting && ctx->state == GWF_RT_WAIT)
             return NGX_AGAIN; /* a spurious run while still paused */
@@ -1950,6 +2000,23 @@ replace_response(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     return ngx_http_next_body_filter(r, out);
 }
 
+/* The response headers passed the chain: send them on. When a plugin may
+ * rewrite the body its length is unknown until the end, so the client
+ * gets the body chunked (or, over HTTP/1.0, until the connection closes),
+ * as the ABI promises. */
+static ngx_int_t
+pass_headers(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_http_gwf_loc_conf_t *lcf =
+        ngx_http_get_module_loc_conf(r, ngx_http_gwf_module);
+    ctx->resp_passed = 1;
+    if (lcf->want_body[GWF_RESPONSE] && !ctx->resp_eos_out) {
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+    }
+    return ngx_http_next_header_filter(r);
+}
+
 /* Where the response stands after the chain moved: send what it let
  * through, or the reply, or keep nginx from finishing the request while
  * the chain still holds something. */
@@ -1966,8 +2033,7 @@ ngx_http_gwf_response_advance(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     case GWF_RT_CONTINUE:
         if (ctx->resp_held) {
             ctx->resp_held = 0;
-            ctx->resp_passed = 1;
-            rc = ngx_http_next_header_filter(r);
+            rc = pass_headers(r, ctx);
             if (rc == NGX_ERROR || rc > NGX_OK)
                 return rc;
         }
@@ -1996,10 +2062,8 @@ ngx_http_gwf_header_filter(ngx_http_request_t *r)
     if (eos)
         ctx->resp_eos_in = ctx->resp_eos_out = 1;
     ctx->state = gwf_stream_headers(ctx->st, GWF_RESPONSE, (int)eos);
-    if (ctx->state == GWF_RT_CONTINUE) {
-        ctx->resp_passed = 1;
-        return ngx_http_next_header_filter(r);
-    }
+    if (ctx->state == GWF_RT_CONTINUE)
+        return pass_headers(r, ctx);
     if (ctx->state == GWF_RT_REPLY)
         return replace_response(r, ctx);
     /* WAIT or NEED_BODY: hold the headers until the chain decides. */

@@ -131,7 +131,7 @@ pause_at(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx)
     if (!st->pause_timer)
         st->pause_timer =
             st->w->ev.timer_start(st->w->ev.ctx, st->w->rt->opts.max_pause_ns,
-                                  pause_deadline_fired, st);
+                                  GWF_EV_STREAM, pause_deadline_fired, st);
 }
 
 static void

@@ -224,7 +224,8 @@ rt_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
         return GWF_ERR_NO_MEMORY;
     a->timer_cb = cb;
     a->arg = arg;
-    a->ev_id = w->ev.timer_start(w->ev.ctx, delay_ns, timer_fired, a);
+    a->ev_id = w->ev.timer_start(w->ev.ctx, delay_ns,
+                                 fs ? GWF_EV_STREAM : 0, timer_fired, a);
     if (!a->ev_id) {
         async_unlink(a);
         free(a);

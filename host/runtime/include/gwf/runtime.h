@@ -124,7 +124,11 @@ char *gwf_runtime_metrics_text(gwf_runtime *rt);
  * events use the ABI's bits (GWF_FD_READ, GWF_FD_WRITE, GWF_FD_ERROR). */
 typedef struct gwf_event_ops {
     void *ctx;
-    uint64_t (*timer_start)(void *ctx, uint64_t delay_ns,
+    /* `flags` is GWF_EV_STREAM for a timer that belongs to a request (a
+     * plugin's stream-scope timer, the pause deadline): a graceful
+     * shutdown should wait for it. Other timers (a worker's reconnect,
+     * a JWKS refresh) must not hold a shutdown up. */
+    uint64_t (*timer_start)(void *ctx, uint64_t delay_ns, uint32_t flags,
                             void (*cb)(void *arg), void *arg);
     int (*timer_cancel)(void *ctx, uint64_t id);
     uint64_t (*fd_watch)(void *ctx, int fd, uint32_t events,
@@ -139,6 +143,8 @@ typedef struct gwf_event_ops {
     /* Monotonic clock in ns. */
     uint64_t (*now)(void *ctx);
 } gwf_event_ops;
+
+#define GWF_EV_STREAM 1u
 
 /* Start a worker: calls every instance's worker_start. NULL with errors
  * if one fails. */

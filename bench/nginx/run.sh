@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# bench/nginx/run.sh - gwf inside nginx against nginx doing the same work
+# natively, measured in the same run on the same machine, over loopback.
+#
+#   bash bench/nginx/run.sh BUILDDIR        (BUILDDIR: a meson build dir
+#                                            configured with -Dnginx=enabled,
+#                                            already built; nothing is built)
+#
+# It starts the system nginx (/usr/sbin/nginx, worker_processes 1,
+# access_log off, keepalive on) from a temporary prefix with a generated
+# configuration that loads BUILDDIR/host/nginx/ngx_http_gwf_module.so, and
+# drives it with wrk (1 thread). nginx is pinned to one core and wrk to
+# the other when the machine has two or more (taskset), so each gets a core.
+#
+#   directresponse  `return 200 "<32 bytes>"` (native) against
+#                   `gwf_direct_response hello` (the DirectResponse plugin,
+#                   the same 32-byte body and content type); target >= 0.95
+#   proxy+noop      proxy_pass to a local upstream (a second server block in
+#                   the same nginx, answering `return 200 "ok"`, reached
+#                   through an upstream keepalive pool) against the same
+#                   proxy_pass with a gwf chain of one no-op plugin
+#                   (bench/noop.so, a GatewayExtension with
+#                   spec.plugin.name: noop); target >= 0.97
+#   memory          the worker's VmRSS before and after 1,000,000 requests
+#                   to /gwf and then to /noop, counted by gwf_streams_total
+#                   from a gwf_metrics location; target: growth < 1 MiB
+#
+# Each pair runs interleaved (baseline, gwf, baseline, gwf, ...) after a
+# warm-up of both, and the median requests/s of each side gives the ratio.
+# A ratio under target prints MISS instead of PASS: this is a benchmark,
+# not a test, so the exit status is 0 unless something failed to run
+# (nginx did not start, wrk failed, a response was not 2xx).
+#
+# Environment:
+#   DURATION     wrk duration of each measured run (default 10s)
+#   CONNECTIONS  wrk connections (default 32)
+#   ROUNDS       measured runs of each side (default 3)
+#   WARMUP       wrk duration of the warm-up of each side (default 3s)
+#   BENCH_MEMORY 0 skips the memory part (default 1: it takes about
+#                a minute and a half at ~25k requests/s)
+#   BENCH_RATIO  0 skips the two throughput pairs (default 1)
+#   MEMORY_REQUESTS  requests per location for the memory part (1000000)
+#   NGINX        the nginx binary (default /usr/sbin/nginx)
+#   WRK          the wrk binary (default wrk)
+#   KEEP_TMP=1   keep the temporary prefix (config, error.log) afterwards
+set -uo pipefail
+
+usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-32}
+rounds=${ROUNDS:-3}
+warmup=${WARMUP:-3s}
+bench_memory=${BENCH_MEMORY:-1}
+bench_ratio=${BENCH_RATIO:-1}
+memory_requests=${MEMORY_REQUESTS:-1000000}
+nginx=${NGINX:-/usr/sbin/nginx}
+wrk=${WRK:-wrk}
+
+die() { echo "bench/nginx: $*" >&2; exit 1; }
+
+builddir=$(cd "$1" 2>/dev/null && pwd) || die "no build directory $1"
+module=$builddir/host/nginx/ngx_http_gwf_module.so
+noop_dir=$builddir/bench
+dr_dir=$builddir/plugins/direct_response
+[ -f "$module" ] ||
+    die "$module is missing (meson setup -Dnginx=enabled, then ninja)"
+[ -f "$noop_dir/noop.so" ] || die "$noop_dir/noop.so is missing"
+[ -f "$dr_dir/direct_response.so" ] ||
+    die "$dr_dir/direct_response.so is missing"
+[ -x "$nginx" ] || die "$nginx is not installed"
+command -v "$wrk" >/dev/null || die "wrk is not installed (apt-get install wrk)"
+command -v curl >/dev/null || die "curl is not installed"
+
+# Two cores or more: nginx on the last core, wrk on the one before it.
+pin_nginx=()
+pin_wrk=()
+ncpu=$(nproc 2>/dev/null || echo 1)
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_nginx=(taskset -c $((ncpu - 1)))
+    pin_wrk=(taskset -c $((ncpu - 2)))
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-nginx.XXXXXX") ||
+    die "mktemp failed"
+master=
+cleanup() {
+    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
+        kill -QUIT "$master" 2>/dev/null
+        for _ in $(seq 50); do
+            kill -0 "$master" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$master" 2>/dev/null
+    fi
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "bench/nginx: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# A free loopback port (one not listened on), from a random start.
+port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+free_port() {
+    local p=$((20000 + RANDOM % 30000))
+    while port_taken "$p" || [ "$p" = "${2:-}" ]; do
+        p=$((p + 1))
+    done
+    echo "$p"
+}
+port=$(free_port)
+up=$(free_port x "$port")
+
+body=0123456789abcdef0123456789abcdef   # 32 bytes, both sides
+
+mkdir -p "$tmp/logs" "$tmp/temp"
+cat >"$tmp/gwf.yaml" <<YAML
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: DirectResponse
+metadata:
+  name: hello
+spec:
+  status: 200
+  body: "$body"
+  contentType: text/plain
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata:
+  name: noop
+spec:
+  plugin:
+    name: noop
+YAML
+
+cat >"$tmp/nginx.conf" <<CONF
+load_module $module;
+daemon on;
+master_process on;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $tmp/temp/client;
+    proxy_temp_path $tmp/temp/proxy;
+    fastcgi_temp_path $tmp/temp/fastcgi;
+    uwsgi_temp_path $tmp/temp/uwsgi;
+    scgi_temp_path $tmp/temp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+
+    gwf_manifests $tmp/gwf.yaml;
+    gwf_plugin_path $noop_dir:$dr_dir;
+
+    upstream up {
+        server 127.0.0.1:$up;
+        keepalive 32;
+        keepalive_requests 100000000;
+    }
+
+    server {
+        listen 127.0.0.1:$port;
+        location = /native {
+            default_type text/plain;
+            return 200 "$body";
+        }
+        location = /gwf {
+            gwf_direct_response hello;
+        }
+        location = /plain {
+            proxy_pass http://up/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /noop {
+            gwf_extension noop;
+            proxy_pass http://up/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /metrics {
+            gwf_metrics;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$up;
+        location / {
+            default_type text/plain;
+            return 200 "ok";
+        }
+    }
+}
+CONF
+
+"$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
+    die "nginx -t failed on the generated configuration"
+"${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
+    -c "$tmp/nginx.conf" || die "nginx did not start (see above)"
+for _ in $(seq 50); do
+    [ -s "$tmp/nginx.pid" ] && break
+    sleep 0.1
+done
+master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+
+worker_pid() { pgrep -P "$master" | head -1; }
+
+base=http://127.0.0.1:$port
+for _ in $(seq 50); do
+    curl -fsS -o /dev/null "$base/native" 2>/dev/null && break
+    sleep 0.1
+done
+
+# Both sides must answer 200 with the expected body before anything is
+# measured.
+check() {
+    local path=$1 want=$2 got
+    got=$(curl -fsS "$base$path") || die "GET $path failed"
+    [ "$got" = "$want" ] || die "GET $path answered '$got', expected '$want'"
+}
+check /native "$body"
+check /gwf "$body"
+check /plain ok
+check /noop ok
+
+# The worker's CPU time so far, in ns (user + system, from the scheduler).
+worker_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
+
+# run PATH DURATION: one wrk run; prints "requests/s worker-ns/request".
+# Fails on socket errors or non-2xx responses (the comparison would be
+# meaningless).
+run() {
+    local path=$1 dur=$2 out rps n worker t0 t1
+    worker=$(worker_pid)
+    [ -n "$worker" ] || die "no nginx worker"
+    t0=$(worker_ns "$worker")
+    out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" \
+        "$base$path" 2>&1) || die "wrk failed on $path: $out"
+    t1=$(worker_ns "$worker")
+    if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+        die "wrk on $path saw errors:"$'\n'"$out"
+    fi
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    n=$(awk '/ requests in / { print $1 }' <<<"$out")
+    [ -n "$rps" ] && [ -n "$n" ] && [ "$n" -gt 0 ] ||
+        die "no Requests/sec from wrk on $path:"$'\n'"$out"
+    echo "${rps%.*} $(((t1 - t0) / n))"
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# pair LABEL BASEPATH BASENAME GWFPATH TARGET
+# Besides requests/s it prints the nginx worker's CPU time per request
+# (median, user + system, from /proc/PID/schedstat) and the ratio it
+# implies (baseline CPU / gwf CPU): when wrk's core rather than nginx's is
+# the bottleneck (a tiny local reply costs the client about as much as the
+# server), the requests/s ratio hides gwf's cost and this one shows it.
+pair() {
+    local label=$1 bpath=$2 bname=$3 gpath=$4 target=$5
+    local b=() g=() bc=() gc=() i r mb mg mbc mgc ratio verdict
+    run "$bpath" "$warmup" >/dev/null || exit 1
+    run "$gpath" "$warmup" >/dev/null || exit 1
+    for i in $(seq "$rounds"); do
+        r=$(run "$bpath" "$duration") || exit 1
+        b+=("${r% *}"); bc+=("${r#* }")
+        r=$(run "$gpath" "$duration") || exit 1
+        g+=("${r% *}"); gc+=("${r#* }")
+        echo "  $label round $i: $bname ${b[-1]} req/s (${bc[-1]} ns CPU/req)," \
+            "gwf ${g[-1]} req/s (${gc[-1]} ns CPU/req)" >&2
+    done
+    mb=$(median "${b[@]}")
+    mg=$(median "${g[@]}")
+    mbc=$(median "${bc[@]}")
+    mgc=$(median "${gc[@]}")
+    ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
+    verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }')
+    echo "$label: $bname $mb req/s, gwf $mg req/s, ratio $ratio (target >= $target) $verdict"
+    awk -v l="$label" -v n="$bname" -v b="$mbc" -v g="$mgc" -v t="$target" 'BEGIN {
+        r = g ? b / g : 0
+        printf "%s: worker CPU per request: %s %.2f us, gwf %.2f us (%+.2f us); " \
+            "as a ratio when nginx is the bottleneck %.3f (target >= %s) %s\n",
+            l, n, b / 1000, g / 1000, (g - b) / 1000, r, t, (r >= t) ? "PASS" : "MISS" }'
+}
+
+echo "bench/nginx: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), 1 worker" \
+    "${pin_nginx[*]:+(${pin_nginx[*]})}, wrk -t1 -c$connections -d$duration" \
+    "${pin_wrk[*]:+(${pin_wrk[*]})}, $rounds rounds, median" >&2
+
+if [ "$bench_ratio" = 1 ]; then
+    pair directresponse /native native /gwf 0.95 || exit 1
+    pair proxy+noop /plain plain /noop 0.97 || exit 1
+fi
+
+# ---------------------------------------------------------------- memory
+# metric NAME LOCATION: a gwf metric's value for one location (the
+# runtime labels its own series with the route, instance="/gwf").
+metric() {
+    curl -fsS "$base/metrics" |
+        awk -v k="$1{instance=\"$2\"}" '$1 == k { printf "%d", $2 }'
+}
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+anon_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
+
+# soak PATH: warm-up, then wrk in chunks until gwf_streams_total has grown
+# by MEMORY_REQUESTS; prints VmRSS and RssAnon (KiB) before and after, and
+# the request count. "Before" is read after a first look at /metrics: that
+# maps the metrics zone's shared pages (about 4 MiB with fault-around) into
+# the worker, which would otherwise show up as growth.
+soak() {
+    local path=$1 worker start now before after abefore aafter
+    worker=$(worker_pid)
+    [ -n "$worker" ] || die "no nginx worker"
+    run "$path" "$warmup" >/dev/null || exit 1
+    start=$(metric gwf_streams_total "$path")
+    [ -n "$start" ] || die "no gwf_streams_total for $path at /metrics"
+    before=$(rss_kib "$worker")
+    abefore=$(anon_kib "$worker")
+    now=$start
+    while [ $((now - start)) -lt "$memory_requests" ]; do
+        run "$path" 5s >/dev/null || exit 1
+        now=$(metric gwf_streams_total "$path")
+        echo "  memory $path: $((now - start)) requests, VmRSS" \
+            "$(rss_kib "$worker") KiB, RssAnon $(anon_kib "$worker") KiB" >&2
+    done
+    after=$(rss_kib "$worker")
+    aafter=$(anon_kib "$worker")
+    [ "$(worker_pid)" = "$worker" ] || die "the nginx worker restarted"
+    echo "$before $after $abefore $aafter $((now - start))"
+}
+
+if [ "$bench_memory" = 1 ]; then
+    for loc in gwf noop; do
+        read -r before after abefore aafter n <<<"$(soak "/$loc")" || exit 1
+        [ -n "${n:-}" ] || exit 1
+        growth=$((after - before))
+        verdict=$(awk -v g="$growth" 'BEGIN { print (g < 1024) ? "PASS" : "MISS" }')
+        printf 'memory /%s: worker VmRSS %d KiB before, %d KiB after %d requests, growth %d KiB (heap RssAnon %+d KiB) (target < 1024 KiB) %s\n' \
+            "$loc" "$before" "$after" "$n" "$growth" "$((aafter - abefore))" "$verdict"
+    done
+    for loc in gwf noop; do
+        active=$(metric gwf_streams_active "/$loc")
+        echo "memory /$loc: gwf_streams_active ${active:-?} after the runs" \
+            "(0: no stream left behind)"
+    done
+fi
+exit 0

@@ -1,0 +1,986 @@
+#!/usr/bin/python3
+"""test_nginx.py - the gwf nginx module against the real nginx.
+
+    /usr/bin/python3 test_nginx.py CASE      (exit 0 pass, 1 fail)
+
+One behaviour per case, each named after it; meson runs each case as its
+own test (tests/nginx/meson.build), which also sets the environment
+harness.py documents (module path, plugin directories, ASan).
+
+Every case starts its own nginx in a temporary prefix, with the upstream
+echo server of harness.py behind proxy_pass (the module runs chains in the
+access phase, so test locations proxy rather than `return`), and a
+`gwf_metrics` location used as the leak check: after the requests end,
+gwf_streams_active and gwf_async_active must be back at 0.
+"""
+
+import http.client
+import os
+import re
+import signal
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (  # noqa: E402
+    Background, Nginx, TestFailure, Upstream, check, direct_response,
+    echo_header, metric, parse_metrics, probe, request, run_case, tail,
+    wait_for)
+
+METRICS_LOCATION = """
+        location = /metrics { gwf_metrics; }
+"""
+
+
+def server(*locations):
+    """A server block body: the given locations plus /metrics."""
+    return "\n".join("        " + loc.strip() for loc in locations) + \
+        METRICS_LOCATION
+
+
+def proxied(path, *directives):
+    """A location that runs gwf directives, then proxies to the upstream."""
+    body = " ".join(d.rstrip(";") + ";" for d in directives)
+    return "location %s { %s proxy_pass http://{UP}; }" % (path, body)
+
+
+def get_metrics(ngx):
+    r = request(ngx.port, "GET", "/metrics")
+    check(r.status == 200, "GET /metrics answered %d: %r" % (r.status, r.body))
+    return parse_metrics(r.text)
+
+
+def assert_no_leaks(ngx, timeout=5.0):
+    """Every gwf_streams_active and gwf_async_active series returns to 0.
+
+    A worker publishes its snapshot once a second; the serving worker's
+    own numbers are fresh: poll for a few seconds."""
+    last = {}
+
+    def settled():
+        m = get_metrics(ngx)
+        last.clear()
+        last.update({k: v for k, v in m.items()
+                     if k.startswith(("gwf_streams_active",
+                                      "gwf_async_active"))})
+        return last and all(v == 0 for v in last.values())
+    if not wait_for(settled, timeout, interval=0.2):
+        raise TestFailure("gauges did not return to 0 within %.0fs: %s"
+                          % (timeout, last or "(no such series)"))
+
+
+def expect_status(resp, status, what=""):
+    check(resp.status == status,
+          "%sexpected status %d, got %d; headers %r; body %r"
+          % (what + ": " if what else "", status, resp.status, resp.headers,
+             resp.body[:400]))
+
+
+def wait_paused(ngx, tag, count=1, timeout=5.0):
+    """Wait until the probe `tag` logged `count` request_headers hooks."""
+    ngx.wait_log(r"probe %s request_headers " % re.escape(tag), timeout,
+                 count)
+
+
+# ---------------------------------------------------------------------------
+# Direct responses
+# ---------------------------------------------------------------------------
+
+def direct_response_replies():
+    manifests = {"dr.yaml": [
+        direct_response(
+            "maintenance", 503, "We are upgrading the shop.\n",
+            content_type="text/html; charset=utf-8",
+            headers=[{"name": "retry-after", "value": "3600"},
+                     {"name": "set-cookie", "value": "a=1"},
+                     {"name": "set-cookie", "value": "b=2"}]),
+        direct_response("moved", 301,
+                        headers={"location": "https://example.com/new",
+                                 "cache-control": "no-store"}),
+        direct_response("plain", 200, "hello\n"),
+    ]}
+    with Upstream() as up, Nginx(server(
+            proxied("/maint", "gwf_direct_response default/maintenance"),
+            proxied("/moved", "gwf_direct_response default/moved"),
+            proxied("/plain", "gwf_direct_response default/plain")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/maint/page")
+        expect_status(r, 503, "/maint")
+        check(r.body == b"We are upgrading the shop.\n",
+              "/maint body: %r" % r.body)
+        check(r.header("content-type") == "text/html; charset=utf-8",
+              "/maint content-type: %r" % r.header("content-type"))
+        check(r.header("content-length") == str(len(r.body)),
+              "/maint content-length: %r" % r.header("content-length"))
+        check(r.header("retry-after") == "3600",
+              "/maint retry-after: %r" % r.headers)
+        check(r.header_all("set-cookie") == ["a=1", "b=2"],
+              "/maint set-cookie lines: %r" % r.header_all("set-cookie"))
+
+        r = request(ngx.port, "GET", "/moved")
+        expect_status(r, 301, "/moved")
+        check(r.header("location") == "https://example.com/new",
+              "/moved location: %r" % r.header("location"))
+        check(r.header("cache-control") == "no-store",
+              "/moved cache-control: %r" % r.header("cache-control"))
+        check(r.body == b"" and r.header("content-length") == "0",
+              "/moved: expected an empty body with content-length 0, got "
+              "%r / %r" % (r.body, r.header("content-length")))
+        check(r.header("content-type") is None,
+              "/moved: no body, so no content-type; got %r"
+              % r.header("content-type"))
+
+        r = request(ngx.port, "GET", "/plain")
+        expect_status(r, 200, "/plain")
+        check(r.body == b"hello\n", "/plain body: %r" % r.body)
+        check(r.header("content-type") == "text/plain; charset=utf-8",
+              "/plain default content-type: %r" % r.header("content-type"))
+
+        # HEAD: the headers without the body.
+        r = request(ngx.port, "HEAD", "/plain")
+        expect_status(r, 200, "HEAD /plain")
+        check(r.body == b"", "HEAD /plain sent a body: %r" % r.body)
+
+        # A request body is discarded: the connection stays usable for the
+        # next request on it.
+        conn = http.client.HTTPConnection("127.0.0.1", ngx.port, timeout=10)
+        try:
+            conn.request("POST", "/plain", body=b"x" * 5000)
+            r1 = conn.getresponse()
+            b1 = r1.read()
+            conn.request("GET", "/maint")
+            r2 = conn.getresponse()
+            b2 = r2.read()
+        finally:
+            conn.close()
+        check(r1.status == 200 and b1 == b"hello\n",
+              "POST /plain: %d %r" % (r1.status, b1))
+        check(r2.status == 503 and b2 == b"We are upgrading the shop.\n",
+              "second request on the connection after a POST: %d %r"
+              % (r2.status, b2))
+
+        check(up.hits == 0, "the upstream was called %d time(s): %r"
+              % (up.hits, up.requests))
+        m = get_metrics(ngx)
+        n = metric(m, "gwf_local_replies_total", instance="/maint",
+                   status="503", details="direct_response")
+        check(n == 2, "gwf_local_replies_total for /maint: %r" % n)
+        assert_no_leaks(ngx)
+
+
+# ---------------------------------------------------------------------------
+# nginx -t
+# ---------------------------------------------------------------------------
+
+GOOD_DR = direct_response("hello", 200, "hello\n")
+
+BAD_STATUS_YAML = """\
+# A DirectResponse whose status is not a valid HTTP status.
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: DirectResponse
+metadata:
+  name: too-low
+  namespace: default
+spec:
+  status: 99
+  body: "never sent\\n"
+"""
+
+
+def control_config_ok(ngx):
+    """nginx -t passes before the test breaks something: the failure that
+    follows is the broken thing's, not the harness's."""
+    res = ngx.test_config()
+    check(res.returncode == 0,
+          "nginx -t failed on the good configuration (exit %d):\n%s"
+          % (res.returncode, res.stderr))
+
+
+def nginx_t_fails_on_bad_manifest():
+    ngx = Nginx(server(proxied("/", "gwf_direct_response default/hello")),
+                {"good.yaml": GOOD_DR})
+    control_config_ok(ngx)
+    path = ngx.write_manifest("bad.yaml", BAD_STATUS_YAML)
+    res = ngx.test_config()
+    out = res.stderr + res.stdout
+    check(res.returncode != 0,
+          "nginx -t exited 0 with a DirectResponse of status 99:\n" + out)
+    check(path + ":8:" in out,
+          "nginx -t does not name %s:8 (the status line):\n%s" % (path, out))
+    check("spec.status" in out, "nginx -t does not name spec.status:\n" + out)
+    check("99" in out, "nginx -t does not show the value 99:\n" + out)
+    check("[emerg]" in out, "nginx -t reports no [emerg]:\n" + out)
+    ngx.discard()
+
+
+def nginx_t_fails_on_unknown_reference():
+    ngx = Nginx(server(proxied("/ok", "gwf_direct_response default/hello"),
+                       proxied("/bad", "gwf_direct_response default/nope")),
+                {"good.yaml": GOOD_DR})
+    res = ngx.test_config()
+    out = res.stderr + res.stdout
+    check(res.returncode != 0,
+          "nginx -t exited 0 with gwf_direct_response default/nope:\n" + out)
+    check("default/nope" in out,
+          "nginx -t does not name the reference default/nope:\n" + out)
+    check("[emerg]" in out, "nginx -t reports no [emerg]:\n" + out)
+    check(ngx.conf in out,
+          "nginx -t does not name the nginx configuration file:\n" + out)
+    # Control: the same configuration without the bad location passes.
+    ngx.locations = server(proxied("/ok",
+                                   "gwf_direct_response default/hello"))
+    control_config_ok(ngx)
+    ngx.discard()
+
+
+def nginx_t_fails_on_missing_plugin():
+    ext = probe("gone", {})
+    ext["spec"]["plugin"]["name"] = "no_such_plugin"
+    ngx = Nginx(server(proxied("/", "gwf_extension default/gone")),
+                {"good.yaml": GOOD_DR})
+    ngx.locations = server(proxied("/", "gwf_direct_response default/hello"))
+    control_config_ok(ngx)
+    ngx.locations = server(proxied("/", "gwf_extension default/gone"))
+    path = ngx.write_manifest("ext.yaml", ext)
+    res = ngx.test_config()
+    out = res.stderr + res.stdout
+    check(res.returncode != 0,
+          "nginx -t exited 0 with a plugin that does not exist:\n" + out)
+    check("no_such_plugin" in out,
+          "nginx -t does not name the plugin no_such_plugin:\n" + out)
+    check(path in out, "nginx -t does not name the manifest %s:\n%s"
+          % (path, out))
+    check("[emerg]" in out, "nginx -t reports no [emerg]:\n" + out)
+    ngx.discard()
+
+
+# ---------------------------------------------------------------------------
+# Pauses
+# ---------------------------------------------------------------------------
+
+def pause_on_timer_then_resume():
+    manifests = {"p.yaml": [
+        probe("short", {"tag": "S",
+                        "actions": {"request_headers": "pause_timer:100ms"}}),
+        probe("long", {"tag": "L",
+                       "actions": {"request_headers": "pause_timer:1500ms"}}),
+        GOOD_DR,
+    ]}
+    with Upstream() as up, Nginx(server(
+            proxied("/short", "gwf_extension default/short"),
+            proxied("/long", "gwf_extension default/long"),
+            proxied("/fast", "gwf_direct_response default/hello"),
+            "location /plain { proxy_pass http://{UP}; }"),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/short/x?y=1")
+        expect_status(r, 200, "/short")
+        check(r.json()["path"] == "/short/x?y=1",
+              "the upstream saw %r" % r.json()["path"])
+        check(r.elapsed >= 0.09,
+              "a 100 ms pause answered after %.3fs" % r.elapsed)
+        ngx.wait_log(r"probe S timer_fired")
+        ngx.wait_log(r"probe S note: wake resume=0 ")
+
+        # While /long is paused, the same (only) worker answers others.
+        slow = Background(ngx.port, "GET", "/long")
+        wait_paused(ngx, "L")
+        t0 = time.monotonic()
+        r = request(ngx.port, "GET", "/fast")
+        expect_status(r, 200, "/fast during the pause")
+        r2 = request(ngx.port, "GET", "/plain/during")
+        expect_status(r2, 200, "/plain during the pause")
+        took = time.monotonic() - t0
+        check(took < 0.5, "requests during a pause took %.3fs: the worker "
+              "is blocked" % took)
+        check("probe L timer_fired" not in ngx.log(),
+              "the 1500 ms timer fired before the other requests finished")
+        r = slow.result()
+        expect_status(r, 200, "/long")
+        check(r.elapsed >= 1.4, "a 1500 ms pause answered after %.3fs"
+              % r.elapsed)
+        check(r.json()["path"] == "/long", "upstream saw %r" % r.json())
+        m = get_metrics(ngx)
+        check(metric(m, "gwf_pauses_total", instance="/long") == 1,
+              "gwf_pauses_total{/long}: %r" % metric(m, "gwf_pauses_total",
+                                                      instance="/long"))
+        cnt = metric(m, "gwf_pause_seconds_count", instance="/short")
+        check(cnt == 1, "gwf_pause_seconds_count{/short}: %r" % cnt)
+        assert_no_leaks(ngx)
+
+
+def _pause_then_resume(action, tag, wake_event, extra_check=None):
+    manifests = {"p.yaml": probe("p", {"tag": tag,
+                                       "actions": {"request_headers": action}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/p", "gwf_extension default/p")), manifests, up) as ngx:
+        for i in range(3):
+            r = request(ngx.port, "POST" if i == 2 else "GET", "/p/%d" % i,
+                        body=b"payload" if i == 2 else None)
+            expect_status(r, 200, "/p/%d" % i)
+            echo = r.json()
+            check(echo["path"] == "/p/%d" % i, "upstream saw %r" % echo)
+            if i == 2:
+                check(echo["body"] == "payload",
+                      "upstream got body %r" % echo["body"])
+        ngx.wait_log(r"probe %s %s" % (tag, wake_event), count=3)
+        ngx.wait_log(r"probe %s note: wake resume=0 " % tag, count=3)
+        check(up.hits == 3, "upstream hits: %d" % up.hits)
+        if extra_check:
+            extra_check(ngx)
+        assert_no_leaks(ngx)
+
+
+def pause_on_fd_then_resume():
+    def cancels(ngx):
+        # The probe cancels its watch in the callback, then once more:
+        # ids are never reused, so the second is GWF_ERR_NOT_FOUND (1).
+        again = re.findall(r"probe F note: fd_cancel_again=(\d+)",
+                           ngx.log())
+        check(again == ["1"] * 3, "second fd_cancel answered %r, expected "
+              "1 (GWF_ERR_NOT_FOUND) three times" % again)
+        check("probe F note: fd_cancel=" not in ngx.log(),
+              "the first fd_cancel failed:\n" + tail(ngx.log()))
+    _pause_then_resume("pause_fd", "F", "fd_ready", cancels)
+
+
+def pause_on_post_then_resume():
+    _pause_then_resume("pause_post", "Q", "post_run")
+
+
+def pause_deadline_gives_504():
+    manifests = {"p.yaml": [
+        probe("stuck", {"tag": "D", "actions": {"request_headers": "pause"}}),
+        probe("stuckfd", {"tag": "E",
+                          "actions": {"request_headers": "pause_fd_idle"}}),
+    ]}
+    with Upstream() as up, Nginx(server(
+            proxied("/stuck", "gwf_extension default/stuck"),
+            proxied("/stuckfd", "gwf_extension default/stuckfd")),
+            manifests, up, http_extra="    gwf_max_pause 200ms;") as ngx:
+        for path in ("/stuck", "/stuckfd"):
+            r = request(ngx.port, "GET", path)
+            expect_status(r, 504, path)
+            check(0.18 <= r.elapsed < 3.0,
+                  "%s: the 200 ms pause deadline answered after %.3fs"
+                  % (path, r.elapsed))
+        check(up.hits == 0, "the upstream was called: %r" % up.requests)
+        ngx.wait_log(r"did not resume the stream within 200 ms", count=2)
+        m = get_metrics(ngx)
+        for inst in ("/stuck", "/stuckfd"):
+            n = metric(m, "gwf_local_replies_total", instance=inst,
+                       status="504")
+            check(n == 1, "gwf_local_replies_total{%s,504}: %r" % (inst, n))
+        errs = metric(m, "gwf_errors_total")
+        check(errs == 2, "gwf_errors_total: %r (series %r)"
+              % (errs, {k: v for k, v in m.items()
+                        if k.startswith("gwf_errors_total")}))
+        assert_no_leaks(ngx)
+
+
+# ---------------------------------------------------------------------------
+# Headers and bodies
+# ---------------------------------------------------------------------------
+
+def request_headers_rewritten():
+    manifests = {"p.yaml": [
+        probe("hdr", {"tag": "H",
+                      "remove_request_header": ["x-remove-me"],
+                      "set_request_header": {"x-added": "yes",
+                                             "x-replace": "new"},
+                      "add_request_header": {"x-multi": "second"}}),
+        probe("path", {"tag": "R",
+                       "set_request_header": {":path": "/rewritten/p?q=1"}}),
+    ]}
+    with Upstream() as up, Nginx(server(
+            proxied("/h", "gwf_extension default/hdr"),
+            proxied("/path", "gwf_extension default/path")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/h", headers={
+            "X-Remove-Me": "secret", "X-Replace": "old",
+            "X-Multi": "first", "X-Keep": "kept"})
+        expect_status(r, 200, "/h")
+        echo = r.json()
+        hdrs = [(k.lower(), v) for k, v in echo["headers"]]
+        check(("x-added", "yes") in hdrs, "x-added missing: %r" % hdrs)
+        check([v for k, v in hdrs if k == "x-replace"] == ["new"],
+              "x-replace should be exactly [new]: %r" % hdrs)
+        check(not [v for k, v in hdrs if k == "x-remove-me"],
+              "x-remove-me reached the upstream: %r" % hdrs)
+        check([v for k, v in hdrs if k == "x-multi"] == ["first", "second"],
+              "x-multi should be [first, second]: %r" % hdrs)
+        check(("x-keep", "kept") in hdrs, "x-keep lost: %r" % hdrs)
+
+        r = request(ngx.port, "GET", "/path/original?a=b")
+        expect_status(r, 200, "/path")
+        check(r.json()["path"] == "/rewritten/p?q=1",
+              "the :path rewrite did not reach the upstream: it saw %r"
+              % r.json()["path"])
+        assert_no_leaks(ngx)
+
+
+def response_headers_rewritten():
+    manifests = {"p.yaml": probe("resp", {
+        "tag": "W",
+        "remove_response_header": ["x-drop-me"],
+        "set_response_header": {"x-upstream": "rewritten", "x-new": "1",
+                                "content-type": "text/x-rewritten"},
+        "add_response_header": {"x-added": "a"}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/r", "gwf_extension default/resp")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/r")
+        expect_status(r, 200, "/r")
+        check(r.header_all("x-upstream") == ["rewritten"],
+              "x-upstream: %r" % r.headers)
+        check(r.header("x-new") == "1", "x-new missing: %r" % r.headers)
+        check(r.header("x-added") == "a", "x-added missing: %r" % r.headers)
+        check(r.header("x-drop-me") is None,
+              "x-drop-me reached the client: %r" % r.headers)
+        check(r.header_all("content-type") == ["text/x-rewritten"],
+              "content-type: %r" % r.header_all("content-type"))
+        # The body is the upstream's, untouched.
+        check(r.json()["path"] == "/r", "body: %r" % r.body[:200])
+        assert_no_leaks(ngx)
+
+
+def request_body_rewritten():
+    manifests = {"p.yaml": [
+        probe("set", {"tag": "B", "set_request_body": "the new body"}),
+        probe("append", {"tag": "A", "append_request_body": "+tail"}),
+    ]}
+    with Upstream() as up, Nginx(server(
+            proxied("/set", "gwf_extension default/set"),
+            proxied("/append", "gwf_extension default/append")),
+            manifests, up) as ngx:
+        original = b"original body, longer than the new one " * 3
+        r = request(ngx.port, "POST", "/set", body=original,
+                    headers={"Content-Type": "text/plain"})
+        expect_status(r, 200, "POST /set")
+        echo = r.json()
+        check(echo["body"] == "the new body",
+              "the upstream got %r" % echo["body"])
+        check(echo_header(echo, "content-length") == str(len("the new body")),
+              "content-length at the upstream: %r (headers %r)"
+              % (echo_header(echo, "content-length"), echo["headers"]))
+
+        # A chunked request body: the upstream gets a Content-Length.
+        def chunks():
+            yield b"part one,"
+            yield b"part two"
+        r = request(ngx.port, "POST", "/append", body=chunks(),
+                    chunked=True)
+        expect_status(r, 200, "chunked POST /append")
+        echo = r.json()
+        check(echo["body"] == "part one,part two+tail",
+              "the upstream got %r" % echo["body"])
+        check(echo_header(echo, "content-length") == str(len(echo["body"])),
+              "content-length at the upstream: %r"
+              % echo_header(echo, "content-length"))
+        check(echo_header(echo, "transfer-encoding") is None,
+              "the upstream still got transfer-encoding: %r"
+              % echo["headers"])
+
+        # A larger body (written to a temp file by nginx) still works.
+        big = bytes(range(48, 58)) * 20000
+        r = request(ngx.port, "POST", "/append", body=big)
+        expect_status(r, 200, "POST /append (200 kB)")
+        echo = r.json()
+        check(echo["body_len"] == len(big) + 5 and
+              echo["body"].endswith("+tail") and
+              echo["body"].encode("latin-1")[:len(big)] == big,
+              "the upstream got %d bytes ending %r"
+              % (echo["body_len"], echo["body"][-20:]))
+        ngx.wait_log(r"probe B request_body eos=1 len=%d" % len(original))
+        assert_no_leaks(ngx)
+
+
+def response_body_rewritten():
+    manifests = {"p.yaml": [
+        probe("set", {"tag": "B", "set_response_body": "replaced body\n"}),
+        probe("append", {"tag": "A",
+                         "actions": {"response_headers": "buffer"},
+                         "append_response_body": "+tail"}),
+    ]}
+    with Upstream() as up, Nginx(server(
+            proxied("/set", "gwf_extension default/set"),
+            proxied("/append", "gwf_extension default/append")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/set")
+        expect_status(r, 200, "/set")
+        check(r.body == b"replaced body\n", "client got %r" % r.body[:300])
+        cl = r.header("content-length")
+        check(cl is None or cl == str(len(r.body)),
+              "content-length %r does not match the %d-byte body"
+              % (cl, len(r.body)))
+
+        # A large, multi-buffer upstream body, buffered whole by the plugin.
+        n = 300000
+        r = request(ngx.port, "GET", "/append/big?n=%d" % n)
+        pattern = b"0123456789abcdef"
+        expected = (pattern * (n // 16 + 1))[:n] + b"+tail"
+        expect_status(r, 200, "/append/big")
+        check(r.body == expected,
+              "client got %d bytes ending %r (expected %d ending %r)"
+              % (len(r.body), r.body[-20:], len(expected), expected[-20:]))
+        cl = r.header("content-length")
+        check(cl is None or cl == str(len(r.body)),
+              "content-length %r for a %d-byte body" % (cl, len(r.body)))
+        assert_no_leaks(ngx)
+
+
+def local_reply_from_request_body():
+    manifests = {"p.yaml": probe("deny", {
+        "tag": "Y",
+        "actions": {"request_body": "reply:403"},
+        "reply": {"body": "denied by body\n", "details": "probe_body",
+                  "headers": {"x-why": "body"}}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/deny", "gwf_extension default/deny")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "POST", "/deny", body=b"please let me in")
+        expect_status(r, 403, "POST /deny")
+        check(r.body == b"denied by body\n", "body: %r" % r.body)
+        check(r.header("x-why") == "body", "x-why: %r" % r.headers)
+        check(r.header("content-length") == str(len(r.body)),
+              "content-length: %r" % r.header("content-length"))
+        check(r.header("x-upstream") is None, "upstream headers leaked")
+        check(up.hits == 0, "the upstream was called: %r" % up.requests)
+        ngx.wait_log(r"probe Y request_body eos=1 len=16")
+        m = get_metrics(ngx)
+        n = metric(m, "gwf_local_replies_total", instance="/deny",
+                   status="403", details="probe_body")
+        check(n == 1, "gwf_local_replies_total{/deny,403,probe_body}: %r" % n)
+        assert_no_leaks(ngx)
+
+
+def local_reply_from_response_headers():
+    manifests = {"p.yaml": probe("swap", {
+        "tag": "Z",
+        "actions": {"response_headers": "reply:502"},
+        "reply": {"body": "replaced by the gateway\n",
+                  "headers": {"x-replaced": "1"}, "details": "probe_resp"}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/swap", "gwf_extension default/swap")),
+            manifests, up) as ngx:
+        for path in ("/swap", "/swap/big?n=200000"):
+            before = up.hits
+            r = request(ngx.port, "GET", path)
+            expect_status(r, 502, path)
+            check(r.body == b"replaced by the gateway\n",
+                  "%s: body %r" % (path, r.body[:300]))
+            check(r.header("x-replaced") == "1", "x-replaced: %r" % r.headers)
+            check(r.header("x-upstream") is None and
+                  r.header("x-drop-me") is None,
+                  "upstream headers leaked into the reply: %r" % r.headers)
+            check(r.header("content-length") == str(len(r.body)),
+                  "content-length: %r" % r.header("content-length"))
+            check(up.hits == before + 1,
+                  "the upstream should have been called once")
+        assert_no_leaks(ngx)
+
+
+def buffered_request_body_over_limit_gives_413():
+    manifests = {"p.yaml": probe("buf", {
+        "tag": "K", "actions": {"request_headers": "buffer"}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/buf", "gwf_extension default/buf")),
+            manifests, up, http_extra="    gwf_max_body 1k;") as ngx:
+        r = request(ngx.port, "POST", "/buf", body=b"s" * 100)
+        expect_status(r, 200, "100-byte body under a 1k limit")
+        check(r.json()["body"] == "s" * 100, "upstream body %r" % r.body)
+
+        r = request(ngx.port, "POST", "/buf", body=b"L" * 4096)
+        expect_status(r, 413, "4096-byte body (Content-Length) over 1k")
+
+        def chunks():
+            for _ in range(4):
+                yield b"C" * 1024
+        r = request(ngx.port, "POST", "/buf", body=chunks(), chunked=True)
+        expect_status(r, 413, "4096-byte chunked body over 1k")
+        check(up.hits == 1, "the upstream got the oversized bodies: %d hits"
+              % up.hits)
+        assert_no_leaks(ngx)
+
+
+def invalid_request_body_gives_400_without_leak():
+    """nginx rejects a request body after reading part of it (a chunked
+    body that turns invalid in a later packet) while a chain that wants
+    the body waits for it: the client gets nginx's 400 and the request,
+    its stream and its connection are all freed."""
+    manifests = {"p.yaml": probe("buf", {
+        "tag": "K", "actions": {"request_headers": "buffer"}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/buf", "gwf_extension default/buf")),
+            manifests, up) as ngx:
+        s = socket.create_connection(("127.0.0.1", ngx.port), 5)
+        s.settimeout(5)
+        try:
+            s.sendall(b"POST /buf HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            wait_paused(ngx, "K")
+            time.sleep(0.1)  # nginx is now waiting for more of the body
+            s.sendall(b"not-a-chunk-size\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                part = s.recv(4096)
+                if not part:
+                    break
+                data += part
+        finally:
+            s.close()
+        check(data.startswith(b"HTTP/1.1 400 "),
+              "expected nginx's 400, got %r" % data[:200])
+        check(up.hits == 0, "the upstream was called")
+        ngx.wait_log(r"client sent invalid chunked body")
+        assert_no_leaks(ngx)
+        ngx.wait_log(r"probe K stream_destroy")
+
+
+# ---------------------------------------------------------------------------
+# Client abort
+# ---------------------------------------------------------------------------
+
+def client_abort_while_paused():
+    manifests = {"p.yaml": probe("abort", {
+        "tag": "X", "actions": {"request_headers": "pause_timer:2s"}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/abort", "gwf_extension default/abort"),
+            "location /ok { proxy_pass http://{UP}; }"),
+            manifests, up) as ngx:
+        s = socket.create_connection(("127.0.0.1", ngx.port), 5)
+        s.sendall(b"GET /abort HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        wait_paused(ngx, "X")
+        time.sleep(0.1)
+        s.close()
+        t_closed = time.monotonic()
+
+        m = {}
+
+        def gauges_zero():
+            m.clear()
+            m.update(get_metrics(ngx))
+            return metric(m, "gwf_streams_active", instance="/abort") == 0 \
+                and metric(m, "gwf_async_active",
+                           instance="default/abort") == 0
+        check(wait_for(gauges_zero, 1.5, 0.1),
+              "after the client went away: gwf_streams_active{/abort}=%r "
+              "gwf_async_active{default/abort}=%r (expected 0 well before "
+              "the 2 s timer)"
+              % (metric(m, "gwf_streams_active", instance="/abort"),
+                 metric(m, "gwf_async_active", instance="default/abort")))
+        ngx.wait_log(r"probe X stream_complete")
+        ngx.wait_log(r"probe X stream_destroy")
+        check(wait_for(lambda: re.search(r'"GET /abort HTTP/1.1" 499 ',
+                                         ngx.access()), 3),
+              "the access log shows no 499 for /abort:\n" + ngx.access())
+        check("client prematurely closed connection" in ngx.log(),
+              "the error log does not show the client abort")
+        # The 2 s timer belonged to the stream: it must never fire now.
+        left = 2.3 - (time.monotonic() - t_closed)
+        if left > 0:
+            time.sleep(left)
+        check("probe X timer_fired" not in ngx.log(),
+              "the stream's timer fired after the stream was destroyed")
+        r = request(ngx.port, "GET", "/ok")
+        expect_status(r, 200, "/ok after the abort")
+        check(up.hits == 1, "the aborted request reached the upstream")
+        assert_no_leaks(ngx)
+
+
+# ---------------------------------------------------------------------------
+# Workers and metrics
+# ---------------------------------------------------------------------------
+
+def _served_by(ngx, path_prefix):
+    """Worker pids that served requests for path_prefix (access log)."""
+    pids = set()
+    for line in ngx.access().splitlines():
+        parts = line.split(" ")
+        if len(parts) > 3 and parts[3].startswith(path_prefix):
+            pids.add(int(parts[0]))
+    return pids
+
+
+def metrics_endpoint():
+    manifests = {"m.yaml": [
+        probe("p", {"tag": "M", "metric": True}),
+        direct_response("hello", 200, "hello\n"),
+    ]}
+    n_proxy, n_direct = 40, 30
+    with Upstream() as up, Nginx(server(
+            proxied("/p", "gwf_extension default/p"),
+            proxied("/dr", "gwf_direct_response default/hello")),
+            manifests, up, workers=2, reuseport=True) as ngx:
+        workers = ngx.worker_pids()
+        check(len(workers) == 2, "expected 2 workers, found %r" % workers)
+        for i in range(n_proxy):
+            expect_status(request(ngx.port, "GET", "/p/%d" % i), 200)
+        for i in range(n_direct):
+            expect_status(request(ngx.port, "GET", "/dr/%d" % i), 200)
+        def served():
+            return _served_by(ngx, "/p/") | _served_by(ngx, "/dr/")
+        check(wait_for(lambda: set(workers) <= served(), 3),
+              "not both workers %r served requests (only %r): the sum "
+              "across workers is not tested" % (workers, served()))
+        time.sleep(1.2)
+        want = {
+            ("gwf_streams_total", (("instance", "/p"),)): n_proxy,
+            ("gwf_streams_total", (("instance", "/dr"),)): n_direct,
+            ("gwf_local_replies_total",
+             (("instance", "/dr"), ("status", "200"),
+              ("details", "direct_response"))): n_direct,
+            ("gwf_direct_response_replies_total",
+             (("instance", "default/hello"), ("status", "200"))): n_direct,
+            ("gwf_probe_hooks_total",
+             (("instance", "default/p"), ("hook", "request_headers"))):
+                n_proxy,
+            ("gwf_streams_active", (("instance", "/p"),)): 0,
+            ("gwf_streams_active", (("instance", "/dr"),)): 0,
+            ("gwf_probe_streams_active", (("instance", "default/p"),)): 0,
+        }
+        seen = {}
+        text = [""]
+
+        def all_match():
+            r = request(ngx.port, "GET", "/metrics")
+            expect_status(r, 200, "/metrics")
+            text[0] = r.text
+            m = parse_metrics(r.text)
+            seen.clear()
+            for (name, labels), value in want.items():
+                seen[(name, labels)] = metric(m, name, **dict(labels))
+            return all(seen[k] == v for k, v in want.items())
+        if not wait_for(all_match, 3.0, 0.25):
+            bad = {"%s%r" % k: (seen[k], v) for k, v in want.items()
+                   if seen[k] != v}
+            raise TestFailure("metrics (got, expected): %r\n--- /metrics:\n%s"
+                              % (bad, text[0]))
+        r = request(ngx.port, "GET", "/metrics")
+        check((r.header("content-type") or "").startswith("text/plain"),
+              "content-type of /metrics: %r" % r.header("content-type"))
+        check("# TYPE gwf_streams_total counter" in r.text and
+              r.text.count("# TYPE gwf_streams_total counter") == 1,
+              "the summed text should have one TYPE line per metric")
+        r = request(ngx.port, "POST", "/metrics", body=b"x")
+        expect_status(r, 405, "POST /metrics")
+
+
+def two_workers_each_start_plugin():
+    manifests = {"p.yaml": probe("p", {"tag": "W"})}
+    with Upstream() as up, Nginx(server(
+            proxied("/p", "gwf_extension default/p")),
+            manifests, up, workers=2) as ngx:
+        got = ngx.wait_log(
+            r"(\d+)#\d+: gwf default/p: probe W worker_start "
+            r"index=(\d) count=(\d+)", count=2)
+        workers = ngx.worker_pids()
+        by_index = {}
+        for pid, index, count in got:
+            check(count == "2", "worker_start count=%s, expected 2" % count)
+            by_index.setdefault(index, set()).add(int(pid))
+        check(sorted(by_index) == ["0", "1"],
+              "worker_start indexes %r, expected 0 and 1" % sorted(by_index))
+        pids = by_index["0"] | by_index["1"]
+        check(len(pids) == 2 and pids == set(workers),
+              "worker_start ran in %r, the workers are %r" % (pids, workers))
+        check("probe W worker_start" not in "\n".join(
+            l for l in ngx.log().splitlines()
+            if "%d#" % ngx.master_pid() in l),
+              "worker_start ran in the master")
+        expect_status(request(ngx.port, "GET", "/p"), 200)
+        ngx.stop()
+        stops = re.findall(r"(\d+)#\d+: gwf default/p: probe W worker_stop",
+                           ngx.log())
+        check(set(int(p) for p in stops) == set(workers),
+              "worker_stop ran in %r, the workers were %r" % (stops, workers))
+
+
+# ---------------------------------------------------------------------------
+# Reload
+# ---------------------------------------------------------------------------
+
+def assert_probe_streams_freed(ngx, tags):
+    """Every stream the probes `tags` created was destroyed (the leak
+    check where no gwf_metrics location is configured)."""
+    def balanced():
+        log = ngx.log()
+        return all(len(re.findall(r"probe %s stream_create" % t, log)) ==
+                   len(re.findall(r"probe %s stream_destroy" % t, log))
+                   for t in tags)
+    if not wait_for(balanced, 5):
+        log = ngx.log()
+        raise TestFailure("streams created/destroyed: %r" % {
+            t: (len(re.findall(r"probe %s stream_create" % t, log)),
+                len(re.findall(r"probe %s stream_destroy" % t, log)))
+            for t in tags})
+
+
+def _reload_manifests(version):
+    return [direct_response("hello", 200, "%s body\n" % version),
+            probe("slow", {"tag": "V" + version,
+                           "actions": {"request_headers":
+                                       "pause_timer:1500ms"},
+                           "set_request_header": {"x-config": version},
+                           "set_response_header": {"x-config": version}})]
+
+
+def _reload_and_wait(ngx, old_workers, expect_body):
+    res = ngx.reload()
+    check(res.returncode == 0, "nginx -s reload failed (%d): %s"
+          % (res.returncode, res.stderr))
+    got = [None]
+
+    def new_body():
+        got[0] = request(ngx.port, "GET", "/dr").body
+        return got[0] == expect_body
+    if not wait_for(new_body, 5, 0.1):
+        crit = [l for l in ngx.log().splitlines()
+                if re.search(r"\[(crit|alert|emerg)\]", l)]
+        raise TestFailure(
+            "5 s after nginx -s reload, /dr still answers %r (expected %r); "
+            "workers before %r, now %r; error log:\n%s"
+            % (got[0], expect_body, old_workers, ngx.worker_pids(),
+               "\n".join(crit) or tail(ngx.log(), 30)))
+
+
+def reload_takes_new_manifests():
+    """No gwf_metrics here (see reload_with_gwf_metrics_takes_new_manifests):
+    this case is about the manifests and the request in flight."""
+    locations = (proxied("/dr", "gwf_direct_response default/hello"),
+                 proxied("/slow", "gwf_extension default/slow"))
+    with Upstream() as up, Nginx("\n".join("        " + l for l in locations),
+                                 {"m.yaml": _reload_manifests("old")},
+                                 up) as ngx:
+        r = request(ngx.port, "GET", "/dr")
+        check(r.body == b"old body\n", "before the reload: %r" % r.body)
+        old_workers = ngx.worker_pids()
+        inflight = Background(ngx.port, "GET", "/slow")
+        wait_paused(ngx, "Vold")
+
+        ngx.write_manifest("m.yaml", _reload_manifests("new"))
+        _reload_and_wait(ngx, old_workers, b"new body\n")
+
+        # The request paused across the reload finishes on the old config.
+        try:
+            r = inflight.result()
+        except TestFailure as e:
+            raise TestFailure(
+                "the request paused on a timer during the reload did not "
+                "complete: %s\n--- error.log:\n%s" % (e, tail(ngx.log(), 40)))
+        expect_status(r, 200, "the in-flight request")
+        echo = r.json()
+        check(echo_header(echo, "x-config") == "old",
+              "in-flight request: upstream saw x-config %r"
+              % echo_header(echo, "x-config"))
+        check(r.header("x-config") == "old",
+              "in-flight request: response x-config %r (the old chain's "
+              "response hook should have run)" % r.header("x-config"))
+        check(r.elapsed >= 1.4, "in-flight request answered after %.3fs"
+              % r.elapsed)
+        # A new request uses the new chain.
+        r = request(ngx.port, "GET", "/slow")
+        expect_status(r, 200, "/slow on the new config")
+        check(r.header("x-config") == "new",
+              "new request: x-config %r" % r.header("x-config"))
+        check(wait_for(lambda: not set(old_workers) & set(ngx.worker_pids()),
+                       10), "the old worker did not exit")
+        assert_probe_streams_freed(ngx, ["Vold", "Vnew"])
+
+
+def reload_with_gwf_metrics_takes_new_manifests():
+    with Upstream() as up, Nginx(server(
+            proxied("/dr", "gwf_direct_response default/hello")),
+            {"m.yaml": direct_response("hello", 200, "old body\n")},
+            up) as ngx:
+        r = request(ngx.port, "GET", "/dr")
+        check(r.body == b"old body\n", "before the reload: %r" % r.body)
+        old_workers = ngx.worker_pids()
+        ngx.write_manifest("m.yaml",
+                           direct_response("hello", 200, "new body\n"))
+        _reload_and_wait(ngx, old_workers, b"new body\n")
+        check(wait_for(lambda: not set(old_workers) & set(ngx.worker_pids()),
+                       10), "the old worker did not exit")
+        for _ in range(3):
+            expect_status(request(ngx.port, "GET", "/dr"), 200)
+        # The new cycle's runtime counts from zero; the old worker's
+        # snapshot (another cycle) is not added in.
+        m = get_metrics(ngx)
+        n = metric(m, "gwf_streams_total", instance="/dr")
+        check(n is not None and 3 <= n <= 4,
+              "gwf_streams_total{/dr} after the reload: %r" % n)
+        assert_no_leaks(ngx)
+
+
+def reload_with_bad_manifests_keeps_serving():
+    ngx = Nginx(server(proxied("/dr", "gwf_direct_response default/hello")),
+                {"m.yaml": direct_response("hello", 200, "old body\n")},
+                Upstream(), allowed_errors=[r"bad\.yaml:8:.*spec\.status"])
+    ngx.upstream.start()
+    try:
+        with ngx:
+            r = request(ngx.port, "GET", "/dr")
+            check(r.body == b"old body\n", "before the reload: %r" % r.body)
+            workers = ngx.worker_pids()
+            # A change that would show if applied, plus a broken document.
+            ngx.write_manifest("m.yaml",
+                               direct_response("hello", 200, "new body\n"))
+            bad = ngx.write_manifest("bad.yaml", BAD_STATUS_YAML)
+
+            # nginx -s reload checks the configuration first and refuses.
+            res = ngx.reload()
+            check(res.returncode != 0,
+                  "nginx -s reload accepted broken manifests:\n" + res.stderr)
+            check(bad + ":8:" in res.stderr,
+                  "nginx -s reload does not name %s:8:\n%s"
+                  % (bad, res.stderr))
+
+            # The master's own reload (SIGHUP) fails and keeps the old one.
+            os.kill(ngx.master_pid(), signal.SIGHUP)
+            ngx.wait_log(r"reconfiguring")
+            got = ngx.wait_log(r"\[emerg\] \d+#\d+: gwf: %s:8:.*spec\.status"
+                               % re.escape(bad))
+            check(got, "no gwf error after the reload")
+            time.sleep(0.5)
+            check(ngx.worker_pids() == workers,
+                  "the workers changed (%r -> %r) on a failed reload"
+                  % (workers, ngx.worker_pids()))
+            for _ in range(5):
+                r = request(ngx.port, "GET", "/dr")
+                expect_status(r, 200, "/dr after the failed reload")
+                check(r.body == b"old body\n",
+                      "after a failed reload /dr answers %r" % r.body)
+            assert_no_leaks(ngx)
+    finally:
+        ngx.upstream.stop()
+
+
+CASES = {f.__name__: f for f in [
+    direct_response_replies,
+    nginx_t_fails_on_bad_manifest,
+    nginx_t_fails_on_unknown_reference,
+    nginx_t_fails_on_missing_plugin,
+    pause_on_timer_then_resume,
+    pause_on_fd_then_resume,
+    pause_on_post_then_resume,
+    pause_deadline_gives_504,
+    request_headers_rewritten,
+    response_headers_rewritten,
+    request_body_rewritten,
+    response_body_rewritten,
+    local_reply_from_request_body,
+    local_reply_from_response_headers,
+    buffered_request_body_over_limit_gives_413,
+    invalid_request_body_gives_400_without_leak,
+    client_abort_while_paused,
+    metrics_endpoint,
+    two_workers_each_start_plugin,
+    reload_takes_new_manifests,
+    reload_with_gwf_metrics_takes_new_manifests,
+    reload_with_bad_manifests_keeps_serving,
+]}
+
+if __name__ == "__main__":
+    sys.exit(run_case(CASES, sys.argv))
