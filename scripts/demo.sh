@@ -28,7 +28,9 @@ banner() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 
 # show CMD...: print a command as a user would type it, then run it.
 show() {
-    printf '\n$ %s\n' "$*"
+    printf '\n$'
+    printf ' %q' "$@"
+    printf '\n'
     "$@"
 }
 

@@ -85,14 +85,20 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-nginx.XXXXXX") ||
     die "mktemp failed"
 master=
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
+    local workers
     if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
+        workers=$(pgrep -P "$master")
         kill -QUIT "$master" 2>/dev/null
         for _ in $(seq 50); do
             kill -0 "$master" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$master" 2>/dev/null
+        if kill -0 "$master" 2>/dev/null; then
+            # shellcheck disable=SC2086  # one pid per word
+            kill -KILL "$master" $workers 2>/dev/null
+        fi
     fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then
         echo "bench/nginx: kept $tmp" >&2
@@ -250,8 +256,9 @@ run() {
     fi
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
-    [ -n "$rps" ] && [ -n "$n" ] && [ "$n" -gt 0 ] ||
+    if [ -z "$rps" ] || [ -z "$n" ] || [ "$n" -le 0 ]; then
         die "no Requests/sec from wrk on $path:"$'\n'"$out"
+    fi
     echo "${rps%.*} $(((t1 - t0) / n))"
 }
 
