@@ -15,8 +15,15 @@ packages=(
     # libraries
     libyaml-dev libjansson-dev libcmocka-dev libssl-dev libcurl4-openssl-dev
     libpcre2-dev libhiredis-dev libjwt-dev
+    libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
     # data plane, peers and tools for tests, benchmarks and the demo
-    nginx nginx-dev redis-server wrk curl python3 ca-certificates openssl
+    nginx nginx-dev redis-server redis-tools wrk curl python3 ca-certificates
+    openssl
+    # independent implementations the plugin tests check against, and the
+    # peers written for them (JWT makers, a gRPC authz server, botocore's
+    # SigV4 signer for the Lambda stand-in)
+    python3-jwt python3-jwcrypto python3-cryptography python3-grpcio
+    python3-protobuf python3-botocore
 )
 
 say() { printf 'setup: %s\n' "$*"; }

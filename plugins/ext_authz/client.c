@@ -1,0 +1,439 @@
+/*
+ * client.c - libcurl on the host's event loop.
+ *
+ * Each worker owns one curl multi handle per configured instance. libcurl
+ * tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to
+ * call it back (CURLMOPT_TIMERFUNCTION); we map those onto worker-scope
+ * fd watches and one worker-scope timer, and feed events back with
+ * curl_multi_socket_action. Nothing here blocks.
+ *
+ * Why one multi per worker: the multi handle owns the connection cache, so
+ * checks on one worker reuse kept-alive connections (and, for gRPC, one
+ * multiplexed HTTP/2 connection) without locks. Each check is one easy
+ * handle that lives exactly as long as the stream's check: the stream's
+ * destroy removes it, which cancels a check whose client went away.
+ *
+ * libcurl forbids re-entering the multi handle from its own callbacks, so
+ * completed transfers are collected after curl_multi_socket_action
+ * returns, and their owners are told then (ea_call.done).
+ *
+ * Request timeouts are not libcurl's: the filter runs them on host timers,
+ * so they follow the host's clock (which tests step by hand).
+ */
+#include "ext_authz.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ea_worker {
+    const ea_config *cfg;
+    gwf_instance *inst;
+    CURLM *multi;
+    uint64_t timer_id;
+    int timer_armed;
+    struct ea_sock *socks; /* every watched socket, to cancel at stop */
+};
+
+typedef struct ea_sock {
+    struct ea_sock *next;
+    ea_worker *worker;
+    curl_socket_t fd;
+    uint64_t watch_id;
+} ea_sock;
+
+/* ---- pairs and names ------------------------------------------------- */
+
+int
+ea_pairs_add(ea_pairs *p, const char *name, size_t name_len,
+             const char *value, size_t value_len)
+{
+    ea_pair *grown = realloc(p->items, (p->count + 1) * sizeof(*grown));
+    char *n, *v;
+
+    if (!grown)
+        return -1;
+    p->items = grown;
+    n = malloc(name_len + 1);
+    v = malloc(value_len + 1);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return -1;
+    }
+    for (size_t i = 0; i < name_len; i++)
+        n[i] = (char)tolower((unsigned char)name[i]);
+    n[name_len] = '\0';
+    if (value_len)
+        memcpy(v, value, value_len);
+    v[value_len] = '\0';
+    p->items[p->count].name = n;
+    p->items[p->count].value = v;
+    p->count++;
+    return 0;
+}
+
+void
+ea_pairs_free(ea_pairs *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        free(p->items[i].name);
+        free(p->items[i].value);
+    }
+    free(p->items);
+    p->items = NULL;
+    p->count = 0;
+}
+
+const ea_pair *
+ea_pairs_find(const ea_pairs *p, const char *name, size_t index)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        if (strcasecmp(p->items[i].name, name) == 0 && index-- == 0)
+            return &p->items[i];
+    }
+    return NULL;
+}
+
+int
+ea_names_add(ea_names *n, const char *name, size_t len)
+{
+    char **grown = realloc(n->items, (n->count + 1) * sizeof(*grown));
+    char *copy;
+
+    if (!grown)
+        return -1;
+    n->items = grown;
+    copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (char)tolower((unsigned char)name[i]);
+    copy[len] = '\0';
+    n->items[n->count++] = copy;
+    return 0;
+}
+
+int
+ea_names_has(const ea_names *n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n->count; i++) {
+        if (strlen(n->items[i]) == len &&
+            strncasecmp(n->items[i], name, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void
+ea_names_free(ea_names *n)
+{
+    for (size_t i = 0; i < n->count; i++)
+        free(n->items[i]);
+    free(n->items);
+    n->items = NULL;
+    n->count = 0;
+}
+
+void
+ea_verdict_free(ea_verdict *v)
+{
+    ea_pairs_free(&v->to_upstream_set);
+    ea_pairs_free(&v->to_upstream_add);
+    ea_names_free(&v->to_upstream_remove);
+    ea_pairs_free(&v->to_client);
+    free(v->body);
+    memset(v, 0, sizeof(*v));
+}
+
+/* ---- reading the answer -------------------------------------------- */
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    ea_call *call = arg;
+    size_t len = size * nmemb;
+
+    call->received += len;
+    if (call->received > EA_MAX_RESPONSE_BYTES) {
+        call->too_big = 1;
+        return 0; /* libcurl fails the transfer: CURLE_WRITE_ERROR */
+    }
+    gwf_strbuf_append(&call->body, data, len);
+    return call->body.failed ? 0 : len;
+}
+
+static size_t
+on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+    ea_call *call = arg;
+    size_t len = size * nmemb;
+    const char *colon;
+    size_t name_len, value_start, value_end;
+    ea_pairs *into;
+
+    call->received += len;
+    if (call->received > EA_MAX_RESPONSE_BYTES) {
+        call->too_big = 1;
+        return 0;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        /* A new response (after 1xx): forget the previous one's lines. */
+        ea_pairs_free(&call->response_headers);
+        ea_pairs_free(&call->trailers);
+        call->in_body = 0;
+        return size * nmemb;
+    }
+    if (len == 0) {
+        long code = 0;
+        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200)
+            call->in_body = 1;
+        return size * nmemb;
+    }
+    colon = memchr(line, ':', len);
+    if (!colon || colon == line)
+        return size * nmemb; /* not a header line: ignore it */
+    name_len = (size_t)(colon - line);
+    value_start = name_len + 1;
+    while (value_start < len && (line[value_start] == ' ' ||
+                                 line[value_start] == '\t'))
+        value_start++;
+    value_end = len;
+    while (value_end > value_start && (line[value_end - 1] == ' ' ||
+                                       line[value_end - 1] == '\t'))
+        value_end--;
+    into = call->in_body ? &call->trailers : &call->response_headers;
+    if (into->count >= EA_MAX_RESPONSE_HEADERS) {
+        call->too_big = 1;
+        return 0;
+    }
+    if (ea_pairs_add(into, line, name_len, line + value_start,
+                     value_end - value_start) != 0)
+        return 0;
+    return size * nmemb;
+}
+
+CURL *
+ea_call_easy(const ea_config *cfg, ea_call *call)
+{
+    CURL *easy = curl_easy_init();
+
+    if (!easy)
+        return NULL;
+    call->easy = easy;
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    /* Wait for a connection being set up for another check, then share it
+     * (HTTP/2) instead of opening a second one. */
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    if (cfg->tls) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (cfg->ca_file)
+            curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
+    }
+    return easy;
+}
+
+/* ---- the multi handle on the host loop ------------------------------- */
+
+static void
+collect_done(ea_worker *w)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(w->multi, &left))) {
+        ea_call *call = NULL;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        CURLcode result = msg->data.result;
+        curl_multi_remove_handle(w->multi, msg->easy_handle);
+        if (!call)
+            continue;
+        call->in_multi = 0;
+        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);
+        if (call->done)
+            call->done(call, result, call->done_arg);
+    }
+}
+
+static void
+on_socket_event(void *arg, int fd, uint32_t events)
+{
+    ea_sock *sock = arg;
+    ea_worker *w = sock->worker;
+    int mask = 0, running = 0;
+
+    if (events & GWF_FD_READ)
+        mask |= CURL_CSELECT_IN;
+    if (events & GWF_FD_WRITE)
+        mask |= CURL_CSELECT_OUT;
+    if (events & GWF_FD_ERROR)
+        mask |= CURL_CSELECT_ERR;
+    /* `sock` may be freed inside (CURL_POLL_REMOVE): not used after. */
+    curl_multi_socket_action(w->multi, fd, mask, &running);
+    collect_done(w);
+}
+
+static void
+on_curl_timer(void *arg)
+{
+    ea_worker *w = arg;
+    int running = 0;
+
+    w->timer_armed = 0;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    collect_done(w);
+}
+
+static int
+curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+    ea_worker *w = arg;
+    const gwf_host *host = w->inst->host;
+
+    (void)multi;
+    if (w->timer_armed) {
+        host->timer_cancel(w->inst, w->timer_id);
+        w->timer_armed = 0;
+    }
+    if (timeout_ms < 0)
+        return 0;
+    if (host->timer_start(w->inst, NULL,
+                          (uint64_t)timeout_ms * UINT64_C(1000000),
+                          on_curl_timer, w, &w->timer_id) != GWF_OK)
+        return -1;
+    w->timer_armed = 1;
+    return 0;
+}
+
+static void
+sock_forget(ea_worker *w, ea_sock *sock)
+{
+    for (ea_sock **p = &w->socks; *p; p = &(*p)->next) {
+        if (*p == sock) {
+            *p = sock->next;
+            break;
+        }
+    }
+    w->inst->host->fd_cancel(w->inst, sock->watch_id);
+    free(sock);
+}
+
+static int
+curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg,
+               void *sock_arg)
+{
+    ea_worker *w = arg;
+    ea_sock *sock = sock_arg;
+    const gwf_host *host = w->inst->host;
+    uint32_t events = 0;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (sock) {
+            sock_forget(w, sock);
+            curl_multi_assign(w->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (what & CURL_POLL_IN)
+        events |= GWF_FD_READ;
+    if (what & CURL_POLL_OUT)
+        events |= GWF_FD_WRITE;
+    if (sock)
+        return host->fd_update(w->inst, sock->watch_id, events) == GWF_OK
+                   ? 0
+                   : -1;
+    sock = calloc(1, sizeof(*sock));
+    if (!sock)
+        return -1;
+    sock->worker = w;
+    sock->fd = fd;
+    if (host->fd_watch(w->inst, NULL, fd, events, on_socket_event, sock,
+                       &sock->watch_id) != GWF_OK) {
+        free(sock);
+        return -1;
+    }
+    sock->next = w->socks;
+    w->socks = sock;
+    curl_multi_assign(w->multi, fd, sock);
+    return 0;
+}
+
+ea_worker *
+ea_worker_new(const ea_config *cfg)
+{
+    ea_worker *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return NULL;
+    w->cfg = cfg;
+    w->inst = cfg->instance;
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+        free(w);
+        return NULL;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return w;
+}
+
+void
+ea_worker_free(ea_worker *w)
+{
+    if (!w)
+        return;
+    /* Streams are gone before worker_stop, so no easy handle is left;
+     * cleanup closes the cached connections (calling curl_socket_cb with
+     * CURL_POLL_REMOVE for each, which cancels their watches). */
+    curl_multi_cleanup(w->multi);
+    while (w->socks)
+        sock_forget(w, w->socks);
+    if (w->timer_armed)
+        w->inst->host->timer_cancel(w->inst, w->timer_id);
+    free(w);
+}
+
+gwf_status
+ea_call_start(ea_worker *w, ea_call *call)
+{
+    call->worker = w;
+    if (curl_multi_add_handle(w->multi, call->easy) != CURLM_OK)
+        return GWF_ERR_INTERNAL;
+    call->in_multi = 1;
+    return GWF_OK;
+}
+
+void
+ea_call_cleanup(ea_call *call)
+{
+    if (call->easy) {
+        if (call->in_multi)
+            curl_multi_remove_handle(call->worker->multi, call->easy);
+        curl_easy_cleanup(call->easy);
+    }
+    curl_slist_free_all(call->headers);
+    free(call->request_body);
+    ea_pairs_free(&call->response_headers);
+    ea_pairs_free(&call->trailers);
+    gwf_strbuf_free(&call->body);
+    memset(call, 0, sizeof(*call));
+}

@@ -1,0 +1,194 @@
+/*
+ * ext_authz.h - private declarations shared by the ext_authz plugin's
+ * files. Nothing here crosses the ABI: the plugin exports only
+ * gwf_plugin_entry (filter.c).
+ *
+ * The plugin is split by concern:
+ *   config.c      the extAuth JSON (GatewayExtension) and the per-route
+ *                 contextExtensions (TrafficPolicy) -> ea_config/ea_route
+ *   client.c      one libcurl multi handle per worker, driven by the
+ *                 host's fd watches and timers (multi-socket API)
+ *   http_check.c  Envoy's raw HTTP mode: build the check request, read the
+ *                 answer into a verdict
+ *   grpc_check.c  envoy.service.auth.v3.Authorization/Check over HTTP/2
+ *   proto.c       the few protobuf wire-format helpers grpc_check needs
+ *   filter.c      the stream hooks that tie it together
+ */
+#ifndef EXT_AUTHZ_H
+#define EXT_AUTHZ_H
+
+#include <gwf/sdk.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#define EA_DEFAULT_TIMEOUT_NS (200 * UINT64_C(1000000)) /* Envoy: 200ms */
+#define EA_DEFAULT_STATUS_ON_ERROR 403
+/* Most bytes of an authz server's answer (headers + body) we keep: a
+ * bigger answer is a server failure, not something to buffer. */
+#define EA_MAX_RESPONSE_BYTES (1024 * 1024)
+#define EA_MAX_RESPONSE_HEADERS 100
+
+typedef enum { EA_MODE_HTTP = 0, EA_MODE_GRPC = 1 } ea_mode;
+
+/* A header name (lowercase) and a value, both NUL-terminated, owned. */
+typedef struct ea_pair {
+    char *name;
+    char *value;
+} ea_pair;
+
+typedef struct ea_pairs {
+    ea_pair *items;
+    size_t count;
+} ea_pairs;
+
+/* A list of lowercase header names, owned. */
+typedef struct ea_names {
+    char **items;
+    size_t count;
+} ea_names;
+
+/* Built by config_create, then read-only for every worker. */
+typedef struct ea_config {
+    gwf_instance *instance;
+    ea_mode mode;
+
+    char *base_url;     /* "http://127.0.0.1:9000", no trailing '/' */
+    char *authority;    /* gRPC :authority override, or NULL */
+    char *path_prefix;  /* HTTP mode, "" when unset */
+    uint64_t timeout_ns;
+    int tls;            /* talk TLS to the authz server */
+    char *ca_file;      /* absolute path, or NULL: system CAs */
+    char *server_name;  /* TLS name to verify, or NULL: the backend host */
+    char *connect_host; /* the backend's host, for CURLOPT_CONNECT_TO */
+    unsigned connect_port;
+
+    ea_names headers_to_forward;   /* besides authorization and host */
+    ea_pairs headers_to_add;       /* HTTP: set on the check request */
+    ea_names headers_to_backend;   /* HTTP: copied to the upstream request */
+    ea_names headers_to_client;    /* HTTP: on a denial; empty = all */
+    ea_names headers_on_success;   /* HTTP: to the client on an allow */
+
+    int fail_open;
+    uint32_t status_on_error;
+
+    int with_body;
+    size_t max_request_bytes;
+    int allow_partial;
+    int pack_as_bytes;
+
+    uint32_t checks_metric; /* counter, label "result" */
+    int has_metric;
+} ea_config;
+
+/* Per route: the TrafficPolicy's contextExtensions (gRPC mode only). */
+typedef struct ea_route {
+    ea_pairs context_extensions;
+} ea_route;
+
+/* What the authz server decided, in terms the filter applies. */
+typedef enum {
+    EA_VERDICT_ERROR = 0, /* no usable answer: statusOnError / failOpen */
+    EA_VERDICT_ALLOW = 1,
+    EA_VERDICT_DENY = 2
+} ea_verdict_kind;
+
+typedef struct ea_verdict {
+    ea_verdict_kind kind;
+    const char *error;   /* why, for the log (static string) */
+    uint32_t status;     /* deny */
+    ea_pairs to_upstream_set;   /* allow: set on the upstream request */
+    ea_pairs to_upstream_add;   /* allow: appended to the upstream request */
+    ea_names to_upstream_remove;
+    ea_pairs to_client;         /* deny: reply headers; allow: response */
+    char *body;                 /* deny */
+    size_t body_len;
+} ea_verdict;
+
+/* The per-worker libcurl state (client.c). */
+typedef struct ea_worker ea_worker;
+typedef struct ea_call ea_call;
+
+/* Called once per call when libcurl finished it (any result), from a
+ * worker callback. */
+typedef void (*ea_call_done_cb)(ea_call *call, CURLcode result, void *arg);
+
+/* One check in flight: the easy handle plus what it reads back. */
+struct ea_call {
+    ea_worker *worker;
+    CURL *easy;
+    struct curl_slist *headers;
+    ea_call_done_cb done;
+    void *done_arg;
+    int in_multi;
+
+    /* the request body (owned), sent with CURLOPT_POSTFIELDS */
+    char *request_body;
+    size_t request_body_len;
+
+    /* the answer */
+    long status;
+    ea_pairs response_headers; /* lowercase names, of the final response */
+    ea_pairs trailers;         /* gRPC: after the body */
+    int in_body;               /* headers done: later header lines are
+                                  trailers */
+    gwf_strbuf body;
+    size_t received;           /* headers + body bytes */
+    int too_big;
+};
+
+/* client.c */
+ea_worker *ea_worker_new(const ea_config *cfg);
+void ea_worker_free(ea_worker *w);
+/* Start the call; `call->easy` must be set up. GWF_OK or an error (the
+ * done callback is not called then). */
+gwf_status ea_call_start(ea_worker *w, ea_call *call);
+/* Stop the call if it is in flight, free everything it holds. Safe on a
+ * zeroed call. */
+void ea_call_cleanup(ea_call *call);
+/* A new easy handle with what every call shares (TLS, connect-to,
+ * write/header callbacks into `call`). NULL when out of memory. */
+CURL *ea_call_easy(const ea_config *cfg, ea_call *call);
+
+/* pairs and names */
+int ea_pairs_add(ea_pairs *p, const char *name, size_t name_len,
+                 const char *value, size_t value_len);
+void ea_pairs_free(ea_pairs *p);
+const ea_pair *ea_pairs_find(const ea_pairs *p, const char *name,
+                             size_t index);
+int ea_names_add(ea_names *n, const char *name, size_t len);
+int ea_names_has(const ea_names *n, const char *name, size_t len);
+void ea_names_free(ea_names *n);
+void ea_verdict_free(ea_verdict *v);
+
+/* config.c */
+gwf_status ea_config_parse(ea_config *cfg, const json_t *root);
+void ea_config_free(ea_config *cfg);
+gwf_status ea_route_parse(gwf_instance *inst, ea_route *route,
+                          const json_t *root);
+
+/* http_check.c: fill `call` for the HTTP check of stream `s`; `body` may
+ * be NULL. */
+gwf_status ea_http_prepare(const ea_config *cfg, gwf_stream *s,
+                           ea_call *call, const char *body, size_t body_len,
+                           int partial);
+void ea_http_verdict(const ea_config *cfg, const ea_call *call,
+                     CURLcode result, ea_verdict *v);
+
+/* grpc_check.c */
+gwf_status ea_grpc_prepare(const ea_config *cfg, const ea_route *route,
+                           gwf_stream *s, ea_call *call, const char *body,
+                           size_t body_len, int partial);
+void ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v);
+/* Decode a CheckResponse message (no gRPC framing) into a verdict.
+ * 0 on success, -1 if malformed (v->kind is then EA_VERDICT_ERROR). */
+int ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v);
+
+/* Parse an HTTP check answer (status, header lines and body) into a
+ * verdict: exposed for the fuzzer. */
+void ea_http_verdict_from(const ea_config *cfg, long status,
+                          const ea_pairs *headers, const char *body,
+                          size_t body_len, ea_verdict *v);
+
+#endif /* EXT_AUTHZ_H */

@@ -1,0 +1,231 @@
+/*
+ * jwt_auth.h - private header of the jwt_auth plugin, shared by its files:
+ *
+ *   jwks.c    JSON Web Key Sets: parse, turn each usable key into an
+ *             OpenSSL key, answer "which keys may verify this alg/kid"
+ *   token.c   compact JWS: split, base64url-decode, parse the header,
+ *             verify the signature with one key
+ *   config.c  the GatewayExtension's spec.jwt and the route's jwtAuth
+ *   cache.c   the per-worker cache of verified tokens
+ *   filter.c  the hooks: find the token, verify, check claims, reply
+ *
+ * Nothing here is exported from the .so: the only public symbol is
+ * gwf_plugin_entry (filter.c). jwks.c and token.c also build into a static
+ * library that the vector tests, the fuzz harness and the benchmark link
+ * directly.
+ */
+#ifndef JWT_AUTH_H
+#define JWT_AUTH_H
+
+#include <gwf/sdk.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest token we look at (bytes of the compact form). Real tokens are
+ * a few hundred bytes to a few KiB; anything bigger is refused before any
+ * decoding so a hostile client cannot make us allocate or hash much. */
+#define JWT_MAX_TOKEN_LEN 16384
+/* Largest JWKS document we parse. */
+#define JWT_MAX_JWKS_LEN (1024 * 1024)
+
+/* ------------------------------------------------------------------------
+ * Algorithms
+ * --------------------------------------------------------------------- */
+
+typedef enum jwt_alg {
+    JWT_ALG_UNKNOWN = 0,
+    JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512,
+    JWT_ALG_RS256, JWT_ALG_RS384, JWT_ALG_RS512,
+    JWT_ALG_PS256, JWT_ALG_PS384, JWT_ALG_PS512,
+    JWT_ALG_ES256, JWT_ALG_ES384, JWT_ALG_ES512,
+    JWT_ALG_EDDSA
+} jwt_alg;
+
+/* "RS256" -> JWT_ALG_RS256; JWT_ALG_UNKNOWN for anything else, "none"
+ * included: "none" is never a usable algorithm here. */
+jwt_alg jwt_alg_from_name(const char *name, size_t len);
+const char *jwt_alg_name(jwt_alg alg);
+
+/* ------------------------------------------------------------------------
+ * Keys (jwks.c)
+ * --------------------------------------------------------------------- */
+
+typedef enum jwt_kty {
+    JWT_KTY_RSA = 1,
+    JWT_KTY_EC,
+    JWT_KTY_OKP,
+    JWT_KTY_OCT
+} jwt_kty;
+
+typedef struct jwt_key {
+    jwt_kty kty;
+    char *kid;            /* NULL when the key has none */
+    jwt_alg alg;          /* the key's "alg", or UNKNOWN when absent */
+    int curve_nid;        /* EC: NID of the curve; OKP: NID_ED25519 */
+    size_t ec_coord_len;  /* EC: bytes of one coordinate (32, 48, 66) */
+    EVP_PKEY *pkey;       /* RSA, EC, OKP */
+    unsigned char *secret; /* oct */
+    size_t secret_len;
+} jwt_key;
+
+typedef struct jwt_jwks {
+    jwt_key *keys;
+    size_t count;
+} jwt_jwks;
+
+/* Parse a JWKS (`{"keys": [...]}`) or a single JWK object. Keys that can
+ * never verify (use other than "sig", key_ops without "verify", unknown
+ * kty or curve, a private-only or malformed key) are skipped, and their
+ * reason is written to `warn` (may be NULL) for the first one. Returns
+ * NULL and a reason in `err` when the document is not a JWKS at all or no
+ * key is usable. Caller frees with jwt_jwks_free. */
+jwt_jwks *jwt_jwks_parse(const char *json, size_t len, char *err,
+                         size_t err_size, char *warn, size_t warn_size);
+/* The same from an already parsed JSON value. */
+jwt_jwks *jwt_jwks_from_json(const json_t *doc, char *err, size_t err_size,
+                             char *warn, size_t warn_size);
+void jwt_jwks_free(jwt_jwks *set);
+
+/* 1 when `key` may verify tokens signed with `alg`: the key's own "alg"
+ * when it has one, else what its kty (and curve) allow. This is the rule
+ * that makes HMAC-with-a-public-key confusion impossible: an RSA or EC key
+ * never verifies an HS* token, an oct key never verifies anything else. */
+int jwt_key_allows(const jwt_key *key, jwt_alg alg);
+
+/* ------------------------------------------------------------------------
+ * Tokens (token.c)
+ * --------------------------------------------------------------------- */
+
+/* Why a token was refused; also the short reason in the reply body. */
+typedef enum jwt_result {
+    JWT_OK = 0,
+    JWT_ERR_MALFORMED,       /* not three base64url parts, bad JSON, ... */
+    JWT_ERR_TOO_LARGE,
+    JWT_ERR_ALG,             /* none, unknown, or refused by every key */
+    JWT_ERR_UNSUPPORTED,     /* crit, b64=false */
+    JWT_ERR_NO_KEY,          /* no key with that kid / of that type */
+    JWT_ERR_SIGNATURE,
+    JWT_ERR_EXPIRED,
+    JWT_ERR_NOT_YET_VALID,
+    JWT_ERR_NO_EXPIRATION,
+    JWT_ERR_LIFETIME,
+    JWT_ERR_ISSUER,
+    JWT_ERR_AUDIENCE
+} jwt_result;
+
+const char *jwt_result_text(jwt_result r);
+
+/* A parsed compact JWS. `payload` and `signature` are decoded bytes;
+ * `signing_input` points into the caller's token (valid as long as it). */
+typedef struct jwt_jws {
+    json_t *header;
+    jwt_alg alg;
+    const char *kid; /* into header, or NULL */
+    size_t kid_len;
+    unsigned char *payload;
+    size_t payload_len;
+    unsigned char *signature;
+    size_t signature_len;
+    const char *signing_input; /* header "." payload, as sent */
+    size_t signing_input_len;
+} jwt_jws;
+
+/* Split and decode `token` (strict base64url: no padding, no stray bits,
+ * exactly two dots). The header must be a JSON object with a string
+ * "alg"; "crit" and "b64" are refused because we implement no extension.
+ * Returns JWT_OK and fills `jws` (free with jwt_jws_clear), or the reason. */
+jwt_result jwt_jws_parse(const char *token, size_t len, jwt_jws *jws);
+void jwt_jws_clear(jwt_jws *jws);
+
+/* Verify `jws` with one key: the alg must be allowed by the key, and the
+ * signature must check. Constant time for HMAC. */
+jwt_result jwt_jws_verify_key(const jwt_jws *jws, const jwt_key *key);
+
+/* Verify with a key set: the keys whose kid equals the token's kid when
+ * it has one, else every key that allows the alg. */
+jwt_result jwt_jws_verify(const jwt_jws *jws, const jwt_jwks *set);
+
+/* Strict base64url decode into a malloc'd buffer (NUL-terminated for
+ * convenience). 0 on success, -1 on any invalid input. */
+int jwt_b64url_decode(const char *in, size_t len, unsigned char **out,
+                      size_t *out_len);
+/* base64url encode without padding into `out` (4*ceil(len/3) + 1 bytes). */
+size_t jwt_b64url_encode(const unsigned char *in, size_t len, char *out);
+
+#endif /* JWT_AUTH_H */
+
+/* ------------------------------------------------------------------------
+ * Config (config.c)
+ * --------------------------------------------------------------------- */
+
+typedef enum jwt_source_kind {
+    JWT_SOURCE_HEADER = 0,
+    JWT_SOURCE_QUERY,
+    JWT_SOURCE_COOKIE
+} jwt_source_kind;
+
+typedef struct jwt_claim_header {
+    char **path;       /* "a.b.c" split at dots */
+    size_t path_len;
+    const char *header; /* into the config document */
+} jwt_claim_header;
+
+typedef struct jwt_provider {
+    const char *name;   /* all strings point into jwt_config.doc */
+    const char *issuer; /* NULL: any */
+    const char **audiences;
+    size_t audience_count;
+
+    jwt_source_kind source;
+    const char *source_name; /* header, query parameter or cookie name */
+    const char *prefix;      /* header only; "" for none */
+
+    jwt_claim_header *claims_to_headers;
+    size_t claim_header_count;
+    const char *forward_payload_header; /* NULL: none */
+    int forward_token;
+    int require_expiration;
+    int64_t max_lifetime_s; /* 0: unbounded */
+    int64_t clock_skew_s;
+
+    jwt_jwks *jwks;
+} jwt_provider;
+
+typedef struct jwt_config {
+    gwf_instance *instance;
+    json_t *doc;
+    int allow_missing;
+    jwt_provider *providers;
+    size_t provider_count;
+    size_t cache_entries; /* per worker; 0 disables the cache */
+    int has_metric;
+    uint32_t metric; /* jwt_auth_requests_total{result} */
+} jwt_config;
+
+/* [main] Parse spec.jwt. Reports every mistake through config_error. */
+gwf_status jwt_config_parse(jwt_config *cfg, gwf_view json);
+void jwt_config_free(jwt_config *cfg);
+/* [main] Check the route's jwtAuth section. */
+gwf_status jwt_route_config_check(gwf_instance *inst, gwf_view json);
+
+/* ------------------------------------------------------------------------
+ * Verified-token cache (cache.c), one per worker: no locks
+ * --------------------------------------------------------------------- */
+
+typedef struct jwt_cache jwt_cache;
+
+/* `entries` slots (rounded up to a power of two). NULL on no memory. */
+jwt_cache *jwt_cache_new(size_t entries);
+void jwt_cache_free(jwt_cache *c);
+/* The claims of a token that `provider` verified before, if the entry is
+ * still valid at `now_s` (never beyond the token's exp plus skew).
+ * Borrowed: valid until the next jwt_cache_put. */
+json_t *jwt_cache_get(jwt_cache *c, const char *token, size_t len,
+                      size_t provider, int64_t now_s);
+/* Remember a verified token until `valid_until_s`; takes a reference on
+ * `claims`. */
+void jwt_cache_put(jwt_cache *c, const char *token, size_t len,
+                   size_t provider, int64_t valid_until_s, json_t *claims);

@@ -1,0 +1,202 @@
+/*
+ * rate_limit.h - private declarations shared by the rate_limit plugin's
+ * files. Nothing here crosses the ABI: the plugin exports only
+ * gwf_plugin_entry (filter.c).
+ *
+ * The plugin has two shapes, chosen by its config:
+ *   - global: a GatewayExtension's spec.rateLimit (Redis, domain, limits in
+ *     envoyproxy/ratelimit's descriptor format) plus, per route, the
+ *     TrafficPolicy's rateLimit.global (which descriptors a request makes);
+ *   - local: {"local": {"tokenBucket": ...}}, one token bucket in shared
+ *     memory for every worker of the data plane, no Redis.
+ *
+ * Files: config.c (parse and validate), descriptors.c (the limit tree and
+ * matching), cache.c (the per-worker over-limit cache), redis.c (hiredis on
+ * the host loop), fixed_window.c (keys and verdicts), local_bucket.c (the
+ * shared token bucket), filter.c (the hooks).
+ */
+#ifndef RATE_LIMIT_H
+#define RATE_LIMIT_H
+
+#include <gwf/sdk.h>
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define RL_MAX_ENTRIES 16     /* entries in one request descriptor */
+#define RL_MAX_DESCRIPTORS 16 /* descriptors one route may produce */
+
+/* -- Limits: envoyproxy/ratelimit's descriptor tree --------------------- */
+
+typedef struct rl_limit {
+    uint64_t requests_per_unit;
+    uint64_t unit_seconds; /* the window: 1, 60, 3600, ... */
+    const char *unit_name; /* "second", ... for headers and logs */
+    int unlimited;
+    int shadow_mode;
+    char *metric_label; /* "key_value.key2": the descriptor's path */
+} rl_limit;
+
+typedef struct rl_node rl_node;
+struct rl_node {
+    char *key;
+    char *value;    /* NULL: any value of key */
+    int wildcard;   /* value ended in '*': value is the prefix */
+    size_t value_len;
+    int has_limit;
+    rl_limit limit;
+    rl_node *children;
+    size_t child_count;
+};
+
+/* Parse a `descriptors` list into `*out` (children of a root). Errors are
+ * reported under `field` ("descriptors"). */
+gwf_status rl_descriptors_parse(gwf_instance *inst, const char *field,
+                                const json_t *list, rl_node *root);
+void rl_node_free(rl_node *node);
+
+/* One entry of a request descriptor (values borrowed for one decision). */
+typedef struct rl_entry {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} rl_entry;
+
+/* The limit for a request descriptor, or NULL (no limit, or unlimited is
+ * returned as a limit with unlimited set). */
+const rl_limit *rl_descriptors_match(const rl_node *root,
+                                     const rl_entry *entries, size_t count);
+
+/* -- Global config ------------------------------------------------------ */
+
+enum { RL_ALGO_FIXED_WINDOW = 0, RL_ALGO_ROLLING = 1 };
+enum { RL_HEADERS_OFF = 0, RL_HEADERS_DRAFT03 = 1 };
+
+typedef struct rl_redis_config {
+    char *host;
+    int port;
+    int64_t db;
+    char *username; /* NULL: AUTH with the password alone */
+    char *password; /* NULL: no AUTH */
+    char *key_prefix;
+} rl_redis_config;
+
+typedef struct rl_local_config {
+    uint64_t max_tokens;
+    uint64_t tokens_per_fill;
+    uint64_t fill_interval_ns;
+    struct rl_bucket *bucket; /* shared memory, see local_bucket.c */
+} rl_local_config;
+
+typedef struct rl_metrics {
+    int ok;
+    uint32_t decisions;     /* counter {descriptor, outcome} */
+    uint32_t redis_latency; /* histogram, seconds */
+    uint32_t redis_errors;  /* counter {reason} */
+    uint32_t local;         /* counter {outcome}, token bucket */
+} rl_metrics;
+
+typedef struct rl_config {
+    gwf_instance *instance;
+    int is_local;
+    rl_local_config local;
+
+    char *domain;
+    int fail_open;
+    uint32_t failure_status;
+    uint64_t timeout_ns;
+    int headers;
+    int algorithm;
+    int over_limit_cache;
+    double near_limit_ratio;
+    rl_redis_config redis;
+    rl_node root;
+    rl_metrics metrics;
+} rl_config;
+
+gwf_status rl_config_parse(rl_config *cfg, const json_t *spec);
+void rl_config_free(rl_config *cfg);
+
+/* -- Route config: which descriptors a request makes --------------------- */
+
+enum {
+    RL_ENTRY_GENERIC = 0,
+    RL_ENTRY_HEADER = 1,
+    RL_ENTRY_REMOTE_ADDRESS = 2,
+    RL_ENTRY_PATH = 3,
+    RL_ENTRY_JWT_CLAIM = 4
+};
+
+typedef struct rl_entry_spec {
+    int type;
+    char *key;   /* the descriptor key */
+    char *value; /* Generic: the value; Header: the header name;
+                    JWTClaim: the shared value's key */
+} rl_entry_spec;
+
+typedef struct rl_descriptor_spec {
+    rl_entry_spec *entries;
+    size_t entry_count;
+} rl_descriptor_spec;
+
+typedef struct rl_route {
+    rl_descriptor_spec *descriptors;
+    size_t descriptor_count;
+} rl_route;
+
+gwf_status rl_route_parse(gwf_instance *inst, const json_t *spec,
+                          rl_route *route);
+void rl_route_free(rl_route *route);
+
+/* -- Fixed window -------------------------------------------------------- */
+
+/* envoyproxy/ratelimit's key: prefix domain "_" (key "_" value "_")*
+ * windowStart, into `b`. */
+void rl_fixed_window_key(gwf_strbuf *b, const char *prefix,
+                         const char *domain, const rl_entry *entries,
+                         size_t count, uint64_t unit_seconds,
+                         int64_t now_seconds);
+uint64_t rl_window_start(int64_t now_seconds, uint64_t unit_seconds);
+
+/* -- Over-limit cache (per worker) -------------------------------------- */
+
+typedef struct rl_cache rl_cache;
+rl_cache *rl_cache_new(void);
+void rl_cache_free(rl_cache *c);
+/* Remember that `key` is over its limit until `expires` (seconds). */
+void rl_cache_put(rl_cache *c, const char *key, size_t len, int64_t expires,
+                  int64_t now);
+int rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now);
+
+/* -- Redis (per worker) -------------------------------------------------- */
+
+typedef struct rl_redis rl_redis;
+/* What a command's reply means to its caller: `reply_integer` valid when
+ * `ok`. `err` is a short reason otherwise. */
+typedef void (*rl_redis_cb)(void *arg, int ok, long long reply_integer,
+                            const char *err);
+
+rl_redis *rl_redis_new(const rl_config *cfg);
+void rl_redis_free(rl_redis *r);
+/* Queue INCRBY key hits and EXPIRE key seconds; `cb` gets INCRBY's reply
+ * (exactly once, also when the connection fails or is freed). GWF_OK if
+ * queued; otherwise cb is not called. */
+gwf_status rl_redis_incr_expire(rl_redis *r, const char *key, size_t len,
+                                uint64_t hits, uint64_t expire_seconds,
+                                rl_redis_cb cb, void *arg);
+/* A decision timed out: after a few in a row with no reply at all, the
+ * connection is dropped and re-made (with backoff). */
+void rl_redis_note_timeout(rl_redis *r);
+
+/* -- Local token bucket --------------------------------------------------- */
+
+typedef struct rl_bucket rl_bucket;
+rl_bucket *rl_bucket_create(uint64_t max_tokens, int64_t now_ns);
+void rl_bucket_destroy(rl_bucket *b);
+/* Take one token. 1 if taken; else 0 and `*wait_ns` is the time until
+ * the next fill. */
+int rl_bucket_take(rl_bucket *b, const rl_local_config *cfg, int64_t now_ns,
+                   uint64_t *wait_ns);
+
+#endif /* RATE_LIMIT_H */
