@@ -1,12 +1,16 @@
-# gwf in a container: the `gwf` CLI, the first-party plugins, the SDK
-# headers and pkg-config files, installed under /usr/local.
+# gwf in a container: Debian's nginx with the gwf module, the `gwf` CLI,
+# the first-party plugins, the SDK headers and pkg-config files, installed
+# under /usr/local.
 #
 #   docker build -t gwf .
 #   docker run --rm gwf                                   # gwf --help
 #   docker run --rm gwf gwf inspect direct_response
-#   docker run --rm -w /usr/local/share/gwf/examples/gateway gwf \
-#       gwf run -f manifests.yaml --direct-response default/hello \
-#       --request requests/hello.http
+#   docker run --rm -v $PWD/my-gateway:/etc/gwf -p 8080:8080 gwf \
+#       nginx -g 'daemon off;' -c /etc/gwf/nginx.conf
+#
+# An nginx.conf for the last line starts with
+#   load_module /usr/local/lib/x86_64-linux-gnu/nginx/modules/ngx_http_gwf_module.so;
+# and uses gwf_manifests / gwf_direct_response ... (host/nginx/README.md).
 
 # -- build: the same packages and build a developer uses -----------------------
 FROM debian:bookworm AS build
@@ -22,7 +26,7 @@ COPY plugins plugins
 COPY bench bench
 COPY fuzz fuzz
 COPY tests tests
-RUN meson setup /build --prefix=/usr/local -Dtests=false \
+RUN meson setup /build --prefix=/usr/local -Dtests=false -Dnginx=enabled \
     && ninja -C /build \
     && meson install -C /build \
     && /usr/local/bin/gwf inspect direct_response
@@ -32,7 +36,8 @@ FROM debian:bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         libyaml-0-2 libjansson4 libcurl4 libssl3 libpcre2-8-0 \
-        libhiredis0.14 libjwt0 ca-certificates \
+        libhiredis0.14 libjwt0 libprotobuf-c1 libnghttp2-14 ca-certificates \
+        nginx \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local /usr/local
 COPY examples/gateway /usr/local/share/gwf/examples/gateway

@@ -219,13 +219,8 @@ stub_upstream(run_state *rs, gwf_exchange *x)
         x->response.status = 200;
         return 0;
     }
-    x->response.status = (uint32_t)rs->stub.status;
-    for (size_t i = 0; i < rs->stub.header_count; i++) {
-        gwf_http_header *h = &rs->stub.headers[i];
-        gwf_memmsg_ops.add(&x->response, h->name, h->name_len, h->value,
-                           h->value_len);
-    }
-    return rt_buf_set(&x->response_body, rs->stub.body, rs->stub.body_len);
+    return gwf_memmsg_from_http(&x->response, &x->response_body, &rs->stub,
+                                0);
 }
 
 /* A real upstream: the request as the chain left it, sent with libcurl. */
@@ -260,14 +255,9 @@ fetch_upstream(run_state *rs, gwf_exchange *x)
         fprintf(stderr, "gwf: %s\n", rs->error);
         return -1;
     }
-    x->response.status = (uint32_t)resp.status;
-    for (size_t i = 0; i < resp.header_count; i++)
-        gwf_memmsg_ops.add(&x->response, resp.headers[i].name,
-                           resp.headers[i].name_len, resp.headers[i].value,
-                           resp.headers[i].value_len);
-    rt_buf_set(&x->response_body, resp.body, resp.body_len);
+    r = gwf_memmsg_from_http(&x->response, &x->response_body, &resp, 0);
     gwf_http_message_free(&resp);
-    return 0;
+    return r;
 }
 
 static int
@@ -549,16 +539,11 @@ load_request(const char *path, gwf_exchange *x)
         fprintf(stderr, "gwf: %s: %s\n", path, err);
         return -1;
     }
-    x->request.method = rt_strdup(m.method);
-    x->request.path = rt_strdup(m.target);
-    x->request.scheme = rt_strdup("http");
-    for (size_t i = 0; i < m.header_count; i++)
-        gwf_memmsg_ops.add(&x->request, m.headers[i].name,
-                           m.headers[i].name_len, m.headers[i].value,
-                           m.headers[i].value_len);
-    rt_buf_set(&x->request_body, m.body, m.body_len);
+    r = gwf_memmsg_from_http(&x->request, &x->request_body, &m, 1);
     gwf_http_message_free(&m);
-    return 0;
+    if (r != 0)
+        fprintf(stderr, "gwf: %s: out of memory\n", path);
+    return r;
 }
 
 static int

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "exchange.h"
+#include "http1.h"
 
 enum { PHASE_REQUEST, PHASE_RESPONSE, PHASE_DONE };
 
@@ -213,6 +214,27 @@ gwf_exchange_clear(gwf_exchange *x)
     rt_buf_free(&x->upstream_body);
     rt_buf_free(&x->response_body);
     rt_buf_free(&x->client_body);
+}
+
+int
+gwf_memmsg_from_http(gwf_memmsg *m, rt_buf *body, const gwf_http_message *h,
+                     int request)
+{
+    if (request) {
+        m->method = rt_strdup(h->method);
+        m->path = rt_strdup(h->target);
+        m->scheme = rt_strdup("http");
+        if (!m->method || !m->path || !m->scheme)
+            return -1;
+    } else {
+        m->status = (uint32_t)h->status;
+    }
+    for (size_t i = 0; i < h->header_count; i++)
+        if (gwf_memmsg_ops.add(m, h->headers[i].name, h->headers[i].name_len,
+                               h->headers[i].value,
+                               h->headers[i].value_len) != GWF_OK)
+            return -1;
+    return rt_buf_set(body, h->body, h->body_len);
 }
 
 /* -- gwf_loop as the runtime's event loop --------------------------------- */

@@ -58,6 +58,13 @@ void gwf_exchange_abort(gwf_exchange *x);
 /* Free everything the exchange holds (after done or abort). */
 void gwf_exchange_clear(gwf_exchange *x);
 
+/* Copy a parsed HTTP/1.1 message (http1.h) into `m` and `body`: the
+ * request line for a request, the status for a response, then headers
+ * and body. 0, or -1 out of memory. */
+struct gwf_http_message;
+int gwf_memmsg_from_http(gwf_memmsg *m, rt_buf *body,
+                         const struct gwf_http_message *h, int request);
+
 /* The runtime's event operations on a gwf_loop. */
 void gwf_loop_event_ops(gwf_loop *loop, gwf_event_ops *ops);
 

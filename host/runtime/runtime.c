@@ -185,6 +185,21 @@ instance_free_lookups(rt_instance *inst)
     inst->lookup_count = 0;
 }
 
+static void
+chain_discard(gwf_chain *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        rt_filter *f = &c->filters[i];
+        const gwf_plugin *p = &f->inst->plugin->entry;
+        if (f->has_route_config && p->route_config_destroy)
+            p->route_config_destroy(f->inst->config, f->route_config);
+    }
+    free(c->filters);
+    free(c->key);
+    free(c->route_name);
+    free(c);
+}
+
 void
 gwf_runtime_free(gwf_runtime *rt)
 {
@@ -192,16 +207,7 @@ gwf_runtime_free(gwf_runtime *rt)
         return;
     for (gwf_chain *c = rt->chains, *next; c; c = next) {
         next = c->next;
-        for (size_t i = 0; i < c->count; i++) {
-            rt_filter *f = &c->filters[i];
-            const gwf_plugin *p = &f->inst->plugin->entry;
-            if (f->has_route_config && p->route_config_destroy)
-                p->route_config_destroy(f->inst->config, f->route_config);
-        }
-        free(c->filters);
-        free(c->key);
-        free(c->route_name);
-        free(c);
+        chain_discard(c);
     }
     for (rt_instance *inst = rt->instances, *next; inst; inst = next) {
         next = inst->next;
@@ -475,21 +481,6 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
             c->wants_body[GWF_RESPONSE] = true;
     }
     return failed ? -1 : 0;
-}
-
-static void
-chain_discard(gwf_chain *c)
-{
-    for (size_t i = 0; i < c->count; i++) {
-        rt_filter *f = &c->filters[i];
-        const gwf_plugin *p = &f->inst->plugin->entry;
-        if (f->has_route_config && p->route_config_destroy)
-            p->route_config_destroy(f->inst->config, f->route_config);
-    }
-    free(c->filters);
-    free(c->key);
-    free(c->route_name);
-    free(c);
 }
 
 gwf_chain *

@@ -371,15 +371,10 @@ gwf_test_request_parse(gwf_test_host *h, const char *raw, size_t len)
         return NULL;
     }
     gwf_test_request *r = calloc(1, sizeof *r);
-    if (r) {
-        r->msg.method = rt_strdup(m.method);
-        r->msg.path = rt_strdup(m.target);
-        r->msg.scheme = rt_strdup("http");
-        for (size_t i = 0; i < m.header_count; i++)
-            gwf_memmsg_ops.add(&r->msg, m.headers[i].name,
-                               m.headers[i].name_len, m.headers[i].value,
-                               m.headers[i].value_len);
-        rt_buf_set(&r->body, m.body, m.body_len);
+    if (r && gwf_memmsg_from_http(&r->msg, &r->body, &m, 1) != 0) {
+        errors_add(h, "request: out of memory");
+        gwf_test_request_free(r);
+        r = NULL;
     }
     gwf_http_message_free(&m);
     return r;
