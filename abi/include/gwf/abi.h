@@ -517,7 +517,10 @@ typedef struct gwf_plugin {
      * (for logs and metrics); flow control calls return
      * GWF_ERR_WRONG_PHASE. */
     void (*stream_complete)(gwf_stream *s, void *stream_ctx);
-    /* [worker] Free the stream's state. Last call for this stream. */
+    /* [worker] Free the stream's state. Last call for this stream, made
+     * whenever the stream was created (even without stream_create: then
+     * stream_ctx is the config or route config, which must not be freed
+     * here). */
     void (*stream_destroy)(gwf_stream *s, void *stream_ctx);
 
     /* [any] A plugin capability by string id, or NULL. */
