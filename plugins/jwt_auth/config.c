@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JWT_DEFAULT_CLOCK_SKEW_S 60
 #define JWT_DEFAULT_CACHE_ENTRIES 1024
@@ -333,6 +334,147 @@ parse_audiences(jwt_config *cfg, jwt_provider *p, const char *path,
     return bad;
 }
 
+/* backendRef {name, namespace?} -> "::host:port" for CURLOPT_CONNECT_TO:
+ * the URL's host name still names the server for TLS (SNI and the
+ * certificate check), the Backend only says where to connect. */
+static int
+parse_backend_ref(jwt_config *cfg, jwt_provider *p, const char *path,
+                  const json_t *ref)
+{
+    gwf_instance *inst = cfg->instance;
+    const char *name = json_string_value(json_object_get(ref, "name"));
+    const char *ns = json_string_value(json_object_get(ref, "namespace"));
+    char target[512];
+    gwf_view spec_json;
+    json_t *spec, *host0;
+    const char *host;
+    json_int_t port;
+    int bad = 0;
+
+    if (!json_is_object(ref) || !name || !name[0]) {
+        gwf_config_errorf(inst, path, "expected {name, namespace?} of a "
+                          "Backend, found %s", json_kind(ref));
+        return 1;
+    }
+    snprintf(target, sizeof(target), "%s%s%s", ns ? ns : "", ns ? "/" : "",
+             name);
+    if (inst->host->lookup_document(inst, "Backend", target, &spec_json) !=
+        GWF_OK) {
+        gwf_config_errorf(inst, path, "expected a Backend, found none named "
+                          "\"%s\"", target);
+        return 1;
+    }
+    spec = json_loadb(spec_json.ptr, spec_json.len, 0, NULL);
+    host0 = json_array_get(
+        json_object_get(json_object_get(spec, "static"), "hosts"), 0);
+    host = json_string_value(json_object_get(host0, "host"));
+    port = json_integer_value(json_object_get(host0, "port"));
+    if (!host || !host[0] || strchr(host, ':') || port < 1 || port > 65535) {
+        gwf_config_errorf(inst, path, "expected a Backend with "
+                          "static.hosts[0] {host, port}, found \"%s\" "
+                          "without one", target);
+        bad = 1;
+    } else {
+        snprintf(target, sizeof(target), "::%s:%d", host, (int)port);
+        p->remote_connect_to = strdup(target);
+        bad = !p->remote_connect_to;
+    }
+    json_decref(spec);
+    return bad;
+}
+
+static int
+parse_remote(jwt_config *cfg, jwt_provider *p, const char *path,
+             json_t *remote)
+{
+    static const char *const known[] = {"url", "backendRef", "cacheDuration",
+                                        "caFile", "fetchTimeout", NULL};
+    gwf_instance *inst = cfg->instance;
+    char field[300];
+    const char *url = NULL, *ca = NULL;
+    const json_t *v;
+    int64_t timeout_s = 5;
+    int bad;
+
+    p->cache_duration_s = 300;
+    if (!json_is_object(remote)) {
+        gwf_config_errorf(inst, path, "expected an object {url, "
+                          "cacheDuration?, backendRef?, caFile?}, found %s",
+                          json_kind(remote));
+        return 1;
+    }
+    bad = check_unknown(inst, path, remote, known,
+                        "url, backendRef, cacheDuration, caFile or "
+                        "fetchTimeout");
+    snprintf(field, sizeof(field), "%s.url", path);
+    v = json_object_get(remote, "url");
+    if (!v) {
+        gwf_config_errorf(inst, field, "is required: expected an https:// "
+                          "URL");
+        bad = 1;
+    } else if (!get_string(inst, field, v, &url, "an https:// URL")) {
+        if (strncmp(url, "https://", 8) != 0 || strlen(url) < 9 ||
+            strpbrk(url, " \r\n\t")) {
+            gwf_config_errorf(inst, field, "expected an https:// URL, found "
+                              "\"%.80s\"", url);
+            bad = 1;
+        } else {
+            p->remote_url = strdup(url);
+        }
+    } else {
+        bad = 1;
+    }
+    snprintf(field, sizeof(field), "%s.cacheDuration", path);
+    bad |= get_seconds(inst, field, json_object_get(remote, "cacheDuration"),
+                       &p->cache_duration_s);
+    if (p->cache_duration_s < 1) {
+        gwf_config_errorf(inst, field, "expected a duration of at least "
+                          "1s");
+        bad = 1;
+    }
+    snprintf(field, sizeof(field), "%s.fetchTimeout", path);
+    bad |= get_seconds(inst, field, json_object_get(remote, "fetchTimeout"),
+                       &timeout_s);
+    if (timeout_s < 1 || timeout_s > 60) {
+        gwf_config_errorf(inst, field, "expected a duration 1s-60s");
+        bad = 1;
+    }
+    p->fetch_timeout_ms = timeout_s * 1000;
+    v = json_object_get(remote, "caFile");
+    if (v) {
+        snprintf(field, sizeof(field), "%s.caFile", path);
+        if (!get_string(inst, field, v, &ca, "a PEM file name")) {
+            gwf_view dir = inst->host->config_dir(inst);
+            gwf_strbuf name = {0};
+            if (ca[0] != '/' && dir.len > 0) {
+                gwf_strbuf_append(&name, dir.ptr, dir.len);
+                gwf_strbuf_append(&name, "/", 1);
+            }
+            gwf_strbuf_append(&name, ca, strlen(ca));
+            if (name.failed || access(name.data, R_OK) != 0) {
+                gwf_config_errorf(inst, field, "expected a readable PEM "
+                                  "file, found \"%s\" unreadable",
+                                  name.data ? name.data : ca);
+                gwf_strbuf_free(&name);
+                bad = 1;
+            } else {
+                p->remote_ca_file = name.data; /* ours now */
+            }
+        } else {
+            bad = 1;
+        }
+    }
+    v = json_object_get(remote, "backendRef");
+    if (v) {
+        snprintf(field, sizeof(field), "%s.backendRef", path);
+        bad |= parse_backend_ref(cfg, p, field, v);
+    }
+    if (!bad && !p->remote_url)
+        bad = 1;
+    cfg->has_remote |= !bad;
+    return bad;
+}
+
 static int
 parse_jwks(jwt_config *cfg, jwt_provider *p, const char *path, json_t *jwks)
 {
@@ -343,7 +485,7 @@ parse_jwks(jwt_config *cfg, jwt_provider *p, const char *path, json_t *jwks)
 
     if (!jwks) {
         gwf_config_errorf(inst, path, "is required: expected {local: "
-                          "{inline: <JWKS>}}");
+                          "{inline: <JWKS>}} or {remote: {url: ...}}");
         return 1;
     }
     if (!json_is_object(jwks)) {
@@ -355,9 +497,12 @@ parse_jwks(jwt_config *cfg, jwt_provider *p, const char *path, json_t *jwks)
         return 1;
     if (json_object_get(jwks, "remote")) {
         snprintf(field, sizeof(field), "%s.remote", path);
-        gwf_config_errorf(inst, field, "remote JWKS is not supported yet; "
-                          "expected local.inline");
-        return 1;
+        if (json_object_get(jwks, "local")) {
+            gwf_config_errorf(inst, path, "expected one of local or remote, "
+                              "found both");
+            return 1;
+        }
+        return parse_remote(cfg, p, field, json_object_get(jwks, "remote"));
     }
     local = json_object_get(jwks, "local");
     snprintf(field, sizeof(field), "%s.local", path);
@@ -574,6 +719,9 @@ jwt_config_free(jwt_config *cfg)
         free(p->claims_to_headers);
         free(p->audiences);
         jwt_jwks_free(p->jwks);
+        free(p->remote_url);
+        free(p->remote_connect_to);
+        free(p->remote_ca_file);
     }
     free(cfg->providers);
     json_decref(cfg->doc);

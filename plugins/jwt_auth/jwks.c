@@ -19,6 +19,7 @@
 #include <openssl/core_names.h>
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,11 +272,64 @@ usage_refusal(const json_t *jwk)
 static void
 key_clear(jwt_key *key)
 {
+    for (int a = 0; a <= JWT_ALG_EDDSA; a++) {
+        EVP_PKEY_CTX_free(key->prepared[a]);
+        EVP_MD_free(key->md[a]);
+    }
     free(key->kid);
     EVP_PKEY_free(key->pkey);
     if (key->secret)
         OPENSSL_clear_free(key->secret, key->secret_len);
     memset(key, 0, sizeof(*key));
+}
+
+static const char *
+alg_digest_name(jwt_alg alg)
+{
+    switch (alg) {
+    case JWT_ALG_RS256: case JWT_ALG_PS256: case JWT_ALG_ES256:
+        return "SHA256";
+    case JWT_ALG_RS384: case JWT_ALG_PS384: case JWT_ALG_ES384:
+        return "SHA384";
+    case JWT_ALG_RS512: case JWT_ALG_PS512: case JWT_ALG_ES512:
+        return "SHA512";
+    default:
+        return NULL;
+    }
+}
+
+/* Set up the verify contexts of an RSA or EC key (see jwt_key). A
+ * failure only loses the fast path: token.c falls back to
+ * EVP_DigestVerify. */
+static void
+key_prepare(jwt_key *key)
+{
+    for (int a = JWT_ALG_RS256; a <= JWT_ALG_ES512; a++) {
+        jwt_alg alg = (jwt_alg)a;
+        EVP_PKEY_CTX *ctx;
+        EVP_MD *md;
+        int ok;
+
+        if (!jwt_key_allows(key, alg))
+            continue;
+        md = EVP_MD_fetch(NULL, alg_digest_name(alg), NULL);
+        ctx = md ? EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL) : NULL;
+        ok = ctx && EVP_PKEY_verify_init(ctx) > 0 &&
+             EVP_PKEY_CTX_set_signature_md(ctx, md) > 0;
+        if (ok && alg >= JWT_ALG_PS256 && alg <= JWT_ALG_PS512)
+            ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0
+                 && EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx,
+                                                     RSA_PSS_SALTLEN_DIGEST)
+                        > 0
+                 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0;
+        if (!ok) {
+            EVP_PKEY_CTX_free(ctx);
+            EVP_MD_free(md);
+            continue;
+        }
+        key->prepared[a] = ctx;
+        key->md[a] = md;
+    }
 }
 
 /* Fill `key` from `jwk`; NULL on success, else why it was skipped. */
@@ -331,6 +385,8 @@ key_load(jwt_key *key, const json_t *jwk)
     }
     if (why)
         key_clear(key);
+    else if (key->kty == JWT_KTY_RSA || key->kty == JWT_KTY_EC)
+        key_prepare(key);
     return why;
 }
 

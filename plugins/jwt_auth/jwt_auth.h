@@ -69,6 +69,13 @@ typedef struct jwt_key {
     EVP_PKEY *pkey;       /* RSA, EC, OKP */
     unsigned char *secret; /* oct */
     size_t secret_len;
+    /* RSA and EC: a verify context per algorithm the key allows, set up
+     * once (digest, padding, salt length) and duplicated per use, and the
+     * digests, fetched once. Creating them per verification costs more
+     * than the RSA-2048 verify itself in OpenSSL 3.0. Read-only after
+     * load, so workers share them. */
+    EVP_PKEY_CTX *prepared[JWT_ALG_EDDSA + 1];
+    EVP_MD *md[JWT_ALG_EDDSA + 1];
 } jwt_key;
 
 typedef struct jwt_jwks {
@@ -113,7 +120,8 @@ typedef enum jwt_result {
     JWT_ERR_NO_EXPIRATION,
     JWT_ERR_LIFETIME,
     JWT_ERR_ISSUER,
-    JWT_ERR_AUDIENCE
+    JWT_ERR_AUDIENCE,
+    JWT_ERR_KEYS_UNAVAILABLE /* remote JWKS not fetched (yet) */
 } jwt_result;
 
 const char *jwt_result_text(jwt_result r);
@@ -155,7 +163,7 @@ int jwt_b64url_decode(const char *in, size_t len, unsigned char **out,
 /* base64url encode without padding into `out` (4*ceil(len/3) + 1 bytes). */
 size_t jwt_b64url_encode(const unsigned char *in, size_t len, char *out);
 
-#endif /* JWT_AUTH_H */
+
 
 /* ------------------------------------------------------------------------
  * Config (config.c)
@@ -191,7 +199,14 @@ typedef struct jwt_provider {
     int64_t max_lifetime_s; /* 0: unbounded */
     int64_t clock_skew_s;
 
-    jwt_jwks *jwks;
+    jwt_jwks *jwks; /* local keys; NULL for a remote provider */
+
+    /* jwks.remote (remote.c fetches it on every worker). */
+    char *remote_url;      /* NULL: local keys */
+    char *remote_connect_to; /* curl CONNECT_TO from backendRef, or NULL */
+    char *remote_ca_file;  /* NULL: the system's CAs */
+    int64_t cache_duration_s;
+    int64_t fetch_timeout_ms;
 } jwt_provider;
 
 typedef struct jwt_config {
@@ -203,6 +218,7 @@ typedef struct jwt_config {
     size_t cache_entries; /* per worker; 0 disables the cache */
     int has_metric;
     uint32_t metric; /* jwt_auth_requests_total{result} */
+    int has_remote; /* some provider fetches its keys */
 } jwt_config;
 
 /* [main] Parse spec.jwt. Reports every mistake through config_error. */
@@ -217,15 +233,49 @@ gwf_status jwt_route_config_check(gwf_instance *inst, gwf_view json);
 
 typedef struct jwt_cache jwt_cache;
 
-/* `entries` slots (rounded up to a power of two). NULL on no memory. */
-jwt_cache *jwt_cache_new(size_t entries);
+/* `entries` slots (rounded up to a power of two); the cache owns what is
+ * put in it and releases it with `release`. NULL when `entries` is 0 or
+ * on no memory. */
+jwt_cache *jwt_cache_new(size_t entries, void (*release)(void *));
 void jwt_cache_free(jwt_cache *c);
-/* The claims of a token that `provider` verified before, if the entry is
- * still valid at `now_s` (never beyond the token's exp plus skew).
+/* What was put for a token that `provider` verified before, if the entry
+ * is still valid at `now_s` (never beyond the token's exp plus skew).
  * Borrowed: valid until the next jwt_cache_put. */
-json_t *jwt_cache_get(jwt_cache *c, const char *token, size_t len,
-                      size_t provider, int64_t now_s);
-/* Remember a verified token until `valid_until_s`; takes a reference on
- * `claims`. */
+void *jwt_cache_get(jwt_cache *c, const char *token, size_t len,
+                    size_t provider, int64_t now_s);
+/* Remember a verified token until `valid_until_s`; takes ownership of
+ * `value` (released at once when there is no cache). */
 void jwt_cache_put(jwt_cache *c, const char *token, size_t len,
-                   size_t provider, int64_t valid_until_s, json_t *claims);
+                   size_t provider, int64_t valid_until_s, void *value);
+
+/* ------------------------------------------------------------------------
+ * Remote JWKS (remote.c): one fetcher per worker, libcurl multi-socket
+ * driven by the host's worker-scope fd watches and timers
+ * --------------------------------------------------------------------- */
+
+typedef struct jwt_fetcher jwt_fetcher;
+
+/* Called on the worker when a fetch for `provider` ended (keys replaced,
+ * or the fetch failed and the old keys, if any, stay). */
+typedef void (*jwt_fetch_done_cb)(void *arg, size_t provider);
+
+/* [worker] Start fetching every remote provider's keys now. NULL on no
+ * memory. */
+jwt_fetcher *jwt_fetcher_start(const jwt_config *cfg, gwf_instance *inst,
+                               jwt_fetch_done_cb done, void *arg);
+/* [worker] Cancel every watch, timer and transfer; free. */
+void jwt_fetcher_stop(jwt_fetcher *f);
+/* The current keys of a remote provider (NULL before the first success).
+ * Borrowed until the next callback of the host loop. */
+const jwt_jwks *jwt_fetcher_keys(const jwt_fetcher *f, size_t provider);
+/* 1 while the first fetch has neither succeeded nor failed. */
+int jwt_fetcher_pending(const jwt_fetcher *f, size_t provider);
+/* Fetch again now because a token named an unknown kid, unless a fetch
+ * is running (returns 1: wait for it) or one started less than
+ * JWT_KID_REFETCH_S ago (returns 0: don't wait). */
+int jwt_fetcher_refetch(jwt_fetcher *f, size_t provider, int64_t now_s);
+
+#define JWT_KID_REFETCH_S 30
+#define JWT_FETCH_RETRY_S 10
+
+#endif /* JWT_AUTH_H */

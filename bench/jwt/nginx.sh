@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# bench/jwt/nginx.sh BUILDDIR - nginx requests/s through jwt_auth (an
+# RS256 token, so every request after the first is a token-cache hit)
+# against the same proxy_pass without it; target >= 0.9.
+#
+# One nginx (worker_processes 1) from a temporary prefix, proxying both
+# locations to a second server block of its own (`return 200 "ok"`)
+# through a keepalive pool; wrk (1 thread) drives it, nginx and wrk
+# pinned to different cores when there are two. The key and token are
+# made by tests/plugins/jwt_auth/make_tokens.py (python3-jwt). Rounds
+# alternate baseline and jwt; the medians give the ratio.
+#
+# Environment: DURATION (default 5s), CONNECTIONS (32), ROUNDS (3).
+set -uo pipefail
+[ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+die() { echo "bench/jwt: $*" >&2; exit 1; }
+
+duration=${DURATION:-5s}
+connections=${CONNECTIONS:-32}
+rounds=${ROUNDS:-3}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "$1" 2>/dev/null && pwd) || die "no build directory $1"
+module=$build/host/nginx/ngx_http_gwf_module.so
+plugins=$build/plugins/jwt_auth
+[ -f "$module" ] || die "$module is missing (-Dnginx=enabled)"
+[ -f "$plugins/jwt_auth.so" ] || die "$plugins/jwt_auth.so is missing"
+command -v wrk >/dev/null || die "wrk is not installed"
+
+pin_nginx=() pin_wrk=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_nginx=(taskset -c 1) pin_wrk=(taskset -c 0)
+fi
+
+tmp=$(mktemp -d /tmp/gwf-bench-jwt.XXXXXX) || die "mktemp failed"
+chmod 755 "$tmp"
+cleanup() {
+    if [ -f "$tmp/nginx.pid" ]; then
+        kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null
+        for _ in $(seq 50); do [ -f "$tmp/nginx.pid" ] || break; sleep 0.1; done
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+/usr/bin/python3 "$src/tests/plugins/jwt_auth/make_tokens.py" \
+    "$(date +%s)" "$tmp/tokens.json" || die "make_tokens.py failed"
+token=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"]["RS256"])' "$tmp/tokens.json")
+jwks=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(json.dumps(json.load(open(sys.argv[1]))["jwks"])))' "$tmp/tokens.json")
+
+port=$((20000 + RANDOM % 20000)); up=$((port + 1))
+cat >"$tmp/jwt.yaml" <<YAML
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: {name: jwt}
+spec:
+  jwt:
+    providers:
+      - name: idp
+        issuer: https://issuer.example
+        audiences: [api]
+        claimsToHeaders: [{name: sub, header: x-sub}]
+        jwks: {local: {inline: $jwks}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: api}
+spec:
+  jwtAuth: {extensionRef: {name: jwt}}
+YAML
+mkdir -p "$tmp/temp"
+cat >"$tmp/nginx.conf" <<CONF
+load_module $module;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/temp/c; proxy_temp_path $tmp/temp/p;
+    fastcgi_temp_path $tmp/temp/f; uwsgi_temp_path $tmp/temp/u;
+    scgi_temp_path $tmp/temp/s;
+    keepalive_requests 100000000;
+    gwf_manifests $tmp/jwt.yaml;
+    gwf_plugin_path $plugins;
+    upstream up { server 127.0.0.1:$up; keepalive 32; }
+    server {
+        listen 127.0.0.1:$port;
+        location = /plain { proxy_pass http://up/; proxy_http_version 1.1;
+                            proxy_set_header Connection ""; }
+        location = /jwt { gwf_policy api; proxy_pass http://up/;
+                          proxy_http_version 1.1;
+                          proxy_set_header Connection ""; }
+    }
+    server { listen 127.0.0.1:$up; location / { return 200 "ok"; } }
+}
+CONF
+"${pin_nginx[@]}" /usr/sbin/nginx -p "$tmp/" -c "$tmp/nginx.conf" ||
+    die "nginx did not start: $(cat "$tmp/error.log" 2>/dev/null)"
+for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/plain" && break; sleep 0.1
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' \
+    -H "Authorization: Bearer $token" "http://127.0.0.1:$port/jwt")
+[ "$code" = 200 ] || die "/jwt answered $code with the token"
+
+rps() {
+    "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" "$@" 2>&1 |
+        awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx"; exit 1}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+plain=() jwt=()
+for _ in $(seq "$rounds"); do
+    plain+=("$(rps "http://127.0.0.1:$port/plain")")
+    jwt+=("$(rps -H "Authorization: Bearer $token" "http://127.0.0.1:$port/jwt")")
+done
+p=$(printf '%s\n' "${plain[@]}" | median)
+j=$(printf '%s\n' "${jwt[@]}" | median)
+ratio=$(awk -v a="$j" -v b="$p" 'BEGIN {printf "%.3f", a / b}')
+verdict=$(awk -v r="$ratio" 'BEGIN {print (r >= 0.9) ? "PASS" : "MISS"}')
+echo "proxy without jwt: $p req/s; with jwt_auth (RS256, cached): $j req/s;" \
+     "ratio $ratio (target >= 0.9) $verdict"

@@ -1,0 +1,989 @@
+/*
+ * filter.c - the jwt_auth hooks: find the token, verify it, check its
+ * claims, then either let the request go on (with claims left for the
+ * plugins after us and copied to headers) or answer 401/403.
+ *
+ * Several providers mean "any one of them" (kgateway): each provider looks
+ * for a token where its tokenSource says; the first provider that verifies
+ * its token wins. With no token at all the request is refused (Strict) or
+ * passed on unauthenticated (AllowMissing); a token that is present but
+ * bad is always refused: 403 when only the audience was wrong, else 401
+ * with `WWW-Authenticate: Bearer realm="...", error="invalid_token"`
+ * (RFC 6750 3.1). Tokens never reach a log line.
+ *
+ * Verification is synchronous when the keys are in memory: inline keys,
+ * or a remote JWKS already fetched (remote.c). A request that needs keys
+ * still being fetched - the first fetch, or a refetch for an unknown kid
+ * - pauses as a `waiter` until that fetch ends or fetchTimeout passes,
+ * then is decided again without waiting. A verified token is remembered,
+ * already rendered as values and headers, in a per-worker cache
+ * (cache.c). The stream context is the worker state itself, so a request
+ * allocates nothing unless it verifies a new token or has to wait.
+ */
+#include "jwt_auth.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JWT_REALM_MAX 256
+/* How long a verified token without exp may stay cached. */
+#define JWT_CACHE_NO_EXP_S 300
+
+typedef struct waiter waiter;
+
+typedef struct jwt_worker {
+    const jwt_config *cfg;
+    jwt_cache *cache;
+    jwt_fetcher *fetcher; /* NULL without remote providers */
+    waiter *waiters;      /* streams paused for a JWKS fetch */
+} jwt_worker;
+
+/* A stream paused until `provider`'s keys arrive, or its timer fires. */
+struct waiter {
+    waiter *next;
+    jwt_worker *w;
+    gwf_stream *s;
+    size_t provider;
+};
+
+/* The config plus a cache-less worker for hosts that start no worker. */
+typedef struct jwt_plugin {
+    jwt_config cfg;
+    jwt_worker no_worker;
+    int curl_initialised;
+} jwt_plugin;
+
+/* The outcome of looking at one provider's token. */
+typedef struct attempt {
+    jwt_result result;
+    json_t *claims; /* the payload while it is checked */
+    int wait;       /* the keys are being fetched: pause */
+} attempt;
+
+/* What evaluate() did with the request. */
+typedef enum verdict {
+    VERDICT_ALLOWED,
+    VERDICT_REPLIED,
+    VERDICT_WAIT
+} verdict;
+
+/* ------------------------------------------------------------------------
+ * Finding the token
+ * --------------------------------------------------------------------- */
+
+static gwf_view
+trim_spaces(gwf_view v)
+{
+    while (v.len && (v.ptr[0] == ' ' || v.ptr[0] == '\t'))
+        v.ptr++, v.len--;
+    while (v.len && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
+        v.len--;
+    return v;
+}
+
+static int
+token_from_header(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+{
+    size_t prefix_len = strlen(p->prefix);
+    gwf_view v;
+
+    if (gwf_header_get(s, GWF_REQUEST, p->source_name, &v) != GWF_OK)
+        return 0;
+    /* The auth scheme is case-insensitive (RFC 9110 11.1). */
+    if (v.len < prefix_len || strncasecmp(v.ptr, p->prefix, prefix_len) != 0)
+        return 0;
+    v.ptr += prefix_len;
+    v.len -= prefix_len;
+    *token = trim_spaces(v);
+    return token->len > 0;
+}
+
+/* Find `name`=value among `sep`-separated pairs of `list`. */
+static int
+find_pair(gwf_view list, char sep, const char *name, gwf_view *value,
+          gwf_view *whole)
+{
+    size_t name_len = strlen(name);
+    const char *p = list.ptr, *end = list.ptr + list.len;
+
+    while (p < end) {
+        const char *stop = memchr(p, sep, (size_t)(end - p));
+        gwf_view pair = {p, stop ? (size_t)(stop - p) : (size_t)(end - p)};
+        gwf_view trimmed = trim_spaces(pair);
+        if (trimmed.len > name_len && trimmed.ptr[name_len] == '=' &&
+            memcmp(trimmed.ptr, name, name_len) == 0) {
+            value->ptr = trimmed.ptr + name_len + 1;
+            value->len = trimmed.len - name_len - 1;
+            *whole = pair;
+            return 1;
+        }
+        p = stop ? stop + 1 : end;
+    }
+    return 0;
+}
+
+static int
+token_from_query(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+{
+    gwf_view path, whole;
+    const char *q;
+
+    if (gwf_header_get(s, GWF_REQUEST, ":path", &path) != GWF_OK)
+        return 0;
+    q = memchr(path.ptr, '?', path.len);
+    if (!q)
+        return 0;
+    path.len -= (size_t)(q + 1 - path.ptr);
+    path.ptr = q + 1;
+    return find_pair(path, '&', p->source_name, token, &whole) &&
+           token->len > 0;
+}
+
+static int
+token_from_cookie(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+{
+    gwf_view cookies, whole;
+
+    for (size_t i = 0;; i++) {
+        if (s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &cookies) !=
+            GWF_OK)
+            return 0;
+        if (find_pair(cookies, ';', p->source_name, token, &whole) &&
+            token->len > 0)
+            return 1;
+    }
+}
+
+static int
+find_token(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+{
+    switch (p->source) {
+    case JWT_SOURCE_QUERY:
+        return token_from_query(s, p, token);
+    case JWT_SOURCE_COOKIE:
+        return token_from_cookie(s, p, token);
+    case JWT_SOURCE_HEADER:
+    default:
+        return token_from_header(s, p, token);
+    }
+}
+
+/* Rewrite `list` without the pair `name`=...; the result replaces the
+ * header `header` (":path" or "cookie"), or removes it when empty. */
+static void
+remove_pair(gwf_stream *s, const char *header, gwf_view list, size_t skip,
+            char sep, const char *name)
+{
+    gwf_strbuf out = {0};
+    const char *p = list.ptr + skip, *end = list.ptr + list.len;
+    size_t name_len = strlen(name);
+    int first = 1;
+
+    gwf_strbuf_append(&out, list.ptr, skip);
+    while (p < end) {
+        const char *stop = memchr(p, sep, (size_t)(end - p));
+        gwf_view pair = {p, stop ? (size_t)(stop - p) : (size_t)(end - p)};
+        gwf_view trimmed = trim_spaces(pair);
+        int match = trimmed.len > name_len && trimmed.ptr[name_len] == '=' &&
+                    memcmp(trimmed.ptr, name, name_len) == 0;
+        if (!match && trimmed.len > 0) {
+            if (!first)
+                gwf_strbuf_append(&out, sep == ';' ? "; " : "&",
+                                  sep == ';' ? 2 : 1);
+            gwf_strbuf_append(&out, trimmed.ptr, trimmed.len);
+            first = 0;
+        }
+        p = stop ? stop + 1 : end;
+    }
+    if (out.failed) {
+        gwf_strbuf_free(&out);
+        return;
+    }
+    if (sep == '&' && first && out.len > 0 && out.data[out.len - 1] == '?')
+        out.len--; /* "/x?" -> "/x" */
+    if (out.len == 0)
+        gwf_header_remove(s, GWF_REQUEST, header);
+    else
+        s->host->header_set(s, GWF_REQUEST, header, strlen(header), out.data,
+                            out.len);
+    gwf_strbuf_free(&out);
+}
+
+/* forwardToken false: the upstream does not see the credential. */
+static void
+strip_token(gwf_stream *s, const jwt_provider *p)
+{
+    gwf_view v;
+
+    switch (p->source) {
+    case JWT_SOURCE_HEADER:
+        gwf_header_remove(s, GWF_REQUEST, p->source_name);
+        break;
+    case JWT_SOURCE_QUERY:
+        if (gwf_header_get(s, GWF_REQUEST, ":path", &v) == GWF_OK) {
+            const char *q = memchr(v.ptr, '?', v.len);
+            if (q) {
+                char *copy = strndup(v.ptr, v.len);
+                gwf_view own = {copy, v.len};
+                if (copy)
+                    remove_pair(s, ":path", own, (size_t)(q - v.ptr) + 1, '&',
+                                p->source_name);
+                free(copy);
+            }
+        }
+        break;
+    case JWT_SOURCE_COOKIE:
+        /* Cookies may come in several lines: fold them into one. */
+        {
+            gwf_strbuf all = {0};
+            gwf_view own;
+            for (size_t i = 0; s->host->header_get(s, GWF_REQUEST, "cookie",
+                                                   6, i, &v) == GWF_OK;
+                 i++) {
+                if (i)
+                    gwf_strbuf_append(&all, "; ", 2);
+                gwf_strbuf_append(&all, v.ptr, v.len);
+            }
+            if (!all.failed && all.data) {
+                own.ptr = all.data;
+                own.len = all.len;
+                remove_pair(s, "cookie", own, 0, ';', p->source_name);
+            }
+            gwf_strbuf_free(&all);
+        }
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Claims
+ * --------------------------------------------------------------------- */
+
+/* A NumericDate claim as whole seconds; 0 absent, -1 not a number. */
+static int
+numeric_date(const json_t *claims, const char *name, int64_t *out)
+{
+    const json_t *v = json_object_get(claims, name);
+
+    if (!v)
+        return 0;
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 1;
+    }
+    if (json_is_real(v) && json_real_value(v) > -9e15 &&
+        json_real_value(v) < 9e15) {
+        *out = (int64_t)json_real_value(v);
+        return 1;
+    }
+    return -1;
+}
+
+static int
+audience_allowed(const jwt_provider *p, const json_t *claims)
+{
+    const json_t *aud = json_object_get(claims, "aud"), *item;
+    size_t i;
+
+    if (p->audience_count == 0)
+        return 1;
+    for (size_t k = 0; k < p->audience_count; k++) {
+        if (json_is_string(aud) &&
+            strcmp(json_string_value(aud), p->audiences[k]) == 0)
+            return 1;
+        if (json_is_array(aud)) {
+            json_array_foreach(aud, i, item) {
+                if (json_is_string(item) &&
+                    strcmp(json_string_value(item), p->audiences[k]) == 0)
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* exp, nbf, iss, lifetime. Audience last: its failure means 403. */
+static jwt_result
+check_claims(const jwt_provider *p, const json_t *claims, int64_t now,
+             int64_t *exp_out)
+{
+    int64_t exp = 0, nbf = 0, iat = 0;
+    int has_exp = numeric_date(claims, "exp", &exp);
+    int has_nbf = numeric_date(claims, "nbf", &nbf);
+    int has_iat = numeric_date(claims, "iat", &iat);
+    const json_t *iss;
+
+    if (has_exp < 0 || has_nbf < 0 || has_iat < 0)
+        return JWT_ERR_MALFORMED;
+    if (p->issuer) {
+        iss = json_object_get(claims, "iss");
+        if (!json_is_string(iss) ||
+            strcmp(json_string_value(iss), p->issuer) != 0)
+            return JWT_ERR_ISSUER;
+    }
+    if (has_exp && now >= exp + p->clock_skew_s)
+        return JWT_ERR_EXPIRED;
+    if (has_nbf && now + p->clock_skew_s < nbf)
+        return JWT_ERR_NOT_YET_VALID;
+    if (!has_exp && (p->require_expiration || p->max_lifetime_s))
+        return JWT_ERR_NO_EXPIRATION;
+    if (p->max_lifetime_s &&
+        (!has_iat || exp - iat > p->max_lifetime_s))
+        return JWT_ERR_LIFETIME;
+    if (!audience_allowed(p, claims))
+        return JWT_ERR_AUDIENCE;
+    *exp_out = has_exp ? exp + p->clock_skew_s : now + JWT_CACHE_NO_EXP_S;
+    return JWT_OK;
+}
+
+static const jwt_jwks *
+keys_of(const jwt_worker *w, size_t index)
+{
+    const jwt_provider *p = &w->cfg->providers[index];
+    return p->remote_url ? jwt_fetcher_keys(w->fetcher, index) : p->jwks;
+}
+
+/* -- A verified token, rendered once -------------------------------------
+ *
+ * What a verified token leaves on a request - the shared values and the
+ * claimsToHeaders values - is rendered to text once, when the token is
+ * verified, and cached with it, so a cache hit costs no JSON work. */
+
+typedef struct rendered_value {
+    char *key; /* "jwt_auth.claim.<name>" */
+    size_t key_len;
+    gwf_value_type type;
+    char *data;
+    size_t len;
+} rendered_value;
+
+typedef struct verified {
+    rendered_value *values;
+    size_t value_count;
+    gwf_strbuf *headers; /* one per claimsToHeaders entry; data NULL: none */
+    size_t header_count;
+} verified;
+
+static void
+verified_free(void *arg)
+{
+    verified *v = arg;
+
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->value_count; i++) {
+        free(v->values[i].key);
+        free(v->values[i].data);
+    }
+    for (size_t i = 0; i < v->header_count; i++)
+        gwf_strbuf_free(&v->headers[i]);
+    free(v->values);
+    free(v->headers);
+    free(v);
+}
+
+/* One claim value as header text: strings as they are, arrays joined with
+ * ",", anything else as compact JSON. */
+static void
+append_claim_text(gwf_strbuf *out, const json_t *v, int top)
+{
+    if (json_is_string(v)) {
+        gwf_strbuf_append(out, json_string_value(v), json_string_length(v));
+    } else if (top && json_is_array(v)) {
+        size_t i;
+        const json_t *item;
+        json_array_foreach(v, i, item) {
+            if (i)
+                gwf_strbuf_append(out, ",", 1);
+            append_claim_text(out, item, 0);
+        }
+    } else {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text)
+            gwf_strbuf_append(out, text, strlen(text));
+        else
+            out->failed = 1;
+        free(text);
+    }
+}
+
+static int
+render_values(verified *v, const json_t *claims)
+{
+    const char *key;
+    json_t *claim;
+
+    v->values = calloc(json_object_size(claims) + 1, sizeof(*v->values));
+    if (!v->values)
+        return -1;
+    json_object_foreach((json_t *)claims, key, claim) {
+        rendered_value *r = &v->values[v->value_count];
+        size_t name_len = strlen(key);
+        r->key_len = 15 + name_len;
+        r->key = malloc(r->key_len + 1);
+        if (!r->key)
+            return -1;
+        memcpy(r->key, "jwt_auth.claim.", 15);
+        memcpy(r->key + 15, key, name_len + 1);
+        v->value_count++; /* freed with v from here on */
+        if (json_is_string(claim)) {
+            r->type = GWF_VALUE_STRING;
+            r->len = json_string_length(claim);
+            r->data = malloc(r->len + 1);
+            if (r->data)
+                memcpy(r->data, json_string_value(claim), r->len + 1);
+        } else {
+            r->type = GWF_VALUE_JSON;
+            r->data = json_dumps(claim, JSON_COMPACT | JSON_ENCODE_ANY);
+            r->len = r->data ? strlen(r->data) : 0;
+        }
+        if (!r->data)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+render_headers(verified *v, const jwt_provider *p, const json_t *claims)
+{
+    v->headers = calloc(p->claim_header_count + 1, sizeof(*v->headers));
+    if (!v->headers)
+        return -1;
+    v->header_count = p->claim_header_count;
+    for (size_t i = 0; i < p->claim_header_count; i++) {
+        const jwt_claim_header *ch = &p->claims_to_headers[i];
+        const json_t *claim = claims;
+        gwf_strbuf *text = &v->headers[i];
+
+        for (size_t k = 0; claim && k < ch->path_len; k++)
+            claim = json_object_get(claim, ch->path[k]);
+        if (!claim || json_is_null(claim))
+            continue;
+        append_claim_text(text, claim, 1);
+        if (text->failed)
+            return -1;
+        /* A value a header cannot carry (CR, LF, NUL) is not sent at all:
+         * cutting it would forward something the issuer never said. */
+        if (text->data && !gwf_is_header_value(text->data, text->len))
+            gwf_strbuf_free(text);
+    }
+    return 0;
+}
+
+static verified *
+render(const jwt_provider *p, const json_t *claims)
+{
+    verified *v = calloc(1, sizeof(*v));
+
+    if (!v)
+        return NULL;
+    if (render_values(v, claims) != 0 || render_headers(v, p, claims) != 0) {
+        verified_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* `may_wait`: a remote provider may ask to pause for its keys (the first
+ * fetch, or a refetch for an unknown kid). After one wait it may not.
+ * On success `a.result` is JWT_OK and `*out` the rendered token: borrowed
+ * from the cache when `*owned` is 0, else the caller's to free. */
+static attempt
+verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
+             int may_wait, verified **out, int *owned)
+{
+    const jwt_provider *p = &w->cfg->providers[index];
+    const jwt_jwks *keys;
+    attempt a = {JWT_OK, NULL, 0};
+    json_error_t jerr;
+    jwt_jws jws;
+    int64_t valid_until = 0;
+
+    *owned = 0;
+    *out = jwt_cache_get(w->cache, token.ptr, token.len, index, now);
+    if (*out)
+        return a;
+    a.result = jwt_jws_parse(token.ptr, token.len, &jws);
+    if (a.result != JWT_OK)
+        return a;
+    a.claims = json_loadb((const char *)jws.payload, jws.payload_len,
+                          JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(a.claims))
+        a.result = JWT_ERR_MALFORMED;
+    /* Cheap checks first: a token for another issuer costs no verify. */
+    if (a.result == JWT_OK)
+        a.result = check_claims(p, a.claims, now, &valid_until);
+    if (a.result == JWT_OK || a.result == JWT_ERR_AUDIENCE) {
+        /* An audience failure is reported only for a genuine token. */
+        jwt_result sig;
+        keys = keys_of(w, index);
+        if (!keys && p->remote_url && may_wait &&
+            jwt_fetcher_pending(w->fetcher, index)) {
+            a.wait = 1;
+            sig = JWT_ERR_KEYS_UNAVAILABLE;
+        } else if (!keys) {
+            sig = JWT_ERR_KEYS_UNAVAILABLE;
+        } else {
+            sig = jwt_jws_verify(&jws, keys);
+            /* A kid we do not know may be a key the provider just
+             * rotated in: fetch again (rate-limited) and wait for it. */
+            if (sig == JWT_ERR_NO_KEY && jws.kid && p->remote_url &&
+                may_wait && jwt_fetcher_refetch(w->fetcher, index, now))
+                a.wait = 1;
+        }
+        if (sig != JWT_OK)
+            a.result = sig;
+    }
+    jwt_jws_clear(&jws);
+    if (a.result == JWT_OK) {
+        *out = render(p, a.claims);
+        if (!*out) {
+            a.result = JWT_ERR_MALFORMED; /* no memory: refuse, never guess */
+        } else if (w->cache) {
+            jwt_cache_put(w->cache, token.ptr, token.len, index, valid_until,
+                          *out);
+            /* The cache may have dropped it (hash failure): look again. */
+            if (jwt_cache_get(w->cache, token.ptr, token.len, index, now) !=
+                *out) {
+                *out = NULL;
+                a.result = JWT_ERR_MALFORMED;
+            }
+        } else {
+            *owned = 1;
+        }
+    }
+    json_decref(a.claims);
+    a.claims = NULL;
+    return a;
+}
+
+/* Leave every top-level claim, and the provider, for the plugins after
+ * us; copy the configured claims to headers. */
+static void
+apply_claims(gwf_stream *s, const jwt_provider *p, size_t index,
+             const verified *v)
+{
+    char fallback[40];
+    const char *provider = p->name;
+
+    if (!provider) {
+        snprintf(fallback, sizeof(fallback), "providers[%zu]", index);
+        provider = fallback;
+    }
+    s->host->value_set(s, "jwt_auth.provider", 17, GWF_VALUE_STRING,
+                       provider, strlen(provider));
+    for (size_t i = 0; i < v->value_count; i++) {
+        const rendered_value *r = &v->values[i];
+        s->host->value_set(s, r->key, r->key_len, r->type, r->data, r->len);
+    }
+    for (size_t i = 0; i < v->header_count; i++) {
+        const char *name = p->claims_to_headers[i].header;
+        if (v->headers[i].data)
+            s->host->header_add(s, GWF_REQUEST, name, strlen(name),
+                                v->headers[i].data, v->headers[i].len);
+    }
+}
+
+/* A client must not be able to forge what we would have set. */
+static void
+remove_client_headers(gwf_stream *s, const jwt_config *cfg)
+{
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        const jwt_provider *p = &cfg->providers[i];
+        for (size_t k = 0; k < p->claim_header_count; k++)
+            gwf_header_remove(s, GWF_REQUEST, p->claims_to_headers[k].header);
+        if (p->forward_payload_header)
+            gwf_header_remove(s, GWF_REQUEST, p->forward_payload_header);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Replies
+ * --------------------------------------------------------------------- */
+
+static void
+count(const jwt_config *cfg, const char *result)
+{
+    gwf_view label = gwf_cstr(result);
+
+    if (cfg->has_metric)
+        cfg->instance->host->metric_add(cfg->instance, cfg->metric, &label, 1,
+                                        1);
+}
+
+/* realm="<scheme>://<authority><path without query>", as Envoy does,
+ * keeping only bytes that cannot break out of the quoted string. */
+static void
+build_realm(gwf_stream *s, char *out, size_t size)
+{
+    static const char *const parts[] = {":scheme", "://", ":authority",
+                                        ":path"};
+    size_t n = 0;
+
+    for (size_t i = 0; i < 4; i++) {
+        gwf_view v;
+        if (i != 1) {
+            if (gwf_header_get(s, GWF_REQUEST, parts[i], &v) != GWF_OK)
+                continue;
+        } else {
+            v = gwf_cstr(parts[i]);
+        }
+        for (size_t k = 0; k < v.len && n + 1 < size; k++) {
+            unsigned char c = (unsigned char)v.ptr[k];
+            if (i == 3 && (c == '?' || c == '#'))
+                break;
+            if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
+                out[n++] = (char)c;
+        }
+    }
+    out[n] = 0;
+}
+
+static gwf_action
+deny(gwf_stream *s, const jwt_config *cfg, int token_present,
+     jwt_result why)
+{
+    char realm[JWT_REALM_MAX], challenge[JWT_REALM_MAX + 64];
+    gwf_header headers[2];
+    const char *body;
+    uint32_t status = 401;
+    const char *details = "jwt_missing";
+
+    build_realm(s, realm, sizeof(realm));
+    if (!token_present) {
+        body = "Jwt is missing";
+        snprintf(challenge, sizeof(challenge), "Bearer realm=\"%s\"", realm);
+    } else if (why == JWT_ERR_AUDIENCE) {
+        status = 403;
+        details = "jwt_audience";
+        body = "Audiences in Jwt are not allowed";
+        snprintf(challenge, sizeof(challenge),
+                 "Bearer realm=\"%s\", error=\"insufficient_scope\"", realm);
+    } else {
+        details = "jwt_invalid";
+        body = jwt_result_text(why);
+        snprintf(challenge, sizeof(challenge),
+                 "Bearer realm=\"%s\", error=\"invalid_token\"", realm);
+    }
+    headers[0].name = gwf_cstr("www-authenticate");
+    headers[0].value = gwf_cstr(challenge);
+    headers[1].name = gwf_cstr("content-type");
+    headers[1].value = gwf_cstr("text/plain");
+    gwf_stream_logf(s, GWF_LOG_DEBUG, "request refused: %s", body);
+    count(cfg, status == 403 ? "forbidden" : token_present ? "invalid"
+                                                           : "missing");
+    if (s->host->send_local_reply(s, status, headers, 2, body, strlen(body),
+                                  details) != GWF_OK)
+        return GWF_CONTINUE; /* the host logged why; nothing else to do */
+    return GWF_PAUSE;
+}
+
+static void
+allow(gwf_stream *s, const jwt_config *cfg, size_t index, gwf_view token,
+      const verified *v)
+{
+    const jwt_provider *p = &cfg->providers[index];
+    char *copy = NULL;
+
+    /* The token view points into the header map, which the calls below
+     * change: keep our own copy for the payload header. */
+    if (p->forward_payload_header) {
+        copy = strndup(token.ptr, token.len);
+        token.ptr = copy;
+        if (!copy)
+            token.len = 0;
+    }
+    apply_claims(s, p, index, v);
+    if (p->forward_payload_header && token.len) {
+        /* The payload part, still base64url, as Envoy forwards it. */
+        const char *dot1 = memchr(token.ptr, '.', token.len);
+        const char *dot2 =
+            dot1 ? memchr(dot1 + 1, '.', token.len - (size_t)(dot1 + 1 -
+                                                              token.ptr))
+                 : NULL;
+        if (dot2)
+            s->host->header_set(s, GWF_REQUEST, p->forward_payload_header,
+                                strlen(p->forward_payload_header), dot1 + 1,
+                                (size_t)(dot2 - dot1 - 1));
+    }
+    free(copy);
+    if (!p->forward_token)
+        strip_token(s, p);
+    count(cfg, "allowed");
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks
+ * --------------------------------------------------------------------- */
+
+/* Decide for one request: allow it (claims, headers), answer it, or say
+ * which provider's keys it must wait for. */
+static verdict
+evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
+{
+    const jwt_config *cfg = w->cfg;
+    int64_t now = cfg->instance->host->now(cfg->instance, GWF_CLOCK_REALTIME) /
+                  1000000000;
+    jwt_result worst = JWT_OK;
+    int token_present = 0;
+
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        gwf_view token;
+        verified *v = NULL;
+        int owned = 0;
+        attempt a;
+        if (!find_token(s, &cfg->providers[i], &token))
+            continue;
+        token_present = 1;
+        a = verify_token(w, i, token, now, may_wait, &v, &owned);
+        if (a.result == JWT_OK) {
+            allow(s, cfg, i, token, v);
+            if (owned)
+                verified_free(v);
+            return VERDICT_ALLOWED;
+        }
+        if (a.wait) {
+            *wait_for = i;
+            return VERDICT_WAIT;
+        }
+        /* Report the most telling failure: an audience mismatch on a
+         * genuine token beats "another provider's token did not verify". */
+        if (worst == JWT_OK || a.result == JWT_ERR_AUDIENCE)
+            worst = a.result;
+    }
+    if (!token_present && cfg->allow_missing) {
+        count(cfg, "missing_allowed");
+        return VERDICT_ALLOWED;
+    }
+    return deny(s, cfg, token_present, worst) == GWF_PAUSE ? VERDICT_REPLIED
+                                                          : VERDICT_ALLOWED;
+}
+
+static void
+waiter_unlink(jwt_worker *w, waiter *gone)
+{
+    for (waiter **p = &w->waiters; *p; p = &(*p)->next) {
+        if (*p == gone) {
+            *p = gone->next;
+            return;
+        }
+    }
+}
+
+/* Evaluate a paused stream again, without waiting this time. */
+static void
+waiter_wake(waiter *wt)
+{
+    size_t ignored;
+    gwf_stream *s = wt->s;
+    jwt_worker *w = wt->w;
+
+    waiter_unlink(w, wt);
+    free(wt);
+    if (evaluate(s, w, 0, &ignored) == VERDICT_ALLOWED)
+        s->host->resume(s);
+}
+
+static void
+on_wait_timeout(void *arg)
+{
+    waiter_wake(arg);
+}
+
+/* [worker] A fetch ended: wake the streams that waited for it. */
+static void
+on_fetch_done(void *arg, size_t provider)
+{
+    jwt_worker *w = arg;
+    waiter *wt = w->waiters;
+
+    while (wt) {
+        waiter *next = wt->next;
+        if (wt->provider == provider)
+            waiter_wake(wt); /* its stream-scope timer dies with it */
+        wt = next;
+    }
+}
+
+static gwf_action
+jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
+{
+    jwt_worker *w = stream_ctx;
+    const jwt_config *cfg = w->cfg;
+    size_t provider = 0;
+    uint64_t timer;
+    waiter *wt;
+
+    (void)end_of_stream;
+    remove_client_headers(s, cfg);
+    switch (evaluate(s, w, 1, &provider)) {
+    case VERDICT_ALLOWED:
+        return GWF_CONTINUE;
+    case VERDICT_REPLIED:
+        return GWF_PAUSE;
+    case VERDICT_WAIT:
+        break;
+    }
+    /* Wait for the keys, but not longer than fetchTimeout. */
+    wt = calloc(1, sizeof(*wt));
+    if (!wt ||
+        s->host->timer_start(cfg->instance, s,
+                             (uint64_t)cfg->providers[provider]
+                                     .fetch_timeout_ms * 1000000u,
+                             on_wait_timeout, wt, &timer) != GWF_OK) {
+        free(wt);
+        evaluate(s, w, 0, &provider);
+        return GWF_PAUSE; /* replied, or allowed by another provider */
+    }
+    wt->w = w;
+    wt->s = s;
+    wt->provider = provider;
+    wt->next = w->waiters;
+    w->waiters = wt;
+    return GWF_PAUSE;
+}
+
+/* [worker] A stream that ends while waiting (client gone, deadline) is
+ * forgotten; its timer was cancelled by the host. */
+static void
+jwt_stream_destroy(gwf_stream *s, void *stream_ctx)
+{
+    jwt_worker *w = stream_ctx;
+
+    for (waiter *wt = w->waiters; wt; wt = wt->next) {
+        if (wt->s == s) {
+            waiter_unlink(w, wt);
+            free(wt);
+            return;
+        }
+    }
+}
+
+static gwf_status
+jwt_stream_create(gwf_stream *s, const gwf_stream_init *init,
+                  void **stream_ctx)
+{
+    (void)s;
+    *stream_ctx = init->worker ? init->worker
+                               : &((jwt_plugin *)init->config)->no_worker;
+    return GWF_OK;
+}
+
+static gwf_status
+jwt_worker_start(void *config, const gwf_worker_init *init, void **worker)
+{
+    jwt_plugin *plugin = config;
+    jwt_worker *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return GWF_ERR_NO_MEMORY;
+    w->cfg = &plugin->cfg;
+    w->cache = jwt_cache_new(plugin->cfg.cache_entries, verified_free);
+    if (!w->cache && plugin->cfg.cache_entries)
+        gwf_logf(init->instance, GWF_LOG_WARN,
+                 "no memory for the token cache; every token is verified");
+    if (plugin->cfg.has_remote) {
+        w->fetcher = jwt_fetcher_start(&plugin->cfg, init->instance,
+                                       on_fetch_done, w);
+        if (!w->fetcher) {
+            jwt_cache_free(w->cache);
+            free(w);
+            return GWF_ERR_NO_MEMORY;
+        }
+    }
+    *worker = w;
+    return GWF_OK;
+}
+
+static void
+jwt_worker_stop(void *config, void *worker)
+{
+    jwt_worker *w = worker;
+
+    (void)config;
+    if (!w)
+        return;
+    jwt_fetcher_stop(w->fetcher);
+    while (w->waiters) {
+        waiter *next = w->waiters->next;
+        free(w->waiters);
+        w->waiters = next;
+    }
+    jwt_cache_free(w->cache);
+    free(w);
+}
+
+static void jwt_config_destroy(void *config);
+
+static gwf_status
+jwt_config_create(const gwf_config_init *init, void **config)
+{
+    static const char *const labels[] = {"result"};
+    jwt_plugin *plugin = calloc(1, sizeof(*plugin));
+
+    if (!plugin)
+        return GWF_ERR_NO_MEMORY;
+    plugin->cfg.instance = init->instance;
+    plugin->no_worker.cfg = &plugin->cfg;
+    if (jwt_config_parse(&plugin->cfg, init->config_json) != GWF_OK) {
+        jwt_config_destroy(plugin);
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    if (plugin->cfg.has_remote &&
+        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        gwf_config_errorf(init->instance, "providers",
+                          "libcurl failed to initialise");
+        plugin->cfg.has_remote = 0;
+        jwt_config_destroy(plugin);
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    plugin->curl_initialised = plugin->cfg.has_remote;
+    if (init->instance->host->metric_define(
+            init->instance, GWF_METRIC_COUNTER, "jwt_auth_requests_total",
+            "Requests seen by jwt_auth, by result.", labels, 1, NULL, 0,
+            &plugin->cfg.metric) == GWF_OK)
+        plugin->cfg.has_metric = 1;
+    *config = plugin;
+    return GWF_OK;
+}
+
+static void
+jwt_config_destroy(void *config)
+{
+    jwt_plugin *plugin = config;
+
+    if (!plugin)
+        return;
+    jwt_config_free(&plugin->cfg);
+    if (plugin->curl_initialised)
+        curl_global_cleanup();
+    free(plugin);
+}
+
+static gwf_status
+jwt_route_config_create(void *config, gwf_instance *inst, gwf_view route_json,
+                        void **route_config)
+{
+    (void)config;
+    *route_config = NULL;
+    return jwt_route_config_check(inst, route_json);
+}
+
+GWF_PLUGIN_ENTRY = {
+    .size = sizeof(gwf_plugin),
+    .abi_major = GWF_ABI_VERSION_MAJOR,
+    .abi_minor = GWF_ABI_VERSION_MINOR,
+    .name = "jwt_auth",
+    .version = "0.1.0",
+    .description = "JWT authentication (kgateway GatewayExtension jwt)",
+    .config_create = jwt_config_create,
+    .config_destroy = jwt_config_destroy,
+    .route_config_create = jwt_route_config_create,
+    .worker_start = jwt_worker_start,
+    .worker_stop = jwt_worker_stop,
+    .stream_create = jwt_stream_create,
+    .request_headers = jwt_request_headers,
+    .stream_destroy = jwt_stream_destroy,
+};

@@ -1,0 +1,403 @@
+/*
+ * remote.c - fetching a provider's JWKS over HTTPS without blocking the
+ * worker: libcurl's multi-socket API, with its sockets and its timer
+ * mapped onto the host's worker-scope fd watches and timers (the ABI's
+ * way to do I/O on the data plane's own event loop).
+ *
+ * Each worker has its own fetcher and its own copy of the keys: no locks,
+ * and a worker never waits for another. A fetch starts when the worker
+ * starts; a success replaces the keys and schedules the next fetch at 90%
+ * of cacheDuration (so keys are refreshed before they expire); a failure
+ * keeps the old keys (served stale) and retries after JWT_FETCH_RETRY_S.
+ * A token naming an unknown kid may trigger one more fetch, at most every
+ * JWT_KID_REFETCH_S, so that a client cannot make us hammer the
+ * identity provider.
+ *
+ * TLS is always verified (libcurl's defaults, CURLOPT_SSL_VERIFYPEER and
+ * VERIFYHOST), against the system CAs or the configured CA file; only
+ * https:// is allowed; the body is bounded by JWT_MAX_JWKS_LEN.
+ */
+#include "jwt_auth.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct remote_state {
+    jwt_fetcher *owner;
+    size_t provider;
+    jwt_jwks *keys;
+    CURL *easy;          /* non-NULL while a fetch runs */
+    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO, for `easy` */
+    gwf_strbuf body;
+    int too_large;
+    int first_done;      /* the first fetch ended, well or not */
+    int64_t last_start_s;
+    uint64_t next_timer;
+    int has_next_timer;
+} remote_state;
+
+/* One watched socket (curl_multi_assign's per-socket pointer). */
+typedef struct socket_watch {
+    uint64_t watch_id;
+} socket_watch;
+
+struct jwt_fetcher {
+    const jwt_config *cfg;
+    gwf_instance *inst;
+    jwt_fetch_done_cb done;
+    void *done_arg;
+    CURLM *multi;
+    uint64_t curl_timer;
+    int has_curl_timer;
+    remote_state *states; /* one per provider; unused for local ones */
+};
+
+static int64_t
+now_s(const jwt_fetcher *f)
+{
+    return f->inst->host->now(f->inst, GWF_CLOCK_REALTIME) / 1000000000;
+}
+
+static void fetch_start(remote_state *st);
+static void check_done(jwt_fetcher *f);
+
+/* -- libcurl <-> host loop --------------------------------------------- */
+
+static void
+on_fd(void *arg, int fd, uint32_t events)
+{
+    jwt_fetcher *f = arg;
+    int mask = 0, running;
+
+    if (events & GWF_FD_READ)
+        mask |= CURL_CSELECT_IN;
+    if (events & GWF_FD_WRITE)
+        mask |= CURL_CSELECT_OUT;
+    if (events & GWF_FD_ERROR)
+        mask |= CURL_CSELECT_ERR;
+    curl_multi_socket_action(f->multi, fd, mask, &running);
+    check_done(f);
+}
+
+static int
+on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+               void *socketp)
+{
+    jwt_fetcher *f = userp;
+    socket_watch *w = socketp;
+    uint32_t events = 0;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (w) {
+            f->inst->host->fd_cancel(f->inst, w->watch_id);
+            free(w);
+            curl_multi_assign(f->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (what & CURL_POLL_IN)
+        events |= GWF_FD_READ;
+    if (what & CURL_POLL_OUT)
+        events |= GWF_FD_WRITE;
+    if (w)
+        return f->inst->host->fd_update(f->inst, w->watch_id, events) ==
+                       GWF_OK
+                   ? 0
+                   : -1;
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return -1;
+    if (f->inst->host->fd_watch(f->inst, NULL, fd, events, on_fd, f,
+                                &w->watch_id) != GWF_OK) {
+        free(w);
+        return -1;
+    }
+    curl_multi_assign(f->multi, fd, w);
+    return 0;
+}
+
+static void
+on_curl_timer_fired(void *arg)
+{
+    jwt_fetcher *f = arg;
+    int running;
+
+    f->has_curl_timer = 0;
+    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(f);
+}
+
+/* libcurl asks for one timer; it may not call socket_action from here,
+ * so even "now" (0 ms) goes through a host timer. */
+static int
+on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    jwt_fetcher *f = userp;
+
+    (void)multi;
+    if (f->has_curl_timer) {
+        f->inst->host->timer_cancel(f->inst, f->curl_timer);
+        f->has_curl_timer = 0;
+    }
+    if (timeout_ms < 0)
+        return 0;
+    if (f->inst->host->timer_start(f->inst, NULL,
+                                   (uint64_t)timeout_ms * 1000000u,
+                                   on_curl_timer_fired, f,
+                                   &f->curl_timer) != GWF_OK)
+        return -1;
+    f->has_curl_timer = 1;
+    return 0;
+}
+
+/* -- Fetches --------------------------------------------------------------- */
+
+static size_t
+on_body(char *data, size_t size, size_t count, void *arg)
+{
+    remote_state *st = arg;
+    size_t n = size * count;
+
+    if (st->body.len + n > JWT_MAX_JWKS_LEN) {
+        st->too_large = 1;
+        return 0; /* makes libcurl fail the transfer */
+    }
+    gwf_strbuf_append(&st->body, data, n);
+    return st->body.failed ? 0 : n;
+}
+
+static void
+on_next_timer(void *arg)
+{
+    remote_state *st = arg;
+
+    st->has_next_timer = 0;
+    fetch_start(st);
+}
+
+static void
+schedule_next(remote_state *st, int64_t delay_s)
+{
+    jwt_fetcher *f = st->owner;
+
+    if (st->has_next_timer)
+        f->inst->host->timer_cancel(f->inst, st->next_timer);
+    st->has_next_timer =
+        f->inst->host->timer_start(f->inst, NULL,
+                                   (uint64_t)delay_s * 1000000000u,
+                                   on_next_timer, st,
+                                   &st->next_timer) == GWF_OK;
+}
+
+static void
+fetch_start(remote_state *st)
+{
+    jwt_fetcher *f = st->owner;
+    const jwt_provider *p = &f->cfg->providers[st->provider];
+
+    if (st->easy)
+        return; /* one at a time */
+    st->last_start_s = now_s(f);
+    gwf_strbuf_free(&st->body);
+    st->too_large = 0;
+    st->easy = curl_easy_init();
+    if (!st->easy)
+        goto fail;
+    curl_easy_setopt(st->easy, CURLOPT_URL, p->remote_url);
+    curl_easy_setopt(st->easy, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(st->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, (long)p->fetch_timeout_ms);
+    curl_easy_setopt(st->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(st->easy, CURLOPT_WRITEDATA, st);
+    curl_easy_setopt(st->easy, CURLOPT_PRIVATE, st);
+    curl_easy_setopt(st->easy, CURLOPT_USERAGENT, "gwf-jwt_auth");
+    if (p->remote_ca_file)
+        curl_easy_setopt(st->easy, CURLOPT_CAINFO, p->remote_ca_file);
+    if (p->remote_connect_to) {
+        st->connect_to = curl_slist_append(NULL, p->remote_connect_to);
+        if (!st->connect_to)
+            goto fail;
+        curl_easy_setopt(st->easy, CURLOPT_CONNECT_TO, st->connect_to);
+    }
+    if (curl_multi_add_handle(f->multi, st->easy) != CURLM_OK)
+        goto fail;
+    return;
+fail:
+    curl_slist_free_all(st->connect_to);
+    st->connect_to = NULL;
+    if (st->easy)
+        curl_easy_cleanup(st->easy);
+    st->easy = NULL;
+    gwf_logf(f->inst, GWF_LOG_ERROR,
+             "providers[%zu]: cannot start the JWKS fetch", st->provider);
+    schedule_next(st, JWT_FETCH_RETRY_S);
+}
+
+/* Why a finished transfer gave no keys, or NULL with st->keys replaced. */
+static const char *
+take_keys(remote_state *st, CURLcode code, char *err, size_t err_size)
+{
+    long status = 0;
+    jwt_jwks *keys;
+
+    if (st->too_large)
+        return "JWKS larger than the limit";
+    if (code != CURLE_OK)
+        return curl_easy_strerror(code);
+    if (st->body.failed)
+        return "out of memory";
+    curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        snprintf(err, err_size, "HTTP status %ld", status);
+        return err;
+    }
+    keys = jwt_jwks_parse(st->body.data ? st->body.data : "", st->body.len,
+                          err, err_size, NULL, 0);
+    if (!keys)
+        return err;
+    jwt_jwks_free(st->keys);
+    st->keys = keys;
+    return NULL;
+}
+
+static void
+finish(jwt_fetcher *f, remote_state *st, CURLcode code)
+{
+    const jwt_provider *p = &f->cfg->providers[st->provider];
+    char err[256] = "";
+    const char *why = take_keys(st, code, err, sizeof(err));
+
+    curl_multi_remove_handle(f->multi, st->easy);
+    curl_easy_cleanup(st->easy);
+    st->easy = NULL;
+    curl_slist_free_all(st->connect_to);
+    st->connect_to = NULL;
+    gwf_strbuf_free(&st->body);
+    st->first_done = 1;
+    if (why) {
+        /* The URL is the operator's, not a secret; the body is not
+         * logged. */
+        gwf_logf(f->inst, GWF_LOG_WARN,
+                 "providers[%zu]: JWKS fetch from %s failed: %s; %s, "
+                 "retry in %ds",
+                 st->provider, p->remote_url, why,
+                 st->keys ? "keeping the previous keys" : "no keys yet",
+                 JWT_FETCH_RETRY_S);
+        schedule_next(st, JWT_FETCH_RETRY_S);
+    } else {
+        int64_t next = p->cache_duration_s - p->cache_duration_s / 10;
+        gwf_logf(f->inst, GWF_LOG_INFO,
+                 "providers[%zu]: %zu JWKS key(s) from %s", st->provider,
+                 st->keys->count, p->remote_url);
+        schedule_next(st, next > 0 ? next : 1);
+    }
+    f->done(f->done_arg, st->provider);
+}
+
+static void
+check_done(jwt_fetcher *f)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(f->multi, &left))) {
+        remote_state *st = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&st);
+        if (st)
+            finish(f, st, msg->data.result);
+    }
+}
+
+/* -- Public ---------------------------------------------------------------- */
+
+jwt_fetcher *
+jwt_fetcher_start(const jwt_config *cfg, gwf_instance *inst,
+                  jwt_fetch_done_cb done, void *arg)
+{
+    jwt_fetcher *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return NULL;
+    f->cfg = cfg;
+    f->inst = inst;
+    f->done = done;
+    f->done_arg = arg;
+    f->states = calloc(cfg->provider_count, sizeof(*f->states));
+    f->multi = curl_multi_init();
+    if (!f->states || !f->multi) {
+        curl_multi_cleanup(f->multi);
+        free(f->states);
+        free(f);
+        return NULL;
+    }
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        f->states[i].owner = f;
+        f->states[i].provider = i;
+        if (cfg->providers[i].remote_url)
+            fetch_start(&f->states[i]);
+    }
+    return f;
+}
+
+void
+jwt_fetcher_stop(jwt_fetcher *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->cfg->provider_count; i++) {
+        remote_state *st = &f->states[i];
+        if (st->easy) {
+            /* Removing the handle makes libcurl close its sockets, which
+             * cancels their watches through on_curl_socket. */
+            curl_multi_remove_handle(f->multi, st->easy);
+            curl_easy_cleanup(st->easy);
+        }
+        curl_slist_free_all(st->connect_to);
+        gwf_strbuf_free(&st->body);
+        if (st->has_next_timer)
+            f->inst->host->timer_cancel(f->inst, st->next_timer);
+        jwt_jwks_free(st->keys);
+    }
+    curl_multi_cleanup(f->multi);
+    if (f->has_curl_timer)
+        f->inst->host->timer_cancel(f->inst, f->curl_timer);
+    free(f->states);
+    free(f);
+}
+
+const jwt_jwks *
+jwt_fetcher_keys(const jwt_fetcher *f, size_t provider)
+{
+    return f ? f->states[provider].keys : NULL;
+}
+
+int
+jwt_fetcher_pending(const jwt_fetcher *f, size_t provider)
+{
+    return f && !f->states[provider].first_done;
+}
+
+int
+jwt_fetcher_refetch(jwt_fetcher *f, size_t provider, int64_t now)
+{
+    remote_state *st;
+
+    if (!f)
+        return 0;
+    st = &f->states[provider];
+    if (st->easy)
+        return 1;
+    if (now - st->last_start_s < JWT_KID_REFETCH_S)
+        return 0;
+    fetch_start(st);
+    return st->easy != NULL;
+}

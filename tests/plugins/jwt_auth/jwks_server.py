@@ -1,0 +1,108 @@
+"""jwks_server.py - an HTTPS JWKS endpoint for the jwt_auth remote tests.
+
+    /usr/bin/python3 jwks_server.py DIR
+
+Makes a test CA and a server certificate with the openssl command line
+(CN/SAN 127.0.0.1, localhost, jwks.test) in DIR, listens on an ephemeral
+loopback port, writes the port to DIR/port once it listens, and answers
+GET /jwks.json from files the test controls:
+
+    DIR/jwks.json   the body (re-read on every request: rotation)
+    DIR/status      if present, answer this status with a short body
+    DIR/hang        if present, do not answer until it is removed
+
+Every request appends a line to DIR/requests. The server stops when its
+standard input closes (the test ends) or after 120 s, whichever is first.
+Standard library and openssl only; run with Debian's /usr/bin/python3.
+"""
+
+import http.server
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+MAX_LIFETIME_S = 120
+HANG_LIMIT_S = 20
+
+
+def make_certs(d):
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30)
+
+    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    key, csr = os.path.join(d, "server.key"), os.path.join(d, "server.csr")
+    cert, ext = os.path.join(d, "server.pem"), os.path.join(d, "ext.cnf")
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2", "-subj",
+        "/CN=gwf jwt test CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:jwks.test\n"
+                "basicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+        "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+    return cert, key
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    directory = "."
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        d = self.directory
+        with open(os.path.join(d, "requests"), "a") as f:
+            f.write(self.path + "\n")
+        deadline = time.monotonic() + HANG_LIMIT_S
+        while (os.path.exists(os.path.join(d, "hang"))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        status_file = os.path.join(d, "status")
+        if os.path.exists(status_file):
+            with open(status_file) as f:
+                status = int(f.read().strip() or "500")
+            body = b"unavailable\n"
+        else:
+            status = 200
+            with open(os.path.join(d, "jwks.json"), "rb") as f:
+                body = f.read()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main():
+    d = sys.argv[1]
+    cert, key = make_certs(d)
+    Handler.directory = d
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tmp = os.path.join(d, "port.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(tmp, os.path.join(d, "port"))
+
+    def watch_stdin():
+        sys.stdin.read()
+        os._exit(0)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    time.sleep(MAX_LIFETIME_S)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""make_tokens.py - keys and tokens for the jwt_auth tests, made by
+independent implementations: PyJWT (Debian's python3-jwt) signs most
+tokens, jwcrypto (python3-jwcrypto) exports the public JWKS and signs a
+few more, so the plugin is checked against code that is not its own.
+
+    /usr/bin/python3 make_tokens.py NOW OUT.json
+
+NOW is the test host's clock in Unix seconds. OUT.json gets
+{"jwks": {...public keys...}, "jwks_rotated": {...}, "tokens": {name:
+token}, "hs_secret": ...}.
+Fresh keys every run: nothing secret is stored in the repository.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwcrypto import jwk as jwc_jwk
+from jwcrypto import jws as jwc_jws
+
+ISSUER = "https://issuer.example"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(key, kid, alg=None):
+    d = json.loads(jwc_jwk.JWK.from_pyca(key.public_key()).export_public())
+    d["kid"] = kid
+    d["use"] = "sig"
+    if alg:
+        d["alg"] = alg
+    return d
+
+
+def main():
+    now = int(sys.argv[1])
+    out_path = sys.argv[2]
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec256 = ec.generate_private_key(ec.SECP256R1())
+    ec384 = ec.generate_private_key(ec.SECP384R1())
+    ec521 = ec.generate_private_key(ec.SECP521R1())
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    other_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rotated_rsa = rsa.generate_private_key(public_exponent=65537,
+                                           key_size=2048)
+    hs_secret = b"0123456789abcdef0123456789abcdef-test-only"
+
+    jwks = {"keys": [
+        public_jwk(rsa_key, "rsa1"),
+        public_jwk(ec256, "ec256"),
+        public_jwk(ec384, "ec384"),
+        public_jwk(ec521, "ec521"),
+        public_jwk(ed_key, "ed1"),
+        {"kty": "oct", "kid": "hs1", "alg": "HS256", "use": "sig",
+         "k": b64url(hs_secret)},
+    ]}
+
+    # The provider's set after it rotated a new key in.
+    jwks_rotated = {"keys": [public_jwk(rsa_key, "rsa1"),
+                             public_jwk(rotated_rsa, "rsa2")]}
+
+    claims = {
+        "iss": ISSUER, "aud": "api", "sub": "alice", "iat": now,
+        "exp": now + 3600, "org": {"team": "payments", "id": 7},
+        "groups": ["admins", "dev"], "admin": True,
+    }
+
+    def sign(alg, key, kid, payload=None, headers=None):
+        h = {"kid": kid} if kid else {}
+        h.update(headers or {})
+        return jwt.encode(payload if payload is not None else claims, key,
+                          algorithm=alg, headers=h)
+
+    t = {}
+    for alg in ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"):
+        t[alg] = sign(alg, rsa_key, "rsa1")
+    t["ES256"] = sign("ES256", ec256, "ec256")
+    t["ES384"] = sign("ES384", ec384, "ec384")
+    t["ES512"] = sign("ES512", ec521, "ec521")
+    t["EdDSA"] = sign("EdDSA", ed_key, "ed1")
+    t["HS256"] = sign("HS256", hs_secret, "hs1")
+    t["RS256_no_kid"] = sign("RS256", rsa_key, None)
+    t["ES256_no_kid"] = sign("ES256", ec256, None)
+
+    # jwcrypto as a second, independent signer.
+    for alg, key, kid in (("PS384", rsa_key, "rsa1"), ("EdDSA", ed_key, "ed1"),
+                          ("ES256", ec256, "ec256")):
+        s = jwc_jws.JWS(json.dumps(claims).encode())
+        s.add_signature(jwc_jwk.JWK.from_pyca(key), None,
+                        json.dumps({"alg": alg, "kid": kid}))
+        t["jwcrypto_" + alg] = s.serialize(compact=True)
+
+    def with_claims(**changes):
+        c = dict(claims)
+        for k, v in changes.items():
+            if v is None:
+                c.pop(k, None)
+            else:
+                c[k] = v
+        return sign("RS256", rsa_key, "rsa1", c)
+
+    t["expired"] = with_claims(exp=now - 3600, iat=now - 7200)
+    t["expired_within_skew"] = with_claims(exp=now - 30, iat=now - 600)
+    t["not_yet_valid"] = with_claims(nbf=now + 3600)
+    t["nbf_within_skew"] = with_claims(nbf=now + 30)
+    t["wrong_issuer"] = with_claims(iss="https://evil.example")
+    t["wrong_audience"] = with_claims(aud="other")
+    t["audience_list"] = with_claims(aud=["other", "api"])
+    t["no_exp"] = with_claims(exp=None)
+    t["long_lifetime"] = with_claims(exp=now + 100 * 86400)
+    t["bob"] = with_claims(sub="bob")
+    t["bad_header_claim"] = with_claims(sub="evil\r\nx-injected: 1")
+    t["unknown_kid"] = sign("RS256", other_rsa, "rsa-unknown")
+    t["rotated"] = sign("RS256", rotated_rsa, "rsa2")
+    t["wrong_key_same_kid"] = sign("RS256", other_rsa, "rsa1")
+    t["none"] = jwt.encode(claims, None, algorithm="none")
+
+    # HS256 "signed" with the RSA public key's JWK text as the secret: the
+    # classic key-confusion forgery; made by hand since no library will.
+    header = b64url(json.dumps({"alg": "HS256", "kid": "rsa1"}).encode())
+    body = b64url(json.dumps(claims).encode())
+    forged = hmac.new(json.dumps(jwks["keys"][0]).encode(),
+                      (header + "." + body).encode(), hashlib.sha256).digest()
+    t["hs256_with_rsa_kid"] = header + "." + body + "." + b64url(forged)
+
+    parts = t["RS256"].split(".")
+    sig = bytearray(base64.urlsafe_b64decode(parts[2] + "=="))
+    sig[10] ^= 1
+    t["tampered_signature"] = parts[0] + "." + parts[1] + "." + b64url(sig)
+    t["tampered_payload"] = (parts[0] + "." +
+                             b64url(json.dumps(dict(claims, sub="mallory"))
+                                    .encode()) + "." + parts[2])
+    t["not_a_jwt"] = "abc.def"
+    t["crit_header"] = sign("RS256", rsa_key, "rsa1",
+                            headers={"crit": ["exp"], "exp": 1})
+
+    with open(out_path, "w") as f:
+        json.dump({"jwks": jwks, "jwks_rotated": jwks_rotated, "tokens": t,
+                   "hs_secret": b64url(hs_secret)}, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1038 @@
+/*
+ * test_jwt_auth.c - the jwt_auth plugin on the in-process test host, with
+ * keys and tokens made by independent implementations (make_tokens.py:
+ * PyJWT and jwcrypto, fresh keys each run, the host's fixed clock as
+ * "now").
+ *
+ * Each test loads a GatewayExtension default/jwt (spec.jwt built from a
+ * base provider plus the test's changes), a TrafficPolicy default/api
+ * that uses it, and a `probe` GatewayExtension after it that logs the
+ * shared values the rate limiter would read. It then runs one request
+ * and checks what the client got, what the upstream saw, and the logs.
+ *
+ * The test host's clock is 2026-01-01T00:00:00Z = 1767225600.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include <gwf/testing.h>
+
+#define NOW_S 1767225600LL
+#define SEC 1000000000ULL
+#define ALLOWED_SERIES                                                         \
+    "gwf_jwt_auth_requests_total{instance=\"default/jwt\","                    \
+    "result=\"allowed\"}"
+
+static json_t *fixture; /* {"jwks", "tokens"} from make_tokens.py */
+
+static const char *
+token(const char *name)
+{
+    const char *t =
+        json_string_value(json_object_get(json_object_get(fixture, "tokens"),
+                                          name));
+    if (!t)
+        fail_msg("no token %s in the fixture", name);
+    return t;
+}
+
+static int
+make_fixture(void **state)
+{
+    char dir[] = "/tmp/jwt-test-XXXXXX", cmd[1024], path[256];
+    const char *script = getenv("JWT_MAKE_TOKENS");
+    json_error_t err;
+
+    (void)state;
+    if (!script || !mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/tokens.json", dir);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %lld %s", script,
+             NOW_S, path);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "make_tokens.py failed (needs Debian's "
+                        "python3-jwt and python3-jwcrypto)\n");
+        rmdir(dir);
+        return -1;
+    }
+    fixture = json_load_file(path, 0, &err);
+    unlink(path);
+    rmdir(dir);
+    return fixture ? 0 : -1;
+}
+
+static int
+free_fixture(void **state)
+{
+    (void)state;
+    json_decref(fixture);
+    return 0;
+}
+
+/* -- Manifests ----------------------------------------------------------- */
+
+/* spec.jwt: one provider (issuer, audience api, the fixture's JWKS
+ * inline, claims to headers) changed by `provider_changes` (JSON object
+ * merged in, "null" members removed), then `spec_changes` merged into the
+ * spec. Either may be NULL. Returned JSON text is malloc'd. */
+static char *
+jwt_spec(const char *provider_changes, const char *spec_changes)
+{
+    json_error_t err;
+    json_t *provider = json_pack(
+        "{s:s, s:s, s:[s], s:{s:{s:O}}, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},"
+        "{s:s,s:s}]}",
+        "name", "main", "issuer", "https://issuer.example", "audiences",
+        "api", "jwks", "local", "inline", json_object_get(fixture, "jwks"),
+        "claimsToHeaders", "name", "sub", "header", "x-sub", "name",
+        "org.team", "header", "x-team", "name", "groups", "header",
+        "x-groups", "name", "admin", "header", "x-admin");
+    json_t *spec;
+    char *text;
+
+    assert_non_null(provider);
+    if (provider_changes) {
+        json_t *changes = json_loads(provider_changes, 0, &err);
+        const char *key;
+        json_t *v;
+        if (!changes)
+            fail_msg("bad provider changes: %s", err.text);
+        json_object_foreach(changes, key, v) {
+            if (json_is_null(v))
+                json_object_del(provider, key);
+            else
+                json_object_set(provider, key, v);
+        }
+        json_decref(changes);
+    }
+    spec = json_pack("{s:[o]}", "providers", provider);
+    if (spec_changes) {
+        json_t *changes = json_loads(spec_changes, 0, &err);
+        if (!changes)
+            fail_msg("bad spec changes: %s", err.text);
+        json_object_update(spec, changes);
+        json_decref(changes);
+    }
+    text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    return text;
+}
+
+static void
+load(gwf_test_host *h, const char *text)
+{
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+}
+
+/* A host with default/jwt from `spec` (JSON text), the policy, and the
+ * probe extension logging the shared values. */
+static gwf_test_host *
+host_with_spec(const char *spec)
+{
+    gwf_test_host *h = gwf_test_host_new();
+    char *doc;
+    size_t size = strlen(spec) + 512;
+
+    assert_non_null(h);
+    doc = malloc(size);
+    assert_non_null(doc);
+    snprintf(doc, size,
+             "{\"apiVersion\": \"gateway.kgateway.dev/v1alpha1\", "
+             "\"kind\": \"GatewayExtension\", \"metadata\": {\"name\": "
+             "\"jwt\", \"namespace\": \"default\"}, \"spec\": {\"jwt\": %s}}",
+             spec);
+    load(h, doc);
+    free(doc);
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: TrafficPolicy\n"
+            "metadata: {name: api, namespace: default}\n"
+            "spec:\n"
+            "  jwtAuth:\n"
+            "    extensionRef: {name: jwt}\n");
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: GatewayExtension\n"
+            "metadata: {name: probe, namespace: default}\n"
+            "spec:\n"
+            "  plugin:\n"
+            "    name: probe\n"
+            "    config:\n"
+            "      tag: P\n"
+            "      value_get: [jwt_auth.provider, jwt_auth.claim.sub,\n"
+            "                  jwt_auth.claim.org, jwt_auth.claim.admin]\n");
+    return h;
+}
+
+static gwf_test_host *
+host_with(const char *provider_changes, const char *spec_changes)
+{
+    char *spec = jwt_spec(provider_changes, spec_changes);
+    gwf_test_host *h = host_with_spec(spec);
+    free(spec);
+    return h;
+}
+
+static gwf_test_request *
+request_with(const char *header, const char *value)
+{
+    gwf_test_request *req = gwf_test_request_new("GET", "/x?a=1");
+    assert_non_null(req);
+    if (header)
+        gwf_test_request_header(req, header, value);
+    return req;
+}
+
+static gwf_test_result *
+run(gwf_test_host *h, gwf_test_request *req)
+{
+    static const char *const extensions[] = {"default/probe", NULL};
+    const gwf_test_route route = {.policy = "default/api",
+                                  .extensions = extensions};
+    gwf_test_result *res = gwf_test_run(h, &route, req);
+
+    gwf_test_request_free(req);
+    if (!res)
+        fail_msg("run: %s", gwf_test_error(h));
+    return res;
+}
+
+/* Run a request with `Authorization: Bearer <token named name>`. */
+static gwf_test_result *
+run_bearer(gwf_test_host *h, const char *name)
+{
+    char value[20000];
+    snprintf(value, sizeof(value), "Bearer %s", token(name));
+    return run(h, request_with("authorization", value));
+}
+
+static void
+assert_forwarded(gwf_test_result *res)
+{
+    if (gwf_test_outcome(res) != GWF_TEST_FORWARDED) {
+        size_t len;
+        const char *body = gwf_test_body(res, &len);
+        fail_msg("expected forwarded, got %d: %.*s", gwf_test_status(res),
+                 (int)len, body ? body : "");
+    }
+}
+
+static void
+assert_refused(gwf_test_result *res, int status, const char *body_part)
+{
+    size_t len = 0;
+    const char *body = gwf_test_body(res, &len);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), status);
+    assert_null(gwf_test_upstream_method(res));
+    if (!body || !strstr(body, body_part))
+        fail_msg("want \"%s\" in body \"%.*s\"", body_part, (int)len,
+                 body ? body : "");
+}
+
+/* One host, one bearer token: accepted (1) or refused (0). */
+static int
+accepted(const char *provider_changes, const char *spec_changes,
+         const char *name)
+{
+    gwf_test_host *h = host_with(provider_changes, spec_changes);
+    gwf_test_result *res = run_bearer(h, name);
+    int ok = gwf_test_outcome(res) == GWF_TEST_FORWARDED;
+
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+    return ok;
+}
+
+static void
+assert_invalid_token(const char *name, const char *body_part)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, name);
+
+    assert_refused(res, 401, body_part);
+    assert_string_equal(gwf_test_header(res, "www-authenticate", 0),
+                        "Bearer realm=\"http://example.com/x\", "
+                        "error=\"invalid_token\"");
+    assert_string_equal(gwf_test_reply_details(res), "jwt_invalid");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* -- Algorithms ---------------------------------------------------------- */
+
+static void
+test_pyjwt_tokens_of_every_algorithm_are_accepted(void **state)
+{
+    static const char *const algs[] = {"RS256", "RS384", "RS512", "PS256",
+                                       "PS384", "PS512", "ES256", "ES384",
+                                       "ES512", "EdDSA", "HS256"};
+    gwf_test_host *h = host_with(NULL, NULL);
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        gwf_test_result *res = run_bearer(h, algs[i]);
+        if (gwf_test_outcome(res) != GWF_TEST_FORWARDED)
+            fail_msg("%s refused with %d", algs[i], gwf_test_status(res));
+        gwf_test_result_free(res);
+    }
+    assert_int_equal(gwf_test_metric(h, ALLOWED_SERIES), 11);
+    gwf_test_host_free(h);
+}
+
+static void
+test_jwcrypto_tokens_are_accepted(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "jwcrypto_PS384"));
+    assert_true(accepted(NULL, NULL, "jwcrypto_EdDSA"));
+    assert_true(accepted(NULL, NULL, "jwcrypto_ES256"));
+}
+
+static void
+test_token_without_kid_is_verified_by_a_key_of_its_type(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "RS256_no_kid"));
+    assert_true(accepted(NULL, NULL, "ES256_no_kid"));
+}
+
+static void
+test_alg_none_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("none", "algorithm not allowed");
+}
+
+static void
+test_hs256_token_naming_an_rsa_key_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("hs256_with_rsa_kid", "algorithm not allowed");
+}
+
+static void
+test_tampered_signature_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("tampered_signature",
+                         "signature verification failed");
+}
+
+static void
+test_tampered_payload_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("tampered_payload", "signature verification failed");
+}
+
+static void
+test_unknown_kid_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("unknown_kid", "no matching key");
+}
+
+static void
+test_token_signed_by_another_key_with_known_kid_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("wrong_key_same_kid",
+                         "signature verification failed");
+}
+
+static void
+test_malformed_token_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("not_a_jwt", "malformed token");
+}
+
+static void
+test_crit_header_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("crit_header", "unsupported token header");
+}
+
+static void
+test_oversized_token_is_rejected_without_decoding(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    char *value = malloc(20000);
+    gwf_test_result *res;
+
+    (void)state;
+    assert_non_null(value);
+    memcpy(value, "Bearer ", 7);
+    memset(value + 7, 'a', 17000);
+    value[17007] = 0;
+    res = run(h, request_with("authorization", value));
+    free(value);
+    assert_refused(res, 401, "token too large");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* -- Missing tokens and modes ------------------------------------------- */
+
+static void
+test_missing_token_is_rejected_with_401_and_bearer_realm(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run(h, request_with(NULL, NULL));
+
+    (void)state;
+    assert_refused(res, 401, "Jwt is missing");
+    assert_string_equal(gwf_test_header(res, "www-authenticate", 0),
+                        "Bearer realm=\"http://example.com/x\"");
+    assert_string_equal(gwf_test_reply_details(res), "jwt_missing");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_header_without_bearer_prefix_counts_as_missing(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res =
+        run(h, request_with("authorization", "Basic dXNlcjpwdw=="));
+
+    (void)state;
+    assert_refused(res, 401, "Jwt is missing");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_missing_token_is_allowed_in_allow_missing_mode(void **state)
+{
+    gwf_test_host *h =
+        host_with(NULL, "{\"validationMode\": \"AllowMissing\"}");
+    gwf_test_result *res = run(h, request_with(NULL, NULL));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.provider status=1"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_bad_token_is_rejected_in_allow_missing_mode(void **state)
+{
+    (void)state;
+    assert_false(accepted(NULL, "{\"validationMode\": \"AllowMissing\"}",
+                          "expired"));
+}
+
+/* -- Claims checks -------------------------------------------------------- */
+
+static void
+test_expired_token_is_rejected_with_401_invalid_token(void **state)
+{
+    (void)state;
+    assert_invalid_token("expired", "token expired");
+}
+
+static void
+test_token_expired_within_clock_skew_is_accepted(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "expired_within_skew"));
+}
+
+static void
+test_zero_clock_skew_rejects_a_just_expired_token(void **state)
+{
+    (void)state;
+    assert_false(accepted("{\"clockSkew\": \"0s\"}", NULL,
+                          "expired_within_skew"));
+}
+
+static void
+test_token_not_yet_valid_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("not_yet_valid", "token not yet valid");
+}
+
+static void
+test_nbf_within_clock_skew_is_accepted(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "nbf_within_skew"));
+}
+
+static void
+test_wrong_issuer_is_rejected(void **state)
+{
+    (void)state;
+    assert_invalid_token("wrong_issuer", "issuer not allowed");
+}
+
+static void
+test_any_issuer_is_accepted_when_none_is_configured(void **state)
+{
+    (void)state;
+    assert_true(accepted("{\"issuer\": null}", NULL, "wrong_issuer"));
+}
+
+static void
+test_wrong_audience_is_rejected_with_403(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "wrong_audience");
+
+    (void)state;
+    assert_refused(res, 403, "Audiences in Jwt are not allowed");
+    assert_string_equal(gwf_test_reply_details(res), "jwt_audience");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_audience_list_with_an_allowed_audience_is_accepted(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "audience_list"));
+}
+
+static void
+test_token_without_exp_is_accepted_by_default(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "no_exp"));
+}
+
+static void
+test_require_expiration_rejects_token_without_exp(void **state)
+{
+    (void)state;
+    assert_false(accepted("{\"requireExpiration\": true}", NULL, "no_exp"));
+    assert_true(accepted("{\"requireExpiration\": true}", NULL, "RS256"));
+}
+
+static void
+test_max_lifetime_rejects_longer_lived_token(void **state)
+{
+    (void)state;
+    assert_false(accepted("{\"maxLifetime\": \"24h\"}", NULL,
+                          "long_lifetime"));
+    assert_true(accepted("{\"maxLifetime\": \"24h\"}", NULL, "RS256"));
+}
+
+/* -- What a verified request carries ------------------------------------- */
+
+static void
+test_claims_to_headers_copies_nested_and_array_claims(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+    assert_string_equal(gwf_test_upstream_header(res, "x-team", 0),
+                        "payments");
+    assert_string_equal(gwf_test_upstream_header(res, "x-groups", 0),
+                        "admins,dev");
+    assert_string_equal(gwf_test_upstream_header(res, "x-admin", 0), "true");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_client_supplied_claim_header_is_removed(void **state)
+{
+    gwf_test_host *h =
+        host_with(NULL, "{\"validationMode\": \"AllowMissing\"}");
+    gwf_test_result *res = run(h, request_with("x-sub", "admin"));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_null(gwf_test_upstream_header(res, "x-sub", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_claim_with_crlf_is_not_copied_to_a_header(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "bad_header_claim");
+
+    (void)state;
+    assert_forwarded(res);
+    assert_null(gwf_test_upstream_header(res, "x-sub", 0));
+    assert_null(gwf_test_upstream_header(res, "x-injected", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_claims_are_left_as_shared_stream_values(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_forwarded(res);
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.provider type=0 "
+                                         "=main"));
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.claim.sub type=0 "
+                                         "=alice"));
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.claim.org type=4 "
+                                         "={\"team\":\"payments\","
+                                         "\"id\":7}"));
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.claim.admin "
+                                         "type=4 =true"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_token_is_not_forwarded_by_default(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_forwarded(res);
+    assert_null(gwf_test_upstream_header(res, "authorization", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_forward_token_keeps_the_authorization_header(void **state)
+{
+    gwf_test_host *h = host_with("{\"forwardToken\": true}", NULL);
+    gwf_test_result *res = run_bearer(h, "RS256");
+    char want[4096];
+
+    (void)state;
+    snprintf(want, sizeof(want), "Bearer %s", token("RS256"));
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "authorization", 0),
+                        want);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_forward_payload_header_carries_the_base64url_payload(void **state)
+{
+    gwf_test_host *h =
+        host_with("{\"forwardPayloadHeader\": \"x-jwt-payload\"}", NULL);
+    gwf_test_result *res = run_bearer(h, "ES256");
+    const char *t = token("ES256");
+    const char *dot1 = strchr(t, '.'), *dot2 = strrchr(t, '.');
+    char want[4096];
+
+    (void)state;
+    snprintf(want, sizeof(want), "%.*s", (int)(dot2 - dot1 - 1), dot1 + 1);
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-jwt-payload", 0),
+                        want);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* -- Token sources --------------------------------------------------------- */
+
+static void
+test_token_from_query_parameter_is_accepted_and_removed(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{\"tokenSource\": {\"queryParameter\": \"access_token\"}}", NULL);
+    char path[4096];
+    gwf_test_request *req;
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/x?a=1&access_token=%s&b=2",
+             token("RS256"));
+    req = gwf_test_request_new("GET", path);
+    res = run(h, req);
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_path(res), "/x?a=1&b=2");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_token_from_cookie_is_accepted_and_cookie_removed(void **state)
+{
+    gwf_test_host *h =
+        host_with("{\"tokenSource\": {\"cookie\": \"session\"}}", NULL);
+    char cookie[4096];
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(cookie, sizeof(cookie), "theme=dark; session=%s; lang=en",
+             token("EdDSA"));
+    res = run(h, request_with("cookie", cookie));
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "cookie", 0),
+                        "theme=dark; lang=en");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_token_from_custom_header_with_prefix(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{\"tokenSource\": {\"header\": {\"header\": \"x-token\", "
+        "\"prefix\": \"JWT \"}}}",
+        NULL);
+    char value[4096];
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(value, sizeof(value), "JWT %s", token("HS256"));
+    res = run(h, request_with("x-token", value));
+    assert_forwarded(res);
+    assert_null(gwf_test_upstream_header(res, "x-token", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_second_provider_accepts_what_the_first_does_not(void **state)
+{
+    char *first = jwt_spec("{\"name\": \"other\", \"issuer\": "
+                           "\"https://other.example\"}",
+                           NULL);
+    json_t *spec = json_loads(first, 0, NULL);
+    char *second = jwt_spec(NULL, NULL);
+    json_t *spec2 = json_loads(second, 0, NULL);
+    gwf_test_host *h;
+    gwf_test_result *res;
+    char *text;
+
+    (void)state;
+    json_array_extend(json_object_get(spec, "providers"),
+                      json_object_get(spec2, "providers"));
+    text = json_dumps(spec, JSON_COMPACT);
+    h = host_with_spec(text);
+    res = run_bearer(h, "RS256");
+    assert_forwarded(res);
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.provider type=0 "
+                                         "=main"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+    free(text);
+    free(first);
+    free(second);
+    json_decref(spec);
+    json_decref(spec2);
+}
+
+/* -- Cache ----------------------------------------------------------------- */
+
+static void
+test_cached_token_is_still_refused_once_expired(void **state)
+{
+    gwf_test_host *h = host_with("{\"clockSkew\": 0}", NULL);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    res = run_bearer(h, "RS256"); /* from the cache */
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    gwf_test_advance(h, 3600 * SEC);
+    res = run_bearer(h, "RS256");
+    assert_refused(res, 401, "token expired");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_cached_claims_still_reach_headers_and_values(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "bob");
+
+    (void)state;
+    gwf_test_result_free(res);
+    res = run_bearer(h, "bob");
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "bob");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_disabled_cache_verifies_every_time(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, "{\"tokenCacheSize\": 0}", "ES384"));
+}
+
+/* -- Config errors --------------------------------------------------------- */
+
+static void
+assert_config_error(const char *spec, const char *field, const char *message)
+{
+    gwf_test_host *h = host_with_spec(spec);
+    const char *err;
+
+    assert_int_equal(gwf_test_validate(h), -1);
+    err = gwf_test_error(h);
+    if (!err || !strstr(err, field) || !strstr(err, message))
+        fail_msg("want field \"%s\" and \"%s\" in:\n%s", field, message,
+                 err ? err : "(none)");
+    gwf_test_host_free(h);
+}
+
+static void
+assert_provider_error(const char *changes, const char *field,
+                      const char *message)
+{
+    char *spec = jwt_spec(changes, NULL);
+    assert_config_error(spec, field, message);
+    free(spec);
+}
+
+static void
+test_config_without_providers_is_refused(void **state)
+{
+    (void)state;
+    assert_config_error("{}", "providers", "is required");
+    assert_config_error("{\"providers\": []}", "providers",
+                        "expected a list of 1 to 64 providers");
+}
+
+static void
+test_config_with_unknown_field_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"isuer\": \"x\"}", "providers[0].isuer",
+                          "unknown field");
+}
+
+static void
+test_config_with_bad_validation_mode_is_refused(void **state)
+{
+    char *spec = jwt_spec(NULL, "{\"validationMode\": \"Lax\"}");
+    (void)state;
+    assert_config_error(spec, "validationMode",
+                        "expected \"Strict\" or \"AllowMissing\"");
+    free(spec);
+}
+
+static void
+test_config_without_jwks_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"jwks\": null}", "providers[0].jwks",
+                          "is required");
+}
+
+static void
+test_config_with_both_local_and_remote_jwks_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error(
+        "{\"jwks\": {\"remote\": {\"url\": \"https://idp/jwks\"}, "
+        "\"local\": {\"inline\": \"{}\"}}}",
+        "providers[0].jwks", "expected one of local or remote, found both");
+}
+
+static void
+test_config_with_invalid_inline_jwks_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"jwks\": {\"local\": {\"inline\": \"{nope\"}}}",
+                          "providers[0].jwks.local.inline", "invalid JSON");
+    assert_provider_error(
+        "{\"jwks\": {\"local\": {\"inline\": {\"keys\": [{\"kty\": \"RSA\", "
+        "\"use\": \"enc\", \"n\": \"AQAB\", \"e\": \"AQAB\"}]}}}}",
+        "providers[0].jwks.local.inline", "no usable signature key");
+}
+
+static void
+test_config_with_jwks_as_json_text_is_accepted(void **state)
+{
+    char *jwks = json_dumps(json_object_get(fixture, "jwks"), JSON_COMPACT);
+    json_t *changes = json_pack("{s:{s:{s:s}}}", "jwks", "local", "inline",
+                                jwks);
+    char *text = json_dumps(changes, JSON_COMPACT);
+
+    (void)state;
+    assert_true(accepted(text, NULL, "PS512"));
+    free(text);
+    free(jwks);
+    json_decref(changes);
+}
+
+static void
+test_config_with_two_token_sources_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"tokenSource\": {\"queryParameter\": \"t\", "
+                          "\"cookie\": \"c\"}}",
+                          "providers[0].tokenSource",
+                          "expected exactly one of header");
+}
+
+static void
+test_config_with_bad_claim_header_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"claimsToHeaders\": [{\"name\": \"sub\", "
+                          "\"header\": \"x sub\"}]}",
+                          "providers[0].claimsToHeaders[0].header",
+                          "expected a header name");
+    assert_provider_error("{\"claimsToHeaders\": [{\"name\": \"a..b\", "
+                          "\"header\": \"x-ab\"}]}",
+                          "providers[0].claimsToHeaders[0].name",
+                          "without empty parts");
+}
+
+static void
+test_config_with_bad_durations_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"clockSkew\": \"soon\"}",
+                          "providers[0].clockSkew", "expected a duration");
+    assert_provider_error("{\"maxLifetime\": -5}", "providers[0].maxLifetime",
+                          "expected a duration");
+}
+
+static void
+test_config_with_duplicate_provider_names_is_refused(void **state)
+{
+    char *one = jwt_spec(NULL, NULL);
+    json_t *spec = json_loads(one, 0, NULL);
+    json_t *providers = json_object_get(spec, "providers");
+    char *text;
+
+    (void)state;
+    json_array_append_new(providers,
+                          json_deep_copy(json_array_get(providers, 0)));
+    text = json_dumps(spec, JSON_COMPACT);
+    assert_config_error(text, "providers[1].name", "expected a unique name");
+    free(text);
+    free(one);
+    json_decref(spec);
+}
+
+static void
+test_config_with_bad_cache_size_is_refused(void **state)
+{
+    char *spec = jwt_spec(NULL, "{\"tokenCacheSize\": -1}");
+    (void)state;
+    assert_config_error(spec, "tokenCacheSize", "expected an integer 0-");
+    free(spec);
+}
+
+static void
+test_route_config_with_unknown_field_is_refused(void **state)
+{
+    char *spec = jwt_spec(NULL, NULL);
+    gwf_test_host *h = host_with_spec(spec);
+    gwf_test_request *req = request_with(NULL, NULL);
+    static const char *const extensions[] = {NULL};
+    const gwf_test_route route = {.policy = "default/bad",
+                                  .extensions = extensions};
+
+    (void)state;
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: TrafficPolicy\n"
+            "metadata: {name: bad, namespace: default}\n"
+            "spec:\n"
+            "  jwtAuth:\n"
+            "    extensionRef: {name: jwt}\n"
+            "    requireScopes: [x]\n");
+    assert_null(gwf_test_run(h, &route, req));
+    assert_non_null(strstr(gwf_test_error(h), "requireScopes"));
+    gwf_test_request_free(req);
+    gwf_test_host_free(h);
+    free(spec);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pyjwt_tokens_of_every_algorithm_are_accepted),
+        cmocka_unit_test(test_jwcrypto_tokens_are_accepted),
+        cmocka_unit_test(
+            test_token_without_kid_is_verified_by_a_key_of_its_type),
+        cmocka_unit_test(test_alg_none_is_rejected),
+        cmocka_unit_test(test_hs256_token_naming_an_rsa_key_is_rejected),
+        cmocka_unit_test(test_tampered_signature_is_rejected),
+        cmocka_unit_test(test_tampered_payload_is_rejected),
+        cmocka_unit_test(test_unknown_kid_is_rejected),
+        cmocka_unit_test(
+            test_token_signed_by_another_key_with_known_kid_is_rejected),
+        cmocka_unit_test(test_malformed_token_is_rejected),
+        cmocka_unit_test(test_crit_header_is_rejected),
+        cmocka_unit_test(test_oversized_token_is_rejected_without_decoding),
+        cmocka_unit_test(
+            test_missing_token_is_rejected_with_401_and_bearer_realm),
+        cmocka_unit_test(test_header_without_bearer_prefix_counts_as_missing),
+        cmocka_unit_test(test_missing_token_is_allowed_in_allow_missing_mode),
+        cmocka_unit_test(test_bad_token_is_rejected_in_allow_missing_mode),
+        cmocka_unit_test(
+            test_expired_token_is_rejected_with_401_invalid_token),
+        cmocka_unit_test(test_token_expired_within_clock_skew_is_accepted),
+        cmocka_unit_test(test_zero_clock_skew_rejects_a_just_expired_token),
+        cmocka_unit_test(test_token_not_yet_valid_is_rejected),
+        cmocka_unit_test(test_nbf_within_clock_skew_is_accepted),
+        cmocka_unit_test(test_wrong_issuer_is_rejected),
+        cmocka_unit_test(test_any_issuer_is_accepted_when_none_is_configured),
+        cmocka_unit_test(test_wrong_audience_is_rejected_with_403),
+        cmocka_unit_test(
+            test_audience_list_with_an_allowed_audience_is_accepted),
+        cmocka_unit_test(test_token_without_exp_is_accepted_by_default),
+        cmocka_unit_test(test_require_expiration_rejects_token_without_exp),
+        cmocka_unit_test(test_max_lifetime_rejects_longer_lived_token),
+        cmocka_unit_test(
+            test_claims_to_headers_copies_nested_and_array_claims),
+        cmocka_unit_test(test_client_supplied_claim_header_is_removed),
+        cmocka_unit_test(test_claim_with_crlf_is_not_copied_to_a_header),
+        cmocka_unit_test(test_claims_are_left_as_shared_stream_values),
+        cmocka_unit_test(test_token_is_not_forwarded_by_default),
+        cmocka_unit_test(test_forward_token_keeps_the_authorization_header),
+        cmocka_unit_test(
+            test_forward_payload_header_carries_the_base64url_payload),
+        cmocka_unit_test(
+            test_token_from_query_parameter_is_accepted_and_removed),
+        cmocka_unit_test(test_token_from_cookie_is_accepted_and_cookie_removed),
+        cmocka_unit_test(test_token_from_custom_header_with_prefix),
+        cmocka_unit_test(test_second_provider_accepts_what_the_first_does_not),
+        cmocka_unit_test(test_cached_token_is_still_refused_once_expired),
+        cmocka_unit_test(test_cached_claims_still_reach_headers_and_values),
+        cmocka_unit_test(test_disabled_cache_verifies_every_time),
+        cmocka_unit_test(test_config_without_providers_is_refused),
+        cmocka_unit_test(test_config_with_unknown_field_is_refused),
+        cmocka_unit_test(test_config_with_bad_validation_mode_is_refused),
+        cmocka_unit_test(test_config_without_jwks_is_refused),
+        cmocka_unit_test(test_config_with_both_local_and_remote_jwks_is_refused),
+        cmocka_unit_test(test_config_with_invalid_inline_jwks_is_refused),
+        cmocka_unit_test(test_config_with_jwks_as_json_text_is_accepted),
+        cmocka_unit_test(test_config_with_two_token_sources_is_refused),
+        cmocka_unit_test(test_config_with_bad_claim_header_is_refused),
+        cmocka_unit_test(test_config_with_bad_durations_is_refused),
+        cmocka_unit_test(test_config_with_duplicate_provider_names_is_refused),
+        cmocka_unit_test(test_config_with_bad_cache_size_is_refused),
+        cmocka_unit_test(test_route_config_with_unknown_field_is_refused),
+    };
+    return cmocka_run_group_tests_name("jwt_auth", tests, make_fixture,
+                                       free_fixture);
+}

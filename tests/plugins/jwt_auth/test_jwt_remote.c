@@ -1,0 +1,568 @@
+/*
+ * test_jwt_remote.c - jwt_auth with a remote JWKS, fetched over real
+ * HTTPS from jwks_server.py (a test CA and server certificate made by the
+ * openssl command line when the group starts, an ephemeral loopback
+ * port). The test controls what the server answers through files in its
+ * directory: the JWKS (rotation), a status (endpoint failing), a hang.
+ *
+ * Tokens and keys come from make_tokens.py (PyJWT, jwcrypto). The test
+ * host's manual clock drives the plugin's timers (refresh, retry, the
+ * first-fetch timeout); the sockets are real.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include <gwf/testing.h>
+
+#define NOW_S 1767225600LL
+#define SEC 1000000000ULL
+
+static json_t *fixture;
+static char server_dir[64];
+static FILE *server; /* the server's stdin: closing it stops the server */
+static int server_port;
+
+static void
+path_in(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", server_dir, name);
+}
+
+static void
+write_file(const char *name, const char *text)
+{
+    char path[128];
+    FILE *f;
+
+    path_in(path, sizeof(path), name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void
+remove_file(const char *name)
+{
+    char path[128];
+    path_in(path, sizeof(path), name);
+    unlink(path);
+}
+
+static void
+serve_jwks(const char *which)
+{
+    char *text = json_dumps(json_object_get(fixture, which), JSON_COMPACT);
+    assert_non_null(text);
+    write_file("jwks.json", text);
+    free(text);
+}
+
+/* How many requests the server received so far. */
+static int
+fetches(void)
+{
+    char path[128], line[512];
+    FILE *f;
+    int n = 0;
+
+    path_in(path, sizeof(path), "requests");
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        n++;
+    fclose(f);
+    return n;
+}
+
+static const char *
+token(const char *name)
+{
+    const char *t = json_string_value(
+        json_object_get(json_object_get(fixture, "tokens"), name));
+    if (!t)
+        fail_msg("no token %s", name);
+    return t;
+}
+
+static int
+start_server(void **state)
+{
+    char cmd[1024], path[128];
+    const char *tokens = getenv("JWT_MAKE_TOKENS");
+    const char *peer = getenv("JWT_JWKS_SERVER");
+    json_error_t err;
+
+    (void)state;
+    strcpy(server_dir, "/tmp/jwt-remote-XXXXXX");
+    if (!tokens || !peer || !mkdtemp(server_dir))
+        return -1;
+    path_in(path, sizeof(path), "tokens.json");
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %lld %s", tokens, NOW_S,
+             path);
+    if (system(cmd) != 0)
+        return -1;
+    fixture = json_load_file(path, 0, &err);
+    unlink(path);
+    if (!fixture)
+        return -1;
+    serve_jwks("jwks");
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %s", peer, server_dir);
+    server = popen(cmd, "w");
+    if (!server)
+        return -1;
+    /* Wait (bounded) for the port file: certificates are made first. */
+    path_in(path, sizeof(path), "port");
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &server_port) == 1;
+            fclose(f);
+            if (ok)
+                return 0;
+        }
+        usleep(50 * 1000);
+    }
+    fprintf(stderr, "jwks_server.py did not start\n");
+    return -1;
+}
+
+static int
+stop_server(void **state)
+{
+    static const char *const files[] = {
+        "hang",       "status",     "jwks.json",  "requests", "port",
+        "ca.key",     "ca.pem",     "ca.srl",     "ext.cnf",  "server.csr",
+        "server.key", "server.pem", NULL};
+
+    (void)state;
+    remove_file("hang");
+    if (server)
+        pclose(server);
+    for (size_t i = 0; files[i]; i++)
+        remove_file(files[i]);
+    rmdir(server_dir);
+    json_decref(fixture);
+    return 0;
+}
+
+/* Every test starts with the first key set served, nothing failing. */
+static int
+reset_server(void **state)
+{
+    (void)state;
+    serve_jwks("jwks");
+    remove_file("status");
+    remove_file("hang");
+    remove_file("requests");
+    return 0;
+}
+
+/* -- Hosts ----------------------------------------------------------------- */
+
+static void
+load(gwf_test_host *h, const char *text)
+{
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+}
+
+/* default/jwt with one provider whose jwks.remote is `remote` (JSON;
+ * "%u" is replaced by the server's port, "%s" by the CA file). */
+static gwf_test_host *
+host_with_remote(const char *remote_fmt)
+{
+    gwf_test_host *h = gwf_test_host_new();
+    char ca[128], remote[1024], doc[2048];
+
+    assert_non_null(h);
+    path_in(ca, sizeof(ca), "ca.pem");
+    snprintf(remote, sizeof(remote), remote_fmt, server_port, ca);
+    snprintf(doc, sizeof(doc),
+             "{\"apiVersion\": \"gateway.kgateway.dev/v1alpha1\", "
+             "\"kind\": \"GatewayExtension\", \"metadata\": {\"name\": "
+             "\"jwt\", \"namespace\": \"default\"}, \"spec\": {\"jwt\": "
+             "{\"providers\": [{\"name\": \"idp\", \"issuer\": "
+             "\"https://issuer.example\", \"jwks\": {\"remote\": %s}}]}}}",
+             remote);
+    load(h, doc);
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: TrafficPolicy\n"
+            "metadata: {name: api, namespace: default}\n"
+            "spec:\n"
+            "  jwtAuth:\n"
+            "    extensionRef: {name: jwt}\n");
+    return h;
+}
+
+#define REMOTE_OK                                                              \
+    "{\"url\": \"https://127.0.0.1:%u/jwks.json\", \"caFile\": \"%s\", "      \
+    "\"cacheDuration\": \"100s\", \"fetchTimeout\": \"2s\"}"
+
+static gwf_test_result *
+start_bearer(gwf_test_host *h, const char *name, long real_ms)
+{
+    const gwf_test_route route = {.policy = "default/api"};
+    char value[4096];
+    gwf_test_request *req = gwf_test_request_new("GET", "/x");
+    gwf_test_result *res;
+
+    snprintf(value, sizeof(value), "Bearer %s", token(name));
+    gwf_test_request_header(req, "authorization", value);
+    res = gwf_test_start(h, &route, req, real_ms);
+    gwf_test_request_free(req);
+    if (!res)
+        fail_msg("start: %s", gwf_test_error(h));
+    return res;
+}
+
+static gwf_test_result *
+run_bearer(gwf_test_host *h, const char *name)
+{
+    return start_bearer(h, name, 5000);
+}
+
+static void
+assert_outcome(gwf_test_result *res, int outcome, int status)
+{
+    if (gwf_test_outcome(res) != outcome || gwf_test_status(res) != status) {
+        size_t len = 0;
+        const char *body = gwf_test_body(res, &len);
+        fail_msg("expected outcome %d status %d, got %d %d: %.*s", outcome,
+                 status, gwf_test_outcome(res), gwf_test_status(res),
+                 (int)len, body ? body : "");
+    }
+}
+
+static void
+assert_body_has(gwf_test_result *res, const char *part)
+{
+    size_t len = 0;
+    const char *body = gwf_test_body(res, &len);
+    if (!body || !strstr(body, part))
+        fail_msg("want \"%s\" in \"%.*s\"", part, (int)len, body ? body : "");
+}
+
+/* -- Tests ----------------------------------------------------------------- */
+
+static void
+test_first_request_waits_for_the_first_fetch_and_is_accepted(void **state)
+{
+    gwf_test_host *h = host_with_remote(REMOTE_OK);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_keys_are_reused_within_cache_duration(void **state)
+{
+    gwf_test_host *h = host_with_remote(REMOTE_OK);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    gwf_test_result_free(res);
+    gwf_test_advance(h, 50 * SEC);
+    res = run_bearer(h, "ES256");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_keys_are_refreshed_before_cache_duration_ends(void **state)
+{
+    gwf_test_host *h = host_with_remote(REMOTE_OK);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    gwf_test_result_free(res);
+    serve_jwks("jwks_rotated");
+    /* The refresh is due at 90 s; a token with the new kid that arrives
+     * while it runs waits for it. */
+    gwf_test_advance(h, 91 * SEC);
+    res = run_bearer(h, "rotated");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 2);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_unknown_kid_triggers_a_refetch_that_finds_a_rotated_key(void **state)
+{
+    gwf_test_host *h = host_with_remote(REMOTE_OK);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    gwf_test_result_free(res);
+    serve_jwks("jwks_rotated");
+    gwf_test_advance(h, 31 * SEC); /* past the refetch rate limit */
+    res = run_bearer(h, "rotated");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 2);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_unknown_kid_refetch_is_rate_limited(void **state)
+{
+    gwf_test_host *h = host_with_remote(REMOTE_OK);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    gwf_test_result_free(res);
+    serve_jwks("jwks_rotated");
+    gwf_test_advance(h, 5 * SEC);
+    res = run_bearer(h, "rotated");
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_body_has(res, "no matching key");
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_stale_keys_are_served_when_the_endpoint_fails(void **state)
+{
+    gwf_test_host *h = host_with_remote(REMOTE_OK);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    gwf_test_result_free(res);
+    write_file("status", "503");
+    gwf_test_advance(h, 91 * SEC); /* refresh starts, and fails */
+    /* A token with an unknown kid waits for the running refresh. */
+    res = run_bearer(h, "rotated");
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    gwf_test_result_free(res);
+    assert_true(gwf_test_log_contains(h, "keeping the previous keys"));
+    gwf_test_advance(h, 20 * SEC); /* beyond cacheDuration: stale */
+    res = run_bearer(h, "RS256");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_first_request_gets_401_when_the_endpoint_fails(void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("status", "500");
+    h = host_with_remote(REMOTE_OK);
+    res = run_bearer(h, "RS256");
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_body_has(res, "Jwks remote fetch is failed");
+    assert_true(gwf_test_log_contains(h, "HTTP status 500"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_first_request_gives_up_after_fetch_timeout(void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("hang", "");
+    h = host_with_remote(REMOTE_OK);
+    res = start_bearer(h, "RS256", 300);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 2 * SEC);
+    gwf_test_wait(h, res, 1000);
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_body_has(res, "Jwks remote fetch is failed");
+    remove_file("hang");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_jwks_that_is_not_json_is_refused_with_a_log_line(void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("jwks.json", "<html>not a key set</html>");
+    h = host_with_remote(REMOTE_OK);
+    res = run_bearer(h, "RS256");
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_true(gwf_test_log_contains(h, "invalid JSON"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_jwks_larger_than_the_limit_is_refused(void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+    char *big = malloc(1100 * 1024 + 1);
+
+    (void)state;
+    assert_non_null(big);
+    memset(big, ' ', 1100 * 1024);
+    big[1100 * 1024] = 0;
+    big[0] = '{';
+    write_file("jwks.json", big);
+    free(big);
+    h = host_with_remote(REMOTE_OK);
+    res = run_bearer(h, "RS256");
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_true(gwf_test_log_contains(h, "JWKS larger than the limit"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_client_gone_while_waiting_for_keys_leaves_nothing_behind(void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("hang", "");
+    h = host_with_remote(REMOTE_OK);
+    res = start_bearer(h, "RS256", 300);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_abort(h, res);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_ABORTED);
+    remove_file("hang");
+    /* The fetch still ends and finds no waiter; the next request uses
+     * its keys. */
+    gwf_test_result_free(res);
+    res = run_bearer(h, "RS256");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_server_certificate_from_an_unknown_ca_is_refused(void **state)
+{
+    gwf_test_host *h = host_with_remote(
+        "{\"url\": \"https://127.0.0.1:%u/jwks.json\"}");
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_true(gwf_test_log_contains(h, "JWKS fetch from"));
+    assert_int_equal(fetches(), 0); /* refused before any HTTP request */
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_backend_ref_gives_the_address_and_url_the_tls_name(void **state)
+{
+    gwf_test_host *h = host_with_remote(
+        "{\"url\": \"https://jwks.test/jwks.json?port=%u\", "
+        "\"backendRef\": {\"name\": \"idp\"}, \"caFile\": \"%s\"}");
+    char backend[512];
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(backend, sizeof(backend),
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: Backend\n"
+             "metadata: {name: idp, namespace: default}\n"
+             "spec:\n"
+             "  static:\n"
+             "    hosts: [{host: 127.0.0.1, port: %d}]\n",
+             server_port);
+    load(h, backend);
+    res = run_bearer(h, "EdDSA");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+assert_remote_error(const char *remote_fmt, const char *field,
+                    const char *message)
+{
+    gwf_test_host *h = host_with_remote(remote_fmt);
+    const char *err;
+
+    assert_int_equal(gwf_test_validate(h), -1);
+    err = gwf_test_error(h);
+    if (!err || !strstr(err, field) || !strstr(err, message))
+        fail_msg("want \"%s\" and \"%s\" in:\n%s", field, message,
+                 err ? err : "(none)");
+    gwf_test_host_free(h);
+}
+
+static void
+test_remote_config_errors_name_their_field(void **state)
+{
+    (void)state;
+    assert_remote_error("{\"url\": \"http://127.0.0.1:%u/jwks\"}",
+                        "providers[0].jwks.remote.url",
+                        "expected an https:// URL");
+    assert_remote_error("{\"cacheDuration\": \"5m\"}",
+                        "providers[0].jwks.remote.url", "is required");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"cacheDuration\": "
+                        "\"0s\"}",
+                        "providers[0].jwks.remote.cacheDuration",
+                        "at least 1s");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"caFile\": "
+                        "\"/nonexistent/ca.pem\"}",
+                        "providers[0].jwks.remote.caFile",
+                        "expected a readable PEM file");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"backendRef\": "
+                        "{\"name\": \"missing\"}}",
+                        "providers[0].jwks.remote.backendRef",
+                        "expected a Backend, found none");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"fetchTimeout\": "
+                        "\"5m\"}",
+                        "providers[0].jwks.remote.fetchTimeout",
+                        "expected a duration 1s-60s");
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup(name, reset_server)
+    const struct CMUnitTest tests[] = {
+        T(test_first_request_waits_for_the_first_fetch_and_is_accepted),
+        T(test_keys_are_reused_within_cache_duration),
+        T(test_keys_are_refreshed_before_cache_duration_ends),
+        T(test_unknown_kid_triggers_a_refetch_that_finds_a_rotated_key),
+        T(test_unknown_kid_refetch_is_rate_limited),
+        T(test_stale_keys_are_served_when_the_endpoint_fails),
+        T(test_first_request_gets_401_when_the_endpoint_fails),
+        T(test_first_request_gives_up_after_fetch_timeout),
+        T(test_jwks_that_is_not_json_is_refused_with_a_log_line),
+        T(test_jwks_larger_than_the_limit_is_refused),
+        T(test_client_gone_while_waiting_for_keys_leaves_nothing_behind),
+        T(test_server_certificate_from_an_unknown_ca_is_refused),
+        T(test_backend_ref_gives_the_address_and_url_the_tls_name),
+        T(test_remote_config_errors_name_their_field),
+    };
+#undef T
+    return cmocka_run_group_tests_name("jwt_remote", tests, start_server,
+                                       stop_server);
+}
