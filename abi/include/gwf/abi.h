@@ -367,7 +367,9 @@ struct gwf_host {
 
     /* Continue a stream this plugin paused (its hook returned
      * GWF_PAUSE), as if that hook had returned GWF_CONTINUE. Call it from
-     * a callback (timer, fd, post), not from a hook. The rest of the
+     * a callback (timer, fd, post), not from a hook; a worker-scope
+     * callback may resume (or reply to) any paused stream of its worker,
+     * e.g. every request that waited for one JWKS fetch. The rest of the
      * chain runs after the current callback returns. The handle is dead
      * afterwards. GWF_ERR_WRONG_PHASE if this plugin had not paused the
      * stream (or the pause deadline already answered it). */
