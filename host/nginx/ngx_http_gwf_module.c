@@ -1754,8 +1754,15 @@ replace_request_body(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
         last = &cl->next;
         total += chunk.len;
     }
-    if (!r->request_body)
-        return NGX_OK;
+    if (!head && !ctx->body_fed)
+        return NGX_OK; /* no body came, and no plugin made one */
+    if (!r->request_body) {
+        /* A plugin gave a body to a request that had none (a GET turned
+         * into a signed POST): the upstream sends this one. */
+        r->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+        if (!r->request_body)
+            return NGX_ERROR;
+    }
     if (head) {
         ngx_chain_t *tail = head;
         while (tail->next)
@@ -1831,7 +1838,7 @@ ngx_http_gwf_request_step(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
             ctx->state = GWF_RT_WAIT;
             continue;
         }
-        if (ctx->body_fed && replace_request_body(r, ctx) != NGX_OK)
+        if (replace_request_body(r, ctx) != NGX_OK)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         ctx->request_done = 1;
         return NGX_DECLINED;
@@ -2126,8 +2133,10 @@ ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
     ngx_http_gwf_loc_conf_t *lcf =
         ngx_http_get_module_loc_conf(r, ngx_http_gwf_module);
-    if (!lcf->want_body[GWF_RESPONSE] && ctx->state == GWF_RT_CONTINUE &&
-        !ctx->resp_held)
+    /* Nothing for the chain to see: no body hooks, or a response that
+     * ended with its headers (its empty last buffer must still go on). */
+    if ((!lcf->want_body[GWF_RESPONSE] || ctx->resp_eos_out) &&
+        ctx->state == GWF_RT_CONTINUE && !ctx->resp_held)
         return ngx_http_next_body_filter(r, in);
     if (ngx_http_gwf_response_feed(r, ctx, in) != NGX_OK)
         return NGX_ERROR;

@@ -31,18 +31,26 @@ typedef struct sigv4_credentials {
 } sigv4_credentials;
 
 /* The derived signing key for one day, region and service. The key only
- * changes when one of the three does, so a worker keeps one of these and
+ * changes when one of the three (or the secret) does, so a worker keeps one of these and
  * the signer re-derives (four HMACs) only when it no longer matches. Not
- * shared between threads. */
+ * shared between threads. Start from `{0}`; sigv4_key_cache_clear frees
+ * what it holds and wipes it (call it once done with a cache that was
+ * used). */
 typedef struct sigv4_key_cache {
     int valid;
     char date[9]; /* YYYYMMDD */
     char region[64];
     char service[64];
-    const char *secret; /* identity of the secret the key came from */
+    char secret[128]; /* the secret the key came from */
     size_t secret_len;
-    unsigned char key[32];
     uint64_t derivations; /* how many times a key was derived (tests) */
+    /* OpenSSL objects (EVP_MD *, EVP_MD_CTX *), made on first use: the
+     * SHA-256 implementation, fetched once, and the HMAC's inner and
+     * outer states keyed with the derived key. */
+    void *md;
+    void *inner;
+    void *outer;
+    void *work;
 } sigv4_key_cache;
 
 enum {
@@ -111,6 +119,8 @@ int sigv4_sign(const sigv4_request *req, const sigv4_params *params,
                const sigv4_credentials *creds, sigv4_key_cache *cache,
                sigv4_result *out, const char **why);
 void sigv4_result_free(sigv4_result *out);
+/* Free and wipe the cache; it is `{0}` again afterwards. */
+void sigv4_key_cache_clear(sigv4_key_cache *cache);
 
 /* Pieces, exposed for tests, the fuzzer and the benchmark. */
 

@@ -16,7 +16,10 @@
  */
 #include "rate_limit.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,8 @@ const char *rl_json_kind(const json_t *v);
 const char *
 rl_json_kind(const json_t *v)
 {
+    if (!v)
+        return "nothing";
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         return "an object";
@@ -61,15 +66,15 @@ check_fields(gwf_instance *inst, const char *path, const json_t *obj,
     gwf_status st = GWF_OK;
     char field[256];
 
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         size_t i;
         for (i = 0; allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0)
                 break;
         if (allowed[i])
             continue;
-        snprintf(field, sizeof(field), "%s%s%s", path, *path ? "." : "",
-                 key);
+        snprintf(field, sizeof(field), "%s%s%s", path, *path ? "." : "", key);
         st = gwf_config_errorf(inst, field,
                                "unknown field \"%.40s\" (expected one of: "
                                "%s)",
@@ -88,12 +93,13 @@ dup_string(const json_t *s)
 static gwf_status
 get_string(gwf_instance *inst, const char *field, const json_t *v, char **out)
 {
+    if (!v)
+        return gwf_config_errorf(inst, field, "is required: expected a string");
     if (!json_is_string(v))
         return gwf_config_errorf(inst, field, "expected a string, found %s",
                                  rl_json_kind(v));
     if (json_string_length(v) == 0)
-        return gwf_config_errorf(inst, field,
-                                 "expected a non-empty string");
+        return gwf_config_errorf(inst, field, "expected a non-empty string");
     if (strlen(json_string_value(v)) != json_string_length(v))
         return gwf_config_errorf(inst, field,
                                  "expected a string without NUL bytes");
@@ -107,9 +113,8 @@ get_bool(gwf_instance *inst, const char *field, const json_t *v, int *out)
     if (!v)
         return GWF_OK;
     if (!json_is_boolean(v))
-        return gwf_config_errorf(inst, field,
-                                 "expected true or false, found %s",
-                                 rl_json_kind(v));
+        return gwf_config_errorf(
+            inst, field, "expected true or false, found %s", rl_json_kind(v));
     *out = json_is_true(v);
     return GWF_OK;
 }
@@ -135,8 +140,8 @@ get_duration(gwf_instance *inst, const char *field, const json_t *v,
 }
 
 static gwf_status
-get_int(gwf_instance *inst, const char *field, const json_t *v,
-        int64_t min, int64_t max, int64_t *out)
+get_int(gwf_instance *inst, const char *field, const json_t *v, int64_t min,
+        int64_t max, int64_t *out)
 {
     json_int_t n;
 
@@ -203,8 +208,8 @@ parse_local(rl_config *cfg, const json_t *local)
         st = GWF_ERR_BAD_ARGUMENT;
     v = json_object_get(tb, "tokensPerFill");
     if (v) {
-        if (get_int(inst, "local.tokenBucket.tokensPerFill", v, 1,
-                    1000000000, &n) == GWF_OK)
+        if (get_int(inst, "local.tokenBucket.tokensPerFill", v, 1, 1000000000,
+                    &n) == GWF_OK)
             cfg->local.tokens_per_fill = (uint64_t)n;
         else
             st = GWF_ERR_BAD_ARGUMENT;
@@ -253,6 +258,8 @@ yaml_scalar(const yaml_event_t *ev)
 
 #define RL_YAML_DEPTH 64
 
+/* A YAML stream's first document as JSON. Containers are owned by their
+ * parent (the stack borrows them); `root` owns the whole tree. */
 static json_t *
 yaml_to_json(yaml_parser_t *p, char *err, size_t err_size)
 {
@@ -264,100 +271,69 @@ yaml_to_json(yaml_parser_t *p, char *err, size_t err_size)
 
     for (;;) {
         json_t *node = NULL;
-        int done = 0, close = 0;
+        yaml_event_type_t type;
+        size_t line;
 
         if (!yaml_parser_parse(p, &ev)) {
-            snprintf(err, err_size, "line %zu: %s",
-                     p->problem_mark.line + 1,
+            snprintf(err, err_size, "line %zu: %s", p->problem_mark.line + 1,
                      p->problem ? p->problem : "YAML error");
             goto fail;
         }
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_DOCUMENT_END_EVENT:
-            done = root != NULL;
-            break;
-        case YAML_SCALAR_EVENT:
+        type = ev.type;
+        line = ev.start_mark.line + 1;
+        if (type == YAML_SCALAR_EVENT)
             node = yaml_scalar(&ev);
-            break;
-        case YAML_SEQUENCE_START_EVENT:
+        else if (type == YAML_SEQUENCE_START_EVENT)
             node = json_array();
-            break;
-        case YAML_MAPPING_START_EVENT:
+        else if (type == YAML_MAPPING_START_EVENT)
             node = json_object();
-            break;
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            close = 1;
-            break;
-        case YAML_ALIAS_EVENT:
-            snprintf(err, err_size, "line %zu: aliases are not supported",
-                     ev.start_mark.line + 1);
-            yaml_event_delete(&ev);
-            goto fail;
-        default:
-            break;
-        }
-        int opens = ev.type == YAML_SEQUENCE_START_EVENT ||
-                    ev.type == YAML_MAPPING_START_EVENT;
         yaml_event_delete(&ev);
-        if (done)
+        if (type == YAML_STREAM_END_EVENT ||
+            (type == YAML_DOCUMENT_END_EVENT && root))
             break;
-        if (close) {
-            json_decref(keys[depth - 1]);
+        if (type == YAML_ALIAS_EVENT) {
+            snprintf(err, err_size, "line %zu: aliases are not supported",
+                     line);
+            goto fail;
+        }
+        if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
             depth--;
-            if (depth == 0)
-                root = stack[0];
+            json_decref(keys[depth]);
             continue;
         }
         if (!node)
             continue;
-        if (depth > 0) {
-            json_t *parent = stack[depth - 1];
-            if (json_is_array(parent)) {
-                json_array_append(parent, node);
-            } else if (!keys[depth - 1]) {
-                if (!json_is_string(node)) {
-                    snprintf(err, err_size, "a mapping key is not a "
-                                            "plain string");
-                    json_decref(node);
-                    goto fail;
-                }
-                keys[depth - 1] = json_incref(node);
-                json_decref(node);
-                continue;
-            } else {
-                json_object_set(parent, json_string_value(keys[depth - 1]),
-                                node);
-                json_decref(keys[depth - 1]);
-                keys[depth - 1] = NULL;
-            }
-        } else if (!opens) {
+        if (depth == 0) {
+            json_decref(root);
             root = node;
-            continue;
-        }
-        if (opens) {
-            if (depth == RL_YAML_DEPTH) {
-                snprintf(err, err_size, "nesting deeper than %d levels",
-                         RL_YAML_DEPTH);
-                if (depth > 0)
-                    json_decref(node);
-                else
-                    json_decref(node);
+        } else if (json_is_array(stack[depth - 1])) {
+            json_array_append_new(stack[depth - 1], node);
+        } else if (!keys[depth - 1]) {
+            if (!json_is_string(node)) {
+                snprintf(err, err_size,
+                         "line %zu: a mapping key is not a plain string", line);
+                json_decref(node);
                 goto fail;
             }
-            if (depth == 0)
-                json_incref(node); /* the stack owns one reference */
+            keys[depth - 1] = node;
+            continue;
+        } else {
+            json_object_set_new(stack[depth - 1],
+                                json_string_value(keys[depth - 1]), node);
+            json_decref(keys[depth - 1]);
+            keys[depth - 1] = NULL;
+        }
+        if (json_is_array(node) || json_is_object(node)) {
+            if (depth == RL_YAML_DEPTH) {
+                snprintf(err, err_size,
+                         "line %zu: nesting deeper than %d levels", line,
+                         RL_YAML_DEPTH);
+                goto fail;
+            }
             stack[depth] = node;
             keys[depth] = NULL;
             depth++;
         }
-        if (depth > 0 && stack[depth - 1] != node)
-            json_decref(node);
-        else if (depth > 1)
-            json_decref(node); /* parent holds it */
     }
     if (!root)
         root = json_object();
@@ -365,8 +341,6 @@ yaml_to_json(yaml_parser_t *p, char *err, size_t err_size)
 fail:
     for (int i = 0; i < depth; i++)
         json_decref(keys[i]);
-    if (depth > 0)
-        json_decref(stack[0]);
     json_decref(root);
     return NULL;
 }
@@ -468,11 +442,11 @@ parse_address(rl_config *cfg, const char *field, const json_t *v)
 
 /* "name" or "namespace/name" from {name, namespace}. */
 static gwf_status
-parse_ref(gwf_instance *inst, const char *field, const json_t *ref,
-          char *out, size_t size)
+parse_ref(gwf_instance *inst, const char *field, const json_t *ref, char *out,
+          size_t size)
 {
-    static const char *const ref_fields[] = {"name", "namespace", "key",
-                                             "group", "kind", "port", NULL};
+    static const char *const ref_fields[] = {
+        "name", "namespace", "key", "group", "kind", "port", NULL};
     const json_t *name, *ns;
     char sub[160];
 
@@ -487,8 +461,9 @@ parse_ref(gwf_instance *inst, const char *field, const json_t *ref,
     ns = json_object_get(ref, "namespace");
     snprintf(sub, sizeof(sub), "%s.name", field);
     if (!json_is_string(name) || json_string_length(name) == 0)
-        return gwf_config_errorf(inst, sub, "is required: expected a "
-                                            "non-empty string");
+        return gwf_config_errorf(inst, sub,
+                                 "is required: expected a "
+                                 "non-empty string");
     if (ns && (!json_is_string(ns) || json_string_length(ns) == 0)) {
         snprintf(sub, sizeof(sub), "%s.namespace", field);
         return gwf_config_errorf(inst, sub, "expected a non-empty string");
@@ -519,8 +494,8 @@ parse_backend_ref(rl_config *cfg, const json_t *ref)
         return gwf_config_errorf(inst, field, "Backend %s not found", name);
     if (st != GWF_OK)
         return gwf_config_errorf(inst, field,
-                                 "cannot look up Backend %s (status %d)",
-                                 name, (int)st);
+                                 "cannot look up Backend %s (status %d)", name,
+                                 (int)st);
     doc = json_loadb(spec.ptr, spec.len, 0, &je);
     hosts = json_object_get(json_object_get(doc, "static"), "hosts");
     first = json_array_get(hosts, 0);
@@ -611,9 +586,8 @@ parse_password_secret(rl_config *cfg, const json_t *ref)
     if (st == GWF_ERR_NOT_FOUND)
         return gwf_config_errorf(inst, field, "Secret %s not found", name);
     if (st != GWF_OK)
-        return gwf_config_errorf(inst, field,
-                                 "cannot look up Secret %s (status %d)",
-                                 name, (int)st);
+        return gwf_config_errorf(
+            inst, field, "cannot look up Secret %s (status %d)", name, (int)st);
     doc = json_loadb(spec.ptr, spec.len, 0, &je);
     v = json_object_get(json_object_get(doc, "stringData"), key);
     if (json_is_string(v)) {
@@ -633,11 +607,54 @@ parse_password_secret(rl_config *cfg, const json_t *ref)
     return GWF_OK;
 }
 
+/* Workers must not block, and hiredis resolves names with getaddrinfo:
+ * resolve a host name here, at config time (main thread), and keep the
+ * address. A literal IPv4/IPv6 address is kept as is. */
+static gwf_status
+resolve_host(rl_config *cfg, const char *field)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    int rc;
+
+    if (!cfg->redis.host || inet_pton(AF_INET, cfg->redis.host, &a4) == 1 ||
+        inet_pton(AF_INET6, cfg->redis.host, &a6) == 1)
+        return GWF_OK;
+#ifdef RL_NO_RESOLVE
+    /* The fuzz harness: random names must not become DNS queries. */
+    (void)hints;
+    (void)res;
+    (void)ip;
+    (void)rc;
+    (void)field;
+    return GWF_OK;
+#else
+    rc = getaddrinfo(cfg->redis.host, NULL, &hints, &res);
+    if (rc != 0 || !res)
+        return gwf_config_errorf(cfg->instance, field,
+                                 "cannot resolve \"%.60s\": %s",
+                                 cfg->redis.host, gai_strerror(rc));
+    if (res->ai_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip,
+                  sizeof(ip));
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
+                  ip, sizeof(ip));
+    freeaddrinfo(res);
+    free(cfg->redis.host);
+    cfg->redis.host = strdup(ip);
+    return cfg->redis.host ? GWF_OK : GWF_ERR_NO_MEMORY;
+#endif
+}
+
 static gwf_status
 parse_redis(rl_config *cfg, const json_t *redis)
 {
     static const char *const fields[] = {
-        "address",  "backendRef", "db",        "username",
+        "address",  "backendRef",        "db",        "username",
         "password", "passwordSecretRef", "keyPrefix", NULL};
     gwf_instance *inst = cfg->instance;
     const json_t *address, *backend, *v;
@@ -650,8 +667,7 @@ parse_redis(rl_config *cfg, const json_t *redis)
                                  "{address | backendRef, db, username, "
                                  "password | passwordSecretRef, keyPrefix}");
     if (!json_is_object(redis))
-        return gwf_config_errorf(inst, "redis",
-                                 "expected an object, found %s",
+        return gwf_config_errorf(inst, "redis", "expected an object, found %s",
                                  rl_json_kind(redis));
     if (check_fields(inst, "redis", redis, fields,
                      "address, backendRef, db, username, password, "
@@ -664,10 +680,12 @@ parse_redis(rl_config *cfg, const json_t *redis)
                                "expected one of address and backendRef, "
                                "found both");
     else if (address) {
-        if (parse_address(cfg, "redis.address", address) != GWF_OK)
+        if (parse_address(cfg, "redis.address", address) != GWF_OK ||
+            resolve_host(cfg, "redis.address") != GWF_OK)
             st = GWF_ERR_BAD_ARGUMENT;
     } else if (backend) {
-        if (parse_backend_ref(cfg, backend) != GWF_OK)
+        if (parse_backend_ref(cfg, backend) != GWF_OK ||
+            resolve_host(cfg, "redis.backendRef") != GWF_OK)
             st = GWF_ERR_BAD_ARGUMENT;
     } else {
         st = gwf_config_errorf(inst, "redis.address",
@@ -768,11 +786,10 @@ parse_limits(rl_config *cfg, const json_t *spec)
             st = gwf_config_errorf(inst, "domain",
                                    "\"%.40s\" differs from the domain "
                                    "\"%.40s\" of %s",
-                                   cfg->domain,
-                                   json_string_value(file_domain), path);
+                                   cfg->domain, json_string_value(file_domain),
+                                   path);
         else if (!cfg->domain && file_domain &&
-                 get_string(inst, "descriptorsFile", file_domain,
-                            &cfg->domain))
+                 get_string(inst, "descriptorsFile", file_domain, &cfg->domain))
             st = GWF_ERR_BAD_ARGUMENT;
         if (rl_descriptors_parse(inst, "descriptorsFile",
                                  json_object_get(doc, "descriptors"),
@@ -798,9 +815,10 @@ static gwf_status
 parse_global(rl_config *cfg, const json_t *spec)
 {
     static const char *const fields[] = {
-        "domain",    "failOpen",  "failureStatus",  "timeout",
-        "xRateLimitHeaders", "algorithm", "overLimitCache",
-        "nearLimitRatio", "redis", "descriptors", "descriptorsFile", NULL};
+        "domain",         "failOpen",          "failureStatus",
+        "timeout",        "xRateLimitHeaders", "algorithm",
+        "overLimitCache", "nearLimitRatio",    "redis",
+        "descriptors",    "descriptorsFile",   NULL};
     gwf_instance *inst = cfg->instance;
     gwf_status st = GWF_OK;
     const json_t *v;
@@ -855,13 +873,15 @@ parse_global(rl_config *cfg, const json_t *spec)
             cfg->algorithm = RL_ALGO_FIXED_WINDOW;
         else if (json_is_string(v) &&
                  strcmp(json_string_value(v), "Rolling") == 0)
-            st = gwf_config_errorf(inst, "algorithm",
-                                   "\"Rolling\" is not supported yet: "
-                                   "expected \"FixedWindow\"");
+            cfg->algorithm = RL_ALGO_ROLLING;
         else
             st = gwf_config_errorf(inst, "algorithm",
-                                   "expected \"FixedWindow\", found %s",
-                                   rl_json_kind(v));
+                                   "expected \"FixedWindow\" or "
+                                   "\"Rolling\", found %s%.40s%s",
+                                   json_is_string(v) ? "\"" : "",
+                                   json_is_string(v) ? json_string_value(v)
+                                                     : rl_json_kind(v),
+                                   json_is_string(v) ? "\"" : "");
     }
     v = json_object_get(spec, "nearLimitRatio");
     if (v) {
@@ -930,8 +950,7 @@ parse_entry(gwf_instance *inst, const char *path, const json_t *e,
         return gwf_config_errorf(inst, path,
                                  "expected an object {type, ...}, found %s",
                                  rl_json_kind(e));
-    if (check_fields(inst, path, e, fields,
-                     "type, generic, header, jwtClaim"))
+    if (check_fields(inst, path, e, fields, "type, generic, header, jwtClaim"))
         return GWF_ERR_BAD_ARGUMENT;
     snprintf(field, sizeof(field), "%s.type", path);
     if (!json_is_string(type))
@@ -1032,8 +1051,9 @@ rl_route_parse(gwf_instance *inst, const json_t *spec, rl_route *route)
     size_t i;
 
     if (!json_is_object(spec))
-        return gwf_config_errorf(inst, "", "expected an object "
-                                           "{descriptors, extensionRef}");
+        return gwf_config_errorf(inst, "",
+                                 "expected an object "
+                                 "{descriptors, extensionRef}");
     if (check_fields(inst, "", spec, fields, "descriptors, extensionRef"))
         st = GWF_ERR_BAD_ARGUMENT;
     if (!json_is_array(list) || json_array_size(list) == 0)
@@ -1045,8 +1065,8 @@ rl_route_parse(gwf_instance *inst, const json_t *spec, rl_route *route)
                                  "expected at most %d descriptors, found "
                                  "%zu",
                                  RL_MAX_DESCRIPTORS, json_array_size(list));
-    route->descriptors = calloc(json_array_size(list),
-                                sizeof(*route->descriptors));
+    route->descriptors =
+        calloc(json_array_size(list), sizeof(*route->descriptors));
     if (!route->descriptors)
         return GWF_ERR_NO_MEMORY;
     route->descriptor_count = json_array_size(list);
@@ -1080,8 +1100,8 @@ rl_route_parse(gwf_instance *inst, const json_t *spec, rl_route *route)
         ds->entry_count = json_array_size(entries);
         for (size_t j = 0; j < ds->entry_count; j++) {
             char epath[128];
-            snprintf(epath, sizeof(epath), "descriptors[%zu].entries[%zu]",
-                     i, j);
+            snprintf(epath, sizeof(epath), "descriptors[%zu].entries[%zu]", i,
+                     j);
             if (parse_entry(inst, epath, json_array_get(entries, j),
                             &ds->entries[j]) != GWF_OK)
                 st = GWF_ERR_BAD_ARGUMENT;

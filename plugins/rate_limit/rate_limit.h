@@ -40,8 +40,8 @@ typedef struct rl_limit {
 typedef struct rl_node rl_node;
 struct rl_node {
     char *key;
-    char *value;    /* NULL: any value of key */
-    int wildcard;   /* value ended in '*': value is the prefix */
+    char *value;  /* NULL: any value of key */
+    int wildcard; /* value ended in '*': value is the prefix */
     size_t value_len;
     int has_limit;
     rl_limit limit;
@@ -153,11 +153,20 @@ void rl_route_free(rl_route *route);
 
 /* envoyproxy/ratelimit's key: prefix domain "_" (key "_" value "_")*
  * windowStart, into `b`. */
-void rl_fixed_window_key(gwf_strbuf *b, const char *prefix,
-                         const char *domain, const rl_entry *entries,
-                         size_t count, uint64_t unit_seconds,
-                         int64_t now_seconds);
+void rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
+                         const rl_entry *entries, size_t count,
+                         uint64_t unit_seconds, int64_t now_seconds);
 uint64_t rl_window_start(int64_t now_seconds, uint64_t unit_seconds);
+
+/* -- Rolling window (GCRA) ---------------------------------------------- */
+
+/* The Lua script and its SHA-1 (hex), computed once. */
+extern const char rl_rolling_script[];
+const char *rl_rolling_sha(void);
+/* "<prefix><domain>_<key>_<value>_..._rolling<unit seconds>". */
+void rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
+                    const rl_entry *entries, size_t count,
+                    uint64_t unit_seconds);
 
 /* -- Over-limit cache (per worker) -------------------------------------- */
 
@@ -167,15 +176,17 @@ void rl_cache_free(rl_cache *c);
 /* Remember that `key` is over its limit until `expires` (seconds). */
 void rl_cache_put(rl_cache *c, const char *key, size_t len, int64_t expires,
                   int64_t now);
-int rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now);
+/* The entry's expiry (seconds) when `key` is cached and live, else 0. */
+int64_t rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now);
 
 /* -- Redis (per worker) -------------------------------------------------- */
 
 typedef struct rl_redis rl_redis;
-/* What a command's reply means to its caller: `reply_integer` valid when
+/* What a command's reply means to its caller: `values` (an integer
+ * reply, or an array of integers: `count` of them, at most 4) valid when
  * `ok`. `err` is a short reason otherwise. */
-typedef void (*rl_redis_cb)(void *arg, int ok, long long reply_integer,
-                            const char *err);
+typedef void (*rl_redis_cb)(void *arg, int ok, const long long *values,
+                            size_t count, const char *err);
 
 rl_redis *rl_redis_new(const rl_config *cfg);
 void rl_redis_free(rl_redis *r);
@@ -185,6 +196,12 @@ void rl_redis_free(rl_redis *r);
 gwf_status rl_redis_incr_expire(rl_redis *r, const char *key, size_t len,
                                 uint64_t hits, uint64_t expire_seconds,
                                 rl_redis_cb cb, void *arg);
+/* Run the rolling-window script (rolling.c) on `key`: EVALSHA, and EVAL
+ * once if Redis answers NOSCRIPT. `cb` gets {allowed, remaining,
+ * retry_after_ms, reset_ms}. */
+gwf_status rl_redis_rolling(rl_redis *r, const char *key, size_t len,
+                            int64_t now_ms, uint64_t period_ms, uint64_t limit,
+                            uint64_t hits, rl_redis_cb cb, void *arg);
 /* A decision timed out: after a few in a row with no reply at all, the
  * connection is dropped and re-made (with backoff). */
 void rl_redis_note_timeout(rl_redis *r);

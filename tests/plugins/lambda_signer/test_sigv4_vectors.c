@@ -9,6 +9,7 @@
  * two cmocka tests, "<case>/header" and "<case>/query". A missing or
  * empty vector directory fails.
  */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,9 +28,9 @@
 static const char *vectors_dir;
 
 typedef struct vector_case {
-    char name[128];
+    char name[320];
     int presign;
-    char label[160];
+    char label[300];
 } vector_case;
 
 static char *
@@ -265,10 +266,131 @@ run_case(void **state)
     free(signed_req);
 
     sigv4_result_free(&res);
+    sigv4_key_cache_clear(&cache);
     free_request(&r);
     json_decref(ctx);
     free(context);
     free(req_text);
+}
+
+/* The classic suite's format (tests/vectors/sigv4-botocore): NAME.req
+ * (with X-Amz-Date, and X-Amz-Security-Token when the token is added
+ * after signing), NAME.creq, NAME.sts, NAME.authz; all cases normalise
+ * the path; clock and credentials as in the aws-c-auth set. */
+static const char *botocore_dir;
+
+static char *
+line_value(const char *text, const char *prefix)
+{
+    return line_after(text, prefix);
+}
+
+static void
+run_botocore_case(void **state)
+{
+    vector_case *vc = *state;
+    char dir[1024], file[512];
+    snprintf(dir, sizeof dir, "%s/%s", botocore_dir, vc->name);
+    const char *base = strrchr(vc->name, '/');
+    base = base ? base + 1 : vc->name;
+
+    size_t req_len;
+    snprintf(file, sizeof file, "%s.req", base);
+    char *req_text = read_file(dir, file, &req_len);
+    snprintf(file, sizeof file, "%s.creq", base);
+    char *want_creq = read_file(dir, file, NULL);
+    snprintf(file, sizeof file, "%s.sts", base);
+    char *want_sts = read_file(dir, file, NULL);
+    snprintf(file, sizeof file, "%s.authz", base);
+    char *want_authz = read_file(dir, file, NULL);
+    assert_non_null(req_text);
+    assert_non_null(want_creq);
+    assert_non_null(want_sts);
+    assert_non_null(want_authz);
+
+    parsed_request r;
+    parse_request(req_text, req_len, &r);
+    /* The token: signed (in the canonical request), or sent after. */
+    char *token = line_value(want_creq, "x-amz-security-token:");
+    int after = 0;
+    if (!token) {
+        for (size_t i = 0; i < r.header_count; i++)
+            if (gwf_view_ieq(r.headers[i].name, "x-amz-security-token")) {
+                token = strndup(r.headers[i].value.ptr,
+                                r.headers[i].value.len);
+                after = 1;
+            }
+    }
+    sigv4_credentials creds = {
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token};
+    sigv4_params params = {
+        .region = "us-east-1",
+        .service = "service",
+        .unix_seconds = parse_timestamp("2015-08-30T12:36:00Z"),
+        .normalize_path = 1,
+        .token_mode = after ? SIGV4_TOKEN_AFTER : SIGV4_TOKEN_SIGNED,
+    };
+    sigv4_request req = {
+        .method = r.method,
+        .target = r.target,
+        .headers = r.headers,
+        .header_count = r.header_count,
+        .host = r.host,
+        .payload = r.body,
+    };
+    sigv4_key_cache cache = {0};
+    sigv4_result res;
+    const char *why = NULL;
+    assert_int_equal(sigv4_sign(&req, &params, &creds, &cache, &res, &why),
+                     0);
+    assert_text_equal("canonical request", res.canonical_request.data,
+                      res.canonical_request.len, want_creq);
+    assert_text_equal("string to sign", res.string_to_sign.data,
+                      res.string_to_sign.len, want_sts);
+    assert_text_equal("authorization", res.authorization.data,
+                      res.authorization.len, want_authz);
+    sigv4_result_free(&res);
+    sigv4_key_cache_clear(&cache);
+    free_request(&r);
+    free(token);
+    free(want_creq);
+    free(want_sts);
+    free(want_authz);
+    free(req_text);
+}
+
+/* Cases of the classic suite: directories DIR/NAME holding NAME.req, at
+ * the top or one level down. */
+static size_t
+find_botocore_cases(const char *root, const char *sub, vector_case *cases,
+                    size_t n, size_t max)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s%s", root, *sub ? "/" : "", sub);
+    DIR *d = opendir(path);
+    if (!d)
+        return n;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        if (e->d_name[0] == '.')
+            continue;
+        char probe[2048];
+        snprintf(probe, sizeof probe, "%s/%s/%s.req", path, e->d_name,
+                 e->d_name);
+        FILE *f = fopen(probe, "r");
+        char name[300];
+        snprintf(name, sizeof name, "%s%s%s", sub, *sub ? "/" : "",
+                 e->d_name);
+        if (f) {
+            fclose(f);
+            snprintf(cases[n].name, sizeof cases[n].name, "%s", name);
+            n++;
+        } else if (!*sub) {
+            n = find_botocore_cases(root, e->d_name, cases, n, max);
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 static int
@@ -282,8 +404,10 @@ int
 main(int argc, char **argv)
 {
     vectors_dir = argc > 1 ? argv[1] : getenv("SIGV4_VECTORS");
+    botocore_dir = argc > 2 ? argv[2] : NULL;
     if (!vectors_dir) {
-        fprintf(stderr, "usage: %s VECTOR_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s VECTOR_DIR [BOTOCORE_VECTOR_DIR]\n",
+                argv[0]);
         return 1;
     }
     DIR *d = opendir(vectors_dir);
@@ -308,8 +432,10 @@ main(int argc, char **argv)
         n++;
     }
     closedir(d);
-    if (n == 0) {
-        fprintf(stderr, "no vector cases in %s\n", vectors_dir);
+    /* The suite has 38 cases: fewer means a broken copy, not a pass. */
+    if (n < 38) {
+        fprintf(stderr, "only %zu vector cases in %s (expected 38)\n", n,
+                vectors_dir);
         return 1;
     }
     qsort(cases, n, sizeof *cases, name_cmp);
@@ -331,5 +457,25 @@ main(int argc, char **argv)
                                          NULL);
     free(tests);
     free(cases);
+    if (!botocore_dir)
+        return failed;
+
+    vector_case *bcases = calloc(128, sizeof *bcases);
+    size_t bn = find_botocore_cases(botocore_dir, "", bcases, 0, 128);
+    if (bn < 34) {
+        fprintf(stderr, "only %zu classic cases in %s (expected 34)\n", bn,
+                botocore_dir);
+        free(bcases);
+        return 1;
+    }
+    qsort(bcases, bn, sizeof *bcases, name_cmp);
+    struct CMUnitTest *btests = calloc(bn, sizeof *btests);
+    for (size_t i = 0; i < bn; i++)
+        btests[i] = (struct CMUnitTest){bcases[i].name, run_botocore_case,
+                                        NULL, NULL, &bcases[i]};
+    failed += _cmocka_run_group_tests("sigv4_botocore_vectors", btests, bn,
+                                      NULL, NULL);
+    free(btests);
+    free(bcases);
     return failed;
 }

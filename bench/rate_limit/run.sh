@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# bench/rate_limit/run.sh - the rate_limit plugin against its ceilings,
+# measured in the same run on the same machine, over loopback.
+#
+#   bash bench/rate_limit/run.sh BUILDDIR   (a meson build dir configured
+#                                            with -Dnginx=enabled, built)
+#
+# It starts its own redis-server (free loopback port, no persistence) and
+# the system nginx (1 worker, access_log off) from a temporary prefix, and
+# reports three ratios:
+#
+#   decisions   decisions/s of the plugin on the in-process test host
+#               (bench_rl_decisions: CONCURRENCY requests in flight, one
+#               INCRBY + EXPIRE each, pipelined on the worker's connection)
+#               against redis-benchmark's ceiling for the same commands
+#               (-P CONCURRENCY, one client): 1 / (1/INCRBY/s + 1/EXPIRE/s)
+#   global      nginx requests/s through a global Redis limit that is never
+#               reached, against the same proxy without it; target >= 0.8
+#   overcache   requests/s for a key over its limit, answered from the
+#               over-limit cache (429, no Redis traffic), against a
+#               DirectResponse 429; target >= 0.95
+#
+# Runs are interleaved (baseline, gwf, ...) after a warm-up; the median of
+# ROUNDS runs of each side gives the ratio. A ratio under target prints
+# MISS instead of PASS; the exit status is 0 unless something failed to run.
+#
+# Environment: DURATION (wrk run, default 5s), CONNECTIONS (wrk, 32),
+# ROUNDS (3), WARMUP (2s), TOTAL (decisions, 200000), CONCURRENCY (64),
+# NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
+set -uo pipefail
+
+usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+
+duration=${DURATION:-5s}
+connections=${CONNECTIONS:-32}
+rounds=${ROUNDS:-3}
+warmup=${WARMUP:-2s}
+total=${TOTAL:-200000}
+concurrency=${CONCURRENCY:-64}
+nginx=${NGINX:-/usr/sbin/nginx}
+wrk=${WRK:-wrk}
+
+die() { echo "bench/rate_limit: $*" >&2; exit 1; }
+
+builddir=$(cd "$1" 2>/dev/null && pwd) || die "no build directory $1"
+module=$builddir/host/nginx/ngx_http_gwf_module.so
+rl_dir=$builddir/plugins/rate_limit
+dr_dir=$builddir/plugins/direct_response
+decisions=${BENCH_DECISIONS:-$builddir/bench/rate_limit/bench_rl_decisions}
+[ -f "$module" ] || die "$module is missing (meson setup -Dnginx=enabled)"
+[ -f "$rl_dir/rate_limit.so" ] || die "$rl_dir/rate_limit.so is missing"
+[ -f "$dr_dir/direct_response.so" ] || die "$dr_dir/direct_response.so is missing"
+[ -x /usr/bin/redis-server ] || die "redis-server is not installed"
+command -v redis-benchmark >/dev/null || die "redis-benchmark is not installed"
+command -v "$wrk" >/dev/null || die "wrk is not installed"
+
+pin_nginx=()
+pin_wrk=()
+ncpu=$(nproc 2>/dev/null || echo 1)
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_nginx=(taskset -c $((ncpu - 1)))
+    pin_wrk=(taskset -c $((ncpu - 2)))
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-rl.XXXXXX") || die "mktemp failed"
+master=
+redis_pid=
+# shellcheck disable=SC2317
+cleanup() {
+    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
+        kill -QUIT "$master" 2>/dev/null
+        for _ in $(seq 50); do
+            kill -0 "$master" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$master" 2>/dev/null
+    fi
+    [ -n "$redis_pid" ] && kill -KILL "$redis_pid" 2>/dev/null
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "bench/rate_limit: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+free_port() {
+    local p=$((20000 + RANDOM % 30000))
+    while port_taken "$p" || [ "$p" = "${2:-}" ] || [ "$p" = "${3:-}" ]; do
+        p=$((p + 1))
+    done
+    echo "$p"
+}
+rport=$(free_port)
+port=$(free_port x "$rport")
+up=$(free_port x "$rport" "$port")
+
+/usr/bin/redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
+redis_pid=$!
+disown "$redis_pid" 2>/dev/null
+for _ in $(seq 50); do
+    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+redis-cli -p "$rport" ping >/dev/null 2>&1 || die "redis-server did not start"
+
+# ------------------------------------------------------------- decisions
+if [ -x "$decisions" ]; then
+    bench_rps() {  # redis-benchmark's requests/s for one command
+        redis-benchmark -p "$rport" -c 1 -P "$concurrency" -n "$total" -q \
+            "$@" 2>/dev/null | tr '\r' '\n' |
+            sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1
+    }
+    incr=$(bench_rps INCRBY bench_key 1)
+    expire=$(bench_rps EXPIRE bench_key 3600)
+    ceiling=$(awk -v a="$incr" -v b="$expire" 'BEGIN { printf "%.0f", 1 / (1 / a + 1 / b) }')
+    got=$(GWF_PLUGIN_PATH=$rl_dir "$decisions" "$rport" "$total" \
+        "$concurrency") || die "bench_rl_decisions failed: $got"
+    rate=$(awk '{ print $2 }' <<<"$got")
+    host=$(GWF_PLUGIN_PATH=$rl_dir "$decisions" 0 "$total" "$concurrency" |
+        awk '{ print $2 }')
+    echo "decisions: plugin $rate decisions/s ($concurrency in flight);" \
+        "redis-benchmark INCRBY $incr/s, EXPIRE $expire/s, ceiling" \
+        "$ceiling decisions/s; ratio $(awk -v r="$rate" -v c="$ceiling" \
+        'BEGIN { printf "%.3f", r / c }'); the test host alone (no Redis)" \
+        "runs $host requests/s"
+else
+    echo "decisions: skipped ($decisions not built)"
+fi
+
+# ----------------------------------------------------------------- nginx
+mkdir -p "$tmp/logs" "$tmp/temp"
+cat >"$tmp/gwf.yaml" <<YAML
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: {name: rl}
+spec:
+  rateLimit:
+    domain: bench
+    redis: {address: "127.0.0.1:$rport"}
+    descriptors:
+      - {key: generic_key, value: open, rate_limit: {unit: hour, requests_per_unit: 4294967295}}
+      - {key: generic_key, value: closed, rate_limit: {unit: hour, requests_per_unit: 0}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: open}
+spec:
+  rateLimit:
+    global:
+      extensionRef: {name: rl}
+      descriptors: [{entries: [{type: Generic, generic: {key: generic_key, value: open}}]}]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: closed}
+spec:
+  rateLimit:
+    global:
+      extensionRef: {name: rl}
+      descriptors: [{entries: [{type: Generic, generic: {key: generic_key, value: closed}}]}]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: DirectResponse
+metadata: {name: too-many}
+spec: {status: 429}
+YAML
+
+cat >"$tmp/nginx.conf" <<CONF
+load_module $module;
+daemon on;
+master_process on;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/temp/client;
+    proxy_temp_path $tmp/temp/proxy;
+    fastcgi_temp_path $tmp/temp/fastcgi;
+    uwsgi_temp_path $tmp/temp/uwsgi;
+    scgi_temp_path $tmp/temp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    gwf_manifests $tmp/gwf.yaml;
+    gwf_plugin_path $rl_dir:$dr_dir;
+    upstream up {
+        server 127.0.0.1:$up;
+        keepalive 32;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location = /plain {
+            proxy_pass http://up/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /limited {
+            gwf_policy open;
+            proxy_pass http://up/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /dr429 { gwf_direct_response too-many; }
+        location = /over {
+            gwf_policy closed;
+            proxy_pass http://up/;
+        }
+    }
+    server {
+        listen 127.0.0.1:$up;
+        location / { default_type text/plain; return 200 "ok"; }
+    }
+}
+CONF
+
+"$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
+    die "nginx -t failed on the generated configuration"
+"${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
+    -c "$tmp/nginx.conf" || die "nginx did not start"
+for _ in $(seq 50); do
+    [ -s "$tmp/nginx.pid" ] && break
+    sleep 0.1
+done
+master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+base=http://127.0.0.1:$port
+for _ in $(seq 50); do
+    curl -fsS -o /dev/null "$base/plain" 2>/dev/null && break
+    sleep 0.1
+done
+
+status() { curl -s -o /dev/null -w '%{http_code}' "$base$1"; }
+[ "$(status /plain)" = 200 ] || die "GET /plain is not 200"
+[ "$(status /limited)" = 200 ] || die "GET /limited is not 200"
+[ "$(status /dr429)" = 429 ] || die "GET /dr429 is not 429"
+[ "$(status /over)" = 429 ] || die "GET /over is not 429"
+
+# run PATH DURATION WANT2XX: requests/s from one wrk run.
+run() {
+    local out
+    out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$2" "$base$1" 2>&1) ||
+        die "wrk failed on $1: $out"
+    if grep -q 'Socket errors' <<<"$out"; then
+        die "wrk on $1 saw socket errors:"$'\n'"$out"
+    fi
+    if [ "$3" = 1 ] && grep -q 'Non-2xx' <<<"$out"; then
+        die "wrk on $1 saw non-2xx answers:"$'\n'"$out"
+    fi
+    awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$out"
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+pair() {  # LABEL BASEPATH GWFPATH WANT2XX TARGET
+    local b=() g=() mb mg ratio
+    run "$2" "$warmup" "$4" >/dev/null
+    run "$3" "$warmup" "$4" >/dev/null
+    for i in $(seq "$rounds"); do
+        b+=("$(run "$2" "$duration" "$4")")
+        g+=("$(run "$3" "$duration" "$4")")
+        echo "  $1 round $i: $2 ${b[-1]} req/s, $3 ${g[-1]} req/s" >&2
+    done
+    mb=$(median "${b[@]}")
+    mg=$(median "${g[@]}")
+    ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
+    echo "$1: $2 $mb req/s, $3 $mg req/s, ratio $ratio (target >= $5)" \
+        "$(awk -v r="$ratio" -v t="$5" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }')"
+}
+
+pair global /plain /limited 1 0.8
+pair overcache /dr429 /over 0 0.95
+echo "overcache: Redis INCRBY calls for the closed key:" \
+    "$(redis-cli -p "$rport" get "bench_generic_key_closed_$(( $(date +%s) / 3600 * 3600 ))")" \
+    "(1 per worker and window: the rest came from the cache)"
+exit 0

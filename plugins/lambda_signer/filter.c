@@ -1,0 +1,447 @@
+/*
+ * filter.c - the lambda_signer hooks and the plugin entry.
+ *
+ * Two modes share one signer:
+ *
+ *   lambda  (a Backend with spec.aws, or a GatewayExtension with
+ *           mode: lambda) - the request becomes a Lambda Invoke call:
+ *           POST /2015-03-31/functions/NAME[:QUALIFIER]/invocations with
+ *           x-amz-invocation-type, the Envoy JSON payload (or the body
+ *           as is), signed for service "lambda". The body is needed
+ *           first (its hash is signed), so request_headers asks for it
+ *           with GWF_BUFFER. The reply is checked (function errors,
+ *           Lambda API errors) and, with the Envoy transform, turned back
+ *           into an HTTP response.
+ *
+ *   sign    (a GatewayExtension with mode: sign) - any request is signed
+ *           for any AWS service, as Envoy's aws_request_signing does: the
+ *           Authorization header (or nothing but the body hash) is added
+ *           and the request goes on. The body is buffered only when its
+ *           hash is signed.
+ *
+ * The signing key is derived once per day, region and service on each
+ * worker (ls_worker's cache) and reused for every request after that.
+ *
+ * Credentials never leave this plugin except in the Authorization and
+ * X-Amz-Security-Token headers sent upstream: no log line, local reply or
+ * metric label carries them, nor the canonical request (which may hold
+ * the session token).
+ */
+#include "lambda_signer.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ls_stream {
+    ls_config *cfg;
+    ls_worker *worker;
+    sigv4_key_cache *local_cache; /* when the host gave no worker state */
+    int invoked;                  /* a Lambda call went upstream */
+    int signed_done;              /* the request is signed: pass the rest */
+} ls_stream;
+
+static const char *const result_labels[LS_RESULT_COUNT] = {
+    "signed", "sign_error", "function_error", "invalid_reply",
+    "upstream_error"};
+
+static void
+count(ls_config *cfg, int result)
+{
+    if (!cfg->has_metric)
+        return;
+    gwf_view label = gwf_cstr(result_labels[result]);
+    cfg->instance->host->metric_add(cfg->instance, cfg->requests_metric,
+                                    &label, 1, 1);
+}
+
+/* A local reply in plain text; `details` for the access log. */
+static gwf_action
+reply(gwf_stream *s, ls_stream *st, int result, uint32_t status,
+      const char *body, const char *details)
+{
+    count(st->cfg, result);
+    static const gwf_header ct = {{"content-type", 12},
+                                  {"text/plain; charset=utf-8", 25}};
+    s->host->send_local_reply(s, status, &ct, 1, body, strlen(body),
+                              details);
+    return GWF_PAUSE;
+}
+
+/* ------------------------------------------------------------------------
+ * Config and worker lifetime
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+ls_config_create(const gwf_config_init *init, void **config)
+{
+    ls_config *cfg;
+    gwf_status st =
+        ls_config_parse(init->instance, init->kind, init->config_json, &cfg);
+    if (st != GWF_OK)
+        return st;
+    const gwf_host *h = init->instance->host;
+    static const char *const labels[] = {"result"};
+    if (h->metric_define(init->instance, GWF_METRIC_COUNTER,
+                         "lambda_signer_requests_total",
+                         "Requests seen by lambda_signer, by result",
+                         labels, 1, NULL, 0,
+                         &cfg->requests_metric) == GWF_OK)
+        cfg->has_metric = 1;
+    gwf_logf(init->instance, GWF_LOG_INFO,
+             "%s mode, service %s, region %s, credentials from %s",
+             cfg->mode == LS_MODE_SIGN ? "sign" : "lambda", cfg->service,
+             cfg->region, cfg->credential_source);
+    *config = cfg;
+    return GWF_OK;
+}
+
+static void
+ls_config_destroy(void *config)
+{
+    ls_config_free(config);
+}
+
+static gwf_status
+ls_worker_start(void *config, const gwf_worker_init *init, void **worker)
+{
+    (void)config;
+    (void)init;
+    ls_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return GWF_ERR_NO_MEMORY;
+    *worker = w;
+    return GWF_OK;
+}
+
+static void
+ls_worker_stop(void *config, void *worker)
+{
+    (void)config;
+    ls_worker *w = worker;
+    if (w) {
+        sigv4_key_cache_clear(&w->cache);
+        free(w);
+    }
+}
+
+static gwf_status
+ls_stream_create(gwf_stream *s, const gwf_stream_init *init, void **ctx)
+{
+    (void)s;
+    ls_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return GWF_ERR_NO_MEMORY;
+    st->cfg = init->config;
+    st->worker = init->worker;
+    *ctx = st;
+    return GWF_OK;
+}
+
+static void
+ls_stream_destroy(gwf_stream *s, void *ctx)
+{
+    (void)s;
+    ls_stream *st = ctx;
+    if (st->local_cache) {
+        sigv4_key_cache_clear(st->local_cache);
+        free(st->local_cache);
+    }
+    free(st);
+}
+
+/* ------------------------------------------------------------------------
+ * Signing a stream's request
+ * --------------------------------------------------------------------- */
+
+static sigv4_key_cache *
+key_cache(ls_stream *st)
+{
+    if (st->worker)
+        return &st->worker->cache;
+    if (!st->local_cache)
+        st->local_cache = calloc(1, sizeof *st->local_cache);
+    return st->local_cache;
+}
+
+/* The request as it is now (or, for Lambda, only the headers we add),
+ * signed; the signer's headers set on it. 0 or -1 (logged). */
+static int
+sign_stream(gwf_stream *s, ls_stream *st, gwf_view body,
+            const gwf_header *only, size_t only_count)
+{
+    ls_config *cfg = st->cfg;
+    const gwf_host *h = s->host;
+    gwf_view method = {0}, target = {0}, host = {0};
+    h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
+    h->header_get(s, GWF_REQUEST, ":path", 5, 0, &target);
+    if (cfg->host)
+        host = gwf_cstr(cfg->host);
+    else
+        h->header_get(s, GWF_REQUEST, ":authority", 10, 0, &host);
+
+    gwf_header *headers = NULL;
+    size_t n = 0;
+    if (only) {
+        headers = (gwf_header *)only;
+        n = only_count;
+    } else {
+        size_t total = h->header_count(s, GWF_REQUEST);
+        headers = calloc(total + 1, sizeof *headers);
+        if (!headers)
+            return -1;
+        for (size_t i = 0; i < total; i++)
+            if (h->header_at(s, GWF_REQUEST, i, &headers[n].name,
+                             &headers[n].value) == GWF_OK)
+                n++;
+    }
+    sigv4_params params = {
+        .region = cfg->region,
+        .service = cfg->service,
+        .unix_seconds = h->now(cfg->instance, GWF_CLOCK_REALTIME) /
+                        1000000000,
+        .normalize_path = cfg->normalize_path,
+        .unsigned_payload = cfg->unsigned_payload,
+        .content_sha256_header = cfg->content_sha256_header,
+        .token_mode = cfg->token_signed ? SIGV4_TOKEN_SIGNED
+                                        : SIGV4_TOKEN_AFTER,
+        .excluded = (const char *const *)cfg->excluded,
+        .excluded_count = cfg->excluded_count,
+    };
+    sigv4_request req = {
+        .method = method,
+        .target = target,
+        .headers = headers,
+        .header_count = n,
+        .host = host,
+        .payload = body,
+    };
+    sigv4_credentials creds = {cfg->access_key, cfg->secret_key,
+                               cfg->session_token};
+    sigv4_result res;
+    const char *why = NULL;
+    int rc = sigv4_sign(&req, &params, &creds, key_cache(st), &res, &why);
+    if (!only)
+        free(headers);
+    if (rc != 0) {
+        gwf_stream_logf(s, GWF_LOG_ERROR, "cannot sign the request: %s",
+                        why);
+        return -1;
+    }
+    /* The views above may point into headers we now change: the signer
+     * copied what it needed into `res`. */
+    if (cfg->host)
+        h->header_set(s, GWF_REQUEST, ":authority", 10, cfg->host,
+                      strlen(cfg->host));
+    h->header_set(s, GWF_REQUEST, "x-amz-date", 10, res.amz_date,
+                  strlen(res.amz_date));
+    if (cfg->session_token)
+        h->header_set(s, GWF_REQUEST, "x-amz-security-token", 20,
+                      cfg->session_token, strlen(cfg->session_token));
+    else
+        h->header_remove(s, GWF_REQUEST, "x-amz-security-token", 20);
+    if (cfg->content_sha256_header)
+        h->header_set(s, GWF_REQUEST, "x-amz-content-sha256", 20,
+                      res.payload_hash, strlen(res.payload_hash));
+    h->header_set(s, GWF_REQUEST, "authorization", 13,
+                  res.authorization.data, res.authorization.len);
+    if (h->log_enabled(cfg->instance, GWF_LOG_DEBUG))
+        gwf_stream_logf(s, GWF_LOG_DEBUG,
+                        "signed for %s in %s, signed headers %s",
+                        cfg->service, cfg->region,
+                        res.signed_headers.data);
+    sigv4_result_free(&res);
+    count(cfg, LS_RESULT_SIGNED);
+    return 0;
+}
+
+/* Lambda: rewrite the request into an Invoke call, then sign it. */
+static gwf_action
+invoke_lambda(gwf_stream *s, ls_stream *st, gwf_view body)
+{
+    ls_config *cfg = st->cfg;
+    const gwf_host *h = s->host;
+    char *payload = NULL;
+    size_t payload_len = body.len;
+    if (cfg->envoy_transform) {
+        payload = ls_envoy_request(s, body, &payload_len);
+        if (!payload)
+            return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                         "cannot build the Lambda payload\n",
+                         "lambda_payload_error");
+        if (h->body_set(s, GWF_REQUEST, payload, payload_len) != GWF_OK) {
+            free(payload);
+            return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                         "cannot build the Lambda payload\n",
+                         "lambda_payload_error");
+        }
+        h->header_set(s, GWF_REQUEST, "content-type", 12,
+                      "application/json", 16);
+    }
+    const char *type = cfg->async ? "Event" : "RequestResponse";
+    h->header_set(s, GWF_REQUEST, ":method", 7, "POST", 4);
+    h->header_set(s, GWF_REQUEST, ":path", 5, cfg->invoke_path,
+                  strlen(cfg->invoke_path));
+    h->header_set(s, GWF_REQUEST, "x-amz-invocation-type", 21, type,
+                  strlen(type));
+    /* Nothing the client sent about AWS authentication goes on. */
+    h->header_remove(s, GWF_REQUEST, "x-amz-content-sha256", 20);
+
+    gwf_header signed_headers[] = {
+        {{"x-amz-invocation-type", 21}, gwf_cstr(type)}};
+    gwf_view signed_body =
+        payload ? (gwf_view){payload, payload_len} : body;
+    int rc = sign_stream(s, st, signed_body, signed_headers, 1);
+    free(payload);
+    if (rc != 0)
+        return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                     "cannot sign the request\n", "lambda_sign_error");
+    st->invoked = 1;
+    return GWF_CONTINUE;
+}
+
+static gwf_action
+ls_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ls_stream *st = ctx;
+    if (st->cfg->mode == LS_MODE_LAMBDA)
+        return GWF_BUFFER; /* even with no body: the payload is built */
+    if (st->cfg->unsigned_payload || end_of_stream) {
+        if (sign_stream(s, st, (gwf_view){"", 0}, NULL, 0) != 0)
+            return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                         "cannot sign the request\n", "aws_sign_error");
+        st->signed_done = 1; /* the body, if any, streams through */
+        return GWF_CONTINUE;
+    }
+    return GWF_BUFFER;
+}
+
+static gwf_action
+ls_request_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ls_stream *st = ctx;
+    if (st->invoked || st->signed_done)
+        return GWF_CONTINUE;
+    if (!end_of_stream)
+        return GWF_BUFFER;
+    gwf_view body = {0};
+    s->host->body_get(s, GWF_REQUEST, &body);
+    if (st->cfg->mode == LS_MODE_LAMBDA)
+        return invoke_lambda(s, st, body);
+    if (sign_stream(s, st, body, NULL, 0) != 0)
+        return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                     "cannot sign the request\n", "aws_sign_error");
+    st->signed_done = 1;
+    return GWF_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------
+ * The Lambda reply
+ * --------------------------------------------------------------------- */
+
+/* A header value safe to show: token characters only, at most 64. */
+static void
+safe_token(gwf_view v, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < v.len && o + 1 < cap && o < 64; i++) {
+        char c = v.ptr[i];
+        if (isalnum((unsigned char)c) || strchr("-_.:", c))
+            out[o++] = c;
+    }
+    out[o] = '\0';
+}
+
+static gwf_action
+ls_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ls_stream *st = ctx;
+    if (!st->invoked)
+        return GWF_CONTINUE;
+    const gwf_host *h = s->host;
+    ls_config *cfg = st->cfg;
+    gwf_view status = {0}, v = {0};
+    h->header_get(s, GWF_RESPONSE, ":status", 7, 0, &status);
+    int code = 0;
+    for (size_t i = 0; i < status.len && i < 3; i++)
+        code = code * 10 + (status.ptr[i] - '0');
+    char msg[256], kind[80];
+
+    if (h->header_get(s, GWF_RESPONSE, "x-amz-function-error", 20, 0, &v) ==
+        GWF_OK) {
+        safe_token(v, kind, sizeof kind);
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "function %s failed (x-amz-function-error: %s)",
+                        cfg->function_name, kind);
+        snprintf(msg, sizeof msg, "the Lambda function failed (%s)\n",
+                 kind[0] ? kind : "error");
+        return reply(s, st, LS_RESULT_FUNCTION_ERROR, 502, msg,
+                     "lambda_function_error");
+    }
+    if (code < 200 || code > 299) {
+        kind[0] = '\0';
+        if (h->header_get(s, GWF_RESPONSE, "x-amzn-errortype", 16, 0, &v) ==
+            GWF_OK)
+            safe_token(v, kind, sizeof kind);
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "Lambda refused the invocation of %s: status %d %s",
+                        cfg->function_name, code, kind);
+        snprintf(msg, sizeof msg,
+                 "the Lambda invocation failed: AWS answered %d%s%s\n", code,
+                 kind[0] ? " " : "", kind);
+        return reply(s, st, LS_RESULT_UPSTREAM_ERROR, 502, msg,
+                     "lambda_upstream_error");
+    }
+    if (cfg->async || !cfg->envoy_transform)
+        return GWF_CONTINUE;
+    if (end_of_stream)
+        return reply(s, st, LS_RESULT_INVALID_REPLY, 502,
+                     "invalid reply from the Lambda function: no body\n",
+                     "lambda_invalid_reply");
+    return GWF_BUFFER;
+}
+
+static gwf_action
+ls_response_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ls_stream *st = ctx;
+    if (!st->invoked || st->cfg->async || !st->cfg->envoy_transform)
+        return GWF_CONTINUE;
+    if (!end_of_stream)
+        return GWF_BUFFER;
+    gwf_view body = {0};
+    s->host->body_get(s, GWF_RESPONSE, &body);
+    const char *why = "invalid reply";
+    if (ls_envoy_response(s, body, &why) != 0) {
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "invalid reply from function %s: %s",
+                        st->cfg->function_name, why);
+        char msg[256];
+        snprintf(msg, sizeof msg, "invalid reply from the Lambda function: "
+                                  "%s\n", why);
+        return reply(s, st, LS_RESULT_INVALID_REPLY, 502, msg,
+                     "lambda_invalid_reply");
+    }
+    return GWF_CONTINUE;
+}
+
+GWF_PLUGIN_ENTRY = {
+    .size = sizeof(gwf_plugin),
+    .abi_major = GWF_ABI_VERSION_MAJOR,
+    .abi_minor = GWF_ABI_VERSION_MINOR,
+    .name = "lambda_signer",
+    .version = "0.1.0",
+    .description = "AWS SigV4 request signing and Lambda invocation",
+    .config_create = ls_config_create,
+    .config_destroy = ls_config_destroy,
+    .worker_start = ls_worker_start,
+    .worker_stop = ls_worker_stop,
+    .stream_create = ls_stream_create,
+    .request_headers = ls_request_headers,
+    .request_body = ls_request_body,
+    .response_headers = ls_response_headers,
+    .response_body = ls_response_body,
+    .stream_destroy = ls_stream_destroy,
+};

@@ -1,0 +1,362 @@
+/*
+ * lambda.c - the Lambda side: Envoy's JSON payload both ways.
+ *
+ * With payloadTransformMode Envoy (the default), the function receives
+ * the HTTP request as one JSON object, in the shape Envoy's aws_lambda
+ * filter uses:
+ *
+ *   {"raw_path": "/p?q=1", "method": "GET",
+ *    "headers": {"name": "value", ...},        (repeated: joined by ',')
+ *    "query_string_parameters": {"q": "1"},    (percent-decoded; last wins)
+ *    "body": "...", "is_base64_encoded": false}
+ *
+ * The body travels as text when the content type is text-like (text/anything,
+ * JSON, XML, JavaScript, form data) and is valid UTF-8; otherwise in
+ * base64 with is_base64_encoded true. The function answers
+ *
+ *   {"status_code": 200, "headers": {...}, "cookies": ["a=b", ...],
+ *    "body": "...", "is_base64_encoded": false}
+ *
+ * every field optional (status 200, no headers, empty body), and that
+ * becomes the response. Anything else is an invalid reply: the caller
+ * answers 502 rather than pass a garbled response through.
+ */
+#include "lambda_signer.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int
+prefix_ieq(gwf_view v, size_t at, const char *s)
+{
+    size_t n = strlen(s);
+    if (v.len < at + n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)v.ptr[at + i]) != s[i])
+            return 0;
+    return 1;
+}
+
+int
+ls_content_type_is_text(gwf_view ct)
+{
+    /* The media type alone, without parameters. */
+    size_t end = 0;
+    while (end < ct.len && ct.ptr[end] != ';' && ct.ptr[end] != ' ')
+        end++;
+    gwf_view mt = {ct.ptr, end};
+    if (prefix_ieq(mt, 0, "text/"))
+        return 1;
+    static const char *const exact[] = {
+        "application/json", "application/xml", "application/javascript",
+        "application/x-www-form-urlencoded", "application/graphql"};
+    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+        if (mt.len == strlen(exact[i]) && prefix_ieq(mt, 0, exact[i]))
+            return 1;
+    /* application/problem+json, application/atom+xml, ... */
+    if (mt.len > 5 && (prefix_ieq(mt, mt.len - 5, "+json")))
+        return 1;
+    if (mt.len > 4 && prefix_ieq(mt, mt.len - 4, "+xml"))
+        return 1;
+    return 0;
+}
+
+/* A JSON string from bytes: as is when valid UTF-8, else each byte as
+ * a Latin-1 character (what an HTTP/1.1 obs-text byte means). */
+static json_t *
+json_text(const char *p, size_t len)
+{
+    json_t *s = json_stringn(p, len);
+    if (s)
+        return s;
+    char *u = malloc(len * 2 + 1);
+    if (!u)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x80) {
+            u[o++] = (char)c;
+        } else {
+            u[o++] = (char)(0xc0 | c >> 6);
+            u[o++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    s = json_stringn(u, o);
+    free(u);
+    return s;
+}
+
+static int
+hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decode into a malloc'd buffer. */
+static char *
+pct_decode(const char *s, size_t len, size_t *out_len)
+{
+    char *d = malloc(len + 1);
+    if (!d)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len &&
+            (hi = hex_digit(s[i + 1])) >= 0 &&
+            (lo = hex_digit(s[i + 2])) >= 0) {
+            d[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            d[o++] = s[i];
+        }
+    }
+    d[o] = '\0';
+    *out_len = o;
+    return d;
+}
+
+static int
+add_query(json_t *params, const char *q, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && q[j] != '&')
+            j++;
+        if (j > i) {
+            const char *eq = memchr(q + i, '=', j - i);
+            size_t klen = eq ? (size_t)(eq - (q + i)) : j - i;
+            size_t kd_len, vd_len = 0;
+            char *k = pct_decode(q + i, klen, &kd_len);
+            char *v = eq ? pct_decode(eq + 1, j - i - klen - 1, &vd_len)
+                         : strdup("");
+            json_t *jv = v ? json_text(v, vd_len) : NULL;
+            json_t *jk = k ? json_text(k, kd_len) : NULL;
+            int rc = jk && jv
+                         ? json_object_set(params, json_string_value(jk), jv)
+                         : -1;
+            json_decref(jv);
+            json_decref(jk);
+            free(k);
+            free(v);
+            if (rc != 0)
+                return -1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+static char *
+base64_encode(const char *p, size_t len)
+{
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (!out)
+        return NULL;
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p,
+                    (int)len);
+    return out;
+}
+
+char *
+ls_envoy_request(gwf_stream *s, gwf_view body, size_t *len)
+{
+    const gwf_host *h = s->host;
+    gwf_view method = {0}, path = {0}, ct = {0};
+    h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
+    h->header_get(s, GWF_REQUEST, ":path", 5, 0, &path);
+    h->header_get(s, GWF_REQUEST, "content-type", 12, 0, &ct);
+
+    json_t *root = json_object();
+    json_t *headers = json_object();
+    json_t *params = json_object();
+    char *out = NULL;
+    if (!root || !headers || !params)
+        goto done;
+    size_t n = h->header_count(s, GWF_REQUEST);
+    for (size_t i = 0; i < n; i++) {
+        gwf_view name, value;
+        if (h->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
+            continue;
+        char lower[256];
+        if (name.len == 0 || name.len >= sizeof lower)
+            continue;
+        for (size_t k = 0; k < name.len; k++)
+            lower[k] = (char)tolower((unsigned char)name.ptr[k]);
+        lower[name.len] = '\0';
+        json_t *old = json_object_get(headers, lower);
+        json_t *v;
+        if (old) {
+            gwf_strbuf joined = {0};
+            gwf_strbuf_append(&joined, json_string_value(old),
+                              json_string_length(old));
+            gwf_strbuf_append(&joined, ",", 1);
+            json_t *add = json_text(value.ptr, value.len);
+            if (add)
+                gwf_strbuf_append(&joined, json_string_value(add),
+                                  json_string_length(add));
+            json_decref(add);
+            v = joined.failed ? NULL : json_stringn(joined.data, joined.len);
+            gwf_strbuf_free(&joined);
+        } else {
+            v = json_text(value.ptr, value.len);
+        }
+        if (!v || json_object_set_new(headers, lower, v) != 0)
+            goto done;
+    }
+    const char *q = path.len ? memchr(path.ptr, '?', path.len) : NULL;
+    if (q && add_query(params, q + 1, path.len - (size_t)(q + 1 - path.ptr)))
+        goto done;
+
+    json_t *body_json = NULL;
+    int b64 = 1;
+    if (ls_content_type_is_text(ct)) {
+        body_json = json_stringn(body.ptr ? body.ptr : "", body.len);
+        b64 = body_json == NULL; /* not UTF-8: fall back to base64 */
+    }
+    if (b64) {
+        char *enc = base64_encode(body.ptr ? body.ptr : "", body.len);
+        body_json = enc ? json_string(enc) : NULL;
+        free(enc);
+    }
+    if (!body_json)
+        goto done;
+    json_t *raw_path = json_text(path.ptr ? path.ptr : "", path.len);
+    json_t *m = json_text(method.ptr ? method.ptr : "", method.len);
+    json_object_set_new(root, "raw_path", raw_path);
+    json_object_set_new(root, "method", m);
+    json_object_set(root, "headers", headers);
+    json_object_set(root, "query_string_parameters", params);
+    json_object_set_new(root, "body", body_json);
+    json_object_set_new(root, "is_base64_encoded", json_boolean(b64));
+    if (!raw_path || !m)
+        goto done;
+    out = json_dumps(root, JSON_COMPACT);
+    if (out)
+        *len = strlen(out);
+done:
+    json_decref(headers);
+    json_decref(params);
+    json_decref(root);
+    return out;
+}
+
+/* Lambda API headers that say nothing about the function's answer. */
+static const char *const api_headers[] = {
+    "content-type", "x-amz-executed-version", "x-amzn-requestid",
+    "x-amzn-trace-id", "x-amz-log-result", "x-amzn-remapped-content-length",
+};
+
+int
+ls_envoy_response(gwf_stream *s, gwf_view body, const char **why)
+{
+    const gwf_host *h = s->host;
+    json_error_t jerr;
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, &jerr);
+    int rc = -1;
+    char *decoded = NULL;
+    if (!json_is_object(root)) {
+        *why = "the function's reply is not a JSON object";
+        goto done;
+    }
+    json_t *status = json_object_get(root, "status_code");
+    json_int_t code = 200;
+    if (status && !json_is_null(status)) {
+        if (!json_is_integer(status) || json_integer_value(status) < 200 ||
+            json_integer_value(status) > 599) {
+            *why = "the function's status_code is not an integer 200-599";
+            goto done;
+        }
+        code = json_integer_value(status);
+    }
+    json_t *headers = json_object_get(root, "headers");
+    if (headers && !json_is_null(headers) && !json_is_object(headers)) {
+        *why = "the function's headers is not an object";
+        goto done;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(headers, name, v) {
+        if (!json_is_string(v) || !gwf_is_header_name(name, strlen(name)) ||
+            !gwf_is_header_value(json_string_value(v),
+                                 json_string_length(v))) {
+            *why = "the function's headers hold an invalid header";
+            goto done;
+        }
+    }
+    json_t *cookies = json_object_get(root, "cookies");
+    if (cookies && !json_is_null(cookies) && !json_is_array(cookies)) {
+        *why = "the function's cookies is not a list";
+        goto done;
+    }
+    size_t i;
+    json_array_foreach(cookies, i, v) {
+        if (!json_is_string(v) ||
+            !gwf_is_header_value(json_string_value(v),
+                                 json_string_length(v))) {
+            *why = "the function's cookies hold an invalid value";
+            goto done;
+        }
+    }
+    json_t *jbody = json_object_get(root, "body");
+    if (jbody && !json_is_null(jbody) && !json_is_string(jbody)) {
+        *why = "the function's body is not a string";
+        goto done;
+    }
+    json_t *b64 = json_object_get(root, "is_base64_encoded");
+    if (b64 && !json_is_null(b64) && !json_is_boolean(b64)) {
+        *why = "the function's is_base64_encoded is not a boolean";
+        goto done;
+    }
+    const char *out_body = jbody ? json_string_value(jbody) : "";
+    size_t out_len = jbody ? json_string_length(jbody) : 0;
+    if (json_is_true(b64)) {
+        if (ls_base64_decode(out_body, out_len, &decoded, &out_len) != 0) {
+            *why = "the function's body is not valid base64";
+            goto done;
+        }
+        out_body = decoded;
+    }
+
+    /* Everything checked: now change the response. */
+    char status_text[8];
+    snprintf(status_text, sizeof status_text, "%d", (int)code);
+    for (size_t k = 0; k < sizeof api_headers / sizeof *api_headers; k++)
+        h->header_remove(s, GWF_RESPONSE, api_headers[k],
+                         strlen(api_headers[k]));
+    if (h->header_set(s, GWF_RESPONSE, ":status", 7, status_text,
+                      strlen(status_text)) != GWF_OK) {
+        *why = "the host refused the function's status";
+        goto done;
+    }
+    json_object_foreach(headers, name, v) {
+        if (strcasecmp(name, "content-length") == 0 ||
+            strcasecmp(name, "transfer-encoding") == 0)
+            continue;
+        h->header_set(s, GWF_RESPONSE, name, strlen(name),
+                      json_string_value(v), json_string_length(v));
+    }
+    json_array_foreach(cookies, i, v)
+        h->header_add(s, GWF_RESPONSE, "set-cookie", 10,
+                      json_string_value(v), json_string_length(v));
+    if (h->body_set(s, GWF_RESPONSE, out_body, out_len) != GWF_OK) {
+        *why = "the host refused the function's body";
+        goto done;
+    }
+    rc = 0;
+done:
+    free(decoded);
+    json_decref(root);
+    return rc;
+}

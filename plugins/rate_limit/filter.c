@@ -1,0 +1,724 @@
+/*
+ * filter.c - the rate_limit plugin's hooks: the plugin entry, per-worker
+ * state, and the decision for one request.
+ *
+ * Global shape, per request (request_headers):
+ *   1. the route's descriptors are built from the request (a descriptor
+ *      with an entry whose source is absent - no such header, no claim -
+ *      is skipped, as Envoy does);
+ *   2. each finds its limit in the tree; unlimited and unmatched ones are
+ *      skipped;
+ *   3. keys this worker already saw over the limit in this window are
+ *      answered from the over-limit cache; the others go to Redis as
+ *      INCRBY + EXPIRE, all in one pipeline on the worker's connection,
+ *      and the stream pauses under a timer (`timeout`);
+ *   4. when every reply is in (or the timer fires, or Redis fails) the
+ *      verdict is made: 429 if a descriptor not in shadow mode is over its
+ *      limit, the failure mode if Redis failed, else the request goes on.
+ *
+ * A decision outlives its stream when the client leaves or the timer wins:
+ * hiredis still owes it replies. So the decision is freed by whichever of
+ * stream_destroy and the last reply comes last.
+ *
+ * Local shape: one token from the shared bucket, or 429.
+ */
+#include "rate_limit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SLOT_PENDING, SLOT_OK, SLOT_ERROR, SLOT_CACHED_OVER };
+
+typedef struct rl_worker {
+    rl_redis *redis;
+    rl_cache *cache;
+    int stopping;
+} rl_worker;
+
+typedef struct rl_decision rl_decision;
+typedef struct rl_stream rl_stream;
+
+typedef struct rl_slot {
+    rl_decision *d;
+    const rl_limit *limit;
+    char *key;
+    size_t key_len;
+    int state;
+    long long count;      /* fixed window: the count after INCRBY */
+    long long rolling[4]; /* rolling: allowed, remaining, retry, reset ms */
+    int64_t window_end;   /* seconds; for a cached key: the cache's expiry */
+} rl_slot;
+
+struct rl_decision {
+    rl_stream *st; /* NULL once the stream is destroyed */
+    rl_worker *w;
+    const rl_config *cfg;
+    size_t n;
+    unsigned pending;
+    int done;
+    uint64_t timer_id;
+    int64_t now_s;
+    int64_t now_ms;
+    rl_slot slots[RL_MAX_DESCRIPTORS];
+};
+
+struct rl_stream {
+    gwf_stream *s;
+    const rl_config *cfg;
+    const rl_route *route;
+    rl_worker *w;
+    rl_decision *d;
+    int add_headers; /* x-ratelimit-* on the upstream's response */
+    char limit_hdr[64], remaining_hdr[24], reset_hdr[24];
+};
+
+/* ------------------------------------------------------------------------
+ * Config hooks [main]
+ * --------------------------------------------------------------------- */
+
+static void
+define_metrics(rl_config *cfg)
+{
+    static const char *const decision_labels[] = {"descriptor", "outcome"};
+    static const char *const local_labels[] = {"outcome"};
+    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                     0.025,  0.05,  0.1,    0.25,  1};
+    const gwf_host *host = cfg->instance->host;
+    gwf_status st;
+
+    if (cfg->is_local) {
+        st = host->metric_define(cfg->instance, GWF_METRIC_COUNTER,
+                                 "rate_limit_local_total",
+                                 "Local token bucket decisions, by outcome "
+                                 "(allowed, over_limit).",
+                                 local_labels, 1, NULL, 0, &cfg->metrics.local);
+        cfg->metrics.ok = st == GWF_OK;
+        return;
+    }
+    st = host->metric_define(
+        cfg->instance, GWF_METRIC_COUNTER, "rate_limit_decisions_total",
+        "Descriptor decisions, by descriptor and "
+        "outcome (allowed, near_limit, over_limit, "
+        "shadow_mode, error).",
+        decision_labels, 2, NULL, 0, &cfg->metrics.decisions);
+    if (st == GWF_OK)
+        st = host->metric_define(
+            cfg->instance, GWF_METRIC_HISTOGRAM,
+            "rate_limit_redis_latency_seconds",
+            "Time from sending INCRBY to its reply.", NULL, 0, buckets,
+            sizeof(buckets) / sizeof(buckets[0]), &cfg->metrics.redis_latency);
+    cfg->metrics.ok = st == GWF_OK;
+}
+
+static gwf_status
+rl_config_create(const gwf_config_init *init, void **out)
+{
+    rl_config *cfg = calloc(1, sizeof(*cfg));
+    json_error_t je;
+    json_t *spec;
+    gwf_status st;
+
+    if (!cfg)
+        return GWF_ERR_NO_MEMORY;
+    cfg->instance = init->instance;
+    spec = json_loadb(init->config_json.ptr, init->config_json.len, 0, &je);
+    if (!json_is_object(spec)) {
+        json_decref(spec);
+        free(cfg);
+        return gwf_config_errorf(init->instance, "", "expected a JSON object");
+    }
+    st = rl_config_parse(cfg, spec);
+    json_decref(spec);
+    if (st == GWF_OK && cfg->is_local) {
+        cfg->local.bucket = rl_bucket_create(
+            cfg->local.max_tokens,
+            init->instance->host->now(init->instance, GWF_CLOCK_MONOTONIC));
+        if (!cfg->local.bucket)
+            st = gwf_config_errorf(init->instance, "local",
+                                   "cannot map shared memory for the "
+                                   "bucket");
+    }
+    if (st != GWF_OK) {
+        rl_config_free(cfg);
+        free(cfg);
+        return st == GWF_ERR_NO_MEMORY ? st : GWF_ERR_BAD_ARGUMENT;
+    }
+    define_metrics(cfg);
+    *out = cfg;
+    return GWF_OK;
+}
+
+static void
+rl_config_destroy(void *config)
+{
+    rl_config *cfg = config;
+
+    rl_bucket_destroy(cfg->local.bucket);
+    rl_config_free(cfg);
+    free(cfg);
+}
+
+static gwf_status
+rl_route_config_create(void *config, gwf_instance *inst, gwf_view json,
+                       void **out)
+{
+    rl_config *cfg = config;
+    rl_route *route;
+    json_error_t je;
+    json_t *spec;
+    gwf_status st;
+
+    if (cfg->is_local)
+        return gwf_config_errorf(inst, "",
+                                 "a local rate limit has no per-route "
+                                 "config");
+    route = calloc(1, sizeof(*route));
+    if (!route)
+        return GWF_ERR_NO_MEMORY;
+    spec = json_loadb(json.ptr, json.len, 0, &je);
+    st = rl_route_parse(inst, spec, route);
+    json_decref(spec);
+    if (st != GWF_OK) {
+        rl_route_free(route);
+        free(route);
+        return st == GWF_ERR_NO_MEMORY ? st : GWF_ERR_BAD_ARGUMENT;
+    }
+    *out = route;
+    return GWF_OK;
+}
+
+static void
+rl_route_config_destroy(void *config, void *route_config)
+{
+    (void)config;
+    rl_route_free(route_config);
+    free(route_config);
+}
+
+/* ------------------------------------------------------------------------
+ * Worker hooks
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+rl_worker_start(void *config, const gwf_worker_init *init, void **out)
+{
+    rl_config *cfg = config;
+    rl_worker *w;
+
+    (void)init;
+    if (cfg->is_local) {
+        *out = NULL;
+        return GWF_OK;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return GWF_ERR_NO_MEMORY;
+    w->redis = rl_redis_new(cfg);
+    w->cache = rl_cache_new();
+    if (!w->redis || !w->cache) {
+        rl_redis_free(w->redis);
+        rl_cache_free(w->cache);
+        free(w);
+        return GWF_ERR_NO_MEMORY;
+    }
+    *out = w;
+    return GWF_OK;
+}
+
+static void
+rl_worker_stop(void *config, void *worker)
+{
+    rl_worker *w = worker;
+
+    (void)config;
+    if (!w)
+        return;
+    w->stopping = 1;
+    rl_redis_free(w->redis);
+    rl_cache_free(w->cache);
+    free(w);
+}
+
+/* ------------------------------------------------------------------------
+ * Stream hooks
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+rl_stream_create(gwf_stream *s, const gwf_stream_init *init, void **out)
+{
+    rl_stream *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return GWF_ERR_NO_MEMORY;
+    st->s = s;
+    st->cfg = init->config;
+    st->route = init->route_config;
+    st->w = init->worker;
+    *out = st;
+    return GWF_OK;
+}
+
+static void
+decision_free(rl_decision *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->slots[i].key);
+    free(d);
+}
+
+static void
+rl_stream_destroy(gwf_stream *s, void *ctx)
+{
+    rl_stream *st = ctx;
+
+    (void)s;
+    if (st->d) {
+        st->d->st = NULL;
+        if (st->d->pending == 0)
+            decision_free(st->d);
+    }
+    free(st);
+}
+
+static void
+count_outcome(const rl_config *cfg, const rl_limit *limit, const char *outcome)
+{
+    gwf_view labels[2];
+
+    if (!cfg->metrics.ok)
+        return;
+    labels[0] = gwf_cstr(limit->metric_label);
+    labels[1] = gwf_cstr(outcome);
+    cfg->instance->host->metric_add(cfg->instance, cfg->metrics.decisions,
+                                    labels, 2, 1);
+}
+
+/* What one settled slot says. */
+typedef struct slot_verdict {
+    int over, near;
+    uint64_t remaining;
+    int64_t reset_s, retry_s; /* to the window's end / until allowed */
+    int64_t cache_until;      /* seconds; refuse locally until then */
+} slot_verdict;
+
+static int64_t
+ms_to_s_up(long long ms)
+{
+    return ms <= 0 ? 0 : (int64_t)((ms + 999) / 1000);
+}
+
+static void
+slot_judge(const rl_decision *d, const rl_slot *slot, slot_verdict *v)
+{
+    const rl_limit *limit = slot->limit;
+    uint64_t n = limit->requests_per_unit, used;
+
+    memset(v, 0, sizeof(*v));
+    if (slot->state == SLOT_CACHED_OVER) {
+        v->over = 1;
+        v->reset_s = v->retry_s = slot->window_end - d->now_s;
+        return;
+    }
+    if (d->cfg->algorithm == RL_ALGO_ROLLING) {
+        v->over = slot->rolling[0] == 0;
+        v->remaining = slot->rolling[1] < 0 ? 0 : (uint64_t)slot->rolling[1];
+        v->retry_s = ms_to_s_up(slot->rolling[2]);
+        v->reset_s = ms_to_s_up(slot->rolling[3]);
+        /* Cache only whole seconds of the wait: never refuse longer than
+         * Redis would. */
+        v->cache_until = d->now_s + slot->rolling[2] / 1000;
+        used = v->remaining >= n ? 0 : n - v->remaining;
+        v->near =
+            !v->over && (double)used > (double)n * d->cfg->near_limit_ratio;
+        return;
+    }
+    used = slot->count < 0 ? 0 : (uint64_t)slot->count;
+    v->over = used > n;
+    v->near = !v->over && (double)used > (double)n * d->cfg->near_limit_ratio;
+    v->remaining = used >= n ? 0 : n - used;
+    v->reset_s = v->retry_s = slot->window_end - d->now_s;
+    v->cache_until = slot->window_end;
+}
+
+/* The verdict, once every slot is settled (or the timer fired). Returns
+ * the action for a hook; from a callback the return value is ignored. */
+static gwf_action
+decision_finish(rl_decision *d, int from_callback)
+{
+    const rl_config *cfg = d->cfg;
+    rl_stream *st = d->st;
+    gwf_stream *s = st->s;
+    const gwf_host *host = s->host;
+    int errors = 0, over = 0, have_min = 0;
+    uint64_t min_remaining = 0, min_limit = 0, min_window = 0;
+    int64_t min_reset = 0, retry_after = 0;
+
+    d->done = 1;
+    if (d->timer_id) {
+        host->timer_cancel(host->stream_instance(s), d->timer_id);
+        d->timer_id = 0;
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        rl_slot *slot = &d->slots[i];
+        const rl_limit *limit = slot->limit;
+        slot_verdict v;
+
+        if (slot->state == SLOT_PENDING || slot->state == SLOT_ERROR) {
+            errors++;
+            count_outcome(cfg, limit, "error");
+            continue;
+        }
+        slot_judge(d, slot, &v);
+        if (v.over) {
+            if (limit->shadow_mode) {
+                count_outcome(cfg, limit, "shadow_mode");
+                continue;
+            }
+            over++;
+            if (v.retry_s > retry_after)
+                retry_after = v.retry_s;
+            count_outcome(cfg, limit, "over_limit");
+            if (slot->state == SLOT_OK && cfg->over_limit_cache &&
+                v.cache_until > d->now_s && d->w && !d->w->stopping)
+                rl_cache_put(d->w->cache, slot->key, slot->key_len,
+                             v.cache_until, d->now_s);
+        } else if (v.near) {
+            count_outcome(cfg, limit, "near_limit");
+        } else {
+            count_outcome(cfg, limit, "allowed");
+        }
+        if (limit->shadow_mode)
+            continue;
+        if (!have_min || v.remaining < min_remaining) {
+            have_min = 1;
+            min_remaining = v.remaining;
+            min_limit = limit->requests_per_unit;
+            min_window = limit->unit_seconds;
+            min_reset = v.reset_s;
+        }
+    }
+    if (have_min && cfg->headers == RL_HEADERS_DRAFT03) {
+        snprintf(st->limit_hdr, sizeof(st->limit_hdr),
+                 "%" PRIu64 ", %" PRIu64 ";w=%" PRIu64, min_limit, min_limit,
+                 min_window);
+        snprintf(st->remaining_hdr, sizeof(st->remaining_hdr), "%" PRIu64,
+                 min_remaining);
+        snprintf(st->reset_hdr, sizeof(st->reset_hdr), "%" PRId64, min_reset);
+        st->add_headers = 1;
+    }
+    if (over) {
+        gwf_header headers[4];
+        size_t count = 0;
+        char retry[24];
+
+        snprintf(retry, sizeof(retry), "%" PRId64,
+                 retry_after > 0 ? retry_after : 1);
+        headers[count++] =
+            (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};
+        if (st->add_headers) {
+            headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-limit"),
+                                            gwf_cstr(st->limit_hdr)};
+            headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-remaining"),
+                                            gwf_cstr(st->remaining_hdr)};
+            headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-reset"),
+                                            gwf_cstr(st->reset_hdr)};
+        }
+        st->add_headers = 0;
+        host->send_local_reply(s, 429, headers, count, NULL, 0, "rate_limited");
+        return GWF_PAUSE;
+    }
+    if (errors && !cfg->fail_open) {
+        st->add_headers = 0;
+        host->send_local_reply(s, cfg->failure_status, NULL, 0, NULL, 0,
+                               "rate_limit_error");
+        return GWF_PAUSE;
+    }
+    if (from_callback)
+        host->resume(s);
+    return GWF_CONTINUE;
+}
+
+static void
+slot_settled(rl_decision *d)
+{
+    if (d->done || !d->st || d->w->stopping)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->slots[i].state == SLOT_PENDING)
+            return;
+    decision_finish(d, 1);
+}
+
+static void
+on_redis_reply(void *arg, int ok, const long long *values, size_t count,
+               const char *err)
+{
+    rl_slot *slot = arg;
+    rl_decision *d = slot->d;
+
+    if (ok && d->cfg->algorithm == RL_ALGO_ROLLING && count != 4) {
+        ok = 0;
+        err = "unexpected reply from the rolling script";
+    } else if (ok && d->cfg->algorithm == RL_ALGO_FIXED_WINDOW && count != 1) {
+        ok = 0;
+        err = "unexpected reply to INCRBY";
+    }
+    if (ok) {
+        slot->state = SLOT_OK;
+        if (count == 1)
+            slot->count = values[0];
+        else
+            memcpy(slot->rolling, values, sizeof(slot->rolling));
+    } else {
+        slot->state = SLOT_ERROR;
+        if (d->st && !d->done && !d->w->stopping)
+            gwf_stream_logf(d->st->s, GWF_LOG_WARN, "rate_limit: Redis: %.200s",
+                            err);
+    }
+    d->pending--;
+    if (d->pending == 0 && !d->st) {
+        decision_free(d);
+        return;
+    }
+    slot_settled(d);
+}
+
+static void
+on_timeout(void *arg)
+{
+    rl_decision *d = arg;
+
+    d->timer_id = 0;
+    if (d->done || !d->st)
+        return;
+    gwf_stream_logf(d->st->s, GWF_LOG_WARN,
+                    "rate_limit: Redis did not answer within the timeout");
+    decision_finish(d, 1);
+    rl_redis_note_timeout(d->w->redis);
+}
+
+/* The value of one entry for this request, or 0 if it has none. */
+static int
+entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
+            char *scratch, size_t scratch_size)
+{
+    const gwf_host *host = s->host;
+    gwf_value_type type;
+
+    switch (spec->type) {
+    case RL_ENTRY_GENERIC:
+        *value = gwf_cstr(spec->value);
+        return 1;
+    case RL_ENTRY_HEADER:
+        return gwf_header_get(s, GWF_REQUEST, spec->value, value) == GWF_OK;
+    case RL_ENTRY_REMOTE_ADDRESS:
+        return host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, value) == GWF_OK &&
+               value->len > 0;
+    case RL_ENTRY_PATH:
+        return gwf_header_get(s, GWF_REQUEST, ":path", value) == GWF_OK;
+    case RL_ENTRY_JWT_CLAIM:
+        if (host->value_get(s, spec->value, strlen(spec->value), &type,
+                            value) != GWF_OK)
+            return 0;
+        if (type == GWF_VALUE_INT && value->len == sizeof(int64_t)) {
+            int64_t n;
+            memcpy(&n, value->ptr, sizeof(n));
+            value->len = (size_t)snprintf(scratch, scratch_size, "%" PRId64, n);
+            value->ptr = scratch;
+        } else if (type == GWF_VALUE_BOOL && value->len == 1) {
+            *value = gwf_cstr(value->ptr[0] ? "true" : "false");
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Build slot i for route descriptor `ds`: 1 if it is limited. */
+static int
+build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
+           rl_slot *slot)
+{
+    rl_entry entries[RL_MAX_ENTRIES];
+    char scratch[RL_MAX_ENTRIES][24];
+    const rl_limit *limit;
+    gwf_strbuf key = {0};
+
+    for (size_t i = 0; i < ds->entry_count; i++) {
+        gwf_view v;
+        if (!entry_value(st->s, &ds->entries[i], &v, scratch[i],
+                         sizeof(scratch[i])))
+            return 0;
+        entries[i].key = ds->entries[i].key;
+        entries[i].key_len = strlen(ds->entries[i].key);
+        entries[i].value = v.ptr ? v.ptr : "";
+        entries[i].value_len = v.len;
+    }
+    limit = rl_descriptors_match(&d->cfg->root, entries, ds->entry_count);
+    if (!limit || limit->unlimited)
+        return 0;
+    if (d->cfg->algorithm == RL_ALGO_ROLLING)
+        rl_rolling_key(&key, d->cfg->redis.key_prefix, d->cfg->domain, entries,
+                       ds->entry_count, limit->unit_seconds);
+    else
+        rl_fixed_window_key(&key, d->cfg->redis.key_prefix, d->cfg->domain,
+                            entries, ds->entry_count, limit->unit_seconds,
+                            d->now_s);
+    if (key.failed || !key.data) {
+        gwf_strbuf_free(&key);
+        return 0;
+    }
+    slot->d = d;
+    slot->limit = limit;
+    slot->key = key.data; /* taken over from the strbuf */
+    slot->key_len = key.len;
+    slot->state = SLOT_PENDING;
+    slot->window_end =
+        (int64_t)(rl_window_start(d->now_s, limit->unit_seconds) +
+                  limit->unit_seconds);
+    return 1;
+}
+
+static gwf_action
+global_request_headers(rl_stream *st)
+{
+    const gwf_host *host = st->s->host;
+    gwf_instance *inst = host->stream_instance(st->s);
+    rl_decision *d;
+    size_t sent = 0;
+
+    if (!st->route || !st->w)
+        return GWF_CONTINUE;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return GWF_CONTINUE;
+    d->st = st;
+    d->w = st->w;
+    d->cfg = st->cfg;
+    d->now_ms = host->now(inst, GWF_CLOCK_REALTIME) / 1000000;
+    d->now_s = d->now_ms / 1000;
+    st->d = d;
+    for (size_t i = 0; i < st->route->descriptor_count; i++)
+        if (build_slot(st, d, &st->route->descriptors[i], &d->slots[d->n]))
+            d->n++;
+    if (d->n == 0)
+        return GWF_CONTINUE;
+    for (size_t i = 0; i < d->n; i++) {
+        rl_slot *slot = &d->slots[i];
+        int64_t cached_until = 0;
+        gwf_status sent_st;
+
+        if (st->cfg->over_limit_cache)
+            cached_until =
+                rl_cache_has(st->w->cache, slot->key, slot->key_len, d->now_s);
+        if (cached_until) {
+            slot->state = SLOT_CACHED_OVER;
+            slot->window_end = cached_until;
+            continue;
+        }
+        if (st->cfg->algorithm == RL_ALGO_ROLLING)
+            sent_st = rl_redis_rolling(
+                st->w->redis, slot->key, slot->key_len, d->now_ms,
+                slot->limit->unit_seconds * 1000,
+                slot->limit->requests_per_unit, 1, on_redis_reply, slot);
+        else
+            sent_st = rl_redis_incr_expire(
+                st->w->redis, slot->key, slot->key_len, 1,
+                slot->limit->unit_seconds, on_redis_reply, slot);
+        if (sent_st != GWF_OK) {
+            slot->state = SLOT_ERROR;
+            continue;
+        }
+        d->pending++;
+        sent++;
+    }
+    if (sent == 0)
+        return decision_finish(d, 0);
+    if (host->timer_start(inst, st->s, st->cfg->timeout_ns, on_timeout, d,
+                          &d->timer_id) != GWF_OK) {
+        d->timer_id = 0;
+        /* Without a timer we cannot bound the wait: decide as a failure. */
+        for (size_t i = 0; i < d->n; i++)
+            if (d->slots[i].state == SLOT_PENDING)
+                d->slots[i].state = SLOT_ERROR;
+        return decision_finish(d, 0);
+    }
+    return GWF_PAUSE;
+}
+
+static gwf_action
+local_request_headers(rl_stream *st)
+{
+    const rl_config *cfg = st->cfg;
+    gwf_instance *inst = cfg->instance;
+    uint64_t wait_ns = 0;
+    gwf_view label;
+    char retry[24];
+    gwf_header header;
+
+    if (rl_bucket_take(cfg->local.bucket, &cfg->local,
+                       inst->host->now(inst, GWF_CLOCK_MONOTONIC), &wait_ns)) {
+        label = gwf_cstr("allowed");
+        if (cfg->metrics.ok)
+            inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+        return GWF_CONTINUE;
+    }
+    label = gwf_cstr("over_limit");
+    if (cfg->metrics.ok)
+        inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+    snprintf(retry, sizeof(retry), "%" PRIu64,
+             (wait_ns + UINT64_C(999999999)) / UINT64_C(1000000000));
+    header = (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};
+    st->s->host->send_local_reply(st->s, 429, &header, 1, "local_rate_limited",
+                                  strlen("local_rate_limited"),
+                                  "local_rate_limited");
+    return GWF_PAUSE;
+}
+
+static gwf_action
+rl_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    rl_stream *st = ctx;
+
+    (void)s;
+    (void)end_of_stream;
+    if (st->cfg->is_local)
+        return local_request_headers(st);
+    return global_request_headers(st);
+}
+
+static gwf_action
+rl_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    rl_stream *st = ctx;
+
+    (void)end_of_stream;
+    if (!st->add_headers)
+        return GWF_CONTINUE;
+    gwf_header_set(s, GWF_RESPONSE, "x-ratelimit-limit", st->limit_hdr);
+    gwf_header_set(s, GWF_RESPONSE, "x-ratelimit-remaining", st->remaining_hdr);
+    gwf_header_set(s, GWF_RESPONSE, "x-ratelimit-reset", st->reset_hdr);
+    return GWF_CONTINUE;
+}
+
+GWF_PLUGIN_ENTRY = {
+    .size = sizeof(gwf_plugin),
+    .abi_major = GWF_ABI_VERSION_MAJOR,
+    .abi_minor = GWF_ABI_VERSION_MINOR,
+    .name = "rate_limit",
+    .version = "0.1.0",
+    .description = "Global rate limits in Redis (envoyproxy/ratelimit's "
+                   "fixed window and keys) and a shared local token bucket",
+    .config_create = rl_config_create,
+    .config_destroy = rl_config_destroy,
+    .route_config_create = rl_route_config_create,
+    .route_config_destroy = rl_route_config_destroy,
+    .worker_start = rl_worker_start,
+    .worker_stop = rl_worker_stop,
+    .stream_create = rl_stream_create,
+    .request_headers = rl_request_headers,
+    .response_headers = rl_response_headers,
+    .stream_destroy = rl_stream_destroy,
+};

@@ -1,0 +1,85 @@
+/*
+ * rolling.c - the rolling algorithm: GCRA (the generic cell rate
+ * algorithm) as one Lua script that Redis runs atomically.
+ *
+ * A fixed window lets 2N requests through around a window edge (N at the
+ * end of one window, N at the start of the next: envoyproxy/ratelimit
+ * #32, #269). GCRA spaces the limit out instead: a limit of N per P
+ * means one request every T = P/N, with bursts of up to N. Redis keeps
+ * one number per key, the "theoretical arrival time" (TAT, in ms): a
+ * request is allowed if, after adding T to the TAT, the TAT is no more
+ * than P ahead of now. The key expires when the TAT passes, so an idle
+ * key costs nothing.
+ *
+ * `now` comes from the data plane's clock (ARGV), not Redis's TIME, so
+ * the host's test clock drives it too; data planes sharing a Redis need
+ * synchronised clocks, as they do for the fixed window.
+ *
+ * The script is sent by EVALSHA with its SHA-1, computed here once; a
+ * Redis that does not have it yet answers NOSCRIPT, and the command is
+ * sent again as EVAL, which also loads it (redis.c).
+ *
+ * Replies: {allowed (0/1), remaining, retry_after_ms, reset_ms}.
+ */
+#include "rate_limit.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+
+const char rl_rolling_script[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local period = tonumber(ARGV[2])\n"
+    "local limit = tonumber(ARGV[3])\n"
+    "local hits = tonumber(ARGV[4])\n"
+    "if limit <= 0 then return {0, 0, period, 0} end\n"
+    "local interval = period / limit\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]))\n"
+    "if not tat or tat < now then tat = now end\n"
+    "local new_tat = tat + interval * hits\n"
+    "if new_tat - now > period then\n"
+    "  return {0, 0, math.ceil(new_tat - now - period),\n"
+    "          math.ceil(tat - now)}\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX',\n"
+    "           math.ceil(new_tat - now))\n"
+    "return {1, math.floor((period - (new_tat - now)) / interval), 0,\n"
+    "        math.ceil(new_tat - now)}\n";
+
+static char rolling_sha[41];
+static pthread_once_t rolling_sha_once = PTHREAD_ONCE_INIT;
+
+static void
+compute_sha(void)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+
+    if (!EVP_Digest(rl_rolling_script, sizeof(rl_rolling_script) - 1, digest,
+                    &len, EVP_sha1(), NULL) ||
+        len != 20)
+        return; /* rolling_sha stays "": EVALSHA fails, EVAL is used */
+    for (unsigned i = 0; i < len; i++)
+        snprintf(rolling_sha + 2 * i, 3, "%02x", digest[i]);
+}
+
+const char *
+rl_rolling_sha(void)
+{
+    pthread_once(&rolling_sha_once, compute_sha);
+    return rolling_sha;
+}
+
+void
+rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
+               const rl_entry *entries, size_t count, uint64_t unit_seconds)
+{
+    gwf_strbuf_appendf(b, "%s%s_", prefix, domain);
+    for (size_t i = 0; i < count; i++) {
+        gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
+        gwf_strbuf_append(b, "_", 1);
+        gwf_strbuf_append(b, entries[i].value, entries[i].value_len);
+        gwf_strbuf_append(b, "_", 1);
+    }
+    gwf_strbuf_appendf(b, "rolling%llu", (unsigned long long)unit_seconds);
+}

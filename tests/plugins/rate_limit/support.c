@@ -1,0 +1,314 @@
+/*
+ * support.c - see support.h.
+ */
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REDIS_SERVER "/usr/bin/redis-server"
+
+static int
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static int
+answers_ping(int port)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    redisReply *r;
+    int ok = 0;
+
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    r = redisCommand(c, "PING");
+    /* Any answer will do: PONG, or NOAUTH when a password is set. */
+    ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR);
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+void
+redis_peer_start(redis_peer *p)
+{
+    char port[16];
+    const char *argv[32];
+    int argc = 0;
+
+    if (access(REDIS_SERVER, X_OK) != 0)
+        fail_msg("%s is not installed (Debian package redis-server)",
+                 REDIS_SERVER);
+    if (!p->dir[0]) {
+        snprintf(p->dir, sizeof(p->dir), "/tmp/gwf-rl-redis-XXXXXX");
+        assert_non_null(mkdtemp(p->dir));
+    }
+    int fixed_port = p->port != 0; /* a restart keeps its port */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (!fixed_port)
+            p->port = free_port();
+        snprintf(port, sizeof(port), "%d", p->port);
+        argc = 0;
+        argv[argc++] = REDIS_SERVER;
+        argv[argc++] = "--port";
+        argv[argc++] = port;
+        argv[argc++] = "--bind";
+        argv[argc++] = "127.0.0.1";
+        argv[argc++] = "--save";
+        argv[argc++] = "";
+        argv[argc++] = "--appendonly";
+        argv[argc++] = "no";
+        argv[argc++] = "--dir";
+        argv[argc++] = p->dir;
+        for (int i = 0; i < 8 && p->extra[i]; i++)
+            argv[argc++] = p->extra[i];
+        argv[argc] = NULL;
+        p->pid = fork();
+        assert_true(p->pid >= 0);
+        if (p->pid == 0) {
+            int devnull = open("/dev/null", O_RDWR);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            execv(REDIS_SERVER, (char *const *)argv);
+            _exit(127);
+        }
+        for (int i = 0; i < 250; i++) {
+            int status;
+            if (answers_ping(p->port))
+                return;
+            if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+                break; /* exited: port taken? try another */
+            sleep_ms(20);
+        }
+        redis_peer_kill(p);
+    }
+    fail_msg("redis-server did not start");
+}
+
+void
+redis_peer_kill(redis_peer *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGCONT);
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+    }
+    p->pid = 0;
+    /* Nothing is written there (no RDB, no AOF): the directory is empty.
+     * A restart makes a new one. */
+    if (p->dir[0])
+        rmdir(p->dir);
+    p->dir[0] = 0;
+}
+
+void
+redis_peer_pause(redis_peer *p)
+{
+    assert_int_equal(kill(p->pid, SIGSTOP), 0);
+}
+
+void
+redis_peer_continue(redis_peer *p)
+{
+    assert_int_equal(kill(p->pid, SIGCONT), 0);
+}
+
+redisContext *
+redis_peer_client(const redis_peer *p, const char *user, const char *password)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", p->port, tv);
+
+    if (!c || c->err)
+        fail_msg("cannot connect to redis on port %d", p->port);
+    redisSetTimeout(c, tv);
+    if (password) {
+        redisReply *r = user ? redisCommand(c, "AUTH %s %s", user, password)
+                             : redisCommand(c, "AUTH %s", password);
+        assert_non_null(r);
+        freeReplyObject(r);
+    }
+    return c;
+}
+
+long long
+redis_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v = -1;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (!r)
+        return -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+int
+redis_exists(const redis_peer *p, const char *key)
+{
+    redisContext *c = redis_peer_client(p, NULL, NULL);
+    long long n = redis_int(c, "EXISTS %s", key);
+    redisFree(c);
+    return n == 1;
+}
+
+void
+redis_flush(const redis_peer *p)
+{
+    redisContext *c = redis_peer_client(p, NULL, NULL);
+    redisReply *r = redisCommand(c, "FLUSHALL");
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+}
+
+gwf_test_host *
+host_with(const char *text)
+{
+    gwf_test_host *h = gwf_test_host_new();
+
+    assert_non_null(h);
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    return h;
+}
+
+const char *
+global_manifests(const char *spec, const char *descs)
+{
+    static char text[16384];
+    int n = snprintf(text, sizeof(text),
+                     "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                     "kind: GatewayExtension\n"
+                     "metadata: {name: rl, namespace: default}\n"
+                     "spec:\n"
+                     "  rateLimit: %s\n"
+                     "---\n"
+                     "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                     "kind: TrafficPolicy\n"
+                     "metadata: {name: api, namespace: default}\n"
+                     "spec:\n"
+                     "  rateLimit:\n"
+                     "    global:\n"
+                     "      extensionRef: {name: rl}\n"
+                     "      descriptors: %s\n",
+                     spec, descs);
+    assert_true(n > 0 && (size_t)n < sizeof(text));
+    return text;
+}
+
+static gwf_test_request *
+make_request(const char *path, const char *header)
+{
+    gwf_test_request *req = gwf_test_request_new("GET", path);
+
+    assert_non_null(req);
+    if (header) {
+        char name[128];
+        const char *colon = strchr(header, ':');
+        assert_non_null(colon);
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - header), header);
+        gwf_test_request_header(req, name, colon + 2);
+    }
+    return req;
+}
+
+gwf_test_result *
+start_api(gwf_test_host *h, const char *path, const char *header, long real_ms)
+{
+    const gwf_test_route route = {.policy = "default/api"};
+    gwf_test_request *req = make_request(path, header);
+    gwf_test_result *res = gwf_test_start(h, &route, req, real_ms);
+
+    gwf_test_request_free(req);
+    if (!res)
+        fail_msg("start: %s", gwf_test_error(h));
+    return res;
+}
+
+gwf_test_result *
+run_api(gwf_test_host *h, const char *path, const char *header)
+{
+    gwf_test_result *res = start_api(h, path, header, 5000);
+
+    if (gwf_test_outcome(res) == GWF_TEST_RUNNING)
+        fail_msg("request still paused after 5 s");
+    return res;
+}
+
+int
+status_of(gwf_test_host *h, const char *path, const char *header)
+{
+    gwf_test_result *res = run_api(h, path, header);
+    int status = gwf_test_status(res);
+
+    gwf_test_result_free(res);
+    return status;
+}
+
+void
+assert_config_error(const char *text, const char *field, const char *message)
+{
+    gwf_test_host *h = host_with(text);
+    const char *err;
+
+    assert_int_equal(gwf_test_validate(h), -1);
+    err = gwf_test_error(h);
+    assert_non_null(err);
+    if (!strstr(err, field) || !strstr(err, message))
+        fail_msg("want field \"%s\" and \"%s\" in:\n%s", field, message, err);
+    gwf_test_host_free(h);
+}

@@ -1,0 +1,66 @@
+/*
+ * support.h - what the rate_limit tests share: a real redis-server the
+ * tests start on an ephemeral loopback port (no persistence) and always
+ * stop, a synchronous Redis client to look at keys, and manifest and
+ * request helpers for the in-process test host.
+ */
+#ifndef RL_TEST_SUPPORT_H
+#define RL_TEST_SUPPORT_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <gwf/testing.h>
+
+/* 2026-01-01T00:00:00Z, the test host's fixed clock, in seconds. */
+#define T0 INT64_C(1767225600)
+#define NS INT64_C(1000000000)
+
+typedef struct redis_peer {
+    pid_t pid;
+    int port;
+    char dir[64];
+    const char *extra[8]; /* more redis-server arguments, NULL-ended */
+} redis_peer;
+
+/* Start redis-server on p->port (0: pick a free one) and wait until it
+ * answers PING (5 s bound). Fails the test if it cannot. */
+void redis_peer_start(redis_peer *p);
+/* SIGKILL and reap. Safe to call twice. */
+void redis_peer_kill(redis_peer *p);
+/* Stop (SIGSTOP) / continue (SIGCONT) the server. */
+void redis_peer_pause(redis_peer *p);
+void redis_peer_continue(redis_peer *p);
+/* A synchronous client (1 s timeouts); authenticates if `password`. */
+redisContext *redis_peer_client(const redis_peer *p, const char *user,
+                                const char *password);
+/* Run a command and return its integer reply (-1 on error / nil). */
+long long redis_int(redisContext *c, const char *fmt, ...);
+/* 1 when `key` exists in db 0. */
+int redis_exists(const redis_peer *p, const char *key);
+void redis_flush(const redis_peer *p);
+
+/* The test host with `text` loaded (fails the test otherwise). */
+gwf_test_host *host_with(const char *text);
+/* A GatewayExtension default/rl (spec.rateLimit = `spec`, YAML flow) and
+ * a TrafficPolicy default/api (rateLimit.global.descriptors = `descs`
+ * and an extensionRef to rl). */
+const char *global_manifests(const char *spec, const char *descs);
+/* GET `path` through the policy default/api; `header` "name: value" or
+ * NULL. Finished within 5 s or fails. */
+gwf_test_result *run_api(gwf_test_host *h, const char *path,
+                         const char *header);
+/* Start it, but run the loop only `real_ms` (for requests that wait on
+ * the clock). */
+gwf_test_result *start_api(gwf_test_host *h, const char *path,
+                           const char *header, long real_ms);
+/* Run one request and return its status (the result is freed). */
+int status_of(gwf_test_host *h, const char *path, const char *header);
+
+/* Fail unless the config is refused with `field` and `message`. */
+void assert_config_error(const char *text, const char *field,
+                         const char *message);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * test_config.c - every config error the rate_limit plugin reports, with
+ * the field path and the message an operator reads (gwf validate). No
+ * Redis is needed: validation never connects.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support.h"
+
+#define REDIS "redis: {address: \"127.0.0.1:6379\"}"
+#define LIMITS                                                                 \
+    "descriptors: [{key: k, rate_limit: {unit: minute, requests_per_unit: "    \
+    "1}}]"
+#define ROUTE "[{entries: [{type: Generic, generic: {key: k, value: v}}]}]"
+#define OK_SPEC "{" REDIS ", domain: d, " LIMITS "}"
+
+/* A spec.rateLimit error. */
+#define SPEC_ERROR(name, spec, field, msg)                                     \
+    static void test_##name(void **state)                                      \
+    {                                                                          \
+        (void)state;                                                           \
+        assert_config_error(global_manifests(spec, ROUTE),                     \
+                            "spec.rateLimit." field, msg);                     \
+    }
+/* A rateLimit.global (route) error. */
+#define ROUTE_ERROR(name, descs, field, msg)                                   \
+    static void test_##name(void **state)                                      \
+    {                                                                          \
+        (void)state;                                                           \
+        assert_config_error(global_manifests(OK_SPEC, descs),                  \
+                            "spec.rateLimit.global." field, msg);              \
+    }
+
+SPEC_ERROR(redis_is_required, "{domain: d, " LIMITS "}", "redis", "is required")
+SPEC_ERROR(address_needs_a_port,
+           "{redis: {address: localhost}, domain: d, " LIMITS "}",
+           "redis.address", "expected \"host:port\"")
+/* Not a valid DNS name: refused without a DNS query (the test stays on
+ * this machine). */
+SPEC_ERROR(address_host_must_resolve,
+           "{redis: {address: \"bad host!:6379\"}, domain: d, " LIMITS "}",
+           "redis.address", "cannot resolve \"bad host!\"")
+SPEC_ERROR(address_port_out_of_range,
+           "{redis: {address: \"127.0.0.1:70000\"}, domain: d, " LIMITS "}",
+           "redis.address", "expected a port 1-65535")
+SPEC_ERROR(address_or_backend_ref_is_required,
+           "{redis: {db: 1}, domain: d, " LIMITS "}", "redis.address",
+           "is required (or redis.backendRef)")
+SPEC_ERROR(address_and_backend_ref_exclude_each_other,
+           "{redis: {address: \"127.0.0.1:1\", backendRef: {name: b}}, domain: "
+           "d, " LIMITS "}",
+           "redis", "expected one of address and backendRef, found both")
+SPEC_ERROR(backend_ref_must_exist,
+           "{redis: {backendRef: {name: nope}}, domain: d, " LIMITS "}",
+           "redis.backendRef", "Backend nope not found")
+SPEC_ERROR(db_must_be_in_range,
+           "{redis: {address: \"127.0.0.1:1\", db: -1}, domain: d, " LIMITS "}",
+           "redis.db", "expected an integer 0-65535, found -1")
+SPEC_ERROR(username_needs_a_password,
+           "{redis: {address: \"127.0.0.1:1\", username: u}, domain: d, " LIMITS
+           "}",
+           "redis.username", "needs password or passwordSecretRef")
+SPEC_ERROR(password_and_secret_exclude_each_other,
+           "{redis: {address: \"127.0.0.1:1\", password: p, passwordSecretRef: "
+           "{name: s}}, domain: d, " LIMITS "}",
+           "redis", "expected one of password and passwordSecretRef")
+SPEC_ERROR(password_secret_must_exist,
+           "{redis: {address: \"127.0.0.1:1\", passwordSecretRef: {name: s}}, "
+           "domain: d, " LIMITS "}",
+           "redis.passwordSecretRef", "Secret s not found")
+SPEC_ERROR(unknown_redis_field_is_refused,
+           "{redis: {address: \"127.0.0.1:1\", tls: true}, domain: d, " LIMITS
+           "}",
+           "redis.tls", "unknown field \"tls\"")
+SPEC_ERROR(domain_is_required, "{" REDIS ", " LIMITS "}", "domain",
+           "is required")
+SPEC_ERROR(descriptors_are_required, "{" REDIS ", domain: d}", "descriptors",
+           "is required (or descriptorsFile)")
+SPEC_ERROR(descriptors_and_file_exclude_each_other,
+           "{" REDIS ", domain: d, descriptorsFile: x.yaml, " LIMITS "}",
+           "descriptors", "found both")
+SPEC_ERROR(descriptors_file_must_exist,
+           "{" REDIS ", domain: d, descriptorsFile: /nonexistent/rl.yaml}",
+           "descriptorsFile", "cannot open \"/nonexistent/rl.yaml\"")
+SPEC_ERROR(timeout_must_be_a_duration,
+           "{" REDIS ", domain: d, timeout: soon, " LIMITS "}", "timeout",
+           "expected a duration greater than zero")
+SPEC_ERROR(timeout_must_be_positive,
+           "{" REDIS ", domain: d, timeout: 0s, " LIMITS "}", "timeout",
+           "expected a duration greater than zero")
+SPEC_ERROR(x_rate_limit_headers_has_two_values,
+           "{" REDIS ", domain: d, xRateLimitHeaders: Draft, " LIMITS "}",
+           "xRateLimitHeaders",
+           "expected \"Off\" or \"DraftVersion03\", found \"Draft\"")
+SPEC_ERROR(unknown_algorithm_is_refused,
+           "{" REDIS ", domain: d, algorithm: Leaky, " LIMITS "}", "algorithm",
+           "expected \"FixedWindow\" or \"Rolling\", found \"Leaky\"")
+SPEC_ERROR(fail_open_is_a_boolean,
+           "{" REDIS ", domain: d, failOpen: \"yes\", " LIMITS "}", "failOpen",
+           "expected true or false, found a string")
+SPEC_ERROR(failure_status_is_an_http_status,
+           "{" REDIS ", domain: d, failureStatus: 99, " LIMITS "}",
+           "failureStatus", "expected an integer 200-599, found 99")
+SPEC_ERROR(near_limit_ratio_is_at_most_one,
+           "{" REDIS ", domain: d, nearLimitRatio: 2, " LIMITS "}",
+           "nearLimitRatio", "expected a number greater than 0")
+SPEC_ERROR(unknown_field_is_refused,
+           "{" REDIS ", domain: d, grpcService: {}, " LIMITS "}", "grpcService",
+           "unknown field \"grpcService\"")
+
+/* envoyproxy/ratelimit descriptors */
+SPEC_ERROR(descriptor_key_is_required,
+           "{" REDIS ", domain: d, descriptors: [{value: v}]}",
+           "descriptors[0].key", "is required")
+SPEC_ERROR(descriptor_unit_must_be_known,
+           "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
+           "{unit: fortnight, requests_per_unit: 1}}]}",
+           "descriptors[0].rate_limit.unit",
+           "expected one of second, minute, hour, day, week, month, year, "
+           "found \"fortnight\"")
+SPEC_ERROR(descriptor_requests_per_unit_is_required,
+           "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
+           "{unit: second}}]}",
+           "descriptors[0].rate_limit.requests_per_unit", "is required")
+SPEC_ERROR(unlimited_descriptor_has_no_unit,
+           "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
+           "{unlimited: true, unit: second}}]}",
+           "descriptors[0].rate_limit", "an unlimited rate_limit has no unit")
+SPEC_ERROR(nested_descriptor_error_names_its_path,
+           "{" REDIS ", domain: d, descriptors: [{key: a, descriptors: "
+           "[{key: b}, {value: c}]}]}",
+           "descriptors[0].descriptors[1].key", "is required")
+SPEC_ERROR(duplicate_descriptor_is_refused,
+           "{" REDIS ", domain: d, descriptors: [{key: a, value: x}, "
+           "{key: a, value: x}]}",
+           "descriptors[1]", "duplicate descriptor key \"a\" value \"x\"")
+SPEC_ERROR(descriptor_value_must_be_a_string,
+           "{" REDIS ", domain: d, descriptors: [{key: a, value: 5}]}",
+           "descriptors[0].value", "expected a string (quote numbers")
+SPEC_ERROR(shadow_mode_is_a_boolean,
+           "{" REDIS ", domain: d, descriptors: [{key: a, shadow_mode: 1}]}",
+           "descriptors[0].shadow_mode", "expected true or false")
+SPEC_ERROR(unknown_descriptor_field_is_refused,
+           "{" REDIS ", domain: d, descriptors: [{key: a, limit: 5}]}",
+           "descriptors[0].limit", "unknown field \"limit\"")
+
+/* TrafficPolicy rateLimit.global */
+ROUTE_ERROR(entry_type_must_be_known, "[{entries: [{type: Cookie}]}]",
+            "descriptors[0].entries[0].type",
+            "expected one of Generic, Header, RemoteAddress, Path, JWTClaim")
+ROUTE_ERROR(generic_entry_needs_key_and_value,
+            "[{entries: [{type: Generic, generic: {value: v}}]}]",
+            "descriptors[0].entries[0].generic.key",
+            "is required: expected a string")
+ROUTE_ERROR(header_entry_needs_a_header, "[{entries: [{type: Header}]}]",
+            "descriptors[0].entries[0].header", "is required for type Header")
+ROUTE_ERROR(header_entry_needs_a_valid_name,
+            "[{entries: [{type: Header, header: \"x y\"}]}]",
+            "descriptors[0].entries[0].header", "expected a header name")
+ROUTE_ERROR(jwt_claim_entry_needs_a_name,
+            "[{entries: [{type: JWTClaim, jwtClaim: {key: user}}]}]",
+            "descriptors[0].entries[0].jwtClaim.name",
+            "is required: expected a string")
+ROUTE_ERROR(entries_are_required, "[{entries: []}]", "descriptors[0].entries",
+            "expected a list of 1-16 entries")
+ROUTE_ERROR(unknown_entry_field_is_refused,
+            "[{entries: [{type: Path, cookie: x}]}]",
+            "descriptors[0].entries[0].cookie", "unknown field \"cookie\"")
+
+static void
+test_local_max_tokens_is_an_integer(void **state)
+{
+    (void)state;
+    assert_config_error(
+        "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: TrafficPolicy\n"
+        "metadata: {name: api}\nspec:\n  rateLimit:\n    local:\n"
+        "      tokenBucket: {maxTokens: abc, fillInterval: 1s}\n",
+        "tokenBucket.maxTokens", "expected an integer");
+}
+
+static void
+test_valid_config_is_accepted(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(global_manifests(
+        "{" REDIS ", domain: d, failOpen: true, timeout: 50ms, "
+        "xRateLimitHeaders: DraftVersion03, algorithm: FixedWindow, "
+        "descriptors: [{key: k, value: \"v*\", shadow_mode: true, "
+        "detailed_metric: true, rate_limit: {unit: SECOND, "
+        "requests_per_unit: 1, name: x}}]}",
+        "[{entries: [{type: Generic, generic: {key: k, value: v}}, {type: "
+        "Header, header: x-user}, {type: RemoteAddress}, {type: Path}, "
+        "{type: JWTClaim, jwtClaim: {name: sub}}]}]"));
+    if (gwf_test_validate(h) != 0)
+        fail_msg("%s", gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
+#define T(name) cmocka_unit_test(test_##name)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(redis_is_required),
+        T(address_needs_a_port),
+        T(address_host_must_resolve),
+        T(address_port_out_of_range),
+        T(address_or_backend_ref_is_required),
+        T(address_and_backend_ref_exclude_each_other),
+        T(backend_ref_must_exist),
+        T(db_must_be_in_range),
+        T(username_needs_a_password),
+        T(password_and_secret_exclude_each_other),
+        T(password_secret_must_exist),
+        T(unknown_redis_field_is_refused),
+        T(domain_is_required),
+        T(descriptors_are_required),
+        T(descriptors_and_file_exclude_each_other),
+        T(descriptors_file_must_exist),
+        T(timeout_must_be_a_duration),
+        T(timeout_must_be_positive),
+        T(x_rate_limit_headers_has_two_values),
+        T(unknown_algorithm_is_refused),
+        T(fail_open_is_a_boolean),
+        T(failure_status_is_an_http_status),
+        T(near_limit_ratio_is_at_most_one),
+        T(unknown_field_is_refused),
+        T(descriptor_key_is_required),
+        T(descriptor_unit_must_be_known),
+        T(descriptor_requests_per_unit_is_required),
+        T(unlimited_descriptor_has_no_unit),
+        T(nested_descriptor_error_names_its_path),
+        T(duplicate_descriptor_is_refused),
+        T(descriptor_value_must_be_a_string),
+        T(shadow_mode_is_a_boolean),
+        T(unknown_descriptor_field_is_refused),
+        T(entry_type_must_be_known),
+        T(generic_entry_needs_key_and_value),
+        T(header_entry_needs_a_header),
+        T(header_entry_needs_a_valid_name),
+        T(jwt_claim_entry_needs_a_name),
+        T(entries_are_required),
+        T(unknown_entry_field_is_refused),
+        T(local_max_tokens_is_an_integer),
+        T(valid_config_is_accepted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

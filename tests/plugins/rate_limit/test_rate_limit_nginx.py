@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""test_rate_limit_nginx.py - the rate_limit plugin in the real nginx.
+
+    /usr/bin/python3 test_rate_limit_nginx.py CASE   (exit 0 pass, 1 fail)
+
+Reuses tests/nginx/harness.py (GWF_NGINX_TEST_DIR) for nginx and the
+upstream echo server, and starts its own redis-server on a free loopback
+port (no persistence), always stopped. One behaviour per case:
+
+  global_limit_holds_across_two_workers
+  global_limit_is_shared_by_two_nginx_instances
+  local_bucket_is_shared_by_two_workers
+  redis_killed_fails_closed_then_recovers
+  nginx_t_fails_on_a_bad_rate_limit_config
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR", ""))
+
+from harness import (  # noqa: E402
+    Nginx, Upstream, check, free_port, request, run_case,
+    wait_for)
+
+REDIS_SERVER = "/usr/bin/redis-server"
+LIMIT = 10
+
+
+class Redis:
+    """redis-server on a free loopback port, no persistence."""
+
+    def __init__(self, port=None):
+        check(os.path.exists(REDIS_SERVER),
+              "%s is not installed (Debian package redis-server)"
+              % REDIS_SERVER)
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="gwf-rl-redis-")
+        self.proc = None
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        check(wait_for(self.ping, 5.0), "redis-server did not start")
+        return self
+
+    def kill(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+def global_docs(redis_port, limit=LIMIT, fail_open=False):
+    return [
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "GatewayExtension", "metadata": {"name": "rl"},
+         "spec": {"rateLimit": {
+             "domain": "nginx-test", "failOpen": fail_open,
+             "redis": {"address": "127.0.0.1:%d" % redis_port},
+             "descriptors": [{"key": "generic_key", "value": "all",
+                              "rate_limit": {"unit": "hour",
+                                             "requests_per_unit": limit}}]}}},
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "TrafficPolicy", "metadata": {"name": "api"},
+         "spec": {"rateLimit": {"global": {
+             "extensionRef": {"name": "rl"},
+             "descriptors": [{"entries": [{"type": "Generic", "generic": {
+                 "key": "generic_key", "value": "all"}}]}]}}}},
+    ]
+
+
+def local_docs(tokens):
+    return [{"apiVersion": "gateway.kgateway.dev/v1alpha1",
+             "kind": "TrafficPolicy", "metadata": {"name": "api"},
+             "spec": {"rateLimit": {"local": {"tokenBucket": {
+                 "maxTokens": tokens, "tokensPerFill": 1,
+                 "fillInterval": "1h"}}}}}]
+
+
+SERVER = """
+        location /api { gwf_policy default/api; proxy_pass http://{UP}; }
+"""
+
+
+def away_from_hour_edge():
+    """The limit is per hour on the real clock: do not straddle an hour."""
+    left = 3600 - time.time() % 3600
+    if left < 15:
+        time.sleep(left + 0.5)
+
+
+def statuses(port, count):
+    return [request(port, "GET", "/api").status for _ in range(count)]
+
+
+def pids_of(ngx, status):
+    """Worker pids that answered GET /api with `status` (access log)."""
+    return set(re.findall(r'^(\d+) \S+ "GET /api HTTP/1.1" %d ' % status,
+                          ngx.access(), re.M))
+
+
+def global_limit_holds_across_two_workers():
+    away_from_hour_edge()
+    with Redis() as redis, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": global_docs(redis.port)}, up,
+                  workers=2, reuseport=True) as ngx:
+        got = statuses(ngx.port, 40)
+        check(got.count(200) == LIMIT and got.count(429) == 40 - LIMIT,
+              "expected %d x 200 then 429s, got %r" % (LIMIT, got))
+        check(got[:LIMIT] == [200] * LIMIT, "200s not first: %r" % got)
+        pids = pids_of(ngx, 200) | pids_of(ngx, 429)
+        check(len(pids) == 2, "requests reached workers %r, expected 2"
+              % pids)
+
+
+def global_limit_is_shared_by_two_nginx_instances():
+    away_from_hour_edge()
+    with Redis() as redis, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": global_docs(redis.port)}, up) as a, \
+            Nginx(SERVER, {"rl.yaml": global_docs(redis.port)}, up) as b:
+        got = []
+        for _ in range(LIMIT):
+            got.append(request(a.port, "GET", "/api").status)
+            got.append(request(b.port, "GET", "/api").status)
+        check(got.count(200) == LIMIT,
+              "two instances let %d through, expected %d: %r"
+              % (got.count(200), LIMIT, got))
+        check(up.hits == LIMIT, "upstream saw %d, expected %d"
+              % (up.hits, LIMIT))
+        r = request(a.port, "GET", "/api")
+        check(r.status == 429 and r.header("retry-after"),
+              "expected 429 with retry-after, got %d %r"
+              % (r.status, r.headers))
+
+
+def local_bucket_is_shared_by_two_workers():
+    tokens = 6
+    with Upstream() as up, \
+            Nginx(SERVER, {"local.yaml": local_docs(tokens)}, up,
+                  workers=2, reuseport=True) as ngx:
+        got = statuses(ngx.port, 40)
+        check(got.count(200) == tokens,
+              "two workers let %d through, expected %d (one bucket): %r"
+              % (got.count(200), tokens, got))
+        pids = pids_of(ngx, 200) | pids_of(ngx, 429)
+        check(len(pids) == 2, "requests reached workers %r, expected 2"
+              % pids)
+
+
+def redis_killed_fails_closed_then_recovers():
+    away_from_hour_edge()
+    redis = Redis().start()
+    try:
+        with Upstream() as up, \
+                Nginx(SERVER, {"rl.yaml": global_docs(redis.port, 1000)},
+                      up) as ngx:
+            check(statuses(ngx.port, 3) == [200] * 3, "not 200 with Redis")
+            redis.kill()
+            got = statuses(ngx.port, 5)
+            check(got == [500] * 5, "without Redis: %r, expected 500s" % got)
+            redis = Redis(redis.port).start()
+            # Reconnects after its backoff (at most 5 s).
+            check(wait_for(lambda: request(ngx.port, "GET", "/api").status
+                           == 200, 10.0, 0.2),
+                  "no recovery after Redis came back")
+    finally:
+        redis.kill()
+
+
+def nginx_t_fails_on_a_bad_rate_limit_config():
+    docs = global_docs(6379)
+    docs[0]["spec"]["rateLimit"]["timeout"] = "soon"
+    ngx = Nginx(SERVER, {"rl.yaml": docs})
+    r = ngx.test_config()
+    out = r.stdout + r.stderr
+    check(r.returncode != 0, "nginx -t passed:\n" + out)
+    check("spec.rateLimit.timeout" in out and "expected a duration" in out,
+          "nginx -t does not name the field:\n" + out)
+    ngx.discard()
+
+
+CASES = {f.__name__: f for f in [
+    global_limit_holds_across_two_workers,
+    global_limit_is_shared_by_two_nginx_instances,
+    local_bucket_is_shared_by_two_workers,
+    redis_killed_fails_closed_then_recovers,
+    nginx_t_fails_on_a_bad_rate_limit_config,
+]}
+
+if __name__ == "__main__":
+    sys.exit(run_case(CASES, sys.argv))
