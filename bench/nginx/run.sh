@@ -27,17 +27,29 @@
 #
 # Each pair runs interleaved (baseline, gwf, baseline, gwf, ...) after a
 # warm-up of both, and the median requests/s of each side gives the ratio.
+# A second line gives the nginx worker's CPU time per request on each side
+# and the ratio it implies: for a tiny local reply wrk's core is often the
+# bottleneck, and then requests/s hide gwf's cost while CPU/request shows
+# it. Each run also measures the user CPU that other processes took
+# meanwhile ("other user load", in % of a core; a lower bound); a median
+# of 10% or more prints a warning, since requests/s then say more about
+# the neighbours than about gwf.
 # A ratio under target prints MISS instead of PASS: this is a benchmark,
 # not a test, so the exit status is 0 unless something failed to run
 # (nginx did not start, wrk failed, a response was not 2xx).
+#
+# The memory part reads "before" after a first look at /metrics: reading
+# the metrics zone maps its shared pages into the worker (about 4 MiB of
+# VmRSS with fault-around), which is not growth. RssAnon (the heap) is
+# printed next to VmRSS.
 #
 # Environment:
 #   DURATION     wrk duration of each measured run (default 10s)
 #   CONNECTIONS  wrk connections (default 32)
 #   ROUNDS       measured runs of each side (default 3)
 #   WARMUP       wrk duration of the warm-up of each side (default 3s)
-#   BENCH_MEMORY 0 skips the memory part (default 1: it takes about
-#                a minute and a half at ~25k requests/s)
+#   BENCH_MEMORY 0 skips the memory part (default 1: about a minute on
+#                the 2-core machine; the whole script takes about 3.5)
 #   BENCH_RATIO  0 skips the two throughput pairs (default 1)
 #   MEMORY_REQUESTS  requests per location for the memory part (1000000)
 #   NGINX        the nginx binary (default /usr/sbin/nginx)
@@ -109,17 +121,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# A free loopback port (one not listened on), from a random start.
-port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+# A free loopback port: no TCP socket uses it, and it lies below the
+# ephemeral range (where wrk's and everyone else's outgoing connections
+# take theirs), from a random start.
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+    eph_lo=32768
+port_taken() { [ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]; }
 free_port() {
-    local p=$((20000 + RANDOM % 30000))
-    while port_taken "$p" || [ "$p" = "${2:-}" ]; do
+    local lo=10000 hi=$((eph_lo - 1)) p
+    [ "$hi" -gt $((lo + 1000)) ] || { lo=20000; hi=30000; }
+    p=$((lo + RANDOM % (hi - lo)))
+    while port_taken "$p" || [ "$p" = "${1:-}" ]; do
         p=$((p + 1))
+        [ "$p" -le "$hi" ] || p=$lo
     done
     echo "$p"
 }
-port=$(free_port)
-up=$(free_port x "$port")
 
 body=0123456789abcdef0123456789abcdef   # 32 bytes, both sides
 
@@ -143,6 +160,7 @@ spec:
     name: noop
 YAML
 
+write_conf() {
 cat >"$tmp/nginx.conf" <<CONF
 load_module $module;
 daemon on;
@@ -206,11 +224,25 @@ http {
     }
 }
 CONF
+}
 
-"$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
-    die "nginx -t failed on the generated configuration"
-"${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
-    -c "$tmp/nginx.conf" || die "nginx did not start (see above)"
+# Start nginx; a port taken in the meantime (a bind error) means another
+# try with new ports.
+for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    up=$(free_port "$port")
+    write_conf
+    "$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
+        die "nginx -t failed on the generated configuration"
+    if "${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
+        -c "$tmp/nginx.conf" 2>"$tmp/start.err"; then
+        break
+    fi
+    if [ "$attempt" = 5 ] || ! grep -q 'bind()' "$tmp/start.err"; then
+        cat "$tmp/start.err" >&2
+        die "nginx did not start"
+    fi
+done
 for _ in $(seq 50); do
     [ -s "$tmp/nginx.pid" ] && break
     sleep 0.1
@@ -240,17 +272,45 @@ check /noop ok
 # The worker's CPU time so far, in ns (user + system, from the scheduler).
 worker_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
 
-# run PATH DURATION: one wrk run; prints "requests/s worker-ns/request".
-# Fails on socket errors or non-2xx responses (the comparison would be
-# meaningless).
+# User-space CPU time so far, in ms: of the whole machine (/proc/stat,
+# every core), of one process (/proc/PID/stat), and of this shell's
+# waited-for children (wrk). Other processes' load is estimated from user
+# time only: system and softirq time of loopback traffic is not always
+# charged to the process that caused it, user time is.
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+machine_user_ms() {
+    awk -v hz="$hz" '$1 == "cpu" { printf "%d", ($2 + $3) * 1000 / hz }' \
+        /proc/stat
+}
+process_user_ms() {
+    awk -v hz="$hz" '{ sub(/.*\) /, ""); printf "%d", $12 * 1000 / hz }' \
+        "/proc/$1/stat"
+}
+children_user_ms() {
+    times | awk 'NR == 2 { split($1, t, "m"); printf "%d", (t[1] * 60 + t[2]) * 1000 }'
+}
+
+# run PATH DURATION: one wrk run; prints "requests/s worker-ns/request
+# other-load-%": the last is the user CPU time used during the run by
+# anything but the nginx worker and wrk (other processes on this machine),
+# in % of one core. Fails on socket errors or non-2xx responses (the comparison
+# would be meaningless).
 run() {
-    local path=$1 dur=$2 out rps n worker t0 t1
+    local path=$1 dur=$2 out rps n worker t0 t1 m0 m1 u0 u1 c0 c1 w0 w1 other
     worker=$(worker_pid)
     [ -n "$worker" ] || die "no nginx worker"
+    c0=$(children_user_ms)
+    m0=$(machine_user_ms)
+    u0=$(process_user_ms "$worker")
+    w0=$(date +%s%N)
     t0=$(worker_ns "$worker")
     out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" \
         "$base$path" 2>&1) || die "wrk failed on $path: $out"
     t1=$(worker_ns "$worker")
+    w1=$(date +%s%N)
+    u1=$(process_user_ms "$worker")
+    m1=$(machine_user_ms)
+    c1=$(children_user_ms)
     if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
         die "wrk on $path saw errors:"$'\n'"$out"
     fi
@@ -259,7 +319,9 @@ run() {
     if [ -z "$rps" ] || [ -z "$n" ] || [ "$n" -le 0 ]; then
         die "no Requests/sec from wrk on $path:"$'\n'"$out"
     fi
-    echo "${rps%.*} $(((t1 - t0) / n))"
+    other=$(((m1 - m0) - (u1 - u0) - (c1 - c0)))
+    [ "$other" -ge 0 ] || other=0
+    echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
@@ -273,21 +335,31 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
 # server), the requests/s ratio hides gwf's cost and this one shows it.
 pair() {
     local label=$1 bpath=$2 bname=$3 gpath=$4 target=$5
-    local b=() g=() bc=() gc=() i r mb mg mbc mgc ratio verdict
+    local b=() g=() bc=() gc=() o=() i r rps cpu other mb mg mbc mgc mo ratio verdict
     run "$bpath" "$warmup" >/dev/null || exit 1
     run "$gpath" "$warmup" >/dev/null || exit 1
     for i in $(seq "$rounds"); do
         r=$(run "$bpath" "$duration") || exit 1
-        b+=("${r% *}"); bc+=("${r#* }")
+        read -r rps cpu other <<<"$r"
+        b+=("$rps"); bc+=("$cpu"); o+=("$other")
+        echo "  $label round $i: $bname $rps req/s ($cpu ns CPU/req," \
+            "other user load $other%)" >&2
         r=$(run "$gpath" "$duration") || exit 1
-        g+=("${r% *}"); gc+=("${r#* }")
-        echo "  $label round $i: $bname ${b[-1]} req/s (${bc[-1]} ns CPU/req)," \
-            "gwf ${g[-1]} req/s (${gc[-1]} ns CPU/req)" >&2
+        read -r rps cpu other <<<"$r"
+        g+=("$rps"); gc+=("$cpu"); o+=("$other")
+        echo "  $label round $i: gwf $rps req/s ($cpu ns CPU/req," \
+            "other user load $other%)" >&2
     done
     mb=$(median "${b[@]}")
     mg=$(median "${g[@]}")
     mbc=$(median "${bc[@]}")
     mgc=$(median "${gc[@]}")
+    mo=$(median "${o[@]}")
+    if [ "$mo" -ge 10 ]; then
+        echo "$label: warning: other processes used at least ${mo}% of a core" \
+            "(user time, median) during the runs; requests/s are unreliable," \
+            "CPU per request less so"
+    fi
     ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
     verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }')
     echo "$label: $bname $mb req/s, gwf $mg req/s, ratio $ratio (target >= $target) $verdict"

@@ -84,7 +84,8 @@ h_stream_log(gwf_stream *s, gwf_log_level level, const char *msg, size_t len)
         return;
     rt_fstream *fs = FS(s);
     rt_instance *inst = fs->st->chain->filters[fs->index].inst;
-    rt_log(inst->rt, level, inst->name, "[%s] %.*s", fs->st->request_id,
+    rt_log(inst->rt, level, inst->name, "[%s] %.*s",
+           rt_stream_request_id(fs->st),
            (int)(len > 4096 ? 4096 : len), msg ? msg : "");
 }
 
@@ -412,8 +413,8 @@ h_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
         return GWF_OK;
     switch (attr) {
     case GWF_ATTR_REQUEST_ID:
-        value->ptr = rs->request_id;
-        value->len = strlen(rs->request_id);
+        value->ptr = rt_stream_request_id(rs);
+        value->len = strlen(value->ptr);
         return GWF_OK;
     case GWF_ATTR_ROUTE_NAME:
         value->ptr = rs->chain->route_name;

@@ -19,6 +19,8 @@
 #include "diag.h"
 #include "manifest.h"
 
+typedef struct rt_series rt_series; /* one metric series (metrics.c) */
+
 /* -- Byte buffers ------------------------------------------------------- */
 
 typedef struct rt_buf {
@@ -106,12 +108,18 @@ struct gwf_chain {
     rt_filter *filters;
     size_t count;
     bool wants_body[2];
+    /* The runtime's own per-route series, resolved once. */
+    rt_series *streams_total;
+    rt_series *streams_active;
     struct gwf_chain *next;
 };
 
 /* -- Metrics --------------------------------------------------------------- */
 
 typedef struct rt_metrics rt_metrics;
+rt_series *rt_metrics_series(rt_metrics *m, uint32_t id, const char *instance,
+                             const gwf_view *values, size_t count);
+void rt_series_add(rt_series *s, double v);
 rt_metrics *rt_metrics_new(void);
 void rt_metrics_free(rt_metrics *m);
 gwf_status rt_metrics_define(rt_metrics *m, gwf_metric_kind kind,
@@ -188,6 +196,14 @@ struct gwf_worker {
      * handle that resumed or replied is dead until the next one. */
     uint64_t invocation;
     atomic_size_t posts_in_flight;
+    /* Recent local-reply series by (chain, status, details): a worker
+     * answers the same few kinds of reply over and over. */
+    struct {
+        const gwf_chain *chain;
+        uint32_t status;
+        char details[64];
+        rt_series *series;
+    } reply_cache[16];
 };
 
 void rt_worker_enter(gwf_worker *w);

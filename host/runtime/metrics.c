@@ -17,6 +17,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +30,45 @@
 typedef struct series {
     uint64_t hash;
     char **values;      /* instance first, then the plugin's labels */
-    double value;       /* counter, gauge */
+    _Atomic uint64_t value; /* counter, gauge: a double's bits, so that
+                               rt_series_add needs no lock */
     uint64_t *bucket_counts;
     double sum;
     uint64_t count;
     struct series *next_in_bucket;
     struct series *next_in_order;
 } series;
+
+/* Doubles kept as their bits in an atomic word: C11 has no portable
+ * lock-free atomic add on a double, a compare-and-swap loop does it. */
+static double
+value_get(_Atomic uint64_t *p)
+{
+    uint64_t bits = atomic_load(p);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+static void
+value_set(_Atomic uint64_t *p, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    atomic_store(p, bits);
+}
+
+static void
+value_add(_Atomic uint64_t *p, double v)
+{
+    uint64_t old = atomic_load(p), new;
+    do {
+        double d;
+        memcpy(&d, &old, sizeof d);
+        d += v;
+        memcpy(&new, &d, sizeof new);
+    } while (!atomic_compare_exchange_weak(p, &old, new));
+}
 
 typedef struct metric {
     gwf_metric_kind kind;
@@ -286,6 +319,31 @@ table_grow(rt_metrics *m)
     return 0;
 }
 
+static series *series_get(rt_metrics *m, uint32_t id, const char *instance,
+                          const gwf_view *values, size_t count);
+
+/* A series resolved once (under the lock) for a hot path that then adds
+ * to it without taking the lock: the runtime's per-route counters. */
+rt_series *
+rt_metrics_series(rt_metrics *m, uint32_t id, const char *instance,
+                  const gwf_view *values, size_t count)
+{
+    pthread_mutex_lock(&m->lock);
+    series *s = NULL;
+    if (id < m->count && m->metrics[id].label_count == count &&
+        m->metrics[id].kind != GWF_METRIC_HISTOGRAM)
+        s = series_get(m, id, instance, values, count);
+    pthread_mutex_unlock(&m->lock);
+    return (rt_series *)s;
+}
+
+void
+rt_series_add(rt_series *s, double v)
+{
+    if (s)
+        value_add(&((series *)s)->value, v);
+}
+
 static series *
 series_get(rt_metrics *m, uint32_t id, const char *instance,
            const gwf_view *values, size_t count)
@@ -365,10 +423,10 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
     }
     switch (op) {
     case RT_METRIC_ADD:
-        s->value += v;
+        value_add(&s->value, v);
         break;
     case RT_METRIC_SET:
-        s->value = v;
+        value_set(&s->value, v);
         break;
     default:
         for (size_t i = 0; i < mt->bucket_count; i++)
@@ -460,7 +518,7 @@ rt_metrics_text(rt_metrics *m)
             if (mt->kind != GWF_METRIC_HISTOGRAM) {
                 rt_buf_append(&out, mt->name, strlen(mt->name));
                 append_labels(&out, mt, s, NULL);
-                appendf(&out, " %.15g\n", s->value);
+                appendf(&out, " %.15g\n", value_get(&s->value));
                 continue;
             }
             for (size_t b = 0; b < mt->bucket_count; b++) {

@@ -394,13 +394,32 @@ reply_collect(gwf_rt_stream *st)
     st->reply_state = REPLY_DONE;
 }
 
+/* gwf_local_replies_total{status, details}: through the worker's small
+ * cache of recent series, so the common case takes no lock. */
 static void
 count_reply(gwf_rt_stream *st)
 {
-    char status[8];
-    snprintf(status, sizeof status, "%u", st->reply_msg.status % 1000);
-    gwf_view labels[2] = {view_of(status), view_of(st->reply_details)};
-    rt_stream_count(st, st->w->rt->m_replies, labels, 2, 1);
+    gwf_worker *w = st->w;
+    uint32_t status = st->reply_msg.status % 1000;
+    size_t slot = ((uintptr_t)st->chain / sizeof(void *) + status) % 16;
+    if (w->reply_cache[slot].chain == st->chain &&
+        w->reply_cache[slot].status == status &&
+        strcmp(w->reply_cache[slot].details, st->reply_details) == 0) {
+        rt_series_add(w->reply_cache[slot].series, 1);
+        return;
+    }
+    char text[4] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), '\0'};
+    gwf_view labels[2] = {view_of(text), view_of(st->reply_details)};
+    const char *route = st->chain->route_name[0] ? st->chain->route_name : "-";
+    rt_series *s = rt_metrics_series(w->rt->metrics, w->rt->m_replies, route,
+                                     labels, 2);
+    rt_series_add(s, 1);
+    w->reply_cache[slot].chain = st->chain;
+    w->reply_cache[slot].status = status;
+    memcpy(w->reply_cache[slot].details, st->reply_details,
+           sizeof st->reply_details);
+    w->reply_cache[slot].series = s;
 }
 
 /* Run a pending local reply through the response hooks of the plugins
@@ -415,6 +434,13 @@ reply_run(gwf_rt_stream *st)
         dir_reset(&st->dir[GWF_REQUEST]);
         dir_reset(d);
         st->in_reply = true;
+        if (st->reply_from == 0) {
+            /* No plugin before the one that replied: no response hook to
+             * run, the reply stands as it was made. */
+            st->reply_state = REPLY_DONE;
+            count_reply(st);
+            return GWF_RT_REPLY;
+        }
         d->len = st->reply_from;
         d->started = true;
         d->hdr_eos = st->reply_body.len == 0;
@@ -630,8 +656,9 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
         gwf_memmsg_clear(&st->reply_msg);
         return GWF_ERR_NO_MEMORY;
     }
-    snprintf(st->reply_details, sizeof st->reply_details, "%s",
-             details ? details : "");
+    size_t n = details ? strnlen(details, sizeof st->reply_details - 1) : 0;
+    memcpy(st->reply_details, details ? details : "", n);
+    st->reply_details[n] = '\0';
     st->reply_from = fs->index;
     st->reply_state = REPLY_PENDING;
     st->paused = false;
@@ -668,6 +695,15 @@ gwf_stream_reply_details(const gwf_rt_stream *st)
 
 /* -- Life cycle ----------------------------------------------------------- */
 
+const char *
+rt_stream_request_id(gwf_rt_stream *st)
+{
+    if (!st->request_id[0])
+        snprintf(st->request_id, sizeof st->request_id, "%" PRIu32 "-%" PRIu64,
+                 st->w->index, st->id);
+    return st->request_id;
+}
+
 gwf_rt_stream *
 gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
                void *dp_stream, const gwf_message_ops *msg_ops, void *request,
@@ -686,10 +722,8 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     st->msg[GWF_RESPONSE] = response;
     st->dir[0].acc_pos = st->dir[1].acc_pos = -1;
     st->id = ++w->stream_counter;
-    rt_stream_count(st, w->rt->m_streams, NULL, 0, 1);
-    rt_stream_count(st, w->rt->m_active, NULL, 0, 1);
-    snprintf(st->request_id, sizeof st->request_id, "%" PRIu32 "-%" PRIu64,
-             w->index, st->id);
+    rt_series_add(chain->streams_total, 1);
+    rt_series_add(chain->streams_active, 1);
     w->live_streams++;
 
     rt_worker_enter(w);
@@ -786,7 +820,7 @@ gwf_stream_free(gwf_rt_stream *st)
     gwf_memmsg_clear(&st->reply_msg);
     rt_buf_free(&st->reply_body);
     rt_stream_values_free(st);
-    rt_stream_count(st, w->rt->m_active, NULL, 0, -1);
+    rt_series_add(st->chain->streams_active, -1);
     w->live_streams--;
     free(st);
     rt_worker_leave(w);

@@ -102,6 +102,8 @@ struct gwf_rt_stream {
 
 /* stream.c */
 void rt_stream_wake(gwf_rt_stream *st);
+/* "<worker>-<n>", made when first asked for (logs, attributes). */
+const char *rt_stream_request_id(gwf_rt_stream *st);
 gwf_status rt_stream_resume(rt_fstream *fs);
 gwf_status rt_stream_reply(rt_fstream *fs, uint32_t status,
                            const gwf_header *headers, size_t count,
