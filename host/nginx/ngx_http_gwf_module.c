@@ -41,6 +41,14 @@
  * hold a response while a plugin decides about it. */
 #define NGX_HTTP_GWF_BUFFERED 0x08
 
+/* Response bodies through body hooks: file buffers are read in slices of
+ * this size, output buffers are at least this large (and reused), and no
+ * more upstream data is taken while this much of ours waits for the
+ * client, so a slow client slows the upstream instead of growing memory. */
+#define GWF_RESP_SLICE (64 * 1024)
+#define GWF_RESP_OUT_MIN (16 * 1024)
+#define GWF_RESP_BUSY_MAX (1024 * 1024)
+
 #define GWF_METRICS_SLOTS 64
 #define GWF_METRICS_SLOT_SIZE (64 * 1024)
 
@@ -88,6 +96,10 @@ typedef struct {
     unsigned resp_eos_in:1;    /* the upstream body ended */
     unsigned resp_eos_out:1;   /* the last chunk went on */
     unsigned completed:1;
+    ngx_chain_t *pending;      /* upstream bufs not yet fed to the chain */
+    ngx_chain_t *free;         /* our output bufs, for reuse */
+    ngx_chain_t *busy;         /* our output bufs the client has not taken */
+    u_char *slice;             /* GWF_RESP_SLICE bytes for file bufs */
     /* Attribute texts handed to plugins (valid for the hook's duration). */
     u_char remote_port[NGX_INT_T_LEN];
     u_char local_port[NGX_INT_T_LEN];
@@ -743,8 +755,13 @@ gwf_metrics_publish(void)
         return;
     gwf_metrics_slot *slot = &slots[ngx_worker];
     size_t len = ngx_strlen(text);
-    if (len > GWF_METRICS_SLOT_SIZE)
-        len = GWF_METRICS_SLOT_SIZE; /* cut: the sum will miss the tail */
+    if (len > GWF_METRICS_SLOT_SIZE) {
+        /* Cut at the last whole line: the sum misses the tail, but never
+         * reads half a series. */
+        len = GWF_METRICS_SLOT_SIZE;
+        while (len && text[len - 1] != '\n')
+            len--;
+    }
     ngx_spinlock(&slot->lock, ngx_pid, 1024);
     ngx_memcpy(slot->text, text, len);
     slot->len = len;
@@ -882,6 +899,8 @@ gwf_metrics_handler(ngx_http_request_t *r)
     b->last_in_chain = 1;
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
+    if (b->last == b->pos)
+        r->header_only = 1; /* no metric at all: an empty 200 */
     ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     rc = ngx_http_send_header(r);
@@ -964,11 +983,13 @@ ngx_http_gwf_exit_process(ngx_cycle_t *cycle)
     if (gwf_metrics_timer.timer_set) {
         ngx_del_timer(&gwf_metrics_timer);
     }
+    /* Queued posts are dropped (their release runs) while the worker
+     * they name still exists. */
+    gwf_ngx_posts_stop();
     if (gwf_ngx_worker) {
         gwf_worker_stop(gwf_ngx_worker);
         gwf_ngx_worker = NULL;
     }
-    gwf_ngx_posts_stop();
 }
 
 /* ------------------------------------------------------------------------
@@ -1105,6 +1126,20 @@ req_field(ngx_http_request_t *r, const char *name, size_t len)
     return NULL;
 }
 
+/* The headers nginx also keeps as arrays of pointers, read by variables
+ * such as $http_cookie and $proxy_add_x_forwarded_for. */
+static ngx_array_t *
+req_array(ngx_http_request_t *r, const char *name, size_t len)
+{
+    if (name_is(name, len, "cookie"))
+        return &r->headers_in.cookies;
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    if (name_is(name, len, "x-forwarded-for"))
+        return &r->headers_in.x_forwarded_for;
+#endif
+    return NULL;
+}
+
 /* The proxy module forwards every list element, so removal rebuilds the
  * list rather than just clearing hashes. */
 static gwf_status
@@ -1137,6 +1172,9 @@ req_remove(void *msg, const char *name, size_t len)
     ngx_table_elt_t **field = req_field(r, name, len);
     if (field)
         *field = NULL;
+    ngx_array_t *array = req_array(r, name, len);
+    if (array)
+        array->nelts = 0;
     if (name_is(name, len, "host")) {
         ngx_str_null(&r->headers_in.server);
     }
@@ -1163,6 +1201,16 @@ req_add(void *msg, const char *name, size_t len, const char *value,
     ngx_table_elt_t **field = req_field(r, name, len);
     if (field && !*field)
         *field = h;
+    ngx_array_t *array = req_array(r, name, len);
+    if (array) {
+        if (!array->pool && ngx_array_init(array, r->pool, 2,
+                                           sizeof(ngx_table_elt_t *)) != NGX_OK)
+            return GWF_ERR_NO_MEMORY;
+        ngx_table_elt_t **slot = ngx_array_push(array);
+        if (!slot)
+            return GWF_ERR_NO_MEMORY;
+        *slot = h;
+    }
     if (name_is(name, len, "host") && r->headers_in.host == h)
         r->headers_in.server = h->value;
     if (name_is(name, len, "content-length"))
@@ -1199,6 +1247,15 @@ req_set_path(ngx_http_request_t *r, const char *value, size_t len)
         return GWF_ERR_NO_MEMORY;
     u_char *src = raw.data, *dst = decoded;
     ngx_unescape_uri(&dst, &src, path_len, NGX_UNESCAPE_URI);
+    /* No dot segments: nginx normalises the client's path, and a plugin's
+     * path must not climb out of where the upstream expects it. */
+    for (u_char *p = decoded; p < dst; p++) {
+        if (*p != '/' || p + 1 >= dst || p[1] != '.')
+            continue;
+        u_char *after = p + 2 < dst && p[2] == '.' ? p + 3 : p + 2;
+        if (after == dst || *after == '/')
+            return GWF_ERR_BAD_ARGUMENT;
+    }
     r->uri.data = decoded;
     r->uri.len = (size_t)(dst - decoded);
     if (q) {
@@ -1209,6 +1266,11 @@ req_set_path(ngx_http_request_t *r, const char *value, size_t len)
     }
     r->unparsed_uri = raw;
     r->valid_unparsed_uri = 1;
+    /* As after `rewrite ... break`: proxy_pass sends this path whole,
+     * without replacing the location's prefix (which the new path need
+     * not start with), and escapes it again if it had escapes. */
+    r->valid_location = 0;
+    r->quoted_uri = ngx_strlchr(raw.data, raw.data + path_len, '%') != NULL;
     return GWF_OK;
 }
 
@@ -1220,10 +1282,26 @@ req_set(void *msg, const char *name, size_t len, const char *value,
     if (name_is(name, len, ":path"))
         return req_set_path(r, value, value_len);
     if (name_is(name, len, ":method")) {
+        static const struct {
+            const char *name;
+            ngx_uint_t method;
+        } methods[] = {
+            {"GET", NGX_HTTP_GET},       {"HEAD", NGX_HTTP_HEAD},
+            {"POST", NGX_HTTP_POST},     {"PUT", NGX_HTTP_PUT},
+            {"DELETE", NGX_HTTP_DELETE}, {"OPTIONS", NGX_HTTP_OPTIONS},
+            {"PATCH", NGX_HTTP_PATCH},   {"TRACE", NGX_HTTP_TRACE},
+        };
+        ngx_uint_t method = NGX_HTTP_UNKNOWN;
+        for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+            if (value_len == ngx_strlen(methods[i].name) &&
+                ngx_memcmp(value, methods[i].name, value_len) == 0)
+                method = methods[i].method;
         ngx_str_t m = pool_str(r->pool, value, value_len);
         if (!m.data)
             return GWF_ERR_NO_MEMORY;
+        /* nginx decides HEAD handling and body reading from r->method. */
         r->method_name = m;
+        r->method = method;
         return GWF_OK;
     }
     if (len && name[0] == ':' && !name_is(name, len, ":authority"))
@@ -1855,7 +1933,14 @@ ngx_http_gwf_body_read(ngx_http_request_t *r)
     ngx_str_t body;
     ctx->body_fed = 1;
     if (r->request_body && r->request_body->bufs &&
-        collect_request_body(r, &body) == NGX_OK) {
+        collect_request_body(r, &body) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "gwf: cannot read the request body back");
+        ctx->body_too_large = 1; /* stop the request side */
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+    if (r->request_body && r->request_body->bufs) {
         if (body.len > gwf_ngx_main->max_body) {
             /* A chunked body can only be measured once read. */
             ctx->body_too_large = 1;
@@ -1894,6 +1979,16 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
         ctx->waiting = 0;
         return ngx_http_gwf_request_step(r, ctx, lcf);
     }
+    /* An internal redirect (try_files, error_page) clears module
+     * contexts; the stream lives on in the pool cleanup, and the request
+     * already went through a chain: it does not go through another. */
+    for (ngx_pool_cleanup_t *cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_gwf_cleanup_stream) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_gwf_module);
+            return NGX_DECLINED;
+        }
+    }
     ctx = ngx_http_gwf_create_ctx(r, lcf);
     if (!ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1915,10 +2010,13 @@ ngx_http_gwf_resume(ngx_event_t *ev)
     ngx_connection_t *c = r->connection;
     if (ctx->resp_started) {
         ngx_http_gwf_response_flush(r, ctx);
-    } else {
+    } else if (ctx->waiting) {
         r->write_event_handler = ngx_http_core_run_phases;
         ngx_http_core_run_phases(r);
     }
+    /* Otherwise the request went on already (it is with the upstream): a
+     * local reply sent from a callback now replaces the upstream's
+     * response when its headers arrive, in the header filter. */
     ngx_http_run_posted_requests(c);
 }
 
@@ -1952,6 +2050,16 @@ ngx_http_gwf_log_handler(ngx_http_request_t *r)
  * Response: header and body filters
  * --------------------------------------------------------------------- */
 
+static size_t
+busy_size(ngx_http_gwf_ctx_t *ctx)
+{
+    size_t n = 0;
+    for (ngx_chain_t *cl = ctx->busy; cl; cl = cl->next)
+        n += (size_t)ngx_buf_size(cl->buf);
+    return n;
+}
+
+/* Send on the chunks that left the chain, in our reusable buffers. */
 static ngx_int_t
 pass_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
 {
@@ -1959,33 +2067,36 @@ pass_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     gwf_view chunk;
     int eos = 0;
     while (gwf_stream_take(ctx->st, GWF_RESPONSE, &chunk, &eos)) {
-        ngx_buf_t *b = ngx_calloc_buf(r->pool);
-        ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
-        if (!b || !cl)
+        if (!chunk.len && !eos)
+            continue;
+        ngx_chain_t *cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+        if (!cl)
             return NGX_ERROR;
-        if (chunk.len) {
-            b->start = ngx_pnalloc(r->pool, chunk.len);
+        ngx_buf_t *b = cl->buf;
+        size_t cap = b->start ? (size_t)(b->end - b->start) : 0;
+        if (cap < chunk.len) {
+            size_t size = ngx_max(chunk.len, GWF_RESP_OUT_MIN);
+            b->start = ngx_palloc(r->pool, size);
             if (!b->start)
                 return NGX_ERROR;
-            b->pos = b->start;
-            b->last = b->end = ngx_cpymem(b->start, chunk.ptr, chunk.len);
-            b->temporary = 1;
+            b->end = b->start + size;
         }
-        if (eos) {
-            b->last_buf = (r == r->main);
-            b->last_in_chain = 1;
+        b->pos = b->start;
+        b->last = chunk.len ? ngx_cpymem(b->start, chunk.ptr, chunk.len)
+                            : b->start;
+        b->temporary = chunk.len > 0;
+        b->tag = (ngx_buf_tag_t)&ngx_http_gwf_module;
+        b->last_buf = eos && r == r->main;
+        b->last_in_chain = eos;
+        if (eos)
             ctx->resp_eos_out = 1;
-        } else if (!chunk.len) {
-            continue;
-        }
-        cl->buf = b;
-        cl->next = NULL;
         *last = cl;
         last = &cl->next;
     }
-    if (!head)
-        return NGX_OK;
-    return ngx_http_next_body_filter(r, head);
+    ngx_int_t rc = ngx_http_next_body_filter(r, head);
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &head,
+                            (ngx_buf_tag_t)&ngx_http_gwf_module);
+    return rc;
 }
 
 /* Send the chain's local reply in place of the upstream response. */
@@ -2079,41 +2190,80 @@ ngx_http_gwf_header_filter(ngx_http_request_t *r)
     return NGX_OK;
 }
 
-/* Feed what arrived; the runtime queues it while the stream is paused. */
+/* Feed the first pending upstream buffer to the chain (a file buffer one
+ * slice at a time); the runtime copies what it is given, so the buffer is
+ * marked consumed and the upstream can reuse it. */
 static ngx_int_t
-ngx_http_gwf_response_feed(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
-                           ngx_chain_t *in)
+feed_one(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
 {
-    for (ngx_chain_t *cl = in; cl; cl = cl->next) {
-        ngx_buf_t *b = cl->buf;
-        const char *data = "";
-        size_t len = 0;
-        if (ngx_buf_in_memory(b)) {
-            data = (const char *)b->pos;
-            len = (size_t)(b->last - b->pos);
-            b->pos = b->last; /* consumed: the chain's output replaces it */
-        } else if (b->in_file) {
-            len = (size_t)(b->file_last - b->file_pos);
-            u_char *copy = ngx_pnalloc(r->pool, len ? len : 1);
-            if (!copy || ngx_read_file(b->file, copy, len, b->file_pos) !=
-                             (ssize_t)len)
-                return NGX_ERROR;
-            data = (const char *)copy;
+    ngx_chain_t *cl = ctx->pending;
+    ngx_buf_t *b = cl->buf;
+    const char *data = "";
+    size_t len = 0;
+    if (ngx_buf_in_memory(b)) {
+        data = (const char *)b->pos;
+        len = (size_t)(b->last - b->pos);
+        b->pos = b->last;
+        if (b->in_file)
             b->file_pos = b->file_last;
-        }
-        if (ctx->resp_eos_in)
-            continue;
-        ngx_uint_t last = b->last_buf;
-        if (!len && !last)
-            continue;
-        if (last)
-            ctx->resp_eos_in = 1;
-        ctx->state = gwf_stream_data(ctx->st, GWF_RESPONSE, data, len,
-                                     (int)last);
-        if (ctx->state == GWF_RT_REPLY)
-            break;
+    } else if (b->in_file) {
+        len = (size_t)ngx_min(b->file_last - b->file_pos, GWF_RESP_SLICE);
+        if (!ctx->slice && !(ctx->slice = ngx_palloc(r->pool, GWF_RESP_SLICE)))
+            return NGX_ERROR;
+        if (len && ngx_read_file(b->file, ctx->slice, len, b->file_pos) !=
+                       (ssize_t)len)
+            return NGX_ERROR;
+        data = (const char *)ctx->slice;
+        b->file_pos += (off_t)len;
     }
+    ngx_uint_t done = ngx_buf_size(b) == 0;
+    if (done)
+        ctx->pending = cl->next;
+    ngx_uint_t last = b->last_buf && done;
+    if (ctx->resp_eos_in || (!len && !last))
+        return NGX_OK;
+    if (last)
+        ctx->resp_eos_in = 1;
+    ctx->state =
+        gwf_stream_data(ctx->st, GWF_RESPONSE, data, len, (int)last);
     return NGX_OK;
+}
+
+/* Drop what the upstream still sends once a reply replaced it. */
+static void
+drop_pending(ngx_http_gwf_ctx_t *ctx)
+{
+    for (ngx_chain_t *cl = ctx->pending; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        if (cl->buf->in_file)
+            cl->buf->file_pos = cl->buf->file_last;
+    }
+    ctx->pending = NULL;
+}
+
+/* Move the response along: feed pending upstream data while the chain
+ * takes it (not while a plugin holds the stream) and the client keeps
+ * up, and send on what the chain lets through. */
+static ngx_int_t
+ngx_http_gwf_response_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_int_t rc = ngx_http_gwf_response_advance(r, ctx);
+    while (rc != NGX_ERROR && !ctx->resp_replaced && ctx->pending &&
+           ctx->state != GWF_RT_WAIT && ctx->state != GWF_RT_REPLY &&
+           busy_size(ctx) < GWF_RESP_BUSY_MAX) {
+        if (feed_one(r, ctx) != NGX_OK)
+            return NGX_ERROR;
+        rc = ngx_http_gwf_response_advance(r, ctx);
+    }
+    if (ctx->resp_replaced)
+        drop_pending(ctx);
+    if (rc == NGX_ERROR)
+        return rc;
+    if (ctx->pending) {
+        r->buffered |= NGX_HTTP_GWF_BUFFERED;
+        return NGX_AGAIN;
+    }
+    return rc;
 }
 
 static ngx_int_t
@@ -2138,12 +2288,9 @@ ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if ((!lcf->want_body[GWF_RESPONSE] || ctx->resp_eos_out) &&
         ctx->state == GWF_RT_CONTINUE && !ctx->resp_held)
         return ngx_http_next_body_filter(r, in);
-    if (ngx_http_gwf_response_feed(r, ctx, in) != NGX_OK)
+    if (in && ngx_chain_add_copy(r->pool, &ctx->pending, in) != NGX_OK)
         return NGX_ERROR;
-    ngx_int_t rc = ngx_http_gwf_response_advance(r, ctx);
-    if (rc == NGX_ERROR)
-        return rc;
-    return ngx_http_next_body_filter(r, NULL);
+    return ngx_http_gwf_response_pump(r, ctx);
 }
 
 /* A paused response moved: send what the chain decided, then let nginx's
@@ -2151,7 +2298,7 @@ ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static void
 ngx_http_gwf_response_flush(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
 {
-    if (ngx_http_gwf_response_advance(r, ctx) == NGX_ERROR) {
+    if (ngx_http_gwf_response_pump(r, ctx) == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }

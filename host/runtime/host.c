@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "stream.h"
@@ -315,6 +316,18 @@ h_header_at(gwf_stream *s, gwf_message_kind which, size_t index,
     return ops_for(FS(s), which)->at(m, index, name, value);
 }
 
+/* The request's framing is the host's: a plugin that changed
+ * Content-Length or Transfer-Encoding before the body was read would
+ * make the data plane read the body wrongly (request smuggling). Bodies
+ * are changed with body_set, and the host fixes the framing. */
+static bool
+framing_header(gwf_message_kind which, const char *name, size_t len)
+{
+    return which == GWF_REQUEST &&
+           ((len == 14 && strncasecmp(name, "content-length", 14) == 0) ||
+            (len == 17 && strncasecmp(name, "transfer-encoding", 17) == 0));
+}
+
 static gwf_status
 header_write(gwf_stream *s, gwf_message_kind which, const char *name,
              size_t name_len, const char *value, size_t value_len, bool add)
@@ -322,7 +335,8 @@ header_write(gwf_stream *s, gwf_message_kind which, const char *name,
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
         return st;
-    if (!valid_name(name, name_len) || !valid_value(value, value_len))
+    if (!valid_name(name, name_len) || !valid_value(value, value_len) ||
+        framing_header(which, name, name_len))
         return GWF_ERR_BAD_ARGUMENT;
     if ((st = writable(FS(s), which)) != GWF_OK)
         return st;
@@ -354,7 +368,7 @@ h_header_remove(gwf_stream *s, gwf_message_kind which, const char *name,
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
         return st;
-    if (!valid_name(name, name_len))
+    if (!valid_name(name, name_len) || framing_header(which, name, name_len))
         return GWF_ERR_BAD_ARGUMENT;
     if ((st = writable(FS(s), which)) != GWF_OK)
         return st;

@@ -191,6 +191,7 @@ struct gwf_worker {
     gwf_rt_stream *pending_head;
     gwf_rt_stream *pending_tail;
     size_t live_streams;
+    gwf_rt_stream *live_head; /* every stream not yet freed */
     uint64_t stream_counter;
     /* Counts plugin invocations (hooks, callbacks) on this worker; a
      * handle that resumed or replied is dead until the next one. */

@@ -722,6 +722,10 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     st->msg[GWF_RESPONSE] = response;
     st->dir[0].acc_pos = st->dir[1].acc_pos = -1;
     st->id = ++w->stream_counter;
+    st->live_next = w->live_head;
+    if (w->live_head)
+        w->live_head->live_prev = st;
+    w->live_head = st;
     rt_series_add(chain->streams_total, 1);
     rt_series_add(chain->streams_active, 1);
     w->live_streams++;
@@ -821,6 +825,12 @@ gwf_stream_free(gwf_rt_stream *st)
     rt_buf_free(&st->reply_body);
     rt_stream_values_free(st);
     rt_series_add(st->chain->streams_active, -1);
+    if (st->live_prev)
+        st->live_prev->live_next = st->live_next;
+    else
+        w->live_head = st->live_next;
+    if (st->live_next)
+        st->live_next->live_prev = st->live_prev;
     w->live_streams--;
     free(st);
     rt_worker_leave(w);

@@ -94,6 +94,8 @@ struct gwf_rt_stream {
     rt_async *asyncs;       /* stream-scope timers and watches */
     gwf_stream_ref *ref;
 
+    gwf_rt_stream *live_prev; /* the worker's list of live streams */
+    gwf_rt_stream *live_next;
     bool queued;            /* on the worker's pending list */
     gwf_rt_stream *next_pending;
 

@@ -377,11 +377,12 @@ post_run(void *arg)
     free(p);
 }
 
+/* The loop is going away with the post still queued. The worker may be
+ * gone already (a loop outlives its worker at exit): do not touch it. */
 static void
 post_drop(void *arg)
 {
     rt_posted *p = arg;
-    atomic_fetch_sub(&p->ref->w->posts_in_flight, 1);
     if (p->release)
         p->release(p->arg);
     ref_release(p->ref);
@@ -610,6 +611,11 @@ gwf_worker_stop(gwf_worker *w)
         rt_log(rt, GWF_LOG_WARN, "gwf",
                "worker %u stopped with %zu streams still open", w->index,
                w->live_streams);
+    /* Threads holding a stream_ref must find it ended, not a freed
+     * worker behind it. */
+    for (gwf_rt_stream *st = w->live_head; st; st = st->live_next)
+        if (st->ref)
+            atomic_store(&st->ref->alive, false);
     rt_worker_enter(w);
     for (rt_instance *inst = rt->instances; inst; inst = inst->next) {
         if (inst->worker_slots <= w->index ||

@@ -24,7 +24,11 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct ea_worker {
     const ea_config *cfg;
@@ -33,20 +37,28 @@ struct ea_worker {
     uint64_t timer_id;
     int timer_armed;
     struct ea_sock *socks; /* every watched socket, to cancel at stop */
+    /* Easy handles of finished checks, reset and kept for the next ones:
+     * saves their setup, and keeps alive the handle a cached HTTP/2
+     * connection was opened with. */
+    CURL *pool[EA_EASY_POOL];
+    size_t pooled;
 };
 
 typedef struct ea_sock {
     struct ea_sock *next;
     ea_worker *worker;
-    curl_socket_t fd;
+    curl_socket_t fd; /* libcurl's */
+    int watch_fd;     /* our dup of it: what the host watches */
     uint64_t watch_id;
 } ea_sock;
+
+static void on_socket_event(void *arg, int fd, uint32_t events);
 
 /* ---- pairs and names ------------------------------------------------- */
 
 int
-ea_pairs_add(ea_pairs *p, const char *name, size_t name_len,
-             const char *value, size_t value_len)
+ea_pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
+             size_t value_len)
 {
     ea_pair *grown = realloc(p->items, (p->count + 1) * sizeof(*grown));
     char *n, *v;
@@ -135,6 +147,23 @@ ea_names_free(ea_names *n)
     n->count = 0;
 }
 
+int
+ea_transport_retryable(CURLcode result)
+{
+    switch (result) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_PARTIAL_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 void
 ea_verdict_free(ea_verdict *v)
 {
@@ -198,12 +227,12 @@ on_header(char *line, size_t size, size_t nmemb, void *arg)
         return size * nmemb; /* not a header line: ignore it */
     name_len = (size_t)(colon - line);
     value_start = name_len + 1;
-    while (value_start < len && (line[value_start] == ' ' ||
-                                 line[value_start] == '\t'))
+    while (value_start < len &&
+           (line[value_start] == ' ' || line[value_start] == '\t'))
         value_start++;
     value_end = len;
-    while (value_end > value_start && (line[value_end - 1] == ' ' ||
-                                       line[value_end - 1] == '\t'))
+    while (value_end > value_start &&
+           (line[value_end - 1] == ' ' || line[value_end - 1] == '\t'))
         value_end--;
     into = call->in_body ? &call->trailers : &call->response_headers;
     if (into->count >= EA_MAX_RESPONSE_HEADERS) {
@@ -219,7 +248,8 @@ on_header(char *line, size_t size, size_t nmemb, void *arg)
 CURL *
 ea_call_easy(const ea_config *cfg, ea_call *call)
 {
-    CURL *easy = curl_easy_init();
+    ea_worker *w = call->worker;
+    CURL *easy = w && w->pooled ? w->pool[--w->pooled] : curl_easy_init();
 
     if (!easy)
         return NULL;
@@ -233,15 +263,15 @@ ea_call_easy(const ea_config *cfg, ea_call *call)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    /* Wait for a connection being set up for another check, then share it
-     * (HTTP/2) instead of opening a second one. */
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     if (cfg->tls) {
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
         if (cfg->ca_file)
             curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
     }
+    if (cfg->connect_to)
+        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, cfg->connect_to);
+
     return easy;
 }
 
@@ -283,8 +313,9 @@ on_socket_event(void *arg, int fd, uint32_t events)
         mask |= CURL_CSELECT_OUT;
     if (events & GWF_FD_ERROR)
         mask |= CURL_CSELECT_ERR;
+    (void)fd; /* our dup: libcurl knows the socket by its own fd */
     /* `sock` may be freed inside (CURL_POLL_REMOVE): not used after. */
-    curl_multi_socket_action(w->multi, fd, mask, &running);
+    curl_multi_socket_action(w->multi, sock->fd, mask, &running);
     collect_done(w);
 }
 
@@ -320,6 +351,37 @@ curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
     return 0;
 }
 
+/* Why a dup: libcurl 7.88 sometimes closes a socket (one still
+ * connecting, when its transfer is removed) before it says
+ * CURL_POLL_REMOVE, and a host must never be asked to drop a watch on a
+ * closed fd (nginx logs epoll_ctl EBADF alerts). The host watches our own
+ * duplicate instead, which stays open until we cancel its watch. */
+static ea_sock *
+sock_watch(ea_worker *w, ea_sock *sock, uint32_t events)
+{
+    sock->watch_fd = fcntl(sock->fd, F_DUPFD_CLOEXEC, 0);
+    if (sock->watch_fd < 0)
+        return NULL;
+    if (w->inst->host->fd_watch(w->inst, NULL, sock->watch_fd, events,
+                                on_socket_event, sock,
+                                &sock->watch_id) != GWF_OK) {
+        close(sock->watch_fd);
+        sock->watch_fd = -1;
+        return NULL;
+    }
+    return sock;
+}
+
+static void
+sock_unwatch(ea_worker *w, ea_sock *sock)
+{
+    if (sock->watch_fd < 0)
+        return;
+    w->inst->host->fd_cancel(w->inst, sock->watch_id);
+    close(sock->watch_fd);
+    sock->watch_fd = -1;
+}
+
 static void
 sock_forget(ea_worker *w, ea_sock *sock)
 {
@@ -329,8 +391,20 @@ sock_forget(ea_worker *w, ea_sock *sock)
             break;
         }
     }
-    w->inst->host->fd_cancel(w->inst, sock->watch_id);
+    sock_unwatch(w, sock);
     free(sock);
+}
+
+/* Is our dup still the same socket as libcurl's fd? Not when libcurl
+ * closed its fd without telling and the number was reused. */
+static int
+sock_is_current(const ea_sock *sock)
+{
+    struct stat a, b;
+
+    return sock->watch_fd >= 0 && fstat(sock->fd, &a) == 0 &&
+           fstat(sock->watch_fd, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
 }
 
 static int
@@ -354,17 +428,20 @@ curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg,
         events |= GWF_FD_READ;
     if (what & CURL_POLL_OUT)
         events |= GWF_FD_WRITE;
-    if (sock)
-        return host->fd_update(w->inst, sock->watch_id, events) == GWF_OK
-                   ? 0
-                   : -1;
+    if (sock && sock_is_current(sock))
+        return host->fd_update(w->inst, sock->watch_id, events) == GWF_OK ? 0
+                                                                          : -1;
+    if (sock) { /* a new socket behind a reused fd number */
+        sock_unwatch(w, sock);
+        return sock_watch(w, sock, events) ? 0 : -1;
+    }
     sock = calloc(1, sizeof(*sock));
     if (!sock)
         return -1;
     sock->worker = w;
     sock->fd = fd;
-    if (host->fd_watch(w->inst, NULL, fd, events, on_socket_event, sock,
-                       &sock->watch_id) != GWF_OK) {
+    sock->watch_fd = -1;
+    if (!sock_watch(w, sock, events)) {
         free(sock);
         return -1;
     }
@@ -372,6 +449,13 @@ curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg,
     w->socks = sock;
     curl_multi_assign(w->multi, fd, sock);
     return 0;
+}
+
+int
+ea_h2c_shared_ok(const ea_config *cfg)
+{
+    return cfg->mode != EA_MODE_GRPC || cfg->tls ||
+           curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
 }
 
 ea_worker *
@@ -392,7 +476,14 @@ ea_worker_new(const ea_config *cfg)
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    /* libcurl's default cache follows the number of transfers in flight
+     * and prunes idle connections when that number drops: keep a fixed
+     * number instead, so that bursts reuse what the last one opened. */
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
+                      (long)EA_MAX_IDLE_CONNECTIONS);
+    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING,
+                      ea_h2c_shared_ok(cfg) ? CURLPIPE_MULTIPLEX
+                                            : CURLPIPE_NOTHING);
     return w;
 }
 
@@ -405,6 +496,8 @@ ea_worker_free(ea_worker *w)
      * cleanup closes the cached connections (calling curl_socket_cb with
      * CURL_POLL_REMOVE for each, which cancels their watches). */
     curl_multi_cleanup(w->multi);
+    while (w->pooled)
+        curl_easy_cleanup(w->pool[--w->pooled]);
     while (w->socks)
         sock_forget(w, w->socks);
     if (w->timer_armed)
@@ -415,7 +508,8 @@ ea_worker_free(ea_worker *w)
 gwf_status
 ea_call_start(ea_worker *w, ea_call *call)
 {
-    call->worker = w;
+    if (call->worker != w)
+        return GWF_ERR_BAD_ARGUMENT;
     if (curl_multi_add_handle(w->multi, call->easy) != CURLM_OK)
         return GWF_ERR_INTERNAL;
     call->in_multi = 1;
@@ -426,9 +520,15 @@ void
 ea_call_cleanup(ea_call *call)
 {
     if (call->easy) {
+        ea_worker *w = call->worker;
         if (call->in_multi)
-            curl_multi_remove_handle(call->worker->multi, call->easy);
-        curl_easy_cleanup(call->easy);
+            curl_multi_remove_handle(w->multi, call->easy);
+        if (w && w->pooled < EA_EASY_POOL) {
+            curl_easy_reset(call->easy);
+            w->pool[w->pooled++] = call->easy;
+        } else {
+            curl_easy_cleanup(call->easy);
+        }
     }
     curl_slist_free_all(call->headers);
     free(call->request_body);

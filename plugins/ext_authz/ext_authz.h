@@ -29,6 +29,13 @@
  * bigger answer is a server failure, not something to buffer. */
 #define EA_MAX_RESPONSE_BYTES (1024 * 1024)
 #define EA_MAX_RESPONSE_HEADERS 100
+/* Idle easy handles a worker keeps for reuse. */
+#define EA_EASY_POOL 64
+/* Kept-alive connections to the authz server a worker keeps open. */
+#define EA_MAX_IDLE_CONNECTIONS 256
+#define EA_MAX_RETRY_ATTEMPTS 10
+#define EA_DEFAULT_RETRY_BASE_NS (25 * UINT64_C(1000000))
+#define EA_DEFAULT_RETRY_MAX_NS (250 * UINT64_C(1000000))
 
 typedef enum { EA_MODE_HTTP = 0, EA_MODE_GRPC = 1 } ea_mode;
 
@@ -54,21 +61,24 @@ typedef struct ea_config {
     gwf_instance *instance;
     ea_mode mode;
 
-    char *base_url;     /* "http://127.0.0.1:9000", no trailing '/' */
-    char *authority;    /* gRPC :authority override, or NULL */
-    char *path_prefix;  /* HTTP mode, "" when unset */
+    char *base_url;    /* "http://127.0.0.1:9000", no trailing '/' */
+    char *authority;   /* gRPC :authority override, or NULL */
+    char *path_prefix; /* HTTP mode, "" when unset */
     uint64_t timeout_ns;
     int tls;            /* talk TLS to the authz server */
     char *ca_file;      /* absolute path, or NULL: system CAs */
     char *server_name;  /* TLS name to verify, or NULL: the backend host */
     char *connect_host; /* the backend's host, for CURLOPT_CONNECT_TO */
     unsigned connect_port;
+    /* With serverName: "name:port:host:port", so that the URL carries the
+     * name (SNI, verification) and the connection goes to the Backend. */
+    struct curl_slist *connect_to;
 
-    ea_names headers_to_forward;   /* besides authorization and host */
-    ea_pairs headers_to_add;       /* HTTP: set on the check request */
-    ea_names headers_to_backend;   /* HTTP: copied to the upstream request */
-    ea_names headers_to_client;    /* HTTP: on a denial; empty = all */
-    ea_names headers_on_success;   /* HTTP: to the client on an allow */
+    ea_names headers_to_forward; /* besides authorization and host */
+    ea_pairs headers_to_add;     /* HTTP: set on the check request */
+    ea_names headers_to_backend; /* HTTP: copied to the upstream request */
+    ea_names headers_to_client;  /* HTTP: on a denial; empty = all */
+    ea_names headers_on_success; /* HTTP: to the client on an allow */
 
     int fail_open;
     uint32_t status_on_error;
@@ -77,6 +87,12 @@ typedef struct ea_config {
     size_t max_request_bytes;
     int allow_partial;
     int pack_as_bytes;
+
+    /* retry: more attempts after a retryable error (5xx, refused, reset),
+     * within requestTimeout, waiting base * 2^n (at most max) between */
+    unsigned retry_attempts;
+    uint64_t retry_base_ns;
+    uint64_t retry_max_ns;
 
     uint32_t checks_metric; /* counter, label "result" */
     int has_metric;
@@ -96,15 +112,21 @@ typedef enum {
 
 typedef struct ea_verdict {
     ea_verdict_kind kind;
-    const char *error;   /* why, for the log (static string) */
-    uint32_t status;     /* deny */
-    ea_pairs to_upstream_set;   /* allow: set on the upstream request */
-    ea_pairs to_upstream_add;   /* allow: appended to the upstream request */
+    const char *error;        /* why, for the log (static string) */
+    int retryable;            /* error: worth another attempt */
+    uint32_t status;          /* deny */
+    ea_pairs to_upstream_set; /* allow: set on the upstream request */
+    ea_pairs to_upstream_add; /* allow: appended to the upstream request */
     ea_names to_upstream_remove;
-    ea_pairs to_client;         /* deny: reply headers; allow: response */
-    char *body;                 /* deny */
+    ea_pairs to_client; /* deny: reply headers; allow: response */
+    char *body;         /* deny */
     size_t body_len;
 } ea_verdict;
+
+/* libcurl before 8.0.0 breaks a second stream on a prior-knowledge h2c
+ * connection, reused or shared (curl/curl#10634, fixed by #10643): there
+ * a plain-text gRPC check gets a connection of its own. */
+int ea_h2c_shared_ok(const ea_config *cfg);
 
 /* The per-worker libcurl state (client.c). */
 typedef struct ea_worker ea_worker;
@@ -134,15 +156,16 @@ struct ea_call {
     int in_body;               /* headers done: later header lines are
                                   trailers */
     gwf_strbuf body;
-    size_t received;           /* headers + body bytes */
+    size_t received; /* headers + body bytes */
     int too_big;
 };
 
 /* client.c */
 ea_worker *ea_worker_new(const ea_config *cfg);
 void ea_worker_free(ea_worker *w);
-/* Start the call; `call->easy` must be set up. GWF_OK or an error (the
- * done callback is not called then). */
+/* Start the call; `call->easy` must be set up, with call->worker = w set
+ * before ea_call_easy so that it may reuse a pooled handle. GWF_OK or an
+ * error (the done callback is not called then). */
 gwf_status ea_call_start(ea_worker *w, ea_call *call);
 /* Stop the call if it is in flight, free everything it holds. Safe on a
  * zeroed call. */
@@ -155,12 +178,14 @@ CURL *ea_call_easy(const ea_config *cfg, ea_call *call);
 int ea_pairs_add(ea_pairs *p, const char *name, size_t name_len,
                  const char *value, size_t value_len);
 void ea_pairs_free(ea_pairs *p);
-const ea_pair *ea_pairs_find(const ea_pairs *p, const char *name,
-                             size_t index);
+const ea_pair *ea_pairs_find(const ea_pairs *p, const char *name, size_t index);
 int ea_names_add(ea_names *n, const char *name, size_t len);
 int ea_names_has(const ea_names *n, const char *name, size_t len);
 void ea_names_free(ea_names *n);
 void ea_verdict_free(ea_verdict *v);
+/* 1 when a transfer that failed this way may succeed if tried again
+ * (refused, reset, nothing received, an HTTP/2 stream error). */
+int ea_transport_retryable(CURLcode result);
 
 /* config.c */
 gwf_status ea_config_parse(ea_config *cfg, const json_t *root);
@@ -170,11 +195,10 @@ gwf_status ea_route_parse(gwf_instance *inst, ea_route *route,
 
 /* http_check.c: fill `call` for the HTTP check of stream `s`; `body` may
  * be NULL. */
-gwf_status ea_http_prepare(const ea_config *cfg, gwf_stream *s,
-                           ea_call *call, const char *body, size_t body_len,
-                           int partial);
-void ea_http_verdict(const ea_config *cfg, const ea_call *call,
-                     CURLcode result, ea_verdict *v);
+gwf_status ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
+                           const char *body, size_t body_len, int partial);
+void ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
+                     ea_verdict *v);
 
 /* grpc_check.c */
 gwf_status ea_grpc_prepare(const ea_config *cfg, const ea_route *route,

@@ -310,7 +310,10 @@ struct gwf_host {
      * query), ":scheme", ":authority" (the Host header); ":status" for the
      * response. Setting ":path" rewrites the request target. Iteration by
      * index does not include pseudo-headers. A write at the wrong time
-     * returns GWF_ERR_WRONG_PHASE. */
+     * returns GWF_ERR_WRONG_PHASE. The request's Content-Length and
+     * Transfer-Encoding belong to the host (change the body with
+     * body_set; the host fixes them): writing them returns
+     * GWF_ERR_BAD_ARGUMENT. */
 
     /* The `index`-th value (0-based) of header `name`. */
     gwf_status (*header_get)(gwf_stream *s, gwf_message_kind which,

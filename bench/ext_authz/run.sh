@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# bench/ext_authz/run.sh - nginx with the gwf ext_authz plugin (HTTP mode)
+# against nginx's own auth_request, asking the same authorization server,
+# measured in the same run; then the gRPC mode against the HTTP mode.
+#
+#   bash bench/ext_authz/run.sh BUILDDIR    (a meson build dir configured
+#                                            with -Dnginx=enabled, built;
+#                                            nothing is built here)
+#
+# One nginx (worker_processes 1, pinned to the last core when there are
+# two or more; wrk on the one before) serves three things over loopback:
+#
+#   /native-default/...  auth_request as nginx's documentation shows it:
+#                an internal location proxying to the authz server (no
+#                body), auth_request_set of x-user, then proxy_pass to the
+#                upstream; nginx opens a connection to the authz server
+#                per request (proxy_pass speaks HTTP/1.0 by default)
+#   /native/...  the same with the authz connections kept alive (an
+#                upstream{} keepalive pool and proxy_http_version 1.1):
+#                auth_request at its best
+#   /gwf/...     gwf_policy of a TrafficPolicy whose extAuth is the
+#                ext_authz plugin in HTTP mode, headersToBackend [x-user],
+#                then the same proxy_pass
+#   authz        a server block answering 200 with x-user: bench
+#   upstream     a server block answering 200 "ok"
+#
+# Each side does one authz round trip and one upstream round trip per
+# request. Target: gwf >= 1.2x auth_request (no subrequest, connections
+# to the authz server kept alive by libcurl); printed against both
+# baselines.
+#
+# Then (BENCH_GRPC=1) the gRPC mode against the HTTP mode, each against
+# the Python test servers (tests/plugins/ext_authz/authz_grpc.py and
+# authz_http.py): those servers are the bottleneck, so the figure says
+# how the two modes compare end to end with a slow server, not what the
+# plugin costs.
+#
+# Environment: DURATION (5s), CONNECTIONS (32), ROUNDS (3), WARMUP (2s),
+# BENCH_GRPC (1), NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
+set -uo pipefail
+
+usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+
+duration=${DURATION:-5s}
+connections=${CONNECTIONS:-32}
+rounds=${ROUNDS:-3}
+warmup=${WARMUP:-2s}
+bench_grpc=${BENCH_GRPC:-1}
+nginx=${NGINX:-/usr/sbin/nginx}
+wrk=${WRK:-wrk}
+here=$(cd "$(dirname "$0")" && pwd)
+peers=$here/../../tests/plugins/ext_authz
+
+die() { echo "bench/ext_authz: $*" >&2; exit 1; }
+
+builddir=$(cd "$1" 2>/dev/null && pwd) || die "no build directory $1"
+module=$builddir/host/nginx/ngx_http_gwf_module.so
+plugin_dir=$builddir/plugins/ext_authz
+[ -f "$module" ] || die "$module is missing (meson setup -Dnginx=enabled)"
+[ -f "$plugin_dir/ext_authz.so" ] || die "$plugin_dir/ext_authz.so is missing"
+[ -x "$nginx" ] || die "$nginx is not installed"
+command -v "$wrk" >/dev/null || die "wrk is not installed"
+command -v curl >/dev/null || die "curl is not installed"
+
+pin_nginx=()
+pin_wrk=()
+ncpu=$(nproc 2>/dev/null || echo 1)
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_nginx=(taskset -c $((ncpu - 1)))
+    pin_wrk=(taskset -c $((ncpu - 2)))
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-extauthz.XXXXXX") ||
+    die "mktemp failed"
+master=
+peer_pids=()
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local pid
+    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
+        kill -QUIT "$master" 2>/dev/null
+        for _ in $(seq 50); do
+            kill -0 "$master" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$master" 2>/dev/null && kill -KILL "$master" 2>/dev/null
+    fi
+    for pid in "${peer_pids[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "bench/ext_authz: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+free_port() {
+    local p=$((20000 + RANDOM % 30000))
+    while port_taken "$p" || [ "$p" = "${2:-}" ] || [ "$p" = "${3:-}" ]; do
+        p=$((p + 1))
+    done
+    echo "$p"
+}
+
+# start_peer SCRIPT: start a Python test server (in this shell, not in a
+# command substitution, so that cleanup knows its pid); its port goes to
+# $peer_port. Its stdin is a fifo we hold open: it exits when we do.
+start_peer() {
+    local name out line
+    name=$(basename "$1" .py)
+    out=$tmp/$name.out
+    mkfifo "$tmp/$name.in" "$out"
+    /usr/bin/python3 "$1" <"$tmp/$name.in" >"$out" 2>/dev/null &
+    peer_pids+=($!)
+    exec {fd}>"$tmp/$name.in"
+    read -r -t 10 line <"$out" || die "$1 did not start"
+    peer_port=${line#PORT }
+}
+
+grpc_port=0
+py_http_port=0
+if [ "$bench_grpc" = 1 ]; then
+    start_peer "$peers/authz_http.py"
+    py_http_port=$peer_port
+    start_peer "$peers/authz_grpc.py"
+    grpc_port=$peer_port
+fi
+
+# After the peers: their ports are taken by then.
+port=$(free_port)
+up=$(free_port x "$port")
+authz=$(free_port x "$port" "$up")
+
+mkdir -p "$tmp/logs" "$tmp/temp"
+cat >"$tmp/gwf.yaml" <<YAML
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: {name: authz}
+spec: {static: {hosts: [{host: 127.0.0.1, port: $authz}]}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: {name: authz}
+spec:
+  extAuth:
+    httpService:
+      backendRef: {name: authz}
+      requestTimeout: 2s
+      authorizationResponse: {headersToBackend: [x-user]}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: http}
+spec: {extAuth: {extensionRef: {name: authz}}}
+YAML
+
+if [ "$bench_grpc" = 1 ]; then
+    cat >>"$tmp/gwf.yaml" <<YAML
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: {name: py-http}
+spec: {static: {hosts: [{host: 127.0.0.1, port: $py_http_port}]}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: {name: py-grpc}
+spec: {static: {hosts: [{host: 127.0.0.1, port: $grpc_port}]}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: {name: py-http}
+spec:
+  extAuth:
+    httpService:
+      backendRef: {name: py-http}
+      requestTimeout: 2s
+      authorizationResponse: {headersToBackend: [x-user]}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: {name: py-grpc}
+spec:
+  extAuth:
+    grpcService: {backendRef: {name: py-grpc}, requestTimeout: 2s}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: py-http}
+spec: {extAuth: {extensionRef: {name: py-http}}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: py-grpc}
+spec: {extAuth: {extensionRef: {name: py-grpc}}}
+YAML
+fi
+py_locations=
+if [ "$bench_grpc" = 1 ]; then
+    py_locations='location /py-http/ { gwf_policy default/py-http;
+            proxy_pass http://up/; proxy_http_version 1.1;
+            proxy_set_header Connection ""; }
+        location /py-grpc/ { gwf_policy default/py-grpc;
+            proxy_pass http://up/; proxy_http_version 1.1;
+            proxy_set_header Connection ""; }'
+fi
+
+proxy_up='proxy_pass http://up/; proxy_http_version 1.1;
+            proxy_set_header Connection "";'
+cat >"$tmp/nginx.conf" <<CONF
+load_module $module;
+daemon on;
+master_process on;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $tmp/temp/client;
+    proxy_temp_path $tmp/temp/proxy;
+    fastcgi_temp_path $tmp/temp/fastcgi;
+    uwsgi_temp_path $tmp/temp/uwsgi;
+    scgi_temp_path $tmp/temp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+
+    gwf_manifests $tmp/gwf.yaml;
+    gwf_plugin_path $plugin_dir;
+
+    upstream up {
+        server 127.0.0.1:$up;
+        keepalive 32;
+        keepalive_requests 100000000;
+    }
+    upstream authz {
+        server 127.0.0.1:$authz;
+        keepalive 32;
+        keepalive_requests 100000000;
+    }
+
+    server {
+        listen 127.0.0.1:$port;
+        location /native/ {
+            auth_request /_auth;
+            auth_request_set \$authz_user \$upstream_http_x_user;
+            proxy_set_header x-user \$authz_user;
+            $proxy_up
+        }
+        location /native-default/ {
+            auth_request /_auth_default;
+            auth_request_set \$authz_user \$upstream_http_x_user;
+            proxy_set_header x-user \$authz_user;
+            $proxy_up
+        }
+        location = /_auth_default {
+            internal;
+            proxy_pass http://127.0.0.1:$authz\$request_uri;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        location = /_auth {
+            internal;
+            proxy_pass http://authz\$request_uri;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /gwf/ {
+            gwf_policy default/http;
+            $proxy_up
+        }
+        $py_locations
+    }
+    server {
+        listen 127.0.0.1:$authz;
+        keepalive_requests 100000000;
+        location / {
+            add_header x-user bench;
+            return 200;
+        }
+    }
+    server {
+        listen 127.0.0.1:$up;
+        keepalive_requests 100000000;
+        location / {
+            default_type text/plain;
+            return 200 "ok";
+        }
+    }
+}
+CONF
+
+"$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
+    die "nginx -t failed on the generated configuration"
+"${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
+    -c "$tmp/nginx.conf" || die "nginx did not start"
+for _ in $(seq 50); do
+    [ -s "$tmp/nginx.pid" ] && break
+    sleep 0.1
+done
+master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+
+base=http://127.0.0.1:$port
+for _ in $(seq 50); do
+    curl -fsS -o /dev/null "$base/native/x" 2>/dev/null && break
+    sleep 0.1
+done
+check() {
+    local got
+    got=$(curl -fsS "$base$1") || die "GET $1 failed"
+    [ "$got" = ok ] || die "GET $1 answered '$got', expected 'ok'"
+}
+check /native/allow
+check /gwf/allow
+if [ "$bench_grpc" = 1 ]; then
+    check /py-http/allow
+    check /py-grpc/allow
+fi
+
+run() {
+    local out rps
+    out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$3" -d"$2" "$base$1" 2>&1) ||
+        die "wrk failed on $1: $out"
+    if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+        die "wrk on $1 saw errors:"$'\n'"$out"
+    fi
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    [ -n "$rps" ] || die "no Requests/sec from wrk on $1"
+    echo "${rps%.*}"
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# pair LABEL BASEPATH BASENAME GWFPATH GWFNAME TARGET CONNECTIONS
+pair() {
+    local label=$1 bpath=$2 bname=$3 gpath=$4 gname=$5 target=$6 c=$7
+    local b=() g=() r i mb mg ratio verdict
+    run "$bpath" "$warmup" "$c" >/dev/null || exit 1
+    run "$gpath" "$warmup" "$c" >/dev/null || exit 1
+    for i in $(seq "$rounds"); do
+        r=$(run "$bpath" "$duration" "$c") || exit 1
+        b+=("$r")
+        echo "  $label round $i: $bname $r req/s" >&2
+        r=$(run "$gpath" "$duration" "$c") || exit 1
+        g+=("$r")
+        echo "  $label round $i: $gname $r req/s" >&2
+    done
+    mb=$(median "${b[@]}")
+    mg=$(median "${g[@]}")
+    ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
+    verdict=$(awk -v r="$ratio" -v t="$target" \
+        'BEGIN { print (t == 0) ? "" : (r >= t) ? "PASS" : "MISS" }')
+    echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
+        "${verdict:+(target >= $target) $verdict}"
+}
+
+echo "bench/ext_authz: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), 1 worker" \
+    "${pin_nginx[*]:+(${pin_nginx[*]})}, wrk -t1 -c$connections" \
+    "-d$duration, $rounds rounds, median" >&2
+pair http-mode /native-default/allow auth_request /gwf/allow gwf-ext_authz \
+    1.2 "$connections" || exit 1
+pair http-mode-vs-keepalive /native/allow auth_request+keepalive /gwf/allow \
+    gwf-ext_authz 1.2 "$connections" || exit 1
+if [ "$bench_grpc" = 1 ]; then
+    # The Python servers: fewer connections, they are the bottleneck.
+    pair grpc-vs-http /py-http/allow http-mode /py-grpc/allow grpc-mode 0 8 ||
+        exit 1
+fi
+if grep -q '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log"; then
+    die "nginx logged problems:"$'\n'"$(grep '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log" | head)"
+fi
+exit 0

@@ -1,0 +1,479 @@
+/*
+ * filter.c - the ext_authz plugin's hooks: ask an external authorization
+ * service about each request (Envoy's ext_authz semantics), then allow,
+ * deny or change the request by its answer.
+ *
+ * A request's life here:
+ *   request_headers   start the check, or first buffer the body when
+ *                     withRequestBody asks for it (GWF_BUFFER);
+ *   request_body      with the whole body: start the check;
+ *   (the check runs on the worker's curl multi handle, client.c; a stream
+ *    timer bounds it by requestTimeout)
+ *   on_call_done      applies the verdict: resume with the upstream
+ *                     request changed, or a local reply;
+ *   response_headers  add headersToClientOnSuccess;
+ *   stream_destroy    removes a check still in flight: a client that
+ *                     leaves cancels its check.
+ *
+ * libcurl reports completion from a worker-scope callback (client.c
+ * calls us after curl_multi_socket_action has returned, never inside
+ * libcurl); the ABI lets such a callback resume or answer the stream.
+ */
+#include "ext_authz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ea_stream {
+    const ea_config *cfg;
+    const ea_route *route;
+    ea_worker *worker;
+    gwf_stream *s;
+    ea_call call;
+    uint64_t timeout_timer;
+    uint64_t retry_timer;
+    unsigned attempt; /* retries so far */
+    char *body;       /* a copy for retries (owned), or NULL */
+    size_t body_len;
+    int has_body;
+    int partial;
+    int checked;        /* the verdict was applied: let the rest pass */
+    ea_pairs to_client; /* headersToClientOnSuccess, for the response */
+} ea_stream;
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static void
+count(const ea_config *cfg, const char *result)
+{
+    gwf_view label = gwf_cstr(result);
+
+    if (cfg->has_metric)
+        cfg->instance->host->metric_add(cfg->instance, cfg->checks_metric,
+                                        &label, 1, 1);
+}
+
+/* ---- applying a verdict ------------------------------------------------ */
+
+/* Apply `v` to the stream. From a hook (in_hook) an allow is returned as
+ * GWF_CONTINUE; from a callback it is a resume. Either way the handle
+ * may be dead afterwards. */
+static gwf_action
+apply(ea_stream *es, ea_verdict *v, int in_hook)
+{
+    const ea_config *cfg = es->cfg;
+    gwf_stream *s = es->s;
+    const gwf_host *host = s->host;
+    gwf_header *headers = NULL;
+
+    es->checked = 1;
+    if (v->kind == EA_VERDICT_ERROR) {
+        gwf_stream_logf(s, GWF_LOG_WARN, "ext_authz check failed: %s%s",
+                        v->error ? v->error : "error",
+                        cfg->fail_open ? " (failOpen: allowed)" : "");
+        if (!cfg->fail_open) {
+            count(cfg, "error");
+            gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
+            return GWF_PAUSE;
+        }
+        count(cfg, "failed_open");
+        goto allow;
+    }
+    if (v->kind == EA_VERDICT_DENY) {
+        count(cfg, "denied");
+        if (v->to_client.count) {
+            headers = calloc(v->to_client.count, sizeof(*headers));
+            if (!headers) {
+                gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
+                return GWF_PAUSE;
+            }
+        }
+        for (size_t i = 0; i < v->to_client.count; i++) {
+            headers[i].name = gwf_cstr(v->to_client.items[i].name);
+            headers[i].value = gwf_cstr(v->to_client.items[i].value);
+        }
+        if (host->send_local_reply(s, v->status, headers, v->to_client.count,
+                                   v->body, v->body_len,
+                                   "ext_authz_denied") != GWF_OK)
+            gwf_reply(s, v->status, NULL, "ext_authz_denied");
+        free(headers);
+        return GWF_PAUSE;
+    }
+    count(cfg, "allowed");
+    for (size_t i = 0; i < v->to_upstream_remove.count; i++)
+        gwf_header_remove(s, GWF_REQUEST, v->to_upstream_remove.items[i]);
+    for (size_t i = 0; i < v->to_upstream_set.count; i++) {
+        const ea_pair *p = &v->to_upstream_set.items[i];
+        /* A second value of one name is appended, not a replacement. */
+        if (ea_pairs_find(&v->to_upstream_set, p->name, 0) == p)
+            gwf_header_set(s, GWF_REQUEST, p->name, p->value);
+        else
+            gwf_header_add(s, GWF_REQUEST, p->name, p->value);
+    }
+    for (size_t i = 0; i < v->to_upstream_add.count; i++) {
+        const ea_pair *p = &v->to_upstream_add.items[i];
+        gwf_header_add(s, GWF_REQUEST, p->name, p->value);
+    }
+    /* Keep the client headers for response_headers. */
+    es->to_client = v->to_client;
+    v->to_client.items = NULL;
+    v->to_client.count = 0;
+allow:
+    if (in_hook)
+        return GWF_CONTINUE;
+    host->resume(s);
+    return GWF_PAUSE;
+}
+
+static void on_call_done(ea_call *call, CURLcode result, void *arg);
+
+/* Build and start one attempt. `body` is the body to send (NULL: none). */
+static gwf_status
+launch(ea_stream *es, const char *body, size_t body_len, int partial)
+{
+    const ea_config *cfg = es->cfg;
+    gwf_status st;
+
+    if (!es->worker)
+        return GWF_ERR_INTERNAL;
+    es->call.worker = es->worker;
+    if (cfg->mode == EA_MODE_HTTP)
+        st = ea_http_prepare(cfg, es->s, &es->call, body, body_len, partial);
+    else
+        st = ea_grpc_prepare(cfg, es->route, es->s, &es->call, body, body_len,
+                             partial);
+    es->call.done = on_call_done;
+    es->call.done_arg = es;
+    if (st == GWF_OK)
+        st = ea_call_start(es->worker, &es->call);
+    if (st != GWF_OK)
+        ea_call_cleanup(&es->call);
+    return st;
+}
+
+static void
+on_retry(void *arg)
+{
+    ea_stream *es = arg;
+    ea_verdict v = {.kind = EA_VERDICT_ERROR,
+                    .error = "cannot start the check again"};
+
+    if (launch(es, es->has_body ? (es->body ? es->body : "") : NULL,
+               es->body_len, es->partial) != GWF_OK)
+        apply(es, &v, 0);
+}
+
+/* Wait and try again, if the config allows another attempt. */
+static int
+retry_later(ea_stream *es, const ea_verdict *v)
+{
+    const ea_config *cfg = es->cfg;
+    uint64_t delay = cfg->retry_base_ns;
+
+    if (v->kind != EA_VERDICT_ERROR || !v->retryable ||
+        es->attempt >= cfg->retry_attempts)
+        return 0;
+    for (unsigned i = 0; i < es->attempt && delay < cfg->retry_max_ns; i++)
+        delay *= 2;
+    if (delay > cfg->retry_max_ns)
+        delay = cfg->retry_max_ns;
+    es->attempt++;
+    gwf_stream_logf(es->s, GWF_LOG_INFO,
+                    "ext_authz check failed: %s; "
+                    "retry %u of %u",
+                    v->error, es->attempt, cfg->retry_attempts);
+    /* The handle has left the multi handle already: back to the pool. */
+    ea_call_cleanup(&es->call);
+    return es->s->host->timer_start(cfg->instance, es->s, delay, on_retry, es,
+                                    &es->retry_timer) == GWF_OK;
+}
+
+/* The worker's curl handle finished our call: a worker-scope callback,
+ * which may resume or answer the stream (the ABI allows it; the stream's
+ * destroy waits until this callback returns, so `es` stays valid). */
+static void
+on_call_done(ea_call *call, CURLcode result, void *arg)
+{
+    ea_stream *es = arg;
+    ea_verdict v;
+
+    if (es->cfg->mode == EA_MODE_HTTP)
+        ea_http_verdict(es->cfg, call, result, &v);
+    else
+        ea_grpc_verdict(call, result, &v);
+    if (!retry_later(es, &v)) {
+        es->s->host->timer_cancel(es->cfg->instance, es->timeout_timer);
+        apply(es, &v, 0);
+    }
+    ea_verdict_free(&v);
+}
+
+static void
+on_timeout(void *arg)
+{
+    ea_stream *es = arg;
+    ea_verdict v = {.kind = EA_VERDICT_ERROR,
+                    .error = "the authz server did not answer within "
+                             "requestTimeout"};
+
+    ea_call_cleanup(&es->call);
+    es->s->host->timer_cancel(es->cfg->instance, es->retry_timer);
+    apply(es, &v, 0);
+}
+
+static gwf_action
+start_check(ea_stream *es, const char *body, size_t body_len, int partial)
+{
+    const ea_config *cfg = es->cfg;
+    gwf_stream *s = es->s;
+    ea_verdict v = {.kind = EA_VERDICT_ERROR,
+                    .error = "cannot start the check"};
+
+    /* A retry needs the body again, after this hook's view is gone. */
+    es->has_body = body != NULL;
+    es->partial = partial;
+    es->body_len = body_len;
+    if (cfg->retry_attempts && body && body_len) {
+        es->body = malloc(body_len);
+        if (!es->body)
+            return apply(es, &v, 1);
+        memcpy(es->body, body, body_len);
+    }
+    if (s->host->timer_start(cfg->instance, s, cfg->timeout_ns, on_timeout, es,
+                             &es->timeout_timer) != GWF_OK ||
+        launch(es, body, body_len, partial) != GWF_OK) {
+        s->host->timer_cancel(cfg->instance, es->timeout_timer);
+        return apply(es, &v, 1);
+    }
+    return GWF_PAUSE;
+}
+
+static void
+reply_too_large(ea_stream *es)
+{
+    es->checked = 1;
+    count(es->cfg, "too_large");
+    gwf_reply(es->s, 413, "Payload Too Large", "ext_authz_body_too_large");
+}
+
+/* ---- hooks ------------------------------------------------------------- */
+
+static gwf_action
+ea_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ea_stream *es = ctx;
+    const ea_config *cfg = es->cfg;
+
+    if (cfg->with_body && !end_of_stream) {
+        gwf_view cl;
+        /* Refuse early what we know will be too large. */
+        if (!cfg->allow_partial &&
+            gwf_header_get(s, GWF_REQUEST, "content-length", &cl) == GWF_OK) {
+            char digits[24];
+            if (cl.len < sizeof(digits)) {
+                memcpy(digits, cl.ptr, cl.len);
+                digits[cl.len] = '\0';
+                if (strtoull(digits, NULL, 10) > cfg->max_request_bytes) {
+                    reply_too_large(es);
+                    return GWF_PAUSE;
+                }
+            }
+        }
+        return GWF_BUFFER;
+    }
+    return start_check(es, NULL, 0, 0);
+}
+
+static gwf_action
+ea_request_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ea_stream *es = ctx;
+    const ea_config *cfg = es->cfg;
+    gwf_view body = {0};
+    int partial = 0;
+
+    if (es->checked)
+        return GWF_CONTINUE;
+    if (!end_of_stream)
+        return GWF_BUFFER;
+    if (s->host->body_get(s, GWF_REQUEST, &body) != GWF_OK)
+        body.len = 0;
+    if (body.len > cfg->max_request_bytes) {
+        if (!cfg->allow_partial) {
+            reply_too_large(es);
+            return GWF_PAUSE;
+        }
+        body.len = cfg->max_request_bytes;
+        partial = 1;
+    }
+    return start_check(es, body.ptr ? body.ptr : "", body.len, partial);
+}
+
+static gwf_action
+ea_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
+{
+    ea_stream *es = ctx;
+
+    (void)end_of_stream;
+    for (size_t i = 0; i < es->to_client.count; i++)
+        gwf_header_add(s, GWF_RESPONSE, es->to_client.items[i].name,
+                       es->to_client.items[i].value);
+    return GWF_CONTINUE;
+}
+
+static gwf_status
+ea_stream_create(gwf_stream *s, const gwf_stream_init *init, void **ctx)
+{
+    ea_stream *es = calloc(1, sizeof(*es));
+
+    if (!es)
+        return GWF_ERR_NO_MEMORY;
+    es->cfg = init->config;
+    es->route = init->route_config;
+    es->worker = init->worker;
+    es->s = s;
+    *ctx = es;
+    return GWF_OK;
+}
+
+static void
+ea_stream_destroy(gwf_stream *s, void *ctx)
+{
+    ea_stream *es = ctx;
+
+    (void)s;
+    /* A check still in flight is cancelled here: its easy handle leaves
+     * the multi handle (the connection may be closed by libcurl). */
+    ea_call_cleanup(&es->call);
+    ea_pairs_free(&es->to_client);
+    free(es->body);
+    free(es);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static gwf_status
+ea_config_create(const gwf_config_init *init, void **out)
+{
+    static const char *const labels[] = {"result"};
+    ea_config *cfg = calloc(1, sizeof(*cfg));
+    json_t *root;
+    json_error_t error;
+    gwf_instance *inst = init->instance;
+
+    if (!cfg)
+        return gwf_config_errorf(inst, NULL, "out of memory");
+    cfg->instance = inst;
+    root = json_loadb(init->config_json.ptr, init->config_json.len, 0, &error);
+    if (!root) {
+        free(cfg);
+        return gwf_config_errorf(inst, NULL, "invalid JSON: %s", error.text);
+    }
+    if (ea_config_parse(cfg, root) != GWF_OK) {
+        json_decref(root);
+        ea_config_free(cfg);
+        free(cfg);
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    json_decref(root);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ea_config_free(cfg);
+        free(cfg);
+        return gwf_config_errorf(inst, NULL, "cannot initialise libcurl");
+    }
+    cfg->has_metric = inst->host->metric_define(
+                          inst, GWF_METRIC_COUNTER, "ext_authz_checks_total",
+                          "Authorization checks, by result "
+                          "(allowed, denied, error, failed_open, "
+                          "too_large).",
+                          labels, 1, NULL, 0, &cfg->checks_metric) == GWF_OK;
+    *out = cfg;
+    return GWF_OK;
+}
+
+static void
+ea_config_destroy(void *config)
+{
+    ea_config *cfg = config;
+
+    ea_config_free(cfg);
+    free(cfg);
+    curl_global_cleanup();
+}
+
+static gwf_status
+ea_route_config_create(void *config, gwf_instance *inst, gwf_view route_json,
+                       void **out)
+{
+    ea_route *route = calloc(1, sizeof(*route));
+    json_t *root;
+    json_error_t error;
+    gwf_status st;
+
+    (void)config;
+    if (!route)
+        return gwf_config_errorf(inst, NULL, "out of memory");
+    root = json_loadb(route_json.ptr, route_json.len, 0, &error);
+    if (!root) {
+        free(route);
+        return gwf_config_errorf(inst, NULL, "invalid JSON: %s", error.text);
+    }
+    st = ea_route_parse(inst, route, root);
+    json_decref(root);
+    if (st != GWF_OK) {
+        ea_pairs_free(&route->context_extensions);
+        free(route);
+        return st;
+    }
+    *out = route;
+    return GWF_OK;
+}
+
+static void
+ea_route_config_destroy(void *config, void *route_config)
+{
+    ea_route *route = route_config;
+
+    (void)config;
+    if (!route)
+        return;
+    ea_pairs_free(&route->context_extensions);
+    free(route);
+}
+
+static gwf_status
+ea_worker_start(void *config, const gwf_worker_init *init, void **out)
+{
+    (void)init;
+    *out = ea_worker_new(config);
+    return *out ? GWF_OK : GWF_ERR_NO_MEMORY;
+}
+
+static void
+ea_worker_stop(void *config, void *worker)
+{
+    (void)config;
+    ea_worker_free(worker);
+}
+
+GWF_PLUGIN_ENTRY = {
+    .size = sizeof(gwf_plugin),
+    .abi_major = GWF_ABI_VERSION_MAJOR,
+    .abi_minor = GWF_ABI_VERSION_MINOR,
+    .name = "ext_authz",
+    .version = "0.1.0",
+    .description = "External authorization (Envoy ext_authz semantics, "
+                   "HTTP and gRPC)",
+    .config_create = ea_config_create,
+    .config_destroy = ea_config_destroy,
+    .route_config_create = ea_route_config_create,
+    .route_config_destroy = ea_route_config_destroy,
+    .worker_start = ea_worker_start,
+    .worker_stop = ea_worker_stop,
+    .stream_create = ea_stream_create,
+    .request_headers = ea_request_headers,
+    .request_body = ea_request_body,
+    .response_headers = ea_response_headers,
+    .stream_destroy = ea_stream_destroy,
+};

@@ -1,0 +1,457 @@
+/*
+ * grpc_check.c - envoy.service.auth.v3.Authorization/Check over HTTP/2.
+ *
+ * The CheckRequest is encoded by hand (proto.c) with the public field
+ * numbers of envoy.service.auth.v3 and envoy.config.core.v3:
+ *
+ *   CheckRequest.attributes = 1 (AttributeContext)
+ *     source = 1, destination = 2 (Peer: address = 1 (Address:
+ *       socket_address = 1 (SocketAddress: address = 2, port_value = 3)))
+ *     request = 4 (Request: http = 2 (HttpRequest: id = 1, method = 2,
+ *       headers = 3 (map), path = 4, host = 5, scheme = 6, size = 9,
+ *       protocol = 10, body = 11, raw_body = 12))
+ *     context_extensions = 10 (map)
+ *
+ *   CheckResponse: status = 1 (google.rpc.Status: code = 1),
+ *     denied_response = 2 (status = 1 (HttpStatus: code = 1),
+ *       headers = 2, body = 3),
+ *     ok_response = 3 (headers = 2, headers_to_remove = 5,
+ *       response_headers_to_add = 6)
+ *   HeaderValueOption: header = 1 (HeaderValue: key = 1, value = 2,
+ *     raw_value = 3), append = 2 (BoolValue: value = 1)
+ *
+ * The call is a unary gRPC: one length-prefixed message each way, the
+ * result in the grpc-status trailer. libcurl speaks HTTP/2 (h2c with
+ * prior knowledge, or ALPN over TLS) and multiplexes the checks of one
+ * worker on one connection.
+ */
+#include "ext_authz.h"
+#include "proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void
+put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
+         gwf_attribute port)
+{
+    gwf_view a = {0}, p = {0};
+    gwf_strbuf sock = {0}, address = {0}, peer = {0};
+    char digits[8];
+    unsigned long n;
+
+    if (s->host->attribute(s, addr, &a) != GWF_OK || a.len == 0)
+        return;
+    pb_put_bytes(&sock, 2, a.ptr, a.len);
+    if (s->host->attribute(s, port, &p) == GWF_OK && p.len &&
+        p.len < sizeof(digits)) {
+        memcpy(digits, p.ptr, p.len);
+        digits[p.len] = '\0';
+        n = strtoul(digits, NULL, 10);
+        if (n > 0 && n < 65536)
+            pb_put_uint(&sock, 3, n);
+    }
+    pb_put_bytes(&address, 1, sock.data, sock.len);
+    pb_put_bytes(&peer, 1, address.data, address.len);
+    pb_put_bytes(b, field, peer.data, peer.len);
+    if (sock.failed || address.failed || peer.failed)
+        b->failed = 1;
+    gwf_strbuf_free(&sock);
+    gwf_strbuf_free(&address);
+    gwf_strbuf_free(&peer);
+}
+
+/* Request headers as Envoy gives them: lowercase names, repeated values
+ * joined with ',', pseudo-headers included. */
+static int
+collect_headers(gwf_stream *s, ea_pairs *out, int partial)
+{
+    static const char *const pseudo[] = {":authority", ":method", ":path",
+                                         ":scheme"};
+    size_t count = s->host->header_count(s, GWF_REQUEST);
+
+    for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++) {
+        gwf_view v;
+        if (s->host->header_get(s, GWF_REQUEST, pseudo[i], strlen(pseudo[i]), 0,
+                                &v) == GWF_OK &&
+            ea_pairs_add(out, pseudo[i], strlen(pseudo[i]), v.ptr, v.len))
+            return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        gwf_view name, value;
+        ea_pair *prev = NULL;
+
+        if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
+            continue;
+        for (size_t j = 0; j < out->count; j++) {
+            if (strlen(out->items[j].name) == name.len &&
+                strncasecmp(out->items[j].name, name.ptr, name.len) == 0)
+                prev = &out->items[j];
+        }
+        if (prev) {
+            size_t old = strlen(prev->value);
+            char *joined = realloc(prev->value, old + 1 + value.len + 1);
+            if (!joined)
+                return -1;
+            joined[old] = ',';
+            memcpy(joined + old + 1, value.ptr, value.len);
+            joined[old + 1 + value.len] = '\0';
+            prev->value = joined;
+        } else if (ea_pairs_add(out, name.ptr, name.len, value.ptr,
+                                value.len)) {
+            return -1;
+        }
+    }
+    if (partial &&
+        ea_pairs_add(out, "x-envoy-auth-partial-body", 25, "true", 4))
+        return -1;
+    return 0;
+}
+
+static int
+encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
+                     const char *body, size_t body_len, int partial,
+                     gwf_strbuf *out)
+{
+    gwf_strbuf http = {0}, request = {0}, attrs = {0}, check = {0};
+    ea_pairs headers = {0};
+    gwf_view v;
+    int rc = -1;
+
+    if (collect_headers(s, &headers, partial) != 0)
+        goto done;
+    if (s->host->attribute(s, GWF_ATTR_REQUEST_ID, &v) == GWF_OK)
+        pb_put_bytes(&http, 1, v.ptr, v.len);
+    if (s->host->header_get(s, GWF_REQUEST, ":method", 7, 0, &v) == GWF_OK)
+        pb_put_bytes(&http, 2, v.ptr, v.len);
+    for (size_t i = 0; i < headers.count; i++)
+        pb_put_map_entry(&http, 3, headers.items[i].name,
+                         strlen(headers.items[i].name), headers.items[i].value,
+                         strlen(headers.items[i].value));
+    if (s->host->header_get(s, GWF_REQUEST, ":path", 5, 0, &v) == GWF_OK)
+        pb_put_bytes(&http, 4, v.ptr, v.len);
+    if (s->host->header_get(s, GWF_REQUEST, ":authority", 10, 0, &v) == GWF_OK)
+        pb_put_bytes(&http, 5, v.ptr, v.len);
+    if (s->host->header_get(s, GWF_REQUEST, ":scheme", 7, 0, &v) == GWF_OK)
+        pb_put_bytes(&http, 6, v.ptr, v.len);
+    if (body) {
+        pb_put_uint(&http, 9, body_len);
+        pb_put_bytes(&http, cfg->pack_as_bytes ? 12 : 11, body, body_len);
+    }
+    if (s->host->attribute(s, GWF_ATTR_PROTOCOL, &v) == GWF_OK)
+        pb_put_bytes(&http, 10, v.ptr, v.len);
+
+    pb_put_bytes(&request, 2, http.data, http.len);
+    put_peer(&attrs, 1, s, GWF_ATTR_REMOTE_ADDRESS, GWF_ATTR_REMOTE_PORT);
+    put_peer(&attrs, 2, s, GWF_ATTR_LOCAL_ADDRESS, GWF_ATTR_LOCAL_PORT);
+    pb_put_bytes(&attrs, 4, request.data, request.len);
+    for (size_t i = 0; route && i < route->context_extensions.count; i++) {
+        const ea_pair *p = &route->context_extensions.items[i];
+        pb_put_map_entry(&attrs, 10, p->name, strlen(p->name), p->value,
+                         strlen(p->value));
+    }
+    pb_put_bytes(&check, 1, attrs.data, attrs.len);
+    if (http.failed || request.failed || attrs.failed || check.failed)
+        goto done;
+    /* gRPC framing: not compressed, 4-byte big-endian length. */
+    {
+        char prefix[5] = {0, (char)(check.len >> 24), (char)(check.len >> 16),
+                          (char)(check.len >> 8), (char)check.len};
+        gwf_strbuf_append(out, prefix, 5);
+        gwf_strbuf_append(out, check.data, check.len);
+    }
+    rc = out->failed ? -1 : 0;
+done:
+    ea_pairs_free(&headers);
+    gwf_strbuf_free(&http);
+    gwf_strbuf_free(&request);
+    gwf_strbuf_free(&attrs);
+    gwf_strbuf_free(&check);
+    return rc;
+}
+
+gwf_status
+ea_grpc_prepare(const ea_config *cfg, const ea_route *route, gwf_stream *s,
+                ea_call *call, const char *body, size_t body_len, int partial)
+{
+    gwf_strbuf msg = {0}, url = {0}, line = {0};
+    struct curl_slist *list = NULL;
+
+    if (encode_check_request(cfg, route, s, body, body_len, partial, &msg) !=
+        0) {
+        gwf_strbuf_free(&msg);
+        return GWF_ERR_NO_MEMORY;
+    }
+    if (!ea_call_easy(cfg, call)) {
+        gwf_strbuf_free(&msg);
+        return GWF_ERR_NO_MEMORY;
+    }
+    call->request_body = msg.data; /* owned by the call now */
+    call->request_body_len = msg.len;
+    gwf_strbuf_appendf(&url, "%s/envoy.service.auth.v3.Authorization/Check",
+                       cfg->base_url);
+    if (url.failed)
+        goto fail;
+    curl_easy_setopt(call->easy, CURLOPT_URL, url.data);
+    gwf_strbuf_free(&url);
+    curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->request_body);
+    curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)call->request_body_len);
+    /* Wait for a connection being set up for another check, then share it
+     * instead of opening a second one. (Not in HTTP mode: HTTP/1.1 checks
+     * would queue behind each other.) */
+    if (ea_h2c_shared_ok(cfg))
+        curl_easy_setopt(call->easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(call->easy, CURLOPT_HTTP_VERSION,
+                     cfg->tls ? (long)CURL_HTTP_VERSION_2TLS
+                              : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    if (!ea_h2c_shared_ok(cfg))
+        curl_easy_setopt(call->easy, CURLOPT_FORBID_REUSE, 1L);
+    list = curl_slist_append(list, "content-type: application/grpc");
+    if (list)
+        list = curl_slist_append(list, "te: trailers");
+    if (list)
+        list = curl_slist_append(list, "Accept:");
+    if (list)
+        list = curl_slist_append(list, "Expect:");
+    gwf_strbuf_appendf(&line, "grpc-timeout: %lluu",
+                       (unsigned long long)(cfg->timeout_ns / 1000));
+    if (list && !line.failed)
+        list = curl_slist_append(list, line.data);
+    gwf_strbuf_free(&line);
+    if (list && cfg->authority) {
+        gwf_strbuf_appendf(&line, "Host: %s", cfg->authority);
+        if (!line.failed)
+            list = curl_slist_append(list, line.data);
+        gwf_strbuf_free(&line);
+    }
+    if (!list)
+        goto fail;
+    call->headers = list;
+    curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, list);
+    return GWF_OK;
+fail:
+    gwf_strbuf_free(&url);
+    curl_slist_free_all(list);
+    return GWF_ERR_NO_MEMORY;
+}
+
+/* HeaderValueOption -> name, value, append. -1 if malformed. */
+static int
+decode_header_option(const uint8_t *data, size_t len, gwf_view *name,
+                     gwf_view *value, int *append)
+{
+    pb_reader r = {data, data + len};
+    pb_field f;
+    int rc;
+
+    *append = 0;
+    name->ptr = value->ptr = NULL;
+    name->len = value->len = 0;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == PB_LEN) {
+            pb_reader hr = {f.data, f.data + f.len};
+            pb_field hf;
+            int hrc;
+            while ((hrc = pb_next(&hr, &hf)) == 1) {
+                if (hf.wire != PB_LEN)
+                    continue;
+                if (hf.number == 1) {
+                    name->ptr = (const char *)hf.data;
+                    name->len = hf.len;
+                } else if (hf.number == 2 || hf.number == 3) {
+                    value->ptr = (const char *)hf.data;
+                    value->len = hf.len;
+                }
+            }
+            if (hrc < 0)
+                return -1;
+        } else if (f.number == 2 && f.wire == PB_LEN) {
+            pb_reader br = {f.data, f.data + f.len};
+            pb_field bf;
+            int brc;
+            while ((brc = pb_next(&br, &bf)) == 1) {
+                if (bf.number == 1 && bf.wire == PB_VARINT)
+                    *append = bf.varint != 0;
+            }
+            if (brc < 0)
+                return -1;
+        }
+    }
+    if (rc < 0 || !gwf_is_header_name(name->ptr, name->len) ||
+        !gwf_is_header_value(value->ptr, value->len))
+        return -1;
+    return 0;
+}
+
+static int
+decode_denied(const uint8_t *data, size_t len, ea_verdict *v)
+{
+    pb_reader r = {data, data + len};
+    pb_field f;
+    int rc;
+
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == PB_LEN) {
+            pb_reader sr = {f.data, f.data + f.len};
+            pb_field sf;
+            int src;
+            while ((src = pb_next(&sr, &sf)) == 1) {
+                if (sf.number == 1 && sf.wire == PB_VARINT)
+                    v->status = sf.varint >= 200 && sf.varint <= 599
+                                    ? (uint32_t)sf.varint
+                                    : 403;
+            }
+            if (src < 0)
+                return -1;
+        } else if (f.number == 2 && f.wire == PB_LEN) {
+            gwf_view name, value;
+            int append;
+            if (decode_header_option(f.data, f.len, &name, &value, &append) !=
+                0)
+                return -1;
+            if (ea_pairs_add(&v->to_client, name.ptr, name.len, value.ptr,
+                             value.len) != 0)
+                return -1;
+        } else if (f.number == 3 && f.wire == PB_LEN) {
+            char *body = realloc(v->body, f.len ? f.len : 1);
+            if (!body)
+                return -1;
+            memcpy(body, f.data, f.len);
+            v->body = body;
+            v->body_len = f.len;
+        }
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static int
+decode_ok(const uint8_t *data, size_t len, ea_verdict *v)
+{
+    pb_reader r = {data, data + len};
+    pb_field f;
+    int rc;
+
+    while ((rc = pb_next(&r, &f)) == 1) {
+        gwf_view name, value;
+        int append;
+
+        if (f.wire != PB_LEN)
+            continue;
+        if (f.number == 2 || f.number == 6) {
+            if (decode_header_option(f.data, f.len, &name, &value, &append) !=
+                0)
+                return -1;
+            ea_pairs *into = f.number == 6 ? &v->to_client
+                             : append      ? &v->to_upstream_add
+                                           : &v->to_upstream_set;
+            if (ea_pairs_add(into, name.ptr, name.len, value.ptr, value.len) !=
+                0)
+                return -1;
+        } else if (f.number == 5) {
+            if (!gwf_is_header_name((const char *)f.data, f.len))
+                return -1;
+            /* The Host header is the route's: never removed. */
+            if (f.len == 4 && strncasecmp((const char *)f.data, "host", 4) == 0)
+                continue;
+            if (ea_names_add(&v->to_upstream_remove, (const char *)f.data,
+                             f.len) != 0)
+                return -1;
+        }
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+int
+ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
+{
+    pb_reader r = {data, data + len};
+    pb_field f;
+    int rc;
+    uint64_t code = 0;
+    const uint8_t *denied = NULL, *ok = NULL;
+    size_t denied_len = 0, ok_len = 0;
+
+    memset(v, 0, sizeof(*v));
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == PB_LEN) {
+            pb_reader sr = {f.data, f.data + f.len};
+            pb_field sf;
+            int src;
+            while ((src = pb_next(&sr, &sf)) == 1) {
+                if (sf.number == 1 && sf.wire == PB_VARINT)
+                    code = sf.varint;
+            }
+            if (src < 0)
+                goto bad;
+        } else if (f.number == 2 && f.wire == PB_LEN) {
+            denied = f.data;
+            denied_len = f.len;
+        } else if (f.number == 3 && f.wire == PB_LEN) {
+            ok = f.data;
+            ok_len = f.len;
+        }
+    }
+    if (rc < 0)
+        goto bad;
+    if (code == 0) {
+        v->kind = EA_VERDICT_ALLOW;
+        if (ok && decode_ok(ok, ok_len, v) != 0)
+            goto bad;
+        return 0;
+    }
+    v->kind = EA_VERDICT_DENY;
+    v->status = 403;
+    if (denied && decode_denied(denied, denied_len, v) != 0)
+        goto bad;
+    return 0;
+bad:
+    ea_verdict_free(v);
+    v->kind = EA_VERDICT_ERROR;
+    v->error = "malformed CheckResponse";
+    return -1;
+}
+
+void
+ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v)
+{
+    const ea_pair *status;
+    const uint8_t *body = (const uint8_t *)call->body.data;
+    size_t len = call->body.len, msg_len;
+
+    memset(v, 0, sizeof(*v));
+    v->kind = EA_VERDICT_ERROR;
+    if (result != CURLE_OK || call->too_big || call->body.failed) {
+        v->error = call->too_big ? "the authz server's answer is too large"
+                                 : curl_easy_strerror(result);
+        v->retryable = ea_transport_retryable(result);
+        return;
+    }
+    if (call->status != 200) {
+        v->error = "the authz server did not answer 200 to the gRPC call";
+        v->retryable = call->status >= 500;
+        return;
+    }
+    status = ea_pairs_find(&call->trailers, "grpc-status", 0);
+    if (!status)
+        status = ea_pairs_find(&call->response_headers, "grpc-status", 0);
+    if (!status || strcmp(status->value, "0") != 0) {
+        v->error = "the Check call failed (grpc-status not 0)";
+        /* UNAVAILABLE (14): the server asks to be tried again. */
+        v->retryable = status && strcmp(status->value, "14") == 0;
+        return;
+    }
+    if (len < 5 || body[0] != 0) {
+        v->error = "no uncompressed CheckResponse in the answer";
+        return;
+    }
+    msg_len = ((size_t)body[1] << 24) | ((size_t)body[2] << 16) |
+              ((size_t)body[3] << 8) | body[4];
+    if (msg_len != len - 5) {
+        v->error = "the CheckResponse frame is cut or followed by more";
+        return;
+    }
+    ea_check_response_decode(body + 5, msg_len, v);
+}

@@ -1,0 +1,157 @@
+"""authz_grpc.py - a gRPC authorization server for the ext_authz tests.
+
+envoy.service.auth.v3.Authorization/Check served with Debian's
+python3-grpcio. The messages are read and written by hand from the public
+field numbers (see grpc_check.c for the list), independently of the
+plugin's encoder. Prints "PORT <n>"; exits when stdin closes or on SIGTERM.
+
+By the checked path:
+  .../allow  OK; ok_response sets x-user and echoes what it was sent
+             (x-grpc-method, -path, -host, -scheme, -ctx, -source, -body,
+             -custom; -peer: the client's address and port), removes
+             x-secret, adds x-client-hello to the response
+  .../deny   code 7, denied_response 401 with www-authenticate and a body
+  .../fail   the call fails with UNAVAILABLE
+  .../slow   answers after 3 s
+"""
+
+import os
+import signal
+import sys
+import time
+from concurrent import futures
+
+import grpc
+
+
+def fields(buf):
+    """Decode one message into {number: [value, ...]} (bytes or int)."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            val, i = varint(buf, i)
+        elif wire == 2:
+            n, i = varint(buf, i)
+            val, i = buf[i:i + n], i + n
+        elif wire == 1:
+            val, i = buf[i:i + 8], i + 8
+        elif wire == 5:
+            val, i = buf[i:i + 4], i + 4
+        else:
+            raise ValueError("wire type %d" % wire)
+        out.setdefault(num, []).append(val)
+    return out
+
+
+def varint(buf, i):
+    shift = val = 0
+    while True:
+        b = buf[i]
+        i += 1
+        val |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return val, i
+
+
+def one(msg, num, default=b""):
+    return msg.get(num, [default])[0]
+
+
+def mapping(msg, num):
+    return {one(fields(e), 1).decode(): one(fields(e), 2).decode()
+            for e in msg.get(num, [])}
+
+
+def enc_varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def f_len(num, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return enc_varint(num << 3 | 2) + enc_varint(len(data)) + data
+
+
+def f_int(num, v):
+    return enc_varint(num << 3) + enc_varint(v)
+
+
+def header(name, value, append=None):
+    hv = f_len(1, name) + f_len(2, value)
+    opt = f_len(1, hv)
+    if append is not None:
+        opt += f_len(2, f_int(1, 1 if append else 0))
+    return opt
+
+
+def check(request, context):
+    attrs = fields(one(fields(request), 1))
+    http = fields(one(fields(one(attrs, 4)), 2))
+    path = one(http, 4).decode()
+    if path.endswith("/slow"):
+        time.sleep(3)
+    if path.endswith("/fail"):
+        context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
+    if "/deny" in path:
+        denied = (f_len(1, f_int(1, 401)) +
+                  f_len(2, header("www-authenticate", "Bearer")) +
+                  f_len(3, "grpc denied"))
+        return f_len(1, f_int(1, 7)) + f_len(2, denied)
+    headers = mapping(http, 3)
+    source = fields(one(fields(one(fields(one(attrs, 1)), 1)), 1))
+    body = one(http, 11) or one(http, 12)
+    echo = {
+        "x-user": "alice",
+        "x-grpc-method": one(http, 2).decode(),
+        "x-grpc-path": path,
+        "x-grpc-host": one(http, 5).decode(),
+        "x-grpc-scheme": one(http, 6).decode(),
+        "x-grpc-ctx": ",".join("%s=%s" % kv for kv in
+                               sorted(mapping(attrs, 10).items())),
+        "x-grpc-source": one(source, 2).decode(),
+        "x-grpc-body": body.decode("latin-1"),
+        "x-grpc-raw": "1" if 12 in http else "0",
+        "x-grpc-custom": headers.get("x-custom", ""),
+        "x-grpc-partial": headers.get("x-envoy-auth-partial-body", ""),
+        "x-grpc-peer": context.peer(),
+    }
+    ok = b"".join(f_len(2, header(k, v)) for k, v in echo.items())
+    ok += f_len(2, header("x-multi", "a", append=True))
+    ok += f_len(2, header("x-multi", "b", append=True))
+    ok += f_len(5, "x-secret")
+    ok += f_len(6, header("x-client-hello", "grpc"))
+    return f_len(1, b"") + f_len(3, ok)
+
+
+def main():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    handler = grpc.method_handlers_generic_handler(
+        "envoy.service.auth.v3.Authorization",
+        {"Check": grpc.unary_unary_rpc_method_handler(check)})
+    server.add_generic_rpc_handlers((handler,))
+    creds = None
+    if len(sys.argv) == 3:
+        with open(sys.argv[1], "rb") as c, open(sys.argv[2], "rb") as k:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+    if creds:
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    print("PORT %d" % port, flush=True)
+    sys.stdin.read()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+/*
+ * test_grpc.c - the ext_authz plugin in gRPC mode against a real gRPC
+ * server (authz_grpc.py, python3-grpcio): the CheckRequest attributes it
+ * receives, and how ok_response / denied_response / failures are applied.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <gwf/testing.h>
+
+#include "peer.h"
+
+#define MS (UINT64_C(1000000))
+
+static ea_peer server;
+
+static int
+start_server(void **state)
+{
+    (void)state;
+    return ea_peer_start(&server, AUTHZ_GRPC_SCRIPT, NULL);
+}
+
+static int
+stop_server(void **state)
+{
+    (void)state;
+    ea_peer_stop(&server);
+    return 0;
+}
+
+static gwf_test_host *
+host_for(int port, const char *ext_auth, const char *policy_extra)
+{
+    static char text[8192];
+    gwf_test_host *h = gwf_test_host_new();
+
+    assert_non_null(h);
+    snprintf(text, sizeof(text),
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: Backend\n"
+             "metadata: {name: authz}\n"
+             "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata: {name: authz}\n"
+             "spec: {extAuth: %s}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: TrafficPolicy\n"
+             "metadata: {name: api}\n"
+             "spec: {extAuth: {extensionRef: {name: authz}%s}}\n",
+             port, ext_auth, policy_extra);
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    return h;
+}
+
+#define GRPC_SPEC "{grpcService: {backendRef: {name: authz}}}"
+
+static gwf_test_host *
+host_with(const char *ext_auth)
+{
+    return host_for(server.port, ext_auth, "");
+}
+
+static const gwf_test_route api = {.policy = "default/api"};
+
+static gwf_test_result *
+run(gwf_test_host *h, gwf_test_request *req)
+{
+    gwf_test_result *res = gwf_test_run(h, &api, req);
+
+    if (!res)
+        fail_msg("run: %s", gwf_test_error(h));
+    gwf_test_request_free(req);
+    return res;
+}
+
+static void
+done(gwf_test_host *h, gwf_test_result *res)
+{
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static const char *
+upstream(const gwf_test_result *res, const char *name)
+{
+    const char *v = gwf_test_upstream_header(res, name, 0);
+    return v ? v : "(absent)";
+}
+
+static void
+test_ok_response_allows_and_sets_headers(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("PUT", "/allow?x=1");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-custom", "c1");
+    gwf_test_request_header(req, "x-secret", "s");
+    gwf_test_request_remote(req, "192.0.2.7");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-user"), "alice");
+    assert_string_equal(upstream(res, "x-grpc-method"), "PUT");
+    assert_string_equal(upstream(res, "x-grpc-path"), "/allow?x=1");
+    assert_string_equal(upstream(res, "x-grpc-host"), "example.com");
+    assert_string_equal(upstream(res, "x-grpc-scheme"), "http");
+    assert_string_equal(upstream(res, "x-grpc-custom"), "c1");
+    assert_string_equal(upstream(res, "x-grpc-source"), "192.0.2.7");
+    done(h, res);
+}
+
+static void
+test_ok_response_removes_and_appends_headers(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-secret", "s");
+    res = run(h, req);
+    assert_null(gwf_test_upstream_header(res, "x-secret", 0));
+    assert_string_equal(upstream(res, "x-multi"), "a");
+    assert_string_equal(gwf_test_upstream_header(res, "x-multi", 1), "b");
+    assert_string_equal(gwf_test_header(res, "x-client-hello", 0), "grpc");
+    done(h, res);
+}
+
+static void
+test_context_extensions_reach_the_server(void **state)
+{
+    gwf_test_host *h = host_for(server.port, GRPC_SPEC,
+                                ", contextExtensions: {team: pay, env: "
+                                "prod}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_string_equal(upstream(res, "x-grpc-ctx"), "env=prod,team=pay");
+    done(h, res);
+}
+
+static void
+test_denied_response_answers_with_its_status_headers_and_body(void **st)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+    size_t len;
+    const char *body;
+
+    (void)st;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 401);
+    assert_string_equal(gwf_test_header(res, "www-authenticate", 0), "Bearer");
+    body = gwf_test_body(res, &len);
+    assert_int_equal(len, 11);
+    assert_memory_equal(body, "grpc denied", 11);
+    done(h, res);
+}
+
+static void
+test_failed_call_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/fail"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "grpc-status"));
+    done(h, res);
+}
+
+static void
+test_failed_call_is_allowed_with_fail_open(void **state)
+{
+    gwf_test_host *h =
+        host_with("{failOpen: true, grpcService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/fail"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
+static void
+test_unavailable_is_retried(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{grpcService: {backendRef: {name: authz}, retry: {attempts: 1, "
+        "backoff: {baseInterval: 10ms}}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/fail");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 10 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 2000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "retry 1 of 1"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_unreachable_server_is_an_error(void **state)
+{
+    gwf_test_host *h = host_for(ea_unused_port(), GRPC_SPEC, "");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 403);
+    done(h, res);
+}
+
+static void
+test_grpc_timeout_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{grpcService: {backendRef: {name: authz}, requestTimeout: 2s}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/slow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 200);
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 2000 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 1000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_body_is_sent_as_string_or_bytes(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{withRequestBody: {maxRequestBytes: 4, allowPartialMessage: true}, "
+        "grpcService: {backendRef: {name: authz}}}");
+    gwf_test_host *hb =
+        host_with("{withRequestBody: {maxRequestBytes: 64, packAsBytes: true}, "
+                  "grpcService: {backendRef: {name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_request *req2 = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res, *res2;
+
+    (void)state;
+    gwf_test_request_body(req, "abcdefgh", 8);
+    gwf_test_request_body(req2, "abcdefgh", 8);
+    res = run(h, req);
+    res2 = run(hb, req2);
+    assert_string_equal(upstream(res, "x-grpc-body"), "abcd");
+    assert_string_equal(upstream(res, "x-grpc-raw"), "0");
+    assert_string_equal(upstream(res, "x-grpc-partial"), "true");
+    assert_string_equal(upstream(res2, "x-grpc-body"), "abcdefgh");
+    assert_string_equal(upstream(res2, "x-grpc-raw"), "1");
+    done(h, res);
+    done(hb, res2);
+}
+
+static void
+test_consecutive_checks_all_succeed(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+        if (gwf_test_outcome(res) != GWF_TEST_FORWARDED)
+            fail_msg("check %d: %s", i, gwf_test_logs(h));
+        gwf_test_result_free(res);
+    }
+    gwf_test_host_free(h);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok_response_allows_and_sets_headers),
+        cmocka_unit_test(test_ok_response_removes_and_appends_headers),
+        cmocka_unit_test(test_context_extensions_reach_the_server),
+        cmocka_unit_test(
+            test_denied_response_answers_with_its_status_headers_and_body),
+        cmocka_unit_test(test_failed_call_is_an_error),
+        cmocka_unit_test(test_failed_call_is_allowed_with_fail_open),
+        cmocka_unit_test(test_unavailable_is_retried),
+        cmocka_unit_test(test_unreachable_server_is_an_error),
+        cmocka_unit_test(test_grpc_timeout_is_an_error),
+        cmocka_unit_test(test_body_is_sent_as_string_or_bytes),
+        cmocka_unit_test(test_consecutive_checks_all_succeed),
+    };
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}

@@ -1,0 +1,772 @@
+/*
+ * test_http.c - the ext_authz plugin in HTTP mode on the in-process test
+ * host, against a real HTTP authorization server (authz_http.py, started
+ * once for the file on a loopback port).
+ *
+ * Each test loads a Backend (the authz server), a GatewayExtension
+ * default/authz with the extAuth spec under test and a TrafficPolicy
+ * default/api that uses it, then runs one request and checks what the
+ * client got and what the upstream saw. The server echoes what it was
+ * asked in x-authz-* headers; headersToBackend copies them to the
+ * upstream request, where the tests read them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <gwf/testing.h>
+
+#include "peer.h"
+
+#define MS (UINT64_C(1000000))
+#define ECHO_HEADERS                                                           \
+    "[x-user, x-authz-method, x-authz-path, x-authz-seen, x-authz-auth, "      \
+    "x-authz-host, x-authz-custom, x-authz-added, x-authz-partial, "           \
+    "x-authz-body, x-authz-conn]"
+
+static ea_peer server;
+
+static int
+start_server(void **state)
+{
+    (void)state;
+    if (ea_peer_start(&server, AUTHZ_HTTP_SCRIPT, NULL) != 0) {
+        fprintf(stderr, "cannot start %s\n", AUTHZ_HTTP_SCRIPT);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+stop_server(void **state)
+{
+    (void)state;
+    ea_peer_stop(&server);
+    return 0;
+}
+
+/* Manifests: Backend authz on `port`, GatewayExtension default/authz with
+ * spec.extAuth = `ext_auth` (YAML flow), TrafficPolicy default/api. */
+static gwf_test_host *
+host_for(int port, const char *ext_auth)
+{
+    static char text[8192];
+    gwf_test_host *h = gwf_test_host_new();
+
+    assert_non_null(h);
+    snprintf(text, sizeof(text),
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: Backend\n"
+             "metadata: {name: authz}\n"
+             "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata: {name: authz}\n"
+             "spec: {extAuth: %s}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: TrafficPolicy\n"
+             "metadata: {name: api}\n"
+             "spec: {extAuth: {extensionRef: {name: authz}}}\n",
+             port, ext_auth);
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    return h;
+}
+
+static gwf_test_host *
+host_with(const char *ext_auth)
+{
+    return host_for(server.port, ext_auth);
+}
+
+static const gwf_test_route api = {.policy = "default/api"};
+
+static gwf_test_result *
+run(gwf_test_host *h, gwf_test_request *req)
+{
+    gwf_test_result *res = gwf_test_run(h, &api, req);
+
+    if (!res)
+        fail_msg("run: %s", gwf_test_error(h));
+    gwf_test_request_free(req);
+    return res;
+}
+
+static void
+done(gwf_test_host *h, gwf_test_result *res)
+{
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static const char *
+upstream(const gwf_test_result *res, const char *name)
+{
+    const char *v = gwf_test_upstream_header(res, name, 0);
+    return v ? v : "(absent)";
+}
+
+#define ECHO_SPEC                                                              \
+    "{httpService: {backendRef: {name: authz}, authorizationResponse: "        \
+    "{headersToBackend: " ECHO_HEADERS "}}}"
+
+/* ---- allow ------------------------------------------------------------ */
+
+static void
+test_200_allows_and_copies_headers_to_backend(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_int_equal(gwf_test_status(res), 200);
+    assert_string_equal(upstream(res, "x-user"), "alice");
+    assert_string_equal(upstream(res, "x-authz-method"), "GET");
+    assert_null(gwf_test_upstream_header(res, "x-not-copied", 0));
+    assert_true(gwf_test_metric(h,
+                                "gwf_ext_authz_checks_total{instance="
+                                "\"default/authz\",result=\"allowed\"}") == 1);
+    done(h, res);
+}
+
+static void
+test_check_path_is_path_prefix_plus_original_path(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, pathPrefix: /auth, "
+        "authorizationResponse: {headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/allow/x?q=1&r=%20"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-path"),
+                        "/auth/allow/x?q=1&r=%20");
+    /* The upstream still gets the original path. */
+    assert_string_equal(gwf_test_upstream_path(res), "/allow/x?q=1&r=%20");
+    done(h, res);
+}
+
+static void
+test_check_keeps_the_original_method(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("DELETE", "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-method"), "DELETE");
+    done(h, res);
+}
+
+static void
+test_check_carries_only_authorization_host_and_forwarded_headers(void **s)
+{
+    gwf_test_host *h = host_with(
+        "{headersToForward: [x-custom], httpService: {backendRef: "
+        "{name: authz}, authorizationResponse: {headersToBackend: " ECHO_HEADERS
+        "}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+
+    (void)s;
+    gwf_test_request_header(req, "authorization", "Bearer t0k");
+    gwf_test_request_header(req, "x-custom", "c1");
+    gwf_test_request_header(req, "cookie", "session=1");
+    gwf_test_request_header(req, "x-unlisted", "u");
+    gwf_test_result *res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-seen"),
+                        "authorization,host,x-custom");
+    assert_string_equal(upstream(res, "x-authz-auth"), "Bearer t0k");
+    assert_string_equal(upstream(res, "x-authz-host"), "example.com");
+    assert_string_equal(upstream(res, "x-authz-custom"), "c1");
+    done(h, res);
+}
+
+static void
+test_headers_to_add_overwrite_forwarded_headers(void **state)
+{
+    gwf_test_host *h =
+        host_with("{headersToForward: [x-added], httpService: {backendRef: "
+                  "{name: authz}, authorizationRequest: {headersToAdd: "
+                  "{x-added: fixed}}, authorizationResponse: "
+                  "{headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+
+    (void)state;
+    gwf_test_request_header(req, "x-added", "from-client");
+    gwf_test_result *res = run(h, req);
+    assert_string_equal(upstream(res, "x-authz-added"), "fixed");
+    done(h, res);
+}
+
+static void
+test_auth_headers_to_remove_are_removed_from_upstream_request(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+
+    (void)state;
+    gwf_test_request_header(req, "x-secret", "s3cret");
+    gwf_test_request_header(req, "x-kept", "k");
+    gwf_test_result *res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(gwf_test_upstream_header(res, "x-secret", 0));
+    assert_string_equal(upstream(res, "x-kept"), "k");
+    done(h, res);
+}
+
+static void
+test_headers_to_client_on_success_reach_the_client(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationResponse: "
+        "{headersToClientOnSuccess: [x-client-hello]}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(gwf_test_header(res, "x-client-hello", 0),
+                        "from-authz");
+    assert_null(gwf_test_upstream_header(res, "x-client-hello", 0));
+    done(h, res);
+}
+
+static void
+test_connection_to_authz_server_is_kept_alive(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *first = run(h, gwf_test_request_new("GET", "/allow"));
+    gwf_test_result *second = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_string_equal(upstream(first, "x-authz-conn"), "1");
+    assert_string_equal(upstream(second, "x-authz-conn"), "2");
+    gwf_test_result_free(first);
+    done(h, second);
+}
+
+/* ---- deny ------------------------------------------------------------- */
+
+static void
+test_denial_answers_with_status_body_and_headers(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+    size_t len;
+    const char *body;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 401);
+    body = gwf_test_body(res, &len);
+    assert_int_equal(len, 14);
+    assert_memory_equal(body, "denied by test", 14);
+    assert_string_equal(gwf_test_header(res, "www-authenticate", 0),
+                        "Bearer realm=\"test\"");
+    assert_string_equal(gwf_test_header(res, "x-deny-reason", 0), "no token");
+    assert_string_equal(gwf_test_header(res, "x-internal", 0), "secret");
+    assert_string_equal(gwf_test_reply_details(res), "ext_authz_denied");
+    assert_null(gwf_test_upstream_path(res));
+    done(h, res);
+}
+
+static void
+test_headers_to_client_limits_the_denial_headers(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationResponse: "
+        "{headersToClient: [x-deny-reason]}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 401);
+    assert_string_equal(gwf_test_header(res, "x-deny-reason", 0), "no token");
+    /* Envoy always lets WWW-Authenticate and Location through. */
+    assert_non_null(gwf_test_header(res, "www-authenticate", 0));
+    assert_null(gwf_test_header(res, "x-internal", 0));
+    done(h, res);
+}
+
+static void
+test_redirect_denial_keeps_its_location(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/redirect"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 302);
+    assert_string_equal(gwf_test_header(res, "location", 0),
+                        "https://login.example/");
+    done(h, res);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void
+test_5xx_is_an_error_answered_with_403(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/error"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_null(gwf_test_header(res, "x-deny-reason", 0));
+    assert_string_equal(gwf_test_reply_details(res), "ext_authz_error");
+    assert_true(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
+                                   "\"default/authz\",result=\"error\"}") == 1);
+    done(h, res);
+}
+
+static void
+test_status_on_error_sets_the_error_status(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{statusOnError: 503, httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/error"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 503);
+    done(h, res);
+}
+
+static void
+test_reset_connection_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/close"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    done(h, res);
+}
+
+static void
+test_connection_refused_is_an_error(void **state)
+{
+    gwf_test_host *h = host_for(ea_unused_port(), ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "ext_authz check failed"));
+    done(h, res);
+}
+
+static void
+test_too_large_answer_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/big"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "too large"));
+    done(h, res);
+}
+
+static void
+test_timeout_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, requestTimeout: 100ms}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/slow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 200);
+
+    (void)state;
+    assert_non_null(res);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 99 * MS);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 1 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 1000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "requestTimeout"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_fail_open_allows_when_the_server_fails(void **state)
+{
+    gwf_test_host *h =
+        host_with("{failOpen: true, httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/error"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_true(
+        gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
+                           "\"default/authz\",result=\"failed_open\"}") == 1);
+    done(h, res);
+}
+
+static void
+test_fail_open_allows_when_the_server_is_down(void **state)
+{
+    gwf_test_host *h =
+        host_for(ea_unused_port(),
+                 "{failOpen: true, httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
+static void
+test_fail_open_does_not_allow_a_denial(void **state)
+{
+    gwf_test_host *h =
+        host_with("{failOpen: true, httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 401);
+    done(h, res);
+}
+
+/* ---- client gone -------------------------------------------------------- */
+
+static void
+test_client_leaving_cancels_the_check(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, requestTimeout: 10s}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/slow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 100);
+    gwf_test_result *next;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_abort(h, res);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_ABORTED);
+    gwf_test_result_free(res);
+    gwf_test_request_free(req);
+    /* The worker is still usable, and the next check gets its answer. */
+    next = run(h, gwf_test_request_new("GET", "/allow"));
+    assert_int_equal(gwf_test_outcome(next), GWF_TEST_FORWARDED);
+    done(h, next);
+}
+
+/* ---- bodies -------------------------------------------------------------- */
+
+#define BODY_SPEC(extra)                                                       \
+    "{withRequestBody: {maxRequestBytes: 8" extra "}, httpService: "           \
+    "{backendRef: {name: authz}, authorizationResponse: "                      \
+    "{headersToBackend: " ECHO_HEADERS "}}}"
+
+static gwf_test_request *
+post(const char *body)
+{
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_request_body(req, body, strlen(body));
+    return req;
+}
+
+static void
+test_body_is_sent_to_the_authz_server(void **state)
+{
+    gwf_test_host *h = host_with(BODY_SPEC(""));
+    gwf_test_result *res = run(h, post("hello"));
+    size_t len;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-body"), "hello");
+    assert_string_equal(upstream(res, "x-authz-method"), "POST");
+    assert_string_equal(upstream(res, "x-authz-partial"), "");
+    assert_memory_equal(gwf_test_upstream_body(res, &len), "hello", 5);
+    assert_int_equal(len, 5);
+    done(h, res);
+}
+
+static void
+test_body_is_not_sent_without_with_request_body(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res = run(h, post("hello"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-body"), "");
+    done(h, res);
+}
+
+static void
+test_body_larger_than_max_is_refused_with_413(void **state)
+{
+    gwf_test_host *h = host_with(BODY_SPEC(""));
+    gwf_test_result *res = run(h, post("0123456789"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 413);
+    done(h, res);
+}
+
+static void
+test_partial_body_sends_the_first_max_bytes(void **state)
+{
+    gwf_test_host *h = host_with(BODY_SPEC(", allowPartialMessage: true"));
+    gwf_test_result *res = run(h, post("0123456789"));
+    size_t len;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-body"), "01234567");
+    assert_string_equal(upstream(res, "x-authz-partial"), "true");
+    /* The upstream gets all of it. */
+    gwf_test_upstream_body(res, &len);
+    assert_int_equal(len, 10);
+    done(h, res);
+}
+
+/* ---- config errors ------------------------------------------------------- */
+
+static void
+expect_config_error(const char *ext_auth, const char *needle)
+{
+    gwf_test_host *h = host_with(ext_auth);
+
+    assert_int_equal(gwf_test_validate(h), -1);
+    if (!strstr(gwf_test_error(h), needle))
+        fail_msg("expected \"%s\" in: %s", needle, gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
+static void
+test_config_without_a_service_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{failOpen: true}",
+                        "expected one of httpService, grpcService");
+}
+
+static void
+test_config_with_both_services_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}}, "
+                        "grpcService: {backendRef: {name: authz}}}",
+                        "spec.extAuth.grpcService: only one of");
+}
+
+static void
+test_config_unknown_field_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "pathPrefx: /a}}",
+                        "spec.extAuth.httpService.pathPrefx: unknown field");
+}
+
+static void
+test_config_missing_backend_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: nowhere}}}",
+                        "httpService.backendRef.name: Backend nowhere not "
+                        "found");
+}
+
+static void
+test_config_bad_status_on_error_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{statusOnError: 99, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "statusOnError: expected an integer 200-599");
+}
+
+static void
+test_config_body_without_max_bytes_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{withRequestBody: {}, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "withRequestBody.maxRequestBytes: is required");
+}
+
+static void
+test_config_bad_timeout_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "requestTimeout: soon}}",
+                        "httpService.requestTimeout: expected a duration");
+}
+
+static void
+test_config_bad_header_name_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{headersToForward: [\"bad name\"], httpService: "
+                        "{backendRef: {name: authz}}}",
+                        "headersToForward[0]: expected a header name");
+}
+
+static void
+test_config_retry_without_attempts_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "retry: {backoff: {baseInterval: 1s}}}}",
+                        "httpService.retry.attempts: is required");
+}
+
+/* ---- retry ------------------------------------------------------------ */
+
+#define RETRY_SPEC(attempts)                                                   \
+    "{httpService: {backendRef: {name: authz}, requestTimeout: 5s, "           \
+    "retry: {attempts: " attempts ", backoff: {baseInterval: 10ms, "           \
+    "maxInterval: 15ms}}}}"
+
+static void
+test_retry_after_5xx_gets_the_answer(void **state)
+{
+    gwf_test_host *h = host_with(RETRY_SPEC("1"));
+    gwf_test_request *req = gwf_test_request_new("GET", "/flaky/a/allow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    /* The first answer was 500: waiting 10ms (host clock) to retry. */
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 10 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 2000), 1);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_true(gwf_test_log_contains(h, "retry 1 of 1"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_retries_stop_after_attempts(void **state)
+{
+    gwf_test_host *h = host_with(RETRY_SPEC("2"));
+    gwf_test_request *req = gwf_test_request_new("GET", "/error");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 10 * MS); /* first retry after baseInterval */
+    gwf_test_wait(h, res, 1000);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 15 * MS); /* then 20ms, capped at maxInterval */
+    assert_int_equal(gwf_test_wait(h, res, 2000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "retry 2 of 2"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_refused_connection_is_retried(void **state)
+{
+    gwf_test_host *h = host_for(ea_unused_port(), RETRY_SPEC("1"));
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 10 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 2000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "retry 1 of 1"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_denial_is_not_retried(void **state)
+{
+    gwf_test_host *h = host_with(RETRY_SPEC("3"));
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 401);
+    assert_false(gwf_test_log_contains(h, "retry"));
+    done(h, res);
+}
+
+static void
+test_retry_resends_the_body(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{withRequestBody: {maxRequestBytes: 64}, httpService: {backendRef: "
+        "{name: authz}, retry: {attempts: 1, backoff: {baseInterval: 10ms}}, "
+        "authorizationResponse: {headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/flaky/b/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "again", 5);
+    res = gwf_test_start(h, &api, req, 1000);
+    gwf_test_advance(h, 10 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 2000), 1);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-body"), "again");
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_200_allows_and_copies_headers_to_backend),
+        cmocka_unit_test(test_check_path_is_path_prefix_plus_original_path),
+        cmocka_unit_test(test_check_keeps_the_original_method),
+        cmocka_unit_test(
+            test_check_carries_only_authorization_host_and_forwarded_headers),
+        cmocka_unit_test(test_headers_to_add_overwrite_forwarded_headers),
+        cmocka_unit_test(
+            test_auth_headers_to_remove_are_removed_from_upstream_request),
+        cmocka_unit_test(test_headers_to_client_on_success_reach_the_client),
+        cmocka_unit_test(test_connection_to_authz_server_is_kept_alive),
+        cmocka_unit_test(test_denial_answers_with_status_body_and_headers),
+        cmocka_unit_test(test_headers_to_client_limits_the_denial_headers),
+        cmocka_unit_test(test_redirect_denial_keeps_its_location),
+        cmocka_unit_test(test_5xx_is_an_error_answered_with_403),
+        cmocka_unit_test(test_status_on_error_sets_the_error_status),
+        cmocka_unit_test(test_reset_connection_is_an_error),
+        cmocka_unit_test(test_connection_refused_is_an_error),
+        cmocka_unit_test(test_too_large_answer_is_an_error),
+        cmocka_unit_test(test_timeout_is_an_error),
+        cmocka_unit_test(test_fail_open_allows_when_the_server_fails),
+        cmocka_unit_test(test_fail_open_allows_when_the_server_is_down),
+        cmocka_unit_test(test_fail_open_does_not_allow_a_denial),
+        cmocka_unit_test(test_client_leaving_cancels_the_check),
+        cmocka_unit_test(test_body_is_sent_to_the_authz_server),
+        cmocka_unit_test(test_body_is_not_sent_without_with_request_body),
+        cmocka_unit_test(test_body_larger_than_max_is_refused_with_413),
+        cmocka_unit_test(test_partial_body_sends_the_first_max_bytes),
+        cmocka_unit_test(test_config_without_a_service_is_rejected),
+        cmocka_unit_test(test_config_with_both_services_is_rejected),
+        cmocka_unit_test(test_config_unknown_field_is_rejected),
+        cmocka_unit_test(test_config_missing_backend_is_rejected),
+        cmocka_unit_test(test_config_bad_status_on_error_is_rejected),
+        cmocka_unit_test(test_config_body_without_max_bytes_is_rejected),
+        cmocka_unit_test(test_config_bad_timeout_is_rejected),
+        cmocka_unit_test(test_config_bad_header_name_is_rejected),
+        cmocka_unit_test(test_config_retry_without_attempts_is_rejected),
+        cmocka_unit_test(test_retry_after_5xx_gets_the_answer),
+        cmocka_unit_test(test_retries_stop_after_attempts),
+        cmocka_unit_test(test_refused_connection_is_retried),
+        cmocka_unit_test(test_denial_is_not_retried),
+        cmocka_unit_test(test_retry_resends_the_body),
+    };
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}
