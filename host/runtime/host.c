@@ -8,6 +8,9 @@
  * data plane's own message access (gwf_message_ops) only ever sees
  * validated input.
  */
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +147,41 @@ h_config_error(gwf_instance *i, const char *field, const char *msg,
     inst->err_count++;
 }
 
+/* A Backend's spec.tls.caFile is relative to the Backend's own manifest,
+ * which the plugin reading it does not know: hand it over absolute. */
+static char *
+absolute_tls_ca(const gwf_doc *doc, char *json)
+{
+    json_t *spec = json_loads(json, 0, NULL);
+    json_t *ca = json_object_get(json_object_get(spec, "tls"), "caFile");
+    const char *path = json_string_value(ca);
+    if (!path || path[0] == '/' || !doc->file) {
+        json_decref(spec);
+        return json;
+    }
+    char *copy = rt_strdup(doc->file);
+    char dir[PATH_MAX];
+    char *joined = NULL;
+    if (copy && realpath(dirname(copy), dir)) {
+        size_t len = strlen(dir) + 1 + strlen(path) + 1;
+        joined = malloc(len);
+        if (joined)
+            snprintf(joined, len, "%s/%s", dir, path);
+    }
+    free(copy);
+    char *out = NULL;
+    if (joined &&
+        json_object_set_new(json_object_get(spec, "tls"), "caFile",
+                            json_string(joined)) == 0)
+        out = json_dumps(spec, JSON_COMPACT);
+    free(joined);
+    json_decref(spec);
+    if (!out)
+        return json;
+    free(json);
+    return out;
+}
+
 static gwf_status
 h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
                   gwf_view *spec_json)
@@ -164,6 +202,8 @@ h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
     const gwf_node *node =
         strcmp(kind, "Secret") == 0 || !doc->spec ? doc->root : doc->spec;
     char *json = gwf_node_to_json(node);
+    if (json && strcmp(kind, "Backend") == 0)
+        json = absolute_tls_ca(doc, json);
     char **grown =
         realloc(inst->lookups, (inst->lookup_count + 1) * sizeof *grown);
     if (!json || !grown) {

@@ -1435,10 +1435,30 @@ check_static_hosts(check *c, const gwf_node *static_)
     }
 }
 
+/* spec.tls of a static Backend: how a plugin that talks to this backend
+ * itself (ext_authz) connects: {caFile, serverName?}. Only the shape is
+ * checked here; the plugin resolves caFile and reads it. */
+static void
+check_backend_tls(check *c, const gwf_node *tls)
+{
+    static const char *const known[] = {"caFile", "serverName", NULL};
+    check_known_fields(c, tls, "spec.tls", known);
+    const char *ca = required_string(c, tls, "caFile", "spec.tls.caFile");
+    if (ca && !*ca)
+        check_error(c, "spec.tls.caFile",
+                    "must not be empty (expected a PEM file of CAs, "
+                    "relative to this manifest's directory)");
+    const char *name =
+        optional_string(c, tls, "serverName", "spec.tls.serverName");
+    if (name && (!*name || strpbrk(name, "/:@ ?#[]")))
+        check_error(c, "spec.tls.serverName",
+                    "expected a host name, without port, path or spaces");
+}
+
 static void
 check_backend(check *c)
 {
-    static const char *const known[] = {"type", "static", "aws", NULL};
+    static const char *const known[] = {"type", "static", "aws", "tls", NULL};
     const gwf_node *spec = c->doc->spec;
     check_known_fields(c, spec, "spec", known);
     const gwf_node *static_ = field_of(spec, "static");
@@ -1451,6 +1471,12 @@ check_backend(check *c)
     if (optional_map(c, spec, "static", "spec.static"))
         check_static_hosts(c, static_);
     optional_map(c, spec, "aws", "spec.aws");
+    const gwf_node *tls = optional_map(c, spec, "tls", "spec.tls");
+    if (tls && aws)
+        check_error(c, "spec.tls",
+                    "only a static Backend may set tls (this one is aws)");
+    if (tls)
+        check_backend_tls(c, tls);
 
     const char *type = optional_string(c, spec, "type", "spec.type");
     if (!type)

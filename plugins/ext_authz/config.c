@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,8 +242,22 @@ parse_pairs(gwf_instance *inst, const char *field, const json_t *v,
                              json_kind(v));
 }
 
+/* Where a tls block comes from: the extension's own `tls` (backend NULL)
+ * or the `spec.tls` of the Backend `backend` that the backendRef at
+ * `ref_field` resolved to. Errors in the latter are reported on the
+ * backendRef, naming the Backend's field. */
+typedef struct tls_source {
+    const char *ref_field;
+    const char *backend;
+} tls_source;
+
+static gwf_status parse_tls(ea_config *cfg, const tls_source *src,
+                            const json_t *tls);
+
 /* Resolve backendRef {name, namespace?, port?} through a static Backend
- * into cfg->connect_host / connect_port. */
+ * into cfg->connect_host / connect_port, and, unless the extension set
+ * its own tls, the Backend's spec.tls into cfg->tls / ca_file /
+ * server_name. */
 static gwf_status
 parse_backend_ref(ea_config *cfg, const char *field, const json_t *ref)
 {
@@ -314,26 +329,68 @@ parse_backend_ref(ea_config *cfg, const char *field, const json_t *ref)
     cfg->connect_port =
         (unsigned)(port ? json_integer_value(port)
                         : json_integer_value(json_object_get(first, "port")));
-    json_decref(doc);
-    if (!cfg->connect_host)
+    if (!cfg->connect_host) {
+        json_decref(doc);
         return gwf_config_errorf(inst, f, "out of memory");
+    }
+    /* The extension's own tls (parsed before) wins over the Backend's. */
+    if (!cfg->tls && json_object_get(spec, "tls")) {
+        tls_source src = {.ref_field = f, .backend = full};
+        if (parse_tls(cfg, &src, json_object_get(spec, "tls")) != GWF_OK)
+            st = GWF_ERR_BAD_ARGUMENT;
+    }
+    json_decref(doc);
     return st;
 }
 
+static gwf_status tls_errorf(ea_config *cfg, const tls_source *src,
+                             const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static gwf_status
-parse_tls(ea_config *cfg, const json_t *tls)
+tls_errorf(ea_config *cfg, const tls_source *src, const char *key,
+           const char *fmt, ...)
 {
-    static const char *const known[] = {"caFile", "serverName", NULL};
+    char message[512], field[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    if (src->backend)
+        return gwf_config_errorf(cfg->instance, src->ref_field,
+                                 "Backend %s: spec.tls%s%s: %s", src->backend,
+                                 key ? "." : "", key ? key : "", message);
+    snprintf(field, sizeof(field), "tls%s%s", key ? "." : "", key ? key : "");
+    return gwf_config_errorf(cfg->instance, field, "%s", message);
+}
+
+/* A tls block {caFile?, serverName?}: sets cfg->tls, ca_file (made
+ * absolute against the directory of this instance's manifest) and
+ * server_name. */
+static gwf_status
+parse_tls(ea_config *cfg, const tls_source *src, const json_t *tls)
+{
     gwf_instance *inst = cfg->instance;
-    const json_t *ca, *sni;
-    gwf_status st;
+    const json_t *ca, *sni, *value;
+    const char *key;
+    gwf_status st = GWF_OK;
 
     if (!tls)
         return GWF_OK;
-    if (want_object(inst, "tls", tls) != GWF_OK)
-        return GWF_ERR_BAD_ARGUMENT;
-    st = check_known(inst, "tls", tls, known, "caFile, serverName");
+    /* Set even when the block is wrong, so that a Backend's tls does not
+     * stand in for the extension's. */
     cfg->tls = 1;
+    if (!json_is_object(tls))
+        return tls_errorf(cfg, src, NULL, "expected an object, found %s",
+                          json_kind(tls));
+    json_object_foreach((json_t *)tls, key, value)
+    {
+        if (strcmp(key, "caFile") != 0 && strcmp(key, "serverName") != 0)
+            st = tls_errorf(cfg, src, key,
+                            "unknown field (expected one of: caFile, "
+                            "serverName)");
+    }
     ca = json_object_get(tls, "caFile");
     sni = json_object_get(tls, "serverName");
     if (ca) {
@@ -342,10 +399,8 @@ parse_tls(ea_config *cfg, const json_t *tls)
         gwf_strbuf b = {0};
 
         if (!json_is_string(ca) || json_string_length(ca) == 0)
-            return gwf_config_errorf(inst, "tls.caFile",
-                                     "expected a file "
-                                     "name, found %s",
-                                     json_kind(ca));
+            return tls_errorf(cfg, src, "caFile",
+                              "expected a file name, found %s", json_kind(ca));
         path = json_string_value(ca);
         if (path[0] != '/' && dir.len > 0) {
             gwf_strbuf_append(&b, dir.ptr, dir.len);
@@ -354,24 +409,22 @@ parse_tls(ea_config *cfg, const json_t *tls)
         gwf_strbuf_append(&b, path, strlen(path));
         if (b.failed) {
             gwf_strbuf_free(&b);
-            return gwf_config_errorf(inst, "tls.caFile", "out of memory");
+            return tls_errorf(cfg, src, "caFile", "out of memory");
         }
         cfg->ca_file = b.data;
         FILE *f = fopen(cfg->ca_file, "r");
         if (!f)
-            return gwf_config_errorf(inst, "tls.caFile",
-                                     "cannot read "
-                                     "\"%s\"",
-                                     cfg->ca_file);
+            return tls_errorf(cfg, src, "caFile", "cannot read \"%s\"",
+                              cfg->ca_file);
         fclose(f);
     }
     if (sni) {
         if (!json_is_string(sni) || json_string_length(sni) == 0 ||
             strpbrk(json_string_value(sni), "/:@ ?#[]"))
-            return gwf_config_errorf(inst, "tls.serverName",
-                                     "expected a "
-                                     "host name");
+            return tls_errorf(cfg, src, "serverName", "expected a host name");
         cfg->server_name = strdup(json_string_value(sni));
+        if (!cfg->server_name)
+            return tls_errorf(cfg, src, "serverName", "out of memory");
     }
     return st;
 }
@@ -655,7 +708,8 @@ ea_config_parse(ea_config *cfg, const json_t *root)
                                  "expected one of httpService, "
                                  "grpcService");
     /* TLS first: it decides the URL's scheme and host name. */
-    if (parse_tls(cfg, json_object_get(root, "tls")) != GWF_OK)
+    if (parse_tls(cfg, &(tls_source){.ref_field = NULL, .backend = NULL},
+                  json_object_get(root, "tls")) != GWF_OK)
         st = GWF_ERR_BAD_ARGUMENT;
     if (http) {
         cfg->mode = EA_MODE_HTTP;

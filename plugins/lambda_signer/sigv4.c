@@ -34,8 +34,15 @@
  * building two short strings. So the cache also keeps a fetched SHA-256
  * and the HMAC's inner and outer states already keyed (the HMAC of a
  * message is then two hash continuations), strings are built in buffers
- * sized up front, and the query pairs and lower-cased header names live
- * in one allocation each.
+ * sized up front and written through a pointer, and the query pairs and
+ * lower-cased header names live on the stack (one allocation each past a
+ * bound). Canonicalisation is table-driven and works a word at a time
+ * where it can: header names are lower-cased eight bytes at once and
+ * sorted by an 8-byte prefix key (pointers, not structs, move), the
+ * query is split, decoded and re-encoded in one pass, header values
+ * without white space are copied a word at a time, and the excluded
+ * header names are found by length first. The only per-call allocations
+ * are the result's own strings.
  */
 #define _GNU_SOURCE
 #include "sigv4.h"
@@ -50,7 +57,6 @@
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_BLOCK 64
 
-static const char hex_lower[] = "0123456789abcdef";
 static const char hex_upper[] = "0123456789ABCDEF";
 
 /* 1 for A-Z a-z 0-9 - _ . ~ */
@@ -70,26 +76,120 @@ static const unsigned char unreserved[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
-static int
+/* One more than the value of a hex digit, 0 for any other byte. */
+static const unsigned char hex_digit1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* The value of a hex digit, -1 for any other byte. */
+static inline int
 hex_value(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return (int)hex_digit1[c] - 1;
 }
+
+/* 1 for the white space a header value is trimmed of: space, tab, CR,
+ * LF. */
+static const unsigned char header_space[256] = {
+    [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
+};
+
+/* The two lower-case hex digits of every byte value. */
+#define HEX_DIGIT(v) ((char)((v) < 10 ? '0' + (v) : 'a' - 10 + (v)))
+#define HEX_PAIR(v) {HEX_DIGIT((v) >> 4), HEX_DIGIT((v) & 15)}
+#define HEX_ROW(r)                                                             \
+    HEX_PAIR(r + 0), HEX_PAIR(r + 1), HEX_PAIR(r + 2), HEX_PAIR(r + 3),        \
+        HEX_PAIR(r + 4), HEX_PAIR(r + 5), HEX_PAIR(r + 6), HEX_PAIR(r + 7),    \
+        HEX_PAIR(r + 8), HEX_PAIR(r + 9), HEX_PAIR(r + 10), HEX_PAIR(r + 11),  \
+        HEX_PAIR(r + 12), HEX_PAIR(r + 13), HEX_PAIR(r + 14), HEX_PAIR(r + 15)
+static const char hex_pairs[256][2] = {
+    HEX_ROW(0),   HEX_ROW(16),  HEX_ROW(32),  HEX_ROW(48),
+    HEX_ROW(64),  HEX_ROW(80),  HEX_ROW(96),  HEX_ROW(112),
+    HEX_ROW(128), HEX_ROW(144), HEX_ROW(160), HEX_ROW(176),
+    HEX_ROW(192), HEX_ROW(208), HEX_ROW(224), HEX_ROW(240),
+};
+#undef HEX_ROW
+#undef HEX_PAIR
+#undef HEX_DIGIT
 
 static void
 to_hex(const unsigned char *in, size_t len, char *out)
 {
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hex_lower[in[i] >> 4];
-        out[2 * i + 1] = hex_lower[in[i] & 15];
-    }
+    for (size_t i = 0; i < len; i++)
+        memcpy(out + 2 * i, hex_pairs[in[i]], 2);
     out[2 * len] = '\0';
+}
+
+/* Byte order, shorter first on a tie; the strings compared (header
+ * names, query keys) are short, so a loop beats a call to memcmp. */
+static inline int
+bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    return an < bn ? -1 : an > bn;
+}
+
+/* The first eight bytes of a string as a big-endian number, zero-padded.
+ * Two strings whose keys differ compare like their keys (in bytes_cmp's
+ * order), so sorting mostly compares one number and looks at the bytes
+ * only when the first eight are equal. */
+static inline uint64_t
+prefix_key(const char *s, size_t len)
+{
+    uint64_t k = 0;
+    size_t n = len < 8 ? len : 8;
+    for (size_t i = 0; i < n; i++)
+        k |= (uint64_t)(unsigned char)s[i] << (56 - 8 * i);
+    return k;
+}
+
+/* bytes_cmp of two strings, given their prefix keys. */
+static inline int
+keyed_cmp(uint64_t ak, const char *a, size_t an, uint64_t bk, const char *b,
+          size_t bn)
+{
+    if (ak != bk)
+        return ak < bk ? -1 : 1;
+    /* Equal keys: a string of at most eight bytes is then a prefix of the
+     * other (the padding is zeros, and equal), so the shorter is first;
+     * otherwise the bytes after the eighth decide. */
+    if (an <= 8 || bn <= 8)
+        return an < bn ? -1 : an > bn;
+    return bytes_cmp(a + 8, an - 8, b + 8, bn - 8);
+}
+
+/* prefix_key of a string with at least eight readable bytes from `s`
+ * (whatever follows the string). */
+static inline uint64_t
+prefix_key_word(const char *s, size_t len)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t x;
+    memcpy(&x, s, 8);
+    if (len < 8)
+        x &= ~(~UINT64_C(0) << (8 * len));
+    return __builtin_bswap64(x);
+#else
+    return prefix_key(s, len);
+#endif
+}
+
+/* Copy `n` bytes sixteen, then eight at a time: both sides have room for
+ * `n` rounded up to eight, and for sixteen (COPY_SLACK past the end). */
+#define COPY_SLACK 16
+static inline char *
+copy_words(char *dst, const char *src, size_t n)
+{
+    memcpy(dst, src, 16); /* most names and query keys: no loop */
+    for (size_t k = 16; k < n; k += 8)
+        memcpy(dst + k, src + k, 8);
+    return dst + n;
 }
 
 /* ------------------------------------------------------------------------
@@ -390,57 +490,61 @@ sigv4_canonical_uri(gwf_strbuf *b, const char *path, size_t len,
  * --------------------------------------------------------------------- */
 
 typedef struct query_pair {
+    uint64_t prefix; /* prefix_key of the encoded key */
     const char *key;
     size_t key_len;
     const char *value;
     size_t value_len;
 } query_pair;
 
-/* Percent-decode then AWS-encode one key or value at `o` (room for 3
- * bytes per input byte); returns the end. */
-static char *
-reencode(char *o, const char *s, size_t len)
+/* Percent-decode then AWS-encode bytes of `s` from `*at` up to `len` or
+ * the first byte in `stop` (a byte of the input, not of an escape: hex
+ * digits are never stop bytes), at `o` (room for 3 bytes per input
+ * byte); returns the end of the output and leaves `*at` on the stop byte.
+ * An escape must lie wholly before `len`. */
+static inline char *
+reencode_until(char *o, const char *s, size_t len, size_t *at,
+               const unsigned char *stop)
 {
-    size_t i = 0;
+    size_t i = *at;
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
-        int hi, lo;
+        if (unreserved[c]) {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        if (stop[c])
+            break;
+        unsigned hi, lo;
         if (c == '%' && i + 2 < len &&
-            (hi = hex_value((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hex_value((unsigned char)s[i + 2])) >= 0) {
-            c = (unsigned char)(hi << 4 | lo);
+            (hi = hex_digit1[(unsigned char)s[i + 1]]) != 0 &&
+            (lo = hex_digit1[(unsigned char)s[i + 2]]) != 0) {
+            c = (unsigned char)((hi - 1) << 4 | (lo - 1));
             i += 3;
+            if (unreserved[c]) {
+                *o++ = (char)c;
+                continue;
+            }
         } else {
             i++;
         }
-        if (unreserved[c]) {
-            *o++ = (char)c;
-        } else {
-            *o++ = '%';
-            *o++ = hex_upper[c >> 4];
-            *o++ = hex_upper[c & 15];
-        }
+        *o++ = '%';
+        *o++ = hex_upper[c >> 4];
+        *o++ = hex_upper[c & 15];
     }
+    *at = i;
     return o;
 }
 
-/* Byte order, shorter first on a tie; the strings compared (header
- * names, query keys) are short, so a loop beats a call to memcmp. */
-static inline int
-bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    size_t n = an < bn ? an : bn;
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
-    return an < bn ? -1 : an > bn;
-}
+static const unsigned char stop_key[256] = {['&'] = 1, ['='] = 1};
+static const unsigned char stop_value[256] = {['&'] = 1};
 
-static int
-pair_cmp(const void *a, const void *b)
+static inline int
+pair_cmp(const query_pair *x, const query_pair *y)
 {
-    const query_pair *x = a, *y = b;
-    int c = bytes_cmp(x->key, x->key_len, y->key, y->key_len);
+    int c = keyed_cmp(x->prefix, x->key, x->key_len, y->prefix, y->key,
+                      y->key_len);
     return c ? c : bytes_cmp(x->value, x->value_len, y->value, y->value_len);
 }
 
@@ -450,39 +554,41 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
 {
     if (len == 0 && extra_count == 0)
         return;
-    size_t cap = extra_count + 1;
-    for (size_t i = 0; i < len; i++)
-        cap += query[i] == '&';
-    query_pair stack_pairs[32];
-    query_pair *pairs = cap <= 32 ? stack_pairs : malloc(cap * sizeof *pairs);
+    /* A pair takes at least one byte and a '&' after it (but the last). */
+    size_t cap = extra_count + len / 2 + 1;
+    query_pair stack_pairs[48];
+    query_pair *pairs = cap <= 48 ? stack_pairs : malloc(cap * sizeof *pairs);
     /* Every byte becomes at most three: the arena never moves. */
     char stack_arena[1024];
-    char *arena = len * 3 + 1 <= sizeof stack_arena ? stack_arena
-                                                    : malloc(len * 3 + 1);
+    size_t arena_len = len * 3 + COPY_SLACK; /* + slack for word reads */
+    char *arena = arena_len <= sizeof stack_arena ? stack_arena
+                                                  : malloc(arena_len);
     size_t count = 0;
     if (!pairs || !arena) {
         b->failed = 1;
         goto done;
     }
+    /* One pass: each '&'-separated, non-empty piece is a pair, its key up
+     * to the first '=', its value the rest (further '=' included). */
     char *o = arena;
     size_t i = 0;
-    while (len > 0 && i <= len) {
-        size_t j = i;
-        while (j < len && query[j] != '&')
-            j++;
-        if (j > i) {
-            const char *eq = memchr(query + i, '=', j - i);
-            size_t key_end = eq ? (size_t)(eq - query) : j;
-            query_pair *p = &pairs[count++];
-            p->key = o;
-            o = reencode(o, query + i, key_end - i);
-            p->key_len = (size_t)(o - p->key);
-            p->value = o;
-            if (eq)
-                o = reencode(o, eq + 1, j - key_end - 1);
-            p->value_len = (size_t)(o - p->value);
+    while (i < len) {
+        size_t start = i;
+        query_pair *p = &pairs[count];
+        p->key = o;
+        o = reencode_until(o, query, len, &i, stop_key);
+        p->key_len = (size_t)(o - p->key);
+        p->value = o;
+        if (i < len && query[i] == '=') {
+            i++;
+            o = reencode_until(o, query, len, &i, stop_value);
         }
-        i = j + 1;
+        p->value_len = (size_t)(o - p->value);
+        if (i > start) {
+            p->prefix = prefix_key_word(p->key, p->key_len);
+            count++;
+        }
+        i++; /* the '&' */
     }
     for (size_t e = 0; e < extra_count; e++) {
         const char *eq = strchr(extra[e], '=');
@@ -492,9 +598,14 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
         p->key_len = eq ? (size_t)(eq - extra[e]) : n;
         p->value = eq ? eq + 1 : extra[e] + n;
         p->value_len = eq ? n - p->key_len - 1 : 0;
+        p->prefix = prefix_key(p->key, p->key_len);
     }
     /* Usually a handful of pairs: insertion sort (stable, no calls). */
-    for (size_t k = 1; k < count; k++) {
+    size_t total = count;
+    for (size_t k = 0; k < count; k++) {
+        total += pairs[k].key_len + pairs[k].value_len + 1;
+        if (k == 0)
+            continue;
         query_pair p = pairs[k];
         size_t j = k;
         while (j > 0 && pair_cmp(&pairs[j - 1], &p) > 0) {
@@ -503,20 +614,31 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
         }
         pairs[j] = p;
     }
-    size_t total = count;
-    for (size_t k = 0; k < count; k++)
-        total += pairs[k].key_len + pairs[k].value_len + 1;
-    if (sb_reserve(b, total) != 0)
+    if (sb_reserve(b, total + COPY_SLACK) != 0)
         goto done;
+    char *w = b->data + b->len;
+    char *arena_end = o;
     for (size_t k = 0; k < count; k++) {
+        const query_pair *q = &pairs[k];
         if (k > 0)
-            b->data[b->len++] = '&';
-        memcpy(b->data + b->len, pairs[k].key, pairs[k].key_len);
-        b->len += pairs[k].key_len;
-        b->data[b->len++] = '=';
-        memcpy(b->data + b->len, pairs[k].value, pairs[k].value_len);
-        b->len += pairs[k].value_len;
+            *w++ = '&';
+        /* Pairs from the arena may be read a word past their end; the
+         * presigning ones are strings of their own. */
+        int in_arena = (uintptr_t)q->key >= (uintptr_t)arena &&
+                       (uintptr_t)q->key <= (uintptr_t)arena_end;
+        if (in_arena) {
+            w = copy_words(w, q->key, q->key_len);
+            *w++ = '=';
+            w = copy_words(w, q->value, q->value_len);
+        } else {
+            memcpy(w, q->key, q->key_len);
+            w += q->key_len;
+            *w++ = '=';
+            memcpy(w, q->value, q->value_len);
+            w += q->value_len;
+        }
     }
+    b->len = (size_t)(w - b->data);
     b->data[b->len] = '\0';
 done:
     if (pairs != stack_pairs)
@@ -529,48 +651,84 @@ done:
  * Canonical headers
  * --------------------------------------------------------------------- */
 
+/* The last `len - k` (1 to 7) bytes of `in` as a word in memcpy's byte
+ * order, zero-padded, without reading outside `in` and without storing
+ * bytes to load them back as a word (which would stall the load). */
+static inline uint64_t
+load_tail(const char *in, size_t k, size_t len)
+{
+    size_t r = len - k;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (len >= 8) { /* the word that ends with the name, shifted down */
+        uint64_t x;
+        memcpy(&x, in + len - 8, 8);
+        return x >> (8 * (8 - r));
+    }
+    const unsigned char *p = (const unsigned char *)in + k;
+    if (r >= 4) { /* two overlapping 4-byte loads */
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + r - 4, 4);
+        return (uint64_t)lo | (uint64_t)hi << (8 * (r - 4));
+    }
+    return (uint64_t)p[0] | (uint64_t)p[r / 2] << (8 * (r / 2)) |
+           (uint64_t)p[r - 1] << (8 * (r - 1));
+#else
+    uint64_t x = 0;
+    for (size_t i = 0; i < r; i++)
+        x |= (uint64_t)(unsigned char)in[k + i] << (56 - 8 * i);
+    return x;
+#endif
+}
+
 typedef struct canon_header {
+    uint64_t prefix;  /* prefix_key of the name */
     const char *name; /* lower case */
     size_t name_len;
     gwf_view value;   /* borrowed, untrimmed */
     size_t order;
+    int same_as_previous; /* (sorted) the previous header has this name */
 } canon_header;
 
 /* Never signed: hop-by-hop headers (a proxy rewrites them), headers
- * proxies add, and the signer's own output (host is given apart). */
-#define NAME(s) {s, sizeof s - 1}
-static const struct {
-    const char *name;
-    size_t len;
-} builtin_excluded[] = {
-    NAME("authorization"), NAME("connection"), NAME("keep-alive"),
-    NAME("proxy-connection"), NAME("proxy-authorization"), NAME("te"),
-    NAME("trailer"), NAME("transfer-encoding"), NAME("upgrade"),
-    NAME("expect"), NAME("x-forwarded-for"), NAME("x-forwarded-proto"),
-    NAME("x-amzn-trace-id"), NAME("x-amz-date"),
-    NAME("x-amz-security-token"), NAME("x-amz-content-sha256"),
-    NAME("host"),
-};
-#undef NAME
-
+ * proxies add, and the signer's own output (host is given apart):
+ *   authorization connection keep-alive proxy-connection
+ *   proxy-authorization te trailer transfer-encoding upgrade expect
+ *   x-forwarded-for x-forwarded-proto x-amzn-trace-id x-amz-date
+ *   x-amz-security-token x-amz-content-sha256 host
+ * Picked by length first, so a name costs at most two comparisons. */
+#define IS(lit) (memcmp(name, lit, sizeof lit - 1) == 0)
 static int
 builtin_excluded_name(const char *name, size_t len)
 {
-    /* Bit n set: some excluded name has n bytes. Most names stop here. */
-    static const uint32_t lengths = 1u << 2 | 1u << 4 | 1u << 6 | 1u << 7 |
-                                    1u << 10 | 1u << 13 | 1u << 15 |
-                                    1u << 16 | 1u << 17 | 1u << 19 |
-                                    1u << 20;
-    if (len > 20 || !(lengths >> len & 1))
+    switch (len) {
+    case 2:
+        return IS("te");
+    case 4:
+        return IS("host");
+    case 6:
+        return IS("expect");
+    case 7:
+        return IS("trailer") || IS("upgrade");
+    case 10:
+        return IS("connection") || IS("keep-alive") || IS("x-amz-date");
+    case 13:
+        return IS("authorization");
+    case 15:
+        return IS("x-forwarded-for") || IS("x-amzn-trace-id");
+    case 16:
+        return IS("proxy-connection");
+    case 17:
+        return IS("transfer-encoding") || IS("x-forwarded-proto");
+    case 19:
+        return IS("proxy-authorization");
+    case 20:
+        return IS("x-amz-security-token") || IS("x-amz-content-sha256");
+    default:
         return 0;
-    for (size_t i = 0; i < sizeof builtin_excluded / sizeof *builtin_excluded;
-         i++)
-        if (builtin_excluded[i].len == len &&
-            builtin_excluded[i].name[0] == name[0] &&
-            bytes_cmp(builtin_excluded[i].name, len, name, len) == 0)
-            return 1;
-    return 0;
+    }
 }
+#undef IS
 
 static int
 name_in(const char *name, size_t len, const char *const *list, size_t n)
@@ -583,46 +741,71 @@ name_in(const char *name, size_t len, const char *const *list, size_t n)
     return 0;
 }
 
-static int
-header_cmp(const void *a, const void *b)
+static inline int
+header_cmp(const canon_header *x, const canon_header *y)
 {
-    const canon_header *x = a, *y = b;
-    int c = bytes_cmp(x->name, x->name_len, y->name, y->name_len);
+    int c = keyed_cmp(x->prefix, x->name, x->name_len, y->prefix, y->name,
+                      y->name_len);
     if (c)
         return c;
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int
-is_space(unsigned char c)
+/* Append `v` trimmed, every white space run as one space, at `o`; returns
+ * the end. */
+static inline char *
+put_trimmed(char *o, gwf_view v)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Trim and collapse white space runs into one space. */
-static void
-append_trimmed(gwf_strbuf *b, gwf_view v)
-{
+    const unsigned char *p = (const unsigned char *)v.ptr;
     size_t i = 0, n = v.len;
-    while (i < n && is_space((unsigned char)v.ptr[i]))
+    while (i < n && header_space[p[i]])
         i++;
-    while (n > i && is_space((unsigned char)v.ptr[n - 1]))
+    while (n > i && header_space[p[n - 1]])
         n--;
-    if (sb_reserve(b, n - i) != 0)
-        return;
-    char *o = b->data + b->len;
+    /* A word at a time where the word needs nothing done: no control
+     * byte (so no tab, CR or LF), no two spaces in a row, and no space
+     * right after the previous word's. It is copied as it is (the output
+     * has a word of slack; short reads use load_tail, never past the
+     * value). Anything else goes byte by byte, without a branch per
+     * byte: white space is written as ' ', and the output only advances
+     * past it when the byte before was not white space too. The ends are
+     * not white space (trimmed above). */
+    unsigned prev_space = 0;
     while (i < n) {
-        unsigned char c = (unsigned char)v.ptr[i++];
-        if (is_space(c)) {
-            *o++ = ' ';
-            while (i < n && is_space((unsigned char)v.ptr[i]))
-                i++;
-        } else {
-            *o++ = (char)c;
+        size_t r = n - i < 8 ? n - i : 8;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        const uint64_t ones = 0x0101010101010101u, highs = ones * 0x80,
+                       lows = ones * 0x7f;
+        uint64_t x;
+        if (r == 8)
+            memcpy(&x, p + i, 8);
+        else
+            x = load_tail((const char *)p, i, n);
+        /* The padding of a short word made harmless ('a'). */
+        uint64_t check = r == 8 ? x : x | (~UINT64_C(0) << (8 * r) &
+                                           ones * 'a');
+        uint64_t control = (check - ones * 0x20) & ~check & highs;
+        uint64_t y = check ^ ones * ' ';
+        uint64_t spaces = ~(((y & lows) + lows) | y | lows); /* exact */
+        if (!control && !(spaces & spaces << 8) &&
+            !(prev_space && (spaces & 0x80))) {
+            memcpy(o, &x, 8);
+            o += r;
+            i += r;
+            prev_space = (unsigned)(spaces >> (8 * r - 1)) & 1;
+            continue;
+        }
+#endif
+        size_t stop = i + r;
+        for (; i < stop; i++) {
+            unsigned char c = p[i];
+            unsigned space = header_space[c];
+            *o = space ? ' ' : (char)c;
+            o += !(space & prev_space);
+            prev_space = space;
         }
     }
-    b->len = (size_t)(o - b->data);
-    b->data[b->len] = '\0';
+    return o;
 }
 
 /* ------------------------------------------------------------------------
@@ -751,10 +934,20 @@ sign_sts(const sigv4_credentials *creds, const char *date,
 void
 sigv4_result_free(sigv4_result *out)
 {
-    gwf_strbuf_free(&out->canonical_request);
-    gwf_strbuf_free(&out->string_to_sign);
-    gwf_strbuf_free(&out->signed_headers);
-    gwf_strbuf_free(&out->authorization);
+    if (out->block) {
+        /* The four strings live in the block. */
+        free(out->block);
+        out->block = NULL;
+        out->canonical_request = (gwf_strbuf){0};
+        out->string_to_sign = (gwf_strbuf){0};
+        out->signed_headers = (gwf_strbuf){0};
+        out->authorization = (gwf_strbuf){0};
+    } else {
+        gwf_strbuf_free(&out->canonical_request);
+        gwf_strbuf_free(&out->string_to_sign);
+        gwf_strbuf_free(&out->signed_headers);
+        gwf_strbuf_free(&out->authorization);
+    }
     gwf_strbuf_free(&out->presigned_target);
 }
 
@@ -773,56 +966,106 @@ query_param(const char *key, const char *value, size_t value_len)
     return b.data;
 }
 
-/* The headers to sign, sorted, names lower-cased into `names_arena`.
- * Returns the count, or -1 on allocation failure. */
-static long
+/* Lower-case `len` bytes of a header name from `in` to `out`, eight at a
+ * time (A-Z only: a byte that is not ASCII stays as it is); returns the
+ * prefix_key of the result. Writes whole words: `out` has room for `len`
+ * rounded up to eight. */
+static inline uint64_t
+lower_name(char *out, const char *in, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = ones * 0x80;
+    uint64_t prefix = 0;
+    for (size_t k = 0; k < len; k += 8) {
+        uint64_t x = 0;
+        if (len - k >= 8)
+            memcpy(&x, in + k, 8);
+        else
+            x = load_tail(in, k, len);
+        uint64_t seven = x & ~highs;
+        /* High bit of each byte: (seven >= 'A') && !(seven > 'Z') && the
+         * byte is ASCII. No carry crosses a byte: seven < 0x80. */
+        uint64_t upper = (seven + ones * (0x80 - 'A')) &
+                         ~(seven + ones * (0x80 - 'Z' - 1)) & ~x & highs;
+        x |= upper >> 2; /* 0x80 >> 2 is the case bit 0x20 */
+        memcpy(out + k, &x, 8);
+        if (k == 0) /* the first eight bytes as a big-endian number */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            prefix = __builtin_bswap64(x);
+#else
+            prefix = x;
+#endif
+    }
+    return prefix;
+}
+
+/* Room the names arena needs past the request's names: the signer's own
+ * names and the slack of lower_name and copy_words. */
+#define NAMES_EXTRA (4 + 10 + 20 + 20 + COPY_SLACK)
+
+/* The headers to sign into `hs`, names lower-cased into `names_arena`;
+ * `ord` gets them sorted, each marked when it repeats the previous one's
+ * name. Returns the count. */
+static size_t
 collect_headers(const sigv4_request *req, const sigv4_params *params,
                 const sigv4_credentials *creds, const sigv4_result *out,
-                canon_header *hs, char *names_arena)
+                canon_header *hs, canon_header **ord, char *names_arena)
 {
     size_t n = 0;
-    hs[n++] = (canon_header){"host", 4, req->host, 0};
-    if (!params->presign) {
-        hs[n++] = (canon_header){"x-amz-date", 10,
-                                 {out->amz_date, 16}, 0};
-        if (creds->session_token && params->token_mode == SIGV4_TOKEN_SIGNED)
-            hs[n++] = (canon_header){"x-amz-security-token", 20,
-                                     gwf_cstr(creds->session_token), 0};
-        if (params->content_sha256_header)
-            hs[n++] = (canon_header){"x-amz-content-sha256", 20,
-                                     gwf_cstr(out->payload_hash), 0};
-    }
     char *o = names_arena;
+    /* The signer's own names live in the arena too, so that copy_words
+     * may read a whole word of any name. */
+#define OWN(lit, v)                                                            \
+    do {                                                                       \
+        memcpy(o, lit, sizeof lit - 1);                                        \
+        hs[n++] = (canon_header){prefix_key(lit, sizeof lit - 1), o,          \
+                                 sizeof lit - 1, v, 0, 0};                     \
+        o += sizeof lit - 1;                                                   \
+    } while (0)
+    OWN("host", req->host);
+    if (!params->presign) {
+        OWN("x-amz-date", ((gwf_view){out->amz_date, 16}));
+        if (creds->session_token && params->token_mode == SIGV4_TOKEN_SIGNED)
+            OWN("x-amz-security-token", gwf_cstr(creds->session_token));
+        if (params->content_sha256_header)
+            OWN("x-amz-content-sha256", gwf_cstr(out->payload_hash));
+    }
+#undef OWN
     for (size_t i = 0; i < req->header_count; i++) {
         gwf_view nm = req->headers[i].name;
         if (nm.len == 0 || nm.ptr[0] == ':')
             continue;
-        for (size_t k = 0; k < nm.len; k++) {
-            char c = nm.ptr[k];
-            o[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-        }
+        uint64_t prefix = lower_name(o, nm.ptr, nm.len);
         if (builtin_excluded_name(o, nm.len) ||
-            name_in(o, nm.len, params->excluded, params->excluded_count) ||
+            (params->excluded_count &&
+             name_in(o, nm.len, params->excluded, params->excluded_count)) ||
             (params->only_included &&
              !name_in(o, nm.len, params->included, params->included_count)))
             continue;
-        hs[n] = (canon_header){o, nm.len, req->headers[i].value, n};
+        hs[n] = (canon_header){prefix, o, nm.len, req->headers[i].value, n, 0};
         n++;
         o += nm.len;
     }
-    for (size_t i = 0; i < n; i++)
+    /* Few headers, mostly in order already: insertion sort of pointers,
+     * stable by arrival order (repeated headers join in the order they
+     * came). */
+    for (size_t i = 0; i < n; i++) {
         hs[i].order = i;
-    /* Few headers, mostly in order already: insertion sort. */
-    for (size_t i = 1; i < n; i++) {
-        canon_header h = hs[i];
+        canon_header *h = &hs[i];
         size_t j = i;
-        while (j > 0 && header_cmp(&hs[j - 1], &h) > 0) {
-            hs[j] = hs[j - 1];
+        while (j > 0 && header_cmp(ord[j - 1], h) > 0) {
+            ord[j] = ord[j - 1];
             j--;
         }
-        hs[j] = h;
+        ord[j] = h;
     }
-    return (long)n;
+    for (size_t i = 1; i < n; i++)
+        ord[i]->same_as_previous =
+            ord[i]->prefix == ord[i - 1]->prefix &&
+            ord[i]->name_len == ord[i - 1]->name_len &&
+            (ord[i]->name_len <= 8 ||
+             memcmp(ord[i]->name + 8, ord[i - 1]->name + 8,
+                    ord[i]->name_len - 8) == 0);
+    return n;
 }
 
 int
@@ -891,47 +1134,85 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
 
     int token_signed = creds->session_token &&
                        params->token_mode == SIGV4_TOKEN_SIGNED;
-    size_t names_len = 0;
+    size_t names_len = NAMES_EXTRA;
     for (size_t i = 0; i < req->header_count; i++)
         names_len += req->headers[i].name.len;
-    canon_header stack_hs[24];
+    canon_header stack_hs[24], *stack_ord[24];
     char stack_names[512];
     size_t cap = req->header_count + 4;
     canon_header *hs = cap <= 24 ? stack_hs : malloc(cap * sizeof *hs);
+    canon_header **ord = cap <= 24 ? stack_ord : malloc(cap * sizeof *ord);
     char *names = names_len <= sizeof stack_names ? stack_names
-                                                  : malloc(names_len + 1);
+                                                  : malloc(names_len);
     char *extra[8] = {0};
     size_t extra_count = 0;
     int rc = -1;
-    if (!hs || !names)
+    if (!hs || !ord || !names)
         goto done;
-    long hcount = collect_headers(req, params, creds, out, hs, names);
+    size_t hcount = collect_headers(req, params, creds, out, hs, ord, names);
 
-    size_t values_len = 0;
-    for (long i = 0; i < hcount; i++)
-        values_len += hs[i].name_len + hs[i].value.len + 2;
-    gwf_strbuf *cr = &out->canonical_request;
-    if (sb_reserve(cr, req->method.len + path_len * 3 + query_len * 3 +
-                           values_len * 2 + 256) != 0)
+    /* What the header lines take at most: name, ':' or ',', value, '\n'. */
+    size_t headers_len = 0, names_total = 0;
+    for (size_t i = 0; i < hcount; i++) {
+        headers_len += hs[i].name_len + hs[i].value.len + 2;
+        names_total += hs[i].name_len + 1;
+    }
+    /* One allocation for the four strings, each given the most it can
+     * take (so none ever grows):
+     *  - signed names: names_total, and copy_words' slack;
+     *  - canonical request: method, URI (normalising may add two bytes,
+     *    every byte may triple), query (every byte may triple, plus the
+     *    presigning pairs: encoded values triple too; separators),
+     *    header lines, signed names, payload hash, slack;
+     *  - string to sign: algorithm, date, scope, hash;
+     *  - authorization: fixed text, access key, scope, names, signature.
+     */
+    size_t key_len = strlen(creds->access_key);
+    size_t presign_len = 0;
+    if (params->presign)
+        presign_len = 6 * 32 + 3 * (key_len + 1 + scope_len + 16 + 10 +
+                                    names_total +
+                                    (creds->session_token
+                                         ? strlen(creds->session_token)
+                                         : 0));
+    static const char auth_head[] = SIGV4_ALGORITHM " Credential=",
+                      auth_mid[] = ", SignedHeaders=",
+                      auth_tail[] = ", Signature=";
+    size_t sh_cap = names_total + COPY_SLACK + 1;
+    size_t cr_cap = req->method.len + 1 + (path_len + 2) * 3 + 1 +
+                    query_len * 4 + presign_len + 2 + COPY_SLACK + 1 +
+                    headers_len + 2 + names_total + 1 + SIGV4_HASH_HEX +
+                    COPY_SLACK + 1;
+    size_t sts_cap = sizeof SIGV4_ALGORITHM + 17 + scope_len + 1 +
+                     SIGV4_HASH_HEX + 1;
+    size_t auth_cap = sizeof auth_head + key_len + 1 + scope_len +
+                      sizeof auth_mid + names_total + sizeof auth_tail +
+                      SIGV4_HASH_HEX + 1;
+    out->block = malloc(sh_cap + cr_cap + sts_cap + auth_cap);
+    if (!out->block)
         goto done;
+    gwf_strbuf *cr = &out->canonical_request;
+    gwf_strbuf *sh = &out->signed_headers;
+    gwf_strbuf *sts = &out->string_to_sign;
+    gwf_strbuf *a = &out->authorization;
+    *sh = (gwf_strbuf){out->block, 0, sh_cap, 0};
+    *cr = (gwf_strbuf){sh->data + sh_cap, 0, cr_cap, 0};
+    *sts = (gwf_strbuf){cr->data + cr_cap, 0, sts_cap, 0};
+    *a = (gwf_strbuf){sts->data + sts_cap, 0, auth_cap, 0};
+    cr->data[0] = sts->data[0] = a->data[0] = '\0';
 
     /* Signed header names: "host;x-amz-date;..." */
-    gwf_strbuf *sh = &out->signed_headers;
-    size_t names_total = 0;
-    for (long i = 0; i < hcount; i++)
-        names_total += hs[i].name_len + 1;
-    if (sb_reserve(sh, names_total) != 0)
-        goto done;
-    for (long i = 0; i < hcount; i++) {
-        if (i > 0 && bytes_cmp(hs[i].name, hs[i].name_len, hs[i - 1].name,
-                               hs[i - 1].name_len) == 0)
+    char *w = sh->data;
+    for (size_t i = 0; i < hcount; i++) {
+        const canon_header *h = ord[i];
+        if (h->same_as_previous)
             continue;
         if (i > 0)
-            sb_putc(sh, ';');
-        sb_put(sh, hs[i].name, hs[i].name_len);
+            *w++ = ';';
+        w = copy_words(w, h->name, h->name_len);
     }
-    if (sh->failed)
-        goto done;
+    *w = '\0';
+    sh->len = (size_t)(w - sh->data);
 
     if (params->presign) {
         char cred[512];
@@ -968,39 +1249,51 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
     sigv4_canonical_query(cr, query, query_len, (const char *const *)extra,
                           extra_count - (params->presign && !token_signed &&
                                          creds->session_token));
-    sb_putc(cr, '\n');
-    for (long i = 0; i < hcount; i++) {
-        if (i > 0 && bytes_cmp(hs[i].name, hs[i].name_len, hs[i - 1].name,
-                               hs[i - 1].name_len) == 0) {
-            sb_putc(cr, ',');
+    /* The header lines, the signed names and the payload hash: room
+     * for them was counted above (a no-op unless the query grew the
+     * buffer past what was reserved). */
+    if (sb_reserve(cr, 1 + headers_len + 2 + sh->len + 1 + SIGV4_HASH_HEX +
+                           COPY_SLACK) != 0)
+        goto done;
+    w = cr->data + cr->len;
+    *w++ = '\n';
+    for (size_t i = 0; i < hcount; i++) {
+        const canon_header *h = ord[i];
+        if (h->same_as_previous) {
+            *w++ = ',';
         } else {
             if (i > 0)
-                sb_putc(cr, '\n');
-            sb_put(cr, hs[i].name, hs[i].name_len);
-            sb_putc(cr, ':');
+                *w++ = '\n';
+            w = copy_words(w, h->name, h->name_len);
+            *w++ = ':';
         }
-        append_trimmed(cr, hs[i].value);
+        w = put_trimmed(w, h->value);
     }
-    sb_put(cr, "\n\n", 2);
-    sb_put(cr, sh->data, sh->len);
-    sb_putc(cr, '\n');
-    sb_puts(cr, out->payload_hash);
+    *w++ = '\n';
+    *w++ = '\n';
+    memcpy(w, sh->data, sh->len);
+    w += sh->len;
+    *w++ = '\n';
+    size_t hash_len = strlen(out->payload_hash);
+    memcpy(w, out->payload_hash, hash_len);
+    w += hash_len;
+    *w = '\0';
+    cr->len = (size_t)(w - cr->data);
     if (cr->failed)
         goto done;
 
-    gwf_strbuf *sts = &out->string_to_sign;
-    if (sb_reserve(sts, 16 + 1 + 16 + 1 + scope_len + 1 + 64) != 0)
-        goto done;
-    sb_put(sts, SIGV4_ALGORITHM "\n", sizeof SIGV4_ALGORITHM);
-    sb_put(sts, out->amz_date, 16);
-    sb_putc(sts, '\n');
-    sb_put(sts, scope, scope_len);
-    sb_putc(sts, '\n');
-    char cr_hash[SIGV4_HASH_HEX + 1];
-    digest_hex(cache, cr->data, cr->len, cr_hash);
-    sb_put(sts, cr_hash, SIGV4_HASH_HEX);
-    if (sts->failed)
-        goto done;
+    w = sts->data;
+    memcpy(w, SIGV4_ALGORITHM "\n", sizeof SIGV4_ALGORITHM);
+    w += sizeof SIGV4_ALGORITHM;
+    memcpy(w, out->amz_date, 16);
+    w += 16;
+    *w++ = '\n';
+    memcpy(w, scope, scope_len);
+    w += scope_len;
+    *w++ = '\n';
+    digest_hex(cache, cr->data, cr->len, w); /* 64 digits and a NUL */
+    w += SIGV4_HASH_HEX;
+    sts->len = (size_t)(w - sts->data);
 
     unsigned char sig[32];
     if (sign_sts(creds, date, params, cache, sts->data, sts->len, sig) != 0)
@@ -1022,25 +1315,30 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
         if (pt->failed)
             goto done;
     } else {
-        gwf_strbuf *a = &out->authorization;
-        if (sb_reserve(a, 64 + strlen(creds->access_key) + scope_len +
-                              sh->len + 64) != 0)
-            goto done;
-        sb_puts(a, SIGV4_ALGORITHM " Credential=");
-        sb_puts(a, creds->access_key);
-        sb_putc(a, '/');
-        sb_put(a, scope, scope_len);
-        sb_puts(a, ", SignedHeaders=");
-        sb_put(a, sh->data, sh->len);
-        sb_puts(a, ", Signature=");
-        sb_put(a, out->signature, SIGV4_HASH_HEX);
-        if (a->failed)
-            goto done;
+        w = a->data;
+        memcpy(w, auth_head, sizeof auth_head - 1);
+        w += sizeof auth_head - 1;
+        memcpy(w, creds->access_key, key_len);
+        w += key_len;
+        *w++ = '/';
+        memcpy(w, scope, scope_len);
+        w += scope_len;
+        memcpy(w, auth_mid, sizeof auth_mid - 1);
+        w += sizeof auth_mid - 1;
+        memcpy(w, sh->data, sh->len);
+        w += sh->len;
+        memcpy(w, auth_tail, sizeof auth_tail - 1);
+        w += sizeof auth_tail - 1;
+        memcpy(w, out->signature, SIGV4_HASH_HEX + 1); /* with its NUL */
+        w += SIGV4_HASH_HEX;
+        a->len = (size_t)(w - a->data);
     }
     rc = 0;
 done:
     if (hs != stack_hs)
         free(hs);
+    if (ord != stack_ord)
+        free(ord);
     if (names != stack_names)
         free(names);
     for (size_t e = 0; e < extra_count; e++)

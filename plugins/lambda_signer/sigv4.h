@@ -109,12 +109,18 @@ typedef struct sigv4_result {
     gwf_strbuf authorization;
     /* Presigning: the new target (path ? original query & X-Amz-...). */
     gwf_strbuf presigned_target;
+    /* Internal: after a successful sigv4_sign, canonical_request,
+     * string_to_sign, signed_headers and authorization share this one
+     * allocation. Read them; never grow or free them but through
+     * sigv4_result_free. */
+    char *block;
 } sigv4_result;
 
 /* Sign `req`. 0 on success, -1 on allocation failure or a request that
  * cannot be signed (no host, bad parameters); `*why` then says which in
  * a static string that never contains credential material. The result
- * is owned by the caller: sigv4_result_free. */
+ * is owned by the caller: sigv4_result_free (its strings are read-only:
+ * see `block`). */
 int sigv4_sign(const sigv4_request *req, const sigv4_params *params,
                const sigv4_credentials *creds, sigv4_key_cache *cache,
                sigv4_result *out, const char **why);

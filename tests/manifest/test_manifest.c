@@ -1159,6 +1159,102 @@ test_backend_type_must_agree(void **state)
 }
 
 static void
+test_backend_static_with_tls_is_valid(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_and_validate(f, GW "kind: Backend\n"
+                                             "metadata: {name: b}\nspec:\n"
+                                             "  static: {hosts: [{host: a, "
+                                             "port: 443}]}\n"
+                                             "  tls:\n"
+                                             "    caFile: certs/ca.pem\n"
+                                             "    serverName: authz.test\n"),
+                     0);
+    assert_no_errors(&f->diag);
+}
+
+static void
+test_backend_tls_ca_file_must_be_a_string(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_and_validate(f, GW "kind: Backend\n"
+                                             "metadata: {name: b}\nspec:\n"
+                                             "  static: {hosts: [{host: a, "
+                                             "port: 443}]}\n"
+                                             "  tls:\n"
+                                             "    caFile: [ca.pem]\n"),
+                     1);
+    assert_diag(&f->diag, "m.yaml:7: Backend default/b: spec.tls.caFile: "
+                          "expected a string, got a list");
+}
+
+static void
+test_backend_tls_ca_file_is_required_and_not_empty(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_and_validate(f, GW "kind: Backend\n"
+                                             "metadata: {name: b}\nspec:\n"
+                                             "  static: {hosts: [{host: a, "
+                                             "port: 443}]}\n"
+                                             "  tls: {serverName: x}\n"
+                                             "---\n" GW "kind: Backend\n"
+                                             "metadata: {name: c}\nspec:\n"
+                                             "  static: {hosts: [{host: a, "
+                                             "port: 443}]}\n"
+                                             "  tls: {caFile: \"\"}\n"),
+                     2);
+    assert_diag(&f->diag, "m.yaml:6: Backend default/b: spec.tls.caFile: "
+                          "missing required field");
+    assert_diag(&f->diag, "m.yaml:13: Backend default/c: spec.tls.caFile: "
+                          "must not be empty");
+}
+
+static void
+test_backend_tls_unknown_field_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_and_validate(f, GW "kind: Backend\n"
+                                             "metadata: {name: b}\nspec:\n"
+                                             "  static: {hosts: [{host: a, "
+                                             "port: 443}]}\n"
+                                             "  tls:\n"
+                                             "    caFile: ca.pem\n"
+                                             "    insecureSkipVerify: true\n"),
+                     1);
+    assert_diag(&f->diag, "m.yaml:8: Backend default/b: "
+                          "spec.tls.insecureSkipVerify: unknown field "
+                          "\"insecureSkipVerify\" (expected one of: caFile, "
+                          "serverName)");
+}
+
+static void
+test_backend_tls_needs_a_static_backend(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_and_validate(f, GW "kind: Backend\n"
+                                             "metadata: {name: b}\nspec:\n"
+                                             "  aws: {lambda: {}}\n"
+                                             "  tls: {caFile: ca.pem}\n"),
+                     1);
+    assert_diag(&f->diag, "m.yaml:6: Backend default/b: spec.tls: only a "
+                          "static Backend may set tls");
+}
+
+static void
+test_backend_tls_must_be_a_mapping(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_and_validate(f, GW "kind: Backend\n"
+                                             "metadata: {name: b}\nspec:\n"
+                                             "  static: {hosts: [{host: a, "
+                                             "port: 443}]}\n"
+                                             "  tls: ca.pem\n"),
+                     1);
+    assert_diag(&f->diag, "m.yaml:6: Backend default/b: spec.tls: expected "
+                          "a mapping, got");
+}
+
+static void
 test_secret_data_must_be_base64(void **state)
 {
     fixture *f = *state;
@@ -1452,6 +1548,12 @@ main(void)
         T(test_backend_port_must_be_within_1_to_65535),
         T(test_backend_host_must_be_a_string),
         T(test_backend_type_must_agree),
+        T(test_backend_static_with_tls_is_valid),
+        T(test_backend_tls_ca_file_must_be_a_string),
+        T(test_backend_tls_ca_file_is_required_and_not_empty),
+        T(test_backend_tls_unknown_field_is_named),
+        T(test_backend_tls_needs_a_static_backend),
+        T(test_backend_tls_must_be_a_mapping),
         T(test_secret_data_must_be_base64),
         T(test_secret_needs_data_or_string_data),
         T(test_secret_string_data_values_must_be_strings),

@@ -3,7 +3,8 @@
  * (HTTP/2 by ALPN), with a test CA made by openssl at setup time
  * (make_certs.sh): the right CA and name are accepted, a wrong CA or a
  * wrong name is an error, a relative caFile is found next to the
- * manifest, and a missing one is a config error.
+ * manifest, and a missing one is a config error; the same from a
+ * Backend's spec.tls, which the extension's own tls overrides.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -62,9 +63,12 @@ teardown(void **state)
 
 /* The manifests, written to DIR/gw.yaml and loaded from there (so that a
  * relative caFile resolves against DIR). `service` is httpService or
- * grpcService; `tls` the tls block. */
+ * grpcService; `backend_fields` is added to the Backend's spec and
+ * `ext_fields` to the extension's spec.extAuth (each "" or ending in
+ * ", "). */
 static gwf_test_host *
-host_for(int port, const char *service, const char *tls)
+host_with(int port, const char *service, const char *backend_fields,
+          const char *ext_fields)
 {
     char path[256];
     FILE *f;
@@ -78,23 +82,33 @@ host_for(int port, const char *service, const char *tls)
             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
             "kind: Backend\n"
             "metadata: {name: authz}\n"
-            "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
+            "spec: {%sstatic: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
             "---\n"
             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
             "kind: GatewayExtension\n"
             "metadata: {name: authz}\n"
-            "spec: {extAuth: {tls: %s, %s: {backendRef: {name: authz}, "
+            "spec: {extAuth: {%s%s: {backendRef: {name: authz}, "
             "requestTimeout: 5s}}}\n"
             "---\n"
             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
             "kind: TrafficPolicy\n"
             "metadata: {name: api}\n"
             "spec: {extAuth: {extensionRef: {name: authz}}}\n",
-            port, tls, service);
+            backend_fields, port, ext_fields, service);
     fclose(f);
     if (gwf_test_load_path(h, path) != 0)
         fail_msg("load: %s", gwf_test_error(h));
     return h;
+}
+
+/* The extension's own `tls` block is `tls`; the Backend has none. */
+static gwf_test_host *
+host_for(int port, const char *service, const char *tls)
+{
+    char ext_fields[256];
+
+    snprintf(ext_fields, sizeof(ext_fields), "tls: %s, ", tls);
+    return host_with(port, service, "", ext_fields);
 }
 
 static const gwf_test_route api = {.policy = "default/api"};
@@ -113,6 +127,18 @@ outcome_of(gwf_test_host *h, const char *path, int *status)
     gwf_test_result_free(res);
     gwf_test_request_free(req);
     return outcome;
+}
+
+static void
+expect_of(gwf_test_host *h, int outcome, int status)
+{
+    int got_status;
+    int got = outcome_of(h, "/allow", &got_status);
+
+    if (got != outcome || got_status != status)
+        fail_msg("outcome %d status %d, logs: %s", got, got_status,
+                 gwf_test_logs(h));
+    gwf_test_host_free(h);
 }
 
 static void
@@ -212,6 +238,82 @@ test_missing_ca_file_is_a_config_error(void **state)
     gwf_test_host_free(h);
 }
 
+/* The Backend's spec.tls, when the extension has no tls of its own. */
+
+static void
+test_http_over_tls_from_the_backend_is_allowed(void **state)
+{
+    (void)state;
+    expect_of(host_with(http_server.port, "httpService",
+                        "tls: {caFile: ca.pem, serverName: authz.test}, ", ""),
+              GWF_TEST_FORWARDED, 200);
+}
+
+static void
+test_grpc_over_tls_from_the_backend_is_allowed(void **state)
+{
+    (void)state;
+    expect_of(host_with(grpc_server.port, "grpcService",
+                        "tls: {caFile: ca.pem}, ", ""),
+              GWF_TEST_FORWARDED, 200);
+}
+
+static void
+test_backend_tls_with_another_ca_fails_with_status_on_error(void **state)
+{
+    (void)state;
+    expect_of(host_with(http_server.port, "httpService",
+                        "tls: {caFile: other-ca.pem}, ",
+                        "statusOnError: 503, "),
+              GWF_TEST_LOCAL_REPLY, 503);
+}
+
+static void
+test_backend_tls_with_a_wrong_server_name_fails(void **state)
+{
+    (void)state;
+    expect_of(host_with(http_server.port, "httpService",
+                        "tls: {caFile: ca.pem, serverName: other.test}, ", ""),
+              GWF_TEST_LOCAL_REPLY, 403);
+}
+
+static void
+test_extension_tls_wins_over_the_backend_tls(void **state)
+{
+    (void)state;
+    /* The Backend's CA would fail the check; the extension's is used. */
+    expect_of(host_with(http_server.port, "httpService",
+                        "tls: {caFile: other-ca.pem, serverName: other.test}, ",
+                        "tls: {caFile: ca.pem}, "),
+              GWF_TEST_FORWARDED, 200);
+}
+
+static void
+test_backend_without_tls_is_plain_text(void **state)
+{
+    (void)state;
+    /* A TLS server answers plain HTTP with an error: statusOnError. */
+    expect_of(
+        host_with(http_server.port, "httpService", "", "statusOnError: 502, "),
+        GWF_TEST_LOCAL_REPLY, 502);
+}
+
+static void
+test_backend_tls_missing_ca_file_is_a_config_error(void **state)
+{
+    gwf_test_host *h = host_with(http_server.port, "httpService",
+                                 "tls: {caFile: nowhere.pem}, ", "");
+
+    (void)state;
+    assert_int_equal(gwf_test_validate(h), -1);
+    if (!strstr(gwf_test_error(h),
+                "spec.extAuth.httpService.backendRef.name: Backend authz: "
+                "spec.tls.caFile: cannot read") ||
+        !strstr(gwf_test_error(h), "nowhere.pem"))
+        fail_msg("%s", gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
 int
 main(void)
 {
@@ -225,6 +327,14 @@ main(void)
             test_grpc_over_tls_is_allowed_and_reuses_its_connection),
         cmocka_unit_test(test_grpc_over_tls_with_another_ca_is_an_error),
         cmocka_unit_test(test_missing_ca_file_is_a_config_error),
+        cmocka_unit_test(test_http_over_tls_from_the_backend_is_allowed),
+        cmocka_unit_test(test_grpc_over_tls_from_the_backend_is_allowed),
+        cmocka_unit_test(
+            test_backend_tls_with_another_ca_fails_with_status_on_error),
+        cmocka_unit_test(test_backend_tls_with_a_wrong_server_name_fails),
+        cmocka_unit_test(test_extension_tls_wins_over_the_backend_tls),
+        cmocka_unit_test(test_backend_without_tls_is_plain_text),
+        cmocka_unit_test(test_backend_tls_missing_ca_file_is_a_config_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
