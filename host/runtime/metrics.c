@@ -83,6 +83,7 @@ typedef struct metric {
 } metric;
 
 struct rt_metrics {
+    uint64_t generation; /* tells registries apart in the thread caches */
     pthread_mutex_t lock;
     metric *metrics;
     size_t count;
@@ -91,12 +92,29 @@ struct rt_metrics {
     size_t series_count;
 };
 
+/* Each thread remembers the series it recorded to last, by hash: a
+ * worker counts the same few series over and over, and a hit costs a
+ * hash and a compare instead of the registry's lock. Histograms always
+ * take the lock (several fields change together). */
+typedef struct cached_series {
+    uint64_t generation;
+    uint64_t hash;
+    const char *instance;
+    uint32_t id;
+    gwf_metric_kind kind;
+    struct series *s;
+} cached_series;
+
+static atomic_uint_fast64_t registry_generations;
+static _Thread_local cached_series thread_cache[64];
+
 rt_metrics *
 rt_metrics_new(void)
 {
     rt_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->generation = atomic_fetch_add(&registry_generations, 1) + 1;
     pthread_mutex_init(&m->lock, NULL);
     return m;
 }
@@ -392,6 +410,15 @@ fail:
     return NULL;
 }
 
+static bool
+op_allowed(gwf_metric_kind kind, int op, double v)
+{
+    return (op == RT_METRIC_ADD && kind == GWF_METRIC_COUNTER && v >= 0) ||
+           (op == RT_METRIC_ADD && kind == GWF_METRIC_GAUGE) ||
+           (op == RT_METRIC_SET && kind == GWF_METRIC_GAUGE) ||
+           (op == RT_METRIC_OBSERVE && kind == GWF_METRIC_HISTOGRAM);
+}
+
 gwf_status
 rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
                   const gwf_view *values, size_t count, double v)
@@ -400,6 +427,24 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
         return GWF_ERR_BAD_ARGUMENT;
     if (isnan(v))
         return GWF_ERR_BAD_ARGUMENT;
+    cached_series *c = NULL;
+    if (op != RT_METRIC_OBSERVE) {
+        uint64_t h = series_hash(id, instance, values, count);
+        c = &thread_cache[h & 63];
+        if (c->generation == m->generation && c->hash == h && c->id == id &&
+            c->instance == instance &&
+            series_matches(c->s, instance, values, count)) {
+            if (!op_allowed(c->kind, op, v))
+                return GWF_ERR_BAD_ARGUMENT;
+            if (op == RT_METRIC_ADD)
+                value_add(&c->s->value, v);
+            else
+                value_set(&c->s->value, v);
+            return GWF_OK;
+        }
+        c->generation = 0; /* refilled below once the lock found it */
+        c->hash = h;
+    }
     pthread_mutex_lock(&m->lock);
     gwf_status st = GWF_OK;
     if (id >= m->count || m->metrics[id].label_count != count) {
@@ -407,12 +452,7 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
         goto out;
     }
     metric *mt = &m->metrics[id];
-    bool op_ok = (op == RT_METRIC_ADD && mt->kind == GWF_METRIC_COUNTER &&
-                  v >= 0) ||
-                 (op == RT_METRIC_ADD && mt->kind == GWF_METRIC_GAUGE) ||
-                 (op == RT_METRIC_SET && mt->kind == GWF_METRIC_GAUGE) ||
-                 (op == RT_METRIC_OBSERVE && mt->kind == GWF_METRIC_HISTOGRAM);
-    if (!op_ok) {
+    if (!op_allowed(mt->kind, op, v)) {
         st = GWF_ERR_BAD_ARGUMENT;
         goto out;
     }
@@ -420,6 +460,13 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
     if (!s) {
         st = GWF_ERR_NO_MEMORY;
         goto out;
+    }
+    if (c) {
+        c->instance = instance;
+        c->id = id;
+        c->kind = mt->kind;
+        c->s = s;
+        c->generation = m->generation;
     }
     switch (op) {
     case RT_METRIC_ADD:

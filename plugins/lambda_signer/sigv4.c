@@ -399,9 +399,9 @@ sigv4_key_cache_clear(sigv4_key_cache *cache)
 static size_t
 normalize_path(const char *path, size_t len, char *out)
 {
-    size_t stack_starts[64];
+    size_t stack_starts[256];
     size_t *starts = stack_starts;
-    if (len / 2 + 2 > 64) {
+    if (len / 2 + 2 > 256) {
         starts = malloc((len / 2 + 2) * sizeof *starts);
         if (!starts)
             return 0;
@@ -554,10 +554,19 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
 {
     if (len == 0 && extra_count == 0)
         return;
-    /* A pair takes at least one byte and a '&' after it (but the last). */
+    /* A pair takes at least one byte and a '&' after it (but the last);
+     * past the stack's room, count the '&' for the exact bound. */
     size_t cap = extra_count + len / 2 + 1;
-    query_pair stack_pairs[48];
-    query_pair *pairs = cap <= 48 ? stack_pairs : malloc(cap * sizeof *pairs);
+    query_pair stack_pairs[64];
+    if (cap > 64) {
+        cap = extra_count + 1;
+        const char *a = query, *end = query + len;
+        while ((a = memchr(a, '&', (size_t)(end - a))) != NULL) {
+            cap++;
+            a++;
+        }
+    }
+    query_pair *pairs = cap <= 64 ? stack_pairs : malloc(cap * sizeof *pairs);
     /* Every byte becomes at most three: the arena never moves. */
     char stack_arena[1024];
     size_t arena_len = len * 3 + COPY_SLACK; /* + slack for word reads */
