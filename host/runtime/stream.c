@@ -483,6 +483,20 @@ reply_or_run(gwf_rt_stream *st, gwf_message_kind which)
     return dir_run(st, which);
 }
 
+/* Run direction `which` (or the pending reply) with plugin code allowed
+ * on this worker; streams other callbacks moved are served on the way
+ * out (rt_worker_leave). */
+static gwf_rt_state
+run_on_worker(gwf_rt_stream *st, gwf_message_kind which)
+{
+    rt_worker_enter(st->w);
+    st->running = true;
+    gwf_rt_state state = reply_or_run(st, which);
+    st->running = false;
+    rt_worker_leave(st->w);
+    return state;
+}
+
 /* Feeding calls on a stream that is answering with a local reply. */
 static bool
 replying(gwf_rt_stream *st, gwf_rt_state *state)
@@ -491,11 +505,7 @@ replying(gwf_rt_stream *st, gwf_rt_state *state)
     case REPLY_NONE:
         return false;
     case REPLY_PENDING:
-        rt_worker_enter(st->w);
-        st->running = true;
-        *state = reply_run(st);
-        st->running = false;
-        rt_worker_leave(st->w);
+        *state = run_on_worker(st, GWF_RESPONSE);
         return true;
     case REPLY_RUNNING:
         *state = GWF_RT_WAIT;
@@ -523,12 +533,7 @@ gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
     d->started = true;
     d->hdr_eos = end_of_stream != 0;
     d->len = (uint32_t)st->chain->count;
-    rt_worker_enter(st->w);
-    st->running = true;
-    state = reply_or_run(st, which);
-    st->running = false;
-    rt_worker_leave(st->w);
-    return state;
+    return run_on_worker(st, which);
 }
 
 gwf_rt_state
@@ -550,12 +555,7 @@ gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which, const char *data,
     }
     if (st->paused)
         return GWF_RT_WAIT;
-    rt_worker_enter(st->w);
-    st->running = true;
-    state = reply_or_run(st, which);
-    st->running = false;
-    rt_worker_leave(st->w);
-    return state;
+    return run_on_worker(st, which);
 }
 
 int
@@ -583,15 +583,7 @@ gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
 void
 rt_stream_wake(gwf_rt_stream *st)
 {
-    gwf_rt_state state;
-    rt_worker_enter(st->w);
-    st->running = true;
-    if (st->reply_state != REPLY_NONE)
-        state = reply_or_run(st, GWF_RESPONSE);
-    else
-        state = dir_run(st, st->paused_dir);
-    st->running = false;
-    rt_worker_leave(st->w);
+    gwf_rt_state state = run_on_worker(st, st->paused_dir);
     if (state != GWF_RT_WAIT && st->ops && st->ops->wake)
         st->ops->wake(st->dp, state);
 }
