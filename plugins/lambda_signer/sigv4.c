@@ -41,8 +41,9 @@
  * sorted by an 8-byte prefix key (pointers, not structs, move), the
  * query is split, decoded and re-encoded in one pass, header values
  * without white space are copied a word at a time, and the excluded
- * header names are found by length first. The only per-call allocations
- * are the result's own strings.
+ * header names are found by length first, and the path is normalised
+ * and encoded in one pass. The only per-call allocation is the result's
+ * block holding its four strings (and, presigning, the X-Amz-* pairs).
  */
 #define _GNU_SOURCE
 #include "sigv4.h"
@@ -393,8 +394,10 @@ sigv4_key_cache_clear(sigv4_key_cache *cache)
  * --------------------------------------------------------------------- */
 
 /* RFC 3986 5.2.4 dot-segment removal, and AWS's collapsing of empty
- * segments: "/a//b/../c/" -> "/a/c/". Writes into `out` (at least `len`
- * + 2 bytes), returns the new length, 0 on allocation failure. An empty
+ * segments: "/a//b/../c/" -> "/a/c/", each kept segment percent-encoded
+ * on the way (everything outside the unreserved set; the separators are
+ * the only '/' left). Writes into `out` (at least 3 * (`len` + 1)
+ * bytes), returns the new length, 0 on allocation failure. An empty
  * result is "/". */
 static size_t
 normalize_path(const char *path, size_t len, char *out)
@@ -421,8 +424,16 @@ normalize_path(const char *path, size_t len, char *out)
         } else {
             starts[depth++] = o;
             out[o++] = '/';
-            memcpy(out + o, seg, seg_len);
-            o += seg_len;
+            for (size_t k = 0; k < seg_len; k++) {
+                unsigned char c = (unsigned char)seg[k];
+                if (unreserved[c]) {
+                    out[o++] = (char)c;
+                } else {
+                    out[o++] = '%';
+                    out[o++] = hex_upper[c >> 4];
+                    out[o++] = hex_upper[c & 15];
+                }
+            }
         }
         i = j + 1;
     }
@@ -446,15 +457,16 @@ sigv4_canonical_uri(gwf_strbuf *b, const char *path, size_t len,
         return;
     }
     if (normalize) {
-        char stack_buf[512];
-        char *norm = len + 2 <= sizeof stack_buf ? stack_buf : malloc(len + 2);
-        size_t n = norm ? normalize_path(path, len, norm) : 0;
-        if (n == 0)
+        /* Normalised and encoded in one pass, straight into `b`. */
+        if (sb_reserve(b, (len + 1) * 3) != 0)
+            return;
+        size_t n = normalize_path(path, len, b->data + b->len);
+        if (n == 0) {
             b->failed = 1;
-        else
-            encode_into(b, norm, n, '/');
-        if (norm != stack_buf)
-            free(norm);
+            return;
+        }
+        b->len += n;
+        b->data[b->len] = '\0';
         return;
     }
     /* As on the wire: keep '/', unreserved bytes and valid %XX escapes
@@ -593,10 +605,8 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
             o = reencode_until(o, query, len, &i, stop_value);
         }
         p->value_len = (size_t)(o - p->value);
-        if (i > start) {
-            p->prefix = prefix_key_word(p->key, p->key_len);
+        if (i > start)
             count++;
-        }
         i++; /* the '&' */
     }
     for (size_t e = 0; e < extra_count; e++) {
@@ -609,6 +619,11 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
         p->value_len = eq ? n - p->key_len - 1 : 0;
         p->prefix = prefix_key(p->key, p->key_len);
     }
+    /* The arena pairs' prefix keys, read a word at a time once all of
+     * them are written (a word read right after its bytes were stored
+     * one by one would stall). */
+    for (size_t k = 0; k < count - extra_count; k++)
+        pairs[k].prefix = prefix_key_word(pairs[k].key, pairs[k].key_len);
     /* Usually a handful of pairs: insertion sort (stable, no calls). */
     size_t total = count;
     for (size_t k = 0; k < count; k++) {
@@ -897,12 +912,13 @@ derive_key(const sigv4_credentials *creds, const char *date,
  * service and secret; the cache is refilled otherwise. */
 static int
 sign_sts(const sigv4_credentials *creds, const char *date,
-         const sigv4_params *p, sigv4_key_cache *cache, const char *sts,
-         size_t sts_len, unsigned char sig[32])
+         const sigv4_params *p, size_t region_len, size_t service_len,
+         sigv4_key_cache *cache, const char *sts, size_t sts_len,
+         unsigned char sig[32])
 {
     size_t secret_len = strlen(creds->secret_key);
-    int cacheable = cache && strlen(p->region) < sizeof cache->region &&
-                    strlen(p->service) < sizeof cache->service &&
+    int cacheable = cache && region_len < sizeof cache->region &&
+                    service_len < sizeof cache->service &&
                     secret_len < sizeof cache->secret;
     if (!cacheable) {
         unsigned char key[32];
@@ -914,8 +930,9 @@ sign_sts(const sigv4_credentials *creds, const char *date,
     if (cache_crypto(cache) != 0)
         return -1;
     if (!(cache->valid && memcmp(cache->date, date, 8) == 0 &&
-          strcmp(cache->region, p->region) == 0 &&
-          strcmp(cache->service, p->service) == 0 &&
+          /* (with the NUL: both hold at least len + 1 bytes) */
+          memcmp(cache->region, p->region, region_len + 1) == 0 &&
+          memcmp(cache->service, p->service, service_len + 1) == 0 &&
           cache->secret_len == secret_len &&
           CRYPTO_memcmp(cache->secret, creds->secret_key, secret_len) ==
               0)) {
@@ -1305,7 +1322,8 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
     sts->len = (size_t)(w - sts->data);
 
     unsigned char sig[32];
-    if (sign_sts(creds, date, params, cache, sts->data, sts->len, sig) != 0)
+    if (sign_sts(creds, date, params, region_len, service_len, cache,
+                 sts->data, sts->len, sig) != 0)
         goto done;
     to_hex(sig, 32, out->signature);
 
