@@ -26,6 +26,7 @@
  * before the call returns.
  */
 #include <gwf/sdk.h>
+#include <gwf/sdk_json.h>
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -64,29 +65,6 @@ typedef struct dr_config {
  * `gwf validate` run rather than one per attempt.
  * --------------------------------------------------------------------- */
 
-/* "an integer", "a string", ...: what a value was, for error messages. */
-static const char *
-json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-    default:
-        return "null";
-    }
-}
 
 /* A view of a jansson string: valid as long as the string is. Lengths,
  * not strlen: the JSON may carry "\u0000". */
@@ -109,7 +87,7 @@ parse_status(dr_config *cfg, const json_t *status)
     if (!json_is_integer(status))
         return gwf_config_errorf(
             cfg->instance, "status", "expected an integer %d-%d, found %s",
-            DR_STATUS_MIN, DR_STATUS_MAX, json_kind(status));
+            DR_STATUS_MIN, DR_STATUS_MAX, gwf_json_kind(status));
     n = json_integer_value(status);
     if (n < DR_STATUS_MIN || n > DR_STATUS_MAX)
         return gwf_config_errorf(cfg->instance, "status",
@@ -129,7 +107,7 @@ parse_body(dr_config *cfg, const json_t *body)
     if (!json_is_string(body))
         return gwf_config_errorf(cfg->instance, "body",
                                  "expected a string, found %s",
-                                 json_kind(body));
+                                 gwf_json_kind(body));
     if (json_string_length(body) > DR_BODY_MAX)
         return gwf_config_errorf(cfg->instance, "body",
                                  "expected at most %d bytes, found %zu",
@@ -209,7 +187,7 @@ parse_header(dr_config *cfg, const char *name_field, const char *value_field,
         return gwf_config_errorf(cfg->instance, value_field,
                                  "expected a string (quote numbers in YAML), "
                                  "found %s",
-                                 json_kind(value));
+                                 gwf_json_kind(value));
     if (!gwf_is_header_value(json_string_value(value),
                              json_string_length(value))) {
         describe_bad_byte(bad, sizeof(bad), json_view(value),
@@ -240,7 +218,7 @@ parse_header_item(dr_config *cfg, size_t index, json_t *item)
         return gwf_config_errorf(cfg->instance, field,
                                  "expected an object {name, value}, "
                                  "found %s",
-                                 json_kind(item));
+                                 gwf_json_kind(item));
     json_object_foreach(item, key, member) {
         if (strcmp(key, "name") == 0 || strcmp(key, "value") == 0)
             continue;
@@ -257,7 +235,7 @@ parse_header_item(dr_config *cfg, size_t index, json_t *item)
         return gwf_config_errorf(cfg->instance, name_field,
                                  "expected a header name (a string), "
                                  "found %s",
-                                 json_kind(name));
+                                 gwf_json_kind(name));
     if (!value)
         return gwf_config_errorf(cfg->instance, value_field,
                                  "is required: expected a string");
@@ -278,7 +256,7 @@ parse_headers(dr_config *cfg, json_t *headers)
         return gwf_config_errorf(cfg->instance, "headers",
                                  "expected a list of {name, value} or a map "
                                  "of name to value, found %s",
-                                 json_kind(headers));
+                                 gwf_json_kind(headers));
 
     /* One slot more, for the content-type the reply may need. */
     cfg->headers = calloc(count + 1, sizeof(*cfg->headers));
@@ -323,7 +301,7 @@ parse_content_type(dr_config *cfg, const json_t *content_type)
     if (!json_is_string(content_type))
         return gwf_config_errorf(cfg->instance, "contentType",
                                  "expected a media type string, found %s",
-                                 json_kind(content_type));
+                                 gwf_json_kind(content_type));
     type = json_view(content_type);
     if (type.len == 0 || !gwf_is_header_value(type.ptr, type.len)) {
         describe_bad_byte(bad, sizeof(bad), type, gwf_is_header_value);
@@ -380,7 +358,7 @@ parse_spec(dr_config *cfg, gwf_view json)
     if (!json_is_object(cfg->doc))
         return gwf_config_errorf(cfg->instance, NULL,
                                  "expected an object, found %s",
-                                 json_kind(cfg->doc));
+                                 gwf_json_kind(cfg->doc));
 
     failed |= parse_unknown_fields(cfg, cfg->doc) != GWF_OK;
     failed |= parse_status(cfg, json_object_get(cfg->doc, "status")) != GWF_OK;

@@ -8,6 +8,7 @@
  * resolved here, once, through host->lookup_document("Backend"): workers
  * only ever see the resulting URL.
  */
+#include <gwf/sdk_json.h>
 #include "ext_authz.h"
 
 #include <inttypes.h>
@@ -17,28 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *
-json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-    default:
-        return "null";
-    }
-}
 
 /* Report every key of `obj` not in `known` (NULL-terminated). */
 static gwf_status
@@ -73,7 +52,7 @@ want_object(gwf_instance *inst, const char *field, const json_t *v)
     if (json_is_object(v))
         return GWF_OK;
     return gwf_config_errorf(inst, field, "expected an object, found %s",
-                             json_kind(v));
+                             gwf_json_kind(v));
 }
 
 static gwf_status
@@ -85,7 +64,7 @@ parse_bool(gwf_instance *inst, const char *field, const json_t *v, int *out)
         return gwf_config_errorf(inst, field,
                                  "expected true or false, "
                                  "found %s",
-                                 json_kind(v));
+                                 gwf_json_kind(v));
     *out = json_is_true(v);
     return GWF_OK;
 }
@@ -102,7 +81,7 @@ parse_duration(gwf_instance *inst, const char *field, const json_t *v,
         return gwf_config_errorf(inst, field,
                                  "expected a duration such as "
                                  "\"200ms\" or \"1s\", found %s",
-                                 json_kind(v));
+                                 gwf_json_kind(v));
     if (gwf_parse_duration(json_string_value(v), json_string_length(v),
                            &value) != 0 ||
         value == 0)
@@ -130,7 +109,7 @@ parse_names(gwf_instance *inst, const char *field, const json_t *v,
         return gwf_config_errorf(inst, field,
                                  "expected a list of header "
                                  "names, found %s",
-                                 json_kind(v));
+                                 gwf_json_kind(v));
     json_array_foreach(v, i, item)
     {
         char item_field[160];
@@ -140,7 +119,7 @@ parse_names(gwf_instance *inst, const char *field, const json_t *v,
             st = gwf_config_errorf(inst, item_field,
                                    "expected a header "
                                    "name, found %s",
-                                   json_kind(item));
+                                   gwf_json_kind(item));
             continue;
         }
         if (!gwf_is_header_name(json_string_value(item),
@@ -174,7 +153,7 @@ add_header_pair(gwf_instance *inst, const char *name_field,
         return gwf_config_errorf(inst, value_field,
                                  "expected a string "
                                  "(quote numbers in YAML), found %s",
-                                 json_kind(value));
+                                 gwf_json_kind(value));
     if (!gwf_is_header_value(json_string_value(value),
                              json_string_length(value)))
         return gwf_config_errorf(inst, value_field,
@@ -239,7 +218,7 @@ parse_pairs(gwf_instance *inst, const char *field, const json_t *v,
     return gwf_config_errorf(inst, field,
                              "expected a map of header name to "
                              "value, found %s",
-                             json_kind(v));
+                             gwf_json_kind(v));
 }
 
 /* Where a tls block comes from: the extension's own `tls` (backend NULL)
@@ -298,7 +277,7 @@ parse_backend_ref(ea_config *cfg, const char *field, const json_t *ref)
     snprintf(f, sizeof(f), "%s.namespace", field);
     if (ns && !json_is_string(ns))
         return gwf_config_errorf(inst, f, "expected a string, found %s",
-                                 json_kind(ns));
+                                 gwf_json_kind(ns));
     snprintf(f, sizeof(f), "%s.port", field);
     if (port && (!json_is_integer(port) || json_integer_value(port) < 1 ||
                  json_integer_value(port) > 65535))
@@ -383,7 +362,7 @@ parse_tls(ea_config *cfg, const tls_source *src, const json_t *tls)
     cfg->tls = 1;
     if (!json_is_object(tls))
         return tls_errorf(cfg, src, NULL, "expected an object, found %s",
-                          json_kind(tls));
+                          gwf_json_kind(tls));
     json_object_foreach((json_t *)tls, key, value)
     {
         if (strcmp(key, "caFile") != 0 && strcmp(key, "serverName") != 0)
@@ -400,7 +379,7 @@ parse_tls(ea_config *cfg, const tls_source *src, const json_t *tls)
 
         if (!json_is_string(ca) || json_string_length(ca) == 0)
             return tls_errorf(cfg, src, "caFile",
-                              "expected a file name, found %s", json_kind(ca));
+                              "expected a file name, found %s", gwf_json_kind(ca));
         path = json_string_value(ca);
         if (path[0] != '/' && dir.len > 0) {
             gwf_strbuf_append(&b, dir.ptr, dir.len);
@@ -628,7 +607,7 @@ parse_with_body(ea_config *cfg, const json_t *wb)
         st = gwf_config_errorf(
             inst, "withRequestBody.maxRequestBytes",
             "is required: expected an integer 1-%" PRIu32 "%s%s", UINT32_MAX,
-            max ? ", found " : "", max ? json_kind(max) : "");
+            max ? ", found " : "", max ? gwf_json_kind(max) : "");
     else
         cfg->max_request_bytes = (size_t)json_integer_value(max);
     if (parse_bool(inst, "withRequestBody.allowPartialMessage",
@@ -692,7 +671,7 @@ ea_config_parse(ea_config *cfg, const json_t *root)
     cfg->status_on_error = EA_DEFAULT_STATUS_ON_ERROR;
     if (!json_is_object(root))
         return gwf_config_errorf(inst, NULL, "expected an object, found %s",
-                                 json_kind(root));
+                                 gwf_json_kind(root));
     st = check_known(inst, "", root, known,
                      "httpService, grpcService, headersToForward, failOpen, "
                      "statusOnError, withRequestBody, tls");
@@ -734,7 +713,7 @@ ea_config_parse(ea_config *cfg, const json_t *root)
             st = gwf_config_errorf(inst, "statusOnError",
                                    "expected an "
                                    "integer 200-599, found %s",
-                                   json_kind(status));
+                                   gwf_json_kind(status));
         else
             cfg->status_on_error = (uint32_t)json_integer_value(status);
     }
@@ -774,7 +753,7 @@ ea_route_parse(gwf_instance *inst, ea_route *route, const json_t *root)
 
     if (!json_is_object(root))
         return gwf_config_errorf(inst, NULL, "expected an object, found %s",
-                                 json_kind(root));
+                                 gwf_json_kind(root));
     ctx = json_object_get(root, "contextExtensions");
     if (!ctx)
         return GWF_OK;
@@ -782,7 +761,7 @@ ea_route_parse(gwf_instance *inst, ea_route *route, const json_t *root)
         return gwf_config_errorf(inst, "contextExtensions",
                                  "expected a map "
                                  "of string to string, found %s",
-                                 json_kind(ctx));
+                                 gwf_json_kind(ctx));
     json_object_foreach((json_t *)ctx, key, value)
     {
         char f[200];
@@ -791,7 +770,7 @@ ea_route_parse(gwf_instance *inst, ea_route *route, const json_t *root)
         snprintf(f, sizeof(f), "contextExtensions.%s", key);
         if (!json_is_string(value)) {
             st = gwf_config_errorf(inst, f, "expected a string, found %s",
-                                   json_kind(value));
+                                   gwf_json_kind(value));
             continue;
         }
         /* Keys keep their case: they are not header names. */

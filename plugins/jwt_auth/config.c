@@ -9,6 +9,7 @@
  * until config_destroy. Keys are imported into OpenSSL here, once: a bad
  * inline JWKS fails the config, not the first request.
  */
+#include <gwf/sdk_json.h>
 #include "jwt_auth.h"
 
 #include <inttypes.h>
@@ -22,19 +23,6 @@
 #define JWT_MAX_CACHE_ENTRIES (1u << 20)
 #define JWT_MAX_PROVIDERS 64
 
-static const char *
-json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "a list";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number with a fraction";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
 
 /* Refuse members not in `known` (NULL-terminated); `expected` lists them
  * for the message. */
@@ -69,7 +57,7 @@ get_string(gwf_instance *inst, const char *field, const json_t *v,
 {
     if (!json_is_string(v)) {
         gwf_config_errorf(inst, field, "expected %s, found %s", what,
-                          json_kind(v));
+                          gwf_json_kind(v));
         return 1;
     }
     if (json_string_length(v) == 0 ||
@@ -106,7 +94,7 @@ get_bool(gwf_instance *inst, const char *field, const json_t *v, int *out)
         return 0;
     if (!json_is_boolean(v)) {
         gwf_config_errorf(inst, field, "expected true or false, found %s",
-                          json_kind(v));
+                          gwf_json_kind(v));
         return 1;
     }
     *out = json_is_true(v);
@@ -136,7 +124,7 @@ get_seconds(gwf_instance *inst, const char *field, const json_t *v,
                       "expected a duration such as \"60s\" or \"5m\" (or "
                       "a number of seconds >= 0), found %s",
                       json_is_string(v) ? "a malformed duration"
-                                        : json_kind(v));
+                                        : gwf_json_kind(v));
     return 1;
 }
 
@@ -161,7 +149,7 @@ parse_token_source(jwt_config *cfg, jwt_provider *p, const char *path,
         gwf_config_errorf(inst, path,
                           "expected an object with one of header, "
                           "queryParameter or cookie, found %s",
-                          json_kind(src));
+                          gwf_json_kind(src));
         return 1;
     }
     if (check_unknown(inst, path, src, known,
@@ -194,7 +182,7 @@ parse_token_source(jwt_config *cfg, jwt_provider *p, const char *path,
     if (!json_is_object(header)) {
         gwf_config_errorf(inst, field,
                           "expected an object {header, prefix}, found %s",
-                          json_kind(header));
+                          gwf_json_kind(header));
         return 1;
     } else {
         static const char *const hknown[] = {"header", "prefix", NULL};
@@ -217,7 +205,7 @@ parse_token_source(jwt_config *cfg, jwt_provider *p, const char *path,
                                   "expected a string without CR, LF or "
                                   "NUL, found %s",
                                   json_is_string(prefix) ? "a bad string"
-                                                         : json_kind(prefix));
+                                                         : gwf_json_kind(prefix));
                 bad = 1;
             } else {
                 p->prefix = json_string_value(prefix);
@@ -241,7 +229,7 @@ parse_claims_to_headers(jwt_config *cfg, jwt_provider *p, const char *path,
         return 0;
     if (!json_is_array(list)) {
         gwf_config_errorf(inst, path, "expected a list of {name, header}, "
-                          "found %s", json_kind(list));
+                          "found %s", gwf_json_kind(list));
         return 1;
     }
     p->claims_to_headers = calloc(json_array_size(list) + 1,
@@ -259,7 +247,7 @@ parse_claims_to_headers(jwt_config *cfg, jwt_provider *p, const char *path,
         snprintf(field, sizeof(field), "%s[%zu]", path, i);
         if (!json_is_object(item)) {
             gwf_config_errorf(inst, field, "expected an object {name, "
-                              "header}, found %s", json_kind(item));
+                              "header}, found %s", gwf_json_kind(item));
             bad = 1;
             continue;
         }
@@ -318,7 +306,7 @@ parse_audiences(jwt_config *cfg, jwt_provider *p, const char *path,
     if (!json_is_array(list)) {
         gwf_config_errorf(cfg->instance, path,
                           "expected a list of audience strings, found %s",
-                          json_kind(list));
+                          gwf_json_kind(list));
         return 1;
     }
     p->audiences = calloc(json_array_size(list) + 1, sizeof(*p->audiences));
@@ -353,7 +341,7 @@ parse_backend_ref(jwt_config *cfg, jwt_provider *p, const char *path,
 
     if (!json_is_object(ref) || !name || !name[0]) {
         gwf_config_errorf(inst, path, "expected {name, namespace?} of a "
-                          "Backend, found %s", json_kind(ref));
+                          "Backend, found %s", gwf_json_kind(ref));
         return 1;
     }
     snprintf(target, sizeof(target), "%s%s%s", ns ? ns : "", ns ? "/" : "",
@@ -400,7 +388,7 @@ parse_remote(jwt_config *cfg, jwt_provider *p, const char *path,
     if (!json_is_object(remote)) {
         gwf_config_errorf(inst, path, "expected an object {url, "
                           "cacheDuration?, backendRef?, caFile?}, found %s",
-                          json_kind(remote));
+                          gwf_json_kind(remote));
         return 1;
     }
     bad = check_unknown(inst, path, remote, known,
@@ -490,7 +478,7 @@ parse_jwks(jwt_config *cfg, jwt_provider *p, const char *path, json_t *jwks)
     }
     if (!json_is_object(jwks)) {
         gwf_config_errorf(inst, path, "expected an object with local or "
-                          "remote, found %s", json_kind(jwks));
+                          "remote, found %s", gwf_json_kind(jwks));
         return 1;
     }
     if (check_unknown(inst, path, jwks, known, "local or remote"))
@@ -509,7 +497,7 @@ parse_jwks(jwt_config *cfg, jwt_provider *p, const char *path, json_t *jwks)
     if (!json_is_object(local)) {
         gwf_config_errorf(inst, field, "expected an object {inline: "
                           "<JWKS>}, found %s",
-                          local ? json_kind(local) : "nothing");
+                          local ? gwf_json_kind(local) : "nothing");
         return 1;
     } else {
         static const char *const lknown[] = {"inline", NULL};
@@ -529,7 +517,7 @@ parse_jwks(jwt_config *cfg, jwt_provider *p, const char *path, json_t *jwks)
     } else {
         gwf_config_errorf(inst, field, "expected a JWKS (JSON text or an "
                           "object {keys: [...]}), found %s",
-                          inline_keys ? json_kind(inline_keys) : "nothing");
+                          inline_keys ? gwf_json_kind(inline_keys) : "nothing");
         return 1;
     }
     if (!p->jwks) {
@@ -559,7 +547,7 @@ parse_provider(jwt_config *cfg, size_t index, json_t *obj)
     p->clock_skew_s = JWT_DEFAULT_CLOCK_SKEW_S;
     if (!json_is_object(obj)) {
         gwf_config_errorf(inst, path, "expected an object, found %s",
-                          json_kind(obj));
+                          gwf_json_kind(obj));
         return 1;
     }
     bad |= check_unknown(inst, path, obj, known,
@@ -620,7 +608,7 @@ parse_providers(jwt_config *cfg, json_t *list)
                           "expected a list of 1 to %d providers, found %s",
                           JWT_MAX_PROVIDERS,
                           json_is_array(list) ? "a list of another size"
-                                              : json_kind(list));
+                                              : gwf_json_kind(list));
         return 1;
     }
     cfg->providers = calloc(json_array_size(list), sizeof(*cfg->providers));
@@ -667,7 +655,7 @@ jwt_config_parse(jwt_config *cfg, gwf_view json)
     if (!json_is_object(cfg->doc))
         return gwf_config_errorf(cfg->instance, NULL,
                                  "expected an object, found %s",
-                                 json_kind(cfg->doc));
+                                 gwf_json_kind(cfg->doc));
     bad |= check_unknown(cfg->instance, "", cfg->doc, known,
                          "validationMode, providers or tokenCacheSize");
     mode = json_object_get(cfg->doc, "validationMode");
@@ -683,7 +671,7 @@ jwt_config_parse(jwt_config *cfg, gwf_view json)
                               "expected \"Strict\" or \"AllowMissing\", "
                               "found %s",
                               json_is_string(mode) ? "another string"
-                                                   : json_kind(mode));
+                                                   : gwf_json_kind(mode));
             bad = 1;
         }
     }
@@ -695,7 +683,7 @@ jwt_config_parse(jwt_config *cfg, gwf_view json)
                               "expected an integer 0-%u, found %s",
                               JWT_MAX_CACHE_ENTRIES,
                               json_is_integer(cache) ? "one out of range"
-                                                     : json_kind(cache));
+                                                     : gwf_json_kind(cache));
             bad = 1;
         } else {
             cfg->cache_entries = (size_t)json_integer_value(cache);

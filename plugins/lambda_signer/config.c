@@ -17,6 +17,7 @@
  * was expected. Values are quoted (cut to 40 bytes) except credentials,
  * which never appear in a message.
  */
+#include <gwf/sdk_json.h>
 #include "lambda_signer.h"
 
 #include <ctype.h>
@@ -26,27 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *
-json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
 
 /* Checks one parse; `bad` collects whether anything failed. */
 typedef struct parse_ctx {
@@ -104,7 +84,7 @@ get_string(parse_ctx *pc, const json_t *obj, const char *key,
         return NULL;
     }
     if (!json_is_string(v)) {
-        err(pc, field, "expected a string, got %s", json_kind(v));
+        err(pc, field, "expected a string, got %s", gwf_json_kind(v));
         return NULL;
     }
     return json_string_value(v);
@@ -119,7 +99,7 @@ get_bool(parse_ctx *pc, const json_t *obj, const char *key, const char *field,
     if (!v || json_is_null(v))
         return def;
     if (!json_is_boolean(v)) {
-        err(pc, field, "expected true or false, got %s", json_kind(v));
+        err(pc, field, "expected true or false, got %s", gwf_json_kind(v));
         return def;
     }
     return json_is_true(v);
@@ -137,7 +117,7 @@ get_object(parse_ctx *pc, const json_t *obj, const char *key,
         return NULL;
     }
     if (!json_is_object(v)) {
-        err(pc, field, "expected an object, got %s", json_kind(v));
+        err(pc, field, "expected an object, got %s", gwf_json_kind(v));
         return NULL;
     }
     return v;
@@ -332,7 +312,7 @@ parse_excluded(parse_ctx *pc, const json_t *root, ls_config *cfg)
         return;
     if (!json_is_array(list)) {
         err(pc, "excludedHeaders", "expected a list of header names, got %s",
-            json_kind(list));
+            gwf_json_kind(list));
         return;
     }
     if (json_array_size(list) > LS_MAX_EXCLUDED) {
@@ -346,7 +326,7 @@ parse_excluded(parse_ctx *pc, const json_t *root, ls_config *cfg)
         char field[64];
         snprintf(field, sizeof field, "excludedHeaders[%zu]", i);
         if (!json_is_string(v)) {
-            err(pc, field, "expected a header name, got %s", json_kind(v));
+            err(pc, field, "expected a header name, got %s", gwf_json_kind(v));
             continue;
         }
         const char *name = json_string_value(v);

@@ -14,6 +14,7 @@
  * `gwf validate` shows every mistake; each error names its field path,
  * what was found and what was expected. Passwords are never echoed.
  */
+#include <gwf/sdk_json.h>
 #include "rate_limit.h"
 
 #include <arpa/inet.h>
@@ -30,31 +31,8 @@
 #define RL_DEFAULT_NEAR_LIMIT_RATIO 0.8
 #define RL_FILE_MAX (4 * 1024 * 1024)
 
-const char *rl_json_kind(const json_t *v);
+const char *gwf_json_kind(const json_t *v);
 
-const char *
-rl_json_kind(const json_t *v)
-{
-    if (!v)
-        return "nothing";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
 
 /* Every key of `obj` must be in `allowed` (NULL-terminated). */
 static gwf_status
@@ -97,7 +75,7 @@ get_string(gwf_instance *inst, const char *field, const json_t *v, char **out)
         return gwf_config_errorf(inst, field, "is required: expected a string");
     if (!json_is_string(v))
         return gwf_config_errorf(inst, field, "expected a string, found %s",
-                                 rl_json_kind(v));
+                                 gwf_json_kind(v));
     if (json_string_length(v) == 0)
         return gwf_config_errorf(inst, field, "expected a non-empty string");
     if (strlen(json_string_value(v)) != json_string_length(v))
@@ -114,7 +92,7 @@ get_bool(gwf_instance *inst, const char *field, const json_t *v, int *out)
         return GWF_OK;
     if (!json_is_boolean(v))
         return gwf_config_errorf(
-            inst, field, "expected true or false, found %s", rl_json_kind(v));
+            inst, field, "expected true or false, found %s", gwf_json_kind(v));
     *out = json_is_true(v);
     return GWF_OK;
 }
@@ -127,7 +105,7 @@ get_duration(gwf_instance *inst, const char *field, const json_t *v,
         return gwf_config_errorf(inst, field,
                                  "expected a duration such as \"100ms\" "
                                  "or \"1s\", found %s",
-                                 rl_json_kind(v));
+                                 gwf_json_kind(v));
     if (gwf_parse_duration(json_string_value(v), json_string_length(v), ns) !=
             0 ||
         *ns == 0)
@@ -149,7 +127,7 @@ get_int(gwf_instance *inst, const char *field, const json_t *v, int64_t min,
         return gwf_config_errorf(inst, field,
                                  "expected an integer %" PRId64 "-%" PRId64
                                  ", found %s",
-                                 min, max, rl_json_kind(v));
+                                 min, max, gwf_json_kind(v));
     n = json_integer_value(v);
     if (n < min || n > max)
         return gwf_config_errorf(inst, field,
@@ -180,7 +158,7 @@ parse_local(rl_config *cfg, const json_t *local)
     if (!json_is_object(local))
         return gwf_config_errorf(inst, "local",
                                  "expected an object {tokenBucket}, found %s",
-                                 rl_json_kind(local));
+                                 gwf_json_kind(local));
     if (check_fields(inst, "local", local, local_fields, "tokenBucket"))
         st = GWF_ERR_BAD_ARGUMENT;
     tb = json_object_get(local, "tokenBucket");
@@ -192,7 +170,7 @@ parse_local(rl_config *cfg, const json_t *local)
         return gwf_config_errorf(inst, "local.tokenBucket",
                                  "expected an object {maxTokens, "
                                  "tokensPerFill, fillInterval}, found %s",
-                                 rl_json_kind(tb));
+                                 gwf_json_kind(tb));
     if (check_fields(inst, "local.tokenBucket", tb, bucket_fields,
                      "maxTokens, tokensPerFill, fillInterval"))
         st = GWF_ERR_BAD_ARGUMENT;
@@ -418,7 +396,7 @@ parse_address(rl_config *cfg, const char *field, const json_t *v)
     if (!json_is_string(v))
         return gwf_config_errorf(cfg->instance, field,
                                  "expected \"host:port\", found %s",
-                                 rl_json_kind(v));
+                                 gwf_json_kind(v));
     text = json_string_value(v);
     colon = strrchr(text, ':');
     if (!colon || colon == text || strlen(text) != json_string_length(v))
@@ -454,7 +432,7 @@ parse_ref(gwf_instance *inst, const char *field, const json_t *ref, char *out,
         return gwf_config_errorf(inst, field,
                                  "expected an object {name, namespace}, "
                                  "found %s",
-                                 rl_json_kind(ref));
+                                 gwf_json_kind(ref));
     if (check_fields(inst, field, ref, ref_fields, "name, namespace"))
         return GWF_ERR_BAD_ARGUMENT;
     name = json_object_get(ref, "name");
@@ -668,7 +646,7 @@ parse_redis(rl_config *cfg, const json_t *redis)
                                  "password | passwordSecretRef, keyPrefix}");
     if (!json_is_object(redis))
         return gwf_config_errorf(inst, "redis", "expected an object, found %s",
-                                 rl_json_kind(redis));
+                                 gwf_json_kind(redis));
     if (check_fields(inst, "redis", redis, fields,
                      "address, backendRef, db, username, password, "
                      "passwordSecretRef, keyPrefix"))
@@ -728,7 +706,7 @@ parse_redis(rl_config *cfg, const json_t *redis)
             strlen(json_string_value(v)) != json_string_length(v))
             st = gwf_config_errorf(inst, "redis.keyPrefix",
                                    "expected a string, found %s",
-                                   rl_json_kind(v));
+                                   gwf_json_kind(v));
         else
             cfg->redis.key_prefix = dup_string(v);
     } else {
@@ -764,7 +742,7 @@ parse_limits(rl_config *cfg, const json_t *spec)
         if (!json_is_string(file) || json_string_length(file) == 0)
             return gwf_config_errorf(inst, "descriptorsFile",
                                      "expected a file name, found %s",
-                                     rl_json_kind(file));
+                                     gwf_json_kind(file));
         if (json_string_value(file)[0] == '/' || dir.len == 0)
             snprintf(path, sizeof(path), "%s", json_string_value(file));
         else
@@ -863,7 +841,7 @@ parse_global(rl_config *cfg, const json_t *spec)
                                    "found %s%.40s%s",
                                    json_is_string(v) ? "\"" : "",
                                    json_is_string(v) ? json_string_value(v)
-                                                     : rl_json_kind(v),
+                                                     : gwf_json_kind(v),
                                    json_is_string(v) ? "\"" : "");
     }
     v = json_object_get(spec, "algorithm");
@@ -880,7 +858,7 @@ parse_global(rl_config *cfg, const json_t *spec)
                                    "\"Rolling\", found %s%.40s%s",
                                    json_is_string(v) ? "\"" : "",
                                    json_is_string(v) ? json_string_value(v)
-                                                     : rl_json_kind(v),
+                                                     : gwf_json_kind(v),
                                    json_is_string(v) ? "\"" : "");
     }
     v = json_object_get(spec, "nearLimitRatio");
@@ -949,7 +927,7 @@ parse_entry(gwf_instance *inst, const char *path, const json_t *e,
     if (!json_is_object(e))
         return gwf_config_errorf(inst, path,
                                  "expected an object {type, ...}, found %s",
-                                 rl_json_kind(e));
+                                 gwf_json_kind(e));
     if (check_fields(inst, path, e, fields, "type, generic, header, jwtClaim"))
         return GWF_ERR_BAD_ARGUMENT;
     snprintf(field, sizeof(field), "%s.type", path);
@@ -1080,7 +1058,7 @@ rl_route_parse(gwf_instance *inst, const json_t *spec, rl_route *route)
         if (!json_is_object(d)) {
             st = gwf_config_errorf(inst, path,
                                    "expected an object {entries}, found %s",
-                                   rl_json_kind(d));
+                                   gwf_json_kind(d));
             continue;
         }
         if (check_fields(inst, path, d, dfields, "entries"))

@@ -11,6 +11,7 @@
  * that stops early or finds no node is not limited. So an existing
  * ratelimit config means the same thing here.
  */
+#include <gwf/sdk_json.h>
 #include "rate_limit.h"
 
 #include <inttypes.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *rl_json_kind(const json_t *v);
 
 static const struct {
     const char *name;
@@ -58,7 +58,7 @@ parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
         return gwf_config_errorf(inst, path,
                                  "expected an object {unit, "
                                  "requests_per_unit}, found %s",
-                                 rl_json_kind(rl));
+                                 gwf_json_kind(rl));
     json_object_foreach((json_t *)rl, key, v)
     {
         size_t i;
@@ -78,7 +78,7 @@ parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
         if (!json_is_boolean(unl))
             return gwf_config_errorf(inst, field,
                                      "expected true or false, found %s",
-                                     rl_json_kind(unl));
+                                     gwf_json_kind(unl));
         limit->unlimited = json_is_true(unl);
     }
     if (limit->unlimited) {
@@ -131,7 +131,7 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
         return gwf_config_errorf(inst, path,
                                  "expected an object {key, value, "
                                  "rate_limit, descriptors}, found %s",
-                                 rl_json_kind(d));
+                                 gwf_json_kind(d));
     json_object_foreach((json_t *)d, name, v)
     {
         size_t i;
@@ -162,7 +162,7 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
             return gwf_config_errorf(inst, field,
                                      "expected a string (quote numbers "
                                      "in YAML), found %s",
-                                     rl_json_kind(value));
+                                     gwf_json_kind(value));
         node->value = strdup(json_string_value(value));
         if (!node->value)
             return GWF_ERR_NO_MEMORY;
@@ -194,14 +194,14 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
         if (!json_is_boolean(v))
             st = gwf_config_errorf(inst, field,
                                    "expected true or false, found %s",
-                                   rl_json_kind(v));
+                                   gwf_json_kind(v));
         node->limit.shadow_mode = json_is_true(v);
     }
     v = json_object_get(d, "detailed_metric");
     if (v && !json_is_boolean(v)) {
         snprintf(field, sizeof(field), "%s.detailed_metric", path);
         st = gwf_config_errorf(inst, field, "expected true or false, found %s",
-                               rl_json_kind(v));
+                               gwf_json_kind(v));
     }
     v = json_object_get(d, "descriptors");
     if (v) {
@@ -231,7 +231,7 @@ parse_level(gwf_instance *inst, const char *path, const char *label,
 
     if (!json_is_array(list))
         return gwf_config_errorf(inst, path, "expected a list, found %s",
-                                 rl_json_kind(list));
+                                 gwf_json_kind(list));
     parent->children =
         calloc(json_array_size(list) + 1, sizeof(*parent->children));
     if (!parent->children)
