@@ -559,6 +559,12 @@ http {{
                 stdin=subprocess.DEVNULL, stdout=self._stderr,
                 stderr=self._stderr, env=self.env(), start_new_session=True)
             if wait_for(self._listening, START_TIMEOUT):
+                # The master listens before it forks its workers: wait
+                # for them too, so tests that count workers see them all
+                # (a worker that dies at start is reported by stop()).
+                wait_for(lambda: self.proc.poll() is not None or
+                         len(self.worker_pids()) >= self.workers,
+                         START_TIMEOUT)
                 return self
             rc = self.proc.poll()
             text = read_text(self.stderr_path) + read_text(self.error_log)
