@@ -108,7 +108,8 @@ struct gwf_chain {
     rt_filter *filters;
     size_t count;
     bool wants_body[2];
-    /* The runtime's own per-route series, resolved once. */
+    /* The runtime's own per-route series, resolved by the first stream
+     * (chains built only to validate manifests never show up). */
     rt_series *streams_total;
     rt_series *streams_active;
     struct gwf_chain *next;

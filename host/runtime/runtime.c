@@ -529,11 +529,6 @@ gwf_runtime_chain(gwf_runtime *rt, const gwf_route_refs *refs,
     }
     gwf_plan_free(&plan);
     gwf_diag_free(&d);
-    const char *route = c->route_name[0] ? c->route_name : "-";
-    c->streams_total =
-        rt_metrics_series(rt->metrics, rt->m_streams, route, NULL, 0);
-    c->streams_active =
-        rt_metrics_series(rt->metrics, rt->m_active, route, NULL, 0);
     c->next = rt->chains;
     rt->chains = c;
     return c;

@@ -718,6 +718,19 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     if (w->live_head)
         w->live_head->live_prev = st;
     w->live_head = st;
+    if (!__atomic_load_n(&chain->streams_active, __ATOMIC_ACQUIRE)) {
+        /* Racing workers resolve the same series: either store is fine. */
+        const char *route = chain->route_name[0] ? chain->route_name : "-";
+        gwf_runtime *rt = w->rt;
+        __atomic_store_n(&chain->streams_total,
+                         rt_metrics_series(rt->metrics, rt->m_streams, route,
+                                           NULL, 0),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&chain->streams_active,
+                         rt_metrics_series(rt->metrics, rt->m_active, route,
+                                           NULL, 0),
+                         __ATOMIC_RELEASE);
+    }
     rt_series_add(chain->streams_total, 1);
     rt_series_add(chain->streams_active, 1);
     w->live_streams++;
