@@ -56,6 +56,8 @@
 #   WRK          the wrk binary (default wrk)
 #   KEEP_TMP=1   keep the temporary prefix (config, error.log) afterwards
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
@@ -85,38 +87,15 @@ dr_dir=$builddir/plugins/direct_response
 command -v "$wrk" >/dev/null || die "wrk is not installed (apt-get install wrk)"
 command -v curl >/dev/null || die "curl is not installed"
 
-# Two cores or more: nginx on the last core, wrk on the one before it.
-pin_nginx=()
-pin_wrk=()
-ncpu=$(nproc 2>/dev/null || echo 1)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_nginx=(taskset -c $((ncpu - 1)))
-    pin_wrk=(taskset -c $((ncpu - 2)))
-fi
+bench_pin_cores
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-nginx.XXXXXX") ||
     die "mktemp failed"
 master=
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    local workers
-    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
-        workers=$(pgrep -P "$master")
-        kill -QUIT "$master" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$master" 2>/dev/null; then
-            # shellcheck disable=SC2086  # one pid per word
-            kill -KILL "$master" $workers 2>/dev/null
-        fi
-    fi
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "bench/nginx: kept $tmp" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    bench_nginx_stop "$master"
+    bench_remove_tmp "$tmp" bench/nginx
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -232,30 +211,19 @@ for attempt in 1 2 3 4 5; do
     port=$(free_port)
     up=$(free_port "$port")
     write_conf
-    "$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
-        die "nginx -t failed on the generated configuration"
-    if "${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
-        -c "$tmp/nginx.conf" 2>"$tmp/start.err"; then
-        break
-    fi
+    bench_nginx_test
+    bench_nginx_launch 2>"$tmp/start.err" && break
     if [ "$attempt" = 5 ] || ! grep -q 'bind()' "$tmp/start.err"; then
         cat "$tmp/start.err" >&2
         die "nginx did not start"
     fi
 done
-for _ in $(seq 50); do
-    [ -s "$tmp/nginx.pid" ] && break
-    sleep 0.1
-done
-master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+bench_nginx_wait_pid
 
 worker_pid() { pgrep -P "$master" | head -1; }
 
 base=http://127.0.0.1:$port
-for _ in $(seq 50); do
-    curl -fsS -o /dev/null "$base/native" 2>/dev/null && break
-    sleep 0.1
-done
+bench_wait_url "$base/native"
 
 # Both sides must answer 200 with the expected body before anything is
 # measured.
@@ -324,9 +292,6 @@ run() {
     echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-
 # pair LABEL BASEPATH BASENAME GWFPATH TARGET
 # Besides requests/s it prints the nginx worker's CPU time per request
 # (median, user + system, from /proc/PID/schedstat) and the ratio it
@@ -350,18 +315,18 @@ pair() {
         echo "  $label round $i: gwf $rps req/s ($cpu ns CPU/req," \
             "other user load $other%)" >&2
     done
-    mb=$(median "${b[@]}")
-    mg=$(median "${g[@]}")
-    mbc=$(median "${bc[@]}")
-    mgc=$(median "${gc[@]}")
-    mo=$(median "${o[@]}")
+    mb=$(bench_median "${b[@]}")
+    mg=$(bench_median "${g[@]}")
+    mbc=$(bench_median "${bc[@]}")
+    mgc=$(bench_median "${gc[@]}")
+    mo=$(bench_median "${o[@]}")
     if [ "$mo" -ge 10 ]; then
         echo "$label: warning: other processes used at least ${mo}% of a core" \
             "(user time, median) during the runs; requests/s are unreliable," \
             "CPU per request less so"
     fi
-    ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
-    verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }')
+    ratio=$(bench_ratio "$mg" "$mb")
+    verdict=$(bench_verdict "$ratio" "$target")
     echo "$label: $bname $mb req/s, gwf $mg req/s, ratio $ratio (target >= $target) $verdict"
     awk -v l="$label" -v n="$bname" -v b="$mbc" -v g="$mgc" -v t="$target" 'BEGIN {
         r = g ? b / g : 0

@@ -1,0 +1,132 @@
+# shellcheck shell=bash disable=SC2034,SC2154  # globals shared with the caller
+# bench/lib.sh - shell pieces the nginx benchmarks share; sourced, not run.
+#
+# What lives here is what was copied, identical, from script to script:
+# core pinning, loopback ports, starting and stopping the system nginx
+# from a temporary prefix, the median of wrk rounds and the PASS/MISS
+# verdict. What each benchmark measures (its wrk runs, its pairs, its
+# output lines) stays in its own script.
+#
+# The nginx helpers use the caller's globals: $nginx (the binary), $tmp
+# (the prefix, holding nginx.conf, logs/ and nginx.pid), the pin_nginx
+# array and a die() function, and set $master.
+
+# bench_pin_cores: with two cores or more, nginx goes on the last core and
+# wrk on the one before it (pin_nginx, pin_wrk: taskset prefixes, or empty).
+bench_pin_cores() {
+    local ncpu
+    pin_nginx=()
+    pin_wrk=()
+    ncpu=$(nproc 2>/dev/null || echo 1)
+    if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+        pin_nginx=(taskset -c $((ncpu - 1)))
+        pin_wrk=(taskset -c $((ncpu - 2)))
+    fi
+}
+
+# bench_free_port [AVOID...]: a loopback port no socket listens on, from a
+# random start in 20000-50000, other than the ports given (those picked
+# already but not yet bound).
+bench_free_port() {
+    local p=$((20000 + RANDOM % 30000)) avoid taken
+    while :; do
+        taken=
+        [ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ] && taken=1
+        for avoid in "$@"; do
+            [ "$p" = "$avoid" ] && taken=1
+        done
+        [ -z "$taken" ] && break
+        p=$((p + 1))
+    done
+    echo "$p"
+}
+
+# bench_nginx_test: nginx -t on $tmp/nginx.conf; dies if it fails.
+bench_nginx_test() {
+    "$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
+        die "nginx -t failed on the generated configuration"
+}
+
+# bench_nginx_launch: starts nginx (pinned) on $tmp/nginx.conf; its
+# stderr goes to the caller's. Returns nginx's status, so that a caller
+# can retry on a bind error.
+bench_nginx_launch() {
+    "${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
+        -c "$tmp/nginx.conf"
+}
+
+# bench_nginx_wait_pid: waits up to 5 s for $tmp/nginx.pid (nginx
+# daemonizes before writing it) and sets $master; dies without it.
+bench_nginx_wait_pid() {
+    for _ in $(seq 50); do
+        [ -s "$tmp/nginx.pid" ] && break
+        sleep 0.1
+    done
+    master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+}
+
+# bench_nginx_start: test, launch and wait for the pid, dying on failure.
+bench_nginx_start() {
+    bench_nginx_test
+    bench_nginx_launch || die "nginx did not start"
+    bench_nginx_wait_pid
+}
+
+# bench_nginx_stop MASTER: graceful stop (QUIT, up to 5 s), then KILL of
+# the master and its workers if it is still there. For the EXIT trap;
+# does nothing for an empty or dead pid.
+bench_nginx_stop() {
+    local pid=$1 workers
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    workers=$(pgrep -P "$pid")
+    kill -QUIT "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        # shellcheck disable=SC2086  # one pid per word
+        kill -KILL "$pid" $workers 2>/dev/null
+    fi
+    return 0
+}
+
+# bench_remove_tmp DIR [TAG]: removes the temporary prefix, or with
+# KEEP_TMP=1 keeps it and says where ("TAG: kept DIR" on stderr).
+bench_remove_tmp() {
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "${2:+$2: }kept $1" >&2
+    else
+        rm -rf "$1"
+    fi
+}
+
+# bench_wait_url URL: waits up to 5 s for URL to answer 2xx. Returns 0
+# either way: the caller's own checks then say what is wrong.
+bench_wait_url() {
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && break
+        sleep 0.1
+    done
+    return 0
+}
+
+# bench_median N...: the median of integers; for an even count the
+# integer mean of the middle two.
+bench_median() {
+    printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+# bench_ratio GWF BASELINE: GWF / BASELINE to three decimals (0 when the
+# baseline is 0).
+bench_ratio() {
+    awk -v g="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? g / b : 0 }'
+}
+
+# bench_verdict RATIO TARGET: PASS when RATIO >= TARGET, else MISS; empty
+# for a target of 0 (a comparison with no target).
+bench_verdict() {
+    awk -v r="$1" -v t="$2" \
+        'BEGIN { print (t == 0) ? "" : (r >= t) ? "PASS" : "MISS" }'
+}
