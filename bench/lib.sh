@@ -41,6 +41,33 @@ bench_free_port() {
     echo "$p"
 }
 
+# bench_nginx_conf_head: the start of nginx.conf every benchmark uses (on
+# stdout): $module loaded, one daemonized worker, pid, error log and temp
+# paths in $tmp, no access log, long-lived client keepalive; it leaves
+# the http block open for the caller's upstreams and servers.
+bench_nginx_conf_head() {
+    cat <<CONF
+load_module $module;
+daemon on;
+master_process on;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $tmp/temp/client;
+    proxy_temp_path $tmp/temp/proxy;
+    fastcgi_temp_path $tmp/temp/fastcgi;
+    uwsgi_temp_path $tmp/temp/uwsgi;
+    scgi_temp_path $tmp/temp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+CONF
+}
+
 # bench_nginx_test: nginx -t on $tmp/nginx.conf; dies if it fails.
 bench_nginx_test() {
     "$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||

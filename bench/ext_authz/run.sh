@@ -38,6 +38,8 @@
 # Environment: DURATION (5s), CONNECTIONS (32), ROUNDS (3), WARMUP (2s),
 # BENCH_GRPC (1), NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
@@ -63,13 +65,7 @@ plugin_dir=$builddir/plugins/ext_authz
 command -v "$wrk" >/dev/null || die "wrk is not installed"
 command -v curl >/dev/null || die "curl is not installed"
 
-pin_nginx=()
-pin_wrk=()
-ncpu=$(nproc 2>/dev/null || echo 1)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_nginx=(taskset -c $((ncpu - 1)))
-    pin_wrk=(taskset -c $((ncpu - 2)))
-fi
+bench_pin_cores
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-extauthz.XXXXXX") ||
     die "mktemp failed"
@@ -78,35 +74,15 @@ peer_pids=()
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local pid
-    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
-        kill -QUIT "$master" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$master" 2>/dev/null && kill -KILL "$master" 2>/dev/null
-    fi
+    bench_nginx_stop "$master"
     for pid in "${peer_pids[@]}"; do
         kill "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "bench/ext_authz: kept $tmp" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    bench_remove_tmp "$tmp" bench/ext_authz
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
-free_port() {
-    local p=$((20000 + RANDOM % 30000))
-    while port_taken "$p" || [ "$p" = "${2:-}" ] || [ "$p" = "${3:-}" ]; do
-        p=$((p + 1))
-    done
-    echo "$p"
-}
 
 # start_peer SCRIPT: start a Python test server (in this shell, not in a
 # command substitution, so that cleanup knows its pid); its port goes to
@@ -118,6 +94,7 @@ start_peer() {
     mkfifo "$tmp/$name.in" "$out"
     /usr/bin/python3 "$1" <"$tmp/$name.in" >"$out" 2>/dev/null &
     peer_pids+=($!)
+    # shellcheck disable=SC2034  # held open, never written: EOF stops the peer
     exec {fd}>"$tmp/$name.in"
     read -r -t 10 line <"$out" || die "$1 did not start"
     peer_port=${line#PORT }
@@ -133,9 +110,9 @@ if [ "$bench_grpc" = 1 ]; then
 fi
 
 # After the peers: their ports are taken by then.
-port=$(free_port)
-up=$(free_port x "$port")
-authz=$(free_port x "$port" "$up")
+port=$(bench_free_port)
+up=$(bench_free_port "$port")
+authz=$(bench_free_port "$port" "$up")
 
 mkdir -p "$tmp/logs" "$tmp/temp"
 cat >"$tmp/gwf.yaml" <<YAML
@@ -213,25 +190,7 @@ fi
 
 proxy_up='proxy_pass http://up/; proxy_http_version 1.1;
             proxy_set_header Connection "";'
-cat >"$tmp/nginx.conf" <<CONF
-load_module $module;
-daemon on;
-master_process on;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/logs/error.log warn;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
-    client_body_temp_path $tmp/temp/client;
-    proxy_temp_path $tmp/temp/proxy;
-    fastcgi_temp_path $tmp/temp/fastcgi;
-    uwsgi_temp_path $tmp/temp/uwsgi;
-    scgi_temp_path $tmp/temp/scgi;
-    keepalive_timeout 75s;
-    keepalive_requests 100000000;
+{ bench_nginx_conf_head; cat <<CONF; } >"$tmp/nginx.conf"
 
     gwf_manifests $tmp/gwf.yaml;
     gwf_plugin_path $plugin_dir;
@@ -300,21 +259,10 @@ http {
 }
 CONF
 
-"$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
-    die "nginx -t failed on the generated configuration"
-"${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
-    -c "$tmp/nginx.conf" || die "nginx did not start"
-for _ in $(seq 50); do
-    [ -s "$tmp/nginx.pid" ] && break
-    sleep 0.1
-done
-master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+bench_nginx_start
 
 base=http://127.0.0.1:$port
-for _ in $(seq 50); do
-    curl -fsS -o /dev/null "$base/native/x" 2>/dev/null && break
-    sleep 0.1
-done
+bench_wait_url "$base/native/x"
 check() {
     local got
     got=$(curl -fsS "$base$1") || die "GET $1 failed"
@@ -338,8 +286,6 @@ run() {
     [ -n "$rps" ] || die "no Requests/sec from wrk on $1"
     echo "${rps%.*}"
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 # pair LABEL BASEPATH BASENAME GWFPATH GWFNAME TARGET CONNECTIONS
 pair() {
@@ -355,11 +301,10 @@ pair() {
         g+=("$r")
         echo "  $label round $i: $gname $r req/s" >&2
     done
-    mb=$(median "${b[@]}")
-    mg=$(median "${g[@]}")
-    ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
-    verdict=$(awk -v r="$ratio" -v t="$target" \
-        'BEGIN { print (t == 0) ? "" : (r >= t) ? "PASS" : "MISS" }')
+    mb=$(bench_median "${b[@]}")
+    mg=$(bench_median "${g[@]}")
+    ratio=$(bench_ratio "$mg" "$mb")
+    verdict=$(bench_verdict "$ratio" "$target")
     echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
         "${verdict:+(target >= $target) $verdict}"
 }

@@ -12,6 +12,8 @@
 #
 # Environment: DURATION (default 5s), CONNECTIONS (32), ROUNDS (3).
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$(dirname "$0")/../lib.sh"
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 die() { echo "bench/jwt: $*" >&2; exit 1; }
 
@@ -117,6 +119,6 @@ done
 p=$(printf '%s\n' "${plain[@]}" | median)
 j=$(printf '%s\n' "${jwt[@]}" | median)
 ratio=$(awk -v a="$j" -v b="$p" 'BEGIN {printf "%.3f", a / b}')
-verdict=$(awk -v r="$ratio" 'BEGIN {print (r >= 0.9) ? "PASS" : "MISS"}')
+verdict=$(bench_verdict "$ratio" 0.9)
 echo "proxy without jwt: $p req/s; with jwt_auth (RS256, cached): $j req/s;" \
      "ratio $ratio (target >= 0.9) $verdict"

@@ -15,4 +15,4 @@ echo "openssl speed (verify/s is the last column of each line):"
 openssl speed -seconds "$seconds" rsa2048 2>/dev/null | grep -E '^rsa 2048'
 openssl speed -seconds "$seconds" ecdsap256 2>/dev/null | grep -E '256 bits ecdsa'
 openssl speed -seconds "$seconds" ed25519 2>/dev/null | grep -E 'Ed25519'
-exit ${status:-0}
+exit "${status:-0}"

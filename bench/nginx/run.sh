@@ -56,7 +56,7 @@
 #   WRK          the wrk binary (default wrk)
 #   KEEP_TMP=1   keep the temporary prefix (config, error.log) afterwards
 set -uo pipefail
-# shellcheck source=bench/lib.sh
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -140,25 +140,7 @@ spec:
 YAML
 
 write_conf() {
-cat >"$tmp/nginx.conf" <<CONF
-load_module $module;
-daemon on;
-master_process on;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/logs/error.log warn;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
-    client_body_temp_path $tmp/temp/client;
-    proxy_temp_path $tmp/temp/proxy;
-    fastcgi_temp_path $tmp/temp/fastcgi;
-    uwsgi_temp_path $tmp/temp/uwsgi;
-    scgi_temp_path $tmp/temp/scgi;
-    keepalive_timeout 75s;
-    keepalive_requests 100000000;
+{ bench_nginx_conf_head; cat <<CONF; } >"$tmp/nginx.conf"
 
     gwf_manifests $tmp/gwf.yaml;
     gwf_plugin_path $noop_dir:$dr_dir;

@@ -28,6 +28,8 @@
 # ROUNDS (3), WARMUP (2s), TOTAL (decisions, 200000), CONCURRENCY (64),
 # NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
@@ -55,48 +57,23 @@ decisions=${BENCH_DECISIONS:-$builddir/bench/rate_limit/bench_rl_decisions}
 command -v redis-benchmark >/dev/null || die "redis-benchmark is not installed"
 command -v "$wrk" >/dev/null || die "wrk is not installed"
 
-pin_nginx=()
-pin_wrk=()
-ncpu=$(nproc 2>/dev/null || echo 1)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_nginx=(taskset -c $((ncpu - 1)))
-    pin_wrk=(taskset -c $((ncpu - 2)))
-fi
+bench_pin_cores
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-rl.XXXXXX") || die "mktemp failed"
 master=
 redis_pid=
 # shellcheck disable=SC2317
 cleanup() {
-    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
-        kill -QUIT "$master" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$master" 2>/dev/null
-    fi
+    bench_nginx_stop "$master"
     [ -n "$redis_pid" ] && kill -KILL "$redis_pid" 2>/dev/null
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "bench/rate_limit: kept $tmp" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    bench_remove_tmp "$tmp" bench/rate_limit
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
-free_port() {
-    local p=$((20000 + RANDOM % 30000))
-    while port_taken "$p" || [ "$p" = "${2:-}" ] || [ "$p" = "${3:-}" ]; do
-        p=$((p + 1))
-    done
-    echo "$p"
-}
-rport=$(free_port)
-port=$(free_port x "$rport")
-up=$(free_port x "$rport" "$port")
+rport=$(bench_free_port)
+port=$(bench_free_port "$rport")
+up=$(bench_free_port "$rport" "$port")
 
 /usr/bin/redis-server --port "$rport" --bind 127.0.0.1 --save '' \
     --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
@@ -170,23 +147,7 @@ metadata: {name: too-many}
 spec: {status: 429}
 YAML
 
-cat >"$tmp/nginx.conf" <<CONF
-load_module $module;
-daemon on;
-master_process on;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/temp/client;
-    proxy_temp_path $tmp/temp/proxy;
-    fastcgi_temp_path $tmp/temp/fastcgi;
-    uwsgi_temp_path $tmp/temp/uwsgi;
-    scgi_temp_path $tmp/temp/scgi;
-    keepalive_timeout 75s;
-    keepalive_requests 100000000;
+{ bench_nginx_conf_head; cat <<CONF; } >"$tmp/nginx.conf"
     gwf_manifests $tmp/gwf.yaml;
     gwf_plugin_path $rl_dir:$dr_dir;
     upstream up {
@@ -220,20 +181,9 @@ http {
 }
 CONF
 
-"$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
-    die "nginx -t failed on the generated configuration"
-"${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
-    -c "$tmp/nginx.conf" || die "nginx did not start"
-for _ in $(seq 50); do
-    [ -s "$tmp/nginx.pid" ] && break
-    sleep 0.1
-done
-master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx wrote no pid file"
+bench_nginx_start
 base=http://127.0.0.1:$port
-for _ in $(seq 50); do
-    curl -fsS -o /dev/null "$base/plain" 2>/dev/null && break
-    sleep 0.1
-done
+bench_wait_url "$base/plain"
 
 status() { curl -s -o /dev/null -w '%{http_code}' "$base$1"; }
 [ "$(status /plain)" = 200 ] || die "GET /plain is not 200"
@@ -254,8 +204,6 @@ run() {
     fi
     awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$out"
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-    END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 pair() {  # LABEL BASEPATH GWFPATH WANT2XX TARGET
     local b=() g=() mb mg ratio
@@ -266,11 +214,11 @@ pair() {  # LABEL BASEPATH GWFPATH WANT2XX TARGET
         g+=("$(run "$3" "$duration" "$4")")
         echo "  $1 round $i: $2 ${b[-1]} req/s, $3 ${g[-1]} req/s" >&2
     done
-    mb=$(median "${b[@]}")
-    mg=$(median "${g[@]}")
-    ratio=$(awk -v g="$mg" -v b="$mb" 'BEGIN { printf "%.3f", b ? g / b : 0 }')
+    mb=$(bench_median "${b[@]}")
+    mg=$(bench_median "${g[@]}")
+    ratio=$(bench_ratio "$mg" "$mb")
     echo "$1: $2 $mb req/s, $3 $mg req/s, ratio $ratio (target >= $5)" \
-        "$(awk -v r="$ratio" -v t="$5" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }')"
+        "$(bench_verdict "$ratio" "$5")"
 }
 
 pair global /plain /limited 1 0.8

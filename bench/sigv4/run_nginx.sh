@@ -21,6 +21,8 @@
 # Environment: DURATION (default 5s), CONNECTIONS (16), ROUNDS (3),
 # WARMUP (2s), NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 duration=${DURATION:-5s}
@@ -39,38 +41,20 @@ plugin_dir=$builddir/plugins/lambda_signer
 command -v "$wrk" >/dev/null || die "wrk is not installed"
 command -v openssl >/dev/null || die "openssl is not installed"
 
-pin_nginx=()
-pin_wrk=()
-ncpu=$(nproc 2>/dev/null || echo 1)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_nginx=(taskset -c $((ncpu - 1)))
-    pin_wrk=(taskset -c $((ncpu - 2)))
-fi
+bench_pin_cores
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwf-bench-sigv4.XXXXXX") || die "mktemp"
 master=
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-    if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
-        kill -QUIT "$master" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$master" 2>/dev/null && kill -KILL "$master" 2>/dev/null
-    fi
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+    bench_nginx_stop "$master"
+    bench_remove_tmp "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
-free_port() {
-    local p=$((20000 + RANDOM % 30000))
-    while port_taken "$p" || [ "$p" = "${2:-}" ]; do p=$((p + 1)); done
-    echo "$p"
-}
-port=$(free_port)
-lambda_port=$(free_port x "$port")
+port=$(bench_free_port)
+lambda_port=$(bench_free_port "$port")
 
 (
     cd "$tmp" || exit 1
