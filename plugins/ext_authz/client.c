@@ -1,10 +1,9 @@
 /*
  * client.c - libcurl on the host's event loop.
  *
- * Each worker owns one curl multi handle per configured instance. libcurl
- * tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to
- * call it back (CURLMOPT_TIMERFUNCTION); we map those onto worker-scope
- * fd watches and one worker-scope timer, and feed events back with
+ * Each worker owns one curl multi handle per configured instance, driven
+ * on the host's loop by the SDK's gwf_curl_loop (gwf/sdk_curl.h):
+ * worker-scope fd watches and one timer, events fed back with
  * curl_multi_socket_action. Nothing here blocks.
  *
  * Why one multi per worker: the multi handle owns the connection cache, so
@@ -23,20 +22,16 @@
 #include "ext_authz.h"
 
 #include <ctype.h>
+#include <gwf/sdk_curl.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 struct ea_worker {
     const ea_config *cfg;
     gwf_instance *inst;
     CURLM *multi;
-    uint64_t timer_id;
-    int timer_armed;
-    struct ea_sock *socks; /* every watched socket, to cancel at stop */
+    gwf_curl_loop *loop; /* drives `multi` on the host loop */
     /* Easy handles of finished checks, reset and kept for the next ones:
      * saves their setup, and keeps alive the handle a cached HTTP/2
      * connection was opened with. */
@@ -44,15 +39,6 @@ struct ea_worker {
     size_t pooled;
 };
 
-typedef struct ea_sock {
-    struct ea_sock *next;
-    ea_worker *worker;
-    curl_socket_t fd; /* libcurl's */
-    int watch_fd;     /* our dup of it: what the host watches */
-    uint64_t watch_id;
-} ea_sock;
-
-static void on_socket_event(void *arg, int fd, uint32_t events);
 
 /* ---- pairs and names ------------------------------------------------- */
 
@@ -300,155 +286,11 @@ collect_done(ea_worker *w)
     }
 }
 
+/* gwf_curl_loop's progress callback. */
 static void
-on_socket_event(void *arg, int fd, uint32_t events)
+collect_done_cb(void *arg)
 {
-    ea_sock *sock = arg;
-    ea_worker *w = sock->worker;
-    int mask = 0, running = 0;
-
-    if (events & GWF_FD_READ)
-        mask |= CURL_CSELECT_IN;
-    if (events & GWF_FD_WRITE)
-        mask |= CURL_CSELECT_OUT;
-    if (events & GWF_FD_ERROR)
-        mask |= CURL_CSELECT_ERR;
-    (void)fd; /* our dup: libcurl knows the socket by its own fd */
-    /* `sock` may be freed inside (CURL_POLL_REMOVE): not used after. */
-    curl_multi_socket_action(w->multi, sock->fd, mask, &running);
-    collect_done(w);
-}
-
-static void
-on_curl_timer(void *arg)
-{
-    ea_worker *w = arg;
-    int running = 0;
-
-    w->timer_armed = 0;
-    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    collect_done(w);
-}
-
-static int
-curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
-{
-    ea_worker *w = arg;
-    const gwf_host *host = w->inst->host;
-
-    (void)multi;
-    if (w->timer_armed) {
-        host->timer_cancel(w->inst, w->timer_id);
-        w->timer_armed = 0;
-    }
-    if (timeout_ms < 0)
-        return 0;
-    if (host->timer_start(w->inst, NULL,
-                          (uint64_t)timeout_ms * UINT64_C(1000000),
-                          on_curl_timer, w, &w->timer_id) != GWF_OK)
-        return -1;
-    w->timer_armed = 1;
-    return 0;
-}
-
-/* Why a dup: libcurl 7.88 sometimes closes a socket (one still
- * connecting, when its transfer is removed) before it says
- * CURL_POLL_REMOVE, and a host must never be asked to drop a watch on a
- * closed fd (nginx logs epoll_ctl EBADF alerts). The host watches our own
- * duplicate instead, which stays open until we cancel its watch. */
-static ea_sock *
-sock_watch(ea_worker *w, ea_sock *sock, uint32_t events)
-{
-    sock->watch_fd = fcntl(sock->fd, F_DUPFD_CLOEXEC, 0);
-    if (sock->watch_fd < 0)
-        return NULL;
-    if (w->inst->host->fd_watch(w->inst, NULL, sock->watch_fd, events,
-                                on_socket_event, sock,
-                                &sock->watch_id) != GWF_OK) {
-        close(sock->watch_fd);
-        sock->watch_fd = -1;
-        return NULL;
-    }
-    return sock;
-}
-
-static void
-sock_unwatch(ea_worker *w, ea_sock *sock)
-{
-    if (sock->watch_fd < 0)
-        return;
-    w->inst->host->fd_cancel(w->inst, sock->watch_id);
-    close(sock->watch_fd);
-    sock->watch_fd = -1;
-}
-
-static void
-sock_forget(ea_worker *w, ea_sock *sock)
-{
-    for (ea_sock **p = &w->socks; *p; p = &(*p)->next) {
-        if (*p == sock) {
-            *p = sock->next;
-            break;
-        }
-    }
-    sock_unwatch(w, sock);
-    free(sock);
-}
-
-/* Is our dup still the same socket as libcurl's fd? Not when libcurl
- * closed its fd without telling and the number was reused. */
-static int
-sock_is_current(const ea_sock *sock)
-{
-    struct stat a, b;
-
-    return sock->watch_fd >= 0 && fstat(sock->fd, &a) == 0 &&
-           fstat(sock->watch_fd, &b) == 0 && a.st_ino == b.st_ino &&
-           a.st_dev == b.st_dev;
-}
-
-static int
-curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg,
-               void *sock_arg)
-{
-    ea_worker *w = arg;
-    ea_sock *sock = sock_arg;
-    const gwf_host *host = w->inst->host;
-    uint32_t events = 0;
-
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (sock) {
-            sock_forget(w, sock);
-            curl_multi_assign(w->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (what & CURL_POLL_IN)
-        events |= GWF_FD_READ;
-    if (what & CURL_POLL_OUT)
-        events |= GWF_FD_WRITE;
-    if (sock && sock_is_current(sock))
-        return host->fd_update(w->inst, sock->watch_id, events) == GWF_OK ? 0
-                                                                          : -1;
-    if (sock) { /* a new socket behind a reused fd number */
-        sock_unwatch(w, sock);
-        return sock_watch(w, sock, events) ? 0 : -1;
-    }
-    sock = calloc(1, sizeof(*sock));
-    if (!sock)
-        return -1;
-    sock->worker = w;
-    sock->fd = fd;
-    sock->watch_fd = -1;
-    if (!sock_watch(w, sock, events)) {
-        free(sock);
-        return -1;
-    }
-    sock->next = w->socks;
-    w->socks = sock;
-    curl_multi_assign(w->multi, fd, sock);
-    return 0;
+    collect_done(arg);
 }
 
 int
@@ -468,14 +310,13 @@ ea_worker_new(const ea_config *cfg)
     w->cfg = cfg;
     w->inst = cfg->instance;
     w->multi = curl_multi_init();
-    if (!w->multi) {
+    if (w->multi)
+        w->loop = gwf_curl_loop_new(w->inst, w->multi, collect_done_cb, w);
+    if (!w->loop) {
+        curl_multi_cleanup(w->multi);
         free(w);
         return NULL;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     /* libcurl's default cache follows the number of transfers in flight
      * and prunes idle connections when that number drops: keep a fixed
      * number instead, so that bursts reuse what the last one opened. */
@@ -493,15 +334,12 @@ ea_worker_free(ea_worker *w)
     if (!w)
         return;
     /* Streams are gone before worker_stop, so no easy handle is left;
-     * cleanup closes the cached connections (calling curl_socket_cb with
-     * CURL_POLL_REMOVE for each, which cancels their watches). */
+     * cleanup closes the cached connections (telling the curl loop, which
+     * cancels their watches). */
     curl_multi_cleanup(w->multi);
     while (w->pooled)
         curl_easy_cleanup(w->pool[--w->pooled]);
-    while (w->socks)
-        sock_forget(w, w->socks);
-    if (w->timer_armed)
-        w->inst->host->timer_cancel(w->inst, w->timer_id);
+    gwf_curl_loop_free(w->loop);
     free(w);
 }
 

@@ -20,6 +20,7 @@
 #include "jwt_auth.h"
 
 #include <curl/curl.h>
+#include <gwf/sdk_curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,19 +39,13 @@ typedef struct remote_state {
     int has_next_timer;
 } remote_state;
 
-/* One watched socket (curl_multi_assign's per-socket pointer). */
-typedef struct socket_watch {
-    uint64_t watch_id;
-} socket_watch;
-
 struct jwt_fetcher {
     const jwt_config *cfg;
     gwf_instance *inst;
     jwt_fetch_done_cb done;
     void *done_arg;
     CURLM *multi;
-    uint64_t curl_timer;
-    int has_curl_timer;
+    gwf_curl_loop *loop;  /* drives `multi` on the host loop */
     remote_state *states; /* one per provider; unused for local ones */
 };
 
@@ -62,96 +57,6 @@ now_s(const jwt_fetcher *f)
 
 static void fetch_start(remote_state *st);
 static void check_done(jwt_fetcher *f);
-
-/* -- libcurl <-> host loop --------------------------------------------- */
-
-static void
-on_fd(void *arg, int fd, uint32_t events)
-{
-    jwt_fetcher *f = arg;
-    int mask = 0, running;
-
-    if (events & GWF_FD_READ)
-        mask |= CURL_CSELECT_IN;
-    if (events & GWF_FD_WRITE)
-        mask |= CURL_CSELECT_OUT;
-    if (events & GWF_FD_ERROR)
-        mask |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(f->multi, fd, mask, &running);
-    check_done(f);
-}
-
-static int
-on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
-               void *socketp)
-{
-    jwt_fetcher *f = userp;
-    socket_watch *w = socketp;
-    uint32_t events = 0;
-
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        if (w) {
-            f->inst->host->fd_cancel(f->inst, w->watch_id);
-            free(w);
-            curl_multi_assign(f->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (what & CURL_POLL_IN)
-        events |= GWF_FD_READ;
-    if (what & CURL_POLL_OUT)
-        events |= GWF_FD_WRITE;
-    if (w)
-        return f->inst->host->fd_update(f->inst, w->watch_id, events) ==
-                       GWF_OK
-                   ? 0
-                   : -1;
-    w = calloc(1, sizeof(*w));
-    if (!w)
-        return -1;
-    if (f->inst->host->fd_watch(f->inst, NULL, fd, events, on_fd, f,
-                                &w->watch_id) != GWF_OK) {
-        free(w);
-        return -1;
-    }
-    curl_multi_assign(f->multi, fd, w);
-    return 0;
-}
-
-static void
-on_curl_timer_fired(void *arg)
-{
-    jwt_fetcher *f = arg;
-    int running;
-
-    f->has_curl_timer = 0;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(f);
-}
-
-/* libcurl asks for one timer; it may not call socket_action from here,
- * so even "now" (0 ms) goes through a host timer. */
-static int
-on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    jwt_fetcher *f = userp;
-
-    (void)multi;
-    if (f->has_curl_timer) {
-        f->inst->host->timer_cancel(f->inst, f->curl_timer);
-        f->has_curl_timer = 0;
-    }
-    if (timeout_ms < 0)
-        return 0;
-    if (f->inst->host->timer_start(f->inst, NULL,
-                                   (uint64_t)timeout_ms * 1000000u,
-                                   on_curl_timer_fired, f,
-                                   &f->curl_timer) != GWF_OK)
-        return -1;
-    f->has_curl_timer = 1;
-    return 0;
-}
 
 /* -- Fetches --------------------------------------------------------------- */
 
@@ -297,6 +202,13 @@ finish(jwt_fetcher *f, remote_state *st, CURLcode code)
     f->done(f->done_arg, st->provider);
 }
 
+/* gwf_curl_loop's progress callback: act on finished fetches. */
+static void
+check_done_cb(void *arg)
+{
+    check_done(arg);
+}
+
 static void
 check_done(jwt_fetcher *f)
 {
@@ -329,16 +241,15 @@ jwt_fetcher_start(const jwt_config *cfg, gwf_instance *inst,
     f->done_arg = arg;
     f->states = calloc(cfg->provider_count, sizeof(*f->states));
     f->multi = curl_multi_init();
-    if (!f->states || !f->multi) {
+    if (f->multi)
+        f->loop = gwf_curl_loop_new(inst, f->multi, check_done_cb, f);
+    if (!f->states || !f->multi || !f->loop) {
         curl_multi_cleanup(f->multi);
+        gwf_curl_loop_free(f->loop);
         free(f->states);
         free(f);
         return NULL;
     }
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
     for (size_t i = 0; i < cfg->provider_count; i++) {
         f->states[i].owner = f;
         f->states[i].provider = i;
@@ -357,7 +268,7 @@ jwt_fetcher_stop(jwt_fetcher *f)
         remote_state *st = &f->states[i];
         if (st->easy) {
             /* Removing the handle makes libcurl close its sockets, which
-             * cancels their watches through on_curl_socket. */
+             * cancels their watches through the curl loop. */
             curl_multi_remove_handle(f->multi, st->easy);
             curl_easy_cleanup(st->easy);
         }
@@ -368,8 +279,7 @@ jwt_fetcher_stop(jwt_fetcher *f)
         jwt_jwks_free(st->keys);
     }
     curl_multi_cleanup(f->multi);
-    if (f->has_curl_timer)
-        f->inst->host->timer_cancel(f->inst, f->curl_timer);
+    gwf_curl_loop_free(f->loop);
     free(f->states);
     free(f);
 }
