@@ -32,58 +32,6 @@ fail(gwf_instance *inst, const char *field, const char *msg)
     return GWF_ERR_BAD_ARGUMENT;
 }
 
-static int
-b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int
-ls_base64_decode(const char *in, size_t len, char **out, size_t *out_len)
-{
-    if (len % 4 != 0)
-        return -1;
-    char *buf = malloc(len / 4 * 3 + 1);
-    if (!buf)
-        return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && i + 4 == len && k >= 2) {
-                v[k] = 0;
-                pad++;
-            } else if (pad || (v[k] = b64_value(c)) < 0) {
-                free(buf);
-                return -1;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-                     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        buf[o++] = (char)(w >> 16);
-        if (pad < 2)
-            buf[o++] = (char)(w >> 8 & 0xff);
-        if (pad < 1)
-            buf[o++] = (char)(w & 0xff);
-    }
-    buf[o] = '\0';
-    *out = buf;
-    *out_len = o;
-    return 0;
-}
-
 /* A credential must be printable ASCII without spaces: it goes into
  * header values and HMAC input as is. */
 static int
@@ -136,7 +84,7 @@ secret_value(gwf_instance *inst, const json_t *doc, const char *key,
     char *decoded = NULL;
     size_t len = 0;
     if (!json_is_string(v) ||
-        ls_base64_decode(json_string_value(v), json_string_length(v),
+        gwf_base64_decode(json_string_value(v), json_string_length(v),
                          &decoded, &len) != 0 ||
         !credential_ok(decoded, len) || strlen(decoded) != len) {
         if (decoded) {

@@ -322,7 +322,7 @@ ls_envoy_response(gwf_stream *s, gwf_view body, const char **why)
     const char *out_body = jbody ? json_string_value(jbody) : "";
     size_t out_len = jbody ? json_string_length(jbody) : 0;
     if (json_is_true(b64)) {
-        if (ls_base64_decode(out_body, out_len, &decoded, &out_len) != 0) {
+        if (gwf_base64_decode(out_body, out_len, &decoded, &out_len) != 0) {
             *why = "the function's body is not valid base64";
             goto done;
         }

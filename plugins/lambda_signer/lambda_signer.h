@@ -87,10 +87,6 @@ void ls_config_free(ls_config *cfg);
  * Errors through config_error under `field` (never quoting a secret). */
 gwf_status ls_credentials_resolve(gwf_instance *inst, const json_t *auth,
                                   const char *field, ls_config *cfg);
-/* Standard base64 with '=' padding. 0 and a malloc'd NUL-terminated
- * result, or -1. */
-int ls_base64_decode(const char *in, size_t len, char **out,
-                     size_t *out_len);
 
 /* lambda.c */
 /* The Envoy JSON payload for the request (headers from the stream, the

@@ -491,59 +491,6 @@ parse_backend_ref(rl_config *cfg, const json_t *ref)
     return cfg->redis.host ? GWF_OK : GWF_ERR_NO_MEMORY;
 }
 
-static int
-b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding into a new NUL-terminated string. */
-static char *
-b64_decode(const char *in, size_t len)
-{
-    char *out = malloc(len / 4 * 3 + 1);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    if (!out || len % 4)
-        goto fail;
-    for (size_t i = 0; i < len; i++) {
-        int v;
-        if (in[i] == '=') {
-            if (i + 2 < len)
-                goto fail;
-            break;
-        }
-        v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            goto fail;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = 0;
-    if (strlen(out) != o)
-        goto fail;
-    return out;
-fail:
-    free(out);
-    return NULL;
-}
-
 static gwf_status
 parse_password_secret(rl_config *cfg, const json_t *ref)
 {
@@ -572,9 +519,16 @@ parse_password_secret(rl_config *cfg, const json_t *ref)
         cfg->redis.password = dup_string(v);
     } else {
         v = json_object_get(json_object_get(doc, "data"), key);
-        if (json_is_string(v))
-            cfg->redis.password =
-                b64_decode(json_string_value(v), json_string_length(v));
+        char *decoded = NULL;
+        size_t len = 0;
+        if (json_is_string(v) &&
+            gwf_base64_decode(json_string_value(v), json_string_length(v),
+                              &decoded, &len) == 0) {
+            if (strlen(decoded) == len) /* no NUL inside a password */
+                cfg->redis.password = decoded;
+            else
+                free(decoded);
+        }
     }
     json_decref(doc);
     if (!cfg->redis.password || !cfg->redis.password[0])

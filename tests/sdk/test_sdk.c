@@ -1422,6 +1422,84 @@ test_reply_with_null_body_sends_an_empty_body(void **state)
     assert_null(f->rec.details);
 }
 
+/* -- gwf_base64_decode ----------------------------------------------------- */
+
+static void
+test_base64_decodes_padded_input(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(gwf_base64_decode("aGk=", 4, &out, &len), 0);
+    assert_int_equal(len, 2);
+    assert_string_equal(out, "hi");
+    free(out);
+    assert_int_equal(gwf_base64_decode("aA==", 4, &out, &len), 0);
+    assert_int_equal(len, 1);
+    assert_string_equal(out, "h");
+    free(out);
+}
+
+static void
+test_base64_decodes_unpadded_full_groups_and_empty_input(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 9;
+    assert_int_equal(gwf_base64_decode("c2VjcmV0", 8, &out, &len), 0);
+    assert_int_equal(len, 6);
+    assert_string_equal(out, "secret");
+    free(out);
+    assert_int_equal(gwf_base64_decode("", 0, &out, &len), 0);
+    assert_int_equal(len, 0);
+    assert_string_equal(out, "");
+    free(out);
+}
+
+static void
+test_base64_keeps_nul_bytes_and_reports_their_length(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(gwf_base64_decode("YQBi", 4, &out, &len), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(out, "a\0b", 3);
+    free(out);
+}
+
+static void
+test_base64_rejects_a_length_not_a_multiple_of_four(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(gwf_base64_decode("aGk", 3, &out, &len), -1);
+    assert_null(out);
+}
+
+static void
+test_base64_rejects_padding_before_the_end(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(gwf_base64_decode("aA==aGk=", 8, &out, &len), -1);
+    assert_int_equal(gwf_base64_decode("a===", 4, &out, &len), -1);
+    assert_null(out);
+}
+
+static void
+test_base64_rejects_characters_outside_the_standard_alphabet(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(gwf_base64_decode("aG-_", 4, &out, &len), -1);
+    assert_int_equal(gwf_base64_decode("aG k", 4, &out, &len), -1);
+    assert_null(out);
+}
+
 int
 main(void)
 {
@@ -1511,6 +1589,12 @@ main(void)
         cmocka_unit_test(test_strbuf_free_resets_to_the_initial_state),
         cmocka_unit_test(test_strbuf_is_reusable_after_free),
         cmocka_unit_test(test_strbuf_free_accepts_null_and_a_never_used_buffer),
+        cmocka_unit_test(test_base64_decodes_padded_input),
+        cmocka_unit_test(test_base64_decodes_unpadded_full_groups_and_empty_input),
+        cmocka_unit_test(test_base64_keeps_nul_bytes_and_reports_their_length),
+        cmocka_unit_test(test_base64_rejects_a_length_not_a_multiple_of_four),
+        cmocka_unit_test(test_base64_rejects_padding_before_the_end),
+        cmocka_unit_test(test_base64_rejects_characters_outside_the_standard_alphabet),
 
         HOST_TEST(test_logf_formats_and_passes_instance_and_level),
         HOST_TEST(test_logf_skips_a_disabled_level),

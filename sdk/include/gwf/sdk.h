@@ -96,6 +96,14 @@ gwf_reply(gwf_stream *s, uint32_t status, const char *body,
  * out of range (above INT64_MAX ns, about 292 years). */
 int gwf_parse_duration(const char *text, size_t len, uint64_t *ns);
 
+/* Decode standard base64 with '=' padding (RFC 4648 section 4), as a
+ * Kubernetes Secret's `data` holds it: the length must be a multiple of 4
+ * and '=' may only end it. On success returns 0 with `*out` a malloc'd,
+ * NUL-terminated copy (the caller frees it; it may hold NUL bytes before
+ * `*out_len`); -1 if malformed or out of memory. */
+int gwf_base64_decode(const char *in, size_t len, char **out,
+                      size_t *out_len);
+
 /* 1 when `name` is a valid HTTP field name (RFC 9110 token). */
 int gwf_is_header_name(const char *name, size_t len);
 /* 1 when `value` is a valid HTTP field value (no CR, LF or NUL). */
