@@ -7,6 +7,11 @@
 #   1. scripts/setup.sh               the Debian packages
 #   2. build/        normal build     meson test (all suites)
 #   3. build-asan/   -Dsanitize=true  meson test under ASan + UBSan
+#   3b. build-tsan/  -Db_sanitize=thread, nginx disabled: the `threads`
+#      suite (the runtime's loop, posts and conformance tests, whose
+#      plugins use threads) under ThreadSanitizer. The nginx module is
+#      left out: the system nginx is not instrumented, and TSan cannot be
+#      preloaded into it the way the ASan runtime is.
 #   4. an install into a temporary prefix, then examples/hello_header
 #      built out of tree against that prefix's gwf-sdk.pc/gwf-testing.pc
 #      and its meson test
@@ -136,6 +141,32 @@ if setup_build build-asan -Dsanitize=true -Dtests=true -Dfuzz=false \
         meson_suite build-asan build-asan --timeout-multiplier 3
 else
     fail "build-asan: meson setup"
+fi
+
+# -- 3b. ThreadSanitizer -------------------------------------------------------
+# Can this compiler build and run a TSan program here? (libtsan is part of
+# Debian's gcc; an old kernel layout can still make TSan refuse to start.)
+tsan_works() {
+    printf '%s\n' '#include <pthread.h>' \
+        'static void *run(void *arg) { return arg; }' \
+        'int main(void) { pthread_t t; pthread_create(&t, 0, run, 0);' \
+        '    return pthread_join(t, 0); }' >"$tmp/tsan_probe.c" &&
+        "${CC:-cc}" -fsanitize=thread -pthread "$tmp/tsan_probe.c" \
+            -o "$tmp/tsan_probe" 2>"$tmp/tsan_probe.log" &&
+        "$tmp/tsan_probe" 2>>"$tmp/tsan_probe.log"
+}
+
+stage "build-tsan/: ThreadSanitizer, suite threads"
+if ! tsan_works; then
+    cat "$tmp/tsan_probe.log"
+    missing_tool "tsan: ${CC:-cc} cannot build or run -fsanitize=thread"
+elif setup_build build-tsan -Db_sanitize=thread -Dsanitize=false \
+        -Dtests=true -Dfuzz=false -Dnginx=disabled; then
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        meson_suite build-tsan build-tsan --suite threads \
+            --timeout-multiplier 3
+else
+    fail "build-tsan: meson setup"
 fi
 
 # -- 4. install + out-of-tree example ---------------------------------------

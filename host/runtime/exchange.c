@@ -81,7 +81,8 @@ forward(gwf_exchange *x)
         set_content_length(&x->request, x->upstream_body.len);
     gwf_memmsg_clear(&x->response);
     rt_buf_free(&x->response_body);
-    if (!x->upstream || x->upstream(x->ctx, x) != 0) {
+    x->host_response = !x->upstream || x->upstream(x->ctx, x) != 0;
+    if (x->host_response) {
         gwf_memmsg_clear(&x->response);
         rt_buf_free(&x->response_body);
         x->response.status = 502;
@@ -165,6 +166,12 @@ on_attribute(void *dp, gwf_attribute attr, gwf_view *value)
         return GWF_OK;
     case GWF_ATTR_TLS:
         value->ptr = "0";
+        value->len = 1;
+        return GWF_OK;
+    case GWF_ATTR_RESPONSE_FROM_UPSTREAM:
+        if (x->phase != PHASE_RESPONSE)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = x->host_response ? "0" : "1";
         value->len = 1;
         return GWF_OK;
     default:

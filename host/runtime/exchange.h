@@ -47,6 +47,7 @@ struct gwf_exchange {
     int phase;
     bool body_fed[2];
     bool body_out[2];
+    bool host_response; /* the upstream failed: the response is our 502 */
     rt_buf client_body;
 };
 

@@ -59,14 +59,63 @@ valid_name(const char *name, size_t len)
     return true;
 }
 
+/* Header values (RFC 9110 5.5 field-value): visible ASCII, SP, HTAB and
+ * obs-text. Every other control byte and DEL is refused, not only CR, LF
+ * and NUL: a plugin's value comes from claims, authz answers and Lambda
+ * replies, and a 0x01 or 0x7f in it reaches upstreams and clients, which
+ * may cut the line there or read the header differently from us. This
+ * is the same rule as the SDK's gwf_is_header_value. */
 static bool
-valid_value(const char *value, size_t len)
+is_field_byte(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Leading and trailing SP/HTAB are not part of a field value; every
+ * recipient drops them when it parses the line, so the host drops them
+ * when the value is set and header_get returns what the peer will see.
+ * Trimming rather than refusing keeps " v" (a JSON answer's padding)
+ * working; it can change no meaning. */
+static void
+trim_ows(const char **value, size_t *len)
+{
+    while (*len && (**value == ' ' || **value == '\t')) {
+        (*value)++;
+        (*len)--;
+    }
+    while (*len && ((*value)[*len - 1] == ' ' || (*value)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+/* Pseudo-headers become part of the request or status line, where a
+ * space separates elements: ":method" must be a token, and the others
+ * (":path", ":authority", ":scheme", ":status") one element without
+ * white space. The data plane checks the rest (a path starts with '/',
+ * a status is 200-599). */
+static bool
+valid_pseudo_value(const char *name, size_t name_len, const char *value,
+                   size_t len)
+{
+    bool method = name_len == 7 && strncasecmp(name, ":method", 7) == 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (method ? !is_tchar(c) : (c == ' ' || c == '\t'))
+            return false;
+    }
+    return !method || len > 0;
+}
+
+/* `value` after trim_ows; `name` already passed valid_name. */
+static bool
+valid_value(const char *name, size_t name_len, const char *value, size_t len)
 {
     if (len && !value)
         return false;
     for (size_t i = 0; i < len; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+        if (!is_field_byte((unsigned char)value[i]))
             return false;
+    if (name[0] == ':')
+        return valid_pseudo_value(name, name_len, value, len);
     return true;
 }
 
@@ -375,7 +424,10 @@ header_write(gwf_stream *s, gwf_message_kind which, const char *name,
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
         return st;
-    if (!valid_name(name, name_len) || !valid_value(value, value_len) ||
+    if (!valid_name(name, name_len) || (value_len && !value))
+        return GWF_ERR_BAD_ARGUMENT;
+    trim_ows(&value, &value_len);
+    if (!valid_value(name, name_len, value, value_len) ||
         framing_header(which, name, name_len))
         return GWF_ERR_BAD_ARGUMENT;
     if ((st = writable(FS(s), which)) != GWF_OK)
@@ -578,6 +630,33 @@ h_resume(gwf_stream *s)
     return st;
 }
 
+/* A local reply's headers follow the rules of header_set: the same
+ * names and bytes are refused, and the values are trimmed, into a copy
+ * (`*out`, malloc'd, the caller frees it) since the plugin's array is
+ * const. */
+static gwf_status
+reply_headers_checked(const gwf_header *headers, size_t count, gwf_header **out)
+{
+    gwf_header *copy = calloc(count, sizeof(*copy));
+    if (!copy)
+        return GWF_ERR_NO_MEMORY;
+    for (size_t i = 0; i < count; i++) {
+        copy[i] = headers[i];
+        gwf_view *v = &copy[i].value;
+        if (!valid_name(copy[i].name.ptr, copy[i].name.len) ||
+            (v->len && !v->ptr))
+            goto bad;
+        trim_ows(&v->ptr, &v->len);
+        if (!valid_value(copy[i].name.ptr, copy[i].name.len, v->ptr, v->len))
+            goto bad;
+    }
+    *out = copy;
+    return GWF_OK;
+bad:
+    free(copy);
+    return GWF_ERR_BAD_ARGUMENT;
+}
+
 static gwf_status
 h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
                    size_t count, const char *body, size_t body_len,
@@ -586,12 +665,17 @@ h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
         return st;
-    for (size_t i = 0; i < count && headers; i++)
-        if (!valid_name(headers[i].name.ptr, headers[i].name.len) ||
-            !valid_value(headers[i].value.ptr, headers[i].value.len))
-            return GWF_ERR_BAD_ARGUMENT;
-    st = rt_stream_reply(FS(s), status, headers, count, body, body_len,
-                         details);
+    if (count && !headers)
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_header *checked = NULL;
+    if (count) {
+        st = reply_headers_checked(headers, count, &checked);
+        if (st != GWF_OK)
+            return st;
+    }
+    st =
+        rt_stream_reply(FS(s), status, checked, count, body, body_len, details);
+    free(checked);
     if (st == GWF_OK)
         FS(s)->dead_at = FS(s)->st->w->invocation;
     return st;

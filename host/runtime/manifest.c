@@ -590,23 +590,94 @@ gwf_manifests_load_buffer(gwf_manifests *m, const char *name, const char *data,
     return errors_since(d, before);
 }
 
-/* Reads a whole file, refusing more than the parser's input limit.
- * Returns a malloc'd buffer or NULL (error reported). */
+/* What a file that is not a regular file is, for the error message. */
+static const char *
+file_type_name(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a regular file";
+}
+
+static void
+refuse_non_regular(const char *path, mode_t mode, gwf_diag *d)
+{
+    gwf_diag_addf(d,
+                  "%s: refused: %s, not a regular file (manifests are read "
+                  "only from regular files or symlinks to them)",
+                  path, file_type_name(mode));
+}
+
+/* Opens a manifest for reading without ever blocking. A FIFO named
+ * x.yaml would otherwise block open() and read() until a writer came,
+ * which hangs `gwf validate` and an nginx master reloading its config
+ * (it then handles no signal); a device could be read forever. So the
+ * file is refused unless it is a regular file: checked with stat first,
+ * so that a device is not even opened, then again with fstat on what
+ * was opened (O_NONBLOCK, so a FIFO swapped in between cannot block the
+ * open), which is what counts. Symlinks are followed. Returns the fd,
+ * or -1 with the error reported. */
+static int
+open_regular(const char *path, struct stat *st, gwf_diag *d)
+{
+    char reason[128];
+    if (stat(path, st) == 0 && !S_ISREG(st->st_mode)) {
+        refuse_non_regular(path, st->st_mode, d);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        error_text(errno, reason, sizeof(reason));
+        gwf_diag_addf(d, "%s: cannot open: %s", path, reason);
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        error_text(errno, reason, sizeof(reason));
+        gwf_diag_addf(d, "%s: cannot stat: %s", path, reason);
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        refuse_non_regular(path, st->st_mode, d);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void
+refuse_too_large(const char *path, gwf_diag *d)
+{
+    gwf_diag_addf(d, "%s: file is larger than the limit of %u bytes (16 MiB)",
+                  path, GWF_NODE_MAX_INPUT);
+}
+
+/* Reads a whole regular file (open_regular), refusing more than the
+ * parser's input limit. The limit is also enforced while reading: the
+ * file may grow after fstat. Returns a malloc'd buffer or NULL (error
+ * reported). */
 static char *
 read_file(const char *path, size_t *len, gwf_diag *d)
 {
     char reason[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        error_text(errno, reason, sizeof(reason));
-        gwf_diag_addf(d, "%s: cannot open: %s", path, reason);
+    struct stat st;
+    int fd = open_regular(path, &st, d);
+    if (fd < 0)
+        return NULL;
+    if (st.st_size < 0 || (uint64_t)st.st_size > GWF_NODE_MAX_INPUT) {
+        refuse_too_large(path, d);
+        close(fd);
         return NULL;
     }
-    size_t cap = 64 * 1024, used = 0;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-        (uint64_t)st.st_size < GWF_NODE_MAX_INPUT)
-        cap = (size_t)st.st_size + 1;
+    size_t cap = (size_t)st.st_size + 1, used = 0;
     char *data = malloc(cap);
     for (;;) {
         if (!data) {
@@ -614,10 +685,7 @@ read_file(const char *path, size_t *len, gwf_diag *d)
             break;
         }
         if (used > GWF_NODE_MAX_INPUT) {
-            gwf_diag_addf(d,
-                          "%s: file is larger than the limit of %u bytes "
-                          "(16 MiB)",
-                          path, GWF_NODE_MAX_INPUT);
+            refuse_too_large(path, d);
             break;
         }
         if (used == cap) {
@@ -694,17 +762,21 @@ is_directory(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Loads the sorted list `paths`, skipping directories. Returns how many
- * were loaded. */
+/* Loads the sorted list `paths`. A glob's directories are skipped
+ * (a pattern ending in a star matches them as a matter of course); in a
+ * directory listing, every entry was picked for its manifest name, so a
+ * directory named x.yaml is refused like any other non-regular file.
+ * Returns how many were loaded or refused. */
 static size_t
-load_sorted(gwf_manifests *m, char **paths, size_t count, gwf_diag *d)
+load_sorted(gwf_manifests *m, char **paths, size_t count, bool skip_directories,
+            gwf_diag *d)
 {
     size_t loaded = 0;
     if (count == 0)
         return 0;
     qsort(paths, count, sizeof(*paths), compare_str_ptr);
     for (size_t i = 0; i < count; i++) {
-        if (is_directory(paths[i]))
+        if (skip_directories && is_directory(paths[i]))
             continue;
         load_file(m, paths[i], d);
         loaded++;
@@ -748,7 +820,7 @@ load_directory(gwf_manifests *m, const char *dir_path, gwf_diag *d)
     closedir(dir);
     if (oom)
         gwf_diag_addf(d, "%s: out of memory", dir_path);
-    else if (load_sorted(m, paths, count, d) == 0)
+    else if (load_sorted(m, paths, count, false, d) == 0)
         gwf_diag_addf(d, "%s: no *.yaml, *.yml or *.json files in directory",
                       dir_path);
     for (size_t i = 0; i < count; i++)
@@ -769,7 +841,7 @@ load_glob(gwf_manifests *m, const char *pattern, gwf_diag *d)
         gwf_diag_addf(d, "%s: out of memory", pattern);
     } else if (rc != 0) {
         gwf_diag_addf(d, "%s: cannot read a directory while matching", pattern);
-    } else if (load_sorted(m, g.gl_pathv, g.gl_pathc, d) == 0) {
+    } else if (load_sorted(m, g.gl_pathv, g.gl_pathc, true, d) == 0) {
         gwf_diag_addf(d, "%s: matches only directories", pattern);
     }
     globfree(&g);

@@ -787,6 +787,10 @@ gwf_stream_complete(gwf_rt_stream *st)
         return;
     st->completed = true;
     pause_clear(st);
+    /* Ended means ended for other threads too: posts still queued are
+     * released now, later ones in the call, and none runs. */
+    if (st->ref)
+        rt_stream_ref_end(st->ref);
     rt_worker_enter(st->w);
     for (size_t i = 0; i < st->chain->count; i++) {
         rt_fstream *fs = &st->fs[i];

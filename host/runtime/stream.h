@@ -51,12 +51,17 @@ typedef struct rt_value {
     struct rt_value *next;
 } rt_value;
 
-/* The handle other threads hold (gwf_stream_ref). */
+/* The handle other threads hold (gwf_stream_ref). `lock` orders every
+ * post against the end of the stream (worker.c): a post either finds the
+ * stream alive and is on `posts` before the worker can end it, or finds
+ * it ended and is released in the call. */
 struct gwf_stream_ref {
     atomic_int refs;
-    atomic_bool alive;
-    gwf_worker *w;
-    gwf_rt_stream *st; /* valid while alive; read on the worker only */
+    pthread_mutex_t lock;
+    bool alive;              /* under lock; cleared on the worker only */
+    gwf_worker *w;           /* valid while alive */
+    gwf_rt_stream *st;       /* valid while alive; read on the worker only */
+    struct rt_posted *posts; /* queued, neither run nor released yet */
 };
 
 enum { REPLY_NONE, REPLY_PENDING, REPLY_RUNNING, REPLY_DONE };
@@ -117,6 +122,7 @@ void rt_stream_mark(gwf_rt_stream *st);
 void rt_stream_unmark(gwf_rt_stream *st);
 void rt_stream_cancel_async(gwf_rt_stream *st);
 void rt_stream_drop_ref(gwf_rt_stream *st);
+void rt_stream_ref_end(gwf_stream_ref *ref);
 void rt_worker_drain(gwf_worker *w);
 
 /* worker.c: the async part of the host table */

@@ -317,7 +317,20 @@ rt_stream_cancel_async(gwf_rt_stream *st)
 
 /* -- Posts from other threads ---------------------------------------------- */
 
+/* A post is settled exactly once: its callback runs (the stream was
+ * alive when the loop got to it) or its release does (the stream ended
+ * first). Until then it sits on its ref's `posts` list, so that ending
+ * the stream can settle it at once instead of leaving it queued in the
+ * loop: a queued post may otherwise be released only when the loop is
+ * freed, after the worker and the plugin's .so are gone. The loop's
+ * entry (post_run or post_drop) then finds the post settled and only
+ * frees it, touching neither the worker nor plugin code. Settled and
+ * unsettled are told apart under the ref's lock; only the worker thread
+ * (which also runs the loop) ever frees a post. */
 typedef struct rt_posted {
+    struct rt_posted *next; /* on ref->posts while unsettled */
+    struct rt_posted *prev;
+    bool unsettled;
     gwf_stream_ref *ref;
     gwf_post_cb cb;
     gwf_post_cb release;
@@ -327,8 +340,27 @@ typedef struct rt_posted {
 static void
 ref_release(gwf_stream_ref *ref)
 {
-    if (atomic_fetch_sub(&ref->refs, 1) == 1)
+    if (atomic_fetch_sub(&ref->refs, 1) == 1) {
+        pthread_mutex_destroy(&ref->lock);
         free(ref);
+    }
+}
+
+static gwf_stream_ref *
+ref_new(gwf_rt_stream *st)
+{
+    gwf_stream_ref *ref = calloc(1, sizeof *ref);
+    if (!ref)
+        return NULL;
+    if (pthread_mutex_init(&ref->lock, NULL) != 0) {
+        free(ref);
+        return NULL;
+    }
+    atomic_init(&ref->refs, 1); /* the stream's own */
+    ref->alive = true;
+    ref->w = st->w;
+    ref->st = st;
+    return ref;
 }
 
 gwf_stream_ref *
@@ -339,13 +371,9 @@ rt_stream_ref(gwf_stream *s)
     if (st->completed || fs->dead_at == st->w->invocation)
         return NULL;
     if (!st->ref) {
-        st->ref = calloc(1, sizeof *st->ref);
+        st->ref = ref_new(st);
         if (!st->ref)
             return NULL;
-        atomic_init(&st->ref->refs, 1); /* the stream's own */
-        atomic_init(&st->ref->alive, true);
-        st->ref->w = st->w;
-        st->ref->st = st;
     }
     atomic_fetch_add(&st->ref->refs, 1);
     return st->ref;
@@ -358,35 +386,105 @@ rt_stream_ref_release(gwf_stream_ref *ref)
         ref_release(ref);
 }
 
+/* Both under ref->lock. */
+static void
+posted_link(gwf_stream_ref *ref, rt_posted *p)
+{
+    p->unsettled = true;
+    p->prev = NULL;
+    p->next = ref->posts;
+    if (ref->posts)
+        ref->posts->prev = p;
+    ref->posts = p;
+}
+
+static void
+posted_unlink(gwf_stream_ref *ref, rt_posted *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ref->posts = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+    p->unsettled = false;
+}
+
+/* Takes `p` off its ref's list if nobody settled it yet. Returns whether
+ * the caller now has to settle it. */
+static bool
+posted_claim(rt_posted *p)
+{
+    gwf_stream_ref *ref = p->ref;
+    pthread_mutex_lock(&ref->lock);
+    bool claimed = p->unsettled;
+    if (claimed)
+        posted_unlink(ref, p);
+    pthread_mutex_unlock(&ref->lock);
+    return claimed;
+}
+
+/* The loop got to the post. An unsettled post means the stream has not
+ * ended (ending settles every post), so its worker is there to run it. */
 static void
 post_run(void *arg)
 {
     rt_posted *p = arg;
     gwf_stream_ref *ref = p->ref;
-    gwf_worker *w = ref->w;
-    atomic_fetch_sub(&w->posts_in_flight, 1);
-    if (atomic_load(&ref->alive)) {
+    if (posted_claim(p)) {
+        gwf_worker *w = ref->w;
+        atomic_fetch_sub(&w->posts_in_flight, 1);
         rt_worker_enter(w);
         w->invocation++;
         p->cb(p->arg);
         rt_worker_leave(w);
-    } else if (p->release) {
-        p->release(p->arg);
     }
     ref_release(ref);
     free(p);
 }
 
-/* The loop is going away with the post still queued. The worker may be
- * gone already (a loop outlives its worker at exit): do not touch it. */
+/* The loop is going away with the post still queued. If the stream has
+ * not ended (a loop freed before its worker stopped), release it now. */
 static void
 post_drop(void *arg)
 {
     rt_posted *p = arg;
-    if (p->release)
-        p->release(p->arg);
-    ref_release(p->ref);
+    gwf_stream_ref *ref = p->ref;
+    if (posted_claim(p)) {
+        atomic_fetch_sub(&ref->w->posts_in_flight, 1);
+        if (p->release)
+            p->release(p->arg);
+    }
+    ref_release(ref);
     free(p);
+}
+
+/* Queues `p` unless the stream has ended. Holding ref->lock across the
+ * loop's post keeps the worker from ending the stream (and stopping,
+ * which frees ref->w) while this thread still uses ref->w. Lock order:
+ * ref->lock, then the loop's own. */
+static gwf_status
+post_queue(gwf_stream_ref *ref, rt_posted *p)
+{
+    pthread_mutex_lock(&ref->lock);
+    if (!ref->alive) {
+        pthread_mutex_unlock(&ref->lock);
+        return GWF_ERR_STREAM_GONE;
+    }
+    gwf_worker *w = ref->w;
+    atomic_fetch_add(&ref->refs, 1); /* the queued post's */
+    atomic_fetch_add(&w->posts_in_flight, 1);
+    posted_link(ref, p);
+    if (w->ev.post(w->ev.ctx, post_run, post_drop, p) != 0) {
+        posted_unlink(ref, p);
+        atomic_fetch_sub(&w->posts_in_flight, 1);
+        atomic_fetch_sub(&ref->refs, 1); /* the stream still holds one */
+        pthread_mutex_unlock(&ref->lock);
+        return GWF_ERR_INTERNAL;
+    }
+    pthread_mutex_unlock(&ref->lock);
+    return GWF_OK;
 }
 
 gwf_status
@@ -394,28 +492,43 @@ rt_post(gwf_stream_ref *ref, gwf_post_cb cb, gwf_post_cb release, void *arg)
 {
     if (!ref || !cb)
         return GWF_ERR_BAD_ARGUMENT;
-    if (!atomic_load(&ref->alive)) {
-        if (release)
-            release(arg);
-        return GWF_ERR_STREAM_GONE;
-    }
     rt_posted *p = malloc(sizeof *p);
     if (!p)
         return GWF_ERR_NO_MEMORY;
-    atomic_fetch_add(&ref->refs, 1);
-    p->ref = ref;
-    p->cb = cb;
-    p->release = release;
-    p->arg = arg;
-    gwf_worker *w = ref->w;
-    atomic_fetch_add(&w->posts_in_flight, 1);
-    if (w->ev.post(w->ev.ctx, post_run, post_drop, p) != 0) {
-        atomic_fetch_sub(&w->posts_in_flight, 1);
-        ref_release(ref);
-        free(p);
-        return GWF_ERR_INTERNAL;
+    *p = (rt_posted){.ref = ref, .cb = cb, .release = release, .arg = arg};
+    gwf_status status = post_queue(ref, p);
+    if (status == GWF_OK)
+        return GWF_OK;
+    free(p);
+    if (status == GWF_ERR_STREAM_GONE && release)
+        release(arg);
+    return status;
+}
+
+/* The stream ends (or its worker stops): no post to it may run from now
+ * on. Every post still queued is settled here, on the worker, by its
+ * release, before stream_destroy or worker_stop reaches the plugin; the
+ * loop's entries are then only freed. Releases run without the lock: a
+ * release may post again (and find the stream ended). */
+void
+rt_stream_ref_end(gwf_stream_ref *ref)
+{
+    pthread_mutex_lock(&ref->lock);
+    ref->alive = false;
+    rt_posted *settle = ref->posts;
+    ref->posts = NULL;
+    for (rt_posted *p = settle; p; p = p->next)
+        p->unsettled = false;
+    pthread_mutex_unlock(&ref->lock);
+    /* Only this thread frees posts, so the detached list stays valid. */
+    while (settle) {
+        rt_posted *next = settle->next;
+        settle->next = settle->prev = NULL;
+        atomic_fetch_sub(&ref->w->posts_in_flight, 1);
+        if (settle->release)
+            settle->release(settle->arg);
+        settle = next;
     }
-    return GWF_OK;
 }
 
 void
@@ -423,7 +536,7 @@ rt_stream_drop_ref(gwf_rt_stream *st)
 {
     if (!st->ref)
         return;
-    atomic_store(&st->ref->alive, false);
+    rt_stream_ref_end(st->ref);
     ref_release(st->ref);
     st->ref = NULL;
 }
@@ -615,7 +728,7 @@ gwf_worker_stop(gwf_worker *w)
      * worker behind it. */
     for (gwf_rt_stream *st = w->live_head; st; st = st->live_next)
         if (st->ref)
-            atomic_store(&st->ref->alive, false);
+            rt_stream_ref_end(st->ref);
     rt_worker_enter(w);
     for (rt_instance *inst = rt->instances; inst; inst = inst->next) {
         if (inst->worker_slots <= w->index ||

@@ -1,17 +1,27 @@
 /*
  * curl_loop.c - libcurl's multi interface on the host's event loop (see
  * gwf/sdk_curl.h for the contract and why sockets are watched through a
- * duplicate).
+ * duplicate), and the completeness check of an HTTP answer.
+ *
+ * Every socket libcurl reports gets one record, attached to the socket
+ * with curl_multi_assign so that libcurl hands it back on each event, and
+ * kept on a doubly linked list only so that gwf_curl_loop_free can cancel
+ * what is left. Adding and removing a record is O(1): a worker with ten
+ * thousand checks timing out at once must not walk a list per socket.
  */
 #include <gwf/sdk_curl.h>
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct loop_socket {
-    struct loop_socket *next;
+    struct loop_socket *prev, *next;
     gwf_curl_loop *loop;
     curl_socket_t fd; /* libcurl's */
     int watch_fd;     /* our duplicate: what the host watches */
@@ -108,14 +118,26 @@ sock_unwatch(loop_socket *sock)
 }
 
 static void
+sock_remember(loop_socket *sock)
+{
+    gwf_curl_loop *loop = sock->loop;
+
+    sock->prev = NULL;
+    sock->next = loop->sockets;
+    if (loop->sockets)
+        loop->sockets->prev = sock;
+    loop->sockets = sock;
+}
+
+static void
 sock_forget(loop_socket *sock)
 {
-    for (loop_socket **p = &sock->loop->sockets; *p; p = &(*p)->next) {
-        if (*p == sock) {
-            *p = sock->next;
-            break;
-        }
-    }
+    if (sock->prev)
+        sock->prev->next = sock->next;
+    else
+        sock->loop->sockets = sock->next;
+    if (sock->next)
+        sock->next->prev = sock->prev;
     sock_unwatch(sock);
     free(sock);
 }
@@ -170,15 +192,14 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sock_arg)
         free(sock);
         return -1;
     }
-    sock->next = loop->sockets;
-    loop->sockets = sock;
+    sock_remember(sock);
     curl_multi_assign(loop->multi, fd, sock);
     return 0;
 }
 
 gwf_curl_loop *
-gwf_curl_loop_new(gwf_instance *inst, CURLM *multi,
-                  void (*progress)(void *arg), void *arg)
+gwf_curl_loop_new(gwf_instance *inst, CURLM *multi, void (*progress)(void *arg),
+                  void *arg)
 {
     gwf_curl_loop *loop = calloc(1, sizeof(*loop));
     if (!loop)
@@ -204,4 +225,133 @@ gwf_curl_loop_free(gwf_curl_loop *loop)
     if (loop->timer_armed)
         loop->inst->host->timer_cancel(loop->inst, loop->timer_id);
     free(loop);
+}
+
+/* ---- is the answer complete? ------------------------------------------ */
+
+/* The status code of a status line ("HTTP/1.1 200 OK", "HTTP/2 200"),
+ * or 0 when `line` is not one. */
+static int
+status_line_code(const char *line, size_t len)
+{
+    const char *sp;
+    size_t at;
+
+    if (len < 5 || memcmp(line, "HTTP/", 5) != 0)
+        return 0;
+    sp = memchr(line, ' ', len);
+    if (!sp)
+        return 0;
+    at = (size_t)(sp - line) + 1;
+    if (len - at < 3 || !isdigit((unsigned char)line[at]) ||
+        !isdigit((unsigned char)line[at + 1]) ||
+        !isdigit((unsigned char)line[at + 2]))
+        return 0;
+    return (line[at] - '0') * 100 + (line[at + 1] - '0') * 10 +
+           (line[at + 2] - '0');
+}
+
+/* Is `line` the header `name` (lowercase, with its colon)? Sets
+ * `*value` to its trimmed value. */
+static int
+header_is(const char *line, size_t len, const char *name, const char **value,
+          size_t *value_len)
+{
+    size_t n = strlen(name);
+
+    if (len < n || strncasecmp(line, name, n) != 0)
+        return 0;
+    while (n < len && (line[n] == ' ' || line[n] == '\t'))
+        n++;
+    while (len > n && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+        len--;
+    *value = line + n;
+    *value_len = len - n;
+    return 1;
+}
+
+/* A framing header of the final response: a second, different
+ * Content-Length, or Content-Length beside Transfer-Encoding, leaves the
+ * body's end to interpretation (RFC 9112 6.3: an error; the bytes after
+ * the one the recipient picks may be a smuggled answer). */
+static void
+note_framing(gwf_curl_answer *answer, const char *line, size_t len)
+{
+    const char *value;
+    size_t value_len;
+
+    if (header_is(line, len, "content-length:", &value, &value_len)) {
+        if (answer->content_length_len == SIZE_MAX ||
+            (answer->content_length_len &&
+             (answer->content_length_len != value_len ||
+              memcmp(answer->content_length, value, value_len) != 0)))
+            answer->framing_ambiguous = 1;
+        else if (!answer->content_length_len)
+            answer->content_length_len =
+                value_len < sizeof(answer->content_length) ? value_len
+                                                           : SIZE_MAX;
+        if (answer->content_length_len != SIZE_MAX)
+            memcpy(answer->content_length, value, answer->content_length_len);
+        answer->framing_ambiguous |= answer->chunked;
+    } else if (header_is(line, len, "transfer-encoding:", &value, &value_len)) {
+        answer->chunked = 1;
+        answer->framing_ambiguous |= answer->content_length_len != 0;
+    }
+}
+
+/* CURLOPT_HEADERFUNCTION of a tracked transfer: libcurl hands over one
+ * whole line at a time, the empty line that ends a header block included
+ * (HTTP/1 and HTTP/2 alike). An ambiguous framing fails the transfer at
+ * once (returning 0): libcurl then closes the connection, so that what
+ * follows is never read as the next transfer's answer. */
+static size_t
+on_tracked_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+    gwf_curl_answer *answer = arg;
+    size_t len = size * nmemb, text = len;
+    int code;
+
+    while (text > 0 && (line[text - 1] == '\n' || line[text - 1] == '\r'))
+        text--;
+    if ((code = status_line_code(line, text)) != 0) {
+        /* A new header block: after a 1xx, or after a redirect. */
+        answer->status = code;
+        answer->headers_ended = 0;
+        answer->chunked = 0;
+        answer->content_length_len = 0;
+    } else if (text == 0 && answer->status >= 200) {
+        answer->headers_ended = 1;
+    } else if (!answer->headers_ended) {
+        note_framing(answer, line, text);
+        if (answer->framing_ambiguous)
+            return 0;
+    }
+    return answer->header_fn
+               ? answer->header_fn(line, size, nmemb, answer->header_arg)
+               : len;
+}
+
+void
+gwf_curl_answer_track(gwf_curl_answer *answer, CURL *easy,
+                      curl_write_callback header_fn, void *header_arg)
+{
+    answer->header_fn = header_fn;
+    answer->header_arg = header_arg;
+    answer->status = 0;
+    answer->headers_ended = 0;
+    answer->chunked = 0;
+    answer->content_length_len = 0;
+    answer->framing_ambiguous = 0;
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_tracked_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, answer);
+}
+
+CURLcode
+gwf_curl_answer_result(const gwf_curl_answer *answer, CURLcode result)
+{
+    if (answer->framing_ambiguous)
+        return CURLE_WEIRD_SERVER_REPLY;
+    if (result != CURLE_OK)
+        return result;
+    return answer->headers_ended ? CURLE_OK : CURLE_PARTIAL_FILE;
 }

@@ -282,6 +282,16 @@ gwf_is_header_name(const char *name, size_t len)
     return 1;
 }
 
+/* field-vchar / SP / HTAB (RFC 9110 5.5): visible ASCII, space, tab and
+ * obs-text (0x80-0xff). Every other control byte and DEL is refused, not
+ * only CR, LF and NUL: a recipient may read any of them as the end of a
+ * line or of a string, or mangle them; none has a meaning in a value. */
+static int
+is_field_byte(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
 int
 gwf_is_header_value(const char *value, size_t len)
 {
@@ -289,14 +299,69 @@ gwf_is_header_value(const char *value, size_t len)
         return 1;
     if (!value)
         return 0;
-    /* RFC 9110 5.5 calls CR, LF and NUL "invalid and dangerous": they
-     * split or truncate a header line. Other controls and obs-text pass,
-     * as recipients are allowed to keep them. */
     for (size_t i = 0; i < len; i++) {
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+        if (!is_field_byte((unsigned char)value[i]))
             return 0;
     }
     return 1;
+}
+
+static const char *const hop_by_hop_headers[] = {
+    "connection", "keep-alive",        "proxy-connection", "te",
+    "trailer",    "transfer-encoding", "upgrade",
+};
+
+int
+gwf_is_hop_by_hop_header(const char *name, size_t len)
+{
+    if (!name)
+        return 0;
+    gwf_view v = {name, len};
+    for (size_t i = 0;
+         i < sizeof(hop_by_hop_headers) / sizeof(hop_by_hop_headers[0]); i++)
+        if (gwf_view_ieq(v, hop_by_hop_headers[i]))
+            return 1;
+    return 0;
+}
+
+static int
+bytes_ieq(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (ascii_lower((unsigned char)a[i]) !=
+            ascii_lower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
+static int
+is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int
+gwf_header_list_contains(const char *list, size_t list_len, const char *token,
+                         size_t token_len)
+{
+    if (!list || !token || token_len == 0)
+        return 0;
+    size_t i = 0;
+    while (i < list_len) {
+        size_t end = i;
+        while (end < list_len && list[end] != ',')
+            end++;
+        size_t first = i, last = end;
+        while (first < last && is_ows(list[first]))
+            first++;
+        while (last > first && is_ows(list[last - 1]))
+            last--;
+        if (last - first == token_len &&
+            bytes_ieq(list + first, token, token_len))
+            return 1;
+        i = end + 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------

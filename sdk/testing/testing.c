@@ -416,6 +416,8 @@ stub_upstream(void *ctx, gwf_exchange *x)
 {
     gwf_test_result *res = ctx;
     gwf_test_host *h = res->host;
+    if (h->upstream_status == 0)
+        return -1; /* the exchange answers 502 for a failed upstream */
     x->response.status = (uint32_t)h->upstream_status;
     const char *p = h->upstream_headers;
     while (p && *p) {

@@ -171,6 +171,23 @@ case_validate_yaml_syntax_error_fails() {
     grep -Eq 'bad_syntax\.yaml:(8|9):' "$err" || fail "no file:line"
 }
 
+# A FIFO named like a manifest used to block gwf forever in open(). It is
+# refused at once, by name; the regular file beside it is still read, and
+# the exit status says the manifests are not valid.
+case_validate_fifo_in_manifest_dir_is_refused_promptly() {
+    mkdir "$work/manifests"
+    cp "$data/good.yaml" "$work/manifests/good.yaml"
+    mkfifo "$work/manifests/pipe.yaml"
+    printf '+ timeout 10 gwf validate %s\n' "$work/manifests"
+    status=0
+    timeout 10 "$GWF_EXE" validate "$work/manifests" >"$out" 2>"$err" \
+        </dev/null || status=$?
+    [ "$status" -ne 124 ] || fail "gwf validate still blocked after 10 s"
+    expect_status 1
+    expect_err_lines 1
+    expect_err "$work/manifests/pipe.yaml: refused: a FIFO, not a regular file"
+}
+
 # -- run: local replies ------------------------------------------------------
 
 case_run_direct_response_replies_locally() {

@@ -100,6 +100,37 @@ test_attributes_describe_the_stream(void **state)
 }
 
 static void
+test_upstream_answer_is_from_the_upstream(void **state)
+{
+    conf *c = *state;
+    conf_probe(c, 'A', "log_attributes: true");
+    gwf_test_request *req = conf_request(c, "GET", "/origin", NULL);
+
+    gwf_test_result *res = conf_run(c, "A", req);
+
+    assert_int_equal(gwf_test_status(res), 200);
+    conf_assert(c, conf_logged(c, "probe A note: attr response_from_upstream"
+                                  "=1"));
+    /* Not known yet in request_headers, so not logged with the others. */
+    assert_int_equal(conf_count(c, "attr response_from_upstream"), 1);
+}
+
+static void
+test_host_answer_for_a_failed_upstream_is_not_from_it(void **state)
+{
+    conf *c = *state;
+    conf_probe(c, 'A', "log_attributes: true");
+    gwf_test_set_upstream(c->h, 0, NULL, NULL, 0);
+    gwf_test_request *req = conf_request(c, "GET", "/origin", NULL);
+
+    gwf_test_result *res = conf_run(c, "A", req);
+
+    assert_int_equal(gwf_test_status(res), 502);
+    conf_assert(c, conf_logged(c, "probe A note: attr response_from_upstream"
+                                  "=0"));
+}
+
+static void
 test_request_ids_differ_between_streams(void **state)
 {
     conf *c = *state;
@@ -131,6 +162,12 @@ main(void)
                                         conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(test_attributes_describe_the_stream,
                                         conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_upstream_answer_is_from_the_upstream, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_host_answer_for_a_failed_upstream_is_not_from_it, conf_setup,
+            conf_teardown),
         cmocka_unit_test_setup_teardown(test_request_ids_differ_between_streams,
                                         conf_setup, conf_teardown),
     };

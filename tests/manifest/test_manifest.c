@@ -1356,7 +1356,9 @@ test_directory_loads_manifest_files_sorted_and_skips_others(void **state)
     write_file(dir, "b.json", file_b);
     write_file(dir, "README.md", "# not a manifest: {[\n");
     write_file(dir, ".hidden.yaml", "broken: [\n");
-    snprintf(sub, sizeof(sub), "%s/sub.yaml", dir);
+    /* A directory without a manifest name is not looked at; one named
+     * like a manifest is refused (test_files.c). */
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(gwf_manifests_load_path(f->m, dir, &f->diag), 0);
     assert_int_equal(gwf_manifests_count(f->m), 3);
@@ -1366,8 +1368,8 @@ test_directory_loads_manifest_files_sorted_and_skips_others(void **state)
     char want[512];
     snprintf(want, sizeof(want), "%s/a.yaml", dir);
     assert_string_equal(gwf_manifests_at(f->m, 0)->file, want);
-    const char *names[] = {"a.yaml",       "b.json",   "c.yml", "README.md",
-                           ".hidden.yaml", "sub.yaml", NULL};
+    const char *names[] = {"a.yaml",       "b.json", "c.yml", "README.md",
+                           ".hidden.yaml", "sub",    NULL};
     remove_tree(dir, names);
     free(dir);
 }

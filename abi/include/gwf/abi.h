@@ -180,7 +180,15 @@ enum {
     GWF_ATTR_PROTOCOL = 4,       /* "HTTP/1.1", "HTTP/2.0" */
     GWF_ATTR_REQUEST_ID = 5,     /* unique per stream in this host */
     GWF_ATTR_ROUTE_NAME = 6,     /* the data plane's name for the route */
-    GWF_ATTR_TLS = 7             /* "1" when the client used TLS, else "0" */
+    GWF_ATTR_TLS = 7,            /* "1" when the client used TLS, else "0" */
+    /* In response hooks: "1" when the response is the upstream's answer,
+     * "0" when the host made it because the upstream failed (its own 502
+     * for a refused or broken connection, 504 for a timeout, ...): a
+     * plugin that judges or transforms what the upstream said passes
+     * such a response on as it is. GWF_ERR_NOT_FOUND before the response
+     * headers exist. Added later in 0.1 without a layout change: a host
+     * that does not know it answers GWF_ERR_NOT_FOUND; take that as "1". */
+    GWF_ATTR_RESPONSE_FROM_UPSTREAM = 8
 };
 
 /* Opaque handles. Each starts with a public `host` member: the function
@@ -313,7 +321,20 @@ struct gwf_host {
      * returns GWF_ERR_WRONG_PHASE. The request's Content-Length and
      * Transfer-Encoding belong to the host (change the body with
      * body_set; the host fixes them): writing them returns
-     * GWF_ERR_BAD_ARGUMENT. */
+     * GWF_ERR_BAD_ARGUMENT.
+     *
+     * What a plugin writes must be HTTP, whatever it came from (a claim,
+     * an authz answer, a function's reply), and the host checks it
+     * before anything changes: a name is a token (RFC 9110 tchar, at
+     * most 1024 bytes; pseudo-headers with their ':'); a value is
+     * visible ASCII, SP, HTAB and obs-text (0x80-0xff) - any other
+     * control byte (0x00-0x1f but HTAB, 0x7f) returns
+     * GWF_ERR_BAD_ARGUMENT. Leading and trailing SP/HTAB are not part
+     * of a value (RFC 9110 5.5): the host strips them, and header_get
+     * returns the stripped value. A pseudo-header's value has no white
+     * space inside (it goes on the request or status line) and
+     * ":method" is a token. The SDK's gwf_is_header_name and
+     * gwf_is_header_value apply the same rules. */
 
     /* The `index`-th value (0-based) of header `name`. */
     gwf_status (*header_get)(gwf_stream *s, gwf_message_kind which,
@@ -380,13 +401,15 @@ struct gwf_host {
     /* Answer the client now, instead of the upstream. Allowed from any
      * hook or callback of the stream until the response headers were
      * sent to the client (GWF_ERR_WRONG_PHASE after). `status` is
-     * 200-599. Headers and body are copied. `details` is a short reason
-     * for the access log and metrics ("jwt_invalid"); may be NULL. The
-     * response hooks of the plugins before this one in the chain run on
-     * the reply (in reverse order), as for an upstream response; a local
-     * reply sent while another is being processed is refused with
-     * GWF_ERR_WRONG_PHASE. The handle is dead afterwards, and a hook
-     * should return GWF_PAUSE (the value is then ignored). */
+     * 200-599. Headers and body are copied; the headers follow the rules
+     * of header_set (no pseudo-headers), and one that breaks them makes
+     * the call return GWF_ERR_BAD_ARGUMENT and send nothing. `details`
+     * is a short reason for the access log and metrics ("jwt_invalid");
+     * may be NULL. The response hooks of the plugins before this one in
+     * the chain run on the reply (in reverse order), as for an upstream
+     * response; a local reply sent while another is being processed is
+     * refused with GWF_ERR_WRONG_PHASE. The handle is dead afterwards,
+     * and a hook should return GWF_PAUSE (the value is then ignored). */
     gwf_status (*send_local_reply)(gwf_stream *s, uint32_t status,
                                    const gwf_header *headers,
                                    size_t header_count, const char *body,
@@ -423,7 +446,10 @@ struct gwf_host {
      * it may resume or reply). If the stream has ended, cb never runs:
      * `release(arg)` runs instead, on the worker or in this call (release
      * may be NULL). Returns GWF_ERR_STREAM_GONE (release already called)
-     * if the stream was known to have ended. */
+     * if the stream was known to have ended. Every post is settled (cb or
+     * release run) by the time its stream has ended: a post still queued
+     * then is released on the worker before stream_complete, so none is
+     * left to run once the plugin's stream state, worker or .so is gone. */
     gwf_status (*post)(gwf_stream_ref *ref, gwf_post_cb cb,
                        gwf_post_cb release, void *arg);
     /* [any] Drop the reference. */

@@ -106,8 +106,26 @@ int gwf_base64_decode(const char *in, size_t len, char **out,
 
 /* 1 when `name` is a valid HTTP field name (RFC 9110 token). */
 int gwf_is_header_name(const char *name, size_t len);
-/* 1 when `value` is a valid HTTP field value (no CR, LF or NUL). */
+/* 1 when `value` is a valid HTTP field value (RFC 9110 field-value):
+ * visible ASCII, SP, HTAB and obs-text (0x80-0xff); no other control
+ * byte (0x00-0x1f but HTAB, 0x7f). Empty is valid. Leading and trailing
+ * SP/HTAB are accepted: they are not part of the value, and the host
+ * strips them when the value is set. The host refuses what this refuses
+ * (GWF_ERR_BAD_ARGUMENT), so a plugin may check a peer's answer with it
+ * before changing anything. */
 int gwf_is_header_value(const char *value, size_t len);
+
+/* 1 when `name` is hop-by-hop (RFC 9110 7.6.1): connection, keep-alive,
+ * proxy-connection, te, trailer, transfer-encoding or upgrade, in any
+ * case. A proxy never passes these from one connection to the next; a
+ * plugin that turns a peer's answer into a response drops them, and the
+ * headers the answer's Connection names (gwf_header_list_contains). */
+int gwf_is_hop_by_hop_header(const char *name, size_t len);
+/* 1 when the comma-separated list `list` (a Connection value) has the
+ * element `token`, compared case-insensitively, white space around
+ * elements and empty elements ignored. */
+int gwf_header_list_contains(const char *list, size_t list_len,
+                             const char *token, size_t token_len);
 
 /* A growable string, for building messages and bodies. Start from
  * `gwf_strbuf b = {0};`. `data` is NUL-terminated once anything was

@@ -46,6 +46,8 @@
  *                  in request_headers
  *   value_get      [key, ...] read in request_headers
  *   log_attributes, log_now, check_complete, metric   booleans
+ *                  (log_attributes: in response_headers too, whether the
+ *                  response came from the upstream)
  *
  * <dur> is a count of nanoseconds or a duration such as "10ms".
  *
@@ -965,6 +967,21 @@ probe_log_attributes(const struct probe_config *cfg, gwf_stream *s)
                inst == cfg->inst ? "matches" : "differs");
 }
 
+/* Whether the response is the upstream's (GWF_ATTR_RESPONSE_FROM_UPSTREAM),
+ * logged with the attributes in response_headers. */
+static void
+probe_log_response_origin(const struct probe_config *cfg, gwf_stream *s)
+{
+    gwf_view value = {NULL, 0};
+    gwf_status st =
+        s->host->attribute(s, GWF_ATTR_RESPONSE_FROM_UPSTREAM, &value);
+    if (st == GWF_OK)
+        probe_note(cfg, "attr response_from_upstream=%.*s", (int)value.len,
+                   value.ptr ? value.ptr : "");
+    else
+        probe_note(cfg, "attr response_from_upstream status=%d", (int)st);
+}
+
 static void
 probe_log_now(const struct probe_config *cfg)
 {
@@ -1304,6 +1321,8 @@ probe_hook(gwf_stream *s, void *stream_ctx, enum probe_hook hook, int32_t eos)
             probe_header_effects(ps, s, which);
         if (hook == HOOK_RESPONSE_HEADERS)
             probe_late_writes(cfg, s, GWF_REQUEST);
+        if (hook == HOOK_RESPONSE_HEADERS && cfg->log_attributes)
+            probe_log_response_origin(cfg, s);
         if (hook == HOOK_REQUEST_HEADERS) {
             probe_set_values(cfg, s);
             probe_get_values(cfg, s);

@@ -63,7 +63,9 @@ void gwf_test_set_max_body(gwf_test_host *h, size_t bytes);
 void gwf_test_set_worker(gwf_test_host *h, uint32_t index, uint32_t count);
 
 /* The stub upstream's answer for forwarded requests (default: 200, no
- * headers, empty body). `headers` is "Name: value\r\n..." or NULL. */
+ * headers, empty body). `headers` is "Name: value\r\n..." or NULL.
+ * Status 0: the upstream fails (as a refused connection would) and the
+ * host answers 502 itself. */
 void gwf_test_set_upstream(gwf_test_host *h, int status, const char *headers,
                            const char *body, size_t body_len);
 
