@@ -96,6 +96,13 @@ typedef struct {
     unsigned resp_eos_in:1;    /* the upstream body ended */
     unsigned resp_eos_out:1;   /* the last chunk went on */
     unsigned completed:1;
+    unsigned resp_broken:1;    /* the upstream ended before its last buf */
+    unsigned resp_timed_out:1; /* ... because it timed out */
+    unsigned resp_native:1;    /* broken: the rest is nginx's, unfiltered */
+    /* The client's HTTP version, which an HTTP/0.9 upstream overwrites,
+     * and the upstream connection's read event (note_upstream_end). */
+    unsigned http_version;
+    ngx_event_t *upstream_read;
     ngx_chain_t *pending;      /* upstream bufs not yet fed to the chain */
     ngx_chain_t *free;         /* our output bufs, for reuse */
     ngx_chain_t *busy;         /* our output bufs the client has not taken */
@@ -1645,6 +1652,16 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
 #endif
         value->len = 1;
         return GWF_OK;
+    case GWF_ATTR_RESPONSE_FROM_UPSTREAM:
+        /* nginx's own answers (its error pages for an upstream that
+         * failed or timed out, error_page) set err_status; an answer with
+         * no upstream at all is nginx's too. */
+        if (!ctx->resp_started)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr =
+            r->upstream && !r->err_status && !ctx->resp_native ? "1" : "0";
+        value->len = 1;
+        return GWF_OK;
     default:
         return GWF_ERR_NOT_FOUND;
     }
@@ -1678,6 +1695,7 @@ ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
     if (!ctx || !cln)
         return NULL;
     ctx->r = r;
+    ctx->http_version = r->http_version;
     ctx->st = gwf_stream_new(gwf_ngx_worker, lcf->chain, &gwf_ngx_stream_ops,
                              ctx, &gwf_ngx_message_ops, r,
                              (void *)((uintptr_t)r | 1));
@@ -1713,6 +1731,13 @@ reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     r->headers_out.content_type_lowcase = NULL;
     ngx_str_null(&r->headers_out.charset);
     ngx_str_null(&r->headers_out.status_line);
+    /* nginx's proxy takes bytes that are not HTTP for an HTTP/0.9 answer
+     * and says so in r->http_version, which then loses the status line
+     * and headers: the reply is ours, so it is answered in the client's
+     * own version. */
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (ctx && ctx->http_version)
+        r->http_version = ctx->http_version;
     r->headers_out.status = gwf_stream_reply_status(st);
     gwf_view name, value;
     for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
@@ -2176,6 +2201,8 @@ ngx_http_gwf_header_filter(ngx_http_request_t *r)
         r != r->main)
         return ngx_http_next_header_filter(r);
     ctx->resp_started = 1;
+    if (r->upstream && r->upstream->peer.connection)
+        ctx->upstream_read = r->upstream->peer.connection->read;
     ngx_uint_t eos = r->header_only || r->headers_out.content_length_n == 0;
     if (eos)
         ctx->resp_eos_in = ctx->resp_eos_out = 1;
@@ -2241,6 +2268,78 @@ drop_pending(ngx_http_gwf_ctx_t *ctx)
     ctx->pending = NULL;
 }
 
+/* -- An upstream that breaks mid-body ---------------------------------- */
+
+static ngx_uint_t
+pending_has_last(ngx_http_gwf_ctx_t *ctx)
+{
+    for (ngx_chain_t *cl = ctx->pending; cl; cl = cl->next)
+        if (cl->buf->last_buf)
+            return 1;
+    return 0;
+}
+
+/* An upstream whose body ends short (it closes early, sends less than its
+ * Content-Length or an unterminated chunked body, or times out) after its
+ * headers went through us is finalized by nginx with an error: it marks
+ * the upstream finalized (u->cleanup NULL), closes the connection, sends
+ * a flush - never a last buffer - and lets the request end once no filter
+ * holds anything. Called on each body filter call: keeps the upstream's
+ * read event while the connection lives (the header filter keeps it
+ * first), and sees the short end at the first call after it. That call
+ * is the flush, from inside ngx_http_upstream_finalize_request right
+ * after the close: the event lives in the cycle's connection array and
+ * nothing reuses it before the call returns, so its timedout flag is
+ * still the upstream's (nginx keeps no other trace of the timeout; were
+ * the flag ever stale, only 502 and 504 would be confused). */
+static void
+note_upstream_end(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_http_upstream_t *u = r->upstream;
+    if (!u || ctx->resp_broken || ctx->resp_eos_in)
+        return;
+    if (u->peer.connection) {
+        ctx->upstream_read = u->peer.connection->read;
+        return;
+    }
+    if (u->cleanup || pending_has_last(ctx))
+        return;
+    ctx->resp_broken = 1;
+    ctx->resp_timed_out = ctx->upstream_read && ctx->upstream_read->timedout;
+    ctx->upstream_read = NULL;
+}
+
+/* The upstream broke and the chain has had all of it. A response whose
+ * headers the chain still holds (a buffering body hook never got its last
+ * buffer) has not started: the client gets nginx's own error answer at
+ * once, 502, or 504 for a timeout (error_page applies), as if the
+ * upstream had broken before its headers; it goes straight through, as a
+ * response from nginx, not from the upstream. A response already under
+ * way ends as nginx alone ends it: what passed so far, then the
+ * connection closes (nginx dropped keepalive), with no last chunk. */
+static ngx_int_t
+end_broken_response(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    r->buffered &= ~NGX_HTTP_GWF_BUFFERED;
+    ctx->resp_native = 1; /* nothing more for the chain */
+    if (ctx->resp_passed) {
+        /* nginx's flush, which the chain does not pass, is what sends
+         * the bytes so far before the connection closes. */
+        ngx_buf_t *b = ngx_calloc_buf(r->pool);
+        ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
+        if (!b || !cl)
+            return NGX_ERROR;
+        b->flush = 1;
+        cl->buf = b;
+        cl->next = NULL;
+        return ngx_http_next_body_filter(r, cl);
+    }
+    r->http_version = ctx->http_version;
+    ngx_int_t status =
+        ctx->resp_timed_out ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+    return ngx_http_filter_finalize_request(r, &ngx_http_gwf_module, status);
+}
+
 /* Move the response along: feed pending upstream data while the chain
  * takes it (not while a plugin holds the stream) and the client keeps
  * up, and send on what the chain lets through. */
@@ -2259,6 +2358,8 @@ ngx_http_gwf_response_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
         drop_pending(ctx);
     if (rc == NGX_ERROR)
         return rc;
+    if (ctx->resp_broken && !ctx->pending && !ctx->resp_replaced)
+        return end_broken_response(r, ctx);
     if (ctx->pending) {
         r->buffered |= NGX_HTTP_GWF_BUFFERED;
         return NGX_AGAIN;
@@ -2270,7 +2371,8 @@ static ngx_int_t
 ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
-    if (!ctx || !ctx->st || !ctx->resp_started || r != r->main)
+    if (!ctx || !ctx->st || !ctx->resp_started || ctx->resp_native ||
+        r != r->main)
         return ngx_http_next_body_filter(r, in);
     if (ctx->resp_replaced) {
         /* The upstream's body is dropped for the reply already sent. */
@@ -2290,6 +2392,7 @@ ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     if (in && ngx_chain_add_copy(r->pool, &ctx->pending, in) != NGX_OK)
         return NGX_ERROR;
+    note_upstream_end(r, ctx);
     return ngx_http_gwf_response_pump(r, ctx);
 }
 

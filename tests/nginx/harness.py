@@ -417,6 +417,11 @@ class Nginx:
         # Workers may run as another user (root starts them as nobody):
         # they need to reach the temp paths below the prefix.
         os.chmod(self.prefix, 0o755)
+        # Sanitizer reports are written by the workers themselves: a
+        # directory they can write to as any user (sticky, like /tmp).
+        self.report_dir = os.path.join(self.prefix, "reports")
+        os.makedirs(self.report_dir)
+        os.chmod(self.report_dir, 0o1777)
         self.manifest_dir = os.path.join(self.prefix, "manifests")
         os.makedirs(self.manifest_dir)
         self.conf = os.path.join(self.prefix, "nginx.conf")
@@ -524,9 +529,9 @@ http {{
             # LSan; our leak check is the gwf gauges.
             env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=1:"
                                    "detect_stack_use_after_return=1:"
-                                   "log_path=%s/asan" % self.prefix)
+                                   "log_path=%s/asan" % self.report_dir)
             env["UBSAN_OPTIONS"] = ("print_stacktrace=1:halt_on_error=1:"
-                                    "log_path=%s/ubsan" % self.prefix)
+                                    "log_path=%s/ubsan" % self.report_dir)
         return env
 
     def command(self, *args, timeout=COMMAND_TIMEOUT):
@@ -686,8 +691,9 @@ http {{
         found = []
         sources = [("error.log", self.log()),
                    ("stderr", read_text(self.stderr_path))]
-        for path in sorted(glob.glob(os.path.join(self.prefix, "asan*")) +
-                           glob.glob(os.path.join(self.prefix, "ubsan*"))):
+        for path in sorted(
+                glob.glob(os.path.join(self.report_dir, "asan*")) +
+                glob.glob(os.path.join(self.report_dir, "ubsan*"))):
             sources.append((os.path.basename(path), read_text(path)))
         for name, text in sources:
             is_report = name.startswith(("asan", "ubsan"))

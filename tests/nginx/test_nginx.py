@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     Background, Nginx, TestFailure, Upstream, check, direct_response,
-    echo_header, metric, parse_metrics, probe, request, run_case, tail,
-    wait_for)
+    echo_header, free_port, metric, parse_metrics, probe, read_text,
+    request, run_case, tail, wait_for)
 
 METRICS_LOCATION = """
         location = /metrics { gwf_metrics; }
@@ -957,6 +957,232 @@ def reload_with_bad_manifests_keeps_serving():
         ngx.upstream.stop()
 
 
+def fifo_manifest_is_refused_and_reload_keeps_serving():
+    """A FIFO named like a manifest used to block nginx -t and the master
+    (in open(), on reload) for good. It is refused at once, by name; the
+    old configuration keeps serving, and the master still handles the
+    next signal."""
+    refused = r"pipe\.yaml: refused: a FIFO, not a regular file"
+    ngx = Nginx(server(proxied("/dr", "gwf_direct_response default/hello")),
+                {"m.yaml": direct_response("hello", 200, "old body\n")},
+                Upstream(), allowed_errors=[refused])
+    ngx.upstream.start()
+    try:
+        with ngx:
+            expect_status(request(ngx.port, "GET", "/dr"), 200)
+            workers = ngx.worker_pids()
+            fifo = os.path.join(ngx.manifest_dir, "pipe.yaml")
+            os.mkfifo(fifo)
+
+            # nginx -t (bounded by the harness: it used to block).
+            started = time.monotonic()
+            res = ngx.test_config()
+            out = res.stderr + res.stdout
+            check(res.returncode != 0,
+                  "nginx -t accepted a FIFO manifest:\n" + out)
+            check(re.search(re.escape(fifo) + r": refused: a FIFO", out),
+                  "nginx -t does not name the FIFO %s:\n%s" % (fifo, out))
+            check(time.monotonic() - started < 10,
+                  "nginx -t took %.1fs" % (time.monotonic() - started))
+
+            # The master's reload refuses it and keeps the old workers.
+            os.kill(ngx.master_pid(), signal.SIGHUP)
+            ngx.wait_log(r"\[emerg\] \d+#\d+: gwf: .*" + refused)
+            check(ngx.worker_pids() == workers,
+                  "the workers changed (%r -> %r) on a refused reload"
+                  % (workers, ngx.worker_pids()))
+            for _ in range(3):
+                r = request(ngx.port, "GET", "/dr")
+                expect_status(r, 200, "/dr after the refused reload")
+                check(r.body == b"old body\n",
+                      "after a refused reload /dr answers %r" % r.body)
+
+            # Not stuck: the next reload, without the FIFO, is taken.
+            os.unlink(fifo)
+            ngx.write_manifest("m.yaml",
+                               direct_response("hello", 200, "new body\n"))
+            os.kill(ngx.master_pid(), signal.SIGHUP)
+            ngx.wait_reloaded(workers)
+            check(wait_for(lambda: request(ngx.port, "GET", "/dr").body ==
+                           b"new body\n", 5, 0.1),
+                  "the reload after removing the FIFO was not applied")
+    finally:
+        ngx.upstream.stop()
+
+
+# -- An upstream that fails under a response-body hook ---------------------
+#
+# A RawPeer (tests/attacks/ext_authz/raw_peer.py) answers the proxied
+# request with the bytes a case needs, then closes or hangs. proxy_pass
+# goes to it directly, with a short proxy_read_timeout.
+
+RAW_READ_TIMEOUT_MS = 500
+BROKEN_BODY = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" \
+    b"Content-Length: 500\r\n\r\nthe first bytes"
+
+
+def raw_peer_class():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), "..", "attacks", "ext_authz"))
+    from raw_peer import RawPeer
+    return RawPeer
+
+
+def raw_upstream(answer, then_hang=False):
+    """A RawPeer behaviour: read the request, send `answer`, then close
+    (or hang until the test ends)."""
+    def behaviour(conn, peer):
+        if conn.read_http_request() is None:
+            return
+        conn.send(answer)
+        if then_hang:
+            conn.hang()
+    return behaviour
+
+
+def raw_location(port, path, *directives):
+    body = " ".join(d.rstrip(";") + ";" for d in directives)
+    return ("location %s { %s proxy_pass http://127.0.0.1:%d; "
+            "proxy_read_timeout %dms; }" % (path, body, port,
+                                            RAW_READ_TIMEOUT_MS))
+
+
+def raw_get(port, path, timeout=6.0):
+    """GET over a plain socket (Connection: close), read until the server
+    closes (or `timeout`): (bytes, seconds, closed). Sees what a client
+    gets from a response that breaks off, which an HTTP client library
+    hides."""
+    start = time.monotonic()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    data, closed = b"", False
+    try:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\n"
+                     b"Connection: close\r\n\r\n" % path.encode())
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    finally:
+        sock.close()
+    return data, time.monotonic() - start, closed
+
+
+BUFFERING = probe("buffering", {"tag": "B", "actions": {
+    "response_headers": "buffer", "response_body": "buffer"}})
+STREAMING = probe("streaming", {"tag": "S", "actions": {
+    "response_body": "continue"}})
+
+
+def _broken_upstream_under_buffering_hook(then_hang, status):
+    RawPeer = raw_peer_class()
+    with RawPeer(raw_upstream(BROKEN_BODY, then_hang)) as peer, Nginx(
+            server(raw_location(peer.port, "/b",
+                                "gwf_extension default/buffering")),
+            {"p.yaml": [BUFFERING]}) as ngx:
+        r = request(ngx.port, "GET", "/b", timeout=6.0)
+        expect_status(r, status, "/b")
+        check(r.elapsed < 3.0, "the answer took %.2fs" % r.elapsed)
+        check(b"the first bytes" not in r.body,
+              "the broken body reached the client: %r" % r.body[:200])
+        check(peer.connections == 1, "upstream connections: %d"
+              % peer.connections)
+        assert_no_leaks(ngx)
+
+
+def upstream_closing_mid_body_under_a_buffering_hook_gives_502():
+    """The hook never got its last buffer, so nothing went to the client
+    yet: nginx's 502, at once."""
+    _broken_upstream_under_buffering_hook(False, 502)
+
+
+def upstream_timing_out_mid_body_under_a_buffering_hook_gives_504():
+    _broken_upstream_under_buffering_hook(True, 504)
+
+
+def upstream_closing_mid_body_under_a_streaming_hook_ends_as_nginx_alone():
+    """The response was under way: the client gets the bytes so far and a
+    closed connection, as from nginx without gwf; the chunked stream the
+    body hook made is not terminated, so no client takes it for whole."""
+    RawPeer = raw_peer_class()
+    with RawPeer(raw_upstream(BROKEN_BODY)) as peer, Nginx(
+            server(raw_location(peer.port, "/s",
+                                "gwf_extension default/streaming"),
+                   raw_location(peer.port, "/alone")),
+            {"p.yaml": [STREAMING]}) as ngx:
+        alone, _, alone_closed = raw_get(ngx.port, "/alone")
+        check(alone.startswith(b"HTTP/1.1 200 OK\r\n") and
+              alone.endswith(b"\r\n\r\nthe first bytes") and alone_closed,
+              "nginx alone: %r (closed: %s)" % (alone, alone_closed))
+        data, elapsed, closed = raw_get(ngx.port, "/s")
+        head, _, body = data.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 200 OK\r\n") and
+              b"Transfer-Encoding: chunked" in head, "head: %r" % head)
+        check(body == b"f\r\nthe first bytes\r\n",
+              "the client got %r" % body)
+        check(closed and elapsed < 3.0, "closed: %s after %.2fs"
+              % (closed, elapsed))
+        assert_no_leaks(ngx)
+
+
+def local_reply_after_an_http09_answer_has_a_status_line():
+    """nginx's proxy takes bytes that are not HTTP for an HTTP/0.9 answer
+    (no status line, no headers); a response hook's local reply is still
+    a whole HTTP/1.1 response."""
+    RawPeer = raw_peer_class()
+    manifests = {"p.yaml": [probe("replier", {
+        "tag": "R", "actions": {"response_headers": "reply:502"},
+        "reply": {"body": "not an answer\n",
+                  "headers": {"x-replied": "1"}}})]}
+    with RawPeer(raw_upstream(b"mallory says hello\r\n\r\n")) as peer, \
+            Nginx(server(raw_location(peer.port, "/g",
+                                      "gwf_extension default/replier")),
+                  manifests) as ngx:
+        data, elapsed, _ = raw_get(ngx.port, "/g")
+        head, _, body = data.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"),
+              "no status line: %r" % data[:200])
+        check(b"\r\nx-replied: 1" in head and
+              b"\r\nContent-Length: 14" in head, "head: %r" % head)
+        check(body == b"not an answer\n" and b"mallory" not in data,
+              "body: %r" % body)
+        check(elapsed < 3.0, "the answer took %.2fs" % elapsed)
+        assert_no_leaks(ngx)
+
+
+def nginx_error_answer_is_not_from_the_upstream():
+    """GWF_ATTR_RESPONSE_FROM_UPSTREAM: "1" in response hooks for the
+    upstream's answer, "0" for nginx's own 502 (refused) and 504 (timed
+    out), which a plugin that judges the upstream's answer passes on."""
+    RawPeer = raw_peer_class()
+    manifests = {"p.yaml": [probe("origin", {
+        "tag": "O", "log_attributes": True,
+        "actions": {"response_body": "buffer"}})]}
+    refused = free_port()
+    with Upstream() as up, RawPeer(lambda conn, peer: conn.hang()) as peer, \
+            Nginx(server(proxied("/up", "gwf_extension default/origin"),
+                         raw_location(refused, "/refused",
+                                      "gwf_extension default/origin"),
+                         raw_location(peer.port, "/hangs",
+                                      "gwf_extension default/origin")),
+                  manifests, up) as ngx:
+        for path, status, origin in (("/up", 200, "1"),
+                                     ("/refused", 502, "0"),
+                                     ("/hangs", 504, "0")):
+            r = request(ngx.port, "GET", path, timeout=6.0)
+            expect_status(r, status, path)
+            log = read_text(ngx.error_log)
+            notes = re.findall(r"attr response_from_upstream(\S*)", log)
+            check(notes and notes[-1] == "=" + origin,
+                  "%s: response_from_upstream %r" % (path, notes))
+            check(len(notes) == [200, 502, 504].index(status) + 1,
+                  "%s: %d notes" % (path, len(notes)))
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     direct_response_replies,
     nginx_t_fails_on_bad_manifest,
@@ -980,6 +1206,12 @@ CASES = {f.__name__: f for f in [
     reload_takes_new_manifests,
     reload_with_gwf_metrics_takes_new_manifests,
     reload_with_bad_manifests_keeps_serving,
+    fifo_manifest_is_refused_and_reload_keeps_serving,
+    upstream_closing_mid_body_under_a_buffering_hook_gives_502,
+    upstream_timing_out_mid_body_under_a_buffering_hook_gives_504,
+    upstream_closing_mid_body_under_a_streaming_hook_ends_as_nginx_alone,
+    local_reply_after_an_http09_answer_has_a_status_line,
+    nginx_error_answer_is_not_from_the_upstream,
 ]}
 
 if __name__ == "__main__":
