@@ -9,6 +9,7 @@
  * until config_destroy. Keys are imported into OpenSSL here, once: a bad
  * inline JWKS fails the config, not the first request.
  */
+#include <gwf/sdk_file.h>
 #include <gwf/sdk_json.h>
 #include "jwt_auth.h"
 
@@ -16,13 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define JWT_DEFAULT_CLOCK_SKEW_S 60
 #define JWT_DEFAULT_CACHE_ENTRIES 1024
 #define JWT_MAX_CACHE_ENTRIES (1u << 20)
-#define JWT_MAX_PROVIDERS 64
-
 
 /* Refuse members not in `known` (NULL-terminated); `expected` lists them
  * for the message. */
@@ -128,6 +128,28 @@ get_seconds(gwf_instance *inst, const char *field, const json_t *v,
     return 1;
 }
 
+/* get_seconds, and at most `max_s`: these durations are added to token
+ * times and turned into nanoseconds, and a value beyond the bound is a
+ * mistake (a clock skew of a century accepts every expired token). */
+static int
+get_bounded_seconds(gwf_instance *inst, const char *field, const json_t *v,
+                    int64_t max_s, int64_t *out)
+{
+    int64_t seconds = *out;
+
+    if (get_seconds(inst, field, v, &seconds))
+        return 1;
+    if (seconds > max_s) {
+        gwf_config_errorf(inst, field,
+                          "expected a duration of at most %" PRId64
+                          "h, found %" PRId64 "s",
+                          max_s / 3600, seconds);
+        return 1;
+    }
+    *out = seconds;
+    return 0;
+}
+
 static int
 parse_token_source(jwt_config *cfg, jwt_provider *p, const char *path,
                    json_t *src)
@@ -202,8 +224,8 @@ parse_token_source(jwt_config *cfg, jwt_provider *p, const char *path,
                 !gwf_is_header_value(json_string_value(prefix),
                                      json_string_length(prefix))) {
                 gwf_config_errorf(inst, sub,
-                                  "expected a string without CR, LF or "
-                                  "NUL, found %s",
+                                  "expected a string without control "
+                                  "characters (HTAB is allowed), found %s",
                                   json_is_string(prefix) ? "a bad string"
                                                          : gwf_json_kind(prefix));
                 bad = 1;
@@ -413,8 +435,9 @@ parse_remote(jwt_config *cfg, jwt_provider *p, const char *path,
         bad = 1;
     }
     snprintf(field, sizeof(field), "%s.cacheDuration", path);
-    bad |= get_seconds(inst, field, json_object_get(remote, "cacheDuration"),
-                       &p->cache_duration_s);
+    bad |= get_bounded_seconds(inst, field,
+                               json_object_get(remote, "cacheDuration"),
+                               JWT_MAX_CACHE_DURATION_S, &p->cache_duration_s);
     if (p->cache_duration_s < 1) {
         gwf_config_errorf(inst, field, "expected a duration of at least "
                           "1s");
@@ -439,10 +462,14 @@ parse_remote(jwt_config *cfg, jwt_provider *p, const char *path,
                 gwf_strbuf_append(&name, "/", 1);
             }
             gwf_strbuf_append(&name, ca, strlen(ca));
-            if (name.failed || access(name.data, R_OK) != 0) {
-                gwf_config_errorf(inst, field, "expected a readable PEM "
-                                  "file, found \"%s\" unreadable",
-                                  name.data ? name.data : ca);
+            /* libcurl opens it on the worker at each fetch: a FIFO there
+             * would block the worker, so only a readable regular file
+             * passes (gwf/sdk_file.h), and the error comes now. */
+            char why[512] = "out of memory";
+            if (name.failed ||
+                gwf_file_check(name.data, why, sizeof(why)) != 0) {
+                gwf_config_errorf(inst, field,
+                                  "expected a readable PEM file: %s", why);
                 gwf_strbuf_free(&name);
                 bad = 1;
             } else {
@@ -581,13 +608,39 @@ parse_provider(jwt_config *cfg, size_t index, json_t *obj)
     bad |= get_bool(inst, FIELD("requireExpiration"),
                     json_object_get(obj, "requireExpiration"),
                     &p->require_expiration);
-    bad |= get_seconds(inst, FIELD("maxLifetime"),
-                       json_object_get(obj, "maxLifetime"),
-                       &p->max_lifetime_s);
-    bad |= get_seconds(inst, FIELD("clockSkew"),
-                       json_object_get(obj, "clockSkew"), &p->clock_skew_s);
+    bad |= get_bounded_seconds(inst, FIELD("maxLifetime"),
+                               json_object_get(obj, "maxLifetime"),
+                               JWT_MAX_LIFETIME_S, &p->max_lifetime_s);
+    bad |= get_bounded_seconds(inst, FIELD("clockSkew"),
+                               json_object_get(obj, "clockSkew"),
+                               JWT_MAX_CLOCK_SKEW_S, &p->clock_skew_s);
 #undef FIELD
     return bad;
+}
+
+/* Do providers `a` and `b` read the same place? Header names are
+ * case-insensitive, and so is the auth scheme of the prefix; query
+ * parameter and cookie names are not. */
+static int
+same_place(const jwt_provider *a, const jwt_provider *b)
+{
+    if (a->source != b->source || !a->source_name || !b->source_name)
+        return 0;
+    if (a->source != JWT_SOURCE_HEADER)
+        return strcmp(a->source_name, b->source_name) == 0;
+    return strcasecmp(a->source_name, b->source_name) == 0 &&
+           strcasecmp(a->prefix, b->prefix) == 0;
+}
+
+/* The first provider that reads the same place as provider `i`. */
+static size_t
+place_of(const jwt_config *cfg, size_t i)
+{
+    for (size_t k = 0; k < i; k++) {
+        if (same_place(&cfg->providers[k], &cfg->providers[i]))
+            return k;
+    }
+    return i;
 }
 
 static int
@@ -618,6 +671,8 @@ parse_providers(jwt_config *cfg, json_t *list)
     json_array_foreach(list, i, item) {
         bad |= parse_provider(cfg, i, item);
     }
+    for (i = 0; i < cfg->provider_count; i++)
+        cfg->providers[i].place = place_of(cfg, i);
     /* Names must tell providers apart (they become jwt_auth.provider). */
     for (i = 0; !bad && i < cfg->provider_count; i++) {
         for (size_t k = 0; k < i; k++) {

@@ -4,28 +4,39 @@
  * plugins after us and copied to headers) or answer 401/403.
  *
  * Several providers mean "any one of them" (kgateway): each provider looks
- * for a token where its tokenSource says; the first provider that verifies
- * its token wins. With no token at all the request is refused (Strict) or
- * passed on unauthenticated (AllowMissing); a token that is present but
- * bad is always refused: 403 when only the audience was wrong, else 401
- * with `WWW-Authenticate: Bearer realm="...", error="invalid_token"`
- * (RFC 6750 3.1). Tokens never reach a log line.
+ * for a token where its tokenSource says (its "place"); the first provider
+ * whose token verifies gives the claims. But every token the request
+ * carries must verify: every value of a repeated header, every occurrence
+ * of a query parameter or cookie is a candidate, two candidates in one
+ * place are ambiguous, and a token in any provider's place that no
+ * provider of that place verified refuses the request - so nothing
+ * unverified is forwarded beside a verified token. With no token at all
+ * the request is refused (Strict) or passed on unauthenticated
+ * (AllowMissing); a token that is present but bad is always refused: 403
+ * when only the audience was wrong, else 401 with `WWW-Authenticate:
+ * Bearer realm="...", error="invalid_token"` (RFC 6750 3.1). Tokens never
+ * reach a log line.
  *
  * Verification is synchronous when the keys are in memory: inline keys,
  * or a remote JWKS already fetched (remote.c). A request that needs keys
  * still being fetched - the first fetch, or a refetch for an unknown kid
  * - pauses as a `waiter` until that fetch ends or fetchTimeout passes,
- * then is decided again without waiting. A verified token is remembered,
+ * then is decided again without waiting. The waiter's gwf_wait owns the
+ * timeout timer and waiter_free ends it, so whichever way the wait ends,
+ * nothing of it fires later. A verified token is remembered,
  * already rendered as values and headers, in a per-worker cache
  * (cache.c). The stream context is the worker state itself, so a request
  * allocates nothing unless it verifies a new token or has to wait.
  */
 #include "jwt_auth.h"
 
+#include <gwf/sdk_wait.h>
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define JWT_REALM_MAX 256
 /* How long a verified token without exp may stay cached. */
@@ -40,12 +51,13 @@ typedef struct jwt_worker {
     waiter *waiters;      /* streams paused for a JWKS fetch */
 } jwt_worker;
 
-/* A stream paused until `provider`'s keys arrive, or its timer fires. */
+/* A stream paused until `provider`'s keys arrive, or its wait times out. */
 struct waiter {
     waiter *next;
     jwt_worker *w;
     gwf_stream *s;
     size_t provider;
+    gwf_wait wait; /* owns the fetchTimeout timer */
 };
 
 /* The config plus a cache-less worker for hosts that start no worker. */
@@ -83,52 +95,114 @@ trim_spaces(gwf_view v)
     return v;
 }
 
-static int
-token_from_header(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+/* How many candidate tokens a provider sees in its place. Two means "more
+ * than one": the request is ambiguous and is refused, whatever they are
+ * (an upstream could read another one than the one we verified). */
+#define JWT_MANY_TOKENS 2
+
+/* Count a candidate; the first one is the token. */
+static void
+add_candidate(gwf_view value, gwf_view *token, size_t *count)
 {
-    size_t prefix_len = strlen(p->prefix);
+    if (value.len == 0)
+        return; /* "Bearer " or "name=" with nothing: not a token */
+    if (*count == 0)
+        *token = value;
+    (*count)++;
+}
+
+/* Every value of the header is a candidate; a value that does not start
+ * with the configured prefix is some other credential (Basic ...), not a
+ * token, as in Envoy. */
+static size_t
+tokens_from_header(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+{
+    size_t prefix_len = strlen(p->prefix), count = 0;
     gwf_view v;
 
-    if (gwf_header_get(s, GWF_REQUEST, p->source_name, &v) != GWF_OK)
-        return 0;
-    /* The auth scheme is case-insensitive (RFC 9110 11.1). */
-    if (v.len < prefix_len || strncasecmp(v.ptr, p->prefix, prefix_len) != 0)
-        return 0;
-    v.ptr += prefix_len;
-    v.len -= prefix_len;
-    *token = trim_spaces(v);
-    return token->len > 0;
+    for (size_t i = 0;
+         count < JWT_MANY_TOKENS &&
+         s->host->header_get(s, GWF_REQUEST, p->source_name,
+                             strlen(p->source_name), i, &v) == GWF_OK;
+         i++) {
+        /* The auth scheme is case-insensitive (RFC 9110 11.1). */
+        if (v.len < prefix_len ||
+            strncasecmp(v.ptr, p->prefix, prefix_len) != 0)
+            continue;
+        v.ptr += prefix_len;
+        v.len -= prefix_len;
+        add_candidate(trim_spaces(v), token, &count);
+    }
+    return count;
 }
 
-/* Find `name`=value among `sep`-separated pairs of `list`. */
 static int
-find_pair(gwf_view list, char sep, const char *name, gwf_view *value,
-          gwf_view *whole)
+hex_value(char c)
 {
-    size_t name_len = strlen(name);
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Does `pair` ("name=value") carry `name`? Query names are compared
+ * percent-decoded, because the upstream decodes them: "%61ccess_token"
+ * is access_token to it. Cookie names are compared as they are. On a
+ * match, the value is stored in `value`. */
+static int
+pair_matches(gwf_view pair, const char *name, int decode, gwf_view *value)
+{
+    const char *eq = memchr(pair.ptr, '=', pair.len);
+    size_t name_len = strlen(name), k = 0, n;
+
+    if (!eq)
+        return 0;
+    n = (size_t)(eq - pair.ptr);
+    for (size_t i = 0; i < n; i++, k++) {
+        char c = pair.ptr[i];
+        if (decode && c == '%' && i + 2 < n &&
+            hex_value(pair.ptr[i + 1]) >= 0 &&
+            hex_value(pair.ptr[i + 2]) >= 0) {
+            c = (char)(hex_value(pair.ptr[i + 1]) * 16 +
+                       hex_value(pair.ptr[i + 2]));
+            i += 2;
+        }
+        if (k >= name_len || c != name[k])
+            return 0;
+    }
+    if (k != name_len)
+        return 0;
+    value->ptr = eq + 1;
+    value->len = pair.len - n - 1;
+    return 1;
+}
+
+/* Count the pairs of `list` (`sep`-separated) that carry `name`. */
+static void
+tokens_from_pairs(gwf_view list, char sep, const char *name, int decode,
+                  gwf_view *token, size_t *count)
+{
     const char *p = list.ptr, *end = list.ptr + list.len;
 
-    while (p < end) {
+    while (p < end && *count < JWT_MANY_TOKENS) {
         const char *stop = memchr(p, sep, (size_t)(end - p));
         gwf_view pair = {p, stop ? (size_t)(stop - p) : (size_t)(end - p)};
-        gwf_view trimmed = trim_spaces(pair);
-        if (trimmed.len > name_len && trimmed.ptr[name_len] == '=' &&
-            memcmp(trimmed.ptr, name, name_len) == 0) {
-            value->ptr = trimmed.ptr + name_len + 1;
-            value->len = trimmed.len - name_len - 1;
-            *whole = pair;
-            return 1;
-        }
+        gwf_view value;
+        if (pair_matches(trim_spaces(pair), name, decode, &value))
+            add_candidate(value, token, count);
         p = stop ? stop + 1 : end;
     }
-    return 0;
 }
 
-static int
-token_from_query(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+static size_t
+tokens_from_query(gwf_stream *s, const jwt_provider *p, gwf_view *token)
 {
-    gwf_view path, whole;
+    gwf_view path;
     const char *q;
+    size_t count = 0;
 
     if (gwf_header_get(s, GWF_REQUEST, ":path", &path) != GWF_OK)
         return 0;
@@ -137,36 +211,38 @@ token_from_query(gwf_stream *s, const jwt_provider *p, gwf_view *token)
         return 0;
     path.len -= (size_t)(q + 1 - path.ptr);
     path.ptr = q + 1;
-    return find_pair(path, '&', p->source_name, token, &whole) &&
-           token->len > 0;
+    tokens_from_pairs(path, '&', p->source_name, 1, token, &count);
+    return count;
 }
 
-static int
-token_from_cookie(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+/* Every cookie header, every pair of each. */
+static size_t
+tokens_from_cookies(gwf_stream *s, const jwt_provider *p, gwf_view *token)
 {
-    gwf_view cookies, whole;
+    gwf_view cookies;
+    size_t count = 0;
 
-    for (size_t i = 0;; i++) {
-        if (s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &cookies) !=
-            GWF_OK)
-            return 0;
-        if (find_pair(cookies, ';', p->source_name, token, &whole) &&
-            token->len > 0)
-            return 1;
-    }
+    for (size_t i = 0; count < JWT_MANY_TOKENS &&
+                       s->host->header_get(s, GWF_REQUEST, "cookie", 6, i,
+                                           &cookies) == GWF_OK;
+         i++)
+        tokens_from_pairs(cookies, ';', p->source_name, 0, token, &count);
+    return count;
 }
 
-static int
-find_token(gwf_stream *s, const jwt_provider *p, gwf_view *token)
+/* The candidate tokens in `p`'s place: 0, 1 (then `*token` is it) or
+ * JWT_MANY_TOKENS. */
+static size_t
+find_tokens(gwf_stream *s, const jwt_provider *p, gwf_view *token)
 {
     switch (p->source) {
     case JWT_SOURCE_QUERY:
-        return token_from_query(s, p, token);
+        return tokens_from_query(s, p, token);
     case JWT_SOURCE_COOKIE:
-        return token_from_cookie(s, p, token);
+        return tokens_from_cookies(s, p, token);
     case JWT_SOURCE_HEADER:
     default:
-        return token_from_header(s, p, token);
+        return tokens_from_header(s, p, token);
     }
 }
 
@@ -178,16 +254,16 @@ remove_pair(gwf_stream *s, const char *header, gwf_view list, size_t skip,
 {
     gwf_strbuf out = {0};
     const char *p = list.ptr + skip, *end = list.ptr + list.len;
-    size_t name_len = strlen(name);
     int first = 1;
 
     gwf_strbuf_append(&out, list.ptr, skip);
     while (p < end) {
         const char *stop = memchr(p, sep, (size_t)(end - p));
         gwf_view pair = {p, stop ? (size_t)(stop - p) : (size_t)(end - p)};
-        gwf_view trimmed = trim_spaces(pair);
-        int match = trimmed.len > name_len && trimmed.ptr[name_len] == '=' &&
-                    memcmp(trimmed.ptr, name, name_len) == 0;
+        gwf_view trimmed = trim_spaces(pair), value;
+        /* Every pair that carries the name, as tokens_from_pairs counts
+         * them (an empty one too: no credential-looking leftover). */
+        int match = pair_matches(trimmed, name, sep == '&', &value);
         if (!match && trimmed.len > 0) {
             if (!first)
                 gwf_strbuf_append(&out, sep == ';' ? "; " : "&",
@@ -304,12 +380,39 @@ audience_allowed(const jwt_provider *p, const json_t *claims)
     return 0;
 }
 
-/* exp, nbf, iss, lifetime. Audience last: its failure means 403. */
+/* Time arithmetic on values a client chose (exp, nbf, iat can be anything
+ * up to INT64_MAX or down to INT64_MIN, and are looked at before the
+ * signature): saturate instead of overflowing. A saturated bound is still
+ * the right answer: exp = INT64_MAX + skew means "never expires". */
+static int64_t
+time_add(int64_t a, int64_t b)
+{
+    int64_t sum;
+
+    if (__builtin_add_overflow(a, b, &sum))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return sum;
+}
+
+static int64_t
+time_sub(int64_t a, int64_t b)
+{
+    int64_t diff;
+
+    if (__builtin_sub_overflow(a, b, &diff))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return diff;
+}
+
+/* exp, nbf, iss, lifetime. Audience last: its failure means 403.
+ * Valid while now < exp + skew and now + skew >= nbf (RFC 7519 4.1.4,
+ * 4.1.5). With maxLifetime, exp - iat must lie in [0, maxLifetime]: a
+ * token issued after it expires has no sane lifetime. */
 static jwt_result
 check_claims(const jwt_provider *p, const json_t *claims, int64_t now,
              int64_t *exp_out)
 {
-    int64_t exp = 0, nbf = 0, iat = 0;
+    int64_t exp = 0, nbf = 0, iat = 0, lifetime;
     int has_exp = numeric_date(claims, "exp", &exp);
     int has_nbf = numeric_date(claims, "nbf", &nbf);
     int has_iat = numeric_date(claims, "iat", &iat);
@@ -323,18 +426,21 @@ check_claims(const jwt_provider *p, const json_t *claims, int64_t now,
             strcmp(json_string_value(iss), p->issuer) != 0)
             return JWT_ERR_ISSUER;
     }
-    if (has_exp && now >= exp + p->clock_skew_s)
+    if (has_exp && now >= time_add(exp, p->clock_skew_s))
         return JWT_ERR_EXPIRED;
-    if (has_nbf && now + p->clock_skew_s < nbf)
+    if (has_nbf && time_add(now, p->clock_skew_s) < nbf)
         return JWT_ERR_NOT_YET_VALID;
     if (!has_exp && (p->require_expiration || p->max_lifetime_s))
         return JWT_ERR_NO_EXPIRATION;
-    if (p->max_lifetime_s &&
-        (!has_iat || exp - iat > p->max_lifetime_s))
-        return JWT_ERR_LIFETIME;
+    if (p->max_lifetime_s) {
+        lifetime = has_iat ? time_sub(exp, iat) : -1;
+        if (lifetime < 0 || lifetime > p->max_lifetime_s)
+            return JWT_ERR_LIFETIME;
+    }
     if (!audience_allowed(p, claims))
         return JWT_ERR_AUDIENCE;
-    *exp_out = has_exp ? exp + p->clock_skew_s : now + JWT_CACHE_NO_EXP_S;
+    *exp_out = has_exp ? time_add(exp, p->clock_skew_s)
+                       : time_add(now, JWT_CACHE_NO_EXP_S);
     return JWT_OK;
 }
 
@@ -718,58 +824,179 @@ allow(gwf_stream *s, const jwt_config *cfg, size_t index, gwf_view token,
  * Hooks
  * --------------------------------------------------------------------- */
 
+/* What evaluate() learnt about one place (a header, a query parameter, a
+ * cookie), shared by the providers that read it. */
+typedef struct place_state {
+    unsigned char present;  /* a token (or several) is there */
+    unsigned char verified; /* some provider of the place verified it */
+    size_t verifier;        /* that provider */
+    jwt_result why;         /* else the most telling failure */
+} place_state;
+
+/* The first provider (in order) whose token verified: its claims go on. */
+typedef struct chosen {
+    size_t index;
+    gwf_view token;
+    verified *v;
+    int owned;
+} chosen;
+
+/* Keep the more telling of two failures: an audience mismatch on a
+ * genuine token beats "another provider's token did not verify". */
+static jwt_result
+worse(jwt_result old, jwt_result now)
+{
+    return old == JWT_OK || now == JWT_ERR_AUDIENCE ? now : old;
+}
+
+/* Look at every provider's place. Returns VERDICT_WAIT (with the
+ * provider in *wait_for) when a token needs keys being fetched; else
+ * fills `places` and `first` (first->v NULL: nothing verified). */
+static verdict
+check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
+             place_state *places, chosen *first, size_t *wait_for)
+{
+    const jwt_config *cfg = w->cfg;
+    int verified_after_first = 0;
+
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        const jwt_provider *p = &cfg->providers[i];
+        place_state *place = &places[p->place];
+        gwf_view token;
+        verified *v = NULL;
+        int owned = 0;
+        size_t n;
+        attempt a;
+        if (place->verified)
+            continue; /* another provider of this place took it */
+        n = find_tokens(s, p, &token);
+        if (n == 0)
+            continue;
+        place->present = 1;
+        if (n >= JWT_MANY_TOKENS) {
+            place->why = worse(place->why, JWT_ERR_AMBIGUOUS);
+            continue;
+        }
+        if (first->v)
+            verified_after_first = 1;
+        a = verify_token(w, i, token, now, may_wait, &v, &owned);
+        if (a.wait) {
+            *wait_for = i;
+            return VERDICT_WAIT;
+        }
+        if (a.result != JWT_OK) {
+            place->why = worse(place->why, a.result);
+            continue;
+        }
+        place->verified = 1;
+        place->verifier = i;
+        if (first->v) {
+            if (owned)
+                verified_free(v);
+            continue;
+        }
+        first->index = i;
+        first->token = token;
+        first->v = v;
+        first->owned = owned;
+    }
+    /* A borrowed cache entry lives until the next jwt_cache_put, which a
+     * later verification may have done: take it from the cache again (a
+     * hit, or one more verification when the slot was taken). */
+    if (first->v && !first->owned && verified_after_first) {
+        attempt a = verify_token(w, first->index, first->token, now, 0,
+                                 &first->v, &first->owned);
+        if (a.result != JWT_OK) {
+            first->v = NULL;
+            places[cfg->providers[first->index].place].verified = 0;
+            places[cfg->providers[first->index].place].why = a.result;
+        }
+    }
+    return VERDICT_ALLOWED;
+}
+
+/* The other places that held a verified token: their providers' own
+ * forwardToken says whether it reaches the upstream. */
+static void
+strip_other_tokens(gwf_stream *s, const jwt_config *cfg,
+                   const place_state *places, size_t first)
+{
+    for (size_t k = 0; k < cfg->provider_count; k++) {
+        const jwt_provider *p = &cfg->providers[places[k].verifier];
+        if (places[k].verified && places[k].verifier != first &&
+            !p->forward_token)
+            strip_token(s, p);
+    }
+}
+
 /* Decide for one request: allow it (claims, headers), answer it, or say
- * which provider's keys it must wait for. */
+ * which provider's keys it must wait for.
+ *
+ * Several providers mean "any one of them" for the claims, but every
+ * token the request carries must verify: a token present in any
+ * provider's place that no provider of that place verified refuses the
+ * request, in every mode, so nothing unverified reaches the upstream
+ * beside a verified one (Envoy's rule for several tokens). */
 static verdict
 evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
 {
     const jwt_config *cfg = w->cfg;
     int64_t now = cfg->instance->host->now(cfg->instance, GWF_CLOCK_REALTIME) /
                   1000000000;
-    jwt_result worst = JWT_OK;
-    int token_present = 0;
+    place_state places[JWT_MAX_PROVIDERS];
+    chosen first = {0, {NULL, 0}, NULL, 0};
+    jwt_result why = JWT_OK;
+    int token_present = 0, refused = 0;
 
-    for (size_t i = 0; i < cfg->provider_count; i++) {
-        gwf_view token;
-        verified *v = NULL;
-        int owned = 0;
-        attempt a;
-        if (!find_token(s, &cfg->providers[i], &token))
-            continue;
-        token_present = 1;
-        a = verify_token(w, i, token, now, may_wait, &v, &owned);
-        if (a.result == JWT_OK) {
-            allow(s, cfg, i, token, v);
-            if (owned)
-                verified_free(v);
-            return VERDICT_ALLOWED;
-        }
-        if (a.wait) {
-            *wait_for = i;
-            return VERDICT_WAIT;
-        }
-        /* Report the most telling failure: an audience mismatch on a
-         * genuine token beats "another provider's token did not verify". */
-        if (worst == JWT_OK || a.result == JWT_ERR_AUDIENCE)
-            worst = a.result;
+    memset(places, 0, sizeof(places));
+    if (check_places(s, w, may_wait, now, places, &first, wait_for) ==
+        VERDICT_WAIT) {
+        if (first.owned)
+            verified_free(first.v);
+        return VERDICT_WAIT;
     }
+    for (size_t k = 0; k < cfg->provider_count; k++) {
+        token_present |= places[k].present;
+        if (places[k].present && !places[k].verified) {
+            refused = 1;
+            why = worse(why, places[k].why);
+        }
+    }
+    if (first.v && !refused) {
+        allow(s, cfg, first.index, first.token, first.v);
+        strip_other_tokens(s, cfg, places, first.index);
+        if (first.owned)
+            verified_free(first.v);
+        return VERDICT_ALLOWED;
+    }
+    if (first.owned)
+        verified_free(first.v);
     if (!token_present && cfg->allow_missing) {
         count(cfg, "missing_allowed");
         return VERDICT_ALLOWED;
     }
-    return deny(s, cfg, token_present, worst) == GWF_PAUSE ? VERDICT_REPLIED
-                                                          : VERDICT_ALLOWED;
+    return deny(s, cfg, token_present, why) == GWF_PAUSE ? VERDICT_REPLIED
+                                                         : VERDICT_ALLOWED;
 }
 
+/* -- Waiting for keys ------------------------------------------------------
+ *
+ * A waiter is one paused stream; its gwf_wait owns the fetchTimeout
+ * timer. waiter_free is the only way a waiter goes, and it ends the wait
+ * first, so no timer can fire on a freed waiter whichever way the wait
+ * ended (fetch done, timeout, stream gone, worker stop). */
+
 static void
-waiter_unlink(jwt_worker *w, waiter *gone)
+waiter_free(jwt_worker *w, waiter *gone)
 {
     for (waiter **p = &w->waiters; *p; p = &(*p)->next) {
         if (*p == gone) {
             *p = gone->next;
-            return;
+            break;
         }
     }
+    gwf_wait_end(&gone->wait);
+    free(gone);
 }
 
 /* Evaluate a paused stream again, without waiting this time. */
@@ -780,8 +1007,7 @@ waiter_wake(waiter *wt)
     gwf_stream *s = wt->s;
     jwt_worker *w = wt->w;
 
-    waiter_unlink(w, wt);
-    free(wt);
+    waiter_free(w, wt);
     if (evaluate(s, w, 0, &ignored) == VERDICT_ALLOWED)
         s->host->resume(s);
 }
@@ -802,40 +1028,27 @@ on_fetch_done(void *arg, size_t provider)
     while (wt) {
         waiter *next = wt->next;
         if (wt->provider == provider)
-            waiter_wake(wt); /* its stream-scope timer dies with it */
+            waiter_wake(wt);
         wt = next;
     }
 }
 
+/* Pause `s` until `provider`'s keys arrive or its fetchTimeout passes. */
 static gwf_action
-jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
+wait_for_keys(gwf_stream *s, jwt_worker *w, size_t provider)
 {
-    jwt_worker *w = stream_ctx;
     const jwt_config *cfg = w->cfg;
-    size_t provider = 0;
-    uint64_t timer;
-    waiter *wt;
+    uint64_t timeout_ns =
+        (uint64_t)cfg->providers[provider].fetch_timeout_ms * 1000000u;
+    waiter *wt = calloc(1, sizeof(*wt));
 
-    (void)end_of_stream;
-    remove_client_headers(s, cfg);
-    switch (evaluate(s, w, 1, &provider)) {
-    case VERDICT_ALLOWED:
-        return GWF_CONTINUE;
-    case VERDICT_REPLIED:
-        return GWF_PAUSE;
-    case VERDICT_WAIT:
-        break;
-    }
-    /* Wait for the keys, but not longer than fetchTimeout. */
-    wt = calloc(1, sizeof(*wt));
-    if (!wt ||
-        s->host->timer_start(cfg->instance, s,
-                             (uint64_t)cfg->providers[provider]
-                                     .fetch_timeout_ms * 1000000u,
-                             on_wait_timeout, wt, &timer) != GWF_OK) {
+    if (!wt || gwf_wait_start(&wt->wait, cfg->instance, s, timeout_ns,
+                              on_wait_timeout, wt) != GWF_OK) {
         free(wt);
-        evaluate(s, w, 0, &provider);
-        return GWF_PAUSE; /* replied, or allowed by another provider */
+        /* Decide now, without the keys: a reply, or another provider's
+         * token allowed the request. */
+        return evaluate(s, w, 0, &provider) == VERDICT_ALLOWED ? GWF_CONTINUE
+                                                               : GWF_PAUSE;
     }
     wt->w = w;
     wt->s = s;
@@ -845,8 +1058,28 @@ jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     return GWF_PAUSE;
 }
 
+static gwf_action
+jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
+{
+    jwt_worker *w = stream_ctx;
+    size_t provider = 0;
+
+    (void)end_of_stream;
+    remove_client_headers(s, w->cfg);
+    switch (evaluate(s, w, 1, &provider)) {
+    case VERDICT_ALLOWED:
+        return GWF_CONTINUE;
+    case VERDICT_REPLIED:
+        return GWF_PAUSE;
+    case VERDICT_WAIT:
+        break;
+    }
+    return wait_for_keys(s, w, provider);
+}
+
 /* [worker] A stream that ends while waiting (client gone, deadline) is
- * forgotten; its timer was cancelled by the host. */
+ * forgotten; the host already cancelled its timer, and ending the wait
+ * again is harmless. */
 static void
 jwt_stream_destroy(gwf_stream *s, void *stream_ctx)
 {
@@ -854,8 +1087,7 @@ jwt_stream_destroy(gwf_stream *s, void *stream_ctx)
 
     for (waiter *wt = w->waiters; wt; wt = wt->next) {
         if (wt->s == s) {
-            waiter_unlink(w, wt);
-            free(wt);
+            waiter_free(w, wt);
             return;
         }
     }
@@ -906,11 +1138,8 @@ jwt_worker_stop(void *config, void *worker)
     if (!w)
         return;
     jwt_fetcher_stop(w->fetcher);
-    while (w->waiters) {
-        waiter *next = w->waiters->next;
-        free(w->waiters);
-        w->waiters = next;
-    }
+    while (w->waiters)
+        waiter_free(w, w->waiters);
     jwt_cache_free(w->cache);
     free(w);
 }

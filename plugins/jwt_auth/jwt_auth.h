@@ -109,11 +109,11 @@ int jwt_key_allows(const jwt_key *key, jwt_alg alg);
 /* Why a token was refused; also the short reason in the reply body. */
 typedef enum jwt_result {
     JWT_OK = 0,
-    JWT_ERR_MALFORMED,       /* not three base64url parts, bad JSON, ... */
+    JWT_ERR_MALFORMED, /* not three base64url parts, bad JSON, ... */
     JWT_ERR_TOO_LARGE,
-    JWT_ERR_ALG,             /* none, unknown, or refused by every key */
-    JWT_ERR_UNSUPPORTED,     /* crit, b64=false */
-    JWT_ERR_NO_KEY,          /* no key with that kid / of that type */
+    JWT_ERR_ALG,         /* none, unknown, or refused by every key */
+    JWT_ERR_UNSUPPORTED, /* crit, b64=false */
+    JWT_ERR_NO_KEY,      /* no key with that kid / of that type */
     JWT_ERR_SIGNATURE,
     JWT_ERR_EXPIRED,
     JWT_ERR_NOT_YET_VALID,
@@ -121,7 +121,8 @@ typedef enum jwt_result {
     JWT_ERR_LIFETIME,
     JWT_ERR_ISSUER,
     JWT_ERR_AUDIENCE,
-    JWT_ERR_KEYS_UNAVAILABLE /* remote JWKS not fetched (yet) */
+    JWT_ERR_KEYS_UNAVAILABLE, /* remote JWKS not fetched (yet) */
+    JWT_ERR_AMBIGUOUS         /* several tokens in one place */
 } jwt_result;
 
 const char *jwt_result_text(jwt_result r);
@@ -190,6 +191,10 @@ typedef struct jwt_provider {
     jwt_source_kind source;
     const char *source_name; /* header, query parameter or cookie name */
     const char *prefix;      /* header only; "" for none */
+    /* The first provider (this one or an earlier one) that reads the same
+     * place: same source, name and prefix. A token there must verify
+     * with one of that place's providers. */
+    size_t place;
 
     jwt_claim_header *claims_to_headers;
     size_t claim_header_count;
@@ -220,6 +225,13 @@ typedef struct jwt_config {
     uint32_t metric; /* jwt_auth_requests_total{result} */
     int has_remote; /* some provider fetches its keys */
 } jwt_config;
+
+#define JWT_MAX_PROVIDERS 64
+/* Bounds of the provider durations, so that time arithmetic on them stays
+ * far from int64 limits and the values stay plausible. */
+#define JWT_MAX_CLOCK_SKEW_S (24 * 3600)               /* 24h */
+#define JWT_MAX_LIFETIME_S ((int64_t)3650 * 24 * 3600) /* 87600h */
+#define JWT_MAX_CACHE_DURATION_S (365 * 24 * 3600)     /* 8760h */
 
 /* [main] Parse spec.jwt. Reports every mistake through config_error. */
 gwf_status jwt_config_parse(jwt_config *cfg, gwf_view json);

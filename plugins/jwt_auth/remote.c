@@ -29,11 +29,12 @@ typedef struct remote_state {
     jwt_fetcher *owner;
     size_t provider;
     jwt_jwks *keys;
-    CURL *easy;          /* non-NULL while a fetch runs */
+    CURL *easy;                    /* non-NULL while a fetch runs */
     struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO, for `easy` */
     gwf_strbuf body;
+    gwf_curl_answer answer; /* was the answer whole? (sdk_curl.h) */
     int too_large;
-    int first_done;      /* the first fetch ended, well or not */
+    int first_done; /* the first fetch ended, well or not */
     int64_t last_start_s;
     uint64_t next_timer;
     int has_next_timer;
@@ -90,11 +91,9 @@ schedule_next(remote_state *st, int64_t delay_s)
 
     if (st->has_next_timer)
         f->inst->host->timer_cancel(f->inst, st->next_timer);
-    st->has_next_timer =
-        f->inst->host->timer_start(f->inst, NULL,
-                                   (uint64_t)delay_s * 1000000000u,
-                                   on_next_timer, st,
-                                   &st->next_timer) == GWF_OK;
+    st->has_next_timer = f->inst->host->timer_start(
+                             f->inst, NULL, (uint64_t)delay_s * 1000000000u,
+                             on_next_timer, st, &st->next_timer) == GWF_OK;
 }
 
 static void
@@ -117,6 +116,11 @@ fetch_start(remote_state *st)
     curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, (long)p->fetch_timeout_ms);
     curl_easy_setopt(st->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(st->easy, CURLOPT_WRITEDATA, st);
+    /* An answer cut in its headers or with ambiguous framing (two
+     * Content-Lengths, Content-Length beside Transfer-Encoding) is a
+     * failed fetch, never keys: libcurl alone would call the first a
+     * success and pick one reading of the second. */
+    gwf_curl_answer_track(&st->answer, st->easy, NULL, NULL);
     curl_easy_setopt(st->easy, CURLOPT_PRIVATE, st);
     curl_easy_setopt(st->easy, CURLOPT_USERAGENT, "gwf-jwt_auth");
     if (p->remote_ca_file)
@@ -159,8 +163,8 @@ take_keys(remote_state *st, CURLcode code, char *err, size_t err_size)
         snprintf(err, err_size, "HTTP status %ld", status);
         return err;
     }
-    keys = jwt_jwks_parse(st->body.data ? st->body.data : "", st->body.len,
-                          err, err_size, NULL, 0);
+    keys = jwt_jwks_parse(st->body.data ? st->body.data : "", st->body.len, err,
+                          err_size, NULL, 0);
     if (!keys)
         return err;
     jwt_jwks_free(st->keys);
@@ -173,7 +177,8 @@ finish(jwt_fetcher *f, remote_state *st, CURLcode code)
 {
     const jwt_provider *p = &f->cfg->providers[st->provider];
     char err[256] = "";
-    const char *why = take_keys(st, code, err, sizeof(err));
+    const char *why = take_keys(st, gwf_curl_answer_result(&st->answer, code),
+                                err, sizeof(err));
 
     curl_multi_remove_handle(f->multi, st->easy);
     curl_easy_cleanup(st->easy);

@@ -10,6 +10,12 @@ GET /jwks.json from files the test controls:
     DIR/jwks.json   the body (re-read on every request: rotation)
     DIR/status      if present, answer this status with a short body
     DIR/hang        if present, do not answer until it is removed
+    DIR/delay       if present, wait this many seconds (a float) first
+    DIR/raw         if present, answer a broken HTTP answer and close:
+                    "status-only" (the status line, nothing more),
+                    "headers-cut" (a header, no empty line), "cl-te"
+                    (Content-Length beside Transfer-Encoding: chunked,
+                    the chunked body being DIR/jwks.json)
 
 Every request appends a line to DIR/requests. The server stops when its
 standard input closes (the test ends) or after 120 s, whichever is first.
@@ -64,6 +70,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         while (os.path.exists(os.path.join(d, "hang"))
                and time.monotonic() < deadline):
             time.sleep(0.05)
+        delay_file = os.path.join(d, "delay")
+        if os.path.exists(delay_file):
+            with open(delay_file) as f:
+                time.sleep(min(float(f.read().strip() or "0"),
+                               HANG_LIMIT_S))
+        raw_file = os.path.join(d, "raw")
+        if os.path.exists(raw_file):
+            self._answer_raw(raw_file)
+            return
         status_file = os.path.join(d, "status")
         if os.path.exists(status_file):
             with open(status_file) as f:
@@ -78,6 +93,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _answer_raw(self, raw_file):
+        with open(raw_file) as f:
+            kind = f.read().strip()
+        with open(os.path.join(self.directory, "jwks.json"), "rb") as f:
+            body = f.read()
+        if kind == "status-only":
+            data = b"HTTP/1.1 200 OK\r\n"
+        elif kind == "headers-cut":
+            data = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        else:  # cl-te
+            data = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\ntransfer-encoding: chunked\r\n"
+                    b"\r\n%x\r\n" % (len(body), len(body))
+                    + body + b"\r\n0\r\n\r\n")
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
 
 
 def main():

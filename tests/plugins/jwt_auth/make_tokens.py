@@ -137,6 +137,30 @@ def main():
     t["tampered_payload"] = (parts[0] + "." +
                              b64url(json.dumps(dict(claims, sub="mallory"))
                                     .encode()) + "." + parts[2])
+    # Time claims at and beyond the edges of int64 (issue 10, defect 2):
+    # no arithmetic on them may overflow, before or after the signature.
+    int64_max, int64_min = 2**63 - 1, -2**63
+    t["exp_max"] = with_claims(exp=int64_max)
+    exp_max_parts = t["exp_max"].split(".")
+    t["exp_max_junk_signature"] = (exp_max_parts[0] + "." + exp_max_parts[1] +
+                                   "." + b64url(b"junk" * 64))
+    t["exp_min"] = with_claims(exp=int64_min)
+    t["exp_minus_one"] = with_claims(exp=-1)
+    t["exp_zero"] = with_claims(exp=0)
+    t["exp_huge_float"] = with_claims(exp=1e300)
+    t["exp_beyond_int64"] = with_claims(exp=2**63)
+    t["nbf_max"] = with_claims(nbf=int64_max)
+    t["nbf_min"] = with_claims(nbf=int64_min)
+    t["nbf_minus_one"] = with_claims(nbf=-1)
+    t["iat_min"] = with_claims(iat=int64_min)
+    t["iat_max"] = with_claims(iat=int64_max)
+    # Around now +- the default 60 s skew, and at now itself.
+    t["exp_at_skew_edge"] = with_claims(exp=now - 60, iat=now - 600)
+    t["exp_inside_skew_edge"] = with_claims(exp=now - 59, iat=now - 600)
+    t["nbf_at_skew_edge"] = with_claims(nbf=now + 60)
+    t["nbf_beyond_skew_edge"] = with_claims(nbf=now + 61)
+    t["exp_now"] = with_claims(exp=now, iat=now - 600)
+    t["exp_now_plus_one"] = with_claims(exp=now + 1, iat=now - 600)
     t["not_a_jwt"] = "abc.def"
     t["crit_header"] = sign("RS256", rsa_key, "rsa1",
                             headers={"crit": ["exp"], "exp": 1})

@@ -739,6 +739,382 @@ test_second_provider_accepts_what_the_first_does_not(void **state)
     json_decref(spec2);
 }
 
+/* -- Time claims at the edges (issue 10, defect 2) ------------------------
+ *
+ * exp, nbf and iat are whatever the client put in the token, checked
+ * before the signature: no arithmetic on them may overflow (UBSan would
+ * abort the worker; release builds answered by wraparound). */
+
+static void
+test_exp_at_int64_max_with_junk_signature_fails_on_the_signature(void **state)
+{
+    (void)state;
+    assert_invalid_token("exp_max_junk_signature",
+                         "signature verification failed");
+}
+
+static void
+test_exp_at_int64_max_is_accepted_and_cached_without_overflow(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "exp_max");
+
+    (void)state;
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+    gwf_test_result_free(res);
+    /* A century later, from the cache: still valid until exp. */
+    gwf_test_advance(h, 100ULL * 365 * 86400 * SEC);
+    res = run_bearer(h, "exp_max");
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+    gwf_test_result_free(res);
+    assert_int_equal(gwf_test_metric(h, ALLOWED_SERIES), 2);
+    gwf_test_host_free(h);
+}
+
+static void
+test_exp_at_int64_min_minus_one_or_zero_is_expired(void **state)
+{
+    (void)state;
+    assert_invalid_token("exp_min", "token expired");
+    assert_invalid_token("exp_minus_one", "token expired");
+    assert_invalid_token("exp_zero", "token expired");
+}
+
+static void
+test_exp_beyond_int64_or_huge_float_is_malformed(void **state)
+{
+    (void)state;
+    assert_invalid_token("exp_huge_float", "malformed token");
+    assert_invalid_token("exp_beyond_int64", "malformed token");
+}
+
+static void
+test_nbf_at_int64_max_is_not_yet_valid(void **state)
+{
+    (void)state;
+    assert_invalid_token("nbf_max", "token not yet valid");
+}
+
+static void
+test_nbf_at_int64_min_or_minus_one_is_accepted(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "nbf_min"));
+    assert_true(accepted(NULL, NULL, "nbf_minus_one"));
+}
+
+static void
+test_iat_at_int64_min_exceeds_max_lifetime(void **state)
+{
+    gwf_test_host *h = host_with("{\"maxLifetime\": \"24h\"}", NULL);
+    gwf_test_result *res = run_bearer(h, "iat_min");
+
+    (void)state;
+    assert_refused(res, 401, "token lifetime too long");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_iat_after_exp_is_refused_when_max_lifetime_is_set(void **state)
+{
+    gwf_test_host *h = host_with("{\"maxLifetime\": \"24h\"}", NULL);
+    gwf_test_result *res = run_bearer(h, "iat_max");
+
+    (void)state;
+    assert_refused(res, 401, "token lifetime too long");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_iat_is_not_checked_without_max_lifetime(void **state)
+{
+    (void)state;
+    assert_true(accepted(NULL, NULL, "iat_max"));
+    assert_true(accepted(NULL, NULL, "iat_min"));
+}
+
+static void
+test_validity_edges_are_exact_around_the_clock_skew(void **state)
+{
+    (void)state;
+    /* Default skew 60 s: valid while now < exp + 60 and now + 60 >= nbf. */
+    assert_false(accepted(NULL, NULL, "exp_at_skew_edge"));
+    assert_true(accepted(NULL, NULL, "exp_inside_skew_edge"));
+    assert_true(accepted(NULL, NULL, "nbf_at_skew_edge"));
+    assert_false(accepted(NULL, NULL, "nbf_beyond_skew_edge"));
+    /* No skew: a token is expired from the second of its exp. */
+    assert_false(accepted("{\"clockSkew\": 0}", NULL, "exp_now"));
+    assert_true(accepted("{\"clockSkew\": 0}", NULL, "exp_now_plus_one"));
+}
+
+static void
+test_cached_token_expires_at_exactly_exp_plus_skew(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "RS256"); /* exp = now + 3600 */
+
+    (void)state;
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    gwf_test_advance(h, (3600 + 59) * SEC);
+    res = run_bearer(h, "RS256");
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    gwf_test_advance(h, SEC);
+    res = run_bearer(h, "RS256");
+    assert_refused(res, 401, "token expired");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* -- Several candidate tokens (issue 10, defect 5) -------------------------
+ *
+ * Every value of the token's header, every occurrence of its query
+ * parameter or cookie is a candidate; more than one candidate in one place
+ * is ambiguous and refused, a value without the configured prefix is not
+ * a token (as Envoy), and every token found in any provider's place must
+ * verify - in every mode. */
+
+static const char *const modes[] = {NULL,
+                                    "{\"validationMode\": \"AllowMissing\"}"};
+#define X_JWT_SOURCE                                                           \
+    "{\"tokenSource\": {\"header\": {\"header\": \"x-jwt\", \"prefix\": "      \
+    "\"Bearer \"}}}"
+#define QUERY_SOURCE "{\"tokenSource\": {\"queryParameter\": \"access_token\"}}"
+#define COOKIE_SOURCE "{\"tokenSource\": {\"cookie\": \"session\"}}"
+
+/* "<prefix><token named name>" in a static buffer (`slot` 0 or 1). */
+static const char *
+with_prefix(int slot, const char *prefix, const char *name)
+{
+    static char buf[2][8192];
+
+    snprintf(buf[slot], sizeof(buf[slot]), "%s%s", prefix, token(name));
+    return buf[slot];
+}
+
+/* A request for `path` with up to two extra headers (name NULL: none). */
+static gwf_test_request *
+request_two(const char *path, const char *n1, const char *v1, const char *n2,
+            const char *v2)
+{
+    gwf_test_request *req = gwf_test_request_new("GET", path);
+
+    assert_non_null(req);
+    if (n1)
+        gwf_test_request_header(req, n1, v1);
+    if (n2)
+        gwf_test_request_header(req, n2, v2);
+    return req;
+}
+
+static void
+test_repeated_header_with_a_forged_second_token_is_refused(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        gwf_test_host *h = host_with(X_JWT_SOURCE, modes[m]);
+        gwf_test_result *res = run(
+            h, request_two("/x", "x-jwt", "Basic Zm9v", "x-jwt",
+                           with_prefix(0, "Bearer ", "tampered_signature")));
+        assert_refused(res, 401, "signature verification failed");
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+static void
+test_value_without_the_prefix_is_not_a_token_beside_a_valid_one(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        gwf_test_host *h = host_with(X_JWT_SOURCE, modes[m]);
+        gwf_test_result *res =
+            run(h, request_two("/x", "x-jwt", "Basic Zm9v", "x-jwt",
+                               with_prefix(0, "Bearer ", "RS256")));
+        assert_forwarded(res);
+        assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+        /* forwardToken false: the token's header goes, whole. */
+        assert_null(gwf_test_upstream_header(res, "x-jwt", 0));
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+static void
+test_value_without_the_prefix_alone_counts_as_missing(void **state)
+{
+    gwf_test_host *h = host_with(X_JWT_SOURCE, NULL);
+    gwf_test_result *res =
+        run(h, request_two("/x", "x-jwt", "Basic Zm9v", NULL, NULL));
+
+    (void)state;
+    assert_refused(res, 401, "Jwt is missing");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+    h = host_with(X_JWT_SOURCE, modes[1]);
+    res = run(h, request_two("/x", "x-jwt", "Basic Zm9v", NULL, NULL));
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-jwt", 0),
+                        "Basic Zm9v");
+    assert_null(gwf_test_upstream_header(res, "x-sub", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_two_valid_tokens_in_one_header_are_refused_as_ambiguous(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        gwf_test_host *h = host_with(X_JWT_SOURCE, modes[m]);
+        gwf_test_result *res = run(
+            h, request_two("/x", "x-jwt", with_prefix(0, "Bearer ", "RS256"),
+                           "x-jwt", with_prefix(1, "Bearer ", "bob")));
+        assert_refused(res, 401, "more than one token");
+        assert_string_equal(gwf_test_reply_details(res), "jwt_invalid");
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+static void
+test_repeated_query_parameter_is_refused(void **state)
+{
+    static const char *const second[] = {"tampered_signature", "bob"};
+    char path[16384];
+
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        for (size_t k = 0; k < 2; k++) {
+            gwf_test_host *h = host_with(QUERY_SOURCE, modes[m]);
+            gwf_test_result *res;
+            snprintf(path, sizeof(path),
+                     "/x?access_token=%s&a=1&access_token=%s", token("RS256"),
+                     token(second[k]));
+            res = run(h, request_two(path, NULL, NULL, NULL, NULL));
+            assert_refused(res, 401, "more than one token");
+            gwf_test_result_free(res);
+            gwf_test_host_free(h);
+        }
+    }
+}
+
+static void
+test_percent_encoded_parameter_name_is_a_candidate_too(void **state)
+{
+    char path[16384];
+    gwf_test_host *h = host_with(QUERY_SOURCE, modes[1]);
+    gwf_test_result *res;
+
+    (void)state;
+    /* An upstream decodes %61 to "a": this is access_token to it. */
+    snprintf(path, sizeof(path), "/x?%%61ccess_token=%s",
+             token("tampered_signature"));
+    res = run(h, request_two(path, NULL, NULL, NULL, NULL));
+    assert_refused(res, 401, "signature verification failed");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_repeated_cookie_is_refused(void **state)
+{
+    char one[16384];
+
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        gwf_test_host *h = host_with(COOKIE_SOURCE, modes[m]);
+        gwf_test_result *res;
+        /* Twice in one cookie header. */
+        snprintf(one, sizeof(one), "session=%s; theme=dark; session=%s",
+                 token("RS256"), token("tampered_signature"));
+        res = run(h, request_two("/x", "cookie", one, NULL, NULL));
+        assert_refused(res, 401, "more than one token");
+        gwf_test_result_free(res);
+        /* Once in each of two cookie headers. */
+        res = run(h, request_two("/x", "cookie",
+                                 with_prefix(0, "session=", "RS256"), "cookie",
+                                 with_prefix(1, "session=", "bob")));
+        assert_refused(res, 401, "more than one token");
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+/* Providers "main" (Authorization: Bearer) and "query" (?access_token). */
+static gwf_test_host *
+host_with_header_and_query_providers(const char *spec_changes)
+{
+    char *first = jwt_spec(NULL, spec_changes);
+    char *second = jwt_spec("{\"name\": \"query\", \"tokenSource\": "
+                            "{\"queryParameter\": \"access_token\"}}",
+                            NULL);
+    json_t *spec = json_loads(first, 0, NULL);
+    json_t *spec2 = json_loads(second, 0, NULL);
+    gwf_test_host *h;
+    char *text;
+
+    json_array_extend(json_object_get(spec, "providers"),
+                      json_object_get(spec2, "providers"));
+    text = json_dumps(spec, JSON_COMPACT);
+    h = host_with_spec(text);
+    free(text);
+    free(first);
+    free(second);
+    json_decref(spec);
+    json_decref(spec2);
+    return h;
+}
+
+static void
+test_valid_header_token_with_a_forged_query_token_is_refused(void **state)
+{
+    char path[16384];
+
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        gwf_test_host *h = host_with_header_and_query_providers(modes[m]);
+        gwf_test_result *res;
+        snprintf(path, sizeof(path), "/x?access_token=%s",
+                 token("tampered_signature"));
+        res =
+            run(h, request_two(path, "authorization",
+                               with_prefix(0, "Bearer ", "RS256"), NULL, NULL));
+        assert_refused(res, 401, "signature verification failed");
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+static void
+test_valid_tokens_in_two_places_are_accepted_and_both_removed(void **state)
+{
+    char path[16384];
+
+    (void)state;
+    for (size_t m = 0; m < 2; m++) {
+        gwf_test_host *h = host_with_header_and_query_providers(modes[m]);
+        gwf_test_result *res;
+        snprintf(path, sizeof(path), "/x?a=1&access_token=%s", token("bob"));
+        res =
+            run(h, request_two(path, "authorization",
+                               with_prefix(0, "Bearer ", "RS256"), NULL, NULL));
+        assert_forwarded(res);
+        /* The first provider in order gives the claims. */
+        assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+        assert_null(gwf_test_upstream_header(res, "x-sub", 1));
+        assert_null(gwf_test_upstream_header(res, "authorization", 0));
+        assert_string_equal(gwf_test_upstream_path(res), "/x?a=1");
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
 /* -- Cache ----------------------------------------------------------------- */
 
 static void
@@ -914,6 +1290,35 @@ test_config_with_bad_durations_is_refused(void **state)
 }
 
 static void
+test_config_with_huge_clock_skew_or_max_lifetime_is_refused(void **state)
+{
+    (void)state;
+    assert_provider_error("{\"clockSkew\": 9223372036854775807}",
+                          "providers[0].clockSkew", "at most 24h");
+    assert_provider_error("{\"clockSkew\": \"25h\"}", "providers[0].clockSkew",
+                          "at most 24h");
+    assert_provider_error("{\"maxLifetime\": 9223372036854775807}",
+                          "providers[0].maxLifetime", "at most 87600h");
+    assert_provider_error("{\"maxLifetime\": \"87601h\"}",
+                          "providers[0].maxLifetime", "at most 87600h");
+    assert_provider_error("{\"jwks\": {\"remote\": {\"url\": "
+                          "\"https://idp.example/jwks\", \"cacheDuration\": "
+                          "9223372036854775807}}}",
+                          "providers[0].jwks.remote.cacheDuration",
+                          "at most 8760h");
+}
+
+static void
+test_config_with_largest_clock_skew_and_max_lifetime_is_accepted(void **state)
+{
+    (void)state;
+    assert_true(accepted("{\"clockSkew\": \"24h\", \"maxLifetime\": "
+                         "\"87600h\"}",
+                         NULL, "RS256"));
+    assert_true(accepted("{\"clockSkew\": 86400}", NULL, "exp_max"));
+}
+
+static void
 test_config_with_duplicate_provider_names_is_refused(void **state)
 {
     char *one = jwt_spec(NULL, NULL);
@@ -988,8 +1393,7 @@ main(void)
         cmocka_unit_test(test_header_without_bearer_prefix_counts_as_missing),
         cmocka_unit_test(test_missing_token_is_allowed_in_allow_missing_mode),
         cmocka_unit_test(test_bad_token_is_rejected_in_allow_missing_mode),
-        cmocka_unit_test(
-            test_expired_token_is_rejected_with_401_invalid_token),
+        cmocka_unit_test(test_expired_token_is_rejected_with_401_invalid_token),
         cmocka_unit_test(test_token_expired_within_clock_skew_is_accepted),
         cmocka_unit_test(test_zero_clock_skew_rejects_a_just_expired_token),
         cmocka_unit_test(test_token_not_yet_valid_is_rejected),
@@ -1002,8 +1406,7 @@ main(void)
         cmocka_unit_test(test_token_without_exp_is_accepted_by_default),
         cmocka_unit_test(test_require_expiration_rejects_token_without_exp),
         cmocka_unit_test(test_max_lifetime_rejects_longer_lived_token),
-        cmocka_unit_test(
-            test_claims_to_headers_copies_nested_and_array_claims),
+        cmocka_unit_test(test_claims_to_headers_copies_nested_and_array_claims),
         cmocka_unit_test(test_client_supplied_claim_header_is_removed),
         cmocka_unit_test(test_claim_with_crlf_is_not_copied_to_a_header),
         cmocka_unit_test(test_claims_are_left_as_shared_stream_values),
@@ -1016,6 +1419,35 @@ main(void)
         cmocka_unit_test(test_token_from_cookie_is_accepted_and_cookie_removed),
         cmocka_unit_test(test_token_from_custom_header_with_prefix),
         cmocka_unit_test(test_second_provider_accepts_what_the_first_does_not),
+        cmocka_unit_test(
+            test_exp_at_int64_max_with_junk_signature_fails_on_the_signature),
+        cmocka_unit_test(
+            test_exp_at_int64_max_is_accepted_and_cached_without_overflow),
+        cmocka_unit_test(test_exp_at_int64_min_minus_one_or_zero_is_expired),
+        cmocka_unit_test(test_exp_beyond_int64_or_huge_float_is_malformed),
+        cmocka_unit_test(test_nbf_at_int64_max_is_not_yet_valid),
+        cmocka_unit_test(test_nbf_at_int64_min_or_minus_one_is_accepted),
+        cmocka_unit_test(test_iat_at_int64_min_exceeds_max_lifetime),
+        cmocka_unit_test(
+            test_iat_after_exp_is_refused_when_max_lifetime_is_set),
+        cmocka_unit_test(test_iat_is_not_checked_without_max_lifetime),
+        cmocka_unit_test(test_validity_edges_are_exact_around_the_clock_skew),
+        cmocka_unit_test(test_cached_token_expires_at_exactly_exp_plus_skew),
+        cmocka_unit_test(
+            test_repeated_header_with_a_forged_second_token_is_refused),
+        cmocka_unit_test(
+            test_value_without_the_prefix_is_not_a_token_beside_a_valid_one),
+        cmocka_unit_test(test_value_without_the_prefix_alone_counts_as_missing),
+        cmocka_unit_test(
+            test_two_valid_tokens_in_one_header_are_refused_as_ambiguous),
+        cmocka_unit_test(test_repeated_query_parameter_is_refused),
+        cmocka_unit_test(
+            test_percent_encoded_parameter_name_is_a_candidate_too),
+        cmocka_unit_test(test_repeated_cookie_is_refused),
+        cmocka_unit_test(
+            test_valid_header_token_with_a_forged_query_token_is_refused),
+        cmocka_unit_test(
+            test_valid_tokens_in_two_places_are_accepted_and_both_removed),
         cmocka_unit_test(test_cached_token_is_still_refused_once_expired),
         cmocka_unit_test(test_cached_claims_still_reach_headers_and_values),
         cmocka_unit_test(test_disabled_cache_verifies_every_time),
@@ -1023,12 +1455,17 @@ main(void)
         cmocka_unit_test(test_config_with_unknown_field_is_refused),
         cmocka_unit_test(test_config_with_bad_validation_mode_is_refused),
         cmocka_unit_test(test_config_without_jwks_is_refused),
-        cmocka_unit_test(test_config_with_both_local_and_remote_jwks_is_refused),
+        cmocka_unit_test(
+            test_config_with_both_local_and_remote_jwks_is_refused),
         cmocka_unit_test(test_config_with_invalid_inline_jwks_is_refused),
         cmocka_unit_test(test_config_with_jwks_as_json_text_is_accepted),
         cmocka_unit_test(test_config_with_two_token_sources_is_refused),
         cmocka_unit_test(test_config_with_bad_claim_header_is_refused),
         cmocka_unit_test(test_config_with_bad_durations_is_refused),
+        cmocka_unit_test(
+            test_config_with_huge_clock_skew_or_max_lifetime_is_refused),
+        cmocka_unit_test(
+            test_config_with_largest_clock_skew_and_max_lifetime_is_accepted),
         cmocka_unit_test(test_config_with_duplicate_provider_names_is_refused),
         cmocka_unit_test(test_config_with_bad_cache_size_is_refused),
         cmocka_unit_test(test_route_config_with_unknown_field_is_refused),

@@ -10,6 +10,7 @@ case starts jwks_server.py (HTTPS, a test CA made by openssl) itself and
 always stops it.
 """
 
+import http.client
 import json
 import os
 import subprocess
@@ -23,8 +24,8 @@ sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR",
                                   os.path.join(HERE, "..", "..", "nginx")))
 
 from harness import (  # noqa: E402
-    API, Nginx, TestFailure, Upstream, check, echo_header, parse_metrics,
-    request, run_case, wait_for)
+    API, Background, Nginx, TestFailure, Upstream, check, echo_header,
+    parse_metrics, request, run_case, wait_for)
 from test_nginx import assert_no_leaks, expect_status, proxied, server  # noqa: E402,E501
 
 NOW = int(time.time())
@@ -169,6 +170,156 @@ def case_jwt_remote_jwks_is_fetched_over_https_by_the_worker():
                 peer.kill()
                 peer.wait(5)
         subprocess.run(["rm", "-rf", tmp], timeout=30)
+
+
+class JwksPeer:
+    """jwks_server.py in a temporary directory the workers can read,
+    serving the fixture's keys; always stopped on exit."""
+
+    def __init__(self, fx, delay_s=None):
+        self.dir = tempfile.mkdtemp(prefix="gwf-jwt-nginx-")
+        os.chmod(self.dir, 0o755)  # nginx workers may run as another user
+        with open(os.path.join(self.dir, "jwks.json"), "w") as f:
+            json.dump(fx["jwks"], f)
+        if delay_s is not None:
+            with open(os.path.join(self.dir, "delay"), "w") as f:
+                f.write(str(delay_s))
+        self.proc = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "jwks_server.py"),
+             self.dir], stdin=subprocess.PIPE)
+        port_file = os.path.join(self.dir, "port")
+        check(wait_for(lambda: os.path.exists(port_file), 15),
+              "jwks_server.py did not start")
+        with open(port_file) as f:
+            self.port = int(f.read())
+        os.chmod(os.path.join(self.dir, "ca.pem"), 0o644)
+        return self
+
+    def remote(self, fetch_timeout):
+        return {"remote": {"url": "https://127.0.0.1:%d/jwks.json" % self.port,
+                           "caFile": os.path.join(self.dir, "ca.pem"),
+                           "cacheDuration": "60s",
+                           "fetchTimeout": fetch_timeout}}
+
+    def fetches(self):
+        try:
+            with open(os.path.join(self.dir, "requests")) as f:
+                return len(f.read().splitlines())
+        except OSError:
+            return 0
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        subprocess.run(["rm", "-rf", self.dir], timeout=30)
+
+
+def case_jwt_requests_woken_by_a_fetch_outlive_its_timeout_safely():
+    """Issue 10, defect 1: requests that waited for a JWKS fetch (2 s) and
+    were woken by it still live when fetchTimeout (3 s) passes, because
+    their upstream answers after 4 s. Their wait timers must be gone: a
+    timer left armed fired on the freed waiter (ASan: use after free;
+    release builds: "double free or corruption", workers on signal 6)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fx = make_tokens(tmp)
+        with JwksPeer(fx, delay_s=2) as peer:
+            ext = jwt_extension(peer.remote("3s"))
+            with Upstream() as up, Nginx(
+                    server(proxied("/api", "gwf_policy api")),
+                    manifests={"jwt.yaml": [ext, POLICY]},
+                    upstream=up) as ngx:
+                # The first worker's fetch, then a reload: the new worker
+                # fetches again and every request below waits for it.
+                ngx.wait_log(r"JWKS key\(s\) from", timeout=10)
+                old = ngx.worker_pids()
+                check(ngx.reload().returncode == 0, "nginx -s reload failed")
+                ngx.wait_reloaded(old)
+                started = time.monotonic()
+                pending = [Background(ngx.port, "GET", "/api/slow?ms=4000",
+                                      headers=bearer(fx, "ES256"),
+                                      timeout=15)
+                           for _ in range(20)]
+                results = [b.result(timeout=25) for b in pending]
+                for i, r in enumerate(results):
+                    expect_status(r, 200, "request %d" % i)
+                check(time.monotonic() - started >= 4.0,
+                      "the upstream did not hold the requests past "
+                      "fetchTimeout")
+                check(up.hits == 20, "the upstream saw %d requests, "
+                      "expected 20" % up.hits)
+                check(all(echo_header(rec, "x-sub") == "alice"
+                          for rec in up.requests),
+                      "a request reached the upstream without its claims")
+                # Past every waiter's timeout: nothing may fire now.
+                time.sleep(1.0)
+                ngx.wait_log(r"JWKS key\(s\) from", count=2)
+                check(peer.fetches() == 2,
+                      "%d JWKS fetches, expected 2 (one per worker)"
+                      % peer.fetches())
+                expect_status(request(ngx.port, "GET", "/api",
+                                      headers=bearer(fx, "ES256")),
+                              200, "after the storm")
+                assert_streams_end_and_only_the_refresh_timer_stays(ngx)
+
+
+def request_with_repeated_header(port, path, name, values):
+    """GET `path` with header `name` sent once per value (http.client's
+    dict of headers cannot repeat one)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path)
+        for value in values:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def case_jwt_repeated_token_header_is_never_half_verified():
+    """Issue 10, defect 5: AllowMissing, tokenSource x-jwt "Bearer ". A
+    first value without the prefix (`Basic Zm9v`) hid the second, forged
+    token: 200, and both reached the upstream. Every value is a candidate
+    now: the forged one is refused (401), a valid one is verified and
+    removed with the header, and two tokens are ambiguous (401)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fx = make_tokens(tmp)
+        ext = jwt_extension({"local": {"inline": json.dumps(fx["jwks"])}})
+        spec = ext["spec"]["jwt"]
+        spec["validationMode"] = "AllowMissing"
+        spec["providers"][0]["tokenSource"] = {
+            "header": {"header": "x-jwt", "prefix": "Bearer "}}
+        with Upstream() as up, Nginx(
+                server(proxied("/api", "gwf_policy api")),
+                manifests={"jwt.yaml": [ext, POLICY]}, upstream=up) as ngx:
+            forged = "Bearer " + fx["tokens"]["tampered_signature"]
+            valid = "Bearer " + fx["tokens"]["RS256"]
+            bob = "Bearer " + fx["tokens"]["bob"]
+            for values in (["Basic Zm9v", forged], [forged, "Basic Zm9v"],
+                           [valid, bob], [valid, forged]):
+                status, body = request_with_repeated_header(
+                    ngx.port, "/api", "X-Jwt", values)
+                check(status == 401, "%s...: status %d, body %r"
+                      % (values[0][:12], status, body[:200]))
+            check(up.hits == 0, "the upstream saw %d requests" % up.hits)
+            status, _ = request_with_repeated_header(
+                ngx.port, "/api", "X-Jwt", ["Basic Zm9v", valid])
+            check(status == 200, "Basic + valid: status %d" % status)
+            rec = up.requests[-1]
+            check(echo_header(rec, "x-sub") == "alice",
+                  "x-sub %r" % echo_header(rec, "x-sub"))
+            check(echo_header(rec, "x-jwt") is None,
+                  "x-jwt reached the upstream: %r" % echo_header(rec, "x-jwt"))
+            assert_no_leaks(ngx)
 
 
 def case_jwt_bad_config_fails_nginx_t():

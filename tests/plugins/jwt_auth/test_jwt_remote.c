@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,7 +145,7 @@ stop_server(void **state)
     static const char *const files[] = {
         "hang",       "status",     "jwks.json",  "requests", "port",
         "ca.key",     "ca.pem",     "ca.srl",     "ext.cnf",  "server.csr",
-        "server.key", "server.pem", NULL};
+        "server.key", "server.pem", "raw", "fifo.pem", NULL};
 
     (void)state;
     remove_file("hang");
@@ -165,6 +166,7 @@ reset_server(void **state)
     serve_jwks("jwks");
     remove_file("status");
     remove_file("hang");
+    remove_file("raw");
     remove_file("requests");
     return 0;
 }
@@ -361,6 +363,81 @@ test_stale_keys_are_served_when_the_endpoint_fails(void **state)
     gwf_test_host_free(h);
 }
 
+/* Answers libcurl alone would take (gwf_curl_answer, sdk_curl.h): one
+ * cut inside its header block (a success with an empty body for libcurl
+ * 7.88) and one with Content-Length beside Transfer-Encoding (whose
+ * chunked reading is a whole JWKS, with the rotated key). Each is a failed
+ * fetch for the right reason, never keys. */
+static const struct {
+    const char *raw, *why;
+} broken_answers[] = {
+    {"status-only", "Transferred a partial file"},
+    {"headers-cut", "Transferred a partial file"},
+    {"cl-te", "Weird server reply"},
+};
+
+static void
+assert_log_has(const gwf_test_host *h, const char *a, const char *b)
+{
+    char line[256];
+
+    snprintf(line, sizeof(line), "%s%s", a, b);
+    if (!gwf_test_log_contains(h, line))
+        fail_msg("no log line with \"%s\"", line);
+}
+
+static void
+test_first_fetch_of_a_cut_or_ambiguous_answer_gives_401(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(broken_answers) / sizeof(*broken_answers);
+         i++) {
+        gwf_test_host *h;
+        gwf_test_result *res;
+
+        reset_server(NULL);
+        serve_jwks("jwks_rotated");
+        write_file("raw", broken_answers[i].raw);
+        h = host_with_remote(REMOTE_OK);
+        res = run_bearer(h, "rotated");
+        assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+        assert_body_has(res, "Jwks remote fetch is failed");
+        assert_log_has(h, broken_answers[i].why, "; no keys yet");
+        assert_int_equal(fetches(), 1);
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+static void
+test_stale_keys_are_kept_after_a_cut_or_ambiguous_answer(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(broken_answers) / sizeof(*broken_answers);
+         i++) {
+        gwf_test_host *h;
+        gwf_test_result *res;
+
+        reset_server(NULL);
+        h = host_with_remote(REMOTE_OK);
+        res = run_bearer(h, "RS256");
+        assert_outcome(res, GWF_TEST_FORWARDED, 200);
+        gwf_test_result_free(res);
+        serve_jwks("jwks_rotated");
+        write_file("raw", broken_answers[i].raw);
+        gwf_test_advance(h, 91 * SEC); /* refresh starts, gets it */
+        /* The rotated key is only in the broken answer: refused. */
+        res = run_bearer(h, "rotated");
+        assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+        gwf_test_result_free(res);
+        assert_log_has(h, broken_answers[i].why, "; keeping the previous keys");
+        res = run_bearer(h, "RS256");
+        assert_outcome(res, GWF_TEST_FORWARDED, 200);
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
 static void
 test_first_request_gets_401_when_the_endpoint_fails(void **state)
 {
@@ -459,6 +536,56 @@ test_client_gone_while_waiting_for_keys_leaves_nothing_behind(void **state)
     gwf_test_host_free(h);
 }
 
+/* Issue 10, defect 1: a request woken by the fetch it waited for lives on
+ * (here a probe after jwt_auth holds it for 3 s on the test clock) past
+ * its fetchTimeout (2 s). Its wait timer must have ended with the wait:
+ * firing it would wake a freed waiter (ASan: use after free). */
+static void
+test_request_woken_by_the_fetch_outlives_its_fetch_timeout_safely(void **state)
+{
+    static const char *const extensions[] = {"default/probe", NULL};
+    const gwf_test_route route = {.policy = "default/api",
+                                  .extensions = extensions};
+    gwf_test_request *req = gwf_test_request_new("GET", "/x");
+    char value[4096];
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("hang", "");
+    h = host_with_remote(REMOTE_OK);
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: GatewayExtension\n"
+            "metadata: {name: probe, namespace: default}\n"
+            "spec:\n"
+            "  plugin:\n"
+            "    name: probe\n"
+            "    config:\n"
+            "      tag: SLOW\n"
+            "      actions: {request_headers: \"pause_timer:3s\"}\n");
+    snprintf(value, sizeof(value), "Bearer %s", token("RS256"));
+    gwf_test_request_header(req, "authorization", value);
+    res = gwf_test_start(h, &route, req, 300);
+    gwf_test_request_free(req);
+    if (!res)
+        fail_msg("start: %s", gwf_test_error(h));
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    remove_file("hang"); /* the fetch ends: jwt_auth resumes the request */
+    assert_int_equal(gwf_test_wait(h, res, 3000), 0);
+    assert_true(gwf_test_log_contains(h, "probe SLOW request_headers"));
+    gwf_test_advance(h, 2 * SEC); /* the old fetchTimeout passes */
+    gwf_test_advance(h, 1 * SEC); /* the probe lets it go */
+    gwf_test_wait(h, res, 1000);
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(gwf_test_metric(h, "gwf_jwt_auth_requests_total{"
+                                        "instance=\"default/jwt\","
+                                        "result=\"allowed\"}"),
+                     1);
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 test_server_certificate_from_an_unknown_ca_is_refused(void **state)
 {
@@ -542,6 +669,34 @@ test_remote_config_errors_name_their_field(void **state)
                         "expected a duration 1s-60s");
 }
 
+/* libcurl opens caFile on the worker at each fetch; a FIFO there would
+ * block the worker on its first fetch, and access() (what the config
+ * checked before) calls a FIFO or a directory readable. So it is a config
+ * error, naming the field and what the path is. alarm(): checking the
+ * path must not open a FIFO for reading and block. */
+static void
+test_ca_file_that_is_a_fifo_or_a_directory_is_a_config_error(void **state)
+{
+    char fifo[128], remote[512], want[256];
+
+    (void)state;
+    path_in(fifo, sizeof(fifo), "fifo.pem");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    snprintf(remote, sizeof(remote),
+             "{\"url\": \"https://idp/%%u\", \"caFile\": \"%s\"}", fifo);
+    snprintf(want, sizeof(want), "\"%s\": a FIFO, not a regular file", fifo);
+    assert_remote_error(remote, "providers[0].jwks.remote.caFile", want);
+    snprintf(remote, sizeof(remote),
+             "{\"url\": \"https://idp/%%u\", \"caFile\": \"%s\"}", server_dir);
+    snprintf(want, sizeof(want), "\"%s\": a directory, not a regular file",
+             server_dir);
+    assert_remote_error(remote, "providers[0].jwks.remote.caFile", want);
+    alarm(0);
+    unlink(fifo);
+}
+
 int
 main(void)
 {
@@ -558,9 +713,13 @@ main(void)
         T(test_jwks_that_is_not_json_is_refused_with_a_log_line),
         T(test_jwks_larger_than_the_limit_is_refused),
         T(test_client_gone_while_waiting_for_keys_leaves_nothing_behind),
+        T(test_request_woken_by_the_fetch_outlives_its_fetch_timeout_safely),
         T(test_server_certificate_from_an_unknown_ca_is_refused),
         T(test_backend_ref_gives_the_address_and_url_the_tls_name),
         T(test_remote_config_errors_name_their_field),
+        T(test_ca_file_that_is_a_fifo_or_a_directory_is_a_config_error),
+        T(test_first_fetch_of_a_cut_or_ambiguous_answer_gives_401),
+        T(test_stale_keys_are_kept_after_a_cut_or_ambiguous_answer),
     };
 #undef T
     return cmocka_run_group_tests_name("jwt_remote", tests, start_server,
