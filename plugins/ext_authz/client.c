@@ -14,7 +14,21 @@
  *
  * libcurl forbids re-entering the multi handle from its own callbacks, so
  * completed transfers are collected after curl_multi_socket_action
- * returns, and their owners are told then (ea_call.done).
+ * returns, and their owners are told then (ea_call.done). A transfer
+ * libcurl calls a success is one only when its answer arrived whole
+ * (gwf_curl_answer_result): an answer cut short is CURLE_PARTIAL_FILE,
+ * an error for either mode, like a reset.
+ *
+ * A worker hands libcurl at most EA_MAX_ACTIVE_CALLS checks at once; the
+ * others wait in its own queue (a doubly linked list: a check that times
+ * out while waiting leaves it in O(1)). That bounds the connections, so
+ * the descriptors, a worker spends on a server that stopped answering.
+ *
+ * Work that comes by the thousand in one turn of the loop (checks whose
+ * requestTimeout passed together) runs EA_LATER_BATCH items a turn
+ * (ea_later): the first ones at once, the rest queued for the next
+ * turns, so that the worker's other requests go on meanwhile. A "turn"
+ * is the time between two firings of a 1 ms worker timer.
  *
  * Request timeouts are not libcurl's: the filter runs them on host timers,
  * so they follow the host's clock (which tests step by hand).
@@ -22,7 +36,6 @@
 #include "ext_authz.h"
 
 #include <ctype.h>
-#include <gwf/sdk_curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,8 +50,18 @@ struct ea_worker {
      * connection was opened with. */
     CURL *pool[EA_EASY_POOL];
     size_t pooled;
+    /* Calls in the multi handle, at most EA_MAX_ACTIVE_CALLS; the others
+     * wait in this queue, oldest first. Ours, not libcurl's: libcurl
+     * 7.88 walks its own pending list for every removal, and ten
+     * thousand checks timing out would make that quadratic. */
+    size_t active;
+    ea_call *queue_head, *queue_tail;
+    /* ea_later items, oldest first, and the timer that runs them */
+    ea_later *later_head, *later_tail;
+    uint64_t later_timer;
+    int later_armed;
+    unsigned later_ran; /* run since the timer last fired: this turn */
 };
-
 
 /* ---- pairs and names ------------------------------------------------- */
 
@@ -244,8 +267,9 @@ ea_call_easy(const ea_config *cfg, ea_call *call)
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    /* The SDK notes whether the header block ended: libcurl calls an
+     * answer cut inside it a success. */
+    gwf_curl_answer_track(&call->answer, easy, on_header, call);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
@@ -264,6 +288,61 @@ ea_call_easy(const ea_config *cfg, ea_call *call)
 /* ---- the multi handle on the host loop ------------------------------- */
 
 static void
+queue_push(ea_worker *w, ea_call *call)
+{
+    call->queued = 1;
+    call->queue_next = NULL;
+    call->queue_prev = w->queue_tail;
+    if (w->queue_tail)
+        w->queue_tail->queue_next = call;
+    else
+        w->queue_head = call;
+    w->queue_tail = call;
+}
+
+static void
+queue_unlink(ea_worker *w, ea_call *call)
+{
+    if (call->queue_prev)
+        call->queue_prev->queue_next = call->queue_next;
+    else
+        w->queue_head = call->queue_next;
+    if (call->queue_next)
+        call->queue_next->queue_prev = call->queue_prev;
+    else
+        w->queue_tail = call->queue_prev;
+    call->queue_prev = call->queue_next = NULL;
+    call->queued = 0;
+}
+
+static int
+enter_multi(ea_worker *w, ea_call *call)
+{
+    if (curl_multi_add_handle(w->multi, call->easy) != CURLM_OK)
+        return -1;
+    call->in_multi = 1;
+    w->active++;
+    return 0;
+}
+
+/* A call left the multi handle: its place goes to the oldest waiting
+ * call. One that cannot be added (out of memory) stays out of the multi
+ * handle and ends with its requestTimeout, as an error. Never called from
+ * inside libcurl. */
+static void
+left_multi(ea_worker *w, ea_call *call)
+{
+    call->in_multi = 0;
+    w->active--;
+    while (w->queue_head && w->active < EA_MAX_ACTIVE_CALLS) {
+        ea_call *next = w->queue_head;
+
+        queue_unlink(w, next);
+        enter_multi(w, next);
+    }
+}
+
+static void
 collect_done(ea_worker *w)
 {
     CURLMsg *msg;
@@ -279,7 +358,8 @@ collect_done(ea_worker *w)
         curl_multi_remove_handle(w->multi, msg->easy_handle);
         if (!call)
             continue;
-        call->in_multi = 0;
+        left_multi(w, call);
+        result = gwf_curl_answer_result(&call->answer, result);
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);
         if (call->done)
             call->done(call, result, call->done_arg);
@@ -291,6 +371,91 @@ static void
 collect_done_cb(void *arg)
 {
     collect_done(arg);
+}
+
+/* ---- work for a later turn of the loop ------------------------------- */
+
+static void
+later_unlink(ea_worker *w, ea_later *later)
+{
+    if (later->prev)
+        later->prev->next = later->next;
+    else
+        w->later_head = later->next;
+    if (later->next)
+        later->next->prev = later->prev;
+    else
+        w->later_tail = later->prev;
+    later->prev = later->next = NULL;
+    later->queued = 0;
+}
+
+static void on_later(void *arg);
+
+/* 1 ms, not 0: a timer due now would run in the turn that is expiring
+ * timers already, and the point is to let the loop turn in between. */
+static gwf_status
+later_arm(ea_worker *w)
+{
+    if (w->later_armed)
+        return GWF_OK;
+    if (w->inst->host->timer_start(w->inst, NULL, UINT64_C(1000000), on_later,
+                                   w, &w->later_timer) != GWF_OK)
+        return GWF_ERR_INTERNAL;
+    w->later_armed = 1;
+    return GWF_OK;
+}
+
+static void
+on_later(void *arg)
+{
+    ea_worker *w = arg;
+
+    w->later_armed = 0;
+    w->later_ran = 0; /* a new turn */
+    while (w->later_ran < EA_LATER_BATCH && w->later_head) {
+        ea_later *later = w->later_head;
+
+        /* Off the list before it runs: it may end its stream. */
+        later_unlink(w, later);
+        w->later_ran++;
+        later->run(later->arg);
+    }
+    /* Again in the next turn: for what is left, or to reset the count. */
+    if (w->later_ran)
+        later_arm(w);
+}
+
+gwf_status
+ea_later_post(ea_worker *w, ea_later *later, void (*run)(void *arg), void *arg)
+{
+    if (later->queued)
+        return GWF_OK;
+    if (later_arm(w) != GWF_OK)
+        return GWF_ERR_INTERNAL;
+    if (!w->later_head && w->later_ran < EA_LATER_BATCH) {
+        w->later_ran++; /* within this turn's share: at once */
+        run(arg);
+        return GWF_OK;
+    }
+    later->run = run;
+    later->arg = arg;
+    later->queued = 1;
+    later->next = NULL;
+    later->prev = w->later_tail;
+    if (w->later_tail)
+        w->later_tail->next = later;
+    else
+        w->later_head = later;
+    w->later_tail = later;
+    return GWF_OK;
+}
+
+void
+ea_later_cancel(ea_worker *w, ea_later *later)
+{
+    if (w && later->queued)
+        later_unlink(w, later);
 }
 
 int
@@ -340,6 +505,8 @@ ea_worker_free(ea_worker *w)
     while (w->pooled)
         curl_easy_cleanup(w->pool[--w->pooled]);
     gwf_curl_loop_free(w->loop);
+    if (w->later_armed) /* nothing is queued: the streams are gone */
+        w->inst->host->timer_cancel(w->inst, w->later_timer);
     free(w);
 }
 
@@ -348,10 +515,11 @@ ea_call_start(ea_worker *w, ea_call *call)
 {
     if (call->worker != w)
         return GWF_ERR_BAD_ARGUMENT;
-    if (curl_multi_add_handle(w->multi, call->easy) != CURLM_OK)
-        return GWF_ERR_INTERNAL;
-    call->in_multi = 1;
-    return GWF_OK;
+    if (w->active >= EA_MAX_ACTIVE_CALLS) {
+        queue_push(w, call);
+        return GWF_OK;
+    }
+    return enter_multi(w, call) == 0 ? GWF_OK : GWF_ERR_INTERNAL;
 }
 
 void
@@ -359,8 +527,12 @@ ea_call_cleanup(ea_call *call)
 {
     if (call->easy) {
         ea_worker *w = call->worker;
-        if (call->in_multi)
+        if (call->queued)
+            queue_unlink(w, call);
+        if (call->in_multi) {
             curl_multi_remove_handle(w->multi, call->easy);
+            left_multi(w, call);
+        }
         if (w && w->pooled < EA_EASY_POOL) {
             curl_easy_reset(call->easy);
             w->pool[w->pooled++] = call->easy;

@@ -8,6 +8,7 @@
  * resolved here, once, through host->lookup_document("Backend"): workers
  * only ever see the resulting URL.
  */
+#include <gwf/sdk_file.h>
 #include <gwf/sdk_json.h>
 #include "ext_authz.h"
 
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 /* Report every key of `obj` not in `known` (NULL-terminated). */
 static gwf_status
@@ -157,8 +157,8 @@ add_header_pair(gwf_instance *inst, const char *name_field,
     if (!gwf_is_header_value(json_string_value(value),
                              json_string_length(value)))
         return gwf_config_errorf(inst, value_field,
-                                 "expected a header value "
-                                 "without CR, LF or NUL");
+                                 "expected a header value without "
+                                 "control characters (HTAB is allowed)");
     if (ea_pairs_add(out, name, name_len, json_string_value(value),
                      json_string_length(value)) != 0)
         return gwf_config_errorf(inst, value_field, "out of memory");
@@ -379,7 +379,8 @@ parse_tls(ea_config *cfg, const tls_source *src, const json_t *tls)
 
         if (!json_is_string(ca) || json_string_length(ca) == 0)
             return tls_errorf(cfg, src, "caFile",
-                              "expected a file name, found %s", gwf_json_kind(ca));
+                              "expected a file name, found %s",
+                              gwf_json_kind(ca));
         path = json_string_value(ca);
         if (path[0] != '/' && dir.len > 0) {
             gwf_strbuf_append(&b, dir.ptr, dir.len);
@@ -391,11 +392,12 @@ parse_tls(ea_config *cfg, const tls_source *src, const json_t *tls)
             return tls_errorf(cfg, src, "caFile", "out of memory");
         }
         cfg->ca_file = b.data;
-        FILE *f = fopen(cfg->ca_file, "r");
-        if (!f)
-            return tls_errorf(cfg, src, "caFile", "cannot read \"%s\"",
-                              cfg->ca_file);
-        fclose(f);
+        /* libcurl opens it on the worker, per connection: a FIFO there
+         * would block the worker, so refuse anything but a readable
+         * regular file now, as a config error naming the field. */
+        char why[512];
+        if (gwf_file_check(cfg->ca_file, why, sizeof(why)) != 0)
+            return tls_errorf(cfg, src, "caFile", "%s", why);
     }
     if (sni) {
         if (!json_is_string(sni) || json_string_length(sni) == 0 ||

@@ -8,6 +8,8 @@
  *                 contextExtensions (TrafficPolicy) -> ea_config/ea_route
  *   client.c      one libcurl multi handle per worker, driven by the
  *                 host's fd watches and timers (multi-socket API)
+ *   request.c     what of the client's request a check can carry; the
+ *                 rest is the client's fault (400), never failOpen
  *   http_check.c  Envoy's raw HTTP mode: build the check request, read the
  *                 answer into a verdict
  *   grpc_check.c  envoy.service.auth.v3.Authorization/Check over HTTP/2
@@ -18,6 +20,7 @@
 #define EXT_AUTHZ_H
 
 #include <gwf/sdk.h>
+#include <gwf/sdk_curl.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -29,10 +32,22 @@
  * bigger answer is a server failure, not something to buffer. */
 #define EA_MAX_RESPONSE_BYTES (1024 * 1024)
 #define EA_MAX_RESPONSE_HEADERS 100
+/* The longest request method a check carries (the longest registered
+ * one, UPDATEREDIRECTREF, has 17 bytes): a longer one is refused 400. */
+#define EA_MAX_METHOD_BYTES 32
 /* Idle easy handles a worker keeps for reuse. */
 #define EA_EASY_POOL 64
 /* Kept-alive connections to the authz server a worker keeps open. */
 #define EA_MAX_IDLE_CONNECTIONS 256
+/* Checks a worker hands to libcurl at once, so at most that many
+ * connections to the authz server in use: more checks wait in the
+ * worker's own queue (client.c), without a socket, within their
+ * requestTimeout. Keeps a worker's descriptors bounded when the server
+ * stops answering, and keeps libcurl 7.88 cheap: it walks every
+ * connection to the host for each new transfer, and every pending
+ * transfer for each removal. 256 checks at 1 ms each are 256,000 checks
+ * a second per worker. */
+#define EA_MAX_ACTIVE_CALLS 256
 #define EA_MAX_RETRY_ATTEMPTS 10
 #define EA_DEFAULT_RETRY_BASE_NS (25 * UINT64_C(1000000))
 #define EA_DEFAULT_RETRY_MAX_NS (250 * UINT64_C(1000000))
@@ -144,6 +159,10 @@ struct ea_call {
     ea_call_done_cb done;
     void *done_arg;
     int in_multi;
+    /* waiting for a place among the worker's active calls (client.c) */
+    int queued;
+    ea_call *queue_prev, *queue_next;
+    gwf_curl_answer answer; /* did the answer arrive whole? */
 
     /* the request body (owned), sent with CURLOPT_POSTFIELDS */
     char *request_body;
@@ -160,12 +179,36 @@ struct ea_call {
     int too_big;
 };
 
+/* Work a worker runs at most EA_LATER_BATCH items per turn of the host's
+ * event loop, the rest in the next turns (client.c): checks expiring by the
+ * thousand at once (their timers set by a burst of requests) would otherwise be
+ * answered in one turn, stalling every other request of the worker meanwhile.
+ */
+#define EA_LATER_BATCH 16
+typedef struct ea_later {
+    struct ea_later *prev, *next;
+    void (*run)(void *arg);
+    void *arg;
+    int queued;
+} ea_later;
+
 /* client.c */
+/* Run `run(arg)` now when this turn of the loop has run fewer than
+ * EA_LATER_BATCH items and none waits, else in a later turn from a
+ * worker-scope timer callback (which may answer streams). `later` is the
+ * caller's and must stay in place until it ran or was cancelled; posting
+ * a queued one does nothing. GWF_OK, or an error when no timer can be
+ * started (then nothing ran). */
+gwf_status ea_later_post(ea_worker *w, ea_later *later, void (*run)(void *arg),
+                         void *arg);
+/* Take it off the queue if it is there (O(1)). */
+void ea_later_cancel(ea_worker *w, ea_later *later);
 ea_worker *ea_worker_new(const ea_config *cfg);
 void ea_worker_free(ea_worker *w);
 /* Start the call; `call->easy` must be set up, with call->worker = w set
  * before ea_call_easy so that it may reuse a pooled handle. GWF_OK or an
- * error (the done callback is not called then). */
+ * error (the done callback is not called then). When the worker has
+ * EA_MAX_ACTIVE_CALLS in flight the call waits in its queue first. */
 gwf_status ea_call_start(ea_worker *w, ea_call *call);
 /* Stop the call if it is in flight, free everything it holds. Safe on a
  * zeroed call. */
@@ -187,23 +230,45 @@ void ea_verdict_free(ea_verdict *v);
  * (refused, reset, nothing received, an HTTP/2 stream error). */
 int ea_transport_retryable(CURLcode result);
 
+/* request.c: the parts of the client's request every check carries,
+ * borrowed from the stream (valid during the hook). */
+typedef struct ea_request {
+    gwf_view method;
+    gwf_view path;
+    gwf_view authority;
+    int has_authority;
+} ea_request;
+
+/* Read and check the method, path and authority of stream `s`. GWF_OK,
+ * or GWF_ERR_BAD_ARGUMENT when the client's request cannot be carried as
+ * it is (`*why` says why, a static string): the filter answers 400. */
+gwf_status ea_request_parts(gwf_stream *s, ea_request *req, const char **why);
+/* 1 when `text` is well-formed UTF-8 (what a proto3 string must be). */
+int ea_utf8_valid(const char *text, size_t len);
+/* `len`, or less so that `text` does not end inside a UTF-8 sequence (a
+ * body cut at maxRequestBytes). */
+size_t ea_utf8_whole_len(const char *text, size_t len);
+
 /* config.c */
 gwf_status ea_config_parse(ea_config *cfg, const json_t *root);
 void ea_config_free(ea_config *cfg);
 gwf_status ea_route_parse(gwf_instance *inst, ea_route *route,
                           const json_t *root);
 
-/* http_check.c: fill `call` for the HTTP check of stream `s`; `body` may
- * be NULL. */
+/* http_check.c / grpc_check.c: fill `call` for the check of stream `s`;
+ * `body` may be NULL. GWF_ERR_BAD_ARGUMENT means the client's request
+ * cannot be carried (`*why` says why): a client error, answered 400,
+ * never failOpen. Any other error is ours (out of memory). */
 gwf_status ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
-                           const char *body, size_t body_len, int partial);
+                           const char *body, size_t body_len, int partial,
+                           const char **why);
 void ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
                      ea_verdict *v);
 
 /* grpc_check.c */
 gwf_status ea_grpc_prepare(const ea_config *cfg, const ea_route *route,
                            gwf_stream *s, ea_call *call, const char *body,
-                           size_t body_len, int partial);
+                           size_t body_len, int partial, const char **why);
 void ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v);
 /* Decode a CheckResponse message (no gRPC framing) into a verdict.
  * 0 on success, -1 if malformed (v->kind is then EA_VERDICT_ERROR). */

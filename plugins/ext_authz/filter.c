@@ -4,7 +4,10 @@
  * deny or change the request by its answer.
  *
  * A request's life here:
- *   request_headers   start the check, or first buffer the body when
+ *   request_headers   start the check (a request that cannot be carried
+ *                     to the authz server as it is, request.c, is
+ *                     refused 400 there: never failOpen), or first
+ *                     buffer the body when
  *                     withRequestBody asks for it (GWF_BUFFER);
  *   request_body      with the whole body: start the check;
  *   (the check runs on the worker's curl multi handle, client.c; a stream
@@ -33,6 +36,8 @@ typedef struct ea_stream {
     ea_call call;
     uint64_t timeout_timer;
     uint64_t retry_timer;
+    ea_later expiry; /* requestTimeout passed: answered in a later turn */
+    int expired;
     unsigned attempt; /* retries so far */
     char *body;       /* a copy for retries (owned), or NULL */
     size_t body_len;
@@ -128,9 +133,24 @@ allow:
 
 static void on_call_done(ea_call *call, CURLcode result, void *arg);
 
-/* Build and start one attempt. `body` is the body to send (NULL: none). */
+/* The client's request cannot be carried to the authz server as it is
+ * (request.c): the client's fault, so 400, whatever failOpen says; the
+ * check is never skipped. */
+static gwf_action
+refuse_invalid(ea_stream *es, const char *why)
+{
+    es->checked = 1;
+    count(es->cfg, "invalid_request");
+    gwf_stream_logf(es->s, GWF_LOG_INFO, "ext_authz: request refused: %s", why);
+    gwf_reply(es->s, 400, "Bad Request", "ext_authz_invalid_request");
+    return GWF_PAUSE;
+}
+
+/* Build and start one attempt. `body` is the body to send (NULL: none).
+ * GWF_ERR_BAD_ARGUMENT: the client's request cannot be carried (`*why`). */
 static gwf_status
-launch(ea_stream *es, const char *body, size_t body_len, int partial)
+launch(ea_stream *es, const char *body, size_t body_len, int partial,
+       const char **why)
 {
     const ea_config *cfg = es->cfg;
     gwf_status st;
@@ -139,10 +159,11 @@ launch(ea_stream *es, const char *body, size_t body_len, int partial)
         return GWF_ERR_INTERNAL;
     es->call.worker = es->worker;
     if (cfg->mode == EA_MODE_HTTP)
-        st = ea_http_prepare(cfg, es->s, &es->call, body, body_len, partial);
+        st = ea_http_prepare(cfg, es->s, &es->call, body, body_len, partial,
+                             why);
     else
         st = ea_grpc_prepare(cfg, es->route, es->s, &es->call, body, body_len,
-                             partial);
+                             partial, why);
     es->call.done = on_call_done;
     es->call.done_arg = es;
     if (st == GWF_OK)
@@ -158,9 +179,17 @@ on_retry(void *arg)
     ea_stream *es = arg;
     ea_verdict v = {.kind = EA_VERDICT_ERROR,
                     .error = "cannot start the check again"};
+    const char *why = NULL;
+    gwf_status st;
 
-    if (launch(es, es->has_body ? (es->body ? es->body : "") : NULL,
-               es->body_len, es->partial) != GWF_OK)
+    st = launch(es, es->has_body ? (es->body ? es->body : "") : NULL,
+                es->body_len, es->partial, &why);
+    if (st == GWF_OK)
+        return;
+    es->s->host->timer_cancel(es->cfg->instance, es->timeout_timer);
+    if (st == GWF_ERR_BAD_ARGUMENT)
+        refuse_invalid(es, why);
+    else
         apply(es, &v, 0);
 }
 
@@ -198,6 +227,8 @@ on_call_done(ea_call *call, CURLcode result, void *arg)
     ea_stream *es = arg;
     ea_verdict v;
 
+    if (es->expired)
+        return; /* too late: the expiry answers the stream */
     if (es->cfg->mode == EA_MODE_HTTP)
         ea_http_verdict(es->cfg, call, result, &v);
     else
@@ -210,7 +241,7 @@ on_call_done(ea_call *call, CURLcode result, void *arg)
 }
 
 static void
-on_timeout(void *arg)
+expire(void *arg)
 {
     ea_stream *es = arg;
     ea_verdict v = {.kind = EA_VERDICT_ERROR,
@@ -218,8 +249,23 @@ on_timeout(void *arg)
                              "requestTimeout"};
 
     ea_call_cleanup(&es->call);
-    es->s->host->timer_cancel(es->cfg->instance, es->retry_timer);
     apply(es, &v, 0);
+}
+
+/* requestTimeout passed. Checks started by one burst of requests expire
+ * in one turn of the loop: answering them all there would stall the
+ * worker, so beyond a few per turn the answer waits for the next turns
+ * (ea_later). From now on a late answer of the authz server is
+ * ignored. */
+static void
+on_timeout(void *arg)
+{
+    ea_stream *es = arg;
+
+    es->expired = 1;
+    es->s->host->timer_cancel(es->cfg->instance, es->retry_timer);
+    if (ea_later_post(es->worker, &es->expiry, expire, es) != GWF_OK)
+        expire(es);
 }
 
 static gwf_action
@@ -229,6 +275,8 @@ start_check(ea_stream *es, const char *body, size_t body_len, int partial)
     gwf_stream *s = es->s;
     ea_verdict v = {.kind = EA_VERDICT_ERROR,
                     .error = "cannot start the check"};
+    const char *why = NULL;
+    gwf_status st;
 
     /* A retry needs the body again, after this hook's view is gone. */
     es->has_body = body != NULL;
@@ -241,12 +289,15 @@ start_check(ea_stream *es, const char *body, size_t body_len, int partial)
         memcpy(es->body, body, body_len);
     }
     if (s->host->timer_start(cfg->instance, s, cfg->timeout_ns, on_timeout, es,
-                             &es->timeout_timer) != GWF_OK ||
-        launch(es, body, body_len, partial) != GWF_OK) {
-        s->host->timer_cancel(cfg->instance, es->timeout_timer);
+                             &es->timeout_timer) != GWF_OK)
         return apply(es, &v, 1);
-    }
-    return GWF_PAUSE;
+    st = launch(es, body, body_len, partial, &why);
+    if (st == GWF_OK)
+        return GWF_PAUSE;
+    s->host->timer_cancel(cfg->instance, es->timeout_timer);
+    if (st == GWF_ERR_BAD_ARGUMENT)
+        return refuse_invalid(es, why);
+    return apply(es, &v, 1);
 }
 
 static void
@@ -345,6 +396,7 @@ ea_stream_destroy(gwf_stream *s, void *ctx)
     (void)s;
     /* A check still in flight is cancelled here: its easy handle leaves
      * the multi handle (the connection may be closed by libcurl). */
+    ea_later_cancel(es->worker, &es->expiry);
     ea_call_cleanup(&es->call);
     ea_pairs_free(&es->to_client);
     free(es->body);
@@ -386,7 +438,7 @@ ea_config_create(const gwf_config_init *init, void **out)
                           inst, GWF_METRIC_COUNTER, "ext_authz_checks_total",
                           "Authorization checks, by result "
                           "(allowed, denied, error, failed_open, "
-                          "too_large).",
+                          "too_large, invalid_request).",
                           labels, 1, NULL, 0, &cfg->checks_metric) == GWF_OK;
     *out = cfg;
     return GWF_OK;

@@ -20,6 +20,10 @@
  *   HeaderValueOption: header = 1 (HeaderValue: key = 1, value = 2,
  *     raw_value = 3), append = 2 (BoolValue: value = 1)
  *
+ * Path and host are the request's raw :path and :authority (what the
+ * upstream gets); a request whose strings are not UTF-8 is refused before
+ * anything is sent (check_carriable).
+ *
  * The call is a unary gRPC: one length-prefixed message each way, the
  * result in the grpc-status trailer. libcurl speaks HTTP/2 (h2c with
  * prior knowledge, or ALPN over TLS) and multiplexes the checks of one
@@ -172,12 +176,59 @@ done:
     return rc;
 }
 
+/* Can the CheckRequest carry this request? Its strings are proto3
+ * strings, which must be UTF-8: a server that cannot parse the message
+ * fails the call, and a failed call must not be a client's way around
+ * the check. GWF_ERR_BAD_ARGUMENT (the client's fault) or GWF_OK. */
+static gwf_status
+check_carriable(const ea_config *cfg, gwf_stream *s, const char *body,
+                size_t body_len, const char **why)
+{
+    ea_request req;
+    size_t count = s->host->header_count(s, GWF_REQUEST);
+    gwf_status st = ea_request_parts(s, &req, why);
+
+    if (st != GWF_OK)
+        return st;
+    if (!ea_utf8_valid(req.path.ptr, req.path.len) ||
+        (req.has_authority &&
+         !ea_utf8_valid(req.authority.ptr, req.authority.len))) {
+        *why = "the request's path or authority is not UTF-8";
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    for (size_t i = 0; i < count; i++) {
+        gwf_view name, value;
+
+        if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
+            continue;
+        if (!ea_utf8_valid(name.ptr, name.len) ||
+            !ea_utf8_valid(value.ptr, value.len)) {
+            *why = "a request header is not UTF-8";
+            return GWF_ERR_BAD_ARGUMENT;
+        }
+    }
+    if (body && !cfg->pack_as_bytes && !ea_utf8_valid(body, body_len)) {
+        *why = "the request body is not UTF-8 (see packAsBytes)";
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    return GWF_OK;
+}
+
 gwf_status
 ea_grpc_prepare(const ea_config *cfg, const ea_route *route, gwf_stream *s,
-                ea_call *call, const char *body, size_t body_len, int partial)
+                ea_call *call, const char *body, size_t body_len, int partial,
+                const char **why)
 {
     gwf_strbuf msg = {0}, url = {0}, line = {0};
     struct curl_slist *list = NULL;
+    gwf_status st;
+
+    /* A body cut at maxRequestBytes may end inside a character. */
+    if (body && partial && !cfg->pack_as_bytes)
+        body_len = ea_utf8_whole_len(body, body_len);
+    st = check_carriable(cfg, s, body, body_len, why);
+    if (st != GWF_OK)
+        return st;
 
     if (encode_check_request(cfg, route, s, body, body_len, partial, &msg) !=
         0) {

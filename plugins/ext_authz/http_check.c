@@ -1,10 +1,12 @@
 /*
  * http_check.c - Envoy's raw HTTP ext_authz protocol.
  *
- * The check request is the original request's method and path (after
- * pathPrefix) with only a few of its headers: Host, Authorization and the
- * ones named in headersToForward, then headersToAdd (which overwrite), and
- * the body when withRequestBody asks for it. The authz server answers
+ * The check request is the original request's method and raw path (after
+ * pathPrefix, byte for byte what the upstream gets: fragment and
+ * percent-encoding untouched) with only a few of its headers: Host (the
+ * client's, or none), Authorization and the ones named in
+ * headersToForward, then headersToAdd (which overwrite), and the body when
+ * withRequestBody asks for it. The authz server answers
  * with an ordinary HTTP response:
  *
  *   200          allow; headersToBackend are copied onto the upstream
@@ -47,85 +49,120 @@ add_line(struct curl_slist **list, const char *name, size_t name_len,
 }
 
 /* Every value of request header `name` onto the check request, unless
- * headersToAdd will set it. */
-static int
+ * headersToAdd will set it. A value that cannot go on a header line is
+ * the client's doing: GWF_ERR_BAD_ARGUMENT. */
+static gwf_status
 forward_header(const ea_config *cfg, gwf_stream *s, struct curl_slist **list,
-               const char *name)
+               const char *name, const char **why)
 {
     gwf_view value;
 
     if (ea_pairs_find(&cfg->headers_to_add, name, 0))
-        return 0;
+        return GWF_OK;
     for (size_t i = 0; s->host->header_get(s, GWF_REQUEST, name, strlen(name),
                                            i, &value) == GWF_OK;
          i++) {
+        if (!gwf_is_header_value(value.ptr, value.len)) {
+            *why = "a forwarded request header has a control byte";
+            return GWF_ERR_BAD_ARGUMENT;
+        }
         if (add_line(list, name, strlen(name), value.ptr, value.len) != 0)
-            return -1;
+            return GWF_ERR_NO_MEMORY;
     }
-    return 0;
+    return GWF_OK;
 }
 
-gwf_status
-ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
-                const char *body, size_t body_len, int partial)
+/* The request line: the client's method, and pathPrefix + its raw path
+ * as the request target, byte for byte (CURLOPT_REQUEST_TARGET: libcurl
+ * would otherwise parse the path as a URL, drop a fragment and re-encode
+ * bytes, so the authz server would judge another path than the
+ * upstream's). The URL only says where to connect. */
+static gwf_status
+set_request_line(const ea_config *cfg, const ea_request *req, ea_call *call,
+                 const char *body, size_t body_len)
 {
-    gwf_view method = {0}, path = {0}, authority = {0};
-    struct curl_slist *list = NULL;
-    gwf_strbuf url = {0};
-    int has_body;
+    gwf_strbuf url = {0}, target = {0};
+    char method[EA_MAX_METHOD_BYTES + 1];
+    gwf_status st = GWF_ERR_NO_MEMORY;
 
-    if (s->host->header_get(s, GWF_REQUEST, ":method", 7, 0, &method) !=
-            GWF_OK ||
-        s->host->header_get(s, GWF_REQUEST, ":path", 5, 0, &path) != GWF_OK)
-        return GWF_ERR_BAD_ARGUMENT;
-    if (!gwf_is_header_name(method.ptr, method.len) || path.len == 0)
-        return GWF_ERR_BAD_ARGUMENT;
-    s->host->header_get(s, GWF_REQUEST, ":authority", 10, 0, &authority);
-
-    if (!ea_call_easy(cfg, call))
-        return GWF_ERR_NO_MEMORY;
-    gwf_strbuf_appendf(&url, "%s%s", cfg->base_url, cfg->path_prefix);
-    /* A path that is not origin-form ("*") still goes after the prefix. */
-    if (path.ptr[0] != '/' && cfg->path_prefix[0] == '\0')
-        gwf_strbuf_append(&url, "/", 1);
-    gwf_strbuf_append(&url, path.ptr, path.len);
-    if (url.failed) {
-        gwf_strbuf_free(&url);
-        return GWF_ERR_NO_MEMORY;
-    }
+    gwf_strbuf_appendf(&url, "%s/", cfg->base_url);
+    gwf_strbuf_appendf(&target, "%s", cfg->path_prefix);
+    gwf_strbuf_append(&target, req->path.ptr, req->path.len);
+    if (url.failed || target.failed)
+        goto done;
     curl_easy_setopt(call->easy, CURLOPT_URL, url.data);
-    gwf_strbuf_free(&url);
-    curl_easy_setopt(call->easy, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(call->easy, CURLOPT_REQUEST_TARGET, target.data);
 
-    has_body = body != NULL;
-    if (gwf_view_eq(method, "HEAD")) {
+    if (gwf_view_eq(req->method, "HEAD")) {
         curl_easy_setopt(call->easy, CURLOPT_NOBODY, 1L);
-    } else if (gwf_view_eq(method, "GET") && !has_body) {
+    } else if (gwf_view_eq(req->method, "GET") && !body) {
         curl_easy_setopt(call->easy, CURLOPT_HTTPGET, 1L);
     } else {
-        char m[64];
-
-        if (method.len >= sizeof(m))
-            return GWF_ERR_BAD_ARGUMENT;
-        memcpy(m, method.ptr, method.len);
-        m[method.len] = '\0';
+        /* ea_request_parts bounded the method's length. */
+        memcpy(method, req->method.ptr, req->method.len);
+        method[req->method.len] = '\0';
         call->request_body = malloc(body_len ? body_len : 1);
         if (!call->request_body)
-            return GWF_ERR_NO_MEMORY;
+            goto done;
         if (body_len)
             memcpy(call->request_body, body, body_len);
         call->request_body_len = body_len;
         curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->request_body);
         curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)body_len);
-        curl_easy_setopt(call->easy, CURLOPT_CUSTOMREQUEST, m);
+        curl_easy_setopt(call->easy, CURLOPT_CUSTOMREQUEST, method);
     }
+    st = GWF_OK;
+done:
+    gwf_strbuf_free(&url);
+    gwf_strbuf_free(&target);
+    return st;
+}
+
+/* Host: the client's own (what the upstream gets), or none when the
+ * request had none (an HTTP/1.0 request): "Host:" keeps libcurl from
+ * sending the authz server's name instead. headersToAdd may set it. */
+static int
+add_host(const ea_config *cfg, const ea_request *req, struct curl_slist **list)
+{
+    struct curl_slist *grown;
+
+    if (ea_pairs_find(&cfg->headers_to_add, "host", 0))
+        return 0;
+    if (req->has_authority && req->authority.len)
+        return add_line(list, "Host", 4, req->authority.ptr,
+                        req->authority.len);
+    grown = curl_slist_append(*list, "Host:");
+    if (!grown)
+        return -1;
+    *list = grown;
+    return 0;
+}
+
+gwf_status
+ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
+                const char *body, size_t body_len, int partial,
+                const char **why)
+{
+    ea_request req;
+    struct curl_slist *list = NULL;
+    gwf_status st;
+
+    st = ea_request_parts(s, &req, why);
+    if (st != GWF_OK)
+        return st;
+    if (!ea_call_easy(cfg, call))
+        return GWF_ERR_NO_MEMORY;
+    st = set_request_line(cfg, &req, call, body, body_len);
+    if (st != GWF_OK)
+        return st;
+    curl_easy_setopt(call->easy, CURLOPT_PATH_AS_IS, 1L);
 
     /* Only what Envoy sends: Host, Authorization, headersToForward. */
-    if (authority.len && !ea_pairs_find(&cfg->headers_to_add, "host", 0) &&
-        add_line(&list, "Host", 4, authority.ptr, authority.len) != 0)
+    st = GWF_ERR_NO_MEMORY;
+    if (add_host(cfg, &req, &list) != 0)
         goto fail;
-    if (forward_header(cfg, s, &list, "authorization") != 0)
+    if ((st = forward_header(cfg, s, &list, "authorization", why)) != GWF_OK)
         goto fail;
     for (size_t i = 0; i < cfg->headers_to_forward.count; i++) {
         const char *name = cfg->headers_to_forward.items[i];
@@ -133,9 +170,10 @@ ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
             strcmp(name, "content-length") == 0 ||
             strcmp(name, "transfer-encoding") == 0)
             continue;
-        if (forward_header(cfg, s, &list, name) != 0)
+        if ((st = forward_header(cfg, s, &list, name, why)) != GWF_OK)
             goto fail;
     }
+    st = GWF_ERR_NO_MEMORY;
     for (size_t i = 0; i < cfg->headers_to_add.count; i++) {
         const ea_pair *p = &cfg->headers_to_add.items[i];
         if (add_line(&list, p->name, strlen(p->name), p->value,
@@ -162,21 +200,27 @@ ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
     return GWF_OK;
 fail:
     curl_slist_free_all(list);
-    return GWF_ERR_NO_MEMORY;
+    return st;
 }
 
 /* Headers that belong to the authz server's connection or that the data
- * plane computes: never passed on. */
+ * plane computes: never passed on. The hop-by-hop ones are the SDK's list
+ * (gwf_is_hop_by_hop_header), plus what the answer's own Connection
+ * header names (RFC 9110 7.6.1: "Connection: x-hop" makes x-hop
+ * hop-by-hop too, so it is no more the client's or the upstream's than
+ * Keep-Alive is). `answer` holds the answer's headers. */
 static int
-is_connection_header(const char *name)
+is_connection_header(const ea_pairs *answer, const char *name)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-        "te",         "upgrade",    "content-length",   "host",
-        "trailer",    NULL};
+    size_t len = strlen(name);
 
-    for (size_t i = 0; names[i]; i++) {
-        if (strcmp(name, names[i]) == 0)
+    if (gwf_is_hop_by_hop_header(name, len) ||
+        strcmp(name, "content-length") == 0 || strcmp(name, "host") == 0)
+        return 1;
+    for (size_t i = 0; i < answer->count; i++) {
+        const ea_pair *p = &answer->items[i];
+        if (strcmp(p->name, "connection") == 0 &&
+            gwf_header_list_contains(p->value, strlen(p->value), name, len))
             return 1;
     }
     return 0;
@@ -196,7 +240,7 @@ copy_named(const ea_pairs *from, const ea_names *names, ea_pairs *to)
     for (size_t i = 0; i < from->count; i++) {
         const ea_pair *p = &from->items[i];
         if (!ea_names_has(names, p->name, strlen(p->name)) ||
-            is_connection_header(p->name) ||
+            is_connection_header(from, p->name) ||
             !gwf_is_header_value(p->value, strlen(p->value)))
             continue;
         if (ea_pairs_add(to, p->name, strlen(p->name), p->value,
@@ -266,7 +310,7 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
     v->status = (uint32_t)status;
     for (size_t i = 0; i < headers->count; i++) {
         const ea_pair *p = &headers->items[i];
-        if (is_connection_header(p->name) ||
+        if (is_connection_header(headers, p->name) ||
             !gwf_is_header_name(p->name, strlen(p->name)) ||
             !gwf_is_header_value(p->value, strlen(p->value)))
             continue;
@@ -300,7 +344,11 @@ ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
     if (result != CURLE_OK || call->too_big || call->body.failed) {
         v->kind = EA_VERDICT_ERROR;
         v->error = call->too_big ? "the authz server's answer is too large"
-                                 : curl_easy_strerror(result);
+                   : result == CURLE_PARTIAL_FILE
+                       ? "the authz server's answer was cut short"
+                   : result == CURLE_WEIRD_SERVER_REPLY
+                       ? "the authz server's answer has an ambiguous length"
+                       : curl_easy_strerror(result);
         v->retryable = ea_transport_retryable(result);
         return;
     }

@@ -19,9 +19,14 @@ What it answers depends on the checked path (after any pathPrefix):
   .../slow         200 after 3 s (the tests time out first)
   .../close        closes the connection without an answer
   .../big          200 with a 2 MiB body (too large to accept)
+  .../conn-named   200 (or 401 when the path has /deny) with
+                   "connection: keep-alive, x-hop" and x-hop: 1,
+                   x-user: alice: x-hop is hop-by-hop by that Connection
 
 Each connection is kept alive (HTTP/1.1); x-authz-conn reports how many
-requests this connection has carried, so tests can see reuse.
+requests this connection has carried, so tests can see reuse. When the
+server object has a `seen` list, each check's method, raw request target
+(`path`) and Host values are appended to it.
 """
 
 import http.server
@@ -60,6 +65,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.requests_on_conn = getattr(self, "requests_on_conn", 0) + 1
         body = self._body()
         path = self.path
+        seen = getattr(self.server, "seen", None)
+        if seen is not None:  # a test asked for a record of each check
+            seen.append({"method": self.command, "path": path,
+                         "host": self.headers.get_all("host") or []})
         if path.endswith("/close"):
             self.close_connection = True
             self.wfile.flush()
@@ -81,6 +90,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if path.endswith("/big"):
             self._send(200, [], b"x" * (2 * 1024 * 1024))
+            return
+        if path.endswith("/conn-named"):
+            self._send(401 if "/deny" in path else 200,
+                       [("connection", "keep-alive, x-hop"), ("x-hop", "1"),
+                        ("x-user", "alice")])
             return
         if path.endswith("/redirect"):
             self._send(302, [("location", "https://login.example/")])

@@ -268,6 +268,50 @@ test_body_is_sent_as_string_or_bytes(void **state)
     done(hb, res2);
 }
 
+/* A body cut at maxRequestBytes inside a character is cut back to the
+ * whole characters: still a valid proto3 string, still checked. */
+static void
+test_partial_body_is_cut_to_whole_characters(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{withRequestBody: {maxRequestBytes: 5, allowPartialMessage: true}, "
+        "grpcService: {backendRef: {name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "ab\xc3\xa9\xc3\xa9", 6); /* "abéé" */
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    /* The server echoes the body read as Latin-1, re-encoded as UTF-8:
+     * "ab\xc3\xa9" (5 bytes cut back to 4) arrives as "ab\xc3\x83\xc2\xa9". */
+    assert_string_equal(upstream(res, "x-grpc-body"), "ab\xc3\x83\xc2\xa9");
+    assert_string_equal(upstream(res, "x-grpc-partial"), "true");
+    done(h, res);
+}
+
+/* A body that is not UTF-8 cannot be a proto3 string: without
+ * packAsBytes the client's request is refused 400, even with failOpen,
+ * and the authz server is not asked. */
+static void
+test_body_not_utf8_is_refused_400_without_pack_as_bytes(void **state)
+{
+    gwf_test_host *h =
+        host_for(ea_unused_port(),
+                 "{failOpen: true, withRequestBody: {maxRequestBytes: 64}, "
+                 "grpcService: {backendRef: {name: authz}}}",
+                 "");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "a\xff", 2);
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 400);
+    done(h, res);
+}
+
 static void
 test_consecutive_checks_all_succeed(void **state)
 {
@@ -298,6 +342,9 @@ main(void)
         cmocka_unit_test(test_unreachable_server_is_an_error),
         cmocka_unit_test(test_grpc_timeout_is_an_error),
         cmocka_unit_test(test_body_is_sent_as_string_or_bytes),
+        cmocka_unit_test(test_partial_body_is_cut_to_whole_characters),
+        cmocka_unit_test(
+            test_body_not_utf8_is_refused_400_without_pack_as_bytes),
         cmocka_unit_test(test_consecutive_checks_all_succeed),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);

@@ -10,6 +10,10 @@
  * asked in x-authz-* headers; headersToBackend copies them to the
  * upstream request, where the tests read them.
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -241,6 +247,46 @@ test_headers_to_client_on_success_reach_the_client(void **state)
     done(h, res);
 }
 
+/* The answer says "connection: keep-alive, x-hop": x-hop is about the
+ * authz server's connection (RFC 9110 7.6.1), so even when named in
+ * headersToBackend or headersToClientOnSuccess it reaches neither the
+ * upstream nor the client; x-user beside it does. */
+static void
+test_headers_named_by_the_answers_connection_are_not_passed_on(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationResponse: "
+        "{headersToBackend: [x-user, x-hop, keep-alive], "
+        "headersToClientOnSuccess: [x-user, x-hop]}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/conn-named"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-user"), "alice");
+    assert_null(gwf_test_upstream_header(res, "x-hop", 0));
+    assert_null(gwf_test_upstream_header(res, "connection", 0));
+    assert_string_equal(gwf_test_header(res, "x-user", 0), "alice");
+    assert_null(gwf_test_header(res, "x-hop", 0));
+    done(h, res);
+}
+
+/* The same on a denial: the headers passed to the client leave out the
+ * ones the answer's Connection names. */
+static void
+test_denial_leaves_out_headers_named_by_the_answers_connection(void **state)
+{
+    gwf_test_host *h = host_with(ECHO_SPEC);
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/deny/conn-named"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 401);
+    assert_string_equal(gwf_test_header(res, "x-user", 0), "alice");
+    assert_null(gwf_test_header(res, "x-hop", 0));
+    assert_null(gwf_test_header(res, "connection", 0));
+    done(h, res);
+}
+
 static void
 test_connection_to_authz_server_is_kept_alive(void **state)
 {
@@ -398,6 +444,122 @@ test_timeout_is_an_error(void **state)
     done(h, res);
 }
 
+/* A loopback port that accepts connections (into its backlog) and never
+ * answers; the socket is returned in *fd, to close. */
+static int
+silent_port(int *fd)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(*fd, 128), 0);
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&addr, &len), 0);
+    return ntohs(addr.sin_port);
+}
+
+static size_t
+count_answered(gwf_test_result **res, size_t n)
+{
+    size_t answered = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (gwf_test_outcome(res[i]) == GWF_TEST_LOCAL_REPLY) {
+            assert_int_equal(gwf_test_status(res[i]), 403);
+            answered++;
+        }
+    }
+    return answered;
+}
+
+/* Checks whose requestTimeout passes in the same turn of the loop are
+ * answered 16 a turn (EA_LATER_BATCH), the rest in the next turns (1 ms
+ * apart): a burst of expiries never stalls the worker's other requests. */
+static void
+test_timeouts_due_together_are_answered_a_batch_per_turn(void **state)
+{
+    enum { CHECKS = 40, BATCH = 16 };
+    gwf_test_result *res[CHECKS];
+    gwf_test_request *req[CHECKS];
+    int lsn, port = silent_port(&lsn);
+    gwf_test_host *h =
+        host_for(port, "{httpService: {backendRef: {name: authz}, "
+                       "requestTimeout: 100ms}}");
+
+    (void)state;
+    for (size_t i = 0; i < CHECKS; i++) {
+        req[i] = gwf_test_request_new("GET", "/allow");
+        res[i] = gwf_test_start(h, &api, req[i], 20);
+        assert_non_null(res[i]);
+    }
+    assert_int_equal(count_answered(res, CHECKS), 0);
+    gwf_test_advance(h, 100 * MS);
+    assert_int_equal(count_answered(res, CHECKS), BATCH);
+    gwf_test_advance(h, 1 * MS);
+    assert_int_equal(count_answered(res, CHECKS), 2 * BATCH);
+    gwf_test_advance(h, 1 * MS);
+    assert_int_equal(count_answered(res, CHECKS), CHECKS);
+    for (size_t i = 0; i < CHECKS; i++) {
+        gwf_test_request_free(req[i]);
+        gwf_test_result_free(res[i]);
+    }
+    gwf_test_host_free(h);
+    close(lsn);
+}
+
+/* Connections waiting in the accept queue of `lsn` (non-blocking),
+ * taken off it. */
+static size_t
+accept_all(int lsn)
+{
+    size_t n = 0;
+    int c;
+
+    while ((c = accept(lsn, NULL, NULL)) >= 0) {
+        close(c);
+        n++;
+    }
+    return n;
+}
+
+/* A worker hands libcurl at most 256 checks (EA_MAX_ACTIVE_CALLS), so at
+ * most 256 connections to a server that stopped answering; the others
+ * wait their turn without a socket, and all end at requestTimeout. */
+static void
+test_checks_beyond_the_active_limit_wait_without_a_connection(void **state)
+{
+    enum { CHECKS = 300, ACTIVE = 256 };
+    static gwf_test_result *res[CHECKS];
+    static gwf_test_request *req[CHECKS];
+    int lsn, port = silent_port(&lsn);
+    gwf_test_host *h =
+        host_for(port, "{httpService: {backendRef: {name: authz}, "
+                       "requestTimeout: 100ms}}");
+
+    (void)state;
+    assert_int_equal(fcntl(lsn, F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(listen(lsn, 1024), 0);
+    for (size_t i = 0; i < CHECKS; i++) {
+        req[i] = gwf_test_request_new("GET", "/allow");
+        res[i] = gwf_test_start(h, &api, req[i], 2);
+        assert_non_null(res[i]);
+    }
+    gwf_test_wait(h, res[0], 200);
+    assert_int_equal(accept_all(lsn), ACTIVE);
+    for (int turn = 0; turn < 30; turn++)
+        gwf_test_advance(h, (turn ? 1 : 100) * MS);
+    assert_int_equal(count_answered(res, CHECKS), CHECKS);
+    for (size_t i = 0; i < CHECKS; i++) {
+        gwf_test_request_free(req[i]);
+        gwf_test_result_free(res[i]);
+    }
+    gwf_test_host_free(h);
+    close(lsn);
+}
+
 static void
 test_fail_open_allows_when_the_server_fails(void **state)
 {
@@ -423,6 +585,50 @@ test_fail_open_allows_when_the_server_is_down(void **state)
 
     (void)state;
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
+/* A 70-byte method cannot be carried: the client's fault, refused 400
+ * with failOpen, and decided without the authz server (it is down). */
+static void
+test_uncheckable_method_is_refused_400_even_with_fail_open(void **state)
+{
+    gwf_test_host *h =
+        host_for(ea_unused_port(),
+                 "{failOpen: true, httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                    "/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 400);
+    assert_true(gwf_test_metric(
+                    h, "gwf_ext_authz_checks_total{instance="
+                       "\"default/authz\",result=\"invalid_request\"}") == 1);
+    /* Absent (NaN): never counted as the service failing. */
+    assert_true(
+        isnan(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
+                                 "\"default/authz\",result=\"failed_open\"}")));
+    done(h, res);
+}
+
+/* A forwarded header whose value cannot go on a header line. */
+static void
+test_forwarded_header_with_control_byte_is_refused_400(void **state)
+{
+    gwf_test_host *h = host_with("{failOpen: true, headersToForward: "
+                                 "[x-custom], httpService: {backendRef: "
+                                 "{name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-custom", "a\x01b");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 400);
     done(h, res);
 }
 
@@ -582,6 +788,31 @@ test_config_missing_backend_is_rejected(void **state)
                         "found");
 }
 
+/* Every control byte but HTAB is refused in a value (RFC 9110,
+ * gwf_is_header_value), not only CR, LF and NUL; HTAB is accepted. */
+static void
+test_config_header_to_add_with_a_control_byte_is_rejected(void **state)
+{
+    gwf_test_host *h;
+
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "authorizationRequest: {headersToAdd: {x-added: "
+                        "\"a\\u0001b\"}}}}",
+                        "headersToAdd.x-added: expected a header value "
+                        "without control characters (HTAB is allowed)");
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "authorizationRequest: {headersToAdd: {x-added: "
+                        "\"a\\u007fb\"}}}}",
+                        "expected a header value without control characters");
+    h = host_with("{httpService: {backendRef: {name: authz}, "
+                  "authorizationRequest: {headersToAdd: {x-added: "
+                  "\"a\\tb\"}}}}");
+    if (gwf_test_validate(h) != 0)
+        fail_msg("%s", gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
 static void
 test_config_bad_status_on_error_is_rejected(void **state)
 {
@@ -735,6 +966,10 @@ main(void)
         cmocka_unit_test(
             test_auth_headers_to_remove_are_removed_from_upstream_request),
         cmocka_unit_test(test_headers_to_client_on_success_reach_the_client),
+        cmocka_unit_test(
+            test_headers_named_by_the_answers_connection_are_not_passed_on),
+        cmocka_unit_test(
+            test_denial_leaves_out_headers_named_by_the_answers_connection),
         cmocka_unit_test(test_connection_to_authz_server_is_kept_alive),
         cmocka_unit_test(test_denial_answers_with_status_body_and_headers),
         cmocka_unit_test(test_headers_to_client_limits_the_denial_headers),
@@ -745,9 +980,17 @@ main(void)
         cmocka_unit_test(test_connection_refused_is_an_error),
         cmocka_unit_test(test_too_large_answer_is_an_error),
         cmocka_unit_test(test_timeout_is_an_error),
+        cmocka_unit_test(
+            test_timeouts_due_together_are_answered_a_batch_per_turn),
+        cmocka_unit_test(
+            test_checks_beyond_the_active_limit_wait_without_a_connection),
         cmocka_unit_test(test_fail_open_allows_when_the_server_fails),
         cmocka_unit_test(test_fail_open_allows_when_the_server_is_down),
         cmocka_unit_test(test_fail_open_does_not_allow_a_denial),
+        cmocka_unit_test(
+            test_uncheckable_method_is_refused_400_even_with_fail_open),
+        cmocka_unit_test(
+            test_forwarded_header_with_control_byte_is_refused_400),
         cmocka_unit_test(test_client_leaving_cancels_the_check),
         cmocka_unit_test(test_body_is_sent_to_the_authz_server),
         cmocka_unit_test(test_body_is_not_sent_without_with_request_body),
@@ -758,6 +1001,8 @@ main(void)
         cmocka_unit_test(test_config_unknown_field_is_rejected),
         cmocka_unit_test(test_config_missing_backend_is_rejected),
         cmocka_unit_test(test_config_bad_status_on_error_is_rejected),
+        cmocka_unit_test(
+            test_config_header_to_add_with_a_control_byte_is_rejected),
         cmocka_unit_test(test_config_body_without_max_bytes_is_rejected),
         cmocka_unit_test(test_config_bad_timeout_is_rejected),
         cmocka_unit_test(test_config_bad_header_name_is_rejected),

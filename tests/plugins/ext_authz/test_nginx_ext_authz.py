@@ -24,17 +24,18 @@ sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR",
 
 import authz_http  # noqa: E402
 from harness import (  # noqa: E402
-    API, Background, Nginx, TestFailure, Upstream, check, echo_header,
-    free_port, metric, request, run_case, wait_for)
+    API, HTTP_TIMEOUT, Background, Nginx, TestFailure, Upstream, check,
+    echo_header, free_port, metric, request, run_case, wait_for)
 from test_nginx import (  # noqa: E402
     assert_no_leaks, expect_status, get_metrics, proxied, server)
 
 
 class AuthzHttp:
-    """authz_http.py's server in a thread."""
+    """authz_http.py's server in a thread; .seen records every check."""
 
     def __enter__(self):
         self.srv = authz_http.Server(("127.0.0.1", 0), authz_http.Handler)
+        self.seen = self.srv.seen = []
         self.port = self.srv.server_address[1]
         self.thread = threading.Thread(target=self.srv.serve_forever,
                                        kwargs={"poll_interval": 0.05},
@@ -102,6 +103,119 @@ def http_service(**extra):
 
 
 LOCATIONS = server(proxied("/", "gwf_policy default/api"))
+
+
+# Answers cut short, by the last part of the checked path: each is what a
+# server sent before closing the connection. "complete" is the control.
+CUT_ANSWERS = {
+    "status-only": b"HTTP/1.1 200 OK\r\n",
+    "headers-without-end": b"HTTP/1.1 200 OK\r\nx-user: mallory\r\n",
+    "header-line-cut": b"HTTP/1.1 200 OK\r\nx-user: mal",
+    "content-length-short":
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    "chunked-without-last-chunk":
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n",
+    "chunked-without-trailer-end":
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+    "interim-only": b"HTTP/1.1 100 Continue\r\n\r\n",
+    "deny-status-only": b"HTTP/1.1 403 Forbidden\r\n",
+}
+COMPLETE_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+# Answers whose body's end is left to interpretation (RFC 9112 6.3); what
+# follows the body is another answer, smuggled.
+SMUGGLED = b"HTTP/1.1 200 OK\r\nx-user: mallory\r\nContent-Length: 0\r\n\r\n"
+AMBIGUOUS_ANSWERS = {
+    "content-length-and-chunked":
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+    "two-content-lengths":
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: %d\r\n"
+        b"\r\n" % len(SMUGGLED) + SMUGGLED,
+}
+
+
+class CutAuthz:
+    """A raw socket authz server: reads one request per connection and
+    answers it with CUT_ANSWERS or AMBIGUOUS_ANSWERS[last path segment]
+    (or COMPLETE_ANSWER for .../complete), then closes. Counts the checks it received."""
+
+    def __enter__(self):
+        self.lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsn.bind(("127.0.0.1", 0))
+        self.lsn.listen(64)
+        self.lsn.settimeout(0.1)
+        self.port = self.lsn.getsockname()[1]
+        self.checks = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.lsn.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    target = data.split(b" ", 2)[1].decode("latin-1")
+                    self.checks += 1
+                    name = target.rsplit("/", 1)[-1]
+                    conn.sendall(CUT_ANSWERS.get(
+                        name, AMBIGUOUS_ANSWERS.get(name, COMPLETE_ANSWER)))
+                    conn.shutdown(socket.SHUT_WR)
+                except (OSError, IndexError):
+                    pass
+
+    def __exit__(self, *exc):
+        self.stopping = True
+        self.thread.join(5)
+        self.lsn.close()
+
+
+def raw_request(port, data, timeout=HTTP_TIMEOUT):
+    """Send raw bytes (a request the http.client would not write) on a
+    connection of its own; returns (status, body) once nginx closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.sendall(data)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    try:
+        return int(head.split(b" ", 2)[1]), body
+    except (IndexError, ValueError):
+        raise TestFailure("no HTTP answer to %r: %r" % (data[:80], got[:200]))
+
+
+def fail_open_manifests(port, ext_auth):
+    """manifests() plus GatewayExtension/TrafficPolicy "open": the same
+    service with failOpen true."""
+    docs = manifests(port, ext_auth)
+    docs["open.yaml"] = [
+        {"apiVersion": API, "kind": "GatewayExtension",
+         "metadata": {"name": "open"},
+         "spec": {"extAuth": dict(ext_auth, failOpen=True)}},
+        {"apiVersion": API, "kind": "TrafficPolicy",
+         "metadata": {"name": "open"},
+         "spec": {"extAuth": {"extensionRef": {"name": "open"}}}}]
+    return docs
+
+
+FAIL_OPEN_LOCATIONS = server(proxied("/", "gwf_policy default/api"),
+                             proxied("/open/", "gwf_policy default/open"))
 
 
 def nginx_allow_deny_and_error():
@@ -311,6 +425,181 @@ def nginx_reload_with_cached_connections():
         assert_no_leaks(ngx)
 
 
+def nginx_cut_answer_is_an_error_not_an_allow():
+    """An answer cut short (headers never ended, body short of its
+    framing) is the service failing: statusOnError with failOpen false;
+    with failOpen true the request goes on as for any failure."""
+    with CutAuthz() as authz, Upstream() as up, Nginx(
+            FAIL_OPEN_LOCATIONS,
+            fail_open_manifests(authz.port, {
+                "httpService": {"backendRef": {"name": "authz"}},
+                "statusOnError": 503}), up) as ngx:
+        expect_status(request(ngx.port, "GET", "/x/complete"), 200,
+                      "a complete 200 answer")
+        check(up.hits == 1, "the allowed request did not reach the upstream")
+        for name in CUT_ANSWERS:
+            r = request(ngx.port, "GET", "/x/" + name)
+            check(r.status == 503, "answer %s cut short: got %d, expected "
+                  "statusOnError 503" % (name, r.status))
+        check(up.hits == 1, "a request whose check was cut short reached "
+              "the upstream (%d hits)" % up.hits)
+        for name in CUT_ANSWERS:
+            expect_status(request(ngx.port, "GET", "/open/" + name), 200,
+                          "failOpen, answer %s cut short" % name)
+        check(up.hits == 1 + len(CUT_ANSWERS),
+              "failOpen: upstream saw %d requests" % up.hits)
+        check(authz.checks == 1 + 2 * len(CUT_ANSWERS),
+              "the authz server got %d checks" % authz.checks)
+        m = get_metrics(ngx)
+        for result, n in (("allowed", 1), ("error", len(CUT_ANSWERS)),
+                          ("failed_open", len(CUT_ANSWERS))):
+            got = metric(m, "gwf_ext_authz_checks_total", result=result)
+            check(got == n, "checks_total{result=%s} = %r, expected %d"
+                  % (result, got, n))
+        assert_no_leaks(ngx)
+
+
+def nginx_ambiguous_answer_length_is_an_error():
+    """Two Content-Lengths, or Content-Length and chunked: the answer is
+    an error (statusOnError), never its first or its smuggled reading."""
+    with CutAuthz() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, {
+                "httpService": {"backendRef": {"name": "authz"}},
+                "statusOnError": 503}), up) as ngx:
+        for name in AMBIGUOUS_ANSWERS:
+            r = request(ngx.port, "GET", "/x/" + name)
+            check(r.status == 503, "answer %s: got %d, expected "
+                  "statusOnError 503" % (name, r.status))
+        check(up.hits == 0, "a request reached the upstream")
+        expect_status(request(ngx.port, "GET", "/x/complete"), 200,
+                      "a complete answer after them")
+        assert_no_leaks(ngx)
+
+
+LONG_METHOD = "A" * 70
+
+
+def nginx_uncheckable_request_is_refused_even_with_fail_open():
+    """A request the check cannot carry (a 70-byte method) is the
+    client's fault: 400 without asking the authz server, never
+    forwarded, whatever failOpen says."""
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            FAIL_OPEN_LOCATIONS,
+            fail_open_manifests(authz.port, {"httpService": http_service()}),
+            up) as ngx:
+        for path in ("/open/allow", "/allow"):
+            r = request(ngx.port, LONG_METHOD, path)
+            check(r.status == 400, "%s %s: got %d, expected 400"
+                  % (LONG_METHOD[:8] + "...", path, r.status))
+        check(up.hits == 0, "an unchecked request reached the upstream")
+        check(len(authz.seen) == 0, "the authz server was asked: %r"
+              % authz.seen)
+        expect_status(request(ngx.port, "GET", "/open/allow"), 200,
+                      "an ordinary request after them")
+        m = get_metrics(ngx)
+        got = metric(m, "gwf_ext_authz_checks_total", result="invalid_request")
+        check(got == 2, "checks_total{result=invalid_request} = %r" % got)
+        check(metric(m, "gwf_ext_authz_checks_total",
+                     result="failed_open") is None,
+              "a refused request counted as failed_open")
+        assert_no_leaks(ngx)
+
+
+def nginx_grpc_uncheckable_request_is_refused_even_with_fail_open():
+    """gRPC mode: a header that is not UTF-8 cannot go into the
+    CheckRequest (proto3 strings): 400, never forwarded, even with
+    failOpen; the authz server's own failure on it is not a way around."""
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            FAIL_OPEN_LOCATIONS,
+            fail_open_manifests(authz.port, {"grpcService": {
+                "backendRef": {"name": "authz"}, "requestTimeout": "5s"}}),
+            up) as ngx:
+        for path in (b"/open/allow", b"/allow"):
+            status, _ = raw_request(
+                ngx.port, b"GET " + path + b" HTTP/1.1\r\nHost: h\r\n"
+                b"x-custom: \xff\xfe\r\nConnection: close\r\n\r\n")
+            check(status == 400, "non-UTF-8 header on %r: got %d, "
+                  "expected 400" % (path, status))
+        status, _ = raw_request(ngx.port, LONG_METHOD.encode() +
+                                b" /open/allow HTTP/1.1\r\nHost: h\r\n"
+                                b"Connection: close\r\n\r\n")
+        check(status == 400, "70-byte method: got %d, expected 400" % status)
+        check(up.hits == 0, "an unchecked request reached the upstream")
+        expect_status(request(ngx.port, "GET", "/open/allow"), 200,
+                      "an ordinary request after them")
+        assert_no_leaks(ngx)
+
+
+# The upstream gets the request's raw target and its own Host (or none).
+SAME_VIEW_LOCATIONS = server(
+    proxied("/", "gwf_policy default/api", "proxy_set_header Host $http_host"))
+RAW_TARGETS = [
+    (b"/allow/a%ffb/./c//d?q=%ff&r=\xff&s=%2F#frag\xff", b"Weird.Example:81"),
+    (b"/allow/plain", None),  # HTTP/1.0 without Host
+]
+
+
+def send_same_view_requests(port, targets):
+    for target, host in targets:
+        if host is None:
+            req = b"GET " + target + b" HTTP/1.0\r\n\r\n"
+        else:
+            req = (b"GET " + target + b" HTTP/1.1\r\nHost: " + host +
+                   b"\r\nConnection: close\r\n\r\n")
+        status, body = raw_request(port, req)
+        check(status == 200, "GET %r: got %d %r" % (target, status, body))
+
+
+def nginx_authz_sees_the_path_and_host_the_upstream_gets():
+    """HTTP mode: the check's request target and Host are byte for byte
+    what the upstream receives: fragment, %ff and raw bytes untouched; no
+    Host when the client sent none (HTTP/1.0), not libcurl's."""
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            SAME_VIEW_LOCATIONS,
+            manifests(authz.port, {"httpService": http_service()}),
+            up) as ngx:
+        send_same_view_requests(ngx.port, RAW_TARGETS)
+        check(up.hits == len(RAW_TARGETS) and
+              len(authz.seen) == len(RAW_TARGETS),
+              "upstream %d, authz %d requests" % (up.hits, len(authz.seen)))
+        for rec, seen in zip(up.requests, authz.seen):
+            check(seen["path"] == rec["path"],
+                  "authz saw target %r, the upstream %r"
+                  % (seen["path"], rec["path"]))
+            up_host = [v for k, v in rec["headers"] if k.lower() == "host"]
+            check(seen["host"] == up_host, "authz saw Host %r, the upstream "
+                  "%r" % (seen["host"], up_host))
+        check(authz.seen[0]["path"].endswith("#frag\xff"),
+              "the fragment did not reach the authz server: %r"
+              % authz.seen[0]["path"])
+        assert_no_leaks(ngx)
+
+
+def nginx_grpc_authz_sees_the_path_and_host_the_upstream_gets():
+    """gRPC mode: CheckRequest's path and host fields are the upstream's
+    request target and Host (empty when it has none)."""
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            SAME_VIEW_LOCATIONS,
+            manifests(authz.port, {"grpcService": {
+                "backendRef": {"name": "authz"}, "requestTimeout": "5s"}}),
+            up) as ngx:
+        # UTF-8 only: other bytes are refused in gRPC mode (see above).
+        send_same_view_requests(ngx.port, [
+            (b"/allow/a%ffb/./c//d?q=%ff&s=%2F#frag", b"W.Ex:81"),
+            (b"/allow/plain", None)])
+        check(up.hits == 2, "upstream saw %d requests" % up.hits)
+        for rec in up.requests:
+            check(echo_header(rec, "x-grpc-path") == rec["path"],
+                  "CheckRequest path %r, the upstream's %r"
+                  % (echo_header(rec, "x-grpc-path"), rec["path"]))
+            up_host = [v for k, v in rec["headers"] if k.lower() == "host"]
+            grpc_host = echo_header(rec, "x-grpc-host") or ""
+            check(([grpc_host] if grpc_host else []) == up_host,
+                  "CheckRequest host %r, the upstream's %r"
+                  % (grpc_host, up_host))
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     nginx_allow_deny_and_error,
     nginx_connections_are_kept_alive,
@@ -323,6 +612,12 @@ CASES = {f.__name__: f for f in [
     nginx_concurrent_checks,
     nginx_concurrent_grpc_checks,
     nginx_reload_with_cached_connections,
+    nginx_cut_answer_is_an_error_not_an_allow,
+    nginx_ambiguous_answer_length_is_an_error,
+    nginx_uncheckable_request_is_refused_even_with_fail_open,
+    nginx_grpc_uncheckable_request_is_refused_even_with_fail_open,
+    nginx_authz_sees_the_path_and_host_the_upstream_gets,
+    nginx_grpc_authz_sees_the_path_and_host_the_upstream_gets,
 ]}
 
 if __name__ == "__main__":

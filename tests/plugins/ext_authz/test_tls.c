@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -233,9 +234,59 @@ test_missing_ca_file_is_a_config_error(void **state)
 
     (void)state;
     assert_int_equal(gwf_test_validate(h), -1);
-    if (!strstr(gwf_test_error(h), "spec.extAuth.tls.caFile: cannot read"))
+    if (!strstr(gwf_test_error(h), "spec.extAuth.tls.caFile: cannot open") ||
+        !strstr(gwf_test_error(h), "nowhere.pem\": No such file"))
         fail_msg("%s", gwf_test_error(h));
     gwf_test_host_free(h);
+}
+
+/* caFile names what libcurl opens on the worker per connection: a FIFO
+ * there would block the worker (and the config check itself, which
+ * opened it with fopen, blocked the master: alarm() turns that hang into
+ * a failure); a directory passed fopen. Both are config errors now,
+ * naming the field and what the path is. */
+static void
+expect_ca_file_refused(const char *name, const char *what)
+{
+    gwf_test_host *h;
+    char tls[128], want[512];
+
+    snprintf(tls, sizeof(tls), "{caFile: %s}", name);
+    snprintf(want, sizeof(want),
+             "spec.extAuth.tls.caFile: \"%s/%s\": %s, not a regular file", dir,
+             name, what);
+    alarm(10);
+    h = host_for(http_server.port, "httpService", tls);
+    assert_int_equal(gwf_test_validate(h), -1);
+    alarm(0);
+    if (!strstr(gwf_test_error(h), want))
+        fail_msg("want \"%s\" in %s", want, gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
+static void
+test_ca_file_that_is_a_fifo_is_a_config_error_at_once(void **state)
+{
+    char path[256];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/fifo.pem", dir);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_ca_file_refused("fifo.pem", "a FIFO");
+    unlink(path);
+}
+
+static void
+test_ca_file_that_is_a_directory_is_a_config_error(void **state)
+{
+    char path[256];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/certs.d", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_ca_file_refused("certs.d", "a directory");
+    rmdir(path);
 }
 
 /* The Backend's spec.tls, when the extension has no tls of its own. */
@@ -308,7 +359,7 @@ test_backend_tls_missing_ca_file_is_a_config_error(void **state)
     assert_int_equal(gwf_test_validate(h), -1);
     if (!strstr(gwf_test_error(h),
                 "spec.extAuth.httpService.backendRef.name: Backend authz: "
-                "spec.tls.caFile: cannot read") ||
+                "spec.tls.caFile: cannot open") ||
         !strstr(gwf_test_error(h), "nowhere.pem"))
         fail_msg("%s", gwf_test_error(h));
     gwf_test_host_free(h);
@@ -327,6 +378,8 @@ main(void)
             test_grpc_over_tls_is_allowed_and_reuses_its_connection),
         cmocka_unit_test(test_grpc_over_tls_with_another_ca_is_an_error),
         cmocka_unit_test(test_missing_ca_file_is_a_config_error),
+        cmocka_unit_test(test_ca_file_that_is_a_directory_is_a_config_error),
+        cmocka_unit_test(test_ca_file_that_is_a_fifo_is_a_config_error_at_once),
         cmocka_unit_test(test_http_over_tls_from_the_backend_is_allowed),
         cmocka_unit_test(test_grpc_over_tls_from_the_backend_is_allowed),
         cmocka_unit_test(
