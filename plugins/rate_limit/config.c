@@ -14,6 +14,7 @@
  * `gwf validate` shows every mistake; each error names its field path,
  * what was found and what was expected. Passwords are never echoed.
  */
+#include <gwf/sdk_file.h>
 #include <gwf/sdk_json.h>
 #include "rate_limit.h"
 
@@ -32,7 +33,6 @@
 #define RL_FILE_MAX (4 * 1024 * 1024)
 
 const char *gwf_json_kind(const json_t *v);
-
 
 /* Every key of `obj` must be in `allowed` (NULL-terminated). */
 static gwf_status
@@ -323,42 +323,14 @@ fail:
     return NULL;
 }
 
-static char *
-read_file(const char *path, size_t *len, char *err, size_t err_size)
-{
-    FILE *f = fopen(path, "rb");
-    char *data;
-
-    if (!f) {
-        snprintf(err, err_size, "cannot open \"%.200s\": %s", path,
-                 strerror(errno));
-        return NULL;
-    }
-    data = malloc(RL_FILE_MAX + 1);
-    if (!data) {
-        fclose(f);
-        snprintf(err, err_size, "out of memory");
-        return NULL;
-    }
-    *len = fread(data, 1, RL_FILE_MAX + 1, f);
-    if (ferror(f) || *len > RL_FILE_MAX) {
-        snprintf(err, err_size, "\"%.200s\": %s", path,
-                 ferror(f) ? "read error" : "larger than 4 MiB");
-        fclose(f);
-        free(data);
-        return NULL;
-    }
-    fclose(f);
-    data[*len] = 0;
-    return data;
-}
-
 /* The file's document: JSON if it starts with '{', else YAML. */
 static json_t *
 load_limits_file(const char *path, char *err, size_t err_size)
 {
     size_t len = 0, i = 0;
-    char *data = read_file(path, &len, err, err_size);
+    /* gwf_file_read: the master reads it; a FIFO or a device named here
+     * is refused at once instead of blocking it (gwf/sdk_file.h). */
+    char *data = gwf_file_read(path, RL_FILE_MAX, &len, err, err_size);
     json_t *doc = NULL;
 
     if (!data)
@@ -539,9 +511,61 @@ parse_password_secret(rl_config *cfg, const json_t *ref)
     return GWF_OK;
 }
 
+void
+rl_addresses_free(char **addrs, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(addrs[i]);
+    free(addrs);
+}
+
+/* The numeric TCP addresses of `res`, in its order (the resolver's
+ * preference, RFC 6724), each once. */
+gwf_status
+rl_addresses_from(const struct addrinfo *res, char ***out, size_t *count)
+{
+    char ip[INET6_ADDRSTRLEN], **addrs;
+    size_t n = 0, cap = 0;
+
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        cap++;
+    addrs = calloc(cap ? cap : 1, sizeof(*addrs));
+    if (!addrs)
+        return GWF_ERR_NO_MEMORY;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        const void *a;
+        size_t i;
+
+        if (ai->ai_family == AF_INET)
+            a = &((const struct sockaddr_in *)ai->ai_addr)->sin_addr;
+        else if (ai->ai_family == AF_INET6)
+            a = &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+        else
+            continue;
+        if (!inet_ntop(ai->ai_family, a, ip, sizeof(ip)))
+            continue;
+        for (i = 0; i < n && strcmp(addrs[i], ip) != 0; i++)
+            ;
+        if (i < n)
+            continue;
+        addrs[n] = strdup(ip);
+        if (!addrs[n]) {
+            rl_addresses_free(addrs, n);
+            return GWF_ERR_NO_MEMORY;
+        }
+        n++;
+    }
+    *out = addrs;
+    *count = n;
+    return GWF_OK;
+}
+
 /* Workers must not block, and hiredis resolves names with getaddrinfo:
- * resolve a host name here, at config time (main thread), and keep the
- * address. A literal IPv4/IPv6 address is kept as is. */
+ * resolve a host name here, at config time (main thread), and keep every
+ * address it has - a name such as localhost is ::1 and 127.0.0.1, and
+ * Redis may listen on only one of them: redis.c tries each in turn (and
+ * resolves again, without blocking, when it reconnects). A literal IPv4 or
+ * IPv6 address is the only address. */
 static gwf_status
 resolve_host(rl_config *cfg, const char *field)
 {
@@ -549,37 +573,46 @@ resolve_host(rl_config *cfg, const char *field)
     struct in_addr a4;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
-    char ip[INET6_ADDRSTRLEN];
+    gwf_status st;
     int rc;
 
-    if (!cfg->redis.host || inet_pton(AF_INET, cfg->redis.host, &a4) == 1 ||
-        inet_pton(AF_INET6, cfg->redis.host, &a6) == 1)
+    if (!cfg->redis.host)
         return GWF_OK;
+    if (inet_pton(AF_INET, cfg->redis.host, &a4) == 1 ||
+        inet_pton(AF_INET6, cfg->redis.host, &a6) == 1)
+        goto literal;
 #ifdef RL_NO_RESOLVE
     /* The fuzz harness: random names must not become DNS queries. */
     (void)hints;
     (void)res;
-    (void)ip;
+    (void)st;
     (void)rc;
     (void)field;
-    return GWF_OK;
+    goto literal;
 #else
     rc = getaddrinfo(cfg->redis.host, NULL, &hints, &res);
     if (rc != 0 || !res)
         return gwf_config_errorf(cfg->instance, field,
                                  "cannot resolve \"%.60s\": %s",
                                  cfg->redis.host, gai_strerror(rc));
-    if (res->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip,
-                  sizeof(ip));
-    else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
-                  ip, sizeof(ip));
+    st = rl_addresses_from(res, &cfg->redis.addrs, &cfg->redis.addr_count);
     freeaddrinfo(res);
-    free(cfg->redis.host);
-    cfg->redis.host = strdup(ip);
-    return cfg->redis.host ? GWF_OK : GWF_ERR_NO_MEMORY;
+    if (st == GWF_OK && cfg->redis.addr_count == 0)
+        return gwf_config_errorf(cfg->instance, field,
+                                 "\"%.60s\" has no IPv4 or IPv6 address",
+                                 cfg->redis.host);
+    cfg->redis.resolved = 1;
+    return st;
 #endif
+literal:
+    cfg->redis.addrs = calloc(1, sizeof(*cfg->redis.addrs));
+    if (!cfg->redis.addrs)
+        return GWF_ERR_NO_MEMORY;
+    cfg->redis.addrs[0] = strdup(cfg->redis.host);
+    if (!cfg->redis.addrs[0])
+        return GWF_ERR_NO_MEMORY;
+    cfg->redis.addr_count = 1;
+    return GWF_OK;
 }
 
 static gwf_status
@@ -852,6 +885,7 @@ rl_config_free(rl_config *cfg)
 {
     free(cfg->domain);
     free(cfg->redis.host);
+    rl_addresses_free(cfg->redis.addrs, cfg->redis.addr_count);
     free(cfg->redis.username);
     if (cfg->redis.password) {
         /* Do not leave the secret in freed memory. */

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const struct {
     const char *name;
     uint64_t seconds;

@@ -16,6 +16,13 @@
  *      verdict is made: 429 if a descriptor not in shadow mode is over its
  *      limit, the failure mode if Redis failed, else the request goes on.
  *
+ * Our own failures (no memory for the decision or a key, no worker state)
+ * take the failure mode too, exactly as Redis failing does: failOpen
+ * false refuses the request, never lets it through unchecked. What the
+ * client sends is never a failure: an absent header or claim means that
+ * descriptor does not apply (Envoy's rule), and any value, of any bytes
+ * or length, is counted byte for byte (Redis keys are binary-safe).
+ *
  * A decision outlives its stream when the client leaves or the timer wins:
  * hiredis still owes it replies. So the decision is freed by whichever of
  * stream_destroy and the last reply comes last.
@@ -536,7 +543,15 @@ entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
     }
 }
 
-/* Build slot i for route descriptor `ds`: 1 if it is limited. */
+/* What build_slot made of one route descriptor. */
+enum { DESCRIPTOR_SKIPPED = 0, DESCRIPTOR_LIMITED = 1 };
+
+/* Build `slot` for route descriptor `ds`: DESCRIPTOR_LIMITED if it has a
+ * limit (the slot is then pending, or already SLOT_ERROR when its key
+ * could not be made: that is our failure, so the fail mode decides it,
+ * never a silent "not limited"), else DESCRIPTOR_SKIPPED (a source is
+ * absent, as Envoy skips such a descriptor, or the tree has no limit for
+ * it). */
 static int
 build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
            rl_slot *slot)
@@ -550,7 +565,7 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
         gwf_view v;
         if (!entry_value(st->s, &ds->entries[i], &v, scratch[i],
                          sizeof(scratch[i])))
-            return 0;
+            return DESCRIPTOR_SKIPPED;
         entries[i].key = ds->entries[i].key;
         entries[i].key_len = strlen(ds->entries[i].key);
         entries[i].value = v.ptr ? v.ptr : "";
@@ -558,7 +573,12 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
     }
     limit = rl_descriptors_match(&d->cfg->root, entries, ds->entry_count);
     if (!limit || limit->unlimited)
-        return 0;
+        return DESCRIPTOR_SKIPPED;
+    slot->d = d;
+    slot->limit = limit;
+    slot->window_end =
+        (int64_t)(rl_window_start(d->now_s, limit->unit_seconds) +
+                  limit->unit_seconds);
     if (d->cfg->algorithm == RL_ALGO_ROLLING)
         rl_rolling_key(&key, d->cfg->redis.key_prefix, d->cfg->domain, entries,
                        ds->entry_count, limit->unit_seconds);
@@ -568,17 +588,32 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
                             d->now_s);
     if (key.failed || !key.data) {
         gwf_strbuf_free(&key);
-        return 0;
+        gwf_stream_logf(st->s, GWF_LOG_ERROR,
+                        "rate_limit: out of memory making a Redis key");
+        slot->state = SLOT_ERROR;
+        return DESCRIPTOR_LIMITED;
     }
-    slot->d = d;
-    slot->limit = limit;
     slot->key = key.data; /* taken over from the strbuf */
     slot->key_len = key.len;
     slot->state = SLOT_PENDING;
-    slot->window_end =
-        (int64_t)(rl_window_start(d->now_s, limit->unit_seconds) +
-                  limit->unit_seconds);
-    return 1;
+    return DESCRIPTOR_LIMITED;
+}
+
+/* A failure of ours before there is any slot to carry it (no memory for
+ * the decision, no worker state): the fail mode decides, exactly as for
+ * Redis failing. Letting the request through here would make every
+ * internal error a way around the limit. */
+static gwf_action
+fail_internal(rl_stream *st, const char *why)
+{
+    gwf_stream *s = st->s;
+
+    gwf_stream_logf(s, GWF_LOG_ERROR, "rate_limit: %s", why);
+    if (st->cfg->fail_open)
+        return GWF_CONTINUE;
+    s->host->send_local_reply(s, st->cfg->failure_status, NULL, 0, NULL, 0,
+                              "rate_limit_error");
+    return GWF_PAUSE;
 }
 
 static gwf_action
@@ -589,11 +624,13 @@ global_request_headers(rl_stream *st)
     rl_decision *d;
     size_t sent = 0;
 
-    if (!st->route || !st->w)
-        return GWF_CONTINUE;
+    if (!st->route)
+        return GWF_CONTINUE; /* no descriptors: nothing is limited */
+    if (!st->w)
+        return fail_internal(st, "no worker state (worker_start failed)");
     d = calloc(1, sizeof(*d));
     if (!d)
-        return GWF_CONTINUE;
+        return fail_internal(st, "out of memory for a decision");
     d->st = st;
     d->w = st->w;
     d->cfg = st->cfg;
@@ -601,7 +638,8 @@ global_request_headers(rl_stream *st)
     d->now_s = d->now_ms / 1000;
     st->d = d;
     for (size_t i = 0; i < st->route->descriptor_count; i++)
-        if (build_slot(st, d, &st->route->descriptors[i], &d->slots[d->n]))
+        if (build_slot(st, d, &st->route->descriptors[i], &d->slots[d->n]) ==
+            DESCRIPTOR_LIMITED)
             d->n++;
     if (d->n == 0)
         return GWF_CONTINUE;
@@ -610,6 +648,8 @@ global_request_headers(rl_stream *st)
         int64_t cached_until = 0;
         gwf_status sent_st;
 
+        if (slot->state != SLOT_PENDING)
+            continue; /* its key could not be made */
         if (st->cfg->over_limit_cache)
             cached_until =
                 rl_cache_has(st->w->cache, slot->key, slot->key_len, d->now_s);

@@ -74,8 +74,15 @@ enum { RL_ALGO_FIXED_WINDOW = 0, RL_ALGO_ROLLING = 1 };
 enum { RL_HEADERS_OFF = 0, RL_HEADERS_DRAFT03 = 1 };
 
 typedef struct rl_redis_config {
-    char *host;
+    char *host; /* as configured: a name or a literal address */
     int port;
+    /* The numeric addresses `host` had when the config loaded, in the
+     * resolver's order; a literal is its own one address. redis.c tries
+     * them in turn. `resolved`: host is a name, to resolve again (without
+     * blocking) when a worker reconnects. */
+    char **addrs;
+    size_t addr_count;
+    int resolved;
     int64_t db;
     char *username; /* NULL: AUTH with the password alone */
     char *password; /* NULL: no AUTH */
@@ -116,6 +123,13 @@ typedef struct rl_config {
 } rl_config;
 
 gwf_status rl_config_parse(rl_config *cfg, const json_t *spec);
+/* The numeric addresses of a getaddrinfo result, in order, each once:
+ * `*addrs` (`*count` of them) is the caller's, freed with
+ * rl_addresses_free. */
+struct addrinfo;
+gwf_status rl_addresses_from(const struct addrinfo *res, char ***addrs,
+                             size_t *count);
+void rl_addresses_free(char **addrs, size_t count);
 void rl_config_free(rl_config *cfg);
 
 /* -- Route config: which descriptors a request makes --------------------- */
@@ -190,9 +204,11 @@ typedef void (*rl_redis_cb)(void *arg, int ok, const long long *values,
 
 rl_redis *rl_redis_new(const rl_config *cfg);
 void rl_redis_free(rl_redis *r);
-/* Queue INCRBY key hits and EXPIRE key seconds; `cb` gets INCRBY's reply
- * (exactly once, also when the connection fails or is freed). GWF_OK if
- * queued; otherwise cb is not called. */
+/* Queue INCRBY key hits and EXPIRE key seconds (held while the connection
+ * is being made: every address of the host is tried in turn, and AUTH and
+ * SELECT must succeed first); `cb` gets INCRBY's reply (exactly once, also
+ * when the connection fails or is freed). GWF_OK if queued; otherwise cb
+ * is not called. `key` is copied. */
 gwf_status rl_redis_incr_expire(rl_redis *r, const char *key, size_t len,
                                 uint64_t hits, uint64_t expire_seconds,
                                 rl_redis_cb cb, void *arg);
@@ -202,8 +218,9 @@ gwf_status rl_redis_incr_expire(rl_redis *r, const char *key, size_t len,
 gwf_status rl_redis_rolling(rl_redis *r, const char *key, size_t len,
                             int64_t now_ms, uint64_t period_ms, uint64_t limit,
                             uint64_t hits, rl_redis_cb cb, void *arg);
-/* A decision timed out: after a few in a row with no reply at all, the
- * connection is dropped and re-made (with backoff). */
+/* A decision timed out: while still connecting, the next address is
+ * tried at once; once connected, after a few in a row with no reply at
+ * all, the connection is dropped and re-made (with backoff). */
 void rl_redis_note_timeout(rl_redis *r);
 
 /* -- Local token bucket --------------------------------------------------- */

@@ -5,27 +5,46 @@
  * adapter: hiredis asks to start or stop watching its socket for reading
  * or writing (addRead/delRead/addWrite/delWrite) and to let go of it
  * (cleanup), and we map that onto one worker-scope fd watch (fd_watch,
- * fd_update, fd_cancel). The installed hiredis (0.14) has no timer hook:
- * timeouts are the caller's, one host timer per decision.
+ * fd_update, fd_cancel) per connection attempt (rl_conn: an attempt that
+ * is being torn down must cancel its own watch, not its successor's). The
+ * installed hiredis (0.14) has no timer hook: timeouts are the caller's,
+ * one host timer per decision.
  *
  * Commands of concurrent requests go out on the same connection, so
  * hiredis pipelines them by itself: each request's INCRBY + EXPIRE pairs
  * are appended to the output buffer and written together when the socket
  * is writable.
  *
+ * Addresses: a host name may have several (localhost is ::1 and
+ * 127.0.0.1) and Redis may listen on any one of them. As libcurl does, a
+ * connection tries each address in turn, in the resolver's order, until
+ * one accepts; commands wait in our own queue (`held`) meanwhile, so an
+ * address that refuses costs them nothing. A decision that times out
+ * while a connect is still pending moves on to the next address (a
+ * happy-eyeballs-lite: a black-holed address never holds the others up).
+ * The config resolved the name once (workers must not wait on DNS); each
+ * time a connection is lost, the name is resolved again in the background
+ * (getaddrinfo_a) and the next connection uses the new addresses if the
+ * answer is in by then.
+ *
  * Failures: a lost connection (Redis killed, reset) makes hiredis call
  * every pending callback with no reply, then our disconnect callback; the
  * next connection is made lazily by the next request, not before a
  * backoff (50 ms doubling to 5 s, reset by the first reply). While in
  * backoff, requests fail at once (the caller's fail mode), never wait.
+ * Commands are held until AUTH and SELECT have succeeded, and a Redis
+ * that refuses either is a failed connection: nothing ever runs
+ * unauthenticated or in the wrong database.
  * A Redis that accepts but does not answer (stopped, overloaded) is seen
  * by the callers' timeouts: after RL_DROP_AFTER_TIMEOUTS timeouts in a
  * row with no reply at all, the connection is dropped and re-made.
  */
+#define _GNU_SOURCE /* getaddrinfo_a */
 #include "rate_limit.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +53,45 @@
 #define RL_BACKOFF_MAX_NS (5000 * INT64_C(1000000))
 #define RL_DROP_AFTER_TIMEOUTS 3
 
-struct rl_redis {
-    const rl_config *cfg;
-    gwf_instance *inst;
-    redisAsyncContext *ac; /* NULL when there is no connection */
+typedef struct rl_cmd rl_cmd;
+
+/* One connection attempt: hiredis's event hooks get this, so the watch
+ * they drive is always this attempt's. Freed by ev_cleanup. */
+typedef struct rl_conn {
+    struct rl_redis *r;
+    redisAsyncContext *ac;
     int watching;
     uint64_t watch_id;
     uint32_t events;
+} rl_conn;
+
+struct rl_redis {
+    const rl_config *cfg;
+    gwf_instance *inst;
+    redisAsyncContext *ac;  /* NULL when there is no connection */
+    int connected;          /* ac has connected (else: connecting) */
+    int ready;              /* and AUTH and SELECT succeeded */
+    unsigned setup_pending; /* AUTH and SELECT not answered yet */
+    /* The addresses to try (the config's, or this worker's own after a
+     * new resolution) and the next one to try in this round. */
+    char **addrs;
+    size_t addr_count;
+    char **own_addrs;
+    size_t own_addr_count;
+    size_t addr_next;
+    const char *addr; /* the one ac is (was last) connected to */
+    /* A connection to free once hiredis's handler returns (hiredis may
+     * not be freed from inside its connect callback). */
+    redisAsyncContext *doomed;
+    int in_connect_cb;
+    /* Background resolution of cfg->redis.host, started on a loss. */
+    int resolving;
+    struct gaicb gai;
+    struct addrinfo gai_hints;
+    rl_cmd *held, **held_tail; /* commands waiting for the connect */
+    /* hiredis's reply builders, and ours: theirs with arrays bounded. */
+    const redisReplyObjectFunctions *hiredis_fns;
+    redisReplyObjectFunctions reply_fns;
     int64_t next_connect_ns; /* monotonic: no connect before this */
     int64_t backoff_ns;
     unsigned timeouts_in_a_row;
@@ -48,17 +99,22 @@ struct rl_redis {
     int freeing;
 };
 
-typedef struct rl_cmd {
+enum { CMD_INCR_EXPIRE, CMD_SCRIPT };
+
+struct rl_cmd {
+    rl_cmd *next; /* in r->held */
     rl_redis *r;
     rl_redis_cb cb;
     void *arg;
     int64_t sent_ns;
-    /* Rolling only: what to send again as EVAL after NOSCRIPT. */
-    int retried;
+    int kind;
+    int retried; /* CMD_SCRIPT: sent again as EVAL after NOSCRIPT */
     char *key;
     size_t key_len;
+    /* INCR_EXPIRE: hits, expire seconds. SCRIPT: now, period, limit,
+     * hits. */
     char args[4][24];
-} rl_cmd;
+};
 
 static void
 cmd_free(rl_cmd *cmd)
@@ -67,7 +123,8 @@ cmd_free(rl_cmd *cmd)
     free(cmd);
 }
 
-static int send_script(rl_redis *r, rl_cmd *cmd, int by_sha);
+static int cmd_send(rl_redis *r, rl_cmd *cmd);
+static int connect_next(rl_redis *r);
 
 static int64_t
 mono_now(rl_redis *r)
@@ -77,108 +134,426 @@ mono_now(rl_redis *r)
 
 /* -- The event-loop adapter -------------------------------------------- */
 
+static void read_replies(rl_redis *r, redisAsyncContext *ac);
+
 static void
 on_fd(void *arg, int fd, uint32_t events)
 {
-    rl_redis *r = arg;
-    redisAsyncContext *ac = r->ac;
+    rl_conn *conn = arg;
+    rl_redis *r = conn->r;
+    redisAsyncContext *ac = conn->ac;
 
     (void)fd;
-    if (!ac)
-        return;
     if (events & (GWF_FD_READ | GWF_FD_ERROR))
-        redisAsyncHandleRead(ac);
-    /* The read may have torn the connection down (and freed ac). */
+        read_replies(r, ac);
+    /* The read may have torn the attempt down (ac and conn freed). */
     if (r->ac == ac && (events & (GWF_FD_WRITE | GWF_FD_ERROR)))
         redisAsyncHandleWrite(ac);
+    if (r->doomed) {
+        ac = r->doomed;
+        r->doomed = NULL;
+        redisAsyncFree(ac);
+    }
 }
 
 static void
-watch_set(rl_redis *r, uint32_t events)
+watch_set(rl_conn *conn, uint32_t events)
 {
-    const gwf_host *host = r->inst->host;
+    gwf_instance *inst = conn->r->inst;
 
-    if (!r->ac || events == r->events)
+    if (events == conn->events)
         return;
-    r->events = events;
-    if (!r->watching) {
-        if (host->fd_watch(r->inst, NULL, r->ac->c.fd, events, on_fd, r,
-                           &r->watch_id) == GWF_OK)
-            r->watching = 1;
+    conn->events = events;
+    if (!conn->watching) {
+        if (inst->host->fd_watch(inst, NULL, conn->ac->c.fd, events, on_fd,
+                                 conn, &conn->watch_id) == GWF_OK)
+            conn->watching = 1;
         else
-            gwf_logf(r->inst, GWF_LOG_ERROR,
+            gwf_logf(inst, GWF_LOG_ERROR,
                      "rate_limit: cannot watch the Redis socket");
         return;
     }
-    host->fd_update(r->inst, r->watch_id, events);
+    inst->host->fd_update(inst, conn->watch_id, events);
 }
 
 static void
 ev_add_read(void *data)
 {
-    rl_redis *r = data;
-    watch_set(r, r->events | GWF_FD_READ);
+    rl_conn *conn = data;
+    watch_set(conn, conn->events | GWF_FD_READ);
 }
 
 static void
 ev_del_read(void *data)
 {
-    rl_redis *r = data;
-    watch_set(r, r->events & ~(uint32_t)GWF_FD_READ);
+    rl_conn *conn = data;
+    watch_set(conn, conn->events & ~(uint32_t)GWF_FD_READ);
 }
 
 static void
 ev_add_write(void *data)
 {
-    rl_redis *r = data;
-    watch_set(r, r->events | GWF_FD_WRITE);
+    rl_conn *conn = data;
+    watch_set(conn, conn->events | GWF_FD_WRITE);
 }
 
 static void
 ev_del_write(void *data)
 {
-    rl_redis *r = data;
-    watch_set(r, r->events & ~(uint32_t)GWF_FD_WRITE);
+    rl_conn *conn = data;
+    watch_set(conn, conn->events & ~(uint32_t)GWF_FD_WRITE);
 }
 
-/* hiredis is about to close the socket: stop watching it first. */
+/* hiredis is about to close the socket: stop watching it first. This is
+ * the last hook of an attempt. */
 static void
 ev_cleanup(void *data)
 {
-    rl_redis *r = data;
+    rl_conn *conn = data;
 
-    if (r->watching)
-        r->inst->host->fd_cancel(r->inst, r->watch_id);
-    r->watching = 0;
-    r->events = 0;
+    if (conn->watching)
+        conn->r->inst->host->fd_cancel(conn->r->inst, conn->watch_id);
+    free(conn);
+}
+
+/* -- Reading replies ------------------------------------------------------
+ *
+ * hiredis 0.14 trusts Redis: a reply with no command waiting for it trips
+ * an assert (the worker aborts), and an array header announcing 2^31
+ * elements is allocated as such and walked when freed. So replies are
+ * read here, from hiredis's public pieces: the reader builds each reply
+ * (with arrays bounded: ours never exceed 4 elements), the command at the
+ * head of hiredis's callback list gets it, and a reply with no command
+ * ends the connection, as does a malformed one. */
+
+#define RL_MAX_ARRAY 16
+
+static void *
+create_array_bounded(const redisReadTask *task, int elements)
+{
+    rl_redis *r = task->privdata;
+
+    if (elements > RL_MAX_ARRAY)
+        return NULL; /* the reader fails: the connection ends */
+    return r->hiredis_fns->createArray(task, elements);
+}
+
+/* Our reply builders on a new context (they outlive it: the reader frees
+ * its last reply with them). */
+static void
+bound_replies(rl_redis *r, redisAsyncContext *ac)
+{
+    if (!r->hiredis_fns) {
+        r->hiredis_fns = ac->c.reader->fn;
+        r->reply_fns = *r->hiredis_fns;
+        r->reply_fns.createArray = create_array_bounded;
+    }
+    ac->c.reader->fn = &r->reply_fns;
+    ac->c.reader->privdata = r;
+}
+
+static void drop_connection(rl_redis *r, const char *why);
+
+/* End `ac` for `why`: the current connection is dropped (its commands
+ * fail); any other is only freed. */
+static void
+end_context(rl_redis *r, redisAsyncContext *ac, const char *why)
+{
+    if (r->ac == ac)
+        drop_connection(r, why);
+    else
+        redisAsyncFree(ac);
+}
+
+/* The command waiting for the next reply, off hiredis's list; NULL if
+ * none is. */
+static redisCallback *
+shift_callback(redisAsyncContext *ac)
+{
+    redisCallback *cb = ac->replies.head;
+
+    if (cb) {
+        ac->replies.head = cb->next;
+        if (!ac->replies.head)
+            ac->replies.tail = NULL;
+    }
+    return cb;
+}
+
+static void
+read_replies(rl_redis *r, redisAsyncContext *ac)
+{
+    redisContext *c = &ac->c;
+    void *reply;
+
+    if (!(c->flags & REDIS_CONNECTED)) {
+        /* hiredis finishes (or fails) the connect; nothing was sent yet,
+         * so there is nothing to read. */
+        redisAsyncHandleRead(ac);
+        return;
+    }
+    if (redisBufferRead(c) != REDIS_OK) {
+        end_context(r, ac, c->errstr[0] ? c->errstr : "connection lost");
+        return;
+    }
+    for (;;) {
+        redisCallback *cb;
+
+        if (redisGetReply(c, &reply) != REDIS_OK) {
+            end_context(r, ac, "malformed reply");
+            return;
+        }
+        if (!reply)
+            return;
+        cb = shift_callback(ac);
+        if (!cb) {
+            r->reply_fns.freeObject(reply);
+            end_context(r, ac, "a reply to no command");
+            return;
+        }
+        if (cb->fn) {
+            /* A callback that frees the context (drop_connection) only
+             * marks it, while this flag is set; it is freed below. */
+            c->flags |= REDIS_IN_CALLBACK;
+            cb->fn(ac, reply, cb->privdata);
+            c->flags &= ~REDIS_IN_CALLBACK;
+        }
+        r->reply_fns.freeObject(reply);
+        free(cb);
+        if (c->flags & REDIS_FREEING) {
+            redisAsyncFree(ac);
+            return;
+        }
+    }
+}
+
+/* -- Addresses ------------------------------------------------------------ */
+
+/* Resolve the name again in the background: the next connection uses the
+ * answer if it is in by then (a name's addresses change: a restarted
+ * Redis, a DNS failover), else the addresses it has. */
+static void
+resolve_start(rl_redis *r)
+{
+    struct gaicb *list[1] = {&r->gai};
+
+    if (!r->cfg->redis.resolved || r->resolving || r->freeing)
+        return;
+    memset(&r->gai, 0, sizeof(r->gai));
+    memset(&r->gai_hints, 0, sizeof(r->gai_hints));
+    r->gai_hints.ai_socktype = SOCK_STREAM;
+    r->gai.ar_name = r->cfg->redis.host;
+    r->gai.ar_request = &r->gai_hints;
+    if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) == 0)
+        r->resolving = 1;
+}
+
+/* Take the background resolution's answer, if it is in. */
+static void
+resolve_collect(rl_redis *r)
+{
+    char **addrs;
+    size_t count;
+    int rc;
+
+    if (!r->resolving || (rc = gai_error(&r->gai)) == EAI_INPROGRESS)
+        return;
+    r->resolving = 0;
+    if (rc != 0) {
+        gwf_logf(r->inst, GWF_LOG_WARN,
+                 "rate_limit: cannot resolve Redis %s again (%s); keeping "
+                 "its addresses",
+                 r->cfg->redis.host, gai_strerror(rc));
+        return;
+    }
+    if (rl_addresses_from(r->gai.ar_result, &addrs, &count) == GWF_OK) {
+        if (count > 0) {
+            rl_addresses_free(r->own_addrs, r->own_addr_count);
+            r->addr = NULL; /* it may have been one of those */
+            r->addrs = r->own_addrs = addrs;
+            r->addr_count = r->own_addr_count = count;
+            gwf_logf(r->inst, GWF_LOG_INFO,
+                     "rate_limit: Redis %s resolved again: %zu address%s, "
+                     "first %s",
+                     r->cfg->redis.host, count, count == 1 ? "" : "es",
+                     addrs[0]);
+        } else {
+            rl_addresses_free(addrs, count);
+        }
+    }
+    freeaddrinfo(r->gai.ar_result);
+    r->gai.ar_result = NULL;
+}
+
+/* Worker stop: a resolution still running writes into r; wait for it. */
+static void
+resolve_stop(rl_redis *r)
+{
+    const struct gaicb *list[1] = {&r->gai};
+
+    if (!r->resolving)
+        return;
+    if (gai_cancel(&r->gai) != EAI_CANCELED)
+        while (gai_error(&r->gai) == EAI_INPROGRESS)
+            gai_suspend(list, 1, NULL);
+    if (gai_error(&r->gai) == 0 && r->gai.ar_result)
+        freeaddrinfo(r->gai.ar_result);
+    r->resolving = 0;
 }
 
 /* -- Connection state ---------------------------------------------------- */
+
+/* Answer every held command with an error (they never reached Redis). */
+static void
+fail_held(rl_redis *r, const char *why)
+{
+    rl_cmd *cmd = r->held;
+
+    r->held = NULL;
+    r->held_tail = &r->held;
+    while (cmd) {
+        rl_cmd *next = cmd->next;
+        cmd->cb(cmd->arg, 0, NULL, 0, why);
+        cmd_free(cmd);
+        cmd = next;
+    }
+}
+
+/* Send the held commands, in order, on the new connection. */
+static void
+flush_held(rl_redis *r)
+{
+    rl_cmd *cmd = r->held;
+
+    r->held = NULL;
+    r->held_tail = &r->held;
+    while (cmd) {
+        rl_cmd *next = cmd->next;
+        cmd->next = NULL;
+        if (cmd_send(r, cmd) != 0) {
+            cmd->cb(cmd->arg, 0, NULL, 0, "cannot queue the command");
+            cmd_free(cmd);
+        }
+        cmd = next;
+    }
+}
 
 static void
 connection_lost(rl_redis *r, const char *why)
 {
     /* The watch itself goes in ev_cleanup, which hiredis calls next. */
     r->ac = NULL;
+    r->connected = r->ready = 0;
     if (r->freeing)
         return;
     r->next_connect_ns = mono_now(r) + r->backoff_ns;
     gwf_logf(r->inst, GWF_LOG_WARN,
-             "rate_limit: Redis %s:%d: %s; next attempt in %lld ms",
-             r->cfg->redis.host, r->cfg->redis.port, why,
-             (long long)(r->backoff_ns / 1000000));
+             "rate_limit: Redis %s:%d (%s): %s; next attempt in %lld ms",
+             r->cfg->redis.host, r->cfg->redis.port, r->addr ? r->addr : "-",
+             why, (long long)(r->backoff_ns / 1000000));
     r->backoff_ns *= 2;
     if (r->backoff_ns > RL_BACKOFF_MAX_NS)
         r->backoff_ns = RL_BACKOFF_MAX_NS;
+    resolve_start(r);
+    fail_held(r, why);
+}
+
+/* This attempt failed before connecting: the next address, or, when every
+ * address of the round failed, a lost connection. */
+static void
+attempt_failed(rl_redis *r, const char *why)
+{
+    gwf_logf(r->inst, GWF_LOG_INFO, "rate_limit: Redis %s:%d at %s: %s",
+             r->cfg->redis.host, r->cfg->redis.port, r->addr, why);
+    r->ac = NULL;
+    if (connect_next(r) != 0)
+        connection_lost(r, "no address accepted the connection");
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *reply_ptr, void *what);
+
+/* AUTH and SELECT go first on every connection. The number queued, or -1
+ * if they could not be. */
+static int
+send_setup(rl_redis *r)
+{
+    const rl_redis_config *rc = &r->cfg->redis;
+    int queued = 0;
+
+    if (rc->password) {
+        const char *argv[3] = {"AUTH", NULL, NULL};
+        size_t lens[3] = {4, 0, 0};
+        int argc = 1;
+        if (rc->username) {
+            argv[argc] = rc->username;
+            lens[argc++] = strlen(rc->username);
+        }
+        argv[argc] = rc->password;
+        lens[argc++] = strlen(rc->password);
+        if (redisAsyncCommandArgv(r->ac, on_setup_reply, (void *)"AUTH", argc,
+                                  argv, lens) != REDIS_OK)
+            return -1;
+        queued++;
+    }
+    if (rc->db != 0) {
+        char db[24];
+        snprintf(db, sizeof(db), "%lld", (long long)rc->db);
+        const char *argv[2] = {"SELECT", db};
+        size_t lens[2] = {6, strlen(db)};
+        if (redisAsyncCommandArgv(r->ac, on_setup_reply, (void *)"SELECT", 2,
+                                  argv, lens) != REDIS_OK)
+            return -1;
+        queued++;
+    }
+    return queued;
+}
+
+/* Drop the current connection: its pending commands are answered with no
+ * reply. Safe outside hiredis and inside its reply callbacks (hiredis
+ * then frees it when the callback returns), but hiredis goes on using a
+ * context after its connect callback: from there the free waits for
+ * on_fd. */
+static void
+drop_connection(rl_redis *r, const char *why)
+{
+    redisAsyncContext *ac = r->ac;
+    char reason[128];
+
+    /* `why` may be the context's own errstr: keep it past the free. */
+    snprintf(reason, sizeof(reason), "%s", why);
+    r->ac = NULL;
+    r->connected = r->ready = 0;
+    if (r->in_connect_cb)
+        r->doomed = ac;
+    else
+        redisAsyncFree(ac);
+    connection_lost(r, reason);
 }
 
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
     rl_redis *r = ac->data;
+    int setup;
 
-    if (status != REDIS_OK)
-        connection_lost(r, ac->errstr[0] ? ac->errstr : "connect failed");
+    if (r->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        attempt_failed(r, ac->errstr[0] ? ac->errstr : "connect failed");
+        return;
+    }
+    r->connected = 1;
+    r->in_connect_cb = 1;
+    setup = send_setup(r);
+    if (setup < 0) {
+        drop_connection(r, "cannot queue AUTH or SELECT");
+    } else if (setup == 0) {
+        r->ready = 1;
+        flush_held(r);
+    } else {
+        r->setup_pending = (unsigned)setup;
+    }
+    r->in_connect_cb = 0;
 }
 
 static void
@@ -199,33 +574,57 @@ on_setup_reply(redisAsyncContext *ac, void *reply_ptr, void *what)
     redisReply *reply = reply_ptr;
     rl_redis *r = ac->data;
 
-    if (reply && reply->type == REDIS_REPLY_ERROR && !r->auth_error_logged) {
+    if (!reply || r->ac != ac || r->freeing)
+        return;
+    if (reply->type != REDIS_REPLY_ERROR) {
+        /* The commands held meanwhile go now, in the right database. */
+        if (--r->setup_pending == 0) {
+            r->ready = 1;
+            flush_held(r);
+        }
+        return;
+    }
+    if (!r->auth_error_logged) {
         r->auth_error_logged = 1;
         /* Redis's own message; it never contains the password. */
         gwf_logf(r->inst, GWF_LOG_ERROR, "rate_limit: Redis %s failed: %.*s",
                  (const char *)what, (int)reply->len, reply->str);
     }
+    /* The commands held behind it would run unauthenticated or in the
+     * wrong database: they fail instead (the fail mode decides). */
+    drop_connection(r, "AUTH or SELECT refused");
 }
 
+/* Start an attempt on `addr`: 0 if it is under way. */
 static int
-redis_connect(rl_redis *r)
+connect_to(rl_redis *r, const char *addr)
 {
-    const rl_redis_config *rc = &r->cfg->redis;
-    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
+    redisAsyncContext *ac;
+    rl_conn *conn = calloc(1, sizeof(*conn));
 
-    if (!ac)
+    if (!conn)
         return -1;
-    if (ac->err) {
-        r->ac = NULL;
-        gwf_logf(r->inst, GWF_LOG_WARN, "rate_limit: Redis %s:%d: %s", rc->host,
-                 rc->port, ac->errstr);
-        redisAsyncFree(ac);
-        connection_lost(r, "connect failed");
+    r->addr = addr;
+    ac = redisAsyncConnect(addr, r->cfg->redis.port);
+    if (!ac) {
+        free(conn);
         return -1;
     }
+    if (ac->err) {
+        gwf_logf(r->inst, GWF_LOG_INFO, "rate_limit: Redis %s:%d at %s: %s",
+                 r->cfg->redis.host, r->cfg->redis.port, addr, ac->errstr);
+        redisAsyncFree(ac);
+        free(conn);
+        return -1;
+    }
+    bound_replies(r, ac);
+    conn->r = r;
+    conn->ac = ac;
     r->ac = ac;
+    r->connected = r->ready = 0;
+    r->setup_pending = 0;
     ac->data = r;
-    ac->ev.data = r;
+    ac->ev.data = conn;
     ac->ev.addRead = ev_add_read;
     ac->ev.delRead = ev_del_read;
     ac->ev.addWrite = ev_add_write;
@@ -233,28 +632,37 @@ redis_connect(rl_redis *r)
     ac->ev.cleanup = ev_cleanup;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    if (rc->password) {
-        const char *argv[3] = {"AUTH", NULL, NULL};
-        size_t lens[3] = {4, 0, 0};
-        int argc = 1;
-        if (rc->username) {
-            argv[argc] = rc->username;
-            lens[argc++] = strlen(rc->username);
-        }
-        argv[argc] = rc->password;
-        lens[argc++] = strlen(rc->password);
-        redisAsyncCommandArgv(ac, on_setup_reply, (void *)"AUTH", argc, argv,
-                              lens);
-    }
-    if (rc->db != 0) {
-        char db[24];
-        snprintf(db, sizeof(db), "%lld", (long long)rc->db);
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, strlen(db)};
-        redisAsyncCommandArgv(ac, on_setup_reply, (void *)"SELECT", 2, argv,
-                              lens);
-    }
+    /* Writable means connected (or failed): hiredis finds out then. */
+    ev_add_write(conn);
     return 0;
+}
+
+/* The next address of this round that starts an attempt: 0, or -1 when
+ * none is left. */
+static int
+connect_next(rl_redis *r)
+{
+    while (r->addr_next < r->addr_count)
+        if (connect_to(r, r->addrs[r->addr_next++]) == 0)
+            return 0;
+    return -1;
+}
+
+/* A connection, made or being made: 0, or -1 (in backoff, or no address
+ * accepted at once) and the caller fails now. */
+static int
+ensure_connection(rl_redis *r)
+{
+    if (r->ac)
+        return 0;
+    if (mono_now(r) < r->next_connect_ns)
+        return -1; /* in backoff: fail now */
+    resolve_collect(r);
+    r->addr_next = 0;
+    if (connect_next(r) == 0)
+        return 0;
+    connection_lost(r, "no address accepted the connection");
+    return -1;
 }
 
 rl_redis *
@@ -266,6 +674,9 @@ rl_redis_new(const rl_config *cfg)
         return NULL;
     r->cfg = cfg;
     r->inst = cfg->instance;
+    r->addrs = cfg->redis.addrs;
+    r->addr_count = cfg->redis.addr_count;
+    r->held_tail = &r->held;
     r->backoff_ns = RL_BACKOFF_MIN_NS;
     return r;
 }
@@ -276,11 +687,16 @@ rl_redis_free(rl_redis *r)
     if (!r)
         return;
     r->freeing = 1;
+    fail_held(r, "worker stopping");
+    if (r->doomed)
+        redisAsyncFree(r->doomed);
     if (r->ac) {
         redisAsyncContext *ac = r->ac;
-        redisAsyncFree(ac); /* pending callbacks run with no reply */
         r->ac = NULL;
+        redisAsyncFree(ac); /* pending callbacks run with no reply */
     }
+    resolve_stop(r);
+    rl_addresses_free(r->own_addrs, r->own_addr_count);
     free(r);
 }
 
@@ -333,67 +749,50 @@ on_incr_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
                 r->inst, cfg->metrics.redis_latency, NULL, 0,
                 (double)(mono_now(r) - cmd->sent_ns) / 1e9);
     }
-    if (reply && reply->type == REDIS_REPLY_ERROR && cmd->key &&
+    if (reply && reply->type == REDIS_REPLY_ERROR && cmd->kind == CMD_SCRIPT &&
         !cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-        !r->freeing) {
+        !r->freeing && r->ac) {
         /* Redis does not have the script (new, restarted or flushed):
          * EVAL sends and loads it; the next EVALSHA finds it. */
         cmd->retried = 1;
-        if (send_script(r, cmd, 0) == 0)
+        if (cmd_send(r, cmd) == 0)
             return;
     }
     reply_to(cmd, reply);
     cmd_free(cmd);
 }
 
-gwf_status
-rl_redis_incr_expire(rl_redis *r, const char *key, size_t len, uint64_t hits,
-                     uint64_t expire_seconds, rl_redis_cb cb, void *arg)
+/* INCRBY key hits, then EXPIRE key seconds. */
+static int
+send_incr_expire(rl_redis *r, rl_cmd *cmd)
 {
-    char hits_text[24], expire_text[24];
-    const char *incr[3] = {"INCRBY", key, hits_text};
-    size_t incr_len[3] = {6, len, 0};
-    const char *expire[3] = {"EXPIRE", key, expire_text};
-    size_t expire_len[3] = {6, len, 0};
-    rl_cmd *cmd;
+    const char *incr[3] = {"INCRBY", cmd->key, cmd->args[0]};
+    size_t incr_len[3] = {6, cmd->key_len, strlen(cmd->args[0])};
+    const char *expire[3] = {"EXPIRE", cmd->key, cmd->args[1]};
+    size_t expire_len[3] = {6, cmd->key_len, strlen(cmd->args[1])};
 
-    if (!r->ac) {
-        if (mono_now(r) < r->next_connect_ns)
-            return GWF_ERR_INTERNAL; /* in backoff: fail now */
-        if (redis_connect(r) != 0)
-            return GWF_ERR_INTERNAL;
-    }
-    cmd = calloc(1, sizeof(*cmd));
-    if (!cmd)
-        return GWF_ERR_NO_MEMORY;
-    cmd->r = r;
-    cmd->cb = cb;
-    cmd->arg = arg;
-    cmd->sent_ns = mono_now(r);
-    incr_len[2] = (size_t)snprintf(hits_text, sizeof(hits_text), "%llu",
-                                   (unsigned long long)hits);
-    expire_len[2] = (size_t)snprintf(expire_text, sizeof(expire_text), "%llu",
-                                     (unsigned long long)expire_seconds);
     if (redisAsyncCommandArgv(r->ac, on_incr_reply, cmd, 3, incr, incr_len) !=
-        REDIS_OK) {
-        cmd_free(cmd);
-        return GWF_ERR_INTERNAL;
-    }
-    redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, expire_len);
-    return GWF_OK;
+        REDIS_OK)
+        return -1;
+    /* Should EXPIRE not queue (hiredis out of memory), the key would
+     * never expire and the count would never restart: drop the
+     * connection, which answers the INCRBY with no reply. */
+    if (redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, expire_len) !=
+        REDIS_OK)
+        drop_connection(r, "cannot queue EXPIRE");
+    return 0;
 }
 
-/* EVALSHA sha 1 key now period limit hits (or EVAL script ...). */
+/* EVALSHA sha 1 key now period limit hits (or EVAL script ... after
+ * NOSCRIPT). */
 static int
-send_script(rl_redis *r, rl_cmd *cmd, int by_sha)
+send_script(rl_redis *r, rl_cmd *cmd)
 {
     const char *argv[8];
     size_t lens[8];
 
-    if (!r->ac)
-        return -1;
-    argv[0] = by_sha ? "EVALSHA" : "EVAL";
-    argv[1] = by_sha ? rl_rolling_sha() : rl_rolling_script;
+    argv[0] = cmd->retried ? "EVAL" : "EVALSHA";
+    argv[1] = cmd->retried ? rl_rolling_script : rl_rolling_sha();
     argv[2] = "1";
     argv[3] = cmd->key;
     lens[3] = cmd->key_len;
@@ -408,6 +807,76 @@ send_script(rl_redis *r, rl_cmd *cmd, int by_sha)
                : -1;
 }
 
+/* Queue `cmd` on the connection: 0 (it is hiredis's, its callback will
+ * run), or -1 (it is still the caller's). */
+static int
+cmd_send(rl_redis *r, rl_cmd *cmd)
+{
+    if (!r->ac)
+        return -1;
+    cmd->sent_ns = mono_now(r);
+    return cmd->kind == CMD_SCRIPT ? send_script(r, cmd)
+                                   : send_incr_expire(r, cmd);
+}
+
+/* A command for `key`, owned by the caller until dispatched. */
+static rl_cmd *
+cmd_new(rl_redis *r, int kind, const char *key, size_t len, rl_redis_cb cb,
+        void *arg)
+{
+    rl_cmd *cmd = calloc(1, sizeof(*cmd));
+
+    if (!cmd)
+        return NULL;
+    cmd->key = malloc(len ? len : 1);
+    if (!cmd->key) {
+        free(cmd);
+        return NULL;
+    }
+    memcpy(cmd->key, key, len);
+    cmd->key_len = len;
+    cmd->kind = kind;
+    cmd->r = r;
+    cmd->cb = cb;
+    cmd->arg = arg;
+    return cmd;
+}
+
+/* Send `cmd` now, or hold it until the connection being made is up and
+ * has passed AUTH and SELECT. */
+static gwf_status
+cmd_dispatch(rl_redis *r, rl_cmd *cmd)
+{
+    if (!r->ready) {
+        *r->held_tail = cmd;
+        r->held_tail = &cmd->next;
+        return GWF_OK;
+    }
+    if (cmd_send(r, cmd) != 0) {
+        cmd_free(cmd);
+        return GWF_ERR_INTERNAL;
+    }
+    return GWF_OK;
+}
+
+gwf_status
+rl_redis_incr_expire(rl_redis *r, const char *key, size_t len, uint64_t hits,
+                     uint64_t expire_seconds, rl_redis_cb cb, void *arg)
+{
+    rl_cmd *cmd;
+
+    if (ensure_connection(r) != 0)
+        return GWF_ERR_INTERNAL;
+    cmd = cmd_new(r, CMD_INCR_EXPIRE, key, len, cb, arg);
+    if (!cmd)
+        return GWF_ERR_NO_MEMORY;
+    snprintf(cmd->args[0], sizeof(cmd->args[0]), "%llu",
+             (unsigned long long)hits);
+    snprintf(cmd->args[1], sizeof(cmd->args[1]), "%llu",
+             (unsigned long long)expire_seconds);
+    return cmd_dispatch(r, cmd);
+}
+
 gwf_status
 rl_redis_rolling(rl_redis *r, const char *key, size_t len, int64_t now_ms,
                  uint64_t period_ms, uint64_t limit, uint64_t hits,
@@ -415,26 +884,11 @@ rl_redis_rolling(rl_redis *r, const char *key, size_t len, int64_t now_ms,
 {
     rl_cmd *cmd;
 
-    if (!r->ac) {
-        if (mono_now(r) < r->next_connect_ns)
-            return GWF_ERR_INTERNAL;
-        if (redis_connect(r) != 0)
-            return GWF_ERR_INTERNAL;
-    }
-    cmd = calloc(1, sizeof(*cmd));
+    if (ensure_connection(r) != 0)
+        return GWF_ERR_INTERNAL;
+    cmd = cmd_new(r, CMD_SCRIPT, key, len, cb, arg);
     if (!cmd)
         return GWF_ERR_NO_MEMORY;
-    cmd->key = malloc(len ? len : 1);
-    if (!cmd->key) {
-        free(cmd);
-        return GWF_ERR_NO_MEMORY;
-    }
-    memcpy(cmd->key, key, len);
-    cmd->key_len = len;
-    cmd->r = r;
-    cmd->cb = cb;
-    cmd->arg = arg;
-    cmd->sent_ns = mono_now(r);
     snprintf(cmd->args[0], sizeof(cmd->args[0]), "%lld", (long long)now_ms);
     snprintf(cmd->args[1], sizeof(cmd->args[1]), "%llu",
              (unsigned long long)period_ms);
@@ -442,28 +896,32 @@ rl_redis_rolling(rl_redis *r, const char *key, size_t len, int64_t now_ms,
              (unsigned long long)limit);
     snprintf(cmd->args[3], sizeof(cmd->args[3]), "%llu",
              (unsigned long long)hits);
-    if (send_script(r, cmd, 1) != 0) {
-        cmd_free(cmd);
-        return GWF_ERR_INTERNAL;
-    }
-    return GWF_OK;
+    return cmd_dispatch(r, cmd);
 }
 
 void
 rl_redis_note_timeout(rl_redis *r)
 {
-    if (!r->ac || ++r->timeouts_in_a_row < RL_DROP_AFTER_TIMEOUTS)
+    redisAsyncContext *ac = r->ac;
+
+    if (!ac)
+        return;
+    if (!r->connected) {
+        /* Still connecting (a black-holed address): the next address
+         * gets its chance now, with the commands still held. */
+        r->ac = NULL;
+        redisAsyncFree(ac);
+        attempt_failed(r, "no answer to the connect");
+        return;
+    }
+    if (++r->timeouts_in_a_row < RL_DROP_AFTER_TIMEOUTS)
         return;
     r->timeouts_in_a_row = 0;
     gwf_logf(r->inst, GWF_LOG_WARN,
              "rate_limit: Redis %s:%d did not answer %d decisions in a "
              "row; reconnecting",
              r->cfg->redis.host, r->cfg->redis.port, RL_DROP_AFTER_TIMEOUTS);
-    /* Frees the context: pending callbacks run with no reply, then
-     * on_disconnect is not called (hiredis only calls it for a context
-     * that had connected); mark the loss ourselves. */
-    redisAsyncContext *ac = r->ac;
-    r->ac = NULL;
-    redisAsyncFree(ac);
-    connection_lost(r, "not answering");
+    /* Frees the context: pending callbacks run with no reply, and
+     * on_disconnect finds it is no longer ours. */
+    drop_connection(r, "not answering");
 }

@@ -26,18 +26,35 @@
 
 #define REDIS_SERVER "/usr/bin/redis-server"
 
-static int
-free_port(void)
+static const char *
+bind_of(const redis_peer *p)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    return p->bind ? p->bind : "127.0.0.1";
+}
 
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+/* A port free on `addr` (IPv4 or IPv6 loopback) right now. */
+static int
+free_port(const char *addr)
+{
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    socklen_t len = sizeof(ss);
+    int fd, port;
+
+    if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        len = sizeof(*a6);
+    } else {
+        assert_int_equal(inet_pton(AF_INET, addr, &a4->sin_addr), 1);
+        a4->sin_family = AF_INET;
+        len = sizeof(*a4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
+    assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+    port = ntohs(ss.ss_family == AF_INET6 ? a6->sin6_port : a4->sin_port);
     close(fd);
     return port;
 }
@@ -50,10 +67,10 @@ sleep_ms(long ms)
 }
 
 static int
-answers_ping(int port)
+answers_ping(const char *addr, int port)
 {
     struct timeval tv = {0, 200000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    redisContext *c = redisConnectWithTimeout(addr, port, tv);
     redisReply *r;
     int ok = 0;
 
@@ -72,6 +89,48 @@ answers_ping(int port)
     return ok;
 }
 
+/* Peers still running, by pid and folder: a test that fails half-way
+ * (cmocka jumps out of it) never reaches its redis_peer_kill, so these
+ * are stopped and their folders removed when the test program exits. */
+static struct {
+    pid_t pid;
+    char dir[64];
+} live_peers[32];
+
+static void
+reap_live_peers(void)
+{
+    for (size_t i = 0; i < sizeof(live_peers) / sizeof(live_peers[0]); i++) {
+        if (live_peers[i].pid <= 0)
+            continue;
+        kill(live_peers[i].pid, SIGCONT);
+        kill(live_peers[i].pid, SIGKILL);
+        waitpid(live_peers[i].pid, NULL, 0);
+        rmdir(live_peers[i].dir);
+        live_peers[i].pid = 0;
+    }
+}
+
+static void
+live_peer_set(pid_t pid, const char *dir, int running)
+{
+    static int registered;
+
+    if (!registered && atexit(reap_live_peers) == 0)
+        registered = 1;
+    for (size_t i = 0; i < sizeof(live_peers) / sizeof(live_peers[0]); i++) {
+        if (running && live_peers[i].pid <= 0) {
+            live_peers[i].pid = pid;
+            snprintf(live_peers[i].dir, sizeof(live_peers[i].dir), "%s", dir);
+            return;
+        }
+        if (!running && live_peers[i].pid == pid) {
+            live_peers[i].pid = 0;
+            return;
+        }
+    }
+}
+
 void
 redis_peer_start(redis_peer *p)
 {
@@ -82,21 +141,22 @@ redis_peer_start(redis_peer *p)
     if (access(REDIS_SERVER, X_OK) != 0)
         fail_msg("%s is not installed (Debian package redis-server)",
                  REDIS_SERVER);
-    if (!p->dir[0]) {
-        snprintf(p->dir, sizeof(p->dir), "/tmp/gwf-rl-redis-XXXXXX");
-        assert_non_null(mkdtemp(p->dir));
-    }
     int fixed_port = p->port != 0; /* a restart keeps its port */
     for (int attempt = 0; attempt < 5; attempt++) {
+        /* A failed attempt's kill removed the folder: a new one each. */
+        if (!p->dir[0]) {
+            snprintf(p->dir, sizeof(p->dir), "/tmp/gwf-rl-redis-XXXXXX");
+            assert_non_null(mkdtemp(p->dir));
+        }
         if (!fixed_port)
-            p->port = free_port();
+            p->port = free_port(bind_of(p));
         snprintf(port, sizeof(port), "%d", p->port);
         argc = 0;
         argv[argc++] = REDIS_SERVER;
         argv[argc++] = "--port";
         argv[argc++] = port;
         argv[argc++] = "--bind";
-        argv[argc++] = "127.0.0.1";
+        argv[argc++] = bind_of(p);
         argv[argc++] = "--save";
         argv[argc++] = "";
         argv[argc++] = "--appendonly";
@@ -117,9 +177,10 @@ redis_peer_start(redis_peer *p)
             execv(REDIS_SERVER, (char *const *)argv);
             _exit(127);
         }
+        live_peer_set(p->pid, p->dir, 1);
         for (int i = 0; i < 250; i++) {
             int status;
-            if (answers_ping(p->port))
+            if (answers_ping(bind_of(p), p->port))
                 return;
             if (waitpid(p->pid, &status, WNOHANG) == p->pid)
                 break; /* exited: port taken? try another */
@@ -137,6 +198,7 @@ redis_peer_kill(redis_peer *p)
         kill(p->pid, SIGCONT);
         kill(p->pid, SIGKILL);
         waitpid(p->pid, NULL, 0);
+        live_peer_set(p->pid, NULL, 0);
     }
     p->pid = 0;
     /* Nothing is written there (no RDB, no AOF): the directory is empty.
@@ -162,7 +224,7 @@ redisContext *
 redis_peer_client(const redis_peer *p, const char *user, const char *password)
 {
     struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", p->port, tv);
+    redisContext *c = redisConnectWithTimeout(bind_of(p), p->port, tv);
 
     if (!c || c->err)
         fail_msg("cannot connect to redis on port %d", p->port);

@@ -23,10 +23,11 @@ typedef struct redis_peer {
     int port;
     char dir[64];
     const char *extra[8]; /* more redis-server arguments, NULL-ended */
+    const char *bind;     /* the one address it listens on; NULL: 127.0.0.1 */
 } redis_peer;
 
-/* Start redis-server on p->port (0: pick a free one) and wait until it
- * answers PING (5 s bound). Fails the test if it cannot. */
+/* Start redis-server on p->bind, port p->port (0: pick a free one) and
+ * wait until it answers PING (5 s bound). Fails the test if it cannot. */
 void redis_peer_start(redis_peer *p);
 /* SIGKILL and reap. Safe to call twice. */
 void redis_peer_kill(redis_peer *p);

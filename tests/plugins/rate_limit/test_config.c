@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -204,6 +206,49 @@ test_valid_config_is_accepted(void **state)
     gwf_test_host_free(h);
 }
 
+/* descriptorsFile is read by the nginx master at config time: a FIFO
+ * there blocked it in fopen (no reload, no stop: alarm() turns that hang
+ * into a failure here), a directory was "read error". Both are refused
+ * at once, naming the field and what the path is (gwf/sdk_file.h). */
+static void
+assert_descriptors_file_refused(const char *make, const char *what)
+{
+    char dir[] = "/tmp/gwf-rl-file-XXXXXX", path[64], spec[256], want[160];
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/limits.yaml", dir);
+    if (strcmp(make, "fifo") == 0)
+        assert_int_equal(mkfifo(path, 0600), 0);
+    else
+        assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(spec, sizeof(spec), "{" REDIS ", domain: d, descriptorsFile: %s}",
+             path);
+    snprintf(want, sizeof(want), "\"%s\": %s, not a regular file", path, what);
+    alarm(10);
+    assert_config_error(global_manifests(spec, ROUTE),
+                        "spec.rateLimit.descriptorsFile", want);
+    alarm(0);
+    if (strcmp(make, "fifo") == 0)
+        unlink(path);
+    else
+        rmdir(path);
+    rmdir(dir);
+}
+
+static void
+test_descriptors_file_that_is_a_fifo_is_refused_at_once(void **state)
+{
+    (void)state;
+    assert_descriptors_file_refused("fifo", "a FIFO");
+}
+
+static void
+test_descriptors_file_that_is_a_directory_is_refused(void **state)
+{
+    (void)state;
+    assert_descriptors_file_refused("dir", "a directory");
+}
+
 #define T(name) cmocka_unit_test(test_##name)
 
 int
@@ -226,6 +271,8 @@ main(void)
         T(descriptors_are_required),
         T(descriptors_and_file_exclude_each_other),
         T(descriptors_file_must_exist),
+        T(descriptors_file_that_is_a_directory_is_refused),
+        T(descriptors_file_that_is_a_fifo_is_refused_at_once),
         T(timeout_must_be_a_duration),
         T(timeout_must_be_positive),
         T(x_rate_limit_headers_has_two_values),

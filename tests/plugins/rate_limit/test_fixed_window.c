@@ -303,6 +303,66 @@ test_missing_header_skips_the_descriptor(void **state)
     gwf_test_host_free(h);
 }
 
+/* A request without the header is still limited by its route's other
+ * descriptors, with failOpen too: an absent source is "this descriptor
+ * does not apply" (as in Envoy), never a failure for failOpen to waive. */
+static void
+test_missing_header_with_fail_open_leaves_other_descriptors_limited(
+    void **state)
+{
+    (void)state;
+    const char *limits =
+        "failOpen: true, descriptors: [{key: user, rate_limit: {unit: minute, "
+        "requests_per_unit: 5}}, {key: generic_key, value: foo, rate_limit: "
+        "{unit: minute, requests_per_unit: 1}}]";
+    const char *descs = "[{entries: [{type: Header, header: user}]}, "
+                        "{entries: [{type: Generic, generic: {key: "
+                        "generic_key, value: foo}}]}]";
+    gwf_test_host *h = host_with(global_manifests(spec(limits), descs));
+    redisContext *c;
+
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    c = redis_peer_client(&redis, NULL, NULL);
+    assert_int_equal(redis_int(c, "GET shop_generic_key_foo_1767225600"), 2);
+    redisFree(c);
+    assert_false(gwf_test_log_contains(h, "rate_limit: Redis"));
+    gwf_test_host_free(h);
+}
+
+/* Whatever a client puts in a header (control bytes, 8-bit bytes, the
+ * separator '_', 4 KiB of it) is the descriptor value byte for byte, as
+ * envoyproxy/ratelimit keys it: Redis keys are binary-safe, so no value
+ * is an error, and none can make the check fail (or failOpen skip it). */
+static void
+test_header_value_of_any_bytes_is_counted_byte_for_byte(void **state)
+{
+    (void)state;
+    const char *limits = "descriptors: [{key: user, rate_limit: {unit: "
+                         "minute, requests_per_unit: 1}}]";
+    const char *descs = "[{entries: [{type: Header, header: user}]}]";
+    gwf_test_host *h = host_with(global_manifests(spec(limits), descs));
+    char header[4200], key[4300];
+    redisContext *c;
+    size_t n;
+
+    n = (size_t)snprintf(header, sizeof(header), "user: a_b\x01\x7f\xff\"%%");
+    memset(header + n, 'x', 4096);
+    header[n + 4096] = 0;
+    n = (size_t)snprintf(key, sizeof(key), "shop_user_%s_1767225600",
+                         header + strlen("user: "));
+    assert_int_equal(status_of(h, "/", header), 200);
+    assert_int_equal(status_of(h, "/", header), 429);
+    c = redis_peer_client(&redis, NULL, NULL);
+    redisReply *r = redisCommand(c, "GET %b", key, n);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "2");
+    freeReplyObject(r);
+    redisFree(c);
+    gwf_test_host_free(h);
+}
+
 static void
 test_remote_address_is_a_descriptor_value(void **state)
 {
@@ -504,15 +564,38 @@ write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* The folder of the test below, removed by its teardown whether the test
+ * passed or not. */
+static char file_dir[64];
+
+static int
+remove_file_dir(void **state)
+{
+    static const char *const names[] = {"config.yaml", "gw.yaml"};
+    char path[128];
+
+    (void)state;
+    if (!file_dir[0])
+        return 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", file_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(file_dir);
+    file_dir[0] = 0;
+    return 0;
+}
+
 static void
 test_ratelimit_config_file_works_as_is(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/gwf-rl-file-XXXXXX", path[128], manifest[256];
+    char path[128], manifest[256];
     gwf_test_host *h;
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/config.yaml", dir);
+    snprintf(file_dir, sizeof(file_dir), "/tmp/gwf-rl-file-XXXXXX");
+    assert_non_null(mkdtemp(file_dir));
+    snprintf(path, sizeof(path), "%s/config.yaml", file_dir);
     /* A config envoyproxy/ratelimit reads from its runtime directory. */
     write_file(path, "domain: shop\n"
                      "descriptors:\n"
@@ -525,12 +608,13 @@ test_ratelimit_config_file_works_as_is(void **state)
                      "    rate_limit:\n"
                      "      unit: second\n"
                      "      requests_per_unit: 10\n");
-    /* A host name, resolved when the config loads. */
+    /* A literal address: what a name resolves to is test_addresses.c's
+     * subject, not this test's. */
     snprintf(manifest, sizeof(manifest),
-             "{redis: {address: \"localhost:%d\"}, descriptorsFile: "
+             "{redis: {address: \"127.0.0.1:%d\"}, descriptorsFile: "
              "config.yaml}",
              redis.port);
-    snprintf(path, sizeof(path), "%s/gw.yaml", dir);
+    snprintf(path, sizeof(path), "%s/gw.yaml", file_dir);
     write_file(path, global_manifests(manifest, FOO));
     h = gwf_test_host_new();
     if (gwf_test_load_path(h, path) != 0)
@@ -539,10 +623,6 @@ test_ratelimit_config_file_works_as_is(void **state)
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(status_of(h, "/", NULL), 429);
     gwf_test_host_free(h);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/config.yaml", dir);
-    unlink(path);
-    rmdir(dir);
 }
 
 int
@@ -561,6 +641,8 @@ main(void)
         T(test_exact_value_wins_over_key_only),
         T(test_unlimited_descriptor_never_touches_redis),
         T(test_missing_header_skips_the_descriptor),
+        T(test_missing_header_with_fail_open_leaves_other_descriptors_limited),
+        T(test_header_value_of_any_bytes_is_counted_byte_for_byte),
         T(test_remote_address_is_a_descriptor_value),
         T(test_shadow_mode_counts_but_never_blocks),
         T(test_most_restrictive_descriptor_decides),
@@ -570,7 +652,8 @@ main(void)
         T(test_over_limit_cache_ends_with_the_window),
         T(test_over_limit_cache_can_be_turned_off),
         T(test_metrics_count_each_outcome_per_descriptor),
-        T(test_ratelimit_config_file_works_as_is),
+        cmocka_unit_test_setup_teardown(test_ratelimit_config_file_works_as_is,
+                                        flush, remove_file_dir),
 #undef T
     };
     return cmocka_run_group_tests(tests, setup_redis, teardown_redis);

@@ -12,8 +12,11 @@ port (no persistence), always stopped. One behaviour per case:
   local_bucket_is_shared_by_two_workers
   redis_killed_fails_closed_then_recovers
   nginx_t_fails_on_a_bad_rate_limit_config
+  nginx_t_refuses_a_fifo_descriptors_file_at_once
+  localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart
 """
 
+import atexit
 import os
 import re
 import shutil
@@ -34,6 +37,13 @@ REDIS_SERVER = "/usr/bin/redis-server"
 LIMIT = 10
 
 
+# Every folder a Redis made goes when the test ends, also the folders of
+# a server a test killed itself (os.kill) and then replaced.
+_redis_dirs = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True)
+                         for d in _redis_dirs])
+
+
 class Redis:
     """redis-server on a free loopback port, no persistence."""
 
@@ -43,6 +53,7 @@ class Redis:
               % REDIS_SERVER)
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="gwf-rl-redis-")
+        _redis_dirs.append(self.dir)
         self.proc = None
 
     def ping(self):
@@ -77,13 +88,13 @@ class Redis:
         self.kill()
 
 
-def global_docs(redis_port, limit=LIMIT, fail_open=False):
+def global_docs(redis_port, limit=LIMIT, fail_open=False, host="127.0.0.1"):
     return [
         {"apiVersion": "gateway.kgateway.dev/v1alpha1",
          "kind": "GatewayExtension", "metadata": {"name": "rl"},
          "spec": {"rateLimit": {
              "domain": "nginx-test", "failOpen": fail_open,
-             "redis": {"address": "127.0.0.1:%d" % redis_port},
+             "redis": {"address": "%s:%d" % (host, redis_port)},
              "descriptors": [{"key": "generic_key", "value": "all",
                               "rate_limit": {"unit": "hour",
                                              "requests_per_unit": limit}}]}}},
@@ -206,12 +217,86 @@ def nginx_t_fails_on_a_bad_rate_limit_config():
     ngx.discard()
 
 
+def nginx_t_refuses_a_fifo_descriptors_file_at_once():
+    """descriptorsFile names a FIFO with no writer: the master's config
+    read used to block in fopen (nginx -t, a reload: no signal handled
+    any more). It is refused at once, naming the field and why."""
+    docs = global_docs(6379)
+    spec = docs[0]["spec"]["rateLimit"]
+    ngx = Nginx(SERVER, {"rl.yaml": docs})
+    fifo = os.path.join(ngx.prefix, "limits.yaml")
+    os.mkfifo(fifo, 0o600)
+    del spec["descriptors"]
+    spec["descriptorsFile"] = fifo
+    ngx.write_manifest("rl.yaml", docs)
+    start = time.monotonic()
+    ngx.port = free_port()  # ngx.test_config(), with a shorter bound
+    ngx.write_conf()
+    r = ngx.command("-t", timeout=10)
+    elapsed = time.monotonic() - start
+    out = r.stdout + r.stderr
+    check(r.returncode != 0, "nginx -t passed:\n" + out)
+    check("spec.rateLimit.descriptorsFile" in out and
+          '"%s": a FIFO, not a regular file' % fifo in out,
+          "nginx -t does not name the field and the FIFO:\n" + out)
+    check(elapsed < 5, "nginx -t took %.1fs" % elapsed)
+    ngx.discard()
+
+
+def redis_get(port, key):
+    """GET `key` (RESP by hand): the value, or None."""
+    with socket.create_connection(("127.0.0.1", port), 1.0) as s:
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n"
+                  % (len(key), key.encode()))
+        reply = s.recv(256)
+    if not reply.startswith(b"$") or reply.startswith(b"$-1"):
+        return None
+    return reply.split(b"\r\n")[1]
+
+
+def localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart():
+    """localhost is ::1 first on a stock Debian 12; Redis listens on
+    127.0.0.1 only. Each worker tries both addresses, and resolves the
+    name again (in the background) after Redis goes away."""
+    addrs = [a[4][0] for a in socket.getaddrinfo("localhost", None,
+                                                 type=socket.SOCK_STREAM)]
+    check("127.0.0.1" in addrs, "localhost does not resolve to 127.0.0.1: %r"
+          % addrs)
+    away_from_hour_edge()
+    redis = Redis().start()
+    try:
+        docs = global_docs(redis.port, 1000, host="localhost")
+        with Upstream() as up, \
+                Nginx(SERVER, {"rl.yaml": docs}, up, workers=2,
+                      reuseport=True) as ngx:
+            got = statuses(ngx.port, 20)
+            check(got == [200] * 20, "expected 200s, got %r" % got)
+            check(len(pids_of(ngx, 200)) == 2,
+                  "requests reached workers %r, expected 2"
+                  % pids_of(ngx, 200))
+            check(redis_get(redis.port, "nginx-test_generic_key_all_%d"
+                            % (time.time() // 3600 * 3600)) == b"20",
+                  "Redis did not count the 20 requests")
+            redis.kill()
+            got = statuses(ngx.port, 4)
+            check(got == [500] * 4, "without Redis: %r, expected 500s" % got)
+            redis = Redis(redis.port).start()
+            # A fresh Redis counts from 0 again, once reconnected (backoff).
+            check(wait_for(lambda: request(ngx.port, "GET", "/api").status
+                           == 200, 10.0, 0.2),
+                  "no recovery after Redis came back")
+    finally:
+        redis.kill()
+
+
 CASES = {f.__name__: f for f in [
     global_limit_holds_across_two_workers,
     global_limit_is_shared_by_two_nginx_instances,
     local_bucket_is_shared_by_two_workers,
     redis_killed_fails_closed_then_recovers,
     nginx_t_fails_on_a_bad_rate_limit_config,
+    nginx_t_refuses_a_fifo_descriptors_file_at_once,
+    localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart,
 ]}
 
 if __name__ == "__main__":

@@ -18,6 +18,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "support.h"
 
 #define MS INT64_C(1000000)
@@ -364,6 +372,175 @@ test_db_selects_the_database(void **state)
     redis_peer_kill(&p);
 }
 
+/* -- A Redis that breaks the protocol ------------------------------------ */
+
+/* A fake Redis on 127.0.0.1 (a child process): every read it gets is
+ * answered with `script`, whatever the commands were. */
+typedef struct fake_redis {
+    pid_t pid;
+    int port;
+} fake_redis;
+
+static void
+fake_redis_start(fake_redis *f, const char *script)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    f->pid = fork();
+    assert_true(f->pid >= 0);
+    if (f->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            char buf[4096];
+            while (c >= 0 && read(c, buf, sizeof(buf)) > 0)
+                if (write(c, script, strlen(script)) < 0)
+                    break;
+            if (c >= 0)
+                close(c);
+        }
+    }
+    close(fd);
+}
+
+static void
+fake_redis_stop(fake_redis *f)
+{
+    kill(f->pid, SIGKILL);
+    waitpid(f->pid, NULL, 0);
+}
+
+/* hiredis alone asserts on a reply no command waits for: the worker
+ * would abort. The reply to the request's own INCRBY stands; the extra
+ * one ends that connection, and the next request reconnects. */
+static void
+test_reply_to_no_command_ends_the_connection_not_the_worker(void **state)
+{
+    (void)state;
+    fake_redis f;
+    gwf_test_host *h;
+
+    /* INCRBY's reply, EXPIRE's, and one nobody asked for. */
+    fake_redis_start(&f, ":1\r\n:1\r\n:7\r\n");
+    h = host_with(global_manifests(spec_at(f.port, ""), FOO));
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_true(gwf_test_log_contains(h, "a reply to no command"));
+    gwf_test_advance(h, 200 * MS); /* past the backoff */
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    gwf_test_host_free(h);
+    fake_redis_stop(&f);
+}
+
+/* An array header announcing 2^31-1 elements is refused as it is read:
+ * never allocated, never walked. */
+static void
+test_huge_array_reply_fails_closed_at_once(void **state)
+{
+    (void)state;
+    fake_redis f;
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    fake_redis_start(&f, "*2147483647\r\n:1\r\n");
+    h = host_with(global_manifests(spec_at(f.port, ""), FOO));
+    res = start_api(h, "/", NULL, 2000);
+    /* Answered by the reply, not by the decision timer. */
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 500);
+    assert_true(gwf_test_log_contains(h, "malformed reply"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+    fake_redis_stop(&f);
+}
+
+/* Keys in db `db` of `p`. */
+static long long
+keys_in_db(const redis_peer *p, int db)
+{
+    redisContext *c = redis_peer_client(p, NULL, NULL);
+    long long n;
+
+    redis_int(c, "SELECT %d", db);
+    n = redis_int(c, "DBSIZE");
+    redisFree(c);
+    return n;
+}
+
+static void
+test_select_refused_fails_closed_and_counts_nowhere(void **state)
+{
+    (void)state;
+    redis_peer p = {.extra = {"--databases", "2"}};
+    char text[512];
+
+    redis_peer_start(&p);
+    snprintf(text, sizeof(text),
+             "{redis: {address: \"127.0.0.1:%d\", db: 5}, domain: shop, " LIMITS
+             "}",
+             p.port);
+    gwf_test_host *h = host_with(global_manifests(text, FOO));
+    gwf_test_result *res = run_api(h, "/", NULL);
+
+    /* Without db 5 the commands would count in db 0 and pass. */
+    assert_int_equal(gwf_test_status(res), 500);
+    assert_string_equal(gwf_test_reply_details(res), "rate_limit_error");
+    assert_true(gwf_test_log_contains(h, "SELECT failed"));
+    assert_int_equal(keys_in_db(&p, 0), 0);
+    assert_int_equal(keys_in_db(&p, 1), 0);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+    redis_peer_kill(&p);
+}
+
+static void
+test_auth_refused_by_a_redis_without_password_fails_closed(void **state)
+{
+    (void)state;
+    redis_peer p = {0};
+    char text[512];
+
+    redis_peer_start(&p); /* no requirepass: AUTH is an error */
+    snprintf(text, sizeof(text),
+             "{redis: {address: \"127.0.0.1:%d\", password: s3cret}, "
+             "domain: shop, " LIMITS "}",
+             p.port);
+    gwf_test_host *h = host_with(global_manifests(text, FOO));
+
+    assert_int_equal(status_of(h, "/", NULL), 500);
+    assert_true(gwf_test_log_contains(h, "AUTH failed"));
+    assert_int_equal(keys_in_db(&p, 0), 0);
+    gwf_test_host_free(h);
+    redis_peer_kill(&p);
+}
+
+static void
+test_select_refused_with_fail_open_forwards(void **state)
+{
+    (void)state;
+    redis_peer p = {.extra = {"--databases", "2"}};
+    char text[512];
+
+    redis_peer_start(&p);
+    snprintf(text, sizeof(text),
+             "{redis: {address: \"127.0.0.1:%d\", db: 5}, domain: shop, "
+             "failOpen: true, " LIMITS "}",
+             p.port);
+    gwf_test_host *h = host_with(global_manifests(text, FOO));
+
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_int_equal(keys_in_db(&p, 0), 0);
+    gwf_test_host_free(h);
+    redis_peer_kill(&p);
+}
+
 static void
 test_backend_ref_resolves_a_static_backend(void **state)
 {
@@ -407,6 +584,13 @@ main(void)
         cmocka_unit_test(test_password_from_secret),
         cmocka_unit_test(test_db_selects_the_database),
         cmocka_unit_test(test_backend_ref_resolves_a_static_backend),
+        cmocka_unit_test(test_select_refused_fails_closed_and_counts_nowhere),
+        cmocka_unit_test(
+            test_auth_refused_by_a_redis_without_password_fails_closed),
+        cmocka_unit_test(test_select_refused_with_fail_open_forwards),
+        cmocka_unit_test(
+            test_reply_to_no_command_ends_the_connection_not_the_worker),
+        cmocka_unit_test(test_huge_array_reply_fails_closed_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
