@@ -136,22 +136,17 @@ describe_bad_byte(char *out, size_t size, gwf_view text,
     snprintf(out, size, "an empty string");
 }
 
-/* Why a header may not be configured, or NULL. RFC 9110 7.6.1 names the
- * connection-specific headers; content-length follows from the body and
- * content-type has a field of its own. */
+/* Why a header may not be configured, or NULL. The hop-by-hop headers
+ * are the SDK's list (gwf_is_hop_by_hop_header, the one every plugin and
+ * the host agree on: Trailer included, a local reply has no trailers to
+ * announce); content-length follows from the body and content-type has a
+ * field of its own. */
 static const char *
 refused_header_reason(gwf_view name)
 {
-    static const char *const hop_by_hop[] = {
-        "connection", "proxy-connection",  "keep-alive",
-        "te",         "transfer-encoding", "upgrade",
-    };
-
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
-        if (gwf_view_ieq(name, hop_by_hop[i]))
-            return "a hop-by-hop header belongs to the connection, "
-                   "not the reply";
-    }
+    if (gwf_is_hop_by_hop_header(name.ptr, name.len))
+        return "a hop-by-hop header belongs to the connection, "
+               "not the reply";
     if (gwf_view_ieq(name, "content-length"))
         return "the data plane computes it from body";
     if (gwf_view_ieq(name, "content-type"))
@@ -193,8 +188,8 @@ parse_header(dr_config *cfg, const char *name_field, const char *value_field,
         describe_bad_byte(bad, sizeof(bad), json_view(value),
                           gwf_is_header_value);
         return gwf_config_errorf(cfg->instance, value_field,
-                                 "expected a header value without CR, LF "
-                                 "or NUL, found %s",
+                                 "expected a header value without control "
+                                 "characters (HTAB is allowed), found %s",
                                  bad);
     }
     cfg->headers[cfg->header_count].name = name;

@@ -13,13 +13,17 @@
  *      $HOME/.aws/credentials), profile AWS_PROFILE or "default".
  *
  * This runs at config time, on the main thread, so reading a file here
- * blocks no worker. Credentials are resolved once: a change takes a
- * reload. No message here ever contains a credential, only the names of
- * keys, variables, files and profiles.
+ * blocks no worker; the file is read with gwf_file_read, so a FIFO or a
+ * device named there is refused instead of blocking the master.
+ * Credentials are resolved once: a change takes a reload. No message
+ * here ever contains a credential, only the names of keys, variables,
+ * files and profiles.
  */
 #include "lambda_signer.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <gwf/sdk_file.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +250,9 @@ trim(char *s)
     return s;
 }
 
+/* A credentials file is a few profiles of three short lines. */
+#define LS_CREDENTIALS_FILE_MAX (1024 * 1024)
+
 /* 1 when found, 0 when there is no file, -1 when invalid (reported). */
 static int
 from_file(gwf_instance *inst, const char *field, ls_config *cfg)
@@ -262,24 +269,37 @@ from_file(gwf_instance *inst, const char *field, ls_config *cfg)
     const char *profile = getenv("AWS_PROFILE");
     if (!profile || !*profile)
         profile = "default";
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (file && *file) {
-            char msg[1200];
-            snprintf(msg, sizeof msg,
-                     "cannot read the credentials file %.1024s named by "
-                     "AWS_SHARED_CREDENTIALS_FILE",
-                     path);
+    size_t len = 0;
+    char why[1200];
+    char *data =
+        gwf_file_read(path, LS_CREDENTIALS_FILE_MAX, &len, why, sizeof why);
+    if (!data) {
+        /* The default file may well not be there (or be unreadable to
+         * us): that is "no file". A file named by the variable must be
+         * read; and one that is not a regular file or is too large is an
+         * error wherever it is, never read (a FIFO would block the
+         * master, gwf/sdk_file.h). */
+        if ((file && *file) || errno == EINVAL || errno == EFBIG ||
+            errno == ENOMEM) {
+            char msg[1400];
+            snprintf(msg, sizeof msg, "cannot read the credentials file%s: %s",
+                     file && *file ? " named by AWS_SHARED_CREDENTIALS_FILE"
+                                   : "",
+                     why);
             fail(inst, field, msg);
             return -1;
         }
         return 0;
     }
-    char line[8192];
     int in_profile = 0, found = 0;
     char *id = NULL, *secret = NULL, *token = NULL;
-    while (fgets(line, sizeof line, f)) {
-        char *l = trim(line);
+    for (char *next = data; next < data + len;) {
+        char *nl = memchr(next, '\n', (size_t)(data + len - next));
+        char *l = next;
+        if (nl)
+            *nl = '\0';
+        next = nl ? nl + 1 : data + len;
+        l = trim(l);
         if (*l == '#' || *l == ';' || *l == '\0')
             continue;
         if (*l == '[') {
@@ -305,8 +325,8 @@ from_file(gwf_instance *inst, const char *field, ls_config *cfg)
             *slot = strdup(value);
         }
     }
-    OPENSSL_cleanse(line, sizeof line);
-    fclose(f);
+    OPENSSL_cleanse(data, len);
+    free(data);
     char msg[1400];
     if (!found || !id || !secret) {
         snprintf(msg, sizeof msg,

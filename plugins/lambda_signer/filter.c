@@ -40,12 +40,13 @@ typedef struct ls_stream {
     ls_worker *worker;
     sigv4_key_cache *local_cache; /* when the host gave no worker state */
     int invoked;                  /* a Lambda call went upstream */
+    int host_answered;            /* the host's own 502/504 came back */
     int signed_done;              /* the request is signed: pass the rest */
 } ls_stream;
 
 static const char *const result_labels[LS_RESULT_COUNT] = {
-    "signed", "sign_error", "function_error", "invalid_reply",
-    "upstream_error"};
+    "signed",        "sign_error",     "function_error",
+    "invalid_reply", "upstream_error", "bad_request"};
 
 static void
 count(ls_config *cfg, int result)
@@ -53,8 +54,8 @@ count(ls_config *cfg, int result)
     if (!cfg->has_metric)
         return;
     gwf_view label = gwf_cstr(result_labels[result]);
-    cfg->instance->host->metric_add(cfg->instance, cfg->requests_metric,
-                                    &label, 1, 1);
+    cfg->instance->host->metric_add(cfg->instance, cfg->requests_metric, &label,
+                                    1, 1);
 }
 
 /* A local reply in plain text; `details` for the access log. */
@@ -65,8 +66,7 @@ reply(gwf_stream *s, ls_stream *st, int result, uint32_t status,
     count(st->cfg, result);
     static const gwf_header ct = {{"content-type", 12},
                                   {"text/plain; charset=utf-8", 25}};
-    s->host->send_local_reply(s, status, &ct, 1, body, strlen(body),
-                              details);
+    s->host->send_local_reply(s, status, &ct, 1, body, strlen(body), details);
     return GWF_PAUSE;
 }
 
@@ -86,9 +86,8 @@ ls_config_create(const gwf_config_init *init, void **config)
     static const char *const labels[] = {"result"};
     if (h->metric_define(init->instance, GWF_METRIC_COUNTER,
                          "lambda_signer_requests_total",
-                         "Requests seen by lambda_signer, by result",
-                         labels, 1, NULL, 0,
-                         &cfg->requests_metric) == GWF_OK)
+                         "Requests seen by lambda_signer, by result", labels, 1,
+                         NULL, 0, &cfg->requests_metric) == GWF_OK)
         cfg->has_metric = 1;
     gwf_logf(init->instance, GWF_LOG_INFO,
              "%s mode, service %s, region %s, credentials from %s",
@@ -166,11 +165,41 @@ key_cache(ls_stream *st)
     return st->local_cache;
 }
 
-/* The request as it is now (or, for Lambda, only the headers we add),
- * signed; the signer's headers set on it. 0 or -1 (logged). */
+/* sign_stream's failures: ours (500), or the client's request cannot
+ * be signed (400). Either way the request never goes on unsigned. */
+enum { SIGN_FAILED = -1, SIGN_BAD_REQUEST = -2 };
+
+/* The signer's headers, set on the request. Every call must succeed: a
+ * request missing its Authorization would go on unsigned. */
 static int
-sign_stream(gwf_stream *s, ls_stream *st, gwf_view body,
-            const gwf_header *only, size_t only_count)
+set_signed_headers(gwf_stream *s, const ls_config *cfg, const sigv4_result *res)
+{
+    const gwf_host *h = s->host;
+    gwf_status st = GWF_OK; /* GWF_OK is 0: a failure leaves bits set */
+    if (cfg->host)
+        st |= h->header_set(s, GWF_REQUEST, ":authority", 10, cfg->host,
+                            strlen(cfg->host));
+    st |= h->header_set(s, GWF_REQUEST, "x-amz-date", 10, res->amz_date,
+                        strlen(res->amz_date));
+    if (cfg->session_token)
+        st |= h->header_set(s, GWF_REQUEST, "x-amz-security-token", 20,
+                            cfg->session_token, strlen(cfg->session_token));
+    else
+        st |= h->header_remove(s, GWF_REQUEST, "x-amz-security-token", 20);
+    if (cfg->content_sha256_header)
+        st |= h->header_set(s, GWF_REQUEST, "x-amz-content-sha256", 20,
+                            res->payload_hash, strlen(res->payload_hash));
+    st |= h->header_set(s, GWF_REQUEST, "authorization", 13,
+                        res->authorization.data, res->authorization.len);
+    return st == GWF_OK ? 0 : -1;
+}
+
+/* The request as it is now (or, for Lambda, only the headers we add),
+ * signed; the signer's headers set on it. 0, SIGN_FAILED or
+ * SIGN_BAD_REQUEST (logged). */
+static int
+sign_stream(gwf_stream *s, ls_stream *st, gwf_view body, const gwf_header *only,
+            size_t only_count)
 {
     ls_config *cfg = st->cfg;
     const gwf_host *h = s->host;
@@ -181,6 +210,14 @@ sign_stream(gwf_stream *s, ls_stream *st, gwf_view body,
         host = gwf_cstr(cfg->host);
     else
         h->header_get(s, GWF_REQUEST, ":authority", 10, 0, &host);
+    if (host.len == 0) {
+        /* HTTP/1.0 without Host: nothing to sign for, the client's
+         * doing (hostRewrite would have given one). */
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "cannot sign the request: "
+                        "the request has no Host header");
+        return SIGN_BAD_REQUEST;
+    }
 
     gwf_header *headers = NULL;
     size_t n = 0;
@@ -200,13 +237,12 @@ sign_stream(gwf_stream *s, ls_stream *st, gwf_view body,
     sigv4_params params = {
         .region = cfg->region,
         .service = cfg->service,
-        .unix_seconds = h->now(cfg->instance, GWF_CLOCK_REALTIME) /
-                        1000000000,
+        .unix_seconds = h->now(cfg->instance, GWF_CLOCK_REALTIME) / 1000000000,
         .normalize_path = cfg->normalize_path,
         .unsigned_payload = cfg->unsigned_payload,
         .content_sha256_header = cfg->content_sha256_header,
-        .token_mode = cfg->token_signed ? SIGV4_TOKEN_SIGNED
-                                        : SIGV4_TOKEN_AFTER,
+        .token_mode =
+            cfg->token_signed ? SIGV4_TOKEN_SIGNED : SIGV4_TOKEN_AFTER,
         .excluded = (const char *const *)cfg->excluded,
         .excluded_count = cfg->excluded_count,
     };
@@ -226,35 +262,82 @@ sign_stream(gwf_stream *s, ls_stream *st, gwf_view body,
     if (!only)
         free(headers);
     if (rc != 0) {
-        gwf_stream_logf(s, GWF_LOG_ERROR, "cannot sign the request: %s",
-                        why);
-        return -1;
+        gwf_stream_logf(s, GWF_LOG_ERROR, "cannot sign the request: %s", why);
+        return SIGN_FAILED;
     }
     /* The views above may point into headers we now change: the signer
      * copied what it needed into `res`. */
-    if (cfg->host)
-        h->header_set(s, GWF_REQUEST, ":authority", 10, cfg->host,
-                      strlen(cfg->host));
-    h->header_set(s, GWF_REQUEST, "x-amz-date", 10, res.amz_date,
-                  strlen(res.amz_date));
-    if (cfg->session_token)
-        h->header_set(s, GWF_REQUEST, "x-amz-security-token", 20,
-                      cfg->session_token, strlen(cfg->session_token));
-    else
-        h->header_remove(s, GWF_REQUEST, "x-amz-security-token", 20);
-    if (cfg->content_sha256_header)
-        h->header_set(s, GWF_REQUEST, "x-amz-content-sha256", 20,
-                      res.payload_hash, strlen(res.payload_hash));
-    h->header_set(s, GWF_REQUEST, "authorization", 13,
-                  res.authorization.data, res.authorization.len);
+    if (set_signed_headers(s, cfg, &res) != 0) {
+        gwf_stream_logf(s, GWF_LOG_ERROR,
+                        "cannot sign the request: the "
+                        "host refused a signed header");
+        sigv4_result_free(&res);
+        return SIGN_FAILED;
+    }
     if (h->log_enabled(cfg->instance, GWF_LOG_DEBUG))
         gwf_stream_logf(s, GWF_LOG_DEBUG,
-                        "signed for %s in %s, signed headers %s",
-                        cfg->service, cfg->region,
-                        res.signed_headers.data);
+                        "signed for %s in %s, signed headers %s", cfg->service,
+                        cfg->region, res.signed_headers.data);
     sigv4_result_free(&res);
     count(cfg, LS_RESULT_SIGNED);
     return 0;
+}
+
+/* A failed sign_stream as the client sees it. */
+static gwf_action
+sign_failed(gwf_stream *s, ls_stream *st, int rc, const char *details)
+{
+    if (rc == SIGN_BAD_REQUEST)
+        return reply(s, st, LS_RESULT_BAD_REQUEST, 400,
+                     "the request has no Host header to sign\n",
+                     "aws_bad_request");
+    return reply(s, st, LS_RESULT_SIGN_ERROR, 500, "cannot sign the request\n",
+                 details);
+}
+
+/* Lambda, Envoy transform: the request becomes the JSON payload. What
+ * the client sent that cannot be a payload is its fault: 400, or 413
+ * when the payload (base64 makes a binary body a third larger) is over
+ * the host's body limit. */
+static gwf_action
+set_envoy_payload(gwf_stream *s, ls_stream *st, gwf_view body,
+                  gwf_view *signed_body)
+{
+    const gwf_host *h = s->host;
+    char *payload = NULL;
+    const char *why;
+    size_t len = 0;
+    char msg[160];
+    int rc = ls_envoy_request(s, body, &payload, &len, &why);
+    if (rc == LS_PAYLOAD_BAD_REQUEST) {
+        snprintf(msg, sizeof msg,
+                 "cannot send the request to the Lambda "
+                 "function: %s\n",
+                 why);
+        return reply(s, st, LS_RESULT_BAD_REQUEST, 400, msg,
+                     "lambda_bad_request");
+    }
+    if (rc != 0)
+        return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                     "cannot build the Lambda payload\n",
+                     "lambda_payload_error");
+    gwf_status bs = h->body_set(s, GWF_REQUEST, payload, len);
+    if (bs == GWF_OK)
+        bs = h->header_set(s, GWF_REQUEST, "content-type", 12,
+                           "application/json", 16);
+    if (bs == GWF_OK) {
+        /* The payload is the request body now: the host's copy. */
+        free(payload);
+        h->body_get(s, GWF_REQUEST, signed_body);
+        return GWF_CONTINUE;
+    }
+    free(payload);
+    if (bs == GWF_ERR_LIMIT)
+        return reply(s, st, LS_RESULT_BAD_REQUEST, 413,
+                     "the request is too large for a Lambda payload\n",
+                     "lambda_payload_too_large");
+    return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                 "cannot build the Lambda payload\n", "lambda_payload_error");
 }
 
 /* Lambda: rewrite the request into an Invoke call, then sign it. */
@@ -263,41 +346,30 @@ invoke_lambda(gwf_stream *s, ls_stream *st, gwf_view body)
 {
     ls_config *cfg = st->cfg;
     const gwf_host *h = s->host;
-    char *payload = NULL;
-    size_t payload_len = body.len;
+    gwf_view signed_body = body;
     if (cfg->envoy_transform) {
-        payload = ls_envoy_request(s, body, &payload_len);
-        if (!payload)
-            return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
-                         "cannot build the Lambda payload\n",
-                         "lambda_payload_error");
-        if (h->body_set(s, GWF_REQUEST, payload, payload_len) != GWF_OK) {
-            free(payload);
-            return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
-                         "cannot build the Lambda payload\n",
-                         "lambda_payload_error");
-        }
-        h->header_set(s, GWF_REQUEST, "content-type", 12,
-                      "application/json", 16);
+        gwf_action a = set_envoy_payload(s, st, body, &signed_body);
+        if (a != GWF_CONTINUE)
+            return a;
     }
     const char *type = cfg->async ? "Event" : "RequestResponse";
-    h->header_set(s, GWF_REQUEST, ":method", 7, "POST", 4);
-    h->header_set(s, GWF_REQUEST, ":path", 5, cfg->invoke_path,
-                  strlen(cfg->invoke_path));
-    h->header_set(s, GWF_REQUEST, "x-amz-invocation-type", 21, type,
-                  strlen(type));
-    /* Nothing the client sent about AWS authentication goes on. */
-    h->header_remove(s, GWF_REQUEST, "x-amz-content-sha256", 20);
+    /* As in set_signed_headers: any failure leaves bits set. */
+    gwf_status hs =
+        h->header_set(s, GWF_REQUEST, ":method", 7, "POST", 4) |
+        h->header_set(s, GWF_REQUEST, ":path", 5, cfg->invoke_path,
+                      strlen(cfg->invoke_path)) |
+        h->header_set(s, GWF_REQUEST, "x-amz-invocation-type", 21, type,
+                      strlen(type)) |
+        /* Nothing the client sent about AWS authentication goes on. */
+        h->header_remove(s, GWF_REQUEST, "x-amz-content-sha256", 20);
+    if (hs != GWF_OK)
+        return sign_failed(s, st, SIGN_FAILED, "lambda_sign_error");
 
     gwf_header signed_headers[] = {
         {{"x-amz-invocation-type", 21}, gwf_cstr(type)}};
-    gwf_view signed_body =
-        payload ? (gwf_view){payload, payload_len} : body;
     int rc = sign_stream(s, st, signed_body, signed_headers, 1);
-    free(payload);
     if (rc != 0)
-        return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
-                     "cannot sign the request\n", "lambda_sign_error");
+        return sign_failed(s, st, rc, "lambda_sign_error");
     st->invoked = 1;
     return GWF_CONTINUE;
 }
@@ -309,9 +381,9 @@ ls_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     if (st->cfg->mode == LS_MODE_LAMBDA)
         return GWF_BUFFER; /* even with no body: the payload is built */
     if (st->cfg->unsigned_payload || end_of_stream) {
-        if (sign_stream(s, st, (gwf_view){"", 0}, NULL, 0) != 0)
-            return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
-                         "cannot sign the request\n", "aws_sign_error");
+        int rc = sign_stream(s, st, (gwf_view){"", 0}, NULL, 0);
+        if (rc != 0)
+            return sign_failed(s, st, rc, "aws_sign_error");
         st->signed_done = 1; /* the body, if any, streams through */
         return GWF_CONTINUE;
     }
@@ -330,9 +402,9 @@ ls_request_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
     s->host->body_get(s, GWF_REQUEST, &body);
     if (st->cfg->mode == LS_MODE_LAMBDA)
         return invoke_lambda(s, st, body);
-    if (sign_stream(s, st, body, NULL, 0) != 0)
-        return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
-                     "cannot sign the request\n", "aws_sign_error");
+    int rc = sign_stream(s, st, body, NULL, 0);
+    if (rc != 0)
+        return sign_failed(s, st, rc, "aws_sign_error");
     st->signed_done = 1;
     return GWF_CONTINUE;
 }
@@ -363,6 +435,13 @@ ls_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     const gwf_host *h = s->host;
     ls_config *cfg = st->cfg;
     gwf_view status = {0}, v = {0};
+    /* The host's own answer (502, 504) to a failed invocation is no
+     * answer from AWS: it goes to the client as it is. */
+    if (h->attribute(s, GWF_ATTR_RESPONSE_FROM_UPSTREAM, &v) == GWF_OK &&
+        v.len == 1 && v.ptr[0] == '0') {
+        st->host_answered = 1;
+        return GWF_CONTINUE;
+    }
     h->header_get(s, GWF_RESPONSE, ":status", 7, 0, &status);
     int code = 0;
     for (size_t i = 0; i < status.len && i < 3; i++)
@@ -407,7 +486,8 @@ static gwf_action
 ls_response_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
 {
     ls_stream *st = ctx;
-    if (!st->invoked || st->cfg->async || !st->cfg->envoy_transform)
+    if (!st->invoked || st->host_answered || st->cfg->async ||
+        !st->cfg->envoy_transform)
         return GWF_CONTINUE;
     if (!end_of_stream)
         return GWF_BUFFER;
@@ -415,12 +495,13 @@ ls_response_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
     s->host->body_get(s, GWF_RESPONSE, &body);
     const char *why = "invalid reply";
     if (ls_envoy_response(s, body, &why) != 0) {
-        gwf_stream_logf(s, GWF_LOG_WARN,
-                        "invalid reply from function %s: %s",
+        gwf_stream_logf(s, GWF_LOG_WARN, "invalid reply from function %s: %s",
                         st->cfg->function_name, why);
         char msg[256];
-        snprintf(msg, sizeof msg, "invalid reply from the Lambda function: "
-                                  "%s\n", why);
+        snprintf(msg, sizeof msg,
+                 "invalid reply from the Lambda function: "
+                 "%s\n",
+                 why);
         return reply(s, st, LS_RESULT_INVALID_REPLY, 502, msg,
                      "lambda_invalid_reply");
     }

@@ -18,8 +18,13 @@
  *    "body": "...", "is_base64_encoded": false}
  *
  * every field optional (status 200, no headers, empty body), and that
- * becomes the response. Anything else is an invalid reply: the caller
- * answers 502 rather than pass a garbled response through.
+ * becomes the response, without the answer's hop-by-hop and framing
+ * headers (the host frames the body it sends). Anything else - a value
+ * with a control byte, too many or too large headers, bad base64 - is an
+ * invalid reply: the caller answers 502 rather than pass a garbled
+ * response through. The reverse holds on the way in: what the client
+ * sent that cannot become a payload is the client's fault (400), not
+ * the function's.
  */
 #include "lambda_signer.h"
 
@@ -112,8 +117,7 @@ pct_decode(const char *s, size_t len, size_t *out_len)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len &&
-            (hi = hex_digit(s[i + 1])) >= 0 &&
+        if (s[i] == '%' && i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 &&
             (lo = hex_digit(s[i + 2])) >= 0) {
             d[o++] = (char)(hi << 4 | lo);
             i += 2;
@@ -139,8 +143,8 @@ add_query(json_t *params, const char *q, size_t len)
             size_t klen = eq ? (size_t)(eq - (q + i)) : j - i;
             size_t kd_len, vd_len = 0;
             char *k = pct_decode(q + i, klen, &kd_len);
-            char *v = eq ? pct_decode(eq + 1, j - i - klen - 1, &vd_len)
-                         : strdup("");
+            char *v =
+                eq ? pct_decode(eq + 1, j - i - klen - 1, &vd_len) : strdup("");
             json_t *jv = v ? json_text(v, vd_len) : NULL;
             json_t *jk = k ? json_text(k, kd_len) : NULL;
             int rc = jk && jv
@@ -164,38 +168,37 @@ base64_encode(const char *p, size_t len)
     char *out = malloc(4 * ((len + 2) / 3) + 1);
     if (!out)
         return NULL;
-    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p,
-                    (int)len);
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p, (int)len);
     return out;
 }
 
-char *
-ls_envoy_request(gwf_stream *s, gwf_view body, size_t *len)
+/* The request's headers as the payload's "headers" object: names in
+ * lower case, a repeated header joined with ','. A name that is not a
+ * token cannot have come from a valid request: LS_PAYLOAD_BAD_REQUEST. */
+static int
+add_headers(gwf_stream *s, json_t *headers, const char **why)
 {
     const gwf_host *h = s->host;
-    gwf_view method = {0}, path = {0}, ct = {0};
-    h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
-    h->header_get(s, GWF_REQUEST, ":path", 5, 0, &path);
-    h->header_get(s, GWF_REQUEST, "content-type", 12, 0, &ct);
-
-    json_t *root = json_object();
-    json_t *headers = json_object();
-    json_t *params = json_object();
-    char *out = NULL;
-    if (!root || !headers || !params)
-        goto done;
     size_t n = h->header_count(s, GWF_REQUEST);
+    gwf_strbuf lower = {0};
+    int rc = LS_PAYLOAD_NO_MEMORY;
     for (size_t i = 0; i < n; i++) {
         gwf_view name, value;
         if (h->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
             continue;
-        char lower[256];
-        if (name.len == 0 || name.len >= sizeof lower)
-            continue;
-        for (size_t k = 0; k < name.len; k++)
-            lower[k] = (char)tolower((unsigned char)name.ptr[k]);
-        lower[name.len] = '\0';
-        json_t *old = json_object_get(headers, lower);
+        if (!gwf_is_header_name(name.ptr, name.len)) {
+            *why = "a request header name is not an HTTP token";
+            rc = LS_PAYLOAD_BAD_REQUEST;
+            goto fail;
+        }
+        lower.len = 0;
+        for (size_t k = 0; k < name.len; k++) {
+            char c = (char)tolower((unsigned char)name.ptr[k]);
+            gwf_strbuf_append(&lower, &c, 1);
+        }
+        if (lower.failed)
+            goto fail;
+        json_t *old = json_object_get(headers, lower.data);
         json_t *v;
         if (old) {
             gwf_strbuf joined = {0};
@@ -206,15 +209,43 @@ ls_envoy_request(gwf_stream *s, gwf_view body, size_t *len)
             if (add)
                 gwf_strbuf_append(&joined, json_string_value(add),
                                   json_string_length(add));
+            v = add && !joined.failed ? json_stringn(joined.data, joined.len)
+                                      : NULL;
             json_decref(add);
-            v = joined.failed ? NULL : json_stringn(joined.data, joined.len);
             gwf_strbuf_free(&joined);
         } else {
             v = json_text(value.ptr, value.len);
         }
-        if (!v || json_object_set_new(headers, lower, v) != 0)
-            goto done;
+        if (!v || json_object_set_new(headers, lower.data, v) != 0)
+            goto fail;
     }
+    rc = 0;
+fail:
+    gwf_strbuf_free(&lower);
+    return rc;
+}
+
+int
+ls_envoy_request(gwf_stream *s, gwf_view body, char **payload, size_t *len,
+                 const char **why)
+{
+    const gwf_host *h = s->host;
+    gwf_view method = {0}, path = {0}, ct = {0};
+    h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
+    h->header_get(s, GWF_REQUEST, ":path", 5, 0, &path);
+    h->header_get(s, GWF_REQUEST, "content-type", 12, 0, &ct);
+
+    *payload = NULL;
+    *why = "out of memory";
+    int rc = LS_PAYLOAD_NO_MEMORY;
+    json_t *root = json_object();
+    json_t *headers = json_object();
+    json_t *params = json_object();
+    if (!root || !headers || !params)
+        goto done;
+    if ((rc = add_headers(s, headers, why)) != 0)
+        goto done;
+    rc = LS_PAYLOAD_NO_MEMORY;
     const char *q = path.len ? memchr(path.ptr, '?', path.len) : NULL;
     if (q && add_query(params, q + 1, path.len - (size_t)(q + 1 - path.ptr)))
         goto done;
@@ -242,119 +273,213 @@ ls_envoy_request(gwf_stream *s, gwf_view body, size_t *len)
     json_object_set_new(root, "is_base64_encoded", json_boolean(b64));
     if (!raw_path || !m)
         goto done;
-    out = json_dumps(root, JSON_COMPACT);
-    if (out)
-        *len = strlen(out);
+    *payload = json_dumps(root, JSON_COMPACT);
+    if (*payload) {
+        *len = strlen(*payload);
+        rc = 0;
+    }
 done:
     json_decref(headers);
     json_decref(params);
     json_decref(root);
-    return out;
+    return rc;
 }
 
 /* Lambda API headers that say nothing about the function's answer. */
 static const char *const api_headers[] = {
-    "content-type", "x-amz-executed-version", "x-amzn-requestid",
-    "x-amzn-trace-id", "x-amz-log-result", "x-amzn-remapped-content-length",
+    "content-type",     "x-amz-executed-version",
+    "x-amzn-requestid", "x-amzn-trace-id",
+    "x-amz-log-result", "x-amzn-remapped-content-length",
 };
 
-int
-ls_envoy_response(gwf_stream *s, gwf_view body, const char **why)
+/* Headers of the function's answer that are never passed on. The
+ * hop-by-hop ones (RFC 9110 7.6.1, and those its Connection names)
+ * describe a connection the function never had, and would sit next to
+ * the data plane's own (two Connection headers, an Upgrade nobody
+ * does); Content-Length is the host's, set from the body it sends (a
+ * function's "content-length: 999" over a body of another size would
+ * desynchronise the client's connection). `connection` is the answer's
+ * Connection value, or NULL. */
+static int
+is_dropped(const char *name, const char *connection)
 {
-    const gwf_host *h = s->host;
-    json_error_t jerr;
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, &jerr);
-    int rc = -1;
-    char *decoded = NULL;
-    if (!json_is_object(root)) {
-        *why = "the function's reply is not a JSON object";
-        goto done;
-    }
+    size_t len = strlen(name);
+    return gwf_is_hop_by_hop_header(name, len) ||
+           strcasecmp(name, "content-length") == 0 ||
+           (connection && gwf_header_list_contains(
+                              connection, strlen(connection), name, len));
+}
+
+/* status_code: absent or null is 200; otherwise an integer 200-599 (no
+ * 1xx: the host sends the one final response the function gives). */
+static int
+reply_status(json_t *root, int *code, const char **why)
+{
     json_t *status = json_object_get(root, "status_code");
-    json_int_t code = 200;
-    if (status && !json_is_null(status)) {
-        if (!json_is_integer(status) || json_integer_value(status) < 200 ||
-            json_integer_value(status) > 599) {
-            *why = "the function's status_code is not an integer 200-599";
-            goto done;
-        }
-        code = json_integer_value(status);
+    *code = 200;
+    if (!status || json_is_null(status))
+        return 0;
+    if (!json_is_integer(status) || json_integer_value(status) < 200 ||
+        json_integer_value(status) > 599) {
+        *why = "the function's status_code is not an integer 200-599";
+        return -1;
     }
-    json_t *headers = json_object_get(root, "headers");
+    *code = (int)json_integer_value(status);
+    return 0;
+}
+
+/* headers (an object of strings) and cookies (a list of strings): valid
+ * names and values, and within LS_MAX_REPLY_HEADERS lines and
+ * LS_MAX_REPLY_HEADER_BYTES bytes, a bound nginx's own proxy buffers
+ * would put on an upstream's headers. */
+static int
+reply_headers_valid(json_t *headers, json_t *cookies, const char **why)
+{
     if (headers && !json_is_null(headers) && !json_is_object(headers)) {
         *why = "the function's headers is not an object";
-        goto done;
+        return -1;
     }
-    const char *name;
-    json_t *v;
-    json_object_foreach(headers, name, v) {
-        if (!json_is_string(v) || !gwf_is_header_name(name, strlen(name)) ||
-            !gwf_is_header_value(json_string_value(v),
-                                 json_string_length(v))) {
-            *why = "the function's headers hold an invalid header";
-            goto done;
-        }
-    }
-    json_t *cookies = json_object_get(root, "cookies");
     if (cookies && !json_is_null(cookies) && !json_is_array(cookies)) {
         *why = "the function's cookies is not a list";
-        goto done;
+        return -1;
+    }
+    size_t lines = 0, bytes = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach(headers, name, v)
+    {
+        if (!json_is_string(v) || !gwf_is_header_name(name, strlen(name)) ||
+            !gwf_is_header_value(json_string_value(v), json_string_length(v))) {
+            *why = "the function's headers hold an invalid header";
+            return -1;
+        }
+        lines++;
+        bytes += strlen(name) + json_string_length(v);
     }
     size_t i;
-    json_array_foreach(cookies, i, v) {
+    json_array_foreach(cookies, i, v)
+    {
         if (!json_is_string(v) ||
-            !gwf_is_header_value(json_string_value(v),
-                                 json_string_length(v))) {
+            !gwf_is_header_value(json_string_value(v), json_string_length(v))) {
             *why = "the function's cookies hold an invalid value";
-            goto done;
+            return -1;
         }
+        lines++;
+        bytes += 10 + json_string_length(v);
     }
+    if (lines > LS_MAX_REPLY_HEADERS || bytes > LS_MAX_REPLY_HEADER_BYTES) {
+        *why = "the function's headers are too large";
+        return -1;
+    }
+    return 0;
+}
+
+/* body and is_base64_encoded: `*out` the bytes to send, `*decoded` the
+ * buffer to free after (NULL when the body is used as it is). */
+static int
+reply_body(json_t *root, gwf_view *out, char **decoded, const char **why)
+{
     json_t *jbody = json_object_get(root, "body");
     if (jbody && !json_is_null(jbody) && !json_is_string(jbody)) {
         *why = "the function's body is not a string";
-        goto done;
+        return -1;
     }
     json_t *b64 = json_object_get(root, "is_base64_encoded");
     if (b64 && !json_is_null(b64) && !json_is_boolean(b64)) {
         *why = "the function's is_base64_encoded is not a boolean";
-        goto done;
+        return -1;
     }
-    const char *out_body = jbody ? json_string_value(jbody) : "";
-    size_t out_len = jbody ? json_string_length(jbody) : 0;
+    out->ptr = json_is_string(jbody) ? json_string_value(jbody) : "";
+    out->len = json_is_string(jbody) ? json_string_length(jbody) : 0;
     if (json_is_true(b64)) {
-        if (gwf_base64_decode(out_body, out_len, &decoded, &out_len) != 0) {
+        size_t len;
+        if (gwf_base64_decode(out->ptr, out->len, decoded, &len) != 0) {
             *why = "the function's body is not valid base64";
-            goto done;
+            return -1;
         }
-        out_body = decoded;
+        out->ptr = *decoded;
+        out->len = len;
     }
+    return 0;
+}
 
-    /* Everything checked: now change the response. */
+/* Everything was checked: now change the response. A call the host
+ * refuses still fails the reply (502), never leaves it half made. */
+static int
+apply_reply(gwf_stream *s, int code, json_t *headers, json_t *cookies,
+            gwf_view body, const char **why)
+{
+    const gwf_host *h = s->host;
     char status_text[8];
-    snprintf(status_text, sizeof status_text, "%d", (int)code);
+    snprintf(status_text, sizeof status_text, "%d", code);
     for (size_t k = 0; k < sizeof api_headers / sizeof *api_headers; k++)
         h->header_remove(s, GWF_RESPONSE, api_headers[k],
                          strlen(api_headers[k]));
     if (h->header_set(s, GWF_RESPONSE, ":status", 7, status_text,
                       strlen(status_text)) != GWF_OK) {
         *why = "the host refused the function's status";
-        goto done;
+        return -1;
     }
-    json_object_foreach(headers, name, v) {
-        if (strcasecmp(name, "content-length") == 0 ||
-            strcasecmp(name, "transfer-encoding") == 0)
+    /* JSON keys are case-sensitive: "Connection" is found by a scan. */
+    const char *connection = NULL;
+    const char *name;
+    json_t *v;
+    json_object_foreach(headers, name, v)
+    {
+        if (strcasecmp(name, "connection") == 0)
+            connection = json_string_value(v);
+    }
+    json_object_foreach(headers, name, v)
+    {
+        if (is_dropped(name, connection))
             continue;
-        h->header_set(s, GWF_RESPONSE, name, strlen(name),
-                      json_string_value(v), json_string_length(v));
+        if (h->header_set(s, GWF_RESPONSE, name, strlen(name),
+                          json_string_value(v),
+                          json_string_length(v)) != GWF_OK) {
+            *why = "the host refused one of the function's headers";
+            return -1;
+        }
     }
+    size_t i;
     json_array_foreach(cookies, i, v)
-        h->header_add(s, GWF_RESPONSE, "set-cookie", 10,
-                      json_string_value(v), json_string_length(v));
-    if (h->body_set(s, GWF_RESPONSE, out_body, out_len) != GWF_OK) {
+    {
+        if (h->header_add(s, GWF_RESPONSE, "set-cookie", 10,
+                          json_string_value(v),
+                          json_string_length(v)) != GWF_OK) {
+            *why = "the host refused one of the function's cookies";
+            return -1;
+        }
+    }
+    if (h->body_set(s, GWF_RESPONSE, body.ptr, body.len) != GWF_OK) {
         *why = "the host refused the function's body";
+        return -1;
+    }
+    return 0;
+}
+
+int
+ls_envoy_response(gwf_stream *s, gwf_view body, const char **why)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, &jerr);
+    int rc = -1, code;
+    char *decoded = NULL;
+    gwf_view out_body;
+    if (!json_is_object(root)) {
+        *why = "the function's reply is not a JSON object";
         goto done;
     }
-    rc = 0;
+    json_t *headers = json_object_get(root, "headers");
+    json_t *cookies = json_object_get(root, "cookies");
+    if (reply_status(root, &code, why) != 0 ||
+        reply_headers_valid(headers, cookies, why) != 0 ||
+        reply_body(root, &out_body, &decoded, why) != 0)
+        goto done;
+    if ((code == 204 || code == 304) && out_body.len) {
+        *why = "the function's 204 or 304 reply has a body";
+        goto done;
+    }
+    rc = apply_reply(s, code, headers, cookies, out_body, why);
 done:
     free(decoded);
     json_decref(root);

@@ -34,6 +34,7 @@ enum {
     LS_RESULT_FUNCTION_ERROR, /* x-amz-function-error: 502 */
     LS_RESULT_INVALID_REPLY,  /* a Lambda reply we cannot use: 502 */
     LS_RESULT_UPSTREAM_ERROR, /* Lambda's API answered an error: 502 */
+    LS_RESULT_BAD_REQUEST,    /* the client's request cannot be sent: 4xx */
     LS_RESULT_COUNT
 };
 
@@ -78,8 +79,8 @@ typedef struct ls_worker {
 } ls_worker;
 
 /* config.c */
-gwf_status ls_config_parse(gwf_instance *inst, gwf_view kind,
-                           gwf_view json, ls_config **out);
+gwf_status ls_config_parse(gwf_instance *inst, gwf_view kind, gwf_view json,
+                           ls_config **out);
 void ls_config_free(ls_config *cfg);
 
 /* credentials.c: fill cfg->access_key/secret_key/session_token from the
@@ -89,11 +90,24 @@ gwf_status ls_credentials_resolve(gwf_instance *inst, const json_t *auth,
                                   const char *field, ls_config *cfg);
 
 /* lambda.c */
+/* What ls_envoy_request returns when it fails. */
+enum {
+    LS_PAYLOAD_NO_MEMORY = -1,   /* ours: 500 */
+    LS_PAYLOAD_BAD_REQUEST = -2, /* the client's request cannot be sent: 400 */
+};
 /* The Envoy JSON payload for the request (headers from the stream, the
- * given body). NULL on allocation failure. */
-char *ls_envoy_request(gwf_stream *s, gwf_view body, size_t *len);
+ * given body): 0 with `*payload` malloc'd (the caller frees it) and
+ * `*len` its length, or one of LS_PAYLOAD_* with `*why` a static reason
+ * that may be shown to the client. */
+int ls_envoy_request(gwf_stream *s, gwf_view body, char **payload, size_t *len,
+                     const char **why);
+/* Bounds on a function's answer headers (headers and cookies together):
+ * more is an invalid reply. */
+#define LS_MAX_REPLY_HEADERS 100
+#define LS_MAX_REPLY_HEADER_BYTES 32768
 /* Apply an Envoy JSON reply to the response (status, headers, cookies,
- * body). 0, or -1 with `*why` a static reason. */
+ * body), dropping its hop-by-hop and framing headers. 0, or -1 with
+ * `*why` a static reason. */
 int ls_envoy_response(gwf_stream *s, gwf_view body, const char **why);
 /* Text-like content types travel as text, everything else in base64. */
 int ls_content_type_is_text(gwf_view content_type);

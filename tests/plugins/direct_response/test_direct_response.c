@@ -409,8 +409,26 @@ test_bad_header_value_is_rejected(void **state)
     assert_config_error("{status: 200, headers: [{name: x-a, value: "
                         "\"one\\r\\nx-b: two\"}]}",
                         "headers[0].value",
-                        "expected a header value without CR, LF or NUL, "
-                        "found byte 0x0d at offset 3");
+                        "expected a header value without control "
+                        "characters (HTAB is allowed), found byte 0x0d at "
+                        "offset 3");
+}
+
+/* Not only CR, LF and NUL: every control byte but HTAB (RFC 9110
+ * field-value, gwf_is_header_value), and HTAB itself is accepted. */
+static void
+test_header_value_with_any_control_byte_is_rejected(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, headers: [{name: x-a, value: "
+                        "\"a\\u0001b\"}]}",
+                        "headers[0].value",
+                        "expected a header value without control "
+                        "characters (HTAB is allowed), found byte 0x01 at "
+                        "offset 1");
+    assert_config_error("{status: 200, headers: [{name: x-a, value: "
+                        "\"a\\u007fb\"}]}",
+                        "headers[0].value", "found byte 0x7f at offset 1");
 }
 
 static void
@@ -443,6 +461,11 @@ test_hop_by_hop_header_is_rejected(void **state)
                         "to the connection, not the reply");
     assert_config_error("{status: 200, headers: {transfer-encoding: chunked}}",
                         "headers.transfer-encoding", "hop-by-hop");
+    /* The SDK's list, which has Trailer too: a local reply has none. */
+    assert_config_error("{status: 200, headers: {Trailer: x-checksum}}",
+                        "headers.Trailer",
+                        "found \"Trailer\": a hop-by-hop header belongs "
+                        "to the connection, not the reply");
 }
 
 static void
@@ -537,6 +560,7 @@ main(void)
         cmocka_unit_test(test_bad_header_name_is_rejected),
         cmocka_unit_test(test_bad_header_name_in_map_is_rejected),
         cmocka_unit_test(test_bad_header_value_is_rejected),
+        cmocka_unit_test(test_header_value_with_any_control_byte_is_rejected),
         cmocka_unit_test(test_header_value_that_is_not_a_string_is_rejected),
         cmocka_unit_test(test_header_without_name_is_rejected),
         cmocka_unit_test(test_hop_by_hop_header_is_rejected),

@@ -16,6 +16,9 @@ AWS answers: 403 with x-amzn-errortype InvalidSignatureException. Then:
                                               Unhandled, an error object
     NAME "garbage"                         -> 200, a body that is not JSON
     NAME "raw"                             -> 200, the payload echoed
+    NAME in CANNED                         -> 200, that Envoy reply (hop-by-hop
+                                              and framing headers, malformed
+                                              answers)
     any other NAME                         -> 200, an Envoy-format reply
                                               whose body is JSON
                                               {"function", "qualifier",
@@ -52,6 +55,29 @@ AUTH_RE = re.compile(
 INVOKE_RE = re.compile(
     r"^/2015-03-31/functions/([A-Za-z0-9_-]+)(?::([A-Za-z0-9_$-]+))?"
     r"/invocations$")
+
+
+# Envoy replies a function answers by name: what the plugin must not pass
+# on as it is.
+HOP_BY_HOP_BODY = "hello from the function"
+CANNED = {
+    # Every hop-by-hop header, one named by Connection, and framing
+    # headers that do not describe the body.
+    "hopbyhop": {
+        "status_code": 200,
+        "headers": {"connection": "close, x-hop", "keep-alive": "timeout=5",
+                    "proxy-connection": "keep-alive", "upgrade": "h2c",
+                    "te": "trailers", "trailer": "x-sum",
+                    "transfer-encoding": "chunked", "content-length": "999",
+                    "x-hop": "1", "x-kept": "yes",
+                    "content-type": "text/plain"},
+        "body": HOP_BY_HOP_BODY},
+    "ctlbyte": {"headers": {"x-bad": "a\u0001b"}, "body": "never"},
+    "hugeheaders": {"headers": {"x-h%d" % i: "v" * 100 for i in range(200)},
+                    "body": "never"},
+    "badbase64": {"body": "***", "is_base64_encoded": True},
+    "badstatus": {"status_code": 600, "body": "never"},
+}
 
 
 class TestCA:
@@ -219,6 +245,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if name == "raw":
             self._send(200, body)
+            return
+        if name in CANNED:
+            self._send(200, json.dumps(CANNED[name]).encode())
             return
         try:
             payload = json.loads(body)

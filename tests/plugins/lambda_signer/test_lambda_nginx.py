@@ -14,7 +14,9 @@ the requests, the leak check: gwf_streams_active back at 0, and no
 credential in nginx's error log or the metrics.
 """
 
+import json
 import os
+import socket
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -26,7 +28,7 @@ sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR") or
 from harness import (  # noqa: E402
     Nginx, TestFailure, check, metric, parse_metrics, read_text, request,
     run_case, wait_for)
-from lambda_standin import LambdaStandIn, TestCA  # noqa: E402
+from lambda_standin import HOP_BY_HOP_BODY, LambdaStandIn, TestCA  # noqa
 
 API = "gateway.kgateway.dev/v1alpha1"
 ACCESS_KEY = "AKIDNGINXTEST00001"
@@ -106,6 +108,67 @@ def run(fn_secrets, manifests, locations, body):
 
 
 SECRETS = {ACCESS_KEY: (SECRET_KEY, None)}
+
+
+def raw_exchange(port, request_bytes):
+    """Send bytes, read until nginx closes: (status, [(name, value)],
+    body bytes as framed). Raw, so that duplicate or contradictory
+    framing headers are seen as the client sees them, not as a client
+    library cleaned them up; the framing itself is checked here."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    check(sep, "no end of headers in %r" % data[:300])
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = [tuple(x.strip() for x in line.split(":", 1))
+               for line in lines[1:]]
+    names = [n.lower() for n, _ in headers]
+    lengths = [v for n, v in headers if n.lower() == "content-length"]
+    codings = [v for n, v in headers if n.lower() == "transfer-encoding"]
+    check(len(lengths) + len(codings) == 1,
+          "want exactly one framing header, got %r" % headers)
+    if lengths:
+        check(int(lengths[0]) == len(rest), "content-length %s, body %d "
+              "bytes: %r" % (lengths[0], len(rest), rest[:200]))
+        return status, headers, rest
+    check(codings == ["chunked"] and names.count("transfer-encoding") == 1,
+          "transfer-encoding %r" % codings)
+    body = b""
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            check(rest == b"\r\n", "bytes after the last chunk: %r" % rest)
+            return status, headers, body
+        body += rest[:size]
+        check(rest[size:size + 2] == b"\r\n", "bad chunk framing")
+        rest = rest[size + 2:]
+
+
+def fn_location(port, ca):
+    return [tls_location("/fn/", "gwf_backend fn;", port, ca)]
+
+
+def fn_backend(function):
+    return lambda port: [secret(), backend("fn", port, function)]
+
+
+def assert_invalid_reply(ngx, fn):
+    """One request to a function whose answer is malformed: 502 with the
+    plugin's message, nothing of the answer passed on."""
+    r = request(ngx.port, "POST", "/fn/", body=b"x")
+    check(r.status == 502, "want 502, got %d: %r" % (r.status, r.body))
+    check(b"invalid reply from the Lambda function" in r.body,
+          "body %r" % r.body)
+    check(b"never" not in r.body, "the answer leaked: %r" % r.body)
+    check(r.header("x-bad") is None, "x-bad passed on: %r" % r.headers)
 
 
 # -- Cases -------------------------------------------------------------------
@@ -290,6 +353,109 @@ def sign_mode_signs_any_request():
         body)
 
 
+# -- The function's answer: hop-by-hop and framing headers --------------------
+
+def reply_hop_by_hop_and_framing_headers_are_dropped():
+    def body(ngx, fn):
+        payload = b"x"
+        status, headers, got = raw_exchange(
+            ngx.port,
+            b"POST /fn/ HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+            % (len(payload), payload))
+        check(status == 200, "want 200, got %d: %r" % (status, got))
+        # Framing was checked by raw_exchange: one header, matching the
+        # body nginx sent, which is the function's.
+        check(got == HOP_BY_HOP_BODY.encode(), "body %r" % got)
+        values = {}
+        for name, value in headers:
+            values.setdefault(name.lower(), []).append(value)
+        # nginx's own Connection (the client asked to close), once.
+        check(values.get("connection") == ["close"],
+              "connection %r" % values.get("connection"))
+        for name in ("keep-alive", "proxy-connection", "upgrade", "te",
+                     "trailer", "x-hop"):
+            check(name not in values, "%s passed on: %r" % (name, headers))
+        check(values.get("x-kept") == ["yes"], "x-kept %r" % headers)
+        check(values.get("content-type") == ["text/plain"],
+              "content-type %r" % values.get("content-type"))
+
+    run(SECRETS, fn_backend("hopbyhop"), fn_location, body)
+
+
+# -- The function's answer: malformed is a 502 --------------------------------
+
+def reply_header_with_control_byte_gives_502():
+    run(SECRETS, fn_backend("ctlbyte"), fn_location, assert_invalid_reply)
+
+
+def reply_with_huge_headers_gives_502():
+    run(SECRETS, fn_backend("hugeheaders"), fn_location,
+        assert_invalid_reply)
+
+
+def reply_with_bad_base64_gives_502():
+    run(SECRETS, fn_backend("badbase64"), fn_location, assert_invalid_reply)
+
+
+def reply_with_status_out_of_range_gives_502():
+    run(SECRETS, fn_backend("badstatus"), fn_location, assert_invalid_reply)
+
+
+# -- The client's request: its faults are 4xx ---------------------------------
+
+# 900 bytes fit gwf_max_body 1000; their base64 in the payload does not:
+# the request is too large (413), not a Lambda failure (5xx).
+def payload_over_body_limit_gives_413():
+    def body(ngx, fn):
+        r = request(ngx.port, "POST", "/fn/", body=b"\xff" * 900,
+                    headers={"Content-Type": "application/octet-stream"})
+        check(r.status == 413, "want 413, got %d: %r" % (r.status, r.body))
+        check(not fn.requests, "the function was called: %r"
+              % [q["path"] for q in fn.requests])
+
+    with TestCA() as ca, LambdaStandIn(ca, SECRETS) as fn:
+        with Nginx(locations=server(*fn_location(fn.port, ca)),
+                   manifests={"gw.yaml": fn_backend("hello")(fn.port)},
+                   http_extra="gwf_max_body 1000;") as ngx:
+            body(ngx, fn)
+            assert_clean(ngx)
+
+
+# A control byte in a client's header value is not the function's
+# failure: it travels in the payload, escaped by JSON.
+def request_header_with_control_byte_is_sent_in_the_payload():
+    def body(ngx, fn):
+        status, _, got = raw_exchange(
+            ngx.port,
+            b"POST /fn/ HTTP/1.1\r\nHost: localhost\r\n"
+            b"X-Odd: a\x01b\r\nContent-Length: 1\r\n"
+            b"Connection: close\r\n\r\nx")
+        check(status == 200, "want 200, got %d: %r" % (status, got))
+        payload = json.loads(got)["payload"]
+        check(payload["headers"].get("x-odd") == "a\x01b",
+              "x-odd %r" % payload["headers"].get("x-odd"))
+
+    run(SECRETS, fn_backend("hello"), fn_location, body)
+
+
+# HTTP/1.0 without Host, to a signer without hostRewrite: there is no
+# host to sign, the client's doing (400), never an unsigned request.
+def sign_mode_request_without_host_gives_400():
+    def body(ngx, fn):
+        status, _, got = raw_exchange(ngx.port,
+                                      b"GET /api/x HTTP/1.0\r\n\r\n")
+        check(status == 400, "want 400, got %d: %r" % (status, got))
+        check(not fn.requests, "the request went on: %r"
+              % [q["path"] for q in fn.requests])
+
+    run(SECRETS,
+        lambda port: [secret(), signer("apigw", "execute-api")],
+        lambda port, ca: [tls_location("/api/", "gwf_extension apigw;",
+                                       port, ca)],
+        body)
+
+
 CASES = {f.__name__: f for f in [
     sync_invocation_is_signed_and_transformed,
     get_without_body_is_invoked,
@@ -300,6 +466,14 @@ CASES = {f.__name__: f for f in [
     wrong_secret_is_refused_by_aws_with_502,
     session_token_is_sent_and_signed,
     sign_mode_signs_any_request,
+    reply_hop_by_hop_and_framing_headers_are_dropped,
+    reply_header_with_control_byte_gives_502,
+    reply_with_huge_headers_gives_502,
+    reply_with_bad_base64_gives_502,
+    reply_with_status_out_of_range_gives_502,
+    payload_over_body_limit_gives_413,
+    request_header_with_control_byte_is_sent_in_the_payload,
+    sign_mode_request_without_host_gives_400,
 ]}
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -82,20 +83,29 @@ fn_spec(const char *lambda_extra)
     return spec;
 }
 
-/* A host with `text` loaded, whose stub upstream answers as a Lambda
- * function would in the Envoy format (tests that need another answer
- * set their own). */
+/* A host with `text` loaded (and a body limit, 0 for the default),
+ * whose stub upstream answers as a Lambda function would in the Envoy
+ * format (tests that need another answer set their own). */
 static gwf_test_host *
-host_with(const char *text)
+host_with_max_body(const char *text, size_t max_body)
 {
     gwf_test_host *h = gwf_test_host_new();
     assert_non_null(h);
+    /* Host limits are fixed before the first manifest loads. */
+    if (max_body)
+        gwf_test_set_max_body(h, max_body);
     if (gwf_test_load_text(h, text) != 0)
         fail_msg("load: %s", gwf_test_error(h));
     static const char ok[] = "{\"body\": \"ok\"}";
     gwf_test_set_upstream(h, 200, "content-type: application/json\r\n", ok,
                           sizeof ok - 1);
     return h;
+}
+
+static gwf_test_host *
+host_with(const char *text)
+{
+    return host_with_max_body(text, 0);
 }
 
 static gwf_test_result *
@@ -292,12 +302,12 @@ static void
 test_lambda_region_and_endpoint_set_host_and_scope(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(backend(
-        "{\"accountId\": \"123456789012\", \"region\": \"eu-west-3\", "
-        "\"auth\": {\"type\": \"Secret\", \"secretRef\": {\"name\": "
-        "\"aws\"}}, \"lambda\": {\"functionName\": \"hello\", "
-        "\"endpointURL\": \"https://127.0.0.1:9443\"}}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        backend("{\"accountId\": \"123456789012\", \"region\": \"eu-west-3\", "
+                "\"auth\": {\"type\": \"Secret\", \"secretRef\": {\"name\": "
+                "\"aws\"}}, \"lambda\": {\"functionName\": \"hello\", "
+                "\"endpointURL\": \"https://127.0.0.1:9443\"}}",
+                secret_string_data));
     gwf_test_result *res = run_backend(h, gwf_test_request_new("GET", "/"));
 
     assert_string_equal(gwf_test_upstream_header(res, "host", 0),
@@ -357,8 +367,8 @@ test_lambda_session_token_is_sent_and_signed(void **state)
         fn_spec(""),
         "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
         "{\"name\": \"aws\"}, \"data\": {\"accessKey\": \"" ACCESS_KEY_B64
-        "\", \"secretKey\": \"" SECRET_KEY_B64 "\", \"sessionToken\": \"" SESSION_TOKEN_B64
-        "\"}}"));
+        "\", \"secretKey\": \"" SECRET_KEY_B64
+        "\", \"sessionToken\": \"" SESSION_TOKEN_B64 "\"}}"));
     gwf_test_result *res = run_backend(h, gwf_test_request_new("GET", "/"));
 
     assert_string_equal(
@@ -369,8 +379,8 @@ test_lambda_session_token_is_sent_and_signed(void **state)
                     "x-amz-security-token");
     gwf_header signed_headers[] = {
         {gwf_cstr("x-amz-invocation-type"), gwf_cstr("RequestResponse")}};
-    assert_signed(res, "lambda", "us-east-1", signed_headers, 1,
-                  SESSION_TOKEN, 1, 0);
+    assert_signed(res, "lambda", "us-east-1", signed_headers, 1, SESSION_TOKEN,
+                  1, 0);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -394,8 +404,7 @@ test_lambda_envoy_reply_becomes_response(void **state)
 
     assert_int_equal(gwf_test_status(res), 201);
     assert_string_equal(gwf_test_header(res, "x-a", 0), "b");
-    assert_string_equal(gwf_test_header(res, "content-type", 0),
-                        "text/plain");
+    assert_string_equal(gwf_test_header(res, "content-type", 0), "text/plain");
     assert_string_equal(gwf_test_header(res, "set-cookie", 0), "c=d");
     assert_string_equal(gwf_test_header(res, "set-cookie", 1), "e=f");
     assert_null(gwf_test_header(res, "x-amzn-requestid", 0));
@@ -425,8 +434,8 @@ assert_reply_502(const char *upstream_headers, int upstream_status,
                  const char *message)
 {
     gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
-    gwf_test_set_upstream(h, upstream_status, upstream_headers,
-                          upstream_body, strlen(upstream_body));
+    gwf_test_set_upstream(h, upstream_status, upstream_headers, upstream_body,
+                          strlen(upstream_body));
     gwf_test_result *res = run_backend(h, gwf_test_request_new("GET", "/"));
 
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
@@ -508,13 +517,288 @@ test_lambda_api_error_gives_502_with_error_type(void **state)
                      "AWS answered 403 AccessDeniedException");
 }
 
+/* -- Lambda: what the function's answer may not pass on ------------------ */
+
+/* The function answers `reply` (an Envoy JSON reply); the result. */
+static gwf_test_result *
+run_reply(gwf_test_host **hp, const char *reply)
+{
+    gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+    gwf_test_set_upstream(h, 200, "content-type: application/json\r\n", reply,
+                          strlen(reply));
+    *hp = h;
+    return run_backend(h, gwf_test_request_new("GET", "/"));
+}
+
+static void
+test_lambda_reply_hop_by_hop_headers_are_dropped(void **state)
+{
+    (void)state;
+    gwf_test_host *h;
+    gwf_test_result *res = run_reply(
+        &h, "{\"headers\": {\"connection\": \"keep-alive\", \"keep-alive\": "
+            "\"timeout=5\", \"proxy-connection\": \"keep-alive\", "
+            "\"upgrade\": \"websocket\", \"te\": \"trailers\", \"trailer\": "
+            "\"x-sum\", \"transfer-encoding\": \"chunked\", \"x-kept\": "
+            "\"yes\"}, \"body\": \"hi\"}");
+
+    assert_int_equal(gwf_test_status(res), 200);
+    static const char *const dropped[] = {
+        "connection", "keep-alive", "proxy-connection", "upgrade",
+        "te",         "trailer",    "transfer-encoding"};
+    for (size_t i = 0; i < sizeof dropped / sizeof *dropped; i++)
+        if (gwf_test_header(res, dropped[i], 0))
+            fail_msg("%s was passed on", dropped[i]);
+    assert_string_equal(gwf_test_header(res, "x-kept", 0), "yes");
+    assert_body(res, "hi");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_reply_headers_named_by_connection_are_dropped(void **state)
+{
+    (void)state;
+    gwf_test_host *h;
+    /* Any case, any white space around the comma-separated names. */
+    gwf_test_result *res = run_reply(
+        &h, "{\"headers\": {\"Connection\": \"close , X-Hop,x-other\", "
+            "\"x-hop\": \"1\", \"X-Other\": \"2\", \"x-kept\": \"yes\"}}");
+
+    assert_int_equal(gwf_test_status(res), 200);
+    assert_null(gwf_test_header(res, "connection", 0));
+    assert_null(gwf_test_header(res, "x-hop", 0));
+    assert_null(gwf_test_header(res, "x-other", 0));
+    assert_string_equal(gwf_test_header(res, "x-kept", 0), "yes");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_reply_content_length_follows_the_body_sent(void **state)
+{
+    (void)state;
+    gwf_test_host *h;
+    gwf_test_result *res = run_reply(
+        &h, "{\"headers\": {\"content-length\": \"999\"}, \"body\": \"hi\"}");
+
+    assert_int_equal(gwf_test_status(res), 200);
+    assert_body(res, "hi");
+    const char *length = gwf_test_header(res, "content-length", 0);
+    if (length)
+        assert_string_equal(length, "2");
+    assert_null(gwf_test_header(res, "content-length", 1));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_reply_header_with_soh_0x01_gives_502(void **state)
+{
+    (void)state;
+    assert_reply_502(NULL, 200, "{\"headers\": {\"x\": \"a\\u0001b\"}}",
+                     "lambda_invalid_reply", "invalid header");
+}
+
+static void
+test_lambda_reply_header_with_del_0x7f_gives_502(void **state)
+{
+    (void)state;
+    assert_reply_502(NULL, 200, "{\"headers\": {\"x\": \"a\\u007f\"}}",
+                     "lambda_invalid_reply", "invalid header");
+}
+
+static void
+test_lambda_reply_header_name_that_is_not_a_token_gives_502(void **state)
+{
+    (void)state;
+    assert_reply_502(NULL, 200, "{\"headers\": {\"x y\": \"1\"}}",
+                     "lambda_invalid_reply", "invalid header");
+}
+
+static void
+test_lambda_reply_cookie_with_a_control_byte_gives_502(void **state)
+{
+    (void)state;
+    assert_reply_502(NULL, 200, "{\"cookies\": [\"a=b\\u001f\"]}",
+                     "lambda_invalid_reply", "cookies hold an invalid value");
+}
+
+/* README: at most 100 header lines and 32 KiB of them in an answer. */
+#define MAX_REPLY_HEADERS 100
+#define MAX_REPLY_HEADER_BYTES 32768
+
+static void
+test_lambda_reply_with_too_many_headers_gives_502(void **state)
+{
+    (void)state;
+    static char reply[(MAX_REPLY_HEADERS + 1) * 16 + 32];
+    size_t n = (size_t)snprintf(reply, sizeof reply, "{\"headers\": {");
+    for (int i = 0; i <= MAX_REPLY_HEADERS; i++)
+        n += (size_t)snprintf(reply + n, sizeof reply - n, "%s\"x-%d\": \"1\"",
+                              i ? "," : "", i);
+    snprintf(reply + n, sizeof reply - n, "}}");
+    assert_reply_502(NULL, 200, reply, "lambda_invalid_reply",
+                     "the function's headers are too large");
+}
+
+static void
+test_lambda_reply_with_a_huge_header_gives_502(void **state)
+{
+    (void)state;
+    static char reply[MAX_REPLY_HEADER_BYTES + 64];
+    size_t n =
+        (size_t)snprintf(reply, sizeof reply, "{\"headers\": {\"x\": \"");
+    memset(reply + n, 'a', MAX_REPLY_HEADER_BYTES);
+    snprintf(reply + n + MAX_REPLY_HEADER_BYTES,
+             sizeof reply - n - MAX_REPLY_HEADER_BYTES, "\"}}");
+    assert_reply_502(NULL, 200, reply, "lambda_invalid_reply",
+                     "the function's headers are too large");
+}
+
+static void
+test_lambda_reply_with_status_code_out_of_range_gives_502(void **state)
+{
+    (void)state;
+    static const char *const replies[] = {
+        "{\"status_code\": 100}", "{\"status_code\": 199}",
+        "{\"status_code\": 600}", "{\"status_code\": -1}",
+        "{\"status_code\": 200.5}"};
+    for (size_t i = 0; i < sizeof replies / sizeof *replies; i++)
+        assert_reply_502(NULL, 200, replies[i], "lambda_invalid_reply",
+                         "status_code is not an integer 200-599");
+}
+
+static void
+test_lambda_reply_that_is_truncated_gives_502(void **state)
+{
+    (void)state;
+    assert_reply_502(NULL, 200, "{\"status_code\": 200, \"body\": \"ab",
+                     "lambda_invalid_reply",
+                     "the function's reply is not a JSON object");
+}
+
+static void
+test_lambda_reply_204_with_a_body_gives_502(void **state)
+{
+    (void)state;
+    assert_reply_502(NULL, 200, "{\"status_code\": 204, \"body\": \"x\"}",
+                     "lambda_invalid_reply", "204 or 304 reply has a body");
+}
+
+/* -- Lambda: the client's request is the client's fault ------------------- */
+
+static void
+test_lambda_payload_over_the_body_limit_gives_413(void **state)
+{
+    (void)state;
+    gwf_test_host *h =
+        host_with_max_body(backend(fn_spec(""), secret_string_data), 1000);
+    /* 900 bytes fit the limit, their base64 in the payload does not. */
+    char body[900];
+    memset(body, 0xff, sizeof body);
+    gwf_test_request *req = gwf_test_request_new("POST", "/up");
+    gwf_test_request_header(req, "content-type", "application/octet-stream");
+    gwf_test_request_body(req, body, sizeof body);
+    gwf_test_result *res = run_backend(h, req);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 413);
+    assert_string_equal(gwf_test_reply_details(res),
+                        "lambda_payload_too_large");
+    assert_null(gwf_test_upstream_method(res));
+    double bad = gwf_test_metric(
+        h, "gwf_lambda_signer_requests_total{instance=\"default/fn\","
+           "result=\"bad_request\"}");
+    if (bad != 1)
+        fail_msg("metrics:\n%s", gwf_test_metrics(h));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_request_body_over_the_limit_gives_413(void **state)
+{
+    (void)state;
+    gwf_test_host *h =
+        host_with_max_body(backend(fn_spec(""), secret_string_data), 1000);
+    char body[1500];
+    memset(body, 'a', sizeof body);
+    gwf_test_request *req = gwf_test_request_new("POST", "/up");
+    gwf_test_request_body(req, body, sizeof body);
+    gwf_test_result *res = run_backend(h, req);
+
+    assert_int_equal(gwf_test_status(res), 413);
+    assert_null(gwf_test_upstream_method(res));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_request_header_with_control_bytes_travels_in_the_payload(
+    void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("GET", "/");
+    gwf_test_request_header(req, "x-odd",
+                            "a\x01"
+                            "b\x7f\xe9");
+    gwf_test_result *res = run_backend(h, req);
+
+    assert_int_equal(gwf_test_status(res), 200);
+    /* JSON escapes the controls; 0xe9 is obs-text, read as Latin-1. */
+    assert_contains(gwf_test_upstream_body(res, NULL),
+                    "\"x-odd\":\"a\\u0001b\x7f\xc3\xa9\"");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_request_header_name_that_is_not_a_token_gives_400(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("GET", "/");
+    gwf_test_request_header(req, "x\xff", "1");
+    gwf_test_result *res = run_backend(h, req);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 400);
+    assert_string_equal(gwf_test_reply_details(res), "lambda_bad_request");
+    assert_contains(gwf_test_body(res, NULL), "not an HTTP token");
+    assert_null(gwf_test_upstream_method(res));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_lambda_request_header_with_a_long_name_travels_in_the_payload(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+    char name[301];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    gwf_test_request *req = gwf_test_request_new("GET", "/");
+    gwf_test_request_header(req, name, "long");
+    gwf_test_result *res = run_backend(h, req);
+
+    assert_int_equal(gwf_test_status(res), 200);
+    char want[320];
+    snprintf(want, sizeof want, "\"%s\":\"long\"", name);
+    assert_contains(gwf_test_upstream_body(res, NULL), want);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 test_lambda_metrics_count_results(void **state)
 {
     (void)state;
     gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
-    gwf_test_set_upstream(h, 200, "x-amz-function-error: Unhandled\r\n",
-                          "{}", 2);
+    gwf_test_set_upstream(h, 200, "x-amz-function-error: Unhandled\r\n", "{}",
+                          2);
     gwf_test_result_free(run_backend(h, gwf_test_request_new("GET", "/")));
     double signed_count = gwf_test_metric(
         h, "gwf_lambda_signer_requests_total{instance=\"default/fn\","
@@ -527,7 +811,8 @@ test_lambda_metrics_count_results(void **state)
     gwf_test_host_free(h);
 }
 
-/* -- Credentials -------------------------------------------------------------- */
+/* -- Credentials --------------------------------------------------------------
+ */
 
 static void
 clear_aws_env(void)
@@ -556,8 +841,8 @@ test_credentials_from_environment(void **state)
     gwf_test_result *res = run_backend(h, gwf_test_request_new("GET", "/"));
     gwf_header signed_headers[] = {
         {gwf_cstr("x-amz-invocation-type"), gwf_cstr("RequestResponse")}};
-    assert_signed(res, "lambda", "us-east-1", signed_headers, 1,
-                  SESSION_TOKEN, 1, 0);
+    assert_signed(res, "lambda", "us-east-1", signed_headers, 1, SESSION_TOKEN,
+                  1, 0);
     assert_true(gwf_test_log_contains(h, "credentials from environment"));
     gwf_test_result_free(res);
     gwf_test_host_free(h);
@@ -599,8 +884,8 @@ test_credentials_never_leak_into_logs_replies_or_metrics(void **state)
         fn_spec(""),
         "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
         "{\"name\": \"aws\"}, \"stringData\": {\"accessKey\": \"" ACCESS_KEY
-        "\", \"secretKey\": \"" SECRET_KEY "\", \"sessionToken\": \"" SESSION_TOKEN
-        "\"}}"));
+        "\", \"secretKey\": \"" SECRET_KEY
+        "\", \"sessionToken\": \"" SESSION_TOKEN "\"}}"));
     /* Every path that logs or answers: success, function error, API
      * error, invalid reply. */
     const char *cases[][2] = {
@@ -611,8 +896,7 @@ test_credentials_never_leak_into_logs_replies_or_metrics(void **state)
     };
     int statuses[] = {200, 200, 403, 200};
     for (size_t i = 0; i < 4; i++) {
-        gwf_test_set_upstream(h, statuses[i],
-                              *cases[i][0] ? cases[i][0] : NULL,
+        gwf_test_set_upstream(h, statuses[i], *cases[i][0] ? cases[i][0] : NULL,
                               cases[i][1], strlen(cases[i][1]));
         gwf_test_request *req = gwf_test_request_new("POST", "/x");
         gwf_test_request_body(req, "b", 1);
@@ -629,8 +913,7 @@ test_credentials_never_leak_into_logs_replies_or_metrics(void **state)
     assert_non_null(logs);
     assert_non_null(metrics);
     for (const char *const *secret =
-             (const char *const[]){SECRET_KEY, SESSION_TOKEN, ACCESS_KEY,
-                                   NULL};
+             (const char *const[]){SECRET_KEY, SESSION_TOKEN, ACCESS_KEY, NULL};
          *secret; secret++) {
         if (strstr(logs, *secret) || strstr(metrics, *secret))
             fail_msg("a credential leaked:\n%s\n%s", logs, metrics);
@@ -638,7 +921,8 @@ test_credentials_never_leak_into_logs_replies_or_metrics(void **state)
     gwf_test_host_free(h);
 }
 
-/* -- Sign mode (GatewayExtension) ------------------------------------------- */
+/* -- Sign mode (GatewayExtension) -------------------------------------------
+ */
 
 #define SIGN_AUTH                                                              \
     "\"auth\": {\"type\": \"Secret\", \"secretRef\": {\"name\": \"aws\"}}"
@@ -662,10 +946,9 @@ test_sign_mode_signs_request_headers_and_body(void **state)
     assert_string_equal(gwf_test_upstream_path(res), "/a/./b?z=1&a=2");
     assert_contains(gwf_test_upstream_header(res, "authorization", 0),
                     "SignedHeaders=host;x-amz-date;x-custom,");
-    gwf_header signed_headers[] = {
-        {gwf_cstr("x-custom"), gwf_cstr("  v  1 ")}};
-    assert_signed(res, "execute-api", "eu-west-3", signed_headers, 1, NULL,
-                  1, 0);
+    gwf_header signed_headers[] = {{gwf_cstr("x-custom"), gwf_cstr("  v  1 ")}};
+    assert_signed(res, "execute-api", "eu-west-3", signed_headers, 1, NULL, 1,
+                  0);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -693,10 +976,10 @@ static void
 test_sign_mode_host_rewrite_is_sent_and_signed(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(extension(
-        "{\"mode\": \"sign\", \"service\": \"es\", \"hostRewrite\": "
-        "\"search.eu-west-3.es.amazonaws.com\", " SIGN_AUTH "}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        extension("{\"mode\": \"sign\", \"service\": \"es\", \"hostRewrite\": "
+                  "\"search.eu-west-3.es.amazonaws.com\", " SIGN_AUTH "}",
+                  secret_string_data));
     gwf_test_result *res = run_extension(h, gwf_test_request_new("GET", "/"));
 
     assert_string_equal(gwf_test_upstream_header(res, "host", 0),
@@ -710,9 +993,9 @@ static void
 test_sign_mode_s3_keeps_path_and_sends_content_hash(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(extension(
-        "{\"mode\": \"sign\", \"service\": \"s3\", " SIGN_AUTH "}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        extension("{\"mode\": \"sign\", \"service\": \"s3\", " SIGN_AUTH "}",
+                  secret_string_data));
     gwf_test_request *req = gwf_test_request_new("GET", "/bucket//a/../key");
     gwf_test_result *res = run_extension(h, req);
 
@@ -754,8 +1037,8 @@ test_sign_mode_session_token_added_after_signing(void **state)
         "false, " SIGN_AUTH "}",
         "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
         "{\"name\": \"aws\"}, \"stringData\": {\"accessKey\": \"" ACCESS_KEY
-        "\", \"secretKey\": \"" SECRET_KEY "\", \"sessionToken\": \"" SESSION_TOKEN
-        "\"}}"));
+        "\", \"secretKey\": \"" SECRET_KEY
+        "\", \"sessionToken\": \"" SESSION_TOKEN "\"}}"));
     gwf_test_result *res = run_extension(h, gwf_test_request_new("GET", "/"));
 
     assert_string_equal(
@@ -768,26 +1051,29 @@ test_sign_mode_session_token_added_after_signing(void **state)
 }
 
 static void
-test_sign_mode_request_without_host_gives_500(void **state)
+test_sign_mode_request_without_host_gives_400(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(extension(
-        "{\"mode\": \"sign\", \"service\": \"es\", " SIGN_AUTH "}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        extension("{\"mode\": \"sign\", \"service\": \"es\", " SIGN_AUTH "}",
+                  secret_string_data));
     static const char raw[] = "GET /x HTTP/1.1\r\n\r\n";
     gwf_test_request *req = gwf_test_request_parse(h, raw, sizeof raw - 1);
     assert_non_null(req);
     gwf_test_result *res = run_extension(h, req);
 
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
-    assert_int_equal(gwf_test_status(res), 500);
-    assert_string_equal(gwf_test_reply_details(res), "aws_sign_error");
-    assert_true(gwf_test_log_contains(h, "the request has no host to sign"));
+    /* The client's doing: 400, and the request never goes on. */
+    assert_int_equal(gwf_test_status(res), 400);
+    assert_string_equal(gwf_test_reply_details(res), "aws_bad_request");
+    assert_null(gwf_test_upstream_method(res));
+    assert_true(gwf_test_log_contains(h, "the request has no Host header"));
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
 
-/* -- Config errors ------------------------------------------------------------ */
+/* -- Config errors ------------------------------------------------------------
+ */
 
 static void
 assert_config_error(const char *text, const char *field, const char *message)
@@ -810,32 +1096,32 @@ static void
 test_config_error_account_id_missing(void **state)
 {
     (void)state;
-    assert_config_error(
-        backend("{" AWS_OK_AUTH ", \"lambda\": {\"functionName\": \"f\"}}",
-                secret_string_data),
-        "accountId", "required field is missing");
+    assert_config_error(backend("{" AWS_OK_AUTH
+                                ", \"lambda\": {\"functionName\": \"f\"}}",
+                                secret_string_data),
+                        "accountId", "required field is missing");
 }
 
 static void
 test_config_error_account_id_not_12_digits(void **state)
 {
     (void)state;
-    assert_config_error(
-        backend("{\"accountId\": \"12ab\", " AWS_OK_AUTH
-                ", \"lambda\": {\"functionName\": \"f\"}}",
-                secret_string_data),
-        "accountId", "invalid account id \"12ab\" (expected 12 digits)");
+    assert_config_error(backend("{\"accountId\": \"12ab\", " AWS_OK_AUTH
+                                ", \"lambda\": {\"functionName\": \"f\"}}",
+                                secret_string_data),
+                        "accountId",
+                        "invalid account id \"12ab\" (expected 12 digits)");
 }
 
 static void
 test_config_error_region_invalid(void **state)
 {
     (void)state;
-    assert_config_error(
-        backend("{\"accountId\": \"123456789012\", \"region\": \"US East\", "
-                AWS_OK_AUTH ", \"lambda\": {\"functionName\": \"f\"}}",
-                secret_string_data),
-        "region", "invalid region \"US East\"");
+    assert_config_error(backend("{\"accountId\": \"123456789012\", \"region\": "
+                                "\"US East\", " AWS_OK_AUTH
+                                ", \"lambda\": {\"functionName\": \"f\"}}",
+                                secret_string_data),
+                        "region", "invalid region \"US East\"");
 }
 
 static void
@@ -856,18 +1142,18 @@ static void
 test_config_error_function_name_missing(void **state)
 {
     (void)state;
-    assert_config_error(backend(FN_WITH("\"qualifier\": \"1\""),
-                                secret_string_data),
-                        "lambda.functionName", "required field is missing");
+    assert_config_error(
+        backend(FN_WITH("\"qualifier\": \"1\""), secret_string_data),
+        "lambda.functionName", "required field is missing");
 }
 
 static void
 test_config_error_function_name_invalid(void **state)
 {
     (void)state;
-    assert_config_error(backend(FN_WITH("\"functionName\": \"a/b\""),
-                                secret_string_data),
-                        "lambda.functionName", "invalid function name \"a/b\"");
+    assert_config_error(
+        backend(FN_WITH("\"functionName\": \"a/b\""), secret_string_data),
+        "lambda.functionName", "invalid function name \"a/b\"");
 }
 
 static void
@@ -900,8 +1186,7 @@ test_config_error_payload_transform_invalid(void **state)
         backend(FN_WITH("\"functionName\": \"f\", \"payloadTransformMode\": "
                         "\"Raw\""),
                 secret_string_data),
-        "lambda.payloadTransformMode",
-        "(expected \"Envoy\" or \"None\")");
+        "lambda.payloadTransformMode", "(expected \"Envoy\" or \"None\")");
 }
 
 static void
@@ -930,22 +1215,23 @@ test_config_error_unknown_top_field(void **state)
 {
     (void)state;
     assert_config_error(
-        backend("{\"accountId\": \"123456789012\", \"role\": \"x\", "
-                AWS_OK_AUTH ", \"lambda\": {\"functionName\": \"f\"}}",
-                secret_string_data),
-        "role", "unknown field \"role\" (expected one of: accountId, "
-                "region, auth, lambda)");
+        backend(
+            "{\"accountId\": \"123456789012\", \"role\": \"x\", " AWS_OK_AUTH
+            ", \"lambda\": {\"functionName\": \"f\"}}",
+            secret_string_data),
+        "role",
+        "unknown field \"role\" (expected one of: accountId, "
+        "region, auth, lambda)");
 }
 
 static void
 test_config_error_wrong_types_are_named(void **state)
 {
     (void)state;
-    assert_config_error(
-        backend("{\"accountId\": 123456789012, " AWS_OK_AUTH
-                ", \"lambda\": {\"functionName\": \"f\"}}",
-                secret_string_data),
-        "accountId", "expected a string, got an integer");
+    assert_config_error(backend("{\"accountId\": 123456789012, " AWS_OK_AUTH
+                                ", \"lambda\": {\"functionName\": \"f\"}}",
+                                secret_string_data),
+                        "accountId", "expected a string, got an integer");
 }
 
 static void
@@ -1000,13 +1286,15 @@ test_config_error_secret_with_bad_base64(void **state)
 {
     (void)state;
     assert_config_error(
-        backend(fn_spec(""),
-                "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
-                "{\"name\": \"aws\"}, \"data\": {\"accessKey\": \"" ACCESS_KEY_B64
-                "\", \"secretKey\": \"" SECRET_KEY_B64 "\", \"sessionToken\": "
-                "\"SGVsbG8gd29ybGQ=\"}}"),
-        "auth.secretRef", "Secret data.sessionToken must be standard base64 "
-                          "of a non-empty string of printable characters");
+        backend(
+            fn_spec(""),
+            "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
+            "{\"name\": \"aws\"}, \"data\": {\"accessKey\": \"" ACCESS_KEY_B64
+            "\", \"secretKey\": \"" SECRET_KEY_B64 "\", \"sessionToken\": "
+            "\"SGVsbG8gd29ybGQ=\"}}"),
+        "auth.secretRef",
+        "Secret data.sessionToken must be standard base64 "
+        "of a non-empty string of printable characters");
 }
 
 static void
@@ -1026,8 +1314,7 @@ test_config_error_no_credentials_anywhere(void **state)
 {
     (void)state;
     clear_aws_env();
-    assert_config_error(backend(FN_NO_AUTH, ""), "auth",
-                        "no AWS credentials");
+    assert_config_error(backend(FN_NO_AUTH, ""), "auth", "no AWS credentials");
 }
 
 static void
@@ -1047,6 +1334,81 @@ test_config_error_profile_missing_from_file(void **state)
     assert_config_error(backend(FN_NO_AUTH, ""), "auth",
                         "no profile prod in the credentials file");
     unlink(path);
+    clear_aws_env();
+}
+
+/* The credentials file is read by the nginx master at config time: a
+ * FIFO there blocked it in fopen (alarm() turns that hang into a
+ * failure here); a directory was "no profile". Both are refused at
+ * once, naming the variable, the path and what it is. */
+static void
+assert_credentials_file_refused(const char *make, const char *what)
+{
+    char dir[] = "/tmp/gwf-lambda-creds-XXXXXX", path[64], want[256];
+
+    clear_aws_env();
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/credentials", dir);
+    if (strcmp(make, "fifo") == 0)
+        assert_int_equal(mkfifo(path, 0600), 0);
+    else
+        assert_int_equal(mkdir(path, 0700), 0);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+    snprintf(want, sizeof(want),
+             "cannot read the credentials file named by "
+             "AWS_SHARED_CREDENTIALS_FILE: \"%s\": %s, not a regular file",
+             path, what);
+    alarm(10);
+    assert_config_error(backend(FN_NO_AUTH, ""), "auth", want);
+    alarm(0);
+    if (strcmp(make, "fifo") == 0)
+        unlink(path);
+    else
+        rmdir(path);
+    rmdir(dir);
+    clear_aws_env();
+}
+
+static void
+test_config_error_credentials_file_that_is_a_fifo(void **state)
+{
+    (void)state;
+    assert_credentials_file_refused("fifo", "a FIFO");
+}
+
+static void
+test_config_error_credentials_file_that_is_a_directory(void **state)
+{
+    (void)state;
+    assert_credentials_file_refused("dir", "a directory");
+}
+
+/* $HOME/.aws/credentials that is a FIFO is refused too (not skipped as
+ * "no file", and never opened for reading). */
+static void
+test_config_error_default_credentials_file_that_is_a_fifo(void **state)
+{
+    char home[] = "/tmp/gwf-lambda-home-XXXXXX", aws[64], path[96];
+    char want[256];
+
+    (void)state;
+    clear_aws_env(); /* and HOME again at the end */
+    assert_non_null(mkdtemp(home));
+    snprintf(aws, sizeof(aws), "%s/.aws", home);
+    assert_int_equal(mkdir(aws, 0700), 0);
+    snprintf(path, sizeof(path), "%s/credentials", aws);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    setenv("HOME", home, 1);
+    snprintf(want, sizeof(want),
+             "cannot read the credentials file: \"%s\": a FIFO, not a "
+             "regular file",
+             path);
+    alarm(10);
+    assert_config_error(backend(FN_NO_AUTH, ""), "auth", want);
+    alarm(0);
+    unlink(path);
+    rmdir(aws);
+    rmdir(home);
     clear_aws_env();
 }
 
@@ -1103,21 +1465,20 @@ static void
 test_config_error_sign_host_rewrite_invalid(void **state)
 {
     (void)state;
-    assert_config_error(
-        extension("{\"mode\": \"sign\", \"service\": \"s3\", "
-                  "\"hostRewrite\": \"a b/c\", " SIGN_AUTH "}",
-                  secret_string_data),
-        "hostRewrite", "invalid host \"a b/c\"");
+    assert_config_error(extension("{\"mode\": \"sign\", \"service\": \"s3\", "
+                                  "\"hostRewrite\": \"a b/c\", " SIGN_AUTH "}",
+                                  secret_string_data),
+                        "hostRewrite", "invalid host \"a b/c\"");
 }
 
 static void
 test_config_error_every_problem_is_reported(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(backend(
-        "{\"accountId\": \"1\", \"region\": \"X\", \"lambda\": "
-        "{\"functionName\": \"\", \"invocationMode\": \"x\"}}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        backend("{\"accountId\": \"1\", \"region\": \"X\", \"lambda\": "
+                "{\"functionName\": \"\", \"invocationMode\": \"x\"}}",
+                secret_string_data));
     assert_int_equal(gwf_test_validate(h), -1);
     const char *err = gwf_test_error(h);
     assert_contains(err, "accountId");
@@ -1145,13 +1506,37 @@ main(void)
         cmocka_unit_test(test_lambda_envoy_reply_becomes_response),
         cmocka_unit_test(test_lambda_envoy_reply_without_status_is_200),
         cmocka_unit_test(test_lambda_function_error_gives_502),
-        cmocka_unit_test(
-            test_lambda_function_error_body_is_not_passed_through),
+        cmocka_unit_test(test_lambda_function_error_body_is_not_passed_through),
         cmocka_unit_test(test_lambda_reply_that_is_not_json_gives_502),
         cmocka_unit_test(test_lambda_reply_with_bad_status_code_gives_502),
         cmocka_unit_test(test_lambda_reply_with_bad_headers_gives_502),
         cmocka_unit_test(test_lambda_reply_with_bad_base64_gives_502),
         cmocka_unit_test(test_lambda_api_error_gives_502_with_error_type),
+        cmocka_unit_test(test_lambda_reply_hop_by_hop_headers_are_dropped),
+        cmocka_unit_test(
+            test_lambda_reply_headers_named_by_connection_are_dropped),
+        cmocka_unit_test(
+            test_lambda_reply_content_length_follows_the_body_sent),
+        cmocka_unit_test(test_lambda_reply_header_with_soh_0x01_gives_502),
+        cmocka_unit_test(test_lambda_reply_header_with_del_0x7f_gives_502),
+        cmocka_unit_test(
+            test_lambda_reply_header_name_that_is_not_a_token_gives_502),
+        cmocka_unit_test(
+            test_lambda_reply_cookie_with_a_control_byte_gives_502),
+        cmocka_unit_test(test_lambda_reply_with_too_many_headers_gives_502),
+        cmocka_unit_test(test_lambda_reply_with_a_huge_header_gives_502),
+        cmocka_unit_test(
+            test_lambda_reply_with_status_code_out_of_range_gives_502),
+        cmocka_unit_test(test_lambda_reply_that_is_truncated_gives_502),
+        cmocka_unit_test(test_lambda_reply_204_with_a_body_gives_502),
+        cmocka_unit_test(test_lambda_payload_over_the_body_limit_gives_413),
+        cmocka_unit_test(test_lambda_request_body_over_the_limit_gives_413),
+        cmocka_unit_test(
+            test_lambda_request_header_with_control_bytes_travels_in_the_payload),
+        cmocka_unit_test(
+            test_lambda_request_header_name_that_is_not_a_token_gives_400),
+        cmocka_unit_test(
+            test_lambda_request_header_with_a_long_name_travels_in_the_payload),
         cmocka_unit_test(test_lambda_metrics_count_results),
         cmocka_unit_test(test_credentials_from_environment),
         cmocka_unit_test(test_credentials_from_shared_file_profile),
@@ -1163,7 +1548,7 @@ main(void)
         cmocka_unit_test(test_sign_mode_s3_keeps_path_and_sends_content_hash),
         cmocka_unit_test(test_sign_mode_unsigned_payload),
         cmocka_unit_test(test_sign_mode_session_token_added_after_signing),
-        cmocka_unit_test(test_sign_mode_request_without_host_gives_500),
+        cmocka_unit_test(test_sign_mode_request_without_host_gives_400),
         cmocka_unit_test(test_config_error_account_id_missing),
         cmocka_unit_test(test_config_error_account_id_not_12_digits),
         cmocka_unit_test(test_config_error_region_invalid),
@@ -1185,6 +1570,11 @@ main(void)
         cmocka_unit_test(test_config_error_half_of_environment_credentials),
         cmocka_unit_test(test_config_error_no_credentials_anywhere),
         cmocka_unit_test(test_config_error_profile_missing_from_file),
+        cmocka_unit_test(
+            test_config_error_credentials_file_that_is_a_directory),
+        cmocka_unit_test(test_config_error_credentials_file_that_is_a_fifo),
+        cmocka_unit_test(
+            test_config_error_default_credentials_file_that_is_a_fifo),
         cmocka_unit_test(test_config_error_mode_missing_on_extension),
         cmocka_unit_test(test_config_error_mode_invalid),
         cmocka_unit_test(test_config_error_sign_service_missing),
