@@ -393,8 +393,12 @@ parse_sign_mode(parse_ctx *pc, const json_t *root, ls_config *cfg)
         get_bool(pc, root, "unsignedPayload", "unsignedPayload", 0);
     cfg->normalize_path =
         get_bool(pc, root, "normalizePath", "normalizePath", !s3);
-    cfg->content_sha256_header = get_bool(pc, root, "contentSha256Header",
-                                          "contentSha256Header", s3);
+    /* As botocore: S3SigV4Auth always sends the hash it signs, SigV4Auth
+     * sends UNSIGNED-PAYLOAD whenever it signs that (else the service
+     * hashes the body and the signature does not match). */
+    cfg->content_sha256_header =
+        get_bool(pc, root, "contentSha256Header", "contentSha256Header",
+                 s3 || cfg->unsigned_payload);
     cfg->token_signed =
         get_bool(pc, root, "signSessionToken", "signSessionToken", 1);
 }

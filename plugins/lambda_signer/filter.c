@@ -170,7 +170,11 @@ key_cache(ls_stream *st)
 enum { SIGN_FAILED = -1, SIGN_BAD_REQUEST = -2 };
 
 /* The signer's headers, set on the request. Every call must succeed: a
- * request missing its Authorization would go on unsigned. */
+ * request missing its Authorization would go on unsigned. The client's
+ * own x-amz-security-token and x-amz-content-sha256 never go on: the
+ * signer does not sign them, and a verifier takes the hash header's
+ * value as the payload hash, so an unsigned one would claim a hash the
+ * signature does not cover. */
 static int
 set_signed_headers(gwf_stream *s, const ls_config *cfg, const sigv4_result *res)
 {
@@ -189,6 +193,8 @@ set_signed_headers(gwf_stream *s, const ls_config *cfg, const sigv4_result *res)
     if (cfg->content_sha256_header)
         st |= h->header_set(s, GWF_REQUEST, "x-amz-content-sha256", 20,
                             res->payload_hash, strlen(res->payload_hash));
+    else
+        st |= h->header_remove(s, GWF_REQUEST, "x-amz-content-sha256", 20);
     st |= h->header_set(s, GWF_REQUEST, "authorization", 13,
                         res->authorization.data, res->authorization.len);
     return st == GWF_OK ? 0 : -1;
@@ -353,15 +359,13 @@ invoke_lambda(gwf_stream *s, ls_stream *st, gwf_view body)
             return a;
     }
     const char *type = cfg->async ? "Event" : "RequestResponse";
-    /* As in set_signed_headers: any failure leaves bits set. */
-    gwf_status hs =
-        h->header_set(s, GWF_REQUEST, ":method", 7, "POST", 4) |
-        h->header_set(s, GWF_REQUEST, ":path", 5, cfg->invoke_path,
-                      strlen(cfg->invoke_path)) |
-        h->header_set(s, GWF_REQUEST, "x-amz-invocation-type", 21, type,
-                      strlen(type)) |
-        /* Nothing the client sent about AWS authentication goes on. */
-        h->header_remove(s, GWF_REQUEST, "x-amz-content-sha256", 20);
+    /* As in set_signed_headers (which also drops the client's
+     * x-amz-content-sha256): any failure leaves bits set. */
+    gwf_status hs = h->header_set(s, GWF_REQUEST, ":method", 7, "POST", 4) |
+                    h->header_set(s, GWF_REQUEST, ":path", 5, cfg->invoke_path,
+                                  strlen(cfg->invoke_path)) |
+                    h->header_set(s, GWF_REQUEST, "x-amz-invocation-type", 21,
+                                  type, strlen(type));
     if (hs != GWF_OK)
         return sign_failed(s, st, SIGN_FAILED, "lambda_sign_error");
 

@@ -8,7 +8,12 @@ Standard library plus Debian's python3-botocore; run with /usr/bin/python3.
 Every request's SigV4 signature is checked with botocore's SigV4Auth
 (the headers named in SignedHeaders, the body, X-Amz-Date as the clock,
 and the secret for the access key in `secrets`); a bad one gets what
-AWS answers: 403 with x-amzn-errortype InvalidSignatureException. Then:
+AWS answers: 403 with x-amzn-errortype InvalidSignatureException. An
+X-Amz-Content-Sha256 is held to what S3 requires of it: sent once,
+signed, and either UNSIGNED-PAYLOAD or the body's SHA-256 (a verifier
+takes its value as the payload hash, so an unsigned or wrong one is a
+forgery; S3 answers XAmzContentSHA256Mismatch). botocore_content_sha256
+says which value botocore itself sends for a request. Then:
 
   POST /2015-03-31/functions/NAME[:QUALIFIER]/invocations
     x-amz-invocation-type: Event          -> 202, empty body
@@ -29,6 +34,7 @@ AWS answers: 403 with x-amzn-errortype InvalidSignatureException. Then:
 .requests records every request (method, path, headers, body, verified).
 """
 
+import hashlib
 import http.server
 import json
 import os
@@ -44,6 +50,7 @@ import urllib.parse
 try:
     import botocore.auth
     import botocore.awsrequest
+    import botocore.config
     import botocore.credentials
 except ImportError as exc:  # a missing dependency fails, never skips
     raise SystemExit("python3-botocore is required: %s" % exc)
@@ -151,6 +158,9 @@ def verify_sigv4(method, path, headers, body, secrets):
     names = signed.split(";")
     if "host" not in names:
         return False, "host is not signed", service
+    why = check_content_sha256(headers, names, body)
+    if why:
+        return False, why, service
     req_headers = botocore.awsrequest.HTTPHeaders()
     for name in names:
         vals = [v for k, v in headers if k.lower() == name]
@@ -183,6 +193,41 @@ def verify_sigv4(method, path, headers, body, secrets):
         return False, "signature mismatch; botocore's canonical request:\n" \
             + canonical, service
     return True, "", service
+
+
+def check_content_sha256(headers, signed_names, body):
+    """Why the request's X-Amz-Content-Sha256 is not acceptable, or ""."""
+    values = [v for k, v in headers if k.lower() == "x-amz-content-sha256"]
+    if not values:
+        return ""
+    if len(values) > 1:
+        return "x-amz-content-sha256 sent %d times" % len(values)
+    if "x-amz-content-sha256" not in signed_names:
+        return "x-amz-content-sha256 is sent but not signed"
+    if values[0] not in ("UNSIGNED-PAYLOAD",
+                         hashlib.sha256(body).hexdigest()):
+        return "x-amz-content-sha256 %r is not the body's SHA-256" \
+            % values[0]
+    return ""
+
+
+def botocore_content_sha256(service, method, url, body, unsigned_payload):
+    """The X-Amz-Content-SHA256 botocore sends for this request (None when
+    it sends none): S3SigV4Auth for s3, SigV4Auth for any other service,
+    with payload signing on or off, over https (where botocore allows it
+    off)."""
+    req = botocore.awsrequest.AWSRequest(method=method, url=url,
+                                         data=body or b"")
+    req.context["payload_signing_enabled"] = not unsigned_payload
+    creds = botocore.credentials.Credentials("AKIDEXAMPLE", "secret")
+    if service == "s3":
+        req.context["client_config"] = botocore.config.Config(
+            s3={"payload_signing_enabled": not unsigned_payload})
+        auth = botocore.auth.S3SigV4Auth(creds, service, "us-east-1")
+    else:
+        auth = botocore.auth.SigV4Auth(creds, service, "us-east-1")
+    auth.add_auth(req)
+    return req.headers.get("X-Amz-Content-SHA256")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -28,7 +28,8 @@ sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR") or
 from harness import (  # noqa: E402
     Nginx, TestFailure, check, metric, parse_metrics, read_text, request,
     run_case, wait_for)
-from lambda_standin import HOP_BY_HOP_BODY, LambdaStandIn, TestCA  # noqa
+from lambda_standin import (  # noqa: E402
+    HOP_BY_HOP_BODY, LambdaStandIn, TestCA, botocore_content_sha256)
 
 API = "gateway.kgateway.dev/v1alpha1"
 ACCESS_KEY = "AKIDNGINXTEST00001"
@@ -353,6 +354,95 @@ def sign_mode_signs_any_request():
         body)
 
 
+# -- Sign mode: X-Amz-Content-Sha256 as botocore sends it ---------------------
+
+def assert_content_sha256_as_botocore(fn, port, service, unsigned_payload,
+                                      method, path, data):
+    """The last request reached the stand-in verified, with the
+    X-Amz-Content-Sha256 botocore sends for it (none, or one, signed)."""
+    rec = fn.requests[-1]
+    check(rec["verified"], "%s %s: not verified: %s" % (method, path,
+                                                        rec["why"]))
+    got = [v for k, v in rec["headers"]
+           if k.lower() == "x-amz-content-sha256"]
+    want = botocore_content_sha256(
+        service, method, "https://127.0.0.1:%d%s" % (port, path), data,
+        unsigned_payload)
+    check(got == ([want] if want else []),
+          "%s %s: x-amz-content-sha256 %r, botocore sends %r"
+          % (method, path, got, want))
+    authz = [v for k, v in rec["headers"] if k.lower() == "authorization"]
+    signed = "x-amz-content-sha256;" in authz[0]
+    check(signed == bool(want), "%s %s: x-amz-content-sha256 signed: %r"
+          % (method, path, authz[0]))
+
+
+# unsignedPayload: the signature says UNSIGNED-PAYLOAD, so the header
+# must say it too (signed), or the verifier hashes the body and refuses.
+def sign_mode_unsigned_payload_sends_signed_content_sha256():
+    def body(ngx, fn):
+        other = "0" * 64
+        for method, path, data, headers in (
+                ("PUT", "/api/items/1", b"payload", {}),
+                ("GET", "/api/items", None, {}),
+                ("PUT", "/api/items/2", b"payload",
+                 {"X-Amz-Content-Sha256": other})):
+            r = request(ngx.port, method, path, body=data, headers=headers)
+            check(r.status == 200, "%s %s: want 200, got %d: %s"
+                  % (method, path, r.status, fn.requests[-1]["why"]))
+            assert_content_sha256_as_botocore(fn, fn.port, "execute-api",
+                                              True, method, path, data)
+
+    run(SECRETS,
+        lambda port: [secret(), signer("apigw", "execute-api",
+                                       unsignedPayload=True,
+                                       hostRewrite="127.0.0.1:%d" % port)],
+        lambda port, ca: [tls_location("/api/", "gwf_extension apigw;",
+                                       port, ca)],
+        body)
+
+
+# A client's own X-Amz-Content-Sha256 never goes on unsigned beside a
+# signature over another hash: gone where botocore sends none (API
+# Gateway), the body's signed SHA-256 instead for S3.
+def sign_mode_client_content_sha256_is_replaced():
+    def body(ngx, fn):
+        for service, path in (("execute-api", "/api/items/1"),
+                              ("s3", "/s3/bucket/key")):
+            r = request(ngx.port, "PUT", path, body=b"payload",
+                        headers={"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+            check(r.status == 200, "%s: want 200, got %d: %s"
+                  % (path, r.status, fn.requests[-1]["why"]))
+            assert_content_sha256_as_botocore(fn, fn.port, service, False,
+                                              "PUT", path, b"payload")
+        # Twice, in two spellings: every value goes.
+        for service, path in (("execute-api", "/api/items/2"),
+                              ("s3", "/s3/bucket/key2")):
+            status, _, got = raw_exchange(
+                ngx.port,
+                b"PUT %s HTTP/1.1\r\nHost: localhost\r\n"
+                b"X-Amz-Content-Sha256: UNSIGNED-PAYLOAD\r\n"
+                b"x-amz-content-sha256: %s\r\nContent-Length: 7\r\n"
+                b"Connection: close\r\n\r\npayload"
+                % (path.encode(), b"0" * 64))
+            check(status == 200, "%s: want 200, got %d: %s"
+                  % (path, status, fn.requests[-1]["why"]))
+            assert_content_sha256_as_botocore(fn, fn.port, service, False,
+                                              "PUT", path, b"payload")
+
+    run(SECRETS,
+        lambda port: [secret(),
+                      signer("apigw", "execute-api",
+                             hostRewrite="127.0.0.1:%d" % port),
+                      signer("bucket", "s3",
+                             hostRewrite="127.0.0.1:%d" % port)],
+        lambda port, ca: [tls_location("/api/", "gwf_extension apigw;",
+                                       port, ca),
+                          tls_location("/s3/", "gwf_extension bucket;",
+                                       port, ca)],
+        body)
+
+
 # -- The function's answer: hop-by-hop and framing headers --------------------
 
 def reply_hop_by_hop_and_framing_headers_are_dropped():
@@ -466,6 +556,8 @@ CASES = {f.__name__: f for f in [
     wrong_secret_is_refused_by_aws_with_502,
     session_token_is_sent_and_signed,
     sign_mode_signs_any_request,
+    sign_mode_unsigned_payload_sends_signed_content_sha256,
+    sign_mode_client_content_sha256_is_replaced,
     reply_hop_by_hop_and_framing_headers_are_dropped,
     reply_header_with_control_byte_gives_502,
     reply_with_huge_headers_gives_502,

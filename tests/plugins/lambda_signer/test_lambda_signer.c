@@ -151,11 +151,13 @@ assert_contains(const char *hay, const char *needle)
 }
 
 /* Sign what the upstream got (method, path, host, the given signed
- * headers, body) again and compare with its Authorization header. */
+ * headers, body or UNSIGNED-PAYLOAD) again and compare with its
+ * Authorization header. */
 static void
-assert_signed(gwf_test_result *res, const char *service, const char *region,
-              const gwf_header *headers, size_t count, const char *token,
-              int normalize, int content_sha256)
+assert_signed_payload(gwf_test_result *res, const char *service,
+                      const char *region, const gwf_header *headers,
+                      size_t count, const char *token, int normalize,
+                      int content_sha256, int unsigned_payload)
 {
     size_t body_len = 0;
     const char *body = gwf_test_upstream_body(res, &body_len);
@@ -175,6 +177,7 @@ assert_signed(gwf_test_result *res, const char *service, const char *region,
         .unix_seconds = NOW_UNIX,
         .normalize_path = normalize,
         .content_sha256_header = content_sha256,
+        .unsigned_payload = unsigned_payload,
     };
     sigv4_credentials creds = {ACCESS_KEY, SECRET_KEY, token};
     sigv4_result out;
@@ -186,6 +189,16 @@ assert_signed(gwf_test_result *res, const char *service, const char *region,
     assert_string_equal(gwf_test_upstream_header(res, "x-amz-date", 0),
                         "20260101T000000Z");
     sigv4_result_free(&out);
+}
+
+/* The same, for a signature over the body's SHA-256. */
+static void
+assert_signed(gwf_test_result *res, const char *service, const char *region,
+              const gwf_header *headers, size_t count, const char *token,
+              int normalize, int content_sha256)
+{
+    assert_signed_payload(res, service, region, headers, count, token,
+                          normalize, content_sha256, 0);
 }
 
 /* -- Lambda: the request ------------------------------------------------- */
@@ -214,6 +227,27 @@ test_lambda_request_becomes_signed_invocation(void **state)
                     "Credential=" ACCESS_KEY
                     "/20260101/us-east-1/lambda/aws4_request, "
                     "SignedHeaders=host;x-amz-date;x-amz-invocation-type, ");
+    gwf_header signed_headers[] = {
+        {gwf_cstr("x-amz-invocation-type"), gwf_cstr("RequestResponse")}};
+    assert_signed(res, "lambda", "us-east-1", signed_headers, 1, NULL, 1, 0);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* The Invoke call signs its payload's hash without the header: a
+ * client's X-Amz-Content-Sha256 is not sent on. */
+static void
+test_lambda_client_content_sha256_is_not_sent(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("POST", "/hello");
+    gwf_test_request_header(req, "x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    gwf_test_request_body(req, "x", 1);
+    gwf_test_result *res = run_backend(h, req);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 0));
     gwf_header signed_headers[] = {
         {gwf_cstr("x-amz-invocation-type"), gwf_cstr("RequestResponse")}};
     assert_signed(res, "lambda", "us-east-1", signed_headers, 1, NULL, 1, 0);
@@ -1028,6 +1062,138 @@ test_sign_mode_unsigned_payload(void **state)
     gwf_test_host_free(h);
 }
 
+/* botocore's SigV4Auth, with payload signing off, sends and signs
+ * X-Amz-Content-SHA256: UNSIGNED-PAYLOAD for every service: without it a
+ * verifier hashes the body and the signature does not match. */
+static void
+test_sign_mode_unsigned_payload_sends_and_signs_content_sha256(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(extension(
+        "{\"mode\": \"sign\", \"service\": \"execute-api\", "
+        "\"unsignedPayload\": true, " SIGN_AUTH "}",
+        secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
+    gwf_test_request_body(req, "data", 4);
+    gwf_test_result *res = run_extension(h, req);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(
+        gwf_test_upstream_header(res, "x-amz-content-sha256", 0),
+        "UNSIGNED-PAYLOAD");
+    assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 1));
+    assert_contains(gwf_test_upstream_header(res, "authorization", 0),
+                    "SignedHeaders=host;x-amz-content-sha256;x-amz-date,");
+    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1,
+                          1, 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* An operator who turns the header off explicitly gets no header (a
+ * verifier that takes UNSIGNED-PAYLOAD without it). */
+static void
+test_sign_mode_unsigned_payload_without_content_sha256_when_turned_off(
+    void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(extension(
+        "{\"mode\": \"sign\", \"service\": \"execute-api\", "
+        "\"unsignedPayload\": true, \"contentSha256Header\": false, "
+        SIGN_AUTH "}",
+        secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
+    gwf_test_request_header(req, "x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    gwf_test_request_body(req, "data", 4);
+    gwf_test_result *res = run_extension(h, req);
+
+    assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 0));
+    assert_contains(gwf_test_upstream_header(res, "authorization", 0),
+                    "SignedHeaders=host;x-amz-date,");
+    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1,
+                          0, 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* A client's X-Amz-Content-Sha256 would reach the service unsigned and
+ * claim a hash the signature does not cover: when the body's hash is
+ * signed without the header (every service but S3), it is removed, every
+ * value of it. */
+static void
+test_sign_mode_client_content_sha256_is_removed_when_not_sent(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(extension(
+        "{\"mode\": \"sign\", \"service\": \"execute-api\", " SIGN_AUTH
+        "}",
+        secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
+    gwf_test_request_header(req, "X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD");
+    gwf_test_request_header(req, "x-amz-content-sha256", "second");
+    gwf_test_request_body(req, "data", 4);
+    gwf_test_result *res = run_extension(h, req);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 0));
+    assert_signed(res, "execute-api", "us-east-1", NULL, 0, NULL, 1, 0);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* With an unsigned payload the client's value gives way to the signed
+ * UNSIGNED-PAYLOAD, once. */
+static void
+test_sign_mode_client_content_sha256_is_replaced_by_unsigned_payload(
+    void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(extension(
+        "{\"mode\": \"sign\", \"service\": \"execute-api\", "
+        "\"unsignedPayload\": true, " SIGN_AUTH "}",
+        secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
+    gwf_test_request_header(
+        req, "x-amz-content-sha256",
+        "0000000000000000000000000000000000000000000000000000000000000000");
+    gwf_test_request_header(req, "X-AMZ-CONTENT-SHA256", "second");
+    gwf_test_request_body(req, "data", 4);
+    gwf_test_result *res = run_extension(h, req);
+
+    assert_string_equal(
+        gwf_test_upstream_header(res, "x-amz-content-sha256", 0),
+        "UNSIGNED-PAYLOAD");
+    assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 1));
+    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1,
+                          1, 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* S3 (S3SigV4Auth) always sends the hash it signed: the client's value
+ * gives way to the body's SHA-256. */
+static void
+test_sign_mode_s3_client_content_sha256_is_replaced_by_body_hash(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        extension("{\"mode\": \"sign\", \"service\": \"s3\", " SIGN_AUTH "}",
+                  secret_string_data));
+    gwf_test_request *req = gwf_test_request_new("PUT", "/bucket/key");
+    gwf_test_request_header(req, "x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    gwf_test_request_body(req, "data", 4);
+    gwf_test_result *res = run_extension(h, req);
+
+    /* sha256("data") */
+    assert_string_equal(
+        gwf_test_upstream_header(res, "x-amz-content-sha256", 0),
+        "3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7");
+    assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 1));
+    assert_signed(res, "s3", "us-east-1", NULL, 0, NULL, 0, 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 test_sign_mode_session_token_added_after_signing(void **state)
 {
@@ -1494,6 +1660,7 @@ main(void)
     clear_aws_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lambda_request_becomes_signed_invocation),
+        cmocka_unit_test(test_lambda_client_content_sha256_is_not_sent),
         cmocka_unit_test(test_lambda_envoy_payload_describes_request),
         cmocka_unit_test(test_lambda_binary_body_travels_in_base64),
         cmocka_unit_test(
@@ -1547,6 +1714,16 @@ main(void)
         cmocka_unit_test(test_sign_mode_host_rewrite_is_sent_and_signed),
         cmocka_unit_test(test_sign_mode_s3_keeps_path_and_sends_content_hash),
         cmocka_unit_test(test_sign_mode_unsigned_payload),
+        cmocka_unit_test(
+            test_sign_mode_unsigned_payload_sends_and_signs_content_sha256),
+        cmocka_unit_test(
+            test_sign_mode_unsigned_payload_without_content_sha256_when_turned_off),
+        cmocka_unit_test(
+            test_sign_mode_client_content_sha256_is_removed_when_not_sent),
+        cmocka_unit_test(
+            test_sign_mode_client_content_sha256_is_replaced_by_unsigned_payload),
+        cmocka_unit_test(
+            test_sign_mode_s3_client_content_sha256_is_replaced_by_body_hash),
         cmocka_unit_test(test_sign_mode_session_token_added_after_signing),
         cmocka_unit_test(test_sign_mode_request_without_host_gives_400),
         cmocka_unit_test(test_config_error_account_id_missing),
