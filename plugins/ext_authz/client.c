@@ -65,9 +65,9 @@ struct ea_worker {
 
 /* ---- pairs and names ------------------------------------------------- */
 
-int
-ea_pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
-             size_t value_len)
+static int
+pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
+          size_t value_len, int lowercase)
 {
     ea_pair *grown = realloc(p->items, (p->count + 1) * sizeof(*grown));
     char *n, *v;
@@ -83,7 +83,7 @@ ea_pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
         return -1;
     }
     for (size_t i = 0; i < name_len; i++)
-        n[i] = (char)tolower((unsigned char)name[i]);
+        n[i] = lowercase ? (char)tolower((unsigned char)name[i]) : name[i];
     n[name_len] = '\0';
     if (value_len)
         memcpy(v, value, value_len);
@@ -92,6 +92,20 @@ ea_pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
     p->items[p->count].value = v;
     p->count++;
     return 0;
+}
+
+int
+ea_pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
+             size_t value_len)
+{
+    return pairs_add(p, name, name_len, value, value_len, 1);
+}
+
+int
+ea_pairs_add_exact(ea_pairs *p, const char *name, size_t name_len,
+                   const char *value, size_t value_len)
+{
+    return pairs_add(p, name, name_len, value, value_len, 0);
 }
 
 void
@@ -180,6 +194,9 @@ ea_verdict_free(ea_verdict *v)
     ea_pairs_free(&v->to_upstream_add);
     ea_names_free(&v->to_upstream_remove);
     ea_pairs_free(&v->to_client);
+    ea_pairs_free(&v->to_client_set);
+    ea_pairs_free(&v->query_set);
+    ea_pairs_free(&v->query_remove);
     free(v->body);
     memset(v, 0, sizeof(*v));
 }

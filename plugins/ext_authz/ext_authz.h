@@ -13,6 +13,7 @@
  *   http_check.c  Envoy's raw HTTP mode: build the check request, read the
  *                 answer into a verdict
  *   grpc_check.c  envoy.service.auth.v3.Authorization/Check over HTTP/2
+ *   query.c       an OK answer's query parameters applied to :path
  *   proto.c       the few protobuf wire-format helpers grpc_check needs
  *   filter.c      the stream hooks that tie it together
  */
@@ -32,6 +33,13 @@
  * bigger answer is a server failure, not something to buffer. */
 #define EA_MAX_RESPONSE_BYTES (1024 * 1024)
 #define EA_MAX_RESPONSE_HEADERS 100
+/* Most operations one CheckResponse may carry: headers, headers_to_remove,
+ * response_headers_to_add and the query parameters of ok_response, or the
+ * headers of denied_response, all counted together. An answer with more
+ * is the service's failure (statusOnError / failOpen): applying it would
+ * hold the worker, and no real policy needs more. Envoy's own default
+ * bound on a message's headers is 100 as well (max_headers_count). */
+#define EA_MAX_ANSWER_HEADERS 100
 /* The longest request method a check carries (the longest registered
  * one, UPDATEREDIRECTREF, has 17 bytes): a longer one is refused 400. */
 #define EA_MAX_METHOD_BYTES 32
@@ -109,7 +117,9 @@ typedef struct ea_config {
     uint64_t retry_base_ns;
     uint64_t retry_max_ns;
 
-    uint32_t checks_metric; /* counter, label "result" */
+    uint32_t checks_metric;  /* counter, label "result" */
+    uint32_t dropped_metric; /* counter: invalid denial headers dropped */
+    int has_dropped_metric;
     int has_metric;
 } ea_config;
 
@@ -127,15 +137,26 @@ typedef enum {
 
 typedef struct ea_verdict {
     ea_verdict_kind kind;
-    const char *error;        /* why, for the log (static string) */
-    int retryable;            /* error: worth another attempt */
+    const char *error; /* why, for the log (static string) */
+    int retryable;     /* error: worth another attempt */
+    /* error: the answer began as a denial (its status line said so)
+     * before it broke: failOpen must not turn it into an allow */
+    int began_as_denial;
     uint32_t status;          /* deny */
     ea_pairs to_upstream_set; /* allow: set on the upstream request */
     ea_pairs to_upstream_add; /* allow: appended to the upstream request */
     ea_names to_upstream_remove;
-    ea_pairs to_client; /* deny: reply headers; allow: response */
-    char *body;         /* deny */
+    ea_pairs to_client;     /* deny: reply headers; allow: response (added) */
+    ea_pairs to_client_set; /* allow: response headers set (replacing) */
+    /* allow: query parameters (keys and values as sent, not lowercased) */
+    ea_pairs query_set;
+    ea_pairs query_remove; /* the values are unused ("") */
+    char *body;            /* deny */
     size_t body_len;
+    size_t dropped_headers; /* deny: invalid headers left out */
+    /* what was wrong with the answer (static string): a denial's note
+     * for the log, or an error's reason while decoding */
+    const char *note;
 } ea_verdict;
 
 /* libcurl before 8.0.0 breaks a second stream on a prior-knowledge h2c
@@ -220,6 +241,9 @@ CURL *ea_call_easy(const ea_config *cfg, ea_call *call);
 /* pairs and names */
 int ea_pairs_add(ea_pairs *p, const char *name, size_t name_len,
                  const char *value, size_t value_len);
+/* As ea_pairs_add, but the name is kept as it is (query keys). */
+int ea_pairs_add_exact(ea_pairs *p, const char *name, size_t name_len,
+                       const char *value, size_t value_len);
 void ea_pairs_free(ea_pairs *p);
 const ea_pair *ea_pairs_find(const ea_pairs *p, const char *name, size_t index);
 int ea_names_add(ea_names *n, const char *name, size_t len);
@@ -249,6 +273,12 @@ int ea_utf8_valid(const char *text, size_t len);
  * body cut at maxRequestBytes). */
 size_t ea_utf8_whole_len(const char *text, size_t len);
 
+/* query.c: the request target `path` with the query parameters of an OK
+ * answer applied (Envoy's order: every set, then every removal), into
+ * `out` (the caller frees it). 0, or -1 when out of memory. */
+int ea_query_apply(const char *path, size_t len, const ea_pairs *set,
+                   const ea_pairs *remove, gwf_strbuf *out);
+
 /* config.c */
 gwf_status ea_config_parse(ea_config *cfg, const json_t *root);
 void ea_config_free(ea_config *cfg);
@@ -270,6 +300,10 @@ gwf_status ea_grpc_prepare(const ea_config *cfg, const ea_route *route,
                            gwf_stream *s, ea_call *call, const char *body,
                            size_t body_len, int partial, const char **why);
 void ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v);
+/* Append "grpc-timeout: <value>" for `timeout_ns` to `line`: at most 8
+ * digits (the gRPC spec's bound) in the finest unit that fits, rounded
+ * up. */
+void ea_grpc_timeout_header(gwf_strbuf *line, uint64_t timeout_ns);
 /* Decode a CheckResponse message (no gRPC framing) into a verdict.
  * 0 on success, -1 if malformed (v->kind is then EA_VERDICT_ERROR). */
 int ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v);

@@ -43,8 +43,9 @@ typedef struct ea_stream {
     size_t body_len;
     int has_body;
     int partial;
-    int checked;        /* the verdict was applied: let the rest pass */
-    ea_pairs to_client; /* headersToClientOnSuccess, for the response */
+    int checked;            /* the verdict was applied: let the rest pass */
+    ea_pairs to_client;     /* headersToClientOnSuccess, for the response */
+    ea_pairs to_client_set; /* response headers that replace the upstream's */
 } ea_stream;
 
 /* ---- metrics ---------------------------------------------------------- */
@@ -61,6 +62,72 @@ count(const ea_config *cfg, const char *result)
 
 /* ---- applying a verdict ------------------------------------------------ */
 
+/* A denial's invalid headers were left out: say so, once per answer. */
+static void
+report_dropped(const ea_config *cfg, gwf_stream *s, const ea_verdict *v)
+{
+    if (v->dropped_headers == 0 && !v->note)
+        return;
+    gwf_stream_logf(
+        s, GWF_LOG_WARN,
+        "ext_authz denial applied without %zu invalid header(s)%s%s",
+        v->dropped_headers, v->note ? ": " : "", v->note ? v->note : "");
+    if (cfg->has_dropped_metric && v->dropped_headers)
+        cfg->instance->host->metric_add(cfg->instance, cfg->dropped_metric,
+                                        NULL, 0, v->dropped_headers);
+}
+
+/* query_parameters_to_set / _to_remove: rewrite :path (query.c). */
+static int
+apply_query(gwf_stream *s, const ea_verdict *v)
+{
+    gwf_strbuf path = {0};
+    gwf_view old;
+    int rc = -1;
+
+    if (v->query_set.count == 0 && v->query_remove.count == 0)
+        return 0;
+    if (gwf_header_get(s, GWF_REQUEST, ":path", &old) != GWF_OK)
+        return -1;
+    if (ea_query_apply(old.ptr, old.len, &v->query_set, &v->query_remove,
+                       &path) == 0 &&
+        gwf_header_set(s, GWF_REQUEST, ":path", path.data) == GWF_OK)
+        rc = 0;
+    gwf_strbuf_free(&path);
+    return rc;
+}
+
+/* An OK answer's request changes. Each operation is one host call: with
+ * append false every value is set in turn, so the last of one name wins
+ * (Envoy's setCopy), and nothing here searches the answer again. A header
+ * the host refuses to touch (as before) is skipped; a query that cannot
+ * be rewritten is an error, since a parameter to remove (an API key)
+ * would otherwise reach the upstream. */
+static int
+apply_allow(ea_stream *es, ea_verdict *v)
+{
+    gwf_stream *s = es->s;
+
+    for (size_t i = 0; i < v->to_upstream_remove.count; i++)
+        gwf_header_remove(s, GWF_REQUEST, v->to_upstream_remove.items[i]);
+    for (size_t i = 0; i < v->to_upstream_set.count; i++) {
+        const ea_pair *p = &v->to_upstream_set.items[i];
+        gwf_header_set(s, GWF_REQUEST, p->name, p->value);
+    }
+    for (size_t i = 0; i < v->to_upstream_add.count; i++) {
+        const ea_pair *p = &v->to_upstream_add.items[i];
+        gwf_header_add(s, GWF_REQUEST, p->name, p->value);
+    }
+    if (apply_query(s, v) != 0)
+        return -1;
+    /* Keep the client headers for response_headers. */
+    es->to_client = v->to_client;
+    es->to_client_set = v->to_client_set;
+    memset(&v->to_client, 0, sizeof(v->to_client));
+    memset(&v->to_client_set, 0, sizeof(v->to_client_set));
+    return 0;
+}
+
 /* Apply `v` to the stream. From a hook (in_hook) an allow is returned as
  * GWF_CONTINUE; from a callback it is a resume. Either way the handle
  * may be dead afterwards. */
@@ -74,10 +141,14 @@ apply(ea_stream *es, ea_verdict *v, int in_hook)
 
     es->checked = 1;
     if (v->kind == EA_VERDICT_ERROR) {
+        int fail_open = cfg->fail_open && !v->began_as_denial;
         gwf_stream_logf(s, GWF_LOG_WARN, "ext_authz check failed: %s%s",
                         v->error ? v->error : "error",
-                        cfg->fail_open ? " (failOpen: allowed)" : "");
-        if (!cfg->fail_open) {
+                        fail_open ? " (failOpen: allowed)"
+                        : v->began_as_denial
+                            ? " (the answer began as a denial: not allowed)"
+                            : "");
+        if (!fail_open) {
             count(cfg, "error");
             gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
             return GWF_PAUSE;
@@ -87,6 +158,7 @@ apply(ea_stream *es, ea_verdict *v, int in_hook)
     }
     if (v->kind == EA_VERDICT_DENY) {
         count(cfg, "denied");
+        report_dropped(cfg, s, v);
         if (v->to_client.count) {
             headers = calloc(v->to_client.count, sizeof(*headers));
             if (!headers) {
@@ -105,25 +177,16 @@ apply(ea_stream *es, ea_verdict *v, int in_hook)
         free(headers);
         return GWF_PAUSE;
     }
+    if (apply_allow(es, v) != 0) {
+        /* Half-applied changes must not reach the upstream. */
+        count(cfg, "error");
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "ext_authz: cannot apply the answer's query "
+                        "parameters");
+        gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
+        return GWF_PAUSE;
+    }
     count(cfg, "allowed");
-    for (size_t i = 0; i < v->to_upstream_remove.count; i++)
-        gwf_header_remove(s, GWF_REQUEST, v->to_upstream_remove.items[i]);
-    for (size_t i = 0; i < v->to_upstream_set.count; i++) {
-        const ea_pair *p = &v->to_upstream_set.items[i];
-        /* A second value of one name is appended, not a replacement. */
-        if (ea_pairs_find(&v->to_upstream_set, p->name, 0) == p)
-            gwf_header_set(s, GWF_REQUEST, p->name, p->value);
-        else
-            gwf_header_add(s, GWF_REQUEST, p->name, p->value);
-    }
-    for (size_t i = 0; i < v->to_upstream_add.count; i++) {
-        const ea_pair *p = &v->to_upstream_add.items[i];
-        gwf_header_add(s, GWF_REQUEST, p->name, p->value);
-    }
-    /* Keep the client headers for response_headers. */
-    es->to_client = v->to_client;
-    v->to_client.items = NULL;
-    v->to_client.count = 0;
 allow:
     if (in_hook)
         return GWF_CONTINUE;
@@ -367,6 +430,9 @@ ea_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     ea_stream *es = ctx;
 
     (void)end_of_stream;
+    for (size_t i = 0; i < es->to_client_set.count; i++)
+        gwf_header_set(s, GWF_RESPONSE, es->to_client_set.items[i].name,
+                       es->to_client_set.items[i].value);
     for (size_t i = 0; i < es->to_client.count; i++)
         gwf_header_add(s, GWF_RESPONSE, es->to_client.items[i].name,
                        es->to_client.items[i].value);
@@ -399,6 +465,7 @@ ea_stream_destroy(gwf_stream *s, void *ctx)
     ea_later_cancel(es->worker, &es->expiry);
     ea_call_cleanup(&es->call);
     ea_pairs_free(&es->to_client);
+    ea_pairs_free(&es->to_client_set);
     free(es->body);
     free(es);
 }
@@ -440,6 +507,12 @@ ea_config_create(const gwf_config_init *init, void **out)
                           "(allowed, denied, error, failed_open, "
                           "too_large, invalid_request).",
                           labels, 1, NULL, 0, &cfg->checks_metric) == GWF_OK;
+    cfg->has_dropped_metric =
+        inst->host->metric_define(
+            inst, GWF_METRIC_COUNTER, "ext_authz_dropped_headers_total",
+            "Headers of a denial left out because their name or value "
+            "is not valid (the denial is answered without them).",
+            NULL, 0, NULL, 0, &cfg->dropped_metric) == GWF_OK;
     *out = cfg;
     return GWF_OK;
 }

@@ -15,10 +15,23 @@
  *   CheckResponse: status = 1 (google.rpc.Status: code = 1),
  *     denied_response = 2 (status = 1 (HttpStatus: code = 1),
  *       headers = 2, body = 3),
- *     ok_response = 3 (headers = 2, headers_to_remove = 5,
- *       response_headers_to_add = 6)
+ *     ok_response = 3 (headers = 2, dynamic_metadata = 3,
+ *       headers_to_remove = 5, response_headers_to_add = 6,
+ *       query_parameters_to_set = 7, query_parameters_to_remove = 8),
+ *     dynamic_metadata = 4
  *   HeaderValueOption: header = 1 (HeaderValue: key = 1, value = 2,
  *     raw_value = 3), append = 2 (BoolValue: value = 1)
+ *   QueryParameter: key = 1, value = 2
+ *
+ * A verdict of denial stays a denial whatever else of the answer is
+ * wrong: a denied_response header with an invalid name or value is left
+ * out (counted and logged), a denied_response that cannot be read at all
+ * is answered 403. Otherwise an authz server that echoes request text
+ * into a denial header would let a client turn the denial into an error,
+ * which failOpen allows.
+ *
+ * The result is read from the grpc-status trailer only: a stream that
+ * ends without trailers is an error, as in Envoy.
  *
  * Path and host are the request's raw :path and :authority (what the
  * upstream gets); a request whose strings are not UTF-8 is refused before
@@ -36,6 +49,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#define EA_STR_(x) #x
+#define EA_STR(x) EA_STR_(x)
+#define EA_MAX_ANSWER_HEADERS_TEXT EA_STR(EA_MAX_ANSWER_HEADERS)
 
 static void
 put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
@@ -68,7 +85,10 @@ put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
 }
 
 /* Request headers as Envoy gives them: lowercase names, repeated values
- * joined with ',', pseudo-headers included. */
+ * joined with ',', pseudo-headers included. x-envoy-auth-partial-body is
+ * the gateway's, set only when the body was cut: the client's own is
+ * left out, so that the server never reads a cut body as whole or the
+ * reverse. */
 static int
 collect_headers(gwf_stream *s, ea_pairs *out, int partial)
 {
@@ -88,6 +108,9 @@ collect_headers(gwf_stream *s, ea_pairs *out, int partial)
         ea_pair *prev = NULL;
 
         if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
+            continue;
+        if (name.len == 25 &&
+            strncasecmp(name.ptr, "x-envoy-auth-partial-body", 25) == 0)
             continue;
         for (size_t j = 0; j < out->count; j++) {
             if (strlen(out->items[j].name) == name.len &&
@@ -214,6 +237,33 @@ check_carriable(const ea_config *cfg, gwf_stream *s, const char *body,
     return GWF_OK;
 }
 
+/* "grpc-timeout: <n><unit>": the gRPC spec allows at most 8 digits, so
+ * the finest unit whose value fits (microseconds up to 99 s, then
+ * milliseconds, seconds, minutes, hours), rounded up so that the server
+ * never gives up before we do. */
+void
+ea_grpc_timeout_header(gwf_strbuf *line, uint64_t timeout_ns)
+{
+    static const struct {
+        uint64_t ns;
+        char unit;
+    } units[] = {{UINT64_C(1000), 'u'},
+                 {UINT64_C(1000000), 'm'},
+                 {UINT64_C(1000000000), 'S'},
+                 {UINT64_C(60000000000), 'M'},
+                 {UINT64_C(3600000000000), 'H'}};
+    size_t last = sizeof(units) / sizeof(units[0]) - 1;
+
+    for (size_t i = 0; i <= last; i++) {
+        uint64_t n = (timeout_ns + units[i].ns - 1) / units[i].ns;
+        if (n <= 99999999 || i == last) {
+            gwf_strbuf_appendf(line, "grpc-timeout: %llu%c",
+                               (unsigned long long)n, units[i].unit);
+            return;
+        }
+    }
+}
+
 gwf_status
 ea_grpc_prepare(const ea_config *cfg, const ea_route *route, gwf_stream *s,
                 ea_call *call, const char *body, size_t body_len, int partial,
@@ -267,8 +317,7 @@ ea_grpc_prepare(const ea_config *cfg, const ea_route *route, gwf_stream *s,
         list = curl_slist_append(list, "Accept:");
     if (list)
         list = curl_slist_append(list, "Expect:");
-    gwf_strbuf_appendf(&line, "grpc-timeout: %lluu",
-                       (unsigned long long)(cfg->timeout_ns / 1000));
+    ea_grpc_timeout_header(&line, cfg->timeout_ns);
     if (list && !line.failed)
         list = curl_slist_append(list, line.data);
     gwf_strbuf_free(&line);
@@ -289,7 +338,9 @@ fail:
     return GWF_ERR_NO_MEMORY;
 }
 
-/* HeaderValueOption -> name, value, append. -1 if malformed. */
+/* HeaderValueOption -> name, value, append. -1 if the message is
+ * malformed, -2 if it is well formed but the name or value is not a valid
+ * header name or value. */
 static int
 decode_header_option(const uint8_t *data, size_t len, gwf_view *name,
                      gwf_view *value, int *append)
@@ -331,9 +382,11 @@ decode_header_option(const uint8_t *data, size_t len, gwf_view *name,
                 return -1;
         }
     }
-    if (rc < 0 || !gwf_is_header_name(name->ptr, name->len) ||
-        !gwf_is_header_value(value->ptr, value->len))
+    if (rc < 0)
         return -1;
+    if (!gwf_is_header_name(name->ptr, name->len) ||
+        !gwf_is_header_value(value->ptr, value->len))
+        return -2;
     return 0;
 }
 
@@ -359,12 +412,20 @@ decode_denied(const uint8_t *data, size_t len, ea_verdict *v)
                 return -1;
         } else if (f.number == 2 && f.wire == PB_LEN) {
             gwf_view name, value;
-            int append;
-            if (decode_header_option(f.data, f.len, &name, &value, &append) !=
-                0)
+            int append, hrc;
+            if (v->to_client.count + v->dropped_headers >=
+                EA_MAX_ANSWER_HEADERS) {
+                v->note = "the answer has more than " EA_MAX_ANSWER_HEADERS_TEXT
+                          " denial headers";
                 return -1;
-            if (ea_pairs_add(&v->to_client, name.ptr, name.len, value.ptr,
-                             value.len) != 0)
+            }
+            hrc = decode_header_option(f.data, f.len, &name, &value, &append);
+            if (hrc == -2) {
+                v->dropped_headers++;
+                continue;
+            }
+            if (hrc != 0 || ea_pairs_add(&v->to_client, name.ptr, name.len,
+                                         value.ptr, value.len) != 0)
                 return -1;
         } else if (f.number == 3 && f.wire == PB_LEN) {
             char *body = realloc(v->body, f.len ? f.len : 1);
@@ -378,39 +439,100 @@ decode_denied(const uint8_t *data, size_t len, ea_verdict *v)
     return rc < 0 ? -1 : 0;
 }
 
+/* headers_to_remove: a pseudo-header or Host is ignored, as Envoy does
+ * (the request line and the route's Host are not the service's to drop);
+ * any other invalid name makes the answer malformed. */
+static int
+decode_removal(const pb_field *f, ea_verdict *v)
+{
+    const char *name = (const char *)f->data;
+
+    if ((f->len > 0 && name[0] == ':') ||
+        (f->len == 4 && strncasecmp(name, "host", 4) == 0))
+        return 0;
+    if (!gwf_is_header_name(name, f->len))
+        return -1;
+    return ea_names_add(&v->to_upstream_remove, name, f->len);
+}
+
+/* QueryParameter (7) or a key to remove (8). */
+static int
+decode_query(const pb_field *f, ea_verdict *v)
+{
+    pb_reader r = {f->data, f->data + f->len};
+    pb_field qf;
+    gwf_view key = {0}, value = {0};
+    int rc;
+
+    if (f->number == 8)
+        return ea_pairs_add_exact(&v->query_remove, (const char *)f->data,
+                                  f->len, "", 0);
+    while ((rc = pb_next(&r, &qf)) == 1) {
+        if (qf.wire != PB_LEN)
+            continue;
+        if (qf.number == 1) {
+            key.ptr = (const char *)qf.data;
+            key.len = qf.len;
+        } else if (qf.number == 2) {
+            value.ptr = (const char *)qf.data;
+            value.len = qf.len;
+        }
+    }
+    if (rc < 0 || key.len == 0)
+        return -1;
+    return ea_pairs_add_exact(&v->query_set, key.ptr, key.len, value.ptr,
+                              value.len);
+}
+
+/* headers (2) and response_headers_to_add (6): append false sets (each
+ * in turn, so of two values of one name the last wins), append true
+ * adds. */
+static int
+decode_mutation(const pb_field *f, ea_verdict *v)
+{
+    gwf_view name, value;
+    int append;
+    ea_pairs *into;
+
+    if (decode_header_option(f->data, f->len, &name, &value, &append) != 0)
+        return -1;
+    if (f->number == 6)
+        into = append ? &v->to_client : &v->to_client_set;
+    else
+        into = append ? &v->to_upstream_add : &v->to_upstream_set;
+    return ea_pairs_add(into, name.ptr, name.len, value.ptr, value.len);
+}
+
 static int
 decode_ok(const uint8_t *data, size_t len, ea_verdict *v)
 {
     pb_reader r = {data, data + len};
     pb_field f;
-    int rc;
+    size_t operations = 0;
+    int rc, frc;
 
     while ((rc = pb_next(&r, &f)) == 1) {
-        gwf_view name, value;
-        int append;
-
         if (f.wire != PB_LEN)
             continue;
-        if (f.number == 2 || f.number == 6) {
-            if (decode_header_option(f.data, f.len, &name, &value, &append) !=
-                0)
+        if (f.number == 2 || f.number == 5 || f.number == 6 || f.number == 7 ||
+            f.number == 8) {
+            /* Bounded before anything is kept: the work stays linear. */
+            if (++operations > EA_MAX_ANSWER_HEADERS) {
+                v->note = "the answer has more than " EA_MAX_ANSWER_HEADERS_TEXT
+                          " header and query operations";
                 return -1;
-            ea_pairs *into = f.number == 6 ? &v->to_client
-                             : append      ? &v->to_upstream_add
-                                           : &v->to_upstream_set;
-            if (ea_pairs_add(into, name.ptr, name.len, value.ptr, value.len) !=
-                0)
-                return -1;
-        } else if (f.number == 5) {
-            if (!gwf_is_header_name((const char *)f.data, f.len))
-                return -1;
-            /* The Host header is the route's: never removed. */
-            if (f.len == 4 && strncasecmp((const char *)f.data, "host", 4) == 0)
-                continue;
-            if (ea_names_add(&v->to_upstream_remove, (const char *)f.data,
-                             f.len) != 0)
-                return -1;
+            }
         }
+        if (f.number == 2 || f.number == 6)
+            frc = decode_mutation(&f, v);
+        else if (f.number == 5)
+            frc = decode_removal(&f, v);
+        else if (f.number == 7 || f.number == 8)
+            frc = decode_query(&f, v);
+        else
+            frc = 0; /* dynamic_metadata (3): not applied, README */
+        if (frc != 0)
+            return -1;
     }
     return rc < 0 ? -1 : 0;
 }
@@ -455,13 +577,23 @@ ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
     }
     v->kind = EA_VERDICT_DENY;
     v->status = 403;
-    if (denied && decode_denied(denied, denied_len, v) != 0)
-        goto bad;
+    if (denied && decode_denied(denied, denied_len, v) != 0) {
+        /* Still a denial: a plain 403, nothing of the broken part. */
+        const char *note = v->note;
+        size_t dropped = v->dropped_headers;
+        ea_verdict_free(v);
+        v->kind = EA_VERDICT_DENY;
+        v->status = 403;
+        v->dropped_headers = dropped;
+        v->note = note ? note : "denied_response is malformed";
+    }
     return 0;
-bad:
+bad : {
+    const char *note = v->note;
     ea_verdict_free(v);
     v->kind = EA_VERDICT_ERROR;
-    v->error = "malformed CheckResponse";
+    v->error = note ? note : "malformed CheckResponse";
+}
     return -1;
 }
 
@@ -485,9 +617,17 @@ ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v)
         v->retryable = call->status >= 500;
         return;
     }
+    /* The result is the trailers'. A grpc-status in the first HEADERS is
+     * a trailers-only answer, which carries no message: with a body after
+     * it and no trailers the stream is not a whole gRPC answer (Envoy
+     * fails it too). */
     status = ea_pairs_find(&call->trailers, "grpc-status", 0);
-    if (!status)
+    if (!status && call->body.len == 0)
         status = ea_pairs_find(&call->response_headers, "grpc-status", 0);
+    if (!status && ea_pairs_find(&call->response_headers, "grpc-status", 0)) {
+        v->error = "grpc-status without trailers after the message";
+        return;
+    }
     if (!status || strcmp(status->value, "0") != 0) {
         v->error = "the Check call failed (grpc-status not 0)";
         /* UNAVAILABLE (14): the server asks to be tried again. */

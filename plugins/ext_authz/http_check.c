@@ -166,9 +166,12 @@ ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
         goto fail;
     for (size_t i = 0; i < cfg->headers_to_forward.count; i++) {
         const char *name = cfg->headers_to_forward.items[i];
+        /* x-envoy-auth-partial-body is the gateway's to say (below):
+         * a client's own would tell the server a cut body is whole. */
         if (strcmp(name, "authorization") == 0 || strcmp(name, "host") == 0 ||
             strcmp(name, "content-length") == 0 ||
-            strcmp(name, "transfer-encoding") == 0)
+            strcmp(name, "transfer-encoding") == 0 ||
+            strcmp(name, "x-envoy-auth-partial-body") == 0)
             continue;
         if ((st = forward_header(cfg, s, &list, name, why)) != GWF_OK)
             goto fail;
@@ -234,16 +237,25 @@ is_always_client_header(const char *name)
            strcmp(name, "location") == 0;
 }
 
+/* The answer's headers named in `names`, into `to`. With `again` set, a
+ * second value of one name goes there instead (headersToBackend: the
+ * first value replaces the request's, the others are added beside it).
+ * The answer has at most EA_MAX_RESPONSE_HEADERS lines, which bounds the
+ * search. */
 static int
-copy_named(const ea_pairs *from, const ea_names *names, ea_pairs *to)
+copy_named(const ea_pairs *from, const ea_names *names, ea_pairs *to,
+           ea_pairs *again)
 {
     for (size_t i = 0; i < from->count; i++) {
         const ea_pair *p = &from->items[i];
+        ea_pairs *into = to;
         if (!ea_names_has(names, p->name, strlen(p->name)) ||
             is_connection_header(from, p->name) ||
             !gwf_is_header_value(p->value, strlen(p->value)))
             continue;
-        if (ea_pairs_add(to, p->name, strlen(p->name), p->value,
+        if (again && ea_pairs_find(to, p->name, 0))
+            into = again;
+        if (ea_pairs_add(into, p->name, strlen(p->name), p->value,
                          strlen(p->value)) != 0)
             return -1;
     }
@@ -299,10 +311,11 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
     }
     if (status == 200) {
         v->kind = EA_VERDICT_ALLOW;
-        if (copy_named(headers, &cfg->headers_to_backend,
-                       &v->to_upstream_set) != 0 ||
+        if (copy_named(headers, &cfg->headers_to_backend, &v->to_upstream_set,
+                       &v->to_upstream_add) != 0 ||
             collect_removals(headers, &v->to_upstream_remove) != 0 ||
-            copy_named(headers, &cfg->headers_on_success, &v->to_client) != 0)
+            copy_named(headers, &cfg->headers_on_success, &v->to_client,
+                       NULL) != 0)
             goto oom;
         return;
     }
@@ -350,6 +363,12 @@ ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
                        ? "the authz server's answer has an ambiguous length"
                        : curl_easy_strerror(result);
         v->retryable = ea_transport_retryable(result);
+        /* A denial whose header lines or body then broke (a CR LF the
+         * server echoed into a header splits it into a line libcurl
+         * refuses) is still an error, not a denial we could pass on,
+         * but never one that failOpen allows. */
+        v->began_as_denial =
+            call->status >= 200 && call->status < 500 && call->status != 200;
         return;
     }
     ea_http_verdict_from(cfg, call->status, &call->response_headers,

@@ -130,11 +130,14 @@ def then_hang(data):
 
 
 def expect_error_outcome(attack, max_elapsed=TIMEOUT_S + 1.0, grpc=False,
-                         at_accept=False, flood=False, hangs=False):
+                         at_accept=False, flood=False, hangs=False,
+                         began_as_denial=False):
     """The shared script of the error cases (see the file's top); with
     flood, also that the worker's peak memory grew by less than
     FLOOD_GROWTH_KIB; with hangs (the server never completes its
-    answer), that the error came at requestTimeout, not before."""
+    answer), that the error came at requestTimeout, not before; with
+    began_as_denial (the broken answer's status said deny), that the
+    fail-open route is refused too (403, the default statusOnError)."""
     min_elapsed = TIMEOUT_S * 0.9 if hangs else 0.0
     behaviour = grpc_peer(attack) if grpc else http_peer(attack, at_accept)
     with RawPeer(behaviour) as peer, Upstream() as up, Nginx(
@@ -148,15 +151,18 @@ def expect_error_outcome(attack, max_elapsed=TIMEOUT_S + 1.0, grpc=False,
               "the error took %.2fs" % r.elapsed)
         check(up.hits == 0, "a fail-closed request reached the upstream")
         r = request(ngx.port, "GET", "/open/x")
-        expect_status(r, 200, "fail-open route")
+        expect_status(r, 403 if began_as_denial else 200, "fail-open route")
         check(min_elapsed <= r.elapsed < max_elapsed,
               "the error took %.2fs" % r.elapsed)
-        check(up.hits == 1, "the upstream saw %d requests" % up.hits)
-        rec = up.requests[-1]
-        check(rec["path"] == "/open/x", "upstream path %r" % rec["path"])
-        check(echo_header(rec, "x-user") is None,
-              "a header of the broken answer reached the upstream: %r"
-              % echo_header(rec, "x-user"))
+        if began_as_denial:
+            check(up.hits == 0, "a denied request reached the upstream")
+        else:
+            check(up.hits == 1, "the upstream saw %d requests" % up.hits)
+            rec = up.requests[-1]
+            check(rec["path"] == "/open/x", "upstream path %r" % rec["path"])
+            check(echo_header(rec, "x-user") is None,
+                  "a header of the broken answer reached the upstream: %r"
+                  % echo_header(rec, "x-user"))
         check(peer.connections >= 1, "the authz server was never asked")
         if flood:
             grown = peak_rss_kib(worker) - peak_before
@@ -164,8 +170,11 @@ def expect_error_outcome(attack, max_elapsed=TIMEOUT_S + 1.0, grpc=False,
                   "%d KiB" % grown)
         counts = {k: checks(ngx, k) for k in
                   ("error", "failed_open", "allowed", "denied")}
-        check(counts == {"error": 1, "failed_open": 1, "allowed": 0,
-                         "denied": 0}, "checks_total %r" % counts)
+        expected = {"error": 1, "failed_open": 1, "allowed": 0, "denied": 0}
+        if began_as_denial:
+            expected = {"error": 2, "failed_open": 0, "allowed": 0,
+                        "denied": 0}
+        check(counts == expected, "checks_total %r" % counts)
         # Recovery: the next check gets the server's own answer.
         peer.recovered.set()
         r = request(ngx.port, "GET", "/closed/after")
@@ -222,8 +231,12 @@ def http_authz_closes_mid_headers():
 
 
 def http_authz_truncated_denial_is_an_error_not_a_denial():
+    """The answer is cut after a denial's status line: an error (its
+    headers cannot be trusted, so statusOnError, not the 401), and one
+    that failOpen does not allow: the server had begun to deny."""
     expect_error_outcome(answer(b"HTTP/1.1 401 Unauthorized\r\n"
-                                b"www-authenticate: Bearer\r\n"))
+                                b"www-authenticate: Bearer\r\n"),
+                         began_as_denial=True)
 
 
 def http_authz_closes_mid_body_short_content_length():
@@ -573,6 +586,116 @@ def grpc_authz_floods_continuation_frames():
     expect_error_outcome(attack, grpc=True, flood=True)
 
 
+# ---------------------------------------------------------------------------
+# Issue 18: a denial stays a denial; framing; answer size
+# ---------------------------------------------------------------------------
+
+def expect_denial_under_fail_open(behaviour, grpc, readable=True):
+    """The fail-open route gets 403, never the upstream: a denial with a
+    broken header is not an error for failOpen to allow. readable: the
+    answer could be read (gRPC: the protobuf is whole), so it is the
+    server's denial with its valid headers; else (an HTTP answer libcurl
+    refuses halfway) an error that failOpen does not allow."""
+    with RawPeer(behaviour) as peer, Upstream() as up, Nginx(
+            LOCATIONS, manifests(peer.port, grpc), up) as ngx:
+        r = request(ngx.port, "GET", "/open/x")
+        expect_status(r, 403, "fail-open route, denied")
+        check(up.hits == 0, "a denied request reached the upstream")
+        counts = {k: checks(ngx, k) for k in ("denied", "failed_open")}
+        if readable:
+            check(r.header("x-good") == "yes",
+                  "the denial's valid header is missing: %r" % r.headers)
+            check(counts == {"denied": 1, "failed_open": 0},
+                  "checks_total %r" % counts)
+        else:
+            check(counts["failed_open"] == 0, "checks_total %r" % counts)
+        assert_no_leaks(ngx)
+
+
+def http_authz_denial_with_invalid_headers_stays_a_denial():
+    """A 403 whose header lines are broken (a space in a name, a line
+    without a colon where a CR LF inside a value would have been)."""
+    deny = (b"HTTP/1.1 403 Forbidden\r\nx reason: r\r\nx-bad: a\r\nb\r\n"
+            b"x-good: yes\r\nContent-Length: 6\r\n\r\ndenied")
+    expect_denial_under_fail_open(http_peer(answer(deny)), grpc=False,
+                                  readable=False)
+
+
+def _ld(num, data):
+    """A length-delimited protobuf field (any length)."""
+    n, size = len(data), b""
+    while True:
+        size += bytes([(n & 0x7f) | (0x80 if n > 0x7f else 0)])
+        n >>= 7
+        if not n:
+            break
+    return bytes([num << 3 | 2]) + size + data
+
+
+def _header_option(name, value):
+    return _ld(1, _ld(1, name) + _ld(2, value))
+
+
+def grpc_authz_denial_with_invalid_headers_stays_a_denial():
+    """PERMISSION_DENIED whose denied_response has headers with an invalid
+    name ("x reason", "") and value ("a\r\nb")."""
+    denied = (_ld(1, b"\x08\x93\x03") +  # HttpStatus 403
+              _ld(2, _header_option(b"x reason", b"r")) +
+              _ld(2, _header_option(b"", b"e")) +
+              _ld(2, _header_option(b"x-bad", b"a\r\nb")) +
+              _ld(2, _header_option(b"x-good", b"yes")))
+    message = grpc_message(_ld(1, b"\x08\x07") + _ld(2, denied))
+
+    def behaviour(conn, peer):
+        stream = read_grpc_call(conn)
+        if stream is not None:
+            conn.send(grpc_reply(stream, message))
+            conn.hang()
+    expect_denial_under_fail_open(behaviour, grpc=True)
+
+
+def grpc_authz_status_without_trailers_is_an_error():
+    """grpc-status: 0 in the first HEADERS, then the allowing message
+    with END_STREAM and no trailers: not a whole gRPC answer (Envoy
+    fails it), so an error, never the allow it carries."""
+    def attack(conn, stream):
+        conn.send(frame(HEADERS, END_HEADERS, stream,
+                        hpack([(b":status", b"200"),
+                               (b"content-type", b"application/grpc"),
+                               (b"grpc-status", b"0")])) +
+                  frame(DATA, END_STREAM, stream, GRPC_ALLOW))
+        conn.hang()
+    expect_error_outcome(attack, grpc=True)
+
+
+def _data_frames(stream, payload):
+    """`payload` in DATA frames of the default 16 KiB maximum, the last
+    one ending nothing (the trailers end the stream)."""
+    return b"".join(frame(DATA, 0, stream, payload[i:i + 16384])
+                    for i in range(0, len(payload), 16384))
+
+
+def grpc_authz_40000_headers_are_refused_quickly():
+    """An OK answer with x-user and 40,000 more headers (about 700 KB,
+    under the 1 MiB answer bound): over EA_MAX_ANSWER_HEADERS, so an
+    error (the service's fault), reached in well under a second instead
+    of seconds of header work; nothing of it reaches the upstream."""
+    ok = _ld(2, _header_option(b"x-user", b"alice"))
+    ok += b"".join(_ld(2, _header_option(b"x-h%d" % i, b"v"))
+                   for i in range(40000))
+    message = grpc_message(_ld(1, b"") + _ld(3, ok))
+
+    def attack(conn, stream):
+        conn.send(frame(HEADERS, END_HEADERS, stream,
+                        hpack([(b":status", b"200"),
+                               (b"content-type", b"application/grpc")])) +
+                  _data_frames(stream, message) +
+                  frame(HEADERS, END_HEADERS | END_STREAM, stream,
+                        hpack([(b"grpc-status", b"0")])))
+        conn.hang()
+    expect_error_outcome(attack, grpc=True, max_elapsed=TIMEOUT_S + 0.7)
+
+
 CASES = {f.__name__: f for f in [
     http_authz_hangs_request_timeout_is_honoured,
     http_authz_drips_byte_by_byte_past_the_timeout,
@@ -606,6 +729,10 @@ CASES = {f.__name__: f for f in [
     grpc_authz_check_response_is_not_protobuf,
     grpc_authz_floods_endless_data,
     grpc_authz_floods_continuation_frames,
+    http_authz_denial_with_invalid_headers_stays_a_denial,
+    grpc_authz_denial_with_invalid_headers_stays_a_denial,
+    grpc_authz_status_without_trailers_is_an_error,
+    grpc_authz_40000_headers_are_refused_quickly,
 ]}
 
 if __name__ == "__main__":

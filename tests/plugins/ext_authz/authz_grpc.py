@@ -13,6 +13,18 @@ By the checked path:
   .../deny   code 7, denied_response 401 with www-authenticate and a body
   .../fail   the call fails with UNAVAILABLE
   .../slow   answers after 3 s
+  .../deny-bad-header      code 7, denied_response 403 whose headers are
+             "x reason: r", "x-bad: a\r\nb", "": "e" and "x-good: yes"
+  .../deny-unreadable      code 7 with a denied_response that is not
+             protobuf
+  .../query                OK; sets a=new and q=a b&c#d, removes api_key
+  .../remove-pseudo        OK; headers_to_remove ":authority", "host",
+             "x-secret"
+  .../last-wins            OK; x-one twice with append false: 1 then 2;
+             response header x-upstream: authz with append false
+  .../many-headers         OK with 40,000 headers
+  .../deadline             OK; x-grpc-deadline: the seconds the call has
+             left (grpc-timeout as the server read it), rounded
 """
 
 import os
@@ -93,10 +105,49 @@ def header(name, value, append=None):
     return opt
 
 
+def special_answer(path, context):
+    """The answers of the paths that test one field each (or None)."""
+    ok_status = f_len(1, b"")
+    if path.endswith("/deny-bad-header"):
+        denied = (f_len(1, f_int(1, 403)) +
+                  f_len(2, header("x reason", "r")) +
+                  f_len(2, header("x-bad", "a\r\nb")) +
+                  f_len(2, header("", "e")) +
+                  f_len(2, header("x-good", "yes")) +
+                  f_len(3, "denied"))
+        return f_len(1, f_int(1, 7)) + f_len(2, denied)
+    if path.endswith("/deny-unreadable"):
+        return f_len(1, f_int(1, 7)) + f_len(2, b"\xff\xff\xff")
+    if "/query" in path:
+        ok = (f_len(7, f_len(1, "a") + f_len(2, "new")) +
+              f_len(7, f_len(1, "q") + f_len(2, "a b&c#d")) +
+              f_len(8, "api_key"))
+        return ok_status + f_len(3, ok)
+    if path.endswith("/remove-pseudo"):
+        ok = f_len(5, ":authority") + f_len(5, "host") + f_len(5, "x-secret")
+        return ok_status + f_len(3, ok)
+    if path.endswith("/last-wins"):
+        ok = (f_len(2, header("x-one", "1", append=False)) +
+              f_len(2, header("x-one", "2", append=False)) +
+              f_len(6, header("x-upstream", "authz", append=False)))
+        return ok_status + f_len(3, ok)
+    if path.endswith("/many-headers"):
+        return MANY_HEADERS
+    if path.endswith("/deadline"):
+        left = context.time_remaining()
+        ok = f_len(2, header("x-grpc-deadline",
+                             "none" if left is None else "%d" % round(left)))
+        return ok_status + f_len(3, ok)
+    return None
+
+
 def check(request, context):
     attrs = fields(one(fields(request), 1))
     http = fields(one(fields(one(attrs, 4)), 2))
     path = one(http, 4).decode()
+    special = special_answer(path, context)
+    if special is not None:
+        return special
     if path.endswith("/slow"):
         time.sleep(3)
     if path.endswith("/fail"):
@@ -130,6 +181,11 @@ def check(request, context):
     ok += f_len(5, "x-secret")
     ok += f_len(6, header("x-client-hello", "grpc"))
     return f_len(1, b"") + f_len(3, ok)
+
+
+# Built once at start: building it per call takes seconds on a busy host.
+MANY_HEADERS = f_len(1, b"") + f_len(3, b"".join(
+    f_len(2, header("x-h%d" % i, "v")) for i in range(40000)))
 
 
 def main():

@@ -327,6 +327,173 @@ test_consecutive_checks_all_succeed(void **state)
     gwf_test_host_free(h);
 }
 
+/* A denial is a denial whatever else of the answer is wrong: the invalid
+ * headers are dropped (and counted), never a malformed answer that
+ * failOpen would turn into an allow. */
+static void
+test_denial_with_invalid_headers_stays_a_denial_under_fail_open(void **state)
+{
+    gwf_test_host *h =
+        host_with("{failOpen: true, grpcService: {backendRef: {name: authz}}}");
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/deny-bad-header"));
+    size_t len;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_string_equal(gwf_test_header(res, "x-good", 0), "yes");
+    assert_null(gwf_test_header(res, "x-bad", 0));
+    assert_memory_equal(gwf_test_body(res, &len), "denied", 6);
+    assert_true(gwf_test_metric(h, "gwf_ext_authz_dropped_headers_total{"
+                                   "instance=\"default/authz\"}") == 3);
+    assert_true(gwf_test_log_contains(h, "invalid header"));
+    done(h, res);
+}
+
+/* A denied_response that cannot be read at all: still a denial, 403. */
+static void
+test_unreadable_denial_is_a_plain_403_under_fail_open(void **state)
+{
+    gwf_test_host *h =
+        host_with("{failOpen: true, grpcService: {backendRef: {name: authz}}}");
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/deny-unreadable"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "denied_response is malformed"));
+    done(h, res);
+}
+
+static void
+test_query_parameters_are_set_and_removed(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/query?api_key=k&a=old&b=1&a=x"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(gwf_test_upstream_path(res),
+                        "/query?a=new&b=1&q=a%20b%26c%23d");
+    done(h, res);
+}
+
+static void
+test_query_parameters_are_added_to_a_path_without_query(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/query"));
+
+    (void)state;
+    assert_string_equal(gwf_test_upstream_path(res),
+                        "/query?a=new&q=a%20b%26c%23d");
+    done(h, res);
+}
+
+static void
+test_pseudo_header_removal_is_ignored(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/remove-pseudo");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-secret", "s");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(gwf_test_upstream_header(res, "x-secret", 0));
+    assert_string_equal(upstream(res, "host"), "example.com");
+    done(h, res);
+}
+
+static void
+test_two_overwriting_values_of_one_header_last_wins(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/last-wins");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-one", "client");
+    res = run(h, req);
+    assert_string_equal(upstream(res, "x-one"), "2");
+    assert_null(gwf_test_upstream_header(res, "x-one", 1));
+    done(h, res);
+}
+
+static void
+test_response_header_without_append_overwrites_the_upstreams(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_set_upstream(h, 200, "x-upstream: upstream\r\n", "", 0);
+    res = run(h, gwf_test_request_new("GET", "/last-wins"));
+    assert_string_equal(gwf_test_header(res, "x-upstream", 0), "authz");
+    assert_null(gwf_test_header(res, "x-upstream", 1));
+    done(h, res);
+}
+
+/* 40,000 headers are over EA_MAX_ANSWER_HEADERS: the service's fault,
+ * so statusOnError, and refused before any is applied. libcurl reads an
+ * answer this large partly on its own timers, which run on the test
+ * host's clock: the clock is moved a millisecond at a time meanwhile,
+ * well within requestTimeout. */
+static void
+test_answer_with_too_many_headers_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{grpcService: {backendRef: {name: authz}, requestTimeout: 10s}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/many-headers");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    for (int i = 0; i < 2000 && gwf_test_outcome(res) == GWF_TEST_RUNNING;
+         i++) {
+        gwf_test_advance(h, 1 * MS);
+        gwf_test_wait(h, res, 10);
+    }
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "more than 100 header"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_client_partial_body_header_does_not_reach_the_server(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-envoy-auth-partial-body", "true");
+    res = run(h, req);
+    assert_string_equal(upstream(res, "x-grpc-partial"), "");
+    done(h, res);
+}
+
+/* 150 s is 150,000,000 microseconds: nine digits, more than gRPC's
+ * grpc-timeout allows, so the unit must be a larger one. */
+static void
+test_long_request_timeout_reaches_the_server_as_its_deadline(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{grpcService: {backendRef: {name: authz}, requestTimeout: 150s}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deadline"));
+    const char *left;
+
+    (void)state;
+    left = upstream(res, "x-grpc-deadline");
+    assert_true(strcmp(left, "150") == 0 || strcmp(left, "149") == 0);
+    done(h, res);
+}
+
 int
 main(void)
 {
@@ -346,6 +513,21 @@ main(void)
         cmocka_unit_test(
             test_body_not_utf8_is_refused_400_without_pack_as_bytes),
         cmocka_unit_test(test_consecutive_checks_all_succeed),
+        cmocka_unit_test(
+            test_denial_with_invalid_headers_stays_a_denial_under_fail_open),
+        cmocka_unit_test(test_unreadable_denial_is_a_plain_403_under_fail_open),
+        cmocka_unit_test(test_query_parameters_are_set_and_removed),
+        cmocka_unit_test(
+            test_query_parameters_are_added_to_a_path_without_query),
+        cmocka_unit_test(test_pseudo_header_removal_is_ignored),
+        cmocka_unit_test(test_two_overwriting_values_of_one_header_last_wins),
+        cmocka_unit_test(
+            test_response_header_without_append_overwrites_the_upstreams),
+        cmocka_unit_test(test_answer_with_too_many_headers_is_an_error),
+        cmocka_unit_test(
+            test_client_partial_body_header_does_not_reach_the_server),
+        cmocka_unit_test(
+            test_long_request_timeout_reaches_the_server_as_its_deadline),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }

@@ -723,6 +723,26 @@ test_body_larger_than_max_is_refused_with_413(void **state)
     done(h, res);
 }
 
+/* x-envoy-auth-partial-body is the gateway's: a client's own never
+ * reaches the authz server, even when headersToForward names it. */
+static void
+test_client_partial_body_header_does_not_reach_the_server(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{headersToForward: [x-envoy-auth-partial-body], withRequestBody: "
+        "{maxRequestBytes: 8}, httpService: {backendRef: {name: authz}, "
+        "authorizationResponse: {headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_request *req = post("short");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-envoy-auth-partial-body", "true");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-partial"), "");
+    done(h, res);
+}
+
 static void
 test_partial_body_sends_the_first_max_bytes(void **state)
 {
@@ -996,6 +1016,8 @@ main(void)
         cmocka_unit_test(test_body_is_not_sent_without_with_request_body),
         cmocka_unit_test(test_body_larger_than_max_is_refused_with_413),
         cmocka_unit_test(test_partial_body_sends_the_first_max_bytes),
+        cmocka_unit_test(
+            test_client_partial_body_header_does_not_reach_the_server),
         cmocka_unit_test(test_config_without_a_service_is_rejected),
         cmocka_unit_test(test_config_with_both_services_is_rejected),
         cmocka_unit_test(test_config_unknown_field_is_rejected),

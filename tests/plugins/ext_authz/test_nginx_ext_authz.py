@@ -428,7 +428,10 @@ def nginx_reload_with_cached_connections():
 def nginx_cut_answer_is_an_error_not_an_allow():
     """An answer cut short (headers never ended, body short of its
     framing) is the service failing: statusOnError with failOpen false;
-    with failOpen true the request goes on as for any failure."""
+    with failOpen true the request goes on as for any failure, except
+    when the cut answer had begun as a denial (deny-status-only): a
+    denial never becomes an allow, so statusOnError there too."""
+    began_as_denial = {"deny-status-only"}
     with CutAuthz() as authz, Upstream() as up, Nginx(
             FAIL_OPEN_LOCATIONS,
             fail_open_manifests(authz.port, {
@@ -444,15 +447,18 @@ def nginx_cut_answer_is_an_error_not_an_allow():
         check(up.hits == 1, "a request whose check was cut short reached "
               "the upstream (%d hits)" % up.hits)
         for name in CUT_ANSWERS:
-            expect_status(request(ngx.port, "GET", "/open/" + name), 200,
+            expect_status(request(ngx.port, "GET", "/open/" + name),
+                          503 if name in began_as_denial else 200,
                           "failOpen, answer %s cut short" % name)
-        check(up.hits == 1 + len(CUT_ANSWERS),
+        opened = len(CUT_ANSWERS) - len(began_as_denial)
+        check(up.hits == 1 + opened,
               "failOpen: upstream saw %d requests" % up.hits)
         check(authz.checks == 1 + 2 * len(CUT_ANSWERS),
               "the authz server got %d checks" % authz.checks)
         m = get_metrics(ngx)
-        for result, n in (("allowed", 1), ("error", len(CUT_ANSWERS)),
-                          ("failed_open", len(CUT_ANSWERS))):
+        for result, n in (("allowed", 1),
+                          ("error", len(CUT_ANSWERS) + len(began_as_denial)),
+                          ("failed_open", opened)):
             got = metric(m, "gwf_ext_authz_checks_total", result=result)
             check(got == n, "checks_total{result=%s} = %r, expected %d"
                   % (result, got, n))
@@ -600,6 +606,78 @@ def nginx_grpc_authz_sees_the_path_and_host_the_upstream_gets():
         assert_no_leaks(ngx)
 
 
+# ---------------------------------------------------------------------------
+# Issue 18: every field of the gRPC answer, as Envoy applies it
+# ---------------------------------------------------------------------------
+
+GRPC_SERVICE = {"grpcService": {"backendRef": {"name": "authz"},
+                                "requestTimeout": "5s"}}
+
+
+def nginx_grpc_denial_with_invalid_headers_stays_a_denial_under_fail_open():
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            FAIL_OPEN_LOCATIONS, fail_open_manifests(authz.port, GRPC_SERVICE),
+            up) as ngx:
+        r = request(ngx.port, "GET", "/open/deny-bad-header")
+        expect_status(r, 403, "denial with invalid headers, failOpen")
+        check(r.header("x-good") == "yes", "headers %r" % r.headers)
+        check(r.header("x-bad") is None, "headers %r" % r.headers)
+        check(r.body == b"denied", "body %r" % r.body)
+        check(up.hits == 0, "a denied request reached the upstream")
+        dropped = metric(get_metrics(ngx),
+                         "gwf_ext_authz_dropped_headers_total")
+        check(dropped == 3, "dropped_headers_total %r" % dropped)
+        assert_no_leaks(ngx)
+
+
+def nginx_grpc_query_parameters_reach_the_upstream_as_applied():
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, GRPC_SERVICE), up) as ngx:
+        r = request(ngx.port, "GET", "/query?api_key=k&a=old&b=1")
+        expect_status(r, 200, "query mutations")
+        path = up.requests[-1]["path"]
+        check(path == "/query?a=new&b=1&q=a%20b%26c%23d",
+              "upstream path %r" % path)
+        assert_no_leaks(ngx)
+
+
+def nginx_grpc_pseudo_header_removal_is_ignored():
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, GRPC_SERVICE), up) as ngx:
+        r = request(ngx.port, "GET", "/remove-pseudo",
+                    headers={"x-secret": "s"})
+        expect_status(r, 200, "headers_to_remove with :authority")
+        rec = up.requests[-1]
+        check(echo_header(rec, "x-secret") is None,
+              "x-secret reached the upstream")
+        check(echo_header(rec, "host") is not None, "no Host upstream")
+        assert_no_leaks(ngx)
+
+
+def nginx_grpc_overwrites_keep_the_last_value():
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, GRPC_SERVICE), up) as ngx:
+        r = request(ngx.port, "GET", "/last-wins", headers={"x-one": "c"})
+        expect_status(r, 200, "append false twice")
+        rec = up.requests[-1]
+        ones = [v for k, v in rec["headers"] if k.lower() == "x-one"]
+        check(ones == ["2"], "x-one upstream %r" % ones)
+        check(r.header_all("x-upstream") == ["authz"],
+              "x-upstream to the client %r" % r.header_all("x-upstream"))
+        assert_no_leaks(ngx)
+
+
+def nginx_grpc_client_partial_body_header_is_not_forwarded():
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, GRPC_SERVICE), up) as ngx:
+        r = request(ngx.port, "GET", "/allow",
+                    headers={"x-envoy-auth-partial-body": "true"})
+        expect_status(r, 200, "client's partial-body header")
+        got = echo_header(up.requests[-1], "x-grpc-partial")
+        check(got in (None, ""), "the authz server saw %r" % got)
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     nginx_allow_deny_and_error,
     nginx_connections_are_kept_alive,
@@ -618,6 +696,11 @@ CASES = {f.__name__: f for f in [
     nginx_grpc_uncheckable_request_is_refused_even_with_fail_open,
     nginx_authz_sees_the_path_and_host_the_upstream_gets,
     nginx_grpc_authz_sees_the_path_and_host_the_upstream_gets,
+    nginx_grpc_denial_with_invalid_headers_stays_a_denial_under_fail_open,
+    nginx_grpc_query_parameters_reach_the_upstream_as_applied,
+    nginx_grpc_pseudo_header_removal_is_ignored,
+    nginx_grpc_overwrites_keep_the_last_value,
+    nginx_grpc_client_partial_body_header_is_not_forwarded,
 ]}
 
 if __name__ == "__main__":
