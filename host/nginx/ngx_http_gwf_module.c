@@ -76,9 +76,43 @@ typedef struct {
     ngx_uint_t want_body[2];
 } ngx_http_gwf_loc_conf_t;
 
+/* A header name in a message's index (see "Header index"). */
+typedef struct hdr_name_s hdr_name_t;
+struct hdr_name_s {
+    hdr_name_t *next; /* in the same bucket, or on the spare list */
+    ngx_uint_t hash;  /* ngx_hash_key_lc of the name */
+    ngx_str_t key;    /* the first element's; compared ignoring case */
+    ngx_array_t elts; /* ngx_table_elt_t *: the live ones, in list order */
+};
+
+/* One message's header index, valid while epoch == gwf_ngx_epoch. */
+typedef struct {
+    ngx_uint_t epoch; /* 0: to be built */
+    ngx_list_t *list; /* the list it indexes */
+    hdr_name_t **buckets;
+    ngx_uint_t nbuckets;
+    ngx_uint_t names;
+    ngx_uint_t live;   /* elements not marked removed */
+    ngx_uint_t marked; /* elements marked removed (hash == 0) */
+    hdr_name_t *spare; /* name entries a rebuild gave back */
+    /* header_at's cursor: the shown element number cursor_pos is
+     * cursor_part's element cursor_i; NULL: none. */
+    ngx_list_part_t *cursor_part;
+    ngx_uint_t cursor_i;
+    size_t cursor_pos;
+} hdr_index_t;
+
+/* The request's or the response's headers, as the runtime's message. */
+typedef struct {
+    ngx_http_request_t *r;
+    ngx_uint_t is_response;
+    hdr_index_t index;
+} ngx_http_gwf_msg_t;
+
 /* One request's state. */
 typedef struct {
     ngx_http_request_t *r;
+    ngx_http_gwf_msg_t msg[2]; /* by gwf_message_kind */
     gwf_rt_stream *st;
     gwf_rt_state state;        /* what the last runtime call answered */
     ngx_event_t resume_ev;     /* runs the request on after a wake */
@@ -192,6 +226,17 @@ static ngx_http_output_body_filter_pt ngx_http_next_body_filter;
 static gwf_worker *gwf_ngx_worker;
 static gwf_runtime *gwf_ngx_runtime;
 static ngx_http_gwf_main_conf_t *gwf_ngx_main;
+
+/* Moves on at every entry into the runtime (hooks, timer, fd and post
+ * callbacks): nginx may have changed the header lists since the last one,
+ * so the header indexes of an older epoch are rebuilt before use. */
+static ngx_uint_t gwf_ngx_epoch = 1;
+
+static void
+hdr_new_epoch(void)
+{
+    gwf_ngx_epoch++;
+}
 
 /* ------------------------------------------------------------------------
  * Logging and helpers
@@ -449,6 +494,7 @@ gwf_ngx_timer_fired(ngx_event_t *ev)
     void (*cb)(void *) = t->cb;
     void *arg = t->arg;
     ngx_free(t);
+    hdr_new_epoch();
     cb(arg);
 }
 
@@ -503,6 +549,7 @@ gwf_ngx_fd_ready(ngx_event_t *ev)
         events |= GWF_FD_ERROR;
     if (!(w->events & events & (GWF_FD_READ | GWF_FD_WRITE)))
         return;
+    hdr_new_epoch();
     w->cb(w->arg, (int)c->fd, events); /* may cancel (free) w */
 }
 
@@ -643,6 +690,7 @@ gwf_ngx_posts_ready(ngx_event_t *ev)
     pthread_mutex_unlock(&gwf_post_lock);
     while (p) {
         gwf_ngx_post *next = p->next;
+        hdr_new_epoch();
         p->cb(p->arg);
         free(p);
         p = next;
@@ -1000,7 +1048,28 @@ ngx_http_gwf_exit_process(ngx_cycle_t *cycle)
 }
 
 /* ------------------------------------------------------------------------
- * Request headers as gwf_message_ops
+ * Header index
+ *
+ * nginx keeps a message's headers in an ngx_list_t: appending is cheap,
+ * but finding a name or the i-th header walks every part from the start,
+ * so a plugin setting n headers (an authz answer with 40,000 of them) cost
+ * O(n^2) and held the worker for seconds. Each message therefore has an
+ * index: a hash table from a name (case-insensitively) to that name's
+ * live elements in list order, the count of live elements and a cursor
+ * for positional reads. get/set/add/remove cost O(1) amortised plus the
+ * number of elements of that one name; header_at in order is O(1) each.
+ *
+ * Removal marks elements (hash = 0), as nginx itself does. The response
+ * header filters skip marked elements, but the upstream modules forward
+ * every request element, so the request list is compacted once before the
+ * request goes on (hdr_compact_request) and whenever the marks outnumber
+ * the live headers, which keeps compaction amortised O(1).
+ *
+ * nginx and its modules change the lists between the module's calls into
+ * the runtime (the upstream's headers arrive, error pages clear them), so
+ * an index holds for one epoch: gwf_ngx_epoch moves on at every entry into
+ * the runtime, and an index of an older epoch is rebuilt (O(n)) on its
+ * first use in the new one.
  * --------------------------------------------------------------------- */
 
 static ngx_uint_t
@@ -1010,23 +1079,238 @@ name_is(const char *name, size_t len, const char *lit)
     return len == n && ngx_strncasecmp((u_char *)name, (u_char *)lit, n) == 0;
 }
 
-static ngx_table_elt_t *
-list_at(ngx_list_t *list, size_t index, const char *name, size_t name_len)
+static hdr_name_t *
+hdr_find(hdr_index_t *idx, const char *name, size_t len, ngx_uint_t hash)
 {
+    for (hdr_name_t *n = idx->buckets[hash % idx->nbuckets]; n; n = n->next)
+        if (n->hash == hash && n->key.len == len &&
+            ngx_strncasecmp(n->key.data, (u_char *)name, len) == 0)
+            return n;
+    return NULL;
+}
+
+/* The live elements named `name`, or NULL if there are none. */
+static ngx_array_t *
+hdr_lookup(hdr_index_t *idx, const char *name, size_t len)
+{
+    hdr_name_t *n =
+        hdr_find(idx, name, len, ngx_hash_key_lc((u_char *)name, len));
+    return n && n->elts.nelts ? &n->elts : NULL;
+}
+
+static ngx_uint_t
+hdr_live(hdr_index_t *idx, const char *name)
+{
+    ngx_array_t *elts = hdr_lookup(idx, name, ngx_strlen(name));
+    return elts ? elts->nelts : 0;
+}
+
+/* Doubles the bucket table once there are as many names as buckets. */
+static ngx_int_t
+hdr_grow(ngx_pool_t *pool, hdr_index_t *idx)
+{
+    ngx_uint_t size = idx->nbuckets ? idx->nbuckets * 2 : 64;
+    hdr_name_t **buckets = ngx_pcalloc(pool, size * sizeof *buckets);
+    if (!buckets)
+        return NGX_ERROR;
+    for (ngx_uint_t b = 0; b < idx->nbuckets; b++) {
+        hdr_name_t *n = idx->buckets[b];
+        while (n) {
+            hdr_name_t *next = n->next;
+            n->next = buckets[n->hash % size];
+            buckets[n->hash % size] = n;
+            n = next;
+        }
+    }
+    idx->buckets = buckets;
+    idx->nbuckets = size;
+    return NGX_OK;
+}
+
+/* A name entry, from the ones a rebuild gave back when there are. */
+static hdr_name_t *
+hdr_name_new(ngx_pool_t *pool, hdr_index_t *idx)
+{
+    hdr_name_t *n = idx->spare;
+    if (n) {
+        idx->spare = n->next;
+        n->elts.nelts = 0;
+        return n;
+    }
+    n = ngx_palloc(pool, sizeof *n);
+    if (!n ||
+        ngx_array_init(&n->elts, pool, 1, sizeof(ngx_table_elt_t *)) != NGX_OK)
+        return NULL;
+    return n;
+}
+
+/* Records `h`, the list's newest element, as the last of its name. */
+static ngx_int_t
+hdr_index_push(ngx_pool_t *pool, hdr_index_t *idx, ngx_table_elt_t *h)
+{
+    ngx_uint_t hash = ngx_hash_key_lc(h->key.data, h->key.len);
+    hdr_name_t *n = hdr_find(idx, (const char *)h->key.data, h->key.len, hash);
+    if (!n) {
+        if (idx->names >= idx->nbuckets && hdr_grow(pool, idx) != NGX_OK)
+            return NGX_ERROR;
+        n = hdr_name_new(pool, idx);
+        if (!n)
+            return NGX_ERROR;
+        n->hash = hash;
+        n->key = h->key;
+        n->next = idx->buckets[hash % idx->nbuckets];
+        idx->buckets[hash % idx->nbuckets] = n;
+        idx->names++;
+    }
+    ngx_table_elt_t **slot = ngx_array_push(&n->elts);
+    if (!slot)
+        return NGX_ERROR;
+    *slot = h;
+    idx->live++;
+    return NGX_OK;
+}
+
+static ngx_int_t
+hdr_rebuild(ngx_pool_t *pool, hdr_index_t *idx, ngx_list_t *list)
+{
+    for (ngx_uint_t b = 0; b < idx->nbuckets; b++) {
+        hdr_name_t *n = idx->buckets[b];
+        while (n) {
+            hdr_name_t *next = n->next;
+            n->next = idx->spare;
+            idx->spare = n;
+            n = next;
+        }
+        idx->buckets[b] = NULL;
+    }
+    idx->epoch = 0; /* stays invalid if this fails half-way */
+    idx->list = list;
+    idx->names = idx->live = idx->marked = 0;
+    idx->cursor_part = NULL;
+    if (!idx->nbuckets && hdr_grow(pool, idx) != NGX_OK)
+        return NGX_ERROR;
     for (ngx_list_part_t *part = &list->part; part; part = part->next) {
         ngx_table_elt_t *h = part->elts;
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
             if (h[i].hash == 0)
+                idx->marked++;
+            else if (hdr_index_push(pool, idx, &h[i]) != NGX_OK)
+                return NGX_ERROR;
+        }
+    }
+    idx->epoch = gwf_ngx_epoch;
+    return NGX_OK;
+}
+
+static ngx_list_t *
+msg_list(ngx_http_gwf_msg_t *m)
+{
+    return m->is_response ? &m->r->headers_out.headers
+                          : &m->r->headers_in.headers;
+}
+
+/* The message's index, valid for the current list; NULL: no memory. */
+static hdr_index_t *
+hdr_index(ngx_http_gwf_msg_t *m)
+{
+    hdr_index_t *idx = &m->index;
+    ngx_list_t *list = msg_list(m);
+    if (idx->epoch == gwf_ngx_epoch && idx->list == list)
+        return idx;
+    return hdr_rebuild(m->r->pool, idx, list) == NGX_OK ? idx : NULL;
+}
+
+/* Marks every element of one name removed. */
+static void
+hdr_mark(hdr_index_t *idx, ngx_array_t *elts)
+{
+    ngx_table_elt_t **h = elts->elts;
+    for (ngx_uint_t i = 0; i < elts->nelts; i++)
+        h[i]->hash = 0;
+    idx->live -= elts->nelts;
+    idx->marked += elts->nelts;
+    elts->nelts = 0;
+    idx->cursor_part = NULL; /* positions after the marks moved */
+}
+
+/* Whether header_at shows `h`: the response's Content-Type and
+ * Content-Length are shown from headers_out's own fields instead. */
+static ngx_uint_t
+hdr_shown(ngx_http_gwf_msg_t *m, ngx_table_elt_t *h)
+{
+    if (h->hash == 0)
+        return 0;
+    return !m->is_response ||
+           (!name_is((const char *)h->key.data, h->key.len, "content-type") &&
+            !name_is((const char *)h->key.data, h->key.len, "content-length"));
+}
+
+/* The pos-th shown element. Reads in increasing order go on from the
+ * last one found, so a walk over all headers is linear. */
+static ngx_table_elt_t *
+hdr_at(ngx_http_gwf_msg_t *m, hdr_index_t *idx, size_t pos)
+{
+    ngx_list_part_t *part = &idx->list->part;
+    ngx_uint_t i = 0;
+    size_t k = 0;
+    if (idx->cursor_part && idx->cursor_pos <= pos) {
+        part = idx->cursor_part;
+        i = idx->cursor_i;
+        k = idx->cursor_pos;
+    }
+    for (; part; part = part->next, i = 0) {
+        ngx_table_elt_t *h = part->elts;
+        for (; i < part->nelts; i++) {
+            if (!hdr_shown(m, &h[i]))
                 continue;
-            if (name && (h[i].key.len != name_len ||
-                         ngx_strncasecmp(h[i].key.data, (u_char *)name,
-                                         name_len) != 0))
-                continue;
-            if (index-- == 0)
+            if (k == pos) {
+                idx->cursor_part = part;
+                idx->cursor_i = i;
+                idx->cursor_pos = pos;
                 return &h[i];
+            }
+            k++;
         }
     }
     return NULL;
+}
+
+/* Drops the marked elements from the request list, which the upstream
+ * modules would forward. The fields of headers_in that pointed at the old
+ * elements keep pointing at them: same memory, same text. */
+static ngx_int_t
+hdr_compact_request(ngx_http_gwf_msg_t *m)
+{
+    hdr_index_t *idx = &m->index;
+    ngx_list_t *list = &m->r->headers_in.headers;
+    if (!idx->marked)
+        return NGX_OK;
+    ngx_uint_t live = 0;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++)
+            live += h[i].hash != 0;
+    }
+    /* The old parts stay valid in the pool while the list is rebuilt in
+     * place (a list copied by value would point into this frame). */
+    ngx_list_part_t old = list->part;
+    if (ngx_list_init(list, m->r->pool, live ? live : 20,
+                      sizeof(ngx_table_elt_t)) != NGX_OK)
+        return NGX_ERROR;
+    idx->epoch = 0; /* every element moved */
+    idx->marked = 0;
+    for (ngx_list_part_t *part = &old; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0)
+                continue;
+            ngx_table_elt_t *copy = ngx_list_push(list);
+            if (!copy)
+                return NGX_ERROR;
+            *copy = h[i];
+        }
+    }
+    return NGX_OK;
 }
 
 static ngx_table_elt_t *
@@ -1036,13 +1320,15 @@ list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
     ngx_table_elt_t *h = ngx_list_push(list);
     if (!h)
         return NULL;
-    h->key.data = ngx_pnalloc(r->pool, name_len);
-    h->lowcase_key = ngx_pnalloc(r->pool, name_len);
-    h->value.data = ngx_pnalloc(r->pool, value_len ? value_len : 1);
-    if (!h->key.data || !h->lowcase_key || !h->value.data) {
+    /* One allocation for the three texts: a plugin may add many. */
+    u_char *text = ngx_pnalloc(r->pool, 2 * name_len + value_len + 1);
+    if (!text) {
         h->hash = 0;
         return NULL;
     }
+    h->key.data = text;
+    h->lowcase_key = text + name_len;
+    h->value.data = text + 2 * name_len;
     ngx_memcpy(h->key.data, name, name_len);
     h->key.len = name_len;
     ngx_strlow(h->lowcase_key, (u_char *)name, name_len);
@@ -1052,10 +1338,43 @@ list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
     return h;
 }
 
-static gwf_status
-req_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
+/* Appends a header to the message's list and its index. */
+static ngx_table_elt_t *
+hdr_add(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name, size_t len,
+        const char *value, size_t value_len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_table_elt_t *h =
+        list_add(m->r, msg_list(m), name, len, value, value_len);
+    if (!h) {
+        idx->epoch = 0; /* a marked element may have been pushed */
+        return NULL;
+    }
+    if (hdr_index_push(m->r->pool, idx, h) != NGX_OK) {
+        idx->epoch = 0; /* rebuilt from the list on next use */
+        return NULL;
+    }
+    return h;
+}
+
+/* The nth element named `name`, or NULL. */
+static ngx_table_elt_t *
+hdr_get(hdr_index_t *idx, const char *name, size_t len, size_t index)
+{
+    ngx_array_t *elts = hdr_lookup(idx, name, len);
+    if (!elts || index >= elts->nelts)
+        return NULL;
+    return ((ngx_table_elt_t **)elts->elts)[index];
+}
+
+/* ------------------------------------------------------------------------
+ * Request headers as gwf_message_ops
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+req_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
+        gwf_view *v)
+{
+    ngx_http_request_t *r = m->r;
     if (len && name[0] == ':') {
         if (index)
             return GWF_ERR_NOT_FOUND;
@@ -1082,7 +1401,10 @@ req_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
         }
         return GWF_OK;
     }
-    ngx_table_elt_t *h = list_at(&r->headers_in.headers, index, name, len);
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_get(idx, name, len, index);
     if (!h)
         return GWF_ERR_NOT_FOUND;
     v->ptr = (const char *)h->value.data;
@@ -1091,20 +1413,19 @@ req_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
 }
 
 static size_t
-req_count(void *msg)
+req_count(ngx_http_gwf_msg_t *m)
 {
-    ngx_http_request_t *r = msg;
-    size_t n = 0;
-    while (list_at(&r->headers_in.headers, n, NULL, 0))
-        n++;
-    return n;
+    hdr_index_t *idx = hdr_index(m);
+    return idx ? idx->live : 0;
 }
 
 static gwf_status
-req_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+req_at(ngx_http_gwf_msg_t *m, size_t index, gwf_view *name, gwf_view *value)
 {
-    ngx_http_request_t *r = msg;
-    ngx_table_elt_t *h = list_at(&r->headers_in.headers, index, NULL, 0);
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_at(m, idx, index);
     if (!h)
         return GWF_ERR_NOT_FOUND;
     name->ptr = (const char *)h->key.data;
@@ -1147,35 +1468,21 @@ req_array(ngx_http_request_t *r, const char *name, size_t len)
     return NULL;
 }
 
-/* The proxy module forwards every list element, so removal rebuilds the
- * list rather than just clearing hashes. */
+/* Marks the name's elements; the list is compacted when the marks
+ * outnumber the live headers and before the request goes upstream. */
 static gwf_status
-req_remove(void *msg, const char *name, size_t len)
+req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
-    if (!list_at(&r->headers_in.headers, 0, name, len))
-        return GWF_OK;
-    /* The old parts stay valid in the pool while the list is rebuilt in
-     * place (a list copied by value would point into this frame). */
-    ngx_list_part_t old = r->headers_in.headers.part;
-    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
-                      sizeof(ngx_table_elt_t)) != NGX_OK)
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
         return GWF_ERR_NO_MEMORY;
-    for (ngx_list_part_t *part = &old; part; part = part->next) {
-        ngx_table_elt_t *h = part->elts;
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].hash == 0 ||
-                (h[i].key.len == len &&
-                 ngx_strncasecmp(h[i].key.data, (u_char *)name, len) == 0))
-                continue;
-            ngx_table_elt_t *copy = ngx_list_push(&r->headers_in.headers);
-            if (!copy)
-                return GWF_ERR_NO_MEMORY;
-            *copy = h[i];
-        }
-    }
+    ngx_array_t *elts = hdr_lookup(idx, name, len);
+    if (!elts)
+        return GWF_OK;
+    hdr_mark(idx, elts);
     ngx_table_elt_t **field = req_field(r, name, len);
     if (field)
         *field = NULL;
@@ -1187,22 +1494,26 @@ req_remove(void *msg, const char *name, size_t len)
     }
     if (name_is(name, len, "content-length"))
         r->headers_in.content_length_n = -1;
+    if (idx->marked > idx->live + 64 && hdr_compact_request(m) != NGX_OK)
+        return GWF_ERR_NO_MEMORY;
     return GWF_OK;
 }
 
 static gwf_status
-req_add(void *msg, const char *name, size_t len, const char *value,
+req_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
         size_t value_len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     if (len && name[0] == ':') {
         if (!name_is(name, len, ":authority"))
             return GWF_ERR_BAD_ARGUMENT;
         name = "host";
         len = 4;
     }
-    ngx_table_elt_t *h =
-        list_add(r, &r->headers_in.headers, name, len, value, value_len);
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
     if (!h)
         return GWF_ERR_NO_MEMORY;
     ngx_table_elt_t **field = req_field(r, name, len);
@@ -1282,10 +1593,10 @@ req_set_path(ngx_http_request_t *r, const char *value, size_t len)
 }
 
 static gwf_status
-req_set(void *msg, const char *name, size_t len, const char *value,
+req_set(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
         size_t value_len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     if (name_is(name, len, ":path"))
         return req_set_path(r, value, value_len);
     if (name_is(name, len, ":method")) {
@@ -1317,8 +1628,8 @@ req_set(void *msg, const char *name, size_t len, const char *value,
         name = "host";
         len = 4;
     }
-    gwf_status st = req_remove(r, name, len);
-    return st == GWF_OK ? req_add(r, name, len, value, value_len) : st;
+    gwf_status st = req_remove(m, name, len);
+    return st == GWF_OK ? req_add(m, name, len, value, value_len) : st;
 }
 
 /* ------------------------------------------------------------------------
@@ -1357,17 +1668,11 @@ resp_special(ngx_http_request_t *r, size_t which, gwf_view *name,
     return GWF_OK;
 }
 
-static ngx_uint_t
-resp_in_list(const char *name, size_t len)
-{
-    return !name_is(name, len, "content-type") &&
-           !name_is(name, len, "content-length");
-}
-
 static gwf_status
-resp_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
+resp_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
+         gwf_view *v)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     gwf_view ignored;
     if (name_is(name, len, ":status")) {
         if (index)
@@ -1386,7 +1691,10 @@ resp_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
         return index ? GWF_ERR_NOT_FOUND : resp_special(r, 1, &ignored, v);
     if (len && name[0] == ':')
         return GWF_ERR_NOT_FOUND;
-    ngx_table_elt_t *h = list_at(&r->headers_out.headers, index, name, len);
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_get(idx, name, len, index);
     if (!h)
         return GWF_ERR_NOT_FOUND;
     v->ptr = (const char *)h->value.data;
@@ -1394,27 +1702,33 @@ resp_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
     return GWF_OK;
 }
 
-static gwf_status
-resp_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+/* The list headers shown (not Content-Type or Content-Length). */
+static size_t
+resp_list_count(hdr_index_t *idx)
 {
-    ngx_http_request_t *r = msg;
-    size_t n = 0;
-    for (ngx_list_part_t *part = &r->headers_out.headers.part; part;
-         part = part->next) {
-        ngx_table_elt_t *h = part->elts;
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].hash == 0 ||
-                !resp_in_list((const char *)h[i].key.data, h[i].key.len))
-                continue;
-            if (n++ == index) {
-                name->ptr = (const char *)h[i].key.data;
-                name->len = h[i].key.len;
-                value->ptr = (const char *)h[i].value.data;
-                value->len = h[i].value.len;
-                return GWF_OK;
-            }
-        }
+    return idx->live - hdr_live(idx, "content-type") -
+           hdr_live(idx, "content-length");
+}
+
+static gwf_status
+resp_at(ngx_http_gwf_msg_t *m, size_t index, gwf_view *name, gwf_view *value)
+{
+    ngx_http_request_t *r = m->r;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    size_t listed = resp_list_count(idx);
+    if (index < listed) {
+        ngx_table_elt_t *h = hdr_at(m, idx, index);
+        if (!h)
+            return GWF_ERR_NOT_FOUND;
+        name->ptr = (const char *)h->key.data;
+        name->len = h->key.len;
+        value->ptr = (const char *)h->value.data;
+        value->len = h->value.len;
+        return GWF_OK;
     }
+    size_t n = listed;
     for (size_t which = 0; which < 2; which++)
         if (resp_special(r, which, name, value) == GWF_OK && n++ == index)
             return GWF_OK;
@@ -1422,22 +1736,77 @@ resp_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
 }
 
 static size_t
-resp_count(void *msg)
+resp_count(ngx_http_gwf_msg_t *m)
 {
-    ngx_http_request_t *r = msg;
-    gwf_view name, value;
-    size_t n = 0;
-    while (resp_at(r, n, &name, &value) == GWF_OK)
-        n++;
-    return n;
+    ngx_http_request_t *r = m->r;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return 0;
+    return resp_list_count(idx) + (r->headers_out.content_type.len != 0) +
+           (r->headers_out.content_length_n >= 0);
+}
+
+/* Clears the headers_out fields that point at an element being removed,
+ * so nginx's filters do not read a header that is gone. */
+static void
+resp_forget(ngx_http_request_t *r, ngx_table_elt_t *h)
+{
+    ngx_table_elt_t **fields[] = {
+        &r->headers_out.server,         &r->headers_out.date,
+        &r->headers_out.content_length, &r->headers_out.content_encoding,
+        &r->headers_out.location,       &r->headers_out.refresh,
+        &r->headers_out.last_modified,  &r->headers_out.content_range,
+        &r->headers_out.accept_ranges,  &r->headers_out.www_authenticate,
+        &r->headers_out.expires,        &r->headers_out.etag,
+    };
+    if (h == r->headers_out.last_modified)
+        r->headers_out.last_modified_time = -1;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (*fields[i] == h)
+            *fields[i] = NULL;
+}
+
+/* Removes every list element named `name` and what points at them. */
+static void
+resp_remove_listed(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name,
+                   size_t len)
+{
+    ngx_http_request_t *r = m->r;
+    ngx_array_t *elts = hdr_lookup(idx, name, len);
+    if (!elts)
+        return;
+    ngx_table_elt_t **h = elts->elts;
+    for (ngx_uint_t i = 0; i < elts->nelts; i++)
+        resp_forget(r, h[i]);
+    if (name_is(name, len, "cache-control"))
+        r->headers_out.cache_control.nelts = 0;
+    if (name_is(name, len, "link"))
+        r->headers_out.link.nelts = 0;
+    hdr_mark(idx, elts);
+}
+
+/* Content-Length lives in content_length_n; an element in the list
+ * (the upstream's) would be sent beside the new value. */
+static void
+resp_drop_content_length(ngx_http_gwf_msg_t *m, hdr_index_t *idx)
+{
+    ngx_http_request_t *r = m->r;
+    resp_remove_listed(m, idx, "content-length", 14);
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
 }
 
 static gwf_status
-resp_remove(void *msg, const char *name, size_t len)
+resp_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
     if (name_is(name, len, "content-type")) {
         ngx_str_null(&r->headers_out.content_type);
         r->headers_out.content_type_len = 0;
@@ -1446,35 +1815,18 @@ resp_remove(void *msg, const char *name, size_t len)
     }
     if (name_is(name, len, "content-length")) {
         r->headers_out.content_length_n = -1;
-        if (r->headers_out.content_length) {
-            r->headers_out.content_length->hash = 0;
-            r->headers_out.content_length = NULL;
-        }
+        resp_drop_content_length(m, idx);
+        return GWF_OK;
     }
-    ngx_table_elt_t *h;
-    while ((h = list_at(&r->headers_out.headers, 0, name, len))) {
-        h->hash = 0;
-        if (h == r->headers_out.location)
-            r->headers_out.location = NULL;
-        if (h == r->headers_out.www_authenticate)
-            r->headers_out.www_authenticate = NULL;
-        if (h == r->headers_out.content_encoding)
-            r->headers_out.content_encoding = NULL;
-        if (h == r->headers_out.last_modified) {
-            r->headers_out.last_modified = NULL;
-            r->headers_out.last_modified_time = -1;
-        }
-        if (h == r->headers_out.etag)
-            r->headers_out.etag = NULL;
-    }
+    resp_remove_listed(m, idx, name, len);
     return GWF_OK;
 }
 
 static gwf_status
-resp_add(void *msg, const char *name, size_t len, const char *value,
+resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
          size_t value_len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
     if (name_is(name, len, "content-type")) {
@@ -1487,19 +1839,18 @@ resp_add(void *msg, const char *name, size_t len, const char *value,
         ngx_str_null(&r->headers_out.charset);
         return GWF_OK;
     }
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
     if (name_is(name, len, "content-length")) {
         off_t n = ngx_atoof((u_char *)value, value_len);
         if (n < 0)
             return GWF_ERR_BAD_ARGUMENT;
         r->headers_out.content_length_n = n;
-        if (r->headers_out.content_length) {
-            r->headers_out.content_length->hash = 0;
-            r->headers_out.content_length = NULL;
-        }
+        resp_drop_content_length(m, idx);
         return GWF_OK;
     }
-    ngx_table_elt_t *h =
-        list_add(r, &r->headers_out.headers, name, len, value, value_len);
+    ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
     if (!h)
         return GWF_ERR_NO_MEMORY;
     if (name_is(name, len, "location"))
@@ -1510,10 +1861,10 @@ resp_add(void *msg, const char *name, size_t len, const char *value,
 }
 
 static gwf_status
-resp_set(void *msg, const char *name, size_t len, const char *value,
+resp_set(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
          size_t value_len)
 {
-    ngx_http_request_t *r = msg;
+    ngx_http_request_t *r = m->r;
     if (name_is(name, len, ":status")) {
         ngx_int_t status = ngx_atoi((u_char *)value, value_len);
         if (status < 100 || status > 999)
@@ -1522,73 +1873,59 @@ resp_set(void *msg, const char *name, size_t len, const char *value,
         ngx_str_null(&r->headers_out.status_line);
         return GWF_OK;
     }
-    gwf_status st = resp_remove(r, name, len);
-    return st == GWF_OK ? resp_add(r, name, len, value, value_len) : st;
+    gwf_status st = resp_remove(m, name, len);
+    return st == GWF_OK ? resp_add(m, name, len, value, value_len) : st;
 }
 
-/* The runtime gets one message_ops; which struct it is is told apart by
- * a tagged pointer: the request is `r`, the response `r + 1` byte. The
- * tag keeps the two messages distinct without allocating wrappers. */
-static ngx_http_request_t *
-untag(void *msg, ngx_uint_t *is_response)
-{
-    uintptr_t p = (uintptr_t)msg;
-    *is_response = p & 1;
-    return (ngx_http_request_t *)(p & ~(uintptr_t)1);
-}
-
+/* The runtime gets one message_ops and, per stream, the request's and
+ * the response's ngx_http_gwf_msg_t (in the request's ctx) as messages. */
 static gwf_status
 msg_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
 {
-    ngx_uint_t resp;
-    ngx_http_request_t *r = untag(msg, &resp);
-    return resp ? resp_get(r, name, len, index, v)
-                : req_get(r, name, len, index, v);
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_get(m, name, len, index, v)
+                          : req_get(m, name, len, index, v);
 }
 
 static size_t
 msg_count(void *msg)
 {
-    ngx_uint_t resp;
-    ngx_http_request_t *r = untag(msg, &resp);
-    return resp ? resp_count(r) : req_count(r);
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_count(m) : req_count(m);
 }
 
 static gwf_status
 msg_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
 {
-    ngx_uint_t resp;
-    ngx_http_request_t *r = untag(msg, &resp);
-    return resp ? resp_at(r, index, name, value)
-                : req_at(r, index, name, value);
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_at(m, index, name, value)
+                          : req_at(m, index, name, value);
 }
 
 static gwf_status
 msg_set(void *msg, const char *name, size_t len, const char *value,
         size_t value_len)
 {
-    ngx_uint_t resp;
-    ngx_http_request_t *r = untag(msg, &resp);
-    return resp ? resp_set(r, name, len, value, value_len)
-                : req_set(r, name, len, value, value_len);
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_set(m, name, len, value, value_len)
+                          : req_set(m, name, len, value, value_len);
 }
 
 static gwf_status
 msg_add(void *msg, const char *name, size_t len, const char *value,
         size_t value_len)
 {
-    ngx_uint_t resp;
-    ngx_http_request_t *r = untag(msg, &resp);
-    return resp ? resp_add(r, name, len, value, value_len)
-                : req_add(r, name, len, value, value_len);
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_add(m, name, len, value, value_len)
+                          : req_add(m, name, len, value, value_len);
 }
 
 static gwf_status
 msg_remove(void *msg, const char *name, size_t len)
 {
-    ngx_uint_t resp;
-    ngx_http_request_t *r = untag(msg, &resp);
-    return resp ? resp_remove(r, name, len) : req_remove(r, name, len);
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_remove(m, name, len)
+                          : req_remove(m, name, len);
 }
 
 static const gwf_message_ops gwf_ngx_message_ops = {
@@ -1680,6 +2017,7 @@ ngx_http_gwf_cleanup_stream(void *data)
         ngx_delete_posted_event(&ctx->resume_ev);
     }
     if (ctx->st) {
+        hdr_new_epoch();
         gwf_stream_free(ctx->st); /* completes it first if needed */
         ctx->st = NULL;
     }
@@ -1696,9 +2034,14 @@ ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
         return NULL;
     ctx->r = r;
     ctx->http_version = r->http_version;
+    for (ngx_uint_t which = GWF_REQUEST; which <= GWF_RESPONSE; which++) {
+        ctx->msg[which].r = r;
+        ctx->msg[which].is_response = which == GWF_RESPONSE;
+    }
+    hdr_new_epoch();
     ctx->st = gwf_stream_new(gwf_ngx_worker, lcf->chain, &gwf_ngx_stream_ops,
-                             ctx, &gwf_ngx_message_ops, r,
-                             (void *)((uintptr_t)r | 1));
+                             ctx, &gwf_ngx_message_ops, &ctx->msg[GWF_REQUEST],
+                             &ctx->msg[GWF_RESPONSE]);
     if (!ctx->st)
         return NULL;
     cln->handler = ngx_http_gwf_cleanup_stream;
@@ -1739,10 +2082,15 @@ reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     if (ctx && ctx->http_version)
         r->http_version = ctx->http_version;
     r->headers_out.status = gwf_stream_reply_status(st);
+    /* The list is new: indexes of the current epoch are stale, and the
+     * reply's headers go in through an index of their own. */
+    hdr_new_epoch();
+    ngx_http_gwf_msg_t reply = {.r = r, .is_response = 1};
     gwf_view name, value;
     for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
          i++)
-        if (resp_add(r, name.ptr, name.len, value.ptr, value.len) != GWF_OK)
+        if (resp_add(&reply, name.ptr, name.len, value.ptr, value.len) !=
+            GWF_OK)
             return NGX_ERROR;
     r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;
     /* The reply is final: no ranges cut out of it. */
@@ -1878,9 +2226,10 @@ replace_request_body(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     r->headers_in.chunked = 0;
     u_char text[NGX_OFF_T_LEN];
     size_t n = (size_t)(ngx_sprintf(text, "%O", (off_t)total) - text);
-    req_remove(r, "transfer-encoding", 17);
+    ngx_http_gwf_msg_t *m = &ctx->msg[GWF_REQUEST];
+    req_remove(m, "transfer-encoding", 17);
     r->headers_in.transfer_encoding = NULL;
-    return req_set(r, "content-length", 14, (char *)text, n) == GWF_OK
+    return req_set(m, "content-length", 14, (char *)text, n) == GWF_OK
                ? NGX_OK
                : NGX_ERROR;
 }
@@ -1941,7 +2290,8 @@ ngx_http_gwf_request_step(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
             ctx->state = GWF_RT_WAIT;
             continue;
         }
-        if (replace_request_body(r, ctx) != NGX_OK)
+        if (replace_request_body(r, ctx) != NGX_OK ||
+            hdr_compact_request(&ctx->msg[GWF_REQUEST]) != NGX_OK)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         ctx->request_done = 1;
         return NGX_DECLINED;
@@ -1974,10 +2324,12 @@ ngx_http_gwf_body_read(ngx_http_request_t *r)
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
             return;
         }
+        hdr_new_epoch();
         ctx->state =
             gwf_stream_data(ctx->st, GWF_REQUEST, (const char *)body.data,
                             body.len, 1);
     } else {
+        hdr_new_epoch();
         ctx->state = gwf_stream_data(ctx->st, GWF_REQUEST, "", 0, 1);
     }
     if (ctx->body_waiting) {
@@ -2017,6 +2369,7 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
     ctx = ngx_http_gwf_create_ctx(r, lcf);
     if (!ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    hdr_new_epoch();
     ctx->state = gwf_stream_headers(ctx->st, GWF_REQUEST,
                                     !request_has_body(r));
     return ngx_http_gwf_request_step(r, ctx, lcf);
@@ -2066,6 +2419,7 @@ ngx_http_gwf_log_handler(ngx_http_request_t *r)
     ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
     if (ctx && ctx->st && !ctx->completed) {
         ctx->completed = 1;
+        hdr_new_epoch();
         gwf_stream_complete(ctx->st);
     }
     return NGX_OK;
@@ -2206,6 +2560,7 @@ ngx_http_gwf_header_filter(ngx_http_request_t *r)
     ngx_uint_t eos = r->header_only || r->headers_out.content_length_n == 0;
     if (eos)
         ctx->resp_eos_in = ctx->resp_eos_out = 1;
+    hdr_new_epoch();
     ctx->state = gwf_stream_headers(ctx->st, GWF_RESPONSE, (int)eos);
     if (ctx->state == GWF_RT_CONTINUE)
         return pass_headers(r, ctx);
@@ -2251,6 +2606,7 @@ feed_one(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
         return NGX_OK;
     if (last)
         ctx->resp_eos_in = 1;
+    hdr_new_epoch();
     ctx->state =
         gwf_stream_data(ctx->st, GWF_RESPONSE, data, len, (int)last);
     return NGX_OK;

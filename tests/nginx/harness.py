@@ -347,6 +347,10 @@ class Background:
         except Exception as e:  # reported by result()
             self._err = e
 
+    def done(self):
+        """Whether the request has ended (answered or failed)."""
+        return not self._thread.is_alive()
+
     def result(self, timeout=HTTP_TIMEOUT + 5):
         self._thread.join(timeout)
         if self._thread.is_alive():

@@ -15,6 +15,7 @@ gwf_streams_active and gwf_async_active must be back at 0.
 """
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -1183,6 +1184,201 @@ def nginx_error_answer_is_not_from_the_upstream():
         assert_no_leaks(ngx)
 
 
+# ---------------------------------------------------------------------------
+# Many headers: every header operation of the module costs O(1) amortised
+# ---------------------------------------------------------------------------
+
+MANY = 40000
+
+
+def _many_values(pairs, prefix):
+    """{index: value} of the headers named <prefix><index>."""
+    found = {}
+    for k, v in pairs:
+        k = k.lower()
+        if k.startswith(prefix):
+            found.setdefault(int(k[len(prefix):]), []).append(v)
+    return found
+
+
+def _check_many(found, side):
+    check(len(found) == MANY,
+          "%s: %d distinct x-many-* headers, expected %d"
+          % (side, len(found), MANY))
+    for i in (0, 1, 9999, 12345, MANY - 1):
+        check(found.get(i) == ["v%d" % i],
+              "%s: x-many-%d is %r, expected exactly ['v%d']"
+              % (side, i, found.get(i), i))
+
+
+def forty_thousand_headers_are_applied_without_blocking_the_worker():
+    # Python's http.client (the upstream's parser and our client's) stops
+    # at 100 headers by default.
+    http.client._MAXHEADERS = 2 * MANY
+    many = {"prefix": "x-many-", "count": MANY}
+    # The probe then reads every header by position (count, then at(i)
+    # for each), as a plugin forwarding all headers does.
+    manifests = {"p.yaml": probe("many", {
+        "tag": "M", "set_many_request_headers": many,
+        "set_many_response_headers": many,
+        "list_request_headers": True, "list_response_headers": True})}
+    with Upstream() as up, Nginx(server(
+            proxied("/many", "gwf_extension default/many"),
+            proxied("/small")), manifests, up) as ngx:
+        big = Background(ngx.port, "GET", "/many")
+        # Requests to the same (only) worker while it applies the headers:
+        # each must be answered at once, not after the whole batch.
+        slowest = 0.0
+        rounds = 0
+        while rounds == 0 or not big.done():
+            r = request(ngx.port, "GET", "/small")
+            expect_status(r, 200, "/small beside /many")
+            slowest = max(slowest, r.elapsed)
+            rounds += 1
+        r = big.result()
+        expect_status(r, 200, "/many")
+        check(slowest < 1.0,
+              "a request beside the one setting %d headers waited %.2fs"
+              % (MANY, slowest))
+        _check_many(_many_values(r.headers, "x-many-"), "client")
+        seen = [q for q in up.requests if q["path"] == "/many"]
+        check(len(seen) == 1, "the upstream saw /many %d times" % len(seen))
+        _check_many(_many_values(seen[0]["headers"], "x-many-"), "upstream")
+        # Past the x-many-* ones: the client's Host and Connection on the
+        # request; the upstream's X-Upstream, X-Drop-Me, Content-Type and
+        # Content-Length on the response (Server and Date are nginx's).
+        for side, others in (("request", 2), ("response", 4)):
+            listed = ngx.wait_log(r"probe M note: %s lines=(\d+) "
+                                  r"past_end=(\d+)" % side)[0]
+            check(listed == (str(MANY + others), "1"),
+                  "the plugin read %s headers by position: lines=%s "
+                  "past_end=%s, expected %d and 1 (not found)"
+                  % (side, listed[0], listed[1], MANY + others))
+        assert_no_leaks(ngx)
+
+
+def request_headers_set_after_remove_and_over_several_values():
+    manifests = {"p.yaml": probe("hdr", {
+        "tag": "Q",
+        "remove_request_header": ["x-back", "x-gone"],
+        "set_request_header": {"x-back": "new", "x-twice": "one"},
+        "add_request_header": {"x-twice": "two"},
+        "log_request_header": ["x-twice", "x-gone"],
+        "list_request_headers": True})}
+    with Upstream() as up, Nginx(server(
+            proxied("/q", "gwf_extension default/hdr")),
+            manifests, up) as ngx:
+        conn = http.client.HTTPConnection("127.0.0.1", ngx.port, timeout=10)
+        conn.putrequest("GET", "/q", skip_accept_encoding=True)
+        for name, value in [("X-Twice", "a"), ("X-Back", "old"),
+                            ("X-Twice", "b"), ("X-Gone", "g"),
+                            ("X-Keep", "k")]:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        check(resp.status == 200, "/q answered %d: %r" % (resp.status, body))
+        hdrs = [(k.lower(), v) for k, v in json.loads(body)["headers"]]
+        check([v for k, v in hdrs if k == "x-twice"] == ["one", "two"],
+              "x-twice at the upstream: %r" % hdrs)
+        check([v for k, v in hdrs if k == "x-back"] == ["new"],
+              "x-back at the upstream: %r" % hdrs)
+        check(not [v for k, v in hdrs if k == "x-gone"],
+              "x-gone reached the upstream: %r" % hdrs)
+        check([v for k, v in hdrs if k == "x-keep"] == ["k"],
+              "x-keep at the upstream: %r" % hdrs)
+        # The plugin's own view: get, count and every position agree.
+        ngx.wait_log(r"probe Q note: request x-twice=one")
+        ngx.wait_log(r"probe Q note: request x-gone status=\d+")
+        listed = ngx.wait_log(
+            r"probe Q note: request lines=(\d+) past_end=\d+ \[(.*)\]")[0]
+        lines = listed[1].split("|")
+        check(int(listed[0]) == len(lines), "count %s, lines %r"
+              % (listed[0], lines))
+        check([ln for ln in lines if not ln.lower().startswith("host:")
+               and not ln.lower().startswith("connection:")] ==
+              ["X-Keep: k", "x-back: new", "x-twice: one", "x-twice: two"],
+              "the plugin listed %r" % lines)
+        assert_no_leaks(ngx)
+
+
+def response_headers_set_after_remove_and_over_several_values():
+    manifests = {"p.yaml": probe("hdr", {
+        "tag": "S",
+        "remove_response_header": ["x-upstream", "x-drop-me"],
+        "set_response_header": {"x-upstream": "new", "x-twice": "one"},
+        "add_response_header": {"x-twice": "two"},
+        "log_response_header": ["x-twice", "x-drop-me"],
+        "list_response_headers": True})}
+    with Upstream() as up, Nginx(server(
+            proxied("/s", "gwf_extension default/hdr")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/s")
+        expect_status(r, 200, "/s")
+        check(r.header_all("x-upstream") == ["new"],
+              "x-upstream: %r" % r.headers)
+        check(r.header_all("x-twice") == ["one", "two"],
+              "x-twice: %r" % r.headers)
+        check(r.header("x-drop-me") is None,
+              "x-drop-me reached the client: %r" % r.headers)
+        ngx.wait_log(r"probe S note: response x-twice=one")
+        ngx.wait_log(r"probe S note: response x-drop-me status=\d+")
+        listed = ngx.wait_log(
+            r"probe S note: response lines=(\d+) past_end=\d+ \[(.*)\]")[0]
+        lines = listed[1].split("|")
+        check(int(listed[0]) == len(lines), "count %s, lines %r"
+              % (listed[0], lines))
+        names = [ln.split(":")[0].lower() for ln in lines]
+        check(names.count("x-upstream") == 1 and names.count("x-twice") == 2
+              and "x-drop-me" not in names
+              and names[-2:] == ["content-type", "content-length"],
+              "the plugin listed %r" % lines)
+        assert_no_leaks(ngx)
+
+
+def special_headers_removed_on_request_and_response():
+    # Host, User-Agent and Content-Type are also fields of headers_in that
+    # nginx's variables read; Content-Length and Content-Type of the
+    # response live outside the list. Removing them must reach both.
+    manifests = {"p.yaml": probe("special", {
+        "tag": "X",
+        "remove_request_header": ["host", "user-agent", "content-type"],
+        "set_request_header": {"host": "set.example"},
+        "remove_response_header": ["content-length", "content-type"],
+        "set_response_header": {"location": "http://other.example/x"}})}
+    seen = ("proxy_set_header X-Seen-Host $http_host; "
+            "proxy_set_header X-Seen-UA $http_user_agent; "
+            "proxy_set_header X-Seen-CT $content_type")
+    with Upstream() as up, Nginx(server(
+            proxied("/x", "gwf_extension default/special", seen)),
+            manifests, up) as ngx:
+        r = request(ngx.port, "POST", "/x", body=b"payload", headers={
+            "User-Agent": "agent/1", "Content-Type": "text/plain"})
+        expect_status(r, 200, "/x")
+        check(r.header("content-length") is None,
+              "content-length reached the client: %r" % r.headers)
+        check(r.header("content-type") is None,
+              "content-type reached the client: %r" % r.headers)
+        check(r.header("transfer-encoding") == "chunked",
+              "without a length the body is chunked: %r" % r.headers)
+        check(r.header_all("location") == ["http://other.example/x"],
+              "location: %r" % r.headers)
+        echo = r.json()
+        check(echo["body"] == "payload", "body at the upstream: %r" % echo)
+        check(echo_header(echo, "x-seen-host") == "set.example",
+              "$http_host at the upstream: %r" % echo["headers"])
+        check(echo_header(echo, "x-seen-ua") is None,
+              "$http_user_agent still set: %r" % echo["headers"])
+        check(echo_header(echo, "x-seen-ct") is None,
+              "$content_type still set: %r" % echo["headers"])
+        check(echo_header(echo, "user-agent") is None,
+              "user-agent reached the upstream: %r" % echo["headers"])
+        check(echo_header(echo, "content-type") is None,
+              "content-type reached the upstream: %r" % echo["headers"])
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     direct_response_replies,
     nginx_t_fails_on_bad_manifest,
@@ -1212,6 +1408,10 @@ CASES = {f.__name__: f for f in [
     upstream_closing_mid_body_under_a_streaming_hook_ends_as_nginx_alone,
     local_reply_after_an_http09_answer_has_a_status_line,
     nginx_error_answer_is_not_from_the_upstream,
+    forty_thousand_headers_are_applied_without_blocking_the_worker,
+    request_headers_set_after_remove_and_over_several_values,
+    response_headers_set_after_remove_and_over_several_values,
+    special_headers_removed_on_request_and_response,
 ]}
 
 if __name__ == "__main__":

@@ -35,6 +35,10 @@
  *   remove_request_header / remove_response_header [name, ...]
  *   set_request_header / set_response_header   {name: value}
  *   add_request_header / add_response_header   {name: value}
+ *   set_many_request_headers / set_many_response_headers
+ *                  {prefix, count}: after the edits above, sets count
+ *                  headers "<prefix><i>: v<i>", i = 0..count-1 (for tests
+ *                  and benchmarks of hosts under many headers)
  *   list_request_headers / list_response_headers   log every line
  *   late_request_header / late_response_header {name: value} written
  *                  when it is too late (response_headers, response_body)
@@ -173,6 +177,10 @@ struct probe_config {
     struct probe_names remove_header[2];
     struct probe_pairs set_header[2];
     struct probe_pairs add_header[2];
+    struct probe_many {
+        char *prefix;
+        size_t count;
+    } set_many[2];
     int list_headers[2];
     /* Written too late on purpose: the request's in response_headers,
      * the response's in response_body. */
@@ -379,6 +387,21 @@ probe_parse_bool(gwf_instance *inst, json_t *value, const char *field, int *out)
 }
 
 static gwf_status
+probe_parse_many(gwf_instance *inst, json_t *value, const char *field,
+                 struct probe_many *out)
+{
+    json_t *prefix = json_object_get(value, "prefix");
+    json_t *count = json_object_get(value, "count");
+    if (!json_is_object(value) || !json_is_string(prefix) ||
+        !json_is_integer(count) || json_integer_value(count) < 0)
+        return gwf_config_errorf(inst, field,
+                                 "must be {prefix: string, count: n >= 0}");
+    out->count = (size_t)json_integer_value(count);
+    out->prefix = probe_strdup(json_string_value(prefix));
+    return out->prefix ? GWF_OK : GWF_ERR_NO_MEMORY;
+}
+
+static gwf_status
 probe_parse_actions(struct probe_config *cfg, json_t *obj)
 {
     if (!json_is_object(obj))
@@ -534,6 +557,8 @@ probe_parse_side_field(struct probe_config *cfg, const char *key, json_t *value,
             *st = probe_parse_pairs(inst, value, key, &cfg->set_header[k]);
         else if (probe_key_is(key, "add_%s_header", side))
             *st = probe_parse_pairs(inst, value, key, &cfg->add_header[k]);
+        else if (probe_key_is(key, "set_many_%s_headers", side))
+            *st = probe_parse_many(inst, value, key, &cfg->set_many[k]);
         else if (probe_key_is(key, "remove_%s_header", side))
             *st = probe_parse_names(inst, value, key, &cfg->remove_header[k]);
         else if (probe_key_is(key, "late_%s_header", side))
@@ -651,6 +676,7 @@ probe_config_free(struct probe_config *cfg)
         probe_free_names(&cfg->remove_header[k]);
         probe_free_pairs(&cfg->set_header[k]);
         probe_free_pairs(&cfg->add_header[k]);
+        free(cfg->set_many[k].prefix);
         probe_free_pairs(&cfg->late_header[k]);
         probe_free_names(&cfg->log_header[k]);
         free(cfg->set_body[k]);
@@ -812,6 +838,17 @@ probe_header_effects(struct probe_stream *ps, gwf_stream *s,
         if (st != GWF_OK)
             probe_note(cfg, "add %s %s status=%d", side, add->items[i].name,
                        (int)st);
+    }
+    const struct probe_many *many = &cfg->set_many[which];
+    for (size_t i = 0; i < many->count; i++) {
+        char name[128], value[32];
+        snprintf(name, sizeof name, "%s%zu", many->prefix, i);
+        snprintf(value, sizeof value, "v%zu", i);
+        gwf_status st = gwf_header_set(s, which, name, value);
+        if (st != GWF_OK) {
+            probe_note(cfg, "set_many %s %s status=%d", side, name, (int)st);
+            break;
+        }
     }
     const struct probe_names *names = &cfg->log_header[which];
     for (size_t i = 0; i < names->count; i++) {
