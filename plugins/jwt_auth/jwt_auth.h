@@ -231,7 +231,9 @@ typedef struct jwt_config {
  * far from int64 limits and the values stay plausible. */
 #define JWT_MAX_CLOCK_SKEW_S (24 * 3600)               /* 24h */
 #define JWT_MAX_LIFETIME_S ((int64_t)3650 * 24 * 3600) /* 87600h */
-#define JWT_MAX_CACHE_DURATION_S (365 * 24 * 3600)     /* 8760h */
+/* kgateway's cacheDuration pattern allows up to four components of five
+ * digits: 4 x 99999h is the largest value it accepts, so ours too. */
+#define JWT_MAX_CACHE_DURATION_S ((int64_t)399996 * 3600) /* 399996h */
 
 /* [main] Parse spec.jwt. Reports every mistake through config_error. */
 gwf_status jwt_config_parse(jwt_config *cfg, gwf_view json);

@@ -1305,7 +1305,12 @@ test_config_with_huge_clock_skew_or_max_lifetime_is_refused(void **state)
                           "\"https://idp.example/jwks\", \"cacheDuration\": "
                           "9223372036854775807}}}",
                           "providers[0].jwks.remote.cacheDuration",
-                          "at most 8760h");
+                          "at most 399996h");
+    assert_provider_error("{\"jwks\": {\"remote\": {\"url\": "
+                          "\"https://idp.example/jwks\", \"cacheDuration\": "
+                          "\"399997h\"}}}",
+                          "providers[0].jwks.remote.cacheDuration",
+                          "at most 399996h");
 }
 
 static void
@@ -1316,6 +1321,23 @@ test_config_with_largest_clock_skew_and_max_lifetime_is_accepted(void **state)
                          "\"87600h\"}",
                          NULL, "RS256"));
     assert_true(accepted("{\"clockSkew\": 86400}", NULL, "exp_max"));
+}
+
+/* Every cacheDuration kgateway's CRD accepts (up to 4 x 99999h) loads. */
+static void
+test_largest_cache_duration_kgateway_accepts_is_accepted(void **state)
+{
+    (void)state;
+    char *spec = jwt_spec("{\"jwks\": {\"remote\": {\"url\": "
+                          "\"https://idp.example/jwks\", \"cacheDuration\": "
+                          "\"99999h99999h99999h99999h\"}}}",
+                          NULL);
+    gwf_test_host *h = host_with_spec(spec);
+
+    if (gwf_test_validate(h) != 0)
+        fail_msg("refused: %s", gwf_test_error(h) ? gwf_test_error(h) : "?");
+    gwf_test_host_free(h);
+    free(spec);
 }
 
 static void
@@ -1466,6 +1488,8 @@ main(void)
             test_config_with_huge_clock_skew_or_max_lifetime_is_refused),
         cmocka_unit_test(
             test_config_with_largest_clock_skew_and_max_lifetime_is_accepted),
+        cmocka_unit_test(
+            test_largest_cache_duration_kgateway_accepts_is_accepted),
         cmocka_unit_test(test_config_with_duplicate_provider_names_is_refused),
         cmocka_unit_test(test_config_with_bad_cache_size_is_refused),
         cmocka_unit_test(test_route_config_with_unknown_field_is_refused),
