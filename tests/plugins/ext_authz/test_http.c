@@ -560,6 +560,89 @@ test_checks_beyond_the_active_limit_wait_without_a_connection(void **state)
     close(lsn);
 }
 
+/* Clients that leave while their timeout answer waits for a later turn
+ * (ea_later): that answer never runs, the others still come. */
+static void
+test_clients_leaving_while_their_timeout_answer_is_queued(void **state)
+{
+    enum { CHECKS = 40, BATCH = 16 };
+    gwf_test_result *res[CHECKS];
+    gwf_test_request *req[CHECKS];
+    size_t left = 0;
+    int lsn, port = silent_port(&lsn);
+    gwf_test_host *h =
+        host_for(port, "{httpService: {backendRef: {name: authz}, "
+                       "requestTimeout: 100ms}}");
+
+    (void)state;
+    for (size_t i = 0; i < CHECKS; i++) {
+        req[i] = gwf_test_request_new("GET", "/allow");
+        res[i] = gwf_test_start(h, &api, req[i], 20);
+        assert_non_null(res[i]);
+    }
+    gwf_test_advance(h, 100 * MS);
+    assert_int_equal(count_answered(res, CHECKS), BATCH);
+    /* Every other queued one leaves. */
+    for (size_t i = 0; i < CHECKS; i++) {
+        if (gwf_test_outcome(res[i]) == GWF_TEST_RUNNING && i % 2) {
+            gwf_test_abort(h, res[i]);
+            assert_int_equal(gwf_test_outcome(res[i]), GWF_TEST_ABORTED);
+            left++;
+        }
+    }
+    assert_true(left > 0);
+    for (int turn = 0; turn < 5; turn++)
+        gwf_test_advance(h, 1 * MS);
+    assert_int_equal(count_answered(res, CHECKS), CHECKS - left);
+    for (size_t i = 0; i < CHECKS; i++) {
+        gwf_test_request_free(req[i]);
+        gwf_test_result_free(res[i]);
+    }
+    gwf_test_host_free(h);
+    close(lsn);
+}
+
+/* Clients that leave while their check waits for admission (beyond the
+ * active limit): the check never starts, the others are admitted. */
+static void
+test_clients_leaving_while_their_check_waits_for_admission(void **state)
+{
+    enum { CHECKS = 300, ACTIVE = 256 };
+    static gwf_test_result *res[CHECKS];
+    static gwf_test_request *req[CHECKS];
+    size_t left = 0;
+    int lsn, port = silent_port(&lsn);
+    gwf_test_host *h =
+        host_for(port, "{httpService: {backendRef: {name: authz}, "
+                       "requestTimeout: 100ms}}");
+
+    (void)state;
+    assert_int_equal(fcntl(lsn, F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(listen(lsn, 1024), 0);
+    for (size_t i = 0; i < CHECKS; i++) {
+        req[i] = gwf_test_request_new("GET", "/allow");
+        res[i] = gwf_test_start(h, &api, req[i], 2);
+        assert_non_null(res[i]);
+    }
+    gwf_test_wait(h, res[0], 200);
+    assert_int_equal(accept_all(lsn), ACTIVE);
+    for (size_t i = ACTIVE; i < CHECKS; i += 2) {
+        gwf_test_abort(h, res[i]);
+        left++;
+    }
+    for (int turn = 0; turn < 30; turn++)
+        gwf_test_advance(h, (turn ? 1 : 100) * MS);
+    assert_int_equal(count_answered(res, CHECKS), CHECKS - left);
+    for (size_t i = ACTIVE; i < CHECKS; i += 2)
+        assert_int_equal(gwf_test_outcome(res[i]), GWF_TEST_ABORTED);
+    for (size_t i = 0; i < CHECKS; i++) {
+        gwf_test_request_free(req[i]);
+        gwf_test_result_free(res[i]);
+    }
+    gwf_test_host_free(h);
+    close(lsn);
+}
+
 static void
 test_fail_open_allows_when_the_server_fails(void **state)
 {
@@ -1004,6 +1087,10 @@ main(void)
             test_timeouts_due_together_are_answered_a_batch_per_turn),
         cmocka_unit_test(
             test_checks_beyond_the_active_limit_wait_without_a_connection),
+        cmocka_unit_test(
+            test_clients_leaving_while_their_timeout_answer_is_queued),
+        cmocka_unit_test(
+            test_clients_leaving_while_their_check_waits_for_admission),
         cmocka_unit_test(test_fail_open_allows_when_the_server_fails),
         cmocka_unit_test(test_fail_open_allows_when_the_server_is_down),
         cmocka_unit_test(test_fail_open_does_not_allow_a_denial),
