@@ -175,7 +175,8 @@ static ngx_command_t ngx_http_gwf_commands[] = {
      ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_http_gwf_main_conf_t, max_body), NULL},
     {ngx_string("gwf_policy"),
-     NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
      ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, policy), NULL},
     {ngx_string("gwf_direct_response"),
@@ -187,7 +188,8 @@ static ngx_command_t ngx_http_gwf_commands[] = {
      ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, backend), NULL},
     {ngx_string("gwf_extension"),
-     NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
      ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, extensions), NULL},
     {ngx_string("gwf_metrics"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
