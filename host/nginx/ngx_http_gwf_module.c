@@ -114,13 +114,18 @@ typedef struct {
     ngx_http_request_t *r;
     ngx_http_gwf_msg_t msg[2]; /* by gwf_message_kind */
     gwf_rt_stream *st;
-    gwf_rt_state state;        /* what the last runtime call answered */
+    gwf_rt_state req_state;    /* where the request side stands */
+    gwf_rt_state state;        /* ... and the response side */
     ngx_event_t resume_ev;     /* runs the request on after a wake */
     unsigned waiting:1;        /* the access phase returned NGX_AGAIN */
-    unsigned body_reading:1;
-    unsigned body_waiting:1;   /* read body asynchronously */
-    unsigned body_fed:1;
-    unsigned body_too_large:1;
+    unsigned body_reading:1;   /* the access phase reads the body */
+    unsigned body_waiting:1;   /* ... and returned NGX_DONE for it */
+    unsigned body_read:1;      /* ... and nginx finished reading it */
+    unsigned req_filter:1;     /* the body goes through the chain */
+    unsigned req_started:1;    /* the request body filter ran */
+    unsigned req_fed_eos:1;    /* the last request buffer was fed */
+    unsigned req_eos_out:1;    /* the last chunk left the chain */
+    unsigned req_native:1;     /* a reply ended the request side */
     unsigned request_done:1;   /* the request side passed the chain */
     unsigned replied:1;        /* a local reply is being sent */
     unsigned resp_started:1;   /* response headers went to the chain */
@@ -133,10 +138,16 @@ typedef struct {
     unsigned resp_broken:1;    /* the upstream ended before its last buf */
     unsigned resp_timed_out:1; /* ... because it timed out */
     unsigned resp_native:1;    /* broken: the rest is nginx's, unfiltered */
+    unsigned resp_body_early:1; /* body came while the headers were held */
+    unsigned flush_wanted:1;   /* nginx asked for a flush not yet sent */
     /* The client's HTTP version, which an HTTP/0.9 upstream overwrites,
      * and the upstream connection's read event (note_upstream_end). */
     unsigned http_version;
     ngx_event_t *upstream_read;
+    ngx_chain_t *req_pending;  /* request bufs not yet fed to the chain */
+    ngx_chain_t *req_free;     /* our request bufs, for reuse */
+    ngx_chain_t *req_busy;     /* ... not yet written or sent */
+    off_t req_out;             /* bytes of request body that left it */
     ngx_chain_t *pending;      /* upstream bufs not yet fed to the chain */
     ngx_chain_t *free;         /* our output bufs, for reuse */
     ngx_chain_t *busy;         /* our output bufs the client has not taken */
@@ -2142,9 +2153,28 @@ ngx_http_gwf_send_reply(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     return out ? ngx_http_output_filter(r, out) : NGX_ERROR;
 }
 
-/* -- The access phase ------------------------------------------------------ */
+/* -- Request bodies ----------------------------------------------------------
+ *
+ * A request body flows through the chain as nginx reads it, in a request
+ * body filter: nginx's own reading (client_max_body_size, HTTP/2 flow
+ * control, chunked decoding) comes before it and nginx's own saving
+ * (client_body_buffer_size, temp files, proxy_request_buffering off,
+ * DAV's file) after it. Who reads is nginx's business too: the content
+ * handler (proxy, grpc, DAV) when the chain let the headers go, or the
+ * access phase, for a chain that holds the headers until it has the
+ * whole body (GWF_BUFFER).
+ *
+ * What the chain lets through goes on in buffers of ours, reused once
+ * nginx wrote or sent them. No more input is taken while a plugin holds
+ * the stream or while GWF_REQ_BUSY_MAX of ours waits to be written or
+ * sent: the input stays nginx's, which then stops reading from the
+ * client (rb->filter_need_buffering), and a wake reads on. */
 
-static void ngx_http_gwf_body_read(ngx_http_request_t *r);
+static ngx_http_request_body_filter_pt ngx_http_next_request_body_filter;
+static ngx_int_t ngx_http_gwf_request_body_filter(ngx_http_request_t *r,
+                                                  ngx_chain_t *in);
+
+#define GWF_REQ_BUSY_MAX (1024 * 1024)
 
 static ngx_uint_t
 request_has_body(ngx_http_request_t *r)
@@ -2152,88 +2182,205 @@ request_has_body(ngx_http_request_t *r)
     return r->headers_in.content_length_n > 0 || r->headers_in.chunked;
 }
 
-/* Read the whole request body into one piece of memory. */
+/* Set the request's length to what left the chain, for a body a plugin
+ * changed: the upstream request is made after this (nginx buffered the
+ * body: see request_body_start). */
 static ngx_int_t
-collect_request_body(ngx_http_request_t *r, ngx_str_t *out)
+set_request_length(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx, off_t total)
 {
-    ngx_http_request_body_t *rb = r->request_body;
-    size_t len = 0;
-    if (!rb || !rb->bufs) {
-        ngx_str_null(out);
-        return NGX_OK;
-    }
-    for (ngx_chain_t *cl = rb->bufs; cl; cl = cl->next)
-        len += (size_t)ngx_buf_size(cl->buf);
-    out->data = ngx_pnalloc(r->pool, len ? len : 1);
-    if (!out->data)
+    u_char text[NGX_OFF_T_LEN];
+    size_t n = (size_t)(ngx_sprintf(text, "%O", total) - text);
+    ngx_http_gwf_msg_t *m = &ctx->msg[GWF_REQUEST];
+    if (r->request_body)
+        r->request_body->received = total;
+    r->headers_in.chunked = 0;
+    r->headers_in.transfer_encoding = NULL;
+    /* The proxy modules forward removed (marked) headers: compact. */
+    if (req_remove(m, "transfer-encoding", 17) != GWF_OK ||
+        req_set(m, "content-length", 14, (char *)text, n) != GWF_OK ||
+        hdr_compact_request(m) != NGX_OK)
         return NGX_ERROR;
-    u_char *p = out->data;
-    for (ngx_chain_t *cl = rb->bufs; cl; cl = cl->next) {
-        ngx_buf_t *b = cl->buf;
-        if (b->in_file) {
-            ssize_t n = ngx_read_file(b->file, p, (size_t)(b->file_last -
-                                                           b->file_pos),
-                                      b->file_pos);
-            if (n < 0 || n != b->file_last - b->file_pos)
-                return NGX_ERROR;
-            p += n;
-        } else if (b->last > b->pos) {
-            p = ngx_cpymem(p, b->pos, (size_t)(b->last - b->pos));
-        }
-    }
-    out->len = (size_t)(p - out->data);
+    r->headers_in.content_length_n = total;
     return NGX_OK;
 }
 
-/* Put what left the chain back as the request body the upstream gets. */
+/* What left the chain, in our buffers; the last one carries last_buf. */
 static ngx_int_t
-replace_request_body(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+take_request_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
+                    ngx_chain_t **out)
 {
-    size_t total = 0;
-    ngx_chain_t *head = NULL, **last = &head;
+    ngx_chain_t **last = out;
     gwf_view chunk;
     int eos = 0;
     while (gwf_stream_take(ctx->st, GWF_REQUEST, &chunk, &eos)) {
-        if (!chunk.len)
+        if (!chunk.len && !eos)
             continue;
-        ngx_buf_t *b = ngx_create_temp_buf(r->pool, chunk.len);
-        ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
-        if (!b || !cl)
+        ngx_chain_t *cl = ngx_chain_get_free_buf(r->pool, &ctx->req_free);
+        if (!cl)
             return NGX_ERROR;
-        b->last = ngx_cpymem(b->last, chunk.ptr, chunk.len);
-        cl->buf = b;
-        cl->next = NULL;
+        ngx_buf_t *b = cl->buf;
+        size_t cap = b->start ? (size_t)(b->end - b->start) : 0;
+        if (cap < chunk.len) {
+            size_t size = ngx_max(chunk.len, GWF_RESP_OUT_MIN);
+            b->start = ngx_palloc(r->pool, size);
+            if (!b->start)
+                return NGX_ERROR;
+            b->end = b->start + size;
+        }
+        b->pos = b->start;
+        b->last =
+            chunk.len ? ngx_cpymem(b->start, chunk.ptr, chunk.len) : b->start;
+        b->temporary = chunk.len > 0;
+        b->tag = (ngx_buf_tag_t)&ngx_http_gwf_request_body_filter;
+        b->last_buf = eos;
+        b->flush = r->request_body_no_buffering;
+        ctx->req_out += (off_t)chunk.len;
+        if (eos)
+            ctx->req_eos_out = 1;
         *last = cl;
         last = &cl->next;
-        total += chunk.len;
     }
-    if (!head && !ctx->body_fed)
-        return NGX_OK; /* no body came, and no plugin made one */
-    if (!r->request_body) {
-        /* A plugin gave a body to a request that had none (a GET turned
-         * into a signed POST): the upstream sends this one. */
-        r->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-        if (!r->request_body)
-            return NGX_ERROR;
+    *last = NULL;
+    return NGX_OK;
+}
+
+/* A plugin replied while the body streamed: stop reading with an error
+ * status; nginx finalizes the request and the header filter sends the
+ * chain's reply in place of nginx's error page. */
+static ngx_int_t
+request_body_replied(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    for (ngx_chain_t *cl = ctx->req_pending; cl; cl = cl->next)
+        cl->buf->pos = cl->buf->last;
+    ctx->req_pending = NULL;
+    ctx->req_native = 1;
+    r->request_body_no_buffering = 0;
+    uint32_t status = gwf_stream_reply_status(ctx->st);
+    return status >= NGX_HTTP_BAD_REQUEST && status <= 599
+               ? (ngx_int_t)status
+               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static size_t
+chain_size(ngx_chain_t *cl)
+{
+    size_t n = 0;
+    for (; cl; cl = cl->next)
+        n += (size_t)ngx_buf_size(cl->buf);
+    return n;
+}
+
+/* Feed what nginx read while the chain takes it, and pass on what the
+ * chain let through. */
+static ngx_int_t
+request_body_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    while (ctx->req_pending &&
+           (ctx->req_state == GWF_RT_CONTINUE ||
+            ctx->req_state == GWF_RT_NEED_BODY) &&
+           chain_size(ctx->req_busy) < GWF_REQ_BUSY_MAX) {
+        ngx_chain_t *cl = ctx->req_pending;
+        ngx_buf_t *b = cl->buf;
+        ctx->req_pending = cl->next;
+        if (!ngx_buf_in_memory(b) && ngx_buf_size(b)) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "gwf: a request body buffer not in memory");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        const char *data = (const char *)b->pos;
+        size_t len = ngx_buf_in_memory(b) ? (size_t)(b->last - b->pos) : 0;
+        b->pos = b->last;
+        ngx_uint_t last = b->last_buf;
+        if (ctx->req_fed_eos || (!len && !last))
+            continue;
+        ctx->req_fed_eos = last;
+        hdr_new_epoch();
+        ctx->req_state = gwf_stream_data(ctx->st, GWF_REQUEST, len ? data : "",
+                                         len, (int)last);
     }
-    if (head) {
-        ngx_chain_t *tail = head;
-        while (tail->next)
-            tail = tail->next;
-        tail->buf->last_buf = 1;
+    if (ctx->req_state == GWF_RT_REPLY)
+        return request_body_replied(r, ctx);
+    ngx_chain_t *out = NULL;
+    if (take_request_chunks(r, ctx, &out) != NGX_OK)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx->req_eos_out &&
+        gwf_stream_framing(ctx->st, GWF_REQUEST) != GWF_RT_FRAMING_KEEP &&
+        set_request_length(r, ctx, ctx->req_out) != NGX_OK)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_int_t rc = ngx_http_next_request_body_filter(r, out);
+    ngx_chain_update_chains(r->pool, &ctx->req_free, &ctx->req_busy, &out,
+                            (ngx_buf_tag_t)&ngx_http_gwf_request_body_filter);
+    return rc;
+}
+
+static ngx_int_t
+ngx_http_gwf_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (!ctx || !ctx->st || !ctx->req_filter || ctx->req_native || r != r->main)
+        return ngx_http_next_request_body_filter(r, in);
+    if (!ctx->req_started) {
+        /* The first call, before nginx reads: input the chain cannot take
+         * yet stays nginx's, and a body that changes as it streams has
+         * no length to send ahead, so nginx buffers it (the upstream
+         * request is made once it is whole, with its new length). */
+        ctx->req_started = 1;
+        r->request_body->filter_need_buffering = 1;
+        if (gwf_stream_framing(ctx->st, GWF_REQUEST) == GWF_RT_FRAMING_STREAMED)
+            r->request_body_no_buffering = 0;
     }
-    r->request_body->bufs = head;
-    r->request_body->temp_file = NULL;
-    r->headers_in.content_length_n = (off_t)total;
-    r->headers_in.chunked = 0;
-    u_char text[NGX_OFF_T_LEN];
-    size_t n = (size_t)(ngx_sprintf(text, "%O", (off_t)total) - text);
-    ngx_http_gwf_msg_t *m = &ctx->msg[GWF_REQUEST];
-    req_remove(m, "transfer-encoding", 17);
-    r->headers_in.transfer_encoding = NULL;
-    return req_set(m, "content-length", 14, (char *)text, n) == GWF_OK
-               ? NGX_OK
-               : NGX_ERROR;
+    if (in && ngx_chain_add_copy(r->pool, &ctx->req_pending, in) != NGX_OK)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return request_body_pump(r, ctx);
+}
+
+/* -- The access phase ------------------------------------------------------ */
+
+static void ngx_http_gwf_body_read(ngx_http_request_t *r);
+
+/* A plugin gave a body to a request that had none (a GET turned into a
+ * signed POST): the upstream sends this one. */
+static ngx_int_t
+give_request_body(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_chain_t *out = NULL;
+    if (take_request_chunks(r, ctx, &out) != NGX_OK)
+        return NGX_ERROR;
+    if (!out)
+        return NGX_OK;
+    ngx_chain_t *tail = out;
+    while (tail->next)
+        tail = tail->next;
+    tail->buf->last_buf = 1;
+    r->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (!r->request_body)
+        return NGX_ERROR;
+    r->request_body->bufs = out;
+    r->request_body->rest = 0;
+    r->request_body->last_saved = 1;
+    return set_request_length(r, ctx, ctx->req_out);
+}
+
+/* Read the body now, in the access phase, for a chain that holds the
+ * headers until it has it whole. The request body filter feeds it. */
+static ngx_int_t
+read_body_for_chain(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ctx->body_reading = 1;
+    ctx->req_filter = 1;
+    ngx_int_t rc = ngx_http_read_client_request_body(r, ngx_http_gwf_body_read);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE || rc == NGX_ERROR)
+        return rc;
+    /* The read took a reference on the request, which a content handler
+     * would give back by returning NGX_DONE. The access phase does not,
+     * so give it back now: if the read fails later, nginx's own
+     * finalization frees the request. */
+    r->main->count--;
+    if (!ctx->body_read) {
+        ctx->body_waiting = 1;
+        return NGX_DONE;
+    }
+    return NGX_OK;
 }
 
 /* Act on the runtime's answer for the request side. */
@@ -2242,8 +2389,12 @@ ngx_http_gwf_request_step(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
                           ngx_http_gwf_loc_conf_t *lcf)
 {
     for (;;) {
-        switch (ctx->state) {
+        switch (ctx->req_state) {
         case GWF_RT_WAIT:
+            if (ctx->body_reading && !ctx->body_read) {
+                ctx->body_waiting = 1;
+                return NGX_DONE; /* the body read goes on meanwhile */
+            }
             ctx->waiting = 1;
             r->read_event_handler = ngx_http_test_reading;
             r->write_event_handler = ngx_http_request_empty_handler;
@@ -2254,52 +2405,45 @@ ngx_http_gwf_request_step(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
             return NGX_DONE;
         }
         case GWF_RT_NEED_BODY:
-        case GWF_RT_CONTINUE:
-            break;
-        }
-        ngx_uint_t need = ctx->state == GWF_RT_NEED_BODY ||
-                          (lcf->want_body[GWF_REQUEST] && request_has_body(r));
-        if (need && !ctx->body_fed) {
-            if (!ctx->body_reading) {
-                if (request_has_body(r) &&
-                    r->headers_in.content_length_n >
-                        (off_t)gwf_ngx_main->max_body)
-                    return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-                ctx->body_reading = 1;
-                r->request_body_in_single_buf = 1;
-                ngx_int_t rc = ngx_http_read_client_request_body(
-                    r, ngx_http_gwf_body_read);
-                if (rc >= NGX_HTTP_SPECIAL_RESPONSE || rc == NGX_ERROR)
-                    return rc;
-                /* The read took a reference on the request, which a
-                 * content handler would give back by returning NGX_DONE.
-                 * The access phase does not, so give it back now: if the
-                 * read fails later, nginx's own finalization frees the
-                 * request. */
-                r->main->count--;
-                if (ctx->body_too_large)
-                    return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-                if (rc == NGX_AGAIN || !ctx->body_fed) {
+            if (ctx->body_reading) {
+                if (!ctx->body_read) {
                     ctx->body_waiting = 1;
                     return NGX_DONE;
                 }
-                continue; /* read at once: state was updated */
+                /* All of it was fed and a plugin still holds the
+                 * headers: it answers from a callback. */
+                ctx->req_state = GWF_RT_WAIT;
+                continue;
             }
+            {
+                ngx_int_t rc = read_body_for_chain(r, ctx);
+                if (rc != NGX_OK)
+                    return rc;
+            }
+            continue; /* read at once: the state moved */
+        case GWF_RT_CONTINUE:
+            break;
+        }
+        if (ctx->body_reading && !ctx->body_read) {
+            /* The headers left before nginx finished the read (the last
+             * buffer is on its way): go on once it has. */
+            ctx->body_waiting = 1;
             return NGX_DONE;
         }
-        if (ctx->state == GWF_RT_NEED_BODY) {
-            /* Fed everything and a plugin still holds the headers. */
-            ctx->state = GWF_RT_WAIT;
-            continue;
-        }
-        if (replace_request_body(r, ctx) != NGX_OK ||
-            hdr_compact_request(&ctx->msg[GWF_REQUEST]) != NGX_OK)
+        if (!request_has_body(r) && !ctx->body_reading &&
+            give_request_body(r, ctx) != NGX_OK)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (hdr_compact_request(&ctx->msg[GWF_REQUEST]) != NGX_OK)
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* The body still to come goes through the chain as nginx reads it
+         * for the content handler. */
+        ctx->req_filter = lcf->want_body[GWF_REQUEST] && request_has_body(r);
         ctx->request_done = 1;
         return NGX_DECLINED;
     }
 }
 
+/* The body read for the chain in the access phase is complete. */
 static void
 ngx_http_gwf_body_read(ngx_http_request_t *r)
 {
@@ -2307,33 +2451,7 @@ ngx_http_gwf_body_read(ngx_http_request_t *r)
     r->read_event_handler = ngx_http_request_empty_handler;
     if (!ctx || !ctx->st)
         return;
-    ngx_str_t body;
-    ctx->body_fed = 1;
-    if (r->request_body && r->request_body->bufs &&
-        collect_request_body(r, &body) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "gwf: cannot read the request body back");
-        ctx->body_too_large = 1; /* stop the request side */
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-    if (r->request_body && r->request_body->bufs) {
-        if (body.len > gwf_ngx_main->max_body) {
-            /* A chunked body can only be measured once read. */
-            ctx->body_too_large = 1;
-            if (ctx->body_waiting)
-                ngx_http_finalize_request(r,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
-            return;
-        }
-        hdr_new_epoch();
-        ctx->state =
-            gwf_stream_data(ctx->st, GWF_REQUEST, (const char *)body.data,
-                            body.len, 1);
-    } else {
-        hdr_new_epoch();
-        ctx->state = gwf_stream_data(ctx->st, GWF_REQUEST, "", 0, 1);
-    }
+    ctx->body_read = 1;
     if (ctx->body_waiting) {
         ctx->body_waiting = 0;
         r->write_event_handler = ngx_http_core_run_phases;
@@ -2351,9 +2469,9 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
     ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
     if (ctx) {
         if (ctx->request_done || ctx->replied || ctx->resp_started ||
-            ctx->body_too_large)
+            ctx->req_native)
             return NGX_DECLINED;
-        if (ctx->waiting && ctx->state == GWF_RT_WAIT)
+        if (ctx->waiting && ctx->req_state == GWF_RT_WAIT)
             return NGX_AGAIN; /* a spurious run while still paused */
         ctx->waiting = 0;
         return ngx_http_gwf_request_step(r, ctx, lcf);
@@ -2372,8 +2490,8 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
     if (!ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     hdr_new_epoch();
-    ctx->state = gwf_stream_headers(ctx->st, GWF_REQUEST,
-                                    !request_has_body(r));
+    ctx->req_state =
+        gwf_stream_headers(ctx->st, GWF_REQUEST, !request_has_body(r));
     return ngx_http_gwf_request_step(r, ctx, lcf);
 }
 
@@ -2388,6 +2506,11 @@ ngx_http_gwf_resume(ngx_event_t *ev)
     ngx_http_gwf_ctx_t *ctx = ev->data;
     ngx_http_request_t *r = ctx->r;
     ngx_connection_t *c = r->connection;
+    /* A request body the chain held: nginx reads on, and its next call
+     * of the request body filter feeds and passes what waited. */
+    if (ctx->req_started && !ctx->req_native && !ctx->req_eos_out) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
     if (ctx->resp_started) {
         ngx_http_gwf_response_flush(r, ctx);
     } else if (ctx->waiting) {
@@ -2406,7 +2529,12 @@ static void
 ngx_http_gwf_wake(void *dp, gwf_rt_state state)
 {
     ngx_http_gwf_ctx_t *ctx = dp;
-    ctx->state = state;
+    /* `state` is the paused side's; with a request body still streaming
+     * while the response starts, both sides may have moved. */
+    (void)state;
+    ctx->req_state = gwf_stream_state(ctx->st, GWF_REQUEST);
+    if (ctx->resp_started)
+        ctx->state = gwf_stream_state(ctx->st, GWF_RESPONSE);
     ctx->resume_ev.handler = ngx_http_gwf_resume;
     if (!ctx->resume_ev.posted) {
         ngx_post_event(&ctx->resume_ev, &ngx_posted_events);
@@ -2440,13 +2568,16 @@ busy_size(ngx_http_gwf_ctx_t *ctx)
     return n;
 }
 
-/* Send on the chunks that left the chain, in our reusable buffers. */
+/* The chunks that left the chain, in our reusable buffers; `*total`
+ * counts their bytes. */
 static ngx_int_t
-pass_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+take_response_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
+                     ngx_chain_t **out, off_t *total)
 {
-    ngx_chain_t *head = NULL, **last = &head;
+    ngx_chain_t **last = out;
     gwf_view chunk;
     int eos = 0;
+    *total = 0;
     while (gwf_stream_take(ctx->st, GWF_RESPONSE, &chunk, &eos)) {
         if (!chunk.len && !eos)
             continue;
@@ -2466,18 +2597,61 @@ pass_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
         b->last = chunk.len ? ngx_cpymem(b->start, chunk.ptr, chunk.len)
                             : b->start;
         b->temporary = chunk.len > 0;
+        b->flush = 0;
         b->tag = (ngx_buf_tag_t)&ngx_http_gwf_module;
         b->last_buf = eos && r == r->main;
         b->last_in_chain = eos;
         if (eos)
             ctx->resp_eos_out = 1;
+        *total += (off_t)chunk.len;
         *last = cl;
         last = &cl->next;
     }
-    ngx_int_t rc = ngx_http_next_body_filter(r, head);
-    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &head,
+    *last = NULL;
+    return NGX_OK;
+}
+
+/* Send on what left the chain. A flush nginx asked for (unbuffered
+ * proxying, an upgrade, the upstream's end) goes with it once every
+ * buffer before it went through the chain: a plugin that only observes
+ * delays nothing. */
+static ngx_int_t
+send_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx, ngx_chain_t *out)
+{
+    if (ctx->flush_wanted && !ctx->pending && ctx->state == GWF_RT_CONTINUE) {
+        ctx->flush_wanted = 0;
+        ngx_chain_t *tail = out;
+        while (tail && tail->next)
+            tail = tail->next;
+        if (!tail) {
+            out = ngx_chain_get_free_buf(r->pool, &ctx->free);
+            if (!out)
+                return NGX_ERROR;
+            ngx_buf_t *b = out->buf;
+            b->pos = b->last = b->start;
+            b->temporary = 0;
+            b->last_buf = b->last_in_chain = 0;
+            b->tag = (ngx_buf_tag_t)&ngx_http_gwf_module;
+            tail = out;
+        }
+        tail->buf->flush = 1;
+    }
+    if (!out)
+        return ngx_http_next_body_filter(r, NULL);
+    ngx_int_t rc = ngx_http_next_body_filter(r, out);
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
                             (ngx_buf_tag_t)&ngx_http_gwf_module);
     return rc;
+}
+
+static ngx_int_t
+pass_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ngx_chain_t *out;
+    off_t total;
+    if (take_response_chunks(r, ctx, &out, &total) != NGX_OK)
+        return NGX_ERROR;
+    return send_chunks(r, ctx, out);
 }
 
 /* Send the chain's local reply in place of the upstream response. */
@@ -2499,21 +2673,48 @@ replace_response(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     return ngx_http_next_body_filter(r, out);
 }
 
-/* The response headers passed the chain: send them on. When a plugin may
- * rewrite the body its length is unknown until the end, so the client
- * gets the body chunked (or, over HTTP/1.0, until the connection closes),
- * as the ABI promises. */
+/* The response headers passed the chain: send them on, framed for what
+ * the chain did to the body (abi.h, "Bodies"): untouched, the response
+ * keeps its Content-Length, ranges and ETag; changed while the headers
+ * were held, it gets the new exact length; changed as it streams, it
+ * has no length (chunked, or until close for HTTP/1.0) and no ranges.
+ * A changed body's ETag is weak from then on, as gzip makes it. Ranges
+ * are cut above this filter, so a body that reached the chain before
+ * its headers left (they were held) is sent whole, without ranges. */
 static ngx_int_t
 pass_headers(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
 {
-    ngx_http_gwf_loc_conf_t *lcf =
-        ngx_http_get_module_loc_conf(r, ngx_http_gwf_module);
+    ngx_chain_t *out = NULL;
+    off_t total = 0;
     ctx->resp_passed = 1;
-    if (lcf->want_body[GWF_RESPONSE] && !ctx->resp_eos_out) {
-        ngx_http_clear_content_length(r);
-        ngx_http_clear_accept_ranges(r);
+    if (!ctx->resp_eos_out) {
+        if (take_response_chunks(r, ctx, &out, &total) != NGX_OK)
+            return NGX_ERROR;
+        switch (gwf_stream_framing(ctx->st, GWF_RESPONSE)) {
+        case GWF_RT_FRAMING_KEEP:
+            break;
+        case GWF_RT_FRAMING_EXACT:
+            ngx_http_clear_content_length(r);
+            r->headers_out.content_length_n = total;
+            ngx_http_weak_etag(r);
+            r->allow_ranges = 0;
+            break;
+        case GWF_RT_FRAMING_STREAMED:
+            ngx_http_clear_content_length(r);
+            ngx_http_clear_accept_ranges(r);
+            ngx_http_weak_etag(r);
+            break;
+        }
+        if (ctx->resp_body_early)
+            r->allow_ranges = 0;
     }
-    return ngx_http_next_header_filter(r);
+    ngx_int_t rc = ngx_http_next_header_filter(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        for (ngx_chain_t *cl = out; cl; cl = cl->next)
+            cl->buf->pos = cl->buf->last;
+        return rc;
+    }
+    return out ? send_chunks(r, ctx, out) : rc;
 }
 
 /* Where the response stands after the chain moved: send what it let
@@ -2559,7 +2760,14 @@ ngx_http_gwf_header_filter(ngx_http_request_t *r)
     ctx->resp_started = 1;
     if (r->upstream && r->upstream->peer.connection)
         ctx->upstream_read = r->upstream->peer.connection->read;
-    ngx_uint_t eos = r->header_only || r->headers_out.content_length_n == 0;
+    /* No body follows: nginx sets header_only for HEAD, 204 and 304
+     * only below this filter; a 101's bytes are not a body. */
+    ngx_uint_t status = r->headers_out.status;
+    ngx_uint_t eos = r->header_only || r->method == NGX_HTTP_HEAD ||
+                     r->headers_out.content_length_n == 0 ||
+                     status == NGX_HTTP_SWITCHING_PROTOCOLS ||
+                     status == NGX_HTTP_NO_CONTENT ||
+                     status == NGX_HTTP_NOT_MODIFIED;
     if (eos)
         ctx->resp_eos_in = ctx->resp_eos_out = 1;
     hdr_new_epoch();
@@ -2748,6 +2956,12 @@ ngx_http_gwf_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if ((!lcf->want_body[GWF_RESPONSE] || ctx->resp_eos_out) &&
         ctx->state == GWF_RT_CONTINUE && !ctx->resp_held)
         return ngx_http_next_body_filter(r, in);
+    for (ngx_chain_t *cl = in; cl; cl = cl->next)
+        if (cl->buf->flush ||
+            (!ngx_buf_size(cl->buf) && !cl->buf->last_buf && !cl->buf->sync))
+            ctx->flush_wanted = 1;
+    if (in && !ctx->resp_passed)
+        ctx->resp_body_early = 1;
     if (in && ngx_chain_add_copy(r->pool, &ctx->pending, in) != NGX_OK)
         return NGX_ERROR;
     note_upstream_end(r, ctx);
@@ -2789,5 +3003,7 @@ ngx_http_gwf_postconfiguration(ngx_conf_t *cf)
     ngx_http_top_header_filter = ngx_http_gwf_header_filter;
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_gwf_body_filter;
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_gwf_request_body_filter;
     return NGX_OK;
 }

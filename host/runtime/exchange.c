@@ -40,6 +40,21 @@ set_content_length(gwf_memmsg *m, size_t len)
     gwf_memmsg_ops.remove(m, "transfer-encoding", 17);
 }
 
+/* Frame a body that left the chain as a streaming data plane would: its
+ * exact length, or chunked when a plugin changed it while it streamed
+ * (the whole body is at hand here, but the headers would have gone
+ * before it). */
+static void
+frame_body(gwf_exchange *x, gwf_memmsg *m, gwf_message_kind which, size_t len)
+{
+    if (gwf_stream_framing(x->st, which) != GWF_RT_FRAMING_STREAMED) {
+        set_content_length(m, len);
+        return;
+    }
+    gwf_memmsg_ops.remove(m, "content-length", 14);
+    gwf_memmsg_ops.set(m, "transfer-encoding", 17, "chunked", 7);
+}
+
 static void
 finish_reply(gwf_exchange *x)
 {
@@ -78,7 +93,7 @@ forward(gwf_exchange *x)
 {
     x->phase = PHASE_RESPONSE;
     if (x->upstream_body.len || x->request_body.len)
-        set_content_length(&x->request, x->upstream_body.len);
+        frame_body(x, &x->request, GWF_REQUEST, x->upstream_body.len);
     gwf_memmsg_clear(&x->response);
     rt_buf_free(&x->response_body);
     x->host_response = !x->upstream || x->upstream(x->ctx, x) != 0;
@@ -139,7 +154,7 @@ advance(gwf_exchange *x, gwf_rt_state state)
         x->response_body = x->client_body;
         memset(&x->client_body, 0, sizeof x->client_body);
         if (x->response_body.len || x->body_fed[GWF_RESPONSE])
-            set_content_length(&x->response, x->response_body.len);
+            frame_body(x, &x->response, GWF_RESPONSE, x->response_body.len);
         finish(x, GWF_EXCHANGE_FORWARDED);
         return;
     }

@@ -495,12 +495,42 @@ h_body_set(gwf_stream *s, gwf_message_kind which, const char *data,
         return st;
     if ((len && !data) || (which != GWF_REQUEST && which != GWF_RESPONSE))
         return GWF_ERR_BAD_ARGUMENT;
-    rt_chunk *c = FS(s)->st->dir[which].cur;
+    gwf_rt_stream *rs = FS(s)->st;
+    rt_dir *d = &rs->dir[which];
+    rt_chunk *c = d->cur;
     if (!c)
         return GWF_ERR_WRONG_PHASE;
-    if (len > FS(s)->st->w->rt->opts.max_body_bytes)
+    /* A local reply's body is whole: its length is set when it is sent.
+     * Otherwise the message's framing must allow the change (abi.h). */
+    bool framed = rs->in_reply || d->streamed;
+    if (!framed && rt_dir_released(rs, which))
+        return GWF_ERR_WRONG_PHASE;
+    if (len > rs->w->rt->opts.max_body_bytes)
         return GWF_ERR_LIMIT;
-    return rt_buf_set(&c->data, data, len) == 0 ? GWF_OK : GWF_ERR_NO_MEMORY;
+    if (rt_buf_set(&c->data, data, len) != 0)
+        return GWF_ERR_NO_MEMORY;
+    if (!rs->in_reply) {
+        d->changed = true;
+        d->len_hold |= !framed;
+    }
+    return GWF_OK;
+}
+
+static gwf_status
+h_body_will_change(gwf_stream *s, gwf_message_kind which)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (which != GWF_REQUEST && which != GWF_RESPONSE)
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_rt_stream *rs = FS(s)->st;
+    if (which == GWF_RESPONSE && rs->in_reply)
+        return GWF_OK; /* a reply's body is whole: nothing to announce */
+    if ((st = writable(FS(s), which)) != GWF_OK)
+        return st;
+    rs->dir[which].streamed = true;
+    return GWF_OK;
 }
 
 /* -- Stream information ------------------------------------------------- */
@@ -756,4 +786,5 @@ const gwf_host rt_host_template = {
     .post = rt_post,
     .stream_ref_release = rt_stream_ref_release,
     .get_extension = h_get_extension,
+    .body_will_change = h_body_will_change,
 };

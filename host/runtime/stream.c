@@ -226,6 +226,60 @@ dir_reset(rt_dir *d)
     d->acc_pos = -1;
 }
 
+/* -- Framing ----------------------------------------------------------------
+ */
+
+/* Has the last of the body passed every plugin? */
+static bool
+eos_out(const rt_dir *d)
+{
+    if (d->qn == 0)
+        return d->hdr_eos && d->acc_pos < 0;
+    for (size_t i = 0; i < d->qn; i++)
+        if (d->q[i].eos && d->q[i].pos >= d->len)
+            return true;
+    return false;
+}
+
+/* The headers wait at the exit for a body a plugin changed whole. */
+static bool
+length_held(const rt_dir *d)
+{
+    return d->len_hold && !d->streamed && !eos_out(d);
+}
+
+bool
+rt_dir_released(const gwf_rt_stream *st, gwf_message_kind which)
+{
+    const rt_dir *d = &st->dir[which];
+    return d->started && d->hdr_pos >= d->len && !length_held(d);
+}
+
+gwf_rt_framing
+gwf_stream_framing(const gwf_rt_stream *st, gwf_message_kind which)
+{
+    if (which != GWF_REQUEST && which != GWF_RESPONSE)
+        return GWF_RT_FRAMING_KEEP;
+    const rt_dir *d = &st->dir[which];
+    if (d->streamed)
+        return GWF_RT_FRAMING_STREAMED;
+    return d->changed ? GWF_RT_FRAMING_EXACT : GWF_RT_FRAMING_KEEP;
+}
+
+/* Plugins built for ABI 0.1 change bodies without saying so first: a
+ * chain with one that has a body hook for `which` streams that body. */
+static bool
+chain_has_legacy_body_hook(const gwf_chain *chain, gwf_message_kind which)
+{
+    for (size_t i = 0; i < chain->count; i++) {
+        const gwf_plugin *p = &chain->filters[i].inst->plugin->entry;
+        if (p->abi_minor < 2 &&
+            (which == GWF_REQUEST ? p->request_body : p->response_body))
+            return true;
+    }
+    return false;
+}
+
 /* -- The pipeline ---------------------------------------------------------- */
 
 /* The item at `pos` has passed its plugin. */
@@ -236,21 +290,40 @@ headers_passed(rt_dir *d)
     d->hdr_held = false;
 }
 
+static void
+body_too_large(gwf_rt_stream *st, gwf_message_kind which)
+{
+    if (which == GWF_REQUEST)
+        host_reply(st, 413, "request body too large for a gateway filter",
+                   "gwf_body_too_large");
+    else
+        host_reply(st, 500, "response body too large for a gateway filter",
+                   "gwf_body_too_large");
+}
+
 static int
 accumulate(gwf_rt_stream *st, gwf_message_kind which, rt_chunk *c)
 {
     rt_dir *d = &st->dir[which];
     if (d->acc.len + c->data.len > st->w->rt->opts.max_body_bytes ||
         rt_buf_append(&d->acc, c->data.data, c->data.len) < 0) {
-        if (which == GWF_REQUEST)
-            host_reply(st, 413, "request body too large for a gateway filter",
-                       "gwf_body_too_large");
-        else
-            host_reply(st, 500, "response body too large for a gateway filter",
-                       "gwf_body_too_large");
+        body_too_large(st, which);
         return -1;
     }
     return 0;
+}
+
+/* A chunk reached the exit while the headers wait there for the whole
+ * changed body: the same bound as for a buffered body. */
+static bool
+hold_exceeded(gwf_rt_stream *st, gwf_message_kind which, size_t len)
+{
+    rt_dir *d = &st->dir[which];
+    d->held_bytes += len;
+    if (d->held_bytes <= st->w->rt->opts.max_body_bytes)
+        return false;
+    body_too_large(st, which);
+    return true;
 }
 
 /* Run one step of direction `which`. Returns 1 if it made progress, 0 if
@@ -342,6 +415,9 @@ dir_step(gwf_rt_stream *st, gwf_message_kind which)
             }
         }
         c->pos++;
+        if (c->pos == d->len && d->len_hold && !d->streamed &&
+            hold_exceeded(st, which, c->data.len))
+            return -1;
         return 1;
     case GWF_PAUSE:
         pause_at(st, which, idx);
@@ -361,6 +437,8 @@ dir_state(const gwf_rt_stream *st, gwf_message_kind which)
         return GWF_RT_WAIT;
     if (d->hdr_pos < d->len)
         return d->hdr_held ? GWF_RT_NEED_BODY : GWF_RT_WAIT;
+    if (length_held(d))
+        return GWF_RT_NEED_BODY;
     return GWF_RT_CONTINUE;
 }
 
@@ -533,6 +611,7 @@ gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
     d->started = true;
     d->hdr_eos = end_of_stream != 0;
     d->len = (uint32_t)st->chain->count;
+    d->streamed = chain_has_legacy_body_hook(st->chain, which);
     return run_on_worker(st, which);
 }
 
@@ -558,6 +637,22 @@ gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which, const char *data,
     return run_on_worker(st, which);
 }
 
+gwf_rt_state
+gwf_stream_state(const gwf_rt_stream *st, gwf_message_kind which)
+{
+    switch (st->reply_state) {
+    case REPLY_NONE:
+        break;
+    case REPLY_DONE:
+        return GWF_RT_REPLY;
+    default:
+        return GWF_RT_WAIT;
+    }
+    if (which != GWF_REQUEST && which != GWF_RESPONSE)
+        return GWF_RT_WAIT;
+    return dir_state(st, which);
+}
+
 int
 gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
                 int *end_of_stream)
@@ -566,7 +661,7 @@ gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
         st->reply_state != REPLY_NONE)
         return 0;
     rt_dir *d = &st->dir[which];
-    if (d->qn == 0 || d->q[0].pos < d->len || d->hdr_pos < d->len)
+    if (d->qn == 0 || d->q[0].pos < d->len || !rt_dir_released(st, which))
         return 0;
     rt_buf_free(&d->taken);
     d->taken = d->q[0].data;

@@ -30,6 +30,14 @@ typedef struct rt_dir {
     size_t qcap;
     rt_chunk *cur;     /* the chunk a body hook is looking at */
     rt_buf taken;      /* the chunk gwf_stream_take last handed out */
+    /* Framing (see body_set in abi.h): a plugin changed the body; one
+     * said it will change it while it streams (or is an ABI 0.1 plugin
+     * with a body hook); the headers wait at the exit until the whole,
+     * changed body is out, which holds held_bytes so far. */
+    bool changed;
+    bool streamed;
+    bool len_hold;
+    size_t held_bytes;
 } rt_dir;
 
 /* The plugin's gwf_stream: one per chain entry. */
@@ -109,6 +117,8 @@ struct gwf_rt_stream {
 
 /* stream.c */
 void rt_stream_wake(gwf_rt_stream *st);
+/* Have the headers of `which` left the chain for the data plane? */
+bool rt_dir_released(const gwf_rt_stream *st, gwf_message_kind which);
 /* "<worker>-<n>", made when first asked for (logs, attributes). */
 const char *rt_stream_request_id(gwf_rt_stream *st);
 gwf_status rt_stream_resume(rt_fstream *fs);

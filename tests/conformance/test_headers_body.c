@@ -147,25 +147,25 @@ static void
 test_request_body_rewrite_reaches_the_upstream(void **state)
 {
     conf *c = *state;
-    conf_probe(c, 'A', "set_request_body: rewritten");
+    conf_probe(c, 'A',
+               "set_request_body: rewritten, body_will_change: [request]");
     conf_probe(c, 'B', "log_body: true");
     gwf_test_request *req = conf_request(c, "POST", "/b", "hello");
 
     gwf_test_result *res = conf_run(c, "AB", req);
 
+    conf_assert(c, conf_logged(c, "probe A note: body_will_change request "
+                                  "status=0"));
     conf_assert(c, conf_logged(c, "probe B note: request_body=[rewritten]"));
     conf_assert(c, conf_upstream_body_is(res, "rewritten"));
-    /* The host keeps the framing right: Content-Length follows the new
-     * body, or the body is sent chunked. */
-    const char *length = gwf_test_upstream_header(res, "content-length", 0);
-    if (length)
-        assert_string_equal(length, "9");
-    else
-        assert_non_null(gwf_test_upstream_header(res, "transfer-encoding", 0));
+    /* Announced: the body streams, so its length is not sent ahead. */
+    assert_null(gwf_test_upstream_header(res, "content-length", 0));
+    assert_string_equal(gwf_test_upstream_header(res, "transfer-encoding", 0),
+                        "chunked");
 }
 
 static void
-test_response_body_append_reaches_the_client(void **state)
+test_body_set_after_the_headers_left_without_notice_is_refused(void **state)
 {
     conf *c = *state;
     conf_probe(c, 'A', "log_body: true");
@@ -175,11 +175,84 @@ test_response_body_append_reaches_the_client(void **state)
 
     gwf_test_result *res = conf_run(c, "AB", req);
 
+    /* The headers went with Content-Length 5: a longer body would break
+     * the framing, so the change is refused and the body goes as it is. */
+    conf_assert(c, conf_logged(c, "probe B note: body_set response status=3"));
+    conf_assert(c, conf_logged(c, "probe A note: response_body=[world]"));
+    conf_assert(c, conf_body_is(res, "world"));
+    assert_string_equal(gwf_test_header(res, "content-length", 0), "5");
+}
+
+static void
+test_body_changed_under_held_headers_gets_its_exact_length(void **state)
+{
+    conf *c = *state;
+    conf_probe(c, 'A', "log_body: true");
+    conf_probe(c, 'B',
+               "actions: {response_headers: buffer}, "
+               "append_response_body: '!!'");
+    gwf_test_set_upstream(c->h, 200, "Content-Length: 5\r\n", "world", 5);
+    gwf_test_request *req = conf_request(c, "GET", "/b", NULL);
+
+    gwf_test_result *res = conf_run(c, "AB", req);
+
+    conf_assert(c, !conf_logged(c, "probe B note: body_set"));
+    conf_assert(c, conf_body_is(res, "world!!"));
+    assert_string_equal(gwf_test_header(res, "content-length", 0), "7");
+    assert_null(gwf_test_header(res, "transfer-encoding", 0));
+}
+
+static void
+test_body_will_change_after_the_headers_left_is_refused(void **state)
+{
+    conf *c = *state;
+    conf_probe(c, 'A', "body_will_change: [request]");
+    gwf_test_request *req = conf_request(c, "POST", "/b", "hello");
+
+    gwf_test_result *res = conf_run(c, "A", req);
+
+    /* In request_headers it is in time; in response_headers the request
+     * has long left the chain. */
+    conf_assert(c, conf_logged(c, "probe A note: body_will_change request "
+                                  "status=0"));
+    conf_assert(c, conf_logged(c, "probe A note: body_will_change request "
+                                  "status=3"));
+    conf_assert(c, conf_upstream_body_is(res, "hello"));
+}
+
+static void
+test_observers_keep_the_length(void **state)
+{
+    conf *c = *state;
+    conf_probe(c, 'A', "log_body: true");
+    gwf_test_set_upstream(c->h, 200, "Content-Length: 5\r\n", "world", 5);
+    gwf_test_request *req = conf_request(c, "POST", "/b", "hello");
+
+    gwf_test_result *res = conf_run(c, "A", req);
+
+    conf_assert(c, conf_body_is(res, "world"));
+    assert_string_equal(gwf_test_header(res, "content-length", 0), "5");
+    assert_string_equal(gwf_test_upstream_header(res, "content-length", 0),
+                        "5");
+}
+
+static void
+test_response_body_append_reaches_the_client(void **state)
+{
+    conf *c = *state;
+    conf_probe(c, 'A', "log_body: true");
+    conf_probe(c, 'B',
+               "append_response_body: '!', body_will_change: [response]");
+    gwf_test_set_upstream(c->h, 200, "Content-Length: 5\r\n", "world", 5);
+    gwf_test_request *req = conf_request(c, "GET", "/b", NULL);
+
+    gwf_test_result *res = conf_run(c, "AB", req);
+
     conf_assert(c, conf_logged(c, "probe A note: response_body=[world!]"));
     conf_assert(c, conf_body_is(res, "world!"));
-    const char *length = gwf_test_header(res, "content-length", 0);
-    if (length)
-        assert_string_equal(length, "6");
+    assert_null(gwf_test_header(res, "content-length", 0));
+    assert_string_equal(gwf_test_header(res, "transfer-encoding", 0),
+                        "chunked");
 }
 
 static void
@@ -308,6 +381,17 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_response_body_append_reaches_the_client, conf_setup,
             conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_body_set_after_the_headers_left_without_notice_is_refused,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_body_changed_under_held_headers_gets_its_exact_length,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_body_will_change_after_the_headers_left_is_refused, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(test_observers_keep_the_length,
+                                        conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(
             test_buffer_delivers_the_whole_request_body_once, conf_setup,
             conf_teardown),

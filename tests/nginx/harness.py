@@ -407,7 +407,10 @@ class Nginx:
     replaced with the upstream's address (127.0.0.1:port).
     manifests: {file name: document or list of documents or raw text}
     written into <prefix>/manifests/, which gwf_manifests names.
-    http_extra: more http-level directives (gwf_max_pause ...).
+    http_extra: more http-level directives (gwf_max_pause ..., another
+    server block).
+    In both texts "{PREFIX}" is replaced with the temporary prefix (where
+    a case puts the files a location serves, before start()).
     """
 
     def __init__(self, locations, manifests=None, upstream=None, workers=1,
@@ -473,7 +476,8 @@ class Nginx:
         up = "127.0.0.1:%d" % self.upstream.port if self.upstream else \
             "127.0.0.1:9"
         p = self.prefix
-        server = self.locations.replace("{UP}", up)
+        server = self.locations.replace("{UP}", up).replace("{PREFIX}", p)
+        extra = self.http_extra.replace("{PREFIX}", p)
         return """\
 load_module {module};
 worker_processes {workers};
@@ -510,7 +514,7 @@ http {{
     }}
 }}
 """.format(module=self.module, workers=self.workers, p=p,
-           plugins=self.plugin_dirs, extra=self.http_extra, port=self.port,
+           plugins=self.plugin_dirs, extra=extra, port=self.port,
            reuseport=" reuseport" if self.reuseport else "", server=server)
 
     def write_conf(self):

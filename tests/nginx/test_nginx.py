@@ -449,8 +449,10 @@ def response_headers_rewritten():
 
 def request_body_rewritten():
     manifests = {"p.yaml": [
-        probe("set", {"tag": "B", "set_request_body": "the new body"}),
-        probe("append", {"tag": "A", "append_request_body": "+tail"}),
+        probe("set", {"tag": "B", "set_request_body": "the new body",
+                      "body_will_change": ["request"]}),
+        probe("append", {"tag": "A", "append_request_body": "+tail",
+                         "body_will_change": ["request"]}),
     ]}
     with Upstream() as up, Nginx(server(
             proxied("/set", "gwf_extension default/set"),
@@ -500,7 +502,8 @@ def request_body_rewritten():
 
 def response_body_rewritten():
     manifests = {"p.yaml": [
-        probe("set", {"tag": "B", "set_response_body": "replaced body\n"}),
+        probe("set", {"tag": "B", "set_response_body": "replaced body\n",
+                      "body_will_change": ["response"]}),
         probe("append", {"tag": "A",
                          "actions": {"response_headers": "buffer"},
                          "append_response_body": "+tail"}),
@@ -1104,10 +1107,16 @@ def upstream_timing_out_mid_body_under_a_buffering_hook_gives_504():
     _broken_upstream_under_buffering_hook(True, 504)
 
 
+def strip_date(head):
+    return b"\r\n".join(line for line in head.split(b"\r\n")
+                         if not line.lower().startswith(b"date:"))
+
+
 def upstream_closing_mid_body_under_a_streaming_hook_ends_as_nginx_alone():
     """The response was under way: the client gets the bytes so far and a
-    closed connection, as from nginx without gwf; the chunked stream the
-    body hook made is not terminated, so no client takes it for whole."""
+    closed connection, as from nginx without gwf (the observing hook kept
+    the upstream's Content-Length, which the short body does not meet, so
+    no client takes it for whole)."""
     RawPeer = raw_peer_class()
     with RawPeer(raw_upstream(BROKEN_BODY)) as peer, Nginx(
             server(raw_location(peer.port, "/s",
@@ -1120,10 +1129,10 @@ def upstream_closing_mid_body_under_a_streaming_hook_ends_as_nginx_alone():
               "nginx alone: %r (closed: %s)" % (alone, alone_closed))
         data, elapsed, closed = raw_get(ngx.port, "/s")
         head, _, body = data.partition(b"\r\n\r\n")
-        check(head.startswith(b"HTTP/1.1 200 OK\r\n") and
-              b"Transfer-Encoding: chunked" in head, "head: %r" % head)
-        check(body == b"f\r\nthe first bytes\r\n",
-              "the client got %r" % body)
+        alone_head = alone.partition(b"\r\n\r\n")[0]
+        check(strip_date(head) == strip_date(alone_head),
+              "head: %r, nginx alone: %r" % (head, alone_head))
+        check(body == b"the first bytes", "the client got %r" % body)
         check(closed and elapsed < 3.0, "closed: %s after %.2fs"
               % (closed, elapsed))
         assert_no_leaks(ngx)

@@ -55,7 +55,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 1
+#define GWF_ABI_VERSION_MINOR 2
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -360,11 +360,34 @@ struct gwf_host {
     /* -- Bodies [worker] ----------------------------------------------------
      *
      * Only inside request_body / response_body. The view is the current
-     * chunk, or the whole body when the plugin asked for GWF_BUFFER. */
+     * chunk, or the whole body when the plugin asked for GWF_BUFFER.
+     *
+     * A message keeps the framing it came with - its Content-Length, and
+     * for a response its ranges, HEAD and caching - as long as the
+     * plugins only read its body: a chain of observers changes nothing
+     * the data plane does. A plugin changes a body with body_set in one
+     * of two ways:
+     *  - whole: the message's headers have not yet passed every plugin
+     *    (typically the plugin returned GWF_BUFFER from its headers
+     *    hook). The host then keeps the headers until the whole body has
+     *    passed the chain and sends it with its exact Content-Length
+     *    (within the host's buffer limit, as for GWF_BUFFER).
+     *  - streamed: the plugin called body_will_change for that message
+     *    from its headers hook. The host sends the body as it leaves the
+     *    chain, without a Content-Length (chunked; HTTP/1.0: until the
+     *    connection closes); a response then has no ranges
+     *    (Accept-Ranges is removed, a Range request gets the whole body).
+     * body_set on a message whose headers already passed every plugin,
+     * with no body_will_change for it in the chain, returns
+     * GWF_ERR_WRONG_PHASE and changes nothing. (A plugin built for ABI
+     * 0.1 is taken to have called body_will_change for every message it
+     * has a body hook for.) */
     gwf_status (*body_get)(gwf_stream *s, gwf_message_kind which,
                            gwf_view *data);
-    /* Replace what body_get returns with these bytes. The host fixes
-     * Content-Length (or switches to chunked) itself. */
+    /* Replace what body_get returns with these bytes. GWF_OK;
+     * GWF_ERR_WRONG_PHASE outside a body hook or as said above;
+     * GWF_ERR_LIMIT beyond the host's buffer limit;
+     * GWF_ERR_NO_MEMORY. */
     gwf_status (*body_set)(gwf_stream *s, gwf_message_kind which,
                            const char *data, size_t len);
 
@@ -459,6 +482,18 @@ struct gwf_host {
 
     /* [any] A host capability by string id, or NULL. */
     const void *(*get_extension)(const gwf_host *host, const char *id);
+
+    /* -- Added in 0.2 ---------------------------------------------------- */
+
+    /* [worker] Say that this plugin will change the body of message
+     * `which` while it streams (see "Bodies" above): the host sends that
+     * body without a Content-Length. Call it from the headers hook of
+     * that message (request_headers for GWF_REQUEST, response_headers for
+     * GWF_RESPONSE), only on streams whose body the plugin will really
+     * change: observers keep the client's ranges and lengths. GWF_OK;
+     * GWF_ERR_WRONG_PHASE once the message's headers passed every
+     * plugin; GWF_ERR_BAD_ARGUMENT for another `which`. */
+    gwf_status (*body_will_change)(gwf_stream *s, gwf_message_kind which);
 };
 
 /* ------------------------------------------------------------------------

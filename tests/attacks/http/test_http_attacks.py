@@ -39,7 +39,8 @@ BODY_CHAINS = {
                           "actions": {"request_headers": "buffer"}}),
     "/stream": probe("stream", {"tag": "STR", "log_body": True}),
     "/append": probe("append", {"tag": "APP",
-                                "append_request_body": "+tail"}),
+                                "append_request_body": "+tail",
+                                "body_will_change": ["request"]}),
 }
 SUFFIX = {"/buf": "", "/stream": "", "/append": "+tail"}
 

@@ -347,6 +347,28 @@ def nginx_request_body_goes_to_authz():
         assert_no_leaks(ngx)
 
 
+def nginx_body_streams_when_the_check_does_not_need_it():
+    """Without withRequestBody the check is made on the headers and the
+    body streams to the upstream as nginx reads it: a 3 MB POST under
+    client_max_body_size 20m is answered 200, not 413 (gwf_max_body,
+    1m, bounds only bodies a plugin holds whole)."""
+    big = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            server(proxied("/", "gwf_policy default/api; "
+                                "client_max_body_size 20m")),
+            manifests(authz.port, {"httpService": http_service()}),
+            up) as ngx:
+        r = request(ngx.port, "POST", "/allow", body=big)
+        expect_status(r, 200, "3 MB POST")
+        rec = up.requests[-1]
+        check(rec["body_len"] == len(big) and
+              rec["body"].encode("latin-1") == big,
+              "the upstream got %d bytes" % rec["body_len"])
+        check(echo_header(rec, "x-user") == "alice",
+              "the check's answer was not applied: %r" % rec["headers"])
+        assert_no_leaks(ngx)
+
+
 def nginx_client_abort_cancels_the_check():
     with AuthzHttp() as authz, Upstream() as up, Nginx(
             LOCATIONS, manifests(authz.port, {"httpService": http_service(
@@ -685,6 +707,7 @@ CASES = {f.__name__: f for f in [
     nginx_timeout_is_an_error,
     nginx_timeout_while_connecting_is_an_error,
     nginx_request_body_goes_to_authz,
+    nginx_body_streams_when_the_check_does_not_need_it,
     nginx_client_abort_cancels_the_check,
     nginx_grpc_allow_and_deny,
     nginx_concurrent_checks,

@@ -402,6 +402,28 @@ def sign_mode_unsigned_payload_sends_signed_content_sha256():
         body)
 
 
+# With unsignedPayload nothing needs the body: it streams to the service
+# as nginx reads it, and a 3 MB PUT under client_max_body_size 20m is
+# signed and answered, not refused with 413 by gwf_max_body (1m).
+def sign_mode_unsigned_payload_streams_a_large_body():
+    def body(ngx, fn):
+        data = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+        r = request(ngx.port, "PUT", "/api/items/big", body=data)
+        check(r.status == 200, "3 MB PUT: want 200, got %d: %s"
+              % (r.status, fn.requests[-1]["why"] if fn.requests else ""))
+        assert_content_sha256_as_botocore(fn, fn.port, "execute-api",
+                                          True, "PUT", "/api/items/big", data)
+
+    run(SECRETS,
+        lambda port: [secret(), signer("apigw", "execute-api",
+                                       unsignedPayload=True,
+                                       hostRewrite="127.0.0.1:%d" % port)],
+        lambda port, ca: [tls_location(
+            "/api/", "gwf_extension apigw; client_max_body_size 20m;",
+            port, ca)],
+        body)
+
+
 # A client's own X-Amz-Content-Sha256 never goes on unsigned beside a
 # signature over another hash: gone where botocore sends none (API
 # Gateway), the body's signed SHA-256 instead for S3.
@@ -557,6 +579,7 @@ CASES = {f.__name__: f for f in [
     session_token_is_sent_and_signed,
     sign_mode_signs_any_request,
     sign_mode_unsigned_payload_sends_signed_content_sha256,
+    sign_mode_unsigned_payload_streams_a_large_body,
     sign_mode_client_content_sha256_is_replaced,
     reply_hop_by_hop_and_framing_headers_are_dropped,
     reply_header_with_control_byte_gives_502,

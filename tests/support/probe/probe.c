@@ -46,6 +46,10 @@
  *   set_request_body / set_response_body       text replacing the body
  *   append_request_body / append_response_body text appended to it
  *   log_body       log each body chunk as a note
+ *   body_will_change ["request" | "response", ...]: call body_will_change
+ *                  for that message in its headers hook, and for the
+ *                  request once more, too late, in response_headers
+ *                  (noting each status)
  *   value_set      {key: string|integer|boolean|object} set on the stream
  *                  in request_headers
  *   value_get      [key, ...] read in request_headers
@@ -188,6 +192,7 @@ struct probe_config {
     struct probe_names log_header[2];
     char *set_body[2];
     char *append_body[2];
+    struct probe_names will_change;
     int log_body;
 
     struct probe_value *values;
@@ -599,6 +604,8 @@ probe_parse_field(struct probe_config *cfg, const char *key, json_t *value)
         return probe_parse_reply(cfg, value);
     if (strcmp(key, "log_body") == 0)
         return probe_parse_bool(inst, value, key, &cfg->log_body);
+    if (strcmp(key, "body_will_change") == 0)
+        return probe_parse_names(inst, value, key, &cfg->will_change);
     if (strcmp(key, "value_set") == 0)
         return probe_parse_values(cfg, value);
     if (strcmp(key, "value_get") == 0)
@@ -672,6 +679,7 @@ probe_config_free(struct probe_config *cfg)
     free(cfg->reply_body);
     free(cfg->reply_details);
     probe_free_pairs(&cfg->reply_headers);
+    probe_free_names(&cfg->will_change);
     for (int k = 0; k < 2; k++) {
         probe_free_names(&cfg->remove_header[k]);
         probe_free_pairs(&cfg->set_header[k]);
@@ -1338,6 +1346,20 @@ probe_stream_create(gwf_stream *s, const gwf_stream_init *init,
     return GWF_OK;
 }
 
+/* body_will_change for `which`, when the config names it. */
+static void
+probe_announce(const struct probe_config *cfg, gwf_stream *s,
+               gwf_message_kind which)
+{
+    const char *side = which == GWF_REQUEST ? "request" : "response";
+    for (size_t i = 0; i < cfg->will_change.count; i++) {
+        if (strcmp(cfg->will_change.items[i], side) != 0)
+            continue;
+        gwf_status st = s->host->body_will_change(s, which);
+        probe_note(cfg, "body_will_change %s status=%d", side, (int)st);
+    }
+}
+
 static gwf_action
 probe_hook(gwf_stream *s, void *stream_ctx, enum probe_hook hook, int32_t eos)
 {
@@ -1352,6 +1374,9 @@ probe_hook(gwf_stream *s, void *stream_ctx, enum probe_hook hook, int32_t eos)
     if (!is_body) {
         gwf_stream_logf(s, GWF_LOG_INFO, "probe %s %s eos=%d", cfg->tag,
                         probe_hook_names[hook], (int)eos);
+        probe_announce(cfg, s, which);
+        if (hook == HOOK_RESPONSE_HEADERS)
+            probe_announce(cfg, s, GWF_REQUEST);
         if (act->verb == VERB_BUFFER && !eos)
             ps->held[which] = 1;
         else

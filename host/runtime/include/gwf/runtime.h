@@ -219,11 +219,32 @@ gwf_rt_state gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
 gwf_rt_state gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which,
                              const char *data, size_t len,
                              int end_of_stream);
+/* Where direction `which` stands now, as the last feeding call or wake
+ * for it would say (no plugin code runs): a data plane that streams the
+ * request body while the response starts asks after a wake. */
+gwf_rt_state gwf_stream_state(const gwf_rt_stream *st, gwf_message_kind which);
 /* Take the next body chunk that passed every plugin. Returns 1 and fills
  * `chunk` (valid until the next call on the stream) and `*end_of_stream`,
  * or 0 when none is ready. */
 int gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which,
                     gwf_view *chunk, int *end_of_stream);
+
+/* How to frame a message's body once its headers left the chain (the
+ * feeding call answered GWF_RT_CONTINUE for them); see "Bodies" in
+ * abi.h. */
+typedef enum gwf_rt_framing {
+    /* No plugin changed the body: keep the message's own framing
+     * (Content-Length, ranges). */
+    GWF_RT_FRAMING_KEEP = 0,
+    /* A plugin changed the body while the headers were held: the whole
+     * body is ready in gwf_stream_take; send it with its exact length. */
+    GWF_RT_FRAMING_EXACT = 1,
+    /* A plugin changes the body as it streams: the length is unknown
+     * (drop Content-Length; send chunked or until close; no ranges). */
+    GWF_RT_FRAMING_STREAMED = 2
+} gwf_rt_framing;
+gwf_rt_framing gwf_stream_framing(const gwf_rt_stream *st,
+                                  gwf_message_kind which);
 
 /* The local reply after GWF_RT_REPLY: status, headers (iterate with
  * index until GWF_ERR_NOT_FOUND) and the whole body. The reply went
