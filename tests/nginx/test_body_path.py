@@ -1196,6 +1196,54 @@ def local_reply_from_a_request_body_hook_mid_upload_reaches_the_client():
         assert_no_leaks(ngx)
 
 
+def request_body_hook_pausing_on_every_chunk_still_delivers_the_whole_body():
+    """A request body hook that pauses on every chunk (a timer wakes it):
+    nginx stops reading while it waits and reads on after each resume, so
+    the whole body reaches the upstream, exactly, over HTTP/1.1 with
+    request buffering on and off and over HTTP/2; the stream ends."""
+    import subprocess
+    manifests = {"p.yaml": [observing(
+        "observe", "P", actions={"request_body": "pause_timer:5ms"})]}
+    h2_port = free_port()
+    h2_server = """
+    server {
+        listen 127.0.0.1:%d http2;
+        client_max_body_size 10m;
+        location / { gwf_extension default/observe; proxy_pass http://{UP}; }
+    }
+""" % h2_port
+    body = pattern_bytes(600 * 1024, 7)
+    want = {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    with BodyRecorder() as up, Nginx(server(
+            location("/buffered/", "gwf", "client_max_body_size 10m",
+                     "proxy_pass http://{UP}"),
+            location("/unbuffered/", "gwf", "client_max_body_size 10m",
+                     *UNBUFFERED_UPLOAD)),
+            manifests, up, http_extra=h2_server.replace(
+                "{UP}", "127.0.0.1:%d" % up.port)) as ngx:
+        for path in ("/buffered/u", "/unbuffered/u"):
+            r = request(ngx.port, "POST", path, body=body)
+            expect_status(r, 200, "POST " + path)
+            check(json.loads(r.body) == want,
+                  "%s: the upstream got %r" % (path, r.body[:200]))
+        path = os.path.join(ngx.prefix, "upload.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        out = subprocess.run(
+            ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "15",
+             "--data-binary", "@" + path,
+             "http://127.0.0.1:%d/h2/u" % h2_port],
+            capture_output=True, timeout=20)
+        check(out.returncode == 0, "curl over HTTP/2: rc %d %r"
+              % (out.returncode, out.stderr))
+        check(json.loads(out.stdout) == want,
+              "HTTP/2: the upstream got %r" % out.stdout[:200])
+        check(len(re.findall(r"probe P request_body eos=0", ngx.log())) >= 6,
+              "the hook did not see the bodies in chunks:\n"
+              + tail(ngx.log(), 20))
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     unbuffered_stream_first_chunk_arrives_before_the_upstream_finishes,
     server_sent_events_flush_through_an_observing_chain,
@@ -1211,6 +1259,7 @@ CASES = {f.__name__: f for f in [
     dav_put_with_a_request_body_hook_stores_the_file,
     client_aborts_mid_upload_while_a_request_body_hook_pauses,
     local_reply_from_a_request_body_hook_mid_upload_reaches_the_client,
+    request_body_hook_pausing_on_every_chunk_still_delivers_the_whole_body,
 ]}
 
 if __name__ == "__main__":
