@@ -2204,6 +2204,34 @@ set_request_length(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx, off_t total)
     return NGX_OK;
 }
 
+/* One of our buffers (from `free`, reused when large enough, of at least
+ * GWF_RESP_OUT_MIN bytes) holding a copy of `chunk`. */
+static ngx_chain_t *
+chunk_buf(ngx_http_request_t *r, ngx_chain_t **free, gwf_view chunk,
+          ngx_buf_tag_t tag)
+{
+    ngx_chain_t *cl = ngx_chain_get_free_buf(r->pool, free);
+    if (!cl)
+        return NULL;
+    ngx_buf_t *b = cl->buf;
+    size_t cap = b->start ? (size_t)(b->end - b->start) : 0;
+    if (cap < chunk.len) {
+        size_t size = ngx_max(chunk.len, GWF_RESP_OUT_MIN);
+        b->start = ngx_palloc(r->pool, size);
+        if (!b->start)
+            return NULL;
+        b->end = b->start + size;
+    }
+    b->pos = b->start;
+    b->last = chunk.len ? ngx_cpymem(b->start, chunk.ptr, chunk.len) : b->start;
+    b->temporary = chunk.len > 0;
+    b->flush = 0;
+    b->last_buf = 0;
+    b->last_in_chain = 0;
+    b->tag = tag;
+    return cl;
+}
+
 /* What left the chain, in our buffers; the last one carries last_buf. */
 static ngx_int_t
 take_request_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
@@ -2215,25 +2243,13 @@ take_request_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
     while (gwf_stream_take(ctx->st, GWF_REQUEST, &chunk, &eos)) {
         if (!chunk.len && !eos)
             continue;
-        ngx_chain_t *cl = ngx_chain_get_free_buf(r->pool, &ctx->req_free);
+        ngx_chain_t *cl =
+            chunk_buf(r, &ctx->req_free, chunk,
+                      (ngx_buf_tag_t)&ngx_http_gwf_request_body_filter);
         if (!cl)
             return NGX_ERROR;
-        ngx_buf_t *b = cl->buf;
-        size_t cap = b->start ? (size_t)(b->end - b->start) : 0;
-        if (cap < chunk.len) {
-            size_t size = ngx_max(chunk.len, GWF_RESP_OUT_MIN);
-            b->start = ngx_palloc(r->pool, size);
-            if (!b->start)
-                return NGX_ERROR;
-            b->end = b->start + size;
-        }
-        b->pos = b->start;
-        b->last =
-            chunk.len ? ngx_cpymem(b->start, chunk.ptr, chunk.len) : b->start;
-        b->temporary = chunk.len > 0;
-        b->tag = (ngx_buf_tag_t)&ngx_http_gwf_request_body_filter;
-        b->last_buf = eos;
-        b->flush = r->request_body_no_buffering;
+        cl->buf->last_buf = eos;
+        cl->buf->flush = r->request_body_no_buffering;
         ctx->req_out += (off_t)chunk.len;
         if (eos)
             ctx->req_eos_out = 1;
@@ -2581,26 +2597,12 @@ take_response_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx,
     while (gwf_stream_take(ctx->st, GWF_RESPONSE, &chunk, &eos)) {
         if (!chunk.len && !eos)
             continue;
-        ngx_chain_t *cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+        ngx_chain_t *cl = chunk_buf(r, &ctx->free, chunk,
+                                    (ngx_buf_tag_t)&ngx_http_gwf_module);
         if (!cl)
             return NGX_ERROR;
-        ngx_buf_t *b = cl->buf;
-        size_t cap = b->start ? (size_t)(b->end - b->start) : 0;
-        if (cap < chunk.len) {
-            size_t size = ngx_max(chunk.len, GWF_RESP_OUT_MIN);
-            b->start = ngx_palloc(r->pool, size);
-            if (!b->start)
-                return NGX_ERROR;
-            b->end = b->start + size;
-        }
-        b->pos = b->start;
-        b->last = chunk.len ? ngx_cpymem(b->start, chunk.ptr, chunk.len)
-                            : b->start;
-        b->temporary = chunk.len > 0;
-        b->flush = 0;
-        b->tag = (ngx_buf_tag_t)&ngx_http_gwf_module;
-        b->last_buf = eos && r == r->main;
-        b->last_in_chain = eos;
+        cl->buf->last_buf = eos && r == r->main;
+        cl->buf->last_in_chain = eos;
         if (eos)
             ctx->resp_eos_out = 1;
         *total += (off_t)chunk.len;
@@ -2624,14 +2626,11 @@ send_chunks(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx, ngx_chain_t *out)
         while (tail && tail->next)
             tail = tail->next;
         if (!tail) {
-            out = ngx_chain_get_free_buf(r->pool, &ctx->free);
+            gwf_view none = {NULL, 0};
+            out = chunk_buf(r, &ctx->free, none,
+                            (ngx_buf_tag_t)&ngx_http_gwf_module);
             if (!out)
                 return NGX_ERROR;
-            ngx_buf_t *b = out->buf;
-            b->pos = b->last = b->start;
-            b->temporary = 0;
-            b->last_buf = b->last_in_chain = 0;
-            b->tag = (ngx_buf_tag_t)&ngx_http_gwf_module;
             tail = out;
         }
         tail->buf->flush = 1;
