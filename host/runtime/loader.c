@@ -103,6 +103,23 @@ check_entry(const char *path, const gwf_plugin *entry, gwf_plugin *out,
                       GWF_ABI_VERSION_MAJOR, GWF_ABI_VERSION_MINOR);
         return -1;
     }
+    /* While the major is 0 the ABI is not frozen: a newer minor may add
+     * a slot or a rule the plugin relies on, so only plugins built for
+     * this host's minor or an older one are taken (an older one gets
+     * its own minor's behaviour where the ABI says so). */
+    if (entry->size >= offsetof(gwf_plugin, name) &&
+        GWF_ABI_VERSION_MAJOR == 0 &&
+        entry->abi_minor > GWF_ABI_VERSION_MINOR) {
+        gwf_diag_addf(d,
+                      "plugin %s: built for gwf ABI %u.%u, but this host "
+                      "implements ABI %d.%d; while the major is 0 a plugin "
+                      "must be built for this minor or an older one "
+                      "(rebuild the plugin against this gwf, or upgrade "
+                      "gwf)",
+                      path, entry->abi_major, entry->abi_minor,
+                      GWF_ABI_VERSION_MAJOR, GWF_ABI_VERSION_MINOR);
+        return -1;
+    }
     if (entry->size < ENTRY_MIN_SIZE) {
         gwf_diag_addf(d,
                       "plugin %s: invalid entry: its size is %u bytes, "

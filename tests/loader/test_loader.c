@@ -215,6 +215,26 @@ test_abi_major_mismatch_names_the_file_and_both_versions(void **state)
 }
 
 static void
+test_abi_minor_newer_than_the_host_is_refused_while_major_is_0(void **state)
+{
+    loader *l = *state;
+    char line[700];
+    snprintf(line, sizeof(line), "path: %s", bad_plugin(l, "abi_minor_newer"));
+    write_extension(l, "abi-minor", line, NULL);
+
+    const char *error = validate_fails(l);
+
+    assert_mentions(error, l->plugin);
+    char plugin_version[32], host_version[32];
+    snprintf(plugin_version, sizeof(plugin_version), "ABI %d.%d",
+             GWF_ABI_VERSION_MAJOR, GWF_ABI_VERSION_MINOR + 1);
+    snprintf(host_version, sizeof(host_version), "ABI %d.%d",
+             GWF_ABI_VERSION_MAJOR, GWF_ABI_VERSION_MINOR);
+    assert_mentions(error, plugin_version);
+    assert_mentions(error, host_version);
+}
+
+static void
 test_entry_smaller_than_its_first_fields_is_refused(void **state)
 {
     loader *l = *state;
@@ -329,6 +349,9 @@ main(void)
             loader_teardown),
         cmocka_unit_test_setup_teardown(
             test_abi_major_mismatch_names_the_file_and_both_versions,
+            loader_setup, loader_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_abi_minor_newer_than_the_host_is_refused_while_major_is_0,
             loader_setup, loader_teardown),
         cmocka_unit_test_setup_teardown(
             test_entry_smaller_than_its_first_fields_is_refused, loader_setup,

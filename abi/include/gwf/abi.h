@@ -16,6 +16,13 @@
  *
  * Conventions used below
  * ----------------------
+ * Every function says what it does, what it returns (each status), when
+ * it may be called (its phase) and on which thread, and who owns what it
+ * is given. A function returning gwf_status also returns, without
+ * saying so each time: GWF_ERR_BAD_ARGUMENT for a NULL handle or a NULL
+ * out-pointer, and GWF_ERR_STREAM_GONE for a stream handle that resumed
+ * or replied in the current hook or callback (a "dead handle").
+ *
  * Thread tags, in brackets before each function:
  *   [main]    the main thread, during configuration, before any worker
  *             runs (nginx: the master process, while reading nginx.conf).
@@ -36,6 +43,10 @@
  * Versioning:
  *   - GWF_ABI_VERSION_MAJOR changes only for incompatible changes; a host
  *     refuses a plugin built for another major, naming both versions.
+ *   - While the major is 0 the ABI is not frozen: a host also refuses a
+ *     plugin built for a newer minor than its own (naming both
+ *     versions), and runs one built for an older minor with that minor's
+ *     behaviour where this file says the behaviour changed.
  *   - Every struct passed across the boundary starts with its own size and
  *     only ever grows at the end. A reader checks `size` before touching a
  *     field added in a later minor version (GWF_HAS_FIELD below).
@@ -248,18 +259,23 @@ struct gwf_host {
 
     /* -- Logging, time, identity ----------------------------------------- */
 
-    /* [any] Log one message; the host adds the plugin instance name and
-     * (for stream_log) the stream's request id. Messages never include
-     * secrets or tokens: that is the plugin's duty. */
+    /* [any] Log one message (`len` bytes, not NUL-terminated; at most
+     * 4096 are kept); the host adds the plugin instance name. Any phase.
+     * Messages never include secrets or tokens: that is the plugin's
+     * duty. The host copies the text. A NULL `inst` is ignored. */
     void (*log)(gwf_instance *inst, gwf_log_level level, const char *msg,
                 size_t len);
-    /* [worker] Same, scoped to a stream. */
+    /* [worker] Same, scoped to a stream: the host adds the stream's
+     * request id. Any stream phase, also on a dead handle and in
+     * stream_complete. */
     void (*stream_log)(gwf_stream *s, gwf_log_level level, const char *msg,
                        size_t len);
-    /* [any] Is `level` enabled? Lets a plugin skip formatting. 1 or 0. */
+    /* [any] Is `level` enabled? Lets a plugin skip formatting. Returns 1
+     * or 0 (0 for a NULL `inst`). Any phase. */
     int32_t (*log_enabled)(gwf_instance *inst, gwf_log_level level);
-    /* [any] The host's clock, in nanoseconds (see gwf_clock). Tests and
-     * the CLI may fix or step it, which makes expiry reproducible. */
+    /* [any] The host's clock, in nanoseconds (see gwf_clock). Any phase.
+     * Tests and the CLI may fix or step it, which makes expiry
+     * reproducible. */
     int64_t (*now)(gwf_instance *inst, gwf_clock clock);
 
     /* -- Configuration time [main] ---------------------------------------- */
@@ -268,18 +284,24 @@ struct gwf_host {
      * the plugin's config ("providers[0].issuer", may be NULL or empty);
      * the host turns it into file:line and the document's field path.
      * Then return GWF_ERR_BAD_ARGUMENT from config_create or
-     * route_config_create. May be called several times. */
+     * route_config_create. May be called several times. Only inside
+     * config_create / route_config_create: elsewhere the host logs the
+     * message as an error instead. The host copies the text. */
     void (*config_error)(gwf_instance *inst, const char *field,
                          const char *msg, size_t len);
     /* Look up another document the manifests define, by kind ("Backend",
      * "Secret", ...) and reference ("name" or "namespace/name"; namespace
      * defaults to the instance's own). `*spec_json` receives the
      * document's `spec` (for Secret: the whole document) as JSON text,
-     * valid until config_create returns. GWF_ERR_NOT_FOUND if absent. */
+     * owned by the host, valid until config_create (or
+     * route_config_create) returns. Returns GWF_OK; GWF_ERR_NOT_FOUND if
+     * there is no such document; GWF_ERR_WRONG_PHASE outside those two
+     * hooks; GWF_ERR_NO_MEMORY. */
     gwf_status (*lookup_document)(gwf_instance *inst, const char *kind,
                                   const char *ref, gwf_view *spec_json);
     /* Directory of the manifest that configured this instance ("" if
-     * none), to resolve relative file names in the config. */
+     * none), to resolve relative file names in the config. Owned by the
+     * host, valid while the instance lives. [any] */
     gwf_view (*config_dir)(gwf_instance *inst);
 
     /* Define a metric. `name` is a Prometheus metric name; the host
@@ -288,7 +310,11 @@ struct gwf_host {
      * bounds (else NULL/0). `*metric_id` receives an id for metric_*.
      * Defining the same name twice with the same shape returns the same
      * id (two instances of one plugin share a metric, told apart by
-     * labels the host adds: `instance`). */
+     * labels the host adds: `instance`). The host copies the strings.
+     * Returns GWF_OK; GWF_ERR_BAD_ARGUMENT for an invalid name, label
+     * name or bucket list, more than 8 labels, or the same name defined
+     * before with another kind, labels or buckets (its first help text
+     * stays); GWF_ERR_NO_MEMORY. Define metrics in config_create. */
     gwf_status (*metric_define)(gwf_instance *inst, gwf_metric_kind kind,
                                 const char *name, const char *help,
                                 const char *const *label_names,
@@ -297,13 +323,22 @@ struct gwf_host {
 
     /* -- Metrics [worker] -------------------------------------------------- */
 
-    /* `label_values` must match the defined labels in count and order. */
+    /* For the three calls below: `label_values` (copied) must match the
+     * defined labels in count and order. Any worker phase, also in
+     * worker_start / worker_stop and stream_complete. Each returns GWF_OK;
+     * GWF_ERR_BAD_ARGUMENT for an id metric_define did not give, a label
+     * count that does not match, a call of the wrong kind for the metric
+     * (below) or a NaN; GWF_ERR_NO_MEMORY (a new label set). */
+
+    /* Add `delta` to a counter (delta >= 0) or gauge (any sign). */
     gwf_status (*metric_add)(gwf_instance *inst, uint32_t metric_id,
                              const gwf_view *label_values, size_t count,
                              double delta);
+    /* Set a gauge to `value`. */
     gwf_status (*metric_set)(gwf_instance *inst, uint32_t metric_id,
                              const gwf_view *label_values, size_t count,
                              double value);
+    /* Count `value` into a histogram's buckets, sum and count. */
     gwf_status (*metric_observe)(gwf_instance *inst, uint32_t metric_id,
                                  const gwf_view *label_values, size_t count,
                                  double value);
@@ -336,24 +371,37 @@ struct gwf_host {
      * ":method" is a token. The SDK's gwf_is_header_name and
      * gwf_is_header_value apply the same rules. */
 
-    /* The `index`-th value (0-based) of header `name`. */
+    /* The `index`-th value (0-based) of header `name`, as a borrowed
+     * view. Returns GWF_OK; GWF_ERR_NOT_FOUND when the header has fewer
+     * than index+1 values; GWF_ERR_BAD_ARGUMENT for an empty name;
+     * GWF_ERR_WRONG_PHASE when that message does not exist yet (the
+     * response before response_headers). */
     gwf_status (*header_get)(gwf_stream *s, gwf_message_kind which,
                              const char *name, size_t name_len, size_t index,
                              gwf_view *value);
-    /* Number of (non-pseudo) header lines. */
+    /* Number of (non-pseudo) header lines. It cannot report an error:
+     * it returns 0 when the message does not exist yet or the handle is
+     * dead. */
     size_t (*header_count)(gwf_stream *s, gwf_message_kind which);
-    /* The `index`-th header line, in order. */
+    /* The `index`-th header line, in order, as borrowed views. Returns
+     * GWF_OK; GWF_ERR_NOT_FOUND for index >= header_count;
+     * GWF_ERR_WRONG_PHASE as for header_get. */
     gwf_status (*header_at)(gwf_stream *s, gwf_message_kind which,
                             size_t index, gwf_view *name, gwf_view *value);
-    /* Replace every value of `name` with one value (adds it if absent). */
+    /* Replace every value of `name` with one value (adds it if absent).
+     * Returns GWF_OK; GWF_ERR_BAD_ARGUMENT for a name or value the rules
+     * above refuse, or a framing header of the request;
+     * GWF_ERR_WRONG_PHASE when the message is not writable;
+     * GWF_ERR_NO_MEMORY. Nothing changes unless it returns GWF_OK. */
     gwf_status (*header_set)(gwf_stream *s, gwf_message_kind which,
                              const char *name, size_t name_len,
                              const char *value, size_t value_len);
-    /* Append one more line `name: value`. */
+    /* Append one more line `name: value`. Returns as header_set. */
     gwf_status (*header_add)(gwf_stream *s, gwf_message_kind which,
                              const char *name, size_t name_len,
                              const char *value, size_t value_len);
-    /* Remove every line named `name`; GWF_OK even if there was none. */
+    /* Remove every line named `name`. Returns GWF_OK, also when there
+     * was none; otherwise as header_set. */
     gwf_status (*header_remove)(gwf_stream *s, gwf_message_kind which,
                                 const char *name, size_t name_len);
 
@@ -393,9 +441,14 @@ struct gwf_host {
 
     /* -- Stream information [worker] ------------------------------------- */
 
+    /* A stream attribute (gwf_attribute) as a borrowed view, valid until
+     * the current hook or callback returns. Any stream phase. Returns
+     * GWF_OK; GWF_ERR_NOT_FOUND for an attribute this host does not know
+     * or that does not exist yet (see GWF_ATTR_RESPONSE_FROM_UPSTREAM). */
     gwf_status (*attribute)(gwf_stream *s, gwf_attribute attr,
                             gwf_view *value);
-    /* The instance this stream handle belongs to. */
+    /* The instance this stream handle belongs to (NULL for a NULL or
+     * dead handle). Any stream phase. */
     gwf_instance *(*stream_instance)(gwf_stream *s);
 
     /* -- Shared per-stream values [worker] --------------------------------
@@ -403,10 +456,21 @@ struct gwf_host {
      * Plugins in one chain leave typed values for each other (the JWT
      * plugin leaves claims that the rate limiter uses as a descriptor).
      * Keys are strings; by convention "<plugin>.<name>", e.g.
-     * "jwt_auth.claim.sub". Setting a key again replaces it. */
+     * "jwt_auth.claim.sub". Values live until the stream is destroyed. */
+
+    /* Set `key` to `len` bytes of `data` (copied) of type `type`;
+     * setting a key again replaces it. Any stream hook or callback until
+     * stream_complete. Returns GWF_OK; GWF_ERR_BAD_ARGUMENT for an empty
+     * key or one over 256 bytes, an unknown type, or an INT / BOOL of the
+     * wrong size;
+     * GWF_ERR_WRONG_PHASE once the stream completed; GWF_ERR_NO_MEMORY. */
     gwf_status (*value_set)(gwf_stream *s, const char *key, size_t key_len,
                             gwf_value_type type, const void *data,
                             size_t len);
+    /* Read `key`: its type and a borrowed view of its bytes, valid until
+     * the key is set again or the current hook or callback returns. Any
+     * stream phase. Returns GWF_OK; GWF_ERR_NOT_FOUND if no plugin set
+     * it. */
     gwf_status (*value_get)(gwf_stream *s, const char *key, size_t key_len,
                             gwf_value_type *type, gwf_view *data);
 
@@ -446,24 +510,44 @@ struct gwf_host {
      * cancelled by the plugin before worker_stop returns.
      * Ids are never reused: cancelling a fired or cancelled id is a
      * harmless GWF_ERR_NOT_FOUND. A one-shot timer's id is spent once its
-     * callback starts. */
+     * callback starts. Phase: any worker hook or callback, including
+     * worker_start (not config_create, which runs before any loop: that
+     * returns GWF_ERR_WRONG_PHASE). `arg` stays the plugin's. */
+
+    /* Call cb(arg) once, `delay_ns` from now. `*timer_id` receives its
+     * id. Returns GWF_OK; GWF_ERR_STREAM_GONE for a stream that ended;
+     * GWF_ERR_NO_MEMORY; GWF_ERR_INTERNAL when the host loop refused. */
     gwf_status (*timer_start)(gwf_instance *inst, gwf_stream *s,
                               uint64_t delay_ns, gwf_timer_cb cb, void *arg,
                               uint64_t *timer_id);
+    /* Cancel a timer that has not started its callback: it never runs.
+     * Returns GWF_OK; GWF_ERR_NOT_FOUND for an id that fired, was
+     * cancelled (also by its stream's end) or is not a timer's. */
     gwf_status (*timer_cancel)(gwf_instance *inst, uint64_t timer_id);
     /* Watch `fd` for GWF_FD_READ and/or GWF_FD_WRITE. The callback runs
      * while the condition holds (level-triggered). The plugin owns the fd:
-     * cancel the watch before closing it. */
+     * cancel the watch before closing it. Returns as timer_start, and
+     * GWF_ERR_BAD_ARGUMENT for a negative fd, other event bits, or an fd
+     * the loop cannot watch. */
     gwf_status (*fd_watch)(gwf_instance *inst, gwf_stream *s, int fd,
                            uint32_t events, gwf_fd_cb cb, void *arg,
                            uint64_t *watch_id);
+    /* Change the events a watch waits for (0: none for now). Returns
+     * GWF_OK; GWF_ERR_NOT_FOUND for an id that is not a live watch;
+     * GWF_ERR_BAD_ARGUMENT for other event bits; GWF_ERR_INTERNAL when the
+     * loop refused. */
     gwf_status (*fd_update)(gwf_instance *inst, uint64_t watch_id,
                             uint32_t events);
+    /* Stop a watch: its callback does not run again. Returns as
+     * timer_cancel. */
     gwf_status (*fd_cancel)(gwf_instance *inst, uint64_t watch_id);
 
     /* -- Work from other threads ------------------------------------------ */
 
-    /* [worker] Take a reference on the stream for another thread. */
+    /* [worker] Take a reference on the stream for another thread (or a
+     * later callback): NULL for a NULL or dead handle, or out of memory.
+     * The plugin owns the reference and drops it with
+     * stream_ref_release, exactly once. Any stream hook or callback. */
     gwf_stream_ref *(*stream_ref)(gwf_stream *s);
     /* [any] Run cb(arg) on the stream's worker, as a stream callback (so
      * it may resume or reply). If the stream has ended, cb never runs:
@@ -472,15 +556,22 @@ struct gwf_host {
      * if the stream was known to have ended. Every post is settled (cb or
      * release run) by the time its stream has ended: a post still queued
      * then is released on the worker before stream_complete, so none is
-     * left to run once the plugin's stream state, worker or .so is gone. */
+     * left to run once the plugin's stream state, worker or .so is gone.
+     * Returns GWF_OK (queued); GWF_ERR_STREAM_GONE as said;
+     * GWF_ERR_BAD_ARGUMENT for a NULL ref or cb; GWF_ERR_NO_MEMORY
+     * (release already called). `arg` stays the plugin's: free it in cb
+     * or release. */
     gwf_status (*post)(gwf_stream_ref *ref, gwf_post_cb cb,
                        gwf_post_cb release, void *arg);
-    /* [any] Drop the reference. */
+    /* [any] Drop the reference taken with stream_ref; `ref` is invalid
+     * afterwards. NULL is ignored. */
     void (*stream_ref_release)(gwf_stream_ref *ref);
 
     /* -- Extensions -------------------------------------------------------- */
 
-    /* [any] A host capability by string id, or NULL. */
+    /* [any] A host capability by string id: a pointer owned by the host,
+     * valid while the plugin is loaded, or NULL when the host has none by
+     * that id. Any phase. */
     const void *(*get_extension)(const gwf_host *host, const char *id);
 
     /* -- Added in 0.2 ---------------------------------------------------- */
@@ -541,14 +632,19 @@ typedef struct gwf_plugin {
      * GWF_ERR_BAD_ARGUMENT. `*config` may be any pointer, NULL included. */
     gwf_status (*config_create)(const gwf_config_init *init, void **config);
     /* [main] Free the config. Called after every worker has stopped, and
-     * only if config_create succeeded. */
+     * only if config_create succeeded (the route configs made from it
+     * were destroyed before). */
     void (*config_destroy)(void *config);
 
     /* [main] Per-route settings for this instance (a TrafficPolicy's
-     * section that references it), as JSON text. Errors as above. */
+     * section that references it), as JSON text (borrowed for the call).
+     * Errors as above. `*route_config` may be any pointer, NULL
+     * included. */
     gwf_status (*route_config_create)(void *config, gwf_instance *inst,
                                       gwf_view route_json,
                                       void **route_config);
+    /* [main] Free a route config: after every worker has stopped, only
+     * for a route_config_create that succeeded, before config_destroy. */
     void (*route_config_destroy)(void *config, void *route_config);
 
     /* [worker] Per-worker state (a connection), created after the worker
@@ -565,9 +661,12 @@ typedef struct gwf_plugin {
     gwf_status (*stream_create)(gwf_stream *s, const gwf_stream_init *init,
                                 void **stream_ctx);
 
-    /* [worker] Stream hooks, in the order a request flows. end_of_stream
-     * is 1 when no body follows (headers hooks) or this is the last chunk
-     * (body hooks). Return a gwf_action. */
+    /* [worker] Stream hooks, in the order a request flows. The request
+     * hooks run in chain order, the response hooks in reverse chain
+     * order (the last plugin of the chain sees the response first, as
+     * it saw the request last). end_of_stream is 1 when no body follows
+     * (headers hooks) or this is the last chunk (body hooks). Return a
+     * gwf_action. */
     gwf_action (*request_headers)(gwf_stream *s, void *stream_ctx,
                                   int32_t end_of_stream);
     gwf_action (*request_body)(gwf_stream *s, void *stream_ctx,
