@@ -130,34 +130,77 @@ ea_pairs_find(const ea_pairs *p, const char *name, size_t index)
     return NULL;
 }
 
+/* `name` (any case, `len` bytes) against `item` (lowercase, NUL-ended):
+ * the order of ea_names.sorted. */
+static int
+name_cmp(const char *name, size_t len, const char *item)
+{
+    for (size_t i = 0; i < len; i++) {
+        int a = tolower((unsigned char)name[i]);
+        int b = (unsigned char)item[i];
+        if (b == 0 || a != b)
+            return b == 0 ? 1 : a - b;
+    }
+    return item[len] == 0 ? 0 : -1;
+}
+
+/* The first position in n->sorted whose item is not below `name`. */
+static size_t
+sorted_position(const ea_names *n, const char *name, size_t len)
+{
+    size_t lo = 0, hi = n->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (name_cmp(name, len, n->sorted[mid]) > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int
 ea_names_add(ea_names *n, const char *name, size_t len)
 {
     char **grown = realloc(n->items, (n->count + 1) * sizeof(*grown));
     char *copy;
+    size_t at;
 
     if (!grown)
         return -1;
     n->items = grown;
+    grown = realloc(n->sorted, (n->count + 1) * sizeof(*grown));
+    if (!grown)
+        return -1;
+    n->sorted = grown;
     copy = malloc(len + 1);
     if (!copy)
         return -1;
     for (size_t i = 0; i < len; i++)
         copy[i] = (char)tolower((unsigned char)name[i]);
     copy[len] = '\0';
+    at = sorted_position(n, copy, len);
+    memmove(&n->sorted[at + 1], &n->sorted[at],
+            (n->count - at) * sizeof(*n->sorted));
+    n->sorted[at] = copy;
     n->items[n->count++] = copy;
     return 0;
+}
+
+long
+ea_names_find(const ea_names *n, const char *name, size_t len)
+{
+    size_t at = sorted_position(n, name, len);
+
+    return at < n->count && name_cmp(name, len, n->sorted[at]) == 0 ? (long)at
+                                                                    : -1;
 }
 
 int
 ea_names_has(const ea_names *n, const char *name, size_t len)
 {
-    for (size_t i = 0; i < n->count; i++) {
-        if (strlen(n->items[i]) == len &&
-            strncasecmp(n->items[i], name, len) == 0)
-            return 1;
-    }
-    return 0;
+    return ea_names_find(n, name, len) >= 0;
 }
 
 void
@@ -166,7 +209,9 @@ ea_names_free(ea_names *n)
     for (size_t i = 0; i < n->count; i++)
         free(n->items[i]);
     free(n->items);
+    free(n->sorted);
     n->items = NULL;
+    n->sorted = NULL;
     n->count = 0;
 }
 
@@ -198,6 +243,7 @@ ea_verdict_free(ea_verdict *v)
     ea_pairs_free(&v->query_set);
     ea_pairs_free(&v->query_remove);
     free(v->body);
+    free(v->dynamic_metadata);
     memset(v, 0, sizeof(*v));
 }
 

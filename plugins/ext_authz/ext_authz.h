@@ -73,9 +73,13 @@ typedef struct ea_pairs {
     size_t count;
 } ea_pairs;
 
-/* A list of lowercase header names, owned. */
+/* A list of lowercase header names, owned: `items` in the order added,
+ * `sorted` the same strings in byte order, so that a lookup is a binary
+ * search (an answer's 100 headers against a list of 100 names stays
+ * linear in the answer, not 100 x 100). */
 typedef struct ea_names {
     char **items;
+    char **sorted;
     size_t count;
 } ea_names;
 
@@ -153,6 +157,10 @@ typedef struct ea_verdict {
     ea_pairs query_remove; /* the values are unused ("") */
     char *body;            /* deny */
     size_t body_len;
+    /* allow (gRPC): the answer's dynamic_metadata as JSON text (owned,
+     * NUL-terminated), or NULL when it had none or an empty one */
+    char *dynamic_metadata;
+    size_t dynamic_metadata_len;
     size_t dropped_headers; /* deny: invalid headers left out */
     /* what was wrong with the answer (static string): a denial's note
      * for the log, or an error's reason while decoding */
@@ -247,7 +255,10 @@ int ea_pairs_add_exact(ea_pairs *p, const char *name, size_t name_len,
 void ea_pairs_free(ea_pairs *p);
 const ea_pair *ea_pairs_find(const ea_pairs *p, const char *name, size_t index);
 int ea_names_add(ea_names *n, const char *name, size_t len);
+/* 1 when `name` (any case) is in `n`: O(log n). */
 int ea_names_has(const ea_names *n, const char *name, size_t len);
+/* Its position in n->sorted, or -1: O(log n). */
+long ea_names_find(const ea_names *n, const char *name, size_t len);
 void ea_names_free(ea_names *n);
 void ea_verdict_free(ea_verdict *v);
 /* 1 when a transfer that failed this way may succeed if tried again

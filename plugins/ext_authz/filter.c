@@ -13,7 +13,10 @@
  *   (the check runs on the worker's curl multi handle, client.c; a stream
  *    timer bounds it by requestTimeout)
  *   on_call_done      applies the verdict: resume with the upstream
- *                     request changed, or a local reply;
+ *                     request changed (and an allowing gRPC answer's
+ *                     dynamic_metadata left as the stream value
+ *                     "ext_authz.dynamic_metadata", JSON), or a local
+ *                     reply;
  *   response_headers  add headersToClientOnSuccess;
  *   stream_destroy    removes a check still in flight: a client that
  *                     leaves cancels its check.
@@ -97,6 +100,11 @@ apply_query(gwf_stream *s, const ea_verdict *v)
     return rc;
 }
 
+/* The stream value later plugins read an allowing answer's
+ * dynamic_metadata from (Envoy: dynamic metadata in the ext_authz
+ * filter's namespace). */
+#define EA_METADATA_KEY "ext_authz.dynamic_metadata"
+
 /* An OK answer's request changes. Each operation is one host call: with
  * append false every value is set in turn, so the last of one name wins
  * (Envoy's setCopy), and nothing here searches the answer again. A header
@@ -108,6 +116,14 @@ apply_allow(ea_stream *es, ea_verdict *v)
 {
     gwf_stream *s = es->s;
 
+    if (v->dynamic_metadata &&
+        s->host->value_set(s, EA_METADATA_KEY, sizeof(EA_METADATA_KEY) - 1,
+                           GWF_VALUE_JSON, v->dynamic_metadata,
+                           v->dynamic_metadata_len) != GWF_OK) {
+        v->note = "cannot set the dynamic_metadata stream value";
+        return -1;
+    }
+
     for (size_t i = 0; i < v->to_upstream_remove.count; i++)
         gwf_header_remove(s, GWF_REQUEST, v->to_upstream_remove.items[i]);
     for (size_t i = 0; i < v->to_upstream_set.count; i++) {
@@ -118,8 +134,10 @@ apply_allow(ea_stream *es, ea_verdict *v)
         const ea_pair *p = &v->to_upstream_add.items[i];
         gwf_header_add(s, GWF_REQUEST, p->name, p->value);
     }
-    if (apply_query(s, v) != 0)
+    if (apply_query(s, v) != 0) {
+        v->note = "cannot apply the answer's query parameters";
         return -1;
+    }
     /* Keep the client headers for response_headers. */
     es->to_client = v->to_client;
     es->to_client_set = v->to_client_set;
@@ -180,9 +198,7 @@ apply(ea_stream *es, ea_verdict *v, int in_hook)
     if (apply_allow(es, v) != 0) {
         /* Half-applied changes must not reach the upstream. */
         count(cfg, "error");
-        gwf_stream_logf(s, GWF_LOG_WARN,
-                        "ext_authz: cannot apply the answer's query "
-                        "parameters");
+        gwf_stream_logf(s, GWF_LOG_WARN, "ext_authz: %s", v->note);
         gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
         return GWF_PAUSE;
     }

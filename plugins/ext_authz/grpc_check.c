@@ -18,7 +18,7 @@
  *     ok_response = 3 (headers = 2, dynamic_metadata = 3,
  *       headers_to_remove = 5, response_headers_to_add = 6,
  *       query_parameters_to_set = 7, query_parameters_to_remove = 8),
- *     dynamic_metadata = 4
+ *     dynamic_metadata = 4 (google.protobuf.Struct, read by proto.c)
  *   HeaderValueOption: header = 1 (HeaderValue: key = 1, value = 2,
  *     raw_value = 3), append = 2 (BoolValue: value = 1)
  *   QueryParameter: key = 1, value = 2
@@ -29,6 +29,11 @@
  * is answered 403. Otherwise an authz server that echoes request text
  * into a denial header would let a client turn the denial into an error,
  * which failOpen allows.
+ *
+ * The dynamic_metadata of an allowing answer becomes JSON text that the
+ * filter leaves for later plugins (stream value
+ * "ext_authz.dynamic_metadata"); a Struct that cannot be read is a
+ * malformed answer like any other. A denial's is not read at all.
  *
  * The result is read from the grpc-status trailer only: a stream that
  * ends without trailers is an error, as in Envoy.
@@ -503,8 +508,10 @@ decode_mutation(const pb_field *f, ea_verdict *v)
     return ea_pairs_add(into, name.ptr, name.len, value.ptr, value.len);
 }
 
+/* `ok_metadata` collects OkHttpResponse.dynamic_metadata (3). */
 static int
-decode_ok(const uint8_t *data, size_t len, ea_verdict *v)
+decode_ok(const uint8_t *data, size_t len, ea_verdict *v,
+          pb_struct_reader *ok_metadata, int *has_ok_metadata)
 {
     pb_reader r = {data, data + len};
     pb_field f;
@@ -529,17 +536,55 @@ decode_ok(const uint8_t *data, size_t len, ea_verdict *v)
             frc = decode_removal(&f, v);
         else if (f.number == 7 || f.number == 8)
             frc = decode_query(&f, v);
-        else
-            frc = 0; /* dynamic_metadata (3): not applied, README */
+        else if (f.number == 3) {
+            *has_ok_metadata = 1;
+            frc = pb_struct_merge(ok_metadata, f.data, f.len);
+            if (frc != 0)
+                v->note = ok_metadata->why;
+        } else
+            frc = 0;
         if (frc != 0)
             return -1;
     }
     return rc < 0 ? -1 : 0;
 }
 
+/* The dynamic_metadata of an allowing answer, as Envoy takes it: the
+ * deprecated OkHttpResponse.dynamic_metadata when present (even empty)
+ * replaces CheckResponse.dynamic_metadata (4), every occurrence of which
+ * is merged. An empty Struct sets nothing (Envoy emits only a non-empty
+ * one). 0, or -1 (malformed; v->note says why). */
+static int
+decode_metadata(const uint8_t *data, size_t len, ea_verdict *v,
+                pb_struct_reader *ok_metadata, int has_ok_metadata)
+{
+    pb_struct_reader outer = {0};
+    pb_struct_reader *chosen = ok_metadata;
+    pb_reader r = {data, data + len};
+    pb_field f;
+    int rc = 0;
+
+    if (!has_ok_metadata) {
+        chosen = &outer;
+        while (rc == 0 && pb_next(&r, &f) == 1) {
+            if (f.number == 4 && f.wire == PB_LEN)
+                rc = pb_struct_merge(&outer, f.data, f.len);
+        }
+    }
+    if (rc == 0 && chosen->object && json_object_size(chosen->object) > 0)
+        rc = pb_struct_dump(chosen, &v->dynamic_metadata,
+                            &v->dynamic_metadata_len);
+    if (rc != 0)
+        v->note = chosen->why;
+    pb_struct_reader_free(&outer);
+    return rc;
+}
+
 int
 ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
 {
+    pb_struct_reader ok_metadata = {0};
+    int has_ok_metadata = 0;
     pb_reader r = {data, data + len};
     pb_field f;
     int rc;
@@ -571,8 +616,11 @@ ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
         goto bad;
     if (code == 0) {
         v->kind = EA_VERDICT_ALLOW;
-        if (ok && decode_ok(ok, ok_len, v) != 0)
+        if ((ok &&
+             decode_ok(ok, ok_len, v, &ok_metadata, &has_ok_metadata) != 0) ||
+            decode_metadata(data, len, v, &ok_metadata, has_ok_metadata) != 0)
             goto bad;
+        pb_struct_reader_free(&ok_metadata);
         return 0;
     }
     v->kind = EA_VERDICT_DENY;
@@ -590,6 +638,7 @@ ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
     return 0;
 bad : {
     const char *note = v->note;
+    pb_struct_reader_free(&ok_metadata);
     ea_verdict_free(v);
     v->kind = EA_VERDICT_ERROR;
     v->error = note ? note : "malformed CheckResponse";

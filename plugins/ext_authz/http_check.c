@@ -206,24 +206,42 @@ fail:
     return st;
 }
 
+/* The answer's Connection headers, found once per answer: with them
+ * each "is it hop-by-hop?" is a look at a few values, not a walk of the
+ * whole answer (which made an answer of n headers cost n x n). */
+typedef struct connection_values {
+    const char *items[EA_MAX_RESPONSE_HEADERS];
+    size_t count;
+} connection_values;
+
+static void
+find_connection_values(const ea_pairs *answer, connection_values *out)
+{
+    out->count = 0;
+    for (size_t i = 0;
+         i < answer->count && out->count < EA_MAX_RESPONSE_HEADERS; i++) {
+        if (strcmp(answer->items[i].name, "connection") == 0)
+            out->items[out->count++] = answer->items[i].value;
+    }
+}
+
 /* Headers that belong to the authz server's connection or that the data
  * plane computes: never passed on. The hop-by-hop ones are the SDK's list
  * (gwf_is_hop_by_hop_header), plus what the answer's own Connection
  * header names (RFC 9110 7.6.1: "Connection: x-hop" makes x-hop
  * hop-by-hop too, so it is no more the client's or the upstream's than
- * Keep-Alive is). `answer` holds the answer's headers. */
+ * Keep-Alive is). */
 static int
-is_connection_header(const ea_pairs *answer, const char *name)
+is_connection_header(const connection_values *connection, const char *name)
 {
     size_t len = strlen(name);
 
     if (gwf_is_hop_by_hop_header(name, len) ||
         strcmp(name, "content-length") == 0 || strcmp(name, "host") == 0)
         return 1;
-    for (size_t i = 0; i < answer->count; i++) {
-        const ea_pair *p = &answer->items[i];
-        if (strcmp(p->name, "connection") == 0 &&
-            gwf_header_list_contains(p->value, strlen(p->value), name, len))
+    for (size_t i = 0; i < connection->count; i++) {
+        const char *v = connection->items[i];
+        if (gwf_header_list_contains(v, strlen(v), name, len))
             return 1;
     }
     return 0;
@@ -240,26 +258,38 @@ is_always_client_header(const char *name)
 /* The answer's headers named in `names`, into `to`. With `again` set, a
  * second value of one name goes there instead (headersToBackend: the
  * first value replaces the request's, the others are added beside it).
- * The answer has at most EA_MAX_RESPONSE_HEADERS lines, which bounds the
- * search. */
+ * Linear in the answer: a binary search in `names` per header, and the
+ * names already seen marked by their position in names->sorted. */
 static int
-copy_named(const ea_pairs *from, const ea_names *names, ea_pairs *to,
-           ea_pairs *again)
+copy_named(const ea_pairs *from, const connection_values *connection,
+           const ea_names *names, ea_pairs *to, ea_pairs *again)
 {
+    unsigned char *seen = NULL;
+    int rc = -1;
+
+    if (again && names->count && !(seen = calloc(names->count, 1)))
+        return -1;
     for (size_t i = 0; i < from->count; i++) {
         const ea_pair *p = &from->items[i];
         ea_pairs *into = to;
-        if (!ea_names_has(names, p->name, strlen(p->name)) ||
-            is_connection_header(from, p->name) ||
+        long at = ea_names_find(names, p->name, strlen(p->name));
+
+        if (at < 0 || is_connection_header(connection, p->name) ||
             !gwf_is_header_value(p->value, strlen(p->value)))
             continue;
-        if (again && ea_pairs_find(to, p->name, 0))
-            into = again;
+        if (seen) {
+            if (seen[at])
+                into = again;
+            seen[at] = 1;
+        }
         if (ea_pairs_add(into, p->name, strlen(p->name), p->value,
                          strlen(p->value)) != 0)
-            return -1;
+            goto done;
     }
-    return 0;
+    rc = 0;
+done:
+    free(seen);
+    return rc;
 }
 
 /* x-envoy-auth-headers-to-remove: a comma-separated list of names. */
@@ -297,6 +327,8 @@ void
 ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
                      const char *body, size_t body_len, ea_verdict *v)
 {
+    connection_values connection;
+
     memset(v, 0, sizeof(*v));
     if (status < 200 || status > 599) {
         v->kind = EA_VERDICT_ERROR;
@@ -309,13 +341,14 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
         v->retryable = 1;
         return;
     }
+    find_connection_values(headers, &connection);
     if (status == 200) {
         v->kind = EA_VERDICT_ALLOW;
-        if (copy_named(headers, &cfg->headers_to_backend, &v->to_upstream_set,
-                       &v->to_upstream_add) != 0 ||
+        if (copy_named(headers, &connection, &cfg->headers_to_backend,
+                       &v->to_upstream_set, &v->to_upstream_add) != 0 ||
             collect_removals(headers, &v->to_upstream_remove) != 0 ||
-            copy_named(headers, &cfg->headers_on_success, &v->to_client,
-                       NULL) != 0)
+            copy_named(headers, &connection, &cfg->headers_on_success,
+                       &v->to_client, NULL) != 0)
             goto oom;
         return;
     }
@@ -323,7 +356,7 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
     v->status = (uint32_t)status;
     for (size_t i = 0; i < headers->count; i++) {
         const ea_pair *p = &headers->items[i];
-        if (is_connection_header(headers, p->name) ||
+        if (is_connection_header(&connection, p->name) ||
             !gwf_is_header_name(p->name, strlen(p->name)) ||
             !gwf_is_header_value(p->value, strlen(p->value)))
             continue;

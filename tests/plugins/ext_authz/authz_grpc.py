@@ -25,10 +25,24 @@ By the checked path:
   .../many-headers         OK with 40,000 headers
   .../deadline             OK; x-grpc-deadline: the seconds the call has
              left (grpc-timeout as the server read it), rounded
+  .../metadata             OK; CheckResponse.dynamic_metadata with every
+             kind of Value (METADATA below), in two occurrences of the
+             field (merged, "user" replaced by the second)
+  .../metadata-ok-wins     OK; both CheckResponse.dynamic_metadata and the
+             deprecated ok_response.dynamic_metadata (which wins)
+  .../metadata-empty       OK; an empty dynamic_metadata
+  .../metadata-deep-N      OK; dynamic_metadata with N nested Structs in
+             all, the top one included ({"a": {"a": ... {}}})
+  .../metadata-bad         OK; a dynamic_metadata that is not protobuf
+  .../metadata-nan         OK; a dynamic_metadata holding NaN
+  .../metadata-not-utf8    OK; a string value that is not UTF-8
+  .../deny-metadata-bad    code 7, denied_response 401, and a
+             dynamic_metadata that is not protobuf
 """
 
 import os
 import signal
+import struct
 import sys
 import time
 from concurrent import futures
@@ -105,9 +119,75 @@ def header(name, value, append=None):
     return opt
 
 
+def f_double(num, v):
+    return enc_varint(num << 3 | 1) + struct.pack("<d", v)
+
+
+def value(v):
+    """A google.protobuf.Value (null, bool, number, string, dict, list)."""
+    if v is None:
+        return f_int(1, 0)
+    if isinstance(v, bool):
+        return f_int(4, 1 if v else 0)
+    if isinstance(v, (int, float)):
+        return f_double(2, float(v))
+    if isinstance(v, (str, bytes)):
+        return f_len(3, v)
+    if isinstance(v, dict):
+        return f_len(5, struct_msg(v))
+    return f_len(6, b"".join(f_len(1, value(x)) for x in v))
+
+
+def struct_msg(d):
+    """A google.protobuf.Struct: map<string, Value> fields = 1."""
+    return b"".join(f_len(1, f_len(1, k) + f_len(2, value(v)))
+                    for k, v in d.items())
+
+
+METADATA = {"user": "first", "n": None, "int": 42, "neg": -7, "half": 0.5,
+            "ok": True, "no": False, "s": "caf\u00e9 \"q\"\n",
+            "nested": {"list": [1, "two", [3], {"four": 4}, None],
+                       "empty": {}, "none": []}}
+
+
+def metadata_answer(path):
+    """The answers of the dynamic_metadata paths (or None)."""
+    ok_status = f_len(1, b"")
+    ok = f_len(3, f_len(2, header("x-user", "alice")))
+    if path.endswith("/metadata"):
+        return (ok_status + ok + f_len(4, struct_msg(METADATA)) +
+                f_len(4, struct_msg({"user": "second"})))
+    if path.endswith("/metadata-ok-wins"):
+        inner = f_len(2, header("x-user", "alice")) + f_len(
+            3, struct_msg({"from": "ok_response"}))
+        return (ok_status + f_len(4, struct_msg({"from": "check"})) +
+                f_len(3, inner))
+    if path.endswith("/metadata-empty"):
+        return ok_status + ok + f_len(4, b"")
+    if "/metadata-deep-" in path:
+        levels = int(path.rsplit("-", 1)[1])
+        d = {}
+        for _ in range(levels - 1):
+            d = {"a": d}
+        return ok_status + ok + f_len(4, struct_msg(d))
+    if path.endswith("/metadata-bad"):
+        return ok_status + ok + f_len(4, b"\x0a\xff\xff")
+    if path.endswith("/metadata-nan"):
+        return ok_status + ok + f_len(4, struct_msg({"x": float("nan")}))
+    if path.endswith("/metadata-not-utf8"):
+        return ok_status + ok + f_len(4, struct_msg({"x": b"\xff"}))
+    if path.endswith("/deny-metadata-bad"):
+        denied = f_len(1, f_int(1, 401)) + f_len(3, "no")
+        return (f_len(1, f_int(1, 7)) + f_len(2, denied) +
+                f_len(4, b"\x0a\xff\xff"))
+    return None
+
+
 def special_answer(path, context):
     """The answers of the paths that test one field each (or None)."""
     ok_status = f_len(1, b"")
+    if "metadata" in path:
+        return metadata_answer(path)
     if path.endswith("/deny-bad-header"):
         denied = (f_len(1, f_int(1, 403)) +
                   f_len(2, header("x reason", "r")) +

@@ -494,6 +494,189 @@ test_long_request_timeout_reaches_the_server_as_its_deadline(void **state)
     done(h, res);
 }
 
+/* ---- dynamic_metadata: a stream value for the plugins after ours ---- */
+
+/* ext_authz (the policy) then the probe plugin (tests/support/probe),
+ * which logs the stream value "ext_authz.dynamic_metadata" as it reads
+ * it in its request_headers hook. */
+static const char *const probe_ext[] = {"probe", NULL};
+static const gwf_test_route api_then_probe = {.policy = "default/api",
+                                              .extensions = probe_ext};
+
+static gwf_test_host *
+host_with_probe(const char *ext_auth)
+{
+    gwf_test_host *h = host_with(ext_auth);
+
+    if (gwf_test_load_text(h,
+                           "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                           "kind: GatewayExtension\n"
+                           "metadata: {name: probe}\n"
+                           "spec: {plugin: {name: probe, config: {tag: M, "
+                           "value_get: [ext_authz.dynamic_metadata]}}}\n") != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    return h;
+}
+
+static gwf_test_result *
+run_probed(gwf_test_host *h, const char *path)
+{
+    gwf_test_request *req = gwf_test_request_new("GET", path);
+    gwf_test_result *res = gwf_test_run(h, &api_then_probe, req);
+
+    if (!res)
+        fail_msg("run: %s", gwf_test_error(h));
+    gwf_test_request_free(req);
+    return res;
+}
+
+#define METADATA_NOTE "probe M note: value ext_authz.dynamic_metadata "
+#define METADATA_ABSENT METADATA_NOTE "status=1"
+
+static void
+test_dynamic_metadata_is_left_for_later_plugins_as_json(void **state)
+{
+    gwf_test_host *h = host_with_probe(GRPC_SPEC);
+    gwf_test_result *res = run_probed(h, "/metadata");
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-user"), "alice");
+    /* Every kind of Value; keys sorted; the second occurrence of the
+     * field merged into the first ("user" replaced). */
+    if (!gwf_test_log_contains(h, METADATA_NOTE
+                               "type=4 ={\"half\":0.5,\"int\":42,\"n\":null,"
+                               "\"neg\":-7,\"nested\":{\"empty\":{},\"list\":"
+                               "[1,\"two\",[3],{\"four\":4},null],\"none\":[]},"
+                               "\"no\":false,\"ok\":true,"
+                               "\"s\":\"caf\xc3\xa9 \\\"q\\\"\\n\","
+                               "\"user\":\"second\"}\n"))
+        fail_msg("%s", gwf_test_logs(h));
+    done(h, res);
+}
+
+/* The deprecated OkHttpResponse.dynamic_metadata, when present, replaces
+ * CheckResponse.dynamic_metadata (Envoy's rule until it is removed). */
+static void
+test_ok_response_dynamic_metadata_replaces_the_check_responses(void **state)
+{
+    gwf_test_host *h = host_with_probe(GRPC_SPEC);
+    gwf_test_result *res = run_probed(h, "/metadata-ok-wins");
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    if (!gwf_test_log_contains(h, METADATA_NOTE
+                               "type=4 ={\"from\":\"ok_response\"}\n"))
+        fail_msg("%s", gwf_test_logs(h));
+    done(h, res);
+}
+
+/* Envoy emits only a Struct with fields: an empty one, or none, leaves
+ * no value. */
+static void
+test_empty_or_absent_dynamic_metadata_sets_no_value(void **state)
+{
+    gwf_test_host *h = host_with_probe(GRPC_SPEC);
+    gwf_test_result *res = run_probed(h, "/metadata-empty");
+    gwf_test_result *plain;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-user"), "alice");
+    plain = run_probed(h, "/allow");
+    assert_int_equal(gwf_test_outcome(plain), GWF_TEST_FORWARDED);
+    assert_true(gwf_test_log_contains(h, METADATA_ABSENT));
+    assert_false(gwf_test_log_contains(h, METADATA_NOTE "type="));
+    gwf_test_result_free(plain);
+    done(h, res);
+}
+
+static void
+test_dynamic_metadata_nested_32_deep_is_kept(void **state)
+{
+    gwf_test_host *h = host_with_probe(GRPC_SPEC);
+    gwf_test_result *res = run_probed(h, "/metadata-deep-32");
+    char expected[256];
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    n += (size_t)snprintf(expected, sizeof(expected), "%s",
+                          METADATA_NOTE "type=4 =");
+    for (int i = 0; i < 31; i++)
+        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "{\"a\":");
+    n += (size_t)snprintf(expected + n, sizeof(expected) - n, "{}");
+    for (int i = 0; i < 31; i++)
+        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "}");
+    snprintf(expected + n, sizeof(expected) - n, "\n");
+    if (!gwf_test_log_contains(h, expected))
+        fail_msg("%s", gwf_test_logs(h));
+    done(h, res);
+}
+
+/* A Struct that cannot be read is a malformed answer: statusOnError,
+ * nothing of the answer applied. */
+static void
+test_malformed_dynamic_metadata_is_an_error(void **state)
+{
+    static const struct {
+        const char *path, *why;
+    } cases[] = {
+        {"/metadata-deep-33", "nested deeper than 32 levels"},
+        {"/metadata-bad", "dynamic_metadata is not a valid Struct"},
+        {"/metadata-nan", "NaN or infinite"},
+        {"/metadata-not-utf8", "a string that is not UTF-8"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gwf_test_host *h = host_with_probe(GRPC_SPEC);
+        gwf_test_result *res = run_probed(h, cases[i].path);
+
+        assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+        assert_int_equal(gwf_test_status(res), 403);
+        if (!gwf_test_log_contains(h, cases[i].why))
+            fail_msg("%s: %s", cases[i].path, gwf_test_logs(h));
+        assert_false(gwf_test_log_contains(h, "probe M request_headers"));
+        done(h, res);
+    }
+}
+
+/* Under failOpen the request goes on as after any error: unchanged (no
+ * x-user from the answer) and without the value. */
+static void
+test_malformed_dynamic_metadata_under_fail_open_passes_unchanged(void **st)
+{
+    gwf_test_host *h = host_with_probe(
+        "{failOpen: true, grpcService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run_probed(h, "/metadata-bad");
+
+    (void)st;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(gwf_test_upstream_header(res, "x-user", 0));
+    assert_true(gwf_test_log_contains(h, "(failOpen: allowed)"));
+    assert_true(gwf_test_log_contains(h, METADATA_ABSENT));
+    done(h, res);
+}
+
+/* A denial's dynamic_metadata is not read: a bad one cannot turn the
+ * denial into an error that failOpen would allow. */
+static void
+test_denial_with_malformed_dynamic_metadata_stays_a_denial(void **state)
+{
+    gwf_test_host *h = host_with_probe(
+        "{failOpen: true, grpcService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run_probed(h, "/deny-metadata-bad");
+    size_t len;
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 401);
+    assert_memory_equal(gwf_test_body(res, &len), "no", 2);
+    assert_false(gwf_test_log_contains(h, "probe M request_headers"));
+    done(h, res);
+}
+
 int
 main(void)
 {
@@ -528,6 +711,17 @@ main(void)
             test_client_partial_body_header_does_not_reach_the_server),
         cmocka_unit_test(
             test_long_request_timeout_reaches_the_server_as_its_deadline),
+        cmocka_unit_test(
+            test_dynamic_metadata_is_left_for_later_plugins_as_json),
+        cmocka_unit_test(
+            test_ok_response_dynamic_metadata_replaces_the_check_responses),
+        cmocka_unit_test(test_empty_or_absent_dynamic_metadata_sets_no_value),
+        cmocka_unit_test(test_dynamic_metadata_nested_32_deep_is_kept),
+        cmocka_unit_test(test_malformed_dynamic_metadata_is_an_error),
+        cmocka_unit_test(
+            test_malformed_dynamic_metadata_under_fail_open_passes_unchanged),
+        cmocka_unit_test(
+            test_denial_with_malformed_dynamic_metadata_stays_a_denial),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
