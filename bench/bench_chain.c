@@ -16,7 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "exchange.h"
+#include <gwf/exchange.h>
+#include <gwf/loop.h>
 
 #define TARGET_NS_PER_HOOK 30.0
 

@@ -25,8 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "exchange.h"
-#include "http1.h"
+#include <gwf/exchange.h>
+#include <gwf/loop.h>
+#include <gwf/runtime.h>
 
 #define RUN_TIMEOUT_SLACK_NS (5ull * 1000000000ull)
 
@@ -57,7 +58,7 @@ print_errors(gwf_errors *e)
 }
 
 static int
-read_file(const char *path, rt_buf *out)
+read_file(const char *path, gwf_buf *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -68,7 +69,7 @@ read_file(const char *path, rt_buf *out)
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         if (out->len + n > 64u * 1024u * 1024u ||
-            rt_buf_append(out, chunk, n) < 0) {
+            gwf_buf_append(out, chunk, n) < 0) {
             fprintf(stderr, "gwf: %s: too large\n", path);
             fclose(f);
             return -1;
@@ -204,7 +205,8 @@ cmd_validate(int argc, char **argv)
 
 typedef struct run_state {
     const char *upstream_url;
-    gwf_http_message stub;
+    gwf_memmsg stub; /* --upstream-response: status and headers */
+    gwf_buf stub_body;
     bool have_stub;
     bool done;
     char error[512];
@@ -219,45 +221,21 @@ stub_upstream(run_state *rs, gwf_exchange *x)
         x->response.status = 200;
         return 0;
     }
-    return gwf_memmsg_from_http(&x->response, &x->response_body, &rs->stub,
-                                0);
+    if (gwf_memmsg_copy(&x->response, &rs->stub) != 0)
+        return -1;
+    return gwf_buf_set(&x->response_body, rs->stub_body.data,
+                       rs->stub_body.len);
 }
 
 /* A real upstream: the request as the chain left it, sent with libcurl. */
 static int
 fetch_upstream(run_state *rs, gwf_exchange *x)
 {
-    gwf_http_message req;
-    memset(&req, 0, sizeof req);
-    req.method = x->request.method;
-    req.target = x->request.path;
-    req.minor_version = 1;
-    gwf_http_header *headers =
-        calloc(x->request.count ? x->request.count : 1, sizeof *headers);
-    if (!headers)
-        return -1;
-    for (size_t i = 0; i < x->request.count; i++) {
-        headers[i].name = x->request.fields[i].name;
-        headers[i].name_len = x->request.fields[i].name_len;
-        headers[i].value = x->request.fields[i].value;
-        headers[i].value_len = x->request.fields[i].value_len;
-    }
-    req.headers = headers;
-    req.header_count = x->request.count;
-    req.body = x->upstream_body.data;
-    req.body_len = x->upstream_body.len;
-    gwf_http_message resp;
-    memset(&resp, 0, sizeof resp);
-    int r = gwf_http_fetch(rs->upstream_url, &req, &resp, 30000, rs->error,
-                           sizeof rs->error);
-    free(headers);
-    if (r != 0) {
-        fprintf(stderr, "gwf: %s\n", rs->error);
-        return -1;
-    }
-    r = gwf_memmsg_from_http(&x->response, &x->response_body, &resp, 0);
-    gwf_http_message_free(&resp);
-    return r;
+    if (gwf_exchange_fetch(x, rs->upstream_url, 30000, rs->error,
+                           sizeof rs->error) == 0)
+        return 0;
+    fprintf(stderr, "gwf: %s\n", rs->error);
+    return -1;
 }
 
 static int
@@ -362,7 +340,7 @@ base64(const char *data, size_t len)
 
 /* A body as "body" when it is valid UTF-8, else as "body_base64". */
 static void
-set_body(json_t *o, const rt_buf *body)
+set_body(json_t *o, const gwf_buf *body)
 {
     json_t *text = json_stringn(body->data ? body->data : "", body->len);
     if (text) {
@@ -428,7 +406,7 @@ reason_phrase(unsigned status)
 }
 
 static void
-print_message(const gwf_memmsg *m, const rt_buf *body, bool request)
+print_message(const gwf_memmsg *m, const gwf_buf *body, bool request)
 {
     if (request)
         printf("%s %s HTTP/1.1\r\n", m->method, m->path);
@@ -526,23 +504,16 @@ parse_run_args(int argc, char **argv, run_args *a)
 static int
 load_request(const char *path, gwf_exchange *x)
 {
-    rt_buf raw = {0};
+    gwf_buf raw = {0};
     if (read_file(path, &raw) < 0)
         return -1;
-    gwf_http_message m;
-    memset(&m, 0, sizeof m);
     char err[256];
-    int r = gwf_http1_parse_request(raw.data ? raw.data : "", raw.len, &m,
-                                    err, sizeof err);
-    rt_buf_free(&raw);
-    if (r != 0) {
-        fprintf(stderr, "gwf: %s: %s\n", path, err);
-        return -1;
-    }
-    r = gwf_memmsg_from_http(&x->request, &x->request_body, &m, 1);
-    gwf_http_message_free(&m);
+    int r = gwf_memmsg_parse_request(&x->request, &x->request_body,
+                                     raw.data ? raw.data : "", raw.len, err,
+                                     sizeof err);
+    gwf_buf_free(&raw);
     if (r != 0)
-        fprintf(stderr, "gwf: %s: out of memory\n", path);
+        fprintf(stderr, "gwf: %s: %s\n", path, err);
     return r;
 }
 
@@ -566,14 +537,17 @@ cmd_run(int argc, char **argv)
         return 2;
     }
     if (a.upstream_response) {
-        rt_buf raw = {0};
+        gwf_buf raw = {0};
         char err[256];
         if (read_file(a.upstream_response, &raw) < 0)
             return 1;
-        int r = gwf_http1_parse_response(raw.data ? raw.data : "", raw.len,
-                                         &rs.stub, err, sizeof err);
-        rt_buf_free(&raw);
+        int r = gwf_memmsg_parse_response(&rs.stub, &rs.stub_body,
+                                          raw.data ? raw.data : "", raw.len,
+                                          err, sizeof err);
+        gwf_buf_free(&raw);
         if (r != 0) {
+            gwf_memmsg_clear(&rs.stub);
+            gwf_buf_free(&rs.stub_body);
             fprintf(stderr, "gwf: %s: %s\n", a.upstream_response, err);
             return 1;
         }
@@ -653,8 +627,8 @@ out:
     gwf_worker_stop(w);
     gwf_runtime_free(rt);
     gwf_loop_free(loop);
-    if (rs.have_stub)
-        gwf_http_message_free(&rs.stub);
+    gwf_memmsg_clear(&rs.stub);
+    gwf_buf_free(&rs.stub_body);
     return status;
 }
 

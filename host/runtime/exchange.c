@@ -12,8 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exchange.h"
+#include <gwf/exchange.h>
+#include <gwf/loop.h>
+
 #include "http1.h"
+#include "internal.h"
 
 enum { PHASE_REQUEST, PHASE_RESPONSE, PHASE_DONE };
 
@@ -23,9 +26,9 @@ static void
 finish(gwf_exchange *x, int outcome)
 {
     x->outcome = outcome;
-    x->phase = PHASE_DONE;
-    gwf_rt_stream *st = x->st;
-    x->st = NULL;
+    x->run.phase = PHASE_DONE;
+    gwf_rt_stream *st = x->run.st;
+    x->run.st = NULL;
     gwf_stream_free(st); /* runs stream_complete first */
     if (x->on_done)
         x->on_done(x->ctx, x);
@@ -47,7 +50,7 @@ set_content_length(gwf_memmsg *m, size_t len)
 static void
 frame_body(gwf_exchange *x, gwf_memmsg *m, gwf_message_kind which, size_t len)
 {
-    if (gwf_stream_framing(x->st, which) != GWF_RT_FRAMING_STREAMED) {
+    if (gwf_stream_framing(x->run.st, which) != GWF_RT_FRAMING_STREAMED) {
         set_content_length(m, len);
         return;
     }
@@ -59,16 +62,16 @@ static void
 finish_reply(gwf_exchange *x)
 {
     gwf_memmsg_clear(&x->response);
-    x->response.status = gwf_stream_reply_status(x->st);
+    x->response.status = gwf_stream_reply_status(x->run.st);
     gwf_view name, value;
     for (size_t i = 0;
-         gwf_stream_reply_header(x->st, i, &name, &value) == GWF_OK; i++)
+         gwf_stream_reply_header(x->run.st, i, &name, &value) == GWF_OK; i++)
         gwf_memmsg_ops.add(&x->response, name.ptr, name.len, value.ptr,
                            value.len);
-    gwf_view body = gwf_stream_reply_body(x->st);
-    rt_buf_set(&x->response_body, body.ptr, body.len);
+    gwf_view body = gwf_stream_reply_body(x->run.st);
+    gwf_buf_set(&x->response_body, body.ptr, body.len);
     set_content_length(&x->response, body.len);
-    const char *details = gwf_stream_reply_details(x->st);
+    const char *details = gwf_stream_reply_details(x->run.st);
     snprintf(x->details, sizeof x->details, "%s", details ? details : "");
     finish(x, GWF_EXCHANGE_LOCAL_REPLY);
 }
@@ -76,37 +79,37 @@ finish_reply(gwf_exchange *x)
 /* Move the chunks that passed every plugin to `out`; 1 once the last one
  * is out. */
 static bool
-take_all(gwf_exchange *x, gwf_message_kind which, rt_buf *out)
+take_all(gwf_exchange *x, gwf_message_kind which, gwf_buf *out)
 {
     gwf_view chunk;
     int eos = 0;
-    while (gwf_stream_take(x->st, which, &chunk, &eos)) {
-        rt_buf_append(out, chunk.ptr, chunk.len);
+    while (gwf_stream_take(x->run.st, which, &chunk, &eos)) {
+        gwf_buf_append(out, chunk.ptr, chunk.len);
         if (eos)
-            x->body_out[which] = true;
+            x->run.body_out[which] = true;
     }
-    return x->body_out[which];
+    return x->run.body_out[which];
 }
 
 static gwf_rt_state
 forward(gwf_exchange *x)
 {
-    x->phase = PHASE_RESPONSE;
+    x->run.phase = PHASE_RESPONSE;
     if (x->upstream_body.len || x->request_body.len)
         frame_body(x, &x->request, GWF_REQUEST, x->upstream_body.len);
     gwf_memmsg_clear(&x->response);
-    rt_buf_free(&x->response_body);
-    x->host_response = !x->upstream || x->upstream(x->ctx, x) != 0;
-    if (x->host_response) {
+    gwf_buf_free(&x->response_body);
+    x->run.host_response = !x->upstream || x->upstream(x->ctx, x) != 0;
+    if (x->run.host_response) {
         gwf_memmsg_clear(&x->response);
-        rt_buf_free(&x->response_body);
+        gwf_buf_free(&x->response_body);
         x->response.status = 502;
         gwf_memmsg_ops.set(&x->response, "content-type", 12,
                            "text/plain; charset=utf-8", 25);
-        rt_buf_set(&x->response_body, "upstream unavailable\n", 21);
+        gwf_buf_set(&x->response_body, "upstream unavailable\n", 21);
     }
-    x->body_out[GWF_RESPONSE] = x->response_body.len == 0;
-    return gwf_stream_headers(x->st, GWF_RESPONSE,
+    x->run.body_out[GWF_RESPONSE] = x->response_body.len == 0;
+    return gwf_stream_headers(x->run.st, GWF_RESPONSE,
                               x->response_body.len == 0);
 }
 
@@ -114,20 +117,20 @@ static void
 advance(gwf_exchange *x, gwf_rt_state state)
 {
     for (;;) {
-        if (x->phase == PHASE_DONE || state == GWF_RT_WAIT)
+        if (x->run.phase == PHASE_DONE || state == GWF_RT_WAIT)
             return;
         if (state == GWF_RT_REPLY) {
             finish_reply(x);
             return;
         }
         gwf_message_kind which =
-            x->phase == PHASE_REQUEST ? GWF_REQUEST : GWF_RESPONSE;
-        rt_buf *in = which == GWF_REQUEST ? &x->request_body
-                                          : &x->response_body;
-        if (!x->body_fed[which] && in->len) {
+            x->run.phase == PHASE_REQUEST ? GWF_REQUEST : GWF_RESPONSE;
+        gwf_buf *in =
+            which == GWF_REQUEST ? &x->request_body : &x->response_body;
+        if (!x->run.body_fed[which] && in->len) {
             /* The body arrives in one piece: what a proxy that read it
              * whole would feed. */
-            x->body_fed[which] = true;
+            x->run.body_fed[which] = true;
             char *data = in->data;
             size_t len = in->len;
             if (which == GWF_RESPONSE) {
@@ -135,25 +138,25 @@ advance(gwf_exchange *x, gwf_rt_state state)
                 in->data = NULL;
                 in->len = in->cap = 0;
             }
-            state = gwf_stream_data(x->st, which, data, len, 1);
+            state = gwf_stream_data(x->run.st, which, data, len, 1);
             if (which == GWF_RESPONSE)
                 free(data);
             continue;
         }
         if (state == GWF_RT_NEED_BODY)
             return; /* nothing more will come: the runtime waits too */
-        rt_buf *out = which == GWF_REQUEST ? &x->upstream_body
-                                           : &x->client_body;
-        if (!take_all(x, which, out) && x->body_fed[which])
+        gwf_buf *out =
+            which == GWF_REQUEST ? &x->upstream_body : &x->run.client_body;
+        if (!take_all(x, which, out) && x->run.body_fed[which])
             return; /* a chunk is still inside the chain */
         if (which == GWF_REQUEST) {
             state = forward(x);
             continue;
         }
-        rt_buf_free(&x->response_body);
-        x->response_body = x->client_body;
-        memset(&x->client_body, 0, sizeof x->client_body);
-        if (x->response_body.len || x->body_fed[GWF_RESPONSE])
+        gwf_buf_free(&x->response_body);
+        x->response_body = x->run.client_body;
+        memset(&x->run.client_body, 0, sizeof x->run.client_body);
+        if (x->response_body.len || x->run.body_fed[GWF_RESPONSE])
             frame_body(x, &x->response, GWF_RESPONSE, x->response_body.len);
         finish(x, GWF_EXCHANGE_FORWARDED);
         return;
@@ -184,9 +187,9 @@ on_attribute(void *dp, gwf_attribute attr, gwf_view *value)
         value->len = 1;
         return GWF_OK;
     case GWF_ATTR_RESPONSE_FROM_UPSTREAM:
-        if (x->phase != PHASE_RESPONSE)
+        if (x->run.phase != PHASE_RESPONSE)
             return GWF_ERR_NOT_FOUND;
-        value->ptr = x->host_response ? "0" : "1";
+        value->ptr = x->run.host_response ? "0" : "1";
         value->len = 1;
         return GWF_OK;
     default:
@@ -203,13 +206,13 @@ int
 gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
 {
     x->outcome = GWF_EXCHANGE_RUNNING;
-    x->phase = PHASE_REQUEST;
-    x->st = gwf_stream_new(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
-                           &x->request, &x->response);
-    if (!x->st)
+    x->run.phase = PHASE_REQUEST;
+    x->run.st = gwf_stream_new(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
+                               &x->request, &x->response);
+    if (!x->run.st)
         return -1;
-    x->body_out[GWF_REQUEST] = x->request_body.len == 0;
-    advance(x, gwf_stream_headers(x->st, GWF_REQUEST,
+    x->run.body_out[GWF_REQUEST] = x->request_body.len == 0;
+    advance(x, gwf_stream_headers(x->run.st, GWF_REQUEST,
                                   x->request_body.len == 0));
     return 0;
 }
@@ -217,7 +220,7 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
 void
 gwf_exchange_abort(gwf_exchange *x)
 {
-    if (x->phase == PHASE_DONE || !x->st)
+    if (x->run.phase == PHASE_DONE || !x->run.st)
         return;
     x->on_done = NULL;
     finish(x, GWF_EXCHANGE_ABORTED);
@@ -226,21 +229,25 @@ gwf_exchange_abort(gwf_exchange *x)
 void
 gwf_exchange_clear(gwf_exchange *x)
 {
-    if (x->st) {
-        gwf_stream_free(x->st);
-        x->st = NULL;
+    if (x->run.st) {
+        gwf_stream_free(x->run.st);
+        x->run.st = NULL;
     }
     gwf_memmsg_clear(&x->request);
     gwf_memmsg_clear(&x->response);
-    rt_buf_free(&x->request_body);
-    rt_buf_free(&x->upstream_body);
-    rt_buf_free(&x->response_body);
-    rt_buf_free(&x->client_body);
+    gwf_buf_free(&x->request_body);
+    gwf_buf_free(&x->upstream_body);
+    gwf_buf_free(&x->response_body);
+    gwf_buf_free(&x->run.client_body);
 }
 
-int
-gwf_memmsg_from_http(gwf_memmsg *m, rt_buf *body, const gwf_http_message *h,
-                     int request)
+/* -- HTTP/1.1 text -------------------------------------------------------- */
+
+/* Copy a parsed message into `m` and `body`: the request line for a
+ * request, the status for a response, then headers and body. */
+static int
+memmsg_from_http(gwf_memmsg *m, gwf_buf *body, const gwf_http_message *h,
+                 bool request)
 {
     if (request) {
         m->method = rt_strdup(h->method);
@@ -256,7 +263,79 @@ gwf_memmsg_from_http(gwf_memmsg *m, rt_buf *body, const gwf_http_message *h,
                                h->headers[i].value,
                                h->headers[i].value_len) != GWF_OK)
             return -1;
-    return rt_buf_set(body, h->body, h->body_len);
+    return gwf_buf_set(body, h->body, h->body_len);
+}
+
+static int
+memmsg_parse(gwf_memmsg *m, gwf_buf *body, bool request, const char *text,
+             size_t len, char *err, size_t errcap)
+{
+    gwf_http_message h;
+    memset(&h, 0, sizeof h);
+    int r = request ? gwf_http1_parse_request(text, len, &h, err, errcap)
+                    : gwf_http1_parse_response(text, len, &h, err, errcap);
+    if (r != 0)
+        return -1;
+    r = memmsg_from_http(m, body, &h, request);
+    gwf_http_message_free(&h);
+    if (r != 0 && errcap)
+        snprintf(err, errcap, "out of memory");
+    return r;
+}
+
+int
+gwf_memmsg_parse_request(gwf_memmsg *m, gwf_buf *body, const char *text,
+                         size_t len, char *err, size_t errcap)
+{
+    return memmsg_parse(m, body, true, text, len, err, errcap);
+}
+
+int
+gwf_memmsg_parse_response(gwf_memmsg *m, gwf_buf *body, const char *text,
+                          size_t len, char *err, size_t errcap)
+{
+    return memmsg_parse(m, body, false, text, len, err, errcap);
+}
+
+int
+gwf_exchange_fetch(gwf_exchange *x, const char *url, long timeout_ms, char *err,
+                   size_t errcap)
+{
+    /* The request as the chain left it, borrowed: only `headers` is
+     * ours to free. */
+    gwf_http_message req;
+    memset(&req, 0, sizeof req);
+    req.method = x->request.method;
+    req.target = x->request.path;
+    req.minor_version = 1;
+    gwf_http_header *headers =
+        calloc(x->request.count ? x->request.count : 1, sizeof *headers);
+    if (!headers) {
+        if (errcap)
+            snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < x->request.count; i++) {
+        headers[i].name = x->request.fields[i].name;
+        headers[i].name_len = x->request.fields[i].name_len;
+        headers[i].value = x->request.fields[i].value;
+        headers[i].value_len = x->request.fields[i].value_len;
+    }
+    req.headers = headers;
+    req.header_count = x->request.count;
+    req.body = x->upstream_body.data;
+    req.body_len = x->upstream_body.len;
+    gwf_http_message resp;
+    memset(&resp, 0, sizeof resp);
+    int r = gwf_http_fetch(url, &req, &resp, timeout_ms, err, errcap);
+    free(headers);
+    if (r != 0)
+        return -1;
+    r = memmsg_from_http(&x->response, &x->response_body, &resp, false);
+    gwf_http_message_free(&resp);
+    if (r != 0 && errcap)
+        snprintf(err, errcap, "out of memory");
+    return r;
 }
 
 /* -- gwf_loop as the runtime's event loop --------------------------------- */

@@ -507,7 +507,7 @@ h_body_set(gwf_stream *s, gwf_message_kind which, const char *data,
         return GWF_ERR_WRONG_PHASE;
     if (len > rs->w->rt->opts.max_body_bytes)
         return GWF_ERR_LIMIT;
-    if (rt_buf_set(&c->data, data, len) != 0)
+    if (gwf_buf_set(&c->data, data, len) != 0)
         return GWF_ERR_NO_MEMORY;
     if (!rs->in_reply) {
         d->changed = true;
@@ -572,15 +572,6 @@ h_stream_instance(gwf_stream *s)
 
 /* -- Shared values -------------------------------------------------------- */
 
-static rt_value *
-value_find(gwf_rt_stream *st, const char *key, size_t len)
-{
-    for (rt_value *v = st->values; v; v = v->next)
-        if (v->key_len == len && memcmp(v->key, key, len) == 0)
-            return v;
-    return NULL;
-}
-
 static gwf_status
 h_value_set(gwf_stream *s, const char *key, size_t key_len,
             gwf_value_type type, const void *data, size_t len)
@@ -596,21 +587,7 @@ h_value_set(gwf_stream *s, const char *key, size_t key_len,
     gwf_rt_stream *rs = FS(s)->st;
     if (rs->completed)
         return GWF_ERR_WRONG_PHASE;
-    rt_value *v = value_find(rs, key, key_len);
-    if (!v) {
-        v = calloc(1, sizeof *v);
-        if (!v || !(v->key = rt_strndup(key, key_len))) {
-            free(v);
-            return GWF_ERR_NO_MEMORY;
-        }
-        v->key_len = key_len;
-        v->next = rs->values;
-        rs->values = v;
-    }
-    if (rt_buf_set(&v->data, data, len) < 0)
-        return GWF_ERR_NO_MEMORY;
-    v->type = type;
-    return GWF_OK;
+    return rt_stream_value_set(rs, key, key_len, type, data, len);
 }
 
 static gwf_status
@@ -622,7 +599,7 @@ h_value_get(gwf_stream *s, const char *key, size_t key_len,
         return st;
     if (!key || !key_len || !data)
         return GWF_ERR_BAD_ARGUMENT;
-    rt_value *v = value_find(FS(s)->st, key, key_len);
+    const rt_value *v = rt_stream_value_find(FS(s)->st, key, key_len);
     if (!v)
         return GWF_ERR_NOT_FOUND;
     if (type)
@@ -630,20 +607,6 @@ h_value_get(gwf_stream *s, const char *key, size_t key_len,
     data->ptr = v->data.data;
     data->len = v->data.len;
     return GWF_OK;
-}
-
-void
-rt_stream_values_free(gwf_rt_stream *st)
-{
-    rt_value *v = st->values;
-    while (v) {
-        rt_value *next = v->next;
-        free(v->key);
-        rt_buf_free(&v->data);
-        free(v);
-        v = next;
-    }
-    st->values = NULL;
 }
 
 /* -- Flow control ---------------------------------------------------------- */

@@ -1,6 +1,39 @@
 /*
  * internal.h - the runtime's private structures, shared by its files.
  *
+ * Only the runtime's own sources (and its white-box unit tests) see this
+ * folder. Data planes use the public headers in include/gwf/: runtime.h,
+ * and for hosts without an event loop of their own, loop.h and
+ * exchange.h.
+ *
+ * Layers. The files form a stack, listed here bottom first; a file calls
+ * only files below it, never one above. A lower file reaches up only
+ * through a function pointer it was handed, the way an event loop calls
+ * its handlers: the worker runs a stream that moved through the callback
+ * stream.c gave rt_stream_mark; plugins are reached through their entry,
+ * data planes through gwf_event_ops and gwf_stream_ops. Every .c file of
+ * the runtime is in the list, and tests/runtime_layers.py checks the
+ * order against the symbols each object of the built library defines and
+ * uses (nm).
+ *
+ *   util.c      byte buffers and string copies
+ *   diag.c      diagnostics: lists of "FILE:LINE: message"
+ *   log.c       log lines to the data plane's sink; diagnostics as errors
+ *   node.c      the YAML/JSON document tree
+ *   manifest.c  documents: load, validate, plan a route
+ *   memmsg.c    an HTTP message held in memory, behind gwf_message_ops
+ *   metrics.c   the metrics registry and its Prometheus text
+ *   loop.c      a poll(2) event loop (gwf/loop.h)
+ *   http1.c     HTTP/1.1 messages as text, one blocking upstream fetch
+ *   loader.c    loading a plugin: dlopen, entry, ABI version
+ *   worker.c    the worker: ids, plugin timers and fd watches, posts,
+ *               the queue of streams that moved inside a callback
+ *   stream.c    the stream: the chain's state machine (hooks, pauses,
+ *               bodies, local replies, values)
+ *   host.c      the host table: what a plugin calls (checks, then down)
+ *   runtime.c   the runtime: manifests to configured instances and chains
+ *   exchange.c  one request in memory through a chain (gwf/exchange.h)
+ *
  * Ownership at a glance:
  *   gwf_runtime owns manifests, loaded plugins (rt_plugin), configured
  *   instances (rt_instance), chains and the metrics registry.
@@ -11,6 +44,7 @@
 #ifndef GWF_RUNTIME_INTERNAL_H
 #define GWF_RUNTIME_INTERNAL_H
 
+#include <gwf/exchange.h>
 #include <gwf/runtime.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,43 +55,13 @@
 
 typedef struct rt_series rt_series; /* one metric series (metrics.c) */
 
-/* -- Byte buffers ------------------------------------------------------- */
+/* -- Strings ------------------------------------------------------------- */
 
-typedef struct rt_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} rt_buf;
-
-int rt_buf_append(rt_buf *b, const char *data, size_t len);
-int rt_buf_set(rt_buf *b, const char *data, size_t len);
-void rt_buf_free(rt_buf *b);
+/* Buffers (gwf_buf) and in-memory messages (gwf_memmsg) are public:
+ * gwf/exchange.h. */
 
 char *rt_strndup(const char *s, size_t len);
 char *rt_strdup(const char *s);
-
-/* -- An in-memory HTTP message (local replies, CLI, test host) ----------- */
-
-typedef struct rt_field {
-    char *name;
-    size_t name_len;
-    char *value;
-    size_t value_len;
-} rt_field;
-
-typedef struct gwf_memmsg {
-    char *method;
-    char *path;
-    char *scheme;
-    uint32_t status;
-    char status_text[4];
-    rt_field *fields;
-    size_t count;
-    size_t cap;
-} gwf_memmsg;
-
-extern const gwf_message_ops gwf_memmsg_ops;
-void gwf_memmsg_clear(gwf_memmsg *m);
 
 /* -- Loaded plugins and configured instances ------------------------------ */
 

@@ -28,7 +28,7 @@
  * never allocates and cannot fail for lack of memory.
  */
 #define _GNU_SOURCE
-#include "loop.h"
+#include <gwf/loop.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -69,7 +69,7 @@ mm_get(void *msg, const char *name, size_t len, size_t index, gwf_view *value)
     }
     real_name(&name, &len);
     for (size_t i = 0; i < m->count; i++) {
-        rt_field *f = &m->fields[i];
+        gwf_memmsg_field *f = &m->fields[i];
         if (f->name_len == len && strncasecmp(f->name, name, len) == 0 &&
             index-- == 0) {
             value->ptr = f->value;
@@ -108,7 +108,7 @@ mm_remove(void *msg, const char *name, size_t len)
     real_name(&name, &len);
     size_t kept = 0;
     for (size_t i = 0; i < m->count; i++) {
-        rt_field *f = &m->fields[i];
+        gwf_memmsg_field *f = &m->fields[i];
         if (f->name_len == len && strncasecmp(f->name, name, len) == 0) {
             free(f->name);
             free(f->value);
@@ -130,13 +130,13 @@ mm_add(void *msg, const char *name, size_t len, const char *value,
     real_name(&name, &len);
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
-        rt_field *fields = realloc(m->fields, cap * sizeof *fields);
+        gwf_memmsg_field *fields = realloc(m->fields, cap * sizeof *fields);
         if (!fields)
             return GWF_ERR_NO_MEMORY;
         m->fields = fields;
         m->cap = cap;
     }
-    rt_field *f = &m->fields[m->count];
+    gwf_memmsg_field *f = &m->fields[m->count];
     f->name = rt_strndup(name, len);
     f->value = rt_strndup(value, value_len);
     if (!f->name || !f->value) {
@@ -208,3 +208,33 @@ const gwf_message_ops gwf_memmsg_ops = {
     .add = mm_add,
     .remove = mm_remove,
 };
+
+/* Replace one of method, path, scheme with a copy of `src`'s. */
+static int
+copy_line_part(char **dst, const char *src)
+{
+    if (!src)
+        return 0;
+    char *copy = rt_strdup(src);
+    if (!copy)
+        return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+int
+gwf_memmsg_copy(gwf_memmsg *dst, const gwf_memmsg *src)
+{
+    if (copy_line_part(&dst->method, src->method) != 0 ||
+        copy_line_part(&dst->path, src->path) != 0 ||
+        copy_line_part(&dst->scheme, src->scheme) != 0)
+        return -1;
+    dst->status = src->status;
+    for (size_t i = 0; i < src->count; i++) {
+        const gwf_memmsg_field *f = &src->fields[i];
+        if (mm_add(dst, f->name, f->name_len, f->value, f->value_len) != GWF_OK)
+            return -1;
+    }
+    return 0;
+}

@@ -490,25 +490,25 @@ out:
 
 /* Label values are escaped as the exposition format requires. */
 static void
-append_label_value(rt_buf *out, const char *v)
+append_label_value(gwf_buf *out, const char *v)
 {
     for (; *v; v++) {
         if (*v == '\\')
-            rt_buf_append(out, "\\\\", 2);
+            gwf_buf_append(out, "\\\\", 2);
         else if (*v == '"')
-            rt_buf_append(out, "\\\"", 2);
+            gwf_buf_append(out, "\\\"", 2);
         else if (*v == '\n')
-            rt_buf_append(out, "\\n", 2);
+            gwf_buf_append(out, "\\n", 2);
         else
-            rt_buf_append(out, v, 1);
+            gwf_buf_append(out, v, 1);
     }
 }
 
-static void
-appendf(rt_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void appendf(gwf_buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
-appendf(rt_buf *out, const char *fmt, ...)
+appendf(gwf_buf *out, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -516,37 +516,37 @@ appendf(rt_buf *out, const char *fmt, ...)
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n > 0)
-        rt_buf_append(out, line, (size_t)n < sizeof line ? (size_t)n
-                                                           : sizeof line - 1);
+        gwf_buf_append(out, line,
+                       (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 static void
-append_labels(rt_buf *out, const metric *mt, const series *s, const char *le)
+append_labels(gwf_buf *out, const metric *mt, const series *s, const char *le)
 {
-    rt_buf_append(out, "{instance=\"", 11);
+    gwf_buf_append(out, "{instance=\"", 11);
     append_label_value(out, s->values[0]);
-    rt_buf_append(out, "\"", 1);
+    gwf_buf_append(out, "\"", 1);
     for (size_t i = 0; i < mt->label_count; i++) {
         appendf(out, ",%s=\"", mt->labels[i]);
         append_label_value(out, s->values[i + 1]);
-        rt_buf_append(out, "\"", 1);
+        gwf_buf_append(out, "\"", 1);
     }
     if (le)
         appendf(out, ",le=\"%s\"", le);
-    rt_buf_append(out, "}", 1);
+    gwf_buf_append(out, "}", 1);
 }
 
 /* Help text: backslash and newline escaped. */
 static void
-append_help(rt_buf *out, const char *help)
+append_help(gwf_buf *out, const char *help)
 {
     for (; *help; help++) {
         if (*help == '\\')
-            rt_buf_append(out, "\\\\", 2);
+            gwf_buf_append(out, "\\\\", 2);
         else if (*help == '\n')
-            rt_buf_append(out, "\\n", 2);
+            gwf_buf_append(out, "\\n", 2);
         else
-            rt_buf_append(out, help, 1);
+            gwf_buf_append(out, help, 1);
     }
 }
 
@@ -554,7 +554,7 @@ char *
 rt_metrics_text(rt_metrics *m)
 {
     static const char *const kinds[] = {"counter", "gauge", "histogram"};
-    rt_buf out = {0};
+    gwf_buf out = {0};
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->count; i++) {
         metric *mt = &m->metrics[i];
@@ -563,7 +563,7 @@ rt_metrics_text(rt_metrics *m)
         appendf(&out, "\n# TYPE %s %s\n", mt->name, kinds[mt->kind]);
         for (series *s = mt->first; s; s = s->next_in_order) {
             if (mt->kind != GWF_METRIC_HISTOGRAM) {
-                rt_buf_append(&out, mt->name, strlen(mt->name));
+                gwf_buf_append(&out, mt->name, strlen(mt->name));
                 append_labels(&out, mt, s, NULL);
                 appendf(&out, " %.15g\n", value_get(&s->value));
                 continue;
@@ -587,11 +587,11 @@ rt_metrics_text(rt_metrics *m)
         }
     }
     pthread_mutex_unlock(&m->lock);
-    if (rt_buf_append(&out, "", 1) < 0 || !out.data) {
+    if (gwf_buf_append(&out, "", 1) < 0 || !out.data) {
         /* An empty registry still yields "" rather than NULL. */
-        rt_buf_free(&out);
+        gwf_buf_free(&out);
         return rt_strdup("");
     }
-    /* rt_buf_append of "" with len 1 wrote the terminating NUL. */
+    /* gwf_buf_append of "" with len 1 wrote the terminating NUL. */
     return out.data;
 }

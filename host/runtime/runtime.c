@@ -12,7 +12,6 @@
  * Everything here runs on the main thread, before workers exist.
  */
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,58 +22,6 @@
 #ifndef GWF_PLUGINDIR
 #define GWF_PLUGINDIR "/usr/local/lib/gwf/plugins"
 #endif
-
-/* -- Errors and logs ---------------------------------------------------- */
-
-void
-gwf_errors_free(gwf_errors *e)
-{
-    if (!e)
-        return;
-    for (size_t i = 0; i < e->count; i++)
-        free(e->lines[i]);
-    free(e->lines);
-    e->lines = NULL;
-    e->count = 0;
-}
-
-void
-rt_diag_to_errors(gwf_diag *d, gwf_errors *err)
-{
-    if (err && d->count) {
-        char **lines =
-            realloc(err->lines, (err->count + d->count) * sizeof *lines);
-        if (lines) {
-            err->lines = lines;
-            for (size_t i = 0; i < d->count; i++)
-                err->lines[err->count++] = rt_strdup(gwf_diag_line(d, i));
-        }
-    }
-    gwf_diag_free(d);
-}
-
-void
-rt_log(gwf_runtime *rt, gwf_log_level level, const char *instance,
-       const char *fmt, ...)
-{
-    if (level < rt->opts.log_level)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
-    if (rt->opts.log) {
-        rt->opts.log(rt->opts.log_ctx, level, instance, msg, len);
-        return;
-    }
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-    int lv = level >= GWF_LOG_DEBUG && level <= GWF_LOG_ERROR ? level : 3;
-    fprintf(stderr, "gwf %s %s: %.*s\n", names[lv], instance, (int)len, msg);
-}
 
 /* -- Runtime ------------------------------------------------------------- */
 
@@ -412,20 +359,20 @@ instance_get(gwf_runtime *rt, const gwf_plan_entry *e, gwf_diag *d,
 static char *
 chain_key(const gwf_route_refs *refs)
 {
-    rt_buf key = {0};
+    gwf_buf key = {0};
     const char *parts[] = {refs->policy, refs->direct_response, refs->backend,
                            refs->route_name};
     for (size_t i = 0; i < 4; i++) {
         const char *s = parts[i] ? parts[i] : "";
-        rt_buf_append(&key, s, strlen(s));
-        rt_buf_append(&key, "\x1f", 1);
+        gwf_buf_append(&key, s, strlen(s));
+        gwf_buf_append(&key, "\x1f", 1);
     }
     for (size_t i = 0; i < refs->extension_count; i++) {
-        rt_buf_append(&key, refs->extensions[i], strlen(refs->extensions[i]));
-        rt_buf_append(&key, "\x1e", 1);
+        gwf_buf_append(&key, refs->extensions[i], strlen(refs->extensions[i]));
+        gwf_buf_append(&key, "\x1e", 1);
     }
-    if (rt_buf_append(&key, "", 1) < 0) {
-        rt_buf_free(&key);
+    if (gwf_buf_append(&key, "", 1) < 0) {
+        gwf_buf_free(&key);
         return NULL;
     }
     return key.data;

@@ -72,12 +72,12 @@ host_reply(gwf_rt_stream *st, uint32_t status, const char *body,
     if (st->reply_state == REPLY_PENDING || st->reply_state == REPLY_DONE)
         return;
     gwf_memmsg_clear(&st->reply_msg);
-    rt_buf_free(&st->reply_body);
+    gwf_buf_free(&st->reply_body);
     st->reply_msg.status = status;
     gwf_memmsg_ops.set(&st->reply_msg, "content-type", 12,
                        "text/plain; charset=utf-8", 25);
-    rt_buf_append(&st->reply_body, body, strlen(body));
-    rt_buf_append(&st->reply_body, "\n", 1);
+    gwf_buf_append(&st->reply_body, body, strlen(body));
+    gwf_buf_append(&st->reply_body, "\n", 1);
     snprintf(st->reply_details, sizeof st->reply_details, "%s", details);
     st->reply_from = 0;
     st->reply_state = REPLY_PENDING;
@@ -99,6 +99,8 @@ invalid_action(gwf_rt_stream *st, uint32_t idx, const char *hook,
                "gwf_invalid_action");
 }
 
+static void mark(gwf_rt_stream *st);
+
 /* -- Pausing ----------------------------------------------------------------- */
 
 static void
@@ -116,7 +118,7 @@ pause_deadline_fired(void *arg)
     rt_worker_enter(st->w);
     host_reply(st, 504, "a gateway filter did not answer in time",
                "gwf_pause_timeout");
-    rt_stream_mark(st);
+    mark(st);
     rt_worker_leave(st->w);
 }
 
@@ -198,7 +200,7 @@ chunk_push(rt_dir *d, const char *data, size_t len, uint32_t pos, bool eos)
     }
     rt_chunk *c = &d->q[d->qn];
     memset(c, 0, sizeof *c);
-    if (rt_buf_append(&c->data, data, len) < 0)
+    if (gwf_buf_append(&c->data, data, len) < 0)
         return NULL;
     c->pos = pos;
     c->eos = eos;
@@ -209,7 +211,7 @@ chunk_push(rt_dir *d, const char *data, size_t len, uint32_t pos, bool eos)
 static void
 chunk_remove(rt_dir *d, size_t i)
 {
-    rt_buf_free(&d->q[i].data);
+    gwf_buf_free(&d->q[i].data);
     memmove(&d->q[i], &d->q[i + 1], (d->qn - i - 1) * sizeof *d->q);
     d->qn--;
 }
@@ -218,10 +220,10 @@ static void
 dir_reset(rt_dir *d)
 {
     for (size_t i = 0; i < d->qn; i++)
-        rt_buf_free(&d->q[i].data);
+        gwf_buf_free(&d->q[i].data);
     free(d->q);
-    rt_buf_free(&d->acc);
-    rt_buf_free(&d->taken);
+    gwf_buf_free(&d->acc);
+    gwf_buf_free(&d->taken);
     memset(d, 0, sizeof *d);
     d->acc_pos = -1;
 }
@@ -306,7 +308,7 @@ accumulate(gwf_rt_stream *st, gwf_message_kind which, rt_chunk *c)
 {
     rt_dir *d = &st->dir[which];
     if (d->acc.len + c->data.len > st->w->rt->opts.max_body_bytes ||
-        rt_buf_append(&d->acc, c->data.data, c->data.len) < 0) {
+        gwf_buf_append(&d->acc, c->data.data, c->data.len) < 0) {
         body_too_large(st, which);
         return -1;
     }
@@ -381,10 +383,10 @@ dir_step(gwf_rt_stream *st, gwf_message_kind which)
             chunk_remove(d, i);
             return 1;
         }
-        rt_buf whole = d->acc;
+        gwf_buf whole = d->acc;
         d->acc = c->data;
         c->data = whole;
-        rt_buf_free(&d->acc);
+        gwf_buf_free(&d->acc);
         d->acc_pos = -1;
     }
 
@@ -465,9 +467,9 @@ static void
 reply_collect(gwf_rt_stream *st)
 {
     rt_dir *d = &st->dir[GWF_RESPONSE];
-    rt_buf_free(&st->reply_body);
+    gwf_buf_free(&st->reply_body);
     for (size_t i = 0; i < d->qn; i++)
-        rt_buf_append(&st->reply_body, d->q[i].data.data, d->q[i].data.len);
+        gwf_buf_append(&st->reply_body, d->q[i].data.data, d->q[i].data.len);
     dir_reset(d);
     st->reply_state = REPLY_DONE;
 }
@@ -531,7 +533,7 @@ reply_run(gwf_rt_stream *st)
                 count_reply(st);
                 return GWF_RT_REPLY;
             }
-            rt_buf_free(&st->reply_body);
+            gwf_buf_free(&st->reply_body);
         }
     }
     if (st->reply_state == REPLY_RUNNING) {
@@ -663,7 +665,7 @@ gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
     rt_dir *d = &st->dir[which];
     if (d->qn == 0 || d->q[0].pos < d->len || !rt_dir_released(st, which))
         return 0;
-    rt_buf_free(&d->taken);
+    gwf_buf_free(&d->taken);
     d->taken = d->q[0].data;
     memset(&d->q[0].data, 0, sizeof d->q[0].data);
     *end_of_stream = d->q[0].eos;
@@ -674,13 +676,34 @@ gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
 }
 
 /* After a callback moved the stream (resume, reply, deadline): run it and
- * tell the data plane. Called by the worker with depth 0. */
-void
-rt_stream_wake(gwf_rt_stream *st)
+ * tell the data plane. */
+static void
+wake(gwf_rt_stream *st)
 {
     gwf_rt_state state = run_on_worker(st, st->paused_dir);
     if (state != GWF_RT_WAIT && st->ops && st->ops->wake)
         st->ops->wake(st->dp, state);
+}
+
+/* The worker calls this for a marked stream once no plugin code of the
+ * worker is on the stack (depth 0): the free that had to wait, or the
+ * wake. The data plane may free the stream in its wake. */
+static void
+run_marked(gwf_rt_stream *st)
+{
+    if (st->free_deferred)
+        gwf_stream_free(st);
+    else
+        wake(st);
+}
+
+/* Something moved the stream while plugin code may be on the stack:
+ * leave the rest to the worker (worker.c sits below this file and
+ * reaches back only through run_marked). */
+static void
+mark(gwf_rt_stream *st)
+{
+    rt_stream_mark(st, run_marked);
 }
 
 /* Resume: the paused item passes the plugin that held it. */
@@ -709,7 +732,7 @@ rt_stream_resume(rt_fstream *fs)
             }
         }
     }
-    rt_stream_mark(st);
+    mark(st);
     return GWF_OK;
 }
 
@@ -726,7 +749,7 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
         st->reply_state != REPLY_NONE)
         return GWF_ERR_WRONG_PHASE;
     gwf_memmsg_clear(&st->reply_msg);
-    rt_buf_free(&st->reply_body);
+    gwf_buf_free(&st->reply_body);
     st->reply_msg.status = status;
     for (size_t i = 0; i < count; i++) {
         const gwf_header *h = &headers[i];
@@ -739,7 +762,7 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
             return GWF_ERR_BAD_ARGUMENT;
         }
     }
-    if (rt_buf_append(&st->reply_body, body, body_len) < 0) {
+    if (gwf_buf_append(&st->reply_body, body, body_len) < 0) {
         gwf_memmsg_clear(&st->reply_msg);
         return GWF_ERR_NO_MEMORY;
     }
@@ -750,7 +773,7 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
     st->reply_state = REPLY_PENDING;
     st->paused = false;
     if (!st->running)
-        rt_stream_mark(st);
+        mark(st);
     return GWF_OK;
 }
 
@@ -778,6 +801,61 @@ const char *
 gwf_stream_reply_details(const gwf_rt_stream *st)
 {
     return st->reply_details[0] ? st->reply_details : NULL;
+}
+
+/* -- Shared values --------------------------------------------------------- */
+
+/* The host table checks what a plugin passes (host.c); the stream owns
+ * the values and frees them with itself. */
+
+static rt_value *
+value_find(rt_value *v, const char *key, size_t len)
+{
+    for (; v; v = v->next)
+        if (v->key_len == len && memcmp(v->key, key, len) == 0)
+            return v;
+    return NULL;
+}
+
+const rt_value *
+rt_stream_value_find(const gwf_rt_stream *st, const char *key, size_t len)
+{
+    return value_find(st->values, key, len);
+}
+
+gwf_status
+rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
+                    gwf_value_type type, const void *data, size_t len)
+{
+    rt_value *v = value_find(st->values, key, key_len);
+    if (!v) {
+        v = calloc(1, sizeof *v);
+        if (!v || !(v->key = rt_strndup(key, key_len))) {
+            free(v);
+            return GWF_ERR_NO_MEMORY;
+        }
+        v->key_len = key_len;
+        v->next = st->values;
+        st->values = v;
+    }
+    if (gwf_buf_set(&v->data, data, len) < 0)
+        return GWF_ERR_NO_MEMORY;
+    v->type = type;
+    return GWF_OK;
+}
+
+static void
+values_free(gwf_rt_stream *st)
+{
+    rt_value *v = st->values;
+    while (v) {
+        rt_value *next = v->next;
+        free(v->key);
+        gwf_buf_free(&v->data);
+        free(v);
+        v = next;
+    }
+    st->values = NULL;
 }
 
 /* -- Life cycle ----------------------------------------------------------- */
@@ -904,7 +982,7 @@ gwf_stream_free(gwf_rt_stream *st)
     gwf_worker *w = st->w;
     if (w->depth > 0) {
         st->free_deferred = true;
-        rt_stream_mark(st);
+        mark(st);
         return;
     }
     gwf_stream_complete(st);
@@ -926,8 +1004,8 @@ gwf_stream_free(gwf_rt_stream *st)
     dir_reset(&st->dir[0]);
     dir_reset(&st->dir[1]);
     gwf_memmsg_clear(&st->reply_msg);
-    rt_buf_free(&st->reply_body);
-    rt_stream_values_free(st);
+    gwf_buf_free(&st->reply_body);
+    values_free(st);
     rt_series_add(st->chain->streams_active, -1);
     if (st->live_prev)
         st->live_prev->live_next = st->live_next;

@@ -1,6 +1,8 @@
 /*
- * stream.h - the runtime's stream, shared by stream.c (the pipeline),
- * host.c (the host table plugins call) and worker.c (events, posts).
+ * stream.h - the runtime's stream, shared by worker.c (events, posts,
+ * the pending queue), stream.c (the pipeline) and host.c (the host table
+ * plugins call), in that order from the bottom: each calls only the
+ * files below it (see "Layers" in internal.h).
  */
 #ifndef GWF_RUNTIME_STREAM_H
 #define GWF_RUNTIME_STREAM_H
@@ -9,7 +11,7 @@
 
 /* A body chunk on its way through a direction's pipeline. */
 typedef struct rt_chunk {
-    rt_buf data;
+    gwf_buf data;
     uint32_t pos; /* next position to visit; == len once through */
     bool eos;
 } rt_chunk;
@@ -24,12 +26,12 @@ typedef struct rt_dir {
     bool hdr_held;     /* position hdr_pos returned BUFFER for headers */
     bool body_ended;   /* the last chunk was fed */
     int32_t acc_pos;   /* position accumulating the body, or -1 */
-    rt_buf acc;
+    gwf_buf acc;
     rt_chunk *q;       /* chunks in arrival order */
     size_t qn;
     size_t qcap;
     rt_chunk *cur;     /* the chunk a body hook is looking at */
-    rt_buf taken;      /* the chunk gwf_stream_take last handed out */
+    gwf_buf taken;     /* the chunk gwf_stream_take last handed out */
     /* Framing (see body_set in abi.h): a plugin changed the body; one
      * said it will change it while it streams (or is an ABI 0.1 plugin
      * with a body hook); the headers wait at the exit until the whole,
@@ -55,7 +57,7 @@ typedef struct rt_value {
     char *key;
     size_t key_len;
     gwf_value_type type;
-    rt_buf data;
+    gwf_buf data;
     struct rt_value *next;
 } rt_value;
 
@@ -100,7 +102,7 @@ struct gwf_rt_stream {
     uint32_t reply_from;    /* plugins [0, reply_from) see the reply */
     bool in_reply;
     gwf_memmsg reply_msg;
-    rt_buf reply_body;
+    gwf_buf reply_body;
     char reply_details[64];
 
     rt_value *values;
@@ -111,12 +113,13 @@ struct gwf_rt_stream {
     gwf_rt_stream *live_next;
     bool queued;            /* on the worker's pending list */
     gwf_rt_stream *next_pending;
+    void (*run_marked)(gwf_rt_stream *st); /* what the worker calls then */
 
     rt_fstream fs[];
 };
 
-/* stream.c */
-void rt_stream_wake(gwf_rt_stream *st);
+/* -- stream.c: the chain's state machine -------------------------------- */
+
 /* Have the headers of `which` left the chain for the data plane? */
 bool rt_dir_released(const gwf_rt_stream *st, gwf_message_kind which);
 /* "<worker>-<n>", made when first asked for (logs, attributes). */
@@ -126,16 +129,30 @@ gwf_status rt_stream_reply(rt_fstream *fs, uint32_t status,
                            const gwf_header *headers, size_t count,
                            const char *body, size_t body_len,
                            const char *details);
+/* The runtime's own metrics, labelled by route. */
+void rt_stream_count(gwf_rt_stream *st, uint32_t metric, const gwf_view *labels,
+                     size_t count, double v);
+/* Shared values (value_set / value_get, checked by host.c). The value
+ * is the stream's and lives until the stream is freed; set copies
+ * `data` and returns GWF_OK or GWF_ERR_NO_MEMORY. */
+const rt_value *rt_stream_value_find(const gwf_rt_stream *st, const char *key,
+                                     size_t len);
+gwf_status rt_stream_value_set(gwf_rt_stream *st, const char *key,
+                               size_t key_len, gwf_value_type type,
+                               const void *data, size_t len);
 
-/* worker.c */
-void rt_stream_mark(gwf_rt_stream *st);
+/* -- worker.c: ids, timers, fds, posts, the pending queue --------------- */
+
+/* Queue `st` until no plugin code of its worker is on the stack, then
+ * call run(st) (stream.c's hand-off: the worker knows no stream code).
+ * Marking a queued stream again does nothing. */
+void rt_stream_mark(gwf_rt_stream *st, void (*run)(gwf_rt_stream *st));
 void rt_stream_unmark(gwf_rt_stream *st);
 void rt_stream_cancel_async(gwf_rt_stream *st);
 void rt_stream_drop_ref(gwf_rt_stream *st);
 void rt_stream_ref_end(gwf_stream_ref *ref);
-void rt_worker_drain(gwf_worker *w);
 
-/* worker.c: the async part of the host table */
+/* The async part of the host table. */
 gwf_status rt_timer_start(gwf_instance *inst, gwf_stream *s,
                           uint64_t delay_ns, gwf_timer_cb cb, void *arg,
                           uint64_t *timer_id);
@@ -150,12 +167,5 @@ gwf_stream_ref *rt_stream_ref(gwf_stream *s);
 gwf_status rt_post(gwf_stream_ref *ref, gwf_post_cb cb, gwf_post_cb release,
                    void *arg);
 void rt_stream_ref_release(gwf_stream_ref *ref);
-
-/* stream.c: the runtime's own metrics, labelled by route */
-void rt_stream_count(gwf_rt_stream *st, uint32_t metric,
-                     const gwf_view *labels, size_t count, double v);
-
-/* host.c */
-void rt_stream_values_free(gwf_rt_stream *st);
 
 #endif /* GWF_RUNTIME_STREAM_H */

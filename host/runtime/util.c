@@ -10,7 +10,7 @@
 #include "internal.h"
 
 static int
-buf_reserve(rt_buf *b, size_t extra)
+buf_reserve(gwf_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX - b->len)
         return -1;
@@ -32,7 +32,7 @@ buf_reserve(rt_buf *b, size_t extra)
 }
 
 int
-rt_buf_append(rt_buf *b, const char *data, size_t len)
+gwf_buf_append(gwf_buf *b, const char *data, size_t len)
 {
     if (len == 0)
         return 0;
@@ -44,7 +44,7 @@ rt_buf_append(rt_buf *b, const char *data, size_t len)
 }
 
 int
-rt_buf_set(rt_buf *b, const char *data, size_t len)
+gwf_buf_set(gwf_buf *b, const char *data, size_t len)
 {
     /* `data` may point into b itself (a plugin passing back the view it
      * got from body_get), so copy through a fresh block. */
@@ -64,7 +64,7 @@ rt_buf_set(rt_buf *b, const char *data, size_t len)
 }
 
 void
-rt_buf_free(rt_buf *b)
+gwf_buf_free(gwf_buf *b)
 {
     free(b->data);
     b->data = NULL;

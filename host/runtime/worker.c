@@ -544,11 +544,12 @@ rt_stream_drop_ref(gwf_rt_stream *st)
 /* -- Pending streams and nesting ------------------------------------------ */
 
 void
-rt_stream_mark(gwf_rt_stream *st)
+rt_stream_mark(gwf_rt_stream *st, void (*run)(gwf_rt_stream *st))
 {
     if (st->queued)
         return;
     st->queued = true;
+    st->run_marked = run;
     st->next_pending = NULL;
     gwf_worker *w = st->w;
     if (w->pending_tail)
@@ -581,8 +582,8 @@ rt_stream_unmark(gwf_rt_stream *st)
     st->queued = false;
 }
 
-void
-rt_worker_drain(gwf_worker *w)
+static void
+worker_drain(gwf_worker *w)
 {
     if (w->draining)
         return;
@@ -593,10 +594,7 @@ rt_worker_drain(gwf_worker *w)
         if (!w->pending_head)
             w->pending_tail = NULL;
         st->queued = false;
-        if (st->free_deferred)
-            gwf_stream_free(st);
-        else
-            rt_stream_wake(st); /* the data plane may free st in wake */
+        st->run_marked(st); /* may free st */
     }
     w->draining = false;
 }
@@ -615,7 +613,7 @@ rt_worker_leave(gwf_worker *w)
 {
     if (--w->depth > 0 || w->draining)
         return;
-    rt_worker_drain(w);
+    worker_drain(w);
     current_worker = w->prev_current;
 }
 

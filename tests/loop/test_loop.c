@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include <gwf/loop.h>
 
 #define MS 1000000ull
 #define WAIT_NS ((int64_t)(1000 * MS)) /* bound for waits that should end */

@@ -1,5 +1,5 @@
 /*
- * loop.h — the host runtime's small event loop.
+ * gwf/loop.h — the host runtime's small event loop.
  *
  * The CLI and the in-process test host need somewhere to run what plugins
  * ask for through the ABI: "watch this fd", "call me in 30 ms", "run this
@@ -22,9 +22,10 @@
  * practice, so an id is never reused and cancelling a stale id is always
  * a harmless -1.
  */
-#ifndef GWF_HOST_RUNTIME_LOOP_H
-#define GWF_HOST_RUNTIME_LOOP_H
+#ifndef GWF_LOOP_H
+#define GWF_LOOP_H
 
+#include <gwf/runtime.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,8 +124,14 @@ void gwf_loop_advance(gwf_loop *loop, uint64_t ns);
  * nothing leaked. */
 size_t gwf_loop_active(const gwf_loop *loop);
 
+/* Fills `ops` so that a gwf_worker (gwf_worker_start) runs its timers,
+ * fd watches and posts on `loop`. The loop must outlive the worker.
+ * Timer flags are ignored: a loop of one request has no graceful
+ * shutdown to wait for. */
+void gwf_loop_event_ops(gwf_loop *loop, gwf_event_ops *ops);
+
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* GWF_HOST_RUNTIME_LOOP_H */
+#endif /* GWF_LOOP_H */

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "exchange.h"
-#include "http1.h"
+#include <gwf/exchange.h>
+#include <gwf/loop.h>
 
 /* 2026-01-01T00:00:00Z */
 #define DEFAULT_NOW_NS (1767225600ll * 1000000000ll)
@@ -35,18 +35,18 @@ struct gwf_test_host {
     int64_t realtime_base; /* realtime at MONO_START_NS */
     uint64_t max_pause_ns;
     size_t max_body;
-    rt_buf errors;
+    gwf_buf errors;
     pthread_mutex_t log_lock; /* plugins may log from their own threads */
-    rt_buf logs;
+    gwf_buf logs;
     char *metrics_text;
     int upstream_status;
     char *upstream_headers;
-    rt_buf upstream_body;
+    gwf_buf upstream_body;
 };
 
 struct gwf_test_request {
     gwf_memmsg msg;
-    rt_buf body;
+    gwf_buf body;
     char remote[64];
 };
 
@@ -59,12 +59,35 @@ struct gwf_test_result {
     size_t scratch_next;
 };
 
+/* -- Strings ------------------------------------------------------------- */
+
+/* A NUL-terminated copy of `len` bytes, which may hold NULs themselves
+ * (a body); NULL when out of memory. */
+static char *
+copy_bytes(const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    if (len)
+        memcpy(copy, s, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+/* NULL for NULL, as for out of memory: the caller fails either way. */
+static char *
+copy_string(const char *s)
+{
+    return s ? copy_bytes(s, strlen(s)) : NULL;
+}
+
 /* -- Errors and logs ------------------------------------------------------- */
 
 static void
 errors_reset(gwf_test_host *h)
 {
-    rt_buf_set(&h->errors, "", 1);
+    gwf_buf_set(&h->errors, "", 1);
     h->errors.len = 0;
 }
 
@@ -83,8 +106,8 @@ errors_add(gwf_test_host *h, const char *fmt, ...)
     if (n < 0)
         return;
     if (h->errors.len)
-        rt_buf_append(&h->errors, "\n", 1);
-    rt_buf_append(&h->errors, line, strlen(line));
+        gwf_buf_append(&h->errors, "\n", 1);
+    gwf_buf_append(&h->errors, line, strlen(line));
 }
 
 static void
@@ -102,7 +125,7 @@ gwf_test_error(const gwf_test_host *h)
         return "";
     /* Keep it NUL-terminated without counting the NUL. */
     gwf_test_host *mh = (gwf_test_host *)h;
-    rt_buf_append(&mh->errors, "", 1);
+    gwf_buf_append(&mh->errors, "", 1);
     mh->errors.len--;
     return h->errors.data;
 }
@@ -115,12 +138,12 @@ on_log(void *ctx, gwf_log_level level, const char *instance, const char *msg,
     gwf_test_host *h = ctx;
     const char *name = level >= 0 && level <= 3 ? names[level] : "ERROR";
     pthread_mutex_lock(&h->log_lock);
-    rt_buf_append(&h->logs, name, strlen(name));
-    rt_buf_append(&h->logs, " ", 1);
-    rt_buf_append(&h->logs, instance, strlen(instance));
-    rt_buf_append(&h->logs, ": ", 2);
-    rt_buf_append(&h->logs, msg, len);
-    rt_buf_append(&h->logs, "\n", 1);
+    gwf_buf_append(&h->logs, name, strlen(name));
+    gwf_buf_append(&h->logs, " ", 1);
+    gwf_buf_append(&h->logs, instance, strlen(instance));
+    gwf_buf_append(&h->logs, ": ", 2);
+    gwf_buf_append(&h->logs, msg, len);
+    gwf_buf_append(&h->logs, "\n", 1);
     pthread_mutex_unlock(&h->log_lock);
     if (getenv("GWF_TEST_VERBOSE"))
         fprintf(stderr, "%s %s: %.*s\n", name, instance, (int)len, msg);
@@ -131,7 +154,7 @@ gwf_test_logs(const gwf_test_host *h)
 {
     gwf_test_host *mh = (gwf_test_host *)h;
     pthread_mutex_lock(&mh->log_lock);
-    rt_buf_append(&mh->logs, "", 1);
+    gwf_buf_append(&mh->logs, "", 1);
     mh->logs.len--;
     pthread_mutex_unlock(&mh->log_lock);
     return h->logs.data;
@@ -269,9 +292,9 @@ gwf_test_host_free(gwf_test_host *h)
     free(h->plugin_path);
     free(h->metrics_text);
     free(h->upstream_headers);
-    rt_buf_free(&h->upstream_body);
-    rt_buf_free(&h->errors);
-    rt_buf_free(&h->logs);
+    gwf_buf_free(&h->upstream_body);
+    gwf_buf_free(&h->errors);
+    gwf_buf_free(&h->logs);
     pthread_mutex_destroy(&h->log_lock);
     free(h);
 }
@@ -336,8 +359,8 @@ gwf_test_set_upstream(gwf_test_host *h, int status, const char *headers,
 {
     h->upstream_status = status;
     free(h->upstream_headers);
-    h->upstream_headers = headers ? rt_strdup(headers) : NULL;
-    rt_buf_set(&h->upstream_body, body, body ? body_len : 0);
+    h->upstream_headers = headers ? copy_string(headers) : NULL;
+    gwf_buf_set(&h->upstream_body, body, body ? body_len : 0);
 }
 
 /* -- Requests -------------------------------------------------------------- */
@@ -348,9 +371,9 @@ gwf_test_request_new(const char *method, const char *path)
     gwf_test_request *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->msg.method = rt_strdup(method);
-    r->msg.path = rt_strdup(path);
-    r->msg.scheme = rt_strdup("http");
+    r->msg.method = copy_string(method);
+    r->msg.path = copy_string(path);
+    r->msg.scheme = copy_string("http");
     if (!r->msg.method || !r->msg.path || !r->msg.scheme) {
         gwf_test_request_free(r);
         return NULL;
@@ -362,21 +385,17 @@ gwf_test_request_new(const char *method, const char *path)
 gwf_test_request *
 gwf_test_request_parse(gwf_test_host *h, const char *raw, size_t len)
 {
-    gwf_http_message m;
     char err[256];
-    memset(&m, 0, sizeof m);
     errors_reset(h);
-    if (gwf_http1_parse_request(raw, len, &m, err, sizeof err) != 0) {
+    gwf_test_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    if (gwf_memmsg_parse_request(&r->msg, &r->body, raw, len, err,
+                                 sizeof err) != 0) {
         errors_add(h, "request: %s", err);
+        gwf_test_request_free(r);
         return NULL;
     }
-    gwf_test_request *r = calloc(1, sizeof *r);
-    if (r && gwf_memmsg_from_http(&r->msg, &r->body, &m, 1) != 0) {
-        errors_add(h, "request: out of memory");
-        gwf_test_request_free(r);
-        r = NULL;
-    }
-    gwf_http_message_free(&m);
     return r;
 }
 
@@ -390,7 +409,7 @@ gwf_test_request_header(gwf_test_request *r, const char *name,
 void
 gwf_test_request_body(gwf_test_request *r, const char *data, size_t len)
 {
-    rt_buf_set(&r->body, data, len);
+    gwf_buf_set(&r->body, data, len);
 }
 
 void
@@ -405,7 +424,7 @@ gwf_test_request_free(gwf_test_request *r)
     if (!r)
         return;
     gwf_memmsg_clear(&r->msg);
-    rt_buf_free(&r->body);
+    gwf_buf_free(&r->body);
     free(r);
 }
 
@@ -433,8 +452,7 @@ stub_upstream(void *ctx, gwf_exchange *x)
         }
         p += line + (eol ? 2 : 0);
     }
-    rt_buf_set(&x->response_body, h->upstream_body.data,
-               h->upstream_body.len);
+    gwf_buf_set(&x->response_body, h->upstream_body.data, h->upstream_body.len);
     return 0;
 }
 
@@ -448,19 +466,10 @@ on_done(void *ctx, gwf_exchange *x)
 static int
 copy_request(gwf_exchange *x, const gwf_test_request *req)
 {
-    x->request.method = rt_strdup(req->msg.method);
-    x->request.path = rt_strdup(req->msg.path);
-    x->request.scheme = rt_strdup(req->msg.scheme);
-    if (!x->request.method || !x->request.path || !x->request.scheme)
+    if (gwf_memmsg_copy(&x->request, &req->msg) != 0)
         return -1;
-    for (size_t i = 0; i < req->msg.count; i++) {
-        const rt_field *f = &req->msg.fields[i];
-        if (gwf_memmsg_ops.add(&x->request, f->name, f->name_len, f->value,
-                               f->value_len) != GWF_OK)
-            return -1;
-    }
     snprintf(x->remote_address, sizeof x->remote_address, "%s", req->remote);
-    return rt_buf_set(&x->request_body, req->body.data, req->body.len);
+    return gwf_buf_set(&x->request_body, req->body.data, req->body.len);
 }
 
 gwf_test_result *
@@ -596,7 +605,7 @@ static const char *
 keep(const gwf_test_result *cres, gwf_view v)
 {
     gwf_test_result *res = (gwf_test_result *)cres;
-    char *copy = rt_strndup(v.ptr ? v.ptr : "", v.len);
+    char *copy = copy_bytes(v.ptr ? v.ptr : "", v.len);
     size_t slot = res->scratch_next++ % 8;
     free(res->scratch[slot]);
     res->scratch[slot] = copy;
