@@ -134,8 +134,8 @@ fi
 
 # -- 3. sanitizer build ---------------------------------------------------------
 stage "build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer"
-if setup_build build-asan -Dsanitize=true -Dtests=true -Dfuzz=false \
-        -Dnginx="$nginx_opt"; then
+if setup_build build-asan -Dsanitize=true -Db_sanitize=address,undefined \
+        -Dtests=true -Dfuzz=false -Dnginx="$nginx_opt"; then
     ASAN_OPTIONS=detect_leaks=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson_suite build-asan build-asan --timeout-multiplier 3

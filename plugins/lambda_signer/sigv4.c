@@ -1094,15 +1094,64 @@ collect_headers(const sigv4_request *req, const sigv4_params *params,
     return n;
 }
 
-int
-sigv4_sign(const sigv4_request *req, const sigv4_params *params,
-           const sigv4_credentials *creds, sigv4_key_cache *cache,
-           sigv4_result *out, const char **why)
+/* ------------------------------------------------------------------------
+ * The signature, step by step
+ *
+ * sigv4_sign runs the steps below in order over one sign_job: inputs
+ * (date, payload hash, scope, path and query), the headers to sign, one
+ * block for the result's strings, the signed header names, the presigning
+ * query pairs, the canonical request, the string to sign, the signature,
+ * and last either the Authorization header or the presigned target.
+ * --------------------------------------------------------------------- */
+
+/* Headers and names that fit on the stack (one allocation each past). */
+#define STACK_HEADERS 24
+#define STACK_NAMES 512
+/* The most X-Amz-* query pairs presigning adds. */
+#define PRESIGN_PAIRS 8
+
+static const char auth_head[] = SIGV4_ALGORITHM " Credential=",
+                  auth_mid[] = ", SignedHeaders=", auth_tail[] = ", Signature=";
+
+/* What the steps of one signature share. */
+typedef struct sign_job {
+    const sigv4_request *req;
+    const sigv4_params *params;
+    const sigv4_credentials *creds;
+    sigv4_key_cache *cache;
+    sigv4_result *out;
+    char date[9];    /* YYYYMMDD */
+    char scope[256]; /* date/region/service/aws4_request */
+    size_t scope_len, region_len, service_len;
+    /* The target split at its first '?'. */
+    const char *target, *qmark, *query;
+    size_t target_len, path_len, query_len;
+    int token_signed; /* the session token is a signed header or pair */
+    /* The headers to sign (collect_headers), and their sorted order. */
+    canon_header *hs, **ord;
+    char *names;
+    size_t hcount;
+    size_t headers_len; /* header lines at most: name, ':', value, '\n' */
+    size_t names_total; /* signed names with their separators */
+    /* Presigning: the encoded "X-Amz-...=v" pairs, malloc'd. */
+    char *extra[PRESIGN_PAIRS];
+    size_t extra_count;
+    canon_header stack_hs[STACK_HEADERS], *stack_ord[STACK_HEADERS];
+    char stack_names[STACK_NAMES];
+} sign_job;
+
+/* The inputs every later step reads: the checks, X-Amz-Date and the day,
+ * the payload hash, the credential scope, and the target split into path
+ * and query. 0, or -1 with `*why` set. */
+static int
+sign_inputs(sign_job *j, const char **why)
 {
-    memset(out, 0, sizeof *out);
-    *why = "out of memory";
-    if (!creds || !creds->access_key || !creds->secret_key ||
-        !params->region || !params->service) {
+    const sigv4_request *req = j->req;
+    const sigv4_params *params = j->params;
+    const sigv4_credentials *creds = j->creds;
+    sigv4_result *out = j->out;
+    if (!creds || !creds->access_key || !creds->secret_key || !params->region ||
+        !params->service) {
         *why = "no credentials, region or service";
         return -1;
     }
@@ -1114,10 +1163,9 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
         *why = "the clock is out of range";
         return -1;
     }
-    char date[9];
-    memcpy(date, out->amz_date, 8);
-    date[8] = '\0';
-    if (cache && cache_crypto(cache) != 0)
+    memcpy(j->date, out->amz_date, 8);
+    j->date[8] = '\0';
+    if (j->cache && cache_crypto(j->cache) != 0)
         return -1;
 
     if (params->unsigned_payload)
@@ -1127,110 +1175,115 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
         snprintf(out->payload_hash, sizeof out->payload_hash, "%s",
                  req->payload_hash);
     else
-        digest_hex(cache, req->payload.ptr ? req->payload.ptr : "",
+        digest_hex(j->cache, req->payload.ptr ? req->payload.ptr : "",
                    req->payload.len, out->payload_hash);
 
-    /* date/region/service/aws4_request */
-    char scope[256];
-    size_t region_len = strlen(params->region);
-    size_t service_len = strlen(params->service);
-    if (region_len + service_len + 24 > sizeof scope) {
+    j->region_len = strlen(params->region);
+    j->service_len = strlen(params->service);
+    if (j->region_len + j->service_len + 24 > sizeof j->scope) {
         *why = "region or service too long";
         return -1;
     }
-    size_t scope_len = 0;
-    memcpy(scope, date, 8);
-    scope_len = 8;
-    scope[scope_len++] = '/';
-    memcpy(scope + scope_len, params->region, region_len);
-    scope_len += region_len;
-    scope[scope_len++] = '/';
-    memcpy(scope + scope_len, params->service, service_len);
-    scope_len += service_len;
-    memcpy(scope + scope_len, "/aws4_request", 14);
-    scope_len += 13;
+    char *s = j->scope;
+    memcpy(s, j->date, 8);
+    s += 8;
+    *s++ = '/';
+    memcpy(s, params->region, j->region_len);
+    s += j->region_len;
+    *s++ = '/';
+    memcpy(s, params->service, j->service_len);
+    s += j->service_len;
+    memcpy(s, "/aws4_request", 14);
+    j->scope_len = (size_t)(s - j->scope) + 13;
 
-    /* Split the target into path and query. */
-    const char *target = req->target.ptr ? req->target.ptr : "";
-    size_t target_len = req->target.len;
-    const char *qmark = memchr(target, '?', target_len);
-    size_t path_len = qmark ? (size_t)(qmark - target) : target_len;
-    const char *query = qmark ? qmark + 1 : "";
-    size_t query_len = qmark ? target_len - path_len - 1 : 0;
+    j->target = req->target.ptr ? req->target.ptr : "";
+    j->target_len = req->target.len;
+    j->qmark = memchr(j->target, '?', j->target_len);
+    j->path_len = j->qmark ? (size_t)(j->qmark - j->target) : j->target_len;
+    j->query = j->qmark ? j->qmark + 1 : "";
+    j->query_len = j->qmark ? j->target_len - j->path_len - 1 : 0;
+    j->token_signed =
+        creds->session_token && params->token_mode == SIGV4_TOKEN_SIGNED;
+    return 0;
+}
 
-    int token_signed = creds->session_token &&
-                       params->token_mode == SIGV4_TOKEN_SIGNED;
+/* The headers to sign, sorted, with the room their lines and names take.
+ * -1 when their arrays cannot be allocated. */
+static int
+sign_headers(sign_job *j)
+{
+    const sigv4_request *req = j->req;
     size_t names_len = NAMES_EXTRA;
     for (size_t i = 0; i < req->header_count; i++)
         names_len += req->headers[i].name.len;
-    canon_header stack_hs[24], *stack_ord[24];
-    char stack_names[512];
     size_t cap = req->header_count + 4;
-    canon_header *hs = cap <= 24 ? stack_hs : malloc(cap * sizeof *hs);
-    canon_header **ord = cap <= 24 ? stack_ord : malloc(cap * sizeof *ord);
-    char *names = names_len <= sizeof stack_names ? stack_names
-                                                  : malloc(names_len);
-    char *extra[8] = {0};
-    size_t extra_count = 0;
-    int rc = -1;
-    if (!hs || !ord || !names)
-        goto done;
-    size_t hcount = collect_headers(req, params, creds, out, hs, ord, names);
-
-    /* What the header lines take at most: name, ':' or ',', value, '\n'. */
-    size_t headers_len = 0, names_total = 0;
-    for (size_t i = 0; i < hcount; i++) {
-        headers_len += hs[i].name_len + hs[i].value.len + 2;
-        names_total += hs[i].name_len + 1;
+    j->hs = cap <= STACK_HEADERS ? j->stack_hs : malloc(cap * sizeof *j->hs);
+    j->ord = cap <= STACK_HEADERS ? j->stack_ord : malloc(cap * sizeof *j->ord);
+    j->names = names_len <= STACK_NAMES ? j->stack_names : malloc(names_len);
+    if (!j->hs || !j->ord || !j->names)
+        return -1;
+    j->hcount = collect_headers(req, j->params, j->creds, j->out, j->hs, j->ord,
+                                j->names);
+    for (size_t i = 0; i < j->hcount; i++) {
+        j->headers_len += j->hs[i].name_len + j->hs[i].value.len + 2;
+        j->names_total += j->hs[i].name_len + 1;
     }
-    /* One allocation for the four strings, each given the most it can
-     * take (so none ever grows):
-     *  - signed names: names_total, and copy_words' slack;
-     *  - canonical request: method, URI (normalising may add two bytes,
-     *    every byte may triple), query (every byte may triple, plus the
-     *    presigning pairs: encoded values triple too; separators),
-     *    header lines, signed names, payload hash, slack;
-     *  - string to sign: algorithm, date, scope, hash;
-     *  - authorization: fixed text, access key, scope, names, signature.
-     */
+    return 0;
+}
+
+/* One allocation for the result's four strings, each given the most it
+ * can take (so none ever grows):
+ *  - signed names: names_total, and copy_words' slack;
+ *  - canonical request: method, URI (normalising may add two bytes,
+ *    every byte may triple), query (every byte may triple, plus the
+ *    presigning pairs: encoded values triple too; separators), header
+ *    lines, signed names, payload hash, slack;
+ *  - string to sign: algorithm, date, scope, hash;
+ *  - authorization: fixed text, access key, scope, names, signature.
+ * -1 when it cannot be allocated. */
+static int
+sign_result_block(sign_job *j)
+{
+    const sigv4_credentials *creds = j->creds;
+    sigv4_result *out = j->out;
     size_t key_len = strlen(creds->access_key);
     size_t presign_len = 0;
-    if (params->presign)
-        presign_len = 6 * 32 + 3 * (key_len + 1 + scope_len + 16 + 10 +
-                                    names_total +
-                                    (creds->session_token
-                                         ? strlen(creds->session_token)
-                                         : 0));
-    static const char auth_head[] = SIGV4_ALGORITHM " Credential=",
-                      auth_mid[] = ", SignedHeaders=",
-                      auth_tail[] = ", Signature=";
-    size_t sh_cap = names_total + COPY_SLACK + 1;
-    size_t cr_cap = req->method.len + 1 + (path_len + 2) * 3 + 1 +
-                    query_len * 4 + presign_len + 2 + COPY_SLACK + 1 +
-                    headers_len + 2 + names_total + 1 + SIGV4_HASH_HEX +
+    if (j->params->presign)
+        presign_len =
+            6 * 32 +
+            3 * (key_len + 1 + j->scope_len + 16 + 10 + j->names_total +
+                 (creds->session_token ? strlen(creds->session_token) : 0));
+    size_t sh_cap = j->names_total + COPY_SLACK + 1;
+    size_t cr_cap = j->req->method.len + 1 + (j->path_len + 2) * 3 + 1 +
+                    j->query_len * 4 + presign_len + 2 + COPY_SLACK + 1 +
+                    j->headers_len + 2 + j->names_total + 1 + SIGV4_HASH_HEX +
                     COPY_SLACK + 1;
-    size_t sts_cap = sizeof SIGV4_ALGORITHM + 17 + scope_len + 1 +
-                     SIGV4_HASH_HEX + 1;
-    size_t auth_cap = sizeof auth_head + key_len + 1 + scope_len +
-                      sizeof auth_mid + names_total + sizeof auth_tail +
+    size_t sts_cap =
+        sizeof SIGV4_ALGORITHM + 17 + j->scope_len + 1 + SIGV4_HASH_HEX + 1;
+    size_t auth_cap = sizeof auth_head + key_len + 1 + j->scope_len +
+                      sizeof auth_mid + j->names_total + sizeof auth_tail +
                       SIGV4_HASH_HEX + 1;
     out->block = malloc(sh_cap + cr_cap + sts_cap + auth_cap);
     if (!out->block)
-        goto done;
-    gwf_strbuf *cr = &out->canonical_request;
-    gwf_strbuf *sh = &out->signed_headers;
-    gwf_strbuf *sts = &out->string_to_sign;
-    gwf_strbuf *a = &out->authorization;
+        return -1;
+    gwf_strbuf *sh = &out->signed_headers, *cr = &out->canonical_request;
+    gwf_strbuf *sts = &out->string_to_sign, *a = &out->authorization;
     *sh = (gwf_strbuf){out->block, 0, sh_cap, 0};
     *cr = (gwf_strbuf){sh->data + sh_cap, 0, cr_cap, 0};
     *sts = (gwf_strbuf){cr->data + cr_cap, 0, sts_cap, 0};
     *a = (gwf_strbuf){sts->data + sts_cap, 0, auth_cap, 0};
     cr->data[0] = sts->data[0] = a->data[0] = '\0';
+    return 0;
+}
 
-    /* Signed header names: "host;x-amz-date;..." */
+/* The signed header names, "host;x-amz-date;...", each name once. */
+static void
+sign_signed_headers(sign_job *j)
+{
+    gwf_strbuf *sh = &j->out->signed_headers;
     char *w = sh->data;
-    for (size_t i = 0; i < hcount; i++) {
-        const canon_header *h = ord[i];
+    for (size_t i = 0; i < j->hcount; i++) {
+        const canon_header *h = j->ord[i];
         if (h->same_as_previous)
             continue;
         if (i > 0)
@@ -1239,52 +1292,71 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
     }
     *w = '\0';
     sh->len = (size_t)(w - sh->data);
+}
 
-    if (params->presign) {
-        char cred[512];
-        int n = snprintf(cred, sizeof cred, "%s/%s", creds->access_key,
-                         scope);
-        if (n < 0 || (size_t)n >= sizeof cred) {
-            *why = "access key too long";
-            goto done;
-        }
-        char expires[16];
-        snprintf(expires, sizeof expires, "%u", params->expires);
-        extra[extra_count++] = query_param("X-Amz-Algorithm", SIGV4_ALGORITHM,
-                                           strlen(SIGV4_ALGORITHM));
-        extra[extra_count++] = query_param("X-Amz-Credential", cred,
-                                           (size_t)n);
-        extra[extra_count++] = query_param("X-Amz-Date", out->amz_date, 16);
-        extra[extra_count++] =
-            query_param("X-Amz-SignedHeaders", sh->data, sh->len);
-        extra[extra_count++] =
-            query_param("X-Amz-Expires", expires, strlen(expires));
-        if (creds->session_token)
-            extra[extra_count++] =
-                query_param("X-Amz-Security-Token", creds->session_token,
-                            strlen(creds->session_token));
-        for (size_t e = 0; e < extra_count; e++)
-            if (!extra[e])
-                goto done;
+/* Presigning, first step: the X-Amz-* query pairs (algorithm, credential,
+ * date, signed headers, expiry, session token) that the canonical query
+ * signs and the presigned target carries. 0, or -1 with `*why` set. */
+static int
+presign_pairs(sign_job *j, const char **why)
+{
+    const sigv4_credentials *creds = j->creds;
+    const gwf_strbuf *sh = &j->out->signed_headers;
+    char cred[512];
+    int n = snprintf(cred, sizeof cred, "%s/%s", creds->access_key, j->scope);
+    if (n < 0 || (size_t)n >= sizeof cred) {
+        *why = "access key too long";
+        return -1;
     }
+    char expires[16];
+    snprintf(expires, sizeof expires, "%u", j->params->expires);
+    char **e = j->extra;
+    size_t k = 0;
+    e[k++] = query_param("X-Amz-Algorithm", SIGV4_ALGORITHM,
+                         strlen(SIGV4_ALGORITHM));
+    e[k++] = query_param("X-Amz-Credential", cred, (size_t)n);
+    e[k++] = query_param("X-Amz-Date", j->out->amz_date, 16);
+    e[k++] = query_param("X-Amz-SignedHeaders", sh->data, sh->len);
+    e[k++] = query_param("X-Amz-Expires", expires, strlen(expires));
+    if (creds->session_token)
+        e[k++] = query_param("X-Amz-Security-Token", creds->session_token,
+                             strlen(creds->session_token));
+    j->extra_count = k;
+    for (size_t i = 0; i < k; i++)
+        if (!e[i])
+            return -1;
+    return 0;
+}
 
+/* The canonical request: METHOD \n URI \n QUERY \n HEADERS \n \n SIGNED
+ * \n HASH. A session token added after signing is left out of the query.
+ * -1 on allocation failure. */
+static int
+sign_canonical_request(sign_job *j)
+{
+    const sigv4_request *req = j->req;
+    const sigv4_params *params = j->params;
+    sigv4_result *out = j->out;
+    gwf_strbuf *cr = &out->canonical_request;
+    const gwf_strbuf *sh = &out->signed_headers;
     sb_put(cr, req->method.ptr, req->method.len);
     sb_putc(cr, '\n');
-    sigv4_canonical_uri(cr, target, path_len, params->normalize_path);
+    sigv4_canonical_uri(cr, j->target, j->path_len, params->normalize_path);
     sb_putc(cr, '\n');
-    sigv4_canonical_query(cr, query, query_len, (const char *const *)extra,
-                          extra_count - (params->presign && !token_signed &&
-                                         creds->session_token));
+    sigv4_canonical_query(
+        cr, j->query, j->query_len, (const char *const *)j->extra,
+        j->extra_count -
+            (params->presign && !j->token_signed && j->creds->session_token));
     /* The header lines, the signed names and the payload hash: room
-     * for them was counted above (a no-op unless the query grew the
-     * buffer past what was reserved). */
-    if (sb_reserve(cr, 1 + headers_len + 2 + sh->len + 1 + SIGV4_HASH_HEX +
+     * for them was counted in sign_result_block (a no-op unless the
+     * query grew the buffer past what was reserved). */
+    if (sb_reserve(cr, 1 + j->headers_len + 2 + sh->len + 1 + SIGV4_HASH_HEX +
                            COPY_SLACK) != 0)
-        goto done;
-    w = cr->data + cr->len;
+        return -1;
+    char *w = cr->data + cr->len;
     *w++ = '\n';
-    for (size_t i = 0; i < hcount; i++) {
-        const canon_header *h = ord[i];
+    for (size_t i = 0; i < j->hcount; i++) {
+        const canon_header *h = j->ord[i];
         if (h->same_as_previous) {
             *w++ = ',';
         } else {
@@ -1305,71 +1377,147 @@ sigv4_sign(const sigv4_request *req, const sigv4_params *params,
     w += hash_len;
     *w = '\0';
     cr->len = (size_t)(w - cr->data);
-    if (cr->failed)
-        goto done;
+    return cr->failed ? -1 : 0;
+}
 
-    w = sts->data;
+/* The string to sign: AWS4-HMAC-SHA256 \n DATE \n SCOPE \n the hex
+ * SHA-256 of the canonical request. */
+static void
+sign_string_to_sign(sign_job *j)
+{
+    sigv4_result *out = j->out;
+    gwf_strbuf *sts = &out->string_to_sign;
+    char *w = sts->data;
     memcpy(w, SIGV4_ALGORITHM "\n", sizeof SIGV4_ALGORITHM);
     w += sizeof SIGV4_ALGORITHM;
     memcpy(w, out->amz_date, 16);
     w += 16;
     *w++ = '\n';
-    memcpy(w, scope, scope_len);
-    w += scope_len;
+    memcpy(w, j->scope, j->scope_len);
+    w += j->scope_len;
     *w++ = '\n';
-    digest_hex(cache, cr->data, cr->len, w); /* 64 digits and a NUL */
+    /* 64 digits and a NUL */
+    digest_hex(j->cache, out->canonical_request.data,
+               out->canonical_request.len, w);
     w += SIGV4_HASH_HEX;
     sts->len = (size_t)(w - sts->data);
+}
 
+/* The signature: the HMAC of the string to sign with the day's key, in
+ * hex. -1 on failure. */
+static int
+sign_signature(sign_job *j)
+{
+    const gwf_strbuf *sts = &j->out->string_to_sign;
     unsigned char sig[32];
-    if (sign_sts(creds, date, params, region_len, service_len, cache,
-                 sts->data, sts->len, sig) != 0)
-        goto done;
-    to_hex(sig, 32, out->signature);
+    if (sign_sts(j->creds, j->date, j->params, j->region_len, j->service_len,
+                 j->cache, sts->data, sts->len, sig) != 0)
+        return -1;
+    to_hex(sig, 32, j->out->signature);
+    return 0;
+}
 
+/* Presigning, last step: the new target, the original one with the
+ * X-Amz-* pairs and X-Amz-Signature appended to its query. -1 on
+ * allocation failure. */
+static int
+presign_target(sign_job *j)
+{
+    gwf_strbuf *pt = &j->out->presigned_target;
+    sb_put(pt, j->target, j->target_len);
+    for (size_t e = 0; e < j->extra_count; e++) {
+        if (e == 0 && !j->qmark)
+            sb_putc(pt, '?');
+        else if (e > 0 || j->query_len > 0)
+            sb_putc(pt, '&');
+        sb_puts(pt, j->extra[e]);
+    }
+    sb_puts(pt, "&X-Amz-Signature=");
+    sb_put(pt, j->out->signature, SIGV4_HASH_HEX);
+    return pt->failed ? -1 : 0;
+}
+
+/* Header signing, last step: the Authorization header's value,
+ * "AWS4-HMAC-SHA256 Credential=KEY/SCOPE, SignedHeaders=..., Signature=...".
+ */
+static void
+sign_authorization(sign_job *j)
+{
+    sigv4_result *out = j->out;
+    const gwf_strbuf *sh = &out->signed_headers;
+    gwf_strbuf *a = &out->authorization;
+    size_t key_len = strlen(j->creds->access_key);
+    char *w = a->data;
+    memcpy(w, auth_head, sizeof auth_head - 1);
+    w += sizeof auth_head - 1;
+    memcpy(w, j->creds->access_key, key_len);
+    w += key_len;
+    *w++ = '/';
+    memcpy(w, j->scope, j->scope_len);
+    w += j->scope_len;
+    memcpy(w, auth_mid, sizeof auth_mid - 1);
+    w += sizeof auth_mid - 1;
+    memcpy(w, sh->data, sh->len);
+    w += sh->len;
+    memcpy(w, auth_tail, sizeof auth_tail - 1);
+    w += sizeof auth_tail - 1;
+    memcpy(w, out->signature, SIGV4_HASH_HEX + 1); /* with its NUL */
+    w += SIGV4_HASH_HEX;
+    a->len = (size_t)(w - a->data);
+}
+
+static void
+sign_job_free(sign_job *j)
+{
+    if (j->hs != j->stack_hs)
+        free(j->hs);
+    if (j->ord != j->stack_ord)
+        free(j->ord);
+    if (j->names != j->stack_names)
+        free(j->names);
+    for (size_t e = 0; e < j->extra_count; e++)
+        free(j->extra[e]);
+}
+
+int
+sigv4_sign(const sigv4_request *req, const sigv4_params *params,
+           const sigv4_credentials *creds, sigv4_key_cache *cache,
+           sigv4_result *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "out of memory";
+    sign_job j;
+    j.req = req;
+    j.params = params;
+    j.creds = creds;
+    j.cache = cache;
+    j.out = out;
+    j.hs = j.stack_hs;
+    j.ord = j.stack_ord;
+    j.names = j.stack_names;
+    j.hcount = j.headers_len = j.names_total = j.extra_count = 0;
+    if (sign_inputs(&j, why) != 0)
+        return -1;
+    int rc = -1;
+    if (sign_headers(&j) != 0 || sign_result_block(&j) != 0)
+        goto done;
+    sign_signed_headers(&j);
+    if (params->presign && presign_pairs(&j, why) != 0)
+        goto done;
+    if (sign_canonical_request(&j) != 0)
+        goto done;
+    sign_string_to_sign(&j);
+    if (sign_signature(&j) != 0)
+        goto done;
     if (params->presign) {
-        gwf_strbuf *pt = &out->presigned_target;
-        sb_put(pt, target, target_len);
-        for (size_t e = 0; e < extra_count; e++) {
-            if (e == 0 && !qmark)
-                sb_putc(pt, '?');
-            else if (e > 0 || query_len > 0)
-                sb_putc(pt, '&');
-            sb_puts(pt, extra[e]);
-        }
-        sb_puts(pt, "&X-Amz-Signature=");
-        sb_put(pt, out->signature, SIGV4_HASH_HEX);
-        if (pt->failed)
+        if (presign_target(&j) != 0)
             goto done;
     } else {
-        w = a->data;
-        memcpy(w, auth_head, sizeof auth_head - 1);
-        w += sizeof auth_head - 1;
-        memcpy(w, creds->access_key, key_len);
-        w += key_len;
-        *w++ = '/';
-        memcpy(w, scope, scope_len);
-        w += scope_len;
-        memcpy(w, auth_mid, sizeof auth_mid - 1);
-        w += sizeof auth_mid - 1;
-        memcpy(w, sh->data, sh->len);
-        w += sh->len;
-        memcpy(w, auth_tail, sizeof auth_tail - 1);
-        w += sizeof auth_tail - 1;
-        memcpy(w, out->signature, SIGV4_HASH_HEX + 1); /* with its NUL */
-        w += SIGV4_HASH_HEX;
-        a->len = (size_t)(w - a->data);
+        sign_authorization(&j);
     }
     rc = 0;
 done:
-    if (hs != stack_hs)
-        free(hs);
-    if (ord != stack_ord)
-        free(ord);
-    if (names != stack_names)
-        free(names);
-    for (size_t e = 0; e < extra_count; e++)
-        free(extra[e]);
+    sign_job_free(&j);
     if (rc != 0)
         sigv4_result_free(out);
     return rc;

@@ -32,8 +32,6 @@
 #define RL_DEFAULT_NEAR_LIMIT_RATIO 0.8
 #define RL_FILE_MAX (4 * 1024 * 1024)
 
-const char *gwf_json_kind(const json_t *v);
-
 /* Every key of `obj` must be in `allowed` (NULL-terminated). */
 static gwf_status
 check_fields(gwf_instance *inst, const char *path, const json_t *obj,

@@ -40,13 +40,27 @@ unit_lookup(const char *text, uint64_t *seconds, const char **name)
     return -1;
 }
 
+/* Field paths in error messages are cut to FIELD_MAX on purpose: a
+ * config nested hundreds of levels deep still gets a (shortened) path. */
+#define FIELD_MAX 512
+
+/* "`path`.`name`" into `field`, cut to FIELD_MAX bytes. */
+static void
+field_path(char field[FIELD_MAX], const char *path, const char *name)
+{
+    int n = snprintf(field, FIELD_MAX, "%s.%s", path, name);
+
+    if (n < 0) /* an encoding error: no path rather than a wrong one */
+        field[0] = '\0';
+}
+
 static gwf_status
 parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
                  rl_limit *limit)
 {
     static const char *const known[] = {"unit", "requests_per_unit",
                                         "unlimited", "name", NULL};
-    char field[512];
+    char field[FIELD_MAX];
     const json_t *unit = json_object_get(rl, "unit");
     const json_t *rpu = json_object_get(rl, "requests_per_unit");
     const json_t *unl = json_object_get(rl, "unlimited");
@@ -64,7 +78,7 @@ parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
         for (i = 0; known[i] && strcmp(key, known[i]) != 0; i++)
             ;
         if (!known[i]) {
-            snprintf(field, sizeof(field), "%s.%s", path, key);
+            field_path(field, path, key);
             return gwf_config_errorf(inst, field,
                                      "unknown field \"%.40s\" (expected "
                                      "one of: unit, requests_per_unit, "
@@ -73,7 +87,7 @@ parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
         }
     }
     if (unl) {
-        snprintf(field, sizeof(field), "%s.unlimited", path);
+        field_path(field, path, "unlimited");
         if (!json_is_boolean(unl))
             return gwf_config_errorf(inst, field,
                                      "expected true or false, found %s",
@@ -87,7 +101,7 @@ parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
                                      "or requests_per_unit");
         return GWF_OK;
     }
-    snprintf(field, sizeof(field), "%s.unit", path);
+    field_path(field, path, "unit");
     if (!json_is_string(unit))
         return gwf_config_errorf(inst, field,
                                  "is required: expected one of second, "
@@ -98,7 +112,7 @@ parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
                                  "expected one of second, minute, hour, "
                                  "day, week, month, year, found \"%.40s\"",
                                  json_string_value(unit));
-    snprintf(field, sizeof(field), "%s.requests_per_unit", path);
+    field_path(field, path, "requests_per_unit");
     if (!json_is_integer(rpu) || json_integer_value(rpu) < 0 ||
         json_integer_value(rpu) > UINT32_MAX)
         return gwf_config_errorf(inst, field,
@@ -119,7 +133,7 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
     static const char *const known[] = {
         "key",         "value",           "rate_limit", "shadow_mode",
         "descriptors", "detailed_metric", NULL};
-    char field[512], label[512];
+    char field[FIELD_MAX], label[512];
     const json_t *key = json_object_get(d, "key");
     const json_t *value = json_object_get(d, "value");
     const json_t *v;
@@ -138,14 +152,14 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
             ;
         if (known[i])
             continue;
-        snprintf(field, sizeof(field), "%s.%s", path, name);
+        field_path(field, path, name);
         st = gwf_config_errorf(inst, field,
                                "unknown field \"%.40s\" (expected one of: "
                                "key, value, rate_limit, shadow_mode, "
                                "descriptors, detailed_metric)",
                                name);
     }
-    snprintf(field, sizeof(field), "%s.key", path);
+    field_path(field, path, "key");
     if (!json_is_string(key) || json_string_length(key) == 0 ||
         strlen(json_string_value(key)) != json_string_length(key))
         return gwf_config_errorf(inst, field,
@@ -155,7 +169,7 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
     if (!node->key)
         return GWF_ERR_NO_MEMORY;
     if (value) {
-        snprintf(field, sizeof(field), "%s.value", path);
+        field_path(field, path, "value");
         if (!json_is_string(value) ||
             strlen(json_string_value(value)) != json_string_length(value))
             return gwf_config_errorf(inst, field,
@@ -179,7 +193,7 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
                  *parent_label ? "." : "", node->key);
     v = json_object_get(d, "rate_limit");
     if (v) {
-        snprintf(field, sizeof(field), "%s.rate_limit", path);
+        field_path(field, path, "rate_limit");
         if (parse_rate_limit(inst, field, v, &node->limit) != GWF_OK)
             st = GWF_ERR_BAD_ARGUMENT;
         node->has_limit = 1;
@@ -189,7 +203,7 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
     }
     v = json_object_get(d, "shadow_mode");
     if (v) {
-        snprintf(field, sizeof(field), "%s.shadow_mode", path);
+        field_path(field, path, "shadow_mode");
         if (!json_is_boolean(v))
             st = gwf_config_errorf(inst, field,
                                    "expected true or false, found %s",
@@ -198,13 +212,13 @@ parse_node(gwf_instance *inst, const char *path, const char *parent_label,
     }
     v = json_object_get(d, "detailed_metric");
     if (v && !json_is_boolean(v)) {
-        snprintf(field, sizeof(field), "%s.detailed_metric", path);
+        field_path(field, path, "detailed_metric");
         st = gwf_config_errorf(inst, field, "expected true or false, found %s",
                                gwf_json_kind(v));
     }
     v = json_object_get(d, "descriptors");
     if (v) {
-        snprintf(field, sizeof(field), "%s.descriptors", path);
+        field_path(field, path, "descriptors");
         if (parse_level(inst, field, label, v, node) != GWF_OK)
             st = GWF_ERR_BAD_ARGUMENT;
     }
@@ -225,7 +239,7 @@ static gwf_status
 parse_level(gwf_instance *inst, const char *path, const char *label,
             const json_t *list, rl_node *parent)
 {
-    char field[512];
+    char field[FIELD_MAX];
     gwf_status st = GWF_OK;
 
     if (!json_is_array(list))

@@ -53,9 +53,9 @@ typedef struct rl_slot {
     char *key;
     size_t key_len;
     int state;
-    long long count;      /* fixed window: the count after INCRBY */
-    long long rolling[4]; /* rolling: allowed, remaining, retry, reset ms */
-    int64_t window_end;   /* seconds; for a cached key: the cache's expiry */
+    long long count;          /* fixed window: the count after INCRBY */
+    rl_rolling_reply rolling; /* rolling: the script's reply */
+    int64_t window_end; /* seconds; for a cached key: the cache's expiry */
 } rl_slot;
 
 struct rl_decision {
@@ -138,6 +138,8 @@ rl_config_create(const gwf_config_init *init, void **out)
     }
     st = rl_config_parse(cfg, spec);
     json_decref(spec);
+    if (st == GWF_OK && !cfg->is_local && cfg->algorithm == RL_ALGO_ROLLING)
+        rl_rolling_sha(cfg->rolling_sha);
     if (st == GWF_OK && cfg->is_local) {
         cfg->local.bucket = rl_bucket_create(
             cfg->local.max_tokens,
@@ -329,13 +331,14 @@ slot_judge(const rl_decision *d, const rl_slot *slot, slot_verdict *v)
         return;
     }
     if (d->cfg->algorithm == RL_ALGO_ROLLING) {
-        v->over = slot->rolling[0] == 0;
-        v->remaining = slot->rolling[1] < 0 ? 0 : (uint64_t)slot->rolling[1];
-        v->retry_s = ms_to_s_up(slot->rolling[2]);
-        v->reset_s = ms_to_s_up(slot->rolling[3]);
+        const rl_rolling_reply *r = &slot->rolling;
+        v->over = r->allowed == 0;
+        v->remaining = r->remaining < 0 ? 0 : (uint64_t)r->remaining;
+        v->retry_s = ms_to_s_up(r->retry_after_ms);
+        v->reset_s = ms_to_s_up(r->reset_ms);
         /* Cache only whole seconds of the wait: never refuse longer than
          * Redis would. */
-        v->cache_until = d->now_s + slot->rolling[2] / 1000;
+        v->cache_until = d->now_s + r->retry_after_ms / 1000;
         used = v->remaining >= n ? 0 : n - v->remaining;
         v->near =
             !v->over && (double)used > (double)n * d->cfg->near_limit_ratio;
@@ -349,8 +352,108 @@ slot_judge(const rl_decision *d, const rl_slot *slot, slot_verdict *v)
     v->cache_until = slot->window_end;
 }
 
-/* The verdict, once every slot is settled (or the timer fired). Returns
- * the action for a hook; from a callback the return value is ignored. */
+/* What every settled slot together says: how many failed and how many
+ * are over (shadow mode left out), the longest wait, and the limit with
+ * the fewest requests left, for the x-ratelimit-* headers. */
+typedef struct decision_summary {
+    int errors, over;
+    int64_t retry_after;
+    int have_min;
+    uint64_t min_remaining, min_limit, min_window;
+    int64_t min_reset;
+} decision_summary;
+
+/* Count one settled slot's outcome in the decisions metric, remember a
+ * key over its limit in the worker's cache, and fold the slot into the
+ * summary. */
+static void
+decision_judge_slot(rl_decision *d, rl_slot *slot, decision_summary *sum)
+{
+    const rl_config *cfg = d->cfg;
+    const rl_limit *limit = slot->limit;
+    slot_verdict v;
+
+    if (slot->state == SLOT_PENDING || slot->state == SLOT_ERROR) {
+        sum->errors++;
+        count_outcome(cfg, limit, "error");
+        return;
+    }
+    slot_judge(d, slot, &v);
+    if (v.over) {
+        if (limit->shadow_mode) {
+            count_outcome(cfg, limit, "shadow_mode");
+            return;
+        }
+        sum->over++;
+        if (v.retry_s > sum->retry_after)
+            sum->retry_after = v.retry_s;
+        count_outcome(cfg, limit, "over_limit");
+        if (slot->state == SLOT_OK && cfg->over_limit_cache &&
+            v.cache_until > d->now_s && d->w && !d->w->stopping)
+            rl_cache_put(d->w->cache, slot->key, slot->key_len, v.cache_until,
+                         d->now_s);
+    } else if (v.near) {
+        count_outcome(cfg, limit, "near_limit");
+    } else {
+        count_outcome(cfg, limit, "allowed");
+    }
+    if (limit->shadow_mode)
+        return;
+    if (!sum->have_min || v.remaining < sum->min_remaining) {
+        sum->have_min = 1;
+        sum->min_remaining = v.remaining;
+        sum->min_limit = limit->requests_per_unit;
+        sum->min_window = limit->unit_seconds;
+        sum->min_reset = v.reset_s;
+    }
+}
+
+/* The x-ratelimit-* values (draft 03) of the limit with the fewest
+ * requests left, kept on the stream for the upstream's response and for
+ * a 429. */
+static void
+decision_set_headers(rl_stream *st, const decision_summary *sum)
+{
+    if (!sum->have_min || st->cfg->headers != RL_HEADERS_DRAFT03)
+        return;
+    snprintf(st->limit_hdr, sizeof(st->limit_hdr),
+             "%" PRIu64 ", %" PRIu64 ";w=%" PRIu64, sum->min_limit,
+             sum->min_limit, sum->min_window);
+    snprintf(st->remaining_hdr, sizeof(st->remaining_hdr), "%" PRIu64,
+             sum->min_remaining);
+    snprintf(st->reset_hdr, sizeof(st->reset_hdr), "%" PRId64, sum->min_reset);
+    st->add_headers = 1;
+}
+
+/* The 429 for a request over a limit: retry-after (at least one second)
+ * and, when configured, the x-ratelimit-* headers. */
+static void
+decision_reply_over(rl_stream *st, const decision_summary *sum)
+{
+    const gwf_host *host = st->s->host;
+    gwf_header headers[4];
+    size_t count = 0;
+    char retry[24];
+
+    snprintf(retry, sizeof(retry), "%" PRId64,
+             sum->retry_after > 0 ? sum->retry_after : 1);
+    headers[count++] = (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};
+    if (st->add_headers) {
+        headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-limit"),
+                                        gwf_cstr(st->limit_hdr)};
+        headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-remaining"),
+                                        gwf_cstr(st->remaining_hdr)};
+        headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-reset"),
+                                        gwf_cstr(st->reset_hdr)};
+    }
+    st->add_headers = 0;
+    host->send_local_reply(st->s, 429, headers, count, NULL, 0, "rate_limited");
+}
+
+/* The verdict, once every slot is settled (or the timer fired): judge
+ * every slot, set the headers, then refuse (429, or the failure mode
+ * when Redis failed) or let the request go on. Returns the action for a
+ * hook; from a callback the return value is ignored. */
 static gwf_action
 decision_finish(rl_decision *d, int from_callback)
 {
@@ -358,85 +461,21 @@ decision_finish(rl_decision *d, int from_callback)
     rl_stream *st = d->st;
     gwf_stream *s = st->s;
     const gwf_host *host = s->host;
-    int errors = 0, over = 0, have_min = 0;
-    uint64_t min_remaining = 0, min_limit = 0, min_window = 0;
-    int64_t min_reset = 0, retry_after = 0;
+    decision_summary sum = {0};
 
     d->done = 1;
     if (d->timer_id) {
         host->timer_cancel(host->stream_instance(s), d->timer_id);
         d->timer_id = 0;
     }
-    for (size_t i = 0; i < d->n; i++) {
-        rl_slot *slot = &d->slots[i];
-        const rl_limit *limit = slot->limit;
-        slot_verdict v;
-
-        if (slot->state == SLOT_PENDING || slot->state == SLOT_ERROR) {
-            errors++;
-            count_outcome(cfg, limit, "error");
-            continue;
-        }
-        slot_judge(d, slot, &v);
-        if (v.over) {
-            if (limit->shadow_mode) {
-                count_outcome(cfg, limit, "shadow_mode");
-                continue;
-            }
-            over++;
-            if (v.retry_s > retry_after)
-                retry_after = v.retry_s;
-            count_outcome(cfg, limit, "over_limit");
-            if (slot->state == SLOT_OK && cfg->over_limit_cache &&
-                v.cache_until > d->now_s && d->w && !d->w->stopping)
-                rl_cache_put(d->w->cache, slot->key, slot->key_len,
-                             v.cache_until, d->now_s);
-        } else if (v.near) {
-            count_outcome(cfg, limit, "near_limit");
-        } else {
-            count_outcome(cfg, limit, "allowed");
-        }
-        if (limit->shadow_mode)
-            continue;
-        if (!have_min || v.remaining < min_remaining) {
-            have_min = 1;
-            min_remaining = v.remaining;
-            min_limit = limit->requests_per_unit;
-            min_window = limit->unit_seconds;
-            min_reset = v.reset_s;
-        }
-    }
-    if (have_min && cfg->headers == RL_HEADERS_DRAFT03) {
-        snprintf(st->limit_hdr, sizeof(st->limit_hdr),
-                 "%" PRIu64 ", %" PRIu64 ";w=%" PRIu64, min_limit, min_limit,
-                 min_window);
-        snprintf(st->remaining_hdr, sizeof(st->remaining_hdr), "%" PRIu64,
-                 min_remaining);
-        snprintf(st->reset_hdr, sizeof(st->reset_hdr), "%" PRId64, min_reset);
-        st->add_headers = 1;
-    }
-    if (over) {
-        gwf_header headers[4];
-        size_t count = 0;
-        char retry[24];
-
-        snprintf(retry, sizeof(retry), "%" PRId64,
-                 retry_after > 0 ? retry_after : 1);
-        headers[count++] =
-            (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};
-        if (st->add_headers) {
-            headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-limit"),
-                                            gwf_cstr(st->limit_hdr)};
-            headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-remaining"),
-                                            gwf_cstr(st->remaining_hdr)};
-            headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-reset"),
-                                            gwf_cstr(st->reset_hdr)};
-        }
-        st->add_headers = 0;
-        host->send_local_reply(s, 429, headers, count, NULL, 0, "rate_limited");
+    for (size_t i = 0; i < d->n; i++)
+        decision_judge_slot(d, &d->slots[i], &sum);
+    decision_set_headers(st, &sum);
+    if (sum.over) {
+        decision_reply_over(st, &sum);
         return GWF_PAUSE;
     }
-    if (errors && !cfg->fail_open) {
+    if (sum.errors && !cfg->fail_open) {
         st->add_headers = 0;
         host->send_local_reply(s, cfg->failure_status, NULL, 0, NULL, 0,
                                "rate_limit_error");
@@ -465,7 +504,8 @@ on_redis_reply(void *arg, int ok, const long long *values, size_t count,
     rl_slot *slot = arg;
     rl_decision *d = slot->d;
 
-    if (ok && d->cfg->algorithm == RL_ALGO_ROLLING && count != 4) {
+    if (ok && d->cfg->algorithm == RL_ALGO_ROLLING &&
+        count != RL_ROLLING_REPLY_LEN) {
         ok = 0;
         err = "unexpected reply from the rolling script";
     } else if (ok && d->cfg->algorithm == RL_ALGO_FIXED_WINDOW && count != 1) {
@@ -477,7 +517,12 @@ on_redis_reply(void *arg, int ok, const long long *values, size_t count,
         if (count == 1)
             slot->count = values[0];
         else
-            memcpy(slot->rolling, values, sizeof(slot->rolling));
+            slot->rolling = (rl_rolling_reply){
+                .allowed = values[RL_ROLLING_ALLOWED],
+                .remaining = values[RL_ROLLING_REMAINING],
+                .retry_after_ms = values[RL_ROLLING_RETRY_AFTER_MS],
+                .reset_ms = values[RL_ROLLING_RESET_MS],
+            };
     } else {
         slot->state = SLOT_ERROR;
         if (d->st && !d->done && !d->w->stopping)

@@ -100,7 +100,6 @@ typedef struct rl_metrics {
     int ok;
     uint32_t decisions;     /* counter {descriptor, outcome} */
     uint32_t redis_latency; /* histogram, seconds */
-    uint32_t redis_errors;  /* counter {reason} */
     uint32_t local;         /* counter {outcome}, token bucket */
 } rl_metrics;
 
@@ -120,6 +119,9 @@ typedef struct rl_config {
     rl_redis_config redis;
     rl_node root;
     rl_metrics metrics;
+    /* The rolling script's SHA-1 in hex (EVALSHA), computed when the
+     * config loads; "" if it could not be (EVAL is then used). */
+    char rolling_sha[41];
 } rl_config;
 
 gwf_status rl_config_parse(rl_config *cfg, const json_t *spec);
@@ -174,9 +176,25 @@ uint64_t rl_window_start(int64_t now_seconds, uint64_t unit_seconds);
 
 /* -- Rolling window (GCRA) ---------------------------------------------- */
 
-/* The Lua script and its SHA-1 (hex), computed once. */
+/* The Lua script, and its SHA-1 in hex into `out` ("" if OpenSSL
+ * cannot compute it: EVALSHA then fails and EVAL is used). */
 extern const char rl_rolling_script[];
-const char *rl_rolling_sha(void);
+void rl_rolling_sha(char out[41]);
+/* The script's reply: an array of RL_ROLLING_REPLY_LEN integers, in this
+ * order. */
+enum {
+    RL_ROLLING_ALLOWED = 0,        /* 1 allowed, 0 over the limit */
+    RL_ROLLING_REMAINING = 1,      /* requests left in the period */
+    RL_ROLLING_RETRY_AFTER_MS = 2, /* until a request is allowed again */
+    RL_ROLLING_RESET_MS = 3,       /* until the key is back to empty */
+    RL_ROLLING_REPLY_LEN = 4
+};
+typedef struct rl_rolling_reply {
+    long long allowed;
+    long long remaining;
+    long long retry_after_ms;
+    long long reset_ms;
+} rl_rolling_reply;
 /* "<prefix><domain>_<key>_<value>_..._rolling<unit seconds>". */
 void rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
                     const rl_entry *entries, size_t count,
@@ -197,7 +215,8 @@ int64_t rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now);
 
 typedef struct rl_redis rl_redis;
 /* What a command's reply means to its caller: `values` (an integer
- * reply, or an array of integers: `count` of them, at most 4) valid when
+ * reply, or an array of integers: `count` of them, at most
+ * RL_ROLLING_REPLY_LEN) valid when
  * `ok`. `err` is a short reason otherwise. */
 typedef void (*rl_redis_cb)(void *arg, int ok, const long long *values,
                             size_t count, const char *err);

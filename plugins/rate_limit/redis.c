@@ -458,6 +458,18 @@ connection_lost(rl_redis *r, const char *why)
     fail_held(r, why);
 }
 
+/* An attempt on the next address of this round, or, when none is left
+ * to try, a lost connection: the backoff starts and the held commands
+ * fail. 0 when an attempt started, else -1. */
+static int
+connect_or_back_off(rl_redis *r)
+{
+    if (connect_next(r) == 0)
+        return 0;
+    connection_lost(r, "no address accepted the connection");
+    return -1;
+}
+
 /* This attempt failed before connecting: the next address, or, when every
  * address of the round failed, a lost connection. */
 static void
@@ -466,8 +478,7 @@ attempt_failed(rl_redis *r, const char *why)
     gwf_logf(r->inst, GWF_LOG_INFO, "rate_limit: Redis %s:%d at %s: %s",
              r->cfg->redis.host, r->cfg->redis.port, r->addr, why);
     r->ac = NULL;
-    if (connect_next(r) != 0)
-        connection_lost(r, "no address accepted the connection");
+    connect_or_back_off(r);
 }
 
 static void on_setup_reply(redisAsyncContext *ac, void *reply_ptr, void *what);
@@ -659,10 +670,7 @@ ensure_connection(rl_redis *r)
         return -1; /* in backoff: fail now */
     resolve_collect(r);
     r->addr_next = 0;
-    if (connect_next(r) == 0)
-        return 0;
-    connection_lost(r, "no address accepted the connection");
-    return -1;
+    return connect_or_back_off(r);
 }
 
 rl_redis *
@@ -705,7 +713,7 @@ rl_redis_free(rl_redis *r)
 static void
 reply_to(rl_cmd *cmd, const redisReply *reply)
 {
-    long long values[4];
+    long long values[RL_ROLLING_REPLY_LEN];
     size_t n = 0;
 
     if (!reply) {
@@ -715,7 +723,8 @@ reply_to(rl_cmd *cmd, const redisReply *reply)
     if (reply->type == REDIS_REPLY_INTEGER) {
         values[n++] = reply->integer;
     } else if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements && n < 4; i++) {
+        for (size_t i = 0; i < reply->elements && n < RL_ROLLING_REPLY_LEN;
+             i++) {
             if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
                 cmd->cb(cmd->arg, 0, NULL, 0, "unexpected reply type");
                 return;
@@ -792,7 +801,7 @@ send_script(rl_redis *r, rl_cmd *cmd)
     size_t lens[8];
 
     argv[0] = cmd->retried ? "EVAL" : "EVALSHA";
-    argv[1] = cmd->retried ? rl_rolling_script : rl_rolling_sha();
+    argv[1] = cmd->retried ? rl_rolling_script : r->cfg->rolling_sha;
     argv[2] = "1";
     argv[3] = cmd->key;
     lens[3] = cmd->key_len;

@@ -15,16 +15,17 @@
  * the host's test clock drives it too; data planes sharing a Redis need
  * synchronised clocks, as they do for the fixed window.
  *
- * The script is sent by EVALSHA with its SHA-1, computed here once; a
- * Redis that does not have it yet answers NOSCRIPT, and the command is
+ * The script is sent by EVALSHA with its SHA-1, computed here when the
+ * config loads and kept in it (no global state: rl_config.rolling_sha);
+ * a Redis that does not have it yet answers NOSCRIPT, and the command is
  * sent again as EVAL, which also loads it (redis.c).
  *
- * Replies: {allowed (0/1), remaining, retry_after_ms, reset_ms}.
+ * Replies: {allowed (0/1), remaining, retry_after_ms, reset_ms}, at the
+ * RL_ROLLING_* indices (rate_limit.h).
  */
 #include "rate_limit.h"
 
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 
 const char rl_rolling_script[] =
@@ -46,28 +47,19 @@ const char rl_rolling_script[] =
     "return {1, math.floor((period - (new_tat - now)) / interval), 0,\n"
     "        math.ceil(new_tat - now)}\n";
 
-static char rolling_sha[41];
-static pthread_once_t rolling_sha_once = PTHREAD_ONCE_INIT;
-
-static void
-compute_sha(void)
+void
+rl_rolling_sha(char out[41])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
 
+    out[0] = '\0';
     if (!EVP_Digest(rl_rolling_script, sizeof(rl_rolling_script) - 1, digest,
                     &len, EVP_sha1(), NULL) ||
         len != 20)
-        return; /* rolling_sha stays "": EVALSHA fails, EVAL is used */
+        return;
     for (unsigned i = 0; i < len; i++)
-        snprintf(rolling_sha + 2 * i, 3, "%02x", digest[i]);
-}
-
-const char *
-rl_rolling_sha(void)
-{
-    pthread_once(&rolling_sha_once, compute_sha);
-    return rolling_sha;
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
 void
