@@ -4,8 +4,8 @@
 #
 #   build-module.sh SRC_DIR BUILD_DIR RUNTIME_LIB CFLAGS OUTPUT [LDFLAGS [DEPFILE]]
 #
-#   SRC_DIR      directory holding the nginx `config` file and
-#                ngx_http_gwf_module.c (host/nginx)
+#   SRC_DIR      directory holding the nginx `config` file and the
+#                module's sources, ngx_http_gwf_*.c (host/nginx)
 #   BUILD_DIR    private, writable directory for the copied nginx tree
 #   RUNTIME_LIB  path of the static runtime, libgwf-runtime.a (-fPIC)
 #   CFLAGS       extra compiler flags, e.g. "-O2 -g" or, for a sanitizer
@@ -146,17 +146,16 @@ cp "$so" "$output.tmp"
 mv -f "$output.tmp" "$output"
 
 if [ -n "$depfile" ]; then
-    # objs/addon/<dir>/ngx_http_gwf_module.d: keep the module source and
-    # the headers under the gwf tree (not nginx's own, which live in $tree).
-    d=$(find "$tree/objs/addon" -name 'ngx_http_gwf_module.d' | head -n 1)
+    # objs/addon/<dir>/ngx_http_gwf_*.d, one per module source: keep the
+    # sources and the headers under the gwf tree (not nginx's own, which
+    # live in $tree).
     {
         printf '%s:' "$output"
-        if [ -n "$d" ]; then
-            sed -e 's/\\$//' -e 's/^[^:]*://' "$d" | tr ' ' '\n' |
-                awk -v a="$src_dir/" -v b="$GWF_SOURCE_ROOT/" \
-                    'index($0, a) == 1 || index($0, b) == 1' | sort -u |
-                while read -r f; do printf ' \\\n  %s' "$f"; done
-        fi
+        find "$tree/objs/addon" -name 'ngx_http_gwf_*.d' -print0 |
+            xargs -0 -r sed -e 's/\\$//' -e 's/^[^:]*://' | tr ' ' '\n' |
+            awk -v a="$src_dir/" -v b="$GWF_SOURCE_ROOT/" \
+                'index($0, a) == 1 || index($0, b) == 1' | sort -u |
+            while read -r f; do printf ' \\\n  %s' "$f"; done
         printf '\n'
     } >"$depfile.tmp"
     mv -f "$depfile.tmp" "$depfile"

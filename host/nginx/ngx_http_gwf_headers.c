@@ -1,0 +1,906 @@
+/*
+ * ngx_http_gwf_headers.c - request and response headers as the runtime's
+ * messages (gwf_message_ops).
+ *
+ * nginx keeps headers in lists, plus fields for the ones it interprets
+ * (Host, Content-Length, Location, ...). Plugins get, set, add and remove
+ * headers by name many times per request, so each message has an index
+ * by name (valid for one epoch, see gwf_ngx_epoch) that makes every
+ * operation O(1) amortised plus the values of that one name, and every
+ * write keeps nginx's own fields right.
+ */
+#include "ngx_http_gwf_module.h"
+
+/* ------------------------------------------------------------------------
+ * Header index
+ *
+ * nginx keeps a message's headers in an ngx_list_t: appending is cheap,
+ * but finding a name or the i-th header walks every part from the start,
+ * so a plugin setting n headers (an authz answer with 40,000 of them) cost
+ * O(n^2) and held the worker for seconds. Each message therefore has an
+ * index: a hash table from a name (case-insensitively) to that name's
+ * live elements in list order, the count of live elements and a cursor
+ * for positional reads. get/set/add/remove cost O(1) amortised plus the
+ * number of elements of that one name; header_at in order is O(1) each.
+ *
+ * Removal marks elements (hash = 0), as nginx itself does. The response
+ * header filters skip marked elements, but the upstream modules forward
+ * every request element, so the request list is compacted once before the
+ * request goes on (ngx_http_gwf_hdr_compact_request) and whenever the marks
+ * outnumber the live headers, which keeps compaction amortised O(1).
+ *
+ * nginx and its modules change the lists between the module's calls into
+ * the runtime (the upstream's headers arrive, error pages clear them), so
+ * an index holds for one epoch: gwf_ngx_epoch moves on at every entry into
+ * the runtime, and an index of an older epoch is rebuilt (O(n)) on its
+ * first use in the new one.
+ * --------------------------------------------------------------------- */
+
+static ngx_uint_t
+name_is(const char *name, size_t len, const char *lit)
+{
+    size_t n = ngx_strlen(lit);
+    return len == n && ngx_strncasecmp((u_char *)name, (u_char *)lit, n) == 0;
+}
+
+static hdr_name_t *
+hdr_find(hdr_index_t *idx, const char *name, size_t len, ngx_uint_t hash)
+{
+    for (hdr_name_t *n = idx->buckets[hash % idx->nbuckets]; n; n = n->next)
+        if (n->hash == hash && n->key.len == len &&
+            ngx_strncasecmp(n->key.data, (u_char *)name, len) == 0)
+            return n;
+    return NULL;
+}
+
+/* The live elements named `name`, or NULL if there are none. */
+static ngx_array_t *
+hdr_lookup(hdr_index_t *idx, const char *name, size_t len)
+{
+    hdr_name_t *n =
+        hdr_find(idx, name, len, ngx_hash_key_lc((u_char *)name, len));
+    return n && n->elts.nelts ? &n->elts : NULL;
+}
+
+static ngx_uint_t
+hdr_live(hdr_index_t *idx, const char *name)
+{
+    ngx_array_t *elts = hdr_lookup(idx, name, ngx_strlen(name));
+    return elts ? elts->nelts : 0;
+}
+
+/* Doubles the bucket table once there are as many names as buckets. */
+static ngx_int_t
+hdr_grow(ngx_pool_t *pool, hdr_index_t *idx)
+{
+    ngx_uint_t size = idx->nbuckets ? idx->nbuckets * 2 : 64;
+    hdr_name_t **buckets = ngx_pcalloc(pool, size * sizeof *buckets);
+    if (!buckets)
+        return NGX_ERROR;
+    for (ngx_uint_t b = 0; b < idx->nbuckets; b++) {
+        hdr_name_t *n = idx->buckets[b];
+        while (n) {
+            hdr_name_t *next = n->next;
+            n->next = buckets[n->hash % size];
+            buckets[n->hash % size] = n;
+            n = next;
+        }
+    }
+    idx->buckets = buckets;
+    idx->nbuckets = size;
+    return NGX_OK;
+}
+
+/* A name entry, from the ones a rebuild gave back when there are. */
+static hdr_name_t *
+hdr_name_new(ngx_pool_t *pool, hdr_index_t *idx)
+{
+    hdr_name_t *n = idx->spare;
+    if (n) {
+        idx->spare = n->next;
+        n->elts.nelts = 0;
+        return n;
+    }
+    n = ngx_palloc(pool, sizeof *n);
+    if (!n ||
+        ngx_array_init(&n->elts, pool, 1, sizeof(ngx_table_elt_t *)) != NGX_OK)
+        return NULL;
+    return n;
+}
+
+/* Records `h`, the list's newest element, as the last of its name. */
+static ngx_int_t
+hdr_index_push(ngx_pool_t *pool, hdr_index_t *idx, ngx_table_elt_t *h)
+{
+    ngx_uint_t hash = ngx_hash_key_lc(h->key.data, h->key.len);
+    hdr_name_t *n = hdr_find(idx, (const char *)h->key.data, h->key.len, hash);
+    if (!n) {
+        if (idx->names >= idx->nbuckets && hdr_grow(pool, idx) != NGX_OK)
+            return NGX_ERROR;
+        n = hdr_name_new(pool, idx);
+        if (!n)
+            return NGX_ERROR;
+        n->hash = hash;
+        n->key = h->key;
+        n->next = idx->buckets[hash % idx->nbuckets];
+        idx->buckets[hash % idx->nbuckets] = n;
+        idx->names++;
+    }
+    ngx_table_elt_t **slot = ngx_array_push(&n->elts);
+    if (!slot)
+        return NGX_ERROR;
+    *slot = h;
+    idx->live++;
+    return NGX_OK;
+}
+
+static ngx_int_t
+hdr_rebuild(ngx_pool_t *pool, hdr_index_t *idx, ngx_list_t *list)
+{
+    for (ngx_uint_t b = 0; b < idx->nbuckets; b++) {
+        hdr_name_t *n = idx->buckets[b];
+        while (n) {
+            hdr_name_t *next = n->next;
+            n->next = idx->spare;
+            idx->spare = n;
+            n = next;
+        }
+        idx->buckets[b] = NULL;
+    }
+    idx->epoch = 0; /* stays invalid if this fails half-way */
+    idx->list = list;
+    idx->names = idx->live = idx->marked = 0;
+    idx->cursor_part = NULL;
+    if (!idx->nbuckets && hdr_grow(pool, idx) != NGX_OK)
+        return NGX_ERROR;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0)
+                idx->marked++;
+            else if (hdr_index_push(pool, idx, &h[i]) != NGX_OK)
+                return NGX_ERROR;
+        }
+    }
+    idx->epoch = gwf_ngx_epoch;
+    return NGX_OK;
+}
+
+static ngx_list_t *
+msg_list(ngx_http_gwf_msg_t *m)
+{
+    return m->is_response ? &m->r->headers_out.headers
+                          : &m->r->headers_in.headers;
+}
+
+/* The message's index, valid for the current list; NULL: no memory. */
+static hdr_index_t *
+hdr_index(ngx_http_gwf_msg_t *m)
+{
+    hdr_index_t *idx = &m->index;
+    ngx_list_t *list = msg_list(m);
+    if (idx->epoch == gwf_ngx_epoch && idx->list == list)
+        return idx;
+    return hdr_rebuild(m->r->pool, idx, list) == NGX_OK ? idx : NULL;
+}
+
+/* Marks every element of one name removed. */
+static void
+hdr_mark(hdr_index_t *idx, ngx_array_t *elts)
+{
+    ngx_table_elt_t **h = elts->elts;
+    for (ngx_uint_t i = 0; i < elts->nelts; i++)
+        h[i]->hash = 0;
+    idx->live -= elts->nelts;
+    idx->marked += elts->nelts;
+    elts->nelts = 0;
+    idx->cursor_part = NULL; /* positions after the marks moved */
+}
+
+/* Whether header_at shows `h`: the response's Content-Type and
+ * Content-Length are shown from headers_out's own fields instead. */
+static ngx_uint_t
+hdr_shown(ngx_http_gwf_msg_t *m, ngx_table_elt_t *h)
+{
+    if (h->hash == 0)
+        return 0;
+    return !m->is_response ||
+           (!name_is((const char *)h->key.data, h->key.len, "content-type") &&
+            !name_is((const char *)h->key.data, h->key.len, "content-length"));
+}
+
+/* The pos-th shown element. Reads in increasing order go on from the
+ * last one found, so a walk over all headers is linear. */
+static ngx_table_elt_t *
+hdr_at(ngx_http_gwf_msg_t *m, hdr_index_t *idx, size_t pos)
+{
+    ngx_list_part_t *part = &idx->list->part;
+    ngx_uint_t i = 0;
+    size_t k = 0;
+    if (idx->cursor_part && idx->cursor_pos <= pos) {
+        part = idx->cursor_part;
+        i = idx->cursor_i;
+        k = idx->cursor_pos;
+    }
+    for (; part; part = part->next, i = 0) {
+        ngx_table_elt_t *h = part->elts;
+        for (; i < part->nelts; i++) {
+            if (!hdr_shown(m, &h[i]))
+                continue;
+            if (k == pos) {
+                idx->cursor_part = part;
+                idx->cursor_i = i;
+                idx->cursor_pos = pos;
+                return &h[i];
+            }
+            k++;
+        }
+    }
+    return NULL;
+}
+
+/* Drops the marked elements from the request list, which the upstream
+ * modules would forward. The fields of headers_in that pointed at the old
+ * elements keep pointing at them: same memory, same text. */
+ngx_int_t
+ngx_http_gwf_hdr_compact_request(ngx_http_gwf_msg_t *m)
+{
+    hdr_index_t *idx = &m->index;
+    ngx_list_t *list = &m->r->headers_in.headers;
+    if (!idx->marked)
+        return NGX_OK;
+    ngx_uint_t live = 0;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++)
+            live += h[i].hash != 0;
+    }
+    /* The old parts stay valid in the pool while the list is rebuilt in
+     * place (a list copied by value would point into this frame). */
+    ngx_list_part_t old = list->part;
+    if (ngx_list_init(list, m->r->pool, live ? live : 20,
+                      sizeof(ngx_table_elt_t)) != NGX_OK)
+        return NGX_ERROR;
+    idx->epoch = 0; /* every element moved */
+    idx->marked = 0;
+    for (ngx_list_part_t *part = &old; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0)
+                continue;
+            ngx_table_elt_t *copy = ngx_list_push(list);
+            if (!copy)
+                return NGX_ERROR;
+            *copy = h[i];
+        }
+    }
+    return NGX_OK;
+}
+
+static ngx_table_elt_t *
+list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
+         size_t name_len, const char *value, size_t value_len)
+{
+    ngx_table_elt_t *h = ngx_list_push(list);
+    if (!h)
+        return NULL;
+    /* One allocation for the three texts: a plugin may add many. */
+    u_char *text = ngx_pnalloc(r->pool, 2 * name_len + value_len + 1);
+    if (!text) {
+        h->hash = 0;
+        return NULL;
+    }
+    h->key.data = text;
+    h->lowcase_key = text + name_len;
+    h->value.data = text + 2 * name_len;
+    ngx_memcpy(h->key.data, name, name_len);
+    h->key.len = name_len;
+    ngx_strlow(h->lowcase_key, (u_char *)name, name_len);
+    ngx_memcpy(h->value.data, value, value_len);
+    h->value.len = value_len;
+    h->hash = ngx_hash_key(h->lowcase_key, name_len);
+    return h;
+}
+
+/* Appends a header to the message's list and its index. */
+static ngx_table_elt_t *
+hdr_add(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name, size_t len,
+        const char *value, size_t value_len)
+{
+    ngx_table_elt_t *h =
+        list_add(m->r, msg_list(m), name, len, value, value_len);
+    if (!h) {
+        idx->epoch = 0; /* a marked element may have been pushed */
+        return NULL;
+    }
+    if (hdr_index_push(m->r->pool, idx, h) != NGX_OK) {
+        idx->epoch = 0; /* rebuilt from the list on next use */
+        return NULL;
+    }
+    return h;
+}
+
+/* The nth element named `name`, or NULL. */
+static ngx_table_elt_t *
+hdr_get(hdr_index_t *idx, const char *name, size_t len, size_t index)
+{
+    ngx_array_t *elts = hdr_lookup(idx, name, len);
+    if (!elts || index >= elts->nelts)
+        return NULL;
+    return ((ngx_table_elt_t **)elts->elts)[index];
+}
+
+/* ------------------------------------------------------------------------
+ * Request headers as gwf_message_ops
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+req_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
+        gwf_view *v)
+{
+    ngx_http_request_t *r = m->r;
+    if (len && name[0] == ':') {
+        if (index)
+            return GWF_ERR_NOT_FOUND;
+        if (name_is(name, len, ":method")) {
+            v->ptr = (const char *)r->method_name.data;
+            v->len = r->method_name.len;
+        } else if (name_is(name, len, ":path")) {
+            v->ptr = (const char *)r->unparsed_uri.data;
+            v->len = r->unparsed_uri.len;
+        } else if (name_is(name, len, ":scheme")) {
+#if (NGX_HTTP_SSL)
+            v->ptr = r->connection->ssl ? "https" : "http";
+#else
+            v->ptr = "http";
+#endif
+            v->len = ngx_strlen(v->ptr);
+        } else if (name_is(name, len, ":authority")) {
+            if (!r->headers_in.host)
+                return GWF_ERR_NOT_FOUND;
+            v->ptr = (const char *)r->headers_in.host->value.data;
+            v->len = r->headers_in.host->value.len;
+        } else {
+            return GWF_ERR_NOT_FOUND;
+        }
+        return GWF_OK;
+    }
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_get(idx, name, len, index);
+    if (!h)
+        return GWF_ERR_NOT_FOUND;
+    v->ptr = (const char *)h->value.data;
+    v->len = h->value.len;
+    return GWF_OK;
+}
+
+static size_t
+req_count(ngx_http_gwf_msg_t *m)
+{
+    hdr_index_t *idx = hdr_index(m);
+    return idx ? idx->live : 0;
+}
+
+static gwf_status
+req_at(ngx_http_gwf_msg_t *m, size_t index, gwf_view *name, gwf_view *value)
+{
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_at(m, idx, index);
+    if (!h)
+        return GWF_ERR_NOT_FOUND;
+    name->ptr = (const char *)h->key.data;
+    name->len = h->key.len;
+    value->ptr = (const char *)h->value.data;
+    value->len = h->value.len;
+    return GWF_OK;
+}
+
+/* The headers_in fields nginx and its modules read directly. */
+static ngx_table_elt_t **
+req_field(ngx_http_request_t *r, const char *name, size_t len)
+{
+    if (name_is(name, len, "host"))
+        return &r->headers_in.host;
+    if (name_is(name, len, "content-length"))
+        return &r->headers_in.content_length;
+    if (name_is(name, len, "content-type"))
+        return &r->headers_in.content_type;
+    if (name_is(name, len, "authorization"))
+        return &r->headers_in.authorization;
+    if (name_is(name, len, "user-agent"))
+        return &r->headers_in.user_agent;
+    if (name_is(name, len, "referer"))
+        return &r->headers_in.referer;
+    return NULL;
+}
+
+/* The headers nginx also keeps as arrays of pointers, read by variables
+ * such as $http_cookie and $proxy_add_x_forwarded_for. */
+static ngx_array_t *
+req_array(ngx_http_request_t *r, const char *name, size_t len)
+{
+    if (name_is(name, len, "cookie"))
+        return &r->headers_in.cookies;
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    if (name_is(name, len, "x-forwarded-for"))
+        return &r->headers_in.x_forwarded_for;
+#endif
+    return NULL;
+}
+
+/* Marks the name's elements; the list is compacted when the marks
+ * outnumber the live headers and before the request goes upstream. */
+gwf_status
+ngx_http_gwf_req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
+{
+    ngx_http_request_t *r = m->r;
+    if (len && name[0] == ':')
+        return GWF_ERR_BAD_ARGUMENT;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_array_t *elts = hdr_lookup(idx, name, len);
+    if (!elts)
+        return GWF_OK;
+    hdr_mark(idx, elts);
+    ngx_table_elt_t **field = req_field(r, name, len);
+    if (field)
+        *field = NULL;
+    ngx_array_t *array = req_array(r, name, len);
+    if (array)
+        array->nelts = 0;
+    if (name_is(name, len, "host")) {
+        ngx_str_null(&r->headers_in.server);
+    }
+    if (name_is(name, len, "content-length"))
+        r->headers_in.content_length_n = -1;
+    if (idx->marked > idx->live + 64 &&
+        ngx_http_gwf_hdr_compact_request(m) != NGX_OK)
+        return GWF_ERR_NO_MEMORY;
+    return GWF_OK;
+}
+
+static gwf_status
+req_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_http_request_t *r = m->r;
+    if (len && name[0] == ':') {
+        if (!name_is(name, len, ":authority"))
+            return GWF_ERR_BAD_ARGUMENT;
+        name = "host";
+        len = 4;
+    }
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
+    if (!h)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t **field = req_field(r, name, len);
+    if (field && !*field)
+        *field = h;
+    ngx_array_t *array = req_array(r, name, len);
+    if (array) {
+        if (!array->pool && ngx_array_init(array, r->pool, 2,
+                                           sizeof(ngx_table_elt_t *)) != NGX_OK)
+            return GWF_ERR_NO_MEMORY;
+        ngx_table_elt_t **slot = ngx_array_push(array);
+        if (!slot)
+            return GWF_ERR_NO_MEMORY;
+        *slot = h;
+    }
+    if (name_is(name, len, "host") && r->headers_in.host == h)
+        r->headers_in.server = h->value;
+    if (name_is(name, len, "content-length"))
+        r->headers_in.content_length_n = ngx_atoof(h->value.data, h->value.len);
+    return GWF_OK;
+}
+
+static ngx_str_t
+pool_str(ngx_pool_t *pool, const char *s, size_t len)
+{
+    ngx_str_t out = {0, NULL};
+    out.data = ngx_pnalloc(pool, len ? len : 1);
+    if (out.data) {
+        ngx_memcpy(out.data, s, len);
+        out.len = len;
+    }
+    return out;
+}
+
+/* ":path" rewrites what the upstream receives; the location that was
+ * matched stays the same. */
+static gwf_status
+req_set_path(ngx_http_request_t *r, const char *value, size_t len)
+{
+    if (!len || value[0] != '/')
+        return GWF_ERR_BAD_ARGUMENT;
+    ngx_str_t raw = pool_str(r->pool, value, len);
+    if (!raw.data)
+        return GWF_ERR_NO_MEMORY;
+    u_char *q = ngx_strlchr(raw.data, raw.data + raw.len, '?');
+    size_t path_len = q ? (size_t)(q - raw.data) : raw.len;
+    u_char *decoded = ngx_pnalloc(r->pool, path_len + 1);
+    if (!decoded)
+        return GWF_ERR_NO_MEMORY;
+    u_char *src = raw.data, *dst = decoded;
+    ngx_unescape_uri(&dst, &src, path_len, NGX_UNESCAPE_URI);
+    /* No dot segments: nginx normalises the client's path, and a plugin's
+     * path must not climb out of where the upstream expects it. */
+    for (u_char *p = decoded; p < dst; p++) {
+        if (*p != '/' || p + 1 >= dst || p[1] != '.')
+            continue;
+        u_char *after = p + 2 < dst && p[2] == '.' ? p + 3 : p + 2;
+        if (after == dst || *after == '/')
+            return GWF_ERR_BAD_ARGUMENT;
+    }
+    r->uri.data = decoded;
+    r->uri.len = (size_t)(dst - decoded);
+    if (q) {
+        r->args.data = q + 1;
+        r->args.len = raw.len - path_len - 1;
+    } else {
+        ngx_str_null(&r->args);
+    }
+    r->unparsed_uri = raw;
+    r->valid_unparsed_uri = 1;
+    /* As after `rewrite ... break`: proxy_pass sends this path whole,
+     * without replacing the location's prefix (which the new path need
+     * not start with), and escapes it again if it had escapes. */
+    r->valid_location = 0;
+    r->quoted_uri = ngx_strlchr(raw.data, raw.data + path_len, '%') != NULL;
+    return GWF_OK;
+}
+
+gwf_status
+ngx_http_gwf_req_set(ngx_http_gwf_msg_t *m, const char *name, size_t len,
+                     const char *value, size_t value_len)
+{
+    ngx_http_request_t *r = m->r;
+    if (name_is(name, len, ":path"))
+        return req_set_path(r, value, value_len);
+    if (name_is(name, len, ":method")) {
+        static const struct {
+            const char *name;
+            ngx_uint_t method;
+        } methods[] = {
+            {"GET", NGX_HTTP_GET},       {"HEAD", NGX_HTTP_HEAD},
+            {"POST", NGX_HTTP_POST},     {"PUT", NGX_HTTP_PUT},
+            {"DELETE", NGX_HTTP_DELETE}, {"OPTIONS", NGX_HTTP_OPTIONS},
+            {"PATCH", NGX_HTTP_PATCH},   {"TRACE", NGX_HTTP_TRACE},
+        };
+        ngx_uint_t method = NGX_HTTP_UNKNOWN;
+        for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+            if (value_len == ngx_strlen(methods[i].name) &&
+                ngx_memcmp(value, methods[i].name, value_len) == 0)
+                method = methods[i].method;
+        ngx_str_t m = pool_str(r->pool, value, value_len);
+        if (!m.data)
+            return GWF_ERR_NO_MEMORY;
+        /* nginx decides HEAD handling and body reading from r->method. */
+        r->method_name = m;
+        r->method = method;
+        return GWF_OK;
+    }
+    if (len && name[0] == ':' && !name_is(name, len, ":authority"))
+        return GWF_ERR_BAD_ARGUMENT;
+    if (name_is(name, len, ":authority")) {
+        name = "host";
+        len = 4;
+    }
+    gwf_status st = ngx_http_gwf_req_remove(m, name, len);
+    return st == GWF_OK ? req_add(m, name, len, value, value_len) : st;
+}
+
+/* ------------------------------------------------------------------------
+ * Response headers as gwf_message_ops
+ *
+ * nginx keeps Content-Type and Content-Length outside the header list
+ * (headers_out.content_type, content_length_n); they are presented as
+ * ordinary headers after the list ones.
+ * --------------------------------------------------------------------- */
+
+static gwf_status
+resp_special(ngx_http_request_t *r, size_t which, gwf_view *name,
+             gwf_view *value)
+{
+    /* which: 0 = content-type, 1 = content-length */
+    if (which == 0) {
+        if (!r->headers_out.content_type.len)
+            return GWF_ERR_NOT_FOUND;
+        name->ptr = "content-type";
+        name->len = 12;
+        value->ptr = (const char *)r->headers_out.content_type.data;
+        value->len = r->headers_out.content_type.len;
+        return GWF_OK;
+    }
+    if (r->headers_out.content_length_n < 0)
+        return GWF_ERR_NOT_FOUND;
+    u_char *text = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+    if (!text)
+        return GWF_ERR_NO_MEMORY;
+    name->ptr = "content-length";
+    name->len = 14;
+    value->ptr = (const char *)text;
+    value->len =
+        (size_t)(ngx_sprintf(text, "%O", r->headers_out.content_length_n) -
+                 text);
+    return GWF_OK;
+}
+
+static gwf_status
+resp_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
+         gwf_view *v)
+{
+    ngx_http_request_t *r = m->r;
+    gwf_view ignored;
+    if (name_is(name, len, ":status")) {
+        if (index)
+            return GWF_ERR_NOT_FOUND;
+        u_char *text = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (!text)
+            return GWF_ERR_NO_MEMORY;
+        v->ptr = (const char *)text;
+        v->len =
+            (size_t)(ngx_sprintf(text, "%ui", r->headers_out.status) - text);
+        return GWF_OK;
+    }
+    if (name_is(name, len, "content-type"))
+        return index ? GWF_ERR_NOT_FOUND : resp_special(r, 0, &ignored, v);
+    if (name_is(name, len, "content-length"))
+        return index ? GWF_ERR_NOT_FOUND : resp_special(r, 1, &ignored, v);
+    if (len && name[0] == ':')
+        return GWF_ERR_NOT_FOUND;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    ngx_table_elt_t *h = hdr_get(idx, name, len, index);
+    if (!h)
+        return GWF_ERR_NOT_FOUND;
+    v->ptr = (const char *)h->value.data;
+    v->len = h->value.len;
+    return GWF_OK;
+}
+
+/* The list headers shown (not Content-Type or Content-Length). */
+static size_t
+resp_list_count(hdr_index_t *idx)
+{
+    return idx->live - hdr_live(idx, "content-type") -
+           hdr_live(idx, "content-length");
+}
+
+static gwf_status
+resp_at(ngx_http_gwf_msg_t *m, size_t index, gwf_view *name, gwf_view *value)
+{
+    ngx_http_request_t *r = m->r;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    size_t listed = resp_list_count(idx);
+    if (index < listed) {
+        ngx_table_elt_t *h = hdr_at(m, idx, index);
+        if (!h)
+            return GWF_ERR_NOT_FOUND;
+        name->ptr = (const char *)h->key.data;
+        name->len = h->key.len;
+        value->ptr = (const char *)h->value.data;
+        value->len = h->value.len;
+        return GWF_OK;
+    }
+    size_t n = listed;
+    for (size_t which = 0; which < 2; which++)
+        if (resp_special(r, which, name, value) == GWF_OK && n++ == index)
+            return GWF_OK;
+    return GWF_ERR_NOT_FOUND;
+}
+
+static size_t
+resp_count(ngx_http_gwf_msg_t *m)
+{
+    ngx_http_request_t *r = m->r;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return 0;
+    return resp_list_count(idx) + (r->headers_out.content_type.len != 0) +
+           (r->headers_out.content_length_n >= 0);
+}
+
+/* Clears the headers_out fields that point at an element being removed,
+ * so nginx's filters do not read a header that is gone. */
+static void
+resp_forget(ngx_http_request_t *r, ngx_table_elt_t *h)
+{
+    ngx_table_elt_t **fields[] = {
+        &r->headers_out.server,         &r->headers_out.date,
+        &r->headers_out.content_length, &r->headers_out.content_encoding,
+        &r->headers_out.location,       &r->headers_out.refresh,
+        &r->headers_out.last_modified,  &r->headers_out.content_range,
+        &r->headers_out.accept_ranges,  &r->headers_out.www_authenticate,
+        &r->headers_out.expires,        &r->headers_out.etag,
+    };
+    if (h == r->headers_out.last_modified)
+        r->headers_out.last_modified_time = -1;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (*fields[i] == h)
+            *fields[i] = NULL;
+}
+
+/* Removes every list element named `name` and what points at them. */
+static void
+resp_remove_listed(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name,
+                   size_t len)
+{
+    ngx_http_request_t *r = m->r;
+    ngx_array_t *elts = hdr_lookup(idx, name, len);
+    if (!elts)
+        return;
+    ngx_table_elt_t **h = elts->elts;
+    for (ngx_uint_t i = 0; i < elts->nelts; i++)
+        resp_forget(r, h[i]);
+    if (name_is(name, len, "cache-control"))
+        r->headers_out.cache_control.nelts = 0;
+    if (name_is(name, len, "link"))
+        r->headers_out.link.nelts = 0;
+    hdr_mark(idx, elts);
+}
+
+/* Content-Length lives in content_length_n; an element in the list
+ * (the upstream's) would be sent beside the new value. */
+static void
+resp_drop_content_length(ngx_http_gwf_msg_t *m, hdr_index_t *idx)
+{
+    ngx_http_request_t *r = m->r;
+    resp_remove_listed(m, idx, "content-length", 14);
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+}
+
+static gwf_status
+resp_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
+{
+    ngx_http_request_t *r = m->r;
+    if (len && name[0] == ':')
+        return GWF_ERR_BAD_ARGUMENT;
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    if (name_is(name, len, "content-type")) {
+        ngx_str_null(&r->headers_out.content_type);
+        r->headers_out.content_type_len = 0;
+        r->headers_out.content_type_lowcase = NULL;
+        ngx_str_null(&r->headers_out.charset);
+    }
+    if (name_is(name, len, "content-length")) {
+        r->headers_out.content_length_n = -1;
+        resp_drop_content_length(m, idx);
+        return GWF_OK;
+    }
+    resp_remove_listed(m, idx, name, len);
+    return GWF_OK;
+}
+
+gwf_status
+ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len,
+                      const char *value, size_t value_len)
+{
+    ngx_http_request_t *r = m->r;
+    if (len && name[0] == ':')
+        return GWF_ERR_BAD_ARGUMENT;
+    if (name_is(name, len, "content-type")) {
+        ngx_str_t ct = pool_str(r->pool, value, value_len);
+        if (!ct.data)
+            return GWF_ERR_NO_MEMORY;
+        r->headers_out.content_type = ct;
+        r->headers_out.content_type_len = ct.len;
+        r->headers_out.content_type_lowcase = NULL;
+        ngx_str_null(&r->headers_out.charset);
+        return GWF_OK;
+    }
+    hdr_index_t *idx = hdr_index(m);
+    if (!idx)
+        return GWF_ERR_NO_MEMORY;
+    if (name_is(name, len, "content-length")) {
+        off_t n = ngx_atoof((u_char *)value, value_len);
+        if (n < 0)
+            return GWF_ERR_BAD_ARGUMENT;
+        r->headers_out.content_length_n = n;
+        resp_drop_content_length(m, idx);
+        return GWF_OK;
+    }
+    ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
+    if (!h)
+        return GWF_ERR_NO_MEMORY;
+    if (name_is(name, len, "location"))
+        r->headers_out.location = h;
+    else if (name_is(name, len, "www-authenticate"))
+        r->headers_out.www_authenticate = h;
+    return GWF_OK;
+}
+
+static gwf_status
+resp_set(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
+         size_t value_len)
+{
+    ngx_http_request_t *r = m->r;
+    if (name_is(name, len, ":status")) {
+        ngx_int_t status = ngx_atoi((u_char *)value, value_len);
+        if (status < 100 || status > 999)
+            return GWF_ERR_BAD_ARGUMENT;
+        r->headers_out.status = (ngx_uint_t)status;
+        ngx_str_null(&r->headers_out.status_line);
+        return GWF_OK;
+    }
+    gwf_status st = resp_remove(m, name, len);
+    return st == GWF_OK ? ngx_http_gwf_resp_add(m, name, len, value, value_len)
+                        : st;
+}
+
+/* The runtime gets one message_ops and, per stream, the request's and
+ * the response's ngx_http_gwf_msg_t (in the request's ctx) as messages. */
+static gwf_status
+msg_get(void *msg, const char *name, size_t len, size_t index, gwf_view *v)
+{
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_get(m, name, len, index, v)
+                          : req_get(m, name, len, index, v);
+}
+
+static size_t
+msg_count(void *msg)
+{
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_count(m) : req_count(m);
+}
+
+static gwf_status
+msg_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
+{
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_at(m, index, name, value)
+                          : req_at(m, index, name, value);
+}
+
+static gwf_status
+msg_set(void *msg, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response
+               ? resp_set(m, name, len, value, value_len)
+               : ngx_http_gwf_req_set(m, name, len, value, value_len);
+}
+
+static gwf_status
+msg_add(void *msg, const char *name, size_t len, const char *value,
+        size_t value_len)
+{
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response
+               ? ngx_http_gwf_resp_add(m, name, len, value, value_len)
+               : req_add(m, name, len, value, value_len);
+}
+
+static gwf_status
+msg_remove(void *msg, const char *name, size_t len)
+{
+    ngx_http_gwf_msg_t *m = msg;
+    return m->is_response ? resp_remove(m, name, len)
+                          : ngx_http_gwf_req_remove(m, name, len);
+}
+
+const gwf_message_ops gwf_ngx_message_ops = {
+    .get = msg_get,
+    .count = msg_count,
+    .at = msg_at,
+    .set = msg_set,
+    .add = msg_add,
+    .remove = msg_remove,
+};

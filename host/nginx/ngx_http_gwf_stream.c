@@ -1,0 +1,260 @@
+/*
+ * ngx_http_gwf_stream.c - one request's stream: its state, local replies
+ * and wake-ups.
+ *
+ * A request a chain applies to gets a context (ngx_http_gwf_ctx_t) and a
+ * runtime stream, freed with the request's pool. The attributes plugins
+ * read come from the connection. A local reply replaces whatever nginx or
+ * the upstream had put in the response. When a callback moves a paused
+ * stream, the runtime calls wake; the request goes on from a posted
+ * event, outside the runtime: nginx's phases, the request body reading or
+ * the response filters, whichever was waiting.
+ */
+#include "ngx_http_gwf_module.h"
+
+/* ------------------------------------------------------------------------
+ * Streams
+ * --------------------------------------------------------------------- */
+
+static void ngx_http_gwf_wake(void *dp, gwf_rt_state state);
+
+static gwf_status
+ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+{
+    ngx_http_gwf_ctx_t *ctx = dp;
+    ngx_http_request_t *r = ctx->r;
+    ngx_connection_t *c = r->connection;
+    switch (attr) {
+    case GWF_ATTR_REMOTE_ADDRESS:
+        value->ptr = (const char *)c->addr_text.data;
+        value->len = c->addr_text.len;
+        return GWF_OK;
+    case GWF_ATTR_REMOTE_PORT:
+        value->ptr = (const char *)ctx->remote_port;
+        value->len = (size_t)(ngx_sprintf(ctx->remote_port, "%ui",
+                                          ngx_inet_get_port(c->sockaddr)) -
+                              ctx->remote_port);
+        return GWF_OK;
+    case GWF_ATTR_LOCAL_ADDRESS: {
+        ngx_str_t s = {sizeof ctx->local_address, ctx->local_address};
+        if (ngx_connection_local_sockaddr(c, &s, 0) != NGX_OK)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = (const char *)s.data;
+        value->len = s.len;
+        return GWF_OK;
+    }
+    case GWF_ATTR_LOCAL_PORT:
+        if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = (const char *)ctx->local_port;
+        value->len =
+            (size_t)(ngx_sprintf(ctx->local_port, "%ui",
+                                 ngx_inet_get_port(c->local_sockaddr)) -
+                     ctx->local_port);
+        return GWF_OK;
+    case GWF_ATTR_PROTOCOL:
+        value->ptr = (const char *)r->http_protocol.data;
+        value->len = r->http_protocol.len;
+        return GWF_OK;
+    case GWF_ATTR_TLS:
+#if (NGX_HTTP_SSL)
+        value->ptr = c->ssl ? "1" : "0";
+#else
+        value->ptr = "0";
+#endif
+        value->len = 1;
+        return GWF_OK;
+    case GWF_ATTR_RESPONSE_FROM_UPSTREAM:
+        /* nginx's own answers (its error pages for an upstream that
+         * failed or timed out, error_page) set err_status; an answer with
+         * no upstream at all is nginx's too. */
+        if (!ctx->resp_started)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr =
+            r->upstream && !r->err_status && !ctx->resp_native ? "1" : "0";
+        value->len = 1;
+        return GWF_OK;
+    default:
+        return GWF_ERR_NOT_FOUND;
+    }
+}
+
+static const gwf_stream_ops gwf_ngx_stream_ops = {
+    .wake = ngx_http_gwf_wake,
+    .attribute = ngx_http_gwf_attribute,
+};
+
+void
+ngx_http_gwf_cleanup_stream(void *data)
+{
+    ngx_http_gwf_ctx_t *ctx = data;
+    if (ctx->resume_ev.posted) {
+        ngx_delete_posted_event(&ctx->resume_ev);
+    }
+    if (ctx->st) {
+        gwf_ngx_new_epoch();
+        gwf_stream_free(ctx->st); /* completes it first if needed */
+        ctx->st = NULL;
+    }
+}
+
+ngx_http_gwf_ctx_t *
+ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
+{
+    if (!gwf_ngx_worker)
+        return NULL;
+    ngx_http_gwf_ctx_t *ctx = ngx_pcalloc(r->pool, sizeof *ctx);
+    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (!ctx || !cln)
+        return NULL;
+    ctx->r = r;
+    ctx->http_version = r->http_version;
+    for (ngx_uint_t which = GWF_REQUEST; which <= GWF_RESPONSE; which++) {
+        ctx->msg[which].r = r;
+        ctx->msg[which].is_response = which == GWF_RESPONSE;
+    }
+    gwf_ngx_new_epoch();
+    ctx->st = gwf_stream_new(gwf_ngx_worker, lcf->chain, &gwf_ngx_stream_ops,
+                             ctx, &gwf_ngx_message_ops, &ctx->msg[GWF_REQUEST],
+                             &ctx->msg[GWF_RESPONSE]);
+    if (!ctx->st)
+        return NULL;
+    cln->handler = ngx_http_gwf_cleanup_stream;
+    cln->data = ctx;
+    ctx->resume_ev.data = ctx;
+    ctx->resume_ev.log = r->connection->log;
+    ngx_http_set_ctx(r, ctx, ngx_http_gwf_module);
+    return ctx;
+}
+
+/* -- Local replies -------------------------------------------------------- */
+
+/* Replace whatever nginx or the upstream put in the response with the
+ * chain's local reply: status, headers and Content-Length. */
+ngx_int_t
+ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
+{
+    if (ngx_list_init(&r->headers_out.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t)) != NGX_OK)
+        return NGX_ERROR;
+    r->headers_out.location = NULL;
+    r->headers_out.www_authenticate = NULL;
+    r->headers_out.content_encoding = NULL;
+    r->headers_out.last_modified = NULL;
+    r->headers_out.last_modified_time = -1;
+    r->headers_out.etag = NULL;
+    r->headers_out.content_length = NULL;
+    ngx_str_null(&r->headers_out.content_type);
+    r->headers_out.content_type_len = 0;
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_str_null(&r->headers_out.charset);
+    ngx_str_null(&r->headers_out.status_line);
+    /* nginx's proxy takes bytes that are not HTTP for an HTTP/0.9 answer
+     * and says so in r->http_version, which then loses the status line
+     * and headers: the reply is ours, so it is answered in the client's
+     * own version. */
+    ngx_http_gwf_ctx_t *ctx = ngx_http_get_module_ctx(r, ngx_http_gwf_module);
+    if (ctx && ctx->http_version)
+        r->http_version = ctx->http_version;
+    r->headers_out.status = gwf_stream_reply_status(st);
+    /* The list is new: indexes of the current epoch are stale, and the
+     * reply's headers go in through an index of their own. */
+    gwf_ngx_new_epoch();
+    ngx_http_gwf_msg_t reply = {.r = r, .is_response = 1};
+    gwf_view name, value;
+    for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
+         i++)
+        if (ngx_http_gwf_resp_add(&reply, name.ptr, name.len, value.ptr,
+                                  value.len) != GWF_OK)
+            return NGX_ERROR;
+    r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;
+    /* The reply is final: no ranges cut out of it. */
+    r->allow_ranges = 0;
+    return NGX_OK;
+}
+
+/* One buffer holding the reply's body, the last of the response. */
+ngx_chain_t *
+ngx_http_gwf_reply_body(ngx_http_request_t *r, gwf_rt_stream *st)
+{
+    gwf_view body = gwf_stream_reply_body(st);
+    ngx_buf_t *b = ngx_calloc_buf(r->pool);
+    ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
+    if (!b || !cl)
+        return NULL;
+    if (body.len) {
+        b->start = ngx_pnalloc(r->pool, body.len);
+        if (!b->start)
+            return NULL;
+        b->pos = b->start;
+        b->last = b->end = ngx_cpymem(b->start, body.ptr, body.len);
+        b->temporary = 1;
+    }
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+    cl->buf = b;
+    cl->next = NULL;
+    return cl;
+}
+
+ngx_int_t
+ngx_http_gwf_send_reply(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
+{
+    ctx->replied = 1;
+    if (r->header_sent || ngx_http_gwf_reply_headers(r, ctx->st) != NGX_OK)
+        return NGX_ERROR;
+    if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked) &&
+        !ctx->body_reading)
+        ngx_http_discard_request_body(r);
+    if (r->headers_out.content_length_n == 0 || r->method == NGX_HTTP_HEAD)
+        r->header_only = 1;
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only)
+        return rc;
+    ngx_chain_t *out = ngx_http_gwf_reply_body(r, ctx->st);
+    return out ? ngx_http_output_filter(r, out) : NGX_ERROR;
+}
+
+/* -- Waking up ---------------------------------------------------------------
+ */
+
+static void
+ngx_http_gwf_resume(ngx_event_t *ev)
+{
+    ngx_http_gwf_ctx_t *ctx = ev->data;
+    ngx_http_request_t *r = ctx->r;
+    ngx_connection_t *c = r->connection;
+    /* A request body the chain held: nginx reads on, and its next call
+     * of the request body filter feeds and passes what waited. */
+    if (ctx->req_started && !ctx->req_native && !ctx->req_eos_out) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+    if (ctx->resp_started) {
+        ngx_http_gwf_response_flush(r, ctx);
+    } else if (ctx->waiting) {
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+    }
+    /* Otherwise the request went on already (it is with the upstream): a
+     * local reply sent from a callback now replaces the upstream's
+     * response when its headers arrive, in the header filter. */
+    ngx_http_run_posted_requests(c);
+}
+
+/* The runtime moved a paused stream (from a timer, fd or post callback);
+ * continue outside of it. */
+static void
+ngx_http_gwf_wake(void *dp, gwf_rt_state state)
+{
+    ngx_http_gwf_ctx_t *ctx = dp;
+    /* `state` is the paused side's; with a request body still streaming
+     * while the response starts, both sides may have moved. */
+    (void)state;
+    ctx->req_state = gwf_stream_state(ctx->st, GWF_REQUEST);
+    if (ctx->resp_started)
+        ctx->state = gwf_stream_state(ctx->st, GWF_RESPONSE);
+    ctx->resume_ev.handler = ngx_http_gwf_resume;
+    if (!ctx->resume_ev.posted) {
+        ngx_post_event(&ctx->resume_ev, &ngx_posted_events);
+    }
+}
