@@ -107,6 +107,7 @@ typedef struct {
     unsigned req_fed_eos:1;   /* the last request buffer was fed */
     unsigned req_eos_out:1;   /* the last chunk left the chain */
     unsigned req_native:1;    /* a reply ended the request side */
+    unsigned req_take_all:1;  /* HTTP/2, nginx buffering: never hold input */
     unsigned request_done:1;  /* the request side passed the chain */
     unsigned replied:1;       /* a local reply is being sent */
     unsigned resp_started:1;  /* response headers went to the chain */
@@ -128,6 +129,7 @@ typedef struct {
     ngx_chain_t *req_pending; /* request bufs not yet fed to the chain */
     ngx_chain_t *req_free;    /* our request bufs, for reuse */
     ngx_chain_t *req_busy;    /* ... not yet written or sent */
+    off_t req_in;             /* bytes of request body fed to the chain */
     off_t req_out;            /* bytes of request body that left it */
     ngx_chain_t *pending;     /* upstream bufs not yet fed to the chain */
     ngx_chain_t *free;        /* our output bufs, for reuse */

@@ -149,10 +149,11 @@ chain_size(ngx_chain_t *cl)
 static ngx_int_t
 request_body_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
 {
-    while (ctx->req_pending &&
-           (ctx->req_state == GWF_RT_CONTINUE ||
-            ctx->req_state == GWF_RT_NEED_BODY) &&
-           chain_size(ctx->req_busy) < GWF_REQ_BUSY_MAX) {
+    while (
+        ctx->req_pending &&
+        (ctx->req_take_all || ((ctx->req_state == GWF_RT_CONTINUE ||
+                                ctx->req_state == GWF_RT_NEED_BODY) &&
+                               chain_size(ctx->req_busy) < GWF_REQ_BUSY_MAX))) {
         ngx_chain_t *cl = ctx->req_pending;
         ngx_buf_t *b = cl->buf;
         ctx->req_pending = cl->next;
@@ -168,6 +169,21 @@ request_body_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
         if (ctx->req_fed_eos || (!len && !last))
             continue;
         ctx->req_fed_eos = last;
+        ctx->req_in += (off_t)len;
+        if (ctx->req_take_all && ctx->req_state == GWF_RT_WAIT &&
+            ctx->req_in - ctx->req_out > (off_t)gwf_ngx_main->max_body) {
+            /* The bytes a waiting plugin holds are bounded as a buffered
+             * body is: nginx cannot be told to stop reading here. */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "gwf: an HTTP/2 request body held by a waiting "
+                          "plugin is over gwf_max_body");
+            gwf_ngx_new_epoch();
+            ctx->req_state =
+                gwf_stream_abort(ctx->st, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                 "request body too large for a gateway filter",
+                                 "gwf_body_too_large");
+            return request_body_replied(r, ctx);
+        }
         gwf_ngx_new_epoch();
         ctx->req_state = gwf_stream_data(ctx->st, GWF_REQUEST, len ? data : "",
                                          len, (int)last);
@@ -199,9 +215,18 @@ ngx_http_gwf_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
          * no length to send ahead, so nginx buffers it (the upstream
          * request is made once it is whole, with its new length). */
         ctx->req_started = 1;
-        r->request_body->filter_need_buffering = 1;
         if (gwf_stream_framing(ctx->st, GWF_REQUEST) == GWF_RT_FRAMING_STREAMED)
             r->request_body_no_buffering = 0;
+            /* HTTP/2 with nginx buffering the body: nginx gives the client
+             * its whole window and sizes its buffer (so its temp files) by
+             * client_body_buffer_size, as long as no filter asks to hold
+             * input. Ask only where it changes nothing else; there the chain
+             * takes every byte at once, holding it while a plugin waits. */
+#if (NGX_HTTP_V2)
+        ctx->req_take_all = r->stream && !r->request_body_no_buffering;
+#endif
+        if (!ctx->req_take_all)
+            r->request_body->filter_need_buffering = 1;
     }
     if (in && ngx_chain_add_copy(r->pool, &ctx->req_pending, in) != NGX_OK)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -640,6 +640,16 @@ gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which, const char *data,
 }
 
 gwf_rt_state
+gwf_stream_abort(gwf_rt_stream *st, uint32_t status, const char *body,
+                 const char *details)
+{
+    if (st->completed)
+        return GWF_RT_REPLY;
+    host_reply(st, status, body, details);
+    return run_on_worker(st, GWF_RESPONSE);
+}
+
+gwf_rt_state
 gwf_stream_state(const gwf_rt_stream *st, gwf_message_kind which)
 {
     switch (st->reply_state) {

@@ -1244,6 +1244,63 @@ def request_body_hook_pausing_on_every_chunk_still_delivers_the_whole_body():
         assert_no_leaks(ngx)
 
 
+def http2_body_held_by_a_waiting_plugin_is_bounded_by_gwf_max_body():
+    """HTTP/2 with nginx buffering the body gives the client its whole
+    window, so nginx cannot be told to stop reading while a plugin waits:
+    the chain takes the bytes, and once a waiting plugin would hold more
+    than gwf_max_body the request is answered 413 rather than held in
+    memory without bound. The worker lives on and the next upload
+    passes."""
+    import subprocess
+    manifests = {"p.yaml": [observing(
+        "observe", "W", actions={"request_body": "pause_timer:1s"})]}
+    h2_port = free_port()
+    h2_server = """
+    server {
+        listen 127.0.0.1:%d http2;
+        client_max_body_size 20m;
+        location / { gwf_extension default/observe; proxy_pass http://{UP}; }
+    }
+"""
+    with BodyRecorder() as up, Nginx(
+            server(), manifests, up,
+            http_extra="gwf_max_body 256k;\n" + h2_server.replace(
+                "{UP}", "127.0.0.1:%d" % up.port) % h2_port) as ngx:
+        big = os.path.join(ngx.prefix, "big.bin")
+        with open(big, "wb") as f:
+            f.write(pattern_bytes(2 * 1024 * 1024, 3))
+
+        def upload(path):
+            return subprocess.run(
+                ["curl", "-sS", "--http2-prior-knowledge", "--max-time",
+                 "20", "-o", "/dev/null", "-w", "%{http_code}",
+                 "--data-binary", "@" + path,
+                 "http://127.0.0.1:%d/u" % h2_port],
+                capture_output=True, timeout=25)
+        out = upload(big)
+        # nginx answers while the client still sends, then resets the
+        # stream (NO_ERROR); curl may see the reset first (rc 92): the
+        # access log tells what nginx answered.
+        check(out.stdout == b"413" or out.returncode == 92,
+              "2 MB upload held by a waiting plugin: %r %r"
+              % (out.stdout, out.stderr))
+        check(wait_for(lambda: re.search(r'"POST /u HTTP/2.0" 413 ',
+                                         ngx.access()), 5),
+              "the access log shows no 413 for the upload:\n" + ngx.access())
+        check(not any(rec["complete"] for rec in up.records),
+              "the upstream got a whole request: %r"
+              % [(r["path"], r["length"]) for r in up.records])
+        check("over gwf_max_body" in ngx.log(),
+              "no error.log line says why:\n" + tail(ngx.log(), 20))
+        small = os.path.join(ngx.prefix, "small.bin")
+        with open(small, "wb") as f:
+            f.write(pattern_bytes(1000, 4))
+        out = upload(small)
+        check(out.stdout == b"200", "a small upload after it: %r %r"
+              % (out.stdout, out.stderr))
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     unbuffered_stream_first_chunk_arrives_before_the_upstream_finishes,
     server_sent_events_flush_through_an_observing_chain,
@@ -1260,6 +1317,7 @@ CASES = {f.__name__: f for f in [
     client_aborts_mid_upload_while_a_request_body_hook_pauses,
     local_reply_from_a_request_body_hook_mid_upload_reaches_the_client,
     request_body_hook_pausing_on_every_chunk_still_delivers_the_whole_body,
+    http2_body_held_by_a_waiting_plugin_is_bounded_by_gwf_max_body,
 ]}
 
 if __name__ == "__main__":

@@ -229,6 +229,15 @@ gwf_rt_state gwf_stream_state(const gwf_rt_stream *st, gwf_message_kind which);
 int gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which,
                     gwf_view *chunk, int *end_of_stream);
 
+/* End the stream with the host's own reply (status, a one-line text
+ * body, `details` for metrics), as the runtime does for its own limits:
+ * a pause in progress ends, no further hook runs on the request, and the
+ * feeding calls answer GWF_RT_REPLY from now on. For a limit only the
+ * data plane can see (bytes it had to take while a plugin waited). A
+ * reply already under way is kept. Returns the new state. */
+gwf_rt_state gwf_stream_abort(gwf_rt_stream *st, uint32_t status,
+                              const char *body, const char *details);
+
 /* How to frame a message's body once its headers left the chain (the
  * feeding call answered GWF_RT_CONTINUE for them); see "Bodies" in
  * abi.h. */
