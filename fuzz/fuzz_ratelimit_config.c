@@ -14,9 +14,9 @@
  * Secret, so backendRef and passwordSecretRef parse) and config_dir.
  * Everything is freed: LeakSanitizer reports what is not.
  *
- * The plugin's parsing sources (config.c, descriptors.c, fixed_window.c)
- * and the SDK are compiled in, so coverage reaches into them, with
- * -DRL_NO_RESOLVE: a host name in the input must not become a DNS query.
+ * The plugin's parsing sources (config.c, limits_file.c, descriptors.c,
+ * fixed_window.c) and the SDK are compiled in, so coverage reaches into them,
+ * with -DRL_NO_RESOLVE: a host name in the input must not become a DNS query.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -113,10 +113,12 @@ static void
 parse_spec(json_t *spec, const uint8_t *data, size_t size)
 {
     rl_config cfg;
+    gwf_cfg c;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.instance = &fake_instance;
-    if (rl_config_parse(&cfg, spec) == GWF_OK && !cfg.is_local)
+    gwf_cfg_init(&c, &fake_instance);
+    if (rl_config_parse(&cfg, &c, spec) == GWF_OK && !cfg.is_local)
         exercise_tree(&cfg, data, size);
     rl_config_free(&cfg);
 }
@@ -150,9 +152,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (json_is_object(doc)) {
         rl_route route;
+        gwf_cfg c;
         parse_spec(doc, data, size);
         memset(&route, 0, sizeof(route));
-        rl_route_parse(&fake_instance, doc, &route);
+        gwf_cfg_init(&c, &fake_instance);
+        rl_route_parse(&c, doc, &route);
         rl_route_free(&route);
     }
     json_decref(doc);

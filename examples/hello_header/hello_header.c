@@ -14,13 +14,16 @@
  * validates once on the main thread and builds a read-only struct that
  * all workers share; the stream hooks only read it. No per-stream state
  * is needed, so stream_create is NULL and the hooks receive the config as
- * their stream_ctx. See docs/plugin-guide.md in the gwf sources.
+ * their stream_ctx. The config is read with the SDK's readers
+ * (gwf/sdk_config.h, which uses jansson: link it too), so mistakes read
+ * as they do in every gwf plugin. See docs/plugin-guide.md in the gwf
+ * sources.
  */
-#include <gwf/sdk.h>
+#include <gwf/sdk_config.h>
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct hello_config {
     char *header;       /* response header name, NUL-terminated copy */
@@ -41,71 +44,69 @@ hello_config_destroy(void *config)
     free(cfg);
 }
 
-/* Copy the string member `field` of `obj` into *out after checking it.
- * Returns GWF_OK, or reports the error and returns GWF_ERR_BAD_ARGUMENT.
+/* Copy the string member `name` of `obj` into *out after checking it:
+ * the SDK's reader (gwf/sdk_config.h) checks the type and reports
+ * mistakes with the field's path in the words every gwf plugin uses; the
+ * header syntax is ours to check, reported through the same gwf_cfg.
  * `is_name` selects header-name or header-value syntax. */
-static gwf_status
-copy_field(gwf_instance *inst, json_t *obj, const char *field, int required,
+static void
+copy_field(gwf_cfg *c, const json_t *obj, const char *name, unsigned flags,
            int is_name, char **out)
 {
-    json_t *v = json_object_get(obj, field);
-    const char *s;
-    size_t len;
+    const char *s = NULL;
 
-    if (!v) {
-        if (required)
-            return gwf_config_errorf(inst, field, "is required: expected %s",
-                                     is_name ? "a header name" : "a string");
-        return GWF_OK;
+    if (gwf_cfg_string(c, "", obj, name, flags, &s) != GWF_OK || !s)
+        return;
+    if (is_name && !gwf_is_header_name(s, strlen(s))) {
+        gwf_cfg_fail(c, name,
+                     "expected a header name (letters, digits and "
+                     "!#$%%&'*+-.^_`|~), found \"%s\"",
+                     s);
+        return;
     }
-    if (!json_is_string(v))
-        return gwf_config_errorf(inst, field, "expected a string");
-    s = json_string_value(v);
-    len = json_string_length(v);
-    if (is_name ? !gwf_is_header_name(s, len) : !gwf_is_header_value(s, len))
-        return gwf_config_errorf(inst, field, "expected a valid header %s",
-                                 is_name ? "name" : "value");
+    if (!is_name && !gwf_is_header_value(s, strlen(s))) {
+        gwf_cfg_fail(c, name,
+                     "expected a header value without control characters "
+                     "(HTAB is allowed)");
+        return;
+    }
     *out = strdup(s);
-    return *out ? GWF_OK : GWF_ERR_NO_MEMORY;
+    if (!*out)
+        gwf_cfg_no_memory(c, name);
 }
 
 /* [main] Parse {"header", "value", "countHeader"}. The JSON text is only
- * lent for this call, so we keep copies. */
+ * lent for this call, so we keep copies. One gwf_cfg collects every
+ * mistake; its status (GWF_ERR_BAD_ARGUMENT, or GWF_ERR_NO_MEMORY) is
+ * what we return. */
 static gwf_status
 hello_config_create(const gwf_config_init *init, void **config)
 {
-    gwf_instance *inst = init->instance;
+    static const char *const known[] = {"header", "value", "countHeader", NULL};
     hello_config *cfg;
     json_error_t err;
-    const char *key;
-    json_t *doc, *v;
-    gwf_status st = GWF_OK;
+    json_t *doc;
+    gwf_cfg c;
+    gwf_status st;
 
+    gwf_cfg_init(&c, init->instance);
     doc = json_loadb(init->config_json.ptr, init->config_json.len, 0, &err);
-    if (!json_is_object(doc)) {
+    if (gwf_cfg_check_object(&c, "", doc, "a JSON object", GWF_CFG_REQUIRED) !=
+        GWF_OK) {
         json_decref(doc);
-        return gwf_config_errorf(inst, NULL, "expected a JSON object");
+        return gwf_cfg_status(&c);
     }
     cfg = calloc(1, sizeof(*cfg));
     if (!cfg) {
         json_decref(doc);
         return GWF_ERR_NO_MEMORY;
     }
-    json_object_foreach(doc, key, v) {
-        if (strcmp(key, "header") && strcmp(key, "value") &&
-            strcmp(key, "countHeader"))
-            st = gwf_config_errorf(inst, key,
-                                   "unknown field; expected "
-                                   "header, value or countHeader");
-    }
-    if (copy_field(inst, doc, "header", 1, 1, &cfg->header) != GWF_OK)
-        st = GWF_ERR_BAD_ARGUMENT;
-    if (copy_field(inst, doc, "value", 1, 0, &cfg->value) != GWF_OK)
-        st = GWF_ERR_BAD_ARGUMENT;
-    if (copy_field(inst, doc, "countHeader", 0, 1, &cfg->count_header) !=
-        GWF_OK)
-        st = GWF_ERR_BAD_ARGUMENT;
+    gwf_cfg_known(&c, "", doc, known);
+    copy_field(&c, doc, "header", GWF_CFG_REQUIRED, 1, &cfg->header);
+    copy_field(&c, doc, "value", GWF_CFG_REQUIRED, 0, &cfg->value);
+    copy_field(&c, doc, "countHeader", 0, 1, &cfg->count_header);
     json_decref(doc);
+    st = gwf_cfg_status(&c);
     if (st != GWF_OK) {
         hello_config_destroy(cfg);
         return st;

@@ -108,7 +108,8 @@ test_bad_header_name_is_a_config_error(void **state)
     gwf_test_host *h = host_with_config("{header: 'x hello', value: world}");
 
     assert_int_equal(gwf_test_validate(h), -1);
-    assert_non_null(strstr(gwf_test_error(h), "expected a valid header name"));
+    assert_non_null(
+        strstr(gwf_test_error(h), "header: expected a header name"));
     gwf_test_host_free(h);
 }
 

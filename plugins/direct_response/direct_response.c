@@ -5,9 +5,10 @@
  * This is also the reference plugin: the smallest complete use of the ABI,
  * meant to be copied. It shows the three things nearly every plugin does:
  *
- *   1. config_create [main]: parse and validate the operator's JSON once,
- *      reporting every mistake with its field path, and build an immutable
- *      struct that all workers share without locks;
+ *   1. config_create [main]: parse and validate the operator's JSON once
+ *      with the SDK's config readers (gwf/sdk_config.h), which report
+ *      every mistake with its field path in the words all plugins share,
+ *      and build an immutable struct that all workers share without locks;
  *   2. a stream hook [worker]: act on one request using only that struct
  *      and the host table (here: send a local reply and return GWF_PAUSE);
  *   3. config_destroy [main]: free what config_create built.
@@ -25,13 +26,12 @@
  * pass to the host (the reply, log lines, metric labels) the host copies
  * before the call returns.
  */
-#include <gwf/sdk.h>
-#include <gwf/sdk_json.h>
+#include <gwf/sdk_config.h>
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define DR_STATUS_MIN 200
 #define DR_STATUS_MAX 599
@@ -58,62 +58,45 @@ typedef struct dr_config {
 /* ------------------------------------------------------------------------
  * Config parsing
  *
- * Each parse_* function checks one field and returns GWF_OK, or reports
- * what is wrong through host->config_error (gwf_config_errorf returns
- * GWF_ERR_BAD_ARGUMENT) and returns that. parse_spec runs all of them
- * even after a failure, so an operator sees every mistake in one
- * `gwf validate` run rather than one per attempt.
+ * gwf/sdk_config.h reads every field: it checks the JSON type and the
+ * range, reports a mistake with the field's path in the words every
+ * plugin uses, and leaves our default alone. What only this plugin knows
+ * (header syntax, which headers a reply may carry, the body's size) is
+ * checked here and reported through the same gwf_cfg with gwf_cfg_fail.
+ * Each parse_* function reads one field and goes on after a mistake, so
+ * an operator sees every mistake in one `gwf validate` run rather than
+ * one per attempt; gwf_cfg_status says at the end how it went.
  * --------------------------------------------------------------------- */
 
-
-/* A view of a jansson string: valid as long as the string is. Lengths,
- * not strlen: the JSON may carry "\u0000". */
-static gwf_view
-json_view(const json_t *str)
+static void
+parse_status(dr_config *cfg, gwf_cfg *c)
 {
-    gwf_view v = {json_string_value(str), json_string_length(str)};
-    return v;
-}
+    int64_t status;
 
-static gwf_status
-parse_status(dr_config *cfg, const json_t *status)
-{
-    json_int_t n;
-
-    if (!status)
-        return gwf_config_errorf(cfg->instance, "status",
-                                 "is required: expected an integer %d-%d",
-                                 DR_STATUS_MIN, DR_STATUS_MAX);
-    if (!json_is_integer(status))
-        return gwf_config_errorf(
-            cfg->instance, "status", "expected an integer %d-%d, found %s",
-            DR_STATUS_MIN, DR_STATUS_MAX, gwf_json_kind(status));
-    n = json_integer_value(status);
-    if (n < DR_STATUS_MIN || n > DR_STATUS_MAX)
-        return gwf_config_errorf(cfg->instance, "status",
-                                 "expected an integer %d-%d, found %" PRIdMAX,
-                                 DR_STATUS_MIN, DR_STATUS_MAX, (intmax_t)n);
-    cfg->status = (uint32_t)n;
+    if (gwf_cfg_int(c, "", cfg->doc, "status", GWF_CFG_REQUIRED, DR_STATUS_MIN,
+                    DR_STATUS_MAX, &status) != GWF_OK)
+        return;
+    cfg->status = (uint32_t)status;
     snprintf(cfg->status_label, sizeof(cfg->status_label), "%" PRIu32,
              cfg->status);
-    return GWF_OK;
 }
 
-static gwf_status
-parse_body(dr_config *cfg, const json_t *body)
+static void
+parse_body(dr_config *cfg, gwf_cfg *c)
 {
-    if (!body)
-        return GWF_OK;
-    if (!json_is_string(body))
-        return gwf_config_errorf(cfg->instance, "body",
-                                 "expected a string, found %s",
-                                 gwf_json_kind(body));
-    if (json_string_length(body) > DR_BODY_MAX)
-        return gwf_config_errorf(cfg->instance, "body",
-                                 "expected at most %d bytes, found %zu",
-                                 DR_BODY_MAX, json_string_length(body));
-    cfg->body = json_view(body);
-    return GWF_OK;
+    const char *body = NULL;
+    size_t len;
+
+    if (gwf_cfg_string(c, "", cfg->doc, "body", 0, &body) != GWF_OK || !body)
+        return;
+    len = strlen(body); /* the reader refuses NUL bytes */
+    if (len > DR_BODY_MAX) {
+        gwf_cfg_fail(c, "body", "expected at most %d bytes, found %zu",
+                     DR_BODY_MAX, len);
+        return;
+    }
+    cfg->body.ptr = body;
+    cfg->body.len = len;
 }
 
 /* Describe the first byte of `text` that `valid` rejects, as in
@@ -157,214 +140,173 @@ refused_header_reason(gwf_view name)
 /* Check one header and append it to cfg->headers. `name_field` and
  * `value_field` are the paths errors name: "headers[2].name" and
  * "headers[2].value" in the list form, "headers.x-foo" for both in the
- * map form. */
-static gwf_status
-parse_header(dr_config *cfg, const char *name_field, const char *value_field,
-             gwf_view name, const json_t *value)
+ * map form. `value` is NULL when the reader already refused it: the name
+ * is still checked, so both mistakes are reported. */
+static void
+parse_header(dr_config *cfg, gwf_cfg *c, const char *name_field,
+             const char *value_field, gwf_view name, const char *value)
 {
     const char *reason;
     char bad[48];
+    int ok = value != NULL;
 
     if (!gwf_is_header_name(name.ptr, name.len)) {
         describe_bad_byte(bad, sizeof(bad), name, gwf_is_header_name);
-        return gwf_config_errorf(cfg->instance, name_field,
-                                 "expected a header name (letters, digits "
-                                 "and !#$%%&'*+-.^_`|~), found %s",
-                                 bad);
+        gwf_cfg_fail(c, name_field,
+                     "expected a header name (letters, digits and "
+                     "!#$%%&'*+-.^_`|~), found %s",
+                     bad);
+        ok = 0;
+    } else if ((reason = refused_header_reason(name)) != NULL) {
+        gwf_cfg_fail(c, name_field,
+                     "expected a header a reply may carry, found "
+                     "\"%.*s\": %s",
+                     (int)name.len, name.ptr, reason);
+        ok = 0;
     }
-    reason = refused_header_reason(name);
-    if (reason)
-        return gwf_config_errorf(cfg->instance, name_field,
-                                 "expected a header a reply may carry, "
-                                 "found \"%.*s\": %s",
-                                 (int)name.len, name.ptr, reason);
-    if (!json_is_string(value))
-        return gwf_config_errorf(cfg->instance, value_field,
-                                 "expected a string (quote numbers in YAML), "
-                                 "found %s",
-                                 gwf_json_kind(value));
-    if (!gwf_is_header_value(json_string_value(value),
-                             json_string_length(value))) {
-        describe_bad_byte(bad, sizeof(bad), json_view(value),
+    if (value && !gwf_is_header_value(value, strlen(value))) {
+        describe_bad_byte(bad, sizeof(bad), gwf_cstr(value),
                           gwf_is_header_value);
-        return gwf_config_errorf(cfg->instance, value_field,
-                                 "expected a header value without control "
-                                 "characters (HTAB is allowed), found %s",
-                                 bad);
+        gwf_cfg_fail(c, value_field,
+                     "expected a header value without control "
+                     "characters (HTAB is allowed), found %s",
+                     bad);
+        ok = 0;
     }
+    if (!ok)
+        return;
     cfg->headers[cfg->header_count].name = name;
-    cfg->headers[cfg->header_count].value = json_view(value);
+    cfg->headers[cfg->header_count].value = gwf_cstr(value);
     cfg->header_count++;
-    return GWF_OK;
 }
 
 /* One entry of the list form: {name: ..., value: ...}, nothing else. */
-static gwf_status
-parse_header_item(dr_config *cfg, size_t index, json_t *item)
+static void
+parse_header_item(dr_config *cfg, gwf_cfg *c, size_t index, const json_t *item)
 {
-    char field[32], name_field[48], value_field[48], unknown_field[96];
-    const json_t *name, *value, *member;
-    const char *key;
+    static const char *const known[] = {"name", "value", NULL};
+    char field[GWF_CFG_PATH_MAX], name_field[GWF_CFG_PATH_MAX],
+        value_field[GWF_CFG_PATH_MAX];
+    const char *name = NULL, *value = NULL;
 
-    snprintf(field, sizeof(field), "headers[%zu]", index);
-    snprintf(name_field, sizeof(name_field), "%s.name", field);
-    snprintf(value_field, sizeof(value_field), "%s.value", field);
-    if (!json_is_object(item))
-        return gwf_config_errorf(cfg->instance, field,
-                                 "expected an object {name, value}, "
-                                 "found %s",
-                                 gwf_json_kind(item));
-    json_object_foreach(item, key, member) {
-        if (strcmp(key, "name") == 0 || strcmp(key, "value") == 0)
-            continue;
-        snprintf(unknown_field, sizeof(unknown_field), "%s.%s", field, key);
-        return gwf_config_errorf(cfg->instance, unknown_field,
-                                 "unknown field; expected name and value");
-    }
-    name = json_object_get(item, "name");
-    value = json_object_get(item, "value");
-    if (!name)
-        return gwf_config_errorf(cfg->instance, name_field,
-                                 "is required: expected a header name");
-    if (!json_is_string(name))
-        return gwf_config_errorf(cfg->instance, name_field,
-                                 "expected a header name (a string), "
-                                 "found %s",
-                                 gwf_json_kind(name));
-    if (!value)
-        return gwf_config_errorf(cfg->instance, value_field,
-                                 "is required: expected a string");
-    return parse_header(cfg, name_field, value_field, json_view(name), value);
+    gwf_cfg_item(field, "headers", index);
+    if (gwf_cfg_check_object(c, field, item, "an object {name, value}",
+                             GWF_CFG_REQUIRED) != GWF_OK)
+        return;
+    gwf_cfg_known(c, field, item, known);
+    gwf_cfg_string(c, field, item, "name", GWF_CFG_REQUIRED, &name);
+    gwf_cfg_string(c, field, item, "value", GWF_CFG_REQUIRED, &value);
+    if (name)
+        parse_header(cfg, c, gwf_cfg_member(name_field, field, "name"),
+                     gwf_cfg_member(value_field, field, "value"),
+                     gwf_cstr(name), value);
 }
 
-static gwf_status
-parse_headers(dr_config *cfg, json_t *headers)
+/* `headers` is a list of {name, value} (order and repeats kept) or a map
+ * of name to value: no SDK reader takes either, so the shape is checked
+ * here; each entry is read with the SDK's readers. */
+static void
+parse_headers(dr_config *cfg, gwf_cfg *c)
 {
-    gwf_status st = GWF_OK;
+    const json_t *headers = json_object_get(cfg->doc, "headers");
     size_t count = 0;
 
-    if (json_is_array(headers))
+    if (json_is_array(headers)) {
         count = json_array_size(headers);
-    else if (json_is_object(headers))
+    } else if (json_is_object(headers)) {
         count = json_object_size(headers);
-    else if (headers)
-        return gwf_config_errorf(cfg->instance, "headers",
-                                 "expected a list of {name, value} or a map "
-                                 "of name to value, found %s",
-                                 gwf_json_kind(headers));
+    } else if (headers && !json_is_null(headers)) {
+        gwf_cfg_fail(c, "headers",
+                     "expected a list of {name, value} or a map of name "
+                     "to value, found %s",
+                     gwf_json_kind(headers));
+        headers = NULL;
+    }
 
     /* One slot more, for the content-type the reply may need. */
     cfg->headers = calloc(count + 1, sizeof(*cfg->headers));
-    if (!cfg->headers)
-        return gwf_config_errorf(cfg->instance, "headers", "out of memory");
+    if (!cfg->headers) {
+        gwf_cfg_no_memory(c, "headers");
+        return;
+    }
 
     if (json_is_array(headers)) {
-        json_t *item;
-        size_t i;
-        json_array_foreach(headers, i, item) {
-            if (parse_header_item(cfg, i, item) != GWF_OK)
-                st = GWF_ERR_BAD_ARGUMENT;
-        }
-    } else if (headers) {
+        for (size_t i = 0; i < count; i++)
+            parse_header_item(cfg, c, i, json_array_get(headers, i));
+    } else if (json_is_object(headers)) {
         /* The map form. jansson keeps each key alive as long as the
          * object, which our document holds until config_destroy, and
          * refuses NUL in keys, so a key is a plain C string. */
-        char field[96];
+        char field[GWF_CFG_PATH_MAX];
         const char *key;
         json_t *value;
-        json_object_foreach(headers, key, value) {
-            snprintf(field, sizeof(field), "headers.%s", key);
-            if (parse_header(cfg, field, field, gwf_cstr(key), value) != GWF_OK)
-                st = GWF_ERR_BAD_ARGUMENT;
+        json_object_foreach((json_t *)headers, key, value)
+        {
+            const char *text = NULL;
+            gwf_cfg_string(c, "headers", headers, key, GWF_CFG_REQUIRED, &text);
+            gwf_cfg_member(field, "headers", key);
+            parse_header(cfg, c, field, field, gwf_cstr(key), text);
         }
     }
-    return st;
 }
 
-static gwf_status
-parse_content_type(dr_config *cfg, const json_t *content_type)
+static void
+parse_content_type(dr_config *cfg, gwf_cfg *c)
 {
-    gwf_view type;
+    const char *type = NULL;
     char bad[48];
 
-    if (!content_type) {
+    if (gwf_cfg_string(c, "", cfg->doc, "contentType", 0, &type) != GWF_OK)
+        return;
+    if (!type) {
         /* Only a body needs a type; the default is plain text. */
         if (cfg->body.len > 0)
             cfg->content_type = gwf_cstr(DR_DEFAULT_CONTENT_TYPE);
-        return GWF_OK;
+        return;
     }
-    if (!json_is_string(content_type))
-        return gwf_config_errorf(cfg->instance, "contentType",
-                                 "expected a media type string, found %s",
-                                 gwf_json_kind(content_type));
-    type = json_view(content_type);
-    if (type.len == 0 || !gwf_is_header_value(type.ptr, type.len)) {
-        describe_bad_byte(bad, sizeof(bad), type, gwf_is_header_value);
-        return gwf_config_errorf(cfg->instance, "contentType",
-                                 "expected a media type such as "
-                                 "\"application/json\", found %s",
-                                 bad);
+    if (!type[0] || !gwf_is_header_value(type, strlen(type))) {
+        describe_bad_byte(bad, sizeof(bad), gwf_cstr(type),
+                          gwf_is_header_value);
+        gwf_cfg_fail(c, "contentType",
+                     "expected a media type such as \"application/json\", "
+                     "found %s",
+                     bad);
+        return;
     }
-    cfg->content_type = type;
-    return GWF_OK;
-}
-
-/* Refuse what we do not know: a misspelt "stauts" must not silently
- * fall back to a default. */
-static gwf_status
-parse_unknown_fields(dr_config *cfg, json_t *spec)
-{
-    static const char *const known[] = {"status", "body", "headers",
-                                        "contentType"};
-    const size_t known_count = sizeof(known) / sizeof(known[0]);
-    gwf_status st = GWF_OK;
-    const char *key;
-    json_t *value;
-
-    json_object_foreach(spec, key, value) {
-        size_t i = 0;
-        while (i < known_count && strcmp(key, known[i]) != 0)
-            i++;
-        if (i == known_count)
-            st = gwf_config_errorf(cfg->instance, key,
-                                   "unknown field; expected status, body, "
-                                   "headers or contentType");
-    }
-    return st;
+    cfg->content_type = gwf_cstr(type);
 }
 
 /* Parse the DirectResponse `spec` (JSON text, lent to us only for the
- * duration of config_create) into cfg, which keeps the document. */
+ * duration of config_create) into cfg, which keeps the document. Every
+ * mistake goes to `c`; returns gwf_cfg_status. */
 static gwf_status
-parse_spec(dr_config *cfg, gwf_view json)
+parse_spec(dr_config *cfg, gwf_cfg *c, gwf_view json)
 {
+    /* A misspelt "stauts" must not silently fall back to a default. */
+    static const char *const known[] = {"status", "body", "headers",
+                                        "contentType", NULL};
     json_error_t err;
-    int failed = 0;
 
-    /* JSON_ALLOW_NUL: let a "\u0000" reach our own checks, which say
-     * which field holds it, instead of failing the whole parse. */
+    /* JSON_ALLOW_NUL: let a "\u0000" reach the readers, which say which
+     * field holds it, instead of failing the whole parse. */
     cfg->doc = json_loadb(json.ptr, json.len,
                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!cfg->doc)
-        return gwf_config_errorf(cfg->instance, NULL,
-                                 "expected a JSON object, found invalid "
-                                 "JSON: %s (line %d, column %d)",
-                                 err.text, err.line, err.column);
-    if (!json_is_object(cfg->doc))
-        return gwf_config_errorf(cfg->instance, NULL,
-                                 "expected an object, found %s",
-                                 gwf_json_kind(cfg->doc));
+        return gwf_cfg_fail(c, "",
+                            "expected a JSON object, found invalid JSON: %s "
+                            "(line %d, column %d)",
+                            err.text, err.line, err.column);
+    if (gwf_cfg_check_object(c, "", cfg->doc, "an object", GWF_CFG_REQUIRED) !=
+        GWF_OK)
+        return gwf_cfg_status(c);
 
-    failed |= parse_unknown_fields(cfg, cfg->doc) != GWF_OK;
-    failed |= parse_status(cfg, json_object_get(cfg->doc, "status")) != GWF_OK;
-    failed |= parse_body(cfg, json_object_get(cfg->doc, "body")) != GWF_OK;
-    failed |=
-        parse_headers(cfg, json_object_get(cfg->doc, "headers")) != GWF_OK;
-    /* After body: the default type depends on it. */
-    failed |= parse_content_type(
-                  cfg, json_object_get(cfg->doc, "contentType")) != GWF_OK;
-    if (failed)
-        return GWF_ERR_BAD_ARGUMENT;
+    gwf_cfg_known(c, "", cfg->doc, known);
+    parse_status(cfg, c);
+    parse_body(cfg, c);
+    parse_headers(cfg, c);
+    parse_content_type(cfg, c); /* after body: the default depends on it */
+    if (gwf_cfg_status(c) != GWF_OK)
+        return gwf_cfg_status(c);
     if (cfg->content_type.len > 0) {
         gwf_header *h = &cfg->headers[cfg->header_count++];
         h->name = gwf_cstr("content-type");
@@ -387,6 +329,7 @@ dr_config_create(const gwf_config_init *init, void **config)
 {
     static const char *const labels[] = {"status"};
     dr_config *cfg;
+    gwf_cfg c;
     gwf_status st;
 
     cfg = calloc(1, sizeof(*cfg));
@@ -395,9 +338,14 @@ dr_config_create(const gwf_config_init *init, void **config)
     /* The instance handle lives until config_destroy: keep it. */
     cfg->instance = init->instance;
 
-    if (parse_spec(cfg, init->config_json) != GWF_OK) {
+    /* One gwf_cfg for the whole spec: it reports each mistake and
+     * remembers the first failure (GWF_ERR_NO_MEMORY when memory ran
+     * out, else GWF_ERR_BAD_ARGUMENT), which is what we return. */
+    gwf_cfg_init(&c, init->instance);
+    st = parse_spec(cfg, &c, init->config_json);
+    if (st != GWF_OK) {
         dr_config_destroy(cfg);
-        return GWF_ERR_BAD_ARGUMENT;
+        return st;
     }
 
     /* Metrics are defined now, on the main thread, and only recorded on

@@ -21,6 +21,7 @@
 #define EXT_AUTHZ_H
 
 #include <gwf/sdk.h>
+#include <gwf/sdk_config.h>
 #include <gwf/sdk_curl.h>
 
 #include <curl/curl.h>
@@ -290,11 +291,13 @@ size_t ea_utf8_whole_len(const char *text, size_t len);
 int ea_query_apply(const char *path, size_t len, const ea_pairs *set,
                    const ea_pairs *remove, gwf_strbuf *out);
 
-/* config.c */
-gwf_status ea_config_parse(ea_config *cfg, const json_t *root);
+/* config.c: read `root` into `cfg` / `route`, every mistake reported
+ * through `c` (gwf/sdk_config.h); returns gwf_cfg_status(c). On a
+ * failure what was filled in is freed with ea_config_free /
+ * ea_pairs_free by the caller. */
+gwf_status ea_config_parse(ea_config *cfg, gwf_cfg *c, const json_t *root);
 void ea_config_free(ea_config *cfg);
-gwf_status ea_route_parse(gwf_instance *inst, ea_route *route,
-                          const json_t *root);
+gwf_status ea_route_parse(gwf_cfg *c, ea_route *route, const json_t *root);
 
 /* http_check.c / grpc_check.c: fill `call` for the check of stream `s`;
  * `body` may be NULL. GWF_ERR_BAD_ARGUMENT means the client's request

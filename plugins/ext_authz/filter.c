@@ -496,26 +496,28 @@ ea_config_create(const gwf_config_init *init, void **out)
     json_t *root;
     json_error_t error;
     gwf_instance *inst = init->instance;
+    gwf_cfg c;
 
+    gwf_cfg_init(&c, inst);
     if (!cfg)
-        return gwf_config_errorf(inst, NULL, "out of memory");
+        return gwf_cfg_no_memory(&c, "");
     cfg->instance = inst;
     root = json_loadb(init->config_json.ptr, init->config_json.len, 0, &error);
     if (!root) {
         free(cfg);
-        return gwf_config_errorf(inst, NULL, "invalid JSON: %s", error.text);
+        return gwf_cfg_fail(&c, "", "invalid JSON: %s", error.text);
     }
-    if (ea_config_parse(cfg, root) != GWF_OK) {
+    if (ea_config_parse(cfg, &c, root) != GWF_OK) {
         json_decref(root);
         ea_config_free(cfg);
         free(cfg);
-        return GWF_ERR_BAD_ARGUMENT;
+        return gwf_cfg_status(&c);
     }
     json_decref(root);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ea_config_free(cfg);
         free(cfg);
-        return gwf_config_errorf(inst, NULL, "cannot initialise libcurl");
+        return gwf_cfg_fail(&c, "", "cannot initialise libcurl");
     }
     cfg->has_metric = inst->host->metric_define(
                           inst, GWF_METRIC_COUNTER, "ext_authz_checks_total",
@@ -551,16 +553,18 @@ ea_route_config_create(void *config, gwf_instance *inst, gwf_view route_json,
     json_t *root;
     json_error_t error;
     gwf_status st;
+    gwf_cfg c;
 
     (void)config;
+    gwf_cfg_init(&c, inst);
     if (!route)
-        return gwf_config_errorf(inst, NULL, "out of memory");
+        return gwf_cfg_no_memory(&c, "");
     root = json_loadb(route_json.ptr, route_json.len, 0, &error);
     if (!root) {
         free(route);
-        return gwf_config_errorf(inst, NULL, "invalid JSON: %s", error.text);
+        return gwf_cfg_fail(&c, "", "invalid JSON: %s", error.text);
     }
-    st = ea_route_parse(inst, route, root);
+    st = ea_route_parse(&c, route, root);
     json_decref(root);
     if (st != GWF_OK) {
         ea_pairs_free(&route->context_extensions);

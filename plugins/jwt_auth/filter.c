@@ -1151,14 +1151,16 @@ jwt_config_create(const gwf_config_init *init, void **config)
 {
     static const char *const labels[] = {"result"};
     jwt_plugin *plugin = calloc(1, sizeof(*plugin));
+    gwf_status st;
 
     if (!plugin)
         return GWF_ERR_NO_MEMORY;
     plugin->cfg.instance = init->instance;
     plugin->no_worker.cfg = &plugin->cfg;
-    if (jwt_config_parse(&plugin->cfg, init->config_json) != GWF_OK) {
+    st = jwt_config_parse(&plugin->cfg, init->config_json);
+    if (st != GWF_OK) {
         jwt_config_destroy(plugin);
-        return GWF_ERR_BAD_ARGUMENT;
+        return st;
     }
     if (plugin->cfg.has_remote &&
         curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -235,10 +235,13 @@ typedef struct jwt_config {
  * digits: 4 x 99999h is the largest value it accepts, so ours too. */
 #define JWT_MAX_CACHE_DURATION_S ((int64_t)399996 * 3600) /* 399996h */
 
-/* [main] Parse spec.jwt. Reports every mistake through config_error. */
+/* [main] Parse spec.jwt. Reports every mistake through config_error
+ * (gwf/sdk_config.h) and returns GWF_OK, GWF_ERR_BAD_ARGUMENT or
+ * GWF_ERR_NO_MEMORY. What it made is freed by jwt_config_free, failure
+ * or not. */
 gwf_status jwt_config_parse(jwt_config *cfg, gwf_view json);
 void jwt_config_free(jwt_config *cfg);
-/* [main] Check the route's jwtAuth section. */
+/* [main] Check the route's jwtAuth section; returns as jwt_config_parse. */
 gwf_status jwt_route_config_check(gwf_instance *inst, gwf_view json);
 
 /* ------------------------------------------------------------------------

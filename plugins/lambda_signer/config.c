@@ -12,116 +12,20 @@
  *     excludedHeaders, unsignedPayload, normalizePath,
  *     contentSha256Header, signSessionToken, auth).
  *
- * Every field is checked and every problem reported (not only the
- * first), each under its own dotted path, saying what was wrong and what
- * was expected. Values are quoted (cut to 40 bytes) except credentials,
- * which never appear in a message.
+ * Read through gwf/sdk_config.h: the SDK checks the shapes (unknown
+ * fields, types, enums, list bounds) in the words every plugin uses; the
+ * AWS rules (account ids, regions, function names, endpoints) are checked
+ * here and reported through the same gwf_cfg. Every problem is reported
+ * (not only the first), each under its own dotted path. Values are
+ * quoted (cut to 40 bytes) except credentials, which never appear in a
+ * message.
  */
-#include <gwf/sdk_json.h>
 #include "lambda_signer.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-
-/* Checks one parse; `bad` collects whether anything failed. */
-typedef struct parse_ctx {
-    gwf_instance *inst;
-    int bad;
-} parse_ctx;
-
-static void
-err(parse_ctx *pc, const char *field, const char *fmt, ...)
-    GWF_PRINTF(3, 4);
-
-static void
-err(parse_ctx *pc, const char *field, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pc->inst->host->config_error(pc->inst, field, msg, strlen(msg));
-    pc->bad = 1;
-}
-
-/* Unknown keys of `obj`, against a NULL-terminated list. */
-static void
-check_keys(parse_ctx *pc, const json_t *obj, const char *prefix,
-           const char *const *allowed, const char *expected)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        int ok = 0;
-        for (size_t i = 0; allowed[i]; i++)
-            if (strcmp(key, allowed[i]) == 0)
-                ok = 1;
-        if (!ok) {
-            char field[256];
-            snprintf(field, sizeof field, "%s%s%s", prefix,
-                     *prefix ? "." : "", key);
-            err(pc, field, "unknown field \"%.40s\" (expected one of: %s)",
-                key, expected);
-        }
-    }
-}
-
-/* A string field: NULL when absent (or null). Reports a wrong type. */
-static const char *
-get_string(parse_ctx *pc, const json_t *obj, const char *key,
-           const char *field, int required)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            err(pc, field, "required field is missing (expected a string)");
-        return NULL;
-    }
-    if (!json_is_string(v)) {
-        err(pc, field, "expected a string, got %s", gwf_json_kind(v));
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
-/* A boolean field, `def` when absent. */
-static int
-get_bool(parse_ctx *pc, const json_t *obj, const char *key, const char *field,
-         int def)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return def;
-    if (!json_is_boolean(v)) {
-        err(pc, field, "expected true or false, got %s", gwf_json_kind(v));
-        return def;
-    }
-    return json_is_true(v);
-}
-
-/* An object field: NULL when absent. */
-static const json_t *
-get_object(parse_ctx *pc, const json_t *obj, const char *key,
-           const char *field, int required)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            err(pc, field, "required field is missing (expected an object)");
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        err(pc, field, "expected an object, got %s", gwf_json_kind(v));
-        return NULL;
-    }
-    return v;
-}
 
 static int
 all_chars(const char *s, const char *extra)
@@ -133,23 +37,25 @@ all_chars(const char *s, const char *extra)
 }
 
 static char *
-dup_or_fail(parse_ctx *pc, const char *s)
+dup_or_fail(gwf_cfg *c, const char *field, const char *s)
 {
     if (!s)
         return NULL;
     char *d = strdup(s);
     if (!d)
-        err(pc, "", "out of memory");
+        gwf_cfg_no_memory(c, field);
     return d;
 }
 
 /* region: lower-case letters, digits and '-', like "eu-west-3". */
 static void
-parse_region(parse_ctx *pc, const json_t *obj, ls_config *cfg)
+parse_region(gwf_cfg *c, const json_t *obj, ls_config *cfg)
 {
-    const char *region = get_string(pc, obj, "region", "region", 0);
+    const char *region = NULL;
+    if (gwf_cfg_string(c, "", obj, "region", 0, &region) != GWF_OK)
+        return;
     if (!region) {
-        cfg->region = dup_or_fail(pc, LS_DEFAULT_REGION);
+        cfg->region = dup_or_fail(c, "region", LS_DEFAULT_REGION);
         return;
     }
     int ok = *region && strlen(region) < 64;
@@ -157,20 +63,21 @@ parse_region(parse_ctx *pc, const json_t *obj, ls_config *cfg)
         ok = islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
              *p == '-';
     if (!ok) {
-        err(pc, "region",
-            "invalid region \"%.40s\" (expected an AWS region such as "
-            "\"us-east-1\": lower-case letters, digits and '-', at most 63)",
-            region);
+        gwf_cfg_fail(c, "region",
+                     "invalid region \"%.40s\" (expected an AWS region such "
+                     "as \"us-east-1\": lower-case letters, digits and '-', "
+                     "at most 63)",
+                     region);
         return;
     }
-    cfg->region = dup_or_fail(pc, region);
+    cfg->region = dup_or_fail(c, "region", region);
 }
 
 /* endpointURL: "https://host[:port]" (or http:// for tests and local
  * stand-ins), no path. The host (and port) become what is signed and
  * sent as Host. */
 static void
-parse_endpoint(parse_ctx *pc, const char *url, ls_config *cfg)
+parse_endpoint(gwf_cfg *c, const char *url, ls_config *cfg)
 {
     const char *host = NULL;
     if (strncmp(url, "https://", 8) == 0)
@@ -184,74 +91,66 @@ parse_endpoint(parse_ctx *pc, const char *url, ls_config *cfg)
     for (size_t i = 0; ok && i < len; i++)
         ok = isalnum((unsigned char)host[i]) || strchr("-.:[]_", host[i]);
     if (!ok) {
-        err(pc, "lambda.endpointURL",
-            "invalid endpoint URL \"%.40s\" (expected "
-            "\"https://host[:port]\" with no path)",
-            url);
+        gwf_cfg_fail(c, "lambda.endpointURL",
+                     "invalid endpoint URL \"%.40s\" (expected "
+                     "\"https://host[:port]\" with no path)",
+                     url);
         return;
     }
     cfg->host = strndup(host, len);
     if (!cfg->host)
-        err(pc, "", "out of memory");
+        gwf_cfg_no_memory(c, "lambda.endpointURL");
 }
 
 static void
-parse_lambda(parse_ctx *pc, const json_t *lambda, ls_config *cfg)
+parse_lambda(gwf_cfg *c, const json_t *lambda, ls_config *cfg)
 {
-    static const char *const keys[] = {"functionName", "qualifier",
-                                       "invocationMode",
-                                       "payloadTransformMode", "endpointURL",
-                                       NULL};
-    check_keys(pc, lambda, "lambda", keys,
-               "functionName, qualifier, invocationMode, "
-               "payloadTransformMode, endpointURL");
+    static const char *const keys[] = {"functionName",   "qualifier",
+                                       "invocationMode", "payloadTransformMode",
+                                       "endpointURL",    NULL};
+    static const char *const invocation_modes[] = {"Sync", "Async", NULL};
+    static const char *const transform_modes[] = {"Envoy", "None", NULL};
+    gwf_cfg_known(c, "lambda", lambda, keys);
 
-    const char *name = get_string(pc, lambda, "functionName",
-                                  "lambda.functionName", 1);
+    const char *name = NULL;
+    gwf_cfg_string(c, "lambda", lambda, "functionName", GWF_CFG_REQUIRED,
+                   &name);
     if (name && (!*name || strlen(name) > 140 || !all_chars(name, "-_"))) {
-        err(pc, "lambda.functionName",
-            "invalid function name \"%.40s\" (expected 1-140 letters, "
-            "digits, '-' or '_')",
-            name);
+        gwf_cfg_fail(c, "lambda.functionName",
+                     "invalid function name \"%.40s\" (expected 1-140 "
+                     "letters, digits, '-' or '_')",
+                     name);
         name = NULL;
     }
-    const char *qualifier =
-        get_string(pc, lambda, "qualifier", "lambda.qualifier", 0);
+    const char *qualifier = NULL;
+    gwf_cfg_string(c, "lambda", lambda, "qualifier", 0, &qualifier);
     if (qualifier && strcmp(qualifier, LS_DEFAULT_QUALIFIER) != 0 &&
         (!*qualifier || strlen(qualifier) > 128 ||
          !all_chars(qualifier, "-_"))) {
-        err(pc, "lambda.qualifier",
-            "invalid qualifier \"%.40s\" (expected \"$LATEST\", a version "
-            "number or an alias: 1-128 letters, digits, '-' or '_')",
-            qualifier);
+        gwf_cfg_fail(c, "lambda.qualifier",
+                     "invalid qualifier \"%.40s\" (expected \"$LATEST\", a "
+                     "version number or an alias: 1-128 letters, digits, "
+                     "'-' or '_')",
+                     qualifier);
         qualifier = NULL;
     }
-    cfg->qualifier =
-        dup_or_fail(pc, qualifier ? qualifier : LS_DEFAULT_QUALIFIER);
+    cfg->qualifier = dup_or_fail(c, "lambda.qualifier",
+                                 qualifier ? qualifier : LS_DEFAULT_QUALIFIER);
 
-    const char *mode =
-        get_string(pc, lambda, "invocationMode", "lambda.invocationMode", 0);
-    if (mode && strcmp(mode, "Sync") != 0 && strcmp(mode, "Async") != 0)
-        err(pc, "lambda.invocationMode",
-            "invalid invocation mode \"%.40s\" (expected \"Sync\" or "
-            "\"Async\")",
-            mode);
-    cfg->async = mode && strcmp(mode, "Async") == 0;
+    int invocation = 0; /* Sync */
+    gwf_cfg_enum(c, "lambda", lambda, "invocationMode", 0, invocation_modes,
+                 &invocation);
+    cfg->async = invocation == 1;
 
-    const char *transform = get_string(pc, lambda, "payloadTransformMode",
-                                       "lambda.payloadTransformMode", 0);
-    if (transform && strcmp(transform, "Envoy") != 0 &&
-        strcmp(transform, "None") != 0)
-        err(pc, "lambda.payloadTransformMode",
-            "invalid payload transform mode \"%.40s\" (expected \"Envoy\" "
-            "or \"None\")",
-            transform);
-    cfg->envoy_transform = !transform || strcmp(transform, "None") != 0;
+    int transform = 0; /* Envoy */
+    gwf_cfg_enum(c, "lambda", lambda, "payloadTransformMode", 0,
+                 transform_modes, &transform);
+    cfg->envoy_transform = transform == 0;
 
-    const char *endpoint =
-        get_string(pc, lambda, "endpointURL", "lambda.endpointURL", 0);
+    const char *endpoint = NULL;
+    gwf_cfg_string(c, "lambda", lambda, "endpointURL", 0, &endpoint);
     if (endpoint)
-        parse_endpoint(pc, endpoint, cfg);
+        parse_endpoint(c, endpoint, cfg);
 
     if (name && cfg->qualifier) {
         gwf_strbuf p = {0};
@@ -261,37 +160,37 @@ parse_lambda(parse_ctx *pc, const json_t *lambda, ls_config *cfg)
         gwf_strbuf_append(&p, "/invocations", 12);
         if (p.failed) {
             gwf_strbuf_free(&p);
-            err(pc, "", "out of memory");
+            gwf_cfg_no_memory(c, "lambda.functionName");
         }
         cfg->invoke_path = p.data;
-        cfg->function_name = dup_or_fail(pc, name);
+        cfg->function_name = dup_or_fail(c, "lambda.functionName", name);
     }
 }
 
 /* The Backend fields (and GatewayExtension mode lambda). */
 static void
-parse_lambda_mode(parse_ctx *pc, const json_t *root, ls_config *cfg,
-                  int extension)
+parse_lambda_mode(gwf_cfg *c, const json_t *root, ls_config *cfg, int extension)
 {
     static const char *const backend_keys[] = {"accountId", "region", "auth",
                                                "lambda", NULL};
     static const char *const ext_keys[] = {"mode", "accountId", "region",
-                                           "auth", "lambda", NULL};
-    check_keys(pc, root, "", extension ? ext_keys : backend_keys,
-               extension ? "mode, accountId, region, auth, lambda"
-                         : "accountId, region, auth, lambda");
-    const char *account = get_string(pc, root, "accountId", "accountId", 1);
-    if (account && (strlen(account) != 12 || !all_chars(account, "") ||
-                    strspn(account, "0123456789") != 12))
-        err(pc, "accountId",
-            "invalid account id \"%.40s\" (expected 12 digits)", account);
-    parse_region(pc, root, cfg);
-    cfg->service = dup_or_fail(pc, "lambda");
+                                           "auth", "lambda",    NULL};
+    gwf_cfg_known(c, "", root, extension ? ext_keys : backend_keys);
+    const char *account = NULL;
+    gwf_cfg_string(c, "", root, "accountId", GWF_CFG_REQUIRED, &account);
+    if (account &&
+        (strlen(account) != 12 || strspn(account, "0123456789") != 12))
+        gwf_cfg_fail(c, "accountId",
+                     "invalid account id \"%.40s\" (expected 12 digits)",
+                     account);
+    parse_region(c, root, cfg);
+    cfg->service = dup_or_fail(c, "", "lambda");
     cfg->normalize_path = 1;
     cfg->token_signed = 1;
-    const json_t *lambda = get_object(pc, root, "lambda", "lambda", 1);
+    const json_t *lambda = NULL;
+    gwf_cfg_object(c, "", root, "lambda", GWF_CFG_REQUIRED, &lambda);
     if (lambda)
-        parse_lambda(pc, lambda, cfg);
+        parse_lambda(c, lambda, cfg);
     if (!cfg->host && cfg->region) {
         gwf_strbuf h = {0};
         gwf_strbuf_appendf(&h, "lambda.%s.amazonaws.com", cfg->region);
@@ -299,81 +198,72 @@ parse_lambda_mode(parse_ctx *pc, const json_t *root, ls_config *cfg,
         if (h.failed) {
             gwf_strbuf_free(&h);
             cfg->host = NULL;
-            err(pc, "", "out of memory");
+            gwf_cfg_no_memory(c, "region");
         }
     }
 }
 
 static void
-parse_excluded(parse_ctx *pc, const json_t *root, ls_config *cfg)
+parse_excluded(gwf_cfg *c, const json_t *root, ls_config *cfg)
 {
-    json_t *list = json_object_get(root, "excludedHeaders");
-    if (!list || json_is_null(list))
+    const char **names = NULL;
+    size_t count = 0;
+    if (gwf_cfg_string_list(c, "", root, "excludedHeaders", 0, 0,
+                            LS_MAX_EXCLUDED, &names, &count) != GWF_OK ||
+        !names)
         return;
-    if (!json_is_array(list)) {
-        err(pc, "excludedHeaders", "expected a list of header names, got %s",
-            gwf_json_kind(list));
-        return;
-    }
-    if (json_array_size(list) > LS_MAX_EXCLUDED) {
-        err(pc, "excludedHeaders", "at most %d header names, got %zu",
-            LS_MAX_EXCLUDED, json_array_size(list));
-        return;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-        char field[64];
-        snprintf(field, sizeof field, "excludedHeaders[%zu]", i);
-        if (!json_is_string(v)) {
-            err(pc, field, "expected a header name, got %s", gwf_json_kind(v));
+    for (size_t i = 0; i < count; i++) {
+        char field[GWF_CFG_PATH_MAX];
+        gwf_cfg_item(field, "excludedHeaders", i);
+        if (!gwf_is_header_name(names[i], strlen(names[i]))) {
+            gwf_cfg_fail(c, field,
+                         "invalid header name \"%.40s\" (expected an HTTP "
+                         "field name)",
+                         names[i]);
             continue;
         }
-        const char *name = json_string_value(v);
-        if (!gwf_is_header_name(name, strlen(name))) {
-            err(pc, field,
-                "invalid header name \"%.40s\" (expected an HTTP field "
-                "name)",
-                name);
-            continue;
-        }
-        char *lower = strdup(name);
+        char *lower = strdup(names[i]);
         if (!lower) {
-            err(pc, "", "out of memory");
-            return;
+            gwf_cfg_no_memory(c, field);
+            break;
         }
         for (char *p = lower; *p; p++)
             *p = (char)tolower((unsigned char)*p);
         cfg->excluded[cfg->excluded_count++] = lower;
     }
+    free(names);
 }
 
 static void
-parse_sign_mode(parse_ctx *pc, const json_t *root, ls_config *cfg)
+parse_sign_mode(gwf_cfg *c, const json_t *root, ls_config *cfg)
 {
-    static const char *const keys[] = {
-        "mode",           "service",          "region",
-        "hostRewrite",    "excludedHeaders",  "unsignedPayload",
-        "normalizePath",  "contentSha256Header", "signSessionToken",
-        "auth",           NULL};
-    check_keys(pc, root, "", keys,
-               "mode, service, region, hostRewrite, excludedHeaders, "
-               "unsignedPayload, normalizePath, contentSha256Header, "
-               "signSessionToken, auth");
-    const char *service = get_string(pc, root, "service", "service", 1);
-    if (service && (!*service || strlen(service) >= 64 ||
-                    !all_chars(service, "-_."))) {
-        err(pc, "service",
-            "invalid service \"%.40s\" (expected an AWS signing name such "
-            "as \"s3\", \"execute-api\", \"es\": letters, digits, '-', "
-            "'_', '.', at most 63)",
-            service);
+    static const char *const keys[] = {"mode",
+                                       "service",
+                                       "region",
+                                       "hostRewrite",
+                                       "excludedHeaders",
+                                       "unsignedPayload",
+                                       "normalizePath",
+                                       "contentSha256Header",
+                                       "signSessionToken",
+                                       "auth",
+                                       NULL};
+    gwf_cfg_known(c, "", root, keys);
+    const char *service = NULL;
+    gwf_cfg_string(c, "", root, "service", GWF_CFG_REQUIRED, &service);
+    if (service &&
+        (!*service || strlen(service) >= 64 || !all_chars(service, "-_."))) {
+        gwf_cfg_fail(c, "service",
+                     "invalid service \"%.40s\" (expected an AWS signing "
+                     "name such as \"s3\", \"execute-api\", \"es\": letters, "
+                     "digits, '-', '_', '.', at most 63)",
+                     service);
         service = NULL;
     }
-    cfg->service = dup_or_fail(pc, service);
-    parse_region(pc, root, cfg);
-    const char *rewrite =
-        get_string(pc, root, "hostRewrite", "hostRewrite", 0);
+    cfg->service = dup_or_fail(c, "service", service);
+    parse_region(c, root, cfg);
+    const char *rewrite = NULL;
+    gwf_cfg_string(c, "", root, "hostRewrite", 0, &rewrite);
     if (rewrite) {
         size_t len = strlen(rewrite);
         int ok = len > 0 && len < 256;
@@ -381,86 +271,89 @@ parse_sign_mode(parse_ctx *pc, const json_t *root, ls_config *cfg)
             ok = isalnum((unsigned char)rewrite[i]) ||
                  strchr("-.:[]_", rewrite[i]);
         if (!ok)
-            err(pc, "hostRewrite",
-                "invalid host \"%.40s\" (expected host or host:port)",
-                rewrite);
+            gwf_cfg_fail(c, "hostRewrite",
+                         "invalid host \"%.40s\" (expected host or "
+                         "host:port)",
+                         rewrite);
         else
-            cfg->host = dup_or_fail(pc, rewrite);
+            cfg->host = dup_or_fail(c, "hostRewrite", rewrite);
     }
-    parse_excluded(pc, root, cfg);
+    parse_excluded(c, root, cfg);
     int s3 = service && strcmp(service, "s3") == 0;
-    cfg->unsigned_payload =
-        get_bool(pc, root, "unsignedPayload", "unsignedPayload", 0);
-    cfg->normalize_path =
-        get_bool(pc, root, "normalizePath", "normalizePath", !s3);
+    cfg->unsigned_payload = 0;
+    gwf_cfg_bool(c, "", root, "unsignedPayload", 0, &cfg->unsigned_payload);
+    cfg->normalize_path = !s3;
+    gwf_cfg_bool(c, "", root, "normalizePath", 0, &cfg->normalize_path);
     /* As botocore: S3SigV4Auth always sends the hash it signs, SigV4Auth
      * sends UNSIGNED-PAYLOAD whenever it signs that (else the service
      * hashes the body and the signature does not match). */
-    cfg->content_sha256_header =
-        get_bool(pc, root, "contentSha256Header", "contentSha256Header",
-                 s3 || cfg->unsigned_payload);
-    cfg->token_signed =
-        get_bool(pc, root, "signSessionToken", "signSessionToken", 1);
+    cfg->content_sha256_header = s3 || cfg->unsigned_payload;
+    gwf_cfg_bool(c, "", root, "contentSha256Header", 0,
+                 &cfg->content_sha256_header);
+    cfg->token_signed = 1;
+    gwf_cfg_bool(c, "", root, "signSessionToken", 0, &cfg->token_signed);
 }
 
 gwf_status
-ls_config_parse(gwf_instance *inst, gwf_view kind, gwf_view json,
-                ls_config **out)
+ls_config_parse(gwf_cfg *c, gwf_view kind, gwf_view json, ls_config **out)
 {
-    parse_ctx pc = {inst, 0};
+    static const char *const modes[] = {"lambda", "sign", NULL};
     *out = NULL;
     json_error_t jerr;
     json_t *root = json_loadb(json.ptr, json.len, 0, &jerr);
-    if (!root || !json_is_object(root)) {
-        err(&pc, "", "the config must be a JSON object");
+    if (!root)
+        return gwf_cfg_fail(c, "", "invalid JSON: %s", jerr.text);
+    if (gwf_cfg_check_object(c, "", root, "an object", GWF_CFG_REQUIRED) !=
+        GWF_OK) {
         json_decref(root);
-        return GWF_ERR_BAD_ARGUMENT;
+        return gwf_cfg_status(c);
     }
     ls_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg) {
         json_decref(root);
-        return GWF_ERR_NO_MEMORY;
+        return gwf_cfg_no_memory(c, "");
     }
-    cfg->instance = inst;
+    cfg->instance = c->inst;
 
     int extension = !gwf_view_eq(kind, "Backend");
     cfg->mode = LS_MODE_LAMBDA;
     if (extension) {
-        const char *mode = get_string(&pc, root, "mode", "mode", 1);
-        if (mode && strcmp(mode, "sign") == 0)
+        /* modes[] is in LS_MODE_* order. A mode that is no string at all
+         * leaves nothing to check the rest against; an unknown one is
+         * checked as lambda. */
+        int mode = -1;
+        gwf_cfg_enum(c, "", root, "mode", GWF_CFG_REQUIRED, modes, &mode);
+        if (mode == LS_MODE_SIGN)
             cfg->mode = LS_MODE_SIGN;
-        else if (mode && strcmp(mode, "lambda") != 0)
-            err(&pc, "mode",
-                "invalid mode \"%.40s\" (expected \"sign\" or \"lambda\")",
-                mode);
-        if (!mode)
+        else if (mode < 0 && !json_is_string(json_object_get(root, "mode")))
             goto done;
     }
     if (cfg->mode == LS_MODE_SIGN)
-        parse_sign_mode(&pc, root, cfg);
+        parse_sign_mode(c, root, cfg);
     else
-        parse_lambda_mode(&pc, root, cfg, extension);
+        parse_lambda_mode(c, root, cfg, extension);
 
-    const json_t *auth = get_object(&pc, root, "auth", "auth", 0);
-    if (!pc.bad && ls_credentials_resolve(inst, auth, "auth", cfg) != GWF_OK)
-        pc.bad = 1;
+    const json_t *auth = NULL;
+    gwf_cfg_object(c, "", root, "auth", 0, &auth);
+    if (gwf_cfg_status(c) == GWF_OK)
+        ls_credentials_resolve(c, auth, "auth", cfg);
 done:
     json_decref(root);
-    if (pc.bad) {
+    if (gwf_cfg_status(c) != GWF_OK) {
         ls_config_free(cfg);
-        return GWF_ERR_BAD_ARGUMENT;
+        return gwf_cfg_status(c);
     }
     *out = cfg;
     return GWF_OK;
 }
 
+/* Credentials hold no NUL byte (gwf_cfg_secret_ref, getenv, the file's
+ * lines): strlen is their length. */
 static void
-free_secret(char *s)
+free_credential(char *s)
 {
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
+    if (s)
+        gwf_secret_free(s, strlen(s));
 }
 
 void
@@ -476,8 +369,8 @@ ls_config_free(ls_config *cfg)
     free(cfg->invoke_path);
     for (size_t i = 0; i < cfg->excluded_count; i++)
         free(cfg->excluded[i]);
-    free_secret(cfg->access_key);
-    free_secret(cfg->secret_key);
-    free_secret(cfg->session_token);
+    free_credential(cfg->access_key);
+    free_credential(cfg->secret_key);
+    free_credential(cfg->session_token);
     free(cfg);
 }

@@ -3,10 +3,9 @@
  *
  * In order, the first that applies:
  *   1. `auth: {type: Secret, secretRef: {name, namespace}}`: a Secret
- *      document (looked up through the host), whose `stringData` (plain)
- *      or `data` (base64) holds accessKey, secretKey and, optionally,
- *      sessionToken; stringData wins over data for the same key, as in
- *      Kubernetes;
+ *      document, read with gwf_cfg_secret_ref (stringData, else data in
+ *      base64, as Kubernetes merges them), holding accessKey, secretKey
+ *      and, optionally, sessionToken;
  *   2. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
  *      optional AWS_SESSION_TOKEN;
  *   3. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else
@@ -17,24 +16,17 @@
  * device named there is refused instead of blocking the master.
  * Credentials are resolved once: a change takes a reload. No message
  * here ever contains a credential, only the names of keys, variables,
- * files and profiles.
+ * files and profiles. Every credential is wiped when freed
+ * (gwf_secret_free), wherever it came from.
  */
 #include "lambda_signer.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <gwf/sdk_file.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static gwf_status
-fail(gwf_instance *inst, const char *field, const char *msg)
-{
-    inst->host->config_error(inst, field, msg, strlen(msg));
-    return GWF_ERR_BAD_ARGUMENT;
-}
 
 /* A credential must be printable ASCII without spaces: it goes into
  * header values and HMAC input as is. */
@@ -53,151 +45,47 @@ static void
 wipe(char **s)
 {
     if (*s) {
-        OPENSSL_cleanse(*s, strlen(*s));
-        free(*s);
+        gwf_secret_free(*s, strlen(*s));
         *s = NULL;
     }
 }
 
-/* One key of the Secret: stringData first, then data (base64). 1 when
- * found (*out malloc'd), 0 when absent, -1 when invalid (reported). */
-static int
-secret_value(gwf_instance *inst, const json_t *doc, const char *key,
-             const char *field, char **out)
-{
-    char path[256];
-    json_t *sd = json_object_get(doc, "stringData");
-    json_t *v = json_is_object(sd) ? json_object_get(sd, key) : NULL;
-    if (v) {
-        if (!json_is_string(v) ||
-            !credential_ok(json_string_value(v), json_string_length(v))) {
-            snprintf(path, sizeof path,
-                     "Secret stringData.%s must be a non-empty string of "
-                     "printable characters without spaces",
-                     key);
-            fail(inst, field, path);
-            return -1;
-        }
-        *out = strdup(json_string_value(v));
-        return *out ? 1 : -1;
-    }
-    json_t *d = json_object_get(doc, "data");
-    v = json_is_object(d) ? json_object_get(d, key) : NULL;
-    if (!v)
-        return 0;
-    char *decoded = NULL;
-    size_t len = 0;
-    if (!json_is_string(v) ||
-        gwf_base64_decode(json_string_value(v), json_string_length(v),
-                         &decoded, &len) != 0 ||
-        !credential_ok(decoded, len) || strlen(decoded) != len) {
-        if (decoded) {
-            OPENSSL_cleanse(decoded, len);
-            free(decoded);
-        }
-        snprintf(path, sizeof path,
-                 "Secret data.%s must be standard base64 of a non-empty "
-                 "string of printable characters without spaces",
-                 key);
-        fail(inst, field, path);
-        return -1;
-    }
-    *out = decoded;
-    return 1;
-}
-
+/* auth: {type?: Secret, secretRef: {name, namespace?}}: accessKey and
+ * secretKey, and sessionToken when the Secret has one. */
 static gwf_status
-from_secret(gwf_instance *inst, const json_t *auth, const char *field,
-            ls_config *cfg)
+from_secret(gwf_cfg *c, const json_t *auth, const char *field, ls_config *cfg)
 {
-    char sub[128];
-    const char *keys[] = {"type", "secretRef"};
-    const char *k;
-    json_t *v;
-    int bad = 0;
-    json_object_foreach((json_t *)auth, k, v) {
-        if (strcmp(k, keys[0]) != 0 && strcmp(k, keys[1]) != 0) {
-            char msg[128];
-            snprintf(sub, sizeof sub, "%s.%s", field, k);
-            snprintf(msg, sizeof msg,
-                     "unknown field \"%.40s\" (expected one of: type, "
-                     "secretRef)",
-                     k);
-            fail(inst, sub, msg);
-            bad = 1;
-        }
-    }
-    json_t *type = json_object_get(auth, "type");
-    snprintf(sub, sizeof sub, "%s.type", field);
-    if (type && !json_is_null(type) &&
-        (!json_is_string(type) ||
-         strcmp(json_string_value(type), "Secret") != 0)) {
-        fail(inst, sub, "unsupported auth type (expected \"Secret\")");
-        bad = 1;
-    }
-    json_t *ref = json_object_get(auth, "secretRef");
-    snprintf(sub, sizeof sub, "%s.secretRef", field);
-    if (!json_is_object(ref)) {
-        fail(inst, sub,
-             ref ? "expected an object {name, namespace}"
-                 : "required field is missing (expected {name: SECRET})");
-        return GWF_ERR_BAD_ARGUMENT;
-    }
-    json_t *name = json_object_get(ref, "name");
-    json_t *ns = json_object_get(ref, "namespace");
-    snprintf(sub, sizeof sub, "%s.secretRef.name", field);
-    if (!json_is_string(name) || json_string_length(name) == 0 ||
-        json_string_length(name) > 253) {
-        fail(inst, sub, "expected the name of a Secret (a non-empty string)");
-        return GWF_ERR_BAD_ARGUMENT;
-    }
-    if (ns && !json_is_null(ns) &&
-        (!json_is_string(ns) || json_string_length(ns) == 0 ||
-         json_string_length(ns) > 63)) {
-        snprintf(sub, sizeof sub, "%s.secretRef.namespace", field);
-        fail(inst, sub, "expected a namespace (a non-empty string)");
-        return GWF_ERR_BAD_ARGUMENT;
-    }
-    if (bad)
-        return GWF_ERR_BAD_ARGUMENT;
+    static const char *const known[] = {"type", "secretRef", NULL};
+    static const char *const types[] = {"Secret", NULL};
+    static const char *const keys[] = {"accessKey", "secretKey",
+                                       "sessionToken"};
+    char **slots[] = {&cfg->access_key, &cfg->secret_key, &cfg->session_token};
+    char ref_field[GWF_CFG_PATH_MAX];
+    int type = 0;
 
-    char refname[320];
-    if (json_is_string(ns))
-        snprintf(refname, sizeof refname, "%s/%s", json_string_value(ns),
-                 json_string_value(name));
-    else
-        snprintf(refname, sizeof refname, "%s", json_string_value(name));
-    gwf_view doc_text = {0};
-    snprintf(sub, sizeof sub, "%s.secretRef.name", field);
-    gwf_status st =
-        inst->host->lookup_document(inst, "Secret", refname, &doc_text);
-    if (st != GWF_OK) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "Secret %.320s not found", refname);
-        return fail(inst, sub, msg);
-    }
-    json_error_t jerr;
-    json_t *doc = json_loadb(doc_text.ptr, doc_text.len, 0, &jerr);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        return fail(inst, sub, "the Secret is not a JSON object");
-    }
-    int a = secret_value(inst, doc, "accessKey", sub, &cfg->access_key);
-    int s = secret_value(inst, doc, "secretKey", sub, &cfg->secret_key);
-    int t = secret_value(inst, doc, "sessionToken", sub, &cfg->session_token);
-    json_decref(doc);
-    if (a < 0 || s < 0 || t < 0)
-        return GWF_ERR_BAD_ARGUMENT;
-    if (a == 0 || s == 0) {
-        char msg[600];
-        snprintf(msg, sizeof msg,
-                 "Secret %.320s has no %s (expected accessKey and secretKey "
-                 "in data or stringData)",
-                 refname,
-                 a == 0 && s == 0 ? "accessKey nor secretKey"
-                 : a == 0         ? "accessKey"
-                                  : "secretKey");
-        return fail(inst, sub, msg);
+    gwf_cfg_known(c, field, auth, known);
+    gwf_cfg_enum(c, field, auth, "type", 0, types, &type);
+    if (gwf_cfg_status(c) != GWF_OK)
+        return gwf_cfg_status(c);
+    gwf_cfg_member(ref_field, field, "secretRef");
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = 0;
+        /* Stop at the first mistake: the next key would report the same
+         * missing Secret again. sessionToken may be left out. */
+        gwf_status st =
+            i < 2
+                ? gwf_cfg_secret_ref(c, field, auth, "secretRef",
+                                     GWF_CFG_REQUIRED, keys[i], slots[i], &len)
+                : gwf_cfg_secret_optional_key(c, field, auth, "secretRef",
+                                              GWF_CFG_REQUIRED, keys[i],
+                                              slots[i], &len);
+        if (st != GWF_OK)
+            return st;
+        if (*slots[i] && !credential_ok(*slots[i], len))
+            return gwf_cfg_fail(c, ref_field,
+                                "the Secret's %s must be printable "
+                                "characters without spaces (at most 4096)",
+                                keys[i]);
     }
     cfg->credential_source = "Secret";
     return GWF_OK;
@@ -205,7 +93,7 @@ from_secret(gwf_instance *inst, const json_t *auth, const char *field,
 
 /* 1 when found, 0 when none, -1 when set but invalid (reported). */
 static int
-from_environment(gwf_instance *inst, const char *field, ls_config *cfg)
+from_environment(gwf_cfg *c, const char *field, ls_config *cfg)
 {
     const char *id = getenv("AWS_ACCESS_KEY_ID");
     const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
@@ -213,17 +101,18 @@ from_environment(gwf_instance *inst, const char *field, ls_config *cfg)
     if ((!id || !*id) && (!secret || !*secret))
         return 0;
     if (!id || !*id || !secret || !*secret) {
-        fail(inst, field,
-             "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set "
-             "in the environment (expected both, or auth.secretRef)");
+        gwf_cfg_fail(c, field,
+                     "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                     "is set in the environment (expected both, or "
+                     "auth.secretRef)");
         return -1;
     }
     if (!credential_ok(id, strlen(id)) ||
         !credential_ok(secret, strlen(secret)) ||
         (token && *token && !credential_ok(token, strlen(token)))) {
-        fail(inst, field,
-             "the AWS_* credentials in the environment must be printable "
-             "characters without spaces");
+        gwf_cfg_fail(c, field,
+                     "the AWS_* credentials in the environment must be "
+                     "printable characters without spaces");
         return -1;
     }
     cfg->access_key = strdup(id);
@@ -232,7 +121,7 @@ from_environment(gwf_instance *inst, const char *field, ls_config *cfg)
         cfg->session_token = strdup(token);
     if (!cfg->access_key || !cfg->secret_key ||
         (token && *token && !cfg->session_token)) {
-        fail(inst, field, "out of memory");
+        gwf_cfg_no_memory(c, field);
         return -1;
     }
     cfg->credential_source = "environment";
@@ -255,7 +144,7 @@ trim(char *s)
 
 /* 1 when found, 0 when there is no file, -1 when invalid (reported). */
 static int
-from_file(gwf_instance *inst, const char *field, ls_config *cfg)
+from_file(gwf_cfg *c, const char *field, ls_config *cfg)
 {
     char path[1024];
     const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
@@ -286,7 +175,7 @@ from_file(gwf_instance *inst, const char *field, ls_config *cfg)
                      file && *file ? " named by AWS_SHARED_CREDENTIALS_FILE"
                                    : "",
                      why);
-            fail(inst, field, msg);
+            gwf_cfg_fail(c, field, "%s", msg);
             return -1;
         }
         return 0;
@@ -316,17 +205,16 @@ from_file(gwf_instance *inst, const char *field, ls_config *cfg)
             continue;
         *eq = '\0';
         char *key = trim(l), *value = trim(eq + 1);
-        char **slot = strcmp(key, "aws_access_key_id") == 0 ? &id
+        char **slot = strcmp(key, "aws_access_key_id") == 0       ? &id
                       : strcmp(key, "aws_secret_access_key") == 0 ? &secret
-                      : strcmp(key, "aws_session_token") == 0   ? &token
-                                                                : NULL;
+                      : strcmp(key, "aws_session_token") == 0     ? &token
+                                                                  : NULL;
         if (slot) {
             wipe(slot);
             *slot = strdup(value);
         }
     }
-    OPENSSL_cleanse(data, len);
-    free(data);
+    gwf_secret_free(data, len);
     char msg[1400];
     if (!found || !id || !secret) {
         snprintf(msg, sizeof msg,
@@ -353,25 +241,26 @@ bad:
     wipe(&id);
     wipe(&secret);
     wipe(&token);
-    fail(inst, field, msg);
+    gwf_cfg_fail(c, field, "%s", msg);
     return -1;
 }
 
 gwf_status
-ls_credentials_resolve(gwf_instance *inst, const json_t *auth,
-                       const char *field, ls_config *cfg)
+ls_credentials_resolve(gwf_cfg *c, const json_t *auth, const char *field,
+                       ls_config *cfg)
 {
     if (auth)
-        return from_secret(inst, auth, field, cfg);
-    int r = from_environment(inst, field, cfg);
+        return from_secret(c, auth, field, cfg);
+    int r = from_environment(c, field, cfg);
     if (r == 0)
-        r = from_file(inst, field, cfg);
+        r = from_file(c, field, cfg);
     if (r > 0)
         return GWF_OK;
     if (r == 0)
-        fail(inst, field,
-             "no AWS credentials: set auth.secretRef to a Secret, or "
-             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
-             "environment, or a profile in the shared credentials file");
-    return GWF_ERR_BAD_ARGUMENT;
+        gwf_cfg_fail(c, field,
+                     "no AWS credentials: set auth.secretRef to a Secret, or "
+                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
+                     "environment, or a profile in the shared credentials "
+                     "file");
+    return gwf_cfg_status(c);
 }

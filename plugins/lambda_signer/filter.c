@@ -78,8 +78,9 @@ static gwf_status
 ls_config_create(const gwf_config_init *init, void **config)
 {
     ls_config *cfg;
-    gwf_status st =
-        ls_config_parse(init->instance, init->kind, init->config_json, &cfg);
+    gwf_cfg c;
+    gwf_cfg_init(&c, init->instance);
+    gwf_status st = ls_config_parse(&c, init->kind, init->config_json, &cfg);
     if (st != GWF_OK)
         return st;
     const gwf_host *h = init->instance->host;

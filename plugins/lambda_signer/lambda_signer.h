@@ -17,6 +17,7 @@
 #define LAMBDA_SIGNER_H
 
 #include <gwf/sdk.h>
+#include <gwf/sdk_config.h>
 #include <jansson.h>
 
 #include "sigv4.h"
@@ -78,15 +79,18 @@ typedef struct ls_worker {
     sigv4_key_cache cache;
 } ls_worker;
 
-/* config.c */
-gwf_status ls_config_parse(gwf_instance *inst, gwf_view kind, gwf_view json,
+/* config.c: read config `json` (of document `kind`) into a new *out,
+ * every mistake reported through `c` (gwf/sdk_config.h); returns
+ * gwf_cfg_status(c), *out NULL unless GWF_OK. Free with ls_config_free,
+ * which wipes the credentials. */
+gwf_status ls_config_parse(gwf_cfg *c, gwf_view kind, gwf_view json,
                            ls_config **out);
 void ls_config_free(ls_config *cfg);
 
 /* credentials.c: fill cfg->access_key/secret_key/session_token from the
  * `auth` object (may be NULL), the environment or the shared file.
- * Errors through config_error under `field` (never quoting a secret). */
-gwf_status ls_credentials_resolve(gwf_instance *inst, const json_t *auth,
+ * Mistakes through `c` under `field` (never quoting a secret). */
+gwf_status ls_credentials_resolve(gwf_cfg *c, const json_t *auth,
                                   const char *field, ls_config *cfg);
 
 /* lambda.c */

@@ -10,14 +10,18 @@
  * key and no value. The last entry's node holds the limit; a descriptor
  * that stops early or finds no node is not limited. So an existing
  * ratelimit config means the same thing here.
+ *
+ * The tree is read through gwf/sdk_config.h, so its mistakes are worded
+ * as every plugin words them; what only this format has (units in any
+ * case, a duplicate key and value at one level) is checked here.
  */
-#include <gwf/sdk_json.h>
+#include <gwf/sdk_config.h>
 #include "rate_limit.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct {
     const char *name;
@@ -26,203 +30,139 @@ static const struct {
     {"second", 1},    {"minute", 60},     {"hour", 3600},     {"day", 86400},
     {"week", 604800}, {"month", 2592000}, {"year", 31536000},
 };
+#define UNIT_NAMES "second, minute, hour, day, week, month, year"
 
-static int
-unit_lookup(const char *text, uint64_t *seconds, const char **name)
+/* envoyproxy/ratelimit's units are matched in any case ("SECOND"), so not
+ * with gwf_cfg_enum; the message has its words. */
+static void
+parse_unit(gwf_cfg *c, const char *path, const json_t *rl, rl_limit *limit)
 {
+    char field[GWF_CFG_PATH_MAX];
+    const char *text = NULL;
+
+    gwf_cfg_member(field, path, "unit");
+    if (!json_object_get(rl, "unit")) {
+        gwf_cfg_fail(c, field, "is required: expected one of: " UNIT_NAMES);
+        return;
+    }
+    if (gwf_cfg_string(c, path, rl, "unit", 0, &text) != GWF_OK)
+        return;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcasecmp(text, units[i].name) == 0) {
-            *seconds = units[i].seconds;
-            *name = units[i].name;
-            return 0;
+            limit->unit_seconds = units[i].seconds;
+            limit->unit_name = units[i].name;
+            return;
         }
     }
-    return -1;
+    gwf_cfg_fail(c, field, "expected one of: " UNIT_NAMES ", found \"%.40s\"",
+                 text);
 }
 
-/* Field paths in error messages are cut to FIELD_MAX on purpose: a
- * config nested hundreds of levels deep still gets a (shortened) path. */
-#define FIELD_MAX 512
-
-/* "`path`.`name`" into `field`, cut to FIELD_MAX bytes. */
 static void
-field_path(char field[FIELD_MAX], const char *path, const char *name)
-{
-    int n = snprintf(field, FIELD_MAX, "%s.%s", path, name);
-
-    if (n < 0) /* an encoding error: no path rather than a wrong one */
-        field[0] = '\0';
-}
-
-static gwf_status
-parse_rate_limit(gwf_instance *inst, const char *path, const json_t *rl,
+parse_rate_limit(gwf_cfg *c, const char *path, const json_t *rl,
                  rl_limit *limit)
 {
     static const char *const known[] = {"unit", "requests_per_unit",
                                         "unlimited", "name", NULL};
-    char field[FIELD_MAX];
-    const json_t *unit = json_object_get(rl, "unit");
-    const json_t *rpu = json_object_get(rl, "requests_per_unit");
-    const json_t *unl = json_object_get(rl, "unlimited");
-    const char *key;
-    json_t *v;
+    int64_t n;
 
-    if (!json_is_object(rl))
-        return gwf_config_errorf(inst, path,
-                                 "expected an object {unit, "
-                                 "requests_per_unit}, found %s",
-                                 gwf_json_kind(rl));
-    json_object_foreach((json_t *)rl, key, v)
-    {
-        size_t i;
-        for (i = 0; known[i] && strcmp(key, known[i]) != 0; i++)
-            ;
-        if (!known[i]) {
-            field_path(field, path, key);
-            return gwf_config_errorf(inst, field,
-                                     "unknown field \"%.40s\" (expected "
-                                     "one of: unit, requests_per_unit, "
-                                     "unlimited, name)",
-                                     key);
-        }
-    }
-    if (unl) {
-        field_path(field, path, "unlimited");
-        if (!json_is_boolean(unl))
-            return gwf_config_errorf(inst, field,
-                                     "expected true or false, found %s",
-                                     gwf_json_kind(unl));
-        limit->unlimited = json_is_true(unl);
-    }
+    gwf_cfg_known(c, path, rl, known);
+    gwf_cfg_bool(c, path, rl, "unlimited", 0, &limit->unlimited);
     if (limit->unlimited) {
-        if (unit || rpu)
-            return gwf_config_errorf(inst, path,
-                                     "an unlimited rate_limit has no unit "
-                                     "or requests_per_unit");
-        return GWF_OK;
+        if (json_object_get(rl, "unit") ||
+            json_object_get(rl, "requests_per_unit"))
+            gwf_cfg_fail(c, path,
+                         "an unlimited rate_limit has no unit or "
+                         "requests_per_unit");
+        return;
     }
-    field_path(field, path, "unit");
-    if (!json_is_string(unit))
-        return gwf_config_errorf(inst, field,
-                                 "is required: expected one of second, "
-                                 "minute, hour, day, week, month, year");
-    if (unit_lookup(json_string_value(unit), &limit->unit_seconds,
-                    &limit->unit_name) != 0)
-        return gwf_config_errorf(inst, field,
-                                 "expected one of second, minute, hour, "
-                                 "day, week, month, year, found \"%.40s\"",
-                                 json_string_value(unit));
-    field_path(field, path, "requests_per_unit");
-    if (!json_is_integer(rpu) || json_integer_value(rpu) < 0 ||
-        json_integer_value(rpu) > UINT32_MAX)
-        return gwf_config_errorf(inst, field,
-                                 "is required: expected an integer "
-                                 "0-4294967295");
-    limit->requests_per_unit = (uint64_t)json_integer_value(rpu);
-    return GWF_OK;
+    parse_unit(c, path, rl, limit);
+    if (gwf_cfg_int(c, path, rl, "requests_per_unit", GWF_CFG_REQUIRED, 0,
+                    UINT32_MAX, &n) == GWF_OK)
+        limit->requests_per_unit = (uint64_t)n;
 }
 
-static gwf_status parse_level(gwf_instance *inst, const char *path,
-                              const char *label, const json_t *list,
-                              rl_node *parent);
+static void parse_level(gwf_cfg *c, const char *path, const char *label,
+                        const json_t *list, rl_node *parent);
 
-static gwf_status
-parse_node(gwf_instance *inst, const char *path, const char *parent_label,
+/* A copy of `text` for the node, or NULL (reported). */
+static char *
+copy(gwf_cfg *c, const char *path, const char *name, const char *text)
+{
+    char field[GWF_CFG_PATH_MAX];
+    char *dup = strdup(text);
+
+    if (!dup)
+        gwf_cfg_no_memory(c, gwf_cfg_member(field, path, name));
+    return dup;
+}
+
+/* `value`, which YAML turns into a number or a boolean unless quoted. */
+static void
+parse_value(gwf_cfg *c, const char *path, const json_t *d, rl_node *node)
+{
+    const json_t *v = json_object_get(d, "value");
+    const char *text = NULL;
+    char field[GWF_CFG_PATH_MAX];
+
+    if (json_is_number(v) || json_is_boolean(v)) {
+        gwf_cfg_fail(c, gwf_cfg_member(field, path, "value"),
+                     "expected a string (quote numbers in YAML), found %s",
+                     gwf_json_kind(v));
+        return;
+    }
+    if (gwf_cfg_string(c, path, d, "value", 0, &text) != GWF_OK || !text)
+        return;
+    node->value = copy(c, path, "value", text);
+    if (!node->value)
+        return;
+    node->value_len = strlen(node->value);
+    if (node->value_len > 0 && node->value[node->value_len - 1] == '*') {
+        node->wildcard = 1;
+        node->value_len--;
+    }
+}
+
+static void
+parse_node(gwf_cfg *c, const char *path, const char *parent_label,
            const json_t *d, rl_node *node)
 {
     static const char *const known[] = {
         "key",         "value",           "rate_limit", "shadow_mode",
         "descriptors", "detailed_metric", NULL};
-    char field[FIELD_MAX], label[512];
-    const json_t *key = json_object_get(d, "key");
-    const json_t *value = json_object_get(d, "value");
-    const json_t *v;
-    const char *name;
-    gwf_status st = GWF_OK;
+    char field[GWF_CFG_PATH_MAX], label[512];
+    const json_t *rl = NULL, *list = NULL;
+    const char *key = NULL;
+    int detailed_metric = 0;
 
-    if (!json_is_object(d))
-        return gwf_config_errorf(inst, path,
-                                 "expected an object {key, value, "
-                                 "rate_limit, descriptors}, found %s",
-                                 gwf_json_kind(d));
-    json_object_foreach((json_t *)d, name, v)
-    {
-        size_t i;
-        for (i = 0; known[i] && strcmp(name, known[i]) != 0; i++)
-            ;
-        if (known[i])
-            continue;
-        field_path(field, path, name);
-        st = gwf_config_errorf(inst, field,
-                               "unknown field \"%.40s\" (expected one of: "
-                               "key, value, rate_limit, shadow_mode, "
-                               "descriptors, detailed_metric)",
-                               name);
-    }
-    field_path(field, path, "key");
-    if (!json_is_string(key) || json_string_length(key) == 0 ||
-        strlen(json_string_value(key)) != json_string_length(key))
-        return gwf_config_errorf(inst, field,
-                                 "is required: expected a non-empty "
-                                 "string");
-    node->key = strdup(json_string_value(key));
-    if (!node->key)
-        return GWF_ERR_NO_MEMORY;
-    if (value) {
-        field_path(field, path, "value");
-        if (!json_is_string(value) ||
-            strlen(json_string_value(value)) != json_string_length(value))
-            return gwf_config_errorf(inst, field,
-                                     "expected a string (quote numbers "
-                                     "in YAML), found %s",
-                                     gwf_json_kind(value));
-        node->value = strdup(json_string_value(value));
-        if (!node->value)
-            return GWF_ERR_NO_MEMORY;
-        node->value_len = strlen(node->value);
-        if (node->value_len > 0 && node->value[node->value_len - 1] == '*') {
-            node->wildcard = 1;
-            node->value_len--;
-        }
-    }
+    if (gwf_cfg_check_object(c, path, d,
+                             "an object {key, value, rate_limit, "
+                             "descriptors}",
+                             GWF_CFG_REQUIRED) != GWF_OK)
+        return;
+    gwf_cfg_known(c, path, d, known);
+    if (gwf_cfg_string(c, path, d, "key", GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
+                       &key) != GWF_OK ||
+        !(node->key = copy(c, path, "key", key)))
+        return;
+    parse_value(c, path, d, node);
     if (node->value)
         snprintf(label, sizeof(label), "%s%s%s_%s", parent_label,
                  *parent_label ? "." : "", node->key, node->value);
     else
         snprintf(label, sizeof(label), "%s%s%s", parent_label,
                  *parent_label ? "." : "", node->key);
-    v = json_object_get(d, "rate_limit");
-    if (v) {
-        field_path(field, path, "rate_limit");
-        if (parse_rate_limit(inst, field, v, &node->limit) != GWF_OK)
-            st = GWF_ERR_BAD_ARGUMENT;
+    if (gwf_cfg_object(c, path, d, "rate_limit", 0, &rl) == GWF_OK && rl) {
+        parse_rate_limit(c, gwf_cfg_member(field, path, "rate_limit"), rl,
+                         &node->limit);
         node->has_limit = 1;
-        node->limit.metric_label = strdup(label);
-        if (!node->limit.metric_label)
-            return GWF_ERR_NO_MEMORY;
+        node->limit.metric_label = copy(c, path, "rate_limit", label);
     }
-    v = json_object_get(d, "shadow_mode");
-    if (v) {
-        field_path(field, path, "shadow_mode");
-        if (!json_is_boolean(v))
-            st = gwf_config_errorf(inst, field,
-                                   "expected true or false, found %s",
-                                   gwf_json_kind(v));
-        node->limit.shadow_mode = json_is_true(v);
-    }
-    v = json_object_get(d, "detailed_metric");
-    if (v && !json_is_boolean(v)) {
-        field_path(field, path, "detailed_metric");
-        st = gwf_config_errorf(inst, field, "expected true or false, found %s",
-                               gwf_json_kind(v));
-    }
-    v = json_object_get(d, "descriptors");
-    if (v) {
-        field_path(field, path, "descriptors");
-        if (parse_level(inst, field, label, v, node) != GWF_OK)
-            st = GWF_ERR_BAD_ARGUMENT;
-    }
-    return st;
+    gwf_cfg_bool(c, path, d, "shadow_mode", 0, &node->limit.shadow_mode);
+    gwf_cfg_bool(c, path, d, "detailed_metric", 0, &detailed_metric);
+    if (gwf_cfg_list(c, path, d, "descriptors", 0, 0, &list) == GWF_OK && list)
+        parse_level(c, gwf_cfg_member(field, path, "descriptors"), label, list,
+                    node);
 }
 
 static int
@@ -235,52 +175,49 @@ same_key_value(const rl_node *a, const rl_node *b)
     return strcmp(a->value, b->value) == 0;
 }
 
-static gwf_status
-parse_level(gwf_instance *inst, const char *path, const char *label,
-            const json_t *list, rl_node *parent)
+static void
+parse_level(gwf_cfg *c, const char *path, const char *label, const json_t *list,
+            rl_node *parent)
 {
-    char field[FIELD_MAX];
-    gwf_status st = GWF_OK;
+    char field[GWF_CFG_PATH_MAX];
 
-    if (!json_is_array(list))
-        return gwf_config_errorf(inst, path, "expected a list, found %s",
-                                 gwf_json_kind(list));
     parent->children =
         calloc(json_array_size(list) + 1, sizeof(*parent->children));
-    if (!parent->children)
-        return GWF_ERR_NO_MEMORY;
+    if (!parent->children) {
+        gwf_cfg_no_memory(c, path);
+        return;
+    }
     for (size_t i = 0; i < json_array_size(list); i++) {
         rl_node *node = &parent->children[parent->child_count++];
-        snprintf(field, sizeof(field), "%s[%zu]", path, i);
-        if (parse_node(inst, field, label, json_array_get(list, i), node) !=
-            GWF_OK) {
-            st = GWF_ERR_BAD_ARGUMENT;
+        unsigned errors = c->errors;
+
+        gwf_cfg_item(field, path, i);
+        parse_node(c, field, label, json_array_get(list, i), node);
+        if (c->errors != errors || !node->key)
             continue;
-        }
         for (size_t j = 0; j + 1 < parent->child_count; j++) {
             if (parent->children[j].key &&
                 same_key_value(&parent->children[j], node)) {
-                st = gwf_config_errorf(inst, field,
-                                       "duplicate descriptor key \"%.40s\" "
-                                       "value \"%.40s\" (first at [%zu])",
-                                       node->key,
-                                       node->value ? node->value : "", j);
+                gwf_cfg_fail(c, field,
+                             "duplicate descriptor key \"%.40s\" value "
+                             "\"%.40s\" (first at [%zu])",
+                             node->key, node->value ? node->value : "", j);
                 break;
             }
         }
     }
-    return st;
 }
 
 gwf_status
-rl_descriptors_parse(gwf_instance *inst, const char *field, const json_t *list,
-                     rl_node *root)
+rl_descriptors_parse(gwf_cfg *c, const char *path, const json_t *obj,
+                     const char *name, rl_node *root)
 {
-    if (!list)
-        return gwf_config_errorf(inst, field,
-                                 "is required: expected a list of "
-                                 "descriptors");
-    return parse_level(inst, field, "", list, root);
+    char field[GWF_CFG_PATH_MAX];
+    const json_t *list = NULL;
+
+    if (gwf_cfg_list(c, path, obj, name, GWF_CFG_REQUIRED, 0, &list) == GWF_OK)
+        parse_level(c, gwf_cfg_member(field, path, name), "", list, root);
+    return gwf_cfg_status(c);
 }
 
 void

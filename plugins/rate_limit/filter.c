@@ -123,36 +123,33 @@ static gwf_status
 rl_config_create(const gwf_config_init *init, void **out)
 {
     rl_config *cfg = calloc(1, sizeof(*cfg));
-    json_error_t je;
     json_t *spec;
-    gwf_status st;
+    gwf_cfg c;
 
     if (!cfg)
         return GWF_ERR_NO_MEMORY;
+    gwf_cfg_init(&c, init->instance);
     cfg->instance = init->instance;
-    spec = json_loadb(init->config_json.ptr, init->config_json.len, 0, &je);
-    if (!json_is_object(spec)) {
-        json_decref(spec);
-        free(cfg);
-        return gwf_config_errorf(init->instance, "", "expected a JSON object");
-    }
-    st = rl_config_parse(cfg, spec);
+    spec = json_loadb(init->config_json.ptr, init->config_json.len, 0, NULL);
+    if (gwf_cfg_check_object(&c, "", spec, "an object", GWF_CFG_REQUIRED) ==
+        GWF_OK)
+        rl_config_parse(cfg, &c, spec);
     json_decref(spec);
-    if (st == GWF_OK && !cfg->is_local && cfg->algorithm == RL_ALGO_ROLLING)
+    if (gwf_cfg_status(&c) == GWF_OK && !cfg->is_local &&
+        cfg->algorithm == RL_ALGO_ROLLING)
         rl_rolling_sha(cfg->rolling_sha);
-    if (st == GWF_OK && cfg->is_local) {
+    if (gwf_cfg_status(&c) == GWF_OK && cfg->is_local) {
         cfg->local.bucket = rl_bucket_create(
             cfg->local.max_tokens,
             init->instance->host->now(init->instance, GWF_CLOCK_MONOTONIC));
         if (!cfg->local.bucket)
-            st = gwf_config_errorf(init->instance, "local",
-                                   "cannot map shared memory for the "
-                                   "bucket");
+            gwf_cfg_fail(&c, "local",
+                         "cannot map shared memory for the bucket");
     }
-    if (st != GWF_OK) {
+    if (gwf_cfg_status(&c) != GWF_OK) {
         rl_config_free(cfg);
         free(cfg);
-        return st == GWF_ERR_NO_MEMORY ? st : GWF_ERR_BAD_ARGUMENT;
+        return gwf_cfg_status(&c);
     }
     define_metrics(cfg);
     *out = cfg;
@@ -175,24 +172,23 @@ rl_route_config_create(void *config, gwf_instance *inst, gwf_view json,
 {
     rl_config *cfg = config;
     rl_route *route;
-    json_error_t je;
     json_t *spec;
-    gwf_status st;
+    gwf_cfg c;
 
+    gwf_cfg_init(&c, inst);
     if (cfg->is_local)
-        return gwf_config_errorf(inst, "",
-                                 "a local rate limit has no per-route "
-                                 "config");
+        return gwf_cfg_fail(&c, "",
+                            "a local rate limit has no per-route config");
     route = calloc(1, sizeof(*route));
     if (!route)
-        return GWF_ERR_NO_MEMORY;
-    spec = json_loadb(json.ptr, json.len, 0, &je);
-    st = rl_route_parse(inst, spec, route);
+        return gwf_cfg_no_memory(&c, "");
+    spec = json_loadb(json.ptr, json.len, 0, NULL);
+    rl_route_parse(&c, spec, route);
     json_decref(spec);
-    if (st != GWF_OK) {
+    if (gwf_cfg_status(&c) != GWF_OK) {
         rl_route_free(route);
         free(route);
-        return st == GWF_ERR_NO_MEMORY ? st : GWF_ERR_BAD_ARGUMENT;
+        return gwf_cfg_status(&c);
     }
     *out = route;
     return GWF_OK;

@@ -10,15 +10,18 @@
  *   - local: {"local": {"tokenBucket": ...}}, one token bucket in shared
  *     memory for every worker of the data plane, no Redis.
  *
- * Files: config.c (parse and validate), descriptors.c (the limit tree and
- * matching), cache.c (the per-worker over-limit cache), redis.c (hiredis on
- * the host loop), fixed_window.c (keys and verdicts), local_bucket.c (the
- * shared token bucket), filter.c (the hooks).
+ * Files: config.c (parse and validate, through gwf/sdk_config.h),
+ * limits_file.c (envoyproxy/ratelimit's file, with the runtime's limits on
+ * hostile input), descriptors.c (the limit tree and matching), cache.c (the
+ * per-worker over-limit cache), redis.c (hiredis on the host loop),
+ * fixed_window.c (keys and verdicts), local_bucket.c (the shared token bucket),
+ * filter.c (the hooks).
  */
 #ifndef RATE_LIMIT_H
 #define RATE_LIMIT_H
 
 #include <gwf/sdk.h>
+#include <gwf/sdk_config.h>
 
 #include <jansson.h>
 #include <stdint.h>
@@ -49,10 +52,13 @@ struct rl_node {
     size_t child_count;
 };
 
-/* Parse a `descriptors` list into `*out` (children of a root). Errors are
- * reported under `field` ("descriptors"). */
-gwf_status rl_descriptors_parse(gwf_instance *inst, const char *field,
-                                const json_t *list, rl_node *root);
+/* Parse the list member `name` of `obj` (at `path`), envoyproxy/
+ * ratelimit's `descriptors`, into the children of `root`; mistakes are
+ * reported through `c` ("descriptors[0].rate_limit.unit"). Returns
+ * gwf_cfg_status's kind of status; `root` is freed by rl_node_free
+ * either way. */
+gwf_status rl_descriptors_parse(gwf_cfg *c, const char *path, const json_t *obj,
+                                const char *name, rl_node *root);
 void rl_node_free(rl_node *node);
 
 /* One entry of a request descriptor (values borrowed for one decision). */
@@ -85,7 +91,8 @@ typedef struct rl_redis_config {
     int resolved;
     int64_t db;
     char *username; /* NULL: AUTH with the password alone */
-    char *password; /* NULL: no AUTH */
+    char *password; /* NULL: no AUTH; wiped by gwf_secret_free */
+    size_t password_len;
     char *key_prefix;
 } rl_redis_config;
 
@@ -124,7 +131,24 @@ typedef struct rl_config {
     char rolling_sha[41];
 } rl_config;
 
-gwf_status rl_config_parse(rl_config *cfg, const json_t *spec);
+/* Read a GatewayExtension's spec.rateLimit, or {"local": ...}, into
+ * `cfg` (zeroed, its instance set), reporting every mistake through `c`.
+ * `cfg` is freed by rl_config_free either way. */
+gwf_status rl_config_parse(rl_config *cfg, gwf_cfg *c, const json_t *spec);
+
+/* -- The limits file (limits_file.c) ------------------------------------ */
+
+#define RL_LIMITS_FILE_MAX (4 * 1024 * 1024) /* bytes of the file */
+#define RL_LIMITS_MAX_DEPTH 64               /* nested mappings, lists */
+#define RL_LIMITS_MAX_NODES 1000000u         /* values in the file */
+#define RL_LIMITS_MAX_SCALAR (1024u * 1024)  /* bytes in one scalar */
+
+/* envoyproxy/ratelimit's limits file at `path` - JSON if it starts with
+ * '{', else YAML - as a JSON document the caller decrefs; or NULL with
+ * the reason in `err` ("line 3: duplicate key ...") and *no_memory set
+ * when it was memory that ran out. */
+json_t *rl_limits_file_load(const char *path, char *err, size_t err_size,
+                            int *no_memory);
 /* The numeric addresses of a getaddrinfo result, in order, each once:
  * `*addrs` (`*count` of them) is the caller's, freed with
  * rl_addresses_free. */
@@ -161,8 +185,9 @@ typedef struct rl_route {
     size_t descriptor_count;
 } rl_route;
 
-gwf_status rl_route_parse(gwf_instance *inst, const json_t *spec,
-                          rl_route *route);
+/* A TrafficPolicy's rateLimit.global into `route` (zeroed), mistakes
+ * reported through `c`; `route` is freed by rl_route_free either way. */
+gwf_status rl_route_parse(gwf_cfg *c, const json_t *spec, rl_route *route);
 void rl_route_free(rl_route *route);
 
 /* -- Fixed window -------------------------------------------------------- */

@@ -576,3 +576,142 @@ gwf_secret_free(char *s, size_t len)
     explicit_bzero(s, len);
     free(s);
 }
+
+/* -- Lists of strings ------------------------------------------------------
+ */
+
+/* One item of a list of strings, with gwf_cfg_string's checks and words. */
+static gwf_status
+string_item(gwf_cfg *c, const char *field, const json_t *v, unsigned flags)
+{
+    const char *what =
+        flags & GWF_CFG_NONEMPTY ? "a non-empty string" : "a string";
+    if (!json_is_string(v))
+        return wrong_type(c, field, what, v);
+    size_t len = json_string_length(v);
+    if (strlen(json_string_value(v)) != len)
+        return gwf_cfg_fail(c, field,
+                            "expected %s, found a string with a "
+                            "NUL byte",
+                            what);
+    if (!len && (flags & GWF_CFG_NONEMPTY))
+        return gwf_cfg_fail(c, field, "expected %s, found \"\"", what);
+    return GWF_OK;
+}
+
+gwf_status
+gwf_cfg_string_list(gwf_cfg *c, const char *path, const json_t *obj,
+                    const char *name, unsigned flags, unsigned item_flags,
+                    size_t max, const char ***out, size_t *count)
+{
+    char field[GWF_CFG_PATH_MAX], item[GWF_CFG_PATH_MAX];
+    const json_t *list = NULL;
+    gwf_status st = gwf_cfg_list(c, path, obj, name, flags, max, &list);
+    if (st != GWF_OK || !list)
+        return st;
+    gwf_cfg_member(field, path, name);
+    size_t n = json_array_size(list);
+    for (size_t i = 0; i < n; i++)
+        if (string_item(c, gwf_cfg_item(item, field, i),
+                        json_array_get(list, i), item_flags) != GWF_OK)
+            st = GWF_ERR_BAD_ARGUMENT;
+    if (st != GWF_OK)
+        return st;
+    const char **strings = calloc(n + 1, sizeof *strings);
+    if (!strings)
+        return gwf_cfg_no_memory(c, field);
+    for (size_t i = 0; i < n; i++)
+        strings[i] = json_string_value(json_array_get(list, i));
+    *out = strings;
+    *count = n;
+    return GWF_OK;
+}
+
+/* -- Optional Secret keys ------------------------------------------------ */
+
+/* Whether the Secret that reference `v` names has `key` (a non-null
+ * member of stringData or data): 1 or 0; -1 when the reference or the
+ * lookup is wrong, which gwf_cfg_secret_ref then reports. Reports
+ * nothing itself. */
+static int
+secret_has_key(gwf_cfg *c, const json_t *v, const char *key)
+{
+    const json_t *name = json_object_get(v, "name");
+    const json_t *ns = json_object_get(v, "namespace");
+    char ref[GWF_CFG_PATH_MAX];
+    gwf_view text;
+    int n;
+
+    if (!json_is_string(name) ||
+        (ns && !json_is_null(ns) && !json_is_string(ns)))
+        return -1;
+    if (json_is_string(ns))
+        n = snprintf(ref, sizeof ref, "%s/%s", json_string_value(ns),
+                     json_string_value(name));
+    else
+        n = snprintf(ref, sizeof ref, "%s", json_string_value(name));
+    if (n < 0 || (size_t)n >= sizeof ref ||
+        c->inst->host->lookup_document(c->inst, "Secret", ref, &text) != GWF_OK)
+        return -1;
+    json_t *doc = json_loadb(text.ptr, text.len, 0, NULL);
+    if (!doc)
+        return -1;
+    const json_t *s = json_object_get(json_object_get(doc, "stringData"), key);
+    const json_t *d = json_object_get(json_object_get(doc, "data"), key);
+    int has = (s && !json_is_null(s)) || (d && !json_is_null(d));
+    json_decref(doc);
+    return has;
+}
+
+gwf_status
+gwf_cfg_secret_optional_key(gwf_cfg *c, const char *path, const json_t *obj,
+                            const char *name, unsigned flags, const char *key,
+                            char **out, size_t *len)
+{
+    static const char *const known[] = {"name", "namespace", NULL};
+    char field[GWF_CFG_PATH_MAX];
+    const json_t *v = member(obj, name);
+
+    if (json_is_object(v) && secret_has_key(c, v, key) == 0)
+        return gwf_cfg_known(c, gwf_cfg_member(field, path, name), v, known);
+    return gwf_cfg_secret_ref(c, path, obj, name, flags, key, out, len);
+}
+
+/* -- Secret key selectors ------------------------------------------------ */
+
+gwf_status
+gwf_cfg_secret_key_ref(gwf_cfg *c, const char *path, const json_t *obj,
+                       const char *name, unsigned flags,
+                       const char *default_key, char **out, size_t *len)
+{
+    static const char *const known[] = {"name", "namespace", "key", NULL};
+    static const char what[] = "a reference {name, namespace?, key?} to a "
+                               "Secret";
+    char field[GWF_CFG_PATH_MAX];
+    const json_t *v = member(obj, name);
+    const char *key = default_key;
+
+    gwf_cfg_member(field, path, name);
+    if (!v)
+        return flags & GWF_CFG_REQUIRED ? required(c, field, what) : GWF_OK;
+    if (!json_is_object(v))
+        return wrong_type(c, field, what, v);
+    gwf_status st = gwf_cfg_known(c, field, v, known);
+    if (gwf_cfg_string(c, field, v, "key", GWF_CFG_NONEMPTY, &key) != GWF_OK)
+        st = GWF_ERR_BAD_ARGUMENT;
+    if (st != GWF_OK)
+        return st;
+    /* The reference without its key, under the same name: the rest is
+     * gwf_cfg_secret_ref's, words and all. */
+    json_t *holder = json_object(), *ref = json_copy((json_t *)v);
+    if (!holder || !ref || json_object_set(holder, name, ref) != 0) {
+        json_decref(holder);
+        json_decref(ref);
+        return gwf_cfg_no_memory(c, field);
+    }
+    json_decref(ref); /* holder's now */
+    json_object_del(ref, "key");
+    st = gwf_cfg_secret_ref(c, path, holder, name, flags, key, out, len);
+    json_decref(holder);
+    return st;
+}

@@ -531,6 +531,199 @@ test_secret_ref_to_a_missing_secret_is_reported(void **state)
     assert_null(v);
 }
 
+/* -- Lists of strings ------------------------------------------------------
+ */
+
+static void
+test_string_list_is_read_into_a_null_terminated_array(void **state)
+{
+    fixture *x = *state;
+    load(x, "{\"aud\": [\"a\", \"b\"], \"none\": []}");
+    const char **list = NULL, **empty = NULL;
+    size_t n = 9, m = 9;
+
+    assert_int_equal(gwf_cfg_string_list(&x->c, "p", x->root, "aud", 0,
+                                         GWF_CFG_NONEMPTY, 0, &list, &n),
+                     GWF_OK);
+    assert_int_equal(
+        gwf_cfg_string_list(&x->c, "p", x->root, "none", 0, 0, 0, &empty, &m),
+        GWF_OK);
+
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0], "a");
+    assert_string_equal(list[1], "b");
+    assert_null(list[2]);
+    assert_int_equal(m, 0);
+    assert_null(empty[0]);
+    free(list);
+    free(empty);
+    assert_no_error(x);
+}
+
+static void
+test_string_list_reports_every_bad_item_and_keeps_the_default(void **state)
+{
+    fixture *x = *state;
+    load(x, "{\"aud\": [\"a\", 5, \"\", \"x\\u0000y\", null]}");
+    const char **list = NULL;
+    size_t n = 7;
+
+    assert_int_equal(gwf_cfg_string_list(&x->c, "p", x->root, "aud", 0,
+                                         GWF_CFG_NONEMPTY, 0, &list, &n),
+                     GWF_ERR_BAD_ARGUMENT);
+
+    assert_null(list);
+    assert_int_equal(n, 7);
+    assert_int_equal(x->f.error_count, 4);
+    assert_string_equal(x->f.errors[0], "p.aud[1]: expected a non-empty "
+                                        "string, found an integer");
+    assert_string_equal(x->f.errors[1],
+                        "p.aud[2]: expected a non-empty string, found \"\"");
+    assert_string_equal(x->f.errors[2], "p.aud[3]: expected a non-empty "
+                                        "string, found a string with a NUL "
+                                        "byte");
+    assert_string_equal(x->f.errors[3],
+                        "p.aud[4]: expected a non-empty string, found null");
+    assert_int_equal(gwf_cfg_status(&x->c), GWF_ERR_BAD_ARGUMENT);
+}
+
+static void
+test_string_list_absent_wrong_type_or_too_long_is_reported(void **state)
+{
+    fixture *x = *state;
+    load(x, "{\"s\": \"a\", \"big\": [\"a\", \"b\", \"c\"]}");
+    const char **list = NULL;
+    size_t n = 0;
+
+    assert_int_equal(
+        gwf_cfg_string_list(&x->c, "", x->root, "absent", 0, 0, 0, &list, &n),
+        GWF_OK);
+    assert_int_equal(x->f.error_count, 0);
+    gwf_cfg_string_list(&x->c, "", x->root, "absent", GWF_CFG_REQUIRED, 0, 0,
+                        &list, &n);
+    gwf_cfg_string_list(&x->c, "", x->root, "s", 0, 0, 0, &list, &n);
+    gwf_cfg_string_list(&x->c, "", x->root, "big", 0, 0, 2, &list, &n);
+
+    assert_null(list);
+    assert_int_equal(x->f.error_count, 3);
+    assert_string_equal(x->f.errors[0], "absent: is required: expected a list");
+    assert_string_equal(x->f.errors[1], "s: expected a list, found a string");
+    assert_string_equal(x->f.errors[2],
+                        "big: expected a list of at most 2 items, found 3");
+}
+
+/* -- Optional Secret keys --------------------------------------------------
+ */
+
+static void
+test_optional_secret_key_may_be_absent_but_is_checked_when_present(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = secrets;
+    load(x, "{\"ok\": {\"name\": \"aws\"}, \"typo\": {\"name\": \"aws\", "
+            "\"nmespace\": \"x\"}, \"bad\": {\"name\": \"bad\"}, "
+            "\"gone\": {\"name\": \"gone\"}}");
+    char *token = NULL, *secret = NULL, *v = NULL;
+    size_t tlen = 7, slen = 0, len = 0;
+
+    assert_int_equal(gwf_cfg_secret_optional_key(&x->c, "", x->root, "ok", 0,
+                                                 "sessionToken", &token, &tlen),
+                     GWF_OK);
+    assert_int_equal(gwf_cfg_secret_optional_key(&x->c, "", x->root, "ok", 0,
+                                                 "secretKey", &secret, &slen),
+                     GWF_OK);
+    assert_null(token);
+    assert_int_equal(tlen, 7);
+    assert_string_equal(secret, "secret");
+    gwf_secret_free(secret, slen);
+    assert_no_error(x);
+
+    gwf_cfg_secret_optional_key(&x->c, "", x->root, "typo", 0, "sessionToken",
+                                &v, &len);
+    gwf_cfg_secret_optional_key(&x->c, "", x->root, "bad", 0, "k", &v, &len);
+    gwf_cfg_secret_optional_key(&x->c, "", x->root, "gone", 0, "k", &v, &len);
+
+    assert_null(v);
+    assert_int_equal(x->f.error_count, 3);
+    assert_string_equal(x->f.errors[0],
+                        "typo.nmespace: unknown field; expected one of: name, "
+                        "namespace");
+    assert_string_equal(x->f.errors[1],
+                        "bad: Secret bad: data.k is not standard base64");
+    assert_string_equal(x->f.errors[2], "gone: Secret gone not found");
+}
+
+/* -- Secret key selectors ------------------------------------------------
+ */
+
+static void
+test_secret_key_ref_reads_the_key_it_names_or_the_default(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = secrets;
+    load(x, "{\"named\": {\"name\": \"aws\", \"key\": \"secretKey\"}, "
+            "\"plain\": {\"name\": \"aws\"}}");
+    char *named = NULL, *plain = NULL;
+    size_t nlen = 0, plen = 0;
+
+    assert_int_equal(gwf_cfg_secret_key_ref(&x->c, "", x->root, "named", 0,
+                                            "accessKey", &named, &nlen),
+                     GWF_OK);
+    assert_int_equal(gwf_cfg_secret_key_ref(&x->c, "", x->root, "plain", 0,
+                                            "accessKey", &plain, &plen),
+                     GWF_OK);
+
+    assert_string_equal(named, "secret");
+    assert_int_equal(nlen, 6);
+    assert_string_equal(plain, "AKID");
+    assert_int_equal(plen, 4);
+    gwf_secret_free(named, nlen);
+    gwf_secret_free(plain, plen);
+    assert_no_error(x);
+}
+
+static void
+test_secret_key_ref_mistakes_are_reported_in_secret_ref_words(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = secrets;
+    load(x, "{\"typo\": {\"name\": \"aws\", \"keys\": \"k\"}, "
+            "\"empty\": {\"name\": \"aws\", \"key\": \"\"}, "
+            "\"gone\": {\"name\": \"gone\", \"key\": \"k\"}, "
+            "\"nokey\": {\"name\": \"aws\", \"key\": \"k\"}, "
+            "\"text\": \"aws\"}");
+    char *v = NULL;
+    size_t len = 0;
+
+    gwf_cfg_secret_key_ref(&x->c, "r", x->root, "typo", 0, "k", &v, &len);
+    gwf_cfg_secret_key_ref(&x->c, "r", x->root, "empty", 0, "k", &v, &len);
+    gwf_cfg_secret_key_ref(&x->c, "r", x->root, "gone", 0, "k", &v, &len);
+    gwf_cfg_secret_key_ref(&x->c, "r", x->root, "nokey", 0, "k", &v, &len);
+    gwf_cfg_secret_key_ref(&x->c, "r", x->root, "text", 0, "k", &v, &len);
+    gwf_cfg_secret_key_ref(&x->c, "r", x->root, "absent", GWF_CFG_REQUIRED, "k",
+                           &v, &len);
+
+    assert_null(v);
+    assert_int_equal(x->f.error_count, 6);
+    assert_string_equal(x->f.errors[0],
+                        "r.typo.keys: unknown field; expected one of: name, "
+                        "namespace, key");
+    assert_string_equal(x->f.errors[1],
+                        "r.empty.key: expected a non-empty string, found "
+                        "\"\"");
+    assert_string_equal(x->f.errors[2], "r.gone: Secret gone not found");
+    assert_string_equal(x->f.errors[3],
+                        "r.nokey: Secret aws: expected a non-empty value "
+                        "without NUL bytes in stringData.k or data.k");
+    assert_string_equal(x->f.errors[4],
+                        "r.text: expected a reference {name, namespace?, "
+                        "key?} to a Secret, found a string");
+    assert_string_equal(x->f.errors[5],
+                        "r.absent: is required: expected a reference {name, "
+                        "namespace?, key?} to a Secret");
+    assert_int_equal(gwf_cfg_status(&x->c), GWF_ERR_BAD_ARGUMENT);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -560,6 +753,12 @@ main(void)
         T(test_secret_key_from_string_data_first_then_base64_data),
         T(test_bad_secret_values_are_reported_without_the_value),
         T(test_secret_ref_to_a_missing_secret_is_reported),
+        T(test_string_list_is_read_into_a_null_terminated_array),
+        T(test_string_list_reports_every_bad_item_and_keeps_the_default),
+        T(test_string_list_absent_wrong_type_or_too_long_is_reported),
+        T(test_optional_secret_key_may_be_absent_but_is_checked_when_present),
+        T(test_secret_key_ref_reads_the_key_it_names_or_the_default),
+        T(test_secret_key_ref_mistakes_are_reported_in_secret_ref_words),
     };
     return cmocka_run_group_tests_name("sdk_config", tests, NULL, NULL);
 }

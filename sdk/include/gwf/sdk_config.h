@@ -175,6 +175,45 @@ gwf_status gwf_cfg_secret_ref(gwf_cfg *c, const char *path, const json_t *obj,
  * then free it. NULL is ignored. [any] */
 void gwf_secret_free(char *s, size_t len);
 
+/* -- Lists of strings ------------------------------------------------------
+ */
+
+/* A list member whose items are strings, at most `max` items (0: no
+ * bound; `flags` as for gwf_cfg_list). Each item is checked as
+ * gwf_cfg_string checks a member with `item_flags` (GWF_CFG_NONEMPTY: no
+ * ""), and every bad item is reported at its own path ("audiences[2]").
+ * On success *out is a malloc'd array of *count pointers into the
+ * document, NULL-terminated (the caller frees the array, not the
+ * strings); on a mistake *out and *count are untouched. */
+gwf_status gwf_cfg_string_list(gwf_cfg *c, const char *path, const json_t *obj,
+                               const char *name, unsigned flags,
+                               unsigned item_flags, size_t max,
+                               const char ***out, size_t *count);
+
+/* -- Optional Secret keys --------------------------------------------------
+ */
+
+/* As gwf_cfg_secret_ref, for a key the Secret may leave out (an AWS
+ * sessionToken, say): when the Secret is found and has no `key` in
+ * stringData or data, that is not a mistake: GWF_OK, *out and *len
+ * untouched (the reference's unknown fields are still reported). Any
+ * other case, the key present included, is gwf_cfg_secret_ref's. */
+gwf_status gwf_cfg_secret_optional_key(gwf_cfg *c, const char *path,
+                                       const json_t *obj, const char *name,
+                                       unsigned flags, const char *key,
+                                       char **out, size_t *len);
+
+/* -- Secret key selectors --------------------------------------------------
+ */
+
+/* As gwf_cfg_secret_ref, for a reference that may name the key itself,
+ * as Kubernetes' SecretKeySelector does: {name, namespace?, key?}, the
+ * key `default_key` when it names none. */
+gwf_status gwf_cfg_secret_key_ref(gwf_cfg *c, const char *path,
+                                  const json_t *obj, const char *name,
+                                  unsigned flags, const char *default_key,
+                                  char **out, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -922,7 +922,8 @@ test_config_bad_status_on_error_is_rejected(void **state)
     (void)state;
     expect_config_error("{statusOnError: 99, httpService: {backendRef: "
                         "{name: authz}}}",
-                        "statusOnError: expected an integer 200-599");
+                        "statusOnError: expected an integer from 200 to "
+                        "599, found 99");
 }
 
 static void

@@ -1189,7 +1189,8 @@ test_config_without_providers_is_refused(void **state)
     (void)state;
     assert_config_error("{}", "providers", "is required");
     assert_config_error("{\"providers\": []}", "providers",
-                        "expected a list of 1 to 64 providers");
+                        "expected a list of at least 1 item, found an empty "
+                        "list");
 }
 
 static void
@@ -1206,7 +1207,8 @@ test_config_with_bad_validation_mode_is_refused(void **state)
     char *spec = jwt_spec(NULL, "{\"validationMode\": \"Lax\"}");
     (void)state;
     assert_config_error(spec, "validationMode",
-                        "expected \"Strict\" or \"AllowMissing\"");
+                        "expected one of: Strict, AllowMissing, found "
+                        "\"Lax\"");
     free(spec);
 }
 
@@ -1244,8 +1246,8 @@ static void
 test_config_with_jwks_as_json_text_is_accepted(void **state)
 {
     char *jwks = json_dumps(json_object_get(fixture, "jwks"), JSON_COMPACT);
-    json_t *changes = json_pack("{s:{s:{s:s}}}", "jwks", "local", "inline",
-                                jwks);
+    json_t *changes =
+        json_pack("{s:{s:{s:s}}}", "jwks", "local", "inline", jwks);
     char *text = json_dumps(changes, JSON_COMPACT);
 
     (void)state;
@@ -1283,10 +1285,14 @@ static void
 test_config_with_bad_durations_is_refused(void **state)
 {
     (void)state;
-    assert_provider_error("{\"clockSkew\": \"soon\"}",
-                          "providers[0].clockSkew", "expected a duration");
+    assert_provider_error("{\"clockSkew\": \"soon\"}", "providers[0].clockSkew",
+                          "expected a duration such as \"10s\" or "
+                          "\"1m30s\", found \"soon\"");
     assert_provider_error("{\"maxLifetime\": -5}", "providers[0].maxLifetime",
-                          "expected a duration");
+                          "expected an integer from 0 to 315360000, found -5");
+    assert_provider_error("{\"maxLifetime\": 1.5}", "providers[0].maxLifetime",
+                          "expected a duration such as \"10s\" or "
+                          "\"1m30s\", found a number with a fraction");
 }
 
 static void
@@ -1294,23 +1300,31 @@ test_config_with_huge_clock_skew_or_max_lifetime_is_refused(void **state)
 {
     (void)state;
     assert_provider_error("{\"clockSkew\": 9223372036854775807}",
-                          "providers[0].clockSkew", "at most 24h");
+                          "providers[0].clockSkew",
+                          "expected an integer from 0 to 86400, found "
+                          "9223372036854775807");
     assert_provider_error("{\"clockSkew\": \"25h\"}", "providers[0].clockSkew",
-                          "at most 24h");
+                          "expected a duration from 0s to 24h, found \"25h\"");
     assert_provider_error("{\"maxLifetime\": 9223372036854775807}",
-                          "providers[0].maxLifetime", "at most 87600h");
+                          "providers[0].maxLifetime",
+                          "expected an integer from 0 to 315360000, found "
+                          "9223372036854775807");
     assert_provider_error("{\"maxLifetime\": \"87601h\"}",
-                          "providers[0].maxLifetime", "at most 87600h");
+                          "providers[0].maxLifetime",
+                          "expected a duration from 0s to 87600h, found "
+                          "\"87601h\"");
     assert_provider_error("{\"jwks\": {\"remote\": {\"url\": "
                           "\"https://idp.example/jwks\", \"cacheDuration\": "
                           "9223372036854775807}}}",
                           "providers[0].jwks.remote.cacheDuration",
-                          "at most 399996h");
+                          "expected an integer from 1 to 1439985600, found "
+                          "9223372036854775807");
     assert_provider_error("{\"jwks\": {\"remote\": {\"url\": "
                           "\"https://idp.example/jwks\", \"cacheDuration\": "
                           "\"399997h\"}}}",
                           "providers[0].jwks.remote.cacheDuration",
-                          "at most 399996h");
+                          "expected a duration from 1s to 399996h, found "
+                          "\"399997h\"");
 }
 
 static void
@@ -1363,7 +1377,8 @@ test_config_with_bad_cache_size_is_refused(void **state)
 {
     char *spec = jwt_spec(NULL, "{\"tokenCacheSize\": -1}");
     (void)state;
-    assert_config_error(spec, "tokenCacheSize", "expected an integer 0-");
+    assert_config_error(spec, "tokenCacheSize",
+                        "expected an integer from 0 to 1048576, found -1");
     free(spec);
 }
 

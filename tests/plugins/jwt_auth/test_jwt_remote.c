@@ -627,6 +627,48 @@ test_backend_ref_gives_the_address_and_url_the_tls_name(void **state)
     gwf_test_host_free(h);
 }
 
+/* The SDK's Backend rule (gwf_cfg_backend_ref), the same in every
+ * plugin: the reference's port wins over the Backend's, and an IPv6
+ * host is a Backend like any other (jwt_auth refused it before). */
+static void
+test_backend_ref_port_wins_and_an_ipv6_backend_is_accepted(void **state)
+{
+    char remote[256];
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(remote, sizeof(remote),
+             "{\"url\": \"https://jwks.test/jwks.json?port=%%u\", "
+             "\"backendRef\": {\"name\": \"idp\", \"port\": %d}, "
+             "\"caFile\": \"%%s\"}",
+             server_port);
+    h = host_with_remote(remote);
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: Backend\n"
+            "metadata: {name: idp, namespace: default}\n"
+            "spec:\n"
+            "  static:\n"
+            "    hosts: [{host: 127.0.0.1, port: 1}]\n");
+    res = run_bearer(h, "EdDSA");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+
+    h = host_with_remote("{\"url\": \"https://jwks.test/%u\", \"backendRef\": "
+                         "{\"name\": \"idp6\"}, \"caFile\": \"%s\"}");
+    load(h, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+            "kind: Backend\n"
+            "metadata: {name: idp6, namespace: default}\n"
+            "spec:\n"
+            "  static:\n"
+            "    hosts: [{host: '::1', port: 8443}]\n");
+    if (gwf_test_validate(h) != 0)
+        fail_msg("refused: %s", gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
 static void
 assert_remote_error(const char *remote_fmt, const char *field,
                     const char *message)
@@ -654,19 +696,20 @@ test_remote_config_errors_name_their_field(void **state)
     assert_remote_error("{\"url\": \"https://idp/%u\", \"cacheDuration\": "
                         "\"0s\"}",
                         "providers[0].jwks.remote.cacheDuration",
-                        "at least 1s");
+                        "expected a duration from 1s to 399996h, found "
+                        "\"0s\"");
     assert_remote_error("{\"url\": \"https://idp/%u\", \"caFile\": "
                         "\"/nonexistent/ca.pem\"}",
                         "providers[0].jwks.remote.caFile",
                         "expected a readable PEM file");
     assert_remote_error("{\"url\": \"https://idp/%u\", \"backendRef\": "
                         "{\"name\": \"missing\"}}",
-                        "providers[0].jwks.remote.backendRef",
-                        "expected a Backend, found none");
+                        "providers[0].jwks.remote.backendRef.name",
+                        "Backend missing not found");
     assert_remote_error("{\"url\": \"https://idp/%u\", \"fetchTimeout\": "
                         "\"5m\"}",
                         "providers[0].jwks.remote.fetchTimeout",
-                        "expected a duration 1s-60s");
+                        "expected a duration from 1s to 1m, found \"5m\"");
 }
 
 /* libcurl opens caFile on the worker at each fetch; a FIFO there would
@@ -716,6 +759,7 @@ main(void)
         T(test_request_woken_by_the_fetch_outlives_its_fetch_timeout_safely),
         T(test_server_certificate_from_an_unknown_ca_is_refused),
         T(test_backend_ref_gives_the_address_and_url_the_tls_name),
+        T(test_backend_ref_port_wins_and_an_ipv6_backend_is_accepted),
         T(test_remote_config_errors_name_their_field),
         T(test_ca_file_that_is_a_fifo_or_a_directory_is_a_config_error),
         T(test_first_fetch_of_a_cut_or_ambiguous_answer_gives_401),

@@ -1265,7 +1265,7 @@ test_config_error_account_id_missing(void **state)
     assert_config_error(backend("{" AWS_OK_AUTH
                                 ", \"lambda\": {\"functionName\": \"f\"}}",
                                 secret_string_data),
-                        "accountId", "required field is missing");
+                        "accountId", "is required: expected a string");
 }
 
 static void
@@ -1294,10 +1294,10 @@ static void
 test_config_error_lambda_missing(void **state)
 {
     (void)state;
-    assert_config_error(
-        backend("{\"accountId\": \"123456789012\", " AWS_OK_AUTH "}",
-                secret_string_data),
-        "lambda", "required field is missing (expected an object)");
+    assert_config_error(backend("{\"accountId\": \"123456789012\", " AWS_OK_AUTH
+                                "}",
+                                secret_string_data),
+                        "lambda", "is required: expected an object");
 }
 
 #define FN_WITH(lambda_fields)                                                 \
@@ -1310,7 +1310,7 @@ test_config_error_function_name_missing(void **state)
     (void)state;
     assert_config_error(
         backend(FN_WITH("\"qualifier\": \"1\""), secret_string_data),
-        "lambda.functionName", "required field is missing");
+        "lambda.functionName", "is required: expected a string");
 }
 
 static void
@@ -1341,7 +1341,7 @@ test_config_error_invocation_mode_invalid(void **state)
                         "\"sync\""),
                 secret_string_data),
         "lambda.invocationMode",
-        "invalid invocation mode \"sync\" (expected \"Sync\" or \"Async\")");
+        "expected one of: Sync, Async, found \"sync\"");
 }
 
 static void
@@ -1352,7 +1352,8 @@ test_config_error_payload_transform_invalid(void **state)
         backend(FN_WITH("\"functionName\": \"f\", \"payloadTransformMode\": "
                         "\"Raw\""),
                 secret_string_data),
-        "lambda.payloadTransformMode", "(expected \"Envoy\" or \"None\")");
+        "lambda.payloadTransformMode",
+        "expected one of: Envoy, None, found \"Raw\"");
 }
 
 static void
@@ -1373,7 +1374,7 @@ test_config_error_unknown_lambda_field(void **state)
     assert_config_error(
         backend(FN_WITH("\"functionName\": \"f\", \"arn\": \"x\""),
                 secret_string_data),
-        "lambda.arn", "unknown field \"arn\"");
+        "lambda.arn", "unknown field; expected one of: functionName");
 }
 
 static void
@@ -1386,8 +1387,7 @@ test_config_error_unknown_top_field(void **state)
             ", \"lambda\": {\"functionName\": \"f\"}}",
             secret_string_data),
         "role",
-        "unknown field \"role\" (expected one of: accountId, "
-        "region, auth, lambda)");
+        "unknown field; expected one of: accountId, region, auth, lambda");
 }
 
 static void
@@ -1397,7 +1397,7 @@ test_config_error_wrong_types_are_named(void **state)
     assert_config_error(backend("{\"accountId\": 123456789012, " AWS_OK_AUTH
                                 ", \"lambda\": {\"functionName\": \"f\"}}",
                                 secret_string_data),
-                        "accountId", "expected a string, got an integer");
+                        "accountId", "expected a string, found an integer");
 }
 
 static void
@@ -1409,7 +1409,7 @@ test_config_error_auth_type_unsupported(void **state)
                 "\"IRSA\", \"secretRef\": {\"name\": \"aws\"}}, \"lambda\": "
                 "{\"functionName\": \"f\"}}",
                 secret_string_data),
-        "auth.type", "unsupported auth type (expected \"Secret\")");
+        "auth.type", "expected one of: Secret, found \"IRSA\"");
 }
 
 static void
@@ -1420,7 +1420,8 @@ test_config_error_secret_ref_missing(void **state)
         backend("{\"accountId\": \"123456789012\", \"auth\": {\"type\": "
                 "\"Secret\"}, \"lambda\": {\"functionName\": \"f\"}}",
                 secret_string_data),
-        "auth.secretRef", "required field is missing");
+        "auth.secretRef",
+        "is required: expected a reference {name, namespace?} to a Secret");
 }
 
 static void
@@ -1432,7 +1433,7 @@ test_config_error_secret_not_found(void **state)
                 "\"Secret\", \"secretRef\": {\"name\": \"nope\"}}, "
                 "\"lambda\": {\"functionName\": \"f\"}}",
                 secret_string_data),
-        "auth.secretRef.name", "Secret nope not found");
+        "auth.secretRef", "Secret nope not found");
 }
 
 static void
@@ -1444,7 +1445,9 @@ test_config_error_secret_without_secret_key(void **state)
                 "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
                 "{\"name\": \"aws\"}, \"stringData\": {\"accessKey\": "
                 "\"" ACCESS_KEY "\"}}"),
-        "auth.secretRef", "has no secretKey");
+        "auth.secretRef",
+        "Secret aws: expected a non-empty value without NUL bytes in "
+        "stringData.secretKey or data.secretKey");
 }
 
 static void
@@ -1459,8 +1462,8 @@ test_config_error_secret_with_bad_base64(void **state)
             "\", \"secretKey\": \"" SECRET_KEY_B64 "\", \"sessionToken\": "
             "\"SGVsbG8gd29ybGQ=\"}}"),
         "auth.secretRef",
-        "Secret data.sessionToken must be standard base64 "
-        "of a non-empty string of printable characters");
+        "the Secret's sessionToken must be printable characters without "
+        "spaces");
 }
 
 static void
@@ -1583,7 +1586,7 @@ test_config_error_mode_missing_on_extension(void **state)
 {
     (void)state;
     assert_config_error(extension("{\"service\": \"s3\"}", ""), "mode",
-                        "required field is missing");
+                        "is required: expected one of: lambda, sign");
 }
 
 static void
@@ -1591,8 +1594,7 @@ test_config_error_mode_invalid(void **state)
 {
     (void)state;
     assert_config_error(extension("{\"mode\": \"proxy\"}", ""), "mode",
-                        "invalid mode \"proxy\" (expected \"sign\" or "
-                        "\"lambda\")");
+                        "expected one of: lambda, sign, found \"proxy\"");
 }
 
 static void
@@ -1601,7 +1603,7 @@ test_config_error_sign_service_missing(void **state)
     (void)state;
     assert_config_error(
         extension("{\"mode\": \"sign\", " SIGN_AUTH "}", secret_string_data),
-        "service", "required field is missing");
+        "service", "is required: expected a string");
 }
 
 static void
@@ -1624,7 +1626,7 @@ test_config_error_sign_bool_field_wrong_type(void **state)
         extension("{\"mode\": \"sign\", \"service\": \"s3\", "
                   "\"unsignedPayload\": \"yes\", " SIGN_AUTH "}",
                   secret_string_data),
-        "unsignedPayload", "expected true or false, got a string");
+        "unsignedPayload", "expected true or false, found a string");
 }
 
 static void

@@ -52,7 +52,8 @@ SPEC_ERROR(address_host_must_resolve,
            "redis.address", "cannot resolve \"bad host!\"")
 SPEC_ERROR(address_port_out_of_range,
            "{redis: {address: \"127.0.0.1:70000\"}, domain: d, " LIMITS "}",
-           "redis.address", "expected a port 1-65535")
+           "redis.address",
+           "expected a port from 1 to 65535 after ':', found \"70000\"")
 SPEC_ERROR(address_or_backend_ref_is_required,
            "{redis: {db: 1}, domain: d, " LIMITS "}", "redis.address",
            "is required (or redis.backendRef)")
@@ -65,7 +66,7 @@ SPEC_ERROR(backend_ref_must_exist,
            "redis.backendRef", "Backend nope not found")
 SPEC_ERROR(db_must_be_in_range,
            "{redis: {address: \"127.0.0.1:1\", db: -1}, domain: d, " LIMITS "}",
-           "redis.db", "expected an integer 0-65535, found -1")
+           "redis.db", "expected an integer from 0 to 65535, found -1")
 SPEC_ERROR(username_needs_a_password,
            "{redis: {address: \"127.0.0.1:1\", username: u}, domain: d, " LIMITS
            "}",
@@ -81,7 +82,9 @@ SPEC_ERROR(password_secret_must_exist,
 SPEC_ERROR(unknown_redis_field_is_refused,
            "{redis: {address: \"127.0.0.1:1\", tls: true}, domain: d, " LIMITS
            "}",
-           "redis.tls", "unknown field \"tls\"")
+           "redis.tls",
+           "unknown field; expected one of: address, backendRef, db, username, "
+           "password, passwordSecretRef, keyPrefix")
 SPEC_ERROR(domain_is_required, "{" REDIS ", " LIMITS "}", "domain",
            "is required")
 SPEC_ERROR(descriptors_are_required, "{" REDIS ", domain: d}", "descriptors",
@@ -94,29 +97,31 @@ SPEC_ERROR(descriptors_file_must_exist,
            "descriptorsFile", "cannot open \"/nonexistent/rl.yaml\"")
 SPEC_ERROR(timeout_must_be_a_duration,
            "{" REDIS ", domain: d, timeout: soon, " LIMITS "}", "timeout",
-           "expected a duration greater than zero")
+           "expected a duration such as \"10s\" or \"1m30s\", found \"soon\"")
 SPEC_ERROR(timeout_must_be_positive,
            "{" REDIS ", domain: d, timeout: 0s, " LIMITS "}", "timeout",
-           "expected a duration greater than zero")
+           "expected a duration from 1ns to 2562047h, found \"0s\"")
 SPEC_ERROR(x_rate_limit_headers_has_two_values,
            "{" REDIS ", domain: d, xRateLimitHeaders: Draft, " LIMITS "}",
            "xRateLimitHeaders",
-           "expected \"Off\" or \"DraftVersion03\", found \"Draft\"")
+           "expected one of: Off, DraftVersion03, found \"Draft\"")
 SPEC_ERROR(unknown_algorithm_is_refused,
            "{" REDIS ", domain: d, algorithm: Leaky, " LIMITS "}", "algorithm",
-           "expected \"FixedWindow\" or \"Rolling\", found \"Leaky\"")
+           "expected one of: FixedWindow, Rolling, found \"Leaky\"")
 SPEC_ERROR(fail_open_is_a_boolean,
            "{" REDIS ", domain: d, failOpen: \"yes\", " LIMITS "}", "failOpen",
            "expected true or false, found a string")
 SPEC_ERROR(failure_status_is_an_http_status,
            "{" REDIS ", domain: d, failureStatus: 99, " LIMITS "}",
-           "failureStatus", "expected an integer 200-599, found 99")
+           "failureStatus", "expected an integer from 200 to 599, found 99")
 SPEC_ERROR(near_limit_ratio_is_at_most_one,
            "{" REDIS ", domain: d, nearLimitRatio: 2, " LIMITS "}",
            "nearLimitRatio", "expected a number greater than 0")
 SPEC_ERROR(unknown_field_is_refused,
            "{" REDIS ", domain: d, grpcService: {}, " LIMITS "}", "grpcService",
-           "unknown field \"grpcService\"")
+           "unknown field; expected one of: domain, failOpen, failureStatus, "
+           "timeout, xRateLimitHeaders, algorithm, overLimitCache, "
+           "nearLimitRatio, redis, descriptors, descriptorsFile")
 
 /* envoyproxy/ratelimit descriptors */
 SPEC_ERROR(descriptor_key_is_required,
@@ -126,7 +131,7 @@ SPEC_ERROR(descriptor_unit_must_be_known,
            "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
            "{unit: fortnight, requests_per_unit: 1}}]}",
            "descriptors[0].rate_limit.unit",
-           "expected one of second, minute, hour, day, week, month, year, "
+           "expected one of: second, minute, hour, day, week, month, year, "
            "found \"fortnight\"")
 SPEC_ERROR(descriptor_requests_per_unit_is_required,
            "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
@@ -152,16 +157,19 @@ SPEC_ERROR(shadow_mode_is_a_boolean,
            "descriptors[0].shadow_mode", "expected true or false")
 SPEC_ERROR(unknown_descriptor_field_is_refused,
            "{" REDIS ", domain: d, descriptors: [{key: a, limit: 5}]}",
-           "descriptors[0].limit", "unknown field \"limit\"")
+           "descriptors[0].limit",
+           "unknown field; expected one of: key, value, rate_limit, "
+           "shadow_mode, descriptors, detailed_metric")
 
 /* TrafficPolicy rateLimit.global */
 ROUTE_ERROR(entry_type_must_be_known, "[{entries: [{type: Cookie}]}]",
             "descriptors[0].entries[0].type",
-            "expected one of Generic, Header, RemoteAddress, Path, JWTClaim")
+            "expected one of: Generic, Header, RemoteAddress, Path, JWTClaim, "
+            "found \"Cookie\"")
 ROUTE_ERROR(generic_entry_needs_key_and_value,
             "[{entries: [{type: Generic, generic: {value: v}}]}]",
             "descriptors[0].entries[0].generic.key",
-            "is required: expected a string")
+            "is required: expected a non-empty string")
 ROUTE_ERROR(header_entry_needs_a_header, "[{entries: [{type: Header}]}]",
             "descriptors[0].entries[0].header", "is required for type Header")
 ROUTE_ERROR(header_entry_needs_a_valid_name,
@@ -170,12 +178,13 @@ ROUTE_ERROR(header_entry_needs_a_valid_name,
 ROUTE_ERROR(jwt_claim_entry_needs_a_name,
             "[{entries: [{type: JWTClaim, jwtClaim: {key: user}}]}]",
             "descriptors[0].entries[0].jwtClaim.name",
-            "is required: expected a string")
+            "is required: expected a non-empty string")
 ROUTE_ERROR(entries_are_required, "[{entries: []}]", "descriptors[0].entries",
-            "expected a list of 1-16 entries")
+            "expected a list of at least 1 item, found an empty list")
 ROUTE_ERROR(unknown_entry_field_is_refused,
             "[{entries: [{type: Path, cookie: x}]}]",
-            "descriptors[0].entries[0].cookie", "unknown field \"cookie\"")
+            "descriptors[0].entries[0].cookie",
+            "unknown field; expected one of: type, generic, header, jwtClaim")
 
 static void
 test_local_max_tokens_is_an_integer(void **state)
