@@ -65,9 +65,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
         headers[count].name =
             (gwf_view){p, colon ? (size_t)(colon - p) : (size_t)(line_end - p)};
-        headers[count].value = (gwf_view){
-            colon ? colon + 1 : line_end,
-            colon ? (size_t)(line_end - colon - 1) : 0};
+        headers[count].value =
+            (gwf_view){colon ? colon + 1 : line_end,
+                       colon ? (size_t)(line_end - colon - 1) : 0};
         if (gwf_view_ieq(headers[count].name, "host") &&
             headers[count].value.len > 0)
             host = headers[count].value;
@@ -113,16 +113,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* (memrchr: header values may hold NUL bytes.) */
     const char *last_nl = memrchr(first.canonical_request.data, '\n',
                                   first.canonical_request.len);
-    size_t tail = last_nl ? first.canonical_request.len -
-                                (size_t)(last_nl + 1 -
-                                         first.canonical_request.data)
-                          : 0;
+    size_t tail = last_nl
+                      ? first.canonical_request.len -
+                            (size_t)(last_nl + 1 - first.canonical_request.data)
+                      : 0;
     if (!last_nl || tail != strlen(first.payload_hash) ||
         memcmp(last_nl + 1, first.payload_hash, tail) != 0)
         abort();
     char hash[SIGV4_HASH_HEX + 1];
-    sigv4_sha256_hex(first.canonical_request.data,
-                     first.canonical_request.len, hash);
+    sigv4_sha256_hex(first.canonical_request.data, first.canonical_request.len,
+                     hash);
     if (first.string_to_sign.len < SIGV4_HASH_HEX ||
         strcmp(first.string_to_sign.data + first.string_to_sign.len -
                    SIGV4_HASH_HEX,

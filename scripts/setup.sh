@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
     # build
-    build-essential meson ninja-build pkg-config
+    build-essential meson ninja-build pkg-config clang-format git
     # fuzzing (libFuzzer comes with clang's runtime libraries)
     clang libclang-rt-14-dev llvm
     # libraries
@@ -25,6 +25,12 @@ packages=(
     python3-jwt python3-jwcrypto python3-cryptography python3-grpcio
     python3-protobuf python3-botocore
 )
+# nginx's own test suite (tests/nginx-tests): the dynamic modules Debian's
+# nginx says it has, the Perl modules and the daemons its tests use.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mapfile -t nginx_tests_packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' \
+    -e 's/[[:space:]]//g' "$here/tests/nginx-tests/packages.txt")
+packages+=("${nginx_tests_packages[@]}")
 
 say() { printf 'setup: %s\n' "$*"; }
 

@@ -64,19 +64,21 @@ public_jwk(EVP_PKEY *pkey, jwt_alg alg)
         bn_b64(pkey, OSSL_PKEY_PARAM_RSA_E, b);
         snprintf(jwk, sizeof(jwk),
                  "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k\",\"n\":\"%s\","
-                 "\"e\":\"%s\"}]}", a, b);
+                 "\"e\":\"%s\"}]}",
+                 a, b);
     } else if (alg == JWT_ALG_ES256) {
         unsigned char pt[65];
         size_t len = 0;
-        if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY,
-                                             pt, sizeof(pt), &len) ||
+        if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, pt,
+                                             sizeof(pt), &len) ||
             len != 65)
             abort();
         b64(pt + 1, 32, a);
         b64(pt + 33, 32, b);
         snprintf(jwk, sizeof(jwk),
                  "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"k\",\"crv\":"
-                 "\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}", a, b);
+                 "\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+                 a, b);
     } else {
         unsigned char raw[32];
         size_t len = sizeof(raw);
@@ -85,7 +87,8 @@ public_jwk(EVP_PKEY *pkey, jwt_alg alg)
         b64(raw, len, a);
         snprintf(jwk, sizeof(jwk),
                  "{\"keys\":[{\"kty\":\"OKP\",\"kid\":\"k\",\"crv\":"
-                 "\"Ed25519\",\"x\":\"%s\"}]}", a);
+                 "\"Ed25519\",\"x\":\"%s\"}]}",
+                 a);
     }
     return jwk;
 }
@@ -112,9 +115,9 @@ sign_token(EVP_PKEY *pkey, jwt_alg alg, unsigned char *sig_der,
     b64((const unsigned char *)header, strlen(header), h64);
     b64((const unsigned char *)payload, strlen(payload), p64);
     n = (size_t)snprintf(token, sizeof(token), "%s.%s", h64, p64);
-    if (EVP_DigestSignInit(ctx, NULL, alg == JWT_ALG_EDDSA ? NULL
-                                                           : EVP_sha256(),
-                           NULL, pkey) != 1 ||
+    if (EVP_DigestSignInit(ctx, NULL,
+                           alg == JWT_ALG_EDDSA ? NULL : EVP_sha256(), NULL,
+                           pkey) != 1 ||
         EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)token, n) != 1)
         abort();
     EVP_MD_CTX_free(ctx);
@@ -192,8 +195,8 @@ op_bare(bench_case *bc)
             abort();
         return;
     }
-    if (EVP_PKEY_verify(bc->pkey_ctx, bc->der, bc->der_len, bc->digest,
-                        32) != 1)
+    if (EVP_PKEY_verify(bc->pkey_ctx, bc->der, bc->der_len, bc->digest, 32) !=
+        1)
         abort();
 }
 
@@ -226,8 +229,8 @@ bench_alg(const char *label, EVP_PKEY *pkey, jwt_alg alg, double seconds)
         abort();
     if (alg != JWT_ALG_EDDSA) {
         unsigned int n = 0;
-        EVP_Digest(bc.token, bc.signing_input_len, bc.digest, &n,
-                   EVP_sha256(), NULL);
+        EVP_Digest(bc.token, bc.signing_input_len, bc.digest, &n, EVP_sha256(),
+                   NULL);
         bc.pkey_ctx = EVP_PKEY_CTX_new(bc.set->keys[0].pkey, NULL);
         if (!bc.pkey_ctx || EVP_PKEY_verify_init(bc.pkey_ctx) <= 0 ||
             EVP_PKEY_CTX_set_signature_md(bc.pkey_ctx, EVP_sha256()) <= 0)

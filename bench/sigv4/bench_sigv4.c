@@ -63,12 +63,24 @@ typedef struct shape {
 static const sigv4_credentials creds = {
     "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL};
 
-#define H(n, v) {{n, sizeof n - 1}, {v, sizeof v - 1}}
+#define H(n, v)                                                                \
+    {                                                                          \
+        {n, sizeof n - 1},                                                     \
+        {                                                                      \
+            v, sizeof v - 1                                                    \
+        }                                                                      \
+    }
 
 static shape shapes[] = {
-    {"lambda-invoke", "POST", "/2015-03-31/functions/orders:prod/invocations",
-     {H("x-amz-invocation-type", "RequestResponse")}, 1, 300, "lambda"},
-    {"get-query-12-headers", "GET",
+    {"lambda-invoke",
+     "POST",
+     "/2015-03-31/functions/orders:prod/invocations",
+     {H("x-amz-invocation-type", "RequestResponse")},
+     1,
+     300,
+     "lambda"},
+    {"get-query-12-headers",
+     "GET",
      "/api/v1/items/42?limit=10&offset=20&sort=name&filter=a%20b&tag=x&tag=y",
      {H("accept", "application/json"), H("accept-encoding", "gzip, br"),
       H("accept-language", "en-GB,en;q=0.9"), H("cache-control", "no-cache"),
@@ -76,11 +88,17 @@ static shape shapes[] = {
       H("x-forwarded-for", "192.0.2.1"), H("x-custom-a", "  some   value "),
       H("x-custom-b", "b"), H("x-custom-b", "c"), H("cookie", "a=1; b=2"),
       H("if-none-match", "\"abc\"")},
-     12, 0, "execute-api"},
-    {"put-4k-body", "PUT", "/bucket/path/to/object.bin",
+     12,
+     0,
+     "execute-api"},
+    {"put-4k-body",
+     "PUT",
+     "/bucket/path/to/object.bin",
      {H("content-type", "application/octet-stream"),
       H("content-length", "4096")},
-     2, 4096, "s3"},
+     2,
+     4096,
+     "s3"},
 };
 
 typedef struct floor_state {
@@ -91,9 +109,8 @@ typedef struct floor_state {
 /* The hashing one signature cannot avoid (see the top of the file). Not
  * inlined, so callgrind can count it on its own. */
 __attribute__((noinline)) static void
-floor_once(floor_state *f, const char *body, size_t body_len,
-           const char *creq, size_t creq_len, const char *sts,
-           size_t sts_len)
+floor_once(floor_state *f, const char *body, size_t body_len, const char *creq,
+           size_t creq_len, const char *sts, size_t sts_len)
 {
     unsigned char md[32];
     unsigned int md_len = 32;
@@ -116,8 +133,9 @@ floor_once(floor_state *f, const char *body, size_t body_len,
 static void
 write_jsonl(FILE *f, const shape *s, const char *body)
 {
-    fprintf(f, "{\"name\": \"%s\", \"method\": \"%s\", \"target\": \"%s\", "
-               "\"service\": \"%s\", \"body_len\": %zu, \"headers\": [",
+    fprintf(f,
+            "{\"name\": \"%s\", \"method\": \"%s\", \"target\": \"%s\", "
+            "\"service\": \"%s\", \"body_len\": %zu, \"headers\": [",
             s->name, s->method, s->target, s->service, s->body_len);
     for (size_t i = 0; i < s->header_count; i++) {
         fprintf(f, "%s[\"%.*s\", \"", i ? ", " : "",
@@ -209,8 +227,8 @@ main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             SHA256((const unsigned char *)body, s->body_len, md);
             SHA256((const unsigned char *)creq, creq_len, md);
-            HMAC(EVP_sha256(), key, 32, (const unsigned char *)sts, sts_len,
-                 md, &md_len);
+            HMAC(EVP_sha256(), key, 32, (const unsigned char *)sts, sts_len, md,
+                 &md_len);
         }
         double naive_s = (now_s() - t0) / n;
         printf("%-22s %14.0f %14.0f %14.0f %6.2fx\n", s->name, 1 / sign_s,

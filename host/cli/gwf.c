@@ -158,8 +158,8 @@ cmd_inspect(int argc, char **argv)
         printf("name:        %s\nversion:     %s\ndescription: %s\n"
                "abi:         %s (this host: %d.%d)\npath:        %s\n"
                "hooks:      ",
-               p->name, p->version, p->description, abi,
-               GWF_ABI_VERSION_MAJOR, GWF_ABI_VERSION_MINOR, path);
+               p->name, p->version, p->description, abi, GWF_ABI_VERSION_MAJOR,
+               GWF_ABI_VERSION_MINOR, path);
         for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++)
             if (hooks[i].present)
                 printf(" %s", hooks[i].name);
@@ -201,7 +201,8 @@ cmd_validate(int argc, char **argv)
     return 0;
 }
 
-/* -- run --------------------------------------------------------------------- */
+/* -- run ---------------------------------------------------------------------
+ */
 
 typedef struct run_state {
     const char *upstream_url;
@@ -305,8 +306,8 @@ headers_json(const gwf_memmsg *m)
     json_t *list = json_array();
     for (size_t i = 0; i < m->count; i++) {
         json_t *pair = json_array();
-        json_array_append_new(pair, json_stringn(m->fields[i].name,
-                                                 m->fields[i].name_len));
+        json_array_append_new(
+            pair, json_stringn(m->fields[i].name, m->fields[i].name_len));
         json_t *v = json_stringn(m->fields[i].value, m->fields[i].value_len);
         json_array_append_new(pair, v ? v : json_string(""));
         json_array_append_new(list, pair);
@@ -388,15 +389,27 @@ reason_phrase(unsigned status)
         unsigned status;
         const char *text;
     } known[] = {
-        {200, "OK"}, {201, "Created"}, {202, "Accepted"},
-        {204, "No Content"}, {301, "Moved Permanently"}, {302, "Found"},
-        {304, "Not Modified"}, {307, "Temporary Redirect"},
-        {308, "Permanent Redirect"}, {400, "Bad Request"},
-        {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
-        {405, "Method Not Allowed"}, {408, "Request Timeout"},
-        {413, "Content Too Large"}, {429, "Too Many Requests"},
-        {500, "Internal Server Error"}, {501, "Not Implemented"},
-        {502, "Bad Gateway"}, {503, "Service Unavailable"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {304, "Not Modified"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {413, "Content Too Large"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
         {504, "Gateway Timeout"},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -413,9 +426,8 @@ print_message(const gwf_memmsg *m, const gwf_buf *body, bool request)
     else
         printf("HTTP/1.1 %u %s\r\n", m->status, reason_phrase(m->status));
     for (size_t i = 0; i < m->count; i++)
-        printf("%.*s: %.*s\r\n", (int)m->fields[i].name_len,
-               m->fields[i].name, (int)m->fields[i].value_len,
-               m->fields[i].value);
+        printf("%.*s: %.*s\r\n", (int)m->fields[i].name_len, m->fields[i].name,
+               (int)m->fields[i].value_len, m->fields[i].value);
     printf("\r\n");
     if (body->len)
         fwrite(body->data, 1, body->len, stdout);
@@ -430,8 +442,7 @@ print_text(const gwf_exchange *x)
         printf("=== upstream request\n");
         print_message(&x->request, &x->upstream_body, true);
     } else {
-        printf("=== local reply%s%s\n", x->details[0] ? ": " : "",
-               x->details);
+        printf("=== local reply%s%s\n", x->details[0] ? ": " : "", x->details);
     }
     printf("=== response\n");
     print_message(&x->response, &x->response_body, false);
@@ -451,8 +462,19 @@ typedef struct run_args {
 static int
 parse_run_args(int argc, char **argv, run_args *a)
 {
-    enum { O_POLICY = 256, O_EXT, O_DR, O_BACKEND, O_REQUEST, O_UPRESP,
-           O_UPSTREAM, O_NOW, O_REMOTE, O_PATH, O_JSON };
+    enum {
+        O_POLICY = 256,
+        O_EXT,
+        O_DR,
+        O_BACKEND,
+        O_REQUEST,
+        O_UPRESP,
+        O_UPSTREAM,
+        O_NOW,
+        O_REMOTE,
+        O_PATH,
+        O_JSON
+    };
     static const struct option opts[] = {
         {"file", required_argument, NULL, 'f'},
         {"policy", required_argument, NULL, O_POLICY},
@@ -477,22 +499,43 @@ parse_run_args(int argc, char **argv, run_args *a)
                 return -1;
             a->files[a->file_count++] = optarg;
             break;
-        case O_POLICY: a->policy = optarg; break;
+        case O_POLICY:
+            a->policy = optarg;
+            break;
         case O_EXT:
             if (a->extension_count == 64)
                 return -1;
             a->extensions[a->extension_count++] = optarg;
             break;
-        case O_DR: a->direct_response = optarg; break;
-        case O_BACKEND: a->backend = optarg; break;
-        case O_REQUEST: a->request = optarg; break;
-        case O_UPRESP: a->upstream_response = optarg; break;
-        case O_UPSTREAM: a->upstream_url = optarg; break;
-        case O_NOW: a->now = optarg; break;
-        case O_REMOTE: a->remote_addr = optarg; break;
-        case O_PATH: a->plugin_path = optarg; break;
-        case O_JSON: a->json = true; break;
-        default: return -1;
+        case O_DR:
+            a->direct_response = optarg;
+            break;
+        case O_BACKEND:
+            a->backend = optarg;
+            break;
+        case O_REQUEST:
+            a->request = optarg;
+            break;
+        case O_UPRESP:
+            a->upstream_response = optarg;
+            break;
+        case O_UPSTREAM:
+            a->upstream_url = optarg;
+            break;
+        case O_NOW:
+            a->now = optarg;
+            break;
+        case O_REMOTE:
+            a->remote_addr = optarg;
+            break;
+        case O_PATH:
+            a->plugin_path = optarg;
+            break;
+        case O_JSON:
+            a->json = true;
+            break;
+        default:
+            return -1;
         }
     }
     if (optind != argc || !a->request ||
@@ -531,8 +574,9 @@ cmd_run(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &rs.started);
     rs.upstream_url = a.upstream_url;
     if (a.now && parse_rfc3339(a.now, &rs.realtime_base) < 0) {
-        fprintf(stderr, "gwf: --now %s: expected RFC 3339, such as "
-                        "2026-01-01T00:00:00Z\n",
+        fprintf(stderr,
+                "gwf: --now %s: expected RFC 3339, such as "
+                "2026-01-01T00:00:00Z\n",
                 a.now);
         return 2;
     }

@@ -341,8 +341,8 @@ gwf_exchange_fetch(gwf_exchange *x, const char *url, long timeout_ms, char *err,
 /* -- gwf_loop as the runtime's event loop --------------------------------- */
 
 static uint64_t
-ev_timer_start(void *ctx, uint64_t delay_ns, uint32_t flags,
-               void (*cb)(void *), void *arg)
+ev_timer_start(void *ctx, uint64_t delay_ns, uint32_t flags, void (*cb)(void *),
+               void *arg)
 {
     (void)flags; /* a one-request loop has no graceful shutdown */
     return gwf_loop_timer_start(ctx, delay_ns, cb, arg);

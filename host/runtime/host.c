@@ -19,7 +19,6 @@
 
 #include "stream.h"
 
-
 #define INST(i) ((rt_instance *)(i))
 #define FS(s) ((rt_fstream *)(s))
 
@@ -138,8 +137,8 @@ h_stream_log(gwf_stream *s, gwf_log_level level, const char *msg, size_t len)
     rt_fstream *fs = FS(s);
     rt_instance *inst = fs->st->chain->filters[fs->index].inst;
     rt_log(inst->rt, level, inst->name, "[%s] %.*s",
-           rt_stream_request_id(fs->st),
-           (int)(len > 4096 ? 4096 : len), msg ? msg : "");
+           rt_stream_request_id(fs->st), (int)(len > 4096 ? 4096 : len),
+           msg ? msg : "");
 }
 
 static int32_t
@@ -168,8 +167,7 @@ h_now(gwf_instance *inst, gwf_clock clock)
 /* -- Configuration --------------------------------------------------------- */
 
 static void
-h_config_error(gwf_instance *i, const char *field, const char *msg,
-               size_t len)
+h_config_error(gwf_instance *i, const char *field, const char *msg, size_t len)
 {
     if (!i)
         return;
@@ -179,8 +177,7 @@ h_config_error(gwf_instance *i, const char *field, const char *msg,
         n = 0;
     if (!inst->err_diag) {
         rt_log(inst->rt, GWF_LOG_ERROR, inst->name,
-               "config_error outside configuration: %.*s", n,
-               msg ? msg : "");
+               "config_error outside configuration: %.*s", n, msg ? msg : "");
         return;
     }
     char path[512];
@@ -191,8 +188,8 @@ h_config_error(gwf_instance *i, const char *field, const char *msg,
         snprintf(path, sizeof path, "%s%s", base, field);
     else
         snprintf(path, sizeof path, "%s.%s", base, field);
-    gwf_doc_errorf(inst->err_diag, inst->err_doc, path[0] ? path : NULL,
-                   "%.*s", n, msg ? msg : "");
+    gwf_doc_errorf(inst->err_diag, inst->err_doc, path[0] ? path : NULL, "%.*s",
+                   n, msg ? msg : "");
     inst->err_count++;
 }
 
@@ -219,9 +216,8 @@ absolute_tls_ca(const gwf_doc *doc, char *json)
     }
     free(copy);
     char *out = NULL;
-    if (joined &&
-        json_object_set_new(json_object_get(spec, "tls"), "caFile",
-                            json_string(joined)) == 0)
+    if (joined && json_object_set_new(json_object_get(spec, "tls"), "caFile",
+                                      json_string(joined)) == 0)
         out = json_dumps(spec, JSON_COMPACT);
     free(joined);
     json_decref(spec);
@@ -279,13 +275,13 @@ h_config_dir(gwf_instance *i)
     return v;
 }
 
-/* -- Metrics ---------------------------------------------------------------- */
+/* -- Metrics ----------------------------------------------------------------
+ */
 
 static gwf_status
 h_metric_define(gwf_instance *i, gwf_metric_kind kind, const char *name,
-                const char *help, const char *const *labels,
-                size_t label_count, const double *buckets,
-                size_t bucket_count, uint32_t *id)
+                const char *help, const char *const *labels, size_t label_count,
+                const double *buckets, size_t bucket_count, uint32_t *id)
 {
     if (!i)
         return GWF_ERR_BAD_ARGUMENT;
@@ -304,15 +300,15 @@ record(gwf_instance *i, int op, uint32_t id, const gwf_view *values,
 }
 
 static gwf_status
-h_metric_add(gwf_instance *i, uint32_t id, const gwf_view *values,
-             size_t count, double delta)
+h_metric_add(gwf_instance *i, uint32_t id, const gwf_view *values, size_t count,
+             double delta)
 {
     return record(i, RT_METRIC_ADD, id, values, count, delta);
 }
 
 static gwf_status
-h_metric_set(gwf_instance *i, uint32_t id, const gwf_view *values,
-             size_t count, double value)
+h_metric_set(gwf_instance *i, uint32_t id, const gwf_view *values, size_t count,
+             double value)
 {
     return record(i, RT_METRIC_SET, id, values, count, value);
 }
@@ -324,7 +320,8 @@ h_metric_observe(gwf_instance *i, uint32_t id, const gwf_view *values,
     return record(i, RT_METRIC_OBSERVE, id, values, count, value);
 }
 
-/* -- Headers ---------------------------------------------------------------- */
+/* -- Headers ----------------------------------------------------------------
+ */
 
 /* The message a header call reads, or NULL if there is none yet. */
 static void *
@@ -391,8 +388,8 @@ h_header_count(gwf_stream *s, gwf_message_kind which)
 }
 
 static gwf_status
-h_header_at(gwf_stream *s, gwf_message_kind which, size_t index,
-            gwf_view *name, gwf_view *value)
+h_header_at(gwf_stream *s, gwf_message_kind which, size_t index, gwf_view *name,
+            gwf_view *value)
 {
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
@@ -464,8 +461,7 @@ h_header_remove(gwf_stream *s, gwf_message_kind which, const char *name,
         return GWF_ERR_BAD_ARGUMENT;
     if ((st = writable(FS(s), which)) != GWF_OK)
         return st;
-    return ops_for(FS(s), which)->remove(message(FS(s), which), name,
-                                         name_len);
+    return ops_for(FS(s), which)->remove(message(FS(s), which), name, name_len);
 }
 
 /* -- Bodies ---------------------------------------------------------------- */
@@ -487,8 +483,7 @@ h_body_get(gwf_stream *s, gwf_message_kind which, gwf_view *data)
 }
 
 static gwf_status
-h_body_set(gwf_stream *s, gwf_message_kind which, const char *data,
-           size_t len)
+h_body_set(gwf_stream *s, gwf_message_kind which, const char *data, size_t len)
 {
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
@@ -573,8 +568,8 @@ h_stream_instance(gwf_stream *s)
 /* -- Shared values -------------------------------------------------------- */
 
 static gwf_status
-h_value_set(gwf_stream *s, const char *key, size_t key_len,
-            gwf_value_type type, const void *data, size_t len)
+h_value_set(gwf_stream *s, const char *key, size_t key_len, gwf_value_type type,
+            const void *data, size_t len)
 {
     gwf_status st = fs_check(s);
     if (st != GWF_OK)

@@ -81,7 +81,7 @@ typedef struct rt_instance {
     gwf_instance pub; /* first: plugins get &pub */
     gwf_runtime *rt;
     rt_plugin *plugin;
-    char *name;        /* "namespace/name" */
+    char *name; /* "namespace/name" */
     const gwf_doc *doc;
     char *config_field;
     char *config_dir;

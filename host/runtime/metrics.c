@@ -29,7 +29,7 @@
 
 typedef struct series {
     uint64_t hash;
-    char **values;      /* instance first, then the plugin's labels */
+    char **values;          /* instance first, then the plugin's labels */
     _Atomic uint64_t value; /* counter, gauge: a double's bits, so that
                                rt_series_add needs no lock */
     uint64_t *bucket_counts;
@@ -171,9 +171,8 @@ valid_name(const char *s, bool colon_ok)
 }
 
 static bool
-same_shape(const metric *mt, gwf_metric_kind kind,
-           const char *const *labels, size_t label_count,
-           const double *buckets, size_t bucket_count)
+same_shape(const metric *mt, gwf_metric_kind kind, const char *const *labels,
+           size_t label_count, const double *buckets, size_t bucket_count)
 {
     if (mt->kind != kind || mt->label_count != label_count ||
         mt->bucket_count != bucket_count)
@@ -199,8 +198,7 @@ check_definition(gwf_metric_kind kind, const char *name,
         return GWF_ERR_BAD_ARGUMENT;
     for (size_t i = 0; i < label_count; i++)
         if (!valid_name(labels[i], false) ||
-            strcmp(labels[i], "instance") == 0 ||
-            strcmp(labels[i], "le") == 0)
+            strcmp(labels[i], "instance") == 0 || strcmp(labels[i], "le") == 0)
             return GWF_ERR_BAD_ARGUMENT;
     if (kind == GWF_METRIC_HISTOGRAM) {
         if (!buckets || bucket_count == 0 || bucket_count > MAX_BUCKETS)

@@ -35,8 +35,8 @@ add_search_dirs(gwf_runtime *rt, const char *list)
         const char *end = strchr(p, ':');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len) {
-            char **dirs = realloc(rt->search_dirs,
-                                  (rt->search_count + 1) * sizeof *dirs);
+            char **dirs =
+                realloc(rt->search_dirs, (rt->search_count + 1) * sizeof *dirs);
             if (!dirs)
                 return -1;
             rt->search_dirs = dirs;
@@ -74,11 +74,11 @@ define_own_metrics(gwf_runtime *rt)
         (st = rt_metrics_define(m, GWF_METRIC_COUNTER, "local_replies_total",
                                 "Requests answered by a plugin or by gwf "
                                 "instead of the upstream",
-                                reply_labels, 2, NULL, 0,
-                                &rt->m_replies)) != GWF_OK ||
+                                reply_labels, 2, NULL, 0, &rt->m_replies)) !=
+            GWF_OK ||
         (st = rt_metrics_define(m, GWF_METRIC_COUNTER, "pauses_total",
-                                "Times a plugin paused a stream", NULL, 0,
-                                NULL, 0, &rt->m_pauses)) != GWF_OK ||
+                                "Times a plugin paused a stream", NULL, 0, NULL,
+                                0, &rt->m_pauses)) != GWF_OK ||
         (st = rt_metrics_define(m, GWF_METRIC_HISTOGRAM, "pause_seconds",
                                 "How long streams stayed paused", NULL, 0,
                                 pause_buckets,
@@ -245,8 +245,7 @@ plugin_field(const gwf_plan_entry *e)
 
 /* Run a config call with config_error routed to (doc, field). */
 static void
-errors_to(rt_instance *inst, gwf_diag *d, const gwf_doc *doc,
-          const char *field)
+errors_to(rt_instance *inst, gwf_diag *d, const gwf_doc *doc, const char *field)
 {
     inst->err_diag = d;
     inst->err_doc = doc;
@@ -431,8 +430,7 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
 }
 
 gwf_chain *
-gwf_runtime_chain(gwf_runtime *rt, const gwf_route_refs *refs,
-                  gwf_errors *err)
+gwf_runtime_chain(gwf_runtime *rt, const gwf_route_refs *refs, gwf_errors *err)
 {
     char *key = chain_key(refs);
     if (!key)

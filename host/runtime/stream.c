@@ -101,7 +101,8 @@ invalid_action(gwf_rt_stream *st, uint32_t idx, const char *hook,
 
 static void mark(gwf_rt_stream *st);
 
-/* -- Pausing ----------------------------------------------------------------- */
+/* -- Pausing -----------------------------------------------------------------
+ */
 
 static void
 pause_deadline_fired(void *arg)
@@ -492,8 +493,8 @@ count_reply(gwf_rt_stream *st)
                     (char)('0' + status % 10), '\0'};
     gwf_view labels[2] = {view_of(text), view_of(st->reply_details)};
     const char *route = st->chain->route_name[0] ? st->chain->route_name : "-";
-    rt_series *s = rt_metrics_series(w->rt->metrics, w->rt->m_replies, route,
-                                     labels, 2);
+    rt_series *s =
+        rt_metrics_series(w->rt->metrics, w->rt->m_replies, route, labels, 2);
     rt_series_add(s, 1);
     w->reply_cache[slot].chain = st->chain;
     w->reply_cache[slot].status = status;
@@ -596,11 +597,11 @@ replying(gwf_rt_stream *st, gwf_rt_state *state)
     }
 }
 
-/* -- Driving API ------------------------------------------------------------- */
+/* -- Driving API -------------------------------------------------------------
+ */
 
 gwf_rt_state
-gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
-                   int end_of_stream)
+gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which, int end_of_stream)
 {
     gwf_rt_state state;
     if (which != GWF_REQUEST && which != GWF_RESPONSE)
@@ -755,8 +756,7 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
     if (status < 200 || status > 599 || (count && !headers) ||
         (body_len && !body))
         return GWF_ERR_BAD_ARGUMENT;
-    if (st->completed || st->response_released ||
-        st->reply_state != REPLY_NONE)
+    if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
         return GWF_ERR_WRONG_PHASE;
     gwf_memmsg_clear(&st->reply_msg);
     gwf_buf_free(&st->reply_body);
@@ -905,14 +905,14 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
         /* Racing workers resolve the same series: either store is fine. */
         const char *route = chain->route_name[0] ? chain->route_name : "-";
         gwf_runtime *rt = w->rt;
-        __atomic_store_n(&chain->streams_total,
-                         rt_metrics_series(rt->metrics, rt->m_streams, route,
-                                           NULL, 0),
-                         __ATOMIC_RELEASE);
-        __atomic_store_n(&chain->streams_active,
-                         rt_metrics_series(rt->metrics, rt->m_active, route,
-                                           NULL, 0),
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(
+            &chain->streams_total,
+            rt_metrics_series(rt->metrics, rt->m_streams, route, NULL, 0),
+            __ATOMIC_RELEASE);
+        __atomic_store_n(
+            &chain->streams_active,
+            rt_metrics_series(rt->metrics, rt->m_active, route, NULL, 0),
+            __ATOMIC_RELEASE);
     }
     rt_series_add(chain->streams_total, 1);
     rt_series_add(chain->streams_active, 1);

@@ -19,19 +19,19 @@ typedef struct rt_chunk {
 /* One direction: the request (positions = plugins 0..n-1) or the
  * response (positions = plugins len-1..0). */
 typedef struct rt_dir {
-    uint32_t len;      /* positions in the pipeline */
-    uint32_t hdr_pos;  /* headers have passed positions [0, hdr_pos) */
-    bool started;      /* headers were fed */
-    bool hdr_eos;      /* the headers had end_of_stream */
-    bool hdr_held;     /* position hdr_pos returned BUFFER for headers */
-    bool body_ended;   /* the last chunk was fed */
-    int32_t acc_pos;   /* position accumulating the body, or -1 */
+    uint32_t len;     /* positions in the pipeline */
+    uint32_t hdr_pos; /* headers have passed positions [0, hdr_pos) */
+    bool started;     /* headers were fed */
+    bool hdr_eos;     /* the headers had end_of_stream */
+    bool hdr_held;    /* position hdr_pos returned BUFFER for headers */
+    bool body_ended;  /* the last chunk was fed */
+    int32_t acc_pos;  /* position accumulating the body, or -1 */
     gwf_buf acc;
-    rt_chunk *q;       /* chunks in arrival order */
+    rt_chunk *q; /* chunks in arrival order */
     size_t qn;
     size_t qcap;
-    rt_chunk *cur;     /* the chunk a body hook is looking at */
-    gwf_buf taken;     /* the chunk gwf_stream_take last handed out */
+    rt_chunk *cur; /* the chunk a body hook is looking at */
+    gwf_buf taken; /* the chunk gwf_stream_take last handed out */
     /* Framing (see body_set in abi.h): a plugin changed the body; one
      * said it will change it while it streams (or is an ABI 0.1 plugin
      * with a body hook); the headers wait at the exit until the whole,
@@ -87,7 +87,7 @@ struct gwf_rt_stream {
     char request_id[32];
 
     rt_dir dir[2];
-    bool running;           /* the pipeline is on the stack */
+    bool running; /* the pipeline is on the stack */
     bool paused;
     gwf_message_kind paused_dir;
     uint32_t paused_idx;
@@ -99,19 +99,19 @@ struct gwf_rt_stream {
 
     /* Local reply. */
     int reply_state;
-    uint32_t reply_from;    /* plugins [0, reply_from) see the reply */
+    uint32_t reply_from; /* plugins [0, reply_from) see the reply */
     bool in_reply;
     gwf_memmsg reply_msg;
     gwf_buf reply_body;
     char reply_details[64];
 
     rt_value *values;
-    rt_async *asyncs;       /* stream-scope timers and watches */
+    rt_async *asyncs; /* stream-scope timers and watches */
     gwf_stream_ref *ref;
 
     gwf_rt_stream *live_prev; /* the worker's list of live streams */
     gwf_rt_stream *live_next;
-    bool queued;            /* on the worker's pending list */
+    bool queued; /* on the worker's pending list */
     gwf_rt_stream *next_pending;
     void (*run_marked)(gwf_rt_stream *st); /* what the worker calls then */
 
@@ -153,15 +153,13 @@ void rt_stream_drop_ref(gwf_rt_stream *st);
 void rt_stream_ref_end(gwf_stream_ref *ref);
 
 /* The async part of the host table. */
-gwf_status rt_timer_start(gwf_instance *inst, gwf_stream *s,
-                          uint64_t delay_ns, gwf_timer_cb cb, void *arg,
-                          uint64_t *timer_id);
+gwf_status rt_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
+                          gwf_timer_cb cb, void *arg, uint64_t *timer_id);
 gwf_status rt_timer_cancel(gwf_instance *inst, uint64_t timer_id);
 gwf_status rt_fd_watch(gwf_instance *inst, gwf_stream *s, int fd,
                        uint32_t events, gwf_fd_cb cb, void *arg,
                        uint64_t *watch_id);
-gwf_status rt_fd_update(gwf_instance *inst, uint64_t watch_id,
-                        uint32_t events);
+gwf_status rt_fd_update(gwf_instance *inst, uint64_t watch_id, uint32_t events);
 gwf_status rt_fd_cancel(gwf_instance *inst, uint64_t watch_id);
 gwf_stream_ref *rt_stream_ref(gwf_stream *s);
 gwf_status rt_post(gwf_stream_ref *ref, gwf_post_cb cb, gwf_post_cb release,

@@ -97,8 +97,8 @@ idmap_del(rt_idmap *m, uint64_t key)
     for (size_t j = (i + 1) & (m->cap - 1); m->keys[j];
          j = (j + 1) & (m->cap - 1)) {
         size_t home = slot_of(m, m->keys[j]);
-        bool between = i <= j ? (home > i && home <= j)
-                              : (home > i || home <= j);
+        bool between =
+            i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (between)
             continue;
         m->keys[i] = m->keys[j];
@@ -218,14 +218,14 @@ rt_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
         return GWF_ERR_WRONG_PHASE;
     if (fs && (fs->st->completed || fs->dead_at == w->invocation))
         return GWF_ERR_STREAM_GONE;
-    rt_async *a = async_new(w, (rt_instance *)inst, fs ? fs->st : NULL,
-                            ASYNC_TIMER);
+    rt_async *a =
+        async_new(w, (rt_instance *)inst, fs ? fs->st : NULL, ASYNC_TIMER);
     if (!a)
         return GWF_ERR_NO_MEMORY;
     a->timer_cb = cb;
     a->arg = arg;
-    a->ev_id = w->ev.timer_start(w->ev.ctx, delay_ns,
-                                 fs ? GWF_EV_STREAM : 0, timer_fired, a);
+    a->ev_id = w->ev.timer_start(w->ev.ctx, delay_ns, fs ? GWF_EV_STREAM : 0,
+                                 timer_fired, a);
     if (!a->ev_id) {
         async_unlink(a);
         free(a);
@@ -296,9 +296,8 @@ rt_fd_update(gwf_instance *inst, uint64_t watch_id, uint32_t events)
     rt_async *a = idmap_get(&w->asyncs, watch_id);
     if (!a || a->kind != ASYNC_FD)
         return GWF_ERR_NOT_FOUND;
-    return w->ev.fd_update(w->ev.ctx, a->ev_id, events) == 0
-               ? GWF_OK
-               : GWF_ERR_INTERNAL;
+    return w->ev.fd_update(w->ev.ctx, a->ev_id, events) == 0 ? GWF_OK
+                                                             : GWF_ERR_INTERNAL;
 }
 
 gwf_status
@@ -624,8 +623,7 @@ start_instance(gwf_worker *w, rt_instance *inst, gwf_diag *d)
 {
     if (inst->worker_slots <= w->index) {
         uint32_t slots = w->count > w->index ? w->count : w->index + 1;
-        rt_worker_slot *grown =
-            realloc(inst->workers, slots * sizeof *grown);
+        rt_worker_slot *grown = realloc(inst->workers, slots * sizeof *grown);
         if (!grown)
             goto oom;
         memset(grown + inst->worker_slots, 0,
@@ -651,12 +649,12 @@ start_instance(gwf_worker *w, rt_instance *inst, gwf_diag *d)
     if (st == GWF_OK)
         return 0;
     slot->ctx = NULL;
-    gwf_diag_addf(d, "plugin %s (%s): worker_start failed on worker %u "
-                     "(status %d)",
+    gwf_diag_addf(d,
+                  "plugin %s (%s): worker_start failed on worker %u "
+                  "(status %d)",
                   p->name, inst->name, w->index, (int)st);
     rt_log(w->rt, GWF_LOG_ERROR, inst->name,
-           "worker_start failed on worker %u (status %d)", w->index,
-           (int)st);
+           "worker_start failed on worker %u (status %d)", w->index, (int)st);
     return -1;
 oom:
     gwf_diag_addf(d, "%s: out of memory starting worker %u", inst->name,
@@ -682,8 +680,9 @@ gwf_worker_start(gwf_runtime *rt, uint32_t index, uint32_t count,
     if (!ev || index >= (count ? count : 1)) {
         gwf_diag d;
         gwf_diag_init(&d);
-        gwf_diag_addf(&d, "worker %u of %u: bad worker index or no event "
-                          "loop",
+        gwf_diag_addf(&d,
+                      "worker %u of %u: bad worker index or no event "
+                      "loop",
                       index, count);
         rt_diag_to_errors(&d, err);
         return NULL;
@@ -729,8 +728,7 @@ gwf_worker_stop(gwf_worker *w)
             rt_stream_ref_end(st->ref);
     rt_worker_enter(w);
     for (rt_instance *inst = rt->instances; inst; inst = inst->next) {
-        if (inst->worker_slots <= w->index ||
-            !inst->workers[w->index].started)
+        if (inst->worker_slots <= w->index || !inst->workers[w->index].started)
             continue;
         rt_worker_slot *slot = &inst->workers[w->index];
         const gwf_plugin *p = &inst->plugin->entry;

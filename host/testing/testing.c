@@ -91,8 +91,7 @@ errors_reset(gwf_test_host *h)
     h->errors.len = 0;
 }
 
-static void
-errors_add(gwf_test_host *h, const char *fmt, ...)
+static void errors_add(gwf_test_host *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -172,8 +171,7 @@ static int64_t
 clock_realtime(void *ctx)
 {
     gwf_test_host *h = ctx;
-    return h->realtime_base +
-           (int64_t)(gwf_loop_now(h->loop) - MONO_START_NS);
+    return h->realtime_base + (int64_t)(gwf_loop_now(h->loop) - MONO_START_NS);
 }
 
 static int64_t
@@ -186,8 +184,8 @@ clock_monotonic(void *ctx)
 void
 gwf_test_set_now(gwf_test_host *h, int64_t unix_ns)
 {
-    h->realtime_base = unix_ns - (int64_t)(gwf_loop_now(h->loop) -
-                                           MONO_START_NS);
+    h->realtime_base =
+        unix_ns - (int64_t)(gwf_loop_now(h->loop) - MONO_START_NS);
 }
 
 int64_t
@@ -275,8 +273,8 @@ worker(gwf_test_host *h)
     gwf_event_ops ev;
     gwf_loop_event_ops(h->loop, &ev);
     gwf_errors e = {0};
-    h->worker = gwf_worker_start(runtime(h), h->worker_index,
-                                 h->worker_count, &ev, &e);
+    h->worker =
+        gwf_worker_start(runtime(h), h->worker_index, h->worker_count, &ev, &e);
     errors_take(h, &e);
     return h->worker;
 }
@@ -310,8 +308,7 @@ gwf_test_plugin_path(gwf_test_host *h, const char *dir)
     char *path = malloc(strlen(dir) + 1 + old + 1);
     if (!path)
         return -1;
-    sprintf(path, "%s%s%s", dir, old ? ":" : "",
-            old ? h->plugin_path : "");
+    sprintf(path, "%s%s%s", dir, old ? ":" : "", old ? h->plugin_path : "");
     free(h->plugin_path);
     h->plugin_path = path;
     return 0;
@@ -428,7 +425,8 @@ gwf_test_request_free(gwf_test_request *r)
     free(r);
 }
 
-/* -- Running ---------------------------------------------------------------- */
+/* -- Running ----------------------------------------------------------------
+ */
 
 static int
 stub_upstream(void *ctx, gwf_exchange *x)
@@ -576,7 +574,8 @@ gwf_test_result_free(gwf_test_result *res)
     free(res);
 }
 
-/* -- Outcome ---------------------------------------------------------------- */
+/* -- Outcome ----------------------------------------------------------------
+ */
 
 int
 gwf_test_outcome(const gwf_test_result *res)
@@ -617,8 +616,7 @@ header_of(const gwf_test_result *res, const gwf_memmsg *m, const char *name,
           size_t index)
 {
     gwf_view v;
-    if (gwf_memmsg_ops.get((void *)m, name, strlen(name), index, &v) !=
-        GWF_OK)
+    if (gwf_memmsg_ops.get((void *)m, name, strlen(name), index, &v) != GWF_OK)
         return NULL;
     return keep(res, v);
 }
@@ -662,8 +660,7 @@ const char *
 gwf_test_upstream_header(const gwf_test_result *res, const char *name,
                          size_t index)
 {
-    return forwarded(res) ? header_of(res, &res->x.request, name, index)
-                          : NULL;
+    return forwarded(res) ? header_of(res, &res->x.request, name, index) : NULL;
 }
 
 const char *

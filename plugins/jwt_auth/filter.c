@@ -75,11 +75,7 @@ typedef struct attempt {
 } attempt;
 
 /* What evaluate() did with the request. */
-typedef enum verdict {
-    VERDICT_ALLOWED,
-    VERDICT_REPLIED,
-    VERDICT_WAIT
-} verdict;
+typedef enum verdict { VERDICT_ALLOWED, VERDICT_REPLIED, VERDICT_WAIT } verdict;
 
 /* ------------------------------------------------------------------------
  * Finding the token
@@ -315,8 +311,8 @@ strip_token(gwf_stream *s, const jwt_provider *p)
         {
             gwf_strbuf all = {0};
             gwf_view own;
-            for (size_t i = 0; s->host->header_get(s, GWF_REQUEST, "cookie",
-                                                   6, i, &v) == GWF_OK;
+            for (size_t i = 0; s->host->header_get(s, GWF_REQUEST, "cookie", 6,
+                                                   i, &v) == GWF_OK;
                  i++) {
                 if (i)
                     gwf_strbuf_append(&all, "; ", 2);
@@ -370,7 +366,8 @@ audience_allowed(const jwt_provider *p, const json_t *claims)
             strcmp(json_string_value(aud), p->audiences[k]) == 0)
             return 1;
         if (json_is_array(aud)) {
-            json_array_foreach(aud, i, item) {
+            json_array_foreach(aud, i, item)
+            {
                 if (json_is_string(item) &&
                     strcmp(json_string_value(item), p->audiences[k]) == 0)
                     return 1;
@@ -500,7 +497,8 @@ append_claim_text(gwf_strbuf *out, const json_t *v, int top)
     } else if (top && json_is_array(v)) {
         size_t i;
         const json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             if (i)
                 gwf_strbuf_append(out, ",", 1);
             append_claim_text(out, item, 0);
@@ -524,7 +522,8 @@ render_values(verified *v, const json_t *claims)
     v->values = calloc(json_object_size(claims) + 1, sizeof(*v->values));
     if (!v->values)
         return -1;
-    json_object_foreach((json_t *)claims, key, claim) {
+    json_object_foreach((json_t *)claims, key, claim)
+    {
         rendered_value *r = &v->values[v->value_count];
         size_t name_len = strlen(key);
         r->key_len = 15 + name_len;
@@ -635,8 +634,8 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
             sig = jwt_jws_verify(&jws, keys);
             /* A kid we do not know may be a key the provider just
              * rotated in: fetch again (rate-limited) and wait for it. */
-            if (sig == JWT_ERR_NO_KEY && jws.kid && p->remote_url &&
-                may_wait && jwt_fetcher_refetch(w->fetcher, index, now))
+            if (sig == JWT_ERR_NO_KEY && jws.kid && p->remote_url && may_wait &&
+                jwt_fetcher_refetch(w->fetcher, index, now))
                 a.wait = 1;
         }
         if (sig != JWT_OK)
@@ -678,8 +677,8 @@ apply_claims(gwf_stream *s, const jwt_provider *p, size_t index,
         snprintf(fallback, sizeof(fallback), "providers[%zu]", index);
         provider = fallback;
     }
-    s->host->value_set(s, "jwt_auth.provider", 17, GWF_VALUE_STRING,
-                       provider, strlen(provider));
+    s->host->value_set(s, "jwt_auth.provider", 17, GWF_VALUE_STRING, provider,
+                       strlen(provider));
     for (size_t i = 0; i < v->value_count; i++) {
         const rendered_value *r = &v->values[i];
         s->host->value_set(s, r->key, r->key_len, r->type, r->data, r->len);
@@ -748,8 +747,7 @@ build_realm(gwf_stream *s, char *out, size_t size)
 }
 
 static gwf_action
-deny(gwf_stream *s, const jwt_config *cfg, int token_present,
-     jwt_result why)
+deny(gwf_stream *s, const jwt_config *cfg, int token_present, jwt_result why)
 {
     char realm[JWT_REALM_MAX], challenge[JWT_REALM_MAX + 64];
     gwf_header headers[2];
@@ -778,8 +776,9 @@ deny(gwf_stream *s, const jwt_config *cfg, int token_present,
     headers[1].name = gwf_cstr("content-type");
     headers[1].value = gwf_cstr("text/plain");
     gwf_stream_logf(s, GWF_LOG_DEBUG, "request refused: %s", body);
-    count(cfg, status == 403 ? "forbidden" : token_present ? "invalid"
-                                                           : "missing");
+    count(cfg, status == 403   ? "forbidden"
+               : token_present ? "invalid"
+                               : "missing");
     if (s->host->send_local_reply(s, status, headers, 2, body, strlen(body),
                                   details) != GWF_OK)
         return GWF_CONTINUE; /* the host logged why; nothing else to do */
@@ -806,8 +805,8 @@ allow(gwf_stream *s, const jwt_config *cfg, size_t index, gwf_view token,
         /* The payload part, still base64url, as Envoy forwards it. */
         const char *dot1 = memchr(token.ptr, '.', token.len);
         const char *dot2 =
-            dot1 ? memchr(dot1 + 1, '.', token.len - (size_t)(dot1 + 1 -
-                                                              token.ptr))
+            dot1 ? memchr(dot1 + 1, '.',
+                          token.len - (size_t)(dot1 + 1 - token.ptr))
                  : NULL;
         if (dot2)
             s->host->header_set(s, GWF_REQUEST, p->forward_payload_header,
@@ -1094,12 +1093,11 @@ jwt_stream_destroy(gwf_stream *s, void *stream_ctx)
 }
 
 static gwf_status
-jwt_stream_create(gwf_stream *s, const gwf_stream_init *init,
-                  void **stream_ctx)
+jwt_stream_create(gwf_stream *s, const gwf_stream_init *init, void **stream_ctx)
 {
     (void)s;
-    *stream_ctx = init->worker ? init->worker
-                               : &((jwt_plugin *)init->config)->no_worker;
+    *stream_ctx =
+        init->worker ? init->worker : &((jwt_plugin *)init->config)->no_worker;
     return GWF_OK;
 }
 
@@ -1117,8 +1115,8 @@ jwt_worker_start(void *config, const gwf_worker_init *init, void **worker)
         gwf_logf(init->instance, GWF_LOG_WARN,
                  "no memory for the token cache; every token is verified");
     if (plugin->cfg.has_remote) {
-        w->fetcher = jwt_fetcher_start(&plugin->cfg, init->instance,
-                                       on_fetch_done, w);
+        w->fetcher =
+            jwt_fetcher_start(&plugin->cfg, init->instance, on_fetch_done, w);
         if (!w->fetcher) {
             jwt_cache_free(w->cache);
             free(w);

@@ -84,9 +84,10 @@ jwt_key_allows(const jwt_key *key, jwt_alg alg)
     case JWT_KTY_RSA:
         return alg >= JWT_ALG_RS256 && alg <= JWT_ALG_PS512;
     case JWT_KTY_EC:
-        return (alg == JWT_ALG_ES256 && key->curve_nid == NID_X9_62_prime256v1)
-            || (alg == JWT_ALG_ES384 && key->curve_nid == NID_secp384r1)
-            || (alg == JWT_ALG_ES512 && key->curve_nid == NID_secp521r1);
+        return (alg == JWT_ALG_ES256 &&
+                key->curve_nid == NID_X9_62_prime256v1) ||
+               (alg == JWT_ALG_ES384 && key->curve_nid == NID_secp384r1) ||
+               (alg == JWT_ALG_ES512 && key->curve_nid == NID_secp521r1);
     case JWT_KTY_OKP:
         return alg == JWT_ALG_EDDSA;
     }
@@ -198,8 +199,8 @@ load_ec(jwt_key *key, const json_t *jwk)
     point[0] = 0x04; /* uncompressed */
     memcpy(point + 1, x, n);
     memcpy(point + 1 + n, y, n);
-    if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                         group, 0) ||
+    if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                         0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
                                           1 + 2 * n)) {
         why = "out of memory";
@@ -251,15 +252,16 @@ usage_refusal(const json_t *jwk)
     const json_t *use = json_object_get(jwk, "use");
     const json_t *ops = json_object_get(jwk, "key_ops");
 
-    if (use && (!json_is_string(use) ||
-                strcmp(json_string_value(use), "sig") != 0))
+    if (use &&
+        (!json_is_string(use) || strcmp(json_string_value(use), "sig") != 0))
         return "\"use\" is not \"sig\"";
     if (ops) {
         size_t i;
         const json_t *op;
         if (!json_is_array(ops))
             return "\"key_ops\" is not a list";
-        json_array_foreach(ops, i, op) {
+        json_array_foreach(ops, i, op)
+        {
             if (json_is_string(op) &&
                 strcmp(json_string_value(op), "verify") == 0)
                 return NULL;
@@ -287,11 +289,17 @@ static const char *
 alg_digest_name(jwt_alg alg)
 {
     switch (alg) {
-    case JWT_ALG_RS256: case JWT_ALG_PS256: case JWT_ALG_ES256:
+    case JWT_ALG_RS256:
+    case JWT_ALG_PS256:
+    case JWT_ALG_ES256:
         return "SHA256";
-    case JWT_ALG_RS384: case JWT_ALG_PS384: case JWT_ALG_ES384:
+    case JWT_ALG_RS384:
+    case JWT_ALG_PS384:
+    case JWT_ALG_ES384:
         return "SHA384";
-    case JWT_ALG_RS512: case JWT_ALG_PS512: case JWT_ALG_ES512:
+    case JWT_ALG_RS512:
+    case JWT_ALG_PS512:
+    case JWT_ALG_ES512:
         return "SHA512";
     default:
         return NULL;
@@ -317,11 +325,10 @@ key_prepare(jwt_key *key)
         ok = ctx && EVP_PKEY_verify_init(ctx) > 0 &&
              EVP_PKEY_CTX_set_signature_md(ctx, md) > 0;
         if (ok && alg >= JWT_ALG_PS256 && alg <= JWT_ALG_PS512)
-            ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0
-                 && EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx,
-                                                     RSA_PSS_SALTLEN_DIGEST)
-                        > 0
-                 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0;
+            ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+                 EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) >
+                     0 &&
+                 EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0;
         if (!ok) {
             EVP_PKEY_CTX_free(ctx);
             EVP_MD_free(md);
@@ -348,8 +355,8 @@ key_load(jwt_key *key, const json_t *jwk)
     if (alg) {
         if (!json_is_string(alg))
             return "\"alg\" is not a string";
-        key->alg = jwt_alg_from_name(json_string_value(alg),
-                                     json_string_length(alg));
+        key->alg =
+            jwt_alg_from_name(json_string_value(alg), json_string_length(alg));
         /* A key bound to an algorithm we do not know (RSA-OAEP, ES521,
          * ...) must not fall back to its kty: that would widen it. */
         if (key->alg == JWT_ALG_UNKNOWN)
@@ -430,7 +437,8 @@ jwt_jwks_from_json(const json_t *doc, char *err, size_t err_size, char *warn,
         set_msg(err, err_size, "out of memory");
         return NULL;
     }
-    json_array_foreach(keys, i, jwk) {
+    json_array_foreach(keys, i, jwk)
+    {
         const char *why = key_load(&set->keys[set->count], jwk);
         if (why)
             set_msg(warn, warn_size, "key %zu skipped: %s", i, why);

@@ -37,10 +37,18 @@
 
 typedef enum jwt_alg {
     JWT_ALG_UNKNOWN = 0,
-    JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512,
-    JWT_ALG_RS256, JWT_ALG_RS384, JWT_ALG_RS512,
-    JWT_ALG_PS256, JWT_ALG_PS384, JWT_ALG_PS512,
-    JWT_ALG_ES256, JWT_ALG_ES384, JWT_ALG_ES512,
+    JWT_ALG_HS256,
+    JWT_ALG_HS384,
+    JWT_ALG_HS512,
+    JWT_ALG_RS256,
+    JWT_ALG_RS384,
+    JWT_ALG_RS512,
+    JWT_ALG_PS256,
+    JWT_ALG_PS384,
+    JWT_ALG_PS512,
+    JWT_ALG_ES256,
+    JWT_ALG_ES384,
+    JWT_ALG_ES512,
     JWT_ALG_EDDSA
 } jwt_alg;
 
@@ -62,11 +70,11 @@ typedef enum jwt_kty {
 
 typedef struct jwt_key {
     jwt_kty kty;
-    char *kid;            /* NULL when the key has none */
-    jwt_alg alg;          /* the key's "alg", or UNKNOWN when absent */
-    int curve_nid;        /* EC: NID of the curve; OKP: NID_ED25519 */
-    size_t ec_coord_len;  /* EC: bytes of one coordinate (32, 48, 66) */
-    EVP_PKEY *pkey;       /* RSA, EC, OKP */
+    char *kid;             /* NULL when the key has none */
+    jwt_alg alg;           /* the key's "alg", or UNKNOWN when absent */
+    int curve_nid;         /* EC: NID of the curve; OKP: NID_ED25519 */
+    size_t ec_coord_len;   /* EC: bytes of one coordinate (32, 48, 66) */
+    EVP_PKEY *pkey;        /* RSA, EC, OKP */
     unsigned char *secret; /* oct */
     size_t secret_len;
     /* RSA and EC: a verify context per algorithm the key allows, set up
@@ -164,8 +172,6 @@ int jwt_b64url_decode(const char *in, size_t len, unsigned char **out,
 /* base64url encode without padding into `out` (4*ceil(len/3) + 1 bytes). */
 size_t jwt_b64url_encode(const unsigned char *in, size_t len, char *out);
 
-
-
 /* ------------------------------------------------------------------------
  * Config (config.c)
  * --------------------------------------------------------------------- */
@@ -177,7 +183,7 @@ typedef enum jwt_source_kind {
 } jwt_source_kind;
 
 typedef struct jwt_claim_header {
-    char **path;       /* "a.b.c" split at dots */
+    char **path; /* "a.b.c" split at dots */
     size_t path_len;
     const char *header; /* into the config document */
 } jwt_claim_header;
@@ -207,9 +213,9 @@ typedef struct jwt_provider {
     jwt_jwks *jwks; /* local keys; NULL for a remote provider */
 
     /* jwks.remote (remote.c fetches it on every worker). */
-    char *remote_url;      /* NULL: local keys */
+    char *remote_url;        /* NULL: local keys */
     char *remote_connect_to; /* curl CONNECT_TO from backendRef, or NULL */
-    char *remote_ca_file;  /* NULL: the system's CAs */
+    char *remote_ca_file;    /* NULL: the system's CAs */
     int64_t cache_duration_s;
     int64_t fetch_timeout_ms;
 } jwt_provider;
@@ -223,7 +229,7 @@ typedef struct jwt_config {
     size_t cache_entries; /* per worker; 0 disables the cache */
     int has_metric;
     uint32_t metric; /* jwt_auth_requests_total{result} */
-    int has_remote; /* some provider fetches its keys */
+    int has_remote;  /* some provider fetches its keys */
 } jwt_config;
 
 #define JWT_MAX_PROVIDERS 64
@@ -262,8 +268,8 @@ void *jwt_cache_get(jwt_cache *c, const char *token, size_t len,
                     size_t provider, int64_t now_s);
 /* Remember a verified token until `valid_until_s`; takes ownership of
  * `value` (released at once when there is no cache). */
-void jwt_cache_put(jwt_cache *c, const char *token, size_t len,
-                   size_t provider, int64_t valid_until_s, void *value);
+void jwt_cache_put(jwt_cache *c, const char *token, size_t len, size_t provider,
+                   int64_t valid_until_s, void *value);
 
 /* ------------------------------------------------------------------------
  * Remote JWKS (remote.c): one fetcher per worker, libcurl multi-socket

@@ -123,7 +123,8 @@ jwt_b64url_encode(const unsigned char *in, size_t len, char *out)
     size_t n = 0, i = 0;
 
     for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
         out[n++] = digits[v >> 18];
         out[n++] = digits[(v >> 12) & 63];
         out[n++] = digits[(v >> 6) & 63];
@@ -197,8 +198,8 @@ jwt_jws_parse(const char *token, size_t len, jwt_jws *jws)
         jwt_jws_clear(jws);
         return JWT_ERR_UNSUPPORTED;
     }
-    jws->alg = jwt_alg_from_name(json_string_value(alg),
-                                 json_string_length(alg));
+    jws->alg =
+        jwt_alg_from_name(json_string_value(alg), json_string_length(alg));
     if (jws->alg == JWT_ALG_UNKNOWN) {
         jwt_jws_clear(jws);
         return JWT_ERR_ALG; /* "none" included */
@@ -226,13 +227,19 @@ static const EVP_MD *
 alg_md(jwt_alg alg)
 {
     switch (alg) {
-    case JWT_ALG_HS256: case JWT_ALG_RS256: case JWT_ALG_PS256:
+    case JWT_ALG_HS256:
+    case JWT_ALG_RS256:
+    case JWT_ALG_PS256:
     case JWT_ALG_ES256:
         return EVP_sha256();
-    case JWT_ALG_HS384: case JWT_ALG_RS384: case JWT_ALG_PS384:
+    case JWT_ALG_HS384:
+    case JWT_ALG_RS384:
+    case JWT_ALG_PS384:
     case JWT_ALG_ES384:
         return EVP_sha384();
-    case JWT_ALG_HS512: case JWT_ALG_RS512: case JWT_ALG_PS512:
+    case JWT_ALG_HS512:
+    case JWT_ALG_RS512:
+    case JWT_ALG_PS512:
     case JWT_ALG_ES512:
         return EVP_sha512();
     default:
@@ -248,8 +255,8 @@ verify_hmac(const jwt_jws *jws, const jwt_key *key)
     const EVP_MD *md = alg_md(jws->alg);
 
     if (!HMAC(md, key->secret, (int)key->secret_len,
-              (const unsigned char *)jws->signing_input,
-              jws->signing_input_len, mac, &mac_len))
+              (const unsigned char *)jws->signing_input, jws->signing_input_len,
+              mac, &mac_len))
         return JWT_ERR_SIGNATURE;
     /* Lengths are public; the bytes are compared in constant time. */
     if (mac_len != jws->signature_len ||
@@ -339,8 +346,8 @@ verify_pkey(const jwt_jws *jws, const jwt_key *key)
         break; /* no prepared context (EdDSA): the general path */
     }
     ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestVerifyInit(ctx, &pctx, alg_md(jws->alg), NULL, key->pkey)
-        <= 0)
+    if (!ctx || EVP_DigestVerifyInit(ctx, &pctx, alg_md(jws->alg), NULL,
+                                     key->pkey) <= 0)
         goto done;
     /* PKCS#1 v1.5 is OpenSSL's default padding for RSA keys; only PSS
      * needs setting up (each parameter set costs a provider round trip,

@@ -62,27 +62,24 @@ static const char hex_upper[] = "0123456789ABCDEF";
 
 /* 1 for A-Z a-z 0-9 - _ . ~ */
 static const unsigned char unreserved[256] = {
-    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
-    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1,
+    ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1,
+    ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
+    ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 /* One more than the value of a hex digit, 0 for any other byte. */
 static const unsigned char hex_digit1[256] = {
-    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
-    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
-    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+    ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
 /* The value of a hex digit, -1 for any other byte. */
@@ -95,12 +92,18 @@ hex_value(unsigned char c)
 /* 1 for the white space a header value is trimmed of: space, tab, CR,
  * LF. */
 static const unsigned char header_space[256] = {
-    [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
+    [' '] = 1,
+    ['\t'] = 1,
+    ['\r'] = 1,
+    ['\n'] = 1,
 };
 
 /* The two lower-case hex digits of every byte value. */
 #define HEX_DIGIT(v) ((char)((v) < 10 ? '0' + (v) : 'a' - 10 + (v)))
-#define HEX_PAIR(v) {HEX_DIGIT((v) >> 4), HEX_DIGIT((v) & 15)}
+#define HEX_PAIR(v)                                                            \
+    {                                                                          \
+        HEX_DIGIT((v) >> 4), HEX_DIGIT((v)&15)                                 \
+    }
 #define HEX_ROW(r)                                                             \
     HEX_PAIR(r + 0), HEX_PAIR(r + 1), HEX_PAIR(r + 2), HEX_PAIR(r + 3),        \
         HEX_PAIR(r + 4), HEX_PAIR(r + 5), HEX_PAIR(r + 6), HEX_PAIR(r + 7),    \
@@ -449,8 +452,7 @@ normalize_path(const char *path, size_t len, char *out)
 }
 
 void
-sigv4_canonical_uri(gwf_strbuf *b, const char *path, size_t len,
-                    int normalize)
+sigv4_canonical_uri(gwf_strbuf *b, const char *path, size_t len, int normalize)
 {
     if (len == 0) {
         sb_putc(b, '/');
@@ -555,8 +557,8 @@ static const unsigned char stop_value[256] = {['&'] = 1};
 static inline int
 pair_cmp(const query_pair *x, const query_pair *y)
 {
-    int c = keyed_cmp(x->prefix, x->key, x->key_len, y->prefix, y->key,
-                      y->key_len);
+    int c =
+        keyed_cmp(x->prefix, x->key, x->key_len, y->prefix, y->key, y->key_len);
     return c ? c : bytes_cmp(x->value, x->value_len, y->value, y->value_len);
 }
 
@@ -582,8 +584,8 @@ sigv4_canonical_query(gwf_strbuf *b, const char *query, size_t len,
     /* Every byte becomes at most three: the arena never moves. */
     char stack_arena[1024];
     size_t arena_len = len * 3 + COPY_SLACK; /* + slack for word reads */
-    char *arena = arena_len <= sizeof stack_arena ? stack_arena
-                                                  : malloc(arena_len);
+    char *arena =
+        arena_len <= sizeof stack_arena ? stack_arena : malloc(arena_len);
     size_t count = 0;
     if (!pairs || !arena) {
         b->failed = 1;
@@ -709,7 +711,7 @@ typedef struct canon_header {
     uint64_t prefix;  /* prefix_key of the name */
     const char *name; /* lower case */
     size_t name_len;
-    gwf_view value;   /* borrowed, untrimmed */
+    gwf_view value; /* borrowed, untrimmed */
     size_t order;
     int same_as_previous; /* (sorted) the previous header has this name */
 } canon_header;
@@ -806,8 +808,8 @@ put_trimmed(char *o, gwf_view v)
         else
             x = load_tail((const char *)p, i, n);
         /* The padding of a short word made harmless ('a'). */
-        uint64_t check = r == 8 ? x : x | (~UINT64_C(0) << (8 * r) &
-                                           ones * 'a');
+        uint64_t check =
+            r == 8 ? x : x | (~UINT64_C(0) << (8 * r) & ones * 'a');
         uint64_t control = (check - ones * 0x20) & ~check & highs;
         uint64_t y = check ^ ones * ' ';
         uint64_t spaces = ~(((y & lows) + lows) | y | lows); /* exact */
@@ -859,8 +861,12 @@ amz_date(int64_t t, char out[17])
     int64_t d = doy - (153 * mp + 2) / 5 + 1;
     int64_t m = mp < 10 ? mp + 3 : mp - 9;
     y += m <= 2;
-    int v[6] = {(int)y, (int)m, (int)d, (int)(secs / 3600),
-                (int)(secs / 60 % 60), (int)(secs % 60)};
+    int v[6] = {(int)y,
+                (int)m,
+                (int)d,
+                (int)(secs / 3600),
+                (int)(secs / 60 % 60),
+                (int)(secs % 60)};
     char *o = out;
     o[0] = (char)('0' + v[0] / 1000);
     o[1] = (char)('0' + v[0] / 100 % 10);
@@ -883,15 +889,14 @@ amz_date(int64_t t, char out[17])
  * --------------------------------------------------------------------- */
 
 static void
-derive_key(const sigv4_credentials *creds, const char *date,
-           const char *region, const char *service, unsigned char key[32])
+derive_key(const sigv4_credentials *creds, const char *date, const char *region,
+           const char *service, unsigned char key[32])
 {
     size_t secret_len = strlen(creds->secret_key);
     unsigned char k[32];
     unsigned char stack_k0[132];
-    unsigned char *k0 = secret_len + 4 <= sizeof stack_k0
-                            ? stack_k0
-                            : malloc(secret_len + 4);
+    unsigned char *k0 =
+        secret_len + 4 <= sizeof stack_k0 ? stack_k0 : malloc(secret_len + 4);
     if (!k0) {
         memset(key, 0, 32);
         return;
@@ -934,8 +939,7 @@ sign_sts(const sigv4_credentials *creds, const char *date,
           memcmp(cache->region, p->region, region_len + 1) == 0 &&
           memcmp(cache->service, p->service, service_len + 1) == 0 &&
           cache->secret_len == secret_len &&
-          CRYPTO_memcmp(cache->secret, creds->secret_key, secret_len) ==
-              0)) {
+          CRYPTO_memcmp(cache->secret, creds->secret_key, secret_len) == 0)) {
         unsigned char key[32];
         derive_key(creds, date, p->region, p->service, key);
         cache->valid = 0;
@@ -1043,8 +1047,8 @@ collect_headers(const sigv4_request *req, const sigv4_params *params,
 #define OWN(lit, v)                                                            \
     do {                                                                       \
         memcpy(o, lit, sizeof lit - 1);                                        \
-        hs[n++] = (canon_header){prefix_key(lit, sizeof lit - 1), o,          \
-                                 sizeof lit - 1, v, 0, 0};                     \
+        hs[n++] = (canon_header){                                              \
+            prefix_key(lit, sizeof lit - 1), o, sizeof lit - 1, v, 0, 0};      \
         o += sizeof lit - 1;                                                   \
     } while (0)
     OWN("host", req->host);

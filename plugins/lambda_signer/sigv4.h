@@ -31,9 +31,9 @@ typedef struct sigv4_credentials {
 } sigv4_credentials;
 
 /* The derived signing key for one day, region and service. The key only
- * changes when one of the three (or the secret) does, so a worker keeps one of these and
- * the signer re-derives (four HMACs) only when it no longer matches. Not
- * shared between threads. Start from `{0}`; sigv4_key_cache_clear frees
+ * changes when one of the three (or the secret) does, so a worker keeps one of
+ * these and the signer re-derives (four HMACs) only when it no longer matches.
+ * Not shared between threads. Start from `{0}`; sigv4_key_cache_clear frees
  * what it holds and wipes it (call it once done with a cache that was
  * used). */
 typedef struct sigv4_key_cache {
@@ -90,11 +90,11 @@ typedef struct sigv4_params {
 
 typedef struct sigv4_request {
     gwf_view method;
-    gwf_view target;         /* path and query, as on the wire */
+    gwf_view target; /* path and query, as on the wire */
     const gwf_header *headers;
     size_t header_count;
-    gwf_view host;           /* the host to sign; overrides any Host header */
-    gwf_view payload;        /* the body (hashed unless a hash is given) */
+    gwf_view host;            /* the host to sign; overrides any Host header */
+    gwf_view payload;         /* the body (hashed unless a hash is given) */
     const char *payload_hash; /* 64 lower-case hex digits, or NULL */
 } sigv4_request;
 
@@ -102,9 +102,9 @@ typedef struct sigv4_result {
     gwf_strbuf canonical_request;
     gwf_strbuf string_to_sign;
     char signature[SIGV4_HASH_HEX + 1];
-    char amz_date[17];                      /* YYYYMMDDTHHMMSSZ */
-    char payload_hash[SIGV4_HASH_HEX + 1];  /* or UNSIGNED-PAYLOAD */
-    gwf_strbuf signed_headers;              /* "host;x-amz-date" */
+    char amz_date[17];                     /* YYYYMMDDTHHMMSSZ */
+    char payload_hash[SIGV4_HASH_HEX + 1]; /* or UNSIGNED-PAYLOAD */
+    gwf_strbuf signed_headers;             /* "host;x-amz-date" */
     /* Header signing: the Authorization header's value. */
     gwf_strbuf authorization;
     /* Presigning: the new target (path ? original query & X-Amz-...). */

@@ -79,7 +79,7 @@ extern "C" {
 
 /* True when a size-prefixed struct `s` (a pointer) is large enough to hold
  * `field`: use before reading a field added in a later minor version. */
-#define GWF_HAS_FIELD(s, type, field)                                        \
+#define GWF_HAS_FIELD(s, type, field)                                          \
     ((s)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* ------------------------------------------------------------------------
@@ -109,8 +109,8 @@ enum {
     GWF_ERR_STREAM_GONE = 4,   /* the stream has ended */
     GWF_ERR_UNIMPLEMENTED = 5, /* this host does not offer the call */
     GWF_ERR_NO_MEMORY = 6,
-    GWF_ERR_LIMIT = 7,         /* a host limit (body size, count) was hit */
-    GWF_ERR_INTERNAL = 8       /* anything else; the host logged why */
+    GWF_ERR_LIMIT = 7,   /* a host limit (body size, count) was hit */
+    GWF_ERR_INTERNAL = 8 /* anything else; the host logged why */
 };
 
 /* What a stream hook returns to the host. Any other value is a plugin
@@ -135,10 +135,7 @@ enum {
 
 /* Which message a header or body call is about. */
 typedef int32_t gwf_message_kind;
-enum {
-    GWF_REQUEST = 0,
-    GWF_RESPONSE = 1
-};
+enum { GWF_REQUEST = 0, GWF_RESPONSE = 1 };
 
 /* Log levels. */
 typedef int32_t gwf_log_level;
@@ -165,11 +162,7 @@ enum {
 };
 
 /* fd watch events (a bit set). GWF_FD_ERROR is delivered, never asked. */
-enum {
-    GWF_FD_READ = 1u,
-    GWF_FD_WRITE = 2u,
-    GWF_FD_ERROR = 4u
-};
+enum { GWF_FD_READ = 1u, GWF_FD_WRITE = 2u, GWF_FD_ERROR = 4u };
 
 /* Types of the shared per-stream values (gwf_host.value_set/value_get). */
 typedef int32_t gwf_value_type;
@@ -188,10 +181,10 @@ enum {
     GWF_ATTR_REMOTE_PORT = 1,    /* decimal */
     GWF_ATTR_LOCAL_ADDRESS = 2,
     GWF_ATTR_LOCAL_PORT = 3,
-    GWF_ATTR_PROTOCOL = 4,       /* "HTTP/1.1", "HTTP/2.0" */
-    GWF_ATTR_REQUEST_ID = 5,     /* unique per stream in this host */
-    GWF_ATTR_ROUTE_NAME = 6,     /* the data plane's name for the route */
-    GWF_ATTR_TLS = 7,            /* "1" when the client used TLS, else "0" */
+    GWF_ATTR_PROTOCOL = 4,   /* "HTTP/1.1", "HTTP/2.0" */
+    GWF_ATTR_REQUEST_ID = 5, /* unique per stream in this host */
+    GWF_ATTR_ROUTE_NAME = 6, /* the data plane's name for the route */
+    GWF_ATTR_TLS = 7,        /* "1" when the client used TLS, else "0" */
     /* In response hooks: "1" when the response is the upstream's answer,
      * "0" when the host made it because the upstream failed (its own 502
      * for a refused or broken connection, 504 for a timeout, ...): a
@@ -255,7 +248,7 @@ struct gwf_host {
     uint32_t size;      /* sizeof(gwf_host) as the host was built */
     uint16_t abi_major; /* GWF_ABI_VERSION_MAJOR of the host */
     uint16_t abi_minor;
-    const char *name;   /* "nginx", "gwf-cli", "gwf-test", ... */
+    const char *name; /* "nginx", "gwf-cli", "gwf-test", ... */
 
     /* -- Logging, time, identity ----------------------------------------- */
 
@@ -287,8 +280,8 @@ struct gwf_host {
      * route_config_create. May be called several times. Only inside
      * config_create / route_config_create: elsewhere the host logs the
      * message as an error instead. The host copies the text. */
-    void (*config_error)(gwf_instance *inst, const char *field,
-                         const char *msg, size_t len);
+    void (*config_error)(gwf_instance *inst, const char *field, const char *msg,
+                         size_t len);
     /* Look up another document the manifests define, by kind ("Backend",
      * "Secret", ...) and reference ("name" or "namespace/name"; namespace
      * defaults to the instance's own). `*spec_json` receives the
@@ -386,8 +379,8 @@ struct gwf_host {
     /* The `index`-th header line, in order, as borrowed views. Returns
      * GWF_OK; GWF_ERR_NOT_FOUND for index >= header_count;
      * GWF_ERR_WRONG_PHASE as for header_get. */
-    gwf_status (*header_at)(gwf_stream *s, gwf_message_kind which,
-                            size_t index, gwf_view *name, gwf_view *value);
+    gwf_status (*header_at)(gwf_stream *s, gwf_message_kind which, size_t index,
+                            gwf_view *name, gwf_view *value);
     /* Replace every value of `name` with one value (adds it if absent).
      * Returns GWF_OK; GWF_ERR_BAD_ARGUMENT for a name or value the rules
      * above refuse, or a framing header of the request;
@@ -445,8 +438,7 @@ struct gwf_host {
      * the current hook or callback returns. Any stream phase. Returns
      * GWF_OK; GWF_ERR_NOT_FOUND for an attribute this host does not know
      * or that does not exist yet (see GWF_ATTR_RESPONSE_FROM_UPSTREAM). */
-    gwf_status (*attribute)(gwf_stream *s, gwf_attribute attr,
-                            gwf_view *value);
+    gwf_status (*attribute)(gwf_stream *s, gwf_attribute attr, gwf_view *value);
     /* The instance this stream handle belongs to (NULL for a NULL or
      * dead handle). Any stream phase. */
     gwf_instance *(*stream_instance)(gwf_stream *s);
@@ -465,8 +457,7 @@ struct gwf_host {
      * wrong size;
      * GWF_ERR_WRONG_PHASE once the stream completed; GWF_ERR_NO_MEMORY. */
     gwf_status (*value_set)(gwf_stream *s, const char *key, size_t key_len,
-                            gwf_value_type type, const void *data,
-                            size_t len);
+                            gwf_value_type type, const void *data, size_t len);
     /* Read `key`: its type and a borrowed view of its bytes, valid until
      * the key is set again or the current hook or callback returns. Any
      * stream phase. Returns GWF_OK; GWF_ERR_NOT_FOUND if no plugin set
@@ -561,8 +552,8 @@ struct gwf_host {
      * GWF_ERR_BAD_ARGUMENT for a NULL ref or cb; GWF_ERR_NO_MEMORY
      * (release already called). `arg` stays the plugin's: free it in cb
      * or release. */
-    gwf_status (*post)(gwf_stream_ref *ref, gwf_post_cb cb,
-                       gwf_post_cb release, void *arg);
+    gwf_status (*post)(gwf_stream_ref *ref, gwf_post_cb cb, gwf_post_cb release,
+                       void *arg);
     /* [any] Drop the reference taken with stream_ref; `ref` is invalid
      * afterwards. NULL is ignored. */
     void (*stream_ref_release)(gwf_stream_ref *ref);
@@ -617,8 +608,8 @@ typedef struct gwf_stream_init {
 } gwf_stream_init;
 
 typedef struct gwf_plugin {
-    uint32_t size;       /* sizeof(gwf_plugin) as the plugin was built */
-    uint16_t abi_major;  /* GWF_ABI_VERSION_MAJOR the plugin was built for */
+    uint32_t size;      /* sizeof(gwf_plugin) as the plugin was built */
+    uint16_t abi_major; /* GWF_ABI_VERSION_MAJOR the plugin was built for */
     uint16_t abi_minor;
     const char *name;    /* [a-z0-9_-]+, e.g. "direct_response" */
     const char *version; /* the plugin's own version, "1.2.0" */
@@ -641,8 +632,7 @@ typedef struct gwf_plugin {
      * Errors as above. `*route_config` may be any pointer, NULL
      * included. */
     gwf_status (*route_config_create)(void *config, gwf_instance *inst,
-                                      gwf_view route_json,
-                                      void **route_config);
+                                      gwf_view route_json, void **route_config);
     /* [main] Free a route config: after every worker has stopped, only
      * for a route_config_create that succeeded, before config_destroy. */
     void (*route_config_destroy)(void *config, void *route_config);

@@ -43,8 +43,8 @@ int gwf_view_ieq(gwf_view v, const char *s);
  * bytes. [any] / [worker] as the underlying host calls. */
 void gwf_logf(gwf_instance *inst, gwf_log_level level, const char *fmt, ...)
     GWF_PRINTF(3, 4);
-void gwf_stream_logf(gwf_stream *s, gwf_log_level level, const char *fmt,
-                     ...) GWF_PRINTF(3, 4);
+void gwf_stream_logf(gwf_stream *s, gwf_log_level level, const char *fmt, ...)
+    GWF_PRINTF(3, 4);
 
 /* printf-style config_error. [main] Returns GWF_ERR_BAD_ARGUMENT so that
  * `return gwf_config_errorf(inst, "status", "must be 200-599");` reads
@@ -84,8 +84,7 @@ gwf_header_remove(gwf_stream *s, gwf_message_kind which, const char *name)
 
 /* Local reply with a C-string body and no extra headers. */
 static inline gwf_status
-gwf_reply(gwf_stream *s, uint32_t status, const char *body,
-          const char *details)
+gwf_reply(gwf_stream *s, uint32_t status, const char *body, const char *details)
 {
     return s->host->send_local_reply(s, status, NULL, 0, body,
                                      body ? strlen(body) : 0, details);
@@ -101,8 +100,7 @@ int gwf_parse_duration(const char *text, size_t len, uint64_t *ns);
  * and '=' may only end it. On success returns 0 with `*out` a malloc'd,
  * NUL-terminated copy (the caller frees it; it may hold NUL bytes before
  * `*out_len`); -1 if malformed or out of memory. */
-int gwf_base64_decode(const char *in, size_t len, char **out,
-                      size_t *out_len);
+int gwf_base64_decode(const char *in, size_t len, char **out, size_t *out_len);
 
 /* 1 when `name` is a valid HTTP field name (RFC 9110 token). */
 int gwf_is_header_name(const char *name, size_t len);

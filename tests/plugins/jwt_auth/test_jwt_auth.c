@@ -37,9 +37,8 @@ static json_t *fixture; /* {"jwks", "tokens"} from make_tokens.py */
 static const char *
 token(const char *name)
 {
-    const char *t =
-        json_string_value(json_object_get(json_object_get(fixture, "tokens"),
-                                          name));
+    const char *t = json_string_value(
+        json_object_get(json_object_get(fixture, "tokens"), name));
     if (!t)
         fail_msg("no token %s in the fixture", name);
     return t;
@@ -56,8 +55,8 @@ make_fixture(void **state)
     if (!script || !mkdtemp(dir))
         return -1;
     snprintf(path, sizeof(path), "%s/tokens.json", dir);
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %lld %s", script,
-             NOW_S, path);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s %lld %s", script, NOW_S,
+             path);
     if (system(cmd) != 0) {
         fprintf(stderr, "make_tokens.py failed (needs Debian's "
                         "python3-jwt and python3-jwcrypto)\n");
@@ -91,11 +90,11 @@ jwt_spec(const char *provider_changes, const char *spec_changes)
     json_t *provider = json_pack(
         "{s:s, s:s, s:[s], s:{s:{s:O}}, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},"
         "{s:s,s:s}]}",
-        "name", "main", "issuer", "https://issuer.example", "audiences",
-        "api", "jwks", "local", "inline", json_object_get(fixture, "jwks"),
-        "claimsToHeaders", "name", "sub", "header", "x-sub", "name",
-        "org.team", "header", "x-team", "name", "groups", "header",
-        "x-groups", "name", "admin", "header", "x-admin");
+        "name", "main", "issuer", "https://issuer.example", "audiences", "api",
+        "jwks", "local", "inline", json_object_get(fixture, "jwks"),
+        "claimsToHeaders", "name", "sub", "header", "x-sub", "name", "org.team",
+        "header", "x-team", "name", "groups", "header", "x-groups", "name",
+        "admin", "header", "x-admin");
     json_t *spec;
     char *text;
 
@@ -106,7 +105,8 @@ jwt_spec(const char *provider_changes, const char *spec_changes)
         json_t *v;
         if (!changes)
             fail_msg("bad provider changes: %s", err.text);
-        json_object_foreach(changes, key, v) {
+        json_object_foreach(changes, key, v)
+        {
             if (json_is_null(v))
                 json_object_del(provider, key);
             else
@@ -324,8 +324,7 @@ static void
 test_tampered_signature_is_rejected(void **state)
 {
     (void)state;
-    assert_invalid_token("tampered_signature",
-                         "signature verification failed");
+    assert_invalid_token("tampered_signature", "signature verification failed");
 }
 
 static void
@@ -346,8 +345,7 @@ static void
 test_token_signed_by_another_key_with_known_kid_is_rejected(void **state)
 {
     (void)state;
-    assert_invalid_token("wrong_key_same_kid",
-                         "signature verification failed");
+    assert_invalid_token("wrong_key_same_kid", "signature verification failed");
 }
 
 static void
@@ -431,8 +429,8 @@ static void
 test_bad_token_is_rejected_in_allow_missing_mode(void **state)
 {
     (void)state;
-    assert_false(accepted(NULL, "{\"validationMode\": \"AllowMissing\"}",
-                          "expired"));
+    assert_false(
+        accepted(NULL, "{\"validationMode\": \"AllowMissing\"}", "expired"));
 }
 
 /* -- Claims checks -------------------------------------------------------- */
@@ -455,8 +453,8 @@ static void
 test_zero_clock_skew_rejects_a_just_expired_token(void **state)
 {
     (void)state;
-    assert_false(accepted("{\"clockSkew\": \"0s\"}", NULL,
-                          "expired_within_skew"));
+    assert_false(
+        accepted("{\"clockSkew\": \"0s\"}", NULL, "expired_within_skew"));
 }
 
 static void
@@ -526,8 +524,7 @@ static void
 test_max_lifetime_rejects_longer_lived_token(void **state)
 {
     (void)state;
-    assert_false(accepted("{\"maxLifetime\": \"24h\"}", NULL,
-                          "long_lifetime"));
+    assert_false(accepted("{\"maxLifetime\": \"24h\"}", NULL, "long_lifetime"));
     assert_true(accepted("{\"maxLifetime\": \"24h\"}", NULL, "RS256"));
 }
 
@@ -542,8 +539,7 @@ test_claims_to_headers_copies_nested_and_array_claims(void **state)
     (void)state;
     assert_forwarded(res);
     assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
-    assert_string_equal(gwf_test_upstream_header(res, "x-team", 0),
-                        "payments");
+    assert_string_equal(gwf_test_upstream_header(res, "x-team", 0), "payments");
     assert_string_equal(gwf_test_upstream_header(res, "x-groups", 0),
                         "admins,dev");
     assert_string_equal(gwf_test_upstream_header(res, "x-admin", 0), "true");
@@ -660,8 +656,7 @@ test_token_from_query_parameter_is_accepted_and_removed(void **state)
     gwf_test_result *res;
 
     (void)state;
-    snprintf(path, sizeof(path), "/x?a=1&access_token=%s&b=2",
-             token("RS256"));
+    snprintf(path, sizeof(path), "/x?a=1&access_token=%s&b=2", token("RS256"));
     req = gwf_test_request_new("GET", path);
     res = run(h, req);
     assert_forwarded(res);
@@ -692,10 +687,10 @@ test_token_from_cookie_is_accepted_and_cookie_removed(void **state)
 static void
 test_token_from_custom_header_with_prefix(void **state)
 {
-    gwf_test_host *h = host_with(
-        "{\"tokenSource\": {\"header\": {\"header\": \"x-token\", "
-        "\"prefix\": \"JWT \"}}}",
-        NULL);
+    gwf_test_host *h =
+        host_with("{\"tokenSource\": {\"header\": {\"header\": \"x-token\", "
+                  "\"prefix\": \"JWT \"}}}",
+                  NULL);
     char value[4096];
     gwf_test_result *res;
 

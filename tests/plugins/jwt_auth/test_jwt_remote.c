@@ -143,9 +143,9 @@ static int
 stop_server(void **state)
 {
     static const char *const files[] = {
-        "hang",       "status",     "jwks.json",  "requests", "port",
-        "ca.key",     "ca.pem",     "ca.srl",     "ext.cnf",  "server.csr",
-        "server.key", "server.pem", "raw", "fifo.pem", NULL};
+        "hang",       "status",     "jwks.json", "requests", "port",
+        "ca.key",     "ca.pem",     "ca.srl",    "ext.cnf",  "server.csr",
+        "server.key", "server.pem", "raw",       "fifo.pem", NULL};
 
     (void)state;
     remove_file("hang");
@@ -209,7 +209,7 @@ host_with_remote(const char *remote_fmt)
 }
 
 #define REMOTE_OK                                                              \
-    "{\"url\": \"https://127.0.0.1:%u/jwks.json\", \"caFile\": \"%s\", "      \
+    "{\"url\": \"https://127.0.0.1:%u/jwks.json\", \"caFile\": \"%s\", "       \
     "\"cacheDuration\": \"100s\", \"fetchTimeout\": \"2s\"}"
 
 static gwf_test_result *
@@ -242,8 +242,8 @@ assert_outcome(gwf_test_result *res, int outcome, int status)
         size_t len = 0;
         const char *body = gwf_test_body(res, &len);
         fail_msg("expected outcome %d status %d, got %d %d: %.*s", outcome,
-                 status, gwf_test_outcome(res), gwf_test_status(res),
-                 (int)len, body ? body : "");
+                 status, gwf_test_outcome(res), gwf_test_status(res), (int)len,
+                 body ? body : "");
     }
 }
 
@@ -589,8 +589,8 @@ test_request_woken_by_the_fetch_outlives_its_fetch_timeout_safely(void **state)
 static void
 test_server_certificate_from_an_unknown_ca_is_refused(void **state)
 {
-    gwf_test_host *h = host_with_remote(
-        "{\"url\": \"https://127.0.0.1:%u/jwks.json\"}");
+    gwf_test_host *h =
+        host_with_remote("{\"url\": \"https://127.0.0.1:%u/jwks.json\"}");
     gwf_test_result *res = run_bearer(h, "RS256");
 
     (void)state;

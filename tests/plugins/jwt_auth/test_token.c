@@ -81,8 +81,7 @@ test_base64url_round_trips(void **state)
     (void)state;
     for (size_t n = 0; n <= sizeof(bytes); n++) {
         jwt_b64url_encode(bytes, n, text);
-        assert_int_equal(jwt_b64url_decode(text, strlen(text), &out, &len),
-                         0);
+        assert_int_equal(jwt_b64url_decode(text, strlen(text), &out, &len), 0);
         assert_int_equal(len, n);
         assert_memory_equal(out, bytes, n);
         free(out);
@@ -189,9 +188,8 @@ test_ecdsa_signature_of_wrong_length_is_rejected(void **state)
         char *dot = strrchr(token, '.');
         unsigned char *sig;
         size_t sig_len;
-        assert_int_equal(jwt_b64url_decode(dot + 1, strlen(dot + 1), &sig,
-                                           &sig_len),
-                         0);
+        assert_int_equal(
+            jwt_b64url_decode(dot + 1, strlen(dot + 1), &sig, &sig_len), 0);
         assert_int_equal(sig_len, 64);
         len = (size_t)(dot + 1 - token);
         jwt_b64url_encode(sig, 63, token + len);
@@ -237,8 +235,8 @@ static void
 assert_key_refused(const char *jwk_json, const char *reason)
 {
     char err[256], warn[256];
-    jwt_jwks *set = jwt_jwks_parse(jwk_json, strlen(jwk_json), err,
-                                   sizeof(err), warn, sizeof(warn));
+    jwt_jwks *set = jwt_jwks_parse(jwk_json, strlen(jwk_json), err, sizeof(err),
+                                   warn, sizeof(warn));
     assert_null(set);
     if (!strstr(err, reason))
         fail_msg("want \"%s\" in \"%s\"", reason, err);
@@ -256,11 +254,10 @@ static void
 test_ec_point_not_on_the_curve_is_refused(void **state)
 {
     (void)state;
-    assert_key_refused(
-        "{\"kty\":\"EC\",\"crv\":\"P-256\","
-        "\"x\":\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\","
-        "\"y\":\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI\"}",
-        "not on the curve");
+    assert_key_refused("{\"kty\":\"EC\",\"crv\":\"P-256\","
+                       "\"x\":\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\","
+                       "\"y\":\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI\"}",
+                       "not on the curve");
 }
 
 static void
@@ -288,8 +285,8 @@ test_unusable_keys_are_skipped_next_to_usable_ones(void **state)
     const char *jwks = "{\"keys\":[{\"kty\":\"oct\",\"use\":\"enc\","
                        "\"k\":\"AAAA\"},{\"kty\":\"oct\",\"k\":\"AAAA\"}]}";
     char err[128], warn[128];
-    jwt_jwks *set = jwt_jwks_parse(jwks, strlen(jwks), err, sizeof(err),
-                                   warn, sizeof(warn));
+    jwt_jwks *set = jwt_jwks_parse(jwks, strlen(jwks), err, sizeof(err), warn,
+                                   sizeof(warn));
 
     (void)state;
     assert_non_null(set);

@@ -66,8 +66,8 @@ expected_valid(const json_t *vec)
 {
     if (is_es521_key(vec))
         return 0;
-    return strcmp(json_string_value(json_object_get(vec, "expect")),
-                  "valid") == 0;
+    return strcmp(json_string_value(json_object_get(vec, "expect")), "valid") ==
+           0;
 }
 
 /* Run every non-defective case `filter` selects; returns how many ran. */
@@ -98,8 +98,8 @@ run_cases(case_filter filter)
             ran++;
             if (want != got) {
                 wrong++;
-                print_error("%s: expected %s, verifier said %s\n",
-                            de->d_name, want ? "valid" : "invalid",
+                print_error("%s: expected %s, verifier said %s\n", de->d_name,
+                            want ? "valid" : "invalid",
                             got ? "valid" : "invalid");
             }
         }

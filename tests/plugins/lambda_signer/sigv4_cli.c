@@ -53,10 +53,10 @@ main(void)
         for (size_t i = 0; i < count; i++) {
             json_t *h = json_array_get(hs, i);
             json_t *name = json_array_get(h, 0), *value = json_array_get(h, 1);
-            headers[i].name = (gwf_view){json_string_value(name),
-                                         json_string_length(name)};
-            headers[i].value = (gwf_view){json_string_value(value),
-                                          json_string_length(value)};
+            headers[i].name =
+                (gwf_view){json_string_value(name), json_string_length(name)};
+            headers[i].value =
+                (gwf_view){json_string_value(value), json_string_length(value)};
         }
         sigv4_request req = {
             .method = view(in, "method"),
@@ -76,11 +76,11 @@ main(void)
             .unsigned_payload =
                 json_is_true(json_object_get(in, "unsigned_payload")),
             .presign = json_is_true(json_object_get(in, "presign")),
-            .expires = (uint32_t)json_integer_value(
-                json_object_get(in, "expires")),
+            .expires =
+                (uint32_t)json_integer_value(json_object_get(in, "expires")),
         };
-        sigv4_credentials creds = {str(in, "access_key"),
-                                   str(in, "secret_key"), str(in, "token")};
+        sigv4_credentials creds = {str(in, "access_key"), str(in, "secret_key"),
+                                   str(in, "token")};
         sigv4_result res;
         const char *why;
         json_t *out;

@@ -1069,10 +1069,10 @@ static void
 test_sign_mode_unsigned_payload_sends_and_signs_content_sha256(void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(extension(
-        "{\"mode\": \"sign\", \"service\": \"execute-api\", "
-        "\"unsignedPayload\": true, " SIGN_AUTH "}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        extension("{\"mode\": \"sign\", \"service\": \"execute-api\", "
+                  "\"unsignedPayload\": true, " SIGN_AUTH "}",
+                  secret_string_data));
     gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
     gwf_test_request_body(req, "data", 4);
     gwf_test_result *res = run_extension(h, req);
@@ -1084,8 +1084,8 @@ test_sign_mode_unsigned_payload_sends_and_signs_content_sha256(void **state)
     assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 1));
     assert_contains(gwf_test_upstream_header(res, "authorization", 0),
                     "SignedHeaders=host;x-amz-content-sha256;x-amz-date,");
-    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1,
-                          1, 1);
+    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1, 1,
+                          1);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -1099,8 +1099,8 @@ test_sign_mode_unsigned_payload_without_content_sha256_when_turned_off(
     (void)state;
     gwf_test_host *h = host_with(extension(
         "{\"mode\": \"sign\", \"service\": \"execute-api\", "
-        "\"unsignedPayload\": true, \"contentSha256Header\": false, "
-        SIGN_AUTH "}",
+        "\"unsignedPayload\": true, \"contentSha256Header\": false, " SIGN_AUTH
+        "}",
         secret_string_data));
     gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
     gwf_test_request_header(req, "x-amz-content-sha256", "UNSIGNED-PAYLOAD");
@@ -1110,8 +1110,8 @@ test_sign_mode_unsigned_payload_without_content_sha256_when_turned_off(
     assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 0));
     assert_contains(gwf_test_upstream_header(res, "authorization", 0),
                     "SignedHeaders=host;x-amz-date,");
-    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1,
-                          0, 1);
+    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1, 0,
+                          1);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -1125,8 +1125,7 @@ test_sign_mode_client_content_sha256_is_removed_when_not_sent(void **state)
 {
     (void)state;
     gwf_test_host *h = host_with(extension(
-        "{\"mode\": \"sign\", \"service\": \"execute-api\", " SIGN_AUTH
-        "}",
+        "{\"mode\": \"sign\", \"service\": \"execute-api\", " SIGN_AUTH "}",
         secret_string_data));
     gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
     gwf_test_request_header(req, "X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD");
@@ -1148,10 +1147,10 @@ test_sign_mode_client_content_sha256_is_replaced_by_unsigned_payload(
     void **state)
 {
     (void)state;
-    gwf_test_host *h = host_with(extension(
-        "{\"mode\": \"sign\", \"service\": \"execute-api\", "
-        "\"unsignedPayload\": true, " SIGN_AUTH "}",
-        secret_string_data));
+    gwf_test_host *h = host_with(
+        extension("{\"mode\": \"sign\", \"service\": \"execute-api\", "
+                  "\"unsignedPayload\": true, " SIGN_AUTH "}",
+                  secret_string_data));
     gwf_test_request *req = gwf_test_request_new("PUT", "/items/1");
     gwf_test_request_header(
         req, "x-amz-content-sha256",
@@ -1164,8 +1163,8 @@ test_sign_mode_client_content_sha256_is_replaced_by_unsigned_payload(
         gwf_test_upstream_header(res, "x-amz-content-sha256", 0),
         "UNSIGNED-PAYLOAD");
     assert_null(gwf_test_upstream_header(res, "x-amz-content-sha256", 1));
-    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1,
-                          1, 1);
+    assert_signed_payload(res, "execute-api", "us-east-1", NULL, 0, NULL, 1, 1,
+                          1);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }

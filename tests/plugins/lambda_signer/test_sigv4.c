@@ -150,9 +150,8 @@ test_changed_secret_is_never_signed_with_old_key(void **state)
     sigv4_key_cache cache = {0};
     sigv4_request r = request("GET", "/", NULL, 0);
     sigv4_params p = params_default();
-    sigv4_credentials other = {"AKIDEXAMPLE",
-                               "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ",
-                               NULL};
+    sigv4_credentials other = {
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ", NULL};
     sigv4_result a, b, fresh;
     const char *why;
     assert_int_equal(sigv4_sign(&r, &p, &creds, &cache, &a, &why), 0);
@@ -189,7 +188,8 @@ test_long_secret_is_signed_without_caching(void **state)
     sigv4_result_free(&b);
 }
 
-/* -- Headers ---------------------------------------------------------------- */
+/* -- Headers ----------------------------------------------------------------
+ */
 
 static void
 test_proxy_and_hop_by_hop_headers_are_not_signed(void **state)
@@ -275,7 +275,8 @@ test_only_included_signs_just_the_named_headers(void **state)
     free(cr);
 }
 
-/* -- Payload ------------------------------------------------------------------ */
+/* -- Payload ------------------------------------------------------------------
+ */
 
 static void
 test_unsigned_payload_is_signed_as_literal(void **state)
@@ -347,7 +348,8 @@ test_presigned_token_after_is_in_url_not_in_signature(void **state)
     sigv4_result_free(&res);
 }
 
-/* -- URI and query ---------------------------------------------------------- */
+/* -- URI and query ----------------------------------------------------------
+ */
 
 static void
 test_normalized_path_removes_dots_and_empty_segments(void **state)
@@ -393,7 +395,8 @@ test_query_keys_sort_before_longer_keys(void **state)
     ASSERT_QUERY("ab=1&a=2&a-=3", "a=2&a-=3&ab=1");
 }
 
-/* -- Errors --------------------------------------------------------------------- */
+/* -- Errors
+ * --------------------------------------------------------------------- */
 
 static void
 test_request_without_host_is_refused(void **state)
@@ -451,8 +454,7 @@ main(void)
         cmocka_unit_test(test_unsigned_payload_is_signed_as_literal),
         cmocka_unit_test(test_given_payload_hash_is_used),
         cmocka_unit_test(test_session_token_is_signed_or_added_after),
-        cmocka_unit_test(
-            test_presigned_token_after_is_in_url_not_in_signature),
+        cmocka_unit_test(test_presigned_token_after_is_in_url_not_in_signature),
         cmocka_unit_test(test_normalized_path_removes_dots_and_empty_segments),
         cmocka_unit_test(test_normalized_path_is_encoded_again),
         cmocka_unit_test(

@@ -223,8 +223,7 @@ run_case(void **state)
     sigv4_key_cache cache = {0};
     sigv4_result res;
     const char *why = NULL;
-    assert_int_equal(sigv4_sign(&req, &params, &creds, &cache, &res, &why),
-                     0);
+    assert_int_equal(sigv4_sign(&req, &params, &creds, &cache, &res, &why), 0);
 
     snprintf(file, sizeof file, "%s-canonical-request.txt", variant);
     char *want = read_file(dir, file, NULL);
@@ -316,8 +315,7 @@ run_botocore_case(void **state)
     if (!token) {
         for (size_t i = 0; i < r.header_count; i++)
             if (gwf_view_ieq(r.headers[i].name, "x-amz-security-token")) {
-                token = strndup(r.headers[i].value.ptr,
-                                r.headers[i].value.len);
+                token = strndup(r.headers[i].value.ptr, r.headers[i].value.len);
                 after = 1;
             }
     }
@@ -341,8 +339,7 @@ run_botocore_case(void **state)
     sigv4_key_cache cache = {0};
     sigv4_result res;
     const char *why = NULL;
-    assert_int_equal(sigv4_sign(&req, &params, &creds, &cache, &res, &why),
-                     0);
+    assert_int_equal(sigv4_sign(&req, &params, &creds, &cache, &res, &why), 0);
     assert_text_equal("canonical request", res.canonical_request.data,
                       res.canonical_request.len, want_creq);
     assert_text_equal("string to sign", res.string_to_sign.data,
@@ -379,8 +376,7 @@ find_botocore_cases(const char *root, const char *sub, vector_case *cases,
                  e->d_name);
         FILE *f = fopen(probe, "r");
         char name[300];
-        snprintf(name, sizeof name, "%s%s%s", sub, *sub ? "/" : "",
-                 e->d_name);
+        snprintf(name, sizeof name, "%s%s%s", sub, *sub ? "/" : "", e->d_name);
         if (f) {
             fclose(f);
             snprintf(cases[n].name, sizeof cases[n].name, "%s", name);
@@ -448,13 +444,13 @@ main(int argc, char **argv)
                  cases[i].name);
         snprintf(cases[n + i].label, sizeof cases[n + i].label, "%s/query",
                  cases[i].name);
-        tests[2 * i] = (struct CMUnitTest){cases[i].label, run_case, NULL,
-                                           NULL, &cases[i]};
+        tests[2 * i] = (struct CMUnitTest){cases[i].label, run_case, NULL, NULL,
+                                           &cases[i]};
         tests[2 * i + 1] = (struct CMUnitTest){cases[n + i].label, run_case,
                                                NULL, NULL, &cases[n + i]};
     }
-    int failed = _cmocka_run_group_tests("sigv4_vectors", tests, 2 * n, NULL,
-                                         NULL);
+    int failed =
+        _cmocka_run_group_tests("sigv4_vectors", tests, 2 * n, NULL, NULL);
     free(tests);
     free(cases);
     if (!botocore_dir)
@@ -471,8 +467,8 @@ main(int argc, char **argv)
     qsort(bcases, bn, sizeof *bcases, name_cmp);
     struct CMUnitTest *btests = calloc(bn, sizeof *btests);
     for (size_t i = 0; i < bn; i++)
-        btests[i] = (struct CMUnitTest){bcases[i].name, run_botocore_case,
-                                        NULL, NULL, &bcases[i]};
+        btests[i] = (struct CMUnitTest){bcases[i].name, run_botocore_case, NULL,
+                                        NULL, &bcases[i]};
     failed += _cmocka_run_group_tests("sigv4_botocore_vectors", btests, bn,
                                       NULL, NULL);
     free(btests);

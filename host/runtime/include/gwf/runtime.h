@@ -81,8 +81,8 @@ void gwf_runtime_free(gwf_runtime *rt);
 /* Load manifests: a file, a directory (its .yaml, .yml and .json files)
  * or a glob. Returns 0, or -1 with the errors appended to `err`. */
 int gwf_runtime_load(gwf_runtime *rt, const char *path, gwf_errors *err);
-int gwf_runtime_load_text(gwf_runtime *rt, const char *name,
-                          const char *text, size_t len, gwf_errors *err);
+int gwf_runtime_load_text(gwf_runtime *rt, const char *name, const char *text,
+                          size_t len, gwf_errors *err);
 /* Check every document and its references, load every plugin they name
  * and create every config and route config (what `gwf validate` and
  * `nginx -t` do). 0 or -1 with errors. */
@@ -90,12 +90,12 @@ int gwf_runtime_validate(gwf_runtime *rt, gwf_errors *err);
 
 /* What one route uses; each reference is "name" or "namespace/name". */
 typedef struct gwf_route_refs {
-    const char *policy;             /* TrafficPolicy */
-    const char *const *extensions;  /* GatewayExtensions */
+    const char *policy;            /* TrafficPolicy */
+    const char *const *extensions; /* GatewayExtensions */
     size_t extension_count;
-    const char *direct_response;    /* DirectResponse */
-    const char *backend;            /* Backend */
-    const char *route_name;         /* for logs and GWF_ATTR_ROUTE_NAME */
+    const char *direct_response; /* DirectResponse */
+    const char *backend;         /* Backend */
+    const char *route_name;      /* for logs and GWF_ATTR_ROUTE_NAME */
 } gwf_route_refs;
 
 /* Build (or return the already built) chain for a route. Instances are
@@ -167,8 +167,7 @@ typedef struct gwf_message_ops {
     gwf_status (*get)(void *msg, const char *name, size_t name_len,
                       size_t index, gwf_view *value);
     size_t (*count)(void *msg);
-    gwf_status (*at)(void *msg, size_t index, gwf_view *name,
-                     gwf_view *value);
+    gwf_status (*at)(void *msg, size_t index, gwf_view *name, gwf_view *value);
     gwf_status (*set)(void *msg, const char *name, size_t name_len,
                       const char *value, size_t value_len);
     gwf_status (*add)(void *msg, const char *name, size_t name_len,
@@ -217,8 +216,7 @@ gwf_rt_state gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which,
                                 int end_of_stream);
 /* Feed a body chunk (copied). end_of_stream: last chunk. */
 gwf_rt_state gwf_stream_data(gwf_rt_stream *st, gwf_message_kind which,
-                             const char *data, size_t len,
-                             int end_of_stream);
+                             const char *data, size_t len, int end_of_stream);
 /* Where direction `which` stands now, as the last feeding call or wake
  * for it would say (no plugin code runs): a data plane that streams the
  * request body while the response starts asks after a wake. */
@@ -226,8 +224,8 @@ gwf_rt_state gwf_stream_state(const gwf_rt_stream *st, gwf_message_kind which);
 /* Take the next body chunk that passed every plugin. Returns 1 and fills
  * `chunk` (valid until the next call on the stream) and `*end_of_stream`,
  * or 0 when none is ready. */
-int gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which,
-                    gwf_view *chunk, int *end_of_stream);
+int gwf_stream_take(gwf_rt_stream *st, gwf_message_kind which, gwf_view *chunk,
+                    int *end_of_stream);
 
 /* End the stream with the host's own reply (status, a one-line text
  * body, `details` for metrics), as the runtime does for its own limits:

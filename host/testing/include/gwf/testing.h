@@ -69,7 +69,8 @@ void gwf_test_set_worker(gwf_test_host *h, uint32_t index, uint32_t count);
 void gwf_test_set_upstream(gwf_test_host *h, int status, const char *headers,
                            const char *body, size_t body_len);
 
-/* -- Requests --------------------------------------------------------------- */
+/* -- Requests ---------------------------------------------------------------
+ */
 
 /* A request with scheme "http" and one header, `host: example.com`
  * (replace it with gwf_test_request_header only via a new request from
@@ -85,15 +86,16 @@ void gwf_test_request_body(gwf_test_request *r, const char *data, size_t len);
 void gwf_test_request_remote(gwf_test_request *r, const char *ip);
 void gwf_test_request_free(gwf_test_request *r);
 
-/* -- Running ----------------------------------------------------------------- */
+/* -- Running -----------------------------------------------------------------
+ */
 
 /* What a route uses: any field may be NULL. REF is "name" or
  * "namespace/name". */
 typedef struct gwf_test_route {
-    const char *policy;              /* a TrafficPolicy */
-    const char *const *extensions;   /* GatewayExtensions, NULL-terminated */
-    const char *direct_response;     /* a DirectResponse */
-    const char *backend;             /* a Backend */
+    const char *policy;            /* a TrafficPolicy */
+    const char *const *extensions; /* GatewayExtensions, NULL-terminated */
+    const char *direct_response;   /* a DirectResponse */
+    const char *backend;           /* a Backend */
 } gwf_test_route;
 
 /* Start a request through the route and run the loop until it finishes
@@ -105,8 +107,7 @@ gwf_test_result *gwf_test_start(gwf_test_host *h, const gwf_test_route *route,
                                 long real_timeout_ms);
 /* Run the loop again for up to `real_timeout_ms` (after gwf_test_advance,
  * or while a peer answers). Returns 1 when the request has finished. */
-int gwf_test_wait(gwf_test_host *h, gwf_test_result *res,
-                  long real_timeout_ms);
+int gwf_test_wait(gwf_test_host *h, gwf_test_result *res, long real_timeout_ms);
 /* start + wait with a 5 s bound. */
 gwf_test_result *gwf_test_run(gwf_test_host *h, const gwf_test_route *route,
                               const gwf_test_request *req);
@@ -114,7 +115,8 @@ gwf_test_result *gwf_test_run(gwf_test_host *h, const gwf_test_route *route,
 void gwf_test_abort(gwf_test_host *h, gwf_test_result *res);
 void gwf_test_result_free(gwf_test_result *res);
 
-/* -- Outcome ----------------------------------------------------------------- */
+/* -- Outcome -----------------------------------------------------------------
+ */
 
 enum {
     GWF_TEST_RUNNING = 0,     /* still paused */
