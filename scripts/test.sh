@@ -123,6 +123,19 @@ meson_suite() {
 stage "packages: scripts/setup.sh"
 bash scripts/setup.sh || fail "setup: scripts/setup.sh"
 
+# -- 1b. formatting ------------------------------------------------------------
+# Every C file of the project (not the vendored suites) is clang-format
+# clean with the repository's .clang-format.
+stage "format: clang-format --dry-run --Werror"
+if ! command -v clang-format >/dev/null 2>&1; then
+    missing_tool "format: clang-format not installed"
+elif git ls-files '*.c' '*.h' | grep -v '^tests/nginx-tests/' |
+        xargs clang-format --dry-run --Werror; then
+    pass
+else
+    fail "format: clang-format differences (run clang-format -i on the files above)"
+fi
+
 # -- 2. normal build ----------------------------------------------------------
 stage "build/: normal build and all suites"
 if setup_build build -Dsanitize=false -Dtests=true -Dfuzz=false \
@@ -141,6 +154,32 @@ if setup_build build-asan -Dsanitize=true -Db_sanitize=address,undefined \
         meson_suite build-asan build-asan --timeout-multiplier 3
 else
     fail "build-asan: meson setup"
+fi
+
+# -- 3a. nginx's own test suite ------------------------------------------------
+# tests/nginx-tests (vendored, pinned to nginx 1.22.1): the CI subset, run
+# against Debian's nginx alone and with the ASan-built module and a
+# body-observing chain on every server; a file that fails only with gwf,
+# a worker that died or a sanitizer report fails the run. The whole suite:
+# scripts/nginx-tests.sh --all build-asan.
+stage "nginx-tests: nginx's own suite, without and with gwf (CI subset)"
+if [ ! -f build-asan/host/nginx/ngx_http_gwf_module.so ]; then
+    missing_tool "nginx-tests: no nginx module in build-asan/"
+else
+    nt_log=$tmp/nginx-tests.log
+    nt_status=0
+    bash scripts/nginx-tests.sh build-asan >"$nt_log" 2>&1 || nt_status=$?
+    tail -n 40 "$nt_log"
+    nt_line=$(tail -n 1 "$nt_log")
+    if [[ $nt_line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        skipped=$((skipped + BASH_REMATCH[3]))
+        if [ "${BASH_REMATCH[2]}" -gt 0 ] || [ "$nt_status" -ne 0 ]; then
+            fail "nginx-tests: ${BASH_REMATCH[2]} file(s) fail only with gwf (exit $nt_status; table above)"
+        fi
+    else
+        fail "nginx-tests: no summary line (exit $nt_status)"
+    fi
 fi
 
 # -- 3b. ThreadSanitizer -------------------------------------------------------
