@@ -1,6 +1,5 @@
 /*
- * http1.c — whole-message HTTP/1.1 parser and serializer, and the upstream
- * fetch over libcurl.
+ * http1.c — whole-message HTTP/1.1 parser and serializer.
  *
  * The parser walks the input line by line (a line ends at LF; one CR
  * before it is dropped), so CRLF files and LF files read the same and
@@ -16,14 +15,11 @@
  * length-delimited body are an error rather than silently dropped, since
  * in a hand-written file they almost always mean the length is wrong.
  *
- * The fetch leaves connection management to curl and collects the
- * response through curl's header and write callbacks instead of parsing
- * raw bytes, so TLS, chunked decoding and 1xx responses are curl's job.
+ * The upstream fetch over libcurl (fetch.c) reuses the helpers declared
+ * at the end of http1.h.
  */
 #include "http1.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,12 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SNIPPET_MAX 40 /* longest piece of input quoted in an error */
-
 /* ---- small helpers ----------------------------------------------------- */
 
-static char *
-dup_bytes(const char *bytes, size_t len)
+char *
+http1_dup_bytes(const char *bytes, size_t len)
 {
     char *copy = malloc(len + 1);
     if (!copy)
@@ -53,8 +47,9 @@ ascii_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-static bool
-same_ignoring_case(const char *a, size_t a_len, const char *b, size_t b_len)
+bool
+http1_same_ignoring_case(const char *a, size_t a_len, const char *b,
+                         size_t b_len)
 {
     if (a_len != b_len)
         return false;
@@ -65,26 +60,26 @@ same_ignoring_case(const char *a, size_t a_len, const char *b, size_t b_len)
     return true;
 }
 
-static bool
-equals_ignoring_case(const char *a, size_t a_len, const char *b)
+bool
+http1_equals_ignoring_case(const char *a, size_t a_len, const char *b)
 {
-    return same_ignoring_case(a, a_len, b, strlen(b));
+    return http1_same_ignoring_case(a, a_len, b, strlen(b));
 }
 
-static bool
-is_ows(char c)
+bool
+http1_is_ows(char c)
 {
     return c == ' ' || c == '\t';
 }
 
-static void
-trim_ows(const char **text, size_t *len)
+void
+http1_trim_ows(const char **text, size_t *len)
 {
-    while (*len > 0 && is_ows((*text)[0])) {
+    while (*len > 0 && http1_is_ows((*text)[0])) {
         (*text)++;
         (*len)--;
     }
-    while (*len > 0 && is_ows((*text)[*len - 1]))
+    while (*len > 0 && http1_is_ows((*text)[*len - 1]))
         (*len)--;
 }
 
@@ -98,8 +93,8 @@ is_tchar(unsigned char c)
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static bool
-is_token(const char *text, size_t len)
+bool
+http1_is_token(const char *text, size_t len)
 {
     if (len == 0)
         return false;
@@ -111,13 +106,13 @@ is_token(const char *text, size_t len)
 }
 
 /* A printable, bounded copy of some input for an error message. */
-static const char *
-snippet(char *buf, size_t cap, const char *text, size_t len)
+const char *
+http1_snippet(char *buf, size_t cap, const char *text, size_t len)
 {
     size_t room = cap - 4; /* "..." and NUL */
     size_t n = len < room ? len : room;
-    if (n > SNIPPET_MAX)
-        n = SNIPPET_MAX;
+    if (n > HTTP1_SNIPPET_MAX)
+        n = HTTP1_SNIPPET_MAX;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)text[i];
         buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
@@ -156,7 +151,7 @@ gwf_http_header_find(const gwf_http_message *m, const char *name, size_t start)
         return -1;
     for (size_t i = start; i < m->header_count; i++) {
         const gwf_http_header *h = &m->headers[i];
-        if (h->name && equals_ignoring_case(h->name, h->name_len, name))
+        if (h->name && http1_equals_ignoring_case(h->name, h->name_len, name))
             return (long)i;
     }
     return -1;
@@ -164,9 +159,10 @@ gwf_http_header_find(const gwf_http_message *m, const char *name, size_t start)
 
 /* Appends a copy of name/value; the headers array grows as needed.
  * *capacity tracks the array size. 0 ok, -1 out of memory. */
-static int
-message_add_header(gwf_http_message *m, size_t *capacity, const char *name,
-                   size_t name_len, const char *value, size_t value_len)
+int
+http1_message_add_header(gwf_http_message *m, size_t *capacity,
+                         const char *name, size_t name_len, const char *value,
+                         size_t value_len)
 {
     if (m->header_count == *capacity) {
         size_t grown = *capacity ? *capacity * 2 : 16;
@@ -178,9 +174,9 @@ message_add_header(gwf_http_message *m, size_t *capacity, const char *name,
         *capacity = grown;
     }
     gwf_http_header h = {
-        .name = dup_bytes(name, name_len),
+        .name = http1_dup_bytes(name, name_len),
         .name_len = name_len,
-        .value = dup_bytes(value, value_len),
+        .value = http1_dup_bytes(value, value_len),
         .value_len = value_len,
     };
     if (!h.name || !h.value) {
@@ -192,8 +188,8 @@ message_add_header(gwf_http_message *m, size_t *capacity, const char *name,
     return 0;
 }
 
-static void
-message_remove_header_at(gwf_http_message *m, size_t index)
+void
+http1_message_remove_header_at(gwf_http_message *m, size_t index)
 {
     free(m->headers[index].name);
     free(m->headers[index].value);
@@ -202,8 +198,8 @@ message_remove_header_at(gwf_http_message *m, size_t index)
     m->header_count--;
 }
 
-static bool
-status_has_no_body(int status)
+bool
+http1_status_has_no_body(int status)
 {
     return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
@@ -273,8 +269,8 @@ check_line_bytes(struct parser *p, const struct line *line, const char *what)
     return 0;
 }
 
-static int
-parse_version(const char *text, size_t len, int *minor)
+int
+http1_parse_version(const char *text, size_t len, int *minor)
 {
     if (len != 8 || memcmp(text, "HTTP/1.", 7) != 0)
         return -1;
@@ -290,12 +286,13 @@ static int
 check_target(struct parser *p, const struct line *line, const char *target,
              size_t len)
 {
-    char shown[SNIPPET_MAX + 8];
+    char shown[HTTP1_SNIPPET_MAX + 8];
     if (target[0] != '/')
         return fail(p,
                     "line %zu: request target '%s' is not origin-form "
                     "(it must start with '/')",
-                    line->number, snippet(shown, sizeof(shown), target, len));
+                    line->number,
+                    http1_snippet(shown, sizeof(shown), target, len));
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)target[i];
         if (c <= 0x20 || c == 0x7f)
@@ -315,7 +312,7 @@ check_target(struct parser *p, const struct line *line, const char *target,
 static int
 parse_request_line(struct parser *p, const struct line *line)
 {
-    char shown[SNIPPET_MAX + 8];
+    char shown[HTTP1_SNIPPET_MAX + 8];
     if (check_line_bytes(p, line, "request line") != 0)
         return -1;
 
@@ -325,10 +322,10 @@ parse_request_line(struct parser *p, const struct line *line)
         return fail(p, "line %zu: request line must be 'METHOD /path HTTP/1.1'",
                     line->number);
     size_t method_len = (size_t)(space - method);
-    if (!is_token(method, method_len))
+    if (!http1_is_token(method, method_len))
         return fail(p, "line %zu: method '%s' is not a valid token",
                     line->number,
-                    snippet(shown, sizeof(shown), method, method_len));
+                    http1_snippet(shown, sizeof(shown), method, method_len));
 
     const char *target = space + 1;
     size_t rest = line->len - method_len - 1;
@@ -344,17 +341,17 @@ parse_request_line(struct parser *p, const struct line *line)
 
     const char *version = space + 1;
     size_t version_len = rest - target_len - 1;
-    if (parse_version(version, version_len, &p->msg.minor_version) != 0)
+    if (http1_parse_version(version, version_len, &p->msg.minor_version) != 0)
         return fail(p,
                     "line %zu: unsupported HTTP version '%s' (expected "
                     "HTTP/1.0 or HTTP/1.1)",
                     line->number,
-                    snippet(shown, sizeof(shown), version, version_len));
+                    http1_snippet(shown, sizeof(shown), version, version_len));
     if (check_target(p, line, target, target_len) != 0)
         return -1;
 
-    p->msg.method = dup_bytes(method, method_len);
-    p->msg.target = dup_bytes(target, target_len);
+    p->msg.method = http1_dup_bytes(method, method_len);
+    p->msg.target = http1_dup_bytes(target, target_len);
     if (!p->msg.method || !p->msg.target)
         return fail(p, "out of memory");
     return 0;
@@ -363,19 +360,19 @@ parse_request_line(struct parser *p, const struct line *line)
 static int
 parse_status_line(struct parser *p, const struct line *line)
 {
-    char shown[SNIPPET_MAX + 8];
+    char shown[HTTP1_SNIPPET_MAX + 8];
     if (check_line_bytes(p, line, "status line") != 0)
         return -1;
 
     const char *text = line->text;
     const char *space = memchr(text, ' ', line->len);
     size_t version_len = space ? (size_t)(space - text) : line->len;
-    if (parse_version(text, version_len, &p->msg.minor_version) != 0)
+    if (http1_parse_version(text, version_len, &p->msg.minor_version) != 0)
         return fail(p,
                     "line %zu: unsupported HTTP version '%s' (expected "
                     "HTTP/1.0 or HTTP/1.1)",
                     line->number,
-                    snippet(shown, sizeof(shown), text, version_len));
+                    http1_snippet(shown, sizeof(shown), text, version_len));
 
     /* "HTTP/1.1 200" with no reason at all is accepted too. */
     size_t at = version_len + 1;
@@ -412,7 +409,7 @@ parse_status_line(struct parser *p, const struct line *line)
     }
 
     p->msg.status = status;
-    p->msg.reason = dup_bytes(reason, reason_len);
+    p->msg.reason = http1_dup_bytes(reason, reason_len);
     if (!p->msg.reason)
         return fail(p, "out of memory");
     return 0;
@@ -431,8 +428,8 @@ struct field {
 static int
 parse_field_line(struct parser *p, const struct line *line, struct field *field)
 {
-    char shown[SNIPPET_MAX + 8];
-    if (is_ows(line->text[0]))
+    char shown[HTTP1_SNIPPET_MAX + 8];
+    if (http1_is_ows(line->text[0]))
         return fail(p,
                     "line %zu: obsolete line folding is not allowed "
                     "(line starts with whitespace)",
@@ -440,7 +437,7 @@ parse_field_line(struct parser *p, const struct line *line, struct field *field)
     const char *colon = memchr(line->text, ':', line->len);
     if (!colon)
         return fail(p, "line %zu: header line has no colon: '%s'", line->number,
-                    snippet(shown, sizeof(shown), line->text, line->len));
+                    http1_snippet(shown, sizeof(shown), line->text, line->len));
 
     size_t name_len = (size_t)(colon - line->text);
     if (name_len == 0)
@@ -472,7 +469,7 @@ parse_field_line(struct parser *p, const struct line *line, struct field *field)
     if (memchr(value, '\r', value_len))
         return fail(p, "line %zu: header value contains a bare CR",
                     line->number);
-    trim_ows(&value, &value_len);
+    http1_trim_ows(&value, &value_len);
 
     *field = (struct field){line->text, name_len, value, value_len};
     return 0;
@@ -516,9 +513,9 @@ parse_header_section(struct parser *p, bool *blank_seen)
             return fail(p, "line %zu: more than %d headers", line.number,
                         GWF_HTTP1_MAX_HEADERS);
         if (remember_header_line(p, line.number) != 0 ||
-            message_add_header(&p->msg, &p->header_capacity, field.name,
-                               field.name_len, field.value,
-                               field.value_len) != 0)
+            http1_message_add_header(&p->msg, &p->header_capacity, field.name,
+                                     field.name_len, field.value,
+                                     field.value_len) != 0)
             return fail(p, "out of memory");
     }
     return 0;
@@ -526,15 +523,8 @@ parse_header_section(struct parser *p, bool *blank_seen)
 
 /* ---- parser: framing --------------------------------------------------- */
 
-/* Walks the non-empty, OWS-trimmed elements of a comma-separated list
- * value. rest is NULL once the list is used up. */
-struct list_cursor {
-    const char *rest;
-    size_t rest_len;
-};
-
-static bool
-list_next(struct list_cursor *c, const char **element, size_t *len)
+bool
+http1_list_next(struct http1_list_cursor *c, const char **element, size_t *len)
 {
     while (c->rest) {
         const char *comma = memchr(c->rest, ',', c->rest_len);
@@ -548,7 +538,7 @@ list_next(struct list_cursor *c, const char **element, size_t *len)
             c->rest = NULL;
             c->rest_len = 0;
         }
-        trim_ows(element, len);
+        http1_trim_ows(element, len);
         if (*len > 0)
             return true;
     }
@@ -565,12 +555,12 @@ static int
 parse_length_value(struct parser *p, size_t line_no, const char *text,
                    size_t len, size_t *value)
 {
-    char shown[SNIPPET_MAX + 8];
+    char shown[HTTP1_SNIPPET_MAX + 8];
     size_t parsed = 0;
     for (size_t i = 0; i < len; i++) {
         if (text[i] < '0' || text[i] > '9')
             return fail(p, "line %zu: invalid Content-Length '%s'", line_no,
-                        snippet(shown, sizeof(shown), text, len));
+                        http1_snippet(shown, sizeof(shown), text, len));
         parsed = parsed * 10 + (size_t)(text[i] - '0');
         if (parsed > GWF_HTTP1_MAX_BODY)
             return fail(p,
@@ -590,11 +580,11 @@ find_content_length(struct parser *p, struct framing *framing)
          i = gwf_http_header_find(m, "content-length", (size_t)i + 1)) {
         const gwf_http_header *h = &m->headers[i];
         size_t line_no = p->header_lines[i];
-        struct list_cursor list = {h->value, h->value_len};
+        struct http1_list_cursor list = {h->value, h->value_len};
         const char *element;
         size_t element_len;
         bool any = false;
-        while (list_next(&list, &element, &element_len)) {
+        while (http1_list_next(&list, &element, &element_len)) {
             size_t value = 0;
             if (parse_length_value(p, line_no, element, element_len, &value) !=
                 0)
@@ -617,23 +607,24 @@ find_content_length(struct parser *p, struct framing *framing)
 static int
 find_transfer_coding(struct parser *p, struct framing *framing)
 {
-    char shown[SNIPPET_MAX + 8];
+    char shown[HTTP1_SNIPPET_MAX + 8];
     const gwf_http_message *m = &p->msg;
     for (long i = gwf_http_header_find(m, "transfer-encoding", 0); i >= 0;
          i = gwf_http_header_find(m, "transfer-encoding", (size_t)i + 1)) {
         const gwf_http_header *h = &m->headers[i];
         size_t line_no = p->header_lines[i];
-        struct list_cursor list = {h->value, h->value_len};
+        struct http1_list_cursor list = {h->value, h->value_len};
         const char *coding;
         size_t coding_len;
         bool any = false;
-        while (list_next(&list, &coding, &coding_len)) {
-            if (!equals_ignoring_case(coding, coding_len, "chunked"))
-                return fail(p,
-                            "line %zu: Transfer-Encoding '%s' is not "
-                            "supported (only chunked is)",
-                            line_no,
-                            snippet(shown, sizeof(shown), coding, coding_len));
+        while (http1_list_next(&list, &coding, &coding_len)) {
+            if (!http1_equals_ignoring_case(coding, coding_len, "chunked"))
+                return fail(
+                    p,
+                    "line %zu: Transfer-Encoding '%s' is not "
+                    "supported (only chunked is)",
+                    line_no,
+                    http1_snippet(shown, sizeof(shown), coding, coding_len));
             if (framing->chunked)
                 return fail(p,
                             "line %zu: Transfer-Encoding applies chunked "
@@ -656,7 +647,7 @@ find_transfer_coding(struct parser *p, struct framing *framing)
 static int
 set_body(struct parser *p, const char *bytes, size_t len)
 {
-    p->msg.body = dup_bytes(bytes, len);
+    p->msg.body = http1_dup_bytes(bytes, len);
     if (!p->msg.body)
         return fail(p, "out of memory");
     p->msg.body_len = len;
@@ -678,7 +669,7 @@ count_lines(const char *bytes, size_t len)
 static int
 parse_chunk_size(struct parser *p, const struct line *line, size_t *size)
 {
-    char shown[SNIPPET_MAX + 8];
+    char shown[HTTP1_SNIPPET_MAX + 8];
     size_t i = 0;
     size_t parsed = 0;
     for (; i < line->len; i++) {
@@ -699,11 +690,11 @@ parse_chunk_size(struct parser *p, const struct line *line, size_t *size)
                         line->number, GWF_HTTP1_MAX_BODY);
     }
     size_t digits = i;
-    while (i < line->len && is_ows(line->text[i]))
+    while (i < line->len && http1_is_ows(line->text[i]))
         i++;
     if (digits == 0 || (i < line->len && line->text[i] != ';'))
         return fail(p, "line %zu: invalid chunk size '%s'", line->number,
-                    snippet(shown, sizeof(shown), line->text, line->len));
+                    http1_snippet(shown, sizeof(shown), line->text, line->len));
     if (check_line_bytes(p, line, "chunk extension") != 0)
         return -1;
     *size = parsed;
@@ -805,11 +796,11 @@ replace_chunked_with_length(gwf_http_message *m, size_t *capacity)
 {
     long i;
     while ((i = gwf_http_header_find(m, "transfer-encoding", 0)) >= 0)
-        message_remove_header_at(m, (size_t)i);
+        http1_message_remove_header_at(m, (size_t)i);
     char length[24];
     int n = snprintf(length, sizeof(length), "%zu", m->body_len);
-    return message_add_header(m, capacity, "Content-Length", 14, length,
-                              (size_t)n);
+    return http1_message_add_header(m, capacity, "Content-Length", 14, length,
+                                    (size_t)n);
 }
 
 static int
@@ -825,7 +816,7 @@ parse_body(struct parser *p, bool blank_seen)
     const char *rest = p->data + p->pos;
     size_t rest_len = blank_seen ? p->len - p->pos : 0;
 
-    if (!p->is_request && status_has_no_body(p->msg.status)) {
+    if (!p->is_request && http1_status_has_no_body(p->msg.status)) {
         if (rest_len > 0)
             return fail(p,
                         "body: a %d response has no body, but %zu bytes "
@@ -930,15 +921,8 @@ gwf_http1_parse_response(const char *data, size_t len, gwf_http_message *out,
 
 /* ---- serializer -------------------------------------------------------- */
 
-struct builder {
-    char *data;
-    size_t len;
-    size_t capacity;
-    bool failed;
-};
-
-static void
-builder_add(struct builder *b, const char *bytes, size_t len)
+void
+http1_builder_add(struct http1_builder *b, const char *bytes, size_t len)
 {
     if (b->failed || len == 0)
         return;
@@ -964,25 +948,26 @@ builder_add(struct builder *b, const char *bytes, size_t len)
 }
 
 static void
-builder_add_str(struct builder *b, const char *text)
+builder_add_str(struct http1_builder *b, const char *text)
 {
     if (text)
-        builder_add(b, text, strlen(text));
+        http1_builder_add(b, text, strlen(text));
 }
 
 static char *
-builder_finish(struct builder *b, const gwf_http_message *m, size_t *len)
+builder_finish(struct http1_builder *b, const gwf_http_message *m, size_t *len)
 {
     for (size_t i = 0; i < m->header_count; i++) {
         const gwf_http_header *h = &m->headers[i];
-        builder_add(b, h->name ? h->name : "", h->name ? h->name_len : 0);
-        builder_add(b, ": ", 2);
-        builder_add(b, h->value ? h->value : "", h->value ? h->value_len : 0);
-        builder_add(b, "\r\n", 2);
+        http1_builder_add(b, h->name ? h->name : "", h->name ? h->name_len : 0);
+        http1_builder_add(b, ": ", 2);
+        http1_builder_add(b, h->value ? h->value : "",
+                          h->value ? h->value_len : 0);
+        http1_builder_add(b, "\r\n", 2);
     }
-    builder_add(b, "\r\n", 2);
+    http1_builder_add(b, "\r\n", 2);
     if (m->body)
-        builder_add(b, m->body, m->body_len);
+        http1_builder_add(b, m->body, m->body_len);
     if (b->failed) {
         free(b->data);
         return NULL;
@@ -1001,542 +986,25 @@ version_text(int minor_version)
 char *
 gwf_http1_serialize_request(const gwf_http_message *m, size_t *len)
 {
-    struct builder b = {0};
+    struct http1_builder b = {0};
     builder_add_str(&b, m->method);
-    builder_add(&b, " ", 1);
+    http1_builder_add(&b, " ", 1);
     builder_add_str(&b, m->target);
-    builder_add(&b, " ", 1);
+    http1_builder_add(&b, " ", 1);
     builder_add_str(&b, version_text(m->minor_version));
-    builder_add(&b, "\r\n", 2);
+    http1_builder_add(&b, "\r\n", 2);
     return builder_finish(&b, m, len);
 }
 
 char *
 gwf_http1_serialize_response(const gwf_http_message *m, size_t *len)
 {
-    struct builder b = {0};
+    struct http1_builder b = {0};
     char status[16];
     snprintf(status, sizeof(status), " %03d ", m->status);
     builder_add_str(&b, version_text(m->minor_version));
     builder_add_str(&b, status);
     builder_add_str(&b, m->reason);
-    builder_add(&b, "\r\n", 2);
+    http1_builder_add(&b, "\r\n", 2);
     return builder_finish(&b, m, len);
-}
-
-/* ---- fetch ------------------------------------------------------------- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-/* curl_global_init is not thread-safe in every libcurl we may meet, so
- * it runs exactly once, whichever thread fetches first. */
-static void
-curl_init_once(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-struct fetch {
-    const char *url; /* as the caller gave it, for messages */
-    char *err;
-    size_t errcap;
-    gwf_http_message *resp;
-    size_t header_capacity;
-    struct builder body;
-    char failure[128]; /* set by a callback that aborted the transfer */
-};
-
-__attribute__((format(printf, 2, 3))) static int
-fetch_fail(struct fetch *f, const char *fmt, ...)
-{
-    if (f->err && f->errcap > 0) {
-        char detail[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, sizeof(detail), fmt, ap);
-        va_end(ap);
-        snprintf(f->err, f->errcap, "upstream %s: %s", f->url, detail);
-    }
-    return -1;
-}
-
-static bool
-starts_with_ignoring_case(const char *text, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return strlen(text) >= n && equals_ignoring_case(text, n, prefix);
-}
-
-/* scheme://authority + path prefix without trailing '/' + target. */
-static char *
-build_fetch_url(struct fetch *f, const char *target)
-{
-    const char *url = f->url;
-    size_t scheme_len;
-    if (starts_with_ignoring_case(url, "http://"))
-        scheme_len = 7;
-    else if (starts_with_ignoring_case(url, "https://"))
-        scheme_len = 8;
-    else {
-        fetch_fail(f, "URL must start with http:// or https://");
-        return NULL;
-    }
-    size_t url_len = strlen(url);
-    if (strpbrk(url, "?#")) {
-        fetch_fail(f, "URL must not have a query or fragment");
-        return NULL;
-    }
-    const char *path = strchr(url + scheme_len, '/');
-    size_t authority_end = path ? (size_t)(path - url) : url_len;
-    if (authority_end == scheme_len) {
-        fetch_fail(f, "URL has no host");
-        return NULL;
-    }
-    size_t base_len = url_len;
-    while (base_len > authority_end && url[base_len - 1] == '/')
-        base_len--;
-    if (!target || target[0] != '/') {
-        fetch_fail(f, "request target must start with '/'");
-        return NULL;
-    }
-
-    size_t target_len = strlen(target);
-    char *full = malloc(base_len + target_len + 1);
-    if (!full) {
-        fetch_fail(f, "out of memory");
-        return NULL;
-    }
-    memcpy(full, url, base_len);
-    memcpy(full + base_len, target, target_len + 1);
-    return full;
-}
-
-static bool
-header_is_curls_job(const gwf_http_header *h)
-{
-    static const char *const managed[] = {"content-length", "transfer-encoding",
-                                          "connection"};
-    for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++) {
-        if (equals_ignoring_case(h->name, h->name_len, managed[i]))
-            return true;
-    }
-    return false;
-}
-
-static int
-slist_add(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *grown = curl_slist_append(*list, line);
-    if (!grown)
-        return -1;
-    *list = grown;
-    return 0;
-}
-
-/* The request headers as curl wants them, plus blanks that stop curl from
- * adding Accept, Content-Type or Expect of its own. */
-static int
-build_request_headers(struct fetch *f, const gwf_http_message *req,
-                      struct curl_slist **list)
-{
-    char shown[SNIPPET_MAX + 8];
-    struct builder line = {0};
-    for (size_t i = 0; i < req->header_count; i++) {
-        const gwf_http_header *h = &req->headers[i];
-        if (!h->name || !is_token(h->name, h->name_len))
-            return fetch_fail(
-                f, "request header name '%s' is not a token",
-                h->name ? snippet(shown, sizeof(shown), h->name, h->name_len)
-                        : "");
-        if (h->value_len > 0 &&
-            (!h->value || memchr(h->value, '\0', h->value_len) ||
-             memchr(h->value, '\r', h->value_len) ||
-             memchr(h->value, '\n', h->value_len)))
-            return fetch_fail(
-                f,
-                "request header '%s' has CR, LF or NUL in "
-                "its value",
-                snippet(shown, sizeof(shown), h->name, h->name_len));
-        if (header_is_curls_job(h))
-            continue;
-        /* "Name;" is curl's way to send a header with an empty value. */
-        line.len = 0;
-        builder_add(&line, h->name, h->name_len);
-        if (h->value_len == 0) {
-            builder_add(&line, ";", 1);
-        } else {
-            builder_add(&line, ": ", 2);
-            builder_add(&line, h->value, h->value_len);
-        }
-        if (line.failed)
-            goto oom;
-        line.data[line.len] = '\0';
-        if (slist_add(list, line.data) != 0)
-            goto oom;
-    }
-    free(line.data);
-
-    static const char *const unwanted[] = {"Accept", "Content-Type", "Expect"};
-    for (size_t i = 0; i < sizeof(unwanted) / sizeof(unwanted[0]); i++) {
-        if (gwf_http_header_find(req, unwanted[i], 0) >= 0)
-            continue;
-        char blank[32];
-        snprintf(blank, sizeof(blank), "%s:", unwanted[i]);
-        if (slist_add(list, blank) != 0)
-            return fetch_fail(f, "out of memory");
-    }
-    return 0;
-
-oom:
-    free(line.data);
-    return fetch_fail(f, "out of memory");
-}
-
-static void
-fetch_reset_headers(struct fetch *f)
-{
-    gwf_http_message *m = f->resp;
-    for (size_t i = 0; i < m->header_count; i++) {
-        free(m->headers[i].name);
-        free(m->headers[i].value);
-    }
-    m->header_count = 0;
-}
-
-/* "HTTP/1.1 200 OK": starts a new header block (a 1xx response may come
- * first; only the last block is kept). */
-static int
-fetch_status_line(struct fetch *f, const char *text, size_t len)
-{
-    gwf_http_message *m = f->resp;
-    fetch_reset_headers(f);
-    free(m->reason);
-    m->reason = NULL;
-
-    const char *space = memchr(text, ' ', len);
-    size_t version_len = space ? (size_t)(space - text) : len;
-    if (parse_version(text, version_len, &m->minor_version) != 0)
-        m->minor_version = 1;
-    const char *status = space ? space + 1 : text + len;
-    size_t left = (size_t)(text + len - status);
-    int code = 0;
-    size_t i = 0;
-    for (; i < left && i < 3 && status[i] >= '0' && status[i] <= '9'; i++)
-        code = code * 10 + (status[i] - '0');
-    m->status = code;
-    const char *reason = status + i;
-    size_t reason_len = left - i;
-    trim_ows(&reason, &reason_len);
-    m->reason = dup_bytes(reason, reason_len);
-    return m->reason ? 0 : -1;
-}
-
-static size_t
-fetch_on_header(char *buffer, size_t size, size_t count, void *userdata)
-{
-    struct fetch *f = userdata;
-    size_t total = size * count;
-    const char *text = buffer;
-    size_t len = total;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        len--;
-    gwf_http_message *m = f->resp;
-
-    if (len >= 5 && memcmp(text, "HTTP/", 5) == 0) {
-        if (fetch_status_line(f, text, len) != 0)
-            goto oom;
-        return total;
-    }
-    if (len == 0)
-        return total;
-    if (is_ows(text[0])) {
-        /* An obsolete folded line continues the previous value. */
-        if (m->header_count == 0)
-            return total;
-        gwf_http_header *last = &m->headers[m->header_count - 1];
-        trim_ows(&text, &len);
-        char *joined = malloc(last->value_len + 1 + len + 1);
-        if (!joined)
-            goto oom;
-        memcpy(joined, last->value, last->value_len);
-        joined[last->value_len] = ' ';
-        memcpy(joined + last->value_len + 1, text, len);
-        joined[last->value_len + 1 + len] = '\0';
-        free(last->value);
-        last->value = joined;
-        last->value_len += 1 + len;
-        return total;
-    }
-    const char *colon = memchr(text, ':', len);
-    if (!colon)
-        return total;
-    if (m->header_count == GWF_HTTP1_MAX_HEADERS) {
-        snprintf(f->failure, sizeof(f->failure),
-                 "response has more than %d headers", GWF_HTTP1_MAX_HEADERS);
-        return 0;
-    }
-    size_t name_len = (size_t)(colon - text);
-    const char *value = colon + 1;
-    size_t value_len = len - name_len - 1;
-    trim_ows(&value, &value_len);
-    if (message_add_header(m, &f->header_capacity, text, name_len, value,
-                           value_len) != 0)
-        goto oom;
-    return total;
-
-oom:
-    snprintf(f->failure, sizeof(f->failure), "out of memory");
-    return 0;
-}
-
-static size_t
-fetch_on_body(char *buffer, size_t size, size_t count, void *userdata)
-{
-    struct fetch *f = userdata;
-    size_t total = size * count;
-    if (total > GWF_HTTP1_MAX_BODY - f->body.len) {
-        snprintf(f->failure, sizeof(f->failure),
-                 "response body exceeds %u bytes", GWF_HTTP1_MAX_BODY);
-        return 0;
-    }
-    builder_add(&f->body, buffer, total);
-    if (f->body.failed) {
-        snprintf(f->failure, sizeof(f->failure), "out of memory");
-        return 0;
-    }
-    return total;
-}
-
-static bool
-named_in_connection(const gwf_http_message *m, const gwf_http_header *h)
-{
-    for (long i = gwf_http_header_find(m, "connection", 0); i >= 0;
-         i = gwf_http_header_find(m, "connection", (size_t)i + 1)) {
-        struct list_cursor list = {m->headers[i].value,
-                                   m->headers[i].value_len};
-        const char *option;
-        size_t option_len;
-        while (list_next(&list, &option, &option_len)) {
-            if (same_ignoring_case(h->name, h->name_len, option, option_len))
-                return true;
-        }
-    }
-    return false;
-}
-
-static bool
-is_hop_by_hop(const gwf_http_message *m, const gwf_http_header *h)
-{
-    static const char *const hop_by_hop[] = {
-        "connection", "keep-alive",        "proxy-connection", "te",
-        "trailer",    "transfer-encoding", "upgrade"};
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
-        if (equals_ignoring_case(h->name, h->name_len, hop_by_hop[i]))
-            return true;
-    }
-    return named_in_connection(m, h);
-}
-
-/* Drops hop-by-hop headers; a body curl de-chunked gets a Content-Length,
- * as the parser does for a chunked file. */
-static int
-fetch_finish_headers(struct fetch *f, bool head_request)
-{
-    gwf_http_message *m = f->resp;
-    bool was_chunked = false;
-    for (long i = gwf_http_header_find(m, "transfer-encoding", 0); i >= 0;
-         i = gwf_http_header_find(m, "transfer-encoding", (size_t)i + 1)) {
-        struct list_cursor list = {m->headers[i].value,
-                                   m->headers[i].value_len};
-        const char *coding;
-        size_t coding_len;
-        while (list_next(&list, &coding, &coding_len)) {
-            if (equals_ignoring_case(coding, coding_len, "chunked"))
-                was_chunked = true;
-        }
-    }
-
-    /* Decide first, remove after: removing Connection early would make
-     * the headers it names look end-to-end. */
-    bool *drop = calloc(m->header_count + 1, sizeof(*drop));
-    if (!drop)
-        return -1;
-    for (size_t i = 0; i < m->header_count; i++)
-        drop[i] = is_hop_by_hop(m, &m->headers[i]);
-    size_t kept = 0;
-    for (size_t i = 0; i < m->header_count; i++) {
-        if (drop[i]) {
-            free(m->headers[i].name);
-            free(m->headers[i].value);
-        } else {
-            m->headers[kept++] = m->headers[i];
-        }
-    }
-    m->header_count = kept;
-    free(drop);
-
-    if (!was_chunked || head_request || status_has_no_body(m->status))
-        return 0;
-    long length;
-    while ((length = gwf_http_header_find(m, "content-length", 0)) >= 0)
-        message_remove_header_at(m, (size_t)length);
-    char text[24];
-    int n = snprintf(text, sizeof(text), "%zu", f->body.len);
-    return message_add_header(m, &f->header_capacity, "Content-Length", 14,
-                              text, (size_t)n);
-}
-
-/* Method and body. curl only sends a body with POSTFIELDS, which also
- * makes the request a POST, so any other method is set explicitly. */
-static CURLcode
-set_method_and_body(CURL *curl, const gwf_http_message *req, bool *head)
-{
-    const char *method = req->method;
-    *head = strcmp(method, "HEAD") == 0;
-    if (*head)
-        return curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-
-    bool with_body = req->body_len > 0 || strcmp(method, "POST") == 0 ||
-                     strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
-    CURLcode rc = CURLE_OK;
-    if (with_body) {
-        rc = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                              (curl_off_t)req->body_len);
-        if (rc == CURLE_OK)
-            rc = curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
-                                  req->body_len > 0 ? req->body : "");
-    }
-    bool curl_default =
-        with_body ? strcmp(method, "POST") == 0 : strcmp(method, "GET") == 0;
-    if (rc == CURLE_OK && !curl_default)
-        rc = curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    return rc;
-}
-
-static CURLcode
-set_options(CURL *curl, struct fetch *f, const gwf_http_message *req,
-            const char *full_url, struct curl_slist *headers, long timeout_ms,
-            char *curl_error, bool *head)
-{
-    CURLcode rc = CURLE_OK;
-#define SET(option, value)                                                     \
-    do {                                                                       \
-        if (rc == CURLE_OK)                                                    \
-            rc = curl_easy_setopt(curl, option, value);                        \
-    } while (0)
-    SET(CURLOPT_URL, full_url);
-    SET(CURLOPT_ERRORBUFFER, curl_error);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PROXY, ""); /* the upstream is explicit: ignore http_proxy */
-    SET(CURLOPT_PATH_AS_IS, 1L);
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    SET(CURLOPT_HTTP_VERSION, req->minor_version == 0
-                                  ? (long)CURL_HTTP_VERSION_1_0
-                                  : (long)CURL_HTTP_VERSION_1_1);
-    if (timeout_ms > 0)
-        SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-    SET(CURLOPT_HTTPHEADER, headers);
-    SET(CURLOPT_HEADERFUNCTION, fetch_on_header);
-    SET(CURLOPT_HEADERDATA, f);
-    SET(CURLOPT_WRITEFUNCTION, fetch_on_body);
-    SET(CURLOPT_WRITEDATA, f);
-#undef SET
-    if (rc == CURLE_OK)
-        rc = set_method_and_body(curl, req, head);
-    return rc;
-}
-
-int
-gwf_http_fetch(const char *url, const gwf_http_message *req,
-               gwf_http_message *resp, long timeout_ms, char *err,
-               size_t errcap)
-{
-    memset(resp, 0, sizeof(*resp));
-    if (err && errcap > 0)
-        err[0] = '\0';
-    struct fetch f = {
-        .url = url ? url : "(null)",
-        .err = err,
-        .errcap = errcap,
-        .resp = resp,
-    };
-    if (!url || !req || !req->method ||
-        !is_token(req->method, strlen(req->method)))
-        return fetch_fail(&f, "no URL, request or valid method");
-
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_result != CURLE_OK)
-        return fetch_fail(&f, "libcurl init failed: %s",
-                          curl_easy_strerror(curl_init_result));
-
-    int result = -1;
-    CURL *curl = NULL;
-    struct curl_slist *headers = NULL;
-    char curl_error[CURL_ERROR_SIZE] = "";
-    bool head = false;
-    CURLcode rc;
-    char *full_url = build_fetch_url(&f, req->target);
-    if (!full_url)
-        goto done;
-    if (build_request_headers(&f, req, &headers) != 0)
-        goto done;
-    curl = curl_easy_init();
-    if (!curl) {
-        fetch_fail(&f, "curl_easy_init failed");
-        goto done;
-    }
-
-    rc = set_options(curl, &f, req, full_url, headers, timeout_ms, curl_error,
-                     &head);
-    if (rc != CURLE_OK) {
-        fetch_fail(&f, "%s", curl_easy_strerror(rc));
-        goto done;
-    }
-    rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) {
-        /* curl's own summary first, so messages start the same way;
-         * its detail only when it adds something (a TLS reason, how long
-         * the timeout was), not when it merely repeats the summary. */
-        const char *summary = curl_easy_strerror(rc);
-        if (f.failure[0])
-            fetch_fail(&f, "%s", f.failure);
-        else if (curl_error[0] && !strstr(curl_error, summary))
-            fetch_fail(&f, "%s (%s)", summary, curl_error);
-        else
-            fetch_fail(&f, "%s", summary);
-        goto done;
-    }
-    if (fetch_finish_headers(&f, head) != 0) {
-        fetch_fail(&f, "out of memory");
-        goto done;
-    }
-    if (!resp->reason && !(resp->reason = dup_bytes("", 0))) {
-        fetch_fail(&f, "out of memory");
-        goto done;
-    }
-    resp->body = f.body.data ? f.body.data : dup_bytes("", 0);
-    if (!resp->body) {
-        fetch_fail(&f, "out of memory");
-        goto done;
-    }
-    if (f.body.data)
-        resp->body[f.body.len] = '\0';
-    resp->body_len = f.body.len;
-    f.body.data = NULL;
-    result = 0;
-
-done:
-    if (result != 0)
-        gwf_http_message_free(resp);
-    free(f.body.data);
-    curl_easy_cleanup(curl);
-    curl_slist_free_all(headers);
-    free(full_url);
-    return result;
 }

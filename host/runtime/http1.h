@@ -11,8 +11,8 @@
  * It is not a streaming parser for a server socket; the data planes have
  * their own.
  *
- * gwf_http_fetch sends a parsed request to a real upstream over libcurl,
- * so the CLI can run a chain end to end.
+ * gwf_http_fetch (fetch.c) sends a parsed request to a real upstream over
+ * libcurl, so the CLI can run a chain end to end.
  *
  * Ownership: every pointer in a gwf_http_message (method, target, reason,
  * the headers array, each header's name and value, body) is its own
@@ -27,6 +27,7 @@
 #ifndef GWF_HOST_RUNTIME_HTTP1_H
 #define GWF_HOST_RUNTIME_HTTP1_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -138,6 +139,58 @@ int gwf_http_fetch(const char *url, const gwf_http_message *req,
  * ignoring ASCII case, or -1. */
 long gwf_http_header_find(const gwf_http_message *m, const char *name,
                           size_t start);
+
+/*
+ * Internal: shared by http1.c and fetch.c only (defined in http1.c).
+ */
+
+#define HTTP1_SNIPPET_MAX 40 /* longest piece of input quoted in an error */
+
+/* A growing byte buffer; after a failed append `failed` is set and
+ * further appends do nothing. data is malloc'd. */
+struct http1_builder {
+    char *data;
+    size_t len;
+    size_t capacity;
+    bool failed;
+};
+
+/* Walks the non-empty, OWS-trimmed elements of a comma-separated list
+ * value. rest is NULL once the list is used up. */
+struct http1_list_cursor {
+    const char *rest;
+    size_t rest_len;
+};
+
+/* malloc'd NUL-terminated copy of len bytes; NULL on OOM. */
+char *http1_dup_bytes(const char *bytes, size_t len);
+/* ASCII case-insensitive comparisons. */
+bool http1_same_ignoring_case(const char *a, size_t a_len, const char *b,
+                              size_t b_len);
+bool http1_equals_ignoring_case(const char *a, size_t a_len, const char *b);
+/* Space or tab; trims both from the ends of [*text, *text + *len). */
+bool http1_is_ows(char c);
+void http1_trim_ows(const char **text, size_t *len);
+/* An RFC 9110 token: one or more tchars. */
+bool http1_is_token(const char *text, size_t len);
+/* A printable, bounded copy of some input for an error message, in buf. */
+const char *http1_snippet(char *buf, size_t cap, const char *text, size_t len);
+/* Next element of a list into *element and *len; false when none is left. */
+bool http1_list_next(struct http1_list_cursor *c, const char **element,
+                     size_t *len);
+/* Appends a copy of name/value; the headers array grows as needed.
+ * *capacity tracks the array size. 0 ok, -1 out of memory. */
+int http1_message_add_header(gwf_http_message *m, size_t *capacity,
+                             const char *name, size_t name_len,
+                             const char *value, size_t value_len);
+/* Frees header index and closes the gap. */
+void http1_message_remove_header_at(gwf_http_message *m, size_t index);
+/* 1xx, 204 and 304 responses have no body. */
+bool http1_status_has_no_body(int status);
+/* "HTTP/1.0" or "HTTP/1.1" (exactly 8 bytes): 0 and *minor; else -1. */
+int http1_parse_version(const char *text, size_t len, int *minor);
+/* Appends len bytes (keeps the data NUL-terminated). */
+void http1_builder_add(struct http1_builder *b, const char *bytes, size_t len);
 
 #ifdef __cplusplus
 }

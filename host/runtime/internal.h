@@ -19,12 +19,18 @@
  *   util.c      byte buffers and string copies
  *   diag.c      diagnostics: lists of "FILE:LINE: message"
  *   log.c       log lines to the data plane's sink; diagnostics as errors
- *   node.c      the YAML/JSON document tree
- *   manifest.c  documents: load, validate, plan a route
+ *   node.c      the document tree: arena, lookups, the readers' builder
+ *   yaml.c      YAML into the tree (libyaml events)
+ *   json.c      JSON into the tree (a position scanner, then jansson)
+ *   node_parse.c gwf_tree_parse: picks the reader
+ *   manifest_load.c documents: the set, loading files
+ *   manifest_validate.c documents: shapes and references
+ *   manifest_plan.c documents: plan a route
  *   memmsg.c    an HTTP message held in memory, behind gwf_message_ops
  *   metrics.c   the metrics registry and its Prometheus text
  *   loop.c      a poll(2) event loop (gwf/loop.h)
- *   http1.c     HTTP/1.1 messages as text, one blocking upstream fetch
+ *   http1.c     HTTP/1.1 messages as text: parser and serializer
+ *   fetch.c     one blocking upstream fetch over libcurl
  *   loader.c    loading a plugin: dlopen, entry, ABI version
  *   worker.c    the worker: ids, plugin timers and fd watches, posts,
  *               the queue of streams that moved inside a callback

@@ -1,7 +1,7 @@
 /*
  * runtime.c - from manifests to configured plugin instances and chains.
  *
- * The manifest layer (manifest.c) checks documents and resolves
+ * The manifest layer (manifest_*.c) checks documents and resolves
  * references into a plan: an ordered list of (plugin, config node,
  * route node) for one route. This file turns plans into chains: it loads
  * each plugin once, configures each instance once (a GatewayExtension used

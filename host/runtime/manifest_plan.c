@@ -1,0 +1,278 @@
+/*
+ * manifest_plan.c - one route's request to its ordered plugin instances.
+ *
+ * Planning turns one route's request (a policy, extensions, a direct
+ * response, a backend) into the ordered list of plugin instances. It
+ * re-checks the documents it uses (manifest_validate.c), so that a plan
+ * is never built on a shape validation would have refused, even if the
+ * caller skipped it.
+ */
+#include "manifest_internal.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Plans                                                               */
+
+typedef struct planner {
+    const gwf_manifests *m;
+    gwf_diag *d;
+    gwf_plan_entry *entries;
+    size_t count, cap;
+    bool failed;
+} planner;
+
+static void
+planner_oom(planner *p)
+{
+    if (!p->failed)
+        gwf_diag_addf(p->d, "out of memory while building the plan");
+    p->failed = true;
+}
+
+static gwf_plan_entry *
+plan_add(planner *p)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        gwf_plan_entry *grown = realloc(p->entries, cap * sizeof(*grown));
+        if (!grown) {
+            planner_oom(p);
+            return NULL;
+        }
+        p->entries = grown;
+        p->cap = cap;
+    }
+    gwf_plan_entry *e = &p->entries[p->count++];
+    memset(e, 0, sizeof(*e));
+    return e;
+}
+
+static char *
+json_of(planner *p, const gwf_node *n)
+{
+    char *json = gwf_node_to_json(n);
+    if (!json)
+        planner_oom(p);
+    return json;
+}
+
+/* Fills the config part of an entry from a document node. */
+static void
+plan_config(planner *p, gwf_plan_entry *e, const char *plugin,
+            const gwf_doc *doc, const char *field)
+{
+    e->plugin_name = plugin;
+    e->config_doc = doc;
+    e->config_field = field;
+    e->config_json = json_of(p, gwf_node_find(doc->root, field, NULL));
+}
+
+static void
+plan_route(planner *p, gwf_plan_entry *e, const gwf_doc *policy,
+           const char *field)
+{
+    e->route_doc = policy;
+    e->route_field = field;
+    e->route_json = json_of(p, gwf_node_find(policy->root, field, NULL));
+}
+
+/* Finds a referenced document and checks it; NULL when it is missing
+ * or invalid (reported). */
+static const gwf_doc *
+plan_resolve(planner *p, const char *kind, const char *ref)
+{
+    const char *ns, *name;
+    size_t ns_len, name_len;
+    char quoted[128];
+    if (!manifest_split_ref(ref, &ns, &ns_len, &name, &name_len)) {
+        gwf_quote(quoted, sizeof(quoted), ref ? ref : "",
+                  ref ? strlen(ref) : 0);
+        gwf_diag_addf(p->d,
+                      "invalid %s reference %s (expected NAME or "
+                      "NAMESPACE/NAME)",
+                      kind, quoted);
+        return NULL;
+    }
+    const doc_rec *r = manifest_lookup(p->m, kind, ns, ns_len, name, name_len);
+    if (!r) {
+        gwf_diag_addf(p->d, "%s %.*s/%.*s not found", kind, (int)ns_len, ns,
+                      (int)name_len, name);
+        return NULL;
+    }
+    if (manifest_check_document(p->m, &r->pub, p->d) != 0)
+        return NULL;
+    return &r->pub;
+}
+
+/* The extension an extensionRef under `field` of a (checked) policy
+ * points at. */
+static const gwf_doc *
+policy_extension(const planner *p, const gwf_doc *policy, const char *field)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s.extensionRef", field);
+    const gwf_node *ref = gwf_node_find(policy->root, path, NULL);
+    const char *name = manifest_plain_string(gwf_node_get(ref, "name"));
+    const char *ns = manifest_plain_string(manifest_field_of(ref, "namespace"));
+    if (!ns)
+        ns = policy->namespace_;
+    const doc_rec *r = name ? manifest_lookup(p->m, "GatewayExtension", ns,
+                                              strlen(ns), name, strlen(name))
+                            : NULL;
+    return r ? &r->pub : NULL;
+}
+
+static void
+plan_policy_ref(planner *p, const gwf_doc *policy, const char *field,
+                ext_type type)
+{
+    const gwf_doc *ext = policy_extension(p, policy, field);
+    gwf_plan_entry *e;
+    if (!ext)
+        return; /* cannot happen for a checked policy */
+    if (manifest_check_document(p->m, ext, p->d) != 0 || !(e = plan_add(p)))
+        return;
+    plan_config(p, e, manifest_ext_types[type].plugin, ext,
+                manifest_ext_types[type].path);
+    plan_route(p, e, policy, field);
+}
+
+static void
+plan_policy(planner *p, const gwf_doc *policy)
+{
+    const gwf_node *spec = policy->spec;
+    const gwf_node *ext_auth = manifest_field_of(spec, "extAuth");
+    const gwf_node *rate_limit = manifest_field_of(spec, "rateLimit");
+
+    if (manifest_field_of(spec, "jwtAuth"))
+        plan_policy_ref(p, policy, "spec.jwtAuth", EXT_JWT);
+    if (ext_auth && !manifest_ext_auth_disabled(ext_auth))
+        plan_policy_ref(p, policy, "spec.extAuth", EXT_AUTH);
+
+    const gwf_node *local = manifest_field_of(rate_limit, "local");
+    gwf_plan_entry *e;
+    if (local && (e = plan_add(p))) {
+        e->plugin_name = "rate_limit";
+        e->config_doc = policy;
+        e->config_field = "spec.rateLimit.local";
+        char *local_json = json_of(p, local);
+        if (local_json) {
+            size_t size = strlen(local_json) + sizeof("{\"local\":}");
+            e->config_json = malloc(size);
+            if (e->config_json)
+                snprintf(e->config_json, size, "{\"local\":%s}", local_json);
+            else
+                planner_oom(p);
+            free(local_json);
+        }
+    }
+    if (manifest_field_of(rate_limit, "global"))
+        plan_policy_ref(p, policy, "spec.rateLimit.global", EXT_RATE_LIMIT);
+}
+
+static void
+plan_extension(planner *p, const gwf_doc *ext)
+{
+    ext_type type = ((const doc_rec *)ext)->ext;
+    gwf_plan_entry *e;
+    if (type == EXT_INVALID || !(e = plan_add(p)))
+        return;
+    if (type != EXT_PLUGIN) {
+        plan_config(p, e, manifest_ext_types[type].plugin, ext,
+                    manifest_ext_types[type].path);
+        return;
+    }
+    const gwf_node *plugin = manifest_field_of(ext->spec, "plugin");
+    const gwf_node *config = manifest_field_of(plugin, "config");
+    const char *path = manifest_plain_string(manifest_field_of(plugin, "path"));
+    e->plugin_name = manifest_plain_string(manifest_field_of(plugin, "name"));
+    e->config_doc = ext;
+    e->config_field = "spec.plugin.config";
+    e->config_json = config ? json_of(p, config) : strdup("{}");
+    if (!e->config_json)
+        planner_oom(p);
+    if (!path)
+        return;
+    const doc_rec *r = (const doc_rec *)ext;
+    if (path[0] != '/' && !r->base_dir) {
+        gwf_doc_errorf(p->d, ext, "spec.plugin.path",
+                       "cannot make the relative path absolute: the "
+                       "current directory is unknown");
+        return;
+    }
+    e->plugin_path =
+        manifest_join_clean(path[0] == '/' ? "" : r->base_dir, path);
+    if (!e->plugin_path)
+        planner_oom(p);
+}
+
+static void
+plan_backend(planner *p, const gwf_doc *backend)
+{
+    gwf_plan_entry *e;
+    /* A static backend only tells the data plane where to connect: no
+     * plugin runs for it. */
+    if (!manifest_field_of(backend->spec, "aws") || !(e = plan_add(p)))
+        return;
+    plan_config(p, e, "lambda_signer", backend, "spec.aws");
+}
+
+int
+gwf_manifests_plan(const gwf_manifests *m, const gwf_plan_request *req,
+                   gwf_plan *out, gwf_diag *d)
+{
+    size_t before = d->count;
+    planner p = {.m = m, .d = d};
+    const gwf_doc *doc;
+    out->entries = NULL;
+    out->count = 0;
+    if (!m || !req)
+        return 0;
+
+    if (req->policy && (doc = plan_resolve(&p, "TrafficPolicy", req->policy)))
+        plan_policy(&p, doc);
+    for (size_t i = 0; i < req->extension_count; i++) {
+        doc = plan_resolve(&p, "GatewayExtension", req->extensions[i]);
+        if (doc)
+            plan_extension(&p, doc);
+    }
+    if (req->direct_response &&
+        (doc = plan_resolve(&p, "DirectResponse", req->direct_response))) {
+        gwf_plan_entry *e = plan_add(&p);
+        if (e)
+            plan_config(&p, e, "direct_response", doc, "spec");
+    }
+    if (req->backend && (doc = plan_resolve(&p, "Backend", req->backend)))
+        plan_backend(&p, doc);
+
+    gwf_plan plan = {p.entries, p.count};
+    if (d->count != before) {
+        gwf_plan_free(&plan);
+        return manifest_errors_since(d, before);
+    }
+    *out = plan;
+    return 0;
+}
+
+void
+gwf_plan_free(gwf_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->count; i++) {
+        free(p->entries[i].plugin_path);
+        free(p->entries[i].config_json);
+        free(p->entries[i].route_json);
+    }
+    free(p->entries);
+    p->entries = NULL;
+    p->count = 0;
+}
