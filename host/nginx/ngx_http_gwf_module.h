@@ -189,6 +189,7 @@ ngx_int_t ngx_http_gwf_send_reply(ngx_http_request_t *r,
 ngx_chain_t *ngx_http_gwf_chunk_buf(ngx_http_request_t *r, ngx_chain_t **free,
                                     gwf_view chunk, ngx_buf_tag_t tag);
 ngx_int_t ngx_http_gwf_request_init(ngx_conf_t *cf);
+size_t ngx_http_gwf_chain_size(ngx_chain_t *cl);
 
 /* response.c */
 void ngx_http_gwf_response_init(void);

@@ -135,8 +135,9 @@ request_body_replied(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
                : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-static size_t
-chain_size(ngx_chain_t *cl)
+/* Bytes in a chain's buffers: how much of ours waits downstream. */
+size_t
+ngx_http_gwf_chain_size(ngx_chain_t *cl)
 {
     size_t n = 0;
     for (; cl; cl = cl->next)
@@ -149,11 +150,12 @@ chain_size(ngx_chain_t *cl)
 static ngx_int_t
 request_body_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
 {
+    /* Only the next filter frees our buffers: measured once per call. */
+    ngx_uint_t room = ngx_http_gwf_chain_size(ctx->req_busy) < GWF_REQ_BUSY_MAX;
     while (
         ctx->req_pending &&
-        (ctx->req_take_all || ((ctx->req_state == GWF_RT_CONTINUE ||
-                                ctx->req_state == GWF_RT_NEED_BODY) &&
-                               chain_size(ctx->req_busy) < GWF_REQ_BUSY_MAX))) {
+        (ctx->req_take_all || (room && (ctx->req_state == GWF_RT_CONTINUE ||
+                                        ctx->req_state == GWF_RT_NEED_BODY)))) {
         ngx_chain_t *cl = ctx->req_pending;
         ngx_buf_t *b = cl->buf;
         ctx->req_pending = cl->next;

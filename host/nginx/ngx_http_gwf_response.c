@@ -18,15 +18,6 @@ static ngx_http_output_body_filter_pt ngx_http_next_body_filter;
  * Response: header and body filters
  * --------------------------------------------------------------------- */
 
-static size_t
-busy_size(ngx_http_gwf_ctx_t *ctx)
-{
-    size_t n = 0;
-    for (ngx_chain_t *cl = ctx->busy; cl; cl = cl->next)
-        n += (size_t)ngx_buf_size(cl->buf);
-    return n;
-}
-
 /* The chunks that left the chain, in our reusable buffers; `*total`
  * counts their bytes. */
 static ngx_int_t
@@ -355,7 +346,7 @@ ngx_http_gwf_response_pump(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     ngx_int_t rc = ngx_http_gwf_response_advance(r, ctx);
     while (rc != NGX_ERROR && !ctx->resp_replaced && ctx->pending &&
            ctx->state != GWF_RT_WAIT && ctx->state != GWF_RT_REPLY &&
-           busy_size(ctx) < GWF_RESP_BUSY_MAX) {
+           ngx_http_gwf_chain_size(ctx->busy) < GWF_RESP_BUSY_MAX) {
         if (feed_one(r, ctx) != NGX_OK)
             return NGX_ERROR;
         rc = ngx_http_gwf_response_advance(r, ctx);

@@ -41,7 +41,8 @@ from harness import (  # noqa: E402
     Nginx, TestFailure, Upstream, asan_enabled, check, free_port, probe,
     request, run_case, tail, wait_for)
 from test_nginx import (  # noqa: E402
-    assert_no_leaks, expect_status, raw_get, raw_peer_class, server)
+    assert_no_leaks, expect_status, raw_get, raw_peer_class, server,
+    strip_date)
 
 HOOKS = ("request_headers", "request_body", "response_headers",
          "response_body")
@@ -607,10 +608,6 @@ SHORT_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                 b"Content-Length: 100\r\n\r\nnine byte")
 
 
-def _without_date(raw):
-    return re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: -", raw)
-
-
 def upstream_closing_early_gives_what_nginx_alone_gives():
     """The upstream promises 100 bytes, sends 9 and closes: through an
     observing chain the client gets the same bytes as from nginx alone -
@@ -629,7 +626,7 @@ def upstream_closing_early_gives_what_nginx_alone_gives():
               alone.endswith(b"\r\n\r\nnine byte") and alone_closed,
               "nginx alone: %r (closed: %s)" % (alone, alone_closed))
         data, elapsed, closed = raw_get(ngx.port, "/gwf")
-        check(_without_date(data) == _without_date(alone),
+        check(strip_date(data) == strip_date(alone),
               "through the chain the client got\n  %r\nnginx alone gives"
               "\n  %r" % (data, alone))
         check(closed and elapsed < 3.0, "closed: %s after %.2f s"

@@ -1108,6 +1108,7 @@ def upstream_timing_out_mid_body_under_a_buffering_hook_gives_504():
 
 
 def strip_date(head):
+    """An answer's bytes without its Date line, to compare two answers."""
     return b"\r\n".join(line for line in head.split(b"\r\n")
                          if not line.lower().startswith(b"date:"))
 
