@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
-#include "manifest.h"
-#include "node.h"
+#include <gwf/diag.h>
+#include <gwf/manifest.h>
+#include <gwf/node.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

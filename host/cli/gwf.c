@@ -179,7 +179,10 @@ cmd_validate(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    gwf_runtime *rt = gwf_runtime_new(NULL);
+    /* Info level: the documents skipped because gwf does not read their
+     * kind are listed (one line each, on stderr). */
+    gwf_runtime_options opts = {.log_level = GWF_LOG_INFO};
+    gwf_runtime *rt = gwf_runtime_new(&opts);
     if (!rt)
         return 1;
     gwf_errors e = {0};

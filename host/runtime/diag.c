@@ -6,7 +6,7 @@
  * callers compute "errors added" as a difference of counts, and that
  * number must never be smaller than the truth.
  */
-#include "diag.h"
+#include <gwf/diag.h>
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -56,8 +56,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "diag.h"
-#include "manifest.h"
+#include <gwf/diag.h>
+#include <gwf/manifest.h>
 
 typedef struct rt_series rt_series; /* one metric series (metrics.c) */
 

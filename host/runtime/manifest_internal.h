@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "manifest.h"
+#include <gwf/manifest.h>
 
 /* The four kinds of GatewayExtension, by the block under spec. */
 typedef enum ext_type {
@@ -58,6 +58,7 @@ struct gwf_manifests {
     doc_rec **index; /* docs with kind and name, sorted */
     size_t index_count;
     bool index_valid;
+    gwf_diag notes; /* documents skipped, one line each */
 };
 
 /* Bounds on the pieces of a document's label in messages. */
@@ -85,6 +86,10 @@ char *manifest_join_clean(const char *dir, const char *rel);
  * false when malformed. The pieces point into ref. */
 bool manifest_split_ref(const char *ref, const char **ns, size_t *ns_len,
                         const char **name, size_t *name_len);
+
+/* The kinds gwf reads (manifest_load.c), NULL-terminated. A document of
+ * any other kind is skipped at load time with a note. */
+extern const char *const manifest_read_kinds[];
 
 /* qsort order of doc_rec pointers: kind, namespace, name, load order. */
 int manifest_compare_doc_ptr(const void *a, const void *b);

@@ -38,6 +38,27 @@ const struct ext_type_info manifest_ext_types[EXT_TYPE_COUNT] = {
     {"plugin", "Plugin", NULL, "spec.plugin"},
 };
 
+/* Operators point gwf at the directories they `kubectl apply`: beside
+ * the kinds below they hold Deployments, ServiceAccounts and the like.
+ * Those are skipped with a note, never refused. The runtime itself
+ * configures plugins from the first five; the Gateway API translator
+ * reads the rest (their shapes are its to check). */
+const char *const manifest_read_kinds[] = {
+    "GatewayExtension", "TrafficPolicy", "DirectResponse",
+    "Backend",          "Secret",        "GatewayClass",
+    "Gateway",          "HTTPRoute",     "GRPCRoute",
+    "ReferenceGrant",   "Namespace",     "Service",
+    "EndpointSlice",    "ConfigMap",     NULL};
+
+static bool
+kind_is_read(const char *kind)
+{
+    for (size_t i = 0; manifest_read_kinds[i]; i++)
+        if (strcmp(manifest_read_kinds[i], kind) == 0)
+            return true;
+    return false;
+}
+
 /* The one type a GatewayExtension configures, or EXT_INVALID when it
  * sets none or several of them. */
 static ext_type
@@ -231,6 +252,7 @@ gwf_manifests_free(gwf_manifests *m)
     for (size_t i = 0; i < m->doc_count; i++)
         free(m->docs[i]);
     free(m->docs);
+    gwf_diag_free(&m->notes);
     for (size_t i = 0; i < m->file_count; i++) {
         free(m->files[i].name);
         free(m->files[i].base_dir);
@@ -472,6 +494,19 @@ load_one(file_loader *l, const gwf_node *n)
         gwf_node_describe(n, what, sizeof(what));
         load_error(l, gwf_node_line(n),
                    "document %u: expected a mapping, got %s", index, what);
+        return;
+    }
+    const char *kind = manifest_plain_string(gwf_node_get(n, "kind"));
+    if (kind && !kind_is_read(kind)) {
+        const char *name = manifest_plain_string(
+            gwf_node_get(gwf_node_get(n, "metadata"), "name"));
+        char quoted[128];
+        gwf_quote(quoted, sizeof(quoted), kind, strlen(kind));
+        gwf_diag_addf(&l->m->notes,
+                      "%s:%u: document %u: skipped kind %s%s%.*s (gwf does "
+                      "not read this kind)",
+                      l->f->name, gwf_node_line(n), index, quoted,
+                      name ? " " : "", MAX_LABEL_NAME, name ? name : "");
         return;
     }
     if (add_doc(l->m, l->f, n, index) != 0)
@@ -817,4 +852,10 @@ gwf_manifests_load_path(gwf_manifests *m, const char *path, gwf_diag *d)
         gwf_diag_addf(d, "%s: cannot open: %s", path, reason);
     }
     return manifest_errors_since(d, before);
+}
+
+const gwf_diag *
+gwf_manifests_notes(const gwf_manifests *m)
+{
+    return m ? &m->notes : NULL;
 }

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "node.h"
+#include <gwf/node.h>
 
 typedef struct gwf_pair {
     const char *key;

@@ -177,12 +177,24 @@ gwf_runtime_free(gwf_runtime *rt)
     free(rt);
 }
 
+/* Documents the loader skipped (kinds gwf does not read) are worth an
+ * info line each, never an error. */
+static void
+log_new_notes(gwf_runtime *rt, size_t before)
+{
+    const gwf_diag *notes = gwf_manifests_notes(rt->manifests);
+    for (size_t i = before; i < notes->count; i++)
+        rt_log(rt, GWF_LOG_INFO, "gwf", "%s", gwf_diag_line(notes, i));
+}
+
 int
 gwf_runtime_load(gwf_runtime *rt, const char *path, gwf_errors *err)
 {
     gwf_diag d;
     gwf_diag_init(&d);
+    size_t notes = gwf_manifests_notes(rt->manifests)->count;
     int n = gwf_manifests_load_path(rt->manifests, path, &d);
+    log_new_notes(rt, notes);
     rt->validated_docs = false;
     rt_diag_to_errors(&d, err);
     return n ? -1 : 0;
@@ -194,7 +206,9 @@ gwf_runtime_load_text(gwf_runtime *rt, const char *name, const char *text,
 {
     gwf_diag d;
     gwf_diag_init(&d);
+    size_t notes = gwf_manifests_notes(rt->manifests)->count;
     int n = gwf_manifests_load_buffer(rt->manifests, name, text, len, &d);
+    log_new_notes(rt, notes);
     rt->validated_docs = false;
     rt_diag_to_errors(&d, err);
     return n ? -1 : 0;

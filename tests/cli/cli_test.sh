@@ -142,6 +142,17 @@ case_validate_good_manifests_exits_0() {
     expect_out "ok"
 }
 
+# Kinds gwf does not read (a Deployment, a ServiceAccount) are skipped
+# with one line each, never refused; the rest is validated as usual.
+case_validate_skips_unread_kinds_with_a_note() {
+    gwf validate "$data/mixed_kinds.yaml"
+    expect_status 0
+    expect_out "ok"
+    expect_err_lines 2
+    expect_err 'mixed_kinds.yaml:3: document 1: skipped kind "Deployment" echo'
+    expect_err 'mixed_kinds.yaml:8: document 2: skipped kind "ServiceAccount" echo'
+}
+
 # Each bad manifest has one error: exit 1, one line naming file:line and
 # the field.
 case_validate_unresolved_extension_ref_fails() {

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "manifest.h"
+#include <gwf/manifest.h>
 
 #define GW "apiVersion: gateway.kgateway.dev/v1alpha1\n"
 

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "manifest.h"
+#include <gwf/manifest.h>
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -394,15 +394,55 @@ test_kind_of_wrong_type_is_reported(void **state)
 }
 
 static void
-test_unknown_kind_names_it_and_the_known_kinds(void **state)
+test_unread_kind_is_skipped_with_a_note(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(load_and_validate(f, GW "kind: HTTPRoute\n"
-                                             "metadata: {name: r}\n"),
-                     1);
-    assert_diag(&f->diag, "m.yaml:2: HTTPRoute default/r: kind: unknown kind "
-                          "\"HTTPRoute\" (expected one of GatewayExtension, "
-                          "TrafficPolicy, DirectResponse, Backend, Secret)");
+    assert_int_equal(load_and_validate(f, "apiVersion: apps/v1\n"
+                                          "kind: Deployment\n"
+                                          "metadata: {name: web}\n"
+                                          "spec: {replicas: 2}\n"),
+                     0);
+    assert_int_equal(gwf_manifests_count(f->m), 0);
+    const gwf_diag *notes = gwf_manifests_notes(f->m);
+    assert_int_equal(notes->count, 1);
+    assert_string_equal(gwf_diag_line(notes, 0),
+                        "m.yaml:1: document 1: skipped kind \"Deployment\" "
+                        "web (gwf does not read this kind)");
+}
+
+static void
+test_gateway_api_kinds_are_read(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        load_and_validate(f, "apiVersion: gateway.networking.k8s.io/v1\n"
+                             "kind: HTTPRoute\n"
+                             "metadata: {name: r}\n"
+                             "spec: {}\n"
+                             "---\n"
+                             "apiVersion: discovery.k8s.io/v1\n"
+                             "kind: EndpointSlice\n"
+                             "metadata: {name: s}\n"),
+        0);
+    assert_int_equal(gwf_manifests_count(f->m), 2);
+    assert_non_null(gwf_manifests_find(f->m, "HTTPRoute", "r"));
+    assert_int_equal(gwf_manifests_notes(f->m)->count, 0);
+}
+
+static void
+test_gateway_api_kind_with_wrong_api_version_is_an_error(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        load_and_validate(f, "apiVersion: gateway.networking.k8s.io/v9\n"
+                             "kind: Gateway\n"
+                             "metadata: {name: g}\n"
+                             "spec: {}\n"),
+        1);
+    assert_diag(&f->diag, "m.yaml:1: Gateway default/g: apiVersion: "
+                          "unsupported apiVersion "
+                          "\"gateway.networking.k8s.io/v9\" for kind Gateway "
+                          "(expected \"gateway.networking.k8s.io/v1\")");
 }
 
 static void
@@ -560,7 +600,7 @@ static void
 test_validate_twice_reports_the_same_errors(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(load_and_validate(f, GW "kind: Nope\n"
+    assert_int_equal(load_and_validate(f, GW "kind: DirectResponse\n"
                                              "metadata: {name: a}\n"),
                      1);
     assert_int_equal(gwf_manifests_validate(f->m, &f->diag), 1);
@@ -1441,13 +1481,14 @@ test_file_errors_carry_the_path_as_given(void **state)
     char *dir = make_temp_dir();
     char path[512];
     write_file(dir, "bad.yaml",
-               "a: 1\n---\n" GW "kind: Nope\n"
+               "a: 1\n---\n" GW "kind: DirectResponse\n"
                "metadata: {name: x}\n");
     snprintf(path, sizeof(path), "%s/bad.yaml", dir);
     assert_int_equal(gwf_manifests_load_path(f->m, path, &f->diag), 0);
     assert_int_equal(gwf_manifests_validate(f->m, &f->diag), 4);
     char want[600];
-    snprintf(want, sizeof(want), "%s:4: Nope default/x: kind: unknown kind",
+    snprintf(want, sizeof(want),
+             "%s:3: DirectResponse default/x: spec: missing required field",
              path);
     assert_diag(&f->diag, want);
     const char *names[] = {"bad.yaml", NULL};
@@ -1496,7 +1537,9 @@ main(void)
         T(test_document_without_name_is_labelled_by_kind_and_position),
         T(test_missing_metadata_is_reported),
         T(test_kind_of_wrong_type_is_reported),
-        T(test_unknown_kind_names_it_and_the_known_kinds),
+        T(test_unread_kind_is_skipped_with_a_note),
+        T(test_gateway_api_kinds_are_read),
+        T(test_gateway_api_kind_with_wrong_api_version_is_an_error),
         T(test_unknown_api_version_is_an_error),
         T(test_secret_needs_api_version_v1),
         T(test_invalid_name_is_not_a_dns_subdomain),

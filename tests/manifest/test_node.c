@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
-#include "node.h"
+#include <gwf/diag.h>
+#include <gwf/node.h>
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */

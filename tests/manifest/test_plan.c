@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "manifest.h"
+#include <gwf/manifest.h>
 
 #define GW "apiVersion: gateway.kgateway.dev/v1alpha1\n"
 

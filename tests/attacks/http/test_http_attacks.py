@@ -355,10 +355,11 @@ BAD_MANIFESTS = {
     "syntax_error": ("apiVersion: %s\nkind: DirectResponse\nmetadata: "
                      "{name: x\nspec: [\n" % API,
                      r":4:5: did not find expected ',' or '}'"),
-    "unknown_kind": ("apiVersion: %s\nkind: Frobnicator\nmetadata: "
-                     "{name: x, namespace: default}\nspec: {}\n" % API,
-                     r':2: Frobnicator default/x: kind: unknown kind '
-                     r'"Frobnicator"'),
+    "unknown_api_version": ("apiVersion: gateway.kgateway.dev/v9\nkind: "
+                            "DirectResponse\nmetadata: {name: x, namespace: "
+                            "default}\nspec: {status: 200}\n",
+                            r':1: DirectResponse default/x: apiVersion: '
+                            r'unsupported apiVersion'),
     "unresolved_reference": (
         "apiVersion: %s\nkind: TrafficPolicy\nmetadata: {name: tp, "
         "namespace: default}\nspec:\n  jwtAuth:\n    extensionRef: "

@@ -1,5 +1,5 @@
 /*
- * manifest.h - kgateway-style manifests: load, validate, plan.
+ * gwf/manifest.h - kgateway-style manifests: load, validate, plan.
  *
  * Operators describe plugin instances and their per-route use with
  * Kubernetes-style documents (see docs/manifests.md for every field):
@@ -36,8 +36,8 @@
 
 #include <stddef.h>
 
-#include "diag.h"
-#include "node.h"
+#include <gwf/diag.h>
+#include <gwf/node.h>
 
 #define GWF_API_VERSION_GATEWAY "gateway.kgateway.dev/v1alpha1"
 #define GWF_API_VERSION_CORE "v1"
@@ -92,6 +92,12 @@ int gwf_manifests_validate(gwf_manifests *m, gwf_diag *d);
  * malformed. If validation found duplicates, the first loaded wins. */
 const gwf_doc *gwf_manifests_find(const gwf_manifests *m, const char *kind,
                                   const char *ref);
+
+/* Notes: one line per document skipped at load time, because gwf does
+ * not read its kind ("FILE:LINE: document N: skipped kind "Deployment"
+ * NAME (gwf does not read this kind)"). Not errors: a data plane logs
+ * them at info level. Owned by m. */
+const gwf_diag *gwf_manifests_notes(const gwf_manifests *m);
 
 /* Documents in load order. */
 size_t gwf_manifests_count(const gwf_manifests *m);

@@ -1,5 +1,5 @@
 /*
- * diag.h - a list of human-readable error lines.
+ * gwf/diag.h - a list of human-readable error lines.
  *
  * The manifest loader, the validator and the planner do not stop at the
  * first problem: they report every error they can find, so an operator

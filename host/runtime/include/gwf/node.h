@@ -1,5 +1,5 @@
 /*
- * node.h - a read-only document tree parsed from YAML or JSON.
+ * gwf/node.h - a read-only document tree parsed from YAML or JSON.
  *
  * Manifests arrive as YAML (libyaml) or JSON (jansson). Both are turned
  * into the same small tree of gwf_node, so validation and error reporting
@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "diag.h"
+#include <gwf/diag.h>
 
 /* Hostile-input limits, per parsed file. */
 #define GWF_NODE_MAX_INPUT (16u * 1024 * 1024) /* bytes of input */
