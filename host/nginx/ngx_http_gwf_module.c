@@ -7,7 +7,9 @@
  *
  *   configuration  gwf_manifests / gwf_plugin_path at http level, and per
  *                  location gwf_policy, gwf_extension, gwf_direct_response,
- *                  gwf_backend. Chains are built while nginx reads its
+ *                  gwf_backend and the route directives (gwf_route and
+ *                  the route actions: route.c, route_actions.c).
+ *                  Chains are built while nginx reads its
  *                  configuration (in the master), so `nginx -t` reports a
  *                  bad manifest, an unknown reference or a plugin that does
  *                  not load with the runtime's own message, and a reload
@@ -82,6 +84,22 @@ static ngx_command_t ngx_http_gwf_commands[] = {
      offsetof(ngx_http_gwf_loc_conf_t, extensions), NULL},
     {ngx_string("gwf_metrics"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_gwf_metrics, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    /* Routes (route.c, route_actions.c); gwf_*_header's offset says which
+     * message: 0 request, 1 response. */
+    {ngx_string("gwf_route"), NGX_HTTP_LOC_CONF | NGX_CONF_1MORE,
+     ngx_http_gwf_route, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("gwf_request_header"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE23,
+     ngx_http_gwf_header_op, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("gwf_response_header"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE23,
+     ngx_http_gwf_header_op, NGX_HTTP_LOC_CONF_OFFSET, 1, NULL},
+    {ngx_string("gwf_rewrite"), NGX_HTTP_LOC_CONF | NGX_CONF_1MORE,
+     ngx_http_gwf_rewrite, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("gwf_redirect"), NGX_HTTP_LOC_CONF | NGX_CONF_ANY,
+     ngx_http_gwf_redirect, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("gwf_request_timeout"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_http_gwf_request_timeout, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("gwf_sample"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_http_gwf_sample, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     ngx_null_command};
 
 static ngx_http_module_t ngx_http_gwf_module_ctx = {
@@ -299,6 +317,10 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->backend, prev->backend, "");
     ngx_conf_merge_ptr_value(conf->extensions, prev->extensions, NULL);
     ngx_conf_merge_value(conf->metrics, prev->metrics, 0);
+    if (!conf->routes)
+        conf->routes = prev->routes;
+    if (!conf->actions)
+        conf->actions = prev->actions;
     if (!conf->line) {
         conf->file = prev->file;
         conf->line = prev->line;
@@ -443,6 +465,10 @@ ngx_http_gwf_postconfiguration(ngx_conf_t *cf)
     if (!h)
         return NGX_ERROR;
     *h = ngx_http_gwf_log_handler;
+    /* Before the chain's filters, so its header filter runs after theirs
+     * (on their local replies too). */
+    if (ngx_http_gwf_route_init(cf) != NGX_OK)
+        return NGX_ERROR;
     ngx_http_gwf_response_init();
     return NGX_OK;
 }

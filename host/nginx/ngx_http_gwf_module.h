@@ -6,6 +6,7 @@
  * The files, by layer: events.c and metrics.c (the worker), headers.c
  * (messages), stream.c (a request's stream, local replies, wake-ups),
  * request.c (access phase, request bodies) and response.c (filters),
+ * route.c and route_actions.c (the route table and route actions),
  * and ngx_http_gwf_module.c (directives, configuration, processes,
  * registration).
  */
@@ -33,6 +34,9 @@
 #define GWF_METRICS_SLOTS 64
 #define GWF_METRICS_SLOT_SIZE (64 * 1024)
 
+typedef struct ngx_http_gwf_routes_s ngx_http_gwf_routes_t;
+typedef struct ngx_http_gwf_actions_s ngx_http_gwf_actions_t;
+
 typedef struct {
     ngx_array_t *manifests; /* ngx_str_t */
     ngx_str_t plugin_path;
@@ -55,7 +59,24 @@ typedef struct {
     ngx_uint_t line;
     gwf_chain *chain;
     ngx_uint_t want_body[2];
+    /* gwf_route lines (route.c) and the route actions of this location
+     * (route_actions.c); NULL: none. Inherited by nested locations. */
+    ngx_http_gwf_routes_t *routes;
+    ngx_http_gwf_actions_t *actions;
 } ngx_http_gwf_loc_conf_t;
+
+/* A request's route state (route.c), kept in a request pool cleanup so
+ * that it outlives the clearing of module contexts on a jump. */
+typedef struct {
+    ngx_http_request_t *r;
+    ngx_http_gwf_actions_t *actions_done; /* the last location's actions run */
+    ngx_event_t timeout_ev;               /* gwf_request_timeout */
+    ngx_msec_t timeout;
+    /* The table jumped, and r->uri_changes just after: while it is
+     * unchanged the request is where the table sent it. */
+    ngx_uint_t jump_uri_changes;
+    unsigned jumped:1;
+} ngx_http_gwf_route_state_t;
 
 /* A header name in a message's index (see "Header index"). */
 typedef struct hdr_name_s hdr_name_t;
@@ -195,5 +216,25 @@ size_t ngx_http_gwf_chain_size(ngx_chain_t *cl);
 void ngx_http_gwf_response_init(void);
 void ngx_http_gwf_response_flush(ngx_http_request_t *r,
                                  ngx_http_gwf_ctx_t *ctx);
+
+/* route.c */
+char *ngx_http_gwf_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_gwf_route_init(ngx_conf_t *cf);
+ngx_regex_t *ngx_http_gwf_regex(ngx_conf_t *cf, ngx_str_t *re,
+                                const char *what);
+ngx_uint_t ngx_http_gwf_regex_whole(ngx_http_request_t *r, ngx_regex_t *re,
+                                    ngx_str_t *s);
+
+/* route_actions.c */
+char *ngx_http_gwf_header_op(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_gwf_rewrite(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_gwf_redirect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_gwf_request_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+                                   void *conf);
+char *ngx_http_gwf_sample(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_gwf_actions_run(ngx_http_request_t *r,
+                                   ngx_http_gwf_actions_t *a,
+                                   ngx_http_gwf_route_state_t *st);
+ngx_int_t ngx_http_gwf_actions_init(ngx_conf_t *cf);
 
 #endif /* NGX_HTTP_GWF_MODULE_H */
