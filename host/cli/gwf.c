@@ -8,6 +8,7 @@
  *           [--direct-response REF] [--backend REF] --request FILE
  *           [--upstream-response FILE | --upstream URL] [--now RFC3339]
  *           [--remote-addr IP] [--plugin-path DIRS] [--json]
+ *   gwf gateway render|status|run ...     (gateway_cmd.c, gateway_run.c)
  *
  * `run` is a complete, if single-request, data plane: the same runtime as
  * nginx, a real event loop (plugins talk to Redis or an authz server for
@@ -29,6 +30,8 @@
 #include <gwf/loop.h>
 #include <gwf/runtime.h>
 
+#include "gateway_cmd.h"
+
 #define RUN_TIMEOUT_SLACK_NS (5ull * 1000000000ull)
 
 static void
@@ -42,6 +45,8 @@ usage(FILE *out)
           "--upstream URL]\n"
           "               [--now RFC3339] [--remote-addr IP] "
           "[--plugin-path DIRS] [--json]\n"
+          "       gwf gateway render|status|run -f PATH... "
+          "(gwf gateway --help)\n"
           "\n"
           "PLUGIN is a plugin name (searched in GWF_PLUGIN_PATH, then the "
           "install\ndirectory) or a path to a .so. REF is NAME or "
@@ -693,6 +698,8 @@ main(int argc, char **argv)
         return cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "gateway") == 0)
+        return gateway_main(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
         strcmp(cmd, "help") == 0) {
         usage(stdout);

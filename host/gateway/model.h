@@ -1,0 +1,336 @@
+/*
+ * model.h - what a data plane must do, as the translator sees it.
+ *
+ * The translator reads Gateway API and kgateway documents (read_*.c) and
+ * builds this model; emitters (emit_nginx.c) write it out for one data
+ * plane; status.c reports each object's Gateway API status from it. The
+ * model knows nothing of nginx: a later host reuses it unchanged.
+ *
+ *   gw_model
+ *     gw_gateway[]            one per served Gateway (its class is ours)
+ *       gw_listener[]         name, port, protocol, hostname, TLS
+ *     gw_port[]               what one port serves, listeners merged
+ *       gw_vhost[]            one per distinct hostname on that port
+ *         gw_entry[]          (rule, match) pairs in precedence order
+ *     gw_rule[]               an HTTPRoute or GRPCRoute rule, resolved
+ *       gw_match[]            path / method / headers / query (or, for
+ *                             gRPC, service / method / headers)
+ *       gw_filters            header modifiers, redirect, rewrite,
+ *                             mirrors, extension refs
+ *       gw_backend_ref[]      weighted; each names a gw_backend and may
+ *                             carry its own filters
+ *     gw_backend[]            a resolved destination: endpoints (from a
+ *                             Service's EndpointSlices, a Backend's
+ *                             static hosts, an ExternalName's DNS name)
+ *                             or an AWS Lambda Backend
+ *
+ * Ownership: a gw_model owns everything it points to, except `doc`
+ * pointers, which point into the gwf_manifests the model was built from
+ * (which must outlive it). Strings are NUL-terminated and never NULL
+ * unless a comment says so. Arrays are {pointer, count}.
+ */
+#ifndef GWF_GATEWAY_MODEL_H
+#define GWF_GATEWAY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gwf/manifest.h>
+
+typedef struct gw_backend gw_backend;
+
+/* -- Matches ------------------------------------------------------------ */
+
+typedef enum gw_path_kind {
+    GW_PATH_PREFIX, /* segment-wise prefix; "/" matches everything */
+    GW_PATH_EXACT,
+    GW_PATH_REGEX /* PCRE2, whole path must match */
+} gw_path_kind;
+
+/* A header or query parameter match. Header names compare without case;
+ * query names and all values with case. */
+typedef struct gw_kv_match {
+    bool regex; /* false: Exact */
+    char *name;
+    char *value; /* the exact value or the regular expression */
+} gw_kv_match;
+
+typedef struct gw_match {
+    gw_path_kind path_kind;
+    /* "/" when the match has no path. A PathPrefix has lost its trailing
+     * '/' (except "/" itself), which the spec ignores. */
+    char *path;
+    char *method; /* NULL: any method. gRPC: NULL */
+    gw_kv_match *headers;
+    size_t header_count;
+    gw_kv_match *queries; /* HTTPRoute only */
+    size_t query_count;
+    /* GRPCRoute: service and method (NULL: any), matched on the path
+     * "/<service>/<method>"; `regex` says they are RegularExpression.
+     * The reader also fills path/path_kind with the equivalent path
+     * match so that an emitter may ignore these. */
+    char *grpc_service, *grpc_method;
+    bool grpc_regex;
+} gw_match;
+
+/* -- Filters ------------------------------------------------------------ */
+
+typedef enum gw_header_op_kind {
+    GW_HEADER_SET,
+    GW_HEADER_ADD,
+    GW_HEADER_REMOVE
+} gw_header_op_kind;
+
+typedef struct gw_header_op {
+    gw_header_op_kind op;
+    char *name;
+    char *value; /* NULL for GW_HEADER_REMOVE */
+} gw_header_op;
+
+typedef enum gw_path_modifier {
+    GW_PATH_KEEP,
+    GW_PATH_REPLACE_FULL,  /* ReplaceFullPath */
+    GW_PATH_REPLACE_PREFIX /* ReplacePrefixMatch: the rule's match must
+                              be a PathPrefix; `prefix` is its path */
+} gw_path_modifier;
+
+typedef struct gw_redirect {
+    char *scheme;   /* NULL: the request's */
+    char *hostname; /* NULL: the request's */
+    int port;       /* 0: see the spec's rules (emitter applies them) */
+    gw_path_modifier path_mod;
+    char *path; /* replacement, NULL with GW_PATH_KEEP */
+    int status; /* 301, 302 (default), 303, 307, 308 */
+} gw_redirect;
+
+typedef struct gw_rewrite {
+    char *hostname; /* NULL: keep */
+    gw_path_modifier path_mod;
+    char *path; /* replacement, NULL with GW_PATH_KEEP */
+} gw_rewrite;
+
+typedef struct gw_mirror {
+    /* Never NULL from the reader: a mirror whose backendRef does not
+     * resolve is left out (and reported in the route's ResolvedRefs);
+     * emitters may still treat NULL as "no mirror". */
+    gw_backend *backend;
+    double percent; /* 0..100; 100 when not given */
+} gw_mirror;
+
+/* An ExtensionRef filter, or any reference the attachment issue (13)
+ * gives meaning to: the document it names. */
+typedef struct gw_extension_ref {
+    const gwf_doc *doc;
+} gw_extension_ref;
+
+typedef struct gw_filters {
+    gw_header_op *request_headers;
+    size_t request_header_count;
+    gw_header_op *response_headers;
+    size_t response_header_count;
+    gw_redirect *redirect; /* NULL or one */
+    gw_rewrite *rewrite;   /* NULL or one */
+    gw_mirror *mirrors;
+    size_t mirror_count;
+    gw_extension_ref *extensions;
+    size_t extension_count;
+} gw_filters;
+
+/* -- Backends ----------------------------------------------------------- */
+
+typedef enum gw_backend_kind {
+    GW_BACKEND_ENDPOINTS, /* Service, static Backend, ExternalName */
+    GW_BACKEND_LAMBDA     /* kgateway Backend type aws (lambda_signer) */
+} gw_backend_kind;
+
+typedef enum gw_app_protocol {
+    GW_PROTO_HTTP1,
+    GW_PROTO_H2C,  /* appProtocol kubernetes.io/h2c */
+    GW_PROTO_GRPC, /* GRPCRoute backends */
+    GW_PROTO_WS    /* appProtocol kubernetes.io/ws: upgrades passed */
+} gw_app_protocol;
+
+typedef struct gw_endpoint {
+    char *address; /* IPv4 / IPv6 literal, or a DNS name (ExternalName,
+                      static Backend host) */
+    int port;
+} gw_endpoint;
+
+/* One destination. Backends are shared: every backendRef to the same
+ * Service port (or Backend) points at the same gw_backend. */
+struct gw_backend {
+    gw_backend_kind kind;
+    /* Unique (among backends and rules), stable, made of [a-z0-9_]:
+     * "svc_<ns>_<name>_<port>" (GRPCRoute backends: "grpc_..."),
+     * "backend_<ns>_<name>"; a later id that would repeat an earlier one
+     * gets "_2", "_3", ... An emitter may use it as an upstream name. */
+    char *id;
+    const gwf_doc *doc; /* the Service or Backend */
+    gw_app_protocol protocol;
+    /* ENDPOINTS: ready endpoints (serving-and-terminating ones when none
+     * is ready), each address:port once; may be 0. */
+    gw_endpoint *endpoints;
+    size_t endpoint_count;
+    bool tls; /* static Backend with TLS to the upstream */
+};
+
+typedef struct gw_backend_ref {
+    gw_backend *backend; /* NULL: did not resolve (the rule answers 500
+                            for the share of traffic it would get) */
+    uint32_t weight;     /* 0 never gets traffic */
+    gw_filters filters;  /* filters on this backendRef only */
+} gw_backend_ref;
+
+/* -- Rules, virtual hosts, ports --------------------------------------- */
+
+typedef struct gw_retry {
+    int attempts; /* retries after the first try; 0: no retry */
+    int *codes;   /* HTTP status codes retried */
+    size_t code_count;
+    uint64_t backoff_ms; /* 0: none given */
+} gw_retry;
+
+typedef struct gw_rule {
+    const gwf_doc *route; /* the HTTPRoute or GRPCRoute */
+    bool grpc;
+    size_t index; /* position in spec.rules */
+    char *name;   /* spec.rules[].name, or NULL */
+    /* Unique (among rules and backends), [a-z0-9_]:
+     * "<ns>_<route>_r<index>" (GRPCRoute: "_g<index>"), with "_2", ...
+     * when it would repeat an earlier one. */
+    char *id;
+    gw_match *matches; /* at least one (an absent list is one match
+                          of PathPrefix "/") */
+    size_t match_count;
+    gw_filters filters;
+    gw_backend_ref *backends;
+    size_t backend_count;
+    /* Nonzero: answer this status instead of proxying. 500 when no
+     * resolved backendRef has a weight above 0 (none resolves, all
+     * weights are 0, or there are no backendRefs) and the rule has
+     * neither a redirect nor an ExtensionRef; and 500 whatever else it
+     * has when a filter is unsupported (CORS, ExternalAuth) or an
+     * ExtensionRef names no document, as the spec says such a rule must
+     * not be served without it. */
+    int fixed_status;
+    uint64_t request_timeout_ms; /* timeouts.request, 0: none */
+    uint64_t backend_timeout_ms; /* timeouts.backendRequest, 0: none */
+    gw_retry retry;
+    /* For precedence across routes. */
+    int64_t created; /* metadata.creationTimestamp as Unix seconds,
+                        INT64_MAX when absent */
+} gw_rule;
+
+/* One (rule, match) pair served on one virtual host. */
+typedef struct gw_entry {
+    gw_rule *rule;
+    size_t match; /* index into rule->matches */
+} gw_entry;
+
+typedef struct gw_vhost {
+    char *hostname;    /* "foo.example.com", "*.example.com", or NULL for
+                          every host */
+    gw_entry *entries; /* in precedence order: the first that matches a
+                          request serves it */
+    size_t entry_count;
+} gw_vhost;
+
+typedef struct gw_tls_cert {
+    const gwf_doc *secret; /* kubernetes.io/tls Secret */
+    char *cert_pem, *key_pem;
+} gw_tls_cert;
+
+typedef enum gw_protocol { GW_LISTENER_HTTP, GW_LISTENER_HTTPS } gw_protocol;
+
+/* Everything served on one port of one address. Listeners of the same
+ * protocol on the same port are merged here; their hostnames become
+ * virtual hosts. */
+typedef struct gw_port {
+    int port;
+    gw_protocol protocol;
+    /* HTTPS: the certificate of each hostname (SNI). hostnames[i] NULL
+     * is the listener without hostname (the default certificate). */
+    char **tls_hostnames;
+    gw_tls_cert **tls_certs;
+    size_t tls_count;
+    gw_vhost *vhosts;
+    size_t vhost_count;
+} gw_port;
+
+/* -- Gateways and status ------------------------------------------------ */
+
+typedef struct gw_condition {
+    const char *type;   /* "Accepted", "Programmed", "ResolvedRefs", ... */
+    bool status;        /* True / False */
+    const char *reason; /* the Gateway API's reason name */
+    char *message;
+} gw_condition;
+
+typedef struct gw_conditions {
+    gw_condition *items;
+    size_t count;
+} gw_conditions;
+
+typedef struct gw_listener {
+    char *name;
+    int port;
+    gw_protocol protocol;
+    char *hostname; /* NULL: any */
+    uint32_t attached_routes;
+    gw_conditions conditions;
+    /* "HTTPRoute", "GRPCRoute": static storage, not owned */
+    const char **supported_kinds;
+    size_t supported_kind_count;
+} gw_listener;
+
+typedef struct gw_gateway {
+    const gwf_doc *doc;
+    /* The class's spec.controllerName, or GW_CONTROLLER_NAME when the
+     * class has no document: what routes report as their controller.
+     * Points into the manifests or static storage. */
+    const char *controller_name;
+    gw_listener *listeners;
+    size_t listener_count;
+    gw_conditions conditions;
+} gw_gateway;
+
+/* Status of a route for one of its parentRefs. */
+typedef struct gw_route_parent {
+    const gwf_doc *gateway; /* NULL when it names no known Gateway */
+    char *parent_namespace, *parent_name, *section_name; /* as written */
+    int port;                                            /* 0: none */
+    gw_conditions conditions;
+} gw_route_parent;
+
+typedef struct gw_route_status {
+    const gwf_doc *route; /* HTTPRoute / GRPCRoute */
+    gw_route_parent *parents;
+    size_t parent_count;
+} gw_route_status;
+
+/* Status of any other object gwf reports on (GatewayClass; kgateway
+ * policies once issue 13 attaches them). */
+typedef struct gw_object_status {
+    const gwf_doc *doc;
+    gw_conditions conditions;
+} gw_object_status;
+
+typedef struct gw_model {
+    gw_gateway *gateways;
+    size_t gateway_count;
+    gw_port *ports;
+    size_t port_count;
+    gw_rule **rules; /* every rule served somewhere, owned here */
+    size_t rule_count;
+    gw_backend **backends; /* owned here */
+    size_t backend_count;
+    gw_route_status *routes;
+    size_t route_count;
+    gw_object_status *objects;
+    size_t object_count;
+    gw_tls_cert **certs; /* owned here; gw_port.tls_certs point here */
+    size_t cert_count;
+} gw_model;
+
+#endif

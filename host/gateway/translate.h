@@ -1,0 +1,64 @@
+/*
+ * translate.h - Gateway API documents in, a data plane model out.
+ *
+ * The translator's public face inside host/ (the CLI uses it; nothing
+ * outside host/ does). gw_model_build reads every GatewayClass, Gateway,
+ * HTTPRoute, GRPCRoute, ReferenceGrant, Namespace, Service,
+ * EndpointSlice, Secret and kgateway Backend of a loaded gwf_manifests and
+ * builds the model of model.h; gw_status_json reports, from that model,
+ * the status each object would get from a Gateway API controller.
+ *
+ * Two kinds of problems, as in Kubernetes:
+ *   - a malformed document (a field of the wrong type, a required field
+ *     missing, a value outside the API's limits) is what the API server
+ *     would refuse: one error line "FILE:LINE: Kind ns/name: field:
+ *     message" in `errors`, and that document alone is ignored;
+ *   - a well-formed document that refers to something missing or not
+ *     permitted is served as the spec says (a rule answering 500, a
+ *     route not attached, a listener not programmed) and reported in the
+ *     status conditions, never as an error.
+ * `notes` receives info lines (a Gateway of another class, say).
+ */
+#ifndef GWF_GATEWAY_TRANSLATE_H
+#define GWF_GATEWAY_TRANSLATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gwf/diag.h>
+#include <gwf/manifest.h>
+
+#include "model.h"
+
+/* The controller name routes report when the class does not give one. */
+#define GW_CONTROLLER_NAME "gwf.dev/gateway-controller"
+
+typedef struct gw_build_options {
+    /* gatewayClassName values served; NULL / 0: {"gwf", "kgateway"}.
+     * Borrowed for the duration of gw_model_build. */
+    const char *const *classes;
+    size_t class_count;
+} gw_build_options;
+
+/* Builds *out from the documents of m (which must outlive *out: the
+ * model points into it). `o` may be NULL (defaults); errors and notes
+ * may be NULL (lines dropped). Returns the number of error lines added
+ * (0: every document was well-formed), or -1 when memory ran out (then
+ * *out is empty). Whatever the return value other than -1, *out holds
+ * everything that could be served; free it with gw_model_free. */
+int gw_model_build(const gwf_manifests *m, const gw_build_options *o,
+                   gw_model *out, gwf_diag *errors, gwf_diag *notes);
+
+/* Frees everything the model owns and leaves it empty. NULL is ignored. */
+void gw_model_free(gw_model *m);
+
+/* Every object of m with a Gateway API status (GatewayClasses of our
+ * classes, their Gateways, the routes that name them), as a JSON
+ * document {"apiVersion": "v1", "kind": "List", "items": [...]}, each
+ * item {apiVersion, kind, metadata{name, namespace}, status{...}}.
+ * `now` (Unix seconds) is every condition's lastTransitionTime, so that
+ * equal inputs give equal output. `pretty`: indented. Returns a malloc'd
+ * string the caller frees, or NULL on OOM. */
+char *gw_status_json(const gw_model *m, int64_t now, int pretty);
+
+#endif

@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""test_grpcroute.py - GRPCRoutes served by `gwf gateway render` and nginx.
+
+    /usr/bin/python3 test_grpcroute.py [CASE]
+
+Our own versions of the Gateway API conformance suite's GRPCRoute cases
+(conformance/tests/grpcroute-*.go): service/method and header matches,
+weights, request header modifiers. The backends are gRPC echo servers
+(echo_backend.GrpcEchoBackend, python3-grpcio) behind Services whose port
+says appProtocol kubernetes.io/h2c; the client is grpcio over cleartext
+HTTP/2 to the listener. A call that matches no rule ends with
+UNIMPLEMENTED, as the suite expects (nginx's 404 without grpc-status).
+Without python3-grpcio every case is skipped.
+"""
+
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (  # noqa: E402
+    NS, Env, Table, backend_ref, check, header_filter, prefix,
+    route, rule, run_cases)
+
+G1, G2 = "grpc-infra-backend-v1", "grpc-infra-backend-v2"
+SVC = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
+
+
+def grpc_env():
+    env = Env(backends=[])
+    try:
+        env.add_grpc_backend(G1)
+        env.add_grpc_backend(G2)
+    except BaseException:
+        env.cleanup(check_logs=False)
+        raise
+    return env
+
+
+def grpc_route(name, rules, **kw):
+    return route(name, rules, kind="GRPCRoute", **kw)
+
+
+def method_match(method=None, service=SVC, type=None):
+    m = {"service": service}
+    if method is not None:
+        m["method"] = method
+    if type is not None:
+        m["type"] = type
+    return {"method": m}
+
+
+def header_match(**headers):
+    return {"headers": [{"name": k, "value": v} for k, v in headers.items()]}
+
+
+def meta_values(rec, name):
+    return rec["metadata"].get(name.lower())
+
+
+def expect_served(env, method, backend, metadata=(), what=None):
+    rec, code = env.grpc_call(method, metadata)
+    check(rec is not None, "%s%s: the call failed with %s, expected %s"
+          % (what or method, " " + repr(metadata) if metadata else "", code,
+             backend))
+    check(rec["backend"] == backend and rec["path"] == method,
+          "%s: served by %s as %s, expected %s as %s"
+          % (what or method, rec["backend"], rec["path"], backend, method))
+    return rec
+
+
+def expect_unimplemented(env, method, metadata=()):
+    import grpc
+    rec, code = env.grpc_call(method, metadata)
+    check(rec is None and code == grpc.StatusCode.UNIMPLEMENTED,
+          "%s %r: expected UNIMPLEMENTED, got %s"
+          % (method, metadata, code if rec is None else rec))
+
+
+def grpc_exact_method_match_selects_backend():
+    with grpc_env() as env:
+        env.add(grpc_route("exact-matching", [
+            rule([method_match("Echo")], [backend_ref(G1)]),
+            rule([method_match("EchoTwo")], [backend_ref(G2)])]))
+        env.start()
+        t = Table()
+        t.run("Echo", lambda: expect_served(env, "/%s/Echo" % SVC, G1))
+        t.run("EchoTwo", lambda: expect_served(env, "/%s/EchoTwo" % SVC,
+                                               G2))
+        t.run("EchoThree", lambda: expect_unimplemented(
+            env, "/%s/EchoThree" % SVC))
+        t.done()
+
+
+def grpc_service_only_match_takes_every_method():
+    with grpc_env() as env:
+        env.add(grpc_route("service-matching", [
+            rule([method_match()], [backend_ref(G1)]),
+            rule([method_match("Special")], [backend_ref(G2)])]))
+        env.start()
+        t = Table()
+        t.run("Echo", lambda: expect_served(env, "/%s/Echo" % SVC, G1))
+        t.run("Special", lambda: expect_served(env, "/%s/Special" % SVC,
+                                               G2))
+        t.run("other service", lambda: expect_unimplemented(
+            env, "/other.Service/Echo"))
+        t.done()
+
+
+def grpc_header_matches_select_backend():
+    with grpc_env() as env:
+        env.add(grpc_route("grpc-header-matching", [
+            rule([header_match(version="one")], [backend_ref(G1)]),
+            rule([header_match(version="two")], [backend_ref(G2)]),
+            rule([{"headers": [{"name": "version", "value": "two"},
+                               {"name": "color", "value": "orange"}]}],
+                 [backend_ref(G1)]),
+            rule([header_match(color="blue"), header_match(color="green")],
+                 [backend_ref(G1)]),
+            rule([header_match(color="red"), header_match(color="yellow")],
+                 [backend_ref(G2)])]))
+        env.start()
+        m = "/%s/Echo" % SVC
+        t = Table()
+        for md, want in (((("version", "one"),), G1),
+                         ((("version", "two"),), G2),
+                         ((("version", "two"), ("color", "orange")), G1),
+                         ((("version", "two"), ("color", "blue")), G2),
+                         ((("color", "orange"),), None),
+                         ((("some-other-header", "one"),), None),
+                         ((("color", "blue"),), G1),
+                         ((("color", "green"),), G1),
+                         ((("color", "red"),), G2),
+                         ((("color", "yellow"),), G2),
+                         ((("color", "purple"),), None)):
+            if want:
+                t.run(repr(md), lambda md=md, want=want: expect_served(
+                    env, m, want, md))
+            else:
+                t.run(repr(md), lambda md=md: expect_unimplemented(
+                    env, m, md))
+        t.done()
+
+
+def grpc_request_header_modifier_sets_adds_and_removes():
+    with grpc_env() as env:
+        env.add(grpc_route("grpc-request-header-modifier", [
+            rule([method_match("Echo")], [backend_ref(G1)], [header_filter(
+                set=[("X-Header-Set", "set-overwrites-values")],
+                add=[("X-Header-Add", "add-appends-values")],
+                remove=["X-Header-Remove"])])]))
+        env.start()
+        rec = expect_served(env, "/%s/Echo" % SVC, G1, (
+            ("x-header-set", "some-other-value"),
+            ("x-header-add", "some-other-value"),
+            ("x-header-remove", "this-should-be-removed"),
+            ("some-other-header", "val")))
+        got = {k: meta_values(rec, k) for k in (
+            "x-header-set", "x-header-add", "x-header-remove",
+            "some-other-header")}
+        add = got["x-header-add"] or []
+        check(got["x-header-set"] == ["set-overwrites-values"] and
+              (add == ["some-other-value", "add-appends-values"] or
+               add == ["some-other-value,add-appends-values"]) and
+              got["x-header-remove"] is None and
+              got["some-other-header"] == ["val"],
+              "metadata at the backend: %s" % got)
+
+
+def grpc_weights_split_calls():
+    n = 200
+    with grpc_env() as env:
+        env.add(grpc_route("grpc-weighted", [rule(backends=[
+            backend_ref(G1, weight=70), backend_ref(G2, weight=30)])]))
+        env.start()
+        counts = {G1: 0, G2: 0}
+        for _ in range(n):
+            rec, code = env.grpc_call("/%s/Echo" % SVC)
+            check(rec is not None, "a call failed with %s" % code)
+            counts[rec["backend"]] += 1
+        sd = (n * 0.7 * 0.3) ** 0.5
+        check(abs(counts[G1] - n * 0.7) <= 4 * sd,
+              "%d calls at weights 70/30 split as %s" % (n, counts))
+
+
+def grpc_and_http_routes_share_one_listener():
+    """An HTTPRoute and a GRPCRoute on the same HTTP listener: each is
+    served (HTTP/1.1 for one, cleartext HTTP/2 for the other)."""
+    with Env(backends=[("infra-backend-v1", NS)]) as env:
+        env.add_grpc_backend(G1)
+        env.add(grpc_route("grpc", [rule([method_match("Echo")],
+                                         [backend_ref(G1)])]))
+        env.add(route("http", [rule([prefix("/")],
+                                    [backend_ref("infra-backend-v1")])]))
+        env.start()
+        t = Table()
+        t.run("gRPC", lambda: expect_served(env, "/%s/Echo" % SVC, G1))
+
+        def http():
+            r = env.request("/plain")
+            check(r.status == 200 and r.json()["backend"] ==
+                  "infra-backend-v1", "HTTP/1.1 GET /plain: %r" % r)
+        t.run("HTTP/1.1", http)
+        t.done()
+
+
+
+CASES = {f.__name__: f for f in [
+    grpc_exact_method_match_selects_backend,
+    grpc_service_only_match_takes_every_method,
+    grpc_header_matches_select_backend,
+    grpc_request_header_modifier_sets_adds_and_removes,
+    grpc_weights_split_calls,
+    grpc_and_http_routes_share_one_listener,
+]}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(CASES, sys.argv))
