@@ -43,4 +43,7 @@ GWF_PLUGIN_PATH=$root/$dir/bench "$dir/bench/bench_chain" || status=1
 step "nginx (bench/nginx/run.sh $dir)"
 bash bench/nginx/run.sh "$dir" || status=1
 
+step "Gateway API routes (bench/gateway/run.sh $dir)"
+bash bench/gateway/run.sh "$dir" || status=1
+
 exit $status

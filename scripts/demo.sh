@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# demo.sh - set up and run the gateway demo: nginx with the gwf module.
+# demo.sh - set up and run the gateway demo: Gateway API manifests served
+# by nginx with the gwf module, through `gwf gateway run`.
 #
 #   bash scripts/demo.sh          (as root, or a user with sudo)
 #   bash scripts/demo.sh stop     stop the gateway it left running
@@ -7,9 +8,12 @@
 # Installs the Debian packages (scripts/setup.sh), builds gwf with the
 # nginx module and installs it into ./_demo/prefix, builds the third-party
 # example plugin (examples/hello_header) out of tree against that install,
-# then starts the system nginx with examples/gateway/nginx.conf.in on
-# 127.0.0.1:8080 (GWF_DEMO_PORT changes it) and shows a few curl calls and
-# their answers. The gateway keeps running afterwards for you to try.
+# starts the two echo backends of examples/gateway (127.0.0.1:8081 and
+# :8082), then `gwf gateway run` on the manifests of examples/gateway: it
+# renders them into nginx configuration, starts the system nginx on
+# 127.0.0.1:8080, and re-renders and reloads it whenever a manifest
+# changes. The demo shows a few curl calls and their answers and leaves
+# the gateway running for you to try (and edit).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,10 +22,8 @@ cd "$root"
 gateway=$root/examples/gateway
 demo=$root/_demo
 prefix=$demo/prefix
-run=$demo/nginx
-port=${GWF_DEMO_PORT:-8080}
-backend_port=$((port + 1))
-nginx=/usr/sbin/nginx
+run=$demo/gateway
+port=8080
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 banner() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
@@ -34,14 +36,25 @@ show() {
     "$@"
 }
 
-stop_gateway() {
-    if [ -f "$run/nginx.pid" ] && kill -0 "$(cat "$run/nginx.pid")" 2>/dev/null; then
-        "$nginx" -p "$run" -c "$run/nginx.conf" -s quit 2>/dev/null || true
+# stop_pid FILE: stops the process whose pid FILE holds (TERM, then up to
+# 5 s for it to go), and removes FILE.
+stop_pid() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
         for _ in $(seq 50); do
-            [ -f "$run/nginx.pid" ] || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
     fi
+    rm -f "$1"
+}
+
+stop_gateway() {
+    stop_pid "$demo/gateway-run.pid" # gwf gateway run stops its nginx
+    stop_pid "$demo/orders-v1.pid"
+    stop_pid "$demo/orders-v2.pid"
 }
 
 if [ "${1:-}" = stop ]; then
@@ -78,37 +91,65 @@ show "$prefix/bin/gwf" inspect hello_header
 
 # -- the gateway ------------------------------------------------------------------
 
-banner "start nginx with the gwf module on 127.0.0.1:$port"
 stop_gateway
-mkdir -p "$run"
-sed -e "s|@MODULE@|$module|" -e "s|@RUN@|$run|g" -e "s|@GATEWAY@|$gateway|" \
-    -e "s|@PLUGINS@|$plugins|" -e "s|@PORT@|$port|g" \
-    -e "s|@BACKEND_PORT@|$backend_port|g" \
-    "$gateway/nginx.conf.in" >"$run/nginx.conf"
-show "$nginx" -t -q -p "$run" -c "$run/nginx.conf"
-show "$nginx" -p "$run" -c "$run/nginx.conf"
-for _ in $(seq 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/hello" && break
-    sleep 0.1
+banner "two echo backends: orders-v1 on 127.0.0.1:8081, orders-v2 on :8082"
+for v in 1 2; do
+    python3 "$gateway/backend.py" "orders-v$v" "808$v" &
+    echo $! >"$demo/orders-v$v.pid"
+done
+for v in 1 2; do
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:808$v/" && break
+        sleep 0.1
+    done
 done
 
-banner "a DirectResponse answered by the direct_response plugin"
-show curl -si "http://127.0.0.1:$port/hello"
+banner "the manifests: a Gateway, Services with EndpointSlices, HTTPRoutes"
+ls "$gateway"/*.yaml | sed "s|^$root/|  |"
+echo
+echo "\$ gwf gateway status -f $gateway -o yaml   (the conditions, abridged)"
+"$prefix/bin/gwf" gateway status -f "$gateway" -o yaml --plugin-path "$plugins" |
+    grep -E '^  kind:|^    name:|- type:|reason:|attachedRoutes:' | head -40
 
-banner "a proxied request through the third-party hello_header plugin"
-show curl -si "http://127.0.0.1:$port/api/orders" -H 'x-demo: 1'
+banner "gwf gateway run: render, nginx -t, start nginx on 127.0.0.1:$port, watch"
+mkdir -p "$run"
+echo "\$ gwf gateway run -f $gateway -o $run --module $module --plugin-path $plugins &"
+"$prefix/bin/gwf" gateway run -f "$gateway" -o "$run" --module "$module" \
+    --plugin-path "$plugins" >"$demo/gateway-run.log" 2>&1 &
+echo $! >"$demo/gateway-run.pid"
+for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/api/orders" && break
+    sleep 0.1
+done
+sed 's/^/  /' "$demo/gateway-run.log"
 
-banner "anything else: another DirectResponse"
-show curl -si "http://127.0.0.1:$port/nowhere"
+banner "a path match: /api/orders goes to orders-v1"
+show curl -s "http://127.0.0.1:$port/api/orders/42"
 
-banner "metrics of gwf and its plugins (Prometheus text)"
-sleep 1.2 # each worker publishes its numbers once a second
-show curl -s "http://127.0.0.1:$port/metrics" | grep -v '^#' | grep -v '_bucket'
+banner "a header match: x-canary: always goes to orders-v2"
+show curl -s "http://127.0.0.1:$port/api/orders/42" -H 'x-canary: always'
+
+banner "a method match with a request header filter: POST is tagged x-write"
+show curl -s -X POST "http://127.0.0.1:$port/api/orders" -d '{}'
+
+banner "a URLRewrite: /api/v1/orders is served as /api/orders"
+show curl -s "http://127.0.0.1:$port/api/v1/orders/7?expand=1"
+
+banner "a weighted split: /split, 90% orders-v1, 10% orders-v2 (100 requests)"
+for _ in $(seq 100); do
+    curl -s "http://127.0.0.1:$port/split"
+done | sed 's/.*"backend": "\([^"]*\)".*/\1/' | sort | uniq -c
+
+banner "a RequestRedirect, and no route at all"
+show curl -s -o /dev/null -w '%{http_code} %{redirect_url}\n' \
+    "http://127.0.0.1:$port/old-docs/intro?lang=en"
+show curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/nowhere"
 
 banner "done"
 cat <<EOF
-The gateway is still running on http://127.0.0.1:$port/ (config:
-$run/nginx.conf, log: $run/error.log). Edit $gateway/manifests.yaml and
-reload it with:  $nginx -p $run -c $run/nginx.conf -s reload
+The gateway is still running on http://127.0.0.1:$port/. gwf gateway run
+watches $gateway: edit a route there and it re-renders, checks and
+reloads nginx; a broken manifest is reported in $demo/gateway-run.log and
+never reaches nginx. The rendered configuration: $run/nginx.conf.
 Stop it with:    bash scripts/demo.sh stop
 EOF

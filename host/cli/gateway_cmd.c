@@ -143,8 +143,11 @@ load_model(const gateway_args *a, gwf_manifests **m, gw_model *model)
         gwf_manifests_load_path(*m, a->inputs[i], &errors);
     int built = -1;
     if (errors.count == 0) {
+        /* nginx 1.22 (Debian 12's) speaks either HTTP/1.x or cleartext
+         * HTTP/2 on a plain port, never both (emit_nginx.c). */
         gw_build_options opts = {.classes = a->class_count ? a->classes : NULL,
-                                 .class_count = a->class_count};
+                                 .class_count = a->class_count,
+                                 .plain_port_one_protocol = true};
         built = gw_model_build(*m, &opts, model, &errors, &notes);
         if (built < 0)
             gwf_diag_addf(&errors, "out of memory");

@@ -216,15 +216,32 @@ overlap(const gw_route *a, const gw_route *b, const gw_listener *l)
 /* The route of the other kind (HTTPRoute / GRPCRoute) already attached to
  * c that shares a hostname with rt, or NULL. Routes attach oldest first
  * (then by namespace/name), so the route found is the one the spec keeps
- * and rt is the one it rejects. */
+ * and rt is the one it rejects. With plain_port_one_protocol, on a plain
+ * HTTP port any route of the other kind attached to any listener of that
+ * port conflicts (*whole_port is then set). */
 static const gw_route *
-kind_conflict(gw_build *b, const gw_listener_ctx *c, const gw_route *rt)
+kind_conflict(gw_build *b, const gw_listener_ctx *c, const gw_route *rt,
+              bool *whole_port)
 {
     const gw_listener *l = listener_of(b, c);
+    *whole_port = false;
     for (size_t i = 0; i < c->attached_count; i++) {
         const gw_route *o = c->attached[i];
         if (o->grpc != rt->grpc && overlap(rt, o, l))
             return o;
+    }
+    if (!b->plain_port_one_protocol || l->protocol != GW_LISTENER_HTTP)
+        return NULL;
+    for (size_t j = 0; j < b->listener_count; j++) {
+        const gw_listener_ctx *oc = &b->listeners[j];
+        const gw_listener *ol = listener_of(b, oc);
+        if (ol->port != l->port || ol->protocol != GW_LISTENER_HTTP)
+            continue;
+        for (size_t i = 0; i < oc->attached_count; i++)
+            if (oc->attached[i]->grpc != rt->grpc) {
+                *whole_port = true;
+                return oc->attached[i];
+            }
     }
     return NULL;
 }
@@ -306,6 +323,8 @@ attach_parent(gw_build *b, gw_route *rt, const gwf_node *ref,
     rp->gateway = g->doc;
     size_t candidates = 0, allowed = 0, matching = 0, attached = 0;
     const gw_route *conflict = NULL;
+    bool whole_port = false;
+    int conflict_port = 0;
     for (size_t i = 0; i < b->listener_count; i++) {
         gw_listener_ctx *c = &b->listeners[i];
         gw_listener *l = listener_of(b, c);
@@ -323,9 +342,10 @@ attach_parent(gw_build *b, gw_route *rt, const gwf_node *ref,
         if (!shares_hostname(rt, l))
             continue;
         matching++;
-        const gw_route *other = kind_conflict(b, c, rt);
+        const gw_route *other = kind_conflict(b, c, rt, &whole_port);
         if (other) {
             conflict = other;
+            conflict_port = l->port;
             continue;
         }
         const gw_route **slot =
@@ -351,6 +371,16 @@ attach_parent(gw_build *b, gw_route *rt, const gwf_node *ref,
                     "Gateway %s/%s has no listener%s%s%s", ns, name,
                     section ? " named " : "", section ? section : "",
                     port ? " on that port" : "");
+    } else if (matching && conflict && whole_port) {
+        gw_cond_add(b, &rp->conditions, "Accepted", false,
+                    "NotAllowedByListeners",
+                    "%s %s/%s, older or first by namespace/name, already "
+                    "serves plain HTTP port %d, and the data plane cannot "
+                    "serve HTTP/1.x and cleartext HTTP/2 (gRPC) on one "
+                    "port: give GRPCRoutes an HTTPS listener or a port of "
+                    "their own",
+                    conflict->doc->kind, conflict->doc->namespace_,
+                    conflict->doc->name, conflict_port);
     } else if (matching && conflict) {
         gw_cond_add(b, &rp->conditions, "Accepted", false,
                     "NotAllowedByListeners",

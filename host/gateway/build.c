@@ -252,6 +252,8 @@ gw_model_build(const gwf_manifests *m, const gw_build_options *o, gw_model *out,
         .notes = notes,
         .model = out,
     };
+    if (o)
+        b.plain_port_one_protocol = o->plain_port_one_protocol;
     if (o && o->class_count) {
         b.classes = o->classes;
         b.class_count = o->class_count;

@@ -85,6 +85,7 @@ typedef struct gw_route {
 typedef struct gw_build {
     const gwf_manifests *m;
     const char *const *classes;
+    bool plain_port_one_protocol; /* gw_build_options */
     size_t class_count;
     gwf_diag *errors, *notes;
     int error_count;

@@ -22,6 +22,7 @@
 #ifndef GWF_GATEWAY_TRANSLATE_H
 #define GWF_GATEWAY_TRANSLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,13 @@ typedef struct gw_build_options {
      * Borrowed for the duration of gw_model_build. */
     const char *const *classes;
     size_t class_count;
+    /* The data plane cannot serve HTTP/1.x and cleartext HTTP/2 (gRPC
+     * without TLS) on one port, as nginx before 1.25.1 cannot: a plain
+     * HTTP port then takes HTTPRoutes or GRPCRoutes, not both. The route
+     * that attaches first (oldest, then by namespace/name) decides; a
+     * route of the other kind is refused there (NotAllowedByListeners,
+     * with a message that says why). */
+    bool plain_port_one_protocol;
 } gw_build_options;
 
 /* Builds *out from the documents of m (which must outlive *out: the

@@ -1082,6 +1082,7 @@ def expect_condition(conds, type_, status, reason=None, what=""):
         check(c.get("reason") == reason,
               "%s: %s reason is %r, expected %r (%s)"
               % (what, type_, c.get("reason"), reason, c))
+    return c
 
 
 def route_parent_status(obj, gateway_name, ns=NS, section=None):

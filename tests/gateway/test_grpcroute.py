@@ -20,8 +20,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
-    NS, Env, Table, backend_ref, check, header_filter, prefix,
-    route, rule, run_cases)
+    NS, Env, Table, backend_ref, check, expect_condition, find_object,
+    header_filter, prefix, route, route_parent_status, rule, run_cases)
 
 G1, G2 = "grpc-infra-backend-v1", "grpc-infra-backend-v2"
 SVC = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
@@ -184,26 +184,47 @@ def grpc_weights_split_calls():
               "%d calls at weights 70/30 split as %s" % (n, counts))
 
 
-def grpc_and_http_routes_share_one_listener():
-    """An HTTPRoute and a GRPCRoute on the same HTTP listener: each is
-    served (HTTP/1.1 for one, cleartext HTTP/2 for the other)."""
+def grpc_route_on_a_plain_port_serving_httproutes_is_refused():
+    """nginx 1.22 speaks HTTP/1.1 or cleartext HTTP/2 on a plain port,
+    never both: the older HTTPRoute keeps the port and serves HTTP/1.1;
+    the GRPCRoute is refused there (NotAllowedByListeners, the status says
+    why) instead of being reported Accepted and answering nothing."""
     with Env(backends=[("infra-backend-v1", NS)]) as env:
         env.add_grpc_backend(G1)
+        # Hostnames of their own: the spec already forbids an HTTPRoute
+        # and a GRPCRoute one hostname on one listener; here they only
+        # share the port.
         env.add(grpc_route("grpc", [rule([method_match("Echo")],
-                                         [backend_ref(G1)])]))
+                                         [backend_ref(G1)])],
+                           hostnames=["grpc.example.com"],
+                           created="2026-02-01T00:00:00Z"))
         env.add(route("http", [rule([prefix("/")],
-                                    [backend_ref("infra-backend-v1")])]))
+                                    [backend_ref("infra-backend-v1")])],
+                      hostnames=["http.example.com"],
+                      created="2026-01-01T00:00:00Z"))
         env.start()
         t = Table()
-        t.run("gRPC", lambda: expect_served(env, "/%s/Echo" % SVC, G1))
 
         def http():
-            r = env.request("/plain")
+            r = env.request("/plain", host="http.example.com")
             check(r.status == 200 and r.json()["backend"] ==
                   "infra-backend-v1", "HTTP/1.1 GET /plain: %r" % r)
-        t.run("HTTP/1.1", http)
-        t.done()
+        t.run("HTTP/1.1 served", http)
 
+        def status():
+            objs = env.status()
+            p = route_parent_status(find_object(objs, "GRPCRoute", "grpc"),
+                                    "same-namespace")
+            cond = expect_condition(p["conditions"], "Accepted", False,
+                                    "NotAllowedByListeners", "GRPCRoute")
+            check("cleartext HTTP/2" in cond.get("message", ""),
+                  "message %r does not say why" % cond.get("message"))
+            h = route_parent_status(find_object(objs, "HTTPRoute", "http"),
+                                    "same-namespace")
+            expect_condition(h["conditions"], "Accepted", True, "Accepted",
+                             "HTTPRoute")
+        t.run("GRPCRoute refused in its status", status)
+        t.done()
 
 
 CASES = {f.__name__: f for f in [
@@ -212,7 +233,7 @@ CASES = {f.__name__: f for f in [
     grpc_header_matches_select_backend,
     grpc_request_header_modifier_sets_adds_and_removes,
     grpc_weights_split_calls,
-    grpc_and_http_routes_share_one_listener,
+    grpc_route_on_a_plain_port_serving_httproutes_is_refused,
 ]}
 
 if __name__ == "__main__":
