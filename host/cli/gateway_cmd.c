@@ -414,7 +414,9 @@ cmd_status(const gateway_args *a)
      * is equal for equal inputs (tests, reproducible builds). */
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     int64_t now = epoch ? strtoll(epoch, NULL, 10) : (int64_t)time(NULL);
-    char *text = gw_status_json(&model, now, 1);
+    char *text = gateway_kgateway_status(a, m, &model) == 0
+                     ? gw_status_json(&model, now, 1)
+                     : NULL;
     int status = 1;
     if (!text)
         fprintf(stderr, "gwf: out of memory\n");

@@ -29,6 +29,15 @@ typedef struct gateway_args {
     bool http_include;       /* --http-include */
 } gateway_args;
 
+/* Adds the Accepted condition of every kgateway Backend and
+ * GatewayExtension of m to the model's statuses, as the data plane's
+ * runtime judges them (gateway_kgateway.c). Returns 0, -1 on OOM. */
+struct gw_model;
+struct gwf_manifests;
+int gateway_kgateway_status(const gateway_args *a,
+                            const struct gwf_manifests *m,
+                            struct gw_model *model);
+
 /* `gwf gateway ...`: argv[0] is "gateway". Returns the exit status: 0
  * done, 1 bad input or nginx refused, 2 usage. */
 int gateway_main(int argc, char **argv);

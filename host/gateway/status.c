@@ -51,6 +51,35 @@ gw_cond_add(gw_build *b, gw_conditions *c, const char *type, bool status,
     cond->message = msg;
 }
 
+int
+gw_model_object_condition(gw_model *m, const gwf_doc *doc, const char *type,
+                          bool status, const char *reason, const char *message)
+{
+    gw_object_status *st = NULL;
+    for (size_t i = 0; i < m->object_count && !st; i++)
+        if (m->objects[i].doc == doc)
+            st = &m->objects[i];
+    if (!st) {
+        gw_object_status *grown =
+            realloc(m->objects, (m->object_count + 1) * sizeof(*grown));
+        if (!grown)
+            return -1;
+        m->objects = grown;
+        st = &m->objects[m->object_count++];
+        *st = (gw_object_status){.doc = doc};
+    }
+    gw_condition *items = realloc(st->conditions.items,
+                                  (st->conditions.count + 1) * sizeof(*items));
+    if (!items)
+        return -1;
+    st->conditions.items = items;
+    char *copy = strdup(message ? message : "");
+    if (!copy)
+        return -1;
+    items[st->conditions.count++] = (gw_condition){type, status, reason, copy};
+    return 0;
+}
+
 void
 gw_conditions_free(gw_conditions *c)
 {

@@ -153,6 +153,42 @@ case_validate_skips_unread_kinds_with_a_note() {
     expect_err 'mixed_kinds.yaml:8: document 2: skipped kind "ServiceAccount" echo'
 }
 
+# kgateway's Backend and GatewayExtension get the Accepted condition the
+# data plane gives them: Accepted when the runtime takes them (the
+# extension's plugin found and configured), Invalid with the reason when
+# not.
+kgateway_condition() { # KIND NAME: "status reason message" of Accepted
+    python3 -c '
+import json, sys
+for o in json.load(open(sys.argv[1]))["items"]:
+    if o["kind"] == sys.argv[2] and o["metadata"]["name"] == sys.argv[3]:
+        c = [c for c in o["status"]["conditions"] if c["type"] == "Accepted"][0]
+        print(c["status"], c["reason"], c["message"])
+' "$out" "$1" "$2"
+}
+
+case_gateway_status_accepts_the_kgateway_objects_the_data_plane_takes() {
+    gwf gateway status -f "$data/kgateway_objects.yaml" -o json
+    expect_status 0
+    [ "$(kgateway_condition Backend static)" = \
+        "True Accepted accepted by the data plane" ] ||
+        fail "Backend static: $(kgateway_condition Backend static)"
+    [ "$(kgateway_condition GatewayExtension passthrough)" = \
+        "True Accepted accepted by the data plane" ] ||
+        fail "passthrough: $(kgateway_condition GatewayExtension passthrough)"
+}
+
+case_gateway_status_reports_an_extension_without_its_plugin_invalid() {
+    gwf gateway status -f "$data/kgateway_objects.yaml" -o json
+    expect_status 0
+    local got
+    got=$(kgateway_condition GatewayExtension missing)
+    case $got in
+    "False Invalid "*no_such_plugin*) ;;
+    *) fail "GatewayExtension missing: $got" ;;
+    esac
+}
+
 # Each bad manifest has one error: exit 1, one line naming file:line and
 # the field.
 case_validate_unresolved_extension_ref_fails() {
