@@ -76,6 +76,11 @@ typedef struct {
      * unchanged the request is where the table sent it. */
     ngx_uint_t jump_uri_changes;
     unsigned jumped:1;
+    /* A route action set Host: gwf_redirect's port comes from it, even
+     * for a request line in absolute form. */
+    unsigned host_set:1;
+    /* A subrequest's header list is its own, no longer its parent's. */
+    unsigned own_headers:1;
 } ngx_http_gwf_route_state_t;
 
 /* A header name in a message's index (see "Header index"). */

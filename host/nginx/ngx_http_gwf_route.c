@@ -78,6 +78,7 @@ typedef struct {
     path_entry_t **buckets;
     ngx_uint_t nbuckets; /* a power of two */
     ngx_uint_t entries;
+    size_t max_len; /* of the paths indexed */
 } path_index_t;
 
 struct ngx_http_gwf_routes_s {
@@ -150,6 +151,8 @@ index_add(ngx_pool_t *pool, path_index_t *idx, ngx_str_t *path, ngx_uint_t rank)
             return NGX_ERROR;
         e->hash = hash;
         e->path = *path;
+        if (path->len > idx->max_len)
+            idx->max_len = path->len;
         e->next = idx->buckets[hash & (idx->nbuckets - 1)];
         idx->buckets[hash & (idx->nbuckets - 1)] = e;
         idx->entries++;
@@ -550,7 +553,9 @@ query_value(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *out)
             out->len = (size_t)(d - out->data);
             return NGX_OK;
         }
-        p = stop + 1;
+        if (!amp)
+            break;
+        p = amp + 1;
     }
     return NGX_DECLINED;
 }
@@ -655,15 +660,19 @@ route_match(ngx_http_request_t *r, ngx_http_gwf_routes_t *t)
     size_t len = r->uri.len;
     ngx_uint_t hash = 0;
     /* Longest prefix first: later lookups then stop early more often. The
-     * hashes of the '/'-boundary prefixes come from one pass. */
+     * hashes of the '/'-boundary prefixes come from one pass. Only the
+     * boundaries no further than the longest indexed prefix can match, so
+     * their room is bounded by the configuration, not by the uri (a
+     * hostile uri of 100,000 '/' would otherwise cost 16 bytes each). */
     ngx_uint_t *bounds = NULL, nbounds = 0;
+    size_t bounded = ngx_min(len, t->prefix.max_len);
     if (t->prefix.entries) {
-        bounds = ngx_palloc(r->pool, (len + 1) * sizeof(ngx_uint_t) * 2);
+        bounds = ngx_palloc(r->pool, (bounded + 1) * sizeof(ngx_uint_t) * 2);
         if (!bounds)
             return GWF_ROUTE_ERROR;
     }
     for (size_t i = 0; i < len; i++) {
-        if (bounds && i > 0 && uri[i] == '/') {
+        if (bounds && i > 0 && i <= bounded && uri[i] == '/') {
             bounds[2 * nbounds] = i;
             bounds[2 * nbounds + 1] = hash;
             nbounds++;

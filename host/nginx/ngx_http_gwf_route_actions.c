@@ -387,7 +387,8 @@ hide_generated(ngx_http_request_t *r, ngx_str_t *name)
 }
 
 static ngx_int_t
-apply_ops(ngx_http_request_t *r, ngx_array_t *ops, ngx_uint_t is_response)
+apply_ops(ngx_http_request_t *r, ngx_array_t *ops, ngx_uint_t is_response,
+          ngx_uint_t *host_touched)
 {
     ngx_http_gwf_msg_t m;
     ngx_memzero(&m, sizeof m);
@@ -414,6 +415,8 @@ apply_ops(ngx_http_request_t *r, ngx_array_t *ops, ngx_uint_t is_response)
             rc = NGX_ERROR;
         else if (is_response && op[i].op != HDR_ADD)
             rc = hide_generated(r, &op[i].name);
+        else if (!is_response && name_is(&op[i].name, "host"))
+            *host_touched = 1;
     }
     /* The proxy modules forward removed (marked) request headers. */
     if (rc == NGX_OK && !is_response)
@@ -422,13 +425,69 @@ apply_ops(ngx_http_request_t *r, ngx_array_t *ops, ngx_uint_t is_response)
     return rc;
 }
 
+/* A subrequest (a mirror) starts with a copy of its parent's headers_in
+ * that shares the parent's header list: a line added to it would land in
+ * the parent's list part and never reach the subrequest's own upstream,
+ * and a line removed from it would be removed from the parent too (its
+ * $http_*, its error_page routing). Before its first header operation a
+ * subrequest gets a list of its own, and arrays of its own for the
+ * multi-line fields; the values themselves are never written in place. */
+static ngx_int_t
+own_request_headers(ngx_http_request_t *r)
+{
+    ngx_uint_t n = 0;
+    for (ngx_list_part_t *part = &r->headers_in.headers.part; part;
+         part = part->next)
+        n += part->nelts;
+    /* Built in place: a list copied by value would keep its last part in
+     * this frame. The parent's parts stay as they are. */
+    ngx_list_part_t old = r->headers_in.headers.part;
+    ngx_list_t *list = &r->headers_in.headers;
+    if (ngx_list_init(list, r->pool, n ? n : 1, sizeof(ngx_table_elt_t)) !=
+        NGX_OK)
+        return NGX_ERROR;
+    for (ngx_list_part_t *part = &old; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (!h[i].hash)
+                continue;
+            ngx_table_elt_t *copy = ngx_list_push(list);
+            if (!copy)
+                return NGX_ERROR;
+            *copy = h[i];
+        }
+    }
+    ngx_array_t *arrays[] = {
+        &r->headers_in.cookies,
+#if (NGX_HTTP_X_FORWARDED_FOR)
+        &r->headers_in.x_forwarded_for,
+#endif
+    };
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) {
+        ngx_array_t *a = arrays[k];
+        if (!a->nelts) {
+            ngx_memzero(a, sizeof *a); /* initialised on first use */
+            continue;
+        }
+        void *elts = ngx_palloc(r->pool, a->nelts * a->size);
+        if (!elts)
+            return NGX_ERROR;
+        ngx_memcpy(elts, a->elts, a->nelts * a->size);
+        a->elts = elts;
+        a->nalloc = a->nelts;
+        a->pool = r->pool;
+    }
+    return NGX_OK;
+}
+
 static ngx_int_t
 ngx_http_gwf_actions_header_filter(ngx_http_request_t *r)
 {
     ngx_http_gwf_loc_conf_t *lcf =
         ngx_http_get_module_loc_conf(r, ngx_http_gwf_module);
+    ngx_uint_t unused = 0;
     if (lcf->actions && lcf->actions->resp_ops &&
-        apply_ops(r, lcf->actions->resp_ops, 1) != NGX_OK)
+        apply_ops(r, lcf->actions->resp_ops, 1, &unused) != NGX_OK)
         return NGX_ERROR;
     return ngx_http_next_header_filter(r);
 }
@@ -479,6 +538,56 @@ rewrite_path(ngx_http_request_t *r, path_rewrite_t *pr, ngx_str_t *uri,
  * Rewrite and redirect
  * --------------------------------------------------------------------- */
 
+/* Splits an authority "host[:port]" ("[v6]:port" too) at the first ':'
+ * after the host, as nginx's ngx_http_validate_host does. *port: the
+ * port, or -1 when there is none or it is not 1..65535. */
+static void
+split_authority(u_char *p, u_char *end, ngx_str_t *host, ngx_int_t *port)
+{
+    u_char *q = p;
+    if (p < end && *p == '[') {
+        q = ngx_strlchr(p, end, ']');
+        if (!q)
+            q = end;
+    }
+    u_char *colon = ngx_strlchr(q, end, ':');
+    host->data = p;
+    host->len = (size_t)((colon ? colon : end) - p);
+    *port = -1;
+    if (colon && colon + 1 < end) {
+        ngx_int_t n = ngx_atoi(colon + 1, (size_t)(end - colon - 1));
+        if (n >= 1 && n <= 65535)
+            *port = n;
+    }
+}
+
+/* nginx keeps r->headers_in.server ($host, and gwf_redirect's default
+ * host) as the Host header's host: lowercase, without its port or a
+ * trailing dot. The message operations store the raw value there, so a
+ * Host set with a port ("New.Example:8080") would come back from $host
+ * and in a redirect with that port, then a second one. */
+static ngx_int_t
+sync_server(ngx_http_request_t *r)
+{
+    ngx_table_elt_t *h = r->headers_in.host;
+    if (!h) {
+        ngx_str_null(&r->headers_in.server);
+        return NGX_OK;
+    }
+    ngx_str_t host;
+    ngx_int_t port;
+    split_authority(h->value.data, h->value.data + h->value.len, &host, &port);
+    if (host.len > 1 && host.data[host.len - 1] == '.')
+        host.len--;
+    u_char *low = ngx_pnalloc(r->pool, host.len ? host.len : 1);
+    if (!low)
+        return NGX_ERROR;
+    ngx_strlow(low, host.data, host.len);
+    r->headers_in.server.data = low;
+    r->headers_in.server.len = host.len;
+    return NGX_OK;
+}
+
 static ngx_int_t
 set_host(ngx_http_request_t *r, ngx_str_t *host)
 {
@@ -491,7 +600,7 @@ set_host(ngx_http_request_t *r, ngx_str_t *host)
     ngx_int_t rc =
         st == GWF_OK ? ngx_http_gwf_hdr_compact_request(&m) : NGX_ERROR;
     gwf_ngx_new_epoch();
-    return rc;
+    return rc == NGX_OK ? sync_server(r) : rc;
 }
 
 static ngx_int_t
@@ -524,29 +633,31 @@ scheme_port(ngx_str_t *scheme)
     return 0;
 }
 
-/* The port in the request's Host header, or -1. */
+/* The port the request named: in its request line when that is in
+ * absolute form (nginx's host then comes from there too, and the Host
+ * header is ignored) unless a route action set Host since, else in its
+ * Host header; -1: none. */
 static ngx_int_t
-request_port(ngx_http_request_t *r)
+request_port(ngx_http_request_t *r, ngx_http_gwf_route_state_t *st)
 {
-    ngx_table_elt_t *h = r->headers_in.host;
-    if (!h || !h->value.len)
-        return -1;
-    u_char *p = h->value.data, *end = p + h->value.len;
-    if (*p == '[') {
-        p = ngx_strlchr(p, end, ']');
-        if (!p)
+    ngx_str_t host;
+    ngx_int_t port = -1;
+    if (r->host_start && r->host_end && !st->host_set) {
+        /* "http://host:port/..." : the port's digits follow host_end. */
+        u_char *p = r->host_end;
+        if (*p != ':')
             return -1;
+        size_t n = 0;
+        while (n < 6 && is_digit(p[1 + n]))
+            n++;
+        split_authority(p, p + 1 + n, &host, &port);
+        return port;
     }
-    u_char *colon = NULL;
-    for (u_char *q = end; q > p; q--)
-        if (q[-1] == ':') {
-            colon = q - 1;
-            break;
-        }
-    if (!colon || colon + 1 == end)
+    ngx_table_elt_t *h = r->headers_in.host;
+    if (!h)
         return -1;
-    ngx_int_t n = ngx_atoi(colon + 1, (size_t)(end - colon - 1));
-    return n >= 1 && n <= 65535 ? n : -1;
+    split_authority(h->value.data, h->value.data + h->value.len, &host, &port);
+    return port;
 }
 
 /* Bytes of the query string that cannot be sent as they are in a header
@@ -558,7 +669,8 @@ args_escape(u_char c)
 }
 
 static ngx_int_t
-run_redirect(ngx_http_request_t *r, ngx_http_gwf_actions_t *a)
+run_redirect(ngx_http_request_t *r, ngx_http_gwf_actions_t *a,
+             ngx_http_gwf_route_state_t *st)
 {
     ngx_str_t scheme = a->redirect_scheme;
     if (!scheme.len) {
@@ -581,7 +693,7 @@ run_redirect(ngx_http_request_t *r, ngx_http_gwf_actions_t *a)
     }
     ngx_int_t port = a->redirect_port;
     if (port < 0 && !a->redirect_scheme.len)
-        port = request_port(r);
+        port = request_port(r, st);
     if (port > 0 && (ngx_uint_t)port == scheme_port(&scheme))
         port = -1;
     ngx_str_t path;
@@ -670,6 +782,10 @@ request_timed_out(ngx_event_t *ev)
         ngx_connection_t *pc = u->peer.connection;
         u->peer.tries = 1;
         pc->read->timedout = 1;
+        /* While TLS to the upstream is being negotiated, nginx's handshake
+         * handler counts only a write timeout as a timeout (any other end
+         * is a 502). */
+        pc->write->timedout = 1;
         pc->read->handler(pc->read);
     } else if (u || r->reading_body || chain_holds_request(r)) {
         /* Between two states nginx would not expect to be ended in (the
@@ -681,6 +797,15 @@ request_timed_out(ngx_event_t *ev)
     } else {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "gwf: gwf_request_timeout %M ms expired", st->timeout);
+        if (r == r->main && c->write->delayed) {
+            /* limit_req holds the request back with a delayed write
+             * event and its timer. nginx's finalize deletes that timer
+             * but leaves the flag, and its writer then waits for a
+             * wake-up that never comes: the 504 would never go out and
+             * the connection would hang with no timer at all. No
+             * response has been written yet, so nothing is rate-limited. */
+            c->write->delayed = 0;
+        }
         ngx_http_finalize_request(r, NGX_HTTP_GATEWAY_TIME_OUT);
     }
     ngx_http_run_posted_requests(c);
@@ -707,12 +832,22 @@ ngx_http_gwf_actions_run(ngx_http_request_t *r, ngx_http_gwf_actions_t *a,
 {
     if (a->sample >= 0 && (ngx_int_t)(ngx_random() % 1000000) >= a->sample)
         return NGX_HTTP_NO_CONTENT;
-    if (a->req_ops && apply_ops(r, a->req_ops, 0) != NGX_OK)
+    ngx_uint_t host_touched = 0;
+    if (r != r->main && !st->own_headers &&
+        (a->req_ops || (a->rewrite && a->rewrite_host.len))) {
+        if (own_request_headers(r) != NGX_OK)
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        st->own_headers = 1;
+    }
+    if (a->req_ops && (apply_ops(r, a->req_ops, 0, &host_touched) != NGX_OK ||
+                       (host_touched && sync_server(r) != NGX_OK)))
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     if (a->rewrite && run_rewrite(r, a) != NGX_OK)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (host_touched || (a->rewrite && a->rewrite_host.len))
+        st->host_set = 1;
     if (a->redirect)
-        return run_redirect(r, a);
+        return run_redirect(r, a, st);
     if (a->timeout)
         arm_timeout(r, st, a->timeout);
     return NGX_DECLINED;

@@ -16,7 +16,9 @@ and the headers it received, says which line served it.
 import os
 import select
 import socket
+import struct
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -24,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     Nginx as HarnessNginx, Upstream, check, direct_response, echo_header,
-    request, run_case)
+    request, run_case, wait_for)
 
 
 class Nginx(HarnessNginx):
@@ -159,6 +161,30 @@ def prefix_on_the_decoded_normalised_uri():
                                  upstream=up) as ngx:
         expect_route(ngx.port, "/a%20b/c", "a")
         expect_route(ngx.port, "/x/../a%20b", "a")
+
+
+def encoded_and_dotted_paths_route_by_the_normalised_path():
+    """Tricks to slip past prefix=/admin: each path routes by what nginx
+    decodes and normalises it to, the way the backend will read it; what
+    nginx refuses (NUL, a mangled method) never reaches the table."""
+    with Upstream() as up, Nginx(server(["prefix=/admin pass=@a",
+                                         "pass=@b"]), upstream=up) as ngx:
+        for path in ("//admin", "/admin%2Fx", "/%61dmin", "/./admin",
+                     "/public/..%2Fadmin", "/public/%2e%2e/admin",
+                     "/x/../admin/"):
+            expect_route(ngx.port, path, "a")
+        for path in ("/admin/../public", "/ADMIN", "/admin;x", "/admins",
+                     "/admin%2e%2e/x"):
+            expect_route(ngx.port, path, "b")
+        resp = request(ngx.port, "GET", "/admin%00")
+        check(resp.status == 400, "/admin%%00: %r" % resp)
+        for line in (b"G%45T /admin", b"get /admin"):
+            answer = raw_request(ngx.port, line + b" HTTP/1.1\r\nHost: x\r\n"
+                                 b"Connection: close\r\n\r\n")
+            check(answer.startswith(b"HTTP/1.1 400"), "%r: %r"
+                  % (line, answer[:40]))
+        check(up.hits == 12, "expected 12 upstream requests, got %d"
+              % up.hits)
 
 
 def regex_path_must_match_the_whole_uri():
@@ -608,6 +634,60 @@ def redirect_location_escapes_hostile_path_and_query():
           "Location: %r" % loc)
 
 
+def redirect_after_a_host_change_has_one_port_and_a_lowercase_host():
+    """A Host set by a route action (port, capitals) gives the redirect
+    its host lowercased and its port once, not the raw value and then
+    the port again."""
+    text = """
+        location / { gwf_route pass=@r; }
+        location @r {
+            gwf_request_header set Host New.Example.com:8080;
+            gwf_redirect;
+        }
+"""
+    with Nginx(text) as ngx:
+        resp = request(ngx.port, "GET", "/p?x=1",
+                       headers={"Host": "example.com:9090"})
+        check(resp.status == 302, "expected 302, got %r" % resp)
+        loc = resp.header("Location")
+        check(loc == "http://new.example.com:8080/p?x=1", "Location: %s" % loc)
+
+
+def host_variable_after_a_host_change_is_the_host_without_its_port():
+    """$host after gwf_rewrite host= is what nginx makes of a Host
+    header: lowercase, no port, no trailing dot."""
+    text = """
+        location / { gwf_route pass=@h; }
+""" + backend("h", "gwf_rewrite host=Other.Example.:81;"
+                   " proxy_set_header X-Host $host;")
+    with Upstream() as up, Nginx(text, upstream=up) as ngx:
+        rec = request(ngx.port, "GET", "/").json()
+        check(echo_header(rec, "X-Host") == "other.example",
+              "X-Host ($host): %r" % echo_header(rec, "X-Host"))
+        check(echo_header(rec, "Host") == "Other.Example.:81",
+              "Host: %r" % echo_header(rec, "Host"))
+
+
+def redirect_of_an_absolute_form_request_takes_host_and_port_from_it():
+    """For "GET http://host:port/..." nginx's host is the request line's
+    (the Host header is ignored): the port comes from there too, never
+    from the ignored Host header."""
+    text = """
+        location / { gwf_route pass=@r; }
+        location @r { gwf_redirect; }
+"""
+    with Nginx(text) as ngx:
+        for target, want in (("http://abs.example:7/p", "http://abs.example:7/p"),
+                             ("http://abs.example/p", "http://abs.example/p")):
+            answer = raw_request(ngx.port, (
+                "GET %s HTTP/1.1\r\nHost: h.example:8080\r\n"
+                "Connection: close\r\n\r\n" % target).encode())
+            head = answer.partition(b"\r\n\r\n")[0].decode("latin-1")
+            check(head.startswith("HTTP/1.1 302"), "%s: %r" % (target, head))
+            check("\r\nLocation: %s\r\n" % want in head + "\r\n",
+                  "%s: expected Location %s in %r" % (target, want, head))
+
+
 # ---------------------------------------------------------------------------
 # Request timeout and sampling
 # ---------------------------------------------------------------------------
@@ -686,6 +766,115 @@ def request_timeout_waits_for_a_slow_upload_then_gives_504():
               % up.hits)
 
 
+def request_timeout_during_the_upstream_tls_handshake_gives_504():
+    """An upstream that accepts the connection and never answers the TLS
+    handshake: the timeout ends it as a timed-out upstream (504 and
+    "upstream timed out"), not as a failed one (502)."""
+    mute = socket.socket()  # accepts into its backlog, never answers
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    text = """
+        location / { gwf_route pass=@t; }
+        location @t {
+            gwf_request_timeout 300ms;
+            proxy_pass https://127.0.0.1:%d;
+        }
+""" % mute.getsockname()[1]
+    try:
+        with Nginx(text) as ngx:
+            resp = request(ngx.port, "GET", "/x")
+            check(resp.status == 504, "expected 504, got %r" % resp)
+            check(0.2 <= resp.elapsed <= 1.0, "504 after %.2fs, expected "
+                  "~0.3s" % resp.elapsed)
+            ngx.wait_log(r"upstream timed out .* while SSL handshaking")
+    finally:
+        mute.close()
+
+
+def request_timeout_during_a_limit_req_delay_gives_504_at_the_timeout():
+    """A request limit_req holds back (its delay longer than the timeout)
+    gets its 504 when the timeout expires; it does not hang with no
+    timer left to wake it."""
+    text = """
+        location / { gwf_route pass=@t; }
+""" + backend("t", "gwf_request_timeout 300ms; limit_req zone=z burst=10;")
+    extra = "limit_req_zone $server_name zone=z:1m rate=1r/s;"
+    with Upstream() as up, Nginx(text, upstream=up, http_extra=extra) as ngx:
+        first = request(ngx.port, "GET", "/a")
+        check(first.status == 200, "first request: %r" % first)
+        # The next one waits ~1s in limit_req: the 504 comes at 300 ms.
+        resp = request(ngx.port, "GET", "/b", timeout=5)
+        check(resp.status == 504, "expected 504, got %r" % resp)
+        check(0.2 <= resp.elapsed <= 0.8, "504 after %.2fs, expected ~0.3s"
+              % resp.elapsed)
+        check(up.hits == 1, "the delayed request reached the upstream")
+
+
+def client_aborts_while_waiting_on_the_request_timeout():
+    """Clients that reset their connection at any moment before the
+    timeout: each request ends as nginx ends an aborted one (499), the
+    timer never fires into a freed request, no worker dies."""
+    text = """
+        location / { gwf_route pass=@t; }
+""" + backend("t", "gwf_request_timeout 500ms;")
+    with Upstream() as up, Nginx(text, upstream=up) as ngx:
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", ngx.port), timeout=5)
+            s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.015 * i)
+            # RST at close: nginx sees the abort at once.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            s.close()
+        # Past every timeout: a fired timer would have hit a freed request.
+        time.sleep(1.0)
+        resp = request(ngx.port, "GET", "/fast")
+        check(resp.status == 200, "after the aborts: %r" % resp)
+        lines = [ln for ln in ngx.access().splitlines() if "/slow" in ln]
+        statuses = sorted(ln.split('"')[2].split()[0] for ln in lines)
+        check(statuses == ["499"] * 20, "expected 20 x 499, got %r"
+              % statuses)
+        check("gwf_request_timeout" not in ngx.log(),
+              "a timer fired for an aborted request")
+
+
+def slow_upstream_with_request_timeout_and_a_mirror():
+    """The request and its mirror subrequest each have a timeout and a
+    slow upstream: the client gets 504 at the request's timeout, the
+    mirror is ended at its own, GET and POST alike, and the worker
+    lives."""
+    text = """
+        location / { gwf_route pass=@m; }
+        location @m {
+            gwf_request_timeout 300ms;
+            mirror /_gwf/mirror/m;
+            proxy_set_header X-Route m;
+            proxy_pass http://{UP};
+        }
+        location = /_gwf/mirror/m {
+            internal;
+            gwf_sample 100;
+            gwf_request_timeout 200ms;
+            proxy_set_header X-Route mirror;
+            proxy_pass http://{UP}$request_uri;
+        }
+"""
+    with Upstream() as up, Nginx(text, upstream=up) as ngx:
+        for method, body in (("GET", None), ("POST", b"y" * 50000)):
+            resp = request(ngx.port, method, "/slow?ms=1000", body=body)
+            check(resp.status == 504, "%s: expected 504, got %r"
+                  % (method, resp))
+            check(resp.elapsed < 0.9, "%s: 504 after %.2fs, expected ~0.3s"
+                  % (method, resp.elapsed))
+            fast = request(ngx.port, method, "/fast", body=body)
+            check(fast.status == 200, "%s /fast: %r" % (method, fast))
+        # Two slow requests and two mirrors of them each timed out.
+        ngx.wait_log(r"gwf_request_timeout 300 ms expired", count=2)
+        ngx.wait_log(r"gwf_request_timeout 200 ms expired", count=2)
+        check(wait_for(lambda: mirrored(up) == 4, 3.0),
+              "expected 4 mirrored requests, got %d" % mirrored(up))
+
+
 def mirror_server(percent):
     return """
         location / { gwf_route pass=@m; }
@@ -706,6 +895,68 @@ def mirror_server(percent):
 def mirrored(up):
     return len([r for r in up.requests
                 if echo_header(r, "X-Route") == "mirror"])
+
+
+def mirror_with_header_actions():
+    """A mirror whose location changes request headers; the request's
+    location shows what it sees of them in response headers."""
+    return """
+        location / { gwf_route pass=@m; }
+        location @m {
+            mirror /_gwf/mirror/m;
+            add_header X-Seen-Auth "$http_authorization" always;
+            add_header X-Seen-Mirror "$http_x_mirror" always;
+            proxy_set_header X-Route m;
+            proxy_pass http://{UP};
+        }
+        location = /_gwf/mirror/m {
+            internal;
+            gwf_request_header remove Authorization;
+            gwf_request_header add X-Mirror 1;
+            gwf_request_header set X-Set mirror;
+            proxy_set_header X-Route mirror;
+            proxy_pass http://{UP}$request_uri;
+        }
+"""
+
+
+def request_header_actions_in_a_mirror_location_reach_the_mirror():
+    """A subrequest starts sharing its parent's header list: the lines a
+    mirror location adds or sets must reach the mirror's upstream (they
+    went into the parent's list and were lost)."""
+    with Upstream() as up, Nginx(mirror_with_header_actions(),
+                                 upstream=up) as ngx:
+        resp = request(ngx.port, "GET", "/x", headers={
+            "Authorization": "secret", "X-Set": "orig"})
+        check(resp.status == 200, "expected 200, got %r" % resp)
+        check(wait_for(lambda: mirrored(up) == 1, 3.0), "no mirror request")
+        rec = [r for r in up.requests
+               if echo_header(r, "X-Route") == "mirror"][0]
+        hdrs = [(k.lower(), v) for k, v in rec["headers"]]
+        check(("x-mirror", "1") in hdrs and ("x-set", "mirror") in hdrs and
+              "authorization" not in [k for k, _ in hdrs] and
+              ("x-set", "orig") not in hdrs,
+              "the mirror got %r" % rec["headers"])
+
+
+def request_header_actions_in_a_mirror_location_leave_the_request_alone():
+    """The mirror's header actions change neither what the request's
+    upstream got nor what the request itself sees afterwards ($http_*
+    in its response headers)."""
+    with Upstream() as up, Nginx(mirror_with_header_actions(),
+                                 upstream=up) as ngx:
+        resp = request(ngx.port, "GET", "/slow?ms=200", headers={
+            "Authorization": "secret", "X-Set": "orig"})
+        check(resp.status == 200, "expected 200, got %r" % resp)
+        check(resp.header("X-Seen-Auth") == "secret" and
+              resp.header("X-Seen-Mirror") is None,
+              "the request sees Authorization %r, X-Mirror %r"
+              % (resp.header("X-Seen-Auth"), resp.header("X-Seen-Mirror")))
+        rec = resp.json()
+        check(echo_header(rec, "Authorization") == "secret" and
+              echo_header(rec, "X-Set") == "orig" and
+              echo_header(rec, "X-Mirror") is None,
+              "the request's upstream got %r" % rec["headers"])
 
 
 def sample_0_never_mirrors_and_100_always_does():
@@ -852,12 +1103,140 @@ def hostile_redirect_and_rewrite_inputs():
               "rewritten path %r" % resp.json()["path"][:40])
 
 
+def ten_thousand_header_lines_are_joined_and_matched():
+    """10,000 lines of one header join into one value with ',' that a
+    condition matches whole; 40 conditions on names absent from 10,000 others
+    are each looked up without a noticeable cost. The backends drop
+    X-H (the echo upstream takes 100 headers at most)."""
+    # (A configuration word is at most 4 KB: the 29,999-byte value is
+    # told by its length and form; 9,999 lines fail it, match the next.)
+    routes = ['"header~x-h:(?=[v0-9,]{29999}$)(v[0-9],)*v9" pass=@a',
+              '"header~x-h:(v[0-9],)*v[0-9]" pass=@b'] + \
+        ["exact=/n header=x-absent-%d:1 status=500" % i for i in range(40)] + \
+        ["exact=/n status=204", "pass=@c"]
+    text = server(routes, backends=()) + "".join(
+        backend(b, "gwf_request_header remove X-H;") for b in "abc")
+    http_extra = "large_client_header_buffers 16 256k; max_headers 20000;"
+    with Upstream() as up, Nginx(text, upstream=up,
+                                 http_extra=http_extra) as ngx:
+        lines = [("X-H", "v%d" % (i % 10)) for i in range(10000)]
+        got = raw_route(raw_headers(ngx.port, "/", lines))
+        check(got == "a", "10,000 lines: expected route a, got %s" % got)
+        got = raw_route(raw_headers(ngx.port, "/", lines[:-1]))
+        check(got == "b", "9,999 lines: expected route b, got %s" % got)
+        start = time.monotonic()
+        answer = raw_headers(ngx.port, "/n", [("X-N%d" % i, "x")
+                                             for i in range(10000)])
+        elapsed = time.monotonic() - start
+        check(answer.startswith(b"HTTP/1.1 204"),
+              "10,000 names, 40 absent: expected 204, got %r" % answer[:60])
+        check(elapsed < 2.0, "10,000 names took %.2fs" % elapsed)
+
+
+def worker_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise TestFailure("no VmRSS for %d" % pid)
+
+
+def long_uri_costs_the_table_no_memory_beyond_its_longest_prefix():
+    """A uri of 100,000 segments held in nginx (its upstream never
+    answers): matching it against a table of short prefixes costs memory
+    bounded by the table, not 16 bytes per '/' of the uri. 60 such
+    requests in flight grew the worker by ~100 MB before; now by about
+    what nginx itself keeps of them (their buffers)."""
+    mute = socket.socket()  # accepts into its backlog, never answers
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(128)
+    text = server(["prefix=/a pass=@s", "pass=@s"], backends=()) + """
+        location @s { proxy_pass http://127.0.0.1:%d; }
+""" % mute.getsockname()[1]
+    http_extra = "large_client_header_buffers 4 256k;"
+    uri = "/a" * 100000
+    conns = []
+    try:
+        with Nginx(text, http_extra=http_extra) as ngx:
+            worker = ngx.worker_pids()[0]
+            before = worker_rss_kb(worker)
+            for _ in range(60):
+                c = socket.create_connection(("127.0.0.1", ngx.port),
+                                             timeout=10)
+                c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
+                           % uri).encode())
+                conns.append(c)
+            # Each request reached the mute upstream: nginx holds them all.
+            check(wait_for(lambda: len(ngx.access()) == 0 and
+                           worker_rss_kb(worker) - before > 10000, 5.0),
+                  "the requests did not reach nginx")
+            time.sleep(0.5)
+            grown = worker_rss_kb(worker) - before
+            check(grown < 60000, "60 requests in flight grew the worker by "
+                  "%d KB" % grown)
+            for c in conns:
+                c.close()
+            conns = []
+    finally:
+        for c in conns:
+            c.close()
+        mute.close()
+
+
+def reload_under_load_keeps_routing_and_timeouts_exact():
+    """nginx -s reload five times while six clients send requests through
+    the table, some ended by gwf_request_timeout: every request gets its
+    exact answer (200, or 504 for the slow ones), none fails, no worker
+    dies, and old workers exit."""
+    text = """
+        location / {
+            gwf_route prefix=/t pass=@t;
+            gwf_route pass=@a;
+        }
+""" + backend("t", "gwf_request_timeout 200ms;") + \
+        backend("a", "gwf_response_header set X-A 1;")
+    want = {"/t/slow?ms=500": 504, "/a": 200, "/t/fast": 200,
+            "/t/slow?ms=50": 200}
+    with Upstream() as up, Nginx(text, upstream=up, workers=2) as ngx:
+        stop = threading.Event()
+        wrong = []
+        count = [0]
+
+        def load():
+            while not stop.is_set():
+                for path, status in want.items():
+                    try:
+                        got = request(ngx.port, "GET", path).status
+                    except TestFailure as e:
+                        got = str(e)
+                    count[0] += 1
+                    if got != status:
+                        wrong.append((path, got))
+        threads = [threading.Thread(target=load) for _ in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(5):
+                time.sleep(0.4)
+                old = ngx.worker_pids()
+                res = ngx.reload()
+                check(res.returncode == 0, "reload: %s" % res.stderr)
+                ngx.wait_reloaded(old)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(20)
+        check(not wrong, "wrong answers: %r" % wrong[:10])
+        check(count[0] > 50, "only %d requests under load" % count[0])
+
+
 CASES = {f.__name__: f for f in [
     exact_path_matches_only_that_path,
     prefix_matches_whole_segments_only,
     prefix_with_trailing_slash_matches_the_same_set,
     prefix_root_and_no_path_match_every_path,
     prefix_on_the_decoded_normalised_uri,
+    encoded_and_dotted_paths_route_by_the_normalised_path,
     regex_path_must_match_the_whole_uri,
     regex_alternation_is_anchored_as_a_whole,
     method_must_equal_exactly,
@@ -890,9 +1269,18 @@ CASES = {f.__name__: f for f in [
     redirect_port_is_omitted_when_default_for_the_scheme,
     redirect_host_and_paths,
     redirect_location_escapes_hostile_path_and_query,
+    redirect_after_a_host_change_has_one_port_and_a_lowercase_host,
+    host_variable_after_a_host_change_is_the_host_without_its_port,
+    redirect_of_an_absolute_form_request_takes_host_and_port_from_it,
     request_timeout_gives_504_at_about_the_timeout,
     request_timeout_does_not_retry_another_upstream,
     request_timeout_waits_for_a_slow_upload_then_gives_504,
+    request_timeout_during_the_upstream_tls_handshake_gives_504,
+    request_timeout_during_a_limit_req_delay_gives_504_at_the_timeout,
+    client_aborts_while_waiting_on_the_request_timeout,
+    slow_upstream_with_request_timeout_and_a_mirror,
+    request_header_actions_in_a_mirror_location_reach_the_mirror,
+    request_header_actions_in_a_mirror_location_leave_the_request_alone,
     sample_0_never_mirrors_and_100_always_does,
     sample_with_decimals_mirrors_that_share,
     bad_regex_fails_nginx_t_naming_the_directive,
@@ -900,6 +1288,9 @@ CASES = {f.__name__: f for f in [
     ten_thousand_routes_load_and_match_fast,
     hostile_input_does_not_kill_a_worker,
     hostile_redirect_and_rewrite_inputs,
+    ten_thousand_header_lines_are_joined_and_matched,
+    long_uri_costs_the_table_no_memory_beyond_its_longest_prefix,
+    reload_under_load_keeps_routing_and_timeouts_exact,
 ]}
 
 if __name__ == "__main__":
