@@ -270,6 +270,7 @@ gw_model_build(const gwf_manifests *m, const gw_build_options *o, gw_model *out,
     gw_read_gateways(&b);
     gw_read_httproutes(&b);
     gw_read_grpcroutes(&b);
+    gw_fail_closed_policies(&b);
     gw_attach_routes(&b);
     unique_ids(&b);
     gw_sort_vhosts(out);

@@ -201,8 +201,11 @@ void gw_conditions_free(gw_conditions *c);
 
 /* -- Readers ------------------------------------------------------------ */
 
-void gw_read_gateways(gw_build *b);   /* read_gateway.c */
-void gw_read_grants(gw_build *b);     /* read_refgrant.c */
+void gw_read_gateways(gw_build *b); /* read_gateway.c */
+void gw_read_grants(gw_build *b);   /* read_refgrant.c */
+/* Rules a kgateway policy targets answer 500 until policies attach
+ * (read_policies.c); after the routes are read, before they attach. */
+void gw_fail_closed_policies(gw_build *b);
 void gw_read_backends(gw_build *b);   /* read_backend.c: checks docs */
 void gw_backends_free(gw_model *m);   /* read_backend.c */
 void gw_read_httproutes(gw_build *b); /* read_httproute.c */

@@ -296,11 +296,18 @@ gw_read_extension_ref(gw_rd *r, const gwf_node *ext, const char *path,
             r->b, rt, gw_printf(r->b, "%s: %s %s not found", path, kind, ref));
         return false;
     }
-    gw_extension_ref *e =
-        gw_push(r->b, &f->extensions, &f->extension_count, sizeof(*e));
-    if (e)
-        e->doc = d;
-    return true;
+    /* kgateway's kinds get their meaning with policy attachment (issue
+     * 13). Until then the rule fails closed: proxying it without the
+     * filter would skip what the filter asks for (an authorization, a
+     * rate limit, a fixed answer). */
+    gw_route_unsupported(r->b, rt,
+                         gw_printf(r->b,
+                                   "%s: ExtensionRef to %s %s is not applied "
+                                   "yet: the rule answers 500 rather than "
+                                   "run without it",
+                                   path, kind, ref));
+    (void)f;
+    return false;
 }
 
 /* -- Matches ------------------------------------------------------------ */

@@ -42,13 +42,27 @@ const struct ext_type_info manifest_ext_types[EXT_TYPE_COUNT] = {
  * the kinds below they hold Deployments, ServiceAccounts and the like.
  * Those are skipped with a note, never refused. The runtime itself
  * configures plugins from the first five; the Gateway API translator
- * reads the rest (their shapes are its to check). */
-const char *const manifest_read_kinds[] = {
-    "GatewayExtension", "TrafficPolicy", "DirectResponse",
-    "Backend",          "Secret",        "GatewayClass",
-    "Gateway",          "HTTPRoute",     "GRPCRoute",
-    "ReferenceGrant",   "Namespace",     "Service",
-    "EndpointSlice",    "ConfigMap",     NULL};
+ * reads the rest (their shapes are its to check; kgateway's listener and
+ * backend policies only so that what they target fails closed until
+ * they are applied). */
+const char *const manifest_read_kinds[] = {"GatewayExtension",
+                                           "TrafficPolicy",
+                                           "DirectResponse",
+                                           "Backend",
+                                           "Secret",
+                                           "GatewayClass",
+                                           "Gateway",
+                                           "HTTPRoute",
+                                           "GRPCRoute",
+                                           "ReferenceGrant",
+                                           "Namespace",
+                                           "Service",
+                                           "EndpointSlice",
+                                           "ConfigMap",
+                                           "HTTPListenerPolicy",
+                                           "ListenerPolicy",
+                                           "BackendConfigPolicy",
+                                           NULL};
 
 static bool
 kind_is_read(const char *kind)

@@ -798,6 +798,9 @@ static const struct kind_info {
     {"Service", {GWF_API_VERSION_CORE}, true, check_translated},
     {"EndpointSlice", {"discovery.k8s.io/v1"}, false, check_translated},
     {"ConfigMap", {GWF_API_VERSION_CORE}, false, check_translated},
+    {"HTTPListenerPolicy", {GWF_API_VERSION_GATEWAY}, true, check_translated},
+    {"ListenerPolicy", {GWF_API_VERSION_GATEWAY}, true, check_translated},
+    {"BackendConfigPolicy", {GWF_API_VERSION_GATEWAY}, true, check_translated},
 };
 
 static void

@@ -930,11 +930,14 @@ test_unsupported_filter_makes_the_rule_answer_500(void **state)
                 "Accepted");
 }
 
+/* kgateway's ExtensionRef kinds get their meaning with policy attachment
+ * (issue 13); until then the rule fails closed rather than run without
+ * the filter, and the route says why. */
 static void
-test_extension_ref_names_the_document(void **state)
+test_extension_ref_to_a_kgateway_kind_fails_closed(void **state)
 {
     fixture *f = *state;
-    build_ok(f, GATEWAY
+    build_ok(f, GATEWAY SERVICE
              "apiVersion: gateway.kgateway.dev/v1alpha1\n"
              "kind: DirectResponse\n"
              "metadata: {name: dr}\n"
@@ -944,16 +947,117 @@ test_extension_ref_names_the_document(void **state)
                       "  - filters:\n"
                       "    - type: ExtensionRef\n"
                       "      extensionRef: {group: gateway.kgateway.dev, kind: "
-                      "DirectResponse, name: dr}\n"
-                      "  - filters:\n"
+                      "DirectResponse, name: dr}\n" TO_SVC "  - filters:\n"
                       "    - type: ExtensionRef\n"
                       "      extensionRef: {group: gateway.kgateway.dev, kind: "
                       "DirectResponse, name: missing}\n");
-    const gw_rule *r0 = rule_of(&f->model, "r", 0);
-    assert_int_equal(r0->filters.extension_count, 1);
-    assert_string_equal(r0->filters.extensions[0].doc->name, "dr");
-    assert_int_equal(r0->fixed_status, 0);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
     assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
+    assert_cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid",
+                true, "UnsupportedValue");
+}
+
+/* -- kgateway policies that target what gwf serves ---------------------- */
+
+#define POLICY(kind, targets)                                                  \
+    "apiVersion: gateway.kgateway.dev/v1alpha1\n"                              \
+    "kind: " kind "\n"                                                         \
+    "metadata: {name: p, namespace: default}\n"                                \
+    "spec:\n" targets "---\n"
+
+#define TWO_RULES                                                              \
+    "  rules:\n"                                                               \
+    "  - name: a\n"                                                            \
+    "    matches: [{path: {type: PathPrefix, value: /a}}]\n" TO_SVC            \
+    "  - name: b\n"                                                            \
+    "    matches: [{path: {type: PathPrefix, value: /b}}]\n" TO_SVC
+
+static void
+test_traffic_policy_targeting_a_route_fails_its_rules_closed(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE POLICY(
+                    "TrafficPolicy",
+                    "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
+                    "HTTPRoute, name: r}]\n") ROUTE_HEAD("r") TWO_RULES
+             "---\n" ROUTE_HEAD("other") TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
+    assert_int_equal(rule_of(&f->model, "other", 0)->fixed_status, 0);
+    const gw_condition *c =
+        cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid");
+    assert_non_null(c);
+    assert_non_null(strstr(c->message, "TrafficPolicy default/p"));
+}
+
+static void
+test_policy_with_section_name_fails_only_that_rule_closed(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE POLICY(
+                    "TrafficPolicy",
+                    "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
+                    "HTTPRoute, name: r, sectionName: b}]\n") ROUTE_HEAD("r")
+                    TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 0);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
+}
+
+static void
+test_policy_targeting_a_gateway_fails_its_routes_closed(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE POLICY(
+                    "HTTPListenerPolicy",
+                    "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
+                    "Gateway, name: gw}]\n") ROUTE_HEAD("r") TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
+}
+
+static void
+test_backend_policy_fails_the_rules_using_its_service_closed(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f,
+        GATEWAY SERVICE POLICY(
+            "BackendConfigPolicy",
+            "  targetSelectors: [{group: \"\", kind: Service, "
+            "matchLabels: {tier: db}}]\n") "apiVersion: v1\n"
+                                           "kind: Service\n"
+                                           "metadata: {name: db, namespace: "
+                                           "default, labels: {tier: "
+                                           "db}}\n"
+                                           "spec: {ports: [{port: 80}]}\n"
+                                           "---\n" ROUTE_HEAD(
+                                               "r") "  rules:\n"
+                                                    "  - matches: [{path: "
+                                                    "{type: PathPrefix, value: "
+                                                    "/db}}]\n"
+                                                    "    backendRefs: [{name: "
+                                                    "db, port: 80}]\n"
+                                                    "  - matches: [{path: "
+                                                    "{type: PathPrefix, value: "
+                                                    "/a}}]\n" TO_SVC);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 0);
+}
+
+static void
+test_policy_in_another_namespace_changes_nothing(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: TrafficPolicy\n"
+             "metadata: {name: p, namespace: elsewhere}\n"
+             "spec:\n"
+             "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: r}]\n"
+             "---\n" ROUTE_HEAD("r") TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 0);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 0);
 }
 
 static void
@@ -2013,7 +2117,12 @@ main(void)
         T(test_filter_field_of_another_type_is_an_error),
         T(test_replace_prefix_match_needs_one_path_prefix_match),
         T(test_unsupported_filter_makes_the_rule_answer_500),
-        T(test_extension_ref_names_the_document),
+        T(test_extension_ref_to_a_kgateway_kind_fails_closed),
+        T(test_traffic_policy_targeting_a_route_fails_its_rules_closed),
+        T(test_policy_with_section_name_fails_only_that_rule_closed),
+        T(test_policy_targeting_a_gateway_fails_its_routes_closed),
+        T(test_backend_policy_fails_the_rules_using_its_service_closed),
+        T(test_policy_in_another_namespace_changes_nothing),
         T(test_timeouts_and_retry_are_read),
         T(test_durations_follow_the_gateway_api_format),
         T(test_invalid_duration_is_an_error_naming_file_line_and_field),
