@@ -270,6 +270,14 @@ gw_rule *gw_read_grpc_rule(gw_rd *r, const gwf_node *rn, size_t index,
                            gw_route *rt, int64_t created);
 /* Sets rule->fixed_status from its backends, redirect and extensions. */
 void gw_rule_settle(gw_rule *rule, bool unsupported);
+/* Reads the rule's `matches` (at `path`) into rule->matches, read_one
+ * for each; no matches is one PathPrefix "/" match. *list (if not NULL)
+ * gets the list node (NULL when absent). false on OOM. */
+bool gw_read_matches(gw_rd *r, const gwf_node *rn, const char *path,
+                     gw_rule *rule,
+                     void (*read_one)(gw_rd *r, const gwf_node *mn,
+                                      const char *path, gw_match *m),
+                     const gwf_node **list);
 /* Records a ResolvedRefs problem on the route (the first one wins). */
 void gw_route_ref_problem(gw_build *b, gw_route *rt, const char *reason,
                           char *message);

@@ -120,32 +120,13 @@ gw_rule *
 gw_read_grpc_rule(gw_rd *r, const gwf_node *rn, size_t index, gw_route *rt,
                   int64_t created)
 {
-    char path[GW_PATH_MAX], p[GW_PATH_MAX], ip[GW_PATH_MAX];
+    char path[GW_PATH_MAX];
     gw_rule *rule = gw_rule_new(r, rn, index, created, true, path);
     if (!rule)
         return NULL;
-    const gwf_node *ms = gw_rd_seq(
-        r, rn, "matches", gw_path(p, path, "matches"), false, MAX_MATCHES);
-    size_t n = gwf_node_size(ms);
-    rule->matches = calloc(n ? n : 1, sizeof(*rule->matches));
-    if (!rule->matches) {
-        r->b->oom = true;
+    if (!gw_read_matches(r, rn, path, rule, read_grpc_match, NULL)) {
         gw_rule_free(rule);
         return NULL;
-    }
-    rule->match_count = n ? n : 1;
-    if (!n) {
-        rule->matches[0].path_kind = GW_PATH_PREFIX;
-        rule->matches[0].path = gw_strdup(r->b, "/");
-    }
-    for (size_t i = 0; i < n; i++) {
-        const gwf_node *mn = gwf_node_at(ms, i);
-        gw_path_i(ip, p, i);
-        if (gwf_node_type_of(mn) != GWF_NODE_MAP) {
-            gw_rd_error(r, ip, "expected a mapping");
-            continue;
-        }
-        read_grpc_match(r, mn, ip, &rule->matches[i]);
     }
     bool unsupported = false;
     gw_read_filters(r, rn, path, true, &rule->filters, rt, &unsupported);

@@ -741,6 +741,40 @@ gw_rule_settle(gw_rule *rule, bool unsupported)
         rule->fixed_status = 500;
 }
 
+bool
+gw_read_matches(gw_rd *r, const gwf_node *rn, const char *path, gw_rule *rule,
+                void (*read_one)(gw_rd *r, const gwf_node *mn, const char *path,
+                                 gw_match *m),
+                const gwf_node **list)
+{
+    char p[GW_PATH_MAX], ip[GW_PATH_MAX];
+    const gwf_node *ms = gw_rd_seq(
+        r, rn, "matches", gw_path(p, path, "matches"), false, MAX_MATCHES);
+    size_t n = gwf_node_size(ms);
+    if (list)
+        *list = ms;
+    rule->matches = calloc(n ? n : 1, sizeof(*rule->matches));
+    if (!rule->matches) {
+        r->b->oom = true;
+        return false;
+    }
+    rule->match_count = n ? n : 1;
+    if (!n) {
+        rule->matches[0].path_kind = GW_PATH_PREFIX;
+        rule->matches[0].path = gw_strdup(r->b, "/");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const gwf_node *mn = gwf_node_at(ms, i);
+        gw_path_i(ip, p, i);
+        if (gwf_node_type_of(mn) != GWF_NODE_MAP) {
+            gw_rd_error(r, ip, "expected a mapping");
+            continue;
+        }
+        read_one(r, mn, ip, &rule->matches[i]);
+    }
+    return true;
+}
+
 gw_rule *
 gw_rule_new(gw_rd *r, const gwf_node *rn, size_t index, int64_t created,
             bool grpc, char *path)
@@ -768,33 +802,16 @@ static gw_rule *
 read_rule(gw_rd *r, const gwf_node *rn, size_t index, gw_route *rt,
           int64_t created)
 {
-    char path[GW_PATH_MAX], p[GW_PATH_MAX], ip[GW_PATH_MAX];
+    char path[GW_PATH_MAX], p[GW_PATH_MAX];
     gw_rule *rule = gw_rule_new(r, rn, index, created, false, path);
     if (!rule)
         return NULL;
-    const gwf_node *ms = gw_rd_seq(
-        r, rn, "matches", gw_path(p, path, "matches"), false, MAX_MATCHES);
-    size_t n = gwf_node_size(ms);
-    rule->matches = calloc(n ? n : 1, sizeof(*rule->matches));
-    if (!rule->matches) {
-        r->b->oom = true;
+    const gwf_node *ms = NULL;
+    if (!gw_read_matches(r, rn, path, rule, read_http_match, &ms)) {
         gw_rule_free(rule);
         return NULL;
     }
-    rule->match_count = n ? n : 1;
-    if (!n) {
-        rule->matches[0].path_kind = GW_PATH_PREFIX;
-        rule->matches[0].path = gw_strdup(r->b, "/");
-    }
-    for (size_t i = 0; i < n; i++) {
-        const gwf_node *mn = gwf_node_at(ms, i);
-        gw_path_i(ip, p, i);
-        if (gwf_node_type_of(mn) != GWF_NODE_MAP) {
-            gw_rd_error(r, ip, "expected a mapping");
-            continue;
-        }
-        read_http_match(r, mn, ip, &rule->matches[i]);
-    }
+    size_t n = gwf_node_size(ms);
     bool unsupported = false;
     gw_read_filters(r, rn, path, false, &rule->filters, rt, &unsupported);
     gw_path_modifier pm = GW_PATH_KEEP;
