@@ -10,7 +10,8 @@
  *     server { listen; server_name; certificates;
  *              location / { gwf_route ...; ... }      the routing table
  *              location @<rule>_b<i> { filters; proxy_pass }
- *              location = /_gwf/mirror/... { internal; gwf_sample; } }
+ *              location = /_gwf/mirror/... { internal; gwf_sample; }
+ *              location @gwf_unavailable { return 503; } }
  *
  * Decisions worth knowing:
  * - Named locations are per server in nginx, so a rule served on several
@@ -22,6 +23,10 @@
  *   attempts is the largest retry count of the rules using it, so that
  *   nginx's round robin can retry a backend with a single endpoint; with
  *   max_fails=0 a retried error never takes an endpoint out of service.
+ * - A backend nginx got no response from (connection refused or reset,
+ *   on every try) answers 503, not nginx's 502: what the conformance
+ *   suite accepts once retries are exhausted (500 or 503). error_page
+ *   sends nginx's own 502 (never a backend's) to @gwf_unavailable.
  * - Retries use proxy_next_upstream, which knows only some status codes;
  *   a rule asking to retry on another code is an error, not a silently
  *   weaker configuration. nginx has no retry backoff: it is ignored.
@@ -83,6 +88,8 @@ typedef struct emitter {
     size_t errors_at_start;
     const char *tls_dir;
     char *tls_dir_owned;
+    bool unavailable; /* a location of the current virtual host sends
+                         nginx's 502 to @gwf_unavailable */
 } emitter;
 
 static bool
@@ -685,6 +692,8 @@ emit_proxy(emitter *e, const gw_rule *r, const gw_backend *b)
                           "$gwf_connection_upgrade;\n");
         else
             fprintf(e->f, "            proxy_set_header Connection \"\";\n");
+        fprintf(e->f, "            error_page 502 =503 @gwf_unavailable;\n");
+        e->unavailable = true;
     }
     if (r->backend_timeout_ms) {
         uint64_t ms = clamp_ms(r->backend_timeout_ms);
@@ -1286,12 +1295,16 @@ emit_vhost(emitter *e, const gw_port *p, size_t index, const gw_vhost *v,
     fprintf(e->f, "        location / {\n");
     if (v->entry_count == 0)
         fprintf(e->f, "            return 404;\n");
+    e->unavailable = false;
     collect_named_locations(e, v);
     for (size_t i = 0; i < v->entry_count; i++)
         emit_route_line(e, &v->entries[i]);
     fprintf(e->f, "        }\n");
     emit_named_locations(e);
     free_named_locations(e);
+    if (e->unavailable)
+        fprintf(e->f, "        location @gwf_unavailable {\n"
+                      "            return 503;\n        }\n");
     fprintf(e->f, "    }\n");
 }
 

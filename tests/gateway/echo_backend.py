@@ -28,10 +28,19 @@ Hooks the tests need, read from the query string:
     fail_delay=D   sleep D first, but only when answering the failure
                    status (a backend that is slow when it fails: retries
                    on a backendRequest timeout)
+    reset=K&id=X   the first K requests carrying id X get no answer: the
+                   connection is reset (RST) once the request is read (a
+                   backend that fails at the connection: retries without
+                   codes)
 
 and from one request header, as the conformance echo server reads it:
 
     X-Echo-Set-Header: Name:value,Name2:value2   these response headers
+
+A GET with `Upgrade: websocket` is a WebSocket echo (RFC 6455): the
+handshake is answered with 101, then every text or binary message comes
+back as it was sent, pings get pongs, and a close is answered with a
+close; the upgrade request is recorded like any other.
 
 Every request is counted and recorded (.requests, .count(), .wait_count())
 so mirror and retry tests see what arrived, including requests whose
@@ -48,12 +57,15 @@ headers.
 Run alone: echo_backend.py NAME [NAMESPACE] [PORT] serves until killed.
 """
 
+import base64
+import hashlib
 import http.server
 import importlib.util
 import json
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -62,6 +74,8 @@ import urllib.parse
 # grpcio's core logs every call that ends without grpc-status (a 404 from
 # nginx, which the gRPC cases expect) as an error: keep the output clean.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*$")
 
@@ -128,6 +142,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             values = query.get(name)
             return values[0] if values else None
 
+        reset = arg("reset")
+        if reset is not None and reset.isdigit() and \
+                owner._try("reset:" + (arg("id") or "")) <= int(reset):
+            # SO_LINGER 0: close() sends RST (_Server.shutdown_request).
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.server.resets.add(self.connection)
+            self.close_connection = True
+            return
+        if self.command == "GET" and \
+                (self.headers.get("Upgrade") or "").lower() == "websocket":
+            self._websocket()
+            return
+
         delay = parse_delay(arg("delay")) if arg("delay") else None
         if delay:
             time.sleep(min(delay, 60.0))
@@ -158,13 +186,97 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
+    def _websocket(self):
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        accept = base64.b64encode(hashlib.sha1(
+            (key + _WS_GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.settimeout(30)
+        try:
+            while True:
+                frame = read_ws_frame(self.rfile)
+                if frame is None:
+                    return
+                opcode, payload = frame
+                if opcode == 0x8:
+                    self.wfile.write(ws_frame(0x8, payload[:2]))
+                    self.wfile.flush()
+                    return
+                if opcode == 0x9:
+                    opcode = 0xA
+                elif opcode not in (0x1, 0x2):
+                    continue
+                self.wfile.write(ws_frame(opcode, payload))
+                self.wfile.flush()
+        except (OSError, ValueError):
+            return
+
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
     do_OPTIONS = do_CONNECT = do_TRACE = _handle
+
+
+def ws_frame(opcode, payload, mask=None):
+    """One final WebSocket frame; masked (4 bytes) when a client sends."""
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+def read_ws_frame(f, limit=1 << 20):
+    """(opcode, unmasked payload) of the next frame read from the file f;
+    None at the end of the stream. Fragments are not joined (the tests
+    send whole messages)."""
+    head = f.read(2)
+    if len(head) < 2:
+        return None
+    opcode = head[0] & 0x0F
+    n = head[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", f.read(8))[0]
+    if n > limit:
+        raise ValueError("WebSocket frame of %d bytes" % n)
+    mask = f.read(4) if head[1] & 0x80 else None
+    payload = f.read(n)
+    if len(payload) < n:
+        return None
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return opcode, payload
 
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, *args, **kw):
+        self.resets = set()
+        super().__init__(*args, **kw)
+
+    def shutdown_request(self, request):
+        # A connection to reset: close() alone, no FIN first.
+        if request in self.resets:
+            self.resets.discard(request)
+            self.close_request(request)
+            return
+        super().shutdown_request(request)
 
     def handle_error(self, request, client_address):
         # A peer that went away first (nginx after a timeout, a client

@@ -439,6 +439,32 @@ test_retry_lists_each_endpoint_once_per_try(void **state)
                     "            proxy_next_upstream_tries 3;\n");
 }
 
+/* nginx's own 502 (no response from any try) becomes 503, what the
+ * conformance suite accepts after exhausted retries; a backend's own 502
+ * is not intercepted (no proxy_intercept_errors). */
+static void
+test_unreachable_backend_answers_503_not_nginx_502(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "            error_page 502 =503 @gwf_unavailable;\n"
+                    "            proxy_pass http://svc_default_echo_8080;\n");
+    assert_contains(f->out.config, "        location @gwf_unavailable {\n"
+                                   "            return 503;\n        }\n");
+    assert_not_contains(f->out.config, "intercept_errors");
+}
+
+/* A server that proxies nothing gets no @gwf_unavailable. */
+static void
+test_server_that_proxies_nothing_has_no_unavailable_location(void **state)
+{
+    fixture *f = *state;
+    f->rule.fixed_status = 500;
+    assert_int_equal(emit(f), 0);
+    assert_not_contains(f->out.config, "gwf_unavailable");
+}
+
 static void
 test_ipv6_endpoint_is_bracketed(void **state)
 {
@@ -674,7 +700,7 @@ test_rules_with_the_same_directives_share_one_location(void **state)
     f->vhost.entries = (gw_entry[]){{&second, 0}, {&f->rule, 0}};
     f->vhost.entry_count = 2;
     assert_int_equal(emit(f), 0);
-    assert_int_equal(count_of(f->out.config, "location @"), 1);
+    assert_int_equal(count_of(f->out.config, "location @default_web"), 1);
     assert_contains(f->out.config, "gwf_route \"exact=/other\" "
                                    "pass=@default_web_r0_b0:1;");
     assert_contains(f->out.config, "gwf_route \"prefix=/\" "
@@ -700,7 +726,7 @@ test_rule_with_other_directives_keeps_its_own_location(void **state)
     f->vhost.entries = (gw_entry[]){{&second, 0}, {&f->rule, 0}};
     f->vhost.entry_count = 2;
     assert_int_equal(emit(f), 0);
-    assert_int_equal(count_of(f->out.config, "location @"), 2);
+    assert_int_equal(count_of(f->out.config, "location @default_web"), 2);
     assert_contains(f->out.config, "pass=@default_web_r1_b0:1;");
     assert_contains(f->out.config, "pass=@default_web_r0_b0:1;");
 }
@@ -999,6 +1025,8 @@ main(void)
         T(test_prefix_rewrite_gets_one_location_per_match),
         T(test_retry_on_code_nginx_cannot_retry_names_route_and_field),
         T(test_retry_lists_each_endpoint_once_per_try),
+        T(test_unreachable_backend_answers_503_not_nginx_502),
+        T(test_server_that_proxies_nothing_has_no_unavailable_location),
         T(test_ipv6_endpoint_is_bracketed),
         T(test_mirror_gets_an_internal_sampled_location),
         T(test_lambda_backend_is_called_through_the_plugin),

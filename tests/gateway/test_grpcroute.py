@@ -5,10 +5,11 @@
 
 Our own versions of the Gateway API conformance suite's GRPCRoute cases
 (conformance/tests/grpcroute-*.go): service/method and header matches,
-weights, request header modifiers. The backends are gRPC echo servers
-(echo_backend.GrpcEchoBackend, python3-grpcio) behind Services whose port
-says appProtocol kubernetes.io/h2c; the client is grpcio over cleartext
-HTTP/2 to the listener. A call that matches no rule ends with
+weights, request header modifiers, listener hostnames, named rules. The
+backends are gRPC echo servers (echo_backend.GrpcEchoBackend,
+python3-grpcio) behind Services whose port says appProtocol
+kubernetes.io/h2c; the client is grpcio over cleartext HTTP/2 to the
+listener. A call that matches no rule ends with
 UNIMPLEMENTED, as the suite expects (nginx's 404 without grpc-status).
 Without python3-grpcio every case is skipped.
 """
@@ -21,17 +22,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     NS, Env, Table, backend_ref, check, expect_condition, find_object,
-    header_filter, prefix, route, route_parent_status, rule, run_cases)
+    gateway, header_filter, listener, parent, prefix, route,
+    route_parent_status, rule, run_cases)
 
-G1, G2 = "grpc-infra-backend-v1", "grpc-infra-backend-v2"
+G1, G2, G3 = ("grpc-infra-backend-v1", "grpc-infra-backend-v2",
+              "grpc-infra-backend-v3")
 SVC = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
 
 
-def grpc_env():
-    env = Env(backends=[])
+def grpc_env(backends=(G1, G2), base_gateway=True):
+    env = Env(backends=[], base_gateway=base_gateway)
     try:
-        env.add_grpc_backend(G1)
-        env.add_grpc_backend(G2)
+        for name in backends:
+            env.add_grpc_backend(name)
     except BaseException:
         env.cleanup(check_logs=False)
         raise
@@ -59,8 +62,9 @@ def meta_values(rec, name):
     return rec["metadata"].get(name.lower())
 
 
-def expect_served(env, method, backend, metadata=(), what=None):
-    rec, code = env.grpc_call(method, metadata)
+def expect_served(env, method, backend, metadata=(), what=None,
+                  authority=None):
+    rec, code = env.grpc_call(method, metadata, authority=authority)
     check(rec is not None, "%s%s: the call failed with %s, expected %s"
           % (what or method, " " + repr(metadata) if metadata else "", code,
              backend))
@@ -70,12 +74,13 @@ def expect_served(env, method, backend, metadata=(), what=None):
     return rec
 
 
-def expect_unimplemented(env, method, metadata=()):
+def expect_unimplemented(env, method, metadata=(), authority=None):
     import grpc
-    rec, code = env.grpc_call(method, metadata)
+    rec, code = env.grpc_call(method, metadata, authority=authority)
     check(rec is None and code == grpc.StatusCode.UNIMPLEMENTED,
-          "%s %r: expected UNIMPLEMENTED, got %s"
-          % (method, metadata, code if rec is None else rec))
+          "%s %r%s: expected UNIMPLEMENTED, got %s"
+          % (method, metadata, " :authority " + authority if authority
+             else "", code if rec is None else rec))
 
 
 def grpc_exact_method_match_selects_backend():
@@ -227,6 +232,58 @@ def grpc_route_on_a_plain_port_serving_httproutes_is_refused():
         t.done()
 
 
+def grpc_listener_hostnames_select_routes_by_section_name():
+    """Four listeners on one port (bar.com, foo.bar.com, *.bar.com,
+    *.foo.com), a GRPCRoute per sectionName: the call's :authority picks
+    the listener, the most specific hostname first; a name no listener
+    has gets UNIMPLEMENTED."""
+    gw = "grpcroute-listener-hostname-matching"
+    with grpc_env((G1, G2, G3), base_gateway=False) as env:
+        env.add(gateway(gw, [listener("listener-1", 80, hostname="bar.com"),
+                             listener("listener-2", 80,
+                                      hostname="foo.bar.com"),
+                             listener("listener-3", 80,
+                                      hostname="*.bar.com"),
+                             listener("listener-4", 80,
+                                      hostname="*.foo.com")]))
+        for name, sections, backend in (
+                ("backend-v1", ["listener-1"], G1),
+                ("backend-v2", ["listener-2"], G2),
+                ("backend-v3", ["listener-3", "listener-4"], G3)):
+            env.add(grpc_route(name, [rule(backends=[backend_ref(backend)])],
+                               parents=[parent(gw, NS, section=s)
+                                        for s in sections]))
+        env.start()
+        method = "/%s/Echo" % SVC
+        t = Table()
+        for authority, backend in (
+                ("bar.com", G1), ("foo.bar.com", G2), ("baz.bar.com", G3),
+                ("boo.bar.com", G3), ("multiple.prefixes.bar.com", G3),
+                ("multiple.prefixes.foo.com", G3), ("foo.com", None),
+                ("no.matching.host", None)):
+            if backend:
+                t.run(authority, lambda a=authority, b=backend: expect_served(
+                    env, method, b, what=a, authority=a))
+            else:
+                t.run(authority, lambda a=authority: expect_unimplemented(
+                    env, method, authority=a))
+        t.done()
+
+
+def grpc_named_rules_serve_like_unnamed_ones():
+    with grpc_env() as env:
+        env.add(grpc_route("grpc-named-rules", [
+            rule([method_match("Echo")], [backend_ref(G1)],
+                 name="named-rule"),
+            rule([method_match("EchoTwo")], [backend_ref(G2)])]))
+        env.start()
+        t = Table()
+        t.run("Echo", lambda: expect_served(env, "/%s/Echo" % SVC, G1))
+        t.run("EchoTwo", lambda: expect_served(env, "/%s/EchoTwo" % SVC,
+                                               G2))
+        t.done()
+
+
 CASES = {f.__name__: f for f in [
     grpc_exact_method_match_selects_backend,
     grpc_service_only_match_takes_every_method,
@@ -234,6 +291,8 @@ CASES = {f.__name__: f for f in [
     grpc_request_header_modifier_sets_adds_and_removes,
     grpc_weights_split_calls,
     grpc_route_on_a_plain_port_serving_httproutes_is_refused,
+    grpc_listener_hostnames_select_routes_by_section_name,
+    grpc_named_rules_serve_like_unnamed_ones,
 ]}
 
 if __name__ == "__main__":

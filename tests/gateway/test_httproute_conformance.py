@@ -21,8 +21,11 @@ the generated nginx text. Status conditions are cases of their own
 traffic.
 """
 
+import base64
+import hashlib
 import json
 import os
+import socket
 import sys
 import time
 import uuid
@@ -33,11 +36,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     APP_NS, NS, WEB_NS, Env, Skip, Table, backend_ref,
     TestFailure, check, exact, expect_backend, expect_condition,
-    expect_redirect, expect_status, find_object, gateway, header_filter,
-    listener, listener_status, match, mirror_filter, parent, prefix,
-    redirect_filter, reference_grant, response_header_filter, rewrite_filter,
-    route, route_parent_status, rule, run_cases, run_table, service_docs,
-    tls_secret)
+    expect_redirect, expect_status, find_object, free_port, gateway,
+    header_filter, listener, listener_status, match, mirror_filter, parent,
+    prefix, redirect_filter, reference_grant, response_header_filter,
+    rewrite_filter, route, route_parent_status, rule, run_cases, run_table,
+    service_docs, tls_secret)
+
+import echo_backend  # noqa: E402
 
 V1, V2, V3 = "infra-backend-v1", "infra-backend-v2", "infra-backend-v3"
 
@@ -1235,6 +1240,52 @@ def retry_resends_on_listed_codes_up_to_attempts():
         t.done()
 
 
+def retry_resends_after_connection_errors_up_to_attempts():
+    """A retry without codes retries a request whose connection the
+    backend reset (no answer): with attempts 3 a backend that resets 2
+    times serves the third try; one that resets 4 times leaves the
+    client a 500 or 503, after exactly 1 + 3 tries."""
+    with Env() as env:
+        env.add(route("retries-connection-error", [
+            rule([prefix("/retry/no-status-code-attempts-3")], to(V3),
+                 retry={"attempts": 3})]))
+        env.start()
+        be = env.backends[V3]
+        t = Table()
+        for resets, want, tries in ((2, (200,), 3), (4, (500, 503), 4)):
+            def one(resets=resets, want=want, tries=tries):
+                target = "/retry/no-status-code-attempts-3?reset=%d&id=%s" \
+                    % (resets, uuid.uuid4().hex)
+                r = env.request(target)
+                check(r.status in want, "%s: status %d, expected %s; body %r"
+                      % (target, r.status, " or ".join(map(str, want)),
+                         r.body[:200]))
+                if r.status == 200:
+                    expect_backend(r, V3, path=target)
+                got = settled_count(be, target, 1.0)
+                check(got == tries, "the backend saw %d tries, expected %d"
+                      % (got, tries))
+            t.run("reset %d times" % resets, one)
+        t.done()
+
+
+def backend_that_refuses_connections_answers_503():
+    """A Service whose only endpoint refuses connections (nothing listens
+    on its port): 503, with or without retries, never nginx's 502; a 502
+    the backend itself answers still passes unchanged."""
+    with Env(backends=[(V1, NS)]) as env:
+        env.infra.extend(service_docs("refusing", NS, free_port()))
+        env.add(route("refusing", [
+            rule([prefix("/once")], to("refusing")),
+            rule([prefix("/retried")], to("refusing"),
+                 retry={"attempts": 3}),
+            rule([prefix("/own-502")], to(V1))]))
+        env.start()
+        run_table(env, [dict(path="/once", status=503),
+                        dict(path="/retried", status=503),
+                        dict(path="/own-502?status=502", status=502)])
+
+
 def retry_with_timeouts():
     with Env() as env:
         env.add(route("retries-with-timeouts", [
@@ -1692,6 +1743,148 @@ def endpoints_of_a_service_in_two_slices_share_its_traffic():
               "100 requests over two endpoints went %s" % counts)
 
 
+def route_attached_to_two_gateways_serves_on_each():
+    """One route with two Gateways as parents serves on both; each
+    Gateway's own route only on it. (In a cluster the Gateways have
+    addresses of their own; here each listens on a port of its own.)"""
+    with Env() as env:
+        env.add(gateway("all-namespaces", [listener("http", 8080,
+                                                    from_="All")]))
+        env.add(route("multiple-gateways-shared-route",
+                      [rule([prefix("/shared")], to(V1))],
+                      parents=[parent("same-namespace"),
+                               parent("all-namespaces")]))
+        env.add(route("same-namespace-dedicated-route",
+                      [rule([prefix("/")], to(V2))],
+                      parents=[parent("same-namespace")]))
+        env.add(route("all-namespaces-dedicated-route",
+                      [rule([prefix("/")], to(V3))],
+                      parents=[parent("all-namespaces")]))
+        env.start()
+        run_table(env, [dict(path="/shared", backend=V1),
+                        dict(path="/", backend=V2),
+                        dict(path="/shared", backend=V1, port=8080),
+                        dict(path="/", backend=V3, port=8080)])
+
+
+def headless_and_manual_endpoint_slice_services_are_served():
+    """Services as httproute-service-types writes them: one without a
+    selector whose EndpointSlices are written by hand, a headless one
+    (clusterIP None) whose slice the cluster made from its selector, and
+    a headless one with hand-written slices. Port names, not numbers,
+    join Service and slice (the Service says targetPort 3000, the slice
+    the real port); the IPv6 slices have no endpoints at all."""
+    with Env(backends=[(V1, NS)]) as env:
+        real = env.backends[V1].port
+
+        def service(name, headless, selector):
+            spec = {"ports": [{"name": "first-port", "protocol": "TCP",
+                               "port": 8080, "targetPort": 3000}]}
+            if headless:
+                spec["clusterIP"] = "None"
+            if selector:
+                spec["selector"] = {"app": V1}
+            return {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": name, "namespace": NS},
+                    "spec": spec}
+
+        def slice_(svc, family, address=None):
+            d = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                 "metadata": {"name": "%s-%s" % (svc, family.lower()),
+                              "namespace": NS, "labels": {
+                                  "kubernetes.io/service-name": svc}},
+                 "addressType": family,
+                 "ports": [{"name": "first-port", "port": real,
+                            "protocol": "TCP"}]}
+            if address:
+                d["endpoints"] = [{"addresses": [address], "conditions": {
+                    "ready": True, "serving": True, "terminating": False},
+                    "targetRef": {"kind": "Pod", "name": V1 + "-5d4c8",
+                                  "namespace": NS}}]
+            return d
+        env.add(service("manual-endpointslices", False, False),
+                slice_("manual-endpointslices", "IPv4", "127.0.0.1"),
+                slice_("manual-endpointslices", "IPv6"),
+                service("headless", True, True),
+                slice_("headless", "IPv4", "127.0.0.1"),
+                service("headless-manual-endpointslices", True, False),
+                slice_("headless-manual-endpointslices", "IPv4",
+                       "127.0.0.1"),
+                slice_("headless-manual-endpointslices", "IPv6"))
+        env.add(route("service-types", [
+            rule([exact("/" + n)], to(n))
+            for n in ("manual-endpointslices", "headless",
+                      "headless-manual-endpointslices")]))
+        env.start()
+        run_table(env, [dict(path="/manual-endpointslices", backend=V1),
+                        dict(path="/headless", backend=V1),
+                        dict(path="/headless-manual-endpointslices",
+                             backend=V1)])
+
+
+def add_service_port(env, name, svc_port, port_name, app_protocol):
+    """Another port on the Service `name` (and its EndpointSlice), to the
+    same backend: as the suite's backends have an h2c and a ws port."""
+    real = env.backends[name].port
+    for d in env.infra:
+        if d["metadata"]["name"] == name and d["kind"] == "Service":
+            d["spec"]["ports"].append({
+                "name": port_name, "protocol": "TCP", "port": svc_port,
+                "targetPort": real, "appProtocol": app_protocol})
+        elif d["metadata"].get("labels", {}).get(
+                "kubernetes.io/service-name") == name:
+            d["ports"].append({"name": port_name, "protocol": "TCP",
+                               "port": real, "appProtocol": app_protocol})
+
+
+def websocket_upgrade_reaches_the_backend_and_data_flows_both_ways():
+    """A backendRef to a Service port with appProtocol kubernetes.io/ws:
+    the client's upgrade reaches the backend (101 with its accept key),
+    then a text and a binary message come back as sent."""
+    with Env(backends=[(V1, NS)]) as env:
+        add_service_port(env, V1, 8082, "third-port", "kubernetes.io/ws")
+        env.add(route("backend-protocol-ws", [rule(backends=to(V1,
+                                                               port=8082))]))
+        env.start()
+        key = base64.b64encode(os.urandom(16)).decode()
+        accept = base64.b64encode(hashlib.sha1(
+            (key + echo_backend._WS_GUID).encode()).digest()).decode()
+        with socket.create_connection(("127.0.0.1", env.port(80)),
+                                      10) as s:
+            s.sendall(("GET /ws HTTP/1.1\r\nHost: gateway\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13"
+                       "\r\nOrigin: ws://gateway/websocket\r\n\r\n"
+                       % key).encode())
+            f = s.makefile("rb")
+            status = f.readline().decode("latin-1").strip()
+            headers = {}
+            while True:
+                line = f.readline().decode("latin-1")
+                if line in ("\r\n", "\n", ""):
+                    break
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            check(status.startswith("HTTP/1.1 101"),
+                  "upgrade answered %r %r" % (status, headers))
+            check(headers.get("sec-websocket-accept") == accept,
+                  "Sec-WebSocket-Accept %r, expected %r"
+                  % (headers.get("sec-websocket-accept"), accept))
+            check(env.backends[V1].count("/ws") == 1,
+                  "the backend did not see the upgrade request")
+            for opcode, msg in ((0x1, b"Websocket Support!"),
+                                (0x2, bytes([1, 2, 3, 4, 5, 6, 7]))):
+                s.sendall(echo_backend.ws_frame(opcode, msg, os.urandom(4)))
+                got = echo_backend.read_ws_frame(f)
+                check(got == (opcode, msg), "sent %r (opcode %d), got %r"
+                      % (msg, opcode, got))
+            s.sendall(echo_backend.ws_frame(0x8, b"\x03\xe8",
+                                            os.urandom(4)))
+            got = echo_backend.read_ws_frame(f)
+            check(got is not None and got[0] == 0x8,
+                  "close answered with %r" % (got,))
+
+
 def kgateway_static_backend_is_served():
     """A backendRef to a kgateway Backend of type Static: its host and
     port."""
@@ -1860,6 +2053,49 @@ def status_https_listener_with_a_missing_secret_is_invalid_certificate_ref():
                          "InvalidCertificateRef", "listener https")
 
 
+def status_partially_invalid_route_is_accepted_with_ref_not_permitted():
+    """A ReferenceGrant for app-backend-v1 only: the route's rule to
+    app-backend-v2 is not permitted, so the route stays Accepted and its
+    ResolvedRefs is False, RefNotPermitted (its traffic:
+    reference_grant_for_one_service_leaves_the_other_invalid)."""
+    with Env() as env:
+        env.add(reference_grant("invalid-reference-grant", APP_NS, NS,
+                                to_name="app-backend-v1"))
+        env.add(route("invalid-reference-grant", [
+            rule([prefix("/v2")], to("app-backend-v2", ns=APP_NS)),
+            rule(backends=to("app-backend-v1", ns=APP_NS))]))
+        p, _ = status_of(env, "invalid-reference-grant")
+        expect_condition(p["conditions"], "Accepted", True, None, "route")
+        expect_condition(p["conditions"], "ResolvedRefs", False,
+                         "RefNotPermitted", "route")
+
+
+def status_observed_generation_follows_metadata_generation():
+    """Every condition's observedGeneration is the object's
+    metadata.generation, and a changed route (generation bumped, another
+    backend) gets the new one, still Accepted with ResolvedRefs."""
+    with Env() as env:
+        r = route("observed-generation-bump", [rule(backends=to(V1))])
+        r["metadata"]["generation"] = 1
+        env.add(r)
+
+        def expect_generation(gen):
+            p, objs = status_of(env, "observed-generation-bump")
+            expect_condition(p["conditions"], "Accepted", True, None,
+                             "route")
+            expect_condition(p["conditions"], "ResolvedRefs", True, None,
+                             "route")
+            got = [(c["type"], c.get("observedGeneration"))
+                   for c in p["conditions"]]
+            check(all(g == gen for _, g in got),
+                  "route conditions' observedGeneration %r, expected %d"
+                  % (got, gen))
+        expect_generation(1)
+        r["metadata"]["generation"] = 2
+        r["spec"]["rules"][0]["backendRefs"][0]["name"] = V2
+        expect_generation(2)
+
+
 def status_reports_only_gateways_of_our_class():
     with Env() as env:
         env.add(gateway("theirs", [listener("http", 8080)],
@@ -1910,6 +2146,8 @@ CASES = {f.__name__: f for f in [
     request_timeout_gives_504,
     backend_request_timeout_gives_504,
     retry_resends_on_listed_codes_up_to_attempts,
+    retry_resends_after_connection_errors_up_to_attempts,
+    backend_that_refuses_connections_answers_503,
     retry_with_timeouts,
     named_rules_serve_like_unnamed_ones,
     cross_namespace_route_attaches_through_a_selector,
@@ -1936,6 +2174,9 @@ CASES = {f.__name__: f for f in [
     all_namespaces_listener_takes_routes_from_any_namespace,
     endpoints_that_are_not_ready_get_no_traffic,
     endpoints_of_a_service_in_two_slices_share_its_traffic,
+    route_attached_to_two_gateways_serves_on_each,
+    headless_and_manual_endpoint_slice_services_are_served,
+    websocket_upgrade_reaches_the_backend_and_data_flows_both_ways,
     kgateway_static_backend_is_served,
     status_valid_route_is_accepted_with_resolved_refs,
     status_nonexistent_backend_is_backend_not_found,
@@ -1946,6 +2187,8 @@ CASES = {f.__name__: f for f in [
     status_disallowed_kind_is_not_allowed_by_listeners,
     status_hostnames_without_intersection_are_no_matching_listener_hostname,
     status_https_listener_with_a_missing_secret_is_invalid_certificate_ref,
+    status_partially_invalid_route_is_accepted_with_ref_not_permitted,
+    status_observed_generation_follows_metadata_generation,
     status_reports_only_gateways_of_our_class,
 ]}
 
