@@ -167,29 +167,50 @@ load_model(const gateway_args *a, gwf_manifests **m, gw_model *model)
     return status;
 }
 
-/* The inputs as absolute paths, for nginx (whose relative paths are
- * relative to its prefix): realpath when the path exists, else (a glob)
- * the current directory in front. Returns 0, or -1 after printing. */
+/* Paths as absolute paths, for nginx (whose relative paths are relative
+ * to its prefix): realpath when the path exists, else (a glob) the
+ * current directory in front. NULL (after printing) on failure. */
+static char *
+absolute_path(const char *in)
+{
+    char cwd[PATH_MAX], resolved[PATH_MAX], *out = NULL;
+    if (realpath(in, resolved))
+        out = strdup(resolved);
+    else if (in[0] == '/')
+        out = strdup(in);
+    else if (getcwd(cwd, sizeof cwd) && asprintf(&out, "%s/%s", cwd, in) < 0)
+        out = NULL;
+    if (!out)
+        fprintf(stderr, "gwf: %s: %s\n", in, strerror(errno ? errno : ENOMEM));
+    return out;
+}
+
 static int
 absolute_inputs(const gateway_args *a, char **out)
 {
-    char cwd[PATH_MAX];
-    for (size_t i = 0; i < a->input_count; i++) {
-        const char *in = a->inputs[i];
-        char resolved[PATH_MAX];
-        if (realpath(in, resolved))
-            out[i] = strdup(resolved);
-        else if (in[0] == '/')
-            out[i] = strdup(in);
-        else if (getcwd(cwd, sizeof cwd) &&
-                 asprintf(&out[i], "%s/%s", cwd, in) < 0)
-            out[i] = NULL;
-        if (!out[i]) {
-            fprintf(stderr, "gwf: %s: %s\n", in, strerror(errno));
+    for (size_t i = 0; i < a->input_count; i++)
+        if (!(out[i] = absolute_path(a->inputs[i])))
             return -1;
-        }
-    }
     return 0;
+}
+
+/* A ':'-separated list of directories, each made absolute (nginx reads
+ * relative paths against its prefix, not our working directory). */
+static char *
+absolute_dirs(const char *list)
+{
+    char *copy = strdup(list), *out = strdup(""), *save = NULL;
+    for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && out;
+         d = strtok_r(NULL, ":", &save)) {
+        char *abs = absolute_path(d), *joined = NULL;
+        if (abs && asprintf(&joined, "%s%s%s", out, out[0] ? ":" : "", abs) < 0)
+            joined = NULL;
+        free(abs);
+        free(out);
+        out = joined;
+    }
+    free(copy);
+    return out;
 }
 
 int
@@ -208,15 +229,26 @@ gateway_render_once(const gateway_args *a, const char *prefix,
         gwf_manifests_free(m);
         return 1;
     }
+    char *module = a->module ? absolute_path(a->module) : NULL;
+    char *plugins = a->plugin_path ? absolute_dirs(a->plugin_path) : NULL;
+    if ((a->module && !module) || (a->plugin_path && !plugins)) {
+        free(module);
+        free(plugins);
+        for (size_t i = 0; i < a->input_count; i++)
+            free(inputs[i]);
+        gw_model_free(&model);
+        gwf_manifests_free(m);
+        return 1;
+    }
     gw_emit_options o = {
         .listen_address = a->address,
         .manifest_paths = (const char *const *)inputs,
         .manifest_path_count = a->input_count,
         .output_dir = prefix,
         .tls_dir = tls_dir,
-        .plugin_path = a->plugin_path,
+        .plugin_path = plugins,
         .module_path = a->http_include ? NULL
-                       : a->module     ? a->module
+                       : module        ? module
                                        : GWF_NGINX_MODULE_PATH,
         .http_include = a->http_include,
     };
@@ -238,6 +270,8 @@ gateway_render_once(const gateway_args *a, const char *prefix,
     }
     gw_emit_out_free(&out);
     gwf_diag_free(&errors);
+    free(module);
+    free(plugins);
     for (size_t i = 0; i < a->input_count; i++)
         free(inputs[i]);
     gw_model_free(&model);

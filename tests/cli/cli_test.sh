@@ -189,6 +189,21 @@ case_gateway_status_reports_an_extension_without_its_plugin_invalid() {
     esac
 }
 
+# nginx reads relative paths against its prefix, not the directory gwf
+# ran in: the module and plugin directories given relative are written
+# absolute.
+case_gateway_render_writes_module_and_plugin_paths_absolute() {
+    mkdir -p "$work/cwd/mods" "$work/cwd/plugins"
+    touch "$work/cwd/mods/gwf.so"
+    (cd "$work/cwd" && "$GWF_EXE" gateway render -f "$data/gateway_min.yaml" \
+        -o "$work/out" --module mods/gwf.so --plugin-path plugins) \
+        >"$out" 2>"$err"
+    status=$?
+    expect_status 0
+    grep -qF "load_module $work/cwd/mods/gwf.so;" "$work/out/nginx.conf" ||
+        fail "load_module is not absolute: $(grep load_module "$work/out/nginx.conf")"
+}
+
 # Each bad manifest has one error: exit 1, one line naming file:line and
 # the field.
 case_validate_unresolved_extension_ref_fails() {
