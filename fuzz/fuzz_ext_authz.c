@@ -3,8 +3,11 @@
  * from an authorization server: the gRPC CheckResponse (with and without
  * its gRPC frame) and an HTTP check answer.
  *
- * The first byte picks the reader; the rest is its input:
- *   0  a CheckResponse message, to ea_check_response_decode
+ * The first byte picks the reader (its value modulo 3); the rest is its
+ * input:
+ *   0  a CheckResponse message, to ea_check_response_decode; with
+ *      maxAnswerHeaders at its default when the byte is 0, else the
+ *      byte / 3 (1-85), so that the bound is met often
  *   1  a gRPC response body (5-byte frame + message), to ea_grpc_verdict,
  *      as if the call ended with status 200 and grpc-status 0
  *   2  an HTTP answer: two bytes of status (big-endian, taken modulo
@@ -113,14 +116,18 @@ fuzz_http(const uint8_t *data, size_t size)
 static void
 fuzz_grpc_body(const uint8_t *data, size_t size)
 {
+    ea_config cfg;
     ea_call call;
     ea_verdict v;
 
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mode = EA_MODE_GRPC;
+    ea_answer_limit_set(&cfg.answer_limit, EA_DEFAULT_MAX_ANSWER_HEADERS);
     memset(&call, 0, sizeof(call));
     call.status = 200;
     ea_pairs_add(&call.trailers, "grpc-status", 11, "0", 1);
     gwf_strbuf_append(&call.body, (const char *)data, size);
-    ea_grpc_verdict(&call, CURLE_OK, &v);
+    ea_grpc_verdict(&cfg, &call, CURLE_OK, &v);
     check_verdict(&v);
     ea_verdict_free(&v);
     ea_pairs_free(&call.trailers);
@@ -130,13 +137,16 @@ fuzz_grpc_body(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    ea_answer_limit limit;
     ea_verdict v;
 
     if (size < 1)
         return 0;
     switch (data[0] % 3) {
     case 0:
-        ea_check_response_decode(data + 1, size - 1, &v);
+        ea_answer_limit_set(&limit, data[0] ? data[0] / 3u
+                                            : EA_DEFAULT_MAX_ANSWER_HEADERS);
+        ea_check_response_decode(data + 1, size - 1, &limit, &v);
         check_verdict(&v);
         ea_verdict_free(&v);
         break;

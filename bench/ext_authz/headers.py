@@ -10,9 +10,9 @@ BUILDDIR is a meson build dir configured with -Dnginx=enabled and built
   /http/N   gwf_policy of a TrafficPolicy whose extAuth (HTTP mode) asks
             an authz server that allows every check with 99 headers
             that headersToBackend names (with Content-Length, the 100
-            header lines an answer may have, EA_MAX_RESPONSE_HEADERS);
+            header lines an answer may have by default, maxAnswerHeaders);
   /grpc/N   the same in gRPC mode: every CheckResponse allows with 100
-            `headers` operations (EA_MAX_ANSWER_HEADERS);
+            `headers` operations (maxAnswerHeaders, default 100);
   (both then answer 200 from a DirectResponse: the upstream request is
    built, with every header applied, but no upstream is involved, so the
    worker's time is the check's and the headers')
@@ -66,8 +66,8 @@ GRPC = os.environ.get("GRPC", "1") == "1"
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 API = "gateway.kgateway.dev/v1alpha1"
 
-HTTP_HEADERS = 99   # + Content-Length: EA_MAX_RESPONSE_HEADERS lines
-GRPC_HEADERS = 100  # EA_MAX_ANSWER_HEADERS operations
+HTTP_HEADERS = 99   # + Content-Length: maxAnswerHeaders (default) lines
+GRPC_HEADERS = 100  # maxAnswerHeaders (default) operations
 
 
 def header_name(i):

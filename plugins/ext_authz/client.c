@@ -65,16 +65,37 @@ struct ea_worker {
 
 /* ---- pairs and names ------------------------------------------------- */
 
+/* Room for one more in `*items` (of `count`, with room for `*cap`),
+ * doubling: 0, or -1 when out of memory. */
+static int
+grow(void **items, size_t count, size_t *cap, size_t size)
+{
+    size_t want;
+    void *grown;
+
+    if (count < *cap)
+        return 0;
+    want = count ? count * 2 : 4;
+    if (want > SIZE_MAX / size)
+        return -1;
+    grown = realloc(*items, want * size);
+    if (!grown)
+        return -1;
+    *items = grown;
+    *cap = want;
+    return 0;
+}
+
 static int
 pairs_add(ea_pairs *p, const char *name, size_t name_len, const char *value,
           size_t value_len, int lowercase)
 {
-    ea_pair *grown = realloc(p->items, (p->count + 1) * sizeof(*grown));
+    void *items = p->items;
     char *n, *v;
 
-    if (!grown)
+    if (grow(&items, p->count, &p->cap, sizeof(*p->items)) != 0)
         return -1;
-    p->items = grown;
+    p->items = items;
     n = malloc(name_len + 1);
     v = malloc(value_len + 1);
     if (!n || !v) {
@@ -118,6 +139,7 @@ ea_pairs_free(ea_pairs *p)
     free(p->items);
     p->items = NULL;
     p->count = 0;
+    p->cap = 0;
 }
 
 const ea_pair *
@@ -160,6 +182,34 @@ sorted_position(const ea_names *n, const char *name, size_t len)
     return lo;
 }
 
+static char *
+lower_copy(const char *name, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (char)tolower((unsigned char)name[i]);
+    copy[len] = '\0';
+    return copy;
+}
+
+int
+ea_names_append(ea_names *n, const char *name, size_t len)
+{
+    void *items = n->items;
+    char *copy;
+
+    if (n->sorted || grow(&items, n->count, &n->cap, sizeof(*n->items)) != 0)
+        return -1;
+    n->items = items;
+    if (!(copy = lower_copy(name, len)))
+        return -1;
+    n->items[n->count++] = copy;
+    return 0;
+}
+
 int
 ea_names_add(ea_names *n, const char *name, size_t len)
 {
@@ -170,16 +220,14 @@ ea_names_add(ea_names *n, const char *name, size_t len)
     if (!grown)
         return -1;
     n->items = grown;
+    if (n->count && !n->sorted)
+        return -1; /* built with ea_names_append: not searchable */
     grown = realloc(n->sorted, (n->count + 1) * sizeof(*grown));
     if (!grown)
         return -1;
     n->sorted = grown;
-    copy = malloc(len + 1);
-    if (!copy)
+    if (!(copy = lower_copy(name, len)))
         return -1;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = (char)tolower((unsigned char)name[i]);
-    copy[len] = '\0';
     at = sorted_position(n, copy, len);
     memmove(&n->sorted[at + 1], &n->sorted[at],
             (n->count - at) * sizeof(*n->sorted));
@@ -213,6 +261,7 @@ ea_names_free(ea_names *n)
     n->items = NULL;
     n->sorted = NULL;
     n->count = 0;
+    n->cap = 0;
 }
 
 int
@@ -264,6 +313,20 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
     return call->body.failed ? 0 : len;
 }
 
+/* The most header lines (and, apart, trailer lines) an answer may have:
+ * HTTP mode, maxAnswerHeaders (the answer's headers are its operations);
+ * gRPC mode, EA_MAX_GRPC_METADATA (the operations are in the message,
+ * bounded while it is decoded). */
+static size_t
+header_limit(const ea_call *call)
+{
+    const ea_config *cfg = call->worker ? call->worker->cfg : NULL;
+
+    if (!cfg || cfg->mode == EA_MODE_GRPC)
+        return EA_MAX_GRPC_METADATA;
+    return cfg->answer_limit.max;
+}
+
 static size_t
 on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
@@ -307,9 +370,9 @@ on_header(char *line, size_t size, size_t nmemb, void *arg)
            (line[value_end - 1] == ' ' || line[value_end - 1] == '\t'))
         value_end--;
     into = call->in_body ? &call->trailers : &call->response_headers;
-    if (into->count >= EA_MAX_RESPONSE_HEADERS) {
-        call->too_big = 1;
-        return 0;
+    if (into->count >= header_limit(call)) {
+        call->too_many_headers = 1;
+        return 0; /* libcurl fails the transfer: CURLE_WRITE_ERROR */
     }
     if (ea_pairs_add(into, line, name_len, line + value_start,
                      value_end - value_start) != 0)

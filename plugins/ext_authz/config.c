@@ -427,22 +427,37 @@ build_url(ea_config *cfg, gwf_cfg *c)
     }
 }
 
+void
+ea_answer_limit_set(ea_answer_limit *limit, size_t max)
+{
+    limit->max = max;
+    snprintf(limit->ok_note, sizeof(limit->ok_note),
+             "the answer has more than %zu header and query operations "
+             "(maxAnswerHeaders)",
+             max);
+    snprintf(limit->denied_note, sizeof(limit->denied_note),
+             "the answer has more than %zu denial headers (maxAnswerHeaders)",
+             max);
+    snprintf(limit->http_note, sizeof(limit->http_note),
+             "the authz server's answer has more than %zu header lines "
+             "(maxAnswerHeaders)",
+             max);
+}
+
 gwf_status
 ea_config_parse(ea_config *cfg, gwf_cfg *c, const json_t *root)
 {
-    static const char *const known[] = {"httpService",
-                                        "grpcService",
-                                        "headersToForward",
-                                        "failOpen",
-                                        "statusOnError",
-                                        "withRequestBody",
-                                        "tls",
-                                        NULL};
+    static const char *const known[] = {
+        "httpService", "grpcService",      "headersToForward",
+        "failOpen",    "statusOnError",    "withRequestBody",
+        "tls",         "maxAnswerHeaders", NULL};
     const json_t *http = NULL, *grpc = NULL;
     int64_t status = EA_DEFAULT_STATUS_ON_ERROR;
+    int64_t max_headers = EA_DEFAULT_MAX_ANSWER_HEADERS;
     int shapes_ok;
 
     cfg->timeout_ns = EA_DEFAULT_TIMEOUT_NS;
+    ea_answer_limit_set(&cfg->answer_limit, EA_DEFAULT_MAX_ANSWER_HEADERS);
     if (gwf_cfg_check_object(c, "", root, "an object", GWF_CFG_REQUIRED) !=
         GWF_OK)
         return gwf_cfg_status(c);
@@ -473,6 +488,10 @@ ea_config_parse(ea_config *cfg, gwf_cfg *c, const json_t *root)
     gwf_cfg_bool(c, "", root, "failOpen", 0, &cfg->fail_open);
     gwf_cfg_int(c, "", root, "statusOnError", 0, 200, 599, &status);
     cfg->status_on_error = (uint32_t)status;
+    /* A gwf extension: kgateway's extAuth has no such field. */
+    if (gwf_cfg_int(c, "", root, "maxAnswerHeaders", 0, 1,
+                    EA_MAX_MAX_ANSWER_HEADERS, &max_headers) == GWF_OK)
+        ea_answer_limit_set(&cfg->answer_limit, (size_t)max_headers);
     parse_with_body(cfg, c, root);
     if (!cfg->path_prefix && !(cfg->path_prefix = strdup("")))
         gwf_cfg_no_memory(c, "");

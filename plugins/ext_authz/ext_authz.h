@@ -33,14 +33,20 @@
 /* Most bytes of an authz server's answer (headers + body) we keep: a
  * bigger answer is a server failure, not something to buffer. */
 #define EA_MAX_RESPONSE_BYTES (1024 * 1024)
-#define EA_MAX_RESPONSE_HEADERS 100
-/* Most operations one CheckResponse may carry: headers, headers_to_remove,
- * response_headers_to_add and the query parameters of ok_response, or the
- * headers of denied_response, all counted together. An answer with more
- * is the service's failure (statusOnError / failOpen): applying it would
- * hold the worker, and no real policy needs more. Envoy's own default
- * bound on a message's headers is 100 as well (max_headers_count). */
-#define EA_MAX_ANSWER_HEADERS 100
+/* Most header and trailer lines of a gRPC answer each (its HTTP/2
+ * metadata: content-type, grpc-status and the like). The operations of
+ * the answer are inside its message and bounded by maxAnswerHeaders. */
+#define EA_MAX_GRPC_METADATA 100
+/* maxAnswerHeaders (a gwf extension of the config): the most operations
+ * one answer may carry. gRPC: headers, headers_to_remove,
+ * response_headers_to_add and the query parameters of ok_response, or
+ * the headers of denied_response, all counted together. HTTP: the header
+ * lines of the answer. An answer with more is the service's failure
+ * (statusOnError / failOpen; a gRPC denial stays a plain 403): applying
+ * it would hold the worker. The default is Envoy's own default bound on
+ * a message's headers (max_headers_count). */
+#define EA_DEFAULT_MAX_ANSWER_HEADERS 100
+#define EA_MAX_MAX_ANSWER_HEADERS 10000
 /* The longest request method a check carries (the longest registered
  * one, UPDATEREDIRECTREF, has 17 bytes): a longer one is refused 400. */
 #define EA_MAX_METHOD_BYTES 32
@@ -63,25 +69,43 @@
 
 typedef enum { EA_MODE_HTTP = 0, EA_MODE_GRPC = 1 } ea_mode;
 
+/* maxAnswerHeaders and the notes that name it, written once with the
+ * config (ea_answer_limit_set): a verdict's note or error may point
+ * here, as the config outlives every verdict. */
+typedef struct ea_answer_limit {
+    size_t max;
+    char ok_note[96];     /* gRPC ok_response over the bound: an error */
+    char denied_note[96]; /* gRPC denied_response over it: a plain 403 */
+    char http_note[96];   /* HTTP answer over it: an error */
+} ea_answer_limit;
+
+/* Set `limit` to `max` operations, with its notes. */
+void ea_answer_limit_set(ea_answer_limit *limit, size_t max);
+
 /* A header name (lowercase) and a value, both NUL-terminated, owned. */
 typedef struct ea_pair {
     char *name;
     char *value;
 } ea_pair;
 
+/* `cap`: the room in `items`, grown by doubling so that an answer's
+ * thousands of headers cost linear time to collect. */
 typedef struct ea_pairs {
     ea_pair *items;
     size_t count;
+    size_t cap;
 } ea_pairs;
 
 /* A list of lowercase header names, owned: `items` in the order added,
  * `sorted` the same strings in byte order, so that a lookup is a binary
  * search (an answer's 100 headers against a list of 100 names stays
- * linear in the answer, not 100 x 100). */
+ * linear in the answer, not 100 x 100). A list built with
+ * ea_names_append has no `sorted` (NULL) and is only walked. */
 typedef struct ea_names {
     char **items;
     char **sorted;
     size_t count;
+    size_t cap; /* of items (and sorted, when kept) */
 } ea_names;
 
 /* Built by config_create, then read-only for every worker. */
@@ -110,6 +134,7 @@ typedef struct ea_config {
 
     int fail_open;
     uint32_t status_on_error;
+    ea_answer_limit answer_limit; /* maxAnswerHeaders */
 
     int with_body;
     size_t max_request_bytes;
@@ -207,6 +232,7 @@ struct ea_call {
     gwf_strbuf body;
     size_t received; /* headers + body bytes */
     int too_big;
+    int too_many_headers; /* more header lines than allowed */
 };
 
 /* Work a worker runs at most EA_LATER_BATCH items per turn of the host's
@@ -255,7 +281,12 @@ int ea_pairs_add_exact(ea_pairs *p, const char *name, size_t name_len,
                        const char *value, size_t value_len);
 void ea_pairs_free(ea_pairs *p);
 const ea_pair *ea_pairs_find(const ea_pairs *p, const char *name, size_t index);
+/* Add `name` (lowercased) to a list that is searched: O(n) for the
+ * sorted insert, for config lists. */
 int ea_names_add(ea_names *n, const char *name, size_t len);
+/* Add `name` (lowercased) to a list that is only walked, never searched
+ * (an answer's removals): amortized O(len). */
+int ea_names_append(ea_names *n, const char *name, size_t len);
 /* 1 when `name` (any case) is in `n`: O(log n). */
 int ea_names_has(const ea_names *n, const char *name, size_t len);
 /* Its position in n->sorted, or -1: O(log n). */
@@ -313,14 +344,17 @@ void ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
 gwf_status ea_grpc_prepare(const ea_config *cfg, const ea_route *route,
                            gwf_stream *s, ea_call *call, const char *body,
                            size_t body_len, int partial, const char **why);
-void ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v);
+void ea_grpc_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
+                     ea_verdict *v);
 /* Append "grpc-timeout: <value>" for `timeout_ns` to `line`: at most 8
  * digits (the gRPC spec's bound) in the finest unit that fits, rounded
  * up. */
 void ea_grpc_timeout_header(gwf_strbuf *line, uint64_t timeout_ns);
-/* Decode a CheckResponse message (no gRPC framing) into a verdict.
- * 0 on success, -1 if malformed (v->kind is then EA_VERDICT_ERROR). */
-int ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v);
+/* Decode a CheckResponse message (no gRPC framing) into a verdict, with
+ * at most limit->max operations. 0 on success, -1 if malformed (v->kind
+ * is then EA_VERDICT_ERROR). */
+int ea_check_response_decode(const uint8_t *data, size_t len,
+                             const ea_answer_limit *limit, ea_verdict *v);
 
 /* Parse an HTTP check answer (status, header lines and body) into a
  * verdict: exposed for the fuzzer. */

@@ -311,7 +311,7 @@ on_call_done(ea_call *call, CURLcode result, void *arg)
     if (es->cfg->mode == EA_MODE_HTTP)
         ea_http_verdict(es->cfg, call, result, &v);
     else
-        ea_grpc_verdict(call, result, &v);
+        ea_grpc_verdict(es->cfg, call, result, &v);
     if (!retry_later(es, &v)) {
         es->s->host->timer_cancel(es->cfg->instance, es->timeout_timer);
         apply(es, &v, 0);

@@ -57,7 +57,6 @@
 
 #define EA_STR_(x) #x
 #define EA_STR(x) EA_STR_(x)
-#define EA_MAX_ANSWER_HEADERS_TEXT EA_STR(EA_MAX_ANSWER_HEADERS)
 
 static void
 put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
@@ -396,7 +395,8 @@ decode_header_option(const uint8_t *data, size_t len, gwf_view *name,
 }
 
 static int
-decode_denied(const uint8_t *data, size_t len, ea_verdict *v)
+decode_denied(const uint8_t *data, size_t len, const ea_answer_limit *limit,
+              ea_verdict *v)
 {
     pb_reader r = {data, data + len};
     pb_field f;
@@ -418,10 +418,8 @@ decode_denied(const uint8_t *data, size_t len, ea_verdict *v)
         } else if (f.number == 2 && f.wire == PB_LEN) {
             gwf_view name, value;
             int append, hrc;
-            if (v->to_client.count + v->dropped_headers >=
-                EA_MAX_ANSWER_HEADERS) {
-                v->note = "the answer has more than " EA_MAX_ANSWER_HEADERS_TEXT
-                          " denial headers";
+            if (v->to_client.count + v->dropped_headers >= limit->max) {
+                v->note = limit->denied_note;
                 return -1;
             }
             hrc = decode_header_option(f.data, f.len, &name, &value, &append);
@@ -457,7 +455,7 @@ decode_removal(const pb_field *f, ea_verdict *v)
         return 0;
     if (!gwf_is_header_name(name, f->len))
         return -1;
-    return ea_names_add(&v->to_upstream_remove, name, f->len);
+    return ea_names_append(&v->to_upstream_remove, name, f->len);
 }
 
 /* QueryParameter (7) or a key to remove (8). */
@@ -510,8 +508,8 @@ decode_mutation(const pb_field *f, ea_verdict *v)
 
 /* `ok_metadata` collects OkHttpResponse.dynamic_metadata (3). */
 static int
-decode_ok(const uint8_t *data, size_t len, ea_verdict *v,
-          pb_struct_reader *ok_metadata, int *has_ok_metadata)
+decode_ok(const uint8_t *data, size_t len, const ea_answer_limit *limit,
+          ea_verdict *v, pb_struct_reader *ok_metadata, int *has_ok_metadata)
 {
     pb_reader r = {data, data + len};
     pb_field f;
@@ -524,9 +522,8 @@ decode_ok(const uint8_t *data, size_t len, ea_verdict *v,
         if (f.number == 2 || f.number == 5 || f.number == 6 || f.number == 7 ||
             f.number == 8) {
             /* Bounded before anything is kept: the work stays linear. */
-            if (++operations > EA_MAX_ANSWER_HEADERS) {
-                v->note = "the answer has more than " EA_MAX_ANSWER_HEADERS_TEXT
-                          " header and query operations";
+            if (++operations > limit->max) {
+                v->note = limit->ok_note;
                 return -1;
             }
         }
@@ -581,7 +578,8 @@ decode_metadata(const uint8_t *data, size_t len, ea_verdict *v,
 }
 
 int
-ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
+ea_check_response_decode(const uint8_t *data, size_t len,
+                         const ea_answer_limit *limit, ea_verdict *v)
 {
     pb_struct_reader ok_metadata = {0};
     int has_ok_metadata = 0;
@@ -616,8 +614,8 @@ ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
         goto bad;
     if (code == 0) {
         v->kind = EA_VERDICT_ALLOW;
-        if ((ok &&
-             decode_ok(ok, ok_len, v, &ok_metadata, &has_ok_metadata) != 0) ||
+        if ((ok && decode_ok(ok, ok_len, limit, v, &ok_metadata,
+                             &has_ok_metadata) != 0) ||
             decode_metadata(data, len, v, &ok_metadata, has_ok_metadata) != 0)
             goto bad;
         pb_struct_reader_free(&ok_metadata);
@@ -625,7 +623,7 @@ ea_check_response_decode(const uint8_t *data, size_t len, ea_verdict *v)
     }
     v->kind = EA_VERDICT_DENY;
     v->status = 403;
-    if (denied && decode_denied(denied, denied_len, v) != 0) {
+    if (denied && decode_denied(denied, denied_len, limit, v) != 0) {
         /* Still a denial: a plain 403, nothing of the broken part. */
         const char *note = v->note;
         size_t dropped = v->dropped_headers;
@@ -647,7 +645,8 @@ bad : {
 }
 
 void
-ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v)
+ea_grpc_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
+                ea_verdict *v)
 {
     const ea_pair *status;
     const uint8_t *body = (const uint8_t *)call->body.data;
@@ -655,6 +654,11 @@ ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v)
 
     memset(v, 0, sizeof(*v));
     v->kind = EA_VERDICT_ERROR;
+    if (call->too_many_headers) {
+        v->error = "the gRPC answer has more than " EA_STR(
+            EA_MAX_GRPC_METADATA) " header or trailer lines";
+        return;
+    }
     if (result != CURLE_OK || call->too_big || call->body.failed) {
         v->error = call->too_big ? "the authz server's answer is too large"
                                  : curl_easy_strerror(result);
@@ -693,5 +697,5 @@ ea_grpc_verdict(const ea_call *call, CURLcode result, ea_verdict *v)
         v->error = "the CheckResponse frame is cut or followed by more";
         return;
     }
-    ea_check_response_decode(body + 5, msg_len, v);
+    ea_check_response_decode(body + 5, msg_len, &cfg->answer_limit, v);
 }

@@ -18,6 +18,7 @@
  */
 #include "ext_authz.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,23 +207,99 @@ fail:
     return st;
 }
 
-/* The answer's Connection headers, found once per answer: with them
- * each "is it hop-by-hop?" is a look at a few values, not a walk of the
- * whole answer (which made an answer of n headers cost n x n). */
+/* The names the answer's Connection headers list, found once per
+ * answer and sorted (ASCII case folded), so that each "is it
+ * hop-by-hop?" is a binary search: an answer of n headers naming m
+ * tokens costs O((n + m) log m), not n x m, whatever maxAnswerHeaders
+ * let through. */
+typedef struct connection_token {
+    const char *ptr;
+    size_t len;
+} connection_token;
+
 typedef struct connection_values {
-    const char *items[EA_MAX_RESPONSE_HEADERS];
+    connection_token *items; /* NULL when there is none */
     size_t count;
 } connection_values;
 
-static void
+static int
+is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* `a` (`alen` bytes, any case) against `b` (`blen` bytes, any case). */
+static int
+token_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    for (size_t i = 0; i < alen && i < blen; i++) {
+        int ca = tolower((unsigned char)a[i]),
+            cb = tolower((unsigned char)b[i]);
+        if (ca != cb)
+            return ca - cb;
+    }
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int
+token_order(const void *pa, const void *pb)
+{
+    const connection_token *a = pa, *b = pb;
+
+    return token_cmp(a->ptr, a->len, b->ptr, b->len);
+}
+
+/* Each non-empty element of the list `v`, OWS trimmed, to `out` (NULL:
+ * only counted). The number of elements. */
+static size_t
+split_tokens(const char *v, connection_token *out)
+{
+    size_t n = 0;
+
+    for (;;) {
+        const char *end = strchr(v, ',');
+        size_t len = end ? (size_t)(end - v) : strlen(v);
+        size_t first = 0;
+
+        while (first < len && is_ows(v[first]))
+            first++;
+        while (len > first && is_ows(v[len - 1]))
+            len--;
+        if (len > first) {
+            if (out)
+                out[n] = (connection_token){v + first, len - first};
+            n++;
+        }
+        if (!end)
+            return n;
+        v = end + 1;
+    }
+}
+
+/* 0, or -1 when out of memory. */
+static int
 find_connection_values(const ea_pairs *answer, connection_values *out)
 {
+    size_t n = 0;
+
+    out->items = NULL;
     out->count = 0;
-    for (size_t i = 0;
-         i < answer->count && out->count < EA_MAX_RESPONSE_HEADERS; i++) {
+    for (size_t i = 0; i < answer->count; i++) {
         if (strcmp(answer->items[i].name, "connection") == 0)
-            out->items[out->count++] = answer->items[i].value;
+            n += split_tokens(answer->items[i].value, NULL);
     }
+    if (n == 0)
+        return 0;
+    out->items = calloc(n, sizeof(*out->items));
+    if (!out->items)
+        return -1;
+    for (size_t i = 0; i < answer->count; i++) {
+        if (strcmp(answer->items[i].name, "connection") == 0)
+            out->count +=
+                split_tokens(answer->items[i].value, out->items + out->count);
+    }
+    qsort(out->items, out->count, sizeof(*out->items), token_order);
+    return 0;
 }
 
 /* Headers that belong to the authz server's connection or that the data
@@ -234,15 +311,21 @@ find_connection_values(const ea_pairs *answer, connection_values *out)
 static int
 is_connection_header(const connection_values *connection, const char *name)
 {
-    size_t len = strlen(name);
+    size_t len = strlen(name), lo = 0, hi = connection->count;
 
     if (gwf_is_hop_by_hop_header(name, len) ||
         strcmp(name, "content-length") == 0 || strcmp(name, "host") == 0)
         return 1;
-    for (size_t i = 0; i < connection->count; i++) {
-        const char *v = connection->items[i];
-        if (gwf_header_list_contains(v, strlen(v), name, len))
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const connection_token *t = &connection->items[mid];
+        int c = token_cmp(t->ptr, t->len, name, len);
+        if (c == 0)
             return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return 0;
 }
@@ -313,7 +396,7 @@ collect_removals(const ea_pairs *from, ea_names *out)
             /* The Host header is the route's: never removed. */
             if (len > start && gwf_is_header_name(v + start, len - start) &&
                 !(len - start == 4 && strncasecmp(v + start, "host", 4) == 0) &&
-                ea_names_add(out, v + start, len - start) != 0)
+                ea_names_append(out, v + start, len - start) != 0)
                 return -1;
             if (!end)
                 break;
@@ -327,7 +410,7 @@ void
 ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
                      const char *body, size_t body_len, ea_verdict *v)
 {
-    connection_values connection;
+    connection_values connection = {0};
 
     memset(v, 0, sizeof(*v));
     if (status < 200 || status > 599) {
@@ -341,7 +424,8 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
         v->retryable = 1;
         return;
     }
-    find_connection_values(headers, &connection);
+    if (find_connection_values(headers, &connection) != 0)
+        goto oom;
     if (status == 200) {
         v->kind = EA_VERDICT_ALLOW;
         if (copy_named(headers, &connection, &cfg->headers_to_backend,
@@ -350,6 +434,7 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
             copy_named(headers, &connection, &cfg->headers_on_success,
                        &v->to_client, NULL) != 0)
             goto oom;
+        free(connection.items);
         return;
     }
     v->kind = EA_VERDICT_DENY;
@@ -375,8 +460,10 @@ ea_http_verdict_from(const ea_config *cfg, long status, const ea_pairs *headers,
         memcpy(v->body, body, body_len);
         v->body_len = body_len;
     }
+    free(connection.items);
     return;
 oom:
+    free(connection.items);
     ea_verdict_free(v);
     v->kind = EA_VERDICT_ERROR;
     v->error = "out of memory";
@@ -387,6 +474,15 @@ ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
                 ea_verdict *v)
 {
     memset(v, 0, sizeof(*v));
+    if (call->too_many_headers) {
+        /* The service's failure, whatever the status line said; but one
+         * that said "denied" is never allowed by failOpen. */
+        v->kind = EA_VERDICT_ERROR;
+        v->error = cfg->answer_limit.http_note;
+        v->began_as_denial =
+            call->status >= 200 && call->status < 500 && call->status != 200;
+        return;
+    }
     if (result != CURLE_OK || call->too_big || call->body.failed) {
         v->kind = EA_VERDICT_ERROR;
         v->error = call->too_big ? "the authz server's answer is too large"

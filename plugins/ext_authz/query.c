@@ -19,8 +19,9 @@
  *     kept, so an already encoded value reaches the upstream as sent
  *     (Envoy writes the bytes unencoded, which would break the request
  *     line of an HTTP/1.1 upstream).
- * The work is linear in the target's length times the answer's keys,
- * which EA_MAX_ANSWER_HEADERS bounds.
+ * The answer's keys are sorted once and looked up by binary search, so
+ * the work is linear in the target's length plus the answer's keys (times
+ * their logarithm), whatever maxAnswerHeaders allows.
  */
 #include "ext_authz.h"
 
@@ -56,18 +57,80 @@ put_encoded(gwf_strbuf *out, const char *text, int in_value)
     }
 }
 
-/* The index of the last entry of `list` whose name is `key` (`len`
- * bytes), or -1. The last: a later set of one key overwrites an earlier
- * one. */
-static long
-last_named(const ea_pairs *list, const char *key, size_t len)
+/* An index of a list's keys: sorted by key, and for one key by position,
+ * so that the last entry of a key is the last of its run. */
+typedef struct key_ref {
+    const char *key;
+    size_t len;
+    size_t index;
+} key_ref;
+
+typedef struct key_index {
+    key_ref *refs;
+    size_t count;
+} key_index;
+
+static int
+key_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-    for (size_t i = list->count; i-- > 0;) {
-        const char *name = list->items[i].name;
-        if (strlen(name) == len && memcmp(name, key, len) == 0)
-            return (long)i;
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int
+ref_cmp(const void *pa, const void *pb)
+{
+    const key_ref *a = pa, *b = pb;
+    int c = key_cmp(a->key, a->len, b->key, b->len);
+
+    if (c != 0)
+        return c;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* 0, or -1 when out of memory. */
+static int
+index_build(const ea_pairs *list, key_index *out)
+{
+    out->count = list->count;
+    out->refs = NULL;
+    if (list->count == 0)
+        return 0;
+    out->refs = calloc(list->count, sizeof(*out->refs));
+    if (!out->refs)
+        return -1;
+    for (size_t i = 0; i < list->count; i++) {
+        out->refs[i].key = list->items[i].name;
+        out->refs[i].len = strlen(list->items[i].name);
+        out->refs[i].index = i;
     }
-    return -1;
+    qsort(out->refs, out->count, sizeof(*out->refs), ref_cmp);
+    return 0;
+}
+
+/* The index in the list of the last entry whose name is `key` (`len`
+ * bytes), or -1: O(log n). The last: a later set of one key overwrites an
+ * earlier one. */
+static long
+last_named(const key_index *x, const char *key, size_t len)
+{
+    size_t lo = 0, hi = x->count;
+
+    /* The first ref whose key is greater than `key`. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(x->refs[mid].key, x->refs[mid].len, key, len) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 ||
+        key_cmp(x->refs[lo - 1].key, x->refs[lo - 1].len, key, len) != 0)
+        return -1;
+    return (long)x->refs[lo - 1].index;
 }
 
 static void
@@ -88,19 +151,25 @@ ea_query_apply(const char *path, size_t len, const ea_pairs *set,
     const char *end = path + len;
     size_t base = query ? (size_t)(query - path) : len;
     unsigned char *written = NULL;
+    key_index sets = {0}, removals = {0};
     int first = 1;
 
-    if (set->count && !(written = calloc(set->count, 1)))
+    if ((set->count && !(written = calloc(set->count, 1))) ||
+        index_build(set, &sets) != 0 || index_build(remove, &removals) != 0) {
+        free(written);
+        free(sets.refs);
+        free(removals.refs);
         return -1;
+    }
     gwf_strbuf_append(out, path, base);
     for (const char *p = query ? query + 1 : end; p < end;) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop - p));
         size_t key_len = (size_t)((eq ? eq : stop) - p);
-        long which = last_named(set, p, key_len);
+        long which = last_named(&sets, p, key_len);
 
-        if (stop == p || last_named(remove, p, key_len) >= 0) {
+        if (stop == p || last_named(&removals, p, key_len) >= 0) {
             /* dropped */
         } else if (which >= 0) {
             if (!written[which])
@@ -116,13 +185,15 @@ ea_query_apply(const char *path, size_t len, const ea_pairs *set,
     for (size_t i = 0; i < set->count; i++) {
         const ea_pair *param = &set->items[i];
         size_t key_len = strlen(param->name);
-        long which = last_named(set, param->name, key_len);
+        long which = last_named(&sets, param->name, key_len);
 
-        if (written[which] || last_named(remove, param->name, key_len) >= 0)
+        if (written[which] || last_named(&removals, param->name, key_len) >= 0)
             continue;
         put_param(out, &first, &set->items[which]);
         written[which] = 1;
     }
     free(written);
+    free(sets.refs);
+    free(removals.refs);
     return out->failed ? -1 : 0;
 }

@@ -677,7 +677,7 @@ def _data_frames(stream, payload):
 
 def grpc_authz_40000_headers_are_refused_quickly():
     """An OK answer with x-user and 40,000 more headers (about 700 KB,
-    under the 1 MiB answer bound): over EA_MAX_ANSWER_HEADERS, so an
+    under the 1 MiB answer bound): over maxAnswerHeaders (100), so an
     error (the service's fault), reached in well under a second instead
     of seconds of header work; nothing of it reaches the upstream."""
     ok = _ld(2, _header_option(b"x-user", b"alice"))

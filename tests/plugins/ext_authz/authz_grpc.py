@@ -23,6 +23,9 @@ By the checked path:
   .../last-wins            OK; x-one twice with append false: 1 then 2;
              response header x-upstream: authz with append false
   .../many-headers         OK with 40,000 headers
+  .../headers-N            OK with N headers x-h0: v ... x-h<N-1>: v
+  .../deny-headers-N       code 7, denied_response 401 with N headers
+             x-h0: v ... x-h<N-1>: v
   .../deadline             OK; x-grpc-deadline: the seconds the call has
              left (grpc-timeout as the server read it), rounded
   .../metadata             OK; CheckResponse.dynamic_metadata with every
@@ -41,6 +44,7 @@ By the checked path:
 """
 
 import os
+import re
 import signal
 import struct
 import sys
@@ -211,6 +215,14 @@ def special_answer(path, context):
               f_len(2, header("x-one", "2", append=False)) +
               f_len(6, header("x-upstream", "authz", append=False)))
         return ok_status + f_len(3, ok)
+    many = re.search(r"/(deny-)?headers-([0-9]+)$", path)
+    if many:
+        headers = b"".join(f_len(2, header("x-h%d" % i, "v"))
+                           for i in range(int(many.group(2))))
+        if many.group(1):
+            denied = f_len(1, f_int(1, 401)) + headers
+            return f_len(1, f_int(1, 7)) + f_len(2, denied)
+        return ok_status + f_len(3, headers)
     if path.endswith("/many-headers"):
         return MANY_HEADERS
     if path.endswith("/deadline"):

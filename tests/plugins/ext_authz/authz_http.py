@@ -19,6 +19,9 @@ What it answers depends on the checked path (after any pathPrefix):
   .../slow         200 after 3 s (the tests time out first)
   .../close        closes the connection without an answer
   .../big          200 with a 2 MiB body (too large to accept)
+  .../headers-N    200 (or 401 when the path has /deny) with exactly N
+                   header lines: content-length: 0, then x-h0: v ...
+                   x-h<N-2>: v (maxAnswerHeaders)
   .../conn-named   200 (or 401 when the path has /deny) with
                    "connection: keep-alive, x-hop" and x-hop: 1,
                    x-user: alice: x-hop is hop-by-hop by that Connection
@@ -31,6 +34,7 @@ server object has a `seen` list, each check's method, raw request target
 
 import http.server
 import os
+import re
 import signal
 import socketserver
 import sys
@@ -77,6 +81,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path.endswith("/slow"):
             time.sleep(3)
             self._send(200, [])
+            return
+        many = re.search(r"/headers-([0-9]+)$", path)
+        if many:
+            status = b"401 Unauthorized" if "/deny" in path else b"200 OK"
+            lines = [b"HTTP/1.1 " + status, b"content-length: 0"]
+            lines += [b"x-h%d: v" % i for i in range(int(many.group(1)) - 1)]
+            self.wfile.write(b"\r\n".join(lines) + b"\r\n\r\n")
             return
         if "/flaky/" in path:  # 500 the first time each path is seen
             with FLAKY_LOCK:

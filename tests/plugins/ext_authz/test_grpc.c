@@ -438,11 +438,11 @@ test_response_header_without_append_overwrites_the_upstreams(void **state)
     done(h, res);
 }
 
-/* 40,000 headers are over EA_MAX_ANSWER_HEADERS: the service's fault,
- * so statusOnError, and refused before any is applied. libcurl reads an
- * answer this large partly on its own timers, which run on the test
- * host's clock: the clock is moved a millisecond at a time meanwhile,
- * well within requestTimeout. */
+/* 40,000 headers are over maxAnswerHeaders (100 by default): the
+ * service's fault, so statusOnError, and refused before any is applied.
+ * libcurl reads an answer this large partly on its own timers, which run
+ * on the test host's clock: the clock is moved a millisecond at a time
+ * meanwhile, well within requestTimeout. */
 static void
 test_answer_with_too_many_headers_is_an_error(void **state)
 {
