@@ -6,8 +6,7 @@
  * become `gwf_route` lines of the gwf module, each (rule, backendRef)
  * a named location carrying its filters as gwf_* directives and a
  * proxy_pass / grpc_pass to one `upstream` per gw_backend. The contract
- * with the module is /root/prompts/directives.md (docs/gateway.md once
- * merged).
+ * with the module is its "Routes" section (host/nginx/README.md).
  *
  * Every value that came from a manifest is hostile: it is written as a
  * double-quoted nginx argument with '"' and '\\' escaped, and refused

@@ -6,9 +6,8 @@
  * manifest values end up as one quoted argument or are refused, unusable
  * references become 500 shares, retries nginx cannot do are errors.
  * The last renders a model using every feature and asks the real nginx
- * (with the gwf module loaded) whether it accepts it: `nginx -t`. Until
- * the module knows the route directives (directives.md), that test
- * skips itself and says which directive is missing.
+ * (with the gwf module loaded, with the ASan runtime preloaded in a
+ * sanitizer build) whether it accepts it: `nginx -t`.
  *
  * Environment: GWF_NGINX_MODULE (the built module; the test skips
  * without it), GWF_NGINX (default /usr/sbin/nginx), GWF_EMIT_DUMP=1
