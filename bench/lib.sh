@@ -3,9 +3,10 @@
 #
 # What lives here is what was copied, identical, from script to script:
 # core pinning, loopback ports, starting and stopping the system nginx
-# from a temporary prefix, the median of wrk rounds and the PASS/MISS
-# verdict. What each benchmark measures (its wrk runs, its pairs, its
-# output lines) stays in its own script.
+# from a temporary prefix, interleaved rounds of a baseline and gwf with
+# their medians, ratio and PASS/MISS verdict. What each benchmark
+# measures (its wrk runs, which pairs, its other output) stays in its
+# own script.
 #
 # The nginx helpers use the caller's globals: $nginx (the binary), $tmp
 # (the prefix, holding nginx.conf, logs/ and nginx.pid), the pin_nginx
@@ -156,4 +157,30 @@ bench_ratio() {
 bench_verdict() {
     awk -v r="$1" -v t="$2" \
         'BEGIN { print (t == 0) ? "" : (r >= t) ? "PASS" : "MISS" }'
+}
+
+# bench_pair LABEL BASE BNAME BEXTRA GWF GNAME GEXTRA TARGET: a warm-up
+# ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
+# the caller's `run WHAT DURATION EXTRA`, which prints requests/s; prints
+# the rounds on stderr and "LABEL: BNAME N req/s, GNAME N req/s, ratio R
+# (target >= T) PASS|MISS" (no verdict for target 0). Exits on a failed run.
+bench_pair() {
+    local label=$1 base=$2 bname=$3 bextra=$4 gwf=$5 gname=$6 gextra=$7
+    local target=$8 b=() g=() r i mb mg ratio verdict
+    run "$base" "$warmup" "$bextra" >/dev/null || exit 1
+    run "$gwf" "$warmup" "$gextra" >/dev/null || exit 1
+    for i in $(seq "$rounds"); do
+        r=$(run "$base" "$duration" "$bextra") || exit 1
+        b+=("$r")
+        echo "  $label round $i: $bname $r req/s" >&2
+        r=$(run "$gwf" "$duration" "$gextra") || exit 1
+        g+=("$r")
+        echo "  $label round $i: $gname $r req/s" >&2
+    done
+    mb=$(bench_median "${b[@]}")
+    mg=$(bench_median "${g[@]}")
+    ratio=$(bench_ratio "$mg" "$mb")
+    verdict=$(bench_verdict "$ratio" "$target")
+    echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
+        "${verdict:+(target >= $target) $verdict}"
 }

@@ -295,39 +295,18 @@ run() {
     echo "${rps%.*}"
 }
 
-# pair LABEL BASEPATH BASENAME GWFPATH GWFNAME TARGET CONNECTIONS
-pair() {
-    local label=$1 bpath=$2 bname=$3 gpath=$4 gname=$5 target=$6 c=$7
-    local b=() g=() r i mb mg ratio verdict
-    run "$bpath" "$warmup" "$c" >/dev/null || exit 1
-    run "$gpath" "$warmup" "$c" >/dev/null || exit 1
-    for i in $(seq "$rounds"); do
-        r=$(run "$bpath" "$duration" "$c") || exit 1
-        b+=("$r")
-        echo "  $label round $i: $bname $r req/s" >&2
-        r=$(run "$gpath" "$duration" "$c") || exit 1
-        g+=("$r")
-        echo "  $label round $i: $gname $r req/s" >&2
-    done
-    mb=$(bench_median "${b[@]}")
-    mg=$(bench_median "${g[@]}")
-    ratio=$(bench_ratio "$mg" "$mb")
-    verdict=$(bench_verdict "$ratio" "$target")
-    echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
-        "${verdict:+(target >= $target) $verdict}"
-}
-
 echo "bench/ext_authz: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), 1 worker" \
     "${pin_nginx[*]:+(${pin_nginx[*]})}, wrk -t1 -c$connections" \
     "-d$duration, $rounds rounds, median" >&2
-pair http-mode /native-default/allow auth_request /gwf/allow gwf-ext_authz \
-    1.2 "$connections" || exit 1
-pair http-mode-vs-keepalive /native/allow auth_request+keepalive /gwf/allow \
-    gwf-ext_authz 1.2 "$connections" || exit 1
+c=$connections
+bench_pair http-mode /native-default/allow auth_request "$c" /gwf/allow \
+    gwf-ext_authz "$c" 1.2 || exit 1
+bench_pair http-mode-vs-keepalive /native/allow auth_request+keepalive "$c" \
+    /gwf/allow gwf-ext_authz "$c" 1.2 || exit 1
 if [ "$bench_grpc" = 1 ]; then
     # The Python servers: fewer connections, they are the bottleneck.
-    pair grpc-vs-http /py-http/allow http-mode /py-grpc/allow grpc-mode 0 8 ||
-        exit 1
+    bench_pair grpc-vs-http /py-http/allow http-mode 8 /py-grpc/allow \
+        grpc-mode 8 0 || exit 1
 fi
 if grep -q '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log"; then
     die "nginx logged problems:"$'\n'"$(grep '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log" | head)"

@@ -177,34 +177,12 @@ run() {
     echo "${rps%.*}"
 }
 
-# pair LABEL BASEURL BASENAME BASEARGS GWFURL GWFNAME GWFARGS TARGET
-pair() {
-    local label=$1 burl=$2 bname=$3 bargs=$4 gurl=$5 gname=$6 gargs=$7
-    local target=$8 b=() g=() r i mb mg ratio verdict
-    run "$burl" "$warmup" "$bargs" >/dev/null || exit 1
-    run "$gurl" "$warmup" "$gargs" >/dev/null || exit 1
-    for i in $(seq "$rounds"); do
-        r=$(run "$burl" "$duration" "$bargs") || exit 1
-        b+=("$r")
-        echo "  $label round $i: $bname $r req/s" >&2
-        r=$(run "$gurl" "$duration" "$gargs") || exit 1
-        g+=("$r")
-        echo "  $label round $i: $gname $r req/s" >&2
-    done
-    mb=$(bench_median "${b[@]}")
-    mg=$(bench_median "${g[@]}")
-    ratio=$(bench_ratio "$mg" "$mb")
-    verdict=$(bench_verdict "$ratio" "$target")
-    echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
-        "${verdict:+(target >= $target) $verdict}"
-}
-
 echo "bench/gateway: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), 1 worker" \
     "${pin_nginx[*]:+(${pin_nginx[*]})}, wrk -t1 -c$connections" \
     "-d$duration, $rounds rounds, median; $routes routes x $rules rules" >&2
-pair path-only "$native_url" native-locations "" "$gateway_url" \
+bench_pair path-only "$native_url" native-locations "" "$gateway_url" \
     gwf-httproutes "" 0.95 || exit 1
-pair header-matches "$gateway_url" path-only-route "-s $tmp/header.lua" \
+bench_pair header-matches "$gateway_url" path-only-route "-s $tmp/header.lua" \
     "$header_url" header+query+method-route "-s $tmp/header.lua" 0.9 || exit 1
 if grep -q '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log"; then
     die "nginx logged problems:"$'\n'"$(grep '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log" | head)"
