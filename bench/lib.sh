@@ -165,22 +165,24 @@ bench_verdict() {
 # the rounds on stderr and "LABEL: BNAME N req/s, GNAME N req/s, ratio R
 # (target >= T) PASS|MISS" (no verdict for target 0). Exits on a failed run.
 bench_pair() {
-    local label=$1 base=$2 bname=$3 bextra=$4 gwf=$5 gname=$6 gextra=$7
-    local target=$8 b=() g=() r i mb mg ratio verdict
-    run "$base" "$warmup" "$bextra" >/dev/null || exit 1
-    run "$gwf" "$warmup" "$gextra" >/dev/null || exit 1
-    for i in $(seq "$rounds"); do
-        r=$(run "$base" "$duration" "$bextra") || exit 1
-        b+=("$r")
-        echo "  $label round $i: $bname $r req/s" >&2
-        r=$(run "$gwf" "$duration" "$gextra") || exit 1
-        g+=("$r")
-        echo "  $label round $i: $gname $r req/s" >&2
+    # Locals are prefixed: bash scopes them dynamically, and the caller's
+    # run() reads its own globals (such as $base).
+    local _label=$1 _base=$2 _bname=$3 _bextra=$4 _gwf=$5 _gname=$6
+    local _gextra=$7 _target=$8 _b=() _g=() _r _i _mb _mg _ratio _verdict
+    run "$_base" "$warmup" "$_bextra" >/dev/null || exit 1
+    run "$_gwf" "$warmup" "$_gextra" >/dev/null || exit 1
+    for _i in $(seq "$rounds"); do
+        _r=$(run "$_base" "$duration" "$_bextra") || exit 1
+        _b+=("$_r")
+        echo "  $_label round $_i: $_bname $_r req/s" >&2
+        _r=$(run "$_gwf" "$duration" "$_gextra") || exit 1
+        _g+=("$_r")
+        echo "  $_label round $_i: $_gname $_r req/s" >&2
     done
-    mb=$(bench_median "${b[@]}")
-    mg=$(bench_median "${g[@]}")
-    ratio=$(bench_ratio "$mg" "$mb")
-    verdict=$(bench_verdict "$ratio" "$target")
-    echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
-        "${verdict:+(target >= $target) $verdict}"
+    _mb=$(bench_median "${_b[@]}")
+    _mg=$(bench_median "${_g[@]}")
+    _ratio=$(bench_ratio "$_mg" "$_mb")
+    _verdict=$(bench_verdict "$_ratio" "$_target")
+    echo "$_label: $_bname $_mb req/s, $_gname $_mg req/s, ratio $_ratio" \
+        "${_verdict:+(target >= $_target) $_verdict}"
 }
