@@ -106,14 +106,74 @@ add_tls(gw_build *b, gw_port *p, const char *hostname, gw_tls_cert *cert)
     p->tls_count = n + 1;
 }
 
+/* The vhosts of every port, indexed by (port, hostname) in an open
+ * addressing table: thousands of routes with 16 hostnames each make tens
+ * of thousands of vhosts, too many to search one by one per hostname. */
+struct gw_vhost_slot {
+    size_t port, vhost; /* indexes; vhost 0 is an empty slot, else + 1 */
+};
+
+static size_t
+vhost_hash(size_t port, const char *hostname)
+{
+    uint64_t h = 14695981039346656037u ^ port;
+    for (const char *c = hostname ? hostname : ""; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211u;
+    return (size_t)(h ^ (h >> 32) ^ (hostname ? 0 : 1));
+}
+
+static void
+vhost_slot_put(gw_build *b, size_t port, size_t vhost)
+{
+    const char *h = b->model->ports[port].vhosts[vhost].hostname;
+    size_t mask = b->vhost_slot_cap - 1;
+    size_t i = vhost_hash(port, h) & mask;
+    while (b->vhost_slots[i].vhost)
+        i = (i + 1) & mask;
+    b->vhost_slots[i] = (struct gw_vhost_slot){port, vhost + 1};
+}
+
+/* Makes room for one more entry; false on OOM. */
+static bool
+vhost_slots_grow(gw_build *b)
+{
+    if ((b->vhost_slot_count + 1) * 2 <= b->vhost_slot_cap)
+        return true;
+    size_t cap = b->vhost_slot_cap ? b->vhost_slot_cap * 2 : 64;
+    struct gw_vhost_slot *old = b->vhost_slots;
+    size_t old_cap = b->vhost_slot_cap;
+    b->vhost_slots = calloc(cap, sizeof(*old));
+    if (!b->vhost_slots) {
+        b->vhost_slots = old;
+        b->oom = true;
+        return false;
+    }
+    b->vhost_slot_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].vhost)
+            vhost_slot_put(b, old[i].port, old[i].vhost - 1);
+    free(old);
+    return true;
+}
+
 static gw_vhost *
 vhost_of(gw_build *b, gw_port *p, const char *hostname)
 {
-    for (size_t i = 0; i < p->vhost_count; i++) {
-        const char *h = p->vhosts[i].hostname;
-        if ((!h && !hostname) || gw_streq(h, hostname))
-            return &p->vhosts[i];
+    size_t port = (size_t)(p - b->model->ports);
+    if (b->vhost_slot_cap) {
+        size_t mask = b->vhost_slot_cap - 1;
+        for (size_t i = vhost_hash(port, hostname) & mask;
+             b->vhost_slots[i].vhost; i = (i + 1) & mask) {
+            const struct gw_vhost_slot *s = &b->vhost_slots[i];
+            if (s->port != port)
+                continue; /* s->vhost indexes another port's vhosts */
+            const char *h = p->vhosts[s->vhost - 1].hostname;
+            if ((!h && !hostname) || gw_streq(h, hostname))
+                return &p->vhosts[s->vhost - 1];
+        }
     }
+    if (!vhost_slots_grow(b))
+        return NULL;
     char *copy = gw_strdup(b, hostname);
     if (hostname && !copy)
         return NULL;
@@ -123,6 +183,8 @@ vhost_of(gw_build *b, gw_port *p, const char *hostname)
         return NULL;
     }
     v->hostname = copy;
+    vhost_slot_put(b, port, p->vhost_count - 1);
+    b->vhost_slot_count++;
     return v;
 }
 

@@ -237,6 +237,7 @@ build_free(gw_build *b)
     for (size_t i = 0; i < b->route_count; i++)
         gw_route_free(&b->routes[i]);
     free(b->routes);
+    free(b->vhost_slots);
 }
 
 int

@@ -101,6 +101,10 @@ typedef struct gw_build {
     size_t grant_count;
     gw_route *routes;
     size_t route_count;
+    /* (port, hostname) -> vhost, so that attaching is linear in the
+     * hostnames (attach.c) */
+    struct gw_vhost_slot *vhost_slots;
+    size_t vhost_slot_cap, vhost_slot_count;
 } gw_build;
 
 /* -- Memory (util.c) ---------------------------------------------------- */
@@ -166,7 +170,10 @@ int gw_parse_timestamp(const char *s, int64_t *out);
  * NUL-terminated buffer, or NULL when malformed / OOM. */
 char *gw_base64_decode(const char *s, size_t len, size_t *out_len);
 /* "<prefix>_<part>_<part>..." with every byte outside [a-z0-9] as '_'
- * (uppercase folded). */
+ * (uppercase folded); longer than GW_ID_MAX, its first GW_ID_MAX - 17
+ * bytes and "_<16 hex digits of a hash of the whole>". The emitter takes
+ * ids of up to 200 bytes (after unique_ids' "_<n>"). */
+#define GW_ID_MAX 160
 char *gw_ident(gw_build *b, const char *prefix, const char *a, const char *c,
                const char *d);
 bool gw_streq(const char *a, const char *b); /* NULL-safe */

@@ -1541,7 +1541,10 @@ write_certificates(emitter *e)
             continue;
         for (size_t k = 0; k < p->tls_count; k++) {
             const gw_tls_cert *c = p->tls_certs[k];
-            if (!cert_usable(c))
+            /* Checked again here: only certificates some server uses
+             * went through emit_certificate. */
+            if (!cert_usable(c) || !is_file_component(c->secret->namespace_) ||
+                !is_file_component(c->secret->name))
                 continue;
             if (!made_dir && make_dir(e->tls_dir, 0700) < 0) {
                 fail(e, NULL, e->tls_dir, "%s", strerror(errno));

@@ -587,8 +587,11 @@ gw_read_filters(gw_rd *r, const gwf_node *parent, const char *path, bool grpc,
         while (strcmp(http_types[t], type) != 0)
             t++;
         /* Each of these may appear once per list (CEL). */
-        if (t <= 3 && seen[t]++)
+        if (t <= 3 && seen[t]++) {
+            /* not read again: it would replace (and leak) the first */
             gw_rd_error(r, fp, "%s may appear only once", type);
+            continue;
+        }
         /* The field named after the type, lower camel case. */
         static const char *const fields[] = {"requestHeaderModifier",
                                              "responseHeaderModifier",

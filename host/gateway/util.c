@@ -432,13 +432,21 @@ gw_ident(gw_build *b, const char *prefix, const char *a, const char *c,
                         c ? c : "", d ? "_" : "", d ? d : "");
     if (!s)
         return NULL;
+    /* FNV-1a of the unfolded text, to tell long ids apart. */
+    uint64_t hash = 14695981039346656037u;
     for (char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
+        hash = (hash ^ ch) * 1099511628211u;
         if (ch >= 'A' && ch <= 'Z')
             *p = (char)(ch - 'A' + 'a');
         else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
             *p = '_';
     }
+    /* Names may be as long as Kubernetes allows (or longer, in a
+     * hand-written file): keep the id within GW_ID_MAX, its head and the
+     * hash of the whole; unique_ids settles what the hash does not. */
+    if (strlen(s) > GW_ID_MAX)
+        snprintf(s + GW_ID_MAX - 17, 18, "_%016" PRIx64, hash);
     return s;
 }
 

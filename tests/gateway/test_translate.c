@@ -1144,6 +1144,65 @@ test_ids_that_fold_to_the_same_text_are_made_unique(void **state)
     assert_string_equal(rule_of(&f->model, "a-web", 0)->id, "team_a_web_r0_2");
 }
 
+/* Kubernetes names go up to 253 bytes; the emitter takes ids of up to
+ * 200 (a longer one failed the whole render). Two names that differ only
+ * past the kept head still get different ids. */
+static void
+test_ids_of_long_names_are_bounded_and_distinct(void **state)
+{
+    fixture *f = *state;
+    char a[254], b[254];
+    memset(a, 'a', 253);
+    a[253] = '\0';
+    memcpy(b, a, sizeof b);
+    a[252] = 'x';
+    b[252] = 'y';
+    char *yaml = NULL;
+    assert_true(asprintf(&yaml,
+                         GATEWAY SERVICE ROUTE_HEAD(
+                             "%s") "  rules:\n"
+                                   "  -" TO_SVC
+                                   "---\n" ROUTE_HEAD("%s") "  rules:\n"
+                                                            "  -" TO_SVC,
+                         a, b) > 0);
+    build_ok(f, yaml);
+    free(yaml);
+    const char *ia = rule_of(&f->model, a, 0)->id;
+    const char *ib = rule_of(&f->model, b, 0)->id;
+    assert_int_equal(strlen(ia), GW_ID_MAX);
+    assert_int_equal(strlen(ib), GW_ID_MAX);
+    assert_int_equal(strncmp(ia, "default_aaaa", 12), 0);
+    assert_string_not_equal(ia, ib);
+}
+
+/* Routes x hostnames become vhosts: 90,000 distinct hostnames must not
+ * cost 90,000 x 90,000 comparisons (over a minute under ASan; the test's
+ * timeout fails it), and a hostname two routes share is one vhost. */
+static void
+test_many_hostnames_attach_in_linear_time(void **state)
+{
+    fixture *f = *state;
+    enum { ROUTES = 6000, HOSTS = 16 };
+    char *yaml = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&yaml, &len);
+    assert_non_null(out);
+    fputs(GATEWAY SERVICE, out);
+    for (int i = 0; i < ROUTES; i++) {
+        fprintf(out, ROUTE_HEAD("r%d") "  hostnames: [shared.example", i);
+        for (int k = 1; k < HOSTS; k++)
+            fprintf(out, ", h%d-%d.example", i, k);
+        fputs("]\n  rules:\n  -" TO_SVC "---\n", out);
+    }
+    assert_int_equal(fclose(out), 0);
+    build_ok(f, yaml);
+    free(yaml);
+    assert_int_equal(port(&f->model, 80)->vhost_count,
+                     ROUTES * (HOSTS - 1) + 1);
+    assert_int_equal(vhost(&f->model, "shared.example")->entry_count, ROUTES);
+    assert_int_equal(vhost(&f->model, "h5999-15.example")->entry_count, 1);
+}
+
 /* -- Backends ----------------------------------------------------------- */
 
 static void
@@ -2127,6 +2186,8 @@ main(void)
         T(test_durations_follow_the_gateway_api_format),
         T(test_invalid_duration_is_an_error_naming_file_line_and_field),
         T(test_ids_that_fold_to_the_same_text_are_made_unique),
+        T(test_ids_of_long_names_are_bounded_and_distinct),
+        T(test_many_hostnames_attach_in_linear_time),
         T(test_weights_are_kept_and_zero_gets_nothing),
         T(test_all_weights_zero_answers_500),
         T(test_rule_without_backends_answers_500),
