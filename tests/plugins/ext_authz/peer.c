@@ -5,6 +5,11 @@
 #define _GNU_SOURCE
 #include "peer.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <fcntl.h>
@@ -17,6 +22,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+#include <gwf/testing.h>
 
 #define PYTHON "/usr/bin/python3"
 
@@ -119,4 +127,32 @@ ea_unused_port(void)
         port = ntohs(addr.sin_port);
     close(fd);
     return port;
+}
+
+gwf_test_host *
+ea_host_for(int port, const char *ext_auth, const char *policy_extra)
+{
+    static char text[8192];
+    gwf_test_host *h = gwf_test_host_new();
+
+    assert_non_null(h);
+    snprintf(text, sizeof(text),
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: Backend\n"
+             "metadata: {name: authz}\n"
+             "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata: {name: authz}\n"
+             "spec: {extAuth: %s}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: TrafficPolicy\n"
+             "metadata: {name: api}\n"
+             "spec: {extAuth: {extensionRef: {name: authz}%s}}\n",
+             port, ext_auth, policy_extra);
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    return h;
 }

@@ -49,36 +49,6 @@ stop_servers(void **state)
     return 0;
 }
 
-/* Backend authz on `port`, GatewayExtension default/authz with
- * spec.extAuth = `ext_auth` (YAML flow), TrafficPolicy default/api. */
-static gwf_test_host *
-host_for(int port, const char *ext_auth)
-{
-    static char text[8192];
-    gwf_test_host *h = gwf_test_host_new();
-
-    assert_non_null(h);
-    snprintf(text, sizeof(text),
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: Backend\n"
-             "metadata: {name: authz}\n"
-             "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
-             "---\n"
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: GatewayExtension\n"
-             "metadata: {name: authz}\n"
-             "spec: {extAuth: %s}\n"
-             "---\n"
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: TrafficPolicy\n"
-             "metadata: {name: api}\n"
-             "spec: {extAuth: {extensionRef: {name: authz}}}\n",
-             port, ext_auth);
-    if (gwf_test_load_text(h, text) != 0)
-        fail_msg("load: %s", gwf_test_error(h));
-    return h;
-}
-
 /* HTTP mode, the first two and the last of the answer's x-h headers
  * copied to the upstream, with `extra` (", key: value" or ""). */
 static gwf_test_host *
@@ -91,7 +61,7 @@ http_host(const char *extra)
              "authorizationResponse: {headersToBackend: [x-h0, x-h1, x-h98, "
              "x-h9998]}}%s}",
              extra);
-    return host_for(http_server.port, spec);
+    return ea_host_for(http_server.port, spec, "");
 }
 
 static gwf_test_host *
@@ -103,7 +73,7 @@ grpc_host(const char *extra)
              "{grpcService: {backendRef: {name: authz}, requestTimeout: 10s}"
              "%s}",
              extra);
-    return host_for(grpc_server.port, spec);
+    return ea_host_for(grpc_server.port, spec, "");
 }
 
 static const gwf_test_route api = {.policy = "default/api"};
@@ -154,7 +124,7 @@ assert_refused(gwf_test_host *h, gwf_test_result *res, const char *note)
 static void
 expect_config_error(const char *ext_auth, const char *needle)
 {
-    gwf_test_host *h = host_for(http_server.port, ext_auth);
+    gwf_test_host *h = ea_host_for(http_server.port, ext_auth, "");
 
     assert_int_equal(gwf_test_validate(h), -1);
     if (!strstr(gwf_test_error(h), needle))

@@ -36,40 +36,12 @@ stop_server(void **state)
     return 0;
 }
 
-static gwf_test_host *
-host_for(int port, const char *ext_auth, const char *policy_extra)
-{
-    static char text[8192];
-    gwf_test_host *h = gwf_test_host_new();
-
-    assert_non_null(h);
-    snprintf(text, sizeof(text),
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: Backend\n"
-             "metadata: {name: authz}\n"
-             "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
-             "---\n"
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: GatewayExtension\n"
-             "metadata: {name: authz}\n"
-             "spec: {extAuth: %s}\n"
-             "---\n"
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: TrafficPolicy\n"
-             "metadata: {name: api}\n"
-             "spec: {extAuth: {extensionRef: {name: authz}%s}}\n",
-             port, ext_auth, policy_extra);
-    if (gwf_test_load_text(h, text) != 0)
-        fail_msg("load: %s", gwf_test_error(h));
-    return h;
-}
-
 #define GRPC_SPEC "{grpcService: {backendRef: {name: authz}}}"
 
 static gwf_test_host *
 host_with(const char *ext_auth)
 {
-    return host_for(server.port, ext_auth, "");
+    return ea_host_for(server.port, ext_auth, "");
 }
 
 static const gwf_test_route api = {.policy = "default/api"};
@@ -142,9 +114,9 @@ test_ok_response_removes_and_appends_headers(void **state)
 static void
 test_context_extensions_reach_the_server(void **state)
 {
-    gwf_test_host *h = host_for(server.port, GRPC_SPEC,
-                                ", contextExtensions: {team: pay, env: "
-                                "prod}");
+    gwf_test_host *h = ea_host_for(server.port, GRPC_SPEC,
+                                   ", contextExtensions: {team: pay, env: "
+                                   "prod}");
     gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
 
     (void)state;
@@ -216,7 +188,7 @@ test_unavailable_is_retried(void **state)
 static void
 test_unreachable_server_is_an_error(void **state)
 {
-    gwf_test_host *h = host_for(ea_unused_port(), GRPC_SPEC, "");
+    gwf_test_host *h = ea_host_for(ea_unused_port(), GRPC_SPEC, "");
     gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
 
     (void)state;
@@ -297,10 +269,10 @@ static void
 test_body_not_utf8_is_refused_400_without_pack_as_bytes(void **state)
 {
     gwf_test_host *h =
-        host_for(ea_unused_port(),
-                 "{failOpen: true, withRequestBody: {maxRequestBytes: 64}, "
-                 "grpcService: {backendRef: {name: authz}}}",
-                 "");
+        ea_host_for(ea_unused_port(),
+                    "{failOpen: true, withRequestBody: {maxRequestBytes: 64}, "
+                    "grpcService: {backendRef: {name: authz}}}",
+                    "");
     gwf_test_request *req = gwf_test_request_new("POST", "/allow");
     gwf_test_result *res;
 

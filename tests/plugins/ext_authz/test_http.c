@@ -57,40 +57,10 @@ stop_server(void **state)
     return 0;
 }
 
-/* Manifests: Backend authz on `port`, GatewayExtension default/authz with
- * spec.extAuth = `ext_auth` (YAML flow), TrafficPolicy default/api. */
-static gwf_test_host *
-host_for(int port, const char *ext_auth)
-{
-    static char text[8192];
-    gwf_test_host *h = gwf_test_host_new();
-
-    assert_non_null(h);
-    snprintf(text, sizeof(text),
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: Backend\n"
-             "metadata: {name: authz}\n"
-             "spec: {static: {hosts: [{host: 127.0.0.1, port: %d}]}}\n"
-             "---\n"
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: GatewayExtension\n"
-             "metadata: {name: authz}\n"
-             "spec: {extAuth: %s}\n"
-             "---\n"
-             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
-             "kind: TrafficPolicy\n"
-             "metadata: {name: api}\n"
-             "spec: {extAuth: {extensionRef: {name: authz}}}\n",
-             port, ext_auth);
-    if (gwf_test_load_text(h, text) != 0)
-        fail_msg("load: %s", gwf_test_error(h));
-    return h;
-}
-
 static gwf_test_host *
 host_with(const char *ext_auth)
 {
-    return host_for(server.port, ext_auth);
+    return ea_host_for(server.port, ext_auth, "");
 }
 
 static const gwf_test_route api = {.policy = "default/api"};
@@ -401,7 +371,7 @@ test_reset_connection_is_an_error(void **state)
 static void
 test_connection_refused_is_an_error(void **state)
 {
-    gwf_test_host *h = host_for(ea_unused_port(), ECHO_SPEC);
+    gwf_test_host *h = ea_host_for(ea_unused_port(), ECHO_SPEC, "");
     gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
 
     (void)state;
@@ -485,9 +455,10 @@ test_timeouts_due_together_are_answered_a_batch_per_turn(void **state)
     gwf_test_result *res[CHECKS];
     gwf_test_request *req[CHECKS];
     int lsn, port = silent_port(&lsn);
-    gwf_test_host *h =
-        host_for(port, "{httpService: {backendRef: {name: authz}, "
-                       "requestTimeout: 100ms}}");
+    gwf_test_host *h = ea_host_for(port,
+                                   "{httpService: {backendRef: {name: authz}, "
+                                   "requestTimeout: 100ms}}",
+                                   "");
 
     (void)state;
     for (size_t i = 0; i < CHECKS; i++) {
@@ -535,9 +506,10 @@ test_checks_beyond_the_active_limit_wait_without_a_connection(void **state)
     static gwf_test_result *res[CHECKS];
     static gwf_test_request *req[CHECKS];
     int lsn, port = silent_port(&lsn);
-    gwf_test_host *h =
-        host_for(port, "{httpService: {backendRef: {name: authz}, "
-                       "requestTimeout: 100ms}}");
+    gwf_test_host *h = ea_host_for(port,
+                                   "{httpService: {backendRef: {name: authz}, "
+                                   "requestTimeout: 100ms}}",
+                                   "");
 
     (void)state;
     assert_int_equal(fcntl(lsn, F_SETFL, O_NONBLOCK), 0);
@@ -570,9 +542,10 @@ test_clients_leaving_while_their_timeout_answer_is_queued(void **state)
     gwf_test_request *req[CHECKS];
     size_t left = 0;
     int lsn, port = silent_port(&lsn);
-    gwf_test_host *h =
-        host_for(port, "{httpService: {backendRef: {name: authz}, "
-                       "requestTimeout: 100ms}}");
+    gwf_test_host *h = ea_host_for(port,
+                                   "{httpService: {backendRef: {name: authz}, "
+                                   "requestTimeout: 100ms}}",
+                                   "");
 
     (void)state;
     for (size_t i = 0; i < CHECKS; i++) {
@@ -612,9 +585,10 @@ test_clients_leaving_while_their_check_waits_for_admission(void **state)
     static gwf_test_request *req[CHECKS];
     size_t left = 0;
     int lsn, port = silent_port(&lsn);
-    gwf_test_host *h =
-        host_for(port, "{httpService: {backendRef: {name: authz}, "
-                       "requestTimeout: 100ms}}");
+    gwf_test_host *h = ea_host_for(port,
+                                   "{httpService: {backendRef: {name: authz}, "
+                                   "requestTimeout: 100ms}}",
+                                   "");
 
     (void)state;
     assert_int_equal(fcntl(lsn, F_SETFL, O_NONBLOCK), 0);
@@ -661,9 +635,9 @@ test_fail_open_allows_when_the_server_fails(void **state)
 static void
 test_fail_open_allows_when_the_server_is_down(void **state)
 {
-    gwf_test_host *h =
-        host_for(ea_unused_port(),
-                 "{failOpen: true, httpService: {backendRef: {name: authz}}}");
+    gwf_test_host *h = ea_host_for(
+        ea_unused_port(),
+        "{failOpen: true, httpService: {backendRef: {name: authz}}}", "");
     gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
 
     (void)state;
@@ -676,9 +650,9 @@ test_fail_open_allows_when_the_server_is_down(void **state)
 static void
 test_uncheckable_method_is_refused_400_even_with_fail_open(void **state)
 {
-    gwf_test_host *h =
-        host_for(ea_unused_port(),
-                 "{failOpen: true, httpService: {backendRef: {name: authz}}}");
+    gwf_test_host *h = ea_host_for(
+        ea_unused_port(),
+        "{failOpen: true, httpService: {backendRef: {name: authz}}}", "");
     gwf_test_result *res =
         run(h, gwf_test_request_new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
                                     "AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -1010,7 +984,7 @@ test_retries_stop_after_attempts(void **state)
 static void
 test_refused_connection_is_retried(void **state)
 {
-    gwf_test_host *h = host_for(ea_unused_port(), RETRY_SPEC("1"));
+    gwf_test_host *h = ea_host_for(ea_unused_port(), RETRY_SPEC("1"), "");
     gwf_test_request *req = gwf_test_request_new("GET", "/allow");
     gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
 
