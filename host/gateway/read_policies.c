@@ -155,7 +155,8 @@ gw_fail_closed_policies(gw_build *b)
         const gwf_node *sels = gwf_node_get(d->spec, "targetSelectors");
         for (size_t k = 0; k < gwf_node_size(sels); k++) {
             const gwf_node *sel = gwf_node_at(sels, k);
-            target t = {gw_node_string(sel, "kind"), NULL, NULL,
+            target t = {gw_node_string(sel, "kind"), NULL,
+                        gw_node_string(sel, "sectionName"),
                         gwf_node_get(sel, "matchLabels")};
             if (t.kind)
                 apply_target(b, d, &t);

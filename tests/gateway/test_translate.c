@@ -1003,6 +1003,26 @@ test_policy_with_section_name_fails_only_that_rule_closed(void **state)
     assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
 }
 
+/* kgateway's LocalPolicyTargetSelectorWithSectionName: a selector with
+ * a sectionName reaches that rule of each selected route only. */
+static void
+test_policy_selector_with_section_name_fails_only_that_rule_closed(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE POLICY(
+                    "TrafficPolicy",
+                    "  targetSelectors: [{group: gateway.networking.k8s.io, "
+                    "kind: HTTPRoute, matchLabels: {app: web}, sectionName: "
+                    "a}]\n") "apiVersion: gateway.networking.k8s.io/v1\n"
+                             "kind: HTTPRoute\n"
+                             "metadata: {name: r, namespace: default, "
+                             "labels: {app: web}}\n"
+                             "spec:\n"
+                             "  parentRefs: [{name: gw}]\n" TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 0);
+}
+
 static void
 test_policy_targeting_a_gateway_fails_its_routes_closed(void **state)
 {
@@ -2179,6 +2199,7 @@ main(void)
         T(test_extension_ref_to_a_kgateway_kind_fails_closed),
         T(test_traffic_policy_targeting_a_route_fails_its_rules_closed),
         T(test_policy_with_section_name_fails_only_that_rule_closed),
+        T(test_policy_selector_with_section_name_fails_only_that_rule_closed),
         T(test_policy_targeting_a_gateway_fails_its_routes_closed),
         T(test_backend_policy_fails_the_rules_using_its_service_closed),
         T(test_policy_in_another_namespace_changes_nothing),
