@@ -7,7 +7,7 @@
  *   1. the whole input as a compact token, parsed and verified against a
  *      fixed key set with one key of every type (RSA, EC P-256, Ed25519,
  *      oct), so every verification path sees hostile signatures;
- *   2. the whole input as a JWKS document;
+ *   2. the whole input as jwks.local text (a PEM public key or a JWKS);
  *   3. split at the first newline: the part before as a JWKS, the part
  *      after as a token verified against it (keys and tokens that nearly
  *      match reach the deepest code).
@@ -93,11 +93,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_token(text, size, fixed);
     check_base64url(text, size < 4096 ? size : 4096);
-    set = jwt_jwks_parse(text, size, NULL, 0, NULL, 0);
+    /* jwks.local's reader: PEM (OpenSSL's PEM and DER decoders) when
+     * the text holds a BEGIN line, else the JSON forms. */
+    set = jwt_jwks_parse_local(text, size, NULL, 0, NULL, 0);
     jwt_jwks_free(set);
     if (newline) {
         size_t head = (size_t)(newline - text);
-        set = jwt_jwks_parse(text, head, NULL, 0, NULL, 0);
+        set = jwt_jwks_parse_local(text, head, NULL, 0, NULL, 0);
         check_token(newline + 1, size - head - 1, set ? set : fixed);
         jwt_jwks_free(set);
     }

@@ -140,6 +140,12 @@ for _ in $(seq 100); do
     curl -s "http://127.0.0.1:$port/split"
 done | sed 's/.*"backend": "\([^"]*\)".*/\1/' | sort | uniq -c
 
+banner "kgateway policies: a DirectResponse by ExtensionRef, a rule's own rate limit"
+show curl -s "http://127.0.0.1:$port/status"
+for i in 1 2 3 4; do
+    show curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/limited"
+done
+
 banner "a RequestRedirect, and no route at all"
 show curl -s -o /dev/null -w '%{http_code} %{redirect_url}\n' \
     "http://127.0.0.1:$port/old-docs/intro?lang=en"

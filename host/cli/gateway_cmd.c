@@ -151,6 +151,8 @@ load_model(const gateway_args *a, gwf_manifests **m, gw_model *model)
         built = gw_model_build(*m, &opts, model, &errors, &notes);
         if (built < 0)
             gwf_diag_addf(&errors, "out of memory");
+        else if (errors.count == 0 && gateway_kgateway_judge(a, *m, model) != 0)
+            gwf_diag_addf(&errors, "out of memory");
     }
     print_diag(gwf_manifests_notes(*m), "info: ");
     print_diag(&notes, "info: ");
@@ -448,9 +450,7 @@ cmd_status(const gateway_args *a)
      * is equal for equal inputs (tests, reproducible builds). */
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     int64_t now = epoch ? strtoll(epoch, NULL, 10) : (int64_t)time(NULL);
-    char *text = gateway_kgateway_status(a, m, &model) == 0
-                     ? gw_status_json(&model, now, 1)
-                     : NULL;
+    char *text = gw_status_json(&model, now, 1);
     int status = 1;
     if (!text)
         fprintf(stderr, "gwf: out of memory\n");

@@ -29,14 +29,15 @@ typedef struct gateway_args {
     bool http_include;       /* --http-include */
 } gateway_args;
 
-/* Adds the Accepted condition of every kgateway Backend and
- * GatewayExtension of m to the model's statuses, as the data plane's
- * runtime judges them (gateway_kgateway.c). Returns 0, -1 on OOM. */
+/* Adds the Accepted condition of every kgateway Backend,
+ * GatewayExtension, TrafficPolicy and DirectResponse of m to the model's
+ * statuses, as the data plane's runtime judges them, and fails closed
+ * (500) every entry whose plugin chain the runtime would refuse
+ * (gateway_kgateway.c). Returns 0, -1 on OOM. */
 struct gw_model;
 struct gwf_manifests;
-int gateway_kgateway_status(const gateway_args *a,
-                            const struct gwf_manifests *m,
-                            struct gw_model *model);
+int gateway_kgateway_judge(const gateway_args *a, const struct gwf_manifests *m,
+                           struct gw_model *model);
 
 /* `gwf gateway ...`: argv[0] is "gateway". Returns the exit status: 0
  * done, 1 bad input or nginx refused, 2 usage. */

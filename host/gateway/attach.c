@@ -189,8 +189,9 @@ vhost_of(gw_build *b, gw_port *p, const char *hostname)
 }
 
 static void
-serve(gw_build *b, gw_route *rt, const gw_listener *l, const char *hostname)
+serve(gw_build *b, gw_route *rt, const gw_listener_ctx *c, const char *hostname)
 {
+    const gw_listener *l = listener_of(b, c);
     gw_port *p = port_of(b, l->port, l->protocol);
     gw_vhost *v = p ? vhost_of(b, p, hostname) : NULL;
     if (!v)
@@ -202,6 +203,8 @@ serve(gw_build *b, gw_route *rt, const gw_listener *l, const char *hostname)
                 return;
             e->rule = rt->rules[i];
             e->match = k;
+            e->gateway = c->gateway;
+            e->listener = c->index;
         }
 }
 
@@ -219,10 +222,11 @@ shares_hostname(const gw_route *rt, const gw_listener *l)
 
 /* Serves rt on listener l for every hostname they share. */
 static void
-attach_hostnames(gw_build *b, gw_route *rt, const gw_listener *l)
+attach_hostnames(gw_build *b, gw_route *rt, const gw_listener_ctx *c)
 {
+    const gw_listener *l = listener_of(b, c);
     if (rt->hostname_count == 0) {
-        serve(b, rt, l, l->hostname);
+        serve(b, rt, c, l->hostname);
         return;
     }
     for (size_t i = 0; i < rt->hostname_count; i++) {
@@ -235,7 +239,7 @@ attach_hostnames(gw_build *b, gw_route *rt, const gw_listener *l)
             dup = gw_streq(gw_hostname_intersect(l->hostname, rt->hostnames[k]),
                            h);
         if (!dup)
-            serve(b, rt, l, h);
+            serve(b, rt, c, h);
     }
 }
 
@@ -418,7 +422,7 @@ attach_parent(gw_build *b, gw_route *rt, const gwf_node *ref,
         /* Attached (and counted) even where the listener cannot serve,
          * an HTTPS one without a usable certificate, as the spec says. */
         if (c->usable) {
-            attach_hostnames(b, rt, l);
+            attach_hostnames(b, rt, c);
             rt->attached = true;
         }
         attached++;
@@ -504,6 +508,7 @@ gw_attach_routes(gw_build *b)
         gw_route_status st = {.route = rt->doc};
         for (size_t k = 0; k < gwf_node_size(refs); k++)
             attach_parent(b, rt, gwf_node_at(refs, k), &st);
+        gw_take_delegated_parents(b, rt, &st); /* delegation.c */
         if (st.parent_count) {
             gw_route_status *slot =
                 gw_push(b, &m->routes, &m->route_count, sizeof(*slot));

@@ -271,8 +271,10 @@ gw_model_build(const gwf_manifests *m, const gw_build_options *o, gw_model *out,
     gw_read_gateways(&b);
     gw_read_httproutes(&b);
     gw_read_grpcroutes(&b);
+    gw_resolve_delegation(&b);
     gw_fail_closed_policies(&b);
     gw_attach_routes(&b);
+    gw_attach_policies(&b);
     unique_ids(&b);
     gw_sort_vhosts(out);
     build_free(&b);
@@ -322,6 +324,7 @@ gw_model_free(gw_model *m)
         gw_rule_free(m->rules[i]);
     free(m->rules);
     gw_backends_free(m);
+    gw_access_logs_free(m);
     for (size_t i = 0; i < m->route_count; i++) {
         gw_route_status *r = &m->routes[i];
         for (size_t k = 0; k < r->parent_count; k++) {
@@ -334,8 +337,10 @@ gw_model_free(gw_model *m)
         free(r->parents);
     }
     free(m->routes);
-    for (size_t i = 0; i < m->object_count; i++)
+    for (size_t i = 0; i < m->object_count; i++) {
         gw_conditions_free(&m->objects[i].conditions);
+        free(m->objects[i].ancestors);
+    }
     free(m->objects);
     for (size_t i = 0; i < m->cert_count; i++) {
         free(m->certs[i]->cert_pem);
@@ -343,5 +348,7 @@ gw_model_free(gw_model *m)
         free(m->certs[i]);
     }
     free(m->certs);
+    gw_policy_sets_free(m);
+    gw_delegation_free(m);
     memset(m, 0, sizeof(*m));
 }

@@ -80,6 +80,10 @@ typedef struct gw_route {
     char *invalid_message;
     bool attached;   /* served on at least one (Programmed) listener */
     int64_t created; /* creationTimestamp, INT64_MAX when absent */
+    /* Status for each parent HTTPRoute that delegates to this route
+     * (delegation.c); attach.c moves them into the route's status. */
+    gw_route_parent *delegated_parents;
+    size_t delegated_parent_count;
 } gw_route;
 
 typedef struct gw_build {
@@ -188,6 +192,9 @@ bool gw_valid_header_name(const char *name);
 bool gw_valid_hostname(const char *h);
 /* A string member of a map, or NULL (no error reporting). */
 const char *gw_node_string(const gwf_node *map, const char *key);
+/* Every label of `want` (a policy's matchLabels) is on d with that
+ * value; an empty selector selects nothing. */
+bool gw_labels_match(const gwf_doc *d, const gwf_node *want);
 
 /* -- Documents ---------------------------------------------------------- */
 
@@ -210,15 +217,42 @@ void gw_conditions_free(gw_conditions *c);
 
 void gw_read_gateways(gw_build *b); /* read_gateway.c */
 void gw_read_grants(gw_build *b);   /* read_refgrant.c */
-/* Rules a kgateway policy targets answer 500 until policies attach
- * (read_policies.c); after the routes are read, before they attach. */
+/* HTTPListenerPolicy and ListenerPolicy: their access logs into the
+ * model (read_listener_policies.c); the rules such a policy with a field
+ * gwf cannot honour reaches, and those a BackendConfigPolicy reaches,
+ * answer 500; each gets its Accepted / Attached status
+ * (read_policies.c). After the routes are read, before they attach. */
 void gw_fail_closed_policies(gw_build *b);
+/* read_listener_policies.c: reads one HTTPListenerPolicy or
+ * ListenerPolicy: its accessLog fileSinks on the listeners it targets
+ * go into b->model->access_logs. Returns NULL when gwf honours all of it,
+ * else why not, naming the field (malloc'd, the caller frees); then
+ * nothing is added. *reached gets the number of listeners it targets. */
+char *gw_read_listener_policy(gw_build *b, const gwf_doc *d, size_t *reached);
+void gw_access_logs_free(gw_model *m);
+/* TrafficPolicies: attachment (targetRefs, targetSelectors, ExtensionRef)
+ * and kgateway's merging into each entry's gw_policy_set, and their
+ * status (attach_policies.c); after the routes attach. */
+void gw_attach_policies(gw_build *b);
+void gw_policy_sets_free(gw_model *m);
 void gw_read_backends(gw_build *b);   /* read_backend.c: checks docs */
 void gw_backends_free(gw_model *m);   /* read_backend.c */
 void gw_read_httproutes(gw_build *b); /* read_httproute.c */
 void gw_read_grpcroutes(gw_build *b); /* read_grpcroute.c */
 void gw_attach_routes(gw_build *b);   /* attach.c */
-void gw_sort_vhosts(gw_model *m);     /* precedence.c */
+/* delegation.c: replaces every HTTPRoute rule whose backendRefs name
+ * HTTPRoutes by its children's rules (after the routes are read, before
+ * they attach); frees gw_model.delegating_rules; moves a route's
+ * delegated_parents into its status (attach.c); frees them. */
+void gw_resolve_delegation(gw_build *b);
+void gw_delegation_free(gw_model *m);
+void gw_take_delegated_parents(gw_build *b, gw_route *rt, gw_route_status *st);
+void gw_route_parents_free(gw_route_parent *p, size_t n);
+/* read_httproute.c: one HTTPRoute rule (spec.rules[index] at rn) of
+ * route rt; used again by delegation.c to copy a child's rule. */
+gw_rule *gw_read_http_rule(gw_rd *r, const gwf_node *rn, size_t index,
+                           gw_route *rt, int64_t created);
+void gw_sort_vhosts(gw_model *m); /* precedence.c */
 /* precedence.c: compares "namespace/name" of two documents as one
  * string, as the spec's alphabetical tie-break does. */
 int gw_compare_ns_name(const gwf_doc *a, const gwf_doc *b);

@@ -6,8 +6,9 @@
  *
  *   main: load_module, worker_processes, pid/error_log in the prefix
  *   http: logs and temp paths in the prefix, then
+ *     map/geo + log_format gwf_log_<i>   listener policies' access logs
  *     upstream <backend id> { server ADDR:PORT max_fails=0; ... }
- *     server { listen; server_name; certificates;
+ *     server { listen; server_name; certificates; access_log PATH FMT;
  *              location / { gwf_route ...; ... }      the routing table
  *              location @<rule>_b<i> { filters; proxy_pass }
  *              location = /_gwf/mirror/... { internal; gwf_sample; }
@@ -69,8 +70,11 @@
  * (20,000 rules to one Service: one location instead of 20,000). */
 typedef struct named_loc {
     const gw_rule *rule;
-    size_t match; /* 0 unless the rule has locations per match */
-    long backend; /* -1: the rule's redirect location */
+    size_t match;                /* 0 unless the rule has locations per match */
+    long backend;                /* -1: the rule's redirect location; -2: its
+                                    DirectResponse's */
+    const gw_policy_set *policy; /* the TrafficPolicies of the entries
+                                    that reach it, or NULL */
     char *body;
     bool shared; /* another location of the host has this body and
                     is written instead */
@@ -747,18 +751,78 @@ per_match(const gw_rule *r)
     return false;
 }
 
-/* "@<rule>[_m<j>]_b<i>" or, for backend < 0, "@<rule>[_m<j>]_redirect". */
+#define LOC_REDIRECT (-1)
+#define LOC_DIRECT_RESPONSE (-2)
+
+/* "@<rule>[_m<j>][_p<set>]_b<i>", "..._redirect" or "..._dr". */
 static void
 location_name(char *buf, size_t size, const gw_rule *r, size_t match,
-              long backend)
+              long backend, const gw_policy_set *policy)
 {
-    char m[32] = "";
+    char m[32] = "", p[32] = "";
     if (per_match(r))
         snprintf(m, sizeof m, "_m%zu", match);
-    if (backend < 0)
-        snprintf(buf, size, "@%s%s_redirect", r->id, m);
+    if (policy)
+        snprintf(p, sizeof p, "_p%zu", policy->index);
+    if (backend == LOC_REDIRECT)
+        snprintf(buf, size, "@%s%s%s_redirect", r->id, m, p);
+    else if (backend == LOC_DIRECT_RESPONSE)
+        snprintf(buf, size, "@%s%s%s_dr", r->id, m, p);
     else
-        snprintf(buf, size, "@%s%s_b%ld", r->id, m, backend);
+        snprintf(buf, size, "@%s%s%s_b%ld", r->id, m, p, backend);
+}
+
+/* The TrafficPolicies of a location: one gwf_policy line per policy,
+ * naming the fields it gives (the merged result, attach_policies.c). */
+static void
+emit_policies(emitter *e, const gw_policy_set *set)
+{
+    if (!set)
+        return;
+    for (size_t f = 0; f < GWF_PF_COUNT; f++) {
+        const gwf_doc *d = set->fields[f];
+        bool first = d != NULL;
+        for (size_t k = 0; k < f && first; k++)
+            first = set->fields[k] != d;
+        if (!first)
+            continue; /* written with an earlier field */
+        if (!is_dns_name(d->namespace_, false) ||
+            !is_dns_name(d->name, false)) {
+            fail(e, d, "metadata",
+                 "a TrafficPolicy needs a namespace and name made of "
+                 "[a-z0-9.-]");
+            return;
+        }
+        fprintf(e->f, "            gwf_policy \"%s/%s\"", d->namespace_,
+                d->name);
+        for (size_t k = f; k < GWF_PF_COUNT; k++)
+            if (set->fields[k] == d)
+                fprintf(e->f, " %s",
+                        gwf_policy_field_name((gwf_policy_field)k));
+        fprintf(e->f, ";\n");
+    }
+}
+
+/* The location of a rule whose ExtensionRef names a DirectResponse: the
+ * direct_response plugin answers (after the rule's policies); the
+ * rule's response header filters still apply, as Envoy applies a
+ * route's response headers to its direct responses. */
+static void
+emit_direct_response_location(emitter *e, const gw_rule *r)
+{
+    const gwf_doc *d = gw_filters_direct_response(&r->filters);
+    if (!d || !is_dns_name(d->namespace_, false) ||
+        !is_dns_name(d->name, false)) {
+        fail(e, d ? d : r->route, d ? "metadata" : NULL,
+             "a DirectResponse needs a namespace and name made of "
+             "[a-z0-9.-]");
+        return;
+    }
+    const gw_filters *f = &r->filters;
+    emit_header_ops(e, r, "gwf_response_header", f->response_headers,
+                    f->response_header_count);
+    fprintf(e->f, "            gwf_direct_response \"%s/%s\";\n", d->namespace_,
+            d->name);
 }
 
 /* The directives of the redirect location of a rule whose own filters
@@ -864,21 +928,27 @@ emit_match(emitter *e, const gw_rule *r, size_t j)
 }
 
 static const char *loc_name(emitter *e, const gw_rule *r, size_t match,
-                            long backend);
+                            long backend, const gw_policy_set *policy);
 
 static void
-emit_action(emitter *e, const gw_rule *r, size_t j)
+emit_action(emitter *e, const gw_entry *en)
 {
-    if (r->fixed_status) {
-        if (r->fixed_status < 200 || r->fixed_status > 599) {
-            fail(e, r->route, NULL, "fixed status %d", r->fixed_status);
+    const gw_rule *r = en->rule;
+    size_t j = en->match;
+    int fixed = en->fixed_status ? en->fixed_status : r->fixed_status;
+    if (fixed) {
+        if (fixed < 200 || fixed > 599) {
+            fail(e, r->route, NULL, "fixed status %d", fixed);
             return;
         }
-        fprintf(e->f, " status=%d", r->fixed_status);
+        fprintf(e->f, " status=%d", fixed);
         return;
     }
-    if (r->filters.redirect) {
-        const char *to = loc_name(e, r, j, -1);
+    long only = r->filters.redirect                       ? LOC_REDIRECT
+                : gw_filters_direct_response(&r->filters) ? LOC_DIRECT_RESPONSE
+                                                          : 0;
+    if (only) {
+        const char *to = loc_name(e, r, j, only, en->policy);
         if (to)
             fprintf(e->f, " pass=%s", to);
         return;
@@ -890,7 +960,7 @@ emit_action(emitter *e, const gw_rule *r, size_t j)
     for (size_t i = 0; i < r->backend_count; i++) {
         const gw_backend_ref *ref = &r->backends[i];
         if (backend_servable(ref->backend)) {
-            const char *to = loc_name(e, r, j, (long)i);
+            const char *to = loc_name(e, r, j, (long)i, en->policy);
             if (to)
                 fprintf(e->f, " pass=%s:%u", to, ref->weight);
         } else {
@@ -914,7 +984,7 @@ emit_route_line(emitter *e, const gw_entry *en)
     }
     fprintf(e->f, "            gwf_route");
     emit_match(e, r, en->match);
-    emit_action(e, r, en->match);
+    emit_action(e, en);
     fprintf(e->f, ";\n");
 }
 
@@ -923,7 +993,14 @@ emit_route_line(emitter *e, const gw_entry *en)
 typedef struct loc_key {
     const gw_rule *rule;
     size_t match;
+    const gw_policy_set *policy;
 } loc_key;
+
+static size_t
+set_order(const gw_policy_set *p)
+{
+    return p ? p->index + 1 : 0;
+}
 
 static int
 loc_key_cmp(const void *a, const void *b)
@@ -932,7 +1009,11 @@ loc_key_cmp(const void *a, const void *b)
     int c = strcmp(x->rule->id, y->rule->id);
     if (c)
         return c;
-    return x->match < y->match ? -1 : x->match > y->match;
+    if (x->match != y->match)
+        return x->match < y->match ? -1 : 1;
+    return set_order(x->policy) < set_order(y->policy)   ? -1
+           : set_order(x->policy) > set_order(y->policy) ? 1
+                                                         : 0;
 }
 
 static int
@@ -944,15 +1025,20 @@ named_loc_cmp(const void *a, const void *b)
         return c;
     if (x->match != y->match)
         return x->match < y->match ? -1 : 1;
+    if (set_order(x->policy) != set_order(y->policy))
+        return set_order(x->policy) < set_order(y->policy) ? -1 : 1;
     return x->backend < y->backend ? -1 : x->backend > y->backend;
 }
 
 /* The name the table reaches (rule, match, backend) by. */
 static const char *
-loc_name(emitter *e, const gw_rule *r, size_t match, long backend)
+loc_name(emitter *e, const gw_rule *r, size_t match, long backend,
+         const gw_policy_set *policy)
 {
-    named_loc key = {
-        .rule = r, .match = per_match(r) ? match : 0, .backend = backend};
+    named_loc key = {.rule = r,
+                     .match = per_match(r) ? match : 0,
+                     .backend = backend,
+                     .policy = policy};
     const named_loc *l =
         bsearch(&key, e->locs, e->loc_count, sizeof key, named_loc_cmp);
     if (!l && !failed(e)) /* else an error already says why */
@@ -963,7 +1049,8 @@ loc_name(emitter *e, const gw_rule *r, size_t match, long backend)
 /* Appends the location of (rule, match, backend), its directives
  * written to memory. */
 static void
-add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend)
+add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend,
+              const gw_policy_set *policy)
 {
     named_loc *l = &e->locs[e->loc_count];
     char *buf = NULL;
@@ -974,8 +1061,11 @@ add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend)
         return;
     }
     e->f = mem;
-    if (backend < 0)
+    emit_policies(e, policy);
+    if (backend == LOC_REDIRECT)
         emit_redirect_location(e, r, match);
+    else if (backend == LOC_DIRECT_RESPONSE)
+        emit_direct_response_location(e, r);
     else
         emit_backend_location(e, r, match, (size_t)backend);
     e->f = out;
@@ -984,9 +1074,12 @@ add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend)
         fail(e, NULL, NULL, "out of memory");
         return;
     }
-    *l =
-        (named_loc){.rule = r, .match = match, .backend = backend, .body = buf};
-    location_name(l->name, sizeof l->name, r, match, backend);
+    *l = (named_loc){.rule = r,
+                     .match = match,
+                     .backend = backend,
+                     .policy = policy,
+                     .body = buf};
+    location_name(l->name, sizeof l->name, r, match, backend, policy);
     e->loc_count++;
 }
 
@@ -1005,7 +1098,7 @@ rule_loc_count(const gw_rule *r)
 {
     if (r->fixed_status)
         return 0;
-    if (r->filters.redirect)
+    if (r->filters.redirect || gw_filters_direct_response(&r->filters))
         return 1;
     size_t n = 0;
     for (size_t i = 0; i < r->backend_count; i++)
@@ -1034,8 +1127,11 @@ collect_named_locations(emitter *e, const gw_vhost *v)
         const gw_rule *r = v->entries[i].rule;
         if (!is_identifier(r->id) || v->entries[i].match >= r->match_count)
             continue; /* reported by emit_route_line */
+        if (v->entries[i].fixed_status)
+            continue; /* answers a status: no location */
         keys[n].rule = r;
         keys[n].match = per_match(r) ? v->entries[i].match : 0;
+        keys[n].policy = v->entries[i].policy;
         n++;
     }
     qsort(keys, n, sizeof *keys, loc_key_cmp);
@@ -1045,12 +1141,17 @@ collect_named_locations(emitter *e, const gw_vhost *v)
             r->fixed_status)
             continue;
         if (r->filters.redirect) {
-            add_named_loc(e, r, keys[i].match, -1);
+            add_named_loc(e, r, keys[i].match, LOC_REDIRECT, keys[i].policy);
+            continue;
+        }
+        if (gw_filters_direct_response(&r->filters)) {
+            add_named_loc(e, r, keys[i].match, LOC_DIRECT_RESPONSE,
+                          keys[i].policy);
             continue;
         }
         for (size_t b = 0; b < r->backend_count; b++)
             if (backend_servable(r->backends[b].backend))
-                add_named_loc(e, r, keys[i].match, (long)b);
+                add_named_loc(e, r, keys[i].match, (long)b, keys[i].policy);
     }
     for (size_t i = 0; i < e->loc_count; i++)
         order[i] = &e->locs[i];
@@ -1273,6 +1374,8 @@ port_serves_grpc_only(const gw_port *p)
         }
     return grpc;
 }
+static void emit_access_logs(emitter *e, const gw_port *p, const char *host);
+
 static void
 emit_vhost(emitter *e, const gw_port *p, size_t index, const gw_vhost *v,
            bool grpc, bool default_server)
@@ -1291,6 +1394,7 @@ emit_vhost(emitter *e, const gw_port *p, size_t index, const gw_vhost *v,
     fprintf(e->f, ";\n");
     if (p->protocol == GW_LISTENER_HTTPS)
         emit_certificate(e, vhost_cert(p, v->hostname));
+    emit_access_logs(e, p, v->hostname);
     emit_sni_check(e, p, index, v->hostname);
     fprintf(e->f, "        location / {\n");
     if (v->entry_count == 0)
@@ -1330,6 +1434,7 @@ emit_empty_server(emitter *e, const gw_port *p, size_t index, bool grpc,
     fprintf(e->f, ";\n");
     if (p->protocol == GW_LISTENER_HTTPS)
         emit_certificate(e, vhost_cert(p, hostname));
+    emit_access_logs(e, p, hostname);
     emit_sni_check(e, p, index, hostname);
     fprintf(e->f, "        location / {\n            return 404;\n"
                   "        }\n    }\n");
@@ -1367,6 +1472,370 @@ emit_port(emitter *e, const gw_port *p, size_t index)
         emit_empty_server(e, p, index, grpc, NULL);
 }
 
+/* -- Access logs (HTTPListenerPolicy, ListenerPolicy) --------------------- */
+
+/* Each gw_access_log becomes `log_format gwf_log_<i>` at http level
+ * (escape=json for a jsonFormat, whose object is written member by
+ * member in the manifest's order) and `access_log PATH gwf_log_<i>` in
+ * every server of a listener it is on. Envoy's operators become nginx
+ * variables; what needs more than one variable is a map:
+ *   %REQ(a?b)%     map $http_a -> $http_b when empty
+ *   %REQ(a):N%     map with a regex keeping the first N bytes
+ *   %DURATION%     $request_time ("1.234" s) as integer milliseconds
+ *   %DOWNSTREAM_REMOTE_ADDRESS%, %DOWNSTREAM_LOCAL_ADDRESS%
+ *                  ip:port, [ipv6]:port
+ *   %START_TIME(%s)%  $msec without its fraction
+ * A literal '$' (which nginx would read as a variable) is written as
+ * ${gwf_log_dollar}, a geo variable whose value is "$". A jsonFormat
+ * member that is one numeric operator is written unquoted (Envoy keeps
+ * its type); one without a value is null. */
+
+static const char *
+log_var_of_header(char *buf, size_t size, const char *name, bool resp)
+{
+    static const char *const pseudo[][2] = {
+        {":method", "request_method"}, {":path", "request_uri"},
+        {":authority", "http_host"},   {":scheme", "scheme"},
+        {":status", "status"},
+    };
+    for (size_t i = 0; i < sizeof pseudo / sizeof pseudo[0]; i++)
+        if (strcmp(name, pseudo[i][0]) == 0)
+            return pseudo[i][1];
+    int n = snprintf(buf, size, "%s%s", resp ? "sent_http_" : "http_", name);
+    if (n < 0 || (size_t)n >= size)
+        return NULL;
+    for (char *c = buf; *c; c++)
+        if (*c == '-')
+            *c = '_';
+    return is_identifier(buf) ? buf : NULL;
+}
+
+/* Writes literal text into f: JSON-escaped when json, '$' through the
+ * geo variable. Control bytes that remain (text formats) are written as
+ * nginx's quoted-string escapes by log_quote. */
+static void
+log_literal(FILE *f, const char *s, bool json)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '$')
+            fputs("${gwf_log_dollar}", f);
+        else if (json && (*p == '"' || *p == '\\'))
+            fprintf(f, "\\%c", *p);
+        else if (json && (*p < 0x20 || *p == 0x7f))
+            fprintf(f, "\\u%04x", *p); /* DEL too: log_quote refuses it */
+        else
+            fputc(*p, f);
+    }
+}
+
+/* The variable (without '$') a piece logs, making the maps it needs
+ * into `maps`; NULL for a literal or a missing value. */
+static const char *
+log_piece_var(emitter *e, FILE *maps, const gw_log_piece *p, char *buf,
+              size_t size, size_t log, size_t *map_n)
+{
+    char a[300], b[300];
+    const char *v = NULL;
+    switch (p->op) {
+    case GW_LOG_START_TIME:
+        v = "time_iso8601";
+        break;
+    case GW_LOG_REQ:
+    case GW_LOG_RESP:
+        v = log_var_of_header(a, sizeof a, p->text, p->op == GW_LOG_RESP);
+        break;
+    case GW_LOG_PROTOCOL:
+        v = "server_protocol";
+        break;
+    case GW_LOG_RESPONSE_CODE:
+        v = "status";
+        break;
+    case GW_LOG_DURATION:
+        v = "gwf_log_duration_ms";
+        break;
+    case GW_LOG_BYTES_SENT:
+        v = "body_bytes_sent";
+        break;
+    case GW_LOG_REMOTE:
+        v = "gwf_log_remote";
+        break;
+    case GW_LOG_REMOTE_IP:
+        v = "remote_addr";
+        break;
+    case GW_LOG_UPSTREAM_HOST:
+        v = "upstream_addr";
+        break;
+    case GW_LOG_START_TIME_S:
+        v = "gwf_log_start_s";
+        break;
+    case GW_LOG_LOCAL:
+        v = "gwf_log_local";
+        break;
+    case GW_LOG_SERVER_NAME:
+        v = "ssl_server_name";
+        break;
+    case GW_LOG_HOSTNAME:
+        v = "hostname";
+        break;
+    default:
+        return NULL;
+    }
+    if (!v) {
+        fail(e, NULL, "access log", "header %s has no nginx variable",
+             p->text ? p->text : "");
+        return NULL;
+    }
+    if (p->fallback) {
+        const char *fb = log_var_of_header(b, sizeof b, p->fallback, false);
+        if (!fb) {
+            fail(e, NULL, "access log", "header %s has no nginx variable",
+                 p->fallback);
+            return NULL;
+        }
+        snprintf(buf, size, "gwf_log_%zu_%zu", log, (*map_n)++);
+        fprintf(maps,
+                "    map $%s $%s {\n        \"\" $%s;\n        default $%s;\n"
+                "    }\n",
+                v, buf, fb, v);
+        snprintf(a, sizeof a, "%s", buf);
+        v = a;
+    }
+    /* PCRE's {0,N} takes N up to 65535; a longer cap never cuts what
+     * nginx's header buffers hold. */
+    if (p->max_len && p->max_len <= 65535) {
+        snprintf(buf, size, "gwf_log_%zu_%zu", log, (*map_n)++);
+        fprintf(maps,
+                "    map $%s $%s {\n        \"~(?s)^(?<%s_c>.{0,%u})\" "
+                "$%s_c;\n    }\n",
+                v, buf, buf, (unsigned)p->max_len, buf);
+        return buf;
+    }
+    snprintf(buf, size, "%s", v);
+    return buf;
+}
+
+static bool
+numeric_op(gw_log_op op)
+{
+    return op == GW_LOG_RESPONSE_CODE || op == GW_LOG_DURATION ||
+           op == GW_LOG_BYTES_SENT;
+}
+
+/* One value's pieces into f. */
+static void
+log_value(emitter *e, FILE *f, FILE *maps, const gw_log_value *v, bool json,
+          size_t log, size_t *map_n)
+{
+    for (size_t k = 0; k < v->piece_count; k++) {
+        const gw_log_piece *p = &v->pieces[k];
+        char var[300];
+        if (p->op == GW_LOG_TEXT) {
+            log_literal(f, p->text ? p->text : "", json);
+            continue;
+        }
+        if (p->op == GW_LOG_MISSING) {
+            fputc('-', f);
+            continue;
+        }
+        const char *name =
+            log_piece_var(e, maps, p, var, sizeof var, log, map_n);
+        if (name)
+            fprintf(f, "${%s}", name);
+    }
+}
+
+/* The log_format text of log `i` (malloc'd) and its maps into `maps`. */
+static char *
+log_format_text(emitter *e, const gw_access_log *l, size_t i, FILE *maps)
+{
+    char *text = NULL;
+    size_t len = 0, map_n = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        fail(e, NULL, "access log", "out of memory");
+        return NULL;
+    }
+    if (!l->json) {
+        if (l->value_count == 1)
+            log_value(e, f, maps, &l->values[0], false, i, &map_n);
+    } else {
+        fputc('{', f);
+        for (size_t k = 0; k < l->value_count; k++) {
+            const gw_log_value *v = &l->values[k];
+            fputs(k ? ",\"" : "\"", f);
+            log_literal(f, v->key ? v->key : "", true);
+            fputs("\":", f);
+            const gw_log_piece *one = v->piece_count == 1 ? v->pieces : NULL;
+            if (v->raw && one)
+                fputs(one->text ? one->text : "null", f);
+            else if (one && one->op == GW_LOG_MISSING)
+                fputs("null", f);
+            else if (one && numeric_op(one->op) && !one->max_len)
+                log_value(e, f, maps, v, true, i, &map_n);
+            else {
+                fputc('"', f);
+                log_value(e, f, maps, v, true, i, &map_n);
+                fputc('"', f);
+            }
+        }
+        fputc('}', f);
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        fail(e, NULL, "access log", "out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+/* s as one quoted nginx argument; tab, CR and LF as nginx's escapes.
+ * NULL for another control byte. */
+static char *
+log_quote(const char *s)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
+        return NULL;
+    bool bad = false;
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\r')
+            fputs("\\r", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            bad = true;
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+    if (fclose(f) != 0 || bad) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* http level: the helper variables, each log's maps and format. */
+static void
+emit_log_formats(emitter *e)
+{
+    const gw_model *m = e->m;
+    if (m->access_log_count == 0)
+        return;
+    fprintf(e->f,
+            "    map $request_time $gwf_log_duration_ms {\n"
+            "        \"~^0\\.0*(?<gwf_log_ms>[1-9][0-9]*)$\" $gwf_log_ms;\n"
+            "        \"~^(?<gwf_log_s>[1-9][0-9]*)\\.(?<gwf_log_f>[0-9]{3})$\" "
+            "$gwf_log_s$gwf_log_f;\n"
+            "        default 0;\n    }\n"
+            "    map $remote_addr $gwf_log_remote {\n"
+            "        \"~:\" \"[$remote_addr]:$remote_port\";\n"
+            "        default \"$remote_addr:$remote_port\";\n    }\n"
+            "    map $server_addr $gwf_log_local {\n"
+            "        \"~:\" \"[$server_addr]:$server_port\";\n"
+            "        default \"$server_addr:$server_port\";\n    }\n"
+            "    map $msec $gwf_log_start_s {\n"
+            "        \"~^(?<gwf_log_es>[0-9]+)\" $gwf_log_es;\n    }\n"
+            "    geo $gwf_log_dollar {\n        default \"$\";\n    }\n");
+    for (size_t i = 0; i < m->access_log_count && !failed(e); i++) {
+        const gw_access_log *l = &m->access_logs[i];
+        char *maps_text = NULL;
+        size_t maps_len = 0;
+        FILE *maps = open_memstream(&maps_text, &maps_len);
+        if (!maps) {
+            fail(e, NULL, "access log", "out of memory");
+            return;
+        }
+        char *text = log_format_text(e, l, i, maps);
+        fclose(maps);
+        char *q = text ? log_quote(text) : NULL;
+        if (!q && text)
+            fail(e, l->policy, "accessLog",
+                 "the format has a control byte nginx cannot write");
+        if (q && maps_text)
+            fprintf(e->f, "%s    log_format gwf_log_%zu%s %s;\n", maps_text, i,
+                    l->json ? " escape=json" : "", q);
+        free(q);
+        free(text);
+        free(maps_text);
+    }
+}
+
+/* How well listener l matches virtual host `host` (NULL: no Host) of
+ * port p, as the Gateway API picks a listener for a request: 3 the same
+ * hostname, 2 a wildcard covering it (longer wins, by the second
+ * value), 1 no hostname, 0 not at all. */
+static int
+listener_match(const gw_listener *l, const gw_port *p, const char *host,
+               size_t *len)
+{
+    *len = 0;
+    if (l->port != p->port || l->protocol != p->protocol)
+        return 0;
+    if (!l->hostname)
+        return 1;
+    if (!host)
+        return 0;
+    if (strcasecmp(l->hostname, host) == 0)
+        return 3;
+    if (l->hostname[0] != '*' || l->hostname[1] != '.')
+        return 0;
+    /* "*.example.com" serves "a.example.com", "*.a.example.com" */
+    const char *suffix = l->hostname + 1;
+    size_t hl = strlen(host), sl = strlen(suffix);
+    *len = sl;
+    return hl > sl && strcasecmp(host + hl - sl, suffix) == 0 ? 2 : 0;
+}
+
+/* The listener of gateway g that serves `host` on port p, or -1. */
+static long
+serving_listener(const gw_gateway *g, const gw_port *p, const char *host)
+{
+    long best = -1;
+    int best_rank = 0;
+    size_t best_len = 0;
+    for (size_t k = 0; k < g->listener_count; k++) {
+        size_t len;
+        int rank = listener_match(&g->listeners[k], p, host, &len);
+        if (rank > best_rank || (rank == best_rank && rank && len > best_len)) {
+            best = (long)k;
+            best_rank = rank;
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+/* server level: the access logs of the listener of each Gateway that
+ * serves this port and hostname; one policy's sink once. */
+static void
+emit_access_logs(emitter *e, const gw_port *p, const char *host)
+{
+    const gw_model *m = e->m;
+    for (size_t i = 0; i < m->access_log_count; i++) {
+        const gw_access_log *l = &m->access_logs[i];
+        if (l->gateway >= m->gateway_count ||
+            l->listener >= m->gateways[l->gateway].listener_count ||
+            serving_listener(&m->gateways[l->gateway], p, host) !=
+                (long)l->listener)
+            continue;
+        if (!l->path || l->path[0] != '/' || strchr(l->path, '$')) {
+            fail(e, l->policy, "fileSink.path", "not an absolute path");
+            continue;
+        }
+        fprintf(e->f, "        access_log");
+        put_arg(e, l->policy, "fileSink.path", l->path);
+        fprintf(e->f, " gwf_log_%zu;\n", i);
+    }
+}
+
 /* -- The whole file ------------------------------------------------------- */
 
 static bool
@@ -1387,17 +1856,36 @@ any_lambda(const gw_model *m)
     return false;
 }
 
+/* Whether a location runs a plugin chain: a Lambda Backend, a
+ * DirectResponse, a TrafficPolicy. */
+static bool
+any_plugin(const gw_model *m)
+{
+    if (any_lambda(m) || m->policy_set_count)
+        return true;
+    for (size_t i = 0; i < m->rule_count; i++)
+        if (gw_filters_direct_response(&m->rules[i]->filters))
+            return true;
+    return false;
+}
+
 static void
 emit_http_body(emitter *e)
 {
     const gw_model *m = e->m;
-    if (any_lambda(m)) {
-        /* The lambda_signer plugin reads its Backend (and the Secret of
-         * its credentials) from the manifests themselves. */
+    if (any_plugin(m)) {
+        /* The plugins read their documents (a Lambda Backend and the
+         * Secret of its credentials, TrafficPolicies, GatewayExtensions,
+         * DirectResponses) from the manifests themselves. nginx checks
+         * only those its chains use: a document gwf cannot honour fails
+         * the routes it reaches closed (gwf gateway's judgement, made
+         * with the same runtime), never the whole configuration. */
         if (e->o->manifest_path_count == 0)
             fail(e, NULL, NULL,
-                 "a Lambda Backend is served but no manifest paths were "
-                 "given to load it in nginx");
+                 "a plugin runs (a TrafficPolicy, DirectResponse or Lambda "
+                 "Backend) but no manifest paths were given to load them "
+                 "in nginx");
+        fprintf(e->f, "    gwf_manifests_check referenced;\n");
         for (size_t i = 0; i < e->o->manifest_path_count; i++) {
             const char *path = e->o->manifest_paths[i];
             if (!path || path[0] != '/') {
@@ -1423,6 +1911,7 @@ emit_http_body(emitter *e)
     for (size_t i = 0; i < m->backend_count; i++)
         if (backend_usable(m->backends[i]))
             emit_upstream(e, m->backends[i]);
+    emit_log_formats(e);
     for (size_t i = 0; i < m->port_count; i++)
         if (port_checks_sni(&m->ports[i]))
             emit_sni_map(e, &m->ports[i], i);

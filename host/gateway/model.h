@@ -118,8 +118,10 @@ typedef struct gw_mirror {
     double percent; /* 0..100; 100 when not given */
 } gw_mirror;
 
-/* An ExtensionRef filter, or any reference the attachment issue (13)
- * gives meaning to: the document it names. */
+/* An ExtensionRef filter: the kgateway document it names (a
+ * TrafficPolicy, merged into the rule's policies with the highest
+ * priority, or a DirectResponse, which answers in place of the
+ * backends). */
 typedef struct gw_extension_ref {
     const gwf_doc *doc;
 } gw_extension_ref;
@@ -136,6 +138,9 @@ typedef struct gw_filters {
     gw_extension_ref *extensions;
     size_t extension_count;
 } gw_filters;
+
+/* The DirectResponse an ExtensionRef of f names (the first), or NULL. */
+const gwf_doc *gw_filters_direct_response(const gw_filters *f);
 
 /* -- Backends ----------------------------------------------------------- */
 
@@ -180,6 +185,11 @@ typedef struct gw_backend_ref {
                             for the share of traffic it would get) */
     uint32_t weight;     /* 0 never gets traffic */
     gw_filters filters;  /* filters on this backendRef only */
+    /* kgateway delegation: the backendRef names HTTPRoutes (kind
+     * HTTPRoute of gateway.networking.k8s.io, or kind label of
+     * delegation.kgateway.dev); backend is then NULL and delegation.c
+     * replaces the rule by the children's rules. NULL otherwise. */
+    const gwf_node *delegate;
 } gw_backend_ref;
 
 /* -- Rules, virtual hosts, ports --------------------------------------- */
@@ -220,12 +230,41 @@ typedef struct gw_rule {
     /* For precedence across routes. */
     int64_t created; /* metadata.creationTimestamp as Unix seconds,
                         INT64_MAX when absent */
+    /* A child's rule brought in by delegation (delegation.c): the parent
+     * rule that delegated to it (owned by gw_model.delegating_rules), whose
+     * route's policies and ExtensionRefs the child inherits
+     * (attach_policies.c). NULL for a rule served directly. */
+    const struct gw_rule *delegated_from;
 } gw_rule;
+
+/* -- kgateway policies --------------------------------------------------- */
+
+/* What kgateway's TrafficPolicies make of one (rule, listener): for each
+ * field of the chain (gwf_policy_field: jwtAuth, extAuth, rateLimit.local,
+ * rateLimit.global) the TrafficPolicy it comes from after merging the
+ * policies attached at every level (attach_policies.c), or NULL. Sets are
+ * shared: every entry with the same merged result points at one set. */
+typedef struct gw_policy_set {
+    const gwf_doc *fields[GWF_PF_COUNT];
+    /* Every TrafficPolicy that reaches the entries, in priority order,
+     * the ones whose fields were all overridden included: each must be
+     * one the data plane can honour, or the entries fail closed. */
+    const gwf_doc **members;
+    size_t member_count;
+    size_t index; /* into gw_model.policy_sets */
+} gw_policy_set;
 
 /* One (rule, match) pair served on one virtual host. */
 typedef struct gw_entry {
     gw_rule *rule;
     size_t match; /* index into rule->matches */
+    /* The listener it was attached through (gateway, listener indexes
+     * into gw_model.gateways). */
+    size_t gateway, listener;
+    const gw_policy_set *policy; /* NULL: no TrafficPolicy applies */
+    /* Nonzero: answer this status whatever the rule says (a policy that
+     * applies here cannot be honoured: 500). */
+    int fixed_status;
 } gw_entry;
 
 typedef struct gw_vhost {
@@ -298,6 +337,9 @@ typedef struct gw_gateway {
 /* Status of a route for one of its parentRefs. */
 typedef struct gw_route_parent {
     const gwf_doc *gateway; /* NULL when it names no known Gateway */
+    /* NULL: a Gateway; "HTTPRoute" (static storage): the parent route
+     * of a delegated child (delegation.c). */
+    const char *parent_kind;
     char *parent_namespace, *parent_name, *section_name; /* as written */
     int port;                                            /* 0: none */
     gw_conditions conditions;
@@ -309,11 +351,75 @@ typedef struct gw_route_status {
     size_t parent_count;
 } gw_route_status;
 
-/* Status of any other object gwf reports on (GatewayClass; kgateway
- * policies once issue 13 attaches them). */
+/* -- Access logs (HTTPListenerPolicy, ListenerPolicy) ------------------ */
+
+/* One piece of an Envoy access-log format string, as read_listener_
+ * policies.c parsed it: literal text or a command operator gwf can give
+ * the same meaning on the data plane. Operators it cannot are refused
+ * when read, so an emitter meets only these. */
+typedef enum gw_log_op {
+    GW_LOG_TEXT,          /* `text` as written (%% already one '%') */
+    GW_LOG_START_TIME,    /* %START_TIME% (no format argument) */
+    GW_LOG_REQ,           /* %REQ(name?fallback)%: `text` the header
+                             name, lowercase; a pseudo header is ":method",
+                             ":path", ":authority" or ":scheme" */
+    GW_LOG_RESP,          /* %RESP(name)% (":status" allowed) */
+    GW_LOG_PROTOCOL,      /* %PROTOCOL% */
+    GW_LOG_RESPONSE_CODE, /* %RESPONSE_CODE% */
+    GW_LOG_DURATION,      /* %DURATION%: integer milliseconds */
+    GW_LOG_BYTES_SENT,    /* %BYTES_SENT%: response body bytes */
+    GW_LOG_REMOTE,        /* %DOWNSTREAM_REMOTE_ADDRESS%: ip:port,
+                             an IPv6 address bracketed */
+    GW_LOG_REMOTE_IP,     /* %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% */
+    GW_LOG_UPSTREAM_HOST, /* %UPSTREAM_HOST% */
+    GW_LOG_MISSING,       /* an operator the data plane has no value for
+                             (%RESPONSE_FLAGS%, %REQUEST_DURATION%,
+                             %DYNAMIC_METADATA(...)%): "-" as Envoy
+                             prints a missing value (null as a whole JSON
+                             value) */
+    GW_LOG_START_TIME_S,  /* %START_TIME(%s)%: Unix seconds */
+    GW_LOG_LOCAL,         /* %DOWNSTREAM_LOCAL_ADDRESS%: ip:port */
+    GW_LOG_SERVER_NAME,   /* %REQUESTED_SERVER_NAME%: the TLS SNI name */
+    GW_LOG_HOSTNAME       /* %HOSTNAME%: the data plane host's name */
+} gw_log_op;
+
+typedef struct gw_log_piece {
+    gw_log_op op;
+    char *text;       /* GW_LOG_TEXT, GW_LOG_REQ, GW_LOG_RESP; else NULL */
+    char *fallback;   /* GW_LOG_REQ "a?b": b (lowercase), else NULL */
+    uint32_t max_len; /* ":N" after the operator; 0: none */
+} gw_log_piece;
+
+/* A stringFormat (key NULL, one value), or one member of a jsonFormat. */
+typedef struct gw_log_value {
+    char *key; /* jsonFormat member name, NULL for stringFormat */
+    bool raw;  /* a jsonFormat number or boolean: its one GW_LOG_TEXT
+                  piece is JSON text, written as it is */
+    gw_log_piece *pieces;
+    size_t piece_count;
+} gw_log_value;
+
+/* One fileSink of an accessLog, on one listener. */
+typedef struct gw_access_log {
+    const gwf_doc *policy;    /* the HTTPListenerPolicy / ListenerPolicy */
+    size_t gateway, listener; /* into gw_model.gateways / its listeners */
+    char *path;               /* absolute, no control byte, no '$' */
+    bool json;                /* jsonFormat: values are members, in the
+                                 manifest's order */
+    gw_log_value *values;
+    size_t value_count;
+} gw_access_log;
+
+/* Status of any other object gwf reports on (GatewayClass; kgateway's
+ * TrafficPolicy and DirectResponse: Accepted, Attached). */
 typedef struct gw_object_status {
     const gwf_doc *doc;
     gw_conditions conditions;
+    /* A kgateway policy (TrafficPolicy, DirectResponse): the Gateways it
+     * reaches a rule through, each once, for the `ancestors` of its
+     * PolicyStatus. Owned (the array, not the documents). */
+    const gwf_doc **ancestors;
+    size_t ancestor_count;
 } gw_object_status;
 
 typedef struct gw_model {
@@ -331,6 +437,16 @@ typedef struct gw_model {
     size_t object_count;
     gw_tls_cert **certs; /* owned here; gw_port.tls_certs point here */
     size_t cert_count;
+    gw_policy_set **policy_sets; /* owned here */
+    size_t policy_set_count;
+    /* What HTTPListenerPolicies and ListenerPolicies log, one per
+     * (fileSink, listener) (read_listener_policies.c). */
+    gw_access_log *access_logs;
+    size_t access_log_count;
+    /* Rules that delegate to child routes (delegation.c): not served
+     * themselves, kept for gw_rule.delegated_from. Owned here. */
+    struct gw_rule **delegating_rules;
+    size_t delegating_rule_count;
 } gw_model;
 
 #endif

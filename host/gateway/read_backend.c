@@ -232,83 +232,16 @@ add_endpoint(gw_build *b, gw_backend *be, const char *address, int port)
 
 /* -- Services ----------------------------------------------------------- */
 
-/* The slice port that Service port `sp` maps to in `slice`, or 0. */
+typedef struct endpoint_sink {
+    gw_build *b;
+    gw_backend *be;
+} endpoint_sink;
+
 static int
-slice_port(const gwf_node *slice, const gwf_node *sp)
+sink_endpoint(void *ctx, const char *address, int port)
 {
-    const char *want = gw_node_string(sp, "name");
-    if (!want)
-        want = "";
-    const gwf_node *ports = gwf_node_get(slice, "ports");
-    for (size_t i = 0; i < gwf_node_size(ports); i++) {
-        const gwf_node *p = gwf_node_at(ports, i);
-        const char *name = gw_node_string(p, "name");
-        const char *proto = gw_node_string(p, "protocol");
-        int64_t port;
-        if (proto && strcmp(proto, "TCP") != 0)
-            continue;
-        if (strcmp(name ? name : "", want) == 0 &&
-            gwf_node_int(gwf_node_get(p, "port"), &port) == 0)
-            return (int)port;
-    }
-    int64_t target;
-    if (*want == '\0' &&
-        gwf_node_int(gwf_node_get(sp, "targetPort"), &target) == 0) {
-        for (size_t i = 0; i < gwf_node_size(ports); i++) {
-            int64_t port;
-            if (gwf_node_int(gwf_node_get(gwf_node_at(ports, i), "port"),
-                             &port) == 0 &&
-                port == target)
-                return (int)port;
-        }
-    }
-    return 0;
-}
-
-static bool
-flag(const gwf_node *cond, const char *name, bool dflt)
-{
-    int v;
-    if (gwf_node_bool(gwf_node_get(cond, name), &v) != 0)
-        return dflt;
-    return v != 0;
-}
-
-/* Adds the endpoints of `svc`'s slices for Service port `sp`. `terminating`:
- * the fallback pass (serving and terminating endpoints). */
-static bool
-add_slice_endpoints(gw_build *b, gw_backend *be, const gwf_doc *svc,
-                    const gwf_node *sp, bool terminating)
-{
-    for (size_t i = 0; i < b->slices.count; i++) {
-        const gwf_doc *s = b->slices.items[i];
-        const gwf_node *labels =
-            gwf_node_get(gwf_node_get(s->root, "metadata"), "labels");
-        if (!gw_streq(s->namespace_, svc->namespace_) ||
-            !gw_streq(gw_node_string(labels, "kubernetes.io/service-name"),
-                      svc->name))
-            continue;
-        const char *at = gw_node_string(s->root, "addressType");
-        if (!gw_streq(at, "IPv4") && !gw_streq(at, "IPv6") &&
-            !gw_streq(at, "FQDN"))
-            continue;
-        int port = slice_port(s->root, sp);
-        if (!port)
-            continue;
-        const gwf_node *eps = gwf_node_get(s->root, "endpoints");
-        for (size_t k = 0; k < gwf_node_size(eps); k++) {
-            const gwf_node *e = gwf_node_at(eps, k);
-            const gwf_node *c = gwf_node_get(e, "conditions");
-            bool use = terminating ? flag(c, "serving", true) &&
-                                         flag(c, "terminating", false)
-                                   : flag(c, "ready", true);
-            const char *addr = gwf_node_str(
-                gwf_node_at(gwf_node_get(e, "addresses"), 0), NULL);
-            if (use && addr && !add_endpoint(b, be, addr, port))
-                return false;
-        }
-    }
-    return true;
+    endpoint_sink *k = ctx;
+    return add_endpoint(k->b, k->be, address, port) ? 0 : -1;
 }
 
 static gw_app_protocol
@@ -368,15 +301,9 @@ service_backend(gw_build *b, const gwf_doc *svc, int port, bool grpc,
     be->doc = svc;
     be->protocol =
         grpc ? GW_PROTO_GRPC : app_protocol(gw_node_string(sp, "appProtocol"));
-    bool ok;
-    if (external) {
-        ok = add_endpoint(b, be, gw_node_string(spec, "externalName"), port);
-    } else {
-        ok = add_slice_endpoints(b, be, svc, sp, false);
-        if (ok && be->endpoint_count == 0)
-            ok = add_slice_endpoints(b, be, svc, sp, true);
-    }
-    if (!ok) {
+    endpoint_sink sink = {b, be};
+    if (gwf_manifests_service_endpoints(b->m, svc, port, sink_endpoint,
+                                        &sink) != 0) {
         backend_free(be);
         return NULL;
     }

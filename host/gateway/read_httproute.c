@@ -117,6 +117,7 @@ gw_route_free(gw_route *rt)
     free(rt->rules);
     free(rt->refs_message);
     free(rt->invalid_message);
+    gw_route_parents_free(rt->delegated_parents, rt->delegated_parent_count);
     memset(rt, 0, sizeof(*rt));
 }
 
@@ -290,24 +291,42 @@ gw_read_extension_ref(gw_rd *r, const gwf_node *ext, const char *path,
         return true; /* malformed: reported as an error */
     char ref[600];
     snprintf(ref, sizeof(ref), "%s/%s", r->doc->namespace_, name);
+    /* kgateway's ExtensionRef kinds: a TrafficPolicy (merged into the
+     * rule's policies, above every targetRef) or a DirectResponse. Any
+     * other extension is one gwf cannot run: the rule fails closed. */
+    if (!gw_streq(group, GW_KGATEWAY_GROUP) ||
+        (!gw_streq(kind, "TrafficPolicy") &&
+         !gw_streq(kind, "DirectResponse"))) {
+        gw_route_unsupported(
+            r->b, rt,
+            gw_printf(r->b,
+                      "%s: ExtensionRef to %s %s (group %s) is not one gwf "
+                      "applies (TrafficPolicy or DirectResponse of %s): the "
+                      "rule answers 500 rather than run without it",
+                      path, kind, ref, group, GW_KGATEWAY_GROUP));
+        return false;
+    }
     const gwf_doc *d = gwf_manifests_find(r->b->m, kind, ref);
     if (!d) {
         gw_route_unsupported(
             r->b, rt, gw_printf(r->b, "%s: %s %s not found", path, kind, ref));
         return false;
     }
-    /* kgateway's kinds get their meaning with policy attachment (issue
-     * 13). Until then the rule fails closed: proxying it without the
-     * filter would skip what the filter asks for (an authorization, a
-     * rate limit, a fixed answer). */
-    gw_route_unsupported(r->b, rt,
-                         gw_printf(r->b,
-                                   "%s: ExtensionRef to %s %s is not applied "
-                                   "yet: the rule answers 500 rather than "
-                                   "run without it",
-                                   path, kind, ref));
-    (void)f;
-    return false;
+    gw_extension_ref *x =
+        gw_push(r->b, &f->extensions, &f->extension_count, sizeof(*x));
+    if (x)
+        x->doc = d;
+    return true;
+}
+
+/* The DirectResponse an ExtensionRef of the filters names, or NULL. */
+const gwf_doc *
+gw_filters_direct_response(const gw_filters *f)
+{
+    for (size_t i = 0; i < f->extension_count; i++)
+        if (gw_streq(f->extensions[i].doc->kind, "DirectResponse"))
+            return f->extensions[i].doc;
+    return NULL;
 }
 
 /* -- Matches ------------------------------------------------------------ */
@@ -646,6 +665,29 @@ gw_read_filters(gw_rd *r, const gwf_node *parent, const char *path, bool grpc,
 
 /* -- Rules -------------------------------------------------------------- */
 
+/* Whether backendRef e delegates to HTTPRoutes (kgateway): kind HTTPRoute
+ * of gateway.networking.k8s.io, by name ("*" or none: every HTTPRoute of
+ * the namespace), or kind label of delegation.kgateway.dev (the routes
+ * labelled delegation.kgateway.dev/label=<name>). Reads its fields. */
+static bool
+is_delegation_ref(gw_rd *r, const gwf_node *e, const char *path)
+{
+    const char *group = gw_node_string(e, "group");
+    const char *kind = gw_node_string(e, "kind");
+    if (!(gw_streq(group, GW_GROUP) && gw_streq(kind, "HTTPRoute")) &&
+        !(gw_streq(group, "delegation.kgateway.dev") &&
+          gw_streq(kind, "label")))
+        return false;
+    char p[GW_PATH_MAX];
+    bool label = gw_streq(kind, "label");
+    gw_rd_str(r, e, "name", gw_path(p, path, "name"), label, 253);
+    gw_rd_str(r, e, "namespace", gw_path(p, path, "namespace"), false, 63);
+    if (gwf_node_get(e, "port"))
+        gw_rd_error(r, gw_path(p, path, "port"),
+                    "must not be set on a backendRef to %s", kind);
+    return true;
+}
+
 void
 gw_read_backend_refs(gw_rd *r, const gwf_node *rn, const char *path,
                      gw_rule *rule, gw_route *rt, bool *unsupported)
@@ -675,12 +717,31 @@ gw_read_backend_refs(gw_rd *r, const gwf_node *rn, const char *path,
         gw_rd_int(r, e, "weight", gw_path(fp, ip, "weight"), false, 0, 1000000,
                   &w);
         br->weight = (uint32_t)w;
+        if (!rt->grpc && is_delegation_ref(r, e, ip)) {
+            /* Children's rules replace this rule (delegation.c). */
+            br->delegate = e;
+            gw_read_filters(r, e, ip, false, &br->filters, rt, unsupported);
+            continue;
+        }
         const char *reason = NULL;
         char *msg = NULL;
         br->backend = gw_resolve_backend(r, e, ip, rt->grpc, &reason, &msg);
         if (reason)
             gw_route_ref_problem(r->b, rt, reason, msg);
         gw_read_filters(r, e, ip, rt->grpc, &br->filters, rt, unsupported);
+        if (br->filters.extension_count) {
+            /* kgateway applies its policies per route rule, not per
+             * backendRef: one here cannot be honoured. */
+            *unsupported = true;
+            gw_route_unsupported(
+                r->b, rt,
+                gw_printf(r->b,
+                          "%s.filters: an ExtensionRef on a backendRef is "
+                          "not applied (kgateway attaches policies to the "
+                          "rule): the rule answers 500 rather than run "
+                          "without it",
+                          ip));
+        }
     }
 }
 
@@ -738,7 +799,8 @@ gw_rule_settle(gw_rule *rule, bool unsupported)
             resolved += rule->backends[i].weight;
     if (unsupported)
         rule->fixed_status = 500;
-    else if (rule->filters.redirect || rule->filters.extension_count)
+    else if (rule->filters.redirect ||
+             gw_filters_direct_response(&rule->filters))
         rule->fixed_status = 0;
     else if (resolved == 0)
         rule->fixed_status = 500;
@@ -801,9 +863,9 @@ gw_rule_new(gw_rd *r, const gwf_node *rn, size_t index, int64_t created,
     return rule;
 }
 
-static gw_rule *
-read_rule(gw_rd *r, const gwf_node *rn, size_t index, gw_route *rt,
-          int64_t created)
+gw_rule *
+gw_read_http_rule(gw_rd *r, const gwf_node *rn, size_t index, gw_route *rt,
+                  int64_t created)
 {
     char path[GW_PATH_MAX], p[GW_PATH_MAX];
     gw_rule *rule = gw_rule_new(r, rn, index, created, false, path);
@@ -880,7 +942,7 @@ gw_read_route(gw_build *b, const gwf_doc *d, bool grpc)
             continue;
         }
         gw_rule *rule = grpc ? gw_read_grpc_rule(&r, rn, i, &rt, created)
-                             : read_rule(&r, rn, i, &rt, created);
+                             : gw_read_http_rule(&r, rn, i, &rt, created);
         gw_rule **slot =
             rule ? gw_push(b, &rt.rules, &rt.rule_count, sizeof(*slot)) : NULL;
         if (!slot) {

@@ -68,14 +68,24 @@ gw_model_object_condition(gw_model *m, const gwf_doc *doc, const char *type,
         st = &m->objects[m->object_count++];
         *st = (gw_object_status){.doc = doc};
     }
-    gw_condition *items = realloc(st->conditions.items,
-                                  (st->conditions.count + 1) * sizeof(*items));
-    if (!items)
-        return -1;
-    st->conditions.items = items;
     char *copy = strdup(message ? message : "");
     if (!copy)
         return -1;
+    for (size_t i = 0; i < st->conditions.count; i++) {
+        gw_condition *c = &st->conditions.items[i];
+        if (strcmp(c->type, type) == 0) { /* one condition per type */
+            free(c->message);
+            *c = (gw_condition){type, status, reason, copy};
+            return 0;
+        }
+    }
+    gw_condition *items = realloc(st->conditions.items,
+                                  (st->conditions.count + 1) * sizeof(*items));
+    if (!items) {
+        free(copy);
+        return -1;
+    }
+    st->conditions.items = items;
     items[st->conditions.count++] = (gw_condition){type, status, reason, copy};
     return 0;
 }
@@ -241,7 +251,7 @@ route_json(out *o, const gw_model *m, const gw_route_status *r)
             continue;
         }
         set(o, ref, "group", str(GW_GROUP));
-        set(o, ref, "kind", str("Gateway"));
+        set(o, ref, "kind", str(p->parent_kind ? p->parent_kind : "Gateway"));
         set(o, ref, "namespace", str(p->parent_namespace));
         set(o, ref, "name", str(p->parent_name));
         if (p->section_name)
@@ -255,6 +265,28 @@ route_json(out *o, const gw_model *m, const gw_route_status *r)
     }
     set(o, st, "parents", ps);
     return object_json(o, r->route, true, st);
+}
+
+/* A kgateway policy's PolicyStatus ancestors: one per Gateway it
+ * reaches a rule through, with the policy's own conditions (gwf judges
+ * a policy as a whole, not per Gateway). */
+static json_t *
+ancestors_json(out *o, const gw_model *m, const gw_object_status *s)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < s->ancestor_count; i++) {
+        const gwf_doc *g = s->ancestors[i];
+        json_t *a = json_object(), *ref = json_object();
+        set(o, ref, "group", str(GW_GROUP));
+        set(o, ref, "kind", str("Gateway"));
+        set(o, ref, "name", str(g->name));
+        set(o, ref, "namespace", str(g->namespace_));
+        set(o, a, "ancestorRef", ref);
+        set(o, a, "controllerName", str(controller_of(m, g)));
+        set(o, a, "conditions", conditions_json(o, &s->conditions, s->doc));
+        append(o, list, a);
+    }
+    return list;
 }
 
 char *
@@ -281,6 +313,8 @@ gw_status_json(const gw_model *m, int64_t now, int pretty)
         if (st)
             set(&o, st, "conditions",
                 conditions_json(&o, &s->conditions, s->doc));
+        if (st && s->ancestor_count)
+            set(&o, st, "ancestors", ancestors_json(&o, m, s));
         bool namespaced = !gw_streq(s->doc->kind, "GatewayClass");
         append(&o, items, st ? object_json(&o, s->doc, namespaced, st) : NULL);
     }

@@ -60,9 +60,10 @@ int gw_model_build(const gwf_manifests *m, const gw_build_options *o,
 /* Frees everything the model owns and leaves it empty. NULL is ignored. */
 void gw_model_free(gw_model *m);
 
-/* Adds a condition to the status of `doc` (an object the reader does not
- * report on itself: a kgateway Backend or GatewayExtension, judged by the
- * data plane's runtime). `type` and `reason` must be static strings;
+/* Sets a condition of the status of `doc` (a kgateway Backend,
+ * GatewayExtension, TrafficPolicy or DirectResponse, judged by the data
+ * plane's runtime): it replaces the doc's condition of the same type, or
+ * is added. `type` and `reason` must be static strings;
  * `message` is copied. The object is listed by gw_status_json. Returns 0,
  * or -1 when memory ran out (m is then unchanged but for the object). */
 int gw_model_object_condition(gw_model *m, const gwf_doc *doc, const char *type,

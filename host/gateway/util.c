@@ -618,3 +618,19 @@ gw_has_control(const char *s)
             return true;
     return false;
 }
+
+bool
+gw_labels_match(const gwf_doc *d, const gwf_node *want)
+{
+    const gwf_node *have =
+        gwf_node_get(gwf_node_get(d->root, "metadata"), "labels");
+    if (gwf_node_size(want) == 0)
+        return false; /* an empty selector selects nothing */
+    for (size_t i = 0; i < gwf_node_size(want); i++) {
+        const char *v = gwf_node_str(gwf_node_value_at(want, i), NULL);
+        const char *h = gw_node_string(have, gwf_node_key_at(want, i));
+        if (!v || !h || strcmp(v, h) != 0)
+            return false;
+    }
+    return true;
+}

@@ -47,10 +47,19 @@ static char *ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                          void *child);
 static char *ngx_http_gwf_manifests(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf);
+static char *ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+                                 void *conf);
 static char *ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf);
 static ngx_int_t ngx_http_gwf_init_process(ngx_cycle_t *cycle);
 static void ngx_http_gwf_exit_process(ngx_cycle_t *cycle);
+
+/* gwf_manifests_check all (default): nginx -t checks every document;
+ * referenced: only those the locations' chains use (gwf gateway). */
+static ngx_conf_enum_t ngx_http_gwf_check_modes[] = {
+    {ngx_string("all"), 0},
+    {ngx_string("referenced"), 1},
+    {ngx_null_string, 0}};
 
 static ngx_command_t ngx_http_gwf_commands[] = {
     {ngx_string("gwf_manifests"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -58,6 +67,10 @@ static ngx_command_t ngx_http_gwf_commands[] = {
     {ngx_string("gwf_plugin_path"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_str_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_http_gwf_main_conf_t, plugin_path), NULL},
+    {ngx_string("gwf_manifests_check"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_enum_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_gwf_main_conf_t, check_referenced),
+     &ngx_http_gwf_check_modes},
     {ngx_string("gwf_max_pause"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_http_gwf_main_conf_t, max_pause), NULL},
@@ -66,9 +79,8 @@ static ngx_command_t ngx_http_gwf_commands[] = {
      offsetof(ngx_http_gwf_main_conf_t, max_body), NULL},
     {ngx_string("gwf_policy"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
-         NGX_CONF_TAKE1,
-     ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
-     offsetof(ngx_http_gwf_loc_conf_t, policy), NULL},
+         NGX_CONF_1MORE,
+     ngx_http_gwf_policy, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("gwf_direct_response"),
      NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
@@ -190,6 +202,7 @@ ngx_http_gwf_create_main_conf(ngx_conf_t *cf)
         return NULL;
     mcf->max_pause = NGX_CONF_UNSET_MSEC;
     mcf->max_body = NGX_CONF_UNSET_SIZE;
+    mcf->check_referenced = NGX_CONF_UNSET_UINT;
     return mcf;
 }
 
@@ -231,6 +244,51 @@ ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return rv;
 }
 
+/* gwf_policy REF;             every field of the TrafficPolicy REF
+ * gwf_policy REF FIELD...;    only those fields (jwtAuth, extAuth,
+ *                             rateLimit.local, rateLimit.global), so that
+ *                             several policies, each giving its fields,
+ *                             make one chain (kgateway's merging). */
+static char *
+ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gwf_loc_conf_t *lcf = conf;
+    ngx_str_t *args = cf->args->elts;
+    (void)cmd;
+    if (args[1].len == 0)
+        return "needs a TrafficPolicy reference";
+    if (cf->args->nelts == 2) {
+        if (lcf->policy.data)
+            return "is duplicate";
+        lcf->policy = args[1];
+    }
+    for (ngx_uint_t i = 2; i < cf->args->nelts; i++) {
+        gwf_policy_field f =
+            gwf_policy_field_parse((const char *)args[i].data, args[i].len);
+        if (f == GWF_PF_COUNT) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "gwf_policy: unknown field \"%V\" (expected "
+                               "jwtAuth, extAuth, rateLimit.local or "
+                               "rateLimit.global)",
+                               &args[i]);
+            return NGX_CONF_ERROR;
+        }
+        if (lcf->field_policies[f].data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "gwf_policy: field \"%V\" is already given",
+                               &args[i]);
+            return NGX_CONF_ERROR;
+        }
+        lcf->field_policies[f] = args[1];
+    }
+    lcf->policy_set = 1;
+    if (!lcf->line) {
+        lcf->file = cf->conf_file->file.name;
+        lcf->line = cf->conf_file->line;
+    }
+    return NGX_CONF_OK;
+}
+
 static void
 ngx_http_gwf_cleanup_runtime(void *data)
 {
@@ -251,6 +309,7 @@ ngx_http_gwf_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_gwf_main_conf_t *mcf = conf;
     ngx_conf_init_msec_value(mcf->max_pause, 30000);
     ngx_conf_init_size_value(mcf->max_body, 1024 * 1024);
+    ngx_conf_init_uint_value(mcf->check_referenced, 0);
     mcf->log = cf->log;
     if (!mcf->manifests)
         return NGX_CONF_OK;
@@ -264,6 +323,7 @@ ngx_http_gwf_init_main_conf(ngx_conf_t *cf, void *conf)
         .max_pause_ns = (uint64_t)mcf->max_pause * 1000000,
         .max_body_bytes = mcf->max_body,
         .host_name = "nginx",
+        .referenced_only = mcf->check_referenced == 1,
     };
     mcf->rt = gwf_runtime_new(&opts);
     if (!mcf->rt)
@@ -286,7 +346,8 @@ ngx_http_gwf_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     /* Every document, referenced or not, must be valid: nginx -t is
      * the operator's check of the whole set. */
-    if (!failed && gwf_runtime_validate(mcf->rt, &e) != 0)
+    if (!failed && mcf->check_referenced != 1 &&
+        gwf_runtime_validate(mcf->rt, &e) != 0)
         failed = 1;
     if (failed) {
         log_errors(cf, &e);
@@ -312,7 +373,15 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_gwf_loc_conf_t *prev = parent;
     ngx_http_gwf_loc_conf_t *conf = child;
-    ngx_conf_merge_str_value(conf->policy, prev->policy, "");
+    if (!conf->policy_set) {
+        conf->policy = prev->policy;
+        memcpy(conf->field_policies, prev->field_policies,
+               sizeof conf->field_policies);
+        conf->policy_set = prev->policy_set;
+    }
+    ngx_flag_t any_field = 0;
+    for (size_t i = 0; i < GWF_PF_COUNT; i++)
+        any_field = any_field || conf->field_policies[i].len;
     ngx_conf_merge_str_value(conf->direct_response, prev->direct_response, "");
     ngx_conf_merge_str_value(conf->backend, prev->backend, "");
     ngx_conf_merge_ptr_value(conf->extensions, prev->extensions, NULL);
@@ -326,8 +395,8 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->line = prev->line;
     }
 
-    if (!conf->policy.len && !conf->direct_response.len && !conf->backend.len &&
-        !conf->extensions)
+    if (!conf->policy.len && !any_field && !conf->direct_response.len &&
+        !conf->backend.len && !conf->extensions)
         return NGX_CONF_OK;
 
     ngx_http_gwf_main_conf_t *mcf =
@@ -360,6 +429,11 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         .backend = conf->backend.len ? cstr(cf->pool, &conf->backend) : NULL,
         .route_name = clcf->name.len ? cstr(cf->pool, &clcf->name) : "server",
     };
+    for (size_t i = 0; i < GWF_PF_COUNT; i++)
+        if (conf->field_policies[i].len &&
+            !(refs.field_policies[i] =
+                  cstr(cf->pool, &conf->field_policies[i])))
+            return NGX_CONF_ERROR;
     gwf_errors e = {0};
     conf->chain = gwf_runtime_chain(mcf->rt, &refs, &e);
     if (!conf->chain) {

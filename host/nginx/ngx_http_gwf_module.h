@@ -38,7 +38,8 @@ typedef struct ngx_http_gwf_routes_s ngx_http_gwf_routes_t;
 typedef struct ngx_http_gwf_actions_s ngx_http_gwf_actions_t;
 
 typedef struct {
-    ngx_array_t *manifests; /* ngx_str_t */
+    ngx_array_t *manifests;      /* ngx_str_t */
+    ngx_uint_t check_referenced; /* gwf_manifests_check referenced */
     ngx_str_t plugin_path;
     ngx_msec_t max_pause;
     size_t max_body;
@@ -49,6 +50,11 @@ typedef struct {
 
 typedef struct {
     ngx_str_t policy;
+    /* gwf_policy REF FIELD...: the policy of each field (gwf_policy_field);
+     * set (any of them, or policy) means this block's own set replaces an
+     * enclosing block's. */
+    ngx_str_t field_policies[GWF_PF_COUNT];
+    ngx_flag_t policy_set;
     ngx_str_t direct_response;
     ngx_str_t backend;
     ngx_array_t *extensions; /* ngx_str_t */

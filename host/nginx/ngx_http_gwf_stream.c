@@ -64,6 +64,18 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
 #endif
         value->len = 1;
         return GWF_OK;
+    case GWF_ATTR_START_TIME: {
+        /* nginx stamps the request when it reads its first line, to the
+         * millisecond. */
+        u_char *p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 6);
+        if (!p)
+            return GWF_ERR_NO_MEMORY;
+        value->ptr = (const char *)p;
+        value->len = (size_t)(ngx_sprintf(p, "%T%03M000000", r->start_sec,
+                                          r->start_msec) -
+                              p);
+        return GWF_OK;
+    }
     case GWF_ATTR_RESPONSE_FROM_UPSTREAM:
         /* nginx's own answers (its error pages for an upstream that
          * failed or timed out, error_page) set err_status; an answer with

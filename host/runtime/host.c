@@ -9,6 +9,7 @@
  * validated input.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -227,6 +228,53 @@ absolute_tls_ca(const gwf_doc *doc, char *json)
     return out;
 }
 
+static int
+collect_endpoint(void *ctx, const char *address, int port)
+{
+    json_t *list = ctx, *e = json_object();
+    if (!e || json_object_set_new(e, "address", json_string(address)) != 0 ||
+        json_object_set_new(e, "port", json_integer(port)) != 0 ||
+        json_array_append_new(list, e) != 0)
+        return -1;
+    return 0;
+}
+
+/* A Service handed to a plugin: the whole document, plus "endpoints":
+ * for each of its ports, {"port": P, "addresses": [{"address", "port"}]}
+ * as kube-proxy maps them (gwf_manifests_service_endpoints), so that a
+ * plugin named a Service by a backendRef connects where a client in the
+ * cluster would. */
+static char *
+service_with_endpoints(const gwf_manifests *m, const gwf_doc *doc, char *json)
+{
+    json_t *root = json_loads(json, 0, NULL), *all = json_array();
+    const gwf_node *ports = gwf_node_get(doc->spec, "ports");
+    bool ok = root && all;
+    for (size_t i = 0; ok && i < gwf_node_size(ports); i++) {
+        int64_t port;
+        if (gwf_node_int(gwf_node_get(gwf_node_at(ports, i), "port"), &port) !=
+                0 ||
+            port < 1 || port > 65535)
+            continue;
+        json_t *one = json_object(), *addrs = json_array();
+        ok = one && addrs &&
+             gwf_manifests_service_endpoints(m, doc, (int)port,
+                                             collect_endpoint, addrs) == 0 &&
+             json_object_set_new(one, "port", json_integer(port)) == 0 &&
+             json_object_set(one, "addresses", addrs) == 0 &&
+             json_array_append(all, one) == 0;
+        json_decref(one);
+        json_decref(addrs);
+    }
+    char *out = ok && json_object_set(root, "endpoints", all) == 0
+                    ? json_dumps(root, JSON_COMPACT)
+                    : NULL;
+    json_decref(all);
+    json_decref(root);
+    free(json);
+    return out;
+}
+
 static gwf_status
 h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
                   gwf_view *spec_json)
@@ -244,11 +292,28 @@ h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
     const gwf_doc *doc = gwf_manifests_find(inst->rt->manifests, kind, full);
     if (!doc)
         return GWF_ERR_NOT_FOUND;
-    const gwf_node *node =
-        strcmp(kind, "Secret") == 0 || !doc->spec ? doc->root : doc->spec;
+    /* A peer in another namespace (a backendRef's Service or Backend)
+     * needs a ReferenceGrant there, as in kgateway: otherwise it is not
+     * found, the same answer as for a name that does not exist. */
+    bool service = strcmp(kind, "Service") == 0;
+    char group[254] = "";
+    const char *av = inst->doc->api_version, *slash = av ? strchr(av, '/') : 0;
+    if (slash && (size_t)(slash - av) < sizeof group)
+        memcpy(group, av, (size_t)(slash - av));
+    if ((service || strcmp(kind, "Backend") == 0) &&
+        !gwf_manifests_ref_granted(inst->rt->manifests, group, inst->doc->kind,
+                                   inst->doc->namespace_,
+                                   service ? "" : "gateway.kgateway.dev", kind,
+                                   doc->namespace_, doc->name))
+        return GWF_ERR_NOT_FOUND;
+    bool whole = strcmp(kind, "Secret") == 0 || strcmp(kind, "Service") == 0 ||
+                 strcmp(kind, "ConfigMap") == 0;
+    const gwf_node *node = whole || !doc->spec ? doc->root : doc->spec;
     char *json = gwf_node_to_json(node);
     if (json && strcmp(kind, "Backend") == 0)
         json = absolute_tls_ca(doc, json);
+    if (json && strcmp(kind, "Service") == 0)
+        json = service_with_endpoints(inst->rt->manifests, doc, json);
     char **grown =
         realloc(inst->lookups, (inst->lookup_count + 1) * sizeof *grown);
     if (!json || !grown) {

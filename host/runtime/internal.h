@@ -26,6 +26,8 @@
  *   manifest_load.c documents: the set, loading files
  *   manifest_validate.c documents: shapes and references
  *   manifest_plan.c documents: plan a route
+ *   manifest_endpoints.c documents: a Service port's endpoints
+ *   manifest_grants.c documents: ReferenceGrants across namespaces
  *   memmsg.c    an HTTP message held in memory, behind gwf_message_ops
  *   metrics.c   the metrics registry and its Prometheus text
  *   loop.c      a poll(2) event loop (gwf/loop.h)

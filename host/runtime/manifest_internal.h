@@ -109,6 +109,8 @@ unsigned manifest_check_document(const gwf_manifests *m, const gwf_doc *doc,
 
 /* `disable` switches ext auth off for the route: true, or kgateway's
  * empty-object form `disable: {}`. */
-bool manifest_ext_auth_disabled(const gwf_node *ext_auth);
+bool manifest_disabled(const gwf_node *field);
+/* A TrafficPolicy's rateLimit.local that sets no tokenBucket: off. */
+bool manifest_local_rate_limit_off(const gwf_node *local);
 
 #endif

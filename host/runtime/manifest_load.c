@@ -523,8 +523,25 @@ load_one(file_loader *l, const gwf_node *n)
                       name ? " " : "", MAX_LABEL_NAME, name ? name : "");
         return;
     }
-    if (add_doc(l->m, l->f, n, index) != 0)
+    if (add_doc(l->m, l->f, n, index) != 0) {
         load_error(l, gwf_node_line(n), "document %u: out of memory", index);
+        return;
+    }
+    /* kgateway deprecated spec.type of these kinds: the block set decides
+     * (validation still refuses a type that contradicts it, as
+     * kgateway's own validation does). */
+    const gwf_node *type = gwf_node_get(gwf_node_get(n, "spec"), "type");
+    if (type && kind &&
+        (strcmp(kind, "GatewayExtension") == 0 ||
+         strcmp(kind, "Backend") == 0)) {
+        const char *name = manifest_plain_string(
+            gwf_node_get(gwf_node_get(n, "metadata"), "name"));
+        gwf_diag_addf(&l->m->notes,
+                      "%s:%u: %s %.*s: spec.type is deprecated in kgateway "
+                      "and has no effect (the block that is set decides)",
+                      l->f->name, gwf_node_line(type), kind, MAX_LABEL_NAME,
+                      name ? name : "");
+    }
 }
 
 /* Adds one document, or the items of a List or of a top-level array. */

@@ -145,37 +145,74 @@ plan_policy_ref(planner *p, const gwf_doc *policy, const char *field,
     plan_route(p, e, policy, field);
 }
 
+static const char *const policy_field_names[GWF_PF_COUNT] = {
+    "jwtAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
+
+const char *
+gwf_policy_field_name(gwf_policy_field f)
+{
+    return (unsigned)f < GWF_PF_COUNT ? policy_field_names[f] : NULL;
+}
+
+gwf_policy_field
+gwf_policy_field_parse(const char *name, size_t len)
+{
+    for (size_t i = 0; i < GWF_PF_COUNT; i++)
+        if (strlen(policy_field_names[i]) == len &&
+            memcmp(policy_field_names[i], name, len) == 0)
+            return (gwf_policy_field)i;
+    return GWF_PF_COUNT;
+}
+
 static void
-plan_policy(planner *p, const gwf_doc *policy)
+plan_local_rate_limit(planner *p, const gwf_doc *policy, const gwf_node *local)
+{
+    gwf_plan_entry *e;
+    if (manifest_local_rate_limit_off(local) || !(e = plan_add(p)))
+        return;
+    e->plugin_name = "rate_limit";
+    e->config_doc = policy;
+    e->config_field = "spec.rateLimit.local";
+    char *local_json = json_of(p, local);
+    if (!local_json)
+        return;
+    size_t size = strlen(local_json) + sizeof("{\"local\":}");
+    e->config_json = malloc(size);
+    if (e->config_json)
+        snprintf(e->config_json, size, "{\"local\":%s}", local_json);
+    else
+        planner_oom(p);
+    free(local_json);
+}
+
+/* Field f of a (checked) policy, when it sets it and does not switch it
+ * off. */
+static void
+plan_policy_field(planner *p, const gwf_doc *policy, gwf_policy_field f)
 {
     const gwf_node *spec = policy->spec;
-    const gwf_node *ext_auth = manifest_field_of(spec, "extAuth");
     const gwf_node *rate_limit = manifest_field_of(spec, "rateLimit");
-
-    if (manifest_field_of(spec, "jwtAuth"))
-        plan_policy_ref(p, policy, "spec.jwtAuth", EXT_JWT);
-    if (ext_auth && !manifest_ext_auth_disabled(ext_auth))
-        plan_policy_ref(p, policy, "spec.extAuth", EXT_AUTH);
-
-    const gwf_node *local = manifest_field_of(rate_limit, "local");
-    gwf_plan_entry *e;
-    if (local && (e = plan_add(p))) {
-        e->plugin_name = "rate_limit";
-        e->config_doc = policy;
-        e->config_field = "spec.rateLimit.local";
-        char *local_json = json_of(p, local);
-        if (local_json) {
-            size_t size = strlen(local_json) + sizeof("{\"local\":}");
-            e->config_json = malloc(size);
-            if (e->config_json)
-                snprintf(e->config_json, size, "{\"local\":%s}", local_json);
-            else
-                planner_oom(p);
-            free(local_json);
-        }
+    const gwf_node *n;
+    switch (f) {
+    case GWF_PF_JWT_AUTH:
+        if ((n = manifest_field_of(spec, "jwtAuth")) && !manifest_disabled(n))
+            plan_policy_ref(p, policy, "spec.jwtAuth", EXT_JWT);
+        break;
+    case GWF_PF_EXT_AUTH:
+        if ((n = manifest_field_of(spec, "extAuth")) && !manifest_disabled(n))
+            plan_policy_ref(p, policy, "spec.extAuth", EXT_AUTH);
+        break;
+    case GWF_PF_RATE_LIMIT_LOCAL:
+        if ((n = manifest_field_of(rate_limit, "local")))
+            plan_local_rate_limit(p, policy, n);
+        break;
+    case GWF_PF_RATE_LIMIT_GLOBAL:
+        if (manifest_field_of(rate_limit, "global"))
+            plan_policy_ref(p, policy, "spec.rateLimit.global", EXT_RATE_LIMIT);
+        break;
+    default:
+        break;
     }
-    if (manifest_field_of(rate_limit, "global"))
-        plan_policy_ref(p, policy, "spec.rateLimit.global", EXT_RATE_LIMIT);
 }
 
 static void
@@ -237,8 +274,26 @@ gwf_manifests_plan(const gwf_manifests *m, const gwf_plan_request *req,
     if (!m || !req)
         return 0;
 
-    if (req->policy && (doc = plan_resolve(&p, "TrafficPolicy", req->policy)))
-        plan_policy(&p, doc);
+    const gwf_doc *whole =
+        req->policy ? plan_resolve(&p, "TrafficPolicy", req->policy) : NULL;
+    const gwf_doc *field_docs[GWF_PF_COUNT] = {0};
+    for (size_t f = 0; f < GWF_PF_COUNT; f++) {
+        const char *ref = req->field_policies[f];
+        size_t same = 0; /* one resolution (and message) per distinct ref */
+        while (ref && same < f &&
+               !(req->field_policies[same] &&
+                 strcmp(req->field_policies[same], ref) == 0))
+            same++;
+        if (!ref)
+            doc = whole;
+        else if (same < f)
+            doc = field_docs[same];
+        else
+            doc = plan_resolve(&p, "TrafficPolicy", ref);
+        field_docs[f] = doc;
+        if (doc)
+            plan_policy_field(&p, doc, (gwf_policy_field)f);
+    }
     for (size_t i = 0; i < req->extension_count; i++) {
         doc = plan_resolve(&p, "GatewayExtension", req->extensions[i]);
         if (doc)

@@ -226,6 +226,21 @@ check_int_at_least(check *c, const gwf_node *n, int64_t min, const char *field,
     return true;
 }
 
+static bool
+check_int_range(check *c, const gwf_node *n, int64_t min, int64_t max,
+                const char *field)
+{
+    int64_t value;
+    if (!check_int_at_least(c, n, min, field, &value))
+        return false;
+    if (value > max) {
+        check_error(c, field, "must be at most %" PRId64 ", got %" PRId64, max,
+                    value);
+        return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Names, durations, base64                                            */
 
@@ -491,30 +506,69 @@ check_extension_ref(check *c, const gwf_node *parent, const char *field,
     return ref ? resolve_extension_ref(c, ref, p.text, want) : NULL;
 }
 
-/* `disable` switches ext auth off for the route: true, or kgateway's
- * empty-object form `disable: {}`. */
+/* `disable` switches a policy field off for the route: kgateway's
+ * empty-object form `disable: {}` (shared.PolicyDisable), or true. */
 bool
-manifest_ext_auth_disabled(const gwf_node *ext_auth)
+manifest_disabled(const gwf_node *field)
 {
-    const gwf_node *disable = manifest_field_of(ext_auth, "disable");
+    const gwf_node *disable = manifest_field_of(field, "disable");
     int on;
     if (gwf_node_type_of(disable) == GWF_NODE_MAP)
         return true;
     return gwf_node_bool(disable, &on) == 0 && on;
 }
 
+/* A policy field with `disable` and an extensionRef (optional with
+ * disable, required without). */
+static void
+check_disable_and_ref(check *c, const gwf_node *n, const char *field,
+                      ext_type want)
+{
+    field_path p;
+    path_key(&p, field, "disable");
+    const gwf_node *disable = manifest_field_of(n, "disable");
+    if (disable && gwf_node_type_of(disable) != GWF_NODE_MAP)
+        expect_type(c, disable, GWF_NODE_BOOL, p.text);
+    if (gwf_node_type_of(disable) == GWF_NODE_MAP &&
+        gwf_node_size(disable) != 0)
+        check_known_fields(c, disable, p.text, (const char *const[]){NULL});
+    if (disable && manifest_field_of(n, "extensionRef"))
+        check_error(c, field,
+                    "expected exactly one of extensionRef and disable "
+                    "(kgateway's rule), found both");
+    else if (!manifest_disabled(n))
+        check_extension_ref(c, n, field, want);
+}
+
+/* ExtAuthBufferSettings: maxRequestBytes (required, 1 or more),
+ * allowPartialMessage, packAsBytes. */
+static void
+check_buffer_settings(check *c, const gwf_node *n, const char *field)
+{
+    static const char *const known[] = {
+        "maxRequestBytes", "allowPartialMessage", "packAsBytes", NULL};
+    field_path p;
+    check_known_fields(c, n, field, known);
+    path_key(&p, field, "maxRequestBytes");
+    const gwf_node *max = required(c, n, "maxRequestBytes", p.text);
+    if (max)
+        check_int_range(c, max, 1, INT32_MAX, p.text);
+    static const char *const flags[] = {"allowPartialMessage", "packAsBytes"};
+    for (size_t i = 0; i < 2; i++) {
+        const gwf_node *f = manifest_field_of(n, flags[i]);
+        path_key(&p, field, flags[i]);
+        if (f)
+            expect_type(c, f, GWF_NODE_BOOL, p.text);
+    }
+}
+
 static void
 check_ext_auth(check *c, const gwf_node *ext_auth)
 {
     static const char *const known[] = {"extensionRef", "contextExtensions",
-                                        "disable", NULL};
+                                        "withRequestBody", "disable", NULL};
     check_known_fields(c, ext_auth, "spec.extAuth", known);
-    const gwf_node *disable = manifest_field_of(ext_auth, "disable");
-    if (disable && gwf_node_type_of(disable) != GWF_NODE_MAP)
-        expect_type(c, disable, GWF_NODE_BOOL, "spec.extAuth.disable");
-    if (!manifest_ext_auth_disabled(ext_auth) ||
-        manifest_field_of(ext_auth, "extensionRef"))
-        check_extension_ref(c, ext_auth, "spec.extAuth", EXT_AUTH);
+    check_disable_and_ref(c, ext_auth, "spec.extAuth", EXT_AUTH);
 
     const gwf_node *context = optional_map(c, ext_auth, "contextExtensions",
                                            "spec.extAuth.contextExtensions");
@@ -524,18 +578,34 @@ check_ext_auth(check *c, const gwf_node *ext_auth)
                  gwf_node_key_at(context, i));
         expect_type(c, gwf_node_value_at(context, i), GWF_NODE_STRING, p.text);
     }
+    const gwf_node *body = optional_map(c, ext_auth, "withRequestBody",
+                                        "spec.extAuth.withRequestBody");
+    if (body)
+        check_buffer_settings(c, body, "spec.extAuth.withRequestBody");
 }
 
+/* kgateway's LocalRateLimitPolicy: tokenBucket optional (`local: {}`
+ * switches a local limit set at a higher level off), percentEnabled and
+ * percentEnforced 0-100, fillInterval at least 50ms. */
 static void
 check_local_rate_limit(check *c, const gwf_node *local)
 {
-    static const char *const local_known[] = {"tokenBucket", NULL};
+    static const char *const local_known[] = {"tokenBucket", "percentEnabled",
+                                              "percentEnforced", NULL};
     static const char *const bucket_known[] = {"maxTokens", "tokensPerFill",
                                                "fillInterval", NULL};
     const char *bucket_field = "spec.rateLimit.local.tokenBucket";
     check_known_fields(c, local, "spec.rateLimit.local", local_known);
+    static const char *const percents[] = {"percentEnabled", "percentEnforced"};
+    for (size_t i = 0; i < 2; i++) {
+        field_path p;
+        path_key(&p, "spec.rateLimit.local", percents[i]);
+        const gwf_node *n = manifest_field_of(local, percents[i]);
+        if (n)
+            check_int_range(c, n, 0, 100, p.text);
+    }
     const gwf_node *bucket =
-        required_map(c, local, "tokenBucket", bucket_field);
+        optional_map(c, local, "tokenBucket", bucket_field);
     if (!bucket)
         return;
     check_known_fields(c, bucket, bucket_field, bucket_known);
@@ -543,25 +613,35 @@ check_local_rate_limit(check *c, const gwf_node *local)
     const gwf_node *max = required(
         c, bucket, "maxTokens", "spec.rateLimit.local.tokenBucket.maxTokens");
     if (max)
-        check_int_at_least(c, max, 1,
-                           "spec.rateLimit.local.tokenBucket.maxTokens", NULL);
+        check_int_range(c, max, 1, INT32_MAX,
+                        "spec.rateLimit.local.tokenBucket.maxTokens");
     const gwf_node *per_fill = manifest_field_of(bucket, "tokensPerFill");
     if (per_fill)
-        check_int_at_least(c, per_fill, 1,
-                           "spec.rateLimit.local.tokenBucket.tokensPerFill",
-                           NULL);
+        check_int_range(c, per_fill, 1, INT32_MAX,
+                        "spec.rateLimit.local.tokenBucket.tokensPerFill");
     const char *interval_field =
         "spec.rateLimit.local.tokenBucket.fillInterval";
     const char *interval =
         required_string(c, bucket, "fillInterval", interval_field);
-    if (interval && parse_duration_ms(interval) < 0) {
+    int64_t ms = interval ? parse_duration_ms(interval) : 0;
+    if (interval && ms < 0) {
         char quoted[128];
         gwf_quote(quoted, sizeof(quoted), interval, strlen(interval));
         check_error(c, interval_field,
                     "invalid duration %s (expected a positive duration "
                     "such as \"1s\", \"500ms\", \"1m\" or \"1h\")",
                     quoted);
+    } else if (interval && ms < 50) {
+        check_error(c, interval_field, "must be at least 50ms, got %s",
+                    interval);
     }
+}
+
+/* Whether a local limit is switched off: `local: {}` (or no tokenBucket). */
+bool
+manifest_local_rate_limit_off(const gwf_node *local)
+{
+    return manifest_field_of(local, "tokenBucket") == NULL;
 }
 
 static void
@@ -593,24 +673,58 @@ check_rate_limit(check *c, const gwf_node *rate_limit)
         check_global_rate_limit(c, global);
 }
 
+/* Every field of kgateway's TrafficPolicySpec (anything else is an
+ * "unknown field"): the first TP_SUPPORTED are the ones gwf applies; each
+ * of the others is refused by name, so the operator learns it is a real
+ * field gwf lacks, not a typo. */
+#define TP_SUPPORTED 5
+static const char *const traffic_policy_fields[] = {
+    "targetRefs", "targetSelectors", "extAuth", "jwtAuth", "rateLimit",
+    /* kgateway's, not gwf's (yet) */
+    "transformation", "extProc", "cors", "csrf", "headerModifiers",
+    "autoHostRewrite", "buffer", "timeouts", "retry", "internalRedirect",
+    "rbac", "urlRewrite", "compression", "basicAuth", "apiKeyAuth", "oauth2",
+    "tracing", "faultInjection", "acl", "statPrefix", NULL};
+
+static bool
+traffic_policy_field_unsupported(const char *key)
+{
+    for (size_t i = TP_SUPPORTED; traffic_policy_fields[i]; i++)
+        if (strcmp(key, traffic_policy_fields[i]) == 0)
+            return true;
+    return false;
+}
+
 static void
 check_traffic_policy(check *c)
 {
-    static const char *const known[] = {"targetRefs", "extAuth", "jwtAuth",
-                                        "rateLimit", NULL};
-    static const char *const jwt_known[] = {"extensionRef", NULL};
+    static const char *const jwt_known[] = {"extensionRef", "disable", NULL};
     const gwf_node *spec = c->doc->spec;
-    check_known_fields(c, spec, "spec", known);
+    check_known_fields(c, spec, "spec", traffic_policy_fields);
+    for (size_t i = 0; i < gwf_node_size(spec); i++) {
+        const char *key = gwf_node_key_at(spec, i);
+        field_path p;
+        if (key && traffic_policy_field_unsupported(key))
+            check_error(c, path_key(&p, "spec", key),
+                        "gwf does not implement TrafficPolicy's %s: a route "
+                        "this policy targets answers 500 rather than run "
+                        "without it",
+                        key);
+    }
 
-    /* Accepted and ignored: routing is the data plane's job. */
-    const gwf_node *targets = manifest_field_of(spec, "targetRefs");
-    if (targets)
-        expect_type(c, targets, GWF_NODE_SEQ, "spec.targetRefs");
+    /* Attachment is the translator's (gwf gateway); here only shapes. */
+    static const char *const targets[] = {"targetRefs", "targetSelectors"};
+    for (size_t i = 0; i < 2; i++) {
+        const gwf_node *t = manifest_field_of(spec, targets[i]);
+        field_path p;
+        if (t)
+            expect_type(c, t, GWF_NODE_SEQ, path_key(&p, "spec", targets[i]));
+    }
 
     const gwf_node *n = optional_map(c, spec, "jwtAuth", "spec.jwtAuth");
     if (n) {
         check_known_fields(c, n, "spec.jwtAuth", jwt_known);
-        check_extension_ref(c, n, "spec.jwtAuth", EXT_JWT);
+        check_disable_and_ref(c, n, "spec.jwtAuth", EXT_JWT);
     }
     n = optional_map(c, spec, "extAuth", "spec.extAuth");
     if (n)
@@ -920,6 +1034,15 @@ report_duplicates(const gwf_manifests *m, gwf_diag *d)
                        b->pub.namespace_, MAX_LABEL_NAME, b->pub.name,
                        a->pub.file, a->pub.line);
     }
+}
+
+int
+gwf_manifests_index(gwf_manifests *m, gwf_diag *d)
+{
+    size_t before = d->count;
+    if (build_index(m) != 0)
+        gwf_diag_addf(d, "out of memory while indexing manifests");
+    return manifest_errors_since(d, before);
 }
 
 int

@@ -219,7 +219,9 @@ ensure_validated(gwf_runtime *rt, gwf_diag *d)
 {
     if (rt->validated_docs)
         return 0;
-    if (gwf_manifests_validate(rt->manifests, d) != 0)
+    if (rt->opts.referenced_only
+            ? gwf_manifests_index(rt->manifests, d) != 0
+            : gwf_manifests_validate(rt->manifests, d) != 0)
         return -1;
     rt->validated_docs = true;
     return 0;
@@ -380,6 +382,11 @@ chain_key(const gwf_route_refs *refs)
         gwf_buf_append(&key, s, strlen(s));
         gwf_buf_append(&key, "\x1f", 1);
     }
+    for (size_t i = 0; i < GWF_PF_COUNT; i++) {
+        const char *s = refs->field_policies[i] ? refs->field_policies[i] : "";
+        gwf_buf_append(&key, s, strlen(s));
+        gwf_buf_append(&key, "\x1d", 1);
+    }
     for (size_t i = 0; i < refs->extension_count; i++) {
         gwf_buf_append(&key, refs->extensions[i], strlen(refs->extensions[i]));
         gwf_buf_append(&key, "\x1e", 1);
@@ -468,6 +475,7 @@ gwf_runtime_chain(gwf_runtime *rt, const gwf_route_refs *refs, gwf_errors *err)
         .direct_response = refs->direct_response,
         .backend = refs->backend,
     };
+    memcpy(req.field_policies, refs->field_policies, sizeof req.field_policies);
     if (gwf_manifests_plan(rt->manifests, &req, &plan, &d) != 0)
         goto fail;
     c = calloc(1, sizeof *c);

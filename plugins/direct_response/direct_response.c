@@ -1,6 +1,8 @@
 /*
  * direct_response.c - answer a route with a fixed response (kgateway's
- * DirectResponse): the upstream never sees the request.
+ * DirectResponse): the upstream never sees the request. The body is
+ * fixed (`body`) or an Envoy format string rendered for each request
+ * (`bodyFormat`, with the SDK's engine, gwf/sdk_format.h).
  *
  * This is also the reference plugin: the smallest complete use of the ABI,
  * meant to be copied. It shows the three things nearly every plugin does:
@@ -22,11 +24,13 @@
  * we parse it into a jansson document that we own, and point our views
  * (body, header names and values) into that document's strings. The
  * document is released in config_destroy, after every worker has stopped,
- * so the views stay valid for the whole life of the config. Whatever we
- * pass to the host (the reply, log lines, metric labels) the host copies
- * before the call returns.
+ * so the views stay valid for the whole life of the config. A bodyFormat
+ * is compiled into a gwf_format we own (freed there too); its rendering
+ * is a per-request buffer, freed once the host copied the reply. Whatever
+ * we pass to the host (the reply, log lines, metric labels) the host
+ * copies before the call returns.
  */
-#include <gwf/sdk_config.h>
+#include <gwf/sdk_format.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,6 +41,9 @@
 #define DR_STATUS_MAX 599
 #define DR_BODY_MAX 4096
 #define DR_DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
+/* What kgateway's Envoy sends with a bodyFormat reply, for both forms
+ * (kgateway's e2e tests assert it; see bodyFormat.contentType below). */
+#define DR_FORMAT_CONTENT_TYPE "text/plain"
 
 /* Built once by config_create, then read-only: workers share it. */
 typedef struct dr_config {
@@ -47,6 +54,7 @@ typedef struct dr_config {
     char status_label[4]; /* "404": the metric's label value */
     gwf_view body;        /* ptr NULL when there is no body */
     gwf_view content_type;
+    gwf_format *body_format; /* bodyFormat, rendered per request; or NULL */
 
     gwf_header *headers; /* the reply's headers, content-type last */
     size_t header_count;
@@ -90,6 +98,13 @@ parse_body(dr_config *cfg, gwf_cfg *c)
     if (gwf_cfg_string(c, "", cfg->doc, "body", 0, &body) != GWF_OK || !body)
         return;
     len = strlen(body); /* the reader refuses NUL bytes */
+    if (len == 0) {
+        gwf_cfg_fail(c, "body",
+                     "expected 1 to %d bytes, found an empty string "
+                     "(leave body out for no body)",
+                     DR_BODY_MAX);
+        return;
+    }
     if (len > DR_BODY_MAX) {
         gwf_cfg_fail(c, "body", "expected at most %d bytes, found %zu",
                      DR_BODY_MAX, len);
@@ -250,6 +265,73 @@ parse_headers(dr_config *cfg, gwf_cfg *c)
     }
 }
 
+/* kgateway's shared.BodyFormat: exactly one of `text` (1-4096 bytes)
+ * and `json` (an object), each made of Envoy format strings (the SDK's
+ * engine compiles them and reports their mistakes by byte), and
+ * `contentType`.
+ *
+ * contentType: kgateway documents text/plain and application/json as
+ * the defaults and lets this field override them, but says the setting
+ * does not take effect yet (an Envoy bug), and its e2e tests assert
+ * "text/plain" for the JSON form and for a contentType of text/html. gwf
+ * does what kgateway does: the field is checked, a warning says it is
+ * not applied, and the reply says text/plain. gwf's own `contentType`
+ * (beside status) sets the header for operators who need it today. */
+static void
+parse_body_format(dr_config *cfg, gwf_cfg *c)
+{
+    static const char *const known[] = {"contentType", "text", "json", NULL};
+    const json_t *spec = NULL, *json = NULL;
+    const char *text = NULL, *type = NULL;
+
+    if (gwf_cfg_object(c, "", cfg->doc, "bodyFormat", 0, &spec) != GWF_OK ||
+        !spec)
+        return;
+    if (json_object_get(cfg->doc, "body") &&
+        !json_is_null(json_object_get(cfg->doc, "body")))
+        gwf_cfg_fail(c, "bodyFormat",
+                     "expected at most one of body and bodyFormat, found "
+                     "both");
+    gwf_cfg_known(c, "bodyFormat", spec, known);
+    json = json_object_get(spec, "json");
+    if (json_is_null(json))
+        json = NULL; /* as Kubernetes omits it */
+    if (gwf_cfg_string(c, "bodyFormat", spec, "text", 0, &text) != GWF_OK)
+        return;
+    if ((text != NULL) == (json != NULL)) {
+        gwf_cfg_fail(c, "bodyFormat",
+                     "expected exactly one of text and json, found %s",
+                     text ? "both" : "neither");
+        return;
+    }
+    if (text) {
+        size_t len = strlen(text);
+        if (len == 0 || len > DR_BODY_MAX)
+            gwf_cfg_fail(c, "bodyFormat.text",
+                         "expected 1 to %d bytes, found %zu", DR_BODY_MAX, len);
+        else
+            gwf_format_compile(c, "bodyFormat", "text", text,
+                               &cfg->body_format);
+    } else {
+        gwf_format_compile_json(c, "bodyFormat", "json", json,
+                                &cfg->body_format);
+    }
+    if (gwf_cfg_string(c, "bodyFormat", spec, "contentType", 0, &type) ==
+            GWF_OK &&
+        type) {
+        if (!type[0] || !gwf_is_header_value(type, strlen(type)))
+            gwf_cfg_fail(c, "bodyFormat.contentType",
+                         "expected a media type such as \"text/html\"");
+        else
+            gwf_logf(c->inst, GWF_LOG_WARN,
+                     "bodyFormat.contentType \"%s\" is not applied, as in "
+                     "kgateway (whose Envoy does not apply it yet): the "
+                     "reply says %s; set spec.contentType to choose the "
+                     "header",
+                     type, DR_FORMAT_CONTENT_TYPE);
+    }
+}
+
 static void
 parse_content_type(dr_config *cfg, gwf_cfg *c)
 {
@@ -260,7 +342,9 @@ parse_content_type(dr_config *cfg, gwf_cfg *c)
         return;
     if (!type) {
         /* Only a body needs a type; the default is plain text. */
-        if (cfg->body.len > 0)
+        if (cfg->body_format)
+            cfg->content_type = gwf_cstr(DR_FORMAT_CONTENT_TYPE);
+        else if (cfg->body.len > 0)
             cfg->content_type = gwf_cstr(DR_DEFAULT_CONTENT_TYPE);
         return;
     }
@@ -283,8 +367,8 @@ static gwf_status
 parse_spec(dr_config *cfg, gwf_cfg *c, gwf_view json)
 {
     /* A misspelt "stauts" must not silently fall back to a default. */
-    static const char *const known[] = {"status", "body", "headers",
-                                        "contentType", NULL};
+    static const char *const known[] = {"status",  "body",        "bodyFormat",
+                                        "headers", "contentType", NULL};
     json_error_t err;
 
     /* JSON_ALLOW_NUL: let a "\u0000" reach the readers, which say which
@@ -303,8 +387,10 @@ parse_spec(dr_config *cfg, gwf_cfg *c, gwf_view json)
     gwf_cfg_known(c, "", cfg->doc, known);
     parse_status(cfg, c);
     parse_body(cfg, c);
+    parse_body_format(cfg, c);
     parse_headers(cfg, c);
-    parse_content_type(cfg, c); /* after body: the default depends on it */
+    parse_content_type(cfg, c); /* after the bodies: the default depends on
+                                   them */
     if (gwf_cfg_status(c) != GWF_OK)
         return gwf_cfg_status(c);
     if (cfg->content_type.len > 0) {
@@ -376,6 +462,7 @@ dr_config_destroy(void *config)
     if (!cfg)
         return;
     free(cfg->headers);
+    gwf_format_free(cfg->body_format);
     json_decref(cfg->doc);
     free(cfg);
 }
@@ -394,13 +481,32 @@ dr_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     const dr_config *cfg = stream_ctx;
     const gwf_host *host = s->host;
     gwf_view status_label = gwf_cstr(cfg->status_label);
+    gwf_view body = cfg->body;
+    gwf_strbuf rendered = {0};
     gwf_status st;
 
     (void)end_of_stream; /* a request body, if any, is not needed */
 
-    st =
-        host->send_local_reply(s, cfg->status, cfg->headers, cfg->header_count,
-                               cfg->body.ptr, cfg->body.len, "direct_response");
+    if (cfg->body_format) {
+        /* %RESPONSE_CODE% is the status this reply is about to carry. */
+        gwf_format_vars vars = {.response_code = cfg->status};
+        st = gwf_format_render_vars(cfg->body_format, s, &vars, &rendered);
+        if (st != GWF_OK) {
+            /* Out of memory: the route still must not reach the
+             * upstream. */
+            gwf_strbuf_free(&rendered);
+            gwf_stream_logf(s, GWF_LOG_ERROR,
+                            "bodyFormat not rendered (status %d)", (int)st);
+            host->send_local_reply(s, 500, NULL, 0, NULL, 0,
+                                   "direct_response_format_failed");
+            return GWF_PAUSE;
+        }
+        body.ptr = rendered.data;
+        body.len = rendered.len;
+    }
+    st = host->send_local_reply(s, cfg->status, cfg->headers, cfg->header_count,
+                                body.ptr, body.len, "direct_response");
+    gwf_strbuf_free(&rendered); /* the host copied it */
     if (st != GWF_OK) {
         /* The stream is still ours: say why, and let the chain go on. */
         gwf_stream_logf(s, GWF_LOG_ERROR,

@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
 
 struct ea_worker {
     const ea_config *cfg;
@@ -60,7 +62,8 @@ struct ea_worker {
     ea_later *later_head, *later_tail;
     uint64_t later_timer;
     int later_armed;
-    unsigned later_ran; /* run since the timer last fired: this turn */
+    unsigned later_ran;    /* run since the timer last fired: this turn */
+    uint64_t random_state; /* ea_worker_random: xorshift64*, never 0 */
 };
 
 /* ---- pairs and names ------------------------------------------------- */
@@ -591,6 +594,35 @@ ea_h2c_shared_ok(const ea_config *cfg)
            curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
 }
 
+/* Seeded from the kernel (getrandom); should that fail, from the clock
+ * and the worker's address, which still differ between workers. */
+static void
+random_seed(ea_worker *w)
+{
+    uint64_t seed = 0;
+    struct timespec now;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) !=
+        (ssize_t)sizeof(seed)) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32) ^
+               (uint64_t)(uintptr_t)w;
+    }
+    w->random_state = seed ? seed : UINT64_C(0x9e3779b97f4a7c15);
+}
+
+uint32_t
+ea_worker_random(ea_worker *w)
+{
+    uint64_t x = w->random_state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->random_state = x;
+    return (uint32_t)((x * UINT64_C(0x2545F4914F6CDD1D)) >> 32);
+}
+
 ea_worker *
 ea_worker_new(const ea_config *cfg)
 {
@@ -600,6 +632,7 @@ ea_worker_new(const ea_config *cfg)
         return NULL;
     w->cfg = cfg;
     w->inst = cfg->instance;
+    random_seed(w);
     w->multi = curl_multi_init();
     if (w->multi)
         w->loop = gwf_curl_loop_new(w->inst, w->multi, collect_done_cb, w);

@@ -55,34 +55,73 @@ parse_names(gwf_cfg *c, const char *path, const json_t *obj, const char *name,
     free(names);
 }
 
-/* One header to add, its name and value already read as strings. */
+/* One header to add, its name and value already read as strings. The
+ * value is an Envoy format string (kgateway passes it to Envoy's
+ * AuthorizationRequest.headers_to_add as it is), compiled by the SDK's
+ * engine (gwf/sdk_format.h), which reports a mistake at
+ * "<path>.<field>". A constant one is rendered once, here; one that
+ * reads the request keeps its format, rendered for each check
+ * (http_check.c). */
 static void
-add_header_pair(gwf_cfg *c, const char *name_field, const char *name,
-                const char *value_field, const char *value, ea_pairs *out)
+add_header_pair(gwf_cfg *c, const char *path, const char *field,
+                const char *name, const char *value, ea_config *cfg)
 {
+    char name_field[GWF_CFG_PATH_MAX], value_field[GWF_CFG_PATH_MAX];
     int name_ok = gwf_is_header_name(name, strlen(name));
-    int value_ok = gwf_is_header_value(value, strlen(value));
+    gwf_format *format = NULL;
+    gwf_format **grown;
+    gwf_strbuf text = {0};
+    size_t n = cfg->headers_to_add.count;
 
+    gwf_cfg_member(value_field, path, field);
+    /* the map form names the header by its key, the list form by "name" */
+    if (strcmp(field, "value") == 0)
+        gwf_cfg_member(name_field, path, "name");
+    else
+        snprintf(name_field, sizeof(name_field), "%s", value_field);
     if (!name_ok)
         gwf_cfg_fail(c, name_field,
                      "expected a header name (letters, digits and "
                      "!#$%%&'*+-.^_`|~), found \"%.40s\"",
                      name);
-    if (!value_ok)
+    if (!gwf_is_header_value(value, strlen(value))) {
         gwf_cfg_fail(c, value_field,
                      "expected a header value without control characters "
                      "(HTAB is allowed)");
-    if (name_ok && value_ok &&
-        ea_pairs_add(out, name, strlen(name), value, strlen(value)) != 0)
+        return;
+    }
+    if (gwf_format_compile(c, path, field, value, &format) != GWF_OK ||
+        !name_ok)
+        goto done;
+    if (gwf_format_is_constant(format)) {
+        gwf_format_render(format, NULL, &text);
+        gwf_format_free(format);
+        format = NULL;
+    } else {
+        gwf_strbuf_append(&text, value, strlen(value));
+    }
+    grown = realloc(cfg->headers_to_add_formats, (n + 1) * sizeof(*grown));
+    if (grown)
+        cfg->headers_to_add_formats = grown;
+    if (text.failed || !grown ||
+        ea_pairs_add(&cfg->headers_to_add, name, strlen(name),
+                     text.data ? text.data : "", text.len) != 0) {
         gwf_cfg_no_memory(c, value_field);
+        goto done;
+    }
+    grown[n] = format;
+    format = NULL;
+done:
+    gwf_format_free(format);
+    gwf_strbuf_free(&text);
 }
 
-/* headersToAdd: a map {name: value} or a list [{name, value}]. */
+/* headersToAdd: a map {name: value} (kgateway's) or a list
+ * [{name, value}] (gwf's). */
 static void
-parse_pairs(gwf_cfg *c, const char *path, const json_t *obj, ea_pairs *out)
+parse_pairs(gwf_cfg *c, const char *path, const json_t *obj, ea_config *cfg)
 {
     char field[GWF_CFG_PATH_MAX], f[GWF_CFG_PATH_MAX];
-    char nf[GWF_CFG_PATH_MAX], vf[GWF_CFG_PATH_MAX];
     const json_t *v = json_object_get(obj, "headersToAdd");
     const json_t *item;
     const char *key, *name, *value;
@@ -98,8 +137,7 @@ parse_pairs(gwf_cfg *c, const char *path, const json_t *obj, ea_pairs *out)
             /* REQUIRED: in a map, null is no value either. */
             if (gwf_cfg_string(c, field, v, key, GWF_CFG_REQUIRED, &value) ==
                 GWF_OK)
-                add_header_pair(c, gwf_cfg_member(f, field, key), key, f, value,
-                                out);
+                add_header_pair(c, field, key, key, value, cfg);
         }
         return;
     }
@@ -119,8 +157,7 @@ parse_pairs(gwf_cfg *c, const char *path, const json_t *obj, ea_pairs *out)
         gwf_cfg_string(c, f, item, "name", GWF_CFG_REQUIRED, &name);
         gwf_cfg_string(c, f, item, "value", GWF_CFG_REQUIRED, &value);
         if (name && value)
-            add_header_pair(c, gwf_cfg_member(nf, f, "name"), name,
-                            gwf_cfg_member(vf, f, "value"), value, out);
+            add_header_pair(c, f, "value", name, value, cfg);
     }
 }
 
@@ -265,7 +302,10 @@ parse_backend_ref(ea_config *cfg, gwf_cfg *c, const char *path,
     json_decref(b.spec);
 }
 
-/* retry: {attempts, backoff: {baseInterval, maxInterval}} */
+/* retry: {attempts?, backoff?: {baseInterval, maxInterval?}}, kgateway's
+ * ExtSvcRetryPolicy. Without `retry` a failed check is not tried again;
+ * with it, `attempts` retries (default 1, 0 allowed) after the first
+ * try. */
 static void
 parse_retry(ea_config *cfg, gwf_cfg *c, const char *path, const json_t *svc)
 {
@@ -274,26 +314,38 @@ parse_retry(ea_config *cfg, gwf_cfg *c, const char *path, const json_t *svc)
                                                 NULL};
     char field[GWF_CFG_PATH_MAX], bf[GWF_CFG_PATH_MAX], mf[GWF_CFG_PATH_MAX];
     const json_t *retry = NULL, *backoff = NULL;
-    int64_t attempts;
+    int64_t attempts = EA_DEFAULT_RETRY_ATTEMPTS;
+    int has_max = 0;
 
+    cfg->retry_attempts = 0;
     cfg->retry_base_ns = EA_DEFAULT_RETRY_BASE_NS;
-    cfg->retry_max_ns = EA_DEFAULT_RETRY_MAX_NS;
+    cfg->retry_max_ns = EA_DEFAULT_RETRY_BASE_NS * EA_RETRY_MAX_FACTOR;
     if (gwf_cfg_object(c, path, svc, "retry", 0, &retry) != GWF_OK || !retry)
         return;
     gwf_cfg_member(field, path, "retry");
     gwf_cfg_known(c, field, retry, known);
-    /* Retries after the first attempt. */
-    if (gwf_cfg_int(c, field, retry, "attempts", GWF_CFG_REQUIRED, 1,
-                    EA_MAX_RETRY_ATTEMPTS, &attempts) == GWF_OK)
+    if (gwf_cfg_int(c, field, retry, "attempts", 0, 0, EA_MAX_RETRY_ATTEMPTS,
+                    &attempts) == GWF_OK)
         cfg->retry_attempts = (unsigned)attempts;
     if (gwf_cfg_object(c, field, retry, "backoff", 0, &backoff) != GWF_OK ||
         !backoff)
         return;
     gwf_cfg_member(bf, field, "backoff");
     gwf_cfg_known(c, bf, backoff, backoff_known);
-    gwf_cfg_duration(c, bf, backoff, "baseInterval", 0, 1, EA_MAX_DURATION_NS,
-                     &cfg->retry_base_ns);
-    if (gwf_cfg_duration(c, bf, backoff, "maxInterval", 0, 1,
+    if (gwf_cfg_duration(c, bf, backoff, "baseInterval", GWF_CFG_REQUIRED,
+                         EA_MIN_DURATION_NS, EA_MAX_DURATION_NS,
+                         &cfg->retry_base_ns) != GWF_OK)
+        return;
+    has_max = json_object_get(backoff, "maxInterval") &&
+              !json_is_null(json_object_get(backoff, "maxInterval"));
+    if (!has_max) {
+        cfg->retry_max_ns =
+            cfg->retry_base_ns > EA_MAX_DURATION_NS / EA_RETRY_MAX_FACTOR
+                ? EA_MAX_DURATION_NS
+                : cfg->retry_base_ns * EA_RETRY_MAX_FACTOR;
+        return;
+    }
+    if (gwf_cfg_duration(c, bf, backoff, "maxInterval", 0, EA_MIN_DURATION_NS,
                          EA_MAX_DURATION_NS, &cfg->retry_max_ns) == GWF_OK &&
         cfg->retry_max_ns < cfg->retry_base_ns)
         gwf_cfg_fail(c, gwf_cfg_member(mf, bf, "maxInterval"),
@@ -321,8 +373,9 @@ parse_http_service(ea_config *cfg, gwf_cfg *c, const json_t *svc)
     gwf_cfg_known(c, path, svc, known);
     parse_retry(cfg, c, path, svc);
     parse_backend_ref(cfg, c, path, svc);
-    gwf_cfg_duration(c, path, svc, "requestTimeout", 0, 1, EA_MAX_DURATION_NS,
-                     &cfg->timeout_ns);
+    cfg->timeout_ns = EA_DEFAULT_HTTP_TIMEOUT_NS;
+    gwf_cfg_duration(c, path, svc, "requestTimeout", 0, EA_MIN_DURATION_NS,
+                     EA_MAX_DURATION_NS, &cfg->timeout_ns);
     if (gwf_cfg_string(c, path, svc, "pathPrefix", 0, &prefix) == GWF_OK &&
         prefix) {
         if (prefix[0] != '/' || strpbrk(prefix, "?# \t\r\n"))
@@ -337,7 +390,7 @@ parse_http_service(ea_config *cfg, gwf_cfg *c, const json_t *svc)
         req) {
         static const char base[] = "httpService.authorizationRequest";
         gwf_cfg_known(c, base, req, req_known);
-        parse_pairs(c, base, req, &cfg->headers_to_add);
+        parse_pairs(c, base, req, cfg);
     }
     if (gwf_cfg_object(c, path, svc, "authorizationResponse", 0, &resp) ==
             GWF_OK &&
@@ -363,8 +416,9 @@ parse_grpc_service(ea_config *cfg, gwf_cfg *c, const json_t *svc)
     gwf_cfg_known(c, path, svc, known);
     parse_retry(cfg, c, path, svc);
     parse_backend_ref(cfg, c, path, svc);
-    gwf_cfg_duration(c, path, svc, "requestTimeout", 0, 1, EA_MAX_DURATION_NS,
-                     &cfg->timeout_ns);
+    cfg->timeout_ns = EA_DEFAULT_GRPC_TIMEOUT_NS;
+    gwf_cfg_duration(c, path, svc, "requestTimeout", 0, EA_MIN_DURATION_NS,
+                     EA_MAX_DURATION_NS, &cfg->timeout_ns);
     if (gwf_cfg_string(c, path, svc, "authority", GWF_CFG_NONEMPTY,
                        &authority) != GWF_OK ||
         !authority)
@@ -376,24 +430,67 @@ parse_grpc_service(ea_config *cfg, gwf_cfg *c, const json_t *svc)
         gwf_cfg_no_memory(c, "grpcService.authority");
 }
 
+/* withRequestBody {maxRequestBytes, allowPartialMessage?, packAsBytes?}
+ * under `base` (the extension's spec or a route's spec.extAuth), into
+ * `out`. maxRequestBytes is kgateway's int32, at least 1. */
 static void
-parse_with_body(ea_config *cfg, gwf_cfg *c, const json_t *root)
+parse_with_body(gwf_cfg *c, const char *base, const json_t *root,
+                ea_body_settings *out)
 {
     static const char *const known[] = {
         "maxRequestBytes", "allowPartialMessage", "packAsBytes", NULL};
-    static const char path[] = "withRequestBody";
+    char path[GWF_CFG_PATH_MAX];
     const json_t *wb = NULL;
     int64_t max;
 
-    if (gwf_cfg_object(c, "", root, path, 0, &wb) != GWF_OK || !wb)
+    if (gwf_cfg_object(c, base, root, "withRequestBody", 0, &wb) != GWF_OK ||
+        !wb)
         return;
+    gwf_cfg_member(path, base, "withRequestBody");
     gwf_cfg_known(c, path, wb, known);
-    cfg->with_body = 1;
+    out->with_body = 1;
     if (gwf_cfg_int(c, path, wb, "maxRequestBytes", GWF_CFG_REQUIRED, 1,
-                    UINT32_MAX, &max) == GWF_OK)
-        cfg->max_request_bytes = (size_t)max;
-    gwf_cfg_bool(c, path, wb, "allowPartialMessage", 0, &cfg->allow_partial);
-    gwf_cfg_bool(c, path, wb, "packAsBytes", 0, &cfg->pack_as_bytes);
+                    INT32_MAX, &max) == GWF_OK)
+        out->max_request_bytes = (size_t)max;
+    gwf_cfg_bool(c, path, wb, "allowPartialMessage", 0, &out->allow_partial);
+    gwf_cfg_bool(c, path, wb, "packAsBytes", 0, &out->pack_as_bytes);
+}
+
+const ea_body_settings *
+ea_body_of(const ea_config *cfg, const ea_route *route)
+{
+    return route && route->has_body ? &route->body : &cfg->body;
+}
+
+/* clearRouteCache: Envoy re-selects the route after an allowing answer
+ * changed the request's headers. gwf picks the route (the nginx
+ * location) before any filter runs and never picks it again, so true
+ * cannot be honoured: refused rather than ignored. */
+static void
+parse_clear_route_cache(gwf_cfg *c, const json_t *root)
+{
+    int clear = 0;
+
+    if (gwf_cfg_bool(c, "", root, "clearRouteCache", 0, &clear) == GWF_OK &&
+        clear)
+        gwf_cfg_fail(c, "clearRouteCache",
+                     "true is not supported: gwf does not select the route "
+                     "again after the authz answer changes the request");
+}
+
+/* statPrefix: a non-empty string, the value of the stat_prefix label of
+ * the plugin's metrics (Envoy puts it in its stat names). */
+static void
+parse_stat_prefix(ea_config *cfg, gwf_cfg *c, const json_t *root)
+{
+    const char *prefix = NULL;
+
+    if (gwf_cfg_string(c, "", root, "statPrefix", GWF_CFG_NONEMPTY, &prefix) !=
+        GWF_OK)
+        return;
+    cfg->stat_prefix = strdup(prefix ? prefix : "");
+    if (!cfg->stat_prefix)
+        gwf_cfg_no_memory(c, "statPrefix");
 }
 
 static void
@@ -448,15 +545,18 @@ gwf_status
 ea_config_parse(ea_config *cfg, gwf_cfg *c, const json_t *root)
 {
     static const char *const known[] = {
-        "httpService", "grpcService",      "headersToForward",
-        "failOpen",    "statusOnError",    "withRequestBody",
-        "tls",         "maxAnswerHeaders", NULL};
+        "httpService",   "grpcService",      "headersToForward",
+        "failOpen",      "clearRouteCache",  "withRequestBody",
+        "statusOnError", "statPrefix",       "percentageEnabled",
+        "tls",           "maxAnswerHeaders", NULL};
     const json_t *http = NULL, *grpc = NULL;
     int64_t status = EA_DEFAULT_STATUS_ON_ERROR;
     int64_t max_headers = EA_DEFAULT_MAX_ANSWER_HEADERS;
+    int64_t percent = 100;
     int shapes_ok;
 
-    cfg->timeout_ns = EA_DEFAULT_TIMEOUT_NS;
+    cfg->timeout_ns = EA_DEFAULT_GRPC_TIMEOUT_NS;
+    cfg->percent_enabled = 100;
     ea_answer_limit_set(&cfg->answer_limit, EA_DEFAULT_MAX_ANSWER_HEADERS);
     if (gwf_cfg_check_object(c, "", root, "an object", GWF_CFG_REQUIRED) !=
         GWF_OK)
@@ -486,13 +586,30 @@ ea_config_parse(ea_config *cfg, gwf_cfg *c, const json_t *root)
     }
     parse_names(c, "", root, "headersToForward", &cfg->headers_to_forward);
     gwf_cfg_bool(c, "", root, "failOpen", 0, &cfg->fail_open);
-    gwf_cfg_int(c, "", root, "statusOnError", 0, 200, 599, &status);
+    /* kgateway's range is 100-511, but a 1xx status is informational:
+     * it cannot end a request (a client sent one waits for the real
+     * answer forever), and the ABI's replies are 200-599. Refused by
+     * name rather than sent. */
+    if (gwf_cfg_int(c, "", root, "statusOnError", 0, EA_MIN_STATUS_ON_ERROR,
+                    EA_MAX_STATUS_ON_ERROR, &status) == GWF_OK &&
+        status < 200)
+        gwf_cfg_fail(c, "statusOnError",
+                     "%lld is an informational (1xx) status, which cannot "
+                     "end a request: expected 200 to 511",
+                     (long long)status);
     cfg->status_on_error = (uint32_t)status;
+    parse_clear_route_cache(c, root);
+    parse_stat_prefix(cfg, c, root);
+    if (gwf_cfg_int(c, "", root, "percentageEnabled", 0, 0, 100, &percent) ==
+        GWF_OK)
+        cfg->percent_enabled = (unsigned)percent;
     /* A gwf extension: kgateway's extAuth has no such field. */
     if (gwf_cfg_int(c, "", root, "maxAnswerHeaders", 0, 1,
                     EA_MAX_MAX_ANSWER_HEADERS, &max_headers) == GWF_OK)
         ea_answer_limit_set(&cfg->answer_limit, (size_t)max_headers);
-    parse_with_body(cfg, c, root);
+    parse_with_body(c, "", root, &cfg->body);
+    if (!cfg->stat_prefix && !(cfg->stat_prefix = strdup("")))
+        gwf_cfg_no_memory(c, "");
     if (!cfg->path_prefix && !(cfg->path_prefix = strdup("")))
         gwf_cfg_no_memory(c, "");
     if (gwf_cfg_status(c) == GWF_OK && cfg->connect_host)
@@ -506,20 +623,31 @@ ea_config_free(ea_config *cfg)
     free(cfg->base_url);
     free(cfg->authority);
     free(cfg->path_prefix);
+    free(cfg->stat_prefix);
     free(cfg->ca_file);
     free(cfg->server_name);
     free(cfg->connect_host);
     curl_slist_free_all(cfg->connect_to);
     ea_names_free(&cfg->headers_to_forward);
+    for (size_t i = 0;
+         cfg->headers_to_add_formats && i < cfg->headers_to_add.count; i++)
+        gwf_format_free(cfg->headers_to_add_formats[i]);
+    free(cfg->headers_to_add_formats);
     ea_pairs_free(&cfg->headers_to_add);
     ea_names_free(&cfg->headers_to_backend);
     ea_names_free(&cfg->headers_to_client);
     ea_names_free(&cfg->headers_on_success);
 }
 
+/* A TrafficPolicy's spec.extAuth, as the runtime hands it over:
+ * extensionRef (resolved by the runtime), disable (the runtime plans no
+ * check for it; accepted here so that the shape is whole),
+ * contextExtensions and withRequestBody. */
 gwf_status
 ea_route_parse(gwf_cfg *c, ea_route *route, const json_t *root)
 {
+    static const char *const known[] = {"extensionRef", "withRequestBody",
+                                        "contextExtensions", "disable", NULL};
     char field[GWF_CFG_PATH_MAX];
     const json_t *ctx = NULL, *value;
     const char *key;
@@ -527,13 +655,15 @@ ea_route_parse(gwf_cfg *c, ea_route *route, const json_t *root)
     if (gwf_cfg_check_object(c, "", root, "an object", GWF_CFG_REQUIRED) !=
         GWF_OK)
         return gwf_cfg_status(c);
+    gwf_cfg_known(c, "", root, known);
+    parse_with_body(c, "", root, &route->body);
+    route->has_body = route->body.with_body;
     if (gwf_cfg_object(c, "", root, "contextExtensions", 0, &ctx) != GWF_OK ||
         !ctx)
         return gwf_cfg_status(c);
     json_object_foreach((json_t *)ctx, key, value)
     {
         const char *text = NULL;
-        ea_pair *grown;
 
         /* A map of string to string: null is no string either. */
         if (gwf_cfg_string(c, "contextExtensions", ctx, key, GWF_CFG_REQUIRED,
@@ -541,16 +671,8 @@ ea_route_parse(gwf_cfg *c, ea_route *route, const json_t *root)
             continue;
         gwf_cfg_member(field, "contextExtensions", key);
         /* Keys keep their case: they are not header names. */
-        grown = realloc(route->context_extensions.items,
-                        (route->context_extensions.count + 1) * sizeof(*grown));
-        if (!grown)
-            return gwf_cfg_no_memory(c, field);
-        route->context_extensions.items = grown;
-        grown[route->context_extensions.count].name = strdup(key);
-        grown[route->context_extensions.count].value = strdup(text);
-        route->context_extensions.count++;
-        if (!grown[route->context_extensions.count - 1].name ||
-            !grown[route->context_extensions.count - 1].value)
+        if (ea_pairs_add_exact(&route->context_extensions, key, strlen(key),
+                               text, strlen(text)) != 0)
             return gwf_cfg_no_memory(c, field);
     }
     return gwf_cfg_status(c);

@@ -5,7 +5,8 @@
  *
  * The plugin is split by concern:
  *   config.c      the extAuth JSON (GatewayExtension) and the per-route
- *                 contextExtensions (TrafficPolicy) -> ea_config/ea_route
+ *                 contextExtensions and withRequestBody (TrafficPolicy)
+ *                 -> ea_config/ea_route
  *   client.c      one libcurl multi handle per worker, driven by the
  *                 host's fd watches and timers (multi-socket API)
  *   request.c     what of the client's request a check can carry; the
@@ -23,13 +24,23 @@
 #include <gwf/sdk.h>
 #include <gwf/sdk_config.h>
 #include <gwf/sdk_curl.h>
+#include <gwf/sdk_format.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdint.h>
 
-#define EA_DEFAULT_TIMEOUT_NS (200 * UINT64_C(1000000)) /* Envoy: 200ms */
+/* requestTimeout when unset: kgateway gives an httpService its own
+ * default (HTTPDefaultTimeout, 2s) and leaves a grpcService's to Envoy's
+ * ext_authz, which waits 200ms. */
+#define EA_DEFAULT_HTTP_TIMEOUT_NS (2000 * UINT64_C(1000000))
+#define EA_DEFAULT_GRPC_TIMEOUT_NS (200 * UINT64_C(1000000))
+/* kgateway's duration rule: at least 1ms */
+#define EA_MIN_DURATION_NS UINT64_C(1000000)
+/* statusOnError: kgateway's default and range */
 #define EA_DEFAULT_STATUS_ON_ERROR 403
+#define EA_MIN_STATUS_ON_ERROR 100
+#define EA_MAX_STATUS_ON_ERROR 511
 /* Most bytes of an authz server's answer (headers + body) we keep: a
  * bigger answer is a server failure, not something to buffer. */
 #define EA_MAX_RESPONSE_BYTES (1024 * 1024)
@@ -63,9 +74,15 @@
  * transfer for each removal. 256 checks at 1 ms each are 256,000 checks
  * a second per worker. */
 #define EA_MAX_ACTIVE_CALLS 256
-#define EA_MAX_RETRY_ATTEMPTS 10
-#define EA_DEFAULT_RETRY_BASE_NS (25 * UINT64_C(1000000))
-#define EA_DEFAULT_RETRY_MAX_NS (250 * UINT64_C(1000000))
+/* retry: kgateway's ExtSvcRetryPolicy. `attempts` (retries after the
+ * first try) defaults to 1 and may be 0; it has no upper bound of its
+ * own (an int32), requestTimeout bounds the whole check. Without a
+ * backoff Envoy's RetryPolicy waits from a 1s base interval; maxInterval
+ * defaults to 10 times the base. */
+#define EA_DEFAULT_RETRY_ATTEMPTS 1
+#define EA_MAX_RETRY_ATTEMPTS INT32_MAX
+#define EA_DEFAULT_RETRY_BASE_NS (1000 * UINT64_C(1000000))
+#define EA_RETRY_MAX_FACTOR 10
 
 typedef enum { EA_MODE_HTTP = 0, EA_MODE_GRPC = 1 } ea_mode;
 
@@ -108,6 +125,15 @@ typedef struct ea_names {
     size_t cap; /* of items (and sorted, when kept) */
 } ea_names;
 
+/* withRequestBody: of the extension, or a route's override (Envoy's
+ * CheckSettings.with_request_body replaces the filter's as a whole). */
+typedef struct ea_body_settings {
+    int with_body;
+    size_t max_request_bytes;
+    int allow_partial;
+    int pack_as_bytes;
+} ea_body_settings;
+
 /* Built by config_create, then read-only for every worker. */
 typedef struct ea_config {
     gwf_instance *instance;
@@ -128,6 +154,10 @@ typedef struct ea_config {
 
     ea_names headers_to_forward; /* besides authorization and host */
     ea_pairs headers_to_add;     /* HTTP: set on the check request */
+    /* Beside each headers_to_add item: its compiled Envoy format when the
+     * value depends on the request (rendered per check), or NULL when it
+     * is constant (the item's value is then its rendering). */
+    gwf_format **headers_to_add_formats;
     ea_names headers_to_backend; /* HTTP: copied to the upstream request */
     ea_names headers_to_client;  /* HTTP: on a denial; empty = all */
     ea_names headers_on_success; /* HTTP: to the client on an allow */
@@ -136,10 +166,14 @@ typedef struct ea_config {
     uint32_t status_on_error;
     ea_answer_limit answer_limit; /* maxAnswerHeaders */
 
-    int with_body;
-    size_t max_request_bytes;
-    int allow_partial;
-    int pack_as_bytes;
+    ea_body_settings body; /* withRequestBody */
+
+    /* percentageEnabled: the share of requests checked, 0-100 (Envoy's
+     * filter_enabled); the others pass unchecked */
+    unsigned percent_enabled;
+    /* statPrefix, the value of the metrics' stat_prefix label ("" when
+     * unset), owned */
+    char *stat_prefix;
 
     /* retry: more attempts after a retryable error (5xx, refused, reset),
      * within requestTimeout, waiting base * 2^n (at most max) between */
@@ -153,10 +187,17 @@ typedef struct ea_config {
     int has_metric;
 } ea_config;
 
-/* Per route: the TrafficPolicy's contextExtensions (gRPC mode only). */
+/* Per route: a TrafficPolicy's spec.extAuth. contextExtensions go with
+ * each check (gRPC mode only); withRequestBody, when set, replaces the
+ * extension's. */
 typedef struct ea_route {
     ea_pairs context_extensions;
+    int has_body;
+    ea_body_settings body;
 } ea_route;
+
+/* The body settings a check of `route` (may be NULL) uses. */
+const ea_body_settings *ea_body_of(const ea_config *cfg, const ea_route *route);
 
 /* What the authz server decided, in terms the filter applies. */
 typedef enum {
@@ -260,6 +301,10 @@ gwf_status ea_later_post(ea_worker *w, ea_later *later, void (*run)(void *arg),
 /* Take it off the queue if it is there (O(1)). */
 void ea_later_cancel(ea_worker *w, ea_later *later);
 ea_worker *ea_worker_new(const ea_config *cfg);
+/* A uniformly distributed 32-bit number from the worker's own generator
+ * (seeded from the kernel's random source): percentageEnabled and the
+ * retries' jitter. Not for secrets. */
+uint32_t ea_worker_random(ea_worker *w);
 void ea_worker_free(ea_worker *w);
 /* Start the call; `call->easy` must be set up, with call->worker = w set
  * before ea_call_easy so that it may reuse a pooled handle. GWF_OK or an

@@ -4,11 +4,13 @@
  * deny or change the request by its answer.
  *
  * A request's life here:
- *   request_headers   start the check (a request that cannot be carried
- *                     to the authz server as it is, request.c, is
- *                     refused 400 there: never failOpen), or first
- *                     buffer the body when
- *                     withRequestBody asks for it (GWF_BUFFER);
+ *   request_headers   let the request pass unchecked when
+ *                     percentageEnabled does not draw it; else start
+ *                     the check (a request that cannot be carried to
+ *                     the authz server as it is, request.c, is refused
+ *                     400 there: never failOpen), or first buffer the
+ *                     body when withRequestBody (the route's, else the
+ *                     extension's) asks for it (GWF_BUFFER);
  *   request_body      with the whole body: start the check;
  *   (the check runs on the worker's curl multi handle, client.c; a stream
  *    timer bounds it by requestTimeout)
@@ -53,14 +55,17 @@ typedef struct ea_stream {
 
 /* ---- metrics ---------------------------------------------------------- */
 
+/* ext_authz_checks_total{result, stat_prefix}: statPrefix ("" when unset)
+ * tells the checks of one extension from another's, as Envoy's
+ * stat_prefix does in its stat names. */
 static void
 count(const ea_config *cfg, const char *result)
 {
-    gwf_view label = gwf_cstr(result);
+    gwf_view labels[2] = {gwf_cstr(result), gwf_cstr(cfg->stat_prefix)};
 
     if (cfg->has_metric)
         cfg->instance->host->metric_add(cfg->instance, cfg->checks_metric,
-                                        &label, 1, 1);
+                                        labels, 2, 1);
 }
 
 /* ---- applying a verdict ------------------------------------------------ */
@@ -272,21 +277,40 @@ on_retry(void *arg)
         apply(es, &v, 0);
 }
 
+/* The wait before retry number `n` (1 for the first): Envoy's fully
+ * jittered exponential back-off, a random time up to (2^n - 1) times the
+ * base interval, at most maxInterval (25ms: the first retry within 25ms,
+ * the second within 75ms, ...). At least 1ns, so that a retry always
+ * waits for the host's clock. */
+static uint64_t
+retry_delay(ea_stream *es, unsigned n)
+{
+    const ea_config *cfg = es->cfg;
+    uint64_t ceiling = cfg->retry_max_ns;
+    uint64_t random;
+
+    if (n < 63 &&
+        ((UINT64_C(1) << n) - 1) <= cfg->retry_max_ns / cfg->retry_base_ns)
+        ceiling = ((UINT64_C(1) << n) - 1) * cfg->retry_base_ns;
+    if (ceiling > cfg->retry_max_ns)
+        ceiling = cfg->retry_max_ns;
+    random = (uint64_t)ea_worker_random(es->worker) << 32 |
+             ea_worker_random(es->worker);
+    return 1 + random % ceiling;
+}
+
 /* Wait and try again, if the config allows another attempt. */
 static int
 retry_later(ea_stream *es, const ea_verdict *v)
 {
     const ea_config *cfg = es->cfg;
-    uint64_t delay = cfg->retry_base_ns;
+    uint64_t delay;
 
     if (v->kind != EA_VERDICT_ERROR || !v->retryable ||
         es->attempt >= cfg->retry_attempts)
         return 0;
-    for (unsigned i = 0; i < es->attempt && delay < cfg->retry_max_ns; i++)
-        delay *= 2;
-    if (delay > cfg->retry_max_ns)
-        delay = cfg->retry_max_ns;
     es->attempt++;
+    delay = retry_delay(es, es->attempt);
     gwf_stream_logf(es->s, GWF_LOG_INFO,
                     "ext_authz check failed: %s; "
                     "retry %u of %u",
@@ -389,22 +413,43 @@ reply_too_large(ea_stream *es)
 
 /* ---- hooks ------------------------------------------------------------- */
 
+/* percentageEnabled (Envoy's filter_enabled): is this request one of
+ * the share that is checked? The others pass unchecked. */
+static int
+sampled(ea_stream *es)
+{
+    unsigned percent = es->cfg->percent_enabled;
+
+    if (percent >= 100)
+        return 1;
+    /* Without a worker there is no draw: checked, so that the check
+     * fails as any internal error does (failOpen decides), never skipped. */
+    if (percent > 0 && !es->worker)
+        return 1;
+    return percent > 0 && ea_worker_random(es->worker) % 100 < percent;
+}
+
 static gwf_action
 ea_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
 {
     ea_stream *es = ctx;
-    const ea_config *cfg = es->cfg;
+    const ea_body_settings *body = ea_body_of(es->cfg, es->route);
 
-    if (cfg->with_body && !end_of_stream) {
+    if (!sampled(es)) {
+        es->checked = 1;
+        count(es->cfg, "skipped");
+        return GWF_CONTINUE;
+    }
+    if (body->with_body && !end_of_stream) {
         gwf_view cl;
         /* Refuse early what we know will be too large. */
-        if (!cfg->allow_partial &&
+        if (!body->allow_partial &&
             gwf_header_get(s, GWF_REQUEST, "content-length", &cl) == GWF_OK) {
             char digits[24];
             if (cl.len < sizeof(digits)) {
                 memcpy(digits, cl.ptr, cl.len);
                 digits[cl.len] = '\0';
-                if (strtoull(digits, NULL, 10) > cfg->max_request_bytes) {
+                if (strtoull(digits, NULL, 10) > body->max_request_bytes) {
                     reply_too_large(es);
                     return GWF_PAUSE;
                 }
@@ -419,7 +464,7 @@ static gwf_action
 ea_request_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
 {
     ea_stream *es = ctx;
-    const ea_config *cfg = es->cfg;
+    const ea_body_settings *settings = ea_body_of(es->cfg, es->route);
     gwf_view body = {0};
     int partial = 0;
 
@@ -429,12 +474,12 @@ ea_request_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
         return GWF_BUFFER;
     if (s->host->body_get(s, GWF_REQUEST, &body) != GWF_OK)
         body.len = 0;
-    if (body.len > cfg->max_request_bytes) {
-        if (!cfg->allow_partial) {
+    if (body.len > settings->max_request_bytes) {
+        if (!settings->allow_partial) {
             reply_too_large(es);
             return GWF_PAUSE;
         }
-        body.len = cfg->max_request_bytes;
+        body.len = settings->max_request_bytes;
         partial = 1;
     }
     return start_check(es, body.ptr ? body.ptr : "", body.len, partial);
@@ -491,7 +536,7 @@ ea_stream_destroy(gwf_stream *s, void *ctx)
 static gwf_status
 ea_config_create(const gwf_config_init *init, void **out)
 {
-    static const char *const labels[] = {"result"};
+    static const char *const labels[] = {"result", "stat_prefix"};
     ea_config *cfg = calloc(1, sizeof(*cfg));
     json_t *root;
     json_error_t error;
@@ -523,8 +568,9 @@ ea_config_create(const gwf_config_init *init, void **out)
                           inst, GWF_METRIC_COUNTER, "ext_authz_checks_total",
                           "Authorization checks, by result "
                           "(allowed, denied, error, failed_open, "
-                          "too_large, invalid_request).",
-                          labels, 1, NULL, 0, &cfg->checks_metric) == GWF_OK;
+                          "too_large, invalid_request, skipped) and "
+                          "statPrefix.",
+                          labels, 2, NULL, 0, &cfg->checks_metric) == GWF_OK;
     cfg->has_dropped_metric =
         inst->host->metric_define(
             inst, GWF_METRIC_COUNTER, "ext_authz_dropped_headers_total",

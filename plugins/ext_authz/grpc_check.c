@@ -69,23 +69,34 @@ put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
 
     if (s->host->attribute(s, addr, &a) != GWF_OK || a.len == 0)
         return;
-    pb_put_bytes(&sock, 2, a.ptr, a.len);
+    gwf_pb_put_bytes(&sock, 2, a.ptr, a.len);
     if (s->host->attribute(s, port, &p) == GWF_OK && p.len &&
         p.len < sizeof(digits)) {
         memcpy(digits, p.ptr, p.len);
         digits[p.len] = '\0';
         n = strtoul(digits, NULL, 10);
         if (n > 0 && n < 65536)
-            pb_put_uint(&sock, 3, n);
+            gwf_pb_put_uint(&sock, 3, n);
     }
-    pb_put_bytes(&address, 1, sock.data, sock.len);
-    pb_put_bytes(&peer, 1, address.data, address.len);
-    pb_put_bytes(b, field, peer.data, peer.len);
+    gwf_pb_put_bytes(&address, 1, sock.data, sock.len);
+    gwf_pb_put_bytes(&peer, 1, address.data, address.len);
+    gwf_pb_put_bytes(b, field, peer.data, peer.len);
     if (sock.failed || address.failed || peer.failed)
         b->failed = 1;
     gwf_strbuf_free(&sock);
     gwf_strbuf_free(&address);
     gwf_strbuf_free(&peer);
+}
+
+/* headersToForward (Envoy's allowed_headers), when set, is the whole
+ * list of request headers a gRPC check carries, pseudo-headers
+ * included (their values still travel in the method, path, host and
+ * scheme fields); unset, every header is sent. */
+static int
+forwarded(const ea_config *cfg, const char *name, size_t len)
+{
+    return cfg->headers_to_forward.count == 0 ||
+           ea_names_has(&cfg->headers_to_forward, name, len);
 }
 
 /* Request headers as Envoy gives them: lowercase names, repeated values
@@ -94,7 +105,7 @@ put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
  * left out, so that the server never reads a cut body as whole or the
  * reverse. */
 static int
-collect_headers(gwf_stream *s, ea_pairs *out, int partial)
+collect_headers(const ea_config *cfg, gwf_stream *s, ea_pairs *out, int partial)
 {
     static const char *const pseudo[] = {":authority", ":method", ":path",
                                          ":scheme"};
@@ -102,6 +113,8 @@ collect_headers(gwf_stream *s, ea_pairs *out, int partial)
 
     for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++) {
         gwf_view v;
+        if (!forwarded(cfg, pseudo[i], strlen(pseudo[i])))
+            continue;
         if (s->host->header_get(s, GWF_REQUEST, pseudo[i], strlen(pseudo[i]), 0,
                                 &v) == GWF_OK &&
             ea_pairs_add(out, pseudo[i], strlen(pseudo[i]), v.ptr, v.len))
@@ -113,8 +126,9 @@ collect_headers(gwf_stream *s, ea_pairs *out, int partial)
 
         if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
             continue;
-        if (name.len == 25 &&
-            strncasecmp(name.ptr, "x-envoy-auth-partial-body", 25) == 0)
+        if ((name.len == 25 &&
+             strncasecmp(name.ptr, "x-envoy-auth-partial-body", 25) == 0) ||
+            !forwarded(cfg, name.ptr, name.len))
             continue;
         for (size_t j = 0; j < out->count; j++) {
             if (strlen(out->items[j].name) == name.len &&
@@ -151,49 +165,45 @@ encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
     gwf_view v;
     int rc = -1;
 
-    if (collect_headers(s, &headers, partial) != 0)
+    if (collect_headers(cfg, s, &headers, partial) != 0)
         goto done;
     if (s->host->attribute(s, GWF_ATTR_REQUEST_ID, &v) == GWF_OK)
-        pb_put_bytes(&http, 1, v.ptr, v.len);
+        gwf_pb_put_bytes(&http, 1, v.ptr, v.len);
     if (s->host->header_get(s, GWF_REQUEST, ":method", 7, 0, &v) == GWF_OK)
-        pb_put_bytes(&http, 2, v.ptr, v.len);
+        gwf_pb_put_bytes(&http, 2, v.ptr, v.len);
     for (size_t i = 0; i < headers.count; i++)
-        pb_put_map_entry(&http, 3, headers.items[i].name,
-                         strlen(headers.items[i].name), headers.items[i].value,
-                         strlen(headers.items[i].value));
+        gwf_pb_put_map_entry(
+            &http, 3, headers.items[i].name, strlen(headers.items[i].name),
+            headers.items[i].value, strlen(headers.items[i].value));
     if (s->host->header_get(s, GWF_REQUEST, ":path", 5, 0, &v) == GWF_OK)
-        pb_put_bytes(&http, 4, v.ptr, v.len);
+        gwf_pb_put_bytes(&http, 4, v.ptr, v.len);
     if (s->host->header_get(s, GWF_REQUEST, ":authority", 10, 0, &v) == GWF_OK)
-        pb_put_bytes(&http, 5, v.ptr, v.len);
+        gwf_pb_put_bytes(&http, 5, v.ptr, v.len);
     if (s->host->header_get(s, GWF_REQUEST, ":scheme", 7, 0, &v) == GWF_OK)
-        pb_put_bytes(&http, 6, v.ptr, v.len);
+        gwf_pb_put_bytes(&http, 6, v.ptr, v.len);
     if (body) {
-        pb_put_uint(&http, 9, body_len);
-        pb_put_bytes(&http, cfg->pack_as_bytes ? 12 : 11, body, body_len);
+        gwf_pb_put_uint(&http, 9, body_len);
+        gwf_pb_put_bytes(&http, ea_body_of(cfg, route)->pack_as_bytes ? 12 : 11,
+                         body, body_len);
     }
     if (s->host->attribute(s, GWF_ATTR_PROTOCOL, &v) == GWF_OK)
-        pb_put_bytes(&http, 10, v.ptr, v.len);
+        gwf_pb_put_bytes(&http, 10, v.ptr, v.len);
 
-    pb_put_bytes(&request, 2, http.data, http.len);
+    gwf_pb_put_bytes(&request, 2, http.data, http.len);
     put_peer(&attrs, 1, s, GWF_ATTR_REMOTE_ADDRESS, GWF_ATTR_REMOTE_PORT);
     put_peer(&attrs, 2, s, GWF_ATTR_LOCAL_ADDRESS, GWF_ATTR_LOCAL_PORT);
-    pb_put_bytes(&attrs, 4, request.data, request.len);
+    gwf_pb_put_bytes(&attrs, 4, request.data, request.len);
     for (size_t i = 0; route && i < route->context_extensions.count; i++) {
         const ea_pair *p = &route->context_extensions.items[i];
-        pb_put_map_entry(&attrs, 10, p->name, strlen(p->name), p->value,
-                         strlen(p->value));
+        gwf_pb_put_map_entry(&attrs, 10, p->name, strlen(p->name), p->value,
+                             strlen(p->value));
     }
-    pb_put_bytes(&check, 1, attrs.data, attrs.len);
+    gwf_pb_put_bytes(&check, 1, attrs.data, attrs.len);
     if (http.failed || request.failed || attrs.failed || check.failed)
         goto done;
-    /* gRPC framing: not compressed, 4-byte big-endian length. */
-    {
-        char prefix[5] = {0, (char)(check.len >> 24), (char)(check.len >> 16),
-                          (char)(check.len >> 8), (char)check.len};
-        gwf_strbuf_append(out, prefix, 5);
-        gwf_strbuf_append(out, check.data, check.len);
-    }
-    rc = out->failed ? -1 : 0;
+    if (gwf_grpc_frame(out, &check) != 0)
+        goto done;
+    rc = 0;
 done:
     ea_pairs_free(&headers);
     gwf_strbuf_free(&http);
@@ -209,7 +219,7 @@ done:
  * the check. GWF_ERR_BAD_ARGUMENT (the client's fault) or GWF_OK. */
 static gwf_status
 check_carriable(const ea_config *cfg, gwf_stream *s, const char *body,
-                size_t body_len, const char **why)
+                size_t body_len, int pack_as_bytes, const char **why)
 {
     ea_request req;
     size_t count = s->host->header_count(s, GWF_REQUEST);
@@ -226,7 +236,8 @@ check_carriable(const ea_config *cfg, gwf_stream *s, const char *body,
     for (size_t i = 0; i < count; i++) {
         gwf_view name, value;
 
-        if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
+        if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK ||
+            !forwarded(cfg, name.ptr, name.len))
             continue;
         if (!ea_utf8_valid(name.ptr, name.len) ||
             !ea_utf8_valid(value.ptr, value.len)) {
@@ -234,7 +245,7 @@ check_carriable(const ea_config *cfg, gwf_stream *s, const char *body,
             return GWF_ERR_BAD_ARGUMENT;
         }
     }
-    if (body && !cfg->pack_as_bytes && !ea_utf8_valid(body, body_len)) {
+    if (body && !pack_as_bytes && !ea_utf8_valid(body, body_len)) {
         *why = "the request body is not UTF-8 (see packAsBytes)";
         return GWF_ERR_BAD_ARGUMENT;
     }
@@ -275,12 +286,13 @@ ea_grpc_prepare(const ea_config *cfg, const ea_route *route, gwf_stream *s,
 {
     gwf_strbuf msg = {0}, url = {0}, line = {0};
     struct curl_slist *list = NULL;
+    int pack_as_bytes = ea_body_of(cfg, route)->pack_as_bytes;
     gwf_status st;
 
     /* A body cut at maxRequestBytes may end inside a character. */
-    if (body && partial && !cfg->pack_as_bytes)
+    if (body && partial && !pack_as_bytes)
         body_len = ea_utf8_whole_len(body, body_len);
-    st = check_carriable(cfg, s, body, body_len, why);
+    st = check_carriable(cfg, s, body, body_len, pack_as_bytes, why);
     if (st != GWF_OK)
         return st;
 
@@ -349,20 +361,20 @@ static int
 decode_header_option(const uint8_t *data, size_t len, gwf_view *name,
                      gwf_view *value, int *append)
 {
-    pb_reader r = {data, data + len};
-    pb_field f;
+    gwf_pb_reader r = {data, data + len};
+    gwf_pb_field f;
     int rc;
 
     *append = 0;
     name->ptr = value->ptr = NULL;
     name->len = value->len = 0;
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.wire == PB_LEN) {
-            pb_reader hr = {f.data, f.data + f.len};
-            pb_field hf;
+    while ((rc = gwf_pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == GWF_PB_LEN) {
+            gwf_pb_reader hr = {f.data, f.data + f.len};
+            gwf_pb_field hf;
             int hrc;
-            while ((hrc = pb_next(&hr, &hf)) == 1) {
-                if (hf.wire != PB_LEN)
+            while ((hrc = gwf_pb_next(&hr, &hf)) == 1) {
+                if (hf.wire != GWF_PB_LEN)
                     continue;
                 if (hf.number == 1) {
                     name->ptr = (const char *)hf.data;
@@ -374,12 +386,12 @@ decode_header_option(const uint8_t *data, size_t len, gwf_view *name,
             }
             if (hrc < 0)
                 return -1;
-        } else if (f.number == 2 && f.wire == PB_LEN) {
-            pb_reader br = {f.data, f.data + f.len};
-            pb_field bf;
+        } else if (f.number == 2 && f.wire == GWF_PB_LEN) {
+            gwf_pb_reader br = {f.data, f.data + f.len};
+            gwf_pb_field bf;
             int brc;
-            while ((brc = pb_next(&br, &bf)) == 1) {
-                if (bf.number == 1 && bf.wire == PB_VARINT)
+            while ((brc = gwf_pb_next(&br, &bf)) == 1) {
+                if (bf.number == 1 && bf.wire == GWF_PB_VARINT)
                     *append = bf.varint != 0;
             }
             if (brc < 0)
@@ -398,24 +410,24 @@ static int
 decode_denied(const uint8_t *data, size_t len, const ea_answer_limit *limit,
               ea_verdict *v)
 {
-    pb_reader r = {data, data + len};
-    pb_field f;
+    gwf_pb_reader r = {data, data + len};
+    gwf_pb_field f;
     int rc;
 
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.wire == PB_LEN) {
-            pb_reader sr = {f.data, f.data + f.len};
-            pb_field sf;
+    while ((rc = gwf_pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == GWF_PB_LEN) {
+            gwf_pb_reader sr = {f.data, f.data + f.len};
+            gwf_pb_field sf;
             int src;
-            while ((src = pb_next(&sr, &sf)) == 1) {
-                if (sf.number == 1 && sf.wire == PB_VARINT)
+            while ((src = gwf_pb_next(&sr, &sf)) == 1) {
+                if (sf.number == 1 && sf.wire == GWF_PB_VARINT)
                     v->status = sf.varint >= 200 && sf.varint <= 599
                                     ? (uint32_t)sf.varint
                                     : 403;
             }
             if (src < 0)
                 return -1;
-        } else if (f.number == 2 && f.wire == PB_LEN) {
+        } else if (f.number == 2 && f.wire == GWF_PB_LEN) {
             gwf_view name, value;
             int append, hrc;
             if (v->to_client.count + v->dropped_headers >= limit->max) {
@@ -430,7 +442,7 @@ decode_denied(const uint8_t *data, size_t len, const ea_answer_limit *limit,
             if (hrc != 0 || ea_pairs_add(&v->to_client, name.ptr, name.len,
                                          value.ptr, value.len) != 0)
                 return -1;
-        } else if (f.number == 3 && f.wire == PB_LEN) {
+        } else if (f.number == 3 && f.wire == GWF_PB_LEN) {
             char *body = realloc(v->body, f.len ? f.len : 1);
             if (!body)
                 return -1;
@@ -446,7 +458,7 @@ decode_denied(const uint8_t *data, size_t len, const ea_answer_limit *limit,
  * (the request line and the route's Host are not the service's to drop);
  * any other invalid name makes the answer malformed. */
 static int
-decode_removal(const pb_field *f, ea_verdict *v)
+decode_removal(const gwf_pb_field *f, ea_verdict *v)
 {
     const char *name = (const char *)f->data;
 
@@ -460,18 +472,18 @@ decode_removal(const pb_field *f, ea_verdict *v)
 
 /* QueryParameter (7) or a key to remove (8). */
 static int
-decode_query(const pb_field *f, ea_verdict *v)
+decode_query(const gwf_pb_field *f, ea_verdict *v)
 {
-    pb_reader r = {f->data, f->data + f->len};
-    pb_field qf;
+    gwf_pb_reader r = {f->data, f->data + f->len};
+    gwf_pb_field qf;
     gwf_view key = {0}, value = {0};
     int rc;
 
     if (f->number == 8)
         return ea_pairs_add_exact(&v->query_remove, (const char *)f->data,
                                   f->len, "", 0);
-    while ((rc = pb_next(&r, &qf)) == 1) {
-        if (qf.wire != PB_LEN)
+    while ((rc = gwf_pb_next(&r, &qf)) == 1) {
+        if (qf.wire != GWF_PB_LEN)
             continue;
         if (qf.number == 1) {
             key.ptr = (const char *)qf.data;
@@ -491,7 +503,7 @@ decode_query(const pb_field *f, ea_verdict *v)
  * in turn, so of two values of one name the last wins), append true
  * adds. */
 static int
-decode_mutation(const pb_field *f, ea_verdict *v)
+decode_mutation(const gwf_pb_field *f, ea_verdict *v)
 {
     gwf_view name, value;
     int append;
@@ -511,13 +523,13 @@ static int
 decode_ok(const uint8_t *data, size_t len, const ea_answer_limit *limit,
           ea_verdict *v, pb_struct_reader *ok_metadata, int *has_ok_metadata)
 {
-    pb_reader r = {data, data + len};
-    pb_field f;
+    gwf_pb_reader r = {data, data + len};
+    gwf_pb_field f;
     size_t operations = 0;
     int rc, frc;
 
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.wire != PB_LEN)
+    while ((rc = gwf_pb_next(&r, &f)) == 1) {
+        if (f.wire != GWF_PB_LEN)
             continue;
         if (f.number == 2 || f.number == 5 || f.number == 6 || f.number == 7 ||
             f.number == 8) {
@@ -557,14 +569,14 @@ decode_metadata(const uint8_t *data, size_t len, ea_verdict *v,
 {
     pb_struct_reader outer = {0};
     pb_struct_reader *chosen = ok_metadata;
-    pb_reader r = {data, data + len};
-    pb_field f;
+    gwf_pb_reader r = {data, data + len};
+    gwf_pb_field f;
     int rc = 0;
 
     if (!has_ok_metadata) {
         chosen = &outer;
-        while (rc == 0 && pb_next(&r, &f) == 1) {
-            if (f.number == 4 && f.wire == PB_LEN)
+        while (rc == 0 && gwf_pb_next(&r, &f) == 1) {
+            if (f.number == 4 && f.wire == GWF_PB_LEN)
                 rc = pb_struct_merge(&outer, f.data, f.len);
         }
     }
@@ -583,29 +595,29 @@ ea_check_response_decode(const uint8_t *data, size_t len,
 {
     pb_struct_reader ok_metadata = {0};
     int has_ok_metadata = 0;
-    pb_reader r = {data, data + len};
-    pb_field f;
+    gwf_pb_reader r = {data, data + len};
+    gwf_pb_field f;
     int rc;
     uint64_t code = 0;
     const uint8_t *denied = NULL, *ok = NULL;
     size_t denied_len = 0, ok_len = 0;
 
     memset(v, 0, sizeof(*v));
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.wire == PB_LEN) {
-            pb_reader sr = {f.data, f.data + f.len};
-            pb_field sf;
+    while ((rc = gwf_pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == GWF_PB_LEN) {
+            gwf_pb_reader sr = {f.data, f.data + f.len};
+            gwf_pb_field sf;
             int src;
-            while ((src = pb_next(&sr, &sf)) == 1) {
-                if (sf.number == 1 && sf.wire == PB_VARINT)
+            while ((src = gwf_pb_next(&sr, &sf)) == 1) {
+                if (sf.number == 1 && sf.wire == GWF_PB_VARINT)
                     code = sf.varint;
             }
             if (src < 0)
                 goto bad;
-        } else if (f.number == 2 && f.wire == PB_LEN) {
+        } else if (f.number == 2 && f.wire == GWF_PB_LEN) {
             denied = f.data;
             denied_len = f.len;
-        } else if (f.number == 3 && f.wire == PB_LEN) {
+        } else if (f.number == 3 && f.wire == GWF_PB_LEN) {
             ok = f.data;
             ok_len = f.len;
         }
@@ -650,7 +662,8 @@ ea_grpc_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
 {
     const ea_pair *status;
     const uint8_t *body = (const uint8_t *)call->body.data;
-    size_t len = call->body.len, msg_len;
+    size_t len = call->body.len, msg_len = 0;
+    const uint8_t *msg = NULL;
 
     memset(v, 0, sizeof(*v));
     v->kind = EA_VERDICT_ERROR;
@@ -687,15 +700,15 @@ ea_grpc_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
         v->retryable = status && strcmp(status->value, "14") == 0;
         return;
     }
-    if (len < 5 || body[0] != 0) {
+    switch (gwf_grpc_unframe(body, len, &msg, &msg_len)) {
+    case GWF_GRPC_FRAME_OK:
+        ea_check_response_decode(msg, msg_len, &cfg->answer_limit, v);
+        return;
+    case GWF_GRPC_FRAME_BAD_LENGTH:
+        v->error = "the CheckResponse frame is cut or followed by more";
+        return;
+    default:
         v->error = "no uncompressed CheckResponse in the answer";
         return;
     }
-    msg_len = ((size_t)body[1] << 24) | ((size_t)body[2] << 16) |
-              ((size_t)body[3] << 8) | body[4];
-    if (msg_len != len - 5) {
-        v->error = "the CheckResponse frame is cut or followed by more";
-        return;
-    }
-    ea_check_response_decode(body + 5, msg_len, &cfg->answer_limit, v);
 }

@@ -120,6 +120,44 @@ done:
     return st;
 }
 
+/* headersToAdd item `i`: its constant value, or its format rendered for
+ * this request. As Envoy's header parser does, a value that renders
+ * empty adds no header. A rendering that cannot go on a header line (a
+ * control byte the request carried) is the client's doing:
+ * GWF_ERR_BAD_ARGUMENT. */
+static gwf_status
+add_header(const ea_config *cfg, gwf_stream *s, size_t i,
+           struct curl_slist **list, const char **why)
+{
+    const ea_pair *p = &cfg->headers_to_add.items[i];
+    const gwf_format *format =
+        cfg->headers_to_add_formats ? cfg->headers_to_add_formats[i] : NULL;
+    gwf_strbuf value = {0};
+    gwf_status st = GWF_OK;
+
+    if (!format) {
+        if (p->value[0] && add_line(list, p->name, strlen(p->name), p->value,
+                                    strlen(p->value)) != 0)
+            return GWF_ERR_NO_MEMORY;
+        return GWF_OK;
+    }
+    /* Envoy's header formatter: a missing value is empty, and an empty
+     * header is not added. */
+    static const gwf_format_vars header_vars = {.missing_empty = 1};
+    if (gwf_format_render_vars(format, s, &header_vars, &value) != GWF_OK ||
+        value.failed)
+        st = GWF_ERR_NO_MEMORY;
+    else if (!gwf_is_header_value(value.data ? value.data : "", value.len)) {
+        *why = "a headersToAdd value rendered from the request has a "
+               "control byte";
+        st = GWF_ERR_BAD_ARGUMENT;
+    } else if (value.len && add_line(list, p->name, strlen(p->name), value.data,
+                                     value.len) != 0)
+        st = GWF_ERR_NO_MEMORY;
+    gwf_strbuf_free(&value);
+    return st;
+}
+
 /* Host: the client's own (what the upstream gets), or none when the
  * request had none (an HTTP/1.0 request): "Host:" keeps libcurl from
  * sending the authz server's name instead. headersToAdd may set it. */
@@ -177,13 +215,10 @@ ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
         if ((st = forward_header(cfg, s, &list, name, why)) != GWF_OK)
             goto fail;
     }
-    st = GWF_ERR_NO_MEMORY;
-    for (size_t i = 0; i < cfg->headers_to_add.count; i++) {
-        const ea_pair *p = &cfg->headers_to_add.items[i];
-        if (add_line(&list, p->name, strlen(p->name), p->value,
-                     strlen(p->value)) != 0)
+    for (size_t i = 0; i < cfg->headers_to_add.count; i++)
+        if ((st = add_header(cfg, s, i, &list, why)) != GWF_OK)
             goto fail;
-    }
+    st = GWF_ERR_NO_MEMORY;
     if (partial &&
         add_line(&list, "x-envoy-auth-partial-body", 25, "true", 4) != 0)
         goto fail;

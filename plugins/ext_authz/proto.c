@@ -1,7 +1,7 @@
 /*
- * proto.c - see proto.h. The reader checks every length against the end
- * of its buffer before it moves: a malformed message is an error, never a
- * read out of bounds.
+ * proto.c - see proto.h. It reads with the SDK's gwf_pb_next, which
+ * checks every length against the end of its buffer before it moves: a
+ * malformed message is an error, never a read out of bounds.
  *
  * google.protobuf.Struct is read with protobuf's merge rules, so that the
  * JSON says what any protobuf library would have read: a map key seen
@@ -16,122 +16,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-void
-pb_put_varint(gwf_strbuf *b, uint64_t v)
-{
-    char buf[10];
-    size_t n = 0;
-
-    do {
-        buf[n] = (char)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            buf[n] |= (char)0x80;
-        n++;
-    } while (v);
-    gwf_strbuf_append(b, buf, n);
-}
-
-static void
-put_tag(gwf_strbuf *b, uint32_t field, int wire)
-{
-    pb_put_varint(b, ((uint64_t)field << 3) | (uint64_t)wire);
-}
-
-void
-pb_put_uint(gwf_strbuf *b, uint32_t field, uint64_t v)
-{
-    put_tag(b, field, PB_VARINT);
-    pb_put_varint(b, v);
-}
-
-void
-pb_put_bytes(gwf_strbuf *b, uint32_t field, const void *data, size_t len)
-{
-    put_tag(b, field, PB_LEN);
-    pb_put_varint(b, len);
-    if (len)
-        gwf_strbuf_append(b, data, len);
-}
-
-void
-pb_put_map_entry(gwf_strbuf *b, uint32_t field, const char *key, size_t key_len,
-                 const char *value, size_t value_len)
-{
-    gwf_strbuf entry = {0};
-
-    pb_put_bytes(&entry, 1, key, key_len);
-    pb_put_bytes(&entry, 2, value, value_len);
-    if (entry.failed)
-        b->failed = 1;
-    else
-        pb_put_bytes(b, field, entry.data, entry.len);
-    gwf_strbuf_free(&entry);
-}
-
-static int
-get_varint(pb_reader *r, uint64_t *v)
-{
-    uint64_t out = 0;
-
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        uint8_t byte;
-
-        if (r->p >= r->end)
-            return -1;
-        byte = *r->p++;
-        out |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *v = out;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-int
-pb_next(pb_reader *r, pb_field *f)
-{
-    uint64_t key, len;
-
-    if (r->p >= r->end)
-        return 0;
-    if (get_varint(r, &key) != 0 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
-        return -1;
-    f->number = (uint32_t)(key >> 3);
-    f->wire = (int)(key & 7);
-    f->data = NULL;
-    f->len = 0;
-    f->varint = 0;
-    switch (f->wire) {
-    case PB_VARINT:
-        return get_varint(r, &f->varint) == 0 ? 1 : -1;
-    case PB_FIXED64:
-        if (r->end - r->p < 8)
-            return -1;
-        f->data = r->p;
-        f->len = 8;
-        r->p += 8;
-        return 1;
-    case PB_FIXED32:
-        if (r->end - r->p < 4)
-            return -1;
-        f->data = r->p;
-        f->len = 4;
-        r->p += 4;
-        return 1;
-    case PB_LEN:
-        if (get_varint(r, &len) != 0 || len > (uint64_t)(r->end - r->p))
-            return -1;
-        f->data = r->p;
-        f->len = (size_t)len;
-        r->p += len;
-        return 1;
-    default:
-        return -1; /* groups and unknown wire types */
-    }
-}
 
 /* ---- google.protobuf.Struct -> JSON --------------------------------------
  *
@@ -181,28 +65,28 @@ static int
 value_merge(pb_struct_reader *r, const uint8_t *data, size_t len,
             json_t **value, unsigned depth)
 {
-    pb_reader in = {data, data + len};
-    pb_field f;
+    gwf_pb_reader in = {data, data + len};
+    gwf_pb_field f;
     int rc;
 
-    while ((rc = pb_next(&in, &f)) == 1) {
+    while ((rc = gwf_pb_next(&in, &f)) == 1) {
         json_t *next = NULL;
         int is_struct = f.number == 5;
 
-        if (f.number == 1 && f.wire == PB_VARINT) {
+        if (f.number == 1 && f.wire == GWF_PB_VARINT) {
             next = json_null();
-        } else if (f.number == 2 && f.wire == PB_FIXED64) {
+        } else if (f.number == 2 && f.wire == GWF_PB_FIXED64) {
             if (number_json(r, f.data, &next) != 0)
                 return -1;
-        } else if (f.number == 3 && f.wire == PB_LEN) {
+        } else if (f.number == 3 && f.wire == GWF_PB_LEN) {
             /* NULL also for text that is not UTF-8 */
             next = json_stringn((const char *)f.data, f.len);
             if (!next)
                 return struct_fail(r, "dynamic_metadata has a string that "
                                       "is not UTF-8");
-        } else if (f.number == 4 && f.wire == PB_VARINT) {
+        } else if (f.number == 4 && f.wire == GWF_PB_VARINT) {
             next = json_boolean(f.varint != 0);
-        } else if ((f.number == 5 || f.number == 6) && f.wire == PB_LEN) {
+        } else if ((f.number == 5 || f.number == 6) && f.wire == GWF_PB_LEN) {
             if (depth >= PB_STRUCT_MAX_DEPTH)
                 return struct_fail(r, "dynamic_metadata is nested deeper "
                                       "than 32 levels");
@@ -242,26 +126,26 @@ static int
 struct_fields(pb_struct_reader *r, const uint8_t *data, size_t len,
               json_t *object, unsigned depth)
 {
-    pb_reader in = {data, data + len};
-    pb_field f;
+    gwf_pb_reader in = {data, data + len};
+    gwf_pb_field f;
     int rc;
 
-    while ((rc = pb_next(&in, &f)) == 1) {
-        pb_reader entry;
-        pb_field ef;
+    while ((rc = gwf_pb_next(&in, &f)) == 1) {
+        gwf_pb_reader entry;
+        gwf_pb_field ef;
         const char *key = "";
         size_t key_len = 0;
         json_t *value = NULL;
         int erc;
 
-        if (f.number != 1 || f.wire != PB_LEN)
+        if (f.number != 1 || f.wire != GWF_PB_LEN)
             continue;
         if (count_value(r) != 0)
             return -1;
         entry.p = f.data;
         entry.end = f.data + f.len;
-        while ((erc = pb_next(&entry, &ef)) == 1) {
-            if (ef.wire != PB_LEN)
+        while ((erc = gwf_pb_next(&entry, &ef)) == 1) {
+            if (ef.wire != GWF_PB_LEN)
                 continue;
             if (ef.number == 1) {
                 key = (const char *)ef.data;
@@ -292,14 +176,14 @@ static int
 list_values(pb_struct_reader *r, const uint8_t *data, size_t len, json_t *array,
             unsigned depth)
 {
-    pb_reader in = {data, data + len};
-    pb_field f;
+    gwf_pb_reader in = {data, data + len};
+    gwf_pb_field f;
     int rc;
 
-    while ((rc = pb_next(&in, &f)) == 1) {
+    while ((rc = gwf_pb_next(&in, &f)) == 1) {
         json_t *value = NULL;
 
-        if (f.number != 1 || f.wire != PB_LEN)
+        if (f.number != 1 || f.wire != GWF_PB_LEN)
             continue;
         if (count_value(r) != 0)
             return -1;

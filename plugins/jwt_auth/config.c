@@ -12,6 +12,12 @@
  * the parsed document, which the config owns until config_destroy. Keys
  * are imported into OpenSSL here, once: a bad inline JWKS fails the
  * config, not the first request.
+ *
+ * Bounds, required fields and defaults are those of kgateway's Go types
+ * (api/v1alpha1/kgateway/jwt_types.go: 1-32 providers, names of at most
+ * 253 characters, strings of at most 2048, inline keys of at most 16384,
+ * durations of at least 1ms) so that a manifest kgateway accepts loads
+ * here and one it refuses is refused here, with the field named.
  */
 #include <gwf/sdk_config.h>
 #include <gwf/sdk_file.h>
@@ -27,6 +33,17 @@
 #define JWT_DEFAULT_CACHE_ENTRIES 1024
 #define JWT_MAX_CACHE_ENTRIES (1u << 20)
 #define NS_PER_S 1000000000ull
+#define NS_PER_MS 1000000ull
+/* kgateway's bounds (jwt_types.go, gateway_extensions_types.go). */
+#define KGW_MAX_PROVIDERS 32
+#define KGW_MAX_NAME 253
+#define KGW_MAX_STRING 2048
+#define KGW_MAX_LIST 32
+#define KGW_MAX_INLINE 16384
+#define KGW_JWKS_CONFIGMAP_KEY "jwks"
+/* Envoy's defaults for what kgateway leaves unset (RemoteJwks). */
+#define JWT_DEFAULT_FAILED_REFETCH_MS 1000
+#define JWT_DEFAULT_RETRY_BASE_MS 1000
 
 /* Is member `name` of `obj` given? JSON null counts as absent, as it
  * does for the SDK's readers. */
@@ -37,6 +54,27 @@ present(const json_t *obj, const char *name)
     return v && !json_is_null(v);
 }
 
+/* Member `name` of `obj`: a string of at most `max` bytes (kgateway's
+ * MaxLength; its strings are ASCII in practice, so bytes are close to
+ * its characters and never more lenient). */
+static gwf_status
+read_bounded(gwf_cfg *c, const char *path, const json_t *obj, const char *name,
+             unsigned flags, size_t max, const char **out)
+{
+    char field[GWF_CFG_PATH_MAX];
+    const char *s = NULL;
+    gwf_status st = gwf_cfg_string(c, path, obj, name, flags, &s);
+
+    if (st != GWF_OK || !s)
+        return st;
+    if (strlen(s) > max)
+        return gwf_cfg_fail(c, gwf_cfg_member(field, path, name),
+                            "expected at most %zu characters, found %zu", max,
+                            strlen(s));
+    *out = s;
+    return GWF_OK;
+}
+
 /* Member `name` of `obj`: a header name, which the host matches without
  * case; a pseudo-header (":path") is not one a provider may name. */
 static gwf_status
@@ -45,8 +83,8 @@ read_header_name(gwf_cfg *c, const char *path, const json_t *obj,
 {
     char field[GWF_CFG_PATH_MAX];
     const char *s = NULL;
-    gwf_status st =
-        gwf_cfg_string(c, path, obj, name, flags | GWF_CFG_NONEMPTY, &s);
+    gwf_status st = read_bounded(c, path, obj, name, flags | GWF_CFG_NONEMPTY,
+                                 KGW_MAX_STRING, &s);
 
     if (st != GWF_OK || !s)
         return st;
@@ -81,9 +119,35 @@ read_seconds(gwf_cfg *c, const char *path, const json_t *obj, const char *name,
     return st;
 }
 
-/* tokenSource: exactly one of header {header?, prefix?}, queryParameter
- * or cookie. Without it, Authorization: Bearer <token>, as kgateway and
- * Envoy. */
+/* Member `name` of `obj`: a duration of at least kgateway's 1ms (or a
+ * whole number of seconds, as gwf took them before), kept in
+ * milliseconds; *out stays when it is absent. */
+static gwf_status
+read_ms(gwf_cfg *c, const char *path, const json_t *obj, const char *name,
+        unsigned flags, int64_t max_s, int64_t *out)
+{
+    uint64_t ns;
+    int64_t whole_s;
+    gwf_status st;
+
+    if (json_is_integer(json_object_get(obj, name))) {
+        st = gwf_cfg_int(c, path, obj, name, flags, 1, max_s, &whole_s);
+        if (st == GWF_OK)
+            *out = whole_s * 1000;
+        return st;
+    }
+    ns = (uint64_t)*out * NS_PER_MS;
+    st = gwf_cfg_duration(c, path, obj, name, flags, NS_PER_MS,
+                          (uint64_t)max_s * NS_PER_S, &ns);
+    if (st == GWF_OK)
+        *out = (int64_t)(ns / NS_PER_MS);
+    return st;
+}
+
+/* tokenSource: exactly one of header {header, prefix?}, queryParameter
+ * or cookie. Without it, Envoy's defaults, since kgateway then sets no
+ * location: Authorization: Bearer <token>, and ?access_token=<token>
+ * (that second place is an alias slot, add_default_query_slots). */
 static void
 parse_token_source(gwf_cfg *c, jwt_provider *p, const char *path,
                    const json_t *provider)
@@ -99,6 +163,7 @@ parse_token_source(gwf_cfg *c, jwt_provider *p, const char *path,
     p->source = JWT_SOURCE_HEADER;
     p->source_name = "authorization";
     p->prefix = "Bearer ";
+    p->default_source = !present(provider, "tokenSource");
     if (gwf_cfg_object(c, path, provider, "tokenSource", 0, &src) != GWF_OK ||
         !src)
         return;
@@ -115,25 +180,27 @@ parse_token_source(gwf_cfg *c, jwt_provider *p, const char *path,
     }
     if (present(src, "queryParameter")) {
         p->source = JWT_SOURCE_QUERY;
-        gwf_cfg_string(c, field, src, "queryParameter", GWF_CFG_NONEMPTY,
-                       &p->source_name);
+        read_bounded(c, field, src, "queryParameter", GWF_CFG_NONEMPTY,
+                     KGW_MAX_STRING, &p->source_name);
         return;
     }
     if (present(src, "cookie")) {
         p->source = JWT_SOURCE_COOKIE;
-        gwf_cfg_string(c, field, src, "cookie", GWF_CFG_NONEMPTY,
-                       &p->source_name);
+        read_bounded(c, field, src, "cookie", GWF_CFG_NONEMPTY, KGW_MAX_STRING,
+                     &p->source_name);
         return;
     }
     if (gwf_cfg_object(c, field, src, "header", 0, &header) != GWF_OK)
         return;
     gwf_cfg_member(hpath, field, "header");
     gwf_cfg_known(c, hpath, header, hknown);
-    if (present(header, "header") &&
-        read_header_name(c, hpath, header, "header", 0, &p->source_name) ==
-            GWF_OK)
+    /* kgateway requires the header's name; the prefix is optional and,
+     * when given, not empty. */
+    if (read_header_name(c, hpath, header, "header", GWF_CFG_REQUIRED,
+                         &p->source_name) == GWF_OK)
         p->prefix = ""; /* a named header has no prefix unless told */
-    if (gwf_cfg_string(c, hpath, header, "prefix", 0, &prefix) != GWF_OK ||
+    if (read_bounded(c, hpath, header, "prefix", GWF_CFG_NONEMPTY,
+                     KGW_MAX_STRING, &prefix) != GWF_OK ||
         !prefix)
         return;
     if (!gwf_is_header_value(prefix, strlen(prefix))) {
@@ -190,8 +257,8 @@ parse_claims_to_headers(gwf_cfg *c, jwt_provider *p, const char *path,
     const json_t *list = NULL;
     size_t n;
 
-    if (gwf_cfg_list(c, path, provider, "claimsToHeaders", 0, 0, &list) !=
-            GWF_OK ||
+    if (gwf_cfg_list(c, path, provider, "claimsToHeaders", GWF_CFG_NONEMPTY,
+                     KGW_MAX_LIST, &list) != GWF_OK ||
         !list)
         return;
     gwf_cfg_member(field, path, "claimsToHeaders");
@@ -214,9 +281,10 @@ parse_claims_to_headers(gwf_cfg *c, jwt_provider *p, const char *path,
         gwf_cfg_known(c, item, entry, known);
         read_header_name(c, item, entry, "header", GWF_CFG_REQUIRED,
                          &ch->header);
-        if (gwf_cfg_string(c, item, entry, "name",
-                           GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
-                           &name) == GWF_OK)
+        if (read_bounded(c, item, entry, "name",
+                         GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY, KGW_MAX_STRING,
+                         &name) == GWF_OK &&
+            name)
             split_claim(c, ch, gwf_cfg_member(sub, item, "name"), name);
     }
 }
@@ -281,63 +349,270 @@ parse_ca_file(gwf_cfg *c, jwt_provider *p, const char *path,
     p->remote_ca_file = name.data; /* ours now */
 }
 
+/* asyncFetch {fastListener?, failedRefetchDuration?}. gwf always fetches
+ * in the background (each worker, as it starts) and a request that comes
+ * before the first fetch ended waits for it, which is what fastListener
+ * false promises (never a request checked against no keys) and stays
+ * true to fastListener true (nothing waits for the fetch but requests
+ * that need the keys). failedRefetchDuration is the wait after a failed
+ * fetch (Envoy's default 1s). */
+static void
+parse_async_fetch(gwf_cfg *c, jwt_provider *p, const char *path,
+                  const json_t *remote)
+{
+    static const char *const known[] = {"fastListener", "failedRefetchDuration",
+                                        NULL};
+    char field[GWF_CFG_PATH_MAX];
+    const json_t *async = NULL;
+    int fast = 0;
+
+    if (gwf_cfg_object(c, path, remote, "asyncFetch", 0, &async) != GWF_OK ||
+        !async)
+        return;
+    gwf_cfg_member(field, path, "asyncFetch");
+    gwf_cfg_known(c, field, async, known);
+    gwf_cfg_bool(c, field, async, "fastListener", 0, &fast);
+    read_ms(c, field, async, "failedRefetchDuration", 0,
+            JWT_MAX_CACHE_DURATION_S, &p->failed_refetch_ms);
+}
+
+/* retryPolicy {numRetries?, backOff?: {baseInterval, maxInterval?}}:
+ * Envoy's RetryPolicy of the JWKS fetch, as kgateway fills it. Without
+ * retryPolicy a failed fetch is not retried at once (the next try is
+ * failedRefetchDuration later); with it, numRetries (default 1) more
+ * tries follow, the k-th after min(baseInterval * 2^(k-1), maxInterval)
+ * (defaults 1s and 10 x baseInterval). Envoy draws each wait at random
+ * below that bound; gwf waits the bound itself, so the identity provider
+ * sees no more than Envoy would send. */
+static void
+parse_retry_policy(gwf_cfg *c, jwt_provider *p, const char *path,
+                   const json_t *remote)
+{
+    static const char *const known[] = {"numRetries", "backOff", NULL};
+    static const char *const bknown[] = {"baseInterval", "maxInterval", NULL};
+    char field[GWF_CFG_PATH_MAX], bpath[GWF_CFG_PATH_MAX];
+    const json_t *retry = NULL, *backoff = NULL;
+    int64_t retries = 1, max_ms = 0;
+
+    if (gwf_cfg_object(c, path, remote, "retryPolicy", 0, &retry) != GWF_OK ||
+        !retry)
+        return;
+    gwf_cfg_member(field, path, "retryPolicy");
+    gwf_cfg_known(c, field, retry, known);
+    /* kgateway: at least 1, an int32; more than 10 tries of one fetch is
+     * never useful and gwf bounds it there. */
+    if (gwf_cfg_int(c, field, retry, "numRetries", 0, 1, 10, &retries) ==
+        GWF_OK)
+        p->retries = (int)retries;
+    p->retry_base_ms = JWT_DEFAULT_RETRY_BASE_MS;
+    if (gwf_cfg_object(c, field, retry, "backOff", 0, &backoff) != GWF_OK)
+        return;
+    if (backoff) {
+        gwf_cfg_member(bpath, field, "backOff");
+        gwf_cfg_known(c, bpath, backoff, bknown);
+        read_ms(c, bpath, backoff, "baseInterval", GWF_CFG_REQUIRED,
+                JWT_MAX_CACHE_DURATION_S, &p->retry_base_ms);
+        if (read_ms(c, bpath, backoff, "maxInterval", 0,
+                    JWT_MAX_CACHE_DURATION_S, &max_ms) == GWF_OK &&
+            max_ms > 0 && max_ms < p->retry_base_ms) {
+            char sub[GWF_CFG_PATH_MAX];
+            gwf_cfg_fail(c, gwf_cfg_member(sub, bpath, "maxInterval"),
+                         "expected a duration of at least baseInterval "
+                         "(%" PRId64 "ms), found %" PRId64 "ms",
+                         p->retry_base_ms, max_ms);
+        }
+    }
+    p->retry_max_ms = max_ms > 0 ? max_ms : p->retry_base_ms * 10;
+}
+
+/* url: kgateway's "full FQDN with protocol, host and path", at most 2048
+ * characters, http:// or https://. A plain http:// URL is accepted, as
+ * kgateway accepts it, with a warning: whoever can touch that path can
+ * hand the gateway keys of their own. */
+static void
+parse_url(gwf_cfg *c, jwt_provider *p, const char *path, const json_t *remote)
+{
+    char field[GWF_CFG_PATH_MAX];
+    const char *url = NULL;
+    size_t scheme;
+
+    if (read_bounded(c, path, remote, "url", GWF_CFG_REQUIRED, KGW_MAX_STRING,
+                     &url) != GWF_OK ||
+        !url)
+        return;
+    gwf_cfg_member(field, path, "url");
+    scheme = strncasecmp(url, "https://", 8) == 0  ? 8
+             : strncasecmp(url, "http://", 7) == 0 ? 7
+                                                   : 0;
+    if (scheme == 0 || strlen(url) <= scheme || url[scheme] == '/' ||
+        strpbrk(url, " \r\n\t")) {
+        gwf_cfg_fail(c, field,
+                     "expected an http:// or https:// URL with a host, "
+                     "found \"%.80s\"",
+                     url);
+        return;
+    }
+    p->remote_plain_http = scheme == 7;
+    if (p->remote_plain_http)
+        gwf_logf(c->inst, GWF_LOG_WARN,
+                 "%s: \"%.200s\" is plain http: the keys are fetched without "
+                 "TLS, and anyone on the path to the JWKS server can make "
+                 "the gateway accept tokens of their own",
+                 field, url);
+    p->remote_url = strdup(url);
+    if (!p->remote_url)
+        gwf_cfg_no_memory(c, field);
+}
+
 static void
 parse_remote(gwf_cfg *c, jwt_config *cfg, jwt_provider *p, const char *path,
              const json_t *remote)
 {
     static const char *const known[] = {
-        "url", "backendRef", "cacheDuration", "caFile", "fetchTimeout", NULL};
+        "url",         "backendRef", "cacheDuration", "asyncFetch",
+        "retryPolicy", "caFile",     "fetchTimeout",  NULL};
     char field[GWF_CFG_PATH_MAX];
-    const char *url = NULL;
     int64_t timeout_s = 5;
 
-    p->cache_duration_s = 300;
+    p->cache_duration_ms = 300 * 1000; /* kgateway: 5 minutes */
+    p->failed_refetch_ms = JWT_DEFAULT_FAILED_REFETCH_MS;
     gwf_cfg_known(c, path, remote, known);
-    if (gwf_cfg_string(c, path, remote, "url", GWF_CFG_REQUIRED, &url) ==
-        GWF_OK) {
-        if (strncmp(url, "https://", 8) != 0 || strlen(url) < 9 ||
-            strpbrk(url, " \r\n\t")) {
-            gwf_cfg_fail(c, gwf_cfg_member(field, path, "url"),
-                         "expected an https:// URL, found \"%.80s\"", url);
-        } else {
-            p->remote_url = strdup(url);
-            if (!p->remote_url)
-                gwf_cfg_no_memory(c, gwf_cfg_member(field, path, "url"));
-        }
-    }
-    read_seconds(c, path, remote, "cacheDuration", 1, JWT_MAX_CACHE_DURATION_S,
-                 &p->cache_duration_s);
+    parse_url(c, p, path, remote);
+    read_ms(c, path, remote, "cacheDuration", 0, JWT_MAX_CACHE_DURATION_S,
+            &p->cache_duration_ms);
+    parse_async_fetch(c, p, path, remote);
+    parse_retry_policy(c, p, path, remote);
     read_seconds(c, path, remote, "fetchTimeout", 1, 60, &timeout_s);
     p->fetch_timeout_ms = timeout_s * 1000;
     parse_ca_file(c, p, path, remote);
+    if (p->remote_ca_file && p->remote_plain_http)
+        gwf_cfg_fail(c, gwf_cfg_member(field, path, "caFile"),
+                     "expected no caFile with an http:// url (there is no "
+                     "TLS to verify)");
     parse_backend_ref(c, p, path, remote);
     cfg->has_remote |= p->remote_url != NULL;
 }
 
-/* local.inline: the JWKS as JSON text (kgateway's form) or an object. */
+/* Turn the text of jwks.local (inline, or the ConfigMap's data.jwks) into
+ * keys: a PEM public key, a JWKS or one JWK, as kgateway reads them. */
+static void
+local_keys(gwf_cfg *c, jwt_provider *p, const char *field, const char *text,
+           size_t len)
+{
+    char err[512], warn[256];
+
+    p->jwks =
+        jwt_jwks_parse_local(text, len, err, sizeof(err), warn, sizeof(warn));
+    if (!p->jwks) {
+        gwf_cfg_fail(c, field, "expected %s: %s",
+                     jwt_text_is_pem(text, len)
+                         ? "a PEM public key"
+                         : "a JWKS with a usable signature key",
+                     err);
+        return;
+    }
+    if (warn[0])
+        gwf_logf(c->inst, GWF_LOG_WARN, "%s: %s", field, warn);
+}
+
+/* configMapRef {name}: a ConfigMap in the GatewayExtension's namespace
+ * (a LocalObjectReference) whose data key "jwks" holds the keys. */
+static void
+parse_config_map(gwf_cfg *c, jwt_provider *p, const char *path,
+                 const json_t *local)
+{
+    static const char *const known[] = {"name", NULL};
+    char field[GWF_CFG_PATH_MAX], sub[GWF_CFG_PATH_MAX];
+    const json_t *ref = NULL, *data;
+    const char *name = NULL;
+    json_t *doc = NULL;
+    gwf_view json = {0};
+    gwf_status st;
+
+    if (gwf_cfg_object(c, path, local, "configMapRef", GWF_CFG_REQUIRED,
+                       &ref) != GWF_OK)
+        return;
+    gwf_cfg_member(field, path, "configMapRef");
+    gwf_cfg_known(c, field, ref, known);
+    if (read_bounded(c, field, ref, "name", GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
+                     KGW_MAX_NAME, &name) != GWF_OK ||
+        !name)
+        return;
+    gwf_cfg_member(sub, field, "name");
+    if (strchr(name, '/')) {
+        gwf_cfg_fail(c, sub,
+                     "expected a ConfigMap name (the GatewayExtension's "
+                     "namespace is implied), found \"%.80s\"",
+                     name);
+        return;
+    }
+    st = c->inst->host->lookup_document(c->inst, "ConfigMap", name, &json);
+    if (st == GWF_ERR_NOT_FOUND) {
+        gwf_cfg_fail(c, sub, "ConfigMap %s not found", name);
+        return;
+    }
+    if (st != GWF_OK) {
+        gwf_cfg_fail(c, sub, "ConfigMap %s: cannot look it up (status %d)",
+                     name, (int)st);
+        return;
+    }
+    doc = json_loadb(json.ptr, json.len, 0, NULL);
+    data =
+        json_object_get(json_object_get(doc, "data"), KGW_JWKS_CONFIGMAP_KEY);
+    if (!json_is_string(data) || json_string_length(data) == 0)
+        gwf_cfg_fail(c, sub,
+                     "ConfigMap %s: expected a non-empty data key \"jwks\" "
+                     "(kgateway reads the keys there)",
+                     name);
+    else
+        local_keys(c, p, sub, json_string_value(data),
+                   json_string_length(data));
+    json_decref(doc);
+}
+
+/* local: exactly one of inline (JWKS or PEM as text, at most kgateway's
+ * 16384 characters; or a JWKS object, a gwf convenience) or
+ * configMapRef. */
 static void
 parse_local(gwf_cfg *c, jwt_provider *p, const char *path, const json_t *local)
 {
-    static const char *const known[] = {"inline", NULL};
+    static const char *const known[] = {"inline", "configMapRef", NULL};
     char field[GWF_CFG_PATH_MAX], err[512], warn[256];
     const json_t *keys = json_object_get(local, "inline");
+    int kinds = present(local, "inline") + present(local, "configMapRef");
 
     gwf_cfg_known(c, path, local, known);
+    if (kinds != 1) {
+        gwf_cfg_fail(c, path,
+                     "expected exactly one of inline or configMapRef, "
+                     "found %d",
+                     kinds);
+        return;
+    }
+    if (present(local, "configMapRef")) {
+        parse_config_map(c, p, path, local);
+        return;
+    }
     gwf_cfg_member(field, path, "inline");
     if (json_is_string(keys)) {
-        p->jwks =
-            jwt_jwks_parse(json_string_value(keys), json_string_length(keys),
-                           err, sizeof(err), warn, sizeof(warn));
-    } else if (json_is_object(keys)) {
-        p->jwks =
-            jwt_jwks_from_json(keys, err, sizeof(err), warn, sizeof(warn));
-    } else {
+        if (json_string_length(keys) == 0 ||
+            json_string_length(keys) > KGW_MAX_INLINE) {
+            gwf_cfg_fail(c, field, "expected 1 to %d characters, found %zu",
+                         KGW_MAX_INLINE, json_string_length(keys));
+            return;
+        }
+        local_keys(c, p, field, json_string_value(keys),
+                   json_string_length(keys));
+        return;
+    }
+    if (!json_is_object(keys)) {
         gwf_cfg_fail(c, field,
-                     "expected a JWKS (JSON text or an object {keys: "
-                     "[...]}), found %s",
+                     "expected a JWKS or a PEM public key (text, or a JWKS "
+                     "object {keys: [...]}), found %s",
                      gwf_json_kind(keys));
         return;
     }
+    p->jwks = jwt_jwks_from_json(keys, err, sizeof(err), warn, sizeof(warn));
     if (!p->jwks) {
         gwf_cfg_fail(c, field,
                      "expected a JWKS with a usable signature key: %s", err);
@@ -358,8 +633,8 @@ parse_jwks(gwf_cfg *c, jwt_config *cfg, jwt_provider *p, const char *path,
 
     gwf_cfg_member(field, path, "jwks");
     if (gwf_cfg_check_object(c, field, jwks,
-                             "{local: {inline: <JWKS>}} or {remote: {url: "
-                             "...}}",
+                             "{local: {inline: <JWKS or PEM>}} or {remote: "
+                             "{url: ...}}",
                              GWF_CFG_REQUIRED) != GWF_OK)
         return;
     gwf_cfg_known(c, field, jwks, known);
@@ -370,14 +645,16 @@ parse_jwks(gwf_cfg *c, jwt_config *cfg, jwt_provider *p, const char *path,
         gwf_cfg_fail(c, field, "expected one of local or remote, found both");
         return;
     }
+    if (!remote && !local) {
+        gwf_cfg_fail(c, field, "expected one of local or remote, found none");
+        return;
+    }
     if (remote) {
         parse_remote(c, cfg, p, gwf_cfg_member(sub, field, "remote"), remote);
         return;
     }
     gwf_cfg_member(sub, field, "local");
-    if (gwf_cfg_check_object(c, sub, local, "an object {inline: <JWKS>}",
-                             GWF_CFG_REQUIRED) == GWF_OK)
-        parse_local(c, p, sub, local);
+    parse_local(c, p, sub, local);
 }
 
 static void
@@ -404,10 +681,23 @@ parse_provider(gwf_cfg *c, jwt_config *cfg, size_t index, const json_t *obj)
         GWF_OK)
         return;
     gwf_cfg_known(c, path, obj, known);
-    gwf_cfg_string(c, path, obj, "name", GWF_CFG_NONEMPTY, &p->name);
-    gwf_cfg_string(c, path, obj, "issuer", GWF_CFG_NONEMPTY, &p->issuer);
-    gwf_cfg_string_list(c, path, obj, "audiences", 0, GWF_CFG_NONEMPTY, 0,
-                        &p->audiences, &p->audience_count);
+    read_bounded(c, path, obj, "name", GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
+                 KGW_MAX_NAME, &p->name);
+    /* An empty issuer is kgateway's "any issuer", as an absent one. */
+    read_bounded(c, path, obj, "issuer", 0, KGW_MAX_STRING, &p->issuer);
+    if (p->issuer && !p->issuer[0])
+        p->issuer = NULL;
+    gwf_cfg_string_list(c, path, obj, "audiences", GWF_CFG_NONEMPTY,
+                        GWF_CFG_NONEMPTY, KGW_MAX_LIST, &p->audiences,
+                        &p->audience_count);
+    for (size_t k = 0; k < p->audience_count; k++) {
+        if (strlen(p->audiences[k]) > KGW_MAX_STRING) {
+            char item[GWF_CFG_PATH_MAX], sub[GWF_CFG_PATH_MAX];
+            gwf_cfg_item(item, gwf_cfg_member(sub, path, "audiences"), k);
+            gwf_cfg_fail(c, item, "expected at most %d characters, found %zu",
+                         KGW_MAX_STRING, strlen(p->audiences[k]));
+        }
+    }
     parse_token_source(c, p, path, obj);
     parse_claims_to_headers(c, p, path, obj);
     parse_jwks(c, cfg, p, path, obj);
@@ -446,26 +736,59 @@ place_of(const jwt_config *cfg, size_t i)
     return i;
 }
 
+/* Give each provider without tokenSource a second slot reading
+ * ?access_token= (Envoy's other default place). The alias shares the
+ * provider's name, rules and keys (keys_from) and owns nothing. */
+static void
+add_default_query_slots(jwt_config *cfg)
+{
+    size_t real = cfg->provider_count;
+
+    for (size_t i = 0; i < real; i++) {
+        jwt_provider *alias;
+        if (!cfg->providers[i].default_source)
+            continue;
+        alias = &cfg->providers[cfg->provider_count++];
+        *alias = cfg->providers[i];
+        alias->source = JWT_SOURCE_QUERY;
+        alias->source_name = "access_token";
+        alias->prefix = "";
+        alias->keys_from = i;
+        alias->is_alias = 1;
+    }
+}
+
 static void
 parse_providers(gwf_cfg *c, jwt_config *cfg)
 {
     const json_t *list = NULL;
     size_t i;
 
-    if (gwf_cfg_list(c, "", cfg->doc, "providers",
-                     GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY, JWT_MAX_PROVIDERS,
+    if (gwf_cfg_list(c, "", cfg->doc, "providers", 0, KGW_MAX_PROVIDERS,
                      &list) != GWF_OK)
         return;
-    cfg->providers = calloc(json_array_size(list), sizeof(*cfg->providers));
+    /* kgateway's type lets providers out, but its translation of a JWT
+     * without providers is an empty requirement that Envoy's validation
+     * refuses, so the policy never applies: refused here too, by name. */
+    if (!list || json_array_size(list) == 0) {
+        gwf_cfg_fail(c, "providers",
+                     "expected 1 to %d providers, found %s (kgateway lets "
+                     "the list out, but then no request could be "
+                     "authenticated)",
+                     KGW_MAX_PROVIDERS, list ? "an empty list" : "none");
+        return;
+    }
+    /* Room for an alias slot per provider (add_default_query_slots). */
+    cfg->providers = calloc(2 * json_array_size(list), sizeof(*cfg->providers));
     if (!cfg->providers) {
         gwf_cfg_no_memory(c, "providers");
         return;
     }
     cfg->provider_count = json_array_size(list);
-    for (i = 0; i < cfg->provider_count; i++)
+    for (i = 0; i < cfg->provider_count; i++) {
+        cfg->providers[i].keys_from = i;
         parse_provider(c, cfg, i, json_array_get(list, i));
-    for (i = 0; i < cfg->provider_count; i++)
-        cfg->providers[i].place = place_of(cfg, i);
+    }
     /* Names must tell providers apart (they become jwt_auth.provider). */
     for (i = 0; gwf_cfg_status(c) == GWF_OK && i < cfg->provider_count; i++) {
         for (size_t k = 0; k < i; k++) {
@@ -481,6 +804,11 @@ parse_providers(gwf_cfg *c, jwt_config *cfg)
             }
         }
     }
+    if (gwf_cfg_status(c) != GWF_OK)
+        return;
+    add_default_query_slots(cfg);
+    for (i = 0; i < cfg->provider_count; i++)
+        cfg->providers[i].place = place_of(cfg, i);
 }
 
 gwf_status
@@ -520,6 +848,8 @@ jwt_config_free(jwt_config *cfg)
 {
     for (size_t i = 0; i < cfg->provider_count; i++) {
         jwt_provider *p = &cfg->providers[i];
+        if (p->is_alias)
+            continue; /* its provider's slot owns it all */
         for (size_t k = 0; k < p->claim_header_count; k++) {
             jwt_claim_header *ch = &p->claims_to_headers[k];
             for (size_t j = 0; j < ch->path_len; j++)
@@ -537,13 +867,21 @@ jwt_config_free(jwt_config *cfg)
     json_decref(cfg->doc);
 }
 
+/* TrafficPolicy.spec.jwtAuth: exactly one of extensionRef (resolved by
+ * the runtime, which hands this plugin the GatewayExtension's config) or
+ * disable: {} (kgateway's PolicyDisable, an empty object: the runtime
+ * plans no jwt_auth for the routes it covers, undoing a higher level). */
 gwf_status
 jwt_route_config_check(gwf_instance *inst, gwf_view json)
 {
-    static const char *const known[] = {"extensionRef", NULL};
+    static const char *const known[] = {"extensionRef", "disable", NULL};
+    static const char *const ref_known[] = {"name", "namespace", NULL};
+    static const char *const none[] = {NULL};
     json_error_t err;
     json_t *doc = json_loadb(json.ptr, json.len, JSON_REJECT_DUPLICATES, &err);
+    const json_t *ref = NULL, *disable = NULL;
     gwf_cfg c;
+    int kinds;
 
     gwf_cfg_init(&c, inst);
     if (!doc)
@@ -552,8 +890,29 @@ jwt_route_config_check(gwf_instance *inst, gwf_view json)
                             "JSON: %s",
                             err.text);
     if (gwf_cfg_check_object(&c, "", doc, "the jwtAuth object",
-                             GWF_CFG_REQUIRED) == GWF_OK)
-        gwf_cfg_known(&c, "", doc, known);
+                             GWF_CFG_REQUIRED) != GWF_OK)
+        goto done;
+    gwf_cfg_known(&c, "", doc, known);
+    kinds = present(doc, "extensionRef") + present(doc, "disable");
+    if (kinds != 1) {
+        gwf_cfg_fail(&c, "",
+                     "expected exactly one of extensionRef or disable, "
+                     "found %d",
+                     kinds);
+        goto done;
+    }
+    if (gwf_cfg_object(&c, "", doc, "disable", 0, &disable) == GWF_OK &&
+        disable)
+        gwf_cfg_known(&c, "disable", disable, none);
+    if (gwf_cfg_object(&c, "", doc, "extensionRef", 0, &ref) == GWF_OK && ref) {
+        const char *s = NULL;
+        gwf_cfg_known(&c, "extensionRef", ref, ref_known);
+        read_bounded(&c, "extensionRef", ref, "name",
+                     GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY, KGW_MAX_NAME, &s);
+        read_bounded(&c, "extensionRef", ref, "namespace", GWF_CFG_NONEMPTY,
+                     KGW_MAX_NAME, &s);
+    }
+done:
     json_decref(doc);
     return gwf_cfg_status(&c);
 }

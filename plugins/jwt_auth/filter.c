@@ -445,7 +445,7 @@ static const jwt_jwks *
 keys_of(const jwt_worker *w, size_t index)
 {
     const jwt_provider *p = &w->cfg->providers[index];
-    return p->remote_url ? jwt_fetcher_keys(w->fetcher, index) : p->jwks;
+    return p->remote_url ? jwt_fetcher_keys(w->fetcher, p->keys_from) : p->jwks;
 }
 
 /* -- A verified token, rendered once -------------------------------------
@@ -625,7 +625,7 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
         jwt_result sig;
         keys = keys_of(w, index);
         if (!keys && p->remote_url && may_wait &&
-            jwt_fetcher_pending(w->fetcher, index)) {
+            jwt_fetcher_pending(w->fetcher, p->keys_from)) {
             a.wait = 1;
             sig = JWT_ERR_KEYS_UNAVAILABLE;
         } else if (!keys) {
@@ -635,7 +635,7 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
             /* A kid we do not know may be a key the provider just
              * rotated in: fetch again (rate-limited) and wait for it. */
             if (sig == JWT_ERR_NO_KEY && jws.kid && p->remote_url && may_wait &&
-                jwt_fetcher_refetch(w->fetcher, index, now))
+                jwt_fetcher_refetch(w->fetcher, p->keys_from, now))
                 a.wait = 1;
         }
         if (sig != JWT_OK)
@@ -880,7 +880,7 @@ check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
             verified_after_first = 1;
         a = verify_token(w, i, token, now, may_wait, &v, &owned);
         if (a.wait) {
-            *wait_for = i;
+            *wait_for = p->keys_from; /* whose fetch ends the wait */
             return VERDICT_WAIT;
         }
         if (a.result != JWT_OK) {

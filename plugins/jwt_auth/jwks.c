@@ -12,14 +12,24 @@
  *
  * Keys that can never be used for verification are skipped, not fatal:
  * a provider's JWKS often carries encryption keys next to signing keys.
+ *
+ * A local key may also be a PEM public key, as kgateway accepts one in
+ * jwks.local (it turns the first PEM block into a one-key JWKS before
+ * Envoy sees it): "PUBLIC KEY" (SubjectPublicKeyInfo: RSA, EC, Ed25519)
+ * or "RSA PUBLIC KEY" (PKCS#1). Like kgateway, such a key is bound to
+ * one algorithm: RS256 for RSA, ES256 for EC, EdDSA for Ed25519, and it
+ * has no kid.
  */
 #include "jwt_auth.h"
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/core_names.h>
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,6 +490,168 @@ jwt_jwks_parse(const char *json, size_t len, char *err, size_t err_size,
     }
     set = jwt_jwks_from_json(doc, err, err_size, warn, warn_size);
     json_decref(doc);
+    return set;
+}
+
+/* The key of a DER SubjectPublicKeyInfo or PKCS#1 RSAPublicKey, as
+ * kgateway reads a PEM block; NULL for anything else. */
+static EVP_PKEY *
+pem_block_key(const char *label, const unsigned char *der, long der_len)
+{
+    const unsigned char *at = der;
+
+    if (strcmp(label, "PUBLIC KEY") == 0)
+        return d2i_PUBKEY(NULL, &at, der_len);
+    if (strcmp(label, "RSA PUBLIC KEY") == 0)
+        return d2i_PublicKey(EVP_PKEY_RSA, NULL, &at, der_len);
+    return NULL;
+}
+
+/* Fill `key` from `pkey` (taken over); NULL or why it cannot verify. */
+static const char *
+key_from_pkey(jwt_key *key, EVP_PKEY *pkey)
+{
+    char group[64] = "";
+    size_t group_len = 0;
+
+    memset(key, 0, sizeof(*key));
+    key->pkey = pkey;
+    switch (EVP_PKEY_get_base_id(pkey)) {
+    case EVP_PKEY_RSA:
+        if (EVP_PKEY_get_bits(pkey) < 1024)
+            return "RSA modulus shorter than 1024 bits";
+        key->kty = JWT_KTY_RSA, key->alg = JWT_ALG_RS256;
+        break;
+    case EVP_PKEY_EC:
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+                                            group, sizeof(group), &group_len))
+            return "EC key without a named curve";
+        key->kty = JWT_KTY_EC, key->alg = JWT_ALG_ES256;
+        if (strcmp(group, "prime256v1") == 0)
+            key->curve_nid = NID_X9_62_prime256v1, key->ec_coord_len = 32;
+        else if (strcmp(group, "secp384r1") == 0)
+            key->curve_nid = NID_secp384r1, key->ec_coord_len = 48;
+        else if (strcmp(group, "secp521r1") == 0)
+            key->curve_nid = NID_secp521r1, key->ec_coord_len = 66;
+        else
+            return "EC key not on P-256, P-384 or P-521";
+        /* kgateway binds every PEM EC key to ES256, which only a P-256
+         * key can verify. */
+        if (key->curve_nid != NID_X9_62_prime256v1)
+            return "a PEM EC key is used for ES256 (as kgateway binds it), "
+                   "which needs a P-256 key";
+        break;
+    case EVP_PKEY_ED25519:
+        key->kty = JWT_KTY_OKP, key->alg = JWT_ALG_EDDSA;
+        key->curve_nid = NID_ED25519;
+        break;
+    default:
+        return "only RSA, EC and Ed25519 public keys are supported in PEM";
+    }
+    if (key->kty != JWT_KTY_OKP)
+        key_prepare(key);
+    return NULL;
+}
+
+jwt_jwks *
+jwt_jwks_from_pem(const char *text, size_t len, char *err, size_t err_size)
+{
+    BIO *bio = NULL;
+    char *label = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long der_len = 0;
+    EVP_PKEY *pkey = NULL;
+    jwt_jwks *set = NULL;
+    const char *why = "out of memory";
+
+    if (err && err_size)
+        err[0] = 0;
+    if (len > JWT_MAX_JWKS_LEN || len > (size_t)INT32_MAX) {
+        set_msg(err, err_size, "PEM larger than %d bytes", JWT_MAX_JWKS_LEN);
+        return NULL;
+    }
+    bio = BIO_new_mem_buf(text, (int)len);
+    if (!bio)
+        goto done;
+    /* Lines before the first BEGIN line are skipped, and only the first
+     * block counts, as in kgateway (Go's pem.Decode). */
+    if (!PEM_read_bio(bio, &label, &header, &der, &der_len)) {
+        why = "no PEM block";
+        goto done;
+    }
+    pkey = pem_block_key(label, der, der_len);
+    if (!pkey) {
+        why = strcmp(label, "PUBLIC KEY") == 0 ||
+                      strcmp(label, "RSA PUBLIC KEY") == 0
+                  ? "the PEM block is not a valid public key"
+                  : "expected a PEM block \"PUBLIC KEY\" or \"RSA PUBLIC "
+                    "KEY\"";
+        goto done;
+    }
+    set = calloc(1, sizeof(*set));
+    if (set)
+        set->keys = calloc(1, sizeof(*set->keys));
+    if (!set || !set->keys) {
+        free(set);
+        set = NULL;
+        EVP_PKEY_free(pkey);
+        goto done;
+    }
+    why = key_from_pkey(&set->keys[0], pkey);
+    if (why) {
+        key_clear(&set->keys[0]);
+        jwt_jwks_free(set);
+        set = NULL;
+    } else {
+        set->count = 1;
+    }
+done:
+    if (!set)
+        set_msg(err, err_size, "%s", why);
+    OPENSSL_free(label);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    BIO_free(bio);
+    ERR_clear_error();
+    return set;
+}
+
+int
+jwt_text_is_pem(const char *text, size_t len)
+{
+    static const char begin[] = "-----BEGIN";
+
+    for (size_t i = 0;
+         len >= sizeof(begin) - 1 && i <= len - (sizeof(begin) - 1); i++) {
+        if (memcmp(text + i, begin, sizeof(begin) - 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+jwt_jwks *
+jwt_jwks_parse_local(const char *text, size_t len, char *err, size_t err_size,
+                     char *warn, size_t warn_size)
+{
+    char pem_err[160];
+    jwt_jwks *set;
+
+    if (!jwt_text_is_pem(text, len))
+        return jwt_jwks_parse(text, len, err, err_size, warn, warn_size);
+    /* kgateway tries PEM first and then the JSON forms. */
+    set = jwt_jwks_from_pem(text, len, pem_err, sizeof(pem_err));
+    if (set) {
+        if (warn && warn_size)
+            warn[0] = 0;
+        return set;
+    }
+    set = jwt_jwks_parse(text, len, err, err_size, warn, warn_size);
+    if (!set && err && err_size) {
+        /* Text with a BEGIN line was meant as PEM: say why that failed. */
+        err[0] = 0;
+        set_msg(err, err_size, "%s (and the text is not a JWKS either)",
+                pem_err);
+    }
     return set;
 }
 

@@ -102,6 +102,18 @@ jwt_jwks *jwt_jwks_parse(const char *json, size_t len, char *err,
 /* The same from an already parsed JSON value. */
 jwt_jwks *jwt_jwks_from_json(const json_t *doc, char *err, size_t err_size,
                              char *warn, size_t warn_size);
+/* A PEM public key as kgateway reads jwks.local: the first block, a
+ * "PUBLIC KEY" (RSA, EC P-256, Ed25519) or an "RSA PUBLIC KEY", made a
+ * set of one key without kid, bound to RS256, ES256 or EdDSA. NULL and
+ * the reason in `err` otherwise. */
+jwt_jwks *jwt_jwks_from_pem(const char *text, size_t len, char *err,
+                            size_t err_size);
+/* 1 when `text` holds a PEM BEGIN line ("-----BEGIN"). */
+int jwt_text_is_pem(const char *text, size_t len);
+/* jwks.local's text: a PEM public key when it holds a BEGIN line (then,
+ * if that fails, JSON, as kgateway tries them), else a JWKS or one JWK. */
+jwt_jwks *jwt_jwks_parse_local(const char *text, size_t len, char *err,
+                               size_t err_size, char *warn, size_t warn_size);
 void jwt_jwks_free(jwt_jwks *set);
 
 /* 1 when `key` may verify tokens signed with `alg`: the key's own "alg"
@@ -161,8 +173,9 @@ void jwt_jws_clear(jwt_jws *jws);
  * signature must check. Constant time for HMAC. */
 jwt_result jwt_jws_verify_key(const jwt_jws *jws, const jwt_key *key);
 
-/* Verify with a key set: the keys whose kid equals the token's kid when
- * it has one, else every key that allows the alg. */
+/* Verify with a key set: when the token has a kid, the keys with that kid
+ * and the keys without any; else every key that allows the alg (Envoy's
+ * rule: a kid-less key matches every kid). */
 jwt_result jwt_jws_verify(const jwt_jws *jws, const jwt_jwks *set);
 
 /* Strict base64url decode into a malloc'd buffer (NUL-terminated for
@@ -211,13 +224,27 @@ typedef struct jwt_provider {
     int64_t clock_skew_s;
 
     jwt_jwks *jwks; /* local keys; NULL for a remote provider */
+    /* The slot whose keys (and remote fetch) this one uses: itself, or
+     * for an alias slot the provider it was made for. A provider without
+     * tokenSource reads Envoy's two default places, Authorization: Bearer
+     * and ?access_token=; config.c gives the second one a slot of its own
+     * (after every provider), which shares the provider's keys and
+     * strings and owns nothing. */
+    size_t keys_from;
+    int is_alias;
+    int default_source; /* no tokenSource was given */
 
     /* jwks.remote (remote.c fetches it on every worker). */
     char *remote_url;        /* NULL: local keys */
     char *remote_connect_to; /* curl CONNECT_TO from backendRef, or NULL */
     char *remote_ca_file;    /* NULL: the system's CAs */
-    int64_t cache_duration_s;
+    int remote_plain_http;   /* http:// (warned about at config time) */
+    int64_t cache_duration_ms;
     int64_t fetch_timeout_ms;
+    int64_t failed_refetch_ms; /* wait after a failed fetch and its retries */
+    int retries;               /* retryPolicy.numRetries; 0 without it */
+    int64_t retry_base_ms;     /* retryPolicy.backOff */
+    int64_t retry_max_ms;
 } jwt_provider;
 
 typedef struct jwt_config {
@@ -232,6 +259,7 @@ typedef struct jwt_config {
     int has_remote;  /* some provider fetches its keys */
 } jwt_config;
 
+/* Slots: kgateway's 32 providers, each with an alias slot at most. */
 #define JWT_MAX_PROVIDERS 64
 /* Bounds of the provider durations, so that time arithmetic on them stays
  * far from int64 limits and the values stay plausible. */
@@ -299,6 +327,5 @@ int jwt_fetcher_pending(const jwt_fetcher *f, size_t provider);
 int jwt_fetcher_refetch(jwt_fetcher *f, size_t provider, int64_t now_s);
 
 #define JWT_KID_REFETCH_S 30
-#define JWT_FETCH_RETRY_S 10
 
 #endif /* JWT_AUTH_H */

@@ -1,5 +1,5 @@
 /*
- * remote.c - fetching a provider's JWKS over HTTPS without blocking the
+ * remote.c - fetching a provider's JWKS over HTTP(S) without blocking the
  * worker: libcurl's multi-socket API, with its sockets and its timer
  * mapped onto the host's worker-scope fd watches and timers (the ABI's
  * way to do I/O on the data plane's own event loop).
@@ -8,18 +8,24 @@
  * and a worker never waits for another. A fetch starts when the worker
  * starts; a success replaces the keys and schedules the next fetch at 90%
  * of cacheDuration (so keys are refreshed before they expire); a failure
- * keeps the old keys (served stale) and retries after JWT_FETCH_RETRY_S.
+ * keeps the old keys (served stale), is retried as retryPolicy says
+ * (numRetries more tries with an exponential backoff, none without it),
+ * and after the last try the next fetch is failedRefetchDuration later
+ * (Envoy's 1s unless asyncFetch says otherwise).
  * A token naming an unknown kid may trigger one more fetch, at most every
  * JWT_KID_REFETCH_S, so that a client cannot make us hammer the
  * identity provider.
  *
  * TLS is always verified (libcurl's defaults, CURLOPT_SSL_VERIFYPEER and
- * VERIFYHOST), against the system CAs or the configured CA file; only
- * https:// is allowed; the body is bounded by JWT_MAX_JWKS_LEN.
+ * VERIFYHOST), against the system CAs or the configured CA file. A plain
+ * http:// URL (kgateway allows one; config.c warns) is fetched over
+ * plain HTTP and never upgraded or redirected; an https:// URL never
+ * falls back to http. The body is bounded by JWT_MAX_JWKS_LEN.
  */
 #include "jwt_auth.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <gwf/sdk_curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +41,7 @@ typedef struct remote_state {
     gwf_curl_answer answer; /* was the answer whole? (sdk_curl.h) */
     int too_large;
     int first_done; /* the first fetch ended, well or not */
+    int failures;   /* failed tries in a row (retryPolicy counts them) */
     int64_t last_start_s;
     uint64_t next_timer;
     int has_next_timer;
@@ -85,15 +92,36 @@ on_next_timer(void *arg)
 }
 
 static void
-schedule_next(remote_state *st, int64_t delay_s)
+schedule_next(remote_state *st, int64_t delay_ms)
 {
     jwt_fetcher *f = st->owner;
 
+    if (delay_ms < 1)
+        delay_ms = 1;
     if (st->has_next_timer)
         f->inst->host->timer_cancel(f->inst, st->next_timer);
     st->has_next_timer = f->inst->host->timer_start(
-                             f->inst, NULL, (uint64_t)delay_s * 1000000000u,
+                             f->inst, NULL, (uint64_t)delay_ms * 1000000u,
                              on_next_timer, st, &st->next_timer) == GWF_OK;
+}
+
+/* The wait before the next try after `st->failures` failed ones: a retry
+ * of retryPolicy (base * 2^(k-1), at most max), or, once they are spent,
+ * failedRefetchDuration (and the count starts over). */
+static int64_t
+after_failure_ms(remote_state *st)
+{
+    const jwt_provider *p = &st->owner->cfg->providers[st->provider];
+    int64_t wait;
+
+    if (st->failures > p->retries) {
+        st->failures = 0;
+        return p->failed_refetch_ms;
+    }
+    wait = p->retry_base_ms;
+    for (int k = 1; k < st->failures && wait < p->retry_max_ms; k++)
+        wait *= 2;
+    return wait < p->retry_max_ms ? wait : p->retry_max_ms;
 }
 
 static void
@@ -111,7 +139,9 @@ fetch_start(remote_state *st)
     if (!st->easy)
         goto fail;
     curl_easy_setopt(st->easy, CURLOPT_URL, p->remote_url);
-    curl_easy_setopt(st->easy, CURLOPT_PROTOCOLS_STR, "https");
+    /* The URL's own scheme only: no downgrade, no other protocol. */
+    curl_easy_setopt(st->easy, CURLOPT_PROTOCOLS_STR,
+                     p->remote_plain_http ? "http" : "https");
     curl_easy_setopt(st->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, (long)p->fetch_timeout_ms);
     curl_easy_setopt(st->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -142,7 +172,8 @@ fail:
     st->easy = NULL;
     gwf_logf(f->inst, GWF_LOG_ERROR,
              "providers[%zu]: cannot start the JWKS fetch", st->provider);
-    schedule_next(st, JWT_FETCH_RETRY_S);
+    st->failures++;
+    schedule_next(st, after_failure_ms(st));
 }
 
 /* Why a finished transfer gave no keys, or NULL with st->keys replaced. */
@@ -177,6 +208,7 @@ finish(jwt_fetcher *f, remote_state *st, CURLcode code)
 {
     const jwt_provider *p = &f->cfg->providers[st->provider];
     char err[256] = "";
+    int retrying = 0;
     const char *why = take_keys(st, gwf_curl_answer_result(&st->answer, code),
                                 err, sizeof(err));
 
@@ -186,25 +218,32 @@ finish(jwt_fetcher *f, remote_state *st, CURLcode code)
     curl_slist_free_all(st->connect_to);
     st->connect_to = NULL;
     gwf_strbuf_free(&st->body);
-    st->first_done = 1;
     if (why) {
+        int64_t wait;
+        st->failures++;
+        retrying = st->failures <= p->retries;
+        wait = after_failure_ms(st);
         /* The URL is the operator's, not a secret; the body is not
          * logged. */
         gwf_logf(f->inst, GWF_LOG_WARN,
                  "providers[%zu]: JWKS fetch from %s failed: %s; %s, "
-                 "retry in %ds",
+                 "next try in %" PRId64 "ms",
                  st->provider, p->remote_url, why,
-                 st->keys ? "keeping the previous keys" : "no keys yet",
-                 JWT_FETCH_RETRY_S);
-        schedule_next(st, JWT_FETCH_RETRY_S);
+                 st->keys ? "keeping the previous keys" : "no keys yet", wait);
+        schedule_next(st, wait);
     } else {
-        int64_t next = p->cache_duration_s - p->cache_duration_s / 10;
+        st->failures = 0;
         gwf_logf(f->inst, GWF_LOG_INFO,
                  "providers[%zu]: %zu JWKS key(s) from %s", st->provider,
                  st->keys->count, p->remote_url);
-        schedule_next(st, next > 0 ? next : 1);
+        schedule_next(st, p->cache_duration_ms - p->cache_duration_ms / 10);
     }
-    f->done(f->done_arg, st->provider);
+    /* A fetch that retryPolicy will try again has not ended: requests
+     * waiting for it go on waiting (within their fetchTimeout). */
+    if (!retrying) {
+        st->first_done = 1;
+        f->done(f->done_arg, st->provider);
+    }
 }
 
 /* gwf_curl_loop's progress callback: act on finished fetches. */
@@ -258,7 +297,8 @@ jwt_fetcher_start(const jwt_config *cfg, gwf_instance *inst,
     for (size_t i = 0; i < cfg->provider_count; i++) {
         f->states[i].owner = f;
         f->states[i].provider = i;
-        if (cfg->providers[i].remote_url)
+        /* An alias slot (config.c) uses its provider's keys. */
+        if (cfg->providers[i].remote_url && cfg->providers[i].keys_from == i)
             fetch_start(&f->states[i]);
     }
     return f;

@@ -24,19 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where Envoy's jwt_authn has a word for the failure, it is Envoy's
+ * (jwt_verify_lib's status texts): kgateway's users and e2e tests match
+ * on them ("Jwt verification fails", "Jwt is expired"). */
 static const char *const result_texts[] = {
     [JWT_OK] = "ok",
     [JWT_ERR_MALFORMED] = "malformed token",
     [JWT_ERR_TOO_LARGE] = "token too large",
     [JWT_ERR_ALG] = "algorithm not allowed",
     [JWT_ERR_UNSUPPORTED] = "unsupported token header",
-    [JWT_ERR_NO_KEY] = "no matching key",
-    [JWT_ERR_SIGNATURE] = "signature verification failed",
-    [JWT_ERR_EXPIRED] = "token expired",
-    [JWT_ERR_NOT_YET_VALID] = "token not yet valid",
+    [JWT_ERR_NO_KEY] = "Jwks doesn't have key to match kid or alg from Jwt",
+    [JWT_ERR_SIGNATURE] = "Jwt verification fails",
+    [JWT_ERR_EXPIRED] = "Jwt is expired",
+    [JWT_ERR_NOT_YET_VALID] = "Jwt not yet valid",
     [JWT_ERR_NO_EXPIRATION] = "token has no expiration",
     [JWT_ERR_LIFETIME] = "token lifetime too long",
-    [JWT_ERR_ISSUER] = "issuer not allowed",
+    [JWT_ERR_ISSUER] = "Jwt issuer is not configured",
     [JWT_ERR_AUDIENCE] = "audience not allowed",
     [JWT_ERR_KEYS_UNAVAILABLE] = "Jwks remote fetch is failed",
     [JWT_ERR_AMBIGUOUS] = "more than one token",
@@ -390,8 +393,11 @@ jwt_jws_verify(const jwt_jws *jws, const jwt_jwks *set)
     for (size_t i = 0; i < set->count; i++) {
         const jwt_key *key = &set->keys[i];
         jwt_result r;
-        if (jws->kid) {
-            if (!key->kid || strlen(key->kid) != jws->kid_len ||
+        /* Envoy's rule (jwt_verify_lib), which kgateway's users rely on:
+         * a token's kid selects the keys with that kid, and a key without
+         * kid (a PEM key has none) may verify any token. */
+        if (jws->kid && key->kid) {
+            if (strlen(key->kid) != jws->kid_len ||
                 memcmp(key->kid, jws->kid, jws->kid_len) != 0)
                 continue;
         } else if (!jwt_key_allows(key, jws->alg)) {

@@ -3,9 +3,11 @@
  *
  * Two shapes reach config_create:
  *   - kind "Backend": kgateway's Backend.spec.aws, as is:
- *     {accountId, region, auth{type, secretRef{name, namespace}},
- *      lambda{functionName, qualifier, invocationMode,
- *             payloadTransformMode, endpointURL}};
+ *     {accountId (deprecated), region,
+ *      auth{type, secretRef{name, namespace}, assumeRole{roleArn}},
+ *      lambda{accountId, functionName, qualifier, invocationMode,
+ *             payloadTransformMode, endpointURL}}, and `ec2` refused
+ *     by name;
  *   - kind "GatewayExtension": spec.plugin.config, which adds `mode`
  *     ("lambda": the Backend fields above; "sign": sign any request for
  *     any AWS service, with service, region, hostRewrite,
@@ -73,9 +75,12 @@ parse_region(gwf_cfg *c, const json_t *obj, ls_config *cfg)
     cfg->region = dup_or_fail(c, "region", region);
 }
 
-/* endpointURL: "https://host[:port]" (or http:// for tests and local
- * stand-ins), no path. The host (and port) become what is signed and
- * sent as Host. */
+/* endpointURL: "https://host[:port][/path]" (http:// too, for tests and
+ * local stand-ins), as kgateway's pattern allows. The host (and port)
+ * become what is signed and sent as Host; a path is a prefix the Invoke
+ * path is appended to (a trailing '/' dropped), as Envoy's aws_lambda
+ * cluster does with a path in the endpoint. A query or fragment has no
+ * place in an endpoint: refused. */
 static void
 parse_endpoint(gwf_cfg *c, const char *url, ls_config *cfg)
 {
@@ -84,30 +89,56 @@ parse_endpoint(gwf_cfg *c, const char *url, ls_config *cfg)
         host = url + 8;
     else if (strncmp(url, "http://", 7) == 0)
         host = url + 7;
-    size_t len = host ? strlen(host) : 0;
-    if (len > 0 && host[len - 1] == '/')
-        len--;
-    int ok = host && len > 0 && len < 256;
+    size_t len = host ? strcspn(host, "/") : 0;
+    int ok = host && len > 0 && len < 256 && strlen(url) <= 2048;
     for (size_t i = 0; ok && i < len; i++)
         ok = isalnum((unsigned char)host[i]) || strchr("-.:[]_", host[i]);
+    const char *path = ok ? host + len : "";
+    size_t path_len = strlen(path);
+    while (path_len > 0 && path[path_len - 1] == '/')
+        path_len--;
+    for (size_t i = 0; ok && i < path_len; i++)
+        ok = isalnum((unsigned char)path[i]) || strchr("-._~/%@:+=", path[i]);
     if (!ok) {
         gwf_cfg_fail(c, "lambda.endpointURL",
                      "invalid endpoint URL \"%.40s\" (expected "
-                     "\"https://host[:port]\" with no path)",
+                     "\"https://host[:port][/path]\", no query or fragment)",
                      url);
         return;
     }
     cfg->host = strndup(host, len);
-    if (!cfg->host)
+    cfg->endpoint_path = strndup(path, path_len);
+    if (!cfg->host || !cfg->endpoint_path)
         gwf_cfg_no_memory(c, "lambda.endpointURL");
+}
+
+/* A 12-digit account id at `field` (kgateway's pattern ^[0-9]{12}$);
+ * NULL when absent or invalid (reported). */
+static const char *
+account_id(gwf_cfg *c, const char *path, const json_t *obj, const char *field)
+{
+    const char *account = NULL;
+    gwf_cfg_string(c, path, obj, "accountId", 0, &account);
+    if (account &&
+        (strlen(account) != 12 || strspn(account, "0123456789") != 12)) {
+        gwf_cfg_fail(c, field,
+                     "invalid account id \"%.40s\" (expected 12 digits)",
+                     account);
+        return NULL;
+    }
+    return account;
 }
 
 static void
 parse_lambda(gwf_cfg *c, const json_t *lambda, ls_config *cfg)
 {
-    static const char *const keys[] = {"functionName",   "qualifier",
-                                       "invocationMode", "payloadTransformMode",
-                                       "endpointURL",    NULL};
+    static const char *const keys[] = {"accountId",
+                                       "functionName",
+                                       "qualifier",
+                                       "invocationMode",
+                                       "payloadTransformMode",
+                                       "endpointURL",
+                                       NULL};
     static const char *const invocation_modes[] = {"Sync", "Async", NULL};
     static const char *const transform_modes[] = {"Envoy", "None", NULL};
     gwf_cfg_known(c, "lambda", lambda, keys);
@@ -154,7 +185,8 @@ parse_lambda(gwf_cfg *c, const json_t *lambda, ls_config *cfg)
 
     if (name && cfg->qualifier) {
         gwf_strbuf p = {0};
-        gwf_strbuf_appendf(&p, "/2015-03-31/functions/%s", name);
+        gwf_strbuf_appendf(&p, "%s/2015-03-31/functions/%s",
+                           cfg->endpoint_path ? cfg->endpoint_path : "", name);
         if (strcmp(cfg->qualifier, LS_DEFAULT_QUALIFIER) != 0)
             gwf_strbuf_appendf(&p, ":%s", cfg->qualifier);
         gwf_strbuf_append(&p, "/invocations", 12);
@@ -167,22 +199,50 @@ parse_lambda(gwf_cfg *c, const json_t *lambda, ls_config *cfg)
     }
 }
 
-/* The Backend fields (and GatewayExtension mode lambda). */
+/* The Backend fields (and GatewayExtension mode lambda). The account id
+ * is kgateway's: lambda.accountId (preferred) or the deprecated
+ * aws.accountId, one of them required; when both are set,
+ * lambda.accountId takes precedence (kgateway's rule), and a different
+ * deprecated value is logged. gwf signs no account id (the Invoke path
+ * names the function, as Envoy's does): it is checked, and logged. */
 static void
 parse_lambda_mode(gwf_cfg *c, const json_t *root, ls_config *cfg, int extension)
 {
     static const char *const backend_keys[] = {"accountId", "region", "auth",
-                                               "lambda", NULL};
+                                               "lambda",    "ec2",    NULL};
     static const char *const ext_keys[] = {"mode", "accountId", "region",
                                            "auth", "lambda",    NULL};
     gwf_cfg_known(c, "", root, extension ? ext_keys : backend_keys);
-    const char *account = NULL;
-    gwf_cfg_string(c, "", root, "accountId", GWF_CFG_REQUIRED, &account);
-    if (account &&
-        (strlen(account) != 12 || strspn(account, "0123456789") != 12))
-        gwf_cfg_fail(c, "accountId",
-                     "invalid account id \"%.40s\" (expected 12 digits)",
-                     account);
+    if (json_object_get(root, "ec2")) {
+        gwf_cfg_fail(c, "ec2",
+                     "EC2 instance discovery (aws.ec2) is not supported by "
+                     "gwf (expected aws.lambda)");
+        return;
+    }
+    const char *deprecated = account_id(c, "", root, "accountId");
+    const json_t *lambda_obj = json_object_get(root, "lambda");
+    const char *preferred =
+        json_is_object(lambda_obj)
+            ? account_id(c, "lambda", lambda_obj, "lambda.accountId")
+            : NULL;
+    if (deprecated)
+        gwf_logf(c->inst, GWF_LOG_INFO,
+                 "accountId: deprecated in kgateway, set lambda.accountId "
+                 "instead%s",
+                 preferred && strcmp(preferred, deprecated) != 0
+                     ? " (lambda.accountId differs and takes precedence)"
+                     : "");
+    if (!deprecated && !preferred && !json_object_get(root, "accountId") &&
+        !(json_is_object(lambda_obj) &&
+          json_object_get(lambda_obj, "accountId")))
+        gwf_cfg_fail(c, "lambda.accountId",
+                     "missing (accountId must be specified on aws or "
+                     "aws.lambda for lambda backends)");
+    const char *account = preferred ? preferred : deprecated;
+    if (account) {
+        memcpy(cfg->account_id, account, 12);
+        cfg->account_id[12] = '\0';
+    }
     parse_region(c, root, cfg);
     cfg->service = dup_or_fail(c, "", "lambda");
     cfg->normalize_path = 1;
@@ -367,6 +427,11 @@ ls_config_free(ls_config *cfg)
     free(cfg->function_name);
     free(cfg->qualifier);
     free(cfg->invoke_path);
+    free(cfg->endpoint_path);
+    ls_source_free(&cfg->base);
+    free(cfg->role_arn);
+    free(cfg->sts_url);
+    free(cfg->sts_host);
     for (size_t i = 0; i < cfg->excluded_count; i++)
         free(cfg->excluded[i]);
     free_credential(cfg->access_key);

@@ -22,6 +22,17 @@
  * The signing key is derived once per day, region and service on each
  * worker (ls_worker's cache) and reused for every request after that.
  *
+ * Credentials that are fetched (AssumeRole, web identity, container,
+ * IMDSv2: provider.c) are the worker's. A request that finds none valid
+ * waits for the refresh in flight, as one `waiter` whose gwf_wait owns
+ * the LS_WAIT_TIMEOUT_MS timer; waiter_free is the only way a waiter
+ * goes and it ends the wait first, so nothing of it fires afterwards.
+ * When the refresh fails, or the wait times out, the request fails
+ * closed: 500 "AWS credentials are unavailable", never sent unsigned.
+ * (Envoy's aws_lambda filter logs the signing failure and forwards the
+ * request unsigned, which AWS refuses with 403; gwf answers itself, with
+ * the 500 it gives for any request it cannot sign.)
+ *
  * Credentials never leave this plugin except in the Authorization and
  * X-Amz-Security-Token headers sent upstream: no log line, local reply or
  * metric label carries them, nor the canonical request (which may hold
@@ -30,14 +41,23 @@
 #include "lambda_signer.h"
 
 #include <ctype.h>
+#include <gwf/sdk_wait.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum { PHASE_HEADERS = 0, PHASE_BODY = 1 };
+
 typedef struct ls_stream {
     ls_config *cfg;
     ls_worker *worker;
+    ls_waiter *waiter; /* while paused for credentials */
+    int phase;         /* what proceed() does: PHASE_* */
+    /* PHASE_BODY: the SHA-256 of the body as it goes upstream, taken in
+     * the body hook (the body can only be read there, and a stream may
+     * sign later, from the callback that ends its wait). */
+    char payload_hash[SIGV4_HASH_HEX + 1];
     sigv4_key_cache *local_cache; /* when the host gave no worker state */
     int invoked;                  /* a Lambda call went upstream */
     int host_answered;            /* the host's own 502/504 came back */
@@ -91,9 +111,15 @@ ls_config_create(const gwf_config_init *init, void **config)
                          NULL, 0, &cfg->requests_metric) == GWF_OK)
         cfg->has_metric = 1;
     gwf_logf(init->instance, GWF_LOG_INFO,
-             "%s mode, service %s, region %s, credentials from %s",
+             "%s mode, service %s, region %s%s%s, credentials from %s%s%s%s",
              cfg->mode == LS_MODE_SIGN ? "sign" : "lambda", cfg->service,
-             cfg->region, cfg->credential_source);
+             cfg->region, cfg->account_id[0] ? ", account " : "",
+             cfg->account_id, cfg->credential_source,
+             cfg->role_arn ? " (role " : "", cfg->role_arn ? cfg->role_arn : "",
+             cfg->role_arn ? (cfg->base.kind == LS_SOURCE_STATIC
+                                  ? ", base credentials read at load)"
+                                  : ", base credentials fetched)")
+                           : "");
     *config = cfg;
     return GWF_OK;
 }
@@ -104,14 +130,25 @@ ls_config_destroy(void *config)
     ls_config_free(config);
 }
 
+static void waiter_free(ls_waiter *gone);
+static void on_fetch_done(void *arg, int ok);
+
 static gwf_status
 ls_worker_start(void *config, const gwf_worker_init *init, void **worker)
 {
-    (void)config;
-    (void)init;
+    ls_config *cfg = config;
     ls_worker *w = calloc(1, sizeof *w);
     if (!w)
         return GWF_ERR_NO_MEMORY;
+    if (cfg->dynamic) {
+        w->fetcher = ls_fetcher_new(cfg, init->instance, on_fetch_done, w);
+        if (!w->fetcher) {
+            free(w);
+            return GWF_ERR_NO_MEMORY;
+        }
+        /* Fetch now, so that the first request finds them. */
+        ls_fetcher_refresh(w->fetcher);
+    }
     *worker = w;
     return GWF_OK;
 }
@@ -122,6 +159,9 @@ ls_worker_stop(void *config, void *worker)
     (void)config;
     ls_worker *w = worker;
     if (w) {
+        while (w->waiters)
+            waiter_free(w->waiters);
+        ls_fetcher_free(w->fetcher);
         sigv4_key_cache_clear(&w->cache);
         free(w);
     }
@@ -145,6 +185,8 @@ ls_stream_destroy(gwf_stream *s, void *ctx)
 {
     (void)s;
     ls_stream *st = ctx;
+    if (st->waiter)
+        waiter_free(st->waiter);
     if (st->local_cache) {
         sigv4_key_cache_clear(st->local_cache);
         free(st->local_cache);
@@ -177,7 +219,8 @@ enum { SIGN_FAILED = -1, SIGN_BAD_REQUEST = -2 };
  * value as the payload hash, so an unsigned one would claim a hash the
  * signature does not cover. */
 static int
-set_signed_headers(gwf_stream *s, const ls_config *cfg, const sigv4_result *res)
+set_signed_headers(gwf_stream *s, const ls_config *cfg,
+                   const sigv4_credentials *creds, const sigv4_result *res)
 {
     const gwf_host *h = s->host;
     gwf_status st = GWF_OK; /* GWF_OK is 0: a failure leaves bits set */
@@ -186,9 +229,9 @@ set_signed_headers(gwf_stream *s, const ls_config *cfg, const sigv4_result *res)
                             strlen(cfg->host));
     st |= h->header_set(s, GWF_REQUEST, "x-amz-date", 10, res->amz_date,
                         strlen(res->amz_date));
-    if (cfg->session_token)
+    if (creds->session_token)
         st |= h->header_set(s, GWF_REQUEST, "x-amz-security-token", 20,
-                            cfg->session_token, strlen(cfg->session_token));
+                            creds->session_token, strlen(creds->session_token));
     else
         st |= h->header_remove(s, GWF_REQUEST, "x-amz-security-token", 20);
     if (cfg->content_sha256_header)
@@ -205,7 +248,8 @@ set_signed_headers(gwf_stream *s, const ls_config *cfg, const sigv4_result *res)
  * signed; the signer's headers set on it. 0, SIGN_FAILED or
  * SIGN_BAD_REQUEST (logged). */
 static int
-sign_stream(gwf_stream *s, ls_stream *st, gwf_view body, const gwf_header *only,
+sign_stream(gwf_stream *s, ls_stream *st, const sigv4_credentials *creds,
+            gwf_view body, const char *payload_hash, const gwf_header *only,
             size_t only_count)
 {
     ls_config *cfg = st->cfg;
@@ -260,12 +304,11 @@ sign_stream(gwf_stream *s, ls_stream *st, gwf_view body, const gwf_header *only,
         .header_count = n,
         .host = host,
         .payload = body,
+        .payload_hash = payload_hash,
     };
-    sigv4_credentials creds = {cfg->access_key, cfg->secret_key,
-                               cfg->session_token};
     sigv4_result res;
     const char *why = NULL;
-    int rc = sigv4_sign(&req, &params, &creds, key_cache(st), &res, &why);
+    int rc = sigv4_sign(&req, &params, creds, key_cache(st), &res, &why);
     if (!only)
         free(headers);
     if (rc != 0) {
@@ -274,7 +317,7 @@ sign_stream(gwf_stream *s, ls_stream *st, gwf_view body, const gwf_header *only,
     }
     /* The views above may point into headers we now change: the signer
      * copied what it needed into `res`. */
-    if (set_signed_headers(s, cfg, &res) != 0) {
+    if (set_signed_headers(s, cfg, creds, &res) != 0) {
         gwf_stream_logf(s, GWF_LOG_ERROR,
                         "cannot sign the request: the "
                         "host refused a signed header");
@@ -347,9 +390,10 @@ set_envoy_payload(gwf_stream *s, ls_stream *st, gwf_view body,
                  "cannot build the Lambda payload\n", "lambda_payload_error");
 }
 
-/* Lambda: rewrite the request into an Invoke call, then sign it. */
+/* Lambda: rewrite the request into an Invoke call (payload, method,
+ * path, invocation type), in the body hook; proceed() signs it. */
 static gwf_action
-invoke_lambda(gwf_stream *s, ls_stream *st, gwf_view body)
+prepare_lambda(gwf_stream *s, ls_stream *st, gwf_view body)
 {
     ls_config *cfg = st->cfg;
     const gwf_host *h = s->host;
@@ -369,13 +413,164 @@ invoke_lambda(gwf_stream *s, ls_stream *st, gwf_view body)
                                   type, strlen(type));
     if (hs != GWF_OK)
         return sign_failed(s, st, SIGN_FAILED, "lambda_sign_error");
+    sigv4_sha256_hex(signed_body.ptr ? signed_body.ptr : "", signed_body.len,
+                     st->payload_hash);
+    return GWF_CONTINUE;
+}
 
+/* Lambda: sign the Invoke call prepare_lambda made. */
+static gwf_action
+sign_lambda(gwf_stream *s, ls_stream *st, const sigv4_credentials *creds)
+{
+    const char *type = st->cfg->async ? "Event" : "RequestResponse";
     gwf_header signed_headers[] = {
         {{"x-amz-invocation-type", 21}, gwf_cstr(type)}};
-    int rc = sign_stream(s, st, signed_body, signed_headers, 1);
+    int rc = sign_stream(s, st, creds, (gwf_view){"", 0}, st->payload_hash,
+                         signed_headers, 1);
     if (rc != 0)
         return sign_failed(s, st, rc, "lambda_sign_error");
     st->invoked = 1;
+    return GWF_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------
+ * Credentials, and waiting for them
+ * --------------------------------------------------------------------- */
+
+struct ls_waiter {
+    ls_waiter *next;
+    ls_waiter **list; /* the list it is on: w->waiters, or being woken */
+    gwf_stream *s;
+    ls_stream *st;
+    gwf_wait wait; /* owns the LS_WAIT_TIMEOUT_MS timer */
+};
+
+/* The only way a waiter goes: unlinked, its wait ended (no timer fires
+ * afterwards), freed. */
+static void
+waiter_free(ls_waiter *gone)
+{
+    for (ls_waiter **p = gone->list; *p; p = &(*p)->next) {
+        if (*p == gone) {
+            *p = gone->next;
+            break;
+        }
+    }
+    gwf_wait_end(&gone->wait);
+    gone->st->waiter = NULL;
+    free(gone);
+}
+
+static gwf_action
+credentials_unavailable(gwf_stream *s, ls_stream *st)
+{
+    return reply(s, st, LS_RESULT_SIGN_ERROR, 500,
+                 "AWS credentials are unavailable\n",
+                 "aws_credentials_unavailable");
+}
+
+/* 0 with *out to sign with; 1 when a refresh is in flight to wait for;
+ * -1 when there are none (the refresh could not start, or no worker). */
+static int
+credentials_for(ls_stream *st, sigv4_credentials *out)
+{
+    const ls_config *cfg = st->cfg;
+    if (!cfg->dynamic) {
+        *out = (sigv4_credentials){cfg->access_key, cfg->secret_key,
+                                   cfg->session_token};
+        return 0;
+    }
+    if (!st->worker || !st->worker->fetcher)
+        return -1;
+    const ls_creds *c = ls_fetcher_get(st->worker->fetcher);
+    if (c) {
+        *out =
+            (sigv4_credentials){c->access_key, c->secret_key, c->session_token};
+        return 0;
+    }
+    return ls_fetcher_busy(st->worker->fetcher) ? 1 : -1;
+}
+
+static void
+on_wait_timeout(void *arg)
+{
+    ls_waiter *wt = arg;
+    gwf_stream *s = wt->s;
+    ls_stream *st = wt->st;
+    waiter_free(wt);
+    gwf_stream_logf(s, GWF_LOG_WARN,
+                    "no AWS credentials after waiting %d ms for the refresh",
+                    LS_WAIT_TIMEOUT_MS);
+    credentials_unavailable(s, st);
+}
+
+static gwf_action proceed(gwf_stream *s, ls_stream *st);
+
+/* [worker] The refresh ended: the streams that waited for it go on, or
+ * fail closed when it failed. The list is taken first (each waiter told
+ * where it is now, so that any free unlinks it from there): a stream
+ * that goes on may wait again, on the new list, and a refresh that ends
+ * while these are woken wakes only its own. */
+static void
+on_fetch_done(void *arg, int ok)
+{
+    ls_worker *w = arg;
+    ls_waiter *waking = w->waiters;
+    w->waiters = NULL;
+    for (ls_waiter *wt = waking; wt; wt = wt->next)
+        wt->list = &waking;
+    while (waking) {
+        ls_waiter *wt = waking;
+        gwf_stream *s = wt->s;
+        ls_stream *st = wt->st;
+        waiter_free(wt);
+        if (!ok)
+            credentials_unavailable(s, st);
+        else if (proceed(s, st) == GWF_CONTINUE)
+            s->host->resume(s);
+    }
+}
+
+static gwf_action
+wait_for_credentials(gwf_stream *s, ls_stream *st)
+{
+    ls_waiter *wt = calloc(1, sizeof *wt);
+    if (!wt || gwf_wait_start(&wt->wait, st->cfg->instance, s,
+                              (uint64_t)LS_WAIT_TIMEOUT_MS * 1000000u,
+                              on_wait_timeout, wt) != GWF_OK) {
+        free(wt);
+        return credentials_unavailable(s, st);
+    }
+    wt->list = &st->worker->waiters;
+    wt->s = s;
+    wt->st = st;
+    wt->next = st->worker->waiters;
+    st->worker->waiters = wt;
+    st->waiter = wt;
+    return GWF_PAUSE;
+}
+
+/* Sign the request once the credentials are there (in the hook, or in
+ * the callback that ended the wait): st->phase says whether the body is
+ * complete and hashed (PHASE_BODY) or not signed (PHASE_HEADERS, sign
+ * mode). A Lambda request was already rewritten by prepare_lambda. */
+static gwf_action
+proceed(gwf_stream *s, ls_stream *st)
+{
+    sigv4_credentials creds;
+    int r = credentials_for(st, &creds);
+    if (r < 0)
+        return credentials_unavailable(s, st);
+    if (r > 0)
+        return wait_for_credentials(s, st);
+    if (st->cfg->mode == LS_MODE_LAMBDA)
+        return sign_lambda(s, st, &creds);
+    int rc =
+        sign_stream(s, st, &creds, (gwf_view){"", 0},
+                    st->phase == PHASE_BODY ? st->payload_hash : NULL, NULL, 0);
+    if (rc != 0)
+        return sign_failed(s, st, rc, "aws_sign_error");
+    st->signed_done = 1; /* the body, if any, streams through */
     return GWF_CONTINUE;
 }
 
@@ -383,14 +578,15 @@ static gwf_action
 ls_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
 {
     ls_stream *st = ctx;
+    /* Fetched credentials: start a refresh now if one is due, while the
+     * body arrives. */
+    if (st->cfg->dynamic && st->worker && st->worker->fetcher)
+        (void)ls_fetcher_get(st->worker->fetcher);
     if (st->cfg->mode == LS_MODE_LAMBDA)
         return GWF_BUFFER; /* even with no body: the payload is built */
     if (st->cfg->unsigned_payload || end_of_stream) {
-        int rc = sign_stream(s, st, (gwf_view){"", 0}, NULL, 0);
-        if (rc != 0)
-            return sign_failed(s, st, rc, "aws_sign_error");
-        st->signed_done = 1; /* the body, if any, streams through */
-        return GWF_CONTINUE;
+        st->phase = PHASE_HEADERS;
+        return proceed(s, st);
     }
     return GWF_BUFFER;
 }
@@ -405,13 +601,15 @@ ls_request_body(gwf_stream *s, void *ctx, int32_t end_of_stream)
         return GWF_BUFFER;
     gwf_view body = {0};
     s->host->body_get(s, GWF_REQUEST, &body);
-    if (st->cfg->mode == LS_MODE_LAMBDA)
-        return invoke_lambda(s, st, body);
-    int rc = sign_stream(s, st, body, NULL, 0);
-    if (rc != 0)
-        return sign_failed(s, st, rc, "aws_sign_error");
-    st->signed_done = 1;
-    return GWF_CONTINUE;
+    if (st->cfg->mode == LS_MODE_LAMBDA) {
+        gwf_action a = prepare_lambda(s, st, body);
+        if (a != GWF_CONTINUE)
+            return a;
+    } else {
+        sigv4_sha256_hex(body.ptr ? body.ptr : "", body.len, st->payload_hash);
+    }
+    st->phase = PHASE_BODY;
+    return proceed(s, st);
 }
 
 /* ------------------------------------------------------------------------

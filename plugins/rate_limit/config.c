@@ -2,9 +2,12 @@
  * config.c - parse and validate the rate_limit plugin's configs.
  *
  * Three JSON shapes arrive here (docs/manifests.md):
- *   - a GatewayExtension's spec.rateLimit: Redis settings, domain, outcome
- *     settings and the limits, in envoyproxy/ratelimit's own `descriptors`
- *     format, inline or from a file (limits_file.c);
+ *   - a GatewayExtension's spec.rateLimit, in one of two modes: kgateway's
+ *     `grpcService` (an external rate limit service over Envoy's RLS v3,
+ *     with kgateway's defaults: failOpen true, timeout 100ms), or gwf's
+ *     `redis`: Redis settings, domain, outcome settings and the limits,
+ *     in envoyproxy/ratelimit's own `descriptors` format, inline or from
+ *     a file (limits_file.c);
  *   - {"local": {"tokenBucket": ...}}: the TrafficPolicy's local limit;
  *   - a TrafficPolicy's rateLimit.global, per route: which descriptors a
  *     request makes.
@@ -18,6 +21,7 @@
  * never echoed, and are wiped when freed.
  */
 #include <gwf/sdk_config.h>
+#include <gwf/sdk_file.h>
 #include "rate_limit.h"
 
 #include <arpa/inet.h>
@@ -56,7 +60,8 @@ static void
 parse_local(rl_config *cfg, gwf_cfg *c, const json_t *spec)
 {
     static const char *const spec_fields[] = {"local", NULL};
-    static const char *const local_fields[] = {"tokenBucket", NULL};
+    static const char *const local_fields[] = {"tokenBucket", "percentEnabled",
+                                               "percentEnforced", NULL};
     static const char *const bucket_fields[] = {"maxTokens", "tokensPerFill",
                                                 "fillInterval", NULL};
     const json_t *local = NULL, *tb = NULL;
@@ -68,6 +73,18 @@ parse_local(rl_config *cfg, gwf_cfg *c, const json_t *spec)
         GWF_OK)
         return;
     gwf_cfg_known(c, "local", local, local_fields);
+    /* `local: {}` switches off a limit set at a higher level (kgateway):
+     * a config with no bucket, which lets every request through. */
+    if (json_is_object(local) && json_object_size(local) == 0)
+        return;
+    /* Envoy's filter_enabled / filter_enforced, out of 100; kgateway
+     * sets both to 100 unless told. */
+    n = 100;
+    gwf_cfg_int(c, "local", local, "percentEnabled", 0, 0, 100, &n);
+    cfg->local.percent_enabled = (uint32_t)n;
+    n = 100;
+    gwf_cfg_int(c, "local", local, "percentEnforced", 0, 0, 100, &n);
+    cfg->local.percent_enforced = (uint32_t)n;
     if (gwf_cfg_object(c, "local", local, "tokenBucket", GWF_CFG_REQUIRED,
                        &tb) != GWF_OK)
         return;
@@ -80,9 +97,10 @@ parse_local(rl_config *cfg, gwf_cfg *c, const json_t *spec)
     gwf_cfg_int(c, "local.tokenBucket", tb, "tokensPerFill", 0, 1, 1000000000,
                 &n);
     cfg->local.tokens_per_fill = (uint64_t)n;
+    /* kgateway's CEL rule: at least 50ms. */
     gwf_cfg_duration(c, "local.tokenBucket", tb, "fillInterval",
-                     GWF_CFG_REQUIRED, 1, RL_MAX_DURATION_NS,
-                     &cfg->local.fill_interval_ns);
+                     GWF_CFG_REQUIRED, RL_MIN_FILL_INTERVAL_NS,
+                     RL_MAX_DURATION_NS, &cfg->local.fill_interval_ns);
 }
 
 /* ------------------------------------------------------------------------
@@ -389,6 +407,217 @@ parse_limits(rl_config *cfg, gwf_cfg *c, const json_t *spec)
         gwf_cfg_fail(c, "domain", "is required: expected a non-empty string");
 }
 
+/* ------------------------------------------------------------------------
+ * The rate limit service: spec.rateLimit.grpcService (kgateway's shape)
+ * --------------------------------------------------------------------- */
+
+#define RL_DEFAULT_RETRY_BASE_NS (1000 * UINT64_C(1000000))
+#define RL_MAX_RETRY_ATTEMPTS 10
+
+/* A Backend's spec.tls {caFile?, serverName?, ...}: TLS to the service. */
+static void
+rls_tls(rl_config *cfg, gwf_cfg *c, const char *ref_field, const json_t *tls)
+{
+    const json_t *ca = json_object_get(tls, "caFile");
+    const json_t *sni = json_object_get(tls, "serverName");
+    gwf_instance *inst = cfg->instance;
+
+    cfg->rls.tls = 1;
+    if (json_is_string(ca) && json_string_length(ca) > 0) {
+        gwf_view dir = inst->host->config_dir(inst);
+        gwf_strbuf b = {0};
+        char why[512];
+        const char *text = json_string_value(ca);
+
+        if (text[0] != '/' && dir.len > 0) {
+            gwf_strbuf_append(&b, dir.ptr, dir.len);
+            gwf_strbuf_append(&b, "/", 1);
+        }
+        gwf_strbuf_append(&b, text, strlen(text));
+        if (b.failed) {
+            gwf_strbuf_free(&b);
+            gwf_cfg_no_memory(c, ref_field);
+            return;
+        }
+        cfg->rls.ca_file = b.data;
+        /* libcurl opens it on the worker: refuse a FIFO or a missing
+         * file now, naming the field. */
+        if (gwf_file_check(cfg->rls.ca_file, why, sizeof(why)) != 0)
+            gwf_cfg_fail(c, ref_field, "the Backend's spec.tls.caFile: %s",
+                         why);
+    }
+    if (json_is_string(sni) && json_string_length(sni) > 0) {
+        if (strpbrk(json_string_value(sni), "/:@ ?#[]"))
+            gwf_cfg_fail(c, ref_field,
+                         "the Backend's spec.tls.serverName: expected a host "
+                         "name");
+        else
+            cfg->rls.server_name = copy(c, ref_field, json_string_value(sni));
+    }
+}
+
+/* base_url (and connect_to when TLS names another host than the one
+ * connected to). */
+static void
+rls_url(rl_config *cfg, gwf_cfg *c, const char *host, uint16_t port)
+{
+    const char *name = cfg->rls.server_name ? cfg->rls.server_name : host;
+    int v6 = strchr(name, ':') != NULL, host_v6 = strchr(host, ':') != NULL;
+    gwf_strbuf b = {0}, to = {0};
+
+    gwf_strbuf_appendf(&b, "%s://%s%s%s:%u", cfg->rls.tls ? "https" : "http",
+                       v6 ? "[" : "", name, v6 ? "]" : "", (unsigned)port);
+    if (cfg->rls.server_name)
+        gwf_strbuf_appendf(&to, "%s:%u:%s%s%s:%u", cfg->rls.server_name,
+                           (unsigned)port, host_v6 ? "[" : "", host,
+                           host_v6 ? "]" : "", (unsigned)port);
+    if (b.failed || to.failed) {
+        gwf_strbuf_free(&b);
+        gwf_strbuf_free(&to);
+        gwf_cfg_no_memory(c, "grpcService.backendRef");
+        return;
+    }
+    cfg->rls.base_url = b.data;
+    cfg->rls.connect_to = to.data;
+}
+
+/* grpcService.retry {attempts (default 1, 0 allowed), backoff
+ * {baseInterval (default 1s), maxInterval (default 10 x base)}}. */
+static void
+rls_retry(rl_config *cfg, gwf_cfg *c, const json_t *svc)
+{
+    static const char *const known[] = {"attempts", "backoff", NULL};
+    static const char *const backoff_known[] = {"baseInterval", "maxInterval",
+                                                NULL};
+    static const char path[] = "grpcService.retry";
+    static const char bpath[] = "grpcService.retry.backoff";
+    const json_t *retry = NULL, *backoff = NULL;
+    int64_t attempts = 1;
+    uint64_t max_ns = 0;
+
+    cfg->rls.retry_base_ns = RL_DEFAULT_RETRY_BASE_NS;
+    if (gwf_cfg_object(c, "grpcService", svc, "retry", 0, &retry) != GWF_OK ||
+        !retry)
+        return;
+    gwf_cfg_known(c, path, retry, known);
+    gwf_cfg_int(c, path, retry, "attempts", 0, 0, RL_MAX_RETRY_ATTEMPTS,
+                &attempts);
+    cfg->rls.retry_attempts = (unsigned)attempts;
+    if (gwf_cfg_object(c, path, retry, "backoff", 0, &backoff) == GWF_OK &&
+        backoff) {
+        gwf_cfg_known(c, bpath, backoff, backoff_known);
+        gwf_cfg_duration(c, bpath, backoff, "baseInterval", GWF_CFG_REQUIRED,
+                         1000000, RL_MAX_DURATION_NS, &cfg->rls.retry_base_ns);
+        if (gwf_cfg_duration(c, bpath, backoff, "maxInterval", 0, 1000000,
+                             RL_MAX_DURATION_NS, &max_ns) == GWF_OK &&
+            max_ns && max_ns < cfg->rls.retry_base_ns)
+            gwf_cfg_fail(c, "grpcService.retry.backoff.maxInterval",
+                         "must not be shorter than baseInterval");
+    }
+    cfg->rls.retry_max_ns =
+        max_ns ? max_ns
+               : (cfg->rls.retry_base_ns > RL_MAX_DURATION_NS / 10
+                      ? RL_MAX_DURATION_NS
+                      : cfg->rls.retry_base_ns * 10);
+}
+
+static void
+parse_grpc_service(rl_config *cfg, gwf_cfg *c, const json_t *spec)
+{
+    static const char *const known[] = {"backendRef", "authority",
+                                        "requestTimeout", "retry", NULL};
+    static const char path[] = "grpcService";
+    const json_t *svc = NULL;
+    const char *authority = NULL;
+    gwf_cfg_backend b;
+
+    if (gwf_cfg_object(c, "", spec, path, GWF_CFG_REQUIRED, &svc) != GWF_OK)
+        return;
+    gwf_cfg_known(c, path, svc, known);
+    rls_retry(cfg, c, svc);
+    gwf_cfg_duration(c, path, svc, "requestTimeout", 0, 1000000,
+                     RL_MAX_DURATION_NS, &cfg->rls.request_timeout_ns);
+    if (gwf_cfg_string(c, path, svc, "authority", GWF_CFG_NONEMPTY,
+                       &authority) == GWF_OK &&
+        authority) {
+        if (!gwf_is_header_value(authority, strlen(authority)) ||
+            strpbrk(authority, " \t/"))
+            gwf_cfg_fail(c, "grpcService.authority",
+                         "expected a host name (and port)");
+        else
+            cfg->rls.authority = copy(c, "grpcService.authority", authority);
+    }
+    if (gwf_cfg_backend_ref(c, path, svc, "backendRef", GWF_CFG_REQUIRED, 1,
+                            &b) != GWF_OK)
+        return;
+    if (json_is_object(json_object_get(b.spec, "tls")))
+        rls_tls(cfg, c, "grpcService.backendRef.name",
+                json_object_get(b.spec, "tls"));
+    json_decref(b.spec);
+    rls_url(cfg, c, b.host, b.port);
+}
+
+/* The fields of gwf's Redis mode, which a rate limit service does not
+ * have: the service holds the limits and counts them. */
+static void
+refuse_redis_fields(gwf_cfg *c, const json_t *spec)
+{
+    static const char *const redis_only[] = {"failureStatus",
+                                             "algorithm",
+                                             "overLimitCache",
+                                             "nearLimitRatio",
+                                             "descriptors",
+                                             "descriptorsFile",
+                                             NULL};
+
+    for (size_t i = 0; redis_only[i]; i++)
+        if (json_object_get(spec, redis_only[i]))
+            gwf_cfg_fail(c, redis_only[i],
+                         "applies to the redis mode only: with grpcService "
+                         "the rate limit service holds the limits");
+}
+
+static void
+parse_rls(rl_config *cfg, gwf_cfg *c, const json_t *spec)
+{
+    static const char *const fields[] = {"grpcService",
+                                         "domain",
+                                         "failOpen",
+                                         "timeout",
+                                         "xRateLimitHeaders",
+                                         "redis",
+                                         "failureStatus",
+                                         "algorithm",
+                                         "overLimitCache",
+                                         "nearLimitRatio",
+                                         "descriptors",
+                                         "descriptorsFile",
+                                         NULL};
+    static const char *const headers[] = {"Off", "DraftVersion03", NULL};
+    const char *domain = NULL;
+
+    cfg->mode = RL_MODE_RLS;
+    /* kgateway's defaults: failOpen true, timeout 100ms, headers Off.
+     * Envoy's failure_mode_deny answers 500. */
+    cfg->fail_open = 1;
+    cfg->failure_status = 500;
+    cfg->timeout_ns = RL_DEFAULT_TIMEOUT_NS;
+    cfg->headers = RL_HEADERS_OFF;
+    gwf_cfg_known(c, "", spec, fields);
+    if (json_object_get(spec, "redis"))
+        gwf_cfg_fail(c, "redis",
+                     "expected one of grpcService and redis, found both");
+    refuse_redis_fields(c, spec);
+    gwf_cfg_bool(c, "", spec, "failOpen", 0, &cfg->fail_open);
+    gwf_cfg_duration(c, "", spec, "timeout", 0, 1000000, RL_MAX_DURATION_NS,
+                     &cfg->timeout_ns);
+    gwf_cfg_enum(c, "", spec, "xRateLimitHeaders", 0, headers, &cfg->headers);
+    if (gwf_cfg_string(c, "", spec, "domain",
+                       GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY, &domain) == GWF_OK)
+        cfg->domain = copy(c, "domain", domain);
+    parse_grpc_service(cfg, c, spec);
+}
+
 static void
 parse_global(rl_config *cfg, gwf_cfg *c, const json_t *spec)
 {
@@ -434,7 +663,12 @@ parse_global(rl_config *cfg, gwf_cfg *c, const json_t *spec)
         else
             cfg->near_limit_ratio = json_number_value(ratio);
     }
-    parse_redis(cfg, c, spec);
+    if (!json_object_get(spec, "redis"))
+        gwf_cfg_fail(c, "grpcService",
+                     "is required (or redis, gwf's direct Redis mode): "
+                     "expected {backendRef}");
+    else
+        parse_redis(cfg, c, spec);
     parse_limits(cfg, c, spec);
 }
 
@@ -443,6 +677,8 @@ rl_config_parse(rl_config *cfg, gwf_cfg *c, const json_t *spec)
 {
     if (json_object_get(spec, "local"))
         parse_local(cfg, c, spec);
+    else if (json_object_get(spec, "grpcService"))
+        parse_rls(cfg, c, spec);
     else
         parse_global(cfg, c, spec);
     return gwf_cfg_status(c);
@@ -452,6 +688,11 @@ void
 rl_config_free(rl_config *cfg)
 {
     free(cfg->domain);
+    free(cfg->rls.base_url);
+    free(cfg->rls.connect_to);
+    free(cfg->rls.authority);
+    free(cfg->rls.ca_file);
+    free(cfg->rls.server_name);
     free(cfg->redis.host);
     rl_addresses_free(cfg->redis.addrs, cfg->redis.addr_count);
     free(cfg->redis.username);

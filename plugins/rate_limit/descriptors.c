@@ -41,11 +41,13 @@ parse_unit(gwf_cfg *c, const char *path, const json_t *rl, rl_limit *limit)
     const char *text = NULL;
 
     gwf_cfg_member(field, path, "unit");
-    if (!json_object_get(rl, "unit")) {
+    /* null is absent (a YAML `unit: !tag` or `unit: ~` reads as null) */
+    if (!json_object_get(rl, "unit") ||
+        json_is_null(json_object_get(rl, "unit"))) {
         gwf_cfg_fail(c, field, "is required: expected one of: " UNIT_NAMES);
         return;
     }
-    if (gwf_cfg_string(c, path, rl, "unit", 0, &text) != GWF_OK)
+    if (gwf_cfg_string(c, path, rl, "unit", 0, &text) != GWF_OK || !text)
         return;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcasecmp(text, units[i].name) == 0) {

@@ -2,7 +2,7 @@
  * filter.c - the rate_limit plugin's hooks: the plugin entry, per-worker
  * state, and the decision for one request.
  *
- * Global shape, per request (request_headers):
+ * Global shape in Redis, per request (request_headers):
  *   1. the route's descriptors are built from the request (a descriptor
  *      with an entry whose source is absent - no such header, no claim -
  *      is skipped, as Envoy does);
@@ -27,7 +27,15 @@
  * hiredis still owes it replies. So the decision is freed by whichever of
  * stream_destroy and the last reply comes last.
  *
- * Local shape: one token from the shared bucket, or 429.
+ * Global shape through a rate limit service (grpcService): the route's
+ * descriptors become one RateLimitRequest (see "RLS mode" below), the
+ * stream pauses under a timer (`timeout`) while rls.c makes the call, and
+ * the answer decides: OVER_LIMIT is a 429, OK goes on with the headers
+ * the service asked for, anything else is a failure that failOpen
+ * decides. The call belongs to the stream: stream_destroy cancels it.
+ *
+ * Local shape: one token from the shared bucket, or 429; percentEnabled
+ * and percentEnforced are Envoy's filter_enabled / filter_enforced.
  */
 #include "rate_limit.h"
 
@@ -39,6 +47,7 @@
 enum { SLOT_PENDING, SLOT_OK, SLOT_ERROR, SLOT_CACHED_OVER };
 
 typedef struct rl_worker {
+    rl_rls *rls; /* RLS mode */
     rl_redis *redis;
     rl_cache *cache;
     int stopping;
@@ -79,6 +88,12 @@ struct rl_stream {
     rl_decision *d;
     int add_headers; /* x-ratelimit-* on the upstream's response */
     char limit_hdr[64], remaining_hdr[24], reset_hdr[24];
+    /* RLS mode: the call in flight and its timer (`timeout`), and what
+     * an allowing answer adds to the upstream's response. */
+    rl_rls_call *rls_call;
+    uint64_t rls_timer;
+    rl_rls_header *rls_response_headers;
+    size_t rls_response_header_count;
 };
 
 /* ------------------------------------------------------------------------
@@ -99,8 +114,19 @@ define_metrics(rl_config *cfg)
         st = host->metric_define(cfg->instance, GWF_METRIC_COUNTER,
                                  "rate_limit_local_total",
                                  "Local token bucket decisions, by outcome "
-                                 "(allowed, over_limit).",
+                                 "(allowed, over_limit, not_enforced: over "
+                                 "the limit but let through by "
+                                 "percentEnforced).",
                                  local_labels, 1, NULL, 0, &cfg->metrics.local);
+        cfg->metrics.ok = st == GWF_OK;
+        return;
+    }
+    if (cfg->mode == RL_MODE_RLS) {
+        st = host->metric_define(cfg->instance, GWF_METRIC_COUNTER,
+                                 "rate_limit_service_total",
+                                 "Rate limit service answers, by outcome "
+                                 "(ok, over_limit, error).",
+                                 local_labels, 1, NULL, 0, &cfg->metrics.rls);
         cfg->metrics.ok = st == GWF_OK;
         return;
     }
@@ -138,7 +164,8 @@ rl_config_create(const gwf_config_init *init, void **out)
     if (gwf_cfg_status(&c) == GWF_OK && !cfg->is_local &&
         cfg->algorithm == RL_ALGO_ROLLING)
         rl_rolling_sha(cfg->rolling_sha);
-    if (gwf_cfg_status(&c) == GWF_OK && cfg->is_local) {
+    if (gwf_cfg_status(&c) == GWF_OK && cfg->is_local &&
+        cfg->local.max_tokens) {
         cfg->local.bucket = rl_bucket_create(
             cfg->local.max_tokens,
             init->instance->host->now(init->instance, GWF_CLOCK_MONOTONIC));
@@ -220,6 +247,15 @@ rl_worker_start(void *config, const gwf_worker_init *init, void **out)
     w = calloc(1, sizeof(*w));
     if (!w)
         return GWF_ERR_NO_MEMORY;
+    if (cfg->mode == RL_MODE_RLS) {
+        w->rls = rl_rls_new(cfg);
+        if (!w->rls) {
+            free(w);
+            return GWF_ERR_NO_MEMORY;
+        }
+        *out = w;
+        return GWF_OK;
+    }
     w->redis = rl_redis_new(cfg);
     w->cache = rl_cache_new();
     if (!w->redis || !w->cache) {
@@ -241,6 +277,7 @@ rl_worker_stop(void *config, void *worker)
     if (!w)
         return;
     w->stopping = 1;
+    rl_rls_free(w->rls);
     rl_redis_free(w->redis);
     rl_cache_free(w->cache);
     free(w);
@@ -273,12 +310,15 @@ decision_free(rl_decision *d)
     free(d);
 }
 
+static void rls_forget(rl_stream *st);
+
 static void
 rl_stream_destroy(gwf_stream *s, void *ctx)
 {
     rl_stream *st = ctx;
 
     (void)s;
+    rls_forget(st);
     if (st->d) {
         st->d->st = NULL;
         if (st->d->pending == 0)
@@ -729,6 +769,255 @@ global_request_headers(rl_stream *st)
     return GWF_PAUSE;
 }
 
+/* ------------------------------------------------------------------------
+ * RLS mode: one ShouldRateLimit call per request
+ *
+ * The route's descriptors become ONE request descriptor holding all
+ * their entries in order, as kgateway builds them: it turns every entry
+ * of every descriptor into an action of a single Envoy rate limit. So
+ * when any entry has no value (an absent header), Envoy produces no
+ * descriptor and does not call the service: neither does gwf.
+ * --------------------------------------------------------------------- */
+
+static void
+rls_count(const rl_config *cfg, const char *outcome)
+{
+    gwf_view label = gwf_cstr(outcome);
+
+    if (cfg->metrics.ok)
+        cfg->instance->host->metric_add(cfg->instance, cfg->metrics.rls, &label,
+                                        1, 1);
+}
+
+static void
+rls_free_headers(rl_rls_header *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(list[i].name);
+        free(list[i].value);
+    }
+    free(list);
+}
+
+/* Drop the call and its timer, and what was kept for the response. */
+static void
+rls_forget(rl_stream *st)
+{
+    if (st->rls_call) {
+        rl_rls_call_cancel(st->rls_call);
+        st->rls_call = NULL;
+    }
+    if (st->rls_timer) {
+        st->s->host->timer_cancel(st->s->host->stream_instance(st->s),
+                                  st->rls_timer);
+        st->rls_timer = 0;
+    }
+    rls_free_headers(st->rls_response_headers, st->rls_response_header_count);
+    st->rls_response_headers = NULL;
+    st->rls_response_header_count = 0;
+}
+
+/* The service failed (or we did): failOpen lets the request go on,
+ * else Envoy's failure_mode_deny answer, 500. */
+static void
+rls_failed(rl_stream *st, const char *why)
+{
+    gwf_stream *s = st->s;
+
+    rls_count(st->cfg, "error");
+    gwf_stream_logf(s, GWF_LOG_WARN, "rate_limit: rate limit service: %.200s",
+                    why);
+    if (st->cfg->fail_open) {
+        s->host->resume(s);
+        return;
+    }
+    s->host->send_local_reply(s, st->cfg->failure_status, NULL, 0, NULL, 0,
+                              "rate_limiter_error");
+}
+
+/* The headers of the answer's list `from`, then the x-ratelimit-* ones
+ * when asked for, into `out` (copies): what Envoy adds to the response,
+ * the 429 or the upstream's. 0, or -1 (no memory). */
+static int
+rls_response_headers(const rl_stream *st, const rl_rls_answer *a,
+                     rl_rls_header **out, size_t *count)
+{
+    rl_rls_header *list = calloc(a->response_header_count + 4, sizeof(*list));
+    gwf_strbuf limit = {0};
+    char remaining[24], reset[24];
+    size_t n = 0;
+
+    if (!list)
+        return -1;
+    for (size_t i = 0; i < a->response_header_count; i++, n++) {
+        list[n].name = strdup(a->response_headers[i].name);
+        list[n].value = strdup(a->response_headers[i].value);
+        if (!list[n].name || !list[n].value)
+            goto fail;
+    }
+    if (st->cfg->headers == RL_HEADERS_DRAFT03 &&
+        rl_rls_draft03(a, &limit, remaining, reset)) {
+        const char *values[3] = {limit.data, remaining, reset};
+        static const char *const names[3] = {
+            "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"};
+        if (limit.failed)
+            goto fail;
+        for (size_t i = 0; i < 3; i++, n++) {
+            list[n].name = strdup(names[i]);
+            list[n].value = strdup(values[i]);
+            if (!list[n].name || !list[n].value)
+                goto fail;
+        }
+    }
+    gwf_strbuf_free(&limit);
+    *out = list;
+    *count = n;
+    return 0;
+fail:
+    gwf_strbuf_free(&limit);
+    rls_free_headers(list, n + 1);
+    return -1;
+}
+
+static void
+rls_over_limit(rl_stream *st, const rl_rls_answer *a, rl_rls_header *extra,
+               size_t extra_count)
+{
+    gwf_stream *s = st->s;
+    gwf_header *headers = calloc(extra_count + 1, sizeof(*headers));
+    size_t n = 0;
+
+    rls_count(st->cfg, "over_limit");
+    if (!headers) {
+        rls_failed(st, "out of memory for the 429's headers");
+        return;
+    }
+    /* Envoy marks its 429: x-envoy-ratelimited (kgateway keeps it on). */
+    headers[n++] =
+        (gwf_header){gwf_cstr("x-envoy-ratelimited"), gwf_cstr("true")};
+    for (size_t i = 0; i < extra_count; i++)
+        headers[n++] =
+            (gwf_header){gwf_cstr(extra[i].name), gwf_cstr(extra[i].value)};
+    /* A header the host refuses (a hop-by-hop one, say) would leave the
+     * request hanging: then the 429 goes without the service's. */
+    if (s->host->send_local_reply(s, 429, headers, n, a->raw_body,
+                                  a->raw_body_len,
+                                  "request_rate_limited") != GWF_OK) {
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "rate_limit: the service's headers for the 429 "
+                        "were refused; sent without them");
+        s->host->send_local_reply(s, 429, headers, 1, a->raw_body,
+                                  a->raw_body_len, "request_rate_limited");
+    }
+    free(headers);
+}
+
+static void
+on_rls_answer(void *arg, int ok, rl_rls_answer *a, const char *err)
+{
+    rl_stream *st = arg;
+    gwf_stream *s = st->s;
+    rl_rls_header *extra = NULL;
+    size_t extra_count = 0;
+
+    rl_rls_call_cancel(st->rls_call); /* frees it; nothing of it runs */
+    st->rls_call = NULL;
+    if (st->rls_timer) {
+        s->host->timer_cancel(s->host->stream_instance(s), st->rls_timer);
+        st->rls_timer = 0;
+    }
+    if (!ok) {
+        rls_failed(st, err ? err : "failed");
+        return;
+    }
+    if (rls_response_headers(st, a, &extra, &extra_count) != 0) {
+        rls_failed(st, "out of memory for the answer's headers");
+        return;
+    }
+    if (a->overall_code == RL_RLS_OVER_LIMIT) {
+        rls_over_limit(st, a, extra, extra_count);
+        rls_free_headers(extra, extra_count);
+        return;
+    }
+    for (size_t i = 0; i < a->request_header_count; i++)
+        gwf_header_set(s, GWF_REQUEST, a->request_headers[i].name,
+                       a->request_headers[i].value);
+    st->rls_response_headers = extra;
+    st->rls_response_header_count = extra_count;
+    rls_count(st->cfg, "ok");
+    s->host->resume(s);
+}
+
+static void
+on_rls_timeout(void *arg)
+{
+    rl_stream *st = arg;
+
+    st->rls_timer = 0;
+    rl_rls_call_cancel(st->rls_call);
+    st->rls_call = NULL;
+    rls_failed(st, "no answer within the timeout");
+}
+
+static gwf_action
+rls_request_headers(rl_stream *st)
+{
+    rl_entry entries[RL_RLS_MAX_ENTRIES];
+    char scratch[RL_RLS_MAX_ENTRIES][24];
+    const gwf_host *host = st->s->host;
+    gwf_instance *inst = host->stream_instance(st->s);
+    gwf_strbuf body = {0};
+    size_t n = 0;
+
+    if (!st->route)
+        return GWF_CONTINUE; /* no descriptors: nothing is limited */
+    if (!st->w || !st->w->rls)
+        return fail_internal(st, "no worker state (worker_start failed)");
+    for (size_t i = 0; i < st->route->descriptor_count; i++) {
+        const rl_descriptor_spec *ds = &st->route->descriptors[i];
+        for (size_t j = 0; j < ds->entry_count && n < RL_RLS_MAX_ENTRIES;
+             j++, n++) {
+            gwf_view v;
+            if (!entry_value(st->s, &ds->entries[j], &v, scratch[n],
+                             sizeof(scratch[n])))
+                return GWF_CONTINUE; /* no descriptor: no call (Envoy) */
+            entries[n].key = ds->entries[j].key;
+            entries[n].key_len = strlen(ds->entries[j].key);
+            entries[n].value = v.ptr ? v.ptr : "";
+            entries[n].value_len = v.len;
+        }
+    }
+    rl_rls_encode(&body, st->cfg->domain, entries, n, 1);
+    if (body.failed || !body.data) {
+        gwf_strbuf_free(&body);
+        return fail_internal(st, "out of memory for a RateLimitRequest");
+    }
+    st->rls_call = rl_rls_call_start(st->w->rls, body.data, body.len,
+                                     st->cfg->timeout_ns, on_rls_answer, st);
+    if (!st->rls_call)
+        return fail_internal(st, "out of memory for a rate limit call");
+    if (host->timer_start(inst, st->s, st->cfg->timeout_ns, on_rls_timeout, st,
+                          &st->rls_timer) != GWF_OK) {
+        st->rls_timer = 0;
+        rls_forget(st);
+        /* Without a timer the wait has no bound: decide as a failure. */
+        return fail_internal(st, "cannot start the timeout's timer");
+    }
+    return GWF_PAUSE;
+}
+
+/* Envoy's runtime fraction: true for `percent` of 100 requests.
+ * arc4random is glibc's own lock-free generator, safe in any thread. */
+static int
+fraction_hit(uint32_t percent)
+{
+    if (percent >= 100)
+        return 1;
+    if (percent == 0)
+        return 0;
+    return arc4random_uniform(100) < percent;
+}
+
 static gwf_action
 local_request_headers(rl_stream *st)
 {
@@ -738,12 +1027,28 @@ local_request_headers(rl_stream *st)
     gwf_view label;
     char retry[24];
     gwf_header header;
+    int64_t now = inst->host->now(inst, GWF_CLOCK_MONOTONIC);
 
-    if (rl_bucket_take(cfg->local.bucket, &cfg->local,
-                       inst->host->now(inst, GWF_CLOCK_MONOTONIC), &wait_ns)) {
+    /* `local: {}` (no bucket) switches a higher level's limit off, as in
+     * kgateway; percentEnabled leaves the rest uncounted. */
+    if (!cfg->local.bucket || !fraction_hit(cfg->local.percent_enabled))
+        return GWF_CONTINUE;
+    if (rl_bucket_take(cfg->local.bucket, &cfg->local, now, &wait_ns)) {
         label = gwf_cstr("allowed");
         if (cfg->metrics.ok)
             inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+        return GWF_CONTINUE;
+    }
+    if (!fraction_hit(cfg->local.percent_enforced)) {
+        /* Counted, over the limit, but not enforced: Envoy lets it
+         * through and says so in its stats only. */
+        label = gwf_cstr("not_enforced");
+        if (cfg->metrics.ok)
+            inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+        gwf_stream_logf(st->s, GWF_LOG_DEBUG,
+                        "rate_limit: over the local limit, let through "
+                        "(percentEnforced %u)",
+                        (unsigned)cfg->local.percent_enforced);
         return GWF_CONTINUE;
     }
     label = gwf_cstr("over_limit");
@@ -767,6 +1072,8 @@ rl_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     (void)end_of_stream;
     if (st->cfg->is_local)
         return local_request_headers(st);
+    if (st->cfg->mode == RL_MODE_RLS)
+        return rls_request_headers(st);
     return global_request_headers(st);
 }
 
@@ -776,6 +1083,15 @@ rl_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     rl_stream *st = ctx;
 
     (void)end_of_stream;
+    /* RLS: what the service asked to add (Envoy appends), then the
+     * x-ratelimit-* values. */
+    for (size_t i = 0; i < st->rls_response_header_count; i++) {
+        const rl_rls_header *h = &st->rls_response_headers[i];
+        if (strncmp(h->name, "x-ratelimit-", 12) == 0)
+            gwf_header_set(s, GWF_RESPONSE, h->name, h->value);
+        else
+            gwf_header_add(s, GWF_RESPONSE, h->name, h->value);
+    }
     if (!st->add_headers)
         return GWF_CONTINUE;
     gwf_header_set(s, GWF_RESPONSE, "x-ratelimit-limit", st->limit_hdr);
@@ -790,8 +1106,9 @@ GWF_PLUGIN_ENTRY = {
     .abi_minor = GWF_ABI_VERSION_MINOR,
     .name = "rate_limit",
     .version = "0.1.0",
-    .description = "Global rate limits in Redis (envoyproxy/ratelimit's "
-                   "fixed window and keys) and a shared local token bucket",
+    .description = "Global rate limits through a rate limit service (Envoy's "
+                   "RLS v3) or in Redis (envoyproxy/ratelimit's fixed window "
+                   "and keys), and a shared local token bucket",
     .config_create = rl_config_create,
     .config_destroy = rl_config_destroy,
     .route_config_create = rl_route_config_create,

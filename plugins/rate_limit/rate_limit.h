@@ -4,9 +4,12 @@
  * gwf_plugin_entry (filter.c).
  *
  * The plugin has two shapes, chosen by its config:
- *   - global: a GatewayExtension's spec.rateLimit (Redis, domain, limits in
- *     envoyproxy/ratelimit's descriptor format) plus, per route, the
- *     TrafficPolicy's rateLimit.global (which descriptors a request makes);
+ *   - global: a GatewayExtension's spec.rateLimit plus, per route, the
+ *     TrafficPolicy's rateLimit.global (which descriptors a request
+ *     makes). Two modes: `grpcService`, kgateway's own, asks an external
+ *     rate limit service over Envoy's RLS v3 protocol (rls_proto.c,
+ *     rls.c); `redis`, gwf's addition, counts in Redis itself with
+ *     envoyproxy/ratelimit's keys and limits in its descriptor format;
  *   - local: {"local": {"tokenBucket": ...}}, one token bucket in shared
  *     memory for every worker of the data plane, no Redis.
  *
@@ -15,7 +18,9 @@
  * hostile input), descriptors.c (the limit tree and matching), cache.c (the
  * per-worker over-limit cache), redis.c (hiredis on the host loop),
  * fixed_window.c (keys and verdicts), local_bucket.c (the shared token bucket),
- * filter.c (the hooks).
+ * rls_proto.c (RateLimitRequest / RateLimitResponse on the wire), rls.c
+ * (the ShouldRateLimit calls, libcurl on the host loop), filter.c (the
+ * hooks).
  */
 #ifndef RATE_LIMIT_H
 #define RATE_LIMIT_H
@@ -77,6 +82,7 @@ const rl_limit *rl_descriptors_match(const rl_node *root,
 /* -- Global config ------------------------------------------------------ */
 
 enum { RL_ALGO_FIXED_WINDOW = 0, RL_ALGO_ROLLING = 1 };
+enum { RL_MODE_REDIS = 0, RL_MODE_RLS = 1 };
 enum { RL_HEADERS_OFF = 0, RL_HEADERS_DRAFT03 = 1 };
 
 typedef struct rl_redis_config {
@@ -96,10 +102,17 @@ typedef struct rl_redis_config {
     char *key_prefix;
 } rl_redis_config;
 
+/* kgateway's minimum fillInterval (its CEL rule: at least 50ms). */
+#define RL_MIN_FILL_INTERVAL_NS (50 * UINT64_C(1000000))
+
 typedef struct rl_local_config {
     uint64_t max_tokens;
     uint64_t tokens_per_fill;
     uint64_t fill_interval_ns;
+    /* percentEnabled / percentEnforced, 0-100 (kgateway's default 100):
+     * Envoy's filter_enabled and filter_enforced fractions. */
+    uint32_t percent_enabled;
+    uint32_t percent_enforced;
     struct rl_bucket *bucket; /* shared memory, see local_bucket.c */
 } rl_local_config;
 
@@ -108,13 +121,29 @@ typedef struct rl_metrics {
     uint32_t decisions;     /* counter {descriptor, outcome} */
     uint32_t redis_latency; /* histogram, seconds */
     uint32_t local;         /* counter {outcome}, token bucket */
+    uint32_t rls;           /* counter {outcome}, RLS calls */
 } rl_metrics;
+
+/* The external rate limit service (spec.rateLimit.grpcService). */
+typedef struct rl_rls_config {
+    char *base_url;    /* "http://host:port" or "https://name:port" */
+    char *connect_to;  /* CURLOPT_CONNECT_TO entry when the name differs */
+    char *authority;   /* grpcService.authority, or NULL */
+    char *ca_file;     /* the Backend's tls.caFile, or NULL */
+    char *server_name; /* the Backend's tls.serverName, or NULL */
+    int tls;
+    uint64_t request_timeout_ns; /* grpcService.requestTimeout; 0: none */
+    unsigned retry_attempts;     /* retries after the first call */
+    uint64_t retry_base_ns, retry_max_ns;
+} rl_rls_config;
 
 typedef struct rl_config {
     gwf_instance *instance;
     int is_local;
     rl_local_config local;
 
+    int mode; /* RL_MODE_* */
+    rl_rls_config rls;
     char *domain;
     int fail_open;
     uint32_t failure_status;
@@ -276,5 +305,83 @@ void rl_bucket_destroy(rl_bucket *b);
  * the next fill. */
 int rl_bucket_take(rl_bucket *b, const rl_local_config *cfg, int64_t now_ns,
                    uint64_t *wait_ns);
+
+/* -- RLS v3 on the wire (rls_proto.c) ----------------------------------- */
+
+#define RL_RLS_MAX_ANSWER (1024 * 1024) /* bytes of one RateLimitResponse */
+#define RL_RLS_MAX_STATUSES 256         /* statuses kept from one answer */
+#define RL_RLS_MAX_HEADERS 64           /* headers of each list kept */
+#define RL_RLS_MAX_ENTRIES (RL_MAX_ENTRIES * RL_MAX_DESCRIPTORS)
+
+enum { RL_RLS_UNKNOWN = 0, RL_RLS_OK = 1, RL_RLS_OVER_LIMIT = 2 };
+
+/* One DescriptorStatus: has_limit when current_limit was there. */
+typedef struct rl_rls_status {
+    int code;
+    int has_limit;
+    uint32_t requests_per_unit;
+    uint32_t window_seconds; /* 0: a unit Envoy has no window for */
+    char *name;              /* current_limit.name, or NULL */
+    uint32_t remaining;
+    int64_t reset_seconds;
+} rl_rls_status;
+
+typedef struct rl_rls_header {
+    char *name, *value;
+} rl_rls_header;
+
+/* A decoded RateLimitResponse; every string is the answer's own copy. */
+typedef struct rl_rls_answer {
+    int overall_code;
+    rl_rls_status *statuses;
+    size_t status_count;
+    rl_rls_header *response_headers; /* response_headers_to_add */
+    size_t response_header_count;
+    rl_rls_header *request_headers; /* request_headers_to_add */
+    size_t request_header_count;
+    char *raw_body;
+    size_t raw_body_len;
+    const char *error; /* after -1: what was wrong (static) */
+} rl_rls_answer;
+
+/* A gRPC-framed RateLimitRequest {domain, one descriptor of `count`
+ * entries, hits_addend} appended to `out` (out->failed on no memory). */
+void rl_rls_encode(gwf_strbuf *out, const char *domain, const rl_entry *entries,
+                   size_t count, uint32_t hits);
+/* Decode one RateLimitResponse message (no gRPC frame): 0, or -1 with
+ * a->error set (malformed, a header name or value that is not valid, more
+ * than the limits above, out of memory). `a` is the caller's, zeroed
+ * here; free it with rl_rls_answer_free either way. */
+int rl_rls_decode(const uint8_t *data, size_t len, rl_rls_answer *a);
+/* Decode a whole gRPC body: one uncompressed frame holding the message. */
+int rl_rls_decode_frame(const uint8_t *data, size_t len, rl_rls_answer *a);
+void rl_rls_answer_free(rl_rls_answer *a);
+/* Envoy's DRAFT_VERSION_03 x-ratelimit-* values from the statuses: 1 and
+ * the three values (`limit` appended to), or 0 when no status has a
+ * current_limit (no headers then). */
+int rl_rls_draft03(const rl_rls_answer *a, gwf_strbuf *limit,
+                   char remaining[24], char reset[24]);
+
+/* -- RLS calls (rls.c, per worker) --------------------------------------- */
+
+typedef struct rl_rls rl_rls;
+typedef struct rl_rls_call rl_rls_call;
+/* The call's end: `a` decoded when ok (rls.c keeps ownership: it is
+ * freed after the callback returns), else `err` says why. Called once,
+ * never after rl_rls_call_cancel, never from inside rl_rls_call_start.
+ * The owner frees the call with rl_rls_call_cancel, also once it ended
+ * (from inside the callback too). */
+typedef void (*rl_rls_cb)(void *arg, int ok, rl_rls_answer *a, const char *err);
+
+rl_rls *rl_rls_new(const rl_config *cfg);
+void rl_rls_free(rl_rls *r);
+/* Start one ShouldRateLimit call with the framed request in `body`
+ * (taken over, freed by the call). NULL when out of memory (`body` is
+ * freed then too). */
+rl_rls_call *rl_rls_call_start(rl_rls *r, char *body, size_t len,
+                               uint64_t timeout_ns, rl_rls_cb cb, void *arg);
+/* End a call at once and free it: its transfer is dropped, its retry
+ * timer cancelled, `cb` never runs. NULL is ignored. */
+void rl_rls_call_cancel(rl_rls_call *call);
 
 #endif /* RATE_LIMIT_H */

@@ -10,6 +10,7 @@
 #include <gwf/sdk_config.h>
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,15 +453,51 @@ lookup(gwf_cfg *c, const char *field, const char *kind, const char *ref)
     return doc;
 }
 
+/* The first endpoint of port `port` of a Service document (lookup of
+ * kind "Service": the document plus the host's "endpoints"). */
+static gwf_status
+service_address(gwf_cfg *c, const char *field, const json_t *svc,
+                const char *ref, int64_t port, gwf_cfg_backend *b)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(svc, "endpoints"), i, e)
+    {
+        if (json_integer_value(json_object_get(e, "port")) != port)
+            continue;
+        const json_t *first =
+            json_array_get(json_object_get(e, "addresses"), 0);
+        const json_t *host = json_object_get(first, "address");
+        json_int_t p = json_integer_value(json_object_get(first, "port"));
+        if (!first)
+            return gwf_cfg_fail(c, field,
+                                "Service %s port %" PRId64 " has no ready "
+                                "endpoint (no EndpointSlice address)",
+                                ref, port);
+        if (!json_is_string(host) || !json_string_length(host) ||
+            json_string_length(host) >= sizeof b->host ||
+            strlen(json_string_value(host)) != json_string_length(host) ||
+            p < 1 || p > 65535)
+            return gwf_cfg_fail(c, field,
+                                "Service %s port %" PRId64 ": endpoint "
+                                "address or port unusable",
+                                ref, port);
+        memcpy(b->host, json_string_value(host), json_string_length(host) + 1);
+        b->port = (uint16_t)p;
+        return GWF_OK;
+    }
+    return gwf_cfg_fail(c, field, "Service %s has no port %" PRId64, ref, port);
+}
+
 gwf_status
 gwf_cfg_backend_ref(gwf_cfg *c, const char *path, const json_t *obj,
                     const char *name, unsigned flags, int want_spec,
                     gwf_cfg_backend *out)
 {
-    static const char *const known[] = {"name", "namespace", "port",
-                                        "kind", "group",     NULL};
-    static const char what[] = "a reference {name, namespace?, port?} to a "
-                               "static Backend";
+    static const char *const known[] = {"name",  "namespace", "port", "kind",
+                                        "group", "weight",    NULL};
+    static const char what[] = "a reference {name, namespace?, port?, kind?} "
+                               "to a Service or a static Backend";
     char field[GWF_CFG_PATH_MAX], sub[GWF_CFG_PATH_MAX];
     gwf_cfg_member(field, path, name);
     const json_t *v = member(obj, name);
@@ -470,23 +507,64 @@ gwf_cfg_backend_ref(gwf_cfg *c, const char *path, const json_t *obj,
         return wrong_type(c, field, what, v);
     gwf_status st = gwf_cfg_known(c, field, v, known);
     const char *kind = NULL, *group = NULL;
-    int64_t port = 0;
+    int64_t port = 0, weight = 0;
     if (gwf_cfg_string(c, field, v, "kind", 0, &kind) != GWF_OK ||
         gwf_cfg_string(c, field, v, "group", 0, &group) != GWF_OK ||
-        gwf_cfg_int(c, field, v, "port", 0, 1, 65535, &port) != GWF_OK)
+        gwf_cfg_int(c, field, v, "port", 0, 1, 65535, &port) != GWF_OK ||
+        gwf_cfg_int(c, field, v, "weight", 0, 0, 1000000, &weight) != GWF_OK)
         st = GWF_ERR_BAD_ARGUMENT;
-    if (kind && strcmp(kind, "Backend") != 0)
+    /* The Gateway API's BackendRef: kind defaults to Service (core group,
+     * written "" or left out); kgateway's Backend is kind Backend of
+     * gateway.kgateway.dev. */
+    bool service = !kind || strcmp(kind, "Service") == 0;
+    if (kind && !service && strcmp(kind, "Backend") != 0)
         st = gwf_cfg_fail(c, gwf_cfg_member(sub, field, "kind"),
-                          "expected \"Backend\", found \"%.40s\"", kind);
-    if (group && *group && strcmp(group, "gateway.kgateway.dev") != 0)
+                          "expected \"Service\" or \"Backend\", found "
+                          "\"%.40s\"",
+                          kind);
+    else if (kind && service && group && *group && strcmp(group, "core") != 0)
+        st = gwf_cfg_fail(c, gwf_cfg_member(sub, field, "group"),
+                          "expected \"\" (core) for a Service, found "
+                          "\"%.40s\"",
+                          group);
+    else if (kind && !service && group && *group &&
+             strcmp(group, "gateway.kgateway.dev") != 0)
         st = gwf_cfg_fail(c, gwf_cfg_member(sub, field, "group"),
                           "expected \"gateway.kgateway.dev\", found "
                           "\"%.40s\"",
                           group);
     gwf_cfg_backend b;
     memset(&b, 0, sizeof b);
-    if (reference(c, field, v, "Backend", b.ref) != GWF_OK || st != GWF_OK)
+    if (reference(c, field, v, service ? "Service" : "Backend", b.ref) !=
+            GWF_OK ||
+        st != GWF_OK)
         return GWF_ERR_BAD_ARGUMENT;
+    if (service) {
+        /* Without a kind, a static Backend of the name is taken when no
+         * Service has it: how gwf's own manifests named peers before
+         * Services were read. */
+        gwf_view text;
+        bool fallback =
+            !kind && c->inst->host->lookup_document(c->inst, "Service", b.ref,
+                                                    &text) == GWF_ERR_NOT_FOUND;
+        if (!fallback) {
+            if (!port)
+                return gwf_cfg_fail(c, gwf_cfg_member(sub, field, "port"),
+                                    "a backendRef to a Service needs the "
+                                    "Service's port");
+            json_t *svc =
+                lookup(c, gwf_cfg_member(sub, field, "name"), "Service", b.ref);
+            if (!svc)
+                return c->status;
+            gwf_status got = service_address(
+                c, gwf_cfg_member(sub, field, "name"), svc, b.ref, port, &b);
+            json_decref(svc);
+            if (got != GWF_OK)
+                return got;
+            *out = b;
+            return GWF_OK;
+        }
+    }
     json_t *spec =
         lookup(c, gwf_cfg_member(sub, field, "name"), "Backend", b.ref);
     if (!spec)

@@ -108,7 +108,7 @@ setup(void **state)
                         .backend_count = 1,
                         .created = INT64_MAX};
     f->rules[0] = &f->rule;
-    f->entries[0] = (gw_entry){&f->rule, 0};
+    f->entries[0] = (gw_entry){.rule = &f->rule, .match = 0};
     f->vhost =
         (gw_vhost){.hostname = NULL, .entries = f->entries, .entry_count = 1};
     f->port = (gw_port){.port = 8080,
@@ -393,7 +393,7 @@ test_prefix_rewrite_gets_one_location_per_match(void **state)
     f->matches[0] = (gw_match){.path_kind = GW_PATH_PREFIX, .path = "/a"};
     f->matches[1] = (gw_match){.path_kind = GW_PATH_PREFIX, .path = "/b"};
     f->rule.match_count = 2;
-    f->entries[1] = (gw_entry){&f->rule, 1};
+    f->entries[1] = (gw_entry){.rule = &f->rule, .match = 1};
     f->vhost.entry_count = 2;
     assert_int_equal(emit(f), 0);
     assert_contains(f->out.config, "\"prefix=/a\" "
@@ -558,8 +558,100 @@ test_lambda_without_manifest_paths_is_refused(void **state)
     int n = emit(f);
     gwf_tree_free(tree);
     assert_refused_with(f, n,
-                        "a Lambda Backend is served but no manifest "
-                        "paths were given");
+                        "a plugin runs (a TrafficPolicy, DirectResponse or "
+                        "Lambda Backend) but no manifest paths were given");
+}
+
+/* -- kgateway policies ----------------------------------------------------- */
+
+static const char *const policy_paths[] = {"/etc/gwf/manifests"};
+
+/* Two TrafficPolicies merged: auth from one, both rate limits from the
+ * other; one gwf_policy line each, naming its fields. */
+static void
+test_policy_set_becomes_one_gwf_policy_line_per_policy(void **state)
+{
+    fixture *f = *state;
+    gwf_doc gw_wide, route_tp;
+    init_doc(&gw_wide, "TrafficPolicy", "gw-wide", 70);
+    init_doc(&route_tp, "TrafficPolicy", "route", 80);
+    const gwf_doc *members[] = {&route_tp, &gw_wide};
+    gw_policy_set set = {.fields = {[GWF_PF_JWT_AUTH] = &gw_wide,
+                                    [GWF_PF_RATE_LIMIT_LOCAL] = &route_tp,
+                                    [GWF_PF_RATE_LIMIT_GLOBAL] = &route_tp},
+                         .members = members,
+                         .member_count = 2,
+                         .index = 0};
+    gw_policy_set *sets[] = {&set};
+    f->model.policy_sets = sets;
+    f->model.policy_set_count = 1;
+    f->entries[0].policy = &set;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config, "    gwf_manifests_check referenced;\n"
+                                   "    gwf_manifests /etc/gwf/manifests;\n");
+    assert_contains(f->out.config,
+                    "gwf_route \"prefix=/\" pass=@default_web_r0_p0_b0:1;");
+    assert_contains(f->out.config,
+                    "        location @default_web_r0_p0_b0 {\n"
+                    "            gwf_policy \"default/gw-wide\" jwtAuth;\n"
+                    "            gwf_policy \"default/route\" rateLimit.local "
+                    "rateLimit.global;\n");
+}
+
+/* An entry a policy gwf cannot honour reaches answers 500 and gets no
+ * location. */
+static void
+test_entry_failed_closed_answers_its_status(void **state)
+{
+    fixture *f = *state;
+    f->entries[0].fixed_status = 500;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config, "gwf_route \"prefix=/\" status=500;");
+    assert_null(strstr(f->out.config, "location @default_web_r0"));
+}
+
+static void
+test_direct_response_rule_gets_its_location(void **state)
+{
+    fixture *f = *state;
+    gwf_doc dr;
+    init_doc(&dr, "DirectResponse", "teapot", 90);
+    gw_extension_ref ext = {&dr};
+    f->rule.filters.extensions = &ext;
+    f->rule.filters.extension_count = 1;
+    f->rule.backend_count = 0;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "gwf_route \"prefix=/\" pass=@default_web_r0_dr;");
+    assert_contains(f->out.config,
+                    "        location @default_web_r0_dr {\n"
+                    "            gwf_direct_response \"default/teapot\";\n"
+                    "        }\n");
+}
+
+static void
+test_policy_with_a_name_nginx_cannot_take_is_refused(void **state)
+{
+    fixture *f = *state;
+    gwf_doc bad;
+    init_doc(&bad, "TrafficPolicy", "x\"; return 200", 70);
+    const gwf_doc *members[] = {&bad};
+    gw_policy_set set = {.fields = {[GWF_PF_EXT_AUTH] = &bad},
+                         .members = members,
+                         .member_count = 1};
+    gw_policy_set *sets[] = {&set};
+    f->model.policy_sets = sets;
+    f->model.policy_set_count = 1;
+    f->entries[0].policy = &set;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_refused_with(f, emit(f),
+                        "a TrafficPolicy needs a namespace and "
+                        "name made of [a-z0-9.-]");
 }
 
 /* -- Servers ----------------------------------------------------------- */
@@ -596,7 +688,7 @@ test_plain_port_shared_with_http_routes_stays_http1(void **state)
     grpc_rule.grpc = true;
     f->rules[1] = &grpc_rule;
     f->model.rule_count = 2;
-    f->entries[1] = (gw_entry){&grpc_rule, 0};
+    f->entries[1] = (gw_entry){.rule = &grpc_rule, .match = 0};
     f->vhost.entry_count = 2;
     assert_int_equal(emit(f), 0);
     assert_contains(f->out.config, "listen 8080 default_server;\n");
@@ -696,7 +788,7 @@ test_rules_with_the_same_directives_share_one_location(void **state)
     second.matches = &m;
     f->rules[1] = &second;
     f->model.rule_count = 2;
-    f->vhost.entries = (gw_entry[]){{&second, 0}, {&f->rule, 0}};
+    f->vhost.entries = (gw_entry[]){{.rule = &second}, {.rule = &f->rule}};
     f->vhost.entry_count = 2;
     assert_int_equal(emit(f), 0);
     assert_int_equal(count_of(f->out.config, "location @default_web"), 1);
@@ -722,7 +814,7 @@ test_rule_with_other_directives_keeps_its_own_location(void **state)
     second.filters.request_header_count = 1;
     f->rules[1] = &second;
     f->model.rule_count = 2;
-    f->vhost.entries = (gw_entry[]){{&second, 0}, {&f->rule, 0}};
+    f->vhost.entries = (gw_entry[]){{.rule = &second}, {.rule = &f->rule}};
     f->vhost.entry_count = 2;
     assert_int_equal(emit(f), 0);
     assert_int_equal(count_of(f->out.config, "location @default_web"), 2);
@@ -843,6 +935,196 @@ run_capture(const char *cmd, char *out, size_t size)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* -- Access logs ------------------------------------------------------- */
+
+/* Every operator, as a jsonFormat: a fallback, a cut, a numeric member,
+ * a missing one, a hostile member name. */
+static gw_log_piece every_op[] = {
+    {GW_LOG_REQ, "x-envoy-original-method", ":method", 0},
+    {GW_LOG_REQ, "user-agent", NULL, 5},
+    {GW_LOG_RESPONSE_CODE, NULL, NULL, 0},
+    {GW_LOG_MISSING, NULL, NULL, 0},
+    {GW_LOG_TEXT, "a$b\"c", NULL, 0},
+    {GW_LOG_START_TIME, NULL, NULL, 0},
+    {GW_LOG_RESP, "x-envoy-upstream-service-time", NULL, 0},
+    {GW_LOG_PROTOCOL, NULL, NULL, 0},
+    {GW_LOG_DURATION, NULL, NULL, 0},
+    {GW_LOG_BYTES_SENT, NULL, NULL, 0},
+    {GW_LOG_REMOTE, NULL, NULL, 0},
+    {GW_LOG_REMOTE_IP, NULL, NULL, 0},
+    {GW_LOG_UPSTREAM_HOST, NULL, NULL, 0},
+    {GW_LOG_REQ, ":path", NULL, 0},
+    {GW_LOG_START_TIME_S, NULL, NULL, 0},
+    {GW_LOG_LOCAL, NULL, NULL, 0},
+    {GW_LOG_SERVER_NAME, NULL, NULL, 0},
+    {GW_LOG_HOSTNAME, NULL, NULL, 0},
+};
+
+static gw_log_value every_value[] = {
+    {"method", false, &every_op[0], 1}, {"ua", false, &every_op[1], 1},
+    {"code", false, &every_op[2], 1},   {"flags", false, &every_op[3], 1},
+    {"k\"$\n", false, &every_op[4], 1}, {"rest", false, &every_op[5], 13},
+};
+
+static gw_access_log json_log = {.path = "/dev/stdout",
+                                 .json = true,
+                                 .values = every_value,
+                                 .value_count = 6};
+
+static void
+test_access_log_json_format_is_one_escape_json_object_in_member_order(
+    void **state)
+{
+    fixture *f = *state;
+    f->model.access_logs = &json_log;
+    f->model.access_log_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(
+        f->out.config,
+        "    map $http_x_envoy_original_method $gwf_log_0_0 {\n"
+        "        \"\" $request_method;\n"
+        "        default $http_x_envoy_original_method;\n    }\n"
+        "    map $http_user_agent $gwf_log_0_1 {\n"
+        "        \"~(?s)^(?<gwf_log_0_1_c>.{0,5})\" $gwf_log_0_1_c;\n    }\n"
+        "    log_format gwf_log_0 escape=json "
+        "\"{\\\"method\\\":\\\"${gwf_log_0_0}\\\","
+        "\\\"ua\\\":\\\"${gwf_log_0_1}\\\","
+        "\\\"code\\\":${status},"
+        "\\\"flags\\\":null,"
+        "\\\"k\\\\\\\"${gwf_log_dollar}\\\\u000a\\\":"
+        "\\\"a${gwf_log_dollar}b\\\\\\\"c\\\","
+        "\\\"rest\\\":\\\"${time_iso8601}"
+        "${sent_http_x_envoy_upstream_service_time}${server_protocol}"
+        "${gwf_log_duration_ms}${body_bytes_sent}${gwf_log_remote}"
+        "${remote_addr}${upstream_addr}${request_uri}${gwf_log_start_s}"
+        "${gwf_log_local}${ssl_server_name}${hostname}\\\"}\";\n");
+    assert_contains(f->out.config, "        access_log \"/dev/stdout\" "
+                                   "gwf_log_0;\n");
+}
+
+/* A jsonFormat member name may carry any byte, DEL included (nginx
+ * cannot write DEL in a quoted string): JSON's \u escape, and the file is
+ * written. */
+static void
+test_access_log_json_member_name_with_del_is_a_json_escape(void **state)
+{
+    fixture *f = *state;
+    gw_log_piece piece = {GW_LOG_PROTOCOL, NULL, NULL, 0};
+    gw_log_value value = {"a\x7f"
+                          "b",
+                          false, &piece, 1};
+    gw_access_log log = {.path = "/dev/stdout",
+                         .json = true,
+                         .values = &value,
+                         .value_count = 1};
+    f->model.access_logs = &log;
+    f->model.access_log_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "    log_format gwf_log_0 escape=json "
+                    "\"{\\\"a\\\\u007fb\\\":\\\"${server_protocol}\\\"}\";\n");
+    f->model.access_logs = NULL;
+    f->model.access_log_count = 0;
+}
+
+static void
+test_access_log_text_format_writes_tabs_as_nginx_escapes(void **state)
+{
+    fixture *f = *state;
+    gw_log_piece pieces[] = {{GW_LOG_TEXT, "a\tb 100% ", NULL, 0},
+                             {GW_LOG_RESPONSE_CODE, NULL, NULL, 0}};
+    gw_log_value v = {NULL, false, pieces, 2};
+    gw_access_log l = {.path = "/tmp/a.log", .values = &v, .value_count = 1};
+    f->model.access_logs = &l;
+    f->model.access_log_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "    log_format gwf_log_0 \"a\\tb 100% ${status}\";\n");
+}
+
+static void
+test_access_log_path_that_closes_the_directive_stays_one_argument(void **state)
+{
+    fixture *f = *state;
+    gw_access_log l = json_log;
+    l.path = "/tmp/a\"; include /etc/passwd; #";
+    f->model.access_logs = &l;
+    f->model.access_log_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "        access_log \"/tmp/a\\\"; include /etc/passwd; "
+                    "#\" gwf_log_0;\n");
+}
+
+static void
+test_access_log_of_a_listener_on_another_port_is_not_written_here(void **state)
+{
+    fixture *f = *state;
+    gw_listener listeners[2] = {f->listener, {.name = "other", .port = 9090}};
+    f->gateway.listeners = listeners;
+    f->gateway.listener_count = 2;
+    gw_access_log l = json_log;
+    l.listener = 1;
+    f->model.access_logs = &l;
+    f->model.access_log_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config, "log_format gwf_log_0 ");
+    assert_not_contains(f->out.config, "access_log \"/dev/stdout\"");
+}
+
+static void
+test_access_log_of_a_listener_with_another_hostname_is_not_written_here(
+    void **state)
+{
+    fixture *f = *state;
+    f->listener.hostname = "*.example.com";
+    f->vhost.hostname = "a.example.org";
+    f->model.access_logs = &json_log;
+    f->model.access_log_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config, "server_name \"a.example.org\";\n"
+                                   "        location");
+    f->vhost.hostname = "a.example.com";
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config, "server_name \"a.example.com\";\n"
+                                   "        access_log \"/dev/stdout\"");
+}
+
+/* A request is the listener's of the most precise hostname: the
+ * catch-all listener's log is not written for a host another listener
+ * of the Gateway names. */
+static void
+test_access_log_follows_the_listener_the_gateway_api_picks(void **state)
+{
+    fixture *f = *state;
+    gw_listener listeners[3] = {
+        {.name = "any", .port = 8080},
+        {.name = "wild", .port = 8080, .hostname = "*.example.com"},
+        {.name = "exact", .port = 8080, .hostname = "a.example.com"}};
+    f->gateway.listeners = listeners;
+    f->gateway.listener_count = 3;
+    gw_access_log logs[3] = {json_log, json_log, json_log};
+    logs[0].path = "/any.log";
+    logs[1].path = "/wild.log";
+    logs[1].listener = 1;
+    logs[2].path = "/exact.log";
+    logs[2].listener = 2;
+    f->model.access_logs = logs;
+    f->model.access_log_count = 3;
+    const char *hosts[] = {"a.example.com", "b.example.com", "c.example.org"};
+    const char *want[] = {"/exact.log", "/wild.log", "/any.log"};
+    for (size_t i = 0; i < 3; i++) {
+        f->vhost.hostname = (char *)hosts[i];
+        assert_int_equal(emit(f), 0);
+        char line[200];
+        snprintf(line, sizeof line,
+                 "server_name \"%s\";\n        access_log \"%s\" "
+                 "gwf_log_%zu;\n        location",
+                 hosts[i], want[i], 2 - i);
+        assert_contains(f->out.config, line);
+    }
+}
+
 static void
 test_nginx_accepts_a_config_using_every_feature(void **state)
 {
@@ -920,8 +1202,8 @@ test_nginx_accepts_a_config_using_every_feature(void **state)
     redirect_rule.filters.redirect = &rd;
     f->rules[1] = &redirect_rule;
     f->model.rule_count = 2;
-    f->entries[1] = (gw_entry){&redirect_rule, 0};
-    f->entries[2] = (gw_entry){&f->rule, 0};
+    f->entries[1] = (gw_entry){.rule = &redirect_rule, .match = 0};
+    f->entries[2] = (gw_entry){.rule = &f->rule, .match = 0};
     gw_vhost https_vhost = {
         .hostname = "example.com", .entries = &f->entries[1], .entry_count = 2};
     gw_tls_cert cert = {&f->secret_doc, pem[0], pem[1]};
@@ -938,7 +1220,7 @@ test_nginx_accepts_a_config_using_every_feature(void **state)
     grpc_rule.match_count = 1;
     f->rules[2] = &grpc_rule;
     f->model.rule_count = 3;
-    f->entries[3] = (gw_entry){&grpc_rule, 0};
+    f->entries[3] = (gw_entry){.rule = &grpc_rule, .match = 0};
     gw_vhost grpc_vhost = {.entries = &f->entries[3], .entry_count = 1};
     f->backend.protocol = GW_PROTO_WS;
     gw_port ports[3] = {f->port,
@@ -958,6 +1240,17 @@ test_nginx_accepts_a_config_using_every_feature(void **state)
     f->opts.module_path = module;
     f->opts.listen_address = "127.0.0.1";
     f->opts.plugin_path = "/nonexistent/plugins:/also/not";
+    /* Access logs with every operator, to a file and to stderr. */
+    gw_access_log logs[2] = {json_log, json_log};
+    char log_path[200];
+    snprintf(log_path, sizeof log_path, "%s/access.json", f->dir);
+    logs[0].path = log_path;
+    logs[1].path = "/dev/stderr";
+    logs[1].json = false;
+    logs[1].value_count = 1;
+    logs[1].values = &every_value[5];
+    f->model.access_logs = logs;
+    f->model.access_log_count = 2;
 
     int n = emit(f);
     for (size_t i = 0; i < f->errors.count; i++)
@@ -1025,6 +1318,10 @@ main(void)
         T(test_lambda_backend_is_called_through_the_plugin),
         T(test_lambda_endpoint_that_is_not_scheme_host_port_is_refused),
         T(test_lambda_without_manifest_paths_is_refused),
+        T(test_policy_set_becomes_one_gwf_policy_line_per_policy),
+        T(test_entry_failed_closed_answers_its_status),
+        T(test_direct_response_rule_gets_its_location),
+        T(test_policy_with_a_name_nginx_cannot_take_is_refused),
         T(test_port_without_catch_all_gets_a_default_404_server),
         T(test_plain_port_serving_only_grpc_routes_speaks_http2),
         T(test_plain_port_shared_with_http_routes_stays_http1),
@@ -1040,6 +1337,13 @@ main(void)
         T(test_secret_name_that_walks_out_of_the_directory_is_refused),
         T(test_secret_names_that_would_share_a_file_are_refused),
         T(test_host_of_another_listener_than_the_sni_name_gets_421),
+        T(test_access_log_json_format_is_one_escape_json_object_in_member_order),
+        T(test_access_log_json_member_name_with_del_is_a_json_escape),
+        T(test_access_log_text_format_writes_tabs_as_nginx_escapes),
+        T(test_access_log_path_that_closes_the_directive_stays_one_argument),
+        T(test_access_log_of_a_listener_on_another_port_is_not_written_here),
+        T(test_access_log_of_a_listener_with_another_hostname_is_not_written_here),
+        T(test_access_log_follows_the_listener_the_gateway_api_picks),
         T(test_nginx_accepts_a_config_using_every_feature),
     };
 #undef T

@@ -219,6 +219,50 @@ def run_reloads_when_a_file_changes_in_place():
               % (r, RELOAD_DEADLINE + GRACE, env.run.output()))
 
 
+def _directresponse(name, status, body):
+    return {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+            "kind": "DirectResponse",
+            "metadata": {"name": name, "namespace": "gateway-conformance-"
+                                                     "infra"},
+            "spec": {"status": status, "body": body}}
+
+
+def run_follows_policy_changes_and_fails_closed_on_one_it_cannot_honour():
+    """A TrafficPolicy added while running attaches (here: a DirectResponse
+    named by an ExtensionRef filter starts answering); one given a field
+    gwf lacks (cors) makes its rule answer 500 after the reload, while the
+    other routes keep serving and nginx never refuses the configuration."""
+    with RunEnv() as env:
+        ns = "gateway-conformance-infra"
+        env.add(route("first", [rule([prefix("/first")],
+                                     [backend_ref(V1)], name="a")]))
+        env.add(route("tea", [rule([prefix("/tea")], filters=[{
+            "type": "ExtensionRef", "extensionRef": {
+                "group": "gateway.kgateway.dev", "kind": "DirectResponse",
+                "name": "teapot"}}])]))
+        env.run.start()
+        expect_status(env.request("/tea"), 500)   # no DirectResponse yet
+        write_extra(env, "dr.yaml", [_directresponse("teapot", 418, "tea")])
+        r, took = wait_answer(env, "/tea", lambda r: r.status == 418,
+                              RELOAD_DEADLINE + GRACE)
+        check(took is not None, "the DirectResponse did not answer within "
+              "%.1fs (last: %r)\n--- run output:\n%s"
+              % (RELOAD_DEADLINE + GRACE, r, env.run.output()))
+        write_extra(env, "tp.yaml", [{
+            "apiVersion": "gateway.kgateway.dev/v1alpha1",
+            "kind": "TrafficPolicy",
+            "metadata": {"name": "cors", "namespace": ns},
+            "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io",
+                                     "kind": "HTTPRoute", "name": "first",
+                                     "sectionName": "a"}],
+                     "cors": {"allowOrigins": ["*"]}}}])
+        r, took = wait_answer(env, "/first", lambda r: r.status == 500,
+                              RELOAD_DEADLINE + GRACE)
+        check(took is not None, "the rule a cors policy targets still "
+              "answers %r\n--- run output:\n%s" % (r, env.run.output()))
+        expect_status(env.request("/tea"), 418)
+
+
 def run_keeps_serving_on_a_yaml_error_and_names_file_and_line():
     with RunEnv() as env:
         # `nginx -t` on refused input may log [emerg]: expected here.
@@ -401,6 +445,7 @@ def render_refuses_bad_input_naming_file_line_and_field():
 
 
 CASES = {f.__name__: f for f in [
+    run_follows_policy_changes_and_fails_closed_on_one_it_cannot_honour,
     run_serves_the_rendered_routes,
     run_reloads_when_a_route_is_added,
     run_reloads_when_a_file_changes_in_place,

@@ -930,11 +930,11 @@ test_unsupported_filter_makes_the_rule_answer_500(void **state)
                 "Accepted");
 }
 
-/* kgateway's ExtensionRef kinds get their meaning with policy attachment
- * (issue 13); until then the rule fails closed rather than run without
- * the filter, and the route says why. */
+/* An ExtensionRef to a DirectResponse makes the rule answer it; one to a
+ * document that does not exist, or to a kind gwf does not apply, fails
+ * the rule closed and the route says why. */
 static void
-test_extension_ref_to_a_kgateway_kind_fails_closed(void **state)
+test_extension_ref_to_a_direct_response_answers_it(void **state)
 {
     fixture *f = *state;
     build_ok(f, GATEWAY SERVICE
@@ -947,14 +947,35 @@ test_extension_ref_to_a_kgateway_kind_fails_closed(void **state)
                       "  - filters:\n"
                       "    - type: ExtensionRef\n"
                       "      extensionRef: {group: gateway.kgateway.dev, kind: "
-                      "DirectResponse, name: dr}\n" TO_SVC "  - filters:\n"
-                      "    - type: ExtensionRef\n"
-                      "      extensionRef: {group: gateway.kgateway.dev, kind: "
-                      "DirectResponse, name: missing}\n");
+                      "DirectResponse, name: dr}\n");
+    const gw_rule *r = rule_of(&f->model, "r", 0);
+    assert_int_equal(r->fixed_status, 0);
+    const gwf_doc *dr = gw_filters_direct_response(&r->filters);
+    assert_non_null(dr);
+    assert_string_equal(dr->name, "dr");
+}
+
+static void
+test_extension_ref_that_does_not_resolve_fails_closed(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE ROUTE_HEAD(
+                    "r") "  rules:\n"
+                         "  - filters:\n"
+                         "    - type: ExtensionRef\n"
+                         "      extensionRef: {group: gateway.kgateway.dev, "
+                         "kind: DirectResponse, name: missing}\n" TO_SVC
+                         "  - filters:\n"
+                         "    - type: ExtensionRef\n"
+                         "      extensionRef: {group: example.com, kind: "
+                         "Widget, name: w}\n" TO_SVC);
     assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
     assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
-    assert_cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid",
-                true, "UnsupportedValue");
+    const gw_condition *c =
+        cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid");
+    assert_non_null(c);
+    assert_non_null(strstr(c->message, "DirectResponse default/missing not "
+                                       "found"));
 }
 
 /* -- kgateway policies that target what gwf serves ---------------------- */
@@ -965,6 +986,22 @@ test_extension_ref_to_a_kgateway_kind_fails_closed(void **state)
     "metadata: {name: p, namespace: default}\n"                                \
     "spec:\n" targets "---\n"
 
+/* A TrafficPolicy `name` created at `when` (an RFC 3339 time). */
+#define TP(name, when, spec)                                                   \
+    "apiVersion: gateway.kgateway.dev/v1alpha1\n"                              \
+    "kind: TrafficPolicy\n"                                                    \
+    "metadata: {name: " name ", namespace: default, creationTimestamp: "       \
+    "\"" when "\"}\n"                                                          \
+    "spec:\n" spec "---\n"
+
+#define TARGET(kind, name) "  targetRefs: [{kind: " kind ", name: " name "}]\n"
+#define TARGET_SECTION(kind, name, section)                                    \
+    "  targetRefs: [{kind: " kind ", name: " name ", sectionName: " section    \
+    "}]\n"
+#define EXT_AUTH(ext) "  extAuth: {extensionRef: {name: " ext "}}\n"
+#define LOCAL_LIMIT                                                            \
+    "  rateLimit: {local: {tokenBucket: {maxTokens: 1, fillInterval: 1s}}}\n"
+
 #define TWO_RULES                                                              \
     "  rules:\n"                                                               \
     "  - name: a\n"                                                            \
@@ -972,55 +1009,246 @@ test_extension_ref_to_a_kgateway_kind_fails_closed(void **state)
     "  - name: b\n"                                                            \
     "    matches: [{path: {type: PathPrefix, value: /b}}]\n" TO_SVC
 
-static void
-test_traffic_policy_targeting_a_route_fails_its_rules_closed(void **state)
+/* The policy set of the first entry of rule route[index]. */
+static const gw_policy_set *
+set_of(const gw_model *m, const char *route, size_t index)
 {
-    fixture *f = *state;
-    build_ok(f, GATEWAY SERVICE POLICY(
-                    "TrafficPolicy",
-                    "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
-                    "HTTPRoute, name: r}]\n") ROUTE_HEAD("r") TWO_RULES
-             "---\n" ROUTE_HEAD("other") TWO_RULES);
-    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
-    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
-    assert_int_equal(rule_of(&f->model, "other", 0)->fixed_status, 0);
-    const gw_condition *c =
-        cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid");
-    assert_non_null(c);
-    assert_non_null(strstr(c->message, "TrafficPolicy default/p"));
+    const gw_rule *r = rule_of(m, route, index);
+    for (size_t i = 0; i < m->port_count; i++)
+        for (size_t k = 0; k < m->ports[i].vhost_count; k++)
+            for (size_t j = 0; j < m->ports[i].vhosts[k].entry_count; j++)
+                if (m->ports[i].vhosts[k].entries[j].rule == r)
+                    return m->ports[i].vhosts[k].entries[j].policy;
+    fail_msg("rule %s[%zu] is served nowhere", route, index);
+    return NULL;
+}
+
+static const char *
+field_from(const gw_model *m, const char *route, size_t index,
+           gwf_policy_field f)
+{
+    const gw_policy_set *s = set_of(m, route, index);
+    return s && s->fields[f] ? s->fields[f]->name : NULL;
 }
 
 static void
-test_policy_with_section_name_fails_only_that_rule_closed(void **state)
+test_traffic_policy_targeting_a_route_reaches_each_rule(void **state)
 {
     fixture *f = *state;
-    build_ok(f, GATEWAY SERVICE POLICY(
-                    "TrafficPolicy",
-                    "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
-                    "HTTPRoute, name: r, sectionName: b}]\n") ROUTE_HEAD("r")
-                    TWO_RULES);
+    build_ok(f, GATEWAY SERVICE TP("p", "2024-01-01T00:00:00Z",
+                                   TARGET("HTTPRoute", "r") EXT_AUTH("authz"))
+                    ROUTE_HEAD("r") TWO_RULES "---\n" ROUTE_HEAD("other")
+                        TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "p");
+    assert_string_equal(field_from(&f->model, "r", 1, GWF_PF_EXT_AUTH), "p");
+    assert_null(set_of(&f->model, "other", 0));
     assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 0);
-    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
+}
+
+static void
+test_policy_with_section_name_reaches_only_that_rule(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("p", "2024-01-01T00:00:00Z",
+                                   TARGET_SECTION("HTTPRoute", "r", "b")
+                                       EXT_AUTH("authz")) ROUTE_HEAD("r")
+                    TWO_RULES);
+    assert_null(set_of(&f->model, "r", 0));
+    assert_string_equal(field_from(&f->model, "r", 1, GWF_PF_EXT_AUTH), "p");
 }
 
 /* kgateway's LocalPolicyTargetSelectorWithSectionName: a selector with
  * a sectionName reaches that rule of each selected route only. */
 static void
-test_policy_selector_with_section_name_fails_only_that_rule_closed(void **state)
+test_policy_selector_with_section_name_reaches_only_that_rule(void **state)
 {
     fixture *f = *state;
     build_ok(f, GATEWAY SERVICE POLICY(
                     "TrafficPolicy",
                     "  targetSelectors: [{group: gateway.networking.k8s.io, "
                     "kind: HTTPRoute, matchLabels: {app: web}, sectionName: "
-                    "a}]\n") "apiVersion: gateway.networking.k8s.io/v1\n"
-                             "kind: HTTPRoute\n"
-                             "metadata: {name: r, namespace: default, "
-                             "labels: {app: web}}\n"
-                             "spec:\n"
-                             "  parentRefs: [{name: gw}]\n" TWO_RULES);
-    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
-    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 0);
+                    "a}]\n" EXT_AUTH(
+                        "authz")) "apiVersion: gateway.networking.k8s.io/v1\n"
+                                  "kind: HTTPRoute\n"
+                                  "metadata: {name: r, namespace: default, "
+                                  "labels: {app: web}}\n"
+                                  "spec:\n"
+                                  "  parentRefs: [{name: gw}]\n" TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "p");
+    assert_null(set_of(&f->model, "r", 1));
+}
+
+/* Shallow merge: each field from the most specific policy that sets it;
+ * the Gateway's extAuth stays, the route's local limit wins. */
+static void
+test_route_policy_and_gateway_policy_merge_field_by_field(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("gw-wide", "2024-01-01T00:00:00Z",
+                                   TARGET("Gateway", "gw") EXT_AUTH("authz")
+                                       LOCAL_LIMIT)
+                    TP("route", "2025-01-01T00:00:00Z",
+                       TARGET("HTTPRoute", "r") LOCAL_LIMIT) ROUTE_HEAD("r")
+                        TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH),
+                        "gw-wide");
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_RATE_LIMIT_LOCAL),
+                        "route");
+    assert_null(field_from(&f->model, "r", 0, GWF_PF_JWT_AUTH));
+    const gw_policy_set *s = set_of(&f->model, "r", 0);
+    assert_int_equal(s->member_count, 2);
+    assert_string_equal(s->members[0]->name, "route");
+}
+
+/* ExtensionRef > rule (sectionName) > route > listener > Gateway. */
+static void
+test_more_specific_attachment_wins_each_field(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f,
+        GATEWAY SERVICE TP("g", "2020-01-01T00:00:00Z",
+                           TARGET("Gateway", "gw") EXT_AUTH("g"))
+            TP("l", "2020-01-01T00:00:00Z",
+               TARGET_SECTION("Gateway", "gw", "http")
+                   EXT_AUTH("l")) TP("rt", "2020-01-01T00:00:00Z",
+                                     TARGET("HTTPRoute", "r") EXT_AUTH("rt"))
+                TP("ru", "2020-01-01T00:00:00Z",
+                   TARGET_SECTION("HTTPRoute", "r", "a") EXT_AUTH("ru"))
+                    TP("x", "2030-01-01T00:00:00Z", EXT_AUTH("x"))
+                        ROUTE_HEAD("r") "  rules:\n"
+                                        "  - name: a\n"
+                                        "    filters:\n"
+                                        "    - type: ExtensionRef\n"
+                                        "      extensionRef: {group: "
+                                        "gateway.kgateway.dev, kind: "
+                                        "TrafficPolicy, name: x}\n" TO_SVC
+                                        "  - name: b\n" TO_SVC "  - name: c\n"
+                                        "    matches: [{path: {value: "
+                                        "/c}}]\n" TO_SVC);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "x");
+    assert_string_equal(field_from(&f->model, "r", 1, GWF_PF_EXT_AUTH), "rt");
+    assert_int_equal(set_of(&f->model, "r", 0)->member_count, 5);
+}
+
+static void
+test_among_equals_the_older_policy_wins(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("young", "2025-01-01T00:00:00Z",
+                                   TARGET("HTTPRoute", "r") EXT_AUTH("a"))
+                    TP("old", "2021-01-01T00:00:00Z",
+                       TARGET("HTTPRoute", "r") EXT_AUTH("b")) ROUTE_HEAD("r")
+                        TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "old");
+}
+
+static void
+test_gateway_preferring_parent_overrides_routes(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, "apiVersion: gateway.networking.k8s.io/v1\n"
+                "kind: Gateway\n"
+                "metadata:\n"
+                "  name: gw\n"
+                "  namespace: default\n"
+                "  annotations: {kgateway.dev/inherited-policy-priority: "
+                "ShallowMergePreferParent}\n"
+                "spec:\n"
+                "  gatewayClassName: gwf\n"
+                "  listeners:\n"
+                "  - {name: http, port: 80, protocol: HTTP}\n"
+                "---\n" SERVICE TP("g", "2025-01-01T00:00:00Z",
+                                   TARGET("Gateway", "gw") EXT_AUTH("g"))
+                    TP("rt", "2020-01-01T00:00:00Z",
+                       TARGET("HTTPRoute", "r") EXT_AUTH("rt") LOCAL_LIMIT)
+                        ROUTE_HEAD("r") TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "g");
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_RATE_LIMIT_LOCAL),
+                        "rt");
+}
+
+/* `disable` is a value of its field: the route's switches the Gateway's
+ * off (the plan then adds no entry for it). */
+static void
+test_disable_wins_its_field_over_a_broader_policy(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("g", "2020-01-01T00:00:00Z",
+                                   TARGET("Gateway", "gw") EXT_AUTH("g"))
+                    TP("off", "2025-01-01T00:00:00Z",
+                       TARGET_SECTION("HTTPRoute", "r",
+                                      "b") "  extAuth: {disable: {}}\n")
+                        ROUTE_HEAD("r") TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "g");
+    assert_string_equal(field_from(&f->model, "r", 1, GWF_PF_EXT_AUTH), "off");
+}
+
+/* A policy that gives no field gwf runs (all it sets is unsupported)
+ * still reaches the entry, as a member, to be judged. */
+static void
+test_policy_without_a_runnable_field_is_still_a_member(void **state)
+{
+    fixture *f = *state;
+    build_ok(f,
+             GATEWAY SERVICE TP(
+                 "cors", "2020-01-01T00:00:00Z",
+                 TARGET("HTTPRoute", "r") "  cors: {allowOrigins: [\"*\"]}\n")
+                 ROUTE_HEAD("r") TWO_RULES);
+    const gw_policy_set *s = set_of(&f->model, "r", 0);
+    assert_non_null(s);
+    assert_int_equal(s->member_count, 1);
+    for (size_t i = 0; i < GWF_PF_COUNT; i++)
+        assert_null(s->fields[i]);
+}
+
+static void
+test_equal_merges_share_one_policy_set(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("g", "2020-01-01T00:00:00Z",
+                                   TARGET("Gateway", "gw") EXT_AUTH("g"))
+                    ROUTE_HEAD("r") TWO_RULES "---\n" ROUTE_HEAD("other")
+                        TWO_RULES);
+    assert_ptr_equal(set_of(&f->model, "r", 0), set_of(&f->model, "other", 1));
+    assert_int_equal(f->model.policy_set_count, 1);
+}
+
+static void
+test_policy_status_names_each_gateway_it_reaches_once(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("used", "2020-01-01T00:00:00Z",
+                                   TARGET("HTTPRoute", "r") EXT_AUTH("a"))
+                    ROUTE_HEAD("r") TWO_RULES);
+    for (size_t i = 0; i < f->model.object_count; i++) {
+        const gw_object_status *o = &f->model.objects[i];
+        if (strcmp(o->doc->kind, "TrafficPolicy") != 0)
+            continue;
+        assert_int_equal(o->ancestor_count, 1);
+        assert_string_equal(o->ancestors[0]->name, "gw");
+        return;
+    }
+    fail_msg("no status for the TrafficPolicy");
+}
+
+static void
+test_policy_status_says_whether_it_attached(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("used", "2020-01-01T00:00:00Z",
+                                   TARGET("HTTPRoute", "r") EXT_AUTH("a"))
+                    TP("unused", "2020-01-01T00:00:00Z",
+                       TARGET("HTTPRoute", "nope") EXT_AUTH("a"))
+                        ROUTE_HEAD("r") TWO_RULES);
+    for (size_t i = 0; i < f->model.object_count; i++) {
+        const gw_object_status *o = &f->model.objects[i];
+        if (strcmp(o->doc->kind, "TrafficPolicy") != 0)
+            continue;
+        bool used = strcmp(o->doc->name, "used") == 0;
+        assert_cond(&o->conditions, "Attached", used,
+                    used ? "Attached" : "NoTargetFound");
+    }
 }
 
 static void
@@ -1030,7 +1258,9 @@ test_policy_targeting_a_gateway_fails_its_routes_closed(void **state)
     build_ok(f, GATEWAY SERVICE POLICY(
                     "HTTPListenerPolicy",
                     "  targetRefs: [{group: gateway.networking.k8s.io, kind: "
-                    "Gateway, name: gw}]\n") ROUTE_HEAD("r") TWO_RULES);
+                    "Gateway, name: gw}]\n"
+                    "  tracing: {provider: {openTelemetry: {}}}\n")
+                    ROUTE_HEAD("r") TWO_RULES);
     assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
     assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
 }
@@ -1062,6 +1292,335 @@ test_backend_policy_fails_the_rules_using_its_service_closed(void **state)
                                                     "/a}}]\n" TO_SVC);
     assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
     assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 0);
+}
+
+/* -- Access logs: HTTPListenerPolicy, ListenerPolicy -------------------- */
+
+#define GATEWAY_TWO_LISTENERS                                                  \
+    "apiVersion: gateway.networking.k8s.io/v1\n"                               \
+    "kind: Gateway\n"                                                          \
+    "metadata: {name: gw, namespace: default}\n"                               \
+    "spec:\n"                                                                  \
+    "  gatewayClassName: gwf\n"                                                \
+    "  listeners:\n"                                                           \
+    "  - {name: http, port: 80, protocol: HTTP}\n"                             \
+    "  - {name: alt, port: 81, protocol: HTTP}\n"                              \
+    "---\n"
+
+#define GW_TARGET                                                              \
+    "  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, "        \
+    "name: gw}]\n"
+
+static const gw_object_status *
+object_of(const gw_model *m, const char *kind)
+{
+    for (size_t i = 0; i < m->object_count; i++)
+        if (strcmp(m->objects[i].doc->kind, kind) == 0)
+            return &m->objects[i];
+    fail_msg("no status for a %s", kind);
+    return NULL;
+}
+
+/* The Accepted condition of the only `kind` says False and names `what`. */
+static void
+assert_refused(const gw_model *m, const char *kind, const char *what)
+{
+    const gw_conditions *c = &object_of(m, kind)->conditions;
+    assert_cond(c, "Accepted", false, "Invalid");
+    if (!strstr(cond(c, "Accepted")->message, what))
+        fail_msg("Accepted message \"%s\" does not name %s",
+                 cond(c, "Accepted")->message, what);
+}
+
+static void
+test_http_listener_policy_logs_on_every_listener_of_its_gateway(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY_TWO_LISTENERS SERVICE POLICY(
+                    "HTTPListenerPolicy",
+                    GW_TARGET "  accessLog:\n"
+                              "  - fileSink:\n"
+                              "      path: /dev/stdout\n"
+                              "      stringFormat: \"%REQ(:METHOD)% %%\\n\"\n")
+                    ROUTE_HEAD("r") TWO_RULES);
+    assert_int_equal(f->model.access_log_count, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const gw_access_log *l = &f->model.access_logs[i];
+        assert_int_equal(l->listener, i);
+        assert_string_equal(l->path, "/dev/stdout");
+        assert_false(l->json);
+        assert_int_equal(l->value_count, 1);
+        assert_int_equal(l->values[0].piece_count, 2);
+        assert_int_equal(l->values[0].pieces[0].op, GW_LOG_REQ);
+        assert_string_equal(l->values[0].pieces[0].text, ":method");
+        assert_int_equal(l->values[0].pieces[1].op, GW_LOG_TEXT);
+        assert_string_equal(l->values[0].pieces[1].text, " %");
+    }
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 0);
+    const gw_conditions *c =
+        &object_of(&f->model, "HTTPListenerPolicy")->conditions;
+    assert_cond(c, "Accepted", true, "Accepted");
+    assert_cond(c, "Attached", true, "Attached");
+}
+
+/* A policy that reaches a rule twice (its route and the rule by
+ * sectionName) is one member of the rule's set, at the better level, and
+ * its status counts the rule once. */
+static void
+test_policy_reaching_a_rule_twice_counts_it_once(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP("p", "2020-01-01T00:00:00Z",
+                                   "  targetRefs:\n"
+                                   "  - {kind: HTTPRoute, name: r}\n"
+                                   "  - {kind: HTTPRoute, name: r, "
+                                   "sectionName: a}\n" EXT_AUTH("a"))
+                    ROUTE_HEAD("r") TWO_RULES);
+    const gw_policy_set *s = set_of(&f->model, "r", 0);
+    assert_non_null(s);
+    assert_int_equal(s->member_count, 1);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_EXT_AUTH), "p");
+    const gw_conditions *c = &object_of(&f->model, "TrafficPolicy")->conditions;
+    assert_cond(c, "Attached", true, "Attached");
+    assert_string_equal(cond(c, "Attached")->message,
+                        "applies to 2 routing entries (a rule served under one "
+                        "hostname of one listener)");
+}
+
+static void
+test_access_log_json_format_keeps_member_order_and_parses_operators(
+    void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE POLICY(
+                    "HTTPListenerPolicy", GW_TARGET
+                    "  accessLog:\n"
+                    "  - fileSink:\n"
+                    "      path: /tmp/a.log\n"
+                    "      jsonFormat:\n"
+                    "        z: \"%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%\"\n"
+                    "        a: \"%REQ(User-Agent):5%\"\n"
+                    "        n: 3\n"
+                    "        m: \"%DYNAMIC_METADATA(io.solo.x)%\"\n"
+                    "        t: \"%START_TIME(%s)%\"\n") ROUTE_HEAD("r")
+                    TWO_RULES);
+    assert_int_equal(f->model.access_log_count, 1);
+    const gw_access_log *l = &f->model.access_logs[0];
+    assert_true(l->json);
+    assert_int_equal(l->value_count, 5);
+    assert_string_equal(l->values[0].key, "z");
+    assert_string_equal(l->values[0].pieces[0].text, "x-envoy-original-method");
+    assert_string_equal(l->values[0].pieces[0].fallback, ":method");
+    assert_string_equal(l->values[1].key, "a");
+    assert_int_equal(l->values[1].pieces[0].max_len, 5);
+    assert_true(l->values[2].raw);
+    assert_string_equal(l->values[2].pieces[0].text, "3");
+    assert_int_equal(l->values[3].pieces[0].op, GW_LOG_MISSING);
+    assert_int_equal(l->values[4].pieces[0].op, GW_LOG_START_TIME_S);
+}
+
+static void
+test_listener_policy_per_port_replaces_its_default(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY_TWO_LISTENERS SERVICE POLICY(
+                    "ListenerPolicy",
+                    GW_TARGET "  default:\n"
+                              "    httpSettings:\n"
+                              "      accessLog: [{fileSink: {path: /d.log, "
+                              "stringFormat: \"%PROTOCOL%\"}}]\n"
+                              "  perPort:\n"
+                              "  - port: 81\n"
+                              "    listener:\n"
+                              "      httpSettings:\n"
+                              "        accessLog: [{fileSink: {path: /p.log, "
+                              "stringFormat: \"%DURATION%\"}}]\n")
+                    ROUTE_HEAD("r") TWO_RULES);
+    assert_int_equal(f->model.access_log_count, 2);
+    assert_string_equal(f->model.access_logs[0].path, "/d.log");
+    assert_int_equal(f->model.access_logs[0].listener, 0);
+    assert_string_equal(f->model.access_logs[1].path, "/p.log");
+    assert_int_equal(f->model.access_logs[1].listener, 1);
+    assert_int_equal(f->model.access_logs[1].values[0].pieces[0].op,
+                     GW_LOG_DURATION);
+}
+
+static void
+test_listener_policy_section_name_logs_on_that_listener_only(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY_TWO_LISTENERS SERVICE POLICY(
+                    "ListenerPolicy",
+                    "  targetRefs: [{kind: Gateway, name: gw, sectionName: "
+                    "alt}]\n"
+                    "  default: {httpSettings: {accessLog: [{fileSink: "
+                    "{path: /d.log, stringFormat: x}}]}}\n") ROUTE_HEAD("r")
+                    TWO_RULES);
+    assert_int_equal(f->model.access_log_count, 1);
+    assert_int_equal(f->model.access_logs[0].listener, 1);
+}
+
+static void
+test_access_log_operator_gwf_cannot_map_fails_routes_closed_naming_it(
+    void **state)
+{
+    fixture *f = *state;
+    build_ok(f,
+             GATEWAY SERVICE POLICY("HTTPListenerPolicy", GW_TARGET
+                                    "  accessLog: [{fileSink: {path: /a.log, "
+                                    "stringFormat: \"%UPSTREAM_CLUSTER%\"}}]\n")
+                 ROUTE_HEAD("r") TWO_RULES);
+    assert_int_equal(f->model.access_log_count, 0);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_int_equal(rule_of(&f->model, "r", 1)->fixed_status, 500);
+    assert_refused(&f->model, "HTTPListenerPolicy",
+                   "spec.accessLog[0].fileSink.stringFormat: "
+                   "%UPSTREAM_CLUSTER%");
+}
+
+static void
+test_access_log_sinks_and_filters_other_than_file_are_refused_by_name(
+    void **state)
+{
+    static const char *const cases[][2] = {
+        {"grpcService: {logName: x}", "spec.accessLog[0].grpcService"},
+        {"openTelemetry: {}", "spec.accessLog[0].openTelemetry"},
+        {"fileSink: {path: /a, stringFormat: x}, filter: {}",
+         "spec.accessLog[0].filter"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture *f = *state;
+        gw_model_free(&f->model);
+        memset(&f->model, 0, sizeof f->model);
+        gwf_manifests_free(f->m);
+        f->m = gwf_manifests_new();
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml,
+                 GATEWAY SERVICE POLICY("HTTPListenerPolicy",
+                                        GW_TARGET "  accessLog: [{%s}]\n")
+                     ROUTE_HEAD("r") TWO_RULES,
+                 cases[i][0]);
+        build_ok(f, yaml);
+        assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+        assert_refused(&f->model, "HTTPListenerPolicy", cases[i][1]);
+    }
+}
+
+static void
+test_access_log_path_must_be_absolute_plain_and_in_a_directory(void **state)
+{
+    static const char *const paths[] = {"logs/a.log", "/var/$host.log",
+                                        "syslog:server=1.2.3.4",
+                                        "/nonexistent-gwf-dir/a.log"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        fixture *f = *state;
+        gw_model_free(&f->model);
+        memset(&f->model, 0, sizeof f->model);
+        gwf_manifests_free(f->m);
+        f->m = gwf_manifests_new();
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml,
+                 GATEWAY SERVICE POLICY("HTTPListenerPolicy", GW_TARGET
+                                        "  accessLog: [{fileSink: {path: "
+                                        "\"%s\", stringFormat: x}}]\n")
+                     ROUTE_HEAD("r") TWO_RULES,
+                 paths[i]);
+        build_ok(f, yaml);
+        assert_int_equal(f->model.access_log_count, 0);
+        assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+        assert_refused(&f->model, "HTTPListenerPolicy",
+                       "spec.accessLog[0].fileSink.path");
+    }
+}
+
+static void
+test_listener_policy_other_fields_are_refused_by_name(void **state)
+{
+    fixture *f = *state;
+    build_ok(f,
+             GATEWAY SERVICE POLICY("ListenerPolicy", GW_TARGET
+                                    "  default:\n"
+                                    "    perConnectionBufferLimitBytes: 1024\n")
+                 ROUTE_HEAD("r") TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_refused(&f->model, "ListenerPolicy",
+                   "spec.default.perConnectionBufferLimitBytes");
+}
+
+static void
+test_refused_listener_policy_leaves_another_gateways_routes_alone(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f, GATEWAY SERVICE
+        "apiVersion: gateway.networking.k8s.io/v1\n"
+        "kind: Gateway\n"
+        "metadata: {name: other, namespace: default}\n"
+        "spec:\n"
+        "  gatewayClassName: gwf\n"
+        "  listeners:\n"
+        "  - {name: http, port: 90, protocol: HTTP}\n"
+        "---\n" POLICY(
+            "HTTPListenerPolicy", GW_TARGET
+            "  tracing: {}\n") "apiVersion: gateway.networking.k8s.io/v1\n"
+                               "kind: HTTPRoute\n"
+                               "metadata: {name: o, namespace: default}\n"
+                               "spec:\n"
+                               "  parentRefs: [{name: other}]\n" TWO_RULES);
+    assert_int_equal(rule_of(&f->model, "o", 0)->fixed_status, 0);
+    assert_int_equal(rule_of(&f->model, "o", 1)->fixed_status, 0);
+    assert_refused(&f->model, "HTTPListenerPolicy", "spec.tracing");
+}
+
+static void
+test_backend_config_policy_reports_accepted_false(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE POLICY(
+                    "BackendConfigPolicy",
+                    "  targetRefs: [{group: \"\", kind: Service, name: "
+                    "svc}]\n") ROUTE_HEAD("r") TWO_RULES);
+    assert_refused(&f->model, "BackendConfigPolicy", "BackendConfigPolicy");
+    assert_cond(&object_of(&f->model, "BackendConfigPolicy")->conditions,
+                "Attached", true, "Attached");
+}
+
+static void
+test_hostile_access_log_formats_never_crash(void **state)
+{
+    static const char *const formats[] = {
+        "%",
+        "%%%",
+        "%REQ(%",
+        "%REQ()%",
+        "%REQ(a?)%",
+        "%REQ(a):%",
+        "%REQ(a):0%",
+        "%REQ(a):99999999999%",
+        "%req(a)%",
+        "%REQ(a.b)%",
+        "%RESP(a?b)%",
+        "%START_TIME(%Y)%",
+        "%BYTES_RECEIVED%",
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        fixture *f = *state;
+        gw_model_free(&f->model);
+        memset(&f->model, 0, sizeof f->model);
+        gwf_manifests_free(f->m);
+        f->m = gwf_manifests_new();
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml,
+                 GATEWAY SERVICE POLICY("HTTPListenerPolicy", GW_TARGET
+                                        "  accessLog: [{fileSink: {path: /a, "
+                                        "stringFormat: \"%s\"}}]\n")
+                     ROUTE_HEAD("r") TWO_RULES,
+                 formats[i]);
+        build_ok(f, yaml);
+        if (f->model.access_log_count != 0)
+            fail_msg("format %s was accepted", formats[i]);
+        assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    }
 }
 
 static void
@@ -2159,6 +2718,599 @@ test_hostile_documents_never_crash(void **state)
     assert_int_equal(f->model.gateway_count, 0);
 }
 
+/* -- Delegation (delegation.c) ------------------------------------------ */
+
+/* A parent route in default delegating `prefix` to `ref` (a backendRef
+ * body), and a child HTTPRoute `name` in namespace team. */
+#define PARENT(prefix, ref)                                                    \
+    "apiVersion: gateway.networking.k8s.io/v1\n"                               \
+    "kind: HTTPRoute\n"                                                        \
+    "metadata: {name: parent, namespace: default}\n"                           \
+    "spec:\n"                                                                  \
+    "  parentRefs: [{name: gw}]\n"                                             \
+    "  hostnames: [example.com]\n"                                             \
+    "  rules:\n"                                                               \
+    "  - name: d\n"                                                            \
+    "    matches: [{path: {type: PathPrefix, value: " prefix "}}]\n"           \
+    "    backendRefs: [{group: gateway.networking.k8s.io, kind: "              \
+    "HTTPRoute, " ref "}]\n"                                                   \
+    "---\n"
+#define CHILD(name, parents, rules)                                            \
+    "apiVersion: gateway.networking.k8s.io/v1\n"                               \
+    "kind: HTTPRoute\n"                                                        \
+    "metadata: {name: " name ", namespace: team}\n"                            \
+    "spec:\n" parents "  rules:\n" rules "---\n"
+#define NAMES_PARENT                                                           \
+    "  parentRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, "      \
+    "name: parent, namespace: default}]\n"
+#define TEAM_SERVICE                                                           \
+    "apiVersion: v1\n"                                                         \
+    "kind: Service\n"                                                          \
+    "metadata: {name: svc, namespace: team}\n"                                 \
+    "spec:\n"                                                                  \
+    "  ports: [{name: http, port: 8080}]\n"                                    \
+    "---\n"
+#define PATH_RULE(path)                                                        \
+    "  - matches: [{path: {type: PathPrefix, value: " path "}}]\n"             \
+    "    backendRefs: [{name: svc, port: 8080}]\n"
+
+/* The served entries of example.com whose rule comes from route `name`. */
+static size_t
+entries_of(const gw_model *m, const char *name)
+{
+    const gw_vhost *v = vhost(m, "example.com");
+    size_t n = 0;
+    for (size_t i = 0; i < v->entry_count; i++)
+        if (strcmp(v->entries[i].rule->route->name, name) == 0)
+            n++;
+    return n;
+}
+
+static void
+test_delegated_child_within_the_parent_prefix_is_served(void **state)
+{
+    fixture *f = *state;
+    build_ok(f,
+             GATEWAY TEAM_SERVICE PARENT("/a", "name: child, namespace: team")
+                 CHILD("child", NAMES_PARENT, PATH_RULE("/a/b")));
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    const gw_rule *r = v->entries[0].rule;
+    assert_string_equal(r->route->name, "child");
+    assert_string_equal(r->matches[0].path, "/a/b");
+    assert_int_equal(r->fixed_status, 0);
+    assert_non_null(r->backends[0].backend);
+    assert_non_null(r->delegated_from);
+    assert_string_equal(r->delegated_from->route->name, "parent");
+    assert_int_equal(f->model.delegating_rule_count, 1);
+    const gw_route_parent *p = parent(&f->model, "child", 0);
+    assert_string_equal(p->parent_kind, "HTTPRoute");
+    assert_string_equal(p->parent_name, "parent");
+    assert_cond(&p->conditions, "Accepted", true, "Accepted");
+    assert_cond(&p->conditions, "ResolvedRefs", true, "ResolvedRefs");
+    assert_cond(&parent(&f->model, "parent", 0)->conditions, "ResolvedRefs",
+                true, "ResolvedRefs");
+}
+
+static void
+test_delegated_child_rule_outside_the_parent_prefix_is_dropped(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f, GATEWAY TEAM_SERVICE PARENT("/a", "name: child, namespace: team")
+               CHILD("child", NAMES_PARENT, PATH_RULE("/a/b") PATH_RULE("/c")));
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    assert_string_equal(v->entries[0].rule->matches[0].path, "/a/b");
+}
+
+static void
+test_delegation_with_no_child_rule_within_answers_500(void **state)
+{
+    fixture *f = *state;
+    build_ok(f,
+             GATEWAY TEAM_SERVICE PARENT("/a", "name: child, namespace: team")
+                 CHILD("child", NAMES_PARENT, PATH_RULE("/c")));
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    assert_string_equal(v->entries[0].rule->route->name, "parent");
+    assert_int_equal(v->entries[0].rule->fixed_status, 500);
+    assert_cond(&parent(&f->model, "parent", 0)->conditions, "ResolvedRefs",
+                false, "BackendNotFound");
+}
+
+static void
+test_delegation_to_a_missing_child_answers_500(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY PARENT("/a", "name: nobody, namespace: team"));
+    assert_int_equal(rule_of(&f->model, "parent", 0)->fixed_status, 500);
+    assert_cond(&parent(&f->model, "parent", 0)->conditions, "ResolvedRefs",
+                false, "BackendNotFound");
+}
+
+/* name "*": every HTTPRoute of the namespace that accepts the parent (no
+ * parentRefs, or parentRefs naming it), none that names another. */
+static void
+test_delegation_wildcard_selects_every_child_naming_the_parent(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE PARENT("/", "name: \"*\", namespace: team")
+                    CHILD("c1", NAMES_PARENT, PATH_RULE("/one"))
+                        CHILD("c2", "", PATH_RULE("/two"))
+                            CHILD("c3",
+                                  "  parentRefs: [{group: "
+                                  "gateway.networking.k8s.io, kind: HTTPRoute, "
+                                  "name: other, namespace: default}]\n",
+                                  PATH_RULE("/three")));
+    assert_int_equal(entries_of(&f->model, "c1"), 1);
+    assert_int_equal(entries_of(&f->model, "c2"), 1);
+    assert_int_equal(entries_of(&f->model, "c3"), 0);
+    assert_int_equal(vhost(&f->model, "example.com")->entry_count, 2);
+}
+
+static void
+test_delegation_by_label_selects_labelled_children(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f, GATEWAY TEAM_SERVICE
+        "apiVersion: gateway.networking.k8s.io/v1\n"
+        "kind: HTTPRoute\n"
+        "metadata: {name: parent, namespace: default}\n"
+        "spec:\n"
+        "  parentRefs: [{name: gw}]\n"
+        "  hostnames: [example.com]\n"
+        "  rules:\n"
+        "  - backendRefs: [{group: delegation.kgateway.dev, kind: label, "
+        "name: web, namespace: all}]\n"
+        "---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\n"
+        "kind: HTTPRoute\n"
+        "metadata: {name: yes, namespace: team, labels: "
+        "{delegation.kgateway.dev/label: web}}\n"
+        "spec:\n"
+        "  rules:\n" PATH_RULE("/y") "---\n" CHILD("no", "", PATH_RULE("/n")));
+    assert_int_equal(entries_of(&f->model, "yes"), 1);
+    assert_int_equal(entries_of(&f->model, "no"), 0);
+}
+
+/* A -> B -> A (each accepting the other as parent): B's rule that would
+ * go back to A is cut, answers 500, and B reports the cycle; the build
+ * ends. */
+static void
+test_delegation_cycle_terminates_with_an_error_status(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f, GATEWAY
+        "apiVersion: gateway.networking.k8s.io/v1\n"
+        "kind: HTTPRoute\n"
+        "metadata: {name: parent, namespace: default}\n"
+        "spec:\n"
+        "  parentRefs: [{name: gw}, {group: gateway.networking.k8s.io, "
+        "kind: HTTPRoute, name: b, namespace: team}]\n"
+        "  hostnames: [example.com]\n"
+        "  rules:\n"
+        "  - matches: [{path: {type: PathPrefix, value: /a}}]\n"
+        "    backendRefs: [{group: gateway.networking.k8s.io, kind: "
+        "HTTPRoute, name: b, namespace: team}]\n"
+        "---\n" CHILD("b", NAMES_PARENT,
+                      "  - matches: [{path: {type: PathPrefix, value: /a}}]\n"
+                      "    backendRefs: [{group: gateway.networking.k8s.io, "
+                      "kind: HTTPRoute, name: parent, namespace: default}]\n"));
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    assert_string_equal(v->entries[0].rule->route->name, "b");
+    assert_int_equal(v->entries[0].rule->fixed_status, 500);
+    const gw_route_parent *p = parent(&f->model, "b", 0);
+    assert_cond(&p->conditions, "ResolvedRefs", false, "RefNotPermitted");
+}
+
+/* A route naming itself (and accepting itself as parent) is refused. */
+static void
+test_self_delegation_is_refused(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: self, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}, {group: gateway.networking.k8s.io, "
+             "kind: HTTPRoute, name: self}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - backendRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: self}]\n");
+    assert_int_equal(rule_of(&f->model, "self", 0)->fixed_status, 500);
+    assert_cond(&parent(&f->model, "self", 0)->conditions, "ResolvedRefs",
+                false, "RefNotPermitted");
+}
+
+static void
+test_delegated_child_with_hostnames_is_not_accepted(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f, GATEWAY TEAM_SERVICE PARENT("/a", "name: child, namespace: team")
+               CHILD("child", NAMES_PARENT "  hostnames: [other.example.com]\n",
+                     PATH_RULE("/a/b")));
+    assert_int_equal(rule_of(&f->model, "parent", 0)->fixed_status, 500);
+    assert_cond(&parent(&f->model, "child", 0)->conditions, "Accepted", false,
+                "UnsupportedValue");
+}
+
+/* The child's parent matcher: the parent's headers must be among the
+ * child's, the parent's method the child's. */
+static void
+test_delegated_child_must_repeat_the_parents_headers_and_method(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - matches: [{path: {value: /a}, method: GET, headers: "
+             "[{name: x-team, value: t}]}]\n"
+             "    backendRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: child, namespace: team}]\n"
+             "---\n" CHILD(
+                 "child", "",
+                 "  - matches: [{path: {value: /a/ok}, method: GET, headers: "
+                 "[{name: x-team, value: t}, {name: x-more, value: m}]}]\n"
+                 "    backendRefs: [{name: svc, port: 8080}]\n"
+                 "  - matches: [{path: {value: /a/no-header}, method: GET}]\n"
+                 "    backendRefs: [{name: svc, port: 8080}]\n"
+                 "  - matches: [{path: {value: /a/no-method}, headers: "
+                 "[{name: x-team, value: t}]}]\n"
+                 "    backendRefs: [{name: svc, port: 8080}]\n"));
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    assert_string_equal(v->entries[0].rule->matches[0].path, "/a/ok");
+}
+
+/* inherit-parent-matcher: the parent's path is joined before the
+ * child's and its headers added. */
+static void
+test_inherit_parent_matcher_joins_paths_and_adds_headers(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - matches: [{path: {value: /api}, headers: [{name: x-team, "
+             "value: t}]}]\n"
+             "    backendRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: child, namespace: team}]\n"
+             "---\n"
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata:\n"
+             "  name: child\n"
+             "  namespace: team\n"
+             "  annotations: {delegation.kgateway.dev/inherit-parent-matcher: "
+             "\"true\"}\n"
+             "spec:\n"
+             "  rules:\n"
+             "  - matches: [{path: {type: Exact, value: /users}}]\n"
+             "    backendRefs: [{name: svc, port: 8080}]\n");
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    const gw_match *m = &v->entries[0].rule->matches[0];
+    assert_int_equal(m->path_kind, GW_PATH_EXACT);
+    assert_string_equal(m->path, "/api/users");
+    assert_int_equal(m->header_count, 1);
+    assert_string_equal(m->headers[0].name, "x-team");
+}
+
+/* The parent rule's filters a child rule does not set are inherited. */
+static void
+test_delegated_child_inherits_the_parents_filters(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - filters:\n"
+             "    - type: RequestHeaderModifier\n"
+             "      requestHeaderModifier: {set: [{name: x-from, value: "
+             "parent}]}\n"
+             "    backendRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: child, namespace: team}]\n"
+             "---\n" CHILD("child", "", PATH_RULE("/x")));
+    const gw_rule *r = rule_of(&f->model, "child", 0);
+    assert_int_equal(r->filters.request_header_count, 1);
+    assert_string_equal(r->filters.request_headers[0].value, "parent");
+}
+
+/* A TrafficPolicy on the parent route reaches its delegated children; a
+ * child's own policy overrides the field, unless the parent route
+ * prefers the parent. */
+#define TEAM_TP(name, target, spec)                                            \
+    "apiVersion: gateway.kgateway.dev/v1alpha1\n"                              \
+    "kind: TrafficPolicy\n"                                                    \
+    "metadata: {name: " name ", namespace: team, creationTimestamp: "          \
+    "\"2020-01-01T00:00:00Z\"}\n"                                              \
+    "spec:\n"                                                                  \
+    "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, "      \
+    "name: " target "}]\n" spec "---\n"
+
+static void
+test_parent_route_policy_is_inherited_and_child_overrides(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE TP("pp", "2020-01-01T00:00:00Z",
+                                        TARGET("HTTPRoute", "parent")
+                                            EXT_AUTH("authz") LOCAL_LIMIT)
+                    TEAM_TP("cp", "child", LOCAL_LIMIT)
+                        PARENT("/", "name: \"*\", namespace: team")
+                            CHILD("child", "", PATH_RULE("/c"))
+                                CHILD("plain", "", PATH_RULE("/p")));
+    assert_string_equal(field_from(&f->model, "child", 0, GWF_PF_EXT_AUTH),
+                        "pp");
+    assert_string_equal(
+        field_from(&f->model, "child", 0, GWF_PF_RATE_LIMIT_LOCAL), "cp");
+    assert_string_equal(
+        field_from(&f->model, "plain", 0, GWF_PF_RATE_LIMIT_LOCAL), "pp");
+}
+
+static void
+test_parent_preferring_parent_overrides_the_childs_policy(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f,
+        GATEWAY TEAM_SERVICE TP("pp", "2020-01-01T00:00:00Z",
+                                TARGET("HTTPRoute", "parent") LOCAL_LIMIT)
+            TEAM_TP("cp", "child",
+                    LOCAL_LIMIT EXT_AUTH(
+                        "authz")) "apiVersion: gateway.networking.k8s.io/v1\n"
+                                  "kind: HTTPRoute\n"
+                                  "metadata:\n"
+                                  "  name: parent\n"
+                                  "  namespace: default\n"
+                                  "  annotations: "
+                                  "{kgateway.dev/inherited-policy-priority: "
+                                  "ShallowMergePreferParent}\n"
+                                  "spec:\n"
+                                  "  parentRefs: [{name: gw}]\n"
+                                  "  hostnames: [example.com]\n"
+                                  "  rules:\n"
+                                  "  - backendRefs: [{group: "
+                                  "gateway.networking.k8s.io, kind: "
+                                  "HTTPRoute, name: child, namespace: team}]\n"
+                                  "---\n" CHILD("child", "", PATH_RULE("/c")));
+    assert_string_equal(
+        field_from(&f->model, "child", 0, GWF_PF_RATE_LIMIT_LOCAL), "pp");
+    assert_string_equal(field_from(&f->model, "child", 0, GWF_PF_EXT_AUTH),
+                        "cp");
+}
+
+/* A tree of routes each delegating "*" to the next namespace level ends
+ * within the depth bound: the deepest delegating rule answers 500. */
+static void
+test_delegation_deeper_than_the_bound_is_cut(void **state)
+{
+    fixture *f = *state;
+    char yaml[16384];
+    int n = snprintf(yaml, sizeof(yaml), "%s%s", GATEWAY,
+                     PARENT("/", "name: l1, namespace: default"));
+    for (int i = 1; i <= 12; i++)
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                      "apiVersion: gateway.networking.k8s.io/v1\n"
+                      "kind: HTTPRoute\n"
+                      "metadata: {name: l%d, namespace: default}\n"
+                      "spec:\n"
+                      "  rules:\n"
+                      "  - backendRefs: [{group: gateway.networking.k8s.io, "
+                      "kind: HTTPRoute, name: l%d}]\n"
+                      "---\n",
+                      i, i + 1);
+    build_ok(f, yaml);
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_int_equal(v->entry_count, 1);
+    assert_int_equal(v->entries[0].rule->fixed_status, 500);
+}
+
+/* inherit-parent-matcher under a RegularExpression parent: one
+ * expression, the child's path quoted, the parent's "$" kept last. */
+static void
+test_inherit_under_a_regex_parent_makes_one_expression(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - matches: [{path: {type: RegularExpression, value: "
+             "\"/v[0-9]+$\"}}]\n"
+             "    backendRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: child, namespace: team}]\n"
+             "---\n"
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata:\n"
+             "  name: child\n"
+             "  namespace: team\n"
+             "  annotations: {delegation.kgateway.dev/inherit-parent-matcher: "
+             "yes}\n"
+             "spec:\n"
+             "  rules:\n"
+             "  - matches: [{path: {type: PathPrefix, value: /a.b}}]\n"
+             "    backendRefs: [{name: svc, port: 8080}]\n");
+    const gw_match *m =
+        &vhost(&f->model, "example.com")->entries[0].rule->matches[0];
+    assert_int_equal(m->path_kind, GW_PATH_REGEX);
+    assert_string_equal(m->path, "/v[0-9]+/a\\.b(?:/.*)?$");
+}
+
+/* A rule that delegates and also names a Service answers 500. */
+static void
+test_rule_mixing_delegation_and_backends_answers_500(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - backendRefs:\n"
+             "    - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: "
+             "child, namespace: team}\n"
+             "    - {name: svc, port: 8080}\n"
+             "---\n" CHILD("child", "", PATH_RULE("/x")));
+    assert_int_equal(rule_of(&f->model, "parent", 0)->fixed_status, 500);
+    assert_int_equal(vhost(&f->model, "example.com")->entry_count, 1);
+    assert_cond(&parent(&f->model, "parent", 0)->conditions, "PartiallyInvalid",
+                true, "UnsupportedValue");
+}
+
+/* Hostile: twenty routes that each delegate "/" to every route of their
+ * namespace (each path a new permutation) end within the bounds, in
+ * well under a second, with the parent's tree cut and reported. */
+static void
+test_dense_delegation_graph_ends_within_the_bounds(void **state)
+{
+    fixture *f = *state;
+    char yaml[32768];
+    int n = snprintf(yaml, sizeof(yaml), "%s%s", GATEWAY,
+                     PARENT("/", "name: \"*\", namespace: team"));
+    for (int i = 0; i < 20; i++)
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                      "apiVersion: gateway.networking.k8s.io/v1\n"
+                      "kind: HTTPRoute\n"
+                      "metadata: {name: r%d, namespace: team}\n"
+                      "spec:\n"
+                      "  rules:\n"
+                      "  - backendRefs: [{group: gateway.networking.k8s.io, "
+                      "kind: HTTPRoute, name: \"*\"}]\n"
+                      "---\n",
+                      i);
+    assert_true(n < (int)sizeof(yaml));
+    build_ok(f, yaml);
+    const gw_vhost *v = vhost(&f->model, "example.com");
+    assert_true(v->entry_count >= 1);
+    for (size_t i = 0; i < v->entry_count; i++)
+        assert_int_equal(v->entries[i].rule->fixed_status, 500);
+    /* 4096 rules made from the tree, and the parent's own. */
+    assert_int_equal(f->model.rule_count + f->model.delegating_rule_count,
+                     4097);
+}
+
+/* Many parents delegating to one namespace each copy it: the rules
+ * delegation makes from all routes together are bounded too (16384), and
+ * a parent past the bound fails closed saying why. */
+static void
+test_delegation_from_many_parents_is_bounded_in_all(void **state)
+{
+    fixture *f = *state;
+    static char yaml[262144];
+    int n = snprintf(yaml, sizeof(yaml), "%s", GATEWAY);
+    /* Each parent: 4 rules of 64 matches "/" ("/p/<k>" distinct), each
+     * match bringing in the child's 16 rules: 4096 per parent. */
+    for (int p = 0; p < 6; p++) {
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                      "apiVersion: gateway.networking.k8s.io/v1\n"
+                      "kind: HTTPRoute\n"
+                      "metadata: {name: parent%d, namespace: default}\n"
+                      "spec:\n"
+                      "  parentRefs: [{name: gw}]\n"
+                      "  hostnames: [p%d.example.com]\n"
+                      "  rules:\n",
+                      p, p);
+        for (int r = 0; r < 4; r++) {
+            n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                          "  - backendRefs: [{group: "
+                          "gateway.networking.k8s.io, kind: HTTPRoute, "
+                          "name: kid, namespace: team}]\n"
+                          "    matches:\n");
+            for (int m = 0; m < 64; m++)
+                n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                              "    - path: {type: PathPrefix, value: "
+                              "/k%d}\n",
+                              r * 64 + m);
+        }
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n, "---\n");
+    }
+    n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                  "apiVersion: gateway.networking.k8s.io/v1\n"
+                  "kind: HTTPRoute\n"
+                  "metadata: {name: kid, namespace: team, annotations: "
+                  "{delegation.kgateway.dev/inherit-parent-matcher: "
+                  "\"true\"}}\n"
+                  "spec:\n"
+                  "  rules:\n");
+    for (int r = 0; r < 16; r++)
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                      "  - matches: [{path: {type: PathPrefix, value: /c%d}}]\n"
+                      "    filters: [{type: ExtensionRef, extensionRef: "
+                      "{group: gateway.kgateway.dev, kind: DirectResponse, "
+                      "name: dr}}]\n",
+                      r);
+    n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                  "---\n"
+                  "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                  "kind: DirectResponse\n"
+                  "metadata: {name: dr, namespace: team}\n"
+                  "spec: {status: 200}\n");
+    assert_true(n < (int)sizeof(yaml));
+    build_ok(f, yaml);
+    /* 4 parents' 4096 rules each, then nothing: the 5th and 6th
+     * parents keep their 4 delegating rules, which answer 500. */
+    assert_int_equal(f->model.rule_count, 16384 + 2 * 4);
+    assert_int_equal(
+        vhost(&f->model, "p5.example.com")->entries[0].rule->fixed_status, 500);
+}
+
+/* Filters on a backendRef to HTTPRoutes are not applied: 500. */
+static void
+test_filters_on_a_delegating_backend_ref_answer_500(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - backendRefs:\n"
+             "    - group: gateway.networking.k8s.io\n"
+             "      kind: HTTPRoute\n"
+             "      name: child\n"
+             "      namespace: team\n"
+             "      filters:\n"
+             "      - type: RequestHeaderModifier\n"
+             "        requestHeaderModifier: {set: [{name: x, value: y}]}\n"
+             "---\n" CHILD("child", "", PATH_RULE("/x")));
+    assert_int_equal(rule_of(&f->model, "parent", 0)->fixed_status, 500);
+    assert_cond(&parent(&f->model, "parent", 0)->conditions, "PartiallyInvalid",
+                true, "UnsupportedValue");
+}
+
 int
 main(void)
 {
@@ -2196,12 +3348,34 @@ main(void)
         T(test_filter_field_of_another_type_is_an_error),
         T(test_replace_prefix_match_needs_one_path_prefix_match),
         T(test_unsupported_filter_makes_the_rule_answer_500),
-        T(test_extension_ref_to_a_kgateway_kind_fails_closed),
-        T(test_traffic_policy_targeting_a_route_fails_its_rules_closed),
-        T(test_policy_with_section_name_fails_only_that_rule_closed),
-        T(test_policy_selector_with_section_name_fails_only_that_rule_closed),
+        T(test_extension_ref_to_a_direct_response_answers_it),
+        T(test_extension_ref_that_does_not_resolve_fails_closed),
+        T(test_traffic_policy_targeting_a_route_reaches_each_rule),
+        T(test_policy_with_section_name_reaches_only_that_rule),
+        T(test_policy_selector_with_section_name_reaches_only_that_rule),
+        T(test_route_policy_and_gateway_policy_merge_field_by_field),
+        T(test_more_specific_attachment_wins_each_field),
+        T(test_among_equals_the_older_policy_wins),
+        T(test_gateway_preferring_parent_overrides_routes),
+        T(test_disable_wins_its_field_over_a_broader_policy),
+        T(test_policy_without_a_runnable_field_is_still_a_member),
+        T(test_equal_merges_share_one_policy_set),
+        T(test_policy_status_says_whether_it_attached),
+        T(test_policy_reaching_a_rule_twice_counts_it_once),
+        T(test_policy_status_names_each_gateway_it_reaches_once),
         T(test_policy_targeting_a_gateway_fails_its_routes_closed),
         T(test_backend_policy_fails_the_rules_using_its_service_closed),
+        T(test_http_listener_policy_logs_on_every_listener_of_its_gateway),
+        T(test_access_log_json_format_keeps_member_order_and_parses_operators),
+        T(test_listener_policy_per_port_replaces_its_default),
+        T(test_listener_policy_section_name_logs_on_that_listener_only),
+        T(test_access_log_operator_gwf_cannot_map_fails_routes_closed_naming_it),
+        T(test_access_log_sinks_and_filters_other_than_file_are_refused_by_name),
+        T(test_access_log_path_must_be_absolute_plain_and_in_a_directory),
+        T(test_listener_policy_other_fields_are_refused_by_name),
+        T(test_refused_listener_policy_leaves_another_gateways_routes_alone),
+        T(test_backend_config_policy_reports_accepted_false),
+        T(test_hostile_access_log_formats_never_crash),
         T(test_policy_in_another_namespace_changes_nothing),
         T(test_timeouts_and_retry_are_read),
         T(test_durations_follow_the_gateway_api_format),
@@ -2252,6 +3426,26 @@ main(void)
         T(test_duplicate_documents_keep_the_first),
         T(test_document_without_a_name_is_an_error),
         T(test_hostile_documents_never_crash),
+        T(test_delegated_child_within_the_parent_prefix_is_served),
+        T(test_delegated_child_rule_outside_the_parent_prefix_is_dropped),
+        T(test_delegation_with_no_child_rule_within_answers_500),
+        T(test_delegation_to_a_missing_child_answers_500),
+        T(test_delegation_wildcard_selects_every_child_naming_the_parent),
+        T(test_delegation_by_label_selects_labelled_children),
+        T(test_delegation_cycle_terminates_with_an_error_status),
+        T(test_self_delegation_is_refused),
+        T(test_delegated_child_with_hostnames_is_not_accepted),
+        T(test_delegated_child_must_repeat_the_parents_headers_and_method),
+        T(test_inherit_parent_matcher_joins_paths_and_adds_headers),
+        T(test_delegated_child_inherits_the_parents_filters),
+        T(test_parent_route_policy_is_inherited_and_child_overrides),
+        T(test_parent_preferring_parent_overrides_the_childs_policy),
+        T(test_delegation_deeper_than_the_bound_is_cut),
+        T(test_inherit_under_a_regex_parent_makes_one_expression),
+        T(test_rule_mixing_delegation_and_backends_answers_500),
+        T(test_dense_delegation_graph_ends_within_the_bounds),
+        T(test_filters_on_a_delegating_backend_ref_answer_500),
+        T(test_delegation_from_many_parents_is_bounded_in_all),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

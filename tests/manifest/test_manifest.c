@@ -411,6 +411,27 @@ test_unread_kind_is_skipped_with_a_note(void **state)
 }
 
 static void
+test_deprecated_type_is_accepted_with_a_note(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        load_and_validate(f, "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                             "kind: Backend\n"
+                             "metadata: {name: b}\n"
+                             "spec:\n"
+                             "  type: Static\n"
+                             "  static: {hosts: [{host: a.example, port: "
+                             "80}]}\n"),
+        0);
+    const gwf_diag *notes = gwf_manifests_notes(f->m);
+    assert_int_equal(notes->count, 1);
+    assert_string_equal(gwf_diag_line(notes, 0),
+                        "m.yaml:5: Backend b: spec.type is deprecated in "
+                        "kgateway and has no effect (the block that is set "
+                        "decides)");
+}
+
+static void
 test_gateway_api_kinds_are_read(void **state)
 {
     fixture *f = *state;
@@ -906,13 +927,25 @@ test_global_rate_limit_ref_must_be_a_rate_limit_extension(void **state)
 }
 
 static void
-test_policy_unknown_field_is_named(void **state)
+test_policy_kgateway_field_gwf_lacks_is_named(void **state)
 {
     fixture *f = *state;
     assert_int_equal(validate_policy(f, "  cors: {}\n"), 1);
     assert_diag(&f->diag, "pol.yaml:6: TrafficPolicy default/pol: "
-                          "spec.cors: unknown field \"cors\" (expected one "
-                          "of: targetRefs, extAuth, jwtAuth, rateLimit)");
+                          "spec.cors: gwf does not implement TrafficPolicy's "
+                          "cors: a route this policy targets answers 500 "
+                          "rather than run without it");
+}
+
+static void
+test_policy_unknown_field_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  corz: {}\n"), 1);
+    assert_diag(&f->diag,
+                "pol.yaml:6: TrafficPolicy default/pol: "
+                "spec.corz: unknown field \"corz\" (expected one "
+                "of: targetRefs, targetSelectors, extAuth, jwtAuth, ");
 }
 
 static void
@@ -921,10 +954,77 @@ test_policy_unknown_nested_field_is_named(void **state)
     fixture *f = *state;
     assert_int_equal(validate_policy(f, "  extAuth:\n"
                                         "    extensionRef: {name: authz}\n"
-                                        "    withRequestBody: {}\n"),
+                                        "    withRequestBody:\n"
+                                        "      maxRequestBytes: 10\n"
+                                        "      packAsByte: true\n"),
                      1);
-    assert_diag(&f->diag,
-                "pol.yaml:8: ", "spec.extAuth.withRequestBody: unknown field");
+    assert_diag(&f->diag, "pol.yaml:10: ",
+                "spec.extAuth.withRequestBody.packAsByte: unknown field");
+}
+
+static void
+test_policy_with_request_body_is_checked(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  extAuth:\n"
+                                        "    extensionRef: {name: authz}\n"
+                                        "    withRequestBody:\n"
+                                        "      maxRequestBytes: 0\n"),
+                     1);
+    assert_diag(&f->diag, "spec.extAuth.withRequestBody.maxRequestBytes: "
+                          "must be at least 1, got 0");
+}
+
+static void
+test_jwt_auth_disabled_needs_no_extension_ref(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  jwtAuth: {disable: {}}\n"), 0);
+}
+
+static void
+test_disable_with_an_extension_ref_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  jwtAuth: {disable: {}, "
+                                        "extensionRef: {name: jwt}}\n"),
+                     1);
+    assert_diag(&f->diag, "spec.jwtAuth: expected exactly one of "
+                          "extensionRef and disable (kgateway's rule), found "
+                          "both");
+}
+
+static void
+test_local_rate_limit_without_bucket_is_accepted(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  rateLimit: {local: {}}\n"), 0);
+}
+
+static void
+test_local_fill_interval_under_50ms_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  rateLimit:\n"
+                           "    local:\n"
+                           "      tokenBucket: {maxTokens: 1, fillInterval: "
+                           "49ms}\n"),
+        1);
+    assert_diag(&f->diag, "spec.rateLimit.local.tokenBucket.fillInterval: "
+                          "must be at least 50ms, got 49ms");
+}
+
+static void
+test_local_percent_enabled_above_100_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  rateLimit:\n"
+                                        "    local:\n"
+                                        "      percentEnabled: 101\n"),
+                     1);
+    assert_diag(&f->diag, "spec.rateLimit.local.percentEnabled: must be at "
+                          "most 100, got 101");
 }
 
 static void
@@ -1538,6 +1638,7 @@ main(void)
         T(test_missing_metadata_is_reported),
         T(test_kind_of_wrong_type_is_reported),
         T(test_unread_kind_is_skipped_with_a_note),
+        T(test_deprecated_type_is_accepted_with_a_note),
         T(test_gateway_api_kinds_are_read),
         T(test_gateway_api_kind_with_wrong_api_version_is_an_error),
         T(test_unknown_api_version_is_an_error),
@@ -1571,7 +1672,14 @@ main(void)
         T(test_extension_ref_to_the_wrong_type_is_an_error),
         T(test_jwt_auth_ref_must_be_a_jwt_extension),
         T(test_global_rate_limit_ref_must_be_a_rate_limit_extension),
+        T(test_policy_kgateway_field_gwf_lacks_is_named),
         T(test_policy_unknown_field_is_named),
+        T(test_policy_with_request_body_is_checked),
+        T(test_jwt_auth_disabled_needs_no_extension_ref),
+        T(test_disable_with_an_extension_ref_is_refused),
+        T(test_local_rate_limit_without_bucket_is_accepted),
+        T(test_local_fill_interval_under_50ms_is_refused),
+        T(test_local_percent_enabled_above_100_is_refused),
         T(test_policy_unknown_nested_field_is_named),
         T(test_policy_target_refs_must_be_a_list),
         T(test_ext_auth_requires_an_extension_ref),

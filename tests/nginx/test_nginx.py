@@ -1389,6 +1389,80 @@ def special_headers_removed_on_request_and_response():
         assert_no_leaks(ngx)
 
 
+def _policies_for_field_tests():
+    """Policy `both`: a local limit of 1 and an ext-authz whose server is
+    down (every check answers 503); policy `cors`: a field gwf lacks."""
+    return {"p.yaml": [
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "Backend", "metadata": {"name": "dead"},
+         "spec": {"static": {"hosts": [{"host": "127.0.0.1", "port": 9}]}}},
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "GatewayExtension", "metadata": {"name": "authz"},
+         "spec": {"extAuth": {"httpService": {"backendRef": {
+             "name": "dead", "kind": "Backend"}}, "statusOnError": 503}}},
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "TrafficPolicy", "metadata": {"name": "both"},
+         "spec": {"extAuth": {"extensionRef": {"name": "authz"}},
+                  "rateLimit": {"local": {"tokenBucket": {
+                      "maxTokens": 1, "fillInterval": "100s"}}}}},
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "TrafficPolicy", "metadata": {"name": "cors"},
+         "spec": {"cors": {"allowOrigins": ["*"]}}},
+    ]}
+
+
+def gwf_policy_with_fields_runs_only_those_fields():
+    """`gwf_policy both rateLimit.local`: the local limit runs (1, then
+    429) and the ext-authz of the same policy does not (no 503); the
+    whole policy, for contrast, answers 503."""
+    manifests = _policies_for_field_tests()
+    del manifests["p.yaml"][3]
+    with Upstream() as up, Nginx(server(
+            proxied("/limit", "gwf_policy default/both rateLimit.local"),
+            proxied("/whole", "gwf_policy default/both")),
+            manifests, up) as ngx:
+        expect_status(request(ngx.port, "GET", "/limit"), 200, "/limit 1")
+        expect_status(request(ngx.port, "GET", "/limit"), 429, "/limit 2")
+        expect_status(request(ngx.port, "GET", "/whole"), 503, "/whole")
+
+
+def gwf_policy_unknown_or_repeated_field_is_refused():
+    for directives, want in [
+            (["gwf_policy default/both rateLimit.locale"],
+             'unknown field "rateLimit.locale"'),
+            (["gwf_policy default/both extAuth",
+              "gwf_policy default/both extAuth"],
+             'field "extAuth" is already given')]:
+        ngx = Nginx(server(proxied("/", *directives)),
+                    _policies_for_field_tests())
+        res = ngx.test_config()
+        out = res.stderr + res.stdout
+        check(res.returncode != 0, "nginx -t passed with %r:\n%s"
+              % (directives, out))
+        check(want in out, "nginx -t does not say %r:\n%s" % (want, out))
+        ngx.discard()
+
+
+def manifests_check_referenced_ignores_documents_no_chain_uses():
+    """A TrafficPolicy with a field gwf lacks fails nginx -t by default;
+    with `gwf_manifests_check referenced` only what the chains use is
+    checked, and the same set serves."""
+    manifests = _policies_for_field_tests()
+    ngx = Nginx(server(proxied("/", "gwf_policy default/both "
+                                    "rateLimit.local")), manifests)
+    res = ngx.test_config()
+    check(res.returncode != 0 and "spec.cors" in res.stderr + res.stdout,
+          "nginx -t should refuse the unused cors policy by default:\n%s"
+          % (res.stderr + res.stdout))
+    ngx.discard()
+    with Upstream() as up, Nginx(server(
+            proxied("/", "gwf_policy default/both rateLimit.local")),
+            manifests, up,
+            http_extra="    gwf_manifests_check referenced;") as ngx:
+        expect_status(request(ngx.port, "GET", "/"), 200, "/")
+        expect_status(request(ngx.port, "GET", "/"), 429, "/ again")
+
+
 CASES = {f.__name__: f for f in [
     direct_response_replies,
     nginx_t_fails_on_bad_manifest,
@@ -1422,6 +1496,9 @@ CASES = {f.__name__: f for f in [
     request_headers_set_after_remove_and_over_several_values,
     response_headers_set_after_remove_and_over_several_values,
     special_headers_removed_on_request_and_response,
+    gwf_policy_with_fields_runs_only_those_fields,
+    gwf_policy_unknown_or_repeated_field_is_refused,
+    manifests_check_referenced_ignores_documents_no_chain_uses,
 ]}
 
 if __name__ == "__main__":

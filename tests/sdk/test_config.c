@@ -452,6 +452,93 @@ test_backend_ref_to_a_missing_or_non_static_backend_is_reported(void **state)
                                         "to 65535, found 0");
 }
 
+/* Services as the host hands them over: the document plus "endpoints". */
+static const char *const services[] = {
+    "Service",
+    "authz",
+    "{\"spec\": {\"ports\": [{\"port\": 80}, {\"port\": 81}]}, "
+    "\"endpoints\": [{\"port\": 80, \"addresses\": [{\"address\": "
+    "\"10.0.0.7\", \"port\": 8080}, {\"address\": \"10.0.0.8\", "
+    "\"port\": 8080}]}, {\"port\": 81, \"addresses\": []}]}",
+    "Backend",
+    "legacy",
+    "{\"static\": {\"hosts\": [{\"host\": \"127.0.0.1\", \"port\": 9}]}}",
+    NULL};
+
+static void
+test_backend_ref_without_kind_is_a_service_endpoint(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = services;
+    load(x, "{\"ref\": {\"name\": \"authz\", \"port\": 80}}");
+    gwf_cfg_backend b;
+
+    assert_int_equal(gwf_cfg_backend_ref(&x->c, "", x->root, "ref", 0, 1, &b),
+                     GWF_OK);
+
+    assert_string_equal(b.host, "10.0.0.7");
+    assert_int_equal(b.port, 8080);
+    assert_null(b.spec);
+    assert_no_error(x);
+}
+
+static void
+test_backend_ref_kind_service_with_core_group(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = services;
+    load(x, "{\"ref\": {\"name\": \"authz\", \"port\": 80, \"kind\": "
+            "\"Service\", \"group\": \"\"}}");
+    gwf_cfg_backend b;
+
+    assert_int_equal(gwf_cfg_backend_ref(&x->c, "", x->root, "ref", 0, 0, &b),
+                     GWF_OK);
+    assert_string_equal(b.host, "10.0.0.7");
+    assert_no_error(x);
+}
+
+static void
+test_backend_ref_to_a_service_needs_a_port_with_endpoints(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = services;
+    load(x, "{\"a\": {\"name\": \"authz\"}, \"b\": {\"name\": \"authz\", "
+            "\"port\": 81}, \"c\": {\"name\": \"authz\", \"port\": 82}, "
+            "\"d\": {\"name\": \"authz\", \"port\": 80, \"kind\": "
+            "\"Pod\"}}");
+    gwf_cfg_backend b;
+
+    gwf_cfg_backend_ref(&x->c, "", x->root, "a", 0, 0, &b);
+    gwf_cfg_backend_ref(&x->c, "", x->root, "b", 0, 0, &b);
+    gwf_cfg_backend_ref(&x->c, "", x->root, "c", 0, 0, &b);
+    gwf_cfg_backend_ref(&x->c, "", x->root, "d", 0, 0, &b);
+
+    assert_int_equal(x->f.error_count, 4);
+    assert_string_equal(x->f.errors[0], "a.port: a backendRef to a Service "
+                                        "needs the Service's port");
+    assert_string_equal(x->f.errors[1], "b.name: Service authz port 81 has no "
+                                        "ready endpoint (no EndpointSlice "
+                                        "address)");
+    assert_string_equal(x->f.errors[2], "c.name: Service authz has no port 82");
+    assert_string_equal(x->f.errors[3], "d.kind: expected \"Service\" or "
+                                        "\"Backend\", found \"Pod\"");
+}
+
+static void
+test_backend_ref_without_kind_falls_back_to_a_backend(void **state)
+{
+    fixture *x = *state;
+    x->f.docs = services;
+    load(x, "{\"ref\": {\"name\": \"legacy\"}}");
+    gwf_cfg_backend b;
+
+    assert_int_equal(gwf_cfg_backend_ref(&x->c, "", x->root, "ref", 0, 0, &b),
+                     GWF_OK);
+    assert_string_equal(b.host, "127.0.0.1");
+    assert_int_equal(b.port, 9);
+    assert_no_error(x);
+}
+
 /* -- Secrets ------------------------------------------------------------- */
 
 static const char *const secrets[] = {
@@ -749,6 +836,10 @@ main(void)
         T(test_list_bounds_are_checked),
         T(test_backend_ref_gives_the_first_host_and_port_ipv6_included),
         T(test_backend_ref_port_and_namespace_are_applied_and_spec_kept),
+        T(test_backend_ref_without_kind_is_a_service_endpoint),
+        T(test_backend_ref_kind_service_with_core_group),
+        T(test_backend_ref_to_a_service_needs_a_port_with_endpoints),
+        T(test_backend_ref_without_kind_falls_back_to_a_backend),
         T(test_backend_ref_to_a_missing_or_non_static_backend_is_reported),
         T(test_secret_key_from_string_data_first_then_base64_data),
         T(test_bad_secret_values_are_reported_without_the_value),

@@ -192,7 +192,14 @@ enum {
      * such a response on as it is. GWF_ERR_NOT_FOUND before the response
      * headers exist. Added later in 0.1 without a layout change: a host
      * that does not know it answers GWF_ERR_NOT_FOUND; take that as "1". */
-    GWF_ATTR_RESPONSE_FROM_UPSTREAM = 8
+    GWF_ATTR_RESPONSE_FROM_UPSTREAM = 8,
+    /* When the request started, as close to its first byte as the host
+     * knows: decimal nanoseconds since the Unix epoch by the host's
+     * realtime clock (gwf_host.now's GWF_CLOCK_REALTIME), e.g.
+     * "1767225600000000000". Envoy's START_TIME. Added later in 0.2
+     * without a layout change: a host that does not know it answers
+     * GWF_ERR_NOT_FOUND; take the host's clock then. */
+    GWF_ATTR_START_TIME = 9
 };
 
 /* Opaque handles. Each starts with a public `host` member: the function
@@ -283,9 +290,13 @@ struct gwf_host {
     void (*config_error)(gwf_instance *inst, const char *field, const char *msg,
                          size_t len);
     /* Look up another document the manifests define, by kind ("Backend",
-     * "Secret", ...) and reference ("name" or "namespace/name"; namespace
-     * defaults to the instance's own). `*spec_json` receives the
-     * document's `spec` (for Secret: the whole document) as JSON text,
+     * "Secret", "ConfigMap", "Service", ...) and reference ("name" or
+     * "namespace/name"; namespace defaults to the instance's own).
+     * `*spec_json` receives the document's `spec` (for Secret and
+     * ConfigMap: the whole document; for Service: the whole document
+     * plus a top-level "endpoints" list, one {"port": P, "addresses":
+     * [{"address": A, "port": Q}, ...]} per Service port, the addresses
+     * behind it as kube-proxy maps them from EndpointSlices) as JSON text,
      * owned by the host, valid until config_create (or
      * route_config_create) returns. Returns GWF_OK; GWF_ERR_NOT_FOUND if
      * there is no such document; GWF_ERR_WRONG_PHASE outside those two

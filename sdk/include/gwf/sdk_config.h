@@ -145,7 +145,8 @@ gwf_status gwf_cfg_enum(gwf_cfg *c, const char *path, const json_t *obj,
 
 /* -- Documents the manifests define ---------------------------------------- */
 
-/* A static Backend's address, from a backendRef. */
+/* The address a backendRef names: a Service's endpoint or a static
+ * Backend's host. */
 typedef struct gwf_cfg_backend {
     char ref[GWF_CFG_PATH_MAX]; /* "namespace/name" or "name", as written */
     char host[256];             /* a DNS name or an IPv4 / IPv6 literal */
@@ -153,11 +154,19 @@ typedef struct gwf_cfg_backend {
     json_t *spec; /* the Backend's spec (the caller decrefs it), or NULL */
 } gwf_cfg_backend;
 
-/* Member `name` of `obj` is a reference {name, namespace?, port?,
- * kind?: "Backend", group?} to a Backend of type static: its first host
- * and port (the reference's port, when given, wins: kgateway's
- * backendRef.port). The port is 1-65535 either way. With `want_spec` the
- * Backend's spec stays in out->spec (for its tls, say). */
+/* Member `name` of `obj` is a Gateway API BackendRef {name, namespace?,
+ * port?, kind?, group?, weight?}:
+ *   - kind "Service" (group "" or left out), or no kind: the Service's
+ *     `port` (required) and its first endpoint as kube-proxy maps it
+ *     from the EndpointSlices (host lookup_document "Service"); a Service
+ *     port without a ready endpoint is a config error. With no kind and
+ *     no Service of that name, a static Backend of the name is used
+ *     (gwf's manifests before Services were read);
+ *   - kind "Backend" (group gateway.kgateway.dev): a static Backend, its
+ *     first host and port (the reference's port, when given, wins:
+ *     kgateway's backendRef.port).
+ * The port is 1-65535 either way. With `want_spec` a Backend's spec stays
+ * in out->spec (for its tls, say); a Service has none (NULL). */
 gwf_status gwf_cfg_backend_ref(gwf_cfg *c, const char *path, const json_t *obj,
                                const char *name, unsigned flags, int want_spec,
                                gwf_cfg_backend *out);

@@ -314,6 +314,260 @@ test_valid_config_passes_validation(void **state)
     gwf_test_host_free(h);
 }
 
+/* -- bodyFormat (kgateway's shared.BodyFormat) --------------------------- */
+
+/* GET `path` (with `header: value` when given) through default/hello. */
+static gwf_test_result *
+run_path(gwf_test_host *h, const char *path, const char *header,
+         const char *value)
+{
+    const gwf_test_route route = {.direct_response = "default/hello"};
+    gwf_test_request *req = gwf_test_request_new("GET", path);
+    gwf_test_result *res;
+
+    assert_non_null(req);
+    if (header)
+        gwf_test_request_header(req, header, value);
+    gwf_test_request_remote(req, "192.0.2.9");
+    res = gwf_test_run(h, &route, req);
+    gwf_test_request_free(req);
+    if (!res)
+        fail_msg("run: %s", gwf_test_error(h));
+    return res;
+}
+
+/* kgateway's e2e manifest (test/e2e/features/directresponse), as is. */
+static void
+test_kgateway_e2e_json_body_format_answers_the_path_as_json(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with("apiVersion: gateway.kgateway.dev/v1alpha1\n"
+                                 "kind: DirectResponse\n"
+                                 "metadata:\n"
+                                 "  name: hello\n"
+                                 "  namespace: default\n"
+                                 "spec:\n"
+                                 "  status: 200\n"
+                                 "  bodyFormat:\n"
+                                 "    json:\n"
+                                 "      path: \"%REQ(:path)%\"\n");
+    gwf_test_result *res = run_path(h, "/data.json", NULL, NULL);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 200);
+    assert_body(res, "{\"path\":\"/data.json\"}\n");
+    /* What kgateway's e2e test asserts, exactly. */
+    assert_string_equal(gwf_test_header(res, "content-type", 0), "text/plain");
+    assert_null(gwf_test_header(res, "content-type", 1));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_text_body_format_renders_request_values(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        manifest("{status: 200, bodyFormat: {text: \"User-agent: *\\n"
+                 "Disallow: %REQ(:path)%\\nfrom %DOWNSTREAM_REMOTE_ADDRESS_"
+                 "WITHOUT_PORT% by %PROTOCOL% as %REQ(x-who?x-alt):3%\\n\"}}"));
+    gwf_test_result *res = run_path(h, "/robots.txt", "x-alt", "alexandra");
+
+    assert_int_equal(gwf_test_status(res), 200);
+    assert_body(res, "User-agent: *\nDisallow: /robots.txt\n"
+                     "from 192.0.2.9 by HTTP/1.1 as ale\n");
+    assert_string_equal(gwf_test_header(res, "content-type", 0), "text/plain");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_text_body_format_is_rendered_for_each_request(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(manifest("{status: 404, bodyFormat: {text: "
+                                          "\"no %REQ(:path)% here\"}}"));
+    gwf_test_result *a = run_path(h, "/a", NULL, NULL);
+    gwf_test_result *b = run_path(h, "/bb", NULL, NULL);
+
+    assert_int_equal(gwf_test_status(a), 404);
+    assert_body(a, "no /a here");
+    assert_body(b, "no /bb here");
+    assert_string_equal(gwf_test_header(b, "content-length", 0), "11");
+    gwf_test_result_free(a);
+    gwf_test_result_free(b);
+    gwf_test_host_free(h);
+}
+
+static void
+test_body_format_missing_header_is_a_dash_in_text_and_null_in_json(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        manifest("{status: 200, bodyFormat: {json: {a: '%REQ(x-none)%', "
+                 "b: 'x=%REQ(x-none)%'}}}"));
+    gwf_test_result *res = run_path(h, "/", NULL, NULL);
+
+    assert_body(res, "{\"a\":null,\"b\":\"x=-\"}\n");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_json_body_format_keeps_types_and_constants(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        manifest("{status: 503, bodyFormat: {json: {code: '%RESPONSE_CODE%', "
+                 "retry: 30, ok: false, at: '%START_TIME%', "
+                 "tags: [maintenance, '%REQ(:method)%']}}}"));
+    gwf_test_result *res = run_path(h, "/", NULL, NULL);
+
+    /* The test host's clock is fixed at 2026-01-01T00:00:00Z. */
+    assert_int_equal(gwf_test_status(res), 503);
+    assert_body(res, "{\"at\":\"2026-01-01T00:00:00.000Z\",\"code\":503,"
+                     "\"ok\":false,\"retry\":30,"
+                     "\"tags\":[\"maintenance\",\"GET\"]}\n");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_json_body_format_escapes_hostile_header_values(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        manifest("{status: 200, bodyFormat: {json: {v: '%REQ(x-evil)%'}}}"));
+    gwf_test_result *res =
+        run_path(h, "/", "x-evil", "\"},\"admin\":true,\"x\":{\"\\");
+
+    assert_body(res,
+                "{\"v\":\"\\\"},\\\"admin\\\":true,\\\"x\\\":{\\\"\\\\\"}\n");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_body_format_content_type_is_checked_but_not_applied_as_in_kgateway(
+    void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        manifest("{status: 200, bodyFormat: {contentType: text/html, text: "
+                 "'<strong>Requested Path:</strong> %REQ(:path)%'}}"));
+    gwf_test_result *res = run_path(h, "/test.html", NULL, NULL);
+
+    assert_body(res, "<strong>Requested Path:</strong> /test.html");
+    assert_string_equal(gwf_test_header(res, "content-type", 0), "text/plain");
+    assert_true(gwf_test_log_contains(
+        h, "bodyFormat.contentType \"text/html\" is not applied"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_spec_content_type_sets_the_header_of_a_formatted_body(void **state)
+{
+    (void)state;
+    gwf_test_host *h =
+        host_with(manifest("{status: 200, contentType: application/json, "
+                           "bodyFormat: {json: {p: '%REQ(:path)%'}}}"));
+    gwf_test_result *res = run_path(h, "/x", NULL, NULL);
+
+    assert_string_equal(gwf_test_header(res, "content-type", 0),
+                        "application/json");
+    assert_body(res, "{\"p\":\"/x\"}\n");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_body_and_body_format_together_are_rejected(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, body: hi, bodyFormat: {text: hi}}",
+                        "bodyFormat",
+                        "expected at most one of body and bodyFormat, found "
+                        "both");
+}
+
+static void
+test_body_format_without_text_or_json_is_rejected(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, bodyFormat: {contentType: text/html}}",
+                        "bodyFormat",
+                        "expected exactly one of text and json, found neither");
+}
+
+static void
+test_body_format_with_text_and_json_is_rejected(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, bodyFormat: {text: a, json: {a: b}}}",
+                        "bodyFormat",
+                        "expected exactly one of text and json, found both");
+}
+
+static void
+test_body_format_text_over_4096_bytes_is_rejected(void **state)
+{
+    (void)state;
+    char spec[4200];
+    int n = snprintf(spec, sizeof spec, "{status: 200, bodyFormat: {text: ");
+    memset(spec + n, 'a', 4097);
+    snprintf(spec + n + 4097, sizeof spec - (size_t)n - 4097, "}}");
+    assert_config_error(spec, "bodyFormat.text",
+                        "expected 1 to 4096 bytes, found 4097");
+}
+
+static void
+test_body_format_text_with_a_bad_command_names_the_byte(void **state)
+{
+    (void)state;
+    assert_config_error(
+        "{status: 200, bodyFormat: {text: 'at %UPSTREAM_HOST%'}}",
+        "spec.bodyFormat.text",
+        "expected an Envoy format string, found a command gwf "
+        "does not know or support: %UPSTREAM_HOST% at byte 3");
+}
+
+static void
+test_body_format_json_with_a_bad_string_names_its_key(void **state)
+{
+    (void)state;
+    assert_config_error(
+        "{status: 200, bodyFormat: {json: {a: {b: '50% off'}}}}",
+        "spec.bodyFormat.json.a.b", "found a '%' that starts no command");
+}
+
+static void
+test_body_format_json_that_is_not_an_object_is_rejected(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, bodyFormat: {json: [a]}}",
+                        "bodyFormat.json",
+                        "expected an object of format strings, found a list");
+}
+
+static void
+test_unknown_field_in_body_format_is_rejected(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, bodyFormat: {text: a, textFormat: b}}",
+                        "bodyFormat.textFormat",
+                        "unknown field; expected one of: contentType, text, "
+                        "json");
+}
+
+static void
+test_empty_body_is_rejected_as_kgateway_does(void **state)
+{
+    (void)state;
+    assert_config_error("{status: 200, body: ''}", "body",
+                        "expected 1 to 4096 bytes, found an empty string");
+}
+
 /* -- Config errors ------------------------------------------------------ */
 
 static void
@@ -509,7 +763,7 @@ test_unknown_field_is_rejected(void **state)
     (void)state;
     assert_config_error("{status: 200, stauts: 404}", "stauts",
                         "unknown field; expected one of: status, body, "
-                        "headers, contentType");
+                        "bodyFormat, headers, contentType");
 }
 
 static void
@@ -579,6 +833,29 @@ main(void)
         cmocka_unit_test(test_yaml_block_manifest_is_accepted),
         cmocka_unit_test(test_json_manifest_is_accepted),
         cmocka_unit_test(test_valid_config_passes_validation),
+        cmocka_unit_test(
+            test_kgateway_e2e_json_body_format_answers_the_path_as_json),
+        cmocka_unit_test(test_text_body_format_renders_request_values),
+        cmocka_unit_test(test_text_body_format_is_rendered_for_each_request),
+        cmocka_unit_test(
+            test_body_format_missing_header_is_a_dash_in_text_and_null_in_json),
+        cmocka_unit_test(test_json_body_format_keeps_types_and_constants),
+        cmocka_unit_test(test_json_body_format_escapes_hostile_header_values),
+        cmocka_unit_test(
+            test_body_format_content_type_is_checked_but_not_applied_as_in_kgateway),
+        cmocka_unit_test(
+            test_spec_content_type_sets_the_header_of_a_formatted_body),
+        cmocka_unit_test(test_body_and_body_format_together_are_rejected),
+        cmocka_unit_test(test_body_format_without_text_or_json_is_rejected),
+        cmocka_unit_test(test_body_format_with_text_and_json_is_rejected),
+        cmocka_unit_test(test_body_format_text_over_4096_bytes_is_rejected),
+        cmocka_unit_test(
+            test_body_format_text_with_a_bad_command_names_the_byte),
+        cmocka_unit_test(test_body_format_json_with_a_bad_string_names_its_key),
+        cmocka_unit_test(
+            test_body_format_json_that_is_not_an_object_is_rejected),
+        cmocka_unit_test(test_unknown_field_in_body_format_is_rejected),
+        cmocka_unit_test(test_empty_body_is_rejected_as_kgateway_does),
         cmocka_unit_test(test_missing_status_is_rejected),
         cmocka_unit_test(test_status_that_is_not_an_integer_is_rejected),
         cmocka_unit_test(test_status_below_200_is_rejected),

@@ -8,7 +8,8 @@ plugin's encoder. Prints "PORT <n>"; exits when stdin closes or on SIGTERM.
 By the checked path:
   .../allow  OK; ok_response sets x-user and echoes what it was sent
              (x-grpc-method, -path, -host, -scheme, -ctx, -source, -body,
-             -custom; -peer: the client's address and port), removes
+             -custom; -peer: the client's address and port; -names: the
+             request header names it got, sorted), removes
              x-secret, adds x-client-hello to the response
   .../deny   code 7, denied_response 401 with www-authenticate and a body
   .../fail   the call fails with UNAVAILABLE
@@ -266,6 +267,7 @@ def check(request, context):
         "x-grpc-custom": headers.get("x-custom", ""),
         "x-grpc-partial": headers.get("x-envoy-auth-partial-body", ""),
         "x-grpc-peer": context.peer(),
+        "x-grpc-names": ",".join(sorted(headers)),
     }
     ok = b"".join(f_len(2, header(k, v)) for k, v in echo.items())
     ok += f_len(2, header("x-multi", "a", append=True))

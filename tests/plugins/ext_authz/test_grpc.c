@@ -649,10 +649,217 @@ test_denial_with_malformed_dynamic_metadata_stays_a_denial(void **state)
     done(h, res);
 }
 
+/* ---- kgateway's fields -------------------------------------------------- */
+
+/* headersToForward (Envoy's allowed_headers) is the whole list of
+ * request headers a gRPC check carries. */
+static void
+test_headers_to_forward_is_the_whole_list_of_grpc_headers(void **state)
+{
+    gwf_test_host *h = host_with("{headersToForward: [x-custom, X-Api-Key], "
+                                 "grpcService: {backendRef: {name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-custom", "c1");
+    gwf_test_request_header(req, "x-api-key", "k");
+    gwf_test_request_header(req, "x-other", "o");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-grpc-names"), "x-api-key,x-custom");
+    /* method, path and host still travel in their own fields */
+    assert_string_equal(upstream(res, "x-grpc-path"), "/allow");
+    assert_string_equal(upstream(res, "x-grpc-host"), "example.com");
+    done(h, res);
+}
+
+/* A header left out by headersToForward is not checked for UTF-8 either:
+ * it is not carried. */
+static void
+test_header_not_forwarded_need_not_be_utf8(void **state)
+{
+    gwf_test_host *h = host_with("{headersToForward: [x-custom], "
+                                 "grpcService: {backendRef: {name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-latin", "caf\xe9");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
+static void
+test_without_headers_to_forward_every_header_is_sent(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-other", "o");
+    res = run(h, req);
+    assert_non_null(strstr(upstream(res, "x-grpc-names"), ":authority"));
+    assert_non_null(strstr(upstream(res, "x-grpc-names"), "x-other"));
+    done(h, res);
+}
+
+/* Envoy's ext_authz waits 200ms for a gRPC answer unless told. The
+ * server gives up by itself at the grpc-timeout it was sent (200ms of
+ * real time): the host clock is advanced well before that, and the log
+ * says which of the two ended the check. */
+static void
+test_grpc_request_timeout_defaults_to_200ms(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/slow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 20);
+
+    (void)state;
+    assert_non_null(res);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 199 * MS);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 1 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 1000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "requestTimeout"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_grpc_percentage_enabled_0_sends_no_check(void **state)
+{
+    gwf_test_host *h = host_with("{percentageEnabled: 0, grpcService: "
+                                 "{backendRef: {name: authz, port: 1}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+
+    (void)state;
+    /* port 1 refuses: a check would have failed with 403 */
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
+/* A route's withRequestBody.packAsBytes decides the body's field. */
+static void
+test_route_pack_as_bytes_sends_raw_body(void **state)
+{
+    gwf_test_host *h = ea_host_for(server.port, GRPC_SPEC,
+                                   ", withRequestBody: {maxRequestBytes: 64, "
+                                   "packAsBytes: true}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "\xff\xfe", 2);
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-grpc-raw"), "1");
+    done(h, res);
+}
+
+/* kgateway's e2e percentage-enabled.yaml, its GatewayExtensions as they
+ * are (type: ExtAuth, a backendRef with no kind: a Service, and its
+ * port), with the Service and EndpointSlice the cluster would have. */
+static gwf_test_host *
+kgateway_percentage_host(void)
+{
+    static char text[4096];
+    gwf_test_host *h = gwf_test_host_new();
+
+    assert_non_null(h);
+    snprintf(text, sizeof(text),
+             "apiVersion: v1\n"
+             "kind: Service\n"
+             "metadata: {namespace: kgateway-base, name: ext-authz}\n"
+             "spec: {ports: [{name: grpc, port: 4444, targetPort: %d}]}\n"
+             "---\n"
+             "apiVersion: discovery.k8s.io/v1\n"
+             "kind: EndpointSlice\n"
+             "metadata: {namespace: kgateway-base, name: ext-authz-1,\n"
+             "  labels: {kubernetes.io/service-name: ext-authz}}\n"
+             "addressType: IPv4\n"
+             "endpoints: [{addresses: [127.0.0.1]}]\n"
+             "ports: [{name: grpc, port: %d}]\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata:\n"
+             "  namespace: kgateway-base\n"
+             "  name: never-extauth\n"
+             "spec:\n"
+             "  type: ExtAuth\n"
+             "  extAuth:\n"
+             "    grpcService:\n"
+             "      backendRef:\n"
+             "        name: ext-authz\n"
+             "        port: 4444\n"
+             "    # no request is sent to the auth service\n"
+             "    percentageEnabled: 0\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata:\n"
+             "  namespace: kgateway-base\n"
+             "  name: always-extauth\n"
+             "spec:\n"
+             "  type: ExtAuth\n"
+             "  extAuth:\n"
+             "    grpcService:\n"
+             "      backendRef:\n"
+             "        name: ext-authz\n"
+             "        port: 4444\n"
+             "    # every request is sent to the auth service\n"
+             "    percentageEnabled: 100\n",
+             server.port, server.port);
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    return h;
+}
+
+static void
+test_kgateway_percentage_enabled_manifest_works_as_is(void **state)
+{
+    static const char *const never[] = {"kgateway-base/never-extauth", NULL};
+    static const char *const always[] = {"kgateway-base/always-extauth", NULL};
+    const gwf_test_route never_route = {.extensions = never};
+    const gwf_test_route always_route = {.extensions = always};
+    gwf_test_host *h = kgateway_percentage_host();
+
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        gwf_test_request *req = gwf_test_request_new("GET", "/deny");
+        gwf_test_result *res = gwf_test_run(h, &never_route, req);
+
+        if (!res)
+            fail_msg("run: %s", gwf_test_error(h));
+        assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+        gwf_test_result_free(res);
+        res = gwf_test_run(h, &always_route, req);
+        if (!res)
+            fail_msg("run: %s", gwf_test_error(h));
+        assert_int_equal(gwf_test_status(res), 401);
+        gwf_test_result_free(res);
+        gwf_test_request_free(req);
+    }
+    gwf_test_host_free(h);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            test_headers_to_forward_is_the_whole_list_of_grpc_headers),
+        cmocka_unit_test(test_header_not_forwarded_need_not_be_utf8),
+        cmocka_unit_test(test_without_headers_to_forward_every_header_is_sent),
+        cmocka_unit_test(test_grpc_request_timeout_defaults_to_200ms),
+        cmocka_unit_test(test_grpc_percentage_enabled_0_sends_no_check),
+        cmocka_unit_test(test_route_pack_as_bytes_sends_raw_body),
+        cmocka_unit_test(test_kgateway_percentage_enabled_manifest_works_as_is),
         cmocka_unit_test(test_ok_response_allows_and_sets_headers),
         cmocka_unit_test(test_ok_response_removes_and_appends_headers),
         cmocka_unit_test(test_context_extensions_reach_the_server),

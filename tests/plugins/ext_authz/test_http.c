@@ -108,9 +108,10 @@ test_200_allows_and_copies_headers_to_backend(void **state)
     assert_string_equal(upstream(res, "x-user"), "alice");
     assert_string_equal(upstream(res, "x-authz-method"), "GET");
     assert_null(gwf_test_upstream_header(res, "x-not-copied", 0));
-    assert_true(gwf_test_metric(h,
-                                "gwf_ext_authz_checks_total{instance="
-                                "\"default/authz\",result=\"allowed\"}") == 1);
+    assert_true(
+        gwf_test_metric(
+            h, "gwf_ext_authz_checks_total{instance="
+               "\"default/authz\",result=\"allowed\",stat_prefix=\"\"}") == 1);
     done(h, res);
 }
 
@@ -339,8 +340,10 @@ test_5xx_is_an_error_answered_with_403(void **state)
     assert_int_equal(gwf_test_status(res), 403);
     assert_null(gwf_test_header(res, "x-deny-reason", 0));
     assert_string_equal(gwf_test_reply_details(res), "ext_authz_error");
-    assert_true(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
-                                   "\"default/authz\",result=\"error\"}") == 1);
+    assert_true(
+        gwf_test_metric(
+            h, "gwf_ext_authz_checks_total{instance="
+               "\"default/authz\",result=\"error\",stat_prefix=\"\"}") == 1);
     done(h, res);
 }
 
@@ -627,8 +630,10 @@ test_fail_open_allows_when_the_server_fails(void **state)
     (void)state;
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
     assert_true(
-        gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
-                           "\"default/authz\",result=\"failed_open\"}") == 1);
+        gwf_test_metric(
+            h,
+            "gwf_ext_authz_checks_total{instance="
+            "\"default/authz\",result=\"failed_open\",stat_prefix=\"\"}") == 1);
     done(h, res);
 }
 
@@ -661,13 +666,16 @@ test_uncheckable_method_is_refused_400_even_with_fail_open(void **state)
     (void)state;
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
     assert_int_equal(gwf_test_status(res), 400);
-    assert_true(gwf_test_metric(
-                    h, "gwf_ext_authz_checks_total{instance="
-                       "\"default/authz\",result=\"invalid_request\"}") == 1);
-    /* Absent (NaN): never counted as the service failing. */
     assert_true(
-        isnan(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
-                                 "\"default/authz\",result=\"failed_open\"}")));
+        gwf_test_metric(
+            h,
+            "gwf_ext_authz_checks_total{instance="
+            "\"default/authz\",result=\"invalid_request\",stat_prefix=\"\"}") ==
+        1);
+    /* Absent (NaN): never counted as the service failing. */
+    assert_true(isnan(gwf_test_metric(
+        h, "gwf_ext_authz_checks_total{instance="
+           "\"default/authz\",result=\"failed_open\",stat_prefix=\"\"}")));
     done(h, res);
 }
 
@@ -891,13 +899,31 @@ test_config_header_to_add_with_a_control_byte_is_rejected(void **state)
 }
 
 static void
-test_config_bad_status_on_error_is_rejected(void **state)
+expect_valid(const char *ext_auth)
+{
+    gwf_test_host *h = host_with(ext_auth);
+
+    if (gwf_test_validate(h) != 0)
+        fail_msg("%s: %s", ext_auth, gwf_test_error(h));
+    gwf_test_host_free(h);
+}
+
+static void
+test_config_status_on_error_outside_100_to_511_is_rejected(void **state)
 {
     (void)state;
     expect_config_error("{statusOnError: 99, httpService: {backendRef: "
                         "{name: authz}}}",
-                        "statusOnError: expected an integer from 200 to "
-                        "599, found 99");
+                        "statusOnError: expected an integer from 100 to "
+                        "511, found 99");
+    expect_config_error("{statusOnError: 512, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "statusOnError: expected an integer from 100 to "
+                        "511, found 512");
+    expect_valid("{statusOnError: 200, httpService: {backendRef: "
+                 "{name: authz}}}");
+    expect_valid("{statusOnError: 511, httpService: {backendRef: "
+                 "{name: authz}}}");
 }
 
 static void
@@ -928,12 +954,121 @@ test_config_bad_header_name_is_rejected(void **state)
 }
 
 static void
-test_config_retry_without_attempts_is_rejected(void **state)
+test_config_negative_retry_attempts_are_rejected(void **state)
 {
     (void)state;
     expect_config_error("{httpService: {backendRef: {name: authz}, "
-                        "retry: {backoff: {baseInterval: 1s}}}}",
-                        "httpService.retry.attempts: is required");
+                        "retry: {attempts: -1}}}",
+                        "httpService.retry.attempts: expected an integer "
+                        "from 0 to 2147483647, found -1");
+}
+
+static void
+test_config_backoff_without_base_interval_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "retry: {backoff: {maxInterval: 1s}}}}",
+                        "httpService.retry.backoff.baseInterval: is "
+                        "required");
+}
+
+static void
+test_config_durations_below_1ms_are_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "requestTimeout: 0.5ms}}",
+                        "httpService.requestTimeout: expected a duration "
+                        "from 1ms");
+    expect_config_error("{grpcService: {backendRef: {name: authz}, "
+                        "retry: {backoff: {baseInterval: 0.5ms}}}}",
+                        "grpcService.retry.backoff.baseInterval: expected a "
+                        "duration from 1ms");
+}
+
+static void
+test_config_clear_route_cache_true_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{clearRouteCache: true, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "spec.extAuth.clearRouteCache: true is not "
+                        "supported: gwf does not select the route again");
+    expect_valid("{clearRouteCache: false, httpService: {backendRef: "
+                 "{name: authz}}}");
+}
+
+/* kgateway allows 100-199, but a 1xx is no final answer: a client given
+ * one as the reply waits for the real one (seen with nginx). */
+static void
+test_config_informational_status_on_error_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{statusOnError: 100, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "spec.extAuth.statusOnError: 100 is an informational "
+                        "(1xx) status, which cannot end a request");
+    expect_config_error("{statusOnError: 199, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "statusOnError: 199 is an informational");
+}
+
+static void
+test_config_empty_stat_prefix_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{statPrefix: \"\", httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "spec.extAuth.statPrefix: expected a non-empty "
+                        "string");
+}
+
+static void
+test_config_percentage_enabled_outside_0_to_100_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{percentageEnabled: 101, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "spec.extAuth.percentageEnabled: expected an integer "
+                        "from 0 to 100, found 101");
+    expect_config_error("{percentageEnabled: -1, httpService: {backendRef: "
+                        "{name: authz}}}",
+                        "spec.extAuth.percentageEnabled: expected an integer "
+                        "from 0 to 100, found -1");
+}
+
+static void
+test_config_headers_to_add_bad_format_string_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "authorizationRequest: {headersToAdd: {x-added: "
+                        "\"%BOGUS_OPERATOR%\"}}}}",
+                        "httpService.authorizationRequest.headersToAdd."
+                        "x-added: expected an Envoy format string");
+    /* A lone '%' at the end starts an operator too. */
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "authorizationRequest: {headersToAdd: {x-added: "
+                        "\"100%\"}}}}",
+                        "headersToAdd.x-added: expected an Envoy format "
+                        "string");
+    /* The list form names the item's value. */
+    expect_config_error("{httpService: {backendRef: {name: authz}, "
+                        "authorizationRequest: {headersToAdd: [{name: "
+                        "x-added, value: \"%REQ(\"}]}}}",
+                        "headersToAdd[0].value: expected an Envoy format "
+                        "string");
+}
+
+static void
+test_config_max_request_bytes_above_int32_is_rejected(void **state)
+{
+    (void)state;
+    expect_config_error("{withRequestBody: {maxRequestBytes: 2147483648}, "
+                        "httpService: {backendRef: {name: authz}}}",
+                        "withRequestBody.maxRequestBytes: expected an "
+                        "integer from 1 to 2147483647, found 2147483648");
 }
 
 /* ---- retry ------------------------------------------------------------ */
@@ -978,6 +1113,31 @@ test_retries_stop_after_attempts(void **state)
     assert_int_equal(gwf_test_status(res), 403);
     assert_true(gwf_test_log_contains(h, "retry 2 of 2"));
     gwf_test_request_free(req);
+    done(h, res);
+}
+
+/* The client leaves while a check waits out its retry backoff: nothing
+ * of the retry runs afterwards (no new attempt, nothing freed touched). */
+static void
+test_client_abort_during_retry_backoff_cancels_the_retry(void **state)
+{
+    gwf_test_host *h = host_with(RETRY_SPEC("2"));
+    gwf_test_request *req = gwf_test_request_new("GET", "/error");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    assert_true(gwf_test_log_contains(h, "retry 1 of 2"));
+    gwf_test_abort(h, res);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_ABORTED);
+    gwf_test_advance(h, 100 * MS);
+    gwf_test_request_free(req);
+    gwf_test_result_free(res);
+    /* Another request runs the loop: a retry left armed would have
+     * failed again by now and logged its second retry. */
+    res = run(h, gwf_test_request_new("GET", "/allow"));
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_false(gwf_test_log_contains(h, "retry 2 of 2"));
     done(h, res);
 }
 
@@ -1028,6 +1188,344 @@ test_retry_resends_the_body(void **state)
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
     assert_string_equal(upstream(res, "x-authz-body"), "again");
     gwf_test_request_free(req);
+    done(h, res);
+}
+
+/* ---- kgateway's defaults and fields ------------------------------------ */
+
+/* retry: {} is one retry (kgateway's default attempts), after Envoy's
+ * default 1s base interval (fully jittered: within 1s). */
+static void
+test_retry_without_attempts_retries_once(void **state)
+{
+    gwf_test_host *h = host_with("{httpService: {backendRef: {name: authz}, "
+                                 "requestTimeout: 5s, retry: {}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/flaky/c/allow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 1000);
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 1000 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 2000), 1);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_true(gwf_test_log_contains(h, "retry 1 of 1"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+static void
+test_retry_attempts_0_does_not_retry(void **state)
+{
+    gwf_test_host *h = host_with("{httpService: {backendRef: {name: authz}, "
+                                 "retry: {attempts: 0}}}");
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/flaky/d/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_false(gwf_test_log_contains(h, "retry"));
+    done(h, res);
+}
+
+/* Without retry a failed check is answered at once. */
+static void
+test_no_retry_block_does_not_retry(void **state)
+{
+    gwf_test_host *h = host_with("{httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res =
+        run(h, gwf_test_request_new("GET", "/flaky/e/allow"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_false(gwf_test_log_contains(h, "retry"));
+    done(h, res);
+}
+
+/* kgateway's HTTPDefaultTimeout: an httpService waits 2s by default. */
+static void
+test_http_request_timeout_defaults_to_2s(void **state)
+{
+    gwf_test_host *h = host_with("{httpService: {backendRef: {name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/slow");
+    gwf_test_result *res = gwf_test_start(h, &api, req, 200);
+
+    (void)state;
+    assert_non_null(res);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 1999 * MS);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    gwf_test_advance(h, 1 * MS);
+    assert_int_equal(gwf_test_wait(h, res, 1000), 1);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_true(gwf_test_log_contains(h, "requestTimeout"));
+    gwf_test_request_free(req);
+    done(h, res);
+}
+
+/* kgateway allows 100-511: 511 is answered as it is. */
+static void
+test_status_on_error_511_is_answered(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{statusOnError: 511, httpService: {backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/error"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 511);
+    done(h, res);
+}
+
+static void
+test_stat_prefix_labels_the_checks_metric(void **state)
+{
+    gwf_test_host *h = host_with("{statPrefix: team-a, httpService: "
+                                 "{backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+
+    (void)state;
+    assert_int_equal(gwf_test_status(res), 401);
+    assert_true(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
+                                   "\"default/authz\",result=\"denied\","
+                                   "stat_prefix=\"team-a\"}") == 1);
+    done(h, res);
+}
+
+/* percentageEnabled 0: no request is checked (the server would deny). */
+static void
+test_percentage_enabled_0_lets_requests_pass_unchecked(void **state)
+{
+    gwf_test_host *h = host_with("{percentageEnabled: 0, httpService: "
+                                 "{backendRef: {name: authz}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+
+    (void)state;
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(gwf_test_upstream_header(res, "x-user", 0));
+    assert_true(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
+                                   "\"default/authz\",result=\"skipped\","
+                                   "stat_prefix=\"\"}") == 1);
+    done(h, res);
+}
+
+static void
+test_percentage_enabled_100_checks_every_request(void **state)
+{
+    gwf_test_host *h = host_with("{percentageEnabled: 100, httpService: "
+                                 "{backendRef: {name: authz}}}");
+
+    (void)state;
+    for (int i = 0; i < 20; i++) {
+        gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+        assert_int_equal(gwf_test_status(res), 401);
+        gwf_test_result_free(res);
+    }
+    gwf_test_host_free(h);
+}
+
+/* percentageEnabled 30 over 400 requests: about 120 checked (denied).
+ * The bounds are 6 standard deviations (binomial, sd ~9) either side. */
+static void
+test_percentage_enabled_checks_that_share_of_requests(void **state)
+{
+    gwf_test_host *h = host_with("{percentageEnabled: 30, httpService: "
+                                 "{backendRef: {name: authz}}}");
+    int denied = 0, passed = 0;
+
+    (void)state;
+    for (int i = 0; i < 400; i++) {
+        gwf_test_result *res = run(h, gwf_test_request_new("GET", "/deny"));
+        if (gwf_test_outcome(res) == GWF_TEST_FORWARDED)
+            passed++;
+        else if (gwf_test_status(res) == 401)
+            denied++;
+        gwf_test_result_free(res);
+    }
+    assert_int_equal(denied + passed, 400);
+    if (denied < 66 || denied > 174)
+        fail_msg("%d of 400 checked, expected about 120", denied);
+    gwf_test_host_free(h);
+}
+
+/* headersToAdd values are Envoy format strings: "%%" is a literal '%'. */
+static void
+test_headers_to_add_double_percent_is_one_percent(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationRequest: "
+        "{headersToAdd: {x-added: \"100%% sure\"}}, authorizationResponse: "
+        "{headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_result *res = run(h, gwf_test_request_new("GET", "/allow"));
+
+    (void)state;
+    assert_string_equal(upstream(res, "x-authz-added"), "100% sure");
+    done(h, res);
+}
+
+/* A TrafficPolicy's extAuth.withRequestBody (Envoy's per-route
+ * check_settings): the body goes with the checks of its routes even when
+ * the extension sends none. */
+static void
+test_route_with_request_body_sends_the_body(void **state)
+{
+    gwf_test_host *h = ea_host_for(server.port, ECHO_SPEC,
+                                   ", withRequestBody: {maxRequestBytes: 64}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "per-route", 9);
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-body"), "per-route");
+    done(h, res);
+}
+
+/* The route's settings replace the extension's as a whole. */
+static void
+test_route_with_request_body_replaces_the_extensions(void **state)
+{
+    gwf_test_host *h = ea_host_for(
+        server.port,
+        "{withRequestBody: {maxRequestBytes: 4}, httpService: {backendRef: "
+        "{name: authz}, authorizationResponse: {headersToBackend: " ECHO_HEADERS
+        "}}}",
+        ", withRequestBody: {maxRequestBytes: 5, allowPartialMessage: true}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "0123456789", 10);
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-body"), "01234");
+    assert_string_equal(upstream(res, "x-authz-partial"), "true");
+    done(h, res);
+}
+
+static void
+test_route_with_request_body_over_the_limit_is_413(void **state)
+{
+    gwf_test_host *h = ea_host_for(server.port, ECHO_SPEC,
+                                   ", withRequestBody: {maxRequestBytes: 4}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_body(req, "too long", 8);
+    res = run(h, req);
+    assert_int_equal(gwf_test_status(res), 413);
+    done(h, res);
+}
+
+/* headersToAdd values are Envoy format strings, rendered per check. */
+static void
+test_headers_to_add_renders_request_values(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationRequest: "
+        "{headersToAdd: {x-added: \"user=%REQ(x-custom)% "
+        "from=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
+        "m=%REQ(:method)%\"}}, authorizationResponse: "
+        "{headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-custom", "c1");
+    gwf_test_request_remote(req, "192.0.2.7");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-added"),
+                        "user=c1 from=192.0.2.7 m=GET");
+    done(h, res);
+}
+
+/* As Envoy's header parser: a value that renders empty adds no header. */
+static void
+test_headers_to_add_empty_rendering_adds_no_header(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationRequest: "
+        "{headersToAdd: {x-added: \"%REQ(x-custom)%\", x-const: \"\"}}, "
+        "authorizationResponse: {headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-custom", "");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(strstr(upstream(res, "x-authz-seen"), "x-added"));
+    assert_null(strstr(upstream(res, "x-authz-seen"), "x-const"));
+    done(h, res);
+}
+
+/* Envoy's header parser, not its access log: a header the request lacks
+ * renders empty (never "-"), so a value made of it alone adds nothing. */
+static void
+test_headers_to_add_missing_header_renders_empty(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{httpService: {backendRef: {name: authz}, authorizationRequest: "
+        "{headersToAdd: {x-only: \"%REQ(x-absent)%\", x-added: "
+        "\"u=%REQ(x-absent)%;\"}}, authorizationResponse: "
+        "{headersToBackend: " ECHO_HEADERS "}}}");
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_null(strstr(upstream(res, "x-authz-seen"), "x-only"));
+    assert_string_equal(upstream(res, "x-authz-added"), "u=;");
+    done(h, res);
+}
+
+/* httpService.backendRef with no kind is a Service (as in the Gateway
+ * API), its port the Service's port, reached through its EndpointSlice
+ * at the targetPort. */
+static void
+test_backend_ref_to_a_service_reaches_its_endpoints(void **state)
+{
+    static char text[2048];
+    gwf_test_host *h = gwf_test_host_new();
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(text, sizeof(text),
+             "apiVersion: v1\n"
+             "kind: Service\n"
+             "metadata: {name: ext-authz}\n"
+             "spec: {ports: [{name: http, port: 8000, targetPort: %d}]}\n"
+             "---\n"
+             "apiVersion: discovery.k8s.io/v1\n"
+             "kind: EndpointSlice\n"
+             "metadata: {name: ext-authz-1,\n"
+             "  labels: {kubernetes.io/service-name: ext-authz}}\n"
+             "addressType: IPv4\n"
+             "endpoints: [{addresses: [127.0.0.1]}]\n"
+             "ports: [{name: http, port: %d}]\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata: {name: authz}\n"
+             "spec:\n"
+             "  extAuth:\n"
+             "    httpService:\n"
+             "      backendRef: {name: ext-authz, port: 8000}\n"
+             "      authorizationResponse: {headersToBackend: [x-user]}\n"
+             "---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: TrafficPolicy\n"
+             "metadata: {name: api}\n"
+             "spec: {extAuth: {extensionRef: {name: authz}}}\n",
+             server.port, server.port);
+    assert_non_null(h);
+    if (gwf_test_load_text(h, text) != 0)
+        fail_msg("load: %s", gwf_test_error(h));
+    res = run(h, gwf_test_request_new("GET", "/allow"));
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-user"), "alice");
     done(h, res);
 }
 
@@ -1084,14 +1582,45 @@ main(void)
         cmocka_unit_test(test_config_with_both_services_is_rejected),
         cmocka_unit_test(test_config_unknown_field_is_rejected),
         cmocka_unit_test(test_config_missing_backend_is_rejected),
-        cmocka_unit_test(test_config_bad_status_on_error_is_rejected),
+        cmocka_unit_test(
+            test_config_status_on_error_outside_100_to_511_is_rejected),
         cmocka_unit_test(
             test_config_header_to_add_with_a_control_byte_is_rejected),
         cmocka_unit_test(test_config_body_without_max_bytes_is_rejected),
         cmocka_unit_test(test_config_bad_timeout_is_rejected),
         cmocka_unit_test(test_config_bad_header_name_is_rejected),
-        cmocka_unit_test(test_config_retry_without_attempts_is_rejected),
+        cmocka_unit_test(test_config_negative_retry_attempts_are_rejected),
+        cmocka_unit_test(test_config_backoff_without_base_interval_is_rejected),
+        cmocka_unit_test(test_config_durations_below_1ms_are_rejected),
+        cmocka_unit_test(test_config_clear_route_cache_true_is_rejected),
+        cmocka_unit_test(test_config_informational_status_on_error_is_rejected),
+        cmocka_unit_test(test_config_empty_stat_prefix_is_rejected),
+        cmocka_unit_test(
+            test_config_percentage_enabled_outside_0_to_100_is_rejected),
+        cmocka_unit_test(
+            test_config_headers_to_add_bad_format_string_is_rejected),
+        cmocka_unit_test(test_config_max_request_bytes_above_int32_is_rejected),
+        cmocka_unit_test(test_retry_without_attempts_retries_once),
+        cmocka_unit_test(test_retry_attempts_0_does_not_retry),
+        cmocka_unit_test(test_no_retry_block_does_not_retry),
+        cmocka_unit_test(test_http_request_timeout_defaults_to_2s),
+        cmocka_unit_test(test_status_on_error_511_is_answered),
+        cmocka_unit_test(test_stat_prefix_labels_the_checks_metric),
+        cmocka_unit_test(
+            test_percentage_enabled_0_lets_requests_pass_unchecked),
+        cmocka_unit_test(test_percentage_enabled_100_checks_every_request),
+        cmocka_unit_test(test_percentage_enabled_checks_that_share_of_requests),
+        cmocka_unit_test(test_headers_to_add_double_percent_is_one_percent),
+        cmocka_unit_test(test_headers_to_add_renders_request_values),
+        cmocka_unit_test(test_backend_ref_to_a_service_reaches_its_endpoints),
+        cmocka_unit_test(test_headers_to_add_empty_rendering_adds_no_header),
+        cmocka_unit_test(test_headers_to_add_missing_header_renders_empty),
+        cmocka_unit_test(test_route_with_request_body_sends_the_body),
+        cmocka_unit_test(test_route_with_request_body_replaces_the_extensions),
+        cmocka_unit_test(test_route_with_request_body_over_the_limit_is_413),
         cmocka_unit_test(test_retry_after_5xx_gets_the_answer),
+        cmocka_unit_test(
+            test_client_abort_during_retry_backoff_cancels_the_retry),
         cmocka_unit_test(test_retries_stop_after_attempts),
         cmocka_unit_test(test_refused_connection_is_retried),
         cmocka_unit_test(test_denial_is_not_retried),

@@ -700,6 +700,136 @@ def nginx_grpc_client_partial_body_header_is_not_forwarded():
         assert_no_leaks(ngx)
 
 
+def kgateway_percentage_manifests(port):
+    """kgateway's e2e percentage-enabled.yaml, in gwf's by-hand form: two
+    extensions on one gRPC service (Service-like backendRef with a port),
+    one checking no request, one every request."""
+    docs = [{"apiVersion": API, "kind": "Backend",
+             "metadata": {"name": "ext-authz"},
+             "spec": {"static": {"hosts": [{"host": "127.0.0.1",
+                                            "port": 1}]}}}]
+    for name, percent in (("never", 0), ("always", 100)):
+        docs.append({"apiVersion": API, "kind": "GatewayExtension",
+                     "metadata": {"name": name + "-extauth"},
+                     "spec": {"extAuth": {
+                         "grpcService": {"backendRef": {
+                             "name": "ext-authz", "port": port}},
+                         "percentageEnabled": percent}}})
+        docs.append({"apiVersion": API, "kind": "TrafficPolicy",
+                     "metadata": {"name": name},
+                     "spec": {"extAuth": {"extensionRef": {
+                         "name": name + "-extauth"}}}})
+    return {"authz.yaml": docs}
+
+
+def nginx_percentage_enabled_0_skips_and_100_checks():
+    with AuthzGrpc() as authz, Upstream() as up, Nginx(
+            server(proxied("/never", "gwf_policy default/never"),
+                   proxied("/always", "gwf_policy default/always")),
+            kgateway_percentage_manifests(authz.port), up) as ngx:
+        for _ in range(5):
+            expect_status(request(ngx.port, "GET", "/never/deny"), 200,
+                          "percentageEnabled 0: not checked")
+            expect_status(request(ngx.port, "GET", "/always/deny"), 401,
+                          "percentageEnabled 100: checked")
+        check(up.hits == 5, "expected the 5 unchecked requests upstream, "
+              "got %d" % up.hits)
+        m = get_metrics(ngx)
+        got = metric(m, "gwf_ext_authz_checks_total", result="skipped")
+        check(got == 5, "checks_total{result=skipped} = %r" % got)
+        assert_no_leaks(ngx)
+
+
+def nginx_stat_prefix_labels_the_checks_metric():
+    ext = {"httpService": http_service(), "statPrefix": "team-a"}
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, ext), up) as ngx:
+        expect_status(request(ngx.port, "GET", "/allow"), 200)
+        expect_status(request(ngx.port, "GET", "/deny"), 401)
+        m = get_metrics(ngx)
+        for result in ("allowed", "denied"):
+            got = metric(m, "gwf_ext_authz_checks_total", result=result,
+                         stat_prefix="team-a")
+            check(got == 1, "checks_total{result=%s,stat_prefix=team-a} = %r"
+                  % (result, got))
+        assert_no_leaks(ngx)
+
+
+def nginx_retry_recovers_a_failed_check():
+    """retry with kgateway's default attempts (1): a check answered 500
+    is tried again, after a back-off within baseInterval."""
+    ext = {"httpService": http_service(
+        retry={"backoff": {"baseInterval": "20ms"}})}
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, ext), up) as ngx:
+        r = request(ngx.port, "GET", "/flaky/nginx/allow")
+        expect_status(r, 200, "retried check")
+        paths = [s["path"] for s in authz.seen]
+        check(paths == ["/flaky/nginx/allow"] * 2,
+              "authz saw %r, expected the check twice" % paths)
+        assert_no_leaks(ngx)
+
+
+def nginx_route_with_request_body_goes_to_authz():
+    """TrafficPolicy.extAuth.withRequestBody: the route's checks carry
+    the body although the extension sends none."""
+    with AuthzHttp() as authz, Upstream() as up:
+        docs = manifests(authz.port, {"httpService": http_service()})
+        docs["authz.yaml"][2]["spec"]["extAuth"]["withRequestBody"] = {
+            "maxRequestBytes": 16}
+        with Nginx(LOCATIONS, docs, up) as ngx:
+            r = request(ngx.port, "POST", "/allow", body=b"route body")
+            expect_status(r, 200, "with the route's body settings")
+            got = echo_header(up.requests[-1], "x-authz-body")
+            check(got == "route body", "authz saw body %r" % got)
+            expect_status(request(ngx.port, "POST", "/allow",
+                                  body=b"x" * 100), 413, "over the route's max")
+            assert_no_leaks(ngx)
+
+
+def nginx_client_abort_during_retry_backoff_leaves_nothing():
+    """A client that leaves while its check waits to be retried: the
+    retry timer goes with the stream, no check is sent again (the
+    jittered wait is at most 1s here; the test watches for 1.5s)."""
+    ext = {"httpService": http_service(
+        requestTimeout="10s",
+        retry={"attempts": 3, "backoff": {"baseInterval": "1s",
+                                          "maxInterval": "1s"}})}
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, ext), up) as ngx:
+        s = socket.create_connection(("127.0.0.1", ngx.port), 5)
+        s.sendall(b"GET /error HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        check(wait_for(lambda: len(authz.seen) >= 1, 5),
+              "the first check did not reach the authz server")
+        s.close()
+        sent = len(authz.seen)
+        assert_no_leaks(ngx, timeout=2.0)
+        time.sleep(1.5)
+        check(len(authz.seen) == sent,
+              "the check was tried again after the client left: %r"
+              % [x["path"] for x in authz.seen])
+        check(up.hits == 0, "the aborted request reached the upstream")
+
+
+def nginx_headers_to_add_renders_request_values():
+    """headersToAdd values are Envoy format strings, rendered for each
+    check from the client's request."""
+    svc = http_service(authorizationRequest={"headersToAdd": {
+        "x-added": "%REQ(x-custom)% %REQ(:method)% 100%%"}})
+    svc["authorizationResponse"]["headersToBackend"].append("x-authz-added")
+    with AuthzHttp() as authz, Upstream() as up, Nginx(
+            LOCATIONS, manifests(authz.port, {"httpService": svc}),
+            up) as ngx:
+        for value in ("one", "two"):
+            r = request(ngx.port, "GET", "/allow",
+                        headers={"x-custom": value})
+            expect_status(r, 200)
+            got = echo_header(up.requests[-1], "x-authz-added")
+            check(got == "%s GET 100%%" % value,
+                  "authz got x-added %r" % got)
+        assert_no_leaks(ngx)
+
+
 CASES = {f.__name__: f for f in [
     nginx_allow_deny_and_error,
     nginx_connections_are_kept_alive,
@@ -724,6 +854,12 @@ CASES = {f.__name__: f for f in [
     nginx_grpc_pseudo_header_removal_is_ignored,
     nginx_grpc_overwrites_keep_the_last_value,
     nginx_grpc_client_partial_body_header_is_not_forwarded,
+    nginx_percentage_enabled_0_skips_and_100_checks,
+    nginx_stat_prefix_labels_the_checks_metric,
+    nginx_retry_recovers_a_failed_check,
+    nginx_route_with_request_body_goes_to_authz,
+    nginx_client_abort_during_retry_backoff_leaves_nothing,
+    nginx_headers_to_add_renders_request_values,
 ]}
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
-"""jwks_server.py - an HTTPS JWKS endpoint for the jwt_auth remote tests.
+"""jwks_server.py - an HTTPS and HTTP JWKS endpoint for the jwt_auth
+remote tests.
 
     /usr/bin/python3 jwks_server.py DIR
 
 Makes a test CA and a server certificate with the openssl command line
-(CN/SAN 127.0.0.1, localhost, jwks.test) in DIR, listens on an ephemeral
-loopback port, writes the port to DIR/port once it listens, and answers
-GET /jwks.json from files the test controls:
+(CN/SAN 127.0.0.1, localhost, jwks.test) in DIR, listens on two
+ephemeral loopback ports, HTTPS and plain HTTP (kgateway allows an
+http:// JWKS URL), writes them to DIR/http_port and then DIR/port once
+both listen, and answers GET /jwks.json on both from files the test
+controls:
 
     DIR/jwks.json   the body (re-read on every request: rotation)
     DIR/status      if present, answer this status with a short body
@@ -117,6 +120,13 @@ def main():
     d = sys.argv[1]
     cert, key = make_certs(d)
     Handler.directory = d
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    plain.daemon_threads = True
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    tmp = os.path.join(d, "http_port.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(plain.server_address[1]))
+    os.rename(tmp, os.path.join(d, "http_port"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

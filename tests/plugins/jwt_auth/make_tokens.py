@@ -6,8 +6,9 @@ few more, so the plugin is checked against code that is not its own.
     /usr/bin/python3 make_tokens.py NOW OUT.json
 
 NOW is the test host's clock in Unix seconds. OUT.json gets
-{"jwks": {...public keys...}, "jwks_rotated": {...}, "tokens": {name:
-token}, "hs_secret": ...}.
+{"jwks": {...public keys...}, "jwks_rotated": {...}, "pem": {name: PEM
+text of a key of "jwks" (or not a public key: "ec256_private",
+"certificate")}, "tokens": {name: token}, "hs_secret": ...}.
 Fresh keys every run: nothing secret is stored in the repository.
 """
 
@@ -17,8 +18,13 @@ import hmac
 import json
 import sys
 
+import datetime
+
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jws as jwc_jws
 
@@ -165,9 +171,44 @@ def main():
     t["crit_header"] = sign("RS256", rsa_key, "rsa1",
                             headers={"crit": ["exp"], "exp": 1})
 
+    # The same public keys as PEM, as kgateway takes them in jwks.local.
+    def spki(key):
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jwt test")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(rsa_key.public_key()).serial_number(1)
+            .not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2040, 1, 1))
+            .sign(rsa_key, hashes.SHA256()))
+    pem = {
+        "rsa": spki(rsa_key),
+        "rsa_pkcs1": rsa_key.public_key().public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.PKCS1).decode(),
+        "ec256": spki(ec256),
+        "ec384": spki(ec384),
+        "ed25519": spki(ed_key),
+        "ec256_private": ec256.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode(),
+        "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    # Key confusion with a PEM key: HS256 "signed" with the PEM text an
+    # operator configured (with and without the final newline), hoping
+    # the verifier uses that text as an HMAC secret.
+    for suffix, secret in (("", pem["rsa"]), ("_trimmed", pem["rsa"].strip())):
+        header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        mac = hmac.new(secret.encode(), (header + "." + body).encode(),
+                       hashlib.sha256).digest()
+        t["hs256_with_rsa_pem" + suffix] = (header + "." + body + "." +
+                                            b64url(mac))
+
     with open(out_path, "w") as f:
-        json.dump({"jwks": jwks, "jwks_rotated": jwks_rotated, "tokens": t,
-                   "hs_secret": b64url(hs_secret)}, f)
+        json.dump({"jwks": jwks, "jwks_rotated": jwks_rotated, "pem": pem,
+                   "tokens": t, "hs_secret": b64url(hs_secret)}, f)
 
 
 if __name__ == "__main__":

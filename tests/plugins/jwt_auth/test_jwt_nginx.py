@@ -126,6 +126,15 @@ def case_jwt_missing_invalid_and_wrong_audience_are_refused():
 
 
 def case_jwt_remote_jwks_is_fetched_over_https_by_the_worker():
+    remote_jwks_is_fetched_by_the_worker("https")
+
+
+def case_jwt_remote_jwks_over_plain_http_is_fetched_by_the_worker():
+    """kgateway allows an http:// JWKS URL (gwf warns at config time)."""
+    remote_jwks_is_fetched_by_the_worker("http")
+
+
+def remote_jwks_is_fetched_by_the_worker(scheme):
     tmp = tempfile.mkdtemp(prefix="gwf-jwt-nginx-")
     os.chmod(tmp, 0o755)  # nginx workers may run as another user
     peer = None
@@ -139,13 +148,15 @@ def case_jwt_remote_jwks_is_fetched_over_https_by_the_worker():
         port_file = os.path.join(tmp, "port")
         check(wait_for(lambda: os.path.exists(port_file), 15),
               "jwks_server.py did not start")
-        with open(port_file) as f:
+        with open(os.path.join(tmp, scheme + "_port" if scheme == "http"
+                               else "port")) as f:
             port = int(f.read())
         os.chmod(os.path.join(tmp, "ca.pem"), 0o644)
-        ext = jwt_extension({"remote": {
-            "url": "https://127.0.0.1:%d/jwks.json" % port,
-            "caFile": os.path.join(tmp, "ca.pem"),
-            "cacheDuration": "60s", "fetchTimeout": "5s"}})
+        remote = {"url": "%s://127.0.0.1:%d/jwks.json" % (scheme, port),
+                  "cacheDuration": "60s", "fetchTimeout": "5s"}
+        if scheme == "https":
+            remote["caFile"] = os.path.join(tmp, "ca.pem")
+        ext = jwt_extension({"remote": remote})
         with Upstream() as up, Nginx(
                 server(proxied("/api", "gwf_policy api")),
                 manifests={"jwt.yaml": [ext, POLICY]}, upstream=up) as ngx:
@@ -320,6 +331,75 @@ def case_jwt_repeated_token_header_is_never_half_verified():
             check(echo_header(rec, "x-jwt") is None,
                   "x-jwt reached the upstream: %r" % echo_header(rec, "x-jwt"))
             assert_no_leaks(ngx)
+
+
+# kgateway's e2e test (test/e2e/features/jwt): its GatewayExtension's
+# provider with the PEM key as it is there, and the tokens it sends.
+E2E_PEM = """-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAruK9KacQjDePRyfG7oPI
+aqAIyCeOCBIGB2nBbDLGp1Szdm7rsWcrzGf7Avpa/ijLV9huoNvpdflld4B+SaT7
+m3EDDMDUyA4LayJC5JBI10Qfu3Qn8BEpcdN2uRiycXOzgsoIXneXp9hENlS5Vsr3
+ur5BaBCc+BZZRRaXDTLy6KyD1Pyd6XRsxyZXt/SYOIww0NSt5u0CTyZUGJhQungJ
+pI8Hhrzdf87mLZGZd16dOGObE5LqFwk2prN3D0+owLsA25WJOPZXizxpTB4tPvJu
+YGATajDpzrHf+WXgOgvwyxaHJSN/fE+eFuRT3ooDaAuytsfYotsn4z/ajdEPSwXY
+CwIDAQAB
+-----END PUBLIC KEY-----
+"""
+E2E_DEV1 = (
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJpc3MiOiJodHRwczovL2Rldi5leGFtcGxlLmNvbSIsImV4cCI6NDgwNDMyNDczNiwiaWF0"
+    "IjoxNjQ4NjUxMTM2LCJvcmciOiJpbnRlcm5hbCIsImVtYWlsIjoiZGV2MUBrZ2F0ZXdheS5p"
+    "byIsImdyb3VwIjoiZW5naW5lZXJpbmciLCJzY29wZSI6ImlzOmRldmVsb3BlciJ9."
+    "pqzk87Gny6mT8Gk7CVfkminm3u9CrNPhRt0oElwmfwZ7Jak1Ss4iOZ7MSZEgZFPxGiaz3DQy"
+    "vos65dqbM_e4RaLYXb9fFYylaBl8kE8bhqMnXfPBNp9C4XTsSz4mR-eUvnkXXZ31dhMkoZvw"
+    "IswWXR50wZ0rC6NF60Tye0sHJRdDcwL5778wDzLnualvtIiL-CbhWzXgRmjcrK3sbikLCHBj"
+    "QiTEyBMPOVqS5NqJBgd7ZW1UASoxuxjCLsN8tBIaAFSACf8FZggAh9vEUJ_uc39kvOKQ0vs0"
+    "pxvoYtsMPcndBYhws6IUhx_iF__qs_zz9mDNp8aMbXSlEdJG30wiRA")
+E2E_BAD = (
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJpc3MiOiJodHRwczovL2Rldi5leGFtcGxlLmNvbSIsImV4cCI6NDgwNDMyNDczNiwiaWF0"
+    "IjoxNjQ4NjUxMTM2LCJvcmciOiJpbnRlcm5hbCIsImVtYWlsIjoiZGV2MkBrZ2F0ZXdheS5p"
+    "byIsImdyb3VwIjoiZW5naW5lZXJpbmciLCJzY29wZSI6ImlzOmRldmVsb3BlciJ9."
+    "pduAl6C0YofLSTUNcQuSd5dvrN-B8eE0pbOJJ9h5Fyh-k1HQQzSpZ47HJngclFmfcWk25qyJ"
+    "fLOnuVuA4PV6PwanPovL5YpdLlAbjHZPfDwsR1v8zUzb97yl-hbQzYCiA8coHO6rQE8hOYD5"
+    "9-DXkH6acuU8nVm3sv6VUA8zR5XpxZfJHJfRu8TZUFowk3FFrdh3nUSeeXLtm0YxN9uVEHKe"
+    "3v_UEdMBUzri7wC1saKy7CcpikpBwd7itPMpT87BL_f1LvJf7LUEChRC-sp2LYsyjT-rme4Y"
+    "ufPp1vVi5dMSCpfmvB1XlgFKzmGBPKvDJPta1DNOmHqEmKmgOQBCmw")
+
+
+def case_jwt_kgateway_e2e_pem_key_behaves_as_its_e2e_test_expects():
+    ext = {"apiVersion": API, "kind": "GatewayExtension",
+           "metadata": {"name": "basic-jwt-provider", "namespace": "default"},
+           "spec": {"type": "JWT", "jwt": {"providers": [{
+               "name": "my-example",
+               "claimsToHeaders": [{"name": "org", "header": "x-org"},
+                                   {"name": "email", "header": "x-email"}],
+               "issuer": "https://dev.example.com",
+               "jwks": {"local": {"inline": E2E_PEM}}}]}}}
+    policy = {"apiVersion": API, "kind": "TrafficPolicy",
+              "metadata": {"name": "jwt-policy", "namespace": "default"},
+              "spec": {"jwtAuth": {"extensionRef": {
+                  "name": "basic-jwt-provider"}}}}
+    with Upstream() as up, Nginx(
+            server(proxied("/get", "gwf_policy jwt-policy")),
+            manifests={"jwt.yaml": [ext, policy]}, upstream=up) as ngx:
+        r = request(ngx.port, "GET", "/get")
+        expect_status(r, 401, "no token")
+        check("Jwt is missing" in r.text, "body %r" % r.text[:200])
+        r = request(ngx.port, "GET", "/get",
+                    headers={"Authorization": "Bearer " + E2E_BAD})
+        expect_status(r, 401, "badly signed token")
+        check("Jwt verification fails" in r.text, "body %r" % r.text[:200])
+        check(up.hits == 0, "the upstream saw %d requests" % up.hits)
+        r = request(ngx.port, "GET", "/get",
+                    headers={"Authorization": "Bearer " + E2E_DEV1})
+        expect_status(r, 200, "dev1")
+        rec = up.requests[-1]
+        check(echo_header(rec, "x-email") == "dev1@kgateway.io",
+              "x-email %r" % echo_header(rec, "x-email"))
+        check(echo_header(rec, "x-org") == "internal",
+              "x-org %r" % echo_header(rec, "x-org"))
+        assert_no_leaks(ngx)
 
 
 def case_jwt_bad_config_fails_nginx_t():

@@ -30,8 +30,9 @@
 
 static json_t *fixture;
 static char server_dir[64];
-static FILE *server; /* the server's stdin: closing it stops the server */
-static int server_port;
+static FILE *server;    /* the server's stdin: closing it stops the server */
+static int server_port; /* HTTPS */
+static int server_http_port; /* plain HTTP, the same answers */
 
 static void
 path_in(char *out, size_t size, const char *name)
@@ -130,8 +131,14 @@ start_server(void **state)
         if (f) {
             int ok = fscanf(f, "%d", &server_port) == 1;
             fclose(f);
+            path_in(path, sizeof(path), "http_port");
+            f = fopen(path, "r");
+            ok = ok && f && fscanf(f, "%d", &server_http_port) == 1;
+            if (f)
+                fclose(f);
             if (ok)
                 return 0;
+            path_in(path, sizeof(path), "port");
         }
         usleep(50 * 1000);
     }
@@ -143,9 +150,10 @@ static int
 stop_server(void **state)
 {
     static const char *const files[] = {
-        "hang",       "status",     "jwks.json", "requests", "port",
-        "ca.key",     "ca.pem",     "ca.srl",    "ext.cnf",  "server.csr",
-        "server.key", "server.pem", "raw",       "fifo.pem", NULL};
+        "hang",       "status",    "jwks.json",  "requests",
+        "port",       "http_port", "ca.key",     "ca.pem",
+        "ca.srl",     "ext.cnf",   "server.csr", "server.key",
+        "server.pem", "raw",       "fifo.pem",   NULL};
 
     (void)state;
     remove_file("hang");
@@ -181,16 +189,16 @@ load(gwf_test_host *h, const char *text)
 }
 
 /* default/jwt with one provider whose jwks.remote is `remote` (JSON;
- * "%u" is replaced by the server's port, "%s" by the CA file). */
+ * "%u" is replaced by `port`, "%s" by the CA file). */
 static gwf_test_host *
-host_with_remote(const char *remote_fmt)
+host_with_remote_port(const char *remote_fmt, int port)
 {
     gwf_test_host *h = gwf_test_host_new();
     char ca[128], remote[1024], doc[2048];
 
     assert_non_null(h);
     path_in(ca, sizeof(ca), "ca.pem");
-    snprintf(remote, sizeof(remote), remote_fmt, server_port, ca);
+    snprintf(remote, sizeof(remote), remote_fmt, port, ca);
     snprintf(doc, sizeof(doc),
              "{\"apiVersion\": \"gateway.kgateway.dev/v1alpha1\", "
              "\"kind\": \"GatewayExtension\", \"metadata\": {\"name\": "
@@ -206,6 +214,13 @@ host_with_remote(const char *remote_fmt)
             "  jwtAuth:\n"
             "    extensionRef: {name: jwt}\n");
     return h;
+}
+
+/* The same, on the HTTPS port. */
+static gwf_test_host *
+host_with_remote(const char *remote_fmt)
+{
+    return host_with_remote_port(remote_fmt, server_port);
 }
 
 #define REMOTE_OK                                                              \
@@ -335,7 +350,7 @@ test_unknown_kid_refetch_is_rate_limited(void **state)
     gwf_test_advance(h, 5 * SEC);
     res = run_bearer(h, "rotated");
     assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
-    assert_body_has(res, "no matching key");
+    assert_body_has(res, "Jwks doesn't have key to match kid");
     assert_int_equal(fetches(), 1);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
@@ -451,6 +466,9 @@ test_first_request_gets_401_when_the_endpoint_fails(void **state)
     assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
     assert_body_has(res, "Jwks remote fetch is failed");
     assert_true(gwf_test_log_contains(h, "HTTP status 500"));
+    /* No retryPolicy: no retry at once; Envoy's failedRefetchDuration. */
+    assert_true(gwf_test_log_contains(h, "next try in 1000ms"));
+    assert_int_equal(fetches(), 1);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -627,6 +645,41 @@ test_backend_ref_gives_the_address_and_url_the_tls_name(void **state)
     gwf_test_host_free(h);
 }
 
+/* kgateway's jwt-remote e2e shape: backendRef {kind: Service, port} to a
+ * Service whose EndpointSlice holds the server's address; the URL's host
+ * (dummy-idp.default) stays the TLS name, so the test CA's jwks.test. */
+static void
+test_backend_ref_to_a_service_connects_to_its_endpoint(void **state)
+{
+    gwf_test_host *h = host_with_remote(
+        "{\"url\": \"https://jwks.test:8443/jwks.json?%u\", \"backendRef\": "
+        "{\"name\": \"dummy-idp\", \"namespace\": \"default\", \"kind\": "
+        "\"Service\", \"port\": 8443}, \"caFile\": \"%s\"}");
+    char slice[512];
+    gwf_test_result *res;
+
+    (void)state;
+    load(h, "apiVersion: v1\n"
+            "kind: Service\n"
+            "metadata: {name: dummy-idp, namespace: default}\n"
+            "spec: {ports: [{name: http, port: 8443, targetPort: 8443}]}\n");
+    snprintf(slice, sizeof(slice),
+             "apiVersion: discovery.k8s.io/v1\n"
+             "kind: EndpointSlice\n"
+             "metadata: {name: dummy-idp-1, namespace: default, labels: "
+             "{kubernetes.io/service-name: dummy-idp}}\n"
+             "addressType: IPv4\n"
+             "ports: [{name: http, port: %d}]\n"
+             "endpoints: [{addresses: [127.0.0.1]}]\n",
+             server_port);
+    load(h, slice);
+    res = run_bearer(h, "ES256");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 1);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 /* The SDK's Backend rule (gwf_cfg_backend_ref), the same in every
  * plugin: the reference's port wins over the Backend's, and an IPv6
  * host is a Backend like any other (jwt_auth refused it before). */
@@ -669,6 +722,136 @@ test_backend_ref_port_wins_and_an_ipv6_backend_is_accepted(void **state)
     gwf_test_host_free(h);
 }
 
+/* kgateway accepts an http:// JWKS URL: the keys come over plain HTTP,
+ * and the config warns that anyone on the path could swap them. */
+static void
+test_plain_http_url_fetches_keys_and_warns_at_config_time(void **state)
+{
+    gwf_test_host *h = host_with_remote_port(
+        "{\"url\": \"http://127.0.0.1:%u/jwks.json\"}", server_http_port);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 1);
+    assert_true(gwf_test_log_contains(h, "providers[0].jwks.remote.url"));
+    assert_true(gwf_test_log_contains(h, "is plain http"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* An https:// URL is never fetched without TLS: pointed at a plain HTTP
+ * server, the handshake fails and the server never sees a GET. */
+static void
+test_https_url_never_falls_back_to_plain_http(void **state)
+{
+    gwf_test_host *h = host_with_remote_port(
+        "{\"url\": \"https://127.0.0.1:%u/jwks.json\", \"caFile\": \"%s\"}",
+        server_http_port);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_body_has(res, "Jwks remote fetch is failed");
+    assert_int_equal(fetches(), 0);
+    assert_false(gwf_test_log_contains(h, "is plain http"));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* kgateway's cacheDuration goes down to 1ms: 100ms keys are refreshed
+ * 90ms after they came, and a rotated key is found then. */
+static void
+test_cache_duration_in_milliseconds_refreshes_the_keys(void **state)
+{
+    gwf_test_host *h = host_with_remote(
+        "{\"url\": \"https://127.0.0.1:%u/jwks.json\", \"caFile\": \"%s\", "
+        "\"cacheDuration\": \"100ms\"}");
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    gwf_test_result_free(res);
+    serve_jwks("jwks_rotated");
+    gwf_test_advance(h, 90 * 1000000ULL);
+    res = run_bearer(h, "rotated");
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 2);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* retryPolicy: a failed first fetch is tried again after baseInterval,
+ * and the request that waits for the keys goes on waiting for the retry
+ * (it is one fetch, as for Envoy), then is served. */
+static void
+test_retry_policy_retries_a_failed_fetch_and_the_waiting_request_is_served(
+    void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("status", "503");
+    h = host_with_remote("{\"url\": \"https://127.0.0.1:%u/jwks.json\", "
+                         "\"caFile\": \"%s\", \"retryPolicy\": {\"backOff\": "
+                         "{\"baseInterval\": \"1s\"}}}");
+    res = start_bearer(h, "RS256", 1000);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    assert_int_equal(fetches(), 1);
+    assert_true(gwf_test_log_contains(h, "next try in 1000ms"));
+    remove_file("status");
+    gwf_test_advance(h, 1 * SEC);
+    gwf_test_wait(h, res, 3000);
+    assert_outcome(res, GWF_TEST_FORWARDED, 200);
+    assert_int_equal(fetches(), 2);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* numRetries tries after the first, each wait doubling from baseInterval
+ * up to maxInterval; then the fetch has failed (the waiting request gets
+ * 401) and the next one is asyncFetch.failedRefetchDuration later. */
+static void
+test_retries_back_off_exponentially_then_wait_failed_refetch_duration(
+    void **state)
+{
+    gwf_test_host *h;
+    gwf_test_result *res;
+
+    (void)state;
+    write_file("status", "500");
+    h = host_with_remote(
+        "{\"url\": \"https://127.0.0.1:%u/jwks.json\", \"caFile\": \"%s\", "
+        "\"fetchTimeout\": \"10s\", \"retryPolicy\": {\"numRetries\": 2, "
+        "\"backOff\": {\"baseInterval\": \"1s\", \"maxInterval\": "
+        "\"1500ms\"}}, \"asyncFetch\": {\"fastListener\": true, "
+        "\"failedRefetchDuration\": \"1m\"}}");
+    res = start_bearer(h, "RS256", 1000);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    assert_true(gwf_test_log_contains(h, "next try in 1000ms"));
+    gwf_test_advance(h, 1 * SEC);
+    gwf_test_wait(h, res, 1000);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+    assert_int_equal(fetches(), 2);
+    assert_true(gwf_test_log_contains(h, "next try in 1500ms"));
+    gwf_test_advance(h, 1500 * 1000000ULL);
+    gwf_test_wait(h, res, 3000);
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_body_has(res, "Jwks remote fetch is failed");
+    assert_int_equal(fetches(), 3);
+    assert_true(gwf_test_log_contains(h, "next try in 60000ms"));
+    gwf_test_result_free(res);
+    /* Nothing is fetched before failedRefetchDuration: a request now is
+     * refused at once, without a fetch of its own. */
+    gwf_test_advance(h, 30 * SEC);
+    res = run_bearer(h, "RS256");
+    assert_outcome(res, GWF_TEST_LOCAL_REPLY, 401);
+    assert_int_equal(fetches(), 3);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 assert_remote_error(const char *remote_fmt, const char *field,
                     const char *message)
@@ -688,15 +871,22 @@ static void
 test_remote_config_errors_name_their_field(void **state)
 {
     (void)state;
-    assert_remote_error("{\"url\": \"http://127.0.0.1:%u/jwks\"}",
+    assert_remote_error("{\"url\": \"ftp://127.0.0.1:%u/jwks\"}",
                         "providers[0].jwks.remote.url",
-                        "expected an https:// URL");
+                        "expected an http:// or https:// URL with a host");
+    assert_remote_error("{\"url\": \"https:///jwks?%u\"}",
+                        "providers[0].jwks.remote.url",
+                        "expected an http:// or https:// URL with a host");
+    assert_remote_error("{\"url\": \"http://127.0.0.1:%u/jwks\", "
+                        "\"caFile\": \"%s\"}",
+                        "providers[0].jwks.remote.caFile",
+                        "expected no caFile with an http:// url");
     assert_remote_error("{\"cacheDuration\": \"5m\"}",
                         "providers[0].jwks.remote.url", "is required");
     assert_remote_error("{\"url\": \"https://idp/%u\", \"cacheDuration\": "
                         "\"0s\"}",
                         "providers[0].jwks.remote.cacheDuration",
-                        "expected a duration from 1s to 399996h, found "
+                        "expected a duration from 1ms to 399996h, found "
                         "\"0s\"");
     assert_remote_error("{\"url\": \"https://idp/%u\", \"caFile\": "
                         "\"/nonexistent/ca.pem\"}",
@@ -706,6 +896,31 @@ test_remote_config_errors_name_their_field(void **state)
                         "{\"name\": \"missing\"}}",
                         "providers[0].jwks.remote.backendRef.name",
                         "Backend missing not found");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"retryPolicy\": "
+                        "{\"numRetries\": 0}}",
+                        "providers[0].jwks.remote.retryPolicy.numRetries",
+                        "expected an integer from 1 to 10, found 0");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"retryPolicy\": "
+                        "{\"backOff\": {\"maxInterval\": \"1s\"}}}",
+                        "providers[0].jwks.remote.retryPolicy.backOff."
+                        "baseInterval",
+                        "is required");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"retryPolicy\": "
+                        "{\"backOff\": {\"baseInterval\": \"2s\", "
+                        "\"maxInterval\": \"1s\"}}}",
+                        "providers[0].jwks.remote.retryPolicy.backOff."
+                        "maxInterval",
+                        "expected a duration of at least baseInterval "
+                        "(2000ms), found 1000ms");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"asyncFetch\": "
+                        "{\"failedRefetchDuration\": \"0s\"}}",
+                        "providers[0].jwks.remote.asyncFetch."
+                        "failedRefetchDuration",
+                        "expected a duration from 1ms");
+    assert_remote_error("{\"url\": \"https://idp/%u\", \"asyncFetch\": "
+                        "{\"fast\": true}}",
+                        "providers[0].jwks.remote.asyncFetch.fast",
+                        "unknown field");
     assert_remote_error("{\"url\": \"https://idp/%u\", \"fetchTimeout\": "
                         "\"5m\"}",
                         "providers[0].jwks.remote.fetchTimeout",
@@ -760,10 +975,16 @@ main(void)
         T(test_server_certificate_from_an_unknown_ca_is_refused),
         T(test_backend_ref_gives_the_address_and_url_the_tls_name),
         T(test_backend_ref_port_wins_and_an_ipv6_backend_is_accepted),
+        T(test_backend_ref_to_a_service_connects_to_its_endpoint),
         T(test_remote_config_errors_name_their_field),
         T(test_ca_file_that_is_a_fifo_or_a_directory_is_a_config_error),
         T(test_first_fetch_of_a_cut_or_ambiguous_answer_gives_401),
         T(test_stale_keys_are_kept_after_a_cut_or_ambiguous_answer),
+        T(test_plain_http_url_fetches_keys_and_warns_at_config_time),
+        T(test_https_url_never_falls_back_to_plain_http),
+        T(test_cache_duration_in_milliseconds_refreshes_the_keys),
+        T(test_retry_policy_retries_a_failed_fetch_and_the_waiting_request_is_served),
+        T(test_retries_back_off_exponentially_then_wait_failed_refetch_duration),
     };
 #undef T
     return cmocka_run_group_tests_name("jwt_remote", tests, start_server,

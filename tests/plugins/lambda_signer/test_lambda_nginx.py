@@ -568,7 +568,175 @@ def sign_mode_request_without_host_gives_400():
         body)
 
 
+def get_without_body_is_invoked_with_no_transform():
+    """payloadTransformMode None, a GET without a body: an Invoke with an
+    empty payload, signed; the function's answer comes back as is."""
+    def body(ngx, fn):
+        r = request(ngx.port, "GET", "/fn/x")
+        check(r.status == 200, "want 200, got %d: %r" % (r.status, r.body))
+        check(fn.requests and fn.requests[-1]["verified"],
+              "signature not verified: %r"
+              % [q.get("why") for q in fn.requests])
+        check(fn.requests[-1]["method"] == "POST" and
+              fn.requests[-1]["body"] == b"",
+              "request %r" % fn.requests[-1])
+        check(r.body == b"", "body %r" % r.body)
+
+    run(SECRETS,
+        lambda port: [secret(), backend("raw-fn", port, "raw",
+                                        payloadTransformMode="None")],
+        lambda port, ca: [tls_location("/fn/", "gwf_backend raw-fn;",
+                                       port, ca)],
+        body)
+
+
+# -- Fetched credentials -------------------------------------------------------
+
+class AwsStandIn:
+    """aws_standin.py (STS, container endpoint, IMDSv2) on loopback."""
+
+    def __init__(self, *args):
+        import subprocess
+        import tempfile
+        fd, self.log = tempfile.mkstemp(prefix="gwf-aws-standin-")
+        os.close(fd)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "aws_standin.py"),
+             "--log", self.log, "--real-clock"] + list(args),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        check(line.startswith("PORT "), "aws_standin.py: %r" % line)
+        self.url = "http://127.0.0.1:%d" % int(line.split()[1])
+
+    def requests(self):
+        with open(self.log) as f:
+            return [json.loads(line) for line in f]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        os.unlink(self.log)
+
+
+STANDIN_SECRETS = {"ASIASTANDIN1": ("standin-secret-1", "standin-token-1"),
+                   "ASIASTANDIN2": ("standin-secret-2", "standin-token-2")}
+
+CHAIN_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+              "AWS_SESSION_TOKEN", "AWS_PROFILE",
+              "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+              "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+              "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+              "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
+              "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+              "AWS_EC2_METADATA_DISABLED")
+
+
+def chain_env(**values):
+    """The environment nginx starts with: only `values` of the chain."""
+    for name in CHAIN_VARS:
+        os.environ.pop(name, None)
+    os.environ["HOME"] = "/nonexistent-gwf-test-home"
+    os.environ.update(values)
+
+
+def fetched_backend(name, port, auth=None):
+    aws = {"region": "us-east-1",
+           "lambda": {"accountId": "123456789012", "functionName": "hello",
+                      "endpointURL": "https://127.0.0.1:%d" % port}}
+    if auth:
+        aws["auth"] = auth
+    return {"apiVersion": API, "kind": "Backend", "metadata": {"name": name},
+            "spec": {"aws": aws}}
+
+
+def assert_fetched_invocation(ngx, fn, key):
+    r = request(ngx.port, "POST", "/fn/", body=b'{"a": 1}',
+                headers={"Content-Type": "application/json"})
+    check(r.status == 200, "want 200, got %d: %r" % (r.status, r.body))
+    check(len(fn.requests) == 1 and fn.requests[0]["verified"],
+          "the stand-in did not verify the signature: %r"
+          % [q.get("why") for q in fn.requests])
+    auth = [v for k, v in fn.requests[0]["headers"]
+            if k.lower() == "authorization"][0]
+    check("Credential=%s/" % key in auth, "signed by %r" % auth)
+
+
+def imds_credentials_sign_the_invocation():
+    """No auth, nothing but IMDS in nginx's environment: the worker
+    fetches IMDSv2 credentials on nginx's loop and signs with them."""
+    with AwsStandIn() as aws:
+        chain_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=aws.url)
+        with TestCA() as ca, LambdaStandIn(ca, STANDIN_SECRETS) as fn:
+            with Nginx(locations=server(*fn_location(fn.port, ca)),
+                       manifests={"gw.yaml": [fetched_backend(
+                           "fn", fn.port)]}) as ngx:
+                assert_fetched_invocation(ngx, fn, "ASIASTANDIN1")
+                paths = [q["path"] for q in aws.requests()]
+                check(paths[0] == "/latest/api/token" and
+                      paths[-1].endswith("/gwf-standin-role"),
+                      "IMDS calls %r" % paths)
+                assert_clean(ngx)
+                text = read_text(ngx.error_log)
+                check("standin-secret-1" not in text and
+                      "standin-token-1" not in text,
+                      "a fetched credential is in nginx's error log")
+
+
+def assume_role_credentials_sign_the_invocation():
+    """auth.type AssumeRole, base credentials in nginx's environment:
+    STS AssumeRole (signed, botocore checks it), then the Invoke signed
+    with the role's credentials."""
+    with AwsStandIn("--base-key", ACCESS_KEY + ":" + SECRET_KEY) as aws:
+        chain_env(AWS_ACCESS_KEY_ID=ACCESS_KEY,
+                  AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+                  AWS_ENDPOINT_URL_STS=aws.url)
+        auth = {"type": "AssumeRole", "assumeRole": {
+            "roleArn": "arn:aws:iam::123456789012:role/gwf-invoke"}}
+        with TestCA() as ca, LambdaStandIn(ca, STANDIN_SECRETS) as fn:
+            with Nginx(locations=server(*fn_location(fn.port, ca)),
+                       manifests={"gw.yaml": [fetched_backend(
+                           "fn", fn.port, auth)]}) as ngx:
+                assert_fetched_invocation(ngx, fn, "ASIASTANDIN1")
+                sts = [q for q in aws.requests()
+                       if "Action=AssumeRole&" in q["body"]]
+                check(len(sts) == 1 and sts[0]["verified"],
+                      "AssumeRole calls %r" % sts)
+                assert_clean(ngx)
+
+
+def sts_down_fails_closed_with_500():
+    """AssumeRole with STS down: 500, nothing reaches the function."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    chain_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+              AWS_ENDPOINT_URL_STS="http://127.0.0.1:%d" % port)
+    auth = {"type": "AssumeRole", "assumeRole": {
+        "roleArn": "arn:aws:iam::123456789012:role/gwf-invoke"}}
+    with TestCA() as ca, LambdaStandIn(ca, STANDIN_SECRETS) as fn:
+        with Nginx(locations=server(*fn_location(fn.port, ca)),
+                   manifests={"gw.yaml": [fetched_backend(
+                       "fn", fn.port, auth)]}) as ngx:
+            r = request(ngx.port, "POST", "/fn/", body=b"x")
+            check(r.status == 500, "want 500, got %d: %r"
+                  % (r.status, r.body))
+            check(b"AWS credentials are unavailable" in r.body,
+                  "body %r" % r.body)
+            check(not fn.requests, "the function was called: %r"
+                  % fn.requests)
+            assert_clean(ngx)
+
+
 CASES = {f.__name__: f for f in [
+    get_without_body_is_invoked_with_no_transform,
+    imds_credentials_sign_the_invocation,
+    assume_role_credentials_sign_the_invocation,
+    sts_down_fails_closed_with_500,
     sync_invocation_is_signed_and_transformed,
     get_without_body_is_invoked,
     qualifier_and_status_from_function,

@@ -856,6 +856,15 @@ clear_aws_env(void)
     unsetenv("AWS_SESSION_TOKEN");
     unsetenv("AWS_PROFILE");
     unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    unsetenv("AWS_CONFIG_FILE");
+    unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    unsetenv("AWS_ROLE_ARN");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    unsetenv("AWS_ENDPOINT_URL_STS");
+    unsetenv("AWS_ENDPOINT_URL");
+    /* No instance metadata to fall back on in the tests. */
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     setenv("HOME", "/nonexistent-gwf-test-home", 1);
 }
 
@@ -1264,7 +1273,9 @@ test_config_error_account_id_missing(void **state)
     assert_config_error(backend("{" AWS_OK_AUTH
                                 ", \"lambda\": {\"functionName\": \"f\"}}",
                                 secret_string_data),
-                        "accountId", "is required: expected a string");
+                        "lambda.accountId",
+                        "missing (accountId must be specified on aws or "
+                        "aws.lambda for lambda backends)");
 }
 
 static void
@@ -1363,7 +1374,7 @@ test_config_error_endpoint_url_invalid(void **state)
         backend(FN_WITH("\"functionName\": \"f\", \"endpointURL\": "
                         "\"ftp://x/y\""),
                 secret_string_data),
-        "lambda.endpointURL", "expected \"https://host[:port]\"");
+        "lambda.endpointURL", "expected \"https://host[:port][/path]\"");
 }
 
 static void
@@ -1373,7 +1384,8 @@ test_config_error_unknown_lambda_field(void **state)
     assert_config_error(
         backend(FN_WITH("\"functionName\": \"f\", \"arn\": \"x\""),
                 secret_string_data),
-        "lambda.arn", "unknown field; expected one of: functionName");
+        "lambda.arn",
+        "unknown field; expected one of: accountId, functionName");
 }
 
 static void
@@ -1408,7 +1420,7 @@ test_config_error_auth_type_unsupported(void **state)
                 "\"IRSA\", \"secretRef\": {\"name\": \"aws\"}}, \"lambda\": "
                 "{\"functionName\": \"f\"}}",
                 secret_string_data),
-        "auth.type", "expected one of: Secret, found \"IRSA\"");
+        "auth.type", "expected one of: Secret, AssumeRole, found \"IRSA\"");
 }
 
 static void

@@ -41,7 +41,11 @@
                             "spec.rateLimit.global." field, msg);              \
     }
 
-SPEC_ERROR(redis_is_required, "{domain: d, " LIMITS "}", "redis", "is required")
+/* Neither kgateway's grpcService nor gwf's redis: the first is asked. */
+SPEC_ERROR(grpc_service_or_redis_is_required, "{domain: d, " LIMITS "}",
+           "grpcService",
+           "is required (or redis, gwf's direct "
+           "Redis mode)")
 SPEC_ERROR(address_needs_a_port,
            "{redis: {address: localhost}, domain: d, " LIMITS "}",
            "redis.address", "expected \"host:port\"")
@@ -118,7 +122,7 @@ SPEC_ERROR(near_limit_ratio_is_at_most_one,
            "{" REDIS ", domain: d, nearLimitRatio: 2, " LIMITS "}",
            "nearLimitRatio", "expected a number greater than 0")
 SPEC_ERROR(unknown_field_is_refused,
-           "{" REDIS ", domain: d, grpcService: {}, " LIMITS "}", "grpcService",
+           "{" REDIS ", domain: d, bogus: {}, " LIMITS "}", "bogus",
            "unknown field; expected one of: domain, failOpen, failureStatus, "
            "timeout, xRateLimitHeaders, algorithm, overLimitCache, "
            "nearLimitRatio, redis, descriptors, descriptorsFile")
@@ -133,6 +137,12 @@ SPEC_ERROR(descriptor_unit_must_be_known,
            "descriptors[0].rate_limit.unit",
            "expected one of: second, minute, hour, day, week, month, year, "
            "found \"fortnight\"")
+/* A null unit (YAML `unit: ~`, or a tagged scalar) is an absent one
+ * (found by fuzz_ratelimit_config: it used to reach strcasecmp). */
+SPEC_ERROR(descriptor_null_unit_is_required,
+           "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
+           "{unit: null, requests_per_unit: 1}}]}",
+           "descriptors[0].rate_limit.unit", "is required")
 SPEC_ERROR(descriptor_requests_per_unit_is_required,
            "{" REDIS ", domain: d, descriptors: [{key: k, rate_limit: "
            "{unit: second}}]}",
@@ -264,7 +274,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(redis_is_required),
+        T(grpc_service_or_redis_is_required),
         T(address_needs_a_port),
         T(address_host_must_resolve),
         T(address_port_out_of_range),
@@ -292,6 +302,7 @@ main(void)
         T(unknown_field_is_refused),
         T(descriptor_key_is_required),
         T(descriptor_unit_must_be_known),
+        T(descriptor_null_unit_is_required),
         T(descriptor_requests_per_unit_is_required),
         T(unlimited_descriptor_has_no_unit),
         T(nested_descriptor_error_names_its_path),

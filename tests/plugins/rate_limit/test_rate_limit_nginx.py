@@ -14,9 +14,20 @@ port (no persistence), always stopped. One behaviour per case:
   nginx_t_fails_on_a_bad_rate_limit_config
   nginx_t_refuses_a_fifo_descriptors_file_at_once
   localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart
+
+and, for the global limit as kgateway deploys it (a rate limit service
+over Envoy's RLS v3: rls_server.py, started on free loopback ports):
+
+  rls_counts_exactly_across_two_workers
+  rls_draft03_and_service_headers_reach_the_client
+  rls_service_down_fails_open_by_default_and_closed_when_asked
+  rls_hanging_service_times_out
+  rls_client_aborts_while_paused_leave_workers_alive
+  rls_a_thousand_concurrent_requests_are_counted_exactly
 """
 
 import atexit
+import json
 import os
 import re
 import shutil
@@ -24,13 +35,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR", ""))
 
 from harness import (  # noqa: E402
-    Nginx, Upstream, check, free_port, request, run_case,
+    Nginx, Upstream, check, echo_header, free_port, request, run_case,
     wait_for)
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -289,6 +302,198 @@ def localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart():
         redis.kill()
 
 
+# ---- the rate limit service (RLS v3) ---------------------------------------
+
+RLS_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "rls_server.py")
+RLS_LIMITS = """domain: api-gateway
+descriptors:
+  - key: service
+    value: premium-api
+    rate_limit: {unit: hour, requests_per_unit: 3, name: premium}
+  - key: service
+    value: big
+    rate_limit: {unit: day, requests_per_unit: 600}
+"""
+
+
+class Rls:
+    """rls_server.py with RLS_LIMITS, on free loopback ports."""
+
+    def __enter__(self):
+        fd, self.config = tempfile.mkstemp(prefix="gwf-rls-", suffix=".yaml")
+        with os.fdopen(fd, "w") as f:
+            f.write(RLS_LIMITS)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", RLS_SERVER, self.config],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        line = self.proc.stdout.readline().decode()
+        check(line.startswith("PORT "), "rls_server.py did not start: %r"
+              % line)
+        self.port, self.control, self.raw = map(int, line.split()[1:])
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait(5)
+        os.unlink(self.config)
+
+    def _call(self, method, path):
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d%s" % (self.control, path), method=method,
+            data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read()
+
+    def mode(self, mode):
+        self._call("POST", "/mode/" + mode)
+
+    def requests(self):
+        return json.loads(self._call("GET", "/requests"))
+
+
+def rls_docs(port, value="premium-api", **spec):
+    rate_limit = {"grpcService": {"backendRef": {"name": "rls"}},
+                  "domain": "api-gateway"}
+    rate_limit.update(spec)
+    return [
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1", "kind": "Backend",
+         "metadata": {"name": "rls"},
+         "spec": {"static": {"hosts": [{"host": "127.0.0.1",
+                                        "port": port}]}}},
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "GatewayExtension", "metadata": {"name": "rl"},
+         "spec": {"type": "RateLimit", "rateLimit": rate_limit}},
+        {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+         "kind": "TrafficPolicy", "metadata": {"name": "api"},
+         "spec": {"rateLimit": {"global": {
+             "extensionRef": {"name": "rl"},
+             "descriptors": [{"entries": [
+                 {"type": "Generic",
+                  "generic": {"key": "service", "value": value}}]}]}}}},
+    ]
+
+
+def rls_counts_exactly_across_two_workers():
+    away_from_hour_edge()
+    with Rls() as rls, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": rls_docs(rls.port)}, up,
+                  workers=2, reuseport=True) as ngx:
+        got = [request(ngx.port, "GET", "/api") for _ in range(20)]
+        codes = [r.status for r in got]
+        check(codes[:3] == [200] * 3 and codes[3:] == [429] * 17,
+              "expected 3 x 200 then 429s, got %r" % codes)
+        check(all(r.header("x-envoy-ratelimited") == "true"
+                  for r in got[3:]), "a 429 without x-envoy-ratelimited")
+        check(up.hits == 3, "upstream saw %d, expected 3" % up.hits)
+        seen = rls.requests()
+        check(len(seen) == 20 and all(
+            r == {"domain": "api-gateway", "hits": 1, "descriptors":
+                  [[["service", "premium-api"]]]} for r in seen),
+              "the service was sent %r" % seen[:3])
+        pids = pids_of(ngx, 200) | pids_of(ngx, 429)
+        check(len(pids) == 2, "requests reached workers %r, expected 2"
+              % pids)
+
+
+def rls_draft03_and_service_headers_reach_the_client():
+    away_from_hour_edge()
+    docs = rls_docs(0, xRateLimitHeaders="DraftVersion03")
+    with Rls() as rls, Upstream() as up:
+        docs[0]["spec"]["static"]["hosts"][0]["port"] = rls.port
+        rls.mode("headers")
+        with Nginx(SERVER, {"rl.yaml": docs}, up) as ngx:
+            first = request(ngx.port, "GET", "/api")
+            check(first.status == 200, "first: %r" % first)
+            check(first.header("x-ratelimit-limit") ==
+                  '3, 3;w=3600;name="premium"' and
+                  first.header("x-ratelimit-remaining") == "2" and
+                  0 < int(first.header("x-ratelimit-reset")) <= 3600,
+                  "draft 03 headers on a 200: %r" % first.headers)
+            check(first.header("x-rls-response") == "yes",
+                  "the service's response header is missing: %r"
+                  % first.headers)
+            check(echo_header(up.requests[-1], "x-rls-request") == "yes",
+                  "the service's request header did not reach the upstream")
+            request(ngx.port, "GET", "/api")
+            request(ngx.port, "GET", "/api")
+            last = request(ngx.port, "GET", "/api")
+            check(last.status == 429 and
+                  last.header("x-ratelimit-remaining") == "0" and
+                  last.body == b"slow down",
+                  "the 429: %r" % last)
+
+
+def rls_service_down_fails_open_by_default_and_closed_when_asked():
+    dead = free_port()
+    with Upstream() as up:
+        with Nginx(SERVER, {"rl.yaml": rls_docs(dead)}, up) as ngx:
+            got = statuses(ngx.port, 3)
+            check(got == [200] * 3, "failOpen (default): %r" % got)
+        with Nginx(SERVER, {"rl.yaml": rls_docs(dead, failOpen=False)},
+                   up) as ngx:
+            got = statuses(ngx.port, 3)
+            check(got == [500] * 3, "failOpen false: %r" % got)
+
+
+def rls_hanging_service_times_out():
+    with Rls() as rls, Upstream() as up:
+        rls.mode("hang")
+        with Nginx(SERVER, {"rl.yaml": rls_docs(rls.port, failOpen=False,
+                                                 timeout="300ms")},
+                   up) as ngx:
+            r = request(ngx.port, "GET", "/api")
+            check(r.status == 500, "a hanging service: %r" % r)
+            check(0.25 <= r.elapsed < 3, "answered after %.2fs, expected "
+                  "about 0.3s" % r.elapsed)
+
+
+def rls_client_aborts_while_paused_leave_workers_alive():
+    with Rls() as rls, Upstream() as up:
+        rls.mode("hang")
+        with Nginx(SERVER, {"rl.yaml": rls_docs(rls.port, timeout="5s")},
+                   up, workers=2, reuseport=True) as ngx:
+            before = set(ngx.worker_pids())
+            for _ in range(20):
+                s = socket.create_connection(("127.0.0.1", ngx.port), 2)
+                s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.05)
+                s.close()
+            time.sleep(0.5)
+            rls.mode("normal")
+            got = statuses(ngx.port, 2)
+            check(got == [200, 200], "after the aborts: %r" % got)
+            check(set(ngx.worker_pids()) == before,
+                  "a worker died: %r -> %r" % (before, ngx.worker_pids()))
+
+
+def rls_a_thousand_concurrent_requests_are_counted_exactly():
+    with Rls() as rls, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": rls_docs(rls.port, value="big",
+                                                failOpen=False,
+                                                timeout="30s")},
+                  up, workers=2, reuseport=True) as ngx:
+        codes, lock = [], threading.Lock()
+
+        def client(n):
+            for _ in range(n):
+                status = request(ngx.port, "GET", "/api").status
+                with lock:
+                    codes.append(status)
+        threads = [threading.Thread(target=client, args=(20,))
+                   for _ in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        check(len(codes) == 1000, "%d answers, expected 1000" % len(codes))
+        check(codes.count(200) == 600 and codes.count(429) == 400,
+              "%d x 200, %d x 429, others %r" % (
+                  codes.count(200), codes.count(429),
+                  sorted(set(codes) - {200, 429})))
+
+
 CASES = {f.__name__: f for f in [
     global_limit_holds_across_two_workers,
     global_limit_is_shared_by_two_nginx_instances,
@@ -297,6 +502,12 @@ CASES = {f.__name__: f for f in [
     nginx_t_fails_on_a_bad_rate_limit_config,
     nginx_t_refuses_a_fifo_descriptors_file_at_once,
     localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart,
+    rls_counts_exactly_across_two_workers,
+    rls_draft03_and_service_headers_reach_the_client,
+    rls_service_down_fails_open_by_default_and_closed_when_asked,
+    rls_hanging_service_times_out,
+    rls_client_aborts_while_paused_leave_workers_alive,
+    rls_a_thousand_concurrent_requests_are_counted_exactly,
 ]}
 
 if __name__ == "__main__":

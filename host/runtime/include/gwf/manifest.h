@@ -34,6 +34,7 @@
 #ifndef GWF_MANIFEST_H
 #define GWF_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <gwf/diag.h>
@@ -87,11 +88,42 @@ int gwf_manifests_load_buffer(gwf_manifests *m, const char *name,
  * errors added to d. */
 int gwf_manifests_validate(gwf_manifests *m, gwf_diag *d);
 
+/* Makes the documents findable by reference (gwf_manifests_find, plans)
+ * without checking them: for a data plane that is given a whole
+ * directory of which it uses a part, and checks only that part (each
+ * plan checks the documents it uses). gwf_manifests_validate does this
+ * too. Returns the number of errors added (out of memory only). */
+int gwf_manifests_index(gwf_manifests *m, gwf_diag *d);
+
 /* The document of `kind` named by `ref`: "name" or "namespace/name"
  * (namespace defaults to "default"). NULL when there is none or `ref` is
  * malformed. If validation found duplicates, the first loaded wins. */
 const gwf_doc *gwf_manifests_find(const gwf_manifests *m, const char *kind,
                                   const char *ref);
+
+/* The endpoints of port `port` (spec.ports[].port, TCP) of the Service
+ * document `svc`, as kube-proxy maps them from the EndpointSlices among
+ * the manifests (labelled kubernetes.io/service-name; the slice port of
+ * the Service port's name, or of its numeric targetPort when unnamed;
+ * the ready endpoints, else the serving-and-terminating ones; each
+ * endpoint's first address); an ExternalName Service: its DNS name on
+ * `port`. fn(ctx, address, port) is called for each, in document order
+ * (an address may repeat across slices); a nonzero return stops the walk
+ * and is returned. Returns 0, or GWF_NO_SUCH_PORT when the Service has
+ * no such port. No endpoint at all is 0 with no call. */
+#define GWF_NO_SUCH_PORT (-1000)
+typedef int (*gwf_endpoint_fn)(void *ctx, const char *address, int port);
+int gwf_manifests_service_endpoints(const gwf_manifests *m, const gwf_doc *svc,
+                                    int port, gwf_endpoint_fn fn, void *ctx);
+
+/* Whether a reference from an object (from_group, from_kind, in
+ * from_ns) to to_ns/to_name (to_group, to_kind) is allowed: always
+ * within one namespace; across namespaces only when a ReferenceGrant of
+ * to_ns allows it (Gateway API's rule; the core group is ""). */
+bool gwf_manifests_ref_granted(const gwf_manifests *m, const char *from_group,
+                               const char *from_kind, const char *from_ns,
+                               const char *to_group, const char *to_kind,
+                               const char *to_ns, const char *to_name);
 
 /* Notes: one line per document skipped at load time, because gwf does
  * not read its kind ("FILE:LINE: document N: skipped kind "Deployment"
@@ -149,8 +181,31 @@ typedef struct gwf_plan {
     size_t count;
 } gwf_plan;
 
+/* The fields of a TrafficPolicy that become chain entries. */
+typedef enum gwf_policy_field {
+    GWF_PF_JWT_AUTH,          /* spec.jwtAuth */
+    GWF_PF_EXT_AUTH,          /* spec.extAuth */
+    GWF_PF_RATE_LIMIT_LOCAL,  /* spec.rateLimit.local */
+    GWF_PF_RATE_LIMIT_GLOBAL, /* spec.rateLimit.global */
+    GWF_PF_COUNT
+} gwf_policy_field;
+
+/* "jwtAuth", "extAuth", "rateLimit.local", "rateLimit.global"; NULL
+ * out of range. */
+const char *gwf_policy_field_name(gwf_policy_field f);
+/* The field named `name` (len bytes), or GWF_PF_COUNT when none. */
+gwf_policy_field gwf_policy_field_parse(const char *name, size_t len);
+
 typedef struct gwf_plan_request {
-    const char *policy;            /* TrafficPolicy ref or NULL */
+    const char *policy; /* TrafficPolicy ref or NULL */
+    /* Field by field (as kgateway merges the policies attached at
+     * several levels): field f of the chain comes from the TrafficPolicy
+     * field_policies[f] (a ref, or NULL: from `policy`, if given). A
+     * field the named policy does not set adds nothing; a field it sets
+     * with `disable` (jwtAuth, extAuth) or without a tokenBucket
+     * (rateLimit.local) adds nothing either: that is how a more specific
+     * policy switches off what a broader one set. */
+    const char *field_policies[GWF_PF_COUNT];
     const char *const *extensions; /* GatewayExtension refs of any type,
                                       spec.plugin included */
     size_t extension_count;
@@ -159,9 +214,9 @@ typedef struct gwf_plan_request {
 } gwf_plan_request;
 
 /* Builds the chain for one route, in Envoy's filter-stage order:
- * jwtAuth, extAuth, rateLimit.local, rateLimit.global (all from the
- * policy), the requested extensions in the given order, the
- * DirectResponse, the Backend (only an aws Backend adds an entry,
+ * jwtAuth, extAuth, rateLimit.local, rateLimit.global (from the policy,
+ * or field by field from field_policies), the requested extensions in the given
+ * order, the DirectResponse, the Backend (only an aws Backend adds an entry,
  * lambda_signer). A ref that does not resolve is an error such as
  * "TrafficPolicy default/foo not found". The documents involved are
  * checked again, so a plan is well-formed even without a prior

@@ -31,6 +31,7 @@
 #define GWF_RUNTIME_H
 
 #include <gwf/abi.h>
+#include <gwf/manifest.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,14 @@ typedef struct gwf_runtime_options {
     size_t max_body_bytes;
     /* The host's name, shown to plugins as gwf_host.name. */
     const char *host_name;
+    /* Nonzero: gwf_runtime_chain checks only the documents its chain
+     * uses (and their references), not every document loaded. For a
+     * data plane configured by a translator (gwf gateway) that hands it
+     * the operator's whole manifest directory: a policy gwf cannot
+     * honour there fails its own routes closed (the translator's
+     * business), not the whole data plane. gwf_runtime_validate still
+     * checks everything. */
+    int referenced_only;
 } gwf_runtime_options;
 
 gwf_runtime *gwf_runtime_new(const gwf_runtime_options *opts);
@@ -90,7 +99,9 @@ int gwf_runtime_validate(gwf_runtime *rt, gwf_errors *err);
 
 /* What one route uses; each reference is "name" or "namespace/name". */
 typedef struct gwf_route_refs {
-    const char *policy;            /* TrafficPolicy */
+    const char *policy; /* TrafficPolicy */
+    /* Field by field, as gwf_plan_request.field_policies (manifest.h). */
+    const char *field_policies[GWF_PF_COUNT];
     const char *const *extensions; /* GatewayExtensions */
     size_t extension_count;
     const char *direct_response; /* DirectResponse */
