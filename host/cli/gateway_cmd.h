@@ -23,7 +23,7 @@ typedef struct gateway_args {
     size_t class_count;
     const char *output;      /* -o: DIR (render, run) or yaml|json */
     const char *address;     /* --address */
-    const char *plugin_path; /* --plugin-path (for issue 13's plugins) */
+    const char *plugin_path; /* --plugin-path: where the plugins are */
     const char *module;      /* --module: the gwf nginx module */
     const char *nginx;       /* --nginx (run) */
     bool http_include;       /* --http-include */
