@@ -265,6 +265,7 @@ def read_ws_frame(f, limit=1 << 20):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # bursts of connections: no SYN drops
 
     def __init__(self, *args, **kw):
         self.resets = set()

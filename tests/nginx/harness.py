@@ -186,6 +186,11 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: when many paused requests
+    # resume at once (a reload with 50 in flight), the kernel drops the
+    # SYNs beyond it and retries them 1 s, 3 s ... later, long enough
+    # under ASan for nginx's worker_shutdown_timeout to cut a request.
+    request_queue_size = 128
 
 
 class Upstream:
