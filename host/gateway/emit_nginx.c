@@ -772,18 +772,43 @@ location_name(char *buf, size_t size, const gw_rule *r, size_t match,
         snprintf(buf, size, "@%s%s%s_b%ld", r->id, m, p, backend);
 }
 
+/* Whether policy d sets field f only to switch it off (`disable`, or a
+ * rateLimit.local without tokenBucket): it won the field, and the field
+ * adds no plugin. */
+static bool
+field_off(const gwf_doc *d, gwf_policy_field f)
+{
+    static const char *const path[GWF_PF_COUNT] = {
+        "jwtAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
+    const gwf_node *n = gwf_node_find(d->spec, path[f], NULL);
+    if (f == GWF_PF_RATE_LIMIT_LOCAL)
+        return gwf_node_get(n, "tokenBucket") == NULL;
+    const gwf_node *off = gwf_node_get(n, "disable");
+    int on = 0;
+    return gwf_node_type_of(off) == GWF_NODE_MAP ||
+           (gwf_node_bool(off, &on) == 0 && on);
+}
+
 /* The TrafficPolicies of a location: one gwf_policy line per policy,
- * naming the fields it gives (the merged result, attach_policies.c). */
+ * naming the fields it gives (the merged result, attach_policies.c).
+ * A field switched off is left out, and a set of nothing but such fields
+ * writes nothing: nginx then runs no chain for the location at all. */
 static void
 emit_policies(emitter *e, const gw_policy_set *set)
 {
     if (!set)
         return;
+    const gwf_doc *live[GWF_PF_COUNT];
+    for (size_t f = 0; f < GWF_PF_COUNT; f++)
+        live[f] =
+            set->fields[f] && !field_off(set->fields[f], (gwf_policy_field)f)
+                ? set->fields[f]
+                : NULL;
     for (size_t f = 0; f < GWF_PF_COUNT; f++) {
-        const gwf_doc *d = set->fields[f];
+        const gwf_doc *d = live[f];
         bool first = d != NULL;
         for (size_t k = 0; k < f && first; k++)
-            first = set->fields[k] != d;
+            first = live[k] != d;
         if (!first)
             continue; /* written with an earlier field */
         if (!is_dns_name(d->namespace_, false) ||
@@ -796,7 +821,7 @@ emit_policies(emitter *e, const gw_policy_set *set)
         fprintf(e->f, "            gwf_policy \"%s/%s\"", d->namespace_,
                 d->name);
         for (size_t k = f; k < GWF_PF_COUNT; k++)
-            if (set->fields[k] == d)
+            if (live[k] == d)
                 fprintf(e->f, " %s",
                         gwf_policy_field_name((gwf_policy_field)k));
         fprintf(e->f, ";\n");

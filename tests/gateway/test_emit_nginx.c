@@ -566,6 +566,25 @@ test_lambda_without_manifest_paths_is_refused(void **state)
 
 static const char *const policy_paths[] = {"/etc/gwf/manifests"};
 
+/* A TrafficPolicy document named `name` with `spec` (YAML flow). */
+static gwf_tree *
+policy_doc(gwf_doc *d, const char *name, const char *spec)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "kind: TrafficPolicy\nspec: %s\n", spec);
+    gwf_tree *tree = NULL;
+    gwf_diag diag;
+    gwf_diag_init(&diag);
+    assert_int_equal(gwf_tree_parse("tp.yaml", yaml, strlen(yaml),
+                                    GWF_FORMAT_YAML, &tree, &diag),
+                     0);
+    gwf_diag_free(&diag);
+    init_doc(d, "TrafficPolicy", name, 70);
+    d->root = gwf_tree_doc(tree, 0);
+    d->spec = gwf_node_get(d->root, "spec");
+    return tree;
+}
+
 /* Two TrafficPolicies merged: auth from one, both rate limits from the
  * other; one gwf_policy line each, naming its fields. */
 static void
@@ -573,8 +592,12 @@ test_policy_set_becomes_one_gwf_policy_line_per_policy(void **state)
 {
     fixture *f = *state;
     gwf_doc gw_wide, route_tp;
-    init_doc(&gw_wide, "TrafficPolicy", "gw-wide", 70);
-    init_doc(&route_tp, "TrafficPolicy", "route", 80);
+    gwf_tree *t1 =
+        policy_doc(&gw_wide, "gw-wide", "{jwtAuth: {extensionRef: {name: j}}}");
+    gwf_tree *t2 = policy_doc(
+        &route_tp, "route",
+        "{rateLimit: {local: {tokenBucket: {maxTokens: 1, fillInterval: "
+        "1s}}, global: {descriptors: [], extensionRef: {name: rl}}}}");
     const gwf_doc *members[] = {&route_tp, &gw_wide};
     gw_policy_set set = {.fields = {[GWF_PF_JWT_AUTH] = &gw_wide,
                                     [GWF_PF_RATE_LIMIT_LOCAL] = &route_tp,
@@ -598,6 +621,35 @@ test_policy_set_becomes_one_gwf_policy_line_per_policy(void **state)
                     "            gwf_policy \"default/gw-wide\" jwtAuth;\n"
                     "            gwf_policy \"default/route\" rateLimit.local "
                     "rateLimit.global;\n");
+    gwf_tree_free(t1);
+    gwf_tree_free(t2);
+}
+
+/* A field its policy switches off adds no plugin: it is not written, and
+ * a set of nothing else writes no gwf_policy line (no chain runs). */
+static void
+test_switched_off_fields_are_not_written(void **state)
+{
+    fixture *f = *state;
+    gwf_doc off;
+    gwf_tree *t = policy_doc(&off, "off",
+                             "{extAuth: {disable: {}}, jwtAuth: {disable: "
+                             "{}}, rateLimit: {local: {}}}");
+    const gwf_doc *members[] = {&off};
+    gw_policy_set set = {.fields = {[GWF_PF_JWT_AUTH] = &off,
+                                    [GWF_PF_EXT_AUTH] = &off,
+                                    [GWF_PF_RATE_LIMIT_LOCAL] = &off},
+                         .members = members,
+                         .member_count = 1};
+    gw_policy_set *sets[] = {&set};
+    f->model.policy_sets = sets;
+    f->model.policy_set_count = 1;
+    f->entries[0].policy = &set;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_null(strstr(f->out.config, "gwf_policy"));
+    gwf_tree_free(t);
 }
 
 /* An entry a policy gwf cannot honour reaches answers 500 and gets no
@@ -1319,6 +1371,7 @@ main(void)
         T(test_lambda_endpoint_that_is_not_scheme_host_port_is_refused),
         T(test_lambda_without_manifest_paths_is_refused),
         T(test_policy_set_becomes_one_gwf_policy_line_per_policy),
+        T(test_switched_off_fields_are_not_written),
         T(test_entry_failed_closed_answers_its_status),
         T(test_direct_response_rule_gets_its_location),
         T(test_policy_with_a_name_nginx_cannot_take_is_refused),
