@@ -63,6 +63,7 @@ typedef struct fixture {
 static void
 init_doc(gwf_doc *d, const char *kind, const char *name, unsigned line)
 {
+    memset(d, 0, sizeof(*d)); /* no root or spec unless the test gives one */
     d->kind = kind;
     d->api_version = "gateway.networking.k8s.io/v1";
     d->name = name;
