@@ -4,9 +4,10 @@
 # What lives here is what was copied, identical, from script to script:
 # core pinning, loopback ports, starting and stopping the system nginx
 # from a temporary prefix, interleaved rounds of a baseline and gwf with
-# their medians, ratio and PASS/MISS verdict. What each benchmark
-# measures (its wrk runs, which pairs, its other output) stays in its
-# own script.
+# their medians, ratio and PASS/MISS verdict, and the line each figure
+# adds to scripts/bench.sh's one report (bench_report). What each
+# benchmark measures (its wrk runs, which pairs, its other output) stays
+# in its own script.
 #
 # The nginx helpers use the caller's globals: $nginx (the binary), $tmp
 # (the prefix, holding nginx.conf, logs/ and nginx.pid), the pin_nginx
@@ -25,19 +26,28 @@ bench_pin_cores() {
     fi
 }
 
-# bench_free_port [AVOID...]: a loopback port no socket listens on, from a
-# random start in 20000-50000, other than the ports given (those picked
-# already but not yet bound).
+# bench_free_port [AVOID...]: a loopback port no TCP socket uses (listening
+# or connected), other than the ports given (those picked already but not
+# yet bound), from a random start below the ephemeral range: above it,
+# wrk's and everyone else's outgoing connections take their local ports,
+# and a bind there can fail with EADDRINUSE between the check and the
+# listen.
 bench_free_port() {
-    local p=$((20000 + RANDOM % 30000)) avoid taken
+    local lo=10000 hi eph avoid taken p
+    read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+        eph=32768
+    hi=$((eph - 1))
+    [ "$hi" -gt $((lo + 1000)) ] || { lo=20000; hi=30000; }
+    p=$((lo + RANDOM % (hi - lo)))
     while :; do
         taken=
-        [ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ] && taken=1
+        [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && taken=1
         for avoid in "$@"; do
             [ "$p" = "$avoid" ] && taken=1
         done
         [ -z "$taken" ] && break
         p=$((p + 1))
+        [ "$p" -le "$hi" ] || p=$lo
     done
     echo "$p"
 }
@@ -69,9 +79,13 @@ http {
 CONF
 }
 
+# nginx reads an environment variable NGINX as the sockets a binary
+# upgrade hands over, and logs an [emerg] for anything else: the
+# scripts' NGINX (the binary to run) is not passed to it.
+
 # bench_nginx_test: nginx -t on $tmp/nginx.conf; dies if it fails.
 bench_nginx_test() {
-    "$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
+    env -u NGINX "$nginx" -t -q -p "$tmp" -e "$tmp/logs/error.log" -c "$tmp/nginx.conf" ||
         die "nginx -t failed on the generated configuration"
 }
 
@@ -79,8 +93,8 @@ bench_nginx_test() {
 # stderr goes to the caller's. Returns nginx's status, so that a caller
 # can retry on a bind error.
 bench_nginx_launch() {
-    "${pin_nginx[@]}" "$nginx" -p "$tmp" -e "$tmp/logs/error.log" \
-        -c "$tmp/nginx.conf"
+    "${pin_nginx[@]}" env -u NGINX "$nginx" -p "$tmp" \
+        -e "$tmp/logs/error.log" -c "$tmp/nginx.conf"
 }
 
 # bench_nginx_wait_pid: waits up to 5 s for $tmp/nginx.pid (nginx
@@ -159,11 +173,32 @@ bench_verdict() {
         'BEGIN { print (t == 0) ? "" : (r >= t) ? "PASS" : "MISS" }'
 }
 
+# bench_report LABEL BASENAME BASE GWFNAME GWF RATIO TARGET VERDICT: one
+# row of scripts/bench.sh's table, appended to the file $BENCH_REPORT as
+# tab-separated fields after $BENCH_NAME (the benchmark bench.sh is
+# running); does nothing when BENCH_REPORT is unset, so that every
+# run.sh also works alone and prints only its own lines. BASE and GWF
+# carry their unit ("41234 req/s", "12.5 us/op", "2100 KiB"); RATIO is
+# GWF / BASE unless the label says otherwise; TARGET is what the ratio
+# or figure must meet (">= 0.95", "<= 64 KiB"), empty for none, and
+# VERDICT PASS, MISS or empty. Tabs and newlines in a field become
+# spaces.
+bench_report() {
+    [ -n "${BENCH_REPORT:-}" ] || return 0
+    local _f _line=${BENCH_NAME:-$(basename "$(dirname "$0")")}
+    for _f in "$1" "$2" "$3" "$4" "$5" "$6" "$7" "${8:-}"; do
+        _f=${_f//$'\t'/ }
+        _line+=$'\t'${_f//$'\n'/ }
+    done
+    printf '%s\n' "$_line" >>"$BENCH_REPORT"
+}
+
 # bench_pair LABEL BASE BNAME BEXTRA GWF GNAME GEXTRA TARGET: a warm-up
 # ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
 # the caller's `run WHAT DURATION EXTRA`, which prints requests/s; prints
 # the rounds on stderr and "LABEL: BNAME N req/s, GNAME N req/s, ratio R
-# (target >= T) PASS|MISS" (no verdict for target 0). Exits on a failed run.
+# (target >= T) PASS|MISS" (no verdict for target 0), and reports the
+# same figures (bench_report). Exits on a failed run.
 bench_pair() {
     # Locals are prefixed: bash scopes them dynamically, and the caller's
     # run() reads its own globals (such as $base).
@@ -185,4 +220,6 @@ bench_pair() {
     _verdict=$(bench_verdict "$_ratio" "$_target")
     echo "$_label: $_bname $_mb req/s, $_gname $_mg req/s, ratio $_ratio" \
         "${_verdict:+(target >= $_target) $_verdict}"
+    bench_report "$_label" "$_bname" "$_mb req/s" "$_gname" "$_mg req/s" \
+        "$_ratio" "${_verdict:+>= $_target}" "$_verdict"
 }

@@ -63,7 +63,9 @@ CHECKS = int(os.environ.get("CHECKS", "2000"))
 WAVE = int(os.environ.get("WAVE", "200"))
 PROBE_MS = float(os.environ.get("PROBE_MS", "2"))
 GRPC = os.environ.get("GRPC", "1") == "1"
-NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
+# Popped, not read: nginx takes an environment variable NGINX for the
+# sockets of a binary upgrade and logs an [emerg] for anything else.
+NGINX = os.environ.pop("NGINX", "/usr/sbin/nginx")
 API = "gateway.kgateway.dev/v1alpha1"
 
 HTTP_HEADERS = 99   # + Content-Length: maxAnswerHeaders (default) lines

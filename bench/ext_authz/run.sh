@@ -26,14 +26,18 @@
 #
 # Each side does one authz round trip and one upstream round trip per
 # request. Target: gwf >= 1.2x auth_request (no subrequest, connections
-# to the authz server kept alive by libcurl); printed against both
-# baselines.
+# to the authz server kept alive by the SDK's HTTP/1.1 client,
+# gwf/sdk_http.h: one write per check, the answer parsed in place);
+# printed against both baselines.
 #
-# Then (BENCH_GRPC=1) the gRPC mode against the HTTP mode, each against
-# the Python test servers (tests/plugins/ext_authz/authz_grpc.py and
-# authz_http.py): those servers are the bottleneck, so the figure says
-# how the two modes compare end to end with a slow server, not what the
-# plugin costs.
+# Then (BENCH_GRPC=1) the gRPC mode against the HTTP mode, both against
+# one C server (bench/ext_authz/authz_peer.c, built as
+# BUILDDIR/bench/authz_peer): a single-threaded epoll program that
+# answers h2c gRPC Check calls (libnghttp2) and HTTP/1.1 checks, told
+# apart by a connection's first bytes, "allowed, x-user: bench" either
+# way. One server process for both modes, so the server's costs are the
+# same on both sides and the ratio says what the modes cost the gateway.
+# Target: gRPC mode >= HTTP mode (1.0), printed as "gRPC vs HTTP mode".
 #
 # Then the latency of a worker's other requests under load, each with its
 # own nginx, printing the probe's p99 against 50 ms and PASS/MISS:
@@ -60,7 +64,6 @@ bench_timeouts=${BENCH_TIMEOUTS:-1}
 nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-wrk}
 here=$(cd "$(dirname "$0")" && pwd)
-peers=$here/../../tests/plugins/ext_authz
 
 die() { echo "bench/ext_authz: $*" >&2; exit 1; }
 
@@ -69,6 +72,9 @@ module=$builddir/host/nginx/ngx_http_gwf_module.so
 plugin_dir=$builddir/plugins/ext_authz
 [ -f "$module" ] || die "$module is missing (meson setup -Dnginx=enabled)"
 [ -f "$plugin_dir/ext_authz.so" ] || die "$plugin_dir/ext_authz.so is missing"
+authz_peer=$builddir/bench/authz_peer
+[ "$bench_grpc" != 1 ] || [ -x "$authz_peer" ] ||
+    die "$authz_peer is missing (ninja -C BUILDDIR bench/authz_peer)"
 [ -x "$nginx" ] || die "$nginx is not installed"
 command -v "$wrk" >/dev/null || die "wrk is not installed"
 command -v curl >/dev/null || die "curl is not installed"
@@ -92,15 +98,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# start_peer SCRIPT: start a Python test server (in this shell, not in a
-# command substitution, so that cleanup knows its pid); its port goes to
-# $peer_port. Its stdin is a fifo we hold open: it exits when we do.
+# start_peer PROGRAM: start a peer that prints "PORT <n>" (in this shell,
+# not in a command substitution, so that cleanup knows its pid); its port
+# goes to $peer_port. Its stdin is a fifo we hold open: it exits when we
+# do.
 start_peer() {
     local name out line
     name=$(basename "$1" .py)
     out=$tmp/$name.out
     mkfifo "$tmp/$name.in" "$out"
-    /usr/bin/python3 "$1" <"$tmp/$name.in" >"$out" 2>/dev/null &
+    "$1" <"$tmp/$name.in" >"$out" 2>/dev/null &
     peer_pids+=($!)
     # shellcheck disable=SC2034  # held open, never written: EOF stops the peer
     exec {fd}>"$tmp/$name.in"
@@ -108,13 +115,9 @@ start_peer() {
     peer_port=${line#PORT }
 }
 
-grpc_port=0
-py_http_port=0
+peer_port=0
 if [ "$bench_grpc" = 1 ]; then
-    start_peer "$peers/authz_http.py"
-    py_http_port=$peer_port
-    start_peer "$peers/authz_grpc.py"
-    grpc_port=$peer_port
+    start_peer "$authz_peer"
 fi
 
 # After the peers: their ports are taken by then.
@@ -150,48 +153,43 @@ if [ "$bench_grpc" = 1 ]; then
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
-metadata: {name: py-http}
-spec: {static: {hosts: [{host: 127.0.0.1, port: $py_http_port}]}}
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {name: py-grpc}
-spec: {static: {hosts: [{host: 127.0.0.1, port: $grpc_port}]}}
+metadata: {name: c-authz}
+spec: {static: {hosts: [{host: 127.0.0.1, port: $peer_port}]}}
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
-metadata: {name: py-http}
+metadata: {name: c-http}
 spec:
   extAuth:
     httpService:
-      backendRef: {name: py-http}
+      backendRef: {name: c-authz}
       requestTimeout: 2s
       authorizationResponse: {headersToBackend: [x-user]}
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
-metadata: {name: py-grpc}
+metadata: {name: c-grpc}
 spec:
   extAuth:
-    grpcService: {backendRef: {name: py-grpc}, requestTimeout: 2s}
+    grpcService: {backendRef: {name: c-authz}, requestTimeout: 2s}
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
-metadata: {name: py-http}
-spec: {extAuth: {extensionRef: {name: py-http}}}
+metadata: {name: c-http}
+spec: {extAuth: {extensionRef: {name: c-http}}}
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
-metadata: {name: py-grpc}
-spec: {extAuth: {extensionRef: {name: py-grpc}}}
+metadata: {name: c-grpc}
+spec: {extAuth: {extensionRef: {name: c-grpc}}}
 YAML
 fi
-py_locations=
+mode_locations=
 if [ "$bench_grpc" = 1 ]; then
-    py_locations='location /py-http/ { gwf_policy default/py-http;
+    mode_locations='location /c-http/ { gwf_policy default/c-http;
             proxy_pass http://up/; proxy_http_version 1.1;
             proxy_set_header Connection ""; }
-        location /py-grpc/ { gwf_policy default/py-grpc;
+        location /c-grpc/ { gwf_policy default/c-grpc;
             proxy_pass http://up/; proxy_http_version 1.1;
             proxy_set_header Connection ""; }'
 fi
@@ -246,7 +244,7 @@ proxy_up='proxy_pass http://up/; proxy_http_version 1.1;
             gwf_policy default/http;
             $proxy_up
         }
-        $py_locations
+        $mode_locations
     }
     server {
         listen 127.0.0.1:$authz;
@@ -279,8 +277,8 @@ check() {
 check /native/allow
 check /gwf/allow
 if [ "$bench_grpc" = 1 ]; then
-    check /py-http/allow
-    check /py-grpc/allow
+    check /c-http/allow
+    check /c-grpc/allow
 fi
 
 run() {
@@ -304,9 +302,9 @@ bench_pair http-mode /native-default/allow auth_request "$c" /gwf/allow \
 bench_pair http-mode-vs-keepalive /native/allow auth_request+keepalive "$c" \
     /gwf/allow gwf-ext_authz "$c" 1.2 || exit 1
 if [ "$bench_grpc" = 1 ]; then
-    # The Python servers: fewer connections, they are the bottleneck.
-    bench_pair grpc-vs-http /py-http/allow http-mode 8 /py-grpc/allow \
-        grpc-mode 8 0 || exit 1
+    # Both modes against the same C server (authz_peer.c).
+    bench_pair "gRPC vs HTTP mode" /c-http/allow http-mode "$c" \
+        /c-grpc/allow grpc-mode "$c" 1.0 || exit 1
 fi
 if grep -q '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log"; then
     die "nginx logged problems:"$'\n'"$(grep '\[alert\]\|\[crit\]\|\[emerg\]' "$tmp/logs/error.log" | head)"

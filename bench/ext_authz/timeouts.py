@@ -52,7 +52,9 @@ TARGET_P99_MS = 50.0
 CHECKS = int(os.environ.get("CHECKS", "10000"))
 TIMEOUT = os.environ.get("TIMEOUT", "10s")
 PROBE_MS = float(os.environ.get("PROBE_MS", "2"))
-NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
+# Popped, not read: nginx takes an environment variable NGINX for the
+# sockets of a binary upgrade and logs an [emerg] for anything else.
+NGINX = os.environ.pop("NGINX", "/usr/sbin/nginx")
 API = "gateway.kgateway.dev/v1alpha1"
 
 # The authz server: accepts everything, keeps it, never reads or answers.

@@ -218,6 +218,8 @@ verdict=PASS
 [ "$best" -lt 1000 ] || verdict=MISS
 echo "render: $scale_routes HTTPRoutes x $scale_rules rules (x2: path-only" \
     "and header-matching) in $best ms (target < 1000 ms) $verdict"
+bench_report "render ${scale_routes}x$scale_rules" "" "" "gwf gateway render" \
+    "$best ms" "" "< 1000 ms" "$verdict"
 
 # Memory: the hand-written equivalent first, then the rendered routes.
 write_conf "" "$scale_routes" "$scale_rules"
@@ -233,6 +235,9 @@ gateway_rss=$(rss_kib "$master")
 echo "memory: nginx master+worker VmRSS with the hand-written locations" \
     "$((native_rss / 1024)) MiB, with the rendered routes" \
     "$((gateway_rss / 1024)) MiB (ratio $(bench_ratio "$gateway_rss" "$native_rss"))"
+bench_report "nginx memory ${scale_routes}x$scale_rules" hand-written \
+    "$((native_rss / 1024)) MiB" rendered "$((gateway_rss / 1024)) MiB" \
+    "$(bench_ratio "$gateway_rss" "$native_rss")" "" ""
 
 # Reload: one more route, rendered, reloaded, timed to its first answer.
 new_url=http://127.0.0.1:$gateway_port/new-route/x
@@ -260,6 +265,8 @@ verdict=PASS
 [ "$reloaded" -lt 2000 ] || verdict=MISS
 echo "reload: new route answering $reloaded ms after SIGHUP" \
     "(target < 2000 ms) $verdict"
+bench_report "reload ${scale_routes}x$scale_rules" "" "" "SIGHUP to new route" \
+    "$reloaded ms" "" "< 2000 ms" "$verdict"
 if grep -q '\[alert\]\|\[crit\]\|\[emerg\]\|exited on signal' \
     "$tmp/logs/error.log"; then
     die "nginx logged problems:"$'\n'"$(grep '\[alert\]\|\[crit\]\|\[emerg\]\|exited on signal' "$tmp/logs/error.log" | head)"

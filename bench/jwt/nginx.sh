@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # bench/jwt/nginx.sh BUILDDIR - nginx requests/s through jwt_auth (an
 # RS256 token, so every request after the first is a token-cache hit)
-# against the same proxy_pass without it; target >= 0.9.
+# against the same proxy_pass without it; target >= 0.95 (issue 14).
+#
+# The plain proxy gets no token: the ratio includes what nginx itself
+# pays to read a ~600-byte Authorization header. A third location, a
+# plain proxy sent the same token (dropped before the upstream, as
+# jwt_auth drops it), is measured in the same rounds and printed as an
+# information line: jwt_auth's cost alone.
 #
 # One nginx (worker_processes 1) from a temporary prefix, proxying both
 # locations to a second server block of its own (`return 200 "ok"`)
@@ -40,7 +46,7 @@ cleanup() {
         kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null
         for _ in $(seq 50); do [ -f "$tmp/nginx.pid" ] || break; sleep 0.1; done
     fi
-    rm -rf "$tmp"
+    bench_remove_tmp "$tmp" bench/jwt
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -90,6 +96,10 @@ http {
         listen 127.0.0.1:$port;
         location = /plain { proxy_pass http://up/; proxy_http_version 1.1;
                             proxy_set_header Connection ""; }
+        location = /plainhdr { proxy_pass http://up/;
+                               proxy_http_version 1.1;
+                               proxy_set_header Authorization "";
+                               proxy_set_header Connection ""; }
         location = /jwt { gwf_policy api; proxy_pass http://up/;
                           proxy_http_version 1.1;
                           proxy_set_header Connection ""; }
@@ -111,14 +121,22 @@ rps() {
         awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx"; exit 1}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-plain=() jwt=()
+plain=() jwt=() same=()
 for _ in $(seq "$rounds"); do
     plain+=("$(rps "http://127.0.0.1:$port/plain")")
     jwt+=("$(rps -H "Authorization: Bearer $token" "http://127.0.0.1:$port/jwt")")
+    same+=("$(rps -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$port/plainhdr")")
 done
 p=$(printf '%s\n' "${plain[@]}" | median)
 j=$(printf '%s\n' "${jwt[@]}" | median)
+h=$(printf '%s\n' "${same[@]}" | median)
 ratio=$(awk -v a="$j" -v b="$p" 'BEGIN {printf "%.3f", a / b}')
-verdict=$(bench_verdict "$ratio" 0.9)
+same_ratio=$(awk -v a="$j" -v b="$h" 'BEGIN {printf "%.3f", a / b}')
+verdict=$(bench_verdict "$ratio" 0.95)
 echo "proxy without jwt: $p req/s; with jwt_auth (RS256, cached): $j req/s;" \
-     "ratio $ratio (target >= 0.9) $verdict"
+     "ratio $ratio (target >= 0.95) $verdict"
+echo "info: plain proxy sent the same token: $h req/s; jwt_auth vs it:" \
+     "$same_ratio"
+bench_report "RS256 cached vs plain proxy" plain "${p%.*} req/s" jwt_auth \
+    "${j%.*} req/s" "$ratio" ">= 0.95" "$verdict"

@@ -4,8 +4,8 @@
  * connection pipelines their INCRBY + EXPIRE pairs).
  *
  * Runs on the in-process test host (the real runtime and plugin, one
- * worker): keeps CONCURRENCY requests started, waits for each in turn and
- * starts another, until TOTAL have been decided. Every decision is one
+ * worker): keeps CONCURRENCY requests in flight, starting a new one as
+ * soon as one is decided, until TOTAL have been decided. Every decision is one
  * INCRBY + EXPIRE on the same key (the limit is never reached), like
  * `redis-benchmark -P CONCURRENCY INCRBY` / `EXPIRE` in run.sh.
  *
@@ -89,22 +89,31 @@ main(int argc, char **argv)
     /* Warm-up: connect. */
     gwf_test_result_free(gwf_test_run(h, &route, req));
     t0 = now_s();
-    while (done < total) {
+    /* Keep the window full: wait for the oldest request, then collect
+     * every one that finished meanwhile and start one in its place at
+     * once, so that the plugin's work overlaps Redis's as it does in a
+     * worker serving many clients (not waves of CONCURRENCY). */
+    for (long i = 0; i < concurrency && started < total; i++, started++)
+        if (!(inflight[i] = gwf_test_start(h, &route, req, 0)))
+            goto no_start;
+    for (long oldest = 0; done < total; oldest = (oldest + 1) % concurrency) {
+        if (!inflight[oldest])
+            continue;
+        gwf_test_wait(h, inflight[oldest], 1000);
         for (long i = 0; i < concurrency; i++) {
-            if (!inflight[i] && started < total) {
-                inflight[i] = gwf_test_start(h, &route, req, 0);
-                started++;
-            }
-        }
-        for (long i = 0; i < concurrency; i++) {
-            if (!inflight[i])
+            if (!inflight[i] ||
+                gwf_test_outcome(inflight[i]) == GWF_TEST_RUNNING)
                 continue;
-            gwf_test_wait(h, inflight[i], 1000);
             if (gwf_test_outcome(inflight[i]) != GWF_TEST_FORWARDED)
                 failed++;
             gwf_test_result_free(inflight[i]);
             inflight[i] = NULL;
             done++;
+            if (started < total) {
+                if (!(inflight[i] = gwf_test_start(h, &route, req, 0)))
+                    goto no_start;
+                started++;
+            }
         }
     }
     t1 = now_s();
@@ -115,4 +124,7 @@ main(int argc, char **argv)
     gwf_test_request_free(req);
     gwf_test_host_free(h);
     return failed ? 1 : 0;
+no_start:
+    fprintf(stderr, "request did not start: %s\n", gwf_test_error(h));
+    return 1;
 }

@@ -13,12 +13,18 @@
 #               (bench_rl_decisions: CONCURRENCY requests in flight, one
 #               INCRBY + EXPIRE each, pipelined on the worker's connection)
 #               against redis-benchmark's ceiling for the same commands
-#               (-P CONCURRENCY, one client): 1 / (1/INCRBY/s + 1/EXPIRE/s)
+#               (-P CONCURRENCY, one client): 1 / (1/INCRBY/s + 1/EXPIRE/s);
+#               target >= 0.8
 #   global      nginx requests/s through a global Redis limit that is never
-#               reached, against the same proxy without it; target >= 0.8
+#               reached, against the same proxy without it; target >= 0.9
 #   overcache   requests/s for a key over its limit, answered from the
 #               over-limit cache (429, no Redis traffic), against a
-#               DirectResponse 429; target >= 0.95
+#               DirectResponse 429; target >= 0.98
+#
+# All three are wall-clock rates: on a loaded machine they move by tens of
+# percent from run to run (the decisions line most: bench_rl_decisions and
+# redis-server share the cores with whatever else runs). Compare them on
+# a quiet machine, or by CPU time per decision / request.
 #
 # Runs are interleaved (baseline, gwf, ...) after a warm-up; the median of
 # ROUNDS runs of each side gives the ratio. A ratio under target prints
@@ -103,8 +109,12 @@ if [ -x "$decisions" ]; then
     echo "decisions: plugin $rate decisions/s ($concurrency in flight);" \
         "redis-benchmark INCRBY $incr/s, EXPIRE $expire/s, ceiling" \
         "$ceiling decisions/s; ratio $(awk -v r="$rate" -v c="$ceiling" \
-        'BEGIN { printf "%.3f", r / c }'); the test host alone (no Redis)" \
-        "runs $host requests/s"
+        'BEGIN { printf "%.3f", r / c }') (target >= 0.8) $(bench_verdict \
+        "$(bench_ratio "$rate" "$ceiling")" 0.8); the test host alone" \
+        "(no Redis) runs $host requests/s"
+    dratio=$(bench_ratio "$rate" "$ceiling")
+    bench_report decisions redis-benchmark "$ceiling decisions/s" plugin \
+        "$rate decisions/s" "$dratio" ">= 0.8" "$(bench_verdict "$dratio" 0.8)"
 else
     echo "decisions: skipped ($decisions not built)"
 fi
@@ -219,10 +229,12 @@ pair() {  # LABEL BASEPATH GWFPATH WANT2XX TARGET
     ratio=$(bench_ratio "$mg" "$mb")
     echo "$1: $2 $mb req/s, $3 $mg req/s, ratio $ratio (target >= $5)" \
         "$(bench_verdict "$ratio" "$5")"
+    bench_report "$1" "$2" "$mb req/s" "$3" "$mg req/s" "$ratio" ">= $5" \
+        "$(bench_verdict "$ratio" "$5")"
 }
 
-pair global /plain /limited 1 0.8
-pair overcache /dr429 /over 0 0.95
+pair global /plain /limited 1 0.9
+pair overcache /dr429 /over 0 0.98
 echo "overcache: Redis INCRBY calls for the closed key:" \
     "$(redis-cli -p "$rport" get "bench_generic_key_closed_$(( $(date +%s) / 3600 * 3600 ))")" \
     "(1 per worker and window: the rest came from the cache)"

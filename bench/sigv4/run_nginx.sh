@@ -122,9 +122,9 @@ http {
     }
 }
 CONF
-"$nginx" -t -q -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/logs/error.log" ||
+env -u NGINX "$nginx" -t -q -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/logs/error.log" ||
     die "nginx -t failed: $(tail -5 "$tmp/logs/error.log")"
-"${pin_nginx[@]}" "$nginx" -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/logs/error.log"
+"${pin_nginx[@]}" env -u NGINX "$nginx" -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/logs/error.log"
 for _ in $(seq 50); do [ -s "$tmp/nginx.pid" ] && break; sleep 0.1; done
 master=$(cat "$tmp/nginx.pid" 2>/dev/null) || die "nginx did not start"
 
@@ -159,4 +159,7 @@ mp=$(printf '%s\n' "${plain[@]}" | median)
 ms=$(printf '%s\n' "${signed[@]}" | median)
 printf 'unsigned proxy (TLS upstream)   %10.0f requests/s   (%s)\n' "$mp" "${plain[*]}"
 printf 'lambda_signer  (TLS upstream)   %10.0f requests/s   (%s)\n' "$ms" "${signed[*]}"
-awk -v s="$ms" -v p="$mp" 'BEGIN {printf "ratio signed/unsigned           %10.3f\n", s / p}'
+ratio=$(bench_ratio "$ms" "$mp")
+printf 'ratio signed/unsigned           %10s\n' "$ratio"
+bench_report "lambda_signer (TLS upstream)" unsigned "${mp%.*} req/s" \
+    lambda_signer "${ms%.*} req/s" "$ratio" "" ""

@@ -235,6 +235,16 @@ int
 gateway_kgateway_judge(const gateway_args *a, const gwf_manifests *m,
                        gw_model *model)
 {
+    /* Without a kgateway resource there is nothing to ask the runtime
+     * about (every policy, DirectResponse and Backend is one), and
+     * loading it would parse every manifest twice more. */
+    bool any = false;
+    for (size_t i = 0; i < gwf_manifests_count(m) && !any; i++) {
+        const gwf_doc *doc = gwf_manifests_at(m, i);
+        any = doc->kind && reported(doc->kind);
+    }
+    if (!any)
+        return 0;
     gwf_errors e = {0};
     gwf_runtime *rt = runtime_for(a, false, &e);
     if (rt)

@@ -36,11 +36,23 @@
  * first use in the new one.
  * --------------------------------------------------------------------- */
 
-static ngx_uint_t
+/* `lit` is lower case. Inlined with the length first: every reply header
+ * is compared with a few names, and ngx_strncasecmp is a call and a
+ * branchy loop per byte. */
+static ngx_inline ngx_uint_t
 name_is(const char *name, size_t len, const char *lit)
 {
     size_t n = ngx_strlen(lit);
-    return len == n && ngx_strncasecmp((u_char *)name, (u_char *)lit, n) == 0;
+    if (len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        u_char c = (u_char)name[i];
+        if (c >= 'A' && c <= 'Z')
+            c |= 0x20;
+        if (c != (u_char)lit[i])
+            return 0;
+    }
+    return 1;
 }
 
 static hdr_name_t *

@@ -36,13 +36,14 @@ fs_check(gwf_stream *s)
     return GWF_OK;
 }
 
+/* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~", as a bitmap of
+ * the 128 ASCII bytes (every reply header name passes here). */
 static bool
 is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    static const uint64_t tchar[2] = {UINT64_C(0x03ff6cfa00000000),
+                                      UINT64_C(0x57ffffffc7fffffe)};
+    return c < 128 && ((tchar[c >> 6] >> (c & 63)) & 1);
 }
 
 static bool
@@ -385,6 +386,36 @@ h_metric_observe(gwf_instance *i, uint32_t id, const gwf_view *values,
     return record(i, RT_METRIC_OBSERVE, id, values, count, value);
 }
 
+/* Handles: the instance is the owner, so a handle of another instance
+ * or of a config that is gone (rt_metrics_forget) is refused. */
+static gwf_status
+h_metric_series(gwf_instance *i, uint32_t id, const gwf_view *values,
+                size_t count, uint64_t *series)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    return rt_metrics_handle(INST(i)->rt->metrics, id, INST(i), INST(i)->name,
+                             values, count, series);
+}
+
+static gwf_status
+h_metric_series_add(gwf_instance *i, uint64_t series, double delta)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    return rt_metrics_handle_record(INST(i)->rt->metrics, RT_METRIC_ADD,
+                                    INST(i), series, delta);
+}
+
+static gwf_status
+h_metric_series_set(gwf_instance *i, uint64_t series, double value)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    return rt_metrics_handle_record(INST(i)->rt->metrics, RT_METRIC_SET,
+                                    INST(i), series, value);
+}
+
 /* -- Headers ----------------------------------------------------------------
  */
 
@@ -687,10 +718,14 @@ h_resume(gwf_stream *s)
  * names and bytes are refused, and the values are trimmed, into a copy
  * (`*out`, malloc'd, the caller frees it) since the plugin's array is
  * const. */
+/* `out` is `room` entries of the caller's, or NULL: then, or when
+ * `count` is larger, the copy is allocated (a reply with many headers). */
 static gwf_status
-reply_headers_checked(const gwf_header *headers, size_t count, gwf_header **out)
+reply_headers_checked(const gwf_header *headers, size_t count, gwf_header *room,
+                      size_t room_count, gwf_header **out)
 {
-    gwf_header *copy = calloc(count, sizeof(*copy));
+    gwf_header *copy =
+        count <= room_count ? room : calloc(count, sizeof(*copy));
     if (!copy)
         return GWF_ERR_NO_MEMORY;
     for (size_t i = 0; i < count; i++) {
@@ -706,7 +741,8 @@ reply_headers_checked(const gwf_header *headers, size_t count, gwf_header **out)
     *out = copy;
     return GWF_OK;
 bad:
-    free(copy);
+    if (copy != room)
+        free(copy);
     return GWF_ERR_BAD_ARGUMENT;
 }
 
@@ -720,15 +756,18 @@ h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
         return st;
     if (count && !headers)
         return GWF_ERR_BAD_ARGUMENT;
+    /* Replies carry a few headers: checked on the stack, no allocation. */
+    gwf_header room[16];
     gwf_header *checked = NULL;
     if (count) {
-        st = reply_headers_checked(headers, count, &checked);
+        st = reply_headers_checked(headers, count, room, 16, &checked);
         if (st != GWF_OK)
             return st;
     }
     st =
         rt_stream_reply(FS(s), status, checked, count, body, body_len, details);
-    free(checked);
+    if (checked != room)
+        free(checked);
     if (st == GWF_OK)
         FS(s)->dead_at = FS(s)->st->w->invocation;
     return st;
@@ -810,4 +849,7 @@ const gwf_host rt_host_template = {
     .stream_ref_release = rt_stream_ref_release,
     .get_extension = h_get_extension,
     .body_will_change = h_body_will_change,
+    .metric_series = h_metric_series,
+    .metric_series_add = h_metric_series_add,
+    .metric_series_set = h_metric_series_set,
 };

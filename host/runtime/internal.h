@@ -69,6 +69,9 @@ typedef struct rt_series rt_series; /* one metric series (metrics.c) */
  * gwf/exchange.h. */
 
 char *rt_strndup(const char *s, size_t len);
+/* Empty `m` as gwf_memmsg_clear does, but keep its array of fields for
+ * the next message (a stream's local reply: memmsg.c). */
+void rt_memmsg_reset(gwf_memmsg *m);
 char *rt_strdup(const char *s);
 
 /* -- Loaded plugins and configured instances ------------------------------ */
@@ -120,6 +123,9 @@ struct gwf_chain {
     rt_filter *filters;
     size_t count;
     bool wants_body[2];
+    /* A plugin of the chain has stream_complete or stream_destroy: the
+     * end of a stream runs plugin code (else it only frees memory). */
+    bool has_end_hooks;
     /* The runtime's own per-route series, resolved by the first stream
      * (chains built only to validate manifests never show up). */
     rt_series *streams_total;
@@ -143,6 +149,15 @@ gwf_status rt_metrics_define(rt_metrics *m, gwf_metric_kind kind,
 gwf_status rt_metrics_record(rt_metrics *m, int op, uint32_t id,
                              const char *instance, const gwf_view *values,
                              size_t count, double v);
+/* Handles (abi.h metric_series): `owner` is the instance that resolved
+ * the series; a handle is refused for any other owner and once
+ * rt_metrics_forget(owner) ran (its config is gone). */
+gwf_status rt_metrics_handle(rt_metrics *m, uint32_t id, const void *owner,
+                             const char *instance, const gwf_view *values,
+                             size_t count, uint64_t *handle);
+gwf_status rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
+                                    uint64_t handle, double v);
+void rt_metrics_forget(rt_metrics *m, const void *owner);
 char *rt_metrics_text(rt_metrics *m);
 enum { RT_METRIC_ADD, RT_METRIC_SET, RT_METRIC_OBSERVE };
 
@@ -218,6 +233,11 @@ struct gwf_worker {
         char details[64];
         rt_series *series;
     } reply_cache[16];
+    /* Freed streams kept for the next ones (stream.c): a stream's memory
+     * is the one allocation every request makes, and glibc's calloc
+     * never takes it from the thread cache. Linked through live_next. */
+    gwf_rt_stream *spare_streams;
+    uint32_t spare_count;
 };
 
 void rt_worker_enter(gwf_worker *w);

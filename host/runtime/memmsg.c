@@ -10,6 +10,7 @@
  * ":scheme", ":status"; ":authority" is the Host header. Lookups are a
  * linear scan: messages carry tens of headers, not thousands.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,7 @@ mm_remove(void *msg, const char *name, size_t len)
     for (size_t i = 0; i < m->count; i++) {
         gwf_memmsg_field *f = &m->fields[i];
         if (f->name_len == len && strncasecmp(f->name, name, len) == 0) {
-            free(f->name);
-            free(f->value);
+            free(f->name); /* and the value with it */
             continue;
         }
         m->fields[kept++] = *f;
@@ -137,13 +137,20 @@ mm_add(void *msg, const char *name, size_t len, const char *value,
         m->cap = cap;
     }
     gwf_memmsg_field *f = &m->fields[m->count];
-    f->name = rt_strndup(name, len);
-    f->value = rt_strndup(value, value_len);
-    if (!f->name || !f->value) {
-        free(f->name);
-        free(f->value);
+    /* Name and value in one allocation, each NUL-terminated: a reply's
+     * headers are copied on every request that sends one. */
+    if (len > SIZE_MAX / 2 - 2 || value_len > SIZE_MAX / 2)
         return GWF_ERR_NO_MEMORY;
-    }
+    char *block = malloc(len + value_len + 2);
+    if (!block)
+        return GWF_ERR_NO_MEMORY;
+    memcpy(block, name, len);
+    block[len] = '\0';
+    if (value_len)
+        memcpy(block + len + 1, value, value_len);
+    block[len + 1 + value_len] = '\0';
+    f->name = block;
+    f->value = block + len + 1;
     f->name_len = len;
     f->value_len = value_len;
     m->count++;
@@ -189,15 +196,28 @@ mm_set(void *msg, const char *name, size_t len, const char *value,
 void
 gwf_memmsg_clear(gwf_memmsg *m)
 {
-    for (size_t i = 0; i < m->count; i++) {
-        free(m->fields[i].name);
-        free(m->fields[i].value);
-    }
+    for (size_t i = 0; i < m->count; i++)
+        free(m->fields[i].name); /* and the value with it */
     free(m->fields);
     free(m->method);
     free(m->path);
     free(m->scheme);
     memset(m, 0, sizeof *m);
+}
+
+void
+rt_memmsg_reset(gwf_memmsg *m)
+{
+    for (size_t i = 0; i < m->count; i++)
+        free(m->fields[i].name); /* and the value with it */
+    free(m->method);
+    free(m->path);
+    free(m->scheme);
+    gwf_memmsg_field *fields = m->fields;
+    size_t cap = m->cap;
+    memset(m, 0, sizeof *m);
+    m->fields = fields;
+    m->cap = cap;
 }
 
 const gwf_message_ops gwf_memmsg_ops = {

@@ -82,6 +82,20 @@ typedef struct metric {
     series *last;
 } metric;
 
+/* A series resolved to a handle (rt_metrics_handle): recording through
+ * it is an index into pages that never move, an owner check and an add,
+ * with no hash and no lock. Slots are appended under the lock and
+ * published by `handle_count`; an owner whose config is gone is cleared
+ * (rt_metrics_forget), after which its handles are refused. */
+#define HANDLE_PAGE 256
+#define HANDLE_PAGES 256 /* at most 65536 handles per registry */
+
+typedef struct handle_slot {
+    struct series *s;
+    _Atomic(const void *) owner;
+    gwf_metric_kind kind;
+} handle_slot;
+
 struct rt_metrics {
     uint64_t generation; /* tells registries apart in the thread caches */
     pthread_mutex_t lock;
@@ -90,6 +104,8 @@ struct rt_metrics {
     series **table;
     size_t table_cap;
     size_t series_count;
+    handle_slot *handle_pages[HANDLE_PAGES];
+    _Atomic uint32_t handle_count;
 };
 
 /* Each thread remembers the series it recorded to last, by hash: a
@@ -150,6 +166,8 @@ rt_metrics_free(rt_metrics *m)
     }
     free(m->metrics);
     free(m->table);
+    for (size_t i = 0; i < HANDLE_PAGES; i++)
+        free(m->handle_pages[i]);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -484,6 +502,111 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
 out:
     pthread_mutex_unlock(&m->lock);
     return st;
+}
+
+/* -- Handles ---------------------------------------------------------------
+ *
+ * Handle values: the registry's generation in the high 32 bits (a handle
+ * of another registry is refused, not followed), slot index + 1 in the
+ * low ones (0 is never a handle). */
+
+static uint64_t
+handle_encode(const rt_metrics *m, uint32_t index)
+{
+    return (m->generation & 0xffffffffu) << 32 | ((uint64_t)index + 1);
+}
+
+static handle_slot *
+handle_slot_at(rt_metrics *m, uint64_t handle)
+{
+    if ((handle >> 32) != (m->generation & 0xffffffffu))
+        return NULL;
+    uint32_t low = (uint32_t)handle;
+    uint32_t published =
+        atomic_load_explicit(&m->handle_count, memory_order_acquire);
+    if (low == 0 || low > published)
+        return NULL;
+    uint32_t index = low - 1;
+    return &m->handle_pages[index / HANDLE_PAGE][index % HANDLE_PAGE];
+}
+
+gwf_status
+rt_metrics_handle(rt_metrics *m, uint32_t id, const void *owner,
+                  const char *instance, const gwf_view *values, size_t count,
+                  uint64_t *handle)
+{
+    if (!handle || !owner || (count && !values))
+        return GWF_ERR_BAD_ARGUMENT;
+    pthread_mutex_lock(&m->lock);
+    gwf_status st = GWF_OK;
+    if (id >= m->count || m->metrics[id].label_count != count ||
+        m->metrics[id].kind == GWF_METRIC_HISTOGRAM) {
+        st = GWF_ERR_BAD_ARGUMENT;
+        goto out;
+    }
+    series *s = series_get(m, id, instance, values, count);
+    if (!s) {
+        st = GWF_ERR_NO_MEMORY;
+        goto out;
+    }
+    /* The same series for the same owner is the same handle: a plugin
+     * that resolves again (each worker_start, say) does not use up
+     * slots. Config time only, so a scan is fine. */
+    uint32_t n = atomic_load_explicit(&m->handle_count, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        handle_slot *h = &m->handle_pages[i / HANDLE_PAGE][i % HANDLE_PAGE];
+        if (h->s == s && atomic_load(&h->owner) == owner) {
+            *handle = handle_encode(m, i);
+            goto out;
+        }
+    }
+    if (n >= (uint32_t)HANDLE_PAGE * HANDLE_PAGES) {
+        st = GWF_ERR_NO_MEMORY;
+        goto out;
+    }
+    handle_slot **page = &m->handle_pages[n / HANDLE_PAGE];
+    if (!*page && !(*page = calloc(HANDLE_PAGE, sizeof **page))) {
+        st = GWF_ERR_NO_MEMORY;
+        goto out;
+    }
+    handle_slot *h = &(*page)[n % HANDLE_PAGE];
+    h->s = s;
+    h->kind = m->metrics[id].kind;
+    atomic_store(&h->owner, owner);
+    atomic_store_explicit(&m->handle_count, n + 1, memory_order_release);
+    *handle = handle_encode(m, n);
+out:
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+gwf_status
+rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
+                         uint64_t handle, double v)
+{
+    handle_slot *h = handle_slot_at(m, handle);
+    if (!h || !owner ||
+        atomic_load_explicit(&h->owner, memory_order_acquire) != owner ||
+        isnan(v) || !op_allowed(h->kind, op, v))
+        return GWF_ERR_BAD_ARGUMENT;
+    if (op == RT_METRIC_ADD)
+        value_add(&h->s->value, v);
+    else
+        value_set(&h->s->value, v);
+    return GWF_OK;
+}
+
+void
+rt_metrics_forget(rt_metrics *m, const void *owner)
+{
+    pthread_mutex_lock(&m->lock);
+    uint32_t n = atomic_load_explicit(&m->handle_count, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        handle_slot *h = &m->handle_pages[i / HANDLE_PAGE][i % HANDLE_PAGE];
+        if (atomic_load(&h->owner) == owner)
+            atomic_store(&h->owner, NULL);
+    }
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* Label values are escaped as the exposition format requires. */

@@ -158,6 +158,7 @@ gwf_runtime_free(gwf_runtime *rt)
     }
     for (rt_instance *inst = rt->instances, *next; inst; inst = next) {
         next = inst->next;
+        rt_metrics_forget(rt->metrics, inst);
         if (inst->configured && inst->plugin->entry.config_destroy)
             inst->plugin->entry.config_destroy(inst->config);
         instance_free_lookups(inst);
@@ -333,6 +334,8 @@ instance_create(gwf_runtime *rt, const gwf_plan_entry *e, gwf_diag *d)
         inst->configured = true;
         return inst;
     }
+    /* Metric handles it resolved die with the config (abi.h). */
+    rt_metrics_forget(inst->rt->metrics, inst);
     if (st == GWF_OK) {
         /* It complained but said yes: believe the complaint, and do not
          * leak what it built. */
@@ -446,6 +449,8 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
             c->wants_body[GWF_REQUEST] = true;
         if (p->response_body)
             c->wants_body[GWF_RESPONSE] = true;
+        if (p->stream_complete || p->stream_destroy)
+            c->has_end_hooks = true;
     }
     return failed ? -1 : 0;
 }

@@ -229,6 +229,21 @@ dir_reset(rt_dir *d)
     d->acc_pos = -1;
 }
 
+/* What a direction holds, freed for good (the stream is going): most
+ * streams hold nothing, and the stream's memory is zeroed when reused. */
+static void
+dir_free(rt_dir *d)
+{
+    for (size_t i = 0; i < d->qn; i++)
+        gwf_buf_free(&d->q[i].data);
+    if (d->q)
+        free(d->q);
+    if (d->acc.data)
+        gwf_buf_free(&d->acc);
+    if (d->taken.data)
+        gwf_buf_free(&d->taken);
+}
+
 /* -- Framing ----------------------------------------------------------------
  */
 
@@ -758,8 +773,8 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
         return GWF_ERR_BAD_ARGUMENT;
     if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
         return GWF_ERR_WRONG_PHASE;
-    gwf_memmsg_clear(&st->reply_msg);
-    gwf_buf_free(&st->reply_body);
+    rt_memmsg_reset(&st->reply_msg);
+    st->reply_body.len = 0;
     st->reply_msg.status = status;
     for (size_t i = 0; i < count; i++) {
         const gwf_header *h = &headers[i];
@@ -839,11 +854,13 @@ rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
 {
     rt_value *v = value_find(st->values, key, key_len);
     if (!v) {
-        v = calloc(1, sizeof *v);
-        if (!v || !(v->key = rt_strndup(key, key_len))) {
-            free(v);
+        /* One allocation for the record and its key (key_len is bounded
+         * by the host table: at most 256). */
+        v = calloc(1, sizeof *v + key_len + 1);
+        if (!v)
             return GWF_ERR_NO_MEMORY;
-        }
+        v->key = (char *)(v + 1);
+        memcpy(v->key, key, key_len);
         v->key_len = key_len;
         v->next = st->values;
         st->values = v;
@@ -860,7 +877,6 @@ values_free(gwf_rt_stream *st)
     rt_value *v = st->values;
     while (v) {
         rt_value *next = v->next;
-        free(v->key);
         gwf_buf_free(&v->data);
         free(v);
         v = next;
@@ -879,13 +895,86 @@ rt_stream_request_id(gwf_rt_stream *st)
     return st->request_id;
 }
 
+/* Streams come from the worker's spares when one is large enough (the
+ * most recently freed: a worker serves the same few chains), else from
+ * malloc. Under AddressSanitizer every stream is a fresh allocation, so
+ * that a use after free is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPARE_STREAMS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPARE_STREAMS 0
+#endif
+#endif
+#ifndef SPARE_STREAMS
+#define SPARE_STREAMS 16
+#endif
+
+/* A spare keeps the room its local reply had (the array of header
+ * fields, the body buffer), emptied: a route that answers locally
+ * answers so on every request. */
+static gwf_rt_stream *
+stream_alloc(gwf_worker *w, size_t n)
+{
+    size_t size = sizeof(gwf_rt_stream) + n * sizeof(rt_fstream);
+    gwf_rt_stream *st = w->spare_streams;
+    if (st && st->fs_cap >= n) {
+        w->spare_streams = st->live_next;
+        w->spare_count--;
+        n = st->fs_cap;
+        gwf_memmsg_field *fields = st->reply_msg.fields;
+        size_t fields_cap = st->reply_msg.cap;
+        char *body = st->reply_body.data;
+        size_t body_cap = st->reply_body.cap;
+        memset(st, 0, size);
+        st->reply_msg.fields = fields;
+        st->reply_msg.cap = fields_cap;
+        st->reply_body.data = body;
+        st->reply_body.cap = body_cap;
+    } else if ((st = malloc(size))) {
+        memset(st, 0, size);
+    } else {
+        return NULL;
+    }
+    st->fs_cap = (uint32_t)n;
+    return st;
+}
+
+/* `st`'s reply is empty (rt_memmsg_reset) but may keep its room, up to
+ * a small reply's: a spare never holds on to a large body. */
+#define SPARE_REPLY_FIELDS 64
+#define SPARE_REPLY_BODY 4096
+
+static void
+stream_release(gwf_worker *w, gwf_rt_stream *st)
+{
+#if SPARE_STREAMS > 0
+    if (w->spare_count < SPARE_STREAMS) {
+        if (st->reply_msg.cap > SPARE_REPLY_FIELDS)
+            gwf_memmsg_clear(&st->reply_msg);
+        if (st->reply_body.cap > SPARE_REPLY_BODY)
+            gwf_buf_free(&st->reply_body);
+        st->reply_body.len = 0;
+        st->live_next = w->spare_streams;
+        w->spare_streams = st;
+        w->spare_count++;
+        return;
+    }
+#else
+    (void)w;
+#endif
+    gwf_memmsg_clear(&st->reply_msg);
+    gwf_buf_free(&st->reply_body);
+    free(st);
+}
+
 gwf_rt_stream *
 gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
                void *dp_stream, const gwf_message_ops *msg_ops, void *request,
                void *response)
 {
     size_t n = chain->count;
-    gwf_rt_stream *st = calloc(1, sizeof *st + n * sizeof(rt_fstream));
+    gwf_rt_stream *st = stream_alloc(w, n);
     if (!st)
         return NULL;
     st->w = w;
@@ -974,6 +1063,8 @@ gwf_stream_complete(gwf_rt_stream *st)
      * released now, later ones in the call, and none runs. */
     if (st->ref)
         rt_stream_ref_end(st->ref);
+    if (!st->chain->has_end_hooks)
+        return;
     rt_worker_enter(st->w);
     for (size_t i = 0; i < st->chain->count; i++) {
         rt_fstream *fs = &st->fs[i];
@@ -999,22 +1090,29 @@ gwf_stream_free(gwf_rt_stream *st)
     rt_stream_unmark(st);
     rt_stream_cancel_async(st);
     rt_stream_drop_ref(st);
-    rt_worker_enter(w);
-    for (size_t i = 0; i < st->chain->count; i++) {
-        rt_fstream *fs = &st->fs[i];
-        const gwf_plugin *p = &st->chain->filters[i].inst->plugin->entry;
-        if (fs->created && p->stream_destroy) {
-            w->invocation++;
-            p->stream_destroy(&fs->pub, fs->ctx);
+    /* Without destroy hooks no plugin code runs from here on: nothing
+     * can be marked, so there is nothing to serve on the way out. */
+    bool hooks = st->chain->has_end_hooks;
+    if (hooks) {
+        rt_worker_enter(w);
+        for (size_t i = 0; i < st->chain->count; i++) {
+            rt_fstream *fs = &st->fs[i];
+            const gwf_plugin *p = &st->chain->filters[i].inst->plugin->entry;
+            if (fs->created && p->stream_destroy) {
+                w->invocation++;
+                p->stream_destroy(&fs->pub, fs->ctx);
+            }
         }
+        /* Timers a plugin started from its destroy hook die with the
+         * stream. */
+        rt_stream_cancel_async(st);
+        rt_stream_unmark(st);
     }
-    /* Timers a plugin started from its destroy hook die with the stream. */
-    rt_stream_cancel_async(st);
-    rt_stream_unmark(st);
-    dir_reset(&st->dir[0]);
-    dir_reset(&st->dir[1]);
-    gwf_memmsg_clear(&st->reply_msg);
-    gwf_buf_free(&st->reply_body);
+    dir_free(&st->dir[0]);
+    dir_free(&st->dir[1]);
+    if (st->reply_msg.count || st->reply_msg.method || st->reply_msg.path ||
+        st->reply_msg.scheme)
+        rt_memmsg_reset(&st->reply_msg);
     values_free(st);
     rt_series_add(st->chain->streams_active, -1);
     if (st->live_prev)
@@ -1024,6 +1122,7 @@ gwf_stream_free(gwf_rt_stream *st)
     if (st->live_next)
         st->live_next->live_prev = st->live_prev;
     w->live_streams--;
-    free(st);
-    rt_worker_leave(w);
+    stream_release(w, st);
+    if (hooks)
+        rt_worker_leave(w);
 }

@@ -54,7 +54,7 @@ struct rt_fstream {
 
 /* A shared per-stream value. */
 typedef struct rt_value {
-    char *key;
+    char *key; /* in the same allocation, after the record */
     size_t key_len;
     gwf_value_type type;
     gwf_buf data;
@@ -115,6 +115,7 @@ struct gwf_rt_stream {
     gwf_rt_stream *next_pending;
     void (*run_marked)(gwf_rt_stream *st); /* what the worker calls then */
 
+    uint32_t fs_cap; /* entries fs[] has room for (a spare is reused) */
     rt_fstream fs[];
 };
 

@@ -754,6 +754,12 @@ gwf_worker_stop(gwf_worker *w)
     }
     free(w->asyncs.keys);
     free(w->asyncs.vals);
+    for (gwf_rt_stream *st = w->spare_streams, *next; st; st = next) {
+        next = st->live_next;
+        gwf_memmsg_clear(&st->reply_msg); /* the room a spare keeps */
+        gwf_buf_free(&st->reply_body);
+        free(st);
+    }
     free(w);
 }
 

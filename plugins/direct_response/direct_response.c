@@ -61,6 +61,9 @@ typedef struct dr_config {
 
     int has_metric;
     uint32_t replies_metric;
+    /* The series of this instance's status, resolved once where the
+     * host can (ABI 0.3 metric_series); 0: count by label values. */
+    uint64_t replies_series;
 } dr_config;
 
 /* ------------------------------------------------------------------------
@@ -441,9 +444,17 @@ dr_config_create(const gwf_config_init *init, void **config)
         init->instance, GWF_METRIC_COUNTER, "direct_response_replies_total",
         "Local replies sent by direct_response, by status.", labels, 1, NULL, 0,
         &cfg->replies_metric);
-    if (st == GWF_OK)
+    if (st == GWF_OK) {
+        const gwf_host *host = init->instance->host;
+        gwf_view status_label = gwf_cstr(cfg->status_label);
         cfg->has_metric = 1;
-    else
+        if (GWF_HAS_FIELD(host, gwf_host, metric_series_set) &&
+            host->metric_series && host->metric_series_add &&
+            host->metric_series(init->instance, cfg->replies_metric,
+                                &status_label, 1,
+                                &cfg->replies_series) != GWF_OK)
+            cfg->replies_series = 0;
+    } else
         gwf_logf(init->instance, GWF_LOG_WARN,
                  "metric direct_response_replies_total not defined "
                  "(status %d); replies are not counted",
@@ -514,7 +525,9 @@ dr_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
                         cfg->status, (int)st);
         return GWF_CONTINUE;
     }
-    if (cfg->has_metric)
+    if (cfg->replies_series)
+        host->metric_series_add(cfg->instance, cfg->replies_series, 1);
+    else if (cfg->has_metric)
         host->metric_add(cfg->instance, cfg->replies_metric, &status_label, 1,
                          1);
     return GWF_PAUSE;

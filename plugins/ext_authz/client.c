@@ -47,6 +47,12 @@ struct ea_worker {
     gwf_instance *inst;
     CURLM *multi;
     gwf_curl_loop *loop; /* drives `multi` on the host loop */
+    /* HTTP mode to a plain-http server: the SDK's HTTP/1.1 client's
+     * kept-alive connections (NULL otherwise) */
+    gwf_http_pool *http_pool;
+    /* gRPC mode to a plain-http server: the SDK's h2c gRPC client (one
+     * multiplexed connection), NULL otherwise */
+    gwf_grpc_client *grpc;
     /* Easy handles of finished checks, reset and kept for the next ones:
      * saves their setup, and keeps alive the handle a cached HTTP/2
      * connection was opened with. */
@@ -444,10 +450,27 @@ queue_unlink(ea_worker *w, ea_call *call)
     call->queued = 0;
 }
 
+static void on_exchange_done(gwf_http_exchange *x, gwf_http_result result,
+                             int status, const gwf_http_response *response,
+                             void *arg);
+
+/* A call joins the active ones: into the multi handle, or its exchange
+ * sent. No timer of the exchange's own: the filter's requestTimeout
+ * bounds the check and cancels the call (ea_call_cleanup). */
 static int
 enter_multi(ea_worker *w, ea_call *call)
 {
-    if (curl_multi_add_handle(w->multi, call->easy) != CURLM_OK)
+    if (call->grpc_lean) {
+        if (ea_grpc_send(w, call) != 0)
+            return -1;
+    } else if (call->lean) {
+        if (gwf_http_exchange_start(call->exchange, call->send_body,
+                                    call->request_body_len, 0, on_exchange_done,
+                                    call) != GWF_OK) {
+            call->exchange = NULL; /* freed by the failed start */
+            return -1;
+        }
+    } else if (curl_multi_add_handle(w->multi, call->easy) != CURLM_OK)
         return -1;
     call->in_multi = 1;
     w->active++;
@@ -493,6 +516,88 @@ collect_done(ea_worker *w)
         if (call->done)
             call->done(call, result, call->done_arg);
     }
+}
+
+/* The CURLcode of an exchange's end, so that both transports share
+ * ea_http_verdict's notion of retryable; the precise cause stays in
+ * call->http_result. */
+static CURLcode
+exchange_code(ea_call *call, gwf_http_result result)
+{
+    switch (result) {
+    case GWF_HTTP_OK:
+        return CURLE_OK;
+    case GWF_HTTP_ERR_CONNECT:
+        return CURLE_COULDNT_CONNECT;
+    case GWF_HTTP_ERR_SEND:
+        return CURLE_SEND_ERROR;
+    case GWF_HTTP_ERR_RECV:
+        return CURLE_RECV_ERROR;
+    case GWF_HTTP_ERR_TRUNCATED:
+        return call->status ? CURLE_PARTIAL_FILE : CURLE_GOT_NOTHING;
+    case GWF_HTTP_ERR_TIMEOUT:
+        return CURLE_OPERATION_TIMEDOUT;
+    case GWF_HTTP_ERR_TOO_LARGE:
+        call->too_big = 1;
+        return CURLE_WRITE_ERROR;
+    case GWF_HTTP_ERR_TOO_MANY_HEADERS:
+        call->too_many_headers = 1;
+        return CURLE_WRITE_ERROR;
+    case GWF_HTTP_ERR_NO_MEMORY:
+        return CURLE_OUT_OF_MEMORY;
+    default: /* malformed, ambiguous framing */
+        return CURLE_WEIRD_SERVER_REPLY;
+    }
+}
+
+/* Does an allow (200) read header `name`? Only the lists that copy from
+ * it, Connection (which makes names hop-by-hop) and the removals; an
+ * allow's other headers (Date, Server, ...) need no copy. */
+static int
+allow_reads(const ea_config *cfg, const gwf_header *h)
+{
+    const char *name = h->name.ptr;
+    size_t len = h->name.len;
+
+    return (len == 10 && strncasecmp(name, "connection", 10) == 0) ||
+           (len == 30 &&
+            strncasecmp(name, "x-envoy-auth-headers-to-remove", 30) == 0) ||
+           ea_names_has(&cfg->headers_to_backend, name, len) ||
+           ea_names_has(&cfg->headers_on_success, name, len);
+}
+
+/* The SDK's client finished our exchange (a worker callback; the
+ * exchange is freed when this returns). The answer's headers and body
+ * are copied into the call, as libcurl's callbacks do (an allow's only
+ * where ea_http_verdict reads them). */
+static void
+on_exchange_done(gwf_http_exchange *x, gwf_http_result result, int status,
+                 const gwf_http_response *response, void *arg)
+{
+    ea_call *call = arg;
+
+    (void)x;
+    call->exchange = NULL;
+    left_multi(call->worker, call);
+    call->status = status;
+    if (response) {
+        for (size_t i = 0; i < response->header_count; i++) {
+            const gwf_header *h = &response->headers[i];
+            if (status == 200 && !allow_reads(call->worker->cfg, h))
+                continue;
+            if (ea_pairs_add(&call->response_headers, h->name.ptr, h->name.len,
+                             h->value.ptr, h->value.len) != 0) {
+                result = GWF_HTTP_ERR_NO_MEMORY;
+                break;
+            }
+        }
+        gwf_strbuf_append(&call->body, response->body, response->body_len);
+        if (call->body.failed)
+            result = GWF_HTTP_ERR_NO_MEMORY;
+    }
+    call->http_result = result;
+    if (call->done)
+        call->done(call, exchange_code(call, result), call->done_arg);
 }
 
 /* gwf_curl_loop's progress callback. */
@@ -649,6 +754,13 @@ ea_worker_new(const ea_config *cfg)
     curl_multi_setopt(w->multi, CURLMOPT_PIPELINING,
                       ea_h2c_shared_ok(cfg) ? CURLPIPE_MULTIPLEX
                                             : CURLPIPE_NOTHING);
+    if ((cfg->http_peer &&
+         !(w->http_pool = gwf_http_pool_new(w->inst, cfg->http_peer))) ||
+        (cfg->grpc_peer &&
+         !(w->grpc = gwf_grpc_client_new(w->inst, cfg->grpc_peer)))) {
+        ea_worker_free(w);
+        return NULL;
+    }
     return w;
 }
 
@@ -661,12 +773,54 @@ ea_worker_free(ea_worker *w)
      * cleanup closes the cached connections (telling the curl loop, which
      * cancels their watches). */
     curl_multi_cleanup(w->multi);
+    gwf_http_pool_free(w->http_pool);
+    gwf_grpc_client_free(w->grpc);
     while (w->pooled)
         curl_easy_cleanup(w->pool[--w->pooled]);
     gwf_curl_loop_free(w->loop);
     if (w->later_armed) /* nothing is queued: the streams are gone */
         w->inst->host->timer_cancel(w->inst, w->later_timer);
     free(w);
+}
+
+gwf_grpc_client *
+ea_worker_grpc(const ea_worker *w)
+{
+    return w ? w->grpc : NULL;
+}
+
+void
+ea_call_left(ea_call *call)
+{
+    left_multi(call->worker, call);
+}
+
+gwf_http_pool *
+ea_worker_http_pool(const ea_worker *w)
+{
+    return w ? w->http_pool : NULL;
+}
+
+gwf_status
+ea_client_config(ea_config *cfg, gwf_cfg *c)
+{
+    gwf_http_peer_options options = {
+        .limits = {.max_header_bytes = EA_MAX_RESPONSE_BYTES,
+                   .max_headers = cfg->answer_limit.max,
+                   .max_body_bytes = EA_MAX_RESPONSE_BYTES},
+        .max_idle = EA_MAX_IDLE_CONNECTIONS,
+        .max_total = EA_MAX_ACTIVE_CALLS,
+    };
+
+    (void)c;
+    if (cfg->mode != EA_MODE_HTTP || cfg->tls || !cfg->connect_host ||
+        cfg->connect_to)
+        return GWF_OK;
+    /* A name that does not resolve now is left to libcurl, which tries
+     * again per check (and fails the check while it does not). */
+    gwf_http_peer_new(cfg->connect_host, cfg->connect_port, &options,
+                      &cfg->http_peer, NULL, 0);
+    return GWF_OK;
 }
 
 gwf_status
@@ -684,7 +838,22 @@ ea_call_start(ea_worker *w, ea_call *call)
 void
 ea_call_cleanup(ea_call *call)
 {
-    if (call->easy) {
+    if (call->grpc_lean) {
+        ea_worker *w = call->worker;
+        if (call->queued)
+            queue_unlink(w, call);
+        gwf_grpc_call_cancel(call->grpc); /* its stream reset (CANCEL) */
+        if (call->in_multi)
+            left_multi(w, call);
+    } else if (call->lean) {
+        ea_worker *w = call->worker;
+        if (call->queued)
+            queue_unlink(w, call);
+        /* Closes its connection when the answer was not read whole. */
+        gwf_http_exchange_cancel(call->exchange);
+        if (call->in_multi)
+            left_multi(w, call);
+    } else if (call->easy) {
         ea_worker *w = call->worker;
         if (call->queued)
             queue_unlink(w, call);

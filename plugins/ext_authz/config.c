@@ -614,6 +614,10 @@ ea_config_parse(ea_config *cfg, gwf_cfg *c, const json_t *root)
         gwf_cfg_no_memory(c, "");
     if (gwf_cfg_status(c) == GWF_OK && cfg->connect_host)
         build_url(cfg, c);
+    if (gwf_cfg_status(c) == GWF_OK)
+        ea_client_config(cfg, c);
+    if (gwf_cfg_status(c) == GWF_OK)
+        ea_grpc_config(cfg, c);
     return gwf_cfg_status(c);
 }
 
@@ -628,6 +632,8 @@ ea_config_free(ea_config *cfg)
     free(cfg->server_name);
     free(cfg->connect_host);
     curl_slist_free_all(cfg->connect_to);
+    gwf_http_peer_free(cfg->http_peer);
+    gwf_grpc_peer_free(cfg->grpc_peer);
     ea_names_free(&cfg->headers_to_forward);
     for (size_t i = 0;
          cfg->headers_to_add_formats && i < cfg->headers_to_add.count; i++)

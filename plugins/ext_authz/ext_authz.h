@@ -25,6 +25,8 @@
 #include <gwf/sdk_config.h>
 #include <gwf/sdk_curl.h>
 #include <gwf/sdk_format.h>
+#include <gwf/sdk_grpc.h>
+#include <gwf/sdk_http.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -61,6 +63,11 @@
 /* The longest request method a check carries (the longest registered
  * one, UPDATEREDIRECTREF, has 17 bytes): a longer one is refused 400. */
 #define EA_MAX_METHOD_BYTES 32
+/* HTTP mode: the check's request target (pathPrefix + the client's
+ * path), libcurl's bound on a string option (CURL_MAX_INPUT_LENGTH),
+ * kept for both transports: beyond it libcurl silently asked about "/"
+ * instead. A longer target is the client's doing: 400. */
+#define EA_MAX_TARGET_BYTES 8000000
 /* Idle easy handles a worker keeps for reuse. */
 #define EA_EASY_POOL 64
 /* Kept-alive connections to the authz server a worker keeps open. */
@@ -151,6 +158,15 @@ typedef struct ea_config {
     /* With serverName: "name:port:host:port", so that the URL carries the
      * name (SNI, verification) and the connection goes to the Backend. */
     struct curl_slist *connect_to;
+    /* HTTP mode to a plain-http server: the SDK's HTTP/1.1 client
+     * (gwf/sdk_http.h) with this peer, its address resolved when the
+     * config was built (ea_client_config); NULL: libcurl (https) */
+    gwf_http_peer *http_peer;
+    /* gRPC mode to a plain-http server: the SDK's h2c gRPC client
+     * (gwf/sdk_grpc.h) with this peer, resolved when the config was built
+     * (ea_grpc_config); NULL: libcurl (https, or a name that did not
+     * resolve then) */
+    gwf_grpc_peer *grpc_peer;
 
     ea_names headers_to_forward; /* besides authorization and host */
     ea_pairs headers_to_add;     /* HTTP: set on the check request */
@@ -251,6 +267,21 @@ typedef void (*ea_call_done_cb)(ea_call *call, CURLcode result, void *arg);
 struct ea_call {
     ea_worker *worker;
     CURL *easy;
+    /* the SDK's HTTP/1.1 client instead of `easy` (cfg->http_peer):
+     * built by ea_http_prepare, sent by ea_call_start */
+    gwf_http_exchange *exchange;
+    int lean;                    /* this call uses `exchange` */
+    gwf_http_result http_result; /* how the exchange ended */
+    const char *send_body;       /* NULL: no body (request_body or "") */
+    /* the SDK's gRPC client instead of `easy` (cfg->grpc_peer): built by
+     * ea_grpc_prepare, sent by ea_call_start (ea_grpc_send) */
+    int grpc_lean;
+    uint64_t grpc_timeout_ns;
+    gwf_grpc_call *grpc;
+    gwf_grpc_outcome grpc_outcome; /* how it ended, read by the verdict */
+    int grpc_status;
+    int grpc_retryable;
+    const char *grpc_error;
     struct curl_slist *headers;
     ea_call_done_cb done;
     void *done_arg;
@@ -301,11 +332,29 @@ gwf_status ea_later_post(ea_worker *w, ea_later *later, void (*run)(void *arg),
 /* Take it off the queue if it is there (O(1)). */
 void ea_later_cancel(ea_worker *w, ea_later *later);
 ea_worker *ea_worker_new(const ea_config *cfg);
+/* The worker's pool of the SDK's HTTP/1.1 client, or NULL (libcurl). */
+gwf_http_pool *ea_worker_http_pool(const ea_worker *w);
+/* The worker's gRPC client (cfg->grpc_peer), or NULL (libcurl). */
+gwf_grpc_client *ea_worker_grpc(const ea_worker *w);
+/* The call's transfer ended outside libcurl: its place among the
+ * worker's active calls goes to the next waiting one. */
+void ea_call_left(ea_call *call);
+/* grpc_check.c, from config.c once the config is read: the SDK's gRPC
+ * client for a plain-http gRPC server (cfg->grpc_peer, its name resolved
+ * now). GWF_OK; a name that does not resolve now is left to libcurl. */
+gwf_status ea_grpc_config(ea_config *cfg, gwf_cfg *c);
+/* grpc_check.c, from client.c: send a grpc_lean call. 0, or -1 (out of
+ * memory; nothing will be called). */
+int ea_grpc_send(ea_worker *w, ea_call *call);
 /* A uniformly distributed 32-bit number from the worker's own generator
  * (seeded from the kernel's random source): percentageEnabled and the
  * retries' jitter. Not for secrets. */
 uint32_t ea_worker_random(ea_worker *w);
 void ea_worker_free(ea_worker *w);
+/* config.c, once the config is read: pick the transport of HTTP mode
+ * (the SDK's HTTP/1.1 client for a plain-http server, its name resolved
+ * now; libcurl for https). GWF_OK, or an error reported through `c`. */
+gwf_status ea_client_config(ea_config *cfg, gwf_cfg *c);
 /* Start the call; `call->easy` must be set up, with call->worker = w set
  * before ea_call_easy so that it may reuse a pooled handle. GWF_OK or an
  * error (the done callback is not called then). When the worker has

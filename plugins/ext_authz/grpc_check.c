@@ -43,9 +43,10 @@
  * anything is sent (check_carriable).
  *
  * The call is a unary gRPC: one length-prefixed message each way, the
- * result in the grpc-status trailer. libcurl speaks HTTP/2 (h2c with
- * prior knowledge, or ALPN over TLS) and multiplexes the checks of one
- * worker on one connection.
+ * result in the grpc-status trailer. To a plain-http server the SDK's
+ * h2c gRPC client (gwf/sdk_grpc.h) carries it: every check of a worker
+ * is a stream of one multiplexed connection (libcurl 7.88 opened one
+ * connection per check there). Over TLS libcurl speaks HTTP/2 (ALPN).
  */
 #include "ext_authz.h"
 #include "proto.h"
@@ -252,31 +253,74 @@ check_carriable(const ea_config *cfg, gwf_stream *s, const char *body,
     return GWF_OK;
 }
 
-/* "grpc-timeout: <n><unit>": the gRPC spec allows at most 8 digits, so
- * the finest unit whose value fits (microseconds up to 99 s, then
- * milliseconds, seconds, minutes, hours), rounded up so that the server
- * never gives up before we do. */
+/* "grpc-timeout: <n><unit>" for the libcurl path, in the text the SDK's
+ * own gRPC client sends (gwf_grpc_timeout_text: at most 8 digits, the
+ * finest unit that fits, rounded up so that the server never gives up
+ * before we do). */
 void
 ea_grpc_timeout_header(gwf_strbuf *line, uint64_t timeout_ns)
 {
-    static const struct {
-        uint64_t ns;
-        char unit;
-    } units[] = {{UINT64_C(1000), 'u'},
-                 {UINT64_C(1000000), 'm'},
-                 {UINT64_C(1000000000), 'S'},
-                 {UINT64_C(60000000000), 'M'},
-                 {UINT64_C(3600000000000), 'H'}};
-    size_t last = sizeof(units) / sizeof(units[0]) - 1;
+    char text[GWF_GRPC_TIMEOUT_TEXT_SIZE];
 
-    for (size_t i = 0; i <= last; i++) {
-        uint64_t n = (timeout_ns + units[i].ns - 1) / units[i].ns;
-        if (n <= 99999999 || i == last) {
-            gwf_strbuf_appendf(line, "grpc-timeout: %llu%c",
-                               (unsigned long long)n, units[i].unit);
-            return;
-        }
-    }
+    gwf_grpc_timeout_text(text, sizeof(text), timeout_ns);
+    gwf_strbuf_appendf(line, "grpc-timeout: %s", text);
+}
+
+#define EA_CHECK_PATH "/envoy.service.auth.v3.Authorization/Check"
+
+gwf_status
+ea_grpc_config(ea_config *cfg, gwf_cfg *c)
+{
+    gwf_grpc_peer_options options = {
+        .authority = cfg->authority,
+        .max_message = EA_MAX_RESPONSE_BYTES,
+    };
+
+    (void)c;
+    if (cfg->mode != EA_MODE_GRPC || cfg->tls || !cfg->connect_host ||
+        cfg->connect_to)
+        return GWF_OK;
+    /* As in HTTP mode: a name that does not resolve now is left to
+     * libcurl, which tries again per check. */
+    gwf_grpc_peer_new(cfg->connect_host, cfg->connect_port, &options,
+                      &cfg->grpc_peer, NULL, 0);
+    return GWF_OK;
+}
+
+/* The SDK's client ended the call (a worker callback, never inside
+ * ea_call_start or ea_call_cleanup): what the verdict needs is copied,
+ * the SDK's call is freed when this returns. */
+static void
+on_grpc_done(void *arg, gwf_grpc_call *handle, const gwf_grpc_result *r)
+{
+    ea_call *call = arg;
+
+    (void)handle;
+    call->grpc = NULL;
+    ea_call_left(call);
+    call->grpc_outcome = r->outcome;
+    call->grpc_status = r->status;
+    call->grpc_retryable = r->retryable;
+    call->grpc_error = r->error;
+    call->status = r->http_status;
+    if (r->message)
+        gwf_strbuf_append(&call->body, (const char *)r->message,
+                          r->message_len);
+    if (call->done)
+        call->done(call, CURLE_OK, call->done_arg);
+}
+
+int
+ea_grpc_send(ea_worker *w, ea_call *call)
+{
+    gwf_grpc_client *client = ea_worker_grpc(w);
+
+    call->grpc =
+        client ? gwf_grpc_call_start(client, EA_CHECK_PATH, call->request_body,
+                                     call->request_body_len,
+                                     call->grpc_timeout_ns, on_grpc_done, call)
+               : NULL;
+    return call->grpc ? 0 : -1;
 }
 
 gwf_status
@@ -300,6 +344,15 @@ ea_grpc_prepare(const ea_config *cfg, const ea_route *route, gwf_stream *s,
         0) {
         gwf_strbuf_free(&msg);
         return GWF_ERR_NO_MEMORY;
+    }
+    if (cfg->grpc_peer) {
+        call->request_body = msg.data; /* owned by the call now */
+        call->request_body_len = msg.len;
+        call->grpc_lean = 1;
+        /* The filter's requestTimeout timer ends the check and says so;
+         * the SDK's deadline is a backstop 1 ms behind it. */
+        call->grpc_timeout_ns = cfg->timeout_ns + UINT64_C(1000000);
+        return GWF_OK;
     }
     if (!ea_call_easy(cfg, call)) {
         gwf_strbuf_free(&msg);
@@ -656,6 +709,33 @@ bad : {
     return -1;
 }
 
+/* The verdict of a call the SDK's gRPC client carried: the SDK judged
+ * the stream (a cut or malformed answer is FAILED), the message is the
+ * CheckResponse. */
+static void
+grpc_lean_verdict(const ea_config *cfg, const ea_call *call, ea_verdict *v)
+{
+    if (call->grpc_outcome != GWF_GRPC_ANSWERED) {
+        v->error = call->grpc_error
+                       ? call->grpc_error
+                       : "the gRPC call to the authz server failed";
+        v->retryable = call->grpc_retryable;
+        return;
+    }
+    if (call->grpc_status != 0) {
+        v->error = "the Check call failed (grpc-status not 0)";
+        /* UNAVAILABLE (14): the server asks to be tried again. */
+        v->retryable = call->grpc_status == 14;
+        return;
+    }
+    if (call->body.failed) {
+        v->error = "out of memory for the CheckResponse";
+        return;
+    }
+    ea_check_response_decode((const uint8_t *)call->body.data, call->body.len,
+                             &cfg->answer_limit, v);
+}
+
 void
 ea_grpc_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
                 ea_verdict *v)
@@ -667,6 +747,10 @@ ea_grpc_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
 
     memset(v, 0, sizeof(*v));
     v->kind = EA_VERDICT_ERROR;
+    if (call->grpc_lean) {
+        grpc_lean_verdict(cfg, call, v);
+        return;
+    }
     if (call->too_many_headers) {
         v->error = "the gRPC answer has more than " EA_STR(
             EA_MAX_GRPC_METADATA) " header or trailer lines";

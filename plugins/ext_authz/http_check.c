@@ -24,14 +24,26 @@
 #include <string.h>
 #include <strings.h>
 
+/* Where the check request's header lines go: the exchange of the SDK's
+ * HTTP/1.1 client, or libcurl's list. */
+typedef struct line_sink {
+    gwf_http_exchange *exchange;
+    struct curl_slist *list;
+} line_sink;
+
 /* Append "name: value" (curl wants "name;" for an empty value). */
 static int
-add_line(struct curl_slist **list, const char *name, size_t name_len,
-         const char *value, size_t value_len)
+add_line(line_sink *sink, const char *name, size_t name_len, const char *value,
+         size_t value_len)
 {
     gwf_strbuf b = {0};
     struct curl_slist *grown;
 
+    if (sink->exchange)
+        return gwf_http_exchange_header(sink->exchange, name, name_len, value,
+                                        value_len) == GWF_OK
+                   ? 0
+                   : -1;
     if (value_len == 0)
         gwf_strbuf_appendf(&b, "%.*s;", (int)name_len, name);
     else
@@ -41,19 +53,27 @@ add_line(struct curl_slist **list, const char *name, size_t name_len,
         gwf_strbuf_free(&b);
         return -1;
     }
-    grown = curl_slist_append(*list, b.data);
+    grown = curl_slist_append(sink->list, b.data);
     gwf_strbuf_free(&b);
     if (!grown)
         return -1;
-    *list = grown;
+    sink->list = grown;
     return 0;
+}
+
+/* libcurl only: a line that drops a header libcurl adds by itself. */
+static void
+drop_curl_header(line_sink *sink, const char *line)
+{
+    if (!sink->exchange)
+        sink->list = curl_slist_append(sink->list, line);
 }
 
 /* Every value of request header `name` onto the check request, unless
  * headersToAdd will set it. A value that cannot go on a header line is
  * the client's doing: GWF_ERR_BAD_ARGUMENT. */
 static gwf_status
-forward_header(const ea_config *cfg, gwf_stream *s, struct curl_slist **list,
+forward_header(const ea_config *cfg, gwf_stream *s, line_sink *list,
                const char *name, const char **why)
 {
     gwf_view value;
@@ -126,8 +146,8 @@ done:
  * control byte the request carried) is the client's doing:
  * GWF_ERR_BAD_ARGUMENT. */
 static gwf_status
-add_header(const ea_config *cfg, gwf_stream *s, size_t i,
-           struct curl_slist **list, const char **why)
+add_header(const ea_config *cfg, gwf_stream *s, size_t i, line_sink *list,
+           const char **why)
 {
     const ea_pair *p = &cfg->headers_to_add.items[i];
     const gwf_format *format =
@@ -162,20 +182,51 @@ add_header(const ea_config *cfg, gwf_stream *s, size_t i,
  * request had none (an HTTP/1.0 request): "Host:" keeps libcurl from
  * sending the authz server's name instead. headersToAdd may set it. */
 static int
-add_host(const ea_config *cfg, const ea_request *req, struct curl_slist **list)
+add_host(const ea_config *cfg, const ea_request *req, line_sink *list)
 {
-    struct curl_slist *grown;
-
     if (ea_pairs_find(&cfg->headers_to_add, "host", 0))
         return 0;
     if (req->has_authority && req->authority.len)
         return add_line(list, "Host", 4, req->authority.ptr,
                         req->authority.len);
-    grown = curl_slist_append(*list, "Host:");
-    if (!grown)
-        return -1;
-    *list = grown;
+    drop_curl_header(list, "Host:");
     return 0;
+}
+
+/* The check request of the SDK's HTTP/1.1 client: the client's method
+ * and pathPrefix + its raw path, byte for byte; a body (with its
+ * Content-Length) when libcurl would send one: with a method other than
+ * GET and HEAD, or a GET with withRequestBody. */
+static gwf_status
+lean_request(const ea_config *cfg, const ea_request *req, ea_call *call,
+             const char *body, size_t body_len)
+{
+    gwf_strbuf target = {0};
+
+    gwf_strbuf_appendf(&target, "%s", cfg->path_prefix);
+    gwf_strbuf_append(&target, req->path.ptr, req->path.len);
+    if (target.failed) {
+        gwf_strbuf_free(&target);
+        return GWF_ERR_NO_MEMORY;
+    }
+    call->lean = 1;
+    call->exchange = gwf_http_exchange_new(ea_worker_http_pool(call->worker),
+                                           req->method.ptr, req->method.len,
+                                           target.data, target.len);
+    gwf_strbuf_free(&target);
+    if (!call->exchange)
+        return GWF_ERR_NO_MEMORY;
+    if (gwf_view_eq(req->method, "HEAD") ||
+        (gwf_view_eq(req->method, "GET") && !body))
+        return GWF_OK;
+    call->request_body = malloc(body_len ? body_len : 1);
+    if (!call->request_body)
+        return GWF_ERR_NO_MEMORY;
+    if (body_len)
+        memcpy(call->request_body, body, body_len);
+    call->request_body_len = body_len;
+    call->send_body = call->request_body;
+    return GWF_OK;
 }
 
 gwf_status
@@ -184,18 +235,30 @@ ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
                 const char **why)
 {
     ea_request req;
-    struct curl_slist *list = NULL;
+    line_sink list = {0};
     gwf_status st;
 
     st = ea_request_parts(s, &req, why);
     if (st != GWF_OK)
         return st;
-    if (!ea_call_easy(cfg, call))
-        return GWF_ERR_NO_MEMORY;
-    st = set_request_line(cfg, &req, call, body, body_len);
-    if (st != GWF_OK)
-        return st;
-    curl_easy_setopt(call->easy, CURLOPT_PATH_AS_IS, 1L);
+    if (strlen(cfg->path_prefix) > EA_MAX_TARGET_BYTES ||
+        req.path.len > EA_MAX_TARGET_BYTES - strlen(cfg->path_prefix)) {
+        *why = "the request's path is too long to check";
+        return GWF_ERR_BAD_ARGUMENT;
+    }
+    if (cfg->http_peer && call->worker && ea_worker_http_pool(call->worker)) {
+        st = lean_request(cfg, &req, call, body, body_len);
+        if (st != GWF_OK)
+            return st;
+        list.exchange = call->exchange;
+    } else {
+        if (!ea_call_easy(cfg, call))
+            return GWF_ERR_NO_MEMORY;
+        st = set_request_line(cfg, &req, call, body, body_len);
+        if (st != GWF_OK)
+            return st;
+        curl_easy_setopt(call->easy, CURLOPT_PATH_AS_IS, 1L);
+    }
 
     /* Only what Envoy sends: Host, Authorization, headersToForward. */
     st = GWF_ERR_NO_MEMORY;
@@ -222,23 +285,25 @@ ea_http_prepare(const ea_config *cfg, gwf_stream *s, ea_call *call,
     if (partial &&
         add_line(&list, "x-envoy-auth-partial-body", 25, "true", 4) != 0)
         goto fail;
+    if (list.exchange)
+        return GWF_OK;
     /* Drop what libcurl would add by itself. */
     if (!ea_names_has(&cfg->headers_to_forward, "accept", 6) &&
         !ea_pairs_find(&cfg->headers_to_add, "accept", 0))
-        list = curl_slist_append(list, "Accept:");
+        drop_curl_header(&list, "Accept:");
     if (!ea_names_has(&cfg->headers_to_forward, "content-type", 12) &&
         !ea_pairs_find(&cfg->headers_to_add, "content-type", 0))
-        list = curl_slist_append(list, "Content-Type:");
-    list = curl_slist_append(list, "Expect:");
-    if (!list)
+        drop_curl_header(&list, "Content-Type:");
+    drop_curl_header(&list, "Expect:");
+    if (!list.list)
         goto fail;
-    call->headers = list;
-    curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, list);
+    call->headers = list.list;
+    curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, list.list);
     curl_easy_setopt(call->easy, CURLOPT_HTTP_VERSION,
                      (long)CURL_HTTP_VERSION_1_1);
     return GWF_OK;
 fail:
-    curl_slist_free_all(list);
+    curl_slist_free_all(list.list);
     return st;
 }
 
@@ -504,6 +569,24 @@ oom:
     v->error = "out of memory";
 }
 
+/* Why an exchange of the SDK's client failed, for the log. */
+static const char *
+lean_error(gwf_http_result result)
+{
+    switch (result) {
+    case GWF_HTTP_ERR_TRUNCATED:
+        return "the authz server's answer was cut short";
+    case GWF_HTTP_ERR_FRAMING:
+        return "the authz server's answer has an ambiguous length";
+    case GWF_HTTP_ERR_MALFORMED:
+        return "the authz server's answer is not valid HTTP/1.1";
+    case GWF_HTTP_ERR_CONNECT:
+        return "cannot connect to the authz server";
+    default:
+        return gwf_http_result_str(result);
+    }
+}
+
 void
 ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
                 ea_verdict *v)
@@ -521,6 +604,7 @@ ea_http_verdict(const ea_config *cfg, const ea_call *call, CURLcode result,
     if (result != CURLE_OK || call->too_big || call->body.failed) {
         v->kind = EA_VERDICT_ERROR;
         v->error = call->too_big ? "the authz server's answer is too large"
+                   : call->lean  ? lean_error(call->http_result)
                    : result == CURLE_PARTIAL_FILE
                        ? "the authz server's answer was cut short"
                    : result == CURLE_WEIRD_SERVER_REPLY

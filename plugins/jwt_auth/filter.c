@@ -25,8 +25,10 @@
  * timeout timer and waiter_free ends it, so whichever way the wait ends,
  * nothing of it fires later. A verified token is remembered,
  * already rendered as values and headers, in a per-worker cache
- * (cache.c). The stream context is the worker state itself, so a request
- * allocates nothing unless it verifies a new token or has to wait.
+ * (cache.c), with the payload part forwardPayloadHeader sends. The stream
+ * context is the worker state itself, so a request allocates nothing
+ * unless it verifies a new token, has to wait, or has a token taken out
+ * of its query string or cookies.
  */
 #include "jwt_auth.h"
 
@@ -467,6 +469,7 @@ typedef struct verified {
     size_t value_count;
     gwf_strbuf *headers; /* one per claimsToHeaders entry; data NULL: none */
     size_t header_count;
+    gwf_strbuf payload; /* forwardPayloadHeader: the base64url payload */
 } verified;
 
 static void
@@ -482,6 +485,7 @@ verified_free(void *arg)
     }
     for (size_t i = 0; i < v->header_count; i++)
         gwf_strbuf_free(&v->headers[i]);
+    gwf_strbuf_free(&v->payload);
     free(v->values);
     free(v->headers);
     free(v);
@@ -577,14 +581,34 @@ render_headers(verified *v, const jwt_provider *p, const json_t *claims)
     return 0;
 }
 
+/* The payload part, still base64url, as Envoy forwards it. `token` has
+ * two dots: it parsed. */
+static int
+render_payload(verified *v, const jwt_provider *p, gwf_view token)
+{
+    const char *dot1, *dot2;
+
+    if (!p->forward_payload_header)
+        return 0;
+    dot1 = memchr(token.ptr, '.', token.len);
+    dot2 =
+        dot1 ? memchr(dot1 + 1, '.', token.len - (size_t)(dot1 + 1 - token.ptr))
+             : NULL;
+    if (!dot2)
+        return -1;
+    gwf_strbuf_append(&v->payload, dot1 + 1, (size_t)(dot2 - dot1 - 1));
+    return v->payload.failed ? -1 : 0;
+}
+
 static verified *
-render(const jwt_provider *p, const json_t *claims)
+render(const jwt_provider *p, const json_t *claims, gwf_view token)
 {
     verified *v = calloc(1, sizeof(*v));
 
     if (!v)
         return NULL;
-    if (render_values(v, claims) != 0 || render_headers(v, p, claims) != 0) {
+    if (render_values(v, claims) != 0 || render_headers(v, p, claims) != 0 ||
+        render_payload(v, p, token) != 0) {
         verified_free(v);
         return NULL;
     }
@@ -643,7 +667,7 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
     }
     jwt_jws_clear(&jws);
     if (a.result == JWT_OK) {
-        *out = render(p, a.claims);
+        *out = render(p, a.claims, token);
         if (!*out) {
             a.result = JWT_ERR_MALFORMED; /* no memory: refuse, never guess */
         } else if (w->cache) {
@@ -708,14 +732,42 @@ remove_client_headers(gwf_stream *s, const jwt_config *cfg)
  * Replies
  * --------------------------------------------------------------------- */
 
-static void
-count(const jwt_config *cfg, const char *result)
-{
-    gwf_view label = gwf_cstr(result);
+static const char *const outcome_label[JWT_OUTCOME_COUNT] = {
+    "allowed", "missing_allowed", "missing", "invalid", "forbidden"};
 
-    if (cfg->has_metric)
-        cfg->instance->host->metric_add(cfg->instance, cfg->metric, &label, 1,
-                                        1);
+static void
+count(const jwt_config *cfg, jwt_outcome outcome)
+{
+    const gwf_host *host = cfg->instance->host;
+    gwf_view label;
+
+    if (cfg->has_series) {
+        host->metric_series_add(cfg->instance, cfg->series[outcome], 1);
+        return;
+    }
+    if (!cfg->has_metric)
+        return;
+    label = gwf_cstr(outcome_label[outcome]);
+    host->metric_add(cfg->instance, cfg->metric, &label, 1, 1);
+}
+
+/* [main] Resolve the counter's series once, when the host can (ABI 0.3);
+ * else every count finds its series by label. */
+static void
+resolve_series(jwt_config *cfg)
+{
+    const gwf_host *host = cfg->instance->host;
+
+    if (!cfg->has_metric || !GWF_HAS_FIELD(host, gwf_host, metric_series_add) ||
+        !host->metric_series || !host->metric_series_add)
+        return;
+    for (size_t i = 0; i < JWT_OUTCOME_COUNT; i++) {
+        gwf_view label = gwf_cstr(outcome_label[i]);
+        if (host->metric_series(cfg->instance, cfg->metric, &label, 1,
+                                &cfg->series[i]) != GWF_OK)
+            return;
+    }
+    cfg->has_series = 1;
 }
 
 /* realm="<scheme>://<authority><path without query>", as Envoy does,
@@ -776,9 +828,9 @@ deny(gwf_stream *s, const jwt_config *cfg, int token_present, jwt_result why)
     headers[1].name = gwf_cstr("content-type");
     headers[1].value = gwf_cstr("text/plain");
     gwf_stream_logf(s, GWF_LOG_DEBUG, "request refused: %s", body);
-    count(cfg, status == 403   ? "forbidden"
-               : token_present ? "invalid"
-                               : "missing");
+    count(cfg, status == 403   ? JWT_OUTCOME_FORBIDDEN
+               : token_present ? JWT_OUTCOME_INVALID
+                               : JWT_OUTCOME_MISSING);
     if (s->host->send_local_reply(s, status, headers, 2, body, strlen(body),
                                   details) != GWF_OK)
         return GWF_CONTINUE; /* the host logged why; nothing else to do */
@@ -786,37 +838,20 @@ deny(gwf_stream *s, const jwt_config *cfg, int token_present, jwt_result why)
 }
 
 static void
-allow(gwf_stream *s, const jwt_config *cfg, size_t index, gwf_view token,
-      const verified *v)
+allow(gwf_stream *s, const jwt_config *cfg, size_t index, const verified *v)
 {
     const jwt_provider *p = &cfg->providers[index];
-    char *copy = NULL;
 
-    /* The token view points into the header map, which the calls below
-     * change: keep our own copy for the payload header. */
-    if (p->forward_payload_header) {
-        copy = strndup(token.ptr, token.len);
-        token.ptr = copy;
-        if (!copy)
-            token.len = 0;
-    }
     apply_claims(s, p, index, v);
-    if (p->forward_payload_header && token.len) {
-        /* The payload part, still base64url, as Envoy forwards it. */
-        const char *dot1 = memchr(token.ptr, '.', token.len);
-        const char *dot2 =
-            dot1 ? memchr(dot1 + 1, '.',
-                          token.len - (size_t)(dot1 + 1 - token.ptr))
-                 : NULL;
-        if (dot2)
-            s->host->header_set(s, GWF_REQUEST, p->forward_payload_header,
-                                strlen(p->forward_payload_header), dot1 + 1,
-                                (size_t)(dot2 - dot1 - 1));
-    }
-    free(copy);
+    /* Rendered with the claims: the token's view into the header map
+     * may not survive the calls above, and a hit copies nothing. */
+    if (p->forward_payload_header && v->payload.data)
+        s->host->header_set(s, GWF_REQUEST, p->forward_payload_header,
+                            strlen(p->forward_payload_header), v->payload.data,
+                            v->payload.len);
     if (!p->forward_token)
         strip_token(s, p);
-    count(cfg, "allowed");
+    count(cfg, JWT_OUTCOME_ALLOWED);
 }
 
 /* ------------------------------------------------------------------------
@@ -947,7 +982,8 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
     jwt_result why = JWT_OK;
     int token_present = 0, refused = 0;
 
-    memset(places, 0, sizeof(places));
+    /* Only the places in use: the table is sized for the most providers. */
+    memset(places, 0, cfg->provider_count * sizeof(places[0]));
     if (check_places(s, w, may_wait, now, places, &first, wait_for) ==
         VERDICT_WAIT) {
         if (first.owned)
@@ -962,7 +998,7 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
         }
     }
     if (first.v && !refused) {
-        allow(s, cfg, first.index, first.token, first.v);
+        allow(s, cfg, first.index, first.v);
         strip_other_tokens(s, cfg, places, first.index);
         if (first.owned)
             verified_free(first.v);
@@ -971,7 +1007,7 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
     if (first.owned)
         verified_free(first.v);
     if (!token_present && cfg->allow_missing) {
-        count(cfg, "missing_allowed");
+        count(cfg, JWT_OUTCOME_MISSING_ALLOWED);
         return VERDICT_ALLOWED;
     }
     return deny(s, cfg, token_present, why) == GWF_PAUSE ? VERDICT_REPLIED
@@ -1172,8 +1208,10 @@ jwt_config_create(const gwf_config_init *init, void **config)
     if (init->instance->host->metric_define(
             init->instance, GWF_METRIC_COUNTER, "jwt_auth_requests_total",
             "Requests seen by jwt_auth, by result.", labels, 1, NULL, 0,
-            &plugin->cfg.metric) == GWF_OK)
+            &plugin->cfg.metric) == GWF_OK) {
         plugin->cfg.has_metric = 1;
+        resolve_series(&plugin->cfg);
+    }
     *config = plugin;
     return GWF_OK;
 }

@@ -247,6 +247,16 @@ typedef struct jwt_provider {
     int64_t retry_max_ms;
 } jwt_provider;
 
+/* The `result` label of jwt_auth_requests_total. */
+typedef enum jwt_outcome {
+    JWT_OUTCOME_ALLOWED = 0,
+    JWT_OUTCOME_MISSING_ALLOWED,
+    JWT_OUTCOME_MISSING,
+    JWT_OUTCOME_INVALID,
+    JWT_OUTCOME_FORBIDDEN,
+    JWT_OUTCOME_COUNT
+} jwt_outcome;
+
 typedef struct jwt_config {
     gwf_instance *instance;
     json_t *doc;
@@ -256,7 +266,11 @@ typedef struct jwt_config {
     size_t cache_entries; /* per worker; 0 disables the cache */
     int has_metric;
     uint32_t metric; /* jwt_auth_requests_total{result} */
-    int has_remote;  /* some provider fetches its keys */
+    /* Its series, one per jwt_outcome, resolved once when the host has
+     * series handles (ABI 0.3): counting is then an index and an add. */
+    int has_series;
+    uint64_t series[JWT_OUTCOME_COUNT];
+    int has_remote; /* some provider fetches its keys */
 } jwt_config;
 
 /* Slots: kgateway's 32 providers, each with an alias slot at most. */
@@ -289,15 +303,21 @@ typedef struct jwt_cache jwt_cache;
  * on no memory. */
 jwt_cache *jwt_cache_new(size_t entries, void (*release)(void *));
 void jwt_cache_free(jwt_cache *c);
-/* What was put for a token that `provider` verified before, if the entry
- * is still valid at `now_s` (never beyond the token's exp plus skew).
- * Borrowed: valid until the next jwt_cache_put. */
+/* What was put for a token that `provider` verified before: the same
+ * bytes (compared in full, in constant time), still valid at `now_s`
+ * (never beyond the token's exp plus skew; an expired entry is dropped).
+ * No allocation, no hashing beyond the token's last 32 bytes. Borrowed:
+ * valid until the next jwt_cache_put. NULL when `c` is NULL. */
 void *jwt_cache_get(jwt_cache *c, const char *token, size_t len,
                     size_t provider, int64_t now_s);
-/* Remember a verified token until `valid_until_s`; takes ownership of
- * `value` (released at once when there is no cache). */
+/* Remember a verified token until `valid_until_s` (the cache keeps its
+ * own copy of the token); takes ownership of `value`, released at once
+ * when there is no memory for the copy. With `c` NULL nothing happens and
+ * `value` stays the caller's. */
 void jwt_cache_put(jwt_cache *c, const char *token, size_t len, size_t provider,
                    int64_t valid_until_s, void *value);
+/* Entries in use (at most the slot count). */
+size_t jwt_cache_count(const jwt_cache *c);
 
 /* ------------------------------------------------------------------------
  * Remote JWKS (remote.c): one fetcher per worker, libcurl multi-socket

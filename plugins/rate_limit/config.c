@@ -479,6 +479,7 @@ rls_url(rl_config *cfg, gwf_cfg *c, const char *host, uint16_t port)
     }
     cfg->rls.base_url = b.data;
     cfg->rls.connect_to = to.data;
+    rl_rls_resolve(cfg, host, port);
 }
 
 /* grpcService.retry {attempts (default 1, 0 allowed), backoff
@@ -693,6 +694,7 @@ rl_config_free(rl_config *cfg)
     free(cfg->rls.authority);
     free(cfg->rls.ca_file);
     free(cfg->rls.server_name);
+    gwf_grpc_peer_free(cfg->rls.peer);
     free(cfg->redis.host);
     rl_addresses_free(cfg->redis.addrs, cfg->redis.addr_count);
     free(cfg->redis.username);

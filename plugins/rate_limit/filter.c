@@ -27,6 +27,14 @@
  * hiredis still owes it replies. So the decision is freed by whichever of
  * stream_destroy and the last reply comes last.
  *
+ * The request path allocates as little as it can: keys are built in the
+ * worker's reused buffer, the decision is made on the stack, and only a
+ * decision that must wait for Redis is copied to the heap (one
+ * allocation: the decision, its slots and their keys). A key answered
+ * from the over-limit cache costs no allocation and no Redis work; the
+ * decisions metric counts through series handles resolved when the
+ * config loads, and the numbers in headers are formatted without printf.
+ *
  * Global shape through a rate limit service (grpcService): the route's
  * descriptors become one RateLimitRequest (see "RLS mode" below), the
  * stream pauses under a timer (`timeout`) while rls.c makes the call, and
@@ -50,6 +58,10 @@ typedef struct rl_worker {
     rl_rls *rls; /* RLS mode */
     rl_redis *redis;
     rl_cache *cache;
+    /* The keys of the decision being made, one after the other: reused
+     * by every request, so a key costs no allocation once the buffer has
+     * grown to the longest seen. */
+    gwf_strbuf keys;
     int stopping;
 } rl_worker;
 
@@ -59,7 +71,8 @@ typedef struct rl_stream rl_stream;
 typedef struct rl_slot {
     rl_decision *d;
     const rl_limit *limit;
-    char *key;
+    const char *key; /* in the decision (or the worker's buffer) */
+    size_t key_off;  /* where build_slot put it in the worker's buffer */
     size_t key_len;
     int state;
     long long count;          /* fixed window: the count after INCRBY */
@@ -77,7 +90,10 @@ struct rl_decision {
     uint64_t timer_id;
     int64_t now_s;
     int64_t now_ms;
-    rl_slot slots[RL_MAX_DESCRIPTORS];
+    /* n of them. A decision answered without Redis lives on the stack
+     * of global_request_headers; one that waits for Redis is one
+     * allocation: this header, its slots, then their keys. */
+    rl_slot *slots;
 };
 
 struct rl_stream {
@@ -87,7 +103,7 @@ struct rl_stream {
     rl_worker *w;
     rl_decision *d;
     int add_headers; /* x-ratelimit-* on the upstream's response */
-    char limit_hdr[64], remaining_hdr[24], reset_hdr[24];
+    char limit_hdr[72], remaining_hdr[24], reset_hdr[24];
     /* RLS mode: the call in flight and its timer (`timeout`), and what
      * an allowing answer adds to the upstream's response. */
     rl_rls_call *rls_call;
@@ -99,6 +115,31 @@ struct rl_stream {
 /* ------------------------------------------------------------------------
  * Config hooks [main]
  * --------------------------------------------------------------------- */
+
+static const char *const outcome_names[RL_OUTCOME_COUNT] = {
+    "allowed", "near_limit", "over_limit", "shadow_mode", "error"};
+
+/* Resolve each limit's decision series once, so that a decision counts
+ * with an index and an add (no label hashing on the request path). A
+ * host without series handles leaves them 0: metric_add then. */
+static void
+resolve_series(rl_config *cfg, rl_node *node)
+{
+    const gwf_host *host = cfg->instance->host;
+
+    if (node->has_limit) {
+        for (int o = 0; o < RL_OUTCOME_COUNT; o++) {
+            gwf_view labels[2] = {gwf_cstr(node->limit.metric_label),
+                                  gwf_cstr(outcome_names[o])};
+            if (host->metric_series(cfg->instance, cfg->metrics.decisions,
+                                    labels, 2,
+                                    &node->limit.series[o]) != GWF_OK)
+                node->limit.series[o] = 0;
+        }
+    }
+    for (size_t i = 0; i < node->child_count; i++)
+        resolve_series(cfg, &node->children[i]);
+}
 
 static void
 define_metrics(rl_config *cfg)
@@ -143,6 +184,9 @@ define_metrics(rl_config *cfg)
             "Time from sending INCRBY to its reply.", NULL, 0, buckets,
             sizeof(buckets) / sizeof(buckets[0]), &cfg->metrics.redis_latency);
     cfg->metrics.ok = st == GWF_OK;
+    if (cfg->metrics.ok && GWF_HAS_FIELD(host, gwf_host, metric_series_add) &&
+        host->metric_series && host->metric_series_add)
+        resolve_series(cfg, &cfg->root);
 }
 
 static gwf_status
@@ -280,6 +324,7 @@ rl_worker_stop(void *config, void *worker)
     rl_rls_free(w->rls);
     rl_redis_free(w->redis);
     rl_cache_free(w->cache);
+    gwf_strbuf_free(&w->keys);
     free(w);
 }
 
@@ -305,9 +350,7 @@ rl_stream_create(gwf_stream *s, const gwf_stream_init *init, void **out)
 static void
 decision_free(rl_decision *d)
 {
-    for (size_t i = 0; i < d->n; i++)
-        free(d->slots[i].key);
-    free(d);
+    free(d); /* its slots and keys with it */
 }
 
 static void rls_forget(rl_stream *st);
@@ -328,14 +371,19 @@ rl_stream_destroy(gwf_stream *s, void *ctx)
 }
 
 static void
-count_outcome(const rl_config *cfg, const rl_limit *limit, const char *outcome)
+count_outcome(const rl_config *cfg, const rl_limit *limit, int outcome)
 {
     gwf_view labels[2];
 
     if (!cfg->metrics.ok)
         return;
+    if (limit->series[outcome]) {
+        cfg->instance->host->metric_series_add(cfg->instance,
+                                               limit->series[outcome], 1);
+        return;
+    }
     labels[0] = gwf_cstr(limit->metric_label);
-    labels[1] = gwf_cstr(outcome);
+    labels[1] = gwf_cstr(outcome_names[outcome]);
     cfg->instance->host->metric_add(cfg->instance, cfg->metrics.decisions,
                                     labels, 2, 1);
 }
@@ -411,27 +459,27 @@ decision_judge_slot(rl_decision *d, rl_slot *slot, decision_summary *sum)
 
     if (slot->state == SLOT_PENDING || slot->state == SLOT_ERROR) {
         sum->errors++;
-        count_outcome(cfg, limit, "error");
+        count_outcome(cfg, limit, RL_OUTCOME_ERROR);
         return;
     }
     slot_judge(d, slot, &v);
     if (v.over) {
         if (limit->shadow_mode) {
-            count_outcome(cfg, limit, "shadow_mode");
+            count_outcome(cfg, limit, RL_OUTCOME_SHADOW_MODE);
             return;
         }
         sum->over++;
         if (v.retry_s > sum->retry_after)
             sum->retry_after = v.retry_s;
-        count_outcome(cfg, limit, "over_limit");
+        count_outcome(cfg, limit, RL_OUTCOME_OVER_LIMIT);
         if (slot->state == SLOT_OK && cfg->over_limit_cache &&
             v.cache_until > d->now_s && d->w && !d->w->stopping)
             rl_cache_put(d->w->cache, slot->key, slot->key_len, v.cache_until,
                          d->now_s);
     } else if (v.near) {
-        count_outcome(cfg, limit, "near_limit");
+        count_outcome(cfg, limit, RL_OUTCOME_NEAR_LIMIT);
     } else {
-        count_outcome(cfg, limit, "allowed");
+        count_outcome(cfg, limit, RL_OUTCOME_ALLOWED);
     }
     if (limit->shadow_mode)
         return;
@@ -447,17 +495,41 @@ decision_judge_slot(rl_decision *d, rl_slot *slot, decision_summary *sum)
 /* The x-ratelimit-* values (draft 03) of the limit with the fewest
  * requests left, kept on the stream for the upstream's response and for
  * a 429. */
+/* `v` in decimal at `p`, NUL-ended: the NUL's address. `p` has room
+ * for 21 bytes (22 for a negative value). */
+static char *
+put_u64_z(char *p, uint64_t v)
+{
+    p += rl_format_u64(p, v);
+    *p = '\0';
+    return p;
+}
+
+static char *
+put_i64_z(char *p, int64_t v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return put_u64_z(p, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64_z(p, (uint64_t)v);
+}
+
 static void
 decision_set_headers(rl_stream *st, const decision_summary *sum)
 {
+    char *p;
+
     if (!sum->have_min || st->cfg->headers != RL_HEADERS_DRAFT03)
         return;
-    snprintf(st->limit_hdr, sizeof(st->limit_hdr),
-             "%" PRIu64 ", %" PRIu64 ";w=%" PRIu64, sum->min_limit,
-             sum->min_limit, sum->min_window);
-    snprintf(st->remaining_hdr, sizeof(st->remaining_hdr), "%" PRIu64,
-             sum->min_remaining);
-    snprintf(st->reset_hdr, sizeof(st->reset_hdr), "%" PRId64, sum->min_reset);
+    /* "<limit>, <limit>;w=<window>" (at most 20 + 2 + 20 + 3 + 20). */
+    p = put_u64_z(st->limit_hdr, sum->min_limit);
+    memcpy(p, ", ", 2);
+    p = put_u64_z(p + 2, sum->min_limit);
+    memcpy(p, ";w=", 3);
+    put_u64_z(p + 3, sum->min_window);
+    put_u64_z(st->remaining_hdr, sum->min_remaining);
+    put_i64_z(st->reset_hdr, sum->min_reset);
     st->add_headers = 1;
 }
 
@@ -470,10 +542,11 @@ decision_reply_over(rl_stream *st, const decision_summary *sum)
     gwf_header headers[4];
     size_t count = 0;
     char retry[24];
+    size_t retry_len = rl_format_u64(
+        retry, sum->retry_after > 0 ? (uint64_t)sum->retry_after : 1);
 
-    snprintf(retry, sizeof(retry), "%" PRId64,
-             sum->retry_after > 0 ? sum->retry_after : 1);
-    headers[count++] = (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};
+    headers[count++] =
+        (gwf_header){gwf_cstr("retry-after"), (gwf_view){retry, retry_len}};
     if (st->add_headers) {
         headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-limit"),
                                         gwf_cstr(st->limit_hdr)};
@@ -627,7 +700,8 @@ entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
 /* What build_slot made of one route descriptor. */
 enum { DESCRIPTOR_SKIPPED = 0, DESCRIPTOR_LIMITED = 1 };
 
-/* Build `slot` for route descriptor `ds`: DESCRIPTOR_LIMITED if it has a
+/* Build `slot` for route descriptor `ds`, its key appended to the
+ * worker's buffer (at slot->key_off): DESCRIPTOR_LIMITED if it has a
  * limit (the slot is then pending, or already SLOT_ERROR when its key
  * could not be made: that is our failure, so the fail mode decides it,
  * never a silent "not limited"), else DESCRIPTOR_SKIPPED (a source is
@@ -640,7 +714,8 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
     rl_entry entries[RL_MAX_ENTRIES];
     char scratch[RL_MAX_ENTRIES][24];
     const rl_limit *limit;
-    gwf_strbuf key = {0};
+    gwf_strbuf *key = &d->w->keys;
+    size_t off = key->len;
 
     for (size_t i = 0; i < ds->entry_count; i++) {
         gwf_view v;
@@ -660,22 +735,23 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
     slot->window_end =
         (int64_t)(rl_window_start(d->now_s, limit->unit_seconds) +
                   limit->unit_seconds);
+    slot->key = NULL;
+    slot->key_len = 0;
+    slot->key_off = off;
     if (d->cfg->algorithm == RL_ALGO_ROLLING)
-        rl_rolling_key(&key, d->cfg->redis.key_prefix, d->cfg->domain, entries,
+        rl_rolling_key(key, d->cfg->redis.key_prefix, d->cfg->domain, entries,
                        ds->entry_count, limit->unit_seconds);
     else
-        rl_fixed_window_key(&key, d->cfg->redis.key_prefix, d->cfg->domain,
+        rl_fixed_window_key(key, d->cfg->redis.key_prefix, d->cfg->domain,
                             entries, ds->entry_count, limit->unit_seconds,
                             d->now_s);
-    if (key.failed || !key.data) {
-        gwf_strbuf_free(&key);
+    if (key->failed || !key->data) {
         gwf_stream_logf(st->s, GWF_LOG_ERROR,
                         "rate_limit: out of memory making a Redis key");
         slot->state = SLOT_ERROR;
         return DESCRIPTOR_LIMITED;
     }
-    slot->key = key.data; /* taken over from the strbuf */
-    slot->key_len = key.len;
+    slot->key_len = key->len - off;
     slot->state = SLOT_PENDING;
     return DESCRIPTOR_LIMITED;
 }
@@ -697,57 +773,109 @@ fail_internal(rl_stream *st, const char *why)
     return GWF_PAUSE;
 }
 
+/* The decision `local` (on the caller's stack, slots and keys in the
+ * worker's buffer) moved to the heap, to wait for Redis: one allocation
+ * holding the header, the slots and the keys of the slots still
+ * pending. NULL when out of memory. */
+static rl_decision *
+decision_to_heap(const rl_decision *local)
+{
+    size_t keys = 0;
+    rl_decision *d;
+    char *kp;
+
+    for (size_t i = 0; i < local->n; i++)
+        if (local->slots[i].state == SLOT_PENDING)
+            keys += local->slots[i].key_len;
+    d = malloc(sizeof(*d) + local->n * sizeof(rl_slot) + keys);
+    if (!d)
+        return NULL;
+    *d = *local;
+    d->slots = (rl_slot *)(d + 1);
+    memcpy(d->slots, local->slots, local->n * sizeof(rl_slot));
+    kp = (char *)(d->slots + d->n);
+    for (size_t i = 0; i < d->n; i++) {
+        rl_slot *slot = &d->slots[i];
+        slot->d = d;
+        if (slot->state != SLOT_PENDING)
+            continue;
+        memcpy(kp, slot->key, slot->key_len);
+        slot->key = kp;
+        kp += slot->key_len;
+    }
+    return d;
+}
+
 static gwf_action
 global_request_headers(rl_stream *st)
 {
     const gwf_host *host = st->s->host;
     gwf_instance *inst = host->stream_instance(st->s);
-    rl_decision *d;
-    size_t sent = 0;
+    rl_slot local_slots[RL_MAX_DESCRIPTORS];
+    rl_decision local, *d = &local;
+    rl_worker *w = st->w;
+    size_t need = 0, sent = 0;
 
     if (!st->route)
         return GWF_CONTINUE; /* no descriptors: nothing is limited */
-    if (!st->w)
+    if (!w)
         return fail_internal(st, "no worker state (worker_start failed)");
-    d = calloc(1, sizeof(*d));
-    if (!d)
-        return fail_internal(st, "out of memory for a decision");
-    d->st = st;
-    d->w = st->w;
-    d->cfg = st->cfg;
-    d->now_ms = host->now(inst, GWF_CLOCK_REALTIME) / 1000000;
-    d->now_s = d->now_ms / 1000;
-    st->d = d;
-    for (size_t i = 0; i < st->route->descriptor_count; i++)
-        if (build_slot(st, d, &st->route->descriptors[i], &d->slots[d->n]) ==
-            DESCRIPTOR_LIMITED)
-            d->n++;
-    if (d->n == 0)
+    memset(&local, 0, sizeof(local));
+    local.st = st;
+    local.w = w;
+    local.cfg = st->cfg;
+    local.slots = local_slots;
+    local.now_ms = host->now(inst, GWF_CLOCK_REALTIME) / 1000000;
+    local.now_s = local.now_ms / 1000;
+    w->keys.len = 0;
+    w->keys.failed = 0;
+    for (size_t i = 0;
+         i < st->route->descriptor_count && local.n < RL_MAX_DESCRIPTORS; i++)
+        if (build_slot(st, &local, &st->route->descriptors[i],
+                       &local_slots[local.n]) == DESCRIPTOR_LIMITED)
+            local.n++;
+    if (local.n == 0)
         return GWF_CONTINUE;
-    for (size_t i = 0; i < d->n; i++) {
-        rl_slot *slot = &d->slots[i];
+    /* Keys over the limit in this window are answered here, without
+     * Redis; only the others make the decision wait. */
+    for (size_t i = 0; i < local.n; i++) {
+        rl_slot *slot = &local_slots[i];
         int64_t cached_until = 0;
-        gwf_status sent_st;
 
         if (slot->state != SLOT_PENDING)
             continue; /* its key could not be made */
+        slot->key = w->keys.data + slot->key_off;
         if (st->cfg->over_limit_cache)
             cached_until =
-                rl_cache_has(st->w->cache, slot->key, slot->key_len, d->now_s);
+                rl_cache_has(w->cache, slot->key, slot->key_len, local.now_s);
         if (cached_until) {
             slot->state = SLOT_CACHED_OVER;
             slot->window_end = cached_until;
             continue;
         }
+        need++;
+    }
+    if (need == 0)
+        return decision_finish(&local, 0);
+    d = decision_to_heap(&local);
+    if (!d)
+        return fail_internal(st, "out of memory for a decision");
+    st->d = d;
+    for (size_t i = 0; i < d->n; i++) {
+        rl_slot *slot = &d->slots[i];
+        gwf_status sent_st;
+
+        if (slot->state != SLOT_PENDING)
+            continue;
         if (st->cfg->algorithm == RL_ALGO_ROLLING)
             sent_st = rl_redis_rolling(
-                st->w->redis, slot->key, slot->key_len, d->now_ms,
+                w->redis, slot->key, slot->key_len, d->now_ms,
                 slot->limit->unit_seconds * 1000,
                 slot->limit->requests_per_unit, 1, on_redis_reply, slot);
         else
-            sent_st = rl_redis_incr_expire(
-                st->w->redis, slot->key, slot->key_len, 1,
-                slot->limit->unit_seconds, on_redis_reply, slot);
+            sent_st = rl_redis_incr_expire(w->redis, slot->key, slot->key_len,
+                                           1, slot->limit->unit_seconds,
+                                           on_redis_reply, slot);
         if (sent_st != GWF_OK) {
             slot->state = SLOT_ERROR;
             continue;

@@ -13,7 +13,7 @@
  */
 #include "rate_limit.h"
 
-#include <inttypes.h>
+#include <string.h>
 
 uint64_t
 rl_window_start(int64_t now_seconds, uint64_t unit_seconds)
@@ -22,18 +22,45 @@ rl_window_start(int64_t now_seconds, uint64_t unit_seconds)
     return now / unit_seconds * unit_seconds;
 }
 
+size_t
+rl_format_u64(char out[20], uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, len;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    len = n;
+    for (size_t i = 0; i < len; i++)
+        out[i] = tmp[--n];
+    return len;
+}
+
+void
+rl_key_start(gwf_strbuf *b, const char *prefix, const char *domain)
+{
+    gwf_strbuf_append(b, prefix, strlen(prefix));
+    gwf_strbuf_append(b, domain, strlen(domain));
+    gwf_strbuf_append(b, "_", 1);
+}
+
 void
 rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
                     const rl_entry *entries, size_t count,
                     uint64_t unit_seconds, int64_t now_seconds)
 {
-    gwf_strbuf_appendf(b, "%s%s_", prefix, domain);
+    char digits[20];
+
+    rl_key_start(b, prefix, domain);
     for (size_t i = 0; i < count; i++) {
         gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
         gwf_strbuf_append(b, "_", 1);
         gwf_strbuf_append(b, entries[i].value, entries[i].value_len);
         gwf_strbuf_append(b, "_", 1);
     }
-    gwf_strbuf_appendf(b, "%" PRIu64,
-                       rl_window_start(now_seconds, unit_seconds));
+    gwf_strbuf_append(
+        b, digits,
+        rl_format_u64(digits, rl_window_start(now_seconds, unit_seconds)));
 }

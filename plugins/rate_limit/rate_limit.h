@@ -26,6 +26,7 @@
 #define RATE_LIMIT_H
 
 #include <gwf/sdk.h>
+#include <gwf/sdk_grpc.h>
 #include <gwf/sdk_config.h>
 
 #include <jansson.h>
@@ -43,7 +44,21 @@ typedef struct rl_limit {
     int unlimited;
     int shadow_mode;
     char *metric_label; /* "key_value.key2": the descriptor's path */
+    /* rate_limit_decisions_total's series {metric_label, outcome}, by
+     * RL_OUTCOME_*, resolved when the config loads (filter.c); 0 where
+     * the host has no series handles (metric_add then). */
+    uint64_t series[5];
 } rl_limit;
+
+/* A descriptor decision's outcome (the decisions metric's label). */
+enum {
+    RL_OUTCOME_ALLOWED = 0,
+    RL_OUTCOME_NEAR_LIMIT = 1,
+    RL_OUTCOME_OVER_LIMIT = 2,
+    RL_OUTCOME_SHADOW_MODE = 3,
+    RL_OUTCOME_ERROR = 4,
+    RL_OUTCOME_COUNT = 5
+};
 
 typedef struct rl_node rl_node;
 struct rl_node {
@@ -135,6 +150,10 @@ typedef struct rl_rls_config {
     uint64_t request_timeout_ns; /* grpcService.requestTimeout; 0: none */
     unsigned retry_attempts;     /* retries after the first call */
     uint64_t retry_base_ns, retry_max_ns;
+    /* Plain-text service: the SDK's h2c gRPC client's peer, resolved at
+     * config time (rl_rls_resolve); NULL: libcurl (TLS, or a name that
+     * did not resolve then). */
+    gwf_grpc_peer *peer;
 } rl_rls_config;
 
 typedef struct rl_config {
@@ -227,6 +246,11 @@ void rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
                          const rl_entry *entries, size_t count,
                          uint64_t unit_seconds, int64_t now_seconds);
 uint64_t rl_window_start(int64_t now_seconds, uint64_t unit_seconds);
+/* `v` in decimal into `out` (no NUL): the number of digits, 1 to 20.
+ * The request path's integer formatting, without printf. */
+size_t rl_format_u64(char out[20], uint64_t v);
+/* prefix, domain and "_": a key's start, appended to `b`. */
+void rl_key_start(gwf_strbuf *b, const char *prefix, const char *domain);
 
 /* -- Rolling window (GCRA) ---------------------------------------------- */
 
@@ -366,6 +390,9 @@ int rl_rls_draft03(const rl_rls_answer *a, gwf_strbuf *limit,
 
 typedef struct rl_rls rl_rls;
 typedef struct rl_rls_call rl_rls_call;
+/* config.c, once the service's Backend is known: resolve it for the
+ * SDK's gRPC client (plain text only; TLS stays on libcurl). */
+void rl_rls_resolve(rl_config *cfg, const char *host, uint16_t port);
 /* The call's end: `a` decoded when ok (rls.c keeps ownership: it is
  * freed after the callback returns), else `err` says why. Called once,
  * never after rl_rls_call_cancel, never from inside rl_rls_call_start.

@@ -10,10 +10,17 @@
  * installed hiredis (0.14) has no timer hook: timeouts are the caller's,
  * one host timer per decision.
  *
- * Commands of concurrent requests go out on the same connection, so
- * hiredis pipelines them by itself: each request's INCRBY + EXPIRE pairs
- * are appended to the output buffer and written together when the socket
- * is writable.
+ * Commands of concurrent requests go out on the same connection,
+ * pipelined: each request's INCRBY + EXPIRE pair is formatted straight
+ * into hiredis's output buffer (no intermediate string), and the buffer
+ * is written once per loop turn, when the host reports the socket
+ * writable - so every command queued in one turn leaves in one write.
+ * The commands in flight are our own FIFO (`sent`), one pooled rl_cmd
+ * per decision slot, matched to replies in order; replies are parsed by
+ * hiredis's reader into one reused rl_reply, never allocated. hiredis
+ * keeps the socket, the connect and the output buffer, nothing else: its
+ * own callback list stays empty. So a decision costs no allocation in
+ * the steady state (the pool, a key up to RL_KEY_INLINE bytes inline).
  *
  * Addresses: a host name may have several (localhost is ::1 and
  * 127.0.0.1) and Redis may listen on any one of them. As libcurl does, a
@@ -55,6 +62,24 @@
 
 typedef struct rl_cmd rl_cmd;
 
+/* Error and status text kept from a reply (longer is cut: only the
+ * start of an error is ever looked at or logged). */
+#define RL_REPLY_STR_MAX 256
+/* Array replies: ours have at most 4 elements; a longer announcement is
+ * refused as it is read (the connection ends). */
+#define RL_MAX_ARRAY 16
+
+/* The one reply being read (replies are used at once, one at a time). */
+typedef struct rl_reply {
+    int type; /* REDIS_REPLY_*; first, as in redisReply */
+    long long integer;
+    size_t elements;
+    long long ints[RL_MAX_ARRAY];
+    unsigned char is_int[RL_MAX_ARRAY]; /* element i is an integer */
+    size_t len;
+    char str[RL_REPLY_STR_MAX]; /* ERROR / STATUS text, NUL-ended */
+} rl_reply;
+
 /* One connection attempt: hiredis's event hooks get this, so the watch
  * they drive is always this attempt's. Freed by ev_cleanup. */
 typedef struct rl_conn {
@@ -89,9 +114,12 @@ struct rl_redis {
     struct gaicb gai;
     struct addrinfo gai_hints;
     rl_cmd *held, **held_tail; /* commands waiting for the connect */
-    /* hiredis's reply builders, and ours: theirs with arrays bounded. */
-    const redisReplyObjectFunctions *hiredis_fns;
-    redisReplyObjectFunctions reply_fns;
+    rl_cmd *sent, **sent_tail; /* on the connection, owed replies */
+    rl_cmd *pool;              /* released commands, for reuse */
+    size_t pool_count;
+    rl_reply reply;                      /* what the reader is building */
+    redisReplyObjectFunctions reply_fns; /* ours: see bound_replies */
+    char nested_obj;         /* what nested reply objects point to */
     int64_t next_connect_ns; /* monotonic: no connect before this */
     int64_t backoff_ns;
     unsigned timeouts_in_a_row;
@@ -99,28 +127,47 @@ struct rl_redis {
     int freeing;
 };
 
-enum { CMD_INCR_EXPIRE, CMD_SCRIPT };
+enum { CMD_INCR_EXPIRE, CMD_SCRIPT, CMD_AUTH, CMD_SELECT };
+
+/* Keys up to this long live in the command itself (longer: malloc). */
+#define RL_KEY_INLINE 192
+/* Released commands kept for reuse, per worker. */
+#define RL_POOL_MAX 1024
 
 struct rl_cmd {
-    rl_cmd *next; /* in r->held */
+    rl_cmd *next; /* in r->held, r->sent or r->pool */
     rl_redis *r;
-    rl_redis_cb cb;
+    rl_redis_cb cb; /* NULL once answered: exactly one answer */
     void *arg;
     int64_t sent_ns;
     int kind;
-    int retried; /* CMD_SCRIPT: sent again as EVAL after NOSCRIPT */
-    char *key;
+    int retried;           /* CMD_SCRIPT: sent again as EVAL after NOSCRIPT */
+    unsigned replies_left; /* replies the connection still owes it */
+    char *key;             /* key_inline, or malloc'd when longer */
     size_t key_len;
-    /* INCR_EXPIRE: hits, expire seconds. SCRIPT: now, period, limit,
-     * hits. */
-    char args[4][24];
+    /* INCR_EXPIRE: hits, expire seconds. SCRIPT: now (ms, >= 0 as sent:
+     * see rl_redis_rolling), period, limit, hits. */
+    uint64_t nums[4];
+    char key_inline[RL_KEY_INLINE];
 };
 
+/* Back to the pool (or to free when the pool is full or the worker
+ * stops). */
 static void
 cmd_free(rl_cmd *cmd)
 {
-    free(cmd->key);
-    free(cmd);
+    rl_redis *r = cmd->r;
+
+    if (cmd->key != cmd->key_inline)
+        free(cmd->key);
+    cmd->key = NULL;
+    if (r->freeing || r->pool_count >= RL_POOL_MAX) {
+        free(cmd);
+        return;
+    }
+    cmd->next = r->pool;
+    r->pool = cmd;
+    r->pool_count++;
 }
 
 static int cmd_send(rl_redis *r, rl_cmd *cmd);
@@ -221,38 +268,111 @@ ev_cleanup(void *data)
  * hiredis 0.14 trusts Redis: a reply with no command waiting for it trips
  * an assert (the worker aborts), and an array header announcing 2^31
  * elements is allocated as such and walked when freed. So replies are
- * read here, from hiredis's public pieces: the reader builds each reply
- * (with arrays bounded: ours never exceed 4 elements), the command at the
- * head of hiredis's callback list gets it, and a reply with no command
- * ends the connection, as does a malformed one. */
+ * read here, from hiredis's public pieces: its reader parses, our
+ * builders below keep what we use of each reply in r->reply (no
+ * allocation; arrays bounded to RL_MAX_ARRAY elements, nested ones only
+ * marked as not integers), the command at the head of `sent` gets it,
+ * and a reply with no command ends the connection, as does a malformed
+ * one. */
 
-#define RL_MAX_ARRAY 16
-
+/* The object for `task`: the root is r->reply; an element only marks
+ * its slot in the root; deeper ones are nothing of ours. Never NULL
+ * (the reader would take that for no memory). */
 static void *
-create_array_bounded(const redisReadTask *task, int elements)
+reply_object(const redisReadTask *task, int type)
 {
     rl_redis *r = task->privdata;
+    rl_reply *reply = &r->reply;
+
+    if (!task->parent) {
+        reply->type = type;
+        reply->integer = 0;
+        reply->elements = 0;
+        reply->len = 0;
+        reply->str[0] = '\0';
+        return reply;
+    }
+    if (!task->parent->parent && task->idx >= 0 &&
+        (size_t)task->idx < reply->elements)
+        reply->is_int[task->idx] = type == REDIS_REPLY_INTEGER;
+    return &r->nested_obj;
+}
+
+static void *
+reply_string(const redisReadTask *task, char *str, size_t len)
+{
+    rl_reply *reply = reply_object(task, task->type);
+
+    if (reply == &((rl_redis *)task->privdata)->reply) {
+        if (len >= sizeof(reply->str))
+            len = sizeof(reply->str) - 1;
+        memcpy(reply->str, str, len);
+        reply->str[len] = '\0';
+        reply->len = len;
+    }
+    return reply;
+}
+
+static void *
+reply_array(const redisReadTask *task, int elements)
+{
+    rl_reply *reply;
 
     if (elements > RL_MAX_ARRAY)
         return NULL; /* the reader fails: the connection ends */
-    return r->hiredis_fns->createArray(task, elements);
+    reply = reply_object(task, REDIS_REPLY_ARRAY);
+    if (reply == &((rl_redis *)task->privdata)->reply) {
+        reply->elements = elements > 0 ? (size_t)elements : 0;
+        memset(reply->is_int, 0, sizeof(reply->is_int));
+    }
+    return reply;
 }
 
-/* Our reply builders on a new context (they outlive it: the reader frees
- * its last reply with them). */
+static void *
+reply_integer(const redisReadTask *task, long long value)
+{
+    rl_redis *r = task->privdata;
+    rl_reply *reply = reply_object(task, REDIS_REPLY_INTEGER);
+
+    if (reply == &r->reply)
+        reply->integer = value;
+    else if (!task->parent->parent && task->idx >= 0 &&
+             (size_t)task->idx < r->reply.elements)
+        r->reply.ints[task->idx] = value;
+    return reply;
+}
+
+static void *
+reply_nil(const redisReadTask *task)
+{
+    return reply_object(task, REDIS_REPLY_NIL);
+}
+
+static void
+reply_free(void *obj)
+{
+    (void)obj; /* nothing is allocated */
+}
+
+static const redisReplyObjectFunctions reply_fns = {
+    .createString = reply_string,
+    .createArray = reply_array,
+    .createInteger = reply_integer,
+    .createNil = reply_nil,
+    .freeObject = reply_free,
+};
+
+/* Our reply builders on a new context. */
 static void
 bound_replies(rl_redis *r, redisAsyncContext *ac)
 {
-    if (!r->hiredis_fns) {
-        r->hiredis_fns = ac->c.reader->fn;
-        r->reply_fns = *r->hiredis_fns;
-        r->reply_fns.createArray = create_array_bounded;
-    }
+    r->reply_fns = reply_fns; /* hiredis wants it writable */
     ac->c.reader->fn = &r->reply_fns;
     ac->c.reader->privdata = r;
 }
 
 static void drop_connection(rl_redis *r, const char *why);
+static void cmd_answer(rl_redis *r, rl_cmd *cmd, const rl_reply *reply);
 
 /* End `ac` for `why`: the current connection is dropped (its commands
  * fail); any other is only freed. */
@@ -265,19 +385,30 @@ end_context(rl_redis *r, redisAsyncContext *ac, const char *why)
         redisAsyncFree(ac);
 }
 
-/* The command waiting for the next reply, off hiredis's list; NULL if
- * none is. */
-static redisCallback *
-shift_callback(redisAsyncContext *ac)
+/* The command at the head of `sent` owed this reply: one reply less is
+ * owed; it leaves the queue with its last. 0, or -1 when no command
+ * waits for a reply. */
+static int
+deliver(rl_redis *r, const rl_reply *reply)
 {
-    redisCallback *cb = ac->replies.head;
+    rl_cmd *cmd = r->sent;
 
-    if (cb) {
-        ac->replies.head = cb->next;
-        if (!ac->replies.head)
-            ac->replies.tail = NULL;
+    if (!cmd)
+        return -1;
+    if (--cmd->replies_left == 0) {
+        r->sent = cmd->next;
+        if (!r->sent)
+            r->sent_tail = &r->sent;
+        cmd->next = NULL;
     }
-    return cb;
+    if (cmd->cb || cmd->kind == CMD_AUTH || cmd->kind == CMD_SELECT) {
+        /* The first reply answers (INCRBY's; EXPIRE's is only owed). */
+        cmd_answer(r, cmd, reply);
+        return 0;
+    }
+    if (cmd->replies_left == 0)
+        cmd_free(cmd);
+    return 0;
 }
 
 static void
@@ -289,7 +420,7 @@ read_replies(rl_redis *r, redisAsyncContext *ac)
     if (!(c->flags & REDIS_CONNECTED)) {
         /* hiredis finishes (or fails) the connect; nothing was sent yet,
          * so there is nothing to read. */
-        redisAsyncHandleRead(ac);
+        redisAsyncHandleWrite(ac);
         return;
     }
     if (redisBufferRead(c) != REDIS_OK) {
@@ -297,31 +428,30 @@ read_replies(rl_redis *r, redisAsyncContext *ac)
         return;
     }
     for (;;) {
-        redisCallback *cb;
+        int rc;
 
-        if (redisGetReply(c, &reply) != REDIS_OK) {
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
             end_context(r, ac, "malformed reply");
             return;
         }
         if (!reply)
             return;
-        cb = shift_callback(ac);
-        if (!cb) {
-            r->reply_fns.freeObject(reply);
+        if (r->ac != ac) {
+            /* Not (or no longer) the connection commands were sent on. */
             end_context(r, ac, "a reply to no command");
             return;
         }
-        if (cb->fn) {
-            /* A callback that frees the context (drop_connection) only
-             * marks it, while this flag is set; it is freed below. */
-            c->flags |= REDIS_IN_CALLBACK;
-            cb->fn(ac, reply, cb->privdata);
-            c->flags &= ~REDIS_IN_CALLBACK;
-        }
-        r->reply_fns.freeObject(reply);
-        free(cb);
+        /* A callback that frees the context (drop_connection) only
+         * marks it, while this flag is set; it is freed below. */
+        c->flags |= REDIS_IN_CALLBACK;
+        rc = deliver(r, reply);
+        c->flags &= ~REDIS_IN_CALLBACK;
         if (c->flags & REDIS_FREEING) {
             redisAsyncFree(ac);
+            return;
+        }
+        if (rc != 0) {
+            end_context(r, ac, "a reply to no command");
             return;
         }
     }
@@ -413,7 +543,31 @@ fail_held(rl_redis *r, const char *why)
     r->held_tail = &r->held;
     while (cmd) {
         rl_cmd *next = cmd->next;
-        cmd->cb(cmd->arg, 0, NULL, 0, why);
+        rl_redis_cb cb = cmd->cb;
+        cmd->cb = NULL;
+        if (cb)
+            cb(cmd->arg, 0, NULL, 0, why);
+        cmd_free(cmd);
+        cmd = next;
+    }
+}
+
+/* The connection they were sent on is gone: every command still owed a
+ * reply that has not been answered is answered now, once, with no
+ * reply; those only owed EXPIRE's reply just go. */
+static void
+fail_sent(rl_redis *r)
+{
+    rl_cmd *cmd = r->sent;
+
+    r->sent = NULL;
+    r->sent_tail = &r->sent;
+    while (cmd) {
+        rl_cmd *next = cmd->next;
+        rl_redis_cb cb = cmd->cb;
+        cmd->cb = NULL;
+        if (cb)
+            cb(cmd->arg, 0, NULL, 0, "no reply (connection lost)");
         cmd_free(cmd);
         cmd = next;
     }
@@ -444,8 +598,10 @@ connection_lost(rl_redis *r, const char *why)
     /* The watch itself goes in ev_cleanup, which hiredis calls next. */
     r->ac = NULL;
     r->connected = r->ready = 0;
-    if (r->freeing)
+    if (r->freeing) {
+        fail_sent(r);
         return;
+    }
     r->next_connect_ns = mono_now(r) + r->backoff_ns;
     gwf_logf(r->inst, GWF_LOG_WARN,
              "rate_limit: Redis %s:%d (%s): %s; next attempt in %lld ms",
@@ -455,6 +611,9 @@ connection_lost(rl_redis *r, const char *why)
     if (r->backoff_ns > RL_BACKOFF_MAX_NS)
         r->backoff_ns = RL_BACKOFF_MAX_NS;
     resolve_start(r);
+    /* The backoff is set first: a callback that sends again fails at
+     * once rather than reconnecting. */
+    fail_sent(r);
     fail_held(r, why);
 }
 
@@ -481,7 +640,29 @@ attempt_failed(rl_redis *r, const char *why)
     connect_or_back_off(r);
 }
 
-static void on_setup_reply(redisAsyncContext *ac, void *reply_ptr, void *what);
+static rl_cmd *cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg);
+static int cmd_send(rl_redis *r, rl_cmd *cmd);
+static int send_argv(rl_redis *r, int argc, const char *const *argv,
+                     const size_t *lens);
+
+/* A setup command (AUTH, SELECT) on the connection: 0, or -1. */
+static int
+send_setup_cmd(rl_redis *r, int kind, int argc, const char *const *argv,
+               const size_t *lens)
+{
+    rl_cmd *cmd = cmd_take(r, kind, NULL, NULL);
+
+    if (!cmd)
+        return -1;
+    if (send_argv(r, argc, argv, lens) != 0) {
+        cmd_free(cmd);
+        return -1;
+    }
+    cmd->replies_left = 1;
+    *r->sent_tail = cmd;
+    r->sent_tail = &cmd->next;
+    return 0;
+}
 
 /* AUTH and SELECT go first on every connection. The number queued, or -1
  * if they could not be. */
@@ -501,8 +682,7 @@ send_setup(rl_redis *r)
         }
         argv[argc] = rc->password;
         lens[argc++] = strlen(rc->password);
-        if (redisAsyncCommandArgv(r->ac, on_setup_reply, (void *)"AUTH", argc,
-                                  argv, lens) != REDIS_OK)
+        if (send_setup_cmd(r, CMD_AUTH, argc, argv, lens) != 0)
             return -1;
         queued++;
     }
@@ -511,8 +691,7 @@ send_setup(rl_redis *r)
         snprintf(db, sizeof(db), "%lld", (long long)rc->db);
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, strlen(db)};
-        if (redisAsyncCommandArgv(r->ac, on_setup_reply, (void *)"SELECT", 2,
-                                  argv, lens) != REDIS_OK)
+        if (send_setup_cmd(r, CMD_SELECT, 2, argv, lens) != 0)
             return -1;
         queued++;
     }
@@ -579,17 +758,15 @@ on_disconnect(const redisAsyncContext *ac, int status)
                             : (ac->errstr[0] ? ac->errstr : "connection lost"));
 }
 
+/* AUTH's or SELECT's reply. */
 static void
-on_setup_reply(redisAsyncContext *ac, void *reply_ptr, void *what)
+on_setup_reply(rl_redis *r, int kind, const rl_reply *reply)
 {
-    redisReply *reply = reply_ptr;
-    rl_redis *r = ac->data;
-
-    if (!reply || r->ac != ac || r->freeing)
+    if (r->freeing || !r->ac)
         return;
     if (reply->type != REDIS_REPLY_ERROR) {
         /* The commands held meanwhile go now, in the right database. */
-        if (--r->setup_pending == 0) {
+        if (r->setup_pending > 0 && --r->setup_pending == 0) {
             r->ready = 1;
             flush_held(r);
         }
@@ -599,7 +776,8 @@ on_setup_reply(redisAsyncContext *ac, void *reply_ptr, void *what)
         r->auth_error_logged = 1;
         /* Redis's own message; it never contains the password. */
         gwf_logf(r->inst, GWF_LOG_ERROR, "rate_limit: Redis %s failed: %.*s",
-                 (const char *)what, (int)reply->len, reply->str);
+                 kind == CMD_AUTH ? "AUTH" : "SELECT", (int)reply->len,
+                 reply->str);
     }
     /* The commands held behind it would run unauthenticated or in the
      * wrong database: they fail instead (the fail mode decides). */
@@ -685,6 +863,7 @@ rl_redis_new(const rl_config *cfg)
     r->addrs = cfg->redis.addrs;
     r->addr_count = cfg->redis.addr_count;
     r->held_tail = &r->held;
+    r->sent_tail = &r->sent;
     r->backoff_ns = RL_BACKOFF_MIN_NS;
     return r;
 }
@@ -701,94 +880,132 @@ rl_redis_free(rl_redis *r)
     if (r->ac) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
-        redisAsyncFree(ac); /* pending callbacks run with no reply */
+        fail_sent(r); /* pending commands are answered with no reply */
+        redisAsyncFree(ac);
+    }
+    while (r->pool) {
+        rl_cmd *cmd = r->pool;
+        r->pool = cmd->next;
+        free(cmd);
     }
     resolve_stop(r);
     rl_addresses_free(r->own_addrs, r->own_addr_count);
     free(r);
 }
 
-/* -- Commands -------------------------------------------------------------- */
+/* -- Commands --------------------------------------------------------------
+ *
+ * RESP is written straight into hiredis's output buffer: the room for the
+ * whole command is made once, then the pieces are copied in. */
 
-static void
-reply_to(rl_cmd *cmd, const redisReply *reply)
+/* Decimal digits of `v` at `p` (no NUL): the end. */
+static char *
+put_u64(char *p, uint64_t v)
 {
-    long long values[RL_ROLLING_REPLY_LEN];
-    size_t n = 0;
-
-    if (!reply) {
-        cmd->cb(cmd->arg, 0, NULL, 0, "no reply (connection lost)");
-        return;
-    }
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        values[n++] = reply->integer;
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements && n < RL_ROLLING_REPLY_LEN;
-             i++) {
-            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
-                cmd->cb(cmd->arg, 0, NULL, 0, "unexpected reply type");
-                return;
-            }
-            values[n++] = reply->element[i]->integer;
-        }
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        cmd->cb(cmd->arg, 0, NULL, 0, reply->str);
-        return;
-    } else {
-        cmd->cb(cmd->arg, 0, NULL, 0, "unexpected reply type");
-        return;
-    }
-    cmd->cb(cmd->arg, 1, values, n, NULL);
+    return p + rl_format_u64(p, v);
 }
 
-static void
-on_incr_reply(redisAsyncContext *ac, void *reply_ptr, void *privdata)
+/* "<c><n>\r\n" at `p`: the end. */
+static char *
+put_line(char *p, char c, uint64_t n)
 {
-    redisReply *reply = reply_ptr;
-    rl_cmd *cmd = privdata;
-    rl_redis *r = cmd->r;
-    const rl_config *cfg = r->cfg;
-
-    (void)ac;
-    if (reply) {
-        r->timeouts_in_a_row = 0;
-        r->backoff_ns = RL_BACKOFF_MIN_NS;
-        if (cfg->metrics.ok && !r->freeing)
-            r->inst->host->metric_observe(
-                r->inst, cfg->metrics.redis_latency, NULL, 0,
-                (double)(mono_now(r) - cmd->sent_ns) / 1e9);
-    }
-    if (reply && reply->type == REDIS_REPLY_ERROR && cmd->kind == CMD_SCRIPT &&
-        !cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-        !r->freeing && r->ac) {
-        /* Redis does not have the script (new, restarted or flushed):
-         * EVAL sends and loads it; the next EVALSHA finds it. */
-        cmd->retried = 1;
-        if (cmd_send(r, cmd) == 0)
-            return;
-    }
-    reply_to(cmd, reply);
-    cmd_free(cmd);
+    *p++ = c;
+    p = put_u64(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
 }
 
-/* INCRBY key hits, then EXPIRE key seconds. */
+/* Room for a bulk string of `len` bytes: "$", up to 20 digits, CRLF,
+ * the bytes, CRLF. */
+#define BULK_ROOM(len) (1 + 20 + 2 + (len) + 2)
+
+static char *
+put_bulk(char *p, const char *data, size_t len)
+{
+    p = put_line(p, '$', len);
+    memcpy(p, data, len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* Make room for `room` more bytes in the output buffer: where they go,
+ * or NULL (no memory, or more than one write could ever take). */
+static char *
+obuf_room(rl_redis *r, size_t room)
+{
+    redisContext *c = &r->ac->c;
+    sds obuf = c->obuf;
+
+    if (room > (size_t)INT32_MAX / 2)
+        return NULL;
+    if (!obuf && !(obuf = c->obuf = sdsempty()))
+        return NULL;
+    obuf = sdsMakeRoomFor(obuf, room);
+    if (!obuf)
+        return NULL;
+    c->obuf = obuf;
+    return obuf + sdslen(obuf);
+}
+
+/* The bytes written since obuf_room are the buffer's; the socket is to
+ * be written when the loop next finds it writable (once per turn, for
+ * every command queued meanwhile). */
+static void
+obuf_commit(rl_redis *r, const char *start, const char *end)
+{
+    redisAsyncContext *ac = r->ac;
+
+    sdsIncrLen(ac->c.obuf, (int)(end - start));
+    if (ac->ev.addWrite)
+        ac->ev.addWrite(ac->ev.data);
+}
+
+/* One command of `argc` arguments: 0, or -1 (nothing was queued). */
+static int
+send_argv(rl_redis *r, int argc, const char *const *argv, const size_t *lens)
+{
+    size_t room = 1 + 20 + 2;
+    char *start, *p;
+
+    for (int i = 0; i < argc; i++) {
+        if (lens[i] > (size_t)INT32_MAX)
+            return -1;
+        room += BULK_ROOM(lens[i]);
+    }
+    if (!(start = obuf_room(r, room)))
+        return -1;
+    p = put_line(start, '*', (uint64_t)argc);
+    for (int i = 0; i < argc; i++)
+        p = put_bulk(p, argv[i], lens[i]);
+    obuf_commit(r, start, p);
+    return 0;
+}
+
+/* INCRBY key hits, then EXPIRE key seconds, in one piece: both are
+ * queued or neither is (the key never lacks its expiry). */
 static int
 send_incr_expire(rl_redis *r, rl_cmd *cmd)
 {
-    const char *incr[3] = {"INCRBY", cmd->key, cmd->args[0]};
-    size_t incr_len[3] = {6, cmd->key_len, strlen(cmd->args[0])};
-    const char *expire[3] = {"EXPIRE", cmd->key, cmd->args[1]};
-    size_t expire_len[3] = {6, cmd->key_len, strlen(cmd->args[1])};
+    size_t room = 2 * (1 + 20 + 2 + BULK_ROOM(6) + BULK_ROOM(cmd->key_len) +
+                       BULK_ROOM(20));
+    char digits[20];
+    char *start, *p;
 
-    if (redisAsyncCommandArgv(r->ac, on_incr_reply, cmd, 3, incr, incr_len) !=
-        REDIS_OK)
+    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(start = obuf_room(r, room)))
         return -1;
-    /* Should EXPIRE not queue (hiredis out of memory), the key would
-     * never expire and the count would never restart: drop the
-     * connection, which answers the INCRBY with no reply. */
-    if (redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, expire_len) !=
-        REDIS_OK)
-        drop_connection(r, "cannot queue EXPIRE");
+    p = put_line(start, '*', 3);
+    p = put_bulk(p, "INCRBY", 6);
+    p = put_bulk(p, cmd->key, cmd->key_len);
+    p = put_bulk(p, digits, (size_t)(put_u64(digits, cmd->nums[0]) - digits));
+    p = put_line(p, '*', 3);
+    p = put_bulk(p, "EXPIRE", 6);
+    p = put_bulk(p, cmd->key, cmd->key_len);
+    p = put_bulk(p, digits, (size_t)(put_u64(digits, cmd->nums[1]) - digits));
+    obuf_commit(r, start, p);
+    cmd->replies_left = 2;
     return 0;
 }
 
@@ -797,6 +1014,7 @@ send_incr_expire(rl_redis *r, rl_cmd *cmd)
 static int
 send_script(rl_redis *r, rl_cmd *cmd)
 {
+    char nums[4][20];
     const char *argv[8];
     size_t lens[8];
 
@@ -805,49 +1023,143 @@ send_script(rl_redis *r, rl_cmd *cmd)
     argv[2] = "1";
     argv[3] = cmd->key;
     lens[3] = cmd->key_len;
-    for (int i = 0; i < 4; i++)
-        argv[4 + i] = cmd->args[i];
-    for (int i = 0; i < 8; i++)
-        if (i != 3)
-            lens[i] = strlen(argv[i]);
-    return redisAsyncCommandArgv(r->ac, on_incr_reply, cmd, 8, argv, lens) ==
-                   REDIS_OK
-               ? 0
-               : -1;
+    for (int i = 0; i < 4; i++) {
+        argv[4 + i] = nums[i];
+        lens[4 + i] = (size_t)(put_u64(nums[i], cmd->nums[i]) - nums[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    if (send_argv(r, 8, argv, lens) != 0)
+        return -1;
+    cmd->replies_left = 1;
+    return 0;
 }
 
-/* Queue `cmd` on the connection: 0 (it is hiredis's, its callback will
+/* Queue `cmd` on the connection: 0 (it is in `sent`, its callback will
  * run), or -1 (it is still the caller's). */
 static int
 cmd_send(rl_redis *r, rl_cmd *cmd)
 {
+    int rc;
+
     if (!r->ac)
         return -1;
-    cmd->sent_ns = mono_now(r);
-    return cmd->kind == CMD_SCRIPT ? send_script(r, cmd)
-                                   : send_incr_expire(r, cmd);
+    if (r->cfg->metrics.ok)
+        cmd->sent_ns = mono_now(r);
+    rc = cmd->kind == CMD_SCRIPT ? send_script(r, cmd)
+                                 : send_incr_expire(r, cmd);
+    if (rc != 0)
+        return -1;
+    cmd->next = NULL;
+    *r->sent_tail = cmd;
+    r->sent_tail = &cmd->next;
+    return 0;
+}
+
+/* What the reply means to the command's caller. */
+static void
+reply_to(rl_redis_cb cb, void *arg, const rl_reply *reply)
+{
+    long long values[RL_ROLLING_REPLY_LEN];
+    size_t n = 0;
+
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        values[n++] = reply->integer;
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements && n < RL_ROLLING_REPLY_LEN;
+             i++) {
+            if (!reply->is_int[i]) {
+                cb(arg, 0, NULL, 0, "unexpected reply type");
+                return;
+            }
+            values[n++] = reply->ints[i];
+        }
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        cb(arg, 0, NULL, 0, reply->str);
+        return;
+    } else {
+        cb(arg, 0, NULL, 0, "unexpected reply type");
+        return;
+    }
+    cb(arg, 1, values, n, NULL);
+}
+
+/* The reply a command was waiting for (its first; deliver has taken it
+ * off `sent` if it is owed no more). */
+static void
+cmd_answer(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
+{
+    rl_redis_cb cb = cmd->cb;
+    void *arg = cmd->arg;
+    int kind = cmd->kind;
+
+    if (kind == CMD_AUTH || kind == CMD_SELECT) {
+        cmd_free(cmd);
+        on_setup_reply(r, kind, reply);
+        return;
+    }
+    r->timeouts_in_a_row = 0;
+    r->backoff_ns = RL_BACKOFF_MIN_NS;
+    if (r->cfg->metrics.ok && !r->freeing)
+        r->inst->host->metric_observe(
+            r->inst, r->cfg->metrics.redis_latency, NULL, 0,
+            (double)(mono_now(r) - cmd->sent_ns) / 1e9);
+    if (reply->type == REDIS_REPLY_ERROR && cmd->kind == CMD_SCRIPT &&
+        !cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+        !r->freeing && r->ac) {
+        /* Redis does not have the script (new, restarted or flushed):
+         * EVAL sends and loads it; the next EVALSHA finds it. */
+        cmd->retried = 1;
+        if (cmd_send(r, cmd) == 0)
+            return;
+    }
+    cmd->cb = NULL;
+    /* Still owed EXPIRE's reply: it stays in `sent`, freed with it. */
+    if (cmd->replies_left == 0)
+        cmd_free(cmd);
+    reply_to(cb, arg, reply);
 }
 
 /* A command for `key`, owned by the caller until dispatched. */
 static rl_cmd *
+cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg)
+{
+    rl_cmd *cmd = r->pool;
+
+    if (cmd) {
+        r->pool = cmd->next;
+        r->pool_count--;
+    } else if (!(cmd = malloc(sizeof(*cmd)))) {
+        return NULL;
+    }
+    cmd->next = NULL;
+    cmd->r = r;
+    cmd->cb = cb;
+    cmd->arg = arg;
+    cmd->sent_ns = 0;
+    cmd->kind = kind;
+    cmd->retried = 0;
+    cmd->replies_left = 0;
+    cmd->key = cmd->key_inline;
+    cmd->key_len = 0;
+    return cmd;
+}
+
+static rl_cmd *
 cmd_new(rl_redis *r, int kind, const char *key, size_t len, rl_redis_cb cb,
         void *arg)
 {
-    rl_cmd *cmd = calloc(1, sizeof(*cmd));
+    rl_cmd *cmd = cmd_take(r, kind, cb, arg);
 
     if (!cmd)
         return NULL;
-    cmd->key = malloc(len ? len : 1);
-    if (!cmd->key) {
-        free(cmd);
+    if (len > sizeof(cmd->key_inline) && !(cmd->key = malloc(len))) {
+        cmd->key = cmd->key_inline;
+        cmd_free(cmd);
         return NULL;
     }
     memcpy(cmd->key, key, len);
     cmd->key_len = len;
-    cmd->kind = kind;
-    cmd->r = r;
-    cmd->cb = cb;
-    cmd->arg = arg;
     return cmd;
 }
 
@@ -862,6 +1174,7 @@ cmd_dispatch(rl_redis *r, rl_cmd *cmd)
         return GWF_OK;
     }
     if (cmd_send(r, cmd) != 0) {
+        cmd->cb = NULL;
         cmd_free(cmd);
         return GWF_ERR_INTERNAL;
     }
@@ -879,10 +1192,8 @@ rl_redis_incr_expire(rl_redis *r, const char *key, size_t len, uint64_t hits,
     cmd = cmd_new(r, CMD_INCR_EXPIRE, key, len, cb, arg);
     if (!cmd)
         return GWF_ERR_NO_MEMORY;
-    snprintf(cmd->args[0], sizeof(cmd->args[0]), "%llu",
-             (unsigned long long)hits);
-    snprintf(cmd->args[1], sizeof(cmd->args[1]), "%llu",
-             (unsigned long long)expire_seconds);
+    cmd->nums[0] = hits;
+    cmd->nums[1] = expire_seconds;
     return cmd_dispatch(r, cmd);
 }
 
@@ -898,13 +1209,11 @@ rl_redis_rolling(rl_redis *r, const char *key, size_t len, int64_t now_ms,
     cmd = cmd_new(r, CMD_SCRIPT, key, len, cb, arg);
     if (!cmd)
         return GWF_ERR_NO_MEMORY;
-    snprintf(cmd->args[0], sizeof(cmd->args[0]), "%lld", (long long)now_ms);
-    snprintf(cmd->args[1], sizeof(cmd->args[1]), "%llu",
-             (unsigned long long)period_ms);
-    snprintf(cmd->args[2], sizeof(cmd->args[2]), "%llu",
-             (unsigned long long)limit);
-    snprintf(cmd->args[3], sizeof(cmd->args[3]), "%llu",
-             (unsigned long long)hits);
+    /* The realtime clock before 1970 is not a time to count in. */
+    cmd->nums[0] = now_ms < 0 ? 0 : (uint64_t)now_ms;
+    cmd->nums[1] = period_ms;
+    cmd->nums[2] = limit;
+    cmd->nums[3] = hits;
     return cmd_dispatch(r, cmd);
 }
 

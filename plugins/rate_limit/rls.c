@@ -1,16 +1,17 @@
 /*
  * rls.c - envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit
- * calls, libcurl on the host's event loop.
+ * calls, on the host's event loop.
  *
- * Each worker owns one curl multi handle, driven by the SDK's
- * gwf_curl_loop (gwf/sdk_curl.h): worker-scope fd watches and one timer,
- * nothing blocks. A call is one easy handle: a unary gRPC over HTTP/2
- * (h2c with prior knowledge, or ALPN over TLS when the Backend says
- * tls), one length-prefixed message each way, the result in the
- * grpc-status trailer. libcurl 7.88 cannot share an h2c connection
- * between transfers safely (ext_authz found the same), so there each
- * call has its own connection; over TLS, or with libcurl 8, the calls of
- * a worker are multiplexed on one.
+ * A call is a unary gRPC over HTTP/2, one length-prefixed message each
+ * way, the result in the grpc-status trailer. To a plain-text service
+ * (the usual case) the SDK's h2c gRPC client carries it
+ * (gwf/sdk_grpc.h): every call of a worker is a stream of one
+ * multiplexed connection, the name resolved at config time. Over TLS
+ * each worker owns one curl multi handle, driven by the SDK's
+ * gwf_curl_loop (gwf/sdk_curl.h), and a call is one easy handle (ALPN
+ * h2, multiplexed by libcurl); so is a plain-text service whose name
+ * did not resolve at config time, where libcurl 7.88 gives each call a
+ * connection of its own (it cannot share an h2c one).
  *
  * A call has one way to end for its owner: its callback, exactly once,
  * or rl_rls_call_cancel, after which nothing of it runs (its easy handle
@@ -38,6 +39,7 @@
 
 struct rl_rls_call {
     rl_rls *r;
+    gwf_grpc_call *grpc; /* the SDK's call in flight (lean), or NULL */
     CURL *easy;
     struct curl_slist *headers, *connect_to;
     char *body;
@@ -65,7 +67,24 @@ struct rl_rls {
     size_t active;
     rl_rls_call *head, *tail;
     int h2c_shared;
+    gwf_grpc_client *grpc; /* plain text: the SDK's client, else NULL */
 };
+
+#define RL_RLS_PATH                                                            \
+    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
+
+void
+rl_rls_resolve(rl_config *cfg, const char *host, uint16_t port)
+{
+    gwf_grpc_peer_options options = {.authority = cfg->rls.authority,
+                                     .max_message = RL_RLS_MAX_ANSWER};
+
+    if (cfg->rls.tls || cfg->rls.peer)
+        return;
+    /* A name that does not resolve now is left to libcurl, which tries
+     * again per call. */
+    gwf_grpc_peer_new(host, port, &options, &cfg->rls.peer, NULL, 0);
+}
 
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -246,10 +265,11 @@ prepare(rl_rls_call *call)
                 return -1;
             call->headers = added;
         }
-        /* The gRPC spec allows 8 digits: milliseconds, up to a day. */
-        uint64_t ms = (attempt_ns + 999999) / 1000000;
-        gwf_strbuf_appendf(&line, "grpc-timeout: %llum",
-                           (unsigned long long)(ms > 99999999 ? 99999999 : ms));
+        /* The SDK's text: at most 8 digits, the finest unit that fits,
+         * rounded up (gwf/sdk_grpc.h). */
+        char timeout[GWF_GRPC_TIMEOUT_TEXT_SIZE];
+        gwf_grpc_timeout_text(timeout, sizeof(timeout), attempt_ns);
+        gwf_strbuf_appendf(&line, "grpc-timeout: %s", timeout);
         if (line.failed ||
             !(added = curl_slist_append(call->headers, line.data)))
             goto fail;
@@ -339,13 +359,13 @@ backoff_ns(const rl_rls_config *rc, unsigned attempt)
     return (((uint64_t)arc4random() << 32) | arc4random()) % ceiling;
 }
 
+/* One attempt ended: retry it, or tell the owner. */
 static void
-finish(rl_rls_call *call, CURLcode result)
+settle(rl_rls_call *call, int ok, rl_rls_answer *ap, const char *err,
+       int retryable)
 {
     rl_rls *r = call->r;
-    rl_rls_answer a = {0};
-    const char *err = NULL;
-    int retryable, ok = judge(call, result, &a, &err, &retryable);
+    rl_rls_answer a = *ap;
 
     if (!ok && retryable && call->attempt < r->cfg->rls.retry_attempts) {
         call->attempt++;
@@ -363,11 +383,80 @@ finish(rl_rls_call *call, CURLcode result)
 }
 
 static void
+finish(rl_rls_call *call, CURLcode result)
+{
+    rl_rls_answer a = {0};
+    const char *err = NULL;
+    int retryable, ok = judge(call, result, &a, &err, &retryable);
+
+    settle(call, ok, &a, err, retryable);
+}
+
+/* The SDK's client ended an attempt (a worker callback; its call is
+ * freed when this returns). The SDK judged the stream: a cut or
+ * malformed answer is FAILED. */
+static void
+on_grpc_done(void *arg, gwf_grpc_call *handle, const gwf_grpc_result *res)
+{
+    rl_rls_call *call = arg;
+    rl_rls_answer a = {0};
+    const char *err = NULL;
+    int ok = 0, retryable = 0;
+
+    (void)handle;
+    call->grpc = NULL;
+    if (res->outcome != GWF_GRPC_ANSWERED) {
+        err = res->error;
+        retryable = res->retryable;
+    } else if (res->status != 0) {
+        err = "the ShouldRateLimit call failed (grpc-status not 0)";
+        retryable = res->status == 14;
+    } else if (rl_rls_decode(res->message, res->message_len, &a) != 0) {
+        err = a.error;
+    } else {
+        ok = 1;
+    }
+    settle(call, ok, &a, err, retryable);
+}
+
+/* The deadline of one attempt: grpcService.requestTimeout when shorter
+ * than the filter's timer, which bounds the whole call anyway. */
+static uint64_t
+attempt_ns(const rl_rls_call *call)
+{
+    const rl_rls_config *rc = &call->r->cfg->rls;
+
+    return rc->request_timeout_ns && rc->request_timeout_ns < call->timeout_ns
+               ? rc->request_timeout_ns
+               : call->timeout_ns;
+}
+
+/* Start one attempt of a lean call. 0, or -1 (out of memory). Without a
+ * shorter requestTimeout the filter's timer bounds the call and reports
+ * it: the SDK's deadline is then 1 ms behind it, a backstop. */
+static int
+lean_start(rl_rls_call *call)
+{
+    uint64_t ns = attempt_ns(call);
+
+    if (ns == call->timeout_ns)
+        ns += UINT64_C(1000000);
+    call->grpc = gwf_grpc_call_start(call->r->grpc, RL_RLS_PATH, call->body,
+                                     call->body_len, ns, on_grpc_done, call);
+    return call->grpc ? 0 : -1;
+}
+
+static void
 on_retry(void *arg)
 {
     rl_rls_call *call = arg;
 
     call->retry_armed = 0;
+    if (call->r->grpc) {
+        if (lean_start(call) != 0)
+            call->cb(call->arg, 0, NULL, "out of memory for a retry");
+        return;
+    }
     if (prepare(call) != 0) {
         call->cb(call->arg, 0, NULL, "out of memory for a retry");
         return;
@@ -420,6 +509,11 @@ rl_rls_new(const rl_config *cfg)
     curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, 16L);
     curl_multi_setopt(r->multi, CURLMOPT_PIPELINING,
                       r->h2c_shared ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+    if (cfg->rls.peer &&
+        !(r->grpc = gwf_grpc_client_new(r->inst, cfg->rls.peer))) {
+        rl_rls_free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -429,6 +523,7 @@ rl_rls_free(rl_rls *r)
     if (!r)
         return;
     /* Streams end before worker_stop, and each cancels its call. */
+    gwf_grpc_client_free(r->grpc);
     curl_multi_cleanup(r->multi);
     gwf_curl_loop_free(r->loop);
     free(r);
@@ -450,6 +545,13 @@ rl_rls_call_start(rl_rls *r, char *body, size_t len, uint64_t timeout_ns,
     call->timeout_ns = timeout_ns;
     call->cb = cb;
     call->arg = arg;
+    if (r->grpc) {
+        if (lean_start(call) != 0) {
+            rl_rls_call_cancel(call);
+            return NULL;
+        }
+        return call;
+    }
     call->easy = curl_easy_init();
     if (!call->easy || prepare(call) != 0) {
         rl_rls_call_cancel(call);
@@ -467,6 +569,7 @@ rl_rls_call_cancel(rl_rls_call *call)
     if (!call)
         return;
     r = call->r;
+    gwf_grpc_call_cancel(call->grpc); /* its stream reset (CANCEL) */
     if (call->queued)
         queue_unlink(r, call);
     if (call->in_multi) {

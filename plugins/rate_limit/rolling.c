@@ -66,12 +66,15 @@ void
 rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
                const rl_entry *entries, size_t count, uint64_t unit_seconds)
 {
-    gwf_strbuf_appendf(b, "%s%s_", prefix, domain);
+    char digits[20];
+
+    rl_key_start(b, prefix, domain);
     for (size_t i = 0; i < count; i++) {
         gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
         gwf_strbuf_append(b, "_", 1);
         gwf_strbuf_append(b, entries[i].value, entries[i].value_len);
         gwf_strbuf_append(b, "_", 1);
     }
-    gwf_strbuf_appendf(b, "rolling%llu", (unsigned long long)unit_seconds);
+    gwf_strbuf_append(b, "rolling", 7);
+    gwf_strbuf_append(b, digits, rl_format_u64(digits, unit_seconds));
 }

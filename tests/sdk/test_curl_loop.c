@@ -6,10 +6,10 @@
  * test, on 127.0.0.1 only, and answers each connection with the bytes
  * its test gave it (or reads the request and never answers). The loop
  * under test reaches the host only through fd_watch, fd_update,
- * fd_cancel, timer_start and timer_cancel, so the tests hand it a
- * poll()-based host that keeps those as the ABI promises (ids never
- * reused, level-triggered watches, a cancelled watch or timer never
- * fires) and counts every call: at the end of each test every watch and
+ * fd_cancel, timer_start and timer_cancel, so the tests hand it
+ * poll_host.c, a poll()-based host that keeps those as the ABI promises
+ * (ids never reused, level-triggered watches, a cancelled watch or timer
+ * never fires) and counts every call: at the end of each test every watch and
  * timer the loop made is gone, and nothing was cancelled twice.
  */
 #define _GNU_SOURCE
@@ -31,262 +31,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gwf/sdk_curl.h>
 
-#define MAX_WATCHES 16
-#define MAX_TIMERS 8
-#define NS_PER_MS INT64_C(1000000)
+#include "poll_host.h"
+
 /* No test needs more than this; a stuck loop fails instead of hanging. */
 #define RUN_LIMIT_MS 5000
-
-/* ---- a poll()-based host ------------------------------------------------ */
-
-typedef struct poll_watch {
-    int live;
-    uint64_t id;
-    int fd;
-    uint32_t events;
-    gwf_fd_cb cb;
-    void *arg;
-} poll_watch;
-
-typedef struct poll_timer {
-    int armed;
-    uint64_t id;
-    int64_t due_ns; /* CLOCK_MONOTONIC */
-    gwf_timer_cb cb;
-    void *arg;
-} poll_timer;
-
-typedef struct poll_host {
-    gwf_instance inst; /* first: the host slots cast back to this */
-    gwf_host host;
-    uint64_t next_id;
-    poll_watch watches[MAX_WATCHES];
-    poll_timer timers[MAX_TIMERS];
-    int watches_started, watches_cancelled, watch_updates;
-    int timers_started, timers_cancelled, timers_fired;
-    int not_found; /* update or cancel of an id that was not live */
-    /* libcurl's own socket (CURLOPT_OPENSOCKETFUNCTION), and whether
-     * every fd the loop watched was another fd of that same socket. */
-    int curl_fd;
-    int watched_fd;
-    int watched_curl_fd, watched_other_socket;
-} poll_host;
-
-static int64_t
-mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int
-same_socket(int a, int b)
-{
-    struct stat sa, sb;
-
-    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
-           sa.st_dev == sb.st_dev;
-}
-
-static gwf_status
-host_fd_watch(gwf_instance *inst, gwf_stream *s, int fd, uint32_t events,
-              gwf_fd_cb cb, void *arg, uint64_t *watch_id)
-{
-    poll_host *h = (poll_host *)inst;
-
-    assert_null(s);
-    if (fd < 0 || (events & ~(uint32_t)(GWF_FD_READ | GWF_FD_WRITE)))
-        return GWF_ERR_BAD_ARGUMENT;
-    for (size_t i = 0; i < MAX_WATCHES; i++) {
-        poll_watch *w = &h->watches[i];
-        if (w->live)
-            continue;
-        *w = (poll_watch){1, ++h->next_id, fd, events, cb, arg};
-        *watch_id = w->id;
-        h->watches_started++;
-        h->watched_fd = fd;
-        if (fd == h->curl_fd)
-            h->watched_curl_fd++;
-        else if (!same_socket(fd, h->curl_fd))
-            h->watched_other_socket++;
-        return GWF_OK;
-    }
-    fail_msg("more than %d watches at once", MAX_WATCHES);
-    return GWF_ERR_LIMIT;
-}
-
-static poll_watch *
-live_watch(poll_host *h, uint64_t id)
-{
-    for (size_t i = 0; i < MAX_WATCHES; i++)
-        if (h->watches[i].live && h->watches[i].id == id)
-            return &h->watches[i];
-    return NULL;
-}
-
-static gwf_status
-host_fd_update(gwf_instance *inst, uint64_t watch_id, uint32_t events)
-{
-    poll_host *h = (poll_host *)inst;
-    poll_watch *w = live_watch(h, watch_id);
-
-    if (!w) {
-        h->not_found++;
-        return GWF_ERR_NOT_FOUND;
-    }
-    w->events = events;
-    h->watch_updates++;
-    return GWF_OK;
-}
-
-static gwf_status
-host_fd_cancel(gwf_instance *inst, uint64_t watch_id)
-{
-    poll_host *h = (poll_host *)inst;
-    poll_watch *w = live_watch(h, watch_id);
-
-    if (!w) {
-        h->not_found++;
-        return GWF_ERR_NOT_FOUND;
-    }
-    w->live = 0;
-    h->watches_cancelled++;
-    return GWF_OK;
-}
-
-static gwf_status
-host_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
-                 gwf_timer_cb cb, void *arg, uint64_t *timer_id)
-{
-    poll_host *h = (poll_host *)inst;
-
-    assert_null(s);
-    for (size_t i = 0; i < MAX_TIMERS; i++) {
-        poll_timer *t = &h->timers[i];
-        if (t->armed)
-            continue;
-        *t = (poll_timer){1, ++h->next_id, mono_ns() + (int64_t)delay_ns, cb,
-                          arg};
-        *timer_id = t->id;
-        h->timers_started++;
-        return GWF_OK;
-    }
-    fail_msg("more than %d timers at once", MAX_TIMERS);
-    return GWF_ERR_LIMIT;
-}
-
-static gwf_status
-host_timer_cancel(gwf_instance *inst, uint64_t timer_id)
-{
-    poll_host *h = (poll_host *)inst;
-
-    for (size_t i = 0; i < MAX_TIMERS; i++) {
-        poll_timer *t = &h->timers[i];
-        if (t->armed && t->id == timer_id) {
-            t->armed = 0;
-            h->timers_cancelled++;
-            return GWF_OK;
-        }
-    }
-    h->not_found++;
-    return GWF_ERR_NOT_FOUND;
-}
-
-static int
-live_watches(const poll_host *h)
-{
-    int n = 0;
-
-    for (size_t i = 0; i < MAX_WATCHES; i++)
-        n += h->watches[i].live;
-    return n;
-}
-
-static int
-armed_timers(const poll_host *h)
-{
-    int n = 0;
-
-    for (size_t i = 0; i < MAX_TIMERS; i++)
-        n += h->timers[i].armed;
-    return n;
-}
-
-/* One turn: fire the timers that are due, or wait in poll() for the
- * watched fds until the next timer is due, and deliver their events.
- * A callback may cancel any watch: each is looked up again by id. */
-static void
-host_turn(poll_host *h)
-{
-    struct pollfd pfds[MAX_WATCHES];
-    uint64_t ids[MAX_WATCHES];
-    nfds_t n = 0;
-    int64_t now = mono_ns(), wait_ms = 100;
-
-    for (size_t i = 0; i < MAX_TIMERS; i++) {
-        poll_timer *t = &h->timers[i];
-        if (!t->armed)
-            continue;
-        if (t->due_ns <= now) {
-            t->armed = 0;
-            h->timers_fired++;
-            t->cb(t->arg);
-            return;
-        }
-        if ((t->due_ns - now) / NS_PER_MS + 1 < wait_ms)
-            wait_ms = (t->due_ns - now) / NS_PER_MS + 1;
-    }
-    for (size_t i = 0; i < MAX_WATCHES; i++) {
-        poll_watch *w = &h->watches[i];
-        if (!w->live || !w->events)
-            continue;
-        pfds[n].fd = w->fd;
-        pfds[n].events = (short)((w->events & GWF_FD_READ ? POLLIN : 0) |
-                                 (w->events & GWF_FD_WRITE ? POLLOUT : 0));
-        pfds[n].revents = 0;
-        ids[n++] = w->id;
-    }
-    if (poll(pfds, n, (int)wait_ms) <= 0)
-        return;
-    for (nfds_t i = 0; i < n; i++) {
-        poll_watch *w = live_watch(h, ids[i]);
-        uint32_t events = 0;
-        if (!w || !pfds[i].revents)
-            continue;
-        if (pfds[i].revents & (POLLIN | POLLHUP))
-            events |= GWF_FD_READ;
-        if (pfds[i].revents & POLLOUT)
-            events |= GWF_FD_WRITE;
-        if (pfds[i].revents & (POLLERR | POLLNVAL))
-            events |= GWF_FD_ERROR;
-        w->cb(w->arg, w->fd, events);
-    }
-}
-
-static void
-host_init(poll_host *h)
-{
-    memset(h, 0, sizeof(*h));
-    h->host.size = sizeof(h->host);
-    h->host.abi_major = GWF_ABI_VERSION_MAJOR;
-    h->host.abi_minor = GWF_ABI_VERSION_MINOR;
-    h->host.name = "curl-loop-test";
-    h->host.fd_watch = host_fd_watch;
-    h->host.fd_update = host_fd_update;
-    h->host.fd_cancel = host_fd_cancel;
-    h->host.timer_start = host_timer_start;
-    h->host.timer_cancel = host_timer_cancel;
-    h->inst.host = &h->host;
-    h->curl_fd = -1;
-    h->watched_fd = -1;
-}
 
 /* ---- an HTTP server on a thread, 127.0.0.1 only ------------------------- */
 
@@ -428,6 +180,10 @@ typedef struct client {
     gwf_curl_loop *loop;
     int progress_calls;
     int finished;
+    /* libcurl's own socket (CURLOPT_OPENSOCKETFUNCTION), and whether
+     * every fd the loop watched was another fd of that same socket. */
+    int curl_fd;
+    int watched_curl_fd, watched_other_socket;
 } client;
 
 /* gwf_curl_loop's progress callback: read the finished transfers. */
@@ -481,12 +237,34 @@ count_header_line(char *line, size_t size, size_t nmemb, void *arg)
 static curl_socket_t
 open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
-    poll_host *h = arg;
+    client *c = arg;
 
     (void)purpose;
-    h->curl_fd =
+    c->curl_fd =
         socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    return h->curl_fd;
+    return c->curl_fd;
+}
+
+static int
+same_socket(int a, int b)
+{
+    struct stat sa, sb;
+
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+           sa.st_dev == sb.st_dev;
+}
+
+/* The host's on_watch: is the fd watched libcurl's own, or another
+ * socket than libcurl's? */
+static void
+note_watched_fd(void *arg, int fd)
+{
+    client *c = arg;
+
+    if (fd == c->curl_fd)
+        c->watched_curl_fd++;
+    else if (!same_socket(fd, c->curl_fd))
+        c->watched_other_socket++;
 }
 
 static void
@@ -494,6 +272,9 @@ client_start(client *c, poll_host *h)
 {
     memset(c, 0, sizeof(*c));
     c->h = h;
+    c->curl_fd = -1;
+    h->on_watch = note_watched_fd;
+    h->on_watch_arg = c;
     c->multi = curl_multi_init();
     assert_non_null(c->multi);
     c->loop = gwf_curl_loop_new(&h->inst, c->multi, on_progress, c);
@@ -517,7 +298,7 @@ transfer_add(client *c, transfer *t, uint16_t port, const char *path,
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, c->h);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, c);
     if (timeout_ms > 0)
         curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     gwf_curl_answer_track(&t->answer, t->easy, count_header_line, t);
@@ -528,13 +309,13 @@ transfer_add(client *c, transfer *t, uint16_t port, const char *path,
 static void
 client_run(client *c, int want)
 {
-    int64_t limit = mono_ns() + RUN_LIMIT_MS * NS_PER_MS;
+    int64_t limit = poll_host_now_ns() + RUN_LIMIT_MS * NS_PER_MS;
 
     while (c->finished < want) {
-        if (mono_ns() > limit)
+        if (poll_host_now_ns() > limit)
             fail_msg("%d of %d transfers finished in %d ms", c->finished, want,
                      RUN_LIMIT_MS);
-        host_turn(c->h);
+        poll_host_turn(c->h, 100);
     }
 }
 
@@ -550,8 +331,8 @@ client_end(client *c, transfer *const *ts, size_t count)
     }
     curl_multi_cleanup(c->multi);
     gwf_curl_loop_free(c->loop);
-    assert_int_equal(live_watches(c->h), 0);
-    assert_int_equal(armed_timers(c->h), 0);
+    assert_int_equal(poll_host_live_watches(c->h), 0);
+    assert_int_equal(poll_host_armed_timers(c->h), 0);
     assert_int_equal(c->h->watches_cancelled, c->h->watches_started);
     assert_int_equal(c->h->not_found, 0);
 }
@@ -575,7 +356,7 @@ test_get_is_answered_whole_on_the_host_loop(void **state)
     long code = 0;
 
     (void)state;
-    host_init(&h);
+    poll_host_init(&h, "curl-loop-test");
     peer_start(&p, PEER_ANSWER, hello_answer);
     client_start(&c, &h);
     transfer_add(&c, &t, p.port, "/hello", 0);
@@ -611,15 +392,15 @@ test_host_watches_a_duplicate_of_curls_socket(void **state)
     transfer *ts[] = {&t};
 
     (void)state;
-    host_init(&h);
+    poll_host_init(&h, "curl-loop-test");
     peer_start(&p, PEER_ANSWER, hello_answer);
     client_start(&c, &h);
     transfer_add(&c, &t, p.port, "/", 0);
     client_run(&c, 1);
 
     assert_true(h.watches_started >= 1);
-    assert_int_equal(h.watched_curl_fd, 0);
-    assert_int_equal(h.watched_other_socket, 0);
+    assert_int_equal(c.watched_curl_fd, 0);
+    assert_int_equal(c.watched_other_socket, 0);
     client_end(&c, ts, 1);
     /* The duplicate is closed with its watch. */
     assert_int_equal(fcntl(h.watched_fd, F_GETFD), -1);
@@ -637,7 +418,7 @@ test_two_transfers_finish_on_one_loop(void **state)
     transfer *ts[] = {&a, &b};
 
     (void)state;
-    host_init(&h);
+    poll_host_init(&h, "curl-loop-test");
     peer_start(&p, PEER_ANSWER, hello_answer);
     client_start(&c, &h);
     transfer_add(&c, &a, p.port, "/a", 0);
@@ -662,10 +443,10 @@ test_timeout_fires_through_a_host_timer(void **state)
     client c;
     transfer t;
     transfer *ts[] = {&t};
-    int64_t started = mono_ns();
+    int64_t started = poll_host_now_ns();
 
     (void)state;
-    host_init(&h);
+    poll_host_init(&h, "curl-loop-test");
     peer_start(&p, PEER_NEVER_ANSWER, NULL);
     client_start(&c, &h);
     transfer_add(&c, &t, p.port, "/slow", 300);
@@ -674,7 +455,7 @@ test_timeout_fires_through_a_host_timer(void **state)
     assert_int_equal(t.result, CURLE_OPERATION_TIMEDOUT);
     assert_int_equal(gwf_curl_answer_result(&t.answer, t.result),
                      CURLE_OPERATION_TIMEDOUT);
-    assert_true(mono_ns() - started >= 300 * NS_PER_MS);
+    assert_true(poll_host_now_ns() - started >= 300 * NS_PER_MS);
     assert_true(h.timers_fired >= 1);
     assert_int_equal(t.body_len, 0);
     assert_int_equal(t.answer.status, 0);
@@ -690,25 +471,25 @@ test_free_cancels_the_watches_of_a_transfer_in_flight(void **state)
     peer p;
     client c;
     transfer t;
-    int64_t limit = mono_ns() + RUN_LIMIT_MS * NS_PER_MS;
+    int64_t limit = poll_host_now_ns() + RUN_LIMIT_MS * NS_PER_MS;
 
     (void)state;
-    host_init(&h);
+    poll_host_init(&h, "curl-loop-test");
     peer_start(&p, PEER_NEVER_ANSWER, NULL);
     client_start(&c, &h);
     transfer_add(&c, &t, p.port, "/never", 0);
     while (peer_requests(&p) == 0) {
-        assert_true(mono_ns() < limit);
-        host_turn(&h);
+        assert_true(poll_host_now_ns() < limit);
+        poll_host_turn(&h, 100);
     }
-    assert_true(live_watches(&h) >= 1);
+    assert_true(poll_host_live_watches(&h) >= 1);
 
     /* Freed while libcurl still waits for the answer: the multi handle
      * goes first (with the easy handle still in it), then the loop. */
     curl_multi_cleanup(c.multi);
     gwf_curl_loop_free(c.loop);
-    assert_int_equal(live_watches(&h), 0);
-    assert_int_equal(armed_timers(&h), 0);
+    assert_int_equal(poll_host_live_watches(&h), 0);
+    assert_int_equal(poll_host_armed_timers(&h), 0);
     assert_int_equal(h.watches_cancelled, h.watches_started);
     assert_int_equal(h.not_found, 0);
     assert_int_equal(c.finished, 0);
@@ -733,7 +514,7 @@ test_refused_connection_is_couldnt_connect(void **state)
     assert_int_equal(bind(closed, (struct sockaddr *)&addr, sizeof(addr)), 0);
     assert_int_equal(getsockname(closed, (struct sockaddr *)&addr, &addr_len),
                      0);
-    host_init(&h);
+    poll_host_init(&h, "curl-loop-test");
     client_start(&c, &h);
     transfer_add(&c, &t, ntohs(addr.sin_port), "/", 0);
     client_run(&c, 1);
@@ -754,7 +535,7 @@ fetch(const char *answer, transfer *t, client *c, poll_host *h)
 {
     peer p;
 
-    host_init(h);
+    poll_host_init(h, "curl-loop-test");
     peer_start(&p, PEER_ANSWER, answer);
     client_start(c, h);
     transfer_add(c, t, p.port, "/", 0);

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 2
+#define GWF_ABI_VERSION_MINOR 3
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -587,6 +587,47 @@ struct gwf_host {
      * GWF_ERR_WRONG_PHASE once the message's headers passed every
      * plugin; GWF_ERR_BAD_ARGUMENT for another `which`. */
     gwf_status (*body_will_change)(gwf_stream *s, gwf_message_kind which);
+
+    /* -- Added in 0.3: metric series handles ------------------------------
+     *
+     * metric_add and metric_set find their series from the label values
+     * on every call (a hash of the values and a lookup). A series whose
+     * label values are known at config time (the instance's own status
+     * label, a route's name) can be resolved once to a handle; recording
+     * through the handle is then an index and an add, with no hashing,
+     * no copying and no lock. Both ways count into the same series: a
+     * handle and metric_add with the same label values show one line in
+     * the exposition. A handle is the resolving instance's: another
+     * instance passing it is refused. Check for these slots with
+     * GWF_HAS_FIELD(host, gwf_host, metric_series_set) and non-NULL
+     * pointers; on an older host, use metric_add / metric_set. */
+
+    /* [any] Resolve the series of counter or gauge `metric_id` (from
+     * metric_define) with `label_values` (copied; count and order as
+     * defined) to a handle in `*series`. Meant for config_create,
+     * route_config_create and worker_start; it takes a lock. Resolving
+     * the same series again for the same instance gives the same handle.
+     * The handle is valid while `inst` is configured: once its config is
+     * destroyed (config_destroy, or a config_create that failed), the
+     * calls below refuse it. Never 0. GWF_OK; GWF_ERR_BAD_ARGUMENT for
+     * an id metric_define did not give, a label count that does not
+     * match, a histogram (histograms keep metric_observe) or a NULL
+     * `series`; GWF_ERR_NO_MEMORY (also: more than 65536 handles in the
+     * host). */
+    gwf_status (*metric_series)(gwf_instance *inst, uint32_t metric_id,
+                                const gwf_view *label_values, size_t count,
+                                uint64_t *series);
+    /* [worker] Add `delta` to the series of handle `series`: a counter
+     * (delta >= 0) or a gauge (any sign). Any worker phase, as
+     * metric_add. GWF_OK; GWF_ERR_BAD_ARGUMENT for a handle this
+     * instance did not resolve, one whose config is gone, a negative
+     * delta on a counter, or a NaN. */
+    gwf_status (*metric_series_add)(gwf_instance *inst, uint64_t series,
+                                    double delta);
+    /* [worker] Set the gauge of handle `series` to `value`. As
+     * metric_series_add; GWF_ERR_BAD_ARGUMENT for a counter. */
+    gwf_status (*metric_series_set)(gwf_instance *inst, uint64_t series,
+                                    double value);
 };
 
 /* ------------------------------------------------------------------------

@@ -23,6 +23,9 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <malloc.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <gwf/testing.h>
 
@@ -641,6 +644,21 @@ test_forward_payload_header_carries_the_base64url_payload(void **state)
     assert_string_equal(gwf_test_upstream_header(res, "x-jwt-payload", 0),
                         want);
     gwf_test_result_free(res);
+    /* From the cache: the same payload, and one header only even when the
+     * client sent one. */
+    {
+        char value[4096];
+        gwf_test_request *req;
+        snprintf(value, sizeof(value), "Bearer %s", t);
+        req = request_with("authorization", value);
+        gwf_test_request_header(req, "x-jwt-payload", "forged");
+        res = run(h, req);
+    }
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-jwt-payload", 0),
+                        want);
+    assert_null(gwf_test_upstream_header(res, "x-jwt-payload", 1));
+    gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
 
@@ -1130,6 +1148,135 @@ test_cached_token_is_still_refused_once_expired(void **state)
     gwf_test_host_free(h);
 }
 
+/* The cache compares the whole token: one that differs from a cached
+ * token only in its last signature byte is verified, and refused. */
+static void
+test_token_differing_from_a_cached_one_in_its_last_signature_byte_is_refused(
+    void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    char value[20000], *last;
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    /* RS256 with RSA-2048: 256 bytes, 342 base64url characters; the last
+     * one carries the last byte's two low bits, so A/Q/g/w are the values
+     * that strict base64url allows there. */
+    snprintf(value, sizeof(value), "Bearer %s", token("RS256"));
+    last = value + strlen(value) - 1;
+    assert_non_null(strchr("AQgw", *last));
+    *last = *last == 'A' ? 'Q' : 'A';
+    res = run(h, request_with("authorization", value));
+    assert_refused(res, 401, "Jwt verification fails");
+    gwf_test_result_free(res);
+    /* The genuine token is still cached and accepted. */
+    res = run_bearer(h, "RS256");
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    assert_int_equal(gwf_test_metric(h, ALLOWED_SERIES), 2);
+    gwf_test_host_free(h);
+}
+
+/* base64url without padding, with OpenSSL's base64 underneath. */
+static void
+b64url_encode(const unsigned char *in, size_t len, char *out)
+{
+    int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+    while (n > 0 && out[n - 1] == '=')
+        n--;
+    out[n] = 0;
+    for (int i = 0; i < n; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+}
+
+static size_t
+b64url_decode(const char *in, unsigned char *out, size_t size)
+{
+    char padded[512];
+    size_t len = strlen(in), n = 0;
+    int got;
+
+    assert_true(len + 4 < sizeof(padded) && (len + 3) / 4 * 3 <= size);
+    for (size_t i = 0; i < len; i++)
+        padded[n++] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+    while (n % 4)
+        padded[n++] = '=';
+    got = EVP_DecodeBlock(out, (const unsigned char *)padded, (int)n);
+    assert_true(got >= 0);
+    return (size_t)got - (len % 4 == 2 ? 2 : len % 4 == 3 ? 1 : 0);
+}
+
+/* An HS256 token for the fixture's oct key with sub "user-<n>". */
+static void
+hs256_token(unsigned n, char *out, size_t size)
+{
+    const json_t *keys =
+        json_object_get(json_object_get(fixture, "jwks"), "keys");
+    const char *k64 = NULL;
+    unsigned char secret[256], mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    const char *header = "{\"alg\":\"HS256\",\"kid\":\"hs1\"}";
+    char claims[256], h64[128], c64[512], s64[64];
+    size_t secret_len = 0, i, len;
+    const json_t *key;
+
+    json_array_foreach(keys, i, key)
+    {
+        if (strcmp(json_string_value(json_object_get(key, "kty")), "oct") == 0)
+            k64 = json_string_value(json_object_get(key, "k"));
+    }
+    assert_non_null(k64);
+    secret_len = b64url_decode(k64, secret, sizeof(secret));
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"https://issuer.example\",\"aud\":\"api\","
+             "\"sub\":\"user-%u\",\"exp\":%lld}",
+             n, NOW_S + 3600);
+    b64url_encode((const unsigned char *)header, strlen(header), h64);
+    b64url_encode((const unsigned char *)claims, strlen(claims), c64);
+    len = (size_t)snprintf(out, size, "Bearer %s.%s", h64, c64);
+    assert_non_null(HMAC(EVP_sha256(), secret, (int)secret_len,
+                         (const unsigned char *)out + 7, len - 7, mac,
+                         &mac_len));
+    b64url_encode(mac, mac_len, s64);
+    snprintf(out + len, size - len, ".%s", s64);
+}
+
+/* Heap in use, from the allocator's own count (0 under a sanitizer's
+ * allocator, which keeps its own books: then LeakSanitizer checks). */
+static size_t
+heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks;
+}
+
+/* 100,000 distinct valid tokens through a 64-entry cache: each is
+ * verified and cached, replacing another; the heap does not grow. */
+static void
+test_cache_stays_bounded_under_100000_distinct_valid_tokens(void **state)
+{
+    gwf_test_host *h = host_with(NULL, "{\"tokenCacheSize\": 64}");
+    char value[1024];
+    size_t after_warmup = 0;
+
+    (void)state;
+    for (unsigned n = 0; n < 100000; n++) {
+        gwf_test_result *res;
+        if (n == 10000)
+            after_warmup = heap_in_use();
+        hs256_token(n, value, sizeof(value));
+        res = run(h, request_with("authorization", value));
+        assert_forwarded(res);
+        gwf_test_result_free(res);
+    }
+    assert_int_equal(gwf_test_metric(h, ALLOWED_SERIES), 100000);
+    if (after_warmup)
+        assert_true(heap_in_use() <= after_warmup + 64 * 1024);
+    gwf_test_host_free(h);
+}
+
 static void
 test_cached_claims_still_reach_headers_and_values(void **state)
 {
@@ -1485,6 +1632,10 @@ main(void)
             test_valid_tokens_in_two_places_are_accepted_and_both_removed),
         cmocka_unit_test(test_cached_token_is_still_refused_once_expired),
         cmocka_unit_test(test_cached_claims_still_reach_headers_and_values),
+        cmocka_unit_test(
+            test_token_differing_from_a_cached_one_in_its_last_signature_byte_is_refused),
+        cmocka_unit_test(
+            test_cache_stays_bounded_under_100000_distinct_valid_tokens),
         cmocka_unit_test(test_disabled_cache_verifies_every_time),
         cmocka_unit_test(test_config_without_providers_is_refused),
         cmocka_unit_test(test_config_with_unknown_field_is_refused),

@@ -333,6 +333,122 @@ test_cache_keeps_providers_and_tokens_apart(void **state)
     jwt_cache_free(c);
 }
 
+/* A token-sized string: `len` bytes, a prefix from `seed`, a tail from
+ * `tail_seed` (the part the slot hash reads). */
+static void
+fake_token(char *out, size_t len, unsigned seed, unsigned tail_seed)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                   "qrstuvwxyz0123456789-_";
+    for (size_t i = 0; i < len; i++) {
+        unsigned v = i + 32 >= len ? tail_seed * 2654435761u + (unsigned)i * 7
+                                   : seed * 40503u + (unsigned)i * 13;
+        out[i] = alphabet[(v ^ (v >> 7)) % 64];
+    }
+    out[len] = 0;
+}
+
+static size_t releases;
+
+static void
+count_release(void *value)
+{
+    releases++;
+    free(value);
+}
+
+static void
+test_cache_misses_a_token_that_differs_in_one_byte_anywhere(void **state)
+{
+    jwt_cache *c = jwt_cache_new(1024, count_release);
+    char token[585], other[585];
+    size_t positions[] = {0, 1, 291, 551, 552, 583};
+
+    (void)state;
+    fake_token(token, 584, 1, 1);
+    jwt_cache_put(c, token, 584, 0, 200, strdup("claims"));
+    assert_non_null(jwt_cache_get(c, token, 584, 0, 100));
+    for (size_t k = 0; k < sizeof(positions) / sizeof(positions[0]); k++) {
+        memcpy(other, token, sizeof(token));
+        other[positions[k]] ^= 1;
+        assert_null(jwt_cache_get(c, other, 584, 0, 100));
+    }
+    /* A miss never drops the entry it was compared with. */
+    assert_non_null(jwt_cache_get(c, token, 584, 0, 100));
+    assert_int_equal(jwt_cache_count(c), 1);
+    jwt_cache_free(c);
+}
+
+/* Same length, same last 32 bytes: the same slot hash. Only the full
+ * comparison tells them apart. */
+static void
+test_cache_misses_a_forged_token_with_the_same_slot_hash(void **state)
+{
+    jwt_cache *c = jwt_cache_new(1024, count_release);
+    char genuine[601], forged[601];
+    void *claims = strdup("claims");
+
+    (void)state;
+    fake_token(genuine, 600, 1, 9);
+    fake_token(forged, 600, 2, 9);
+    assert_memory_equal(genuine + 568, forged + 568, 32);
+    assert_memory_not_equal(genuine, forged, 568);
+    jwt_cache_put(c, genuine, 600, 0, 200, claims);
+    assert_null(jwt_cache_get(c, forged, 600, 0, 100));
+    assert_ptr_equal(jwt_cache_get(c, genuine, 600, 0, 100), claims);
+    /* A prefix or an extension of the cached token is another token. */
+    assert_null(jwt_cache_get(c, genuine, 599, 0, 100));
+    jwt_cache_free(c);
+}
+
+static void
+test_cache_drops_an_entry_at_its_valid_until(void **state)
+{
+    jwt_cache *c = jwt_cache_new(16, count_release);
+    char token[201];
+
+    (void)state;
+    releases = 0;
+    fake_token(token, 200, 3, 3);
+    jwt_cache_put(c, token, 200, 0, 1000, strdup("claims"));
+    assert_non_null(jwt_cache_get(c, token, 200, 0, 999));
+    assert_null(jwt_cache_get(c, token, 200, 0, 1000));
+    assert_int_equal(jwt_cache_count(c), 0);
+    assert_int_equal(releases, 1);
+    /* Bounds at the edges of int64: never valid / valid until the end. */
+    jwt_cache_put(c, token, 200, 0, INT64_MIN, strdup("claims"));
+    assert_null(jwt_cache_get(c, token, 200, 0, INT64_MIN));
+    jwt_cache_put(c, token, 200, 0, INT64_MAX, strdup("claims"));
+    assert_non_null(jwt_cache_get(c, token, 200, 0, INT64_MAX - 1));
+    assert_null(jwt_cache_get(c, token, 200, 0, INT64_MAX));
+    assert_int_equal(releases, 3);
+    jwt_cache_free(c);
+}
+
+static void
+test_cache_stays_bounded_under_100000_distinct_tokens(void **state)
+{
+    jwt_cache *c = jwt_cache_new(1000, count_release); /* 1024 slots */
+    char token[601];
+    size_t puts = 100000;
+
+    (void)state;
+    releases = 0;
+    for (unsigned i = 0; i < puts; i++) {
+        fake_token(token, 600, i, i);
+        jwt_cache_put(c, token, 600, 0, 200, strdup("claims"));
+        assert_true(jwt_cache_count(c) <= 1024);
+    }
+    /* Every token replaced is released at once: nothing accumulates. */
+    assert_int_equal(releases + jwt_cache_count(c), puts);
+    /* The slots are spread: most of the table is in use. */
+    assert_true(jwt_cache_count(c) > 900);
+    /* The last token is there, an early one was replaced or still is. */
+    assert_non_null(jwt_cache_get(c, token, 600, 0, 100));
+    jwt_cache_free(c);
+    assert_int_equal(releases, puts);
+}
+
 int
 main(void)
 {
@@ -358,6 +474,12 @@ main(void)
         cmocka_unit_test(test_unusable_keys_are_skipped_next_to_usable_ones),
         cmocka_unit_test(test_cache_returns_claims_until_valid_until),
         cmocka_unit_test(test_cache_keeps_providers_and_tokens_apart),
+        cmocka_unit_test(
+            test_cache_misses_a_token_that_differs_in_one_byte_anywhere),
+        cmocka_unit_test(
+            test_cache_misses_a_forged_token_with_the_same_slot_hash),
+        cmocka_unit_test(test_cache_drops_an_entry_at_its_valid_until),
+        cmocka_unit_test(test_cache_stays_bounded_under_100000_distinct_tokens),
     };
     return cmocka_run_group_tests_name("jwt_token", tests, NULL, NULL);
 }

@@ -124,8 +124,11 @@ flush(void **state)
 
 /* -- Each known site ------------------------------------------------------ */
 
-/* Per request: calloc 1 is the stream state, 2 the decision, 3 the Redis
- * command; realloc 1 is the key's buffer. */
+/* Per request on a warm worker: calloc 1 is the stream state, malloc 1
+ * the decision (a request that waits for Redis). The keys go into the
+ * worker's reused buffer and the Redis commands come from its pool: they
+ * allocate only when those must grow - a key longer than any before
+ * (realloc 1), more commands in flight than ever before (malloc 2). */
 
 static void
 test_no_memory_for_the_decision_answers_the_failure_status(void **state)
@@ -133,36 +136,62 @@ test_no_memory_for_the_decision_answers_the_failure_status(void **state)
     (void)state;
     gwf_test_host *h = warm_host("");
 
-    assert_int_equal(status_failing(h, RL_ALLOC_CALLOC, 2), 503);
+    assert_int_equal(status_failing(h, RL_ALLOC_MALLOC, 1), 503);
     assert_true(gwf_test_log_contains(h, "out of memory for a decision"));
     assert_int_equal(redis_count(FIXED_KEY), 1); /* the warm-up only */
     gwf_test_host_free(h);
 }
 
+/* The key buffer grows for a key longer than any before it: a header
+ * value of 4000 bytes after a short one. */
 static void
 test_no_memory_for_a_key_answers_the_failure_status(void **state)
 {
     (void)state;
-    gwf_test_host *h = warm_host("");
+    char text[1024], header[4100];
+    gwf_test_host *h;
+    int status;
 
-    assert_int_equal(status_failing(h, RL_ALLOC_REALLOC, 1), 503);
+    snprintf(text, sizeof(text),
+             "{redis: {address: \"127.0.0.1:%d\"}, domain: shop, "
+             "failureStatus: 503, descriptors: [{key: user, rate_limit: "
+             "{unit: minute, requests_per_unit: 1000}}]}",
+             redis.port);
+    h = host_with(global_manifests(text, "[{entries: [{type: Header, header: "
+                                         "user}]}]"));
+    assert_int_equal(status_of(h, "/", "user: a"), 200);
+    snprintf(header, sizeof(header), "user: %04000d", 7);
+    arm(RL_ALLOC_REALLOC, 1);
+    status = status_of(h, "/", header);
+    disarm();
+    assert_int_equal(rl_alloc_plan_now.failed, 1);
+    assert_int_equal(status, 503);
     assert_true(gwf_test_log_contains(h, "out of memory making a Redis key"));
-    assert_int_equal(redis_count(FIXED_KEY), 1);
-    assert_true(
-        gwf_test_metric(h, "gwf_rate_limit_decisions_total{instance=\"default/"
-                           "rl\",descriptor=\"generic_key_foo\",outcome=\"error"
-                           "\"}") == 1);
+    assert_int_equal(redis_count("shop_user_a_1767225600"), 1);
+    assert_true(gwf_test_metric(h, "gwf_rate_limit_decisions_total{instance="
+                                   "\"default/rl\",descriptor=\"user\","
+                                   "outcome=\"error\"}") == 1);
+    /* The next one has the memory: counted. */
+    assert_int_equal(status_of(h, "/", header), 200);
     gwf_test_host_free(h);
 }
 
+/* The pool has as many commands as were ever in flight at once: one
+ * after the warm-up. With that one in flight, a second request needs a
+ * new command (malloc 2, after its decision). */
 static void
 test_no_memory_for_a_redis_command_answers_the_failure_status(void **state)
 {
     (void)state;
     gwf_test_host *h = warm_host("");
+    gwf_test_result *first = start_api(h, "/", NULL, 0);
 
-    assert_int_equal(status_failing(h, RL_ALLOC_CALLOC, 3), 503);
-    assert_int_equal(redis_count(FIXED_KEY), 1);
+    assert_int_equal(gwf_test_outcome(first), GWF_TEST_RUNNING);
+    assert_int_equal(status_failing(h, RL_ALLOC_MALLOC, 2), 503);
+    assert_int_equal(gwf_test_wait(h, first, 5000), 1);
+    assert_int_equal(gwf_test_status(first), 200);
+    gwf_test_result_free(first);
+    assert_int_equal(redis_count(FIXED_KEY), 2); /* warm-up and first */
     gwf_test_host_free(h);
 }
 
@@ -172,7 +201,7 @@ test_no_memory_for_a_decision_with_fail_open_forwards(void **state)
     (void)state;
     gwf_test_host *h = warm_host("failOpen: true");
 
-    assert_int_equal(status_failing(h, RL_ALLOC_CALLOC, 2), 200);
+    assert_int_equal(status_failing(h, RL_ALLOC_MALLOC, 1), 200);
     assert_true(gwf_test_log_contains(h, "out of memory for a decision"));
     gwf_test_host_free(h);
 }

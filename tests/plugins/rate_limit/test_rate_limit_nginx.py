@@ -14,6 +14,7 @@ port (no persistence), always stopped. One behaviour per case:
   nginx_t_fails_on_a_bad_rate_limit_config
   nginx_t_refuses_a_fifo_descriptors_file_at_once
   localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart
+  redis_a_thousand_concurrent_requests_are_counted_exactly
 
 and, for the global limit as kgateway deploys it (a rate limit service
 over Envoy's RLS v3: rls_server.py, started on free loopback ports):
@@ -101,16 +102,18 @@ class Redis:
         self.kill()
 
 
-def global_docs(redis_port, limit=LIMIT, fail_open=False, host="127.0.0.1"):
+def global_docs(redis_port, limit=LIMIT, fail_open=False, host="127.0.0.1",
+                **spec):
     return [
         {"apiVersion": "gateway.kgateway.dev/v1alpha1",
          "kind": "GatewayExtension", "metadata": {"name": "rl"},
-         "spec": {"rateLimit": {
+         "spec": {"rateLimit": dict({
              "domain": "nginx-test", "failOpen": fail_open,
              "redis": {"address": "%s:%d" % (host, redis_port)},
              "descriptors": [{"key": "generic_key", "value": "all",
                               "rate_limit": {"unit": "hour",
-                                             "requests_per_unit": limit}}]}}},
+                                             "requests_per_unit": limit}}]},
+             **spec)}},
         {"apiVersion": "gateway.kgateway.dev/v1alpha1",
          "kind": "TrafficPolicy", "metadata": {"name": "api"},
          "spec": {"rateLimit": {"global": {
@@ -494,6 +497,51 @@ def rls_a_thousand_concurrent_requests_are_counted_exactly():
                   sorted(set(codes) - {200, 429})))
 
 
+def redis_a_thousand_concurrent_requests_are_counted_exactly():
+    """50 clients at once, two workers: each worker pipelines its
+    requests' commands on its one connection, and exactly the limit
+    passes."""
+    away_from_hour_edge()
+    with Redis() as redis, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": global_docs(redis.port, limit=600,
+                                                   timeout="30s")},
+                  up, workers=2, reuseport=True) as ngx:
+        codes, lock = [], threading.Lock()
+
+        def client(n):
+            for _ in range(n):
+                status = request(ngx.port, "GET", "/api").status
+                with lock:
+                    codes.append(status)
+        threads = [threading.Thread(target=client, args=(20,))
+                   for _ in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        check(len(codes) == 1000, "%d answers, expected 1000" % len(codes))
+        check(codes.count(200) == 600 and codes.count(429) == 400,
+              "%d x 200, %d x 429, others %r" % (
+                  codes.count(200), codes.count(429),
+                  sorted(set(codes) - {200, 429})))
+        clients = redis_clients(redis.port)
+        check(clients <= 3, "%d Redis clients: more than one connection "
+              "per worker (and ours)" % clients)
+
+
+def redis_clients(port):
+    """Connections Redis has, counting the one asking."""
+    with socket.create_connection(("127.0.0.1", port), 2) as s:
+        s.sendall(b"CLIENT LIST\r\n")
+        data = b""
+        while not data.endswith(b"\r\n") or data.count(b"\r\n") < 2:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.count(b"id=")
+
+
 CASES = {f.__name__: f for f in [
     global_limit_holds_across_two_workers,
     global_limit_is_shared_by_two_nginx_instances,
@@ -502,6 +550,7 @@ CASES = {f.__name__: f for f in [
     nginx_t_fails_on_a_bad_rate_limit_config,
     nginx_t_refuses_a_fifo_descriptors_file_at_once,
     localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart,
+    redis_a_thousand_concurrent_requests_are_counted_exactly,
     rls_counts_exactly_across_two_workers,
     rls_draft03_and_service_headers_reach_the_client,
     rls_service_down_fails_open_by_default_and_closed_when_asked,

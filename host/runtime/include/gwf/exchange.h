@@ -70,8 +70,9 @@ typedef struct gwf_memmsg_field {
 
 /* A request (method, path, scheme) or a response (status), and its
  * headers in order. {0} is an empty message. Every pointer is malloc'd
- * and owned by the message; change it through gwf_memmsg_ops (which
- * copies what it is given) or free it with gwf_memmsg_clear. Through
+ * and owned by the message (a field's value shares the allocation of its
+ * name); change it through gwf_memmsg_ops (which copies what it is
+ * given) or free it with gwf_memmsg_clear. Through
  * gwf_memmsg_ops, ":method", ":path" and ":scheme" are the fields of the
  * same name, ":status" is `status`, and ":authority" is the Host header. */
 typedef struct gwf_memmsg {
