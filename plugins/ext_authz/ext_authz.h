@@ -279,6 +279,9 @@ struct ea_call {
     uint64_t grpc_timeout_ns;
     gwf_grpc_call *grpc;
     gwf_grpc_outcome grpc_outcome; /* how it ended, read by the verdict */
+    /* The SDK's call while its callback runs the verdict (else NULL): an
+     * answer that does not decode distrusts its connection. */
+    gwf_grpc_call *grpc_answering;
     int grpc_status;
     int grpc_retryable;
     const char *grpc_error;

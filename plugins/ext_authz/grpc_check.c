@@ -295,7 +295,6 @@ on_grpc_done(void *arg, gwf_grpc_call *handle, const gwf_grpc_result *r)
 {
     ea_call *call = arg;
 
-    (void)handle;
     call->grpc = NULL;
     ea_call_left(call);
     call->grpc_outcome = r->outcome;
@@ -306,8 +305,10 @@ on_grpc_done(void *arg, gwf_grpc_call *handle, const gwf_grpc_result *r)
     if (r->message)
         gwf_strbuf_append(&call->body, (const char *)r->message,
                           r->message_len);
+    call->grpc_answering = handle;
     if (call->done)
         call->done(call, CURLE_OK, call->done_arg);
+    call->grpc_answering = NULL;
 }
 
 int
@@ -734,6 +735,10 @@ grpc_lean_verdict(const ea_config *cfg, const ea_call *call, ea_verdict *v)
     }
     ea_check_response_decode((const uint8_t *)call->body.data, call->body.len,
                              &cfg->answer_limit, v);
+    /* Well framed, yet no CheckResponse: a peer that sends that is not
+     * one to send the next check to on the same connection. */
+    if (v->kind == EA_VERDICT_ERROR)
+        gwf_grpc_call_distrust(call->grpc_answering);
 }
 
 void

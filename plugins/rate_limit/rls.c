@@ -403,7 +403,6 @@ on_grpc_done(void *arg, gwf_grpc_call *handle, const gwf_grpc_result *res)
     const char *err = NULL;
     int ok = 0, retryable = 0;
 
-    (void)handle;
     call->grpc = NULL;
     if (res->outcome != GWF_GRPC_ANSWERED) {
         err = res->error;
@@ -413,6 +412,7 @@ on_grpc_done(void *arg, gwf_grpc_call *handle, const gwf_grpc_result *res)
         retryable = res->status == 14;
     } else if (rl_rls_decode(res->message, res->message_len, &a) != 0) {
         err = a.error;
+        gwf_grpc_call_distrust(handle); /* its connection takes no more */
     } else {
         ok = 1;
     }

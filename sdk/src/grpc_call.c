@@ -110,12 +110,15 @@ grpc_call_detach(gwf_grpc_call *call, int reset)
 }
 
 static void kick(gwf_grpc_client *client);
+static void retire(h2_conn *conn);
 
 static void
 finish(gwf_grpc_call *call, int reset)
 {
     gwf_grpc_client *client = call->client;
 
+    if (call->conn)
+        call->conn_serial = call->conn->serial;
     grpc_call_detach(call, reset);
     timer_stop(call);
     call->where = CALL_DONE;
@@ -123,10 +126,23 @@ finish(gwf_grpc_call *call, int reset)
     kick(client);
 }
 
+/* A connection on which a call failed takes no new call: whatever the
+ * peer did there (a reset, a broken or endless answer, silence until the
+ * deadline: perhaps a connection that no longer reaches anyone) must not
+ * be what the next call meets. Its other calls go on; it closes once
+ * they are done (h2_conn_close_if_idle, after the event). */
+static void
+retire(h2_conn *conn)
+{
+    if (conn && (conn->state == CONN_OPEN || conn->state == CONN_CONNECTING))
+        conn->state = CONN_DRAINING;
+}
+
 void
 grpc_call_fail(gwf_grpc_call *call, gwf_grpc_outcome outcome, const char *why,
                int retryable)
 {
+    retire(call->conn);
     call->result = (gwf_grpc_result){.outcome = outcome,
                                      .status = -1,
                                      .http_status = call->http_status,
@@ -602,12 +618,15 @@ on_stream_close(nghttp2_session *session, int32_t stream_id,
     if (!call)
         return 0;
     /* The stream is gone: no reset, and no user data to clear. */
+    call->conn_serial = conn->serial;
     grpc_list_unlink(&conn->calls, call);
     call->where = CALL_UNPLACED;
     call->stream_id = 0;
     call->conn = NULL;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     judge(call, error_code);
+    if (call->result.outcome != GWF_GRPC_ANSWERED)
+        retire(conn);
     return 0;
 }
 
@@ -771,6 +790,21 @@ gwf_grpc_call_start(gwf_grpc_client *client, const char *path, const void *body,
 }
 
 void
+gwf_grpc_call_distrust(gwf_grpc_call *call)
+{
+    if (!call || call->where != CALL_DELIVERING || !call->conn_serial)
+        return;
+    for (h2_conn *c = call->client->conns; c; c = c->next) {
+        if (c->serial != call->conn_serial)
+            continue;
+        retire(c);
+        if (!c->busy)
+            h2_conn_close_if_idle(c); /* may free it: nothing after */
+        return;
+    }
+}
+
+void
 gwf_grpc_call_cancel(gwf_grpc_call *call)
 {
     h2_conn *conn;
@@ -783,6 +817,11 @@ gwf_grpc_call_cancel(gwf_grpc_call *call)
         return;
     }
     conn = call->conn;
+    /* Given up on before any answer (the caller's own deadline, or its
+     * client went away): the peer may be stuck, or the connection lead
+     * nowhere; the next call takes a new one. */
+    if (call->where == CALL_ON_CONN && call->http_status == 0)
+        retire(conn);
     grpc_call_detach(call, 1);
     grpc_call_free(call);
     /* The RST_STREAM out; a flush that fails frees the connection. */

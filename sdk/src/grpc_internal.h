@@ -58,9 +58,10 @@ struct gwf_grpc_call {
     gwf_grpc_client *client;
     gwf_grpc_call *prev, *next; /* on one list (see `where`) */
     int where;
-    h2_conn *conn;     /* CALL_ON_CONN */
-    int32_t stream_id; /* 0 until submitted */
-    int retried;       /* moved once already (GOAWAY) */
+    h2_conn *conn;        /* CALL_ON_CONN */
+    int32_t stream_id;    /* 0 until submitted */
+    int retried;          /* moved once already (GOAWAY) */
+    uint64_t conn_serial; /* of the connection that answered, once done */
 
     const char *path; /* the caller's (borrowed) */
     size_t path_len;
@@ -119,7 +120,8 @@ struct h2_conn {
     call_list calls;
     uint8_t *out; /* bytes libnghttp2 produced, not yet written */
     size_t out_len, out_off, out_cap;
-    int busy; /* inside one of its handlers: free it afterwards */
+    int busy;        /* inside one of its handlers: free it afterwards */
+    uint64_t serial; /* the client's count of connections when made */
 };
 
 struct gwf_grpc_client {
@@ -136,6 +138,7 @@ struct gwf_grpc_client {
      * RFC's floor, until one came): what a connection whose SETTINGS
      * did not come yet is assumed to take. */
     uint32_t known_max_streams;
+    uint64_t conn_serials; /* connections made so far */
 };
 
 /* lists (grpc_call.c) */

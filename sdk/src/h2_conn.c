@@ -488,6 +488,7 @@ h2_conn_new(gwf_grpc_client *client)
     if (!conn)
         return NULL;
     conn->client = client;
+    conn->serial = ++client->conn_serials;
     conn->fd = -1;
     if (nghttp2_session_callbacks_new(&cbs) != 0) {
         free(conn);

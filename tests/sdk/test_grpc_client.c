@@ -130,6 +130,7 @@ typedef struct {
     char error[160];
     char grpc_message[64];
     char request[64]; /* the framed request: borrowed by the call */
+    int distrust;     /* the callback calls gwf_grpc_call_distrust */
 } outcome_t;
 
 static void
@@ -137,7 +138,8 @@ on_result(void *arg, gwf_grpc_call *call, const gwf_grpc_result *r)
 {
     outcome_t *o = arg;
 
-    (void)call;
+    if (o->distrust)
+        gwf_grpc_call_distrust(call);
     o->done++;
     o->outcome = r->outcome;
     o->status = r->status;
@@ -430,7 +432,8 @@ test_deadline_ends_the_call_and_resets_the_stream(void **state)
 }
 
 static void
-test_cancel_mid_call_resets_and_never_calls_back(void **state)
+test_cancel_mid_call_resets_retires_the_connection_and_never_calls_back(
+    void **state)
 {
     world *w = world_new("never", 0);
     gwf_grpc_call *call;
@@ -444,11 +447,54 @@ test_cancel_mid_call_resets_and_never_calls_back(void **state)
     gwf_grpc_call_cancel(call);
     wait_stat(w, "rst_cancel", 1);
     run_for(w, 100);
-    /* the connection stays for the next call */
+    /* given up on before any answer: the connection is retired (closed,
+     * idle) and the next call takes a new one */
+    assert_int_equal(gwf_grpc_client_connections(w->client), 0);
     start(w, "/t.S/M", "a", 100, &later);
     run_until(w, &later.done, 1);
     assert_int_equal(later.outcome, GWF_GRPC_DEADLINE);
-    assert_int_equal(peer_stat(&w->peer, "accepts"), 1);
+    assert_int_equal(peer_stat(&w->peer, "accepts"), 2);
+    world_free(w);
+}
+
+static void
+test_deadline_retires_the_connection(void **state)
+{
+    world *w = world_new("never", 0);
+    outcome_t first = {0}, second = {0};
+
+    (void)state;
+    start(w, "/t.S/M", "a", 100, &first);
+    run_until(w, &first.done, 1);
+    assert_int_equal(first.outcome, GWF_GRPC_DEADLINE);
+    /* a connection that may lead nowhere takes no further call */
+    assert_int_equal(gwf_grpc_client_connections(w->client), 0);
+    start(w, "/t.S/M", "a", 100, &second);
+    run_until(w, &second.done, 1);
+    assert_int_equal(peer_stat(&w->peer, "accepts"), 2);
+    world_free(w);
+}
+
+static void
+test_distrusted_answer_retires_its_connection(void **state)
+{
+    world *w = world_new("ok", 0);
+    outcome_t first = {.distrust = 1}, second = {0}, third = {0};
+
+    (void)state;
+    start(w, "/t.S/M", "abc", 2000, &first);
+    run_until(w, &first.done, 1);
+    assert_int_equal(first.outcome, GWF_GRPC_ANSWERED);
+    assert_int_equal(gwf_grpc_client_connections(w->client), 0);
+    start(w, "/t.S/M", "abc", 2000, &second);
+    run_until(w, &second.done, 1);
+    assert_int_equal(second.outcome, GWF_GRPC_ANSWERED);
+    start(w, "/t.S/M", "abc", 2000, &third);
+    run_until(w, &third.done, 1);
+    assert_int_equal(third.outcome, GWF_GRPC_ANSWERED);
+    /* one new connection, kept for the calls that trusted it */
+    assert_int_equal(peer_stat(&w->peer, "accepts"), 2);
+    assert_int_equal(gwf_grpc_client_connections(w->client), 1);
     world_free(w);
 }
 
@@ -733,13 +779,16 @@ main(void)
         cmocka_unit_test(test_grpc_timeout_carries_the_deadline),
         cmocka_unit_test(test_error_status_and_message_come_from_the_server),
         cmocka_unit_test(test_many_calls_share_one_connection),
+        cmocka_unit_test(test_deadline_retires_the_connection),
+        cmocka_unit_test(test_distrusted_answer_retires_its_connection),
         cmocka_unit_test(test_idle_connection_is_not_watched),
         cmocka_unit_test(
             test_connection_closed_while_idle_is_replaced_not_failed),
         cmocka_unit_test(test_concurrent_calls_are_in_flight_together),
         cmocka_unit_test(test_full_connection_opens_another_up_to_the_bound),
         cmocka_unit_test(test_deadline_ends_the_call_and_resets_the_stream),
-        cmocka_unit_test(test_cancel_mid_call_resets_and_never_calls_back),
+        cmocka_unit_test(
+            test_cancel_mid_call_resets_retires_the_connection_and_never_calls_back),
         cmocka_unit_test(test_cancel_before_connecting_never_calls_back),
         cmocka_unit_test(test_client_free_with_calls_in_flight_calls_nothing),
         cmocka_unit_test(test_truncated_message_is_an_error),

@@ -42,6 +42,12 @@
  * peer and are sent once more on a new connection; the others finish
  * there, or fail if the peer closes first.
  *
+ * A call that fails (a reset, a broken or endless answer, its deadline)
+ * or is cancelled before any answer retires its connection the same way:
+ * no new calls go there, and it closes once its other calls are done.
+ * Whatever the peer did on it, the next call meets a new connection, and
+ * one that stopped reaching the peer is not kept.
+ *
  * Connections: each address the name resolved to is tried in turn,
  * each within connect_timeout_ns, which also bounds the wait for the
  * peer's first SETTINGS (a peer that accepts and never speaks HTTP/2
@@ -200,6 +206,12 @@ gwf_grpc_call *gwf_grpc_call_start(gwf_grpc_client *client, const char *path,
  * (RST_STREAM CANCEL), its timer cancelled, its memory freed; the
  * callback never runs. NULL is fine. */
 void gwf_grpc_call_cancel(gwf_grpc_call *call);
+
+/* From inside the callback only: the answer was well framed but made no
+ * sense to the caller (a message that does not decode). Its connection
+ * is retired as after a failed call: no new call goes there, and it
+ * closes once idle (now, when it is). Elsewhere it does nothing. */
+void gwf_grpc_call_distrust(gwf_grpc_call *call);
 
 /* Room for any gwf_grpc_timeout_text: 8 digits, a unit, the NUL. */
 #define GWF_GRPC_TIMEOUT_TEXT_SIZE 10
