@@ -70,7 +70,28 @@ serve_jwks(const char *which)
     free(text);
 }
 
-/* How many requests the server received so far. */
+/* Each test tags the URLs of its hosts with its own number (a query
+ * parameter, host_with_remote_port): a fetch an earlier test's host sent
+ * just before it was freed may reach the server only after the next
+ * test reset "requests", and must not count there. */
+static unsigned test_serial;
+
+/* Whether a logged request line carries another test's tag. */
+static int
+tagged_elsewhere(const char *line)
+{
+    const char *t = strstr(line, "gwft=");
+    char mine[32];
+
+    if (!t)
+        return 0;
+    snprintf(mine, sizeof(mine), "gwft=%u", test_serial);
+    return strncmp(t, mine, strlen(mine)) != 0 ||
+           (t[strlen(mine)] != '&' && t[strlen(mine)] != '\n' &&
+            t[strlen(mine)] != '\0');
+}
+
+/* How many requests of this test the server received so far. */
 static int
 fetches(void)
 {
@@ -83,7 +104,7 @@ fetches(void)
     if (!f)
         return 0;
     while (fgets(line, sizeof(line), f))
-        n++;
+        n += !tagged_elsewhere(line);
     fclose(f);
     return n;
 }
@@ -176,6 +197,7 @@ reset_server(void **state)
     remove_file("hang");
     remove_file("raw");
     remove_file("requests");
+    test_serial++;
     return 0;
 }
 
@@ -190,6 +212,27 @@ load(gwf_test_host *h, const char *text)
 
 /* default/jwt with one provider whose jwks.remote is `remote` (JSON;
  * "%u" is replaced by `port`, "%s" by the CA file). */
+/* Add this test's tag to the "url" of a remote's JSON, in place. */
+static void
+tag_url(char *remote, size_t size)
+{
+    char *url = strstr(remote, "\"url\": \"");
+    char *end, tag[32], rest[1024];
+
+    if (!url)
+        return;
+    url += strlen("\"url\": \"");
+    end = strchr(url, '"');
+    assert_non_null(end);
+    if (memchr(url, '?', (size_t)(end - url)))
+        snprintf(tag, sizeof(tag), "&gwft=%u", test_serial);
+    else
+        snprintf(tag, sizeof(tag), "?gwft=%u", test_serial);
+    snprintf(rest, sizeof(rest), "%s", end);
+    assert_true(strlen(remote) + strlen(tag) < size);
+    snprintf(end, size - (size_t)(end - remote), "%s%s", tag, rest);
+}
+
 static gwf_test_host *
 host_with_remote_port(const char *remote_fmt, int port)
 {
@@ -199,6 +242,7 @@ host_with_remote_port(const char *remote_fmt, int port)
     assert_non_null(h);
     path_in(ca, sizeof(ca), "ca.pem");
     snprintf(remote, sizeof(remote), remote_fmt, port, ca);
+    tag_url(remote, sizeof(remote));
     snprintf(doc, sizeof(doc),
              "{\"apiVersion\": \"gateway.kgateway.dev/v1alpha1\", "
              "\"kind\": \"GatewayExtension\", \"metadata\": {\"name\": "
