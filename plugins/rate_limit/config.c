@@ -479,7 +479,9 @@ rls_url(rl_config *cfg, gwf_cfg *c, const char *host, uint16_t port)
     }
     cfg->rls.base_url = b.data;
     cfg->rls.connect_to = to.data;
+#ifndef RL_NO_RESOLVE /* the fuzz harness: no DNS, no RLS client linked */
     rl_rls_resolve(cfg, host, port);
+#endif
 }
 
 /* grpcService.retry {attempts (default 1, 0 allowed), backoff
