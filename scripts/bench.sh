@@ -63,6 +63,7 @@ rate_limit  bash bench/rate_limit/run.sh "$dir"
 ext_authz   bash bench/ext_authz/run.sh "$dir"
 sigv4       run_sigv4
 sigv4-nginx bash bench/sigv4/run_nginx.sh "$dir"
+policies    bash bench/policies/run.sh "$dir"
 memory      bash bench/memory/run.sh "$dir"
 LIST
 

@@ -38,6 +38,8 @@
 # way. One server process for both modes, so the server's costs are the
 # same on both sides and the ratio says what the modes cost the gateway.
 # Target: gRPC mode >= HTTP mode (1.0), printed as "gRPC vs HTTP mode".
+# On a shared machine that ratio swings; bench/ext_authz/ir.sh counts
+# the worker's instructions per check of either mode instead (callgrind).
 #
 # Then the latency of a worker's other requests under load, each with its
 # own nginx, printing the probe's p99 against 50 ms and PASS/MISS:

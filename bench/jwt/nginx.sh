@@ -14,7 +14,10 @@
 # through a keepalive pool; wrk (1 thread) drives it, nginx and wrk
 # pinned to different cores when there are two. The key and token are
 # made by tests/plugins/jwt_auth/make_tokens.py (python3-jwt). Rounds
-# alternate baseline and jwt; the medians give the ratio.
+# alternate baseline and jwt; the medians give the ratio. An information
+# line gives the nginx worker's CPU time per request (from
+# /proc/PID/schedstat) for each location: on a loaded machine it moves
+# far less than requests/s.
 #
 # Environment: DURATION (default 5s), CONNECTIONS (32), ROUNDS (3).
 set -uo pipefail
@@ -116,21 +119,42 @@ code=$(curl -s -o /dev/null -w '%{http_code}' \
     -H "Authorization: Bearer $token" "http://127.0.0.1:$port/jwt")
 [ "$code" = 200 ] || die "/jwt answered $code with the token"
 
+# The worker's CPU time so far, in ns (user + system, from the
+# scheduler): per request, it is what gwf costs even when other work on
+# the machine takes the cores away from nginx and wrk, which moves
+# requests/s by more than the difference measured.
+worker=$(pgrep -P "$(cat "$tmp/nginx.pid")" | head -1)
+worker_ns() { awk '{ print $1 }' "/proc/$worker/schedstat" 2>/dev/null || echo 0; }
+# rps ARGS...: one wrk run; prints "requests/s worker-ns/request".
 rps() {
-    "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" "$@" 2>&1 |
-        awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx"; exit 1}'
+    local t0 t1 out n r
+    t0=$(worker_ns)
+    out=$("${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" "$@" 2>&1)
+    t1=$(worker_ns)
+    grep -q 'Non-2xx' <<<"$out" && { echo "non2xx 0"; return 1; }
+    r=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+    n=$(awk '/ requests in / { print $1 }' <<<"$out")
+    [ -n "$n" ] && [ "$n" -gt 0 ] || n=1
+    echo "${r:-0} $(((t1 - t0) / n))"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-plain=() jwt=() same=()
+plain=() jwt=() same=() plain_ns=() jwt_ns=() same_ns=()
 for _ in $(seq "$rounds"); do
-    plain+=("$(rps "http://127.0.0.1:$port/plain")")
-    jwt+=("$(rps -H "Authorization: Bearer $token" "http://127.0.0.1:$port/jwt")")
-    same+=("$(rps -H "Authorization: Bearer $token" \
-        "http://127.0.0.1:$port/plainhdr")")
+    read -r r c < <(rps "http://127.0.0.1:$port/plain")
+    plain+=("$r") plain_ns+=("$c")
+    read -r r c < <(rps -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$port/jwt")
+    jwt+=("$r") jwt_ns+=("$c")
+    read -r r c < <(rps -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$port/plainhdr")
+    same+=("$r") same_ns+=("$c")
 done
 p=$(printf '%s\n' "${plain[@]}" | median)
 j=$(printf '%s\n' "${jwt[@]}" | median)
 h=$(printf '%s\n' "${same[@]}" | median)
+pc=$(printf '%s\n' "${plain_ns[@]}" | median)
+jc=$(printf '%s\n' "${jwt_ns[@]}" | median)
+hc=$(printf '%s\n' "${same_ns[@]}" | median)
 ratio=$(awk -v a="$j" -v b="$p" 'BEGIN {printf "%.3f", a / b}')
 same_ratio=$(awk -v a="$j" -v b="$h" 'BEGIN {printf "%.3f", a / b}')
 verdict=$(bench_verdict "$ratio" 0.95)
@@ -138,5 +162,10 @@ echo "proxy without jwt: $p req/s; with jwt_auth (RS256, cached): $j req/s;" \
      "ratio $ratio (target >= 0.95) $verdict"
 echo "info: plain proxy sent the same token: $h req/s; jwt_auth vs it:" \
      "$same_ratio"
+echo "info: worker CPU per request (median): plain $pc ns, same token" \
+     "$hc ns, jwt_auth $jc ns; ratios plain/jwt" \
+     "$(awk -v a="$pc" -v b="$jc" 'BEGIN { if (b > 0) printf "%.3f", a / b }')," \
+     "same token/jwt" \
+     "$(awk -v a="$hc" -v b="$jc" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
 bench_report "RS256 cached vs plain proxy" plain "${p%.*} req/s" jwt_auth \
     "${j%.*} req/s" "$ratio" ">= 0.95" "$verdict"

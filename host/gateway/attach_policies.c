@@ -14,8 +14,9 @@
  *   5. the same without sectionName (the whole Gateway).
  *
  * kgateway merges the policies that reach one route shallowly: each
- * top-level field (jwtAuth, extAuth, rateLimit.local, rateLimit.global
- * are the ones gwf runs) comes whole from the policy of highest priority
+ * top-level field (cors, csrf, jwtAuth, basicAuth, apiKeyAuth, extAuth,
+ * rateLimit.local, rateLimit.global are the ones gwf runs as plugins:
+ * gwf_policy_field) comes whole from the policy of highest priority
  * that sets it; the more specific attachment wins, and among policies of
  * one level the older (metadata.creationTimestamp) wins, then the first
  * by namespace/name. A parent may turn that around with the annotation
@@ -82,6 +83,8 @@ typedef struct target {
 
 struct policy {
     const gwf_doc *doc;
+    const gw_route_policy *route; /* its nginx fields (read_route_policy.c) */
+    unsigned route_set;           /* bit f: it sets gw_route_field f */
     int64_t created;
     target *targets;
     size_t target_count;
@@ -163,6 +166,10 @@ collect_policies(attacher *a)
         if (!p)
             return;
         p->doc = d;
+        p->route = gw_route_policy_of(a->b->model, d);
+        for (size_t f = 0; p->route && f < GW_RF_COUNT; f++)
+            if (gw_route_policy_sets(d, (gw_route_field)f))
+                p->route_set |= 1u << f;
         p->created = created_of(d);
         const gwf_node *refs = gwf_node_get(d->spec, "targetRefs");
         for (size_t k = 0; k < gwf_node_size(refs); k++)
@@ -243,25 +250,7 @@ candidate_cmp(const void *x, const void *y)
 static bool
 sets_field(const gwf_node *spec, gwf_policy_field f)
 {
-    const gwf_node *rl = gwf_node_get(spec, "rateLimit");
-    const gwf_node *n;
-    switch (f) {
-    case GWF_PF_JWT_AUTH:
-        n = gwf_node_get(spec, "jwtAuth");
-        break;
-    case GWF_PF_EXT_AUTH:
-        n = gwf_node_get(spec, "extAuth");
-        break;
-    case GWF_PF_RATE_LIMIT_LOCAL:
-        n = gwf_node_get(rl, "local");
-        break;
-    case GWF_PF_RATE_LIMIT_GLOBAL:
-        n = gwf_node_get(rl, "global");
-        break;
-    default:
-        return false;
-    }
-    return gwf_node_type_of(n) != GWF_NODE_NULL;
+    return gwf_policy_field_node(spec, f) != NULL;
 }
 
 /* The policies that reach rule r at levels 1-3 (its ExtensionRefs, its
@@ -342,6 +331,10 @@ static bool
 same_set(const gw_policy_set *x, const gw_policy_set *y)
 {
     return memcmp(x->fields, y->fields, sizeof(x->fields)) == 0 &&
+           memcmp(x->route_fields, y->route_fields, sizeof(x->route_fields)) ==
+               0 &&
+           memcmp(x->route_above, y->route_above, sizeof(x->route_above)) ==
+               0 &&
            x->member_count == y->member_count &&
            memcmp(x->members, y->members,
                   x->member_count * sizeof(*x->members)) == 0;
@@ -390,6 +383,47 @@ add_ancestor(gw_build *b, const gwf_doc ***list, size_t *count,
         *slot = g;
 }
 
+/* The fields nginx does itself (read_route_policy.c) merge like the
+ * others. A policy nginx cannot honour fails the entry closed whether or
+ * not its fields won, and its route says why. */
+static void
+merge_route_fields(attacher *a, gw_policy_set *set, const candidate *c,
+                   gw_entry *e)
+{
+    const gw_route_policy *rp = c->pol->route;
+    if (!rp || (!c->pol->route_set && !rp->unsupported))
+        return;
+    for (size_t f = 0; f < GW_RF_COUNT; f++)
+        if (!set->route_fields[f] && (c->pol->route_set & (1u << f))) {
+            set->route_fields[f] = rp;
+            set->route_above[f] = level_class(c->level) != 1;
+        }
+    if (!rp->unsupported || e->fixed_status)
+        return;
+    e->fixed_status = 500;
+    /* The route's status is written already (attach.c): its parents get
+     * PartiallyInvalid unless they say so for another reason. */
+    gw_model *m = a->b->model;
+    for (size_t i = 0; i < m->route_count; i++) {
+        if (m->routes[i].route != e->rule->route)
+            continue;
+        for (size_t k = 0; k < m->routes[i].parent_count; k++) {
+            gw_conditions *cs = &m->routes[i].parents[k].conditions;
+            bool said = false;
+            for (size_t j = 0; j < cs->count && !said; j++)
+                said = strcmp(cs->items[j].type, "PartiallyInvalid") == 0;
+            if (!said)
+                gw_cond_add(a->b, cs, "PartiallyInvalid", true,
+                            "UnsupportedValue",
+                            "TrafficPolicy %s/%s applies to rule %zu, and "
+                            "nginx cannot honour it (%s): the rule answers "
+                            "500 rather than run without it",
+                            rp->doc->namespace_, rp->doc->name, e->rule->index,
+                            rp->unsupported);
+        }
+    }
+}
+
 static void
 attach_entry(attacher *a, gw_entry *e)
 {
@@ -419,6 +453,7 @@ attach_entry(attacher *a, gw_entry *e)
         for (size_t f = 0; f < GWF_PF_COUNT; f++)
             if (!set.fields[f] && sets_field(d->spec, (gwf_policy_field)f))
                 set.fields[f] = d;
+        merge_route_fields(a, &set, &a->cands[i], e);
     }
     e->policy = intern_set(a->b, &set);
 }

@@ -274,6 +274,7 @@ gw_model_build(const gwf_manifests *m, const gw_build_options *o, gw_model *out,
     gw_resolve_delegation(&b);
     gw_fail_closed_policies(&b);
     gw_attach_routes(&b);
+    gw_read_route_policies(&b);
     gw_attach_policies(&b);
     unique_ids(&b);
     gw_sort_vhosts(out);
@@ -349,6 +350,7 @@ gw_model_free(gw_model *m)
     }
     free(m->certs);
     gw_policy_sets_free(m);
+    gw_route_policies_free(m);
     gw_delegation_free(m);
     memset(m, 0, sizeof(*m));
 }

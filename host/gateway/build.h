@@ -234,6 +234,13 @@ void gw_access_logs_free(gw_model *m);
  * and kgateway's merging into each entry's gw_policy_set, and their
  * status (attach_policies.c); after the routes attach. */
 void gw_attach_policies(gw_build *b);
+/* read_route_policy.c: every TrafficPolicy's nginx fields into
+ * model->route_policies (before gw_attach_policies); the parsed policy of
+ * document d (NULL: none); whether d's spec sets field f. */
+void gw_read_route_policies(gw_build *b);
+const gw_route_policy *gw_route_policy_of(const gw_model *m, const gwf_doc *d);
+bool gw_route_policy_sets(const gwf_doc *d, gw_route_field f);
+void gw_route_policies_free(gw_model *m);
 void gw_policy_sets_free(gw_model *m);
 void gw_read_backends(gw_build *b);   /* read_backend.c: checks docs */
 void gw_backends_free(gw_model *m);   /* read_backend.c */

@@ -92,8 +92,10 @@ typedef struct emitter {
     size_t errors_at_start;
     const char *tls_dir;
     char *tls_dir_owned;
-    bool unavailable; /* a location of the current virtual host sends
-                         nginx's 502 to @gwf_unavailable */
+    bool unavailable;         /* a location of the current virtual host sends
+                                 nginx's 502 to @gwf_unavailable */
+    const gw_policy_set *set; /* the TrafficPolicies of the location
+                                 being written, or NULL */
 } emitter;
 
 static bool
@@ -293,6 +295,54 @@ clamp_ms(uint64_t ms)
     return ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : ms;
 }
 
+/* -- TrafficPolicy fields nginx does itself -------------------------------- */
+
+/* The policy giving field f to the location being written, or NULL. */
+static const gw_route_policy *
+route_field(const emitter *e, gw_route_field f)
+{
+    return e->set ? e->set->route_fields[f] : NULL;
+}
+
+/* kgateway: a TrafficPolicy attached above the route (Gateway, listener)
+ * gives way to the HTTPRoute's own timeouts and retry; one attached to
+ * the route, the rule or by ExtensionRef wins over them. */
+static bool
+policy_wins(const emitter *e, gw_route_field f, bool rule_has)
+{
+    return route_field(e, f) && !(rule_has && e->set->route_above[f]);
+}
+
+static uint64_t
+request_timeout(const emitter *e, const gw_rule *r)
+{
+    const gw_route_policy *p = route_field(e, GW_RF_TIMEOUTS);
+    if (p && p->has_request_timeout &&
+        policy_wins(e, GW_RF_TIMEOUTS, r->request_timeout_ms != 0))
+        return p->request_timeout_ms;
+    return r->request_timeout_ms;
+}
+
+/* The retry of the location, and its per-try timeout (0: none). */
+static const gw_retry *
+retry_of(const emitter *e, const gw_rule *r, uint64_t *per_try)
+{
+    const gw_route_policy *p = route_field(e, GW_RF_RETRY);
+    *per_try = 0;
+    if (p && p->has_retry &&
+        policy_wins(e, GW_RF_RETRY, r->retry.attempts > 0)) {
+        *per_try = p->per_try_timeout_ms;
+        return &p->retry;
+    }
+    return &r->retry;
+}
+
+static uint64_t
+min_nonzero(uint64_t a, uint64_t b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
+
 /* -- Backends -------------------------------------------------------------- */
 
 /* An upstream block can be written for it (and a mirror sent to it). */
@@ -322,6 +372,27 @@ endpoint_copies(const gw_model *m, const gw_backend *b)
             if (r->backends[j].backend == b && r->retry.attempts > attempts)
                 attempts = r->retry.attempts;
     }
+    /* A TrafficPolicy's retry may ask for more (rarely: most models
+     * have none, and skip the walk over every entry). */
+    bool policy_retries = false;
+    for (size_t i = 0; i < m->policy_set_count && !policy_retries; i++) {
+        const gw_route_policy *p = m->policy_sets[i]->route_fields[GW_RF_RETRY];
+        policy_retries = p && p->retry.attempts > attempts;
+    }
+    for (size_t i = 0; policy_retries && i < m->port_count; i++)
+        for (size_t k = 0; k < m->ports[i].vhost_count; k++) {
+            const gw_vhost *v = &m->ports[i].vhosts[k];
+            for (size_t j = 0; j < v->entry_count; j++) {
+                const gw_entry *en = &v->entries[j];
+                const gw_route_policy *p =
+                    en->policy ? en->policy->route_fields[GW_RF_RETRY] : NULL;
+                if (!p || p->retry.attempts <= attempts)
+                    continue;
+                for (size_t b2 = 0; b2 < en->rule->backend_count; b2++)
+                    if (en->rule->backends[b2].backend == b)
+                        attempts = p->retry.attempts;
+            }
+        }
     if (attempts > MAX_RETRIES)
         attempts = MAX_RETRIES;
     return attempts + 1;
@@ -564,7 +635,8 @@ nginx_retry_code(int code)
 static void
 emit_retry(emitter *e, const gw_rule *r, const char *px)
 {
-    const gw_retry *rt = &r->retry;
+    uint64_t per_try;
+    const gw_retry *rt = retry_of(e, r, &per_try);
     if (rt->attempts <= 0)
         return;
     fprintf(e->f, "            %s_next_upstream error timeout non_idempotent",
@@ -586,6 +658,29 @@ emit_retry(emitter *e, const gw_rule *r, const char *px)
     int attempts = rt->attempts > MAX_RETRIES ? MAX_RETRIES : rt->attempts;
     fprintf(e->f, ";\n            %s_next_upstream_tries %d;\n", px,
             attempts + 1);
+}
+
+/* The waits on the upstream: timeouts.backendRequest and a TrafficPolicy's
+ * retry.perTryTimeout bound each (connect, send, read), its
+ * timeouts.streamIdle the sends and reads. */
+static void
+emit_upstream_timeouts(emitter *e, const gw_rule *r, const char *px)
+{
+    uint64_t per_try;
+    retry_of(e, r, &per_try);
+    uint64_t connect = min_nonzero(r->backend_timeout_ms, per_try);
+    const gw_route_policy *t = route_field(e, GW_RF_TIMEOUTS);
+    uint64_t io =
+        min_nonzero(connect, t && t->has_stream_idle ? t->stream_idle_ms : 0);
+    if (connect)
+        fprintf(e->f, "            %s_connect_timeout %llums;\n", px,
+                (unsigned long long)clamp_ms(connect));
+    if (io)
+        fprintf(e->f,
+                "            %s_send_timeout %llums;\n"
+                "            %s_read_timeout %llums;\n",
+                px, (unsigned long long)clamp_ms(io), px,
+                (unsigned long long)clamp_ms(io));
 }
 
 /* "scheme://host[:port]" of a Lambda Backend: spec.aws.lambda.endpointURL,
@@ -662,23 +757,19 @@ emit_lambda_proxy(emitter *e, const gw_rule *r, const gw_backend *b)
             "            proxy_http_version 1.1;\n"
             "            proxy_set_header Connection \"\";\n",
             b->doc->namespace_, b->doc->name);
-    if (r->backend_timeout_ms) {
-        uint64_t ms = clamp_ms(r->backend_timeout_ms);
-        fprintf(e->f,
-                "            proxy_connect_timeout %llums;\n"
-                "            proxy_send_timeout %llums;\n"
-                "            proxy_read_timeout %llums;\n",
-                (unsigned long long)ms, (unsigned long long)ms,
-                (unsigned long long)ms);
-    }
+    emit_upstream_timeouts(e, r, "proxy");
     emit_retry(e, r, "proxy");
     if (strncmp(endpoint, "https://", 8) == 0)
         fprintf(e->f, "            proxy_ssl_server_name on;\n");
     fprintf(e->f, "            proxy_pass %s;\n", endpoint);
 }
 
+/* autoHostRewrite: the Host the upstream gets is its DNS name (a static
+ * Backend's host, an ExternalName), as Envoy's auto_host_rewrite gives
+ * the endpoint's hostname; a backend of IP addresses has none, and the
+ * request's Host is kept, as in Envoy. */
 static void
-emit_proxy(emitter *e, const gw_rule *r, const gw_backend *b)
+emit_proxy(emitter *e, const gw_rule *r, const gw_backend *b, bool auto_host)
 {
     if (b->kind == GW_BACKEND_LAMBDA) {
         emit_lambda_proxy(e, r, b);
@@ -686,7 +777,17 @@ emit_proxy(emitter *e, const gw_rule *r, const gw_backend *b)
     }
     bool grpc = r->grpc || b->protocol == GW_PROTO_GRPC;
     const char *px = grpc ? "grpc" : "proxy";
-    fprintf(e->f, "            %s_set_header Host $http_host;\n", px);
+    const char *name = b->endpoint_count ? b->endpoints[0].address : NULL;
+    unsigned char ip[sizeof(struct in6_addr)];
+    if (auto_host && name && is_dns_name(name, false) &&
+        inet_pton(AF_INET, name, ip) != 1 &&
+        inet_pton(AF_INET6, name, ip) != 1) {
+        fprintf(e->f, "            %s_set_header Host", px);
+        put_arg(e, b->doc, "spec", name);
+        fprintf(e->f, ";\n");
+    } else {
+        fprintf(e->f, "            %s_set_header Host $http_host;\n", px);
+    }
     if (!grpc) {
         fprintf(e->f, "            proxy_http_version 1.1;\n");
         if (b->protocol == GW_PROTO_WS)
@@ -699,15 +800,7 @@ emit_proxy(emitter *e, const gw_rule *r, const gw_backend *b)
         fprintf(e->f, "            error_page 502 =503 @gwf_unavailable;\n");
         e->unavailable = true;
     }
-    if (r->backend_timeout_ms) {
-        uint64_t ms = clamp_ms(r->backend_timeout_ms);
-        fprintf(e->f,
-                "            %s_connect_timeout %llums;\n"
-                "            %s_send_timeout %llums;\n"
-                "            %s_read_timeout %llums;\n",
-                px, (unsigned long long)ms, px, (unsigned long long)ms, px,
-                (unsigned long long)ms);
-    }
+    emit_upstream_timeouts(e, r, px);
     emit_retry(e, r, px);
     if (b->tls && !grpc) {
         fprintf(e->f, "            proxy_ssl_server_name on;\n");
@@ -778,15 +871,7 @@ location_name(char *buf, size_t size, const gw_rule *r, size_t match,
 static bool
 field_off(const gwf_doc *d, gwf_policy_field f)
 {
-    static const char *const path[GWF_PF_COUNT] = {
-        "jwtAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
-    const gwf_node *n = gwf_node_find(d->spec, path[f], NULL);
-    if (f == GWF_PF_RATE_LIMIT_LOCAL)
-        return gwf_node_get(n, "tokenBucket") == NULL;
-    const gwf_node *off = gwf_node_get(n, "disable");
-    int on = 0;
-    return gwf_node_type_of(off) == GWF_NODE_MAP ||
-           (gwf_node_bool(off, &on) == 0 && on);
+    return gwf_policy_field_off(d->spec, f);
 }
 
 /* The TrafficPolicies of a location: one gwf_policy line per policy,
@@ -836,6 +921,7 @@ static void
 emit_direct_response_location(emitter *e, const gw_rule *r)
 {
     const gwf_doc *d = gw_filters_direct_response(&r->filters);
+    const gw_route_policy *hm = route_field(e, GW_RF_HEADER_MODIFIERS);
     if (!d || !is_dns_name(d->namespace_, false) ||
         !is_dns_name(d->name, false)) {
         fail(e, d ? d : r->route, d ? "metadata" : NULL,
@@ -846,6 +932,9 @@ emit_direct_response_location(emitter *e, const gw_rule *r)
     const gw_filters *f = &r->filters;
     emit_header_ops(e, r, "gwf_response_header", f->response_headers,
                     f->response_header_count);
+    if (hm)
+        emit_header_ops(e, r, "gwf_response_header", hm->response_headers,
+                        hm->response_header_count);
     fprintf(e->f, "            gwf_direct_response \"%s/%s\";\n", d->namespace_,
             d->name);
 }
@@ -856,11 +945,88 @@ static void
 emit_redirect_location(emitter *e, const gw_rule *r, size_t match)
 {
     const gw_filters *f = &r->filters;
+    const gw_route_policy *hm = route_field(e, GW_RF_HEADER_MODIFIERS);
+    if (hm)
+        emit_header_ops(e, r, "gwf_request_header", hm->request_headers,
+                        hm->request_header_count);
     emit_header_ops(e, r, "gwf_request_header", f->request_headers,
                     f->request_header_count);
     emit_header_ops(e, r, "gwf_response_header", f->response_headers,
                     f->response_header_count);
+    if (hm)
+        emit_header_ops(e, r, "gwf_response_header", hm->response_headers,
+                        hm->response_header_count);
     emit_redirect(e, r, &r->matches[match], f->redirect);
+}
+
+/* A regular expression (PCRE, for nginx's `if ... ~`) that matches the
+ * decimal numbers above `limit`, leading zeros allowed: more digits, or
+ * as many with a larger digit after a common prefix. */
+static void
+put_above_regex(FILE *f, uint64_t limit)
+{
+    char d[24];
+    int n = snprintf(d, sizeof d, "%llu", (unsigned long long)limit);
+    fprintf(f, "\"^0*([1-9][0-9]{%d,}", n);
+    for (int i = 0; i < n; i++)
+        if (d[i] != '9')
+            fprintf(f, "|%.*s[%c-9][0-9]{%d}", i, d, d[i] + 1, n - i - 1);
+    fprintf(f, ")$\"");
+}
+
+/* The content types kgateway's responseCompression compresses (text/html,
+ * always compressed by nginx, is not listed again). */
+static const char gzip_types[] =
+    "application/javascript application/json application/xhtml+xml "
+    "image/svg+xml text/css text/plain text/xml";
+
+/* What a TrafficPolicy asks of the request before it is proxied and of
+ * the response: timeouts.streamIdle towards the client, buffer,
+ * compression, urlRewrite (the HTTPRoute's URLRewrite path, `rw`, wins). */
+static void
+emit_policy_request(emitter *e, const gw_rule *r, const gw_rewrite *rw)
+{
+    const gw_route_policy *p = route_field(e, GW_RF_TIMEOUTS);
+    if (p && p->has_stream_idle && p->stream_idle_ms)
+        fprintf(e->f,
+                "            client_body_timeout %llums;\n"
+                "            send_timeout %llums;\n",
+                (unsigned long long)clamp_ms(p->stream_idle_ms),
+                (unsigned long long)clamp_ms(p->stream_idle_ms));
+    p = route_field(e, GW_RF_BUFFER);
+    if (p && p->max_request_size) {
+        /* client_max_body_size ends a chunked body at the limit; a
+         * declared Content-Length above it is refused before reading
+         * (nginx checks it only where it chooses a location, not in a
+         * named one). */
+        fprintf(e->f,
+                "            client_max_body_size %llu;\n"
+                "            if ($http_content_length ~ ",
+                (unsigned long long)p->max_request_size);
+        put_above_regex(e->f, p->max_request_size);
+        fprintf(e->f, ") {\n                return 413;\n            }\n");
+    }
+    p = route_field(e, GW_RF_COMPRESSION);
+    if (p && p->gzip == 1)
+        fprintf(e->f,
+                "            gzip on;\n"
+                "            gzip_types %s;\n"
+                "            gzip_proxied any;\n"
+                "            gzip_vary on;\n"
+                "            gzip_min_length 30;\n",
+                gzip_types);
+    else if (p && p->gzip == 0)
+        fprintf(e->f, "            gzip off;\n");
+    p = route_field(e, GW_RF_URL_REWRITE);
+    if (p && p->path_pattern && !r->grpc &&
+        !(rw && rw->path_mod != GW_PATH_KEEP)) {
+        fprintf(e->f, "            rewrite");
+        put_arg(e, p->doc, "spec.urlRewrite.pathRegex.pattern",
+                p->path_pattern);
+        put_arg(e, p->doc, "spec.urlRewrite.pathRegex.substitution",
+                p->path_replacement);
+        fprintf(e->f, " break;\n");
+    }
 }
 
 /* The directives of the location of backendRef i. */
@@ -870,6 +1036,13 @@ emit_backend_location(emitter *e, const gw_rule *r, size_t match, size_t i)
     const gw_backend_ref *ref = &r->backends[i];
     const gw_filters *rf = &r->filters, *bf = &ref->filters;
     const gw_match *mt = &r->matches[match];
+    /* A TrafficPolicy's headerModifiers run as Envoy's header_mutation
+     * filter does, around the route's own: its request headers before the
+     * HTTPRoute filters', its response headers after them. */
+    const gw_route_policy *hm = route_field(e, GW_RF_HEADER_MODIFIERS);
+    if (hm)
+        emit_header_ops(e, r, "gwf_request_header", hm->request_headers,
+                        hm->request_header_count);
     emit_header_ops(e, r, "gwf_request_header", rf->request_headers,
                     rf->request_header_count);
     emit_header_ops(e, r, "gwf_request_header", bf->request_headers,
@@ -878,6 +1051,9 @@ emit_backend_location(emitter *e, const gw_rule *r, size_t match, size_t i)
                     rf->response_header_count);
     emit_header_ops(e, r, "gwf_response_header", bf->response_headers,
                     bf->response_header_count);
+    if (hm)
+        emit_header_ops(e, r, "gwf_response_header", hm->response_headers,
+                        hm->response_header_count);
     /* A backendRef's own rewrite or redirect wins over the rule's. */
     const gw_rewrite *rw = bf->rewrite ? bf->rewrite : rf->rewrite;
     const gw_redirect *rd = bf->redirect;
@@ -887,12 +1063,17 @@ emit_backend_location(emitter *e, const gw_rule *r, size_t match, size_t i)
         emit_redirect(e, r, mt, rd);
         return;
     }
-    if (r->request_timeout_ms)
+    emit_policy_request(e, r, rw);
+    uint64_t timeout = request_timeout(e, r);
+    if (timeout)
         fprintf(e->f, "            gwf_request_timeout %llums;\n",
-                (unsigned long long)clamp_ms(r->request_timeout_ms));
+                (unsigned long long)clamp_ms(timeout));
     emit_mirror_refs(e, r, -1, rf);
     emit_mirror_refs(e, r, (long)i, bf);
-    emit_proxy(e, r, ref->backend);
+    const gw_route_policy *ah = route_field(e, GW_RF_AUTO_HOST_REWRITE);
+    emit_proxy(e, r, ref->backend,
+               ah && ah->auto_host_rewrite && !r->grpc &&
+                   !(rw && rw->hostname));
 }
 
 /* The mirror locations of a rule (once per rule and server). */
@@ -1086,6 +1267,7 @@ add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend,
         return;
     }
     e->f = mem;
+    e->set = policy;
     emit_policies(e, policy);
     if (backend == LOC_REDIRECT)
         emit_redirect_location(e, r, match);
@@ -1094,6 +1276,7 @@ add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend,
     else
         emit_backend_location(e, r, match, (size_t)backend);
     e->f = out;
+    e->set = NULL;
     if (fclose(mem) != 0 || !buf) {
         free(buf);
         fail(e, NULL, NULL, "out of memory");
@@ -1401,6 +1584,25 @@ port_serves_grpc_only(const gw_port *p)
 }
 static void emit_access_logs(emitter *e, const gw_port *p, const char *host);
 
+/* nginx checks a declared Content-Length where it chooses a location:
+ * for the routing location that is its default of 1m. A buffer policy
+ * allowing more raises it to the largest such limit of the host (each
+ * named location then holds its own, emit_policy_request). */
+static void
+emit_body_limit(emitter *e, const gw_vhost *v)
+{
+    uint64_t most = 0;
+    for (size_t i = 0; i < v->entry_count; i++) {
+        const gw_policy_set *s = v->entries[i].policy;
+        const gw_route_policy *p = s ? s->route_fields[GW_RF_BUFFER] : NULL;
+        if (p && p->max_request_size > most)
+            most = p->max_request_size;
+    }
+    if (most > 1024 * 1024)
+        fprintf(e->f, "            client_max_body_size %llu;\n",
+                (unsigned long long)most);
+}
+
 static void
 emit_vhost(emitter *e, const gw_port *p, size_t index, const gw_vhost *v,
            bool grpc, bool default_server)
@@ -1424,6 +1626,7 @@ emit_vhost(emitter *e, const gw_port *p, size_t index, const gw_vhost *v,
     fprintf(e->f, "        location / {\n");
     if (v->entry_count == 0)
         fprintf(e->f, "            return 404;\n");
+    emit_body_limit(e, v);
     e->unavailable = false;
     collect_named_locations(e, v);
     for (size_t i = 0; i < v->entry_count; i++)
@@ -1882,12 +2085,17 @@ any_lambda(const gw_model *m)
 }
 
 /* Whether a location runs a plugin chain: a Lambda Backend, a
- * DirectResponse, a TrafficPolicy. */
+ * DirectResponse, a TrafficPolicy field a plugin runs (the fields nginx
+ * does itself run none). */
 static bool
 any_plugin(const gw_model *m)
 {
-    if (any_lambda(m) || m->policy_set_count)
+    if (any_lambda(m))
         return true;
+    for (size_t i = 0; i < m->policy_set_count; i++)
+        for (size_t f = 0; f < GWF_PF_COUNT; f++)
+            if (m->policy_sets[i]->fields[f])
+                return true;
     for (size_t i = 0; i < m->rule_count; i++)
         if (gw_filters_direct_response(&m->rules[i]->filters))
             return true;

@@ -240,12 +240,52 @@ typedef struct gw_rule {
 /* -- kgateway policies --------------------------------------------------- */
 
 /* What kgateway's TrafficPolicies make of one (rule, listener): for each
- * field of the chain (gwf_policy_field: jwtAuth, extAuth, rateLimit.local,
- * rateLimit.global) the TrafficPolicy it comes from after merging the
- * policies attached at every level (attach_policies.c), or NULL. Sets are
- * shared: every entry with the same merged result points at one set. */
+ * field of the chain (gwf_policy_field: cors, csrf, jwtAuth, basicAuth,
+ * apiKeyAuth, extAuth, rateLimit.local, rateLimit.global) the
+ * TrafficPolicy it comes from after merging the policies attached at
+ * every level (attach_policies.c), or NULL. Sets are shared: every entry
+ * with the same merged result points at one set. */
+/* The TrafficPolicy fields nginx does itself (read_route_policy.c), as
+ * one policy gives them. Values are what the emitter writes; a field the
+ * policy leaves out has its has_ flag false. */
+typedef enum gw_route_field {
+    GW_RF_TIMEOUTS,
+    GW_RF_RETRY,
+    GW_RF_HEADER_MODIFIERS,
+    GW_RF_BUFFER,
+    GW_RF_COMPRESSION,
+    GW_RF_AUTO_HOST_REWRITE,
+    GW_RF_URL_REWRITE,
+    GW_RF_COUNT
+} gw_route_field;
+
+typedef struct gw_route_policy {
+    const gwf_doc *doc; /* the TrafficPolicy */
+    bool has_request_timeout, has_stream_idle;
+    uint64_t request_timeout_ms, stream_idle_ms; /* 0: no limit */
+    bool has_retry;
+    gw_retry retry;              /* codes: nginx-retriable statuses */
+    uint64_t per_try_timeout_ms; /* 0: none */
+    gw_header_op *request_headers, *response_headers;
+    size_t request_header_count, response_header_count;
+    uint64_t max_request_size; /* buffer.maxRequestSize, 0: none */
+    int gzip;                  /* compression: 1 on, 0 off (disable) */
+    bool auto_host_rewrite;
+    char *path_pattern;     /* urlRewrite.pathRegex, PCRE, anchored */
+    char *path_replacement; /* with nginx's $1.. for \1.. */
+    /* NULL, or why nginx cannot honour the policy ("spec.retry.retryOn[1]:
+     * ..."): every entry it reaches answers 500. */
+    char *unsupported;
+} gw_route_policy;
+
 typedef struct gw_policy_set {
     const gwf_doc *fields[GWF_PF_COUNT];
+    /* For each field nginx does itself, the parsed policy it comes from
+     * after merging, or NULL; `route_above` says that policy attaches
+     * above the route (Gateway, listener), where the HTTPRoute's own
+     * timeouts and retry win over it. */
+    const gw_route_policy *route_fields[GW_RF_COUNT];
+    bool route_above[GW_RF_COUNT];
     /* Every TrafficPolicy that reaches the entries, in priority order,
      * the ones whose fields were all overridden included: each must be
      * one the data plane can honour, or the entries fail closed. */
@@ -439,6 +479,10 @@ typedef struct gw_model {
     size_t cert_count;
     gw_policy_set **policy_sets; /* owned here */
     size_t policy_set_count;
+    /* Each TrafficPolicy's nginx fields (read_route_policy.c), owned
+     * here; gw_policy_set.route_fields point into it. */
+    gw_route_policy *route_policies;
+    size_t route_policy_count;
     /* What HTTPListenerPolicies and ListenerPolicies log, one per
      * (fileSink, listener) (read_listener_policies.c). */
     gw_access_log *access_logs;

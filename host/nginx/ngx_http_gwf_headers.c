@@ -36,22 +36,28 @@
  * first use in the new one.
  * --------------------------------------------------------------------- */
 
-/* `lit` is lower case. Inlined with the length first: every reply header
- * is compared with a few names, and ngx_strncasecmp is a call and a
- * branchy loop per byte. */
-static ngx_inline ngx_uint_t
-name_is(const char *name, size_t len, const char *lit)
+static ngx_inline u_char
+hdr_lower(u_char c)
 {
-    size_t n = ngx_strlen(lit);
-    if (len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        u_char c = (u_char)name[i];
-        if (c >= 'A' && c <= 'Z')
-            c |= 0x20;
-        if (c != (u_char)lit[i])
+    return (u_char)(c | ((u_char)(c - 'A') < 26 ? 0x20 : 0));
+}
+
+/* ngx_hash_key_lc, inlined: every header call hashes its name. */
+static ngx_inline ngx_uint_t
+hdr_hash(const u_char *p, size_t len)
+{
+    ngx_uint_t key = 0;
+    for (size_t i = 0; i < len; i++)
+        key = ngx_hash(key, hdr_lower(p[i]));
+    return key;
+}
+
+static ngx_inline ngx_uint_t
+hdr_same(const u_char *a, const u_char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (a[i] != b[i] && hdr_lower(a[i]) != hdr_lower(b[i]))
             return 0;
-    }
     return 1;
 }
 
@@ -60,7 +66,7 @@ hdr_find(hdr_index_t *idx, const char *name, size_t len, ngx_uint_t hash)
 {
     for (hdr_name_t *n = idx->buckets[hash % idx->nbuckets]; n; n = n->next)
         if (n->hash == hash && n->key.len == len &&
-            ngx_strncasecmp(n->key.data, (u_char *)name, len) == 0)
+            hdr_same(n->key.data, (const u_char *)name, len))
             return n;
     return NULL;
 }
@@ -70,7 +76,7 @@ static ngx_array_t *
 hdr_lookup(hdr_index_t *idx, const char *name, size_t len)
 {
     hdr_name_t *n =
-        hdr_find(idx, name, len, ngx_hash_key_lc((u_char *)name, len));
+        hdr_find(idx, name, len, hdr_hash((const u_char *)name, len));
     return n && n->elts.nelts ? &n->elts : NULL;
 }
 
@@ -124,7 +130,7 @@ hdr_name_new(ngx_pool_t *pool, hdr_index_t *idx)
 static ngx_int_t
 hdr_index_push(ngx_pool_t *pool, hdr_index_t *idx, ngx_table_elt_t *h)
 {
-    ngx_uint_t hash = ngx_hash_key_lc(h->key.data, h->key.len);
+    ngx_uint_t hash = hdr_hash(h->key.data, h->key.len);
     hdr_name_t *n = hdr_find(idx, (const char *)h->key.data, h->key.len, hash);
     if (!n) {
         if (idx->names >= idx->nbuckets && hdr_grow(pool, idx) != NGX_OK)
@@ -217,8 +223,10 @@ hdr_shown(ngx_http_gwf_msg_t *m, ngx_table_elt_t *h)
     if (h->hash == 0)
         return 0;
     return !m->is_response ||
-           (!name_is((const char *)h->key.data, h->key.len, "content-type") &&
-            !name_is((const char *)h->key.data, h->key.len, "content-length"));
+           (!ngx_http_gwf_name_is((const char *)h->key.data, h->key.len,
+                                  "content-type") &&
+            !ngx_http_gwf_name_is((const char *)h->key.data, h->key.len,
+                                  "content-length"));
 }
 
 /* The pos-th shown element. Reads in increasing order go on from the
@@ -354,20 +362,20 @@ req_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
     if (len && name[0] == ':') {
         if (index)
             return GWF_ERR_NOT_FOUND;
-        if (name_is(name, len, ":method")) {
+        if (ngx_http_gwf_name_is(name, len, ":method")) {
             v->ptr = (const char *)r->method_name.data;
             v->len = r->method_name.len;
-        } else if (name_is(name, len, ":path")) {
+        } else if (ngx_http_gwf_name_is(name, len, ":path")) {
             v->ptr = (const char *)r->unparsed_uri.data;
             v->len = r->unparsed_uri.len;
-        } else if (name_is(name, len, ":scheme")) {
+        } else if (ngx_http_gwf_name_is(name, len, ":scheme")) {
 #if (NGX_HTTP_SSL)
             v->ptr = r->connection->ssl ? "https" : "http";
 #else
             v->ptr = "http";
 #endif
             v->len = ngx_strlen(v->ptr);
-        } else if (name_is(name, len, ":authority")) {
+        } else if (ngx_http_gwf_name_is(name, len, ":authority")) {
             if (!r->headers_in.host)
                 return GWF_ERR_NOT_FOUND;
             v->ptr = (const char *)r->headers_in.host->value.data;
@@ -415,17 +423,17 @@ req_at(ngx_http_gwf_msg_t *m, size_t index, gwf_view *name, gwf_view *value)
 static ngx_table_elt_t **
 req_field(ngx_http_request_t *r, const char *name, size_t len)
 {
-    if (name_is(name, len, "host"))
+    if (ngx_http_gwf_name_is(name, len, "host"))
         return &r->headers_in.host;
-    if (name_is(name, len, "content-length"))
+    if (ngx_http_gwf_name_is(name, len, "content-length"))
         return &r->headers_in.content_length;
-    if (name_is(name, len, "content-type"))
+    if (ngx_http_gwf_name_is(name, len, "content-type"))
         return &r->headers_in.content_type;
-    if (name_is(name, len, "authorization"))
+    if (ngx_http_gwf_name_is(name, len, "authorization"))
         return &r->headers_in.authorization;
-    if (name_is(name, len, "user-agent"))
+    if (ngx_http_gwf_name_is(name, len, "user-agent"))
         return &r->headers_in.user_agent;
-    if (name_is(name, len, "referer"))
+    if (ngx_http_gwf_name_is(name, len, "referer"))
         return &r->headers_in.referer;
     return NULL;
 }
@@ -435,10 +443,10 @@ req_field(ngx_http_request_t *r, const char *name, size_t len)
 static ngx_array_t *
 req_array(ngx_http_request_t *r, const char *name, size_t len)
 {
-    if (name_is(name, len, "cookie"))
+    if (ngx_http_gwf_name_is(name, len, "cookie"))
         return &r->headers_in.cookies;
 #if (NGX_HTTP_X_FORWARDED_FOR)
-    if (name_is(name, len, "x-forwarded-for"))
+    if (ngx_http_gwf_name_is(name, len, "x-forwarded-for"))
         return &r->headers_in.x_forwarded_for;
 #endif
     return NULL;
@@ -465,10 +473,10 @@ ngx_http_gwf_req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
     ngx_array_t *array = req_array(r, name, len);
     if (array)
         array->nelts = 0;
-    if (name_is(name, len, "host")) {
+    if (ngx_http_gwf_name_is(name, len, "host")) {
         ngx_str_null(&r->headers_in.server);
     }
-    if (name_is(name, len, "content-length"))
+    if (ngx_http_gwf_name_is(name, len, "content-length"))
         r->headers_in.content_length_n = -1;
     if (idx->marked > idx->live + 64 &&
         ngx_http_gwf_hdr_compact_request(m) != NGX_OK)
@@ -482,7 +490,7 @@ req_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
 {
     ngx_http_request_t *r = m->r;
     if (len && name[0] == ':') {
-        if (!name_is(name, len, ":authority"))
+        if (!ngx_http_gwf_name_is(name, len, ":authority"))
             return GWF_ERR_BAD_ARGUMENT;
         name = "host";
         len = 4;
@@ -506,9 +514,9 @@ req_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
             return GWF_ERR_NO_MEMORY;
         *slot = h;
     }
-    if (name_is(name, len, "host") && r->headers_in.host == h)
+    if (ngx_http_gwf_name_is(name, len, "host") && r->headers_in.host == h)
         r->headers_in.server = h->value;
-    if (name_is(name, len, "content-length"))
+    if (ngx_http_gwf_name_is(name, len, "content-length"))
         r->headers_in.content_length_n = ngx_atoof(h->value.data, h->value.len);
     return GWF_OK;
 }
@@ -574,9 +582,9 @@ ngx_http_gwf_req_set(ngx_http_gwf_msg_t *m, const char *name, size_t len,
                      const char *value, size_t value_len)
 {
     ngx_http_request_t *r = m->r;
-    if (name_is(name, len, ":path"))
+    if (ngx_http_gwf_name_is(name, len, ":path"))
         return req_set_path(r, value, value_len);
-    if (name_is(name, len, ":method")) {
+    if (ngx_http_gwf_name_is(name, len, ":method")) {
         static const struct {
             const char *name;
             ngx_uint_t method;
@@ -599,9 +607,9 @@ ngx_http_gwf_req_set(ngx_http_gwf_msg_t *m, const char *name, size_t len,
         r->method = method;
         return GWF_OK;
     }
-    if (len && name[0] == ':' && !name_is(name, len, ":authority"))
+    if (len && name[0] == ':' && !ngx_http_gwf_name_is(name, len, ":authority"))
         return GWF_ERR_BAD_ARGUMENT;
-    if (name_is(name, len, ":authority")) {
+    if (ngx_http_gwf_name_is(name, len, ":authority")) {
         name = "host";
         len = 4;
     }
@@ -651,7 +659,7 @@ resp_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
 {
     ngx_http_request_t *r = m->r;
     gwf_view ignored;
-    if (name_is(name, len, ":status")) {
+    if (ngx_http_gwf_name_is(name, len, ":status")) {
         if (index)
             return GWF_ERR_NOT_FOUND;
         u_char *text = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
@@ -662,9 +670,9 @@ resp_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
             (size_t)(ngx_sprintf(text, "%ui", r->headers_out.status) - text);
         return GWF_OK;
     }
-    if (name_is(name, len, "content-type"))
+    if (ngx_http_gwf_name_is(name, len, "content-type"))
         return index ? GWF_ERR_NOT_FOUND : resp_special(r, 0, &ignored, v);
-    if (name_is(name, len, "content-length"))
+    if (ngx_http_gwf_name_is(name, len, "content-length"))
         return index ? GWF_ERR_NOT_FOUND : resp_special(r, 1, &ignored, v);
     if (len && name[0] == ':')
         return GWF_ERR_NOT_FOUND;
@@ -755,9 +763,9 @@ resp_remove_listed(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name,
     ngx_table_elt_t **h = elts->elts;
     for (ngx_uint_t i = 0; i < elts->nelts; i++)
         resp_forget(r, h[i]);
-    if (name_is(name, len, "cache-control"))
+    if (ngx_http_gwf_name_is(name, len, "cache-control"))
         r->headers_out.cache_control.nelts = 0;
-    if (name_is(name, len, "link"))
+    if (ngx_http_gwf_name_is(name, len, "link"))
         r->headers_out.link.nelts = 0;
     hdr_mark(idx, elts);
 }
@@ -784,13 +792,13 @@ resp_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
     hdr_index_t *idx = hdr_index(m);
     if (!idx)
         return GWF_ERR_NO_MEMORY;
-    if (name_is(name, len, "content-type")) {
+    if (ngx_http_gwf_name_is(name, len, "content-type")) {
         ngx_str_null(&r->headers_out.content_type);
         r->headers_out.content_type_len = 0;
         r->headers_out.content_type_lowcase = NULL;
         ngx_str_null(&r->headers_out.charset);
     }
-    if (name_is(name, len, "content-length")) {
+    if (ngx_http_gwf_name_is(name, len, "content-length")) {
         r->headers_out.content_length_n = -1;
         resp_drop_content_length(m, idx);
         return GWF_OK;
@@ -806,20 +814,19 @@ ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len,
     ngx_http_request_t *r = m->r;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
-    if (name_is(name, len, "content-type")) {
+    if (ngx_http_gwf_name_is(name, len, "content-type")) {
         ngx_str_t ct = pool_str(r->pool, value, value_len);
         if (!ct.data)
             return GWF_ERR_NO_MEMORY;
-        r->headers_out.content_type = ct;
-        r->headers_out.content_type_len = ct.len;
-        r->headers_out.content_type_lowcase = NULL;
-        ngx_str_null(&r->headers_out.charset);
+        ngx_http_gwf_content_type_t parts;
+        ngx_http_gwf_content_type_parse(&ct, &parts);
+        ngx_http_gwf_content_type_set(r, &parts);
         return GWF_OK;
     }
     hdr_index_t *idx = hdr_index(m);
     if (!idx)
         return GWF_ERR_NO_MEMORY;
-    if (name_is(name, len, "content-length")) {
+    if (ngx_http_gwf_name_is(name, len, "content-length")) {
         off_t n = ngx_atoof((u_char *)value, value_len);
         if (n < 0)
             return GWF_ERR_BAD_ARGUMENT;
@@ -830,11 +837,55 @@ ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len,
     ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
     if (!h)
         return GWF_ERR_NO_MEMORY;
-    if (name_is(name, len, "location"))
+    if (ngx_http_gwf_name_is(name, len, "location"))
         r->headers_out.location = h;
-    else if (name_is(name, len, "www-authenticate"))
+    else if (ngx_http_gwf_name_is(name, len, "www-authenticate"))
         r->headers_out.www_authenticate = h;
     return GWF_OK;
+}
+
+/* A Content-Type as nginx's proxy keeps one it copies from an upstream:
+ * the whole value is sent as it is, and a `charset=` parameter, when
+ * there is one, gives content_type_len (the media type before the
+ * parameters: what gzip_types, sub_filter_types and the like compare
+ * with) and charset (what the charset module reads). */
+void
+ngx_http_gwf_content_type_parse(const ngx_str_t *value,
+                                ngx_http_gwf_content_type_t *out)
+{
+    out->value = *value;
+    out->type_len = value->len;
+    ngx_str_null(&out->charset);
+    u_char *p = value->data, *end = value->data + value->len;
+    for (; p < end; p++) {
+        if (*p != ';')
+            continue;
+        u_char *semi = p;
+        while (p + 1 < end && p[1] == ' ')
+            p++;
+        if ((size_t)(end - (p + 1)) < 8 ||
+            ngx_strncasecmp(p + 1, (u_char *)"charset=", 8) != 0)
+            continue;
+        u_char *cs = p + 9, *last = end;
+        if (cs < last && *cs == '"')
+            cs++;
+        if (last > cs && last[-1] == '"')
+            last--;
+        out->type_len = (size_t)(semi - value->data);
+        out->charset.data = cs;
+        out->charset.len = (size_t)(last - cs);
+        return;
+    }
+}
+
+void
+ngx_http_gwf_content_type_set(ngx_http_request_t *r,
+                              const ngx_http_gwf_content_type_t *ct)
+{
+    r->headers_out.content_type = ct->value;
+    r->headers_out.content_type_len = ct->type_len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset = ct->charset;
 }
 
 static gwf_status
@@ -842,7 +893,7 @@ resp_set(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
          size_t value_len)
 {
     ngx_http_request_t *r = m->r;
-    if (name_is(name, len, ":status")) {
+    if (ngx_http_gwf_name_is(name, len, ":status")) {
         ngx_int_t status = ngx_atoi((u_char *)value, value_len);
         if (status < 100 || status > 999)
             return GWF_ERR_BAD_ARGUMENT;

@@ -245,7 +245,8 @@ ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 /* gwf_policy REF;             every field of the TrafficPolicy REF
- * gwf_policy REF FIELD...;    only those fields (jwtAuth, extAuth,
+ * gwf_policy REF FIELD...;    only those fields (cors, csrf, jwtAuth,
+ *                             basicAuth, apiKeyAuth, extAuth,
  *                             rateLimit.local, rateLimit.global), so that
  *                             several policies, each giving its fields,
  *                             make one chain (kgateway's merging). */
@@ -268,7 +269,8 @@ ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (f == GWF_PF_COUNT) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "gwf_policy: unknown field \"%V\" (expected "
-                               "jwtAuth, extAuth, rateLimit.local or "
+                               "cors, csrf, jwtAuth, basicAuth, apiKeyAuth, "
+                               "extAuth, rateLimit.local or "
                                "rateLimit.global)",
                                &args[i]);
             return NGX_CONF_ERROR;

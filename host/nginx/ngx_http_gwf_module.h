@@ -207,6 +207,33 @@ gwf_status ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name,
                                  size_t len, const char *value,
                                  size_t value_len);
 extern const gwf_message_ops gwf_ngx_message_ops;
+typedef struct {
+    ngx_str_t value;   /* the whole header value, sent as it is */
+    size_t type_len;   /* the media type's length in it */
+    ngx_str_t charset; /* the charset parameter's value, or empty */
+} ngx_http_gwf_content_type_t;
+void ngx_http_gwf_content_type_parse(const ngx_str_t *value,
+                                     ngx_http_gwf_content_type_t *out);
+void ngx_http_gwf_content_type_set(ngx_http_request_t *r,
+                                   const ngx_http_gwf_content_type_t *ct);
+/* `lit` is lower case. Inlined with the length first: every reply header
+ * is compared with a few names, and ngx_strncasecmp is a call and a
+ * branchy loop per byte. */
+static ngx_inline ngx_uint_t
+ngx_http_gwf_name_is(const char *name, size_t len, const char *lit)
+{
+    size_t n = ngx_strlen(lit);
+    if (len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        u_char c = (u_char)name[i];
+        if (c >= 'A' && c <= 'Z')
+            c |= 0x20;
+        if (c != (u_char)lit[i])
+            return 0;
+    }
+    return 1;
+}
 
 /* stream.c */
 void ngx_http_gwf_cleanup_stream(void *data);

@@ -141,6 +141,100 @@ ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
 
 /* -- Local replies -------------------------------------------------------- */
 
+/* A prepared reply's headers as nginx keeps them, built the first time
+ * a worker sends that reply and reused for every later one: each
+ * request gets copies of the elements, and the texts are shared (nginx
+ * replaces a header's text, it never writes into it). Allocated from the
+ * cycle's pool, which also frees the runtime, so it lives as long as the
+ * prepared reply it stands for. */
+typedef struct {
+    ngx_http_gwf_content_type_t content_type; /* .value.data NULL: none */
+    ngx_uint_t count;
+    ngx_table_elt_t *elts;
+    ngx_int_t location; /* index in elts, or -1 */
+    ngx_int_t www_authenticate;
+} ngx_http_gwf_reply_form_t;
+
+static u_char *
+cycle_copy(const gwf_view *v, size_t extra)
+{
+    u_char *p = ngx_pnalloc(ngx_cycle->pool, v->len + extra + 1);
+    if (p)
+        ngx_memcpy(p, v->ptr, v->len);
+    return p;
+}
+
+static ngx_http_gwf_reply_form_t *
+reply_form_build(gwf_rt_stream *st)
+{
+    ngx_http_gwf_reply_form_t *f =
+        ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_http_gwf_reply_form_t));
+    if (!f)
+        return NULL;
+    f->location = f->www_authenticate = -1;
+    gwf_view name, value;
+    ngx_uint_t n = 0;
+    while (gwf_stream_reply_header(st, n, &name, &value) == GWF_OK)
+        n++;
+    f->elts = ngx_pcalloc(ngx_cycle->pool, (n ? n : 1) * sizeof(*f->elts));
+    if (!f->elts)
+        return NULL;
+    for (ngx_uint_t i = 0; i < n; i++) {
+        gwf_stream_reply_header(st, i, &name, &value);
+        if (ngx_http_gwf_name_is(name.ptr, name.len, "content-type")) {
+            ngx_str_t ct = {value.len, cycle_copy(&value, 0)};
+            if (!ct.data)
+                return NULL;
+            ngx_http_gwf_content_type_parse(&ct, &f->content_type);
+            continue;
+        }
+        /* Content-Length is the body's, set for every reply. */
+        if (ngx_http_gwf_name_is(name.ptr, name.len, "content-length"))
+            continue;
+        ngx_table_elt_t *h = &f->elts[f->count];
+        u_char *key = cycle_copy(&name, name.len);
+        u_char *val = cycle_copy(&value, 0);
+        if (!key || !val)
+            return NULL;
+        h->key.data = key;
+        h->key.len = name.len;
+        h->lowcase_key = key + name.len;
+        ngx_strlow(h->lowcase_key, key, name.len);
+        h->value.data = val;
+        h->value.len = value.len;
+        h->hash = ngx_hash_key(h->lowcase_key, name.len);
+        if (ngx_http_gwf_name_is(name.ptr, name.len, "location"))
+            f->location = (ngx_int_t)f->count;
+        else if (ngx_http_gwf_name_is(name.ptr, name.len, "www-authenticate"))
+            f->www_authenticate = (ngx_int_t)f->count;
+        f->count++;
+    }
+    return f;
+}
+
+/* The headers of a prepared reply, from its form (built on first use). */
+static ngx_int_t
+reply_headers_prepared(ngx_http_request_t *r, gwf_rt_stream *st, void **slot)
+{
+    ngx_http_gwf_reply_form_t *f = *slot;
+    if (!f && !(f = reply_form_build(st)))
+        return NGX_ERROR; /* what was allocated stays with the cycle */
+    *slot = f;
+    if (f->content_type.value.data)
+        ngx_http_gwf_content_type_set(r, &f->content_type);
+    for (ngx_uint_t i = 0; i < f->count; i++) {
+        ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
+        if (!h)
+            return NGX_ERROR;
+        *h = f->elts[i];
+        if ((ngx_int_t)i == f->location)
+            r->headers_out.location = h;
+        else if ((ngx_int_t)i == f->www_authenticate)
+            r->headers_out.www_authenticate = h;
+    }
+    return NGX_OK;
+}
+
 /* Replace whatever nginx or the upstream put in the response with the
  * chain's local reply: status, headers and Content-Length. */
 ngx_int_t
@@ -172,6 +266,12 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     /* The list is new: indexes of the current epoch are stale, and the
      * reply's headers go in through an index of their own. */
     gwf_ngx_new_epoch();
+    r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;
+    /* The reply is final: no ranges cut out of it. */
+    r->allow_ranges = 0;
+    void **slot = gwf_stream_reply_prepared_slot(st);
+    if (slot)
+        return reply_headers_prepared(r, st, slot);
     ngx_http_gwf_msg_t reply = {.r = r, .is_response = 1};
     gwf_view name, value;
     for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
@@ -179,9 +279,8 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
         if (ngx_http_gwf_resp_add(&reply, name.ptr, name.len, value.ptr,
                                   value.len) != GWF_OK)
             return NGX_ERROR;
+    /* A Content-Length header in the reply does not decide its length. */
     r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;
-    /* The reply is final: no ranges cut out of it. */
-    r->allow_ranges = 0;
     return NGX_OK;
 }
 
@@ -194,7 +293,13 @@ ngx_http_gwf_reply_body(ngx_http_request_t *r, gwf_rt_stream *st)
     ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
     if (!b || !cl)
         return NULL;
-    if (body.len) {
+    if (body.len && gwf_stream_reply_prepared_slot(st)) {
+        /* A prepared reply's body lives as long as the runtime, which
+         * the cycle frees after the worker's last request. */
+        b->start = b->pos = (u_char *)body.ptr;
+        b->last = b->end = b->pos + body.len;
+        b->memory = 1;
+    } else if (body.len) {
         b->start = ngx_pnalloc(r->pool, body.len);
         if (!b->start)
             return NULL;

@@ -425,7 +425,7 @@ message(rt_fstream *fs, gwf_message_kind which)
 {
     gwf_rt_stream *st = fs->st;
     if (which == GWF_RESPONSE && st->in_reply)
-        return &st->reply_msg;
+        return rt_stream_reply_open(st) == GWF_OK ? &st->reply_msg : NULL;
     if (which != GWF_REQUEST && which != GWF_RESPONSE)
         return NULL;
     return st->msg[which];
@@ -695,8 +695,8 @@ h_value_get(gwf_stream *s, const char *key, size_t key_len,
         return GWF_ERR_NOT_FOUND;
     if (type)
         *type = v->type;
-    data->ptr = v->data.data;
-    data->len = v->data.len;
+    data->ptr = v->data;
+    data->len = v->len;
     return GWF_OK;
 }
 
@@ -770,6 +770,131 @@ h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
         free(checked);
     if (st == GWF_OK)
         FS(s)->dead_at = FS(s)->st->w->invocation;
+    return st;
+}
+
+/* -- Prepared replies (abi.h 0.4) ------------------------------------------ */
+
+#define MAX_PREPARED 4096
+
+void
+rt_prepared_forget(rt_instance *inst)
+{
+    for (uint32_t i = 0; i < inst->reply_count; i++)
+        free(inst->replies[i]);
+    free(inst->replies);
+    inst->replies = NULL;
+    inst->reply_count = 0;
+}
+
+/* One allocation: the record, then the header array, then the texts of
+ * the names, values and body (each size checked against overflow by
+ * the caller's bounds: header and body lengths are memory the plugin
+ * has). */
+static rt_prepared *
+prepared_new(uint32_t status, const gwf_header *checked, size_t count,
+             const char *body, size_t body_len, const char *details)
+{
+    size_t text = body_len;
+    for (size_t i = 0; i < count; i++) {
+        size_t add = checked[i].name.len + checked[i].value.len;
+        if (add < checked[i].name.len || text + add < text)
+            return NULL;
+        text += add;
+    }
+    size_t headers_at = sizeof(rt_prepared) + text;
+    headers_at = (headers_at + _Alignof(gwf_header) - 1) &
+                 ~(size_t)(_Alignof(gwf_header) - 1);
+    if (headers_at < text ||
+        count > (SIZE_MAX - headers_at) / sizeof(gwf_header))
+        return NULL;
+    rt_prepared *p = calloc(1, headers_at + count * sizeof(gwf_header));
+    if (!p)
+        return NULL;
+    p->status = status;
+    p->header_count = count;
+    p->headers = (gwf_header *)((char *)p + headers_at);
+    char *at = p->text;
+    for (size_t i = 0; i < count; i++) {
+        const gwf_view *n = &checked[i].name, *v = &checked[i].value;
+        memcpy(at, n->ptr, n->len);
+        p->headers[i].name = (gwf_view){at, n->len};
+        at += n->len;
+        if (v->len)
+            memcpy(at, v->ptr, v->len);
+        p->headers[i].value = (gwf_view){at, v->len};
+        at += v->len;
+    }
+    if (body_len)
+        memcpy(at, body, body_len);
+    p->body = (gwf_view){at, body_len};
+    size_t n = details ? strnlen(details, sizeof p->details - 1) : 0;
+    if (n)
+        memcpy(p->details, details, n);
+    return p;
+}
+
+static gwf_status
+h_reply_prepare(gwf_instance *i, uint32_t status, const gwf_header *headers,
+                size_t count, const char *body, size_t body_len,
+                const char *details, uint64_t *reply)
+{
+    if (!i || !reply)
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_instance *inst = INST(i);
+    if (!inst->err_diag)
+        return GWF_ERR_WRONG_PHASE;
+    if (status < 200 || status > 599 || (count && !headers) ||
+        (body_len && !body))
+        return GWF_ERR_BAD_ARGUMENT;
+    if (inst->reply_count >= MAX_PREPARED)
+        return GWF_ERR_NO_MEMORY;
+    gwf_header room[16];
+    gwf_header *checked = NULL;
+    if (count) {
+        gwf_status st =
+            reply_headers_checked(headers, count, room, 16, &checked);
+        if (st != GWF_OK)
+            return st;
+        for (size_t k = 0; k < count; k++)
+            if (checked[k].name.ptr[0] == ':') {
+                if (checked != room)
+                    free(checked);
+                return GWF_ERR_BAD_ARGUMENT;
+            }
+    }
+    rt_prepared *p =
+        prepared_new(status, checked, count, body, body_len, details);
+    if (checked != room)
+        free(checked);
+    rt_prepared **grown =
+        p ? realloc(inst->replies, (inst->reply_count + 1) * sizeof *grown)
+          : NULL;
+    if (!grown) {
+        free(p);
+        return GWF_ERR_NO_MEMORY;
+    }
+    inst->replies = grown;
+    inst->replies[inst->reply_count++] = p;
+    *reply = (uint64_t)inst->reply_tag << 32 | inst->reply_count;
+    return GWF_OK;
+}
+
+static gwf_status
+h_send_prepared_reply(gwf_stream *s, uint64_t reply)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    rt_fstream *fs = FS(s);
+    const rt_instance *inst = fs->st->chain->filters[fs->index].inst;
+    uint32_t index = (uint32_t)reply;
+    if ((reply >> 32) != inst->reply_tag || index == 0 ||
+        index > inst->reply_count)
+        return GWF_ERR_BAD_ARGUMENT;
+    st = rt_stream_reply_prepared(fs, inst->replies[index - 1]);
+    if (st == GWF_OK)
+        fs->dead_at = fs->st->w->invocation;
     return st;
 }
 
@@ -852,4 +977,6 @@ const gwf_host rt_host_template = {
     .metric_series = h_metric_series,
     .metric_series_add = h_metric_series_add,
     .metric_series_set = h_metric_series_set,
+    .reply_prepare = h_reply_prepare,
+    .send_prepared_reply = h_send_prepared_reply,
 };

@@ -88,6 +88,19 @@ typedef struct rt_worker_slot {
     void *ctx;
 } rt_worker_slot;
 
+/* A reply prepared at config time (abi.h reply_prepare): checked once,
+ * kept in one allocation (`text` holds the names, values and body the
+ * views point to), sent by reference. */
+typedef struct rt_prepared {
+    uint32_t status;
+    size_t header_count;
+    gwf_header *headers; /* names and values checked and trimmed */
+    gwf_view body;
+    char details[64];
+    void *dp_slot; /* the data plane's (gwf_stream_reply_prepared_slot) */
+    char text[];
+} rt_prepared;
+
 typedef struct rt_instance {
     gwf_instance pub; /* first: plugins get &pub */
     gwf_runtime *rt;
@@ -107,6 +120,11 @@ typedef struct rt_instance {
     size_t lookup_count;
     rt_worker_slot *workers; /* indexed by worker index */
     uint32_t worker_slots;
+    /* Prepared replies; a handle is (reply_tag << 32) | (index + 1).
+     * Written only while a config call runs, read-only on workers. */
+    rt_prepared **replies;
+    uint32_t reply_count;
+    uint32_t reply_tag; /* unique in the runtime, never 0 */
     struct rt_instance *next;
 } rt_instance;
 
@@ -126,6 +144,9 @@ struct gwf_chain {
     /* A plugin of the chain has stream_complete or stream_destroy: the
      * end of a stream runs plugin code (else it only frees memory). */
     bool has_end_hooks;
+    /* A plugin of the chain has stream_create: a new stream runs plugin
+     * code (else only the instances' worker_start, once per worker). */
+    bool has_stream_create;
     /* The runtime's own per-route series, resolved by the first stream
      * (chains built only to validate manifests never show up). */
     rt_series *streams_total;
@@ -178,6 +199,7 @@ struct gwf_runtime {
      * route's name). */
     uint32_t m_streams, m_active, m_replies, m_pauses, m_pause_seconds,
         m_errors, m_async;
+    uint32_t reply_tags; /* the last rt_instance.reply_tag given */
     gwf_host host;
 };
 
@@ -186,6 +208,10 @@ extern const gwf_host rt_host_template;
 void rt_log(gwf_runtime *rt, gwf_log_level level, const char *instance,
             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void rt_diag_to_errors(gwf_diag *d, gwf_errors *err);
+
+/* Frees an instance's prepared replies: their handles are refused from
+ * then on. */
+void rt_prepared_forget(rt_instance *inst);
 
 rt_plugin *rt_plugin_load(gwf_runtime *rt, const char *name_or_path,
                           gwf_diag *d);
@@ -229,6 +255,7 @@ struct gwf_worker {
      * answers the same few kinds of reply over and over. */
     struct {
         const gwf_chain *chain;
+        const void *prepared; /* the prepared reply it was, or NULL */
         uint32_t status;
         char details[64];
         rt_series *series;
@@ -241,6 +268,12 @@ struct gwf_worker {
 };
 
 void rt_worker_enter(gwf_worker *w);
+/* Has `inst` had its worker_start on `w`? */
+static inline bool
+rt_worker_instance_started(const gwf_worker *w, const rt_instance *inst)
+{
+    return inst->worker_slots > w->index && inst->workers[w->index].started;
+}
 void rt_worker_leave(gwf_worker *w);
 void rt_worker_ensure_instance(gwf_worker *w, rt_instance *inst);
 

@@ -145,8 +145,11 @@ plan_policy_ref(planner *p, const gwf_doc *policy, const char *field,
     plan_route(p, e, policy, field);
 }
 
+/* In chain order (manifest.h); each is also the field's path under
+ * spec. */
 static const char *const policy_field_names[GWF_PF_COUNT] = {
-    "jwtAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
+    "cors",       "csrf",    "jwtAuth",         "basicAuth",
+    "apiKeyAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
 
 const char *
 gwf_policy_field_name(gwf_policy_field f)
@@ -162,6 +165,133 @@ gwf_policy_field_parse(const char *name, size_t len)
             memcmp(policy_field_names[i], name, len) == 0)
             return (gwf_policy_field)i;
     return GWF_PF_COUNT;
+}
+
+const gwf_node *
+gwf_policy_field_node(const gwf_node *spec, gwf_policy_field f)
+{
+    if ((unsigned)f >= GWF_PF_COUNT)
+        return NULL;
+    if (f == GWF_PF_RATE_LIMIT_LOCAL || f == GWF_PF_RATE_LIMIT_GLOBAL)
+        return manifest_field_of(manifest_field_of(spec, "rateLimit"),
+                                 f == GWF_PF_RATE_LIMIT_LOCAL ? "local"
+                                                              : "global");
+    return manifest_field_of(spec, policy_field_names[f]);
+}
+
+bool
+gwf_policy_field_off(const gwf_node *spec, gwf_policy_field f)
+{
+    const gwf_node *n = gwf_policy_field_node(spec, f);
+    if (!n)
+        return false;
+    switch (f) {
+    case GWF_PF_RATE_LIMIT_LOCAL:
+        return manifest_local_rate_limit_off(n);
+    case GWF_PF_CSRF:              /* kgateway's CSRFPolicy has no disable */
+    case GWF_PF_RATE_LIMIT_GLOBAL: /* nor has the global limit */
+        return false;
+    default:
+        return manifest_disabled(n);
+    }
+}
+
+/* Whether Secret `secret` carries every label of `match` (a checked,
+ * non-empty matchLabels). */
+static bool
+labels_match(const gwf_doc *secret, const gwf_node *match)
+{
+    const gwf_node *labels = manifest_field_of(
+        manifest_field_of(secret->root, "metadata"), "labels");
+    for (size_t i = 0; i < gwf_node_size(match); i++) {
+        const char *want = manifest_plain_string(gwf_node_value_at(match, i));
+        const char *have = manifest_plain_string(
+            manifest_field_of(labels, gwf_node_key_at(match, i)));
+        if (!want || !have || strcmp(want, have) != 0)
+            return false;
+    }
+    return true;
+}
+
+static int
+compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* apiKeyAuth.secretSelector: the Secrets of the policy's namespace whose
+ * labels match, each checked, as `"gwfSelectedSecrets":["a","b"]`
+ * spliced into the config JSON `json` (an object, freed here). A
+ * checked Secret's name is a DNS-1123 subdomain: no JSON escaping. No
+ * Secret matching is not an error here: the plugin then has no key, logs
+ * a warning and refuses every request (docs/manifests.md). */
+static char *
+add_selected_secrets(planner *p, const gwf_doc *policy, const gwf_node *match,
+                     char *json)
+{
+    const char **names = NULL;
+    size_t count = 0, cap = 0, size = strlen(json) + 32;
+    for (size_t i = 0; i < gwf_manifests_count(p->m); i++) {
+        const gwf_doc *d = gwf_manifests_at(p->m, i);
+        if (!d->kind || strcmp(d->kind, "Secret") != 0 || !d->name ||
+            !d->namespace_ || strcmp(d->namespace_, policy->namespace_) != 0 ||
+            !labels_match(d, match))
+            continue;
+        if (manifest_check_document(p->m, d, p->d) != 0)
+            continue;
+        if (count == cap) {
+            size_t grown_cap = cap ? cap * 2 : 8;
+            const char **grown = realloc(names, grown_cap * sizeof(*grown));
+            if (!grown) {
+                planner_oom(p);
+                free(names);
+                free(json);
+                return NULL;
+            }
+            names = grown;
+            cap = grown_cap;
+        }
+        names[count++] = d->name;
+        size += strlen(d->name) + 3;
+    }
+    if (count)
+        qsort(names, count, sizeof(*names), compare_names);
+    size_t len = strlen(json);
+    char *out = len >= 2 && json[len - 1] == '}' ? malloc(size) : NULL;
+    if (!out) {
+        planner_oom(p); /* or a node that is no mapping: cannot happen */
+        free(names);
+        free(json);
+        return NULL;
+    }
+    size_t o = len - 1; /* before the closing brace */
+    memcpy(out, json, o);
+    o += (size_t)snprintf(out + o, size - o, "%s\"gwfSelectedSecrets\":[",
+                          len > 2 ? "," : "");
+    for (size_t i = 0; i < count; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]) != 0) /* duplicates */
+            o += (size_t)snprintf(out + o, size - o, "%s\"%s\"", i ? "," : "",
+                                  names[i]);
+    snprintf(out + o, size - o, "]}");
+    free(names);
+    free(json);
+    return out;
+}
+
+/* A field whose node is the plugin's whole config (cors, csrf,
+ * basicAuth, apiKeyAuth). */
+static void
+plan_field_plugin(planner *p, const gwf_doc *policy, const char *plugin,
+                  const char *field)
+{
+    gwf_plan_entry *e = plan_add(p);
+    if (!e)
+        return;
+    plan_config(p, e, plugin, policy, field);
+    const gwf_node *match = gwf_node_find(
+        policy->root, "spec.apiKeyAuth.secretSelector.matchLabels", NULL);
+    if (e->config_json && strcmp(field, "spec.apiKeyAuth") == 0 && match)
+        e->config_json = add_selected_secrets(p, policy, match, e->config_json);
 }
 
 static void
@@ -190,25 +320,33 @@ plan_local_rate_limit(planner *p, const gwf_doc *policy, const gwf_node *local)
 static void
 plan_policy_field(planner *p, const gwf_doc *policy, gwf_policy_field f)
 {
-    const gwf_node *spec = policy->spec;
-    const gwf_node *rate_limit = manifest_field_of(spec, "rateLimit");
-    const gwf_node *n;
+    const gwf_node *n = gwf_policy_field_node(policy->spec, f);
+    if (!n || gwf_policy_field_off(policy->spec, f))
+        return;
     switch (f) {
+    case GWF_PF_CORS:
+        plan_field_plugin(p, policy, "cors", "spec.cors");
+        break;
+    case GWF_PF_CSRF:
+        plan_field_plugin(p, policy, "csrf", "spec.csrf");
+        break;
     case GWF_PF_JWT_AUTH:
-        if ((n = manifest_field_of(spec, "jwtAuth")) && !manifest_disabled(n))
-            plan_policy_ref(p, policy, "spec.jwtAuth", EXT_JWT);
+        plan_policy_ref(p, policy, "spec.jwtAuth", EXT_JWT);
+        break;
+    case GWF_PF_BASIC_AUTH:
+        plan_field_plugin(p, policy, "basic_auth", "spec.basicAuth");
+        break;
+    case GWF_PF_API_KEY_AUTH:
+        plan_field_plugin(p, policy, "api_key_auth", "spec.apiKeyAuth");
         break;
     case GWF_PF_EXT_AUTH:
-        if ((n = manifest_field_of(spec, "extAuth")) && !manifest_disabled(n))
-            plan_policy_ref(p, policy, "spec.extAuth", EXT_AUTH);
+        plan_policy_ref(p, policy, "spec.extAuth", EXT_AUTH);
         break;
     case GWF_PF_RATE_LIMIT_LOCAL:
-        if ((n = manifest_field_of(rate_limit, "local")))
-            plan_local_rate_limit(p, policy, n);
+        plan_local_rate_limit(p, policy, n);
         break;
     case GWF_PF_RATE_LIMIT_GLOBAL:
-        if (manifest_field_of(rate_limit, "global"))
-            plan_policy_ref(p, policy, "spec.rateLimit.global", EXT_RATE_LIMIT);
+        plan_policy_ref(p, policy, "spec.rateLimit.global", EXT_RATE_LIMIT);
         break;
     default:
         break;

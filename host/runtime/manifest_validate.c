@@ -673,24 +673,605 @@ check_rate_limit(check *c, const gwf_node *rate_limit)
         check_global_rate_limit(c, global);
 }
 
+/* A `disable` of a policy field: kgateway's `disable: {}`
+ * (shared.PolicyDisable, no fields), or true. */
+static void
+check_disable(check *c, const gwf_node *n, const char *field)
+{
+    field_path p;
+    path_key(&p, field, "disable");
+    const gwf_node *disable = manifest_field_of(n, "disable");
+    if (disable && gwf_node_type_of(disable) != GWF_NODE_MAP)
+        expect_type(c, disable, GWF_NODE_BOOL, p.text);
+    if (gwf_node_type_of(disable) == GWF_NODE_MAP &&
+        gwf_node_size(disable) != 0)
+        check_known_fields(c, disable, p.text, (const char *const[]){NULL});
+}
+
+/* kgateway's ExactlyOneOf over the keys of `n` (presence counts, as for
+ * the API server). */
+static void
+check_exactly_one_of(check *c, const gwf_node *n, const char *field,
+                     const char *const *keys)
+{
+    size_t found = 0;
+    char list[160];
+    size_t o = 0;
+    list[0] = '\0';
+    for (const char *const *k = keys; *k; k++) {
+        found += manifest_field_of(n, *k) != NULL;
+        if (o < sizeof(list))
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+                                  k == keys ? "" : ", ", *k);
+    }
+    if (found != 1)
+        check_error(c, field,
+                    "expected exactly one of %s (kgateway's rule), found %zu",
+                    list, found);
+}
+
+/* An optional list of at most max items; NULL when absent or wrong. */
+static const gwf_node *
+optional_list(check *c, const gwf_node *parent, const char *key,
+              const char *field, size_t max)
+{
+    const gwf_node *n = manifest_field_of(parent, key);
+    if (!n || !expect_type(c, n, GWF_NODE_SEQ, field))
+        return NULL;
+    if (gwf_node_size(n) > max)
+        check_error(c, field, "must list at most %zu items, got %zu", max,
+                    gwf_node_size(n));
+    return n;
+}
+
+static void
+optional_bool(check *c, const gwf_node *parent, const char *key,
+              const char *field)
+{
+    const gwf_node *n = manifest_field_of(parent, key);
+    if (n)
+        expect_type(c, n, GWF_NODE_BOOL, field);
+}
+
+/* kgateway's CorsPolicy: the Gateway API's HTTPCORSFilter and disable.
+ * The cors plugin checks the values (origins, methods, headers). */
+static void
+check_cors(check *c, const gwf_node *cors)
+{
+    static const char *const known[] = {
+        "allowOrigins",  "allowCredentials", "allowMethods", "allowHeaders",
+        "exposeHeaders", "maxAge",           "disable",      NULL};
+    static const char *const lists[] = {"allowOrigins", "allowMethods",
+                                        "allowHeaders", "exposeHeaders"};
+    field_path p;
+    check_known_fields(c, cors, "spec.cors", known);
+    check_disable(c, cors, "spec.cors");
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        optional_list(c, cors, lists[i], path_key(&p, "spec.cors", lists[i]),
+                      SIZE_MAX);
+    optional_bool(c, cors, "allowCredentials", "spec.cors.allowCredentials");
+    const gwf_node *max_age = manifest_field_of(cors, "maxAge");
+    if (max_age)
+        check_int_at_least(c, max_age, 0, "spec.cors.maxAge", NULL);
+}
+
+/* kgateway's CSRFPolicy (no disable): percentageEnabled and
+ * percentageShadowed 0-100, at most one of them; additionalOrigins at
+ * most 16 StringMatchers, which the csrf plugin checks. */
+static void
+check_csrf(check *c, const gwf_node *csrf)
+{
+    static const char *const known[] = {
+        "percentageEnabled", "percentageShadowed", "additionalOrigins", NULL};
+    static const char *const percents[] = {"percentageEnabled",
+                                           "percentageShadowed"};
+    check_known_fields(c, csrf, "spec.csrf", known);
+    for (size_t i = 0; i < 2; i++) {
+        field_path p;
+        const gwf_node *n = manifest_field_of(csrf, percents[i]);
+        if (n)
+            check_int_range(c, n, 0, 100,
+                            path_key(&p, "spec.csrf", percents[i]));
+    }
+    if (manifest_field_of(csrf, percents[0]) &&
+        manifest_field_of(csrf, percents[1]))
+        check_error(c, "spec.csrf",
+                    "expected at most one of percentageEnabled and "
+                    "percentageShadowed (kgateway's rule), found both");
+    optional_list(c, csrf, "additionalOrigins", "spec.csrf.additionalOrigins",
+                  16);
+}
+
+/* A reference to a Secret: name (required), namespace and the other
+ * keys of `known` (the plugin resolves it and reads the data). */
+static void
+check_secret_ref(check *c, const gwf_node *ref, const char *field,
+                 const char *const *known)
+{
+    field_path p;
+    check_known_fields(c, ref, field, known);
+    const char *name =
+        required_string(c, ref, "name", path_key(&p, field, "name"));
+    if (name && !*name)
+        check_error(c, p.text, "must not be empty");
+    optional_string(c, ref, "namespace", path_key(&p, field, "namespace"));
+}
+
+/* kgateway's BasicAuthPolicy: exactly one of users (1 to 256 htpasswd
+ * lines), secretRef {name, namespace?, key?}, disable. The basic_auth
+ * plugin checks the lines and reads the Secret. */
+static void
+check_basic_auth(check *c, const gwf_node *basic)
+{
+    static const char *const known[] = {"users", "secretRef", "disable", NULL};
+    static const char *const ref_known[] = {"name", "namespace", "key", NULL};
+    check_known_fields(c, basic, "spec.basicAuth", known);
+    check_exactly_one_of(c, basic, "spec.basicAuth", known);
+    check_disable(c, basic, "spec.basicAuth");
+    const gwf_node *users =
+        optional_list(c, basic, "users", "spec.basicAuth.users", 256);
+    if (users && gwf_node_size(users) == 0)
+        check_error(c, "spec.basicAuth.users", "must list at least one user");
+    const gwf_node *ref =
+        optional_map(c, basic, "secretRef", "spec.basicAuth.secretRef");
+    if (ref) {
+        check_secret_ref(c, ref, "spec.basicAuth.secretRef", ref_known);
+        const char *key =
+            optional_string(c, ref, "key", "spec.basicAuth.secretRef.key");
+        if (key && !*key)
+            check_error(c, "spec.basicAuth.secretRef.key", "must not be empty");
+    }
+}
+
+/* apiKeyAuth.secretSelector: {matchLabels}, a non-empty mapping of
+ * strings. kgateway's selector with no label would pick every Secret
+ * of the namespace (TLS keys included) as API keys; gwf refuses it. */
+static void
+check_secret_selector(check *c, const gwf_node *sel)
+{
+    static const char *const known[] = {"matchLabels", NULL};
+    const char *field = "spec.apiKeyAuth.secretSelector.matchLabels";
+    check_known_fields(c, sel, "spec.apiKeyAuth.secretSelector", known);
+    const gwf_node *labels = required_map(c, sel, "matchLabels", field);
+    if (!labels)
+        return;
+    if (gwf_node_size(labels) == 0)
+        check_error(c, field,
+                    "must name at least one label (an empty selector "
+                    "would take every Secret of the namespace as API "
+                    "keys)");
+    for (size_t i = 0; i < gwf_node_size(labels); i++) {
+        field_path p;
+        path_key(&p, field, gwf_node_key_at(labels, i));
+        const gwf_node *v = gwf_node_value_at(labels, i);
+        if (expect_type(c, v, GWF_NODE_STRING, p.text) &&
+            !manifest_plain_string(v))
+            check_error(c, p.text, "must not contain NUL bytes");
+    }
+}
+
+/* kgateway's APIKeyAuth: exactly one of secretRef, secretSelector,
+ * disable; keySources at most 16, each with at least one of header,
+ * query, cookie. The api_key_auth plugin checks the names and reads the
+ * Secrets. */
+static void
+check_api_key_auth(check *c, const gwf_node *api)
+{
+    static const char *const known[] = {
+        "keySources", "forwardCredential", "clientIdHeader",
+        "secretRef",  "secretSelector",    "disable",
+        NULL};
+    static const char *const one_of[] = {"secretRef", "secretSelector",
+                                         "disable", NULL};
+    static const char *const source_known[] = {"header", "query", "cookie",
+                                               NULL};
+    static const char *const ref_known[] = {"group", "kind", "name",
+                                            "namespace", NULL};
+    check_known_fields(c, api, "spec.apiKeyAuth", known);
+    check_exactly_one_of(c, api, "spec.apiKeyAuth", one_of);
+    check_disable(c, api, "spec.apiKeyAuth");
+    const gwf_node *sources =
+        optional_list(c, api, "keySources", "spec.apiKeyAuth.keySources", 16);
+    for (size_t i = 0; i < gwf_node_size(sources); i++) {
+        /* Not path_index: a constant parent keeps the compiler's
+         * truncation analysis quiet. */
+        field_path item;
+        snprintf(item.text, sizeof(item.text),
+                 "spec.apiKeyAuth.keySources[%zu]", i);
+        const gwf_node *s = gwf_node_at(sources, i);
+        if (!expect_type(c, s, GWF_NODE_MAP, item.text))
+            continue;
+        check_known_fields(c, s, item.text, source_known);
+        bool any = false;
+        for (size_t k = 0; k < 3; k++) {
+            field_path p;
+            path_key(&p, item.text, source_known[k]);
+            any = any || manifest_field_of(s, source_known[k]);
+            optional_string(c, s, source_known[k], p.text);
+        }
+        if (!any)
+            check_error(c, item.text,
+                        "expected at least one of header, query, cookie");
+    }
+    optional_bool(c, api, "forwardCredential",
+                  "spec.apiKeyAuth.forwardCredential");
+    optional_string(c, api, "clientIdHeader", "spec.apiKeyAuth.clientIdHeader");
+    const gwf_node *ref =
+        optional_map(c, api, "secretRef", "spec.apiKeyAuth.secretRef");
+    if (ref)
+        check_secret_ref(c, ref, "spec.apiKeyAuth.secretRef", ref_known);
+    const gwf_node *sel = optional_map(c, api, "secretSelector",
+                                       "spec.apiKeyAuth.secretSelector");
+    if (sel)
+        check_secret_selector(c, sel);
+}
+
 /* Every field of kgateway's TrafficPolicySpec (anything else is an
- * "unknown field"): the first TP_SUPPORTED are the ones gwf applies; each
- * of the others is refused by name, so the operator learns it is a real
- * field gwf lacks, not a typo. */
-#define TP_SUPPORTED 5
+ * "unknown field"). Those gwf does not implement yet are refused by
+ * name, so the operator learns it is a real field gwf lacks, not a
+ * typo. */
+/* -- TrafficPolicy fields nginx does itself ----------------------------
+ *
+ * timeouts, retry, headerModifiers, buffer, compression, autoHostRewrite
+ * and urlRewrite make no plugin: `gwf gateway` writes them as nginx
+ * directives (host/gateway/read_route_policy.c decides what nginx can
+ * honour). Here only their shapes, by kgateway's validation markers. */
+
+/* kgateway's duration pattern ^([0-9]{1,5}(h|m|s|ms)){1,4}$; *ms gets
+ * the value. */
+static bool
+kgateway_duration(const char *s, int64_t *ms)
+{
+    int groups = 0;
+    *ms = 0;
+    while (*s) {
+        int digits = 0;
+        int64_t v = 0;
+        while (*s >= '0' && *s <= '9' && digits <= 5) {
+            v = v * 10 + (*s++ - '0');
+            digits++;
+        }
+        if (digits < 1 || digits > 5 || ++groups > 4)
+            return false;
+        int64_t unit = 0;
+        if (s[0] == 'm' && s[1] == 's') {
+            unit = 1;
+            s += 2;
+        } else if (*s == 'h') {
+            unit = 3600000;
+            s++;
+        } else if (*s == 'm') {
+            unit = 60000;
+            s++;
+        } else if (*s == 's') {
+            unit = 1000;
+            s++;
+        } else {
+            return false;
+        }
+        *ms += v * unit; /* at most 4 * 99999h: no overflow */
+    }
+    return groups > 0;
+}
+
+static void
+check_kgateway_duration(check *c, const gwf_node *parent, const char *key,
+                        const char *parent_field, int64_t min_ms)
+{
+    field_path p;
+    const char *s =
+        optional_string(c, parent, key, path_key(&p, parent_field, key));
+    int64_t ms;
+    if (!s)
+        return;
+    if (!kgateway_duration(s, &ms))
+        check_error(c, p.text,
+                    "invalid duration value %s (expected e.g. \"500ms\", "
+                    "\"1m30s\")",
+                    s);
+    else if (ms < min_ms)
+        check_error(c, p.text, "must be at least %lldms", (long long)min_ms);
+}
+
+static void
+check_timeouts(check *c, const gwf_node *t)
+{
+    static const char *const known[] = {"request", "streamIdle", NULL};
+    check_known_fields(c, t, "spec.timeouts", known);
+    check_kgateway_duration(c, t, "request", "spec.timeouts", 0);
+    check_kgateway_duration(c, t, "streamIdle", "spec.timeouts", 0);
+}
+
+static void
+check_retry(check *c, const gwf_node *r)
+{
+    static const char *const known[] = {"retryOn",
+                                        "attempts",
+                                        "perTryTimeout",
+                                        "statusCodes",
+                                        "backoffBaseInterval",
+                                        NULL};
+    static const char *const conditions[] = {"5xx",
+                                             "gateway-error",
+                                             "reset",
+                                             "reset-before-request",
+                                             "connect-failure",
+                                             "envoy-ratelimited",
+                                             "retriable-4xx",
+                                             "refused-stream",
+                                             "retriable-status-codes",
+                                             "http3-post-connect-failure",
+                                             "cancelled",
+                                             "deadline-exceeded",
+                                             "internal",
+                                             "resource-exhausted",
+                                             "unavailable",
+                                             NULL};
+    field_path p;
+    check_known_fields(c, r, "spec.retry", known);
+    const gwf_node *on =
+        optional_list(c, r, "retryOn", "spec.retry.retryOn", 64);
+    const gwf_node *codes =
+        optional_list(c, r, "statusCodes", "spec.retry.statusCodes", 200);
+    if (!manifest_field_of(r, "retryOn") &&
+        !manifest_field_of(r, "statusCodes"))
+        check_error(c, "spec.retry", "retryOn or statusCodes must be set");
+    if (on && gwf_node_size(on) == 0)
+        check_error(c, "spec.retry.retryOn", "must list at least one item");
+    if (codes && gwf_node_size(codes) == 0)
+        check_error(c, "spec.retry.statusCodes", "must list at least one item");
+    for (size_t i = 0; i < gwf_node_size(on); i++) {
+        const char *s = gwf_node_str(gwf_node_at(on, i), NULL);
+        size_t k = 0;
+        while (s && conditions[k] && strcmp(conditions[k], s) != 0)
+            k++;
+        if (!s || !conditions[k])
+            check_error(c, path_index(&p, "spec.retry.retryOn", i),
+                        "not one of kgateway's retry conditions");
+    }
+    for (size_t i = 0; i < gwf_node_size(codes); i++)
+        check_int_range(c, gwf_node_at(codes, i), 400, 599,
+                        path_index(&p, "spec.retry.statusCodes", i));
+    const gwf_node *attempts = manifest_field_of(r, "attempts");
+    if (attempts)
+        check_int_range(c, attempts, 0, 1000, "spec.retry.attempts");
+    check_kgateway_duration(c, r, "perTryTimeout", "spec.retry", 1);
+    check_kgateway_duration(c, r, "backoffBaseInterval", "spec.retry", 1);
+}
+
+static void
+check_header_filter(check *c, const gwf_node *hf, const char *field)
+{
+    static const char *const known[] = {"set", "add", "remove", NULL};
+    static const char *const header_known[] = {"name", "value", "secretRef",
+                                               NULL};
+    static const char *const ref_known[] = {"name", "namespace", "key", NULL};
+    field_path ip, fp;
+    char list[128]; /* field.key: short, so that path_index fits */
+    check_known_fields(c, hf, field, known);
+    if (!manifest_field_of(hf, "set") && !manifest_field_of(hf, "add") &&
+        !manifest_field_of(hf, "remove"))
+        check_error(c, field, "expected at least one of set, add, remove");
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(list, sizeof list, "%s.%s", field, known[k]);
+        const gwf_node *seq = optional_list(c, hf, known[k], list, 64);
+        for (size_t i = 0; i < gwf_node_size(seq); i++) {
+            const gwf_node *h = gwf_node_at(seq, i);
+            path_index(&ip, list, i);
+            if (!expect_type(c, h, GWF_NODE_MAP, ip.text))
+                continue;
+            check_known_fields(c, h, ip.text, header_known);
+            required_string(c, h, "name", path_key(&fp, ip.text, "name"));
+            bool value = manifest_field_of(h, "value") != NULL;
+            const gwf_node *ref = optional_map(
+                c, h, "secretRef", path_key(&fp, ip.text, "secretRef"));
+            optional_string(c, h, "value", path_key(&fp, ip.text, "value"));
+            if (value == (manifest_field_of(h, "secretRef") != NULL))
+                check_error(c, ip.text,
+                            "expected exactly one of value and secretRef");
+            if (ref)
+                check_secret_ref(c, ref, fp.text, ref_known);
+        }
+    }
+    snprintf(list, sizeof list, "%s.remove", field);
+    const gwf_node *rm = optional_list(c, hf, "remove", list, 64);
+    for (size_t i = 0; i < gwf_node_size(rm); i++)
+        expect_type(c, gwf_node_at(rm, i), GWF_NODE_STRING,
+                    path_index(&ip, list, i));
+}
+
+static void
+check_header_modifiers(check *c, const gwf_node *hm)
+{
+    static const char *const known[] = {"request", "response", NULL};
+    check_known_fields(c, hm, "spec.headerModifiers", known);
+    const gwf_node *n;
+    if ((n = optional_map(c, hm, "request", "spec.headerModifiers.request")))
+        check_header_filter(c, n, "spec.headerModifiers.request");
+    if ((n = optional_map(c, hm, "response", "spec.headerModifiers.response")))
+        check_header_filter(c, n, "spec.headerModifiers.response");
+}
+
+/* A resource.Quantity of bytes above 0 and below 4Gi: an integer, or
+ * digits with a suffix (Ki, Mi, Gi, Ti, k, M, G, T). */
+static bool
+quantity_ok(const gwf_node *n)
+{
+    int64_t v;
+    if (gwf_node_type_of(n) == GWF_NODE_INT)
+        return gwf_node_int(n, &v) == 0 && v > 0 && v < (INT64_C(4) << 30);
+    const char *s = gwf_node_str(n, NULL);
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    uint64_t x = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        x = x * 10 + (uint64_t)(*s - '0');
+        if (x >= (UINT64_C(4) << 30))
+            return false;
+    }
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"", 1},
+                 {"Ki", 1u << 10},
+                 {"Mi", 1u << 20},
+                 {"Gi", 1u << 30},
+                 {"Ti", UINT64_C(1) << 40},
+                 {"k", 1000},
+                 {"M", 1000000},
+                 {"G", 1000000000},
+                 {"T", UINT64_C(1000000000000)}};
+    for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+        if (strcmp(s, units[u].suffix) == 0)
+            return x > 0 && x < (UINT64_C(4) << 30) / units[u].mult;
+    return false;
+}
+
+static void
+check_buffer(check *c, const gwf_node *b)
+{
+    static const char *const known[] = {"maxRequestSize", "disable", NULL};
+    check_known_fields(c, b, "spec.buffer", known);
+    check_exactly_one_of(c, b, "spec.buffer", known);
+    check_disable(c, b, "spec.buffer");
+    const gwf_node *max = manifest_field_of(b, "maxRequestSize");
+    if (max && !quantity_ok(max))
+        check_error(c, "spec.buffer.maxRequestSize",
+                    "maxRequestSize must be greater than 0 and less than "
+                    "4Gi (e.g. 1048576, \"512Ki\", \"1Mi\")");
+}
+
+static void
+check_compression_side(check *c, const gwf_node *n, const char *field)
+{
+    static const char *const known[] = {"libraries", "disable", NULL};
+    static const char *const libs_known[] = {"Gzip", "Brotli", "Zstd"};
+    field_path ip;
+    char list[128]; /* field.libraries: short, so that path_index fits */
+    snprintf(list, sizeof list, "%s.libraries", field);
+    check_known_fields(c, n, field, known);
+    check_disable(c, n, field);
+    const gwf_node *libs = optional_list(c, n, "libraries", list, 3);
+    if (libs && gwf_node_size(libs) == 0)
+        check_error(c, list, "must list at least one library");
+    for (size_t i = 0; i < gwf_node_size(libs); i++) {
+        const char *s = gwf_node_str(gwf_node_at(libs, i), NULL);
+        bool known_lib = false, dup = false;
+        for (size_t k = 0; s && k < 3; k++)
+            known_lib = known_lib || strcmp(s, libs_known[k]) == 0;
+        for (size_t k = 0; s && k < i; k++) {
+            const char *t = gwf_node_str(gwf_node_at(libs, k), NULL);
+            dup = dup || (t && strcmp(s, t) == 0);
+        }
+        if (!known_lib)
+            check_error(c, path_index(&ip, list, i),
+                        "expected Gzip, Brotli or Zstd");
+        else if (dup)
+            check_error(c, path_index(&ip, list, i),
+                        "libraries must not contain duplicates");
+    }
+}
+
+static void
+check_compression(check *c, const gwf_node *n)
+{
+    static const char *const known[] = {"responseCompression",
+                                        "requestDecompression", NULL};
+    check_known_fields(c, n, "spec.compression", known);
+    const gwf_node *m;
+    if (!manifest_field_of(n, known[0]) && !manifest_field_of(n, known[1]))
+        check_error(c, "spec.compression",
+                    "expected at least one of responseCompression, "
+                    "requestDecompression");
+    if ((m = optional_map(c, n, known[0],
+                          "spec.compression.responseCompression")))
+        check_compression_side(c, m, "spec.compression.responseCompression");
+    if ((m = optional_map(c, n, known[1],
+                          "spec.compression.requestDecompression")))
+        check_compression_side(c, m, "spec.compression.requestDecompression");
+}
+
+static void
+check_url_rewrite(check *c, const gwf_node *n)
+{
+    static const char *const known[] = {"pathRegex", NULL};
+    static const char *const regex_known[] = {"pattern", "substitution", NULL};
+    check_known_fields(c, n, "spec.urlRewrite", known);
+    const gwf_node *pr =
+        required_map(c, n, "pathRegex", "spec.urlRewrite.pathRegex");
+    if (!pr)
+        return;
+    check_known_fields(c, pr, "spec.urlRewrite.pathRegex", regex_known);
+    for (size_t i = 0; i < 2; i++) {
+        field_path p;
+        const char *s = required_string(
+            c, pr, regex_known[i],
+            path_key(&p, "spec.urlRewrite.pathRegex", regex_known[i]));
+        if (s && (!*s || strlen(s) > 1024))
+            check_error(c, p.text, "must be 1 to 1024 characters");
+    }
+}
+
+static void
+check_nginx_fields(check *c, const gwf_node *spec)
+{
+    const gwf_node *n;
+    if ((n = optional_map(c, spec, "timeouts", "spec.timeouts")))
+        check_timeouts(c, n);
+    if ((n = optional_map(c, spec, "retry", "spec.retry")))
+        check_retry(c, n);
+    if ((n = optional_map(c, spec, "headerModifiers", "spec.headerModifiers")))
+        check_header_modifiers(c, n);
+    if ((n = optional_map(c, spec, "buffer", "spec.buffer")))
+        check_buffer(c, n);
+    if ((n = optional_map(c, spec, "compression", "spec.compression")))
+        check_compression(c, n);
+    if ((n = optional_map(c, spec, "urlRewrite", "spec.urlRewrite")))
+        check_url_rewrite(c, n);
+    optional_bool(c, spec, "autoHostRewrite", "spec.autoHostRewrite");
+}
+
 static const char *const traffic_policy_fields[] = {
-    "targetRefs", "targetSelectors", "extAuth", "jwtAuth", "rateLimit",
-    /* kgateway's, not gwf's (yet) */
-    "transformation", "extProc", "cors", "csrf", "headerModifiers",
-    "autoHostRewrite", "buffer", "timeouts", "retry", "internalRedirect",
-    "rbac", "urlRewrite", "compression", "basicAuth", "apiKeyAuth", "oauth2",
-    "tracing", "faultInjection", "acl", "statPrefix", NULL};
+    "targetRefs",
+    "targetSelectors",
+    "extAuth",
+    "jwtAuth",
+    "rateLimit",
+    "transformation",
+    "extProc",
+    "cors",
+    "csrf",
+    "headerModifiers",
+    "autoHostRewrite",
+    "buffer",
+    "timeouts",
+    "retry",
+    "internalRedirect",
+    "rbac",
+    "urlRewrite",
+    "compression",
+    "basicAuth",
+    "apiKeyAuth",
+    "oauth2",
+    "tracing",
+    "faultInjection",
+    "acl",
+    "statPrefix",
+    NULL,
+};
+
+/* kgateway's, not gwf's (yet): one per line. */
+static const char *const traffic_policy_unsupported[] = {
+    "transformation", "extProc", "internalRedirect", "rbac",
+    "oauth2",         "tracing", "faultInjection",   "acl",
+    "statPrefix",     NULL,
+};
 
 static bool
 traffic_policy_field_unsupported(const char *key)
 {
-    for (size_t i = TP_SUPPORTED; traffic_policy_fields[i]; i++)
-        if (strcmp(key, traffic_policy_fields[i]) == 0)
+    for (size_t i = 0; traffic_policy_unsupported[i]; i++)
+        if (strcmp(key, traffic_policy_unsupported[i]) == 0)
             return true;
     return false;
 }
@@ -732,6 +1313,15 @@ check_traffic_policy(check *c)
     n = optional_map(c, spec, "rateLimit", "spec.rateLimit");
     if (n)
         check_rate_limit(c, n);
+    check_nginx_fields(c, spec);
+    if ((n = optional_map(c, spec, "cors", "spec.cors")))
+        check_cors(c, n);
+    if ((n = optional_map(c, spec, "csrf", "spec.csrf")))
+        check_csrf(c, n);
+    if ((n = optional_map(c, spec, "basicAuth", "spec.basicAuth")))
+        check_basic_auth(c, n);
+    if ((n = optional_map(c, spec, "apiKeyAuth", "spec.apiKeyAuth")))
+        check_api_key_auth(c, n);
 }
 
 /* ------------------------------------------------------------------ */

@@ -159,6 +159,7 @@ gwf_runtime_free(gwf_runtime *rt)
     for (rt_instance *inst = rt->instances, *next; inst; inst = next) {
         next = inst->next;
         rt_metrics_forget(rt->metrics, inst);
+        rt_prepared_forget(inst);
         if (inst->configured && inst->plugin->entry.config_destroy)
             inst->plugin->entry.config_destroy(inst->config);
         instance_free_lookups(inst);
@@ -300,6 +301,9 @@ instance_create(gwf_runtime *rt, const gwf_plan_entry *e, gwf_diag *d)
         goto oom;
     inst->pub.host = &rt->host;
     inst->rt = rt;
+    if (++rt->reply_tags == 0)
+        rt->reply_tags = 1;
+    inst->reply_tag = rt->reply_tags;
     inst->plugin = plugin;
     inst->doc = e->config_doc;
     inst->name = doc_ref(e->config_doc);
@@ -334,8 +338,9 @@ instance_create(gwf_runtime *rt, const gwf_plan_entry *e, gwf_diag *d)
         inst->configured = true;
         return inst;
     }
-    /* Metric handles it resolved die with the config (abi.h). */
+    /* Metric handles and prepared replies die with the config (abi.h). */
     rt_metrics_forget(inst->rt->metrics, inst);
+    rt_prepared_forget(inst);
     if (st == GWF_OK) {
         /* It complained but said yes: believe the complaint, and do not
          * leak what it built. */
@@ -451,6 +456,8 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
             c->wants_body[GWF_RESPONSE] = true;
         if (p->stream_complete || p->stream_destroy)
             c->has_end_hooks = true;
+        if (p->stream_create)
+            c->has_stream_create = true;
     }
     return failed ? -1 : 0;
 }

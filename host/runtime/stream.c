@@ -73,6 +73,7 @@ host_reply(gwf_rt_stream *st, uint32_t status, const char *body,
         return;
     gwf_memmsg_clear(&st->reply_msg);
     gwf_buf_free(&st->reply_body);
+    st->reply_prepared = NULL;
     st->reply_msg.status = status;
     gwf_memmsg_ops.set(&st->reply_msg, "content-type", 12,
                        "text/plain; charset=utf-8", 25);
@@ -186,6 +187,21 @@ call_body_hook(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx,
     return a;
 }
 
+/* What a direction holds, freed for good (the stream is going): most
+ * streams hold nothing, and the stream's memory is zeroed when reused. */
+static void
+dir_free(rt_dir *d)
+{
+    for (size_t i = 0; i < d->qn; i++)
+        gwf_buf_free(&d->q[i].data);
+    if (d->q)
+        free(d->q);
+    if (d->acc.data)
+        gwf_buf_free(&d->acc);
+    if (d->taken.data)
+        gwf_buf_free(&d->taken);
+}
+
 /* -- Chunk queue --------------------------------------------------------- */
 
 static rt_chunk *
@@ -220,28 +236,9 @@ chunk_remove(rt_dir *d, size_t i)
 static void
 dir_reset(rt_dir *d)
 {
-    for (size_t i = 0; i < d->qn; i++)
-        gwf_buf_free(&d->q[i].data);
-    free(d->q);
-    gwf_buf_free(&d->acc);
-    gwf_buf_free(&d->taken);
+    dir_free(d);
     memset(d, 0, sizeof *d);
     d->acc_pos = -1;
-}
-
-/* What a direction holds, freed for good (the stream is going): most
- * streams hold nothing, and the stream's memory is zeroed when reused. */
-static void
-dir_free(rt_dir *d)
-{
-    for (size_t i = 0; i < d->qn; i++)
-        gwf_buf_free(&d->q[i].data);
-    if (d->q)
-        free(d->q);
-    if (d->acc.data)
-        gwf_buf_free(&d->acc);
-    if (d->taken.data)
-        gwf_buf_free(&d->taken);
 }
 
 /* -- Framing ----------------------------------------------------------------
@@ -498,9 +495,14 @@ count_reply(gwf_rt_stream *st)
     gwf_worker *w = st->w;
     uint32_t status = st->reply_msg.status % 1000;
     size_t slot = ((uintptr_t)st->chain / sizeof(void *) + status) % 16;
+    /* A prepared reply's status and details never change: its pointer
+     * stands for them. */
     if (w->reply_cache[slot].chain == st->chain &&
-        w->reply_cache[slot].status == status &&
-        strcmp(w->reply_cache[slot].details, st->reply_details) == 0) {
+        (st->reply_prepared
+             ? w->reply_cache[slot].prepared == st->reply_prepared
+             : w->reply_cache[slot].status == status &&
+                   strcmp(w->reply_cache[slot].details, st->reply_details) ==
+                       0)) {
         rt_series_add(w->reply_cache[slot].series, 1);
         return;
     }
@@ -512,6 +514,7 @@ count_reply(gwf_rt_stream *st)
         rt_metrics_series(w->rt->metrics, w->rt->m_replies, route, labels, 2);
     rt_series_add(s, 1);
     w->reply_cache[slot].chain = st->chain;
+    w->reply_cache[slot].prepared = st->reply_prepared;
     w->reply_cache[slot].status = status;
     memcpy(w->reply_cache[slot].details, st->reply_details,
            sizeof st->reply_details);
@@ -775,6 +778,7 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
         return GWF_ERR_WRONG_PHASE;
     rt_memmsg_reset(&st->reply_msg);
     st->reply_body.len = 0;
+    st->reply_prepared = NULL;
     st->reply_msg.status = status;
     for (size_t i = 0; i < count; i++) {
         const gwf_header *h = &headers[i];
@@ -802,6 +806,55 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
     return GWF_OK;
 }
 
+/* A prepared reply is sent by reference when no plugin before the
+ * sender has a response hook to run on it; otherwise it is copied in,
+ * as send_local_reply would, so that those hooks can change it. */
+gwf_status
+rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p)
+{
+    gwf_rt_stream *st = fs->st;
+    if (fs->index != 0)
+        return rt_stream_reply(fs, p->status, p->headers, p->header_count,
+                               p->body.ptr, p->body.len, p->details);
+    if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
+        return GWF_ERR_WRONG_PHASE;
+    if (st->reply_msg.count)
+        rt_memmsg_reset(&st->reply_msg);
+    st->reply_body.len = 0;
+    st->reply_prepared = p;
+    st->reply_msg.status = p->status;
+    memcpy(st->reply_details, p->details, sizeof st->reply_details);
+    st->reply_from = 0;
+    st->reply_state = REPLY_PENDING;
+    st->paused = false;
+    if (!st->running)
+        mark(st);
+    return GWF_OK;
+}
+
+gwf_status
+rt_stream_reply_open(gwf_rt_stream *st)
+{
+    const rt_prepared *p = st->reply_prepared;
+    if (!p)
+        return GWF_OK;
+    for (size_t i = 0; i < p->header_count; i++) {
+        const gwf_header *h = &p->headers[i];
+        if (gwf_memmsg_ops.add(&st->reply_msg, h->name.ptr, h->name.len,
+                               h->value.ptr, h->value.len) != GWF_OK)
+            goto oom;
+    }
+    if (gwf_buf_append(&st->reply_body, p->body.ptr, p->body.len) < 0)
+        goto oom;
+    st->reply_prepared = NULL;
+    return GWF_OK;
+oom:
+    rt_memmsg_reset(&st->reply_msg);
+    st->reply_msg.status = p->status;
+    st->reply_body.len = 0;
+    return GWF_ERR_NO_MEMORY;
+}
+
 uint32_t
 gwf_stream_reply_status(const gwf_rt_stream *st)
 {
@@ -812,14 +865,29 @@ gwf_status
 gwf_stream_reply_header(const gwf_rt_stream *st, size_t index, gwf_view *name,
                         gwf_view *value)
 {
-    return gwf_memmsg_ops.at((void *)&st->reply_msg, index, name, value);
+    const rt_prepared *p = st->reply_prepared;
+    if (!p)
+        return gwf_memmsg_ops.at((void *)&st->reply_msg, index, name, value);
+    if (index >= p->header_count)
+        return GWF_ERR_NOT_FOUND;
+    *name = p->headers[index].name;
+    *value = p->headers[index].value;
+    return GWF_OK;
 }
 
 gwf_view
 gwf_stream_reply_body(const gwf_rt_stream *st)
 {
+    if (st->reply_prepared)
+        return st->reply_prepared->body;
     gwf_view v = {st->reply_body.data, st->reply_body.len};
     return v;
+}
+
+void **
+gwf_stream_reply_prepared_slot(const gwf_rt_stream *st)
+{
+    return st->reply_prepared ? &st->reply_prepared->dp_slot : NULL;
 }
 
 const char *
@@ -831,13 +899,62 @@ gwf_stream_reply_details(const gwf_rt_stream *st)
 /* -- Shared values --------------------------------------------------------- */
 
 /* The host table checks what a plugin passes (host.c); the stream owns
- * the values and frees them with itself. */
+ * the values and frees them with itself.
+ *
+ * A request through jwt_auth sets about ten values, and a malloc for
+ * each record and each data (then a free for each) cost more than the
+ * rest of the plugin's cache hit. So the records, keys and data come
+ * from the stream's value blocks: a bump of an offset, the block
+ * growing by doubling when full, everything dropped at once when the
+ * stream ends. Overwriting a key reuses its room when the new data fits
+ * and takes new room otherwise (at least twice the old, so a key grown
+ * again and again wastes at most as much as it holds). */
 
+/* The first block; a spare stream keeps a block up to VALUE_KEEP. */
+#define VALUE_BLOCK_MIN 1024
+#define VALUE_BLOCK_MAX (64 * 1024) /* doubling stops here */
+#define VALUE_KEEP (16 * 1024)
+
+/* `size` bytes, aligned for any record, or NULL (no memory, or a size
+ * no block could hold). */
+static void *
+value_alloc(gwf_rt_stream *st, size_t size)
+{
+    const size_t align = sizeof(max_align_t);
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    size = (size + align - 1) & ~(align - 1);
+    rt_value_block *b = st->value_blocks;
+    if (b && b->cap - b->used >= size) {
+        void *p = (char *)b->mem + b->used;
+        b->used += size;
+        return p;
+    }
+    size_t cap = b ? b->cap * 2 : VALUE_BLOCK_MIN;
+    if (cap > VALUE_BLOCK_MAX)
+        cap = VALUE_BLOCK_MAX;
+    if (cap < size)
+        cap = size;
+    rt_value_block *nb = malloc(sizeof *nb + cap);
+    if (!nb)
+        return NULL;
+    nb->next = b;
+    nb->cap = cap;
+    nb->used = size;
+    st->value_blocks = nb;
+    return nb->mem;
+}
+
+/* Keys of one plugin share a prefix ("jwt_auth.claim.") and often a
+ * length: the last byte tells most of them apart before a memcmp. */
 static rt_value *
 value_find(rt_value *v, const char *key, size_t len)
 {
+    if (len == 0)
+        return NULL; /* host.c refuses empty keys: none is stored */
     for (; v; v = v->next)
-        if (v->key_len == len && memcmp(v->key, key, len) == 0)
+        if (v->key_len == len && v->key[len - 1] == key[len - 1] &&
+            memcmp(v->key, key, len) == 0)
             return v;
     return NULL;
 }
@@ -853,35 +970,81 @@ rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
                     gwf_value_type type, const void *data, size_t len)
 {
     rt_value *v = value_find(st->values, key, key_len);
-    if (!v) {
-        /* One allocation for the record and its key (key_len is bounded
-         * by the host table: at most 256). */
-        v = calloc(1, sizeof *v + key_len + 1);
-        if (!v)
-            return GWF_ERR_NO_MEMORY;
-        v->key = (char *)(v + 1);
-        memcpy(v->key, key, key_len);
-        v->key_len = key_len;
-        v->next = st->values;
-        st->values = v;
+    if (v && len <= v->cap) {
+        /* `data` may be this very value (a view from value_get). */
+        if (len)
+            memmove(v->data, data, len);
+        v->len = len;
+        v->type = type;
+        return GWF_OK;
     }
-    if (gwf_buf_set(&v->data, data, len) < 0)
+    if (v) {
+        size_t cap = len > SIZE_MAX / 2 || len > v->cap * 2 ? len : v->cap * 2;
+        char *room = value_alloc(st, cap);
+        if (!room)
+            return GWF_ERR_NO_MEMORY;
+        /* The old bytes stay where they were until the stream ends. */
+        memcpy(room, data, len);
+        v->data = room;
+        v->len = len;
+        v->cap = cap;
+        v->type = type;
+        return GWF_OK;
+    }
+    /* A new key: the record, its key and its data in one piece (key_len
+     * is bounded by the host table: at most 256). */
+    if (len > SIZE_MAX / 2)
         return GWF_ERR_NO_MEMORY;
+    size_t head = (sizeof *v + key_len + sizeof(max_align_t) - 1) &
+                  ~(sizeof(max_align_t) - 1);
+    v = value_alloc(st, head + len);
+    if (!v)
+        return GWF_ERR_NO_MEMORY;
+    char *k = (char *)(v + 1);
+    memcpy(k, key, key_len);
+    v->key = k;
+    v->key_len = key_len;
     v->type = type;
+    v->data = (char *)v + head;
+    if (len)
+        memcpy(v->data, data, len);
+    v->len = len;
+    v->cap = len;
+    v->next = st->values;
+    st->values = v;
     return GWF_OK;
 }
 
+/* Forget every value; keep the newest block for the stream's next use
+ * when it is small, free the rest. */
 static void
 values_free(gwf_rt_stream *st)
 {
-    rt_value *v = st->values;
-    while (v) {
-        rt_value *next = v->next;
-        gwf_buf_free(&v->data);
-        free(v);
-        v = next;
+    rt_value_block *keep = st->value_blocks, *b;
+    if (keep && keep->cap > VALUE_KEEP)
+        keep = NULL;
+    b = keep ? keep->next : st->value_blocks;
+    while (b) {
+        rt_value_block *next = b->next;
+        free(b);
+        b = next;
     }
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    st->value_blocks = keep;
     st->values = NULL;
+}
+
+/* Everything the values hold, the kept block too (a stream that is not
+ * kept as a spare). */
+static void
+values_drop(gwf_rt_stream *st)
+{
+    values_free(st);
+    free(st->value_blocks);
+    st->value_blocks = NULL;
 }
 
 /* -- Life cycle ----------------------------------------------------------- */
@@ -926,7 +1089,9 @@ stream_alloc(gwf_worker *w, size_t n)
         size_t fields_cap = st->reply_msg.cap;
         char *body = st->reply_body.data;
         size_t body_cap = st->reply_body.cap;
+        rt_value_block *value_block = st->value_blocks;
         memset(st, 0, size);
+        st->value_blocks = value_block;
         st->reply_msg.fields = fields;
         st->reply_msg.cap = fields_cap;
         st->reply_body.data = body;
@@ -965,6 +1130,7 @@ stream_release(gwf_worker *w, gwf_rt_stream *st)
 #endif
     gwf_memmsg_clear(&st->reply_msg);
     gwf_buf_free(&st->reply_body);
+    values_drop(st);
     free(st);
 }
 
@@ -1007,14 +1173,23 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     rt_series_add(chain->streams_active, 1);
     w->live_streams++;
 
-    rt_worker_enter(w);
+    /* Plugin code runs here only for stream_create, or an instance's
+     * first worker_start on this worker. */
+    bool entered = chain->has_stream_create;
+    if (entered)
+        rt_worker_enter(w);
     for (size_t i = 0; i < n; i++) {
         rt_filter *f = &chain->filters[i];
         rt_fstream *fs = &st->fs[i];
         fs->pub.host = &w->rt->host;
         fs->st = st;
         fs->index = (uint32_t)i;
-        rt_worker_ensure_instance(w, f->inst);
+        if (!rt_worker_instance_started(w, f->inst)) {
+            if (!entered)
+                rt_worker_enter(w);
+            entered = true;
+            rt_worker_ensure_instance(w, f->inst);
+        }
         const gwf_plugin *p = &f->inst->plugin->entry;
         gwf_stream_init init = {
             .size = sizeof init,
@@ -1042,7 +1217,8 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
         }
         fs->created = true;
     }
-    rt_worker_leave(w);
+    if (entered)
+        rt_worker_leave(w);
     return st;
 }
 

@@ -7,6 +7,8 @@
 #ifndef GWF_RUNTIME_STREAM_H
 #define GWF_RUNTIME_STREAM_H
 
+#include <stddef.h>
+
 #include "internal.h"
 
 /* A body chunk on its way through a direction's pipeline. */
@@ -52,14 +54,29 @@ struct rt_fstream {
     uint64_t dead_at; /* worker invocation in which it resumed/replied */
 };
 
-/* A shared per-stream value. */
+/* A shared per-stream value. The record, its key and its data live in
+ * the stream's value blocks (stream.c); `cap` is the room at `data`, so
+ * setting the key again with no more bytes rewrites them in place. */
 typedef struct rt_value {
-    char *key; /* in the same allocation, after the record */
+    struct rt_value *next;
+    const char *key; /* after the record */
     size_t key_len;
     gwf_value_type type;
-    gwf_buf data;
-    struct rt_value *next;
+    char *data;
+    size_t len;
+    size_t cap;
 } rt_value;
+
+/* Memory for the values of one stream, handed out in order and freed
+ * all at once with the stream. A spare stream keeps its newest block
+ * (when small), so a stream reused for the same route sets its values
+ * without calling malloc. */
+typedef struct rt_value_block {
+    struct rt_value_block *next; /* older blocks */
+    size_t cap;
+    size_t used;
+    max_align_t mem[];
+} rt_value_block;
 
 /* The handle other threads hold (gwf_stream_ref). `lock` orders every
  * post against the end of the stream (worker.c): a post either finds the
@@ -104,9 +121,13 @@ struct gwf_rt_stream {
     gwf_memmsg reply_msg;
     gwf_buf reply_body;
     char reply_details[64];
+    /* A prepared reply sent as it is (no plugin before the sender): the
+     * reply's status, headers and body are its, reply_msg stays empty. */
+    rt_prepared *reply_prepared;
 
     rt_value *values;
-    rt_async *asyncs; /* stream-scope timers and watches */
+    rt_value_block *value_blocks; /* newest first */
+    rt_async *asyncs;             /* stream-scope timers and watches */
     gwf_stream_ref *ref;
 
     gwf_rt_stream *live_prev; /* the worker's list of live streams */
@@ -130,12 +151,20 @@ gwf_status rt_stream_reply(rt_fstream *fs, uint32_t status,
                            const gwf_header *headers, size_t count,
                            const char *body, size_t body_len,
                            const char *details);
+/* Answer with a prepared reply (host.c checked the handle). */
+gwf_status rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p);
+/* Make the reply the stream's own copy (reply_msg, reply_body), for a
+ * plugin reading it after a prepared reply was sent by reference.
+ * GWF_OK or GWF_ERR_NO_MEMORY. */
+gwf_status rt_stream_reply_open(gwf_rt_stream *st);
 /* The runtime's own metrics, labelled by route. */
 void rt_stream_count(gwf_rt_stream *st, uint32_t metric, const gwf_view *labels,
                      size_t count, double v);
 /* Shared values (value_set / value_get, checked by host.c). The value
  * is the stream's and lives until the stream is freed; set copies
- * `data` and returns GWF_OK or GWF_ERR_NO_MEMORY. */
+ * `data` (which may point into the value itself) and returns GWF_OK or
+ * GWF_ERR_NO_MEMORY. A view of a value's bytes stays valid until the key
+ * is set again. */
 const rt_value *rt_stream_value_find(const gwf_rt_stream *st, const char *key,
                                      size_t len);
 gwf_status rt_stream_value_set(gwf_rt_stream *st, const char *key,

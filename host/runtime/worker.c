@@ -758,6 +758,7 @@ gwf_worker_stop(gwf_worker *w)
         next = st->live_next;
         gwf_memmsg_clear(&st->reply_msg); /* the room a spare keeps */
         gwf_buf_free(&st->reply_body);
+        free(st->value_blocks); /* a spare keeps at most one, emptied */
         free(st);
     }
     free(w);

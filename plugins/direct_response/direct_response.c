@@ -64,6 +64,10 @@ typedef struct dr_config {
     /* The series of this instance's status, resolved once where the
      * host can (ABI 0.3 metric_series); 0: count by label values. */
     uint64_t replies_series;
+    /* The reply prepared once by the host (ABI 0.4 reply_prepare), when
+     * it is the same for every request (no bodyFormat); 0: sent with
+     * send_local_reply. */
+    uint64_t prepared;
 } dr_config;
 
 /* ------------------------------------------------------------------------
@@ -437,6 +441,17 @@ dr_config_create(const gwf_config_init *init, void **config)
         return st;
     }
 
+    /* A fixed reply is checked and stored by the host once, and sent by
+     * handle. A host without prepared replies (or one that cannot keep
+     * it) gets send_local_reply on every request, as before. */
+    const gwf_host *h = init->instance->host;
+    if (!cfg->body_format && GWF_HAS_FIELD(h, gwf_host, send_prepared_reply) &&
+        h->reply_prepare && h->send_prepared_reply &&
+        h->reply_prepare(init->instance, cfg->status, cfg->headers,
+                         cfg->header_count, cfg->body.ptr, cfg->body.len,
+                         "direct_response", &cfg->prepared) != GWF_OK)
+        cfg->prepared = 0;
+
     /* Metrics are defined now, on the main thread, and only recorded on
      * workers. A host that cannot define it still serves the replies:
      * observability must never take traffic down. */
@@ -498,6 +513,10 @@ dr_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
 
     (void)end_of_stream; /* a request body, if any, is not needed */
 
+    if (cfg->prepared) {
+        st = host->send_prepared_reply(s, cfg->prepared);
+        goto sent;
+    }
     if (cfg->body_format) {
         /* %RESPONSE_CODE% is the status this reply is about to carry. */
         gwf_format_vars vars = {.response_code = cfg->status};
@@ -518,6 +537,7 @@ dr_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     st = host->send_local_reply(s, cfg->status, cfg->headers, cfg->header_count,
                                 body.ptr, body.len, "direct_response");
     gwf_strbuf_free(&rendered); /* the host copied it */
+sent:
     if (st != GWF_OK) {
         /* The stream is still ours: say why, and let the chain go on. */
         gwf_stream_logf(s, GWF_LOG_ERROR,

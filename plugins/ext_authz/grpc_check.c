@@ -1,8 +1,9 @@
 /*
  * grpc_check.c - envoy.service.auth.v3.Authorization/Check over HTTP/2.
  *
- * The CheckRequest is encoded by hand (proto.c) with the public field
- * numbers of envoy.service.auth.v3 and envoy.config.core.v3:
+ * The CheckRequest is encoded by hand, in one pass into one buffer
+ * (below), with the public field numbers of envoy.service.auth.v3 and
+ * envoy.config.core.v3; the CheckResponse is read with gwf/sdk_proto.h:
  *
  *   CheckRequest.attributes = 1 (AttributeContext)
  *     source = 1, destination = 2 (Peer: address = 1 (Address:
@@ -59,34 +60,157 @@
 #define EA_STR_(x) #x
 #define EA_STR(x) EA_STR_(x)
 
+/* ---- writing the CheckRequest ----------------------------------------
+ *
+ * The CheckRequest is written in one pass into one buffer, gRPC's
+ * 5-byte prefix first, sized once from the request's lengths (it grows
+ * only when the estimate falls short). A nested message's length is a
+ * varint written before its contents and unknown until they are: one
+ * byte is kept for it, and the contents move up when the length needs
+ * more (128 bytes or more: the few outer messages). Header names and
+ * values go from the host's views into the buffer without copies in
+ * between: a check costs one allocation here, not one per field. */
+
+#define EA_PREFIX 5
+
+/* Room for `more` bytes (and the NUL gwf_strbuf keeps). 0, or -1 with
+ * b->failed set. */
+static int
+pb_room(gwf_strbuf *b, size_t more)
+{
+    size_t need, cap;
+    char *grown;
+
+    if (b->failed)
+        return -1;
+    if (more > SIZE_MAX / 2 - b->len) {
+        b->failed = 1;
+        return -1;
+    }
+    need = b->len + more + 1;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap > need / 2 ? 2 * b->cap : need;
+    if (!(grown = realloc(b->data, cap))) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+static size_t
+varint_size(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Write `v` at `p` (varint_size(v) bytes, room already made). */
+static void
+varint_at(char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (char)(v | 0x80);
+        v >>= 7;
+    }
+    *p = (char)v;
+}
+
+/* tag + varint, then nothing (room for both made here). */
+static void
+pb_key_varint(gwf_strbuf *b, uint32_t field, int wire, uint64_t v)
+{
+    uint64_t tag = (uint64_t)field << 3 | (uint64_t)wire;
+
+    if (pb_room(b, 20) != 0)
+        return;
+    varint_at(b->data + b->len, tag);
+    b->len += varint_size(tag);
+    varint_at(b->data + b->len, v);
+    b->len += varint_size(v);
+}
+
+static void
+pb_uint(gwf_strbuf *b, uint32_t field, uint64_t v)
+{
+    pb_key_varint(b, field, GWF_PB_VARINT, v);
+}
+
+static void
+pb_bytes(gwf_strbuf *b, uint32_t field, const void *data, size_t len)
+{
+    pb_key_varint(b, field, GWF_PB_LEN, len);
+    if (len == 0 || pb_room(b, len) != 0)
+        return;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+/* Open a nested message: its tag and one byte kept for its length.
+ * Returns where that byte is, for pb_close. */
+static size_t
+pb_open(gwf_strbuf *b, uint32_t field)
+{
+    size_t at;
+
+    pb_key_varint(b, field, GWF_PB_LEN, 0);
+    at = b->len - 1; /* the 0 length, one byte */
+    return b->failed ? 0 : at;
+}
+
+/* Close the message opened at `at`: write its length there. */
+static void
+pb_close(gwf_strbuf *b, size_t at)
+{
+    size_t n, k;
+
+    if (b->failed)
+        return;
+    n = b->len - at - 1;
+    k = varint_size(n);
+    if (k > 1) {
+        if (pb_room(b, k - 1) != 0)
+            return;
+        memmove(b->data + at + k, b->data + at + 1, n);
+        b->len += k - 1;
+    }
+    varint_at(b->data + at, n);
+}
+
 static void
 put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
          gwf_attribute port)
 {
     gwf_view a = {0}, p = {0};
-    gwf_strbuf sock = {0}, address = {0}, peer = {0};
-    char digits[8];
-    unsigned long n;
+    size_t peer, address, sock;
+    unsigned long n = 0;
 
     if (s->host->attribute(s, addr, &a) != GWF_OK || a.len == 0)
         return;
-    gwf_pb_put_bytes(&sock, 2, a.ptr, a.len);
-    if (s->host->attribute(s, port, &p) == GWF_OK && p.len &&
-        p.len < sizeof(digits)) {
-        memcpy(digits, p.ptr, p.len);
-        digits[p.len] = '\0';
-        n = strtoul(digits, NULL, 10);
+    /* Peer.address (1) = Address.socket_address (1) = SocketAddress:
+     * address (2), port_value (3) when it is a port number. */
+    peer = pb_open(b, field);
+    address = pb_open(b, 1);
+    sock = pb_open(b, 1);
+    pb_bytes(b, 2, a.ptr, a.len);
+    if (s->host->attribute(s, port, &p) == GWF_OK && p.len && p.len < 6) {
+        for (size_t i = 0; i < p.len && n < 65536; i++)
+            n = p.ptr[i] >= '0' && p.ptr[i] <= '9'
+                    ? n * 10 + (unsigned long)(p.ptr[i] - '0')
+                    : 65536;
         if (n > 0 && n < 65536)
-            gwf_pb_put_uint(&sock, 3, n);
+            pb_uint(b, 3, n);
     }
-    gwf_pb_put_bytes(&address, 1, sock.data, sock.len);
-    gwf_pb_put_bytes(&peer, 1, address.data, address.len);
-    gwf_pb_put_bytes(b, field, peer.data, peer.len);
-    if (sock.failed || address.failed || peer.failed)
-        b->failed = 1;
-    gwf_strbuf_free(&sock);
-    gwf_strbuf_free(&address);
-    gwf_strbuf_free(&peer);
+    pb_close(b, sock);
+    pb_close(b, address);
+    pb_close(b, peer);
 }
 
 /* headersToForward (Envoy's allowed_headers), when set, is the whole
@@ -100,30 +224,98 @@ forwarded(const ea_config *cfg, const char *name, size_t len)
            ea_names_has(&cfg->headers_to_forward, name, len);
 }
 
-/* Request headers as Envoy gives them: lowercase names, repeated values
- * joined with ',', pseudo-headers included. x-envoy-auth-partial-body is
- * the gateway's, set only when the body was cut: the client's own is
- * left out, so that the server never reads a cut body as whole or the
- * reverse. */
-static int
-collect_headers(const ea_config *cfg, gwf_stream *s, ea_pairs *out, int partial)
-{
-    static const char *const pseudo[] = {":authority", ":method", ":path",
-                                         ":scheme"};
-    size_t count = s->host->header_count(s, GWF_REQUEST);
+/* One header of the CheckRequest's map, as the host has it. `joined`:
+ * it went into an earlier one of the same name. */
+typedef struct ea_hdr {
+    gwf_view name, value;
+    int joined;
+} ea_hdr;
 
-    for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++) {
-        gwf_view v;
-        if (!forwarded(cfg, pseudo[i], strlen(pseudo[i])))
+#define EA_HDRS_ON_STACK 48
+
+static int
+same_name(const gwf_view *a, const gwf_view *b)
+{
+    return a->len == b->len && strncasecmp(a->ptr, b->ptr, a->len) == 0;
+}
+
+/* The headers map (HttpRequest.headers, field 3) as Envoy gives it:
+ * lowercase names, the values of a repeated name joined with ',' in the
+ * first one's place, pseudo-headers first. */
+static void
+put_headers(gwf_strbuf *b, ea_hdr *h, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        size_t value_len = h[i].value.len, entry, at;
+
+        if (h[i].joined)
             continue;
-        if (s->host->header_get(s, GWF_REQUEST, pseudo[i], strlen(pseudo[i]), 0,
-                                &v) == GWF_OK &&
-            ea_pairs_add(out, pseudo[i], strlen(pseudo[i]), v.ptr, v.len))
-            return -1;
+        for (size_t j = i + 1; j < count; j++) {
+            if (!h[j].joined && same_name(&h[i].name, &h[j].name)) {
+                h[j].joined = 1;
+                value_len += 1 + h[j].value.len;
+            }
+        }
+        entry = 1 + varint_size(h[i].name.len) + h[i].name.len + 1 +
+                varint_size(value_len) + value_len;
+        pb_key_varint(b, 3, GWF_PB_LEN, entry);
+        pb_key_varint(b, 1, GWF_PB_LEN, h[i].name.len);
+        if (pb_room(b, entry) != 0)
+            return;
+        for (size_t k = 0; k < h[i].name.len; k++) {
+            unsigned char c = (unsigned char)h[i].name.ptr[k];
+            b->data[b->len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        pb_key_varint(b, 2, GWF_PB_LEN, value_len);
+        at = b->len;
+        memcpy(b->data + at, h[i].value.ptr, h[i].value.len);
+        at += h[i].value.len;
+        for (size_t j = i + 1; j < count; j++) {
+            if (h[j].joined == 1 && same_name(&h[i].name, &h[j].name)) {
+                h[j].joined = 2; /* written */
+                b->data[at++] = ',';
+                memcpy(b->data + at, h[j].value.ptr, h[j].value.len);
+                at += h[j].value.len;
+            }
+        }
+        b->len = at;
+    }
+}
+
+/* The framed CheckRequest into `out` (empty). x-envoy-auth-partial-body
+ * is the gateway's, set only when the body was cut: the client's own is
+ * left out, so that the server never reads a cut body as whole or the
+ * reverse. 0, or -1 (out of memory). */
+static int
+encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
+                     const char *body, size_t body_len, int partial,
+                     gwf_strbuf *out)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+    } pseudo[] = {
+        {":authority", 10}, {":method", 7}, {":path", 5}, {":scheme", 7}};
+    enum { AUTHORITY, METHOD, PATH, SCHEME };
+    ea_hdr stack[EA_HDRS_ON_STACK], *h = stack;
+    gwf_view pv[4], v;
+    int have[4];
+    size_t count = s->host->header_count(s, GWF_REQUEST), n = 0;
+    size_t estimate = 256 + body_len, check, attrs, request, http;
+    int rc = -1;
+
+    if (count > SIZE_MAX / sizeof(*h) - 5)
+        return -1;
+    if (count + 5 > EA_HDRS_ON_STACK && !(h = malloc((count + 5) * sizeof(*h))))
+        return -1;
+    for (size_t i = 0; i < 4; i++) {
+        have[i] = s->host->header_get(s, GWF_REQUEST, pseudo[i].name,
+                                      pseudo[i].len, 0, &pv[i]) == GWF_OK;
+        if (have[i] && forwarded(cfg, pseudo[i].name, pseudo[i].len))
+            h[n++] = (ea_hdr){{pseudo[i].name, pseudo[i].len}, pv[i], 0};
     }
     for (size_t i = 0; i < count; i++) {
         gwf_view name, value;
-        ea_pair *prev = NULL;
 
         if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
             continue;
@@ -131,86 +323,64 @@ collect_headers(const ea_config *cfg, gwf_stream *s, ea_pairs *out, int partial)
              strncasecmp(name.ptr, "x-envoy-auth-partial-body", 25) == 0) ||
             !forwarded(cfg, name.ptr, name.len))
             continue;
-        for (size_t j = 0; j < out->count; j++) {
-            if (strlen(out->items[j].name) == name.len &&
-                strncasecmp(out->items[j].name, name.ptr, name.len) == 0)
-                prev = &out->items[j];
-        }
-        if (prev) {
-            size_t old = strlen(prev->value);
-            char *joined = realloc(prev->value, old + 1 + value.len + 1);
-            if (!joined)
-                return -1;
-            joined[old] = ',';
-            memcpy(joined + old + 1, value.ptr, value.len);
-            joined[old + 1 + value.len] = '\0';
-            prev->value = joined;
-        } else if (ea_pairs_add(out, name.ptr, name.len, value.ptr,
-                                value.len)) {
-            return -1;
-        }
+        h[n++] = (ea_hdr){name, value, 0};
     }
-    if (partial &&
-        ea_pairs_add(out, "x-envoy-auth-partial-body", 25, "true", 4))
-        return -1;
-    return 0;
-}
+    if (partial)
+        h[n++] = (ea_hdr){{"x-envoy-auth-partial-body", 25}, {"true", 4}, 0};
+    for (size_t i = 0; i < n; i++)
+        estimate += 2 * (h[i].name.len + h[i].value.len) + 16;
 
-static int
-encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
-                     const char *body, size_t body_len, int partial,
-                     gwf_strbuf *out)
-{
-    gwf_strbuf http = {0}, request = {0}, attrs = {0}, check = {0};
-    ea_pairs headers = {0};
-    gwf_view v;
-    int rc = -1;
-
-    if (collect_headers(cfg, s, &headers, partial) != 0)
+    if (pb_room(out, estimate) != 0)
         goto done;
+    memset(out->data, 0, EA_PREFIX);
+    out->len = EA_PREFIX;
+    check = EA_PREFIX;
+    attrs = pb_open(out, 1); /* CheckRequest.attributes */
+    put_peer(out, 1, s, GWF_ATTR_REMOTE_ADDRESS, GWF_ATTR_REMOTE_PORT);
+    put_peer(out, 2, s, GWF_ATTR_LOCAL_ADDRESS, GWF_ATTR_LOCAL_PORT);
+    request = pb_open(out, 4); /* AttributeContext.request */
+    http = pb_open(out, 2);    /* Request.http */
     if (s->host->attribute(s, GWF_ATTR_REQUEST_ID, &v) == GWF_OK)
-        gwf_pb_put_bytes(&http, 1, v.ptr, v.len);
-    if (s->host->header_get(s, GWF_REQUEST, ":method", 7, 0, &v) == GWF_OK)
-        gwf_pb_put_bytes(&http, 2, v.ptr, v.len);
-    for (size_t i = 0; i < headers.count; i++)
-        gwf_pb_put_map_entry(
-            &http, 3, headers.items[i].name, strlen(headers.items[i].name),
-            headers.items[i].value, strlen(headers.items[i].value));
-    if (s->host->header_get(s, GWF_REQUEST, ":path", 5, 0, &v) == GWF_OK)
-        gwf_pb_put_bytes(&http, 4, v.ptr, v.len);
-    if (s->host->header_get(s, GWF_REQUEST, ":authority", 10, 0, &v) == GWF_OK)
-        gwf_pb_put_bytes(&http, 5, v.ptr, v.len);
-    if (s->host->header_get(s, GWF_REQUEST, ":scheme", 7, 0, &v) == GWF_OK)
-        gwf_pb_put_bytes(&http, 6, v.ptr, v.len);
+        pb_bytes(out, 1, v.ptr, v.len);
+    if (have[METHOD])
+        pb_bytes(out, 2, pv[METHOD].ptr, pv[METHOD].len);
+    put_headers(out, h, n);
+    if (have[PATH])
+        pb_bytes(out, 4, pv[PATH].ptr, pv[PATH].len);
+    if (have[AUTHORITY])
+        pb_bytes(out, 5, pv[AUTHORITY].ptr, pv[AUTHORITY].len);
+    if (have[SCHEME])
+        pb_bytes(out, 6, pv[SCHEME].ptr, pv[SCHEME].len);
     if (body) {
-        gwf_pb_put_uint(&http, 9, body_len);
-        gwf_pb_put_bytes(&http, ea_body_of(cfg, route)->pack_as_bytes ? 12 : 11,
-                         body, body_len);
+        pb_uint(out, 9, body_len);
+        pb_bytes(out, ea_body_of(cfg, route)->pack_as_bytes ? 12 : 11, body,
+                 body_len);
     }
     if (s->host->attribute(s, GWF_ATTR_PROTOCOL, &v) == GWF_OK)
-        gwf_pb_put_bytes(&http, 10, v.ptr, v.len);
-
-    gwf_pb_put_bytes(&request, 2, http.data, http.len);
-    put_peer(&attrs, 1, s, GWF_ATTR_REMOTE_ADDRESS, GWF_ATTR_REMOTE_PORT);
-    put_peer(&attrs, 2, s, GWF_ATTR_LOCAL_ADDRESS, GWF_ATTR_LOCAL_PORT);
-    gwf_pb_put_bytes(&attrs, 4, request.data, request.len);
+        pb_bytes(out, 10, v.ptr, v.len);
+    pb_close(out, http);
+    pb_close(out, request);
     for (size_t i = 0; route && i < route->context_extensions.count; i++) {
         const ea_pair *p = &route->context_extensions.items[i];
-        gwf_pb_put_map_entry(&attrs, 10, p->name, strlen(p->name), p->value,
-                             strlen(p->value));
+        size_t entry = pb_open(out, 10);
+
+        pb_bytes(out, 1, p->name, strlen(p->name));
+        pb_bytes(out, 2, p->value, strlen(p->value));
+        pb_close(out, entry);
     }
-    gwf_pb_put_bytes(&check, 1, attrs.data, attrs.len);
-    if (http.failed || request.failed || attrs.failed || check.failed)
+    pb_close(out, attrs);
+    if (out->failed || out->len - check > UINT32_MAX)
         goto done;
-    if (gwf_grpc_frame(out, &check) != 0)
-        goto done;
+    out->data[0] = 0; /* uncompressed */
+    out->data[1] = (char)((out->len - check) >> 24);
+    out->data[2] = (char)((out->len - check) >> 16);
+    out->data[3] = (char)((out->len - check) >> 8);
+    out->data[4] = (char)(out->len - check);
+    out->data[out->len] = '\0';
     rc = 0;
 done:
-    ea_pairs_free(&headers);
-    gwf_strbuf_free(&http);
-    gwf_strbuf_free(&request);
-    gwf_strbuf_free(&attrs);
-    gwf_strbuf_free(&check);
+    if (h != stack)
+        free(h);
     return rc;
 }
 

@@ -286,6 +286,10 @@ parse_claims_to_headers(gwf_cfg *c, jwt_provider *p, const char *path,
                          &name) == GWF_OK &&
             name)
             split_claim(c, ch, gwf_cfg_member(sub, item, "name"), name);
+        for (size_t k = 0; ch->header && k + 1 < p->claim_header_count; k++)
+            if (p->claims_to_headers[k].header &&
+                strcasecmp(p->claims_to_headers[k].header, ch->header) == 0)
+                ch->repeated = 1;
     }
 }
 

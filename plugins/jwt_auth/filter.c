@@ -689,9 +689,9 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
 }
 
 /* Leave every top-level claim, and the provider, for the plugins after
- * us; copy the configured claims to headers. */
+ * us. */
 static void
-apply_claims(gwf_stream *s, const jwt_provider *p, size_t index,
+apply_values(gwf_stream *s, const jwt_provider *p, size_t index,
              const verified *v)
 {
     char fallback[40];
@@ -707,25 +707,80 @@ apply_claims(gwf_stream *s, const jwt_provider *p, size_t index,
         const rendered_value *r = &v->values[i];
         s->host->value_set(s, r->key, r->key_len, r->type, r->data, r->len);
     }
-    for (size_t i = 0; i < v->header_count; i++) {
-        const char *name = p->claims_to_headers[i].header;
-        if (v->headers[i].data)
-            s->host->header_add(s, GWF_REQUEST, name, strlen(name),
-                                v->headers[i].data, v->headers[i].len);
-    }
 }
 
-/* A client must not be able to forge what we would have set. */
+/* A client must not be able to forge what we would have set: every
+ * provider's claim and payload headers go, on a request we do not allow
+ * with a token. An alias (the ?access_token= slot of a provider without
+ * tokenSource) has its provider's headers: they are removed once. */
 static void
 remove_client_headers(gwf_stream *s, const jwt_config *cfg)
 {
     for (size_t i = 0; i < cfg->provider_count; i++) {
         const jwt_provider *p = &cfg->providers[i];
+        if (p->is_alias)
+            continue;
         for (size_t k = 0; k < p->claim_header_count; k++)
             gwf_header_remove(s, GWF_REQUEST, p->claims_to_headers[k].header);
         if (p->forward_payload_header)
             gwf_header_remove(s, GWF_REQUEST, p->forward_payload_header);
     }
+}
+
+/* Does provider `p` write the header `name` when its token is chosen? */
+static int
+writes_header(const jwt_provider *p, const char *name)
+{
+    for (size_t k = 0; k < p->claim_header_count; k++)
+        if (strcasecmp(p->claims_to_headers[k].header, name) == 0)
+            return 1;
+    return p->forward_payload_header &&
+           strcasecmp(p->forward_payload_header, name) == 0;
+}
+
+/* Replace what the client sent with `value` (or nothing). When the host
+ * cannot set it, the client's value still goes. */
+static void
+replace_header(gwf_stream *s, const char *name, const gwf_strbuf *value)
+{
+    if (!value->data || s->host->header_set(s, GWF_REQUEST, name, strlen(name),
+                                            value->data, value->len) != GWF_OK)
+        gwf_header_remove(s, GWF_REQUEST, name);
+}
+
+/* The headers of an allowed request, as remove_client_headers and then
+ * one add per header would leave them, in one call per header: the
+ * chosen provider's claim headers and payload header replace the
+ * client's (the first entry of a name replaces, a repeated one adds), and
+ * the other providers' headers that the chosen one does not write go. */
+static void
+write_headers(gwf_stream *s, const jwt_config *cfg, const jwt_provider *p,
+              const verified *v)
+{
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        const jwt_provider *o = &cfg->providers[i];
+        if (o->is_alias || i == p->keys_from) /* p's own (or its alias's) */
+            continue;
+        for (size_t k = 0; k < o->claim_header_count; k++)
+            if (!writes_header(p, o->claims_to_headers[k].header))
+                gwf_header_remove(s, GWF_REQUEST,
+                                  o->claims_to_headers[k].header);
+        if (o->forward_payload_header &&
+            !writes_header(p, o->forward_payload_header))
+            gwf_header_remove(s, GWF_REQUEST, o->forward_payload_header);
+    }
+    for (size_t i = 0; i < v->header_count; i++) {
+        const jwt_claim_header *ch = &p->claims_to_headers[i];
+        if (!ch->repeated)
+            replace_header(s, ch->header, &v->headers[i]);
+        else if (v->headers[i].data)
+            s->host->header_add(s, GWF_REQUEST, ch->header, strlen(ch->header),
+                                v->headers[i].data, v->headers[i].len);
+    }
+    /* Rendered with the claims: the token's view into the header map
+     * may not survive the calls above, and a hit copies nothing. */
+    if (p->forward_payload_header)
+        replace_header(s, p->forward_payload_header, &v->payload);
 }
 
 /* ------------------------------------------------------------------------
@@ -842,13 +897,8 @@ allow(gwf_stream *s, const jwt_config *cfg, size_t index, const verified *v)
 {
     const jwt_provider *p = &cfg->providers[index];
 
-    apply_claims(s, p, index, v);
-    /* Rendered with the claims: the token's view into the header map
-     * may not survive the calls above, and a hit copies nothing. */
-    if (p->forward_payload_header && v->payload.data)
-        s->host->header_set(s, GWF_REQUEST, p->forward_payload_header,
-                            strlen(p->forward_payload_header), v->payload.data,
-                            v->payload.len);
+    apply_values(s, p, index, v);
+    write_headers(s, cfg, p, v);
     if (!p->forward_token)
         strip_token(s, p);
     count(cfg, JWT_OUTCOME_ALLOWED);
@@ -1006,6 +1056,7 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
     }
     if (first.owned)
         verified_free(first.v);
+    remove_client_headers(s, cfg);
     if (!token_present && cfg->allow_missing) {
         count(cfg, JWT_OUTCOME_MISSING_ALLOWED);
         return VERDICT_ALLOWED;
@@ -1100,7 +1151,6 @@ jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     size_t provider = 0;
 
     (void)end_of_stream;
-    remove_client_headers(s, w->cfg);
     switch (evaluate(s, w, 1, &provider)) {
     case VERDICT_ALLOWED:
         return GWF_CONTINUE;

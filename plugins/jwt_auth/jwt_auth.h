@@ -199,6 +199,7 @@ typedef struct jwt_claim_header {
     char **path; /* "a.b.c" split at dots */
     size_t path_len;
     const char *header; /* into the config document */
+    int repeated;       /* an earlier entry of the provider has the header */
 } jwt_claim_header;
 
 typedef struct jwt_provider {

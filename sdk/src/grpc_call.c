@@ -16,6 +16,13 @@
  * the client's done list, delivered when the host callback that ended
  * it is about to return (or by a zero-delay timer when it ended outside
  * one). A callback may then do anything but free the client.
+ *
+ * Deadlines: one host timer per client, not per call. The calls are
+ * kept by deadline (a new call goes at the tail, usually its place:
+ * the same timeout, a later start), the timer is armed for the head and
+ * left alone when calls end before it; when it fires it ends what is
+ * due and is armed for the next. Under load a check thus starts and
+ * cancels no timer; with nothing in flight there is none.
  */
 #include "grpc_internal.h"
 
@@ -66,14 +73,80 @@ grpc_list_unlink(call_list *l, gwf_grpc_call *call)
 
 /* ---- ending a call ------------------------------------------------------- */
 
+static void on_deadlines(void *arg);
+
+/* Arm the client's deadline timer for `at` (CLOCK_MONOTONIC ns). */
+static int
+deadline_arm(gwf_grpc_client *client, uint64_t at)
+{
+    gwf_instance *inst = client->inst;
+    uint64_t now = mono_ns();
+
+    if (client->deadline_armed) {
+        inst->host->timer_cancel(inst, client->deadline_timer);
+        client->deadline_armed = 0;
+    }
+    if (inst->host->timer_start(inst, NULL, at > now ? at - now : 0,
+                                on_deadlines, client,
+                                &client->deadline_timer) != GWF_OK)
+        return -1;
+    client->deadline_armed = 1;
+    client->deadline_at = at;
+    return 0;
+}
+
+/* Put `call` on client->deadlines in deadline order (from the tail: the
+ * newest call usually has the latest deadline). 0, or -1 when the
+ * timer its earlier deadline needs cannot be armed (then it is on no
+ * list). */
+static int
+deadline_add(gwf_grpc_call *call)
+{
+    gwf_grpc_client *client = call->client;
+    gwf_grpc_call *after = client->dl_tail;
+
+    while (after && after->deadline_ns > call->deadline_ns)
+        after = after->dl_prev;
+    if (!after &&
+        (!client->deadline_armed || call->deadline_ns < client->deadline_at) &&
+        deadline_arm(client, call->deadline_ns) != 0)
+        return -1;
+    call->dl_prev = after;
+    call->dl_next = after ? after->dl_next : client->dl_head;
+    if (call->dl_next)
+        call->dl_next->dl_prev = call;
+    else
+        client->dl_tail = call;
+    if (after)
+        after->dl_next = call;
+    else
+        client->dl_head = call;
+    call->on_deadlines = 1;
+    return 0;
+}
+
+/* Take `call` off client->deadlines. The timer stays as it is unless no
+ * call is left (a worker with nothing in flight has no timer). */
 static void
 timer_stop(gwf_grpc_call *call)
 {
-    gwf_instance *inst = call->client->inst;
+    gwf_grpc_client *client = call->client;
 
-    if (call->timer_armed) {
-        inst->host->timer_cancel(inst, call->timer_id);
-        call->timer_armed = 0;
+    if (!call->on_deadlines)
+        return;
+    if (call->dl_prev)
+        call->dl_prev->dl_next = call->dl_next;
+    else
+        client->dl_head = call->dl_next;
+    if (call->dl_next)
+        call->dl_next->dl_prev = call->dl_prev;
+    else
+        client->dl_tail = call->dl_prev;
+    call->dl_prev = call->dl_next = NULL;
+    call->on_deadlines = 0;
+    if (!client->dl_head && client->deadline_armed) {
+        client->inst->host->timer_cancel(client->inst, client->deadline_timer);
+        client->deadline_armed = 0;
     }
 }
 
@@ -276,11 +349,17 @@ grpc_call_submit(h2_conn *conn, gwf_grpc_call *call)
     char timeout[GWF_GRPC_TIMEOUT_TEXT_SIZE];
     uint64_t now = mono_ns();
     nghttp2_data_provider body = {.read_callback = read_body};
+    uint64_t left = call->deadline_ns > now ? call->deadline_ns - now : 1;
     int32_t id;
 
-    gwf_grpc_timeout_text(timeout, sizeof(timeout),
-                          call->deadline_ns > now ? call->deadline_ns - now
-                                                  : 1);
+    /* Rounded up to the millisecond: the server's deadline is at most
+     * 1 ms after ours (which ends the call first anyway), and a call sent
+     * as it starts carries its whole timeout, the same text call after
+     * call, which HPACK sends as one byte (an indexed field) instead of
+     * a new literal that churns the dynamic table. */
+    if (left <= UINT64_MAX - 999999)
+        left = (left + 999999) / 1000000 * 1000000;
+    gwf_grpc_timeout_text(timeout, sizeof(timeout), left);
     {
         const nghttp2_nv nva[] = {
             NV(":method", "POST", 4),
@@ -694,20 +773,34 @@ grpc_call_set_callbacks(nghttp2_session_callbacks *cbs)
 /* ---- the public functions ---------------------------------------------------
  */
 
+/* The client's deadline timer: every call whose deadline passed ends
+ * with GWF_GRPC_DEADLINE (its stream reset), then the timer is armed
+ * for the next deadline. */
 static void
-on_deadline(void *arg)
+on_deadlines(void *arg)
 {
-    gwf_grpc_call *call = arg;
-    gwf_grpc_client *client = call->client;
-    h2_conn *conn = call->conn;
+    gwf_grpc_client *client = arg;
+    uint64_t now = mono_ns();
 
-    call->timer_armed = 0;
+    client->deadline_armed = 0;
     client->in_handler++;
-    grpc_call_fail(call, GWF_GRPC_DEADLINE,
-                   "the gRPC peer did not answer before the deadline", 0);
-    /* The RST_STREAM out; a flush that fails frees the connection. */
-    if (conn && !conn->busy && h2_conn_flush(conn) == 0)
-        h2_conn_close_if_idle(conn);
+    while (client->dl_head && client->dl_head->deadline_ns <= now) {
+        gwf_grpc_call *call = client->dl_head;
+        h2_conn *conn = call->conn;
+
+        grpc_call_fail(call, GWF_GRPC_DEADLINE,
+                       "the gRPC peer did not answer before the deadline", 0);
+        /* The RST_STREAM out; a flush that fails frees the connection
+         * (and ends its other calls, which leave this list). */
+        if (conn && !conn->busy && h2_conn_flush(conn) == 0)
+            h2_conn_close_if_idle(conn);
+    }
+    if (client->dl_head && deadline_arm(client, client->dl_head->deadline_ns)) {
+        /* No timer: the calls cannot wait for their deadlines. */
+        while (client->dl_head)
+            grpc_call_fail(client->dl_head, GWF_GRPC_FAILED,
+                           "cannot start a timer", 0);
+    }
     client->in_handler--;
     grpc_client_after_event(client);
 }
@@ -747,6 +840,8 @@ gwf_grpc_client_free(gwf_grpc_client *client)
     }
     if (client->kick_armed)
         client->inst->host->timer_cancel(client->inst, client->kick_timer);
+    if (client->deadline_armed)
+        client->inst->host->timer_cancel(client->inst, client->deadline_timer);
     free(client);
 }
 
@@ -754,6 +849,16 @@ size_t
 gwf_grpc_client_connections(const gwf_grpc_client *client)
 {
     return client ? client->nconns : 0;
+}
+
+size_t
+gwf_grpc_client_buffered(const gwf_grpc_client *client)
+{
+    size_t n = 0;
+
+    for (const h2_conn *c = client ? client->conns : NULL; c; c = c->next)
+        n += c->out_len - c->out_off;
+    return n;
 }
 
 gwf_grpc_call *
@@ -777,13 +882,12 @@ gwf_grpc_call_start(gwf_grpc_client *client, const char *path, const void *body,
     call->body = body;
     call->body_len = body_len;
     call->deadline_ns = mono_ns() + timeout_ns;
-    if (client->inst->host->timer_start(client->inst, NULL, timeout_ns,
-                                        on_deadline, call,
-                                        &call->timer_id) != GWF_OK) {
+    if (call->deadline_ns < timeout_ns)
+        call->deadline_ns = UINT64_MAX; /* never, in practice */
+    if (deadline_add(call) != 0) {
         grpc_call_free(call);
         return NULL;
     }
-    call->timer_armed = 1;
     call->where = CALL_UNPLACED;
     place(client, call);
     return call;

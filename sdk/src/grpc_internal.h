@@ -13,7 +13,9 @@
  * Who owns what: the client owns its connections (a list) and the calls
  * waiting for delivery (a list); a connection owns its calls in flight
  * (a list; libnghttp2's stream user data points at the call, cleared
- * when the call leaves the stream). A call is on at most one list.
+ * when the call leaves the stream). A call is on at most one list, and
+ * besides, from its start to its end, on the client's deadline list
+ * (dl_prev/dl_next), which one host timer serves.
  */
 #ifndef GWF_SDK_GRPC_INTERNAL_H
 #define GWF_SDK_GRPC_INTERNAL_H
@@ -68,8 +70,9 @@ struct gwf_grpc_call {
     const void *body; /* the caller's (borrowed) */
     size_t body_len, body_sent;
     uint64_t deadline_ns; /* CLOCK_MONOTONIC */
-    uint64_t timer_id;
-    int timer_armed;
+    /* on client->deadlines (every call from start to its end) */
+    gwf_grpc_call *dl_prev, *dl_next;
+    int on_deadlines;
 
     /* the answer */
     int phase; /* 0 response headers next, 1 body or trailers, 2 trailers */
@@ -139,6 +142,15 @@ struct gwf_grpc_client {
      * did not come yet is assumed to take. */
     uint32_t known_max_streams;
     uint64_t conn_serials; /* connections made so far */
+    /* Every call not ended yet, by deadline (earliest first), and one
+     * timer for them all, armed for `deadline_at` (at most the head's
+     * deadline): a call costs no timer of its own. The timer is not
+     * moved when the head ends; when it fires it ends the calls due and
+     * is armed again for the new head, if any. */
+    gwf_grpc_call *dl_head, *dl_tail;
+    uint64_t deadline_timer;
+    uint64_t deadline_at;
+    int deadline_armed;
 };
 
 /* lists (grpc_call.c) */

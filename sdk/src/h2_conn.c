@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 /* Gather at most this much before writing (then one more chunk). */
-#define H2_OUT_SOFT (32 * 1024)
+#define H2_OUT_SOFT GWF_GRPC_WRITE_BUFFER
 /* Reads per readable event: other connections get their turn. */
 #define H2_READS_PER_EVENT 8
 #define H2_READ_CHUNK (16 * 1024)

@@ -10,6 +10,8 @@
 #   PROBE_DIR            the directory of the probe test plugin
 #   BAD_PLUGINS_DIR      the directory of tests/support/bad's objects
 #   CLI_SOURCE_DIR       this directory (for data/ and echo_server.py)
+#   POLICY_PLUGIN_PATH   the directories of the cors, csrf, basic_auth and
+#                        api_key_auth plugins (':'-separated)
 # GWF_PLUGIN_PATH is set here from the two plugin directories, as an
 # operator would set it.
 #
@@ -18,7 +20,8 @@
 # and exits 1.
 set -uo pipefail
 
-for v in GWF_EXE DIRECT_RESPONSE_DIR PROBE_DIR BAD_PLUGINS_DIR CLI_SOURCE_DIR; do
+for v in GWF_EXE DIRECT_RESPONSE_DIR PROBE_DIR BAD_PLUGINS_DIR CLI_SOURCE_DIR \
+    POLICY_PLUGIN_PATH; do
     if [ -z "${!v:-}" ]; then
         echo "cli_test.sh: $v is not set (run through meson test)" >&2
         exit 1
@@ -187,6 +190,50 @@ case_gateway_status_reports_an_extension_without_its_plugin_invalid() {
     "False Invalid "*no_such_plugin*) ;;
     *) fail "GatewayExtension missing: $got" ;;
     esac
+}
+
+# -- TrafficPolicy fields run as plugins: cors, csrf, basicAuth, apiKeyAuth -----
+
+# policy_fields.yaml: the route's policy switches cors off and gives csrf
+# and apiKeyAuth, the Gateway's gives basicAuth (its cors and csrf lost);
+# the location names each policy once, with its fields in chain order,
+# and the lines follow the chain (csrf before basicAuth, so the route's
+# line first). cors, switched off, is not written.
+case_gateway_render_merges_policy_fields_into_gwf_policy_lines_in_chain_order() {
+    gwf gateway render -f "$data/policy_fields.yaml" -o "$work/out" \
+        --plugin-path "$POLICY_PLUGIN_PATH:$GWF_PLUGIN_PATH"
+    expect_status 0
+    local conf=$work/out/nginx.conf lines
+    lines=$(grep -F 'gwf_policy' "$conf")
+    [ "$lines" = '            gwf_policy "default/route" csrf apiKeyAuth;
+            gwf_policy "default/gw-wide" basicAuth;' ] ||
+        fail "gwf_policy lines: $lines"
+    grep -qF 'gwf_route "prefix=/other" status=500;' "$conf" ||
+        fail "route other (both-basic) does not answer 500"
+}
+
+case_gateway_status_accepts_policies_with_the_new_fields() {
+    gwf gateway status -f "$data/policy_fields.yaml" -o json \
+        --plugin-path "$POLICY_PLUGIN_PATH:$GWF_PLUGIN_PATH"
+    expect_status 0
+    local p
+    for p in gw-wide route; do
+        [ "$(kgateway_condition TrafficPolicy "$p")" = \
+            "True Accepted accepted by the data plane" ] ||
+            fail "TrafficPolicy $p: $(kgateway_condition TrafficPolicy "$p")"
+    done
+}
+
+# kgateway's ExactlyOneOf on basicAuth is the runtime's check: the policy
+# is Invalid, naming the field, and the route it targets answers 500.
+case_gateway_basic_auth_with_users_and_secret_ref_fails_its_route_closed() {
+    gwf gateway status -f "$data/policy_fields.yaml" -o json \
+        --plugin-path "$POLICY_PLUGIN_PATH:$GWF_PLUGIN_PATH"
+    expect_status 0
+    local got
+    got=$(kgateway_condition TrafficPolicy both-basic)
+    [ "$got" = "False Invalid spec.basicAuth: expected exactly one of users, secretRef, disable (kgateway's rule), found 2" ] ||
+        fail "TrafficPolicy both-basic: $got"
 }
 
 # nginx reads relative paths against its prefix, not the directory gwf

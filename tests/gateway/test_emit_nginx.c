@@ -653,6 +653,79 @@ test_switched_off_fields_are_not_written(void **state)
     gwf_tree_free(t);
 }
 
+/* cors, csrf, basicAuth and apiKeyAuth are written like the others, in
+ * chain order: a policy's line names its fields cors, csrf, jwtAuth,
+ * basicAuth, apiKeyAuth, extAuth, and the lines follow the first field
+ * each policy gives. */
+static void
+test_new_fields_are_written_in_chain_order(void **state)
+{
+    fixture *f = *state;
+    gwf_doc a, b;
+    gwf_tree *t1 = policy_doc(&a, "a",
+                              "{apiKeyAuth: {secretRef: {name: k}}, csrf: {}, "
+                              "cors: {allowOrigins: [\"*\"]}}");
+    gwf_tree *t2 = policy_doc(&b, "b",
+                              "{extAuth: {extensionRef: {name: x}}, "
+                              "basicAuth: {users: [\"u:{SHA}x\"]}}");
+    const gwf_doc *members[] = {&a, &b};
+    gw_policy_set set = {.fields = {[GWF_PF_CORS] = &a,
+                                    [GWF_PF_CSRF] = &a,
+                                    [GWF_PF_BASIC_AUTH] = &b,
+                                    [GWF_PF_API_KEY_AUTH] = &a,
+                                    [GWF_PF_EXT_AUTH] = &b},
+                         .members = members,
+                         .member_count = 2};
+    gw_policy_set *sets[] = {&set};
+    f->model.policy_sets = sets;
+    f->model.policy_set_count = 1;
+    f->entries[0].policy = &set;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "        location @default_web_r0_p0_b0 {\n"
+                    "            gwf_policy \"default/a\" cors csrf "
+                    "apiKeyAuth;\n"
+                    "            gwf_policy \"default/b\" basicAuth "
+                    "extAuth;\n");
+    gwf_tree_free(t1);
+    gwf_tree_free(t2);
+}
+
+/* cors, basicAuth and apiKeyAuth with `disable` won their field and add
+ * no plugin: only csrf (which has no disable) is written. */
+static void
+test_disabled_new_fields_are_not_written(void **state)
+{
+    fixture *f = *state;
+    gwf_doc off;
+    gwf_tree *t = policy_doc(&off, "off",
+                             "{cors: {disable: {}}, basicAuth: {disable: "
+                             "{}}, apiKeyAuth: {disable: true}, csrf: "
+                             "{percentageShadowed: 5}}");
+    const gwf_doc *members[] = {&off};
+    gw_policy_set set = {.fields = {[GWF_PF_CORS] = &off,
+                                    [GWF_PF_CSRF] = &off,
+                                    [GWF_PF_BASIC_AUTH] = &off,
+                                    [GWF_PF_API_KEY_AUTH] = &off},
+                         .members = members,
+                         .member_count = 1};
+    gw_policy_set *sets[] = {&set};
+    f->model.policy_sets = sets;
+    f->model.policy_set_count = 1;
+    f->entries[0].policy = &set;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    const char *line = strstr(f->out.config, "gwf_policy");
+    assert_non_null(line);
+    assert_true(strncmp(line, "gwf_policy \"default/off\" csrf;\n",
+                        strlen("gwf_policy \"default/off\" csrf;\n")) == 0);
+    assert_null(strstr(line + 1, "gwf_policy"));
+    gwf_tree_free(t);
+}
+
 /* An entry a policy gwf cannot honour reaches answers 500 and gets no
  * location. */
 static void
@@ -1373,6 +1446,8 @@ main(void)
         T(test_lambda_without_manifest_paths_is_refused),
         T(test_policy_set_becomes_one_gwf_policy_line_per_policy),
         T(test_switched_off_fields_are_not_written),
+        T(test_new_fields_are_written_in_chain_order),
+        T(test_disabled_new_fields_are_not_written),
         T(test_entry_failed_closed_answers_its_status),
         T(test_direct_response_rule_gets_its_location),
         T(test_policy_with_a_name_nginx_cannot_take_is_refused),

@@ -230,8 +230,9 @@ def _directresponse(name, status, body):
 def run_follows_policy_changes_and_fails_closed_on_one_it_cannot_honour():
     """A TrafficPolicy added while running attaches (here: a DirectResponse
     named by an ExtensionRef filter starts answering); one given a field
-    gwf lacks (cors) makes its rule answer 500 after the reload, while the
-    other routes keep serving and nginx never refuses the configuration."""
+    gwf lacks (transformation) makes its rule answer 500 after the reload,
+    while the other routes keep serving and nginx never refuses the
+    configuration."""
     with RunEnv() as env:
         ns = "gateway-conformance-infra"
         env.add(route("first", [rule([prefix("/first")],
@@ -251,14 +252,15 @@ def run_follows_policy_changes_and_fails_closed_on_one_it_cannot_honour():
         write_extra(env, "tp.yaml", [{
             "apiVersion": "gateway.kgateway.dev/v1alpha1",
             "kind": "TrafficPolicy",
-            "metadata": {"name": "cors", "namespace": ns},
+            "metadata": {"name": "tf", "namespace": ns},
             "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io",
                                      "kind": "HTTPRoute", "name": "first",
                                      "sectionName": "a"}],
-                     "cors": {"allowOrigins": ["*"]}}}])
+                     "transformation": {"request": {}}}}])
         r, took = wait_answer(env, "/first", lambda r: r.status == 500,
                               RELOAD_DEADLINE + GRACE)
-        check(took is not None, "the rule a cors policy targets still "
+        check(took is not None, "the rule a transformation policy targets "
+              "still "
               "answers %r\n--- run output:\n%s" % (r, env.run.output()))
         expect_status(env.request("/tea"), 418)
 

@@ -358,7 +358,7 @@ def jwt_disable_switches_off_the_gateways_authentication():
 
 def policy_with_a_field_gwf_lacks_fails_its_routes_closed():
     with Env() as env:
-        env.add(policy("cors", {"cors": {"allowOrigins": ["*"]}},
+        env.add(policy("tf", {"transformation": {"request": {}}},
                        [target("HTTPRoute", "guarded")]))
         env.add(route("guarded", [rule([prefix("/private")],
                                        [backend_ref(V1)])]))
@@ -369,11 +369,11 @@ def policy_with_a_field_gwf_lacks_fails_its_routes_closed():
         t.run("open", lambda: expect_backend(env.request("/public/x"), V1))
 
         def status():
-            conds = accepted(env, "TrafficPolicy", "cors")
-            expect_condition(conds, "Accepted", False, "Invalid", "cors")
+            conds = accepted(env, "TrafficPolicy", "tf")
+            expect_condition(conds, "Accepted", False, "Invalid", "tf")
             msg = [c for c in conds if c["type"] == "Accepted"][0]["message"]
-            check("spec.cors" in msg, "message %r does not name spec.cors"
-                  % msg)
+            check("spec.transformation" in msg,
+                  "message %r does not name spec.transformation" % msg)
         t.run("status", status)
         t.done()
 
@@ -383,8 +383,8 @@ def overridden_policy_gwf_cannot_honour_still_fails_closed():
     a more specific one gives every field gwf runs: serving without it
     would drop what it asks for."""
     with Env() as env:
-        env.add(policy("gw", dict(local_limit(1), cors={
-            "allowOrigins": ["*"]}), [target("Gateway", GW)]))
+        env.add(policy("gw", dict(local_limit(1), transformation={
+            "request": {}}), [target("Gateway", GW)]))
         env.add(policy("rt", local_limit(5), [target("HTTPRoute", "r")]))
         env.add(two_rules())
         env.start()
@@ -422,6 +422,104 @@ def direct_response_the_plugin_refuses_fails_its_rule_closed():
                          False, "Invalid", "bad")
 
 
+# -- cors, csrf, basicAuth, apiKeyAuth: plugins in chain order -------------
+
+APP = "https://app.example"
+BASIC_USER = "user:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ="   # password "secret"
+BASIC_OK = "Basic " + base64.b64encode(b"user:secret").decode()
+
+
+def header_of(resp, name):
+    for k, v in resp.headers:
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def auth_gateway_policy():
+    """The Gateway's policy: CORS for APP, CSRF enforced, basic auth."""
+    return policy("gw-auth", {
+        "cors": {"allowOrigins": [APP], "allowMethods": ["GET", "POST"]},
+        "csrf": {"percentageEnabled": 100},
+        "basicAuth": {"users": [BASIC_USER]}}, [target("Gateway", GW)])
+
+
+def cors_and_csrf_run_before_authentication():
+    """Envoy's order as kgateway builds it: a CORS preflight carries no
+    credentials and is answered by cors before basic auth could refuse
+    it; a cross-origin POST is refused by csrf (403) before basic auth
+    asks for credentials (401)."""
+    with Env() as env:
+        env.add(auth_gateway_policy())
+        env.add(two_rules())
+        env.start()
+        t = Table()
+
+        def preflight():
+            r = env.request("/a", method="OPTIONS", headers={
+                "Origin": APP, "Access-Control-Request-Method": "POST"})
+            expect_status(r, 200)
+            check(header_of(r, "Access-Control-Allow-Origin") == APP,
+                  "preflight headers: %r" % r.headers)
+
+        def no_credentials():
+            r = env.request("/a")
+            expect_status(r, 401)
+            check((header_of(r, "WWW-Authenticate") or "").startswith(
+                "Basic realm="), "401 headers: %r" % r.headers)
+
+        def credentials():
+            r = env.request("/a", headers={"Authorization": BASIC_OK,
+                                           "Origin": APP})
+            expect_backend(r, V1)
+            check(header_of(r, "Access-Control-Allow-Origin") == APP,
+                  "simple request from APP not decorated: %r" % r.headers)
+
+        t.run("preflight answered without credentials", preflight)
+        t.run("no credentials: 401", no_credentials)
+        t.run("credentials: the backend", credentials)
+        t.run("foreign POST: 403 from csrf, not 401", lambda: expect_status(
+            env.request("/a", method="POST", body=b"",
+                        headers={"Origin": "https://evil.example"}), 403))
+        t.run("wrong password: 401", lambda: expect_status(env.request(
+            "/a", headers={"Authorization": "Basic " + base64.b64encode(
+                b"user:wrong").decode()}), 401))
+        t.done()
+
+
+def route_switches_basic_auth_off_and_asks_for_an_api_key_by_label():
+    """Rule b's policy disables the Gateway's basicAuth and gives
+    apiKeyAuth with a secretSelector: the runtime hands the plugin the
+    Secrets whose labels match (web-keys), not the others (other-keys)."""
+    with Env() as env:
+        env.add(auth_gateway_policy())
+        env.add(policy("keys", {
+            "basicAuth": {"disable": {}},
+            "apiKeyAuth": {"secretSelector": {"matchLabels": {"team": "web"}},
+                           "keySources": [{"header": "x-api-key"}]}},
+            [target("HTTPRoute", "r", "b")]))
+        for name, team, key in [("web-keys", "web", "k-123"),
+                                ("other-keys", "other", "k-456")]:
+            env.add({"apiVersion": "v1", "kind": "Secret",
+                     "metadata": {"name": name, "namespace": NS,
+                                  "labels": {"team": team}},
+                     "stringData": {"client-" + team: key}})
+        env.add(two_rules())
+        env.start()
+        t = Table()
+        t.run("b with the key", lambda: expect_backend(
+            env.request("/b", headers={"x-api-key": "k-123"}), V1))
+        t.run("b with an unselected Secret's key", lambda: expect_status(
+            env.request("/b", headers={"x-api-key": "k-456"}), 401))
+        t.run("b without a key", lambda: expect_status(env.request("/b"),
+                                                       401))
+        t.run("b with basic credentials only", lambda: expect_status(
+            env.request("/b", headers={"Authorization": BASIC_OK}), 401))
+        t.run("a still asks for basic auth", lambda: expect_status(
+            env.request("/a", headers={"x-api-key": "k-123"}), 401))
+        t.done()
+
+
 CASES = {f.__name__: f for f in [
     gateway_policy_reaches_every_route,
     listener_policy_reaches_only_that_listener,
@@ -441,6 +539,8 @@ CASES = {f.__name__: f for f in [
     overridden_policy_gwf_cannot_honour_still_fails_closed,
     policy_naming_a_missing_extension_fails_closed_and_says_so,
     direct_response_the_plugin_refuses_fails_its_rule_closed,
+    cors_and_csrf_run_before_authentication,
+    route_switches_basic_auth_off_and_asks_for_an_api_key_by_label,
 ]}
 
 if __name__ == "__main__":

@@ -1184,17 +1184,60 @@ test_disable_wins_its_field_over_a_broader_policy(void **state)
     assert_string_equal(field_from(&f->model, "r", 1, GWF_PF_EXT_AUTH), "off");
 }
 
+/* cors, csrf, basicAuth and apiKeyAuth merge like the other fields:
+ * each whole from the most specific policy that sets it; the route's
+ * `cors: {disable: {}}` wins cors over the Gateway's. */
+static void
+test_new_fields_merge_field_by_field_and_disable_wins(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f, GATEWAY SERVICE TP(
+               "gw-wide", "2024-01-01T00:00:00Z",
+               TARGET("Gateway", "gw") "  cors: {allowOrigins: [\"*\"]}\n"
+                                       "  csrf: {percentageEnabled: 100}\n"
+                                       "  basicAuth: {users: [\"u:{SHA}x\"]}\n")
+               TP("route", "2025-01-01T00:00:00Z",
+                  TARGET("HTTPRoute",
+                         "r") "  cors: {disable: {}}\n"
+                              "  apiKeyAuth: {secretRef: {name: keys}}\n")
+                   ROUTE_HEAD("r") TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_CORS), "route");
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_CSRF), "gw-wide");
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_BASIC_AUTH),
+                        "gw-wide");
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_API_KEY_AUTH),
+                        "route");
+    assert_null(field_from(&f->model, "r", 0, GWF_PF_JWT_AUTH));
+}
+
+/* Among policies of one level the older wins basicAuth too. */
+static void
+test_new_field_among_equals_the_older_policy_wins(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE TP(
+                    "young", "2025-01-01T00:00:00Z",
+                    TARGET("HTTPRoute",
+                           "r") "  basicAuth: {users: [\"a:{SHA}x\"]}\n")
+                    TP("old", "2021-01-01T00:00:00Z",
+                       TARGET("HTTPRoute",
+                              "r") "  basicAuth: {users: [\"b:{SHA}x\"]}\n")
+                        ROUTE_HEAD("r") TWO_RULES);
+    assert_string_equal(field_from(&f->model, "r", 0, GWF_PF_BASIC_AUTH),
+                        "old");
+}
+
 /* A policy that gives no field gwf runs (all it sets is unsupported)
  * still reaches the entry, as a member, to be judged. */
 static void
 test_policy_without_a_runnable_field_is_still_a_member(void **state)
 {
     fixture *f = *state;
-    build_ok(f,
-             GATEWAY SERVICE TP(
-                 "cors", "2020-01-01T00:00:00Z",
-                 TARGET("HTTPRoute", "r") "  cors: {allowOrigins: [\"*\"]}\n")
-                 ROUTE_HEAD("r") TWO_RULES);
+    build_ok(f, GATEWAY SERVICE TP("tf", "2020-01-01T00:00:00Z",
+                                   TARGET("HTTPRoute", "r") "  transformation: "
+                                                            "{request: {}}\n")
+                    ROUTE_HEAD("r") TWO_RULES);
     const gw_policy_set *s = set_of(&f->model, "r", 0);
     assert_non_null(s);
     assert_int_equal(s->member_count, 1);
@@ -3360,6 +3403,8 @@ main(void)
         T(test_disable_wins_its_field_over_a_broader_policy),
         T(test_policy_without_a_runnable_field_is_still_a_member),
         T(test_equal_merges_share_one_policy_set),
+        T(test_new_fields_merge_field_by_field_and_disable_wins),
+        T(test_new_field_among_equals_the_older_policy_wins),
         T(test_policy_status_says_whether_it_attached),
         T(test_policy_reaching_a_rule_twice_counts_it_once),
         T(test_policy_status_names_each_gateway_it_reaches_once),

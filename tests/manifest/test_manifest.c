@@ -930,11 +930,322 @@ static void
 test_policy_kgateway_field_gwf_lacks_is_named(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(validate_policy(f, "  cors: {}\n"), 1);
+    assert_int_equal(validate_policy(f, "  transformation: {}\n"), 1);
     assert_diag(&f->diag, "pol.yaml:6: TrafficPolicy default/pol: "
-                          "spec.cors: gwf does not implement TrafficPolicy's "
-                          "cors: a route this policy targets answers 500 "
-                          "rather than run without it");
+                          "spec.transformation: gwf does not implement "
+                          "TrafficPolicy's transformation: a route this "
+                          "policy targets answers 500 rather than run "
+                          "without it");
+}
+
+/* timeouts, retry, headerModifiers, buffer, compression,
+ * autoHostRewrite, urlRewrite: nginx does them (gwf gateway); here their
+ * shapes by kgateway's validation markers. */
+
+static void
+test_nginx_fields_with_every_key_are_valid(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(
+            f, "  timeouts: {request: 1m30s, streamIdle: 0s}\n"
+               "  retry: {attempts: 2, retryOn: [5xx, reset], statusCodes: "
+               "[503], perTryTimeout: 250ms, backoffBaseInterval: 25ms}\n"
+               "  headerModifiers:\n"
+               "    request: {set: [{name: X-A, value: a}], add: [{name: "
+               "X-K, secretRef: {name: s, key: k}}], remove: [X-R]}\n"
+               "    response: {remove: [Server]}\n"
+               "  buffer: {maxRequestSize: 512Ki}\n"
+               "  compression: {responseCompression: {libraries: [Gzip, "
+               "Brotli]}, requestDecompression: {disable: {}}}\n"
+               "  autoHostRewrite: true\n"
+               "  urlRewrite: {pathRegex: {pattern: '^/a/(.*)$', "
+               "substitution: '/\\1'}}\n"),
+        0);
+    assert_no_errors(&f->diag);
+}
+
+static void
+test_retry_needs_retry_on_or_status_codes(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  retry: {attempts: 2}\n"), 1);
+    assert_diag(&f->diag, "TrafficPolicy default/pol: spec.retry: retryOn "
+                          "or statusCodes must be set");
+}
+
+static void
+test_retry_condition_kgateway_lacks_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  retry: {retryOn: [5xx, sometimes]}\n"), 1);
+    assert_diag(&f->diag, "spec.retry.retryOn[1]: not one of kgateway's "
+                          "retry conditions");
+}
+
+static void
+test_timeout_outside_kgateways_duration_pattern_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  timeouts: {request: 1.5s}\n"), 1);
+    assert_diag(&f->diag, "spec.timeouts.request: invalid duration value "
+                          "1.5s");
+}
+
+static void
+test_per_try_timeout_below_one_millisecond_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  retry: {retryOn: [5xx], perTryTimeout: 0ms}\n"),
+        1);
+    assert_diag(&f->diag, "spec.retry.perTryTimeout: must be at least 1ms");
+}
+
+static void
+test_buffer_size_of_4gi_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  buffer: {maxRequestSize: 4Gi}\n"),
+                     1);
+    assert_diag(&f->diag, "spec.buffer.maxRequestSize: maxRequestSize must "
+                          "be greater than 0 and less than 4Gi");
+}
+
+static void
+test_buffer_with_size_and_disable_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  buffer: {maxRequestSize: 10, disable: {}}\n"), 1);
+    assert_diag(&f->diag, "spec.buffer: expected exactly one of "
+                          "maxRequestSize, disable");
+}
+
+static void
+test_compression_library_listed_twice_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  compression: {responseCompression: "
+                                        "{libraries: [Gzip, Gzip]}}\n"),
+                     1);
+    assert_diag(&f->diag, "spec.compression.responseCompression.libraries[1]: "
+                          "libraries must not contain duplicates");
+}
+
+static void
+test_header_with_value_and_secret_ref_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  headerModifiers: {request: {set: [{name: X, "
+                           "value: v, secretRef: {name: s}}]}}\n"),
+        1);
+    assert_diag(&f->diag, "spec.headerModifiers.request.set[0]: expected "
+                          "exactly one of value and secretRef");
+}
+
+static void
+test_url_rewrite_without_path_regex_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  urlRewrite: {}\n"), 1);
+    assert_diag(&f->diag, "spec.urlRewrite.pathRegex");
+}
+
+static void
+test_auto_host_rewrite_must_be_a_boolean(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  autoHostRewrite: \"yes\"\n"), 1);
+    assert_diag(&f->diag, "spec.autoHostRewrite");
+}
+
+/* cors, csrf, basicAuth, apiKeyAuth: shapes (their plugins check the
+ * values). */
+
+static void
+test_cors_with_every_field_and_disable_is_valid(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  cors:\n"
+                           "    allowOrigins: [\"https://*.example.com\"]\n"
+                           "    allowMethods: [GET, POST]\n"
+                           "    allowHeaders: [x-a]\n"
+                           "    exposeHeaders: [x-b]\n"
+                           "    allowCredentials: true\n"
+                           "    maxAge: 600\n"
+                           "    disable: {}\n"),
+        0);
+    assert_no_errors(&f->diag);
+}
+
+static void
+test_cors_unknown_field_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  cors: {allowOrigin: [\"*\"]}\n"), 1);
+    assert_diag(&f->diag, "pol.yaml:6: TrafficPolicy default/pol: "
+                          "spec.cors.allowOrigin: unknown field "
+                          "\"allowOrigin\" (expected one of: allowOrigins,");
+}
+
+static void
+test_cors_allow_origins_must_be_a_list(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  cors: {allowOrigins: \"*\"}\n"), 1);
+    assert_diag(&f->diag, "spec.cors.allowOrigins: expected a list");
+}
+
+static void
+test_csrf_percentage_enabled_and_shadowed_together_are_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  csrf:\n"
+                                        "    percentageEnabled: 100\n"
+                                        "    percentageShadowed: 10\n"),
+                     1);
+    assert_diag(&f->diag, "spec.csrf: expected at most one of "
+                          "percentageEnabled and percentageShadowed "
+                          "(kgateway's rule), found both");
+}
+
+static void
+test_csrf_percentage_above_100_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  csrf: {percentageEnabled: 101}\n"),
+                     1);
+    assert_diag(&f->diag,
+                "spec.csrf.percentageEnabled: must be at most 100, got 101");
+}
+
+static void
+test_csrf_more_than_16_additional_origins_are_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  csrf:\n"
+                                        "    additionalOrigins: [{exact: a}, "
+                                        "{exact: a}, {exact: a}, {exact: a}, "
+                                        "{exact: a}, {exact: a}, {exact: a}, "
+                                        "{exact: a}, {exact: a}, {exact: a}, "
+                                        "{exact: a}, {exact: a}, {exact: a}, "
+                                        "{exact: a}, {exact: a}, {exact: a}, "
+                                        "{exact: a}]\n"),
+                     1);
+    assert_diag(&f->diag, "spec.csrf.additionalOrigins: must list at most 16 "
+                          "items, got 17");
+}
+
+static void
+test_csrf_has_no_disable(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  csrf: {disable: {}}\n"), 1);
+    assert_diag(&f->diag, "spec.csrf.disable: unknown field \"disable\"");
+}
+
+static void
+test_basic_auth_users_and_secret_ref_together_are_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  basicAuth:\n"
+                                        "    users: [\"u:{SHA}x\"]\n"
+                                        "    secretRef: {name: htpasswd}\n"),
+                     1);
+    assert_diag(&f->diag, "spec.basicAuth: expected exactly one of users, "
+                          "secretRef, disable (kgateway's rule), found 2");
+}
+
+static void
+test_basic_auth_without_users_secret_ref_or_disable_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  basicAuth: {}\n"), 1);
+    assert_diag(&f->diag, "spec.basicAuth: expected exactly one of users, "
+                          "secretRef, disable (kgateway's rule), found 0");
+}
+
+static void
+test_basic_auth_secret_ref_unknown_field_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  basicAuth: {secretRef: {name: s, file: x}}\n"),
+        1);
+    assert_diag(&f->diag, "spec.basicAuth.secretRef.file: unknown field "
+                          "\"file\" (expected one of: name, namespace, key)");
+}
+
+static void
+test_basic_auth_empty_users_are_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  basicAuth: {users: []}\n"), 1);
+    assert_diag(&f->diag, "spec.basicAuth.users: must list at least one user");
+}
+
+static void
+test_api_key_auth_secret_ref_and_selector_together_are_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  apiKeyAuth:\n"
+                           "    secretRef: {name: keys}\n"
+                           "    secretSelector: {matchLabels: {a: b}}\n"),
+        1);
+    assert_diag(&f->diag, "spec.apiKeyAuth: expected exactly one of "
+                          "secretRef, secretSelector, disable (kgateway's "
+                          "rule), found 2");
+}
+
+static void
+test_api_key_auth_key_source_needs_header_query_or_cookie(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  apiKeyAuth:\n"
+                                        "    secretRef: {name: keys}\n"
+                                        "    keySources: [{header: x}, {}]\n"),
+                     1);
+    assert_diag(&f->diag, "spec.apiKeyAuth.keySources[1]: expected at least "
+                          "one of header, query, cookie");
+}
+
+static void
+test_api_key_auth_empty_selector_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f,
+                                     "  apiKeyAuth:\n"
+                                     "    secretSelector: {matchLabels: {}}\n"),
+                     1);
+    assert_diag(&f->diag, "spec.apiKeyAuth.secretSelector.matchLabels: must "
+                          "name at least one label");
+}
+
+static void
+test_api_key_auth_selector_label_must_be_a_string(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  apiKeyAuth:\n"
+                           "    secretSelector: {matchLabels: {a: [b]}}\n"),
+        1);
+    assert_diag(&f->diag, "spec.apiKeyAuth.secretSelector.matchLabels.a: "
+                          "expected a string");
+}
+
+static void
+test_api_key_auth_disable_alone_is_valid(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(validate_policy(f, "  apiKeyAuth: {disable: {}}\n"
+                                        "  basicAuth: {disable: true}\n"),
+                     0);
+    assert_no_errors(&f->diag);
 }
 
 static void
@@ -1673,7 +1984,34 @@ main(void)
         T(test_jwt_auth_ref_must_be_a_jwt_extension),
         T(test_global_rate_limit_ref_must_be_a_rate_limit_extension),
         T(test_policy_kgateway_field_gwf_lacks_is_named),
+        T(test_nginx_fields_with_every_key_are_valid),
+        T(test_retry_needs_retry_on_or_status_codes),
+        T(test_retry_condition_kgateway_lacks_is_named),
+        T(test_timeout_outside_kgateways_duration_pattern_is_named),
+        T(test_per_try_timeout_below_one_millisecond_is_refused),
+        T(test_buffer_size_of_4gi_is_refused),
+        T(test_buffer_with_size_and_disable_is_refused),
+        T(test_compression_library_listed_twice_is_named),
+        T(test_header_with_value_and_secret_ref_is_refused),
+        T(test_url_rewrite_without_path_regex_is_named),
+        T(test_auto_host_rewrite_must_be_a_boolean),
         T(test_policy_unknown_field_is_named),
+        T(test_cors_with_every_field_and_disable_is_valid),
+        T(test_cors_unknown_field_is_named),
+        T(test_cors_allow_origins_must_be_a_list),
+        T(test_csrf_percentage_enabled_and_shadowed_together_are_refused),
+        T(test_csrf_percentage_above_100_is_refused),
+        T(test_csrf_more_than_16_additional_origins_are_refused),
+        T(test_csrf_has_no_disable),
+        T(test_basic_auth_users_and_secret_ref_together_are_refused),
+        T(test_basic_auth_without_users_secret_ref_or_disable_is_refused),
+        T(test_basic_auth_secret_ref_unknown_field_is_named),
+        T(test_basic_auth_empty_users_are_refused),
+        T(test_api_key_auth_secret_ref_and_selector_together_are_refused),
+        T(test_api_key_auth_key_source_needs_header_query_or_cookie),
+        T(test_api_key_auth_empty_selector_is_refused),
+        T(test_api_key_auth_selector_label_must_be_a_string),
+        T(test_api_key_auth_disable_alone_is_valid),
         T(test_policy_with_request_body_is_checked),
         T(test_jwt_auth_disabled_needs_no_extension_ref),
         T(test_disable_with_an_extension_ref_is_refused),

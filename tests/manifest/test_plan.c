@@ -68,6 +68,52 @@ static const char all_manifests[] =
        "  jwtAuth:\n"
        "    extensionRef: {name: jwt}\n"
        "---\n" GW "kind: TrafficPolicy\n"
+       "metadata: {name: all}\n"
+       "spec:\n"
+       "  rateLimit:\n"
+       "    local: {tokenBucket: {maxTokens: 10, fillInterval: 1s}}\n"
+       "  extAuth: {extensionRef: {name: authz}}\n"
+       "  apiKeyAuth:\n"
+       "    keySources: [{header: x-api-key}]\n"
+       "    secretSelector: {matchLabels: {team: api}}\n"
+       "  basicAuth: {users: [\"u:{SHA}x\"]}\n"
+       "  jwtAuth: {extensionRef: {name: jwt}}\n"
+       "  csrf: {percentageEnabled: 100}\n"
+       "  cors: {allowOrigins: [\"https://a.example\"], maxAge: 60}\n"
+       "---\n" GW "kind: TrafficPolicy\n"
+       "metadata: {name: keys-by-ref}\n"
+       "spec:\n"
+       "  apiKeyAuth: {secretRef: {name: keys-a}}\n"
+       "---\n" GW "kind: TrafficPolicy\n"
+       "metadata: {name: keys-none}\n"
+       "spec:\n"
+       "  apiKeyAuth: {secretSelector: {matchLabels: {team: nobody}}}\n"
+       "---\n" GW "kind: TrafficPolicy\n"
+       "metadata: {name: all-off}\n"
+       "spec:\n"
+       "  cors: {disable: {}, allowOrigins: [\"*\"]}\n"
+       "  basicAuth: {disable: {}}\n"
+       "  apiKeyAuth: {disable: true}\n"
+       "---\n" GW "kind: TrafficPolicy\n"
+       "metadata: {name: keys, namespace: team}\n"
+       "spec:\n"
+       "  apiKeyAuth: {secretSelector: {matchLabels: {team: api}}}\n"
+       "---\nkind: Secret\napiVersion: v1\n"
+       "metadata: {name: keys-b, labels: {team: api, tier: x}}\n"
+       "stringData: {client2: k-2}\n"
+       "---\nkind: Secret\napiVersion: v1\n"
+       "metadata: {name: keys-a, labels: {team: api}}\n"
+       "stringData: {client1: k-1}\n"
+       "---\nkind: Secret\napiVersion: v1\n"
+       "metadata: {name: web-keys, labels: {team: web}}\n"
+       "stringData: {client3: k-3}\n"
+       "---\nkind: Secret\napiVersion: v1\n"
+       "metadata: {name: unlabelled}\n"
+       "stringData: {client4: k-4}\n"
+       "---\nkind: Secret\napiVersion: v1\n"
+       "metadata: {name: team-keys, namespace: team, labels: {team: api}}\n"
+       "stringData: {client5: k-5}\n"
+       "---\n" GW "kind: TrafficPolicy\n"
        "metadata: {name: no-auth}\n"
        "spec:\n"
        "  extAuth: {disable: true}\n"
@@ -401,6 +447,159 @@ test_plan_empty_request_is_an_empty_chain(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* cors, csrf, basicAuth, apiKeyAuth                                   */
+
+static void
+test_plan_orders_cors_csrf_authn_authz_then_rate_limits(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "all"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 7);
+    assert_entry(entry(f, 0), "cors", "all", "spec.cors");
+    assert_entry(entry(f, 1), "csrf", "all", "spec.csrf");
+    assert_entry(entry(f, 2), "jwt_auth", "jwt", "spec.jwt");
+    assert_entry(entry(f, 3), "basic_auth", "all", "spec.basicAuth");
+    assert_entry(entry(f, 4), "api_key_auth", "all", "spec.apiKeyAuth");
+    assert_entry(entry(f, 5), "ext_authz", "authz", "spec.extAuth");
+    assert_entry(entry(f, 6), "rate_limit", "all", "spec.rateLimit.local");
+}
+
+static void
+test_plan_cors_config_is_the_field_as_written_without_route_part(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "all"};
+    assert_int_equal(plan(f, &req), 0);
+    const gwf_plan_entry *e = entry(f, 0);
+    assert_string_equal(e->config_json,
+                        "{\"allowOrigins\":[\"https://a.example\"],"
+                        "\"maxAge\":60}");
+    assert_null(e->route_doc);
+    assert_null(e->route_field);
+    assert_null(e->route_json);
+    assert_null(e->plugin_path);
+}
+
+static void
+test_plan_csrf_and_basic_auth_configs_are_the_fields_as_written(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "all"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_string_equal(entry(f, 1)->config_json,
+                        "{\"percentageEnabled\":100}");
+    assert_string_equal(entry(f, 3)->config_json, "{\"users\":[\"u:{SHA}x\"]}");
+}
+
+static void
+test_plan_api_key_selector_adds_sorted_matching_secret_names(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "all"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_string_equal(entry(f, 4)->config_json,
+                        "{\"keySources\":[{\"header\":\"x-api-key\"}],"
+                        "\"secretSelector\":{\"matchLabels\":{\"team\":"
+                        "\"api\"}},\"gwfSelectedSecrets\":[\"keys-a\","
+                        "\"keys-b\"]}");
+}
+
+static void
+test_plan_api_key_selector_takes_secrets_of_the_policy_namespace(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "team/keys"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 1);
+    assert_string_equal(entry(f, 0)->config_json,
+                        "{\"secretSelector\":{\"matchLabels\":{\"team\":"
+                        "\"api\"}},\"gwfSelectedSecrets\":[\"team-keys\"]}");
+}
+
+static void
+test_plan_api_key_selector_matching_nothing_gives_an_empty_list(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "keys-none"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 1);
+    assert_string_equal(entry(f, 0)->config_json,
+                        "{\"secretSelector\":{\"matchLabels\":{\"team\":"
+                        "\"nobody\"}},\"gwfSelectedSecrets\":[]}");
+}
+
+static void
+test_plan_api_key_secret_ref_config_has_no_selected_secrets(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "keys-by-ref"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 1);
+    assert_entry(entry(f, 0), "api_key_auth", "keys-by-ref", "spec.apiKeyAuth");
+    assert_string_equal(entry(f, 0)->config_json,
+                        "{\"secretRef\":{\"name\":\"keys-a\"}}");
+}
+
+static void
+test_plan_api_key_selector_refuses_an_invalid_selected_secret(void **state)
+{
+    fixture *f = *state;
+    const char text[] = "kind: Secret\napiVersion: v1\n"
+                        "metadata: {name: keys-c, labels: {team: api}}\n"
+                        "data: {k: \"not base64!\"}\n";
+    assert_int_equal(gwf_manifests_load_buffer(f->m, "late.yaml", text,
+                                               strlen(text), &f->diag),
+                     0);
+    gwf_plan_request req = {.policy = "all"};
+    assert_int_not_equal(plan(f, &req), 0);
+    assert_diag(&f->diag, "late.yaml:", "Secret default/keys-c", "data.k");
+    assert_int_equal(f->plan.count, 0);
+}
+
+static void
+test_plan_disabled_cors_basic_and_api_key_add_no_entry(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {.policy = "all-off"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 0);
+}
+
+static void
+test_plan_field_policies_give_each_new_field_from_its_policy(void **state)
+{
+    fixture *f = *state;
+    gwf_plan_request req = {0};
+    req.field_policies[GWF_PF_CORS] = "all-off"; /* disabled: nothing */
+    req.field_policies[GWF_PF_CSRF] = "all";
+    req.field_policies[GWF_PF_API_KEY_AUTH] = "keys-by-ref";
+    req.field_policies[GWF_PF_EXT_AUTH] = "pol";
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 3);
+    assert_entry(entry(f, 0), "csrf", "all", "spec.csrf");
+    assert_entry(entry(f, 1), "api_key_auth", "keys-by-ref", "spec.apiKeyAuth");
+    assert_entry(entry(f, 2), "ext_authz", "authz", "spec.extAuth");
+}
+
+static void
+test_policy_field_names_are_in_chain_order_and_parse_back(void **state)
+{
+    (void)state;
+    static const char *const want[GWF_PF_COUNT] = {
+        "cors",       "csrf",    "jwtAuth",         "basicAuth",
+        "apiKeyAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
+    for (size_t i = 0; i < GWF_PF_COUNT; i++) {
+        assert_string_equal(gwf_policy_field_name((gwf_policy_field)i),
+                            want[i]);
+        assert_int_equal(gwf_policy_field_parse(want[i], strlen(want[i])), i);
+    }
+    assert_null(gwf_policy_field_name(GWF_PF_COUNT));
+    assert_int_equal(gwf_policy_field_parse("corsx", 4), GWF_PF_CORS);
+    assert_int_equal(gwf_policy_field_parse("rbac", 4), GWF_PF_COUNT);
+}
+
+/* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
 static void
@@ -520,6 +719,17 @@ main(void)
         T(test_plan_disabled_ext_auth_adds_no_entry),
         T(test_plan_policy_in_a_namespace_resolves_its_refs_there),
         T(test_plan_empty_request_is_an_empty_chain),
+        T(test_plan_orders_cors_csrf_authn_authz_then_rate_limits),
+        T(test_plan_cors_config_is_the_field_as_written_without_route_part),
+        T(test_plan_csrf_and_basic_auth_configs_are_the_fields_as_written),
+        T(test_plan_api_key_selector_adds_sorted_matching_secret_names),
+        T(test_plan_api_key_selector_takes_secrets_of_the_policy_namespace),
+        T(test_plan_api_key_selector_matching_nothing_gives_an_empty_list),
+        T(test_plan_api_key_secret_ref_config_has_no_selected_secrets),
+        T(test_plan_api_key_selector_refuses_an_invalid_selected_secret),
+        T(test_plan_disabled_cors_basic_and_api_key_add_no_entry),
+        T(test_plan_field_policies_give_each_new_field_from_its_policy),
+        T(test_policy_field_names_are_in_chain_order_and_parse_back),
         T(test_plan_missing_policy_is_named),
         T(test_plan_missing_extension_direct_response_and_backend_are_named),
         T(test_plan_request_ref_of_the_wrong_kind_is_not_found),

@@ -1391,7 +1391,8 @@ def special_headers_removed_on_request_and_response():
 
 def _policies_for_field_tests():
     """Policy `both`: a local limit of 1 and an ext-authz whose server is
-    down (every check answers 503); policy `cors`: a field gwf lacks."""
+    down (every check answers 503); policy `tf`: a field gwf lacks
+    (transformation)."""
     return {"p.yaml": [
         {"apiVersion": "gateway.kgateway.dev/v1alpha1",
          "kind": "Backend", "metadata": {"name": "dead"},
@@ -1406,8 +1407,8 @@ def _policies_for_field_tests():
                   "rateLimit": {"local": {"tokenBucket": {
                       "maxTokens": 1, "fillInterval": "100s"}}}}},
         {"apiVersion": "gateway.kgateway.dev/v1alpha1",
-         "kind": "TrafficPolicy", "metadata": {"name": "cors"},
-         "spec": {"cors": {"allowOrigins": ["*"]}}},
+         "kind": "TrafficPolicy", "metadata": {"name": "tf"},
+         "spec": {"transformation": {"request": {}}}},
     ]}
 
 
@@ -1451,8 +1452,9 @@ def manifests_check_referenced_ignores_documents_no_chain_uses():
     ngx = Nginx(server(proxied("/", "gwf_policy default/both "
                                     "rateLimit.local")), manifests)
     res = ngx.test_config()
-    check(res.returncode != 0 and "spec.cors" in res.stderr + res.stdout,
-          "nginx -t should refuse the unused cors policy by default:\n%s"
+    check(res.returncode != 0 and
+          "spec.transformation" in res.stderr + res.stdout,
+          "nginx -t should refuse the unused tf policy by default:\n%s"
           % (res.stderr + res.stdout))
     ngx.discard()
     with Upstream() as up, Nginx(server(

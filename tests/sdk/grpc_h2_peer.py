@@ -31,6 +31,9 @@ Modes (what each request stream gets, once its request has ended):
               the stream (no grpc-status)
   contflood   HEADERS without END_HEADERS, then CONTINUATION frames full
               of header fields for 2 s
+  noread      SETTINGS with the largest windows (and a WINDOW_UPDATE of
+              the connection's), then never reads: with a small receive
+              buffer, the client's writes soon block
 """
 import socket
 import struct
@@ -141,6 +144,13 @@ def answer(conn, sid, body, first_conn):
 
 def serve(conn, first_conn):
     bump("accepts")
+    if MODE == "noread":
+        # INITIAL_WINDOW_SIZE 2^31-1: flow control never stops the client,
+        # only the socket does
+        send(conn, frame(4, 0, 0, struct.pack(">HI", 4, 0x7fffffff)) +
+             frame(8, 0, 0, struct.pack(">I", 0x7fffffff - 65535)))
+        threading.Event().wait()
+        return
     if MODE == "garbage":
         send(conn, b"HTTP/1.1 400 Bad Request\r\n\r\n")
     elif MODE != "nosettings":
@@ -232,6 +242,8 @@ def ended(conn, sid, bodies, first_conn):
 def main():
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if MODE == "noread":
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     srv.bind(("127.0.0.1", 0))
     srv.listen(128)
     with open(STATS, "w") as f:

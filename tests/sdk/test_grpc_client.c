@@ -754,6 +754,66 @@ test_refused_connection_is_a_retryable_error(void **state)
     gwf_grpc_peer_free(gp);
 }
 
+/* A peer that takes the connection and its calls' first bytes, then
+ * never reads again: the calls' bodies (2 MiB each, 10 of them: more
+ * than loopback's socket buffers hold) stay the caller's, the client
+ * holds at most its write buffer and one frame, every call ends at its
+ * deadline with GWF_GRPC_DEADLINE, and the connection, retired by
+ * them, is closed with its unsent bytes once the last one ended. */
+static void
+test_peer_that_stops_reading_keeps_the_buffer_bounded(void **state)
+{
+    enum { CALLS = 10, BODY = 2 * 1024 * 1024 };
+    const size_t bound = GWF_GRPC_WRITE_BUFFER + 16384 + 9 + 512;
+    world *w = world_new("noread", 0);
+    outcome_t o[CALLS] = {0};
+    uint8_t *body = calloc(1, BODY);
+    size_t most = 0;
+    int done = 0;
+    int64_t began = poll_host_now_ns();
+
+    (void)state;
+    assert_non_null(body);
+    body[1] = (uint8_t)((BODY - 5) >> 24); /* one message: the prefix */
+    body[2] = (uint8_t)((BODY - 5) >> 16);
+    for (int i = 0; i < CALLS; i++)
+        assert_non_null(gwf_grpc_call_start(w->client, "/t.S/M", body, BODY,
+                                            400 * (uint64_t)NS_PER_MS,
+                                            on_result, &o[i]));
+    while (done < CALLS && poll_host_now_ns() - began < 3000 * NS_PER_MS) {
+        size_t now;
+
+        poll_host_turn(&w->h, 5);
+        now = gwf_grpc_client_buffered(w->client);
+        if (now > most)
+            most = now;
+        done = 0;
+        for (int i = 0; i < CALLS; i++)
+            done += o[i].done;
+    }
+    for (int i = 0; i < CALLS; i++) {
+        assert_int_equal(o[i].done, 1);
+        assert_int_equal(o[i].outcome, GWF_GRPC_DEADLINE);
+        assert_int_equal(o[i].retryable, 0);
+        assert_string_equal(o[i].error,
+                            "the gRPC peer did not answer before the "
+                            "deadline");
+    }
+    /* by its deadline, not later (the loop turns every 5 ms) */
+    assert_true(poll_host_now_ns() - began < 700 * NS_PER_MS);
+    /* the writes did block (something was held), within the bound */
+    assert_true(most > 0);
+    assert_true(most <= bound);
+    /* retired by the failed calls, closed with them: nothing left */
+    assert_int_equal(gwf_grpc_client_connections(w->client), 0);
+    assert_int_equal(gwf_grpc_client_buffered(w->client), 0);
+    assert_int_equal(poll_host_live_watches(&w->h), 0);
+    assert_int_equal(poll_host_armed_timers(&w->h), 0);
+    assert_int_equal(peer_stat(&w->peer, "accepts"), 1);
+    world_free(w);
+    free(body);
+}
+
 static void
 test_unresolvable_name_is_refused_at_config_time(void **state)
 {
@@ -808,6 +868,7 @@ main(void)
         cmocka_unit_test(test_header_flood_fails_the_call_quickly),
         cmocka_unit_test(test_interim_grpc_status_is_not_the_answer),
         cmocka_unit_test(test_refused_connection_is_a_retryable_error),
+        cmocka_unit_test(test_peer_that_stops_reading_keeps_the_buffer_bounded),
         cmocka_unit_test(test_unresolvable_name_is_refused_at_config_time),
     };
     signal(SIGPIPE, SIG_IGN);

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 3
+#define GWF_ABI_VERSION_MINOR 4
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -628,6 +628,40 @@ struct gwf_host {
      * metric_series_add; GWF_ERR_BAD_ARGUMENT for a counter. */
     gwf_status (*metric_series_set)(gwf_instance *inst, uint64_t series,
                                     double value);
+
+    /* -- Added in 0.4: prepared local replies -----------------------------
+     *
+     * send_local_reply checks a reply's headers and copies the reply on
+     * every call. A reply that is the same every time (a DirectResponse,
+     * a fixed 401 or 429) can be prepared once, at config time: the host
+     * checks it then, keeps its own copy in the form the data plane
+     * sends, and answers a stream with it by handle. What the client and
+     * the plugins before this one see is exactly what send_local_reply
+     * with the same arguments gives. A handle is the preparing
+     * instance's: another instance passing it is refused. Check for these
+     * slots with GWF_HAS_FIELD(host, gwf_host, send_prepared_reply) and
+     * non-NULL pointers; on an older host, use send_local_reply. */
+
+    /* [main] Check and keep a reply, as send_local_reply would send it
+     * (same rules for `status`, the headers, body and `details`; all
+     * copied), and give its handle in `*reply` (never 0). Only from
+     * config_create or route_config_create (GWF_ERR_WRONG_PHASE
+     * elsewhere). The handle is valid while `inst` is configured: once
+     * its config is destroyed (config_destroy, or a config_create that
+     * failed), send_prepared_reply refuses it. GWF_OK;
+     * GWF_ERR_BAD_ARGUMENT for what send_local_reply would refuse or a
+     * NULL `reply`; GWF_ERR_NO_MEMORY (also: more than 4096 replies for
+     * one instance). */
+    gwf_status (*reply_prepare)(gwf_instance *inst, uint32_t status,
+                                const gwf_header *headers, size_t header_count,
+                                const char *body, size_t body_len,
+                                const char *details, uint64_t *reply);
+    /* [worker] Answer the client now with prepared reply `reply`: as
+     * send_local_reply, with the same phases, results and dead handle
+     * afterwards, and GWF_ERR_BAD_ARGUMENT for a handle this stream's
+     * instance did not prepare. Sends without checking or copying
+     * anything per call. */
+    gwf_status (*send_prepared_reply)(gwf_stream *s, uint64_t reply);
 };
 
 /* ------------------------------------------------------------------------

@@ -28,7 +28,8 @@
  *
  * What goes on the wire for one call: HEADERS (:method POST, :scheme
  * http, :path, :authority, content-type application/grpc, te trailers,
- * grpc-timeout from the deadline), then the message in DATA with
+ * grpc-timeout: the time left to the deadline, rounded up to the
+ * millisecond), then the message in DATA with
  * END_STREAM. What counts as an answer: a :status 200 response whose
  * grpc-status arrives in trailers after at most one whole message, or in
  * a trailers-only response (no message). Anything else is a failure of
@@ -53,13 +54,15 @@
  * peer's first SETTINGS (a peer that accepts and never speaks HTTP/2
  * fails the calls then, before their deadlines). Bytes to write are
  * bounded: when the peer stops reading, the client stops producing
- * frames (what it holds is what nghttp2 queued for the calls in flight,
- * which the calls' deadlines end). Idle connections stay open until the
- * peer closes them or the client is freed; an idle connection is not
- * watched (a host counts a watch as work in flight, and a worker with
- * nothing to do must show none), so what the peer sent meanwhile (its
- * close, a GOAWAY) is read just before the connection takes a new call:
- * a connection the peer closed while idle is replaced, not failed.
+ * frames (it holds GWF_GRPC_WRITE_BUFFER bytes and one frame at most,
+ * gwf_grpc_client_buffered; the calls' deadlines end the calls, and the
+ * connection they retired closes with the last of them). The deadlines
+ * of all calls share one host timer, armed for the earliest. Idle connections
+ * stay open until the peer closes them or the client is freed; an idle
+ * connection is not watched (a host counts a watch as work in flight, and a
+ * worker with nothing to do must show none), so what the peer sent meanwhile
+ * (its close, a GOAWAY) is read just before the connection takes a new call: a
+ * connection the peer closed while idle is replaced, not failed.
  *
  * Callbacks run from host callbacks of the worker (fd watches, timers),
  * never from inside gwf_grpc_call_start or gwf_grpc_call_cancel, and
@@ -89,6 +92,8 @@ extern "C" {
 /* The answer's message may be at most this long unless the peer was
  * created with another limit. */
 #define GWF_GRPC_DEFAULT_MAX_MESSAGE (4u * 1024 * 1024)
+/* What a connection gathers for one write (gwf_grpc_client_buffered). */
+#define GWF_GRPC_WRITE_BUFFER (32 * 1024)
 /* connect_timeout_ns when 0 is given. */
 #define GWF_GRPC_DEFAULT_CONNECT_TIMEOUT_NS (UINT64_C(1000000000))
 /* Most addresses of a name kept. */
@@ -142,6 +147,14 @@ void gwf_grpc_client_free(gwf_grpc_client *client);
 /* Connections open (connecting or connected) now: what the tests and
  * metrics look at. */
 size_t gwf_grpc_client_connections(const gwf_grpc_client *client);
+/* Bytes framed for the peer and not yet taken by the socket, over all
+ * the client's connections. A connection whose peer stops reading stops
+ * framing more once it holds GWF_GRPC_WRITE_BUFFER bytes: it holds at
+ * most that plus the last frame framed (a DATA frame: at most 16 KiB +
+ * 9; a HEADERS block: its call's path and authority and a few fixed
+ * fields), whatever the calls queued; their bodies stay the callers'
+ * (borrowed) until sent. */
+size_t gwf_grpc_client_buffered(const gwf_grpc_client *client);
 
 /* ---- calls -------------------------------------------------------------- */
 

@@ -240,6 +240,42 @@ test_body_is_sent_as_string_or_bytes(void **state)
     done(hb, res2);
 }
 
+/* A CheckRequest far above one byte of length at every level (60
+ * headers of 300 bytes, a 3000-byte body: lengths of 2 and 3 varint
+ * bytes) arrives whole: every header, a repeated one joined with ',' in
+ * the first one's place under its lowercase name, the body intact. */
+static void
+test_large_check_request_arrives_whole(void **state)
+{
+    gwf_test_host *h = host_with("{withRequestBody: {maxRequestBytes: 4096}, "
+                                 "grpcService: {backendRef: {name: authz}}}");
+    gwf_test_request *req = gwf_test_request_new("POST", "/allow");
+    gwf_test_result *res;
+    char name[16], value[301], body[3001];
+
+    (void)state;
+    memset(value, 'v', 300);
+    value[300] = '\0';
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof(name), "x-h%d", i);
+        gwf_test_request_header(req, name, value);
+    }
+    gwf_test_request_header(req, "X-Custom", "a");
+    gwf_test_request_header(req, "x-custom", "b");
+    for (int i = 0; i < 3000; i++)
+        body[i] = (char)('a' + i % 26);
+    body[3000] = '\0';
+    gwf_test_request_body(req, body, 3000);
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-grpc-custom"), "a,b");
+    assert_string_equal(upstream(res, "x-grpc-body"), body);
+    assert_non_null(strstr(upstream(res, "x-grpc-names"), "x-h0,"));
+    assert_non_null(strstr(upstream(res, "x-grpc-names"), "x-h59,"));
+    assert_null(strstr(upstream(res, "x-grpc-names"), "X-Custom"));
+    done(h, res);
+}
+
 /* A body cut at maxRequestBytes inside a character is cut back to the
  * whole characters: still a valid proto3 string, still checked. */
 static void
@@ -859,6 +895,7 @@ main(void)
         cmocka_unit_test(test_grpc_request_timeout_defaults_to_200ms),
         cmocka_unit_test(test_grpc_percentage_enabled_0_sends_no_check),
         cmocka_unit_test(test_route_pack_as_bytes_sends_raw_body),
+        cmocka_unit_test(test_large_check_request_arrives_whole),
         cmocka_unit_test(test_kgateway_percentage_enabled_manifest_works_as_is),
         cmocka_unit_test(test_ok_response_allows_and_sets_headers),
         cmocka_unit_test(test_ok_response_removes_and_appends_headers),

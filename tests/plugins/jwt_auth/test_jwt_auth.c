@@ -564,6 +564,144 @@ test_client_supplied_claim_header_is_removed(void **state)
     gwf_test_host_free(h);
 }
 
+/* A request with `name`'s token and the client's own `header` values
+ * (NULL-terminated). */
+static gwf_test_request *
+bearer_with_headers(const char *name, const char *header,
+                    const char *const *values)
+{
+    char value[4096];
+    gwf_test_request *req;
+
+    snprintf(value, sizeof(value), "Bearer %s", token(name));
+    req = request_with("authorization", value);
+    for (size_t i = 0; values[i]; i++)
+        gwf_test_request_header(req, header, values[i]);
+    return req;
+}
+
+static void
+test_forged_claim_header_is_replaced_by_the_claim(void **state)
+{
+    static const char *const forged[] = {"admin", "root", NULL};
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res;
+
+    (void)state;
+    /* Twice: verified, then from the cache. */
+    for (int i = 0; i < 2; i++) {
+        res = run(h, bearer_with_headers("RS256", "X-Sub", forged));
+        assert_forwarded(res);
+        assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+        assert_null(gwf_test_upstream_header(res, "x-sub", 1));
+        gwf_test_result_free(res);
+    }
+    gwf_test_host_free(h);
+}
+
+static void
+test_forged_header_of_a_claim_the_token_lacks_is_removed(void **state)
+{
+    static const char *const forged[] = {"yes", NULL};
+    gwf_test_host *h =
+        host_with("{\"claimsToHeaders\": [{\"name\": \"nothere\", "
+                  "\"header\": \"x-nothere\"}]}",
+                  NULL);
+    gwf_test_result *res =
+        run(h, bearer_with_headers("RS256", "x-nothere", forged));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_null(gwf_test_upstream_header(res, "x-nothere", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_two_claims_copied_to_one_header_both_reach_it(void **state)
+{
+    static const char *const forged[] = {"forged", NULL};
+    gwf_test_host *h =
+        host_with("{\"claimsToHeaders\": [{\"name\": \"sub\", \"header\": "
+                  "\"x-id\"}, {\"name\": \"nothere\", \"header\": \"x-id\"}, "
+                  "{\"name\": \"org.team\", \"header\": \"X-Id\"}]}",
+                  NULL);
+    gwf_test_result *res = run(h, bearer_with_headers("RS256", "x-id", forged));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-id", 0), "alice");
+    assert_string_equal(gwf_test_upstream_header(res, "x-id", 1), "payments");
+    assert_null(gwf_test_upstream_header(res, "x-id", 2));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* Providers "other" (another issuer, claim headers `other_headers`) and
+ * then "main" (the base provider, x-sub and the rest). */
+static gwf_test_host *
+host_with_other_provider_first(const char *other_headers)
+{
+    char changes[512], *first, *second, *text;
+    json_t *spec, *spec2;
+    gwf_test_host *h;
+
+    snprintf(changes, sizeof(changes),
+             "{\"name\": \"other\", \"issuer\": "
+             "\"https://other.example\", \"claimsToHeaders\": %s}",
+             other_headers);
+    first = jwt_spec(changes, NULL);
+    second = jwt_spec(NULL, NULL);
+    spec = json_loads(first, 0, NULL);
+    spec2 = json_loads(second, 0, NULL);
+    json_array_extend(json_object_get(spec, "providers"),
+                      json_object_get(spec2, "providers"));
+    text = json_dumps(spec, JSON_COMPACT);
+    h = host_with_spec(text);
+    free(text);
+    free(first);
+    free(second);
+    json_decref(spec);
+    json_decref(spec2);
+    return h;
+}
+
+static void
+test_forged_header_of_a_provider_not_chosen_is_removed(void **state)
+{
+    static const char *const forged[] = {"forged", NULL};
+    gwf_test_host *h = host_with_other_provider_first(
+        "[{\"name\": \"sub\", \"header\": \"x-other\"}]");
+    gwf_test_result *res =
+        run(h, bearer_with_headers("RS256", "x-other", forged));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_true(gwf_test_log_contains(h, "value jwt_auth.provider type=0 "
+                                         "=main"));
+    assert_null(gwf_test_upstream_header(res, "x-other", 0));
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_header_shared_with_a_provider_not_chosen_keeps_the_claim(void **state)
+{
+    static const char *const forged[] = {"forged", NULL};
+    gwf_test_host *h = host_with_other_provider_first(
+        "[{\"name\": \"iss\", \"header\": \"X-SUB\"}]");
+    gwf_test_result *res =
+        run(h, bearer_with_headers("RS256", "x-sub", forged));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+    assert_null(gwf_test_upstream_header(res, "x-sub", 1));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 test_claim_with_crlf_is_not_copied_to_a_header(void **state)
 {
@@ -1590,6 +1728,14 @@ main(void)
         cmocka_unit_test(test_max_lifetime_rejects_longer_lived_token),
         cmocka_unit_test(test_claims_to_headers_copies_nested_and_array_claims),
         cmocka_unit_test(test_client_supplied_claim_header_is_removed),
+        cmocka_unit_test(test_forged_claim_header_is_replaced_by_the_claim),
+        cmocka_unit_test(
+            test_forged_header_of_a_claim_the_token_lacks_is_removed),
+        cmocka_unit_test(test_two_claims_copied_to_one_header_both_reach_it),
+        cmocka_unit_test(
+            test_forged_header_of_a_provider_not_chosen_is_removed),
+        cmocka_unit_test(
+            test_header_shared_with_a_provider_not_chosen_keeps_the_claim),
         cmocka_unit_test(test_claim_with_crlf_is_not_copied_to_a_header),
         cmocka_unit_test(test_claims_are_left_as_shared_stream_values),
         cmocka_unit_test(test_token_is_not_forwarded_by_default),

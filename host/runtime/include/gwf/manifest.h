@@ -6,8 +6,9 @@
  *
  *   GatewayExtension  one configured plugin instance (extAuth, rateLimit,
  *                     jwt, or a third-party plugin by name or path)
- *   TrafficPolicy     per-route use of extensions (jwtAuth, extAuth,
- *                     rateLimit.local / rateLimit.global)
+ *   TrafficPolicy     per-route plugins (cors, csrf, jwtAuth, basicAuth,
+ *                     apiKeyAuth, extAuth, rateLimit.local /
+ *                     rateLimit.global)
  *   DirectResponse    a fixed reply
  *   Backend           static hosts, or an AWS Lambda target
  *   Secret            (v1) data referenced by plugins
@@ -150,9 +151,10 @@ void gwf_doc_errorf(gwf_diag *d, const gwf_doc *doc, const char *field,
 /* Every pointer that is not char * points into the gwf_manifests and
  * lives as long as it does; the char * fields are owned by the plan. */
 typedef struct gwf_plan_entry {
-    /* Plugin to load by name ("ext_authz", "rate_limit", "jwt_auth",
-     * "direct_response", "lambda_signer" or spec.plugin.name), or NULL
-     * when plugin_path is set. */
+    /* Plugin to load by name ("cors", "csrf", "jwt_auth", "basic_auth",
+     * "api_key_auth", "ext_authz", "rate_limit", "direct_response",
+     * "lambda_signer" or spec.plugin.name), or NULL when plugin_path is
+     * set. */
     const char *plugin_name;
     /* spec.plugin.path made absolute against the directory of the
      * manifest file, or NULL. */
@@ -160,17 +162,22 @@ typedef struct gwf_plan_entry {
     /* The document whose node configures the plugin instance, the path
      * of that node in it ("spec.extAuth", "spec.rateLimit", "spec.jwt",
      * "spec.plugin.config", "spec" for a DirectResponse, "spec.aws" for a
-     * Backend, "spec.rateLimit.local" for a TrafficPolicy's local bucket)
-     * and its JSON text ("{}" when spec.plugin.config is absent;
-     * {"local": <node>} for the local bucket). */
+     * Backend, "spec.rateLimit.local" for a TrafficPolicy's local bucket,
+     * "spec.cors", "spec.csrf", "spec.basicAuth", "spec.apiKeyAuth" for
+     * those TrafficPolicy fields) and its JSON text ("{}" when
+     * spec.plugin.config is absent; {"local": <node>} for the local
+     * bucket; for apiKeyAuth with secretSelector, the node plus
+     * "gwfSelectedSecrets": the sorted names of the Secrets of the
+     * policy's namespace whose labels match). */
     const gwf_doc *config_doc;
     const char *config_field;
     char *config_json;
     /* Per-route config: the TrafficPolicy, the path of its node
      * ("spec.jwtAuth", "spec.extAuth", "spec.rateLimit.global") and its
      * JSON text. All three are NULL together when the entry has no
-     * per-route part (requested extensions, the local bucket, which is
-     * wholly configured by config_json, DirectResponse, Backend). */
+     * per-route part (requested extensions, the local bucket, cors,
+     * csrf, basicAuth, apiKeyAuth, which config_json configures wholly,
+     * DirectResponse, Backend). */
     const gwf_doc *route_doc;
     const char *route_field;
     char *route_json;
@@ -181,20 +188,35 @@ typedef struct gwf_plan {
     size_t count;
 } gwf_plan;
 
-/* The fields of a TrafficPolicy that become chain entries. */
+/* The fields of a TrafficPolicy that become chain entries, in chain
+ * order (Envoy's filter order as kgateway builds it: CORS, CSRF,
+ * authentication, authorization, rate limits; docs/manifests.md). */
 typedef enum gwf_policy_field {
+    GWF_PF_CORS,              /* spec.cors */
+    GWF_PF_CSRF,              /* spec.csrf */
     GWF_PF_JWT_AUTH,          /* spec.jwtAuth */
+    GWF_PF_BASIC_AUTH,        /* spec.basicAuth */
+    GWF_PF_API_KEY_AUTH,      /* spec.apiKeyAuth */
     GWF_PF_EXT_AUTH,          /* spec.extAuth */
     GWF_PF_RATE_LIMIT_LOCAL,  /* spec.rateLimit.local */
     GWF_PF_RATE_LIMIT_GLOBAL, /* spec.rateLimit.global */
     GWF_PF_COUNT
 } gwf_policy_field;
 
-/* "jwtAuth", "extAuth", "rateLimit.local", "rateLimit.global"; NULL
- * out of range. */
+/* "cors", "csrf", "jwtAuth", "basicAuth", "apiKeyAuth", "extAuth",
+ * "rateLimit.local", "rateLimit.global" (the path under spec); NULL out
+ * of range. */
 const char *gwf_policy_field_name(gwf_policy_field f);
 /* The field named `name` (len bytes), or GWF_PF_COUNT when none. */
 gwf_policy_field gwf_policy_field_parse(const char *name, size_t len);
+/* The node of field f in a TrafficPolicy's spec, or NULL when the spec
+ * does not set it. */
+const gwf_node *gwf_policy_field_node(const gwf_node *spec, gwf_policy_field f);
+/* Whether field f of `spec` is set only to switch it off: `disable`
+ * (cors, basicAuth, apiKeyAuth, jwtAuth, extAuth) or a rateLimit.local
+ * without tokenBucket. Such a field wins its field when merging and adds
+ * no plugin. */
+bool gwf_policy_field_off(const gwf_node *spec, gwf_policy_field f);
 
 typedef struct gwf_plan_request {
     const char *policy; /* TrafficPolicy ref or NULL */
@@ -202,9 +224,11 @@ typedef struct gwf_plan_request {
      * several levels): field f of the chain comes from the TrafficPolicy
      * field_policies[f] (a ref, or NULL: from `policy`, if given). A
      * field the named policy does not set adds nothing; a field it sets
-     * with `disable` (jwtAuth, extAuth) or without a tokenBucket
-     * (rateLimit.local) adds nothing either: that is how a more specific
-     * policy switches off what a broader one set. */
+     * with `disable` (cors, jwtAuth, basicAuth, apiKeyAuth, extAuth) or
+     * without a tokenBucket (rateLimit.local) adds nothing either: that
+     * is how a more specific policy switches off what a broader one set.
+     * csrf has no `disable` in kgateway: a policy setting it always adds
+     * a plugin. */
     const char *field_policies[GWF_PF_COUNT];
     const char *const *extensions; /* GatewayExtension refs of any type,
                                       spec.plugin included */
@@ -213,11 +237,12 @@ typedef struct gwf_plan_request {
     const char *backend;         /* Backend ref or NULL */
 } gwf_plan_request;
 
-/* Builds the chain for one route, in Envoy's filter-stage order:
- * jwtAuth, extAuth, rateLimit.local, rateLimit.global (from the policy,
- * or field by field from field_policies), the requested extensions in the given
- * order, the DirectResponse, the Backend (only an aws Backend adds an entry,
- * lambda_signer). A ref that does not resolve is an error such as
+/* Builds the chain for one route, in Envoy's filter-stage order: cors,
+ * csrf, jwtAuth, basicAuth, apiKeyAuth, extAuth, rateLimit.local,
+ * rateLimit.global (from the policy, or field by field from
+ * field_policies), the requested extensions in the given
+ * order, the DirectResponse, the Backend (only an aws Backend adds an
+ * entry, lambda_signer). A ref that does not resolve is an error such as
  * "TrafficPolicy default/foo not found". The documents involved are
  * checked again, so a plan is well-formed even without a prior
  * gwf_manifests_validate. On success returns 0 and fills *out (free it

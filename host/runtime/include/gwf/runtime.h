@@ -273,6 +273,16 @@ gwf_status gwf_stream_reply_header(const gwf_rt_stream *st, size_t index,
                                    gwf_view *name, gwf_view *value);
 gwf_view gwf_stream_reply_body(const gwf_rt_stream *st);
 const char *gwf_stream_reply_details(const gwf_rt_stream *st);
+/* When the reply is a prepared one (abi.h reply_prepare) sent as it
+ * was prepared, a slot that is the data plane's, one per prepared reply
+ * and as long-lived as the runtime: NULL until the data plane stores
+ * there what it built once for that reply (its own form of the headers),
+ * so that the next streams answering with it reuse it. The runtime never
+ * reads or frees it; the data plane frees what it stored, at the latest
+ * when it frees the runtime. Not locked: for a data plane whose workers
+ * are processes (nginx), or one that stores only from one thread.
+ * NULL for any other reply. */
+void **gwf_stream_reply_prepared_slot(const gwf_rt_stream *st);
 
 /* The stream is over (log phase): stream_complete on every plugin. Also
  * for aborted streams. Idempotent. */
