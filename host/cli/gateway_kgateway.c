@@ -14,11 +14,13 @@
  *
  * Then every location the emitter will write that runs a chain (the
  * merged TrafficPolicies of an entry, its DirectResponse or Lambda
- * Backend) is built by a runtime configured as nginx's will be
- * (gwf_manifests_check referenced): an entry reached by a policy that is
- * not Accepted, or whose chain the runtime refuses, answers 500 instead
- * (gw_entry.fixed_status). nginx -t then never fails on a policy, and
- * the rest of the Gateway keeps serving.
+ * Backend, its rule's CORS filter) is built by a runtime configured as
+ * nginx's will be (gwf_manifests_check referenced): an entry reached by a
+ * policy that is not Accepted, or whose chain the runtime refuses, answers
+ * 500 instead (gw_entry.fixed_status). nginx -t then never fails on a
+ * policy, and the rest of the Gateway keeps serving. A rule's CORS
+ * filter the cors plugin refuses makes its route PartiallyInvalid
+ * (UnsupportedValue), the message naming the filter's field path.
  */
 #define _GNU_SOURCE
 #include "gateway_cmd.h"
@@ -138,9 +140,17 @@ chain_builds(gwf_runtime *rt, gw_model *m, const gw_entry *e,
     const gwf_doc *dr = gw_filters_direct_response(&e->rule->filters);
     if (dr && !accepted(m, dr))
         return false;
-    char *refs_mem[GWF_PF_COUNT + 2] = {NULL};
+    char *refs_mem[GWF_PF_COUNT + 3] = {NULL};
     gwf_route_refs refs = {.route_name = "gwf gateway"};
     bool ok = true;
+    const gwf_doc *cors = e->rule->filters.cors_route;
+    if (cors && e->rule->filters.cors_field) {
+        ok = (refs.route_filter_route = refs_mem[GWF_PF_COUNT + 2] =
+                  ref_of(cors)) != NULL;
+        refs.route_filter_field = e->rule->filters.cors_field;
+    } else {
+        cors = NULL;
+    }
     for (size_t f = 0; set && f < GWF_PF_COUNT; f++)
         if (set->fields[f])
             ok = (refs.field_policies[f] = refs_mem[f] =
@@ -164,8 +174,16 @@ chain_builds(gwf_runtime *rt, gw_model *m, const gw_entry *e,
         }
         free(mine);
     }
+    char *mine = !ok && cors ? errors_of(&err, cors) : NULL;
+    char *message = NULL;
+    if (mine && asprintf(&message, "%s (the rule answers 500)", mine) >= 0) {
+        gw_model_route_condition(m, cors, "PartiallyInvalid", true,
+                                 "UnsupportedValue", message);
+        free(message);
+    }
+    free(mine);
     gwf_errors_free(&err);
-    for (size_t i = 0; i < GWF_PF_COUNT + 2; i++)
+    for (size_t i = 0; i < GWF_PF_COUNT + 3; i++)
         free(refs_mem[i]);
     return ok;
 }
@@ -198,7 +216,10 @@ judge_entries(gwf_runtime *rt, gw_model *m)
                 const gw_rule *r = e->rule;
                 if (r->fixed_status || e->fixed_status)
                     continue;
-                bool dr = gw_filters_direct_response(&r->filters) != NULL;
+                /* A DirectResponse or a CORS filter makes the entry's
+                 * chain its own, not its policy set's. */
+                bool dr = gw_filters_direct_response(&r->filters) != NULL ||
+                          r->filters.cors_field != NULL;
                 bool ok = true, marked = false;
                 if (e->policy) {
                     size_t s = e->policy->index;
@@ -243,6 +264,8 @@ gateway_kgateway_judge(const gateway_args *a, const gwf_manifests *m,
         const gwf_doc *doc = gwf_manifests_at(m, i);
         any = doc->kind && reported(doc->kind);
     }
+    for (size_t i = 0; i < model->rule_count && !any; i++)
+        any = model->rules[i]->filters.cors_field != NULL;
     if (!any)
         return 0;
     gwf_errors e = {0};

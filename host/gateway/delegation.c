@@ -554,6 +554,13 @@ inherit_filters(gw_build *b, gw_rule *r, const gw_rule *p, bool parent_first)
         if (!f->redirect && !f->rewrite)
             b->oom = true;
     }
+    /* The parent rule's CORS filter, when the child has none: the child
+     * runs the parent's (its node stays in the parent's document). */
+    if (pf->cors_field && (parent_first || !f->cors_field)) {
+        free(f->cors_field);
+        f->cors_route = pf->cors_route;
+        f->cors_field = gw_strdup(b, pf->cors_field);
+    }
     const gwf_doc *dr = gw_filters_direct_response(pf);
     if (dr && !gw_filters_direct_response(f)) {
         gw_extension_ref *x =

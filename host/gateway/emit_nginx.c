@@ -913,6 +913,27 @@ emit_policies(emitter *e, const gw_policy_set *set)
     }
 }
 
+/* A rule's CORS filter: the cors plugin configured with the filter's node
+ * of the HTTPRoute, in the cors place of the location's chain, where it
+ * wins over a TrafficPolicy's cors (docs/gateway.md). */
+static void
+emit_route_filter(emitter *e, const gw_rule *r)
+{
+    const gw_filters *f = &r->filters;
+    if (!f->cors_field || !f->cors_route)
+        return;
+    const gwf_doc *d = f->cors_route;
+    if (!is_dns_name(d->namespace_, false) || !is_dns_name(d->name, false)) {
+        fail(e, d, "metadata",
+             "an HTTPRoute with a CORS filter needs a namespace and name "
+             "made of [a-z0-9.-]");
+        return;
+    }
+    /* The path is gwf's own: spec.rules[N].filters[M].cors. */
+    fprintf(e->f, "            gwf_route_filter \"%s/%s\" \"%s\";\n",
+            d->namespace_, d->name, f->cors_field);
+}
+
 /* The location of a rule whose ExtensionRef names a DirectResponse: the
  * direct_response plugin answers (after the rule's policies); the
  * rule's response header filters still apply, as Envoy applies a
@@ -1269,6 +1290,7 @@ add_named_loc(emitter *e, const gw_rule *r, size_t match, long backend,
     e->f = mem;
     e->set = policy;
     emit_policies(e, policy);
+    emit_route_filter(e, r);
     if (backend == LOC_REDIRECT)
         emit_redirect_location(e, r, match);
     else if (backend == LOC_DIRECT_RESPONSE)
@@ -2085,8 +2107,8 @@ any_lambda(const gw_model *m)
 }
 
 /* Whether a location runs a plugin chain: a Lambda Backend, a
- * DirectResponse, a TrafficPolicy field a plugin runs (the fields nginx
- * does itself run none). */
+ * DirectResponse, a rule's CORS filter, a TrafficPolicy field a plugin
+ * runs (the fields nginx does itself run none). */
 static bool
 any_plugin(const gw_model *m)
 {
@@ -2097,7 +2119,8 @@ any_plugin(const gw_model *m)
             if (m->policy_sets[i]->fields[f])
                 return true;
     for (size_t i = 0; i < m->rule_count; i++)
-        if (gw_filters_direct_response(&m->rules[i]->filters))
+        if (gw_filters_direct_response(&m->rules[i]->filters) ||
+            m->rules[i]->filters.cors_field)
             return true;
     return false;
 }

@@ -137,6 +137,12 @@ typedef struct gw_filters {
     size_t mirror_count;
     gw_extension_ref *extensions;
     size_t extension_count;
+    /* A filter of type CORS (HTTPCORSFilter): the HTTPRoute that holds
+     * it and the path of its cors node ("spec.rules[0].filters[1].cors"),
+     * which the cors plugin reads as its config (gwf_route_filter);
+     * NULL when none. */
+    const gwf_doc *cors_route;
+    char *cors_field;
 } gw_filters;
 
 /* The DirectResponse an ExtensionRef of f names (the first), or NULL. */
@@ -220,7 +226,8 @@ typedef struct gw_rule {
      * resolved backendRef has a weight above 0 (none resolves, all
      * weights are 0, or there are no backendRefs) and the rule has
      * neither a redirect nor an ExtensionRef; and 500 whatever else it
-     * has when a filter is unsupported (CORS, ExternalAuth) or an
+     * has when a filter is unsupported (ExternalAuth, a CORS filter on a
+     * backendRef, a CORS filter the cors plugin refuses) or an
      * ExtensionRef names no document, as the spec says such a rule must
      * not be served without it. */
     int fixed_status;

@@ -14,13 +14,15 @@
  * What the spec treats at run time stays out of errors: a backendRef that
  * does not resolve keeps its weight with a NULL backend (its share of
  * traffic answers 500) and sets the route's ResolvedRefs; a rule with an
- * unsupported filter (CORS, ExternalAuth) or an ExtensionRef to nothing
- * answers 500 and the route is PartiallyInvalid; a rule with no backend to
- * send to and no redirect or extension answers 500.
+ * unsupported filter (ExternalAuth; CORS on a backendRef) or an
+ * ExtensionRef to nothing answers 500 and the route is PartiallyInvalid; a rule
+ * with no backend to send to and no redirect or extension answers 500.
  *
  * Header matches with the same name (case-insensitive), and query
  * matches with the same name, keep only the first, as the spec says.
  * A PathPrefix value loses its trailing '/' (the spec ignores it).
+ * A rule's CORS filter is kept as the path of its node: the cors plugin
+ * reads it from the document (gwf_route_filter, emit_nginx.c).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -68,6 +70,7 @@ gw_filters_free(gw_filters *f)
     }
     free(f->mirrors);
     free(f->extensions);
+    free(f->cors_field);
     memset(f, 0, sizeof(*f));
 }
 
@@ -605,8 +608,9 @@ gw_read_filters(gw_rd *r, const gwf_node *parent, const char *path, bool grpc,
         size_t t = 0;
         while (strcmp(http_types[t], type) != 0)
             t++;
-        /* Each of these may appear once per list (CEL). */
-        if (t <= 3 && seen[t]++) {
+        /* Each of these may appear once per list (CEL); CORS too (a
+         * second would be a second cors plugin). */
+        if ((t <= 3 || t == 6) && seen[t]++) {
             /* not read again: it would replace (and leak) the first */
             gw_rd_error(r, fp, "%s may appear only once", type);
             continue;
@@ -651,6 +655,14 @@ gw_read_filters(gw_rd *r, const gwf_node *parent, const char *path, bool grpc,
         case 5:
             if (!gw_read_extension_ref(r, body, fieldp, f, rt))
                 *unsupported = true;
+            break;
+        case 6:
+            /* The cors plugin checks the fields when the chain is built
+             * (gwf gateway's judgement, nginx -t); a filter it refuses
+             * fails its rule closed there, with this path. */
+            free(f->cors_field);
+            f->cors_route = r->doc;
+            f->cors_field = gw_strdup(r->b, fieldp);
             break;
         default:
             *unsupported = true;
@@ -729,6 +741,17 @@ gw_read_backend_refs(gw_rd *r, const gwf_node *rn, const char *path,
         if (reason)
             gw_route_ref_problem(r->b, rt, reason, msg);
         gw_read_filters(r, e, ip, rt->grpc, &br->filters, rt, unsupported);
+        if (br->filters.cors_field) {
+            *unsupported = true;
+            gw_route_unsupported(
+                r->b, rt,
+                gw_printf(r->b,
+                          "%s.filters: a CORS filter on a backendRef is "
+                          "not applied (CORS runs before the backend is "
+                          "chosen): the rule answers 500 rather than run "
+                          "without it",
+                          ip));
+        }
         if (br->filters.extension_count) {
             /* kgateway applies its policies per route rule, not per
              * backendRef: one here cannot be honoured. */

@@ -90,6 +90,35 @@ gw_model_object_condition(gw_model *m, const gwf_doc *doc, const char *type,
     return 0;
 }
 
+int
+gw_model_route_condition(gw_model *m, const gwf_doc *route, const char *type,
+                         bool status, const char *reason, const char *message)
+{
+    for (size_t i = 0; i < m->route_count; i++) {
+        if (m->routes[i].route != route)
+            continue;
+        for (size_t k = 0; k < m->routes[i].parent_count; k++) {
+            gw_conditions *cs = &m->routes[i].parents[k].conditions;
+            bool have = false;
+            for (size_t j = 0; j < cs->count && !have; j++)
+                have = strcmp(cs->items[j].type, type) == 0;
+            if (have)
+                continue; /* the first reason stays, as the reader's does */
+            char *copy = strdup(message ? message : "");
+            gw_condition *items =
+                copy ? realloc(cs->items, (cs->count + 1) * sizeof(*items))
+                     : NULL;
+            if (!items) {
+                free(copy);
+                return -1;
+            }
+            cs->items = items;
+            items[cs->count++] = (gw_condition){type, status, reason, copy};
+        }
+    }
+    return 0;
+}
+
 void
 gw_conditions_free(gw_conditions *c)
 {

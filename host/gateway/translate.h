@@ -70,6 +70,16 @@ int gw_model_object_condition(gw_model *m, const gwf_doc *doc, const char *type,
                               bool status, const char *reason,
                               const char *message);
 
+/* Adds a condition to route `route` (an HTTPRoute or GRPCRoute) for
+ * each of its parents that has none of that type yet (the first reason
+ * stays, as the reader's PartiallyInvalid does): how the data plane's
+ * judgement marks a rule it fails closed (a CORS filter the cors plugin
+ * refuses). `type` and `reason` must be static strings; `message` is
+ * copied. Returns 0, or -1 when memory ran out. */
+int gw_model_route_condition(gw_model *m, const gwf_doc *route,
+                             const char *type, bool status, const char *reason,
+                             const char *message);
+
 /* Every object of m with a Gateway API status (GatewayClasses of our
  * classes, their Gateways, the routes that name them), as a JSON
  * document {"apiVersion": "v1", "kind": "List", "items": [...]}, each

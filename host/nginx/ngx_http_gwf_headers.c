@@ -7,7 +7,9 @@
  * headers by name many times per request, so each message has an index
  * by name (valid for one epoch, see gwf_ngx_epoch) that makes every
  * operation O(1) amortised plus the values of that one name, and every
- * write keeps nginx's own fields right.
+ * write keeps nginx's own fields right. The first two reads of a request
+ * header in an epoch scan the list instead (HDR_SCANS): most plugins read
+ * one or two headers per request, and building the index hashes them all.
  */
 #include "ngx_http_gwf_module.h"
 
@@ -354,6 +356,28 @@ hdr_get(hdr_index_t *idx, const char *name, size_t len, size_t index)
  * Request headers as gwf_message_ops
  * --------------------------------------------------------------------- */
 
+/* Lookups a stale index is not rebuilt for: rebuilding hashes every
+ * header of the request, while a plugin that reads one or two headers
+ * per request (an Authorization, an API key) needs a pass over the list
+ * each. From the next lookup in the same epoch on, the index pays. */
+#define HDR_SCANS 2
+
+/* The index-th live element of `list` named `name`, or NULL: the answer
+ * the index would give, by a pass over the list. */
+static ngx_table_elt_t *
+list_find(ngx_list_t *list, const char *name, size_t len, size_t index)
+{
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++)
+            if (h[i].hash != 0 && h[i].key.len == len &&
+                hdr_same(h[i].key.data, (const u_char *)name, len) &&
+                index-- == 0)
+                return &h[i];
+    }
+    return NULL;
+}
+
 static gwf_status
 req_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
         gwf_view *v)
@@ -385,10 +409,24 @@ req_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
         }
         return GWF_OK;
     }
-    hdr_index_t *idx = hdr_index(m);
+    ngx_table_elt_t *h;
+    hdr_index_t *idx = &m->index;
+    if (idx->epoch != gwf_ngx_epoch || idx->list != msg_list(m)) {
+        if (m->scan_epoch != gwf_ngx_epoch) {
+            m->scan_epoch = gwf_ngx_epoch;
+            m->scans = 0;
+        }
+        if (m->scans < HDR_SCANS) {
+            m->scans++;
+            h = list_find(msg_list(m), name, len, index);
+            goto found;
+        }
+    }
+    idx = hdr_index(m);
     if (!idx)
         return GWF_ERR_NO_MEMORY;
-    ngx_table_elt_t *h = hdr_get(idx, name, len, index);
+    h = hdr_get(idx, name, len, index);
+found:
     if (!h)
         return GWF_ERR_NOT_FOUND;
     v->ptr = (const char *)h->value.data;

@@ -7,10 +7,10 @@
  *
  *   configuration  gwf_manifests / gwf_plugin_path at http level, and per
  *                  location gwf_policy, gwf_extension, gwf_direct_response,
- *                  gwf_backend and the route directives (gwf_route and
- *                  the route actions: route.c, route_actions.c).
- *                  Chains are built while nginx reads its
- *                  configuration (in the master), so `nginx -t` reports a
+ *                  gwf_backend, gwf_route_filter and the route
+ *                  directives (gwf_route and the route actions: route.c,
+ *                  route_actions.c). Chains are built while nginx reads
+ *                  its configuration (in the master), so `nginx -t` reports a
  *                  bad manifest, an unknown reference or a plugin that does
  *                  not load with the runtime's own message, and a reload
  *                  with bad manifests leaves the old configuration serving.
@@ -47,6 +47,8 @@ static char *ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                          void *child);
 static char *ngx_http_gwf_manifests(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf);
+static char *ngx_http_gwf_route_filter(ngx_conf_t *cf, ngx_command_t *cmd,
+                                       void *conf);
 static char *ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd,
                                  void *conf);
 static char *ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -89,6 +91,8 @@ static ngx_command_t ngx_http_gwf_commands[] = {
      NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      ngx_http_gwf_route_ref, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_gwf_loc_conf_t, backend), NULL},
+    {ngx_string("gwf_route_filter"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE2,
+     ngx_http_gwf_route_filter, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("gwf_extension"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE1,
@@ -246,7 +250,7 @@ ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* gwf_policy REF;             every field of the TrafficPolicy REF
  * gwf_policy REF FIELD...;    only those fields (cors, csrf, jwtAuth,
- *                             basicAuth, apiKeyAuth, extAuth,
+ *                             basicAuth, apiKeyAuth, rbac, extAuth,
  *                             rateLimit.local, rateLimit.global), so that
  *                             several policies, each giving its fields,
  *                             make one chain (kgateway's merging). */
@@ -270,7 +274,7 @@ ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "gwf_policy: unknown field \"%V\" (expected "
                                "cors, csrf, jwtAuth, basicAuth, apiKeyAuth, "
-                               "extAuth, rateLimit.local or "
+                               "rbac, extAuth, rateLimit.local or "
                                "rateLimit.global)",
                                &args[i]);
             return NGX_CONF_ERROR;
@@ -284,6 +288,29 @@ ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         lcf->field_policies[f] = args[1];
     }
     lcf->policy_set = 1;
+    if (!lcf->line) {
+        lcf->file = cf->conf_file->file.name;
+        lcf->line = cf->conf_file->line;
+    }
+    return NGX_CONF_OK;
+}
+
+/* gwf_route_filter "NS/ROUTE" "spec.rules[N].filters[M].cors";  an
+ * HTTPRoute rule's CORS filter: the cors plugin configured with that node
+ * of the HTTPRoute document, in the cors place of the chain (it wins over
+ * a TrafficPolicy's cors). The runtime checks both arguments. */
+static char *
+ngx_http_gwf_route_filter(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gwf_loc_conf_t *lcf = conf;
+    ngx_str_t *args = cf->args->elts;
+    (void)cmd;
+    if (lcf->route_filter_route.data)
+        return "is duplicate";
+    if (args[1].len == 0 || args[2].len == 0)
+        return "needs an HTTPRoute reference and a field path";
+    lcf->route_filter_route = args[1];
+    lcf->route_filter_field = args[2];
     if (!lcf->line) {
         lcf->file = cf->conf_file->file.name;
         lcf->line = cf->conf_file->line;
@@ -386,6 +413,10 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         any_field = any_field || conf->field_policies[i].len;
     ngx_conf_merge_str_value(conf->direct_response, prev->direct_response, "");
     ngx_conf_merge_str_value(conf->backend, prev->backend, "");
+    if (!conf->route_filter_route.data) {
+        conf->route_filter_route = prev->route_filter_route;
+        conf->route_filter_field = prev->route_filter_field;
+    }
     ngx_conf_merge_ptr_value(conf->extensions, prev->extensions, NULL);
     ngx_conf_merge_value(conf->metrics, prev->metrics, 0);
     if (!conf->routes)
@@ -398,7 +429,8 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (!conf->policy.len && !any_field && !conf->direct_response.len &&
-        !conf->backend.len && !conf->extensions)
+        !conf->backend.len && !conf->extensions &&
+        !conf->route_filter_route.len)
         return NGX_CONF_OK;
 
     ngx_http_gwf_main_conf_t *mcf =
@@ -406,7 +438,8 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (!mcf->rt) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "gwf: a gwf_policy, gwf_extension, "
-                           "gwf_direct_response or gwf_backend needs "
+                           "gwf_direct_response, gwf_backend or "
+                           "gwf_route_filter needs "
                            "gwf_manifests in the http block");
         return NGX_CONF_ERROR;
     }
@@ -431,6 +464,12 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         .backend = conf->backend.len ? cstr(cf->pool, &conf->backend) : NULL,
         .route_name = clcf->name.len ? cstr(cf->pool, &clcf->name) : "server",
     };
+    if (conf->route_filter_route.len &&
+        (!(refs.route_filter_route =
+               cstr(cf->pool, &conf->route_filter_route)) ||
+         !(refs.route_filter_field =
+               cstr(cf->pool, &conf->route_filter_field))))
+        return NGX_CONF_ERROR;
     for (size_t i = 0; i < GWF_PF_COUNT; i++)
         if (conf->field_policies[i].len &&
             !(refs.field_policies[i] =

@@ -57,6 +57,9 @@ typedef struct {
     ngx_flag_t policy_set;
     ngx_str_t direct_response;
     ngx_str_t backend;
+    /* gwf_route_filter ROUTE FIELD: an HTTPRoute rule's CORS filter. */
+    ngx_str_t route_filter_route;
+    ngx_str_t route_filter_field;
     ngx_array_t *extensions; /* ngx_str_t */
     ngx_flag_t metrics;
     /* Where the first gwf route directive of this block is, so an error
@@ -120,6 +123,10 @@ typedef struct {
     ngx_http_request_t *r;
     ngx_uint_t is_response;
     hdr_index_t index;
+    /* Lookups served by scanning the list while the index is stale,
+     * in epoch scan_epoch (headers.c, req_get). */
+    ngx_uint_t scan_epoch;
+    ngx_uint_t scans;
 } ngx_http_gwf_msg_t;
 
 /* One request's state. */

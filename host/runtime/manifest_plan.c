@@ -148,8 +148,8 @@ plan_policy_ref(planner *p, const gwf_doc *policy, const char *field,
 /* In chain order (manifest.h); each is also the field's path under
  * spec. */
 static const char *const policy_field_names[GWF_PF_COUNT] = {
-    "cors",       "csrf",    "jwtAuth",         "basicAuth",
-    "apiKeyAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
+    "cors", "csrf",    "jwtAuth",         "basicAuth",       "apiKeyAuth",
+    "rbac", "extAuth", "rateLimit.local", "rateLimit.global"};
 
 const char *
 gwf_policy_field_name(gwf_policy_field f)
@@ -189,6 +189,7 @@ gwf_policy_field_off(const gwf_node *spec, gwf_policy_field f)
     case GWF_PF_RATE_LIMIT_LOCAL:
         return manifest_local_rate_limit_off(n);
     case GWF_PF_CSRF:              /* kgateway's CSRFPolicy has no disable */
+    case GWF_PF_RBAC:              /* nor has Authorization */
     case GWF_PF_RATE_LIMIT_GLOBAL: /* nor has the global limit */
         return false;
     default:
@@ -339,6 +340,9 @@ plan_policy_field(planner *p, const gwf_doc *policy, gwf_policy_field f)
     case GWF_PF_API_KEY_AUTH:
         plan_field_plugin(p, policy, "api_key_auth", "spec.apiKeyAuth");
         break;
+    case GWF_PF_RBAC:
+        plan_field_plugin(p, policy, "rbac", "spec.rbac");
+        break;
     case GWF_PF_EXT_AUTH:
         plan_policy_ref(p, policy, "spec.extAuth", EXT_AUTH);
         break;
@@ -351,6 +355,70 @@ plan_policy_field(planner *p, const gwf_doc *policy, gwf_policy_field f)
     default:
         break;
     }
+}
+
+/* Whether `field` reads "spec.rules[N].filters[M].cors" (N, M decimal,
+ * no sign, no leading zero but "0"). */
+static bool
+route_filter_path_ok(const char *field)
+{
+    static const char *const parts[] = {"spec.rules[", "].filters[", "].cors"};
+    const char *s = field;
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(parts[i]);
+        if (strncmp(s, parts[i], n) != 0)
+            return false;
+        s += n;
+        if (i == 2)
+            break;
+        size_t digits = strspn(s, "0123456789");
+        if (digits == 0 || digits > 6 || (s[0] == '0' && digits > 1))
+            return false;
+        s += digits;
+    }
+    return *s == '\0';
+}
+
+/* An HTTPRoute rule's CORS filter (gwf_plan_request.route_filter_*):
+ * the cors plugin configured with the filter's node, which the plugin
+ * checks field by field (its errors name the HTTPRoute and the path). */
+static void
+plan_route_filter(planner *p, const char *route, const char *field)
+{
+    const gwf_doc *doc = plan_resolve(p, "HTTPRoute", route);
+    if (!doc)
+        return;
+    char type_path[64];
+    size_t len = strlen(field);
+    if (!route_filter_path_ok(field) || len - 5 >= sizeof(type_path)) {
+        gwf_doc_errorf(p->d, doc, NULL,
+                       "a route filter must be named "
+                       "spec.rules[N].filters[M].cors");
+        return;
+    }
+    memcpy(type_path, field, len - 5);
+    memcpy(type_path + len - 5, ".type", 6);
+    const char *type =
+        manifest_plain_string(gwf_node_find(doc->root, type_path, NULL));
+    const gwf_node *cors = gwf_node_find(doc->root, field, NULL);
+    if (!type || strcmp(type, "CORS") != 0) {
+        gwf_doc_errorf(p->d, doc, type_path, "expected a filter of type CORS");
+        return;
+    }
+    if (gwf_node_type_of(cors) != GWF_NODE_MAP) {
+        gwf_doc_errorf(p->d, doc, field,
+                       "expected a mapping (the HTTPCORSFilter)");
+        return;
+    }
+    if (manifest_field_of(cors, "disable")) {
+        gwf_doc_errorf(p->d, doc, field,
+                       "unknown field \"disable\" (an HTTPCORSFilter has "
+                       "none: leave the filter out instead)");
+        return;
+    }
+    gwf_plan_entry *e = plan_add(p);
+    if (e)
+        plan_config(p, e, "cors", doc, field);
 }
 
 static void
@@ -429,6 +497,16 @@ gwf_manifests_plan(const gwf_manifests *m, const gwf_plan_request *req,
         else
             doc = plan_resolve(&p, "TrafficPolicy", ref);
         field_docs[f] = doc;
+        if (f == GWF_PF_CORS &&
+            (req->route_filter_route || req->route_filter_field)) {
+            if (!req->route_filter_route || !req->route_filter_field)
+                gwf_diag_addf(d, "a route filter needs both its HTTPRoute "
+                                 "and its field path");
+            else
+                plan_route_filter(&p, req->route_filter_route,
+                                  req->route_filter_field);
+            continue; /* the rule's own filter wins over any policy's */
+        }
         if (doc)
             plan_policy_field(&p, doc, (gwf_policy_field)f);
     }

@@ -850,6 +850,34 @@ check_secret_selector(check *c, const gwf_node *sel)
     }
 }
 
+/* kgateway's Authorization: policy.matchExpressions (1-256 strings) and
+ * action Allow | Deny. The rbac plugin compiles the CEL expressions and
+ * reports each mistake with its column. */
+static void
+check_rbac(check *c, const gwf_node *rbac)
+{
+    static const char *const known[] = {"policy", "action", NULL};
+    static const char *const policy_known[] = {"matchExpressions", NULL};
+    check_known_fields(c, rbac, "spec.rbac", known);
+    const char *action = optional_string(c, rbac, "action", "spec.rbac.action");
+    if (action && strcmp(action, "Allow") != 0 && strcmp(action, "Deny") != 0)
+        check_error(c, "spec.rbac.action", "expected Allow or Deny, found %s",
+                    action);
+    const gwf_node *policy =
+        optional_map(c, rbac, "policy", "spec.rbac.policy");
+    if (!policy) {
+        check_error(c, "spec.rbac.policy", "is required");
+        return;
+    }
+    check_known_fields(c, policy, "spec.rbac.policy", policy_known);
+    const gwf_node *list =
+        optional_list(c, policy, "matchExpressions",
+                      "spec.rbac.policy.matchExpressions", 256);
+    if (!list || gwf_node_size(list) == 0)
+        check_error(c, "spec.rbac.policy.matchExpressions",
+                    "expected 1 to 256 CEL expressions");
+}
+
 /* kgateway's APIKeyAuth: exactly one of secretRef, secretSelector,
  * disable; keySources at most 16, each with at least one of header,
  * query, cookie. The api_key_auth plugin checks the names and reads the
@@ -1262,9 +1290,8 @@ static const char *const traffic_policy_fields[] = {
 
 /* kgateway's, not gwf's (yet): one per line. */
 static const char *const traffic_policy_unsupported[] = {
-    "transformation", "extProc", "internalRedirect", "rbac",
-    "oauth2",         "tracing", "faultInjection",   "acl",
-    "statPrefix",     NULL,
+    "transformation", "extProc", "internalRedirect", "oauth2", "tracing",
+    "faultInjection", "acl",     "statPrefix",       NULL,
 };
 
 static bool
@@ -1322,6 +1349,8 @@ check_traffic_policy(check *c)
         check_basic_auth(c, n);
     if ((n = optional_map(c, spec, "apiKeyAuth", "spec.apiKeyAuth")))
         check_api_key_auth(c, n);
+    if ((n = optional_map(c, spec, "rbac", "spec.rbac")))
+        check_rbac(c, n);
 }
 
 /* ------------------------------------------------------------------ */

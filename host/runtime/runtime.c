@@ -383,9 +383,10 @@ static char *
 chain_key(const gwf_route_refs *refs)
 {
     gwf_buf key = {0};
-    const char *parts[] = {refs->policy, refs->direct_response, refs->backend,
-                           refs->route_name};
-    for (size_t i = 0; i < 4; i++) {
+    const char *parts[] = {
+        refs->policy,     refs->direct_response,    refs->backend,
+        refs->route_name, refs->route_filter_route, refs->route_filter_field};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         const char *s = parts[i] ? parts[i] : "";
         gwf_buf_append(&key, s, strlen(s));
         gwf_buf_append(&key, "\x1f", 1);
@@ -486,6 +487,8 @@ gwf_runtime_chain(gwf_runtime *rt, const gwf_route_refs *refs, gwf_errors *err)
         .extension_count = refs->extension_count,
         .direct_response = refs->direct_response,
         .backend = refs->backend,
+        .route_filter_route = refs->route_filter_route,
+        .route_filter_field = refs->route_filter_field,
     };
     memcpy(req.field_policies, refs->field_policies, sizeof req.field_policies);
     if (gwf_manifests_plan(rt->manifests, &req, &plan, &d) != 0)

@@ -54,6 +54,12 @@ int ak_keys_build(ak_keys *k);
  * match, and where the probes go depends on a key the client never
  * sees. */
 const char *ak_keys_find(const ak_keys *k, const char *key, size_t len);
+struct evp_md_ctx_st;
+/* The same, the digest computed in `work`: a context the caller owns and
+ * reuses, one per thread (re-initialising it costs no allocation, a
+ * context per call costs two). `work` NULL: a context for the call. */
+const char *ak_keys_find_in(const ak_keys *k, struct evp_md_ctx_st *work,
+                            const char *key, size_t len);
 size_t ak_keys_count(const ak_keys *k);
 void ak_keys_free(ak_keys *k);
 
@@ -67,6 +73,11 @@ void ak_keys_free(ak_keys *k);
  * keeps it) into malloc'd, NUL-terminated *out. Returns 0; -1 for a
  * malformed escape or no memory. */
 int ak_percent_decode(const char *in, size_t len, char **out, size_t *out_len);
+/* The same into the caller's `out` (`cap` bytes, not NUL-terminated).
+ * Returns 0; -1 for a malformed escape; -2 when the decoded bytes would
+ * not fit. What was written is wiped on failure (it may be a key). */
+int ak_percent_decode_into(const char *in, size_t len, char *out, size_t cap,
+                           size_t *out_len);
 
 /* The parameters called `name` (compared after percent-decoding the
  * parameter's name) in the query of `target` (a request target: path,

@@ -15,6 +15,7 @@
  */
 #include "api_key_auth.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,34 @@ hexval(char c)
 }
 
 int
+ak_percent_decode_into(const char *in, size_t len, char *out, size_t cap,
+                       size_t *out_len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
+                (lo = hexval(in[i + 2])) < 0) {
+                OPENSSL_cleanse(out, n);
+                return -1;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n == cap) {
+            OPENSSL_cleanse(out, n);
+            return -2;
+        }
+        out[n++] = c;
+    }
+    *out_len = n;
+    return 0;
+}
+
+int
 ak_percent_decode(const char *in, size_t len, char **out, size_t *out_len)
 {
     char *o = malloc(len + 1);
@@ -38,19 +67,9 @@ ak_percent_decode(const char *in, size_t len, char **out, size_t *out_len)
 
     if (!o)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '%') {
-            int hi, lo;
-            if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
-                (lo = hexval(in[i + 2])) < 0) {
-                free(o);
-                return -1;
-            }
-            o[n++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            o[n++] = in[i];
-        }
+    if (ak_percent_decode_into(in, len, o, len, &n) != 0) {
+        free(o);
+        return -1;
     }
     o[n] = '\0';
     *out = o;

@@ -27,6 +27,13 @@
  * On success the client id is left as the shared stream value
  * "api_key_auth.client_id" (for rate limit descriptors) and, with
  * clientIdHeader, set on the request (replacing what the client sent).
+ *
+ * Cost. The plugin allocates nothing for a request whose key comes from
+ * a header or a cookie: the key is read where the host keeps it (a query
+ * key is decoded into a buffer on the stack, wiped afterwards), and each
+ * worker owns the digest context its lookups reuse, so no EVP_MD_CTX
+ * is made per request (OpenSSL 3.0 still allocates the digest's state on
+ * each re-initialisation: one small malloc/free per lookup).
  */
 #include "api_key_auth.h"
 
@@ -34,6 +41,8 @@
 #include <gwf/sdk_config.h>
 #include <gwf/sdk_metrics.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +63,18 @@ static const char *const outcome_names[AK_OUTCOMES] = {
 
 typedef struct ak_source {
     char *header, *query, *cookie; /* NULL: not in this source */
+    size_t header_len, query_len, cookie_len;
 } ak_source;
 
-typedef struct ak_config {
+typedef struct ak_config ak_config;
+
+/* One per worker: the digest context of its lookups. */
+typedef struct ak_worker {
+    const ak_config *cfg;
+    EVP_MD_CTX *work; /* NULL: a context per lookup */
+} ak_worker;
+
+struct ak_config {
     gwf_instance *instance;
     int disabled;
     int forward;
@@ -68,7 +86,8 @@ typedef struct ak_config {
     size_t query_n, cookie_n;
     ak_keys keys;
     gwf_outcome_counter outcomes;
-} ak_config;
+    ak_worker no_worker; /* for a host that runs no worker_start */
+};
 
 /* -- Config -----------------------------------------------------------------
  */
@@ -132,6 +151,9 @@ parse_sources(gwf_cfg *c, ak_config *cfg, const json_t *doc)
         src->header = dup_or_null(c, path, h);
         src->query = dup_or_null(c, path, q);
         src->cookie = dup_or_null(c, path, k);
+        src->header_len = h ? strlen(h) : 0;
+        src->query_len = q ? strlen(q) : 0;
+        src->cookie_len = k ? strlen(k) : 0;
         cfg->source_n++;
         if (src->query)
             cfg->query_names[cfg->query_n++] = src->query;
@@ -140,6 +162,7 @@ parse_sources(gwf_cfg *c, ak_config *cfg, const json_t *doc)
     }
     if (gwf_cfg_status(c) == GWF_OK && cfg->source_n == 0) {
         cfg->sources[0].header = dup_or_null(c, "keySources", "api-key");
+        cfg->sources[0].header_len = strlen("api-key");
         cfg->source_n = 1;
     }
 }
@@ -395,6 +418,7 @@ ak_config_create(const gwf_config_init *init, void **config)
     if (!cfg)
         return GWF_ERR_NO_MEMORY;
     cfg->instance = init->instance;
+    cfg->no_worker.cfg = cfg;
     st = ak_config_parse(cfg, init->config_json);
     if (st != GWF_OK) {
         ak_config_destroy(cfg);
@@ -405,6 +429,47 @@ ak_config_create(const gwf_config_init *init, void **config)
                                "Requests seen by api_key_auth, by result.",
                                "result", outcome_names, AK_OUTCOMES);
     *config = cfg;
+    return GWF_OK;
+}
+
+/* -- Workers and streams ----------------------------------------------------
+ */
+
+static gwf_status
+ak_worker_start(void *config, const gwf_worker_init *init, void **worker)
+{
+    ak_worker *w = calloc(1, sizeof(*w));
+
+    (void)init;
+    if (!w)
+        return GWF_ERR_NO_MEMORY;
+    w->cfg = config;
+    /* Without it each lookup makes a context of its own: slower, the
+     * same answers. */
+    if (!w->cfg->disabled)
+        w->work = EVP_MD_CTX_new();
+    *worker = w;
+    return GWF_OK;
+}
+
+static void
+ak_worker_stop(void *config, void *worker)
+{
+    ak_worker *w = worker;
+
+    (void)config;
+    if (!w)
+        return;
+    EVP_MD_CTX_free(w->work);
+    free(w);
+}
+
+static gwf_status
+ak_stream_create(gwf_stream *s, const gwf_stream_init *init, void **stream_ctx)
+{
+    (void)s;
+    *stream_ctx =
+        init->worker ? init->worker : &((ak_config *)init->config)->no_worker;
     return GWF_OK;
 }
 
@@ -432,18 +497,23 @@ deny(gwf_stream *s, const ak_config *cfg, int outcome, const char *details)
 enum { AK_ABSENT = 0, AK_FOUND = 1, AK_TWICE = 2 };
 
 /* The key in source `src`: header, then query, then cookie. On AK_FOUND
- * `*key` is malloc'd (the caller frees it with gwf_secret_free). */
+ * `*key` is the key: a view of the request's own bytes, or of `buf`
+ * (AK_MAX_KEY_LEN bytes) for a query key, which is percent-decoded;
+ * `*buf_used` says how many bytes of `buf` the caller must wipe. A key
+ * too long for any client, or a malformed escape, is an empty key: one
+ * no client has. */
 static int
-find_key(gwf_stream *s, const ak_source *src, char **key, size_t *key_len)
+find_key(gwf_stream *s, const ak_source *src, gwf_view *key, char *buf,
+         size_t *buf_used)
 {
     gwf_view v, second;
 
     if (src->header &&
-        s->host->header_get(s, GWF_REQUEST, src->header, strlen(src->header), 0,
+        s->host->header_get(s, GWF_REQUEST, src->header, src->header_len, 0,
                             &v) == GWF_OK &&
         v.len) {
-        if (s->host->header_get(s, GWF_REQUEST, src->header,
-                                strlen(src->header), 1, &second) == GWF_OK)
+        if (s->host->header_get(s, GWF_REQUEST, src->header, src->header_len, 1,
+                                &second) == GWF_OK)
             return AK_TWICE;
         /* "Bearer <key>" in any header: the key is what follows (as
          * Envoy's filter reads it, case-sensitively). */
@@ -451,25 +521,28 @@ find_key(gwf_stream *s, const ak_source *src, char **key, size_t *key_len)
             v.ptr += 7;
             v.len -= 7;
         }
-        *key = v.len <= AK_MAX_KEY_LEN ? strndup(v.ptr, v.len) : strdup("");
-        *key_len = v.len <= AK_MAX_KEY_LEN ? v.len : 0;
-        return *key ? AK_FOUND : AK_ABSENT;
+        if (v.len > AK_MAX_KEY_LEN)
+            v.len = 0;
+        *key = v;
+        return AK_FOUND;
     }
     if (src->query && gwf_header_get(s, GWF_REQUEST, ":path", &v) == GWF_OK) {
         const char *raw = NULL;
-        size_t raw_len = 0;
-        size_t n = ak_query_find(v.ptr, v.len, src->query, strlen(src->query),
-                                 &raw, &raw_len);
+        size_t raw_len = 0, n;
+
+        n = ak_query_find(v.ptr, v.len, src->query, src->query_len, &raw,
+                          &raw_len);
         if (n > 1)
             return AK_TWICE;
         if (n == 1 && raw_len) {
-            /* A malformed escape is a key no client has. */
-            if (raw_len > 3 * AK_MAX_KEY_LEN ||
-                ak_percent_decode(raw, raw_len, key, key_len) != 0) {
-                *key = strdup("");
-                *key_len = 0;
-            }
-            return *key ? AK_FOUND : AK_ABSENT;
+            size_t len = 0;
+            if (ak_percent_decode_into(raw, raw_len, buf, AK_MAX_KEY_LEN,
+                                       &len) != 0)
+                len = 0;
+            *buf_used = len;
+            key->ptr = buf;
+            key->len = len;
+            return AK_FOUND;
         }
     }
     if (src->cookie) {
@@ -481,7 +554,7 @@ find_key(gwf_stream *s, const ak_source *src, char **key, size_t *key_len)
             const char *val = NULL;
             size_t val_len = 0;
             size_t n = ak_cookie_find(v.ptr, v.len, src->cookie,
-                                      strlen(src->cookie), &val, &val_len);
+                                      src->cookie_len, &val, &val_len);
             if (n && !total) {
                 first = val;
                 first_len = val_len;
@@ -491,10 +564,9 @@ find_key(gwf_stream *s, const ak_source *src, char **key, size_t *key_len)
         if (total > 1)
             return AK_TWICE;
         if (total == 1 && first_len) {
-            *key = first_len <= AK_MAX_KEY_LEN ? strndup(first, first_len)
-                                               : strdup("");
-            *key_len = first_len <= AK_MAX_KEY_LEN ? first_len : 0;
-            return *key ? AK_FOUND : AK_ABSENT;
+            key->ptr = first;
+            key->len = first_len <= AK_MAX_KEY_LEN ? first_len : 0;
+            return AK_FOUND;
         }
     }
     return AK_ABSENT;
@@ -581,9 +653,11 @@ strip_credentials(gwf_stream *s, const ak_config *cfg)
 static gwf_action
 ak_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
 {
-    const ak_config *cfg = stream_ctx;
-    char *key = NULL;
-    size_t key_len = 0;
+    const ak_worker *w = stream_ctx;
+    const ak_config *cfg = w->cfg;
+    char buf[AK_MAX_KEY_LEN];
+    gwf_view key = {NULL, 0};
+    size_t buf_used = 0;
     const char *client;
     int found = AK_ABSENT;
 
@@ -591,13 +665,14 @@ ak_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     if (cfg->disabled)
         return GWF_CONTINUE;
     for (size_t i = 0; i < cfg->source_n && found == AK_ABSENT; i++)
-        found = find_key(s, &cfg->sources[i], &key, &key_len);
+        found = find_key(s, &cfg->sources[i], &key, buf, &buf_used);
     if (found == AK_TWICE)
         return deny(s, cfg, AK_DENIED_AMBIGUOUS, "ambiguous_api_key");
     if (found == AK_ABSENT)
         return deny(s, cfg, AK_DENIED_MISSING, "missing_api_key");
-    client = key_len ? ak_keys_find(&cfg->keys, key, key_len) : NULL;
-    gwf_secret_free(key, key_len);
+    client =
+        key.len ? ak_keys_find_in(&cfg->keys, w->work, key.ptr, key.len) : NULL;
+    OPENSSL_cleanse(buf, buf_used);
     if (!client)
         return deny(s, cfg, AK_DENIED_UNKNOWN, "unkonwn_api_key");
     if (!cfg->forward && strip_credentials(s, cfg) != GWF_OK) {
@@ -629,5 +704,8 @@ GWF_PLUGIN_ENTRY = {
                    "apiKeyAuth)",
     .config_create = ak_config_create,
     .config_destroy = ak_config_destroy,
+    .worker_start = ak_worker_start,
+    .worker_stop = ak_worker_stop,
+    .stream_create = ak_stream_create,
     .request_headers = ak_request_headers,
 };

@@ -40,18 +40,23 @@ ak_keys_init(ak_keys *k)
     return RAND_bytes(k->hash_key, sizeof(k->hash_key)) == 1 ? 0 : -1;
 }
 
+/* SHA-256(hash_key || key) in `work`, or in a context of its own when
+ * `work` is NULL. The hash key is shorter than a SHA-256 block, so no
+ * state could be computed from it ahead: re-initialising a reused
+ * context is the whole saving. */
 static int
-digest_of(const ak_keys *k, const char *key, size_t len,
+digest_of(const ak_keys *k, EVP_MD_CTX *work, const char *key, size_t len,
           unsigned char out[AK_DIGEST_LEN])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX *ctx = work ? work : EVP_MD_CTX_new();
     unsigned int out_len = 0;
     int ok = ctx && k->sha256 && EVP_DigestInit_ex2(ctx, k->sha256, NULL) &&
              EVP_DigestUpdate(ctx, k->hash_key, AK_DIGEST_LEN) &&
              EVP_DigestUpdate(ctx, key, len) &&
              EVP_DigestFinal_ex(ctx, out, &out_len) && out_len == AK_DIGEST_LEN;
 
-    EVP_MD_CTX_free(ctx);
+    if (!work)
+        EVP_MD_CTX_free(ctx);
     return ok ? 0 : -1;
 }
 
@@ -133,7 +138,7 @@ ak_keys_add(ak_keys *k, const char *key, size_t len, const char *client,
     uint32_t ci;
     size_t s;
 
-    if (digest_of(k, key, len, d) != 0 || reserve(k) != 0)
+    if (digest_of(k, NULL, key, len, d) != 0 || reserve(k) != 0)
         return -2;
     /* Config time, the operator's own keys: a plain compare is fine. The
      * table is built as keys come, so finding a key given twice is one
@@ -172,11 +177,17 @@ ak_keys_build(ak_keys *k)
 const char *
 ak_keys_find(const ak_keys *k, const char *key, size_t len)
 {
+    return ak_keys_find_in(k, NULL, key, len);
+}
+
+const char *
+ak_keys_find_in(const ak_keys *k, EVP_MD_CTX *work, const char *key, size_t len)
+{
     unsigned char d[AK_DIGEST_LEN];
     const char *found = NULL;
     size_t s;
 
-    if (!k->slots || digest_of(k, key, len, d) != 0)
+    if (!k->slots || digest_of(k, work, key, len, d) != 0)
         return NULL;
     s = slot_of(d, k->mask);
     while (k->slots[s].client_plus_one) {

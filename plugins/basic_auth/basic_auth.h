@@ -75,6 +75,13 @@ void ba_users_free(ba_users *us);
  * matches. */
 int ba_user_verify(const ba_users *us, const ba_user *u, const char *password,
                    size_t len);
+struct evp_md_ctx_st;
+/* The same, a SHA-1 user's digest computed in `work` (a digest context
+ * the caller owns and reuses, one per thread: re-initialising it costs
+ * no allocation, where a context per call costs two). `work` NULL: a
+ * context for the call, as ba_user_verify. */
+int ba_user_verify_in(const ba_users *us, struct evp_md_ctx_st *work,
+                      const ba_user *u, const char *password, size_t len);
 
 /* md5crypt of `password` with `salt` (at most 8 bytes are used) and
  * `magic` ("$1$" or "$apr1$"), on OpenSSL digest `md5` (NULL: fetched
@@ -96,6 +103,17 @@ typedef enum ba_cred_status {
 
 /* The longest Authorization value looked at; longer is malformed. */
 #define BA_MAX_HEADER_LEN 4096
+/* Room for the decoded credential of the longest value looked at. */
+#define BA_MAX_DECODED_LEN (BA_MAX_HEADER_LEN / 4 * 3)
+
+/* Parse an Authorization value (as ba_parse_authorization below) into
+ * `out`, the caller's buffer: on BA_CRED_OK the user is out[0 ..
+ * *user_len) and the password follows the colon, *decoded_len bytes in
+ * all, which the caller wipes (OPENSSL_cleanse) when done. On any other
+ * result nothing of the credential is left in `out`. No allocation. */
+int ba_parse_authorization_into(const char *value, size_t len,
+                                char out[BA_MAX_DECODED_LEN],
+                                size_t *decoded_len, size_t *user_len);
 
 /* Parse an Authorization value: "Basic" (any case), one or more spaces,
  * the base64 (RFC 4648, padded) of "user:password". On BA_CRED_OK
@@ -124,7 +142,8 @@ typedef struct ba_cache ba_cache;
 ba_cache *ba_cache_new(size_t entries);
 void ba_cache_free(ba_cache *c);
 /* SHA-256(key || value), `key` BA_DIGEST_LEN bytes, into `out`, with the
- * cache's own SHA-256 fetched once. Returns 0; -1 if OpenSSL failed. */
+ * cache's own SHA-256 fetched once and its own digest context (reused:
+ * a cache belongs to one thread). Returns 0; -1 if OpenSSL failed. */
 int ba_cache_digest(const ba_cache *c, const unsigned char *key,
                     const char *value, size_t len,
                     unsigned char out[BA_DIGEST_LEN]);

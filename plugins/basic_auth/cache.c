@@ -11,7 +11,8 @@
  * slot is the digest's first bytes; a lookup compares the whole digest
  * with CRYPTO_memcmp, so a near miss costs the same as a far one and is
  * a miss. Only successes are put: a wrong password is verified in full
- * every time (see htpasswd.c on cost). One cache per worker: no locks.
+ * every time (see htpasswd.c on cost). One cache per worker: no locks,
+ * and one digest context reused by every lookup.
  */
 #include "basic_auth.h"
 
@@ -28,7 +29,8 @@ typedef struct ba_cache_entry {
 struct ba_cache {
     ba_cache_entry *slots;
     size_t mask;
-    EVP_MD *sha256; /* fetched once: an implicit fetch per call is slow */
+    EVP_MD *sha256;   /* fetched once: an implicit fetch per call is slow */
+    EVP_MD_CTX *work; /* reused by every digest: no allocation per call */
 };
 
 ba_cache *
@@ -46,7 +48,8 @@ ba_cache_new(size_t entries)
         return NULL;
     c->slots = calloc(n, sizeof(*c->slots));
     c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!c->slots || !c->sha256) {
+    c->work = EVP_MD_CTX_new();
+    if (!c->slots || !c->sha256 || !c->work) {
         ba_cache_free(c);
         return NULL;
     }
@@ -60,6 +63,7 @@ ba_cache_free(ba_cache *c)
     if (!c)
         return;
     free(c->slots);
+    EVP_MD_CTX_free(c->work);
     EVP_MD_free(c->sha256);
     free(c);
 }
@@ -68,14 +72,13 @@ int
 ba_cache_digest(const ba_cache *c, const unsigned char *key, const char *value,
                 size_t len, unsigned char out[BA_DIGEST_LEN])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int out_len = 0;
-    int ok = ctx && c && EVP_DigestInit_ex2(ctx, c->sha256, NULL) &&
-             EVP_DigestUpdate(ctx, key, BA_DIGEST_LEN) &&
-             EVP_DigestUpdate(ctx, value, len) &&
-             EVP_DigestFinal_ex(ctx, out, &out_len) && out_len == BA_DIGEST_LEN;
+    int ok = c && EVP_DigestInit_ex2(c->work, c->sha256, NULL) &&
+             EVP_DigestUpdate(c->work, key, BA_DIGEST_LEN) &&
+             EVP_DigestUpdate(c->work, value, len) &&
+             EVP_DigestFinal_ex(c->work, out, &out_len) &&
+             out_len == BA_DIGEST_LEN;
 
-    EVP_MD_CTX_free(ctx);
     return ok ? 0 : -1;
 }
 

@@ -421,18 +421,42 @@ verify_bcrypt(const ba_user *u, const char *pw, size_t len)
     return match;
 }
 
-int
-ba_user_verify(const ba_users *us, const ba_user *u, const char *pw, size_t len)
+/* SHA-1 of `pw` in `work` (reinitialised: no allocation once it held a
+ * SHA-1), or in a context of its own when `work` is NULL. */
+static int
+verify_sha1(const ba_users *us, EVP_MD_CTX *work, const ba_user *u,
+            const char *pw, size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
+    int ok, match;
 
+    if (!us->sha1)
+        return 0;
+    if (work)
+        ok = EVP_DigestInit_ex2(work, us->sha1, NULL) &&
+             EVP_DigestUpdate(work, pw, len) &&
+             EVP_DigestFinal_ex(work, md, &md_len);
+    else
+        ok = EVP_Digest(pw, len, md, &md_len, us->sha1, NULL);
+    match = ok && md_len == 20 && CRYPTO_memcmp(md, u->sha1, 20) == 0;
+    OPENSSL_cleanse(md, sizeof(md));
+    return match;
+}
+
+int
+ba_user_verify(const ba_users *us, const ba_user *u, const char *pw, size_t len)
+{
+    return ba_user_verify_in(us, NULL, u, pw, len);
+}
+
+int
+ba_user_verify_in(const ba_users *us, EVP_MD_CTX *work, const ba_user *u,
+                  const char *pw, size_t len)
+{
     switch (u->kind) {
     case BA_HASH_SHA1:
-        if (!us->sha1 || !EVP_Digest(pw, len, md, &md_len, us->sha1, NULL) ||
-            md_len != 20)
-            return 0;
-        return CRYPTO_memcmp(md, u->sha1, 20) == 0;
+        return verify_sha1(us, work, u, pw, len);
     case BA_HASH_APR1:
         return verify_md5crypt(us->md5, u, pw, len, 6);
     case BA_HASH_MD5CRYPT:

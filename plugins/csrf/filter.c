@@ -143,8 +143,7 @@ csrf_config_create(const gwf_config_init *init, void **config)
                                         "csrf_request_valid_total"};
     static const char *const helps[] = {
         "Checked requests with neither Origin nor Referer.",
-        "Checked requests whose origin is not allowed (enforced or "
-        "shadowed).",
+        "Checked requests whose origin is not allowed (either mode).",
         "Checked requests whose origin is allowed."};
     csrf_config *cfg;
     gwf_status st;

@@ -693,6 +693,82 @@ test_new_fields_are_written_in_chain_order(void **state)
     gwf_tree_free(t2);
 }
 
+/* A rule's CORS filter (HTTPCORSFilter) becomes one gwf_route_filter
+ * line in the rule's location, naming the HTTPRoute and the filter's
+ * path: the cors plugin reads the node from the manifests, so they are
+ * loaded. */
+static void
+test_route_cors_filter_becomes_a_gwf_route_filter_line(void **state)
+{
+    fixture *f = *state;
+    char field[] = "spec.rules[0].filters[1].cors";
+    f->rule.filters.cors_route = &f->route_doc;
+    f->rule.filters.cors_field = field;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config, "    gwf_manifests_check referenced;\n"
+                                   "    gwf_manifests /etc/gwf/manifests;\n");
+    assert_contains(f->out.config,
+                    "gwf_route \"prefix=/\" pass=@default_web_r0_b0:1;");
+    assert_contains(f->out.config,
+                    "        location @default_web_r0_b0 {\n"
+                    "            gwf_route_filter \"default/web\" "
+                    "\"spec.rules[0].filters[1].cors\";\n");
+    f->rule.filters.cors_field = NULL;
+}
+
+/* A rule with a CORS filter that a TrafficPolicy's cors also reaches:
+ * both are written (the runtime's plan lets the filter win the cors
+ * place; tests/gateway/test_route_cors.py proves it through nginx). */
+static void
+test_route_cors_filter_is_written_beside_a_policy_cors(void **state)
+{
+    fixture *f = *state;
+    gwf_doc a;
+    gwf_tree *t =
+        policy_doc(&a, "a", "{cors: {allowOrigins: [\"*\"]}, csrf: {}}");
+    const gwf_doc *members[] = {&a};
+    gw_policy_set set = {.fields = {[GWF_PF_CORS] = &a, [GWF_PF_CSRF] = &a},
+                         .members = members,
+                         .member_count = 1};
+    gw_policy_set *sets[] = {&set};
+    f->model.policy_sets = sets;
+    f->model.policy_set_count = 1;
+    f->entries[0].policy = &set;
+    char field[] = "spec.rules[0].filters[0].cors";
+    f->rule.filters.cors_route = &f->route_doc;
+    f->rule.filters.cors_field = field;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_int_equal(emit(f), 0);
+    assert_contains(f->out.config,
+                    "        location @default_web_r0_p0_b0 {\n"
+                    "            gwf_policy \"default/a\" cors csrf;\n"
+                    "            gwf_route_filter \"default/web\" "
+                    "\"spec.rules[0].filters[0].cors\";\n");
+    f->rule.filters.cors_field = NULL;
+    gwf_tree_free(t);
+}
+
+/* An HTTPRoute whose name nginx could not take in a quoted argument
+ * safely is refused, as a TrafficPolicy's is. */
+static void
+test_route_cors_filter_of_a_route_with_a_bad_name_is_refused(void **state)
+{
+    fixture *f = *state;
+    char field[] = "spec.rules[0].filters[0].cors";
+    f->route_doc.name = "web\"; return 200";
+    f->rule.filters.cors_route = &f->route_doc;
+    f->rule.filters.cors_field = field;
+    f->opts.manifest_paths = policy_paths;
+    f->opts.manifest_path_count = 1;
+    assert_refused_with(f, emit(f),
+                        "an HTTPRoute with a CORS filter needs a namespace "
+                        "and name made of [a-z0-9.-]");
+    f->rule.filters.cors_field = NULL;
+}
+
 /* cors, basicAuth and apiKeyAuth with `disable` won their field and add
  * no plugin: only csrf (which has no disable) is written. */
 static void
@@ -1448,6 +1524,9 @@ main(void)
         T(test_switched_off_fields_are_not_written),
         T(test_new_fields_are_written_in_chain_order),
         T(test_disabled_new_fields_are_not_written),
+        T(test_route_cors_filter_becomes_a_gwf_route_filter_line),
+        T(test_route_cors_filter_is_written_beside_a_policy_cors),
+        T(test_route_cors_filter_of_a_route_with_a_bad_name_is_refused),
         T(test_entry_failed_closed_answers_its_status),
         T(test_direct_response_rule_gets_its_location),
         T(test_policy_with_a_name_nginx_cannot_take_is_refused),

@@ -415,29 +415,28 @@ def jwt_route_target_requires_a_token_on_that_route():
         t.done()
 
 
-def jwt_claims_rbac_policy_fails_closed_until_rbac_is_implemented():
+def jwt_claims_rbac_policy_allows_dev2_and_denies_dev1():
     """TestJwtAuthorization (jwt-rbac.yaml): a CEL rbac policy on the
-    JWT payload. kgateway answers dev1 403 "RBAC: access denied" and dev2
-    200; gwf does not implement TrafficPolicy's rbac yet (issue 15), so
-    the route must fail closed — 500 for every token, never the upstream
-    — and the policy's status must name spec.rbac. When rbac lands, this
-    case becomes kgateway's expectation again."""
+    JWT payload (the rbac plugin, after jwt_auth in the chain). kgateway
+    answers dev1 403 "RBAC: access denied" and dev2 200; without a token
+    jwtAuth answers 401 first."""
     with jwt_env() as env:
         env.add_vector("jwt", "jwt-rbac.yaml")
         env.start()
         t = Table()
-        t.run("/get with dev1's JWT: 500, not the upstream",
-              lambda: expect(jwt_get(env, "/get", DEV1_JWT), 500))
-        t.run("/get with dev2's JWT: 500, not the upstream",
-              lambda: expect(jwt_get(env, "/get", DEV2_JWT), 500))
-
-        def status():
-            objs = env.status()
-            expect_accepted(objs, "TrafficPolicy", "jwt-rbac-policy",
-                            "default", accepted=False, field="spec.rbac")
-            expect_accepted(objs, "GatewayExtension", "basic-jwt-provider",
-                            "default")
-        t.run("gwf gateway status", status)
+        t.run("/get with dev1's JWT: 403 RBAC: access denied",
+              lambda: expect(jwt_get(env, "/get", DEV1_JWT), 403,
+                             "RBAC: access denied"))
+        t.run("/get with dev2's JWT: 200",
+              lambda: expect(jwt_get(env, "/get", DEV2_JWT), 200))
+        t.run("/get without JWT: 401 Jwt is missing", lambda: expect(
+            jwt_get(env, "/get"), 401, "Jwt is missing"))
+        t.run("/status/200 without JWT: 200 (no policy there)",
+              lambda: expect(jwt_get(env, "/status/200"), 200))
+        status_table(t, env, [
+            ("HTTPRoute", "httpbin-route", "default"),
+            ("TrafficPolicy", "jwt-rbac-policy", "default"),
+            ("GatewayExtension", "basic-jwt-provider", "default")])
         t.done()
 
 
@@ -1198,7 +1197,7 @@ def lambda_async_backend_of_the_retired_schema_is_refused_by_name():
 CASES = {f.__name__: f for f in [
     jwt_rule_extension_ref_requires_a_token_on_that_rule,
     jwt_route_target_requires_a_token_on_that_route,
-    jwt_claims_rbac_policy_fails_closed_until_rbac_is_implemented,
+    jwt_claims_rbac_policy_allows_dev2_and_denies_dev1,
     jwt_disable_on_a_route_lifts_the_gateway_policy,
     local_rate_limit_on_a_route_limits_only_that_route,
     local_rate_limit_on_the_gateway_limits_every_route,

@@ -921,13 +921,67 @@ test_unsupported_filter_makes_the_rule_answer_500(void **state)
     fixture *f = *state;
     build_ok(f, GATEWAY SERVICE ROUTE_HEAD(
                     "r") "  rules:\n"
-                         "  - filters: [{type: CORS, cors: {allowOrigins: "
-                         "[\"*\"]}}]\n" TO_SVC);
+                         "  - filters: [{type: ExternalAuth, externalAuth: "
+                         "{protocol: HTTP, backendRef: {name: a}}}]\n" TO_SVC);
     assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
     assert_cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid",
                 true, "UnsupportedValue");
     assert_cond(&parent(&f->model, "r", 0)->conditions, "Accepted", true,
                 "Accepted");
+}
+
+/* A CORS filter is kept as the path of its node, for the cors plugin;
+ * the rule serves. */
+static void
+test_cors_filter_is_kept_as_its_field_path(void **state)
+{
+    fixture *f = *state;
+    build_ok(
+        f,
+        GATEWAY SERVICE ROUTE_HEAD(
+            "r") "  rules:\n"
+                 "  - filters:\n"
+                 "    - {type: RequestHeaderModifier, "
+                 "requestHeaderModifier: {set: [{name: a, value: b}]}}\n"
+                 "    - {type: CORS, cors: {allowOrigins: [\"*\"]}}\n" TO_SVC);
+    const gw_rule *r = rule_of(&f->model, "r", 0);
+    assert_int_equal(r->fixed_status, 0);
+    assert_non_null(r->filters.cors_route);
+    assert_string_equal(r->filters.cors_route->name, "r");
+    assert_string_equal(r->filters.cors_field, "spec.rules[0].filters[1].cors");
+}
+
+/* Two CORS filters in one list are an error, as the API server's CEL
+ * rule makes them (one cors plugin per rule). */
+static void
+test_two_cors_filters_are_an_error(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        build(f, GATEWAY SERVICE ROUTE_HEAD(
+                     "r") "  rules:\n"
+                          "  - filters:\n"
+                          "    - {type: CORS, cors: {allowOrigins: [\"*\"]}}\n"
+                          "    - {type: CORS, cors: {allowOrigins: "
+                          "[\"*\"]}}\n" TO_SVC),
+        1);
+    assert_true(error_contains(f, "spec.rules[0].filters[1].type: CORS may "
+                                  "appear only once"));
+}
+
+/* A CORS filter on a backendRef cannot run (CORS answers before a
+ * backend is chosen): the rule answers 500 and the route says why. */
+static void
+test_cors_filter_on_a_backend_ref_makes_the_rule_answer_500(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY SERVICE ROUTE_HEAD(
+                    "r") "  rules:\n"
+                         "  - backendRefs: [{name: svc, port: 8080, filters: "
+                         "[{type: CORS, cors: {allowOrigins: [\"*\"]}}]}]\n");
+    assert_int_equal(rule_of(&f->model, "r", 0)->fixed_status, 500);
+    assert_cond(&parent(&f->model, "r", 0)->conditions, "PartiallyInvalid",
+                true, "UnsupportedValue");
 }
 
 /* An ExtensionRef to a DirectResponse makes the rule answer it; one to a
@@ -3081,6 +3135,31 @@ test_delegated_child_inherits_the_parents_filters(void **state)
     assert_string_equal(r->filters.request_headers[0].value, "parent");
 }
 
+/* The parent rule's CORS filter reaches a child rule without one: the
+ * child runs the parent's node (it stays in the parent's document). */
+static void
+test_delegated_child_inherits_the_parents_cors_filter(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, GATEWAY TEAM_SERVICE
+             "apiVersion: gateway.networking.k8s.io/v1\n"
+             "kind: HTTPRoute\n"
+             "metadata: {name: parent, namespace: default}\n"
+             "spec:\n"
+             "  parentRefs: [{name: gw}]\n"
+             "  hostnames: [example.com]\n"
+             "  rules:\n"
+             "  - filters: [{type: CORS, cors: {allowOrigins: [\"*\"]}}]\n"
+             "    backendRefs: [{group: gateway.networking.k8s.io, kind: "
+             "HTTPRoute, name: child, namespace: team}]\n"
+             "---\n" CHILD("child", "", PATH_RULE("/x")));
+    const gw_rule *r = rule_of(&f->model, "child", 0);
+    assert_int_equal(r->fixed_status, 0);
+    assert_non_null(r->filters.cors_route);
+    assert_string_equal(r->filters.cors_route->name, "parent");
+    assert_string_equal(r->filters.cors_field, "spec.rules[0].filters[0].cors");
+}
+
 /* A TrafficPolicy on the parent route reaches its delegated children; a
  * child's own policy overrides the field, unless the parent route
  * prefers the parent. */
@@ -3391,6 +3470,9 @@ main(void)
         T(test_filter_field_of_another_type_is_an_error),
         T(test_replace_prefix_match_needs_one_path_prefix_match),
         T(test_unsupported_filter_makes_the_rule_answer_500),
+        T(test_cors_filter_is_kept_as_its_field_path),
+        T(test_two_cors_filters_are_an_error),
+        T(test_cors_filter_on_a_backend_ref_makes_the_rule_answer_500),
         T(test_extension_ref_to_a_direct_response_answers_it),
         T(test_extension_ref_that_does_not_resolve_fails_closed),
         T(test_traffic_policy_targeting_a_route_reaches_each_rule),
@@ -3483,6 +3565,7 @@ main(void)
         T(test_delegated_child_must_repeat_the_parents_headers_and_method),
         T(test_inherit_parent_matcher_joins_paths_and_adds_headers),
         T(test_delegated_child_inherits_the_parents_filters),
+        T(test_delegated_child_inherits_the_parents_cors_filter),
         T(test_parent_route_policy_is_inherited_and_child_overrides),
         T(test_parent_preferring_parent_overrides_the_childs_policy),
         T(test_delegation_deeper_than_the_bound_is_cut),

@@ -587,8 +587,8 @@ test_policy_field_names_are_in_chain_order_and_parse_back(void **state)
 {
     (void)state;
     static const char *const want[GWF_PF_COUNT] = {
-        "cors",       "csrf",    "jwtAuth",         "basicAuth",
-        "apiKeyAuth", "extAuth", "rateLimit.local", "rateLimit.global"};
+        "cors", "csrf",    "jwtAuth",         "basicAuth",       "apiKeyAuth",
+        "rbac", "extAuth", "rateLimit.local", "rateLimit.global"};
     for (size_t i = 0; i < GWF_PF_COUNT; i++) {
         assert_string_equal(gwf_policy_field_name((gwf_policy_field)i),
                             want[i]);
@@ -596,7 +596,7 @@ test_policy_field_names_are_in_chain_order_and_parse_back(void **state)
     }
     assert_null(gwf_policy_field_name(GWF_PF_COUNT));
     assert_int_equal(gwf_policy_field_parse("corsx", 4), GWF_PF_CORS);
-    assert_int_equal(gwf_policy_field_parse("rbac", 4), GWF_PF_COUNT);
+    assert_int_equal(gwf_policy_field_parse("acl", 3), GWF_PF_COUNT);
 }
 
 /* ------------------------------------------------------------------ */
@@ -647,6 +647,111 @@ test_plan_malformed_ref_is_an_error(void **state)
     assert_int_equal(plan(f, &req), 1);
     assert_diag(&f->diag, "invalid TrafficPolicy reference \"a/b/c\" "
                           "(expected NAME or NAMESPACE/NAME)");
+}
+
+/* ------------------------------------------------------------------ */
+/* An HTTPRoute rule's CORS filter                                     */
+
+static void
+load_route(fixture *f)
+{
+    const char text[] = "apiVersion: gateway.networking.k8s.io/v1\n"
+                        "kind: HTTPRoute\n"
+                        "metadata: {name: web}\n"
+                        "spec:\n"
+                        "  rules:\n"
+                        "  - filters:\n"
+                        "    - type: RequestHeaderModifier\n"
+                        "      requestHeaderModifier: {set: []}\n"
+                        "    - type: CORS\n"
+                        "      cors: {allowOrigins: [\"https://r.example\"]}\n"
+                        "    - type: CORS\n"
+                        "      cors: {disable: {}}\n";
+    assert_int_equal(gwf_manifests_load_buffer(f->m, "route.yaml", text,
+                                               strlen(text), &f->diag),
+                     0);
+}
+
+/* The filter's node configures a cors plugin of its own, in the cors
+ * place; a TrafficPolicy's cors then adds nothing (the rule's filter is
+ * the most specific) while its other fields still do. */
+static void
+test_plan_route_cors_filter_takes_the_cors_place_over_the_policys(void **state)
+{
+    fixture *f = *state;
+    load_route(f);
+    gwf_plan_request req = {.policy = "all",
+                            .route_filter_route = "web",
+                            .route_filter_field =
+                                "spec.rules[0].filters[1].cors"};
+    assert_int_equal(plan(f, &req), 0);
+    assert_int_equal(f->plan.count, 7);
+    assert_entry(entry(f, 0), "cors", "web", "spec.rules[0].filters[1].cors");
+    assert_string_equal(entry(f, 0)->config_doc->kind, "HTTPRoute");
+    assert_string_equal(entry(f, 0)->config_json,
+                        "{\"allowOrigins\":[\"https://r.example\"]}");
+    assert_null(entry(f, 0)->route_doc);
+    assert_entry(entry(f, 1), "csrf", "all", "spec.csrf");
+}
+
+static void
+test_plan_route_filter_path_not_of_the_cors_form_is_refused(void **state)
+{
+    fixture *f = *state;
+    load_route(f);
+    const char *bad[] = {
+        "spec.rules[0].filters[1]", "spec.rules[0].filters[01].cors",
+        "spec.rules[-1].filters[1].cors",
+        "spec.rules[0].filters[1].cors.allowOrigins", "spec.cors"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gwf_plan_request req = {.route_filter_route = "web",
+                                .route_filter_field = bad[i]};
+        assert_int_equal(plan(f, &req), 1);
+        assert_int_equal(f->plan.count, 0);
+    }
+    assert_diag(&f->diag, "HTTPRoute default/web: a route filter must be "
+                          "named spec.rules[N].filters[M].cors");
+}
+
+static void
+test_plan_route_filter_of_another_type_or_missing_is_refused(void **state)
+{
+    fixture *f = *state;
+    load_route(f);
+    gwf_plan_request req = {.route_filter_route = "web",
+                            .route_filter_field =
+                                "spec.rules[0].filters[0].cors"};
+    assert_int_equal(plan(f, &req), 1);
+    assert_diag(&f->diag, "route.yaml:7: HTTPRoute default/web: "
+                          "spec.rules[0].filters[0].type: expected a filter "
+                          "of type CORS");
+    req.route_filter_field = "spec.rules[3].filters[0].cors";
+    assert_int_equal(plan(f, &req), 1);
+    assert_diag(&f->diag, "spec.rules[3].filters[0].type: expected a filter "
+                          "of type CORS");
+    req.route_filter_route = "nope";
+    assert_int_equal(plan(f, &req), 1);
+    assert_diag(&f->diag, "HTTPRoute default/nope not found");
+    assert_int_equal(f->plan.count, 0);
+}
+
+/* An HTTPCORSFilter has no `disable`: one there is refused by name
+ * rather than read as switching CORS off. */
+static void
+test_plan_route_filter_with_disable_is_refused(void **state)
+{
+    fixture *f = *state;
+    load_route(f);
+    gwf_plan_request req = {.route_filter_route = "web",
+                            .route_filter_field =
+                                "spec.rules[0].filters[2].cors"};
+    assert_int_equal(plan(f, &req), 1);
+    assert_diag(&f->diag, "spec.rules[0].filters[2].cors: unknown field "
+                          "\"disable\"");
+    req.route_filter_field = NULL;
+    assert_int_equal(plan(f, &req), 1);
+    assert_diag(&f->diag, "a route filter needs both its HTTPRoute and its "
+                          "field path");
 }
 
 static void
@@ -734,6 +839,10 @@ main(void)
         T(test_plan_missing_extension_direct_response_and_backend_are_named),
         T(test_plan_request_ref_of_the_wrong_kind_is_not_found),
         T(test_plan_malformed_ref_is_an_error),
+        T(test_plan_route_cors_filter_takes_the_cors_place_over_the_policys),
+        T(test_plan_route_filter_path_not_of_the_cors_form_is_refused),
+        T(test_plan_route_filter_of_another_type_or_missing_is_refused),
+        T(test_plan_route_filter_with_disable_is_refused),
         T(test_plan_rechecks_documents_loaded_after_validate),
         T(test_plan_invalid_backend_is_refused),
         T(test_plan_free_leaves_the_plan_empty),

@@ -374,6 +374,67 @@ test_huge_and_malformed_keys_are_unknown(void **state)
     gwf_test_host_free(h);
 }
 
+/* A client whose key is the longest accepted (4096 bytes) is found in a
+ * header, a cookie and a percent-encoded query parameter (decoded into
+ * a buffer of exactly that size); one byte more is a key no client has,
+ * wherever it comes from. */
+static void
+test_longest_key_is_found_in_every_source_and_one_byte_more_is_unknown(
+    void **state)
+{
+    enum { LONGEST = 4096 };
+    gwf_test_host *h = host_with(
+        "{\"secretRef\": {\"name\": \"long\"}, \"keySources\": [{\"header\": "
+        "\"api-key\"}, {\"query\": \"k\"}, {\"cookie\": \"c\"}]}");
+    char *doc = malloc(LONGEST + 256), *key = malloc(LONGEST + 2);
+    char *path = malloc(LONGEST + 16), *cookie = malloc(LONGEST + 16);
+    gwf_test_result *res;
+
+    (void)state;
+    memset(key, 'K', LONGEST + 1);
+    key[LONGEST] = '\0';
+    sprintf(doc,
+            "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": "
+            "{\"name\": \"long\", \"namespace\": \"default\"}, "
+            "\"stringData\": {\"big\": \"%s\"}}",
+            key);
+    load(h, doc);
+    res = run(h, "/api", "api-key", key, NULL);
+    assert_forwarded(res);
+    assert_true(
+        gwf_test_log_contains(h, "value api_key_auth.client_id type=0 =big"));
+    gwf_test_result_free(res);
+    sprintf(cookie, "c=%s", key);
+    res = run(h, "/api", "cookie", cookie, NULL);
+    assert_forwarded(res);
+    gwf_test_result_free(res);
+    /* "%4B" is 'K': 4098 bytes on the wire, 4096 decoded. */
+    sprintf(path, "/api?k=%%4B%s", key + 1);
+    res = run(h, path, NULL);
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_path(res), "/api");
+    gwf_test_result_free(res);
+    /* 4097 bytes. */
+    key[LONGEST] = 'K';
+    key[LONGEST + 1] = '\0';
+    res = run(h, "/api", "api-key", key, NULL);
+    assert_denied(res, "unkonwn_api_key");
+    gwf_test_result_free(res);
+    sprintf(cookie, "c=%s", key);
+    res = run(h, "/api", "cookie", cookie, NULL);
+    assert_denied(res, "unkonwn_api_key");
+    gwf_test_result_free(res);
+    sprintf(path, "/api?k=%%4B%s", key + 1);
+    res = run(h, path, NULL);
+    assert_denied(res, "unkonwn_api_key");
+    gwf_test_result_free(res);
+    free(doc);
+    free(key);
+    free(path);
+    free(cookie);
+    gwf_test_host_free(h);
+}
+
 static void
 test_every_result_is_counted(void **state)
 {
@@ -546,6 +607,8 @@ main(void)
         cmocka_unit_test(test_near_miss_keys_are_refused),
         cmocka_unit_test(test_key_given_twice_in_one_place_is_refused),
         cmocka_unit_test(test_huge_and_malformed_keys_are_unknown),
+        cmocka_unit_test(
+            test_longest_key_is_found_in_every_source_and_one_byte_more_is_unknown),
         cmocka_unit_test(test_every_result_is_counted),
         cmocka_unit_test(
             test_selector_without_the_runtimes_selection_is_refused),

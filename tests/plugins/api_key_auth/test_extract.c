@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "api_key_auth.h"
 
 /* -- Query strings
@@ -115,6 +117,31 @@ test_percent_decoding_refuses_malformed_escapes(void **state)
     assert_int_equal(ak_percent_decode("a%4", 3, &out, &len), -1);
     assert_int_equal(ak_percent_decode("a%zz", 4, &out, &len), -1);
     assert_int_equal(ak_percent_decode("%", 1, &out, &len), -1);
+}
+
+/* Decoding into the request path's buffer: exactly full is fine, one
+ * byte more is -2; a failure leaves nothing of the key behind. */
+static void
+test_percent_decoding_into_a_buffer_stops_at_its_size(void **state)
+{
+    char out[8];
+    size_t len = 99;
+
+    (void)state;
+    assert_int_equal(ak_percent_decode_into("ab%43defgh", 10, out, 8, &len), 0);
+    assert_int_equal(len, 8);
+    assert_memory_equal(out, "abCdefgh", 8);
+    memset(out, '#', sizeof(out));
+    assert_int_equal(ak_percent_decode_into("secret%41bcX", 12, out, 8, &len),
+                     -2);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_true(out[i] == 0 || out[i] == '#');
+    memset(out, '#', sizeof(out));
+    assert_int_equal(ak_percent_decode_into("secr%4", 6, out, 8, &len), -1);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_true(out[i] == 0 || out[i] == '#');
+    assert_int_equal(ak_percent_decode_into("", 0, out, 8, &len), 0);
+    assert_int_equal(len, 0);
 }
 
 /* -- Cookies
@@ -227,6 +254,36 @@ test_keys_find_their_client_and_near_misses_find_none(void **state)
     ak_keys_free(&k);
 }
 
+/* A worker's digest context, reused lookup after lookup (hits, misses,
+ * empty keys), answers as a fresh context per lookup does. */
+static void
+test_keys_found_in_a_reused_context_match_a_fresh_one(void **state)
+{
+    static const char *const tries[] = {"k-123", "k-124", "k-456", "",
+                                        "k-123", "K-123", "k-456", "k-123"};
+    EVP_MD_CTX *work = EVP_MD_CTX_new();
+    const char *other = NULL;
+    ak_keys k;
+
+    (void)state;
+    assert_non_null(work);
+    assert_int_equal(ak_keys_init(&k), 0);
+    assert_int_equal(ak_keys_add(&k, "k-123", 5, "client1", &other), 0);
+    assert_int_equal(ak_keys_add(&k, "k-456", 5, "client2", &other), 0);
+    assert_int_equal(ak_keys_build(&k), 0);
+    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+        const char *t = tries[i];
+        const char *fresh = ak_keys_find(&k, t, strlen(t));
+        const char *reused = ak_keys_find_in(&k, work, t, strlen(t));
+        assert_ptr_equal(fresh, reused);
+    }
+    assert_string_equal(ak_keys_find_in(&k, work, "k-123", 5), "client1");
+    assert_string_equal(ak_keys_find_in(&k, work, "k-456", 5), "client2");
+    assert_null(ak_keys_find_in(&k, work, "k-45", 4));
+    ak_keys_free(&k);
+    EVP_MD_CTX_free(work);
+}
+
 static void
 test_same_key_twice_reports_the_client_that_has_it(void **state)
 {
@@ -332,6 +389,8 @@ main(void)
         cmocka_unit_test(test_ten_thousand_keys_all_resolve),
         cmocka_unit_test(test_forty_thousand_clients_load_in_linear_time),
         cmocka_unit_test(test_no_keys_find_nothing),
+        cmocka_unit_test(test_percent_decoding_into_a_buffer_stops_at_its_size),
+        cmocka_unit_test(test_keys_found_in_a_reused_context_match_a_fresh_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -402,7 +402,7 @@ static void
 test_duplicate_authorization_headers_are_refused(void **state)
 {
     gwf_test_host *h = host_with("{\"users\": [\"" SHA_LINE "\"]}");
-    char first[256];
+    char first[1024];
     const char *two[3];
     gwf_test_result *res;
 
@@ -461,7 +461,7 @@ test_every_result_is_counted(void **state)
 {
     gwf_test_host *h = host_with("{\"users\": [\"" SHA_LINE "\"]}");
     const char *creds[] = {basic("sha", "sha-pass"), NULL};
-    char ok[256];
+    char ok[1024];
 
     (void)state;
     snprintf(ok, sizeof(ok), "%s", creds[0]);
@@ -511,7 +511,7 @@ static void
 test_bcrypt_is_paid_once_per_credential_but_every_wrong_guess_pays(void **state)
 {
     gwf_test_host *h = host_with("{\"users\": [\"" BCRYPT10_LINE "\"]}");
-    char ok[256];
+    char ok[1024];
     double first, cached = 0, wrong;
 
     (void)state;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <gwf/sdk.h>
+#include <openssl/evp.h>
 
 #include "basic_auth.h"
 
@@ -347,6 +348,138 @@ test_oversized_authorization_is_malformed(void **state)
     free(v);
 }
 
+/* The longest value looked at (BA_MAX_HEADER_LEN bytes) decodes in the
+ * request path's buffer of BA_MAX_DECODED_LEN bytes (under ASan, a byte
+ * past it would be caught); the last byte of the password survives. */
+static void
+test_longest_authorization_decodes_in_the_callers_buffer(void **state)
+{
+    size_t raw_len = (BA_MAX_HEADER_LEN - 8) / 4 * 3;
+    char *raw = malloc(raw_len), *value = malloc(BA_MAX_HEADER_LEN + 1);
+    unsigned char *b64 = malloc(BA_MAX_HEADER_LEN + 1);
+    char *out = malloc(BA_MAX_DECODED_LEN);
+    size_t b64_len, dl = 0, ul = 0;
+
+    (void)state;
+    memset(raw, 'p', raw_len);
+    memcpy(raw, "u:", 2);
+    raw[raw_len - 1] = 'Z';
+    b64_len =
+        (size_t)EVP_EncodeBlock(b64, (const unsigned char *)raw, (int)raw_len);
+    assert_int_equal(b64_len, BA_MAX_HEADER_LEN - 8);
+    memcpy(value, "Basic   ", 8); /* 8 + the token: BA_MAX_HEADER_LEN */
+    memcpy(value + 8, b64, b64_len);
+    assert_int_equal(
+        ba_parse_authorization_into(value, BA_MAX_HEADER_LEN, out, &dl, &ul),
+        BA_CRED_OK);
+    assert_int_equal(dl, raw_len);
+    assert_int_equal(ul, 1);
+    assert_memory_equal(out, raw, raw_len);
+    /* One byte more is over the limit. */
+    value[BA_MAX_HEADER_LEN] = '=';
+    assert_int_equal(ba_parse_authorization_into(value, BA_MAX_HEADER_LEN + 1,
+                                                 out, &dl, &ul),
+                     BA_CRED_MALFORMED);
+    free(raw);
+    free(value);
+    free(b64);
+    free(out);
+}
+
+/* A parse that fails leaves nothing of what it decoded in the buffer: the
+ * bytes before a bad character, or a whole credential without a colon,
+ * may be a password. */
+static void
+test_failed_parse_wipes_what_it_decoded(void **state)
+{
+    static const char *const values[] = {
+        "Basic c2VjcmV0c2VjcmV0!!!!", /* "secretsecret", then bad base64 */
+        "Basic c2VjcmV0c2VjcmV0",     /* "secretsecret": no colon */
+        "Basic OnNlY3JldHNlY3JldA==", /* ":secretsecret": no user */
+    };
+    char out[BA_MAX_DECODED_LEN];
+    size_t dl, ul;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        memset(out, '#', sizeof(out));
+        assert_int_equal(ba_parse_authorization_into(
+                             values[i], strlen(values[i]), out, &dl, &ul),
+                         BA_CRED_MALFORMED);
+        for (size_t k = 0; k < sizeof(out); k++)
+            if (out[k] != '#' && out[k] != 0)
+                fail_msg("value %zu: byte %zu of the credential left", i, k);
+        assert_int_equal(dl, 0);
+    }
+}
+
+/* The in-place decoder reads a token as the SDK's gwf_base64_decode
+ * does: the same tokens accepted, the same bytes out. */
+static void
+test_credential_decoding_agrees_with_the_sdk_base64(void **state)
+{
+    static const char *const tokens[] = {
+        "YTpi",     "YTpiYw==",  "YTpiYwQ=", "YTpi====",     "YTp=",
+        "YTpiY===", "YT=iYw==",  "YTpiYw=",  "YTpiYw",       "YTpi YTpi",
+        "YTpi+/+/", "YTpi-_-_",  "=TpiYw==", "YTpiYw==YTpi", "YTpiYx==",
+        "YTpiYwQ",  "YTpiYwQ==", "OmE=",     "YQ==",         "YTo=",
+        "YTphOmI6",
+    };
+    char out[BA_MAX_DECODED_LEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+        char value[128], *sdk = NULL;
+        size_t sdk_len = 0, dl = 0, ul = 0;
+        int sdk_ok = gwf_base64_decode(tokens[i], strlen(tokens[i]), &sdk,
+                                       &sdk_len) == 0;
+        const char *colon = sdk_ok ? memchr(sdk, ':', sdk_len) : NULL;
+        int want_ok = colon && colon != sdk;
+        int rc;
+
+        snprintf(value, sizeof(value), "Basic %s", tokens[i]);
+        rc = ba_parse_authorization_into(value, strlen(value), out, &dl, &ul);
+        if (want_ok != (rc == BA_CRED_OK))
+            fail_msg("token %s: sdk %s, parser %d", tokens[i],
+                     want_ok ? "ok" : "refused", rc);
+        if (want_ok) {
+            assert_int_equal(dl, sdk_len);
+            assert_memory_equal(out, sdk, sdk_len);
+            assert_int_equal(ul, (size_t)(colon - sdk));
+        }
+        free(sdk);
+    }
+}
+
+/* A worker's SHA-1 context, reused request after request (right and
+ * wrong passwords, other users' checks in between), answers as a fresh
+ * context per check does. */
+static void
+test_sha1_check_in_a_reused_context_matches_a_fresh_one(void **state)
+{
+    static const char *const passwords[] = {
+        "sha-pass", "sha-pasS", "", "sha-pass", "sha-pass ", "sha-pass"};
+    EVP_MD_CTX *work = EVP_MD_CTX_new();
+
+    (void)state;
+    assert_non_null(work);
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
+            const char *pw = passwords[i];
+            assert_int_equal(
+                ba_user_verify_in(&vectors, work, vector("sha"), pw,
+                                  strlen(pw)),
+                ba_user_verify(&vectors, vector("sha"), pw, strlen(pw)));
+            assert_int_equal(ba_user_verify_in(&vectors, work, vector("sha"),
+                                               pw, strlen(pw)),
+                             strcmp(pw, "sha-pass") == 0);
+            /* Another format in between leaves the context usable. */
+            assert_true(ba_user_verify_in(&vectors, work, vector("apr"),
+                                          "apr-pass", 8));
+        }
+    EVP_MD_CTX_free(work);
+}
+
 /* -- Cache
  * ----------------------------------------------------------------------- */
 
@@ -360,6 +493,9 @@ test_cache_hits_only_on_the_whole_digest(void **state)
     (void)state;
     assert_non_null(c);
     assert_int_equal(ba_cache_digest(c, key, "Basic YQ==", 10, a), 0);
+    /* The cache's context is reused: the same value, the same digest. */
+    assert_int_equal(ba_cache_digest(c, key, "Basic YQ==", 10, b), 0);
+    assert_memory_equal(a, b, BA_DIGEST_LEN);
     assert_int_equal(ba_cache_get(c, a), -1);
     ba_cache_put(c, a, 7);
     assert_int_equal(ba_cache_get(c, a), 7);
@@ -398,6 +534,12 @@ main(void)
         cmocka_unit_test(test_other_schemes_are_bad_scheme),
         cmocka_unit_test(test_malformed_basic_credentials_are_refused),
         cmocka_unit_test(test_oversized_authorization_is_malformed),
+        cmocka_unit_test(
+            test_longest_authorization_decodes_in_the_callers_buffer),
+        cmocka_unit_test(test_failed_parse_wipes_what_it_decoded),
+        cmocka_unit_test(test_credential_decoding_agrees_with_the_sdk_base64),
+        cmocka_unit_test(
+            test_sha1_check_in_a_reused_context_matches_a_fresh_one),
         cmocka_unit_test(test_cache_hits_only_on_the_whole_digest),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);

@@ -197,13 +197,14 @@ typedef enum gwf_policy_field {
     GWF_PF_JWT_AUTH,          /* spec.jwtAuth */
     GWF_PF_BASIC_AUTH,        /* spec.basicAuth */
     GWF_PF_API_KEY_AUTH,      /* spec.apiKeyAuth */
+    GWF_PF_RBAC,              /* spec.rbac */
     GWF_PF_EXT_AUTH,          /* spec.extAuth */
     GWF_PF_RATE_LIMIT_LOCAL,  /* spec.rateLimit.local */
     GWF_PF_RATE_LIMIT_GLOBAL, /* spec.rateLimit.global */
     GWF_PF_COUNT
 } gwf_policy_field;
 
-/* "cors", "csrf", "jwtAuth", "basicAuth", "apiKeyAuth", "extAuth",
+/* "cors", "csrf", "jwtAuth", "basicAuth", "apiKeyAuth", "rbac", "extAuth",
  * "rateLimit.local", "rateLimit.global" (the path under spec); NULL out
  * of range. */
 const char *gwf_policy_field_name(gwf_policy_field f);
@@ -235,13 +236,23 @@ typedef struct gwf_plan_request {
     size_t extension_count;
     const char *direct_response; /* DirectResponse ref or NULL */
     const char *backend;         /* Backend ref or NULL */
+    /* A Gateway API HTTPRoute rule's CORS filter (HTTPCORSFilter): the
+     * HTTPRoute ref and the path of the filter's cors node in it, of the
+     * form "spec.rules[N].filters[M].cors" (the filter must be of type
+     * CORS). Both or neither. It adds a cors plugin configured with that
+     * node (one instance per route filter; its config_field points at
+     * this string) in the cors place of the chain, and then no
+     * TrafficPolicy's cors adds one: the rule's own filter is the most
+     * specific, as Envoy's per-route CORS config is. */
+    const char *route_filter_route;
+    const char *route_filter_field;
 } gwf_plan_request;
 
-/* Builds the chain for one route, in Envoy's filter-stage order: cors,
- * csrf, jwtAuth, basicAuth, apiKeyAuth, extAuth, rateLimit.local,
- * rateLimit.global (from the policy, or field by field from
- * field_policies), the requested extensions in the given
- * order, the DirectResponse, the Backend (only an aws Backend adds an
+/* Builds the chain for one route, in Envoy's filter-stage order: cors
+ * (the route filter's, else the policy's), csrf, jwtAuth, basicAuth,
+ * apiKeyAuth, rbac, extAuth, rateLimit.local, rateLimit.global (from the
+ * policy, or field by field from field_policies), the requested extensions in
+ * the given order, the DirectResponse, the Backend (only an aws Backend adds an
  * entry, lambda_signer). A ref that does not resolve is an error such as
  * "TrafficPolicy default/foo not found". The documents involved are
  * checked again, so a plan is well-formed even without a prior

@@ -107,6 +107,10 @@ typedef struct gwf_route_refs {
     const char *direct_response; /* DirectResponse */
     const char *backend;         /* Backend */
     const char *route_name;      /* for logs and GWF_ATTR_ROUTE_NAME */
+    /* An HTTPRoute rule's CORS filter: the HTTPRoute and the path of
+     * its cors node, as gwf_plan_request.route_filter_* (manifest.h). */
+    const char *route_filter_route;
+    const char *route_filter_field;
 } gwf_route_refs;
 
 /* Build (or return the already built) chain for a route. Instances are

@@ -1,0 +1,145 @@
+/*
+ * activation.c - how the CEL evaluator reads a gwf stream: Envoy's
+ * attribute names mapped to the host's pseudo-headers, headers,
+ * attributes and the jwt_auth plugin's shared values.
+ *
+ *   request.path       :path (with the query)
+ *   request.url_path   :path up to '?'
+ *   request.query      :path after '?' ("" without one)
+ *   request.host       :authority     request.scheme   :scheme
+ *   request.method     :method        request.protocol GWF_ATTR_PROTOCOL
+ *   request.referer    the Referer header; request.useragent User-Agent
+ *   request.headers[k] header k (lower case), repeated values joined ","
+ *   source.address / port          GWF_ATTR_REMOTE_ADDRESS / _PORT
+ *   destination.address / port     GWF_ATTR_LOCAL_ADDRESS / _PORT
+ *   metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload'][c]
+ *                      the value jwt_auth.claim.<c>; the payload exists
+ *                      when jwt_auth verified a token (jwt_auth.provider)
+ */
+#include "rbac.h"
+
+#include <string.h>
+
+static int
+act_header(void *ctx, const char *name, size_t len, gwf_view *out,
+           char *scratch, size_t scratch_size, size_t *used)
+{
+    gwf_stream *s = ctx;
+    gwf_view v;
+    size_t o = 0;
+
+    *used = 0;
+    if (len == 0 || name[0] == ':')
+        return 0; /* pseudo-headers are not in Envoy's map either */
+    if (s->host->header_get(s, GWF_REQUEST, name, len, 0, out) != GWF_OK)
+        return 0;
+    if (s->host->header_get(s, GWF_REQUEST, name, len, 1, &v) != GWF_OK)
+        return 1;
+    for (size_t i = 0;
+         s->host->header_get(s, GWF_REQUEST, name, len, i, &v) == GWF_OK; i++) {
+        if (o + (i > 0) + v.len > scratch_size)
+            return -1;
+        if (i > 0)
+            scratch[o++] = ',';
+        if (v.len)
+            memcpy(scratch + o, v.ptr, v.len);
+        o += v.len;
+    }
+    out->ptr = scratch;
+    out->len = o;
+    *used = o;
+    return 1;
+}
+
+static int
+pseudo(gwf_stream *s, const char *name, gwf_view *out)
+{
+    return s->host->header_get(s, GWF_REQUEST, name, strlen(name), 0, out) ==
+           GWF_OK;
+}
+
+static int
+attribute(gwf_stream *s, gwf_attribute a, gwf_view *out)
+{
+    return s->host->attribute(s, a, out) == GWF_OK;
+}
+
+static int
+act_attr(void *ctx, cel_attr attr, gwf_view *out)
+{
+    gwf_stream *s = ctx;
+    const char *q;
+
+    switch (attr) {
+    case CEL_ATTR_PATH:
+        return pseudo(s, ":path", out);
+    case CEL_ATTR_URL_PATH:
+    case CEL_ATTR_QUERY:
+        if (!pseudo(s, ":path", out))
+            return 0;
+        q = out->len ? memchr(out->ptr, '?', out->len) : NULL;
+        if (attr == CEL_ATTR_URL_PATH) {
+            if (q)
+                out->len = (size_t)(q - out->ptr);
+        } else if (q) {
+            out->len -= (size_t)(q - out->ptr) + 1;
+            out->ptr = q + 1;
+        } else {
+            out->ptr = "";
+            out->len = 0;
+        }
+        return 1;
+    case CEL_ATTR_HOST:
+        return pseudo(s, ":authority", out);
+    case CEL_ATTR_SCHEME:
+        return pseudo(s, ":scheme", out);
+    case CEL_ATTR_METHOD:
+        return pseudo(s, ":method", out);
+    case CEL_ATTR_REFERER:
+        return pseudo(s, "referer", out);
+    case CEL_ATTR_USERAGENT:
+        return pseudo(s, "user-agent", out);
+    case CEL_ATTR_PROTOCOL:
+        return attribute(s, GWF_ATTR_PROTOCOL, out);
+    case CEL_ATTR_SOURCE_ADDRESS:
+        return attribute(s, GWF_ATTR_REMOTE_ADDRESS, out);
+    case CEL_ATTR_SOURCE_PORT:
+        return attribute(s, GWF_ATTR_REMOTE_PORT, out);
+    case CEL_ATTR_DEST_ADDRESS:
+        return attribute(s, GWF_ATTR_LOCAL_ADDRESS, out);
+    case CEL_ATTR_DEST_PORT:
+        return attribute(s, GWF_ATTR_LOCAL_PORT, out);
+    default:
+        return 0;
+    }
+}
+
+#define CLAIM_PREFIX "jwt_auth.claim."
+
+static int
+act_claim(void *ctx, const char *name, size_t len, gwf_value_type *type,
+          gwf_view *out)
+{
+    gwf_stream *s = ctx;
+    char key[256];
+    size_t p = sizeof(CLAIM_PREFIX) - 1;
+
+    if (!name)
+        return s->host->value_get(s, "jwt_auth.provider", 17, type, out) ==
+               GWF_OK;
+    if (len == 0 || len > sizeof(key) - p)
+        return 0;
+    memcpy(key, CLAIM_PREFIX, p);
+    memcpy(key + p, name, len);
+    return s->host->value_get(s, key, p + len, type, out) == GWF_OK &&
+           (*type == GWF_VALUE_STRING || *type == GWF_VALUE_JSON);
+}
+
+void
+rbac_activation(cel_activation *act, gwf_stream *s)
+{
+    act->header = act_header;
+    act->attr = act_attr;
+    act->claim = act_claim;
+    act->ctx = s;
+}

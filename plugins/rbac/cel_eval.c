@@ -1,0 +1,1097 @@
+/*
+ * cel_eval.c - evaluating a checked CEL expression against one request.
+ *
+ * A walk of the checked AST. Values (cel.h's cel_value) are small and
+ * held in C locals: strings are views of the program's literals, of the
+ * request (headers, attributes, claims) or of the worker's scratch
+ * buffer (concatenations, conversions, repeated headers joined with
+ * ","); lists and maps are their literal's node, whose items are
+ * evaluated when read. Nothing is allocated.
+ *
+ * Semantics are CEL's: int and uint arithmetic that overflows, division
+ * or modulo by zero, a missing map key or list index, a conversion out
+ * of range, a function applied to a type it has no overload for are
+ * errors; && and || absorb errors commutatively (false && error is
+ * false, true || error is true); ?: needs a bool; == across kinds is
+ * false, and numbers compare across int, uint and double by value. An
+ * error at the top is "no match" for the rbac plugin, as in Envoy's CEL
+ * matcher. Running out of steps (CEL_MAX_STEPS) or scratch is a
+ * CEL_RESULT_LIMIT instead: the plugin fails closed on it.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "cel.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ev {
+    const cel_activation *act;
+    cel_scratch *sc;
+    long steps;
+} ev;
+
+static cel_value eval(ev *e, const cel_node *n);
+
+static cel_value
+err(const char *msg)
+{
+    cel_value v;
+    v.kind = CEL_ERROR;
+    v.src = 0;
+    v.v.s.ptr = msg;
+    v.v.s.len = strlen(msg);
+    return v;
+}
+
+static cel_value
+limit(const char *msg)
+{
+    cel_value v = err(msg);
+    v.src = 1;
+    return v;
+}
+
+static cel_value
+mk_bool(int b)
+{
+    cel_value v;
+    v.kind = CEL_BOOL;
+    v.src = 0;
+    v.v.b = b != 0;
+    return v;
+}
+
+static cel_value
+mk_int(int64_t i)
+{
+    cel_value v;
+    v.kind = CEL_INT;
+    v.src = 0;
+    v.v.i = i;
+    return v;
+}
+
+static cel_value
+mk_uint(uint64_t u)
+{
+    cel_value v;
+    v.kind = CEL_UINT;
+    v.src = 0;
+    v.v.u = u;
+    return v;
+}
+
+static cel_value
+mk_double(double d)
+{
+    cel_value v;
+    v.kind = CEL_DOUBLE;
+    v.src = 0;
+    v.v.d = d;
+    return v;
+}
+
+static cel_value
+mk_str(cel_kind k, const char *p, size_t len)
+{
+    cel_value v;
+    v.kind = k;
+    v.src = 0;
+    v.v.s.ptr = p ? p : "";
+    v.v.s.len = len;
+    return v;
+}
+
+static char *
+scratch(ev *e, size_t len)
+{
+    if (len > e->sc->size - e->sc->used)
+        return NULL;
+    char *p = e->sc->buf + e->sc->used;
+    e->sc->used += len;
+    return p;
+}
+
+/* -- numbers -------------------------------------------------------------- */
+
+static int
+is_num(const cel_value *v)
+{
+    return v->kind == CEL_INT || v->kind == CEL_UINT || v->kind == CEL_DOUBLE;
+}
+
+/* Compare two numbers by value: -1, 0, 1, or 2 when unordered (NaN). */
+static int
+num_cmp(const cel_value *a, const cel_value *b)
+{
+    if (a->kind == CEL_DOUBLE || b->kind == CEL_DOUBLE) {
+        if (a->kind == CEL_DOUBLE && b->kind == CEL_DOUBLE) {
+            if (isnan(a->v.d) || isnan(b->v.d))
+                return 2;
+            return a->v.d < b->v.d ? -1 : a->v.d > b->v.d;
+        }
+        /* one double, one integer: compare without losing precision */
+        int flip = a->kind != CEL_DOUBLE;
+        const cel_value *d = flip ? b : a, *i = flip ? a : b;
+        double x = d->v.d;
+        int r;
+        if (isnan(x))
+            return 2;
+        if (i->kind == CEL_INT) {
+            if (x < -9223372036854775808.0)
+                r = -1;
+            else if (x >= 9223372036854775808.0)
+                r = 1;
+            else {
+                double t = trunc(x);
+                int64_t xi = (int64_t)t;
+                if (xi != i->v.i)
+                    r = xi < i->v.i ? -1 : 1;
+                else
+                    r = x > t ? 1 : x < t ? -1 : 0;
+            }
+        } else {
+            if (x < 0)
+                r = -1;
+            else if (x >= 18446744073709551616.0)
+                r = 1;
+            else {
+                double t = trunc(x);
+                uint64_t xu = (uint64_t)t;
+                if (xu != i->v.u)
+                    r = xu < i->v.u ? -1 : 1;
+                else
+                    r = x > t ? 1 : 0;
+            }
+        }
+        return flip ? -r : r;
+    }
+    if (a->kind == b->kind) {
+        if (a->kind == CEL_INT)
+            return a->v.i < b->v.i ? -1 : a->v.i > b->v.i;
+        return a->v.u < b->v.u ? -1 : a->v.u > b->v.u;
+    }
+    if (a->kind == CEL_INT) /* int vs uint */
+        return a->v.i < 0 ? -1
+                          : num_cmp(&(cel_value){.kind = CEL_UINT,
+                                                 .v.u = (uint64_t)a->v.i},
+                                    b);
+    return -num_cmp(b, a);
+}
+
+/* -- containers ------------------------------------------------------------ */
+
+static int values_equal(ev *e, const cel_value *a, const cel_value *b,
+                        cel_value *error);
+
+/* Look `key` up in a map value: 1 found (*out), 0 absent, -1 error. */
+static int
+map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
+{
+    if (m->src == CEL_MAP_LITERAL) {
+        const cel_node *n = m->v.node;
+        for (size_t i = 0; i + 1 < n->nargs; i += 2) {
+            cel_value k = eval(e, n->args[i]), error;
+            if (k.kind == CEL_ERROR) {
+                *out = k;
+                return -1;
+            }
+            int eq = values_equal(e, &k, key, &error);
+            if (eq < 0) {
+                *out = error;
+                return -1;
+            }
+            if (eq) {
+                *out = eval(e, n->args[i + 1]);
+                return out->kind == CEL_ERROR ? -1 : 1;
+            }
+        }
+        return 0;
+    }
+    if (key->kind != CEL_STRING) {
+        *out = err("no such overload: this map's keys are strings");
+        return -1;
+    }
+    const char *k = key->v.s.ptr;
+    size_t klen = key->v.s.len;
+    const cel_activation *a = e->act;
+    switch (m->src) {
+    case CEL_MAP_HEADERS: {
+        gwf_view v;
+        size_t used = 0;
+        for (size_t i = 0; i < klen; i++)
+            if (k[i] >= 'A' && k[i] <= 'Z')
+                return 0; /* the map's names are lower case */
+        int r = a->header(a->ctx, k, klen, &v, e->sc->buf + e->sc->used,
+                          e->sc->size - e->sc->used, &used);
+        if (r < 0) {
+            *out = limit("scratch space exhausted joining a header");
+            return -1;
+        }
+        if (r == 0)
+            return 0;
+        e->sc->used += used;
+        *out = mk_str(CEL_STRING, v.ptr, v.len);
+        return 1;
+    }
+    case CEL_MAP_FILTER_META:
+    case CEL_MAP_JWT_AUTHN: {
+        gwf_value_type t;
+        gwf_view v;
+        const char *want = m->src == CEL_MAP_FILTER_META
+                               ? "envoy.filters.http.jwt_authn"
+                               : "payload";
+        if (klen != strlen(want) || memcmp(k, want, klen) != 0 ||
+            !a->claim(a->ctx, NULL, 0, &t, &v))
+            return 0;
+        out->kind = CEL_MAP;
+        out->src = m->src == CEL_MAP_FILTER_META ? CEL_MAP_JWT_AUTHN
+                                                 : CEL_MAP_JWT_PAYLOAD;
+        out->v.node = NULL;
+        return 1;
+    }
+    default: { /* the JWT payload */
+        gwf_value_type t;
+        gwf_view v;
+        if (!a->claim(a->ctx, k, klen, &t, &v))
+            return 0;
+        if (t == GWF_VALUE_STRING) {
+            *out = mk_str(CEL_STRING, v.ptr, v.len);
+            return 1;
+        }
+        /* JSON scalars as Envoy's Struct holds them: numbers are double */
+        char buf[64];
+        if (v.len == 4 && memcmp(v.ptr, "true", 4) == 0) {
+            *out = mk_bool(1);
+        } else if (v.len == 5 && memcmp(v.ptr, "false", 5) == 0) {
+            *out = mk_bool(0);
+        } else if (v.len == 4 && memcmp(v.ptr, "null", 4) == 0) {
+            out->kind = CEL_NULL;
+            out->src = 0;
+        } else if (v.len > 0 && v.len < sizeof(buf) &&
+                   (v.ptr[0] == '-' || (v.ptr[0] >= '0' && v.ptr[0] <= '9'))) {
+            char *end;
+            memcpy(buf, v.ptr, v.len);
+            buf[v.len] = '\0';
+            *out = mk_double(strtod(buf, &end));
+            if (*end) {
+                *out = err("a JWT claim that is not valid JSON");
+                return -1;
+            }
+        } else {
+            *out = err("a JWT claim that is a JSON array or object (gwf "
+                       "reads string, number, bool and null claims)");
+            return -1;
+        }
+        return 1;
+    }
+    }
+}
+
+static size_t
+map_size(const cel_value *m)
+{
+    return m->v.node->nargs / 2;
+}
+
+/* Equality: 1, 0, or -1 with *error set. */
+static int
+values_equal(ev *e, const cel_value *a, const cel_value *b, cel_value *error)
+{
+    if (is_num(a) && is_num(b))
+        return num_cmp(a, b) == 0;
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case CEL_NULL:
+        return 1;
+    case CEL_BOOL:
+        return a->v.b == b->v.b;
+    case CEL_STRING:
+    case CEL_BYTES:
+        return a->v.s.len == b->v.s.len &&
+               (a->v.s.len == 0 ||
+                memcmp(a->v.s.ptr, b->v.s.ptr, a->v.s.len) == 0);
+    case CEL_LIST: {
+        const cel_node *x = a->v.node, *y = b->v.node;
+        if (x->nargs != y->nargs)
+            return 0;
+        for (size_t i = 0; i < x->nargs; i++) {
+            size_t mark = e->sc->used;
+            cel_value p = eval(e, x->args[i]), q = eval(e, y->args[i]);
+            if (p.kind == CEL_ERROR || q.kind == CEL_ERROR) {
+                *error = p.kind == CEL_ERROR ? p : q;
+                return -1;
+            }
+            int r = values_equal(e, &p, &q, error);
+            e->sc->used = mark;
+            if (r != 1)
+                return r;
+        }
+        return 1;
+    }
+    case CEL_MAP: {
+        const cel_node *x = a->v.node;
+        if (map_size(a) != map_size(b))
+            return 0;
+        for (size_t i = 0; i + 1 < x->nargs; i += 2) {
+            cel_value k = eval(e, x->args[i]), v = eval(e, x->args[i + 1]);
+            cel_value w;
+            if (k.kind == CEL_ERROR || v.kind == CEL_ERROR) {
+                *error = k.kind == CEL_ERROR ? k : v;
+                return -1;
+            }
+            int f = map_find(e, b, &k, &w);
+            if (f < 0) {
+                *error = w;
+                return -1;
+            }
+            if (f == 0)
+                return 0;
+            int r = values_equal(e, &v, &w, error);
+            if (r != 1)
+                return r;
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Ordering for < <= > >=: -1 0 1, 2 for unordered, -2 no overload. */
+static int
+values_cmp(const cel_value *a, const cel_value *b)
+{
+    if (is_num(a) && is_num(b))
+        return num_cmp(a, b);
+    if (a->kind != b->kind)
+        return -2;
+    switch (a->kind) {
+    case CEL_BOOL:
+        return a->v.b - b->v.b;
+    case CEL_STRING:
+    case CEL_BYTES: {
+        size_t n = a->v.s.len < b->v.s.len ? a->v.s.len : b->v.s.len;
+        int r = n ? memcmp(a->v.s.ptr, b->v.s.ptr, n) : 0;
+        if (r)
+            return r < 0 ? -1 : 1;
+        return a->v.s.len < b->v.s.len ? -1 : a->v.s.len > b->v.s.len;
+    }
+    default:
+        return -2;
+    }
+}
+
+/* -- operators ----------------------------------------------------------- */
+
+static cel_value
+arith(ev *e, cel_fn fn, cel_value a, cel_value b)
+{
+    if (a.kind != b.kind)
+        return err("no matching overload");
+    switch (a.kind) {
+    case CEL_INT: {
+        int64_t r = 0;
+        int o = 0;
+        switch (fn) {
+        case CEL_F_ADD:
+            o = __builtin_add_overflow(a.v.i, b.v.i, &r);
+            break;
+        case CEL_F_SUB:
+            o = __builtin_sub_overflow(a.v.i, b.v.i, &r);
+            break;
+        case CEL_F_MUL:
+            o = __builtin_mul_overflow(a.v.i, b.v.i, &r);
+            break;
+        case CEL_F_DIV:
+        case CEL_F_MOD:
+            if (b.v.i == 0)
+                return err(fn == CEL_F_DIV ? "division by zero"
+                                           : "modulus by zero");
+            if (a.v.i == INT64_MIN && b.v.i == -1)
+                return err("integer overflow");
+            r = fn == CEL_F_DIV ? a.v.i / b.v.i : a.v.i % b.v.i;
+            break;
+        default:
+            return err("no matching overload");
+        }
+        return o ? err("integer overflow") : mk_int(r);
+    }
+    case CEL_UINT: {
+        uint64_t r = 0;
+        int o = 0;
+        switch (fn) {
+        case CEL_F_ADD:
+            o = __builtin_add_overflow(a.v.u, b.v.u, &r);
+            break;
+        case CEL_F_SUB:
+            o = __builtin_sub_overflow(a.v.u, b.v.u, &r);
+            break;
+        case CEL_F_MUL:
+            o = __builtin_mul_overflow(a.v.u, b.v.u, &r);
+            break;
+        case CEL_F_DIV:
+        case CEL_F_MOD:
+            if (b.v.u == 0)
+                return err(fn == CEL_F_DIV ? "division by zero"
+                                           : "modulus by zero");
+            r = fn == CEL_F_DIV ? a.v.u / b.v.u : a.v.u % b.v.u;
+            break;
+        default:
+            return err("no matching overload");
+        }
+        return o ? err("unsigned integer overflow") : mk_uint(r);
+    }
+    case CEL_DOUBLE:
+        switch (fn) {
+        case CEL_F_ADD:
+            return mk_double(a.v.d + b.v.d);
+        case CEL_F_SUB:
+            return mk_double(a.v.d - b.v.d);
+        case CEL_F_MUL:
+            return mk_double(a.v.d * b.v.d);
+        case CEL_F_DIV:
+            return mk_double(a.v.d / b.v.d);
+        default:
+            return err("no matching overload");
+        }
+        return err("not reached");
+    case CEL_STRING:
+    case CEL_BYTES: {
+        if (fn != CEL_F_ADD)
+            return err("no matching overload");
+        size_t len = a.v.s.len + b.v.s.len;
+        char *p = scratch(e, len);
+        if (!p)
+            return limit("scratch space exhausted");
+        if (a.v.s.len)
+            memcpy(p, a.v.s.ptr, a.v.s.len);
+        if (b.v.s.len)
+            memcpy(p + a.v.s.len, b.v.s.ptr, b.v.s.len);
+        return mk_str(a.kind, p, len);
+    }
+    default:
+        return err("no matching overload");
+    }
+}
+
+static cel_value
+list_value(ev *e, const cel_node *n)
+{
+    cel_value v;
+    size_t mark = e->sc->used;
+    /* an error in any item is the list's error */
+    for (size_t i = 0; i < n->nargs; i++) {
+        cel_value x = eval(e, n->args[i]);
+        if (x.kind == CEL_ERROR)
+            return x;
+    }
+    if (n->op == CEL_N_MAP) {
+        for (size_t i = 0; i < n->nargs; i += 2) {
+            cel_value k = eval(e, n->args[i]);
+            if (k.kind != CEL_INT && k.kind != CEL_UINT && k.kind != CEL_BOOL &&
+                k.kind != CEL_STRING)
+                return err("unsupported key type");
+            for (size_t j = 0; j < i; j += 2) {
+                cel_value p = eval(e, n->args[j]), error;
+                int eq = values_equal(e, &p, &k, &error);
+                if (eq < 0)
+                    return error;
+                if (eq)
+                    return err("Failed with repeated key");
+            }
+        }
+    }
+    e->sc->used = mark;
+    v.kind = n->op == CEL_N_LIST ? CEL_LIST : CEL_MAP;
+    v.src = CEL_MAP_LITERAL;
+    v.v.node = n;
+    return v;
+}
+
+static cel_value
+in_op(ev *e, cel_value x, cel_value c)
+{
+    if (c.kind == CEL_LIST) {
+        const cel_node *n = c.v.node;
+        for (size_t i = 0; i < n->nargs; i++) {
+            cel_value y = eval(e, n->args[i]), error;
+            if (y.kind == CEL_ERROR)
+                return y;
+            int eq = values_equal(e, &x, &y, &error);
+            if (eq < 0)
+                return error;
+            if (eq)
+                return mk_bool(1);
+        }
+        return mk_bool(0);
+    }
+    if (c.kind == CEL_MAP) {
+        cel_value out;
+        int f = map_find(e, &c, &x, &out);
+        return f < 0 ? out : mk_bool(f);
+    }
+    return err("no matching overload for 'in'");
+}
+
+static cel_value
+index_op(ev *e, cel_value c, cel_value k)
+{
+    if (c.kind == CEL_LIST) {
+        int64_t i;
+        if (k.kind == CEL_INT)
+            i = k.v.i;
+        else if (k.kind == CEL_UINT && k.v.u <= INT64_MAX)
+            i = (int64_t)k.v.u;
+        else if (k.kind == CEL_DOUBLE && k.v.d == trunc(k.v.d) &&
+                 fabs(k.v.d) < 9e18)
+            i = (int64_t)k.v.d;
+        else
+            return err("invalid list index");
+        if (i < 0 || (uint64_t)i >= c.v.node->nargs)
+            return err("index out of range");
+        return eval(e, c.v.node->args[i]);
+    }
+    if (c.kind == CEL_MAP) {
+        cel_value out;
+        int f = map_find(e, &c, &k, &out);
+        if (f < 0)
+            return out;
+        return f ? out : err("no such key");
+    }
+    return err("no matching overload for '_[_]'");
+}
+
+/* -- functions ------------------------------------------------------------- */
+
+static int
+utf8_valid(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + n >= len)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            unsigned char d = (unsigned char)s[i + k];
+            if ((d & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (d & 0x3f);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+static size_t
+code_points(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+/* Strict decimal text (optional sign) to int64 / uint64. */
+static int
+parse_int(const char *s, size_t len, int is_unsigned, int64_t *i, uint64_t *u)
+{
+    char buf[32];
+    char *end;
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (buf[0] == ' ' || buf[0] == '\t' || buf[0] == '+')
+        return -1;
+    errno = 0;
+    if (is_unsigned) {
+        if (buf[0] == '-')
+            return -1;
+        *u = strtoull(buf, &end, 10);
+    } else {
+        *i = strtoll(buf, &end, 10);
+    }
+    return errno || *end ? -1 : 0;
+}
+
+/* A double as Go's strconv.FormatFloat(d, 'g', -1, 64) writes it, which
+ * is how CEL implementations print them: the shortest digits that read
+ * back the same, exponent form below 1e-4 and from 1e21. */
+static size_t
+format_double(double d, char *out, size_t size)
+{
+    char digits[40];
+    int prec, exp10;
+
+    if (isnan(d))
+        return (size_t)snprintf(out, size, "NaN");
+    if (isinf(d))
+        return (size_t)snprintf(out, size, "%s", d > 0 ? "+Inf" : "-Inf");
+    if (d == 0)
+        return (size_t)snprintf(out, size, signbit(d) ? "-0" : "0");
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(digits, sizeof(digits), "%.*e", prec - 1, d);
+        if (strtod(digits, NULL) == d)
+            break;
+    }
+    /* digits: [-]d[.ddd]e[+-]XX */
+    char *e = strchr(digits, 'e');
+    exp10 = atoi(e + 1);
+    *e = '\0';
+    char mant[24];
+    size_t m = 0;
+    int neg = digits[0] == '-';
+    for (char *p = digits + neg; *p; p++)
+        if (*p != '.')
+            mant[m++] = *p;
+    mant[m] = '\0';
+    size_t o = 0;
+    if (neg)
+        out[o++] = '-';
+    if (exp10 < -4 || exp10 >= 21) {
+        out[o++] = mant[0];
+        if (m > 1) {
+            out[o++] = '.';
+            memcpy(out + o, mant + 1, m - 1);
+            o += m - 1;
+        }
+        o += (size_t)snprintf(out + o, size - o, "e%c%02d",
+                              exp10 < 0 ? '-' : '+', abs(exp10));
+        return o;
+    }
+    if (exp10 < 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int k = -1; k > exp10; k--)
+            out[o++] = '0';
+        memcpy(out + o, mant, m);
+        o += m;
+    } else {
+        for (int k = 0; k <= exp10; k++)
+            out[o++] = (size_t)k < m ? mant[k] : '0';
+        if ((size_t)exp10 + 1 < m) {
+            out[o++] = '.';
+            memcpy(out + o, mant + exp10 + 1, m - (size_t)exp10 - 1);
+            o += m - (size_t)exp10 - 1;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static cel_value
+convert(ev *e, cel_fn fn, cel_value x)
+{
+    switch (fn) {
+    case CEL_F_INT:
+        switch (x.kind) {
+        case CEL_INT:
+            return x;
+        case CEL_UINT:
+            return x.v.u > INT64_MAX ? err("range error")
+                                     : mk_int((int64_t)x.v.u);
+        case CEL_DOUBLE:
+            if (isnan(x.v.d) || x.v.d <= -9223372036854775808.0 ||
+                x.v.d >= 9223372036854775808.0)
+                return err("range error");
+            return mk_int((int64_t)x.v.d);
+        case CEL_STRING: {
+            int64_t i;
+            return parse_int(x.v.s.ptr, x.v.s.len, 0, &i, NULL) == 0
+                       ? mk_int(i)
+                       : err("cannot convert string to int");
+        }
+        default:
+            return err("no matching overload for int()");
+        }
+        return err("not reached");
+    case CEL_F_UINT:
+        switch (x.kind) {
+        case CEL_UINT:
+            return x;
+        case CEL_INT:
+            return x.v.i < 0 ? err("range error") : mk_uint((uint64_t)x.v.i);
+        case CEL_DOUBLE:
+            if (!(x.v.d > -1.0 && x.v.d < 18446744073709551616.0))
+                return err("range error");
+            return mk_uint((uint64_t)x.v.d);
+        case CEL_STRING: {
+            uint64_t u;
+            return parse_int(x.v.s.ptr, x.v.s.len, 1, NULL, &u) == 0
+                       ? mk_uint(u)
+                       : err("cannot convert string to uint");
+        }
+        default:
+            return err("no matching overload for uint()");
+        }
+        return err("not reached");
+    case CEL_F_DOUBLE:
+        switch (x.kind) {
+        case CEL_DOUBLE:
+            return x;
+        case CEL_INT:
+            return mk_double((double)x.v.i);
+        case CEL_UINT:
+            return mk_double((double)x.v.u);
+        case CEL_STRING: {
+            char buf[128], *end;
+            if (x.v.s.len == 0 || x.v.s.len >= sizeof(buf))
+                return err("cannot convert string to double");
+            memcpy(buf, x.v.s.ptr, x.v.s.len);
+            buf[x.v.s.len] = '\0';
+            if (buf[0] == ' ' || buf[0] == '\t')
+                return err("cannot convert string to double");
+            double d = strtod(buf, &end);
+            return *end ? err("cannot convert string to double") : mk_double(d);
+        }
+        default:
+            return err("no matching overload for double()");
+        }
+        return err("not reached");
+    case CEL_F_STRING: {
+        char buf[64];
+        size_t n;
+        switch (x.kind) {
+        case CEL_STRING:
+            return x;
+        case CEL_BYTES:
+            if (!utf8_valid(x.v.s.ptr, x.v.s.len))
+                return err("invalid UTF-8 in bytes, cannot convert to string");
+            return mk_str(CEL_STRING, x.v.s.ptr, x.v.s.len);
+        case CEL_BOOL:
+            return x.v.b ? mk_str(CEL_STRING, "true", 4)
+                         : mk_str(CEL_STRING, "false", 5);
+        case CEL_INT:
+            n = (size_t)snprintf(buf, sizeof(buf), "%lld", (long long)x.v.i);
+            break;
+        case CEL_UINT:
+            n = (size_t)snprintf(buf, sizeof(buf), "%llu",
+                                 (unsigned long long)x.v.u);
+            break;
+        case CEL_DOUBLE:
+            n = format_double(x.v.d, buf, sizeof(buf));
+            break;
+        default:
+            return err("no matching overload for string()");
+        }
+        char *p = scratch(e, n);
+        if (!p)
+            return limit("scratch space exhausted");
+        memcpy(p, buf, n);
+        return mk_str(CEL_STRING, p, n);
+    }
+    case CEL_F_BYTES:
+        if (x.kind == CEL_BYTES || x.kind == CEL_STRING)
+            return mk_str(CEL_BYTES, x.v.s.ptr, x.v.s.len);
+        return err("no matching overload for bytes()");
+    case CEL_F_BOOL:
+        if (x.kind == CEL_BOOL)
+            return x;
+        if (x.kind == CEL_STRING) {
+            static const char *const t[] = {"1", "t", "true", "TRUE", "True"};
+            static const char *const f[] = {"0", "f", "false", "FALSE",
+                                            "False"};
+            for (size_t i = 0; i < 5; i++) {
+                if (x.v.s.len == strlen(t[i]) &&
+                    memcmp(x.v.s.ptr, t[i], x.v.s.len) == 0)
+                    return mk_bool(1);
+                if (x.v.s.len == strlen(f[i]) &&
+                    memcmp(x.v.s.ptr, f[i], x.v.s.len) == 0)
+                    return mk_bool(0);
+            }
+            return err("cannot convert string to bool");
+        }
+        return err("no matching overload for bool()");
+    default:
+        return err("no matching overload");
+    }
+}
+
+static cel_value
+call(ev *e, const cel_node *n)
+{
+    cel_value a = eval(e, n->args[0]);
+    if (a.kind == CEL_ERROR)
+        return a;
+    switch (n->fn) {
+    case CEL_F_SIZE:
+        switch (a.kind) {
+        case CEL_STRING:
+            return mk_int((int64_t)code_points(a.v.s.ptr, a.v.s.len));
+        case CEL_BYTES:
+            return mk_int((int64_t)a.v.s.len);
+        case CEL_LIST:
+            return mk_int((int64_t)a.v.node->nargs);
+        case CEL_MAP:
+            return mk_int((int64_t)map_size(&a));
+        default:
+            return err("no matching overload for size()");
+        }
+        return err("not reached");
+    case CEL_F_STARTS:
+    case CEL_F_ENDS:
+    case CEL_F_CONTAINS:
+    case CEL_F_MATCHES: {
+        cel_value b = eval(e, n->args[1]);
+        if (b.kind == CEL_ERROR)
+            return b;
+        if (a.kind != CEL_STRING || b.kind != CEL_STRING)
+            return err("no matching overload");
+        const char *s = a.v.s.ptr, *t = b.v.s.ptr;
+        size_t sl = a.v.s.len, tl = b.v.s.len;
+        if (n->fn == CEL_F_STARTS)
+            return mk_bool(tl <= sl && (tl == 0 || memcmp(s, t, tl) == 0));
+        if (n->fn == CEL_F_ENDS)
+            return mk_bool(tl <= sl &&
+                           (tl == 0 || memcmp(s + sl - tl, t, tl) == 0));
+        if (n->fn == CEL_F_CONTAINS)
+            return mk_bool(tl == 0 || (sl >= tl && memmem(s, sl, t, tl)));
+        if (!n->re || !e->sc->match_data)
+            return err("matches(): no compiled pattern");
+        int rc = pcre2_match(n->re, (PCRE2_SPTR)(sl ? s : ""), sl, 0, 0,
+                             e->sc->match_data, e->sc->match_ctx);
+        if (rc >= 0)
+            return mk_bool(1);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return mk_bool(0);
+        return limit("matches(): the pattern hit PCRE2's match limit");
+    }
+    default:
+        return convert(e, n->fn, a);
+    }
+}
+
+static cel_value
+eval(ev *e, const cel_node *n)
+{
+    if (++e->steps > CEL_MAX_STEPS)
+        return limit("evaluation step limit reached");
+    switch (n->op) {
+    case CEL_N_LIT:
+        return n->lit;
+    case CEL_N_ATTR: {
+        gwf_view v;
+        if (n->attr == CEL_ATTR_HEADERS || n->attr == CEL_ATTR_FILTER_META) {
+            cel_value m;
+            m.kind = CEL_MAP;
+            m.src = n->map_src;
+            m.v.node = NULL;
+            return m;
+        }
+        if (!e->act->attr(e->act->ctx, n->attr, &v))
+            return err("no such attribute");
+        if (n->type == CEL_INT) {
+            int64_t i;
+            if (parse_int(v.ptr, v.len, 0, &i, NULL) != 0)
+                return err("no such attribute");
+            return mk_int(i);
+        }
+        return mk_str(CEL_STRING, v.ptr, v.len);
+    }
+    case CEL_N_SELECT:
+    case CEL_N_HAS:
+    case CEL_N_INDEX: {
+        cel_value c = eval(e, n->args[0]), k;
+        if (c.kind == CEL_ERROR)
+            return c;
+        if (n->op == CEL_N_INDEX) {
+            k = eval(e, n->args[1]);
+            if (k.kind == CEL_ERROR)
+                return k;
+        } else {
+            k = mk_str(CEL_STRING, n->text, n->text_len);
+            if (c.kind != CEL_MAP)
+                return err("type has no fields");
+        }
+        if (n->op == CEL_N_HAS) {
+            cel_value out;
+            int f = map_find(e, &c, &k, &out);
+            return f < 0 ? out : mk_bool(f);
+        }
+        return index_op(e, c, k);
+    }
+    case CEL_N_CALL:
+        return call(e, n);
+    case CEL_N_LIST:
+    case CEL_N_MAP:
+        return list_value(e, n);
+    case CEL_N_COND: {
+        cel_value c = eval(e, n->args[0]);
+        if (c.kind == CEL_ERROR)
+            return c;
+        if (c.kind != CEL_BOOL)
+            return err("no matching overload for '_?_:_'");
+        return eval(e, n->args[c.v.b ? 1 : 2]);
+    }
+    case CEL_N_AND:
+    case CEL_N_OR: {
+        int absorb = n->op == CEL_N_OR; /* the value that decides */
+        cel_value a = eval(e, n->args[0]);
+        if (a.kind == CEL_BOOL && a.v.b == absorb)
+            return a;
+        if (a.kind == CEL_ERROR && a.src)
+            return a; /* a gwf limit is never absorbed */
+        cel_value b = eval(e, n->args[1]);
+        if (b.kind == CEL_BOOL && b.v.b == absorb)
+            return b;
+        if (b.kind == CEL_ERROR && b.src)
+            return b;
+        if (a.kind == CEL_ERROR)
+            return a;
+        if (b.kind == CEL_ERROR)
+            return b;
+        if (a.kind != CEL_BOOL || b.kind != CEL_BOOL)
+            return err("no matching overload for a logical operator");
+        return mk_bool(!absorb);
+    }
+    case CEL_N_NOT: {
+        cel_value a = eval(e, n->args[0]);
+        if (a.kind == CEL_ERROR)
+            return a;
+        return a.kind == CEL_BOOL ? mk_bool(!a.v.b)
+                                  : err("no matching overload for '!_'");
+    }
+    case CEL_N_NEG: {
+        cel_value a = eval(e, n->args[0]);
+        if (a.kind == CEL_ERROR)
+            return a;
+        if (a.kind == CEL_INT)
+            return a.v.i == INT64_MIN ? err("integer overflow")
+                                      : mk_int(-a.v.i);
+        if (a.kind == CEL_DOUBLE)
+            return mk_double(-a.v.d);
+        return err("no matching overload for '-_'");
+    }
+    case CEL_N_BIN: {
+        cel_value a = eval(e, n->args[0]);
+        if (a.kind == CEL_ERROR)
+            return a;
+        cel_value b = eval(e, n->args[1]);
+        if (b.kind == CEL_ERROR)
+            return b;
+        switch (n->fn) {
+        case CEL_F_EQ:
+        case CEL_F_NE: {
+            cel_value error;
+            int eq = values_equal(e, &a, &b, &error);
+            if (eq < 0)
+                return error;
+            return mk_bool(n->fn == CEL_F_EQ ? eq : !eq);
+        }
+        case CEL_F_LT:
+        case CEL_F_LE:
+        case CEL_F_GT:
+        case CEL_F_GE: {
+            int r = values_cmp(&a, &b);
+            if (r == -2)
+                return err("no matching overload for a comparison");
+            if (r == 2)
+                return mk_bool(0); /* NaN */
+            switch (n->fn) {
+            case CEL_F_LT:
+                return mk_bool(r < 0);
+            case CEL_F_LE:
+                return mk_bool(r <= 0);
+            case CEL_F_GT:
+                return mk_bool(r > 0);
+            default:
+                return mk_bool(r >= 0);
+            }
+            return err("not reached");
+        }
+        case CEL_F_IN:
+            return in_op(e, a, b);
+        default:
+            return arith(e, n->fn, a, b);
+        }
+        return err("not reached");
+    }
+    default:
+        return err("unsupported expression");
+    }
+}
+
+cel_value
+cel_eval_value(const cel_program *p, const cel_activation *act, cel_scratch *sc)
+{
+    ev e = {act, sc, 0};
+    sc->used = 0;
+    return eval(&e, p->root);
+}
+
+cel_result
+cel_eval(const cel_program *p, const cel_activation *act, cel_scratch *sc,
+         const char **why)
+{
+    cel_value v = cel_eval_value(p, act, sc);
+
+    if (why)
+        *why = NULL;
+    if (v.kind == CEL_ERROR) {
+        if (why)
+            *why = v.v.s.ptr;
+        return v.src ? CEL_RESULT_LIMIT : CEL_RESULT_FALSE;
+    }
+    if (v.kind != CEL_BOOL) {
+        if (why)
+            *why = "the expression's value is not a bool";
+        return CEL_RESULT_FALSE;
+    }
+    return v.v.b ? CEL_RESULT_TRUE : CEL_RESULT_FALSE;
+}
+
+int
+cel_scratch_init(cel_scratch *sc, size_t size)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->buf = malloc(size);
+    sc->match_data = pcre2_match_data_create(1, NULL);
+    sc->match_ctx = pcre2_match_context_create(NULL);
+    if (!sc->buf || !sc->match_data || !sc->match_ctx) {
+        cel_scratch_free(sc);
+        return -1;
+    }
+    pcre2_set_match_limit(sc->match_ctx, CEL_MATCH_LIMIT);
+    pcre2_set_heap_limit(sc->match_ctx, CEL_MATCH_HEAP_KIB);
+    sc->size = size;
+    return 0;
+}
+
+void
+cel_scratch_free(cel_scratch *sc)
+{
+    free(sc->buf);
+    pcre2_match_data_free(sc->match_data);
+    pcre2_match_context_free(sc->match_ctx);
+    memset(sc, 0, sizeof(*sc));
+}
