@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/policies/run.sh - the TrafficPolicy plugins of issue 15 (cors,
-# basic_auth, api_key_auth) inside nginx against nginx without them,
+# basic_auth, api_key_auth, rbac) inside nginx against nginx without them,
 # measured in the same run on the same machine, over loopback.
 #
 #   bash bench/policies/run.sh BUILDDIR     (a meson build dir configured
@@ -28,9 +28,12 @@
 #   api-key         the same with spec.apiKeyAuth (the key from a Secret,
 #                   sent in x-api-key; the plugin removes it before the
 #                   upstream) against no auth; target >= 0.95 (both)
-#
-# The RBAC pair (a policy of five CEL expressions against none, with ns
-# per evaluation) comes with the rbac plugin, which does not exist yet.
+#   rbac            the same with spec.rbac: an Allow policy of five CEL
+#                   expressions of which only the last matches (so all
+#                   five are evaluated: headers, method, path, a regex,
+#                   the source address, a list) against no policy, wrk
+#                   sending the same headers to both; target >= 0.95
+#                   (both)
 #
 # Before anything is measured each pair's answers are checked: the
 # preflight is 200 (gwf) / 204 (nginx) with the Access-Control-* headers
@@ -80,7 +83,7 @@ module=$builddir/host/nginx/ngx_http_gwf_module.so
 [ -f "$module" ] ||
     die "$module is missing (meson setup -Dnginx=enabled, then ninja)"
 plugin_path=
-for p in cors basic_auth api_key_auth; do
+for p in cors basic_auth api_key_auth rbac; do
     [ -f "$builddir/plugins/$p/$p.so" ] ||
         die "$builddir/plugins/$p/$p.so is missing: the $p pair cannot run"
     plugin_path+=${plugin_path:+:}$builddir/plugins/$p
@@ -155,6 +158,20 @@ spec:
   apiKeyAuth:
     secretRef: {name: keys}
     keySources: [{header: x-api-key}]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: rbac}
+spec:
+  rbac:
+    action: Allow
+    policy:
+      matchExpressions:
+        - "request.headers['x-team'] == 'payments'"
+        - "request.method == 'POST' && request.path.startsWith('/admin')"
+        - "request.path.matches('^/internal/.*$')"
+        - "source.address == '10.0.0.1'"
+        - "request.headers['x-role'] in ['bench', 'admin'] && request.path == '/rbac'"
 YAML
 
 # wrk scripts: the request of each pair, the same on both sides.
@@ -169,6 +186,10 @@ wrk.headers["Authorization"] = "$basic"
 LUA
 cat >"$tmp/apikey.lua" <<LUA
 wrk.headers["x-api-key"] = "$api_key"
+LUA
+cat >"$tmp/rbac.lua" <<LUA
+wrk.headers["x-team"] = "web"
+wrk.headers["x-role"] = "bench"
 LUA
 
 write_conf() {
@@ -211,6 +232,10 @@ write_conf() {
         }
         location = /apikey {
             gwf_policy apikey;
+            $proxy
+        }
+        location = /rbac {
+            gwf_policy rbac;
             $proxy
         }
     }
@@ -302,6 +327,8 @@ check_status "GET /basic without credentials" 401 GET /basic
 check_status "GET /plain with a key" 200 GET /plain "x-api-key: $api_key"
 check_status "GET /apikey with the key" 200 GET /apikey "x-api-key: $api_key"
 check_status "GET /apikey with a wrong key" 401 GET /apikey "x-api-key: k-wrong"
+check_status "GET /rbac with the role" 200 GET /rbac "x-team: web" "x-role: bench"
+check_status "GET /rbac without the role" 403 GET /rbac "x-team: web"
 
 # -------------------------------------------------------------- measuring
 
@@ -415,8 +442,7 @@ pair basic-auth "$tmp/basic.lua" /plain "no auth" /basic basic_auth 0.95 ||
     exit 1
 pair api-key "$tmp/apikey.lua" /plain "no auth" /apikey api_key_auth 0.95 ||
     exit 1
-# The RBAC pair (five CEL expressions against none, ns per evaluation)
-# comes with the rbac plugin.
+pair rbac "$tmp/rbac.lua" /plain "no policy" /rbac rbac 0.95 || exit 1
 
 # A worker that died mid-run would have failed wrk; say so if one did.
 if grep -q 'exited on signal' "$tmp/logs/error.log"; then
