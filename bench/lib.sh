@@ -153,6 +153,28 @@ bench_wait_url() {
     return 0
 }
 
+# CPU accounting for nginx pairs (bench/nginx, bench/policies, jwt):
+# bench_worker_ns PID - a process's CPU time so far (user + system, from
+# the scheduler), in ns. bench_machine_user_ms, bench_process_user_ms PID,
+# bench_children_user_ms - user-space CPU time so far, in ms: of the whole
+# machine (/proc/stat, every core), of one process, and of this shell's
+# waited-for children (wrk). Other processes' load is estimated from user
+# time only: system and softirq time of loopback traffic is not always
+# charged to the process that caused it, user time is.
+bench_hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+bench_worker_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
+bench_machine_user_ms() {
+    awk -v hz="$bench_hz" '$1 == "cpu" { printf "%d", ($2 + $3) * 1000 / hz }' \
+        /proc/stat
+}
+bench_process_user_ms() {
+    awk -v hz="$bench_hz" '{ sub(/.*\) /, ""); printf "%d", $12 * 1000 / hz }' \
+        "/proc/$1/stat"
+}
+bench_children_user_ms() {
+    times | awk 'NR == 2 { split($1, t, "m"); printf "%d", (t[1] * 60 + t[2]) * 1000 }'
+}
+
 # bench_median N...: the median of integers; for an even count the
 # integer mean of the middle two.
 bench_median() {

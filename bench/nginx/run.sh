@@ -188,27 +188,6 @@ check /gwf "$body"
 check /plain ok
 check /noop ok
 
-# The worker's CPU time so far, in ns (user + system, from the scheduler).
-worker_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
-
-# User-space CPU time so far, in ms: of the whole machine (/proc/stat,
-# every core), of one process (/proc/PID/stat), and of this shell's
-# waited-for children (wrk). Other processes' load is estimated from user
-# time only: system and softirq time of loopback traffic is not always
-# charged to the process that caused it, user time is.
-hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
-machine_user_ms() {
-    awk -v hz="$hz" '$1 == "cpu" { printf "%d", ($2 + $3) * 1000 / hz }' \
-        /proc/stat
-}
-process_user_ms() {
-    awk -v hz="$hz" '{ sub(/.*\) /, ""); printf "%d", $12 * 1000 / hz }' \
-        "/proc/$1/stat"
-}
-children_user_ms() {
-    times | awk 'NR == 2 { split($1, t, "m"); printf "%d", (t[1] * 60 + t[2]) * 1000 }'
-}
-
 # run PATH DURATION: one wrk run; prints "requests/s worker-ns/request
 # other-load-%": the last is the user CPU time used during the run by
 # anything but the nginx worker and wrk (other processes on this machine),
@@ -218,18 +197,18 @@ run() {
     local path=$1 dur=$2 out rps n worker t0 t1 m0 m1 u0 u1 c0 c1 w0 w1 other
     worker=$(worker_pid)
     [ -n "$worker" ] || die "no nginx worker"
-    c0=$(children_user_ms)
-    m0=$(machine_user_ms)
-    u0=$(process_user_ms "$worker")
+    c0=$(bench_children_user_ms)
+    m0=$(bench_machine_user_ms)
+    u0=$(bench_process_user_ms "$worker")
     w0=$(date +%s%N)
-    t0=$(worker_ns "$worker")
+    t0=$(bench_worker_ns "$worker")
     out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" \
         "$base$path" 2>&1) || die "wrk failed on $path: $out"
-    t1=$(worker_ns "$worker")
+    t1=$(bench_worker_ns "$worker")
     w1=$(date +%s%N)
-    u1=$(process_user_ms "$worker")
-    m1=$(machine_user_ms)
-    c1=$(children_user_ms)
+    u1=$(bench_process_user_ms "$worker")
+    m1=$(bench_machine_user_ms)
+    c1=$(bench_children_user_ms)
     if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
         die "wrk on $path saw errors:"$'\n'"$out"
     fi

@@ -332,25 +332,6 @@ check_status "GET /rbac without the role" 403 GET /rbac "x-team: web"
 
 # -------------------------------------------------------------- measuring
 
-# The worker's CPU time so far, in ns (user + system, from the scheduler).
-worker_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
-
-# User-space CPU time so far, in ms: of the whole machine (/proc/stat), of
-# one process, and of this shell's waited-for children (wrk). Other
-# processes' load is estimated from user time only, as bench/nginx does.
-hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
-machine_user_ms() {
-    awk -v hz="$hz" '$1 == "cpu" { printf "%d", ($2 + $3) * 1000 / hz }' \
-        /proc/stat
-}
-process_user_ms() {
-    awk -v hz="$hz" '{ sub(/.*\) /, ""); printf "%d", $12 * 1000 / hz }' \
-        "/proc/$1/stat"
-}
-children_user_ms() {
-    times | awk 'NR == 2 { split($1, t, "m"); printf "%d", (t[1] * 60 + t[2]) * 1000 }'
-}
-
 # run PATH DURATION SCRIPT: one wrk run with the Lua SCRIPT; prints
 # "requests/s worker-ns/request other-load-%". Fails on socket errors or
 # non-2xx answers (the comparison would be meaningless).
@@ -359,18 +340,18 @@ run() {
     local w0 w1 other
     worker=$(worker_pid)
     [ -n "$worker" ] || die "no nginx worker"
-    c0=$(children_user_ms)
-    m0=$(machine_user_ms)
-    u0=$(process_user_ms "$worker")
+    c0=$(bench_children_user_ms)
+    m0=$(bench_machine_user_ms)
+    u0=$(bench_process_user_ms "$worker")
     w0=$(date +%s%N)
-    t0=$(worker_ns "$worker")
+    t0=$(bench_worker_ns "$worker")
     out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" \
         -s "$script" "$base$path" 2>&1) || die "wrk failed on $path: $out"
-    t1=$(worker_ns "$worker")
+    t1=$(bench_worker_ns "$worker")
     w1=$(date +%s%N)
-    u1=$(process_user_ms "$worker")
-    m1=$(machine_user_ms)
-    c1=$(children_user_ms)
+    u1=$(bench_process_user_ms "$worker")
+    m1=$(bench_machine_user_ms)
+    c1=$(bench_children_user_ms)
     if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
         die "wrk on $path saw errors:"$'\n'"$out"
     fi
