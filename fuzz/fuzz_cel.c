@@ -2,7 +2,8 @@
  * fuzz_cel.c - libFuzzer harness for the rbac plugin's CEL: compile any
  * bytes as an expression and, when it compiles, evaluate it against a
  * fixed request (headers with repeated names, path, method, a JWT with
- * string, number, bool and array claims) with a small scratch buffer,
+ * string, number, bool, array and object claims, request.time) with a
+ * small scratch buffer,
  * so that the limits are reached too. Also feeds the input as the
  * plugin's config JSON. Nothing may crash, leak, read out of bounds or
  * recurse without bound. The rbac sources are compiled in, so coverage
@@ -68,7 +69,12 @@ f_claim(void *ctx, const char *name, size_t len, gwf_value_type *t,
                                             {"exp", "j", "1e3"},
                                             {"ok", "j", "true"},
                                             {"g", "j", "[1]"},
-                                            {"bad", "j", "1x"}};
+                                            {"groups", "j",
+                                             "[\"admins\",\"d\\u00e9v\","
+                                             "{\"a\":[[]],\"b\":null}]"},
+                                            {"o", "j", "{\"k\":{\"l\":[1,2]}}"},
+                                            {"bad", "j", "1x"},
+                                            {"bad2", "j", "[\"a\",{\"b\""}};
     (void)ctx;
     if (!name) {
         out->ptr = "p";
@@ -83,6 +89,14 @@ f_claim(void *ctx, const char *name, size_t len, gwf_value_type *t,
             return 1;
         }
     return 0;
+}
+
+static int
+f_time(void *ctx, int64_t *ns)
+{
+    (void)ctx;
+    *ns = 1234567890123456789;
+    return 1;
 }
 
 static void
@@ -107,7 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cel_program p;
     cel_error err;
-    cel_activation act = {f_header, f_attr, f_claim, NULL};
+    cel_activation act = {f_header, f_attr, f_claim, NULL, f_time};
     rbac_config *cfg;
 
     if (cel_compile((const char *)data, size, &p, &err) == 0) {

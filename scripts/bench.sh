@@ -59,6 +59,7 @@ nginx       bash bench/nginx/run.sh "$dir"
 gateway     bash bench/gateway/run.sh "$dir"
 jwt         run_jwt
 jwt-nginx   bash bench/jwt/nginx.sh "$dir"
+cel         "$dir/bench/cel/bench_cel"
 rate_limit  bash bench/rate_limit/run.sh "$dir"
 ext_authz   bash bench/ext_authz/run.sh "$dir"
 sigv4       run_sigv4
@@ -169,6 +170,17 @@ parse_jwt() {
         done
     # A ratio above target is a MISS in the table, not a failure.
     [ "$2" = 0 ] || { grep -q 'ABOVE TARGET' "$1" && grep -q '^cache hit' "$1"; }
+}
+
+# bench_cel: ns per CEL evaluation of bench/policies' five rbac
+# expressions, each and all five as the plugin runs them (no target: the
+# policies pair's throughput ratio is the target).
+parse_cel() {
+    sed -n 's|^  expr \([0-9]\) *\([0-9.]*\) ns.*|expr-\1 \2|p; s|^  all five *\([0-9.]*\) ns.*|all-five \1|p' \
+        "$1" | while read -r what ns; do
+        bench_report "rbac CEL ${what/-/ }" "" "" rbac "$ns ns/eval" "" "" ""
+    done
+    [ "$2" = 0 ]
 }
 
 # bench_sigv4: signatures/s of the C signer against the crypto floor for

@@ -26,6 +26,7 @@
 #include "gateway_cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -102,9 +103,19 @@ gateway_write_atomic(const char *path, const char *text, size_t len)
         errno = ENAMETOOLONG;
         return -1;
     }
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    /* 0600: the configuration may carry header values from Secrets
+     * (TrafficPolicy headerModifiers), like the TLS keys beside it. A
+     * file left by an earlier run of the same pid goes first, so the
+     * new one is made with this mode, never an old one's. */
+    unlink(tmp);
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
     size_t n = fwrite(text, 1, len, f);
     int flushed = fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (fclose(f) != 0 || n != len || !flushed) {

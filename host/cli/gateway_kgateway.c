@@ -279,6 +279,12 @@ gateway_kgateway_judge(const gateway_args *a, const gwf_manifests *m,
         if (!doc->kind || !doc->name || !reported(doc->kind))
             continue;
         char *problems = errors_of(&e, doc);
+        /* What the translator found it cannot honour (a headerModifiers
+         * Secret that does not resolve, ...) makes it Invalid too. */
+        for (size_t r = 0; r < model->route_policy_count && !problems; r++)
+            if (model->route_policies[r].doc == doc &&
+                model->route_policies[r].unsupported)
+                problems = strdup(model->route_policies[r].unsupported);
         status = gw_model_object_condition(
             model, doc, "Accepted", problems == NULL,
             problems ? "Invalid" : "Accepted",

@@ -273,6 +273,12 @@ bool gw_ref_permitted(const gw_build *b, const char *from_kind,
                       const char *from_ns, const char *to_group,
                       const char *to_kind, const char *to_ns,
                       const char *to_name);
+/* The same for a referrer of another API group (a kgateway TrafficPolicy:
+ * GW_KGATEWAY_GROUP). */
+bool gw_ref_permitted_from(const gw_build *b, const char *from_group,
+                           const char *from_kind, const char *from_ns,
+                           const char *to_group, const char *to_kind,
+                           const char *to_ns, const char *to_name);
 
 /* read_backend.c: resolves the backendRef `ref` (a BackendObjectReference
  * at `path`) of `route`. Returns the shared backend, or NULL with

@@ -2,7 +2,8 @@
  * read_refgrant.c - ReferenceGrants: who may point into a namespace.
  *
  * A reference across namespaces (an HTTPRoute's backendRef to a Service
- * elsewhere, a Gateway's certificateRef to a Secret elsewhere) is allowed
+ * elsewhere, a Gateway's certificateRef or a kgateway TrafficPolicy's
+ * headerModifiers secretRef to a Secret elsewhere) is allowed
  * only when a ReferenceGrant in the target's namespace lists the
  * referrer's group, kind and namespace in `from` and the target's group,
  * kind and (optionally) name in `to`. References within one namespace
@@ -88,6 +89,16 @@ gw_ref_permitted(const gw_build *b, const char *from_kind, const char *from_ns,
                  const char *to_group, const char *to_kind, const char *to_ns,
                  const char *to_name)
 {
+    return gw_ref_permitted_from(b, GW_GROUP, from_kind, from_ns, to_group,
+                                 to_kind, to_ns, to_name);
+}
+
+bool
+gw_ref_permitted_from(const gw_build *b, const char *from_group,
+                      const char *from_kind, const char *from_ns,
+                      const char *to_group, const char *to_kind,
+                      const char *to_ns, const char *to_name)
+{
     if (gw_streq(from_ns, to_ns))
         return true;
     for (size_t i = 0; i < b->grant_count; i++) {
@@ -97,7 +108,7 @@ gw_ref_permitted(const gw_build *b, const char *from_kind, const char *from_ns,
         bool from_ok = false, to_ok = false;
         for (size_t k = 0; k < g->from_count && !from_ok; k++) {
             const gw_grant_peer *f = &g->from[k];
-            from_ok = gw_streq(f->group, GW_GROUP) &&
+            from_ok = gw_streq(f->group, from_group) &&
                       gw_streq(f->kind, from_kind) &&
                       gw_streq(f->namespace_, from_ns);
         }

@@ -10,8 +10,9 @@
  * whether nginx can honour them exactly enough: a retry-on condition
  * nginx has no equivalent for, request decompression (Debian's nginx has
  * no module for it), a codec other than gzip, a header modifier on a
- * header nginx itself manages, a secret-valued header, a path regex that
- * is not anchored at both ends. Such a policy gets `unsupported` naming
+ * header nginx itself manages, a header value from a Secret that is
+ * missing, not granted or not a header value, a path regex that is not
+ * anchored at both ends. Such a policy gets `unsupported` naming
  * the field, and every entry it reaches answers 500 (attach_policies.c)
  * rather than run without it. The shapes themselves are also the
  * runtime's to check (host/runtime/manifest_validate.c), so a malformed
@@ -191,6 +192,269 @@ is_managed(const char *name, const char *const *list)
     return false;
 }
 
+/* -- headerModifiers ----------------------------------------------------
+ *
+ * An entry of set or add takes its value inline (`value`) or from a
+ * Secret (`secretRef`), as kgateway's translator resolves it: name and
+ * key both given, name is the header and key the Secret's data key; only
+ * one of them, it is both; neither, every entry of the Secret becomes a
+ * header, in the order of their keys. The Secret is the policy's
+ * namespace's unless secretRef names another, and then a ReferenceGrant
+ * there must allow TrafficPolicies (gateway.kgateway.dev) from the
+ * policy's namespace. kgateway fails the policy on a missing Secret,
+ * grant or key, and Envoy refuses a value with CR, LF or NUL; here each
+ * of those, a header name nginx manages, a key that is no header name
+ * and a value with any control byte (which the emitter could not write)
+ * or of more than 4096 bytes refuses the policy, naming the field and
+ * the Secret but never the value. Values are read when the configuration
+ * is rendered: a changed Secret needs a new render. */
+
+#define MAX_VALUE 4096
+#define MAX_SECRET_HEADERS 64 /* headers one whole-Secret entry adds */
+
+static void
+push_op(gw_build *b, gw_header_op **ops, size_t *count, gw_header_op_kind k,
+        const char *name, char *value)
+{
+    gw_header_op *op = gw_push(b, ops, count, sizeof(*op));
+    if (!op) {
+        free(value);
+        return;
+    }
+    op->op = k;
+    op->name = gw_strdup(b, name);
+    op->value = value;
+}
+
+/* A header name gwf may modify; refuses (naming `field`) when not. */
+static bool
+check_name(gw_build *b, gw_route_policy *p, const char *field, const char *name,
+           const char *const *managed)
+{
+    if (!name || strlen(name) > 256 || !gw_valid_header_name(name)) {
+        refuse(b, p, "%s: expected a header name", field);
+        return false;
+    }
+    if (is_managed(name, managed)) {
+        refuse(b, p, "%s: nginx manages the %.64s header itself", field, name);
+        return false;
+    }
+    return true;
+}
+
+/* A Secret data key as Kubernetes allows it: 1 to 253 of [-._a-zA-Z0-9]
+ * (each of them an HTTP token character). */
+static bool
+valid_secret_key(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 253)
+        return false;
+    for (const char *c = k; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("-._", *c))
+            return false;
+    return true;
+}
+
+/* A header value from a Secret: 1 to MAX_VALUE bytes, no control byte
+ * (tab included: the nginx configuration cannot carry it) and no NUL. */
+static bool
+valid_secret_value(const char *v, size_t len)
+{
+    if (len == 0 || len > MAX_VALUE)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+enum lookup { FOUND, MISSING, NOT_BASE64, NO_MEMORY };
+
+/* The Secret's entry `key`: stringData's (Kubernetes writes it over
+ * data's) or data's, base64-decoded; malloc'd and NUL-terminated, *len
+ * its bytes (a NUL inside is there for valid_secret_value to see). */
+static enum lookup
+secret_entry(const gwf_doc *secret, const char *key, char **out, size_t *len)
+{
+    const gwf_node *sd = gwf_node_get(secret->root, "stringData");
+    const char *s = gwf_node_str(gwf_node_get(sd, key), len);
+    *out = NULL;
+    if (s) {
+        *out = malloc(*len + 1);
+        if (!*out)
+            return NO_MEMORY;
+        memcpy(*out, s, *len);
+        (*out)[*len] = '\0';
+        return FOUND;
+    }
+    const gwf_node *data = gwf_node_get(secret->root, "data");
+    s = gwf_node_str(gwf_node_get(data, key), len);
+    if (!s)
+        return MISSING;
+    *out = gw_base64_decode(s, *len, len);
+    return *out ? FOUND : NOT_BASE64;
+}
+
+/* One header `name` from the Secret's entry `key`. */
+static void
+secret_header(gw_build *b, gw_route_policy *p, const char *field,
+              const gwf_doc *secret, const char *key, const char *name,
+              gw_header_op_kind kind, const char *const *managed,
+              gw_header_op **ops, size_t *count)
+{
+    char *value = NULL;
+    size_t len = 0;
+    switch (secret_entry(secret, key, &value, &len)) {
+    case NO_MEMORY:
+        b->oom = true;
+        return;
+    case MISSING:
+        refuse(b, p, "%s: Secret %s/%s has no key %s", field,
+               secret->namespace_, secret->name, key);
+        return;
+    case NOT_BASE64:
+        refuse(b, p, "%s: Secret %s/%s: data.%s is not base64", field,
+               secret->namespace_, secret->name, key);
+        return;
+    case FOUND:
+        break;
+    }
+    if (!valid_secret_value(value, len)) {
+        free(value);
+        refuse(b, p,
+               "%s: the value of key %s in Secret %s/%s is not a header "
+               "value (1 to %d bytes, no control character such as CR or "
+               "LF, no trailing newline)",
+               field, key, secret->namespace_, secret->name, MAX_VALUE);
+        return;
+    }
+    if (!check_name(b, p, field, name, managed)) {
+        free(value);
+        return;
+    }
+    push_op(b, ops, count, kind, name, value);
+}
+
+static int
+compare_strings(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The keys of data and stringData, sorted, each once. */
+static const char **
+secret_keys(gw_build *b, const gwf_doc *secret, size_t *n)
+{
+    const gwf_node *maps[] = {gwf_node_get(secret->root, "data"),
+                              gwf_node_get(secret->root, "stringData")};
+    size_t total = gwf_node_size(maps[0]) + gwf_node_size(maps[1]);
+    const char **keys = calloc(total ? total : 1, sizeof(*keys));
+    *n = 0;
+    if (!keys) {
+        b->oom = true;
+        return NULL;
+    }
+    for (size_t m = 0; m < 2; m++)
+        for (size_t i = 0; i < gwf_node_size(maps[m]); i++) {
+            const char *k = gwf_node_key_at(maps[m], i);
+            if (k)
+                keys[(*n)++] = k;
+        }
+    qsort(keys, *n, sizeof(*keys), compare_strings);
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (kept == 0 || strcmp(keys[kept - 1], keys[i]) != 0)
+            keys[kept++] = keys[i];
+    *n = kept;
+    return keys;
+}
+
+/* Every entry of the Secret as a header named after its key. */
+static void
+secret_all(gw_build *b, gw_route_policy *p, const char *field,
+           const gwf_doc *secret, gw_header_op_kind kind,
+           const char *const *managed, gw_header_op **ops, size_t *count)
+{
+    size_t n = 0;
+    const char **keys = secret_keys(b, secret, &n);
+    if (!keys)
+        return;
+    if (n == 0 || n > MAX_SECRET_HEADERS)
+        refuse(b, p,
+               "%s: Secret %s/%s has %zu entries; each becomes a header, "
+               "and 1 to %d are allowed",
+               field, secret->namespace_, secret->name, n, MAX_SECRET_HEADERS);
+    for (size_t i = 0; i < n && !p->unsupported && !b->oom; i++) {
+        if (!valid_secret_key(keys[i])) {
+            refuse(b, p,
+                   "%s: Secret %s/%s has a key that is not a header name "
+                   "(a key is 1 to 253 of [-._a-zA-Z0-9])",
+                   field, secret->namespace_, secret->name);
+            break;
+        }
+        secret_header(b, p, field, secret, keys[i], keys[i], kind, managed, ops,
+                      count);
+    }
+    free(keys);
+}
+
+/* An entry of set or add with a secretRef (see above). */
+static void
+read_secret_header(gw_build *b, gw_route_policy *p, const gwf_node *e,
+                   const char *field, gw_header_op_kind kind,
+                   const char *const *managed, gw_header_op **ops,
+                   size_t *count)
+{
+    char f[GW_PATH_MAX];
+    const gwf_node *ref = gwf_node_get(e, "secretRef");
+    const char *sname = gw_node_string(ref, "name");
+    const char *key = gw_node_string(ref, "key");
+    const char *ns = gw_node_string(ref, "namespace");
+    const char *name = gw_node_string(e, "name");
+    gw_path(f, field, "secretRef");
+    if (present(gwf_node_get(e, "value"))) {
+        refuse(b, p, "%s: expected exactly one of value and secretRef", field);
+        return;
+    }
+    if (!sname || !*sname || strlen(sname) > 253 || gw_has_control(sname) ||
+        (present(gwf_node_get(ref, "namespace")) &&
+         (!ns || !*ns || strlen(ns) > 63 || gw_has_control(ns)))) {
+        refuse(b, p, "%s: expected a Secret's name (and namespace)", f);
+        return;
+    }
+    if (present(gwf_node_get(ref, "key")) && (!key || !valid_secret_key(key))) {
+        refuse(b, p, "%s.key: expected 1 to 253 of [-._a-zA-Z0-9]", f);
+        return;
+    }
+    if (present(gwf_node_get(e, "name")) &&
+        !check_name(b, p, field, name, managed))
+        return;
+    const char *from = p->doc->namespace_;
+    if (!ns)
+        ns = from;
+    if (!gw_ref_permitted_from(b, GW_KGATEWAY_GROUP, "TrafficPolicy", from, "",
+                               "Secret", ns, sname)) {
+        refuse(b, p,
+               "%s: Secret %s/%s is in another namespace and no "
+               "ReferenceGrant there allows TrafficPolicies from %s",
+               f, ns, sname, from);
+        return;
+    }
+    const gwf_doc *secret = gw_find(&b->secrets, ns, sname);
+    if (!secret) {
+        refuse(b, p, "%s: Secret %s/%s not found", f, ns, sname);
+        return;
+    }
+    if (!key && !name)
+        secret_all(b, p, f, secret, kind, managed, ops, count);
+    else
+        secret_header(b, p, f, secret, key ? key : name, name ? name : key,
+                      kind, managed, ops, count);
+}
+
 static void
 read_header_ops(gw_build *b, gw_route_policy *p, const gwf_node *hf,
                 const char *path, const char *const *managed,
@@ -199,46 +463,38 @@ read_header_ops(gw_build *b, gw_route_policy *p, const gwf_node *hf,
     static const char *const keys[] = {"set", "add", "remove"};
     static const gw_header_op_kind kinds[] = {GW_HEADER_SET, GW_HEADER_ADD,
                                               GW_HEADER_REMOVE};
+    char field[GW_PATH_MAX], list[GW_PATH_MAX];
     for (size_t k = 0; k < 3; k++) {
         const gwf_node *seq = gwf_node_get(hf, keys[k]);
-        for (size_t i = 0; i < gwf_node_size(seq) && i < 64; i++) {
+        if (gwf_node_size(seq) > 64) {
+            refuse(b, p, "%s.%s: at most 64 entries", path, keys[k]);
+            continue;
+        }
+        for (size_t i = 0; i < gwf_node_size(seq); i++) {
             const gwf_node *e = gwf_node_at(seq, i);
-            const char *name = kinds[k] == GW_HEADER_REMOVE
-                                   ? gwf_node_str(e, NULL)
-                                   : gw_node_string(e, "name");
+            gw_path_i(field, gw_path(list, path, keys[k]), i);
+            if (kinds[k] == GW_HEADER_REMOVE) {
+                const char *name = gwf_node_str(e, NULL);
+                if (check_name(b, p, field, name, managed))
+                    push_op(b, ops, count, GW_HEADER_REMOVE, name, NULL);
+                continue;
+            }
+            if (present(gwf_node_get(e, "secretRef"))) {
+                read_secret_header(b, p, e, field, kinds[k], managed, ops,
+                                   count);
+                continue;
+            }
+            const char *name = gw_node_string(e, "name");
             const char *value = gw_node_string(e, "value");
-            if (!name || strlen(name) > 256 || !gw_valid_header_name(name)) {
-                refuse(b, p, "%s.%s[%zu]: expected a header name", path,
-                       keys[k], i);
+            if (!check_name(b, p, field, name, managed))
+                continue;
+            if (!value || strlen(value) > MAX_VALUE || gw_has_control(value)) {
+                refuse(b, p, "%s.value: expected a header value", field);
                 continue;
             }
-            if (is_managed(name, managed)) {
-                refuse(b, p,
-                       "%s.%s[%zu]: nginx manages the %.64s header itself",
-                       path, keys[k], i, name);
-                continue;
-            }
-            if (kinds[k] != GW_HEADER_REMOVE) {
-                if (present(gwf_node_get(e, "secretRef"))) {
-                    refuse(b, p,
-                           "%s.%s[%zu].secretRef: a header value from a "
-                           "Secret is not supported",
-                           path, keys[k], i);
-                    continue;
-                }
-                if (!value || strlen(value) > 4096 || gw_has_control(value)) {
-                    refuse(b, p, "%s.%s[%zu].value: expected a header value",
-                           path, keys[k], i);
-                    continue;
-                }
-            }
-            gw_header_op *op = gw_push(b, ops, count, sizeof(*op));
-            if (!op)
-                return;
-            op->op = kinds[k];
-            op->name = gw_strdup(b, name);
-            op->value =
-                kinds[k] == GW_HEADER_REMOVE ? NULL : gw_strdup(b, value);
+            char *copy = gw_strdup(b, value);
+            if (copy)
+                push_op(b, ops, count, kinds[k], name, copy);
         }
     }
 }

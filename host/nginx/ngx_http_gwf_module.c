@@ -249,9 +249,9 @@ ngx_http_gwf_route_ref(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 /* gwf_policy REF;             every field of the TrafficPolicy REF
- * gwf_policy REF FIELD...;    only those fields (cors, csrf, jwtAuth,
- *                             basicAuth, apiKeyAuth, rbac, extAuth,
- *                             rateLimit.local, rateLimit.global), so that
+ * gwf_policy REF FIELD...;    only those fields (cors, apiKeyAuth,
+ *                             basicAuth, extAuth, jwtAuth, rbac,
+ *                             rateLimit.local, rateLimit.global, csrf), so that
  *                             several policies, each giving its fields,
  *                             make one chain (kgateway's merging). */
 static char *
@@ -273,9 +273,9 @@ ngx_http_gwf_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (f == GWF_PF_COUNT) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "gwf_policy: unknown field \"%V\" (expected "
-                               "cors, csrf, jwtAuth, basicAuth, apiKeyAuth, "
-                               "rbac, extAuth, rateLimit.local or "
-                               "rateLimit.global)",
+                               "cors, apiKeyAuth, basicAuth, extAuth, "
+                               "jwtAuth, rbac, rateLimit.local, "
+                               "rateLimit.global or csrf)",
                                &args[i]);
             return NGX_CONF_ERROR;
         }
@@ -353,6 +353,7 @@ ngx_http_gwf_init_main_conf(ngx_conf_t *cf, void *conf)
         .max_body_bytes = mcf->max_body,
         .host_name = "nginx",
         .referenced_only = mcf->check_referenced == 1,
+        .one_worker_per_process = 1,
     };
     mcf->rt = gwf_runtime_new(&opts);
     if (!mcf->rt)

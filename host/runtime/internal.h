@@ -125,6 +125,8 @@ typedef struct rt_instance {
     rt_prepared **replies;
     uint32_t reply_count;
     uint32_t reply_tag; /* unique in the runtime, never 0 */
+    /* gwf_async_active{instance}, resolved by the first async op. */
+    rt_series *async_active;
     struct rt_instance *next;
 } rt_instance;
 
@@ -151,6 +153,8 @@ struct gwf_chain {
      * (chains built only to validate manifests never show up). */
     rt_series *streams_total;
     rt_series *streams_active;
+    rt_series *pauses;
+    rt_series *pause_seconds;
     struct gwf_chain *next;
 };
 
@@ -159,8 +163,11 @@ struct gwf_chain {
 typedef struct rt_metrics rt_metrics;
 rt_series *rt_metrics_series(rt_metrics *m, uint32_t id, const char *instance,
                              const gwf_view *values, size_t count);
+/* Counters and gauges: add. Histograms: observe (under the registry's
+ * lock unless it has one writer). A NULL series records nothing. */
 void rt_series_add(rt_series *s, double v);
-rt_metrics *rt_metrics_new(void);
+void rt_series_observe(rt_metrics *m, rt_series *s, double v);
+rt_metrics *rt_metrics_new(bool one_writer);
 void rt_metrics_free(rt_metrics *m);
 gwf_status rt_metrics_define(rt_metrics *m, gwf_metric_kind kind,
                              const char *name, const char *help,
@@ -220,6 +227,7 @@ void rt_plugins_unload(gwf_runtime *rt);
 /* -- Workers and streams --------------------------------------------------- */
 
 typedef struct rt_async rt_async;
+#define RT_SPARE_ASYNCS 256
 typedef struct rt_fstream rt_fstream;
 
 typedef struct rt_idmap {
@@ -237,6 +245,10 @@ struct gwf_worker {
     rt_idmap asyncs;
     size_t fd_watches;
     uint64_t next_id;
+    /* Released async ops kept for reuse (worker.c), at most
+     * RT_SPARE_ASYNCS. */
+    rt_async *spare_asyncs;
+    size_t spare_async_count;
     /* Nesting of runtime work on this worker; streams that moved while
      * it was > 0 wait in `pending` until it drops to 0. */
     int depth;

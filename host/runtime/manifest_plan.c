@@ -148,8 +148,8 @@ plan_policy_ref(planner *p, const gwf_doc *policy, const char *field,
 /* In chain order (manifest.h); each is also the field's path under
  * spec. */
 static const char *const policy_field_names[GWF_PF_COUNT] = {
-    "cors", "csrf",    "jwtAuth",         "basicAuth",       "apiKeyAuth",
-    "rbac", "extAuth", "rateLimit.local", "rateLimit.global"};
+    "cors", "apiKeyAuth",      "basicAuth",        "extAuth", "jwtAuth",
+    "rbac", "rateLimit.local", "rateLimit.global", "csrf"};
 
 const char *
 gwf_policy_field_name(gwf_policy_field f)

@@ -1089,16 +1089,33 @@ check_header_filter(check *c, const gwf_node *hf, const char *field)
             if (!expect_type(c, h, GWF_NODE_MAP, ip.text))
                 continue;
             check_known_fields(c, h, ip.text, header_known);
-            required_string(c, h, "name", path_key(&fp, ip.text, "name"));
             bool value = manifest_field_of(h, "value") != NULL;
+            /* kgateway: name is required with an inline value; with a
+             * secretRef it may be left out (the key, or every key of
+             * the Secret, names the header). */
+            if (value)
+                required_string(c, h, "name", path_key(&fp, ip.text, "name"));
+            else
+                optional_string(c, h, "name", path_key(&fp, ip.text, "name"));
+            optional_string(c, h, "value", path_key(&fp, ip.text, "value"));
             const gwf_node *ref = optional_map(
                 c, h, "secretRef", path_key(&fp, ip.text, "secretRef"));
-            optional_string(c, h, "value", path_key(&fp, ip.text, "value"));
             if (value == (manifest_field_of(h, "secretRef") != NULL))
                 check_error(c, ip.text,
                             "expected exactly one of value and secretRef");
-            if (ref)
+            if (ref) {
                 check_secret_ref(c, ref, fp.text, ref_known);
+                field_path kp;
+                const char *key = optional_string(
+                    c, ref, "key", path_key(&kp, fp.text, "key"));
+                if (key && (!*key || strlen(key) > 253 ||
+                            strspn(key, "-._abcdefghijklmnopqrstuvwxyz"
+                                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789") != strlen(key)))
+                    check_error(c, kp.text,
+                                "expected 1 to 253 of [-._a-zA-Z0-9] (a "
+                                "Secret data key)");
+            }
         }
     }
     snprintf(list, sizeof list, "%s.remove", field);

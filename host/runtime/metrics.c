@@ -32,7 +32,10 @@ typedef struct series {
     char **values;          /* instance first, then the plugin's labels */
     _Atomic uint64_t value; /* counter, gauge: a double's bits, so that
                                rt_series_add needs no lock */
+    bool one_writer;        /* the registry's: see value_add */
     uint64_t *bucket_counts;
+    const double *buckets; /* the metric's bounds (they never move) */
+    size_t bucket_count;
     double sum;
     uint64_t count;
     struct series *next_in_bucket;
@@ -40,11 +43,12 @@ typedef struct series {
 } series;
 
 /* Doubles kept as their bits in an atomic word: C11 has no portable
- * lock-free atomic add on a double, a compare-and-swap loop does it. */
+ * lock-free atomic add on a double, a compare-and-swap loop does it.
+ * A value orders nothing else, so loads and stores are relaxed. */
 static double
 value_get(_Atomic uint64_t *p)
 {
-    uint64_t bits = atomic_load(p);
+    uint64_t bits = atomic_load_explicit(p, memory_order_relaxed);
     double d;
     memcpy(&d, &bits, sizeof d);
     return d;
@@ -55,19 +59,33 @@ value_set(_Atomic uint64_t *p, double d)
 {
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
-    atomic_store(p, bits);
+    atomic_store_explicit(p, bits, memory_order_relaxed);
 }
 
+/* With one writer thread per process (a data plane whose workers are
+ * processes, as nginx's), a load and a store do the add: no locked
+ * read-modify-write on the request path. Readers (the exposition) still
+ * see whole values. Otherwise workers may be threads of one process,
+ * and the compare-and-swap loop keeps every add. */
 static void
-value_add(_Atomic uint64_t *p, double v)
+value_add(series *s, double v)
 {
-    uint64_t old = atomic_load(p), new;
-    do {
-        double d;
+    _Atomic uint64_t *p = &s->value;
+    uint64_t old = atomic_load_explicit(p, memory_order_relaxed), new;
+    double d;
+    if (s->one_writer) {
         memcpy(&d, &old, sizeof d);
         d += v;
         memcpy(&new, &d, sizeof new);
-    } while (!atomic_compare_exchange_weak(p, &old, new));
+        atomic_store_explicit(p, new, memory_order_relaxed);
+        return;
+    }
+    do {
+        memcpy(&d, &old, sizeof d);
+        d += v;
+        memcpy(&new, &d, sizeof new);
+    } while (!atomic_compare_exchange_weak_explicit(
+        p, &old, new, memory_order_relaxed, memory_order_relaxed));
 }
 
 typedef struct metric {
@@ -96,6 +114,21 @@ typedef struct handle_slot {
     gwf_metric_kind kind;
 } handle_slot;
 
+/* Each thread remembers the series it recorded to last, by hash: a
+ * worker counts the same few series over and over, and a hit costs a
+ * hash and a compare instead of the registry's lock (a histogram's
+ * fields still change under it, unless the registry has one writer). A
+ * registry of one writer keeps the cache itself: no thread-local lookup
+ * (a module's TLS costs a call to __tls_get_addr) on the request path. */
+typedef struct cached_series {
+    uint64_t generation;
+    uint64_t hash;
+    const char *instance;
+    uint32_t id;
+    gwf_metric_kind kind;
+    struct series *s;
+} cached_series;
+
 struct rt_metrics {
     uint64_t generation; /* tells registries apart in the thread caches */
     pthread_mutex_t lock;
@@ -106,30 +139,20 @@ struct rt_metrics {
     size_t series_count;
     handle_slot *handle_pages[HANDLE_PAGES];
     _Atomic uint32_t handle_count;
+    bool one_writer;         /* rt_metrics_new */
+    cached_series cache[64]; /* the one writer's */
 };
-
-/* Each thread remembers the series it recorded to last, by hash: a
- * worker counts the same few series over and over, and a hit costs a
- * hash and a compare instead of the registry's lock. Histograms always
- * take the lock (several fields change together). */
-typedef struct cached_series {
-    uint64_t generation;
-    uint64_t hash;
-    const char *instance;
-    uint32_t id;
-    gwf_metric_kind kind;
-    struct series *s;
-} cached_series;
 
 static atomic_uint_fast64_t registry_generations;
 static _Thread_local cached_series thread_cache[64];
 
 rt_metrics *
-rt_metrics_new(void)
+rt_metrics_new(bool one_writer)
 {
     rt_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->one_writer = one_writer;
     m->generation = atomic_fetch_add(&registry_generations, 1) + 1;
     pthread_mutex_init(&m->lock, NULL);
     return m;
@@ -356,16 +379,40 @@ table_grow(rt_metrics *m)
 static series *series_get(rt_metrics *m, uint32_t id, const char *instance,
                           const gwf_view *values, size_t count);
 
-/* A series resolved once (under the lock) for a hot path that then adds
- * to it without taking the lock: the runtime's per-route counters. */
+/* A histogram's fields change together: the caller holds the lock, or
+ * is the registry's one writer. */
+static void
+observe_unlocked(series *s, double v)
+{
+    for (size_t i = 0; i < s->bucket_count; i++)
+        if (v <= s->buckets[i])
+            s->bucket_counts[i]++;
+    s->sum += v;
+    s->count++;
+}
+
+static void
+observe(rt_metrics *m, series *s, double v)
+{
+    if (s->one_writer) {
+        observe_unlocked(s, v);
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    observe_unlocked(s, v);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* A series resolved once (under the lock) for a hot path that then
+ * records to it without looking it up: the runtime's per-route and
+ * per-instance series. */
 rt_series *
 rt_metrics_series(rt_metrics *m, uint32_t id, const char *instance,
                   const gwf_view *values, size_t count)
 {
     pthread_mutex_lock(&m->lock);
     series *s = NULL;
-    if (id < m->count && m->metrics[id].label_count == count &&
-        m->metrics[id].kind != GWF_METRIC_HISTOGRAM)
+    if (id < m->count && m->metrics[id].label_count == count)
         s = series_get(m, id, instance, values, count);
     pthread_mutex_unlock(&m->lock);
     return (rt_series *)s;
@@ -375,7 +422,14 @@ void
 rt_series_add(rt_series *s, double v)
 {
     if (s)
-        value_add(&((series *)s)->value, v);
+        value_add((series *)s, v);
+}
+
+void
+rt_series_observe(rt_metrics *m, rt_series *s, double v)
+{
+    if (s && !isnan(v))
+        observe(m, (series *)s, v);
 }
 
 static series *
@@ -396,6 +450,7 @@ series_get(rt_metrics *m, uint32_t id, const char *instance,
     if (!s)
         return NULL;
     s->hash = h;
+    s->one_writer = m->one_writer;
     s->values = calloc(count + 1, sizeof *s->values);
     if (!s->values)
         goto fail;
@@ -411,6 +466,8 @@ series_get(rt_metrics *m, uint32_t id, const char *instance,
         s->bucket_counts = calloc(mt->bucket_count, sizeof *s->bucket_counts);
         if (!s->bucket_counts)
             goto fail;
+        s->buckets = mt->buckets;
+        s->bucket_count = mt->bucket_count;
     }
     s->next_in_bucket = m->table[h & (m->table_cap - 1)];
     m->table[h & (m->table_cap - 1)] = s;
@@ -443,24 +500,24 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
         return GWF_ERR_BAD_ARGUMENT;
     if (isnan(v))
         return GWF_ERR_BAD_ARGUMENT;
-    cached_series *c = NULL;
-    if (op != RT_METRIC_OBSERVE) {
-        uint64_t h = series_hash(id, instance, values, count);
-        c = &thread_cache[h & 63];
-        if (c->generation == m->generation && c->hash == h && c->id == id &&
-            c->instance == instance &&
-            series_matches(c->s, instance, values, count)) {
-            if (!op_allowed(c->kind, op, v))
-                return GWF_ERR_BAD_ARGUMENT;
-            if (op == RT_METRIC_ADD)
-                value_add(&c->s->value, v);
-            else
-                value_set(&c->s->value, v);
-            return GWF_OK;
-        }
-        c->generation = 0; /* refilled below once the lock found it */
-        c->hash = h;
+    uint64_t h = series_hash(id, instance, values, count);
+    cached_series *c =
+        m->one_writer ? &m->cache[h & 63] : &thread_cache[h & 63];
+    if (c->generation == m->generation && c->hash == h && c->id == id &&
+        c->instance == instance &&
+        series_matches(c->s, instance, values, count)) {
+        if (!op_allowed(c->kind, op, v))
+            return GWF_ERR_BAD_ARGUMENT;
+        if (op == RT_METRIC_ADD)
+            value_add(c->s, v);
+        else if (op == RT_METRIC_SET)
+            value_set(&c->s->value, v);
+        else
+            observe(m, c->s, v);
+        return GWF_OK;
     }
+    c->generation = 0; /* refilled below once the lock found it */
+    c->hash = h;
     pthread_mutex_lock(&m->lock);
     gwf_status st = GWF_OK;
     if (id >= m->count || m->metrics[id].label_count != count) {
@@ -477,26 +534,20 @@ rt_metrics_record(rt_metrics *m, int op, uint32_t id, const char *instance,
         st = GWF_ERR_NO_MEMORY;
         goto out;
     }
-    if (c) {
-        c->instance = instance;
-        c->id = id;
-        c->kind = mt->kind;
-        c->s = s;
-        c->generation = m->generation;
-    }
+    c->instance = instance;
+    c->id = id;
+    c->kind = mt->kind;
+    c->s = s;
+    c->generation = m->generation;
     switch (op) {
     case RT_METRIC_ADD:
-        value_add(&s->value, v);
+        value_add(s, v);
         break;
     case RT_METRIC_SET:
         value_set(&s->value, v);
         break;
     default:
-        for (size_t i = 0; i < mt->bucket_count; i++)
-            if (v <= mt->buckets[i])
-                s->bucket_counts[i]++;
-        s->sum += v;
-        s->count++;
+        observe_unlocked(s, v);
         break;
     }
 out:
@@ -590,7 +641,7 @@ rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
         isnan(v) || !op_allowed(h->kind, op, v))
         return GWF_ERR_BAD_ARGUMENT;
     if (op == RT_METRIC_ADD)
-        value_add(&h->s->value, v);
+        value_add(h->s, v);
     else
         value_set(&h->s->value, v);
     return GWF_OK;

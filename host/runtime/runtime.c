@@ -108,7 +108,7 @@ gwf_runtime_new(const gwf_runtime_options *opts)
     rt->opts.host_name = rt->host_name;
     rt->opts.plugin_path = NULL;
     rt->manifests = gwf_manifests_new();
-    rt->metrics = rt_metrics_new();
+    rt->metrics = rt_metrics_new(rt->opts.one_worker_per_process != 0);
     rt->host = rt_host_template;
     rt->host.name = rt->host_name;
     if (!rt->host_name || !rt->manifests || !rt->metrics ||

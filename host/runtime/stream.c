@@ -48,8 +48,8 @@ rt_stream_count(gwf_rt_stream *st, uint32_t metric, const gwf_view *labels,
 {
     gwf_runtime *rt = st->w->rt;
     const char *route = st->chain->route_name[0] ? st->chain->route_name : "-";
-    int op = metric == rt->m_pause_seconds ? RT_METRIC_OBSERVE : RT_METRIC_ADD;
-    rt_metrics_record(rt->metrics, op, metric, route, labels, count, v);
+    rt_metrics_record(rt->metrics, RT_METRIC_ADD, metric, route, labels, count,
+                      v);
 }
 
 static gwf_view
@@ -131,7 +131,7 @@ pause_at(gwf_rt_stream *st, gwf_message_kind which, uint32_t idx)
     st->paused_dir = which;
     st->paused_idx = idx;
     st->pause_started = st->w->ev.now(st->w->ev.ctx);
-    rt_stream_count(st, st->w->rt->m_pauses, NULL, 0, 1);
+    rt_series_add(st->chain->pauses, 1);
     if (!st->pause_timer)
         st->pause_timer =
             st->w->ev.timer_start(st->w->ev.ctx, st->w->rt->opts.max_pause_ns,
@@ -144,7 +144,8 @@ pause_clear(gwf_rt_stream *st)
     if (st->pause_started) {
         uint64_t now = st->w->ev.now(st->w->ev.ctx);
         double seconds = (double)(now - st->pause_started) / 1e9;
-        rt_stream_count(st, st->w->rt->m_pause_seconds, NULL, 0, seconds);
+        rt_series_observe(st->w->rt->metrics, st->chain->pause_seconds,
+                          seconds);
         st->pause_started = 0;
     }
     st->paused = false;
@@ -1163,6 +1164,14 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
         __atomic_store_n(
             &chain->streams_total,
             rt_metrics_series(rt->metrics, rt->m_streams, route, NULL, 0),
+            __ATOMIC_RELEASE);
+        __atomic_store_n(
+            &chain->pauses,
+            rt_metrics_series(rt->metrics, rt->m_pauses, route, NULL, 0),
+            __ATOMIC_RELEASE);
+        __atomic_store_n(
+            &chain->pause_seconds,
+            rt_metrics_series(rt->metrics, rt->m_pause_seconds, route, NULL, 0),
             __ATOMIC_RELEASE);
         __atomic_store_n(
             &chain->streams_active,

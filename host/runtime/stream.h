@@ -157,7 +157,7 @@ gwf_status rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p);
  * plugin reading it after a prepared reply was sent by reference.
  * GWF_OK or GWF_ERR_NO_MEMORY. */
 gwf_status rt_stream_reply_open(gwf_rt_stream *st);
-/* The runtime's own metrics, labelled by route. */
+/* Add v to the runtime's counter `metric` of the stream's route. */
 void rt_stream_count(gwf_rt_stream *st, uint32_t metric, const gwf_view *labels,
                      size_t count, double v);
 /* Shared values (value_set / value_get, checked by host.c). The value

@@ -110,13 +110,19 @@ idmap_del(rt_idmap *m, uint64_t key)
 
 /* -- Records ------------------------------------------------------------- */
 
-/* The gauge gwf_async_active, labelled by the plugin instance. */
+/* The gauge gwf_async_active, labelled by the plugin instance: its series
+ * is looked up once per instance (racing workers find the same one, so
+ * either store is fine). */
 static void
 async_count(rt_async *a, double delta)
 {
     gwf_runtime *rt = a->w->rt;
-    rt_metrics_record(rt->metrics, RT_METRIC_ADD, rt->m_async, a->inst->name,
-                      NULL, 0, delta);
+    rt_series *s = __atomic_load_n(&a->inst->async_active, __ATOMIC_ACQUIRE);
+    if (!s) {
+        s = rt_metrics_series(rt->metrics, rt->m_async, a->inst->name, NULL, 0);
+        __atomic_store_n(&a->inst->async_active, s, __ATOMIC_RELEASE);
+    }
+    rt_series_add(s, delta);
 }
 
 static void
@@ -136,6 +142,21 @@ async_unlink(rt_async *a)
         a->next->prev = a->prev;
 }
 
+/* Done with `a` (unlinked): kept for the worker's next async op, so a
+ * wait per request costs no allocation. */
+static void
+async_release(rt_async *a)
+{
+    gwf_worker *w = a->w;
+    if (w->spare_async_count >= RT_SPARE_ASYNCS) {
+        free(a);
+        return;
+    }
+    a->next = w->spare_asyncs;
+    w->spare_asyncs = a;
+    w->spare_async_count++;
+}
+
 static void
 async_cancel(rt_async *a)
 {
@@ -145,22 +166,27 @@ async_cancel(rt_async *a)
     else
         w->ev.fd_cancel(w->ev.ctx, a->ev_id);
     async_unlink(a);
-    free(a);
+    async_release(a);
 }
 
 static rt_async *
 async_new(gwf_worker *w, rt_instance *inst, gwf_rt_stream *owner, int kind)
 {
-    rt_async *a = calloc(1, sizeof *a);
-    if (!a)
+    rt_async *a = w->spare_asyncs;
+    if (a) {
+        w->spare_asyncs = a->next;
+        w->spare_async_count--;
+        memset(a, 0, sizeof *a);
+    } else if (!(a = calloc(1, sizeof *a))) {
         return NULL;
+    }
     a->id = ++w->next_id;
     a->kind = kind;
     a->w = w;
     a->inst = inst;
     a->owner = owner;
     if (idmap_put(&w->asyncs, a->id, a) < 0) {
-        free(a);
+        async_release(a);
         return NULL;
     }
     if (kind == ASYNC_FD)
@@ -183,7 +209,7 @@ timer_fired(void *arg)
     gwf_timer_cb cb = a->timer_cb;
     void *cb_arg = a->arg;
     async_unlink(a);
-    free(a);
+    async_release(a);
     rt_worker_enter(w);
     w->invocation++;
     cb(cb_arg);
@@ -228,7 +254,7 @@ rt_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
                                  timer_fired, a);
     if (!a->ev_id) {
         async_unlink(a);
-        free(a);
+        async_release(a);
         return GWF_ERR_INTERNAL;
     }
     *timer_id = a->id;
@@ -277,7 +303,7 @@ rt_fd_watch(gwf_instance *inst, gwf_stream *s, int fd, uint32_t events,
     a->ev_id = w->ev.fd_watch(w->ev.ctx, fd, events, fd_ready, a);
     if (!a->ev_id) {
         async_unlink(a);
-        free(a);
+        async_release(a);
         return GWF_ERR_BAD_ARGUMENT;
     }
     *watch_id = a->id;
@@ -754,6 +780,10 @@ gwf_worker_stop(gwf_worker *w)
     }
     free(w->asyncs.keys);
     free(w->asyncs.vals);
+    for (rt_async *a = w->spare_asyncs, *next; a; a = next) {
+        next = a->next;
+        free(a);
+    }
     for (gwf_rt_stream *st = w->spare_streams, *next; st; st = next) {
         next = st->live_next;
         gwf_memmsg_clear(&st->reply_msg); /* the room a spare keeps */

@@ -107,20 +107,19 @@ parse_local(rl_config *cfg, gwf_cfg *c, const json_t *spec)
  * Redis connection settings
  * --------------------------------------------------------------------- */
 
-/* "host:port", "[v6]:port": the port 1-65535, as for a Backend. */
-static void
-parse_address(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+/* "host:port" as redis.address takes it ("[v6]:port" too): the host
+ * (malloc'd) and port, or -1 (reported at `field`). */
+static int
+split_host_port(gwf_cfg *c, const char *field, const char *text, char **host,
+                int *port_out)
 {
-    const char *field = "redis.address", *text = NULL, *colon;
+    const char *colon = strrchr(text, ':');
     char *end;
     long port;
 
-    if (gwf_cfg_string(c, "redis", redis, "address", 0, &text) != GWF_OK)
-        return;
-    colon = strrchr(text, ':');
     if (!colon || colon == text) {
         gwf_cfg_fail(c, field, "expected \"host:port\", found \"%.40s\"", text);
-        return;
+        return -1;
     }
     errno = 0;
     port = strtol(colon + 1, &end, 10);
@@ -129,15 +128,31 @@ parse_address(rl_config *cfg, gwf_cfg *c, const json_t *redis)
                      "expected a port from 1 to 65535 after ':', found "
                      "\"%.40s\"",
                      colon + 1);
-        return;
+        return -1;
     }
     if (text[0] == '[' && colon[-1] == ']')
-        cfg->redis.host = strndup(text + 1, (size_t)(colon - text - 2));
+        *host = strndup(text + 1, (size_t)(colon - text - 2));
     else
-        cfg->redis.host = strndup(text, (size_t)(colon - text));
-    if (!cfg->redis.host)
+        *host = strndup(text, (size_t)(colon - text));
+    if (!*host) {
         gwf_cfg_no_memory(c, field);
-    cfg->redis.port = (int)port;
+        return -1;
+    }
+    *port_out = (int)port;
+    return 0;
+}
+
+/* "host:port", "[v6]:port": the port 1-65535, as for a Backend. */
+static void
+parse_address(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+{
+    const char *text = NULL;
+
+    if (gwf_cfg_string(c, "redis", redis, "address", 0, &text) != GWF_OK ||
+        !text)
+        return;
+    split_host_port(c, "redis.address", text, &cfg->redis.host,
+                    &cfg->redis.port);
 }
 
 /* A static Backend: its first host and port (or the reference's port). */
@@ -208,8 +223,23 @@ rl_addresses_from(const struct addrinfo *res, char ***out, size_t *count)
  * Redis may listen on only one of them: redis.c tries each in turn (and
  * resolves again, without blocking, when it reconnects). A literal IPv4 or
  * IPv6 address is the only address. */
+static gwf_status resolve_name(gwf_cfg *c, const char *field, const char *host,
+                               char ***addrs, size_t *count, int *resolved);
+
 static gwf_status
 resolve_host(rl_config *cfg, gwf_cfg *c, const char *field)
+{
+    if (!cfg->redis.host)
+        return GWF_OK;
+    return resolve_name(c, field, cfg->redis.host, &cfg->redis.addrs,
+                        &cfg->redis.addr_count, &cfg->redis.resolved);
+}
+
+/* `host`'s numeric addresses into *addrs / *count (a literal is its own
+ * one address); *resolved when it was a name. */
+static gwf_status
+resolve_name(gwf_cfg *c, const char *field, const char *host, char ***addrs,
+             size_t *count, int *resolved)
 {
     struct in6_addr a6;
     struct in_addr a4;
@@ -218,10 +248,8 @@ resolve_host(rl_config *cfg, gwf_cfg *c, const char *field)
     gwf_status st;
     int rc;
 
-    if (!cfg->redis.host)
-        return GWF_OK;
-    if (inet_pton(AF_INET, cfg->redis.host, &a4) == 1 ||
-        inet_pton(AF_INET6, cfg->redis.host, &a6) == 1)
+    if (inet_pton(AF_INET, host, &a4) == 1 ||
+        inet_pton(AF_INET6, host, &a6) == 1)
         goto literal;
 #ifdef RL_NO_RESOLVE
     /* The fuzz harness: random names must not become DNS queries. */
@@ -231,30 +259,31 @@ resolve_host(rl_config *cfg, gwf_cfg *c, const char *field)
     (void)rc;
     (void)field;
     (void)c;
+    (void)resolved;
     goto literal;
 #else
-    rc = getaddrinfo(cfg->redis.host, NULL, &hints, &res);
+    rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0 || !res)
-        return gwf_cfg_fail(c, field, "cannot resolve \"%.60s\": %s",
-                            cfg->redis.host, gai_strerror(rc));
-    st = rl_addresses_from(res, &cfg->redis.addrs, &cfg->redis.addr_count);
+        return gwf_cfg_fail(c, field, "cannot resolve \"%.60s\": %s", host,
+                            gai_strerror(rc));
+    st = rl_addresses_from(res, addrs, count);
     freeaddrinfo(res);
     if (st != GWF_OK)
         return gwf_cfg_no_memory(c, field);
-    if (cfg->redis.addr_count == 0)
+    if (*count == 0)
         return gwf_cfg_fail(c, field, "\"%.60s\" has no IPv4 or IPv6 address",
-                            cfg->redis.host);
-    cfg->redis.resolved = 1;
+                            host);
+    *resolved = 1;
     return st;
 #endif
 literal:
-    cfg->redis.addrs = calloc(1, sizeof(*cfg->redis.addrs));
-    if (!cfg->redis.addrs)
+    *addrs = calloc(1, sizeof(**addrs));
+    if (!*addrs)
         return gwf_cfg_no_memory(c, field);
-    cfg->redis.addrs[0] = strdup(cfg->redis.host);
-    if (!cfg->redis.addrs[0])
+    (*addrs)[0] = strdup(host);
+    if (!(*addrs)[0])
         return gwf_cfg_no_memory(c, field);
-    cfg->redis.addr_count = 1;
+    *count = 1;
     return GWF_OK;
 }
 
@@ -284,12 +313,158 @@ parse_password(rl_config *cfg, gwf_cfg *c, const json_t *redis)
     cfg->redis.password_len = strlen(password);
 }
 
+/* redis.tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify,
+ * skipHostnameVerification} (envoyproxy/ratelimit's REDIS_TLS,
+ * REDIS_TLS_CACERT, REDIS_TLS_CLIENT_CERT, REDIS_TLS_CLIENT_KEY,
+ * REDIS_TLS_SKIP_HOSTNAME_VERIFICATION); `{}` is TLS with the system
+ * CAs. The SSL_CTX is built now: a file that cannot be read is this
+ * config's error, not a worker's. */
+static void
+parse_tls(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+{
+    static const char *const fields[] = {
+        "caFile",     "certFile",           "keyFile",
+        "serverName", "insecureSkipVerify", "skipHostnameVerification",
+        NULL};
+    const char *ca = NULL, *cert = NULL, *key = NULL, *name = NULL;
+    const char *field = "redis.tls";
+    int insecure = 0, skip_name = 0;
+    const json_t *tls = NULL;
+    char err[512];
+
+    if (gwf_cfg_object(c, "redis", redis, "tls", 0, &tls) != GWF_OK || !tls)
+        return;
+    if (gwf_cfg_known(c, "redis.tls", tls, fields) != GWF_OK)
+        return;
+    if (gwf_cfg_string(c, "redis.tls", tls, "caFile", GWF_CFG_NONEMPTY, &ca) !=
+            GWF_OK ||
+        gwf_cfg_string(c, "redis.tls", tls, "certFile", GWF_CFG_NONEMPTY,
+                       &cert) != GWF_OK ||
+        gwf_cfg_string(c, "redis.tls", tls, "keyFile", GWF_CFG_NONEMPTY,
+                       &key) != GWF_OK ||
+        gwf_cfg_string(c, "redis.tls", tls, "serverName", GWF_CFG_NONEMPTY,
+                       &name) != GWF_OK ||
+        gwf_cfg_bool(c, "redis.tls", tls, "insecureSkipVerify", 0, &insecure) !=
+            GWF_OK ||
+        gwf_cfg_bool(c, "redis.tls", tls, "skipHostnameVerification", 0,
+                     &skip_name) != GWF_OK)
+        return;
+    if (!cert != !key) {
+        gwf_cfg_fail(c, cert ? "redis.tls.keyFile" : "redis.tls.certFile",
+                     "is required with redis.tls.%s: a client certificate "
+                     "goes with its key",
+                     cert ? "certFile" : "keyFile");
+        return;
+    }
+#ifndef RL_NO_RESOLVE
+    cfg->redis.tls_ctx =
+        rl_tls_ctx_new(ca, cert, key, insecure, &field, err, sizeof(err));
+    if (!cfg->redis.tls_ctx) {
+        gwf_cfg_fail(c, field, "%s", err);
+        return;
+    }
+#else
+    /* The fuzz harness links no OpenSSL and reads no named files. */
+    (void)field;
+    (void)err;
+#endif
+    if (name)
+        cfg->redis.tls_server_name = copy(c, "redis.tls.serverName", name);
+    cfg->redis.tls_verify_name = !insecure && !skip_name;
+}
+
+/* redis.addresses: the sentinels (or the seed nodes), each resolved now
+ * as redis.address is (Cluster: checked only). */
+static void
+parse_addresses(rl_config *cfg, gwf_cfg *c, const json_t *redis, int keep)
+{
+    const char **addrs = NULL;
+    size_t count = 0;
+
+    if (gwf_cfg_string_list(c, "redis", redis, "addresses",
+                            GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
+                            GWF_CFG_NONEMPTY, 64, &addrs, &count) != GWF_OK)
+        return;
+    if (keep &&
+        !(cfg->redis.sentinels = calloc(count, sizeof(rl_redis_node)))) {
+        gwf_cfg_no_memory(c, "redis.addresses");
+        free(addrs);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char field[GWF_CFG_PATH_MAX];
+        rl_redis_node node = {0};
+        int resolved = 0;
+
+        gwf_cfg_item(field, "redis.addresses", i);
+        if (split_host_port(c, field, addrs[i], &node.host, &node.port) != 0)
+            continue;
+        if (!keep) {
+            free(node.host);
+            continue;
+        }
+        cfg->redis.sentinels[cfg->redis.sentinel_count++] = node;
+        resolve_name(c, field, node.host, &cfg->redis.sentinels[i].addrs,
+                     &cfg->redis.sentinels[i].addr_count, &resolved);
+    }
+    free(addrs);
+}
+
+/* redis.type: Single (address or backendRef), Sentinel (`addresses`: the
+ * sentinels, and `masterName`), or Cluster (`addresses`: the seed
+ * nodes), which is checked and then refused, as gwf cannot honour it
+ * yet (fail closed). The type, or -1. */
+static int
+parse_redis_type(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+{
+    static const char *const types[] = {"Single", "Sentinel", "Cluster", NULL};
+    int type = 0;
+
+    if (gwf_cfg_enum(c, "redis", redis, "type", 0, types, &type) != GWF_OK)
+        return -1;
+    cfg->redis.type = type;
+    if (type == RL_REDIS_SINGLE) {
+        if (json_object_get(redis, "addresses"))
+            gwf_cfg_fail(c, "redis.addresses",
+                         "applies to type Sentinel or Cluster only: a "
+                         "Single Redis takes address");
+        if (json_object_get(redis, "masterName"))
+            gwf_cfg_fail(c, "redis.masterName",
+                         "applies to type Sentinel only");
+        return type;
+    }
+    if (json_object_get(redis, "address") ||
+        json_object_get(redis, "backendRef"))
+        gwf_cfg_fail(c,
+                     json_object_get(redis, "address") ? "redis.address"
+                                                       : "redis.backendRef",
+                     "applies to type Single only: type %s takes addresses",
+                     types[type]);
+    parse_addresses(cfg, c, redis, type == RL_REDIS_SENTINEL);
+    if (type == RL_REDIS_SENTINEL) {
+        const char *name = NULL;
+        if (gwf_cfg_string(c, "redis", redis, "masterName",
+                           GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
+                           &name) == GWF_OK &&
+            name)
+            cfg->redis.master_name = copy(c, "redis.masterName", name);
+        return type;
+    }
+    if (json_object_get(redis, "masterName"))
+        gwf_cfg_fail(c, "redis.masterName", "applies to type Sentinel only");
+    gwf_cfg_fail(c, "redis.type",
+                 "Cluster is not supported yet (Single and Sentinel are): "
+                 "refusing rather than counting somewhere else");
+    return type;
+}
+
 static void
 parse_redis(rl_config *cfg, gwf_cfg *c, const json_t *spec)
 {
     static const char *const fields[] = {
-        "address",  "backendRef",        "db",        "username",
-        "password", "passwordSecretRef", "keyPrefix", NULL};
+        "address",   "backendRef",        "db",        "username",
+        "password",  "passwordSecretRef", "keyPrefix", "type",
+        "addresses", "masterName",        "tls",       NULL};
     const json_t *redis = NULL;
     const char *text = NULL;
 
@@ -297,6 +472,15 @@ parse_redis(rl_config *cfg, gwf_cfg *c, const json_t *spec)
         GWF_OK)
         return;
     gwf_cfg_known(c, "redis", redis, fields);
+    parse_tls(cfg, c, redis);
+    switch (parse_redis_type(cfg, c, redis)) {
+    case RL_REDIS_SINGLE:
+        break;
+    case RL_REDIS_SENTINEL:
+        goto common;
+    default:
+        return;
+    }
     if (json_object_get(redis, "address") &&
         json_object_get(redis, "backendRef")) {
         gwf_cfg_fail(c, "redis",
@@ -312,6 +496,7 @@ parse_redis(rl_config *cfg, gwf_cfg *c, const json_t *spec)
                      "is required (or redis.backendRef): expected "
                      "\"host:port\"");
     }
+common:
     gwf_cfg_int(c, "redis", redis, "db", 0, 0, 65535, &cfg->redis.db);
     if (gwf_cfg_string(c, "redis", redis, "username", GWF_CFG_NONEMPTY,
                        &text) == GWF_OK)
@@ -699,9 +884,20 @@ rl_config_free(rl_config *cfg)
     gwf_grpc_peer_free(cfg->rls.peer);
     free(cfg->redis.host);
     rl_addresses_free(cfg->redis.addrs, cfg->redis.addr_count);
+    for (size_t i = 0; i < cfg->redis.sentinel_count; i++) {
+        free(cfg->redis.sentinels[i].host);
+        rl_addresses_free(cfg->redis.sentinels[i].addrs,
+                          cfg->redis.sentinels[i].addr_count);
+    }
+    free(cfg->redis.sentinels);
+    free(cfg->redis.master_name);
     free(cfg->redis.username);
     gwf_secret_free(cfg->redis.password, cfg->redis.password_len);
     free(cfg->redis.key_prefix);
+#ifndef RL_NO_RESOLVE
+    rl_tls_ctx_free(cfg->redis.tls_ctx);
+#endif
+    free(cfg->redis.tls_server_name);
     rl_node_free(&cfg->root);
 }
 

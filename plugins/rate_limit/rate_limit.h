@@ -16,7 +16,9 @@
  * Files: config.c (parse and validate, through gwf/sdk_config.h),
  * limits_file.c (envoyproxy/ratelimit's file, with the runtime's limits on
  * hostile input), descriptors.c (the limit tree and matching), cache.c (the
- * per-worker over-limit cache), redis.c (hiredis on the host loop),
+ * per-worker over-limit cache), redis.c (the Redis client) over
+ * redis_conn.c (one connection: socket, TLS, hiredis's reader) and
+ * redis_sentinel.c (where Sentinel says the primary is),
  * fixed_window.c (keys and verdicts), local_bucket.c (the shared token bucket),
  * rls_proto.c (RateLimitRequest / RateLimitResponse on the wire), rls.c
  * (the ShouldRateLimit calls, libcurl on the host loop), filter.c (the
@@ -100,8 +102,23 @@ enum { RL_ALGO_FIXED_WINDOW = 0, RL_ALGO_ROLLING = 1 };
 enum { RL_MODE_REDIS = 0, RL_MODE_RLS = 1 };
 enum { RL_HEADERS_OFF = 0, RL_HEADERS_DRAFT03 = 1 };
 
+enum { RL_REDIS_SINGLE = 0, RL_REDIS_SENTINEL = 1, RL_REDIS_CLUSTER = 2 };
+
+/* One node of redis.addresses (a sentinel): as configured, and its
+ * numeric addresses when the config loaded (tried in turn). */
+typedef struct rl_redis_node {
+    char *host;
+    int port;
+    char **addrs;
+    size_t addr_count;
+} rl_redis_node;
+
 typedef struct rl_redis_config {
-    char *host; /* as configured: a name or a literal address */
+    int type;          /* RL_REDIS_*: Single or Sentinel (Cluster refused) */
+    char *master_name; /* Sentinel: masterName */
+    rl_redis_node *sentinels; /* Sentinel: addresses, in order */
+    size_t sentinel_count;
+    char *host; /* Single: as configured, a name or a literal address */
     int port;
     /* The numeric addresses `host` had when the config loaded, in the
      * resolver's order; a literal is its own one address. redis.c tries
@@ -115,7 +132,25 @@ typedef struct rl_redis_config {
     char *password; /* NULL: no AUTH; wiped by gwf_secret_free */
     size_t password_len;
     char *key_prefix;
+    /* redis.tls: NULL for plain TCP. Built once when the config loads
+     * (its files read then): the CA (or the system CAs), the client
+     * certificate and key, peer verification on unless
+     * insecureSkipVerify. */
+    struct ssl_ctx_st *tls_ctx;
+    char *tls_server_name; /* SNI and the name checked; NULL: host */
+    int tls_verify_name;   /* check the certificate names the server */
 } rl_redis_config;
+
+/* redis.tls's SSL_CTX (redis_conn.c): peer verification against
+ * `ca_file` (or the system CAs when NULL) unless `insecure`, and the
+ * client certificate and key when given; the files are read now. NULL on
+ * error: `*field` is the config field at fault, `err` (size `len`) says
+ * why, with OpenSSL's reason. Freed with rl_tls_ctx_free (NULL is
+ * fine). */
+struct ssl_ctx_st *rl_tls_ctx_new(const char *ca_file, const char *cert_file,
+                                  const char *key_file, int insecure,
+                                  const char **field, char *err, size_t len);
+void rl_tls_ctx_free(struct ssl_ctx_st *ctx);
 
 /* kgateway's minimum fillInterval (its CEL rule: at least 50ms). */
 #define RL_MIN_FILL_INTERVAL_NS (50 * UINT64_C(1000000))

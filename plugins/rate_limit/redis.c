@@ -1,60 +1,53 @@
 /*
- * redis.c - one Redis connection per worker, driven by the host's loop.
+ * redis.c - the Redis client the filter talks to: one connection per
+ * worker to a Single Redis or to the primary Sentinel names
+ * (redis_conn.c; redis_sentinel.c asks the sentinels), its backoff, the
+ * background re-resolution of its name, and the pool of commands.
  *
- * hiredis's async API does the protocol; this file is its event-loop
- * adapter: hiredis asks to start or stop watching its socket for reading
- * or writing (addRead/delRead/addWrite/delWrite) and to let go of it
- * (cleanup), and we map that onto one worker-scope fd watch (fd_watch,
- * fd_update, fd_cancel) per connection attempt (rl_conn: an attempt that
- * is being torn down must cancel its own watch, not its successor's). The
- * installed hiredis (0.14) has no timer hook: timeouts are the caller's,
- * one host timer per decision.
- *
- * Commands of concurrent requests go out on the same connection,
- * pipelined: each request's INCRBY + EXPIRE pair is formatted straight
- * into hiredis's output buffer (no intermediate string), and the buffer
- * is written once per loop turn, when the host reports the socket
- * writable - so every command queued in one turn leaves in one write.
- * The commands in flight are our own FIFO (`sent`), one pooled rl_cmd
- * per decision slot, matched to replies in order; replies are parsed by
- * hiredis's reader into one reused rl_reply, never allocated. hiredis
- * keeps the socket, the connect and the output buffer, nothing else: its
- * own callback list stays empty. So a decision costs no allocation in
- * the steady state (the pool, a key up to RL_KEY_INLINE bytes inline).
+ * The connection (redis_conn.c) does the socket, TLS, AUTH / SELECT,
+ * pipelining and reading replies; this file decides when to connect and
+ * what to send. Commands of concurrent requests go out on the same
+ * connection, pipelined: each request's INCRBY + EXPIRE pair is
+ * formatted straight into the connection's output buffer, which is
+ * written once per loop turn. Each command is one pooled rl_cmd per
+ * decision, with the connection's request embedded, so a decision costs
+ * no allocation in the steady state (the pool, a key up to RL_KEY_INLINE
+ * bytes inline). A client of several connections (Sentinel: a sentinel
+ * and the primary; Cluster: one per primary) is this file again with
+ * more rl_conn, not a different connection layer.
  *
  * Addresses: a host name may have several (localhost is ::1 and
- * 127.0.0.1) and Redis may listen on any one of them. As libcurl does, a
- * connection tries each address in turn, in the resolver's order, until
- * one accepts; commands wait in our own queue (`held`) meanwhile, so an
- * address that refuses costs them nothing. A decision that times out
- * while a connect is still pending moves on to the next address (a
- * happy-eyeballs-lite: a black-holed address never holds the others up).
- * The config resolved the name once (workers must not wait on DNS); each
- * time a connection is lost, the name is resolved again in the background
- * (getaddrinfo_a) and the next connection uses the new addresses if the
- * answer is in by then.
+ * 127.0.0.1) and Redis may listen on any one of them; the connection
+ * tries each in turn. A decision that times out while a connect (or a
+ * TLS handshake) is still pending moves it on to the next address (a
+ * happy-eyeballs-lite: a black-holed address never holds the others
+ * up). The config resolved the name once (workers must not wait on DNS);
+ * each time a connection is lost, the name is resolved again in the
+ * background (getaddrinfo_a) and the next connection uses the new
+ * addresses if the answer is in by then.
  *
- * Failures: a lost connection (Redis killed, reset) makes hiredis call
- * every pending callback with no reply, then our disconnect callback; the
- * next connection is made lazily by the next request, not before a
- * backoff (50 ms doubling to 5 s, reset by the first reply). While in
- * backoff, requests fail at once (the caller's fail mode), never wait.
- * Commands are held until AUTH and SELECT have succeeded, and a Redis
- * that refuses either is a failed connection: nothing ever runs
- * unauthenticated or in the wrong database.
- * A Redis that accepts but does not answer (stopped, overloaded) is seen
- * by the callers' timeouts: after RL_DROP_AFTER_TIMEOUTS timeouts in a
- * row with no reply at all, the connection is dropped and re-made.
+ * Failures: a lost connection (Redis killed, reset, a refused AUTH or
+ * SELECT, a failed handshake on every address) answers every command it
+ * owed with no reply; the next connection is made lazily by the next
+ * request, not before a backoff (50 ms doubling to 5 s, reset by the
+ * first reply). While in backoff, requests fail at once (the caller's
+ * fail mode), never wait. A Redis that accepts but does not answer
+ * (stopped, overloaded) is seen by the callers' timeouts: after
+ * RL_DROP_AFTER_TIMEOUTS timeouts in a row with no reply at all, the
+ * connection is dropped and re-made.
  */
 #define _GNU_SOURCE /* getaddrinfo_a */
 #include "rate_limit.h"
 
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "redis_conn.h"
+#include "redis_sentinel.h"
+#include "redis_tree.h"
 
 #define RL_BACKOFF_MIN_NS (50 * INT64_C(1000000))
 #define RL_BACKOFF_MAX_NS (5000 * INT64_C(1000000))
@@ -62,72 +55,41 @@
 
 typedef struct rl_cmd rl_cmd;
 
-/* Error and status text kept from a reply (longer is cut: only the
- * start of an error is ever looked at or logged). */
-#define RL_REPLY_STR_MAX 256
-/* Array replies: ours have at most 4 elements; a longer announcement is
- * refused as it is read (the connection ends). */
-#define RL_MAX_ARRAY 16
-
-/* The one reply being read (replies are used at once, one at a time). */
-typedef struct rl_reply {
-    int type; /* REDIS_REPLY_*; first, as in redisReply */
-    long long integer;
-    size_t elements;
-    long long ints[RL_MAX_ARRAY];
-    unsigned char is_int[RL_MAX_ARRAY]; /* element i is an integer */
-    size_t len;
-    char str[RL_REPLY_STR_MAX]; /* ERROR / STATUS text, NUL-ended */
-} rl_reply;
-
-/* One connection attempt: hiredis's event hooks get this, so the watch
- * they drive is always this attempt's. Freed by ev_cleanup. */
-typedef struct rl_conn {
-    struct rl_redis *r;
-    redisAsyncContext *ac;
-    int watching;
-    uint64_t watch_id;
-    uint32_t events;
-} rl_conn;
-
 struct rl_redis {
     const rl_config *cfg;
     gwf_instance *inst;
-    redisAsyncContext *ac;  /* NULL when there is no connection */
-    int connected;          /* ac has connected (else: connecting) */
-    int ready;              /* and AUTH and SELECT succeeded */
-    unsigned setup_pending; /* AUTH and SELECT not answered yet */
+    rl_conn *conn; /* NULL when there is no connection */
+    rl_conn_params params;
     /* The addresses to try (the config's, or this worker's own after a
-     * new resolution) and the next one to try in this round. */
+     * new resolution). */
     char **addrs;
     size_t addr_count;
     char **own_addrs;
     size_t own_addr_count;
-    size_t addr_next;
-    const char *addr; /* the one ac is (was last) connected to */
-    /* A connection to free once hiredis's handler returns (hiredis may
-     * not be freed from inside its connect callback). */
-    redisAsyncContext *doomed;
-    int in_connect_cb;
     /* Background resolution of cfg->redis.host, started on a loss. */
     int resolving;
     struct gaicb gai;
     struct addrinfo gai_hints;
-    rl_cmd *held, **held_tail; /* commands waiting for the connect */
-    rl_cmd *sent, **sent_tail; /* on the connection, owed replies */
-    rl_cmd *pool;              /* released commands, for reuse */
+    rl_cmd *pool; /* released commands, for reuse */
     size_t pool_count;
-    rl_reply reply;                      /* what the reader is building */
-    redisReplyObjectFunctions reply_fns; /* ours: see bound_replies */
-    char nested_obj;         /* what nested reply objects point to */
     int64_t next_connect_ns; /* monotonic: no connect before this */
     int64_t backoff_ns;
     unsigned timeouts_in_a_row;
-    int auth_error_logged;
+    int setup_error_logged;
     int freeing;
+    /* Sentinel (NULL: Single): where the primary is; commands wait in
+     * `held` until a connection to it has answered ROLE with master. */
+    rl_sentinel *sentinel;
+    int primary_ready;
+    rl_cmd *held, **held_tail;
+    char primary_ip[64];
+    char *primary_addrs[1];
+    rl_conn_req role_req;
+    rl_tree *role_tree;
+    redisReplyObjectFunctions tree_fns;
 };
 
-enum { CMD_INCR_EXPIRE, CMD_SCRIPT, CMD_AUTH, CMD_SELECT };
+enum { CMD_INCR_EXPIRE, CMD_SCRIPT };
 
 /* Keys up to this long live in the command itself (longer: malloc). */
 #define RL_KEY_INLINE 192
@@ -135,15 +97,15 @@ enum { CMD_INCR_EXPIRE, CMD_SCRIPT, CMD_AUTH, CMD_SELECT };
 #define RL_POOL_MAX 1024
 
 struct rl_cmd {
-    rl_cmd *next; /* in r->held, r->sent or r->pool */
+    rl_conn_req req; /* on r->conn while owed replies */
+    rl_cmd *next;    /* in r->pool */
     rl_redis *r;
     rl_redis_cb cb; /* NULL once answered: exactly one answer */
     void *arg;
     int64_t sent_ns;
     int kind;
-    int retried;           /* CMD_SCRIPT: sent again as EVAL after NOSCRIPT */
-    unsigned replies_left; /* replies the connection still owes it */
-    char *key;             /* key_inline, or malloc'd when longer */
+    int retried; /* CMD_SCRIPT: sent again as EVAL after NOSCRIPT */
+    char *key;   /* key_inline, or malloc'd when longer */
     size_t key_len;
     /* INCR_EXPIRE: hits, expire seconds. SCRIPT: now (ms, >= 0 as sent:
      * see rl_redis_rolling), period, limit, hits. */
@@ -170,291 +132,10 @@ cmd_free(rl_cmd *cmd)
     r->pool_count++;
 }
 
-static int cmd_send(rl_redis *r, rl_cmd *cmd);
-static int connect_next(rl_redis *r);
-
 static int64_t
 mono_now(rl_redis *r)
 {
     return r->inst->host->now(r->inst, GWF_CLOCK_MONOTONIC);
-}
-
-/* -- The event-loop adapter -------------------------------------------- */
-
-static void read_replies(rl_redis *r, redisAsyncContext *ac);
-
-static void
-on_fd(void *arg, int fd, uint32_t events)
-{
-    rl_conn *conn = arg;
-    rl_redis *r = conn->r;
-    redisAsyncContext *ac = conn->ac;
-
-    (void)fd;
-    if (events & (GWF_FD_READ | GWF_FD_ERROR))
-        read_replies(r, ac);
-    /* The read may have torn the attempt down (ac and conn freed). */
-    if (r->ac == ac && (events & (GWF_FD_WRITE | GWF_FD_ERROR)))
-        redisAsyncHandleWrite(ac);
-    if (r->doomed) {
-        ac = r->doomed;
-        r->doomed = NULL;
-        redisAsyncFree(ac);
-    }
-}
-
-static void
-watch_set(rl_conn *conn, uint32_t events)
-{
-    gwf_instance *inst = conn->r->inst;
-
-    if (events == conn->events)
-        return;
-    conn->events = events;
-    if (!conn->watching) {
-        if (inst->host->fd_watch(inst, NULL, conn->ac->c.fd, events, on_fd,
-                                 conn, &conn->watch_id) == GWF_OK)
-            conn->watching = 1;
-        else
-            gwf_logf(inst, GWF_LOG_ERROR,
-                     "rate_limit: cannot watch the Redis socket");
-        return;
-    }
-    inst->host->fd_update(inst, conn->watch_id, events);
-}
-
-static void
-ev_add_read(void *data)
-{
-    rl_conn *conn = data;
-    watch_set(conn, conn->events | GWF_FD_READ);
-}
-
-static void
-ev_del_read(void *data)
-{
-    rl_conn *conn = data;
-    watch_set(conn, conn->events & ~(uint32_t)GWF_FD_READ);
-}
-
-static void
-ev_add_write(void *data)
-{
-    rl_conn *conn = data;
-    watch_set(conn, conn->events | GWF_FD_WRITE);
-}
-
-static void
-ev_del_write(void *data)
-{
-    rl_conn *conn = data;
-    watch_set(conn, conn->events & ~(uint32_t)GWF_FD_WRITE);
-}
-
-/* hiredis is about to close the socket: stop watching it first. This is
- * the last hook of an attempt. */
-static void
-ev_cleanup(void *data)
-{
-    rl_conn *conn = data;
-
-    if (conn->watching)
-        conn->r->inst->host->fd_cancel(conn->r->inst, conn->watch_id);
-    free(conn);
-}
-
-/* -- Reading replies ------------------------------------------------------
- *
- * hiredis 0.14 trusts Redis: a reply with no command waiting for it trips
- * an assert (the worker aborts), and an array header announcing 2^31
- * elements is allocated as such and walked when freed. So replies are
- * read here, from hiredis's public pieces: its reader parses, our
- * builders below keep what we use of each reply in r->reply (no
- * allocation; arrays bounded to RL_MAX_ARRAY elements, nested ones only
- * marked as not integers), the command at the head of `sent` gets it,
- * and a reply with no command ends the connection, as does a malformed
- * one. */
-
-/* The object for `task`: the root is r->reply; an element only marks
- * its slot in the root; deeper ones are nothing of ours. Never NULL
- * (the reader would take that for no memory). */
-static void *
-reply_object(const redisReadTask *task, int type)
-{
-    rl_redis *r = task->privdata;
-    rl_reply *reply = &r->reply;
-
-    if (!task->parent) {
-        reply->type = type;
-        reply->integer = 0;
-        reply->elements = 0;
-        reply->len = 0;
-        reply->str[0] = '\0';
-        return reply;
-    }
-    if (!task->parent->parent && task->idx >= 0 &&
-        (size_t)task->idx < reply->elements)
-        reply->is_int[task->idx] = type == REDIS_REPLY_INTEGER;
-    return &r->nested_obj;
-}
-
-static void *
-reply_string(const redisReadTask *task, char *str, size_t len)
-{
-    rl_reply *reply = reply_object(task, task->type);
-
-    if (reply == &((rl_redis *)task->privdata)->reply) {
-        if (len >= sizeof(reply->str))
-            len = sizeof(reply->str) - 1;
-        memcpy(reply->str, str, len);
-        reply->str[len] = '\0';
-        reply->len = len;
-    }
-    return reply;
-}
-
-static void *
-reply_array(const redisReadTask *task, int elements)
-{
-    rl_reply *reply;
-
-    if (elements > RL_MAX_ARRAY)
-        return NULL; /* the reader fails: the connection ends */
-    reply = reply_object(task, REDIS_REPLY_ARRAY);
-    if (reply == &((rl_redis *)task->privdata)->reply) {
-        reply->elements = elements > 0 ? (size_t)elements : 0;
-        memset(reply->is_int, 0, sizeof(reply->is_int));
-    }
-    return reply;
-}
-
-static void *
-reply_integer(const redisReadTask *task, long long value)
-{
-    rl_redis *r = task->privdata;
-    rl_reply *reply = reply_object(task, REDIS_REPLY_INTEGER);
-
-    if (reply == &r->reply)
-        reply->integer = value;
-    else if (!task->parent->parent && task->idx >= 0 &&
-             (size_t)task->idx < r->reply.elements)
-        r->reply.ints[task->idx] = value;
-    return reply;
-}
-
-static void *
-reply_nil(const redisReadTask *task)
-{
-    return reply_object(task, REDIS_REPLY_NIL);
-}
-
-static void
-reply_free(void *obj)
-{
-    (void)obj; /* nothing is allocated */
-}
-
-static const redisReplyObjectFunctions reply_fns = {
-    .createString = reply_string,
-    .createArray = reply_array,
-    .createInteger = reply_integer,
-    .createNil = reply_nil,
-    .freeObject = reply_free,
-};
-
-/* Our reply builders on a new context. */
-static void
-bound_replies(rl_redis *r, redisAsyncContext *ac)
-{
-    r->reply_fns = reply_fns; /* hiredis wants it writable */
-    ac->c.reader->fn = &r->reply_fns;
-    ac->c.reader->privdata = r;
-}
-
-static void drop_connection(rl_redis *r, const char *why);
-static void cmd_answer(rl_redis *r, rl_cmd *cmd, const rl_reply *reply);
-
-/* End `ac` for `why`: the current connection is dropped (its commands
- * fail); any other is only freed. */
-static void
-end_context(rl_redis *r, redisAsyncContext *ac, const char *why)
-{
-    if (r->ac == ac)
-        drop_connection(r, why);
-    else
-        redisAsyncFree(ac);
-}
-
-/* The command at the head of `sent` owed this reply: one reply less is
- * owed; it leaves the queue with its last. 0, or -1 when no command
- * waits for a reply. */
-static int
-deliver(rl_redis *r, const rl_reply *reply)
-{
-    rl_cmd *cmd = r->sent;
-
-    if (!cmd)
-        return -1;
-    if (--cmd->replies_left == 0) {
-        r->sent = cmd->next;
-        if (!r->sent)
-            r->sent_tail = &r->sent;
-        cmd->next = NULL;
-    }
-    if (cmd->cb || cmd->kind == CMD_AUTH || cmd->kind == CMD_SELECT) {
-        /* The first reply answers (INCRBY's; EXPIRE's is only owed). */
-        cmd_answer(r, cmd, reply);
-        return 0;
-    }
-    if (cmd->replies_left == 0)
-        cmd_free(cmd);
-    return 0;
-}
-
-static void
-read_replies(rl_redis *r, redisAsyncContext *ac)
-{
-    redisContext *c = &ac->c;
-    void *reply;
-
-    if (!(c->flags & REDIS_CONNECTED)) {
-        /* hiredis finishes (or fails) the connect; nothing was sent yet,
-         * so there is nothing to read. */
-        redisAsyncHandleWrite(ac);
-        return;
-    }
-    if (redisBufferRead(c) != REDIS_OK) {
-        end_context(r, ac, c->errstr[0] ? c->errstr : "connection lost");
-        return;
-    }
-    for (;;) {
-        int rc;
-
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            end_context(r, ac, "malformed reply");
-            return;
-        }
-        if (!reply)
-            return;
-        if (r->ac != ac) {
-            /* Not (or no longer) the connection commands were sent on. */
-            end_context(r, ac, "a reply to no command");
-            return;
-        }
-        /* A callback that frees the context (drop_connection) only
-         * marks it, while this flag is set; it is freed below. */
-        c->flags |= REDIS_IN_CALLBACK;
-        rc = deliver(r, reply);
-        c->flags &= ~REDIS_IN_CALLBACK;
-        if (c->flags & REDIS_FREEING) {
-            redisAsyncFree(ac);
-            return;
-        }
-        if (rc != 0) {
-            end_context(r, ac, "a reply to no command");
-            return;
-        }
-    }
 }
 
 /* -- Addresses ------------------------------------------------------------ */
@@ -499,7 +180,6 @@ resolve_collect(rl_redis *r)
     if (rl_addresses_from(r->gai.ar_result, &addrs, &count) == GWF_OK) {
         if (count > 0) {
             rl_addresses_free(r->own_addrs, r->own_addr_count);
-            r->addr = NULL; /* it may have been one of those */
             r->addrs = r->own_addrs = addrs;
             r->addr_count = r->own_addr_count = count;
             gwf_logf(r->inst, GWF_LOG_INFO,
@@ -533,6 +213,72 @@ resolve_stop(rl_redis *r)
 
 /* -- Connection state ---------------------------------------------------- */
 
+/* The connection is lost (or could not be made): the backoff starts, the
+ * name is resolved again. The caller answers the commands (after this:
+ * a callback that sends again fails at once rather than reconnecting). */
+static void
+connection_lost(rl_redis *r, const char *addr, const char *why)
+{
+    if (r->freeing)
+        return;
+    r->next_connect_ns = mono_now(r) + r->backoff_ns;
+    if (r->sentinel)
+        gwf_logf(r->inst, GWF_LOG_WARN,
+                 "rate_limit: Redis primary %s (%s:%d): %s; next attempt "
+                 "in %lld ms",
+                 r->cfg->redis.master_name, addr, r->params.port, why,
+                 (long long)(r->backoff_ns / 1000000));
+    else
+        gwf_logf(r->inst, GWF_LOG_WARN,
+                 "rate_limit: Redis %s:%d (%s): %s; next attempt in %lld ms",
+                 r->cfg->redis.host, r->cfg->redis.port, addr, why,
+                 (long long)(r->backoff_ns / 1000000));
+    r->backoff_ns *= 2;
+    if (r->backoff_ns > RL_BACKOFF_MAX_NS)
+        r->backoff_ns = RL_BACKOFF_MAX_NS;
+    resolve_start(r);
+}
+
+static void fail_held(rl_redis *r, const char *why);
+
+/* The connection went by itself; its commands are answered next. */
+static void
+on_conn_gone(void *owner, rl_conn *c, const char *why)
+{
+    rl_redis *r = owner;
+
+    if (r->conn != c) {
+        rl_conn_free(c, NULL); /* not ours (never happens): just end it */
+        return;
+    }
+    r->conn = NULL;
+    if (!r->setup_error_logged && (strncmp(why, "AUTH failed", 11) == 0 ||
+                                   strncmp(why, "SELECT failed", 13) == 0)) {
+        r->setup_error_logged = 1;
+        /* Redis's own message; it never contains the password. */
+        gwf_logf(r->inst, GWF_LOG_ERROR, "rate_limit: Redis %s", why);
+    }
+    connection_lost(r, rl_conn_address(c), why);
+    r->primary_ready = 0;
+    rl_conn_free(c, NULL);
+    fail_held(r, why);
+}
+
+static const rl_conn_ops conn_ops = {.on_gone = on_conn_gone};
+
+/* -- Sentinel ---------------------------------------------------------------
+ *
+ * The client's side of redis_sentinel.c: commands wait in `held` while
+ * the sentinels are asked and the primary they name is connected to and
+ * checked with ROLE (a sentinel's answer may be stale: a node that says
+ * it is not a master is never used). Then they go, in order. A lost
+ * primary connection means asking again (after the backoff); a
+ * +switch-master announcement drops the connection at once and the next
+ * request asks again, with no backoff. */
+
+static int cmd_send(rl_redis *r, rl_cmd *cmd);
+static void cmd_free(rl_cmd *cmd);
+
 /* Answer every held command with an error (they never reached Redis). */
 static void
 fail_held(rl_redis *r, const char *why)
@@ -552,28 +298,7 @@ fail_held(rl_redis *r, const char *why)
     }
 }
 
-/* The connection they were sent on is gone: every command still owed a
- * reply that has not been answered is answered now, once, with no
- * reply; those only owed EXPIRE's reply just go. */
-static void
-fail_sent(rl_redis *r)
-{
-    rl_cmd *cmd = r->sent;
-
-    r->sent = NULL;
-    r->sent_tail = &r->sent;
-    while (cmd) {
-        rl_cmd *next = cmd->next;
-        rl_redis_cb cb = cmd->cb;
-        cmd->cb = NULL;
-        if (cb)
-            cb(cmd->arg, 0, NULL, 0, "no reply (connection lost)");
-        cmd_free(cmd);
-        cmd = next;
-    }
-}
-
-/* Send the held commands, in order, on the new connection. */
+/* The primary answered ROLE with master: the held commands go. */
 static void
 flush_held(rl_redis *r)
 {
@@ -585,304 +310,195 @@ flush_held(rl_redis *r)
         rl_cmd *next = cmd->next;
         cmd->next = NULL;
         if (cmd_send(r, cmd) != 0) {
-            cmd->cb(cmd->arg, 0, NULL, 0, "cannot queue the command");
+            rl_redis_cb cb = cmd->cb;
+            void *arg = cmd->arg;
+            cmd->cb = NULL;
             cmd_free(cmd);
+            if (cb)
+                cb(arg, 0, NULL, 0, "cannot queue the command");
         }
         cmd = next;
     }
 }
 
 static void
-connection_lost(rl_redis *r, const char *why)
+on_role_reply(rl_conn_req *req, const void *reply, const char *why)
 {
-    /* The watch itself goes in ev_cleanup, which hiredis calls next. */
-    r->ac = NULL;
-    r->connected = r->ready = 0;
-    if (r->freeing) {
-        fail_sent(r);
+    rl_redis *r = (rl_redis *)((char *)req - offsetof(rl_redis, role_req));
+    const rl_reply_node *root = reply;
+    rl_conn *c = r->conn;
+    char role[32] = "?";
+
+    (void)why;
+    if (!root || r->freeing)
+        return; /* the connection went: on_conn_gone failed `held` */
+    if (root->type == REDIS_REPLY_ARRAY && root->count > 0 &&
+        root->elems[0].type == REDIS_REPLY_STRING) {
+        snprintf(role, sizeof(role), "%.*s", (int)root->elems[0].len,
+                 root->elems[0].str);
+        if (strcmp(role, "master") == 0) {
+            rl_tree_reset(r->role_tree);
+            r->primary_ready = 1;
+            flush_held(r);
+            return;
+        }
+    }
+    rl_tree_reset(r->role_tree);
+    gwf_logf(r->inst, GWF_LOG_WARN,
+             "rate_limit: Redis %s:%d, named primary of %s by a sentinel, "
+             "is not the primary (ROLE %s): not used",
+             r->primary_ip, r->params.port, r->cfg->redis.master_name, role);
+    r->conn = NULL;
+    connection_lost(r, r->primary_ip, "not the primary");
+    rl_conn_free(c, NULL);
+    fail_held(r, "the sentinels' primary is not a primary");
+}
+
+static void
+on_primary(void *owner, const char *ip, int port)
+{
+    rl_redis *r = owner;
+    const char *argv[1] = {"ROLE"};
+    size_t lens[1] = {4};
+    const char *why = NULL;
+
+    snprintf(r->primary_ip, sizeof(r->primary_ip), "%s", ip);
+    r->primary_addrs[0] = r->primary_ip;
+    r->params.host = r->primary_ip;
+    r->params.port = port;
+    r->params.addrs = r->primary_addrs;
+    r->params.addr_count = 1;
+    r->primary_ready = 0;
+    r->conn = rl_conn_new(&r->params, &conn_ops, r, &why);
+    if (!r->conn) {
+        connection_lost(r, r->primary_ip, why);
+        fail_held(r, why);
         return;
     }
-    r->next_connect_ns = mono_now(r) + r->backoff_ns;
-    gwf_logf(r->inst, GWF_LOG_WARN,
-             "rate_limit: Redis %s:%d (%s): %s; next attempt in %lld ms",
-             r->cfg->redis.host, r->cfg->redis.port, r->addr ? r->addr : "-",
-             why, (long long)(r->backoff_ns / 1000000));
-    r->backoff_ns *= 2;
-    if (r->backoff_ns > RL_BACKOFF_MAX_NS)
-        r->backoff_ns = RL_BACKOFF_MAX_NS;
-    resolve_start(r);
-    /* The backoff is set first: a callback that sends again fails at
-     * once rather than reconnecting. */
-    fail_sent(r);
+    memset(&r->role_req, 0, sizeof(r->role_req));
+    r->role_req.on_reply = on_role_reply;
+    r->role_req.builder = &r->tree_fns;
+    r->role_req.builder_priv = r->role_tree;
+    rl_tree_reset(r->role_tree);
+    if (rl_conn_send(r->conn, &r->role_req, 1, argv, lens) != 0) {
+        rl_conn *c = r->conn;
+        r->conn = NULL;
+        connection_lost(r, r->primary_ip, "cannot queue ROLE");
+        rl_conn_free(c, NULL);
+        fail_held(r, "cannot queue ROLE");
+    }
+}
+
+static void
+on_no_primary(void *owner, const char *why)
+{
+    rl_redis *r = owner;
+
+    connection_lost(r, "-", why);
     fail_held(r, why);
 }
 
-/* An attempt on the next address of this round, or, when none is left
- * to try, a lost connection: the backoff starts and the held commands
- * fail. 0 when an attempt started, else -1. */
-static int
-connect_or_back_off(rl_redis *r)
-{
-    if (connect_next(r) == 0)
-        return 0;
-    connection_lost(r, "no address accepted the connection");
-    return -1;
-}
-
-/* This attempt failed before connecting: the next address, or, when every
- * address of the round failed, a lost connection. */
 static void
-attempt_failed(rl_redis *r, const char *why)
+on_switch(void *owner, const char *announcement)
 {
-    gwf_logf(r->inst, GWF_LOG_INFO, "rate_limit: Redis %s:%d at %s: %s",
-             r->cfg->redis.host, r->cfg->redis.port, r->addr, why);
-    r->ac = NULL;
-    connect_or_back_off(r);
-}
+    rl_redis *r = owner;
+    rl_conn *c = r->conn;
 
-static rl_cmd *cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg);
-static int cmd_send(rl_redis *r, rl_cmd *cmd);
-static int send_argv(rl_redis *r, int argc, const char *const *argv,
-                     const size_t *lens);
-
-/* A setup command (AUTH, SELECT) on the connection: 0, or -1. */
-static int
-send_setup_cmd(rl_redis *r, int kind, int argc, const char *const *argv,
-               const size_t *lens)
-{
-    rl_cmd *cmd = cmd_take(r, kind, NULL, NULL);
-
-    if (!cmd)
-        return -1;
-    if (send_argv(r, argc, argv, lens) != 0) {
-        cmd_free(cmd);
-        return -1;
-    }
-    cmd->replies_left = 1;
-    *r->sent_tail = cmd;
-    r->sent_tail = &cmd->next;
-    return 0;
-}
-
-/* AUTH and SELECT go first on every connection. The number queued, or -1
- * if they could not be. */
-static int
-send_setup(rl_redis *r)
-{
-    const rl_redis_config *rc = &r->cfg->redis;
-    int queued = 0;
-
-    if (rc->password) {
-        const char *argv[3] = {"AUTH", NULL, NULL};
-        size_t lens[3] = {4, 0, 0};
-        int argc = 1;
-        if (rc->username) {
-            argv[argc] = rc->username;
-            lens[argc++] = strlen(rc->username);
-        }
-        argv[argc] = rc->password;
-        lens[argc++] = strlen(rc->password);
-        if (send_setup_cmd(r, CMD_AUTH, argc, argv, lens) != 0)
-            return -1;
-        queued++;
-    }
-    if (rc->db != 0) {
-        char db[24];
-        snprintf(db, sizeof(db), "%lld", (long long)rc->db);
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, strlen(db)};
-        if (send_setup_cmd(r, CMD_SELECT, 2, argv, lens) != 0)
-            return -1;
-        queued++;
-    }
-    return queued;
-}
-
-/* Drop the current connection: its pending commands are answered with no
- * reply. Safe outside hiredis and inside its reply callbacks (hiredis
- * then frees it when the callback returns), but hiredis goes on using a
- * context after its connect callback: from there the free waits for
- * on_fd. */
-static void
-drop_connection(rl_redis *r, const char *why)
-{
-    redisAsyncContext *ac = r->ac;
-    char reason[128];
-
-    /* `why` may be the context's own errstr: keep it past the free. */
-    snprintf(reason, sizeof(reason), "%s", why);
-    r->ac = NULL;
-    r->connected = r->ready = 0;
-    if (r->in_connect_cb)
-        r->doomed = ac;
-    else
-        redisAsyncFree(ac);
-    connection_lost(r, reason);
-}
-
-static void
-on_connect(const redisAsyncContext *ac, int status)
-{
-    rl_redis *r = ac->data;
-    int setup;
-
-    if (r->ac != ac)
+    gwf_logf(r->inst, GWF_LOG_WARN,
+             "rate_limit: Redis sentinel: +switch-master %s; reconnecting",
+             announcement);
+    if (!c)
         return;
-    if (status != REDIS_OK) {
-        attempt_failed(r, ac->errstr[0] ? ac->errstr : "connect failed");
-        return;
-    }
-    r->connected = 1;
-    r->in_connect_cb = 1;
-    setup = send_setup(r);
-    if (setup < 0) {
-        drop_connection(r, "cannot queue AUTH or SELECT");
-    } else if (setup == 0) {
-        r->ready = 1;
-        flush_held(r);
-    } else {
-        r->setup_pending = (unsigned)setup;
-    }
-    r->in_connect_cb = 0;
+    r->conn = NULL;
+    r->primary_ready = 0;
+    r->next_connect_ns = 0; /* the new primary is known: no backoff */
+    rl_conn_free(c, NULL);  /* what was in flight takes the fail mode */
+    fail_held(r, "the primary moved");
 }
 
-static void
-on_disconnect(const redisAsyncContext *ac, int status)
-{
-    rl_redis *r = ac->data;
-
-    if (r->ac == ac)
-        connection_lost(r,
-                        status == REDIS_OK
-                            ? "connection closed"
-                            : (ac->errstr[0] ? ac->errstr : "connection lost"));
-}
-
-/* AUTH's or SELECT's reply. */
-static void
-on_setup_reply(rl_redis *r, int kind, const rl_reply *reply)
-{
-    if (r->freeing || !r->ac)
-        return;
-    if (reply->type != REDIS_REPLY_ERROR) {
-        /* The commands held meanwhile go now, in the right database. */
-        if (r->setup_pending > 0 && --r->setup_pending == 0) {
-            r->ready = 1;
-            flush_held(r);
-        }
-        return;
-    }
-    if (!r->auth_error_logged) {
-        r->auth_error_logged = 1;
-        /* Redis's own message; it never contains the password. */
-        gwf_logf(r->inst, GWF_LOG_ERROR, "rate_limit: Redis %s failed: %.*s",
-                 kind == CMD_AUTH ? "AUTH" : "SELECT", (int)reply->len,
-                 reply->str);
-    }
-    /* The commands held behind it would run unauthenticated or in the
-     * wrong database: they fail instead (the fail mode decides). */
-    drop_connection(r, "AUTH or SELECT refused");
-}
-
-/* Start an attempt on `addr`: 0 if it is under way. */
-static int
-connect_to(rl_redis *r, const char *addr)
-{
-    redisAsyncContext *ac;
-    rl_conn *conn = calloc(1, sizeof(*conn));
-
-    if (!conn)
-        return -1;
-    r->addr = addr;
-    ac = redisAsyncConnect(addr, r->cfg->redis.port);
-    if (!ac) {
-        free(conn);
-        return -1;
-    }
-    if (ac->err) {
-        gwf_logf(r->inst, GWF_LOG_INFO, "rate_limit: Redis %s:%d at %s: %s",
-                 r->cfg->redis.host, r->cfg->redis.port, addr, ac->errstr);
-        redisAsyncFree(ac);
-        free(conn);
-        return -1;
-    }
-    bound_replies(r, ac);
-    conn->r = r;
-    conn->ac = ac;
-    r->ac = ac;
-    r->connected = r->ready = 0;
-    r->setup_pending = 0;
-    ac->data = r;
-    ac->ev.data = conn;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* Writable means connected (or failed): hiredis finds out then. */
-    ev_add_write(conn);
-    return 0;
-}
-
-/* The next address of this round that starts an attempt: 0, or -1 when
- * none is left. */
-static int
-connect_next(rl_redis *r)
-{
-    while (r->addr_next < r->addr_count)
-        if (connect_to(r, r->addrs[r->addr_next++]) == 0)
-            return 0;
-    return -1;
-}
+static const rl_sentinel_ops sentinel_ops = {
+    .on_primary = on_primary,
+    .on_none = on_no_primary,
+    .on_switch = on_switch,
+};
 
 /* A connection, made or being made: 0, or -1 (in backoff, or no address
  * accepted at once) and the caller fails now. */
 static int
 ensure_connection(rl_redis *r)
 {
-    if (r->ac)
+    const char *why = NULL;
+
+    if (r->conn || (r->sentinel && rl_sentinel_asking(r->sentinel)))
         return 0;
     if (mono_now(r) < r->next_connect_ns)
         return -1; /* in backoff: fail now */
+    if (r->sentinel) {
+        /* The answer may come at once (no sentinel reachable: backoff). */
+        rl_sentinel_ask(r->sentinel);
+        return r->conn || rl_sentinel_asking(r->sentinel) ? 0 : -1;
+    }
     resolve_collect(r);
-    r->addr_next = 0;
-    return connect_or_back_off(r);
+    r->params.addrs = r->addrs;
+    r->params.addr_count = r->addr_count;
+    r->conn = rl_conn_new(&r->params, &conn_ops, r, &why);
+    if (!r->conn) {
+        connection_lost(r, "-", why);
+        return -1;
+    }
+    return 0;
 }
 
 rl_redis *
 rl_redis_new(const rl_config *cfg)
 {
     rl_redis *r = calloc(1, sizeof(*r));
+    const rl_redis_config *rc = &cfg->redis;
 
     if (!r)
         return NULL;
     r->cfg = cfg;
     r->inst = cfg->instance;
-    r->addrs = cfg->redis.addrs;
-    r->addr_count = cfg->redis.addr_count;
-    r->held_tail = &r->held;
-    r->sent_tail = &r->sent;
+    r->addrs = rc->addrs;
+    r->addr_count = rc->addr_count;
     r->backoff_ns = RL_BACKOFF_MIN_NS;
+    r->params.inst = cfg->instance;
+    r->params.host = rc->host;
+    r->params.port = rc->port;
+    r->params.tls = rc->tls_ctx;
+    r->params.server_name = rc->tls_server_name;
+    r->params.verify_name = rc->tls_verify_name;
+    r->params.username = rc->username;
+    r->params.password = rc->password;
+    r->params.password_len = rc->password_len;
+    r->params.db = rc->db;
+    r->held_tail = &r->held;
+    if (rc->type == RL_REDIS_SENTINEL) {
+        r->tree_fns = rl_tree_functions;
+        r->role_tree = rl_tree_new(256, 8192);
+        r->sentinel = rl_sentinel_new(cfg, &sentinel_ops, r);
+        if (!r->role_tree || !r->sentinel) {
+            rl_redis_free(r);
+            return NULL;
+        }
+    }
     return r;
 }
 
 void
 rl_redis_free(rl_redis *r)
 {
+    rl_conn *c;
+
     if (!r)
         return;
     r->freeing = 1;
+    rl_sentinel_free(r->sentinel);
     fail_held(r, "worker stopping");
-    if (r->doomed)
-        redisAsyncFree(r->doomed);
-    if (r->ac) {
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        fail_sent(r); /* pending commands are answered with no reply */
-        redisAsyncFree(ac);
-    }
+    c = r->conn;
+    r->conn = NULL;
+    rl_conn_free(c, "worker stopping"); /* pending commands: no reply */
+    rl_tree_free(r->role_tree);
     while (r->pool) {
         rl_cmd *cmd = r->pool;
         r->pool = cmd->next;
@@ -895,93 +511,13 @@ rl_redis_free(rl_redis *r)
 
 /* -- Commands --------------------------------------------------------------
  *
- * RESP is written straight into hiredis's output buffer: the room for the
- * whole command is made once, then the pieces are copied in. */
+ * RESP is written straight into the connection's output buffer: the room
+ * for the whole command is made once, then the pieces are copied in. */
 
-/* Decimal digits of `v` at `p` (no NUL): the end. */
 static char *
 put_u64(char *p, uint64_t v)
 {
     return p + rl_format_u64(p, v);
-}
-
-/* "<c><n>\r\n" at `p`: the end. */
-static char *
-put_line(char *p, char c, uint64_t n)
-{
-    *p++ = c;
-    p = put_u64(p, n);
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-/* Room for a bulk string of `len` bytes: "$", up to 20 digits, CRLF,
- * the bytes, CRLF. */
-#define BULK_ROOM(len) (1 + 20 + 2 + (len) + 2)
-
-static char *
-put_bulk(char *p, const char *data, size_t len)
-{
-    p = put_line(p, '$', len);
-    memcpy(p, data, len);
-    p += len;
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-/* Make room for `room` more bytes in the output buffer: where they go,
- * or NULL (no memory, or more than one write could ever take). */
-static char *
-obuf_room(rl_redis *r, size_t room)
-{
-    redisContext *c = &r->ac->c;
-    sds obuf = c->obuf;
-
-    if (room > (size_t)INT32_MAX / 2)
-        return NULL;
-    if (!obuf && !(obuf = c->obuf = sdsempty()))
-        return NULL;
-    obuf = sdsMakeRoomFor(obuf, room);
-    if (!obuf)
-        return NULL;
-    c->obuf = obuf;
-    return obuf + sdslen(obuf);
-}
-
-/* The bytes written since obuf_room are the buffer's; the socket is to
- * be written when the loop next finds it writable (once per turn, for
- * every command queued meanwhile). */
-static void
-obuf_commit(rl_redis *r, const char *start, const char *end)
-{
-    redisAsyncContext *ac = r->ac;
-
-    sdsIncrLen(ac->c.obuf, (int)(end - start));
-    if (ac->ev.addWrite)
-        ac->ev.addWrite(ac->ev.data);
-}
-
-/* One command of `argc` arguments: 0, or -1 (nothing was queued). */
-static int
-send_argv(rl_redis *r, int argc, const char *const *argv, const size_t *lens)
-{
-    size_t room = 1 + 20 + 2;
-    char *start, *p;
-
-    for (int i = 0; i < argc; i++) {
-        if (lens[i] > (size_t)INT32_MAX)
-            return -1;
-        room += BULK_ROOM(lens[i]);
-    }
-    if (!(start = obuf_room(r, room)))
-        return -1;
-    p = put_line(start, '*', (uint64_t)argc);
-    for (int i = 0; i < argc; i++)
-        p = put_bulk(p, argv[i], lens[i]);
-    obuf_commit(r, start, p);
-    return 0;
 }
 
 /* INCRBY key hits, then EXPIRE key seconds, in one piece: both are
@@ -989,23 +525,25 @@ send_argv(rl_redis *r, int argc, const char *const *argv, const size_t *lens)
 static int
 send_incr_expire(rl_redis *r, rl_cmd *cmd)
 {
-    size_t room = 2 * (1 + 20 + 2 + BULK_ROOM(6) + BULK_ROOM(cmd->key_len) +
-                       BULK_ROOM(20));
+    size_t room = 2 * (1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +
+                       RL_RESP_BULK_ROOM(cmd->key_len) + RL_RESP_BULK_ROOM(20));
     char digits[20];
-    char *start, *p;
+    char *p;
 
-    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(start = obuf_room(r, room)))
+    if (cmd->key_len > (size_t)INT32_MAX / 4 ||
+        !(p = rl_conn_room(r->conn, room)))
         return -1;
-    p = put_line(start, '*', 3);
-    p = put_bulk(p, "INCRBY", 6);
-    p = put_bulk(p, cmd->key, cmd->key_len);
-    p = put_bulk(p, digits, (size_t)(put_u64(digits, cmd->nums[0]) - digits));
-    p = put_line(p, '*', 3);
-    p = put_bulk(p, "EXPIRE", 6);
-    p = put_bulk(p, cmd->key, cmd->key_len);
-    p = put_bulk(p, digits, (size_t)(put_u64(digits, cmd->nums[1]) - digits));
-    obuf_commit(r, start, p);
-    cmd->replies_left = 2;
+    p = rl_resp_line(p, '*', 3);
+    p = rl_resp_bulk(p, "INCRBY", 6);
+    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
+    p = rl_resp_bulk(p, digits,
+                     (size_t)(put_u64(digits, cmd->nums[0]) - digits));
+    p = rl_resp_line(p, '*', 3);
+    p = rl_resp_bulk(p, "EXPIRE", 6);
+    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
+    p = rl_resp_bulk(p, digits,
+                     (size_t)(put_u64(digits, cmd->nums[1]) - digits));
+    rl_conn_commit(r->conn, &cmd->req, p, 2);
     return 0;
 }
 
@@ -1029,31 +567,20 @@ send_script(rl_redis *r, rl_cmd *cmd)
     }
     for (int i = 0; i < 3; i++)
         lens[i] = strlen(argv[i]);
-    if (send_argv(r, 8, argv, lens) != 0)
-        return -1;
-    cmd->replies_left = 1;
-    return 0;
+    return rl_conn_send(r->conn, &cmd->req, 8, argv, lens);
 }
 
-/* Queue `cmd` on the connection: 0 (it is in `sent`, its callback will
- * run), or -1 (it is still the caller's). */
+/* Queue `cmd` on the connection: 0 (its callback will run), or -1 (it is
+ * still the caller's). */
 static int
 cmd_send(rl_redis *r, rl_cmd *cmd)
 {
-    int rc;
-
-    if (!r->ac)
+    if (!r->conn)
         return -1;
     if (r->cfg->metrics.ok)
         cmd->sent_ns = mono_now(r);
-    rc = cmd->kind == CMD_SCRIPT ? send_script(r, cmd)
-                                 : send_incr_expire(r, cmd);
-    if (rc != 0)
-        return -1;
-    cmd->next = NULL;
-    *r->sent_tail = cmd;
-    r->sent_tail = &cmd->next;
-    return 0;
+    return cmd->kind == CMD_SCRIPT ? send_script(r, cmd)
+                                   : send_incr_expire(r, cmd);
 }
 
 /* What the reply means to the command's caller. */
@@ -1084,18 +611,27 @@ reply_to(rl_redis_cb cb, void *arg, const rl_reply *reply)
     cb(arg, 1, values, n, NULL);
 }
 
-/* The reply a command was waiting for (its first; deliver has taken it
- * off `sent` if it is owed no more). */
+/* A reply for the command, or (reply NULL) the connection is gone. The
+ * first reply answers (INCRBY's; EXPIRE's is only owed). */
 static void
-cmd_answer(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
+cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
 {
+    rl_cmd *cmd = (rl_cmd *)req;
+    rl_redis *r = cmd->r;
+    const rl_reply *reply = data;
     rl_redis_cb cb = cmd->cb;
     void *arg = cmd->arg;
-    int kind = cmd->kind;
 
-    if (kind == CMD_AUTH || kind == CMD_SELECT) {
+    if (!reply) {
+        cmd->cb = NULL;
+        if (cb)
+            cb(arg, 0, NULL, 0, why);
         cmd_free(cmd);
-        on_setup_reply(r, kind, reply);
+        return;
+    }
+    if (!cb) {
+        if (req->replies_left == 0)
+            cmd_free(cmd);
         return;
     }
     r->timeouts_in_a_row = 0;
@@ -1106,7 +642,7 @@ cmd_answer(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
             (double)(mono_now(r) - cmd->sent_ns) / 1e9);
     if (reply->type == REDIS_REPLY_ERROR && cmd->kind == CMD_SCRIPT &&
         !cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-        !r->freeing && r->ac) {
+        !r->freeing && r->conn) {
         /* Redis does not have the script (new, restarted or flushed):
          * EVAL sends and loads it; the next EVALSHA finds it. */
         cmd->retried = 1;
@@ -1114,8 +650,9 @@ cmd_answer(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
             return;
     }
     cmd->cb = NULL;
-    /* Still owed EXPIRE's reply: it stays in `sent`, freed with it. */
-    if (cmd->replies_left == 0)
+    /* Still owed EXPIRE's reply: it stays on the connection, freed with
+     * that reply (or with the connection). */
+    if (req->replies_left == 0)
         cmd_free(cmd);
     reply_to(cb, arg, reply);
 }
@@ -1132,6 +669,8 @@ cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg)
     } else if (!(cmd = malloc(sizeof(*cmd)))) {
         return NULL;
     }
+    memset(&cmd->req, 0, sizeof(cmd->req));
+    cmd->req.on_reply = cmd_on_reply;
     cmd->next = NULL;
     cmd->r = r;
     cmd->cb = cb;
@@ -1139,7 +678,6 @@ cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg)
     cmd->sent_ns = 0;
     cmd->kind = kind;
     cmd->retried = 0;
-    cmd->replies_left = 0;
     cmd->key = cmd->key_inline;
     cmd->key_len = 0;
     return cmd;
@@ -1163,12 +701,12 @@ cmd_new(rl_redis *r, int kind, const char *key, size_t len, rl_redis_cb cb,
     return cmd;
 }
 
-/* Send `cmd` now, or hold it until the connection being made is up and
- * has passed AUTH and SELECT. */
+/* Queue `cmd` (the connection holds it until it is up and has passed
+ * AUTH and SELECT). */
 static gwf_status
 cmd_dispatch(rl_redis *r, rl_cmd *cmd)
 {
-    if (!r->ready) {
+    if (r->sentinel && !r->primary_ready) {
         *r->held_tail = cmd;
         r->held_tail = &cmd->next;
         return GWF_OK;
@@ -1220,16 +758,17 @@ rl_redis_rolling(rl_redis *r, const char *key, size_t len, int64_t now_ms,
 void
 rl_redis_note_timeout(rl_redis *r)
 {
-    redisAsyncContext *ac = r->ac;
+    rl_conn *c = r->conn;
 
-    if (!ac)
+    if (!c) {
+        if (r->sentinel)
+            rl_sentinel_note_timeout(r->sentinel);
         return;
-    if (!r->connected) {
+    }
+    if (rl_conn_connecting(c)) {
         /* Still connecting (a black-holed address): the next address
-         * gets its chance now, with the commands still held. */
-        r->ac = NULL;
-        redisAsyncFree(ac);
-        attempt_failed(r, "no answer to the connect");
+         * gets its chance now, with the commands still queued. */
+        rl_conn_next_address(c, "no answer to the connect");
         return;
     }
     if (++r->timeouts_in_a_row < RL_DROP_AFTER_TIMEOUTS)
@@ -1238,8 +777,10 @@ rl_redis_note_timeout(rl_redis *r)
     gwf_logf(r->inst, GWF_LOG_WARN,
              "rate_limit: Redis %s:%d did not answer %d decisions in a "
              "row; reconnecting",
-             r->cfg->redis.host, r->cfg->redis.port, RL_DROP_AFTER_TIMEOUTS);
-    /* Frees the context: pending callbacks run with no reply, and
-     * on_disconnect finds it is no longer ours. */
-    drop_connection(r, "not answering");
+             r->params.host, r->params.port, RL_DROP_AFTER_TIMEOUTS);
+    r->conn = NULL;
+    r->primary_ready = 0;
+    connection_lost(r, rl_conn_address(c), "not answering");
+    rl_conn_free(c, NULL); /* pending commands: no reply */
+    fail_held(r, "not answering");
 }

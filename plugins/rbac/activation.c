@@ -14,9 +14,17 @@
  *   destination.address / port     GWF_ATTR_LOCAL_ADDRESS / _PORT
  *   metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload'][c]
  *                      the value jwt_auth.claim.<c>; the payload exists
- *                      when jwt_auth verified a token (jwt_auth.provider)
+ *                      when jwt_auth verified a token (jwt_auth.provider);
+ *                      an array or object claim is JSON text, which the
+ *                      evaluator reads into lists and maps
+ *   request.time       GWF_ATTR_START_TIME (Envoy's: the time of the
+ *                      request's first byte), else the host's
+ *                      GWF_CLOCK_REALTIME; read at most once per
+ *                      evaluation (the evaluator keeps it)
  */
 #include "rbac.h"
+
+#include <stdint.h>
 
 #include <string.h>
 
@@ -24,7 +32,7 @@ static int
 act_header(void *ctx, const char *name, size_t len, gwf_view *out,
            char *scratch, size_t scratch_size, size_t *used)
 {
-    gwf_stream *s = ctx;
+    gwf_stream *s = ((rbac_request *)ctx)->s;
     gwf_view v;
     size_t o = 0;
 
@@ -67,7 +75,7 @@ attribute(gwf_stream *s, gwf_attribute a, gwf_view *out)
 static int
 act_attr(void *ctx, cel_attr attr, gwf_view *out)
 {
-    gwf_stream *s = ctx;
+    gwf_stream *s = ((rbac_request *)ctx)->s;
     const char *q;
 
     switch (attr) {
@@ -120,7 +128,7 @@ static int
 act_claim(void *ctx, const char *name, size_t len, gwf_value_type *type,
           gwf_view *out)
 {
-    gwf_stream *s = ctx;
+    gwf_stream *s = ((rbac_request *)ctx)->s;
     char key[256];
     size_t p = sizeof(CLAIM_PREFIX) - 1;
 
@@ -135,11 +143,38 @@ act_claim(void *ctx, const char *name, size_t len, gwf_value_type *type,
            (*type == GWF_VALUE_STRING || *type == GWF_VALUE_JSON);
 }
 
+static int
+act_time(void *ctx, int64_t *ns)
+{
+    rbac_request *rq = ctx;
+    gwf_view v;
+    int64_t t = 0;
+
+    if (rq->s->host->attribute(rq->s, GWF_ATTR_START_TIME, &v) == GWF_OK &&
+        v.len > 0 && v.len < 20) {
+        for (size_t i = 0; i < v.len; i++) {
+            if (v.ptr[i] < '0' || v.ptr[i] > '9' ||
+                t > (INT64_MAX - (v.ptr[i] - '0')) / 10) {
+                t = 0; /* not a time in ns we can hold: the clock's */
+                break;
+            }
+            t = t * 10 + (v.ptr[i] - '0');
+        }
+    }
+    if (t == 0 && rq->inst)
+        t = rq->s->host->now(rq->inst, GWF_CLOCK_REALTIME);
+    if (t <= 0)
+        return 0;
+    *ns = t;
+    return 1;
+}
+
 void
-rbac_activation(cel_activation *act, gwf_stream *s)
+rbac_activation(cel_activation *act, rbac_request *rq)
 {
     act->header = act_header;
     act->attr = act_attr;
     act->claim = act_claim;
-    act->ctx = s;
+    act->time_ns = act_time;
+    act->ctx = rq;
 }

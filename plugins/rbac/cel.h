@@ -10,10 +10,13 @@
  * construct this subset does not implement is a config error with the
  * 1-based column, never a silent false at request time. Evaluation
  * walks the checked AST: its recursion is bounded by CEL_MAX_DEPTH
- * (enforced by the parser), its work by CEL_MAX_STEPS, and every string
- * it builds (concatenation, conversions, joined repeated headers) goes
+ * (enforced by the parser), its work by CEL_MAX_STEPS, comprehensions
+ * (all, exists, exists_one, map, filter) iterate over their input's
+ * items only, and every string, list or map it builds (concatenation,
+ * conversions, joined repeated headers, list literals with computed
+ * items, map() and filter() results, JSON array and object claims) goes
  * to a fixed scratch buffer the caller owns (per worker): the request
- * path never allocates.
+ * path never allocates. Timestamps and durations are cel_time.c's.
  */
 #ifndef GWF_RBAC_CEL_H
 #define GWF_RBAC_CEL_H
@@ -26,9 +29,8 @@
 #define CEL_MAX_DEPTH 100    /* depth of the AST (CEL asks for >= 12) */
 #define CEL_MAX_STEPS 100000 /* node evaluations per expression */
 #define CEL_MAX_EXPR_LEN 16384
-#define CEL_SCRATCH_SIZE                                                       \
-    65536 /* per worker: strings built while evaluating                        \
-           */
+/* per worker: strings, lists and maps built while evaluating */
+#define CEL_SCRATCH_SIZE 65536
 
 /* Value kinds; also the static types the checker computes (CEL_DYN:
  * known only at run time). */
@@ -43,12 +45,19 @@ typedef enum cel_kind {
     CEL_BYTES,
     CEL_LIST,
     CEL_MAP,
+    CEL_TIMESTAMP, /* google.protobuf.Timestamp: v.t, UTC */
+    CEL_DURATION,  /* google.protobuf.Duration: v.t */
+    CEL_TYPE,      /* a type value (type(x), `int`, ...): v.i is its kind */
     CEL_ERROR
 } cel_kind;
 
+/* The CEL name of kind k ("int", "google.protobuf.Timestamp", ...; "?"
+ * out of range). */
+const char *cel_type_name(cel_kind k);
+
 /* Where a map value comes from. */
 typedef enum cel_map_src {
-    CEL_MAP_LITERAL = 0, /* a {k: v} literal: the node */
+    CEL_MAP_LITERAL = 0, /* values: v.l, key and value pairs */
     CEL_MAP_HEADERS,     /* request.headers */
     CEL_MAP_FILTER_META, /* metadata.filter_metadata */
     CEL_MAP_JWT_AUTHN,   /* ...['envoy.filters.http.jwt_authn'] */
@@ -69,7 +78,17 @@ typedef struct cel_value {
             const char *ptr;
             size_t len;
         } s; /* string and bytes; CEL_ERROR: the message */
-        const struct cel_node *node; /* list and map literals */
+        /* lists: n items; maps (CEL_MAP_LITERAL): n entries, 2n
+         * values key, value, key, value. Items live in the program (a
+         * constant literal) or in the evaluation's scratch. */
+        struct {
+            const struct cel_value *items;
+            size_t n;
+        } l;
+        struct {
+            int64_t sec; /* timestamps: since the Unix epoch */
+            int32_t ns;  /* 0..999999999 (durations: sign of sec) */
+        } t;
     } v;
 } cel_value;
 
@@ -90,7 +109,8 @@ typedef enum cel_attr {
     CEL_ATTR_SOURCE_PORT,
     CEL_ATTR_DEST_ADDRESS,
     CEL_ATTR_DEST_PORT,
-    CEL_ATTR_FILTER_META
+    CEL_ATTR_FILTER_META,
+    CEL_ATTR_TIME /* request.time: the activation's time_ns */
 } cel_attr;
 
 /* AST node kinds. */
@@ -108,8 +128,11 @@ typedef enum cel_op {
     CEL_N_OR,
     CEL_N_NOT,
     CEL_N_NEG,
-    CEL_N_BIN, /* bin: one of the tokens below */
-    CEL_N_ATTR /* checked: attr */
+    CEL_N_BIN,  /* bin: one of the tokens below */
+    CEL_N_ATTR, /* checked: attr */
+    CEL_N_COMP, /* checked macro fn: args range, the variable's IDENT,
+                   predicate or transform [, transform]; slot */
+    CEL_N_VAR   /* checked: a comprehension variable, slot */
 } cel_op;
 
 /* Binary operators (CEL_N_BIN) and functions (CEL_N_CALL), bound by the
@@ -138,8 +161,31 @@ typedef enum cel_fn {
     CEL_F_DOUBLE,
     CEL_F_STRING,
     CEL_F_BYTES,
-    CEL_F_BOOL
+    CEL_F_BOOL,
+    CEL_F_TYPE,
+    CEL_F_DYN,
+    CEL_F_TIMESTAMP,
+    CEL_F_DURATION,
+    CEL_F_GET_FULL_YEAR,
+    CEL_F_GET_MONTH,
+    CEL_F_GET_DATE,
+    CEL_F_GET_DAY_OF_MONTH,
+    CEL_F_GET_DAY_OF_WEEK,
+    CEL_F_GET_DAY_OF_YEAR,
+    CEL_F_GET_HOURS,
+    CEL_F_GET_MINUTES,
+    CEL_F_GET_SECONDS,
+    CEL_F_GET_MILLISECONDS,
+    /* macros (CEL_N_COMP) */
+    CEL_F_ALL,
+    CEL_F_EXISTS,
+    CEL_F_EXISTS_ONE,
+    CEL_F_MAP,
+    CEL_F_FILTER
 } cel_fn;
+
+/* Comprehensions nest at most this deep (each has one variable). */
+#define CEL_MAX_VARS 16
 
 typedef struct cel_node {
     cel_op op;
@@ -154,7 +200,10 @@ typedef struct cel_node {
     size_t text_len;
     struct cel_node **args;
     size_t nargs;
-    void *re; /* pcre2_code for matches() with a literal pattern */
+    void *re;         /* pcre2_code for matches() with a literal pattern */
+    int slot;         /* CEL_N_COMP, CEL_N_VAR: the variable's nesting level */
+    int tz_min;       /* a time accessor's literal fixed offset, minutes */
+    cel_value *items; /* owned: a constant list/map literal's values (lit) */
 } cel_node;
 
 /* A checked expression. */
@@ -193,6 +242,9 @@ typedef struct cel_activation {
     int (*claim)(void *ctx, const char *name, size_t len, gwf_value_type *type,
                  gwf_view *out);
     void *ctx;
+    /* request.time, ns since the Unix epoch: 0 when unknown. Read at
+     * most once per evaluation. May be NULL (request.time errs). */
+    int (*time_ns)(void *ctx, int64_t *ns);
 } cel_activation;
 
 /* The outcome of one evaluation. */
@@ -216,6 +268,14 @@ typedef struct cel_scratch {
  * memory (KiB) its frames may take. */
 #define CEL_MATCH_LIMIT 100000
 #define CEL_MATCH_HEAP_KIB 1024
+/* What work that is not one node costs of CEL_MAX_STEPS: a matches()
+ * call CEL_MATCH_STEPS (PCRE2 may spend CEL_MATCH_LIMIT backtracking
+ * steps, about a millisecond, on any subject, however short), and a scan
+ * of a string (contains, matches, size, string(bytes)) a step per
+ * CEL_SCAN_BYTES bytes. One evaluation thus makes at most 100 matches()
+ * calls and scans at most 6.4 MB. */
+#define CEL_MATCH_STEPS 1000
+#define CEL_SCAN_BYTES 64
 
 /* [worker] Make and free a worker's state. Returns 0 or -1. */
 int cel_scratch_init(cel_scratch *sc, size_t size);
@@ -300,5 +360,36 @@ void cel_node_free(cel_node *n);
 void cel_regex_free(void *re);
 void cel_fail(cel_error *err, const char *src, size_t len, size_t offset,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* cel_time.c: timestamps (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z,
+ * as seconds since the epoch) and durations (one int64 of nanoseconds,
+ * about +-292 years, as CEL's language definition limits them). */
+__extension__ typedef __int128 cel_i128; /* GCC and Clang */
+#define CEL_TS_MIN (-62135596800LL)
+#define CEL_TS_MAX 253402300799LL
+
+typedef struct cel_civil_time {
+    int64_t year;
+    int month, mday; /* 1-based */
+    int wday, yday;  /* 0 = Sunday; 0 = January 1st */
+    int hour, min, sec;
+} cel_civil_time;
+
+int cel_ts_valid(int64_t sec);
+/* A duration of `total_ns` as seconds and nanoseconds (same sign): 0, or
+ * -1 when it does not fit an int64 of nanoseconds. */
+int cel_dur_split(cel_i128 total_ns, int64_t *sec, int32_t *ns);
+/* RFC 3339 text ("2009-02-13T23:31:30.5+01:00") to UTC: 0 or -1. */
+int cel_ts_parse(const char *s, size_t len, int64_t *sec, int32_t *ns);
+/* Go's duration text ("1h2m3.5s", "-90ms"): 0 or -1. */
+int cel_dur_parse(const char *s, size_t len, int64_t *sec, int32_t *ns);
+/* Text forms as CEL prints them: "2009-02-13T23:31:30.5Z", "1.5s". */
+size_t cel_ts_format(int64_t sec, int32_t ns, char *out, size_t size);
+size_t cel_dur_format(int64_t sec, int32_t ns, char *out, size_t size);
+/* "UTC", "+05:30", "-08:00", "02:00" to minutes east: 0, or -1 (an IANA
+ * name or anything else). */
+int cel_tz_parse(const char *s, size_t len, int *minutes);
+/* The calendar fields of `sec` at `tz_min` minutes east of UTC. */
+void cel_civil(int64_t sec, int tz_min, cel_civil_time *c);
 
 #endif

@@ -8,8 +8,17 @@
  *    metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload'])
  *    to CEL_N_ATTR nodes; any other identifier is an error naming it;
  *  - binds function names and arities (size, startsWith, endsWith,
- *    contains, matches, int, uint, double, string, bytes, bool); any
- *    other function is an error naming it;
+ *    contains, matches, int, uint, double, string, bytes, bool, type,
+ *    dyn, timestamp, duration and the time accessors); any other
+ *    function is an error naming it;
+ *  - turns the macros all, exists, exists_one, map and filter into
+ *    comprehension nodes and binds their variables (CEL_N_VAR, by
+ *    nesting level), and the type names (int, string, ...,
+ *    google.protobuf.Timestamp) into type literals;
+ *  - folds a list or map literal of constants into one value, so that
+ *    `x in ['a', 'b']` reads it without building it per request;
+ *  - reads a time accessor's literal time zone ("+05:30", "UTC"), and
+ *    refuses an IANA name (gwf has no tz database);
  *  - compiles a matches() pattern, which must be a string literal, with
  *    PCRE2;
  *  - computes each node's static type where it is known and refuses an
@@ -33,7 +42,9 @@ typedef struct checker {
     size_t len;
     cel_error *err;
     int failed;
-    int check_types; /* 0: type errors are left to evaluation */
+    int check_types;                /* 0: type errors are left to evaluation */
+    const char *vars[CEL_MAX_VARS]; /* comprehension variables in scope */
+    int nvars;
 } checker;
 
 static void
@@ -55,13 +66,24 @@ type_fail(checker *c, const cel_node *n, const char *fmt, const char *a)
         fail(c, n, fmt, a);
 }
 
-static const char *
-type_name(cel_kind k)
+const char *
+cel_type_name(cel_kind k)
 {
-    static const char *const names[] = {"dyn",  "null_type", "bool",   "int",
-                                        "uint", "double",    "string", "bytes",
-                                        "list", "map",       "error"};
-    return names[k];
+    static const char *const names[] = {"dyn",
+                                        "null_type",
+                                        "bool",
+                                        "int",
+                                        "uint",
+                                        "double",
+                                        "string",
+                                        "bytes",
+                                        "list",
+                                        "map",
+                                        "google.protobuf.Timestamp",
+                                        "google.protobuf.Duration",
+                                        "type",
+                                        "error"};
+    return (unsigned)k <= CEL_ERROR ? names[k] : "?";
 }
 
 void
@@ -109,6 +131,7 @@ static const struct {
     {"destination", "address", CEL_ATTR_DEST_ADDRESS, CEL_STRING},
     {"destination", "port", CEL_ATTR_DEST_PORT, CEL_INT},
     {"metadata", "filter_metadata", CEL_ATTR_FILTER_META, CEL_MAP},
+    {"request", "time", CEL_ATTR_TIME, CEL_TIMESTAMP},
 };
 
 static void
@@ -140,18 +163,9 @@ bind_attribute(checker *c, cel_node *n)
     fail(c, obj,
          "attribute '%s' is not one gwf provides (request.path, url_path, "
          "host, scheme, method, headers, referer, useragent, protocol, "
-         "query; source.address, source.port; destination.address, "
+         "query, time; source.address, source.port; destination.address, "
          "destination.port; metadata.filter_metadata)",
          what);
-}
-
-static int
-has_upper(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] >= 'A' && s[i] <= 'Z')
-            return 1;
-    return 0;
 }
 
 /* A special map read with key node `key` (NULL for a field name `name`):
@@ -168,15 +182,13 @@ special_lookup(checker *c, cel_node *n, const cel_node *map,
         klen = key->lit.v.s.len;
     } else if (key && key->type != CEL_DYN && key->type != CEL_STRING) {
         type_fail(c, key, "the keys of this map are strings, found %s",
-                  type_name(key->type));
+                  cel_type_name(key->type));
         return;
     }
     switch (map->map_src) {
     case CEL_MAP_HEADERS:
-        if (k && has_upper(k, klen))
-            fail(c, key ? key : n,
-                 "request.headers has lower-case names: '%s' never matches",
-                 key ? key->lit.v.s.ptr : name);
+        /* Any case: Envoy looks a name up lower-cased, as header_get
+         * matches names. */
         n->type = CEL_STRING;
         return;
     case CEL_MAP_FILTER_META:
@@ -222,8 +234,8 @@ no_overload(checker *c, const cel_node *n, const char *op, cel_kind a,
             cel_kind b)
 {
     char msg[96];
-    snprintf(msg, sizeof(msg), "'%s' applied to (%s, %s)", op, type_name(a),
-             type_name(b));
+    snprintf(msg, sizeof(msg), "'%s' applied to (%s, %s)", op, cel_type_name(a),
+             cel_type_name(b));
     type_fail(c, n, "no matching overload for %s", msg);
 }
 
@@ -278,26 +290,41 @@ check_bin(checker *c, cel_node *n)
     case CEL_F_GE:
         n->type = CEL_BOOL;
         if (known && !(numeric(a) && numeric(b)) &&
-            !(a == b && (a == CEL_STRING || a == CEL_BYTES || a == CEL_BOOL)))
+            !(a == b && (a == CEL_STRING || a == CEL_BYTES || a == CEL_BOOL ||
+                         a == CEL_TIMESTAMP || a == CEL_DURATION)))
             no_overload(c, n, bin_name(n->fn), a, b);
         return;
     default:
-        if (n->fn == CEL_F_ADD && (a == CEL_LIST || b == CEL_LIST)) {
-            fail(c, n, "list concatenation is not supported%s", "");
-            return;
-        }
         if (known) {
             int ok = a == b && numeric(a);
+            cel_kind t = a;
             if (n->fn == CEL_F_ADD && a == b &&
-                (a == CEL_STRING || a == CEL_BYTES))
+                (a == CEL_STRING || a == CEL_BYTES || a == CEL_LIST ||
+                 a == CEL_DURATION))
                 ok = 1;
+            if (n->fn == CEL_F_ADD &&
+                ((a == CEL_TIMESTAMP && b == CEL_DURATION) ||
+                 (a == CEL_DURATION && b == CEL_TIMESTAMP))) {
+                ok = 1;
+                t = CEL_TIMESTAMP;
+            }
+            if (n->fn == CEL_F_SUB && b == CEL_DURATION &&
+                (a == CEL_TIMESTAMP || a == CEL_DURATION))
+                ok = 1;
+            if (n->fn == CEL_F_SUB && a == CEL_TIMESTAMP &&
+                b == CEL_TIMESTAMP) {
+                ok = 1;
+                t = CEL_DURATION;
+            }
             if (n->fn == CEL_F_MOD && a == CEL_DOUBLE)
                 ok = 0;
             if (!ok)
                 no_overload(c, n, bin_name(n->fn), a, b);
-            n->type = a;
+            n->type = t;
         } else {
-            n->type = CEL_DYN;
+            n->type = n->fn == CEL_F_ADD && (a == CEL_LIST || b == CEL_LIST)
+                          ? CEL_LIST
+                          : CEL_DYN;
         }
         return;
     }
@@ -321,7 +348,36 @@ static const struct {
     {"string", CEL_F_STRING, 0, 1, CEL_STRING},
     {"bytes", CEL_F_BYTES, 0, 1, CEL_BYTES},
     {"bool", CEL_F_BOOL, 0, 1, CEL_BOOL},
+    {"type", CEL_F_TYPE, 0, 1, CEL_TYPE},
+    {"dyn", CEL_F_DYN, 0, 1, CEL_DYN},
+    {"timestamp", CEL_F_TIMESTAMP, 0, 1, CEL_TIMESTAMP},
+    {"duration", CEL_F_DURATION, 0, 1, CEL_DURATION},
+    /* accessors: an optional time zone argument (accessor()) */
+    {"getFullYear", CEL_F_GET_FULL_YEAR, 1, 0, CEL_INT},
+    {"getMonth", CEL_F_GET_MONTH, 1, 0, CEL_INT},
+    {"getDate", CEL_F_GET_DATE, 1, 0, CEL_INT},
+    {"getDayOfMonth", CEL_F_GET_DAY_OF_MONTH, 1, 0, CEL_INT},
+    {"getDayOfWeek", CEL_F_GET_DAY_OF_WEEK, 1, 0, CEL_INT},
+    {"getDayOfYear", CEL_F_GET_DAY_OF_YEAR, 1, 0, CEL_INT},
+    {"getHours", CEL_F_GET_HOURS, 1, 0, CEL_INT},
+    {"getMinutes", CEL_F_GET_MINUTES, 1, 0, CEL_INT},
+    {"getSeconds", CEL_F_GET_SECONDS, 1, 0, CEL_INT},
+    {"getMilliseconds", CEL_F_GET_MILLISECONDS, 1, 0, CEL_INT},
 };
+
+static int
+accessor(cel_fn f)
+{
+    return f >= CEL_F_GET_FULL_YEAR && f <= CEL_F_GET_MILLISECONDS;
+}
+
+/* getHours, getMinutes, getSeconds and getMilliseconds also read
+ * durations (without a time zone). */
+static int
+duration_accessor(cel_fn f)
+{
+    return f >= CEL_F_GET_HOURS && f <= CEL_F_GET_MILLISECONDS;
+}
 
 static void
 compile_regex(checker *c, cel_node *n, const cel_node *pat)
@@ -366,6 +422,8 @@ check_call(checker *c, cel_node *n)
     size_t want = functions[i].args;
     if (!n->member && functions[i].member == 2)
         want++;
+    if (accessor(functions[i].fn) && nargs == 1)
+        want = 1; /* the time zone */
     if ((n->member && functions[i].member == 0) ||
         (!n->member && functions[i].member == 1) || nargs != want) {
         fail(c, n, "no matching overload for '%s' with these arguments",
@@ -390,7 +448,7 @@ check_call(checker *c, cel_node *n)
         if (t != CEL_DYN && t != CEL_STRING && t != CEL_BYTES &&
             t != CEL_LIST && t != CEL_MAP)
             type_fail(c, n, "no matching overload for 'size' applied to %s",
-                      type_name(t));
+                      cel_type_name(t));
         return;
     case CEL_F_STARTS:
     case CEL_F_ENDS:
@@ -409,28 +467,245 @@ check_call(checker *c, cel_node *n)
     case CEL_F_INT:
     case CEL_F_UINT:
     case CEL_F_DOUBLE:
-        if (t != CEL_DYN && !numeric(t) && t != CEL_STRING)
+        if (t != CEL_DYN && !numeric(t) && t != CEL_STRING &&
+            !(t == CEL_TIMESTAMP && n->fn == CEL_F_INT))
             type_fail(c, n, "no matching overload for this conversion from %s",
-                      type_name(t));
+                      cel_type_name(t));
         return;
     case CEL_F_STRING:
         if (t == CEL_LIST || t == CEL_MAP || t == CEL_NULL)
             type_fail(c, n, "no matching overload for string() from %s",
-                      type_name(t));
+                      cel_type_name(t));
         return;
     case CEL_F_BYTES:
         if (t != CEL_DYN && t != CEL_STRING && t != CEL_BYTES)
             type_fail(c, n, "no matching overload for bytes() from %s",
-                      type_name(t));
+                      cel_type_name(t));
         return;
     case CEL_F_BOOL:
         if (t != CEL_DYN && t != CEL_STRING && t != CEL_BOOL)
             type_fail(c, n, "no matching overload for bool() from %s",
-                      type_name(t));
+                      cel_type_name(t));
+        return;
+    case CEL_F_TIMESTAMP:
+        if (t != CEL_DYN && t != CEL_STRING && t != CEL_INT &&
+            t != CEL_TIMESTAMP)
+            type_fail(c, n, "no matching overload for timestamp() from %s",
+                      cel_type_name(t));
+        return;
+    case CEL_F_DURATION:
+        if (t != CEL_DYN && t != CEL_STRING && t != CEL_DURATION)
+            type_fail(c, n, "no matching overload for duration() from %s",
+                      cel_type_name(t));
+        return;
+    case CEL_F_TYPE:
+    case CEL_F_DYN:
         return;
     default:
+        break;
+    }
+    if (!accessor(n->fn))
+        return;
+    if (t != CEL_DYN && t != CEL_TIMESTAMP &&
+        !(t == CEL_DURATION && duration_accessor(n->fn) && n->nargs == 1)) {
+        type_fail(c, n, "no matching overload for %s", n->text);
         return;
     }
+    if (n->nargs == 2) {
+        const cel_node *tz = n->args[1];
+        if (tz->type != CEL_DYN && tz->type != CEL_STRING) {
+            type_fail(c, tz, "a time zone is a string, found %s",
+                      cel_type_name(tz->type));
+            return;
+        }
+        if (tz->op == CEL_N_LIT && tz->lit.kind == CEL_STRING &&
+            cel_tz_parse(tz->lit.v.s.ptr, tz->lit.v.s.len, &n->tz_min) != 0)
+            fail(c, tz,
+                 "time zone '%s' is not supported: gwf takes a fixed offset "
+                 "such as '+05:30', '-08:00' or 'UTC' (it reads no time "
+                 "zone database)",
+                 tz->lit.v.s.ptr);
+    }
+}
+
+static const struct {
+    const char *name;
+    cel_fn fn;
+} macros[] = {{"all", CEL_F_ALL},
+              {"exists", CEL_F_EXISTS},
+              {"exists_one", CEL_F_EXISTS_ONE},
+              {"map", CEL_F_MAP},
+              {"filter", CEL_F_FILTER}};
+
+static cel_fn
+macro_of(const cel_node *n)
+{
+    if (n->op != CEL_N_CALL || !n->member)
+        return CEL_F_NONE;
+    for (size_t i = 0; i < sizeof(macros) / sizeof(macros[0]); i++)
+        if (strcmp(n->text, macros[i].name) == 0)
+            return macros[i].fn;
+    return CEL_F_NONE;
+}
+
+/* The nesting level of comprehension variable `name`, innermost first;
+ * -1 when none is in scope. */
+static int
+var_slot(const checker *c, const char *name)
+{
+    for (int i = c->nvars - 1; i >= 0; i--)
+        if (strcmp(c->vars[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* A type name (int, string, null_type, type, ...) as a type literal. */
+static int
+type_literal(cel_node *n, const char *name)
+{
+    static const struct {
+        const char *name;
+        cel_kind kind;
+    } types[] = {{"null_type", CEL_NULL},
+                 {"bool", CEL_BOOL},
+                 {"int", CEL_INT},
+                 {"uint", CEL_UINT},
+                 {"double", CEL_DOUBLE},
+                 {"string", CEL_STRING},
+                 {"bytes", CEL_BYTES},
+                 {"list", CEL_LIST},
+                 {"map", CEL_MAP},
+                 {"type", CEL_TYPE},
+                 {"google.protobuf.Timestamp", CEL_TIMESTAMP},
+                 {"google.protobuf.Duration", CEL_DURATION}};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(types[i].name, name) == 0) {
+            for (size_t k = 0; k < n->nargs; k++)
+                cel_node_free(n->args[k]);
+            free(n->args);
+            n->args = NULL;
+            n->nargs = 0;
+            n->op = CEL_N_LIT;
+            n->type = CEL_TYPE;
+            n->lit.kind = CEL_TYPE;
+            n->lit.src = 0;
+            n->lit.v.i = types[i].kind;
+            return 1;
+        }
+    return 0;
+}
+
+static void check_bool_operand(checker *c, const cel_node *n, const char *op);
+
+/* range.all(x, p), .exists(x, p), .exists_one(x, p), .map(x, e),
+ * .map(x, p, e), .filter(x, p): args range, x, p [, e]. */
+static void
+check_comprehension(checker *c, cel_node *n, cel_fn fn)
+{
+    size_t want = fn == CEL_F_MAP && n->nargs == 4 ? 4 : 3;
+    cel_node *range = n->args[0], *var = n->nargs > 1 ? n->args[1] : NULL;
+
+    if (n->nargs != want || var->op != CEL_N_IDENT) {
+        fail(c, n,
+             "%s() takes a variable name and an expression, as in "
+             "list.all(x, x > 0) (map() may take a predicate before the "
+             "expression)",
+             n->text);
+        return;
+    }
+    if (c->nvars >= CEL_MAX_VARS) {
+        fail(c, n, "comprehensions nest deeper than 16 levels%s", "");
+        return;
+    }
+    check_node(c, range);
+    if (c->failed)
+        return;
+    if (is_special_map(range)) {
+        fail(c, range,
+             "this request map can only be read by key (m[k], m.k, "
+             "has(m.k), k in m), not iterated%s",
+             "");
+        return;
+    }
+    if (range->type != CEL_DYN && range->type != CEL_LIST &&
+        range->type != CEL_MAP) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%s() over %s", n->text,
+                 cel_type_name(range->type));
+        type_fail(c, n, "no matching overload for %s", msg);
+        if (c->failed)
+            return;
+    }
+    n->slot = c->nvars;
+    c->vars[c->nvars++] = var->text;
+    for (size_t i = 2; i < n->nargs && !c->failed; i++)
+        check_node(c, n->args[i]);
+    c->nvars--;
+    if (c->failed)
+        return;
+    for (size_t i = 2; i < n->nargs; i++)
+        if (is_special_map(n->args[i])) {
+            fail(c, n->args[i], "this request map can only be read by key%s",
+                 "");
+            return;
+        }
+    if (fn != CEL_F_MAP || want == 4)
+        check_bool_operand(c, n->args[2], n->text);
+    n->op = CEL_N_COMP;
+    n->fn = fn;
+    n->type = fn == CEL_F_MAP || fn == CEL_F_FILTER ? CEL_LIST : CEL_BOOL;
+}
+
+/* A list or map literal whose items are all constants becomes one value
+ * (n->lit over n->items), built here once. A map with keys that might
+ * repeat is left to evaluation, which reports the repeat. */
+static void
+fold_literal(cel_node *n)
+{
+    size_t count = n->nargs;
+    for (size_t i = 0; i < count; i++) {
+        const cel_node *a = n->args[i];
+        if (a->op != CEL_N_LIT &&
+            !(a->lit.kind == CEL_LIST || a->lit.kind == CEL_MAP))
+            return;
+    }
+    if (n->op == CEL_N_MAP)
+        for (size_t i = 0; i < count; i += 2) {
+            const cel_value *k = &n->args[i]->lit;
+            if (k->kind != CEL_INT && k->kind != CEL_UINT &&
+                k->kind != CEL_BOOL && k->kind != CEL_STRING)
+                return;
+            for (size_t j = 0; j < i; j += 2) {
+                const cel_value *p = &n->args[j]->lit;
+                int same;
+                if (p->kind != k->kind) {
+                    if (numeric(p->kind) && numeric(k->kind))
+                        return; /* 1 and 1u: equal keys, an error */
+                    continue;
+                }
+                if (k->kind == CEL_STRING)
+                    same = p->v.s.len == k->v.s.len &&
+                           (k->v.s.len == 0 ||
+                            memcmp(p->v.s.ptr, k->v.s.ptr, k->v.s.len) == 0);
+                else if (k->kind == CEL_BOOL)
+                    same = p->v.b == k->v.b;
+                else
+                    same = p->v.u == k->v.u;
+                if (same)
+                    return; /* a repeated key: an evaluation error */
+            }
+        }
+    if (count) {
+        n->items = malloc(count * sizeof(*n->items));
+        if (!n->items)
+            return; /* left to evaluation */
+        for (size_t i = 0; i < count; i++)
+            n->items[i] = n->args[i]->lit;
+    }
+    n->lit.kind = n->op == CEL_N_LIST ? CEL_LIST : CEL_MAP;
+    n->lit.src = CEL_MAP_LITERAL;
+    n->lit.v.l.items = n->items;
+    n->lit.v.l.n = n->op == CEL_N_LIST ? count : count / 2;
 }
 
 static void
@@ -439,7 +714,7 @@ check_bool_operand(checker *c, const cel_node *n, const char *op)
     if (n->type != CEL_DYN && n->type != CEL_BOOL) {
         char msg[64];
         snprintf(msg, sizeof(msg), "'%s' applied to %s", op,
-                 type_name(n->type));
+                 cel_type_name(n->type));
         type_fail(c, n, "no matching overload for %s", msg);
     }
 }
@@ -449,9 +724,26 @@ check_node(checker *c, cel_node *n)
 {
     if (c->failed)
         return;
+    cel_fn macro = macro_of(n);
+    if (macro != CEL_F_NONE) {
+        check_comprehension(c, n, macro);
+        return;
+    }
+    /* google.protobuf.Timestamp and .Duration: type names */
+    if (n->op == CEL_N_SELECT && n->args[0]->op == CEL_N_SELECT &&
+        n->args[0]->args[0]->op == CEL_N_IDENT &&
+        strcmp(n->args[0]->args[0]->text, "google") == 0 &&
+        strcmp(n->args[0]->text, "protobuf") == 0 &&
+        var_slot(c, "google") < 0) {
+        char name[96];
+        snprintf(name, sizeof(name), "google.protobuf.%.60s", n->text);
+        if (!type_literal(n, name))
+            fail(c, n, "type '%s' is not supported", name);
+        return;
+    }
     /* Attributes first: request.x is bound before its parts are seen. */
     if ((n->op == CEL_N_SELECT || n->op == CEL_N_HAS) &&
-        n->args[0]->op == CEL_N_IDENT) {
+        n->args[0]->op == CEL_N_IDENT && var_slot(c, n->args[0]->text) < 0) {
         if (n->op == CEL_N_HAS) {
             fail(c, n,
                  "has() of '%s' is not supported (the attribute is "
@@ -479,10 +771,21 @@ check_node(checker *c, cel_node *n)
     switch (n->op) {
     case CEL_N_LIT:
     case CEL_N_ATTR:
+    case CEL_N_COMP: /* checked by check_comprehension */
+    case CEL_N_VAR:
         return;
-    case CEL_N_IDENT:
-        fail(c, n, "undeclared reference to '%s'", n->text);
+    case CEL_N_IDENT: {
+        int slot = var_slot(c, n->text);
+        if (slot >= 0) {
+            n->op = CEL_N_VAR;
+            n->slot = slot;
+            n->type = CEL_DYN;
+            return;
+        }
+        if (!type_literal(n, n->text))
+            fail(c, n, "undeclared reference to '%s'", n->text);
         return;
+    }
     case CEL_N_SELECT:
     case CEL_N_HAS: {
         const cel_node *m = n->args[0];
@@ -499,7 +802,7 @@ check_node(checker *c, cel_node *n)
             return;
         }
         if (m->type != CEL_DYN && m->type != CEL_MAP)
-            type_fail(c, n, "type '%s' has no fields", type_name(m->type));
+            type_fail(c, n, "type '%s' has no fields", cel_type_name(m->type));
         n->type = n->op == CEL_N_HAS ? CEL_BOOL : CEL_DYN;
         return;
     }
@@ -538,10 +841,11 @@ check_node(checker *c, cel_node *n)
                 if (t != CEL_DYN && t != CEL_INT && t != CEL_UINT &&
                     t != CEL_BOOL && t != CEL_STRING)
                     type_fail(c, n->args[i], "unsupported map key type: %s",
-                              type_name(t));
+                              cel_type_name(t));
             }
         n->type = n->op == CEL_N_LIST ? CEL_LIST : CEL_MAP;
         n->map_src = CEL_MAP_LITERAL;
+        fold_literal(n);
         return;
     case CEL_N_COND:
         for (size_t i = 0; i < 3; i++)
@@ -568,7 +872,7 @@ check_node(checker *c, cel_node *n)
         cel_kind t = n->args[0]->type;
         if (t != CEL_DYN && t != CEL_INT && t != CEL_DOUBLE) {
             char msg[64];
-            snprintf(msg, sizeof(msg), "'-_' applied to %s", type_name(t));
+            snprintf(msg, sizeof(msg), "'-_' applied to %s", cel_type_name(t));
             type_fail(c, n, "no matching overload for %s", msg);
         }
         n->type = t;
@@ -584,7 +888,13 @@ int
 cel_check(cel_node *root, const char *src, size_t len, int check_types,
           cel_error *err)
 {
-    checker c = {src, len, err, 0, check_types};
+    checker c;
+
+    memset(&c, 0, sizeof(c));
+    c.src = src;
+    c.len = len;
+    c.err = err;
+    c.check_types = check_types;
 
     if (depth(root) > CEL_MAX_DEPTH) {
         cel_fail(err, src, len, root->offset,

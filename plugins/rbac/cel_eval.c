@@ -5,8 +5,16 @@
  * held in C locals: strings are views of the program's literals, of the
  * request (headers, attributes, claims) or of the worker's scratch
  * buffer (concatenations, conversions, repeated headers joined with
- * ","); lists and maps are their literal's node, whose items are
- * evaluated when read. Nothing is allocated.
+ * ","); lists and maps are arrays of values: a constant literal's,
+ * folded by the checker, or built in the scratch buffer (a literal with
+ * computed items, a concatenation, a map() or filter() result, a JWT
+ * claim that is a JSON array or object). Nothing is allocated: a
+ * result that does not fit the scratch is a limit error.
+ *
+ * Comprehensions (all, exists, exists_one, map, filter) iterate over
+ * their range's items only, binding the variable in a slot of the
+ * evaluation (its nesting level, CEL_MAX_VARS at most); all and exists
+ * absorb errors as && and || do: [1, 0].exists(x, 1 / x > 0) is true.
  *
  * Semantics are CEL's: int and uint arithmetic that overflows, division
  * or modulo by zero, a missing map key or list index, a conversion out
@@ -34,6 +42,9 @@ typedef struct ev {
     const cel_activation *act;
     cel_scratch *sc;
     long steps;
+    cel_value vars[CEL_MAX_VARS]; /* comprehension variables by level */
+    int have_time;                /* request.time read: time_ns */
+    int64_t time_ns;
 } ev;
 
 static cel_value eval(ev *e, const cel_node *n);
@@ -55,6 +66,15 @@ limit(const char *msg)
     cel_value v = err(msg);
     v.src = 1;
     return v;
+}
+
+/* Charges work beyond one node to the step bound (cel.h): `bytes`
+ * scanned and `extra` steps. Returns nonzero past CEL_MAX_STEPS. */
+static int
+charge(ev *e, size_t bytes, long extra)
+{
+    e->steps += (long)(bytes / CEL_SCAN_BYTES) + extra;
+    return e->steps > CEL_MAX_STEPS;
 }
 
 static cel_value
@@ -118,6 +138,50 @@ scratch(ev *e, size_t len)
     return p;
 }
 
+/* Room for `n` values in the scratch, aligned; NULL when it is full. */
+static cel_value *
+scratch_values(ev *e, size_t n)
+{
+    size_t align = _Alignof(cel_value);
+    size_t at = (e->sc->used + align - 1) & ~(align - 1);
+    if (at > e->sc->size || n > (e->sc->size - at) / sizeof(cel_value))
+        return NULL;
+    e->sc->used = at + n * sizeof(cel_value);
+    return (cel_value *)(void *)(e->sc->buf + at);
+}
+
+static cel_value
+mk_seq(cel_kind k, const cel_value *items, size_t n)
+{
+    cel_value v;
+    v.kind = k;
+    v.src = CEL_MAP_LITERAL;
+    v.v.l.items = items;
+    v.v.l.n = n;
+    return v;
+}
+
+static cel_value
+mk_time(cel_kind k, int64_t sec, int32_t ns)
+{
+    cel_value v;
+    v.kind = k;
+    v.src = 0;
+    v.v.t.sec = sec;
+    v.v.t.ns = ns;
+    return v;
+}
+
+static cel_value
+mk_type(cel_kind k)
+{
+    cel_value v;
+    v.kind = CEL_TYPE;
+    v.src = 0;
+    v.v.i = k;
+    return v;
+}
+
 /* -- numbers -------------------------------------------------------------- */
 
 static int
@@ -136,40 +200,17 @@ num_cmp(const cel_value *a, const cel_value *b)
                 return 2;
             return a->v.d < b->v.d ? -1 : a->v.d > b->v.d;
         }
-        /* one double, one integer: compare without losing precision */
+        /* one double, one integer: the integer as a double, as CEL's
+         * conformance cases want (dyn(9223372036854775807) >=
+         * 9223372036854775808.0 is true) */
         int flip = a->kind != CEL_DOUBLE;
         const cel_value *d = flip ? b : a, *i = flip ? a : b;
         double x = d->v.d;
+        double y = i->kind == CEL_INT ? (double)i->v.i : (double)i->v.u;
         int r;
         if (isnan(x))
             return 2;
-        if (i->kind == CEL_INT) {
-            if (x < -9223372036854775808.0)
-                r = -1;
-            else if (x >= 9223372036854775808.0)
-                r = 1;
-            else {
-                double t = trunc(x);
-                int64_t xi = (int64_t)t;
-                if (xi != i->v.i)
-                    r = xi < i->v.i ? -1 : 1;
-                else
-                    r = x > t ? 1 : x < t ? -1 : 0;
-            }
-        } else {
-            if (x < 0)
-                r = -1;
-            else if (x >= 18446744073709551616.0)
-                r = 1;
-            else {
-                double t = trunc(x);
-                uint64_t xu = (uint64_t)t;
-                if (xu != i->v.u)
-                    r = xu < i->v.u ? -1 : 1;
-                else
-                    r = x > t ? 1 : 0;
-            }
-        }
+        r = x < y ? -1 : x > y;
         return flip ? -r : r;
     }
     if (a->kind == b->kind) {
@@ -189,27 +230,28 @@ num_cmp(const cel_value *a, const cel_value *b)
 
 static int values_equal(ev *e, const cel_value *a, const cel_value *b,
                         cel_value *error);
+static cel_value json_claim(ev *e, const char *text, size_t len);
 
 /* Look `key` up in a map value: 1 found (*out), 0 absent, -1 error. */
 static int
 map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
 {
     if (m->src == CEL_MAP_LITERAL) {
-        const cel_node *n = m->v.node;
-        for (size_t i = 0; i + 1 < n->nargs; i += 2) {
-            cel_value k = eval(e, n->args[i]), error;
-            if (k.kind == CEL_ERROR) {
-                *out = k;
+        const cel_value *it = m->v.l.items;
+        for (size_t i = 0; i < m->v.l.n; i++) {
+            cel_value error;
+            if (++e->steps > CEL_MAX_STEPS) { /* as `in` on a list */
+                *out = limit("evaluation step limit reached");
                 return -1;
             }
-            int eq = values_equal(e, &k, key, &error);
+            int eq = values_equal(e, &it[2 * i], key, &error);
             if (eq < 0) {
                 *out = error;
                 return -1;
             }
             if (eq) {
-                *out = eval(e, n->args[i + 1]);
-                return out->kind == CEL_ERROR ? -1 : 1;
+                *out = it[2 * i + 1];
+                return 1;
             }
         }
         return 0;
@@ -225,9 +267,8 @@ map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
     case CEL_MAP_HEADERS: {
         gwf_view v;
         size_t used = 0;
-        for (size_t i = 0; i < klen; i++)
-            if (k[i] >= 'A' && k[i] <= 'Z')
-                return 0; /* the map's names are lower case */
+        /* Any case: Envoy lower-cases the name it looks up, and
+         * header_get matches names case-insensitively. */
         int r = a->header(a->ctx, k, klen, &v, e->sc->buf + e->sc->used,
                           e->sc->size - e->sc->used, &used);
         if (r < 0) {
@@ -253,7 +294,8 @@ map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
         out->kind = CEL_MAP;
         out->src = m->src == CEL_MAP_FILTER_META ? CEL_MAP_JWT_AUTHN
                                                  : CEL_MAP_JWT_PAYLOAD;
-        out->v.node = NULL;
+        out->v.l.items = NULL;
+        out->v.l.n = 0;
         return 1;
     }
     default: { /* the JWT payload */
@@ -265,39 +307,12 @@ map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
             *out = mk_str(CEL_STRING, v.ptr, v.len);
             return 1;
         }
-        /* JSON scalars as Envoy's Struct holds them: numbers are double */
-        char buf[64];
-        if (v.len == 4 && memcmp(v.ptr, "true", 4) == 0) {
-            *out = mk_bool(1);
-        } else if (v.len == 5 && memcmp(v.ptr, "false", 5) == 0) {
-            *out = mk_bool(0);
-        } else if (v.len == 4 && memcmp(v.ptr, "null", 4) == 0) {
-            out->kind = CEL_NULL;
-            out->src = 0;
-        } else if (v.len > 0 && v.len < sizeof(buf) &&
-                   (v.ptr[0] == '-' || (v.ptr[0] >= '0' && v.ptr[0] <= '9'))) {
-            char *end;
-            memcpy(buf, v.ptr, v.len);
-            buf[v.len] = '\0';
-            *out = mk_double(strtod(buf, &end));
-            if (*end) {
-                *out = err("a JWT claim that is not valid JSON");
-                return -1;
-            }
-        } else {
-            *out = err("a JWT claim that is a JSON array or object (gwf "
-                       "reads string, number, bool and null claims)");
-            return -1;
-        }
-        return 1;
+        /* JSON as Envoy's Struct holds it: numbers are double, arrays
+         * lists, objects maps with string keys */
+        *out = json_claim(e, v.ptr, v.len);
+        return out->kind == CEL_ERROR ? -1 : 1;
     }
     }
-}
-
-static size_t
-map_size(const cel_value *m)
-{
-    return m->v.node->nargs / 2;
 }
 
 /* Equality: 1, 0, or -1 with *error set. */
@@ -318,33 +333,37 @@ values_equal(ev *e, const cel_value *a, const cel_value *b, cel_value *error)
         return a->v.s.len == b->v.s.len &&
                (a->v.s.len == 0 ||
                 memcmp(a->v.s.ptr, b->v.s.ptr, a->v.s.len) == 0);
+    case CEL_TIMESTAMP:
+    case CEL_DURATION:
+        return a->v.t.sec == b->v.t.sec && a->v.t.ns == b->v.t.ns;
+    case CEL_TYPE:
+        return a->v.i == b->v.i;
     case CEL_LIST: {
-        const cel_node *x = a->v.node, *y = b->v.node;
-        if (x->nargs != y->nargs)
+        if (a->v.l.n != b->v.l.n)
             return 0;
-        for (size_t i = 0; i < x->nargs; i++) {
-            size_t mark = e->sc->used;
-            cel_value p = eval(e, x->args[i]), q = eval(e, y->args[i]);
-            if (p.kind == CEL_ERROR || q.kind == CEL_ERROR) {
-                *error = p.kind == CEL_ERROR ? p : q;
+        for (size_t i = 0; i < a->v.l.n; i++) {
+            if (++e->steps > CEL_MAX_STEPS) {
+                *error = limit("evaluation step limit reached");
                 return -1;
             }
-            int r = values_equal(e, &p, &q, error);
-            e->sc->used = mark;
+            int r = values_equal(e, &a->v.l.items[i], &b->v.l.items[i], error);
             if (r != 1)
                 return r;
         }
         return 1;
     }
     case CEL_MAP: {
-        const cel_node *x = a->v.node;
-        if (map_size(a) != map_size(b))
+        if (a->src != CEL_MAP_LITERAL || b->src != CEL_MAP_LITERAL) {
+            *error = err("a request map cannot be compared");
+            return -1;
+        }
+        if (a->v.l.n != b->v.l.n)
             return 0;
-        for (size_t i = 0; i + 1 < x->nargs; i += 2) {
-            cel_value k = eval(e, x->args[i]), v = eval(e, x->args[i + 1]);
+        for (size_t i = 0; i < a->v.l.n; i++) {
+            cel_value k = a->v.l.items[2 * i], v = a->v.l.items[2 * i + 1];
             cel_value w;
-            if (k.kind == CEL_ERROR || v.kind == CEL_ERROR) {
-                *error = k.kind == CEL_ERROR ? k : v;
+            if (++e->steps > CEL_MAX_STEPS) {
+                *error = limit("evaluation step limit reached");
                 return -1;
             }
             int f = map_find(e, b, &k, &w);
@@ -376,6 +395,11 @@ values_cmp(const cel_value *a, const cel_value *b)
     switch (a->kind) {
     case CEL_BOOL:
         return a->v.b - b->v.b;
+    case CEL_TIMESTAMP:
+    case CEL_DURATION:
+        if (a->v.t.sec != b->v.t.sec)
+            return a->v.t.sec < b->v.t.sec ? -1 : 1;
+        return a->v.t.ns < b->v.t.ns ? -1 : a->v.t.ns > b->v.t.ns;
     case CEL_STRING:
     case CEL_BYTES: {
         size_t n = a->v.s.len < b->v.s.len ? a->v.s.len : b->v.s.len;
@@ -391,9 +415,63 @@ values_cmp(const cel_value *a, const cel_value *b)
 
 /* -- operators ----------------------------------------------------------- */
 
+static cel_i128
+total_ns(const cel_value *v)
+{
+    return (cel_i128)v->v.t.sec * 1000000000 + v->v.t.ns;
+}
+
+/* Timestamp and duration arithmetic: ts + dur, dur + ts, ts - dur,
+ * ts - ts, dur + dur, dur - dur; a result out of range is an error. */
+static cel_value
+time_arith(cel_fn fn, cel_value a, cel_value b)
+{
+    cel_kind k;
+    cel_i128 t;
+
+    if (fn == CEL_F_ADD && a.kind == CEL_DURATION && b.kind == CEL_TIMESTAMP) {
+        cel_value x = a;
+        a = b;
+        b = x;
+    }
+    if (fn == CEL_F_ADD && b.kind == CEL_DURATION &&
+        (a.kind == CEL_TIMESTAMP || a.kind == CEL_DURATION)) {
+        k = a.kind;
+        t = total_ns(&a) + total_ns(&b);
+    } else if (fn == CEL_F_SUB && b.kind == CEL_DURATION &&
+               (a.kind == CEL_TIMESTAMP || a.kind == CEL_DURATION)) {
+        k = a.kind;
+        t = total_ns(&a) - total_ns(&b);
+    } else if (fn == CEL_F_SUB && a.kind == CEL_TIMESTAMP &&
+               b.kind == CEL_TIMESTAMP) {
+        k = CEL_DURATION;
+        t = total_ns(&a) - total_ns(&b);
+    } else {
+        return err("no matching overload");
+    }
+    if (k == CEL_TIMESTAMP) {
+        cel_i128 sec = t / 1000000000, ns = t % 1000000000;
+        if (ns < 0) {
+            ns += 1000000000;
+            sec--;
+        }
+        if (sec < CEL_TS_MIN || sec > CEL_TS_MAX)
+            return err("timestamp out of range");
+        return mk_time(k, (int64_t)sec, (int32_t)ns);
+    }
+    int64_t sec;
+    int32_t ns;
+    if (cel_dur_split(t, &sec, &ns) != 0)
+        return err("duration out of range");
+    return mk_time(k, sec, ns);
+}
+
 static cel_value
 arith(ev *e, cel_fn fn, cel_value a, cel_value b)
 {
+    if (a.kind == CEL_TIMESTAMP || a.kind == CEL_DURATION ||
+        b.kind == CEL_TIMESTAMP || b.kind == CEL_DURATION)
+        return time_arith(fn, a, b);
     if (a.kind != b.kind)
         return err("no matching overload");
     switch (a.kind) {
@@ -477,55 +555,69 @@ arith(ev *e, cel_fn fn, cel_value a, cel_value b)
             memcpy(p + a.v.s.len, b.v.s.ptr, b.v.s.len);
         return mk_str(a.kind, p, len);
     }
+    case CEL_LIST: {
+        if (fn != CEL_F_ADD)
+            return err("no matching overload");
+        if (a.v.l.n == 0)
+            return b;
+        if (b.v.l.n == 0)
+            return a;
+        cel_value *items = scratch_values(e, a.v.l.n + b.v.l.n);
+        if (!items)
+            return limit("scratch space exhausted concatenating lists");
+        memcpy(items, a.v.l.items, a.v.l.n * sizeof(*items));
+        memcpy(items + a.v.l.n, b.v.l.items, b.v.l.n * sizeof(*items));
+        return mk_seq(CEL_LIST, items, a.v.l.n + b.v.l.n);
+    }
     default:
         return err("no matching overload");
     }
 }
 
+/* A list or map literal: the checker's folded value, or its items
+ * evaluated into the scratch. */
 static cel_value
 list_value(ev *e, const cel_node *n)
 {
-    cel_value v;
-    size_t mark = e->sc->used;
+    if (n->lit.kind == CEL_LIST || n->lit.kind == CEL_MAP)
+        return n->lit; /* constant */
+    cel_value *items = scratch_values(e, n->nargs);
+    if (!items && n->nargs)
+        return limit("scratch space exhausted building a list");
     /* an error in any item is the list's error */
     for (size_t i = 0; i < n->nargs; i++) {
-        cel_value x = eval(e, n->args[i]);
-        if (x.kind == CEL_ERROR)
-            return x;
+        items[i] = eval(e, n->args[i]);
+        if (items[i].kind == CEL_ERROR)
+            return items[i];
     }
-    if (n->op == CEL_N_MAP) {
-        for (size_t i = 0; i < n->nargs; i += 2) {
-            cel_value k = eval(e, n->args[i]);
-            if (k.kind != CEL_INT && k.kind != CEL_UINT && k.kind != CEL_BOOL &&
-                k.kind != CEL_STRING)
-                return err("unsupported key type");
-            for (size_t j = 0; j < i; j += 2) {
-                cel_value p = eval(e, n->args[j]), error;
-                int eq = values_equal(e, &p, &k, &error);
-                if (eq < 0)
-                    return error;
-                if (eq)
-                    return err("Failed with repeated key");
-            }
+    if (n->op == CEL_N_LIST)
+        return mk_seq(CEL_LIST, items, n->nargs);
+    for (size_t i = 0; i < n->nargs; i += 2) {
+        const cel_value *k = &items[i];
+        if (k->kind != CEL_INT && k->kind != CEL_UINT && k->kind != CEL_BOOL &&
+            k->kind != CEL_STRING)
+            return err("unsupported key type");
+        for (size_t j = 0; j < i; j += 2) {
+            cel_value error;
+            int eq = values_equal(e, &items[j], k, &error);
+            if (eq < 0)
+                return error;
+            if (eq)
+                return err("Failed with repeated key");
         }
     }
-    e->sc->used = mark;
-    v.kind = n->op == CEL_N_LIST ? CEL_LIST : CEL_MAP;
-    v.src = CEL_MAP_LITERAL;
-    v.v.node = n;
-    return v;
+    return mk_seq(CEL_MAP, items, n->nargs / 2);
 }
 
 static cel_value
 in_op(ev *e, cel_value x, cel_value c)
 {
     if (c.kind == CEL_LIST) {
-        const cel_node *n = c.v.node;
-        for (size_t i = 0; i < n->nargs; i++) {
-            cel_value y = eval(e, n->args[i]), error;
-            if (y.kind == CEL_ERROR)
-                return y;
-            int eq = values_equal(e, &x, &y, &error);
+        for (size_t i = 0; i < c.v.l.n; i++) {
+            cel_value error;
+            if (++e->steps > CEL_MAX_STEPS)
+                return limit("evaluation step limit reached");
+            int eq = values_equal(e, &x, &c.v.l.items[i], &error);
             if (eq < 0)
                 return error;
             if (eq)
@@ -555,9 +647,9 @@ index_op(ev *e, cel_value c, cel_value k)
             i = (int64_t)k.v.d;
         else
             return err("invalid list index");
-        if (i < 0 || (uint64_t)i >= c.v.node->nargs)
+        if (i < 0 || (uint64_t)i >= c.v.l.n)
             return err("index out of range");
-        return eval(e, c.v.node->args[i]);
+        return c.v.l.items[i];
     }
     if (c.kind == CEL_MAP) {
         cel_value out;
@@ -567,6 +659,297 @@ index_op(ev *e, cel_value c, cel_value k)
         return f ? out : err("no such key");
     }
     return err("no matching overload for '_[_]'");
+}
+
+/* -- JSON claims ------------------------------------------------------------
+ */
+
+/* A JWT claim's JSON text (as jwt_auth left it) as CEL values in the
+ * scratch: arrays become lists, objects maps, numbers doubles. Nesting
+ * is bounded (JSON_MAX_DEPTH); a claim too big for the scratch is a
+ * limit error. Arrays and objects are counted before they are read, so
+ * each is one block of values. */
+#define JSON_MAX_DEPTH 32
+
+typedef struct jreader {
+    ev *e;
+    const char *p, *end;
+    int limit; /* the scratch ran out */
+} jreader;
+
+static void
+json_ws(jreader *j)
+{
+    while (j->p < j->end &&
+           (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+/* Skip one value; 0 or -1. */
+static int
+json_skip(jreader *j, int depth)
+{
+    json_ws(j);
+    if (depth > JSON_MAX_DEPTH)
+        j->limit = 1; /* valid JSON gwf does not read: fail closed */
+    if (j->p >= j->end || depth > JSON_MAX_DEPTH)
+        return -1;
+    char c = *j->p;
+    if (c == '"') {
+        for (j->p++; j->p < j->end; j->p++) {
+            if (*j->p == '\\') {
+                j->p++;
+                continue;
+            }
+            if (*j->p == '"') {
+                j->p++;
+                return 0;
+            }
+        }
+        return -1;
+    }
+    if (c == '[' || c == '{') {
+        char close = c == '[' ? ']' : '}';
+        j->p++;
+        json_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                if (json_skip(j, depth + 1) != 0)
+                    return -1;
+                json_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    return -1;
+            }
+            if (json_skip(j, depth + 1) != 0)
+                return -1;
+            json_ws(j);
+            if (j->p >= j->end)
+                return -1;
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p++ != close)
+                return -1;
+            return 0;
+        }
+    }
+    while (j->p < j->end && *j->p != ',' && *j->p != ']' && *j->p != '}' &&
+           *j->p != ' ' && *j->p != ':' && *j->p != '\n')
+        j->p++;
+    return 0;
+}
+
+static int
+hex4(const char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+json_string(jreader *j, cel_value *out)
+{
+    const char *start = ++j->p;
+    const char *q = start;
+    while (q < j->end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    if (q >= j->end)
+        return -1;
+    /* the decoded text is never longer than the escaped one */
+    char *buf = scratch(j->e, (size_t)(q - start));
+    size_t o = 0;
+    if (!buf && q > start) {
+        j->limit = 1;
+        return -1;
+    }
+    for (const char *p = start; p < q; p++) {
+        if (*p != '\\') {
+            buf[o++] = *p;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'n':
+            buf[o++] = '\n';
+            break;
+        case 't':
+            buf[o++] = '\t';
+            break;
+        case 'r':
+            buf[o++] = '\r';
+            break;
+        case 'b':
+            buf[o++] = '\b';
+            break;
+        case 'f':
+            buf[o++] = '\f';
+            break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (q - p < 5 || hex4(p + 1, &cp) != 0)
+                return -1;
+            p += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && q - p >= 7 && p[1] == '\\' &&
+                p[2] == 'u' && hex4(p + 3, &lo) == 0 && lo >= 0xdc00 &&
+                lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p += 6;
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                return -1;
+            }
+            /* UTF-8 of cp takes at most the 6 bytes of its escape */
+            if (cp < 0x80) {
+                buf[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                buf[o++] = (char)(0xc0 | (cp >> 6));
+                buf[o++] = (char)(0x80 | (cp & 0x3f));
+            } else if (cp < 0x10000) {
+                buf[o++] = (char)(0xe0 | (cp >> 12));
+                buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                buf[o++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                buf[o++] = (char)(0xf0 | (cp >> 18));
+                buf[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                buf[o++] = (char)(0x80 | (cp & 0x3f));
+            }
+            break;
+        }
+        default: /* \" \\ \/ */
+            buf[o++] = *p;
+            break;
+        }
+    }
+    j->p = q + 1;
+    *out = mk_str(CEL_STRING, buf, o);
+    return 0;
+}
+
+static int
+json_value(jreader *j, cel_value *out, int depth)
+{
+    json_ws(j);
+    if (depth > JSON_MAX_DEPTH)
+        j->limit = 1; /* valid JSON gwf does not read: fail closed */
+    if (j->p >= j->end || depth > JSON_MAX_DEPTH)
+        return -1;
+    char c = *j->p;
+    if (c == '"')
+        return json_string(j, out);
+    if (c == '[' || c == '{') {
+        char close = c == '[' ? ']' : '}';
+        size_t per = c == '[' ? 1 : 2, n = 0;
+        jreader count = *j;
+        /* count the items */
+        count.p++;
+        json_ws(&count);
+        if (count.p < count.end && *count.p == close) {
+            j->p = count.p + 1;
+            *out = mk_seq(c == '[' ? CEL_LIST : CEL_MAP, NULL, 0);
+            return 0;
+        }
+        for (;;) {
+            if (json_skip(&count, depth + 1) != 0) {
+                j->limit = count.limit;
+                return -1;
+            }
+            if (per == 2) {
+                json_ws(&count);
+                if (count.p >= count.end || *count.p++ != ':' ||
+                    json_skip(&count, depth + 1) != 0) {
+                    j->limit = count.limit;
+                    return -1;
+                }
+            }
+            n++;
+            json_ws(&count);
+            if (count.p < count.end && *count.p == ',') {
+                count.p++;
+                continue;
+            }
+            break;
+        }
+        cel_value *items = scratch_values(j->e, n * per);
+        if (!items) {
+            j->limit = 1;
+            return -1;
+        }
+        j->p++;
+        for (size_t i = 0; i < n; i++) {
+            if (++j->e->steps > CEL_MAX_STEPS) {
+                j->limit = 1;
+                return -1;
+            }
+            if (json_value(j, &items[i * per], depth + 1) != 0)
+                return -1;
+            json_ws(j);
+            if (per == 2) {
+                if (items[i * per].kind != CEL_STRING || j->p >= j->end ||
+                    *j->p++ != ':' ||
+                    json_value(j, &items[i * per + 1], depth + 1) != 0)
+                    return -1;
+                json_ws(j);
+            }
+            j->p++; /* ',' or the close, as counted */
+        }
+        *out = mk_seq(c == '[' ? CEL_LIST : CEL_MAP, items, n);
+        return 0;
+    }
+    const char *start = j->p;
+    json_skip(j, depth);
+    size_t len = (size_t)(j->p - start);
+    if (len == 4 && memcmp(start, "true", 4) == 0) {
+        *out = mk_bool(1);
+    } else if (len == 5 && memcmp(start, "false", 5) == 0) {
+        *out = mk_bool(0);
+    } else if (len == 4 && memcmp(start, "null", 4) == 0) {
+        out->kind = CEL_NULL;
+        out->src = 0;
+    } else {
+        char buf[64], *end;
+        if (len == 0 || len >= sizeof(buf) ||
+            !(start[0] == '-' || (start[0] >= '0' && start[0] <= '9')))
+            return -1;
+        memcpy(buf, start, len);
+        buf[len] = '\0';
+        *out = mk_double(strtod(buf, &end));
+        if (*end)
+            return -1;
+    }
+    return 0;
+}
+
+static cel_value
+json_claim(ev *e, const char *text, size_t len)
+{
+    jreader j = {e, text, text + len, 0};
+    cel_value v;
+    if (json_value(&j, &v, 0) != 0)
+        return j.limit ? limit("scratch space, steps or nesting depth "
+                               "exhausted reading a JWT claim")
+                       : err("a JWT claim that is not valid JSON");
+    json_ws(&j);
+    if (j.p != j.end)
+        return err("a JWT claim that is not valid JSON");
+    return v;
 }
 
 /* -- functions ------------------------------------------------------------- */
@@ -713,10 +1096,37 @@ static cel_value
 convert(ev *e, cel_fn fn, cel_value x)
 {
     switch (fn) {
+    case CEL_F_TIMESTAMP:
+        if (x.kind == CEL_TIMESTAMP)
+            return x;
+        if (x.kind == CEL_INT)
+            return cel_ts_valid(x.v.i) ? mk_time(CEL_TIMESTAMP, x.v.i, 0)
+                                       : err("timestamp out of range");
+        if (x.kind == CEL_STRING) {
+            int64_t sec;
+            int32_t ns;
+            if (cel_ts_parse(x.v.s.ptr, x.v.s.len, &sec, &ns) != 0)
+                return err("timestamp(): not an RFC 3339 time in range");
+            return mk_time(CEL_TIMESTAMP, sec, ns);
+        }
+        return err("no matching overload for timestamp()");
+    case CEL_F_DURATION:
+        if (x.kind == CEL_DURATION)
+            return x;
+        if (x.kind == CEL_STRING) {
+            int64_t sec;
+            int32_t ns;
+            if (cel_dur_parse(x.v.s.ptr, x.v.s.len, &sec, &ns) != 0)
+                return err("duration(): not a duration in range");
+            return mk_time(CEL_DURATION, sec, ns);
+        }
+        return err("no matching overload for duration()");
     case CEL_F_INT:
         switch (x.kind) {
         case CEL_INT:
             return x;
+        case CEL_TIMESTAMP:
+            return mk_int(x.v.t.sec);
         case CEL_UINT:
             return x.v.u > INT64_MAX ? err("range error")
                                      : mk_int((int64_t)x.v.u);
@@ -785,6 +1195,8 @@ convert(ev *e, cel_fn fn, cel_value x)
         case CEL_STRING:
             return x;
         case CEL_BYTES:
+            if (charge(e, x.v.s.len, 0))
+                return limit("evaluation step limit reached");
             if (!utf8_valid(x.v.s.ptr, x.v.s.len))
                 return err("invalid UTF-8 in bytes, cannot convert to string");
             return mk_str(CEL_STRING, x.v.s.ptr, x.v.s.len);
@@ -800,6 +1212,12 @@ convert(ev *e, cel_fn fn, cel_value x)
             break;
         case CEL_DOUBLE:
             n = format_double(x.v.d, buf, sizeof(buf));
+            break;
+        case CEL_TIMESTAMP:
+            n = cel_ts_format(x.v.t.sec, x.v.t.ns, buf, sizeof(buf));
+            break;
+        case CEL_DURATION:
+            n = cel_dur_format(x.v.t.sec, x.v.t.ns, buf, sizeof(buf));
             break;
         default:
             return err("no matching overload for string()");
@@ -837,6 +1255,66 @@ convert(ev *e, cel_fn fn, cel_value x)
     }
 }
 
+/* getFullYear() ... getMilliseconds(), with an optional time zone. */
+static cel_value
+time_field(ev *e, const cel_node *n, cel_value a)
+{
+    int tz = n->tz_min;
+
+    if (a.kind == CEL_DURATION && n->nargs == 1) {
+        switch (n->fn) {
+        case CEL_F_GET_HOURS:
+            return mk_int(a.v.t.sec / 3600);
+        case CEL_F_GET_MINUTES:
+            return mk_int(a.v.t.sec / 60);
+        case CEL_F_GET_SECONDS:
+            return mk_int(a.v.t.sec);
+        case CEL_F_GET_MILLISECONDS:
+            return mk_int(a.v.t.ns / 1000000);
+        default:
+            return err("no matching overload for a duration accessor");
+        }
+    }
+    if (a.kind != CEL_TIMESTAMP)
+        return err("no matching overload for a timestamp accessor");
+    if (n->nargs == 2 && n->args[1]->op != CEL_N_LIT) {
+        cel_value z = eval(e, n->args[1]);
+        if (z.kind == CEL_ERROR)
+            return z;
+        if (z.kind != CEL_STRING)
+            return err("no matching overload: a time zone is a string");
+        /* maybe an IANA name, which Envoy reads and gwf cannot: a limit,
+         * so that a Deny policy fails closed rather than open */
+        if (cel_tz_parse(z.v.s.ptr, z.v.s.len, &tz) != 0)
+            return limit("unsupported time zone (gwf takes fixed offsets "
+                         "such as '+05:30' and 'UTC')");
+    }
+    cel_civil_time c;
+    cel_civil(a.v.t.sec, tz, &c);
+    switch (n->fn) {
+    case CEL_F_GET_FULL_YEAR:
+        return mk_int(c.year);
+    case CEL_F_GET_MONTH:
+        return mk_int(c.month - 1);
+    case CEL_F_GET_DATE:
+        return mk_int(c.mday);
+    case CEL_F_GET_DAY_OF_MONTH:
+        return mk_int(c.mday - 1);
+    case CEL_F_GET_DAY_OF_WEEK:
+        return mk_int(c.wday);
+    case CEL_F_GET_DAY_OF_YEAR:
+        return mk_int(c.yday);
+    case CEL_F_GET_HOURS:
+        return mk_int(c.hour);
+    case CEL_F_GET_MINUTES:
+        return mk_int(c.min);
+    case CEL_F_GET_SECONDS:
+        return mk_int(c.sec);
+    default:
+        return mk_int(a.v.t.ns / 1000000);
+    }
+}
+
 static cel_value
 call(ev *e, const cel_node *n)
 {
@@ -847,13 +1325,17 @@ call(ev *e, const cel_node *n)
     case CEL_F_SIZE:
         switch (a.kind) {
         case CEL_STRING:
+            if (charge(e, a.v.s.len, 0))
+                return limit("evaluation step limit reached");
             return mk_int((int64_t)code_points(a.v.s.ptr, a.v.s.len));
         case CEL_BYTES:
             return mk_int((int64_t)a.v.s.len);
         case CEL_LIST:
-            return mk_int((int64_t)a.v.node->nargs);
+            return mk_int((int64_t)a.v.l.n);
         case CEL_MAP:
-            return mk_int((int64_t)map_size(&a));
+            if (a.src != CEL_MAP_LITERAL)
+                return err("the size of a request map is not known");
+            return mk_int((int64_t)a.v.l.n);
         default:
             return err("no matching overload for size()");
         }
@@ -874,6 +1356,8 @@ call(ev *e, const cel_node *n)
         if (n->fn == CEL_F_ENDS)
             return mk_bool(tl <= sl &&
                            (tl == 0 || memcmp(s + sl - tl, t, tl) == 0));
+        if (charge(e, sl, n->fn == CEL_F_MATCHES ? CEL_MATCH_STEPS : 0))
+            return limit("evaluation step limit reached");
         if (n->fn == CEL_F_CONTAINS)
             return mk_bool(tl == 0 || (sl >= tl && memmem(s, sl, t, tl)));
         if (!n->re || !e->sc->match_data)
@@ -886,8 +1370,96 @@ call(ev *e, const cel_node *n)
             return mk_bool(0);
         return limit("matches(): the pattern hit PCRE2's match limit");
     }
+    case CEL_F_TYPE:
+        return mk_type(a.kind);
+    case CEL_F_DYN:
+        return a;
     default:
+        if (n->fn >= CEL_F_GET_FULL_YEAR && n->fn <= CEL_F_GET_MILLISECONDS)
+            return time_field(e, n, a);
         return convert(e, n->fn, a);
+    }
+}
+
+/* all, exists, exists_one, map, filter over a list's items or a map's
+ * keys. */
+static cel_value
+comprehension(ev *e, const cel_node *n)
+{
+    cel_value range = eval(e, n->args[0]), error = {0}, *out = NULL;
+    size_t count, stride, kept = 0;
+    int64_t ones = 0;
+    int erred = 0;
+
+    if (range.kind == CEL_ERROR)
+        return range;
+    if (range.kind == CEL_LIST)
+        stride = 1;
+    else if (range.kind == CEL_MAP && range.src == CEL_MAP_LITERAL)
+        stride = 2;
+    else
+        return err("no matching overload for a macro's range");
+    count = range.v.l.n;
+    if ((n->fn == CEL_F_MAP || n->fn == CEL_F_FILTER) && count) {
+        out = scratch_values(e, count);
+        if (!out)
+            return limit("scratch space exhausted by a map() or filter() "
+                         "result");
+    }
+    for (size_t i = 0; i < count; i++) {
+        cel_value x = range.v.l.items[i * stride], p;
+        e->vars[n->slot] = x;
+        p = eval(e, n->args[2]);
+        if (p.kind == CEL_ERROR && p.src)
+            return p; /* a gwf limit is never absorbed */
+        if (n->fn == CEL_F_MAP && n->nargs == 3) {
+            if (p.kind == CEL_ERROR)
+                return p;
+            out[kept++] = p;
+            continue;
+        }
+        if (p.kind != CEL_BOOL && p.kind != CEL_ERROR)
+            p = err("no matching overload: a macro's predicate is not a bool");
+        if (n->fn == CEL_F_ALL || n->fn == CEL_F_EXISTS) {
+            /* && (all) and || (exists): the deciding value wins over an
+             * error seen before or after it */
+            int decide = n->fn == CEL_F_EXISTS;
+            if (p.kind == CEL_BOOL && p.v.b == decide)
+                return p;
+            if (p.kind == CEL_ERROR && !erred) {
+                error = p;
+                erred = 1;
+            }
+            continue;
+        }
+        if (p.kind == CEL_ERROR)
+            return p;
+        switch (n->fn) {
+        case CEL_F_EXISTS_ONE:
+            ones += p.v.b;
+            break;
+        case CEL_F_FILTER:
+            if (p.v.b)
+                out[kept++] = x;
+            break;
+        default: /* map(x, p, e) */
+            if (p.v.b) {
+                cel_value v = eval(e, n->args[3]);
+                if (v.kind == CEL_ERROR)
+                    return v;
+                out[kept++] = v;
+            }
+            break;
+        }
+    }
+    switch (n->fn) {
+    case CEL_F_ALL:
+    case CEL_F_EXISTS:
+        return erred ? error : mk_bool(n->fn == CEL_F_ALL);
+    case CEL_F_EXISTS_ONE:
+        return mk_bool(ones == 1);
+    default:
+        return mk_seq(CEL_LIST, out, kept);
     }
 }
 
@@ -899,13 +1471,29 @@ eval(ev *e, const cel_node *n)
     switch (n->op) {
     case CEL_N_LIT:
         return n->lit;
+    case CEL_N_VAR:
+        return e->vars[n->slot];
+    case CEL_N_COMP:
+        return comprehension(e, n);
     case CEL_N_ATTR: {
         gwf_view v;
+        if (n->attr == CEL_ATTR_TIME) {
+            if (!e->have_time) {
+                if (!e->act->time_ns ||
+                    !e->act->time_ns(e->act->ctx, &e->time_ns))
+                    return err("request.time is not known");
+                e->have_time = 1;
+            }
+            int64_t sec = e->time_ns / 1000000000, ns = e->time_ns % 1000000000;
+            if (ns < 0) {
+                ns += 1000000000;
+                sec--;
+            }
+            return mk_time(CEL_TIMESTAMP, sec, (int32_t)ns);
+        }
         if (n->attr == CEL_ATTR_HEADERS || n->attr == CEL_ATTR_FILTER_META) {
-            cel_value m;
-            m.kind = CEL_MAP;
+            cel_value m = mk_seq(CEL_MAP, NULL, 0);
             m.src = n->map_src;
-            m.v.node = NULL;
             return m;
         }
         if (!e->act->attr(e->act->ctx, n->attr, &v))
@@ -1044,7 +1632,12 @@ eval(ev *e, const cel_node *n)
 cel_value
 cel_eval_value(const cel_program *p, const cel_activation *act, cel_scratch *sc)
 {
-    ev e = {act, sc, 0};
+    ev e;
+    e.act = act;
+    e.sc = sc;
+    e.steps = 0;
+    e.have_time = 0;
+    e.time_ns = 0;
     sc->used = 0;
     return eval(&e, p->root);
 }

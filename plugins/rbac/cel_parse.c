@@ -64,6 +64,7 @@ cel_node_free(cel_node *n)
     free(n->text);
     if (n->re)
         cel_regex_free(n->re);
+    free(n->items);
     free(n);
 }
 

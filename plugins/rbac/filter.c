@@ -11,7 +11,8 @@
  *  - An expression whose evaluation errs (a missing header or claim, a
  *    type mismatch, an overflow) is false, as in Envoy's CEL matcher.
  *  - An evaluation that hits one of gwf's own bounds (steps, scratch,
- *    the PCRE2 match limit) and no true expression: 403 for either
+ *    the PCRE2 match limit, JSON depth, a time zone it cannot read) and
+ *    no true expression: 403 for either
  *    action. gwf cannot tell the answer, so it fails closed.
  *
  * Each worker has its scratch (cel.h) from worker_start; the stream
@@ -39,8 +40,10 @@ rbac_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     cel_result r;
     static const gwf_header h[] = {{{"content-type", 12}, {"text/plain", 10}}};
 
+    rbac_request rq = {s, cfg->instance};
+
     (void)end_of_stream;
-    rbac_activation(&act, s);
+    rbac_activation(&act, &rq);
     r = rbac_match(cfg, &act, &w->sc);
     if (r != CEL_RESULT_LIMIT && (r == CEL_RESULT_TRUE) != cfg->deny) {
         gwf_outcome_counter_add(&cfg->outcomes, RBAC_ALLOWED);

@@ -41,7 +41,15 @@ void rbac_config_free(rbac_config *cfg);
 cel_result rbac_match(const rbac_config *cfg, const cel_activation *act,
                       cel_scratch *sc);
 
-/* [worker] The activation that reads stream `s` (activation.c). */
-void rbac_activation(cel_activation *act, gwf_stream *s);
+/* What the activation reads: the stream, and the instance whose clock
+ * gives request.time when the host does not know the start time. */
+typedef struct rbac_request {
+    gwf_stream *s;
+    gwf_instance *inst;
+} rbac_request;
+
+/* [worker] The activation that reads `rq` (activation.c); `rq` must
+ * outlive it. */
+void rbac_activation(cel_activation *act, rbac_request *rq);
 
 #endif

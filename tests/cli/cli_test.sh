@@ -197,15 +197,15 @@ case_gateway_status_reports_an_extension_without_its_plugin_invalid() {
 # policy_fields.yaml: the route's policy switches cors off and gives csrf
 # and apiKeyAuth, the Gateway's gives basicAuth (its cors and csrf lost);
 # the location names each policy once, with its fields in chain order,
-# and the lines follow the chain (csrf before basicAuth, so the route's
-# line first). cors, switched off, is not written.
+# and the lines follow the chain (apiKeyAuth before basicAuth, so the
+# route's line first). cors, switched off, is not written.
 case_gateway_render_merges_policy_fields_into_gwf_policy_lines_in_chain_order() {
     gwf gateway render -f "$data/policy_fields.yaml" -o "$work/out" \
         --plugin-path "$POLICY_PLUGIN_PATH:$GWF_PLUGIN_PATH"
     expect_status 0
     local conf=$work/out/nginx.conf lines
     lines=$(grep -F 'gwf_policy' "$conf")
-    [ "$lines" = '            gwf_policy "default/route" csrf apiKeyAuth;
+    [ "$lines" = '            gwf_policy "default/route" apiKeyAuth csrf;
             gwf_policy "default/gw-wide" basicAuth;' ] ||
         fail "gwf_policy lines: $lines"
     grep -qF 'gwf_route "prefix=/other" status=500;' "$conf" ||
@@ -234,6 +234,31 @@ case_gateway_basic_auth_with_users_and_secret_ref_fails_its_route_closed() {
     got=$(kgateway_condition TrafficPolicy both-basic)
     [ "$got" = "False Invalid spec.basicAuth: expected exactly one of users, secretRef, disable (kgateway's rule), found 2" ] ||
         fail "TrafficPolicy both-basic: $got"
+}
+
+# A header value from a Secret that does not resolve: the policy is not
+# Accepted (the translator's reason, naming the Secret), as kgateway
+# reports a policy it cannot translate.
+case_gateway_status_reports_a_policy_with_a_missing_header_secret_invalid() {
+    gwf gateway status -f "$data/header_secret_missing.yaml" -o json
+    expect_status 0
+    local got
+    got=$(kgateway_condition TrafficPolicy hdr)
+    case $got in
+    "False Invalid "*upstream-token*) ;;
+    *) fail "TrafficPolicy hdr: $got" ;;
+    esac
+}
+
+# The rendered configuration may hold header values from Secrets: it is
+# written for its owner only, whatever the umask.
+case_gateway_render_writes_the_configuration_for_its_owner_only() {
+    (umask 022 && "$GWF_EXE" gateway render -f "$data/gateway_min.yaml"         -o "$work/out") >"$out" 2>"$err"
+    status=$?
+    expect_status 0
+    local mode
+    mode=$(stat -c %a "$work/out/nginx.conf")
+    [ "$mode" = 600 ] || fail "nginx.conf mode $mode, want 600"
 }
 
 # nginx reads relative paths against its prefix, not the directory gwf

@@ -654,8 +654,8 @@ test_switched_off_fields_are_not_written(void **state)
 }
 
 /* cors, csrf, basicAuth and apiKeyAuth are written like the others, in
- * chain order: a policy's line names its fields cors, csrf, jwtAuth,
- * basicAuth, apiKeyAuth, extAuth, and the lines follow the first field
+ * chain order: a policy's line names its fields cors, apiKeyAuth,
+ * basicAuth, extAuth, ..., csrf, and the lines follow the first field
  * each policy gives. */
 static void
 test_new_fields_are_written_in_chain_order(void **state)
@@ -685,8 +685,8 @@ test_new_fields_are_written_in_chain_order(void **state)
     assert_int_equal(emit(f), 0);
     assert_contains(f->out.config,
                     "        location @default_web_r0_p0_b0 {\n"
-                    "            gwf_policy \"default/a\" cors csrf "
-                    "apiKeyAuth;\n"
+                    "            gwf_policy \"default/a\" cors apiKeyAuth "
+                    "csrf;\n"
                     "            gwf_policy \"default/b\" basicAuth "
                     "extAuth;\n");
     gwf_tree_free(t1);

@@ -444,11 +444,12 @@ def auth_gateway_policy():
         "basicAuth": {"users": [BASIC_USER]}}, [target("Gateway", GW)])
 
 
-def cors_and_csrf_run_before_authentication():
+def cors_runs_before_authentication_and_csrf_after_it():
     """Envoy's order as kgateway builds it: a CORS preflight carries no
     credentials and is answered by cors before basic auth could refuse
-    it; a cross-origin POST is refused by csrf (403) before basic auth
-    asks for credentials (401)."""
+    it; CSRF is in kgateway's Route stage, after authentication, so a
+    cross-origin POST without credentials gets basic auth's 401 and one
+    with credentials gets csrf's 403."""
     with Env() as env:
         env.add(auth_gateway_policy())
         env.add(two_rules())
@@ -478,9 +479,15 @@ def cors_and_csrf_run_before_authentication():
         t.run("preflight answered without credentials", preflight)
         t.run("no credentials: 401", no_credentials)
         t.run("credentials: the backend", credentials)
-        t.run("foreign POST: 403 from csrf, not 401", lambda: expect_status(
-            env.request("/a", method="POST", body=b"",
-                        headers={"Origin": "https://evil.example"}), 403))
+        t.run("foreign POST, no credentials: 401 from basic auth",
+              lambda: expect_status(env.request(
+                  "/a", method="POST", body=b"",
+                  headers={"Origin": "https://evil.example"}), 401))
+        t.run("foreign POST, credentials: 403 from csrf",
+              lambda: expect_status(env.request(
+                  "/a", method="POST", body=b"",
+                  headers={"Origin": "https://evil.example",
+                           "Authorization": BASIC_OK}), 403))
         t.run("wrong password: 401", lambda: expect_status(env.request(
             "/a", headers={"Authorization": "Basic " + base64.b64encode(
                 b"user:wrong").decode()}), 401))
@@ -539,7 +546,7 @@ CASES = {f.__name__: f for f in [
     overridden_policy_gwf_cannot_honour_still_fails_closed,
     policy_naming_a_missing_extension_fails_closed_and_says_so,
     direct_response_the_plugin_refuses_fails_its_rule_closed,
-    cors_and_csrf_run_before_authentication,
+    cors_runs_before_authentication_and_csrf_after_it,
     route_switches_basic_auth_off_and_asks_for_an_api_key_by_label,
 ]}
 

@@ -11,11 +11,16 @@ renders manifests, starts nginx and asserts what the echo backend received
 and what the client got: headers on both sides, a slow backend timing out
 with 504, retries counted at the backend, a body over maxRequestSize
 refused with 413, gzip by Accept-Encoding, the Host and the path
-rewritten; the precedence against the HTTPRoute's own filters and
+rewritten; header values from Secrets (each way secretRef names them,
+across namespaces with and without a ReferenceGrant, a value with nginx
+syntax in it arriving as it is, and a missing Secret or key, a value with
+CR/LF or a key that is no header name failing closed without showing the
+value); the precedence against the HTTPRoute's own filters and
 timeouts; and the fields nginx cannot honour failing their rule closed
 (500, the route's status naming the field) while other routes serve.
 """
 
+import base64
 import gzip
 import os
 import sys
@@ -26,9 +31,9 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
-    NS, Env, Table, backend_ref, check, expect_backend, expect_status,
-    find_object, header_filter, prefix, response_header_filter,
-    rewrite_filter, route, rule, run_cases)
+    NS, WEB_NS, Env, Table, backend_ref, check, expect_backend,
+    expect_status, find_object, header_filter, prefix, reference_grant,
+    response_header_filter, rewrite_filter, route, rule, run_cases)
 
 V1 = "infra-backend-v1"
 KGW = "gateway.kgateway.dev/v1alpha1"
@@ -155,6 +160,216 @@ def route_filters_win_on_requests_and_policy_wins_on_responses():
               % seen(rec, "X-Both"))
         check(r.header_all("X-Both-Resp") == ["policy"], "X-Both-Resp %r"
               % r.header_all("X-Both-Resp"))
+
+
+# -- headerModifiers from Secrets ----------------------------------------------
+#
+# kgateway's HTTPHeader takes its value from a Secret (secretRef): name
+# and key both given, name is the header and key the data key; only one,
+# it is both; neither, every entry is a header named after its key.
+
+
+def secret(name, string_data=None, data=None, ns=NS):
+    d = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+         "metadata": {"name": name, "namespace": ns}}
+    if string_data is not None:
+        d["stringData"] = string_data
+    if data is not None:
+        d["data"] = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    return d
+
+
+def secret_ref(name, key=None, ns=None):
+    r = {"name": name}
+    if key is not None:
+        r["key"] = key
+    if ns is not None:
+        r["namespace"] = ns
+    return r
+
+
+def from_secret(ref, name=None):
+    h = {"secretRef": ref}
+    if name is not None:
+        h["name"] = name
+    return h
+
+
+def secret_env(env, modifiers, *secrets):
+    """Policy hm with `modifiers` on route r (/s); route other (/o)."""
+    env.add(*secrets)
+    env.add(policy("hm", {"headerModifiers": modifiers}, to_route("r")))
+    env.add(simple("r", "/s"))
+    env.add(simple("other", "/o"))
+    env.start()
+
+
+def expect_failed_closed(env, field_text, hidden=None):
+    """Route r answers 500 and its status names field_text; other still
+    serves; `hidden` (a Secret's value) is in no status gwf prints."""
+    expect_status(env.request("/s"), 500)
+    msg = route_messages(env, "r")
+    check(field_text in msg and "TrafficPolicy" in msg,
+          "route status %r does not name %r" % (msg, field_text))
+    if hidden is not None:
+        out = env.gwf("gateway", "status", "-f", env.manifest_dir,
+                      "-o", "json")
+        check(hidden not in out.stdout and hidden not in out.stderr,
+              "gwf gateway status shows the Secret's value")
+    expect_backend(env.request("/o"), V1)
+
+
+def secret_value_sets_a_request_header():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("tok", "token"), "X-Token")]}},
+            secret("tok", {"token": "s3cr3t"}))
+        rec = echo(env.request("/s", headers=[("X-Token", "client")]))
+        check(seen(rec, "X-Token") == ["s3cr3t"], "X-Token %r"
+              % seen(rec, "X-Token"))
+
+
+def secret_value_is_added_after_the_clients_header():
+    with Env() as env:
+        secret_env(env, {"request": {"add": [from_secret(
+            secret_ref("tok", "token"), "X-Token")]}},
+            secret("tok", {"token": "s3cr3t"}))
+        rec = echo(env.request("/s", headers=[("X-Token", "client")]))
+        check(seen(rec, "X-Token") == ["client", "s3cr3t"], "X-Token %r"
+              % seen(rec, "X-Token"))
+
+
+def secret_value_sets_a_response_header():
+    with Env() as env:
+        secret_env(env, {"response": {"set": [from_secret(
+            secret_ref("tok", "token"), "X-Resp-Token")]}},
+            secret("tok", data={"token": b"from-data"}))
+        r = env.request("/s", headers=[
+            ("X-Echo-Set-Header", "X-Resp-Token:backend")])
+        expect_status(r, 200)
+        check(r.header_all("X-Resp-Token") == ["from-data"],
+              "X-Resp-Token %r" % r.header_all("X-Resp-Token"))
+
+
+def secret_name_and_key_name_the_header_and_the_entry():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s", "entry"), "X-Header")]}},
+            secret("s", {"entry": "v-entry", "X-Header": "v-header"}))
+        rec = echo(env.request("/s"))
+        check(seen(rec, "X-Header") == ["v-entry"], "X-Header %r"
+              % seen(rec, "X-Header"))
+        check(seen(rec, "entry") == [], "entry became a header")
+
+
+def secret_key_alone_names_the_header():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s", "X-From-Key"))]}},
+            secret("s", {"X-From-Key": "by-key", "X-Other": "no"}))
+        rec = echo(env.request("/s"))
+        check(seen(rec, "X-From-Key") == ["by-key"], "X-From-Key %r"
+              % seen(rec, "X-From-Key"))
+        check(seen(rec, "X-Other") == [], "another entry became a header")
+
+
+def secret_name_alone_is_also_the_key():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s"), "X-By-Name")]}},
+            secret("s", {"X-By-Name": "by-name", "X-Other": "no"}))
+        rec = echo(env.request("/s"))
+        check(seen(rec, "X-By-Name") == ["by-name"], "X-By-Name %r"
+              % seen(rec, "X-By-Name"))
+        check(seen(rec, "X-Other") == [], "another entry became a header")
+
+
+def whole_secret_becomes_request_headers():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(secret_ref("s"))]}},
+                   secret("s", {"X-A": "a", "X-C": "c"},
+                          data={"X-B": b"b", "X-C": b"overridden"}))
+        rec = echo(env.request("/s", headers=[("X-A", "client")]))
+        got = [(n, seen(rec, n)) for n in ("X-A", "X-B", "X-C")]
+        check(got == [("X-A", ["a"]), ("X-B", ["b"]), ("X-C", ["c"])],
+              "headers %r" % got)
+
+
+def secret_in_another_namespace_with_a_reference_grant_is_read():
+    with Env() as env:
+        env.add(reference_grant("tp-secrets", WEB_NS, NS,
+                                from_kind="TrafficPolicy",
+                                from_group="gateway.kgateway.dev",
+                                to_kind="Secret"))
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s", "k", ns=WEB_NS), "X-K")]}},
+            secret("s", {"k": "granted"}, ns=WEB_NS))
+        rec = echo(env.request("/s"))
+        check(seen(rec, "X-K") == ["granted"], "X-K %r" % seen(rec, "X-K"))
+
+
+def secret_in_another_namespace_without_a_grant_fails_closed():
+    with Env() as env:
+        # A grant for HTTPRoutes does not cover TrafficPolicies.
+        env.add(reference_grant("routes-only", WEB_NS, NS,
+                                to_kind="Secret"))
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s", "k", ns=WEB_NS), "X-K")]}},
+            secret("s", {"k": "not-granted"}, ns=WEB_NS))
+        expect_failed_closed(env, "Secret %s/s is in another namespace and "
+                             "no ReferenceGrant" % WEB_NS, "not-granted")
+
+
+def missing_secret_fails_the_route_closed_and_says_so():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("absent", "k"), "X-K")]}})
+        expect_failed_closed(env, "spec.headerModifiers.request.set[0]."
+                             "secretRef: Secret %s/absent not found" % NS)
+
+
+def missing_secret_key_fails_the_route_closed_and_says_so():
+    with Env() as env:
+        secret_env(env, {"response": {"add": [from_secret(
+            secret_ref("s", "absent"), "X-K")]}},
+            secret("s", {"k": "v"}))
+        expect_failed_closed(env, "spec.headerModifiers.response.add[0]."
+                             "secretRef: Secret %s/s has no key absent" % NS)
+
+
+def secret_value_with_cr_lf_is_refused_without_showing_it():
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s", "k"), "X-K")]}},
+            secret("s", data={"k": b"hidden-v\r\nX-Injected: 1"}))
+        expect_failed_closed(env, "the value of key k in Secret %s/s is not "
+                             "a header value" % NS, "hidden-v")
+        check(env.backends[V1].count("/s") == 0, "the request reached the "
+              "backend")
+
+
+def secret_value_with_dollar_quote_backslash_reaches_the_backend_as_is():
+    value = 'a"b\\c $host ${uri} \'q\' {x};#'
+    with Env() as env:
+        secret_env(env, {"request": {"set": [from_secret(
+            secret_ref("s", "k"), "X-K")]},
+            "response": {"set": [from_secret(secret_ref("s", "k"),
+                                             "X-Resp-K")]}},
+            secret("s", data={"k": value.encode()}))
+        r = env.request("/s")
+        rec = echo(r)
+        check(seen(rec, "X-K") == [value], "X-K %r, sent %r"
+              % (seen(rec, "X-K"), value))
+        check(r.header_all("X-Resp-K") == [value], "X-Resp-K %r"
+              % r.header_all("X-Resp-K"))
+
+
+def secret_key_that_is_not_a_header_name_is_refused():
+    with Env() as env:
+        secret_env(env, {"request": {"add": [from_secret(secret_ref("s"))]}},
+                   secret("s", {"X-Fine": "ok", "not:a-name": "v"}))
+        expect_failed_closed(env, "Secret %s/s has a key that is not a "
+                             "header name" % NS)
 
 
 # -- timeouts -----------------------------------------------------------------
@@ -495,6 +710,20 @@ def overridden_policy_nginx_cannot_honour_still_fails_closed():
 CASES = {f.__name__: f for f in [
     header_modifiers_change_what_the_backend_and_the_client_see,
     route_filters_win_on_requests_and_policy_wins_on_responses,
+    secret_value_sets_a_request_header,
+    secret_value_is_added_after_the_clients_header,
+    secret_value_sets_a_response_header,
+    secret_name_and_key_name_the_header_and_the_entry,
+    secret_key_alone_names_the_header,
+    secret_name_alone_is_also_the_key,
+    whole_secret_becomes_request_headers,
+    secret_in_another_namespace_with_a_reference_grant_is_read,
+    secret_in_another_namespace_without_a_grant_fails_closed,
+    missing_secret_fails_the_route_closed_and_says_so,
+    missing_secret_key_fails_the_route_closed_and_says_so,
+    secret_value_with_cr_lf_is_refused_without_showing_it,
+    secret_value_with_dollar_quote_backslash_reaches_the_backend_as_is,
+    secret_key_that_is_not_a_header_name_is_refused,
     request_timeout_gives_504,
     stream_idle_timeout_ends_a_silent_backend_with_504,
     route_timeout_outranks_a_gateway_policy_and_a_route_policy_outranks_it,

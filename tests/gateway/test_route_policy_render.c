@@ -5,8 +5,9 @@
  * Documents in (YAML), model built (host/gateway's readers, attachment
  * and read_route_policy.c), nginx configuration out (emit_nginx.c): the
  * directives each field becomes, the precedence between a policy and the
- * HTTPRoute's own timeouts, retry, header filters and URLRewrite, that a
- * gwf_policy line never names these fields, and each field nginx cannot
+ * HTTPRoute's own timeouts, retry, header filters and URLRewrite, header
+ * values read from Secrets (quoted as text), that a gwf_policy line never
+ * names these fields, and each field nginx cannot
  * honour failing its entries closed (500) with the route's status naming
  * it. Their effect through a running nginx is test_route_policies.py's.
  * White-box: includes host/gateway's private build.h.
@@ -451,11 +452,16 @@ test_nginx_fields_never_reach_a_gwf_policy_line(void **state)
 
 /* -- Fail closed ----------------------------------------------------------- */
 
+/* The policy p with `spec` on route r, with more documents `extra`
+ * (Secrets, grants: each ending in "---\n"): its rule answers 500 and
+ * the route's status names `field`; a `hidden` text (a Secret's value)
+ * appears in no message. */
 static void
-expect_failed_closed(fixture *f, const char *spec, const char *field)
+expect_failed_closed_with(fixture *f, const char *extra, const char *spec,
+                          const char *field, const char *hidden)
 {
-    char yaml[4096];
-    snprintf(yaml, sizeof yaml, "%s%s%s", GATEWAY SERVICE,
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml, "%s%s%s%s", GATEWAY SERVICE, extra,
              "apiVersion: gateway.kgateway.dev/v1alpha1\n"
              "kind: TrafficPolicy\n"
              "metadata: {name: p, namespace: default}\n"
@@ -471,15 +477,27 @@ expect_failed_closed(fixture *f, const char *spec, const char *field)
     for (size_t i = 0; i < m->route_count; i++)
         for (size_t k = 0; k < m->routes[i].parent_count; k++) {
             const gw_conditions *cs = &m->routes[i].parents[k].conditions;
-            for (size_t j = 0; j < cs->count; j++)
+            for (size_t j = 0; j < cs->count; j++) {
+                if (hidden && strstr(cs->items[j].message, hidden))
+                    fail_msg("a message shows the Secret's value: %s",
+                             cs->items[j].message);
                 if (strcmp(cs->items[j].type, "PartiallyInvalid") == 0 &&
                     cs->items[j].status &&
                     strstr(cs->items[j].message, field) &&
                     strstr(cs->items[j].message, "TrafficPolicy default/p"))
                     named = true;
+            }
         }
     if (!named)
         fail_msg("no PartiallyInvalid condition names %s", field);
+    if (hidden)
+        assert_lacks(c, hidden);
+}
+
+static void
+expect_failed_closed(fixture *f, const char *spec, const char *field)
+{
+    expect_failed_closed_with(f, "", spec, field, NULL);
 }
 
 static void
@@ -529,13 +547,242 @@ test_header_nginx_manages_fails_closed(void **state)
                          "spec.headerModifiers.response.remove[0]");
 }
 
+/* -- Header values from Secrets ------------------------------------------ */
+
+#define SECRET(ns, name, body)                                                 \
+    "apiVersion: v1\n"                                                         \
+    "kind: Secret\n"                                                           \
+    "metadata: {name: " name ", namespace: " ns "}\n" body "---\n"
+
+/* A ReferenceGrant in namespace vault from `group`/`kind` in default to
+ * its Secrets. */
+#define GRANT(group, kind)                                                     \
+    "apiVersion: gateway.networking.k8s.io/v1beta1\n"                          \
+    "kind: ReferenceGrant\n"                                                   \
+    "metadata: {name: g, namespace: vault}\n"                                  \
+    "spec:\n"                                                                  \
+    "  from: [{group: " group ", kind: " kind ", namespace: default}]\n"       \
+    "  to: [{group: '', kind: Secret}]\n"                                      \
+    "---\n"
+
+#define TP_HEADERS(hm) TP("p", ON_ROUTE, "  headerModifiers: " hm "\n")
+
 static void
-test_header_value_from_a_secret_fails_closed(void **state)
+test_secret_value_is_written_literally_quoted(void **state)
+{
+    /* $host stays text: gwf_request_header takes no variables; '"' and
+     * '\' are escaped as nginx's quoted strings unescape them. */
+    const char *c = render(
+        *state,
+        GATEWAY SERVICE SECRET("default", "s",
+                               "stringData: {k: 'a\"b\\c $host'}\n")
+            TP_HEADERS("{request: {set: [{name: X-K, secretRef: {name: s, "
+                       "key: k}}]}}") ROUTE(""));
+    assert_contains(c, "gwf_request_header set \"X-K\" \"a\\\"b\\\\c $host\";");
+}
+
+static void
+test_secret_data_is_base64_decoded(void **state)
+{
+    const char *c =
+        render(*state, GATEWAY SERVICE SECRET("default", "s",
+                                              "data: {X-Token: dG9rZW4tMQ==}\n")
+                           TP_HEADERS("{response: {add: [{secretRef: {name: s, "
+                                      "key: X-Token}}]}}") ROUTE(""));
+    assert_contains(c, "gwf_response_header add \"X-Token\" \"token-1\";");
+}
+
+static void
+test_name_alone_is_also_the_secret_key(void **state)
+{
+    const char *c =
+        render(*state, GATEWAY SERVICE SECRET("default", "s",
+                                              "stringData: {X-N: by-name}\n")
+                           TP_HEADERS("{request: {set: [{name: X-N, "
+                                      "secretRef: {name: s}}]}}") ROUTE(""));
+    assert_contains(c, "gwf_request_header set \"X-N\" \"by-name\";");
+}
+
+static void
+test_whole_secret_becomes_headers_in_key_order(void **state)
+{
+    const char *c = render(
+        *state,
+        GATEWAY SERVICE SECRET("default", "s",
+                               "data: {x-b: Yg==, x-a: YQ==}\n"
+                               "stringData: {x-c: c, x-b: b2}\n")
+            TP_HEADERS("{request: {add: [{secretRef: {name: s}}]}}") ROUTE(""));
+    /* stringData wins over data for one key, as Kubernetes merges them */
+    assert_contains(c, "gwf_request_header add \"x-a\" \"a\";\n"
+                       "            gwf_request_header add \"x-b\" \"b2\";\n"
+                       "            gwf_request_header add \"x-c\" \"c\";\n");
+}
+
+static void
+test_secret_in_another_namespace_with_a_grant_is_read(void **state)
+{
+    const char *c = render(
+        *state,
+        GATEWAY SERVICE SECRET("vault", "s", "stringData: {k: granted}\n")
+            GRANT("gateway.kgateway.dev", "TrafficPolicy")
+                TP_HEADERS("{request: {set: [{name: X-K, secretRef: {name: "
+                           "s, namespace: vault, key: k}}]}}") ROUTE(""));
+    assert_contains(c, "gwf_request_header set \"X-K\" \"granted\";");
+}
+
+static void
+test_missing_secret_fails_closed(void **state)
 {
     expect_failed_closed(*state,
                          "  headerModifiers: {request: {add: [{name: X-K, "
                          "secretRef: {name: s}}]}}\n",
-                         "spec.headerModifiers.request.add[0].secretRef");
+                         "spec.headerModifiers.request.add[0].secretRef: "
+                         "Secret default/s not found");
+}
+
+static void
+test_missing_secret_key_fails_closed(void **state)
+{
+    expect_failed_closed_with(
+        *state, SECRET("default", "s", "stringData: {other: v}\n"),
+        "  headerModifiers: {request: {set: [{name: X-K, secretRef: "
+        "{name: s, key: k}}]}}\n",
+        "Secret default/s has no key k", NULL);
+}
+
+/* TrafficPolicy is kgateway's kind: a grant naming it in the Gateway
+ * API's group grants nothing. */
+static void
+test_grant_for_another_group_does_not_allow_a_secret(void **state)
+{
+    expect_failed_closed_with(
+        *state,
+        SECRET("vault", "s", "stringData: {k: v}\n")
+            GRANT("gateway.networking.k8s.io", "TrafficPolicy"),
+        "  headerModifiers: {request: {set: [{name: X-K, secretRef: "
+        "{name: s, namespace: vault, key: k}}]}}\n",
+        "no ReferenceGrant there allows TrafficPolicies from default", NULL);
+}
+
+/* A grant must be in the Secret's namespace: one in the policy's own
+ * namespace grants nothing. */
+static void
+test_grant_outside_the_secret_namespace_does_not_allow_it(void **state)
+{
+    expect_failed_closed_with(
+        *state,
+        SECRET(
+            "vault", "s",
+            "stringData: {k: v}\n") "apiVersion: "
+                                    "gateway.networking.k8s.io/v1beta1\n"
+                                    "kind: ReferenceGrant\n"
+                                    "metadata: {name: g, namespace: default}\n"
+                                    "spec:\n"
+                                    "  from: [{group: gateway.kgateway.dev, "
+                                    "kind: TrafficPolicy, "
+                                    "namespace: default}]\n"
+                                    "  to: [{group: '', kind: Secret}]\n"
+                                    "---\n",
+        "  headerModifiers: {request: {set: [{name: X-K, secretRef: "
+        "{name: s, namespace: vault, key: k}}]}}\n",
+        "no ReferenceGrant there allows TrafficPolicies from default", NULL);
+}
+
+/* A grant to another kind, or to another Secret by name, or from
+ * another namespace, grants nothing. */
+static void
+test_grant_to_another_kind_or_name_does_not_allow_a_secret(void **state)
+{
+    static const char *const grants[] = {
+        "  from: [{group: gateway.kgateway.dev, kind: TrafficPolicy, "
+        "namespace: default}]\n"
+        "  to: [{group: '', kind: ConfigMap}]\n",
+        "  from: [{group: gateway.kgateway.dev, kind: TrafficPolicy, "
+        "namespace: default}]\n"
+        "  to: [{group: '', kind: Secret, name: other}]\n",
+        "  from: [{group: gateway.kgateway.dev, kind: TrafficPolicy, "
+        "namespace: Default}]\n"
+        "  to: [{group: '', kind: Secret}]\n",
+        "  from: [{group: gateway.kgateway.dev, kind: HTTPRoute, "
+        "namespace: default}]\n"
+        "  to: [{group: '', kind: Secret}]\n",
+    };
+    for (size_t i = 0; i < sizeof(grants) / sizeof(grants[0]); i++) {
+        char extra[2048];
+        snprintf(extra, sizeof extra,
+                 "%s"
+                 "apiVersion: gateway.networking.k8s.io/v1beta1\n"
+                 "kind: ReferenceGrant\n"
+                 "metadata: {name: g, namespace: vault}\n"
+                 "spec:\n%s---\n",
+                 SECRET("vault", "s", "stringData: {k: v}\n"), grants[i]);
+        expect_failed_closed_with(
+            *state, extra,
+            "  headerModifiers: {request: {set: [{name: X-K, secretRef: "
+            "{name: s, namespace: vault, key: k}}]}}\n",
+            "no ReferenceGrant there allows TrafficPolicies from default",
+            NULL);
+        teardown(state); /* a fresh model for the next grant */
+        assert_int_equal(setup(state), 0);
+    }
+}
+
+static void
+test_secret_value_with_a_newline_fails_closed_unshown(void **state)
+{
+    expect_failed_closed_with(
+        *state,
+        SECRET("default", "s",
+               "data: {k: c2VjcmV0LXRva2VuCg==}\n") /* "secret-token\n" */,
+        "  headerModifiers: {request: {set: [{name: X-K, secretRef: "
+        "{name: s, key: k}}]}}\n",
+        "the value of key k in Secret default/s is not a header value",
+        "secret-token");
+}
+
+static void
+test_secret_value_with_a_nul_fails_closed(void **state)
+{
+    expect_failed_closed_with(
+        *state, SECRET("default", "s", "data: {k: YQBi}\n") /* "a\0b" */,
+        "  headerModifiers: {response: {set: [{name: X-K, secretRef: "
+        "{name: s, key: k}}]}}\n",
+        "spec.headerModifiers.response.set[0].secretRef: the value", NULL);
+}
+
+static void
+test_secret_value_over_4096_bytes_fails_closed(void **state)
+{
+    char extra[6000];
+    char *big = malloc(4098);
+    assert_non_null(big);
+    memset(big, 'v', 4097);
+    big[4097] = '\0';
+    snprintf(extra, sizeof extra,
+             SECRET("default", "s", "stringData: {k: %s}\n"), big);
+    free(big);
+    expect_failed_closed_with(*state, extra,
+                              "  headerModifiers: {request: {set: [{name: "
+                              "X-K, secretRef: {name: s, key: k}}]}}\n",
+                              "is not a header value", NULL);
+}
+
+static void
+test_secret_key_that_is_not_a_header_name_fails_closed(void **state)
+{
+    expect_failed_closed_with(
+        *state, SECRET("default", "s", "stringData: {'a b': v}\n"),
+        "  headerModifiers: {request: {add: [{secretRef: {name: s}}]}}\n",
+        "Secret default/s has a key that is not a header name", NULL);
+}
+
+static void
+test_secret_key_naming_a_header_nginx_manages_fails_closed(void **state)
+{
+    expect_failed_closed_with(
+        *state, SECRET("default", "s", "stringData: {Host: evil.example}\n"),
+        "  headerModifiers: {request: {add: [{secretRef: {name: s}}]}}\n",
+        "nginx manages the Host header itself", "evil.example");
 }
 
 static void
@@ -611,7 +858,21 @@ main(void)
         T(test_request_decompression_fails_closed),
         T(test_zstd_compression_fails_closed),
         T(test_header_nginx_manages_fails_closed),
-        T(test_header_value_from_a_secret_fails_closed),
+        T(test_secret_value_is_written_literally_quoted),
+        T(test_secret_data_is_base64_decoded),
+        T(test_name_alone_is_also_the_secret_key),
+        T(test_whole_secret_becomes_headers_in_key_order),
+        T(test_secret_in_another_namespace_with_a_grant_is_read),
+        T(test_missing_secret_fails_closed),
+        T(test_missing_secret_key_fails_closed),
+        T(test_grant_for_another_group_does_not_allow_a_secret),
+        T(test_grant_outside_the_secret_namespace_does_not_allow_it),
+        T(test_grant_to_another_kind_or_name_does_not_allow_a_secret),
+        T(test_secret_value_with_a_newline_fails_closed_unshown),
+        T(test_secret_value_with_a_nul_fails_closed),
+        T(test_secret_value_over_4096_bytes_fails_closed),
+        T(test_secret_key_that_is_not_a_header_name_fails_closed),
+        T(test_secret_key_naming_a_header_nginx_manages_fails_closed),
         T(test_unanchored_path_regex_fails_closed),
         T(test_substitution_with_a_dollar_fails_closed),
         T(test_substitution_naming_a_missing_group_fails_closed),

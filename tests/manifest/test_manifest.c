@@ -1047,6 +1047,40 @@ test_header_with_value_and_secret_ref_is_refused(void **state)
 }
 
 static void
+test_header_from_a_secret_needs_no_name(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  headerModifiers: {request: {set: [{secretRef: "
+                           "{name: s, key: X-K}}, {secretRef: {name: s}}]}}\n"),
+        0);
+    assert_no_errors(&f->diag);
+}
+
+static void
+test_header_with_an_inline_value_needs_a_name(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  headerModifiers: {request: {add: [{value: "
+                           "v}]}}\n"),
+        1);
+    assert_diag(&f->diag, "spec.headerModifiers.request.add[0].name");
+}
+
+static void
+test_secret_key_that_is_no_data_key_is_named(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(
+        validate_policy(f, "  headerModifiers: {response: {set: [{name: X, "
+                           "secretRef: {name: s, key: 'a b'}}]}}\n"),
+        1);
+    assert_diag(&f->diag, "spec.headerModifiers.response.set[0].secretRef.key: "
+                          "expected 1 to 253 of [-._a-zA-Z0-9]");
+}
+
+static void
 test_url_rewrite_without_path_regex_is_named(void **state)
 {
     fixture *f = *state;
@@ -1993,6 +2027,9 @@ main(void)
         T(test_buffer_with_size_and_disable_is_refused),
         T(test_compression_library_listed_twice_is_named),
         T(test_header_with_value_and_secret_ref_is_refused),
+        T(test_header_from_a_secret_needs_no_name),
+        T(test_header_with_an_inline_value_needs_a_name),
+        T(test_secret_key_that_is_no_data_key_is_named),
         T(test_url_rewrite_without_path_regex_is_named),
         T(test_auto_host_rewrite_must_be_a_boolean),
         T(test_policy_unknown_field_is_named),

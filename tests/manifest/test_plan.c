@@ -215,7 +215,7 @@ assert_entry(const gwf_plan_entry *e, const char *plugin,
 /* Order and plugins                                                   */
 
 static void
-test_plan_orders_auth_then_rate_limits_then_extensions_then_actions(
+test_plan_orders_ext_auth_jwt_then_rate_limits_then_extensions_then_actions(
     void **state)
 {
     fixture *f = *state;
@@ -227,8 +227,8 @@ test_plan_orders_auth_then_rate_limits_then_extensions_then_actions(
                             .backend = "fn"};
     assert_int_equal(plan(f, &req), 0);
     assert_int_equal(f->plan.count, 7);
-    assert_entry(entry(f, 0), "jwt_auth", "jwt", "spec.jwt");
-    assert_entry(entry(f, 1), "ext_authz", "authz", "spec.extAuth");
+    assert_entry(entry(f, 0), "ext_authz", "authz", "spec.extAuth");
+    assert_entry(entry(f, 1), "jwt_auth", "jwt", "spec.jwt");
     assert_entry(entry(f, 2), "rate_limit", "pol", "spec.rateLimit.local");
     assert_entry(entry(f, 3), "rate_limit", "rl", "spec.rateLimit");
     assert_entry(entry(f, 4), "geo_ip", "geo", "spec.plugin.config");
@@ -242,7 +242,7 @@ test_plan_jwt_entry_carries_extension_config_and_route(void **state)
     fixture *f = *state;
     gwf_plan_request req = {.policy = "pol"};
     assert_int_equal(plan(f, &req), 0);
-    const gwf_plan_entry *e = entry(f, 0);
+    const gwf_plan_entry *e = entry(f, 1);
     assert_string_equal(e->config_json,
                         "{\"providers\":[{\"issuer\":\"https://issuer\"}]}");
     assert_string_equal(e->route_doc->name, "pol");
@@ -257,7 +257,7 @@ test_plan_ext_auth_entry_carries_extension_config_and_route(void **state)
     fixture *f = *state;
     gwf_plan_request req = {.policy = "pol"};
     assert_int_equal(plan(f, &req), 0);
-    const gwf_plan_entry *e = entry(f, 1);
+    const gwf_plan_entry *e = entry(f, 0);
     assert_string_equal(e->config_json,
                         "{\"grpcService\":{\"backendRef\":{\"name\":\"authz\","
                         "\"port\":9000}}}");
@@ -450,19 +450,19 @@ test_plan_empty_request_is_an_empty_chain(void **state)
 /* cors, csrf, basicAuth, apiKeyAuth                                   */
 
 static void
-test_plan_orders_cors_csrf_authn_authz_then_rate_limits(void **state)
+test_plan_orders_cors_authn_by_name_then_rate_limits_then_csrf(void **state)
 {
     fixture *f = *state;
     gwf_plan_request req = {.policy = "all"};
     assert_int_equal(plan(f, &req), 0);
     assert_int_equal(f->plan.count, 7);
     assert_entry(entry(f, 0), "cors", "all", "spec.cors");
-    assert_entry(entry(f, 1), "csrf", "all", "spec.csrf");
-    assert_entry(entry(f, 2), "jwt_auth", "jwt", "spec.jwt");
-    assert_entry(entry(f, 3), "basic_auth", "all", "spec.basicAuth");
-    assert_entry(entry(f, 4), "api_key_auth", "all", "spec.apiKeyAuth");
-    assert_entry(entry(f, 5), "ext_authz", "authz", "spec.extAuth");
-    assert_entry(entry(f, 6), "rate_limit", "all", "spec.rateLimit.local");
+    assert_entry(entry(f, 1), "api_key_auth", "all", "spec.apiKeyAuth");
+    assert_entry(entry(f, 2), "basic_auth", "all", "spec.basicAuth");
+    assert_entry(entry(f, 3), "ext_authz", "authz", "spec.extAuth");
+    assert_entry(entry(f, 4), "jwt_auth", "jwt", "spec.jwt");
+    assert_entry(entry(f, 5), "rate_limit", "all", "spec.rateLimit.local");
+    assert_entry(entry(f, 6), "csrf", "all", "spec.csrf");
 }
 
 static void
@@ -487,9 +487,9 @@ test_plan_csrf_and_basic_auth_configs_are_the_fields_as_written(void **state)
     fixture *f = *state;
     gwf_plan_request req = {.policy = "all"};
     assert_int_equal(plan(f, &req), 0);
-    assert_string_equal(entry(f, 1)->config_json,
+    assert_string_equal(entry(f, 6)->config_json,
                         "{\"percentageEnabled\":100}");
-    assert_string_equal(entry(f, 3)->config_json, "{\"users\":[\"u:{SHA}x\"]}");
+    assert_string_equal(entry(f, 2)->config_json, "{\"users\":[\"u:{SHA}x\"]}");
 }
 
 static void
@@ -498,7 +498,7 @@ test_plan_api_key_selector_adds_sorted_matching_secret_names(void **state)
     fixture *f = *state;
     gwf_plan_request req = {.policy = "all"};
     assert_int_equal(plan(f, &req), 0);
-    assert_string_equal(entry(f, 4)->config_json,
+    assert_string_equal(entry(f, 1)->config_json,
                         "{\"keySources\":[{\"header\":\"x-api-key\"}],"
                         "\"secretSelector\":{\"matchLabels\":{\"team\":"
                         "\"api\"}},\"gwfSelectedSecrets\":[\"keys-a\","
@@ -577,9 +577,9 @@ test_plan_field_policies_give_each_new_field_from_its_policy(void **state)
     req.field_policies[GWF_PF_EXT_AUTH] = "pol";
     assert_int_equal(plan(f, &req), 0);
     assert_int_equal(f->plan.count, 3);
-    assert_entry(entry(f, 0), "csrf", "all", "spec.csrf");
-    assert_entry(entry(f, 1), "api_key_auth", "keys-by-ref", "spec.apiKeyAuth");
-    assert_entry(entry(f, 2), "ext_authz", "authz", "spec.extAuth");
+    assert_entry(entry(f, 0), "api_key_auth", "keys-by-ref", "spec.apiKeyAuth");
+    assert_entry(entry(f, 1), "ext_authz", "authz", "spec.extAuth");
+    assert_entry(entry(f, 2), "csrf", "all", "spec.csrf");
 }
 
 static void
@@ -587,8 +587,8 @@ test_policy_field_names_are_in_chain_order_and_parse_back(void **state)
 {
     (void)state;
     static const char *const want[GWF_PF_COUNT] = {
-        "cors", "csrf",    "jwtAuth",         "basicAuth",       "apiKeyAuth",
-        "rbac", "extAuth", "rateLimit.local", "rateLimit.global"};
+        "cors", "apiKeyAuth",      "basicAuth",        "extAuth", "jwtAuth",
+        "rbac", "rateLimit.local", "rateLimit.global", "csrf"};
     for (size_t i = 0; i < GWF_PF_COUNT; i++) {
         assert_string_equal(gwf_policy_field_name((gwf_policy_field)i),
                             want[i]);
@@ -691,7 +691,7 @@ test_plan_route_cors_filter_takes_the_cors_place_over_the_policys(void **state)
     assert_string_equal(entry(f, 0)->config_json,
                         "{\"allowOrigins\":[\"https://r.example\"]}");
     assert_null(entry(f, 0)->route_doc);
-    assert_entry(entry(f, 1), "csrf", "all", "spec.csrf");
+    assert_entry(entry(f, 1), "api_key_auth", "all", "spec.apiKeyAuth");
 }
 
 static void
@@ -807,7 +807,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_plan_orders_auth_then_rate_limits_then_extensions_then_actions),
+        T(test_plan_orders_ext_auth_jwt_then_rate_limits_then_extensions_then_actions),
         T(test_plan_jwt_entry_carries_extension_config_and_route),
         T(test_plan_ext_auth_entry_carries_extension_config_and_route),
         T(test_plan_local_bucket_config_is_wrapped_in_local),
@@ -824,7 +824,7 @@ main(void)
         T(test_plan_disabled_ext_auth_adds_no_entry),
         T(test_plan_policy_in_a_namespace_resolves_its_refs_there),
         T(test_plan_empty_request_is_an_empty_chain),
-        T(test_plan_orders_cors_csrf_authn_authz_then_rate_limits),
+        T(test_plan_orders_cors_authn_by_name_then_rate_limits_then_csrf),
         T(test_plan_cors_config_is_the_field_as_written_without_route_part),
         T(test_plan_csrf_and_basic_auth_configs_are_the_fields_as_written),
         T(test_plan_api_key_selector_adds_sorted_matching_secret_names),

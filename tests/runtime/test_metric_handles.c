@@ -69,7 +69,7 @@ static void
 test_handle_counts_into_the_same_series_as_the_label_call(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0;
     assert_int_equal(
@@ -94,7 +94,7 @@ static void
 test_resolving_a_series_again_gives_the_same_handle(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_GAUGE, "active");
     uint64_t h1 = 0, h2 = 0, other = 0;
     assert_int_equal(
@@ -114,7 +114,7 @@ static void
 test_gauge_handle_sets_and_adds(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_GAUGE, "active");
     uint64_t h = 0;
     assert_int_equal(
@@ -131,7 +131,7 @@ static void
 test_counter_handle_refuses_set_negative_and_nan(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0;
     assert_int_equal(
@@ -153,7 +153,7 @@ static void
 test_resolving_refuses_histograms_and_wrong_label_counts(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     static const char *const labels[] = {"code"};
     static const double buckets[] = {1, 2};
     uint32_t hist = 0;
@@ -180,7 +180,7 @@ static void
 test_handle_of_another_owner_is_refused(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0;
     assert_int_equal(
@@ -196,7 +196,7 @@ static void
 test_handle_of_a_destroyed_config_is_refused(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0, kept = 0;
     assert_int_equal(
@@ -221,8 +221,8 @@ static void
 test_forged_handles_and_other_registries_are_refused(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
-    rt_metrics *other = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
+    rt_metrics *other = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     define(other, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0;
@@ -273,7 +273,7 @@ static void
 test_threads_lose_no_count_through_handles_and_labels(void **state)
 {
     (void)state;
-    rt_metrics *m = rt_metrics_new();
+    rt_metrics *m = rt_metrics_new(false);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0;
     assert_int_equal(
@@ -305,6 +305,38 @@ test_threads_lose_no_count_through_handles_and_labels(void **state)
     rt_metrics_free(m);
 }
 
+/* A registry of one writer (a worker per process) adds with a plain load
+ * and store: every handle, label and series add of its one thread is
+ * kept, counters and gauges alike, and the exposition reads them. */
+static void
+test_one_writer_registry_keeps_every_add_of_its_thread(void **state)
+{
+    (void)state;
+    rt_metrics *m = rt_metrics_new(true);
+    uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
+    uint32_t g = define(m, GWF_METRIC_GAUGE, "active");
+    uint64_t h = 0, gh = 0;
+    assert_int_equal(
+        rt_metrics_handle(m, id, &owner_a, "ns/a", &code_429, 1, &h), GWF_OK);
+    assert_int_equal(
+        rt_metrics_handle(m, g, &owner_a, "ns/a", &code_429, 1, &gh), GWF_OK);
+    for (int i = 0; i < ADDS; i++) {
+        assert_int_equal(
+            rt_metrics_handle_record(m, RT_METRIC_ADD, &owner_a, h, 1), GWF_OK);
+        assert_int_equal(
+            rt_metrics_record(m, RT_METRIC_ADD, id, "ns/a", &code_429, 1, 0.5),
+            GWF_OK);
+        assert_int_equal(rt_metrics_handle_record(m, RT_METRIC_ADD, &owner_a,
+                                                  gh, i % 2 ? -1 : 2),
+                         GWF_OK);
+    }
+    assert_true(value_of(m, "gwf_replies_total{instance=\"ns/a\","
+                            "code=\"429\"}") == ADDS * 1.5);
+    assert_true(value_of(m, "gwf_active{instance=\"ns/a\",code=\"429\"}") ==
+                ADDS / 2);
+    rt_metrics_free(m);
+}
+
 int
 main(void)
 {
@@ -320,6 +352,8 @@ main(void)
         cmocka_unit_test(test_handle_of_a_destroyed_config_is_refused),
         cmocka_unit_test(test_forged_handles_and_other_registries_are_refused),
         cmocka_unit_test(test_threads_lose_no_count_through_handles_and_labels),
+        cmocka_unit_test(
+            test_one_writer_registry_keeps_every_add_of_its_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

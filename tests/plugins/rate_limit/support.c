@@ -32,8 +32,7 @@ bind_of(const redis_peer *p)
     return p->bind ? p->bind : "127.0.0.1";
 }
 
-/* A port free on `addr` (IPv4 or IPv6 loopback) right now. */
-static int
+int
 free_port(const char *addr)
 {
     struct sockaddr_storage ss = {0};
@@ -59,27 +58,102 @@ free_port(const char *addr)
     return port;
 }
 
-static void
+void
 sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
 
-static int
-answers_ping(const char *addr, int port)
+redisContext *
+redis_connect_ms(const char *addr, int port, long timeout_ms)
 {
-    struct timeval tv = {0, 200000};
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(addr, port, tv);
-    redisReply *r;
-    int ok = 0;
 
     if (!c || c->err) {
         if (c)
             redisFree(c);
-        return 0;
+        return NULL;
     }
     redisSetTimeout(c, tv);
+    return c;
+}
+
+pid_t
+spawn_quiet(const char *path, const char *const *argv, const char *log)
+{
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int out = log ? open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+                      : open("/dev/null", O_WRONLY);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t
+scripted_peer_start(const char *answer, int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    pid_t pid;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char buf[512];
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            if (c < 0)
+                continue;
+            ssize_t got = read(c, buf, sizeof(buf));
+            if (!answer) {
+                close(c); /* after the first read, whatever it was */
+                continue;
+            }
+            if (got > 0 && write(c, answer, strlen(answer)) < 0) {
+                /* the client went */
+            }
+            /* kept open: the client reads on */
+        }
+    }
+    close(fd);
+    return pid;
+}
+
+void
+scripted_peer_stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static int
+answers_ping(const char *addr, int port)
+{
+    redisContext *c = redis_connect_ms(addr, port, 200);
+    redisReply *r;
+    int ok = 0;
+
+    if (!c)
+        return 0;
     r = redisCommand(c, "PING");
     /* Any answer will do: PONG, or NOAUTH when a password is set. */
     ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR);
@@ -87,6 +161,17 @@ answers_ping(const char *addr, int port)
         freeReplyObject(r);
     redisFree(c);
     return ok;
+}
+
+/* A TLS-only Redis is up when it accepts a connection. */
+static int
+accepts(const char *addr, int port)
+{
+    redisContext *c = redis_connect_ms(addr, port, 200);
+
+    if (c)
+        redisFree(c);
+    return c != NULL;
 }
 
 /* Peers still running, by pid and folder: a test that fails half-way
@@ -135,7 +220,7 @@ void
 redis_peer_start(redis_peer *p)
 {
     char port[16];
-    const char *argv[32];
+    const char *argv[40];
     int argc = 0;
 
     if (access(REDIS_SERVER, X_OK) != 0)
@@ -154,6 +239,10 @@ redis_peer_start(redis_peer *p)
         argc = 0;
         argv[argc++] = REDIS_SERVER;
         argv[argc++] = "--port";
+        if (p->tls) {
+            argv[argc++] = "0";
+            argv[argc++] = "--tls-port";
+        }
         argv[argc++] = port;
         argv[argc++] = "--bind";
         argv[argc++] = bind_of(p);
@@ -163,24 +252,15 @@ redis_peer_start(redis_peer *p)
         argv[argc++] = "no";
         argv[argc++] = "--dir";
         argv[argc++] = p->dir;
-        for (int i = 0; i < 8 && p->extra[i]; i++)
+        for (int i = 0; i < 12 && p->extra[i]; i++)
             argv[argc++] = p->extra[i];
         argv[argc] = NULL;
-        p->pid = fork();
-        assert_true(p->pid >= 0);
-        if (p->pid == 0) {
-            int devnull = open("/dev/null", O_RDWR);
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-            execv(REDIS_SERVER, (char *const *)argv);
-            _exit(127);
-        }
+        p->pid = spawn_quiet(REDIS_SERVER, argv, NULL);
         live_peer_set(p->pid, p->dir, 1);
         for (int i = 0; i < 250; i++) {
             int status;
-            if (answers_ping(bind_of(p), p->port))
+            if (p->tls ? accepts(bind_of(p), p->port)
+                       : answers_ping(bind_of(p), p->port))
                 return;
             if (waitpid(p->pid, &status, WNOHANG) == p->pid)
                 break; /* exited: port taken? try another */
@@ -223,12 +303,10 @@ redis_peer_continue(redis_peer *p)
 redisContext *
 redis_peer_client(const redis_peer *p, const char *user, const char *password)
 {
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout(bind_of(p), p->port, tv);
+    redisContext *c = redis_connect_ms(bind_of(p), p->port, 1000);
 
-    if (!c || c->err)
+    if (!c)
         fail_msg("cannot connect to redis on port %d", p->port);
-    redisSetTimeout(c, tv);
     if (password) {
         redisReply *r = user ? redisCommand(c, "AUTH %s %s", user, password)
                              : redisCommand(c, "AUTH %s", password);

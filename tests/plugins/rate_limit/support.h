@@ -1,8 +1,10 @@
 /*
  * support.h - what the rate_limit tests share: a real redis-server the
  * tests start on an ephemeral loopback port (no persistence) and always
- * stop, a synchronous Redis client to look at keys, and manifest and
- * request helpers for the in-process test host.
+ * stop, a synchronous Redis client to look at keys, the process and
+ * socket pieces the Redis, TLS, Sentinel and Cluster tests have in common
+ * (children started quietly, scripted peers, free ports), and manifest
+ * and request helpers for the in-process test host.
  */
 #ifndef RL_TEST_SUPPORT_H
 #define RL_TEST_SUPPORT_H
@@ -22,8 +24,11 @@ typedef struct redis_peer {
     pid_t pid;
     int port;
     char dir[64];
-    const char *extra[8]; /* more redis-server arguments, NULL-ended */
-    const char *bind;     /* the one address it listens on; NULL: 127.0.0.1 */
+    const char *extra[12]; /* more redis-server arguments, NULL-ended */
+    const char *bind;      /* the one address it listens on; NULL: 127.0.0.1 */
+    /* TLS only (--port 0 --tls-port port; the certificates in extra):
+     * started when it accepts a connection (no plain PING to ask). */
+    int tls;
 } redis_peer;
 
 /* Start redis-server on p->bind, port p->port (0: pick a free one) and
@@ -42,6 +47,24 @@ long long redis_int(redisContext *c, const char *fmt, ...);
 /* 1 when `key` exists in db 0. */
 int redis_exists(const redis_peer *p, const char *key);
 void redis_flush(const redis_peer *p);
+
+/* Process and socket pieces the test files share. */
+void sleep_ms(long ms);
+/* A port free on `addr` (IPv4 or IPv6 loopback) right now. */
+int free_port(const char *addr);
+/* A synchronous client with `timeout_ms` to connect and per command, or
+ * NULL when it cannot connect. */
+redisContext *redis_connect_ms(const char *addr, int port, long timeout_ms);
+/* Fork and exec `path` with `argv` (NULL-ended): stdin from /dev/null,
+ * stdout and stderr to the file `log` (truncated) or /dev/null, killed
+ * when the test program dies. Its pid. */
+pid_t spawn_quiet(const char *path, const char *const *argv, const char *log);
+/* A scripted peer on a free 127.0.0.1 port (*port): a child that reads
+ * once from each connection, then writes `answer` and keeps the
+ * connection open, or (answer NULL) closes it. Stop it with
+ * scripted_peer_stop (SIGKILL and reap). */
+pid_t scripted_peer_start(const char *answer, int *port);
+void scripted_peer_stop(pid_t pid);
 
 /* The test host with `text` loaded (fails the test otherwise). */
 gwf_test_host *host_with(const char *text);

@@ -84,11 +84,67 @@ SPEC_ERROR(password_secret_must_exist,
            "domain: d, " LIMITS "}",
            "redis.passwordSecretRef", "Secret s not found")
 SPEC_ERROR(unknown_redis_field_is_refused,
+           "{redis: {address: \"127.0.0.1:1\", ssl: true}, domain: d, " LIMITS
+           "}",
+           "redis.ssl",
+           "unknown field; expected one of: address, backendRef, db, username, "
+           "password, passwordSecretRef, keyPrefix, type, addresses, "
+           "masterName, tls")
+/* Sentinel and Cluster are checked, then refused: gwf cannot count
+ * there yet, and counting somewhere else would not be the limit. */
+SPEC_ERROR(type_cluster_is_refused_as_not_supported_yet,
+           "{redis: {type: Cluster, addresses: [\"127.0.0.1:7000\"]}, "
+           "domain: d, " LIMITS "}",
+           "redis.type", "Cluster is not supported yet")
+SPEC_ERROR(
+    type_is_single_sentinel_or_cluster,
+    "{redis: {type: single, address: \"127.0.0.1:1\"}, domain: d, " LIMITS "}",
+    "redis.type", "expected one of")
+SPEC_ERROR(sentinel_needs_a_master_name,
+           "{redis: {type: Sentinel, addresses: [\"127.0.0.1:26379\"]}, "
+           "domain: d, " LIMITS "}",
+           "redis.masterName", "is required")
+/* Each sentinel is resolved as redis.address is: at load, never later
+ * by a worker. */
+SPEC_ERROR(sentinel_addresses_must_resolve,
+           "{redis: {type: Sentinel, masterName: m, addresses: "
+           "[\"127.0.0.1:26379\", \"bad host!:26379\"]}, domain: d, " LIMITS
+           "}",
+           "redis.addresses[1]", "cannot resolve \"bad host!\"")
+SPEC_ERROR(cluster_addresses_need_ports,
+           "{redis: {type: Cluster, addresses: [\"127.0.0.1:7000\", "
+           "\"127.0.0.1\"]}, domain: d, " LIMITS "}",
+           "redis.addresses[1]", "expected \"host:port\"")
+SPEC_ERROR(cluster_takes_addresses_not_address,
+           "{redis: {type: Cluster, address: \"127.0.0.1:7000\", addresses: "
+           "[\"127.0.0.1:7000\"]}, domain: d, " LIMITS "}",
+           "redis.address", "applies to type Single only")
+SPEC_ERROR(single_takes_address_not_addresses,
+           "{redis: {address: \"127.0.0.1:1\", addresses: [\"127.0.0.1:2\"]}, "
+           "domain: d, " LIMITS "}",
+           "redis.addresses", "applies to type Sentinel or Cluster only")
+SPEC_ERROR(tls_is_an_object,
            "{redis: {address: \"127.0.0.1:1\", tls: true}, domain: d, " LIMITS
            "}",
-           "redis.tls",
-           "unknown field; expected one of: address, backendRef, db, username, "
-           "password, passwordSecretRef, keyPrefix")
+           "redis.tls", "expected an object")
+SPEC_ERROR(tls_ca_file_must_be_readable,
+           "{redis: {address: \"127.0.0.1:1\", tls: {caFile: "
+           "/nonexistent/ca.pem}}, domain: d, " LIMITS "}",
+           "redis.tls.caFile",
+           "cannot load CA certificates from /nonexistent/ca.pem")
+SPEC_ERROR(
+    tls_cert_file_needs_a_key_file,
+    "{redis: {address: \"127.0.0.1:1\", tls: {certFile: /etc/hostname}}, "
+    "domain: d, " LIMITS "}",
+    "redis.tls.keyFile", "is required with redis.tls.certFile")
+SPEC_ERROR(tls_cert_file_must_hold_a_certificate,
+           "{redis: {address: \"127.0.0.1:1\", tls: {certFile: /etc/hostname, "
+           "keyFile: /etc/hostname}}, domain: d, " LIMITS "}",
+           "redis.tls.certFile", "cannot load a certificate from /etc/hostname")
+SPEC_ERROR(
+    unknown_tls_field_is_refused,
+    "{redis: {address: \"127.0.0.1:1\", tls: {ca: x}}, domain: d, " LIMITS "}",
+    "redis.tls.ca", "unknown field")
 SPEC_ERROR(domain_is_required, "{" REDIS ", " LIMITS "}", "domain",
            "is required")
 SPEC_ERROR(descriptors_are_required, "{" REDIS ", domain: d}", "descriptors",
@@ -286,6 +342,18 @@ main(void)
         T(password_and_secret_exclude_each_other),
         T(password_secret_must_exist),
         T(unknown_redis_field_is_refused),
+        T(type_cluster_is_refused_as_not_supported_yet),
+        T(type_is_single_sentinel_or_cluster),
+        T(sentinel_needs_a_master_name),
+        T(sentinel_addresses_must_resolve),
+        T(cluster_addresses_need_ports),
+        T(cluster_takes_addresses_not_address),
+        T(single_takes_address_not_addresses),
+        T(tls_is_an_object),
+        T(tls_ca_file_must_be_readable),
+        T(tls_cert_file_needs_a_key_file),
+        T(tls_cert_file_must_hold_a_certificate),
+        T(unknown_tls_field_is_refused),
         T(domain_is_required),
         T(descriptors_are_required),
         T(descriptors_and_file_exclude_each_other),

@@ -15,6 +15,7 @@ port (no persistence), always stopped. One behaviour per case:
   nginx_t_refuses_a_fifo_descriptors_file_at_once
   localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart
   redis_a_thousand_concurrent_requests_are_counted_exactly
+  redis_over_tls_limit_holds_across_two_workers
 
 and, for the global limit as kgateway deploys it (a rate limit service
 over Envoy's RLS v3: rls_server.py, started on free loopback ports):
@@ -33,6 +34,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -542,6 +544,88 @@ def redis_clients(port):
     return data.count(b"id=")
 
 
+MAKE_REDIS_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "make_redis_certs.sh")
+
+
+class TlsRedis(Redis):
+    """redis-server TLS-only (--port 0 --tls-port), client certificates
+    required, with make_redis_certs.sh's certificates in `certs`."""
+
+    def __init__(self, certs):
+        super().__init__()
+        self.certs = certs
+
+    def cert(self, name):
+        return os.path.join(self.certs, name)
+
+    def command(self, *args):
+        """One command over TLS with the client certificate: the raw
+        reply."""
+        ctx = ssl.create_default_context(cafile=self.cert("ca.pem"))
+        ctx.load_cert_chain(self.cert("client.pem"), self.cert("client.key"))
+        req = b"*%d\r\n" % len(args) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), 1.0) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(req)
+                return s.recv(256)
+
+    def ping(self):
+        try:
+            return self.command("PING").startswith(b"+PONG")
+        except (OSError, ssl.SSLError):
+            return False
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", "0", "--tls-port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir,
+             "--tls-cert-file", self.cert("server.pem"),
+             "--tls-key-file", self.cert("server.key"),
+             "--tls-ca-cert-file", self.cert("ca.pem"),
+             "--tls-auth-clients", "yes"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        check(wait_for(self.ping, 5.0), "redis-server (TLS) did not start")
+        return self
+
+
+def redis_over_tls_limit_holds_across_two_workers():
+    """redis.tls with a CA and a client certificate, Redis reached by
+    name (localhost: ::1 refused, then 127.0.0.1, verified as localhost):
+    two workers hold one limit exactly and Redis counted what it was
+    sent. (Restarts over TLS: test_tls.c.)"""
+    for tool in ("/usr/bin/openssl", REDIS_SERVER):
+        check(os.path.exists(tool), "%s is needed" % tool)
+    away_from_hour_edge()
+    certs = tempfile.mkdtemp(prefix="gwf-rl-tls-")
+    _redis_dirs.append(certs)
+    subprocess.run(["sh", MAKE_REDIS_CERTS, certs], check=True)
+    with TlsRedis(certs) as redis:
+        docs = global_docs(redis.port, host="localhost")
+        docs[0]["spec"]["rateLimit"]["redis"]["tls"] = {
+            "caFile": redis.cert("ca.pem"),
+            "certFile": redis.cert("client.pem"),
+            "keyFile": redis.cert("client.key")}
+        with Upstream() as up, \
+                Nginx(SERVER, {"rl.yaml": docs}, up, workers=2,
+                      reuseport=True) as ngx:
+            got = statuses(ngx.port, 30)
+            check(got.count(200) == LIMIT and got.count(429) == 30 - LIMIT,
+                  "expected %d x 200 then 429s, got %r" % (LIMIT, got))
+            reply = redis.command("KEYS", "nginx-test_*")
+            key = reply.split(b"\r\n")[2].decode()
+            # Past the limit each worker asks Redis once, then answers
+            # from its over-limit cache.
+            want = LIMIT + len(pids_of(ngx, 429))
+            counted = redis.command("GET", key)
+            check(counted == b"$2\r\n%d\r\n" % want,
+                  "Redis counted %r, expected %d" % (counted, want))
+
+
 CASES = {f.__name__: f for f in [
     global_limit_holds_across_two_workers,
     global_limit_is_shared_by_two_nginx_instances,
@@ -557,6 +641,7 @@ CASES = {f.__name__: f for f in [
     rls_hanging_service_times_out,
     rls_client_aborts_while_paused_leave_workers_alive,
     rls_a_thousand_concurrent_requests_are_counted_exactly,
+    redis_over_tls_limit_holds_across_two_workers,
 ]}
 
 if __name__ == "__main__":

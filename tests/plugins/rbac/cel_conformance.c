@@ -47,30 +47,8 @@ hex(const char *p, size_t n)
         printf("%02x", (unsigned char)p[i]);
 }
 
-/* Evaluate a list or map literal's items again to print them: the
- * evaluator only hands out the node. */
-static void print_value(cel_value v, const cel_activation *act,
-                        cel_scratch *sc);
-
 static void
-print_node(const cel_node *n, const cel_activation *act, cel_scratch *sc)
-{
-    cel_program sub = {(cel_node *)n, NULL, 0};
-    size_t mark = sc->used;
-    cel_value v;
-    /* cel_eval_value resets the scratch; keep what the caller holds */
-    char *saved = malloc(mark ? mark : 1);
-    if (!saved)
-        abort();
-    memcpy(saved, sc->buf, mark);
-    v = cel_eval_value(&sub, act, sc);
-    print_value(v, act, sc);
-    memcpy(sc->buf, saved, mark);
-    free(saved);
-}
-
-static void
-print_value(cel_value v, const cel_activation *act, cel_scratch *sc)
+print_value(cel_value v)
 {
     switch (v.kind) {
     case CEL_ERROR:
@@ -104,10 +82,10 @@ print_value(cel_value v, const cel_activation *act, cel_scratch *sc)
         return;
     case CEL_LIST:
         printf("{\"t\": \"list\", \"v\": [");
-        for (size_t i = 0; i < v.v.node->nargs; i++) {
+        for (size_t i = 0; i < v.v.l.n; i++) {
             if (i)
                 printf(", ");
-            print_node(v.v.node->args[i], act, sc);
+            print_value(v.v.l.items[i]);
         }
         printf("]}");
         return;
@@ -117,17 +95,29 @@ print_value(cel_value v, const cel_activation *act, cel_scratch *sc)
             return;
         }
         printf("{\"t\": \"map\", \"v\": [");
-        for (size_t i = 0; i + 1 < v.v.node->nargs; i += 2) {
+        for (size_t i = 0; i < v.v.l.n; i++) {
             if (i)
                 printf(", ");
             printf("[");
-            print_node(v.v.node->args[i], act, sc);
+            print_value(v.v.l.items[2 * i]);
             printf(", ");
-            print_node(v.v.node->args[i + 1], act, sc);
+            print_value(v.v.l.items[2 * i + 1]);
             printf("]");
         }
         printf("]}");
         return;
+    case CEL_TIMESTAMP:
+    case CEL_DURATION:
+        printf("{\"t\": \"%s\", \"v\": [\"%lld\", %d]}",
+               v.kind == CEL_TIMESTAMP ? "timestamp" : "duration",
+               (long long)v.v.t.sec, (int)v.v.t.ns);
+        return;
+    case CEL_TYPE: {
+        printf("{\"t\": \"type\", \"v\": \"%s\"}",
+               v.v.i >= 0 && v.v.i <= CEL_TYPE ? cel_type_name((cel_kind)v.v.i)
+                                               : "?");
+        return;
+    }
     default:
         printf("{\"error\": \"dyn\"}");
         return;
@@ -154,7 +144,7 @@ main(void)
 {
     static char line[4 * CEL_MAX_EXPR_LEN + 8];
     static char src[2 * CEL_MAX_EXPR_LEN + 8];
-    cel_activation act = {no_header, no_attr, no_claim, NULL};
+    cel_activation act = {no_header, no_attr, no_claim, NULL, NULL};
     cel_scratch sc;
 
     if (cel_scratch_init(&sc, CEL_SCRATCH_SIZE) != 0)
@@ -175,7 +165,7 @@ main(void)
             printf("\"}\n");
         } else {
             cel_value v = cel_eval_value(&p, &act, &sc);
-            print_value(v, &act, &sc);
+            print_value(v);
             printf("\n");
             cel_program_free(&p);
         }

@@ -6,13 +6,19 @@ port, an echo upstream that reports what it got).
 
     /usr/bin/python3 test_rbac_nginx.py CASE   (exit 0 pass, 1 fail)
 
-The JWT case (kgateway's jwt-rbac.yaml) runs through `gwf gateway` in
-tests/gateway/test_kgateway_e2e.py.
+kgateway's jwt-rbac.yaml case runs through `gwf gateway` in
+tests/gateway/test_kgateway_e2e.py; here jwt_auth and rbac share one
+TrafficPolicy with tokens from tests/plugins/jwt_auth/make_tokens.py
+(PyJWT), whose `groups` claim is a JSON array.
 """
 
+import json
 import os
 import socket
+import subprocess
 import sys
+import tempfile
+import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,18 +40,29 @@ def policy(name, rbac):
 def start(up):
     return Nginx(server(
         proxied("/", "gwf_policy default/allow"),
-        proxied("/deny/", "gwf_policy default/deny")),
+        proxied("/deny/", "gwf_policy default/deny"),
+        proxied("/macro/", "gwf_policy default/macro")),
         {"rbac.yaml": [
             policy("allow", {"policy": {"matchExpressions": [
                 "request.headers['x-role'] == 'admin' && "
                 "request.method in ['GET', 'HEAD']",
                 "request.path.startsWith('/public/')"]}}),
             policy("deny", {"action": "Deny", "policy": {"matchExpressions": [
-                "request.headers['x-block'] == '1'",
+                "request.headers['X-Block'] == '1'",  # any case, as Envoy
                 "request.url_path.matches('^/deny/admin(/|$)')",
                 # never true; over gwf's 64 KiB scratch it cannot be told
                 "size(" + " + ".join(["request.headers['x-big']"] * 10) +
-                ") < 0"]}})]}, up)
+                ") < 0"]}}),
+            policy("macro", {"policy": {"matchExpressions": [
+                "['admin', 'ops'].exists(r, request.headers['x-role'] == r) "
+                "&& request.time > timestamp('2020-01-01T00:00:00Z') && "
+                "request.time - timestamp('2020-01-01T00:00:00Z') > "
+                "duration('24h') && type(request.time) == "
+                "google.protobuf.Timestamp",
+                "request.headers['x-n'].size() > 0 && "
+                "[1, 2, 3].map(x, x * int(request.headers['x-n']))"
+                ".filter(y, y > 10).size() == 2",
+                "request.time.getFullYear('+05:30') < 2000"]}})]}, up)
 
 
 def expect_denied(r, what):
@@ -134,6 +151,91 @@ def rbac_deny_policy_refuses_matches_through_nginx():
         assert_no_leaks(ngx)
 
 
+def rbac_macros_timestamps_and_types_through_nginx():
+    with Upstream() as up, start(up) as ngx:
+        expect_passed(request(ngx.port, "GET", "/macro/a",
+                              headers={"X-Role": "ops"}), "x-role ops")
+        expect_denied(request(ngx.port, "GET", "/macro/a",
+                              headers={"X-Role": "dev"}), "x-role dev")
+        # [n, 2n, 3n] has two items over 10 for n = 6 (12, 18), one for 5
+        expect_passed(request(ngx.port, "GET", "/macro/a",
+                              headers={"X-N": "6"}), "x-n 6")
+        expect_denied(request(ngx.port, "GET", "/macro/a",
+                              headers={"X-N": "5"}), "x-n 5")
+        # int() of a non-number errs: no match, refused
+        expect_denied(request(ngx.port, "GET", "/macro/a",
+                              headers={"X-N": "x" * 5000}), "x-n junk")
+        check(up.hits == 2, "upstream hits %d, want 2" % up.hits)
+        assert_no_leaks(ngx)
+
+
+def jwt_tokens(directory):
+    out = os.path.join(directory, "tokens.json")
+    subprocess.run(["/usr/bin/python3",
+                    os.path.join(HERE, "..", "jwt_auth", "make_tokens.py"),
+                    str(int(time.time())), out], check=True, timeout=60)
+    with open(out) as f:
+        return json.load(f)
+
+
+PAYLOAD = "metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload']"
+
+
+def jwt_rbac_policy(name, expressions):
+    return {"apiVersion": API, "kind": "TrafficPolicy",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"jwtAuth": {"extensionRef": {"name": "jwt"}},
+                     "rbac": {"policy": {"matchExpressions": expressions}}}}
+
+
+def rbac_jwt_array_claim_through_jwt_auth_and_nginx():
+    with tempfile.TemporaryDirectory() as tmp:
+        fx = jwt_tokens(tmp)
+        ext = {"apiVersion": API, "kind": "GatewayExtension",
+               "metadata": {"name": "jwt", "namespace": "default"},
+               "spec": {"jwt": {"providers": [{
+                   "name": "idp", "issuer": "https://issuer.example",
+                   "audiences": ["api"],
+                   "jwks": {"local": {"inline": json.dumps(fx["jwks"])}}}]}}}
+        manifests = {"jwt.yaml": [
+            ext,
+            # kgateway's e2e style, on the token's groups ["admins", "dev"]
+            jwt_rbac_policy("admins", [
+                "'admins' in %s['groups'] && %s['groups'].exists(g, "
+                "g == 'dev') && size(%s.groups) == 2" % (
+                    PAYLOAD, PAYLOAD, PAYLOAD)]),
+            jwt_rbac_policy("ops", [
+                "%s['groups'].exists(g, g == 'ops')" % PAYLOAD,
+                "'ops' in %s.groups" % PAYLOAD])]}
+        auth = {"Authorization": "Bearer " + fx["tokens"]["RS256"]}
+        with Upstream() as up, Nginx(server(
+                proxied("/admins", "gwf_policy default/admins"),
+                proxied("/ops", "gwf_policy default/ops")),
+                manifests, up) as ngx:
+            expect_passed(request(ngx.port, "GET", "/admins", headers=auth),
+                          "groups has admins")
+            expect_denied(request(ngx.port, "GET", "/ops", headers=auth),
+                          "groups lacks ops")
+            r = request(ngx.port, "GET", "/admins")
+            expect_status(r, 401, "no token: jwt_auth answers first")
+            check(up.hits == 1, "upstream hits %d, want 1" % up.hits)
+            assert_no_leaks(ngx)
+
+
+def rbac_iana_time_zone_fails_nginx_t():
+    ngx = Nginx(server(proxied("/", "gwf_policy default/bad")),
+                {"bad.yaml": [policy("bad", {"policy": {"matchExpressions": [
+                    "request.time.getHours('Europe/Paris') < 8"]}})]})
+    res = ngx.test_config()
+    out = res.stderr + res.stdout
+    check(res.returncode != 0, "nginx -t exited 0:\n" + out)
+    check("spec.rbac.policy.matchExpressions[0]" in out and
+          "time zone 'Europe/Paris' is not supported" in out and
+          "at column 23" in out,
+          "nginx -t does not name the time zone and column:\n" + out)
+    ngx.discard()
+
+
 def rbac_bad_expression_fails_nginx_t():
     ngx = Nginx(server(proxied("/", "gwf_policy default/bad")),
                 {"bad.yaml": [policy("bad", {"policy": {"matchExpressions": [
@@ -152,6 +254,9 @@ CASES = {f.__name__: f for f in [
     rbac_allow_policy_on_headers_path_and_method_through_nginx,
     rbac_deny_policy_refuses_matches_through_nginx,
     rbac_bad_expression_fails_nginx_t,
+    rbac_macros_timestamps_and_types_through_nginx,
+    rbac_iana_time_zone_fails_nginx_t,
+    rbac_jwt_array_claim_through_jwt_auth_and_nginx,
 ]}
 
 if __name__ == "__main__":

@@ -189,24 +189,28 @@ typedef struct gwf_plan {
 } gwf_plan;
 
 /* The fields of a TrafficPolicy that become chain entries, in chain
- * order (Envoy's filter order as kgateway builds it: CORS, CSRF,
- * authentication, authorization, rate limits; docs/manifests.md). */
+ * order: Envoy's filter order as kgateway builds it. kgateway sorts its
+ * filters by stage (CORS, AuthN, AuthZ, RateLimit, ..., Route) and,
+ * within a stage, by filter name: so the AuthN stage runs api_key_auth,
+ * basic_auth, ext_auth/..., jwt/... in that order, RBAC is the AuthZ
+ * stage, and CSRF is in the Route stage, after the rate limits
+ * (docs/manifests.md, "Chain order"). */
 typedef enum gwf_policy_field {
     GWF_PF_CORS,              /* spec.cors */
-    GWF_PF_CSRF,              /* spec.csrf */
-    GWF_PF_JWT_AUTH,          /* spec.jwtAuth */
-    GWF_PF_BASIC_AUTH,        /* spec.basicAuth */
     GWF_PF_API_KEY_AUTH,      /* spec.apiKeyAuth */
-    GWF_PF_RBAC,              /* spec.rbac */
+    GWF_PF_BASIC_AUTH,        /* spec.basicAuth */
     GWF_PF_EXT_AUTH,          /* spec.extAuth */
+    GWF_PF_JWT_AUTH,          /* spec.jwtAuth */
+    GWF_PF_RBAC,              /* spec.rbac */
     GWF_PF_RATE_LIMIT_LOCAL,  /* spec.rateLimit.local */
     GWF_PF_RATE_LIMIT_GLOBAL, /* spec.rateLimit.global */
+    GWF_PF_CSRF,              /* spec.csrf */
     GWF_PF_COUNT
 } gwf_policy_field;
 
-/* "cors", "csrf", "jwtAuth", "basicAuth", "apiKeyAuth", "rbac", "extAuth",
- * "rateLimit.local", "rateLimit.global" (the path under spec); NULL out
- * of range. */
+/* "cors", "apiKeyAuth", "basicAuth", "extAuth", "jwtAuth", "rbac",
+ * "rateLimit.local", "rateLimit.global", "csrf" (the path under spec);
+ * NULL out of range. */
 const char *gwf_policy_field_name(gwf_policy_field f);
 /* The field named `name` (len bytes), or GWF_PF_COUNT when none. */
 gwf_policy_field gwf_policy_field_parse(const char *name, size_t len);
@@ -249,8 +253,8 @@ typedef struct gwf_plan_request {
 } gwf_plan_request;
 
 /* Builds the chain for one route, in Envoy's filter-stage order: cors
- * (the route filter's, else the policy's), csrf, jwtAuth, basicAuth,
- * apiKeyAuth, rbac, extAuth, rateLimit.local, rateLimit.global (from the
+ * (the route filter's, else the policy's), apiKeyAuth, basicAuth,
+ * extAuth, jwtAuth, rbac, rateLimit.local, rateLimit.global, csrf (from the
  * policy, or field by field from field_policies), the requested extensions in
  * the given order, the DirectResponse, the Backend (only an aws Backend adds an
  * entry, lambda_signer). A ref that does not resolve is an error such as

@@ -80,6 +80,11 @@ typedef struct gwf_runtime_options {
      * business), not the whole data plane. gwf_runtime_validate still
      * checks everything. */
     int referenced_only;
+    /* Nonzero: the data plane runs each worker in a process of its own
+     * (nginx), so one thread per process records metrics, and a metric
+     * update is a plain load and store instead of an atomic
+     * read-modify-write. Zero (threads as workers): atomic. */
+    int one_worker_per_process;
 } gwf_runtime_options;
 
 gwf_runtime *gwf_runtime_new(const gwf_runtime_options *opts);
