@@ -271,6 +271,8 @@ cors_config_free(cors_config *cfg)
 {
     if (!cfg)
         return;
+    for (size_t i = 0; i < cfg->prepared_count; i++)
+        free(cfg->prepared[i].origin);
     free(cfg->origins);
     free(cfg->allow_methods);
     free(cfg->allow_headers);

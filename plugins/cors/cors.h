@@ -22,6 +22,9 @@
 #define CORS_MAX_METHODS 9
 #define CORS_MAX_HEADERS 64
 #define CORS_ORIGIN_MAX_LEN 253
+/* Exact origins whose preflight reply is prepared (the rest are built
+ * per request). */
+#define CORS_PREPARED_MAX 32
 #define CORS_HEADER_NAME_MAX_LEN 256
 #define CORS_DEFAULT_MAX_AGE 5
 
@@ -60,6 +63,16 @@ typedef struct cors_config {
     const char *preflight_vary; /* the preflight reply's Vary */
 
     gwf_outcome_counter outcomes; /* preflight, allowed, rejected */
+
+    /* The preflight reply of each exact allowed origin, prepared at
+     * config time (filter.c), keyed by the origin as a browser writes
+     * it ("https://www.foo.com": lower-case host, no default port). */
+    struct cors_prepared {
+        char *origin;
+        size_t len;
+        uint64_t reply;
+    } prepared[CORS_PREPARED_MAX];
+    size_t prepared_count;
 } cors_config;
 
 enum { CORS_PREFLIGHT = 0, CORS_ALLOWED = 1, CORS_REJECTED = 2 };

@@ -93,15 +93,16 @@ add(gwf_header *h, size_t *n, const char *name, gwf_view value)
     (*n)++;
 }
 
-/* [worker] Answer an allowed preflight. */
-static gwf_action
-preflight(gwf_stream *s, const cors_config *cfg, gwf_view origin,
-          gwf_view method)
+/* The preflight reply's headers for `origin` (echoed), with the
+ * request's method and Access-Control-Request-Headers (`s`) where the
+ * config echoes them (the wildcards); `s` NULL: neither is echoed. At
+ * most 8. */
+static size_t
+preflight_headers(gwf_stream *s, const cors_config *cfg, gwf_view origin,
+                  gwf_view method, gwf_header h[8])
 {
-    gwf_header h[8];
     gwf_view requested;
     size_t n = 0;
-    gwf_status st;
 
     add(h, &n, H_ALLOW_ORIGIN, origin);
     if (cfg->allow_credentials)
@@ -111,8 +112,8 @@ preflight(gwf_stream *s, const cors_config *cfg, gwf_view origin,
     else if (cfg->allow_methods)
         add(h, &n, H_ALLOW_METHODS, gwf_cstr(cfg->allow_methods));
     if (cfg->headers_wildcard) {
-        if (request_header(s, H_REQ_HEADERS, sizeof(H_REQ_HEADERS) - 1,
-                           &requested))
+        if (s && request_header(s, H_REQ_HEADERS, sizeof(H_REQ_HEADERS) - 1,
+                                &requested))
             add(h, &n, H_ALLOW_HEADERS, requested);
     } else if (cfg->allow_headers) {
         add(h, &n, H_ALLOW_HEADERS, gwf_cstr(cfg->allow_headers));
@@ -121,7 +122,33 @@ preflight(gwf_stream *s, const cors_config *cfg, gwf_view origin,
         add(h, &n, H_EXPOSE_HEADERS, gwf_cstr(cfg->expose_headers));
     add(h, &n, H_MAX_AGE, gwf_cstr(cfg->max_age));
     add(h, &n, H_VARY, gwf_cstr(cfg->preflight_vary));
+    return n;
+}
 
+/* [worker] Answer an allowed preflight. An origin written byte for byte
+ * as a prepared one gets that reply, the same every time (no header is
+ * checked or copied per request); any other spelling of an allowed
+ * origin is echoed as sent. */
+static gwf_action
+preflight(gwf_stream *s, const cors_config *cfg, gwf_view origin,
+          gwf_view method)
+{
+    gwf_header h[8];
+    size_t n;
+    gwf_status st;
+
+    for (size_t i = 0; i < cfg->prepared_count; i++) {
+        const struct cors_prepared *p = &cfg->prepared[i];
+        if (p->len == origin.len &&
+            memcmp(p->origin, origin.ptr, p->len) == 0) {
+            if (s->host->send_prepared_reply(s, p->reply) == GWF_OK) {
+                count(cfg, CORS_PREFLIGHT);
+                return GWF_PAUSE;
+            }
+            break; /* refused: build it below */
+        }
+    }
+    n = preflight_headers(s, cfg, origin, method, h);
     st = s->host->send_local_reply(s, 200, h, n, NULL, 0, "cors_preflight");
     if (st != GWF_OK) {
         /* Still ours: let the upstream answer rather than fail it. */
@@ -233,6 +260,57 @@ cors_response_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
 
 /* -- Config hooks ---------------------------------------------------------- */
 
+/* [main] Prepare the preflight reply of each exact allowed origin (not
+ * "*", not a wildcard host, not an IP literal) when the reply depends on
+ * the origin alone (neither methods nor headers are echoed), under the
+ * origin as a browser serializes it. A host without prepared replies,
+ * or one that refuses, leaves the rest to the per-request path. */
+static void
+prepare_preflights(cors_config *cfg)
+{
+    const gwf_host *host = cfg->instance->host;
+
+    if (!GWF_HAS_FIELD(host, gwf_host, send_prepared_reply) ||
+        !host->reply_prepare || !host->send_prepared_reply ||
+        cfg->methods_wildcard || cfg->headers_wildcard)
+        return;
+    for (size_t i = 0;
+         i < cfg->origin_count && cfg->prepared_count < CORS_PREPARED_MAX;
+         i++) {
+        const cors_origin *r = &cfg->origins[i];
+        struct cors_prepared *p = &cfg->prepared[cfg->prepared_count];
+        char text[CORS_ORIGIN_MAX_LEN + 32];
+        gwf_header h[8];
+        int len;
+
+        if (r->any || r->any_host || r->wildcard ||
+            memchr(r->host, ':', r->host_len) ||
+            memchr(r->host, '[', r->host_len))
+            continue;
+        if (r->port == (r->https ? 443 : 80))
+            len = snprintf(text, sizeof(text), "%s://%.*s",
+                           r->https ? "https" : "http", (int)r->host_len,
+                           r->host);
+        else
+            len = snprintf(text, sizeof(text), "%s://%.*s:%u",
+                           r->https ? "https" : "http", (int)r->host_len,
+                           r->host, (unsigned)r->port);
+        if (len <= 0 || (size_t)len >= sizeof(text))
+            continue;
+        size_t n = preflight_headers(NULL, cfg, (gwf_view){text, (size_t)len},
+                                     (gwf_view){NULL, 0}, h);
+        if (host->reply_prepare(cfg->instance, 200, h, n, NULL, 0,
+                                "cors_preflight", &p->reply) != GWF_OK)
+            continue;
+        p->origin = malloc((size_t)len);
+        if (!p->origin)
+            return;
+        memcpy(p->origin, text, (size_t)len);
+        p->len = (size_t)len;
+        cfg->prepared_count++;
+    }
+}
+
 static gwf_status
 cors_config_create(const gwf_config_init *init, void **config)
 {
@@ -249,6 +327,7 @@ cors_config_create(const gwf_config_init *init, void **config)
                                "preflights answered, requests from allowed "
                                "origins, requests from other origins.",
                                "outcome", outcomes, 3);
+    prepare_preflights(cfg);
     *config = cfg;
     return GWF_OK;
 }

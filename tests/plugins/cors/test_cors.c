@@ -169,6 +169,56 @@ test_preflight_from_exact_origin_is_answered_with_every_header(void **state)
     gwf_test_host_free(h);
 }
 
+/* An exact origin's preflight is prepared at config time under the
+ * origin as a browser writes it; an allowed origin spelled otherwise
+ * (upper case, the default port written out) is still answered, echoing
+ * the bytes it sent, never the prepared spelling. */
+static void
+test_preflight_from_another_spelling_of_an_exact_origin_echoes_it(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(CONF1);
+    static const char *const spellings[] = {"https://WWW.Foo.com",
+                                            "https://www.foo.com:443"};
+    for (size_t i = 0; i < 2; i++) {
+        gwf_test_result *res = preflight(h, spellings[i], "GET", NULL);
+        assert_answered_preflight(res);
+        assert_header(res, "access-control-allow-origin", spellings[i]);
+        assert_header(res, "access-control-allow-methods", "GET, OPTIONS");
+        assert_header(res, "vary", "Origin");
+        gwf_test_result_free(res);
+    }
+    /* and the browser's spelling again, after them: the prepared reply */
+    gwf_test_result *res = preflight(h, "https://www.foo.com", "GET", NULL);
+    assert_answered_preflight(res);
+    assert_header(res, "access-control-allow-origin", "https://www.foo.com");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* A non-default port is part of the prepared origin. */
+static void
+test_preflight_from_an_exact_origin_with_a_port_is_answered(void **state)
+{
+    (void)state;
+    gwf_test_host *h =
+        host_with("{allowOrigins: ['http://app.example:8080',"
+                  " 'http://app.example'], allowMethods: [GET]}");
+    gwf_test_result *res = preflight(h, "http://app.example:8080", "GET", NULL);
+    assert_answered_preflight(res);
+    assert_header(res, "access-control-allow-origin",
+                  "http://app.example:8080");
+    gwf_test_result_free(res);
+    res = preflight(h, "http://app.example", "GET", NULL);
+    assert_answered_preflight(res);
+    assert_header(res, "access-control-allow-origin", "http://app.example");
+    gwf_test_result_free(res);
+    res = preflight(h, "http://app.example:9090", "GET", NULL);
+    assert_header(res, "access-control-allow-origin", NULL);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 test_preflight_from_wildcard_origin_with_one_label_is_answered(void **state)
 {
@@ -784,6 +834,10 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             test_preflight_from_exact_origin_is_answered_with_every_header),
+        cmocka_unit_test(
+            test_preflight_from_another_spelling_of_an_exact_origin_echoes_it),
+        cmocka_unit_test(
+            test_preflight_from_an_exact_origin_with_a_port_is_answered),
         cmocka_unit_test(
             test_preflight_from_wildcard_origin_with_one_label_is_answered),
         cmocka_unit_test(test_wildcard_origin_covers_any_number_of_labels),
