@@ -14,9 +14,9 @@
  *   5. the same without sectionName (the whole Gateway).
  *
  * kgateway merges the policies that reach one route shallowly: each
- * top-level field (cors, csrf, jwtAuth, basicAuth, apiKeyAuth, extAuth,
- * rateLimit.local, rateLimit.global are the ones gwf runs as plugins:
- * gwf_policy_field) comes whole from the policy of highest priority
+ * top-level field (cors, apiKeyAuth, basicAuth, extAuth, jwtAuth, rbac,
+ * rateLimit.local, rateLimit.global, csrf are the ones gwf runs as
+ * plugins: gwf_policy_field) comes whole from the policy of highest priority
  * that sets it; the more specific attachment wins, and among policies of
  * one level the older (metadata.creationTimestamp) wins, then the first
  * by namespace/name. A parent may turn that around with the annotation

@@ -247,8 +247,8 @@ typedef struct gw_rule {
 /* -- kgateway policies --------------------------------------------------- */
 
 /* What kgateway's TrafficPolicies make of one (rule, listener): for each
- * field of the chain (gwf_policy_field: cors, csrf, jwtAuth, basicAuth,
- * apiKeyAuth, extAuth, rateLimit.local, rateLimit.global) the
+ * field of the chain (gwf_policy_field: cors, apiKeyAuth, basicAuth,
+ * extAuth, jwtAuth, rbac, rateLimit.local, rateLimit.global, csrf) the
  * TrafficPolicy it comes from after merging the policies attached at
  * every level (attach_policies.c), or NULL. Sets are shared: every entry
  * with the same merged result points at one set. */

@@ -6,9 +6,9 @@
  *
  *   GatewayExtension  one configured plugin instance (extAuth, rateLimit,
  *                     jwt, or a third-party plugin by name or path)
- *   TrafficPolicy     per-route plugins (cors, csrf, jwtAuth, basicAuth,
- *                     apiKeyAuth, extAuth, rateLimit.local /
- *                     rateLimit.global)
+ *   TrafficPolicy     per-route plugins (cors, apiKeyAuth, basicAuth,
+ *                     extAuth, jwtAuth, rbac, rateLimit.local /
+ *                     rateLimit.global, csrf: gwf_policy_field)
  *   DirectResponse    a fixed reply
  *   Backend           static hosts, or an AWS Lambda target
  *   Secret            (v1) data referenced by plugins
