@@ -293,18 +293,21 @@ h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
     const gwf_doc *doc = gwf_manifests_find(inst->rt->manifests, kind, full);
     if (!doc)
         return GWF_ERR_NOT_FOUND;
-    /* A peer in another namespace (a backendRef's Service or Backend)
-     * needs a ReferenceGrant there, as in kgateway: otherwise it is not
-     * found, the same answer as for a name that does not exist. */
-    bool service = strcmp(kind, "Service") == 0;
-    char group[254] = "";
+    /* A document in another namespace - a backendRef's Service or
+     * Backend, a passwordSecretRef's Secret, a ConfigMap - needs a
+     * ReferenceGrant there, as every cross-namespace reference does in
+     * the Gateway API and kgateway: otherwise it is not found, the same
+     * answer as for a name that does not exist. */
+    char group[254] = "", to_group[254] = "";
     const char *av = inst->doc->api_version, *slash = av ? strchr(av, '/') : 0;
     if (slash && (size_t)(slash - av) < sizeof group)
         memcpy(group, av, (size_t)(slash - av));
-    if ((service || strcmp(kind, "Backend") == 0) &&
-        !gwf_manifests_ref_granted(inst->rt->manifests, group, inst->doc->kind,
-                                   inst->doc->namespace_,
-                                   service ? "" : "gateway.kgateway.dev", kind,
+    av = doc->api_version;
+    slash = av ? strchr(av, '/') : 0;
+    if (slash && (size_t)(slash - av) < sizeof to_group)
+        memcpy(to_group, av, (size_t)(slash - av));
+    if (!gwf_manifests_ref_granted(inst->rt->manifests, group, inst->doc->kind,
+                                   inst->doc->namespace_, to_group, kind,
                                    doc->namespace_, doc->name))
         return GWF_ERR_NOT_FOUND;
     bool whole = strcmp(kind, "Secret") == 0 || strcmp(kind, "Service") == 0 ||

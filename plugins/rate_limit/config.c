@@ -144,28 +144,31 @@ split_host_port(gwf_cfg *c, const char *field, const char *text, char **host,
 
 /* "host:port", "[v6]:port": the port 1-65535, as for a Backend. */
 static void
-parse_address(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+parse_address(gwf_cfg *c, const char *path, const json_t *redis,
+              rl_redis_config *rc)
 {
+    char field[GWF_CFG_PATH_MAX];
     const char *text = NULL;
 
-    if (gwf_cfg_string(c, "redis", redis, "address", 0, &text) != GWF_OK ||
-        !text)
+    if (gwf_cfg_string(c, path, redis, "address", 0, &text) != GWF_OK || !text)
         return;
-    split_host_port(c, "redis.address", text, &cfg->redis.host,
-                    &cfg->redis.port);
+    split_host_port(c, gwf_cfg_member(field, path, "address"), text, &rc->host,
+                    &rc->port);
 }
 
 /* A static Backend: its first host and port (or the reference's port). */
 static void
-parse_backend_ref(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+parse_backend_ref(gwf_cfg *c, const char *path, const json_t *redis,
+                  rl_redis_config *rc)
 {
+    char field[GWF_CFG_PATH_MAX];
     gwf_cfg_backend backend;
 
-    if (gwf_cfg_backend_ref(c, "redis", redis, "backendRef", 0, 0, &backend) !=
+    if (gwf_cfg_backend_ref(c, path, redis, "backendRef", 0, 0, &backend) !=
         GWF_OK)
         return;
-    cfg->redis.host = copy(c, "redis.backendRef", backend.host);
-    cfg->redis.port = backend.port;
+    rc->host = copy(c, gwf_cfg_member(field, path, "backendRef"), backend.host);
+    rc->port = backend.port;
 }
 
 void
@@ -227,12 +230,12 @@ static gwf_status resolve_name(gwf_cfg *c, const char *field, const char *host,
                                char ***addrs, size_t *count, int *resolved);
 
 static gwf_status
-resolve_host(rl_config *cfg, gwf_cfg *c, const char *field)
+resolve_host(gwf_cfg *c, const char *field, rl_redis_config *rc)
 {
-    if (!cfg->redis.host)
+    if (!rc->host)
         return GWF_OK;
-    return resolve_name(c, field, cfg->redis.host, &cfg->redis.addrs,
-                        &cfg->redis.addr_count, &cfg->redis.resolved);
+    return resolve_name(c, field, rc->host, &rc->addrs, &rc->addr_count,
+                        &rc->resolved);
 }
 
 /* `host`'s numeric addresses into *addrs / *count (a literal is its own
@@ -288,78 +291,92 @@ literal:
 }
 
 static void
-parse_password(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+parse_password(gwf_cfg *c, const char *path, const json_t *redis,
+               rl_redis_config *rc)
 {
+    char field[GWF_CFG_PATH_MAX];
     const char *password = NULL;
 
     if (json_object_get(redis, "password") &&
         json_object_get(redis, "passwordSecretRef")) {
-        gwf_cfg_fail(c, "redis",
+        gwf_cfg_fail(c, path,
                      "expected one of password and passwordSecretRef, found "
                      "both");
         return;
     }
     if (json_object_get(redis, "passwordSecretRef")) {
-        gwf_cfg_secret_key_ref(c, "redis", redis, "passwordSecretRef", 0,
-                               "password", &cfg->redis.password,
-                               &cfg->redis.password_len);
+        gwf_cfg_secret_key_ref(c, path, redis, "passwordSecretRef", 0,
+                               "password", &rc->password, &rc->password_len);
         return;
     }
-    if (gwf_cfg_string(c, "redis", redis, "password", GWF_CFG_NONEMPTY,
+    if (gwf_cfg_string(c, path, redis, "password", GWF_CFG_NONEMPTY,
                        &password) != GWF_OK ||
         !password)
         return;
-    cfg->redis.password = copy(c, "redis.password", password);
-    cfg->redis.password_len = strlen(password);
+    rc->password = copy(c, gwf_cfg_member(field, path, "password"), password);
+    rc->password_len = strlen(password);
 }
 
-/* redis.tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify,
+/* <path>.tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify,
  * skipHostnameVerification} (envoyproxy/ratelimit's REDIS_TLS,
  * REDIS_TLS_CACERT, REDIS_TLS_CLIENT_CERT, REDIS_TLS_CLIENT_KEY,
  * REDIS_TLS_SKIP_HOSTNAME_VERIFICATION); `{}` is TLS with the system
  * CAs. The SSL_CTX is built now: a file that cannot be read is this
  * config's error, not a worker's. */
 static void
-parse_tls(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+parse_tls(gwf_cfg *c, const char *path, const json_t *redis,
+          rl_redis_config *rc)
 {
     static const char *const fields[] = {
         "caFile",     "certFile",           "keyFile",
         "serverName", "insecureSkipVerify", "skipHostnameVerification",
         NULL};
     const char *ca = NULL, *cert = NULL, *key = NULL, *name = NULL;
-    const char *field = "redis.tls";
+    char tls_path[GWF_CFG_PATH_MAX], field_buf[GWF_CFG_PATH_MAX];
+    const char *field = tls_path;
     int insecure = 0, skip_name = 0;
     const json_t *tls = NULL;
     char err[512];
 
-    if (gwf_cfg_object(c, "redis", redis, "tls", 0, &tls) != GWF_OK || !tls)
+    if (gwf_cfg_object(c, path, redis, "tls", 0, &tls) != GWF_OK || !tls)
         return;
-    if (gwf_cfg_known(c, "redis.tls", tls, fields) != GWF_OK)
+    gwf_cfg_member(tls_path, path, "tls");
+    if (gwf_cfg_known(c, tls_path, tls, fields) != GWF_OK)
         return;
-    if (gwf_cfg_string(c, "redis.tls", tls, "caFile", GWF_CFG_NONEMPTY, &ca) !=
+    if (gwf_cfg_string(c, tls_path, tls, "caFile", GWF_CFG_NONEMPTY, &ca) !=
             GWF_OK ||
-        gwf_cfg_string(c, "redis.tls", tls, "certFile", GWF_CFG_NONEMPTY,
-                       &cert) != GWF_OK ||
-        gwf_cfg_string(c, "redis.tls", tls, "keyFile", GWF_CFG_NONEMPTY,
-                       &key) != GWF_OK ||
-        gwf_cfg_string(c, "redis.tls", tls, "serverName", GWF_CFG_NONEMPTY,
+        gwf_cfg_string(c, tls_path, tls, "certFile", GWF_CFG_NONEMPTY, &cert) !=
+            GWF_OK ||
+        gwf_cfg_string(c, tls_path, tls, "keyFile", GWF_CFG_NONEMPTY, &key) !=
+            GWF_OK ||
+        gwf_cfg_string(c, tls_path, tls, "serverName", GWF_CFG_NONEMPTY,
                        &name) != GWF_OK ||
-        gwf_cfg_bool(c, "redis.tls", tls, "insecureSkipVerify", 0, &insecure) !=
+        gwf_cfg_bool(c, tls_path, tls, "insecureSkipVerify", 0, &insecure) !=
             GWF_OK ||
-        gwf_cfg_bool(c, "redis.tls", tls, "skipHostnameVerification", 0,
+        gwf_cfg_bool(c, tls_path, tls, "skipHostnameVerification", 0,
                      &skip_name) != GWF_OK)
         return;
     if (!cert != !key) {
-        gwf_cfg_fail(c, cert ? "redis.tls.keyFile" : "redis.tls.certFile",
-                     "is required with redis.tls.%s: a client certificate "
-                     "goes with its key",
-                     cert ? "certFile" : "keyFile");
+        gwf_cfg_fail(
+            c,
+            gwf_cfg_member(field_buf, tls_path, cert ? "keyFile" : "certFile"),
+            "is required with %s.%s: a client certificate goes "
+            "with its key",
+            tls_path, cert ? "certFile" : "keyFile");
         return;
     }
 #ifndef RL_NO_RESOLVE
-    cfg->redis.tls_ctx =
+    /* rl_tls_ctx_new names the field at fault as the top block's
+     * ("redis.tls" or "redis.tls.caFile"): the same member of this
+     * block instead. */
+    rc->tls_ctx =
         rl_tls_ctx_new(ca, cert, key, insecure, &field, err, sizeof(err));
-    if (!cfg->redis.tls_ctx) {
+    if (!rc->tls_ctx) {
+        const char *member = strrchr(field, '.');
+        if (member && strcmp(member, ".tls") != 0)
+            field = gwf_cfg_member(field_buf, tls_path, member + 1);
+        else
+            field = tls_path;
         gwf_cfg_fail(c, field, "%s", err);
         return;
     }
@@ -369,25 +386,28 @@ parse_tls(rl_config *cfg, gwf_cfg *c, const json_t *redis)
     (void)err;
 #endif
     if (name)
-        cfg->redis.tls_server_name = copy(c, "redis.tls.serverName", name);
-    cfg->redis.tls_verify_name = !insecure && !skip_name;
+        rc->tls_server_name =
+            copy(c, gwf_cfg_member(field_buf, tls_path, "serverName"), name);
+    rc->tls_verify_name = !insecure && !skip_name;
 }
 
-/* redis.addresses: the sentinels (or the seed nodes), each resolved now
- * as redis.address is (Cluster: checked only). */
+/* <path>.addresses: the sentinels (or the cluster's seed nodes), each
+ * resolved now as an address is. */
 static void
-parse_addresses(rl_config *cfg, gwf_cfg *c, const json_t *redis, int keep)
+parse_addresses(gwf_cfg *c, const char *path, const json_t *redis,
+                rl_redis_config *rc)
 {
+    char list_field[GWF_CFG_PATH_MAX];
     const char **addrs = NULL;
     size_t count = 0;
 
-    if (gwf_cfg_string_list(c, "redis", redis, "addresses",
+    if (gwf_cfg_string_list(c, path, redis, "addresses",
                             GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
                             GWF_CFG_NONEMPTY, 64, &addrs, &count) != GWF_OK)
         return;
-    if (keep &&
-        !(cfg->redis.sentinels = calloc(count, sizeof(rl_redis_node)))) {
-        gwf_cfg_no_memory(c, "redis.addresses");
+    gwf_cfg_member(list_field, path, "addresses");
+    if (!(rc->sentinels = calloc(count, sizeof(rl_redis_node)))) {
+        gwf_cfg_no_memory(c, list_field);
         free(addrs);
         return;
     }
@@ -396,120 +416,172 @@ parse_addresses(rl_config *cfg, gwf_cfg *c, const json_t *redis, int keep)
         rl_redis_node node = {0};
         int resolved = 0;
 
-        gwf_cfg_item(field, "redis.addresses", i);
+        gwf_cfg_item(field, list_field, i);
         if (split_host_port(c, field, addrs[i], &node.host, &node.port) != 0)
             continue;
-        if (!keep) {
-            free(node.host);
-            continue;
-        }
-        cfg->redis.sentinels[cfg->redis.sentinel_count++] = node;
-        resolve_name(c, field, node.host, &cfg->redis.sentinels[i].addrs,
-                     &cfg->redis.sentinels[i].addr_count, &resolved);
+        rc->sentinels[rc->sentinel_count] = node;
+        resolve_name(c, field, node.host,
+                     &rc->sentinels[rc->sentinel_count].addrs,
+                     &rc->sentinels[rc->sentinel_count].addr_count, &resolved);
+        rc->sentinel_count++;
     }
     free(addrs);
 }
 
-/* redis.type: Single (address or backendRef), Sentinel (`addresses`: the
- * sentinels, and `masterName`), or Cluster (`addresses`: the seed
- * nodes), which is checked and then refused, as gwf cannot honour it
- * yet (fail closed). The type, or -1. */
+/* <path>.type: Single (address or backendRef), Sentinel (`addresses`:
+ * the sentinels, and `masterName`), or Cluster (`addresses`: the seed
+ * nodes the slot map is first asked of). The type, or -1. */
 static int
-parse_redis_type(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+parse_redis_type(gwf_cfg *c, const char *path, const json_t *redis,
+                 rl_redis_config *rc)
 {
     static const char *const types[] = {"Single", "Sentinel", "Cluster", NULL};
+    char field[GWF_CFG_PATH_MAX];
     int type = 0;
 
-    if (gwf_cfg_enum(c, "redis", redis, "type", 0, types, &type) != GWF_OK)
+    if (gwf_cfg_enum(c, path, redis, "type", 0, types, &type) != GWF_OK)
         return -1;
-    cfg->redis.type = type;
+    rc->type = type;
     if (type == RL_REDIS_SINGLE) {
         if (json_object_get(redis, "addresses"))
-            gwf_cfg_fail(c, "redis.addresses",
+            gwf_cfg_fail(c, gwf_cfg_member(field, path, "addresses"),
                          "applies to type Sentinel or Cluster only: a "
                          "Single Redis takes address");
         if (json_object_get(redis, "masterName"))
-            gwf_cfg_fail(c, "redis.masterName",
+            gwf_cfg_fail(c, gwf_cfg_member(field, path, "masterName"),
                          "applies to type Sentinel only");
         return type;
     }
     if (json_object_get(redis, "address") ||
         json_object_get(redis, "backendRef"))
         gwf_cfg_fail(c,
-                     json_object_get(redis, "address") ? "redis.address"
-                                                       : "redis.backendRef",
+                     gwf_cfg_member(field, path,
+                                    json_object_get(redis, "address")
+                                        ? "address"
+                                        : "backendRef"),
                      "applies to type Single only: type %s takes addresses",
                      types[type]);
-    parse_addresses(cfg, c, redis, type == RL_REDIS_SENTINEL);
+    parse_addresses(c, path, redis, rc);
     if (type == RL_REDIS_SENTINEL) {
         const char *name = NULL;
-        if (gwf_cfg_string(c, "redis", redis, "masterName",
+        if (gwf_cfg_string(c, path, redis, "masterName",
                            GWF_CFG_REQUIRED | GWF_CFG_NONEMPTY,
                            &name) == GWF_OK &&
             name)
-            cfg->redis.master_name = copy(c, "redis.masterName", name);
+            rc->master_name =
+                copy(c, gwf_cfg_member(field, path, "masterName"), name);
         return type;
     }
     if (json_object_get(redis, "masterName"))
-        gwf_cfg_fail(c, "redis.masterName", "applies to type Sentinel only");
-    gwf_cfg_fail(c, "redis.type",
-                 "Cluster is not supported yet (Single and Sentinel are): "
-                 "refusing rather than counting somewhere else");
+        gwf_cfg_fail(c, gwf_cfg_member(field, path, "masterName"),
+                     "applies to type Sentinel only");
+    /* Redis Cluster has database 0 only (SELECT is refused there). */
+    if (json_object_get(redis, "db"))
+        gwf_cfg_fail(c, gwf_cfg_member(field, path, "db"),
+                     "a Redis Cluster has database 0 only: remove db");
     return type;
+}
+
+/* Where the Redis of the block at `path` is: address or backendRef (a
+ * Single Redis), or what its type takes. */
+static void
+parse_redis_where(gwf_cfg *c, const char *path, const json_t *redis,
+                  rl_redis_config *rc)
+{
+    char field[GWF_CFG_PATH_MAX];
+
+    if (parse_redis_type(c, path, redis, rc) != RL_REDIS_SINGLE)
+        return;
+    if (json_object_get(redis, "address") &&
+        json_object_get(redis, "backendRef")) {
+        gwf_cfg_fail(c, path,
+                     "expected one of address and backendRef, found both");
+    } else if (json_object_get(redis, "address")) {
+        parse_address(c, path, redis, rc);
+        resolve_host(c, gwf_cfg_member(field, path, "address"), rc);
+    } else if (json_object_get(redis, "backendRef")) {
+        parse_backend_ref(c, path, redis, rc);
+        resolve_host(c, gwf_cfg_member(field, path, "backendRef"), rc);
+    } else {
+        gwf_cfg_fail(c, gwf_cfg_member(field, path, "address"),
+                     "is required (or %s.backendRef): expected "
+                     "\"host:port\"",
+                     path);
+    }
+}
+
+/* One Redis block, `redis` or `redis.perSecond` (`path`), into `rc`:
+ * both take the same fields with the same rules, so one code reads
+ * them. keyPrefix and perSecond are the top block's (parse_redis). */
+static void
+parse_redis_block(gwf_cfg *c, const char *path, const json_t *redis,
+                  rl_redis_config *rc)
+{
+    static const char *const fields[] = {
+        "address",   "backendRef",        "db",        "username",
+        "password",  "passwordSecretRef", "keyPrefix", "type",
+        "addresses", "masterName",        "tls",       "perSecond",
+        NULL};
+    char field[GWF_CFG_PATH_MAX];
+    const char *text = NULL;
+
+    gwf_cfg_known(c, path, redis, fields);
+    parse_tls(c, path, redis, rc);
+    parse_redis_where(c, path, redis, rc);
+    gwf_cfg_int(c, path, redis, "db", 0, 0, 65535, &rc->db);
+    if (gwf_cfg_string(c, path, redis, "username", GWF_CFG_NONEMPTY, &text) ==
+            GWF_OK &&
+        text)
+        rc->username = copy(c, gwf_cfg_member(field, path, "username"), text);
+    parse_password(c, path, redis, rc);
+    if (json_object_get(redis, "username") &&
+        !json_object_get(redis, "password") &&
+        !json_object_get(redis, "passwordSecretRef"))
+        gwf_cfg_fail(c, gwf_cfg_member(field, path, "username"),
+                     "needs password or passwordSecretRef");
+}
+
+/* redis.perSecond: envoyproxy/ratelimit's REDIS_PERSECOND_* - a second
+ * Redis for the limits whose unit is second, which are hot and live one
+ * second, away from the long-lived others. Keys are built the same way
+ * for both (ratelimit's one CACHE_KEY_PREFIX): keyPrefix is the top
+ * block's only, and there is one per-second Redis, not a chain. */
+static void
+parse_per_second(rl_config *cfg, gwf_cfg *c, const json_t *redis)
+{
+    static const char path[] = "redis.perSecond";
+    const json_t *ps = NULL;
+
+    if (gwf_cfg_object(c, "redis", redis, "perSecond", 0, &ps) != GWF_OK || !ps)
+        return;
+    if (json_object_get(ps, "keyPrefix"))
+        gwf_cfg_fail(c, "redis.perSecond.keyPrefix",
+                     "applies to redis only: both Redis count with the same "
+                     "keys, redis.keyPrefix's");
+    if (json_object_get(ps, "perSecond"))
+        gwf_cfg_fail(c, "redis.perSecond.perSecond",
+                     "is not allowed: there is one per-second Redis");
+    cfg->redis_per_second = calloc(1, sizeof(*cfg->redis_per_second));
+    if (!cfg->redis_per_second) {
+        gwf_cfg_no_memory(c, path);
+        return;
+    }
+    parse_redis_block(c, path, ps, cfg->redis_per_second);
 }
 
 static void
 parse_redis(rl_config *cfg, gwf_cfg *c, const json_t *spec)
 {
-    static const char *const fields[] = {
-        "address",   "backendRef",        "db",        "username",
-        "password",  "passwordSecretRef", "keyPrefix", "type",
-        "addresses", "masterName",        "tls",       NULL};
     const json_t *redis = NULL;
-    const char *text = NULL;
+    const char *text = "";
 
     if (gwf_cfg_object(c, "", spec, "redis", GWF_CFG_REQUIRED, &redis) !=
         GWF_OK)
         return;
-    gwf_cfg_known(c, "redis", redis, fields);
-    parse_tls(cfg, c, redis);
-    switch (parse_redis_type(cfg, c, redis)) {
-    case RL_REDIS_SINGLE:
-        break;
-    case RL_REDIS_SENTINEL:
-        goto common;
-    default:
-        return;
-    }
-    if (json_object_get(redis, "address") &&
-        json_object_get(redis, "backendRef")) {
-        gwf_cfg_fail(c, "redis",
-                     "expected one of address and backendRef, found both");
-    } else if (json_object_get(redis, "address")) {
-        parse_address(cfg, c, redis);
-        resolve_host(cfg, c, "redis.address");
-    } else if (json_object_get(redis, "backendRef")) {
-        parse_backend_ref(cfg, c, redis);
-        resolve_host(cfg, c, "redis.backendRef");
-    } else {
-        gwf_cfg_fail(c, "redis.address",
-                     "is required (or redis.backendRef): expected "
-                     "\"host:port\"");
-    }
-common:
-    gwf_cfg_int(c, "redis", redis, "db", 0, 0, 65535, &cfg->redis.db);
-    if (gwf_cfg_string(c, "redis", redis, "username", GWF_CFG_NONEMPTY,
-                       &text) == GWF_OK)
-        cfg->redis.username = copy(c, "redis.username", text);
-    parse_password(cfg, c, redis);
-    if (json_object_get(redis, "username") &&
-        !json_object_get(redis, "password") &&
-        !json_object_get(redis, "passwordSecretRef"))
-        gwf_cfg_fail(c, "redis.username",
-                     "needs password or passwordSecretRef");
-    text = "";
+    parse_redis_block(c, "redis", redis, &cfg->redis);
     gwf_cfg_string(c, "redis", redis, "keyPrefix", 0, &text);
-    cfg->redis.key_prefix = copy(c, "redis.keyPrefix", text);
+    cfg->redis.key_prefix = copy(c, "redis.keyPrefix", text ? text : "");
+    parse_per_second(cfg, c, redis);
 }
 
 /* ------------------------------------------------------------------------
@@ -872,6 +944,27 @@ rl_config_parse(rl_config *cfg, gwf_cfg *c, const json_t *spec)
     return gwf_cfg_status(c);
 }
 
+/* What a Redis block holds (not `rc` itself); the password is wiped. */
+static void
+redis_config_free(rl_redis_config *rc)
+{
+    free(rc->host);
+    rl_addresses_free(rc->addrs, rc->addr_count);
+    for (size_t i = 0; i < rc->sentinel_count; i++) {
+        free(rc->sentinels[i].host);
+        rl_addresses_free(rc->sentinels[i].addrs, rc->sentinels[i].addr_count);
+    }
+    free(rc->sentinels);
+    free(rc->master_name);
+    free(rc->username);
+    gwf_secret_free(rc->password, rc->password_len);
+    free(rc->key_prefix);
+#ifndef RL_NO_RESOLVE
+    rl_tls_ctx_free(rc->tls_ctx);
+#endif
+    free(rc->tls_server_name);
+}
+
 void
 rl_config_free(rl_config *cfg)
 {
@@ -882,22 +975,11 @@ rl_config_free(rl_config *cfg)
     free(cfg->rls.ca_file);
     free(cfg->rls.server_name);
     gwf_grpc_peer_free(cfg->rls.peer);
-    free(cfg->redis.host);
-    rl_addresses_free(cfg->redis.addrs, cfg->redis.addr_count);
-    for (size_t i = 0; i < cfg->redis.sentinel_count; i++) {
-        free(cfg->redis.sentinels[i].host);
-        rl_addresses_free(cfg->redis.sentinels[i].addrs,
-                          cfg->redis.sentinels[i].addr_count);
+    redis_config_free(&cfg->redis);
+    if (cfg->redis_per_second) {
+        redis_config_free(cfg->redis_per_second);
+        free(cfg->redis_per_second);
     }
-    free(cfg->redis.sentinels);
-    free(cfg->redis.master_name);
-    free(cfg->redis.username);
-    gwf_secret_free(cfg->redis.password, cfg->redis.password_len);
-    free(cfg->redis.key_prefix);
-#ifndef RL_NO_RESOLVE
-    rl_tls_ctx_free(cfg->redis.tls_ctx);
-#endif
-    free(cfg->redis.tls_server_name);
     rl_node_free(&cfg->root);
 }
 

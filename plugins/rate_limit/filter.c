@@ -11,7 +11,10 @@
  *   3. keys this worker already saw over the limit in this window are
  *      answered from the over-limit cache; the others go to Redis as
  *      INCRBY + EXPIRE, all in one pipeline on the worker's connection,
- *      and the stream pauses under a timer (`timeout`);
+ *      and the stream pauses under a timer (`timeout`); with
+ *      redis.perSecond, the limits whose unit is second go to a second
+ *      connection, to that Redis (envoyproxy/ratelimit's
+ *      REDIS_PERSECOND), and a verdict may wait on both;
  *   4. when every reply is in (or the timer fires, or Redis fails) the
  *      verdict is made: 429 if a descriptor not in shadow mode is over its
  *      limit, the failure mode if Redis failed, else the request goes on.
@@ -57,6 +60,9 @@ enum { SLOT_PENDING, SLOT_OK, SLOT_ERROR, SLOT_CACHED_OVER };
 typedef struct rl_worker {
     rl_rls *rls; /* RLS mode */
     rl_redis *redis;
+    /* redis.perSecond's client: the limits whose unit is second count
+     * there (slot_redis); NULL when there is no per-second Redis. */
+    rl_redis *redis_per_second;
     rl_cache *cache;
     /* The keys of the decision being made, one after the other: reused
      * by every request, so a key costs no allocation once the buffer has
@@ -300,10 +306,14 @@ rl_worker_start(void *config, const gwf_worker_init *init, void **out)
         *out = w;
         return GWF_OK;
     }
-    w->redis = rl_redis_new(cfg);
+    w->redis = rl_redis_new(cfg, &cfg->redis);
+    if (cfg->redis_per_second)
+        w->redis_per_second = rl_redis_new(cfg, cfg->redis_per_second);
     w->cache = rl_cache_new();
-    if (!w->redis || !w->cache) {
+    if (!w->redis || !w->cache ||
+        (cfg->redis_per_second && !w->redis_per_second)) {
         rl_redis_free(w->redis);
+        rl_redis_free(w->redis_per_second);
         rl_cache_free(w->cache);
         free(w);
         return GWF_ERR_NO_MEMORY;
@@ -323,6 +333,7 @@ rl_worker_stop(void *config, void *worker)
     w->stopping = 1;
     rl_rls_free(w->rls);
     rl_redis_free(w->redis);
+    rl_redis_free(w->redis_per_second);
     rl_cache_free(w->cache);
     gwf_strbuf_free(&w->keys);
     free(w);
@@ -646,18 +657,45 @@ on_redis_reply(void *arg, int ok, const long long *values, size_t count,
     slot_settled(d);
 }
 
+/* The client a slot's command goes to: envoyproxy/ratelimit sends the
+ * limits whose unit is SECOND to the per-second Redis when there is one,
+ * every other limit to the main one. */
+static rl_redis *
+slot_redis(const rl_worker *w, const rl_slot *slot)
+{
+    if (w->redis_per_second && slot->limit->unit_seconds == 1)
+        return w->redis_per_second;
+    return w->redis;
+}
+
 static void
 on_timeout(void *arg)
 {
     rl_decision *d = arg;
+    int silent = 0, silent_per_second = 0;
 
     d->timer_id = 0;
     if (d->done || !d->st)
         return;
+    /* Only a Redis that still owes a reply timed out: the other one, if
+     * it answered, is not counted against. */
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->slots[i].state != SLOT_PENDING)
+            continue;
+        if (slot_redis(d->w, &d->slots[i]) == d->w->redis)
+            silent = 1;
+        else
+            silent_per_second = 1;
+    }
     gwf_stream_logf(d->st->s, GWF_LOG_WARN,
-                    "rate_limit: Redis did not answer within the timeout");
+                    "rate_limit: Redis%s did not answer within the timeout",
+                    silent_per_second ? (silent ? " (both)" : " (perSecond)")
+                                      : "");
     decision_finish(d, 1);
-    rl_redis_note_timeout(d->w->redis);
+    if (silent)
+        rl_redis_note_timeout(d->w->redis);
+    if (silent_per_second)
+        rl_redis_note_timeout(d->w->redis_per_second);
 }
 
 /* The value of one entry for this request, or 0 if it has none. */
@@ -869,13 +907,13 @@ global_request_headers(rl_stream *st)
             continue;
         if (st->cfg->algorithm == RL_ALGO_ROLLING)
             sent_st = rl_redis_rolling(
-                w->redis, slot->key, slot->key_len, d->now_ms,
+                slot_redis(w, slot), slot->key, slot->key_len, d->now_ms,
                 slot->limit->unit_seconds * 1000,
                 slot->limit->requests_per_unit, 1, on_redis_reply, slot);
         else
-            sent_st = rl_redis_incr_expire(w->redis, slot->key, slot->key_len,
-                                           1, slot->limit->unit_seconds,
-                                           on_redis_reply, slot);
+            sent_st = rl_redis_incr_expire(
+                slot_redis(w, slot), slot->key, slot->key_len, 1,
+                slot->limit->unit_seconds, on_redis_reply, slot);
         if (sent_st != GWF_OK) {
             slot->state = SLOT_ERROR;
             continue;

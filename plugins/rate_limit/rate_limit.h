@@ -114,9 +114,11 @@ typedef struct rl_redis_node {
 } rl_redis_node;
 
 typedef struct rl_redis_config {
-    int type;          /* RL_REDIS_*: Single or Sentinel (Cluster refused) */
+    int type;          /* RL_REDIS_* */
     char *master_name; /* Sentinel: masterName */
-    rl_redis_node *sentinels; /* Sentinel: addresses, in order */
+    /* redis.addresses, in order: the sentinels (Sentinel) or the seed
+     * nodes the slot map is first asked of (Cluster). */
+    rl_redis_node *sentinels;
     size_t sentinel_count;
     char *host; /* Single: as configured, a name or a literal address */
     int port;
@@ -207,6 +209,10 @@ typedef struct rl_config {
     int over_limit_cache;
     double near_limit_ratio;
     rl_redis_config redis;
+    /* redis.perSecond (envoyproxy/ratelimit's REDIS_PERSECOND_*): where
+     * the limits whose unit is second count; NULL: in `redis` with the
+     * others. Its key_prefix is NULL: keys take redis.key_prefix. */
+    rl_redis_config *redis_per_second;
     rl_node root;
     rl_metrics metrics;
     /* The rolling script's SHA-1 in hex (EVALSHA), computed when the
@@ -334,7 +340,8 @@ typedef struct rl_redis rl_redis;
 typedef void (*rl_redis_cb)(void *arg, int ok, const long long *values,
                             size_t count, const char *err);
 
-rl_redis *rl_redis_new(const rl_config *cfg);
+/* A client of `rc` (cfg->redis, or its perSecond Redis). */
+rl_redis *rl_redis_new(const rl_config *cfg, const rl_redis_config *rc);
 void rl_redis_free(rl_redis *r);
 /* Queue INCRBY key hits and EXPIRE key seconds (held while the connection
  * is being made: every address of the host is tried in turn, and AUTH and

@@ -45,8 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis_cluster.h"
 #include "redis_conn.h"
 #include "redis_sentinel.h"
+#include "redis_slots.h"
 #include "redis_tree.h"
 
 #define RL_BACKOFF_MIN_NS (50 * INT64_C(1000000))
@@ -57,6 +59,7 @@ typedef struct rl_cmd rl_cmd;
 
 struct rl_redis {
     const rl_config *cfg;
+    const rl_redis_config *rc; /* cfg->redis, or its perSecond Redis */
     gwf_instance *inst;
     rl_conn *conn; /* NULL when there is no connection */
     rl_conn_params params;
@@ -87,6 +90,9 @@ struct rl_redis {
     rl_conn_req role_req;
     rl_tree *role_tree;
     redisReplyObjectFunctions tree_fns;
+    /* Cluster (NULL otherwise): the slot map and a connection per node;
+     * commands wait in `held` until the first map is in. */
+    rl_cluster *cluster;
 };
 
 enum { CMD_INCR_EXPIRE, CMD_SCRIPT };
@@ -105,7 +111,15 @@ struct rl_cmd {
     int64_t sent_ns;
     int kind;
     int retried; /* CMD_SCRIPT: sent again as EVAL after NOSCRIPT */
-    char *key;   /* key_inline, or malloc'd when longer */
+    /* Cluster: the node it was sent to (-1: routed by its key), the
+     * redirections followed, and ASK's one-off ASKING in front of each
+     * command. `seen` counts its replies; the one at `answer_at` (after
+     * ASKING's) is the answer. */
+    int node;
+    unsigned redirects;
+    int asking;
+    unsigned seen, answer_at;
+    char *key; /* key_inline, or malloc'd when longer */
     size_t key_len;
     /* INCR_EXPIRE: hits, expire seconds. SCRIPT: now (ms, >= 0 as sent:
      * see rl_redis_rolling), period, limit, hits. */
@@ -148,12 +162,12 @@ resolve_start(rl_redis *r)
 {
     struct gaicb *list[1] = {&r->gai};
 
-    if (!r->cfg->redis.resolved || r->resolving || r->freeing)
+    if (!r->rc->resolved || r->resolving || r->freeing)
         return;
     memset(&r->gai, 0, sizeof(r->gai));
     memset(&r->gai_hints, 0, sizeof(r->gai_hints));
     r->gai_hints.ai_socktype = SOCK_STREAM;
-    r->gai.ar_name = r->cfg->redis.host;
+    r->gai.ar_name = r->rc->host;
     r->gai.ar_request = &r->gai_hints;
     if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) == 0)
         r->resolving = 1;
@@ -174,7 +188,7 @@ resolve_collect(rl_redis *r)
         gwf_logf(r->inst, GWF_LOG_WARN,
                  "rate_limit: cannot resolve Redis %s again (%s); keeping "
                  "its addresses",
-                 r->cfg->redis.host, gai_strerror(rc));
+                 r->rc->host, gai_strerror(rc));
         return;
     }
     if (rl_addresses_from(r->gai.ar_result, &addrs, &count) == GWF_OK) {
@@ -185,8 +199,7 @@ resolve_collect(rl_redis *r)
             gwf_logf(r->inst, GWF_LOG_INFO,
                      "rate_limit: Redis %s resolved again: %zu address%s, "
                      "first %s",
-                     r->cfg->redis.host, count, count == 1 ? "" : "es",
-                     addrs[0]);
+                     r->rc->host, count, count == 1 ? "" : "es", addrs[0]);
         } else {
             rl_addresses_free(addrs, count);
         }
@@ -222,16 +235,21 @@ connection_lost(rl_redis *r, const char *addr, const char *why)
     if (r->freeing)
         return;
     r->next_connect_ns = mono_now(r) + r->backoff_ns;
-    if (r->sentinel)
+    if (r->cluster)
+        gwf_logf(r->inst, GWF_LOG_WARN,
+                 "rate_limit: Redis Cluster: no slot map (%s); next attempt "
+                 "in %lld ms",
+                 why, (long long)(r->backoff_ns / 1000000));
+    else if (r->sentinel)
         gwf_logf(r->inst, GWF_LOG_WARN,
                  "rate_limit: Redis primary %s (%s:%d): %s; next attempt "
                  "in %lld ms",
-                 r->cfg->redis.master_name, addr, r->params.port, why,
+                 r->rc->master_name, addr, r->params.port, why,
                  (long long)(r->backoff_ns / 1000000));
     else
         gwf_logf(r->inst, GWF_LOG_WARN,
                  "rate_limit: Redis %s:%d (%s): %s; next attempt in %lld ms",
-                 r->cfg->redis.host, r->cfg->redis.port, addr, why,
+                 r->rc->host, r->rc->port, addr, why,
                  (long long)(r->backoff_ns / 1000000));
     r->backoff_ns *= 2;
     if (r->backoff_ns > RL_BACKOFF_MAX_NS)
@@ -347,7 +365,7 @@ on_role_reply(rl_conn_req *req, const void *reply, const char *why)
     gwf_logf(r->inst, GWF_LOG_WARN,
              "rate_limit: Redis %s:%d, named primary of %s by a sentinel, "
              "is not the primary (ROLE %s): not used",
-             r->primary_ip, r->params.port, r->cfg->redis.master_name, role);
+             r->primary_ip, r->params.port, r->rc->master_name, role);
     r->conn = NULL;
     connection_lost(r, r->primary_ip, "not the primary");
     rl_conn_free(c, NULL);
@@ -422,6 +440,44 @@ static const rl_sentinel_ops sentinel_ops = {
     .on_switch = on_switch,
 };
 
+/* -- Cluster ----------------------------------------------------------------
+ *
+ * The client's side of redis_cluster.c: until the first slot map is in,
+ * commands wait in `held` (as for Sentinel); then each goes to the node
+ * serving its key's slot, and MOVED / ASK send it on (cmd_redirect). A
+ * refresh that finds no map at first fails what was held and starts the
+ * backoff: while it lasts, requests fail at once. */
+
+static void
+on_cluster_map(void *owner)
+{
+    rl_redis *r = owner;
+
+    r->backoff_ns = RL_BACKOFF_MIN_NS;
+    flush_held(r);
+}
+
+static void
+on_cluster_no_map(void *owner, const char *why)
+{
+    rl_redis *r = owner;
+
+    if (rl_cluster_has_map(r->cluster)) {
+        gwf_logf(r->inst, GWF_LOG_WARN,
+                 "rate_limit: Redis Cluster: cannot refresh the slot map "
+                 "(%s); keeping the one in use",
+                 why);
+        return;
+    }
+    connection_lost(r, "-", why);
+    fail_held(r, why);
+}
+
+static const rl_cluster_ops cluster_ops = {
+    .on_map = on_cluster_map,
+    .on_no_map = on_cluster_no_map,
+};
+
 /* A connection, made or being made: 0, or -1 (in backoff, or no address
  * accepted at once) and the caller fails now. */
 static int
@@ -429,6 +485,17 @@ ensure_connection(rl_redis *r)
 {
     const char *why = NULL;
 
+    if (r->cluster) {
+        if (rl_cluster_has_map(r->cluster) || rl_cluster_refreshing(r->cluster))
+            return 0;
+        if (mono_now(r) < r->next_connect_ns)
+            return -1;
+        rl_cluster_refresh(r->cluster, 0, NULL);
+        return rl_cluster_has_map(r->cluster) ||
+                       rl_cluster_refreshing(r->cluster)
+                   ? 0
+                   : -1;
+    }
     if (r->conn || (r->sentinel && rl_sentinel_asking(r->sentinel)))
         return 0;
     if (mono_now(r) < r->next_connect_ns)
@@ -450,14 +517,14 @@ ensure_connection(rl_redis *r)
 }
 
 rl_redis *
-rl_redis_new(const rl_config *cfg)
+rl_redis_new(const rl_config *cfg, const rl_redis_config *rc)
 {
     rl_redis *r = calloc(1, sizeof(*r));
-    const rl_redis_config *rc = &cfg->redis;
 
     if (!r)
         return NULL;
     r->cfg = cfg;
+    r->rc = rc;
     r->inst = cfg->instance;
     r->addrs = rc->addrs;
     r->addr_count = rc->addr_count;
@@ -476,11 +543,16 @@ rl_redis_new(const rl_config *cfg)
     if (rc->type == RL_REDIS_SENTINEL) {
         r->tree_fns = rl_tree_functions;
         r->role_tree = rl_tree_new(256, 8192);
-        r->sentinel = rl_sentinel_new(cfg, &sentinel_ops, r);
+        r->sentinel = rl_sentinel_new(cfg, rc, &sentinel_ops, r);
         if (!r->role_tree || !r->sentinel) {
             rl_redis_free(r);
             return NULL;
         }
+    }
+    if (rc->type == RL_REDIS_CLUSTER &&
+        !(r->cluster = rl_cluster_new(cfg, rc, &r->params, &cluster_ops, r))) {
+        rl_redis_free(r);
+        return NULL;
     }
     return r;
 }
@@ -494,6 +566,7 @@ rl_redis_free(rl_redis *r)
         return;
     r->freeing = 1;
     rl_sentinel_free(r->sentinel);
+    rl_cluster_free(r->cluster);
     fail_held(r, "worker stopping");
     c = r->conn;
     r->conn = NULL;
@@ -520,67 +593,107 @@ put_u64(char *p, uint64_t v)
     return p + rl_format_u64(p, v);
 }
 
+/* ASKING: the next command may touch a slot being imported (ASK). */
+#define ASKING_RESP "*1\r\n$6\r\nASKING\r\n"
+#define ASKING_LEN (sizeof(ASKING_RESP) - 1)
+
+static char *
+put_asking(char *p, int asking)
+{
+    if (!asking)
+        return p;
+    memcpy(p, ASKING_RESP, ASKING_LEN);
+    return p + ASKING_LEN;
+}
+
 /* INCRBY key hits, then EXPIRE key seconds, in one piece: both are
  * queued or neither is (the key never lacks its expiry). */
 static int
-send_incr_expire(rl_redis *r, rl_cmd *cmd)
+send_incr_expire(rl_conn *c, rl_cmd *cmd)
 {
-    size_t room = 2 * (1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +
+    size_t room = 2 * (ASKING_LEN + 1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +
                        RL_RESP_BULK_ROOM(cmd->key_len) + RL_RESP_BULK_ROOM(20));
     char digits[20];
     char *p;
 
-    if (cmd->key_len > (size_t)INT32_MAX / 4 ||
-        !(p = rl_conn_room(r->conn, room)))
+    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(p = rl_conn_room(c, room)))
         return -1;
+    p = put_asking(p, cmd->asking);
     p = rl_resp_line(p, '*', 3);
     p = rl_resp_bulk(p, "INCRBY", 6);
     p = rl_resp_bulk(p, cmd->key, cmd->key_len);
     p = rl_resp_bulk(p, digits,
                      (size_t)(put_u64(digits, cmd->nums[0]) - digits));
+    p = put_asking(p, cmd->asking);
     p = rl_resp_line(p, '*', 3);
     p = rl_resp_bulk(p, "EXPIRE", 6);
     p = rl_resp_bulk(p, cmd->key, cmd->key_len);
     p = rl_resp_bulk(p, digits,
                      (size_t)(put_u64(digits, cmd->nums[1]) - digits));
-    rl_conn_commit(r->conn, &cmd->req, p, 2);
+    rl_conn_commit(c, &cmd->req, p, cmd->asking ? 4 : 2);
     return 0;
 }
 
 /* EVALSHA sha 1 key now period limit hits (or EVAL script ... after
  * NOSCRIPT). */
 static int
-send_script(rl_redis *r, rl_cmd *cmd)
+send_script(rl_redis *r, rl_conn *c, rl_cmd *cmd)
 {
-    char nums[4][20];
-    const char *argv[8];
-    size_t lens[8];
+    const char *verb = cmd->retried ? "EVAL" : "EVALSHA";
+    const char *body = cmd->retried ? rl_rolling_script : r->cfg->rolling_sha;
+    size_t verb_len = strlen(verb), body_len = strlen(body);
+    size_t room = ASKING_LEN + 1 + 20 + 2 + RL_RESP_BULK_ROOM(verb_len) +
+                  RL_RESP_BULK_ROOM(body_len) + RL_RESP_BULK_ROOM(1) +
+                  RL_RESP_BULK_ROOM(cmd->key_len) + 4 * RL_RESP_BULK_ROOM(20);
+    char digits[20];
+    char *p;
 
-    argv[0] = cmd->retried ? "EVAL" : "EVALSHA";
-    argv[1] = cmd->retried ? rl_rolling_script : r->cfg->rolling_sha;
-    argv[2] = "1";
-    argv[3] = cmd->key;
-    lens[3] = cmd->key_len;
-    for (int i = 0; i < 4; i++) {
-        argv[4 + i] = nums[i];
-        lens[4 + i] = (size_t)(put_u64(nums[i], cmd->nums[i]) - nums[i]);
-    }
-    for (int i = 0; i < 3; i++)
-        lens[i] = strlen(argv[i]);
-    return rl_conn_send(r->conn, &cmd->req, 8, argv, lens);
+    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(p = rl_conn_room(c, room)))
+        return -1;
+    p = put_asking(p, cmd->asking);
+    p = rl_resp_line(p, '*', 8);
+    p = rl_resp_bulk(p, verb, verb_len);
+    p = rl_resp_bulk(p, body, body_len);
+    p = rl_resp_bulk(p, "1", 1);
+    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
+    for (int i = 0; i < 4; i++)
+        p = rl_resp_bulk(p, digits,
+                         (size_t)(put_u64(digits, cmd->nums[i]) - digits));
+    rl_conn_commit(c, &cmd->req, p, cmd->asking ? 2 : 1);
+    return 0;
 }
 
-/* Queue `cmd` on the connection: 0 (its callback will run), or -1 (it is
- * still the caller's). */
+/* The connection `cmd` goes on: the client's, or in a cluster the one of
+ * the node serving its key (or the node it was sent to: a redirection's
+ * target, a NOSCRIPT's EVAL). NULL with *why. */
+static rl_conn *
+cmd_conn(rl_redis *r, rl_cmd *cmd, const char **why)
+{
+    *why = "no connection";
+    if (!r->cluster)
+        return r->conn;
+    if (cmd->node < 0 && (cmd->node = rl_cluster_route(r->cluster, cmd->key,
+                                                       cmd->key_len, why)) < 0)
+        return NULL;
+    return rl_cluster_node_conn(r->cluster, cmd->node, why);
+}
+
+/* Queue `cmd` on its connection: 0 (its callback will run), or -1 (it
+ * is still the caller's). */
 static int
 cmd_send(rl_redis *r, rl_cmd *cmd)
 {
-    if (!r->conn)
+    const char *why;
+    rl_conn *c = cmd_conn(r, cmd, &why);
+
+    if (!c)
         return -1;
     if (r->cfg->metrics.ok)
         cmd->sent_ns = mono_now(r);
-    return cmd->kind == CMD_SCRIPT ? send_script(r, cmd)
-                                   : send_incr_expire(r, cmd);
+    cmd->seen = 0;
+    cmd->answer_at = cmd->asking ? 1 : 0;
+    return cmd->kind == CMD_SCRIPT ? send_script(r, c, cmd)
+                                   : send_incr_expire(c, cmd);
 }
 
 /* What the reply means to the command's caller. */
@@ -611,8 +724,53 @@ reply_to(rl_redis_cb cb, void *arg, const rl_reply *reply)
     cb(arg, 1, values, n, NULL);
 }
 
+static rl_cmd *cmd_new(rl_redis *r, int kind, const char *key, size_t len,
+                       rl_redis_cb cb, void *arg);
+
+/* A cluster node answered MOVED or ASK: the command goes again, as a
+ * new command (this one may still be owed EXPIRE's reply where it was),
+ * to the node named, with ASKING first for ASK. A MOVED also asks for
+ * the slot map again. 0 when the new command carries the answer now,
+ * -1 when the error is the answer (not a redirection, too many, or the
+ * target cannot be reached). */
+static int
+cmd_redirect(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
+{
+    rl_redirect rd;
+    rl_cmd *again;
+    const char *why = NULL;
+    int node;
+
+    if (cmd->redirects >= RL_CLUSTER_MAX_REDIRECTS || cmd->node < 0 ||
+        rl_redirect_parse(reply->str, reply->len,
+                          rl_cluster_node_host(r->cluster, cmd->node),
+                          &rd) != 0)
+        return -1;
+    if (rd.kind == RL_REDIRECT_MOVED)
+        rl_cluster_refresh(r->cluster, 1, reply->str);
+    if ((node = rl_cluster_node_at(r->cluster, rd.host, rd.port, &why)) < 0 ||
+        !(again =
+              cmd_new(r, cmd->kind, cmd->key, cmd->key_len, cmd->cb, cmd->arg)))
+        return -1;
+    memcpy(again->nums, cmd->nums, sizeof(again->nums));
+    again->retried = cmd->retried;
+    again->redirects = cmd->redirects + 1;
+    again->node = node;
+    again->asking = rd.kind == RL_REDIRECT_ASK;
+    if (cmd_send(r, again) != 0) {
+        again->cb = NULL;
+        cmd_free(again);
+        return -1;
+    }
+    cmd->cb = NULL;
+    if (cmd->req.replies_left == 0)
+        cmd_free(cmd);
+    return 0;
+}
+
 /* A reply for the command, or (reply NULL) the connection is gone. The
- * first reply answers (INCRBY's; EXPIRE's is only owed). */
+ * reply at answer_at answers (INCRBY's; ASKING's before it and
+ * EXPIRE's after it are only owed). */
 static void
 cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
 {
@@ -629,20 +787,27 @@ cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
         cmd_free(cmd);
         return;
     }
-    if (!cb) {
+    if (!cb || cmd->seen++ != cmd->answer_at) {
         if (req->replies_left == 0)
             cmd_free(cmd);
         return;
     }
+    if (r->cluster)
+        rl_cluster_node_ok(r->cluster, cmd->node);
     r->timeouts_in_a_row = 0;
     r->backoff_ns = RL_BACKOFF_MIN_NS;
     if (r->cfg->metrics.ok && !r->freeing)
         r->inst->host->metric_observe(
             r->inst, r->cfg->metrics.redis_latency, NULL, 0,
             (double)(mono_now(r) - cmd->sent_ns) / 1e9);
+    if (reply->type == REDIS_REPLY_ERROR && r->cluster && !r->freeing &&
+        (strncmp(reply->str, "MOVED ", 6) == 0 ||
+         strncmp(reply->str, "ASK ", 4) == 0) &&
+        cmd_redirect(r, cmd, reply) == 0)
+        return;
     if (reply->type == REDIS_REPLY_ERROR && cmd->kind == CMD_SCRIPT &&
         !cmd->retried && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-        !r->freeing && r->conn) {
+        !r->freeing && (r->conn || r->cluster) && req->replies_left == 0) {
         /* Redis does not have the script (new, restarted or flushed):
          * EVAL sends and loads it; the next EVALSHA finds it. */
         cmd->retried = 1;
@@ -678,6 +843,10 @@ cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg)
     cmd->sent_ns = 0;
     cmd->kind = kind;
     cmd->retried = 0;
+    cmd->node = -1;
+    cmd->redirects = 0;
+    cmd->asking = 0;
+    cmd->seen = cmd->answer_at = 0;
     cmd->key = cmd->key_inline;
     cmd->key_len = 0;
     return cmd;
@@ -706,7 +875,8 @@ cmd_new(rl_redis *r, int kind, const char *key, size_t len, rl_redis_cb cb,
 static gwf_status
 cmd_dispatch(rl_redis *r, rl_cmd *cmd)
 {
-    if (r->sentinel && !r->primary_ready) {
+    if ((r->sentinel && !r->primary_ready) ||
+        (r->cluster && !rl_cluster_has_map(r->cluster))) {
         *r->held_tail = cmd;
         r->held_tail = &cmd->next;
         return GWF_OK;
@@ -760,6 +930,10 @@ rl_redis_note_timeout(rl_redis *r)
 {
     rl_conn *c = r->conn;
 
+    if (r->cluster) {
+        rl_cluster_note_timeout(r->cluster);
+        return;
+    }
     if (!c) {
         if (r->sentinel)
             rl_sentinel_note_timeout(r->sentinel);

@@ -99,6 +99,7 @@ struct rl_conn {
     unsigned setup_pending; /* AUTH / SELECT replies still owed */
     int setup_kinds[2];     /* which, in order */
     rl_conn_req *owed, **owed_tail;
+    uint64_t replies; /* delivered to requests, ever */
     unsigned busy;
     int freed;
     char why[256];
@@ -568,19 +569,29 @@ setup_reply(rl_conn *c, const rl_reply *reply)
     }
 }
 
-/* The builder for the next reply: the head request's, or ours. */
+/* The builder for the next reply: the head request's, or ours.
+ *
+ * hiredis copies the reader's privdata into a reply's root task when it
+ * sets the task up, which it does on any call with bytes in its buffer
+ * - also a call that finds nothing new to parse. A root task set up
+ * then, under another head's builder, and not started yet (its type
+ * byte unread) gets this head's privdata too: a reply is always built
+ * by one builder from its root down. */
 static void
 reader_aim(rl_conn *c)
 {
     rl_conn_req *head = c->owed;
+    redisReader *r = c->reader;
 
     if (c->setup_pending == 0 && head && head->builder) {
-        c->reader->fn = head->builder;
-        c->reader->privdata = head->builder_priv;
+        r->fn = head->builder;
+        r->privdata = head->builder_priv;
     } else {
-        c->reader->fn = &c->fns;
-        c->reader->privdata = c;
+        r->fn = &c->fns;
+        r->privdata = c;
     }
+    if (r->ridx == 0 && r->rstack[0].type < 0)
+        r->rstack[0].privdata = r->privdata;
 }
 
 /* One reply to the head of `owed`. 0, or -1 (no request: gone). */
@@ -597,6 +608,7 @@ deliver(rl_conn *c, void *reply)
         conn_gone(c, "a reply to no command");
         return -1;
     }
+    c->replies++;
     if (!req->stream && --req->replies_left == 0) {
         c->owed = req->next;
         if (!c->owed)
@@ -619,9 +631,17 @@ read_replies(rl_conn *c)
             conn_gone(c, "a reply to no command");
             return;
         }
+        /* Nothing unread and no reply begun: nothing to ask for (and no
+         * root task set up under this head's builder for the next). */
+        if (c->reader->ridx < 0 && c->reader->pos >= c->reader->len)
+            return;
         reader_aim(c);
         if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            conn_gone(c, "malformed reply");
+            /* hiredis's reason ("Protocol error, ...", or "Out of
+             * memory" when a builder refused the reply). */
+            snprintf(c->why, sizeof(c->why), "malformed reply (%s)",
+                     c->reader->errstr);
+            conn_gone(c, c->why);
             return;
         }
         if (!reply)
@@ -958,6 +978,18 @@ rl_conn_next_address(rl_conn *c, const char *why)
     if (--c->busy == 0 && c->freed)
         conn_destroy(c);
     return rc;
+}
+
+int
+rl_conn_owes(const rl_conn *c)
+{
+    return c->state != ST_GONE && c->owed != NULL;
+}
+
+uint64_t
+rl_conn_replies(const rl_conn *c)
+{
+    return c->replies;
 }
 
 const char *

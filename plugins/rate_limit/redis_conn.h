@@ -121,6 +121,11 @@ int rl_conn_connecting(const rl_conn *c);
  * address): 0 if an attempt is under way, -1 when none is left (the
  * connection is then gone: on_gone ran). */
 int rl_conn_next_address(rl_conn *c, const char *why);
+/* It owes replies to requests (a stream request included). */
+int rl_conn_owes(const rl_conn *c);
+/* How many replies it has handed to requests so far (progress: a client
+ * that sees this unchanged across timeouts knows the node is stuck). */
+uint64_t rl_conn_replies(const rl_conn *c);
 /* The numeric address it is connected (or connecting) to, for logs. */
 const char *rl_conn_address(const rl_conn *c);
 

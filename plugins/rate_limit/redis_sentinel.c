@@ -38,6 +38,7 @@
 
 struct rl_sentinel {
     const rl_config *cfg;
+    const rl_redis_config *rc; /* cfg->redis or its perSecond Redis */
     const rl_sentinel_ops *ops;
     void *owner;
     redisReplyObjectFunctions tree_fns; /* writable, as hiredis wants */
@@ -62,7 +63,7 @@ static void ask_next(rl_sentinel *s);
 static void
 params_for(const rl_sentinel *s, const rl_redis_node *node, rl_conn_params *p)
 {
-    const rl_redis_config *rc = &s->cfg->redis;
+    const rl_redis_config *rc = s->rc;
 
     memset(p, 0, sizeof(*p));
     p->inst = s->cfg->instance;
@@ -139,8 +140,7 @@ on_ask_reply(rl_conn_req *req, const void *reply, const char *why)
     if (parse_master_addr(root, ip, &port) != 0) {
         snprintf(s->why, sizeof(s->why),
                  "sentinel %s:%d does not name a primary for %s%s%.60s",
-                 s->ask_params.host, s->ask_params.port,
-                 s->cfg->redis.master_name,
+                 s->ask_params.host, s->ask_params.port, s->rc->master_name,
                  root->type == REDIS_REPLY_ERROR ? ": " : "",
                  root->type == REDIS_REPLY_ERROR ? root->str : "");
         rl_tree_reset(s->ask_tree);
@@ -154,7 +154,7 @@ on_ask_reply(rl_conn_req *req, const void *reply, const char *why)
     s->ask = NULL;
     s->asking = 0;
     if (!s->sub)
-        subscribe(s, &s->cfg->redis.sentinels[s->ask_idx - 1]);
+        subscribe(s, &s->rc->sentinels[s->ask_idx - 1]);
     s->ops->on_primary(s->owner, ip, port);
 }
 
@@ -162,7 +162,7 @@ on_ask_reply(rl_conn_req *req, const void *reply, const char *why)
 static void
 ask_next(rl_sentinel *s)
 {
-    const rl_redis_config *rc = &s->cfg->redis;
+    const rl_redis_config *rc = s->rc;
     const char *name = rc->master_name;
 
     while (s->ask_idx < rc->sentinel_count) {
@@ -254,7 +254,7 @@ on_sub_reply(rl_conn_req *req, const void *reply, const char *why)
     rl_sentinel *s =
         (rl_sentinel *)((char *)req - offsetof(rl_sentinel, sub_req));
     const rl_reply_node *root = reply;
-    const char *name = s->cfg->redis.master_name;
+    const char *name = s->rc->master_name;
     size_t name_len = strlen(name);
     char text[160];
 
@@ -301,13 +301,15 @@ subscribe(rl_sentinel *s, const rl_redis_node *node)
 /* -- Life ------------------------------------------------------------------ */
 
 rl_sentinel *
-rl_sentinel_new(const rl_config *cfg, const rl_sentinel_ops *ops, void *owner)
+rl_sentinel_new(const rl_config *cfg, const rl_redis_config *rc,
+                const rl_sentinel_ops *ops, void *owner)
 {
     rl_sentinel *s = calloc(1, sizeof(*s));
 
     if (!s)
         return NULL;
     s->cfg = cfg;
+    s->rc = rc;
     s->ops = ops;
     s->owner = owner;
     s->tree_fns = rl_tree_functions;

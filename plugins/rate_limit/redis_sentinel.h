@@ -21,9 +21,10 @@ typedef struct rl_sentinel_ops {
     void (*on_switch)(void *owner, const char *announcement);
 } rl_sentinel_ops;
 
-/* For cfg->redis.sentinels / master_name. NULL when out of memory. */
-rl_sentinel *rl_sentinel_new(const rl_config *cfg, const rl_sentinel_ops *ops,
-                             void *owner);
+/* For rc->sentinels / master_name (rc: cfg->redis or its perSecond
+ * Redis). NULL when out of memory. */
+rl_sentinel *rl_sentinel_new(const rl_config *cfg, const rl_redis_config *rc,
+                             const rl_sentinel_ops *ops, void *owner);
 /* Ends every connection; no callback runs after. NULL is fine. */
 void rl_sentinel_free(rl_sentinel *s);
 /* Ask the sentinels in turn (from the first) unless an ask is under way;

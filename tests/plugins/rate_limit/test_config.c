@@ -90,12 +90,11 @@ SPEC_ERROR(unknown_redis_field_is_refused,
            "unknown field; expected one of: address, backendRef, db, username, "
            "password, passwordSecretRef, keyPrefix, type, addresses, "
            "masterName, tls")
-/* Sentinel and Cluster are checked, then refused: gwf cannot count
- * there yet, and counting somewhere else would not be the limit. */
-SPEC_ERROR(type_cluster_is_refused_as_not_supported_yet,
-           "{redis: {type: Cluster, addresses: [\"127.0.0.1:7000\"]}, "
+/* A Redis Cluster has database 0 only: a db is a mistake, refused. */
+SPEC_ERROR(cluster_has_database_0_only,
+           "{redis: {type: Cluster, addresses: [\"127.0.0.1:7000\"], db: 0}, "
            "domain: d, " LIMITS "}",
-           "redis.type", "Cluster is not supported yet")
+           "redis.db", "a Redis Cluster has database 0 only")
 SPEC_ERROR(
     type_is_single_sentinel_or_cluster,
     "{redis: {type: single, address: \"127.0.0.1:1\"}, domain: d, " LIMITS "}",
@@ -324,6 +323,52 @@ test_descriptors_file_that_is_a_directory_is_refused(void **state)
     assert_descriptors_file_refused("dir", "a directory");
 }
 
+/* passwordSecretRef to a Secret in namespace vault, with or without a
+ * ReferenceGrant there for GatewayExtensions of default. */
+static const char *
+secret_elsewhere(int granted)
+{
+    static char text[20000];
+    const char *spec = "{redis: {address: \"127.0.0.1:1\", passwordSecretRef: "
+                       "{name: pw, namespace: vault}}, domain: d, " LIMITS "}";
+
+    snprintf(text, sizeof(text),
+             "%s---\napiVersion: v1\nkind: Secret\n"
+             "metadata: {name: pw, namespace: vault}\n"
+             "stringData: {password: hunter2}\n%s",
+             global_manifests(spec, ROUTE),
+             granted ? "---\napiVersion: gateway.networking.k8s.io/v1beta1\n"
+                       "kind: ReferenceGrant\n"
+                       "metadata: {name: g, namespace: vault}\n"
+                       "spec:\n"
+                       "  from: [{group: gateway.kgateway.dev, kind: "
+                       "GatewayExtension, namespace: default}]\n"
+                       "  to: [{group: \"\", kind: Secret, name: pw}]\n"
+                     : "");
+    return text;
+}
+
+/* A Secret is read across namespaces only with a ReferenceGrant there,
+ * as every cross-namespace reference in the Gateway API: without one it
+ * is not found (and never read). */
+static void
+test_a_secret_in_another_namespace_is_not_found_without_a_grant(void **state)
+{
+    (void)state;
+    assert_config_error(secret_elsewhere(0),
+                        "spec.rateLimit.redis.passwordSecretRef", "not found");
+}
+
+static void
+test_a_reference_grant_lets_the_secret_be_read(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(secret_elsewhere(1));
+
+    assert_int_equal(gwf_test_validate(h), 0);
+    gwf_test_host_free(h);
+}
+
 #define T(name) cmocka_unit_test(test_##name)
 
 int
@@ -331,6 +376,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(grpc_service_or_redis_is_required),
+        T(a_secret_in_another_namespace_is_not_found_without_a_grant),
+        T(a_reference_grant_lets_the_secret_be_read),
         T(address_needs_a_port),
         T(address_host_must_resolve),
         T(address_port_out_of_range),
@@ -342,7 +389,7 @@ main(void)
         T(password_and_secret_exclude_each_other),
         T(password_secret_must_exist),
         T(unknown_redis_field_is_refused),
-        T(type_cluster_is_refused_as_not_supported_yet),
+        T(cluster_has_database_0_only),
         T(type_is_single_sentinel_or_cluster),
         T(sentinel_needs_a_master_name),
         T(sentinel_addresses_must_resolve),

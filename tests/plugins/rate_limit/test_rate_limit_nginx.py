@@ -16,6 +16,7 @@ port (no persistence), always stopped. One behaviour per case:
   localhost_reaches_redis_on_ipv4_loopback_only_and_after_a_restart
   redis_a_thousand_concurrent_requests_are_counted_exactly
   redis_over_tls_limit_holds_across_two_workers
+  per_second_redis_holds_limits_of_a_second_across_two_workers
 
 and, for the global limit as kgateway deploys it (a rate limit service
 over Envoy's RLS v3: rls_server.py, started on free loopback ports):
@@ -61,13 +62,16 @@ atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True)
 
 
 class Redis:
-    """redis-server on a free loopback port, no persistence."""
+    """redis-server on a free loopback port, no persistence; `args`: more
+    of its command line (test_rate_limit_cluster_nginx.py's cluster
+    nodes)."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, args=()):
         check(os.path.exists(REDIS_SERVER),
               "%s is not installed (Debian package redis-server)"
               % REDIS_SERVER)
         self.port = port or free_port()
+        self.args = list(args)
         self.dir = tempfile.mkdtemp(prefix="gwf-rl-redis-")
         _redis_dirs.append(self.dir)
         self.proc = None
@@ -84,7 +88,8 @@ class Redis:
         os.makedirs(self.dir, exist_ok=True)
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir],
+             "--save", "", "--appendonly", "no", "--dir", self.dir]
+            + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         check(wait_for(self.ping, 5.0), "redis-server did not start")
@@ -221,6 +226,74 @@ def redis_killed_fails_closed_then_recovers():
                   "no recovery after Redis came back")
     finally:
         redis.kill()
+
+
+def per_second_docs(main_port, hot_port):
+    """redis.perSecond: 5 a second per x-user in the hot Redis, 1000 an
+    hour in the main one; no over-limit cache, so every request counts in
+    both."""
+    docs = global_docs(main_port, 1000, overLimitCache=False)
+    rate = docs[0]["spec"]["rateLimit"]
+    rate["redis"]["perSecond"] = {"address": "127.0.0.1:%d" % hot_port}
+    rate["descriptors"].append({"key": "x-user", "rate_limit": {
+        "unit": "second", "requests_per_unit": 5}})
+    docs[1]["spec"]["rateLimit"]["global"]["descriptors"].append(
+        {"entries": [{"type": "Header", "header": "x-user"}]})
+    return docs
+
+
+def per_second_redis_holds_limits_of_a_second_across_two_workers():
+    """Two workers, two Redis: the limit of a second holds and counts in
+    the per-second Redis only, the hour's in the main one only; with the
+    per-second Redis killed its decisions fail closed and the hour's
+    still count."""
+    away_from_hour_edge()
+    hour_key = "nginx-test_generic_key_all_%d" % (int(time.time()) // 3600
+                                                   * 3600)
+    with Redis() as main, Redis() as hot, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": per_second_docs(main.port, hot.port)},
+                  up, workers=2, reuseport=True) as ngx:
+        sent = 0
+        # 20 requests within one second (a burst that straddles a second
+        # is tried again with another user, so another key).
+        for attempt in range(5):
+            while time.time() % 1 > 0.2:
+                time.sleep(0.01)
+            second = int(time.time())
+            user = "u%d" % attempt
+            got = [request(ngx.port, "GET", "/api",
+                           headers={"x-user": user}).status
+                   for _ in range(20)]
+            sent += 20
+            key = "nginx-test_x-user_%s_%d" % (user, second)
+            on_hot, on_main = redis_get(hot.port, key), redis_get(main.port,
+                                                                  key)
+            if int(time.time()) == second:
+                break
+        else:
+            check(False, "no burst of 20 requests fitted in one second")
+        check(got == [200] * 5 + [429] * 15,
+              "expected 5 x 200 then 429s within one second, got %r" % got)
+        check(on_hot == b"20" and on_main is None,
+              "the key of a second: %r in the per-second Redis, %r in the "
+              "main one; expected b'20' and None" % (on_hot, on_main))
+        check(redis_get(main.port, hour_key) == str(sent).encode() and
+              redis_get(hot.port, hour_key) is None,
+              "the hour's key: %r in the main Redis, %r in the per-second "
+              "one; expected %d and None" % (redis_get(main.port, hour_key),
+                                             redis_get(hot.port, hour_key),
+                                             sent))
+        check(len(pids_of(ngx, 200) | pids_of(ngx, 429)) == 2,
+              "requests did not reach both workers")
+        hot.kill()
+        got = [request(ngx.port, "GET", "/api",
+                       headers={"x-user": "after"}).status
+               for _ in range(6)]
+        check(got == [500] * 6,
+              "per-second Redis killed: %r, expected 500s" % got)
+        check(redis_get(main.port, hour_key) == str(sent + 6).encode(),
+              "the hour's key is %r, expected %d: the main Redis must "
+              "still count" % (redis_get(main.port, hour_key), sent + 6))
 
 
 def nginx_t_fails_on_a_bad_rate_limit_config():
@@ -642,6 +715,7 @@ CASES = {f.__name__: f for f in [
     rls_client_aborts_while_paused_leave_workers_alive,
     rls_a_thousand_concurrent_requests_are_counted_exactly,
     redis_over_tls_limit_holds_across_two_workers,
+    per_second_redis_holds_limits_of_a_second_across_two_workers,
 ]}
 
 if __name__ == "__main__":

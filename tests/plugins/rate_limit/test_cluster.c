@@ -1,0 +1,694 @@
+/*
+ * test_cluster.c - redis.type Cluster through the plugin on the test
+ * host, against a real three-primary, three-replica Redis Cluster
+ * (cluster_support.c). Counts are checked key by key on the node that
+ * serves each key's slot: exact across slots and primaries, with hash
+ * tags, with several descriptors of one request on several primaries,
+ * with the rolling script. Then the cluster is changed under traffic - a
+ * reshard (MOVED and ASK followed) and a primary killed (the fail mode
+ * during the gap, the promoted replica after) - and the failures of the
+ * seeds themselves. One cluster for the whole file; the tests that
+ * change it come last.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include "cluster_support.h"
+#include "redis_slots.h"
+
+#define MS INT64_C(1000000)
+#define USERS 24
+#define USER_DESCS "[{entries: [{type: Header, header: user}]}]"
+
+static redis_cluster cluster;
+static int have_cluster;
+
+/* spec.rateLimit with redis {type: Cluster, addresses: [node 0, node 1]}
+ * and `more` (e.g. "keyPrefix: ..."), `limit` a minute per user. */
+static const char *
+spec(const char *more, unsigned long limit)
+{
+    static char text[1024];
+
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\", "
+             "\"127.0.0.1:%d\"]%s%s}, domain: shop, descriptors: [{key: user, "
+             "rate_limit: {unit: minute, requests_per_unit: %lu}}, {key: "
+             "tenant, rate_limit: {unit: minute, requests_per_unit: %lu}}]}",
+             cluster.nodes[0].port, cluster.nodes[1].port, more ? ", " : "",
+             more ? more : "", limit, limit);
+    return text;
+}
+
+/* The value of `key` read where it lives: each live primary is asked
+ * until one does not redirect. 0 when absent; *port the node's. */
+static long long
+cluster_get(const char *key, int *port)
+{
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        redisContext *c;
+        redisReply *r;
+        long long v = -1;
+
+        if (cluster.nodes[i].pid <= 0 || !redis_cluster_is_primary(&cluster, i))
+            continue;
+        c = redis_cluster_client(&cluster, i);
+        r = redisCommand(c, "GET %s", key);
+        assert_non_null(r);
+        if (r->type == REDIS_REPLY_NIL)
+            v = 0;
+        else if (r->type == REDIS_REPLY_STRING)
+            v = atoll(r->str);
+        freeReplyObject(r);
+        redisFree(c);
+        if (v >= 0) {
+            if (port)
+                *port = cluster.nodes[i].port;
+            return v;
+        }
+    }
+    fail_msg("no primary serves %s", key);
+    return -1;
+}
+
+/* User u's value: "u<u>-<k>", the first k whose key (without a prefix)
+ * hashes into the u-th of USERS equal ranges of slots, so the users
+ * spread over every primary and every part of each (similar keys have
+ * close CRC16 slots). */
+static void
+user_value(char *out, size_t size, int u)
+{
+    char key[128];
+    unsigned lo = (unsigned)u * RL_SLOT_COUNT / USERS;
+    unsigned hi = (unsigned)(u + 1) * RL_SLOT_COUNT / USERS;
+
+    for (int k = 0; k < 1000000; k++) {
+        snprintf(out, size, "u%d-%d", u, k);
+        snprintf(key, sizeof(key), "shop_user_%s_%lld", out, (long long)T0);
+        unsigned slot = rl_key_slot(key, strlen(key));
+        if (slot >= lo && slot < hi)
+            return;
+    }
+    fail_msg("no value for user %d", u);
+}
+
+/* FLUSHALL on every live primary. */
+static void
+cluster_flush(void)
+{
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        if (cluster.nodes[i].pid <= 0 || !redis_cluster_is_primary(&cluster, i))
+            continue;
+        redisContext *c = redis_cluster_client(&cluster, i);
+        freeReplyObject(redisCommand(c, "FLUSHALL"));
+        redisFree(c);
+    }
+}
+
+static void
+user_key(char *out, size_t size, const char *prefix, int user)
+{
+    char value[32];
+
+    user_value(value, sizeof(value), user);
+    snprintf(out, size, "%sshop_user_%s_%lld", prefix ? prefix : "", value,
+             (long long)T0);
+}
+
+static int
+status_for(gwf_test_host *h, const char *name, const char *value)
+{
+    char header[96];
+
+    snprintf(header, sizeof(header), "%s: %s", name, value);
+    return status_of(h, "/", header);
+}
+
+/* Each of USERS users sends limit + 1 requests: limit pass, one is
+ * refused, and each key holds limit + 1 where CLUSTER SLOTS says. */
+static void
+check_users_exact(gwf_test_host *h, const char *prefix, unsigned long limit,
+                  int *ports_seen)
+{
+    char value[32], key[128];
+    int ports[CLUSTER_NODES] = {0}, distinct = 0;
+
+    for (int u = 0; u < USERS; u++) {
+        user_value(value, sizeof(value), u);
+        for (unsigned long i = 0; i < limit; i++)
+            assert_int_equal(status_for(h, "user", value), 200);
+        assert_int_equal(status_for(h, "user", value), 429);
+    }
+    for (int u = 0; u < USERS; u++) {
+        int port = 0, j;
+        user_key(key, sizeof(key), prefix, u);
+        assert_int_equal(cluster_get(key, &port), (long long)limit + 1);
+        for (j = 0; j < distinct && ports[j] != port; j++)
+            ;
+        if (j == distinct)
+            ports[distinct++] = port;
+    }
+    *ports_seen = distinct;
+}
+
+static int
+setup_cluster(void **state)
+{
+    (void)state;
+    if (!cluster_usable())
+        return 0;
+    redis_cluster_start(&cluster);
+    have_cluster = 1;
+    return 0;
+}
+
+static int
+teardown_cluster(void **state)
+{
+    (void)state;
+    redis_cluster_stop(&cluster);
+    return 0;
+}
+
+#define NEED_CLUSTER()                                                         \
+    do {                                                                       \
+        if (!have_cluster)                                                     \
+            skip();                                                            \
+    } while (0)
+
+/* Keys spread over the three primaries by slot; every count exact. */
+static void
+test_counts_are_exact_across_slots_and_primaries(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    gwf_test_host *h = host_with(global_manifests(spec(NULL, 3), USER_DESCS));
+    int primaries = 0;
+
+    check_users_exact(h, NULL, 3, &primaries);
+    assert_int_equal(primaries, 3);
+    assert_true(gwf_test_log_contains(h, "slot map from"));
+    gwf_test_host_free(h);
+}
+
+/* A hash tag in keyPrefix: every key hashes to the tag's slot, so all
+ * land on one primary, still exact. */
+static void
+test_a_hash_tag_puts_every_key_on_one_primary(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    gwf_test_host *h =
+        host_with(global_manifests(spec("keyPrefix: \"{gw}\"", 2), USER_DESCS));
+    int primaries = 0;
+
+    check_users_exact(h, "{gw}", 2, &primaries);
+    assert_int_equal(primaries, 1);
+    gwf_test_host_free(h);
+}
+
+/* A value of `name` whose key's slot is in [lo, hi]. */
+static void
+value_in_slots(const char *name, unsigned lo, unsigned hi, char *out,
+               size_t size)
+{
+    char key[128];
+
+    for (int i = 0; i < 100000; i++) {
+        snprintf(out, size, "v%d", i);
+        snprintf(key, sizeof(key), "shop_%s_%s_%lld", name, out, (long long)T0);
+        unsigned slot = rl_key_slot(key, strlen(key));
+        if (slot >= lo && slot <= hi)
+            return;
+    }
+    fail_msg("no value found");
+}
+
+/* One request making two descriptors whose keys live on different
+ * primaries: both counted, once each, in one decision. */
+static void
+test_one_request_counts_on_two_primaries(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    char descs[256], user[16], tenant[16], header[96], key_u[128], key_t[128];
+    int port_u = 0, port_t = 0;
+    gwf_test_host *h;
+
+    /* redis-cli --cluster create gives the first primary the low third
+     * of the slots and the last the high third. */
+    value_in_slots("user", 0, 5000, user, sizeof(user));
+    value_in_slots("tenant", 11500, 16383, tenant, sizeof(tenant));
+    snprintf(descs, sizeof(descs),
+             "[{entries: [{type: Header, header: user}]}, {entries: [{type: "
+             "Generic, generic: {key: tenant, value: %s}}]}]",
+             tenant);
+    h = host_with(global_manifests(spec(NULL, 5), descs));
+    snprintf(header, sizeof(header), "user: %s", user);
+    assert_int_equal(status_of(h, "/", header), 200);
+    assert_int_equal(status_of(h, "/", header), 200);
+    snprintf(key_u, sizeof(key_u), "shop_user_%s_%lld", user, (long long)T0);
+    snprintf(key_t, sizeof(key_t), "shop_tenant_%s_%lld", tenant,
+             (long long)T0);
+    assert_int_equal(cluster_get(key_u, &port_u), 2);
+    assert_int_equal(cluster_get(key_t, &port_t), 2);
+    assert_int_not_equal(port_u, port_t);
+    gwf_test_host_free(h);
+}
+
+/* The rolling (GCRA) script takes one key per call: EVALSHA on each
+ * primary (EVAL once where the script is not loaded yet). */
+static void
+test_rolling_script_limits_on_every_primary(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    char text[1200], value[16];
+    gwf_test_host *h;
+
+    snprintf(text, sizeof(text), "%s", spec("keyPrefix: roll_", 2));
+    /* algorithm goes after the redis object */
+    char *at = strstr(text, "domain:");
+    assert_non_null(at);
+    memmove(at + 19, at, strlen(at) + 1);
+    memcpy(at, "algorithm: Rolling,", 19);
+    h = host_with(global_manifests(text, USER_DESCS));
+    for (int u = 0; u < USERS; u++) {
+        snprintf(value, sizeof(value), "r%d", u);
+        assert_int_equal(status_for(h, "user", value), 200);
+        assert_int_equal(status_for(h, "user", value), 200);
+        assert_int_equal(status_for(h, "user", value), 429);
+    }
+    gwf_test_host_free(h);
+}
+
+/* A command on node i; its reply's type (the reply is freed). */
+static int
+command_on(int i, const char *fmt, ...)
+{
+    redisContext *c = redis_cluster_client(&cluster, i);
+    va_list ap;
+    redisReply *r;
+    int type;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        print_message("node %d: %s\n", i, r->str);
+    type = r->type;
+    freeReplyObject(r);
+    redisFree(c);
+    return type;
+}
+
+/* A slot half-way through a migration (MIGRATING on its owner,
+ * IMPORTING on another primary) and a key not yet on the owner: the
+ * owner answers ASK, the command goes to the importing node after
+ * ASKING, and counts there; the owner's map does not change. */
+static void
+test_ask_during_a_migration_counts_on_the_importing_node(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    cluster_flush();
+    gwf_test_host *h = host_with(global_manifests(spec(NULL, 100), USER_DESCS));
+    char value[32], key[128], owner_id[41], target_id[41];
+    int port = 0, owner, target = -1;
+    unsigned slot;
+
+    user_value(value, sizeof(value), 5);
+    user_key(key, sizeof(key), NULL, 5);
+    slot = rl_key_slot(key, strlen(key));
+    assert_int_equal(cluster_get(key, &port), 0); /* absent; its owner */
+    owner = redis_cluster_index(&cluster, port);
+    for (int i = 0; i < CLUSTER_NODES && target < 0; i++)
+        if (i != owner && cluster.nodes[i].pid > 0 &&
+            redis_cluster_is_primary(&cluster, i))
+            target = i;
+    assert_true(target >= 0);
+    redis_cluster_node_id(&cluster, owner, owner_id);
+    redis_cluster_node_id(&cluster, target, target_id);
+    assert_int_equal(
+        command_on(target, "CLUSTER SETSLOT %u IMPORTING %s", slot, owner_id),
+        REDIS_REPLY_STATUS);
+    assert_int_equal(
+        command_on(owner, "CLUSTER SETSLOT %u MIGRATING %s", slot, target_id),
+        REDIS_REPLY_STATUS);
+    assert_int_equal(status_for(h, "user", value), 200);
+    assert_int_equal(status_for(h, "user", value), 200);
+    /* On the importing node (ASKING lets us read it), not the owner. */
+    redisContext *c = redis_cluster_client(&cluster, target);
+    redisReply *r = redisCommand(c, "ASKING");
+    freeReplyObject(r);
+    r = redisCommand(c, "GET %s", key);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "2");
+    freeReplyObject(r);
+    redisFree(c);
+    /* The owner does not have it: it sends a reader there too. */
+    c = redis_cluster_client(&cluster, owner);
+    r = redisCommand(c, "GET %s", key);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_true(strncmp(r->str, "ASK ", 4) == 0);
+    freeReplyObject(r);
+    redisFree(c);
+    /* ASK is one-off: no refresh of the map was asked for. */
+    assert_false(gwf_test_log_contains(h, "asking for the slot map again"));
+    assert_int_equal(command_on(owner, "CLUSTER SETSLOT %u STABLE", slot),
+                     REDIS_REPLY_STATUS);
+    assert_int_equal(command_on(target, "CLUSTER SETSLOT %u STABLE", slot),
+                     REDIS_REPLY_STATUS);
+    cluster_flush();
+    gwf_test_host_free(h);
+}
+
+/* CLUSTER SETSLOT slot NODE id on every live primary. */
+static void
+assign_slot(unsigned slot, int node)
+{
+    char id[41];
+
+    redis_cluster_node_id(&cluster, node, id);
+    for (int i = 0; i < CLUSTER_NODES; i++)
+        if (cluster.nodes[i].pid > 0 && redis_cluster_is_primary(&cluster, i))
+            assert_int_equal(
+                command_on(i, "CLUSTER SETSLOT %u NODE %s", slot, id),
+                REDIS_REPLY_STATUS);
+}
+
+/* An empty slot given to another primary: the old owner answers MOVED,
+ * the command follows it and counts on the new owner, and the map is
+ * asked again - on a node connection that sat idle, the case where the
+ * reply's builder must be the request's from its first byte. The next
+ * request goes straight to the new owner: no second MOVED. */
+static void
+test_moved_is_followed_and_the_map_refreshed(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    cluster_flush();
+    gwf_test_host *h = host_with(global_manifests(spec(NULL, 100), USER_DESCS));
+    char value[32], key[128];
+    int port = 0, owner, target = -1;
+    unsigned slot;
+
+    /* every node connection made, then idle */
+    for (int u = 0; u < 3; u++) {
+        user_value(value, sizeof(value), u * 8 + 1);
+        assert_int_equal(status_for(h, "user", value), 200);
+    }
+    cluster_flush();
+    /* a key away from the first primary's slots: the map is asked of
+     * the first primary, not of the node that answered MOVED */
+    user_value(value, sizeof(value), 12);
+    user_key(key, sizeof(key), NULL, 12);
+    slot = rl_key_slot(key, strlen(key));
+    assert_int_equal(cluster_get(key, &port), 0);
+    owner = redis_cluster_index(&cluster, port);
+    for (int i = 0; i < CLUSTER_NODES && target < 0; i++)
+        if (i != owner && cluster.nodes[i].pid > 0 &&
+            redis_cluster_is_primary(&cluster, i))
+            target = i;
+    assign_slot(slot, target);
+    gwf_test_advance(h, 200 * MS); /* past the gap between refreshes */
+    assert_int_equal(status_for(h, "user", value), 200);
+    assert_int_equal(cluster_get(key, &port), 1);
+    assert_int_equal(port, cluster.nodes[target].port);
+    assert_true(gwf_test_log_contains(h, "asking for the slot map again "
+                                         "(MOVED "));
+    assert_false(gwf_test_log_contains(h, "malformed"));
+    gwf_test_advance(h, 200 * MS);
+    const char *logs = gwf_test_logs(h);
+    size_t before = strlen(logs);
+    assert_int_equal(status_for(h, "user", value), 200);
+    assert_int_equal(cluster_get(key, NULL), 2);
+    assert_int_equal(strlen(gwf_test_logs(h)), before); /* no MOVED */
+    cluster_flush();
+    assign_slot(slot, owner);
+    gwf_test_host_free(h);
+}
+
+/* -- The cluster changed under traffic ------------------------------------ */
+
+typedef struct reshard_job {
+    int from, to, slots;
+    volatile int done;
+} reshard_job;
+
+static void *
+reshard_thread(void *arg)
+{
+    reshard_job *job = arg;
+
+    redis_cluster_reshard(&cluster, job->from, job->to, job->slots);
+    job->done = 1;
+    return NULL;
+}
+
+/* Slots move from the first primary to the second while requests run:
+ * MOVED and ASK are followed (no request fails), and each key holds
+ * exactly the decisions made for it - nothing counted twice. */
+static void
+test_a_reshard_under_traffic_loses_and_doubles_nothing(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    cluster_flush();
+    gwf_test_host *h =
+        host_with(global_manifests(spec(NULL, 1000000), USER_DESCS));
+    long long made[USERS] = {0};
+    long fails = 0, rounds = 0;
+    char value[32], key[128];
+    reshard_job job = {.from = 0, .to = 1, .slots = 2000};
+    pthread_t t;
+    int moved_users = 0, before[USERS];
+
+    /* Keys placed on node 0 by the first requests; the reshard takes
+     * its low slots, where about a third of the keys are. */
+    for (int u = 0; u < USERS; u++) {
+        user_value(value, sizeof(value), u);
+        assert_int_equal(status_for(h, "user", value), 200);
+        made[u]++;
+    }
+    for (int u = 0; u < USERS; u++) {
+        user_key(key, sizeof(key), NULL, u);
+        assert_int_equal(cluster_get(key, &before[u]), 1);
+    }
+    assert_int_equal(pthread_create(&t, NULL, reshard_thread, &job), 0);
+    while (!job.done) {
+        for (int u = 0; u < USERS; u++) {
+            user_value(value, sizeof(value), u);
+            int st = status_for(h, "user", value);
+            if (st == 200)
+                made[u]++;
+            else {
+                fails++;
+                print_message("user %d: status %d in round %ld\n", u, st,
+                              rounds);
+                if (fails == 1)
+                    print_message("%s\n", gwf_test_logs(h));
+            }
+        }
+        rounds++;
+        /* The test host's clock moves only when told: past the gap
+         * between two refreshes of the map every few rounds (within
+         * the minute's window). */
+        if (rounds < 2000)
+            gwf_test_advance(h, 25 * MS);
+    }
+    pthread_join(t, NULL);
+    for (int u = 0; u < USERS; u++) {
+        user_value(value, sizeof(value), u);
+        assert_int_equal(status_for(h, "user", value), 200);
+        made[u]++;
+    }
+    for (int u = 0; u < USERS; u++) {
+        int port = 0;
+        user_key(key, sizeof(key), NULL, u);
+        assert_int_equal(cluster_get(key, &port), made[u]);
+        if (port != before[u])
+            moved_users++;
+    }
+    print_message("reshard: %ld rounds of %d requests, %ld failed, %d keys "
+                  "moved\n",
+                  rounds, USERS, fails, moved_users);
+    assert_int_equal(fails, 0);
+    assert_true(moved_users > 0);
+    assert_true(gwf_test_log_contains(h, "asking for the slot map again "
+                                         "(MOVED "));
+    gwf_test_host_free(h);
+}
+
+/* The primary of a key killed: the fail mode (closed here) while its
+ * slots have no primary, then, once the replica is promoted and the
+ * node's backoff is over, the map is refreshed and counting goes on on
+ * the new primary from what was replicated. */
+static void
+test_a_killed_primary_fails_closed_then_its_replica_counts(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    cluster_flush();
+    gwf_test_host *h =
+        host_with(global_manifests(spec(NULL, 1000000), USER_DESCS));
+    char key[160];
+    int port = 0, victim, replica;
+    long long before;
+
+    assert_int_equal(status_for(h, "user", "k"), 200);
+    assert_int_equal(status_for(h, "user", "k"), 200);
+    snprintf(key, sizeof(key), "shop_user_k_%lld", (long long)T0);
+    assert_int_equal(cluster_get(key, &port), 2);
+    victim = redis_cluster_index(&cluster, port);
+    replica = redis_cluster_replica_of(&cluster, victim);
+    assert_true(replica >= 0);
+    /* what was written is on the replica before the kill */
+    for (int i = 0; i < 100; i++) {
+        redisContext *c = redis_cluster_client(&cluster, replica);
+        redisReply *r = redisCommand(c, "READONLY");
+        freeReplyObject(r);
+        r = redisCommand(c, "GET %s", key);
+        int ok = r && r->type == REDIS_REPLY_STRING && atoi(r->str) == 2;
+        freeReplyObject(r);
+        redisFree(c);
+        if (ok)
+            break;
+        sleep_ms(10);
+    }
+    /* A user on another primary: its requests run the test host's loop
+     * (where the map's refresh is read) while "k" fails at once. */
+    char other[32], other_key[128];
+    for (int u = 0;; u++) {
+        int p = 0;
+        assert_true(u < USERS);
+        user_value(other, sizeof(other), u);
+        user_key(other_key, sizeof(other_key), NULL, u);
+        cluster_get(other_key, &p);
+        if (p != cluster.nodes[victim].port)
+            break;
+    }
+    redis_cluster_kill(&cluster, victim);
+    assert_int_equal(status_for(h, "user", "k"), 500);
+    assert_int_equal(status_for(h, "user", "k"), 500); /* in backoff */
+    redis_cluster_wait_promoted(&cluster, replica, 15000);
+    gwf_test_advance(h, 6000 * MS); /* past the node's backoff */
+    int st = 0;
+    for (int i = 0; i < 20 && (st = status_for(h, "user", "k")) != 200; i++) {
+        gwf_test_advance(h, 200 * MS);
+        assert_int_equal(status_for(h, "user", other), 200);
+    }
+    if (st != 200)
+        print_message("%s\n", gwf_test_logs(h));
+    assert_int_equal(st, 200);
+    before = cluster_get(key, &port);
+    assert_int_equal(port, cluster.nodes[replica].port);
+    assert_int_equal(before, 3);
+    assert_true(gwf_test_log_contains(h, "Redis Cluster node"));
+    gwf_test_host_free(h);
+}
+
+/* -- Seeds that cannot give a map ----------------------------------------- */
+
+/* No seed reachable: the fail mode at once, then the backoff. */
+static void
+test_no_seed_reachable_fails_closed(void **state)
+{
+    (void)state;
+    char text[512];
+    gwf_test_host *h;
+
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
+             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
+             "minute, requests_per_unit: 5}}]}",
+             free_port("127.0.0.1"));
+    h = host_with(global_manifests(text, USER_DESCS));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    assert_true(gwf_test_log_contains(h, "Redis Cluster: no slot map"));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    gwf_test_host_free(h);
+}
+
+/* A seed that is a plain Redis (cluster support disabled): its error is
+ * not a map; nothing is counted there. */
+static void
+test_a_seed_that_is_not_a_cluster_is_not_used(void **state)
+{
+    (void)state;
+    redis_peer plain;
+    char text[512];
+    gwf_test_host *h;
+
+    memset(&plain, 0, sizeof(plain));
+    redis_peer_start(&plain);
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
+             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
+             "minute, requests_per_unit: 5}}]}",
+             plain.port);
+    h = host_with(global_manifests(text, USER_DESCS));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    assert_true(gwf_test_log_contains(h, "cluster support disabled"));
+    assert_false(redis_exists(&plain, "shop_user_a_1767225600"));
+    gwf_test_host_free(h);
+    redis_peer_kill(&plain);
+}
+
+/* A scripted seed answering CLUSTER SLOTS with a map that names a slot
+ * range past 16383: refused, the fail mode. */
+static void
+test_a_forged_slot_map_is_refused(void **state)
+{
+    (void)state;
+    char text[512];
+    const char *answer = "*1\r\n*3\r\n:0\r\n:20000\r\n*2\r\n$9\r\n127.0.0.1"
+                         "\r\n:6379\r\n";
+    int port;
+    pid_t pid = scripted_peer_start(answer, &port);
+    gwf_test_host *h;
+
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
+             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
+             "minute, requests_per_unit: 5}}]}",
+             port);
+    h = host_with(global_manifests(text, USER_DESCS));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    assert_true(gwf_test_log_contains(h, "is not used"));
+    gwf_test_host_free(h);
+    scripted_peer_stop(pid);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counts_are_exact_across_slots_and_primaries),
+        cmocka_unit_test(test_a_hash_tag_puts_every_key_on_one_primary),
+        cmocka_unit_test(test_one_request_counts_on_two_primaries),
+        cmocka_unit_test(test_rolling_script_limits_on_every_primary),
+        cmocka_unit_test(test_no_seed_reachable_fails_closed),
+        cmocka_unit_test(test_a_seed_that_is_not_a_cluster_is_not_used),
+        cmocka_unit_test(test_a_forged_slot_map_is_refused),
+        cmocka_unit_test(
+            test_ask_during_a_migration_counts_on_the_importing_node),
+        cmocka_unit_test(test_moved_is_followed_and_the_map_refreshed),
+        cmocka_unit_test(
+            test_a_reshard_under_traffic_loses_and_doubles_nothing),
+        cmocka_unit_test(
+            test_a_killed_primary_fails_closed_then_its_replica_counts),
+    };
+    return cmocka_run_group_tests(tests, setup_cluster, teardown_cluster);
+}
