@@ -61,6 +61,7 @@ jwt         run_jwt
 jwt-nginx   bash bench/jwt/nginx.sh "$dir"
 cel         "$dir/bench/cel/bench_cel"
 rate_limit  bash bench/rate_limit/run.sh "$dir"
+rl-cluster  bash bench/rate_limit/cluster.sh "$dir"
 ext_authz   bash bench/ext_authz/run.sh "$dir"
 sigv4       run_sigv4
 sigv4-nginx bash bench/sigv4/run_nginx.sh "$dir"

@@ -517,15 +517,41 @@ static void
 parse_redis_block(gwf_cfg *c, const char *path, const json_t *redis,
                   rl_redis_config *rc)
 {
-    static const char *const fields[] = {
-        "address",   "backendRef",        "db",        "username",
-        "password",  "passwordSecretRef", "keyPrefix", "type",
-        "addresses", "masterName",        "tls",       "perSecond",
-        NULL};
+    static const char *const fields[] = {"address",
+                                         "backendRef",
+                                         "db",
+                                         "username",
+                                         "password",
+                                         "passwordSecretRef",
+                                         "keyPrefix",
+                                         "type",
+                                         "addresses",
+                                         "masterName",
+                                         "tls",
+                                         "perSecond",
+                                         "poolSize",
+                                         "pipelineWindow",
+                                         "pipelineLimit",
+                                         NULL};
+    static const char *const pipelining[] = {"pipelineWindow", "pipelineLimit"};
     char field[GWF_CFG_PATH_MAX];
     const char *text = NULL;
+    int64_t pool = 1;
 
+    /* envoyproxy/ratelimit's REDIS_PIPELINE_WINDOW / _LIMIT tune when its
+     * client flushes a batch; gwf writes every command queued in one
+     * loop turn at once, with no window to wait or limit to reach. */
+    for (size_t i = 0; i < 2; i++)
+        if (json_object_get(redis, pipelining[i]))
+            gwf_cfg_fail(c, gwf_cfg_member(field, path, pipelining[i]),
+                         "is not a setting of gwf: the commands of one event "
+                         "loop turn are always written together (pipelined), "
+                         "without a window or a limit: remove it");
     gwf_cfg_known(c, path, redis, fields);
+    /* REDIS_POOL_SIZE: connections per worker to each Redis (each
+     * primary of a cluster); one pipelined connection is the default. */
+    gwf_cfg_int(c, path, redis, "poolSize", 0, 1, RL_REDIS_POOL_MAX, &pool);
+    rc->pool_size = (unsigned)pool;
     parse_tls(c, path, redis, rc);
     parse_redis_where(c, path, redis, rc);
     gwf_cfg_int(c, path, redis, "db", 0, 0, 65535, &rc->db);

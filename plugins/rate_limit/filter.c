@@ -59,10 +59,15 @@ enum { SLOT_PENDING, SLOT_OK, SLOT_ERROR, SLOT_CACHED_OVER };
 
 typedef struct rl_worker {
     rl_rls *rls; /* RLS mode */
-    rl_redis *redis;
-    /* redis.perSecond's client: the limits whose unit is second count
-     * there (slot_redis); NULL when there is no per-second Redis. */
-    rl_redis *redis_per_second;
+    /* redis.poolSize clients of redis (each its own connections), taken
+     * in turn by decisions; and of redis.perSecond, where the limits
+     * whose unit is second count (slot_redis): none when there is no
+     * per-second Redis. */
+    rl_redis *redis[RL_REDIS_POOL_MAX];
+    unsigned redis_count;
+    rl_redis *redis_per_second[RL_REDIS_POOL_MAX];
+    unsigned per_second_count;
+    unsigned pool_next;
     rl_cache *cache;
     /* The keys of the decision being made, one after the other: reused
      * by every request, so a key costs no allocation once the buffer has
@@ -96,6 +101,7 @@ struct rl_decision {
     uint64_t timer_id;
     int64_t now_s;
     int64_t now_ms;
+    unsigned pool; /* which of the worker's clients (poolSize) */
     /* n of them. A decision answered without Redis lives on the stack
      * of global_request_headers; one that waits for Redis is one
      * allocation: this header, its slots, then their keys. */
@@ -283,11 +289,21 @@ rl_route_config_destroy(void *config, void *route_config)
  * Worker hooks
  * --------------------------------------------------------------------- */
 
+static void
+worker_free_clients(rl_worker *w)
+{
+    for (unsigned i = 0; i < w->redis_count; i++)
+        rl_redis_free(w->redis[i]);
+    for (unsigned i = 0; i < w->per_second_count; i++)
+        rl_redis_free(w->redis_per_second[i]);
+}
+
 static gwf_status
 rl_worker_start(void *config, const gwf_worker_init *init, void **out)
 {
     rl_config *cfg = config;
     rl_worker *w;
+    int ok;
 
     (void)init;
     if (cfg->is_local) {
@@ -306,14 +322,18 @@ rl_worker_start(void *config, const gwf_worker_init *init, void **out)
         *out = w;
         return GWF_OK;
     }
-    w->redis = rl_redis_new(cfg, &cfg->redis);
-    if (cfg->redis_per_second)
-        w->redis_per_second = rl_redis_new(cfg, cfg->redis_per_second);
     w->cache = rl_cache_new();
-    if (!w->redis || !w->cache ||
-        (cfg->redis_per_second && !w->redis_per_second)) {
-        rl_redis_free(w->redis);
-        rl_redis_free(w->redis_per_second);
+    ok = w->cache != NULL;
+    for (unsigned i = 0; ok && i < cfg->redis.pool_size; i++)
+        ok = (w->redis[w->redis_count++] = rl_redis_new(cfg, &cfg->redis)) !=
+             NULL;
+    for (unsigned i = 0;
+         ok && cfg->redis_per_second && i < cfg->redis_per_second->pool_size;
+         i++)
+        ok = (w->redis_per_second[w->per_second_count++] =
+                  rl_redis_new(cfg, cfg->redis_per_second)) != NULL;
+    if (!ok) {
+        worker_free_clients(w);
         rl_cache_free(w->cache);
         free(w);
         return GWF_ERR_NO_MEMORY;
@@ -332,8 +352,7 @@ rl_worker_stop(void *config, void *worker)
         return;
     w->stopping = 1;
     rl_rls_free(w->rls);
-    rl_redis_free(w->redis);
-    rl_redis_free(w->redis_per_second);
+    worker_free_clients(w);
     rl_cache_free(w->cache);
     gwf_strbuf_free(&w->keys);
     free(w);
@@ -661,11 +680,13 @@ on_redis_reply(void *arg, int ok, const long long *values, size_t count,
  * limits whose unit is SECOND to the per-second Redis when there is one,
  * every other limit to the main one. */
 static rl_redis *
-slot_redis(const rl_worker *w, const rl_slot *slot)
+slot_redis(const rl_decision *d, const rl_slot *slot)
 {
-    if (w->redis_per_second && slot->limit->unit_seconds == 1)
-        return w->redis_per_second;
-    return w->redis;
+    const rl_worker *w = d->w;
+
+    if (w->per_second_count > 0 && slot->limit->unit_seconds == 1)
+        return w->redis_per_second[d->pool % w->per_second_count];
+    return w->redis[d->pool % w->redis_count];
 }
 
 static void
@@ -682,7 +703,7 @@ on_timeout(void *arg)
     for (size_t i = 0; i < d->n; i++) {
         if (d->slots[i].state != SLOT_PENDING)
             continue;
-        if (slot_redis(d->w, &d->slots[i]) == d->w->redis)
+        if (d->w->per_second_count == 0 || d->slots[i].limit->unit_seconds != 1)
             silent = 1;
         else
             silent_per_second = 1;
@@ -693,9 +714,10 @@ on_timeout(void *arg)
                                       : "");
     decision_finish(d, 1);
     if (silent)
-        rl_redis_note_timeout(d->w->redis);
+        rl_redis_note_timeout(d->w->redis[d->pool % d->w->redis_count]);
     if (silent_per_second)
-        rl_redis_note_timeout(d->w->redis_per_second);
+        rl_redis_note_timeout(
+            d->w->redis_per_second[d->pool % d->w->per_second_count]);
 }
 
 /* The value of one entry for this request, or 0 if it has none. */
@@ -862,6 +884,7 @@ global_request_headers(rl_stream *st)
     local.st = st;
     local.w = w;
     local.cfg = st->cfg;
+    local.pool = w->pool_next++;
     local.slots = local_slots;
     local.now_ms = host->now(inst, GWF_CLOCK_REALTIME) / 1000000;
     local.now_s = local.now_ms / 1000;
@@ -907,12 +930,12 @@ global_request_headers(rl_stream *st)
             continue;
         if (st->cfg->algorithm == RL_ALGO_ROLLING)
             sent_st = rl_redis_rolling(
-                slot_redis(w, slot), slot->key, slot->key_len, d->now_ms,
+                slot_redis(d, slot), slot->key, slot->key_len, d->now_ms,
                 slot->limit->unit_seconds * 1000,
                 slot->limit->requests_per_unit, 1, on_redis_reply, slot);
         else
             sent_st = rl_redis_incr_expire(
-                slot_redis(w, slot), slot->key, slot->key_len, 1,
+                slot_redis(d, slot), slot->key, slot->key_len, 1,
                 slot->limit->unit_seconds, on_redis_reply, slot);
         if (sent_st != GWF_OK) {
             slot->state = SLOT_ERROR;

@@ -141,7 +141,12 @@ typedef struct rl_redis_config {
     struct ssl_ctx_st *tls_ctx;
     char *tls_server_name; /* SNI and the name checked; NULL: host */
     int tls_verify_name;   /* check the certificate names the server */
+    /* redis.poolSize: clients (each its own connections) per worker;
+     * decisions take them in turn. 1 to RL_REDIS_POOL_MAX. */
+    unsigned pool_size;
 } rl_redis_config;
+
+#define RL_REDIS_POOL_MAX 16
 
 /* redis.tls's SSL_CTX (redis_conn.c): peer verification against
  * `ca_file` (or the system CAs when NULL) unless `insecure`, and the

@@ -1046,7 +1046,7 @@ rl_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
                         "cannot load a private key from", key_file);
     if (cert_file && key_file && SSL_CTX_check_private_key(ctx) != 1)
         return tls_fail(ctx, err, len, field, "redis.tls.keyFile",
-                        "does not match redis.tls.certFile", NULL);
+                        "does not match certFile", NULL);
     ERR_clear_error();
     return ctx;
 }

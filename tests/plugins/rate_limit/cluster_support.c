@@ -19,7 +19,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,26 +57,6 @@ cluster_usable(void)
     return 0;
 }
 
-/* The folder and everything in it (config files, redis-cli's output). */
-static void
-remove_dir(const char *dir)
-{
-    DIR *d;
-    struct dirent *e;
-    char path[512];
-
-    if (!dir[0] || !(d = opendir(dir)))
-        return;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 /* The cluster running now, stopped at exit if a failed test (cmocka
  * jumped out of it) never stopped it. */
 static redis_cluster *live_cluster;
@@ -98,7 +77,7 @@ node_kill(redis_peer *p)
 
     memcpy(dir, p->dir, sizeof(dir));
     redis_peer_kill(p);
-    remove_dir(dir);
+    remove_tree(dir);
 }
 
 void
@@ -106,7 +85,7 @@ redis_cluster_stop(redis_cluster *c)
 {
     for (int i = 0; i < CLUSTER_NODES; i++)
         node_kill(&c->nodes[i]);
-    remove_dir(c->dir);
+    remove_tree(c->dir);
     c->dir[0] = 0;
     if (live_cluster == c)
         live_cluster = NULL;

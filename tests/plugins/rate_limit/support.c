@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -174,6 +176,25 @@ accepts(const char *addr, int port)
     return c != NULL;
 }
 
+void
+remove_tree(const char *dir)
+{
+    DIR *d;
+    struct dirent *e;
+    char path[512];
+
+    if (!dir[0] || !(d = opendir(dir)))
+        return;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
 /* Peers still running, by pid and folder: a test that fails half-way
  * (cmocka jumps out of it) never reaches its redis_peer_kill, so these
  * are stopped and their folders removed when the test program exits. */
@@ -191,7 +212,7 @@ reap_live_peers(void)
         kill(live_peers[i].pid, SIGCONT);
         kill(live_peers[i].pid, SIGKILL);
         waitpid(live_peers[i].pid, NULL, 0);
-        rmdir(live_peers[i].dir);
+        remove_tree(live_peers[i].dir);
         live_peers[i].pid = 0;
     }
 }
@@ -252,7 +273,7 @@ redis_peer_start(redis_peer *p)
         argv[argc++] = "no";
         argv[argc++] = "--dir";
         argv[argc++] = p->dir;
-        for (int i = 0; i < 12 && p->extra[i]; i++)
+        for (int i = 0; i < 20 && p->extra[i]; i++)
             argv[argc++] = p->extra[i];
         argv[argc] = NULL;
         p->pid = spawn_quiet(REDIS_SERVER, argv, NULL);
@@ -281,10 +302,9 @@ redis_peer_kill(redis_peer *p)
         live_peer_set(p->pid, NULL, 0);
     }
     p->pid = 0;
-    /* Nothing is written there (no RDB, no AOF): the directory is empty.
-     * A restart makes a new one. */
-    if (p->dir[0])
-        rmdir(p->dir);
+    /* No RDB or AOF of its own, but a replica keeps the dump.rdb of its
+     * full sync there. A restart makes a new one. */
+    remove_tree(p->dir);
     p->dir[0] = 0;
 }
 

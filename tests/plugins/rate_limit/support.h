@@ -24,12 +24,15 @@ typedef struct redis_peer {
     pid_t pid;
     int port;
     char dir[64];
-    const char *extra[12]; /* more redis-server arguments, NULL-ended */
+    const char *extra[20]; /* more redis-server arguments, NULL-ended */
     const char *bind;      /* the one address it listens on; NULL: 127.0.0.1 */
     /* TLS only (--port 0 --tls-port port; the certificates in extra):
      * started when it accepts a connection (no plain PING to ask). */
     int tls;
 } redis_peer;
+
+/* Remove `dir` and the files in it ("" is ignored). */
+void remove_tree(const char *dir);
 
 /* Start redis-server on p->bind, port p->port (0: pick a free one) and
  * wait until it answers PING (5 s bound). Fails the test if it cannot. */

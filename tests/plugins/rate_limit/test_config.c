@@ -90,6 +90,25 @@ SPEC_ERROR(unknown_redis_field_is_refused,
            "unknown field; expected one of: address, backendRef, db, username, "
            "password, passwordSecretRef, keyPrefix, type, addresses, "
            "masterName, tls")
+/* redis.poolSize: 1 to 16 clients per worker. */
+SPEC_ERROR(pool_size_is_at_least_one,
+           "{redis: {address: \"127.0.0.1:1\", poolSize: 0}, domain: d, " LIMITS
+           "}",
+           "redis.poolSize", "expected an integer from 1 to 16")
+SPEC_ERROR(
+    pool_size_is_at_most_sixteen,
+    "{redis: {address: \"127.0.0.1:1\", poolSize: 17}, domain: d, " LIMITS "}",
+    "redis.poolSize", "expected an integer from 1 to 16")
+/* envoyproxy/ratelimit's pipeline window and limit have no meaning
+ * here: refused with the reason, not ignored. */
+SPEC_ERROR(pipeline_window_is_not_a_setting_of_gwf,
+           "{redis: {address: \"127.0.0.1:1\", pipelineWindow: 1ms}, domain: "
+           "d, " LIMITS "}",
+           "redis.pipelineWindow", "always written together (pipelined)")
+SPEC_ERROR(pipeline_limit_is_not_a_setting_of_gwf,
+           "{redis: {address: \"127.0.0.1:1\", perSecond: {address: "
+           "\"127.0.0.1:2\", pipelineLimit: 8}}, domain: d, " LIMITS "}",
+           "redis.perSecond.pipelineLimit", "is not a setting of gwf")
 /* A Redis Cluster has database 0 only: a db is a mistake, refused. */
 SPEC_ERROR(cluster_has_database_0_only,
            "{redis: {type: Cluster, addresses: [\"127.0.0.1:7000\"], db: 0}, "
@@ -390,6 +409,10 @@ main(void)
         T(password_secret_must_exist),
         T(unknown_redis_field_is_refused),
         T(cluster_has_database_0_only),
+        T(pool_size_is_at_least_one),
+        T(pool_size_is_at_most_sixteen),
+        T(pipeline_window_is_not_a_setting_of_gwf),
+        T(pipeline_limit_is_not_a_setting_of_gwf),
         T(type_is_single_sentinel_or_cluster),
         T(sentinel_needs_a_master_name),
         T(sentinel_addresses_must_resolve),

@@ -164,6 +164,33 @@ test_a_thousand_concurrent_decisions_on_one_connection_count_exactly(
     gwf_test_host_free(h);
 }
 
+/* redis.poolSize 3: the worker keeps three connections and decisions
+ * take them in turn; 300 at once still count exactly. */
+static void
+test_pool_size_spreads_decisions_over_that_many_connections(void **state)
+{
+    (void)state;
+    char text[1024];
+    gwf_test_host *h;
+    tally t;
+
+    snprintf(text, sizeof(text),
+             "{redis: {address: \"127.0.0.1:%d\", poolSize: 3}, domain: "
+             "shop, timeout: 5s, overLimitCache: false, descriptors: [{key: "
+             "generic_key, value: foo, rate_limit: {unit: minute, "
+             "requests_per_unit: 100000}}]}",
+             redis.port);
+    h = host_with(global_manifests(text, FOO));
+    t = run_concurrently(h, 300);
+    assert_int_equal(t.ok, 300);
+    assert_int_equal(t.other, 0);
+    redisContext *c = redis_peer_client(&redis, NULL, NULL);
+    assert_int_equal(redis_int(c, "GET %s", FIXED_KEY), 300);
+    redisFree(c);
+    assert_int_equal(redis_clients(), 4); /* the worker's three, and ours */
+    gwf_test_host_free(h);
+}
+
 /* 1000 at once against a limit of 300: exactly 300 pass, and every
  * reply went to its own request (the counts 1..1000 each once). */
 static void
@@ -436,6 +463,7 @@ main(void)
         T(test_rolling_reply_cut_inside_its_array_fails_closed),
         T(test_close_with_only_expire_owed_answers_nothing_twice),
         T(test_replies_are_matched_to_requests_in_order),
+        T(test_pool_size_spreads_decisions_over_that_many_connections),
 #undef T
     };
     return cmocka_run_group_tests(tests, setup_redis, teardown_redis);

@@ -84,12 +84,13 @@ teardown_certs(void **state)
     return 0;
 }
 
-/* A TLS-only Redis serving NAME.pem / NAME.key; clients must show a
- * certificate of the test CA when `auth_clients`; `password`: its
- * requirepass, or NULL. */
-static void
-tls_redis_start(redis_peer *p, const char *name, int auth_clients,
-                const char *password)
+/* The arguments of a TLS-only Redis serving NAME.pem / NAME.key into
+ * p->extra; clients must show a certificate of the test CA when
+ * `auth_clients`; `password`: its requirepass, or NULL. The index after
+ * them (NULL there). */
+static int
+tls_redis_args(redis_peer *p, const char *name, int auth_clients,
+               const char *password)
 {
     static char cert_file[160], key_file[160], ca_file[160];
     int i = 0;
@@ -111,29 +112,48 @@ tls_redis_start(redis_peer *p, const char *name, int auth_clients,
         p->extra[i++] = password;
     }
     p->extra[i] = NULL;
+    return i;
+}
+
+static void
+tls_redis_start(redis_peer *p, const char *name, int auth_clients,
+                const char *password)
+{
+    tls_redis_args(p, name, auth_clients, password);
     redis_peer_start(p);
 }
 
-/* GET `key` through redis-cli --tls with the test CA and the client
- * certificate: its value, or -1 when it is absent. */
-static long long
-tls_get(const redis_peer *p, const char *password, const char *key)
+/* `command` through redis-cli --tls with the test CA and the client
+ * certificate: the first line of its output in out[size]. */
+static void
+tls_cli(const redis_peer *p, const char *password, const char *command,
+        char *out, size_t size)
 {
-    char cmd[1024], out[64] = "";
-    long long v = -1;
+    char cmd[1024];
     FILE *f;
 
     snprintf(cmd, sizeof(cmd),
              "redis-cli --tls --cacert %s --cert %s --key %s -h 127.0.0.1 "
-             "-p %d %s%s --no-auth-warning GET %s",
+             "-p %d %s%s --no-auth-warning %s",
              cert("ca.pem"), cert("client.pem"), cert("client.key"), p->port,
-             password ? "-a " : "", password ? password : "", key);
+             password ? "-a " : "", password ? password : "", command);
     f = popen(cmd, "r");
     assert_non_null(f);
-    if (fgets(out, sizeof(out), f) && out[0] >= '0' && out[0] <= '9')
-        v = strtoll(out, NULL, 10);
+    out[0] = 0;
+    if (!fgets(out, (int)size, f))
+        out[0] = 0;
     pclose(f);
-    return v;
+}
+
+/* GET `key` through redis-cli --tls: its value, or -1 when absent. */
+static long long
+tls_get(const redis_peer *p, const char *password, const char *key)
+{
+    char cmd[256], out[64];
+
+    snprintf(cmd, sizeof(cmd), "GET %s", key);
+    tls_cli(p, password, cmd, out, sizeof(out));
+    return out[0] >= '0' && out[0] <= '9' ? strtoll(out, NULL, 10) : -1;
 }
 
 /* spec.rateLimit on `address`: `limit` a minute, the tls object `tls`,
@@ -521,6 +541,54 @@ test_peer_closing_mid_handshake_fails_the_attempt(void **state)
     scripted_peer_stop(pid);
 }
 
+/* A one-node Redis Cluster over TLS (its bus too) owning every slot,
+ * with a password and client certificates required: the seed is asked
+ * for the slot map over TLS, and the node connection that counts is TLS
+ * too, with the client certificate and AUTH, its certificate checked
+ * against the address the map names. Counts exact. */
+static void
+test_a_cluster_over_tls_counts_exactly(void **state)
+{
+    (void)state;
+    redis_peer p = {0};
+    char bus[16], text[1024], out[256];
+    int i = tls_redis_args(&p, "server", 1, "s3cret");
+    gwf_test_host *h;
+
+    snprintf(bus, sizeof(bus), "%d", free_port("127.0.0.1"));
+    p.extra[i++] = "--cluster-enabled";
+    p.extra[i++] = "yes";
+    p.extra[i++] = "--cluster-port";
+    p.extra[i++] = bus;
+    p.extra[i++] = "--tls-cluster";
+    p.extra[i++] = "yes";
+    p.extra[i] = NULL;
+    redis_peer_start(&p);
+    tls_cli(&p, "s3cret", "CLUSTER ADDSLOTSRANGE 0 16383", out, sizeof(out));
+    assert_string_equal(out, "OK\n");
+    for (int n = 0; n < 250; n++) {
+        tls_cli(&p, "s3cret", "CLUSTER INFO", out, sizeof(out));
+        if (strncmp(out, "cluster_state:ok", 16) == 0)
+            break;
+        sleep_ms(20);
+    }
+    assert_int_equal(strncmp(out, "cluster_state:ok", 16), 0);
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"localhost:%d\"], "
+             "password: s3cret, tls: {caFile: %s, certFile: %s, keyFile: "
+             "%s}}, domain: shop, descriptors: [{key: generic_key, value: "
+             "foo, rate_limit: {unit: minute, requests_per_unit: 3}}]}",
+             p.port, cert("ca.pem"), cert("client.pem"), cert("client.key"));
+    h = host_with(global_manifests(text, FOO));
+    for (int n = 0; n < 3; n++)
+        assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    assert_int_equal(tls_get(&p, "s3cret", FIXED_KEY), 4);
+    assert_true(gwf_test_log_contains(h, "slot map from localhost"));
+    gwf_test_host_free(h);
+    redis_peer_kill(&p);
+}
+
 int
 main(void)
 {
@@ -542,6 +610,7 @@ main(void)
         cmocka_unit_test(
             test_tls_against_a_plaintext_redis_fails_by_its_deadline),
         cmocka_unit_test(test_peer_closing_mid_handshake_fails_the_attempt),
+        cmocka_unit_test(test_a_cluster_over_tls_counts_exactly),
     };
     if (tools_missing()) {
         fprintf(stderr, "openssl, redis-server or redis-cli is missing\n");
