@@ -80,17 +80,19 @@ read_classes(gw_build *b)
 
 /* -- TLS ---------------------------------------------------------------- */
 
-/* The Secret's data[key] (base64) or stringData[key], decoded. */
+/* The Secret's stringData[key] (Kubernetes writes it over data's) or
+ * data[key] (base64), decoded. */
 static char *
 secret_value(const gwf_doc *secret, const char *key)
 {
     size_t len = 0;
-    const char *s = gwf_node_str(
-        gwf_node_get(gwf_node_get(secret->root, "data"), key), &len);
+    const char *s =
+        gw_node_string(gwf_node_get(secret->root, "stringData"), key);
     if (s)
-        return gw_base64_decode(s, len, NULL);
-    s = gw_node_string(gwf_node_get(secret->root, "stringData"), key);
-    return s ? strdup(s) : NULL;
+        return strdup(s);
+    s = gwf_node_str(gwf_node_get(gwf_node_get(secret->root, "data"), key),
+                     &len);
+    return s ? gw_base64_decode(s, len, NULL) : NULL;
 }
 
 /* Resolves certificateRefs[i]; on failure sets *reason / *msg. */

@@ -345,7 +345,8 @@ on_slots_reply(rl_conn_req *req, const void *reply, const char *why)
     if (cl->freeing)
         return;
     if (!root) {
-        snprintf(cl->why, sizeof(cl->why), "%s", why ? why : "no reply");
+        snprintf(cl->why, sizeof(cl->why), "%s: %s", cl->asked_host,
+                 why ? why : "no reply");
         refresh_next(cl);
         return;
     }
@@ -487,7 +488,10 @@ on_conn_gone(void *owner, rl_conn *c, const char *why)
 
     if (c == cl->seed_conn) {
         cl->seed_conn = NULL;
-        snprintf(cl->why, sizeof(cl->why), "seed %s: %s", cl->asked_host, why);
+        gwf_logf(cl->inst, GWF_LOG_WARN,
+                 "rate_limit: Redis Cluster seed %s:%d (%s): %s",
+                 cl->seed_params.host, cl->seed_params.port, rl_conn_address(c),
+                 why);
         rl_conn_free(c, NULL); /* the ask hears it: the next candidate */
         return;
     }

@@ -352,6 +352,27 @@ test_base64_secret_data_is_decoded(void **state)
     assert_string_equal(p->tls_certs[0]->key_pem, "-----BEGIN Y-----");
 }
 
+/* Both data and stringData name tls.crt: stringData's wins, as
+ * Kubernetes writes it over data's when the Secret is stored. */
+static void
+test_string_data_wins_over_data_for_the_same_key(void **state)
+{
+    fixture *f = *state;
+    build_ok(f, "apiVersion: v1\n"
+                "kind: Secret\n"
+                "metadata: {name: cert}\n"
+                "type: kubernetes.io/tls\n"
+                "data:\n"
+                "  tls.crt: LS0tLS1CRUdJTiBYLS0tLS0=\n"
+                "  tls.key: LS0tLS1CRUdJTiBZLS0tLS0=\n"
+                "stringData:\n"
+                "  tls.crt: \"-----BEGIN Z-----\"\n"
+                "---\n" HTTPS_GATEWAY("{name: cert}"));
+    const gw_port *p = port(&f->model, 443);
+    assert_string_equal(p->tls_certs[0]->cert_pem, "-----BEGIN Z-----");
+    assert_string_equal(p->tls_certs[0]->key_pem, "-----BEGIN Y-----");
+}
+
 static void
 test_cross_namespace_certificate_without_grant_is_ref_not_permitted(
     void **state)
@@ -3443,6 +3464,7 @@ main(void)
         T(test_listener_with_unsupported_protocol_is_not_accepted),
         T(test_https_listener_takes_its_certificate_from_a_tls_secret),
         T(test_base64_secret_data_is_decoded),
+        T(test_string_data_wins_over_data_for_the_same_key),
         T(test_cross_namespace_certificate_without_grant_is_ref_not_permitted),
         T(test_route_on_a_listener_without_certificate_is_attached_not_served),
         T(test_cross_namespace_certificate_with_grant_is_served),

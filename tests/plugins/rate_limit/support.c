@@ -102,13 +102,12 @@ spawn_quiet(const char *path, const char *const *argv, const char *log)
     return pid;
 }
 
-pid_t
-scripted_peer_start(const char *answer, int *port)
+int
+listen_loopback(int *port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
     socklen_t len = sizeof(a);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    pid_t pid;
 
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_true(fd >= 0);
@@ -116,6 +115,15 @@ scripted_peer_start(const char *answer, int *port)
     assert_int_equal(listen(fd, 8), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     *port = ntohs(a.sin_port);
+    return fd;
+}
+
+pid_t
+scripted_peer_start(const char *answer, int *port)
+{
+    int fd = listen_loopback(port);
+    pid_t pid;
+
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -471,4 +479,85 @@ assert_config_error(const char *text, const char *field, const char *message)
     if (!strstr(err, field) || !strstr(err, message))
         fail_msg("want field \"%s\" and \"%s\" in:\n%s", field, message, err);
     gwf_test_host_free(h);
+}
+
+/* -- Sentinel ------------------------------------------------------------- */
+
+int
+sentinel_peer_master_port(const sentinel_peer *s)
+{
+    redisContext *c = redis_connect_ms("127.0.0.1", s->port, 300);
+    redisReply *r;
+    int port = 0;
+
+    if (!c)
+        return 0;
+    r = redisCommand(c, "SENTINEL get-master-addr-by-name mymaster");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+        port = atoi(r->element[1]->str);
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return port;
+}
+
+/* How many replicas the sentinel knows for mymaster (-1: no answer). */
+static long
+sentinel_replicas(const sentinel_peer *s)
+{
+    redisContext *c = redis_connect_ms("127.0.0.1", s->port, 300);
+    redisReply *r;
+    long n = -1;
+
+    if (!c)
+        return -1;
+    r = redisCommand(c, "SENTINEL replicas mymaster");
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        n = (long)r->elements;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+void
+sentinel_peer_start(sentinel_peer *s, int primary_port, long replicas)
+{
+    char conf[128];
+    const char *argv[] = {REDIS_SERVER, conf, "--sentinel", NULL};
+    FILE *f;
+
+    snprintf(s->dir, sizeof(s->dir), "/tmp/gwf-rl-sentinel-XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s->dir);
+    s->port = free_port("127.0.0.1");
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndir %s\n"
+            "sentinel monitor mymaster 127.0.0.1 %d 1\n"
+            "sentinel down-after-milliseconds mymaster 300\n"
+            "sentinel failover-timeout mymaster 2000\n",
+            s->port, s->dir, primary_port);
+    fclose(f);
+    s->pid = spawn_quiet(argv[0], argv, NULL);
+    for (int i = 0; i < 250; i++) {
+        if (sentinel_peer_master_port(s) == primary_port &&
+            sentinel_replicas(s) >= replicas)
+            return;
+        sleep_ms(20);
+    }
+    fail_msg("the sentinel did not see the primary and %ld replicas", replicas);
+}
+
+void
+sentinel_peer_stop(sentinel_peer *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+    }
+    s->pid = 0;
+    remove_tree(s->dir);
+    s->dir[0] = 0;
 }

@@ -62,12 +62,28 @@ redisContext *redis_connect_ms(const char *addr, int port, long timeout_ms);
  * stdout and stderr to the file `log` (truncated) or /dev/null, killed
  * when the test program dies. Its pid. */
 pid_t spawn_quiet(const char *path, const char *const *argv, const char *log);
+/* A socket listening on a free 127.0.0.1 port (*port). */
+int listen_loopback(int *port);
 /* A scripted peer on a free 127.0.0.1 port (*port): a child that reads
  * once from each connection, then writes `answer` and keeps the
  * connection open, or (answer NULL) closes it. Stop it with
  * scripted_peer_stop (SIGKILL and reap). */
 pid_t scripted_peer_start(const char *answer, int *port);
 void scripted_peer_stop(pid_t pid);
+
+/* redis-server --sentinel on a free 127.0.0.1 port, watching
+ * 127.0.0.1:primary_port as mymaster (quorum 1, down-after 300 ms,
+ * failover-timeout 2 s); started when it names the primary and knows at
+ * least `replicas` replicas (5 s bound). Stopped with its folder. */
+typedef struct sentinel_peer {
+    pid_t pid;
+    int port;
+    char dir[64];
+} sentinel_peer;
+void sentinel_peer_start(sentinel_peer *s, int primary_port, long replicas);
+void sentinel_peer_stop(sentinel_peer *s);
+/* The port it names for mymaster (0: none, or not answering). */
+int sentinel_peer_master_port(const sentinel_peer *s);
 
 /* The test host with `text` loaded (fails the test otherwise). */
 gwf_test_host *host_with(const char *text);

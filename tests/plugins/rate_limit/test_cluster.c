@@ -21,6 +21,10 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster_support.h"
@@ -599,6 +603,21 @@ test_a_killed_primary_fails_closed_then_its_replica_counts(void **state)
     gwf_test_host_free(h);
 }
 
+/* spec.rateLimit with the one seed node 127.0.0.1:port, 5 a minute per
+ * user. */
+static const char *
+seed_spec(int port)
+{
+    static char text[512];
+
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
+             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
+             "minute, requests_per_unit: 5}}]}",
+             port);
+    return text;
+}
+
 /* -- Seeds that cannot give a map ----------------------------------------- */
 
 /* No seed reachable: the fail mode at once, then the backoff. */
@@ -606,15 +625,10 @@ static void
 test_no_seed_reachable_fails_closed(void **state)
 {
     (void)state;
-    char text[512];
     gwf_test_host *h;
 
-    snprintf(text, sizeof(text),
-             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
-             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
-             "minute, requests_per_unit: 5}}]}",
-             free_port("127.0.0.1"));
-    h = host_with(global_manifests(text, USER_DESCS));
+    h = host_with(
+        global_manifests(seed_spec(free_port("127.0.0.1")), USER_DESCS));
     assert_int_equal(status_for(h, "user", "a"), 500);
     assert_true(gwf_test_log_contains(h, "Redis Cluster: no slot map"));
     assert_int_equal(status_for(h, "user", "a"), 500);
@@ -628,17 +642,11 @@ test_a_seed_that_is_not_a_cluster_is_not_used(void **state)
 {
     (void)state;
     redis_peer plain;
-    char text[512];
     gwf_test_host *h;
 
     memset(&plain, 0, sizeof(plain));
     redis_peer_start(&plain);
-    snprintf(text, sizeof(text),
-             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
-             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
-             "minute, requests_per_unit: 5}}]}",
-             plain.port);
-    h = host_with(global_manifests(text, USER_DESCS));
+    h = host_with(global_manifests(seed_spec(plain.port), USER_DESCS));
     assert_int_equal(status_for(h, "user", "a"), 500);
     assert_true(gwf_test_log_contains(h, "cluster support disabled"));
     assert_false(redis_exists(&plain, "shop_user_a_1767225600"));
@@ -652,23 +660,171 @@ static void
 test_a_forged_slot_map_is_refused(void **state)
 {
     (void)state;
-    char text[512];
     const char *answer = "*1\r\n*3\r\n:0\r\n:20000\r\n*2\r\n$9\r\n127.0.0.1"
                          "\r\n:6379\r\n";
     int port;
     pid_t pid = scripted_peer_start(answer, &port);
     gwf_test_host *h;
 
-    snprintf(text, sizeof(text),
-             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\"]}, "
-             "domain: shop, descriptors: [{key: user, rate_limit: {unit: "
-             "minute, requests_per_unit: 5}}]}",
-             port);
-    h = host_with(global_manifests(text, USER_DESCS));
+    h = host_with(global_manifests(seed_spec(port), USER_DESCS));
     assert_int_equal(status_for(h, "user", "a"), 500);
     assert_true(gwf_test_log_contains(h, "is not used"));
     gwf_test_host_free(h);
     scripted_peer_stop(pid);
+}
+
+/* Occurrences of `needle` in buf[len]. */
+static int
+occurrences(const char *buf, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    int count = 0;
+
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(buf + i, needle, n) == 0)
+            count++;
+    return count;
+}
+
+/* A hostile "node" on a free port (*port): CLUSTER SLOTS gets a map
+ * giving every slot to itself; every INCRBY and EXPIRE gets a MOVED to
+ * itself, ASKING an OK. Each connection served by its own child until
+ * the client closes it. */
+static pid_t
+redirecting_node_start(int *port)
+{
+    int fd = listen_loopback(port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid != 0) {
+        close(fd);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGCHLD, SIG_IGN);
+    for (;;) {
+        char map[160], moved[64], buf[4096];
+        int c = accept(fd, NULL, NULL);
+        ssize_t got;
+
+        if (c < 0 || fork() != 0) {
+            if (c >= 0)
+                close(c);
+            continue;
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        snprintf(map, sizeof(map),
+                 "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0."
+                 "1\r\n:%d\r\n",
+                 *port);
+        snprintf(moved, sizeof(moved), "-MOVED 1 127.0.0.1:%d\r\n", *port);
+        while ((got = read(c, buf, sizeof(buf))) > 0) {
+            size_t n = (size_t)got;
+            int ok = 1;
+            if (occurrences(buf, n, "SLOTS"))
+                ok = write(c, map, strlen(map)) > 0;
+            for (int i = occurrences(buf, n, "ASKING"); ok && i > 0; i--)
+                ok = write(c, "+OK\r\n", 5) > 0;
+            for (int i = occurrences(buf, n, "$6\r\nINCRBY") +
+                         occurrences(buf, n, "$6\r\nEXPIRE");
+                 ok && i > 0; i--)
+                ok = write(c, moved, strlen(moved)) > 0;
+        }
+        _exit(0);
+    }
+}
+
+/* A node that redirects every command to itself: the command follows 5
+ * redirections, then the MOVED is its answer (the fail mode); nothing
+ * loops, the worker goes on. */
+static void
+test_a_redirect_loop_ends_in_the_fail_mode(void **state)
+{
+    (void)state;
+    int port;
+    pid_t pid = redirecting_node_start(&port);
+    gwf_test_host *h;
+
+    h = host_with(global_manifests(seed_spec(port), USER_DESCS));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    assert_true(gwf_test_log_contains(h, "MOVED 1 127.0.0.1"));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    gwf_test_host_free(h);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* A seed announcing a slot map of ten million elements: refused by the
+ * reply tree's budget before anything of that size is allocated; the
+ * fail mode. */
+static void
+test_a_huge_slot_map_is_refused_before_it_is_read(void **state)
+{
+    (void)state;
+    int port;
+    pid_t pid = scripted_peer_start("*10000000\r\n*3\r\n", &port);
+    gwf_test_host *h;
+
+    h = host_with(global_manifests(seed_spec(port), USER_DESCS));
+    assert_int_equal(status_for(h, "user", "a"), 500);
+    if (!gwf_test_log_contains(h, "malformed reply"))
+        print_message("%s\n", gwf_test_logs(h));
+    assert_true(gwf_test_log_contains(h, "malformed reply"));
+    gwf_test_host_free(h);
+    scripted_peer_stop(pid);
+}
+
+/* A primary that stops answering (SIGSTOP): its decisions time out
+ * (the fail mode), others go on; after three timeouts with no reply
+ * from it the connection is dropped and, once it answers again, made
+ * anew. */
+static void
+test_a_silent_primary_times_out_and_is_reconnected(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    cluster_flush();
+    gwf_test_host *h =
+        host_with(global_manifests(spec(NULL, 1000), USER_DESCS));
+    char value[32], other[32], key[128], other_key[128];
+    int port = 0, other_port = 0, victim, dropped = 0, timed_out = 0;
+
+    user_value(value, sizeof(value), 2);
+    user_key(key, sizeof(key), NULL, 2);
+    assert_int_equal(status_for(h, "user", value), 200);
+    cluster_get(key, &port);
+    victim = redis_cluster_index(&cluster, port);
+    for (int u = 3;; u++) {
+        assert_true(u < USERS);
+        user_value(other, sizeof(other), u);
+        user_key(other_key, sizeof(other_key), NULL, u);
+        cluster_get(other_key, &other_port);
+        if (other_port != port)
+            break;
+    }
+    redis_peer_pause(&cluster.nodes[victim]);
+    for (int i = 0; i < 5 && !dropped; i++) {
+        char header[64];
+        snprintf(header, sizeof(header), "user: %s", value);
+        gwf_test_result *res = start_api(h, "/", header, 50);
+        assert_int_equal(gwf_test_outcome(res), GWF_TEST_RUNNING);
+        assert_int_equal(status_for(h, "user", other), 200);
+        gwf_test_advance(h, 100 * MS); /* the default timeout */
+        gwf_test_wait(h, res, 1000);
+        assert_int_equal(gwf_test_status(res), 500);
+        gwf_test_result_free(res);
+        timed_out++;
+        dropped = gwf_test_log_contains(h, "reconnecting");
+    }
+    assert_true(dropped);
+    redis_peer_continue(&cluster.nodes[victim]);
+    gwf_test_advance(h, 200 * MS); /* past the node's backoff */
+    assert_int_equal(status_for(h, "user", value), 200);
+    /* The timed-out commands were in the node's socket when it stopped:
+     * it may run them when it resumes (they may or may not count). */
+    long long n = cluster_get(key, NULL);
+    assert_true(n >= 2 && n <= 2 + timed_out);
+    gwf_test_host_free(h);
 }
 
 int
@@ -682,6 +838,9 @@ main(void)
         cmocka_unit_test(test_no_seed_reachable_fails_closed),
         cmocka_unit_test(test_a_seed_that_is_not_a_cluster_is_not_used),
         cmocka_unit_test(test_a_forged_slot_map_is_refused),
+        cmocka_unit_test(test_a_redirect_loop_ends_in_the_fail_mode),
+        cmocka_unit_test(test_a_huge_slot_map_is_refused_before_it_is_read),
+        cmocka_unit_test(test_a_silent_primary_times_out_and_is_reconnected),
         cmocka_unit_test(
             test_ask_during_a_migration_counts_on_the_importing_node),
         cmocka_unit_test(test_moved_is_followed_and_the_map_refreshed),

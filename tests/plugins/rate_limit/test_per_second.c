@@ -309,16 +309,24 @@ test_per_second_single_sentinel_and_secret_shapes_load(void **state)
     }
 }
 
+/* Both Redis started, and the test host limiting through them with
+ * more redis fields `rest` and the route's descriptors `route`. */
+static gwf_test_host *
+both_redis_host(const char *rest, const char *route)
+{
+    redis_peer_start(&main_redis);
+    redis_peer_start(&second_redis);
+    return host_with(global_manifests(
+        spec_at(main_redis.port, second_redis.port, rest), route));
+}
+
 /* -- Where each limit counts ------------------------------------------- */
 
 static void
 test_limit_of_a_second_counts_in_the_per_second_redis_only(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), SEC_ROUTE));
+    gwf_test_host *h = both_redis_host("", SEC_ROUTE);
 
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 0, SEC_KEY), 1);
@@ -330,10 +338,7 @@ static void
 test_limit_of_a_second_is_enforced_from_the_per_second_redis(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), SEC_ROUTE));
+    gwf_test_host *h = both_redis_host("", SEC_ROUTE);
 
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(status_of(h, "/", NULL), 200);
@@ -352,10 +357,7 @@ static void
 test_counter_of_a_second_expires_after_one_second(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), SEC_ROUTE));
+    gwf_test_host *h = both_redis_host("", SEC_ROUTE);
     redisContext *c;
 
     assert_int_equal(status_of(h, "/", NULL), 200);
@@ -369,10 +371,7 @@ static void
 test_limit_of_a_minute_counts_in_the_main_redis_only(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), MIN_ROUTE));
+    gwf_test_host *h = both_redis_host("", MIN_ROUTE);
 
     for (int i = 0; i < 3; i++)
         assert_int_equal(status_of(h, "/", NULL), 200);
@@ -386,10 +385,7 @@ static void
 test_request_with_both_limits_counts_in_both_redis(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), BOTH_ROUTE));
+    gwf_test_host *h = both_redis_host("", BOTH_ROUTE);
 
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(status_of(h, "/", NULL), 200);
@@ -432,11 +428,7 @@ static void
 test_rolling_limit_of_a_second_runs_in_the_per_second_redis(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, "algorithm: Rolling"),
-        BOTH_ROUTE));
+    gwf_test_host *h = both_redis_host("algorithm: Rolling", BOTH_ROUTE);
 
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_true(exists_in(&second_redis, "shop_k_sec_rolling1"));
@@ -645,10 +637,7 @@ static void
 test_stopped_per_second_redis_times_out_alone(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), BOTH_ROUTE));
+    gwf_test_host *h = both_redis_host("", BOTH_ROUTE);
     gwf_test_result *res;
 
     assert_int_equal(status_of(h, "/", NULL), 200); /* both connected */
@@ -676,10 +665,7 @@ test_silent_per_second_redis_is_reconnected_not_the_main(void **state)
     (void)state;
     char second_log[128], main_log[128];
 
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, ""), BOTH_ROUTE));
+    gwf_test_host *h = both_redis_host("", BOTH_ROUTE);
 
     assert_int_equal(status_of(h, "/", NULL), 200); /* both connected */
     redis_peer_pause(&second_redis);
@@ -710,11 +696,7 @@ static void
 test_per_second_redis_killed_with_requests_in_flight(void **state)
 {
     (void)state;
-    redis_peer_start(&main_redis);
-    redis_peer_start(&second_redis);
-    gwf_test_host *h = host_with(global_manifests(
-        spec_at(main_redis.port, second_redis.port, "failOpen: true"),
-        BOTH_ROUTE));
+    gwf_test_host *h = both_redis_host("failOpen: true", BOTH_ROUTE);
     gwf_test_result *res[4];
 
     assert_int_equal(status_of(h, "/", NULL), 200);
@@ -734,56 +716,22 @@ test_per_second_redis_killed_with_requests_in_flight(void **state)
 
 /* -- A per-second Redis behind Sentinel -------------------------------- */
 
-static int
-sentinel_names(int sentinel_port)
-{
-    redisContext *c = redis_connect_ms("127.0.0.1", sentinel_port, 300);
-    redisReply *r;
-    int port = 0;
-
-    if (!c)
-        return 0;
-    r = redisCommand(c, "SENTINEL get-master-addr-by-name mymaster");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        port = atoi(r->element[1]->str);
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return port;
-}
-
 static void
 test_per_second_sentinel_counts_in_the_primary_it_names(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/gwf-rl-ps-sentinel-XXXXXX", conf[128], spec[2048];
-    const char *argv[] = {"/usr/bin/redis-server", conf, "--sentinel", NULL};
-    int sentinel_port;
-    pid_t pid;
-    FILE *f;
+    sentinel_peer watcher = {0};
+    char spec[2048];
 
     redis_peer_start(&main_redis);
     redis_peer_start(&second_redis);
-    assert_non_null(mkdtemp(dir));
-    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
-    sentinel_port = free_port("127.0.0.1");
-    f = fopen(conf, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "port %d\nbind 127.0.0.1\ndir %s\n"
-            "sentinel monitor mymaster 127.0.0.1 %d 1\n",
-            sentinel_port, dir, second_redis.port);
-    fclose(f);
-    pid = spawn_quiet(argv[0], argv, NULL);
-    for (int i = 0; i < 250 && sentinel_names(sentinel_port) == 0; i++)
-        sleep_ms(20);
-    assert_int_equal(sentinel_names(sentinel_port), second_redis.port);
+    sentinel_peer_start(&watcher, second_redis.port, 0);
 
     snprintf(spec, sizeof(spec),
              "{redis: {address: \"127.0.0.1:%d\", perSecond: {type: Sentinel, "
              "masterName: mymaster, addresses: [\"127.0.0.1:%d\"]}}, domain: "
              "shop, " LIMITS "}",
-             main_redis.port, sentinel_port);
+             main_redis.port, watcher.port);
     gwf_test_host *h = host_with(global_manifests(spec, BOTH_ROUTE));
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 0, SEC_KEY), 1);
@@ -791,12 +739,7 @@ test_per_second_sentinel_counts_in_the_primary_it_names(void **state)
     assert_false(exists_in(&main_redis, SEC_KEY));
     gwf_test_host_free(h);
 
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    snprintf(spec, sizeof(spec), "rm -rf %s", dir);
-    if (system(spec) != 0) {
-        /* a folder left in /tmp */
-    }
+    sentinel_peer_stop(&watcher);
 }
 
 #define T(name)                                                                \

@@ -28,12 +28,6 @@
     "[{entries: [{type: Generic, generic: {key: generic_key, value: foo}}]}]"
 #define FIXED_KEY "shop_generic_key_foo_1767225600"
 
-typedef struct sentinel {
-    pid_t pid;
-    int port;
-    char dir[64];
-} sentinel;
-
 static redisContext *
 connect_to(int port)
 {
@@ -42,88 +36,6 @@ connect_to(int port)
     if (!c)
         fail_msg("cannot connect to port %d", port);
     return c;
-}
-
-/* The port the sentinel names for mymaster (0: none / not up). */
-static int
-sentinel_master_port(const sentinel *s)
-{
-    redisContext *c = redis_connect_ms("127.0.0.1", s->port, 300);
-    redisReply *r;
-    int port = 0;
-
-    if (!c)
-        return 0;
-    r = redisCommand(c, "SENTINEL get-master-addr-by-name mymaster");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        port = atoi(r->element[1]->str);
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return port;
-}
-
-/* How many replicas the sentinel knows for mymaster. */
-static long
-sentinel_replicas(const sentinel *s)
-{
-    redisContext *c = connect_to(s->port);
-    redisReply *r = redisCommand(c, "SENTINEL replicas mymaster");
-    long n = r && r->type == REDIS_REPLY_ARRAY ? (long)r->elements : -1;
-
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return n;
-}
-
-/* redis-server --sentinel watching 127.0.0.1:primary_port as mymaster;
- * returns once it knows the primary and one replica. */
-static void
-sentinel_start(sentinel *s, int primary_port)
-{
-    char conf[128];
-    const char *argv[] = {"/usr/bin/redis-server", conf, "--sentinel", NULL};
-    FILE *f;
-
-    snprintf(s->dir, sizeof(s->dir), "/tmp/gwf-rl-sentinel-XXXXXX");
-    assert_non_null(mkdtemp(s->dir));
-    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s->dir);
-    s->port = free_port("127.0.0.1");
-    f = fopen(conf, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "port %d\nbind 127.0.0.1\ndir %s\n"
-            "sentinel monitor mymaster 127.0.0.1 %d 1\n"
-            "sentinel down-after-milliseconds mymaster 300\n"
-            "sentinel failover-timeout mymaster 2000\n",
-            s->port, s->dir, primary_port);
-    fclose(f);
-    s->pid = spawn_quiet(argv[0], argv, NULL);
-    for (int i = 0; i < 250; i++) {
-        if (sentinel_master_port(s) == primary_port &&
-            sentinel_replicas(s) >= 1)
-            return;
-        sleep_ms(20);
-    }
-    fail_msg("the sentinel did not see the primary and its replica");
-}
-
-static void
-sentinel_stop(sentinel *s)
-{
-    char cmd[128];
-
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-    }
-    s->pid = 0;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
-    s->dir[0] = 0;
-    if (system(cmd) != 0) {
-        /* a folder left in /tmp */
-    }
 }
 
 /* `replica` replicating `primary`, and in sync. */
@@ -179,16 +91,16 @@ spec(int a, int b, unsigned long limit)
 }
 
 static redis_peer primary, replica;
-static sentinel watcher;
+static sentinel_peer watcher;
 
 /* Until the sentinel names the replica as the primary (10 s bound). */
 static void
 wait_replica_promoted(void)
 {
-    for (int i = 0; i < 500 && sentinel_master_port(&watcher) != replica.port;
-         i++)
+    for (int i = 0;
+         i < 500 && sentinel_peer_master_port(&watcher) != replica.port; i++)
         sleep_ms(20);
-    assert_int_equal(sentinel_master_port(&watcher), replica.port);
+    assert_int_equal(sentinel_peer_master_port(&watcher), replica.port);
 }
 
 /* A primary and its replica, no sentinel. */
@@ -213,7 +125,7 @@ static int
 setup_servers(void **state)
 {
     setup_pair(state);
-    sentinel_start(&watcher, primary.port);
+    sentinel_peer_start(&watcher, primary.port, 1);
     return 0;
 }
 
@@ -222,7 +134,7 @@ teardown_servers(void **state)
 {
     (void)state;
     if (watcher.dir[0])
-        sentinel_stop(&watcher);
+        sentinel_peer_stop(&watcher);
     redis_peer_kill(&replica);
     redis_peer_kill(&primary);
     return 0;
