@@ -250,6 +250,8 @@ ngx_int_t ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st);
 ngx_chain_t *ngx_http_gwf_reply_body(ngx_http_request_t *r, gwf_rt_stream *st);
 ngx_int_t ngx_http_gwf_send_reply(ngx_http_request_t *r,
                                   ngx_http_gwf_ctx_t *ctx);
+ngx_int_t ngx_http_gwf_send_constant(ngx_http_request_t *r, gwf_chain *chain,
+                                     const gwf_chain_reply *reply);
 
 /* request.c */
 ngx_chain_t *ngx_http_gwf_chunk_buf(ngx_http_request_t *r, ngx_chain_t **free,

@@ -164,8 +164,26 @@ cycle_copy(const gwf_view *v, size_t extra)
     return p;
 }
 
+/* The headers of a stream's reply, or of a chain's constant reply. */
+typedef gwf_status (*reply_header_fn)(const void *src, size_t index,
+                                      gwf_view *name, gwf_view *value);
+
+static gwf_status
+stream_reply_header(const void *src, size_t index, gwf_view *name,
+                    gwf_view *value)
+{
+    return gwf_stream_reply_header(src, index, name, value);
+}
+
+static gwf_status
+chain_reply_header(const void *src, size_t index, gwf_view *name,
+                   gwf_view *value)
+{
+    return gwf_chain_reply_header(src, index, name, value);
+}
+
 static ngx_http_gwf_reply_form_t *
-reply_form_build(gwf_rt_stream *st)
+reply_form_build(const void *src, reply_header_fn header)
 {
     ngx_http_gwf_reply_form_t *f =
         ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_http_gwf_reply_form_t));
@@ -174,13 +192,13 @@ reply_form_build(gwf_rt_stream *st)
     f->location = f->www_authenticate = -1;
     gwf_view name, value;
     ngx_uint_t n = 0;
-    while (gwf_stream_reply_header(st, n, &name, &value) == GWF_OK)
+    while (header(src, n, &name, &value) == GWF_OK)
         n++;
     f->elts = ngx_pcalloc(ngx_cycle->pool, (n ? n : 1) * sizeof(*f->elts));
     if (!f->elts)
         return NULL;
     for (ngx_uint_t i = 0; i < n; i++) {
-        gwf_stream_reply_header(st, i, &name, &value);
+        header(src, i, &name, &value);
         if (ngx_http_gwf_name_is(name.ptr, name.len, "content-type")) {
             ngx_str_t ct = {value.len, cycle_copy(&value, 0)};
             if (!ct.data)
@@ -214,10 +232,11 @@ reply_form_build(gwf_rt_stream *st)
 
 /* The headers of a prepared reply, from its form (built on first use). */
 static ngx_int_t
-reply_headers_prepared(ngx_http_request_t *r, gwf_rt_stream *st, void **slot)
+reply_headers_prepared(ngx_http_request_t *r, const void *src,
+                       reply_header_fn header, void **slot)
 {
     ngx_http_gwf_reply_form_t *f = *slot;
-    if (!f && !(f = reply_form_build(st)))
+    if (!f && !(f = reply_form_build(src, header)))
         return NGX_ERROR; /* what was allocated stays with the cycle */
     *slot = f;
     if (f->content_type.value.data)
@@ -271,7 +290,7 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     r->allow_ranges = 0;
     void **slot = gwf_stream_reply_prepared_slot(st);
     if (slot)
-        return reply_headers_prepared(r, st, slot);
+        return reply_headers_prepared(r, st, stream_reply_header, slot);
     ngx_http_gwf_msg_t reply = {.r = r, .is_response = 1};
     gwf_view name, value;
     for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
@@ -330,6 +349,51 @@ ngx_http_gwf_send_reply(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
         return rc;
     ngx_chain_t *out = ngx_http_gwf_reply_body(r, ctx->st);
     return out ? ngx_http_output_filter(r, out) : NGX_ERROR;
+}
+
+/* A chain whose one plugin answers every request with one prepared reply
+ * (gwf_chain_constant_reply): answered here in the access phase, as
+ * nginx's `return` answers, without a stream or a call into the plugin;
+ * the same status, headers and body a stream would send, counted in the
+ * same series. */
+ngx_int_t
+ngx_http_gwf_send_constant(ngx_http_request_t *r, gwf_chain *chain,
+                           const gwf_chain_reply *reply)
+{
+    gwf_view body = gwf_chain_reply_body(reply);
+    gwf_chain_reply_count(gwf_ngx_worker, chain);
+    if (ngx_http_discard_request_body(r) != NGX_OK)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    r->headers_out.status = gwf_chain_reply_status(reply);
+    r->headers_out.content_length_n = (off_t)body.len;
+    r->allow_ranges = 0; /* the reply is final: no ranges cut out of it */
+    if (reply_headers_prepared(r, reply, chain_reply_header,
+                               gwf_chain_reply_slot(reply)) != NGX_OK)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (body.len == 0 || r->method == NGX_HTTP_HEAD)
+        r->header_only = 1;
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+    ngx_buf_t *b = ngx_calloc_buf(r->pool);
+    ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
+    if (!b || !cl) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return NGX_DONE;
+    }
+    /* The body lives as long as the runtime, which the cycle frees after
+     * the worker's last request. */
+    b->start = b->pos = (u_char *)body.ptr;
+    b->last = b->end = b->pos + body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+    cl->buf = b;
+    cl->next = NULL;
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, cl));
+    return NGX_DONE;
 }
 
 /* -- Waking up ---------------------------------------------------------------

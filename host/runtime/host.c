@@ -300,11 +300,15 @@ h_lookup_document(gwf_instance *i, const char *kind, const char *ref,
      * answer as for a name that does not exist. */
     char group[254] = "", to_group[254] = "";
     const char *av = inst->doc->api_version, *slash = av ? strchr(av, '/') : 0;
-    if (slash && (size_t)(slash - av) < sizeof group)
+    if (slash && (size_t)(slash - av) >= sizeof group)
+        return GWF_ERR_NOT_FOUND; /* no group is that long: fail closed */
+    if (slash)
         memcpy(group, av, (size_t)(slash - av));
     av = doc->api_version;
     slash = av ? strchr(av, '/') : 0;
-    if (slash && (size_t)(slash - av) < sizeof to_group)
+    if (slash && (size_t)(slash - av) >= sizeof to_group)
+        return GWF_ERR_NOT_FOUND;
+    if (slash)
         memcpy(to_group, av, (size_t)(slash - av));
     if (!gwf_manifests_ref_granted(inst->rt->manifests, group, inst->doc->kind,
                                    inst->doc->namespace_, to_group, kind,
@@ -788,6 +792,7 @@ rt_prepared_forget(rt_instance *inst)
     free(inst->replies);
     inst->replies = NULL;
     inst->reply_count = 0;
+    inst->always = NULL;
 }
 
 /* One allocation: the record, then the header array, then the texts of
@@ -901,6 +906,27 @@ h_send_prepared_reply(gwf_stream *s, uint64_t reply)
     return st;
 }
 
+static gwf_status
+h_reply_always(gwf_instance *i, uint64_t reply, uint64_t series)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    rt_instance *inst = INST(i);
+    /* config_create only: a route config must not change what every
+     * route of the instance answers. */
+    if (!inst->err_diag || inst->configured)
+        return GWF_ERR_WRONG_PHASE;
+    uint32_t index = (uint32_t)reply;
+    if ((reply >> 32) != inst->reply_tag || index == 0 ||
+        index > inst->reply_count)
+        return GWF_ERR_BAD_ARGUMENT;
+    if (series && !rt_metrics_handle_valid(inst->rt->metrics, inst, series))
+        return GWF_ERR_BAD_ARGUMENT;
+    inst->always = inst->replies[index - 1];
+    inst->always_series = series;
+    return GWF_OK;
+}
+
 /* -- Async wrappers: refuse dead handles before worker.c sees them -------- */
 
 static gwf_status
@@ -982,4 +1008,5 @@ const gwf_host rt_host_template = {
     .metric_series_set = h_metric_series_set,
     .reply_prepare = h_reply_prepare,
     .send_prepared_reply = h_send_prepared_reply,
+    .reply_always = h_reply_always,
 };

@@ -125,6 +125,10 @@ typedef struct rt_instance {
     rt_prepared **replies;
     uint32_t reply_count;
     uint32_t reply_tag; /* unique in the runtime, never 0 */
+    /* reply_always's: every request gets it (NULL: the hooks decide), and
+     * the plugin's counter it adds 1 to (0: none). */
+    rt_prepared *always;
+    uint64_t always_series;
     /* gwf_async_active{instance}, resolved by the first async op. */
     rt_series *async_active;
     struct rt_instance *next;
@@ -155,6 +159,9 @@ struct gwf_chain {
     rt_series *streams_active;
     rt_series *pauses;
     rt_series *pause_seconds;
+    /* The chain is one instance that declared reply_always (and no route
+     * config): every request gets this reply (gwf_chain_constant_reply). */
+    rt_prepared *constant;
     struct gwf_chain *next;
 };
 
@@ -185,6 +192,8 @@ gwf_status rt_metrics_handle(rt_metrics *m, uint32_t id, const void *owner,
                              size_t count, uint64_t *handle);
 gwf_status rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
                                     uint64_t handle, double v);
+/* `handle` is owner's, and its config is not gone. */
+bool rt_metrics_handle_valid(rt_metrics *m, const void *owner, uint64_t handle);
 void rt_metrics_forget(rt_metrics *m, const void *owner);
 char *rt_metrics_text(rt_metrics *m);
 enum { RT_METRIC_ADD, RT_METRIC_SET, RT_METRIC_OBSERVE };

@@ -647,6 +647,14 @@ rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
     return GWF_OK;
 }
 
+bool
+rt_metrics_handle_valid(rt_metrics *m, const void *owner, uint64_t handle)
+{
+    handle_slot *h = handle_slot_at(m, handle);
+    return h && owner &&
+           atomic_load_explicit(&h->owner, memory_order_acquire) == owner;
+}
+
 void
 rt_metrics_forget(rt_metrics *m, const void *owner)
 {

@@ -460,6 +460,8 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
         if (p->stream_create)
             c->has_stream_create = true;
     }
+    if (!failed && c->count == 1 && !c->filters[0].has_route_config)
+        c->constant = c->filters[0].inst->always;
     return failed ? -1 : 0;
 }
 

@@ -488,38 +488,45 @@ reply_collect(gwf_rt_stream *st)
     st->reply_state = REPLY_DONE;
 }
 
-/* gwf_local_replies_total{status, details}: through the worker's small
- * cache of recent series, so the common case takes no lock. */
+/* gwf_local_replies_total{status, details} of `chain`: through the
+ * worker's small cache of recent series, so the common case takes no
+ * lock. `prepared`: the prepared reply sent as it was (NULL: another). */
 static void
-count_reply(gwf_rt_stream *st)
+count_reply_in(gwf_worker *w, const gwf_chain *chain,
+               const rt_prepared *prepared, uint32_t status,
+               const char *details)
 {
-    gwf_worker *w = st->w;
-    uint32_t status = st->reply_msg.status % 1000;
-    size_t slot = ((uintptr_t)st->chain / sizeof(void *) + status) % 16;
+    status %= 1000;
+    size_t slot = ((uintptr_t)chain / sizeof(void *) + status) % 16;
     /* A prepared reply's status and details never change: its pointer
      * stands for them. */
-    if (w->reply_cache[slot].chain == st->chain &&
-        (st->reply_prepared
-             ? w->reply_cache[slot].prepared == st->reply_prepared
-             : w->reply_cache[slot].status == status &&
-                   strcmp(w->reply_cache[slot].details, st->reply_details) ==
-                       0)) {
+    if (w->reply_cache[slot].chain == chain &&
+        (prepared ? w->reply_cache[slot].prepared == prepared
+                  : w->reply_cache[slot].status == status &&
+                        strcmp(w->reply_cache[slot].details, details) == 0)) {
         rt_series_add(w->reply_cache[slot].series, 1);
         return;
     }
     char text[4] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10), '\0'};
-    gwf_view labels[2] = {view_of(text), view_of(st->reply_details)};
-    const char *route = st->chain->route_name[0] ? st->chain->route_name : "-";
+    gwf_view labels[2] = {view_of(text), view_of(details)};
+    const char *route = chain->route_name[0] ? chain->route_name : "-";
     rt_series *s =
         rt_metrics_series(w->rt->metrics, w->rt->m_replies, route, labels, 2);
     rt_series_add(s, 1);
-    w->reply_cache[slot].chain = st->chain;
-    w->reply_cache[slot].prepared = st->reply_prepared;
+    w->reply_cache[slot].chain = chain;
+    w->reply_cache[slot].prepared = prepared;
     w->reply_cache[slot].status = status;
-    memcpy(w->reply_cache[slot].details, st->reply_details,
-           sizeof st->reply_details);
+    snprintf(w->reply_cache[slot].details, sizeof w->reply_cache[slot].details,
+             "%s", details);
     w->reply_cache[slot].series = s;
+}
+
+static void
+count_reply(gwf_rt_stream *st)
+{
+    count_reply_in(st->w, st->chain, st->reply_prepared, st->reply_msg.status,
+                   st->reply_details);
 }
 
 /* Run a pending local reply through the response hooks of the plugins
@@ -1135,6 +1142,87 @@ stream_release(gwf_worker *w, gwf_rt_stream *st)
     free(st);
 }
 
+/* The runtime's own per-route series of `chain`, resolved by its first
+ * stream (or constant reply). */
+static void
+chain_series(gwf_worker *w, gwf_chain *chain)
+{
+    if (__atomic_load_n(&chain->streams_active, __ATOMIC_ACQUIRE))
+        return;
+    /* Racing workers resolve the same series: either store is fine. */
+    const char *route = chain->route_name[0] ? chain->route_name : "-";
+    gwf_runtime *rt = w->rt;
+    __atomic_store_n(
+        &chain->streams_total,
+        rt_metrics_series(rt->metrics, rt->m_streams, route, NULL, 0),
+        __ATOMIC_RELEASE);
+    __atomic_store_n(
+        &chain->pauses,
+        rt_metrics_series(rt->metrics, rt->m_pauses, route, NULL, 0),
+        __ATOMIC_RELEASE);
+    __atomic_store_n(
+        &chain->pause_seconds,
+        rt_metrics_series(rt->metrics, rt->m_pause_seconds, route, NULL, 0),
+        __ATOMIC_RELEASE);
+    __atomic_store_n(
+        &chain->streams_active,
+        rt_metrics_series(rt->metrics, rt->m_active, route, NULL, 0),
+        __ATOMIC_RELEASE);
+}
+
+/* -- Constant replies (abi.h reply_always) ----------------------------- */
+
+const gwf_chain_reply *
+gwf_chain_constant_reply(const gwf_chain *chain)
+{
+    return (const gwf_chain_reply *)chain->constant;
+}
+
+uint32_t
+gwf_chain_reply_status(const gwf_chain_reply *reply)
+{
+    return ((const rt_prepared *)reply)->status;
+}
+
+gwf_status
+gwf_chain_reply_header(const gwf_chain_reply *reply, size_t index,
+                       gwf_view *name, gwf_view *value)
+{
+    const rt_prepared *p = (const rt_prepared *)reply;
+    if (index >= p->header_count)
+        return GWF_ERR_NOT_FOUND;
+    *name = p->headers[index].name;
+    *value = p->headers[index].value;
+    return GWF_OK;
+}
+
+gwf_view
+gwf_chain_reply_body(const gwf_chain_reply *reply)
+{
+    return ((const rt_prepared *)reply)->body;
+}
+
+void **
+gwf_chain_reply_slot(const gwf_chain_reply *reply)
+{
+    return &((rt_prepared *)reply)->dp_slot;
+}
+
+void
+gwf_chain_reply_count(gwf_worker *w, gwf_chain *chain)
+{
+    const rt_prepared *p = chain->constant;
+    if (!p)
+        return;
+    chain_series(w, chain);
+    rt_series_add(chain->streams_total, 1);
+    count_reply_in(w, chain, p, p->status, p->details);
+    const rt_instance *inst = chain->filters[0].inst;
+    if (inst->always_series)
+        rt_metrics_handle_record(w->rt->metrics, RT_METRIC_ADD, inst,
+                                 inst->always_series, 1);
+}
+
 gwf_rt_stream *
 gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
                void *dp_stream, const gwf_message_ops *msg_ops, void *request,
@@ -1157,27 +1245,7 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     if (w->live_head)
         w->live_head->live_prev = st;
     w->live_head = st;
-    if (!__atomic_load_n(&chain->streams_active, __ATOMIC_ACQUIRE)) {
-        /* Racing workers resolve the same series: either store is fine. */
-        const char *route = chain->route_name[0] ? chain->route_name : "-";
-        gwf_runtime *rt = w->rt;
-        __atomic_store_n(
-            &chain->streams_total,
-            rt_metrics_series(rt->metrics, rt->m_streams, route, NULL, 0),
-            __ATOMIC_RELEASE);
-        __atomic_store_n(
-            &chain->pauses,
-            rt_metrics_series(rt->metrics, rt->m_pauses, route, NULL, 0),
-            __ATOMIC_RELEASE);
-        __atomic_store_n(
-            &chain->pause_seconds,
-            rt_metrics_series(rt->metrics, rt->m_pause_seconds, route, NULL, 0),
-            __ATOMIC_RELEASE);
-        __atomic_store_n(
-            &chain->streams_active,
-            rt_metrics_series(rt->metrics, rt->m_active, route, NULL, 0),
-            __ATOMIC_RELEASE);
-    }
+    chain_series(w, chain);
     rt_series_add(chain->streams_total, 1);
     rt_series_add(chain->streams_active, 1);
     w->live_streams++;

@@ -470,13 +470,11 @@ copy_request(gwf_exchange *x, const gwf_test_request *req)
     return gwf_buf_set(&x->request_body, req->body.data, req->body.len);
 }
 
-gwf_test_result *
-gwf_test_start(gwf_test_host *h, const gwf_test_route *route,
-               const gwf_test_request *req, long real_timeout_ms)
+/* The chain of `route` (NULL, with the errors kept, if it does not
+ * build). */
+static gwf_chain *
+route_chain(gwf_test_host *h, const gwf_test_route *route)
 {
-    errors_reset(h);
-    if (!runtime(h) || !req)
-        return NULL;
     size_t ext_count = 0;
     while (route && route->extensions && route->extensions[ext_count])
         ext_count++;
@@ -491,6 +489,27 @@ gwf_test_start(gwf_test_host *h, const gwf_test_route *route,
     gwf_errors e = {0};
     gwf_chain *chain = gwf_runtime_chain(h->rt, &refs, &e);
     errors_take(h, &e);
+    return chain;
+}
+
+int
+gwf_test_constant_reply(gwf_test_host *h, const gwf_test_route *route)
+{
+    errors_reset(h);
+    if (!runtime(h))
+        return -1;
+    gwf_chain *chain = route_chain(h, route);
+    return chain ? gwf_chain_constant_reply(chain) != NULL : -1;
+}
+
+gwf_test_result *
+gwf_test_start(gwf_test_host *h, const gwf_test_route *route,
+               const gwf_test_request *req, long real_timeout_ms)
+{
+    errors_reset(h);
+    if (!runtime(h) || !req)
+        return NULL;
+    gwf_chain *chain = route_chain(h, route);
     if (!chain || !worker(h))
         return NULL;
     gwf_test_result *res = calloc(1, sizeof *res);

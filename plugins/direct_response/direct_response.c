@@ -474,6 +474,11 @@ dr_config_create(const gwf_config_init *init, void **config)
                  "metric direct_response_replies_total not defined "
                  "(status %d); replies are not counted",
                  (int)st);
+    /* Every request gets the prepared reply, counted (if at all) by one
+     * series: the host may answer without calling us (ABI 0.5). */
+    if (cfg->prepared && (cfg->replies_series || !cfg->has_metric) &&
+        GWF_HAS_FIELD(h, gwf_host, reply_always) && h->reply_always)
+        h->reply_always(init->instance, cfg->prepared, cfg->replies_series);
 
     *config = cfg;
     return GWF_OK;

@@ -693,6 +693,8 @@ static void
 on_timeout(void *arg)
 {
     rl_decision *d = arg;
+    rl_worker *w = d->w;
+    unsigned pool = d->pool;
     int silent = 0, silent_per_second = 0;
 
     d->timer_id = 0;
@@ -703,7 +705,7 @@ on_timeout(void *arg)
     for (size_t i = 0; i < d->n; i++) {
         if (d->slots[i].state != SLOT_PENDING)
             continue;
-        if (d->w->per_second_count == 0 || d->slots[i].limit->unit_seconds != 1)
+        if (w->per_second_count == 0 || d->slots[i].limit->unit_seconds != 1)
             silent = 1;
         else
             silent_per_second = 1;
@@ -712,12 +714,12 @@ on_timeout(void *arg)
                     "rate_limit: Redis%s did not answer within the timeout",
                     silent_per_second ? (silent ? " (both)" : " (perSecond)")
                                       : "");
+    /* `d` may be gone after this (or after a note): only locals below. */
     decision_finish(d, 1);
     if (silent)
-        rl_redis_note_timeout(d->w->redis[d->pool % d->w->redis_count]);
+        rl_redis_note_timeout(w->redis[pool % w->redis_count]);
     if (silent_per_second)
-        rl_redis_note_timeout(
-            d->w->redis_per_second[d->pool % d->w->per_second_count]);
+        rl_redis_note_timeout(w->redis_per_second[pool % w->per_second_count]);
 }
 
 /* The value of one entry for this request, or 0 if it has none. */

@@ -76,6 +76,7 @@ struct rl_redis {
     rl_cmd *pool; /* released commands, for reuse */
     size_t pool_count;
     int64_t next_connect_ns; /* monotonic: no connect before this */
+    int64_t conn_ns;         /* when the connection (or its address) began */
     int64_t backoff_ns;
     unsigned timeouts_in_a_row;
     int setup_error_logged;
@@ -95,7 +96,9 @@ struct rl_redis {
     rl_cluster *cluster;
 };
 
-enum { CMD_INCR_EXPIRE, CMD_SCRIPT };
+/* CMD_EXPIRE: a cluster's EXPIRE sent again alone, where a redirection
+ * said the key went after its INCRBY counted (nobody waits for it). */
+enum { CMD_INCR_EXPIRE, CMD_SCRIPT, CMD_EXPIRE };
 
 /* Keys up to this long live in the command itself (longer: malloc). */
 #define RL_KEY_INLINE 192
@@ -119,7 +122,8 @@ struct rl_cmd {
     unsigned redirects;
     int asking;
     unsigned seen, answer_at;
-    char *key; /* key_inline, or malloc'd when longer */
+    int counted; /* INCR_EXPIRE: its INCRBY was answered with a count */
+    char *key;   /* key_inline, or malloc'd when longer */
     size_t key_len;
     /* INCR_EXPIRE: hits, expire seconds. SCRIPT: now (ms, >= 0 as sent:
      * see rl_redis_rolling), period, limit, hits. */
@@ -388,6 +392,7 @@ on_primary(void *owner, const char *ip, int port)
     r->params.addr_count = 1;
     r->primary_ready = 0;
     r->conn = rl_conn_new(&r->params, &conn_ops, r, &why);
+    r->conn_ns = mono_now(r);
     if (!r->conn) {
         connection_lost(r, r->primary_ip, why);
         fail_held(r, why);
@@ -509,6 +514,7 @@ ensure_connection(rl_redis *r)
     r->params.addrs = r->addrs;
     r->params.addr_count = r->addr_count;
     r->conn = rl_conn_new(&r->params, &conn_ops, r, &why);
+    r->conn_ns = mono_now(r);
     if (!r->conn) {
         connection_lost(r, "-", why);
         return -1;
@@ -634,6 +640,27 @@ send_incr_expire(rl_conn *c, rl_cmd *cmd)
     return 0;
 }
 
+/* EXPIRE key seconds alone (CMD_EXPIRE). */
+static int
+send_expire(rl_conn *c, rl_cmd *cmd)
+{
+    size_t room = ASKING_LEN + 1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +
+                  RL_RESP_BULK_ROOM(cmd->key_len) + RL_RESP_BULK_ROOM(20);
+    char digits[20];
+    char *p;
+
+    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(p = rl_conn_room(c, room)))
+        return -1;
+    p = put_asking(p, cmd->asking);
+    p = rl_resp_line(p, '*', 3);
+    p = rl_resp_bulk(p, "EXPIRE", 6);
+    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
+    p = rl_resp_bulk(p, digits,
+                     (size_t)(put_u64(digits, cmd->nums[1]) - digits));
+    rl_conn_commit(c, &cmd->req, p, cmd->asking ? 2 : 1);
+    return 0;
+}
+
 /* EVALSHA sha 1 key now period limit hits (or EVAL script ... after
  * NOSCRIPT). */
 static int
@@ -692,6 +719,8 @@ cmd_send(rl_redis *r, rl_cmd *cmd)
         cmd->sent_ns = mono_now(r);
     cmd->seen = 0;
     cmd->answer_at = cmd->asking ? 1 : 0;
+    if (cmd->kind == CMD_EXPIRE)
+        return send_expire(c, cmd);
     return cmd->kind == CMD_SCRIPT ? send_script(r, c, cmd)
                                    : send_incr_expire(c, cmd);
 }
@@ -768,6 +797,30 @@ cmd_redirect(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
     return 0;
 }
 
+/* EXPIRE alone to where `reply` (a redirection) says the key is now:
+ * once, nobody waits for it, its own redirections are not followed. */
+static void
+expire_again(rl_redis *r, const rl_cmd *cmd, const rl_reply *reply)
+{
+    rl_redirect rd;
+    rl_cmd *again;
+    const char *why = NULL;
+    int node;
+
+    if (cmd->node < 0 ||
+        rl_redirect_parse(reply->str, reply->len,
+                          rl_cluster_node_host(r->cluster, cmd->node),
+                          &rd) != 0 ||
+        (node = rl_cluster_node_at(r->cluster, rd.host, rd.port, &why)) < 0 ||
+        !(again = cmd_new(r, CMD_EXPIRE, cmd->key, cmd->key_len, NULL, NULL)))
+        return;
+    again->nums[1] = cmd->nums[1];
+    again->node = node;
+    again->asking = rd.kind == RL_REDIRECT_ASK;
+    if (cmd_send(r, again) != 0)
+        cmd_free(again);
+}
+
 /* A reply for the command, or (reply NULL) the connection is gone. The
  * reply at answer_at answers (INCRBY's; ASKING's before it and
  * EXPIRE's after it are only owed). */
@@ -788,6 +841,14 @@ cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
         return;
     }
     if (!cb || cmd->seen++ != cmd->answer_at) {
+        /* EXPIRE's own reply a redirection while its INCRBY counted: the
+         * key moved in between (a migration); the key must not be left
+         * without its expiry there. */
+        if (req->replies_left == 0 && cmd->counted && r->cluster &&
+            !r->freeing && reply->type == REDIS_REPLY_ERROR &&
+            (strncmp(reply->str, "MOVED ", 6) == 0 ||
+             strncmp(reply->str, "ASK ", 4) == 0))
+            expire_again(r, cmd, reply);
         if (req->replies_left == 0)
             cmd_free(cmd);
         return;
@@ -815,6 +876,7 @@ cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
             return;
     }
     cmd->cb = NULL;
+    cmd->counted = reply->type == REDIS_REPLY_INTEGER;
     /* Still owed EXPIRE's reply: it stays on the connection, freed with
      * that reply (or with the connection). */
     if (req->replies_left == 0)
@@ -846,6 +908,7 @@ cmd_take(rl_redis *r, int kind, rl_redis_cb cb, void *arg)
     cmd->node = -1;
     cmd->redirects = 0;
     cmd->asking = 0;
+    cmd->counted = 0;
     cmd->seen = cmd->answer_at = 0;
     cmd->key = cmd->key_inline;
     cmd->key_len = 0;
@@ -940,9 +1003,15 @@ rl_redis_note_timeout(rl_redis *r)
         return;
     }
     if (rl_conn_connecting(c)) {
-        /* Still connecting (a black-holed address): the next address
-         * gets its chance now, with the commands still queued. */
-        rl_conn_next_address(c, "no answer to the connect");
+        /* Still connecting a whole timeout after it began (a black-holed
+         * address): the next address gets its chance now, with the
+         * commands still queued. Many decisions time out together: the
+         * address tried after the first of them has had no time yet. */
+        int64_t now = mono_now(r);
+        if (now - r->conn_ns >= (int64_t)r->cfg->timeout_ns) {
+            r->conn_ns = now;
+            rl_conn_next_address(c, "no answer to the connect");
+        }
         return;
     }
     if (++r->timeouts_in_a_row < RL_DROP_AFTER_TIMEOUTS)

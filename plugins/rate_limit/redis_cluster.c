@@ -92,6 +92,7 @@ struct rl_cluster {
     rl_conn_params seed_params;
     const char *asked_host;
     int asked_shards; /* CLUSTER SLOTS was refused: SHARDS asked */
+    int64_t asked_ns; /* when the ask (or its address) began */
     rl_conn_req refresh_req;
     rl_tree *tree;
     redisReplyObjectFunctions tree_fns; /* writable, as hiredis wants */
@@ -310,6 +311,16 @@ map_swap(rl_cluster *cl, rl_slot_map *map, const char *from)
                            "name that is not a seed's, or too many nodes)"
                          : "");
     cl->map_logged = 1;
+    /* A node that left the map (a demoted primary, a redirection's
+     * target) keeps no idle connection: its entry can then be reused. */
+    for (size_t i = 0; i < cl->node_count; i++) {
+        cl_node *n = cl->nodes[i];
+        rl_conn *c = n->conn;
+        if (!n->in_map && c && c != cl->refresh_conn && !rl_conn_owes(c)) {
+            n->conn = NULL;
+            rl_conn_free(c, NULL);
+        }
+    }
     rl_slot_map_free(cl->map);
     free(cl->shard_node);
     cl->map = map;
@@ -391,6 +402,7 @@ ask(rl_cluster *cl, rl_conn *c, int shards)
     cl->refresh_req.builder_priv = cl->tree;
     rl_tree_reset(cl->tree);
     cl->asked_shards = shards;
+    cl->asked_ns = mono_now(cl);
     if (rl_conn_send(c, &cl->refresh_req, 2, argv, lens) != 0)
         return -1;
     cl->refresh_conn = c;
@@ -514,8 +526,14 @@ rl_cluster_note_timeout(rl_cluster *cl)
     int64_t now = mono_now(cl);
     int64_t timeout = (int64_t)cl->cfg->timeout_ns;
 
-    if (cl->seed_conn && cl->refresh_conn == cl->seed_conn) {
+    /* A decision's timeout says something waited that long, not what:
+     * only what has itself waited a whole timeout is given up on (many
+     * decisions time out together; the seed or address tried after the
+     * first of them has had no time yet). */
+    if (cl->seed_conn && cl->refresh_conn == cl->seed_conn &&
+        now - cl->asked_ns >= timeout) {
         /* The seed being asked does not answer: the next one. */
+        cl->asked_ns = now;
         if (rl_conn_connecting(cl->seed_conn))
             rl_conn_next_address(cl->seed_conn, "no answer to the connect");
         else
@@ -529,7 +547,11 @@ rl_cluster_note_timeout(rl_cluster *cl)
         if (!c)
             continue;
         if (rl_conn_connecting(c)) {
-            rl_conn_next_address(c, "no answer to the connect");
+            /* snap_ns: when this connection (or its address) began. */
+            if (now - n->snap_ns >= timeout) {
+                n->snap_ns = now;
+                rl_conn_next_address(c, "no answer to the connect");
+            }
             continue;
         }
         replies = rl_conn_replies(c);

@@ -64,11 +64,12 @@ const char *rl_cluster_node_host(const rl_cluster *cl, int node);
 /* A reply came from node `node`: its backoff is over. */
 void rl_cluster_node_ok(rl_cluster *cl, int node);
 
-/* A decision timed out: nodes still connecting try their next address;
- * a node that owes replies and has given none across
- * RL_NODE_STALLS decision timeouts is dropped (its commands take
- * the fail mode) and the map refreshed; a refresh waiting on a node
- * moves on to the next. */
+/* A decision timed out. Only what has itself waited a whole timeout is
+ * given up on (decisions time out in bursts): a node still connecting
+ * tries its next address; a node that owes replies and has given none
+ * across RL_NODE_STALLS timeouts is dropped (its commands take the fail
+ * mode) and the map refreshed; a seed being asked for the map is passed
+ * over for the next. */
 void rl_cluster_note_timeout(rl_cluster *cl);
 
 #define RL_CLUSTER_REFRESH_GAP_NS (100 * INT64_C(1000000))

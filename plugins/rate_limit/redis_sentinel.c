@@ -46,6 +46,7 @@ struct rl_sentinel {
     int asking;
     size_t ask_idx;
     rl_conn *ask;
+    int64_t ask_ns; /* when the ask (or its address) began */
     rl_conn_params ask_params;
     rl_conn_req ask_req;
     rl_tree *ask_tree;
@@ -173,6 +174,8 @@ ask_next(rl_sentinel *s)
 
         params_for(s, node, &s->ask_params);
         s->ask = rl_conn_new(&s->ask_params, &ask_ops, s, &why);
+        s->ask_ns =
+            s->cfg->instance->host->now(s->cfg->instance, GWF_CLOCK_MONOTONIC);
         if (!s->ask) {
             snprintf(s->why, sizeof(s->why), "sentinel %s:%d: %s", node->host,
                      node->port, why);
@@ -215,9 +218,16 @@ void
 rl_sentinel_note_timeout(rl_sentinel *s)
 {
     rl_conn *c = s->ask;
+    int64_t now;
 
     if (!s->asking || !c)
         return;
+    /* Only a sentinel (or address) asked a whole timeout ago is given up
+     * on: many decisions time out together. */
+    now = s->cfg->instance->host->now(s->cfg->instance, GWF_CLOCK_MONOTONIC);
+    if (now - s->ask_ns < (int64_t)s->cfg->timeout_ns)
+        return;
+    s->ask_ns = now;
     if (rl_conn_connecting(c)) {
         rl_conn_next_address(c, "no answer to the connect");
         return;

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 4
+#define GWF_ABI_VERSION_MINOR 5
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -662,6 +662,30 @@ struct gwf_host {
      * instance did not prepare. Sends without checking or copying
      * anything per call. */
     gwf_status (*send_prepared_reply)(gwf_stream *s, uint64_t reply);
+
+    /* -- Added in 0.5: one reply for every request -------------------------
+     *
+     * An instance whose every request gets the same prepared reply (a
+     * DirectResponse) can say so; a host may then answer a route whose
+     * chain is that instance alone as a data plane answers its own
+     * constant replies (nginx's `return`): without a stream, without
+     * calling the plugin, counted in the same series. Check for the slot
+     * with GWF_HAS_FIELD(host, gwf_host, reply_always) and a non-NULL
+     * pointer; on an older host, do nothing: the hooks answer. */
+
+    /* [main] Declare that `inst` answers every request with prepared reply
+     * `reply` (reply_prepare's) from its request_headers hook, and that
+     * its hooks do nothing else a client or another plugin could see (no
+     * other reply, header or value) but add 1 to the counter of handle
+     * `series` (metric_series's; 0: none), which the host then adds for
+     * each request it answers itself. The hooks must still do exactly
+     * that when they are called: a host may ignore the declaration, and
+     * does for a route whose chain has more than this instance or gives
+     * it a route config. Only from config_create (GWF_ERR_WRONG_PHASE
+     * elsewhere). GWF_OK; GWF_ERR_BAD_ARGUMENT for a reply or series
+     * handle this instance did not make. */
+    gwf_status (*reply_always)(gwf_instance *inst, uint64_t reply,
+                               uint64_t series);
 };
 
 /* ------------------------------------------------------------------------

@@ -314,6 +314,63 @@ test_valid_config_passes_validation(void **state)
     gwf_test_host_free(h);
 }
 
+/* -- Answered without a stream (abi.h 0.5 reply_always) ------------------ */
+
+/* A fixed reply on a route of its own: every request gets the prepared
+ * reply, so a data plane may send it as its own constant reply. */
+static void
+test_fixed_reply_alone_is_a_constant_reply(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(manifest("{status: 503, body: down}"));
+    const gwf_test_route route = {.direct_response = "default/hello"};
+
+    assert_int_equal(gwf_test_constant_reply(h, &route), 1);
+    gwf_test_host_free(h);
+}
+
+/* A bodyFormat renders per request: not constant. */
+static void
+test_formatted_reply_is_not_a_constant_reply(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        manifest("{status: 200, bodyFormat: {text: \"%REQ(:path)%\"}}"));
+    const gwf_test_route route = {.direct_response = "default/hello"};
+
+    assert_int_equal(gwf_test_constant_reply(h, &route), 0);
+    gwf_test_host_free(h);
+}
+
+/* Another plugin in front of the DirectResponse (here a second
+ * direct_response, as a GatewayExtension) may answer or change the reply:
+ * the chain is not constant. */
+static void
+test_fixed_reply_behind_another_plugin_is_not_a_constant_reply(void **state)
+{
+    (void)state;
+    static char text[20000];
+    snprintf(text, sizeof(text),
+             "%s---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: GatewayExtension\n"
+             "metadata: {name: front, namespace: default}\n"
+             "spec:\n"
+             "  plugin:\n"
+             "    name: direct_response\n"
+             "    config: {status: 418, body: tea}\n",
+             manifest("{status: 503, body: down}"));
+    gwf_test_host *h = host_with(text);
+    const char *ext[] = {"default/front", NULL};
+    const gwf_test_route alone = {.extensions = ext};
+    const gwf_test_route both = {.extensions = ext,
+                                 .direct_response = "default/hello"};
+
+    assert_int_equal(gwf_test_constant_reply(h, &alone), 1);
+    assert_int_equal(gwf_test_constant_reply(h, &both), 0);
+    gwf_test_host_free(h);
+}
+
 /* -- bodyFormat (kgateway's shared.BodyFormat) --------------------------- */
 
 /* GET `path` (with `header: value` when given) through default/hello. */
@@ -820,6 +877,10 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_and_body_are_returned),
+        cmocka_unit_test(test_fixed_reply_alone_is_a_constant_reply),
+        cmocka_unit_test(test_formatted_reply_is_not_a_constant_reply),
+        cmocka_unit_test(
+            test_fixed_reply_behind_another_plugin_is_not_a_constant_reply),
         cmocka_unit_test(
             test_reply_is_local_and_upstream_never_sees_the_request),
         cmocka_unit_test(

@@ -353,6 +353,46 @@ def two_hundred_requests_on_one_connection_are_identical():
         assert_no_leaks(ngx)
 
 
+def fixed_reply_discards_request_bodies_and_counts_every_request():
+    """A fixed reply is answered like nginx's `return` (abi.h 0.5
+    reply_always: no stream): a request body - sized or chunked - is
+    read past, so the next request on the connection is answered as the
+    first, and every request is counted in the series a stream would
+    count in, the plugin's own counter included."""
+    with Upstream() as up, Nginx(server(
+            proxied("/maint", "gwf_direct_response default/maint")),
+            fixed_direct_responses(), up) as ngx:
+        sock = socket.create_connection(("127.0.0.1", ngx.port), timeout=10)
+        buf = b""
+        try:
+            sock.sendall(b"POST /maint HTTP/1.1\r\nHost: t\r\n"
+                         b"Content-Length: 11\r\n\r\nhello world"
+                         b"PUT /maint HTTP/1.1\r\nHost: t\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n0\r\n\r\n"
+                         b"GET /maint HTTP/1.1\r\nHost: t\r\n\r\n")
+            for i in range(3):
+                line, headers, body, buf = read_response(sock, buf)
+                check(line == "HTTP/1.1 503 Service Temporarily Unavailable"
+                      and body == FIXED_BODY and
+                      own_headers(headers) == MAINT_HEADERS,
+                      "request %d: %s %r %r" % (i, line, headers, body))
+            check(buf == b"", "bytes after the last response: %r" % buf)
+        finally:
+            sock.close()
+        check(up.hits == 0, "the upstream was called %d time(s)" % up.hits)
+        m = get_metrics(ngx)
+        for name, labels in [
+                ("gwf_local_replies_total",
+                 {"status": "503", "details": "direct_response"}),
+                ("gwf_streams_total", {}),
+                ("gwf_direct_response_replies_total", {"status": "503"})]:
+            inst = "default/maint" if "direct" in name else "/maint"
+            n = metric(m, name, instance=inst, **labels)
+            check(n == 3, "%s: %r in\n%s" % (name, n, m))
+        assert_no_leaks(ngx)
+
+
 def reload_while_fixed_replies_run_keeps_every_reply_whole():
     with Upstream() as up, Nginx(server(
             proxied("/maint", "gwf_direct_response default/maint")),
@@ -547,6 +587,7 @@ CASES = {f.__name__: f for f in [
     fixed_redirect_carries_its_location,
     two_locations_share_one_fixed_reply,
     two_hundred_requests_on_one_connection_are_identical,
+    fixed_reply_discards_request_bodies_and_counts_every_request,
     reload_while_fixed_replies_run_keeps_every_reply_whole,
     plugin_before_changes_its_copy_not_the_fixed_reply,
     gzip_of_a_fixed_reply_leaves_the_reply_as_configured,

@@ -686,15 +686,16 @@ occurrences(const char *buf, size_t len, const char *needle)
     return count;
 }
 
-/* A hostile "node" on a free port (*port): CLUSTER SLOTS gets a map
- * giving every slot to itself; every INCRBY and EXPIRE gets a MOVED to
- * itself, ASKING an OK. Each connection served by its own child until
- * the client closes it. */
+/* A scripted "node" serving the listening socket `fd`: CLUSTER SLOTS
+ * gets `map` (after `slots_delay_ms`), ASKING an OK, and every INCRBY and
+ * EXPIRE either :1 or (`moved`) a MOVED to port `moved` - only EXPIRE
+ * when `moved` is negative (-port). Each connection is served by its own
+ * child until the client closes it. */
 static pid_t
-redirecting_node_start(int *port)
+fake_node_start(int fd, const char *map, int moved, int slots_delay_ms)
 {
-    int fd = listen_loopback(port);
     pid_t pid = fork();
+
     assert_true(pid >= 0);
     if (pid != 0) {
         close(fd);
@@ -703,7 +704,7 @@ redirecting_node_start(int *port)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGCHLD, SIG_IGN);
     for (;;) {
-        char map[160], moved[64], buf[4096];
+        char redirect[64], buf[4096];
         int c = accept(fd, NULL, NULL);
         ssize_t got;
 
@@ -713,25 +714,47 @@ redirecting_node_start(int *port)
             continue;
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        snprintf(map, sizeof(map),
-                 "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0."
-                 "1\r\n:%d\r\n",
-                 *port);
-        snprintf(moved, sizeof(moved), "-MOVED 1 127.0.0.1:%d\r\n", *port);
+        snprintf(redirect, sizeof(redirect), "-MOVED 1 127.0.0.1:%d\r\n",
+                 moved < 0 ? -moved : moved);
         while ((got = read(c, buf, sizeof(buf))) > 0) {
             size_t n = (size_t)got;
             int ok = 1;
-            if (occurrences(buf, n, "SLOTS"))
+            if (occurrences(buf, n, "SLOTS")) {
+                sleep_ms(slots_delay_ms);
                 ok = write(c, map, strlen(map)) > 0;
+            }
             for (int i = occurrences(buf, n, "ASKING"); ok && i > 0; i--)
                 ok = write(c, "+OK\r\n", 5) > 0;
-            for (int i = occurrences(buf, n, "$6\r\nINCRBY") +
-                         occurrences(buf, n, "$6\r\nEXPIRE");
-                 ok && i > 0; i--)
-                ok = write(c, moved, strlen(moved)) > 0;
+            /* A pipelined INCRBY + EXPIRE pair arrives in one read. */
+            for (int i = occurrences(buf, n, "$6\r\nINCRBY"); ok && i > 0; i--)
+                ok = moved > 0 ? write(c, redirect, strlen(redirect)) > 0
+                               : write(c, ":1\r\n", 4) > 0;
+            for (int i = occurrences(buf, n, "$6\r\nEXPIRE"); ok && i > 0; i--)
+                ok = moved ? write(c, redirect, strlen(redirect)) > 0
+                           : write(c, ":1\r\n", 4) > 0;
         }
         _exit(0);
     }
+}
+
+/* A CLUSTER SLOTS reply giving every slot to 127.0.0.1:port. */
+static const char *
+whole_map(int port)
+{
+    static char map[160];
+
+    snprintf(map, sizeof(map),
+             "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d"
+             "\r\n",
+             port);
+    return map;
+}
+
+static void
+stop_child(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 /* A node that redirects every command to itself: the command follows 5
@@ -741,8 +764,8 @@ static void
 test_a_redirect_loop_ends_in_the_fail_mode(void **state)
 {
     (void)state;
-    int port;
-    pid_t pid = redirecting_node_start(&port);
+    int port, fd = listen_loopback(&port);
+    pid_t pid = fake_node_start(fd, whole_map(port), port, 0);
     gwf_test_host *h;
 
     h = host_with(global_manifests(seed_spec(port), USER_DESCS));
@@ -750,8 +773,168 @@ test_a_redirect_loop_ends_in_the_fail_mode(void **state)
     assert_true(gwf_test_log_contains(h, "MOVED 1 127.0.0.1"));
     assert_int_equal(status_for(h, "user", "a"), 500);
     gwf_test_host_free(h);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    stop_child(pid);
+}
+
+/* INCRBY counted, then the key migrated before its EXPIRE ran (EXPIRE
+ * answered MOVED): the EXPIRE goes again, alone, to the node named, so
+ * the key there does not live forever. */
+static void
+test_an_expire_redirected_after_its_count_is_sent_again(void **state)
+{
+    (void)state;
+    redis_peer target = {0};
+    int port, fd = listen_loopback(&port);
+    pid_t pid;
+    gwf_test_host *h;
+    redisContext *c;
+    const char *key = "shop_user_a_1767225600";
+    long long ttl = -1;
+
+    redis_peer_start(&target);
+    c = redis_peer_client(&target, NULL, NULL);
+    freeReplyObject(redisCommand(c, "SET %s 1", key)); /* migrated there */
+    pid = fake_node_start(fd, whole_map(port), -target.port, 0);
+    h = host_with(global_manifests(seed_spec(port), USER_DESCS));
+    assert_int_equal(status_for(h, "user", "a"), 200);
+    for (int i = 0; i < 100 && (ttl = redis_int(c, "TTL %s", key)) < 0; i++) {
+        gwf_test_result_free(start_api(h, "/", "user: b", 10));
+        sleep_ms(5);
+    }
+    assert_true(ttl > 0 && ttl <= 60);
+    redisFree(c);
+    gwf_test_host_free(h);
+    stop_child(pid);
+    redis_peer_kill(&target);
+}
+
+/* Two seeds: the first accepts and never answers, the second answers the
+ * map after 30 ms. */
+typedef struct two_seeds {
+    int hole, hole_port, good_port;
+    pid_t good;
+    gwf_test_host *h;
+} two_seeds;
+
+static void
+two_seeds_start(two_seeds *t)
+{
+    char text[512];
+    int fd = listen_loopback(&t->good_port);
+
+    t->hole = listen_loopback(&t->hole_port);
+    t->good = fake_node_start(fd, whole_map(t->good_port), 0, 30);
+    snprintf(text, sizeof(text),
+             "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\", "
+             "\"127.0.0.1:%d\"]}, domain: shop, descriptors: [{key: user, "
+             "rate_limit: {unit: minute, requests_per_unit: 5}}]}",
+             t->hole_port, t->good_port);
+    t->h = host_with(global_manifests(text, USER_DESCS));
+}
+
+static void
+two_seeds_stop(two_seeds *t)
+{
+    gwf_test_host_free(t->h);
+    close(t->hole);
+    stop_child(t->good);
+}
+
+/* Decisions held for the first map time out together (one timer batch):
+ * the silent seed is given up on once, and the next seed - asked a
+ * moment ago - is left its own timeout: the map comes, requests count. */
+static void
+test_timeouts_together_give_up_on_one_seed_not_the_next(void **state)
+{
+    (void)state;
+    two_seeds t;
+    gwf_test_result *a, *b;
+
+    two_seeds_start(&t);
+    a = start_api(t.h, "/", "user: a", 20);
+    b = start_api(t.h, "/", "user: b", 20);
+    gwf_test_advance(t.h, 100 * MS); /* both time out at once */
+    gwf_test_wait(t.h, a, 1000);
+    gwf_test_wait(t.h, b, 1000);
+    assert_int_equal(gwf_test_status(a), 500);
+    assert_int_equal(gwf_test_status(b), 500);
+    gwf_test_result_free(a);
+    gwf_test_result_free(b);
+    for (int i = 0; i < 20 && !gwf_test_log_contains(t.h, "slot map from"); i++)
+        gwf_test_result_free(start_api(t.h, "/", "user: c", 20));
+    assert_int_equal(status_for(t.h, "user", "c"), 200);
+    two_seeds_stop(&t);
+}
+
+/* The same, the second decision timing out 1 ms after the first, while
+ * the next seed is being asked: it is not given up on. */
+static void
+test_a_timeout_just_after_another_leaves_the_next_seed_alone(void **state)
+{
+    (void)state;
+    two_seeds t;
+    gwf_test_result *a, *b;
+
+    two_seeds_start(&t);
+    a = start_api(t.h, "/", "user: a", 20);
+    gwf_test_advance(t.h, 1 * MS);
+    b = start_api(t.h, "/", "user: b", 20);
+    gwf_test_advance(t.h, 99 * MS); /* a times out: the next seed asked */
+    gwf_test_wait(t.h, a, 10);
+    gwf_test_advance(t.h, 1 * MS); /* b times out */
+    gwf_test_wait(t.h, b, 200);
+    gwf_test_result_free(a);
+    gwf_test_result_free(b);
+    for (int i = 0; i < 20 && !gwf_test_log_contains(t.h, "slot map from"); i++)
+        gwf_test_result_free(start_api(t.h, "/", "user: c", 20));
+    assert_int_equal(status_for(t.h, "user", "c"), 200);
+    two_seeds_stop(&t);
+}
+
+/* A map with half the slots on a node that accepts and never answers,
+ * half on one that answers: dropping the silent one (three timeouts)
+ * must not take the healthy one down with it (its connection is young:
+ * no timeout is its). */
+static void
+test_dropping_a_silent_node_leaves_a_healthy_one_alone(void **state)
+{
+    (void)state;
+    char map[256], silent_user[32], good_user[32], hs[64], key[128];
+    int s_port, g_port, g_fd = listen_loopback(&g_port);
+    int silent = listen_loopback(&s_port);
+    pid_t good;
+    gwf_test_host *h;
+
+    snprintf(map, sizeof(map),
+             "*2\r\n*3\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d"
+             "\r\n*3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d"
+             "\r\n",
+             s_port, g_port);
+    good = fake_node_start(g_fd, map, 0, 0);
+    silent_user[0] = good_user[0] = 0;
+    for (int u = 0; !silent_user[0] || !good_user[0]; u++) {
+        char value[32];
+        snprintf(value, sizeof(value), "u%d", u);
+        snprintf(key, sizeof(key), "shop_user_%s_%lld", value, (long long)T0);
+        char *user =
+            rl_key_slot(key, strlen(key)) < 8192 ? silent_user : good_user;
+        if (!user[0])
+            memcpy(user, value, sizeof(value));
+    }
+    h = host_with(global_manifests(seed_spec(g_port), USER_DESCS));
+    snprintf(hs, sizeof(hs), "user: %s", silent_user);
+    for (int i = 0; i < 4 && !gwf_test_log_contains(h, "reconnecting"); i++) {
+        gwf_test_result *r = start_api(h, "/", hs, 100);
+        gwf_test_advance(h, 100 * MS);
+        gwf_test_wait(h, r, 1000);
+        assert_int_equal(gwf_test_status(r), 500);
+        gwf_test_result_free(r);
+    }
+    assert_true(gwf_test_log_contains(h, "reconnecting"));
+    assert_int_equal(status_for(h, "user", good_user), 200);
+    gwf_test_host_free(h);
+    close(silent);
+    stop_child(good);
 }
 
 /* A seed announcing a slot map of ten million elements: refused by the
@@ -839,7 +1022,15 @@ main(void)
         cmocka_unit_test(test_a_seed_that_is_not_a_cluster_is_not_used),
         cmocka_unit_test(test_a_forged_slot_map_is_refused),
         cmocka_unit_test(test_a_redirect_loop_ends_in_the_fail_mode),
+        cmocka_unit_test(
+            test_an_expire_redirected_after_its_count_is_sent_again),
         cmocka_unit_test(test_a_huge_slot_map_is_refused_before_it_is_read),
+        cmocka_unit_test(
+            test_timeouts_together_give_up_on_one_seed_not_the_next),
+        cmocka_unit_test(
+            test_a_timeout_just_after_another_leaves_the_next_seed_alone),
+        cmocka_unit_test(
+            test_dropping_a_silent_node_leaves_a_healthy_one_alone),
         cmocka_unit_test(test_a_silent_primary_times_out_and_is_reconnected),
         cmocka_unit_test(
             test_ask_during_a_migration_counts_on_the_importing_node),

@@ -128,6 +128,24 @@ size_t gwf_chain_length(const gwf_chain *chain);
 /* 1 if some plugin in the chain has a hook for that body. */
 int gwf_chain_wants_body(const gwf_chain *chain, gwf_message_kind which);
 
+/* A chain whose one plugin answers every request with one prepared reply
+ * (abi.h reply_always): the data plane may send it as its own constant
+ * reply, without a stream, and count it with gwf_chain_reply_count. The
+ * parts are those gwf_stream_reply_* give for a stream answered with it,
+ * and the slot is the one gwf_stream_reply_prepared_slot gives for it.
+ * NULL for any other chain. Lives as long as the runtime. */
+typedef struct gwf_chain_reply gwf_chain_reply;
+const gwf_chain_reply *gwf_chain_constant_reply(const gwf_chain *chain);
+uint32_t gwf_chain_reply_status(const gwf_chain_reply *reply);
+gwf_status gwf_chain_reply_header(const gwf_chain_reply *reply, size_t index,
+                                  gwf_view *name, gwf_view *value);
+gwf_view gwf_chain_reply_body(const gwf_chain_reply *reply);
+void **gwf_chain_reply_slot(const gwf_chain_reply *reply);
+/* One request of `chain` answered with its constant reply on worker `w`:
+ * counted in the series a stream answered with it would count in
+ * (gwf_streams_total, gwf_local_replies_total). */
+void gwf_chain_reply_count(gwf_worker *w, gwf_chain *chain);
+
 /* Load a plugin by name or path (for `gwf inspect`). The entry stays
  * valid as long as the runtime. NULL with an error. */
 const gwf_plugin *gwf_runtime_load_plugin(gwf_runtime *rt,

@@ -98,6 +98,12 @@ typedef struct gwf_test_route {
     const char *backend;           /* a Backend */
 } gwf_test_route;
 
+/* 1 when the route's chain answers every request with one prepared
+ * reply (abi.h reply_always), which a data plane such as nginx sends
+ * without a stream or a call into the plugin (this host still runs the
+ * stream); 0 when it does not; -1 when the route does not build. */
+int gwf_test_constant_reply(gwf_test_host *h, const gwf_test_route *route);
+
 /* Start a request through the route and run the loop until it finishes
  * or waits on the clock alone (paused with nothing but timers pending) or
  * `real_timeout_ms` of real time passed. NULL if the route does not build
