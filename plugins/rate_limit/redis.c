@@ -612,30 +612,35 @@ put_asking(char *p, int asking)
     return p + ASKING_LEN;
 }
 
+/* [ASKING] <verb> key <n>: at most KEY_COMMAND_ROOM(key_len) bytes. */
+#define KEY_COMMAND_ROOM(key_len)                                              \
+    (ASKING_LEN + 1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +                          \
+     RL_RESP_BULK_ROOM(key_len) + RL_RESP_BULK_ROOM(20))
+
+static char *
+put_key_command(char *p, const rl_cmd *cmd, const char verb[6], uint64_t n)
+{
+    char digits[20];
+
+    p = put_asking(p, cmd->asking);
+    p = rl_resp_line(p, '*', 3);
+    p = rl_resp_bulk(p, verb, 6);
+    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
+    return rl_resp_bulk(p, digits, (size_t)(put_u64(digits, n) - digits));
+}
+
 /* INCRBY key hits, then EXPIRE key seconds, in one piece: both are
  * queued or neither is (the key never lacks its expiry). */
 static int
 send_incr_expire(rl_conn *c, rl_cmd *cmd)
 {
-    size_t room = 2 * (ASKING_LEN + 1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +
-                       RL_RESP_BULK_ROOM(cmd->key_len) + RL_RESP_BULK_ROOM(20));
-    char digits[20];
     char *p;
 
-    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(p = rl_conn_room(c, room)))
+    if (cmd->key_len > (size_t)INT32_MAX / 4 ||
+        !(p = rl_conn_room(c, 2 * KEY_COMMAND_ROOM(cmd->key_len))))
         return -1;
-    p = put_asking(p, cmd->asking);
-    p = rl_resp_line(p, '*', 3);
-    p = rl_resp_bulk(p, "INCRBY", 6);
-    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
-    p = rl_resp_bulk(p, digits,
-                     (size_t)(put_u64(digits, cmd->nums[0]) - digits));
-    p = put_asking(p, cmd->asking);
-    p = rl_resp_line(p, '*', 3);
-    p = rl_resp_bulk(p, "EXPIRE", 6);
-    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
-    p = rl_resp_bulk(p, digits,
-                     (size_t)(put_u64(digits, cmd->nums[1]) - digits));
+    p = put_key_command(p, cmd, "INCRBY", cmd->nums[0]);
+    p = put_key_command(p, cmd, "EXPIRE", cmd->nums[1]);
     rl_conn_commit(c, &cmd->req, p, cmd->asking ? 4 : 2);
     return 0;
 }
@@ -644,19 +649,12 @@ send_incr_expire(rl_conn *c, rl_cmd *cmd)
 static int
 send_expire(rl_conn *c, rl_cmd *cmd)
 {
-    size_t room = ASKING_LEN + 1 + 20 + 2 + RL_RESP_BULK_ROOM(6) +
-                  RL_RESP_BULK_ROOM(cmd->key_len) + RL_RESP_BULK_ROOM(20);
-    char digits[20];
     char *p;
 
-    if (cmd->key_len > (size_t)INT32_MAX / 4 || !(p = rl_conn_room(c, room)))
+    if (cmd->key_len > (size_t)INT32_MAX / 4 ||
+        !(p = rl_conn_room(c, KEY_COMMAND_ROOM(cmd->key_len))))
         return -1;
-    p = put_asking(p, cmd->asking);
-    p = rl_resp_line(p, '*', 3);
-    p = rl_resp_bulk(p, "EXPIRE", 6);
-    p = rl_resp_bulk(p, cmd->key, cmd->key_len);
-    p = rl_resp_bulk(p, digits,
-                     (size_t)(put_u64(digits, cmd->nums[1]) - digits));
+    p = put_key_command(p, cmd, "EXPIRE", cmd->nums[1]);
     rl_conn_commit(c, &cmd->req, p, cmd->asking ? 2 : 1);
     return 0;
 }

@@ -832,6 +832,20 @@ two_seeds_start(two_seeds *t)
     t->h = host_with(global_manifests(text, USER_DESCS));
 }
 
+static void two_seeds_stop(two_seeds *t);
+
+/* Requests run the loop until the second seed's map is in; then one
+ * counts. The seeds are stopped. */
+static void
+two_seeds_expect_map(two_seeds *t)
+{
+    for (int i = 0; i < 20 && !gwf_test_log_contains(t->h, "slot map from");
+         i++)
+        gwf_test_result_free(start_api(t->h, "/", "user: c", 20));
+    assert_int_equal(status_for(t->h, "user", "c"), 200);
+    two_seeds_stop(t);
+}
+
 static void
 two_seeds_stop(two_seeds *t)
 {
@@ -860,10 +874,7 @@ test_timeouts_together_give_up_on_one_seed_not_the_next(void **state)
     assert_int_equal(gwf_test_status(b), 500);
     gwf_test_result_free(a);
     gwf_test_result_free(b);
-    for (int i = 0; i < 20 && !gwf_test_log_contains(t.h, "slot map from"); i++)
-        gwf_test_result_free(start_api(t.h, "/", "user: c", 20));
-    assert_int_equal(status_for(t.h, "user", "c"), 200);
-    two_seeds_stop(&t);
+    two_seeds_expect_map(&t);
 }
 
 /* The same, the second decision timing out 1 ms after the first, while
@@ -885,10 +896,7 @@ test_a_timeout_just_after_another_leaves_the_next_seed_alone(void **state)
     gwf_test_wait(t.h, b, 200);
     gwf_test_result_free(a);
     gwf_test_result_free(b);
-    for (int i = 0; i < 20 && !gwf_test_log_contains(t.h, "slot map from"); i++)
-        gwf_test_result_free(start_api(t.h, "/", "user: c", 20));
-    assert_int_equal(status_for(t.h, "user", "c"), 200);
-    two_seeds_stop(&t);
+    two_seeds_expect_map(&t);
 }
 
 /* A map with half the slots on a node that accepts and never answers,
