@@ -303,18 +303,18 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     return NGX_OK;
 }
 
-/* One buffer holding the reply's body, the last of the response. */
-ngx_chain_t *
-ngx_http_gwf_reply_body(ngx_http_request_t *r, gwf_rt_stream *st)
+/* One buffer holding `body`, the last of the response: the bytes
+ * themselves when `prepared` (a prepared reply's body lives as long as
+ * the runtime, which the cycle frees after the worker's last request),
+ * else a copy. */
+static ngx_chain_t *
+reply_body_chain(ngx_http_request_t *r, gwf_view body, int prepared)
 {
-    gwf_view body = gwf_stream_reply_body(st);
     ngx_buf_t *b = ngx_calloc_buf(r->pool);
     ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
     if (!b || !cl)
         return NULL;
-    if (body.len && gwf_stream_reply_prepared_slot(st)) {
-        /* A prepared reply's body lives as long as the runtime, which
-         * the cycle frees after the worker's last request. */
+    if (body.len && prepared) {
         b->start = b->pos = (u_char *)body.ptr;
         b->last = b->end = b->pos + body.len;
         b->memory = 1;
@@ -331,6 +331,14 @@ ngx_http_gwf_reply_body(ngx_http_request_t *r, gwf_rt_stream *st)
     cl->buf = b;
     cl->next = NULL;
     return cl;
+}
+
+/* One buffer holding the stream's reply body, the last of the response. */
+ngx_chain_t *
+ngx_http_gwf_reply_body(ngx_http_request_t *r, gwf_rt_stream *st)
+{
+    return reply_body_chain(r, gwf_stream_reply_body(st),
+                            gwf_stream_reply_prepared_slot(st) != NULL);
 }
 
 ngx_int_t
@@ -377,22 +385,9 @@ ngx_http_gwf_send_constant(ngx_http_request_t *r, gwf_chain *chain,
         ngx_http_finalize_request(r, rc);
         return NGX_DONE;
     }
-    ngx_buf_t *b = ngx_calloc_buf(r->pool);
-    ngx_chain_t *cl = ngx_alloc_chain_link(r->pool);
-    if (!b || !cl) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return NGX_DONE;
-    }
-    /* The body lives as long as the runtime, which the cycle frees after
-     * the worker's last request. */
-    b->start = b->pos = (u_char *)body.ptr;
-    b->last = b->end = b->pos + body.len;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-    cl->buf = b;
-    cl->next = NULL;
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, cl));
+    ngx_chain_t *cl = reply_body_chain(r, body, 1);
+    ngx_http_finalize_request(r,
+                              cl ? ngx_http_output_filter(r, cl) : NGX_ERROR);
     return NGX_DONE;
 }
 

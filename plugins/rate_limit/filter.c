@@ -679,12 +679,18 @@ on_redis_reply(void *arg, int ok, const long long *values, size_t count,
 /* The client a slot's command goes to: envoyproxy/ratelimit sends the
  * limits whose unit is SECOND to the per-second Redis when there is one,
  * every other limit to the main one. */
+static int
+slot_per_second(const rl_worker *w, const rl_slot *slot)
+{
+    return w->per_second_count > 0 && slot->limit->unit_seconds == 1;
+}
+
 static rl_redis *
 slot_redis(const rl_decision *d, const rl_slot *slot)
 {
     const rl_worker *w = d->w;
 
-    if (w->per_second_count > 0 && slot->limit->unit_seconds == 1)
+    if (slot_per_second(w, slot))
         return w->redis_per_second[d->pool % w->per_second_count];
     return w->redis[d->pool % w->redis_count];
 }
@@ -705,10 +711,10 @@ on_timeout(void *arg)
     for (size_t i = 0; i < d->n; i++) {
         if (d->slots[i].state != SLOT_PENDING)
             continue;
-        if (w->per_second_count == 0 || d->slots[i].limit->unit_seconds != 1)
-            silent = 1;
-        else
+        if (slot_per_second(w, &d->slots[i]))
             silent_per_second = 1;
+        else
+            silent = 1;
     }
     gwf_stream_logf(d->st->s, GWF_LOG_WARN,
                     "rate_limit: Redis%s did not answer within the timeout",

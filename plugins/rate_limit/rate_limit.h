@@ -17,8 +17,9 @@
  * limits_file.c (envoyproxy/ratelimit's file, with the runtime's limits on
  * hostile input), descriptors.c (the limit tree and matching), cache.c (the
  * per-worker over-limit cache), redis.c (the Redis client) over
- * redis_conn.c (one connection: socket, TLS, hiredis's reader) and
- * redis_sentinel.c (where Sentinel says the primary is),
+ * redis_conn.c (one connection: socket, TLS, hiredis's reader),
+ * redis_sentinel.c (where Sentinel says the primary is) and
+ * redis_cluster.c (a Redis Cluster's slot map and per-node connections),
  * fixed_window.c (keys and verdicts), local_bucket.c (the shared token bucket),
  * rls_proto.c (RateLimitRequest / RateLimitResponse on the wire), rls.c
  * (the ShouldRateLimit calls, libcurl on the host loop), filter.c (the

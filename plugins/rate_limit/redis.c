@@ -1,8 +1,10 @@
 /*
  * redis.c - the Redis client the filter talks to: one connection per
  * worker to a Single Redis or to the primary Sentinel names
- * (redis_conn.c; redis_sentinel.c asks the sentinels), its backoff, the
- * background re-resolution of its name, and the pool of commands.
+ * (redis_conn.c; redis_sentinel.c asks the sentinels), or one per primary
+ * of a Redis Cluster (redis_cluster.c keeps the slot map and the
+ * connections; here: routing, MOVED / ASK); its backoff, the background
+ * re-resolution of its name, and the pool of commands.
  *
  * The connection (redis_conn.c) does the socket, TLS, AUTH / SELECT,
  * pipelining and reading replies; this file decides when to connect and
@@ -754,51 +756,13 @@ reply_to(rl_redis_cb cb, void *arg, const rl_reply *reply)
 static rl_cmd *cmd_new(rl_redis *r, int kind, const char *key, size_t len,
                        rl_redis_cb cb, void *arg);
 
-/* A cluster node answered MOVED or ASK: the command goes again, as a
- * new command (this one may still be owed EXPIRE's reply where it was),
- * to the node named, with ASKING first for ASK. A MOVED also asks for
- * the slot map again. 0 when the new command carries the answer now,
- * -1 when the error is the answer (not a redirection, too many, or the
- * target cannot be reached). */
-static int
-cmd_redirect(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
-{
-    rl_redirect rd;
-    rl_cmd *again;
-    const char *why = NULL;
-    int node;
-
-    if (cmd->redirects >= RL_CLUSTER_MAX_REDIRECTS || cmd->node < 0 ||
-        rl_redirect_parse(reply->str, reply->len,
-                          rl_cluster_node_host(r->cluster, cmd->node),
-                          &rd) != 0)
-        return -1;
-    if (rd.kind == RL_REDIRECT_MOVED)
-        rl_cluster_refresh(r->cluster, 1, reply->str);
-    if ((node = rl_cluster_node_at(r->cluster, rd.host, rd.port, &why)) < 0 ||
-        !(again =
-              cmd_new(r, cmd->kind, cmd->key, cmd->key_len, cmd->cb, cmd->arg)))
-        return -1;
-    memcpy(again->nums, cmd->nums, sizeof(again->nums));
-    again->retried = cmd->retried;
-    again->redirects = cmd->redirects + 1;
-    again->node = node;
-    again->asking = rd.kind == RL_REDIRECT_ASK;
-    if (cmd_send(r, again) != 0) {
-        again->cb = NULL;
-        cmd_free(again);
-        return -1;
-    }
-    cmd->cb = NULL;
-    if (cmd->req.replies_left == 0)
-        cmd_free(cmd);
-    return 0;
-}
-
-/* EXPIRE alone to where `reply` (a redirection) says the key is now:
- * once, nobody waits for it, its own redirections are not followed. */
-static void
-expire_again(rl_redis *r, const rl_cmd *cmd, const rl_reply *reply)
+/* A copy of `cmd` as `kind`, answering `cb` (NULL: nobody waits), sent
+ * to the node the redirection `reply` names, with ASKING first for ASK;
+ * a MOVED also asks for the slot map again. The copy, or NULL (not a
+ * redirection we can follow: nothing was sent). */
+static rl_cmd *
+send_redirected(rl_redis *r, const rl_cmd *cmd, const rl_reply *reply, int kind,
+                rl_redis_cb cb, void *arg)
 {
     rl_redirect rd;
     rl_cmd *again;
@@ -808,15 +772,41 @@ expire_again(rl_redis *r, const rl_cmd *cmd, const rl_reply *reply)
     if (cmd->node < 0 ||
         rl_redirect_parse(reply->str, reply->len,
                           rl_cluster_node_host(r->cluster, cmd->node),
-                          &rd) != 0 ||
-        (node = rl_cluster_node_at(r->cluster, rd.host, rd.port, &why)) < 0 ||
-        !(again = cmd_new(r, CMD_EXPIRE, cmd->key, cmd->key_len, NULL, NULL)))
-        return;
-    again->nums[1] = cmd->nums[1];
+                          &rd) != 0)
+        return NULL;
+    if (rd.kind == RL_REDIRECT_MOVED)
+        rl_cluster_refresh(r->cluster, 1, reply->str);
+    if ((node = rl_cluster_node_at(r->cluster, rd.host, rd.port, &why)) < 0 ||
+        !(again = cmd_new(r, kind, cmd->key, cmd->key_len, cb, arg)))
+        return NULL;
+    memcpy(again->nums, cmd->nums, sizeof(again->nums));
+    again->retried = cmd->retried;
+    again->redirects = cmd->redirects + 1;
     again->node = node;
     again->asking = rd.kind == RL_REDIRECT_ASK;
-    if (cmd_send(r, again) != 0)
+    if (cmd_send(r, again) != 0) {
+        again->cb = NULL;
         cmd_free(again);
+        return NULL;
+    }
+    return again;
+}
+
+/* A cluster node answered MOVED or ASK: the command goes again, as a
+ * new command (this one may still be owed EXPIRE's reply where it was).
+ * 0 when the new command carries the answer now, -1 when the error is
+ * the answer (not a redirection, too many, or the target cannot be
+ * reached). */
+static int
+cmd_redirect(rl_redis *r, rl_cmd *cmd, const rl_reply *reply)
+{
+    if (cmd->redirects >= RL_CLUSTER_MAX_REDIRECTS ||
+        !send_redirected(r, cmd, reply, cmd->kind, cmd->cb, cmd->arg))
+        return -1;
+    cmd->cb = NULL;
+    if (cmd->req.replies_left == 0)
+        cmd_free(cmd);
+    return 0;
 }
 
 /* A reply for the command, or (reply NULL) the connection is gone. The
@@ -841,12 +831,13 @@ cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
     if (!cb || cmd->seen++ != cmd->answer_at) {
         /* EXPIRE's own reply a redirection while its INCRBY counted: the
          * key moved in between (a migration); the key must not be left
-         * without its expiry there. */
+         * without its expiry there. EXPIRE alone, once, nobody waiting
+         * (its own redirections are not followed: counted is 0). */
         if (req->replies_left == 0 && cmd->counted && r->cluster &&
             !r->freeing && reply->type == REDIS_REPLY_ERROR &&
             (strncmp(reply->str, "MOVED ", 6) == 0 ||
              strncmp(reply->str, "ASK ", 4) == 0))
-            expire_again(r, cmd, reply);
+            send_redirected(r, cmd, reply, CMD_EXPIRE, NULL, NULL);
         if (req->replies_left == 0)
             cmd_free(cmd);
         return;

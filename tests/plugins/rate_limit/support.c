@@ -316,6 +316,15 @@ redis_peer_kill(redis_peer *p)
     p->dir[0] = 0;
 }
 
+int
+dead_port(void)
+{
+    redis_peer p = {0};
+    redis_peer_start(&p);
+    redis_peer_kill(&p);
+    return p.port;
+}
+
 void
 redis_peer_pause(redis_peer *p)
 {

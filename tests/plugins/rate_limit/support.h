@@ -41,6 +41,9 @@ void redis_peer_start(redis_peer *p);
 void redis_peer_kill(redis_peer *p);
 /* Stop (SIGSTOP) / continue (SIGCONT) the server. */
 void redis_peer_pause(redis_peer *p);
+/* A 127.0.0.1 port nothing listens on (a Redis killed right after it
+ * started there). */
+int dead_port(void);
 void redis_peer_continue(redis_peer *p);
 /* A synchronous client (1 s timeouts); authenticates if `password`. */
 redisContext *redis_peer_client(const redis_peer *p, const char *user,

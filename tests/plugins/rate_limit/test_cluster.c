@@ -812,17 +812,25 @@ test_an_expire_redirected_after_its_count_is_sent_again(void **state)
  * map after 30 ms. */
 typedef struct two_seeds {
     int hole, hole_port, good_port;
-    pid_t good;
+    pid_t good, half; /* half: the first seed, when it answers half */
     gwf_test_host *h;
 } two_seeds;
 
+/* The first seed: a listener nobody reads (`half` NULL), or a peer that
+ * answers CLUSTER SLOTS with `half` - the start of a reply - and then
+ * nothing. */
 static void
-two_seeds_start(two_seeds *t)
+two_seeds_start_with(two_seeds *t, const char *half)
 {
     char text[512];
     int fd = listen_loopback(&t->good_port);
 
-    t->hole = listen_loopback(&t->hole_port);
+    t->hole = -1;
+    t->half = 0;
+    if (half)
+        t->half = scripted_peer_start(half, &t->hole_port);
+    else
+        t->hole = listen_loopback(&t->hole_port);
     t->good = fake_node_start(fd, whole_map(t->good_port), 0, 30);
     snprintf(text, sizeof(text),
              "{redis: {type: Cluster, addresses: [\"127.0.0.1:%d\", "
@@ -830,6 +838,12 @@ two_seeds_start(two_seeds *t)
              "rate_limit: {unit: minute, requests_per_unit: 5}}]}",
              t->hole_port, t->good_port);
     t->h = host_with(global_manifests(text, USER_DESCS));
+}
+
+static void
+two_seeds_start(two_seeds *t)
+{
+    two_seeds_start_with(t, NULL);
 }
 
 static void two_seeds_stop(two_seeds *t);
@@ -850,8 +864,60 @@ static void
 two_seeds_stop(two_seeds *t)
 {
     gwf_test_host_free(t->h);
-    close(t->hole);
+    if (t->hole >= 0)
+        close(t->hole);
+    if (t->half)
+        scripted_peer_stop(t->half);
     stop_child(t->good);
+}
+
+/* The first seed answers half a slot map and then nothing: the decision
+ * waiting for the map takes the fail mode at its timeout, the seed is
+ * passed over, and the next one's map is used. */
+static void
+test_a_seed_answering_half_a_map_is_passed_over_at_the_timeout(void **state)
+{
+    (void)state;
+    two_seeds t;
+    gwf_test_result *a;
+
+    two_seeds_start_with(&t, "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n12");
+    a = start_api(t.h, "/", "user: a", 20);
+    assert_int_equal(gwf_test_outcome(a), GWF_TEST_RUNNING);
+    gwf_test_advance(t.h, 100 * MS);
+    gwf_test_wait(t.h, a, 1000);
+    assert_int_equal(gwf_test_status(a), 500);
+    gwf_test_result_free(a);
+    two_seeds_expect_map(&t);
+}
+
+/* Clients that go away while their decisions wait for the first map:
+ * when the map comes, their held commands are sent and answered into
+ * nothing; the next request counts (ASan in CI: nothing freed is
+ * touched). */
+static void
+test_clients_gone_while_waiting_for_the_map_leave_nothing_behind(void **state)
+{
+    (void)state;
+    two_seeds t;
+    gwf_test_result *a, *b;
+
+    two_seeds_start(&t);
+    a = start_api(t.h, "/", "user: a", 20);
+    b = start_api(t.h, "/", "user: b", 20);
+    gwf_test_abort(t.h, a);
+    gwf_test_abort(t.h, b);
+    assert_int_equal(gwf_test_outcome(a), GWF_TEST_ABORTED);
+    gwf_test_result_free(a);
+    gwf_test_result_free(b);
+    /* Their timers went with them: the next request's timeout is what
+     * passes the silent seed over. */
+    a = start_api(t.h, "/", "user: c", 20);
+    gwf_test_advance(t.h, 100 * MS);
+    gwf_test_wait(t.h, a, 1000);
+    assert_int_equal(gwf_test_status(a), 500);
+    gwf_test_result_free(a);
+    two_seeds_expect_map(&t);
 }
 
 /* Decisions held for the first map time out together (one timer batch):
@@ -1035,6 +1101,10 @@ main(void)
         cmocka_unit_test(test_a_huge_slot_map_is_refused_before_it_is_read),
         cmocka_unit_test(
             test_timeouts_together_give_up_on_one_seed_not_the_next),
+        cmocka_unit_test(
+            test_a_seed_answering_half_a_map_is_passed_over_at_the_timeout),
+        cmocka_unit_test(
+            test_clients_gone_while_waiting_for_the_map_leave_nothing_behind),
         cmocka_unit_test(
             test_a_timeout_just_after_another_leaves_the_next_seed_alone),
         cmocka_unit_test(

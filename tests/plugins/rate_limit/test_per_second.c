@@ -107,22 +107,6 @@ count_in(const redis_peer *p, int db, const char *key)
     return v;
 }
 
-static int
-exists_in(const redis_peer *p, const char *key)
-{
-    return redis_exists(p, key);
-}
-
-/* A port nothing listens on. */
-static int
-dead_port(void)
-{
-    redis_peer p = {0};
-    redis_peer_start(&p);
-    redis_peer_kill(&p);
-    return p.port;
-}
-
 /* -- The config: shapes accepted, refusals with their field ------------ */
 
 #define CONFIG_ERROR(name, redis_block, field, msg)                            \
@@ -330,7 +314,7 @@ test_limit_of_a_second_counts_in_the_per_second_redis_only(void **state)
 
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 0, SEC_KEY), 1);
-    assert_false(exists_in(&main_redis, SEC_KEY));
+    assert_false(redis_exists(&main_redis, SEC_KEY));
     gwf_test_host_free(h);
 }
 
@@ -348,7 +332,7 @@ test_limit_of_a_second_is_enforced_from_the_per_second_redis(void **state)
     gwf_test_advance(h, 1000 * MS);
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 0, "shop_k_sec_1767225601"), 1);
-    assert_false(exists_in(&main_redis, "shop_k_sec_1767225601"));
+    assert_false(redis_exists(&main_redis, "shop_k_sec_1767225601"));
     gwf_test_host_free(h);
 }
 
@@ -377,7 +361,7 @@ test_limit_of_a_minute_counts_in_the_main_redis_only(void **state)
         assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(status_of(h, "/", NULL), 429);
     assert_int_equal(count_in(&main_redis, 0, MIN_KEY), 4);
-    assert_false(exists_in(&second_redis, MIN_KEY));
+    assert_false(redis_exists(&second_redis, MIN_KEY));
     gwf_test_host_free(h);
 }
 
@@ -391,8 +375,8 @@ test_request_with_both_limits_counts_in_both_redis(void **state)
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 0, SEC_KEY), 2);
     assert_int_equal(count_in(&main_redis, 0, MIN_KEY), 2);
-    assert_false(exists_in(&main_redis, SEC_KEY));
-    assert_false(exists_in(&second_redis, MIN_KEY));
+    assert_false(redis_exists(&main_redis, SEC_KEY));
+    assert_false(redis_exists(&second_redis, MIN_KEY));
     /* Over a second's limit: refused, and both counted once more. */
     assert_int_equal(status_of(h, "/", NULL), 429);
     assert_int_equal(count_in(&second_redis, 0, SEC_KEY), 3);
@@ -431,10 +415,10 @@ test_rolling_limit_of_a_second_runs_in_the_per_second_redis(void **state)
     gwf_test_host *h = both_redis_host("algorithm: Rolling", BOTH_ROUTE);
 
     assert_int_equal(status_of(h, "/", NULL), 200);
-    assert_true(exists_in(&second_redis, "shop_k_sec_rolling1"));
-    assert_false(exists_in(&main_redis, "shop_k_sec_rolling1"));
-    assert_true(exists_in(&main_redis, "shop_k_min_rolling60"));
-    assert_false(exists_in(&second_redis, "shop_k_min_rolling60"));
+    assert_true(redis_exists(&second_redis, "shop_k_sec_rolling1"));
+    assert_false(redis_exists(&main_redis, "shop_k_sec_rolling1"));
+    assert_true(redis_exists(&main_redis, "shop_k_min_rolling60"));
+    assert_false(redis_exists(&second_redis, "shop_k_min_rolling60"));
     gwf_test_host_free(h);
 }
 
@@ -471,7 +455,7 @@ test_per_second_db_selects_its_database(void **state)
 
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 5, SEC_KEY), 1);
-    assert_false(exists_in(&second_redis, SEC_KEY)); /* not in db 0 */
+    assert_false(redis_exists(&second_redis, SEC_KEY)); /* not in db 0 */
     /* perSecond's db is its own: redis stays in db 0. */
     assert_int_equal(count_in(&main_redis, 0, MIN_KEY), 1);
     gwf_test_host_free(h);
@@ -547,7 +531,7 @@ test_per_second_redis_down_fails_closed_for_limits_of_a_second(void **state)
     assert_true(gwf_test_metric(h, "gwf_rate_limit_decisions_total{instance="
                                    "\"default/rl\",descriptor=\"k_sec\","
                                    "outcome=\"error\"}") == 1);
-    assert_false(exists_in(&main_redis, SEC_KEY));
+    assert_false(redis_exists(&main_redis, SEC_KEY));
     gwf_test_host_free(h);
 }
 
@@ -736,7 +720,7 @@ test_per_second_sentinel_counts_in_the_primary_it_names(void **state)
     assert_int_equal(status_of(h, "/", NULL), 200);
     assert_int_equal(count_in(&second_redis, 0, SEC_KEY), 1);
     assert_int_equal(count_in(&main_redis, 0, MIN_KEY), 1);
-    assert_false(exists_in(&main_redis, SEC_KEY));
+    assert_false(redis_exists(&main_redis, SEC_KEY));
     gwf_test_host_free(h);
 
     sentinel_peer_stop(&watcher);

@@ -46,16 +46,6 @@ spec_at(int port, const char *rest)
     return text;
 }
 
-/* A port nothing listens on (redis killed right after it started). */
-static int
-dead_port(void)
-{
-    redis_peer p = {0};
-    redis_peer_start(&p);
-    redis_peer_kill(&p);
-    return p.port;
-}
-
 static void
 test_unreachable_redis_gives_500(void **state)
 {
