@@ -670,11 +670,24 @@ def primary_killed_takes_the_fail_mode_then_counts_on_the_promoted_replica():
             start, where = cluster.get(key)
             check(where == replica, "%s is on :%d, not the promoted :%d"
                   % (key, where, replica))
-            codes = concurrent(spread(ngxs, "/closed", [lost], 40), 8)
-            end, _ = cluster.get(key)
-            check(codes == [200] * 40 and end == start + 40,
-                  "after the promotion: %r, count %d -> %d (expected +40)"
-                  % (codes, start, end))
+            # A node rejoining after a failover may still answer
+            # CLUSTERDOWN for a moment (Redis's rejoin delay): those
+            # requests take the fail mode and count nothing. Every batch
+            # is exact; within 10 s a whole batch passes.
+            deadline = time.monotonic() + 10.0
+            while True:
+                codes = concurrent(spread(ngxs, "/closed", [lost], 40), 8)
+                end, _ = cluster.get(key)
+                check(set(codes) <= {200, 503} and
+                      end == start + codes.count(200),
+                      "after the promotion: %r, count %d -> %d (expected "
+                      "+%d)" % (codes, start, end, codes.count(200)))
+                if codes == [200] * 40:
+                    break
+                check(time.monotonic() < deadline,
+                      "after the promotion, not every request passes in "
+                      "10 s: %r" % codes)
+                start = end
             no_worker_died(ngxs, pids)
 
 
