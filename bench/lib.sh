@@ -225,7 +225,7 @@ bench_pair() {
     # Locals are prefixed: bash scopes them dynamically, and the caller's
     # run() reads its own globals (such as $base).
     local _label=$1 _base=$2 _bname=$3 _bextra=$4 _gwf=$5 _gname=$6
-    local _gextra=$7 _target=$8 _b=() _g=() _r _i _mb _mg _ratio _verdict
+    local _gextra=$7 _target=$8 _b=() _g=() _r _i
     run "$_base" "$warmup" "$_bextra" >/dev/null || exit 1
     run "$_gwf" "$warmup" "$_gextra" >/dev/null || exit 1
     for _i in $(seq "$rounds"); do
@@ -236,12 +236,109 @@ bench_pair() {
         _g+=("$_r")
         echo "  $_label round $_i: $_gname $_r req/s" >&2
     done
+    bench_rps_row "$_label" "$_bname" "$(bench_median "${_b[@]}")" \
+        "$_gname" "$(bench_median "${_g[@]}")" "$_target"
+}
+
+# bench_rps_row LABEL BNAME BRPS GNAME GRPS TARGET: prints "LABEL: BNAME
+# N req/s, GNAME N req/s, ratio R (target >= T) PASS|MISS" (no verdict
+# for target 0) and reports the same row (bench_report).
+bench_rps_row() {
+    local ratio verdict
+    ratio=$(bench_ratio "$5" "$3")
+    verdict=$(bench_verdict "$ratio" "$6")
+    echo "$1: $2 $3 req/s, $4 $5 req/s, ratio $ratio" \
+        "${verdict:+(target >= $6) $verdict}"
+    bench_report "$1" "$2" "$3 req/s" "$4" "$5 req/s" "$ratio" \
+        "${verdict:+>= $6}" "$verdict"
+}
+
+# bench_wrk_cpu WORKER URL DURATION ALLOW_NON2XX [WRK-ARGS...]: one wrk run
+# (pinned as bench_pin_cores says, -t1 -c$connections) against URL while
+# watching the nginx worker WORKER; prints "requests/s
+# worker-ns/request other-load-%": the worker's CPU time (user + system,
+# from /proc/PID/schedstat) per request, and the user CPU time used
+# meanwhile by anything but the worker and wrk (other processes on this
+# machine), in % of one core. Fails (calling the caller's die) on socket
+# errors, and on non-2xx answers unless ALLOW_NON2XX is 1: the comparison
+# would be meaningless.
+bench_wrk_cpu() {
+    local worker=$1 url=$2 dur=$3 allow=$4 out rps n t0 t1 m0 m1 u0 u1 c0 c1
+    local w0 w1 other
+    shift 4
+    [ -n "$worker" ] || die "no nginx worker"
+    c0=$(bench_children_user_ms)
+    m0=$(bench_machine_user_ms)
+    u0=$(bench_process_user_ms "$worker")
+    w0=$(date +%s%N)
+    t0=$(bench_worker_ns "$worker")
+    out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" "$@" \
+        "$url" 2>&1) || die "wrk failed on $url: $out"
+    t1=$(bench_worker_ns "$worker")
+    w1=$(date +%s%N)
+    u1=$(bench_process_user_ms "$worker")
+    m1=$(bench_machine_user_ms)
+    c1=$(bench_children_user_ms)
+    if grep -q 'Socket errors' <<<"$out" ||
+        { [ "$allow" != 1 ] && grep -q 'Non-2xx' <<<"$out"; }; then
+        die "wrk on $url saw errors:"$'\n'"$out"
+    fi
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    n=$(awk '/ requests in / { print $1 }' <<<"$out")
+    if [ -z "$rps" ] || [ -z "$n" ] || [ "$n" -le 0 ]; then
+        die "no Requests/sec from wrk on $url:"$'\n'"$out"
+    fi
+    other=$(((m1 - m0) - (u1 - u0) - (c1 - c0)))
+    [ "$other" -ge 0 ] || other=0
+    echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
+}
+
+# bench_cpu_pair LABEL BPATH BNAME GPATH GNAME TARGET CPUTARGET: a warm-up
+# ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
+# the caller's `run PATH DURATION`, which prints what bench_wrk_cpu does.
+# Reports two rows: requests/s (median, against TARGET) and "LABEL
+# CPU/req", the worker's CPU time per request (median) as the ratio
+# baseline CPU / gwf CPU (against CPUTARGET): when wrk's core rather than
+# nginx's is the bottleneck, or the machine's speed drifts between rounds
+# (a shared virtual machine's does, by 10% and more), the requests/s
+# ratio hides or blurs gwf's cost and this one shows it. Warns when other
+# processes took 10% of a core or more (median).
+bench_cpu_pair() {
+    local _label=$1 _bpath=$2 _bname=$3 _gpath=$4 _gname=$5 _target=$6
+    local _ctarget=$7 _b=() _g=() _bc=() _gc=() _o=() _i _r _rps _cpu _other
+    local _mb _mg _mbc _mgc _mo _bus _gus _cratio _cverdict
+    run "$_bpath" "$warmup" >/dev/null || exit 1
+    run "$_gpath" "$warmup" >/dev/null || exit 1
+    for _i in $(seq "$rounds"); do
+        _r=$(run "$_bpath" "$duration") || exit 1
+        read -r _rps _cpu _other <<<"$_r"
+        _b+=("$_rps"); _bc+=("$_cpu"); _o+=("$_other")
+        echo "  $_label round $_i: $_bname $_rps req/s ($_cpu ns CPU/req," \
+            "other user load $_other%)" >&2
+        _r=$(run "$_gpath" "$duration") || exit 1
+        read -r _rps _cpu _other <<<"$_r"
+        _g+=("$_rps"); _gc+=("$_cpu"); _o+=("$_other")
+        echo "  $_label round $_i: $_gname $_rps req/s ($_cpu ns CPU/req," \
+            "other user load $_other%)" >&2
+    done
     _mb=$(bench_median "${_b[@]}")
     _mg=$(bench_median "${_g[@]}")
-    _ratio=$(bench_ratio "$_mg" "$_mb")
-    _verdict=$(bench_verdict "$_ratio" "$_target")
-    echo "$_label: $_bname $_mb req/s, $_gname $_mg req/s, ratio $_ratio" \
-        "${_verdict:+(target >= $_target) $_verdict}"
-    bench_report "$_label" "$_bname" "$_mb req/s" "$_gname" "$_mg req/s" \
-        "$_ratio" "${_verdict:+>= $_target}" "$_verdict"
+    _mbc=$(bench_median "${_bc[@]}")
+    _mgc=$(bench_median "${_gc[@]}")
+    _mo=$(bench_median "${_o[@]}")
+    if [ "$_mo" -ge 10 ]; then
+        echo "$_label: warning: other processes used at least ${_mo}% of a" \
+            "core (user time, median) during the runs; requests/s are" \
+            "unreliable, CPU per request less so"
+    fi
+    bench_rps_row "$_label" "$_bname" "$_mb" "$_gname" "$_mg" "$_target"
+    read -r _bus _gus _cratio _cverdict < <(awk -v b="$_mbc" -v g="$_mgc" \
+        -v t="$_ctarget" 'BEGIN { r = g ? b / g : 0
+        printf "%.2f %.2f %.3f %s\n", b / 1000, g / 1000, r, (r >= t) ? "PASS" : "MISS" }')
+    echo "$_label: worker CPU per request: $_bname $_bus us, $_gname $_gus" \
+        "us ($(awk -v b="$_bus" -v g="$_gus" 'BEGIN { printf "%+.2f", g - b }')" \
+        "us); as a ratio when nginx is the bottleneck $_cratio (target >=" \
+        "$_ctarget) $_cverdict"
+    bench_report "$_label CPU/req" "$_bname" "$_bus us/req" "$_gname" \
+        "$_gus us/req" "$_cratio" ">= $_ctarget" "$_cverdict"
 }

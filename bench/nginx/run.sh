@@ -188,89 +188,13 @@ check /gwf "$body"
 check /plain ok
 check /noop ok
 
-# run PATH DURATION: one wrk run; prints "requests/s worker-ns/request
-# other-load-%": the last is the user CPU time used during the run by
-# anything but the nginx worker and wrk (other processes on this machine),
-# in % of one core. Fails on socket errors or non-2xx responses (the comparison
-# would be meaningless).
-run() {
-    local path=$1 dur=$2 out rps n worker t0 t1 m0 m1 u0 u1 c0 c1 w0 w1 other
-    worker=$(worker_pid)
-    [ -n "$worker" ] || die "no nginx worker"
-    c0=$(bench_children_user_ms)
-    m0=$(bench_machine_user_ms)
-    u0=$(bench_process_user_ms "$worker")
-    w0=$(date +%s%N)
-    t0=$(bench_worker_ns "$worker")
-    out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" \
-        "$base$path" 2>&1) || die "wrk failed on $path: $out"
-    t1=$(bench_worker_ns "$worker")
-    w1=$(date +%s%N)
-    u1=$(bench_process_user_ms "$worker")
-    m1=$(bench_machine_user_ms)
-    c1=$(bench_children_user_ms)
-    if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
-        die "wrk on $path saw errors:"$'\n'"$out"
-    fi
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    n=$(awk '/ requests in / { print $1 }' <<<"$out")
-    if [ -z "$rps" ] || [ -z "$n" ] || [ "$n" -le 0 ]; then
-        die "no Requests/sec from wrk on $path:"$'\n'"$out"
-    fi
-    other=$(((m1 - m0) - (u1 - u0) - (c1 - c0)))
-    [ "$other" -ge 0 ] || other=0
-    echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
-}
+# run PATH DURATION: one wrk run (bench_wrk_cpu): "requests/s
+# worker-ns/request other-load-%".
+run() { bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" 0; }
 
-# pair LABEL BASEPATH BASENAME GWFPATH TARGET CPUTARGET
-# Besides requests/s it prints the nginx worker's CPU time per request
-# (median, user + system, from /proc/PID/schedstat) and the ratio it
-# implies (baseline CPU / gwf CPU): when wrk's core rather than nginx's is
-# the bottleneck (a tiny local reply costs the client about as much as the
-# server), the requests/s ratio hides gwf's cost and this one shows it.
-pair() {
-    local label=$1 bpath=$2 bname=$3 gpath=$4 target=$5 ctarget=$6
-    local b=() g=() bc=() gc=() o=() i r rps cpu other mb mg mbc mgc mo ratio verdict
-    local bus gus cratio cverdict
-    run "$bpath" "$warmup" >/dev/null || exit 1
-    run "$gpath" "$warmup" >/dev/null || exit 1
-    for i in $(seq "$rounds"); do
-        r=$(run "$bpath" "$duration") || exit 1
-        read -r rps cpu other <<<"$r"
-        b+=("$rps"); bc+=("$cpu"); o+=("$other")
-        echo "  $label round $i: $bname $rps req/s ($cpu ns CPU/req," \
-            "other user load $other%)" >&2
-        r=$(run "$gpath" "$duration") || exit 1
-        read -r rps cpu other <<<"$r"
-        g+=("$rps"); gc+=("$cpu"); o+=("$other")
-        echo "  $label round $i: gwf $rps req/s ($cpu ns CPU/req," \
-            "other user load $other%)" >&2
-    done
-    mb=$(bench_median "${b[@]}")
-    mg=$(bench_median "${g[@]}")
-    mbc=$(bench_median "${bc[@]}")
-    mgc=$(bench_median "${gc[@]}")
-    mo=$(bench_median "${o[@]}")
-    if [ "$mo" -ge 10 ]; then
-        echo "$label: warning: other processes used at least ${mo}% of a core" \
-            "(user time, median) during the runs; requests/s are unreliable," \
-            "CPU per request less so"
-    fi
-    ratio=$(bench_ratio "$mg" "$mb")
-    verdict=$(bench_verdict "$ratio" "$target")
-    echo "$label: $bname $mb req/s, gwf $mg req/s, ratio $ratio (target >= $target) $verdict"
-    bench_report "$label" "$bname" "$mb req/s" gwf "$mg req/s" "$ratio" \
-        ">= $target" "$verdict"
-    read -r bus gus cratio cverdict < <(awk -v b="$mbc" -v g="$mgc" \
-        -v t="$ctarget" 'BEGIN { r = g ? b / g : 0
-        printf "%.2f %.2f %.3f %s\n", b / 1000, g / 1000, r, (r >= t) ? "PASS" : "MISS" }')
-    echo "$label: worker CPU per request: $bname $bus us, gwf $gus us" \
-        "($(awk -v b="$bus" -v g="$gus" 'BEGIN { printf "%+.2f", g - b }') us);" \
-        "as a ratio when nginx is the bottleneck $cratio (target >= $ctarget)" \
-        "$cverdict"
-    bench_report "$label CPU/req" "$bname" "$bus us/req" gwf "$gus us/req" \
-        "$cratio" ">= $ctarget" "$cverdict"
-}
+# pair LABEL BASEPATH BASENAME GWFPATH TARGET CPUTARGET: requests/s and
+# the worker's CPU time per request (bench_cpu_pair).
+pair() { bench_cpu_pair "$1" "$2" "$3" "$4" gwf "$5" "$6"; }
 
 echo "bench/nginx: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), 1 worker" \
     "${pin_nginx[*]:+(${pin_nginx[*]})}, wrk -t1 -c$connections -d$duration" \

@@ -332,85 +332,16 @@ check_status "GET /rbac without the role" 403 GET /rbac "x-team: web"
 
 # -------------------------------------------------------------- measuring
 
-# run PATH DURATION SCRIPT: one wrk run with the Lua SCRIPT; prints
-# "requests/s worker-ns/request other-load-%". Fails on socket errors or
-# non-2xx answers (the comparison would be meaningless).
-run() {
-    local path=$1 dur=$2 script=$3 out rps n worker t0 t1 m0 m1 u0 u1 c0 c1
-    local w0 w1 other
-    worker=$(worker_pid)
-    [ -n "$worker" ] || die "no nginx worker"
-    c0=$(bench_children_user_ms)
-    m0=$(bench_machine_user_ms)
-    u0=$(bench_process_user_ms "$worker")
-    w0=$(date +%s%N)
-    t0=$(bench_worker_ns "$worker")
-    out=$("${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" \
-        -s "$script" "$base$path" 2>&1) || die "wrk failed on $path: $out"
-    t1=$(bench_worker_ns "$worker")
-    w1=$(date +%s%N)
-    u1=$(bench_process_user_ms "$worker")
-    m1=$(bench_machine_user_ms)
-    c1=$(bench_children_user_ms)
-    if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
-        die "wrk on $path saw errors:"$'\n'"$out"
-    fi
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    n=$(awk '/ requests in / { print $1 }' <<<"$out")
-    if [ -z "$rps" ] || [ -z "$n" ] || [ "$n" -le 0 ]; then
-        die "no Requests/sec from wrk on $path:"$'\n'"$out"
-    fi
-    other=$(((m1 - m0) - (u1 - u0) - (c1 - c0)))
-    [ "$other" -ge 0 ] || other=0
-    echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
-}
+# run PATH DURATION: one wrk run with the Lua script $script
+# (bench_wrk_cpu): "requests/s worker-ns/request other-load-%".
+run() { bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" 0 -s "$script"; }
 
 # pair LABEL SCRIPT BASEPATH BASENAME GWFPATH GWFNAME TARGET: interleaved
 # rounds; reports requests/s and worker CPU per request (ratio baseline
-# CPU / gwf CPU), both against TARGET.
+# CPU / gwf CPU), both against TARGET (bench_cpu_pair).
 pair() {
-    local label=$1 script=$2 bpath=$3 bname=$4 gpath=$5 gname=$6 target=$7
-    local b=() g=() bc=() gc=() o=() i r rps cpu other mb mg mbc mgc mo
-    local ratio verdict bus gus cratio cverdict
-    run "$bpath" "$warmup" "$script" >/dev/null || exit 1
-    run "$gpath" "$warmup" "$script" >/dev/null || exit 1
-    for i in $(seq "$rounds"); do
-        r=$(run "$bpath" "$duration" "$script") || exit 1
-        read -r rps cpu other <<<"$r"
-        b+=("$rps"); bc+=("$cpu"); o+=("$other")
-        echo "  $label round $i: $bname $rps req/s ($cpu ns CPU/req," \
-            "other user load $other%)" >&2
-        r=$(run "$gpath" "$duration" "$script") || exit 1
-        read -r rps cpu other <<<"$r"
-        g+=("$rps"); gc+=("$cpu"); o+=("$other")
-        echo "  $label round $i: $gname $rps req/s ($cpu ns CPU/req," \
-            "other user load $other%)" >&2
-    done
-    mb=$(bench_median "${b[@]}")
-    mg=$(bench_median "${g[@]}")
-    mbc=$(bench_median "${bc[@]}")
-    mgc=$(bench_median "${gc[@]}")
-    mo=$(bench_median "${o[@]}")
-    if [ "$mo" -ge 10 ]; then
-        echo "$label: warning: other processes used at least ${mo}% of a core" \
-            "(user time, median) during the runs; requests/s are unreliable," \
-            "CPU per request less so"
-    fi
-    ratio=$(bench_ratio "$mg" "$mb")
-    verdict=$(bench_verdict "$ratio" "$target")
-    echo "$label: $bname $mb req/s, $gname $mg req/s, ratio $ratio" \
-        "(target >= $target) $verdict"
-    bench_report "$label" "$bname" "$mb req/s" "$gname" "$mg req/s" \
-        "$ratio" ">= $target" "$verdict"
-    read -r bus gus cratio cverdict < <(awk -v b="$mbc" -v g="$mgc" \
-        -v t="$target" 'BEGIN { r = g ? b / g : 0
-        printf "%.2f %.2f %.3f %s\n", b / 1000, g / 1000, r, (r >= t) ? "PASS" : "MISS" }')
-    echo "$label: worker CPU per request: $bname $bus us, $gname $gus us" \
-        "($(awk -v b="$bus" -v g="$gus" 'BEGIN { printf "%+.2f", g - b }') us);" \
-        "as a ratio when nginx is the bottleneck $cratio (target >= $target)" \
-        "$cverdict"
-    bench_report "$label CPU/req" "$bname" "$bus us/req" "$gname" \
-        "$gus us/req" "$cratio" ">= $target" "$cverdict"
+    script=$2
+    bench_cpu_pair "$1" "$3" "$4" "$5" "$6" "$7" "$7"
 }
 
 echo "bench/policies: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), 1 worker" \

@@ -15,21 +15,176 @@
  * Events: the runtime's gwf_event_ops on nginx
  * --------------------------------------------------------------------- */
 
-typedef struct {
-    ngx_event_t ev;
+/* Timers. A request's filters start a few timers of the same delay each
+ * (a rate limit decision's timeout, the runtime's pause deadline), and
+ * nearly all of them are cancelled long before they would fire. So:
+ *
+ *  - Timers of one delay (in ms) and one kind (stream-scope or not) end
+ *    in the order they start: they wait in a FIFO queue behind ONE nginx
+ *    timer, armed for the head's deadline. Starting one appends it,
+ *    cancelling one unlinks it: no red-black tree insert or delete per
+ *    timer. When the head is cancelled the nginx timer stays where it is
+ *    and, when it fires, ends what is due and is armed again for the new
+ *    head. Up to GWF_NGX_TIMER_QUEUES delays have a queue; a timer of
+ *    another delay has an nginx timer of its own.
+ *  - A timer of no delay is a posted event: it runs after the events of
+ *    this loop turn, with no tree at all.
+ *  - The timer structures are kept on a free list once used (not under
+ *    AddressSanitizer).
+ *
+ * A queue's nginx timer is cancelable for worker-scope timers only: a
+ * graceful shutdown (reload, QUIT) waits for the timers of requests in
+ * flight, so a paused request finishes, while worker-scope timers must
+ * not hold it up. A queue left empty disarms its nginx timer, so a
+ * shutdown never waits for a deadline nobody has. Workers run timers on
+ * their one event thread: nothing here is shared between threads. */
+
+#define GWF_NGX_TIMER_QUEUES 16
+/* None kept under AddressSanitizer, so that a use after free is caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GWF_NGX_SPARE_TIMERS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GWF_NGX_SPARE_TIMERS 0
+#endif
+#endif
+#ifndef GWF_NGX_SPARE_TIMERS
+#define GWF_NGX_SPARE_TIMERS 1024
+#endif
+
+typedef struct gwf_ngx_timer_queue gwf_ngx_timer_queue;
+
+typedef struct gwf_ngx_timer {
+    ngx_event_t ev;         /* own timer or posted event: no queue */
+    ngx_queue_t link;       /* in its queue, or on the free list */
+    gwf_ngx_timer_queue *q; /* NULL: ev is the timer */
+    ngx_msec_t at;          /* in a queue: its deadline */
     void (*cb)(void *arg);
     void *arg;
 } gwf_ngx_timer;
 
+struct gwf_ngx_timer_queue {
+    ngx_event_t ev; /* armed for the head's deadline while not empty */
+    ngx_queue_t timers;
+    ngx_msec_t delay;
+    ngx_uint_t stream;
+};
+
+static gwf_ngx_timer_queue gwf_timer_queues[GWF_NGX_TIMER_QUEUES];
+static ngx_uint_t gwf_timer_queue_count;
+static ngx_queue_t gwf_spare_timers;
+static ngx_uint_t gwf_spare_timer_count;
+
+static gwf_ngx_timer *
+gwf_ngx_timer_alloc(void)
+{
+    gwf_ngx_timer *t;
+
+    if (gwf_spare_timer_count) {
+        ngx_queue_t *link = ngx_queue_head(&gwf_spare_timers);
+        ngx_queue_remove(link);
+        gwf_spare_timer_count--;
+        t = ngx_queue_data(link, gwf_ngx_timer, link);
+        ngx_memzero(t, sizeof(*t));
+        return t;
+    }
+    return ngx_calloc(sizeof(gwf_ngx_timer), ngx_cycle->log);
+}
+
+static void
+gwf_ngx_timer_release(gwf_ngx_timer *t)
+{
+    if (gwf_spare_timer_count + 1 > GWF_NGX_SPARE_TIMERS) {
+        ngx_free(t);
+        return;
+    }
+    if (gwf_spare_timer_count == 0) {
+        ngx_queue_init(&gwf_spare_timers);
+    }
+    ngx_queue_insert_tail(&gwf_spare_timers, &t->link);
+    gwf_spare_timer_count++;
+}
+
+/* Call a timer's callback, its structure given back first (the callback
+ * may start timers, which may reuse it). */
+static void
+gwf_ngx_timer_run(gwf_ngx_timer *t)
+{
+    void (*cb)(void *) = t->cb;
+    void *arg = t->arg;
+
+    gwf_ngx_timer_release(t);
+    gwf_ngx_new_epoch();
+    cb(arg);
+}
+
 static void
 gwf_ngx_timer_fired(ngx_event_t *ev)
 {
-    gwf_ngx_timer *t = ev->data;
-    void (*cb)(void *) = t->cb;
-    void *arg = t->arg;
-    ngx_free(t);
-    gwf_ngx_new_epoch();
-    cb(arg);
+    gwf_ngx_timer_run(ev->data);
+}
+
+/* Arm the queue's nginx timer for its head, or disarm it when empty. */
+static void
+gwf_ngx_timer_queue_arm(gwf_ngx_timer_queue *q)
+{
+    gwf_ngx_timer *head;
+    ngx_msec_int_t left;
+
+    if (ngx_queue_empty(&q->timers)) {
+        if (q->ev.timer_set) {
+            ngx_del_timer(&q->ev);
+        }
+        return;
+    }
+    if (q->ev.timer_set)
+        return; /* at or before the head's deadline already */
+    head = ngx_queue_data(ngx_queue_head(&q->timers), gwf_ngx_timer, link);
+    left = (ngx_msec_int_t)(head->at - ngx_current_msec);
+    ngx_add_timer(&q->ev, left > 0 ? (ngx_msec_t)left : 0);
+}
+
+/* The queue's nginx timer: end every timer due, then arm it again. */
+static void
+gwf_ngx_timer_queue_fired(ngx_event_t *ev)
+{
+    gwf_ngx_timer_queue *q = ev->data;
+
+    while (!ngx_queue_empty(&q->timers)) {
+        ngx_queue_t *link = ngx_queue_head(&q->timers);
+        gwf_ngx_timer *t = ngx_queue_data(link, gwf_ngx_timer, link);
+
+        if ((ngx_msec_int_t)(t->at - ngx_current_msec) > 0)
+            break;
+        ngx_queue_remove(link);
+        gwf_ngx_timer_run(t); /* may start and cancel timers of `q` */
+    }
+    gwf_ngx_timer_queue_arm(q);
+}
+
+/* The queue of timers of `ms` and that kind: found, or made while there
+ * is room; NULL when there is none. */
+static gwf_ngx_timer_queue *
+gwf_ngx_timer_queue_for(ngx_msec_t ms, ngx_uint_t stream)
+{
+    gwf_ngx_timer_queue *q;
+
+    for (ngx_uint_t i = 0; i < gwf_timer_queue_count; i++) {
+        q = &gwf_timer_queues[i];
+        if (q->delay == ms && q->stream == stream)
+            return q;
+    }
+    if (gwf_timer_queue_count == GWF_NGX_TIMER_QUEUES)
+        return NULL;
+    q = &gwf_timer_queues[gwf_timer_queue_count++];
+    q->delay = ms;
+    q->stream = stream;
+    ngx_queue_init(&q->timers);
+    q->ev.handler = gwf_ngx_timer_queue_fired;
+    q->ev.data = q;
+    q->ev.log = ngx_cycle->log;
+    q->ev.cancelable = !stream;
+    return q;
 }
 
 static uint64_t
@@ -37,7 +192,10 @@ gwf_ngx_timer_start(void *ctx, uint64_t delay_ns, uint32_t flags,
                     void (*cb)(void *), void *arg)
 {
     (void)ctx;
-    gwf_ngx_timer *t = ngx_calloc(sizeof *t, ngx_cycle->log);
+    gwf_ngx_timer *t = gwf_ngx_timer_alloc();
+    ngx_uint_t stream = (flags & GWF_EV_STREAM) != 0;
+    ngx_msec_t ms;
+
     if (!t)
         return 0;
     t->cb = cb;
@@ -45,12 +203,22 @@ gwf_ngx_timer_start(void *ctx, uint64_t delay_ns, uint32_t flags,
     t->ev.handler = gwf_ngx_timer_fired;
     t->ev.data = t;
     t->ev.log = ngx_cycle->log;
-    /* A graceful shutdown (reload, QUIT) waits for the timers of requests
-     * in flight, so a paused request finishes; worker-scope timers must
-     * not hold it up. */
-    t->ev.cancelable = !(flags & GWF_EV_STREAM);
-    ngx_msec_t ms = (ngx_msec_t)((delay_ns + 999999) / 1000000);
-    ngx_add_timer(&t->ev, ms);
+    t->ev.cancelable = !stream;
+    if (delay_ns == 0) {
+        ngx_post_event(&t->ev, &ngx_posted_events);
+        return (uint64_t)(uintptr_t)t;
+    }
+    ms = delay_ns >= (uint64_t)NGX_MAX_INT32_VALUE * 1000000
+             ? NGX_MAX_INT32_VALUE
+             : (ngx_msec_t)((delay_ns + 999999) / 1000000);
+    t->q = gwf_ngx_timer_queue_for(ms, stream);
+    if (!t->q) {
+        ngx_add_timer(&t->ev, ms);
+        return (uint64_t)(uintptr_t)t;
+    }
+    t->at = ngx_current_msec + ms;
+    ngx_queue_insert_tail(&t->q->timers, &t->link);
+    gwf_ngx_timer_queue_arm(t->q);
     return (uint64_t)(uintptr_t)t;
 }
 
@@ -59,10 +227,18 @@ gwf_ngx_timer_cancel(void *ctx, uint64_t id)
 {
     (void)ctx;
     gwf_ngx_timer *t = (gwf_ngx_timer *)(uintptr_t)id;
-    if (t->ev.timer_set) {
+
+    if (t->q) {
+        ngx_queue_remove(&t->link);
+        if (ngx_queue_empty(&t->q->timers)) {
+            gwf_ngx_timer_queue_arm(t->q);
+        }
+    } else if (t->ev.timer_set) {
         ngx_del_timer(&t->ev);
+    } else if (t->ev.posted) {
+        ngx_delete_posted_event(&t->ev);
     }
-    ngx_free(t);
+    gwf_ngx_timer_release(t);
     return 0;
 }
 

@@ -1060,9 +1060,27 @@ values_drop(gwf_rt_stream *st)
 const char *
 rt_stream_request_id(gwf_rt_stream *st)
 {
-    if (!st->request_id[0])
-        snprintf(st->request_id, sizeof st->request_id, "%" PRIu32 "-%" PRIu64,
-                 st->w->index, st->id);
+    /* "<worker>-<stream>", in decimal: at most 10 + 1 + 20 characters
+     * and the NUL (no snprintf: an authz check asks for it each time). */
+    char digits[20], *p = st->request_id;
+    uint64_t parts[2] = {st->w->index, st->id};
+
+    if (st->request_id[0])
+        return st->request_id;
+    for (int k = 0; k < 2; k++) {
+        size_t n = 0;
+        uint64_t v = parts[k];
+
+        do {
+            digits[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        if (k)
+            *p++ = '-';
+        while (n)
+            *p++ = digits[--n];
+    }
+    *p = '\0';
     return st->request_id;
 }
 

@@ -112,29 +112,29 @@ varint_size(uint64_t v)
     return n;
 }
 
-/* Write `v` at `p` (varint_size(v) bytes, room already made). */
-static void
-varint_at(char *p, uint64_t v)
+/* Write `v` at `p` (room made); returns the end. */
+static char *
+varint_put(char *p, uint64_t v)
 {
     while (v >= 0x80) {
         *p++ = (char)(v | 0x80);
         v >>= 7;
     }
-    *p = (char)v;
+    *p++ = (char)v;
+    return p;
 }
 
-/* tag + varint, then nothing (room for both made here). */
+/* tag + varint, then nothing (room for both made here: at most 5 + 10
+ * bytes, and the NUL). */
 static void
 pb_key_varint(gwf_strbuf *b, uint32_t field, int wire, uint64_t v)
 {
-    uint64_t tag = (uint64_t)field << 3 | (uint64_t)wire;
+    char *p;
 
-    if (pb_room(b, 20) != 0)
+    if (b->failed || (b->cap - b->len <= 20 && pb_room(b, 20) != 0))
         return;
-    varint_at(b->data + b->len, tag);
-    b->len += varint_size(tag);
-    varint_at(b->data + b->len, v);
-    b->len += varint_size(v);
+    p = varint_put(b->data + b->len, (uint64_t)field << 3 | (uint64_t)wire);
+    b->len = (size_t)(varint_put(p, v) - b->data);
 }
 
 static void
@@ -181,7 +181,7 @@ pb_close(gwf_strbuf *b, size_t at)
         memmove(b->data + at + k, b->data + at + 1, n);
         b->len += k - 1;
     }
-    varint_at(b->data + at, n);
+    varint_put(b->data + at, n);
 }
 
 static void

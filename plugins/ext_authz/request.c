@@ -44,6 +44,17 @@ ea_utf8_valid(const char *text, size_t len)
         size_t n;
         uint32_t cp;
 
+        /* ASCII, eight bytes at a time: what headers nearly always are. */
+        while (len - i >= 8) {
+            uint64_t word;
+            memcpy(&word, p + i, sizeof(word));
+            if (word & UINT64_C(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i == len)
+            break;
+        c = p[i];
         if (c < 0x80) {
             i++;
             continue;

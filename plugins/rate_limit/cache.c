@@ -9,12 +9,16 @@
  *
  * The table is bounded (RL_CACHE_MAX entries): when full of live keys, new
  * ones are simply not cached, which costs Redis round trips, never
- * correctness.
+ * correctness. Keys carry client-chosen values (headers, addresses): the
+ * hash is keyed with a random seed per table, so that no client can
+ * aim many keys at one bucket.
  */
 #include "rate_limit.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #define RL_CACHE_BUCKETS 1024
 #define RL_CACHE_MAX 16384
@@ -30,23 +34,48 @@ struct rl_cache_entry {
 struct rl_cache {
     rl_cache_entry *buckets[RL_CACHE_BUCKETS];
     size_t count;
+    uint64_t seed;
 };
 
+/* Eight bytes a step, a multiply and a shift each (a key is looked up on
+ * every request over its limit), keyed with the table's seed. */
 static uint32_t
-hash_key(const char *key, size_t len)
+hash_key(const rl_cache *c, const char *key, size_t len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
+    uint64_t h = c->seed ^ (len * UINT64_C(0x9e3779b97f4a7c15)), w;
+
+    while (len >= 8) {
+        memcpy(&w, key, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 32;
+        key += 8;
+        len -= 8;
     }
-    return h;
+    if (len) {
+        w = 0;
+        memcpy(&w, key, len);
+        h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+        h ^= h >> 29;
+    }
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 rl_cache *
 rl_cache_new(void)
 {
-    return calloc(1, sizeof(rl_cache));
+    rl_cache *c = calloc(1, sizeof(rl_cache));
+
+    if (c && getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) !=
+                 (ssize_t)sizeof(c->seed)) {
+        /* No entropy yet (early boot): the clock and the address still
+         * differ from one worker and one run to the next. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        c->seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                  (uint64_t)(uintptr_t)c;
+    }
+    return c;
 }
 
 void
@@ -86,8 +115,11 @@ cache_sweep(rl_cache *c, int64_t now)
 int64_t
 rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now)
 {
-    rl_cache_entry *e = c->buckets[hash_key(key, len) % RL_CACHE_BUCKETS];
+    rl_cache_entry *e;
 
+    if (c->count == 0)
+        return 0; /* no key is over its limit: nothing to hash */
+    e = c->buckets[hash_key(c, key, len) % RL_CACHE_BUCKETS];
     for (; e; e = e->next)
         if (e->len == len && memcmp(e->key, key, len) == 0)
             return e->expires > now ? e->expires : 0;
@@ -98,7 +130,7 @@ void
 rl_cache_put(rl_cache *c, const char *key, size_t len, int64_t expires,
              int64_t now)
 {
-    size_t b = hash_key(key, len) % RL_CACHE_BUCKETS;
+    size_t b = hash_key(c, key, len) % RL_CACHE_BUCKETS;
     rl_cache_entry *e;
 
     for (e = c->buckets[b]; e; e = e->next) {

@@ -73,8 +73,77 @@ typedef struct rl_worker {
      * by every request, so a key costs no allocation once the buffer has
      * grown to the longest seen. */
     gwf_strbuf keys;
+    /* Memory of ended decisions and streams, kept for the next ones (a
+     * worker makes one of each per request): RL_SPARES of each at most,
+     * none under AddressSanitizer, so that a use after free is still
+     * caught. */
+    struct rl_spare *spare_decisions, *spare_streams;
+    unsigned spare_decision_count, spare_stream_count;
     int stopping;
 } rl_worker;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RL_SPARES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RL_SPARES 0
+#endif
+#endif
+#ifndef RL_SPARES
+#define RL_SPARES 16
+#endif
+
+/* A kept block: its size, then nothing of use. */
+typedef struct rl_spare {
+    struct rl_spare *next;
+    size_t size;
+} rl_spare;
+
+/* A block of at least `size` bytes: the first spare when it is large
+ * enough, else a new one (sized up to 256 bytes a step, so that spares
+ * fit the next decision). *got says how large. NULL: out of memory. */
+static void *
+spare_take(rl_spare **list, unsigned *count, size_t size, size_t *got)
+{
+    rl_spare *sp = *list;
+
+    if (sp && sp->size >= size) {
+        *list = sp->next;
+        (*count)--;
+        *got = sp->size;
+        return sp;
+    }
+    size = (size + 255) / 256 * 256;
+    *got = size;
+    return malloc(size);
+}
+
+/* Keep `block` (`size` bytes) for later, or free it. */
+static void
+spare_give(rl_worker *w, rl_spare **list, unsigned *count, void *block,
+           size_t size)
+{
+    rl_spare *sp = block;
+
+    if (!w || w->stopping || *count + 1 > RL_SPARES || size < sizeof(*sp)) {
+        free(block);
+        return;
+    }
+    sp->next = *list;
+    sp->size = size;
+    *list = sp;
+    (*count)++;
+}
+
+static void
+spares_free(rl_spare *sp)
+{
+    while (sp) {
+        rl_spare *next = sp->next;
+        free(sp);
+        sp = next;
+    }
+}
 
 typedef struct rl_decision rl_decision;
 typedef struct rl_stream rl_stream;
@@ -102,6 +171,7 @@ struct rl_decision {
     int64_t now_s;
     int64_t now_ms;
     unsigned pool; /* which of the worker's clients (poolSize) */
+    size_t size;   /* of its allocation (spare_take) */
     /* n of them. A decision answered without Redis lives on the stack
      * of global_request_headers; one that waits for Redis is one
      * allocation: this header, its slots, then their keys. */
@@ -355,6 +425,8 @@ rl_worker_stop(void *config, void *worker)
     worker_free_clients(w);
     rl_cache_free(w->cache);
     gwf_strbuf_free(&w->keys);
+    spares_free(w->spare_decisions);
+    spares_free(w->spare_streams);
     free(w);
 }
 
@@ -365,10 +437,19 @@ rl_worker_stop(void *config, void *worker)
 static gwf_status
 rl_stream_create(gwf_stream *s, const gwf_stream_init *init, void **out)
 {
-    rl_stream *st = calloc(1, sizeof(*st));
+    rl_worker *w = init->worker;
+    size_t got;
+    rl_stream *st;
 
-    if (!st)
+    if (w && w->spare_streams) {
+        st = spare_take(&w->spare_streams, &w->spare_stream_count, sizeof(*st),
+                        &got);
+        if (!st)
+            return GWF_ERR_NO_MEMORY;
+        memset(st, 0, sizeof(*st));
+    } else if (!(st = calloc(1, sizeof(*st)))) {
         return GWF_ERR_NO_MEMORY;
+    }
     st->s = s;
     st->cfg = init->config;
     st->route = init->route_config;
@@ -380,7 +461,10 @@ rl_stream_create(gwf_stream *s, const gwf_stream_init *init, void **out)
 static void
 decision_free(rl_decision *d)
 {
-    free(d); /* its slots and keys with it */
+    rl_worker *w = d->w;
+
+    /* its slots and keys with it */
+    spare_give(w, &w->spare_decisions, &w->spare_decision_count, d, d->size);
 }
 
 static void rls_forget(rl_stream *st);
@@ -397,7 +481,11 @@ rl_stream_destroy(gwf_stream *s, void *ctx)
         if (st->d->pending == 0)
             decision_free(st->d);
     }
-    free(st);
+    if (st->w)
+        spare_give(st->w, &st->w->spare_streams, &st->w->spare_stream_count, st,
+                   sizeof(*st));
+    else
+        free(st);
 }
 
 static void
@@ -855,10 +943,15 @@ decision_to_heap(const rl_decision *local)
     for (size_t i = 0; i < local->n; i++)
         if (local->slots[i].state == SLOT_PENDING)
             keys += local->slots[i].key_len;
-    d = malloc(sizeof(*d) + local->n * sizeof(rl_slot) + keys);
+    rl_worker *w = local->w;
+    size_t got;
+
+    d = spare_take(&w->spare_decisions, &w->spare_decision_count,
+                   sizeof(*d) + local->n * sizeof(rl_slot) + keys, &got);
     if (!d)
         return NULL;
     *d = *local;
+    d->size = got;
     d->slots = (rl_slot *)(d + 1);
     memcpy(d->slots, local->slots, local->n * sizeof(rl_slot));
     kp = (char *)(d->slots + d->n);

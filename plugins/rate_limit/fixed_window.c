@@ -25,25 +25,88 @@ rl_window_start(int64_t now_seconds, uint64_t unit_seconds)
 size_t
 rl_format_u64(char out[20], uint64_t v)
 {
+    /* Two digits a step, from a table: a decision formats about ten
+     * numbers (its key's window, its commands' lengths and arguments). */
+    static const char pairs[201] = "00010203040506070809"
+                                   "10111213141516171819"
+                                   "20212223242526272829"
+                                   "30313233343536373839"
+                                   "40414243444546474849"
+                                   "50515253545556575859"
+                                   "60616263646566676869"
+                                   "70717273747576777879"
+                                   "80818283848586878889"
+                                   "90919293949596979899";
     char tmp[20];
-    size_t n = 0, len;
+    size_t n = sizeof(tmp), len;
 
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    len = n;
-    for (size_t i = 0; i < len; i++)
-        out[i] = tmp[--n];
+    if (v < 10) {
+        out[0] = (char)('0' + v);
+        return 1;
+    }
+    while (v >= 100) {
+        size_t at = (size_t)(v % 100) * 2;
+        v /= 100;
+        tmp[--n] = pairs[at + 1];
+        tmp[--n] = pairs[at];
+    }
+    if (v >= 10) {
+        tmp[--n] = pairs[v * 2 + 1];
+        tmp[--n] = pairs[v * 2];
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    len = sizeof(tmp) - n;
+    memcpy(out, tmp + n, len);
     return len;
 }
 
 void
-rl_key_start(gwf_strbuf *b, const char *prefix, const char *domain)
+rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
+             const rl_entry *entries, size_t count, const char *tail,
+             size_t tail_len)
 {
-    gwf_strbuf_append(b, prefix, strlen(prefix));
-    gwf_strbuf_append(b, domain, strlen(domain));
-    gwf_strbuf_append(b, "_", 1);
+    char room[512], *p = room;
+    size_t prefix_len = strlen(prefix), domain_len = strlen(domain);
+    size_t len = prefix_len + domain_len + 1 + tail_len;
+
+    for (size_t i = 0; i < count && len <= sizeof(room); i++) {
+        if (entries[i].key_len > sizeof(room) ||
+            entries[i].value_len > sizeof(room))
+            len = sizeof(room) + 1; /* no sum that could wrap */
+        else
+            len += entries[i].key_len + 1 + entries[i].value_len + 1;
+    }
+    if (len > sizeof(room)) {
+        /* A long key (a long header value): piece by piece. */
+        gwf_strbuf_append(b, prefix, prefix_len);
+        gwf_strbuf_append(b, domain, domain_len);
+        gwf_strbuf_append(b, "_", 1);
+        for (size_t i = 0; i < count; i++) {
+            gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
+            gwf_strbuf_append(b, "_", 1);
+            gwf_strbuf_append(b, entries[i].value, entries[i].value_len);
+            gwf_strbuf_append(b, "_", 1);
+        }
+        gwf_strbuf_append(b, tail, tail_len);
+        return;
+    }
+    /* The usual key: made on the stack, appended in one piece. */
+    memcpy(p, prefix, prefix_len);
+    p += prefix_len;
+    memcpy(p, domain, domain_len);
+    p += domain_len;
+    *p++ = '_';
+    for (size_t i = 0; i < count; i++) {
+        memcpy(p, entries[i].key, entries[i].key_len);
+        p += entries[i].key_len;
+        *p++ = '_';
+        memcpy(p, entries[i].value, entries[i].value_len);
+        p += entries[i].value_len;
+        *p++ = '_';
+    }
+    memcpy(p, tail, tail_len);
+    gwf_strbuf_append(b, room, len);
 }
 
 void
@@ -53,14 +116,7 @@ rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
 {
     char digits[20];
 
-    rl_key_start(b, prefix, domain);
-    for (size_t i = 0; i < count; i++) {
-        gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
-        gwf_strbuf_append(b, "_", 1);
-        gwf_strbuf_append(b, entries[i].value, entries[i].value_len);
-        gwf_strbuf_append(b, "_", 1);
-    }
-    gwf_strbuf_append(
-        b, digits,
+    rl_key_build(
+        b, prefix, domain, entries, count, digits,
         rl_format_u64(digits, rl_window_start(now_seconds, unit_seconds)));
 }

@@ -16,9 +16,10 @@
  *
  * Writes: commands are formatted straight into the output buffer by the
  * client (rl_conn_room / rl_conn_commit) or here (rl_conn_send), and the
- * buffer is written when the host reports the socket writable - once per
- * loop turn for everything queued meanwhile (pipelining); what the
- * socket did not take stays for the next turn. Commands queued while
+ * buffer is written by a timer of no delay once the loop turn's events
+ * are handled - one write for everything the turn queued (pipelining),
+ * with no fd_update; what the socket did not take waits for the watch
+ * to report it writable. Commands queued while
  * connecting wait in the buffer: nothing is written before the TCP
  * connect, the TLS handshake and AUTH / SELECT have succeeded (the setup
  * commands are put in front of the buffer when the transport is up, and
@@ -89,6 +90,8 @@ struct rl_conn {
     int watching;
     uint64_t watch_id;
     uint32_t events;
+    int flush_armed; /* flush_timer runs do_write after this loop turn */
+    uint64_t flush_timer;
     redisReader *reader;
     redisReplyObjectFunctions fns; /* ours, writable as hiredis wants */
     rl_reply reply;
@@ -182,6 +185,10 @@ watch_refresh(rl_conn *c)
 static void
 transport_close(rl_conn *c, int orderly)
 {
+    if (c->flush_armed) {
+        c->p.inst->host->timer_cancel(c->p.inst, c->flush_timer);
+        c->flush_armed = 0;
+    }
     if (c->watching) {
         c->p.inst->host->fd_cancel(c->p.inst, c->watch_id);
         c->watching = 0;
@@ -787,6 +794,38 @@ on_fd(void *arg, int fd, uint32_t events)
         conn_destroy(c);
 }
 
+/* Commands queued on a ready connection are written by a timer of no
+ * delay, which the host runs once the events of this loop turn are
+ * handled: everything the turn queued leaves in one write, and a socket
+ * that takes it all (the usual case) is never watched for writing, so a
+ * turn costs no fd_update either way. */
+static void
+on_flush(void *arg)
+{
+    rl_conn *c = arg;
+
+    c->flush_armed = 0;
+    c->busy++;
+    if (c->state == ST_READY)
+        do_write(c);
+    if (--c->busy == 0 && c->freed)
+        conn_destroy(c);
+}
+
+static void
+flush_soon(rl_conn *c)
+{
+    gwf_instance *inst = c->p.inst;
+
+    if (c->flush_armed || (c->events & GWF_FD_WRITE))
+        return; /* a write is coming: it takes these too */
+    if (inst->host->timer_start(inst, NULL, 0, on_flush, c, &c->flush_timer) ==
+        GWF_OK)
+        c->flush_armed = 1;
+    else
+        watch_refresh(c); /* no timer: when the socket is writable */
+}
+
 /* -- Setup and the output buffer ----------------------------------------- */
 
 /* Room for `room` more bytes at the end of the buffer, or NULL. */
@@ -826,7 +865,7 @@ rl_conn_commit(rl_conn *c, rl_conn_req *req, const char *end, unsigned replies)
     *c->owed_tail = req;
     c->owed_tail = &req->next;
     if (c->state == ST_READY)
-        watch_refresh(c);
+        flush_soon(c);
 }
 
 #define BULK_ROOM RL_RESP_BULK_ROOM

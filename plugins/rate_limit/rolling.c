@@ -66,15 +66,9 @@ void
 rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
                const rl_entry *entries, size_t count, uint64_t unit_seconds)
 {
-    char digits[20];
+    char tail[7 + 20];
 
-    rl_key_start(b, prefix, domain);
-    for (size_t i = 0; i < count; i++) {
-        gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
-        gwf_strbuf_append(b, "_", 1);
-        gwf_strbuf_append(b, entries[i].value, entries[i].value_len);
-        gwf_strbuf_append(b, "_", 1);
-    }
-    gwf_strbuf_append(b, "rolling", 7);
-    gwf_strbuf_append(b, digits, rl_format_u64(digits, unit_seconds));
+    memcpy(tail, "rolling", 7);
+    rl_key_build(b, prefix, domain, entries, count, tail,
+                 7 + rl_format_u64(tail + 7, unit_seconds));
 }

@@ -263,13 +263,38 @@ grpc_client_deliver(gwf_grpc_client *client)
     client->in_handler--;
 }
 
+/* Write the connections calls were put on since their last write: the
+ * calls a loop turn starts leave together, in one send per connection
+ * (HTTP/2 carries them side by side), instead of a send each. 1 if any
+ * was due. */
+static int
+flush_due(gwf_grpc_client *client)
+{
+    int any = 0;
+
+    for (h2_conn *c = client->conns, *next; c; c = next) {
+        next = c->next; /* a failed flush frees `c`, never another */
+        if (!c->flush_due)
+            continue;
+        c->flush_due = 0;
+        any = 1;
+        if (!c->busy)
+            h2_conn_flush(c);
+    }
+    return any;
+}
+
 void
 grpc_client_after_event(gwf_grpc_client *client)
 {
     if (client->in_handler)
         return;
-    grpc_client_place_pending(client);
-    grpc_client_deliver(client);
+    /* A flush that fails hands its calls back (retried or failed), and a
+     * callback may start new calls: round again until all is out. */
+    do {
+        grpc_client_place_pending(client);
+        grpc_client_deliver(client);
+    } while (flush_due(client) && (client->done.head || client->pending.head));
     if (client->kick_armed && !client->done.head) {
         client->inst->host->timer_cancel(client->inst, client->kick_timer);
         client->kick_armed = 0;
@@ -316,9 +341,9 @@ gwf_grpc_timeout_text(char *out, size_t size, uint64_t ns)
                  {UINT64_C(1000000000), 'S'},
                  {UINT64_C(60000000000), 'M'},
                  {UINT64_C(3600000000000), 'H'}};
-    size_t last = sizeof(units) / sizeof(units[0]) - 1, i = 0;
+    size_t last = sizeof(units) / sizeof(units[0]) - 1, i = 0, len = 0;
+    char digits[8];
     uint64_t n;
-    int len;
 
     for (;; i++) {
         n = ns / units[i].ns + (ns % units[i].ns != 0);
@@ -327,13 +352,20 @@ gwf_grpc_timeout_text(char *out, size_t size, uint64_t ns)
     }
     if (n > 99999999)
         n = 99999999;
-    len = snprintf(out, size, "%llu%c", (unsigned long long)n, units[i].unit);
-    if (len < 0 || (size_t)len >= size) {
+    do { /* at most 8 digits, then the unit (no snprintf: once a call) */
+        digits[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    if (len + 1 >= size) {
         if (size)
             out[0] = '\0';
         return 0;
     }
-    return (size_t)len;
+    for (size_t k = 0; k < len; k++)
+        out[k] = digits[len - 1 - k];
+    out[len] = units[i].unit;
+    out[len + 1] = '\0';
+    return len + 1;
 }
 
 #define NV(n, v, vlen)                                                         \
@@ -439,10 +471,18 @@ place(gwf_grpc_client *client, gwf_grpc_call *call)
                        "no connection to the gRPC peer can take the call", 1);
         return;
     }
-    if (fresh)
+    if (fresh) {
         h2_conn_start(conn); /* may fail it, and the call with it */
-    else if (!conn->busy)
-        h2_conn_flush(conn);
+    } else if (!conn->busy) {
+        /* Written after this loop turn's events (the kick, or the end of
+         * the handler running now), with the turn's other calls. */
+        conn->flush_due = 1;
+        kick(client);
+        if (!client->in_handler && !client->kick_armed) {
+            conn->flush_due = 0; /* no timer: write it now */
+            h2_conn_flush(conn);
+        }
+    }
 }
 
 void

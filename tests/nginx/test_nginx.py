@@ -694,6 +694,39 @@ def client_abort_while_paused():
         assert_no_leaks(ngx)
 
 
+def timers_of_one_delay_keep_their_own_deadlines():
+    """Stream timers of one delay wait in one queue behind one nginx timer
+    (ngx_http_gwf_events.c). The head cancelled (its client went away),
+    the others still end at their own deadlines, in order, and the
+    cancelled one never fires."""
+    manifests = {"p.yaml": probe("q", {
+        "tag": "Q", "actions": {"request_headers": "pause_timer:600ms"}})}
+    with Upstream() as up, Nginx(server(
+            proxied("/q", "gwf_extension default/q")), manifests, up) as ngx:
+        s = socket.create_connection(("127.0.0.1", ngx.port), 5)
+        s.sendall(b"GET /q/head HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        wait_paused(ngx, "Q")
+        time.sleep(0.15)
+        second = Background(ngx.port, "GET", "/q/second")
+        wait_paused(ngx, "Q", count=2)
+        time.sleep(0.15)
+        third = Background(ngx.port, "GET", "/q/third")
+        wait_paused(ngx, "Q", count=3)
+        s.close()  # the head's timer is cancelled with its stream
+        ngx.wait_log(r"probe Q stream_destroy")
+        for name, bg in (("second", second), ("third", third)):
+            r = bg.result()
+            expect_status(r, 200, "/q/" + name)
+            check(r.elapsed >= 0.59, "/q/%s was answered after %.3fs, "
+                  "before its 600 ms timer" % (name, r.elapsed))
+        log = ngx.log()
+        fired = len(re.findall(r"probe Q timer_fired", log))
+        check(fired == 2, "%d timers fired (expected 2: the cancelled "
+              "one never)" % fired)
+        check(up.hits == 2, "the upstream saw %d requests" % up.hits)
+        assert_no_leaks(ngx)
+
+
 # ---------------------------------------------------------------------------
 # Workers and metrics
 # ---------------------------------------------------------------------------
@@ -1483,6 +1516,7 @@ CASES = {f.__name__: f for f in [
     buffered_request_body_over_limit_gives_413,
     invalid_request_body_gives_400_without_leak,
     client_abort_while_paused,
+    timers_of_one_delay_keep_their_own_deadlines,
     metrics_endpoint,
     two_workers_each_start_plugin,
     reload_takes_new_manifests,

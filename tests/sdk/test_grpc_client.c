@@ -335,6 +335,40 @@ test_many_calls_share_one_connection(void **state)
     world_free(w);
 }
 
+/* Every send() of the client (linked with -Wl,--wrap=send). */
+static int sends;
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
+ssize_t
+__wrap_send(int fd, const void *buf, size_t len, int flags)
+{
+    sends++;
+    return __real_send(fd, buf, len, flags);
+}
+
+static void
+test_calls_started_in_one_turn_leave_in_one_write(void **state)
+{
+    world *w = world_new("ok", 0);
+    outcome_t first = {0}, o[10] = {0};
+
+    (void)state;
+    start(w, "/t.S/M", "abc", 2000, &first);
+    run_until(w, &first.done, 1); /* connected, SETTINGS exchanged */
+    sends = 0;
+    for (int i = 0; i < 10; i++)
+        start(w, "/t.S/M", "abc", 2000, &o[i]);
+    assert_int_equal(sends, 0); /* nothing leaves before the turn ends */
+    for (int i = 0; i < 10; i++)
+        run_until(w, &o[i].done, 1);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(o[i].status, 0);
+    assert_int_equal(sends, 1); /* ten HEADERS and DATA pairs, one send */
+    assert_int_equal(peer_stat(&w->peer, "streams"), 11);
+    assert_int_equal(peer_stat(&w->peer, "accepts"), 1);
+    world_free(w);
+}
+
 static void
 test_idle_connection_is_not_watched(void **state)
 {
@@ -839,6 +873,7 @@ main(void)
         cmocka_unit_test(test_grpc_timeout_carries_the_deadline),
         cmocka_unit_test(test_error_status_and_message_come_from_the_server),
         cmocka_unit_test(test_many_calls_share_one_connection),
+        cmocka_unit_test(test_calls_started_in_one_turn_leave_in_one_write),
         cmocka_unit_test(test_deadline_retires_the_connection),
         cmocka_unit_test(test_distrusted_answer_retires_its_connection),
         cmocka_unit_test(test_idle_connection_is_not_watched),

@@ -29,8 +29,13 @@
  * What goes on the wire for one call: HEADERS (:method POST, :scheme
  * http, :path, :authority, content-type application/grpc, te trailers,
  * grpc-timeout: the time left to the deadline, rounded up to the
- * millisecond), then the message in DATA with
- * END_STREAM. What counts as an answer: a :status 200 response whose
+ * millisecond), then the message in DATA with END_STREAM. The calls
+ * started in one loop turn leave together: a connection is written once,
+ * by a host timer of no delay, after the turn's events (or at the end of
+ * the client's own handler running then), so N calls of one turn cost
+ * one send, not N.
+ *
+ * What counts as an answer: a :status 200 response whose
  * grpc-status arrives in trailers after at most one whole message, or in
  * a trailers-only response (no message). Anything else is a failure of
  * the call, never a success: RST_STREAM, a GOAWAY that covers the
