@@ -342,6 +342,20 @@ hdr_add(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name, size_t len,
     return h;
 }
 
+/* Appends a header to the message's list, and to its index only when
+ * that is current: a stale index (a new epoch, a list just made, as for
+ * a local reply) is rebuilt from the list when next used, so an append
+ * never pays for an index nobody may read. */
+static ngx_table_elt_t *
+hdr_append(ngx_http_gwf_msg_t *m, const char *name, size_t len,
+           const char *value, size_t value_len)
+{
+    hdr_index_t *idx = &m->index;
+    if (idx->epoch == gwf_ngx_epoch && idx->list == msg_list(m))
+        return hdr_add(m, idx, name, len, value, value_len);
+    return list_add(m->r, msg_list(m), name, len, value, value_len);
+}
+
 /* The nth element named `name`, or NULL. */
 static ngx_table_elt_t *
 hdr_get(hdr_index_t *idx, const char *name, size_t len, size_t index)
@@ -845,54 +859,6 @@ resp_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
     return GWF_OK;
 }
 
-/* The response's Content-Type from a header value (copied). */
-static gwf_status
-content_type_from(ngx_http_request_t *r, const char *value, size_t len)
-{
-    ngx_str_t ct = pool_str(r->pool, value, len);
-    if (!ct.data)
-        return GWF_ERR_NO_MEMORY;
-    ngx_http_gwf_content_type_t parts;
-    ngx_http_gwf_content_type_parse(&ct, &parts);
-    ngx_http_gwf_content_type_set(r, &parts);
-    return GWF_OK;
-}
-
-/* nginx keeps pointers to some response headers it reads itself. */
-static void
-point_known(ngx_http_request_t *r, const char *name, size_t len,
-            ngx_table_elt_t *h)
-{
-    if (ngx_http_gwf_name_is(name, len, "location"))
-        r->headers_out.location = h;
-    else if (ngx_http_gwf_name_is(name, len, "www-authenticate"))
-        r->headers_out.www_authenticate = h;
-}
-
-/* A header of a local reply, whose list was just made (see
- * ngx_http_gwf_reply_headers): appended as resp_add would, without the
- * index, which a later lookup of this epoch builds from the list (most
- * replies are sent as they are, and an index costs more than the reply's
- * few headers). */
-gwf_status
-ngx_http_gwf_reply_add(ngx_http_request_t *r, const char *name, size_t len,
-                       const char *value, size_t value_len)
-{
-    if (len && name[0] == ':')
-        return GWF_ERR_BAD_ARGUMENT;
-    if (ngx_http_gwf_name_is(name, len, "content-type"))
-        return content_type_from(r, value, value_len);
-    /* Content-Length is the reply body's, set by the caller. */
-    if (ngx_http_gwf_name_is(name, len, "content-length"))
-        return GWF_OK;
-    ngx_table_elt_t *h =
-        list_add(r, &r->headers_out.headers, name, len, value, value_len);
-    if (!h)
-        return GWF_ERR_NO_MEMORY;
-    point_known(r, name, len, h);
-    return GWF_OK;
-}
-
 gwf_status
 ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len,
                       const char *value, size_t value_len)
@@ -900,12 +866,19 @@ ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len,
     ngx_http_request_t *r = m->r;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
-    if (ngx_http_gwf_name_is(name, len, "content-type"))
-        return content_type_from(r, value, value_len);
-    hdr_index_t *idx = hdr_index(m);
-    if (!idx)
-        return GWF_ERR_NO_MEMORY;
+    if (ngx_http_gwf_name_is(name, len, "content-type")) {
+        ngx_str_t ct = pool_str(r->pool, value, value_len);
+        if (!ct.data)
+            return GWF_ERR_NO_MEMORY;
+        ngx_http_gwf_content_type_t parts;
+        ngx_http_gwf_content_type_parse(&ct, &parts);
+        ngx_http_gwf_content_type_set(r, &parts);
+        return GWF_OK;
+    }
     if (ngx_http_gwf_name_is(name, len, "content-length")) {
+        hdr_index_t *idx = hdr_index(m);
+        if (!idx)
+            return GWF_ERR_NO_MEMORY;
         off_t n = ngx_atoof((u_char *)value, value_len);
         if (n < 0)
             return GWF_ERR_BAD_ARGUMENT;
@@ -913,10 +886,13 @@ ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name, size_t len,
         resp_drop_content_length(m, idx);
         return GWF_OK;
     }
-    ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
+    ngx_table_elt_t *h = hdr_append(m, name, len, value, value_len);
     if (!h)
         return GWF_ERR_NO_MEMORY;
-    point_known(r, name, len, h);
+    if (ngx_http_gwf_name_is(name, len, "location"))
+        r->headers_out.location = h;
+    else if (ngx_http_gwf_name_is(name, len, "www-authenticate"))
+        r->headers_out.www_authenticate = h;
     return GWF_OK;
 }
 

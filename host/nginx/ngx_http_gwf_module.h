@@ -213,9 +213,6 @@ gwf_status ngx_http_gwf_req_set(ngx_http_gwf_msg_t *m, const char *name,
 gwf_status ngx_http_gwf_resp_add(ngx_http_gwf_msg_t *m, const char *name,
                                  size_t len, const char *value,
                                  size_t value_len);
-gwf_status ngx_http_gwf_reply_add(ngx_http_request_t *r, const char *name,
-                                  size_t len, const char *value,
-                                  size_t value_len);
 extern const gwf_message_ops gwf_ngx_message_ops;
 typedef struct {
     ngx_str_t value;   /* the whole header value, sent as it is */

@@ -291,11 +291,12 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     void **slot = gwf_stream_reply_prepared_slot(st);
     if (slot)
         return reply_headers_prepared(r, st, stream_reply_header, slot);
+    ngx_http_gwf_msg_t reply = {.r = r, .is_response = 1};
     gwf_view name, value;
     for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
          i++)
-        if (ngx_http_gwf_reply_add(r, name.ptr, name.len, value.ptr,
-                                   value.len) != GWF_OK)
+        if (ngx_http_gwf_resp_add(&reply, name.ptr, name.len, value.ptr,
+                                  value.len) != GWF_OK)
             return NGX_ERROR;
     /* A Content-Length header in the reply does not decide its length. */
     r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;

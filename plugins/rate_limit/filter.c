@@ -618,7 +618,7 @@ decision_judge_slot(rl_decision *d, rl_slot *slot, decision_summary *sum)
 static char *
 put_u64_z(char *p, uint64_t v)
 {
-    p += rl_format_u64(p, v);
+    p += gwf_u64_text(p, v);
     *p = '\0';
     return p;
 }
@@ -660,7 +660,7 @@ decision_reply_over(rl_stream *st, const decision_summary *sum)
     gwf_header headers[4];
     size_t count = 0;
     char retry[24];
-    size_t retry_len = rl_format_u64(
+    size_t retry_len = gwf_u64_text(
         retry, sum->retry_after > 0 ? (uint64_t)sum->retry_after : 1);
 
     headers[count++] =

@@ -22,45 +22,6 @@ rl_window_start(int64_t now_seconds, uint64_t unit_seconds)
     return now / unit_seconds * unit_seconds;
 }
 
-size_t
-rl_format_u64(char out[20], uint64_t v)
-{
-    /* Two digits a step, from a table: a decision formats about ten
-     * numbers (its key's window, its commands' lengths and arguments). */
-    static const char pairs[201] = "00010203040506070809"
-                                   "10111213141516171819"
-                                   "20212223242526272829"
-                                   "30313233343536373839"
-                                   "40414243444546474849"
-                                   "50515253545556575859"
-                                   "60616263646566676869"
-                                   "70717273747576777879"
-                                   "80818283848586878889"
-                                   "90919293949596979899";
-    char tmp[20];
-    size_t n = sizeof(tmp), len;
-
-    if (v < 10) {
-        out[0] = (char)('0' + v);
-        return 1;
-    }
-    while (v >= 100) {
-        size_t at = (size_t)(v % 100) * 2;
-        v /= 100;
-        tmp[--n] = pairs[at + 1];
-        tmp[--n] = pairs[at];
-    }
-    if (v >= 10) {
-        tmp[--n] = pairs[v * 2 + 1];
-        tmp[--n] = pairs[v * 2];
-    } else {
-        tmp[--n] = (char)('0' + v);
-    }
-    len = sizeof(tmp) - n;
-    memcpy(out, tmp + n, len);
-    return len;
-}
-
 void
 rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
              const rl_entry *entries, size_t count, const char *tail,
@@ -118,5 +79,5 @@ rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
 
     rl_key_build(
         b, prefix, domain, entries, count, digits,
-        rl_format_u64(digits, rl_window_start(now_seconds, unit_seconds)));
+        gwf_u64_text(digits, rl_window_start(now_seconds, unit_seconds)));
 }

@@ -293,9 +293,6 @@ void rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
                          const rl_entry *entries, size_t count,
                          uint64_t unit_seconds, int64_t now_seconds);
 uint64_t rl_window_start(int64_t now_seconds, uint64_t unit_seconds);
-/* `v` in decimal into `out` (no NUL): the number of digits, 1 to 20.
- * The request path's integer formatting, without printf. */
-size_t rl_format_u64(char out[20], uint64_t v);
 /* <prefix><domain>_<key1>_<value1>_..._<keyN>_<valueN>_<tail>, appended
  * to `b` (in one piece when it is under 512 bytes). */
 void rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,

@@ -598,7 +598,7 @@ rl_redis_free(rl_redis *r)
 static char *
 put_u64(char *p, uint64_t v)
 {
-    return p + rl_format_u64(p, v);
+    return p + gwf_u64_text(p, v);
 }
 
 /* ASKING: the next command may touch a slot being imported (ASK). */

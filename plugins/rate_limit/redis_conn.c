@@ -117,7 +117,7 @@ char *
 rl_resp_line(char *p, char c, uint64_t n)
 {
     *p++ = c;
-    p += rl_format_u64(p, n);
+    p += gwf_u64_text(p, n);
     *p++ = '\r';
     *p++ = '\n';
     return p;

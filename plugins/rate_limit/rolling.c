@@ -70,5 +70,5 @@ rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
 
     memcpy(tail, "rolling", 7);
     rl_key_build(b, prefix, domain, entries, count, tail,
-                 7 + rl_format_u64(tail + 7, unit_seconds));
+                 7 + gwf_u64_text(tail + 7, unit_seconds));
 }

@@ -274,12 +274,10 @@ flush_due(gwf_grpc_client *client)
 
     for (h2_conn *c = client->conns, *next; c; c = next) {
         next = c->next; /* a failed flush frees `c`, never another */
-        if (!c->flush_due)
-            continue;
-        c->flush_due = 0;
+        if (!c->flush_due || c->busy)
+            continue; /* a busy one flushes as its handler ends */
         any = 1;
-        if (!c->busy)
-            h2_conn_flush(c);
+        h2_conn_flush(c);
     }
     return any;
 }
@@ -341,8 +339,8 @@ gwf_grpc_timeout_text(char *out, size_t size, uint64_t ns)
                  {UINT64_C(1000000000), 'S'},
                  {UINT64_C(60000000000), 'M'},
                  {UINT64_C(3600000000000), 'H'}};
-    size_t last = sizeof(units) / sizeof(units[0]) - 1, i = 0, len = 0;
-    char digits[8];
+    size_t last = sizeof(units) / sizeof(units[0]) - 1, i = 0, len;
+    char digits[20];
     uint64_t n;
 
     for (;; i++) {
@@ -352,17 +350,13 @@ gwf_grpc_timeout_text(char *out, size_t size, uint64_t ns)
     }
     if (n > 99999999)
         n = 99999999;
-    do { /* at most 8 digits, then the unit (no snprintf: once a call) */
-        digits[len++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
+    len = gwf_u64_text(digits, n); /* at most 8 digits; then the unit */
     if (len + 1 >= size) {
         if (size)
             out[0] = '\0';
         return 0;
     }
-    for (size_t k = 0; k < len; k++)
-        out[k] = digits[len - 1 - k];
+    memcpy(out, digits, len);
     out[len] = units[i].unit;
     out[len + 1] = '\0';
     return len + 1;
@@ -478,10 +472,8 @@ place(gwf_grpc_client *client, gwf_grpc_call *call)
          * the handler running now), with the turn's other calls. */
         conn->flush_due = 1;
         kick(client);
-        if (!client->in_handler && !client->kick_armed) {
-            conn->flush_due = 0; /* no timer: write it now */
-            h2_conn_flush(conn);
-        }
+        if (!client->in_handler && !client->kick_armed)
+            h2_conn_flush(conn); /* no timer: write it now */
     }
 }
 

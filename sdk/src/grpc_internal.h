@@ -124,7 +124,7 @@ struct h2_conn {
     uint8_t *out; /* bytes libnghttp2 produced, not yet written */
     size_t out_len, out_off, out_cap;
     int busy;        /* inside one of its handlers: free it afterwards */
-    int flush_due;   /* calls submitted since its last write: flush_due() */
+    int flush_due;   /* calls submitted since its last h2_conn_flush */
     uint64_t serial; /* the client's count of connections when made */
 };
 

@@ -295,6 +295,9 @@ h2_conn_flush(h2_conn *conn)
 {
     uint32_t events = GWF_FD_READ;
 
+    /* This write takes what was due (a connecting one writes it all once
+     * connected). */
+    conn->flush_due = 0;
     if (conn->state == CONN_DEAD || conn->state == CONN_CONNECTING)
         return 0;
     for (;;) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Log lines are cut at this many bytes (sdk.h promises 1 KiB). */
 #define SDK_LOG_MAX 1024
@@ -190,6 +191,45 @@ duration_fraction_ns(const char *frac, size_t n, uint64_t unit)
     for (size_t i = n; i-- > 0;)
         t = (uint64_t)(frac[i] - '0') * unit + t / 10;
     return t / 10;
+}
+
+size_t
+gwf_u64_text(char out[20], uint64_t v)
+{
+    /* Two digits a step, from a table (a rate limit decision formats
+     * about ten numbers: its key's window, its commands' lengths). */
+    static const char pairs[201] = "00010203040506070809"
+                                   "10111213141516171819"
+                                   "20212223242526272829"
+                                   "30313233343536373839"
+                                   "40414243444546474849"
+                                   "50515253545556575859"
+                                   "60616263646566676869"
+                                   "70717273747576777879"
+                                   "80818283848586878889"
+                                   "90919293949596979899";
+    char tmp[20];
+    size_t n = sizeof(tmp), len;
+
+    if (v < 10) {
+        out[0] = (char)('0' + v);
+        return 1;
+    }
+    while (v >= 100) {
+        size_t at = (size_t)(v % 100) * 2;
+        v /= 100;
+        tmp[--n] = pairs[at + 1];
+        tmp[--n] = pairs[at];
+    }
+    if (v >= 10) {
+        tmp[--n] = pairs[v * 2 + 1];
+        tmp[--n] = pairs[v * 2];
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    len = sizeof(tmp) - n;
+    memcpy(out, tmp + n, len);
+    return len;
 }
 
 int

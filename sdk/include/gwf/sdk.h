@@ -95,6 +95,11 @@ gwf_reply(gwf_stream *s, uint32_t status, const char *body, const char *details)
  * out of range (above INT64_MAX ns, about 292 years). */
 int gwf_parse_duration(const char *text, size_t len, uint64_t *ns);
 
+/* `v` in decimal at `out` (1 to 20 digits, no NUL); returns how many.
+ * Without printf: for numbers formatted on every request (keys, lengths,
+ * header values). */
+size_t gwf_u64_text(char out[20], uint64_t v);
+
 /* Decode standard base64 with '=' padding (RFC 4648 section 4), as a
  * Kubernetes Secret's `data` holds it: the length must be a multiple of 4
  * and '=' may only end it. On success returns 0 with `*out` a malloc'd,

@@ -860,6 +860,19 @@ two_seeds_expect_map(two_seeds *t)
     two_seeds_stop(t);
 }
 
+/* Request `a`, waiting on the silent or half-answering first seed,
+ * takes the fail mode (500) once its timeout passes; then the next seed's
+ * map comes and requests count (two_seeds_expect_map). */
+static void
+two_seeds_time_out(two_seeds *t, gwf_test_result *a)
+{
+    gwf_test_advance(t->h, 100 * MS);
+    gwf_test_wait(t->h, a, 1000);
+    assert_int_equal(gwf_test_status(a), 500);
+    gwf_test_result_free(a);
+    two_seeds_expect_map(t);
+}
+
 static void
 two_seeds_stop(two_seeds *t)
 {
@@ -884,11 +897,7 @@ test_a_seed_answering_half_a_map_is_passed_over_at_the_timeout(void **state)
     two_seeds_start_with(&t, "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n12");
     a = start_api(t.h, "/", "user: a", 20);
     assert_int_equal(gwf_test_outcome(a), GWF_TEST_RUNNING);
-    gwf_test_advance(t.h, 100 * MS);
-    gwf_test_wait(t.h, a, 1000);
-    assert_int_equal(gwf_test_status(a), 500);
-    gwf_test_result_free(a);
-    two_seeds_expect_map(&t);
+    two_seeds_time_out(&t, a);
 }
 
 /* Clients that go away while their decisions wait for the first map:
@@ -913,11 +922,7 @@ test_clients_gone_while_waiting_for_the_map_leave_nothing_behind(void **state)
     /* Their timers went with them: the next request's timeout is what
      * passes the silent seed over. */
     a = start_api(t.h, "/", "user: c", 20);
-    gwf_test_advance(t.h, 100 * MS);
-    gwf_test_wait(t.h, a, 1000);
-    assert_int_equal(gwf_test_status(a), 500);
-    gwf_test_result_free(a);
-    two_seeds_expect_map(&t);
+    two_seeds_time_out(&t, a);
 }
 
 /* Decisions held for the first map time out together (one timer batch):
