@@ -4,7 +4,7 @@
 # What lives here is what was copied, identical, from script to script:
 # core pinning, loopback ports, starting and stopping the system nginx
 # from a temporary prefix, interleaved rounds of a baseline and gwf with
-# their medians, ratio and PASS/MISS verdict, and the line each figure
+# their medians, the median of the rounds' ratios and a PASS/MISS verdict, and the line each figure
 # adds to scripts/bench.sh's one report (bench_report). What each
 # benchmark measures (its wrk runs, which pairs, its other output) stays
 # in its own script.
@@ -188,6 +188,29 @@ bench_ratio() {
     awk -v g="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? g / b : 0 }'
 }
 
+# bench_median_ratio "NUM..." "DEN...": the median of the per-round
+# ratios NUM_i / DEN_i (two space-separated lists of one figure per
+# round, in round order), to three decimals; 0 when a denominator is 0.
+# A round's two runs are adjacent, so they share the machine's speed of
+# that moment: on a virtual machine whose speed drifts by 10-20% between
+# rounds, the median of the rounds' ratios moves far less than the ratio
+# of the two medians, which may come from different rounds.
+bench_median_ratio() {
+    awk -v num="$1" -v den="$2" 'BEGIN {
+        n = split(num, a, " "); m = split(den, b, " ")
+        if (n != m || n == 0) { print "0.000"; exit }
+        for (i = 1; i <= n; i++) {
+            if (b[i] == 0) { print "0.000"; exit }
+            r[i] = a[i] / b[i]
+        }
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && r[j - 1] > r[j]; j--) {
+                t = r[j]; r[j] = r[j - 1]; r[j - 1] = t
+            }
+        printf "%.3f", (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+    }'
+}
+
 # bench_verdict RATIO TARGET: PASS when RATIO >= TARGET, else MISS; empty
 # for a target of 0 (a comparison with no target).
 bench_verdict() {
@@ -219,8 +242,9 @@ bench_report() {
 # ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
 # the caller's `run WHAT DURATION EXTRA`, which prints requests/s; prints
 # the rounds on stderr and "LABEL: BNAME N req/s, GNAME N req/s, ratio R
-# (target >= T) PASS|MISS" (no verdict for target 0), and reports the
-# same figures (bench_report). Exits on a failed run.
+# (target >= T) PASS|MISS" (the medians; R is the median of the rounds'
+# ratios; no verdict for target 0), and reports the same figures
+# (bench_report). Exits on a failed run.
 bench_pair() {
     # Locals are prefixed: bash scopes them dynamically, and the caller's
     # run() reads its own globals (such as $base).
@@ -237,15 +261,18 @@ bench_pair() {
         echo "  $_label round $_i: $_gname $_r req/s" >&2
     done
     bench_rps_row "$_label" "$_bname" "$(bench_median "${_b[@]}")" \
-        "$_gname" "$(bench_median "${_g[@]}")" "$_target"
+        "$_gname" "$(bench_median "${_g[@]}")" "$_target" \
+        "$(bench_median_ratio "${_g[*]}" "${_b[*]}")"
 }
 
-# bench_rps_row LABEL BNAME BRPS GNAME GRPS TARGET: prints "LABEL: BNAME
-# N req/s, GNAME N req/s, ratio R (target >= T) PASS|MISS" (no verdict
-# for target 0) and reports the same row (bench_report).
+# bench_rps_row LABEL BNAME BRPS GNAME GRPS TARGET [RATIO]: prints "LABEL:
+# BNAME N req/s, GNAME N req/s, ratio R (target >= T) PASS|MISS" (no
+# verdict for target 0) and reports the same row (bench_report). RATIO
+# is the median of the rounds' ratios when given (bench_median_ratio),
+# else GRPS / BRPS.
 bench_rps_row() {
     local ratio verdict
-    ratio=$(bench_ratio "$5" "$3")
+    ratio=${7:-$(bench_ratio "$5" "$3")}
     verdict=$(bench_verdict "$ratio" "$6")
     echo "$1: $2 $3 req/s, $4 $5 req/s, ratio $ratio" \
         "${verdict:+(target >= $6) $verdict}"
@@ -260,8 +287,8 @@ bench_rps_row() {
 # from /proc/PID/schedstat) per request, and the user CPU time used
 # meanwhile by anything but the worker and wrk (other processes on this
 # machine), in % of one core. Fails (calling the caller's die) on socket
-# errors, and on non-2xx answers unless ALLOW_NON2XX is 1: the comparison
-# would be meaningless.
+# errors, and on non-2xx answers unless ALLOW_NON2XX is 1 (the comparison
+# would be meaningless), with the last lines of $tmp/logs/error.log.
 bench_wrk_cpu() {
     local worker=$1 url=$2 dur=$3 allow=$4 out rps n t0 t1 m0 m1 u0 u1 c0 c1
     local w0 w1 other
@@ -281,7 +308,10 @@ bench_wrk_cpu() {
     c1=$(bench_children_user_ms)
     if grep -q 'Socket errors' <<<"$out" ||
         { [ "$allow" != 1 ] && grep -q 'Non-2xx' <<<"$out"; }; then
-        die "wrk on $url saw errors:"$'\n'"$out"
+        # What nginx and the plugins said meanwhile tells why.
+        die "wrk on $url saw errors:"$'\n'"$out"$'\n'"nginx's error log" \
+            "(last 20 lines):"$'\n'"$(tail -n 20 "$tmp/logs/error.log" \
+            2>/dev/null)"
     fi
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
@@ -296,9 +326,10 @@ bench_wrk_cpu() {
 # bench_cpu_pair LABEL BPATH BNAME GPATH GNAME TARGET CPUTARGET: a warm-up
 # ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
 # the caller's `run PATH DURATION`, which prints what bench_wrk_cpu does.
-# Reports two rows: requests/s (median, against TARGET) and "LABEL
-# CPU/req", the worker's CPU time per request (median) as the ratio
-# baseline CPU / gwf CPU (against CPUTARGET): when wrk's core rather than
+# Reports two rows: requests/s (medians, and the median of the rounds'
+# ratios against TARGET) and "LABEL CPU/req", the worker's CPU time per
+# request (medians, and the median of the rounds' ratios baseline CPU /
+# gwf CPU against CPUTARGET): when wrk's core rather than
 # nginx's is the bottleneck, or the machine's speed drifts between rounds
 # (a shared virtual machine's does, by 10% and more), the requests/s
 # ratio hides or blurs gwf's cost and this one shows it. Warns when other
@@ -331,10 +362,12 @@ bench_cpu_pair() {
             "core (user time, median) during the runs; requests/s are" \
             "unreliable, CPU per request less so"
     fi
-    bench_rps_row "$_label" "$_bname" "$_mb" "$_gname" "$_mg" "$_target"
-    read -r _bus _gus _cratio _cverdict < <(awk -v b="$_mbc" -v g="$_mgc" \
-        -v t="$_ctarget" 'BEGIN { r = g ? b / g : 0
-        printf "%.2f %.2f %.3f %s\n", b / 1000, g / 1000, r, (r >= t) ? "PASS" : "MISS" }')
+    bench_rps_row "$_label" "$_bname" "$_mb" "$_gname" "$_mg" "$_target" \
+        "$(bench_median_ratio "${_g[*]}" "${_b[*]}")"
+    _cratio=$(bench_median_ratio "${_bc[*]}" "${_gc[*]}")
+    _cverdict=$(bench_verdict "$_cratio" "$_ctarget")
+    read -r _bus _gus < <(awk -v b="$_mbc" -v g="$_mgc" \
+        'BEGIN { printf "%.2f %.2f\n", b / 1000, g / 1000 }')
     echo "$_label: worker CPU per request: $_bname $_bus us, $_gname $_gus" \
         "us ($(awk -v b="$_bus" -v g="$_gus" 'BEGIN { printf "%+.2f", g - b }')" \
         "us); as a ratio when nginx is the bottleneck $_cratio (target >=" \

@@ -27,7 +27,7 @@
 # bench/memory/run.sh's.
 #
 # Each pair runs interleaved (baseline, gwf, baseline, gwf, ...) after a
-# warm-up of both, and the median requests/s of each side gives the ratio.
+# warm-up of both, and the median of the rounds' ratios gives the ratio.
 # A second line gives the nginx worker's CPU time per request on each side
 # and the ratio it implies: for a tiny local reply wrk's core is often the
 # bottleneck, and then requests/s hide gwf's cost while CPU/request shows
@@ -40,9 +40,9 @@
 # (nginx did not start, wrk failed, a response was not 2xx).
 #
 # Environment:
-#   DURATION     wrk duration of each measured run (default 10s)
+#   DURATION     wrk duration of each measured run (default 5s)
 #   CONNECTIONS  wrk connections (default 32)
-#   ROUNDS       measured runs of each side (default 3)
+#   ROUNDS       measured runs of each side (default 5)
 #   WARMUP       wrk duration of the warm-up of each side (default 3s)
 #   NGINX        the nginx binary (default /usr/sbin/nginx)
 #   WRK          the wrk binary (default wrk)
@@ -54,9 +54,9 @@ set -uo pipefail
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 
-duration=${DURATION:-10s}
+duration=${DURATION:-5s}
 connections=${CONNECTIONS:-32}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 warmup=${WARMUP:-3s}
 nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-wrk}

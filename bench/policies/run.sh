@@ -43,7 +43,7 @@
 # has failed.
 #
 # Each pair runs interleaved (baseline, gwf, baseline, gwf, ...) after a
-# warm-up of both; the median of ROUNDS runs of each side gives the
+# warm-up of both; the median of the ROUNDS rounds' ratios gives the
 # ratio. A second line gives the nginx worker's CPU time per request on
 # each side (the upstream server block runs in the same worker, so a
 # proxied request's figure holds both ends) and the ratio it implies:
@@ -55,9 +55,9 @@
 # prints MISS; the exit status is 0 unless something failed to run.
 #
 # Environment:
-#   DURATION     wrk duration of each measured run (default 10s)
+#   DURATION     wrk duration of each measured run (default 5s)
 #   CONNECTIONS  wrk connections (default 32)
-#   ROUNDS       measured runs of each side (default 3)
+#   ROUNDS       measured runs of each side (default 5)
 #   WARMUP       wrk duration of the warm-up of each side (default 3s)
 #   NGINX        the nginx binary (default /usr/sbin/nginx)
 #   WRK          the wrk binary (default wrk)
@@ -69,9 +69,9 @@ set -uo pipefail
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 
-duration=${DURATION:-10s}
+duration=${DURATION:-5s}
 connections=${CONNECTIONS:-32}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 warmup=${WARMUP:-3s}
 nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-wrk}

@@ -30,7 +30,7 @@
 # a quiet machine, or by CPU time per decision / request.
 #
 # Runs are interleaved (baseline, gwf, ...) after a warm-up; the median of
-# ROUNDS runs of each side gives the ratio. A ratio under target prints
+# the ROUNDS rounds' ratios gives the ratio. A ratio under target prints
 # MISS instead of PASS; the exit status is 0 unless something failed to run.
 #
 # Environment: DURATION (wrk run, default 5s), CONNECTIONS (wrk, 32),

@@ -15,8 +15,8 @@
 #     /signed/ does the same with `gwf_backend fn` (a Backend spec.aws).
 # wrk (1 thread, POST with a 64-byte JSON body) drives each side in turn
 # (plain, signed, plain, signed, ...) after a warm-up of both; the median
-# requests/s of each side gives the ratio. nginx and wrk are pinned to
-# different cores when there are two or more.
+# of the rounds' ratios gives the ratio (bench_median_ratio). nginx and
+# wrk are pinned to different cores when there are two or more.
 #
 # Environment: DURATION (default 5s), CONNECTIONS (16), ROUNDS (3),
 # WARMUP (2s), NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
@@ -144,8 +144,6 @@ run() { # path duration -> requests/s
         "http://127.0.0.1:$port$1" 2>&1 |
         awk '/Requests\/sec/ {print $2} /Non-2xx/ {bad=1} END {if (bad) print "non2xx"}'
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 run /plain/x "$warmup" >/dev/null
 run /signed/x "$warmup" >/dev/null
 plain=()
@@ -155,11 +153,11 @@ for _ in $(seq "$rounds"); do
     case "$p$s" in *non2xx*) die "a response was not 2xx";; esac
     plain+=("$p"); signed+=("$s")
 done
-mp=$(printf '%s\n' "${plain[@]}" | median)
-ms=$(printf '%s\n' "${signed[@]}" | median)
+mp=$(bench_median "${plain[@]%.*}")
+ms=$(bench_median "${signed[@]%.*}")
 printf 'unsigned proxy (TLS upstream)   %10.0f requests/s   (%s)\n' "$mp" "${plain[*]}"
 printf 'lambda_signer  (TLS upstream)   %10.0f requests/s   (%s)\n' "$ms" "${signed[*]}"
-ratio=$(bench_ratio "$ms" "$mp")
+ratio=$(bench_median_ratio "${signed[*]}" "${plain[*]}")
 printf 'ratio signed/unsigned           %10s\n' "$ratio"
 bench_report "lambda_signer (TLS upstream)" unsigned "${mp%.*} req/s" \
     lambda_signer "${ms%.*} req/s" "$ratio" "" ""

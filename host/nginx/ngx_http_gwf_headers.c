@@ -121,10 +121,16 @@ hdr_name_new(ngx_pool_t *pool, hdr_index_t *idx)
         n->elts.nelts = 0;
         return n;
     }
-    n = ngx_palloc(pool, sizeof *n);
-    if (!n ||
-        ngx_array_init(&n->elts, pool, 1, sizeof(ngx_table_elt_t *)) != NGX_OK)
+    /* The entry and room for its first element in one allocation (most
+     * names have one element; ngx_array_push moves a longer list out). */
+    n = ngx_palloc(pool, sizeof *n + sizeof(ngx_table_elt_t *));
+    if (!n)
         return NULL;
+    n->elts.elts = n + 1;
+    n->elts.nelts = 0;
+    n->elts.size = sizeof(ngx_table_elt_t *);
+    n->elts.nalloc = 1;
+    n->elts.pool = pool;
     return n;
 }
 
@@ -317,10 +323,11 @@ list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
     h->value.data = text + 2 * name_len;
     ngx_memcpy(h->key.data, name, name_len);
     h->key.len = name_len;
-    ngx_strlow(h->lowcase_key, (u_char *)name, name_len);
+    /* Lower case and hash in one pass (the same hash as ngx_hash_key of
+     * the lower-case name). */
+    h->hash = ngx_hash_strlow(h->lowcase_key, (u_char *)name, name_len);
     ngx_memcpy(h->value.data, value, value_len);
     h->value.len = value_len;
-    h->hash = ngx_hash_key(h->lowcase_key, name_len);
     return h;
 }
 

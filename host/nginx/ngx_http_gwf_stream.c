@@ -259,8 +259,11 @@ reply_headers_prepared(ngx_http_request_t *r, const void *src,
 ngx_int_t
 ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
 {
-    if (ngx_list_init(&r->headers_out.headers, r->pool, 8,
-                      sizeof(ngx_table_elt_t)) != NGX_OK)
+    /* The reply replaces whatever headers the response had; a list still
+     * empty (a reply from the request phase) is kept as it is. */
+    ngx_list_t *list = &r->headers_out.headers;
+    if ((list->part.nelts || list->last != &list->part) &&
+        ngx_list_init(list, r->pool, 8, sizeof(ngx_table_elt_t)) != NGX_OK)
         return NGX_ERROR;
     r->headers_out.location = NULL;
     r->headers_out.www_authenticate = NULL;

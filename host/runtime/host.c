@@ -36,14 +36,22 @@ fs_check(gwf_stream *s)
     return GWF_OK;
 }
 
-/* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~", as a bitmap of
- * the 128 ASCII bytes (every reply header name passes here). */
+/* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~". A table of the
+ * 256 bytes, made at compile time from the bitmap of the 128 ASCII ones:
+ * every reply header name passes here, a byte at a time. */
+#define TCHAR_LO UINT64_C(0x03ff6cfa00000000)
+#define TCHAR_HI UINT64_C(0x57ffffffc7fffffe)
+#define TC(c)                                                                  \
+    ((c) < 128 && ((((c) < 64 ? TCHAR_LO : TCHAR_HI) >> ((c)&63)) & 1))
+#define TC4(c) TC(c), TC((c) + 1), TC((c) + 2), TC((c) + 3)
+#define TC16(c) TC4(c), TC4((c) + 4), TC4((c) + 8), TC4((c) + 12)
+#define TC64(c) TC16(c), TC16((c) + 16), TC16((c) + 32), TC16((c) + 48)
+static const bool tchar_table[256] = {TC64(0), TC64(64), TC64(128), TC64(192)};
+
 static bool
 is_tchar(unsigned char c)
 {
-    static const uint64_t tchar[2] = {UINT64_C(0x03ff6cfa00000000),
-                                      UINT64_C(0x57ffffffc7fffffe)};
-    return c < 128 && ((tchar[c >> 6] >> (c & 63)) & 1);
+    return tchar_table[c];
 }
 
 static bool

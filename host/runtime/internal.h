@@ -69,9 +69,16 @@ typedef struct rt_series rt_series; /* one metric series (metrics.c) */
  * gwf/exchange.h. */
 
 char *rt_strndup(const char *s, size_t len);
-/* Empty `m` as gwf_memmsg_clear does, but keep its array of fields for
- * the next message (a stream's local reply: memmsg.c). */
+/* Empty `m` as gwf_memmsg_clear does, but keep its array of fields and
+ * its block for the next message (a stream's local reply: memmsg.c). */
 void rt_memmsg_reset(gwf_memmsg *m);
+/* Append `count` headers (names checked by the caller: not empty, no
+ * pseudo-header) to `m`. When `m` has no headers, their texts go into
+ * its block, reused from message to message (rt_memmsg_reset keeps it):
+ * a local reply costs no allocation per header. GWF_OK or
+ * GWF_ERR_NO_MEMORY (then `m` may hold some of them). */
+gwf_status rt_memmsg_load(gwf_memmsg *m, const gwf_header *headers,
+                          size_t count);
 char *rt_strdup(const char *s);
 
 /* -- Loaded plugins and configured instances ------------------------------ */

@@ -47,6 +47,14 @@ real_name(const char **name, size_t *len)
     }
 }
 
+/* A field's texts: its own allocation, unless they live in the block. */
+static void
+field_free(gwf_memmsg_field *f)
+{
+    if (!f->in_block)
+        free(f->name); /* and the value with it */
+}
+
 static gwf_status
 mm_get(void *msg, const char *name, size_t len, size_t index, gwf_view *value)
 {
@@ -111,7 +119,7 @@ mm_remove(void *msg, const char *name, size_t len)
     for (size_t i = 0; i < m->count; i++) {
         gwf_memmsg_field *f = &m->fields[i];
         if (f->name_len == len && strncasecmp(f->name, name, len) == 0) {
-            free(f->name); /* and the value with it */
+            field_free(f);
             continue;
         }
         m->fields[kept++] = *f;
@@ -153,6 +161,7 @@ mm_add(void *msg, const char *name, size_t len, const char *value,
     f->value = block + len + 1;
     f->name_len = len;
     f->value_len = value_len;
+    f->in_block = false;
     m->count++;
     return GWF_OK;
 }
@@ -197,8 +206,9 @@ void
 gwf_memmsg_clear(gwf_memmsg *m)
 {
     for (size_t i = 0; i < m->count; i++)
-        free(m->fields[i].name); /* and the value with it */
+        field_free(&m->fields[i]);
     free(m->fields);
+    free(m->block);
     free(m->method);
     free(m->path);
     free(m->scheme);
@@ -208,16 +218,88 @@ gwf_memmsg_clear(gwf_memmsg *m)
 void
 rt_memmsg_reset(gwf_memmsg *m)
 {
+    if (!m->count && !m->method && !m->path && !m->scheme) {
+        /* Nothing to free (a stream's reply, mostly): the status only. */
+        m->status = 0;
+        memset(m->status_text, 0, sizeof m->status_text);
+        return;
+    }
     for (size_t i = 0; i < m->count; i++)
-        free(m->fields[i].name); /* and the value with it */
+        field_free(&m->fields[i]);
     free(m->method);
     free(m->path);
     free(m->scheme);
     gwf_memmsg_field *fields = m->fields;
     size_t cap = m->cap;
+    char *block = m->block;
+    size_t block_cap = m->block_cap;
     memset(m, 0, sizeof *m);
     m->fields = fields;
     m->cap = cap;
+    m->block = block;
+    m->block_cap = block_cap;
+}
+
+gwf_status
+rt_memmsg_load(gwf_memmsg *m, const gwf_header *headers, size_t count)
+{
+    if (m->count) {
+        /* Not empty: one by one, as the ops add them. */
+        for (size_t i = 0; i < count; i++) {
+            gwf_status st =
+                mm_add(m, headers[i].name.ptr, headers[i].name.len,
+                       headers[i].value.ptr ? headers[i].value.ptr : "",
+                       headers[i].value.len);
+            if (st != GWF_OK)
+                return st;
+        }
+        return GWF_OK;
+    }
+    /* Every text and its NUL, summed without wrapping: each length is
+     * memory the caller holds, so none exceeds SIZE_MAX / 2. */
+    size_t need = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t one = headers[i].name.len + headers[i].value.len + 2;
+        if (headers[i].name.len > SIZE_MAX / 4 ||
+            headers[i].value.len > SIZE_MAX / 4 || need > SIZE_MAX / 2 - one)
+            return GWF_ERR_NO_MEMORY;
+        need += one;
+    }
+    if (count > m->cap) {
+        gwf_memmsg_field *fields = realloc(m->fields, count * sizeof *fields);
+        if (!fields)
+            return GWF_ERR_NO_MEMORY;
+        m->fields = fields;
+        m->cap = count;
+    }
+    if (need > m->block_cap) {
+        /* Nothing points into the block: the message is empty. */
+        char *block = malloc(need);
+        if (!block)
+            return GWF_ERR_NO_MEMORY;
+        free(m->block);
+        m->block = block;
+        m->block_cap = need;
+    }
+    char *p = m->block;
+    for (size_t i = 0; i < count; i++) {
+        const gwf_header *h = &headers[i];
+        gwf_memmsg_field *f = &m->fields[i];
+        f->name = p;
+        f->name_len = h->name.len;
+        memcpy(p, h->name.ptr, h->name.len);
+        p += h->name.len;
+        *p++ = '\0';
+        f->value = p;
+        f->value_len = h->value.len;
+        if (h->value.len)
+            memcpy(p, h->value.ptr, h->value.len);
+        p += h->value.len;
+        *p++ = '\0';
+        f->in_block = true;
+    }
+    m->count = count;
+    return GWF_OK;
 }
 
 const gwf_message_ops gwf_memmsg_ops = {

@@ -787,17 +787,16 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
     rt_memmsg_reset(&st->reply_msg);
     st->reply_body.len = 0;
     st->reply_prepared = NULL;
-    st->reply_msg.status = status;
     for (size_t i = 0; i < count; i++) {
         const gwf_header *h = &headers[i];
         if (!h->name.len || !h->name.ptr || (h->value.len && !h->value.ptr) ||
-            h->name.ptr[0] == ':' ||
-            gwf_memmsg_ops.add(&st->reply_msg, h->name.ptr, h->name.len,
-                               h->value.ptr ? h->value.ptr : "",
-                               h->value.len) != GWF_OK) {
-            gwf_memmsg_clear(&st->reply_msg);
+            h->name.ptr[0] == ':')
             return GWF_ERR_BAD_ARGUMENT;
-        }
+    }
+    st->reply_msg.status = status;
+    if (rt_memmsg_load(&st->reply_msg, headers, count) != GWF_OK) {
+        gwf_memmsg_clear(&st->reply_msg);
+        return GWF_ERR_NO_MEMORY;
     }
     if (gwf_buf_append(&st->reply_body, body, body_len) < 0) {
         gwf_memmsg_clear(&st->reply_msg);
@@ -826,8 +825,7 @@ rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p)
                                p->body.ptr, p->body.len, p->details);
     if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
         return GWF_ERR_WRONG_PHASE;
-    if (st->reply_msg.count)
-        rt_memmsg_reset(&st->reply_msg);
+    rt_memmsg_reset(&st->reply_msg);
     st->reply_body.len = 0;
     st->reply_prepared = p;
     st->reply_msg.status = p->status;
@@ -846,12 +844,8 @@ rt_stream_reply_open(gwf_rt_stream *st)
     const rt_prepared *p = st->reply_prepared;
     if (!p)
         return GWF_OK;
-    for (size_t i = 0; i < p->header_count; i++) {
-        const gwf_header *h = &p->headers[i];
-        if (gwf_memmsg_ops.add(&st->reply_msg, h->name.ptr, h->name.len,
-                               h->value.ptr, h->value.len) != GWF_OK)
-            goto oom;
-    }
+    if (rt_memmsg_load(&st->reply_msg, p->headers, p->header_count) != GWF_OK)
+        goto oom;
     if (gwf_buf_append(&st->reply_body, p->body.ptr, p->body.len) < 0)
         goto oom;
     st->reply_prepared = NULL;
@@ -1113,6 +1107,8 @@ stream_alloc(gwf_worker *w, size_t n)
         n = st->fs_cap;
         gwf_memmsg_field *fields = st->reply_msg.fields;
         size_t fields_cap = st->reply_msg.cap;
+        char *block = st->reply_msg.block;
+        size_t block_cap = st->reply_msg.block_cap;
         char *body = st->reply_body.data;
         size_t body_cap = st->reply_body.cap;
         rt_value_block *value_block = st->value_blocks;
@@ -1120,6 +1116,8 @@ stream_alloc(gwf_worker *w, size_t n)
         st->value_blocks = value_block;
         st->reply_msg.fields = fields;
         st->reply_msg.cap = fields_cap;
+        st->reply_msg.block = block;
+        st->reply_msg.block_cap = block_cap;
         st->reply_body.data = body;
         st->reply_body.cap = body_cap;
     } else if ((st = malloc(size))) {
@@ -1132,7 +1130,8 @@ stream_alloc(gwf_worker *w, size_t n)
 }
 
 /* `st`'s reply is empty (rt_memmsg_reset) but may keep its room, up to
- * a small reply's: a spare never holds on to a large body. */
+ * a small reply's: a spare never holds on to a large body, nor on to
+ * the texts of many or long headers. */
 #define SPARE_REPLY_FIELDS 64
 #define SPARE_REPLY_BODY 4096
 
@@ -1141,7 +1140,8 @@ stream_release(gwf_worker *w, gwf_rt_stream *st)
 {
 #if SPARE_STREAMS > 0
     if (w->spare_count < SPARE_STREAMS) {
-        if (st->reply_msg.cap > SPARE_REPLY_FIELDS)
+        if (st->reply_msg.cap > SPARE_REPLY_FIELDS ||
+            st->reply_msg.block_cap > SPARE_REPLY_BODY)
             gwf_memmsg_clear(&st->reply_msg);
         if (st->reply_body.cap > SPARE_REPLY_BODY)
             gwf_buf_free(&st->reply_body);
@@ -1381,9 +1381,7 @@ gwf_stream_free(gwf_rt_stream *st)
     }
     dir_free(&st->dir[0]);
     dir_free(&st->dir[1]);
-    if (st->reply_msg.count || st->reply_msg.method || st->reply_msg.path ||
-        st->reply_msg.scheme)
-        rt_memmsg_reset(&st->reply_msg);
+    rt_memmsg_reset(&st->reply_msg);
     values_free(st);
     rt_series_add(st->chain->streams_active, -1);
     if (st->live_prev)

@@ -1196,9 +1196,15 @@ rl_route_parse(gwf_cfg *c, const json_t *spec, rl_route *route)
     if (!route->descriptors)
         return gwf_cfg_no_memory(c, "descriptors");
     route->descriptor_count = json_array_size(list);
-    for (size_t i = 0; i < route->descriptor_count; i++)
+    for (size_t i = 0; i < route->descriptor_count; i++) {
+        rl_descriptor_spec *ds = &route->descriptors[i];
+
         parse_descriptor(c, gwf_cfg_item(item, "descriptors", i),
-                         json_array_get(list, i), &route->descriptors[i]);
+                         json_array_get(list, i), ds);
+        for (size_t j = 0; j < ds->entry_count; j++)
+            ds->entries[j].key_len =
+                ds->entries[j].key ? strlen(ds->entries[j].key) : 0;
+    }
     return gwf_cfg_status(c);
 }
 

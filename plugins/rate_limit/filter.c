@@ -879,7 +879,7 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
                          sizeof(scratch[i])))
             return DESCRIPTOR_SKIPPED;
         entries[i].key = ds->entries[i].key;
-        entries[i].key_len = strlen(ds->entries[i].key);
+        entries[i].key_len = ds->entries[i].key_len;
         entries[i].value = v.ptr ? v.ptr : "";
         entries[i].value_len = v.len;
     }

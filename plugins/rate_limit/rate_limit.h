@@ -265,8 +265,9 @@ enum {
 
 typedef struct rl_entry_spec {
     int type;
-    char *key;   /* the descriptor key */
-    char *value; /* Generic: the value; Header: the header name;
+    char *key;      /* the descriptor key */
+    size_t key_len; /* its length, measured once */
+    char *value;    /* Generic: the value; Header: the header name;
                     JWTClaim: the shared value's key */
 } rl_entry_spec;
 

@@ -34,9 +34,13 @@
  * request, not before a backoff (50 ms doubling to 5 s, reset by the
  * first reply). While in backoff, requests fail at once (the caller's
  * fail mode), never wait. A Redis that accepts but does not answer
- * (stopped, overloaded) is seen by the callers' timeouts: after
- * RL_DROP_AFTER_TIMEOUTS timeouts in a row with no reply at all, the
- * connection is dropped and re-made.
+ * (stopped, overloaded) is seen by the callers' timeouts: once it has
+ * owed replies and given none across RL_DROP_AFTER_TIMEOUTS timeouts of
+ * time (counted once per timeout, however many decisions time out
+ * together), the connection is dropped and re-made. One stall a little
+ * longer than the timeout, with every decision in flight timing out at
+ * once, fails those decisions only: the connection, and the requests
+ * after them, go on.
  */
 #define _GNU_SOURCE /* getaddrinfo_a */
 #include "rate_limit.h"
@@ -80,7 +84,12 @@ struct rl_redis {
     int64_t next_connect_ns; /* monotonic: no connect before this */
     int64_t conn_ns;         /* when the connection (or its address) began */
     int64_t backoff_ns;
-    unsigned timeouts_in_a_row;
+    /* Progress seen by the decisions' timeouts (rl_redis_note_timeout):
+     * the connection's reply count at snap_ns, and the timeouts since
+     * with replies owed and none given. */
+    uint64_t snap_replies;
+    int64_t snap_ns;
+    unsigned stalls;
     int setup_error_logged;
     int freeing;
     /* Sentinel (NULL: Single): where the primary is; commands wait in
@@ -844,7 +853,6 @@ cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
     }
     if (r->cluster)
         rl_cluster_node_ok(r->cluster, cmd->node);
-    r->timeouts_in_a_row = 0;
     r->backoff_ns = RL_BACKOFF_MIN_NS;
     if (r->cfg->metrics.ok && !r->freeing)
         r->inst->host->metric_observe(
@@ -1003,12 +1011,27 @@ rl_redis_note_timeout(rl_redis *r)
         }
         return;
     }
-    if (++r->timeouts_in_a_row < RL_DROP_AFTER_TIMEOUTS)
+    /* A decision's timeout says something waited that long, not what:
+     * a reply since the last look (or nothing owed) is progress, and a
+     * stall counts once per timeout of time, not once per decision. */
+    int64_t now = mono_now(r);
+    uint64_t replies = rl_conn_replies(c);
+    if (!rl_conn_owes(c) || replies != r->snap_replies ||
+        r->snap_ns < r->conn_ns) {
+        r->snap_replies = replies;
+        r->snap_ns = now;
+        r->stalls = 0;
         return;
-    r->timeouts_in_a_row = 0;
+    }
+    if (now - r->snap_ns < (int64_t)r->cfg->timeout_ns)
+        return;
+    r->snap_ns = now;
+    if (++r->stalls < RL_DROP_AFTER_TIMEOUTS)
+        return;
+    r->stalls = 0;
     gwf_logf(r->inst, GWF_LOG_WARN,
-             "rate_limit: Redis %s:%d did not answer %d decisions in a "
-             "row; reconnecting",
+             "rate_limit: Redis %s:%d gave no reply across %d decision "
+             "timeouts; reconnecting",
              r->params.host, r->params.port, RL_DROP_AFTER_TIMEOUTS);
     r->conn = NULL;
     r->primary_ready = 0;

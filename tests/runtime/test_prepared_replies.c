@@ -38,7 +38,7 @@
 static void
 load_extension(gwf_test_host *h, const char *name, const char *config)
 {
-    char doc[1024];
+    char doc[8192];
     snprintf(doc, sizeof doc,
              "apiVersion: gateway.kgateway.dev/v1alpha1\n"
              "kind: GatewayExtension\n"
@@ -92,6 +92,21 @@ assert_fixed_reply(const gwf_test_result *res)
     assert_int_equal(len, 6);
     assert_memory_equal(body, "hello\n", 6);
     assert_string_equal(gwf_test_reply_details(res), "probe_fixed");
+}
+
+/* The FIXED reply as the editor changes it ("x-edit: 1"): x-a replaced
+ * (both of the reply's own lines go, one of the editor's comes), x-edited
+ * added, :status 418. */
+static void
+assert_edited_reply(const gwf_test_result *res)
+{
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 418);
+    assert_string_equal(gwf_test_header(res, "x-edited", 0), "yes");
+    assert_string_equal(gwf_test_header(res, "x-a", 0), "changed");
+    assert_null(gwf_test_header(res, "x-a", 1));
+    assert_string_equal(gwf_test_header(res, "x-b", 0), "two");
+    assert_string_equal(gwf_test_header(res, "content-type", 0), "text/plain");
 }
 
 static void
@@ -371,12 +386,7 @@ test_plugin_before_the_replier_sees_and_changes_the_reply(void **state)
     assert_log(h, "editor saw 201 X-A=one|x-b=two|x-a=three|"
                   "content-type=text/plain\n");
     assert_log(h, "editor set=0,0,0\n");
-    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
-    assert_int_equal(gwf_test_status(res), 418);
-    assert_string_equal(gwf_test_header(res, "x-edited", 0), "yes");
-    assert_string_equal(gwf_test_header(res, "x-a", 0), "changed");
-    assert_null(gwf_test_header(res, "x-a", 1));
-    assert_string_equal(gwf_test_header(res, "x-b", 0), "two");
+    assert_edited_reply(res);
     size_t len = 0;
     const char *body = gwf_test_body(res, &len);
     assert_int_equal(len, 6);
@@ -385,26 +395,89 @@ test_plugin_before_the_replier_sees_and_changes_the_reply(void **state)
     gwf_test_host_free(h);
 }
 
+/* The reply of extension `replier` (FIXED), changed by the editor before
+ * it on one stream, then sent whole on the streams after it (the same
+ * memory, reused), with the editor before it and alone. */
+static void
+assert_change_stays_on_its_stream(const char *replier, const char *config)
+{
+    gwf_test_host *h = gwf_test_host_new();
+    load_extension(h, "editor", "mode: editor");
+    load_extension(h, replier, config);
+    gwf_test_result *res = run_chain(h, "editor", replier, "1");
+    assert_edited_reply(res);
+    gwf_test_result_free(res);
+    for (int i = 0; i < 3; i++) {
+        res = run_chain(h, "editor", replier, NULL);
+        assert_fixed_reply(res);
+        gwf_test_result_free(res);
+        res = run_chain(h, replier, NULL, NULL);
+        assert_fixed_reply(res);
+        gwf_test_result_free(res);
+    }
+    gwf_test_host_free(h);
+}
+
 static void
 test_a_change_by_a_plugin_before_does_not_reach_the_next_stream(void **state)
 {
     (void)state;
+    /* The prepared reply goes through a copy when the editor is before
+     * it, by reference when it is alone. */
+    assert_change_stays_on_its_stream("prepared", "mode: prepared, " FIXED);
+}
+
+static void
+test_a_local_reply_changed_by_a_plugin_before_leaves_the_next_whole(
+    void **state)
+{
+    (void)state;
+    /* send_local_reply's headers are kept in the stream's reused block;
+     * the editor's changes add lines of their own and drop block ones. */
+    assert_change_stays_on_its_stream("local", "mode: local, " FIXED);
+}
+
+static void
+test_local_replies_of_other_sizes_keep_their_own_headers(void **state)
+{
+    (void)state;
+    char config[7000], value[6001];
     gwf_test_host *h = gwf_test_host_new();
-    load_extension(h, "editor", "mode: editor");
-    load_extension(h, "prepared", "mode: prepared, " FIXED);
-    gwf_test_result *res = run_chain(h, "editor", "prepared", "1");
-    assert_int_equal(gwf_test_status(res), 418);
-    gwf_test_result_free(res);
-    /* The same prepared reply, through the copy (editor before) and by
-     * reference (the replier alone), is as prepared. */
-    for (int i = 0; i < 3; i++) {
-        res = run_chain(h, "editor", "prepared", NULL);
-        assert_fixed_reply(res);
-        gwf_test_result_free(res);
-        res = run_chain(h, "prepared", NULL, NULL);
-        assert_fixed_reply(res);
-        gwf_test_result_free(res);
+    /* A 6,000-byte value: more than a reused stream keeps room for. */
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    snprintf(config, sizeof config,
+             "mode: local, status: 429, details: big, headers: [[x-big, %s], "
+             "[retry-after, \"7\"]]",
+             value);
+    load_extension(h, "big", config);
+    load_extension(h, "small",
+                   "mode: local, status: 403, details: small, headers: "
+                   "[[x-s, \"1\"]]");
+    load_extension(h, "local", "mode: local, " FIXED);
+    const char *order[] = {"small", "local", "big", "small", "big", "local"};
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+            gwf_test_result *res = run_chain(h, order[i], NULL, NULL);
+            if (strcmp(order[i], "local") == 0) {
+                assert_fixed_reply(res);
+            } else if (strcmp(order[i], "small") == 0) {
+                assert_int_equal(gwf_test_status(res), 403);
+                assert_string_equal(gwf_test_header(res, "x-s", 0), "1");
+                assert_null(gwf_test_header(res, "x-s", 1));
+                assert_null(gwf_test_header(res, "x-big", 0));
+                assert_null(gwf_test_header(res, "x-a", 0));
+            } else {
+                assert_int_equal(gwf_test_status(res), 429);
+                assert_string_equal(gwf_test_header(res, "x-big", 0), value);
+                assert_string_equal(gwf_test_header(res, "retry-after", 0),
+                                    "7");
+                assert_null(gwf_test_header(res, "x-s", 0));
+            }
+            gwf_test_result_free(res);
+        }
     }
+    assert_int_equal(gwf_test_pending(h), 0);
     gwf_test_host_free(h);
 }
 
@@ -475,6 +548,10 @@ main(void)
             test_plugin_before_the_replier_sees_and_changes_the_reply),
         cmocka_unit_test(
             test_a_change_by_a_plugin_before_does_not_reach_the_next_stream),
+        cmocka_unit_test(
+            test_a_local_reply_changed_by_a_plugin_before_leaves_the_next_whole),
+        cmocka_unit_test(
+            test_local_replies_of_other_sizes_keep_their_own_headers),
         cmocka_unit_test(
             test_stream_complete_after_the_replier_reads_the_reply),
         cmocka_unit_test(test_a_thousand_streams_send_one_prepared_reply),

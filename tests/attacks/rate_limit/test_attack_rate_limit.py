@@ -172,8 +172,9 @@ def redis_stopped_decision_timeout_is_honoured_then_recovers():
         expect_recovered(ngx)
         os.kill(redis.proc.pid, signal.SIGSTOP)
         try:
-            # Two rounds: after 3 timeouts in a row the connection is
-            # re-made, and decisions in its backoff fail at once.
+            # Two rounds (four decisions per extension, one after the
+            # other): after no reply across 3 timeouts the connection
+            # is re-made, and decisions in its backoff fail at once.
             expect_failing(ngx, up, rounds=2, min_elapsed=TIMEOUT_S * 0.9)
         finally:
             os.kill(redis.proc.pid, signal.SIGCONT)

@@ -640,9 +640,10 @@ test_stopped_per_second_redis_times_out_alone(void **state)
     gwf_test_host_free(h);
 }
 
-/* The timeouts are noted on the Redis that did not answer: after three
- * in a row its connection is dropped and made again (redis.c), while
- * the main Redis, which answered each time, keeps its connection. */
+/* The timeouts are noted on the Redis that did not answer: once it has
+ * given no reply across three timeouts (the fourth request's) its
+ * connection is dropped and made again (redis.c), while the main Redis,
+ * which answered each time, keeps its connection. */
 static void
 test_silent_per_second_redis_is_reconnected_not_the_main(void **state)
 {
@@ -653,22 +654,23 @@ test_silent_per_second_redis_is_reconnected_not_the_main(void **state)
 
     assert_int_equal(status_of(h, "/", NULL), 200); /* both connected */
     redis_peer_pause(&second_redis);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         gwf_test_result *res = start_api(h, "/", NULL, 50);
         gwf_test_advance(h, 100 * MS);
         assert_true(gwf_test_wait(h, res, 1000));
-        /* The minute's 4th request is over its limit: a 429 wins over
-         * the per-second Redis's error. */
+        /* The minute's 4th request and after are over its limit: a 429
+         * wins over the per-second Redis's error. */
         assert_int_equal(gwf_test_status(res), i < 2 ? 500 : 429);
         gwf_test_result_free(res);
     }
     snprintf(second_log, sizeof(second_log),
-             "Redis 127.0.0.1:%d did not answer 3 decisions in a row",
+             "Redis 127.0.0.1:%d gave no reply across 3 decision timeouts",
              second_redis.port);
     snprintf(main_log, sizeof(main_log), "Redis 127.0.0.1:%d did not answer",
              main_redis.port);
     assert_true(gwf_test_log_contains(h, second_log));
     assert_false(gwf_test_log_contains(h, main_log));
+    /* The 5th is over the minute's limit from the over-limit cache. */
     assert_int_equal(count_in(&main_redis, 0, MIN_KEY), 4);
     redis_peer_continue(&second_redis);
     gwf_test_host_free(h);

@@ -214,20 +214,53 @@ test_redis_answering_again_after_a_stop_recovers(void **state)
     gwf_test_result *res;
 
     redis_peer_pause(&p);
-    /* Three timeouts in a row: the connection is dropped and re-made. */
-    for (int i = 0; i < 3; i++) {
+    /* No reply across three decision timeouts of time: the first
+     * timeout starts the count, the fourth drops the connection and
+     * makes it again. */
+    for (int i = 0; i < 4; i++) {
         res = start_api(h, "/", NULL, 50);
         gwf_test_advance(h, 100 * MS);
         gwf_test_wait(h, res, 1000);
         assert_int_equal(gwf_test_status(res), 500);
         gwf_test_result_free(res);
+        assert_int_equal(gwf_test_log_contains(h, "reconnecting"), i == 3);
     }
-    assert_true(gwf_test_log_contains(h, "reconnecting"));
     redis_peer_continue(&p);
     /* Redis still counts what it had received: start from zero. */
     redis_flush(&p);
     gwf_test_advance(h, 200 * MS); /* past the backoff */
     assert_int_equal(status_of(h, "/", NULL), 200);
+    gwf_test_host_free(h);
+    redis_peer_kill(&p);
+}
+
+/* One stall a little longer than the timeout, with many decisions in
+ * flight: they all time out together, and that is one timeout of
+ * silence, not many. The connection stays; the request after the stall
+ * goes to Redis at once (no reconnect, no backoff failing it): Redis
+ * counted the sixteen, so it is over the limit of 2. */
+static void
+test_decisions_timing_out_together_keep_the_connection(void **state)
+{
+    (void)state;
+    redis_peer p = {0};
+    redis_peer_start(&p);
+    gwf_test_host *h = host_with(global_manifests(spec_at(p.port, ""), FOO));
+    gwf_test_result *res[16];
+
+    assert_int_equal(status_of(h, "/", NULL), 200); /* connected */
+    redis_peer_pause(&p);
+    for (int i = 0; i < 16; i++)
+        res[i] = start_api(h, "/", NULL, 0);
+    gwf_test_advance(h, 100 * MS);
+    for (int i = 0; i < 16; i++) {
+        assert_true(gwf_test_wait(h, res[i], 1000));
+        assert_int_equal(gwf_test_status(res[i]), 500);
+        gwf_test_result_free(res[i]);
+    }
+    redis_peer_continue(&p);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    assert_false(gwf_test_log_contains(h, "reconnecting"));
     gwf_test_host_free(h);
     redis_peer_kill(&p);
 }
@@ -568,6 +601,8 @@ main(void)
         cmocka_unit_test(
             test_stopped_redis_with_fail_open_forwards_after_timeout),
         cmocka_unit_test(test_redis_answering_again_after_a_stop_recovers),
+        cmocka_unit_test(
+            test_decisions_timing_out_together_keep_the_connection),
         cmocka_unit_test(test_client_gone_while_waiting_for_redis),
         cmocka_unit_test(test_acl_user_and_password_authenticate),
         cmocka_unit_test(test_wrong_password_fails_closed_and_is_logged),

@@ -59,22 +59,24 @@ void gwf_buf_free(gwf_buf *b);
 
 /* -- Messages ------------------------------------------------------------- */
 
-/* One header line; name and value are malloc'd, owned by the message,
- * and not NUL-terminated as far as the lengths go. */
+/* One header line; name and value are owned by the message, each
+ * NUL-terminated after its length: one malloc'd piece, or (`in_block`)
+ * a place in the message's `block`. */
 typedef struct gwf_memmsg_field {
     char *name;
     size_t name_len;
     char *value;
     size_t value_len;
+    bool in_block;
 } gwf_memmsg_field;
 
 /* A request (method, path, scheme) or a response (status), and its
  * headers in order. {0} is an empty message. Every pointer is malloc'd
  * and owned by the message (a field's value shares the allocation of its
- * name); change it through gwf_memmsg_ops (which copies what it is
- * given) or free it with gwf_memmsg_clear. Through
- * gwf_memmsg_ops, ":method", ":path" and ":scheme" are the fields of the
- * same name, ":status" is `status`, and ":authority" is the Host header. */
+ * name, or the block); change it through gwf_memmsg_ops (which copies what it
+ * is given) or free it with gwf_memmsg_clear. Through gwf_memmsg_ops,
+ * ":method", ":path" and ":scheme" are the fields of the same name, ":status"
+ * is `status`, and ":authority" is the Host header. */
 typedef struct gwf_memmsg {
     char *method;
     char *path;
@@ -84,6 +86,10 @@ typedef struct gwf_memmsg {
     gwf_memmsg_field *fields;
     size_t count;
     size_t cap;
+    /* The texts of the fields loaded at once (a stream's local reply),
+     * kept with `fields` when the message is emptied for reuse. */
+    char *block;
+    size_t block_cap;
 } gwf_memmsg;
 
 /* The message operations over a gwf_memmsg (`msg` is a gwf_memmsg *). */
