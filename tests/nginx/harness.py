@@ -27,6 +27,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -81,14 +82,34 @@ def asan_enabled():
     return os.environ.get("GWF_NGINX_ASAN") == "1"
 
 
-def free_port():
-    """A loopback TCP port nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _ephemeral_low():
     try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port():
+    """A loopback TCP port nothing uses right now, for a server started
+    next (nginx). It is taken below the ephemeral range: a port the
+    kernel gave out for bind(0) is also where every outgoing connection
+    (ours, nginx's to its peers, the other tests') takes its local port,
+    so between this check and nginx's bind one of them could hold it and
+    nginx would log "bind() ... failed (98: Address already in use)"."""
+    hi = _ephemeral_low() - 1
+    lo = 10000 if hi > 11000 else 1024
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise TestFailure("no free loopback port below %d" % (hi + 1))
 
 
 def wait_for(pred, timeout, interval=0.02):
@@ -576,7 +597,16 @@ http {{
                  "-c", self.conf],
                 stdin=subprocess.DEVNULL, stdout=self._stderr,
                 stderr=self._stderr, env=self.env(), start_new_session=True)
-            if wait_for(self._listening, START_TIMEOUT):
+            up = wait_for(self._listening, START_TIMEOUT)
+            if up and attempt < 2 and self._bind_refused():
+                # Somebody held the port at nginx's first bind: whatever
+                # answered may not be nginx. Another port, clean logs.
+                self._kill()
+                self._stderr.close()
+                for path in (self.stderr_path, self.error_log):
+                    open(path, "w").close()
+                continue
+            if up:
                 # The master listens before it forks its workers: wait
                 # for them too, so tests that count workers see them all
                 # (a worker that dies at start is reported by stop()).
@@ -598,6 +628,10 @@ http {{
                    tail(read_text(self.stderr_path)),
                    tail(read_text(self.error_log))))
         raise TestFailure("no free port for nginx")
+
+    def _bind_refused(self):
+        return "failed (98: Address already in use)" in \
+            read_text(self.error_log) + read_text(self.stderr_path)
 
     def _listening(self):
         if self.proc.poll() is not None:
