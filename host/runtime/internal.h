@@ -72,11 +72,11 @@ char *rt_strndup(const char *s, size_t len);
 /* Empty `m` as gwf_memmsg_clear does, but keep its array of fields and
  * its block for the next message (a stream's local reply: memmsg.c). */
 void rt_memmsg_reset(gwf_memmsg *m);
-/* Append `count` headers (names checked by the caller: not empty, no
- * pseudo-header) to `m`. When `m` has no headers, their texts go into
- * its block, reused from message to message (rt_memmsg_reset keeps it):
- * a local reply costs no allocation per header. GWF_OK or
- * GWF_ERR_NO_MEMORY (then `m` may hold some of them). */
+/* Give `m`, which has no headers, these `count` (names checked by the
+ * caller: not empty, no pseudo-header). Their texts go into its block,
+ * reused from message to message (rt_memmsg_reset keeps it): a local
+ * reply costs no allocation per header. GWF_OK; GWF_ERR_NO_MEMORY (`m`
+ * keeps no header); GWF_ERR_BAD_ARGUMENT when `m` has headers. */
 gwf_status rt_memmsg_load(gwf_memmsg *m, const gwf_header *headers,
                           size_t count);
 char *rt_strdup(const char *s);

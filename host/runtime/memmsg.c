@@ -243,18 +243,8 @@ rt_memmsg_reset(gwf_memmsg *m)
 gwf_status
 rt_memmsg_load(gwf_memmsg *m, const gwf_header *headers, size_t count)
 {
-    if (m->count) {
-        /* Not empty: one by one, as the ops add them. */
-        for (size_t i = 0; i < count; i++) {
-            gwf_status st =
-                mm_add(m, headers[i].name.ptr, headers[i].name.len,
-                       headers[i].value.ptr ? headers[i].value.ptr : "",
-                       headers[i].value.len);
-            if (st != GWF_OK)
-                return st;
-        }
-        return GWF_OK;
-    }
+    if (m->count)
+        return GWF_ERR_BAD_ARGUMENT; /* the block is reused: only when empty */
     /* Every text and its NUL, summed without wrapping: each length is
      * memory the caller holds, so none exceeds SIZE_MAX / 2. */
     size_t need = 0;
