@@ -35,8 +35,8 @@ sys.path.insert(0, os.environ.get("GWF_NGINX_TEST_DIR",
                                   os.path.join(HERE, "..", "..", "nginx")))
 
 from harness import (  # noqa: E402
-    API, Nginx, Upstream, check, metric, parse_metrics, request, run_case,
-    wait_for)
+    API, Background, Nginx, Upstream, check, metric, parse_metrics,
+    read_text, request, run_case, wait_for)
 from raw_peer import RawPeer, peak_rss_kib  # noqa: E402
 from test_rate_limit_nginx import Redis  # noqa: E402
 
@@ -179,6 +179,51 @@ def redis_stopped_decision_timeout_is_honoured_then_recovers():
         finally:
             os.kill(redis.proc.pid, signal.SIGCONT)
         expect_recovered(ngx)
+
+
+def redis_stalled_briefly_under_load_keeps_its_connection():
+    """A stall of 1.5 timeouts (a 1 s timeout here, so that every request
+    is surely sent within the stall) with 16 decisions of each extension
+    in flight: every one of them times out together (503 closed, 200
+    open), but Redis answers again before 3 timeouts of time went by
+    without a reply, so the connection is kept: no reconnect, and the
+    very next decisions are Redis's (200, no error counted), with no
+    backoff of refusals after the stall."""
+    timeout_s = 1.0
+    away_from_hour_edge()
+    with Redis() as redis, Upstream() as up, \
+            Nginx(SERVER, manifests(redis.port, timeout="%dms"
+                                    % (timeout_s * 1000)), up) as ngx:
+        expect_recovered(ngx)
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            waiting = [Background(ngx.port, "GET", path,
+                                  timeout=timeout_s + 3.0)
+                       for _ in range(16) for path in ("/closed/s", "/open/s")]
+            time.sleep(max(0.0, timeout_s * 1.5 -
+                           (time.monotonic() - stopped)))
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        got = {}
+        for b in waiting:
+            r = b.result()
+            got.setdefault(r.status, 0)
+            got[r.status] += 1
+        check(got == {FAILURE_STATUS: 16, 200: 16},
+              "in the stall: expected 16 x %d and 16 x 200, got %r"
+              % (FAILURE_STATUS, got))
+        before = errors_counted(ngx)
+        for path in ("/closed/t", "/open/t") * 3:
+            r = request(ngx.port, "GET", path)
+            check(r.status == 200, "%s right after the stall: expected 200, "
+                  "got %d" % (path, r.status))
+        check(errors_counted(ngx) == before,
+              "decisions after the stall failed (counted as errors)")
+        dropped = [line for line in read_text(ngx.error_log).splitlines()
+                   if "reconnecting" in line]
+        check(not dropped, "the connection was dropped for a short stall:\n"
+              + "\n".join(dropped))
 
 
 def redis_out_of_memory_is_a_failure():
@@ -425,6 +470,7 @@ def resp_reply_to_a_command_never_sent():
 CASES = {f.__name__: f for f in [
     redis_killed_mid_run_then_restarted,
     redis_stopped_decision_timeout_is_honoured_then_recovers,
+    redis_stalled_briefly_under_load_keeps_its_connection,
     redis_out_of_memory_is_a_failure,
     redis_restarted_counts_start_over_and_the_limit_holds,
     resp_error_replies,
