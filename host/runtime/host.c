@@ -431,6 +431,15 @@ h_metric_series_set(gwf_instance *i, uint64_t series, double value)
                                     INST(i), series, value);
 }
 
+static gwf_status
+h_metric_series_observe(gwf_instance *i, uint64_t series, double value)
+{
+    if (!i)
+        return GWF_ERR_BAD_ARGUMENT;
+    return rt_metrics_handle_record(INST(i)->rt->metrics, RT_METRIC_OBSERVE,
+                                    INST(i), series, value);
+}
+
 /* -- Headers ----------------------------------------------------------------
  */
 
@@ -1017,4 +1026,5 @@ const gwf_host rt_host_template = {
     .reply_prepare = h_reply_prepare,
     .send_prepared_reply = h_send_prepared_reply,
     .reply_always = h_reply_always,
+    .metric_series_observe = h_metric_series_observe,
 };

@@ -199,7 +199,8 @@ gwf_status rt_metrics_handle(rt_metrics *m, uint32_t id, const void *owner,
                              size_t count, uint64_t *handle);
 gwf_status rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
                                     uint64_t handle, double v);
-/* `handle` is owner's, and its config is not gone. */
+/* `handle` is owner's, its config is not gone, and it counts (a counter
+ * or a gauge: not a histogram). */
 bool rt_metrics_handle_valid(rt_metrics *m, const void *owner, uint64_t handle);
 void rt_metrics_forget(rt_metrics *m, const void *owner);
 char *rt_metrics_text(rt_metrics *m);

@@ -29,12 +29,12 @@
 
 typedef struct series {
     uint64_t hash;
-    char **values;          /* instance first, then the plugin's labels */
-    _Atomic uint64_t value; /* counter, gauge: a double's bits, so that
-                               rt_series_add needs no lock */
-    bool one_writer;        /* the registry's: see value_add */
-    uint64_t *bucket_counts;
-    const double *buckets; /* the metric's bounds (they never move) */
+    char **values;           /* instance first, then the plugin's labels */
+    _Atomic uint64_t value;  /* counter, gauge: a double's bits, so that
+                                rt_series_add needs no lock */
+    bool one_writer;         /* the registry's: see value_add */
+    uint64_t *bucket_counts; /* per bucket, not cumulative: see observe */
+    const double *buckets;   /* the metric's bounds (they never move) */
     size_t bucket_count;
     double sum;
     uint64_t count;
@@ -380,13 +380,18 @@ static series *series_get(rt_metrics *m, uint32_t id, const char *instance,
                           const gwf_view *values, size_t count);
 
 /* A histogram's fields change together: the caller holds the lock, or
- * is the registry's one writer. */
+ * is the registry's one writer. Each observation goes in the first bucket
+ * that holds it, one increment (a latency falls in the first buckets, so
+ * the search stops early); the exposition adds them up into Prometheus's
+ * cumulative `le` counts. Above the last bound: only count and sum. */
 static void
 observe_unlocked(series *s, double v)
 {
     for (size_t i = 0; i < s->bucket_count; i++)
-        if (v <= s->buckets[i])
+        if (v <= s->buckets[i]) {
             s->bucket_counts[i]++;
+            break;
+        }
     s->sum += v;
     s->count++;
 }
@@ -590,8 +595,7 @@ rt_metrics_handle(rt_metrics *m, uint32_t id, const void *owner,
         return GWF_ERR_BAD_ARGUMENT;
     pthread_mutex_lock(&m->lock);
     gwf_status st = GWF_OK;
-    if (id >= m->count || m->metrics[id].label_count != count ||
-        m->metrics[id].kind == GWF_METRIC_HISTOGRAM) {
+    if (id >= m->count || m->metrics[id].label_count != count) {
         st = GWF_ERR_BAD_ARGUMENT;
         goto out;
     }
@@ -642,8 +646,10 @@ rt_metrics_handle_record(rt_metrics *m, int op, const void *owner,
         return GWF_ERR_BAD_ARGUMENT;
     if (op == RT_METRIC_ADD)
         value_add(h->s, v);
-    else
+    else if (op == RT_METRIC_SET)
         value_set(&h->s->value, v);
+    else
+        observe(m, h->s, v);
     return GWF_OK;
 }
 
@@ -651,7 +657,7 @@ bool
 rt_metrics_handle_valid(rt_metrics *m, const void *owner, uint64_t handle)
 {
     handle_slot *h = handle_slot_at(m, handle);
-    return h && owner &&
+    return h && owner && h->kind != GWF_METRIC_HISTOGRAM &&
            atomic_load_explicit(&h->owner, memory_order_acquire) == owner;
 }
 
@@ -748,13 +754,14 @@ rt_metrics_text(rt_metrics *m)
                 appendf(&out, " %.15g\n", value_get(&s->value));
                 continue;
             }
+            uint64_t below = 0; /* observations <= this bucket's bound */
             for (size_t b = 0; b < mt->bucket_count; b++) {
                 char le[64];
+                below += s->bucket_counts[b];
                 snprintf(le, sizeof le, "%.15g", mt->buckets[b]);
                 appendf(&out, "%s_bucket", mt->name);
                 append_labels(&out, mt, s, le);
-                appendf(&out, " %llu\n",
-                        (unsigned long long)s->bucket_counts[b]);
+                appendf(&out, " %llu\n", (unsigned long long)below);
             }
             appendf(&out, "%s_bucket", mt->name);
             append_labels(&out, mt, s, "+Inf");

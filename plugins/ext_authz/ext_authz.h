@@ -142,6 +142,18 @@ typedef struct ea_body_settings {
 } ea_body_settings;
 
 /* Built by config_create, then read-only for every worker. */
+/* The result label of ext_authz_checks_total. */
+typedef enum ea_result {
+    EA_RESULT_ALLOWED,
+    EA_RESULT_DENIED,
+    EA_RESULT_ERROR,
+    EA_RESULT_FAILED_OPEN,
+    EA_RESULT_TOO_LARGE,
+    EA_RESULT_INVALID_REQUEST,
+    EA_RESULT_SKIPPED,
+    EA_RESULT_COUNT
+} ea_result;
+
 typedef struct ea_config {
     gwf_instance *instance;
     ea_mode mode;
@@ -197,7 +209,9 @@ typedef struct ea_config {
     uint64_t retry_base_ns;
     uint64_t retry_max_ns;
 
-    uint32_t checks_metric;  /* counter, label "result" */
+    uint32_t checks_metric; /* counter {result, stat_prefix} */
+    /* its series for each ea_result, resolved once (0: by labels) */
+    uint64_t checks_series[EA_RESULT_COUNT];
     uint32_t dropped_metric; /* counter: invalid denial headers dropped */
     int has_dropped_metric;
     int has_metric;

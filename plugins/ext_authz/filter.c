@@ -58,14 +58,44 @@ typedef struct ea_stream {
 /* ext_authz_checks_total{result, stat_prefix}: statPrefix ("" when unset)
  * tells the checks of one extension from another's, as Envoy's
  * stat_prefix does in its stat names. */
-static void
-count(const ea_config *cfg, const char *result)
-{
-    gwf_view labels[2] = {gwf_cstr(result), gwf_cstr(cfg->stat_prefix)};
+static const char *const result_names[EA_RESULT_COUNT] = {
+    "allowed",   "denied",          "error",  "failed_open",
+    "too_large", "invalid_request", "skipped"};
 
-    if (cfg->has_metric)
-        cfg->instance->host->metric_add(cfg->instance, cfg->checks_metric,
-                                        labels, 2, 1);
+static void
+count(const ea_config *cfg, ea_result result)
+{
+    const gwf_host *host = cfg->instance->host;
+
+    if (!cfg->has_metric)
+        return;
+    if (cfg->checks_series[result]) {
+        host->metric_series_add(cfg->instance, cfg->checks_series[result], 1);
+        return;
+    }
+    gwf_view labels[2] = {gwf_cstr(result_names[result]),
+                          gwf_cstr(cfg->stat_prefix)};
+    host->metric_add(cfg->instance, cfg->checks_metric, labels, 2, 1);
+}
+
+/* [main] Each result's series resolved once where the host has handles
+ * (ABI 0.3): a check then counts with an index and an add, no label
+ * hashing. */
+static void
+resolve_series(ea_config *cfg)
+{
+    const gwf_host *host = cfg->instance->host;
+
+    if (!cfg->has_metric || !GWF_HAS_FIELD(host, gwf_host, metric_series_add) ||
+        !host->metric_series || !host->metric_series_add)
+        return;
+    for (int i = 0; i < EA_RESULT_COUNT; i++) {
+        gwf_view labels[2] = {gwf_cstr(result_names[i]),
+                              gwf_cstr(cfg->stat_prefix)};
+        if (host->metric_series(cfg->instance, cfg->checks_metric, labels, 2,
+                                &cfg->checks_series[i]) != GWF_OK)
+            cfg->checks_series[i] = 0;
+    }
 }
 
 /* ---- applying a verdict ------------------------------------------------ */
@@ -172,15 +202,15 @@ apply(ea_stream *es, ea_verdict *v, int in_hook)
                             ? " (the answer began as a denial: not allowed)"
                             : "");
         if (!fail_open) {
-            count(cfg, "error");
+            count(cfg, EA_RESULT_ERROR);
             gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
             return GWF_PAUSE;
         }
-        count(cfg, "failed_open");
+        count(cfg, EA_RESULT_FAILED_OPEN);
         goto allow;
     }
     if (v->kind == EA_VERDICT_DENY) {
-        count(cfg, "denied");
+        count(cfg, EA_RESULT_DENIED);
         report_dropped(cfg, s, v);
         if (v->to_client.count) {
             headers = calloc(v->to_client.count, sizeof(*headers));
@@ -202,12 +232,12 @@ apply(ea_stream *es, ea_verdict *v, int in_hook)
     }
     if (apply_allow(es, v) != 0) {
         /* Half-applied changes must not reach the upstream. */
-        count(cfg, "error");
+        count(cfg, EA_RESULT_ERROR);
         gwf_stream_logf(s, GWF_LOG_WARN, "ext_authz: %s", v->note);
         gwf_reply(s, cfg->status_on_error, NULL, "ext_authz_error");
         return GWF_PAUSE;
     }
-    count(cfg, "allowed");
+    count(cfg, EA_RESULT_ALLOWED);
 allow:
     if (in_hook)
         return GWF_CONTINUE;
@@ -224,7 +254,7 @@ static gwf_action
 refuse_invalid(ea_stream *es, const char *why)
 {
     es->checked = 1;
-    count(es->cfg, "invalid_request");
+    count(es->cfg, EA_RESULT_INVALID_REQUEST);
     gwf_stream_logf(es->s, GWF_LOG_INFO, "ext_authz: request refused: %s", why);
     gwf_reply(es->s, 400, "Bad Request", "ext_authz_invalid_request");
     return GWF_PAUSE;
@@ -407,7 +437,7 @@ static void
 reply_too_large(ea_stream *es)
 {
     es->checked = 1;
-    count(es->cfg, "too_large");
+    count(es->cfg, EA_RESULT_TOO_LARGE);
     gwf_reply(es->s, 413, "Payload Too Large", "ext_authz_body_too_large");
 }
 
@@ -437,7 +467,7 @@ ea_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
 
     if (!sampled(es)) {
         es->checked = 1;
-        count(es->cfg, "skipped");
+        count(es->cfg, EA_RESULT_SKIPPED);
         return GWF_CONTINUE;
     }
     if (body->with_body && !end_of_stream) {
@@ -577,6 +607,7 @@ ea_config_create(const gwf_config_init *init, void **out)
             "Headers of a denial left out because their name or value "
             "is not valid (the denial is answered without them).",
             NULL, 0, NULL, 0, &cfg->dropped_metric) == GWF_OK;
+    resolve_series(cfg);
     *out = cfg;
     return GWF_OK;
 }

@@ -71,11 +71,7 @@ static const char *const result_labels[LS_RESULT_COUNT] = {
 static void
 count(ls_config *cfg, int result)
 {
-    if (!cfg->has_metric)
-        return;
-    gwf_view label = gwf_cstr(result_labels[result]);
-    cfg->instance->host->metric_add(cfg->instance, cfg->requests_metric, &label,
-                                    1, 1);
+    gwf_outcome_counter_add(&cfg->requests, (size_t)result);
 }
 
 /* A local reply in plain text; `details` for the access log. */
@@ -103,13 +99,10 @@ ls_config_create(const gwf_config_init *init, void **config)
     gwf_status st = ls_config_parse(&c, init->kind, init->config_json, &cfg);
     if (st != GWF_OK)
         return st;
-    const gwf_host *h = init->instance->host;
-    static const char *const labels[] = {"result"};
-    if (h->metric_define(init->instance, GWF_METRIC_COUNTER,
-                         "lambda_signer_requests_total",
-                         "Requests seen by lambda_signer, by result", labels, 1,
-                         NULL, 0, &cfg->requests_metric) == GWF_OK)
-        cfg->has_metric = 1;
+    gwf_outcome_counter_define(&cfg->requests, init->instance,
+                               "lambda_signer_requests_total",
+                               "Requests seen by lambda_signer, by result",
+                               "result", result_labels, LS_RESULT_COUNT);
     gwf_logf(init->instance, GWF_LOG_INFO,
              "%s mode, service %s, region %s%s%s, credentials from %s%s%s%s",
              cfg->mode == LS_MODE_SIGN ? "sign" : "lambda", cfg->service,

@@ -22,6 +22,7 @@
 
 #include <gwf/sdk.h>
 #include <gwf/sdk_config.h>
+#include <gwf/sdk_metrics.h>
 #include <jansson.h>
 
 #include "sigv4.h"
@@ -106,8 +107,8 @@ typedef struct ls_config {
     char *sts_host;
     int dynamic; /* credentials are fetched on the workers */
 
-    int has_metric;
-    uint32_t requests_metric;
+    /* lambda_signer_requests_total{result}, counted by LS_RESULT_* */
+    gwf_outcome_counter requests;
 } ls_config;
 
 /* provider.c: fetched credentials on one worker. */

@@ -227,30 +227,32 @@ static void
 define_metrics(rl_config *cfg)
 {
     static const char *const decision_labels[] = {"descriptor", "outcome"};
-    static const char *const local_labels[] = {"outcome"};
+    static const char *const local_outcomes[] = {"allowed", "not_enforced",
+                                                 "over_limit"};
+    static const char *const rls_outcomes[] = {"ok", "over_limit", "error"};
     static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                      0.025,  0.05,  0.1,    0.25,  1};
     const gwf_host *host = cfg->instance->host;
     gwf_status st;
 
+    /* Counted by index: each outcome's series is resolved once where the
+     * host has handles (no label hashing on the request path). */
     if (cfg->is_local) {
-        st = host->metric_define(cfg->instance, GWF_METRIC_COUNTER,
-                                 "rate_limit_local_total",
-                                 "Local token bucket decisions, by outcome "
-                                 "(allowed, over_limit, not_enforced: over "
-                                 "the limit but let through by "
-                                 "percentEnforced).",
-                                 local_labels, 1, NULL, 0, &cfg->metrics.local);
-        cfg->metrics.ok = st == GWF_OK;
+        gwf_outcome_counter_define(&cfg->metrics.local, cfg->instance,
+                                   "rate_limit_local_total",
+                                   "Local token bucket decisions, by outcome "
+                                   "(allowed, over_limit, not_enforced: over "
+                                   "the limit but let through by "
+                                   "percentEnforced).",
+                                   "outcome", local_outcomes, 3);
         return;
     }
     if (cfg->mode == RL_MODE_RLS) {
-        st = host->metric_define(cfg->instance, GWF_METRIC_COUNTER,
-                                 "rate_limit_service_total",
-                                 "Rate limit service answers, by outcome "
-                                 "(ok, over_limit, error).",
-                                 local_labels, 1, NULL, 0, &cfg->metrics.rls);
-        cfg->metrics.ok = st == GWF_OK;
+        gwf_outcome_counter_define(&cfg->metrics.rls, cfg->instance,
+                                   "rate_limit_service_total",
+                                   "Rate limit service answers, by outcome "
+                                   "(ok, over_limit, error).",
+                                   "outcome", rls_outcomes, 3);
         return;
     }
     st = host->metric_define(
@@ -269,6 +271,13 @@ define_metrics(rl_config *cfg)
     if (cfg->metrics.ok && GWF_HAS_FIELD(host, gwf_host, metric_series_add) &&
         host->metric_series && host->metric_series_add)
         resolve_series(cfg, &cfg->root);
+    /* Every reply from Redis is observed: its series by handle too. */
+    if (cfg->metrics.ok &&
+        GWF_HAS_FIELD(host, gwf_host, metric_series_observe) &&
+        host->metric_series && host->metric_series_observe &&
+        host->metric_series(cfg->instance, cfg->metrics.redis_latency, NULL, 0,
+                            &cfg->metrics.redis_latency_series) != GWF_OK)
+        cfg->metrics.redis_latency_series = 0;
 }
 
 static gwf_status
@@ -1070,16 +1079,6 @@ global_request_headers(rl_stream *st)
  * --------------------------------------------------------------------- */
 
 static void
-rls_count(const rl_config *cfg, const char *outcome)
-{
-    gwf_view label = gwf_cstr(outcome);
-
-    if (cfg->metrics.ok)
-        cfg->instance->host->metric_add(cfg->instance, cfg->metrics.rls, &label,
-                                        1, 1);
-}
-
-static void
 rls_free_headers(rl_rls_header *list, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
@@ -1114,7 +1113,7 @@ rls_failed(rl_stream *st, const char *why)
 {
     gwf_stream *s = st->s;
 
-    rls_count(st->cfg, "error");
+    gwf_outcome_counter_add(&st->cfg->metrics.rls, RL_RLS_COUNT_ERROR);
     gwf_stream_logf(s, GWF_LOG_WARN, "rate_limit: rate limit service: %.200s",
                     why);
     if (st->cfg->fail_open) {
@@ -1177,7 +1176,7 @@ rls_over_limit(rl_stream *st, const rl_rls_answer *a, rl_rls_header *extra,
     gwf_header *headers = calloc(extra_count + 1, sizeof(*headers));
     size_t n = 0;
 
-    rls_count(st->cfg, "over_limit");
+    gwf_outcome_counter_add(&st->cfg->metrics.rls, RL_RLS_COUNT_OVER_LIMIT);
     if (!headers) {
         rls_failed(st, "out of memory for the 429's headers");
         return;
@@ -1234,7 +1233,7 @@ on_rls_answer(void *arg, int ok, rl_rls_answer *a, const char *err)
                        a->request_headers[i].value);
     st->rls_response_headers = extra;
     st->rls_response_header_count = extra_count;
-    rls_count(st->cfg, "ok");
+    gwf_outcome_counter_add(&st->cfg->metrics.rls, RL_RLS_COUNT_OK);
     s->host->resume(s);
 }
 
@@ -1314,7 +1313,6 @@ local_request_headers(rl_stream *st)
     const rl_config *cfg = st->cfg;
     gwf_instance *inst = cfg->instance;
     uint64_t wait_ns = 0;
-    gwf_view label;
     char retry[24];
     gwf_header header;
     int64_t now = inst->host->now(inst, GWF_CLOCK_MONOTONIC);
@@ -1324,26 +1322,20 @@ local_request_headers(rl_stream *st)
     if (!cfg->local.bucket || !fraction_hit(cfg->local.percent_enabled))
         return GWF_CONTINUE;
     if (rl_bucket_take(cfg->local.bucket, &cfg->local, now, &wait_ns)) {
-        label = gwf_cstr("allowed");
-        if (cfg->metrics.ok)
-            inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+        gwf_outcome_counter_add(&cfg->metrics.local, RL_LOCAL_ALLOWED);
         return GWF_CONTINUE;
     }
     if (!fraction_hit(cfg->local.percent_enforced)) {
         /* Counted, over the limit, but not enforced: Envoy lets it
          * through and says so in its stats only. */
-        label = gwf_cstr("not_enforced");
-        if (cfg->metrics.ok)
-            inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+        gwf_outcome_counter_add(&cfg->metrics.local, RL_LOCAL_NOT_ENFORCED);
         gwf_stream_logf(st->s, GWF_LOG_DEBUG,
                         "rate_limit: over the local limit, let through "
                         "(percentEnforced %u)",
                         (unsigned)cfg->local.percent_enforced);
         return GWF_CONTINUE;
     }
-    label = gwf_cstr("over_limit");
-    if (cfg->metrics.ok)
-        inst->host->metric_add(inst, cfg->metrics.local, &label, 1, 1);
+    gwf_outcome_counter_add(&cfg->metrics.local, RL_LOCAL_OVER_LIMIT);
     snprintf(retry, sizeof(retry), "%" PRIu64,
              (wait_ns + UINT64_C(999999999)) / UINT64_C(1000000000));
     header = (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};

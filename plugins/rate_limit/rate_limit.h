@@ -31,6 +31,7 @@
 #include <gwf/sdk.h>
 #include <gwf/sdk_grpc.h>
 #include <gwf/sdk_config.h>
+#include <gwf/sdk_metrics.h>
 
 #include <jansson.h>
 #include <stdint.h>
@@ -174,12 +175,20 @@ typedef struct rl_local_config {
     struct rl_bucket *bucket; /* shared memory, see local_bucket.c */
 } rl_local_config;
 
+/* Outcomes of the token bucket (rate_limit_local_total) and of the rate
+ * limit service's answers (rate_limit_service_total). */
+enum { RL_LOCAL_ALLOWED, RL_LOCAL_NOT_ENFORCED, RL_LOCAL_OVER_LIMIT };
+enum { RL_RLS_COUNT_OK, RL_RLS_COUNT_OVER_LIMIT, RL_RLS_COUNT_ERROR };
+
 typedef struct rl_metrics {
-    int ok;
+    int ok;                 /* decisions and redis_latency were defined */
     uint32_t decisions;     /* counter {descriptor, outcome} */
     uint32_t redis_latency; /* histogram, seconds */
-    uint32_t local;         /* counter {outcome}, token bucket */
-    uint32_t rls;           /* counter {outcome}, RLS calls */
+    /* redis_latency's one series, resolved once (ABI 0.6); 0: observed by
+     * metric_observe, as on an older host. */
+    uint64_t redis_latency_series;
+    gwf_outcome_counter local; /* {outcome}, token bucket */
+    gwf_outcome_counter rls;   /* {outcome}, RLS calls */
 } rl_metrics;
 
 /* The external rate limit service (spec.rateLimit.grpcService). */

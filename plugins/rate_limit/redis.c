@@ -854,10 +854,15 @@ cmd_on_reply(rl_conn_req *req, const void *data, const char *why)
     if (r->cluster)
         rl_cluster_node_ok(r->cluster, cmd->node);
     r->backoff_ns = RL_BACKOFF_MIN_NS;
-    if (r->cfg->metrics.ok && !r->freeing)
-        r->inst->host->metric_observe(
-            r->inst, r->cfg->metrics.redis_latency, NULL, 0,
-            (double)(mono_now(r) - cmd->sent_ns) / 1e9);
+    if (r->cfg->metrics.ok && !r->freeing) {
+        double took = (double)(mono_now(r) - cmd->sent_ns) / 1e9;
+        if (r->cfg->metrics.redis_latency_series)
+            r->inst->host->metric_series_observe(
+                r->inst, r->cfg->metrics.redis_latency_series, took);
+        else
+            r->inst->host->metric_observe(
+                r->inst, r->cfg->metrics.redis_latency, NULL, 0, took);
+    }
     if (reply->type == REDIS_REPLY_ERROR && r->cluster && !r->freeing &&
         (strncmp(reply->str, "MOVED ", 6) == 0 ||
          strncmp(reply->str, "ASK ", 4) == 0) &&

@@ -1,6 +1,7 @@
 /*
  * test_metric_handles.c - metric series resolved to handles (abi.h
- * metric_series, metric_series_add, metric_series_set), on the registry
+ * metric_series, metric_series_add, metric_series_set and, from 0.6,
+ * metric_series_observe for histograms), on the registry
  * itself (host/runtime/metrics.c).
  *
  * A handle is a shortcut to a series, never a second series: what it
@@ -150,21 +151,12 @@ test_counter_handle_refuses_set_negative_and_nan(void **state)
 }
 
 static void
-test_resolving_refuses_histograms_and_wrong_label_counts(void **state)
+test_resolving_refuses_wrong_label_counts_and_ids(void **state)
 {
     (void)state;
     rt_metrics *m = rt_metrics_new(false);
-    static const char *const labels[] = {"code"};
-    static const double buckets[] = {1, 2};
-    uint32_t hist = 0;
-    assert_int_equal(rt_metrics_define(m, GWF_METRIC_HISTOGRAM, "latency",
-                                       "help", labels, 1, buckets, 2, &hist),
-                     GWF_OK);
     uint32_t id = define(m, GWF_METRIC_COUNTER, "replies_total");
     uint64_t h = 0;
-    assert_int_equal(
-        rt_metrics_handle(m, hist, &owner_a, "ns/a", &code_429, 1, &h),
-        GWF_ERR_BAD_ARGUMENT);
     assert_int_equal(rt_metrics_handle(m, id, &owner_a, "ns/a", NULL, 0, &h),
                      GWF_ERR_BAD_ARGUMENT);
     assert_int_equal(
@@ -172,6 +164,93 @@ test_resolving_refuses_histograms_and_wrong_label_counts(void **state)
         GWF_ERR_BAD_ARGUMENT);
     assert_int_equal(
         rt_metrics_handle(m, id, &owner_a, "ns/a", &code_429, 1, NULL),
+        GWF_ERR_BAD_ARGUMENT);
+    rt_metrics_free(m);
+}
+
+static uint32_t
+define_histogram(rt_metrics *m)
+{
+    static const char *const labels[] = {"code"};
+    static const double buckets[] = {1, 2};
+    uint32_t id = 0;
+    assert_int_equal(rt_metrics_define(m, GWF_METRIC_HISTOGRAM, "latency",
+                                       "help", labels, 1, buckets, 2, &id),
+                     GWF_OK);
+    return id;
+}
+
+/* ABI 0.6: a histogram's handle observes into the same series as
+ * metric_observe with the same label values. */
+static void
+test_histogram_handle_observes_into_the_same_series(void **state)
+{
+    (void)state;
+    rt_metrics *m = rt_metrics_new(false);
+    uint32_t id = define_histogram(m);
+    uint64_t h = 0;
+    assert_int_equal(
+        rt_metrics_handle(m, id, &owner_a, "ns/a", &code_429, 1, &h), GWF_OK);
+    assert_int_equal(
+        rt_metrics_handle_record(m, RT_METRIC_OBSERVE, &owner_a, h, 0.5),
+        GWF_OK);
+    assert_int_equal(
+        rt_metrics_handle_record(m, RT_METRIC_OBSERVE, &owner_a, h, 1.5),
+        GWF_OK);
+    assert_int_equal(
+        rt_metrics_record(m, RT_METRIC_OBSERVE, id, "ns/a", &code_429, 1, 3),
+        GWF_OK);
+    char *text = rt_metrics_text(m);
+    assert_non_null(text);
+    assert_true(line_value(text, "gwf_latency_bucket{instance=\"ns/a\","
+                                 "code=\"429\",le=\"1\"}") == 1);
+    assert_true(line_value(text, "gwf_latency_bucket{instance=\"ns/a\","
+                                 "code=\"429\",le=\"2\"}") == 2);
+    assert_true(line_value(text, "gwf_latency_count{instance=\"ns/a\","
+                                 "code=\"429\"}") == 3);
+    assert_true(line_value(text, "gwf_latency_sum{instance=\"ns/a\","
+                                 "code=\"429\"}") == 5);
+    free(text);
+    rt_metrics_free(m);
+}
+
+/* A histogram's handle only observes, and only a histogram's handle
+ * observes; none of them counts as reply_always's counter. */
+static void
+test_histogram_handle_refuses_add_set_nan_and_counting(void **state)
+{
+    (void)state;
+    rt_metrics *m = rt_metrics_new(false);
+    uint32_t hist = define_histogram(m);
+    uint32_t counter = define(m, GWF_METRIC_COUNTER, "replies_total");
+    uint64_t h = 0, c = 0;
+    assert_int_equal(
+        rt_metrics_handle(m, hist, &owner_a, "ns/a", &code_429, 1, &h), GWF_OK);
+    assert_int_equal(
+        rt_metrics_handle(m, counter, &owner_a, "ns/a", &code_429, 1, &c),
+        GWF_OK);
+    assert_int_equal(rt_metrics_handle_record(m, RT_METRIC_ADD, &owner_a, h, 1),
+                     GWF_ERR_BAD_ARGUMENT);
+    assert_int_equal(rt_metrics_handle_record(m, RT_METRIC_SET, &owner_a, h, 1),
+                     GWF_ERR_BAD_ARGUMENT);
+    assert_int_equal(
+        rt_metrics_handle_record(m, RT_METRIC_OBSERVE, &owner_a, h, NAN),
+        GWF_ERR_BAD_ARGUMENT);
+    assert_int_equal(
+        rt_metrics_handle_record(m, RT_METRIC_OBSERVE, &owner_b, h, 1),
+        GWF_ERR_BAD_ARGUMENT);
+    assert_int_equal(
+        rt_metrics_handle_record(m, RT_METRIC_OBSERVE, &owner_a, c, 1),
+        GWF_ERR_BAD_ARGUMENT);
+    assert_false(rt_metrics_handle_valid(m, &owner_a, h));
+    assert_true(rt_metrics_handle_valid(m, &owner_a, c));
+    assert_true(value_of(m, "gwf_latency_count{instance=\"ns/a\","
+                            "code=\"429\"}") == 0);
+    assert_true(value_of(m, "gwf_replies_total{instance=\"ns/a\","
+                            "code=\"429\"}") == 0);
+    rt_metrics_forget(m, &owner_a);
+    assert_int_equal(
+        rt_metrics_handle_record(m, RT_METRIC_OBSERVE, &owner_a, h, 1),
         GWF_ERR_BAD_ARGUMENT);
     rt_metrics_free(m);
 }
@@ -251,6 +330,7 @@ typedef struct {
     uint32_t id;
     uint64_t handle;
     int by_label; /* odd threads record through the label call */
+    int op;       /* RT_METRIC_ADD, or RT_METRIC_OBSERVE for a histogram */
 } adder;
 
 static void *
@@ -258,11 +338,10 @@ adder_run(void *arg)
 {
     adder *a = arg;
     for (int i = 0; i < ADDS; i++) {
-        gwf_status st = a->by_label
-                            ? rt_metrics_record(a->m, RT_METRIC_ADD, a->id,
-                                                "ns/a", &code_429, 1, 1)
-                            : rt_metrics_handle_record(a->m, RT_METRIC_ADD,
-                                                       &owner_a, a->handle, 1);
+        gwf_status st =
+            a->by_label
+                ? rt_metrics_record(a->m, a->op, a->id, "ns/a", &code_429, 1, 1)
+                : rt_metrics_handle_record(a->m, a->op, &owner_a, a->handle, 1);
         if (st != GWF_OK)
             return (void *)1;
     }
@@ -281,7 +360,7 @@ test_threads_lose_no_count_through_handles_and_labels(void **state)
     adder adders[THREADS];
     pthread_t threads[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        adders[i] = (adder){m, id, h, i % 2};
+        adders[i] = (adder){m, id, h, i % 2, RT_METRIC_ADD};
         assert_int_equal(
             pthread_create(&threads[i], NULL, adder_run, &adders[i]), 0);
     }
@@ -302,6 +381,42 @@ test_threads_lose_no_count_through_handles_and_labels(void **state)
     }
     assert_true(value_of(m, "gwf_replies_total{instance=\"ns/a\","
                             "code=\"429\"}") == (double)THREADS * ADDS);
+    rt_metrics_free(m);
+}
+
+/* A histogram's fields change together: observations through a handle
+ * and through the label call, from threads at once, all land. */
+static void
+test_threads_lose_no_observation_through_histogram_handles(void **state)
+{
+    (void)state;
+    rt_metrics *m = rt_metrics_new(false);
+    uint32_t id = define_histogram(m);
+    uint64_t h = 0;
+    assert_int_equal(
+        rt_metrics_handle(m, id, &owner_a, "ns/a", &code_429, 1, &h), GWF_OK);
+    adder adders[THREADS];
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        adders[i] = (adder){m, id, h, i % 2, RT_METRIC_OBSERVE};
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, adder_run, &adders[i]), 0);
+    }
+    for (int i = 0; i < 50; i++)
+        free(rt_metrics_text(m));
+    for (int i = 0; i < THREADS; i++) {
+        void *failed = NULL;
+        pthread_join(threads[i], &failed);
+        assert_null(failed);
+    }
+    char *text = rt_metrics_text(m);
+    assert_non_null(text);
+    assert_true(line_value(text, "gwf_latency_count{instance=\"ns/a\","
+                                 "code=\"429\"}") == (double)THREADS * ADDS);
+    assert_true(line_value(text,
+                           "gwf_latency_bucket{instance=\"ns/a\","
+                           "code=\"429\",le=\"1\"}") == (double)THREADS * ADDS);
+    free(text);
     rt_metrics_free(m);
 }
 
@@ -346,12 +461,16 @@ main(void)
         cmocka_unit_test(test_resolving_a_series_again_gives_the_same_handle),
         cmocka_unit_test(test_gauge_handle_sets_and_adds),
         cmocka_unit_test(test_counter_handle_refuses_set_negative_and_nan),
+        cmocka_unit_test(test_resolving_refuses_wrong_label_counts_and_ids),
+        cmocka_unit_test(test_histogram_handle_observes_into_the_same_series),
         cmocka_unit_test(
-            test_resolving_refuses_histograms_and_wrong_label_counts),
+            test_histogram_handle_refuses_add_set_nan_and_counting),
         cmocka_unit_test(test_handle_of_another_owner_is_refused),
         cmocka_unit_test(test_handle_of_a_destroyed_config_is_refused),
         cmocka_unit_test(test_forged_handles_and_other_registries_are_refused),
         cmocka_unit_test(test_threads_lose_no_count_through_handles_and_labels),
+        cmocka_unit_test(
+            test_threads_lose_no_observation_through_histogram_handles),
         cmocka_unit_test(
             test_one_writer_registry_keeps_every_add_of_its_thread),
     };

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 5
+#define GWF_ABI_VERSION_MINOR 6
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -613,7 +613,8 @@ struct gwf_host {
      * an id metric_define did not give, a label count that does not
      * match, a histogram (histograms keep metric_observe) or a NULL
      * `series`; GWF_ERR_NO_MEMORY (also: more than 65536 handles in the
-     * host). */
+     * host). From 0.6 a histogram resolves too, for metric_series_observe
+     * (a 0.5 host refuses it: check the host's abi_minor). */
     gwf_status (*metric_series)(gwf_instance *inst, uint32_t metric_id,
                                 const gwf_view *label_values, size_t count,
                                 uint64_t *series);
@@ -686,6 +687,23 @@ struct gwf_host {
      * handle this instance did not make. */
     gwf_status (*reply_always)(gwf_instance *inst, uint64_t reply,
                                uint64_t series);
+
+    /* -- Added in 0.6: histogram series handles ----------------------------
+     *
+     * A latency histogram observed on every request (a peer's answer
+     * time) found its series by label values on each call, as metric_add
+     * did before handles. From 0.6 metric_series resolves a histogram's
+     * series too. Check for the slot with GWF_HAS_FIELD(host, gwf_host,
+     * metric_series_observe) and a non-NULL pointer; on an older host,
+     * keep metric_observe. */
+
+    /* [worker] Add observation `value` to the histogram series of handle
+     * `series` (metric_series's), as metric_observe would. GWF_OK;
+     * GWF_ERR_BAD_ARGUMENT for a handle this instance did not resolve,
+     * one whose config is gone, a counter's or gauge's handle, or a
+     * NaN. */
+    gwf_status (*metric_series_observe)(gwf_instance *inst, uint64_t series,
+                                        double value);
 };
 
 /* ------------------------------------------------------------------------
