@@ -239,7 +239,9 @@ bench_report() {
 }
 
 # bench_pair LABEL BASE BNAME BEXTRA GWF GNAME GEXTRA TARGET: a warm-up
-# ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
+# ($warmup) of both sides, then $rounds interleaved rounds ($duration;
+# the baseline first in odd rounds, gwf first in even ones, so that a
+# machine speeding up or slowing down favours neither side) of
 # the caller's `run WHAT DURATION EXTRA`, which prints requests/s; prints
 # the rounds on stderr and "LABEL: BNAME N req/s, GNAME N req/s, ratio R
 # (target >= T) PASS|MISS" (the medians; R is the median of the rounds'
@@ -253,12 +255,19 @@ bench_pair() {
     run "$_base" "$warmup" "$_bextra" >/dev/null || exit 1
     run "$_gwf" "$warmup" "$_gextra" >/dev/null || exit 1
     for _i in $(seq "$rounds"); do
+        if [ $((_i % 2)) -eq 0 ]; then # every other round gwf goes first
+            _r=$(run "$_gwf" "$duration" "$_gextra") || exit 1
+            _g+=("$_r")
+            echo "  $_label round $_i: $_gname $_r req/s" >&2
+        fi
         _r=$(run "$_base" "$duration" "$_bextra") || exit 1
         _b+=("$_r")
         echo "  $_label round $_i: $_bname $_r req/s" >&2
-        _r=$(run "$_gwf" "$duration" "$_gextra") || exit 1
-        _g+=("$_r")
-        echo "  $_label round $_i: $_gname $_r req/s" >&2
+        if [ $((_i % 2)) -eq 1 ]; then
+            _r=$(run "$_gwf" "$duration" "$_gextra") || exit 1
+            _g+=("$_r")
+            echo "  $_label round $_i: $_gname $_r req/s" >&2
+        fi
     done
     bench_rps_row "$_label" "$_bname" "$(bench_median "${_b[@]}")" \
         "$_gname" "$(bench_median "${_g[@]}")" "$_target" \
@@ -323,9 +332,23 @@ bench_wrk_cpu() {
     echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
 }
 
+# _cpu_pair_run PATH NAME RPS-ARRAY CPU-ARRAY: one of bench_cpu_pair's
+# runs, its figures appended to the caller's arrays (and the other load
+# to its _o), a line on stderr.
+_cpu_pair_run() {
+    local -n _rps_of=$3 _cpu_of=$4
+    local _out _rps _cpu _other
+    _out=$(run "$1" "$duration") || return 1
+    read -r _rps _cpu _other <<<"$_out"
+    _rps_of+=("$_rps"); _cpu_of+=("$_cpu"); _o+=("$_other")
+    echo "  $_label round $_i: $2 $_rps req/s ($_cpu ns CPU/req," \
+        "other user load $_other%)" >&2
+}
+
 # bench_cpu_pair LABEL BPATH BNAME GPATH GNAME TARGET CPUTARGET: a warm-up
-# ($warmup) of both sides, then $rounds interleaved rounds ($duration) of
-# the caller's `run PATH DURATION`, which prints what bench_wrk_cpu does.
+# ($warmup) of both sides, then $rounds interleaved rounds ($duration;
+# which side goes first alternates, as in bench_pair) of the caller's
+# `run PATH DURATION`, which prints what bench_wrk_cpu does.
 # Reports two rows: requests/s (medians, and the median of the rounds'
 # ratios against TARGET) and "LABEL CPU/req", the worker's CPU time per
 # request (medians, and the median of the rounds' ratios baseline CPU /
@@ -341,16 +364,13 @@ bench_cpu_pair() {
     run "$_bpath" "$warmup" >/dev/null || exit 1
     run "$_gpath" "$warmup" >/dev/null || exit 1
     for _i in $(seq "$rounds"); do
-        _r=$(run "$_bpath" "$duration") || exit 1
-        read -r _rps _cpu _other <<<"$_r"
-        _b+=("$_rps"); _bc+=("$_cpu"); _o+=("$_other")
-        echo "  $_label round $_i: $_bname $_rps req/s ($_cpu ns CPU/req," \
-            "other user load $_other%)" >&2
-        _r=$(run "$_gpath" "$duration") || exit 1
-        read -r _rps _cpu _other <<<"$_r"
-        _g+=("$_rps"); _gc+=("$_cpu"); _o+=("$_other")
-        echo "  $_label round $_i: $_gname $_rps req/s ($_cpu ns CPU/req," \
-            "other user load $_other%)" >&2
+        if [ $((_i % 2)) -eq 0 ]; then # every other round gwf goes first
+            _cpu_pair_run "$_gpath" "$_gname" _g _gc || exit 1
+        fi
+        _cpu_pair_run "$_bpath" "$_bname" _b _bc || exit 1
+        if [ $((_i % 2)) -eq 1 ]; then
+            _cpu_pair_run "$_gpath" "$_gname" _g _gc || exit 1
+        fi
     done
     _mb=$(bench_median "${_b[@]}")
     _mg=$(bench_median "${_g[@]}")

@@ -19,16 +19,16 @@
 # worker's CPU time per request (from /proc/PID/schedstat), against the
 # same target: on a loaded machine it moves far less than requests/s.
 #
-# Environment: DURATION (default 5s), CONNECTIONS (32), ROUNDS (5).
+# Environment: DURATION (default 3s), CONNECTIONS (32), ROUNDS (9).
 set -uo pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
 . "$(dirname "$0")/../lib.sh"
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 die() { echo "bench/jwt: $*" >&2; exit 1; }
 
-duration=${DURATION:-5s}
+duration=${DURATION:-3s}
 connections=${CONNECTIONS:-32}
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-9}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$1" 2>/dev/null && pwd) || die "no build directory $1"
 module=$build/host/nginx/ngx_http_gwf_module.so
@@ -144,15 +144,30 @@ for loc in plain jwt plainhdr; do
         "http://127.0.0.1:$port/$loc" >/dev/null
 done
 plain=() jwt=() same=() plain_ns=() jwt_ns=() same_ns=()
+# One location's run, its figures appended to the arrays named.
+run_loc() {
+    local -n rps_of=$2 ns_of=$3
+    local r c
+    if [ "$1" = plain ]; then
+        read -r r c < <(rps "http://127.0.0.1:$port/plain")
+    else
+        read -r r c < <(rps -H "Authorization: Bearer $token" \
+            "http://127.0.0.1:$port/$1")
+    fi
+    rps_of+=("$r") ns_of+=("$c")
+}
 for i in $(seq "$rounds"); do
-    read -r r c < <(rps "http://127.0.0.1:$port/plain")
-    plain+=("$r") plain_ns+=("$c")
-    read -r r c < <(rps -H "Authorization: Bearer $token" \
-        "http://127.0.0.1:$port/jwt")
-    jwt+=("$r") jwt_ns+=("$c")
-    read -r r c < <(rps -H "Authorization: Bearer $token" \
-        "http://127.0.0.1:$port/plainhdr")
-    same+=("$r") same_ns+=("$c")
+    # Odd rounds plain, jwt, same token; even ones the other way round,
+    # so that a machine speeding up or slowing down favours no side.
+    if [ $((i % 2)) -eq 1 ]; then
+        run_loc plain plain plain_ns
+        run_loc jwt jwt jwt_ns
+        run_loc plainhdr same same_ns
+    else
+        run_loc plainhdr same same_ns
+        run_loc jwt jwt jwt_ns
+        run_loc plain plain plain_ns
+    fi
     echo "  round $i: plain ${plain[-1]} req/s (${plain_ns[-1]} ns CPU/req)," \
         "jwt ${jwt[-1]} (${jwt_ns[-1]}), same token ${same[-1]}" \
         "(${same_ns[-1]})" >&2

@@ -55,9 +55,9 @@
 # prints MISS; the exit status is 0 unless something failed to run.
 #
 # Environment:
-#   DURATION     wrk duration of each measured run (default 5s)
+#   DURATION     wrk duration of each measured run (default 3s)
 #   CONNECTIONS  wrk connections (default 32)
-#   ROUNDS       measured runs of each side (default 5)
+#   ROUNDS       measured runs of each side (default 9)
 #   WARMUP       wrk duration of the warm-up of each side (default 3s)
 #   NGINX        the nginx binary (default /usr/sbin/nginx)
 #   WRK          the wrk binary (default wrk)
@@ -69,9 +69,9 @@ set -uo pipefail
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 
-duration=${DURATION:-5s}
+duration=${DURATION:-3s}
 connections=${CONNECTIONS:-32}
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-9}
 warmup=${WARMUP:-3s}
 nginx=${NGINX:-/usr/sbin/nginx}
 wrk=${WRK:-wrk}

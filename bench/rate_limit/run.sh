@@ -33,8 +33,8 @@
 # the ROUNDS rounds' ratios gives the ratio. A ratio under target prints
 # MISS instead of PASS; the exit status is 0 unless something failed to run.
 #
-# Environment: DURATION (wrk run, default 5s), CONNECTIONS (wrk, 32),
-# ROUNDS (5), WARMUP (2s), TOTAL (decisions, 200000), CONCURRENCY (64),
+# Environment: DURATION (wrk run, default 3s), CONNECTIONS (wrk, 32),
+# ROUNDS (9), WARMUP (2s), TOTAL (decisions, 200000), CONCURRENCY (64),
 # NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
 set -uo pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
@@ -43,9 +43,9 @@ set -uo pipefail
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 
-duration=${DURATION:-5s}
+duration=${DURATION:-3s}
 connections=${CONNECTIONS:-32}
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-9}
 warmup=${WARMUP:-2s}
 total=${TOTAL:-200000}
 concurrency=${CONCURRENCY:-64}
