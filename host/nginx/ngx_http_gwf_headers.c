@@ -7,9 +7,10 @@
  * headers by name many times per request, so each message has an index
  * by name (valid for one epoch, see gwf_ngx_epoch) that makes every
  * operation O(1) amortised plus the values of that one name, and every
- * write keeps nginx's own fields right. The first two reads of a request
- * header in an epoch scan the list instead (HDR_SCANS): most plugins read
- * one or two headers per request, and building the index hashes them all.
+ * write keeps nginx's own fields right. The first few reads and removes
+ * of request headers in an epoch pass over the list instead, and adds
+ * then go to the list alone (HDR_SCANS): most plugins touch a few headers
+ * per request, and building the index hashes them all.
  */
 #include "ngx_http_gwf_module.h"
 
@@ -377,11 +378,33 @@ hdr_get(hdr_index_t *idx, const char *name, size_t len, size_t index)
  * Request headers as gwf_message_ops
  * --------------------------------------------------------------------- */
 
-/* Lookups a stale index is not rebuilt for: rebuilding hashes every
- * header of the request, while a plugin that reads one or two headers
- * per request (an Authorization, an API key) needs a pass over the list
- * each. From the next lookup in the same epoch on, the index pays. */
-#define HDR_SCANS 2
+/* Calls a stale index is not rebuilt for: rebuilding hashes every
+ * header of the request (about 260 instructions a header), while a
+ * plugin that reads, replaces or removes a few headers per request (an
+ * Authorization read and removed, a claim set) needs a pass over the
+ * list each (a length compare per header). From the next call in the
+ * same epoch on, the index pays, so a plugin that sets many headers (an
+ * authz answer's) makes at most this many passes over a list it grows. */
+#define HDR_SCANS 8
+
+/* Whether this call may pass over the request list instead of using the
+ * index: the index is stale, and fewer than HDR_SCANS calls of this
+ * epoch did. */
+static ngx_uint_t
+hdr_may_scan(ngx_http_gwf_msg_t *m)
+{
+    hdr_index_t *idx = &m->index;
+    if (idx->epoch == gwf_ngx_epoch && idx->list == msg_list(m))
+        return 0;
+    if (m->scan_epoch != gwf_ngx_epoch) {
+        m->scan_epoch = gwf_ngx_epoch;
+        m->scans = 0;
+    }
+    if (m->scans >= HDR_SCANS)
+        return 0;
+    m->scans++;
+    return 1;
+}
 
 /* The index-th live element of `list` named `name`, or NULL: the answer
  * the index would give, by a pass over the list. */
@@ -397,6 +420,24 @@ list_find(ngx_list_t *list, const char *name, size_t len, size_t index)
                 return &h[i];
     }
     return NULL;
+}
+
+/* Marks every live element of `list` named `name` removed, by a pass
+ * over the list; returns how many. */
+static ngx_uint_t
+list_mark(ngx_list_t *list, const char *name, size_t len)
+{
+    ngx_uint_t marked = 0;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++)
+            if (h[i].hash != 0 && h[i].key.len == len &&
+                hdr_same(h[i].key.data, (const u_char *)name, len)) {
+                h[i].hash = 0;
+                marked++;
+            }
+    }
+    return marked;
 }
 
 static gwf_status
@@ -431,23 +472,14 @@ req_get(ngx_http_gwf_msg_t *m, const char *name, size_t len, size_t index,
         return GWF_OK;
     }
     ngx_table_elt_t *h;
-    hdr_index_t *idx = &m->index;
-    if (idx->epoch != gwf_ngx_epoch || idx->list != msg_list(m)) {
-        if (m->scan_epoch != gwf_ngx_epoch) {
-            m->scan_epoch = gwf_ngx_epoch;
-            m->scans = 0;
-        }
-        if (m->scans < HDR_SCANS) {
-            m->scans++;
-            h = list_find(msg_list(m), name, len, index);
-            goto found;
-        }
+    if (hdr_may_scan(m)) {
+        h = list_find(msg_list(m), name, len, index);
+    } else {
+        hdr_index_t *idx = hdr_index(m);
+        if (!idx)
+            return GWF_ERR_NO_MEMORY;
+        h = hdr_get(idx, name, len, index);
     }
-    idx = hdr_index(m);
-    if (!idx)
-        return GWF_ERR_NO_MEMORY;
-    h = hdr_get(idx, name, len, index);
-found:
     if (!h)
         return GWF_ERR_NOT_FOUND;
     v->ptr = (const char *)h->value.data;
@@ -519,13 +551,25 @@ ngx_http_gwf_req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
     ngx_http_request_t *r = m->r;
     if (len && name[0] == ':')
         return GWF_ERR_BAD_ARGUMENT;
-    hdr_index_t *idx = hdr_index(m);
-    if (!idx)
-        return GWF_ERR_NO_MEMORY;
-    ngx_array_t *elts = hdr_lookup(idx, name, len);
-    if (!elts)
-        return GWF_OK;
-    hdr_mark(idx, elts);
+    hdr_index_t *idx = &m->index;
+    ngx_uint_t indexed = !hdr_may_scan(m);
+    if (indexed) {
+        idx = hdr_index(m);
+        if (!idx)
+            return GWF_ERR_NO_MEMORY;
+        ngx_array_t *elts = hdr_lookup(idx, name, len);
+        if (!elts)
+            return GWF_OK;
+        hdr_mark(idx, elts);
+    } else {
+        ngx_uint_t marked = list_mark(msg_list(m), name, len);
+        if (!marked)
+            return GWF_OK;
+        /* The stale index is rebuilt (and its marks counted again) when
+         * next used; meanwhile the count makes the request list
+         * compacted before it goes upstream. */
+        idx->marked += marked;
+    }
     ngx_table_elt_t **field = req_field(r, name, len);
     if (field)
         *field = NULL;
@@ -537,7 +581,7 @@ ngx_http_gwf_req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
     }
     if (ngx_http_gwf_name_is(name, len, "content-length"))
         r->headers_in.content_length_n = -1;
-    if (idx->marked > idx->live + 64 &&
+    if (indexed && idx->marked > idx->live + 64 &&
         ngx_http_gwf_hdr_compact_request(m) != NGX_OK)
         return GWF_ERR_NO_MEMORY;
     return GWF_OK;
@@ -554,10 +598,8 @@ req_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
         name = "host";
         len = 4;
     }
-    hdr_index_t *idx = hdr_index(m);
-    if (!idx)
-        return GWF_ERR_NO_MEMORY;
-    ngx_table_elt_t *h = hdr_add(m, idx, name, len, value, value_len);
+    /* Into the index only when it is current (hdr_append). */
+    ngx_table_elt_t *h = hdr_append(m, name, len, value, value_len);
     if (!h)
         return GWF_ERR_NO_MEMORY;
     ngx_table_elt_t **field = req_field(r, name, len);

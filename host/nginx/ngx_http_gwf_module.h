@@ -123,8 +123,9 @@ typedef struct {
     ngx_http_request_t *r;
     ngx_uint_t is_response;
     hdr_index_t index;
-    /* Lookups served by scanning the list while the index is stale,
-     * in epoch scan_epoch (headers.c, req_get). */
+    /* Request header calls (reads, removes) served by passes over the
+     * list while the index is stale, in epoch scan_epoch (headers.c,
+     * hdr_may_scan). */
     ngx_uint_t scan_epoch;
     ngx_uint_t scans;
 } ngx_http_gwf_msg_t;

@@ -1346,6 +1346,59 @@ def request_headers_set_after_remove_and_over_several_values():
         assert_no_leaks(ngx)
 
 
+def request_headers_edited_past_the_scan_budget_stay_exact():
+    """Removes, replaces, adds and reads of request headers in one hook,
+    more than the passes over the list a stale index allows (HDR_SCANS,
+    8): the first ones pass over the list and append to it alone, the
+    rest go through the index built from it then. Whichever way each
+    went, the plugin reads and the upstream receives exactly the edits."""
+    removed = ["x-r%d" % i for i in range(1, 7)]
+    manifests = {"p.yaml": probe("hdr", {
+        "tag": "B",
+        "remove_request_header": removed,
+        "set_request_header": {"x-s1": "new1", "x-s2": "new2",
+                               "x-s3": "new3"},
+        "add_request_header": {"x-s3": "more3"},
+        "log_request_header": ["x-s1", "x-s2", "x-s3", "x-r1"],
+        "list_request_headers": True})}
+    with Upstream() as up, Nginx(server(
+            proxied("/b", "gwf_extension default/hdr")),
+            manifests, up) as ngx:
+        conn = http.client.HTTPConnection("127.0.0.1", ngx.port, timeout=10)
+        conn.putrequest("GET", "/b", skip_accept_encoding=True)
+        sent = [(name.upper(), "gone") for name in removed]
+        sent += [("X-S1", "old1"), ("X-S3", "old3a"), ("X-Keep", "k"),
+                 ("X-S3", "old3b"), ("X-R3", "gone-too")]
+        for name, value in sent:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        check(resp.status == 200, "/b answered %d: %r" % (resp.status, body))
+        hdrs = [(k.lower(), v) for k, v in json.loads(body)["headers"]]
+        got = {k: [v for n, v in hdrs if n == k]
+               for k in removed + ["x-s1", "x-s2", "x-s3", "x-keep"]}
+        check(got == dict([(k, []) for k in removed] +
+                          [("x-s1", ["new1"]), ("x-s2", ["new2"]),
+                           ("x-s3", ["new3", "more3"]), ("x-keep", ["k"])]),
+              "the upstream received %r" % hdrs)
+        ngx.wait_log(r"probe B note: request x-s1=new1")
+        ngx.wait_log(r"probe B note: request x-s2=new2")
+        ngx.wait_log(r"probe B note: request x-s3=new3")
+        ngx.wait_log(r"probe B note: request x-r1 status=\d+")
+        listed = ngx.wait_log(
+            r"probe B note: request lines=(\d+) past_end=\d+ \[(.*)\]")[0]
+        lines = [ln for ln in listed[1].split("|")
+                 if not ln.lower().startswith(("host:", "connection:"))]
+        check(int(listed[0]) == len(listed[1].split("|")),
+              "count %s, lines %r" % (listed[0], listed[1]))
+        check(lines == ["X-Keep: k", "x-s1: new1", "x-s2: new2",
+                        "x-s3: new3", "x-s3: more3"],
+              "the plugin listed %r" % lines)
+        assert_no_leaks(ngx)
+
+
 def response_headers_set_after_remove_and_over_several_values():
     manifests = {"p.yaml": probe("hdr", {
         "tag": "S",
@@ -1530,6 +1583,7 @@ CASES = {f.__name__: f for f in [
     nginx_error_answer_is_not_from_the_upstream,
     forty_thousand_headers_are_applied_without_blocking_the_worker,
     request_headers_set_after_remove_and_over_several_values,
+    request_headers_edited_past_the_scan_budget_stay_exact,
     response_headers_set_after_remove_and_over_several_values,
     special_headers_removed_on_request_and_response,
     gwf_policy_with_fields_runs_only_those_fields,
