@@ -55,13 +55,13 @@ typedef struct ea_stream {
 
 /* ---- metrics ---------------------------------------------------------- */
 
-/* ext_authz_checks_total{result, stat_prefix}: statPrefix ("" when unset)
- * tells the checks of one extension from another's, as Envoy's
- * stat_prefix does in its stat names. */
 static const char *const result_names[EA_RESULT_COUNT] = {
     "allowed",   "denied",          "error",  "failed_open",
     "too_large", "invalid_request", "skipped"};
 
+/* ext_authz_checks_total{result, stat_prefix}: statPrefix ("" when unset)
+ * tells the checks of one extension from another's, as Envoy's
+ * stat_prefix does in its stat names. */
 static void
 count(const ea_config *cfg, ea_result result)
 {
