@@ -35,7 +35,7 @@
 #                    beside the same nginx serving the hand-written
 #                    equivalent (printed, no target)
 #
-# Environment: DURATION (5s), CONNECTIONS (32), ROUNDS (3), WARMUP (2s),
+# Environment: DURATION (3s), CONNECTIONS (32), ROUNDS (9), WARMUP (2s),
 # ROUTES (50), RULES (4), SCALE_ROUTES (1000), SCALE_RULES (10),
 # NGINX (/usr/sbin/nginx), WRK (wrk), KEEP_TMP=1.
 set -uo pipefail
@@ -45,9 +45,9 @@ set -uo pipefail
 usage() { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 
-duration=${DURATION:-5s}
+duration=${DURATION:-3s}
 connections=${CONNECTIONS:-32}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-9}
 warmup=${WARMUP:-2s}
 routes=${ROUTES:-50}
 rules=${RULES:-4}
