@@ -413,31 +413,32 @@ h_metric_series(gwf_instance *i, uint32_t id, const gwf_view *values,
                              values, count, series);
 }
 
+/* What the three handle calls share, as record() for the label calls. */
 static gwf_status
-h_metric_series_add(gwf_instance *i, uint64_t series, double delta)
+series_record(gwf_instance *i, int op, uint64_t series, double v)
 {
     if (!i)
         return GWF_ERR_BAD_ARGUMENT;
-    return rt_metrics_handle_record(INST(i)->rt->metrics, RT_METRIC_ADD,
-                                    INST(i), series, delta);
+    return rt_metrics_handle_record(INST(i)->rt->metrics, op, INST(i), series,
+                                    v);
+}
+
+static gwf_status
+h_metric_series_add(gwf_instance *i, uint64_t series, double delta)
+{
+    return series_record(i, RT_METRIC_ADD, series, delta);
 }
 
 static gwf_status
 h_metric_series_set(gwf_instance *i, uint64_t series, double value)
 {
-    if (!i)
-        return GWF_ERR_BAD_ARGUMENT;
-    return rt_metrics_handle_record(INST(i)->rt->metrics, RT_METRIC_SET,
-                                    INST(i), series, value);
+    return series_record(i, RT_METRIC_SET, series, value);
 }
 
 static gwf_status
 h_metric_series_observe(gwf_instance *i, uint64_t series, double value)
 {
-    if (!i)
-        return GWF_ERR_BAD_ARGUMENT;
-    return rt_metrics_handle_record(INST(i)->rt->metrics, RT_METRIC_OBSERVE,
-                                    INST(i), series, value);
+    return series_record(i, RT_METRIC_OBSERVE, series, value);
 }
 
 /* -- Headers ----------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include <gwf/sdk_format.h>
 #include <gwf/sdk_grpc.h>
 #include <gwf/sdk_http.h>
+#include <gwf/sdk_metrics.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -209,12 +210,10 @@ typedef struct ea_config {
     uint64_t retry_base_ns;
     uint64_t retry_max_ns;
 
-    uint32_t checks_metric; /* counter {result, stat_prefix} */
-    /* its series for each ea_result, resolved once (0: by labels) */
-    uint64_t checks_series[EA_RESULT_COUNT];
+    /* ext_authz_checks_total{result, stat_prefix}, counted by ea_result */
+    gwf_outcome_counter checks;
     uint32_t dropped_metric; /* counter: invalid denial headers dropped */
     int has_dropped_metric;
-    int has_metric;
 } ea_config;
 
 /* Per route: a TrafficPolicy's spec.extAuth. contextExtensions go with

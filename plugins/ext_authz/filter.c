@@ -65,37 +65,7 @@ static const char *const result_names[EA_RESULT_COUNT] = {
 static void
 count(const ea_config *cfg, ea_result result)
 {
-    const gwf_host *host = cfg->instance->host;
-
-    if (!cfg->has_metric)
-        return;
-    if (cfg->checks_series[result]) {
-        host->metric_series_add(cfg->instance, cfg->checks_series[result], 1);
-        return;
-    }
-    gwf_view labels[2] = {gwf_cstr(result_names[result]),
-                          gwf_cstr(cfg->stat_prefix)};
-    host->metric_add(cfg->instance, cfg->checks_metric, labels, 2, 1);
-}
-
-/* [main] Each result's series resolved once where the host has handles
- * (ABI 0.3): a check then counts with an index and an add, no label
- * hashing. */
-static void
-resolve_series(ea_config *cfg)
-{
-    const gwf_host *host = cfg->instance->host;
-
-    if (!cfg->has_metric || !GWF_HAS_FIELD(host, gwf_host, metric_series_add) ||
-        !host->metric_series || !host->metric_series_add)
-        return;
-    for (int i = 0; i < EA_RESULT_COUNT; i++) {
-        gwf_view labels[2] = {gwf_cstr(result_names[i]),
-                              gwf_cstr(cfg->stat_prefix)};
-        if (host->metric_series(cfg->instance, cfg->checks_metric, labels, 2,
-                                &cfg->checks_series[i]) != GWF_OK)
-            cfg->checks_series[i] = 0;
-    }
+    gwf_outcome_counter_add(&cfg->checks, result);
 }
 
 /* ---- applying a verdict ------------------------------------------------ */
@@ -566,7 +536,6 @@ ea_stream_destroy(gwf_stream *s, void *ctx)
 static gwf_status
 ea_config_create(const gwf_config_init *init, void **out)
 {
-    static const char *const labels[] = {"result", "stat_prefix"};
     ea_config *cfg = calloc(1, sizeof(*cfg));
     json_t *root;
     json_error_t error;
@@ -594,20 +563,18 @@ ea_config_create(const gwf_config_init *init, void **out)
         free(cfg);
         return gwf_cfg_fail(&c, "", "cannot initialise libcurl");
     }
-    cfg->has_metric = inst->host->metric_define(
-                          inst, GWF_METRIC_COUNTER, "ext_authz_checks_total",
-                          "Authorization checks, by result "
-                          "(allowed, denied, error, failed_open, "
-                          "too_large, invalid_request, skipped) and "
-                          "statPrefix.",
-                          labels, 2, NULL, 0, &cfg->checks_metric) == GWF_OK;
+    gwf_outcome_counter_define_fixed(
+        &cfg->checks, inst, "ext_authz_checks_total",
+        "Authorization checks, by result (allowed, denied, error, "
+        "failed_open, too_large, invalid_request, skipped) and statPrefix.",
+        "result", result_names, EA_RESULT_COUNT, "stat_prefix",
+        cfg->stat_prefix);
     cfg->has_dropped_metric =
         inst->host->metric_define(
             inst, GWF_METRIC_COUNTER, "ext_authz_dropped_headers_total",
             "Headers of a denial left out because their name or value "
             "is not valid (the denial is answered without them).",
             NULL, 0, NULL, 0, &cfg->dropped_metric) == GWF_OK;
-    resolve_series(cfg);
     *out = cfg;
     return GWF_OK;
 }

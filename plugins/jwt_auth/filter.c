@@ -793,36 +793,7 @@ static const char *const outcome_label[JWT_OUTCOME_COUNT] = {
 static void
 count(const jwt_config *cfg, jwt_outcome outcome)
 {
-    const gwf_host *host = cfg->instance->host;
-    gwf_view label;
-
-    if (cfg->has_series) {
-        host->metric_series_add(cfg->instance, cfg->series[outcome], 1);
-        return;
-    }
-    if (!cfg->has_metric)
-        return;
-    label = gwf_cstr(outcome_label[outcome]);
-    host->metric_add(cfg->instance, cfg->metric, &label, 1, 1);
-}
-
-/* [main] Resolve the counter's series once, when the host can (ABI 0.3);
- * else every count finds its series by label. */
-static void
-resolve_series(jwt_config *cfg)
-{
-    const gwf_host *host = cfg->instance->host;
-
-    if (!cfg->has_metric || !GWF_HAS_FIELD(host, gwf_host, metric_series_add) ||
-        !host->metric_series || !host->metric_series_add)
-        return;
-    for (size_t i = 0; i < JWT_OUTCOME_COUNT; i++) {
-        gwf_view label = gwf_cstr(outcome_label[i]);
-        if (host->metric_series(cfg->instance, cfg->metric, &label, 1,
-                                &cfg->series[i]) != GWF_OK)
-            return;
-    }
-    cfg->has_series = 1;
+    gwf_outcome_counter_add(&cfg->requests, outcome);
 }
 
 /* realm="<scheme>://<authority><path without query>", as Envoy does,
@@ -1233,7 +1204,6 @@ static void jwt_config_destroy(void *config);
 static gwf_status
 jwt_config_create(const gwf_config_init *init, void **config)
 {
-    static const char *const labels[] = {"result"};
     jwt_plugin *plugin = calloc(1, sizeof(*plugin));
     gwf_status st;
 
@@ -1255,13 +1225,10 @@ jwt_config_create(const gwf_config_init *init, void **config)
         return GWF_ERR_BAD_ARGUMENT;
     }
     plugin->curl_initialised = plugin->cfg.has_remote;
-    if (init->instance->host->metric_define(
-            init->instance, GWF_METRIC_COUNTER, "jwt_auth_requests_total",
-            "Requests seen by jwt_auth, by result.", labels, 1, NULL, 0,
-            &plugin->cfg.metric) == GWF_OK) {
-        plugin->cfg.has_metric = 1;
-        resolve_series(&plugin->cfg);
-    }
+    gwf_outcome_counter_define(&plugin->cfg.requests, init->instance,
+                               "jwt_auth_requests_total",
+                               "Requests seen by jwt_auth, by result.",
+                               "result", outcome_label, JWT_OUTCOME_COUNT);
     *config = plugin;
     return GWF_OK;
 }

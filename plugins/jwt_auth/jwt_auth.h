@@ -18,6 +18,7 @@
 #define JWT_AUTH_H
 
 #include <gwf/sdk.h>
+#include <gwf/sdk_metrics.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -265,12 +266,8 @@ typedef struct jwt_config {
     jwt_provider *providers;
     size_t provider_count;
     size_t cache_entries; /* per worker; 0 disables the cache */
-    int has_metric;
-    uint32_t metric; /* jwt_auth_requests_total{result} */
-    /* Its series, one per jwt_outcome, resolved once when the host has
-     * series handles (ABI 0.3): counting is then an index and an add. */
-    int has_series;
-    uint64_t series[JWT_OUTCOME_COUNT];
+    /* jwt_auth_requests_total{result}, counted by jwt_outcome */
+    gwf_outcome_counter requests;
     int has_remote; /* some provider fetches its keys */
 } jwt_config;
 

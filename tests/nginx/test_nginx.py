@@ -1300,6 +1300,23 @@ def forty_thousand_headers_are_applied_without_blocking_the_worker():
         assert_no_leaks(ngx)
 
 
+def _upstream_headers(ngx, path, sent):
+    """GET `path` with exactly the header lines `sent` (names in their
+    case, repeats kept; no Accept-Encoding added) and return the headers
+    the upstream echoed, names lower-cased, in order; the answer must be
+    200."""
+    conn = http.client.HTTPConnection("127.0.0.1", ngx.port, timeout=10)
+    conn.putrequest("GET", path, skip_accept_encoding=True)
+    for name, value in sent:
+        conn.putheader(name, value)
+    conn.endheaders()
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    check(resp.status == 200, "%s answered %d: %r" % (path, resp.status, body))
+    return [(k.lower(), v) for k, v in json.loads(body)["headers"]]
+
+
 def request_headers_set_after_remove_and_over_several_values():
     manifests = {"p.yaml": probe("hdr", {
         "tag": "Q",
@@ -1311,18 +1328,9 @@ def request_headers_set_after_remove_and_over_several_values():
     with Upstream() as up, Nginx(server(
             proxied("/q", "gwf_extension default/hdr")),
             manifests, up) as ngx:
-        conn = http.client.HTTPConnection("127.0.0.1", ngx.port, timeout=10)
-        conn.putrequest("GET", "/q", skip_accept_encoding=True)
-        for name, value in [("X-Twice", "a"), ("X-Back", "old"),
-                            ("X-Twice", "b"), ("X-Gone", "g"),
-                            ("X-Keep", "k")]:
-            conn.putheader(name, value)
-        conn.endheaders()
-        resp = conn.getresponse()
-        body = resp.read()
-        conn.close()
-        check(resp.status == 200, "/q answered %d: %r" % (resp.status, body))
-        hdrs = [(k.lower(), v) for k, v in json.loads(body)["headers"]]
+        hdrs = _upstream_headers(ngx, "/q", [
+            ("X-Twice", "a"), ("X-Back", "old"), ("X-Twice", "b"),
+            ("X-Gone", "g"), ("X-Keep", "k")])
         check([v for k, v in hdrs if k == "x-twice"] == ["one", "two"],
               "x-twice at the upstream: %r" % hdrs)
         check([v for k, v in hdrs if k == "x-back"] == ["new"],
@@ -1364,19 +1372,10 @@ def request_headers_edited_past_the_scan_budget_stay_exact():
     with Upstream() as up, Nginx(server(
             proxied("/b", "gwf_extension default/hdr")),
             manifests, up) as ngx:
-        conn = http.client.HTTPConnection("127.0.0.1", ngx.port, timeout=10)
-        conn.putrequest("GET", "/b", skip_accept_encoding=True)
-        sent = [(name.upper(), "gone") for name in removed]
-        sent += [("X-S1", "old1"), ("X-S3", "old3a"), ("X-Keep", "k"),
-                 ("X-S3", "old3b"), ("X-R3", "gone-too")]
-        for name, value in sent:
-            conn.putheader(name, value)
-        conn.endheaders()
-        resp = conn.getresponse()
-        body = resp.read()
-        conn.close()
-        check(resp.status == 200, "/b answered %d: %r" % (resp.status, body))
-        hdrs = [(k.lower(), v) for k, v in json.loads(body)["headers"]]
+        hdrs = _upstream_headers(
+            ngx, "/b", [(name.upper(), "gone") for name in removed] +
+            [("X-S1", "old1"), ("X-S3", "old3a"), ("X-Keep", "k"),
+             ("X-S3", "old3b"), ("X-R3", "gone-too")])
         got = {k: [v for n, v in hdrs if n == k]
                for k in removed + ["x-s1", "x-s2", "x-s3", "x-keep"]}
         check(got == dict([(k, []) for k in removed] +

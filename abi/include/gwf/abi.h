@@ -602,19 +602,19 @@ struct gwf_host {
      * GWF_HAS_FIELD(host, gwf_host, metric_series_set) and non-NULL
      * pointers; on an older host, use metric_add / metric_set. */
 
-    /* [any] Resolve the series of counter or gauge `metric_id` (from
+    /* [any] Resolve the series of metric `metric_id` (from
      * metric_define) with `label_values` (copied; count and order as
-     * defined) to a handle in `*series`. Meant for config_create,
-     * route_config_create and worker_start; it takes a lock. Resolving
-     * the same series again for the same instance gives the same handle.
-     * The handle is valid while `inst` is configured: once its config is
-     * destroyed (config_destroy, or a config_create that failed), the
-     * calls below refuse it. Never 0. GWF_OK; GWF_ERR_BAD_ARGUMENT for
-     * an id metric_define did not give, a label count that does not
-     * match, a histogram (histograms keep metric_observe) or a NULL
-     * `series`; GWF_ERR_NO_MEMORY (also: more than 65536 handles in the
-     * host). From 0.6 a histogram resolves too, for metric_series_observe
-     * (a 0.5 host refuses it: check the host's abi_minor). */
+     * defined) to a handle in `*series`: a counter's or gauge's, and from
+     * 0.6 a histogram's (for metric_series_observe below). Meant for
+     * config_create, route_config_create and worker_start; it takes a
+     * lock. Resolving the same series again for the same instance gives
+     * the same handle. The handle is valid while `inst` is configured:
+     * once its config is destroyed (config_destroy, or a config_create
+     * that failed), the calls below refuse it. Never 0. GWF_OK;
+     * GWF_ERR_BAD_ARGUMENT for an id metric_define did not give, a label
+     * count that does not match, a histogram on a host older than 0.6
+     * (check for metric_series_observe first) or a NULL `series`;
+     * GWF_ERR_NO_MEMORY (also: more than 65536 handles in the host). */
     gwf_status (*metric_series)(gwf_instance *inst, uint32_t metric_id,
                                 const gwf_view *label_values, size_t count,
                                 uint64_t *series);

@@ -29,6 +29,7 @@ typedef struct gwf_outcome_counter {
     int defined;
     size_t count;
     const char *const *values; /* the caller's, static */
+    const char *fixed_value;   /* the second label's, or NULL: none */
     uint64_t series[GWF_OUTCOMES_MAX];
 } gwf_outcome_counter;
 
@@ -42,6 +43,15 @@ gwf_status gwf_outcome_counter_define(gwf_outcome_counter *c,
                                       gwf_instance *inst, const char *name,
                                       const char *help, const char *label,
                                       const char *const *values, size_t count);
+
+/* [main] As gwf_outcome_counter_define, with a second label
+ * `fixed_label` whose value is `fixed_value` on every series (kept by
+ * reference: it must live as long as the counter): what tells one
+ * instance's counts from another's, such as ext_authz's statPrefix. */
+gwf_status gwf_outcome_counter_define_fixed(
+    gwf_outcome_counter *c, gwf_instance *inst, const char *name,
+    const char *help, const char *label, const char *const *values,
+    size_t count, const char *fixed_label, const char *fixed_value);
 
 /* [worker] Add 1 to the series of value `outcome` (an index into the
  * values given to define; out of range: nothing). */
