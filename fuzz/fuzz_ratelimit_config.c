@@ -100,10 +100,9 @@ exercise_tree(const rl_config *cfg, const uint8_t *data, size_t size)
             rl_descriptors_match(&cfg->root, entries, count);
         if (limit && !limit->unlimited) {
             gwf_strbuf key = {0};
-            rl_fixed_window_key(
-                &key, cfg->redis.key_prefix ? cfg->redis.key_prefix : "",
-                cfg->domain ? cfg->domain : "", entries, count,
-                limit->unit_seconds, 1767225600);
+            rl_fixed_window_key(&key, cfg->key_head ? cfg->key_head : "",
+                                cfg->key_head_len, entries, count,
+                                limit->unit_seconds, 1767225600, NULL);
             gwf_strbuf_free(&key);
         }
     }

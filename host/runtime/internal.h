@@ -157,6 +157,9 @@ struct gwf_chain {
     /* A plugin of the chain has stream_complete or stream_destroy: the
      * end of a stream runs plugin code (else it only frees memory). */
     bool has_end_hooks;
+    /* A plugin of the chain has stream_complete: completing a stream runs
+     * plugin code (most chains have destroy hooks only). */
+    bool has_complete_hook;
     /* A plugin of the chain has stream_create: a new stream runs plugin
      * code (else only the instances' worker_start, once per worker). */
     bool has_stream_create;

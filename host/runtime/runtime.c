@@ -457,6 +457,8 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
             c->wants_body[GWF_RESPONSE] = true;
         if (p->stream_complete || p->stream_destroy)
             c->has_end_hooks = true;
+        if (p->stream_complete)
+            c->has_complete_hook = true;
         if (p->stream_create)
             c->has_stream_create = true;
     }

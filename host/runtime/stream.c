@@ -1334,7 +1334,7 @@ gwf_stream_complete(gwf_rt_stream *st)
      * released now, later ones in the call, and none runs. */
     if (st->ref)
         rt_stream_ref_end(st->ref);
-    if (!st->chain->has_end_hooks)
+    if (!st->chain->has_complete_hook)
         return;
     rt_worker_enter(st->w);
     for (size_t i = 0; i < st->chain->count; i++) {

@@ -147,6 +147,7 @@ parse_node(gwf_cfg *c, const char *path, const char *parent_label,
                        &key) != GWF_OK ||
         !(node->key = copy(c, path, "key", key)))
         return;
+    node->key_len = strlen(node->key);
     parse_value(c, path, d, node);
     if (node->value)
         snprintf(label, sizeof(label), "%s%s%s_%s", parent_label,
@@ -237,10 +238,13 @@ rl_node_free(rl_node *node)
 static int
 key_is(const rl_node *n, const rl_entry *e)
 {
-    return strlen(n->key) == e->key_len &&
-           memcmp(n->key, e->key, e->key_len) == 0;
+    return n->key_len == e->key_len && memcmp(n->key, e->key, e->key_len) == 0;
 }
 
+/* The child of `parent` for entry `e`: the one with its exact value, else
+ * the first whose wildcard prefix it starts with, else the one for any
+ * value. Siblings mostly share their key and differ in value: lengths
+ * are compared before any bytes. */
 static const rl_node *
 find_child(const rl_node *parent, const rl_entry *e)
 {
@@ -248,13 +252,14 @@ find_child(const rl_node *parent, const rl_entry *e)
 
     for (size_t i = 0; i < parent->child_count; i++) {
         const rl_node *n = &parent->children[i];
+        if (n->value && !n->wildcard && n->value_len != e->value_len)
+            continue; /* an exact value of another length */
         if (!key_is(n, e))
             continue;
         if (!n->value) {
             any = n;
         } else if (!n->wildcard) {
-            if (n->value_len == e->value_len &&
-                memcmp(n->value, e->value, e->value_len) == 0)
+            if (memcmp(n->value, e->value, e->value_len) == 0)
                 return n;
         } else if (!wild && e->value_len >= n->value_len &&
                    memcmp(n->value, e->value, n->value_len) == 0) {

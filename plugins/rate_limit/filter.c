@@ -73,6 +73,7 @@ typedef struct rl_worker {
      * by every request, so a key costs no allocation once the buffer has
      * grown to the longest seen. */
     gwf_strbuf keys;
+    rl_window_texts windows; /* the fixed window keys' window starts */
     /* Memory of ended decisions and streams, kept for the next ones (a
      * worker makes one of each per request): RL_SPARES of each at most,
      * none under AddressSanitizer, so that a use after free is still
@@ -835,18 +836,19 @@ entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
 
     switch (spec->type) {
     case RL_ENTRY_GENERIC:
-        *value = gwf_cstr(spec->value);
+        *value = (gwf_view){spec->value, spec->value_len};
         return 1;
     case RL_ENTRY_HEADER:
-        return gwf_header_get(s, GWF_REQUEST, spec->value, value) == GWF_OK;
+        return host->header_get(s, GWF_REQUEST, spec->value, spec->value_len, 0,
+                                value) == GWF_OK;
     case RL_ENTRY_REMOTE_ADDRESS:
         return host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, value) == GWF_OK &&
                value->len > 0;
     case RL_ENTRY_PATH:
         return gwf_header_get(s, GWF_REQUEST, ":path", value) == GWF_OK;
     case RL_ENTRY_JWT_CLAIM:
-        if (host->value_get(s, spec->value, strlen(spec->value), &type,
-                            value) != GWF_OK)
+        if (host->value_get(s, spec->value, spec->value_len, &type, value) !=
+            GWF_OK)
             return 0;
         if (type == GWF_VALUE_INT && value->len == sizeof(int64_t)) {
             int64_t n;
@@ -904,12 +906,12 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
     slot->key_len = 0;
     slot->key_off = off;
     if (d->cfg->algorithm == RL_ALGO_ROLLING)
-        rl_rolling_key(key, d->cfg->redis.key_prefix, d->cfg->domain, entries,
+        rl_rolling_key(key, d->cfg->key_head, d->cfg->key_head_len, entries,
                        ds->entry_count, limit->unit_seconds);
     else
-        rl_fixed_window_key(key, d->cfg->redis.key_prefix, d->cfg->domain,
+        rl_fixed_window_key(key, d->cfg->key_head, d->cfg->key_head_len,
                             entries, ds->entry_count, limit->unit_seconds,
-                            d->now_s);
+                            d->now_s, &d->w->windows);
     if (key->failed || !key->data) {
         gwf_stream_logf(st->s, GWF_LOG_ERROR,
                         "rate_limit: out of memory making a Redis key");

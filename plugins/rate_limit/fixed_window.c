@@ -23,13 +23,13 @@ rl_window_start(int64_t now_seconds, uint64_t unit_seconds)
 }
 
 void
-rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
+rl_key_build(gwf_strbuf *b, const char *head, size_t head_len,
              const rl_entry *entries, size_t count, const char *tail,
              size_t tail_len)
 {
     char room[512], *p = room;
-    size_t prefix_len = strlen(prefix), domain_len = strlen(domain);
-    size_t len = prefix_len + domain_len + 1 + tail_len;
+    size_t len =
+        head_len > sizeof(room) ? sizeof(room) + 1 : head_len + tail_len;
 
     for (size_t i = 0; i < count && len <= sizeof(room); i++) {
         if (entries[i].key_len > sizeof(room) ||
@@ -40,9 +40,7 @@ rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
     }
     if (len > sizeof(room)) {
         /* A long key (a long header value): piece by piece. */
-        gwf_strbuf_append(b, prefix, prefix_len);
-        gwf_strbuf_append(b, domain, domain_len);
-        gwf_strbuf_append(b, "_", 1);
+        gwf_strbuf_append(b, head, head_len);
         for (size_t i = 0; i < count; i++) {
             gwf_strbuf_append(b, entries[i].key, entries[i].key_len);
             gwf_strbuf_append(b, "_", 1);
@@ -53,11 +51,8 @@ rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
         return;
     }
     /* The usual key: made on the stack, appended in one piece. */
-    memcpy(p, prefix, prefix_len);
-    p += prefix_len;
-    memcpy(p, domain, domain_len);
-    p += domain_len;
-    *p++ = '_';
+    memcpy(p, head, head_len);
+    p += head_len;
     for (size_t i = 0; i < count; i++) {
         memcpy(p, entries[i].key, entries[i].key_len);
         p += entries[i].key_len;
@@ -70,14 +65,39 @@ rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
     gwf_strbuf_append(b, room, len);
 }
 
-void
-rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
-                    const rl_entry *entries, size_t count,
-                    uint64_t unit_seconds, int64_t now_seconds)
+/* The digits of window start `start`, from `texts` or made into it. */
+static const char *
+window_text(rl_window_texts *texts, uint64_t start, size_t *len)
 {
-    char digits[20];
+    unsigned i;
 
-    rl_key_build(
-        b, prefix, domain, entries, count, digits,
-        gwf_u64_text(digits, rl_window_start(now_seconds, unit_seconds)));
+    for (i = 0; i < RL_WINDOW_TEXTS; i++)
+        if (texts->at[i].len && texts->at[i].start == start) {
+            *len = texts->at[i].len;
+            return texts->at[i].text;
+        }
+    i = texts->next;
+    texts->next = (i + 1) % RL_WINDOW_TEXTS;
+    texts->at[i].start = start;
+    texts->at[i].len = gwf_u64_text(texts->at[i].text, start);
+    *len = texts->at[i].len;
+    return texts->at[i].text;
+}
+
+void
+rl_fixed_window_key(gwf_strbuf *b, const char *head, size_t head_len,
+                    const rl_entry *entries, size_t count,
+                    uint64_t unit_seconds, int64_t now_seconds,
+                    rl_window_texts *texts)
+{
+    uint64_t start = rl_window_start(now_seconds, unit_seconds);
+    char digits[20];
+    const char *text = digits;
+    size_t len;
+
+    if (texts)
+        text = window_text(texts, start, &len);
+    else
+        len = gwf_u64_text(digits, start);
+    rl_key_build(b, head, head_len, entries, count, text, len);
 }

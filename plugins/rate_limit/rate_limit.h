@@ -67,6 +67,7 @@ enum {
 typedef struct rl_node rl_node;
 struct rl_node {
     char *key;
+    size_t key_len;
     char *value;  /* NULL: any value of key */
     int wildcard; /* value ended in '*': value is the prefix */
     size_t value_len;
@@ -229,6 +230,9 @@ typedef struct rl_config {
      * others. Its key_prefix is NULL: keys take redis.key_prefix. */
     rl_redis_config *redis_per_second;
     rl_node root;
+    /* "<redis.keyPrefix><domain>_", the start of every Redis key. */
+    char *key_head;
+    size_t key_head_len;
     rl_metrics metrics;
     /* The rolling script's SHA-1 in hex (EVALSHA), computed when the
      * config loads; "" if it could not be (EVAL is then used). */
@@ -278,6 +282,7 @@ typedef struct rl_entry_spec {
     size_t key_len; /* its length, measured once */
     char *value;    /* Generic: the value; Header: the header name;
                     JWTClaim: the shared value's key */
+    size_t value_len;
 } rl_entry_spec;
 
 typedef struct rl_descriptor_spec {
@@ -297,15 +302,30 @@ void rl_route_free(rl_route *route);
 
 /* -- Fixed window -------------------------------------------------------- */
 
+/* Window starts already in decimal: a worker formats each window's start
+ * once, not once per request (a 10-digit number costs about 100
+ * instructions). Zeroed: empty. */
+#define RL_WINDOW_TEXTS 4
+typedef struct rl_window_texts {
+    struct {
+        uint64_t start;
+        size_t len; /* 0: unused */
+        char text[20];
+    } at[RL_WINDOW_TEXTS];
+    unsigned next; /* the one replaced next */
+} rl_window_texts;
+
 /* envoyproxy/ratelimit's key: prefix domain "_" (key "_" value "_")*
- * windowStart, into `b`. */
-void rl_fixed_window_key(gwf_strbuf *b, const char *prefix, const char *domain,
+ * windowStart, into `b`; `head` is "<prefix><domain>_" (rl_config's
+ * key_head); `texts` (NULL: none) keeps recent window starts' digits. */
+void rl_fixed_window_key(gwf_strbuf *b, const char *head, size_t head_len,
                          const rl_entry *entries, size_t count,
-                         uint64_t unit_seconds, int64_t now_seconds);
+                         uint64_t unit_seconds, int64_t now_seconds,
+                         rl_window_texts *texts);
 uint64_t rl_window_start(int64_t now_seconds, uint64_t unit_seconds);
-/* <prefix><domain>_<key1>_<value1>_..._<keyN>_<valueN>_<tail>, appended
- * to `b` (in one piece when it is under 512 bytes). */
-void rl_key_build(gwf_strbuf *b, const char *prefix, const char *domain,
+/* <head><key1>_<value1>_..._<keyN>_<valueN>_<tail>, appended to `b` (in
+ * one piece when it is under 512 bytes). */
+void rl_key_build(gwf_strbuf *b, const char *head, size_t head_len,
                   const rl_entry *entries, size_t count, const char *tail,
                   size_t tail_len);
 
@@ -330,8 +350,9 @@ typedef struct rl_rolling_reply {
     long long retry_after_ms;
     long long reset_ms;
 } rl_rolling_reply;
-/* "<prefix><domain>_<key>_<value>_..._rolling<unit seconds>". */
-void rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
+/* "<prefix><domain>_<key>_<value>_..._rolling<unit seconds>"; `head` as
+ * for rl_fixed_window_key. */
+void rl_rolling_key(gwf_strbuf *b, const char *head, size_t head_len,
                     const rl_entry *entries, size_t count,
                     uint64_t unit_seconds);
 

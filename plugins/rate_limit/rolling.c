@@ -63,12 +63,12 @@ rl_rolling_sha(char out[41])
 }
 
 void
-rl_rolling_key(gwf_strbuf *b, const char *prefix, const char *domain,
+rl_rolling_key(gwf_strbuf *b, const char *head, size_t head_len,
                const rl_entry *entries, size_t count, uint64_t unit_seconds)
 {
     char tail[7 + 20];
 
     memcpy(tail, "rolling", 7);
-    rl_key_build(b, prefix, domain, entries, count, tail,
+    rl_key_build(b, head, head_len, entries, count, tail,
                  7 + gwf_u64_text(tail + 7, unit_seconds));
 }

@@ -193,11 +193,32 @@ duration_fraction_ns(const char *frac, size_t n, uint64_t unit)
     return t / 10;
 }
 
+/* How many decimal digits `v` has (1 to 20). */
+static size_t
+u64_digits(uint64_t v)
+{
+    size_t n = 1;
+
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
 size_t
 gwf_u64_text(char out[20], uint64_t v)
 {
-    /* Two digits a step, from a table (a rate limit decision formats
-     * about ten numbers: its key's window, its commands' lengths). */
+    /* Two digits a step from a table, written in place from the last
+     * one once the length is known (a rate limit decision formats a few
+     * numbers: its key's window, its commands' lengths, a retry-after). */
     static const char pairs[201] = "00010203040506070809"
                                    "10111213141516171819"
                                    "20212223242526272829"
@@ -208,27 +229,20 @@ gwf_u64_text(char out[20], uint64_t v)
                                    "70717273747576777879"
                                    "80818283848586878889"
                                    "90919293949596979899";
-    char tmp[20];
-    size_t n = sizeof(tmp), len;
+    size_t len = u64_digits(v), n = len;
 
-    if (v < 10) {
-        out[0] = (char)('0' + v);
-        return 1;
-    }
     while (v >= 100) {
         size_t at = (size_t)(v % 100) * 2;
         v /= 100;
-        tmp[--n] = pairs[at + 1];
-        tmp[--n] = pairs[at];
+        out[--n] = pairs[at + 1];
+        out[--n] = pairs[at];
     }
     if (v >= 10) {
-        tmp[--n] = pairs[v * 2 + 1];
-        tmp[--n] = pairs[v * 2];
+        out[--n] = pairs[v * 2 + 1];
+        out[--n] = pairs[v * 2];
     } else {
-        tmp[--n] = (char)('0' + v);
+        out[--n] = (char)('0' + v);
     }
-    len = sizeof(tmp) - n;
-    memcpy(out, tmp + n, len);
     return len;
 }
 

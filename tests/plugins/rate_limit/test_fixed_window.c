@@ -126,6 +126,32 @@ test_key_is_byte_identical_to_envoy_ratelimit(void **state)
     gwf_test_host_free(h);
 }
 
+/* A worker keeps the digits of the last few window starts; keys of more
+ * windows than that, and of a window it no longer keeps, still name
+ * their own window. */
+static void
+test_keys_name_their_window_past_the_windows_a_worker_keeps(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(global_manifests(spec(PER_MINUTE(5)), FOO));
+    redisContext *c = redis_peer_client(&redis, NULL, NULL);
+
+    for (long long w = 0; w < 6; w++) {
+        gwf_test_set_now(h, (T0 + 60 * w + 30) * NS);
+        assert_int_equal(status_of(h, "/", NULL), 200);
+    }
+    gwf_test_set_now(h, (T0 + 60 + 5) * NS); /* window 1 again */
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    gwf_test_set_now(h, (T0 + 5 * 60 + 59) * NS); /* window 5 again */
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    for (long long w = 0; w < 6; w++)
+        assert_int_equal(redis_int(c, "GET shop_generic_key_foo_%lld",
+                                   (long long)T0 + 60 * w),
+                         w == 1 || w == 5 ? 2 : 1);
+    redisFree(c);
+    gwf_test_host_free(h);
+}
+
 static void
 test_count_is_shared_with_another_client_of_the_same_key(void **state)
 {
@@ -636,6 +662,7 @@ main(void)
         T(test_key_is_byte_identical_to_envoy_ratelimit),
         T(test_count_is_shared_with_another_client_of_the_same_key),
         T(test_new_window_starts_a_new_count),
+        T(test_keys_name_their_window_past_the_windows_a_worker_keeps),
         T(test_concurrent_requests_are_counted_exactly),
         T(test_retry_after_counts_down_to_the_window_end),
         T(test_nested_descriptor_limits_each_value_separately),
