@@ -130,6 +130,12 @@ typedef struct {
     ngx_uint_t scans;
 } ngx_http_gwf_msg_t;
 
+typedef struct {
+    u_char remote_port[NGX_INT_T_LEN];
+    u_char local_port[NGX_INT_T_LEN];
+    u_char local_address[NGX_SOCKADDR_STRLEN];
+} ngx_http_gwf_attr_texts_t;
+
 /* One request's state. */
 typedef struct {
     ngx_http_request_t *r;
@@ -175,10 +181,10 @@ typedef struct {
     ngx_chain_t *free;        /* our output bufs, for reuse */
     ngx_chain_t *busy;        /* our output bufs the client has not taken */
     u_char *slice;            /* GWF_RESP_SLICE bytes for file bufs */
-    /* Attribute texts handed to plugins (valid for the hook's duration). */
-    u_char remote_port[NGX_INT_T_LEN];
-    u_char local_port[NGX_INT_T_LEN];
-    u_char local_address[NGX_SOCKADDR_STRLEN];
+    /* Attribute texts handed to plugins (valid for the hook's duration),
+     * made on the first request for one: most requests ask for none, and
+     * a smaller state leaves the request's pool room for nginx's own. */
+    ngx_http_gwf_attr_texts_t *attr_texts;
 } ngx_http_gwf_ctx_t;
 
 extern ngx_module_t ngx_http_gwf_module;

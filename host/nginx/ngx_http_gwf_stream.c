@@ -18,25 +18,40 @@
 
 static void ngx_http_gwf_wake(void *dp, gwf_rt_state state);
 
+/* The room for attribute texts, made the first time a plugin asks. */
+static ngx_http_gwf_attr_texts_t *
+attr_texts(ngx_http_gwf_ctx_t *ctx)
+{
+    if (!ctx->attr_texts)
+        ctx->attr_texts =
+            ngx_palloc(ctx->r->pool, sizeof(ngx_http_gwf_attr_texts_t));
+    return ctx->attr_texts;
+}
+
 static gwf_status
 ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
 {
     ngx_http_gwf_ctx_t *ctx = dp;
     ngx_http_request_t *r = ctx->r;
     ngx_connection_t *c = r->connection;
+    ngx_http_gwf_attr_texts_t *t;
     switch (attr) {
     case GWF_ATTR_REMOTE_ADDRESS:
         value->ptr = (const char *)c->addr_text.data;
         value->len = c->addr_text.len;
         return GWF_OK;
     case GWF_ATTR_REMOTE_PORT:
-        value->ptr = (const char *)ctx->remote_port;
-        value->len = (size_t)(ngx_sprintf(ctx->remote_port, "%ui",
+        if (!(t = attr_texts(ctx)))
+            return GWF_ERR_NO_MEMORY;
+        value->ptr = (const char *)t->remote_port;
+        value->len = (size_t)(ngx_sprintf(t->remote_port, "%ui",
                                           ngx_inet_get_port(c->sockaddr)) -
-                              ctx->remote_port);
+                              t->remote_port);
         return GWF_OK;
     case GWF_ATTR_LOCAL_ADDRESS: {
-        ngx_str_t s = {sizeof ctx->local_address, ctx->local_address};
+        if (!(t = attr_texts(ctx)))
+            return GWF_ERR_NO_MEMORY;
+        ngx_str_t s = {sizeof t->local_address, t->local_address};
         if (ngx_connection_local_sockaddr(c, &s, 0) != NGX_OK)
             return GWF_ERR_NOT_FOUND;
         value->ptr = (const char *)s.data;
@@ -44,13 +59,15 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
         return GWF_OK;
     }
     case GWF_ATTR_LOCAL_PORT:
+        if (!(t = attr_texts(ctx)))
+            return GWF_ERR_NO_MEMORY;
         if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK)
             return GWF_ERR_NOT_FOUND;
-        value->ptr = (const char *)ctx->local_port;
+        value->ptr = (const char *)t->local_port;
         value->len =
-            (size_t)(ngx_sprintf(ctx->local_port, "%ui",
+            (size_t)(ngx_sprintf(t->local_port, "%ui",
                                  ngx_inet_get_port(c->local_sockaddr)) -
-                     ctx->local_port);
+                     t->local_port);
         return GWF_OK;
     case GWF_ATTR_PROTOCOL:
         value->ptr = (const char *)r->http_protocol.data;

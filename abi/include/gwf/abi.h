@@ -448,7 +448,8 @@ struct gwf_host {
     /* A stream attribute (gwf_attribute) as a borrowed view, valid until
      * the current hook or callback returns. Any stream phase. Returns
      * GWF_OK; GWF_ERR_NOT_FOUND for an attribute this host does not know
-     * or that does not exist yet (see GWF_ATTR_RESPONSE_FROM_UPSTREAM). */
+     * or that does not exist yet (see GWF_ATTR_RESPONSE_FROM_UPSTREAM);
+     * GWF_ERR_NO_MEMORY when the host could not make its text. */
     gwf_status (*attribute)(gwf_stream *s, gwf_attribute attr, gwf_view *value);
     /* The instance this stream handle belongs to (NULL for a NULL or
      * dead handle). Any stream phase. */
