@@ -207,6 +207,7 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
 {
     x->outcome = GWF_EXCHANGE_RUNNING;
     x->run.phase = PHASE_REQUEST;
+    x->request.fail_reads_of = x->failing_header[0] ? x->failing_header : NULL;
     x->run.st = gwf_stream_new(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
                                &x->request, &x->response);
     if (!x->run.st)

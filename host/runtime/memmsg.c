@@ -77,6 +77,8 @@ mm_get(void *msg, const char *name, size_t len, size_t index, gwf_view *value)
         return GWF_OK;
     }
     real_name(&name, &len);
+    if (m->fail_reads_of && name_is(name, len, m->fail_reads_of))
+        return GWF_ERR_NO_MEMORY;
     for (size_t i = 0; i < m->count; i++) {
         gwf_memmsg_field *f = &m->fields[i];
         if (f->name_len == len && strncasecmp(f->name, name, len) == 0 &&

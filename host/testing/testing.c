@@ -48,6 +48,7 @@ struct gwf_test_request {
     gwf_memmsg msg;
     gwf_buf body;
     char remote[64];
+    char failing_header[64]; /* gwf_test_request_header_fails; "" none */
 };
 
 struct gwf_test_result {
@@ -416,6 +417,12 @@ gwf_test_request_remote(gwf_test_request *r, const char *ip)
 }
 
 void
+gwf_test_request_header_fails(gwf_test_request *r, const char *name)
+{
+    snprintf(r->failing_header, sizeof r->failing_header, "%s", name);
+}
+
+void
 gwf_test_request_free(gwf_test_request *r)
 {
     if (!r)
@@ -467,6 +474,8 @@ copy_request(gwf_exchange *x, const gwf_test_request *req)
     if (gwf_memmsg_copy(&x->request, &req->msg) != 0)
         return -1;
     snprintf(x->remote_address, sizeof x->remote_address, "%s", req->remote);
+    snprintf(x->failing_header, sizeof x->failing_header, "%s",
+             req->failing_header);
     return gwf_buf_set(&x->request_body, req->body.data, req->body.len);
 }
 

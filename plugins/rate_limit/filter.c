@@ -826,30 +826,44 @@ on_timeout(void *arg)
         rl_redis_note_timeout(w->redis_per_second[pool % w->per_second_count]);
 }
 
-/* The value of one entry for this request, or 0 if it has none. */
+/* What a host answer means for a descriptor entry: 1 the value is
+ * there; 0 it is absent (the descriptor is skipped, as in Envoy); -1 the
+ * host could not answer (out of memory): not the same as absent, or a
+ * host under pressure would stop limiting, so the fail mode decides. */
+static int
+presence(gwf_status st)
+{
+    if (st == GWF_OK)
+        return 1;
+    return st == GWF_ERR_NOT_FOUND ? 0 : -1;
+}
+
+/* The value of one entry for this request: presence()'s 1, 0 or -1. */
 static int
 entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
             char *scratch, size_t scratch_size)
 {
     const gwf_host *host = s->host;
     gwf_value_type type;
+    int r;
 
     switch (spec->type) {
     case RL_ENTRY_GENERIC:
         *value = (gwf_view){spec->value, spec->value_len};
         return 1;
     case RL_ENTRY_HEADER:
-        return host->header_get(s, GWF_REQUEST, spec->value, spec->value_len, 0,
-                                value) == GWF_OK;
+        return presence(host->header_get(s, GWF_REQUEST, spec->value,
+                                         spec->value_len, 0, value));
     case RL_ENTRY_REMOTE_ADDRESS:
-        return host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, value) == GWF_OK &&
-               value->len > 0;
+        r = presence(host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, value));
+        return r > 0 && value->len == 0 ? 0 : r;
     case RL_ENTRY_PATH:
-        return gwf_header_get(s, GWF_REQUEST, ":path", value) == GWF_OK;
+        return presence(gwf_header_get(s, GWF_REQUEST, ":path", value));
     case RL_ENTRY_JWT_CLAIM:
-        if (host->value_get(s, spec->value, spec->value_len, &type, value) !=
-            GWF_OK)
-            return 0;
+        r = presence(
+            host->value_get(s, spec->value, spec->value_len, &type, value));
+        if (r <= 0)
+            return r;
         if (type == GWF_VALUE_INT && value->len == sizeof(int64_t)) {
             int64_t n;
             memcpy(&n, value->ptr, sizeof(n));
@@ -865,15 +879,16 @@ entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
 }
 
 /* What build_slot made of one route descriptor. */
-enum { DESCRIPTOR_SKIPPED = 0, DESCRIPTOR_LIMITED = 1 };
+enum { DESCRIPTOR_SKIPPED = 0, DESCRIPTOR_LIMITED = 1, DESCRIPTOR_UNREAD = 2 };
 
 /* Build `slot` for route descriptor `ds`, its key appended to the
  * worker's buffer (at slot->key_off): DESCRIPTOR_LIMITED if it has a
  * limit (the slot is then pending, or already SLOT_ERROR when its key
  * could not be made: that is our failure, so the fail mode decides it,
- * never a silent "not limited"), else DESCRIPTOR_SKIPPED (a source is
- * absent, as Envoy skips such a descriptor, or the tree has no limit for
- * it). */
+ * never a silent "not limited"), DESCRIPTOR_UNREAD when the host could
+ * not give an entry's value (the caller lets the fail mode decide), else
+ * DESCRIPTOR_SKIPPED (a source is absent, as Envoy skips such a
+ * descriptor, or the tree has no limit for it). */
 static int
 build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
            rl_slot *slot)
@@ -886,9 +901,10 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
 
     for (size_t i = 0; i < ds->entry_count; i++) {
         gwf_view v;
-        if (!entry_value(st->s, &ds->entries[i], &v, scratch[i],
-                         sizeof(scratch[i])))
-            return DESCRIPTOR_SKIPPED;
+        int r = entry_value(st->s, &ds->entries[i], &v, scratch[i],
+                            sizeof(scratch[i]));
+        if (r <= 0)
+            return r < 0 ? DESCRIPTOR_UNREAD : DESCRIPTOR_SKIPPED;
         entries[i].key = ds->entries[i].key;
         entries[i].key_len = ds->entries[i].key_len;
         entries[i].value = v.ptr ? v.ptr : "";
@@ -1003,10 +1019,15 @@ global_request_headers(rl_stream *st)
     w->keys.len = 0;
     w->keys.failed = 0;
     for (size_t i = 0;
-         i < st->route->descriptor_count && local.n < RL_MAX_DESCRIPTORS; i++)
-        if (build_slot(st, &local, &st->route->descriptors[i],
-                       &local_slots[local.n]) == DESCRIPTOR_LIMITED)
+         i < st->route->descriptor_count && local.n < RL_MAX_DESCRIPTORS; i++) {
+        int made = build_slot(st, &local, &st->route->descriptors[i],
+                              &local_slots[local.n]);
+        if (made == DESCRIPTOR_UNREAD)
+            return fail_internal(st, "the host could not give a "
+                                     "descriptor entry's value");
+        if (made == DESCRIPTOR_LIMITED)
             local.n++;
+    }
     if (local.n == 0)
         return GWF_CONTINUE;
     /* Keys over the limit in this window are answered here, without
@@ -1269,11 +1290,15 @@ rls_request_headers(rl_stream *st)
         for (size_t j = 0; j < ds->entry_count && n < RL_RLS_MAX_ENTRIES;
              j++, n++) {
             gwf_view v;
-            if (!entry_value(st->s, &ds->entries[j], &v, scratch[n],
-                             sizeof(scratch[n])))
+            int r = entry_value(st->s, &ds->entries[j], &v, scratch[n],
+                                sizeof(scratch[n]));
+            if (r < 0)
+                return fail_internal(st, "the host could not give a "
+                                         "descriptor entry's value");
+            if (r == 0)
                 return GWF_CONTINUE; /* no descriptor: no call (Envoy) */
             entries[n].key = ds->entries[j].key;
-            entries[n].key_len = strlen(ds->entries[j].key);
+            entries[n].key_len = ds->entries[j].key_len;
             entries[n].value = v.ptr ? v.ptr : "";
             entries[n].value_len = v.len;
         }

@@ -28,6 +28,19 @@
 
 #include <string.h>
 
+/* What a host answer means to the evaluator: 1 there, 0 absent (no such
+ * header, attribute or value; a name no header can have), -1 the host
+ * could not answer (no memory, ...). An absent value makes an expression
+ * false; a host failure must not, or a Deny policy would let through
+ * what it would have matched: the evaluator fails closed on it. */
+static int
+presence(gwf_status st)
+{
+    if (st == GWF_OK)
+        return 1;
+    return st == GWF_ERR_NOT_FOUND || st == GWF_ERR_BAD_ARGUMENT ? 0 : -1;
+}
+
 static int
 act_header(void *ctx, const char *name, size_t len, gwf_view *out,
            char *scratch, size_t scratch_size, size_t *used)
@@ -35,16 +48,23 @@ act_header(void *ctx, const char *name, size_t len, gwf_view *out,
     gwf_stream *s = ((rbac_request *)ctx)->s;
     gwf_view v;
     size_t o = 0;
+    int r;
 
     *used = 0;
     if (len == 0 || name[0] == ':')
         return 0; /* pseudo-headers are not in Envoy's map either */
-    if (s->host->header_get(s, GWF_REQUEST, name, len, 0, out) != GWF_OK)
-        return 0;
-    if (s->host->header_get(s, GWF_REQUEST, name, len, 1, &v) != GWF_OK)
-        return 1;
-    for (size_t i = 0;
-         s->host->header_get(s, GWF_REQUEST, name, len, i, &v) == GWF_OK; i++) {
+    r = presence(s->host->header_get(s, GWF_REQUEST, name, len, 0, out));
+    if (r <= 0)
+        return r;
+    r = presence(s->host->header_get(s, GWF_REQUEST, name, len, 1, &v));
+    if (r <= 0)
+        return r < 0 ? -1 : 1;
+    for (size_t i = 0;; i++) {
+        r = presence(s->host->header_get(s, GWF_REQUEST, name, len, i, &v));
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
         if (o + (i > 0) + v.len > scratch_size)
             return -1;
         if (i > 0)
@@ -62,14 +82,14 @@ act_header(void *ctx, const char *name, size_t len, gwf_view *out,
 static int
 pseudo(gwf_stream *s, const char *name, gwf_view *out)
 {
-    return s->host->header_get(s, GWF_REQUEST, name, strlen(name), 0, out) ==
-           GWF_OK;
+    return presence(
+        s->host->header_get(s, GWF_REQUEST, name, strlen(name), 0, out));
 }
 
 static int
 attribute(gwf_stream *s, gwf_attribute a, gwf_view *out)
 {
-    return s->host->attribute(s, a, out) == GWF_OK;
+    return presence(s->host->attribute(s, a, out));
 }
 
 static int
@@ -77,14 +97,15 @@ act_attr(void *ctx, cel_attr attr, gwf_view *out)
 {
     gwf_stream *s = ((rbac_request *)ctx)->s;
     const char *q;
+    int r;
 
     switch (attr) {
     case CEL_ATTR_PATH:
         return pseudo(s, ":path", out);
     case CEL_ATTR_URL_PATH:
     case CEL_ATTR_QUERY:
-        if (!pseudo(s, ":path", out))
-            return 0;
+        if ((r = pseudo(s, ":path", out)) <= 0)
+            return r;
         q = out->len ? memchr(out->ptr, '?', out->len) : NULL;
         if (attr == CEL_ATTR_URL_PATH) {
             if (q)
@@ -131,16 +152,19 @@ act_claim(void *ctx, const char *name, size_t len, gwf_value_type *type,
     gwf_stream *s = ((rbac_request *)ctx)->s;
     char key[256];
     size_t p = sizeof(CLAIM_PREFIX) - 1;
+    int r;
 
     if (!name)
-        return s->host->value_get(s, "jwt_auth.provider", 17, type, out) ==
-               GWF_OK;
+        return presence(
+            s->host->value_get(s, "jwt_auth.provider", 17, type, out));
     if (len == 0 || len > sizeof(key) - p)
-        return 0;
+        return 0; /* longer than any key the host keeps */
     memcpy(key, CLAIM_PREFIX, p);
     memcpy(key + p, name, len);
-    return s->host->value_get(s, key, p + len, type, out) == GWF_OK &&
-           (*type == GWF_VALUE_STRING || *type == GWF_VALUE_JSON);
+    r = presence(s->host->value_get(s, key, p + len, type, out));
+    if (r <= 0)
+        return r;
+    return *type == GWF_VALUE_STRING || *type == GWF_VALUE_JSON;
 }
 
 static int

@@ -232,13 +232,17 @@ void cel_program_free(cel_program *p);
 /* What the evaluator reads a request through: a gwf stream, or a table
  * in the unit tests. */
 typedef struct cel_activation {
-    /* One request header (lower-case name) joined over its values with
-     * ","; return 0 when absent. `scratch` is for the join. */
+    /* Each returns 1 with the value, 0 when it is absent, and -1 when it
+     * could not be read (the scratch is too small, the host failed): the
+     * evaluator cannot tell the answer then, a limit (fail closed).
+     *
+     * One request header (lower-case name) joined over its values with
+     * ","; `scratch` is for the join. */
     int (*header)(void *ctx, const char *name, size_t len, gwf_view *out,
                   char *scratch, size_t scratch_size, size_t *used);
     /* A pseudo-header (":path", ":method", ...) or attribute. */
     int (*attr)(void *ctx, cel_attr attr, gwf_view *out);
-    /* A JWT claim: kind STRING or JSON, 0 when absent. */
+    /* A JWT claim, of kind STRING or JSON. */
     int (*claim)(void *ctx, const char *name, size_t len, gwf_value_type *type,
                  gwf_view *out);
     void *ctx;

@@ -272,7 +272,8 @@ map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
         int r = a->header(a->ctx, k, klen, &v, e->sc->buf + e->sc->used,
                           e->sc->size - e->sc->used, &used);
         if (r < 0) {
-            *out = limit("scratch space exhausted joining a header");
+            *out = limit("a header could not be read (scratch space "
+                         "exhausted joining it, or the host failed)");
             return -1;
         }
         if (r == 0)
@@ -288,8 +289,14 @@ map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
         const char *want = m->src == CEL_MAP_FILTER_META
                                ? "envoy.filters.http.jwt_authn"
                                : "payload";
-        if (klen != strlen(want) || memcmp(k, want, klen) != 0 ||
-            !a->claim(a->ctx, NULL, 0, &t, &v))
+        if (klen != strlen(want) || memcmp(k, want, klen) != 0)
+            return 0;
+        int r = a->claim(a->ctx, NULL, 0, &t, &v);
+        if (r < 0) {
+            *out = limit("the host could not read the JWT payload");
+            return -1;
+        }
+        if (r == 0)
             return 0;
         out->kind = CEL_MAP;
         out->src = m->src == CEL_MAP_FILTER_META ? CEL_MAP_JWT_AUTHN
@@ -301,7 +308,12 @@ map_find(ev *e, const cel_value *m, const cel_value *key, cel_value *out)
     default: { /* the JWT payload */
         gwf_value_type t;
         gwf_view v;
-        if (!a->claim(a->ctx, k, klen, &t, &v))
+        int r = a->claim(a->ctx, k, klen, &t, &v);
+        if (r < 0) {
+            *out = limit("the host could not read a JWT claim");
+            return -1;
+        }
+        if (r == 0)
             return 0;
         if (t == GWF_VALUE_STRING) {
             *out = mk_str(CEL_STRING, v.ptr, v.len);
@@ -1496,7 +1508,10 @@ eval(ev *e, const cel_node *n)
             m.src = n->map_src;
             return m;
         }
-        if (!e->act->attr(e->act->ctx, n->attr, &v))
+        int r = e->act->attr(e->act->ctx, n->attr, &v);
+        if (r < 0)
+            return limit("the host could not read an attribute");
+        if (r == 0)
             return err("no such attribute");
         if (n->type == CEL_INT) {
             int64_t i;

@@ -11,8 +11,9 @@
  *  - An expression whose evaluation errs (a missing header or claim, a
  *    type mismatch, an overflow) is false, as in Envoy's CEL matcher.
  *  - An evaluation that hits one of gwf's own bounds (steps, scratch,
- *    the PCRE2 match limit, JSON depth, a time zone it cannot read) and
- *    no true expression: 403 for either
+ *    the PCRE2 match limit, JSON depth, a time zone it cannot read), or
+ *    reads a value the host could not give (no memory), and no true
+ *    expression: 403 for either
  *    action. gwf cannot tell the answer, so it fails closed.
  *
  * Each worker has its scratch (cel.h) from worker_start; the stream

@@ -152,6 +152,59 @@ test_keys_name_their_window_past_the_windows_a_worker_keeps(void **state)
     gwf_test_host_free(h);
 }
 
+/* A header the host could not read (out of memory) is not an absent one:
+ * skipping its descriptor would stop limiting whenever the host is under
+ * pressure. The fail mode decides, as for Redis failing: refused with
+ * the failure status, or let through with failOpen; Redis is not asked. */
+static gwf_test_result *
+run_with_failing_header(gwf_test_host *h)
+{
+    const gwf_test_route route = {.policy = "default/api"};
+    gwf_test_request *req = gwf_test_request_new("GET", "/");
+    gwf_test_result *res;
+
+    assert_non_null(req);
+    gwf_test_request_header(req, "user", "alice");
+    gwf_test_request_header_fails(req, "user");
+    res = gwf_test_run(h, &route, req);
+    gwf_test_request_free(req);
+    assert_non_null(res);
+    return res;
+}
+
+#define PER_USER                                                               \
+    "descriptors: [{key: user, rate_limit: {unit: minute, "                    \
+    "requests_per_unit: 5}}]"
+#define USER "[{entries: [{type: Header, header: user}]}]"
+
+static void
+test_header_the_host_cannot_read_takes_the_fail_mode(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(
+        global_manifests(spec(PER_USER ", failureStatus: 503"), USER));
+    gwf_test_result *res = run_with_failing_header(h);
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 503);
+    assert_string_equal(gwf_test_reply_details(res), "rate_limit_error");
+    gwf_test_result_free(res);
+    assert_true(gwf_test_log_contains(h, "could not give a descriptor"));
+    gwf_test_host_free(h);
+
+    h = host_with(global_manifests(spec(PER_USER ", failOpen: true"), USER));
+    res = run_with_failing_header(h);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+    assert_false(redis_exists(&redis, "shop_user_alice_1767225600"));
+    /* The same header read: limited in Redis as usual. */
+    h = host_with(global_manifests(spec(PER_USER), USER));
+    assert_int_equal(status_of(h, "/", "user: alice"), 200);
+    assert_true(redis_exists(&redis, "shop_user_alice_1767225600"));
+    gwf_test_host_free(h);
+}
+
 static void
 test_count_is_shared_with_another_client_of_the_same_key(void **state)
 {
@@ -662,6 +715,7 @@ main(void)
         T(test_key_is_byte_identical_to_envoy_ratelimit),
         T(test_count_is_shared_with_another_client_of_the_same_key),
         T(test_new_window_starts_a_new_count),
+        T(test_header_the_host_cannot_read_takes_the_fail_mode),
         T(test_keys_name_their_window_past_the_windows_a_worker_keeps),
         T(test_concurrent_requests_are_counted_exactly),
         T(test_retry_after_counts_down_to_the_window_end),

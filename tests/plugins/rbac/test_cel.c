@@ -32,6 +32,9 @@ typedef struct fake {
     const char *claims[8][3]; /* name, "s" or "j", value */
     int jwt;
     int64_t now_ns; /* request.time; 0: unknown */
+    /* The host fails (no memory) to read source.port, the header x-role
+     * and the claim email: the activation answers -1 for them. */
+    int host_fails;
 } fake;
 
 static int
@@ -42,6 +45,8 @@ f_header(void *ctx, const char *name, size_t len, gwf_view *out, char *sc,
     size_t o = 0;
     int n = 0;
     *used = 0;
+    if (f->host_fails && len == 6 && strncasecmp(name, "x-role", 6) == 0)
+        return -1;
     for (int i = 0; i < 8 && f->headers[i][0]; i++) {
         /* case-insensitive, as the host's header_get */
         if (strlen(f->headers[i][0]) != len ||
@@ -97,7 +102,7 @@ f_attr(void *ctx, cel_attr a, gwf_view *out)
     case CEL_ATTR_SOURCE_ADDRESS:
         return set(f->remote, out);
     case CEL_ATTR_SOURCE_PORT:
-        return set(f->remote_port, out);
+        return f->host_fails ? -1 : set(f->remote_port, out);
     default:
         return 0;
     }
@@ -112,6 +117,8 @@ f_claim(void *ctx, const char *name, size_t len, gwf_value_type *type,
         return 0;
     if (!name)
         return set("provider", out);
+    if (f->host_fails && len == 5 && memcmp(name, "email", 5) == 0)
+        return -1;
     for (int i = 0; i < 8 && f->claims[i][0]; i++)
         if (strlen(f->claims[i][0]) == len &&
             memcmp(f->claims[i][0], name, len) == 0) {
@@ -339,6 +346,143 @@ test_header_names_match_in_any_case(void **state)
                 "== false");
     expect_true("request.headers['X-' + 'Role'] == 'admin'");
     expect_true("request.headers['USER-agent'].startsWith('curl/')");
+}
+
+/* A value the host could not read (out of memory) is not an absent one:
+ * no answer can be told from it, so the evaluation is a limit (rbac
+ * refuses the request for either action), negated or compared for
+ * inequality too; only an operand that decides without it (true ||
+ * ...) gives an answer. */
+static void
+test_values_the_host_cannot_read_fail_closed(void **state)
+{
+    static const char *const limited[] = {
+        "source.port == 40000",
+        "source.port != 1234",
+        "!(int(source.port) == 1)",
+        "false || source.port == 1",
+        "request.headers['x-role'] == 'admin'",
+        "!('x-role' in request.headers)",
+        "metadata.filter_metadata['envoy.filters.http.jwt_authn']"
+        "['payload']['email'] == 'x'",
+    };
+    fake f = req;
+
+    (void)state;
+    f.host_fails = 1;
+    for (size_t i = 0; i < sizeof(limited) / sizeof(limited[0]); i++)
+        if (eval_on(limited[i], &f, NULL, CEL_SCRATCH_SIZE) != CEL_RESULT_LIMIT)
+            fail_msg("expected a limit: %s", limited[i]);
+    assert_int_equal(
+        eval_on("true || source.port == 1", &f, NULL, CEL_SCRATCH_SIZE),
+        CEL_RESULT_TRUE);
+    /* The values the host did read still answer. */
+    assert_int_equal(
+        eval_on("request.method == 'GET'", &f, NULL, CEL_SCRATCH_SIZE),
+        CEL_RESULT_TRUE);
+    f.host_fails = 0;
+    assert_int_equal(
+        eval_on("source.port == 40000", &f, NULL, CEL_SCRATCH_SIZE),
+        CEL_RESULT_TRUE);
+}
+
+/* -- the activation on a host (activation.c) ------------------------------
+ *
+ * A host whose answers for the header x-role, the attribute source port
+ * and the claim email are `failing_status`; the method is GET and every
+ * other name is absent. */
+
+static gwf_status failing_status;
+
+static gwf_status
+fh_header_get(gwf_stream *s, gwf_message_kind which, const char *name,
+              size_t len, size_t index, gwf_view *value)
+{
+    (void)s;
+    (void)which;
+    if (len == 7 && memcmp(name, ":method", 7) == 0 && index == 0) {
+        *value = (gwf_view){"GET", 3};
+        return GWF_OK;
+    }
+    if (len == 6 && strncasecmp(name, "x-role", 6) == 0)
+        return failing_status;
+    return GWF_ERR_NOT_FOUND;
+}
+
+static gwf_status
+fh_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
+{
+    (void)s;
+    (void)value;
+    return attr == GWF_ATTR_REMOTE_PORT ? failing_status : GWF_ERR_NOT_FOUND;
+}
+
+static gwf_status
+fh_value_get(gwf_stream *s, const char *key, size_t len, gwf_value_type *type,
+             gwf_view *data)
+{
+    (void)s;
+    if (len == 17 && memcmp(key, "jwt_auth.provider", 17) == 0) {
+        *type = GWF_VALUE_STRING;
+        *data = (gwf_view){"idp", 3};
+        return GWF_OK;
+    }
+    if (len == 20 && memcmp(key, "jwt_auth.claim.email", 20) == 0)
+        return failing_status;
+    return GWF_ERR_NOT_FOUND;
+}
+
+static cel_result
+eval_on_host(const char *src)
+{
+    static const gwf_host host = {.size = sizeof(gwf_host),
+                                  .header_get = fh_header_get,
+                                  .attribute = fh_attribute,
+                                  .value_get = fh_value_get};
+    gwf_stream s = {&host};
+    rbac_request rq = {&s, NULL};
+    cel_activation act;
+    cel_program p;
+    cel_error err;
+    cel_scratch sc;
+    cel_result r;
+
+    rbac_activation(&act, &rq);
+    if (cel_compile(src, strlen(src), &p, &err) != 0)
+        fail_msg("compile %s: %s", src, err.msg);
+    assert_int_equal(cel_scratch_init(&sc, CEL_SCRATCH_SIZE), 0);
+    r = cel_eval(&p, &act, &sc, NULL);
+    cel_scratch_free(&sc);
+    cel_program_free(&p);
+    return r;
+}
+
+/* What the host answers decides: absent (not found, or a name no header
+ * can have) makes the expression false, as in Envoy; the host out of
+ * memory is no answer at all, and rbac fails closed on it. */
+static void
+test_host_failures_are_not_absent_values(void **state)
+{
+    static const char *const reads[] = {
+        "request.headers['x-role'] == 'admin'",
+        "source.port == 40000",
+        "metadata.filter_metadata['envoy.filters.http.jwt_authn']"
+        "['payload']['email'] == 'a@b'",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        failing_status = GWF_ERR_NOT_FOUND;
+        assert_int_equal(eval_on_host(reads[i]), CEL_RESULT_FALSE);
+        failing_status = GWF_ERR_NO_MEMORY;
+        assert_int_equal(eval_on_host(reads[i]), CEL_RESULT_LIMIT);
+        failing_status = GWF_ERR_INTERNAL;
+        assert_int_equal(eval_on_host(reads[i]), CEL_RESULT_LIMIT);
+    }
+    failing_status = GWF_ERR_BAD_ARGUMENT;
+    assert_int_equal(eval_on_host(reads[0]), CEL_RESULT_FALSE);
+    failing_status = GWF_ERR_NO_MEMORY;
+    assert_int_equal(eval_on_host("request.method == 'GET'"), CEL_RESULT_TRUE);
 }
 
 static void
@@ -1041,6 +1185,8 @@ main(void)
         cmocka_unit_test(test_string_functions_and_conversions),
         cmocka_unit_test(test_request_attributes_read_through_the_activation),
         cmocka_unit_test(test_header_names_match_in_any_case),
+        cmocka_unit_test(test_values_the_host_cannot_read_fail_closed),
+        cmocka_unit_test(test_host_failures_are_not_absent_values),
         cmocka_unit_test(test_jwt_payload_reads_the_jwt_auth_claims),
         cmocka_unit_test(test_syntax_errors_name_their_column),
         cmocka_unit_test(

@@ -90,6 +90,10 @@ typedef struct gwf_memmsg {
      * kept with `fields` when the message is emptied for reuse. */
     char *block;
     size_t block_cap;
+    /* A header name whose reads answer GWF_ERR_NO_MEMORY, as from a host
+     * out of memory (the test host's gwf_test_request_header_fails), or
+     * NULL. Not owned. */
+    const char *fail_reads_of;
 } gwf_memmsg;
 
 /* The message operations over a gwf_memmsg (`msg` is a gwf_memmsg *). */
@@ -134,6 +138,9 @@ struct gwf_exchange {
     gwf_memmsg request; /* method, path, scheme and headers */
     gwf_buf request_body;
     char remote_address[64]; /* the client's IP; "" means 127.0.0.1 */
+    /* A request header whose reads answer GWF_ERR_NO_MEMORY while the
+     * chain runs ("" none): how tests act out a host out of memory. */
+    char failing_header[64];
     /* The upstream: fill x->response (status and headers) and
      * x->response_body, given x->request and x->upstream_body as the
      * chain left them. Return 0, or -1 for an upstream that failed: the

@@ -84,6 +84,11 @@ void gwf_test_request_header(gwf_test_request *r, const char *name,
                              const char *value);
 void gwf_test_request_body(gwf_test_request *r, const char *data, size_t len);
 void gwf_test_request_remote(gwf_test_request *r, const char *ip);
+/* Reads of request header `name` (any case, up to 63 bytes) answer
+ * GWF_ERR_NO_MEMORY while the chain runs, as from a host out of memory:
+ * for testing that a plugin fails closed rather than take the header
+ * for absent. */
+void gwf_test_request_header_fails(gwf_test_request *r, const char *name);
 void gwf_test_request_free(gwf_test_request *r);
 
 /* -- Running -----------------------------------------------------------------
