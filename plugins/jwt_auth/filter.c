@@ -97,6 +97,10 @@ trim_spaces(gwf_view v)
  * than one": the request is ambiguous and is refused, whatever they are
  * (an upstream could read another one than the one we verified). */
 #define JWT_MANY_TOKENS 2
+/* What a place counts when the host could not read it (out of memory):
+ * not "no token", which AllowMissing lets through and which would hide a
+ * second token, but a place the request is refused for. */
+#define JWT_PLACE_UNREAD SIZE_MAX
 
 /* Count a candidate; the first one is the token. */
 static void
@@ -118,11 +122,13 @@ tokens_from_header(gwf_stream *s, const jwt_provider *p, gwf_view *token)
     size_t prefix_len = strlen(p->prefix), count = 0;
     gwf_view v;
 
-    for (size_t i = 0;
-         count < JWT_MANY_TOKENS &&
-         s->host->header_get(s, GWF_REQUEST, p->source_name,
-                             strlen(p->source_name), i, &v) == GWF_OK;
-         i++) {
+    for (size_t i = 0; count < JWT_MANY_TOKENS; i++) {
+        gwf_status st = s->host->header_get(s, GWF_REQUEST, p->source_name,
+                                            strlen(p->source_name), i, &v);
+        if (st == GWF_ERR_NOT_FOUND)
+            break;
+        if (st != GWF_OK)
+            return JWT_PLACE_UNREAD;
         /* The auth scheme is case-insensitive (RFC 9110 11.1). */
         if (v.len < prefix_len ||
             strncasecmp(v.ptr, p->prefix, prefix_len) != 0)
@@ -201,9 +207,10 @@ tokens_from_query(gwf_stream *s, const jwt_provider *p, gwf_view *token)
     gwf_view path;
     const char *q;
     size_t count = 0;
+    gwf_status st = gwf_header_get(s, GWF_REQUEST, ":path", &path);
 
-    if (gwf_header_get(s, GWF_REQUEST, ":path", &path) != GWF_OK)
-        return 0;
+    if (st != GWF_OK)
+        return st == GWF_ERR_NOT_FOUND ? 0 : JWT_PLACE_UNREAD;
     q = memchr(path.ptr, '?', path.len);
     if (!q)
         return 0;
@@ -220,16 +227,20 @@ tokens_from_cookies(gwf_stream *s, const jwt_provider *p, gwf_view *token)
     gwf_view cookies;
     size_t count = 0;
 
-    for (size_t i = 0; count < JWT_MANY_TOKENS &&
-                       s->host->header_get(s, GWF_REQUEST, "cookie", 6, i,
-                                           &cookies) == GWF_OK;
-         i++)
+    for (size_t i = 0; count < JWT_MANY_TOKENS; i++) {
+        gwf_status st =
+            s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &cookies);
+        if (st == GWF_ERR_NOT_FOUND)
+            break;
+        if (st != GWF_OK)
+            return JWT_PLACE_UNREAD;
         tokens_from_pairs(cookies, ';', p->source_name, 0, token, &count);
+    }
     return count;
 }
 
-/* The candidate tokens in `p`'s place: 0, 1 (then `*token` is it) or
- * JWT_MANY_TOKENS. */
+/* The candidate tokens in `p`'s place: 0, 1 (then `*token` is it),
+ * JWT_MANY_TOKENS, or JWT_PLACE_UNREAD. */
 static size_t
 find_tokens(gwf_stream *s, const jwt_provider *p, gwf_view *token)
 {
@@ -928,6 +939,10 @@ check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
         if (n == 0)
             continue;
         place->present = 1;
+        if (n == JWT_PLACE_UNREAD) {
+            place->why = worse(place->why, JWT_ERR_UNREAD);
+            continue;
+        }
         if (n >= JWT_MANY_TOKENS) {
             place->why = worse(place->why, JWT_ERR_AMBIGUOUS);
             continue;

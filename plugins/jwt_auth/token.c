@@ -43,6 +43,7 @@ static const char *const result_texts[] = {
     [JWT_ERR_AUDIENCE] = "audience not allowed",
     [JWT_ERR_KEYS_UNAVAILABLE] = "Jwks remote fetch is failed",
     [JWT_ERR_AMBIGUOUS] = "more than one token",
+    [JWT_ERR_UNREAD] = "the request could not be read",
 };
 
 const char *

@@ -436,6 +436,35 @@ test_bad_token_is_rejected_in_allow_missing_mode(void **state)
         accepted(NULL, "{\"validationMode\": \"AllowMissing\"}", "expired"));
 }
 
+/* A token's place the host could not read (out of memory) is not an
+ * empty one: AllowMissing would let the request through unauthenticated
+ * and a second token would go unseen. The request is refused, with a
+ * valid token too, in either mode. */
+static void
+test_token_place_the_host_cannot_read_is_refused(void **state)
+{
+    static const char *const modes[] = {
+        "{\"validationMode\": \"Strict\"}",
+        "{\"validationMode\": \"AllowMissing\"}"};
+    char value[20000];
+
+    (void)state;
+    snprintf(value, sizeof(value), "Bearer %s", token("RS256"));
+    for (size_t i = 0; i < 2; i++) {
+        gwf_test_host *h = host_with(NULL, modes[i]);
+        gwf_test_request *req = request_with("authorization", value);
+        gwf_test_request_header_fails(req, "authorization");
+        gwf_test_result *res = run(h, req);
+        assert_refused(res, 401, "the request could not be read");
+        gwf_test_result_free(res);
+        /* The same request, read: forwarded. */
+        res = run(h, request_with("authorization", value));
+        assert_forwarded(res);
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
 /* -- Claims checks -------------------------------------------------------- */
 
 static void
@@ -1713,6 +1742,7 @@ main(void)
         cmocka_unit_test(test_header_without_bearer_prefix_counts_as_missing),
         cmocka_unit_test(test_missing_token_is_allowed_in_allow_missing_mode),
         cmocka_unit_test(test_bad_token_is_rejected_in_allow_missing_mode),
+        cmocka_unit_test(test_token_place_the_host_cannot_read_is_refused),
         cmocka_unit_test(test_expired_token_is_rejected_with_401_invalid_token),
         cmocka_unit_test(test_token_expired_within_clock_skew_is_accepted),
         cmocka_unit_test(test_zero_clock_skew_rejects_a_just_expired_token),
