@@ -184,23 +184,32 @@ pb_close(gwf_strbuf *b, size_t at)
     varint_put(b->data + at, n);
 }
 
-static void
+/* Peer `field` from attributes `addr` and `port`: 0, or -1 when the host
+ * could not give one (out of memory: not the same as absent, an address
+ * rule of the server would not see it). */
+static int
 put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
          gwf_attribute port)
 {
     gwf_view a = {0}, p = {0};
     size_t peer, address, sock;
     unsigned long n = 0;
+    gwf_status st = s->host->attribute(s, addr, &a);
 
-    if (s->host->attribute(s, addr, &a) != GWF_OK || a.len == 0)
-        return;
+    if (st != GWF_OK)
+        return st == GWF_ERR_NOT_FOUND ? 0 : -1;
+    if (a.len == 0)
+        return 0;
     /* Peer.address (1) = Address.socket_address (1) = SocketAddress:
      * address (2), port_value (3) when it is a port number. */
     peer = pb_open(b, field);
     address = pb_open(b, 1);
     sock = pb_open(b, 1);
     pb_bytes(b, 2, a.ptr, a.len);
-    if (s->host->attribute(s, port, &p) == GWF_OK && p.len && p.len < 6) {
+    st = s->host->attribute(s, port, &p);
+    if (st != GWF_OK && st != GWF_ERR_NOT_FOUND)
+        return -1;
+    if (st == GWF_OK && p.len && p.len < 6) {
         for (size_t i = 0; i < p.len && n < 65536; i++)
             n = p.ptr[i] >= '0' && p.ptr[i] <= '9'
                     ? n * 10 + (unsigned long)(p.ptr[i] - '0')
@@ -211,6 +220,7 @@ put_peer(gwf_strbuf *b, uint32_t field, gwf_stream *s, gwf_attribute addr,
     pb_close(b, sock);
     pb_close(b, address);
     pb_close(b, peer);
+    return 0;
 }
 
 /* headersToForward (Envoy's allowed_headers), when set, is the whole
@@ -309,8 +319,11 @@ encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
     if (count + 5 > EA_HDRS_ON_STACK && !(h = malloc((count + 5) * sizeof(*h))))
         return -1;
     for (size_t i = 0; i < 4; i++) {
-        have[i] = s->host->header_get(s, GWF_REQUEST, pseudo[i].name,
-                                      pseudo[i].len, 0, &pv[i]) == GWF_OK;
+        gwf_status st = s->host->header_get(s, GWF_REQUEST, pseudo[i].name,
+                                            pseudo[i].len, 0, &pv[i]);
+        if (st != GWF_OK && st != GWF_ERR_NOT_FOUND)
+            goto done; /* the host failed: not an absent pseudo-header */
+        have[i] = st == GWF_OK;
         if (have[i] && forwarded(cfg, pseudo[i].name, pseudo[i].len))
             h[n++] = (ea_hdr){{pseudo[i].name, pseudo[i].len}, pv[i], 0};
     }
@@ -318,7 +331,7 @@ encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
         gwf_view name, value;
 
         if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
-            continue;
+            goto done; /* within header_count: the host failed */
         if ((name.len == 25 &&
              strncasecmp(name.ptr, "x-envoy-auth-partial-body", 25) == 0) ||
             !forwarded(cfg, name.ptr, name.len))
@@ -336,8 +349,9 @@ encode_check_request(const ea_config *cfg, const ea_route *route, gwf_stream *s,
     out->len = EA_PREFIX;
     check = EA_PREFIX;
     attrs = pb_open(out, 1); /* CheckRequest.attributes */
-    put_peer(out, 1, s, GWF_ATTR_REMOTE_ADDRESS, GWF_ATTR_REMOTE_PORT);
-    put_peer(out, 2, s, GWF_ATTR_LOCAL_ADDRESS, GWF_ATTR_LOCAL_PORT);
+    if (put_peer(out, 1, s, GWF_ATTR_REMOTE_ADDRESS, GWF_ATTR_REMOTE_PORT) ||
+        put_peer(out, 2, s, GWF_ATTR_LOCAL_ADDRESS, GWF_ATTR_LOCAL_PORT))
+        goto done;
     request = pb_open(out, 4); /* AttributeContext.request */
     http = pb_open(out, 2);    /* Request.http */
     if (s->host->attribute(s, GWF_ATTR_REQUEST_ID, &v) == GWF_OK)

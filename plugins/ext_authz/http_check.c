@@ -71,7 +71,10 @@ drop_curl_header(line_sink *sink, const char *line)
 
 /* Every value of request header `name` onto the check request, unless
  * headersToAdd will set it. A value that cannot go on a header line is
- * the client's doing: GWF_ERR_BAD_ARGUMENT. */
+ * the client's doing: GWF_ERR_BAD_ARGUMENT. A value the host could not
+ * read (out of memory) is not an absent one: the server would judge
+ * another request than the upstream gets, so it is an error
+ * (GWF_ERR_INTERNAL), decided as the server failing. */
 static gwf_status
 forward_header(const ea_config *cfg, gwf_stream *s, line_sink *list,
                const char *name, const char **why)
@@ -80,9 +83,13 @@ forward_header(const ea_config *cfg, gwf_stream *s, line_sink *list,
 
     if (ea_pairs_find(&cfg->headers_to_add, name, 0))
         return GWF_OK;
-    for (size_t i = 0; s->host->header_get(s, GWF_REQUEST, name, strlen(name),
-                                           i, &value) == GWF_OK;
-         i++) {
+    for (size_t i = 0;; i++) {
+        gwf_status st =
+            s->host->header_get(s, GWF_REQUEST, name, strlen(name), i, &value);
+        if (st == GWF_ERR_NOT_FOUND)
+            break;
+        if (st != GWF_OK)
+            return GWF_ERR_INTERNAL;
         if (!gwf_is_header_value(value.ptr, value.len)) {
             *why = "a forwarded request header has a control byte";
             return GWF_ERR_BAD_ARGUMENT;

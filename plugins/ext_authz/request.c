@@ -102,6 +102,7 @@ gwf_status
 ea_request_parts(gwf_stream *s, ea_request *req, const char **why)
 {
     const gwf_host *host = s->host;
+    gwf_status st;
 
     memset(req, 0, sizeof(*req));
     if (host->header_get(s, GWF_REQUEST, ":method", 7, 0, &req->method) !=
@@ -125,8 +126,10 @@ ea_request_parts(gwf_stream *s, ea_request *req, const char **why)
             return GWF_ERR_BAD_ARGUMENT;
         }
     }
-    req->has_authority = host->header_get(s, GWF_REQUEST, ":authority", 10, 0,
-                                          &req->authority) == GWF_OK;
+    st = host->header_get(s, GWF_REQUEST, ":authority", 10, 0, &req->authority);
+    if (st != GWF_OK && st != GWF_ERR_NOT_FOUND)
+        return GWF_ERR_INTERNAL; /* the host failed: not "no authority" */
+    req->has_authority = st == GWF_OK;
     if (req->has_authority &&
         !gwf_is_header_value(req->authority.ptr, req->authority.len)) {
         *why = "the request's authority has a control byte";

@@ -154,6 +154,30 @@ test_failed_call_is_an_error(void **state)
     done(h, res);
 }
 
+/* The authority the host could not read (out of memory) is not an absent
+ * one: a CheckRequest without it would let a host rule of the server
+ * pass. It is an error (403), and the server is not asked. */
+static void
+test_authority_the_host_cannot_read_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header_fails(req, "host");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_string_equal(gwf_test_reply_details(res), "ext_authz_error");
+    done(h, res);
+    /* The same request, read: the server allows it. */
+    h = host_with(GRPC_SPEC);
+    res = run(h, gwf_test_request_new("GET", "/allow"));
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
 static void
 test_failed_call_is_allowed_with_fail_open(void **state)
 {
@@ -903,6 +927,7 @@ main(void)
         cmocka_unit_test(
             test_denied_response_answers_with_its_status_headers_and_body),
         cmocka_unit_test(test_failed_call_is_an_error),
+        cmocka_unit_test(test_authority_the_host_cannot_read_is_an_error),
         cmocka_unit_test(test_failed_call_is_allowed_with_fail_open),
         cmocka_unit_test(test_unavailable_is_retried),
         cmocka_unit_test(test_unreachable_server_is_an_error),

@@ -679,6 +679,44 @@ test_uncheckable_method_is_refused_400_even_with_fail_open(void **state)
     done(h, res);
 }
 
+/* A forwarded header the host could not read (out of memory) is not an
+ * absent one: the check would judge another request than the upstream
+ * gets. It is an error, decided as the server failing: 403, or on with
+ * failOpen; the server never sees a check without it. */
+static void
+test_forwarded_header_the_host_cannot_read_is_an_error(void **state)
+{
+    static const char *const specs[] = {
+        "{httpService: {backendRef: {name: authz}}}",
+        "{failOpen: true, httpService: {backendRef: {name: authz}}}"};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        gwf_test_host *h = host_with(specs[i]);
+        gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+        gwf_test_result *res;
+
+        gwf_test_request_header(req, "authorization", "Bearer deny-me");
+        gwf_test_request_header_fails(req, "authorization");
+        res = run(h, req);
+        if (i == 0) {
+            assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+            assert_int_equal(gwf_test_status(res), 403);
+            assert_string_equal(gwf_test_reply_details(res), "ext_authz_error");
+        } else {
+            assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+        }
+        assert_true(gwf_test_metric(
+                        h, i == 0 ? "gwf_ext_authz_checks_total{instance="
+                                    "\"default/authz\",result=\"error\","
+                                    "stat_prefix=\"\"}"
+                                  : "gwf_ext_authz_checks_total{instance="
+                                    "\"default/authz\",result="
+                                    "\"failed_open\",stat_prefix=\"\"}") == 1);
+        done(h, res);
+    }
+}
+
 /* A forwarded header whose value cannot go on a header line. */
 static void
 test_forwarded_header_with_control_byte_is_refused_400(void **state)
@@ -1575,6 +1613,8 @@ main(void)
             test_uncheckable_method_is_refused_400_even_with_fail_open),
         cmocka_unit_test(
             test_forwarded_header_with_control_byte_is_refused_400),
+        cmocka_unit_test(
+            test_forwarded_header_the_host_cannot_read_is_an_error),
         cmocka_unit_test(test_client_leaving_cancels_the_check),
         cmocka_unit_test(test_body_is_sent_to_the_authz_server),
         cmocka_unit_test(test_body_is_not_sent_without_with_request_body),
