@@ -238,6 +238,21 @@ hdr_shown(ngx_http_gwf_msg_t *m, ngx_table_elt_t *h)
                                   "content-length"));
 }
 
+/* The number of shown elements, by a pass over the list: the count when
+ * the index cannot be built, so that header_at answers the failure for
+ * the headers there are instead of a count of 0 saying there are none. */
+static size_t
+list_shown(ngx_http_gwf_msg_t *m)
+{
+    size_t n = 0;
+    for (ngx_list_part_t *part = &msg_list(m)->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++)
+            n += hdr_shown(m, &h[i]);
+    }
+    return n;
+}
+
 /* The pos-th shown element. Reads in increasing order go on from the
  * last one found, so a walk over all headers is linear. */
 static ngx_table_elt_t *
@@ -491,7 +506,7 @@ static size_t
 req_count(ngx_http_gwf_msg_t *m)
 {
     hdr_index_t *idx = hdr_index(m);
-    return idx ? idx->live : 0;
+    return idx ? idx->live : list_shown(m);
 }
 
 static gwf_status
@@ -826,9 +841,8 @@ resp_count(ngx_http_gwf_msg_t *m)
 {
     ngx_http_request_t *r = m->r;
     hdr_index_t *idx = hdr_index(m);
-    if (!idx)
-        return 0;
-    return resp_list_count(idx) + (r->headers_out.content_type.len != 0) +
+    return (idx ? resp_list_count(idx) : list_shown(m)) +
+           (r->headers_out.content_type.len != 0) +
            (r->headers_out.content_length_n >= 0);
 }
 

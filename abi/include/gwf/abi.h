@@ -385,11 +385,13 @@ struct gwf_host {
                              gwf_view *value);
     /* Number of (non-pseudo) header lines. It cannot report an error:
      * it returns 0 when the message does not exist yet or the handle is
-     * dead. */
+     * dead. A host short of memory still counts the lines there are;
+     * header_at then answers GWF_ERR_NO_MEMORY for them. */
     size_t (*header_count)(gwf_stream *s, gwf_message_kind which);
     /* The `index`-th header line, in order, as borrowed views. Returns
      * GWF_OK; GWF_ERR_NOT_FOUND for index >= header_count;
-     * GWF_ERR_WRONG_PHASE as for header_get. */
+     * GWF_ERR_WRONG_PHASE as for header_get; GWF_ERR_NO_MEMORY when the
+     * host could not read it (not the end of the headers). */
     gwf_status (*header_at)(gwf_stream *s, gwf_message_kind which, size_t index,
                             gwf_view *name, gwf_view *value);
     /* Replace every value of `name` with one value (adds it if absent).
