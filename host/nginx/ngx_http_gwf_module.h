@@ -239,6 +239,9 @@ ngx_http_gwf_name_is(const char *name, size_t len, const char *lit)
     size_t n = ngx_strlen(lit);
     if (len != n)
         return 0;
+    /* Plugins name headers in lower case: that compare is inlined. */
+    if (ngx_memcmp(name, lit, n) == 0)
+        return 1;
     for (size_t i = 0; i < n; i++) {
         u_char c = (u_char)name[i];
         if (c >= 'A' && c <= 'Z')

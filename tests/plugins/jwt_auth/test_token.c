@@ -379,6 +379,33 @@ test_cache_misses_a_token_that_differs_in_one_byte_anywhere(void **state)
     jwt_cache_free(c);
 }
 
+/* Every byte before the 32 the slot hash reads is compared, whatever the
+ * length: the comparison goes 16, then 8 bytes a step and ends on the
+ * last 8, so lengths around those steps are tried. */
+static void
+test_cache_compares_every_byte_before_the_hashed_tail(void **state)
+{
+    static const size_t lengths[] = {33, 39, 40, 41, 47, 48, 49, 56, 63, 584};
+    char token[600], other[600];
+
+    (void)state;
+    for (size_t l = 0; l < sizeof(lengths) / sizeof(lengths[0]); l++) {
+        size_t len = lengths[l];
+        jwt_cache *c = jwt_cache_new(1024, count_release);
+        fake_token(token, len, 3, 5);
+        jwt_cache_put(c, token, len, 0, 200, strdup("claims"));
+        for (size_t at = 0; at + 32 < len; at++) {
+            memcpy(other, token, len + 1);
+            other[at] ^= 1;
+            if (jwt_cache_get(c, other, len, 0, 100))
+                fail_msg("length %zu: a token differing at byte %zu hit", len,
+                         at);
+        }
+        assert_non_null(jwt_cache_get(c, token, len, 0, 100));
+        jwt_cache_free(c);
+    }
+}
+
 /* Same length, same last 32 bytes: the same slot hash. Only the full
  * comparison tells them apart. */
 static void
@@ -476,6 +503,7 @@ main(void)
         cmocka_unit_test(test_cache_keeps_providers_and_tokens_apart),
         cmocka_unit_test(
             test_cache_misses_a_token_that_differs_in_one_byte_anywhere),
+        cmocka_unit_test(test_cache_compares_every_byte_before_the_hashed_tail),
         cmocka_unit_test(
             test_cache_misses_a_forged_token_with_the_same_slot_hash),
         cmocka_unit_test(test_cache_drops_an_entry_at_its_valid_until),
