@@ -108,6 +108,8 @@ forward(gwf_exchange *x)
                            "text/plain; charset=utf-8", 25);
         gwf_buf_set(&x->response_body, "upstream unavailable\n", 21);
     }
+    x->response.fail_reads_of =
+        x->failing_response_header[0] ? x->failing_response_header : NULL;
     x->run.body_out[GWF_RESPONSE] = x->response_body.len == 0;
     return gwf_stream_headers(x->run.st, GWF_RESPONSE,
                               x->response_body.len == 0);
@@ -173,6 +175,8 @@ static gwf_status
 on_attribute(void *dp, gwf_attribute attr, gwf_view *value)
 {
     gwf_exchange *x = dp;
+    if (x->failing_attribute == (int)attr + 1)
+        return GWF_ERR_NO_MEMORY;
     switch (attr) {
     case GWF_ATTR_REMOTE_ADDRESS:
         value->ptr = x->remote_address[0] ? x->remote_address : "127.0.0.1";
@@ -208,6 +212,9 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
     x->outcome = GWF_EXCHANGE_RUNNING;
     x->run.phase = PHASE_REQUEST;
     x->request.fail_reads_of = x->failing_header[0] ? x->failing_header : NULL;
+    x->request.fail_reads_from = x->failing_from;
+    x->request.fail_writes_of =
+        x->failing_write_header[0] ? x->failing_write_header : NULL;
     x->run.st = gwf_stream_new(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
                                &x->request, &x->response);
     if (!x->run.st)

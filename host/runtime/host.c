@@ -660,9 +660,14 @@ h_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
     if (!value)
         return GWF_ERR_BAD_ARGUMENT;
     gwf_rt_stream *rs = FS(s)->st;
-    if (rs->ops && rs->ops->attribute &&
-        rs->ops->attribute(rs->dp, attr, value) == GWF_OK)
-        return GWF_OK;
+    if (rs->ops && rs->ops->attribute) {
+        st = rs->ops->attribute(rs->dp, attr, value);
+        /* Only what the data plane does not know falls back to the
+         * runtime's own; a failure (out of memory) is the answer, not an
+         * absent attribute a plugin would act on. */
+        if (st != GWF_ERR_NOT_FOUND)
+            return st;
+    }
     switch (attr) {
     case GWF_ATTR_REQUEST_ID:
         value->ptr = rt_stream_request_id(rs);
@@ -695,10 +700,8 @@ h_value_set(gwf_stream *s, const char *key, size_t key_len, gwf_value_type type,
     gwf_status st = fs_check(s);
     if (st != GWF_OK)
         return st;
-    if (!key || !key_len || key_len > 256 || (len && !data) ||
-        type < GWF_VALUE_STRING || type > GWF_VALUE_JSON ||
-        (type == GWF_VALUE_INT && len != 8) ||
-        (type == GWF_VALUE_BOOL && len != 1))
+    if (!key || !key_len || key_len > 256 ||
+        !rt_value_shape_ok(type, data, len))
         return GWF_ERR_BAD_ARGUMENT;
     gwf_rt_stream *rs = FS(s)->st;
     if (rs->completed)
@@ -715,14 +718,28 @@ h_value_get(gwf_stream *s, const char *key, size_t key_len,
         return st;
     if (!key || !key_len || !data)
         return GWF_ERR_BAD_ARGUMENT;
-    const rt_value *v = rt_stream_value_find(FS(s)->st, key, key_len);
-    if (!v)
-        return GWF_ERR_NOT_FOUND;
-    if (type)
-        *type = v->type;
-    data->ptr = v->data;
-    data->len = v->len;
-    return GWF_OK;
+    gwf_value_type t;
+    st = rt_stream_value_get(FS(s)->st, key, key_len, &t, data);
+    if (st == GWF_OK && type)
+        *type = t;
+    return st;
+}
+
+static gwf_status
+h_value_provide(gwf_stream *s, const char *prefix, size_t prefix_len,
+                gwf_status (*get)(void *ctx, const char *key, size_t key_len,
+                                  gwf_value_type *type, gwf_view *data),
+                void (*release)(void *ctx), void *ctx)
+{
+    gwf_status st = fs_check(s);
+    if (st != GWF_OK)
+        return st;
+    if (!prefix || !prefix_len || prefix_len > 256 || !get)
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_rt_stream *rs = FS(s)->st;
+    if (rs->completed)
+        return GWF_ERR_WRONG_PHASE;
+    return rt_stream_value_provide(rs, prefix, prefix_len, get, release, ctx);
 }
 
 /* -- Flow control ---------------------------------------------------------- */
@@ -786,6 +803,8 @@ h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
     gwf_header *checked = NULL;
     if (count) {
         st = reply_headers_checked(headers, count, room, 16, &checked);
+        if (st == GWF_ERR_NO_MEMORY)
+            rt_stream_reply_lost(FS(s)->st);
         if (st != GWF_OK)
             return st;
     }
@@ -1028,4 +1047,5 @@ const gwf_host rt_host_template = {
     .send_prepared_reply = h_send_prepared_reply,
     .reply_always = h_reply_always,
     .metric_series_observe = h_metric_series_observe,
+    .value_provide = h_value_provide,
 };

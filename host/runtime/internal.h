@@ -154,6 +154,10 @@ struct gwf_chain {
     rt_filter *filters;
     size_t count;
     bool wants_body[2];
+    /* A plugin of the chain has request_headers / response_headers: the
+     * headers of that direction run plugin code (else they pass every
+     * position as they are, without entering the worker). */
+    bool has_headers_hook[2];
     /* A plugin of the chain has stream_complete or stream_destroy: the
      * end of a stream runs plugin code (else it only frees memory). */
     bool has_end_hooks;
@@ -227,6 +231,9 @@ struct gwf_runtime {
     uint32_t m_streams, m_active, m_replies, m_pauses, m_pause_seconds,
         m_errors, m_async;
     uint32_t reply_tags; /* the last rt_instance.reply_tag given */
+    /* gwf_runtime_fail_reply_memory: a plugin's local reply cannot be
+     * made, as from a host out of memory (tests). */
+    bool fail_reply_memory;
     gwf_host host;
 };
 

@@ -55,10 +55,33 @@ field_free(gwf_memmsg_field *f)
         free(f->name); /* and the value with it */
 }
 
+/* Does this read answer GWF_ERR_NO_MEMORY (fail_reads_of)? */
+static bool
+read_fails(const gwf_memmsg *m, const char *name, size_t len, size_t index)
+{
+    return m->fail_reads_of && index >= m->fail_reads_from &&
+           name_is(name, len, m->fail_reads_of);
+}
+
+/* Does this write answer GWF_ERR_NO_MEMORY (fail_writes_of)? Pseudo
+ * names as given, and ":authority" as "host" too. */
+static bool
+write_fails(const gwf_memmsg *m, const char *name, size_t len)
+{
+    if (!m->fail_writes_of)
+        return false;
+    if (name_is(name, len, m->fail_writes_of))
+        return true;
+    return name_is(name, len, ":authority") &&
+           strcmp(m->fail_writes_of, "host") == 0;
+}
+
 static gwf_status
 mm_get(void *msg, const char *name, size_t len, size_t index, gwf_view *value)
 {
     gwf_memmsg *m = msg;
+    if (read_fails(m, name, len, index))
+        return GWF_ERR_NO_MEMORY;
     char **slot = pseudo_slot(m, name, len);
     if (slot) {
         if (!*slot || index > 0)
@@ -77,7 +100,7 @@ mm_get(void *msg, const char *name, size_t len, size_t index, gwf_view *value)
         return GWF_OK;
     }
     real_name(&name, &len);
-    if (m->fail_reads_of && name_is(name, len, m->fail_reads_of))
+    if (read_fails(m, name, len, index)) /* "host" for ":authority" */
         return GWF_ERR_NO_MEMORY;
     for (size_t i = 0; i < m->count; i++) {
         gwf_memmsg_field *f = &m->fields[i];
@@ -116,6 +139,8 @@ mm_remove(void *msg, const char *name, size_t len)
     gwf_memmsg *m = msg;
     if (len && name[0] == ':' && !name_is(name, len, ":authority"))
         return GWF_ERR_BAD_ARGUMENT;
+    if (write_fails(m, name, len))
+        return GWF_ERR_NO_MEMORY;
     real_name(&name, &len);
     size_t kept = 0;
     for (size_t i = 0; i < m->count; i++) {
@@ -137,6 +162,8 @@ mm_add(void *msg, const char *name, size_t len, const char *value,
     gwf_memmsg *m = msg;
     if (len == 0 || (name[0] == ':' && !name_is(name, len, ":authority")))
         return GWF_ERR_BAD_ARGUMENT;
+    if (write_fails(m, name, len))
+        return GWF_ERR_NO_MEMORY;
     real_name(&name, &len);
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
@@ -173,6 +200,8 @@ mm_set(void *msg, const char *name, size_t len, const char *value,
        size_t value_len)
 {
     gwf_memmsg *m = msg;
+    if (write_fails(m, name, len))
+        return GWF_ERR_NO_MEMORY;
     char **slot = pseudo_slot(m, name, len);
     if (slot) {
         char *copy = rt_strndup(value, value_len);

@@ -92,6 +92,12 @@ define_own_metrics(gwf_runtime *rt)
                              error_labels, 1, NULL, 0, &rt->m_errors);
 }
 
+void
+gwf_runtime_fail_reply_memory(gwf_runtime *rt, int on)
+{
+    rt->fail_reply_memory = on != 0;
+}
+
 gwf_runtime *
 gwf_runtime_new(const gwf_runtime_options *opts)
 {
@@ -451,6 +457,10 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
                 failed++;
             }
         }
+        if (p->request_headers)
+            c->has_headers_hook[GWF_REQUEST] = true;
+        if (p->response_headers)
+            c->has_headers_hook[GWF_RESPONSE] = true;
         if (p->request_body)
             c->wants_body[GWF_REQUEST] = true;
         if (p->response_body)

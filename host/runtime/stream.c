@@ -641,6 +641,16 @@ gwf_stream_headers(gwf_rt_stream *st, gwf_message_kind which, int end_of_stream)
     d->hdr_eos = end_of_stream != 0;
     d->len = (uint32_t)st->chain->count;
     d->streamed = chain_has_legacy_body_hook(st->chain, which);
+    /* No plugin has this direction's headers hook: every position passes
+     * them as dir_step would, and no plugin code runs, so the worker is
+     * not entered (a chain of request plugins, for its responses). */
+    if (!st->chain->has_headers_hook[which] && !st->paused) {
+        d->hdr_pos = d->len;
+        gwf_rt_state state = dir_state(st, which);
+        if (state == GWF_RT_CONTINUE && which == GWF_RESPONSE)
+            st->response_released = true;
+        return state;
+    }
     return run_on_worker(st, which);
 }
 
@@ -773,6 +783,22 @@ rt_stream_resume(rt_fstream *fs)
     return GWF_OK;
 }
 
+/* A plugin's reply could not be made (out of memory). The request must
+ * not go on as if the plugin had let it through (a denial lost is a
+ * bypass): the host answers 500 instead, whatever the hook returns. */
+void
+rt_stream_reply_lost(gwf_rt_stream *st)
+{
+    if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
+        return;
+    rt_log(st->w->rt, GWF_LOG_ERROR, "gwf",
+           "a plugin's local reply could not be made (out of memory); "
+           "answering 500");
+    host_reply(st, 500, "out of memory in a gateway filter", "gwf_no_memory");
+    if (!st->running)
+        mark(st);
+}
+
 gwf_status
 rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
                 size_t count, const char *body, size_t body_len,
@@ -794,12 +820,10 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
             return GWF_ERR_BAD_ARGUMENT;
     }
     st->reply_msg.status = status;
-    if (rt_memmsg_load(&st->reply_msg, headers, count) != GWF_OK) {
-        gwf_memmsg_clear(&st->reply_msg);
-        return GWF_ERR_NO_MEMORY;
-    }
-    if (gwf_buf_append(&st->reply_body, body, body_len) < 0) {
-        gwf_memmsg_clear(&st->reply_msg);
+    if (st->w->rt->fail_reply_memory ||
+        rt_memmsg_load(&st->reply_msg, headers, count) != GWF_OK ||
+        gwf_buf_append(&st->reply_body, body, body_len) < 0) {
+        rt_stream_reply_lost(st);
         return GWF_ERR_NO_MEMORY;
     }
     size_t n = details ? strnlen(details, sizeof st->reply_details - 1) : 0;
@@ -947,24 +971,77 @@ value_alloc(gwf_rt_stream *st, size_t size)
     return nb->mem;
 }
 
-/* Keys of one plugin share a prefix ("jwt_auth.claim.") and often a
+/* Whether provider record `v` answers `key`. */
+static bool
+provides(const rt_value *v, const char *key, size_t len)
+{
+    return v->key_len <= len && memcmp(v->key, key, v->key_len) == 0;
+}
+
+/* The record value_set rewrites for `key`: its newest value, unless a
+ * provider of the key came after it (the key then needs a record of its
+ * own, newer than the provider).
+ *
+ * Keys of one plugin share a prefix ("jwt_auth.claim.") and often a
  * length: the last byte tells most of them apart before a memcmp. */
 static rt_value *
 value_find(rt_value *v, const char *key, size_t len)
 {
     if (len == 0)
         return NULL; /* host.c refuses empty keys: none is stored */
-    for (; v; v = v->next)
-        if (v->key_len == len && v->key[len - 1] == key[len - 1] &&
-            memcmp(v->key, key, len) == 0)
+    for (; v; v = v->next) {
+        if (v->get) {
+            if (provides(v, key, len))
+                return NULL;
+        } else if (v->key_len == len && v->key[len - 1] == key[len - 1] &&
+                   memcmp(v->key, key, len) == 0) {
             return v;
+        }
+    }
     return NULL;
 }
 
-const rt_value *
-rt_stream_value_find(const gwf_rt_stream *st, const char *key, size_t len)
+bool
+rt_value_shape_ok(gwf_value_type type, const void *data, size_t len)
 {
-    return value_find(st->values, key, len);
+    return (data || !len) && type >= GWF_VALUE_STRING &&
+           type <= GWF_VALUE_JSON && (type != GWF_VALUE_INT || len == 8) &&
+           (type != GWF_VALUE_BOOL || len == 1);
+}
+
+gwf_status
+rt_stream_value_get(const gwf_rt_stream *st, const char *key, size_t len,
+                    gwf_value_type *type, gwf_view *data)
+{
+    for (const rt_value *v = st->values; v; v = v->next) {
+        if (!v->get) {
+            if (v->key_len == len && v->key[len - 1] == key[len - 1] &&
+                memcmp(v->key, key, len) == 0) {
+                *type = v->type;
+                data->ptr = v->data;
+                data->len = v->len;
+                return GWF_OK;
+            }
+            continue;
+        }
+        if (!provides(v, key, len))
+            continue;
+        gwf_value_type t = -1;
+        gwf_view d = {NULL, 0};
+        gwf_status rc = v->get(v->ctx, key, len, &t, &d);
+        if (rc == GWF_ERR_NOT_FOUND)
+            continue;
+        if (rc != GWF_OK)
+            return rc;
+        /* What a reader trusts (an INT is 8 bytes) holds for a provided
+         * value as for a set one. */
+        if (!rt_value_shape_ok(t, d.ptr, d.len))
+            return GWF_ERR_INTERNAL;
+        *type = t;
+        *data = d;
+        return GWF_OK;
+    }
+    return GWF_ERR_NOT_FOUND;
 }
 
 gwf_status
@@ -1012,6 +1089,47 @@ rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
         memcpy(v->data, data, len);
     v->len = len;
     v->cap = len;
+    v->get = NULL;
+    v->release = NULL;
+    v->ctx = NULL;
+    v->next = st->values;
+    st->values = v;
+    return GWF_OK;
+}
+
+gwf_status
+rt_stream_value_provide(gwf_rt_stream *st, const char *prefix,
+                        size_t prefix_len,
+                        gwf_status (*get)(void *ctx, const char *key,
+                                          size_t key_len, gwf_value_type *type,
+                                          gwf_view *data),
+                        void (*release)(void *ctx), void *ctx)
+{
+    /* prefix_len is bounded by the host table: at most 256. */
+    rt_value *v = value_alloc(st, sizeof *v + prefix_len);
+    if (!v)
+        return GWF_ERR_NO_MEMORY;
+    /* The same prefix again: the provider before goes, and is told. */
+    for (rt_value **p = &st->values; *p; p = &(*p)->next) {
+        rt_value *old = *p;
+        if (old->get && old->key_len == prefix_len &&
+            memcmp(old->key, prefix, prefix_len) == 0) {
+            *p = old->next;
+            if (old->release)
+                old->release(old->ctx);
+            break;
+        }
+    }
+    char *k = (char *)(v + 1);
+    memcpy(k, prefix, prefix_len);
+    v->key = k;
+    v->key_len = prefix_len;
+    v->type = GWF_VALUE_BYTES;
+    v->data = NULL;
+    v->len = v->cap = 0;
+    v->get = get;
+    v->release = release;
+    v->ctx = ctx;
     v->next = st->values;
     st->values = v;
     return GWF_OK;
@@ -1022,6 +1140,9 @@ rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
 static void
 values_free(gwf_rt_stream *st)
 {
+    for (rt_value *v = st->values; v; v = v->next)
+        if (v->release)
+            v->release(v->ctx);
     rt_value_block *keep = st->value_blocks, *b;
     if (keep && keep->cap > VALUE_KEEP)
         keep = NULL;

@@ -54,9 +54,11 @@ struct rt_fstream {
     uint64_t dead_at; /* worker invocation in which it resumed/replied */
 };
 
-/* A shared per-stream value. The record, its key and its data live in
- * the stream's value blocks (stream.c); `cap` is the room at `data`, so
- * setting the key again with no more bytes rewrites them in place. */
+/* A shared per-stream value, or a plugin's provider of the values under
+ * a prefix (`get` non-NULL; `key` is the prefix). The record, its key
+ * and its data live in the stream's value blocks (stream.c); `cap` is
+ * the room at `data`, so setting the key again with no more bytes
+ * rewrites them in place. */
 typedef struct rt_value {
     struct rt_value *next;
     const char *key; /* after the record */
@@ -65,6 +67,10 @@ typedef struct rt_value {
     char *data;
     size_t len;
     size_t cap;
+    gwf_status (*get)(void *ctx, const char *key, size_t key_len,
+                      gwf_value_type *type, gwf_view *data);
+    void (*release)(void *ctx);
+    void *ctx;
 } rt_value;
 
 /* Memory for the values of one stream, handed out in order and freed
@@ -165,11 +171,23 @@ void rt_stream_count(gwf_rt_stream *st, uint32_t metric, const gwf_view *labels,
  * `data` (which may point into the value itself) and returns GWF_OK or
  * GWF_ERR_NO_MEMORY. A view of a value's bytes stays valid until the key
  * is set again. */
-const rt_value *rt_stream_value_find(const gwf_rt_stream *st, const char *key,
-                                     size_t len);
+/* Whether a value of `type` with `len` bytes at `data` is well formed
+ * (an INT is 8 bytes, a BOOL 1). */
+bool rt_value_shape_ok(gwf_value_type type, const void *data, size_t len);
+gwf_status rt_stream_value_get(const gwf_rt_stream *st, const char *key,
+                               size_t len, gwf_value_type *type,
+                               gwf_view *data);
 gwf_status rt_stream_value_set(gwf_rt_stream *st, const char *key,
                                size_t key_len, gwf_value_type type,
                                const void *data, size_t len);
+/* A plugin's reply could not be made (out of memory): the stream is
+ * answered 500 instead, never let through. */
+void rt_stream_reply_lost(gwf_rt_stream *st);
+gwf_status rt_stream_value_provide(
+    gwf_rt_stream *st, const char *prefix, size_t prefix_len,
+    gwf_status (*get)(void *ctx, const char *key, size_t key_len,
+                      gwf_value_type *type, gwf_view *data),
+    void (*release)(void *ctx), void *ctx);
 
 /* -- worker.c: ids, timers, fds, posts, the pending queue --------------- */
 

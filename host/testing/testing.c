@@ -42,13 +42,17 @@ struct gwf_test_host {
     int upstream_status;
     char *upstream_headers;
     gwf_buf upstream_body;
+    char failing_response_header[64]; /* gwf_test_response_header_fails */
 };
 
 struct gwf_test_request {
     gwf_memmsg msg;
     gwf_buf body;
     char remote[64];
-    char failing_header[64]; /* gwf_test_request_header_fails; "" none */
+    char failing_header[64];       /* gwf_test_request_header_fails; "" none */
+    size_t failing_from;           /* its first value index that fails */
+    int failing_attribute;         /* gwf_test_request_attribute_fails + 1 */
+    char failing_write_header[64]; /* gwf_test_request_header_write_fails */
 };
 
 struct gwf_test_result {
@@ -352,6 +356,19 @@ gwf_test_validate(gwf_test_host *h)
 }
 
 void
+gwf_test_response_header_fails(gwf_test_host *h, const char *name)
+{
+    snprintf(h->failing_response_header, sizeof h->failing_response_header,
+             "%s", name ? name : "");
+}
+
+void
+gwf_test_host_reply_memory_fails(gwf_test_host *h, int on)
+{
+    gwf_runtime_fail_reply_memory(h->rt, on);
+}
+
+void
 gwf_test_set_upstream(gwf_test_host *h, int status, const char *headers,
                       const char *body, size_t body_len)
 {
@@ -419,7 +436,29 @@ gwf_test_request_remote(gwf_test_request *r, const char *ip)
 void
 gwf_test_request_header_fails(gwf_test_request *r, const char *name)
 {
-    snprintf(r->failing_header, sizeof r->failing_header, "%s", name);
+    gwf_test_request_header_fails_from(r, name, 0);
+}
+
+void
+gwf_test_request_header_fails_from(gwf_test_request *r, const char *name,
+                                   size_t first_index)
+{
+    snprintf(r->failing_header, sizeof r->failing_header, "%s",
+             name ? name : "");
+    r->failing_from = first_index;
+}
+
+void
+gwf_test_request_header_write_fails(gwf_test_request *r, const char *name)
+{
+    snprintf(r->failing_write_header, sizeof r->failing_write_header, "%s",
+             name ? name : "");
+}
+
+void
+gwf_test_request_attribute_fails(gwf_test_request *r, int32_t attr)
+{
+    r->failing_attribute = (int)attr + 1;
 }
 
 void
@@ -476,6 +515,10 @@ copy_request(gwf_exchange *x, const gwf_test_request *req)
     snprintf(x->remote_address, sizeof x->remote_address, "%s", req->remote);
     snprintf(x->failing_header, sizeof x->failing_header, "%s",
              req->failing_header);
+    x->failing_from = req->failing_from;
+    x->failing_attribute = req->failing_attribute;
+    snprintf(x->failing_write_header, sizeof x->failing_write_header, "%s",
+             req->failing_write_header);
     return gwf_buf_set(&x->request_body, req->body.data, req->body.len);
 }
 
@@ -528,6 +571,9 @@ gwf_test_start(gwf_test_host *h, const gwf_test_route *route,
     res->x.upstream = stub_upstream;
     res->x.on_done = on_done;
     res->x.ctx = res;
+    snprintf(res->x.failing_response_header,
+             sizeof res->x.failing_response_header, "%s",
+             h->failing_response_header);
     if (copy_request(&res->x, req) != 0 ||
         gwf_exchange_start(&res->x, h->worker, chain) != 0) {
         errors_add(h, "out of memory starting the request");
@@ -639,12 +685,17 @@ keep(const gwf_test_result *cres, gwf_view v)
     return copy;
 }
 
+/* What the peer got: the reads a test made fail fail only for the chain
+ * (`v` points into `m`, or into `seen`'s status text, copied by keep). */
 static const char *
 header_of(const gwf_test_result *res, const gwf_memmsg *m, const char *name,
           size_t index)
 {
+    gwf_memmsg seen = *m;
     gwf_view v;
-    if (gwf_memmsg_ops.get((void *)m, name, strlen(name), index, &v) != GWF_OK)
+
+    seen.fail_reads_of = NULL;
+    if (gwf_memmsg_ops.get(&seen, name, strlen(name), index, &v) != GWF_OK)
         return NULL;
     return keep(res, v);
 }

@@ -24,6 +24,9 @@
  * both with Envoy's api_key_auth reply body. A key given twice in one
  * place (two headers, two parameters, two cookies) is refused as
  * "ambiguous_api_key" rather than guessing which one a later hop reads.
+ * A place the host could not read (out of memory) is not an empty one:
+ * it could hold the key, or a second one; the request is refused 500
+ * "api_key_auth_read_failed", as for the plugin's other failures.
  * On success the client id is left as the shared stream value
  * "api_key_auth.client_id" (for rate limit descriptors) and, with
  * clientIdHeader, set on the request (replacing what the client sent).
@@ -56,10 +59,11 @@ enum {
     AK_DENIED_MISSING,
     AK_DENIED_UNKNOWN,
     AK_DENIED_AMBIGUOUS,
+    AK_ERROR, /* answered 500: the plugin or the host failed */
     AK_OUTCOMES
 };
 static const char *const outcome_names[AK_OUTCOMES] = {
-    "allowed", "denied_missing", "denied_unknown", "denied_ambiguous"};
+    "allowed", "denied_missing", "denied_unknown", "denied_ambiguous", "error"};
 
 typedef struct ak_source {
     char *header, *query, *cookie; /* NULL: not in this source */
@@ -494,88 +498,120 @@ deny(gwf_stream *s, const ak_config *cfg, int outcome, const char *details)
     return GWF_PAUSE;
 }
 
-enum { AK_ABSENT = 0, AK_FOUND = 1, AK_TWICE = 2 };
+/* AK_UNREAD: the host could not read a place (out of memory). */
+enum { AK_ABSENT = 0, AK_FOUND = 1, AK_TWICE = 2, AK_UNREAD = 3 };
+
+/* The key in header `src->header` (find_key's answers). */
+static int
+header_key(gwf_stream *s, const ak_source *src, gwf_view *key)
+{
+    gwf_view v, second;
+    int r = gwf_presence(s->host->header_get(s, GWF_REQUEST, src->header,
+                                             src->header_len, 0, &v));
+
+    if (r <= 0 || v.len == 0)
+        return r < 0 ? AK_UNREAD : AK_ABSENT;
+    r = gwf_presence(s->host->header_get(s, GWF_REQUEST, src->header,
+                                         src->header_len, 1, &second));
+    if (r != 0)
+        return r > 0 ? AK_TWICE : AK_UNREAD;
+    /* "Bearer <key>" in any header: the key is what follows (as
+     * Envoy's filter reads it, case-sensitively). */
+    if (v.len > 7 && memcmp(v.ptr, "Bearer ", 7) == 0) {
+        v.ptr += 7;
+        v.len -= 7;
+    }
+    if (v.len > AK_MAX_KEY_LEN)
+        v.len = 0;
+    *key = v;
+    return AK_FOUND;
+}
+
+/* The key in query parameter `src->query`, decoded into `buf`. */
+static int
+query_key(gwf_stream *s, const ak_source *src, gwf_view *key, char *buf,
+          size_t *buf_used)
+{
+    gwf_view path;
+    const char *raw = NULL;
+    size_t raw_len = 0, n, len = 0;
+    int r = gwf_presence(gwf_header_get(s, GWF_REQUEST, ":path", &path));
+
+    if (r <= 0)
+        return r < 0 ? AK_UNREAD : AK_ABSENT;
+    n = ak_query_find(path.ptr, path.len, src->query, src->query_len, &raw,
+                      &raw_len);
+    if (n > 1)
+        return AK_TWICE;
+    if (n == 0 || raw_len == 0)
+        return AK_ABSENT;
+    if (ak_percent_decode_into(raw, raw_len, buf, AK_MAX_KEY_LEN, &len) != 0)
+        len = 0;
+    *buf_used = len;
+    key->ptr = buf;
+    key->len = len;
+    return AK_FOUND;
+}
+
+/* The key in cookie `src->cookie`, over every Cookie line. */
+static int
+cookie_key(gwf_stream *s, const ak_source *src, gwf_view *key)
+{
+    const char *first = NULL;
+    size_t first_len = 0, total = 0;
+    gwf_view v;
+
+    for (size_t i = 0;; i++) {
+        int r = gwf_presence(
+            s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &v));
+        if (r < 0)
+            return AK_UNREAD; /* a line unread could hold a second key */
+        if (r == 0)
+            break;
+        const char *val = NULL;
+        size_t val_len = 0;
+        size_t n = ak_cookie_find(v.ptr, v.len, src->cookie, src->cookie_len,
+                                  &val, &val_len);
+        if (n && !total) {
+            first = val;
+            first_len = val_len;
+        }
+        total += n;
+    }
+    if (total > 1)
+        return AK_TWICE;
+    if (total == 0 || first_len == 0)
+        return AK_ABSENT;
+    key->ptr = first;
+    key->len = first_len <= AK_MAX_KEY_LEN ? first_len : 0;
+    return AK_FOUND;
+}
 
 /* The key in source `src`: header, then query, then cookie. On AK_FOUND
  * `*key` is the key: a view of the request's own bytes, or of `buf`
  * (AK_MAX_KEY_LEN bytes) for a query key, which is percent-decoded;
  * `*buf_used` says how many bytes of `buf` the caller must wipe. A key
  * too long for any client, or a malformed escape, is an empty key: one
- * no client has. */
+ * no client has. A place the host could not read is AK_UNREAD, never
+ * skipped: it could hold the key, or a second one. */
 static int
 find_key(gwf_stream *s, const ak_source *src, gwf_view *key, char *buf,
          size_t *buf_used)
 {
-    gwf_view v, second;
+    int r = src->header ? header_key(s, src, key) : AK_ABSENT;
 
-    if (src->header &&
-        s->host->header_get(s, GWF_REQUEST, src->header, src->header_len, 0,
-                            &v) == GWF_OK &&
-        v.len) {
-        if (s->host->header_get(s, GWF_REQUEST, src->header, src->header_len, 1,
-                                &second) == GWF_OK)
-            return AK_TWICE;
-        /* "Bearer <key>" in any header: the key is what follows (as
-         * Envoy's filter reads it, case-sensitively). */
-        if (v.len > 7 && memcmp(v.ptr, "Bearer ", 7) == 0) {
-            v.ptr += 7;
-            v.len -= 7;
-        }
-        if (v.len > AK_MAX_KEY_LEN)
-            v.len = 0;
-        *key = v;
-        return AK_FOUND;
-    }
-    if (src->query && gwf_header_get(s, GWF_REQUEST, ":path", &v) == GWF_OK) {
-        const char *raw = NULL;
-        size_t raw_len = 0, n;
-
-        n = ak_query_find(v.ptr, v.len, src->query, src->query_len, &raw,
-                          &raw_len);
-        if (n > 1)
-            return AK_TWICE;
-        if (n == 1 && raw_len) {
-            size_t len = 0;
-            if (ak_percent_decode_into(raw, raw_len, buf, AK_MAX_KEY_LEN,
-                                       &len) != 0)
-                len = 0;
-            *buf_used = len;
-            key->ptr = buf;
-            key->len = len;
-            return AK_FOUND;
-        }
-    }
-    if (src->cookie) {
-        const char *first = NULL;
-        size_t first_len = 0, total = 0;
-        for (size_t i = 0;
-             s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &v) == GWF_OK;
-             i++) {
-            const char *val = NULL;
-            size_t val_len = 0;
-            size_t n = ak_cookie_find(v.ptr, v.len, src->cookie,
-                                      src->cookie_len, &val, &val_len);
-            if (n && !total) {
-                first = val;
-                first_len = val_len;
-            }
-            total += n;
-        }
-        if (total > 1)
-            return AK_TWICE;
-        if (total == 1 && first_len) {
-            key->ptr = first;
-            key->len = first_len <= AK_MAX_KEY_LEN ? first_len : 0;
-            return AK_FOUND;
-        }
-    }
-    return AK_ABSENT;
+    if (r == AK_ABSENT && src->query)
+        r = query_key(s, src, key, buf, buf_used);
+    if (r == AK_ABSENT && src->cookie)
+        r = cookie_key(s, src, key);
+    return r;
 }
 
 /* forwardCredential false: every place a key could be, removed.
  * Returns GWF_OK, or the first failure (out of memory, a host that
- * refused a rewrite): the key may still be in the request, so the
- * caller must not let it through. */
+ * refused a rewrite or could not read the target or a Cookie line): the
+ * key may still be in the request, so the caller must not let it
+ * through. */
 static gwf_status
 strip_credentials(gwf_stream *s, const ak_config *cfg)
 {
@@ -591,11 +627,16 @@ strip_credentials(gwf_stream *s, const ak_config *cfg)
             if (rm != GWF_OK && rm != GWF_ERR_NOT_FOUND)
                 return rm;
         }
-    if (cfg->query_n && gwf_header_get(s, GWF_REQUEST, ":path", &v) == GWF_OK) {
-        int rc = ak_query_remove(v.ptr, v.len, cfg->query_names, cfg->query_n,
-                                 &out, &out_len);
+    if (cfg->query_n) {
+        st = gwf_header_get(s, GWF_REQUEST, ":path", &v);
+        if (st != GWF_OK && st != GWF_ERR_NOT_FOUND)
+            return st; /* a target unread could hold the key */
+        int rc = st == GWF_OK ? ak_query_remove(v.ptr, v.len, cfg->query_names,
+                                                cfg->query_n, &out, &out_len)
+                              : 0;
         if (rc < 0)
             return GWF_ERR_NO_MEMORY;
+        st = GWF_OK;
         if (rc == 1) {
             st = s->host->header_set(s, GWF_REQUEST, ":path", 5, out, out_len);
             free(out);
@@ -617,10 +658,14 @@ strip_credentials(gwf_stream *s, const ak_config *cfg)
         free(kept_len);
         return GWF_ERR_NO_MEMORY;
     }
-    for (size_t i = 0;
-         st == GWF_OK && k < lines &&
-         s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &v) == GWF_OK;
-         i++) {
+    for (size_t i = 0; st == GWF_OK && k < lines; i++) {
+        gwf_status got =
+            s->host->header_get(s, GWF_REQUEST, "cookie", 6, i, &v);
+        if (got != GWF_OK) {
+            if (got != GWF_ERR_NOT_FOUND)
+                st = got; /* a line unread could hold the key */
+            break;
+        }
         int rc = ak_cookie_remove(v.ptr, v.len, cfg->cookie_names,
                                   cfg->cookie_n, &out, &out_len);
         if (rc < 0) {
@@ -666,6 +711,15 @@ ak_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
         return GWF_CONTINUE;
     for (size_t i = 0; i < cfg->source_n && found == AK_ABSENT; i++)
         found = find_key(s, &cfg->sources[i], &key, buf, &buf_used);
+    if (found == AK_UNREAD) {
+        /* Not "no key", and no guess which key counts: refused. */
+        count(cfg, AK_ERROR);
+        gwf_stream_logf(s, GWF_LOG_ERROR,
+                        "api_key_auth: the host could not read a place of "
+                        "the key: refused");
+        gwf_reply(s, 500, NULL, "api_key_auth_read_failed");
+        return GWF_PAUSE;
+    }
     if (found == AK_TWICE)
         return deny(s, cfg, AK_DENIED_AMBIGUOUS, "ambiguous_api_key");
     if (found == AK_ABSENT)
@@ -677,6 +731,7 @@ ak_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
         return deny(s, cfg, AK_DENIED_UNKNOWN, "unkonwn_api_key");
     if (!cfg->forward && strip_credentials(s, cfg) != GWF_OK) {
         /* The key could still reach the upstream: refuse instead. */
+        count(cfg, AK_ERROR);
         gwf_reply(s, 500, NULL, "api_key_auth_strip_failed");
         return GWF_PAUSE;
     }
@@ -685,6 +740,7 @@ ak_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
             GWF_OK) {
         /* The client id was checked when the config loaded; a host that
          * still refuses it must not let the request pass without it. */
+        count(cfg, AK_ERROR);
         gwf_reply(s, 500, NULL, "api_key_auth_client_id_header");
         return GWF_PAUSE;
     }

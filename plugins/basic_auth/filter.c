@@ -17,7 +17,10 @@
  * leaves the Authorization header in the request, so does this one; the
  * user name is left to the rest of the chain as the shared stream value
  * "basic_auth.username". Envoy's forward_username_header is not in
- * kgateway's API, so not here either.
+ * kgateway's API, so not here either. An Authorization value the host
+ * could not read (out of memory) is not an absent one: it is refused
+ * with a 401 of its own, and an unread second value never hides a
+ * duplicate.
  *
  * Slow hashes (APR1, bcrypt) are verified once per worker and credential:
  * cache.c keeps a keyed SHA-256 of verified Authorization values. SHA-1
@@ -54,11 +57,12 @@ enum {
     BA_DENIED_SCHEME,
     BA_DENIED_MALFORMED,
     BA_DENIED_INVALID,
+    BA_DENIED_UNREAD, /* the host could not read an Authorization value */
     BA_OUTCOMES
 };
 static const char *const outcome_names[BA_OUTCOMES] = {
-    "allowed", "denied_missing", "denied_scheme", "denied_malformed",
-    "denied_invalid"};
+    "allowed",          "denied_missing", "denied_scheme",
+    "denied_malformed", "denied_invalid", "denied_unread"};
 
 typedef struct ba_config ba_config;
 
@@ -345,6 +349,20 @@ deny_malformed(gwf_stream *s, const ba_config *cfg)
                 "invalid_format_for_basic_auth");
 }
 
+/* The host could not read an Authorization value (out of memory): not
+ * "no credential", and not one value when a second may be there. */
+static gwf_action
+deny_unread(gwf_stream *s, const ba_config *cfg)
+{
+    gwf_stream_logf(s, GWF_LOG_ERROR,
+                    "basic_auth: the host could not read the Authorization "
+                    "header: refused");
+    return deny(s, cfg, BA_DENIED_UNREAD,
+                "User authentication failed. The credential could not be "
+                "read.",
+                "unreadable_credential_for_basic_auth");
+}
+
 /* Is `u` (index `index`) the user this Authorization value verifies
  * as? Through the worker's cache for the slow hashes. */
 static int
@@ -377,22 +395,27 @@ ba_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     char decoded[BA_MAX_DECODED_LEN];
     size_t decoded_len = 0, user_len = 0, index;
     const ba_user *u;
+    gwf_status st;
     int rc, ok;
 
     (void)end_of_stream;
     if (cfg->disabled)
         return GWF_CONTINUE;
-    if (s->host->header_get(s, GWF_REQUEST, "authorization", 13, 0, &value) !=
-        GWF_OK)
+    st = s->host->header_get(s, GWF_REQUEST, "authorization", 13, 0, &value);
+    if (st == GWF_ERR_NOT_FOUND)
         return deny(s, cfg, BA_DENIED_MISSING,
                     "User authentication failed. Missing username and "
                     "password.",
                     "no_credential_for_basic_auth");
+    if (st != GWF_OK)
+        return deny_unread(s, cfg);
     /* Two Authorization headers: which one a later hop reads is not ours
      * to guess. */
-    if (s->host->header_get(s, GWF_REQUEST, "authorization", 13, 1, &second) ==
-        GWF_OK)
+    st = s->host->header_get(s, GWF_REQUEST, "authorization", 13, 1, &second);
+    if (st == GWF_OK)
         return deny_malformed(s, cfg);
+    if (st != GWF_ERR_NOT_FOUND)
+        return deny_unread(s, cfg);
     rc = ba_parse_authorization_into(value.ptr, value.len, decoded,
                                      &decoded_len, &user_len);
     if (rc == BA_CRED_BAD_SCHEME)

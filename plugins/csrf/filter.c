@@ -20,6 +20,11 @@
  *     (details csrf_origin_mismatch), as Envoy answers; a shadowed one
  *     goes on.
  *
+ * A :method, Origin or Referer the host could not read (out of memory)
+ * is not an absent one: taking it so would let a write through
+ * unchecked, or judge it by a Referer its Origin overrides. The request
+ * is then invalid, refused as in 5 (or counted in shadow mode).
+ *
  * Per-worker state (worker_start) holds the generator and PCRE2's match
  * data, so the request path allocates nothing; stream_create hands that
  * state to the hooks without allocating either.
@@ -63,18 +68,40 @@ count(const csrf_config *cfg, int which)
     gwf_outcome_counter_add(&cfg->counters[which], 0);
 }
 
+/* What one_value found besides a value (1) or none (0). */
+enum { CSRF_REPEATED = -1, CSRF_UNREAD = -2 };
+
 /* The one value of request header `name`: 1 found, 0 absent or empty,
- * -1 more than one. */
+ * CSRF_REPEATED more than one, CSRF_UNREAD the host could not read it. */
 static int
 one_value(gwf_stream *s, const char *name, size_t len, gwf_view *value)
 {
     gwf_view second;
+    gwf_status st = s->host->header_get(s, GWF_REQUEST, name, len, 0, value);
 
-    if (s->host->header_get(s, GWF_REQUEST, name, len, 0, value) != GWF_OK)
-        return 0;
-    if (s->host->header_get(s, GWF_REQUEST, name, len, 1, &second) == GWF_OK)
-        return -1;
+    if (st != GWF_OK)
+        return st == GWF_ERR_NOT_FOUND ? 0 : CSRF_UNREAD;
+    st = s->host->header_get(s, GWF_REQUEST, name, len, 1, &second);
+    if (st == GWF_OK)
+        return CSRF_REPEATED;
+    if (st != GWF_ERR_NOT_FOUND)
+        return CSRF_UNREAD;
     return value->len > 0;
+}
+
+static const char *
+why_invalid(int found)
+{
+    switch (found) {
+    case 1:
+        return "origin of the request not allowed";
+    case 0:
+        return "origin missing";
+    case CSRF_REPEATED:
+        return "origin repeated";
+    default:
+        return "method or origin the host could not read";
+    }
 }
 
 static gwf_action
@@ -86,27 +113,31 @@ csrf_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     csrf_worker *w = stream_ctx;
     const csrf_config *cfg = w->cfg;
     gwf_view method, value = {NULL, 0}, source = {NULL, 0}, target = {NULL, 0};
+    gwf_status st;
     int enforce, shadow, found, valid;
 
     (void)end_of_stream;
     if (cfg->percent_enabled == 0 && cfg->percent_shadowed == 0)
         return GWF_CONTINUE;
-    if (s->host->header_get(s, GWF_REQUEST, ":method", 7, 0, &method) !=
-            GWF_OK ||
-        !csrf_is_modify_method(method))
+    /* An unread method may be a write: checked, and invalid. */
+    st = s->host->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
+    if (st == GWF_ERR_NOT_FOUND ||
+        (st == GWF_OK && !csrf_is_modify_method(method)))
         return GWF_CONTINUE;
     enforce = sampled(w, cfg->percent_enabled);
     shadow = sampled(w, cfg->percent_shadowed);
     if (!enforce && !shadow)
         return GWF_CONTINUE;
 
-    found = one_value(s, "origin", 6, &value);
+    found = st == GWF_OK ? one_value(s, "origin", 6, &value) : CSRF_UNREAD;
     if (found == 0)
         found = one_value(s, "referer", 7, &value);
     if (found == 1)
         source = csrf_host_and_port(value);
     if (found == 0)
         count(cfg, CSRF_MISSING_SOURCE_ORIGIN);
+    /* An unread Host stays empty: it equals no source, so only an
+     * additional origin can make the request valid, as it would anyway. */
     if (s->host->header_get(s, GWF_REQUEST, ":authority", 10, 0, &target) ==
         GWF_OK)
         target = csrf_host_and_port(target);
@@ -114,12 +145,13 @@ csrf_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     count(cfg, valid ? CSRF_REQUEST_VALID : CSRF_REQUEST_INVALID);
     if (valid)
         return GWF_CONTINUE;
+    if (found == CSRF_UNREAD)
+        gwf_stream_logf(s, GWF_LOG_WARN,
+                        "csrf: the host could not read the method or the "
+                        "origin: the request is invalid");
     if (!enforce) {
-        gwf_stream_logf(s, GWF_LOG_DEBUG,
-                        "csrf: shadow: origin %s not allowed, let through",
-                        found == 1   ? "of the request"
-                        : found == 0 ? "missing"
-                                     : "repeated");
+        gwf_stream_logf(s, GWF_LOG_DEBUG, "csrf: shadow: %s, let through",
+                        why_invalid(found));
         return GWF_CONTINUE;
     }
     if (s->host->send_local_reply(s, 403, reply_headers, 1, body,

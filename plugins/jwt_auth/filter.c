@@ -255,9 +255,19 @@ find_tokens(gwf_stream *s, const jwt_provider *p, gwf_view *token)
     }
 }
 
+/* Remove every value of request header `name`; none there is done too.
+ * Any other answer (out of memory) is the host's failure: the value may
+ * still reach the upstream. */
+static gwf_status
+remove_header(gwf_stream *s, const char *name)
+{
+    gwf_status st = gwf_header_remove(s, GWF_REQUEST, name);
+    return st == GWF_ERR_NOT_FOUND ? GWF_OK : st;
+}
+
 /* Rewrite `list` without the pair `name`=...; the result replaces the
  * header `header` (":path" or "cookie"), or removes it when empty. */
-static void
+static gwf_status
 remove_pair(gwf_stream *s, const char *header, gwf_view list, size_t skip,
             char sep, const char *name)
 {
@@ -284,62 +294,68 @@ remove_pair(gwf_stream *s, const char *header, gwf_view list, size_t skip,
     }
     if (out.failed) {
         gwf_strbuf_free(&out);
-        return;
+        return GWF_ERR_NO_MEMORY;
     }
     if (sep == '&' && first && out.len > 0 && out.data[out.len - 1] == '?')
         out.len--; /* "/x?" -> "/x" */
-    if (out.len == 0)
-        gwf_header_remove(s, GWF_REQUEST, header);
-    else
-        s->host->header_set(s, GWF_REQUEST, header, strlen(header), out.data,
-                            out.len);
+    gwf_status st =
+        out.len == 0 ? remove_header(s, header)
+                     : s->host->header_set(s, GWF_REQUEST, header,
+                                           strlen(header), out.data, out.len);
     gwf_strbuf_free(&out);
+    return st;
 }
 
-/* forwardToken false: the upstream does not see the credential. */
-static void
+/* forwardToken false: the upstream does not see the credential.
+ * Returns what the host could not do: the token may still be there. */
+static gwf_status
 strip_token(gwf_stream *s, const jwt_provider *p)
 {
     gwf_view v;
+    gwf_status st = GWF_OK;
 
     switch (p->source) {
     case JWT_SOURCE_HEADER:
-        gwf_header_remove(s, GWF_REQUEST, p->source_name);
-        break;
+        return remove_header(s, p->source_name);
     case JWT_SOURCE_QUERY:
-        if (gwf_header_get(s, GWF_REQUEST, ":path", &v) == GWF_OK) {
-            const char *q = memchr(v.ptr, '?', v.len);
-            if (q) {
-                char *copy = strndup(v.ptr, v.len);
-                gwf_view own = {copy, v.len};
-                if (copy)
-                    remove_pair(s, ":path", own, (size_t)(q - v.ptr) + 1, '&',
-                                p->source_name);
-                free(copy);
-            }
+        st = gwf_header_get(s, GWF_REQUEST, ":path", &v);
+        if (st != GWF_OK)
+            return st == GWF_ERR_NOT_FOUND ? GWF_OK : st;
+        const char *q = memchr(v.ptr, '?', v.len);
+        if (q) {
+            char *copy = strndup(v.ptr, v.len);
+            gwf_view own = {copy, v.len};
+            st = copy ? remove_pair(s, ":path", own, (size_t)(q - v.ptr) + 1,
+                                    '&', p->source_name)
+                      : GWF_ERR_NO_MEMORY;
+            free(copy);
         }
-        break;
+        return st;
     case JWT_SOURCE_COOKIE:
         /* Cookies may come in several lines: fold them into one. */
         {
             gwf_strbuf all = {0};
             gwf_view own;
-            for (size_t i = 0; s->host->header_get(s, GWF_REQUEST, "cookie", 6,
-                                                   i, &v) == GWF_OK;
+            for (size_t i = 0;
+                 (st = s->host->header_get(s, GWF_REQUEST, "cookie", 6, i,
+                                           &v)) == GWF_OK;
                  i++) {
                 if (i)
                     gwf_strbuf_append(&all, "; ", 2);
                 gwf_strbuf_append(&all, v.ptr, v.len);
             }
-            if (!all.failed && all.data) {
+            if (st == GWF_ERR_NOT_FOUND)
+                st = all.failed ? GWF_ERR_NO_MEMORY : GWF_OK;
+            if (st == GWF_OK && all.data) {
                 own.ptr = all.data;
                 own.len = all.len;
-                remove_pair(s, "cookie", own, 0, ';', p->source_name);
+                st = remove_pair(s, "cookie", own, 0, ';', p->source_name);
             }
             gwf_strbuf_free(&all);
         }
-        break;
+        return st;
     }
+    return GWF_OK;
 }
 
 /* ------------------------------------------------------------------------
@@ -465,7 +481,11 @@ keys_of(const jwt_worker *w, size_t index)
  *
  * What a verified token leaves on a request - the shared values and the
  * claimsToHeaders values - is rendered to text once, when the token is
- * verified, and cached with it, so a cache hit costs no JSON work. */
+ * verified, and cached with it, so a cache hit costs no JSON work. The
+ * values are lent to the stream (value_provide), not copied into it: a
+ * stream holds a reference to the rendered token until it ends, so the
+ * cache may drop or replace the entry meanwhile. One worker's cache and
+ * streams are one thread's: the count needs no atomics. */
 
 typedef struct rendered_value {
     char *key; /* "jwt_auth.claim.<name>" */
@@ -476,6 +496,9 @@ typedef struct rendered_value {
 } rendered_value;
 
 typedef struct verified {
+    unsigned refs;  /* the cache's or the verifier's, and each stream's */
+    char *provider; /* jwt_auth.provider: the name, or "providers[<i>]" */
+    size_t provider_len;
     rendered_value *values;
     size_t value_count;
     gwf_strbuf *headers; /* one per claimsToHeaders entry; data NULL: none */
@@ -488,8 +511,9 @@ verified_free(void *arg)
 {
     verified *v = arg;
 
-    if (!v)
+    if (!v || --v->refs > 0)
         return;
+    free(v->provider);
     for (size_t i = 0; i < v->value_count; i++) {
         free(v->values[i].key);
         free(v->values[i].data);
@@ -611,15 +635,33 @@ render_payload(verified *v, const jwt_provider *p, gwf_view token)
     return v->payload.failed ? -1 : 0;
 }
 
+static int
+render_provider(verified *v, const jwt_provider *p, size_t index)
+{
+    char fallback[40];
+    const char *name = p->name;
+
+    if (!name) {
+        snprintf(fallback, sizeof(fallback), "providers[%zu]", index);
+        name = fallback;
+    }
+    v->provider_len = strlen(name);
+    v->provider = strdup(name);
+    return v->provider ? 0 : -1;
+}
+
+/* One reference, the caller's. */
 static verified *
-render(const jwt_provider *p, const json_t *claims, gwf_view token)
+render(const jwt_provider *p, size_t index, const json_t *claims,
+       gwf_view token)
 {
     verified *v = calloc(1, sizeof(*v));
 
     if (!v)
         return NULL;
-    if (render_values(v, claims) != 0 || render_headers(v, p, claims) != 0 ||
-        render_payload(v, p, token) != 0) {
+    v->refs = 1;
+    if (render_provider(v, p, index) != 0 || render_values(v, claims) != 0 ||
+        render_headers(v, p, claims) != 0 || render_payload(v, p, token) != 0) {
         verified_free(v);
         return NULL;
     }
@@ -678,7 +720,7 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
     }
     jwt_jws_clear(&jws);
     if (a.result == JWT_OK) {
-        *out = render(p, a.claims, token);
+        *out = render(p, index, a.claims, token);
         if (!*out) {
             a.result = JWT_ERR_MALFORMED; /* no memory: refuse, never guess */
         } else if (w->cache) {
@@ -699,43 +741,66 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
     return a;
 }
 
-/* Leave every top-level claim, and the provider, for the plugins after
- * us. */
-static void
-apply_values(gwf_stream *s, const jwt_provider *p, size_t index,
-             const verified *v)
+/* [value_provide] "jwt_auth.provider" and "jwt_auth.claim.<name>" of a
+ * rendered token. */
+static gwf_status
+provided_value(void *ctx, const char *key, size_t key_len, gwf_value_type *type,
+               gwf_view *data)
 {
-    char fallback[40];
-    const char *provider = p->name;
+    const verified *v = ctx;
 
-    if (!provider) {
-        snprintf(fallback, sizeof(fallback), "providers[%zu]", index);
-        provider = fallback;
+    if (key_len == 17 && memcmp(key, "jwt_auth.provider", 17) == 0) {
+        *type = GWF_VALUE_STRING;
+        data->ptr = v->provider;
+        data->len = v->provider_len;
+        return GWF_OK;
     }
-    s->host->value_set(s, "jwt_auth.provider", 17, GWF_VALUE_STRING, provider,
-                       strlen(provider));
     for (size_t i = 0; i < v->value_count; i++) {
         const rendered_value *r = &v->values[i];
-        s->host->value_set(s, r->key, r->key_len, r->type, r->data, r->len);
+        if (r->key_len == key_len && memcmp(r->key, key, key_len) == 0) {
+            *type = r->type;
+            data->ptr = r->data;
+            data->len = r->len;
+            return GWF_OK;
+        }
     }
+    return GWF_ERR_NOT_FOUND;
+}
+
+/* Leave every top-level claim, and the provider, for the plugins after
+ * us: lent, one call for all of them. */
+static gwf_status
+apply_values(gwf_stream *s, verified *v)
+{
+    gwf_status st;
+
+    v->refs++;
+    st = s->host->value_provide(s, "jwt_auth.", 9, provided_value,
+                                verified_free, v);
+    if (st != GWF_OK)
+        v->refs--;
+    return st;
 }
 
 /* A client must not be able to forge what we would have set: every
  * provider's claim and payload headers go, on a request we do not allow
  * with a token. An alias (the ?access_token= slot of a provider without
  * tokenSource) has its provider's headers: they are removed once. */
-static void
+static gwf_status
 remove_client_headers(gwf_stream *s, const jwt_config *cfg)
 {
-    for (size_t i = 0; i < cfg->provider_count; i++) {
+    gwf_status st = GWF_OK;
+
+    for (size_t i = 0; st == GWF_OK && i < cfg->provider_count; i++) {
         const jwt_provider *p = &cfg->providers[i];
         if (p->is_alias)
             continue;
-        for (size_t k = 0; k < p->claim_header_count; k++)
-            gwf_header_remove(s, GWF_REQUEST, p->claims_to_headers[k].header);
-        if (p->forward_payload_header)
-            gwf_header_remove(s, GWF_REQUEST, p->forward_payload_header);
+        for (size_t k = 0; st == GWF_OK && k < p->claim_header_count; k++)
+            st = remove_header(s, p->claims_to_headers[k].header);
+        if (st == GWF_OK && p->forward_payload_header)
+            st = remove_header(s, p->forward_payload_header);
     }
+    return st;
 }
 
 /* Does provider `p` write the header `name` when its token is chosen? */
@@ -749,14 +814,15 @@ writes_header(const jwt_provider *p, const char *name)
            strcasecmp(p->forward_payload_header, name) == 0;
 }
 
-/* Replace what the client sent with `value` (or nothing). When the host
- * cannot set it, the client's value still goes. */
-static void
+/* Replace what the client sent with `value` (or nothing). Returns what
+ * the host could not do: the client's value may still be there. */
+static gwf_status
 replace_header(gwf_stream *s, const char *name, const gwf_strbuf *value)
 {
-    if (!value->data || s->host->header_set(s, GWF_REQUEST, name, strlen(name),
-                                            value->data, value->len) != GWF_OK)
-        gwf_header_remove(s, GWF_REQUEST, name);
+    if (!value->data)
+        return remove_header(s, name);
+    return s->host->header_set(s, GWF_REQUEST, name, strlen(name), value->data,
+                               value->len);
 }
 
 /* The headers of an allowed request, as remove_client_headers and then
@@ -764,34 +830,37 @@ replace_header(gwf_stream *s, const char *name, const gwf_strbuf *value)
  * chosen provider's claim headers and payload header replace the
  * client's (the first entry of a name replaces, a repeated one adds), and
  * the other providers' headers that the chosen one does not write go. */
-static void
+static gwf_status
 write_headers(gwf_stream *s, const jwt_config *cfg, const jwt_provider *p,
               const verified *v)
 {
-    for (size_t i = 0; i < cfg->provider_count; i++) {
+    gwf_status st = GWF_OK;
+
+    for (size_t i = 0; st == GWF_OK && i < cfg->provider_count; i++) {
         const jwt_provider *o = &cfg->providers[i];
         if (o->is_alias || i == p->keys_from) /* p's own (or its alias's) */
             continue;
-        for (size_t k = 0; k < o->claim_header_count; k++)
+        for (size_t k = 0; st == GWF_OK && k < o->claim_header_count; k++)
             if (!writes_header(p, o->claims_to_headers[k].header))
-                gwf_header_remove(s, GWF_REQUEST,
-                                  o->claims_to_headers[k].header);
-        if (o->forward_payload_header &&
+                st = remove_header(s, o->claims_to_headers[k].header);
+        if (st == GWF_OK && o->forward_payload_header &&
             !writes_header(p, o->forward_payload_header))
-            gwf_header_remove(s, GWF_REQUEST, o->forward_payload_header);
+            st = remove_header(s, o->forward_payload_header);
     }
-    for (size_t i = 0; i < v->header_count; i++) {
+    for (size_t i = 0; st == GWF_OK && i < v->header_count; i++) {
         const jwt_claim_header *ch = &p->claims_to_headers[i];
         if (!ch->repeated)
-            replace_header(s, ch->header, &v->headers[i]);
+            st = replace_header(s, ch->header, &v->headers[i]);
         else if (v->headers[i].data)
-            s->host->header_add(s, GWF_REQUEST, ch->header, strlen(ch->header),
-                                v->headers[i].data, v->headers[i].len);
+            st = s->host->header_add(s, GWF_REQUEST, ch->header,
+                                     strlen(ch->header), v->headers[i].data,
+                                     v->headers[i].len);
     }
     /* Rendered with the claims: the token's view into the header map
      * may not survive the calls above, and a hit copies nothing. */
-    if (p->forward_payload_header)
-        replace_header(s, p->forward_payload_header, &v->payload);
+    if (st == GWF_OK && p->forward_payload_header)
+        st = replace_header(s, p->forward_payload_header, &v->payload);
+    return st;
 }
 
 /* ------------------------------------------------------------------------
@@ -874,16 +943,20 @@ deny(gwf_stream *s, const jwt_config *cfg, int token_present, jwt_result why)
     return GWF_PAUSE;
 }
 
-static void
-allow(gwf_stream *s, const jwt_config *cfg, size_t index, const verified *v)
+/* Returns the first thing the host could not do (leave the claims, set
+ * or remove a header, strip the token): the request would not reach the
+ * upstream as the policy says, so the caller refuses it. */
+static gwf_status
+allow(gwf_stream *s, const jwt_config *cfg, size_t index, verified *v)
 {
     const jwt_provider *p = &cfg->providers[index];
+    gwf_status st = apply_values(s, v);
 
-    apply_values(s, p, index, v);
-    write_headers(s, cfg, p, v);
-    if (!p->forward_token)
-        strip_token(s, p);
-    count(cfg, JWT_OUTCOME_ALLOWED);
+    if (st == GWF_OK)
+        st = write_headers(s, cfg, p, v);
+    if (st == GWF_OK && !p->forward_token)
+        st = strip_token(s, p);
+    return st;
 }
 
 /* ------------------------------------------------------------------------
@@ -987,16 +1060,33 @@ check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
 
 /* The other places that held a verified token: their providers' own
  * forwardToken says whether it reaches the upstream. */
-static void
+static gwf_status
 strip_other_tokens(gwf_stream *s, const jwt_config *cfg,
                    const place_state *places, size_t first)
 {
-    for (size_t k = 0; k < cfg->provider_count; k++) {
+    gwf_status st = GWF_OK;
+
+    for (size_t k = 0; st == GWF_OK && k < cfg->provider_count; k++) {
         const jwt_provider *p = &cfg->providers[places[k].verifier];
         if (places[k].verified && places[k].verifier != first &&
             !p->forward_token)
-            strip_token(s, p);
+            st = strip_token(s, p);
     }
+    return st;
+}
+
+/* The host could not change the request as the policy says (out of
+ * memory): a claim header, the token or the claims for the next plugins
+ * would not be what they must. Refused (401), never let through. */
+static verdict
+refuse_unchanged(gwf_stream *s, const jwt_config *cfg, gwf_status st)
+{
+    gwf_stream_logf(s, GWF_LOG_ERROR,
+                    "the request could not be changed as jwt_auth must "
+                    "(status %d): refused",
+                    (int)st);
+    return deny(s, cfg, 1, JWT_ERR_UNCHANGED) == GWF_PAUSE ? VERDICT_REPLIED
+                                                           : VERDICT_ALLOWED;
 }
 
 /* Decide for one request: allow it (claims, headers), answer it, or say
@@ -1034,19 +1124,30 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
         }
     }
     if (first.v && !refused) {
-        allow(s, cfg, first.index, first.v);
-        strip_other_tokens(s, cfg, places, first.index);
+        gwf_status st = allow(s, cfg, first.index, first.v);
+        if (st == GWF_OK)
+            st = strip_other_tokens(s, cfg, places, first.index);
         if (first.owned)
             verified_free(first.v);
-        return VERDICT_ALLOWED;
+        if (st == GWF_OK) {
+            count(cfg, JWT_OUTCOME_ALLOWED);
+            return VERDICT_ALLOWED;
+        }
+        return refuse_unchanged(s, cfg, st);
     }
     if (first.owned)
         verified_free(first.v);
-    remove_client_headers(s, cfg);
     if (!token_present && cfg->allow_missing) {
+        gwf_status st = remove_client_headers(s, cfg);
+        if (st != GWF_OK)
+            return refuse_unchanged(s, cfg, st);
         count(cfg, JWT_OUTCOME_MISSING_ALLOWED);
         return VERDICT_ALLOWED;
     }
+    /* Refused: the reply stands for the request (and the host answers
+     * 500 for a reply it could not make); the client's claim headers go
+     * all the same. */
+    (void)remove_client_headers(s, cfg);
     return deny(s, cfg, token_present, why) == GWF_PAUSE ? VERDICT_REPLIED
                                                          : VERDICT_ALLOWED;
 }

@@ -144,7 +144,8 @@ typedef enum jwt_result {
     JWT_ERR_AUDIENCE,
     JWT_ERR_KEYS_UNAVAILABLE, /* remote JWKS not fetched (yet) */
     JWT_ERR_AMBIGUOUS,        /* several tokens in one place */
-    JWT_ERR_UNREAD            /* the host could not read a token's place */
+    JWT_ERR_UNREAD,           /* the host could not read a token's place */
+    JWT_ERR_UNCHANGED /* the host could not take a verified token's claims */
 } jwt_result;
 
 const char *jwt_result_text(jwt_result r);

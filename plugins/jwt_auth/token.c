@@ -44,6 +44,7 @@ static const char *const result_texts[] = {
     [JWT_ERR_KEYS_UNAVAILABLE] = "Jwks remote fetch is failed",
     [JWT_ERR_AMBIGUOUS] = "more than one token",
     [JWT_ERR_UNREAD] = "the request could not be read",
+    [JWT_ERR_UNCHANGED] = "the request could not be changed",
 };
 
 const char *

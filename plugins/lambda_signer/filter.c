@@ -248,12 +248,22 @@ sign_stream(gwf_stream *s, ls_stream *st, const sigv4_credentials *creds,
     ls_config *cfg = st->cfg;
     const gwf_host *h = s->host;
     gwf_view method = {0}, target = {0}, host = {0};
-    h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
-    h->header_get(s, GWF_REQUEST, ":path", 5, 0, &target);
+    gwf_status read[3] = {
+        h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method),
+        h->header_get(s, GWF_REQUEST, ":path", 5, 0, &target), GWF_OK};
     if (cfg->host)
         host = gwf_cstr(cfg->host);
     else
-        h->header_get(s, GWF_REQUEST, ":authority", 10, 0, &host);
+        read[2] = h->header_get(s, GWF_REQUEST, ":authority", 10, 0, &host);
+    /* One the host could not read (out of memory) is not absent: the
+     * signature would be over another request than the one sent. */
+    for (size_t i = 0; i < 3; i++)
+        if (read[i] != GWF_OK && read[i] != GWF_ERR_NOT_FOUND) {
+            gwf_stream_logf(s, GWF_LOG_ERROR,
+                            "cannot sign the request: the host could not "
+                            "read its method, target or Host");
+            return SIGN_FAILED;
+        }
     if (host.len == 0) {
         /* HTTP/1.0 without Host: nothing to sign for, the client's
          * doing (hostRewrite would have given one). */
@@ -638,14 +648,28 @@ ls_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
         st->host_answered = 1;
         return GWF_CONTINUE;
     }
-    h->header_get(s, GWF_RESPONSE, ":status", 7, 0, &status);
+    /* A status or function error the host could not read (out of
+     * memory) is not "none": the function may have failed. */
+    gwf_status status_read =
+        h->header_get(s, GWF_RESPONSE, ":status", 7, 0, &status);
+    gwf_status error_read =
+        h->header_get(s, GWF_RESPONSE, "x-amz-function-error", 20, 0, &v);
+    if ((status_read != GWF_OK && status_read != GWF_ERR_NOT_FOUND) ||
+        (error_read != GWF_OK && error_read != GWF_ERR_NOT_FOUND)) {
+        gwf_stream_logf(s, GWF_LOG_ERROR,
+                        "the reply of function %s could not be read",
+                        cfg->function_name);
+        return reply(s, st, LS_RESULT_INVALID_REPLY, 502,
+                     "invalid reply from the Lambda function: it could not "
+                     "be read\n",
+                     "lambda_invalid_reply");
+    }
     int code = 0;
     for (size_t i = 0; i < status.len && i < 3; i++)
         code = code * 10 + (status.ptr[i] - '0');
     char msg[256], kind[80];
 
-    if (h->header_get(s, GWF_RESPONSE, "x-amz-function-error", 20, 0, &v) ==
-        GWF_OK) {
+    if (error_read == GWF_OK) {
         safe_token(v, kind, sizeof kind);
         gwf_stream_logf(s, GWF_LOG_WARN,
                         "function %s failed (x-amz-function-error: %s)",

@@ -231,12 +231,18 @@ ls_envoy_request(gwf_stream *s, gwf_view body, char **payload, size_t *len,
 {
     const gwf_host *h = s->host;
     gwf_view method = {0}, path = {0}, ct = {0};
-    h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method);
-    h->header_get(s, GWF_REQUEST, ":path", 5, 0, &path);
-    h->header_get(s, GWF_REQUEST, "content-type", 12, 0, &ct);
+    const gwf_status read[] = {
+        h->header_get(s, GWF_REQUEST, ":method", 7, 0, &method),
+        h->header_get(s, GWF_REQUEST, ":path", 5, 0, &path),
+        h->header_get(s, GWF_REQUEST, "content-type", 12, 0, &ct)};
 
     *payload = NULL;
     *why = "out of memory";
+    /* One the host could not read (out of memory) is not absent: the
+     * function would judge another request than the client sent. */
+    for (size_t i = 0; i < sizeof read / sizeof read[0]; i++)
+        if (read[i] != GWF_OK && read[i] != GWF_ERR_NOT_FOUND)
+            return LS_PAYLOAD_NO_MEMORY;
     int rc = LS_PAYLOAD_NO_MEMORY;
     json_t *root = json_object();
     json_t *headers = json_object();

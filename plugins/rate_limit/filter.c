@@ -826,19 +826,10 @@ on_timeout(void *arg)
         rl_redis_note_timeout(w->redis_per_second[pool % w->per_second_count]);
 }
 
-/* What a host answer means for a descriptor entry: 1 the value is
- * there; 0 it is absent (the descriptor is skipped, as in Envoy); -1 the
- * host could not answer (out of memory): not the same as absent, or a
- * host under pressure would stop limiting, so the fail mode decides. */
-static int
-presence(gwf_status st)
-{
-    if (st == GWF_OK)
-        return 1;
-    return st == GWF_ERR_NOT_FOUND ? 0 : -1;
-}
-
-/* The value of one entry for this request: presence()'s 1, 0 or -1. */
+/* The value of one entry for this request: gwf_presence()'s 1 (there),
+ * 0 (absent: the descriptor is skipped, as in Envoy) or -1 (the host
+ * could not answer: a host under pressure must not stop limiting, so the
+ * fail mode decides). */
 static int
 entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
             char *scratch, size_t scratch_size)
@@ -852,15 +843,15 @@ entry_value(gwf_stream *s, const rl_entry_spec *spec, gwf_view *value,
         *value = (gwf_view){spec->value, spec->value_len};
         return 1;
     case RL_ENTRY_HEADER:
-        return presence(host->header_get(s, GWF_REQUEST, spec->value,
-                                         spec->value_len, 0, value));
+        return gwf_presence(host->header_get(s, GWF_REQUEST, spec->value,
+                                             spec->value_len, 0, value));
     case RL_ENTRY_REMOTE_ADDRESS:
-        r = presence(host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, value));
+        r = gwf_presence(host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, value));
         return r > 0 && value->len == 0 ? 0 : r;
     case RL_ENTRY_PATH:
-        return presence(gwf_header_get(s, GWF_REQUEST, ":path", value));
+        return gwf_presence(gwf_header_get(s, GWF_REQUEST, ":path", value));
     case RL_ENTRY_JWT_CLAIM:
-        r = presence(
+        r = gwf_presence(
             host->value_get(s, spec->value, spec->value_len, &type, value));
         if (r <= 0)
             return r;

@@ -18,6 +18,10 @@
  * escape never needs a second buffer. The exception is a FILTER_STATE of
  * type JSON rendered as a typed JSON value: jansson re-encodes it, so that
  * a malformed value cannot break the JSON around it (it renders null).
+ *
+ * A value the host could not read (out of memory) is not a missing one:
+ * "-", null or nothing would say the request had none (and a header
+ * rendered from it would be left out), so the whole rendering fails.
  */
 #define _DEFAULT_SOURCE /* gmtime_r, gethostname */
 #include <gwf/sdk_format.h>
@@ -67,7 +71,8 @@ enum fmt_value {
     V_MISSING, /* nothing was appended */
     V_STRING,  /* text */
     V_NUMBER,  /* decimal digits: a JSON number as it is */
-    V_JSON     /* JSON text (FILTER_STATE serialized) */
+    V_JSON,    /* JSON text (FILTER_STATE serialized) */
+    V_UNREAD   /* the host could not read it: the rendering fails */
 };
 
 /* A conversion of a START_TIME format. */
@@ -859,11 +864,37 @@ arena_at(const gwf_format *f, size_t off)
     return f->arena.data ? f->arena.data + off : "";
 }
 
+/* What a host answer means for a value: 1 there, 0 missing, -1 the host
+ * could not read it. Missing is no such header, attribute or value, a
+ * response that does not exist yet (Envoy's "-" before it), a name no
+ * header can have, a host without the call; anything else (out of
+ * memory, an internal error) is a failure, not an absence. */
+static int
+presence(gwf_status st)
+{
+    switch (st) {
+    case GWF_OK:
+        return 1;
+    case GWF_ERR_NOT_FOUND:
+    case GWF_ERR_WRONG_PHASE:
+    case GWF_ERR_BAD_ARGUMENT:
+    case GWF_ERR_UNIMPLEMENTED:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Attribute `a`: presence()'s answer, an empty text being missing. */
 static int
 attr(gwf_stream *s, gwf_attribute a, gwf_view *v)
 {
-    return s && s->host->attribute && s->host->attribute(s, a, v) == GWF_OK &&
-           v->len > 0;
+    int r;
+
+    if (!s || !s->host->attribute)
+        return 0;
+    r = presence(s->host->attribute(s, a, v));
+    return r > 0 && v->len == 0 ? 0 : r;
 }
 
 static enum fmt_value
@@ -872,14 +903,17 @@ render_header(const gwf_format *f, const fmt_part *p, gwf_stream *s,
 {
     gwf_message_kind which = p->op == OP_RESP ? GWF_RESPONSE : GWF_REQUEST;
     gwf_view v;
+    int r;
 
     if (!s)
         return V_MISSING;
-    if (s->host->header_get(s, which, arena_at(f, p->a_off), p->a_len, 0, &v) !=
-            GWF_OK &&
-        (p->b_len == 0 || s->host->header_get(s, which, arena_at(f, p->b_off),
-                                              p->b_len, 0, &v) != GWF_OK))
-        return V_MISSING;
+    r = presence(
+        s->host->header_get(s, which, arena_at(f, p->a_off), p->a_len, 0, &v));
+    if (r == 0 && p->b_len) /* the alternative, when the first is absent */
+        r = presence(s->host->header_get(s, which, arena_at(f, p->b_off),
+                                         p->b_len, 0, &v));
+    if (r <= 0)
+        return r < 0 ? V_UNREAD : V_MISSING;
     if (p->op == OP_REQ_WITHOUT_QUERY && v.len) {
         const char *q = memchr(v.ptr, '?', v.len);
         if (q)
@@ -897,6 +931,10 @@ render_address(enum fmt_op op, gwf_stream *s, gwf_strbuf *out)
     gwf_view addr, port;
     int has_port =
         attr(s, remote ? GWF_ATTR_REMOTE_PORT : GWF_ATTR_LOCAL_PORT, &port);
+    int has_addr;
+
+    if (has_port < 0)
+        return V_UNREAD; /* not an address without its port */
 
     /* A port is a JSON number in a typed value: only digits pass. */
     for (size_t i = 0; has_port && i < port.len; i++)
@@ -912,9 +950,10 @@ render_address(enum fmt_op op, gwf_stream *s, gwf_strbuf *out)
         gwf_strbuf_appendf(out, "%u", number); /* "08" is no JSON number */
         return V_NUMBER;
     }
-    if (!attr(s, remote ? GWF_ATTR_REMOTE_ADDRESS : GWF_ATTR_LOCAL_ADDRESS,
-              &addr))
-        return V_MISSING;
+    has_addr = attr(
+        s, remote ? GWF_ATTR_REMOTE_ADDRESS : GWF_ATTR_LOCAL_ADDRESS, &addr);
+    if (has_addr <= 0)
+        return has_addr < 0 ? V_UNREAD : V_MISSING;
     if (op == OP_REMOTE_ADDRESS_WITHOUT_PORT ||
         op == OP_LOCAL_ADDRESS_WITHOUT_PORT || !has_port) {
         gwf_strbuf_append(out, addr.ptr, addr.len);
@@ -932,16 +971,20 @@ render_address(enum fmt_op op, gwf_stream *s, gwf_strbuf *out)
 
 /* The request's start, in ns since the epoch (realtime clock): the
  * host's GWF_ATTR_START_TIME when it has one, else its clock now (a
- * format rendered in a request hook runs right after the start). */
+ * format rendered in a request hook runs right after the start). 1, 0
+ * none, -1 the host could not read it. */
 static int
 start_time_ns(gwf_stream *s, int64_t *ns)
 {
     gwf_view v;
     gwf_instance *inst;
+    int r;
 
     if (!s)
         return 0;
-    if (attr(s, GWF_ATTR_START_TIME, &v) && v.len < 20) {
+    if ((r = attr(s, GWF_ATTR_START_TIME, &v)) < 0)
+        return -1;
+    if (r && v.len < 20) {
         int64_t t = 0;
         size_t i = 0;
         for (; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9'; i++) {
@@ -983,9 +1026,10 @@ render_time(const gwf_format *f, const fmt_part *p, gwf_stream *s,
     struct tm tm;
     time_t secs;
     uint32_t nanos;
+    int r = start_time_ns(s, &ns);
 
-    if (!start_time_ns(s, &ns))
-        return V_MISSING;
+    if (r <= 0)
+        return r < 0 ? V_UNREAD : V_MISSING;
     secs = (time_t)(ns / 1000000000);
     nanos = (uint32_t)(ns % 1000000000);
     if (ns < 0 && nanos) {
@@ -1029,8 +1073,10 @@ static enum fmt_value
 render_protocol(gwf_stream *s, gwf_strbuf *out)
 {
     gwf_view v;
-    if (!attr(s, GWF_ATTR_PROTOCOL, &v))
-        return V_MISSING;
+    int r = attr(s, GWF_ATTR_PROTOCOL, &v);
+
+    if (r <= 0)
+        return r < 0 ? V_UNREAD : V_MISSING;
     if (gwf_view_eq(v, "HTTP/2.0") || gwf_view_eq(v, "HTTP/3.0"))
         v.len = 6;
     gwf_strbuf_append(out, v.ptr, v.len);
@@ -1051,14 +1097,21 @@ render_headers_bytes(gwf_stream *s, gwf_strbuf *out)
     if (!s)
         return V_MISSING;
     count = s->host->header_count(s, GWF_REQUEST);
-    for (size_t i = 0; i < count; i++)
-        if (s->host->header_at(s, GWF_REQUEST, i, &name, &value) == GWF_OK &&
-            !gwf_view_ieq(name, "host"))
+    for (size_t i = 0; i < count; i++) {
+        int r = presence(s->host->header_at(s, GWF_REQUEST, i, &name, &value));
+        if (r < 0)
+            return V_UNREAD; /* a line unread: not a smaller request */
+        if (r > 0 && !gwf_view_ieq(name, "host"))
             total += name.len + value.len;
-    for (size_t i = 0; i < 4; i++)
-        if (s->host->header_get(s, GWF_REQUEST, pseudo[i], strlen(pseudo[i]), 0,
-                                &value) == GWF_OK)
+    }
+    for (size_t i = 0; i < 4; i++) {
+        int r = presence(s->host->header_get(s, GWF_REQUEST, pseudo[i],
+                                             strlen(pseudo[i]), 0, &value));
+        if (r < 0)
+            return V_UNREAD;
+        if (r > 0)
             total += strlen(pseudo[i]) + value.len;
+    }
     gwf_strbuf_appendf(out, "%" PRIu64, total);
     return V_NUMBER;
 }
@@ -1069,9 +1122,13 @@ render_response_code(gwf_stream *s, const gwf_format_vars *vars,
 {
     uint32_t code = vars ? vars->response_code : 0;
     gwf_view v;
+    int r = code == 0 && s ? presence(s->host->header_get(s, GWF_RESPONSE,
+                                                          ":status", 7, 0, &v))
+                           : 0;
 
-    if (code == 0 && s &&
-        s->host->header_get(s, GWF_RESPONSE, ":status", 7, 0, &v) == GWF_OK) {
+    if (r < 0)
+        return V_UNREAD;
+    if (r > 0) {
         for (size_t i = 0; i < v.len && i < 3; i++)
             if (v.ptr[i] >= '0' && v.ptr[i] <= '9')
                 code = code * 10 + (uint32_t)(v.ptr[i] - '0');
@@ -1087,11 +1144,14 @@ render_filter_state(const gwf_format *f, const fmt_part *p, gwf_stream *s,
     gwf_value_type type;
     gwf_view v;
     size_t start = out->len;
+    int r;
 
-    if (!s || !s->host->value_get ||
-        s->host->value_get(s, arena_at(f, p->a_off), p->a_len, &type, &v) !=
-            GWF_OK)
+    if (!s || !s->host->value_get)
         return V_MISSING;
+    r = presence(
+        s->host->value_get(s, arena_at(f, p->a_off), p->a_len, &type, &v));
+    if (r <= 0)
+        return r < 0 ? V_UNREAD : V_MISSING;
     switch (type) {
     case GWF_VALUE_INT: {
         int64_t n;
@@ -1124,6 +1184,7 @@ produce(const gwf_format *f, const fmt_part *p, gwf_stream *s,
         const gwf_format_vars *vars, gwf_strbuf *out)
 {
     gwf_view v;
+    int r;
 
     switch ((enum fmt_op)p->op) {
     case OP_REQ:
@@ -1146,8 +1207,8 @@ produce(const gwf_format *f, const fmt_part *p, gwf_stream *s,
     case OP_RESPONSE_CODE:
         return render_response_code(s, vars, out);
     case OP_ROUTE_NAME:
-        if (!attr(s, GWF_ATTR_ROUTE_NAME, &v))
-            return V_MISSING;
+        if ((r = attr(s, GWF_ATTR_ROUTE_NAME, &v)) <= 0)
+            return r < 0 ? V_UNREAD : V_MISSING;
         gwf_strbuf_append(out, v.ptr, v.len);
         return V_STRING;
     case OP_FILTER_STATE:
@@ -1186,6 +1247,8 @@ render_part(const gwf_format *f, const fmt_part *p, gwf_stream *s,
     size_t start = out->len;
     enum fmt_value kind = produce(f, p, s, vars, out);
 
+    if (kind == V_UNREAD)
+        out->failed = 1; /* gwf_format_render: GWF_ERR_NO_MEMORY */
     if (out->failed)
         return;
     if (kind == V_MISSING) {

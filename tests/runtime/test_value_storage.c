@@ -6,8 +6,11 @@
  * The values of a stream live in blocks the stream owns (stream.c): a key
  * set again is rewritten in place when it fits and moved when it does
  * not, views of a value may be passed back to value_set, and a stream
- * reused for the next request starts with no values. Each test plays one
- * scenario and asserts the exact text the probe answers with.
+ * reused for the next request starts with no values. A plugin may also
+ * provide the values under a prefix (value_provide, abi.h 0.7): the host
+ * asks it for a key when the key is read, newest first among the keys
+ * set, and releases it once. Each test plays one scenario and asserts
+ * the exact text the probe answers with.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -132,6 +135,72 @@ test_empty_value_is_found_with_no_bytes(void **state)
     expect("empty", "set=0 get=0 len=0 then=abc");
 }
 
+/* Status codes in the answers: 1 GWF_ERR_NOT_FOUND, 2 BAD_ARGUMENT,
+ * 3 WRONG_PHASE, 8 INTERNAL; type 2 is GWF_VALUE_INT. */
+
+static void
+test_provided_prefix_answers_beside_keys_set_before_and_after(void **state)
+{
+    (void)state;
+    /* a: the provider's; zz: neither; old: set before, the provider does
+     * not know it; b: set before, the newer provider's answer; after: a
+     * key set (twice) after the provider is value_set's, so is b set
+     * again after it; q: not under the prefix. */
+    expect("provide", "provide=0 a=A zz=1 old=old b=provided int=2:42 "
+                      "after=again b2=b2 q=1");
+}
+
+static void
+test_prefix_provided_again_releases_the_first_provider_now(void **state)
+{
+    (void)state;
+    expect("reprovide", "provide=0,0 released_now=1 a=second");
+}
+
+static void
+test_provider_is_released_once_when_its_stream_ends(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with("released");
+    char body[256];
+    run_once(h, body, sizeof body);
+    /* Each request sees its predecessor's provider released, once;
+     * the reused stream does not release it again. */
+    for (int i = 0; i < 2; i++) {
+        run_once(h, body, sizeof body);
+        assert_string_equal(body, "provide=0 released=1");
+    }
+    gwf_test_host_free(h);
+}
+
+static void
+test_provided_value_of_the_wrong_size_is_an_error_not_a_value(void **state)
+{
+    (void)state;
+    expect("badshape", "provide=0 a=short int=8");
+}
+
+static void
+test_provide_refuses_empty_and_long_prefixes_and_no_get(void **state)
+{
+    (void)state;
+    /* A 256-byte prefix is the longest taken; nothing refused is kept
+     * (or released). */
+    expect("badargs", "empty=2 long=2 noget=2 max=0 released=0");
+}
+
+static void
+test_provide_after_the_stream_completed_is_refused(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with("late");
+    char body[256];
+    run_once(h, body, sizeof body);
+    run_once(h, body, sizeof body);
+    assert_string_equal(body, "late=3");
+    gwf_test_host_free(h);
+}
+
 int
 main(void)
 {
@@ -145,6 +214,16 @@ main(void)
             test_reused_stream_starts_without_the_last_requests_values),
         cmocka_unit_test(test_large_value_beside_small_ones_on_every_request),
         cmocka_unit_test(test_empty_value_is_found_with_no_bytes),
+        cmocka_unit_test(
+            test_provided_prefix_answers_beside_keys_set_before_and_after),
+        cmocka_unit_test(
+            test_prefix_provided_again_releases_the_first_provider_now),
+        cmocka_unit_test(test_provider_is_released_once_when_its_stream_ends),
+        cmocka_unit_test(
+            test_provided_value_of_the_wrong_size_is_an_error_not_a_value),
+        cmocka_unit_test(
+            test_provide_refuses_empty_and_long_prefixes_and_no_get),
+        cmocka_unit_test(test_provide_after_the_stream_completed_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,15 @@
  *           it), then set with 2,000 bytes and 300 more keys
  *   huge    a 200,000-byte value beside a small one
  *   empty   a key set with no bytes, then with some
+ *   provide   a prefix provided (value_provide), read beside keys set
+ *             before and after it
+ *   reprovide the same prefix provided twice: the first provider goes
+ *   released  how many providers were released since the last request
+ *             (a static count; value_provide's release at stream end)
+ *   badshape  a provider that answers an INT of 4 bytes
+ *   badargs   value_provide with an empty, a 257-byte prefix, no get
+ *   late      what value_provide answered from the last stream's
+ *             stream_complete hook
  *
  * Bytes follow pattern(seed, i), so a value that lost or mixed bytes
  * does not read back "same".
@@ -200,14 +209,188 @@ scenario_empty(gwf_stream *s, char *out, size_t size)
                     (int)got, len, (int)v.len, v.ptr);
 }
 
+/* -- value_provide ------------------------------------------------------ */
+
+static unsigned released;      /* providers released, ever */
+static unsigned released_seen; /* `released` at the last report */
+static int late_status = -100; /* value_provide from stream_complete */
+
+typedef struct provided {
+    const char *tag; /* what "probe.p.a" answers */
+    int64_t number;
+} provided;
+
+static gwf_status
+provided_get(void *ctx, const char *key, size_t key_len, gwf_value_type *type,
+             gwf_view *data)
+{
+    const provided *p = ctx;
+    if (key_len == 9 && memcmp(key, "probe.p.a", 9) == 0) {
+        *type = GWF_VALUE_STRING;
+        data->ptr = p->tag;
+        data->len = strlen(p->tag);
+        return GWF_OK;
+    }
+    if (key_len == 9 && memcmp(key, "probe.p.b", 9) == 0) {
+        *type = GWF_VALUE_STRING;
+        data->ptr = "provided";
+        data->len = 8;
+        return GWF_OK;
+    }
+    if (key_len == 11 && memcmp(key, "probe.p.int", 11) == 0) {
+        *type = GWF_VALUE_INT;
+        data->ptr = (const char *)&p->number;
+        data->len = strcmp(p->tag, "short") == 0 ? 4 : 8;
+        return GWF_OK;
+    }
+    return GWF_ERR_NOT_FOUND;
+}
+
+static void
+provided_release(void *ctx)
+{
+    released++;
+    free(ctx);
+}
+
+static provided *
+provided_new(const char *tag)
+{
+    provided *p = calloc(1, sizeof *p);
+    if (p) {
+        p->tag = tag;
+        p->number = 42;
+    }
+    return p;
+}
+
+static gwf_status
+provide(gwf_stream *s, const char *tag)
+{
+    provided *p = provided_new(tag);
+    if (!p)
+        return GWF_ERR_NO_MEMORY;
+    gwf_status st = s->host->value_provide(s, "probe.p.", 8, provided_get,
+                                           provided_release, p);
+    if (st != GWF_OK)
+        free(p);
+    return st;
+}
+
+/* "<status>" or the text of a string value. */
+static int
+show(gwf_stream *s, const char *key, char *out, size_t size)
+{
+    gwf_view v;
+    gwf_status st = get(s, key, NULL, &v);
+    if (st != GWF_OK)
+        return snprintf(out, size, "%d", (int)st);
+    return snprintf(out, size, "%.*s", (int)v.len, v.ptr);
+}
+
+static int
+scenario_provide(gwf_stream *s, char *out, size_t size)
+{
+    char a[32], zz[32], old[32], b[32], after[32], b2[32], q[32];
+    gwf_value_type type = -1;
+    gwf_view v;
+    int64_t number = 0;
+    set_text(s, "probe.p.old", GWF_VALUE_STRING, "old", 3);
+    set_text(s, "probe.p.b", GWF_VALUE_STRING, "before", 6);
+    gwf_status st = provide(s, "A");
+    show(s, "probe.p.a", a, sizeof a);
+    show(s, "probe.p.zz", zz, sizeof zz);
+    show(s, "probe.p.old", old, sizeof old);
+    show(s, "probe.p.b", b, sizeof b);
+    if (get(s, "probe.p.int", &type, &v) == GWF_OK && v.len == 8)
+        memcpy(&number, v.ptr, 8);
+    set_text(s, "probe.p.a", GWF_VALUE_STRING, "set", 3);
+    set_text(s, "probe.p.a", GWF_VALUE_STRING, "again", 5);
+    show(s, "probe.p.a", after, sizeof after);
+    /* A key set before the provider, set again after it: a new record,
+     * not the old one rewritten under the provider. */
+    set_text(s, "probe.p.b", GWF_VALUE_STRING, "b2", 2);
+    show(s, "probe.p.b", b2, sizeof b2);
+    show(s, "probe.q", q, sizeof q);
+    return snprintf(out, size,
+                    "provide=%d a=%s zz=%s old=%s b=%s int=%d:%lld after=%s "
+                    "b2=%s q=%s",
+                    (int)st, a, zz, old, b, (int)type, (long long)number, after,
+                    b2, q);
+}
+
+static int
+scenario_reprovide(gwf_stream *s, char *out, size_t size)
+{
+    char a[32];
+    unsigned before = released;
+    gwf_status first = provide(s, "first");
+    gwf_status second = provide(s, "second");
+    show(s, "probe.p.a", a, sizeof a);
+    return snprintf(out, size, "provide=%d,%d released_now=%u a=%s", (int)first,
+                    (int)second, released - before, a);
+}
+
+static int
+scenario_released(gwf_stream *s, char *out, size_t size)
+{
+    unsigned since = released - released_seen;
+    released_seen = released;
+    return snprintf(out, size, "provide=%d released=%u", (int)provide(s, "r"),
+                    since);
+}
+
+static int
+scenario_badshape(gwf_stream *s, char *out, size_t size)
+{
+    char a[32], n[32];
+    gwf_status st = provide(s, "short");
+    show(s, "probe.p.a", a, sizeof a);
+    show(s, "probe.p.int", n, sizeof n);
+    return snprintf(out, size, "provide=%d a=%s int=%s", (int)st, a, n);
+}
+
+static int
+scenario_badargs(gwf_stream *s, char *out, size_t size)
+{
+    char long_prefix[257];
+    memset(long_prefix, 'p', sizeof long_prefix);
+    gwf_status empty = s->host->value_provide(s, "probe.p.", 0, provided_get,
+                                              provided_release, NULL);
+    gwf_status too_long =
+        s->host->value_provide(s, long_prefix, sizeof long_prefix, provided_get,
+                               provided_release, NULL);
+    gwf_status no_get =
+        s->host->value_provide(s, "probe.p.", 8, NULL, provided_release, NULL);
+    unsigned before = released;
+    provided *p = provided_new("m");
+    gwf_status most = s->host->value_provide(s, long_prefix, 256, provided_get,
+                                             provided_release, p);
+    if (most != GWF_OK)
+        free(p);
+    return snprintf(out, size, "empty=%d long=%d noget=%d max=%d released=%u",
+                    (int)empty, (int)too_long, (int)no_get, (int)most,
+                    released - before);
+}
+
+static int
+scenario_late(gwf_stream *s, char *out, size_t size)
+{
+    (void)s;
+    return snprintf(out, size, "late=%d", late_status);
+}
+
 static const struct {
     const char *name;
     int (*run)(gwf_stream *s, char *out, size_t size);
 } scenarios[] = {
-    {"grow", scenario_grow},   {"shrink", scenario_shrink},
-    {"many", scenario_many},   {"self", scenario_self},
-    {"fresh", scenario_fresh}, {"huge", scenario_huge},
-    {"empty", scenario_empty},
+    {"grow", scenario_grow},           {"shrink", scenario_shrink},
+    {"many", scenario_many},           {"self", scenario_self},
+    {"fresh", scenario_fresh},         {"huge", scenario_huge},
+    {"empty", scenario_empty},         {"provide", scenario_provide},
+    {"reprovide", scenario_reprovide}, {"released", scenario_released},
+    {"badshape", scenario_badshape},   {"badargs", scenario_badargs},
+    {"late", scenario_late},
 };
 
 static gwf_status
@@ -250,6 +433,19 @@ probe_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     return GWF_PAUSE;
 }
 
+/* A provider offered once the stream completed: refused, and nothing to
+ * release. */
+static void
+probe_stream_complete(gwf_stream *s, void *stream_ctx)
+{
+    (void)stream_ctx;
+    provided *p = provided_new("late");
+    late_status = s->host->value_provide(s, "probe.p.", 8, provided_get,
+                                         provided_release, p);
+    if (late_status != GWF_OK)
+        free(p);
+}
+
 GWF_PLUGIN_ENTRY = {
     .size = sizeof(gwf_plugin),
     .abi_major = GWF_ABI_VERSION_MAJOR,
@@ -260,4 +456,5 @@ GWF_PLUGIN_ENTRY = {
     .config_create = probe_config_create,
     .config_destroy = probe_config_destroy,
     .request_headers = probe_request_headers,
+    .stream_complete = probe_stream_complete,
 };

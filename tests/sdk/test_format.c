@@ -53,6 +53,10 @@ typedef struct fake {
     gwf_strbuf out;
 } fake;
 
+/* A header value, attribute or value whose read the fake host fails with
+ * GWF_ERR_NO_MEMORY (compared by address), as a host out of memory. */
+static const char UNREAD[] = "(the host cannot read this)";
+
 static fake *
 of_stream(gwf_stream *s)
 {
@@ -88,7 +92,7 @@ fake_header_get(gwf_stream *s, gwf_message_kind which, const char *name,
         if (strlen(p->name) == name_len &&
             strncasecmp(p->name, name, name_len) == 0 && seen++ == index) {
             *v = gwf_cstr(p->value);
-            return GWF_OK;
+            return p->value == UNREAD ? GWF_ERR_NO_MEMORY : GWF_OK;
         }
     return GWF_ERR_NOT_FOUND;
 }
@@ -111,7 +115,7 @@ fake_header_at(gwf_stream *s, gwf_message_kind which, size_t index,
         if (p->name[0] != ':' && n++ == index) {
             *name = gwf_cstr(p->name);
             *value_out = gwf_cstr(p->value);
-            return GWF_OK;
+            return p->value == UNREAD ? GWF_ERR_NO_MEMORY : GWF_OK;
         }
     return GWF_ERR_NOT_FOUND;
 }
@@ -123,7 +127,7 @@ fake_attribute(gwf_stream *s, gwf_attribute a, gwf_view *v)
     if (a < 0 || a >= 16 || !f->attrs[a])
         return GWF_ERR_NOT_FOUND;
     *v = gwf_cstr(f->attrs[a]);
-    return GWF_OK;
+    return f->attrs[a] == UNREAD ? GWF_ERR_NO_MEMORY : GWF_OK;
 }
 
 static gwf_status
@@ -137,7 +141,7 @@ fake_value_get(gwf_stream *s, const char *key, size_t key_len,
             *type = f->values[i].type;
             data->ptr = f->values[i].data;
             data->len = f->values[i].len;
-            return GWF_OK;
+            return data->ptr == UNREAD ? GWF_ERR_NO_MEMORY : GWF_OK;
         }
     return GWF_ERR_NOT_FOUND;
 }
@@ -318,6 +322,82 @@ test_req_of_a_missing_header_renders_a_dash(void **state)
 {
     fake *f = *state;
     assert_string_equal(render(f, "[%REQ(x-missing?x-other)%]"), "[-]");
+}
+
+/* `text` renders to a failure, GWF_ERR_NO_MEMORY with out.failed, as
+ * text and inside JSON, whether a missing value is "-" or nothing. */
+static void
+assert_render_fails(fake *f, const char *text)
+{
+    char json[256];
+    json_t *obj;
+
+    snprintf(json, sizeof json, "{\"v\": \"%s\", \"s\": \"[%s]\"}", text, text);
+    for (int form = 0; form < 2; form++) {
+        gwf_format_free(f->f);
+        f->f = NULL;
+        if (form == 0)
+            assert_int_equal(
+                gwf_format_compile(&f->c, "", "bodyFormat.text", text, &f->f),
+                GWF_OK);
+        else {
+            assert_non_null(obj = json_loads(json, 0, NULL));
+            assert_int_equal(
+                gwf_format_compile_json(&f->c, "", "json", obj, &f->f), GWF_OK);
+            json_decref(obj);
+        }
+        for (int empty = 0; empty < 2; empty++) {
+            gwf_format_vars vars = {.missing_empty = empty};
+            gwf_strbuf_free(&f->out);
+            if (gwf_format_render_vars(f->f, &f->stream, &vars, &f->out) !=
+                    GWF_ERR_NO_MEMORY ||
+                !f->out.failed)
+                fail_msg("%s rendered as \"%s\"", form ? json : text,
+                         f->out.data ? f->out.data : "(null)");
+        }
+    }
+}
+
+/* A value the host could not read (out of memory) is not a missing one:
+ * "-", null or nothing would tell another request than the client sent
+ * (a header rendered from it would be left out). The whole rendering
+ * fails instead, for every command that reads the stream. */
+static void
+test_a_value_the_host_cannot_read_fails_the_rendering(void **state)
+{
+    fake *f = *state;
+
+    f->request[6] = (pair){"x-user", UNREAD};
+    assert_render_fails(f, "%REQ(x-user)%");
+    assert_render_fails(f, "%REQ(x-user?user-agent)%");
+    assert_render_fails(f, "%REQ(x-missing?x-user)%");
+    assert_render_fails(f, "%REQ_WITHOUT_QUERY(x-user)%");
+    assert_render_fails(f, "%REQUEST_HEADERS_BYTES%");
+    f->request[6] = (pair){NULL, NULL};
+    f->request[1].value = UNREAD; /* :path */
+    assert_render_fails(f, "%REQUEST_HEADERS_BYTES%");
+    f->has_response = 1;
+    f->response[0] = (pair){":status", UNREAD};
+    f->response[1] = (pair){"x-cache", UNREAD};
+    assert_render_fails(f, "%RESP(x-cache)%");
+    assert_render_fails(f, "%RESPONSE_CODE%");
+    f->attrs[GWF_ATTR_REMOTE_ADDRESS] = "192.0.2.7";
+    f->attrs[GWF_ATTR_REMOTE_PORT] = UNREAD;
+    assert_render_fails(f, "%DOWNSTREAM_REMOTE_ADDRESS%");
+    assert_render_fails(f, "%DOWNSTREAM_REMOTE_PORT%");
+    f->attrs[GWF_ATTR_LOCAL_ADDRESS] = UNREAD;
+    assert_render_fails(f, "%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%");
+    f->attrs[GWF_ATTR_START_TIME] = UNREAD;
+    assert_render_fails(f, "%START_TIME%");
+    f->attrs[GWF_ATTR_PROTOCOL] = UNREAD;
+    assert_render_fails(f, "%PROTOCOL%");
+    f->attrs[GWF_ATTR_ROUTE_NAME] = UNREAD;
+    assert_render_fails(f, "%ROUTE_NAME%");
+    f->values[0] = (value){"k", GWF_VALUE_STRING, UNREAD, 0};
+    assert_render_fails(f, "%FILTER_STATE(k)%");
+    /* Missing values render as they always did. */
+    assert_string_equal(render(f, "[%REQ(x-missing)%][%FILTER_STATE(none)%]"),
+                        "[-][-]");
 }
 
 static void
@@ -883,6 +963,7 @@ main(void)
         T(test_req_prefers_the_main_header_to_the_alternative),
         T(test_req_of_a_missing_header_renders_a_dash),
         T(test_req_of_an_empty_header_renders_nothing_not_a_dash),
+        T(test_a_value_the_host_cannot_read_fails_the_rendering),
         T(test_req_max_length_cuts_to_that_many_bytes),
         T(test_req_max_length_longer_than_the_value_keeps_it_whole),
         T(test_req_max_length_cuts_bytes_as_envoy_does_even_inside_utf8),

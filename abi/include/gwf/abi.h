@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 6
+#define GWF_ABI_VERSION_MINOR 7
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -475,7 +475,7 @@ struct gwf_host {
     /* Read `key`: its type and a borrowed view of its bytes, valid until
      * the key is set again or the current hook or callback returns. Any
      * stream phase. Returns GWF_OK; GWF_ERR_NOT_FOUND if no plugin set
-     * it. */
+     * it (nor provides it: value_provide, 0.7). */
     gwf_status (*value_get)(gwf_stream *s, const char *key, size_t key_len,
                             gwf_value_type *type, gwf_view *data);
 
@@ -501,7 +501,10 @@ struct gwf_host {
      * the chain run on the reply (in reverse order), as for an upstream
      * response; a local reply sent while another is being processed is
      * refused with GWF_ERR_WRONG_PHASE. The handle is dead afterwards,
-     * and a hook should return GWF_PAUSE (the value is then ignored). */
+     * and a hook should return GWF_PAUSE (the value is then ignored).
+     * GWF_ERR_NO_MEMORY: the reply could not be made; the host answers
+     * the stream 500 instead (a refusal lost must not let the request
+     * through), whatever the plugin does next. */
     gwf_status (*send_local_reply)(gwf_stream *s, uint32_t status,
                                    const gwf_header *headers,
                                    size_t header_count, const char *body,
@@ -707,6 +710,41 @@ struct gwf_host {
      * NaN. */
     gwf_status (*metric_series_observe)(gwf_instance *inst, uint64_t series,
                                         double value);
+
+    /* -- Added in 0.7: values a plugin lends --------------------------------
+     *
+     * A plugin that leaves many values on every request it passes, and
+     * has them made already (jwt_auth: the claims of a token, rendered
+     * once and cached with it), can lend them under a key prefix instead
+     * of copying each with value_set: the host asks the plugin for a key
+     * only when another plugin reads it. A host of 0.7 or later has this
+     * slot (a plugin built for 0.7 is refused by an older host). */
+
+    /* [worker] Answer value_get for every key that starts with `prefix`
+     * (`prefix_len` bytes): value_get(key) calls get(ctx, key, ...), which
+     * fills the type and a view of the bytes and returns GWF_OK, or
+     * returns GWF_ERR_NOT_FOUND. Keys set with value_set and prefixes
+     * provided are searched newest first: a key set after the prefix was
+     * provided is value_set's, and a key the provider does not know goes
+     * on to what was there before. Providing a prefix that is provided
+     * already replaces that provider (its release runs now).
+     *   `get` may be called from any plugin's hook or callback on this
+     * stream, until the stream is destroyed; it must not call the host,
+     * must give the same answer for a key every time, and its views must
+     * stay valid until `release`. `release` (may be NULL) runs exactly
+     * once, on the worker, without calling the host: when the stream is
+     * destroyed, or when the prefix is provided again; never after the
+     * instance's config is destroyed.
+     *   Any stream hook or callback until stream_complete. GWF_OK;
+     * GWF_ERR_BAD_ARGUMENT for an empty prefix or one over 256 bytes, or
+     * a NULL get; GWF_ERR_WRONG_PHASE once the stream completed;
+     * GWF_ERR_NO_MEMORY. On any failure `release` is not called: `ctx`
+     * is still the plugin's. */
+    gwf_status (*value_provide)(
+        gwf_stream *s, const char *prefix, size_t prefix_len,
+        gwf_status (*get)(void *ctx, const char *key, size_t key_len,
+                          gwf_value_type *type, gwf_view *data),
+        void (*release)(void *ctx), void *ctx);
 };
 
 /* ------------------------------------------------------------------------

@@ -82,6 +82,19 @@ gwf_header_remove(gwf_stream *s, gwf_message_kind which, const char *name)
     return s->host->header_remove(s, which, name, strlen(name));
 }
 
+/* What a host's answer to a read says about the value: 1 it is there,
+ * 0 it is absent (GWF_ERR_NOT_FOUND: the client's doing), -1 the host
+ * could not answer (out of memory, ...). Not the same as absent: a
+ * plugin that took it for absent would let through what its policy
+ * refuses, so -1 fails closed (or goes to the plugin's failure mode). */
+static inline int
+gwf_presence(gwf_status st)
+{
+    if (st == GWF_OK)
+        return 1;
+    return st == GWF_ERR_NOT_FOUND ? 0 : -1;
+}
+
 /* Local reply with a C-string body and no extra headers. */
 static inline gwf_status
 gwf_reply(gwf_stream *s, uint32_t status, const char *body, const char *details)

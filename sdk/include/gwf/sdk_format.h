@@ -100,7 +100,9 @@ gwf_status gwf_format_compile_json(gwf_cfg *c, const char *path,
 
 /* Append the rendering for stream `s` to `out`. REQ reads the request's
  * headers, RESP the response's. Returns GWF_OK, or GWF_ERR_NO_MEMORY
- * when `out` could not grow (out->failed is set). [worker] */
+ * (out->failed is set) when `out` could not grow or the host could not
+ * read a value the format names (out of memory: that is not a missing
+ * value, so it is not rendered as one). [worker] */
 gwf_status gwf_format_render(const gwf_format *f, gwf_stream *s,
                              gwf_strbuf *out);
 /* The same with what the caller knows (`vars` may be NULL). [worker] */

@@ -71,23 +71,50 @@ host_with(const char *config)
 static const char *const chain[] = {"ak", "probe", NULL};
 static const gwf_test_route route = {.extensions = chain};
 
-/* GET `path` with headers "name", "value", ... (NULL-terminated). */
+/* GET `path` with headers "name", "value", ... (NULL-terminated); the
+ * host fails to read header `failing` (NULL: none) from value index
+ * `from` on. */
 static gwf_test_result *
-run(gwf_test_host *h, const char *path, ...)
+vrun(gwf_test_host *h, const char *failing, size_t from, const char *path,
+     va_list ap)
 {
     gwf_test_request *req = gwf_test_request_new("GET", path);
     gwf_test_result *res;
     const char *name;
-    va_list ap;
 
-    va_start(ap, path);
     while ((name = va_arg(ap, const char *)) != NULL)
         gwf_test_request_header(req, name, va_arg(ap, const char *));
-    va_end(ap);
+    if (failing)
+        gwf_test_request_header_fails_from(req, failing, from);
     res = gwf_test_run(h, &route, req);
     gwf_test_request_free(req);
     if (!res)
         fail_msg("run: %s", gwf_test_error(h));
+    return res;
+}
+
+static gwf_test_result *
+run(gwf_test_host *h, const char *path, ...)
+{
+    gwf_test_result *res;
+    va_list ap;
+
+    va_start(ap, path);
+    res = vrun(h, NULL, 0, path, ap);
+    va_end(ap);
+    return res;
+}
+
+static gwf_test_result *
+run_failing(gwf_test_host *h, const char *failing, size_t from,
+            const char *path, ...)
+{
+    gwf_test_result *res;
+    va_list ap;
+
+    va_start(ap, path);
+    res = vrun(h, failing, from, path, ap);
+    va_end(ap);
     return res;
 }
 
@@ -114,6 +141,17 @@ assert_denied(gwf_test_result *res, const char *details)
     assert_memory_equal(b, "Client authentication failed.", len);
     assert_string_equal(gwf_test_reply_details(res), details);
     assert_null(gwf_test_upstream_path(res));
+}
+
+/* Answered 500 with `details`, and the upstream never asked; freed. */
+static void
+assert_failed(gwf_test_result *res, const char *details)
+{
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 500);
+    assert_string_equal(gwf_test_reply_details(res), details);
+    assert_null(gwf_test_upstream_path(res));
+    gwf_test_result_free(res);
 }
 
 static void
@@ -348,6 +386,77 @@ test_key_given_twice_in_one_place_is_refused(void **state)
     gwf_test_result_free(res);
     res = run(h, "/api", "cookie", "c=k-123", "cookie", "c=k-123", NULL);
     assert_denied(res, "ambiguous_api_key");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+#define ERRORS                                                                 \
+    "gwf_api_key_auth_requests_total{instance=\"default/ak\",result="          \
+    "\"error\"}"
+
+/* A place the host could not read (out of memory) is not an empty one:
+ * it could hide a second key (refused as ambiguous when read), or the
+ * key that decides, while a later place would let in another client.
+ * The request is refused 500, counted as an error. */
+static void
+test_key_place_the_host_cannot_read_is_refused_with_500(void **state)
+{
+    gwf_test_host *h = host_with(
+        "{" REF ", \"keySources\": [{\"header\": \"x-api-key\", \"query\": "
+        "\"k\", \"cookie\": \"c\"}]}");
+    gwf_test_result *res;
+
+    (void)state;
+    /* The second header value. */
+    assert_failed(run_failing(h, "x-api-key", 1, "/api", "x-api-key", "k-123",
+                              "x-api-key", "k-456", NULL),
+                  "api_key_auth_read_failed");
+    /* The header, before a query key. */
+    assert_failed(run_failing(h, "x-api-key", 0, "/api?k=k-456", "x-api-key",
+                              "k-123", NULL),
+                  "api_key_auth_read_failed");
+    /* The target, before a cookie key. */
+    assert_failed(
+        run_failing(h, ":path", 0, "/api?k=k-123", "cookie", "c=k-456", NULL),
+        "api_key_auth_read_failed");
+    /* A second Cookie line. */
+    assert_failed(run_failing(h, "cookie", 1, "/api", "cookie", "c=k-123",
+                              "cookie", "c=k-456", NULL),
+                  "api_key_auth_read_failed");
+    assert_true(gwf_test_metric(h, ERRORS) == 4);
+    assert_true(gwf_test_log_contains(h, "could not read a place of the key"));
+    /* What the first one hid, read. */
+    res = run(h, "/api", "x-api-key", "k-123", "x-api-key", "k-456", NULL);
+    assert_denied(res, "ambiguous_api_key");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* forwardCredential false: a target or Cookie line the host could not
+ * read cannot be cleaned of a key, which would then reach the upstream.
+ * The request is refused 500, as when cleaning fails. */
+static void
+test_credential_place_the_host_cannot_read_to_remove_is_refused(void **state)
+{
+    gwf_test_host *h =
+        host_with("{" REF ", \"keySources\": [{\"header\": \"api-key\"}, "
+                  "{\"query\": \"k\"}, {\"cookie\": \"c\"}]}");
+    gwf_test_result *res;
+
+    (void)state;
+    assert_failed(
+        run_failing(h, ":path", 0, "/api?k=k-456", "api-key", "k-123", NULL),
+        "api_key_auth_strip_failed");
+    assert_failed(run_failing(h, "cookie", 0, "/api", "api-key", "k-123",
+                              "cookie", "c=k-456", NULL),
+                  "api_key_auth_strip_failed");
+    assert_true(gwf_test_metric(h, ERRORS) == 2);
+    /* The same requests, read: cleaned. */
+    res = run(h, "/api?k=k-456", "api-key", "k-123", "cookie", "c=k-456; o=1",
+              NULL);
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_path(res), "/api");
+    assert_string_equal(gwf_test_upstream_header(res, "cookie", 0), "o=1");
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -606,6 +715,10 @@ main(void)
         cmocka_unit_test(test_missing_key_is_refused),
         cmocka_unit_test(test_near_miss_keys_are_refused),
         cmocka_unit_test(test_key_given_twice_in_one_place_is_refused),
+        cmocka_unit_test(
+            test_key_place_the_host_cannot_read_is_refused_with_500),
+        cmocka_unit_test(
+            test_credential_place_the_host_cannot_read_to_remove_is_refused),
         cmocka_unit_test(test_huge_and_malformed_keys_are_unknown),
         cmocka_unit_test(
             test_longest_key_is_found_in_every_source_and_one_byte_more_is_unknown),

@@ -167,20 +167,30 @@ static const char *const chain[] = {"ba", "probe", NULL};
 static const gwf_test_route route = {.extensions = chain};
 
 /* One GET with these Authorization values (NULL-terminated; none for a
- * request without the header). */
+ * request without the header), of which the host fails to read those
+ * from index `unread_from` on (SIZE_MAX: none). */
 static gwf_test_result *
-run_with(gwf_test_host *h, const char *const *authorization)
+run_failing(gwf_test_host *h, const char *const *authorization,
+            size_t unread_from)
 {
     gwf_test_request *req = gwf_test_request_new("GET", "/api");
     gwf_test_result *res;
 
     for (size_t i = 0; authorization && authorization[i]; i++)
         gwf_test_request_header(req, "authorization", authorization[i]);
+    if (unread_from != SIZE_MAX)
+        gwf_test_request_header_fails_from(req, "authorization", unread_from);
     res = gwf_test_run(h, &route, req);
     gwf_test_request_free(req);
     if (!res)
         fail_msg("run: %s", gwf_test_error(h));
     return res;
+}
+
+static gwf_test_result *
+run_with(gwf_test_host *h, const char *const *authorization)
+{
+    return run_failing(h, authorization, SIZE_MAX);
 }
 
 static gwf_test_result *
@@ -417,6 +427,40 @@ test_duplicate_authorization_headers_are_refused(void **state)
     two[1] = "Basic Zm9vOmJhcg==";
     res = run_with(h, two);
     assert_denied(res, MALFORMED, "invalid_format_for_basic_auth");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+#define UNREAD "User authentication failed. The credential could not be read."
+#define METRIC(result)                                                         \
+    "gwf_basic_auth_requests_total{instance=\"default/ba\",result=\"" result   \
+    "\"}"
+
+/* An Authorization value the host could not read (out of memory) is not
+ * an absent one: the first is no missing credential, and an unread
+ * second one would hide a duplicate. Refused with a 401 of its own. */
+static void
+test_authorization_the_host_cannot_read_is_refused(void **state)
+{
+    gwf_test_host *h = host_with("{\"users\": [\"" SHA_LINE "\"]}");
+    char valid[1024];
+    const char *values[3] = {valid, valid, NULL};
+    gwf_test_result *res;
+
+    (void)state;
+    snprintf(valid, sizeof(valid), "%s", basic("sha", "sha-pass"));
+    res = run_failing(h, values, 1);
+    assert_denied(res, UNREAD, "unreadable_credential_for_basic_auth");
+    gwf_test_result_free(res);
+    values[1] = NULL;
+    res = run_failing(h, values, 0);
+    assert_denied(res, UNREAD, "unreadable_credential_for_basic_auth");
+    gwf_test_result_free(res);
+    assert_true(gwf_test_metric(h, METRIC("denied_unread")) == 2);
+    assert_true(gwf_test_log_contains(h, "could not read the Authorization"));
+    /* Read, the one value is let through. */
+    res = run_with(h, values);
+    assert_forwarded(res);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
 }
@@ -679,6 +723,7 @@ main(void)
         cmocka_unit_test(test_other_scheme_is_refused),
         cmocka_unit_test(test_malformed_credentials_are_refused),
         cmocka_unit_test(test_duplicate_authorization_headers_are_refused),
+        cmocka_unit_test(test_authorization_the_host_cannot_read_is_refused),
         cmocka_unit_test(test_huge_authorization_header_is_refused),
         cmocka_unit_test(test_password_of_another_user_is_refused),
         cmocka_unit_test(test_every_result_is_counted),

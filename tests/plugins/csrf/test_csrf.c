@@ -47,9 +47,12 @@ host_with(const char *config)
     return h;
 }
 
-/* `method / HTTP/1.1` with `headers` ("Name: value\r\n" lines). */
+/* `method / HTTP/1.1` with `headers` ("Name: value\r\n" lines); the
+ * host fails to read header `failing` (NULL: none) from value index
+ * `from` on. */
 static gwf_test_result *
-run(gwf_test_host *h, const char *method, const char *headers)
+run_failing(gwf_test_host *h, const char *method, const char *headers,
+            const char *failing, size_t from)
 {
     static const char *const extensions[] = {"default/csrf", NULL};
     const gwf_test_route route = {.extensions = extensions};
@@ -64,6 +67,8 @@ run(gwf_test_host *h, const char *method, const char *headers)
     free(raw);
     if (!req)
         fail_msg("parse: %s", gwf_test_error(h));
+    if (failing)
+        gwf_test_request_header_fails_from(req, failing, from);
     res = gwf_test_run(h, &route, req);
     gwf_test_request_free(req);
     if (!res)
@@ -71,10 +76,12 @@ run(gwf_test_host *h, const char *method, const char *headers)
     return res;
 }
 
+/* 1 forwarded, 0 refused with exactly Envoy's answer. */
 static int
-passed(gwf_test_host *h, const char *method, const char *headers)
+passed_failing(gwf_test_host *h, const char *method, const char *headers,
+               const char *failing, size_t from)
 {
-    gwf_test_result *res = run(h, method, headers);
+    gwf_test_result *res = run_failing(h, method, headers, failing, from);
     int outcome = gwf_test_outcome(res);
     size_t len = 0;
     const char *body = gwf_test_body(res, &len);
@@ -94,6 +101,12 @@ passed(gwf_test_host *h, const char *method, const char *headers)
     assert_null(gwf_test_upstream_method(res));
     gwf_test_result_free(res);
     return 0;
+}
+
+static int
+passed(gwf_test_host *h, const char *method, const char *headers)
+{
+    return passed_failing(h, method, headers, NULL, 0);
 }
 
 static void
@@ -367,6 +380,67 @@ test_matchers_are_case_sensitive_unless_ignore_case(void **state)
     gwf_test_host_free(h);
 }
 
+/* -- What the host could not read ----------------------------------------- */
+
+#define SAME_ORIGIN "Host: example.com\r\nOrigin: https://example.com\r\n"
+
+/* A method the host could not read (out of memory) may be a write: it
+ * is not let through unchecked but taken as invalid, refused when
+ * enforced and counted (and let through) when shadowed. */
+static void
+test_method_the_host_cannot_read_is_an_invalid_request(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(ENFORCED);
+
+    assert_false(passed_failing(h, "POST", SAME_ORIGIN, ":method", 0));
+    assert_false(passed_failing(h, "GET", SAME_ORIGIN, ":method", 0));
+    assert_metric(h, METRIC("request_invalid"), 2);
+    assert_metric(h, METRIC("missing_source_origin"), 0);
+    assert_true(gwf_test_log_contains(h, "could not read the method"));
+    /* The same requests, read. */
+    assert_true(passed(h, "POST", SAME_ORIGIN));
+    assert_true(passed(h, "GET", SAME_ORIGIN));
+    assert_metric(h, METRIC("request_valid"), 1);
+    gwf_test_host_free(h);
+
+    h = host_with("{percentageShadowed: 100}");
+    assert_true(passed_failing(h, "POST", SAME_ORIGIN, ":method", 0));
+    assert_metric(h, METRIC("request_invalid"), 1);
+    assert_metric(h, METRIC("request_valid"), 0);
+    gwf_test_host_free(h);
+}
+
+/* An Origin the host could not read is not an absent one: the Referer
+ * would judge a request its Origin names, and an unread second Origin
+ * would hide a repeated one. Either is invalid. */
+static void
+test_origin_the_host_cannot_read_is_an_invalid_request(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(ENFORCED);
+
+    assert_false(passed_failing(h, "POST",
+                                "Host: example.com\r\n"
+                                "Origin: https://evil.example\r\n"
+                                "Referer: https://example.com/page\r\n",
+                                "origin", 0));
+    assert_false(passed_failing(h, "POST",
+                                SAME_ORIGIN "Origin: https://evil.example\r\n",
+                                "origin", 1));
+    assert_false(passed_failing(h, "POST",
+                                "Host: example.com\r\n"
+                                "Referer: https://example.com/page\r\n"
+                                "Referer: https://evil.example/\r\n",
+                                "referer", 1));
+    assert_metric(h, METRIC("request_invalid"), 3);
+    assert_metric(h, METRIC("missing_source_origin"), 0);
+    /* A first value read, and no second one: valid as ever. */
+    assert_true(passed_failing(h, "POST", SAME_ORIGIN, "origin", 2));
+    assert_metric(h, METRIC("request_valid"), 1);
+    gwf_test_host_free(h);
+}
+
 /* -- Enforcement, shadow and sampling -------------------------------------- */
 
 static void
@@ -593,6 +667,10 @@ main(void)
         cmocka_unit_test(
             test_additional_origins_match_the_sources_host_and_port),
         cmocka_unit_test(test_matchers_are_case_sensitive_unless_ignore_case),
+        cmocka_unit_test(
+            test_method_the_host_cannot_read_is_an_invalid_request),
+        cmocka_unit_test(
+            test_origin_the_host_cannot_read_is_an_invalid_request),
         cmocka_unit_test(test_shadow_mode_counts_but_lets_through),
         cmocka_unit_test(test_policy_without_percentages_checks_nothing),
         cmocka_unit_test(test_percentage_enabled_checks_that_share_of_requests),

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <gwf/abi.h>
 #include <gwf/testing.h>
 
 #include "peer.h"
@@ -175,6 +176,25 @@ test_authority_the_host_cannot_read_is_an_error(void **state)
     h = host_with(GRPC_SPEC);
     res = run(h, gwf_test_request_new("GET", "/allow"));
     assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    done(h, res);
+}
+
+/* The same for the client's address: the host's failure to give it
+ * reaches the plugin as a failure (the runtime does not turn it into an
+ * absent attribute), and the check is an error. */
+static void
+test_client_address_the_host_cannot_read_is_an_error(void **state)
+{
+    gwf_test_host *h = host_with(GRPC_SPEC);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_attribute_fails(req, GWF_ATTR_REMOTE_ADDRESS);
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_string_equal(gwf_test_reply_details(res), "ext_authz_error");
     done(h, res);
 }
 
@@ -928,6 +948,7 @@ main(void)
             test_denied_response_answers_with_its_status_headers_and_body),
         cmocka_unit_test(test_failed_call_is_an_error),
         cmocka_unit_test(test_authority_the_host_cannot_read_is_an_error),
+        cmocka_unit_test(test_client_address_the_host_cannot_read_is_an_error),
         cmocka_unit_test(test_failed_call_is_allowed_with_fail_open),
         cmocka_unit_test(test_unavailable_is_retried),
         cmocka_unit_test(test_unreachable_server_is_an_error),

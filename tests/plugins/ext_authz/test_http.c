@@ -1482,6 +1482,42 @@ test_headers_to_add_renders_request_values(void **state)
     done(h, res);
 }
 
+/* A value the host could not read (out of memory) is not a missing one:
+ * the header rendered from it would be left out, and the server would
+ * judge another request than the upstream gets. The check is an error
+ * (403), and the server is not asked. */
+static void
+test_headers_to_add_value_the_host_cannot_read_is_an_error(void **state)
+{
+    static const char spec[] =
+        "{httpService: {backendRef: {name: authz}, authorizationRequest: "
+        "{headersToAdd: {x-added: \"user=%REQ(x-custom)%\"}}, "
+        "authorizationResponse: {headersToBackend: " ECHO_HEADERS "}}}";
+    gwf_test_host *h = host_with(spec);
+    gwf_test_request *req = gwf_test_request_new("GET", "/allow");
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_request_header(req, "x-custom", "c1");
+    gwf_test_request_header_fails(req, "x-custom");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 403);
+    assert_string_equal(gwf_test_reply_details(res), "ext_authz_error");
+    assert_true(gwf_test_metric(h, "gwf_ext_authz_checks_total{instance="
+                                   "\"default/authz\",result=\"error\","
+                                   "stat_prefix=\"\"}") == 1);
+    done(h, res);
+    /* The same request, read: the header goes to the server. */
+    h = host_with(spec);
+    req = gwf_test_request_new("GET", "/allow");
+    gwf_test_request_header(req, "x-custom", "c1");
+    res = run(h, req);
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_FORWARDED);
+    assert_string_equal(upstream(res, "x-authz-added"), "user=c1");
+    done(h, res);
+}
+
 /* As Envoy's header parser: a value that renders empty adds no header. */
 static void
 test_headers_to_add_empty_rendering_adds_no_header(void **state)
@@ -1657,6 +1693,8 @@ main(void)
         cmocka_unit_test(test_headers_to_add_double_percent_is_one_percent),
         cmocka_unit_test(test_headers_to_add_renders_request_values),
         cmocka_unit_test(test_backend_ref_to_a_service_reaches_its_endpoints),
+        cmocka_unit_test(
+            test_headers_to_add_value_the_host_cannot_read_is_an_error),
         cmocka_unit_test(test_headers_to_add_empty_rendering_adds_no_header),
         cmocka_unit_test(test_headers_to_add_missing_header_renders_empty),
         cmocka_unit_test(test_route_with_request_body_sends_the_body),

@@ -465,6 +465,61 @@ test_token_place_the_host_cannot_read_is_refused(void **state)
     }
 }
 
+/* What jwt_auth must change on an allowed request (a claim header set,
+ * the token removed, the client's claim header removed) that the host
+ * could not change (out of memory) refuses the request: the upstream
+ * would get the client's own x-sub, or the token, as if checked. */
+static void
+test_request_the_host_cannot_change_is_refused(void **state)
+{
+    static const struct {
+        const char *mode, *header, *token;
+    } cases[] = {
+        {"Strict", "x-sub", "RS256"},         /* the claim header */
+        {"Strict", "authorization", "RS256"}, /* the token, stripped */
+        {"AllowMissing", "x-sub", NULL},      /* no token: forged */
+        {"AllowMissing", "x-payload", NULL},  /* x-sub */
+    };
+    char value[20000], spec[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(spec, sizeof(spec), "{\"validationMode\": \"%s\"}",
+                 cases[i].mode);
+        gwf_test_host *h =
+            host_with("{\"forwardPayloadHeader\": \"x-payload\"}", spec);
+        gwf_test_request *req = request_with("x-sub", "admin");
+        if (cases[i].token) {
+            snprintf(value, sizeof(value), "Bearer %s", token(cases[i].token));
+            gwf_test_request_header(req, "authorization", value);
+        }
+        gwf_test_request_header_write_fails(req, cases[i].header);
+        gwf_test_result *res = run(h, req);
+        assert_refused(res, 401, "the request could not be changed");
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+/* A refusal the host could not make (out of memory) is not a request
+ * let through: the host answers 500 itself. */
+static void
+test_refusal_the_host_cannot_make_is_a_500_not_a_pass(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_host_reply_memory_fails(h, 1);
+    res = run(h, request_with(NULL, NULL));
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 500);
+    assert_string_equal(gwf_test_reply_details(res), "gwf_no_memory");
+    assert_null(gwf_test_upstream_method(res));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 /* -- Claims checks -------------------------------------------------------- */
 
 static void
@@ -1743,6 +1798,8 @@ main(void)
         cmocka_unit_test(test_missing_token_is_allowed_in_allow_missing_mode),
         cmocka_unit_test(test_bad_token_is_rejected_in_allow_missing_mode),
         cmocka_unit_test(test_token_place_the_host_cannot_read_is_refused),
+        cmocka_unit_test(test_request_the_host_cannot_change_is_refused),
+        cmocka_unit_test(test_refusal_the_host_cannot_make_is_a_500_not_a_pass),
         cmocka_unit_test(test_expired_token_is_rejected_with_401_invalid_token),
         cmocka_unit_test(test_token_expired_within_clock_skew_is_accepted),
         cmocka_unit_test(test_zero_clock_skew_rejects_a_just_expired_token),

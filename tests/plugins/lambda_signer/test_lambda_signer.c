@@ -282,6 +282,48 @@ test_lambda_envoy_payload_describes_request(void **state)
     gwf_test_host_free(h);
 }
 
+/* Refused with 500 `details`, the upstream never reached, counted as
+ * sign_error (our side) for `instance`; frees both. */
+static void
+assert_refused_500(gwf_test_host *h, gwf_test_result *res, const char *details,
+                   const char *instance)
+{
+    char series[160];
+
+    assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+    assert_int_equal(gwf_test_status(res), 500);
+    assert_string_equal(gwf_test_reply_details(res), details);
+    assert_null(gwf_test_upstream_path(res));
+    snprintf(series, sizeof series,
+             "gwf_lambda_signer_requests_total{instance=\"%s\","
+             "result=\"sign_error\"}",
+             instance);
+    if (gwf_test_metric(h, series) != 1)
+        fail_msg("want %s 1 in:\n%s", series, gwf_test_metrics(h));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* A method, target or Content-Type the host could not read (out of
+ * memory) is not an absent one: the function would judge another
+ * request than the client sent. No invocation: 500. */
+static void
+test_lambda_request_the_host_cannot_read_is_not_invoked(void **state)
+{
+    static const char *const unread[] = {":method", ":path", "content-type"};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+        gwf_test_request *req = gwf_test_request_new("POST", "/up?a=1");
+        gwf_test_request_header(req, "content-type", "text/plain");
+        gwf_test_request_body(req, "hi", 2);
+        gwf_test_request_header_fails(req, unread[i]);
+        assert_refused_500(h, run_backend(h, req), "lambda_payload_error",
+                           "default/fn");
+    }
+}
+
 static void
 test_lambda_binary_body_travels_in_base64(void **state)
 {
@@ -490,6 +532,36 @@ test_lambda_function_error_gives_502(void **state)
                      "{\"errorMessage\": \"boom\", \"errorType\": \"E\"}",
                      "lambda_function_error",
                      "the Lambda function failed (Unhandled)");
+}
+
+/* A function error or status the host could not read (out of memory) is
+ * not "none": the function may have failed, and its reply must not pass
+ * for a success. 502, an invalid reply. */
+static void
+test_lambda_reply_the_host_cannot_read_gives_502(void **state)
+{
+    static const char *const unread[] = {"x-amz-function-error", ":status"};
+    static const char ok[] = "{\"body\": \"ok\"}";
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
+        gwf_test_set_upstream(h, 200, "x-amz-function-error: Unhandled\r\n", ok,
+                              sizeof ok - 1);
+        gwf_test_response_header_fails(h, unread[i]);
+        gwf_test_result *res = run_backend(h, gwf_test_request_new("GET", "/"));
+        assert_int_equal(gwf_test_outcome(res), GWF_TEST_LOCAL_REPLY);
+        assert_int_equal(gwf_test_status(res), 502);
+        assert_string_equal(gwf_test_reply_details(res),
+                            "lambda_invalid_reply");
+        assert_body(res, "invalid reply from the Lambda function: it could "
+                         "not be read\n");
+        assert_true(gwf_test_metric(
+                        h, "gwf_lambda_signer_requests_total{instance="
+                           "\"default/fn\",result=\"invalid_reply\"}") == 1);
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
 }
 
 static void
@@ -994,6 +1066,28 @@ test_sign_mode_signs_request_headers_and_body(void **state)
                   0);
     gwf_test_result_free(res);
     gwf_test_host_free(h);
+}
+
+/* Sign mode: a method, target or Host the host could not read (out of
+ * memory) is not an absent one; a signature over another request than
+ * the one sent is not made. 500. */
+static void
+test_sign_mode_request_the_host_cannot_read_is_not_signed(void **state)
+{
+    static const char *const unread[] = {":method", ":path", "host"};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        gwf_test_host *h = host_with(extension(
+            "{\"mode\": \"sign\", \"service\": \"execute-api\", \"region\": "
+            "\"eu-west-3\", " SIGN_AUTH "}",
+            secret_string_data));
+        gwf_test_request *req = gwf_test_request_new("PUT", "/a?z=1");
+        gwf_test_request_body(req, "payload", 7);
+        gwf_test_request_header_fails(req, unread[i]);
+        assert_refused_500(h, run_extension(h, req), "aws_sign_error",
+                           "default/signer");
+    }
 }
 
 static void
@@ -1675,6 +1769,8 @@ main(void)
         cmocka_unit_test(test_lambda_request_becomes_signed_invocation),
         cmocka_unit_test(test_lambda_client_content_sha256_is_not_sent),
         cmocka_unit_test(test_lambda_envoy_payload_describes_request),
+        cmocka_unit_test(
+            test_lambda_request_the_host_cannot_read_is_not_invoked),
         cmocka_unit_test(test_lambda_binary_body_travels_in_base64),
         cmocka_unit_test(
             test_lambda_text_body_that_is_not_utf8_travels_in_base64),
@@ -1686,6 +1782,7 @@ main(void)
         cmocka_unit_test(test_lambda_envoy_reply_becomes_response),
         cmocka_unit_test(test_lambda_envoy_reply_without_status_is_200),
         cmocka_unit_test(test_lambda_function_error_gives_502),
+        cmocka_unit_test(test_lambda_reply_the_host_cannot_read_gives_502),
         cmocka_unit_test(test_lambda_function_error_body_is_not_passed_through),
         cmocka_unit_test(test_lambda_reply_that_is_not_json_gives_502),
         cmocka_unit_test(test_lambda_reply_with_bad_status_code_gives_502),
@@ -1723,6 +1820,8 @@ main(void)
         cmocka_unit_test(
             test_credentials_never_leak_into_logs_replies_or_metrics),
         cmocka_unit_test(test_sign_mode_signs_request_headers_and_body),
+        cmocka_unit_test(
+            test_sign_mode_request_the_host_cannot_read_is_not_signed),
         cmocka_unit_test(test_sign_mode_excludes_configured_headers),
         cmocka_unit_test(test_sign_mode_host_rewrite_is_sent_and_signed),
         cmocka_unit_test(test_sign_mode_s3_keeps_path_and_sends_content_hash),

@@ -90,10 +90,16 @@ typedef struct gwf_memmsg {
      * kept with `fields` when the message is emptied for reuse. */
     char *block;
     size_t block_cap;
-    /* A header name whose reads answer GWF_ERR_NO_MEMORY, as from a host
-     * out of memory (the test host's gwf_test_request_header_fails), or
-     * NULL. Not owned. */
+    /* A header name (a pseudo-header too) whose reads of value index
+     * `fail_reads_from` and after answer GWF_ERR_NO_MEMORY, as from a
+     * host out of memory (the test host's gwf_test_request_header_fails),
+     * or NULL. Not owned. */
     const char *fail_reads_of;
+    size_t fail_reads_from;
+    /* A header name (a pseudo-header too) whose set, add and remove
+     * answer GWF_ERR_NO_MEMORY and change nothing
+     * (gwf_test_request_header_write_fails), or NULL. Not owned. */
+    const char *fail_writes_of;
 } gwf_memmsg;
 
 /* The message operations over a gwf_memmsg (`msg` is a gwf_memmsg *). */
@@ -138,9 +144,19 @@ struct gwf_exchange {
     gwf_memmsg request; /* method, path, scheme and headers */
     gwf_buf request_body;
     char remote_address[64]; /* the client's IP; "" means 127.0.0.1 */
-    /* A request header whose reads answer GWF_ERR_NO_MEMORY while the
-     * chain runs ("" none): how tests act out a host out of memory. */
+    /* A request header whose reads of value index `failing_from` and
+     * after answer GWF_ERR_NO_MEMORY while the chain runs ("" none), and
+     * a header of the upstream's response whose reads all do: how tests
+     * act out a host out of memory. */
     char failing_header[64];
+    size_t failing_from;
+    char failing_response_header[64];
+    /* An attribute (gwf_attribute + 1; 0 none) whose reads answer
+     * GWF_ERR_NO_MEMORY, the same way. */
+    int failing_attribute;
+    /* A request header whose set, add and remove answer
+     * GWF_ERR_NO_MEMORY ("" none). */
+    char failing_write_header[64];
     /* The upstream: fill x->response (status and headers) and
      * x->response_body, given x->request and x->upstream_body as the
      * chain left them. Return 0, or -1 for an upstream that failed: the

@@ -88,6 +88,10 @@ typedef struct gwf_runtime_options {
 } gwf_runtime_options;
 
 gwf_runtime *gwf_runtime_new(const gwf_runtime_options *opts);
+/* For tests (the test host's gwf_test_host_reply_memory_fails): from now
+ * on, nonzero `on` makes every plugin's local reply fail as it does when
+ * the host runs out of memory making it (the stream is answered 500). */
+void gwf_runtime_fail_reply_memory(gwf_runtime *rt, int on);
 /* Frees every chain and plugin instance (config_destroy), unloads
  * plugins. All workers must have been stopped. */
 void gwf_runtime_free(gwf_runtime *rt);

@@ -68,6 +68,17 @@ void gwf_test_set_worker(gwf_test_host *h, uint32_t index, uint32_t count);
  * host answers 502 itself. */
 void gwf_test_set_upstream(gwf_test_host *h, int status, const char *headers,
                            const char *body, size_t body_len);
+/* Reads of header `name` (any case, up to 63 bytes; ":status" too) of
+ * the upstream's response answer GWF_ERR_NO_MEMORY while the response
+ * runs through the chain, in every later run (NULL or "": none), as
+ * from a host out of memory. gwf_test_header still sees the header. */
+void gwf_test_response_header_fails(gwf_test_host *h, const char *name);
+/* From now on (nonzero `on`), a plugin's send_local_reply (and a
+ * prepared reply the host copies for the plugins before it) fails with
+ * GWF_ERR_NO_MEMORY as when the host runs out of memory making the
+ * reply: the host answers 500 (details "gwf_no_memory") instead, and the
+ * request must not go on. */
+void gwf_test_host_reply_memory_fails(gwf_test_host *h, int on);
 
 /* -- Requests ---------------------------------------------------------------
  */
@@ -84,11 +95,28 @@ void gwf_test_request_header(gwf_test_request *r, const char *name,
                              const char *value);
 void gwf_test_request_body(gwf_test_request *r, const char *data, size_t len);
 void gwf_test_request_remote(gwf_test_request *r, const char *ip);
-/* Reads of request header `name` (any case, up to 63 bytes) answer
- * GWF_ERR_NO_MEMORY while the chain runs, as from a host out of memory:
- * for testing that a plugin fails closed rather than take the header
- * for absent. */
+/* Reads of request header `name` (any case, up to 63 bytes; a
+ * pseudo-header such as ":method" or ":path" too; "host" fails the reads
+ * of ":authority" as well) answer GWF_ERR_NO_MEMORY while the chain
+ * runs, as from a host out of memory: for testing that a plugin fails
+ * closed rather than take the header for absent. gwf_test_upstream_header
+ * still sees what the upstream got. One name per request; a later call
+ * replaces it. */
 void gwf_test_request_header_fails(gwf_test_request *r, const char *name);
+/* The same for the reads of value index `first_index` and after only:
+ * with 1, the first value is read and a second one cannot be (a
+ * duplicate the plugin must not miss). */
+void gwf_test_request_header_fails_from(gwf_test_request *r, const char *name,
+                                        size_t first_index);
+/* Setting, adding or removing request header `name` (any case; a
+ * pseudo-header too, "host" covering ":authority") answers
+ * GWF_ERR_NO_MEMORY and changes nothing while the chain runs: for
+ * testing that a plugin which cannot change the request as its policy
+ * says does not let it through. */
+void gwf_test_request_header_write_fails(gwf_test_request *r, const char *name);
+/* Reads of stream attribute `attr` (GWF_ATTR_*) answer GWF_ERR_NO_MEMORY
+ * while the chain runs, the same way. */
+void gwf_test_request_attribute_fails(gwf_test_request *r, int32_t attr);
 void gwf_test_request_free(gwf_test_request *r);
 
 /* -- Running -----------------------------------------------------------------
