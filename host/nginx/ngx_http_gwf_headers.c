@@ -358,20 +358,31 @@ list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
     ngx_table_elt_t *h = ngx_list_push(list);
     if (!h)
         return NULL;
-    /* One allocation for the three texts: a plugin may add many. */
-    u_char *text = ngx_pnalloc(r->pool, 2 * name_len + value_len + 1);
+    /* A response header is only written out (the HTTP/2 and HTTP/3
+     * filters lower-case names themselves): like nginx's own add_header,
+     * its hash is 1 and it needs no lower-case copy. A request header is
+     * looked up by nginx and the upstream modules by its hash. */
+    ngx_uint_t response = list == &r->headers_out.headers;
+    size_t lower_len = response ? 0 : name_len;
+    /* One allocation for the texts: a plugin may add many. */
+    u_char *text = ngx_pnalloc(r->pool, name_len + lower_len + value_len + 1);
     if (!text) {
         h->hash = 0;
         return NULL;
     }
     h->key.data = text;
-    h->lowcase_key = text + name_len;
-    h->value.data = text + 2 * name_len;
+    h->value.data = text + name_len + lower_len;
     ngx_memcpy(h->key.data, name, name_len);
     h->key.len = name_len;
-    /* Lower case and hash in one pass (the same hash as ngx_hash_key of
-     * the lower-case name). */
-    h->hash = ngx_hash_strlow(h->lowcase_key, (u_char *)name, name_len);
+    if (response) {
+        h->lowcase_key = h->key.data;
+        h->hash = 1;
+    } else {
+        /* Lower case and hash in one pass (the same hash as
+         * ngx_hash_key of the lower-case name). */
+        h->lowcase_key = text + name_len;
+        h->hash = ngx_hash_strlow(h->lowcase_key, (u_char *)name, name_len);
+    }
     ngx_memcpy(h->value.data, value, value_len);
     h->value.len = value_len;
     return h;
