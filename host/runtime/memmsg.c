@@ -126,6 +126,16 @@ mm_at(void *msg, size_t index, gwf_view *name, gwf_view *value)
     gwf_memmsg *m = msg;
     if (index >= m->count)
         return GWF_ERR_NOT_FOUND;
+    if (m->fail_reads_of) {
+        /* The same value of the same name fails read by position. */
+        const gwf_memmsg_field *f = &m->fields[index];
+        size_t nth = 0;
+        for (size_t i = 0; i < index; i++)
+            nth += m->fields[i].name_len == f->name_len &&
+                   strncasecmp(m->fields[i].name, f->name, f->name_len) == 0;
+        if (read_fails(m, f->name, f->name_len, nth))
+            return GWF_ERR_NO_MEMORY;
+    }
     name->ptr = m->fields[index].name;
     name->len = m->fields[index].name_len;
     value->ptr = m->fields[index].value;

@@ -283,10 +283,18 @@ sign_stream(gwf_stream *s, ls_stream *st, const sigv4_credentials *creds,
         headers = calloc(total + 1, sizeof *headers);
         if (!headers)
             return -1;
-        for (size_t i = 0; i < total; i++)
-            if (h->header_at(s, GWF_REQUEST, i, &headers[n].name,
-                             &headers[n].value) == GWF_OK)
-                n++;
+        for (size_t i = 0; i < total; i++) {
+            gwf_status st = h->header_at(s, GWF_REQUEST, i, &headers[n].name,
+                                         &headers[n].value);
+            if (st == GWF_ERR_NOT_FOUND)
+                break;
+            /* A header left out of the signature is not signed for. */
+            if (st != GWF_OK) {
+                free(headers);
+                return -1;
+            }
+            n++;
+        }
     }
     sigv4_params params = {
         .region = cfg->region,

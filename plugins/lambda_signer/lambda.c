@@ -184,8 +184,15 @@ add_headers(gwf_stream *s, json_t *headers, const char **why)
     int rc = LS_PAYLOAD_NO_MEMORY;
     for (size_t i = 0; i < n; i++) {
         gwf_view name, value;
-        if (h->header_at(s, GWF_REQUEST, i, &name, &value) != GWF_OK)
-            continue;
+        gwf_status st = h->header_at(s, GWF_REQUEST, i, &name, &value);
+        if (st == GWF_ERR_NOT_FOUND)
+            break;
+        /* A header the host could not read is not left out: the
+         * function would judge another request than the client sent. */
+        if (st != GWF_OK) {
+            *why = "a request header could not be read";
+            goto fail;
+        }
         if (!gwf_is_header_name(name.ptr, name.len)) {
             *why = "a request header name is not an HTTP token";
             rc = LS_PAYLOAD_BAD_REQUEST;

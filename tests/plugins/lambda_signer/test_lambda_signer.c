@@ -310,13 +310,16 @@ assert_refused_500(gwf_test_host *h, gwf_test_result *res, const char *details,
 static void
 test_lambda_request_the_host_cannot_read_is_not_invoked(void **state)
 {
-    static const char *const unread[] = {":method", ":path", "content-type"};
+    /* x-custom: a header the payload lists (read by position). */
+    static const char *const unread[] = {":method", ":path", "content-type",
+                                         "x-custom"};
 
     (void)state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         gwf_test_host *h = host_with(backend(fn_spec(""), secret_string_data));
         gwf_test_request *req = gwf_test_request_new("POST", "/up?a=1");
         gwf_test_request_header(req, "content-type", "text/plain");
+        gwf_test_request_header(req, "x-custom", "v");
         gwf_test_request_body(req, "hi", 2);
         gwf_test_request_header_fails(req, unread[i]);
         assert_refused_500(h, run_backend(h, req), "lambda_payload_error",
@@ -1074,15 +1077,18 @@ test_sign_mode_signs_request_headers_and_body(void **state)
 static void
 test_sign_mode_request_the_host_cannot_read_is_not_signed(void **state)
 {
-    static const char *const unread[] = {":method", ":path", "host"};
+    /* x-custom: a header the signature covers (read by position). */
+    static const char *const unread[] = {":method", ":path", "host",
+                                         "x-custom"};
 
     (void)state;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         gwf_test_host *h = host_with(extension(
             "{\"mode\": \"sign\", \"service\": \"execute-api\", \"region\": "
             "\"eu-west-3\", " SIGN_AUTH "}",
             secret_string_data));
         gwf_test_request *req = gwf_test_request_new("PUT", "/a?z=1");
+        gwf_test_request_header(req, "x-custom", "v");
         gwf_test_request_body(req, "payload", 7);
         gwf_test_request_header_fails(req, unread[i]);
         assert_refused_500(h, run_extension(h, req), "aws_sign_error",
