@@ -1105,11 +1105,10 @@ rt_stream_value_provide(gwf_rt_stream *st, const char *prefix,
                                           gwf_view *data),
                         void (*release)(void *ctx), void *ctx)
 {
-    /* prefix_len is bounded by the host table: at most 256. */
-    rt_value *v = value_alloc(st, sizeof *v + prefix_len);
-    if (!v)
-        return GWF_ERR_NO_MEMORY;
-    /* The same prefix again: the provider before goes, and is told. */
+    /* The same prefix again: its record takes the new provider (the one
+     * before is told) and moves up, newest; a plugin providing in a loop
+     * takes no more room. */
+    rt_value *v = NULL;
     for (rt_value **p = &st->values; *p; p = &(*p)->next) {
         rt_value *old = *p;
         if (old->get && old->key_len == prefix_len &&
@@ -1117,16 +1116,23 @@ rt_stream_value_provide(gwf_rt_stream *st, const char *prefix,
             *p = old->next;
             if (old->release)
                 old->release(old->ctx);
+            v = old;
             break;
         }
     }
-    char *k = (char *)(v + 1);
-    memcpy(k, prefix, prefix_len);
-    v->key = k;
-    v->key_len = prefix_len;
-    v->type = GWF_VALUE_BYTES;
-    v->data = NULL;
-    v->len = v->cap = 0;
+    if (!v) {
+        /* prefix_len is bounded by the host table: at most 256. */
+        v = value_alloc(st, sizeof *v + prefix_len);
+        if (!v)
+            return GWF_ERR_NO_MEMORY;
+        char *k = (char *)(v + 1);
+        memcpy(k, prefix, prefix_len);
+        v->key = k;
+        v->key_len = prefix_len;
+        v->type = GWF_VALUE_BYTES;
+        v->data = NULL;
+        v->len = v->cap = 0;
+    }
     v->get = get;
     v->release = release;
     v->ctx = ctx;
