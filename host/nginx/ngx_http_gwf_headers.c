@@ -313,9 +313,104 @@ hdr_at(ngx_http_gwf_msg_t *m, hdr_index_t *idx, size_t pos)
     return NULL;
 }
 
+/* The fields of headers_in where nginx points at the request elements
+ * it interprets, under nginx's own conditions (ngx_http_request.h). */
+static const size_t req_elt_fields[] = {
+    offsetof(ngx_http_headers_in_t, host),
+    offsetof(ngx_http_headers_in_t, connection),
+    offsetof(ngx_http_headers_in_t, if_modified_since),
+    offsetof(ngx_http_headers_in_t, if_unmodified_since),
+    offsetof(ngx_http_headers_in_t, if_match),
+    offsetof(ngx_http_headers_in_t, if_none_match),
+    offsetof(ngx_http_headers_in_t, user_agent),
+    offsetof(ngx_http_headers_in_t, referer),
+    offsetof(ngx_http_headers_in_t, content_length),
+    offsetof(ngx_http_headers_in_t, content_range),
+    offsetof(ngx_http_headers_in_t, content_type),
+    offsetof(ngx_http_headers_in_t, range),
+    offsetof(ngx_http_headers_in_t, if_range),
+    offsetof(ngx_http_headers_in_t, transfer_encoding),
+    offsetof(ngx_http_headers_in_t, te),
+    offsetof(ngx_http_headers_in_t, expect),
+    offsetof(ngx_http_headers_in_t, upgrade),
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    offsetof(ngx_http_headers_in_t, accept_encoding),
+    offsetof(ngx_http_headers_in_t, via),
+#endif
+    offsetof(ngx_http_headers_in_t, authorization),
+    offsetof(ngx_http_headers_in_t, keep_alive),
+#if (NGX_HTTP_REALIP)
+    offsetof(ngx_http_headers_in_t, x_real_ip),
+#endif
+#if (NGX_HTTP_HEADERS)
+    offsetof(ngx_http_headers_in_t, accept),
+    offsetof(ngx_http_headers_in_t, accept_language),
+#endif
+#if (NGX_HTTP_DAV)
+    offsetof(ngx_http_headers_in_t, depth),
+    offsetof(ngx_http_headers_in_t, destination),
+    offsetof(ngx_http_headers_in_t, overwrite),
+    offsetof(ngx_http_headers_in_t, date),
+#endif
+};
+
+#define REQ_ELT_FIELDS (sizeof req_elt_fields / sizeof req_elt_fields[0])
+
+/* nginx's pointers at the request elements: the fields in use, and the
+ * arrays of Cookie and X-Forwarded-For lines. */
+typedef struct {
+    ngx_table_elt_t **field[REQ_ELT_FIELDS];
+    ngx_uint_t fields;
+    ngx_array_t *array[2];
+    ngx_uint_t arrays;
+} req_pointers_t;
+
+static void
+req_pointers(ngx_http_request_t *r, req_pointers_t *p)
+{
+    p->fields = p->arrays = 0;
+    for (size_t i = 0; i < REQ_ELT_FIELDS; i++) {
+        ngx_table_elt_t **f =
+            (ngx_table_elt_t **)((u_char *)&r->headers_in + req_elt_fields[i]);
+        if (*f)
+            p->field[p->fields++] = f;
+    }
+    if (r->headers_in.cookies.nelts)
+        p->array[p->arrays++] = &r->headers_in.cookies;
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    if (r->headers_in.x_forwarded_for.nelts)
+        p->array[p->arrays++] = &r->headers_in.x_forwarded_for;
+#endif
+}
+
+/* The element at `from` is now at `to`, or gone (NULL): so are nginx's
+ * pointers at it. */
+static void
+req_pointers_follow(req_pointers_t *p, ngx_table_elt_t *from,
+                    ngx_table_elt_t *to)
+{
+    for (ngx_uint_t i = 0; i < p->fields; i++)
+        if (*p->field[i] == from)
+            *p->field[i] = to;
+    for (ngx_uint_t a = 0; a < p->arrays; a++) {
+        ngx_array_t *array = p->array[a];
+        ngx_table_elt_t **h = array->elts;
+        ngx_uint_t kept = 0;
+        for (ngx_uint_t i = 0; i < array->nelts; i++) {
+            ngx_table_elt_t *e = h[i] == from ? to : h[i];
+            if (e)
+                h[kept++] = e;
+        }
+        array->nelts = kept;
+    }
+}
+
 /* Drops the marked elements from the request list, which the upstream
- * modules would forward. The fields of headers_in that pointed at the old
- * elements keep pointing at them: same memory, same text. */
+ * modules would forward, in place: the live ones move up over them, and
+ * nginx's pointers at an element (headers_in's fields and arrays) follow
+ * it, or are cleared with a removed one (a Range a plugin removed is no
+ * longer honoured). Nothing is allocated: the request's pool keeps its
+ * room for nginx. The texts do not move. */
 ngx_int_t
 ngx_http_gwf_hdr_compact_request(ngx_http_gwf_msg_t *m)
 {
@@ -323,31 +418,36 @@ ngx_http_gwf_hdr_compact_request(ngx_http_gwf_msg_t *m)
     ngx_list_t *list = &m->r->headers_in.headers;
     if (!idx->marked)
         return NGX_OK;
-    ngx_uint_t live = 0;
+    req_pointers_t p;
+    req_pointers(m->r, &p);
+    /* Every part but the last is full: the write position runs behind
+     * the read position, part by part. */
+    ngx_list_part_t *wp = &list->part;
+    ngx_uint_t wi = 0;
     for (ngx_list_part_t *part = &list->part; part; part = part->next) {
         ngx_table_elt_t *h = part->elts;
-        for (ngx_uint_t i = 0; i < part->nelts; i++)
-            live += h[i].hash != 0;
-    }
-    /* The old parts stay valid in the pool while the list is rebuilt in
-     * place (a list copied by value would point into this frame). */
-    ngx_list_part_t old = list->part;
-    if (ngx_list_init(list, m->r->pool, live ? live : 20,
-                      sizeof(ngx_table_elt_t)) != NGX_OK)
-        return NGX_ERROR;
-    idx->epoch = 0; /* every element moved */
-    idx->marked = 0;
-    for (ngx_list_part_t *part = &old; part; part = part->next) {
-        ngx_table_elt_t *h = part->elts;
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].hash == 0)
-                continue;
-            ngx_table_elt_t *copy = ngx_list_push(list);
-            if (!copy)
-                return NGX_ERROR;
-            *copy = h[i];
+            ngx_table_elt_t *to = NULL;
+            if (h[i].hash != 0) {
+                if (wi == list->nalloc) {
+                    wp->nelts = wi;
+                    wp = wp->next;
+                    wi = 0;
+                }
+                to = (ngx_table_elt_t *)wp->elts + wi++;
+                if (to == &h[i])
+                    continue;
+                *to = h[i];
+            }
+            req_pointers_follow(&p, &h[i], to);
         }
     }
+    wp->nelts = wi;
+    wp->next = NULL;
+    list->last = wp;
+    idx->epoch = 0; /* elements moved */
+    idx->marked = 0;
+    idx->cursor_part = NULL;
     return NGX_OK;
 }
 

@@ -548,6 +548,7 @@ ngx_http_gwf_exit_process(ngx_cycle_t *cycle)
         gwf_worker_stop(gwf_ngx_worker);
         gwf_ngx_worker = NULL;
     }
+    ngx_http_gwf_ctx_spares_free();
 }
 
 /* -- The log phase -----------------------------------------------------------

@@ -136,8 +136,10 @@ typedef struct {
     u_char local_address[NGX_SOCKADDR_STRLEN];
 } ngx_http_gwf_attr_texts_t;
 
-/* One request's state. */
-typedef struct {
+/* One request's state: from the worker's spares (stream.c), kept until
+ * the request's pool is destroyed. */
+typedef struct ngx_http_gwf_ctx_s ngx_http_gwf_ctx_t;
+struct ngx_http_gwf_ctx_s {
     ngx_http_request_t *r;
     ngx_http_gwf_msg_t msg[2]; /* by gwf_message_kind */
     gwf_rt_stream *st;
@@ -185,7 +187,8 @@ typedef struct {
      * made on the first request for one: most requests ask for none, and
      * a smaller state leaves the request's pool room for nginx's own. */
     ngx_http_gwf_attr_texts_t *attr_texts;
-} ngx_http_gwf_ctx_t;
+    ngx_http_gwf_ctx_t *next_spare; /* on the spare list */
+};
 
 extern ngx_module_t ngx_http_gwf_module;
 
@@ -254,6 +257,7 @@ ngx_http_gwf_name_is(const char *name, size_t len, const char *lit)
 
 /* stream.c */
 void ngx_http_gwf_cleanup_stream(void *data);
+void ngx_http_gwf_ctx_spares_free(void);
 ngx_http_gwf_ctx_t *ngx_http_gwf_create_ctx(ngx_http_request_t *r,
                                             ngx_http_gwf_loc_conf_t *lcf);
 ngx_int_t ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st);

@@ -113,6 +113,66 @@ static const gwf_stream_ops gwf_ngx_stream_ops = {
     .attribute = ngx_http_gwf_attribute,
 };
 
+/* Request states come from the worker's spares, else from malloc, and
+ * go back there when the request's pool is destroyed: not from the
+ * request's pool, which then keeps the room nginx sized it for (a state
+ * there pushed a request with a few headers into a second pool block, a
+ * posix_memalign and a free more per request). Under AddressSanitizer
+ * every state is a fresh allocation, so that a use after free is still
+ * caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CTX_SPARES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CTX_SPARES 0
+#endif
+#endif
+#ifndef CTX_SPARES
+#define CTX_SPARES 64
+#endif
+
+static ngx_http_gwf_ctx_t *ctx_spares;
+static ngx_uint_t ctx_spare_count;
+
+static ngx_http_gwf_ctx_t *
+ctx_alloc(ngx_log_t *log)
+{
+    ngx_http_gwf_ctx_t *ctx = ctx_spares;
+    if (ctx) {
+        ctx_spares = ctx->next_spare;
+        ctx_spare_count--;
+    } else if (!(ctx = ngx_alloc(sizeof *ctx, log))) {
+        return NULL;
+    }
+    ngx_memzero(ctx, sizeof *ctx);
+    return ctx;
+}
+
+static void
+ctx_release(ngx_http_gwf_ctx_t *ctx)
+{
+    if (ctx_spare_count < CTX_SPARES) {
+        ctx->next_spare = ctx_spares;
+        ctx_spares = ctx;
+        ctx_spare_count++;
+        return;
+    }
+    ngx_free(ctx);
+}
+
+void
+ngx_http_gwf_ctx_spares_free(void)
+{
+    while (ctx_spares) {
+        ngx_http_gwf_ctx_t *next = ctx_spares->next_spare;
+        ngx_free(ctx_spares);
+        ctx_spares = next;
+    }
+    ctx_spare_count = 0;
+}
+
+/* The request's pool is going: its stream ends, and its state with it
+ * (nothing of the request runs after its pool's cleanups). */
 void
 ngx_http_gwf_cleanup_stream(void *data)
 {
@@ -125,6 +185,7 @@ ngx_http_gwf_cleanup_stream(void *data)
         gwf_stream_free(ctx->st); /* completes it first if needed */
         ctx->st = NULL;
     }
+    ctx_release(ctx);
 }
 
 ngx_http_gwf_ctx_t *
@@ -132,9 +193,11 @@ ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
 {
     if (!gwf_ngx_worker)
         return NULL;
-    ngx_http_gwf_ctx_t *ctx = ngx_pcalloc(r->pool, sizeof *ctx);
     ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (!ctx || !cln)
+    if (!cln)
+        return NULL;
+    ngx_http_gwf_ctx_t *ctx = ctx_alloc(r->connection->log);
+    if (!ctx)
         return NULL;
     ctx->r = r;
     ctx->http_version = r->http_version;
@@ -146,8 +209,10 @@ ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
     ctx->st = gwf_stream_new(gwf_ngx_worker, lcf->chain, &gwf_ngx_stream_ops,
                              ctx, &gwf_ngx_message_ops, &ctx->msg[GWF_REQUEST],
                              &ctx->msg[GWF_RESPONSE]);
-    if (!ctx->st)
+    if (!ctx->st) {
+        ctx_release(ctx); /* the cleanup stays without a handler */
         return NULL;
+    }
     cln->handler = ngx_http_gwf_cleanup_stream;
     cln->data = ctx;
     ctx->resume_ev.data = ctx;

@@ -1474,6 +1474,62 @@ def special_headers_removed_on_request_and_response():
         assert_no_leaks(ngx)
 
 
+def request_fields_follow_headers_moved_by_a_removal():
+    # A removal before them moves the request's later lines up when the
+    # list is compacted in place; nginx's own pointers at them (a field
+    # such as headers_in.user_agent, the array of Cookie lines) must move
+    # with them, or $http_user_agent would read the line now in that slot.
+    manifests = {"p.yaml": probe("gone", {
+        "tag": "M",
+        "remove_request_header": ["x-gone"],
+        "add_request_header": {"x-added": "late"}})}
+    seen = ("proxy_set_header X-Seen-UA $http_user_agent; "
+            "proxy_set_header X-Seen-Cookie $http_cookie; "
+            "proxy_set_header X-Seen-Referer $http_referer")
+    with Upstream() as up, Nginx(server(
+            proxied("/m", "gwf_extension default/gone", seen)),
+            manifests, up) as ngx:
+        hdrs = _upstream_headers(ngx, "/m", [
+            ("X-Gone", "1"), ("Cookie", "a=1"),
+            ("X-Gone", "2"), ("User-Agent", "agent/7"), ("X-Mid", "m"),
+            ("Cookie", "b=2"), ("Referer", "http://r.example/"),
+            ("X-Last", "z")])
+        got = dict(hdrs)
+        check(got.get("x-seen-ua") == "agent/7",
+              "$http_user_agent at the upstream: %r" % hdrs)
+        check(got.get("x-seen-cookie") == "a=1; b=2",
+              "$http_cookie at the upstream: %r" % hdrs)
+        check(got.get("x-seen-referer") == "http://r.example/",
+              "$http_referer at the upstream: %r" % hdrs)
+        check(not [v for k, v in hdrs if k == "x-gone"],
+              "x-gone reached the upstream: %r" % hdrs)
+        check([(k, v) for k, v in hdrs if k in ("x-mid", "x-last", "x-added")]
+              == [("x-mid", "m"), ("x-last", "z"), ("x-added", "late")],
+              "the lines after the removed ones: %r" % hdrs)
+        assert_no_leaks(ngx)
+
+
+def removed_range_is_not_honoured():
+    # nginx keeps a pointer at the Range line (headers_in.range) that the
+    # range filter reads: a Range a plugin removed must not cut the
+    # response, as it would if only the line were dropped.
+    manifests = {"p.yaml": probe("norange", {
+        "tag": "R", "remove_request_header": ["range"]})}
+    with Upstream() as up, Nginx(server(
+            proxied("/r", "gwf_extension default/norange",
+                    "proxy_force_ranges on"),
+            proxied("/plain", "proxy_force_ranges on")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "GET", "/plain", headers={"Range": "bytes=0-3"})
+        expect_status(r, 206, "/plain with a Range (the control)")
+        r = request(ngx.port, "GET", "/r", headers={"Range": "bytes=0-3"})
+        expect_status(r, 200, "/r with the Range removed")
+        check(r.header("content-range") is None,
+              "content-range on the answer: %r" % r.headers)
+        check(r.json()["path"] == "/r", "the whole body: %r" % r.body)
+        assert_no_leaks(ngx)
+
+
 def _policies_for_field_tests():
     """Policy `both`: a local limit of 1 and an ext-authz whose server is
     down (every check answers 503); policy `tf`: a field gwf lacks
@@ -1585,6 +1641,8 @@ CASES = {f.__name__: f for f in [
     request_headers_edited_past_the_scan_budget_stay_exact,
     response_headers_set_after_remove_and_over_several_values,
     special_headers_removed_on_request_and_response,
+    request_fields_follow_headers_moved_by_a_removal,
+    removed_range_is_not_honoured,
     gwf_policy_with_fields_runs_only_those_fields,
     gwf_policy_unknown_or_repeated_field_is_refused,
     manifests_check_referenced_ignores_documents_no_chain_uses,
