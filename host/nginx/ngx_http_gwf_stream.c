@@ -151,12 +151,14 @@ ctx_alloc(ngx_log_t *log)
 static void
 ctx_release(ngx_http_gwf_ctx_t *ctx)
 {
+#if CTX_SPARES > 0
     if (ctx_spare_count < CTX_SPARES) {
         ctx->next_spare = ctx_spares;
         ctx_spares = ctx;
         ctx_spare_count++;
         return;
     }
+#endif
     ngx_free(ctx);
 }
 
