@@ -1509,6 +1509,44 @@ def request_fields_follow_headers_moved_by_a_removal():
         assert_no_leaks(ngx)
 
 
+def request_compaction_across_list_parts_keeps_order_and_fields():
+    # nginx keeps request lines in parts of 20: with 60 lines and every
+    # third removed, the compaction moves lines across parts, and the
+    # fields nginx points at (User-Agent, Referer, the Cookie lines) sit
+    # in the later parts.
+    gone = ["x-g%02d" % i for i in range(0, 60, 3)]
+    manifests = {"p.yaml": probe("many", {
+        "tag": "P", "remove_request_header": gone})}
+    seen = ("proxy_set_header X-Seen-UA $http_user_agent; "
+            "proxy_set_header X-Seen-Cookie $http_cookie; "
+            "proxy_set_header X-Seen-Referer $http_referer")
+    sent = []
+    for i in range(60):
+        name = "x-g%02d" % i if i % 3 == 0 else "x-k%02d" % i
+        sent.append((name, "v%02d" % i))
+    sent[31] = ("Cookie", "c=31")
+    sent[44] = ("User-Agent", "agent/44")
+    sent[52] = ("Cookie", "c=52")
+    sent[58] = ("Referer", "http://r.example/58")
+    with Upstream() as up, Nginx(server(
+            proxied("/p", "gwf_extension default/many", seen)),
+            manifests, up) as ngx:
+        hdrs = _upstream_headers(ngx, "/p", sent)
+        got = dict(hdrs)
+        check(got.get("x-seen-ua") == "agent/44",
+              "$http_user_agent at the upstream: %r" % hdrs)
+        check(got.get("x-seen-cookie") == "c=31; c=52",
+              "$http_cookie at the upstream: %r" % hdrs)
+        check(got.get("x-seen-referer") == "http://r.example/58",
+              "$http_referer at the upstream: %r" % hdrs)
+        kept = [(k.lower(), v) for k, v in sent
+                if not k.lower().startswith("x-g")]
+        check([(k, v) for k, v in hdrs if k.startswith("x-k") or
+               k in ("cookie", "user-agent", "referer")] == kept,
+              "the lines kept, in order: %r" % hdrs)
+        assert_no_leaks(ngx)
+
+
 def removed_range_is_not_honoured():
     # nginx keeps a pointer at the Range line (headers_in.range) that the
     # range filter reads: a Range a plugin removed must not cut the
@@ -1642,6 +1680,7 @@ CASES = {f.__name__: f for f in [
     response_headers_set_after_remove_and_over_several_values,
     special_headers_removed_on_request_and_response,
     request_fields_follow_headers_moved_by_a_removal,
+    request_compaction_across_list_parts_keeps_order_and_fields,
     removed_range_is_not_honoured,
     gwf_policy_with_fields_runs_only_those_fields,
     gwf_policy_unknown_or_repeated_field_is_refused,
