@@ -259,6 +259,7 @@ redis_cluster_start(redis_cluster *c)
         redis_peer *p = &c->nodes[i];
         snprintf(c->conf[i], sizeof(c->conf[i]), "%s/nodes-%d.conf", c->dir, i);
         snprintf(c->log[i], sizeof(c->log[i]), "%s/node-%d.log", c->dir, i);
+        p->cluster_bus = 1;
         p->extra[0] = "--cluster-enabled";
         p->extra[1] = "yes";
         p->extra[2] = "--cluster-config-file";

@@ -34,30 +34,73 @@ bind_of(const redis_peer *p)
     return p->bind ? p->bind : "127.0.0.1";
 }
 
-int
-free_port(const char *addr)
+/* A TCP socket bound to `addr`:`port` (0: a port the kernel picks), or
+ * -1 when that port is taken. */
+static int
+bound_socket(const char *addr, int port, struct sockaddr_storage *ss,
+             socklen_t *len)
 {
-    struct sockaddr_storage ss = {0};
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    socklen_t len = sizeof(ss);
-    int fd, port;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    int fd;
 
+    memset(ss, 0, sizeof(*ss));
     if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
-        len = sizeof(*a6);
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
     } else {
         assert_int_equal(inet_pton(AF_INET, addr, &a4->sin_addr), 1);
         a4->sin_family = AF_INET;
-        len = sizeof(*a4);
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
     }
-    fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    fd = socket(ss->ss_family, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+    if (bind(fd, (struct sockaddr *)ss, *len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+free_port(const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd = bound_socket(addr, 0, &ss, &len), port;
+
+    assert_true(fd >= 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-    port = ntohs(ss.ss_family == AF_INET6 ? a6->sin6_port : a4->sin_port);
+    port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
     close(fd);
     return port;
+}
+
+/* A free port for a cluster node: redis-server also listens on the
+ * port 10000 above it (the cluster bus) and refuses a port above 55535,
+ * while the kernel hands out ports up to 60999; both must be free. */
+static int
+free_cluster_port(const char *addr)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int port = free_port(addr), fd;
+
+        if (port > 55535)
+            continue;
+        fd = bound_socket(addr, port + 10000, &ss, &len);
+        if (fd < 0)
+            continue;
+        close(fd);
+        return port;
+    }
+    fail_msg("no free port pair (port and port + 10000) for a cluster node");
+    return 0;
 }
 
 void
@@ -263,7 +306,8 @@ redis_peer_start(redis_peer *p)
             assert_non_null(mkdtemp(p->dir));
         }
         if (!fixed_port)
-            p->port = free_port(bind_of(p));
+            p->port = p->cluster_bus ? free_cluster_port(bind_of(p))
+                                     : free_port(bind_of(p));
         snprintf(port, sizeof(port), "%d", p->port);
         argc = 0;
         argv[argc++] = REDIS_SERVER;

@@ -29,6 +29,9 @@ typedef struct redis_peer {
     /* TLS only (--port 0 --tls-port port; the certificates in extra):
      * started when it accepts a connection (no plain PING to ask). */
     int tls;
+    /* A cluster node: its port is at most 55535, and the port 10000
+     * above it (the cluster bus) is free too. */
+    int cluster_bus;
 } redis_peer;
 
 /* Remove `dir` and the files in it ("" is ignored). */

@@ -507,6 +507,7 @@ test_ipv6_node_is_named_without_brackets_and_unknown_endpoint_is_asked(
     assert_non_null(mkdtemp(v6_dir));
     for (int i = 0; i < 2; i++) {
         snprintf(conf[i], sizeof(conf[i]), "%s/nodes-%d.conf", v6_dir, i);
+        p[i].cluster_bus = 1;
         p[i].extra[0] = "--cluster-enabled";
         p[i].extra[1] = "yes";
         p[i].extra[2] = "--cluster-config-file";
