@@ -356,61 +356,64 @@ static const size_t req_elt_fields[] = {
 
 #define REQ_ELT_FIELDS (sizeof req_elt_fields / sizeof req_elt_fields[0])
 
-/* nginx's pointers at the request elements: the fields in use, and the
- * arrays of Cookie and X-Forwarded-For lines. */
+/* The fields of headers_in that point at a request element now. */
 typedef struct {
     ngx_table_elt_t **field[REQ_ELT_FIELDS];
-    ngx_uint_t fields;
-    ngx_array_t *array[2];
-    ngx_uint_t arrays;
-} req_pointers_t;
+    ngx_uint_t count;
+} req_fields_t;
 
 static void
-req_pointers(ngx_http_request_t *r, req_pointers_t *p)
+req_fields(ngx_http_request_t *r, req_fields_t *f)
 {
-    p->fields = p->arrays = 0;
+    f->count = 0;
     for (size_t i = 0; i < REQ_ELT_FIELDS; i++) {
-        ngx_table_elt_t **f =
+        ngx_table_elt_t **at =
             (ngx_table_elt_t **)((u_char *)&r->headers_in + req_elt_fields[i]);
-        if (*f)
-            p->field[p->fields++] = f;
+        if (*at)
+            f->field[f->count++] = at;
     }
-    if (r->headers_in.cookies.nelts)
-        p->array[p->arrays++] = &r->headers_in.cookies;
-#if (NGX_HTTP_X_FORWARDED_FOR)
-    if (r->headers_in.x_forwarded_for.nelts)
-        p->array[p->arrays++] = &r->headers_in.x_forwarded_for;
-#endif
 }
 
-/* The element at `from` is now at `to`, or gone (NULL): so are nginx's
- * pointers at it. */
+/* The element at `from` is now at `to`, or gone (NULL): so are the
+ * fields that pointed at it. */
 static void
-req_pointers_follow(req_pointers_t *p, ngx_table_elt_t *from,
-                    ngx_table_elt_t *to)
+req_fields_follow(req_fields_t *f, ngx_table_elt_t *from, ngx_table_elt_t *to)
 {
-    for (ngx_uint_t i = 0; i < p->fields; i++)
-        if (*p->field[i] == from)
-            *p->field[i] = to;
-    for (ngx_uint_t a = 0; a < p->arrays; a++) {
-        ngx_array_t *array = p->array[a];
-        ngx_table_elt_t **h = array->elts;
-        ngx_uint_t kept = 0;
-        for (ngx_uint_t i = 0; i < array->nelts; i++) {
-            ngx_table_elt_t *e = h[i] == from ? to : h[i];
-            if (e)
-                h[kept++] = e;
-        }
-        array->nelts = kept;
+    for (ngx_uint_t i = 0; i < f->count; i++)
+        if (*f->field[i] == from)
+            *f->field[i] = to;
+}
+
+/* nginx's array of a name's lines (Cookie, X-Forwarded-For), made again
+ * from the compacted list: every live line of that name in list order,
+ * which is what nginx's parser and req_add keep in it. One pass, however
+ * many lines a client sent: following each moved line through the array
+ * would cost lines times array entries. Never more entries than before,
+ * so the array does not grow. */
+static void
+req_array_rebuild(ngx_list_t *list, ngx_array_t *array, const char *name)
+{
+    size_t len = ngx_strlen(name);
+    if (!array->nelts)
+        return;
+    ngx_table_elt_t **out = array->elts;
+    ngx_uint_t n = 0;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts && n < array->nalloc; i++)
+            if (h[i].key.len == len &&
+                hdr_same(h[i].key.data, (const u_char *)name, len))
+                out[n++] = &h[i];
     }
+    array->nelts = n;
 }
 
 /* Drops the marked elements from the request list, which the upstream
- * modules would forward, in place: the live ones move up over them, and
- * nginx's pointers at an element (headers_in's fields and arrays) follow
- * it, or are cleared with a removed one (a Range a plugin removed is no
- * longer honoured). Nothing is allocated: the request's pool keeps its
- * room for nginx. The texts do not move. */
+ * modules would forward, in place: the live ones move up over them,
+ * headers_in's fields follow the element they point at, or are cleared
+ * with a removed one (a Range a plugin removed is no longer honoured),
+ * and its arrays are made again from the list. Nothing is allocated: the
+ * request's pool keeps its room for nginx. The texts do not move. */
 ngx_int_t
 ngx_http_gwf_hdr_compact_request(ngx_http_gwf_msg_t *m)
 {
@@ -418,8 +421,8 @@ ngx_http_gwf_hdr_compact_request(ngx_http_gwf_msg_t *m)
     ngx_list_t *list = &m->r->headers_in.headers;
     if (!idx->marked)
         return NGX_OK;
-    req_pointers_t p;
-    req_pointers(m->r, &p);
+    req_fields_t f;
+    req_fields(m->r, &f);
     /* Every part but the last is full: the write position runs behind
      * the read position, part by part. */
     ngx_list_part_t *wp = &list->part;
@@ -439,12 +442,17 @@ ngx_http_gwf_hdr_compact_request(ngx_http_gwf_msg_t *m)
                     continue;
                 *to = h[i];
             }
-            req_pointers_follow(&p, &h[i], to);
+            req_fields_follow(&f, &h[i], to);
         }
     }
     wp->nelts = wi;
     wp->next = NULL;
     list->last = wp;
+    req_array_rebuild(list, &m->r->headers_in.cookies, "cookie");
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    req_array_rebuild(list, &m->r->headers_in.x_forwarded_for,
+                      "x-forwarded-for");
+#endif
     idx->epoch = 0; /* elements moved */
     idx->marked = 0;
     idx->cursor_part = NULL;

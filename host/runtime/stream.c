@@ -1044,6 +1044,26 @@ rt_stream_value_get(const gwf_rt_stream *st, const char *key, size_t len,
     return GWF_ERR_NOT_FOUND;
 }
 
+/* A new record for `key` with room for `room` bytes of data: the record,
+ * its key and its data in one piece, the rest of the record zero (no
+ * provider). key_len is bounded by the host table: at most 256. */
+static rt_value *
+value_record(gwf_rt_stream *st, const char *key, size_t key_len, size_t room)
+{
+    if (room > SIZE_MAX / 2)
+        return NULL;
+    size_t head = (sizeof(rt_value) + key_len + sizeof(max_align_t) - 1) &
+                  ~(sizeof(max_align_t) - 1);
+    rt_value *v = value_alloc(st, head + room);
+    if (!v)
+        return NULL;
+    char *k = (char *)(v + 1);
+    memcpy(k, key, key_len);
+    *v = (rt_value){
+        .key = k, .key_len = key_len, .data = (char *)v + head, .cap = room};
+    return v;
+}
+
 gwf_status
 rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
                     gwf_value_type type, const void *data, size_t len)
@@ -1070,28 +1090,13 @@ rt_stream_value_set(gwf_rt_stream *st, const char *key, size_t key_len,
         v->type = type;
         return GWF_OK;
     }
-    /* A new key: the record, its key and its data in one piece (key_len
-     * is bounded by the host table: at most 256). */
-    if (len > SIZE_MAX / 2)
-        return GWF_ERR_NO_MEMORY;
-    size_t head = (sizeof *v + key_len + sizeof(max_align_t) - 1) &
-                  ~(sizeof(max_align_t) - 1);
-    v = value_alloc(st, head + len);
+    v = value_record(st, key, key_len, len);
     if (!v)
         return GWF_ERR_NO_MEMORY;
-    char *k = (char *)(v + 1);
-    memcpy(k, key, key_len);
-    v->key = k;
-    v->key_len = key_len;
     v->type = type;
-    v->data = (char *)v + head;
     if (len)
         memcpy(v->data, data, len);
     v->len = len;
-    v->cap = len;
-    v->get = NULL;
-    v->release = NULL;
-    v->ctx = NULL;
     v->next = st->values;
     st->values = v;
     return GWF_OK;
@@ -1120,19 +1125,8 @@ rt_stream_value_provide(gwf_rt_stream *st, const char *prefix,
             break;
         }
     }
-    if (!v) {
-        /* prefix_len is bounded by the host table: at most 256. */
-        v = value_alloc(st, sizeof *v + prefix_len);
-        if (!v)
-            return GWF_ERR_NO_MEMORY;
-        char *k = (char *)(v + 1);
-        memcpy(k, prefix, prefix_len);
-        v->key = k;
-        v->key_len = prefix_len;
-        v->type = GWF_VALUE_BYTES;
-        v->data = NULL;
-        v->len = v->cap = 0;
-    }
+    if (!v && !(v = value_record(st, prefix, prefix_len, 0)))
+        return GWF_ERR_NO_MEMORY;
     v->get = get;
     v->release = release;
     v->ctx = ctx;

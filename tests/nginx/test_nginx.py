@@ -1474,6 +1474,14 @@ def special_headers_removed_on_request_and_response():
         assert_no_leaks(ngx)
 
 
+# What nginx reads through its own pointers at request lines (the
+# headers_in fields and the Cookie array), sent on to the upstream.
+SEEN_BY_NGINX = ("proxy_set_header X-Seen-UA $http_user_agent; "
+                 "proxy_set_header X-Seen-Cookie $http_cookie; "
+                 "proxy_set_header X-Seen-XFF $http_x_forwarded_for; "
+                 "proxy_set_header X-Seen-Referer $http_referer")
+
+
 def request_fields_follow_headers_moved_by_a_removal():
     # A removal before them moves the request's later lines up when the
     # list is compacted in place; nginx's own pointers at them (a field
@@ -1483,11 +1491,8 @@ def request_fields_follow_headers_moved_by_a_removal():
         "tag": "M",
         "remove_request_header": ["x-gone"],
         "add_request_header": {"x-added": "late"}})}
-    seen = ("proxy_set_header X-Seen-UA $http_user_agent; "
-            "proxy_set_header X-Seen-Cookie $http_cookie; "
-            "proxy_set_header X-Seen-Referer $http_referer")
     with Upstream() as up, Nginx(server(
-            proxied("/m", "gwf_extension default/gone", seen)),
+            proxied("/m", "gwf_extension default/gone", SEEN_BY_NGINX)),
             manifests, up) as ngx:
         hdrs = _upstream_headers(ngx, "/m", [
             ("X-Gone", "1"), ("Cookie", "a=1"),
@@ -1517,19 +1522,18 @@ def request_compaction_across_list_parts_keeps_order_and_fields():
     gone = ["x-g%02d" % i for i in range(0, 60, 3)]
     manifests = {"p.yaml": probe("many", {
         "tag": "P", "remove_request_header": gone})}
-    seen = ("proxy_set_header X-Seen-UA $http_user_agent; "
-            "proxy_set_header X-Seen-Cookie $http_cookie; "
-            "proxy_set_header X-Seen-Referer $http_referer")
     sent = []
     for i in range(60):
         name = "x-g%02d" % i if i % 3 == 0 else "x-k%02d" % i
         sent.append((name, "v%02d" % i))
     sent[31] = ("Cookie", "c=31")
+    sent[40] = ("X-Forwarded-For", "10.0.0.40")
     sent[44] = ("User-Agent", "agent/44")
+    sent[47] = ("X-Forwarded-For", "10.0.0.47")
     sent[52] = ("Cookie", "c=52")
     sent[58] = ("Referer", "http://r.example/58")
     with Upstream() as up, Nginx(server(
-            proxied("/p", "gwf_extension default/many", seen)),
+            proxied("/p", "gwf_extension default/many", SEEN_BY_NGINX)),
             manifests, up) as ngx:
         hdrs = _upstream_headers(ngx, "/p", sent)
         got = dict(hdrs)
@@ -1539,11 +1543,36 @@ def request_compaction_across_list_parts_keeps_order_and_fields():
               "$http_cookie at the upstream: %r" % hdrs)
         check(got.get("x-seen-referer") == "http://r.example/58",
               "$http_referer at the upstream: %r" % hdrs)
+        check(got.get("x-seen-xff") == "10.0.0.40, 10.0.0.47",
+              "$http_x_forwarded_for at the upstream: %r" % hdrs)
         kept = [(k.lower(), v) for k, v in sent
                 if not k.lower().startswith("x-g")]
         check([(k, v) for k, v in hdrs if k.startswith("x-k") or
-               k in ("cookie", "user-agent", "referer")] == kept,
+               k in ("cookie", "user-agent", "referer", "x-forwarded-for")]
+              == kept,
               "the lines kept, in order: %r" % hdrs)
+        assert_no_leaks(ngx)
+
+
+def many_cookie_lines_after_a_removal_all_reach_http_cookie():
+    # nginx's array of Cookie lines is made again from the compacted list
+    # in one pass: 90 lines behind a removed one, in 5 list parts, all
+    # read by $http_cookie in order (the echo upstream takes at most 100
+    # header lines).
+    manifests = {"p.yaml": probe("crumbs", {
+        "tag": "C", "remove_request_header": ["x-gone"]})}
+    sent = [("X-Gone", "1")] + [("Cookie", "c%03d=%d" % (i, i))
+                                for i in range(90)]
+    with Upstream() as up, Nginx(server(
+            proxied("/c", "gwf_extension default/crumbs", SEEN_BY_NGINX)),
+            manifests, up) as ngx:
+        hdrs = _upstream_headers(ngx, "/c", sent)
+        check(dict(hdrs).get("x-seen-cookie") ==
+              "; ".join(v for _, v in sent[1:]),
+              "$http_cookie at the upstream: %r" % dict(hdrs).get(
+                  "x-seen-cookie"))
+        check(not [v for k, v in hdrs if k == "x-gone"],
+              "x-gone reached the upstream")
         assert_no_leaks(ngx)
 
 
@@ -1681,6 +1710,7 @@ CASES = {f.__name__: f for f in [
     special_headers_removed_on_request_and_response,
     request_fields_follow_headers_moved_by_a_removal,
     request_compaction_across_list_parts_keeps_order_and_fields,
+    many_cookie_lines_after_a_removal_all_reach_http_cookie,
     removed_range_is_not_honoured,
     gwf_policy_with_fields_runs_only_those_fields,
     gwf_policy_unknown_or_repeated_field_is_refused,
