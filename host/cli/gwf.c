@@ -139,6 +139,7 @@ cmd_inspect(int argc, char **argv)
         {"stream_complete", p->stream_complete != NULL},
         {"stream_destroy", p->stream_destroy != NULL},
         {"get_extension", p->get_extension != NULL},
+        {"request_early", p->request_early != NULL},
     };
     char abi[32];
     snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);

@@ -266,6 +266,7 @@ ngx_int_t ngx_http_gwf_send_reply(ngx_http_request_t *r,
                                   ngx_http_gwf_ctx_t *ctx);
 ngx_int_t ngx_http_gwf_send_constant(ngx_http_request_t *r, gwf_chain *chain,
                                      const gwf_chain_reply *reply);
+ngx_int_t ngx_http_gwf_answer_early(ngx_http_request_t *r, gwf_chain *chain);
 
 /* request.c */
 ngx_chain_t *ngx_http_gwf_chunk_buf(ngx_http_request_t *r, ngx_chain_t **free,

@@ -20,19 +20,19 @@ static void ngx_http_gwf_wake(void *dp, gwf_rt_state state);
 
 /* The room for attribute texts, made the first time a plugin asks. */
 static ngx_http_gwf_attr_texts_t *
-attr_texts(ngx_http_gwf_ctx_t *ctx)
+attr_texts(ngx_http_request_t *r, ngx_http_gwf_attr_texts_t **slot)
 {
-    if (!ctx->attr_texts)
-        ctx->attr_texts =
-            ngx_palloc(ctx->r->pool, sizeof(ngx_http_gwf_attr_texts_t));
-    return ctx->attr_texts;
+    if (!*slot)
+        *slot = ngx_palloc(r->pool, sizeof(ngx_http_gwf_attr_texts_t));
+    return *slot;
 }
 
+/* The attributes of the request itself (all but the response's), the
+ * texts made in `*texts`. */
 static gwf_status
-ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+request_attribute(ngx_http_request_t *r, ngx_http_gwf_attr_texts_t **texts,
+                  gwf_attribute attr, gwf_view *value)
 {
-    ngx_http_gwf_ctx_t *ctx = dp;
-    ngx_http_request_t *r = ctx->r;
     ngx_connection_t *c = r->connection;
     ngx_http_gwf_attr_texts_t *t;
     switch (attr) {
@@ -41,7 +41,7 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
         value->len = c->addr_text.len;
         return GWF_OK;
     case GWF_ATTR_REMOTE_PORT:
-        if (!(t = attr_texts(ctx)))
+        if (!(t = attr_texts(r, texts)))
             return GWF_ERR_NO_MEMORY;
         value->ptr = (const char *)t->remote_port;
         value->len = (size_t)(ngx_sprintf(t->remote_port, "%ui",
@@ -49,7 +49,7 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
                               t->remote_port);
         return GWF_OK;
     case GWF_ATTR_LOCAL_ADDRESS: {
-        if (!(t = attr_texts(ctx)))
+        if (!(t = attr_texts(r, texts)))
             return GWF_ERR_NO_MEMORY;
         ngx_str_t s = {sizeof t->local_address, t->local_address};
         if (ngx_connection_local_sockaddr(c, &s, 0) != NGX_OK)
@@ -59,7 +59,7 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
         return GWF_OK;
     }
     case GWF_ATTR_LOCAL_PORT:
-        if (!(t = attr_texts(ctx)))
+        if (!(t = attr_texts(r, texts)))
             return GWF_ERR_NO_MEMORY;
         if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK)
             return GWF_ERR_NOT_FOUND;
@@ -93,19 +93,26 @@ ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
                               p);
         return GWF_OK;
     }
-    case GWF_ATTR_RESPONSE_FROM_UPSTREAM:
-        /* nginx's own answers (its error pages for an upstream that
-         * failed or timed out, error_page) set err_status; an answer with
-         * no upstream at all is nginx's too. */
-        if (!ctx->resp_started)
-            return GWF_ERR_NOT_FOUND;
-        value->ptr =
-            r->upstream && !r->err_status && !ctx->resp_native ? "1" : "0";
-        value->len = 1;
-        return GWF_OK;
     default:
         return GWF_ERR_NOT_FOUND;
     }
+}
+
+static gwf_status
+ngx_http_gwf_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+{
+    ngx_http_gwf_ctx_t *ctx = dp;
+    ngx_http_request_t *r = ctx->r;
+    if (attr != GWF_ATTR_RESPONSE_FROM_UPSTREAM)
+        return request_attribute(r, &ctx->attr_texts, attr, value);
+    /* nginx's own answers (its error pages for an upstream that failed
+     * or timed out, error_page) set err_status; an answer with no
+     * upstream at all is nginx's too. */
+    if (!ctx->resp_started)
+        return GWF_ERR_NOT_FOUND;
+    value->ptr = r->upstream && !r->err_status && !ctx->resp_native ? "1" : "0";
+    value->len = 1;
+    return GWF_OK;
 }
 
 static const gwf_stream_ops gwf_ngx_stream_ops = {
@@ -340,11 +347,11 @@ reply_headers_prepared(ngx_http_request_t *r, const void *src,
 
 /* Replace whatever nginx or the upstream put in the response with the
  * chain's local reply: status, headers and Content-Length. */
-ngx_int_t
-ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
+/* The reply replaces whatever headers the response had; a list still
+ * empty (a reply from the request phase) is kept as it is. */
+static ngx_int_t
+reply_reset(ngx_http_request_t *r)
 {
-    /* The reply replaces whatever headers the response had; a list still
-     * empty (a reply from the request phase) is kept as it is. */
     ngx_list_t *list = &r->headers_out.headers;
     if ((list->part.nelts || list->last != &list->part) &&
         ngx_list_init(list, r->pool, 8, sizeof(ngx_table_elt_t)) != NGX_OK)
@@ -361,6 +368,14 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     r->headers_out.content_type_lowcase = NULL;
     ngx_str_null(&r->headers_out.charset);
     ngx_str_null(&r->headers_out.status_line);
+    return NGX_OK;
+}
+
+ngx_int_t
+ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
+{
+    if (reply_reset(r) != NGX_OK)
+        return NGX_ERROR;
     /* nginx's proxy takes bytes that are not HTTP for an HTTP/0.9 answer
      * and says so in r->http_version, which then loses the status line
      * and headers: the reply is ours, so it is answered in the client's
@@ -446,6 +461,22 @@ ngx_http_gwf_send_reply(ngx_http_request_t *r, ngx_http_gwf_ctx_t *ctx)
     return out ? ngx_http_output_filter(r, out) : NGX_ERROR;
 }
 
+/* Send a reply made in the access phase, its status and headers set,
+ * with body `cl` (NULL: none), and finalize the request. */
+static ngx_int_t
+send_made_reply(ngx_http_request_t *r, ngx_chain_t *cl)
+{
+    if (!cl || r->method == NGX_HTTP_HEAD)
+        r->header_only = 1;
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, cl));
+    return NGX_DONE;
+}
+
 /* A chain whose one plugin answers every request with one prepared reply
  * (gwf_chain_constant_reply): answered here in the access phase, as
  * nginx's `return` answers, without a stream or a call into the plugin;
@@ -465,17 +496,106 @@ ngx_http_gwf_send_constant(ngx_http_request_t *r, gwf_chain *chain,
     if (reply_headers_prepared(r, reply, chain_reply_header,
                                gwf_chain_reply_slot(reply)) != NGX_OK)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    if (body.len == 0 || r->method == NGX_HTTP_HEAD)
-        r->header_only = 1;
-    ngx_int_t rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+    ngx_chain_t *cl = NULL;
+    if (body.len && r->method != NGX_HTTP_HEAD &&
+        !(cl = reply_body_chain(r, body, 1)))
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return send_made_reply(r, cl);
+}
+
+/* -- Answers before the stream (gwf_chain_early) ------------------------ */
+
+/* What the chain's first plugin reads and answers with, on the stack of
+ * ngx_http_gwf_answer_early. */
+typedef struct {
+    ngx_http_request_t *r;
+    ngx_http_gwf_msg_t msg; /* the request */
+    ngx_http_gwf_attr_texts_t *attr_texts;
+    ngx_chain_t *body; /* the answer's, or NULL */
+} ngx_http_gwf_early_t;
+
+static gwf_status
+early_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+{
+    ngx_http_gwf_early_t *e = dp;
+    if (attr == GWF_ATTR_RESPONSE_FROM_UPSTREAM)
+        return GWF_ERR_NOT_FOUND; /* there is no response yet */
+    return request_attribute(e->r, &e->attr_texts, attr, value);
+}
+
+/* The answer goes into the response now (the plugin's views die with
+ * its call), as ngx_http_gwf_reply_headers and _reply_body would put a
+ * stream's. Called again for the host's 500 when the first failed. */
+static gwf_status
+early_reply(void *dp, const gwf_early_reply *reply)
+{
+    ngx_http_gwf_early_t *e = dp;
+    ngx_http_request_t *r = e->r;
+    if (reply_reset(r) != NGX_OK)
+        return GWF_ERR_NO_MEMORY;
+    r->headers_out.status = reply->status;
+    r->headers_out.content_length_n = (off_t)reply->body.len;
+    r->allow_ranges = 0; /* the reply is final: no ranges cut out of it */
+    gwf_ngx_new_epoch();
+    if (reply->prepared) {
+        if (reply_headers_prepared(r, reply->prepared, chain_reply_header,
+                                   gwf_chain_reply_slot(reply->prepared)) !=
+            NGX_OK)
+            return GWF_ERR_NO_MEMORY;
+    } else {
+        ngx_http_gwf_msg_t out = {.r = r, .is_response = 1};
+        for (size_t i = 0; i < reply->header_count; i++) {
+            const gwf_header *h = &reply->headers[i];
+            if (ngx_http_gwf_resp_add(&out, h->name.ptr, h->name.len,
+                                      h->value.ptr, h->value.len) != GWF_OK)
+                return GWF_ERR_NO_MEMORY;
+        }
+        /* A Content-Length header in the reply does not decide its
+         * length. */
+        r->headers_out.content_length_n = (off_t)reply->body.len;
     }
-    ngx_chain_t *cl = reply_body_chain(r, body, 1);
-    ngx_http_finalize_request(r,
-                              cl ? ngx_http_output_filter(r, cl) : NGX_ERROR);
-    return NGX_DONE;
+    e->body = NULL;
+    if (reply->body.len && r->method != NGX_HTTP_HEAD &&
+        !(e->body = reply_body_chain(r, reply->body, reply->prepared != NULL)))
+        return GWF_ERR_NO_MEMORY;
+    return GWF_OK;
+}
+
+static const gwf_stream_ops gwf_ngx_early_ops = {
+    .attribute = early_attribute,
+    .early_reply = early_reply,
+};
+
+/* Let the chain's first plugin answer before the request gets a stream
+ * (abi.h request_early): NGX_DECLINED when it did not (make the stream),
+ * NGX_DONE when its answer went out, an error status when none could be
+ * made. The answer is sent as a local reply of the request hooks is:
+ * the request body discarded, nothing of it upstream. */
+ngx_int_t
+ngx_http_gwf_answer_early(ngx_http_request_t *r, gwf_chain *chain)
+{
+    ngx_http_gwf_early_t e = {.r = r, .msg = {.r = r}};
+    gwf_ngx_new_epoch();
+    switch (gwf_chain_early(gwf_ngx_worker, chain, &gwf_ngx_early_ops, &e,
+                            &gwf_ngx_message_ops, &e.msg)) {
+    case GWF_RT_EARLY_NONE:
+        return NGX_DECLINED;
+    case GWF_RT_EARLY_REPLY:
+        break;
+    default:
+        (void)reply_reset(r);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        /* A body nginx cannot read past (a bad chunk) is answered as
+         * nginx's `return` answers it: its error, without our headers. */
+        ngx_int_t rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            (void)reply_reset(r);
+            return rc;
+        }
+    }
+    return send_made_reply(r, e.body);
 }
 
 /* -- Waking up ---------------------------------------------------------------

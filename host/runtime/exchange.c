@@ -29,7 +29,8 @@ finish(gwf_exchange *x, int outcome)
     x->run.phase = PHASE_DONE;
     gwf_rt_stream *st = x->run.st;
     x->run.st = NULL;
-    gwf_stream_free(st); /* runs stream_complete first */
+    if (st)                  /* none for an answer before the stream */
+        gwf_stream_free(st); /* runs stream_complete first */
     if (x->on_done)
         x->on_done(x->ctx, x);
 }
@@ -201,10 +202,45 @@ on_attribute(void *dp, gwf_attribute attr, gwf_view *value)
     }
 }
 
+/* An answer before the stream becomes the client's response at once,
+ * as finish_reply makes a stream's. */
+static gwf_status
+on_early_reply(void *dp, const gwf_early_reply *reply)
+{
+    gwf_exchange *x = dp;
+    gwf_memmsg_clear(&x->response);
+    gwf_buf_free(&x->response_body);
+    x->response.status = reply->status;
+    for (size_t i = 0; i < reply->header_count; i++) {
+        const gwf_header *h = &reply->headers[i];
+        if (gwf_memmsg_ops.add(&x->response, h->name.ptr, h->name.len,
+                               h->value.ptr, h->value.len) != GWF_OK)
+            return GWF_ERR_NO_MEMORY;
+    }
+    if (gwf_buf_set(&x->response_body, reply->body.ptr, reply->body.len) < 0)
+        return GWF_ERR_NO_MEMORY;
+    set_content_length(&x->response, reply->body.len);
+    snprintf(x->details, sizeof x->details, "%s", reply->details);
+    return GWF_OK;
+}
+
 static const gwf_stream_ops exchange_ops = {
     .wake = on_wake,
     .attribute = on_attribute,
+    .early_reply = on_early_reply,
 };
+
+/* What a data plane answers when even the host's own 500 could not be
+ * made. */
+static void
+finish_failed(gwf_exchange *x)
+{
+    gwf_memmsg_clear(&x->response);
+    gwf_buf_free(&x->response_body);
+    x->response.status = 500;
+    snprintf(x->details, sizeof x->details, "gwf_no_memory");
+    finish(x, GWF_EXCHANGE_LOCAL_REPLY);
+}
 
 int
 gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
@@ -215,6 +251,17 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
     x->request.fail_reads_from = x->failing_from;
     x->request.fail_writes_of =
         x->failing_write_header[0] ? x->failing_write_header : NULL;
+    switch (gwf_chain_early(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
+                            &x->request)) {
+    case GWF_RT_EARLY_REPLY:
+        finish(x, GWF_EXCHANGE_LOCAL_REPLY);
+        return 0;
+    case GWF_RT_EARLY_FAILED:
+        finish_failed(x);
+        return 0;
+    default:
+        break;
+    }
     x->run.st = gwf_stream_new(w, chain, &exchange_ops, x, &gwf_memmsg_ops,
                                &x->request, &x->response);
     if (!x->run.st)

@@ -26,7 +26,7 @@
 /* A stream handle may be used unless it resumed or replied in this very
  * invocation, or the stream was completed (then only reads work). */
 static gwf_status
-fs_check(gwf_stream *s)
+fs_usable(gwf_stream *s)
 {
     if (!s)
         return GWF_ERR_BAD_ARGUMENT;
@@ -34,6 +34,18 @@ fs_check(gwf_stream *s)
     if (fs->dead_at && fs->dead_at == fs->st->w->invocation)
         return GWF_ERR_STREAM_GONE;
     return GWF_OK;
+}
+
+/* The handle of an answer before the stream (abi.h request_early) reads
+ * the request and replies: those calls check with fs_usable, every other
+ * with fs_check, which refuses it. */
+static gwf_status
+fs_check(gwf_stream *s)
+{
+    gwf_status st = fs_usable(s);
+    if (st == GWF_OK && FS(s)->st->early)
+        return GWF_ERR_WRONG_PHASE;
+    return st;
 }
 
 /* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~". A table of the
@@ -488,7 +500,7 @@ static gwf_status
 h_header_get(gwf_stream *s, gwf_message_kind which, const char *name,
              size_t name_len, size_t index, gwf_view *value)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_usable(s);
     if (st != GWF_OK)
         return st;
     if (!name || !name_len || !value)
@@ -502,7 +514,7 @@ h_header_get(gwf_stream *s, gwf_message_kind which, const char *name,
 static size_t
 h_header_count(gwf_stream *s, gwf_message_kind which)
 {
-    if (fs_check(s) != GWF_OK)
+    if (fs_usable(s) != GWF_OK)
         return 0;
     void *m = message(FS(s), which);
     return m ? ops_for(FS(s), which)->count(m) : 0;
@@ -512,7 +524,7 @@ static gwf_status
 h_header_at(gwf_stream *s, gwf_message_kind which, size_t index, gwf_view *name,
             gwf_view *value)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_usable(s);
     if (st != GWF_OK)
         return st;
     if (!name || !value)
@@ -654,7 +666,7 @@ h_body_will_change(gwf_stream *s, gwf_message_kind which)
 static gwf_status
 h_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_usable(s);
     if (st != GWF_OK)
         return st;
     if (!value)
@@ -713,7 +725,7 @@ static gwf_status
 h_value_get(gwf_stream *s, const char *key, size_t key_len,
             gwf_value_type *type, gwf_view *data)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_usable(s);
     if (st != GWF_OK)
         return st;
     if (!key || !key_len || !data)
@@ -756,8 +768,9 @@ h_resume(gwf_stream *s)
     return st;
 }
 
-/* A local reply's headers follow the rules of header_set: the same
- * names and bytes are refused, and the values are trimmed, into a copy
+/* A local reply's headers follow the rules of header_set, and a reply
+ * has no pseudo-header: the same names and bytes are refused, and the
+ * values are trimmed, into a copy
  * (`*out`, malloc'd, the caller frees it) since the plugin's array is
  * const. */
 /* `out` is `room` entries of the caller's, or NULL: then, or when
@@ -773,8 +786,9 @@ reply_headers_checked(const gwf_header *headers, size_t count, gwf_header *room,
     for (size_t i = 0; i < count; i++) {
         copy[i] = headers[i];
         gwf_view *v = &copy[i].value;
+        /* A reply has no pseudo-headers: its status is its own. */
         if (!valid_name(copy[i].name.ptr, copy[i].name.len) ||
-            (v->len && !v->ptr))
+            copy[i].name.ptr[0] == ':' || (v->len && !v->ptr))
             goto bad;
         trim_ows(&v->ptr, &v->len);
         if (!valid_value(copy[i].name.ptr, copy[i].name.len, v->ptr, v->len))
@@ -793,7 +807,7 @@ h_send_local_reply(gwf_stream *s, uint32_t status, const gwf_header *headers,
                    size_t count, const char *body, size_t body_len,
                    const char *details)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_usable(s);
     if (st != GWF_OK)
         return st;
     if (count && !headers)
@@ -901,12 +915,6 @@ h_reply_prepare(gwf_instance *i, uint32_t status, const gwf_header *headers,
             reply_headers_checked(headers, count, room, 16, &checked);
         if (st != GWF_OK)
             return st;
-        for (size_t k = 0; k < count; k++)
-            if (checked[k].name.ptr[0] == ':') {
-                if (checked != room)
-                    free(checked);
-                return GWF_ERR_BAD_ARGUMENT;
-            }
     }
     rt_prepared *p =
         prepared_new(status, checked, count, body, body_len, details);
@@ -928,7 +936,7 @@ h_reply_prepare(gwf_instance *i, uint32_t status, const gwf_header *headers,
 static gwf_status
 h_send_prepared_reply(gwf_stream *s, uint64_t reply)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_usable(s);
     if (st != GWF_OK)
         return st;
     rt_fstream *fs = FS(s);
@@ -970,8 +978,9 @@ static gwf_status
 h_timer_start(gwf_instance *inst, gwf_stream *s, uint64_t delay_ns,
               gwf_timer_cb cb, void *arg, uint64_t *timer_id)
 {
-    if (s && fs_check(s) != GWF_OK)
-        return GWF_ERR_STREAM_GONE;
+    gwf_status st;
+    if (s && (st = fs_check(s)) != GWF_OK)
+        return st;
     return rt_timer_start(inst, s, delay_ns, cb, arg, timer_id);
 }
 
@@ -979,8 +988,9 @@ static gwf_status
 h_fd_watch(gwf_instance *inst, gwf_stream *s, int fd, uint32_t events,
            gwf_fd_cb cb, void *arg, uint64_t *watch_id)
 {
-    if (s && fs_check(s) != GWF_OK)
-        return GWF_ERR_STREAM_GONE;
+    gwf_status st;
+    if (s && (st = fs_check(s)) != GWF_OK)
+        return st;
     return rt_fd_watch(inst, s, fd, events, cb, arg, watch_id);
 }
 

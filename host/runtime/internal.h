@@ -176,6 +176,9 @@ struct gwf_chain {
     /* The chain is one instance that declared reply_always (and no route
      * config): every request gets this reply (gwf_chain_constant_reply). */
     rt_prepared *constant;
+    /* The first plugin may answer before the stream (abi.h
+     * request_early): it has the hook, and no other has stream_complete. */
+    bool early;
     struct gwf_chain *next;
 };
 
@@ -286,6 +289,10 @@ struct gwf_worker {
     size_t live_streams;
     gwf_rt_stream *live_head; /* every stream not yet freed */
     uint64_t stream_counter;
+    /* The handle a chain's first plugin answers with before the stream
+     * (gwf_chain_early): made on first use, reused, freed with the
+     * worker. */
+    gwf_rt_stream *early;
     /* Counts plugin invocations (hooks, callbacks) on this worker; a
      * handle that resumed or replied is dead until the next one. */
     uint64_t invocation;

@@ -474,6 +474,15 @@ chain_fill(gwf_runtime *rt, gwf_chain *c, const gwf_plan *plan, gwf_diag *d)
     }
     if (!failed && c->count == 1 && !c->filters[0].has_route_config)
         c->constant = c->filters[0].inst->always;
+    /* Skipping the stream is invisible to the others only if none of
+     * them would have seen its end. */
+    if (!failed && c->count > 0 &&
+        c->filters[0].inst->plugin->entry.request_early) {
+        c->early = true;
+        for (size_t i = 1; i < c->count; i++)
+            if (c->filters[i].inst->plugin->entry.stream_complete)
+                c->early = false;
+    }
     return failed ? -1 : 0;
 }
 

@@ -789,6 +789,10 @@ rt_stream_resume(rt_fstream *fs)
 void
 rt_stream_reply_lost(gwf_rt_stream *st)
 {
+    if (st->early) {
+        st->early_failed = true; /* gwf_chain_early answers 500 */
+        return;
+    }
     if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
         return;
     rt_log(st->w->rt, GWF_LOG_ERROR, "gwf",
@@ -797,6 +801,40 @@ rt_stream_reply_lost(gwf_rt_stream *st)
     host_reply(st, 500, "out of memory in a gateway filter", "gwf_no_memory");
     if (!st->running)
         mark(st);
+}
+
+/* An answer before the stream (gwf_chain_early) goes to the data plane
+ * inside the plugin's call, checked as any reply; the handle keeps its
+ * status and details for counting it. */
+static gwf_status
+early_reply(gwf_rt_stream *st, uint32_t status, const gwf_header *headers,
+            size_t count, const char *body, size_t body_len,
+            const char *details, rt_prepared *p)
+{
+    if (st->early_answer || st->early_failed)
+        return GWF_ERR_WRONG_PHASE; /* one answer, or the host's 500 */
+    size_t n = details ? strnlen(details, sizeof st->reply_details - 1) : 0;
+    memcpy(st->reply_details, details ? details : "", n);
+    st->reply_details[n] = '\0';
+    gwf_early_reply reply = {
+        .status = status,
+        .headers = headers,
+        .header_count = count,
+        .body = {body, body_len},
+        .details = st->reply_details,
+        .prepared = (const gwf_chain_reply *)p,
+    };
+    /* The test host's failing memory fails what a stream would copy: a
+     * reply made now, not a prepared one. */
+    if ((st->w->rt->fail_reply_memory && !p) ||
+        st->ops->early_reply(st->dp, &reply) != GWF_OK) {
+        st->early_failed = true;
+        return GWF_ERR_NO_MEMORY;
+    }
+    st->early_answer = true;
+    st->reply_msg.status = status;
+    st->reply_prepared = p;
+    return GWF_OK;
 }
 
 gwf_status
@@ -810,15 +848,12 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
         return GWF_ERR_BAD_ARGUMENT;
     if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
         return GWF_ERR_WRONG_PHASE;
+    if (st->early)
+        return early_reply(st, status, headers, count, body, body_len, details,
+                           NULL);
     rt_memmsg_reset(&st->reply_msg);
     st->reply_body.len = 0;
     st->reply_prepared = NULL;
-    for (size_t i = 0; i < count; i++) {
-        const gwf_header *h = &headers[i];
-        if (!h->name.len || !h->name.ptr || (h->value.len && !h->value.ptr) ||
-            h->name.ptr[0] == ':')
-            return GWF_ERR_BAD_ARGUMENT;
-    }
     st->reply_msg.status = status;
     if (st->w->rt->fail_reply_memory ||
         rt_memmsg_load(&st->reply_msg, headers, count) != GWF_OK ||
@@ -844,6 +879,9 @@ gwf_status
 rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p)
 {
     gwf_rt_stream *st = fs->st;
+    if (st->early)
+        return early_reply(st, p->status, p->headers, p->header_count,
+                           p->body.ptr, p->body.len, p->details, p);
     if (fs->index != 0)
         return rt_stream_reply(fs, p->status, p->headers, p->header_count,
                                p->body.ptr, p->body.len, p->details);
@@ -1362,6 +1400,131 @@ gwf_chain_reply_count(gwf_worker *w, gwf_chain *chain)
                                  inst->always_series, 1);
 }
 
+/* -- Answers before the stream (abi.h request_early) ------------------ */
+
+/* What a stream, or the early handle, is about. */
+static void
+stream_bind(gwf_rt_stream *st, gwf_worker *w, gwf_chain *chain,
+            const gwf_stream_ops *ops, void *dp_stream,
+            const gwf_message_ops *msg_ops, void *request)
+{
+    st->w = w;
+    st->chain = chain;
+    st->ops = ops;
+    st->dp = dp_stream;
+    st->msg_ops = msg_ops;
+    st->msg[GWF_REQUEST] = request;
+}
+
+/* The host's own 500 for a hook that failed, as host_reply makes it for
+ * a stream, handed to the data plane; GWF_RT_EARLY_FAILED if even that
+ * cannot be made. */
+static gwf_rt_early
+early_host_reply(gwf_rt_stream *st, const char *text, const char *details)
+{
+    char body[64];
+    size_t len = (size_t)snprintf(body, sizeof body, "%s\n", text);
+    gwf_header type = {view_of("content-type"),
+                       view_of("text/plain; charset=utf-8")};
+    snprintf(st->reply_details, sizeof st->reply_details, "%s", details);
+    gwf_early_reply reply = {
+        .status = 500,
+        .headers = &type,
+        .header_count = 1,
+        .body = {body, len},
+        .details = st->reply_details,
+    };
+    gwf_view kind = view_of(details);
+    rt_stream_count(st, st->w->rt->m_errors, &kind, 1, 1);
+    st->reply_msg.status = 500;
+    st->reply_prepared = NULL;
+    return st->ops->early_reply(st->dp, &reply) == GWF_OK ? GWF_RT_EARLY_REPLY
+                                                          : GWF_RT_EARLY_FAILED;
+}
+
+/* The worker's early handle, emptied: one stream with one plugin entry,
+ * made on first use. Under AddressSanitizer a fresh one each time (and
+ * freed after it), so that a plugin keeping it is caught. */
+static gwf_rt_stream *
+early_handle(gwf_worker *w)
+{
+#if SPARE_STREAMS > 0
+    if (w->early)
+        return w->early;
+#endif
+    return w->early = calloc(1, sizeof(gwf_rt_stream) + sizeof(rt_fstream));
+}
+
+gwf_rt_early
+gwf_chain_early(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
+                void *dp_stream, const gwf_message_ops *msg_ops, void *request)
+{
+    if (!chain->early || !ops->early_reply || w->depth > 0)
+        return GWF_RT_EARLY_NONE;
+    const rt_filter *f = &chain->filters[0];
+    const rt_instance *inst = f->inst;
+    /* A worker whose instance has not started makes the stream, which
+     * starts it. */
+    if (!rt_worker_instance_started(w, inst))
+        return GWF_RT_EARLY_NONE;
+    gwf_rt_stream *st = early_handle(w);
+    if (!st)
+        return GWF_RT_EARLY_NONE;
+    /* Only what the calls an early handle allows (host.c) read or write
+     * is set; the rest stays as calloc left it. */
+    stream_bind(st, w, chain, ops, dp_stream, msg_ops, request);
+    st->early = true;
+    st->early_answer = st->early_failed = false;
+    st->reply_prepared = NULL;
+    /* The id the stream would get: log lines of the hook and of the
+     * stream made after it name the same request. */
+    st->id = w->stream_counter + 1;
+    st->request_id[0] = '\0';
+    st->fs_cap = 1;
+    rt_fstream *fs = &st->fs[0];
+    fs->pub.host = &w->rt->host;
+    fs->st = st;
+    fs->created = true;
+    fs->dead_at = 0;
+
+    rt_worker_enter(w);
+    w->invocation++;
+    gwf_action a = inst->plugin->entry.request_early(
+        &fs->pub, inst->config, f->has_route_config ? f->route_config : NULL,
+        inst->workers[w->index].ctx);
+    rt_worker_leave(w);
+
+    gwf_rt_early result = GWF_RT_EARLY_REPLY;
+    if (st->early_failed) {
+        rt_log(w->rt, GWF_LOG_ERROR, inst->name,
+               "out of memory for a reply before the stream; answering 500");
+        result = early_host_reply(st, "out of memory in a gateway filter",
+                                  "gwf_no_memory");
+    } else if (!st->early_answer && a != GWF_CONTINUE) {
+        rt_log(w->rt, GWF_LOG_ERROR, inst->name,
+               "plugin %s returned %" PRId32
+               " from request_early without answering; answering 500",
+               inst->plugin->entry.name, a);
+        result = early_host_reply(st, "internal error in a gateway filter",
+                                  "gwf_invalid_action");
+    } else if (!st->early_answer) {
+        result = GWF_RT_EARLY_NONE;
+    }
+    if (result != GWF_RT_EARLY_NONE) {
+        /* Counted as the stream answered so would have been. */
+        w->stream_counter++;
+        chain_series(w, chain);
+        rt_series_add(chain->streams_total, 1);
+        count_reply_in(w, chain, st->reply_prepared, st->reply_msg.status,
+                       st->reply_details);
+    }
+#if SPARE_STREAMS == 0
+    free(w->early);
+    w->early = NULL;
+#endif
+    return result;
+}
+
 gwf_rt_stream *
 gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
                void *dp_stream, const gwf_message_ops *msg_ops, void *request,
@@ -1371,12 +1534,7 @@ gwf_stream_new(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     gwf_rt_stream *st = stream_alloc(w, n);
     if (!st)
         return NULL;
-    st->w = w;
-    st->chain = chain;
-    st->ops = ops;
-    st->dp = dp_stream;
-    st->msg_ops = msg_ops;
-    st->msg[GWF_REQUEST] = request;
+    stream_bind(st, w, chain, ops, dp_stream, msg_ops, request);
     st->msg[GWF_RESPONSE] = response;
     st->dir[0].acc_pos = st->dir[1].acc_pos = -1;
     st->id = ++w->stream_counter;

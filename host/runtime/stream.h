@@ -119,6 +119,13 @@ struct gwf_rt_stream {
     bool response_released; /* response headers passed every plugin */
     bool completed;
     bool free_deferred;
+    /* The worker's handle for answers before the stream (gwf_chain_early):
+     * only reads and replies work with it (host.c), and a reply goes
+     * straight to the data plane. `early_answer` is set by a reply it
+     * took, `early_failed` by one it could not. */
+    bool early;
+    bool early_answer;
+    bool early_failed;
 
     /* Local reply. */
     int reply_state;
@@ -153,6 +160,8 @@ bool rt_dir_released(const gwf_rt_stream *st, gwf_message_kind which);
 /* "<worker>-<n>", made when first asked for (logs, attributes). */
 const char *rt_stream_request_id(gwf_rt_stream *st);
 gwf_status rt_stream_resume(rt_fstream *fs);
+/* A local reply; host.c checked `headers` (reply_headers_checked: no
+ * pseudo-header, names and values as header_set takes them). */
 gwf_status rt_stream_reply(rt_fstream *fs, uint32_t status,
                            const gwf_header *headers, size_t count,
                            const char *body, size_t body_len,

@@ -784,6 +784,7 @@ gwf_worker_stop(gwf_worker *w)
         next = a->next;
         free(a);
     }
+    free(w->early); /* stream.c's handle for answers before the stream */
     for (gwf_rt_stream *st = w->spare_streams, *next; st; st = next) {
         next = st->live_next;
         gwf_memmsg_clear(&st->reply_msg); /* the room a spare keeps */

@@ -112,6 +112,12 @@ cache_sweep(rl_cache *c, int64_t now)
     }
 }
 
+int
+rl_cache_empty(const rl_cache *c)
+{
+    return c->count == 0;
+}
+
 int64_t
 rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now)
 {

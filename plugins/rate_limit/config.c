@@ -1245,3 +1245,23 @@ rl_route_free(rl_route *route)
     }
     free(route->descriptors);
 }
+
+void
+rl_route_prepare(rl_route *route, const rl_node *root)
+{
+    for (size_t i = 0; i < route->descriptor_count; i++) {
+        rl_descriptor_spec *ds = &route->descriptors[i];
+        rl_entry entries[RL_MAX_ENTRIES];
+
+        ds->all_generic = ds->entry_count <= RL_MAX_ENTRIES;
+        for (size_t j = 0; j < ds->entry_count && ds->all_generic; j++) {
+            const rl_entry_spec *e = &ds->entries[j];
+            ds->all_generic = e->type == RL_ENTRY_GENERIC;
+            entries[j] = (rl_entry){e->key, e->key_len, e->value, e->value_len};
+        }
+        ds->generic_limit =
+            ds->all_generic
+                ? rl_descriptors_match(root, entries, ds->entry_count)
+                : NULL;
+    }
+}

@@ -57,6 +57,8 @@
 
 enum { SLOT_PENDING, SLOT_OK, SLOT_ERROR, SLOT_CACHED_OVER };
 
+#define RL_OVER_MEMO 16
+
 typedef struct rl_worker {
     rl_rls *rls; /* RLS mode */
     /* redis.poolSize clients of redis (each its own connections), taken
@@ -74,6 +76,13 @@ typedef struct rl_worker {
      * grown to the longest seen. */
     gwf_strbuf keys;
     rl_window_texts windows; /* the fixed window keys' window starts */
+    /* All-Generic descriptors over their limit, and until when
+     * (seconds): what the cache holds for their key, found without
+     * making the key (over_memo_*). */
+    struct {
+        const rl_descriptor_spec *ds;
+        int64_t until;
+    } over_memo[RL_OVER_MEMO];
     /* Memory of ended decisions and streams, kept for the next ones (a
      * worker makes one of each per request): RL_SPARES of each at most,
      * none under AddressSanitizer, so that a use after free is still
@@ -151,6 +160,7 @@ typedef struct rl_stream rl_stream;
 
 typedef struct rl_slot {
     rl_decision *d;
+    const rl_descriptor_spec *ds;
     const rl_limit *limit;
     const char *key; /* in the decision (or the worker's buffer) */
     size_t key_off;  /* where build_slot put it in the worker's buffer */
@@ -348,6 +358,7 @@ rl_route_config_create(void *config, gwf_instance *inst, gwf_view json,
     spec = json_loadb(json.ptr, json.len, 0, NULL);
     rl_route_parse(&c, spec, route);
     json_decref(spec);
+    rl_route_prepare(route, &cfg->root);
     if (gwf_cfg_status(&c) != GWF_OK) {
         rl_route_free(route);
         free(route);
@@ -516,6 +527,32 @@ count_outcome(const rl_config *cfg, const rl_limit *limit, int outcome)
                                     labels, 2, 1);
 }
 
+/* The worker's memo of an all-Generic descriptor's verdict: one entry
+ * per descriptor in a small direct-mapped table (a collision only
+ * costs the key and the cache lookup again). */
+static size_t
+over_memo_index(const rl_descriptor_spec *ds)
+{
+    return ((uintptr_t)ds / sizeof(rl_descriptor_spec)) % RL_OVER_MEMO;
+}
+
+static int64_t
+over_memo_get(const rl_worker *w, const rl_descriptor_spec *ds, int64_t now_s)
+{
+    size_t i = over_memo_index(ds);
+    return w->over_memo[i].ds == ds && w->over_memo[i].until > now_s
+               ? w->over_memo[i].until
+               : 0;
+}
+
+static void
+over_memo_put(rl_worker *w, const rl_descriptor_spec *ds, int64_t until)
+{
+    size_t i = over_memo_index(ds);
+    w->over_memo[i].ds = ds;
+    w->over_memo[i].until = until;
+}
+
 /* What one settled slot says. */
 typedef struct slot_verdict {
     int over, near;
@@ -601,9 +638,12 @@ decision_judge_slot(rl_decision *d, rl_slot *slot, decision_summary *sum)
             sum->retry_after = v.retry_s;
         count_outcome(cfg, limit, RL_OUTCOME_OVER_LIMIT);
         if (slot->state == SLOT_OK && cfg->over_limit_cache &&
-            v.cache_until > d->now_s && d->w && !d->w->stopping)
+            v.cache_until > d->now_s && d->w && !d->w->stopping) {
             rl_cache_put(d->w->cache, slot->key, slot->key_len, v.cache_until,
                          d->now_s);
+            if (slot->ds->all_generic)
+                over_memo_put(d->w, slot->ds, v.cache_until);
+        }
     } else if (v.near) {
         count_outcome(cfg, limit, RL_OUTCOME_NEAR_LIMIT);
     } else {
@@ -890,6 +930,25 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
     gwf_strbuf *key = &d->w->keys;
     size_t off = key->len;
 
+    if (ds->all_generic) {
+        /* The same descriptor on every request: its limit is known, and
+         * a verdict "over" the worker remembers needs no key. */
+        int64_t until;
+        limit = ds->generic_limit;
+        if (!limit || limit->unlimited)
+            return DESCRIPTOR_SKIPPED;
+        if (d->cfg->over_limit_cache &&
+            (until = over_memo_get(d->w, ds, d->now_s))) {
+            slot->d = d;
+            slot->ds = ds;
+            slot->limit = limit;
+            slot->key = NULL;
+            slot->key_len = 0;
+            slot->state = SLOT_CACHED_OVER;
+            slot->window_end = until;
+            return DESCRIPTOR_LIMITED;
+        }
+    }
     for (size_t i = 0; i < ds->entry_count; i++) {
         gwf_view v;
         int r = entry_value(st->s, &ds->entries[i], &v, scratch[i],
@@ -905,6 +964,7 @@ build_slot(rl_stream *st, rl_decision *d, const rl_descriptor_spec *ds,
     if (!limit || limit->unlimited)
         return DESCRIPTOR_SKIPPED;
     slot->d = d;
+    slot->ds = ds;
     slot->limit = limit;
     slot->window_end =
         (int64_t)(rl_window_start(d->now_s, limit->unit_seconds) +
@@ -985,46 +1045,48 @@ decision_to_heap(const rl_decision *local)
     return d;
 }
 
-static gwf_action
-global_request_headers(rl_stream *st)
+/* What decision_build made of a request. */
+enum { DECIDE_NOTHING, DECIDE_UNREAD, DECIDE_MADE };
+
+/* The decision on `st`'s request in `local` (on the caller's stack, its
+ * slots `slots`, their keys in the worker's buffer): DECIDE_MADE with a
+ * slot per limited descriptor, the keys over their limit in this window
+ * found in the worker's cache and the others (`*need` of them) still to
+ * ask Redis; DECIDE_NOTHING when no descriptor is limited;
+ * DECIDE_UNREAD when the host could not give an entry's value. Nothing
+ * is counted or sent. */
+static int
+decision_build(rl_stream *st, rl_decision *local, rl_slot *slots, size_t *need)
 {
     const gwf_host *host = st->s->host;
-    gwf_instance *inst = host->stream_instance(st->s);
-    rl_slot local_slots[RL_MAX_DESCRIPTORS];
-    rl_decision local, *d = &local;
     rl_worker *w = st->w;
-    size_t need = 0, sent = 0;
 
-    if (!st->route)
-        return GWF_CONTINUE; /* no descriptors: nothing is limited */
-    if (!w)
-        return fail_internal(st, "no worker state (worker_start failed)");
-    memset(&local, 0, sizeof(local));
-    local.st = st;
-    local.w = w;
-    local.cfg = st->cfg;
-    local.pool = w->pool_next++;
-    local.slots = local_slots;
-    local.now_ms = host->now(inst, GWF_CLOCK_REALTIME) / 1000000;
-    local.now_s = local.now_ms / 1000;
+    memset(local, 0, sizeof(*local));
+    local->st = st;
+    local->w = w;
+    local->cfg = st->cfg;
+    local->slots = slots;
+    local->now_ms = host->now(st->cfg->instance, GWF_CLOCK_REALTIME) / 1000000;
+    local->now_s = local->now_ms / 1000;
     w->keys.len = 0;
     w->keys.failed = 0;
     for (size_t i = 0;
-         i < st->route->descriptor_count && local.n < RL_MAX_DESCRIPTORS; i++) {
-        int made = build_slot(st, &local, &st->route->descriptors[i],
-                              &local_slots[local.n]);
+         i < st->route->descriptor_count && local->n < RL_MAX_DESCRIPTORS;
+         i++) {
+        int made =
+            build_slot(st, local, &st->route->descriptors[i], &slots[local->n]);
         if (made == DESCRIPTOR_UNREAD)
-            return fail_internal(st, "the host could not give a "
-                                     "descriptor entry's value");
+            return DECIDE_UNREAD;
         if (made == DESCRIPTOR_LIMITED)
-            local.n++;
+            local->n++;
     }
-    if (local.n == 0)
-        return GWF_CONTINUE;
+    if (local->n == 0)
+        return DECIDE_NOTHING;
     /* Keys over the limit in this window are answered here, without
      * Redis; only the others make the decision wait. */
-    for (size_t i = 0; i < local.n; i++) {
-        rl_slot *slot = &local_slots[i];
+    *need = 0;
+    for (size_t i = 0; i < local->n; i++) {
+        rl_slot *slot = &slots[i];
         int64_t cached_until = 0;
 
         if (slot->state != SLOT_PENDING)
@@ -1032,16 +1094,42 @@ global_request_headers(rl_stream *st)
         slot->key = w->keys.data + slot->key_off;
         if (st->cfg->over_limit_cache)
             cached_until =
-                rl_cache_has(w->cache, slot->key, slot->key_len, local.now_s);
+                rl_cache_has(w->cache, slot->key, slot->key_len, local->now_s);
         if (cached_until) {
             slot->state = SLOT_CACHED_OVER;
             slot->window_end = cached_until;
             continue;
         }
-        need++;
+        (*need)++;
+    }
+    return DECIDE_MADE;
+}
+
+static gwf_action
+global_request_headers(rl_stream *st)
+{
+    const gwf_host *host = st->s->host;
+    gwf_instance *inst = host->stream_instance(st->s);
+    rl_slot local_slots[RL_MAX_DESCRIPTORS];
+    rl_decision local, *d = &local;
+    size_t need = 0, sent = 0;
+
+    if (!st->route)
+        return GWF_CONTINUE; /* no descriptors: nothing is limited */
+    if (!st->w)
+        return fail_internal(st, "no worker state (worker_start failed)");
+    switch (decision_build(st, &local, local_slots, &need)) {
+    case DECIDE_NOTHING:
+        return GWF_CONTINUE;
+    case DECIDE_UNREAD:
+        return fail_internal(st, "the host could not give a "
+                                 "descriptor entry's value");
+    default:
+        break;
     }
     if (need == 0)
         return decision_finish(&local, 0);
+    local.pool = st->w->pool_next++;
     d = decision_to_heap(&local);
     if (!d)
         return fail_internal(st, "out of memory for a decision");
@@ -1377,6 +1465,41 @@ rl_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     return global_request_headers(st);
 }
 
+/* Before the stream (abi.h request_early): a request whose every
+ * limited key the worker's cache holds as over its limit gets its 429
+ * here, exactly as request_headers would answer it, without a stream.
+ * Any other request goes on to the stream untouched (nothing counted,
+ * nothing sent): the cache empty, a key to ask Redis about, a limit in
+ * shadow mode, a value the host could not give. */
+static gwf_action
+rl_request_early(gwf_stream *s, void *config, void *route_config, void *worker)
+{
+    const rl_config *cfg = config;
+    rl_worker *w = worker;
+    rl_slot slots[RL_MAX_DESCRIPTORS];
+    rl_decision local;
+    size_t need;
+
+    if (cfg->is_local || cfg->mode == RL_MODE_RLS || !cfg->over_limit_cache ||
+        !route_config || !w || w->stopping || rl_cache_empty(w->cache))
+        return GWF_CONTINUE;
+    /* The stream's state as the decision reads it: no more (the x-
+     * ratelimit texts are written before they are read). */
+    rl_stream st;
+    st.s = s;
+    st.cfg = cfg;
+    st.route = route_config;
+    st.w = w;
+    st.d = NULL;
+    st.add_headers = 0;
+    if (decision_build(&st, &local, slots, &need) != DECIDE_MADE || need)
+        return GWF_CONTINUE;
+    for (size_t i = 0; i < local.n; i++)
+        if (slots[i].state != SLOT_CACHED_OVER || slots[i].limit->shadow_mode)
+            return GWF_CONTINUE;
+    return decision_finish(&local, 0);
+}
+
 static gwf_action
 rl_response_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
 {
@@ -1419,4 +1542,5 @@ GWF_PLUGIN_ENTRY = {
     .request_headers = rl_request_headers,
     .response_headers = rl_response_headers,
     .stream_destroy = rl_stream_destroy,
+    .request_early = rl_request_early,
 };

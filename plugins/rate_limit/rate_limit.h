@@ -288,6 +288,12 @@ typedef struct rl_entry_spec {
 typedef struct rl_descriptor_spec {
     rl_entry_spec *entries;
     size_t entry_count;
+    /* Every entry is Generic: the descriptor is the same on every
+     * request, so its limit is found once (`generic_limit`, NULL when
+     * the tree has none) and a worker remembers its verdict "over the
+     * limit" by descriptor (rl_route_prepare). */
+    int all_generic;
+    const rl_limit *generic_limit;
 } rl_descriptor_spec;
 
 typedef struct rl_route {
@@ -299,6 +305,8 @@ typedef struct rl_route {
  * reported through `c`; `route` is freed by rl_route_free either way. */
 gwf_status rl_route_parse(gwf_cfg *c, const json_t *spec, rl_route *route);
 void rl_route_free(rl_route *route);
+/* Find the limits of `route`'s all-Generic descriptors in `root`. */
+void rl_route_prepare(rl_route *route, const rl_node *root);
 
 /* -- Fixed window -------------------------------------------------------- */
 
@@ -366,6 +374,8 @@ void rl_cache_put(rl_cache *c, const char *key, size_t len, int64_t expires,
                   int64_t now);
 /* The entry's expiry (seconds) when `key` is cached and live, else 0. */
 int64_t rl_cache_has(rl_cache *c, const char *key, size_t len, int64_t now);
+/* 1 while no key is cached (then rl_cache_has is always 0). */
+int rl_cache_empty(const rl_cache *c);
 
 /* -- Redis (per worker) -------------------------------------------------- */
 

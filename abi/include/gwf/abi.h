@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 7
+#define GWF_ABI_VERSION_MINOR 8
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -849,6 +849,41 @@ typedef struct gwf_plugin {
 
     /* [any] A plugin capability by string id, or NULL. */
     const void *(*get_extension)(const char *id);
+
+    /* -- Added in 0.8: answers before the stream --------------------------
+     *
+     * A stream costs its setup and teardown whether the plugin answers
+     * at once or not. A plugin that can often answer from the request's
+     * headers alone (a key known to be over its limit, a request without
+     * the credentials it needs) can do so before the host makes the
+     * stream: then no stream exists for that request and no stream hook
+     * of any plugin runs for it. A host of 0.8 or later that does not
+     * call this hook calls the stream hooks as always: the hook is a
+     * shortcut, never the only way to an answer.
+     *
+     * [worker] Called before stream_create, only for the first plugin of
+     * a chain, and only when no other plugin of that chain has a
+     * stream_complete hook (they would only have made and freed a state
+     * for a request answered here, so skipping them is invisible). `s`
+     * is valid for this call only. With it the hook may read the
+     * request's headers (header_get, header_count, header_at with
+     * GWF_REQUEST), attributes and values (value_get: none is set yet),
+     * log (stream_log), find its instance (stream_instance) and answer
+     * (send_local_reply, send_prepared_reply: the client gets exactly
+     * what those calls give from request_headers, and the handle is
+     * dead afterwards). Every other stream call returns
+     * GWF_ERR_WRONG_PHASE. Worker-scope calls (metrics, clocks, logs,
+     * timers without a stream) work as in any worker hook.
+     *   Return GWF_PAUSE after answering. Return GWF_CONTINUE without
+     * answering to let the request go on as if the hook did not exist:
+     * the host then makes the stream and calls stream_create and
+     * request_headers as always, so the hook must not have changed
+     * anything a client or another plugin could see (counting a metric
+     * the request_headers hook would not count again is fine). Any other
+     * return, GWF_PAUSE without an answer, or an answer the host could
+     * not send (out of memory): the client gets 500. */
+    gwf_action (*request_early)(gwf_stream *s, void *config, void *route_config,
+                                void *worker);
 } gwf_plugin;
 
 /* Declare the plugin's entry: `GWF_PLUGIN_ENTRY = { ... };` */

@@ -589,6 +589,101 @@ test_over_limit_cache_ends_with_the_window(void **state)
     gwf_test_host_free(h);
 }
 
+/* The answer from the cache is the one Redis's verdict gave: the same
+ * retry-after and x-ratelimit-* values, a second later. */
+static void
+test_draft03_headers_on_a_429_from_the_cache(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(global_manifests(
+        spec("xRateLimitHeaders: DraftVersion03, " PER_MINUTE(1)), FOO));
+    gwf_test_result *res;
+
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    gwf_test_advance(h, NS);
+    res = run_api(h, "/", NULL);
+    assert_int_equal(gwf_test_status(res), 429);
+    assert_string_equal(gwf_test_reply_details(res), "rate_limited");
+    assert_string_equal(gwf_test_header(res, "retry-after", 0), "59");
+    assert_string_equal(gwf_test_header(res, "x-ratelimit-limit", 0),
+                        "1, 1;w=60");
+    assert_string_equal(gwf_test_header(res, "x-ratelimit-remaining", 0), "0");
+    assert_string_equal(gwf_test_header(res, "x-ratelimit-reset", 0), "59");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* A request whose one key is cached over its limit still counts its
+ * other keys in Redis, as Envoy counts every descriptor of a request:
+ * only a request whose every key is cached is answered without Redis. */
+static void
+test_a_cached_key_does_not_stop_counting_the_others(void **state)
+{
+    (void)state;
+    const char *limits =
+        "descriptors: [{key: generic_key, value: foo, rate_limit: {unit: "
+        "minute, requests_per_unit: 1}}, {key: user, rate_limit: {unit: "
+        "minute, requests_per_unit: 100}}]";
+    const char *descs =
+        "[{entries: [{type: Generic, generic: {key: generic_key, value: "
+        "foo}}]}, {entries: [{type: Header, header: user}]}]";
+    gwf_test_host *h = host_with(global_manifests(spec(limits), descs));
+    redisContext *c;
+
+    assert_int_equal(status_of(h, "/", "user: ann"), 200);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(status_of(h, "/", "user: ann"), 429);
+    c = redis_peer_client(&redis, NULL, NULL);
+    /* foo went to Redis twice (the 200, then the 429 that cached it);
+     * ann on every request. */
+    assert_int_equal(redis_int(c, "GET shop_generic_key_foo_1767225600"), 2);
+    assert_int_equal(redis_int(c, "GET shop_user_ann_1767225600"), 5);
+    redisFree(c);
+    gwf_test_host_free(h);
+}
+
+/* A generic descriptor's verdict is remembered per route descriptor:
+ * another route's generic descriptor, with its own limit, is not
+ * refused by it. */
+static void
+test_a_generic_key_over_its_limit_refuses_its_own_route_only(void **state)
+{
+    (void)state;
+    char text[16384];
+    const char *limits =
+        "descriptors: [{key: generic_key, value: foo, rate_limit: {unit: "
+        "minute, requests_per_unit: 1}}, {key: generic_key, value: bar, "
+        "rate_limit: {unit: minute, requests_per_unit: 100}}]";
+    snprintf(text, sizeof(text),
+             "%s---\n"
+             "apiVersion: gateway.kgateway.dev/v1alpha1\n"
+             "kind: TrafficPolicy\n"
+             "metadata: {name: other, namespace: default}\n"
+             "spec:\n"
+             "  rateLimit:\n"
+             "    global:\n"
+             "      extensionRef: {name: rl}\n"
+             "      descriptors: [{entries: [{type: Generic, generic: "
+             "{key: generic_key, value: bar}}]}]\n",
+             global_manifests(spec(limits), FOO));
+    gwf_test_host *h = host_with(text);
+    const gwf_test_route other = {.policy = "default/other"};
+
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    for (int i = 0; i < 3; i++) {
+        gwf_test_request *req = gwf_test_request_new("GET", "/");
+        gwf_test_result *res = gwf_test_run(h, &other, req);
+        assert_non_null(res);
+        assert_int_equal(gwf_test_status(res), 200);
+        gwf_test_result_free(res);
+        gwf_test_request_free(req);
+    }
+    gwf_test_host_free(h);
+}
+
 static void
 test_over_limit_cache_can_be_turned_off(void **state)
 {
@@ -733,6 +828,9 @@ main(void)
         T(test_draft03_headers_on_429),
         T(test_over_limit_key_is_answered_without_redis),
         T(test_over_limit_cache_ends_with_the_window),
+        T(test_draft03_headers_on_a_429_from_the_cache),
+        T(test_a_cached_key_does_not_stop_counting_the_others),
+        T(test_a_generic_key_over_its_limit_refuses_its_own_route_only),
         T(test_over_limit_cache_can_be_turned_off),
         T(test_metrics_count_each_outcome_per_descriptor),
         cmocka_unit_test_setup_teardown(test_ratelimit_config_file_works_as_is,

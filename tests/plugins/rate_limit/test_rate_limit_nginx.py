@@ -17,6 +17,7 @@ port (no persistence), always stopped. One behaviour per case:
   redis_a_thousand_concurrent_requests_are_counted_exactly
   redis_over_tls_limit_holds_across_two_workers
   per_second_redis_holds_limits_of_a_second_across_two_workers
+  over_limit_from_the_cache_keeps_the_connection
 
 and, for the global limit as kgateway deploys it (a rate limit service
 over Envoy's RLS v3: rls_server.py, started on free loopback ports):
@@ -699,6 +700,73 @@ def redis_over_tls_limit_holds_across_two_workers():
                   "Redis counted %r, expected %d" % (counted, want))
 
 
+def read_response(sock, head_only=False):
+    """One HTTP/1.1 response from `sock`: (status, headers, body); the
+    body is Content-Length bytes (none for a HEAD)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = sock.recv(65536)
+        check(part, "connection closed before a response: %r" % data)
+        data += part
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        headers[name.strip().lower()] = value.strip()
+    size = 0 if head_only else int(headers.get("content-length", "0"))
+    while len(rest) < size:
+        part = sock.recv(65536)
+        check(part, "connection closed inside a body")
+        rest += part
+    check(len(rest) == size, "bytes after the response: %r" % rest[size:])
+    return int(lines[0].split()[1]), headers, rest
+
+
+def over_limit_from_the_cache_keeps_the_connection():
+    """Answered before the request gets a stream, a key over its limit
+    is a 429 like Redis's verdict gave (retry-after, x-ratelimit-*), the
+    request body is read and dropped, HEAD gets no body, and the
+    connection serves the next request; Redis is not asked again."""
+    away_from_hour_edge()
+    with Redis() as redis, Upstream() as up, \
+            Nginx(SERVER, {"rl.yaml": global_docs(
+                redis.port, limit=1, xRateLimitHeaders="DraftVersion03")},
+                up) as ngx:
+        check(statuses(ngx.port, 2) == [200, 429], "the limit of 1 did not "
+              "hold")
+        sock = socket.create_connection(("127.0.0.1", ngx.port), 5)
+        sock.settimeout(5)
+        body = b"x" * 200000
+        try:
+            sock.sendall(b"POST /api HTTP/1.1\r\nHost: a\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            got = [read_response(sock)]
+            sock.sendall(b"POST /api HTTP/1.1\r\nHost: a\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n")
+            got.append(read_response(sock))
+            sock.sendall(b"HEAD /api HTTP/1.1\r\nHost: a\r\n\r\n")
+            got.append(read_response(sock, head_only=True))
+            sock.sendall(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n")
+            got.append(read_response(sock))
+        finally:
+            sock.close()
+        for status, headers, text in got:
+            check(status == 429, "expected 429, got %d %r" % (status, headers))
+            check(headers.get("x-ratelimit-limit") == "1, 1;w=3600" and
+                  headers.get("x-ratelimit-remaining") == "0" and
+                  headers.get("retry-after") == headers.get(
+                      "x-ratelimit-reset") and
+                  0 < int(headers.get("retry-after", "0")) <= 3600,
+                  "x-ratelimit-* and retry-after: %r" % headers)
+            check(text == b"", "a body: %r" % text)
+        check(up.hits == 1, "the upstream saw %d requests" % up.hits)
+        key = "nginx-test_generic_key_all_%d" % (time.time() // 3600 * 3600)
+        counted = redis_get(redis.port, key)
+        check(counted == b"2", "Redis counted %r, expected 2" % counted)
+
+
 CASES = {f.__name__: f for f in [
     global_limit_holds_across_two_workers,
     global_limit_is_shared_by_two_nginx_instances,
@@ -716,6 +784,7 @@ CASES = {f.__name__: f for f in [
     rls_a_thousand_concurrent_requests_are_counted_exactly,
     redis_over_tls_limit_holds_across_two_workers,
     per_second_redis_holds_limits_of_a_second_across_two_workers,
+    over_limit_from_the_cache_keeps_the_connection,
 ]}
 
 if __name__ == "__main__":

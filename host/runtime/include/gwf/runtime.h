@@ -232,6 +232,20 @@ typedef enum gwf_rt_state {
     GWF_RT_REPLY = 3
 } gwf_rt_state;
 
+/* A plugin's answer before the stream (abi.h request_early). `headers`
+ * are checked as send_local_reply checks them. `prepared` is the
+ * prepared reply when the plugin sent one (its status, headers and body
+ * are then these, and gwf_chain_reply_slot gives its data-plane slot),
+ * else NULL. */
+typedef struct gwf_early_reply {
+    uint32_t status;
+    const gwf_header *headers;
+    size_t header_count;
+    gwf_view body;
+    const char *details;
+    const gwf_chain_reply *prepared;
+} gwf_early_reply;
+
 typedef struct gwf_stream_ops {
     /* The stream moved after a wait: act on `state` as on a return value
      * of the feeding call that had returned GWF_RT_WAIT. Called on the
@@ -240,7 +254,30 @@ typedef struct gwf_stream_ops {
     /* Stream attributes (GWF_ATTR_*); GWF_ERR_NOT_FOUND if unknown. */
     gwf_status (*attribute)(void *dp_stream, gwf_attribute attr,
                             gwf_view *value);
+    /* An answer made before the stream (gwf_chain_early), handed over
+     * inside the plugin's call: copy what `reply` points to now (a
+     * prepared reply's parts live as long as the runtime). GWF_OK, or
+     * GWF_ERR_NO_MEMORY (the client then gets 500). NULL: the data plane
+     * does not take such answers, and gwf_chain_early always says
+     * GWF_RT_EARLY_NONE. */
+    gwf_status (*early_reply)(void *dp_stream, const gwf_early_reply *reply);
 } gwf_stream_ops;
+
+typedef enum {
+    GWF_RT_EARLY_NONE = 0,  /* no answer: make the stream (gwf_stream_new) */
+    GWF_RT_EARLY_REPLY = 1, /* answered: early_reply has the answer */
+    GWF_RT_EARLY_FAILED = 2 /* answer 500 (the reason is logged) */
+} gwf_rt_early;
+
+/* Let the chain's first plugin answer the request before its stream is
+ * made (abi.h request_early), with the same arguments gwf_stream_new
+ * would get (no response message yet). Counted as a stream answered
+ * with that reply would be. GWF_RT_EARLY_NONE at once for a chain whose
+ * first plugin has no such hook or whose others have stream_complete,
+ * and for `ops` without early_reply. */
+gwf_rt_early gwf_chain_early(gwf_worker *w, gwf_chain *chain,
+                             const gwf_stream_ops *ops, void *dp_stream,
+                             const gwf_message_ops *msg_ops, void *request);
 
 /* A stream on worker `w` through `chain`. `request` and `response` are
  * the data plane's messages behind `msg_ops` (the response one may be

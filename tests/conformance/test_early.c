@@ -1,0 +1,219 @@
+/*
+ * test_early.c - answers before the stream (abi.h request_early): what
+ * the client gets, which hooks run, what the handle allows, how a bad
+ * hook fails, and when the host does not call it at all. The `early`
+ * test plugin (early.c) does what its config says; the `probe` has a
+ * stream_complete hook, so a chain with it after `early` must not skip
+ * the stream.
+ */
+#include "conformance.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+early_ext(conf *c, char tag, const char *mode)
+{
+    char name[16], yaml[64];
+    snprintf(name, sizeof name, "ext-%c", tag - 'A' + 'a');
+    snprintf(yaml, sizeof yaml, "{tag: %c, early: %s}", tag, mode);
+    conf_extension(c, name, "early", yaml);
+}
+
+static gwf_test_result *
+run(conf *c, const char *chain)
+{
+    return conf_run(c, chain, conf_request(c, "GET", "/x", NULL));
+}
+
+static void
+test_early_reply_is_the_answer_without_a_stream(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "reply");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 429);
+    conf_assert(c, strcmp(gwf_test_header(res, "retry-after", 0), "7") == 0);
+    conf_assert(c, strcmp(gwf_test_header(res, "x-early", 0), "A") == 0);
+    conf_assert(c, conf_body_is(res, "slow down\n"));
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "early_reply") == 0);
+    conf_assert(c, conf_count(c, "early A request_early") == 1);
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+    conf_assert(c, gwf_test_upstream_method(res) == NULL);
+}
+
+static void
+test_early_prepared_reply_is_sent_as_prepared(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "prepared");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 418);
+    conf_assert(c, strcmp(gwf_test_header(res, "x-prepared", 0), "yes") == 0);
+    conf_assert(c, conf_body_is(res, "prepared\n"));
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "early_prepared") == 0);
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+}
+
+/* CONTINUE: the stream is made and runs as if the hook did not exist,
+ * under the request id the hook saw. */
+static void
+test_early_continue_makes_the_stream_with_the_same_request_id(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "continue");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, gwf_test_upstream_method(res) != NULL);
+    conf_assert(c, conf_count(c, "early A request_early") == 1);
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+    char first[96];
+    const char *line = conf_line(c, "early A note: id=");
+    conf_assert(c, line != NULL);
+    snprintf(first, sizeof first, "%s", strstr(line, "id="));
+    /* Both notes carry the same id: the line appears twice. */
+    conf_assert(c, conf_count(c, first) == 2);
+}
+
+/* Requests answered early are counted as streams answered so. */
+static void
+test_early_answers_are_counted_as_local_replies(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "reply");
+    run(c, "A");
+    run(c, "A");
+    double replies = gwf_test_metric(
+        c->h, "gwf_local_replies_total{instance=\"test\",status=\"429\","
+              "details=\"early_reply\"}");
+    double streams =
+        gwf_test_metric(c->h, "gwf_streams_total{instance=\"test\"}");
+    conf_assert(c, replies == 2);
+    conf_assert(c, streams == 2);
+    conf_assert(
+        c, gwf_test_metric(c->h, "gwf_streams_active{instance=\"test\"}") <= 0);
+}
+
+/* Only reads, attributes and replies work with the handle; everything
+ * else is refused as the wrong phase, and after the answer the handle is
+ * dead. */
+static void
+test_early_handle_reads_and_replies_only(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "calls");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 403);
+    conf_assert(
+        c, conf_logged(c, "early A note: get=0 path=/x response=3 set=3 add=3 "
+                          "remove=3 body=3 value_set=3 value_get=1 resume=3 "
+                          "timer=3 ref=null attr=0 addr=127.0.0.1 count=1 "
+                          "reply=0 after=4 again=4"));
+}
+
+static void
+test_early_pause_without_answer_is_500(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "pause");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 500);
+    conf_assert(c, conf_body_is(res, "internal error in a gateway filter\n"));
+    conf_assert(c,
+                strcmp(gwf_test_reply_details(res), "gwf_invalid_action") == 0);
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+    conf_assert(c, conf_logged(c, "from request_early without answering"));
+}
+
+/* A reply the host refuses is no answer: the request goes on to the
+ * stream. */
+static void
+test_early_refused_reply_goes_on_to_the_stream(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "bad");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, conf_logged(c, "early A note: bad_reply=2"));
+    conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+}
+
+static void
+test_early_reply_out_of_memory_is_500(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "reply");
+    gwf_test_host_reply_memory_fails(c->h, 1);
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 500);
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "gwf_no_memory") == 0);
+    conf_assert(c, conf_body_is(res, "out of memory in a gateway filter\n"));
+}
+
+/* Only the first plugin's hook runs: a later one answers from its
+ * stream hook, after the first one's. */
+static void
+test_early_is_called_for_the_first_plugin_only(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "continue");
+    early_ext(c, 'B', "reply");
+    gwf_test_result *res = run(c, "AB");
+    conf_assert(c, gwf_test_status(res) == 429);
+    conf_assert(c, strcmp(gwf_test_header(res, "x-early", 0), "B") == 0);
+    conf_assert(c, conf_count(c, "early A request_early") == 1);
+    conf_assert(c, !conf_logged(c, "early B request_early"));
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+    conf_assert(c, conf_count(c, "early B request_headers") == 1);
+}
+
+/* A plugin later in the chain with stream_complete would miss the end
+ * of a stream that was never made: the host does not skip it. */
+static void
+test_early_is_not_called_when_another_plugin_completes_streams(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "reply");
+    conf_probe(c, 'B', NULL);
+    gwf_test_result *res = run(c, "AB");
+    conf_assert(c, gwf_test_status(res) == 429);
+    conf_assert(c, !conf_logged(c, "early A request_early"));
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+    conf_check_ended(c, "B");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_early_reply_is_the_answer_without_a_stream, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_reply_is_sent_as_prepared, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_continue_makes_the_stream_with_the_same_request_id,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_answers_are_counted_as_local_replies, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_handle_reads_and_replies_only, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(test_early_pause_without_answer_is_500,
+                                        conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_refused_reply_goes_on_to_the_stream, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(test_early_reply_out_of_memory_is_500,
+                                        conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_is_called_for_the_first_plugin_only, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_is_not_called_when_another_plugin_completes_streams,
+            conf_setup, conf_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
