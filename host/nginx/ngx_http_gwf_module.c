@@ -497,6 +497,7 @@ ngx_http_gwf_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         gwf_chain_wants_body(conf->chain, GWF_REQUEST);
     conf->want_body[GWF_RESPONSE] =
         gwf_chain_wants_body(conf->chain, GWF_RESPONSE);
+    conf->early = gwf_chain_answers_early(conf->chain) != 0;
     return NGX_CONF_OK;
 }
 

@@ -68,6 +68,7 @@ typedef struct {
     ngx_uint_t line;
     gwf_chain *chain;
     ngx_uint_t want_body[2];
+    ngx_uint_t early; /* the chain's first plugin may answer before it */
     /* gwf_route lines (route.c) and the route actions of this location
      * (route_actions.c); NULL: none. Inherited by nested locations. */
     ngx_http_gwf_routes_t *routes;

@@ -390,7 +390,7 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
     const gwf_chain_reply *constant = gwf_chain_constant_reply(lcf->chain);
     if (constant && gwf_ngx_worker)
         return ngx_http_gwf_send_constant(r, lcf->chain, constant);
-    if (gwf_ngx_worker) {
+    if (lcf->early && gwf_ngx_worker) {
         ngx_int_t rc = ngx_http_gwf_answer_early(r, lcf->chain);
         if (rc != NGX_DECLINED)
             return rc;

@@ -1442,6 +1442,31 @@ early_host_reply(gwf_rt_stream *st, const char *text, const char *details)
                                                           : GWF_RT_EARLY_FAILED;
 }
 
+/* A handle a plugin kept past its request_early call (abi.h: valid for
+ * the call only) reads and answers nothing: its request and data plane
+ * are gone. */
+static gwf_status
+early_spent_attribute(void *dp, gwf_attribute attr, gwf_view *value)
+{
+    (void)dp;
+    (void)attr;
+    (void)value;
+    return GWF_ERR_STREAM_GONE;
+}
+
+static gwf_status
+early_spent_reply(void *dp, const gwf_early_reply *reply)
+{
+    (void)dp;
+    (void)reply;
+    return GWF_ERR_STREAM_GONE;
+}
+
+static const gwf_stream_ops early_spent_ops = {
+    .attribute = early_spent_attribute,
+    .early_reply = early_spent_reply,
+};
+
 /* The worker's early handle, emptied: one stream with one plugin entry,
  * made on first use. Under AddressSanitizer a fresh one each time (and
  * freed after it), so that a plugin keeping it is caught. */
@@ -1453,6 +1478,12 @@ early_handle(gwf_worker *w)
         return w->early;
 #endif
     return w->early = calloc(1, sizeof(gwf_rt_stream) + sizeof(rt_fstream));
+}
+
+int
+gwf_chain_answers_early(const gwf_chain *chain)
+{
+    return chain->early;
 }
 
 gwf_rt_early
@@ -1518,6 +1549,9 @@ gwf_chain_early(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
         count_reply_in(w, chain, st->reply_prepared, st->reply_msg.status,
                        st->reply_details);
     }
+    st->msg[GWF_REQUEST] = NULL;
+    st->dp = NULL;
+    st->ops = &early_spent_ops;
 #if SPARE_STREAMS == 0
     free(w->early);
     w->early = NULL;

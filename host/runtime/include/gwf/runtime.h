@@ -275,6 +275,10 @@ typedef enum {
  * with that reply would be. GWF_RT_EARLY_NONE at once for a chain whose
  * first plugin has no such hook or whose others have stream_complete,
  * and for `ops` without early_reply. */
+/* 1 when gwf_chain_early may answer for `chain` (its first plugin has
+ * request_early and no other has stream_complete): a data plane checks
+ * this before it sets up what gwf_chain_early needs. */
+int gwf_chain_answers_early(const gwf_chain *chain);
 gwf_rt_early gwf_chain_early(gwf_worker *w, gwf_chain *chain,
                              const gwf_stream_ops *ops, void *dp_stream,
                              const gwf_message_ops *msg_ops, void *request);
