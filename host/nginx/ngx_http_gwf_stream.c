@@ -347,6 +347,20 @@ reply_headers_prepared(ngx_http_request_t *r, const void *src,
 
 /* Replace whatever nginx or the upstream put in the response with the
  * chain's local reply: status, headers and Content-Length. */
+/* One header of a local reply into the response. Its Content-Length is
+ * the body's, set for every reply (as a prepared reply's form does): a
+ * plugin's own is left out, so a value nginx would refuse cannot fail
+ * the reply. */
+static gwf_status
+reply_header_add(ngx_http_request_t *r, const gwf_header *h)
+{
+    if (ngx_http_gwf_name_is(h->name.ptr, h->name.len, "content-length"))
+        return GWF_OK;
+    ngx_http_gwf_msg_t out = {.r = r, .is_response = 1};
+    return ngx_http_gwf_resp_add(&out, h->name.ptr, h->name.len, h->value.ptr,
+                                 h->value.len);
+}
+
 /* The reply replaces whatever headers the response had; a list still
  * empty (a reply from the request phase) is kept as it is. */
 static ngx_int_t
@@ -393,15 +407,11 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     void **slot = gwf_stream_reply_prepared_slot(st);
     if (slot)
         return reply_headers_prepared(r, st, stream_reply_header, slot);
-    ngx_http_gwf_msg_t reply = {.r = r, .is_response = 1};
-    gwf_view name, value;
-    for (size_t i = 0; gwf_stream_reply_header(st, i, &name, &value) == GWF_OK;
-         i++)
-        if (ngx_http_gwf_resp_add(&reply, name.ptr, name.len, value.ptr,
-                                  value.len) != GWF_OK)
+    gwf_header h;
+    for (size_t i = 0;
+         gwf_stream_reply_header(st, i, &h.name, &h.value) == GWF_OK; i++)
+        if (reply_header_add(r, &h) != GWF_OK)
             return NGX_ERROR;
-    /* A Content-Length header in the reply does not decide its length. */
-    r->headers_out.content_length_n = (off_t)gwf_stream_reply_body(st).len;
     return NGX_OK;
 }
 
@@ -543,16 +553,9 @@ early_reply(void *dp, const gwf_early_reply *reply)
             NGX_OK)
             return GWF_ERR_NO_MEMORY;
     } else {
-        ngx_http_gwf_msg_t out = {.r = r, .is_response = 1};
-        for (size_t i = 0; i < reply->header_count; i++) {
-            const gwf_header *h = &reply->headers[i];
-            if (ngx_http_gwf_resp_add(&out, h->name.ptr, h->name.len,
-                                      h->value.ptr, h->value.len) != GWF_OK)
+        for (size_t i = 0; i < reply->header_count; i++)
+            if (reply_header_add(r, &reply->headers[i]) != GWF_OK)
                 return GWF_ERR_NO_MEMORY;
-        }
-        /* A Content-Length header in the reply does not decide its
-         * length. */
-        r->headers_out.content_length_n = (off_t)reply->body.len;
     }
     e->body = NULL;
     if (reply->body.len && r->method != NGX_HTTP_HEAD &&
@@ -586,15 +589,11 @@ ngx_http_gwf_answer_early(ngx_http_request_t *r, gwf_chain *chain)
         (void)reply_reset(r);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        /* A body nginx cannot read past (a bad chunk) is answered as
-         * nginx's `return` answers it: its error, without our headers. */
-        ngx_int_t rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            (void)reply_reset(r);
-            return rc;
-        }
-    }
+    /* As for a stream's reply (ngx_http_gwf_send_reply): the answer is
+     * sent, counted as sent, also when nginx cannot read past the body
+     * (it then closes the connection after it). */
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked)
+        (void)ngx_http_discard_request_body(r);
     return send_made_reply(r, e.body);
 }
 

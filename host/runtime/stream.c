@@ -1523,8 +1523,10 @@ gwf_chain_early(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     gwf_action a = inst->plugin->entry.request_early(
         &fs->pub, inst->config, f->has_route_config ? f->route_config : NULL,
         inst->workers[w->index].ctx);
-    rt_worker_leave(w);
 
+    /* Everything of the handle is used before the worker is left:
+     * leaving may run other streams' wakes, and a data plane may start
+     * a request from one (and use this handle again). */
     gwf_rt_early result = GWF_RT_EARLY_REPLY;
     if (st->early_failed) {
         rt_log(w->rt, GWF_LOG_ERROR, inst->name,
@@ -1556,6 +1558,7 @@ gwf_chain_early(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     free(w->early);
     w->early = NULL;
 #endif
+    rt_worker_leave(w);
     return result;
 }
 

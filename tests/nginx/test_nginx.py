@@ -560,6 +560,64 @@ def local_reply_from_request_body():
         assert_no_leaks(ngx)
 
 
+def early_answers_skip_the_stream():
+    """A chain whose first plugin answers before the stream (ABI 0.8
+    request_early; the `early` test plugin of tests/conformance): the
+    answer as request_headers would send it - a copied reply with its
+    body, a prepared one, the host's own 500 for a hook that paused
+    without answering, HEAD without a body - and none of the plugin's
+    stream hooks runs; one that does not answer goes on to the stream."""
+    def early(name, tag, mode):
+        return {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+                "kind": "GatewayExtension",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"plugin": {"name": "early",
+                                    "config": {"tag": tag, "early": mode}}}}
+    manifests = {"e.yaml": [early("reply", "R", "reply"),
+                            early("prepared", "P", "prepared"),
+                            early("pause", "Z", "pause"),
+                            early("pass", "C", "continue")]}
+    with Upstream() as up, Nginx(server(
+            proxied("/reply", "gwf_extension default/reply"),
+            proxied("/prepared", "gwf_extension default/prepared"),
+            proxied("/pause", "gwf_extension default/pause"),
+            proxied("/pass", "gwf_extension default/pass")),
+            manifests, up) as ngx:
+        r = request(ngx.port, "POST", "/reply", body=b"x" * 5000)
+        expect_status(r, 429, "POST /reply")
+        check(r.body == b"slow down\n", "/reply body: %r" % r.body)
+        check(r.header("retry-after") == "7" and r.header("x-early") == "R",
+              "/reply headers: %r" % r.headers)
+        check(r.header("content-length") == "10",
+              "/reply content-length: %r" % r.headers)
+        r = request(ngx.port, "HEAD", "/reply")
+        expect_status(r, 429, "HEAD /reply")
+        check(r.body == b"" and r.header("content-length") == "10",
+              "HEAD /reply: %r %r" % (r.headers, r.body))
+        r = request(ngx.port, "GET", "/prepared")
+        expect_status(r, 418, "/prepared")
+        check(r.body == b"prepared\n" and r.header("x-prepared") == "yes",
+              "/prepared: %r %r" % (r.headers, r.body))
+        r = request(ngx.port, "GET", "/pause")
+        expect_status(r, 500, "/pause")
+        check(r.body == b"internal error in a gateway filter\n",
+              "/pause body: %r" % r.body)
+        r = request(ngx.port, "GET", "/pass")
+        expect_status(r, 200, "/pass")
+        check(up.hits == 1, "the upstream saw %d requests" % up.hits)
+        ngx.wait_log(r"early C request_headers")
+        log = ngx.log()
+        for tag in "RPZ":
+            check(("early %s request_early" % tag) in log and
+                  ("early %s request_headers" % tag) not in log,
+                  "%s: request_early only, in:\n%s" % (tag, log[-3000:]))
+        m = get_metrics(ngx)
+        n = metric(m, "gwf_local_replies_total", instance="/reply",
+                   status="429", details="early_reply")
+        check(n == 2, "gwf_local_replies_total{/reply,429}: %r" % n)
+        assert_no_leaks(ngx)
+
+
 def local_reply_from_response_headers():
     manifests = {"p.yaml": probe("swap", {
         "tag": "Z",
@@ -1687,6 +1745,7 @@ CASES = {f.__name__: f for f in [
     request_body_rewritten,
     response_body_rewritten,
     local_reply_from_request_body,
+    early_answers_skip_the_stream,
     local_reply_from_response_headers,
     buffered_request_body_over_limit_gives_413,
     invalid_request_body_gives_400_without_leak,
