@@ -495,7 +495,9 @@ struct gwf_host {
      * sent to the client (GWF_ERR_WRONG_PHASE after). `status` is
      * 200-599. Headers and body are copied; the headers follow the rules
      * of header_set (no pseudo-headers), and one that breaks them makes
-     * the call return GWF_ERR_BAD_ARGUMENT and send nothing. `details`
+     * the call return GWF_ERR_BAD_ARGUMENT and send nothing. The reply's
+     * length is its body's: a Content-Length among `headers` is not
+     * sent (the data plane sets its own). `details`
      * is a short reason for the access log and metrics ("jwt_invalid");
      * may be NULL. The response hooks of the plugins before this one in
      * the chain run on the reply (in reverse order), as for an upstream
