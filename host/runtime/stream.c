@@ -61,6 +61,9 @@ view_of(const char *s)
 
 /* -- Runtime-made replies ----------------------------------------------- */
 
+/* The type of the replies gwf makes itself (an error, a deadline). */
+#define HOST_REPLY_TYPE "text/plain; charset=utf-8"
+
 /* Set up a reply that no plugin sent (an error, a deadline). It skips the
  * response hooks: the chain is what failed. */
 static void
@@ -75,8 +78,8 @@ host_reply(gwf_rt_stream *st, uint32_t status, const char *body,
     gwf_buf_free(&st->reply_body);
     st->reply_prepared = NULL;
     st->reply_msg.status = status;
-    gwf_memmsg_ops.set(&st->reply_msg, "content-type", 12,
-                       "text/plain; charset=utf-8", 25);
+    gwf_memmsg_ops.set(&st->reply_msg, "content-type", 12, HOST_REPLY_TYPE,
+                       sizeof HOST_REPLY_TYPE - 1);
     gwf_buf_append(&st->reply_body, body, strlen(body));
     gwf_buf_append(&st->reply_body, "\n", 1);
     snprintf(st->reply_details, sizeof st->reply_details, "%s", details);
@@ -1424,8 +1427,7 @@ early_host_reply(gwf_rt_stream *st, const char *text, const char *details)
 {
     char body[64];
     size_t len = (size_t)snprintf(body, sizeof body, "%s\n", text);
-    gwf_header type = {view_of("content-type"),
-                       view_of("text/plain; charset=utf-8")};
+    gwf_header type = {view_of("content-type"), view_of(HOST_REPLY_TYPE)};
     snprintf(st->reply_details, sizeof st->reply_details, "%s", details);
     gwf_early_reply reply = {
         .status = 500,

@@ -503,7 +503,7 @@ class Nginx:
             "127.0.0.1:9"
         p = self.prefix
         server = self.locations.replace("{UP}", up).replace("{PREFIX}", p)
-        extra = self.http_extra.replace("{PREFIX}", p)
+        extra = self.http_extra.replace("{UP}", up).replace("{PREFIX}", p)
         return """\
 load_module {module};
 worker_processes {workers};

@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -577,12 +578,39 @@ def early_answers_skip_the_stream():
                             early("prepared", "P", "prepared"),
                             early("pause", "Z", "pause"),
                             early("pass", "C", "continue")]}
+    h2_port = free_port()
+    h2_server = """
+    server {
+        listen 127.0.0.1:%d http2;
+        location / { gwf_extension default/reply; proxy_pass http://{UP}; }
+    }
+""" % h2_port
     with Upstream() as up, Nginx(server(
             proxied("/reply", "gwf_extension default/reply"),
             proxied("/prepared", "gwf_extension default/prepared"),
             proxied("/pause", "gwf_extension default/pause"),
             proxied("/pass", "gwf_extension default/pass")),
-            manifests, up) as ngx:
+            manifests, up, http_extra=h2_server) as ngx:
+        # HTTP/2: the answer with its body. With a request body still
+        # coming, nginx answers, then resets the stream (NO_ERROR), as for
+        # its own `return`; curl may see the reset first (rc 92): the
+        # access log tells what nginx answered.
+        for method, args in (("GET", []),
+                             ("POST", ["--data-binary", "x" * 3000])):
+            out = subprocess.run(
+                ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "10",
+                 "-D", "-", "http://127.0.0.1:%d/h2" % h2_port] + args,
+                capture_output=True, timeout=15)
+            whole = (out.returncode == 0 and
+                     out.stdout.startswith(b"HTTP/2 429") and
+                     b"x-early: R" in out.stdout and
+                     out.stdout.endswith(b"\r\n\r\nslow down\n"))
+            check(whole or (method == "POST" and out.returncode == 92),
+                  "HTTP/2 %s: %r %r" % (method, out.stdout, out.stderr))
+            check(wait_for(lambda: re.search(
+                r'"%s /h2 HTTP/2.0" 429 ' % method, ngx.access()), 5),
+                "no HTTP/2 %s 429 in the access log:\n%s"
+                % (method, ngx.access()))
         r = request(ngx.port, "POST", "/reply", body=b"x" * 5000)
         expect_status(r, 429, "POST /reply")
         check(r.body == b"slow down\n", "/reply body: %r" % r.body)
