@@ -314,7 +314,8 @@ hdr_at(ngx_http_gwf_msg_t *m, hdr_index_t *idx, size_t pos)
 }
 
 /* The fields of headers_in where nginx points at the request elements
- * it interprets, under nginx's own conditions (ngx_http_request.h). */
+ * it interprets, under nginx's own conditions (ngx_http_request.h); by
+ * name in req_field, which must name the same ones. */
 static const size_t req_elt_fields[] = {
     offsetof(ngx_http_headers_in_t, host),
     offsetof(ngx_http_headers_in_t, connection),
@@ -674,9 +675,110 @@ req_at(ngx_http_gwf_msg_t *m, size_t index, gwf_view *name, gwf_view *value)
     return GWF_OK;
 }
 
-/* The headers_in fields nginx and its modules read directly. */
+/* The headers_in field that points at the request element named
+ * `name`, for every field of req_elt_fields: nginx sets them by name
+ * (ngx_http_headers_in), and so do req_add and req_remove, so a removed
+ * element is never left pointed at. */
 static ngx_table_elt_t **
 req_field(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_http_headers_in_t *in = &r->headers_in;
+    const u_char *n = (const u_char *)name;
+#define REQ_FIELD(lit, field)                                                  \
+    if (hdr_same(n, (const u_char *)(lit), len))                               \
+        return &in->field;
+    switch (len) {
+    case 2:
+        REQ_FIELD("te", te)
+        break;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    case 3:
+        REQ_FIELD("via", via)
+        break;
+#endif
+    case 4:
+        REQ_FIELD("host", host)
+#if (NGX_HTTP_DAV)
+        REQ_FIELD("date", date)
+#endif
+        break;
+    case 5:
+        REQ_FIELD("range", range)
+#if (NGX_HTTP_DAV)
+        REQ_FIELD("depth", depth)
+#endif
+        break;
+    case 6:
+        REQ_FIELD("expect", expect)
+#if (NGX_HTTP_HEADERS)
+        REQ_FIELD("accept", accept)
+#endif
+        break;
+    case 7:
+        REQ_FIELD("referer", referer)
+        REQ_FIELD("upgrade", upgrade)
+        break;
+    case 8:
+        REQ_FIELD("if-match", if_match)
+        REQ_FIELD("if-range", if_range)
+        break;
+    case 9:
+#if (NGX_HTTP_REALIP)
+        REQ_FIELD("x-real-ip", x_real_ip)
+#endif
+#if (NGX_HTTP_DAV)
+        REQ_FIELD("overwrite", overwrite)
+#endif
+        break;
+    case 10:
+        REQ_FIELD("connection", connection)
+        REQ_FIELD("user-agent", user_agent)
+        REQ_FIELD("keep-alive", keep_alive)
+        break;
+#if (NGX_HTTP_DAV)
+    case 11:
+        REQ_FIELD("destination", destination)
+        break;
+#endif
+    case 12:
+        REQ_FIELD("content-type", content_type)
+        break;
+    case 13:
+        REQ_FIELD("authorization", authorization)
+        REQ_FIELD("content-range", content_range)
+        REQ_FIELD("if-none-match", if_none_match)
+        break;
+    case 14:
+        REQ_FIELD("content-length", content_length)
+        break;
+    case 15:
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+        REQ_FIELD("accept-encoding", accept_encoding)
+#endif
+#if (NGX_HTTP_HEADERS)
+        REQ_FIELD("accept-language", accept_language)
+#endif
+        break;
+    case 17:
+        REQ_FIELD("if-modified-since", if_modified_since)
+        REQ_FIELD("transfer-encoding", transfer_encoding)
+        break;
+    case 19:
+        REQ_FIELD("if-unmodified-since", if_unmodified_since)
+        break;
+    default:
+        break;
+    }
+#undef REQ_FIELD
+    return NULL;
+}
+
+/* The headers_in fields an added header fills when they are empty: the
+ * ones nginx and its modules read after the access phase. Those that
+ * steer nginx's own handling of the request (Connection, Range,
+ * conditionals, ...) are nginx's to set from what the client sent. */
+static ngx_table_elt_t **
+req_field_added(ngx_http_request_t *r, const char *name, size_t len)
 {
     if (ngx_http_gwf_name_is(name, len, "host"))
         return &r->headers_in.host;
@@ -705,6 +807,21 @@ req_array(ngx_http_request_t *r, const char *name, size_t len)
         return &r->headers_in.x_forwarded_for;
 #endif
     return NULL;
+}
+
+/* Removed elements at the end of the request list leave it at once:
+ * nothing follows them to move up, and the next add reuses their room.
+ * No field points at them (req_field). */
+static void
+req_drop_tail(ngx_http_gwf_msg_t *m)
+{
+    ngx_list_part_t *last = m->r->headers_in.headers.last;
+    ngx_table_elt_t *h = last->elts;
+    ngx_uint_t n = last->nelts;
+    while (n && h[n - 1].hash == 0)
+        n--;
+    m->index.marked -= last->nelts - n;
+    last->nelts = n;
 }
 
 /* Marks the name's elements; the list is compacted when the marks
@@ -745,6 +862,7 @@ ngx_http_gwf_req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
     }
     if (ngx_http_gwf_name_is(name, len, "content-length"))
         r->headers_in.content_length_n = -1;
+    req_drop_tail(m);
     if (indexed && idx->marked > idx->live + 64 &&
         ngx_http_gwf_hdr_compact_request(m) != NGX_OK)
         return GWF_ERR_NO_MEMORY;
@@ -766,7 +884,7 @@ req_add(ngx_http_gwf_msg_t *m, const char *name, size_t len, const char *value,
     ngx_table_elt_t *h = hdr_append(m, name, len, value, value_len);
     if (!h)
         return GWF_ERR_NO_MEMORY;
-    ngx_table_elt_t **field = req_field(r, name, len);
+    ngx_table_elt_t **field = req_field_added(r, name, len);
     if (field && !*field)
         *field = h;
     ngx_array_t *array = req_array(r, name, len);

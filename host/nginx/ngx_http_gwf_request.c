@@ -382,7 +382,7 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
      * already went through a chain: it does not go through another. */
     for (ngx_pool_cleanup_t *cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_http_gwf_cleanup_stream) {
-            ctx = cln->data;
+            ctx = cln->data; /* NULL: finished before the stream */
             ngx_http_set_ctx(r, ctx, ngx_http_gwf_module);
             return NGX_DECLINED;
         }
@@ -392,6 +392,8 @@ ngx_http_gwf_access_handler(ngx_http_request_t *r)
         return ngx_http_gwf_send_constant(r, lcf->chain, constant);
     if (lcf->early && gwf_ngx_worker) {
         ngx_int_t rc = ngx_http_gwf_answer_early(r, lcf->chain);
+        if (rc == NGX_OK)
+            return NGX_DECLINED; /* finished: the request goes on */
         if (rc != NGX_DECLINED)
             return rc;
     }

@@ -181,11 +181,15 @@ ngx_http_gwf_ctx_spares_free(void)
 }
 
 /* The request's pool is going: its stream ends, and its state with it
- * (nothing of the request runs after its pool's cleanups). */
+ * (nothing of the request runs after its pool's cleanups). Without data,
+ * the cleanup only marks a request a chain finished before the stream
+ * (ngx_http_gwf_answer_early). */
 void
 ngx_http_gwf_cleanup_stream(void *data)
 {
     ngx_http_gwf_ctx_t *ctx = data;
+    if (!ctx)
+        return;
     if (ctx->resume_ev.posted) {
         ngx_delete_posted_event(&ctx->resume_ev);
     }
@@ -571,18 +575,31 @@ static const gwf_stream_ops gwf_ngx_early_ops = {
 
 /* Let the chain's first plugin answer before the request gets a stream
  * (abi.h request_early): NGX_DECLINED when it did not (make the stream),
- * NGX_DONE when its answer went out, an error status when none could be
- * made. The answer is sent as a local reply of the request hooks is:
- * the request body discarded, nothing of it upstream. */
+ * NGX_OK when it finished the request (it goes on, as the plugin changed
+ * it, without a stream), NGX_DONE when its answer went out, an error
+ * status when none could be made. The answer is sent as a local reply of
+ * the request hooks is: the request body discarded, nothing of it
+ * upstream. */
 ngx_int_t
 ngx_http_gwf_answer_early(ngx_http_request_t *r, gwf_chain *chain)
 {
     ngx_http_gwf_early_t e = {.r = r, .msg = {.r = r}};
+    ngx_pool_cleanup_t *cln;
     gwf_ngx_new_epoch();
     switch (gwf_chain_early(gwf_ngx_worker, chain, &gwf_ngx_early_ops, &e,
                             &gwf_ngx_message_ops, &e.msg)) {
     case GWF_RT_EARLY_NONE:
         return NGX_DECLINED;
+    case GWF_RT_EARLY_DONE:
+        /* As a stream's request goes on (ngx_http_gwf_request_step): the
+         * removed headers leave the list the upstream forwards. A cleanup
+         * without data marks the request as through its chain, for a
+         * later run of this phase and after an internal redirect. */
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (!cln || ngx_http_gwf_hdr_compact_request(&e.msg) != NGX_OK)
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        cln->handler = ngx_http_gwf_cleanup_stream;
+        return NGX_OK;
     case GWF_RT_EARLY_REPLY:
         break;
     default:

@@ -92,12 +92,10 @@ take_all(gwf_exchange *x, gwf_message_kind which, gwf_buf *out)
     return x->run.body_out[which];
 }
 
-static gwf_rt_state
-forward(gwf_exchange *x)
+/* The upstream's answer into x->response, or the data plane's 502. */
+static void
+call_upstream(gwf_exchange *x)
 {
-    x->run.phase = PHASE_RESPONSE;
-    if (x->upstream_body.len || x->request_body.len)
-        frame_body(x, &x->request, GWF_REQUEST, x->upstream_body.len);
     gwf_memmsg_clear(&x->response);
     gwf_buf_free(&x->response_body);
     x->run.host_response = !x->upstream || x->upstream(x->ctx, x) != 0;
@@ -109,6 +107,15 @@ forward(gwf_exchange *x)
                            "text/plain; charset=utf-8", 25);
         gwf_buf_set(&x->response_body, "upstream unavailable\n", 21);
     }
+}
+
+static gwf_rt_state
+forward(gwf_exchange *x)
+{
+    x->run.phase = PHASE_RESPONSE;
+    if (x->upstream_body.len || x->request_body.len)
+        frame_body(x, &x->request, GWF_REQUEST, x->upstream_body.len);
+    call_upstream(x);
     x->response.fail_reads_of =
         x->failing_response_header[0] ? x->failing_response_header : NULL;
     x->run.body_out[GWF_RESPONSE] = x->response_body.len == 0;
@@ -259,6 +266,18 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
     case GWF_RT_EARLY_FAILED:
         finish_failed(x);
         return 0;
+    case GWF_RT_EARLY_DONE:
+        /* No stream: the request, as the plugin left it, and its body
+         * go to the upstream, and its answer to the client, untouched. */
+        x->run.phase = PHASE_RESPONSE;
+        if (gwf_buf_set(&x->upstream_body, x->request_body.data,
+                        x->request_body.len) < 0) {
+            finish_failed(x);
+            return 0;
+        }
+        call_upstream(x);
+        finish(x, GWF_EXCHANGE_FORWARDED);
+        return 0;
     default:
         break;
     }
@@ -266,6 +285,7 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
                                &x->request, &x->response);
     if (!x->run.st)
         return -1;
+    x->had_stream = true;
     x->run.body_out[GWF_REQUEST] = x->request_body.len == 0;
     advance(x, gwf_stream_headers(x->run.st, GWF_REQUEST,
                                   x->request_body.len == 0));

@@ -38,7 +38,7 @@ fs_usable(gwf_stream *s)
 
 /* The handle of an answer before the stream (abi.h request_early) reads
  * the request and replies: those calls check with fs_usable, every other
- * with fs_check, which refuses it. */
+ * with fs_check, which refuses it (header writes: fs_check_write). */
 static gwf_status
 fs_check(gwf_stream *s)
 {
@@ -46,6 +46,20 @@ fs_check(gwf_stream *s)
     if (st == GWF_OK && FS(s)->st->early)
         return GWF_ERR_WRONG_PHASE;
     return st;
+}
+
+/* A header write: as fs_check, except that an early handle whose plugin
+ * may finish the request (abi.h GWF_DONE) writes the request's headers. */
+static gwf_status
+fs_check_write(gwf_stream *s, gwf_message_kind which)
+{
+    gwf_status st = fs_usable(s);
+    if (st != GWF_OK)
+        return st;
+    gwf_rt_stream *rs = FS(s)->st;
+    if (rs->early && (which != GWF_REQUEST || !rs->early_done_ok))
+        return GWF_ERR_WRONG_PHASE;
+    return GWF_OK;
 }
 
 /* RFC 9110 tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~". A table of the
@@ -468,6 +482,17 @@ message(rt_fstream *fs, gwf_message_kind which)
     return st->msg[which];
 }
 
+/* The message of a write that passed its checks, which is now made: an
+ * early handle remembers that the request changed (abi.h: GWF_CONTINUE
+ * after a change is refused). */
+static void *
+message_written(rt_fstream *fs, gwf_message_kind which)
+{
+    if (fs->st->early)
+        fs->st->early_changed = true;
+    return message(fs, which);
+}
+
 static const gwf_message_ops *
 ops_for(rt_fstream *fs, gwf_message_kind which)
 {
@@ -551,7 +576,7 @@ static gwf_status
 header_write(gwf_stream *s, gwf_message_kind which, const char *name,
              size_t name_len, const char *value, size_t value_len, bool add)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_check_write(s, which);
     if (st != GWF_OK)
         return st;
     if (!valid_name(name, name_len) || (value_len && !value))
@@ -563,7 +588,7 @@ header_write(gwf_stream *s, gwf_message_kind which, const char *name,
     if ((st = writable(FS(s), which)) != GWF_OK)
         return st;
     const gwf_message_ops *ops = ops_for(FS(s), which);
-    void *m = message(FS(s), which);
+    void *m = message_written(FS(s), which);
     const char *v = value ? value : "";
     return add ? ops->add(m, name, name_len, v, value_len)
                : ops->set(m, name, name_len, v, value_len);
@@ -587,14 +612,15 @@ static gwf_status
 h_header_remove(gwf_stream *s, gwf_message_kind which, const char *name,
                 size_t name_len)
 {
-    gwf_status st = fs_check(s);
+    gwf_status st = fs_check_write(s, which);
     if (st != GWF_OK)
         return st;
     if (!valid_name(name, name_len) || framing_header(which, name, name_len))
         return GWF_ERR_BAD_ARGUMENT;
     if ((st = writable(FS(s), which)) != GWF_OK)
         return st;
-    return ops_for(FS(s), which)->remove(message(FS(s), which), name, name_len);
+    return ops_for(FS(s), which)
+        ->remove(message_written(FS(s), which), name, name_len);
 }
 
 /* -- Bodies ---------------------------------------------------------------- */
@@ -672,6 +698,13 @@ h_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
     if (!value)
         return GWF_ERR_BAD_ARGUMENT;
     gwf_rt_stream *rs = FS(s)->st;
+    if (attr == GWF_ATTR_EARLY_DONE) {
+        if (!rs->early)
+            return GWF_ERR_NOT_FOUND;
+        value->ptr = rs->early_done_ok ? "1" : "0";
+        value->len = 1;
+        return GWF_OK;
+    }
     if (rs->ops && rs->ops->attribute) {
         st = rs->ops->attribute(rs->dp, attr, value);
         /* Only what the data plane does not know falls back to the

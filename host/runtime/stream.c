@@ -1508,6 +1508,10 @@ gwf_chain_early(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
     stream_bind(st, w, chain, ops, dp_stream, msg_ops, request);
     st->early = true;
     st->early_answer = st->early_failed = false;
+    /* Alone in its chain, the plugin may finish the request here: no
+     * other plugin's hook would run on it. */
+    st->early_done_ok = chain->count == 1;
+    st->early_changed = false;
     st->reply_prepared = NULL;
     /* The id the stream would get: log lines of the hook and of the
      * stream made after it name the same request. */
@@ -1535,23 +1539,32 @@ gwf_chain_early(gwf_worker *w, gwf_chain *chain, const gwf_stream_ops *ops,
                "out of memory for a reply before the stream; answering 500");
         result = early_host_reply(st, "out of memory in a gateway filter",
                                   "gwf_no_memory");
-    } else if (!st->early_answer && a != GWF_CONTINUE) {
+    } else if (st->early_answer) {
+        result = GWF_RT_EARLY_REPLY;
+    } else if (a == GWF_DONE && st->early_done_ok) {
+        result = GWF_RT_EARLY_DONE;
+    } else if (a == GWF_CONTINUE && !st->early_changed) {
+        result = GWF_RT_EARLY_NONE;
+    } else {
+        /* The stream's hooks must not see a request this hook changed. */
         rt_log(w->rt, GWF_LOG_ERROR, inst->name,
-               "plugin %s returned %" PRId32
-               " from request_early without answering; answering 500",
-               inst->plugin->entry.name, a);
+               "plugin %s returned %" PRId32 " from request_early %s; "
+               "answering 500",
+               inst->plugin->entry.name, a,
+               a == GWF_CONTINUE ? "after changing the request"
+                                 : "without answering");
         result = early_host_reply(st, "internal error in a gateway filter",
                                   "gwf_invalid_action");
-    } else if (!st->early_answer) {
-        result = GWF_RT_EARLY_NONE;
     }
     if (result != GWF_RT_EARLY_NONE) {
-        /* Counted as the stream answered so would have been. */
+        /* Counted as the stream answered, or let through, so would have
+         * been. */
         w->stream_counter++;
         chain_series(w, chain);
         rt_series_add(chain->streams_total, 1);
-        count_reply_in(w, chain, st->reply_prepared, st->reply_msg.status,
-                       st->reply_details);
+        if (result != GWF_RT_EARLY_DONE)
+            count_reply_in(w, chain, st->reply_prepared, st->reply_msg.status,
+                           st->reply_details);
     }
     st->msg[GWF_REQUEST] = NULL;
     st->dp = NULL;

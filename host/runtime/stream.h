@@ -122,10 +122,14 @@ struct gwf_rt_stream {
     /* The worker's handle for answers before the stream (gwf_chain_early):
      * only reads and replies work with it (host.c), and a reply goes
      * straight to the data plane. `early_answer` is set by a reply it
-     * took, `early_failed` by one it could not. */
+     * took, `early_failed` by one it could not. With `early_done_ok`
+     * (the plugin is its chain's only one) request header writes work
+     * too, and set `early_changed`. */
     bool early;
     bool early_answer;
     bool early_failed;
+    bool early_done_ok;
+    bool early_changed;
 
     /* Local reply. */
     int reply_state;

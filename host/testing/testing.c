@@ -761,6 +761,12 @@ gwf_test_reply_details(const gwf_test_result *res)
     return res->x.details;
 }
 
+int
+gwf_test_had_stream(const gwf_test_result *res)
+{
+    return res->x.had_stream;
+}
+
 /* -- Observability ------------------------------------------------------- */
 
 const char *

@@ -762,6 +762,29 @@ add_default_query_slots(jwt_config *cfg)
     }
 }
 
+/* Whether the header `p` strips its token from (a query parameter is in
+ * :path, which no header is) is none of the headers any provider writes
+ * or removes for its claims (filter.c write_headers). */
+static int
+strip_target_apart(const jwt_config *cfg, const jwt_provider *p)
+{
+    const char *target = p->source == JWT_SOURCE_HEADER   ? p->source_name
+                         : p->source == JWT_SOURCE_COOKIE ? "cookie"
+                                                          : NULL;
+    if (!target)
+        return 1;
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        const jwt_provider *o = &cfg->providers[i];
+        for (size_t k = 0; k < o->claim_header_count; k++)
+            if (strcasecmp(o->claims_to_headers[k].header, target) == 0)
+                return 0;
+        if (o->forward_payload_header &&
+            strcasecmp(o->forward_payload_header, target) == 0)
+            return 0;
+    }
+    return 1;
+}
+
 static void
 parse_providers(gwf_cfg *c, jwt_config *cfg)
 {
@@ -811,8 +834,13 @@ parse_providers(gwf_cfg *c, jwt_config *cfg)
     if (gwf_cfg_status(c) != GWF_OK)
         return;
     add_default_query_slots(cfg);
-    for (i = 0; i < cfg->provider_count; i++)
-        cfg->providers[i].place = place_of(cfg, i);
+    for (i = 0; i < cfg->provider_count; i++) {
+        jwt_provider *p = &cfg->providers[i];
+        p->place = place_of(cfg, i);
+        p->source_name_len = p->source_name ? strlen(p->source_name) : 0;
+        p->prefix_len = p->prefix ? strlen(p->prefix) : 0;
+        p->strip_first = strip_target_apart(cfg, p);
+    }
 }
 
 gwf_status

@@ -79,6 +79,16 @@ typedef struct attempt {
 /* What evaluate() did with the request. */
 typedef enum verdict { VERDICT_ALLOWED, VERDICT_REPLIED, VERDICT_WAIT } verdict;
 
+/* When evaluate() runs, and so how a token it cannot decide at once ends.
+ * DECIDE_EARLY is request_early, alone in the chain: only tokens in the
+ * worker's cache are decided; one to verify (or to wait for keys for)
+ * is VERDICT_WAIT, left to the stream, before anything was changed. */
+typedef enum decide {
+    DECIDE_NOW,      /* after a wait: what is known now */
+    DECIDE_MAY_WAIT, /* request_headers: may pause for a provider's keys */
+    DECIDE_EARLY
+} decide;
+
 /* ------------------------------------------------------------------------
  * Finding the token
  * --------------------------------------------------------------------- */
@@ -119,12 +129,12 @@ add_candidate(gwf_view value, gwf_view *token, size_t *count)
 static size_t
 tokens_from_header(gwf_stream *s, const jwt_provider *p, gwf_view *token)
 {
-    size_t prefix_len = strlen(p->prefix), count = 0;
+    size_t prefix_len = p->prefix_len, count = 0;
     gwf_view v;
 
     for (size_t i = 0; count < JWT_MANY_TOKENS; i++) {
         gwf_status st = s->host->header_get(s, GWF_REQUEST, p->source_name,
-                                            strlen(p->source_name), i, &v);
+                                            p->source_name_len, i, &v);
         if (st == GWF_ERR_NOT_FOUND)
             break;
         if (st != GWF_OK)
@@ -668,13 +678,15 @@ render(const jwt_provider *p, size_t index, const json_t *claims,
     return v;
 }
 
-/* `may_wait`: a remote provider may ask to pause for its keys (the first
- * fetch, or a refetch for an unknown kid). After one wait it may not.
- * On success `a.result` is JWT_OK and `*out` the rendered token: borrowed
- * from the cache when `*owned` is 0, else the caller's to free. */
+/* DECIDE_MAY_WAIT: a remote provider may ask to pause for its keys (the
+ * first fetch, or a refetch for an unknown kid); after one wait it may
+ * not. DECIDE_EARLY: a token not in the cache asks for the stream
+ * (`a.wait`). On success `a.result` is JWT_OK and `*out` the rendered
+ * token: borrowed from the cache when `*owned` is 0, else the caller's to
+ * free. */
 static attempt
 verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
-             int may_wait, verified **out, int *owned)
+             decide when, verified **out, int *owned)
 {
     const jwt_provider *p = &w->cfg->providers[index];
     const jwt_jwks *keys;
@@ -682,11 +694,16 @@ verify_token(jwt_worker *w, size_t index, gwf_view token, int64_t now,
     json_error_t jerr;
     jwt_jws jws;
     int64_t valid_until = 0;
+    int may_wait = when == DECIDE_MAY_WAIT;
 
     *owned = 0;
     *out = jwt_cache_get(w->cache, token.ptr, token.len, index, now);
     if (*out)
         return a;
+    if (when == DECIDE_EARLY) {
+        a.wait = 1;
+        return a;
+    }
     a.result = jwt_jws_parse(token.ptr, token.len, &jws);
     if (a.result != JWT_OK)
         return a;
@@ -947,14 +964,23 @@ deny(gwf_stream *s, const jwt_config *cfg, int token_present, jwt_result why)
  * or remove a header, strip the token): the request would not reach the
  * upstream as the policy says, so the caller refuses it. */
 static gwf_status
-allow(gwf_stream *s, const jwt_config *cfg, size_t index, verified *v)
+allow(gwf_stream *s, const jwt_config *cfg, size_t index, verified *v,
+      decide when)
 {
     const jwt_provider *p = &cfg->providers[index];
-    gwf_status st = apply_values(s, v);
+    int strip = !p->forward_token;
+    /* Early, the plugin is alone in its chain: no plugin reads values. */
+    gwf_status st = when == DECIDE_EARLY ? GWF_OK : apply_values(s, v);
 
+    /* Stripped first when that leaves the same request: a token header
+     * at the end of nginx's list then leaves it without moving others. */
+    if (st == GWF_OK && strip && p->strip_first) {
+        st = strip_token(s, p);
+        strip = 0;
+    }
     if (st == GWF_OK)
         st = write_headers(s, cfg, p, v);
-    if (st == GWF_OK && !p->forward_token)
+    if (st == GWF_OK && strip)
         st = strip_token(s, p);
     return st;
 }
@@ -992,7 +1018,7 @@ worse(jwt_result old, jwt_result now)
  * provider in *wait_for) when a token needs keys being fetched; else
  * fills `places` and `first` (first->v NULL: nothing verified). */
 static verdict
-check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
+check_places(gwf_stream *s, jwt_worker *w, decide when, int64_t now,
              place_state *places, chosen *first, size_t *wait_for)
 {
     const jwt_config *cfg = w->cfg;
@@ -1022,7 +1048,7 @@ check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
         }
         if (first->v)
             verified_after_first = 1;
-        a = verify_token(w, i, token, now, may_wait, &v, &owned);
+        a = verify_token(w, i, token, now, when, &v, &owned);
         if (a.wait) {
             *wait_for = p->keys_from; /* whose fetch ends the wait */
             return VERDICT_WAIT;
@@ -1045,9 +1071,11 @@ check_places(gwf_stream *s, jwt_worker *w, int may_wait, int64_t now,
     }
     /* A borrowed cache entry lives until the next jwt_cache_put, which a
      * later verification may have done: take it from the cache again (a
-     * hit, or one more verification when the slot was taken). */
-    if (first->v && !first->owned && verified_after_first) {
-        attempt a = verify_token(w, first->index, first->token, now, 0,
+     * hit, or one more verification when the slot was taken). Early,
+     * nothing was verified, so nothing was put. */
+    if (first->v && !first->owned && verified_after_first &&
+        when != DECIDE_EARLY) {
+        attempt a = verify_token(w, first->index, first->token, now, DECIDE_NOW,
                                  &first->v, &first->owned);
         if (a.result != JWT_OK) {
             first->v = NULL;
@@ -1075,18 +1103,31 @@ strip_other_tokens(gwf_stream *s, const jwt_config *cfg,
     return st;
 }
 
+/* A refusal: answered (the host answers 500 for a reply it could not
+ * make). From a stream hook a failed reply goes on to the host's 500;
+ * early, nothing may go on after a refusal, so it is always "replied"
+ * (and a reply that was not made is the host's 500 too). */
+static verdict
+refuse(gwf_stream *s, const jwt_config *cfg, int token_present, jwt_result why,
+       decide when)
+{
+    gwf_action a = deny(s, cfg, token_present, why);
+    return a == GWF_PAUSE || when == DECIDE_EARLY ? VERDICT_REPLIED
+                                                  : VERDICT_ALLOWED;
+}
+
 /* The host could not change the request as the policy says (out of
  * memory): a claim header, the token or the claims for the next plugins
  * would not be what they must. Refused (401), never let through. */
 static verdict
-refuse_unchanged(gwf_stream *s, const jwt_config *cfg, gwf_status st)
+refuse_unchanged(gwf_stream *s, const jwt_config *cfg, gwf_status st,
+                 decide when)
 {
     gwf_stream_logf(s, GWF_LOG_ERROR,
                     "the request could not be changed as jwt_auth must "
                     "(status %d): refused",
                     (int)st);
-    return deny(s, cfg, 1, JWT_ERR_UNCHANGED) == GWF_PAUSE ? VERDICT_REPLIED
-                                                           : VERDICT_ALLOWED;
+    return refuse(s, cfg, 1, JWT_ERR_UNCHANGED, when);
 }
 
 /* Decide for one request: allow it (claims, headers), answer it, or say
@@ -1098,7 +1139,7 @@ refuse_unchanged(gwf_stream *s, const jwt_config *cfg, gwf_status st)
  * request, in every mode, so nothing unverified reaches the upstream
  * beside a verified one (Envoy's rule for several tokens). */
 static verdict
-evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
+evaluate(gwf_stream *s, jwt_worker *w, decide when, size_t *wait_for)
 {
     const jwt_config *cfg = w->cfg;
     int64_t now = cfg->instance->host->now(cfg->instance, GWF_CLOCK_REALTIME) /
@@ -1110,7 +1151,7 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
 
     /* Only the places in use: the table is sized for the most providers. */
     memset(places, 0, cfg->provider_count * sizeof(places[0]));
-    if (check_places(s, w, may_wait, now, places, &first, wait_for) ==
+    if (check_places(s, w, when, now, places, &first, wait_for) ==
         VERDICT_WAIT) {
         if (first.owned)
             verified_free(first.v);
@@ -1124,7 +1165,7 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
         }
     }
     if (first.v && !refused) {
-        gwf_status st = allow(s, cfg, first.index, first.v);
+        gwf_status st = allow(s, cfg, first.index, first.v, when);
         if (st == GWF_OK)
             st = strip_other_tokens(s, cfg, places, first.index);
         if (first.owned)
@@ -1133,14 +1174,14 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
             count(cfg, JWT_OUTCOME_ALLOWED);
             return VERDICT_ALLOWED;
         }
-        return refuse_unchanged(s, cfg, st);
+        return refuse_unchanged(s, cfg, st, when);
     }
     if (first.owned)
         verified_free(first.v);
     if (!token_present && cfg->allow_missing) {
         gwf_status st = remove_client_headers(s, cfg);
         if (st != GWF_OK)
-            return refuse_unchanged(s, cfg, st);
+            return refuse_unchanged(s, cfg, st, when);
         count(cfg, JWT_OUTCOME_MISSING_ALLOWED);
         return VERDICT_ALLOWED;
     }
@@ -1148,8 +1189,7 @@ evaluate(gwf_stream *s, jwt_worker *w, int may_wait, size_t *wait_for)
      * 500 for a reply it could not make); the client's claim headers go
      * all the same. */
     (void)remove_client_headers(s, cfg);
-    return deny(s, cfg, token_present, why) == GWF_PAUSE ? VERDICT_REPLIED
-                                                         : VERDICT_ALLOWED;
+    return refuse(s, cfg, token_present, why, when);
 }
 
 /* -- Waiting for keys ------------------------------------------------------
@@ -1181,7 +1221,7 @@ waiter_wake(waiter *wt)
     jwt_worker *w = wt->w;
 
     waiter_free(w, wt);
-    if (evaluate(s, w, 0, &ignored) == VERDICT_ALLOWED)
+    if (evaluate(s, w, DECIDE_NOW, &ignored) == VERDICT_ALLOWED)
         s->host->resume(s);
 }
 
@@ -1220,8 +1260,9 @@ wait_for_keys(gwf_stream *s, jwt_worker *w, size_t provider)
         free(wt);
         /* Decide now, without the keys: a reply, or another provider's
          * token allowed the request. */
-        return evaluate(s, w, 0, &provider) == VERDICT_ALLOWED ? GWF_CONTINUE
-                                                               : GWF_PAUSE;
+        return evaluate(s, w, DECIDE_NOW, &provider) == VERDICT_ALLOWED
+                   ? GWF_CONTINUE
+                   : GWF_PAUSE;
     }
     wt->w = w;
     wt->s = s;
@@ -1238,7 +1279,7 @@ jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
     size_t provider = 0;
 
     (void)end_of_stream;
-    switch (evaluate(s, w, 1, &provider)) {
+    switch (evaluate(s, w, DECIDE_MAY_WAIT, &provider)) {
     case VERDICT_ALLOWED:
         return GWF_CONTINUE;
     case VERDICT_REPLIED:
@@ -1247,6 +1288,36 @@ jwt_request_headers(gwf_stream *s, void *stream_ctx, int32_t end_of_stream)
         break;
     }
     return wait_for_keys(s, w, provider);
+}
+
+/* [worker] Alone in its chain (abi.h GWF_ATTR_EARLY_DONE), a request is
+ * decided before the host makes a stream for it when every token it
+ * carries is in the worker's cache, or it has none: allowed (the claim
+ * headers set, the token stripped: GWF_DONE), or refused. A token to
+ * verify goes on to the stream (GWF_CONTINUE), unchanged. Beside other
+ * plugins, the stream decides, as before. */
+static gwf_action
+jwt_request_early(gwf_stream *s, void *config, void *route_config, void *worker)
+{
+    jwt_worker *w = worker;
+    size_t ignored;
+    gwf_view alone;
+
+    (void)config;
+    (void)route_config;
+    if (!w || !w->cache ||
+        s->host->attribute(s, GWF_ATTR_EARLY_DONE, &alone) != GWF_OK ||
+        alone.len != 1 || alone.ptr[0] != '1')
+        return GWF_CONTINUE;
+    switch (evaluate(s, w, DECIDE_EARLY, &ignored)) {
+    case VERDICT_ALLOWED:
+        return GWF_DONE;
+    case VERDICT_REPLIED:
+        return GWF_PAUSE;
+    case VERDICT_WAIT:
+        break;
+    }
+    return GWF_CONTINUE;
 }
 
 /* [worker] A stream that ends while waiting (client gone, deadline) is
@@ -1386,4 +1457,5 @@ GWF_PLUGIN_ENTRY = {
     .stream_create = jwt_stream_create,
     .request_headers = jwt_request_headers,
     .stream_destroy = jwt_stream_destroy,
+    .request_early = jwt_request_early,
 };

@@ -214,6 +214,11 @@ typedef struct jwt_provider {
     jwt_source_kind source;
     const char *source_name; /* header, query parameter or cookie name */
     const char *prefix;      /* header only; "" for none */
+    size_t source_name_len, prefix_len;
+    /* The token's header (or cookie) is none of any provider's claim or
+     * payload headers: stripping it before they are written leaves the
+     * same request, and an nginx list with nothing to move up. */
+    int strip_first;
     /* The first provider (this one or an earlier one) that reads the same
      * place: same source, name and prefix. A token there must verify
      * with one of that place's providers. */

@@ -15,10 +15,18 @@
  *             note its status; CONTINUE
  *   calls     try every stream call on the handle, note each status in
  *             one line, answer 403, note a read after the answer
+ *   done      finish the request (0.9): note the GWF_ATTR_EARLY_DONE
+ *             attribute and the status of each write, set x-early-done:
+ *             <TAG>, remove x-drop, set :path to /done; return DONE
+ *   changed   set x-early-done: <TAG>, then return CONTINUE (a plugin
+ *             bug after a change)
+ *   badwrite  set a header named "bad name" (refused: nothing changed),
+ *             note its status; CONTINUE
  *
  * request_headers logs "early <TAG> request_headers" and, for reply and
  * prepared, answers as request_early would (abi.h: a host may not call
- * request_early); for continue it logs the request id again.
+ * request_early); for continue it logs the request id again, and notes
+ * what GWF_ATTR_EARLY_DONE gives there (GWF_ERR_NOT_FOUND).
  * The plugin has no stream_complete: a chain that starts with it and
  * has no other plugin with one lets the host call request_early.
  */
@@ -35,11 +43,15 @@ enum {
     MODE_PREPARED,
     MODE_PAUSE,
     MODE_BAD,
-    MODE_CALLS
+    MODE_CALLS,
+    MODE_DONE,
+    MODE_CHANGED,
+    MODE_BADWRITE
 };
 
-static const char *const mode_names[] = {"continue", "reply", "prepared",
-                                         "pause",    "bad",   "calls"};
+static const char *const mode_names[] = {"continue", "reply",   "prepared",
+                                         "pause",    "bad",     "calls",
+                                         "done",     "changed", "badwrite"};
 
 typedef struct early_config {
     gwf_instance *inst;
@@ -79,7 +91,7 @@ early_config_create(const gwf_config_init *init, void **out)
                             "early_prepared", &cfg->prepared) != GWF_OK) {
         static const char why[] = "expected {tag?, early?} with early one "
                                   "of continue, reply, prepared, pause, "
-                                  "bad, calls";
+                                  "bad, calls, done, changed, badwrite";
         host->config_error(init->instance, "", why, sizeof why - 1);
         free(cfg);
         return GWF_ERR_BAD_ARGUMENT;
@@ -143,6 +155,8 @@ try_calls(gwf_stream *s, const early_config *cfg)
     gwf_status tstart = host->timer_start(inst, s, 1000, NULL, NULL, &timer);
     gwf_stream_ref *ref = host->stream_ref(s);
     gwf_status attr = host->attribute(s, GWF_ATTR_REMOTE_ADDRESS, &addr);
+    gwf_view done = {"?", 1};
+    host->attribute(s, GWF_ATTR_EARLY_DONE, &done);
     size_t count = host->header_count(s, GWF_REQUEST);
     gwf_status reply =
         host->send_local_reply(s, 403, NULL, 0, NULL, 0, "early_calls");
@@ -151,13 +165,33 @@ try_calls(gwf_stream *s, const early_config *cfg)
     gwf_logf(inst, GWF_LOG_INFO,
              "early %s note: get=%d path=%.*s response=%d set=%d add=%d "
              "remove=%d body=%d value_set=%d value_get=%d resume=%d "
-             "timer=%d ref=%s attr=%d addr=%.*s count=%d reply=%d "
-             "after=%d again=%d",
+             "timer=%d ref=%s attr=%d addr=%.*s done=%.*s count=%d "
+             "reply=%d after=%d again=%d",
              cfg->tag, get, (int)path.len, path.ptr, resp, set, add, rm, bget,
              vset, vget, resume, tstart, ref ? "yes" : "null", attr,
-             (int)addr.len, addr.ptr, count > 0, reply, after, again);
+             (int)addr.len, addr.ptr, (int)done.len, done.ptr, count > 0, reply,
+             after, again);
     if (ref)
         host->stream_ref_release(ref);
+}
+
+/* Finish the request before the stream (MODE_DONE). */
+static gwf_action
+finish(gwf_stream *s, const early_config *cfg)
+{
+    const gwf_host *host = s->host;
+    gwf_view done = {"?", 1};
+    gwf_status attr = host->attribute(s, GWF_ATTR_EARLY_DONE, &done);
+    gwf_status set = host->header_set(s, GWF_REQUEST, "x-early-done", 12,
+                                      cfg->tag, strlen(cfg->tag));
+    gwf_status rm = host->header_remove(s, GWF_REQUEST, "x-drop", 6);
+    gwf_status path = host->header_set(s, GWF_REQUEST, ":path", 5, "/done", 5);
+    gwf_status resp = host->header_set(s, GWF_RESPONSE, "x-r", 3, "1", 1);
+    gwf_logf(cfg->inst, GWF_LOG_INFO,
+             "early %s note: attr=%d done=%.*s set=%d remove=%d path=%d "
+             "response=%d",
+             cfg->tag, attr, (int)done.len, done.ptr, set, rm, path, resp);
+    return GWF_DONE;
 }
 
 static gwf_action
@@ -183,6 +217,17 @@ early_request_early(gwf_stream *s, void *config, void *route_config,
     case MODE_CALLS:
         try_calls(s, cfg);
         return GWF_PAUSE;
+    case MODE_DONE:
+        return finish(s, cfg);
+    case MODE_CHANGED:
+        s->host->header_set(s, GWF_REQUEST, "x-early-done", 12, cfg->tag,
+                            strlen(cfg->tag));
+        return GWF_CONTINUE;
+    case MODE_BADWRITE:
+        gwf_logf(cfg->inst, GWF_LOG_INFO, "early %s note: bad_write=%d",
+                 cfg->tag,
+                 s->host->header_set(s, GWF_REQUEST, "bad name", 8, "v", 1));
+        return GWF_CONTINUE;
     default:
         note_id(s, cfg);
         return GWF_CONTINUE;
@@ -197,8 +242,12 @@ early_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     gwf_logf(cfg->inst, GWF_LOG_INFO, "early %s request_headers", cfg->tag);
     if (cfg->mode == MODE_REPLY || cfg->mode == MODE_PREPARED)
         return answer(s, cfg);
-    if (cfg->mode == MODE_CONTINUE)
+    if (cfg->mode == MODE_CONTINUE) {
+        gwf_view done;
         note_id(s, cfg);
+        gwf_logf(cfg->inst, GWF_LOG_INFO, "early %s note: headers_done=%d",
+                 cfg->tag, s->host->attribute(s, GWF_ATTR_EARLY_DONE, &done));
+    }
     return GWF_CONTINUE;
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_early.c - answers before the stream (abi.h request_early): what
  * the client gets, which hooks run, what the handle allows, how a bad
- * hook fails, and when the host does not call it at all. The `early`
+ * hook fails, when the host does not call it at all, and how a plugin
+ * alone in its chain finishes a request without a stream (0.9). The `early`
  * test plugin (early.c) does what its config says; the `probe` has a
  * stream_complete hook, so a chain with it after `early` must not skip
  * the stream.
@@ -64,6 +65,7 @@ test_early_continue_makes_the_stream_with_the_same_request_id(void **state)
     early_ext(c, 'A', "continue");
     gwf_test_result *res = run(c, "A");
     conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, gwf_test_had_stream(res));
     conf_assert(c, gwf_test_upstream_method(res) != NULL);
     conf_assert(c, conf_count(c, "early A request_early") == 1);
     conf_assert(c, conf_count(c, "early A request_headers") == 1);
@@ -92,21 +94,123 @@ test_early_answers_are_counted_as_local_replies(void **state)
     conf_assert(c, streams == 2);
 }
 
-/* Only reads, attributes and replies work with the handle; everything
- * else is refused as the wrong phase, and after the answer the handle is
- * dead. */
+/* Beside another plugin, only reads, attributes and replies work with
+ * the handle; everything else is refused as the wrong phase, and after
+ * the answer the handle is dead. */
 static void
 test_early_handle_reads_and_replies_only(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "calls");
+    early_ext(c, 'B', "continue");
+    gwf_test_result *res = run(c, "AB");
+    conf_assert(c, gwf_test_status(res) == 403);
+    conf_assert(
+        c, conf_logged(c, "early A note: get=0 path=/x response=3 set=3 add=3 "
+                          "remove=3 body=3 value_set=3 value_get=1 resume=3 "
+                          "timer=3 ref=null attr=0 addr=127.0.0.1 done=0 "
+                          "count=1 reply=0 after=4 again=4"));
+}
+
+/* Alone in its chain, the plugin may also write the request's headers
+ * (and answer after doing so); the rest is refused as beside another. */
+static void
+test_early_handle_alone_writes_request_headers(void **state)
 {
     conf *c = *state;
     early_ext(c, 'A', "calls");
     gwf_test_result *res = run(c, "A");
     conf_assert(c, gwf_test_status(res) == 403);
     conf_assert(
-        c, conf_logged(c, "early A note: get=0 path=/x response=3 set=3 add=3 "
-                          "remove=3 body=3 value_set=3 value_get=1 resume=3 "
-                          "timer=3 ref=null attr=0 addr=127.0.0.1 count=1 "
-                          "reply=0 after=4 again=4"));
+        c, conf_logged(c, "early A note: get=0 path=/x response=3 set=0 add=0 "
+                          "remove=0 body=3 value_set=3 value_get=1 resume=3 "
+                          "timer=3 ref=null attr=0 addr=127.0.0.1 done=1 "
+                          "count=1 reply=0 after=4 again=4"));
+}
+
+/* GWF_DONE: the request goes on as the hook changed it, without a
+ * stream (no stream hook runs), counted as a stream. */
+static void
+test_early_done_sends_the_changed_request_without_a_stream(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "done");
+    gwf_test_request *req = conf_request(c, "GET", "/x", NULL);
+    gwf_test_request_header(req, "x-drop", "secret");
+    gwf_test_request_header(req, "x-early-done", "forged");
+    gwf_test_result *res = conf_run(c, "A", req);
+    conf_assert(c, gwf_test_outcome(res) == GWF_TEST_FORWARDED);
+    conf_assert(c, !gwf_test_had_stream(res));
+    conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, strcmp(gwf_test_upstream_path(res), "/done") == 0);
+    conf_assert(
+        c, strcmp(gwf_test_upstream_header(res, "x-early-done", 0), "A") == 0);
+    conf_assert(c, gwf_test_upstream_header(res, "x-early-done", 1) == NULL);
+    conf_assert(c, gwf_test_upstream_header(res, "x-drop", 0) == NULL);
+    conf_assert(c, conf_logged(c, "early A note: attr=0 done=1 set=0 remove=0 "
+                                  "path=0 response=3"));
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+    conf_assert(c, gwf_test_metric(c->h, "gwf_streams_total{instance="
+                                         "\"test\"}") == 1);
+}
+
+/* Beside another plugin the hook may not finish the request: its writes
+ * are refused, and GWF_DONE is a plugin bug. */
+static void
+test_early_done_beside_another_plugin_is_500(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "done");
+    early_ext(c, 'B', "continue");
+    gwf_test_result *res = run(c, "AB");
+    conf_assert(c, gwf_test_status(res) == 500);
+    conf_assert(c,
+                strcmp(gwf_test_reply_details(res), "gwf_invalid_action") == 0);
+    conf_assert(c, conf_logged(c, "early A note: attr=0 done=0 set=3 remove=3 "
+                                  "path=3 response=3"));
+    conf_assert(c, gwf_test_upstream_method(res) == NULL);
+    conf_assert(c, !conf_logged(c, "early B request_headers"));
+}
+
+/* CONTINUE after a change would show the stream's hooks a request the
+ * hook already changed: 500, and nothing goes upstream. */
+static void
+test_early_continue_after_a_change_is_500(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "changed");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, gwf_test_status(res) == 500);
+    conf_assert(c,
+                strcmp(gwf_test_reply_details(res), "gwf_invalid_action") == 0);
+    conf_assert(c, conf_logged(c, "from request_early after changing the "
+                                  "request"));
+    conf_assert(c, gwf_test_upstream_method(res) == NULL);
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+}
+
+/* A write the host refused changed nothing: CONTINUE goes on to the
+ * stream. */
+static void
+test_early_refused_write_then_continue_goes_on_to_the_stream(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "badwrite");
+    gwf_test_result *res = run(c, "A");
+    conf_assert(c, conf_logged(c, "early A note: bad_write=2"));
+    conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, gwf_test_had_stream(res));
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+}
+
+/* The attribute is the early hook's: a stream hook does not find it. */
+static void
+test_early_done_attribute_is_not_found_in_stream_hooks(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "continue");
+    run(c, "A");
+    conf_assert(c, conf_logged(c, "early A note: headers_done=1"));
 }
 
 static void
@@ -199,6 +303,24 @@ main(void)
             conf_teardown),
         cmocka_unit_test_setup_teardown(
             test_early_handle_reads_and_replies_only, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_handle_alone_writes_request_headers, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_done_sends_the_changed_request_without_a_stream,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_done_beside_another_plugin_is_500, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_continue_after_a_change_is_500, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_refused_write_then_continue_goes_on_to_the_stream,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_done_attribute_is_not_found_in_stream_hooks, conf_setup,
             conf_teardown),
         cmocka_unit_test_setup_teardown(test_early_pause_without_answer_is_500,
                                         conf_setup, conf_teardown),

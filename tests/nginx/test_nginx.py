@@ -561,6 +561,27 @@ def local_reply_from_request_body():
         assert_no_leaks(ngx)
 
 
+def h2_server_with(directive):
+    """A free port and an HTTP/2 (prior knowledge) server block on it whose
+    one location runs `directive` and proxies to the upstream."""
+    port = free_port()
+    return port, """
+    server {
+        listen 127.0.0.1:%d http2;
+        location / { %s; proxy_pass http://{UP}; }
+    }
+""" % (port, directive)
+
+
+def early(name, tag, mode):
+    """A GatewayExtension of the `early` test plugin (tests/conformance)."""
+    return {"apiVersion": "gateway.kgateway.dev/v1alpha1",
+            "kind": "GatewayExtension",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"plugin": {"name": "early",
+                                "config": {"tag": tag, "early": mode}}}}
+
+
 def early_answers_skip_the_stream():
     """A chain whose first plugin answers before the stream (ABI 0.8
     request_early; the `early` test plugin of tests/conformance): the
@@ -568,23 +589,11 @@ def early_answers_skip_the_stream():
     body, a prepared one, the host's own 500 for a hook that paused
     without answering, HEAD without a body - and none of the plugin's
     stream hooks runs; one that does not answer goes on to the stream."""
-    def early(name, tag, mode):
-        return {"apiVersion": "gateway.kgateway.dev/v1alpha1",
-                "kind": "GatewayExtension",
-                "metadata": {"name": name, "namespace": "default"},
-                "spec": {"plugin": {"name": "early",
-                                    "config": {"tag": tag, "early": mode}}}}
     manifests = {"e.yaml": [early("reply", "R", "reply"),
                             early("prepared", "P", "prepared"),
                             early("pause", "Z", "pause"),
                             early("pass", "C", "continue")]}
-    h2_port = free_port()
-    h2_server = """
-    server {
-        listen 127.0.0.1:%d http2;
-        location / { gwf_extension default/reply; proxy_pass http://{UP}; }
-    }
-""" % h2_port
+    h2_port, h2_server = h2_server_with("gwf_extension default/reply")
     with Upstream() as up, Nginx(server(
             proxied("/reply", "gwf_extension default/reply"),
             proxied("/prepared", "gwf_extension default/prepared"),
@@ -643,6 +652,67 @@ def early_answers_skip_the_stream():
         n = metric(m, "gwf_local_replies_total", instance="/reply",
                    status="429", details="early_reply")
         check(n == 2, "gwf_local_replies_total{/reply,429}: %r" % n)
+        assert_no_leaks(ngx)
+
+
+def early_done_sends_the_changed_request_without_a_stream():
+    """A plugin alone in its chain finishes the request before the stream
+    (ABI 0.9 GWF_DONE; the `early` test plugin in "done" mode): the
+    upstream gets the request as the hook changed it - a header set over
+    the client's, one removed, the path rewritten - with its body as the
+    client sent it, over HTTP/1.1 and HTTP/2, and no stream hook runs. A
+    request finished so goes through no chain again after an internal
+    redirect (try_files to a named location with the same chain)."""
+    manifests = {"e.yaml": [early("done", "D", "done")]}
+    h2_port, h2_server = h2_server_with("gwf_extension default/done")
+    with Upstream() as up, Nginx(server(
+            proxied("/x", "gwf_extension default/done"),
+            "location /redir { gwf_extension default/done; "
+            "root /nonexistent; try_files /nope @named; }",
+            "location @named { gwf_extension default/done; "
+            "proxy_pass http://{UP}; }"),
+            manifests, up, http_extra=h2_server) as ngx:
+        headers = {"x-drop": "secret", "x-early-done": "forged"}
+        r = request(ngx.port, "POST", "/x?q=1", body=b"b" * 70000,
+                    headers=headers)
+        expect_status(r, 200, "POST /x")
+        rec = up.requests[-1]
+        check(rec["path"] == "/done", "upstream path %r" % rec["path"])
+        check(echo_header(rec, "x-early-done") == "D",
+              "x-early-done: %r" % rec["headers"])
+        names = [k.lower() for k, _ in rec["headers"]
+                 if k.lower() in ("x-drop", "x-early-done")]
+        check(names == ["x-early-done"],
+              "headers the upstream got: %r" % rec["headers"])
+        check(rec["body"] == "b" * 70000, "body of %d bytes" % rec["body_len"])
+        out = subprocess.run(
+            ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "10",
+             "-H", "x-drop: secret", "http://127.0.0.1:%d/h2" % h2_port],
+            capture_output=True, timeout=15)
+        check(out.returncode == 0, "HTTP/2: %r" % out.stderr)
+        rec = json.loads(out.stdout)
+        check(rec["path"] == "/done" and echo_header(rec, "x-early-done") ==
+              "D" and echo_header(rec, "x-drop") is None,
+              "HTTP/2 upstream request: %r" % rec)
+        hits = up.hits
+        r = request(ngx.port, "GET", "/redir", headers=headers)
+        expect_status(r, 200, "GET /redir")
+        check(up.hits == hits + 1, "the upstream saw %d" % (up.hits - hits))
+        rec = up.requests[-1]
+        check(echo_header(rec, "x-early-done") == "D" and
+              echo_header(rec, "x-drop") is None,
+              "/redir upstream request: %r" % rec)
+        log = ngx.log()
+        n = log.count("early D request_early")
+        check(n == 3, "request_early ran %d times for 3 requests:\n%s"
+              % (n, log[-3000:]))
+        check("early D request_headers" not in log,
+              "a stream hook ran:\n%s" % log[-3000:])
+        check("early D note: attr=0 done=1 set=0 remove=0 path=0 response=3"
+              in log, "the hook's writes:\n%s" % log[-3000:])
+        m = get_metrics(ngx)
+        n = metric(m, "gwf_streams_total", instance="/x")
+        check(n == 1, "gwf_streams_total{/x}: %r" % n)
         assert_no_leaks(ngx)
 
 
@@ -1774,6 +1844,7 @@ CASES = {f.__name__: f for f in [
     response_body_rewritten,
     local_reply_from_request_body,
     early_answers_skip_the_stream,
+    early_done_sends_the_changed_request_without_a_stream,
     local_reply_from_response_headers,
     buffered_request_body_over_limit_gives_413,
     invalid_request_body_gives_400_without_leak,

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 8
+#define GWF_ABI_VERSION_MINOR 9
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -130,7 +130,12 @@ enum {
      * in one view. From a headers hook: headers are held too, and may
      * still be changed in that body hook. Bounded by the host's buffer
      * limit: 413 for a request body, 500 for a response body beyond it. */
-    GWF_BUFFER = 2
+    GWF_BUFFER = 2,
+    /* From request_early only (added in 0.9; see there): the plugin is
+     * done with this request, which goes on as the hook changed it, and
+     * no stream is made for it. From any other hook it is a plugin bug
+     * (500), as any unknown value. */
+    GWF_DONE = 3
 };
 
 /* Which message a header or body call is about. */
@@ -199,7 +204,13 @@ enum {
      * "1767225600000000000". Envoy's START_TIME. Added later in 0.2
      * without a layout change: a host that does not know it answers
      * GWF_ERR_NOT_FOUND; take the host's clock then. */
-    GWF_ATTR_START_TIME = 9
+    GWF_ATTR_START_TIME = 9,
+    /* In request_early (added in 0.9): "1" when the hook may change the
+     * request's headers and return GWF_DONE (the plugin is its chain's
+     * only plugin, so the request needs no stream once it is done), "0"
+     * when it may not. GWF_ERR_NOT_FOUND in every other hook, and from a
+     * host before 0.9: take that as "0". */
+    GWF_ATTR_EARLY_DONE = 10
 };
 
 /* Opaque handles. Each starts with a public `host` member: the function
@@ -883,7 +894,23 @@ typedef struct gwf_plugin {
      * anything a client or another plugin could see (counting a metric
      * the request_headers hook would not count again is fine). Any other
      * return, GWF_PAUSE without an answer, or an answer the host could
-     * not send (out of memory): the client gets 500. */
+     * not send (out of memory): the client gets 500.
+     *
+     * Added in 0.9: finishing before the stream. A plugin that is its
+     * chain's only plugin (attribute GWF_ATTR_EARLY_DONE is "1") may do
+     * all it does for a request here: change the request's headers
+     * (header_set, header_add, header_remove with GWF_REQUEST, as from
+     * request_headers) and return GWF_DONE. The request then goes on as
+     * changed, and no stream is made for it: none of the plugin's stream
+     * hooks (stream_create, the body and response hooks, stream_complete,
+     * stream_destroy) runs for it, and values it would provide have no
+     * reader. When the attribute is not "1", those writes return
+     * GWF_ERR_WRONG_PHASE and GWF_DONE is a plugin bug (500). After a
+     * change, GWF_CONTINUE is a plugin bug too (500): the stream's hooks
+     * would see a request the hook already changed. Answering after a
+     * change is fine: nothing of the request goes on. A host before 0.9
+     * never says "1", so a plugin written for both keeps its
+     * request_headers doing the same job. */
     gwf_action (*request_early)(gwf_stream *s, void *config, void *route_config,
                                 void *worker);
 } gwf_plugin;

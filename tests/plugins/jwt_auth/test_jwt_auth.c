@@ -208,6 +208,20 @@ run(gwf_test_host *h, gwf_test_request *req)
     return res;
 }
 
+/* The route with jwt_auth alone in its chain: the host lets it decide
+ * before the stream (abi.h request_early, GWF_DONE). */
+static gwf_test_result *
+run_alone(gwf_test_host *h, gwf_test_request *req)
+{
+    const gwf_test_route route = {.policy = "default/api"};
+    gwf_test_result *res = gwf_test_run(h, &route, req);
+
+    gwf_test_request_free(req);
+    if (!res)
+        fail_msg("run: %s", gwf_test_error(h));
+    return res;
+}
+
 /* Run a request with `Authorization: Bearer <token named name>`. */
 static gwf_test_result *
 run_bearer(gwf_test_host *h, const char *name)
@@ -1521,6 +1535,200 @@ test_disabled_cache_verifies_every_time(void **state)
     assert_true(accepted(NULL, "{\"tokenCacheSize\": 0}", "ES384"));
 }
 
+/* -- Alone in the chain: decided before the stream ------------------------ */
+
+/* A request with `Authorization: Bearer <token named name>` and a forged
+ * x-sub, through jwt_auth alone. */
+static gwf_test_result *
+run_alone_bearer(gwf_test_host *h, const char *name, const char *path)
+{
+    char value[20000];
+    gwf_test_request *req = gwf_test_request_new("GET", path);
+
+    assert_non_null(req);
+    snprintf(value, sizeof(value), "Bearer %s", token(name));
+    gwf_test_request_header(req, "authorization", value);
+    gwf_test_request_header(req, "x-sub", "admin");
+    return run_alone(h, req);
+}
+
+static void
+assert_alice_forwarded(gwf_test_result *res)
+{
+    assert_forwarded(res);
+    assert_string_equal(gwf_test_upstream_header(res, "x-sub", 0), "alice");
+    assert_null(gwf_test_upstream_header(res, "x-sub", 1));
+    assert_null(gwf_test_upstream_header(res, "authorization", 0));
+    assert_string_equal(gwf_test_upstream_path(res), "/x?a=1");
+}
+
+/* The first request verifies its token in the stream; the next one finds
+ * it in the cache and is let through without a stream, changed the same
+ * way: the claim header set over the forged one, the token stripped. */
+static void
+test_cached_token_alone_is_decided_without_a_stream(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_alone_bearer(h, "RS256", "/x?a=1");
+
+    (void)state;
+    assert_alice_forwarded(res);
+    assert_true(gwf_test_had_stream(res));
+    gwf_test_result_free(res);
+    res = run_alone_bearer(h, "RS256", "/x?a=1");
+    assert_alice_forwarded(res);
+    assert_false(gwf_test_had_stream(res));
+    gwf_test_result_free(res);
+    assert_int_equal(gwf_test_metric(h, ALLOWED_SERIES), 2);
+    gwf_test_host_free(h);
+}
+
+/* The early decision reads the same clock: a cached token past its exp
+ * (plus skew) is not taken from the cache but verified, and refused. */
+static void
+test_cached_token_alone_is_refused_once_expired(void **state)
+{
+    gwf_test_host *h = host_with("{\"clockSkew\": 0}", NULL);
+    gwf_test_result *res = run_alone_bearer(h, "RS256", "/x?a=1");
+
+    (void)state;
+    assert_alice_forwarded(res);
+    gwf_test_result_free(res);
+    gwf_test_advance(h, 3600 * SEC);
+    res = run_alone_bearer(h, "RS256", "/x?a=1");
+    assert_refused(res, 401, "Jwt is expired");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* Every token a request carries must be in the cache to be decided
+ * early: a forged one beside a cached one goes to the stream, which
+ * refuses the request. */
+static void
+test_cached_token_alone_beside_a_forged_one_is_refused(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    char path[16384];
+    gwf_test_result *res = run_alone_bearer(h, "RS256", "/x?a=1");
+
+    (void)state;
+    assert_alice_forwarded(res);
+    gwf_test_result_free(res);
+    snprintf(path, sizeof(path), "/x?access_token=%s",
+             token("tampered_signature"));
+    res = run_alone_bearer(h, "RS256", path);
+    assert_refused(res, 401, "Jwt verification fails");
+    assert_true(gwf_test_had_stream(res));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+static void
+test_missing_token_alone_is_refused_without_a_stream(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_alone(h, request_with("x-sub", "admin"));
+
+    (void)state;
+    assert_refused(res, 401, "Jwt is missing");
+    assert_false(gwf_test_had_stream(res));
+    assert_string_equal(gwf_test_header(res, "www-authenticate", 0),
+                        "Bearer realm=\"http://example.com/x\"");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* AllowMissing without a token: through without a stream, the client's
+ * claim header removed. */
+static void
+test_missing_token_alone_in_allow_missing_mode_loses_forged_claims(void **state)
+{
+    gwf_test_host *h =
+        host_with(NULL, "{\"validationMode\": \"AllowMissing\"}");
+    gwf_test_result *res = run_alone(h, request_with("x-sub", "admin"));
+
+    (void)state;
+    assert_forwarded(res);
+    assert_false(gwf_test_had_stream(res));
+    assert_null(gwf_test_upstream_header(res, "x-sub", 0));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* A change the host cannot make before the stream (out of memory)
+ * refuses the request there, as in the stream. */
+static void
+test_cached_token_alone_the_host_cannot_change_is_refused(void **state)
+{
+    static const char *const headers[] = {"x-sub", "authorization"};
+    char value[20000];
+
+    (void)state;
+    snprintf(value, sizeof(value), "Bearer %s", token("RS256"));
+    for (size_t i = 0; i < 2; i++) {
+        gwf_test_host *h = host_with(NULL, NULL);
+        gwf_test_result *res = run_alone_bearer(h, "RS256", "/x?a=1");
+        gwf_test_request *req;
+        assert_alice_forwarded(res);
+        gwf_test_result_free(res);
+        req = request_with("authorization", value);
+        gwf_test_request_header_write_fails(req, headers[i]);
+        res = run_alone(h, req);
+        assert_refused(res, 401, "the request could not be changed");
+        assert_false(gwf_test_had_stream(res));
+        gwf_test_result_free(res);
+        gwf_test_host_free(h);
+    }
+}
+
+/* A refusal the host cannot make before the stream is its 500, never a
+ * request let through. */
+static void
+test_refusal_alone_the_host_cannot_make_is_a_500_not_a_pass(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res;
+
+    (void)state;
+    gwf_test_host_reply_memory_fails(h, 1);
+    res = run_alone(h, request_with(NULL, NULL));
+    assert_int_equal(gwf_test_status(res), 500);
+    assert_string_equal(gwf_test_reply_details(res), "gwf_no_memory");
+    assert_false(gwf_test_had_stream(res));
+    assert_null(gwf_test_upstream_method(res));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* Beside another plugin (the probe), the stream decides every request,
+ * and the claims reach that plugin as values. */
+static void
+test_cached_token_beside_another_plugin_is_decided_in_the_stream(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    gwf_test_result *res = run_bearer(h, "RS256");
+
+    (void)state;
+    gwf_test_result_free(res);
+    res = run_bearer(h, "RS256");
+    assert_forwarded(res);
+    assert_true(gwf_test_had_stream(res));
+    {
+        /* Both requests gave the claim to the probe. */
+        const char *at = gwf_test_logs(h),
+                   *needle = "value jwt_auth.claim.sub type=0 "
+                             "=alice";
+        int seen = 0;
+        while ((at = strstr(at, needle)) != NULL) {
+            seen++;
+            at += strlen(needle);
+        }
+        assert_int_equal(seen, 2);
+    }
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 /* -- Config errors --------------------------------------------------------- */
 
 static void
@@ -1870,6 +2078,19 @@ main(void)
         cmocka_unit_test(
             test_cache_stays_bounded_under_100000_distinct_valid_tokens),
         cmocka_unit_test(test_disabled_cache_verifies_every_time),
+        cmocka_unit_test(test_cached_token_alone_is_decided_without_a_stream),
+        cmocka_unit_test(test_cached_token_alone_is_refused_once_expired),
+        cmocka_unit_test(
+            test_cached_token_alone_beside_a_forged_one_is_refused),
+        cmocka_unit_test(test_missing_token_alone_is_refused_without_a_stream),
+        cmocka_unit_test(
+            test_missing_token_alone_in_allow_missing_mode_loses_forged_claims),
+        cmocka_unit_test(
+            test_cached_token_alone_the_host_cannot_change_is_refused),
+        cmocka_unit_test(
+            test_refusal_alone_the_host_cannot_make_is_a_500_not_a_pass),
+        cmocka_unit_test(
+            test_cached_token_beside_another_plugin_is_decided_in_the_stream),
         cmocka_unit_test(test_config_without_providers_is_refused),
         cmocka_unit_test(test_config_with_unknown_field_is_refused),
         cmocka_unit_test(test_config_with_bad_validation_mode_is_refused),

@@ -175,6 +175,9 @@ struct gwf_exchange {
     gwf_memmsg response;   /* the response the client got */
     gwf_buf response_body; /* from the upstream, then as the client got it */
     char details[64];      /* the local reply's details, or "" */
+    /* 0 when the chain decided before a stream (abi.h request_early):
+     * answered, or finished by its one plugin. */
+    bool had_stream;
 
     /* The runtime's own state while the exchange runs: do not touch. */
     struct {

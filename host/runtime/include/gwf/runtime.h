@@ -264,17 +264,21 @@ typedef struct gwf_stream_ops {
 } gwf_stream_ops;
 
 typedef enum {
-    GWF_RT_EARLY_NONE = 0,  /* no answer: make the stream (gwf_stream_new) */
-    GWF_RT_EARLY_REPLY = 1, /* answered: early_reply has the answer */
-    GWF_RT_EARLY_FAILED = 2 /* answer 500 (the reason is logged) */
+    GWF_RT_EARLY_NONE = 0,   /* no answer: make the stream (gwf_stream_new) */
+    GWF_RT_EARLY_REPLY = 1,  /* answered: early_reply has the answer */
+    GWF_RT_EARLY_FAILED = 2, /* answer 500 (the reason is logged) */
+    /* The chain (its one plugin) is done with the request: it goes on as
+     * the plugin changed it through `msg_ops`, with no stream. */
+    GWF_RT_EARLY_DONE = 3
 } gwf_rt_early;
 
 /* Let the chain's first plugin answer the request before its stream is
  * made (abi.h request_early), with the same arguments gwf_stream_new
- * would get (no response message yet). Counted as a stream answered
- * with that reply would be. GWF_RT_EARLY_NONE at once for a chain whose
- * first plugin has no such hook or whose others have stream_complete,
- * and for `ops` without early_reply. */
+ * would get (no response message yet), or, when it is the chain's only
+ * plugin, finish it (GWF_RT_EARLY_DONE). Counted as a stream answered
+ * with that reply, or let through, would be. GWF_RT_EARLY_NONE at once
+ * for a chain whose first plugin has no such hook or whose others have
+ * stream_complete, and for `ops` without early_reply. */
 /* 1 when gwf_chain_early may answer for `chain` (its first plugin has
  * request_early and no other has stream_complete): a data plane checks
  * this before it sets up what gwf_chain_early needs. */

@@ -178,6 +178,9 @@ const char *gwf_test_upstream_header(const gwf_test_result *res,
 const char *gwf_test_upstream_body(const gwf_test_result *res, size_t *len);
 /* The `details` of the local reply, or NULL. */
 const char *gwf_test_reply_details(const gwf_test_result *res);
+/* 1 when the request had a stream; 0 when the chain decided before one
+ * (abi.h request_early: answered, or finished by its one plugin). */
+int gwf_test_had_stream(const gwf_test_result *res);
 
 /* -- Observability --------------------------------------------------------- */
 
