@@ -182,7 +182,11 @@ side_by_side() {
         >"$outb" 2>&1 &
     wait
     a1=$(worker_ns "$worker") b1=$(worker_ns "$worker_b")
-    grep -q 'Non-2xx' "$outa" "$outb" && { echo "0 0"; return 1; }
+    if grep -q -e 'Non-2xx' -e 'Socket errors' "$outa" "$outb"; then
+        echo "side by side: wrk saw errors:" >&2
+        cat "$outa" "$outb" >&2
+        return 1
+    fi
     na=$(awk '/ requests in / { print $1 }' "$outa")
     nb=$(awk '/ requests in / { print $1 }' "$outb")
     [ -n "$na" ] && [ "$na" -gt 0 ] || na=1
@@ -214,7 +218,8 @@ for i in $(seq "$rounds"); do
         run_loc jwt jwt jwt_ns
         run_loc plain plain plain_ns
     fi
-    read -r sp sj < <(side_by_side)
+    out=$(side_by_side) || die "the side-by-side round $i failed"
+    read -r sp sj <<<"$out"
     side_plain+=("$sp") side_jwt+=("$sj")
     echo "  round $i: plain ${plain[-1]} req/s (${plain_ns[-1]} ns CPU/req)," \
         "jwt ${jwt[-1]} (${jwt_ns[-1]}), same token ${same[-1]}" \

@@ -476,7 +476,8 @@ list_add(ngx_http_request_t *r, ngx_list_t *list, const char *name,
     /* One allocation for the texts: a plugin may add many. */
     u_char *text = ngx_pnalloc(r->pool, name_len + lower_len + value_len + 1);
     if (!text) {
-        h->hash = 0;
+        /* Not left with hash 0 and no name: it was the list's last. */
+        list->last->nelts--;
         return NULL;
     }
     h->key.data = text;
@@ -505,7 +506,7 @@ hdr_add(ngx_http_gwf_msg_t *m, hdr_index_t *idx, const char *name, size_t len,
     ngx_table_elt_t *h =
         list_add(m->r, msg_list(m), name, len, value, value_len);
     if (!h) {
-        idx->epoch = 0; /* a marked element may have been pushed */
+        idx->epoch = 0; /* rebuilt from the list on next use */
         return NULL;
     }
     if (hdr_index_push(m->r->pool, idx, h) != NGX_OK) {
@@ -588,19 +589,25 @@ list_find(ngx_list_t *list, const char *name, size_t len, size_t index)
 }
 
 /* Marks every live element of `list` named `name` removed, by a pass
- * over the list; returns how many. */
+ * over the list; returns how many, and in `*zeros` how many elements of
+ * the list have hash 0 now: these marks, earlier ones, and those nginx
+ * gave hash 0 itself (a name of underscores only, with
+ * ignore_invalid_headers off), which compaction drops too. */
 static ngx_uint_t
-list_mark(ngx_list_t *list, const char *name, size_t len)
+list_mark(ngx_list_t *list, const char *name, size_t len, ngx_uint_t *zeros)
 {
     ngx_uint_t marked = 0;
+    *zeros = 0;
     for (ngx_list_part_t *part = &list->part; part; part = part->next) {
         ngx_table_elt_t *h = part->elts;
-        for (ngx_uint_t i = 0; i < part->nelts; i++)
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
             if (h[i].hash != 0 && h[i].key.len == len &&
                 hdr_same(h[i].key.data, (const u_char *)name, len)) {
                 h[i].hash = 0;
                 marked++;
             }
+            *zeros += h[i].hash == 0;
+        }
     }
     return marked;
 }
@@ -811,7 +818,10 @@ req_array(ngx_http_request_t *r, const char *name, size_t len)
 
 /* Removed elements at the end of the request list leave it at once:
  * nothing follows them to move up, and the next add reuses their room.
- * No field points at them (req_field). */
+ * No field points at them (req_field). The index's count of elements
+ * with hash 0 is exact here (hdr_rebuild, hdr_mark, list_mark), so it
+ * loses exactly those dropped, and stays above 0 while one is left for
+ * compaction. */
 static void
 req_drop_tail(ngx_http_gwf_msg_t *m)
 {
@@ -843,13 +853,14 @@ ngx_http_gwf_req_remove(ngx_http_gwf_msg_t *m, const char *name, size_t len)
             return GWF_OK;
         hdr_mark(idx, elts);
     } else {
-        ngx_uint_t marked = list_mark(msg_list(m), name, len);
-        if (!marked)
+        ngx_uint_t zeros;
+        if (!list_mark(msg_list(m), name, len, &zeros))
             return GWF_OK;
         /* The stale index is rebuilt (and its marks counted again) when
-         * next used; meanwhile the count makes the request list
-         * compacted before it goes upstream. */
-        idx->marked += marked;
+         * next used; meanwhile the count, exact as a rebuild's (every
+         * element with hash 0), makes the request list compacted before
+         * it goes upstream, and req_drop_tail keeps it exact. */
+        idx->marked = zeros;
     }
     ngx_table_elt_t **field = req_field(r, name, len);
     if (field)

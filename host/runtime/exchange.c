@@ -275,7 +275,12 @@ gwf_exchange_start(gwf_exchange *x, gwf_worker *w, gwf_chain *chain)
             finish_failed(x);
             return 0;
         }
+        /* Framed as forward() and advance() frame a stream's messages. */
+        if (x->upstream_body.len)
+            set_content_length(&x->request, x->upstream_body.len);
         call_upstream(x);
+        if (x->response_body.len)
+            set_content_length(&x->response, x->response_body.len);
         finish(x, GWF_EXCHANGE_FORWARDED);
         return 0;
     default:

@@ -701,6 +701,8 @@ h_attribute(gwf_stream *s, gwf_attribute attr, gwf_view *value)
     if (attr == GWF_ATTR_EARLY_DONE) {
         if (!rs->early)
             return GWF_ERR_NOT_FOUND;
+        if (!rs->dp)
+            return GWF_ERR_STREAM_GONE; /* a handle kept past its call */
         value->ptr = rs->early_done_ok ? "1" : "0";
         value->len = 1;
         return GWF_OK;

@@ -217,7 +217,8 @@ typedef struct jwt_provider {
     size_t source_name_len, prefix_len;
     /* The token's header (or cookie) is none of any provider's claim or
      * payload headers: stripping it before they are written leaves the
-     * same request, and an nginx list with nothing to move up. */
+     * same headers (a rewritten Cookie line then comes before the claim
+     * headers, not after), and an nginx list with nothing to move up. */
     int strip_first;
     /* The first provider (this one or an earlier one) that reads the same
      * place: same source, name and prefix. A token there must verify

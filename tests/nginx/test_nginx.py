@@ -716,6 +716,27 @@ def early_done_sends_the_changed_request_without_a_stream():
         assert_no_leaks(ngx)
 
 
+def removed_header_beside_a_hash_zero_header_is_not_forwarded():
+    """With ignore_invalid_headers off, nginx keeps a header named with
+    underscores only and gives it hash 0, as gwf marks a removed one. A
+    header removed in the middle of the list (gwf_request_header remove)
+    with such a header at the end still does not reach the upstream: the
+    end of the list leaves at once, and the count of elements to compact
+    away stays right (it went to 0 with the other still there)."""
+    with Upstream() as up, Nginx(server(
+            "ignore_invalid_headers off;",
+            proxied("/x", "gwf_request_header remove X-Internal")),
+            {"d.yaml": direct_response("unused", 200)}, up) as ngx:
+        r = request(ngx.port, "GET", "/x",
+                    headers={"X-Internal": "secret", "Accept": "a", "_": "x"})
+        expect_status(r, 200, "GET /x")
+        rec = up.requests[-1]
+        check(echo_header(rec, "x-internal") is None,
+              "the removed header reached the upstream: %r" % rec["headers"])
+        check(echo_header(rec, "accept") == "a",
+              "accept: %r" % rec["headers"])
+
+
 def local_reply_from_response_headers():
     manifests = {"p.yaml": probe("swap", {
         "tag": "Z",
@@ -1845,6 +1866,7 @@ CASES = {f.__name__: f for f in [
     local_reply_from_request_body,
     early_answers_skip_the_stream,
     early_done_sends_the_changed_request_without_a_stream,
+    removed_header_beside_a_hash_zero_header_is_not_forwarded,
     local_reply_from_response_headers,
     buffered_request_body_over_limit_gives_413,
     invalid_request_body_gives_400_without_leak,

@@ -906,9 +906,12 @@ typedef struct gwf_plugin {
      * stream_destroy) runs for it, and values it would provide have no
      * reader. When the attribute is not "1", those writes return
      * GWF_ERR_WRONG_PHASE and GWF_DONE is a plugin bug (500). After a
-     * change, GWF_CONTINUE is a plugin bug too (500): the stream's hooks
-     * would see a request the hook already changed. Answering after a
-     * change is fine: nothing of the request goes on. A host before 0.9
+     * write the host took (any header_set, header_add or header_remove
+     * that returned anything but GWF_ERR_BAD_ARGUMENT or
+     * GWF_ERR_WRONG_PHASE, a remove of an absent header included),
+     * GWF_CONTINUE is a plugin bug too (500): the stream's hooks would
+     * see a request the hook may have changed. Answering after a change
+     * is fine: nothing of the request goes on. A host before 0.9
      * never says "1", so a plugin written for both keeps its
      * request_headers doing the same job. */
     gwf_action (*request_early)(gwf_stream *s, void *config, void *route_config,
