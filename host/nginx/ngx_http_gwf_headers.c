@@ -787,19 +787,13 @@ req_field(ngx_http_request_t *r, const char *name, size_t len)
 static ngx_table_elt_t **
 req_field_added(ngx_http_request_t *r, const char *name, size_t len)
 {
-    if (ngx_http_gwf_name_is(name, len, "host"))
-        return &r->headers_in.host;
-    if (ngx_http_gwf_name_is(name, len, "content-length"))
-        return &r->headers_in.content_length;
-    if (ngx_http_gwf_name_is(name, len, "content-type"))
-        return &r->headers_in.content_type;
-    if (ngx_http_gwf_name_is(name, len, "authorization"))
-        return &r->headers_in.authorization;
-    if (ngx_http_gwf_name_is(name, len, "user-agent"))
-        return &r->headers_in.user_agent;
-    if (ngx_http_gwf_name_is(name, len, "referer"))
-        return &r->headers_in.referer;
-    return NULL;
+    ngx_http_headers_in_t *in = &r->headers_in;
+    ngx_table_elt_t **field = req_field(r, name, len);
+    return field == &in->host || field == &in->content_length ||
+                   field == &in->content_type || field == &in->authorization ||
+                   field == &in->user_agent || field == &in->referer
+               ? field
+               : NULL;
 }
 
 /* The headers nginx also keeps as arrays of pointers, read by variables

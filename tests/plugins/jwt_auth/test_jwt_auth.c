@@ -1623,6 +1623,31 @@ test_cached_token_alone_beside_a_forged_one_is_refused(void **state)
     gwf_test_host_free(h);
 }
 
+/* A cached token sent twice (two Authorization lines) is ambiguous
+ * before the stream as in it: refused, and nothing reaches the
+ * upstream. */
+static void
+test_cached_token_alone_sent_twice_is_refused_without_a_stream(void **state)
+{
+    gwf_test_host *h = host_with(NULL, NULL);
+    char value[20000];
+    gwf_test_request *req;
+    gwf_test_result *res = run_alone_bearer(h, "RS256", "/x?a=1");
+
+    (void)state;
+    assert_alice_forwarded(res);
+    gwf_test_result_free(res);
+    snprintf(value, sizeof(value), "Bearer %s", token("RS256"));
+    req = request_with("authorization", value);
+    gwf_test_request_header(req, "authorization", value);
+    res = run_alone(h, req);
+    assert_refused(res, 401, "more than one token");
+    assert_false(gwf_test_had_stream(res));
+    assert_null(gwf_test_upstream_method(res));
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 static void
 test_missing_token_alone_is_refused_without_a_stream(void **state)
 {
@@ -2082,6 +2107,8 @@ main(void)
         cmocka_unit_test(test_cached_token_alone_is_refused_once_expired),
         cmocka_unit_test(
             test_cached_token_alone_beside_a_forged_one_is_refused),
+        cmocka_unit_test(
+            test_cached_token_alone_sent_twice_is_refused_without_a_stream),
         cmocka_unit_test(test_missing_token_alone_is_refused_without_a_stream),
         cmocka_unit_test(
             test_missing_token_alone_in_allow_missing_mode_loses_forged_claims),
