@@ -161,34 +161,70 @@ ea_pairs_find(const ea_pairs *p, const char *name, size_t index)
     return NULL;
 }
 
-/* `name` (any case, `len` bytes) against `item` (lowercase, NUL-ended):
- * the order of ea_names.sorted. */
-static int
-name_cmp(const char *name, size_t len, const char *item)
+/* FNV-1a of `name` lower-cased: the index's hash, the same for any case
+ * of a name. */
+static uint32_t
+name_hash(const char *name, size_t len)
 {
+    uint32_t h = 2166136261u;
+
     for (size_t i = 0; i < len; i++) {
-        int a = tolower((unsigned char)name[i]);
-        int b = (unsigned char)item[i];
-        if (b == 0 || a != b)
-            return b == 0 ? 1 : a - b;
+        unsigned char c = (unsigned char)name[i];
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
     }
-    return item[len] == 0 ? 0 : -1;
+    return h;
 }
 
-/* The first position in n->sorted whose item is not below `name`. */
-static size_t
-sorted_position(const ea_names *n, const char *name, size_t len)
+/* `name` (any case, `len` bytes) is `item` (lowercase, NUL-ended). */
+static int
+name_is(const char *name, size_t len, const char *item)
 {
-    size_t lo = 0, hi = n->count;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (name_cmp(name, len, n->sorted[mid]) > 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if ((c >= 'A' && c <= 'Z' ? c + 32u : c) != (unsigned char)item[i])
+            return 0;
     }
-    return lo;
+    return item[len] == '\0';
+}
+
+/* The index slot holding `name`, or the empty slot where it would go. */
+static size_t
+index_slot(const ea_names *n, const char *name, size_t len)
+{
+    size_t i = name_hash(name, len) & n->index_mask;
+
+    while (n->index[i] && !name_is(name, len, n->items[n->index[i] - 1]))
+        i = (i + 1) & n->index_mask;
+    return i;
+}
+
+/* Makes room in the index for one more name (at most half full), or
+ * -1 when out of memory (the list is left as it was). */
+static int
+index_reserve(ea_names *n)
+{
+    size_t size = n->index ? n->index_mask + 1 : 0, want;
+    uint32_t *old = n->index;
+    size_t old_mask = n->index_mask;
+
+    if ((n->count + 1) * 2 <= size)
+        return 0;
+    if (n->count >= UINT32_MAX / 4)
+        return -1;
+    want = size ? size * 2 : 16;
+    if (!(n->index = calloc(want, sizeof(*n->index)))) {
+        n->index = old;
+        return -1;
+    }
+    n->index_mask = want - 1;
+    for (size_t i = 0; old && i <= old_mask; i++) {
+        if (!old[i])
+            continue;
+        const char *item = n->items[old[i] - 1];
+        n->index[index_slot(n, item, strlen(item))] = old[i];
+    }
+    free(old);
+    return 0;
 }
 
 static char *
@@ -210,7 +246,7 @@ ea_names_append(ea_names *n, const char *name, size_t len)
     void *items = n->items;
     char *copy;
 
-    if (n->sorted || grow(&items, n->count, &n->cap, sizeof(*n->items)) != 0)
+    if (n->index || grow(&items, n->count, &n->cap, sizeof(*n->items)) != 0)
         return -1;
     n->items = items;
     if (!(copy = lower_copy(name, len)))
@@ -222,36 +258,30 @@ ea_names_append(ea_names *n, const char *name, size_t len)
 int
 ea_names_add(ea_names *n, const char *name, size_t len)
 {
-    char **grown = realloc(n->items, (n->count + 1) * sizeof(*grown));
+    void *items = n->items;
     char *copy;
-    size_t at;
+    size_t slot;
 
-    if (!grown)
-        return -1;
-    n->items = grown;
-    if (n->count && !n->sorted)
+    if ((n->count && !n->index) || index_reserve(n) != 0 ||
+        grow(&items, n->count, &n->cap, sizeof(*n->items)) != 0)
         return -1; /* built with ea_names_append: not searchable */
-    grown = realloc(n->sorted, (n->count + 1) * sizeof(*grown));
-    if (!grown)
-        return -1;
-    n->sorted = grown;
+    n->items = items;
     if (!(copy = lower_copy(name, len)))
         return -1;
-    at = sorted_position(n, copy, len);
-    memmove(&n->sorted[at + 1], &n->sorted[at],
-            (n->count - at) * sizeof(*n->sorted));
-    n->sorted[at] = copy;
+    slot = index_slot(n, copy, len);
     n->items[n->count++] = copy;
+    if (!n->index[slot])
+        n->index[slot] = (uint32_t)n->count;
     return 0;
 }
 
 long
 ea_names_find(const ea_names *n, const char *name, size_t len)
 {
-    size_t at = sorted_position(n, name, len);
-
-    return at < n->count && name_cmp(name, len, n->sorted[at]) == 0 ? (long)at
-                                                                    : -1;
+    if (!n->index)
+        return -1;
+    uint32_t at = n->index[index_slot(n, name, len)];
+    return at ? (long)at - 1 : -1;
 }
 
 int
@@ -266,9 +296,10 @@ ea_names_free(ea_names *n)
     for (size_t i = 0; i < n->count; i++)
         free(n->items[i]);
     free(n->items);
-    free(n->sorted);
+    free(n->index);
     n->items = NULL;
-    n->sorted = NULL;
+    n->index = NULL;
+    n->index_mask = 0;
     n->count = 0;
     n->cap = 0;
 }

@@ -448,8 +448,8 @@ is_always_client_header(const char *name)
 /* The answer's headers named in `names`, into `to`. With `again` set, a
  * second value of one name goes there instead (headersToBackend: the
  * first value replaces the request's, the others are added beside it).
- * Linear in the answer: a binary search in `names` per header, and the
- * names already seen marked by their position in names->sorted. */
+ * Linear in the answer: a hash lookup in `names` per header, and the
+ * names already seen marked by their number in `names`. */
 static int
 copy_named(const ea_pairs *from, const connection_values *connection,
            const ea_names *names, ea_pairs *to, ea_pairs *again)
@@ -462,18 +462,18 @@ copy_named(const ea_pairs *from, const connection_values *connection,
     for (size_t i = 0; i < from->count; i++) {
         const ea_pair *p = &from->items[i];
         ea_pairs *into = to;
-        long at = ea_names_find(names, p->name, strlen(p->name));
+        size_t name_len = strlen(p->name), value_len;
+        long at = ea_names_find(names, p->name, name_len);
 
         if (at < 0 || is_connection_header(connection, p->name) ||
-            !gwf_is_header_value(p->value, strlen(p->value)))
+            !gwf_is_header_value(p->value, value_len = strlen(p->value)))
             continue;
         if (seen) {
             if (seen[at])
                 into = again;
             seen[at] = 1;
         }
-        if (ea_pairs_add(into, p->name, strlen(p->name), p->value,
-                         strlen(p->value)) != 0)
+        if (ea_pairs_add(into, p->name, name_len, p->value, value_len) != 0)
             goto done;
     }
     rc = 0;
