@@ -1465,6 +1465,46 @@ rl_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     return global_request_headers(st);
 }
 
+/* rl_request_early's short way, for the commonest flood: a route whose
+ * every descriptor is all-Generic (the same on every request) and over
+ * its limit in the worker's memo, with no x-ratelimit-* headers to
+ * write. Answers exactly as decision_finish would for those slots (each
+ * counted over the limit, retry-after the longest wait) and returns
+ * GWF_PAUSE; returns GWF_CONTINUE, touching nothing, for anything else
+ * (a descriptor read from the request, not in the memo, in shadow mode,
+ * unlimited), which the general way then decides. */
+static gwf_action
+early_memo_over(gwf_stream *s, const rl_config *cfg, const rl_route *route,
+                const rl_worker *w)
+{
+    const rl_limit *limits[RL_MAX_DESCRIPTORS];
+    size_t n = 0;
+    int64_t now_s, retry = 0, until;
+    gwf_header header;
+    char text[24];
+
+    if (cfg->headers != RL_HEADERS_OFF || route->descriptor_count == 0 ||
+        route->descriptor_count > RL_MAX_DESCRIPTORS)
+        return GWF_CONTINUE;
+    now_s = s->host->now(cfg->instance, GWF_CLOCK_REALTIME) / 1000000000;
+    for (size_t i = 0; i < route->descriptor_count; i++) {
+        const rl_descriptor_spec *ds = &route->descriptors[i];
+        const rl_limit *limit = ds->generic_limit;
+        if (!ds->all_generic || !limit || limit->unlimited ||
+            limit->shadow_mode || !(until = over_memo_get(w, ds, now_s)))
+            return GWF_CONTINUE;
+        limits[n++] = limit;
+        if (until - now_s > retry)
+            retry = until - now_s;
+    }
+    for (size_t i = 0; i < n; i++)
+        count_outcome(cfg, limits[i], RL_OUTCOME_OVER_LIMIT);
+    header = (gwf_header){gwf_cstr("retry-after"),
+                          {text, gwf_u64_text(text, (uint64_t)retry)}};
+    s->host->send_local_reply(s, 429, &header, 1, NULL, 0, "rate_limited");
+    return GWF_PAUSE;
+}
+
 /* Before the stream (abi.h request_early): a request whose every
  * limited key the worker's cache holds as over its limit gets its 429
  * here, exactly as request_headers would answer it, without a stream.
@@ -1483,6 +1523,8 @@ rl_request_early(gwf_stream *s, void *config, void *route_config, void *worker)
     if (cfg->is_local || cfg->mode == RL_MODE_RLS || !cfg->over_limit_cache ||
         !route_config || !w || w->stopping || rl_cache_empty(w->cache))
         return GWF_CONTINUE;
+    if (early_memo_over(s, cfg, route_config, w) == GWF_PAUSE)
+        return GWF_PAUSE;
     /* The stream's state as the decision reads it: no more (the x-
      * ratelimit texts are written before they are read). */
     rl_stream st;

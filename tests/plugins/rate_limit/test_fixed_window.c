@@ -614,6 +614,79 @@ test_draft03_headers_on_a_429_from_the_cache(void **state)
     gwf_test_host_free(h);
 }
 
+/* A request on a route whose every descriptor is Generic and remembered
+ * over its limit is answered before the stream, as the stream would
+ * answer it: 429, retry-after to the window's end, nothing else. */
+static void
+test_a_429_from_the_cache_needs_no_stream(void **state)
+{
+    (void)state;
+    gwf_test_host *h = host_with(global_manifests(spec(PER_MINUTE(1)), FOO));
+    gwf_test_result *res;
+    size_t len = 1;
+
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    res = run_api(h, "/", NULL);
+    assert_int_equal(gwf_test_status(res), 429);
+    assert_true(gwf_test_had_stream(res)); /* Redis's verdict */
+    gwf_test_result_free(res);
+    gwf_test_advance(h, NS);
+    res = run_api(h, "/", NULL);
+    assert_int_equal(gwf_test_status(res), 429);
+    assert_false(gwf_test_had_stream(res));
+    assert_string_equal(gwf_test_reply_details(res), "rate_limited");
+    assert_string_equal(gwf_test_header(res, "retry-after", 0), "59");
+    assert_null(gwf_test_header(res, "retry-after", 1));
+    assert_null(gwf_test_header(res, "x-ratelimit-remaining", 0));
+    gwf_test_body(res, &len);
+    assert_int_equal(len, 0);
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
+/* Two Generic descriptors over their limits: the 429 from the cache
+ * waits for the later of the two windows, and each is counted. */
+static void
+test_two_generic_keys_from_the_cache_wait_for_the_later_window(void **state)
+{
+    (void)state;
+    const char *limits =
+        "descriptors: [{key: generic_key, value: foo, rate_limit: {unit: "
+        "minute, requests_per_unit: 1}}, {key: generic_key, value: bar, "
+        "rate_limit: {unit: hour, requests_per_unit: 1}}]";
+    const char *descs =
+        "[{entries: [{type: Generic, generic: {key: generic_key, value: "
+        "foo}}]}, {entries: [{type: Generic, generic: {key: generic_key, "
+        "value: bar}}]}]";
+    gwf_test_host *h = host_with(global_manifests(spec(limits), descs));
+    const char *base = "gwf_rate_limit_decisions_total{instance=\"default/"
+                       "rl\",descriptor=\"generic_key_%s\",outcome=\""
+                       "over_limit\"}";
+    char series[256];
+    gwf_test_result *res;
+
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    assert_int_equal(status_of(h, "/", NULL), 429);
+    gwf_test_advance(h, 2 * NS);
+    res = run_api(h, "/", NULL);
+    assert_int_equal(gwf_test_status(res), 429);
+    assert_false(gwf_test_had_stream(res));
+    assert_string_equal(gwf_test_header(res, "retry-after", 0), "3598");
+    gwf_test_result_free(res);
+    snprintf(series, sizeof(series), base, "foo");
+    assert_true(gwf_test_metric(h, series) == 2);
+    snprintf(series, sizeof(series), base, "bar");
+    assert_true(gwf_test_metric(h, series) == 2);
+    /* Past the minute only bar is still over: Redis counts foo again. */
+    gwf_test_advance(h, 60 * NS);
+    res = run_api(h, "/", NULL);
+    assert_int_equal(gwf_test_status(res), 429);
+    assert_true(gwf_test_had_stream(res));
+    assert_string_equal(gwf_test_header(res, "retry-after", 0), "3538");
+    gwf_test_result_free(res);
+    gwf_test_host_free(h);
+}
+
 /* A request whose one key is cached over its limit still counts its
  * other keys in Redis, as Envoy counts every descriptor of a request:
  * only a request whose every key is cached is answered without Redis. */
@@ -829,6 +902,8 @@ main(void)
         T(test_over_limit_key_is_answered_without_redis),
         T(test_over_limit_cache_ends_with_the_window),
         T(test_draft03_headers_on_a_429_from_the_cache),
+        T(test_a_429_from_the_cache_needs_no_stream),
+        T(test_two_generic_keys_from_the_cache_wait_for_the_later_window),
         T(test_a_cached_key_does_not_stop_counting_the_others),
         T(test_a_generic_key_over_its_limit_refuses_its_own_route_only),
         T(test_over_limit_cache_can_be_turned_off),
