@@ -133,6 +133,46 @@ bench_nginx_stop() {
     return 0
 }
 
+# bench_nginx_twin: a second nginx, started (pinned as the first) from
+# the first's $tmp/nginx.conf with every port it listens on moved to a
+# free one (in its upstreams too) and its pid, error log and temp paths
+# under $tmp/b; what it reads (manifests, plugins) is the first's. Sets
+# master_b and base_b (the twin of $base, from $port). For
+# bench_cpu_pair's side-by-side rounds; the caller's cleanup stops
+# $master_b.
+bench_nginx_twin() {
+    local b=$tmp/b ports=() taken=() args=() p np attempt
+    mkdir -p "$b/logs" "$b/temp"
+    mapfile -t ports < <(grep -o 'listen 127\.0\.0\.1:[0-9]*' \
+        "$tmp/nginx.conf" | sed 's/.*://' | sort -u)
+    for attempt in 1 2 3 4 5; do
+        args=(-e "s|$tmp/nginx.pid|$b/nginx.pid|"
+            -e "s|$tmp/logs/|$b/logs/|g" -e "s|$tmp/temp/|$b/temp/|g")
+        taken=("${ports[@]}")
+        for p in "${ports[@]}"; do
+            np=$(bench_free_port "${taken[@]}")
+            taken+=("$np")
+            args+=(-e "s|127\.0\.0\.1:$p\([^0-9]\)|127.0.0.1:$np\1|g")
+            [ "$p" = "$port" ] && base_b=http://127.0.0.1:$np
+        done
+        sed "${args[@]}" "$tmp/nginx.conf" >"$b/nginx.conf"
+        "${pin_nginx[@]}" env -u NGINX "$nginx" -p "$b" \
+            -e "$b/logs/error.log" -c "$b/nginx.conf" 2>"$b/start.err" &&
+            break
+        if [ "$attempt" = 5 ] || ! grep -q 'bind()' "$b/start.err"; then
+            cat "$b/start.err" >&2
+            die "the second nginx did not start"
+        fi
+    done
+    for _ in $(seq 50); do
+        [ -s "$b/nginx.pid" ] && break
+        sleep 0.1
+    done
+    master_b=$(cat "$b/nginx.pid" 2>/dev/null) ||
+        die "the second nginx wrote no pid file"
+    bench_wait_url "$base_b/"
+}
+
 # bench_remove_tmp DIR [TAG]: removes the temporary prefix, or with
 # KEEP_TMP=1 keeps it and says where ("TAG: kept DIR" on stderr).
 bench_remove_tmp() {
@@ -332,6 +372,46 @@ bench_wrk_cpu() {
     echo "${rps%.*} $(((t1 - t0) / n)) $((other * 100000000 / (w1 - w0)))"
 }
 
+# bench_wrk_side WORKER_A URL_A WORKER_B URL_B DURATION ALLOW_NON2XX
+# [WRK-ARGS...]: two wrk runs at once (both pinned to wrk's core, as
+# bench_pin_cores says) against two nginx workers that share nginx's
+# core (the first and its twin, bench_nginx_twin); prints "A-ns/request
+# B-ns/request", each worker's CPU time (user + system) per request it
+# served. Both workers see the same seconds of the machine, so a round's
+# ratio no longer moves with the speed of the moment, as two runs one
+# after the other do on a shared virtual machine. Fails as
+# bench_wrk_cpu does.
+bench_wrk_side() {
+    local wa=$1 ua=$2 wb=$3 ub=$4 dur=$5 allow=$6 a0 a1 b0 b1 na nb pa pb
+    local outa=$tmp/side-a.txt outb=$tmp/side-b.txt
+    shift 6
+    [ -n "$wa" ] && [ -n "$wb" ] || die "no nginx worker"
+    a0=$(bench_worker_ns "$wa")
+    b0=$(bench_worker_ns "$wb")
+    "${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" "$@" "$ua" \
+        >"$outa" 2>&1 &
+    pa=$!
+    "${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" "$@" "$ub" \
+        >"$outb" 2>&1 &
+    pb=$!
+    wait "$pa" || die "wrk failed on $ua: $(cat "$outa")"
+    wait "$pb" || die "wrk failed on $ub: $(cat "$outb")"
+    a1=$(bench_worker_ns "$wa")
+    b1=$(bench_worker_ns "$wb")
+    if grep -q 'Socket errors' "$outa" "$outb" ||
+        { [ "$allow" != 1 ] && grep -q 'Non-2xx' "$outa" "$outb"; }; then
+        die "wrk side by side on $ua and $ub saw errors:"$'\n'"$(cat \
+            "$outa" "$outb")"
+    fi
+    na=$(awk '/ requests in / { print $1 }' "$outa")
+    nb=$(awk '/ requests in / { print $1 }' "$outb")
+    if [ -z "$na" ] || [ -z "$nb" ] || [ "$na" -le 0 ] || [ "$nb" -le 0 ]; then
+        die "no requests counted by wrk side by side:"$'\n'"$(cat "$outa" \
+            "$outb")"
+    fi
+    echo "$(((a1 - a0) / na)) $(((b1 - b0) / nb))"
+}
+
 # _cpu_pair_run PATH NAME RPS-ARRAY CPU-ARRAY: one of bench_cpu_pair's
 # runs, its figures appended to the caller's arrays (and the other load
 # to its _o), a line on stderr.
@@ -345,6 +425,26 @@ _cpu_pair_run() {
         "other user load $_other%)" >&2
 }
 
+# _cpu_pair_side BPATH GPATH: one side-by-side run of bench_cpu_pair
+# (the caller's `run_side PATH-ON-FIRST PATH-ON-TWIN DURATION`, which
+# prints what bench_wrk_side does); the baseline is on the first nginx
+# in odd rounds and on the twin in even ones, so that neither instance's
+# luck (its memory's placement) favours a side. The figures go to the
+# caller's _sb and _sg, a line to stderr.
+_cpu_pair_side() {
+    local _out _x _y
+    if [ $((_i % 2)) -eq 1 ]; then
+        _out=$(run_side "$1" "$2" "$duration") || return 1
+        read -r _x _y <<<"$_out"
+    else
+        _out=$(run_side "$2" "$1" "$duration") || return 1
+        read -r _y _x <<<"$_out"
+    fi
+    _sb+=("$_x"); _sg+=("$_y")
+    echo "  $_label round $_i: side by side $_bname $_x ns CPU/req," \
+        "$_gname $_y ns CPU/req" >&2
+}
+
 # bench_cpu_pair LABEL BPATH BNAME GPATH GNAME TARGET CPUTARGET: a warm-up
 # ($warmup) of both sides, then $rounds interleaved rounds ($duration;
 # which side goes first alternates, as in bench_pair) of the caller's
@@ -355,14 +455,26 @@ _cpu_pair_run() {
 # gwf CPU against CPUTARGET): when wrk's core rather than
 # nginx's is the bottleneck, or the machine's speed drifts between rounds
 # (a shared virtual machine's does, by 10% and more), the requests/s
-# ratio hides or blurs gwf's cost and this one shows it. Warns when other
-# processes took 10% of a core or more (median).
+# ratio hides or blurs gwf's cost and this one shows it. When the caller
+# has a twin nginx (bench_nginx_twin: $master_b set) and a `run_side`
+# function, each round adds a side-by-side run (_cpu_pair_side) and the
+# CPU row is taken from those: two runs one after the other read the
+# machine at two moments, and their ratio moved by up to 10% from round
+# to round here, side by side by about 1%. Warns when other processes
+# took 10% of a core or more (median).
 bench_cpu_pair() {
     local _label=$1 _bpath=$2 _bname=$3 _gpath=$4 _gname=$5 _target=$6
-    local _ctarget=$7 _b=() _g=() _bc=() _gc=() _o=() _i _r _rps _cpu _other
-    local _mb _mg _mbc _mgc _mo _bus _gus _cratio _cverdict
+    local _ctarget=$7 _b=() _g=() _bc=() _gc=() _o=() _sb=() _sg=() _i _r
+    local _rps _cpu _other _mb _mg _mbc _mgc _mo _bus _gus _cratio _cverdict
+    local _side= _how="one after the other"
+    if [ -n "${master_b:-}" ] && declare -F run_side >/dev/null; then
+        _side=1 _how="side by side"
+    fi
     run "$_bpath" "$warmup" >/dev/null || exit 1
     run "$_gpath" "$warmup" >/dev/null || exit 1
+    if [ -n "$_side" ]; then # the twin's caches and pools too
+        run_side "$_bpath" "$_gpath" "$warmup" >/dev/null || exit 1
+    fi
     for _i in $(seq "$rounds"); do
         if [ $((_i % 2)) -eq 0 ]; then # every other round gwf goes first
             _cpu_pair_run "$_gpath" "$_gname" _g _gc || exit 1
@@ -371,11 +483,12 @@ bench_cpu_pair() {
         if [ $((_i % 2)) -eq 1 ]; then
             _cpu_pair_run "$_gpath" "$_gname" _g _gc || exit 1
         fi
+        if [ -n "$_side" ]; then
+            _cpu_pair_side "$_bpath" "$_gpath" || exit 1
+        fi
     done
     _mb=$(bench_median "${_b[@]}")
     _mg=$(bench_median "${_g[@]}")
-    _mbc=$(bench_median "${_bc[@]}")
-    _mgc=$(bench_median "${_gc[@]}")
     _mo=$(bench_median "${_o[@]}")
     if [ "$_mo" -ge 10 ]; then
         echo "$_label: warning: other processes used at least ${_mo}% of a" \
@@ -384,14 +497,23 @@ bench_cpu_pair() {
     fi
     bench_rps_row "$_label" "$_bname" "$_mb" "$_gname" "$_mg" "$_target" \
         "$(bench_median_ratio "${_g[*]}" "${_b[*]}")"
+    if [ -n "$_side" ]; then
+        echo "$_label: info: worker CPU per request one after the other:" \
+            "$_bname $(bench_median "${_bc[@]}") ns, $_gname" \
+            "$(bench_median "${_gc[@]}") ns, ratio" \
+            "$(bench_median_ratio "${_bc[*]}" "${_gc[*]}")"
+        _bc=("${_sb[@]}") _gc=("${_sg[@]}")
+    fi
+    _mbc=$(bench_median "${_bc[@]}")
+    _mgc=$(bench_median "${_gc[@]}")
     _cratio=$(bench_median_ratio "${_bc[*]}" "${_gc[*]}")
     _cverdict=$(bench_verdict "$_cratio" "$_ctarget")
     read -r _bus _gus < <(awk -v b="$_mbc" -v g="$_mgc" \
         'BEGIN { printf "%.2f %.2f\n", b / 1000, g / 1000 }')
-    echo "$_label: worker CPU per request: $_bname $_bus us, $_gname $_gus" \
-        "us ($(awk -v b="$_bus" -v g="$_gus" 'BEGIN { printf "%+.2f", g - b }')" \
-        "us); as a ratio when nginx is the bottleneck $_cratio (target >=" \
-        "$_ctarget) $_cverdict"
+    echo "$_label: worker CPU per request ($_how): $_bname $_bus us," \
+        "$_gname $_gus us ($(awk -v b="$_bus" -v g="$_gus" \
+        'BEGIN { printf "%+.2f", g - b }') us); as a ratio when nginx is" \
+        "the bottleneck $_cratio (target >= $_ctarget) $_cverdict"
     bench_report "$_label CPU/req" "$_bname" "$_bus us/req" "$_gname" \
         "$_gus us/req" "$_cratio" ">= $_ctarget" "$_cverdict"
 }

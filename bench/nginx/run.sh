@@ -31,7 +31,10 @@
 # A second line gives the nginx worker's CPU time per request on each side
 # and the ratio it implies: for a tiny local reply wrk's core is often the
 # bottleneck, and then requests/s hide gwf's cost while CPU/request shows
-# it. Each run also measures the user CPU that other processes took
+# it. That figure is taken side by side: a second nginx from the same
+# configuration (bench_nginx_twin) serves one side while the first
+# serves the other, both workers on one core, for the same seconds
+# (bench_cpu_pair, bench/lib.sh). Each run also measures the user CPU that other processes took
 # meanwhile ("other user load", in % of a core; a lower bound); a median
 # of 10% or more prints a warning, since requests/s then say more about
 # the neighbours than about gwf.
@@ -84,6 +87,7 @@ master=
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     bench_nginx_stop "$master"
+    bench_nginx_stop "${master_b:-}"
     bench_remove_tmp "$tmp" bench/nginx
 }
 trap cleanup EXIT
@@ -191,6 +195,14 @@ check /noop ok
 # run PATH DURATION: one wrk run (bench_wrk_cpu): "requests/s
 # worker-ns/request other-load-%".
 run() { bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" 0; }
+
+# run_side PATH PATH-ON-TWIN DURATION: the two at once, for the CPU rows
+# (bench_wrk_side).
+bench_nginx_twin
+run_side() {
+    bench_wrk_side "$(worker_pid)" "$base$1" "$(pgrep -P "$master_b" | head -1)" \
+        "$base_b$2" "$3" 0
+}
 
 # pair LABEL BASEPATH BASENAME GWFPATH TARGET CPUTARGET: requests/s and
 # the worker's CPU time per request (bench_cpu_pair).

@@ -48,7 +48,9 @@
 # each side (the upstream server block runs in the same worker, so a
 # proxied request's figure holds both ends) and the ratio it implies:
 # when wrk's core is the bottleneck, requests/s hide gwf's cost and CPU
-# per request shows it. Each run also estimates the user CPU other
+# per request shows it; that figure is taken side by side, with a second
+# nginx from the same configuration (bench_cpu_pair, bench/lib.sh). Each
+# run also estimates the user CPU other
 # processes took meanwhile ("other user load", % of a core; a lower
 # bound); a median of 10% or more prints a warning, since requests/s then
 # say more about the neighbours than about gwf. A ratio under target
@@ -101,6 +103,7 @@ master=
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     bench_nginx_stop "$master"
+    bench_nginx_stop "${master_b:-}"
     bench_remove_tmp "$tmp" bench/policies
 }
 trap cleanup EXIT
@@ -336,6 +339,14 @@ check_status "GET /rbac without the role" 403 GET /rbac "x-team: web"
 # (bench_wrk_cpu): "requests/s worker-ns/request other-load-%".
 run() { bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" 0 -s "$script"; }
 
+# run_side PATH PATH-ON-TWIN DURATION: the two at once, for the CPU rows
+# (bench_wrk_side).
+bench_nginx_twin
+run_side() {
+    bench_wrk_side "$(worker_pid)" "$base$1" "$(pgrep -P "$master_b" | head -1)" \
+        "$base_b$2" "$3" 0 -s "$script"
+}
+
 # pair LABEL SCRIPT BASEPATH BASENAME GWFPATH GWFNAME TARGET: interleaved
 # rounds; reports requests/s and worker CPU per request (ratio baseline
 # CPU / gwf CPU), both against TARGET (bench_cpu_pair).
@@ -357,7 +368,7 @@ pair api-key "$tmp/apikey.lua" /plain "no auth" /apikey api_key_auth 0.95 ||
 pair rbac "$tmp/rbac.lua" /plain "no policy" /rbac rbac 0.95 || exit 1
 
 # A worker that died mid-run would have failed wrk; say so if one did.
-if grep -q 'exited on signal' "$tmp/logs/error.log"; then
-    die "an nginx worker died:"$'\n'"$(grep 'exited on signal' "$tmp/logs/error.log")"
+if grep -qs 'exited on signal' "$tmp/logs/error.log" "$tmp/b/logs/error.log"; then
+    die "an nginx worker died:"$'\n'"$(grep -s 'exited on signal' "$tmp/logs/error.log" "$tmp/b/logs/error.log")"
 fi
 exit 0

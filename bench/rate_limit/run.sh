@@ -27,7 +27,9 @@
 # All three are wall-clock rates: on a loaded machine they move by tens of
 # percent from run to run (the decisions line most: bench_rl_decisions and
 # redis-server share the cores with whatever else runs). Compare them on
-# a quiet machine, or by CPU time per decision / request.
+# a quiet machine, or by CPU time per decision / request: the nginx
+# rows' CPU time per request is taken side by side, with a second nginx
+# from the same configuration (bench_cpu_pair, bench/lib.sh).
 #
 # Runs are interleaved (baseline, gwf, ...) after a warm-up; the median of
 # the ROUNDS rounds' ratios gives the ratio. A ratio under target prints
@@ -80,6 +82,7 @@ redis_pid=
 # shellcheck disable=SC2317
 cleanup() {
     bench_nginx_stop "$master"
+    bench_nginx_stop "${master_b:-}"
     [ -n "$redis_pid" ] && kill -KILL "$redis_pid" 2>/dev/null
     bench_remove_tmp "$tmp" bench/rate_limit
 }
@@ -244,6 +247,16 @@ run() {
     local allow=0
     case $1 in /dr429 | /over) allow=1 ;; esac
     bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" "$allow"
+}
+
+# run_side PATH PATH-ON-TWIN DURATION: the two at once, for the CPU rows
+# (bench_wrk_side).
+bench_nginx_twin
+run_side() {
+    local allow=0
+    case $1$2 in */dr429* | */over*) allow=1 ;; esac
+    bench_wrk_side "$(worker_pid)" "$base$1" "$(pgrep -P "$master_b" | head -1)" \
+        "$base_b$2" "$3" "$allow"
 }
 
 bench_cpu_pair global /plain /plain /limited /limited 0.9 0.9
