@@ -133,15 +133,15 @@ bench_nginx_stop() {
     return 0
 }
 
-# bench_nginx_twin: a second nginx, started (pinned as the first) from
-# the first's $tmp/nginx.conf with every port it listens on moved to a
-# free one (in its upstreams too) and its pid, error log and temp paths
-# under $tmp/b; what it reads (manifests, plugins) is the first's. Sets
-# master_b and base_b (the twin of $base, from $port). For
-# bench_cpu_pair's side-by-side rounds; the caller's cleanup stops
-# $master_b.
+# bench_nginx_twin PATH: a second nginx, started (pinned as the first)
+# from the first's $tmp/nginx.conf with every port it listens on moved
+# to a free one (in its upstreams too) and its pid, error log and temp
+# paths under $tmp/b; what it reads (manifests, plugins) is the first's.
+# Sets master_b and base_b (the twin of $base, from $port) and waits for
+# PATH to answer 2xx there. For bench_cpu_pair's side-by-side rounds;
+# the caller's cleanup stops $master_b.
 bench_nginx_twin() {
-    local b=$tmp/b ports=() taken=() args=() p np attempt
+    local b=$tmp/b ports=() taken=() args=() p np attempt path=$1
     mkdir -p "$b/logs" "$b/temp"
     mapfile -t ports < <(grep -o 'listen 127\.0\.0\.1:[0-9]*' \
         "$tmp/nginx.conf" | sed 's/.*://' | sort -u)
@@ -164,13 +164,18 @@ bench_nginx_twin() {
             die "the second nginx did not start"
         fi
     done
+    [ -n "${base_b:-}" ] || die "no 'listen 127.0.0.1:$port' in nginx.conf"
     for _ in $(seq 50); do
         [ -s "$b/nginx.pid" ] && break
         sleep 0.1
     done
+    # Without its pid file, found by its configuration, for the cleanup.
     master_b=$(cat "$b/nginx.pid" 2>/dev/null) ||
-        die "the second nginx wrote no pid file"
-    bench_wait_url "$base_b/"
+        master_b=$(pgrep -o -f -- "-c $b/nginx.conf")
+    [ -s "$b/nginx.pid" ] || die "the second nginx wrote no pid file"
+    bench_wait_url "$base_b$path"
+    curl -fsS -o /dev/null "$base_b$path" ||
+        die "the second nginx does not answer $path"
 }
 
 # bench_remove_tmp DIR [TAG]: removes the temporary prefix, or with
@@ -394,7 +399,10 @@ bench_wrk_side() {
     "${pin_wrk[@]}" "$wrk" -t1 -c"$connections" -d"$dur" "$@" "$ub" \
         >"$outb" 2>&1 &
     pb=$!
-    wait "$pa" || die "wrk failed on $ua: $(cat "$outa")"
+    if ! wait "$pa"; then
+        kill "$pb" 2>/dev/null
+        die "wrk failed on $ua: $(cat "$outa")"
+    fi
     wait "$pb" || die "wrk failed on $ub: $(cat "$outb")"
     a1=$(bench_worker_ns "$wa")
     b1=$(bench_worker_ns "$wb")
@@ -472,8 +480,9 @@ bench_cpu_pair() {
     fi
     run "$_bpath" "$warmup" >/dev/null || exit 1
     run "$_gpath" "$warmup" >/dev/null || exit 1
-    if [ -n "$_side" ]; then # the twin's caches and pools too
+    if [ -n "$_side" ]; then # the twin's caches and pools too, both sides
         run_side "$_bpath" "$_gpath" "$warmup" >/dev/null || exit 1
+        run_side "$_gpath" "$_bpath" "$warmup" >/dev/null || exit 1
     fi
     for _i in $(seq "$rounds"); do
         if [ $((_i % 2)) -eq 0 ]; then # every other round gwf goes first

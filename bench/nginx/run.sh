@@ -198,7 +198,7 @@ run() { bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" 0; }
 
 # run_side PATH PATH-ON-TWIN DURATION: the two at once, for the CPU rows
 # (bench_wrk_side).
-bench_nginx_twin
+bench_nginx_twin /native
 run_side() {
     bench_wrk_side "$(worker_pid)" "$base$1" "$(pgrep -P "$master_b" | head -1)" \
         "$base_b$2" "$3" 0

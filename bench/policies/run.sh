@@ -341,7 +341,7 @@ run() { bench_wrk_cpu "$(worker_pid)" "$base$1" "$2" 0 -s "$script"; }
 
 # run_side PATH PATH-ON-TWIN DURATION: the two at once, for the CPU rows
 # (bench_wrk_side).
-bench_nginx_twin
+bench_nginx_twin /plain
 run_side() {
     bench_wrk_side "$(worker_pid)" "$base$1" "$(pgrep -P "$master_b" | head -1)" \
         "$base_b$2" "$3" 0 -s "$script"

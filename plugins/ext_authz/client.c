@@ -161,6 +161,13 @@ ea_pairs_find(const ea_pairs *p, const char *name, size_t index)
     return NULL;
 }
 
+/* ASCII lower case, whatever the locale: header names are tokens. */
+static unsigned
+fold(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32u : c;
+}
+
 /* FNV-1a of `name` lower-cased: the index's hash, the same for any case
  * of a name. */
 static uint32_t
@@ -168,10 +175,8 @@ name_hash(const char *name, size_t len)
 {
     uint32_t h = 2166136261u;
 
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
-    }
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ fold((unsigned char)name[i])) * 16777619u;
     return h;
 }
 
@@ -181,7 +186,7 @@ name_is(const char *name, size_t len, const char *item)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
-        if ((c >= 'A' && c <= 'Z' ? c + 32u : c) != (unsigned char)item[i])
+        if (!item[i] || fold(c) != (unsigned char)item[i])
             return 0;
     }
     return item[len] == '\0';
@@ -235,7 +240,7 @@ lower_copy(const char *name, size_t len)
     if (!copy)
         return NULL;
     for (size_t i = 0; i < len; i++)
-        copy[i] = (char)tolower((unsigned char)name[i]);
+        copy[i] = (char)fold((unsigned char)name[i]);
     copy[len] = '\0';
     return copy;
 }

@@ -61,6 +61,8 @@ test_names_that_are_prefixes_of_each_other_stay_apart(void **state)
     assert_int_equal(find(&n, "x-ab"), 0);
     /* A length that cuts a name short is the shorter name. */
     assert_int_equal(ea_names_find(&n, "x-abc", 3), 1);
+    /* A NUL inside is a byte of the name, not its end. */
+    assert_int_equal(ea_names_find(&n, "x-a\0z", 5), -1);
     ea_names_free(&n);
 }
 
