@@ -20,8 +20,9 @@
 # A second row gives the worker's CPU time per request (from
 # /proc/PID/schedstat), against the same target, measured side by side:
 # a second nginx, the same configuration on other ports, serves the jwt
-# location while the first serves the plain one, both workers on one
-# core and both wrk on the other, for the same seconds. Whatever the
+# location while the first serves the plain one (the other way round in
+# even rounds), both workers on one core and both wrk on the other, for
+# the same seconds. Whatever the
 # virtual machine does to its speed then happens to both: in rounds run
 # one after the other, a round's two CPU figures differ by up to 10%
 # for no reason of theirs, side by side by about 1%. (Requests/s cannot
@@ -167,21 +168,30 @@ for loc in plain jwt plainhdr; do
     duration=2s rps -H "Authorization: Bearer $token" \
         "http://127.0.0.1:$port/$loc" >/dev/null
 done
-duration=2s rps -H "Authorization: Bearer $token" \
-    "http://127.0.0.1:$port_b/jwt" >/dev/null
-# side_by_side: one round of plain (first instance) and jwt (second)
-# at the same time; prints "plain-ns/request jwt-ns/request".
+for loc in plain jwt; do
+    duration=2s rps -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$port_b/$loc" >/dev/null
+done
+# side_by_side ROUND: one round of plain and jwt at the same time, plain
+# on the first instance and jwt on the second in odd rounds, the other
+# way round in even ones (so that neither instance's luck, its memory's
+# placement, favours a side); prints "plain-ns/request jwt-ns/request".
 side_by_side() {
-    local a0 b0 a1 b1 outa outb na nb
+    local a0 b0 a1 b1 outa outb na nb pp pj wp wj
     outa=$tmp/side-plain.txt outb=$tmp/side-jwt.txt
-    a0=$(worker_ns "$worker") b0=$(worker_ns "$worker_b")
+    if [ $(($1 % 2)) -eq 1 ]; then
+        pp=$port pj=$port_b wp=$worker wj=$worker_b
+    else
+        pp=$port_b pj=$port wp=$worker_b wj=$worker
+    fi
+    a0=$(worker_ns "$wp") b0=$(worker_ns "$wj")
     "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" \
-        "http://127.0.0.1:$port/plain" >"$outa" 2>&1 &
+        "http://127.0.0.1:$pp/plain" >"$outa" 2>&1 &
     "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" \
-        -H "Authorization: Bearer $token" "http://127.0.0.1:$port_b/jwt" \
+        -H "Authorization: Bearer $token" "http://127.0.0.1:$pj/jwt" \
         >"$outb" 2>&1 &
     wait
-    a1=$(worker_ns "$worker") b1=$(worker_ns "$worker_b")
+    a1=$(worker_ns "$wp") b1=$(worker_ns "$wj")
     if grep -q -e 'Non-2xx' -e 'Socket errors' "$outa" "$outb"; then
         echo "side by side: wrk saw errors:" >&2
         cat "$outa" "$outb" >&2
@@ -218,7 +228,7 @@ for i in $(seq "$rounds"); do
         run_loc jwt jwt jwt_ns
         run_loc plain plain plain_ns
     fi
-    out=$(side_by_side) || die "the side-by-side round $i failed"
+    out=$(side_by_side "$i") || die "the side-by-side round $i failed"
     read -r sp sj <<<"$out"
     side_plain+=("$sp") side_jwt+=("$sj")
     echo "  round $i: plain ${plain[-1]} req/s (${plain_ns[-1]} ns CPU/req)," \
