@@ -244,11 +244,20 @@ ngx_http_gwf_create_ctx(ngx_http_request_t *r, ngx_http_gwf_loc_conf_t *lcf)
  * prepared reply it stands for. */
 typedef struct {
     ngx_http_gwf_content_type_t content_type; /* .value.data NULL: none */
+    size_t content_type_at; /* its index in the reply's headers */
     ngx_uint_t count;
     ngx_table_elt_t *elts;
+    size_t *at;         /* each element's index in the reply's headers */
     ngx_int_t location; /* index in elts, or -1 */
     ngx_int_t www_authenticate;
 } ngx_http_gwf_reply_form_t;
+
+/* The values of a prepared reply's first `count` headers, replaced for
+ * one request (abi.h send_prepared_reply_values); none: {NULL, 0}. */
+typedef struct {
+    const gwf_view *values;
+    size_t count;
+} ngx_http_gwf_reply_values_t;
 
 static u_char *
 cycle_copy(const gwf_view *v, size_t extra)
@@ -290,7 +299,8 @@ reply_form_build(const void *src, reply_header_fn header)
     while (header(src, n, &name, &value) == GWF_OK)
         n++;
     f->elts = ngx_pcalloc(ngx_cycle->pool, (n ? n : 1) * sizeof(*f->elts));
-    if (!f->elts)
+    f->at = ngx_pcalloc(ngx_cycle->pool, (n ? n : 1) * sizeof(*f->at));
+    if (!f->elts || !f->at)
         return NULL;
     for (ngx_uint_t i = 0; i < n; i++) {
         header(src, i, &name, &value);
@@ -299,6 +309,7 @@ reply_form_build(const void *src, reply_header_fn header)
             if (!ct.data)
                 return NULL;
             ngx_http_gwf_content_type_parse(&ct, &f->content_type);
+            f->content_type_at = i;
             continue;
         }
         /* Content-Length is the body's, set for every reply. */
@@ -316,6 +327,7 @@ reply_form_build(const void *src, reply_header_fn header)
         h->value.data = val;
         h->value.len = value.len;
         h->hash = ngx_hash_key(h->lowcase_key, name.len);
+        f->at[f->count] = i;
         if (ngx_http_gwf_name_is(name.ptr, name.len, "location"))
             f->location = (ngx_int_t)f->count;
         else if (ngx_http_gwf_name_is(name.ptr, name.len, "www-authenticate"))
@@ -325,22 +337,49 @@ reply_form_build(const void *src, reply_header_fn header)
     return f;
 }
 
-/* The headers of a prepared reply, from its form (built on first use). */
+/* A replaced value, copied into the request's pool: the plugin's view
+ * dies with its call. */
+static ngx_int_t
+reply_value_copy(ngx_http_request_t *r, const gwf_view *v, ngx_str_t *out)
+{
+    out->len = v->len;
+    out->data = ngx_pnalloc(r->pool, v->len ? v->len : 1);
+    if (!out->data)
+        return NGX_ERROR;
+    if (v->len)
+        ngx_memcpy(out->data, v->ptr, v->len);
+    return NGX_OK;
+}
+
+/* The headers of a prepared reply, from its form (built on first use),
+ * with the values `rv` replaces. */
 static ngx_int_t
 reply_headers_prepared(ngx_http_request_t *r, const void *src,
-                       reply_header_fn header, void **slot)
+                       reply_header_fn header, void **slot,
+                       ngx_http_gwf_reply_values_t rv)
 {
     ngx_http_gwf_reply_form_t *f = *slot;
     if (!f && !(f = reply_form_build(src, header)))
         return NGX_ERROR; /* what was allocated stays with the cycle */
     *slot = f;
-    if (f->content_type.value.data)
+    if (f->content_type.value.data && f->content_type_at < rv.count) {
+        ngx_str_t ct;
+        ngx_http_gwf_content_type_t parts;
+        if (reply_value_copy(r, &rv.values[f->content_type_at], &ct) != NGX_OK)
+            return NGX_ERROR;
+        ngx_http_gwf_content_type_parse(&ct, &parts);
+        ngx_http_gwf_content_type_set(r, &parts);
+    } else if (f->content_type.value.data) {
         ngx_http_gwf_content_type_set(r, &f->content_type);
+    }
     for (ngx_uint_t i = 0; i < f->count; i++) {
         ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
         if (!h)
             return NGX_ERROR;
         *h = f->elts[i];
+        if (f->at[i] < rv.count &&
+            reply_value_copy(r, &rv.values[f->at[i]], &h->value) != NGX_OK)
+            return NGX_ERROR;
         if ((ngx_int_t)i == f->location)
             r->headers_out.location = h;
         else if ((ngx_int_t)i == f->www_authenticate)
@@ -410,7 +449,8 @@ ngx_http_gwf_reply_headers(ngx_http_request_t *r, gwf_rt_stream *st)
     r->allow_ranges = 0;
     void **slot = gwf_stream_reply_prepared_slot(st);
     if (slot)
-        return reply_headers_prepared(r, st, stream_reply_header, slot);
+        return reply_headers_prepared(r, st, stream_reply_header, slot,
+                                      (ngx_http_gwf_reply_values_t){0});
     gwf_header h;
     for (size_t i = 0;
          gwf_stream_reply_header(st, i, &h.name, &h.value) == GWF_OK; i++)
@@ -508,7 +548,8 @@ ngx_http_gwf_send_constant(ngx_http_request_t *r, gwf_chain *chain,
     r->headers_out.content_length_n = (off_t)body.len;
     r->allow_ranges = 0; /* the reply is final: no ranges cut out of it */
     if (reply_headers_prepared(r, reply, chain_reply_header,
-                               gwf_chain_reply_slot(reply)) != NGX_OK)
+                               gwf_chain_reply_slot(reply),
+                               (ngx_http_gwf_reply_values_t){0}) != NGX_OK)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     ngx_chain_t *cl = NULL;
     if (body.len && r->method != NGX_HTTP_HEAD &&
@@ -552,9 +593,10 @@ early_reply(void *dp, const gwf_early_reply *reply)
     r->allow_ranges = 0; /* the reply is final: no ranges cut out of it */
     gwf_ngx_new_epoch();
     if (reply->prepared) {
+        ngx_http_gwf_reply_values_t rv = {reply->values, reply->value_count};
         if (reply_headers_prepared(r, reply->prepared, chain_reply_header,
-                                   gwf_chain_reply_slot(reply->prepared)) !=
-            NGX_OK)
+                                   gwf_chain_reply_slot(reply->prepared),
+                                   rv) != NGX_OK)
             return GWF_ERR_NO_MEMORY;
     } else {
         for (size_t i = 0; i < reply->header_count; i++)

@@ -220,8 +220,10 @@ on_early_reply(void *dp, const gwf_early_reply *reply)
     x->response.status = reply->status;
     for (size_t i = 0; i < reply->header_count; i++) {
         const gwf_header *h = &reply->headers[i];
-        if (gwf_memmsg_ops.add(&x->response, h->name.ptr, h->name.len,
-                               h->value.ptr, h->value.len) != GWF_OK)
+        const gwf_view *v =
+            i < reply->value_count ? &reply->values[i] : &h->value;
+        if (gwf_memmsg_ops.add(&x->response, h->name.ptr, h->name.len, v->ptr,
+                               v->len) != GWF_OK)
             return GWF_ERR_NO_MEMORY;
     }
     if (gwf_buf_set(&x->response_body, reply->body.ptr, reply->body.len) < 0)

@@ -968,6 +968,19 @@ h_reply_prepare(gwf_instance *i, uint32_t status, const gwf_header *headers,
     return GWF_OK;
 }
 
+/* The prepared reply of handle `reply` for the stream's instance, or
+ * NULL for a handle it did not prepare. */
+static rt_prepared *
+prepared_of(const rt_fstream *fs, uint64_t reply)
+{
+    const rt_instance *inst = fs->st->chain->filters[fs->index].inst;
+    uint32_t index = (uint32_t)reply;
+    if ((reply >> 32) != inst->reply_tag || index == 0 ||
+        index > inst->reply_count)
+        return NULL;
+    return inst->replies[index - 1];
+}
+
 static gwf_status
 h_send_prepared_reply(gwf_stream *s, uint64_t reply)
 {
@@ -975,12 +988,49 @@ h_send_prepared_reply(gwf_stream *s, uint64_t reply)
     if (st != GWF_OK)
         return st;
     rt_fstream *fs = FS(s);
-    const rt_instance *inst = fs->st->chain->filters[fs->index].inst;
-    uint32_t index = (uint32_t)reply;
-    if ((reply >> 32) != inst->reply_tag || index == 0 ||
-        index > inst->reply_count)
+    rt_prepared *p = prepared_of(fs, reply);
+    if (!p)
         return GWF_ERR_BAD_ARGUMENT;
-    st = rt_stream_reply_prepared(fs, inst->replies[index - 1]);
+    st = rt_stream_reply_prepared(fs, p, NULL, 0);
+    if (st == GWF_OK)
+        fs->dead_at = fs->st->w->invocation;
+    return st;
+}
+
+/* abi.h 0.10: only the values are checked, against the names checked
+ * when the reply was prepared. */
+static gwf_status
+h_send_prepared_reply_values(gwf_stream *s, uint64_t reply,
+                             const gwf_view *values, size_t count)
+{
+    gwf_status st = fs_usable(s);
+    if (st != GWF_OK)
+        return st;
+    rt_fstream *fs = FS(s);
+    rt_prepared *p = prepared_of(fs, reply);
+    if (!p || count > p->header_count || (count && !values))
+        return GWF_ERR_BAD_ARGUMENT;
+    gwf_view room[8];
+    gwf_view *checked = count <= 8 ? room : calloc(count, sizeof *checked);
+    if (!checked) {
+        rt_stream_reply_lost(fs->st);
+        return GWF_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < count && st == GWF_OK; i++) {
+        const gwf_view *name = &p->headers[i].name;
+        checked[i] = values[i];
+        if (checked[i].len && !checked[i].ptr) {
+            st = GWF_ERR_BAD_ARGUMENT;
+            break;
+        }
+        trim_ows(&checked[i].ptr, &checked[i].len);
+        if (!valid_value(name->ptr, name->len, checked[i].ptr, checked[i].len))
+            st = GWF_ERR_BAD_ARGUMENT;
+    }
+    if (st == GWF_OK)
+        st = rt_stream_reply_prepared(fs, p, count ? checked : NULL, count);
+    if (checked != room)
+        free(checked);
     if (st == GWF_OK)
         fs->dead_at = fs->st->w->invocation;
     return st;
@@ -1093,4 +1143,5 @@ const gwf_host rt_host_template = {
     .reply_always = h_reply_always,
     .metric_series_observe = h_metric_series_observe,
     .value_provide = h_value_provide,
+    .send_prepared_reply_values = h_send_prepared_reply_values,
 };

@@ -284,6 +284,11 @@ struct gwf_worker {
     int depth;
     bool draining;
     gwf_worker *prev_current; /* the thread's worker before enter */
+    /* The running thread's current-worker slot (worker.c), found once
+     * when the worker starts: a worker runs on the thread that started
+     * it, and a thread-local read from the nginx module (a dlopen'ed
+     * object) is a call into the dynamic linker each time. */
+    gwf_worker **current_slot;
     gwf_rt_stream *pending_head;
     gwf_rt_stream *pending_tail;
     size_t live_streams;

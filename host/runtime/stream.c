@@ -812,13 +812,20 @@ rt_stream_reply_lost(gwf_rt_stream *st)
 static gwf_status
 early_reply(gwf_rt_stream *st, uint32_t status, const gwf_header *headers,
             size_t count, const char *body, size_t body_len,
-            const char *details, rt_prepared *p)
+            const char *details, rt_prepared *p, const gwf_view *values,
+            size_t value_count)
 {
     if (st->early_answer || st->early_failed)
         return GWF_ERR_WRONG_PHASE; /* one answer, or the host's 500 */
-    size_t n = details ? strnlen(details, sizeof st->reply_details - 1) : 0;
-    memcpy(st->reply_details, details ? details : "", n);
-    st->reply_details[n] = '\0';
+    _Static_assert(sizeof p->details == sizeof st->reply_details,
+                   "a prepared reply's details fit a stream's");
+    if (p) { /* cut and ended when it was prepared */
+        memcpy(st->reply_details, p->details, sizeof st->reply_details);
+    } else {
+        size_t n = details ? strnlen(details, sizeof st->reply_details - 1) : 0;
+        memcpy(st->reply_details, details ? details : "", n);
+        st->reply_details[n] = '\0';
+    }
     gwf_early_reply reply = {
         .status = status,
         .headers = headers,
@@ -826,10 +833,12 @@ early_reply(gwf_rt_stream *st, uint32_t status, const gwf_header *headers,
         .body = {body, body_len},
         .details = st->reply_details,
         .prepared = (const gwf_chain_reply *)p,
+        .values = values,
+        .value_count = value_count,
     };
     /* The test host's failing memory fails what a stream would copy: a
-     * reply made now, not a prepared one. */
-    if ((st->w->rt->fail_reply_memory && !p) ||
+     * reply made now, or the values of a prepared one. */
+    if ((st->w->rt->fail_reply_memory && (!p || value_count)) ||
         st->ops->early_reply(st->dp, &reply) != GWF_OK) {
         st->early_failed = true;
         return GWF_ERR_NO_MEMORY;
@@ -853,7 +862,7 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
         return GWF_ERR_WRONG_PHASE;
     if (st->early)
         return early_reply(st, status, headers, count, body, body_len, details,
-                           NULL);
+                           NULL, NULL, 0);
     rt_memmsg_reset(&st->reply_msg);
     st->reply_body.len = 0;
     st->reply_prepared = NULL;
@@ -875,19 +884,50 @@ rt_stream_reply(rt_fstream *fs, uint32_t status, const gwf_header *headers,
     return GWF_OK;
 }
 
+/* A prepared reply with the values of its first `count` headers
+ * replaced, copied in as send_local_reply would copy it. */
+static gwf_status
+reply_prepared_copied(rt_fstream *fs, const rt_prepared *p,
+                      const gwf_view *values, size_t count)
+{
+    gwf_header room[16];
+    gwf_header *headers = p->headers;
+    if (count) {
+        headers = p->header_count <= 16
+                      ? room
+                      : malloc(p->header_count * sizeof *headers);
+        if (!headers) {
+            rt_stream_reply_lost(fs->st);
+            return GWF_ERR_NO_MEMORY;
+        }
+        memcpy(headers, p->headers, p->header_count * sizeof *headers);
+        for (size_t i = 0; i < count; i++)
+            headers[i].value = values[i];
+    }
+    gwf_status st = rt_stream_reply(fs, p->status, headers, p->header_count,
+                                    p->body.ptr, p->body.len, p->details);
+    if (headers != room && headers != p->headers)
+        free(headers);
+    return st;
+}
+
 /* A prepared reply is sent by reference when no plugin before the
  * sender has a response hook to run on it; otherwise it is copied in,
- * as send_local_reply would, so that those hooks can change it. */
+ * as send_local_reply would, so that those hooks can change it. Its
+ * replaced values (`count` of them, checked) go with it before the
+ * stream, where the data plane copies the answer at once; a stream's
+ * reply lives on after the call, so it is copied in. */
 gwf_status
-rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p)
+rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p, const gwf_view *values,
+                         size_t count)
 {
     gwf_rt_stream *st = fs->st;
     if (st->early)
         return early_reply(st, p->status, p->headers, p->header_count,
-                           p->body.ptr, p->body.len, p->details, p);
-    if (fs->index != 0)
-        return rt_stream_reply(fs, p->status, p->headers, p->header_count,
-                               p->body.ptr, p->body.len, p->details);
+                           p->body.ptr, p->body.len, p->details, p, values,
+                           count);
+    if (fs->index != 0 || count)
+        return reply_prepared_copied(fs, p, values, count);
     if (st->completed || st->response_released || st->reply_state != REPLY_NONE)
         return GWF_ERR_WRONG_PHASE;
     rt_memmsg_reset(&st->reply_msg);

@@ -171,7 +171,8 @@ gwf_status rt_stream_reply(rt_fstream *fs, uint32_t status,
                            const char *body, size_t body_len,
                            const char *details);
 /* Answer with a prepared reply (host.c checked the handle). */
-gwf_status rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p);
+gwf_status rt_stream_reply_prepared(rt_fstream *fs, rt_prepared *p,
+                                    const gwf_view *values, size_t count);
 /* Make the reply the stream's own copy (reply_msg, reply_body), for a
  * plugin reading it after a prepared reply was sent by reference.
  * GWF_OK or GWF_ERR_NO_MEMORY. */

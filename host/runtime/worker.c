@@ -9,6 +9,7 @@
  * a stream is also on that stream's list, so ending the stream cancels
  * it and no callback can reach a stream that is gone.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -627,9 +628,11 @@ worker_drain(gwf_worker *w)
 void
 rt_worker_enter(gwf_worker *w)
 {
+    /* runtime.h: a worker runs on the thread that started it. */
+    assert(w->current_slot == &current_worker);
     if (w->depth++ == 0 && !w->draining) {
-        w->prev_current = current_worker;
-        current_worker = w;
+        w->prev_current = *w->current_slot;
+        *w->current_slot = w;
     }
 }
 
@@ -639,7 +642,7 @@ rt_worker_leave(gwf_worker *w)
     if (--w->depth > 0 || w->draining)
         return;
     worker_drain(w);
-    current_worker = w->prev_current;
+    *w->current_slot = w->prev_current;
 }
 
 /* -- Workers ------------------------------------------------------------- */
@@ -720,6 +723,7 @@ gwf_worker_start(gwf_runtime *rt, uint32_t index, uint32_t count,
     w->index = index;
     w->count = count ? count : 1;
     w->ev = *ev;
+    w->current_slot = &current_worker;
     atomic_init(&w->posts_in_flight, 0);
     gwf_diag d;
     gwf_diag_init(&d);

@@ -291,6 +291,65 @@ define_metrics(rl_config *cfg)
         cfg->metrics.redis_latency_series = 0;
 }
 
+/* The names of the 429's headers, in the order of their values: the
+ * prepared replies' and send_local_reply's. */
+static const char *const over_names[] = {"retry-after", "x-ratelimit-limit",
+                                         "x-ratelimit-remaining",
+                                         "x-ratelimit-reset"};
+
+/* A 429 with `count` header values (over_names'), body and details: the
+ * prepared reply `reply` with those values, or through send_local_reply
+ * when there is none. */
+static void
+send_429(gwf_stream *s, uint64_t reply, const gwf_view *values, size_t count,
+         const char *body, const char *details)
+{
+    gwf_header headers[4];
+
+    if (reply) {
+        s->host->send_prepared_reply_values(s, reply, values, count);
+        return;
+    }
+    for (size_t i = 0; i < count; i++)
+        headers[i] = (gwf_header){gwf_cstr(over_names[i]), values[i]};
+    s->host->send_local_reply(s, 429, headers, count, body,
+                              body ? strlen(body) : 0, details);
+}
+
+/* Prepare the 429s the instance sends (rl_config's over_reply...), when
+ * the host can send them with each request's values; a refusal leaves
+ * send_local_reply doing the job. */
+static void
+prepare_replies(rl_config *cfg)
+{
+    const gwf_host *host = cfg->instance->host;
+    gwf_header headers[4];
+    uint64_t *reply;
+
+    if (!GWF_HAS_FIELD(host, gwf_host, send_prepared_reply_values) ||
+        !host->reply_prepare || !host->send_prepared_reply_values)
+        return;
+    for (size_t i = 0; i < 4; i++)
+        headers[i] = (gwf_header){gwf_cstr(over_names[i]), gwf_cstr("0")};
+    if (cfg->is_local) {
+        reply = &cfg->local_reply;
+        if (host->reply_prepare(cfg->instance, 429, headers, 1,
+                                "local_rate_limited",
+                                strlen("local_rate_limited"),
+                                "local_rate_limited", reply) != GWF_OK)
+            *reply = 0;
+        return;
+    }
+    reply = &cfg->over_reply;
+    if (host->reply_prepare(cfg->instance, 429, headers, 1, NULL, 0,
+                            "rate_limited", reply) != GWF_OK)
+        *reply = 0;
+    reply = &cfg->over_reply_headers;
+    if (host->reply_prepare(cfg->instance, 429, headers, 4, NULL, 0,
+                            "rate_limited", reply) != GWF_OK)
+        *reply = 0;
+}
+
 static gwf_status
 rl_config_create(const gwf_config_init *init, void **out)
 {
@@ -325,6 +384,7 @@ rl_config_create(const gwf_config_init *init, void **out)
         return gwf_cfg_status(&c);
     }
     define_metrics(cfg);
+    prepare_replies(cfg);
     *out = cfg;
     return GWF_OK;
 }
@@ -706,25 +766,23 @@ decision_set_headers(rl_stream *st, const decision_summary *sum)
 static void
 decision_reply_over(rl_stream *st, const decision_summary *sum)
 {
-    const gwf_host *host = st->s->host;
-    gwf_header headers[4];
-    size_t count = 0;
+    gwf_view values[4];
+    size_t count = 1;
     char retry[24];
-    size_t retry_len = gwf_u64_text(
-        retry, sum->retry_after > 0 ? (uint64_t)sum->retry_after : 1);
 
-    headers[count++] =
-        (gwf_header){gwf_cstr("retry-after"), (gwf_view){retry, retry_len}};
+    uint64_t retry_s = sum->retry_after > 0 ? (uint64_t)sum->retry_after : 1;
+
+    values[0] = (gwf_view){retry, gwf_u64_text(retry, retry_s)};
     if (st->add_headers) {
-        headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-limit"),
-                                        gwf_cstr(st->limit_hdr)};
-        headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-remaining"),
-                                        gwf_cstr(st->remaining_hdr)};
-        headers[count++] = (gwf_header){gwf_cstr("x-ratelimit-reset"),
-                                        gwf_cstr(st->reset_hdr)};
+        values[1] = gwf_cstr(st->limit_hdr);
+        values[2] = gwf_cstr(st->remaining_hdr);
+        values[3] = gwf_cstr(st->reset_hdr);
+        count = 4;
     }
     st->add_headers = 0;
-    host->send_local_reply(st->s, 429, headers, count, NULL, 0, "rate_limited");
+    send_429(st->s,
+             count == 4 ? st->cfg->over_reply_headers : st->cfg->over_reply,
+             values, count, NULL, "rate_limited");
 }
 
 /* The verdict, once every slot is settled (or the timer fired): judge
@@ -1418,9 +1476,9 @@ local_request_headers(rl_stream *st)
 {
     const rl_config *cfg = st->cfg;
     gwf_instance *inst = cfg->instance;
-    uint64_t wait_ns = 0;
+    uint64_t wait_ns = 0, wait_s;
     char retry[24];
-    gwf_header header;
+    gwf_view retry_v;
     int64_t now = inst->host->now(inst, GWF_CLOCK_MONOTONIC);
 
     /* `local: {}` (no bucket) switches a higher level's limit off, as in
@@ -1442,12 +1500,10 @@ local_request_headers(rl_stream *st)
         return GWF_CONTINUE;
     }
     gwf_outcome_counter_add(&cfg->metrics.local, RL_LOCAL_OVER_LIMIT);
-    snprintf(retry, sizeof(retry), "%" PRIu64,
-             (wait_ns + UINT64_C(999999999)) / UINT64_C(1000000000));
-    header = (gwf_header){gwf_cstr("retry-after"), gwf_cstr(retry)};
-    st->s->host->send_local_reply(st->s, 429, &header, 1, "local_rate_limited",
-                                  strlen("local_rate_limited"),
-                                  "local_rate_limited");
+    wait_s = (wait_ns + UINT64_C(999999999)) / UINT64_C(1000000000);
+    retry_v = (gwf_view){retry, gwf_u64_text(retry, wait_s)};
+    send_429(st->s, cfg->local_reply, &retry_v, 1, "local_rate_limited",
+             "local_rate_limited");
     return GWF_PAUSE;
 }
 
@@ -1480,7 +1536,7 @@ early_memo_over(gwf_stream *s, const rl_config *cfg, const rl_route *route,
     const rl_limit *limits[RL_MAX_DESCRIPTORS];
     size_t n = 0;
     int64_t now_s, retry = 0, until;
-    gwf_header header;
+    gwf_view value;
     char text[24];
 
     if (cfg->headers != RL_HEADERS_OFF || route->descriptor_count == 0 ||
@@ -1499,9 +1555,8 @@ early_memo_over(gwf_stream *s, const rl_config *cfg, const rl_route *route,
     }
     for (size_t i = 0; i < n; i++)
         count_outcome(cfg, limits[i], RL_OUTCOME_OVER_LIMIT);
-    header = (gwf_header){gwf_cstr("retry-after"),
-                          {text, gwf_u64_text(text, (uint64_t)retry)}};
-    s->host->send_local_reply(s, 429, &header, 1, NULL, 0, "rate_limited");
+    value = (gwf_view){text, gwf_u64_text(text, (uint64_t)retry)};
+    send_429(s, cfg->over_reply, &value, 1, NULL, "rate_limited");
     return GWF_PAUSE;
 }
 

@@ -237,6 +237,13 @@ typedef struct rl_config {
     /* The rolling script's SHA-1 in hex (EVALSHA), computed when the
      * config loads; "" if it could not be (EVAL is then used). */
     char rolling_sha[41];
+    /* The 429s prepared with a placeholder retry-after (abi.h 0.10),
+     * sent with each request's values: retry-after alone, and with the
+     * x-ratelimit-* headers; local_reply, the local bucket's. 0: the
+     * host has no send_prepared_reply_values (send_local_reply). */
+    uint64_t over_reply;
+    uint64_t over_reply_headers;
+    uint64_t local_reply;
 } rl_config;
 
 /* Read a GatewayExtension's spec.rateLimit, or {"local": ...}, into

@@ -22,10 +22,20 @@
  *             bug after a change)
  *   badwrite  set a header named "bad name" (refused: nothing changed),
  *             note its status; CONTINUE
+ *   values    (0.10) send_prepared_reply_values of a reply prepared in
+ *             config_create (429; retry-after: 0, content-type:
+ *             text/plain, x-fixed: kept; "values\n"; "early_values")
+ *             with the request's x-value for retry-after and, when the
+ *             request has one, x-type for content-type ("pad": the
+ *             value "\t 7 \t"); x-count: N sends N values (taken from
+ *             x-value, x-type, "v2", "v3"), x-count: null a NULL array
+ *             with a count of 1. The values are copied to the plugin's
+ *             stack and overwritten after the call. Notes "values=S";
+ *             PAUSE when sent, else CONTINUE
  *
- * request_headers logs "early <TAG> request_headers" and, for reply and
- * prepared, answers as request_early would (abi.h: a host may not call
- * request_early); for continue it logs the request id again, and notes
+ * request_headers logs "early <TAG> request_headers" and, for reply,
+ * prepared and values, answers as request_early would (abi.h: a host may not
+ * call request_early); for continue it logs the request id again, and notes
  * what GWF_ATTR_EARLY_DONE gives there (GWF_ERR_NOT_FOUND).
  * The plugin has no stream_complete: a chain that starts with it and
  * has no other plugin with one lets the host call request_early.
@@ -46,18 +56,20 @@ enum {
     MODE_CALLS,
     MODE_DONE,
     MODE_CHANGED,
-    MODE_BADWRITE
+    MODE_BADWRITE,
+    MODE_VALUES
 };
 
-static const char *const mode_names[] = {"continue", "reply",   "prepared",
-                                         "pause",    "bad",     "calls",
-                                         "done",     "changed", "badwrite"};
+static const char *const mode_names[] = {
+    "continue", "reply", "prepared", "pause",    "bad",
+    "calls",    "done",  "changed",  "badwrite", "values"};
 
 typedef struct early_config {
     gwf_instance *inst;
     char tag[8];
     int mode;
     uint64_t prepared;
+    uint64_t valued;
 } early_config;
 
 static gwf_status
@@ -86,12 +98,20 @@ early_config_create(const gwf_config_init *init, void **out)
     json_decref(root);
     const gwf_host *host = init->instance->host;
     gwf_header h = {gwf_cstr("x-prepared"), gwf_cstr("yes")};
+    gwf_header valued[3] = {
+        {gwf_cstr("retry-after"), gwf_cstr("0")},
+        {gwf_cstr("content-type"), gwf_cstr("text/plain")},
+        {gwf_cstr("x-fixed"), gwf_cstr("kept")},
+    };
     if (bad ||
         host->reply_prepare(init->instance, 418, &h, 1, "prepared\n", 9,
-                            "early_prepared", &cfg->prepared) != GWF_OK) {
+                            "early_prepared", &cfg->prepared) != GWF_OK ||
+        host->reply_prepare(init->instance, 429, valued, 3, "values\n", 7,
+                            "early_values", &cfg->valued) != GWF_OK) {
         static const char why[] = "expected {tag?, early?} with early one "
                                   "of continue, reply, prepared, pause, "
-                                  "bad, calls, done, changed, badwrite";
+                                  "bad, calls, done, changed, badwrite, "
+                                  "values";
         host->config_error(init->instance, "", why, sizeof why - 1);
         free(cfg);
         return GWF_ERR_BAD_ARGUMENT;
@@ -121,6 +141,51 @@ answer(gwf_stream *s, const early_config *cfg)
     host->send_local_reply(s, 429, headers, 2, "slow down\n", 10,
                            "early_reply");
     return GWF_PAUSE;
+}
+
+/* One request header's first value into `buf` (NUL-ended; "" when
+ * absent); 1 when it was there. */
+static int
+request_value(gwf_stream *s, const char *name, char *buf, size_t size)
+{
+    gwf_view v = {0};
+    buf[0] = '\0';
+    if (s->host->header_get(s, GWF_REQUEST, name, strlen(name), 0, &v) !=
+        GWF_OK)
+        return 0;
+    size_t n = v.len < size - 1 ? v.len : size - 1;
+    memcpy(buf, v.ptr, n);
+    buf[n] = '\0';
+    return 1;
+}
+
+/* MODE_VALUES: the prepared reply with the request's values. */
+static gwf_action
+answer_values(gwf_stream *s, const early_config *cfg)
+{
+    char value[128], type[128], count_text[16];
+    size_t count = 1;
+    int null_values = 0;
+    request_value(s, "x-value", value, sizeof value);
+    if (request_value(s, "x-type", type, sizeof type))
+        count = 2;
+    if (request_value(s, "x-count", count_text, sizeof count_text)) {
+        null_values = strcmp(count_text, "null") == 0;
+        count = null_values ? 1 : strtoul(count_text, NULL, 10);
+    }
+    if (strcmp(value, "pad") == 0)
+        memcpy(value, "\t 7 \t", 6);
+    gwf_view values[4] = {{value, strlen(value)},
+                          {type, strlen(type)},
+                          gwf_cstr("v2"),
+                          gwf_cstr("v3")};
+    gwf_status st = s->host->send_prepared_reply_values(
+        s, cfg->valued, null_values ? NULL : values, count);
+    /* The host copied what it keeps: nothing may point here now. */
+    memset(value, 'X', sizeof value);
+    memset(type, 'X', sizeof type);
+    gwf_logf(cfg->inst, GWF_LOG_INFO, "early %s note: values=%d", cfg->tag, st);
+    return st == GWF_OK ? GWF_PAUSE : GWF_CONTINUE;
 }
 
 static void
@@ -228,6 +293,8 @@ early_request_early(gwf_stream *s, void *config, void *route_config,
                  cfg->tag,
                  s->host->header_set(s, GWF_REQUEST, "bad name", 8, "v", 1));
         return GWF_CONTINUE;
+    case MODE_VALUES:
+        return answer_values(s, cfg);
     default:
         note_id(s, cfg);
         return GWF_CONTINUE;
@@ -242,6 +309,8 @@ early_request_headers(gwf_stream *s, void *ctx, int32_t end_of_stream)
     gwf_logf(cfg->inst, GWF_LOG_INFO, "early %s request_headers", cfg->tag);
     if (cfg->mode == MODE_REPLY || cfg->mode == MODE_PREPARED)
         return answer(s, cfg);
+    if (cfg->mode == MODE_VALUES)
+        return answer_values(s, cfg);
     if (cfg->mode == MODE_CONTINUE) {
         gwf_view done;
         note_id(s, cfg);

@@ -255,6 +255,178 @@ test_early_reply_out_of_memory_is_500(void **state)
 
 /* Only the first plugin's hook runs: a later one answers from its
  * stream hook, after the first one's. */
+/* -- Prepared replies with the request's values (0.10) -------------- */
+
+/* A request to chain `chain` with x-value, x-type and x-count (NULL:
+ * without that header). */
+static gwf_test_result *
+run_values(conf *c, const char *chain, const char *value, const char *type,
+           const char *count)
+{
+    gwf_test_request *req = conf_request(c, "GET", "/x", NULL);
+    if (value)
+        gwf_test_request_header(req, "x-value", value);
+    if (type)
+        gwf_test_request_header(req, "x-type", type);
+    if (count)
+        gwf_test_request_header(req, "x-count", count);
+    return conf_run(c, chain, req);
+}
+
+/* The prepared 429 as it was prepared but for `retry` and `type`. */
+static void
+assert_values_reply(conf *c, gwf_test_result *res, const char *retry,
+                    const char *type)
+{
+    conf_assert(c, gwf_test_status(res) == 429);
+    conf_assert(c, strcmp(gwf_test_header(res, "retry-after", 0), retry) == 0);
+    conf_assert(c, strcmp(gwf_test_header(res, "content-type", 0), type) == 0);
+    conf_assert(c, strcmp(gwf_test_header(res, "x-fixed", 0), "kept") == 0);
+    conf_assert(c, gwf_test_header(res, "retry-after", 1) == NULL);
+    conf_assert(c, gwf_test_header(res, "content-type", 1) == NULL);
+    conf_assert(c, conf_body_is(res, "values\n"));
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "early_values") == 0);
+    conf_assert(c, gwf_test_upstream_method(res) == NULL);
+}
+
+static void
+test_early_prepared_values_replace_the_first_header_values(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_result *res = run_values(c, "A", "42", NULL, NULL);
+    assert_values_reply(c, res, "42", "text/plain");
+    conf_assert(c, conf_logged(c, "early A note: values=0"));
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+}
+
+static void
+test_early_prepared_values_replace_the_content_type(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_result *res = run_values(c, "A", "5", "application/json", NULL);
+    assert_values_reply(c, res, "5", "application/json");
+}
+
+static void
+test_early_prepared_values_are_trimmed_as_local_reply_values(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_result *res = run_values(c, "A", "pad", NULL, NULL);
+    assert_values_reply(c, res, "7", "text/plain");
+}
+
+static void
+test_early_prepared_values_of_count_zero_send_the_reply_as_prepared(
+    void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_result *res = run_values(c, "A", "42", NULL, "0");
+    assert_values_reply(c, res, "0", "text/plain");
+}
+
+/* A refused value sends nothing: the plugin goes on, its stream hook
+ * is refused the same, and the request reaches the upstream whole. */
+static void
+expect_values_refused(conf *c, const char *value, const char *count)
+{
+    gwf_test_result *res = run_values(c, "A", value, NULL, count);
+    conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, conf_count(c, "early A note: values=2") == 2);
+    conf_assert(c, gwf_test_header(res, "x-fixed", 0) == NULL);
+    conf_assert(c, gwf_test_header(res, "x-injected", 0) == NULL);
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+}
+
+static void
+test_early_prepared_value_with_a_line_break_is_refused(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    expect_values_refused(c, "1\r\nx-injected: yes", NULL);
+}
+
+static void
+test_early_prepared_value_with_a_control_byte_is_refused(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    expect_values_refused(c, "1\x7f", NULL);
+}
+
+static void
+test_early_prepared_values_beyond_the_reply_headers_are_refused(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    expect_values_refused(c, "1", "4");
+}
+
+static void
+test_early_prepared_values_null_with_a_count_are_refused(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    expect_values_refused(c, "1", "null");
+}
+
+/* All three headers replaced: the last one too. */
+static void
+test_early_prepared_values_may_replace_every_header(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_result *res = run_values(c, "A", "9", "text/html", "3");
+    conf_assert(c, gwf_test_status(res) == 429);
+    conf_assert(c, strcmp(gwf_test_header(res, "retry-after", 0), "9") == 0);
+    conf_assert(
+        c, strcmp(gwf_test_header(res, "content-type", 0), "text/html") == 0);
+    conf_assert(c, strcmp(gwf_test_header(res, "x-fixed", 0), "v2") == 0);
+}
+
+/* From a stream hook (the probe after it completes streams, so the host
+ * makes the stream): the values outlive the plugin's call, and the
+ * probe sees the reply they make. */
+static void
+test_stream_prepared_values_are_copied_for_the_reply(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    conf_probe(c, 'P', NULL);
+    gwf_test_result *res = run_values(c, "AP", "42", "text/csv", NULL);
+    assert_values_reply(c, res, "42", "text/csv");
+    conf_assert(c, !conf_logged(c, "early A request_early"));
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+}
+
+/* Behind another plugin, which could change the reply in its response
+ * hooks: copied in as send_local_reply copies. */
+static void
+test_prepared_values_behind_another_plugin_are_its_reply(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "continue");
+    early_ext(c, 'B', "values");
+    gwf_test_result *res = run_values(c, "AB", "3", NULL, NULL);
+    assert_values_reply(c, res, "3", "text/plain");
+    conf_assert(c, conf_logged(c, "early B note: values=0"));
+}
+
+static void
+test_early_prepared_values_out_of_memory_is_500(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_host_reply_memory_fails(c->h, 1);
+    gwf_test_result *res = run_values(c, "A", "42", NULL, NULL);
+    conf_assert(c, gwf_test_status(res) == 500);
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "gwf_no_memory") == 0);
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+}
+
 static void
 test_early_is_called_for_the_first_plugin_only(void **state)
 {
@@ -329,6 +501,42 @@ main(void)
             conf_teardown),
         cmocka_unit_test_setup_teardown(test_early_reply_out_of_memory_is_500,
                                         conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_replace_the_first_header_values,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_replace_the_content_type, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_are_trimmed_as_local_reply_values,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_of_count_zero_send_the_reply_as_prepared,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_value_with_a_line_break_is_refused, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_value_with_a_control_byte_is_refused,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_beyond_the_reply_headers_are_refused,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_null_with_a_count_are_refused,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_may_replace_every_header, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stream_prepared_values_are_copied_for_the_reply, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_prepared_values_behind_another_plugin_are_its_reply,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_out_of_memory_is_500, conf_setup,
+            conf_teardown),
         cmocka_unit_test_setup_teardown(
             test_early_is_called_for_the_first_plugin_only, conf_setup,
             conf_teardown),

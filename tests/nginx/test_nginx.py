@@ -655,6 +655,53 @@ def early_answers_skip_the_stream():
         assert_no_leaks(ngx)
 
 
+def prepared_values_are_the_requests_own():
+    """A prepared reply sent with the request's values (ABI 0.10
+    send_prepared_reply_values; the `early` test plugin in "values"
+    mode): before the stream, each request gets its own retry-after and
+    content-type (nginx's content type, its charset included) beside the
+    prepared header and body, HEAD without the body; a value the host
+    refuses (a DEL byte) sends nothing and the request goes on to the
+    upstream; behind another plugin the same reply comes from the
+    stream."""
+    manifests = {"e.yaml": [early("values", "V", "values"),
+                            early("pass", "C", "continue")]}
+    with Upstream() as up, Nginx(server(
+            proxied("/v", "gwf_extension default/values"),
+            proxied("/behind", "gwf_extension default/pass; "
+                    "gwf_extension default/values")),
+            manifests, up) as ngx:
+        for n, path in enumerate(("/v", "/behind", "/v")):
+            value = str(3600 + n)
+            r = request(ngx.port, "GET", path, headers={
+                "x-value": value, "x-type": "text/csv; charset=utf-8"})
+            expect_status(r, 429, "GET %s" % path)
+            check(r.header("retry-after") == value and
+                  r.header("content-type") == "text/csv; charset=utf-8" and
+                  r.header("x-fixed") == "kept" and
+                  r.header("content-length") == "7" and
+                  r.body == b"values\n",
+                  "%s: %r %r" % (path, r.headers, r.body))
+            check([k.lower() for k, _ in r.headers].count("retry-after") == 1,
+                  "%s: headers %r" % (path, r.headers))
+        r = request(ngx.port, "HEAD", "/v", headers={"x-value": "12"})
+        expect_status(r, 429, "HEAD /v")
+        check(r.header("retry-after") == "12" and
+              r.header("content-type") == "text/plain" and r.body == b"",
+              "HEAD /v: %r %r" % (r.headers, r.body))
+        r = request(ngx.port, "POST", "/v", body=b"p" * 100000,
+                    headers={"x-value": "1\x7f"})
+        expect_status(r, 200, "POST /v with a refused value")
+        check(up.hits == 1 and up.requests[-1]["body_len"] == 100000,
+              "the upstream saw %d requests" % up.hits)
+        log = ngx.log()
+        check(log.count("early V note: values=2") == 2,
+              "the refusals:\n%s" % log[-3000:])
+        check(log.count("early V request_headers") == 2,
+              "stream hooks of V (behind, refused):\n%s" % log[-3000:])
+        assert_no_leaks(ngx)
+
+
 def early_done_sends_the_changed_request_without_a_stream():
     """A plugin alone in its chain finishes the request before the stream
     (ABI 0.9 GWF_DONE; the `early` test plugin in "done" mode): the
@@ -1865,6 +1912,7 @@ CASES = {f.__name__: f for f in [
     response_body_rewritten,
     local_reply_from_request_body,
     early_answers_skip_the_stream,
+    prepared_values_are_the_requests_own,
     early_done_sends_the_changed_request_without_a_stream,
     removed_header_beside_a_hash_zero_header_is_not_forwarded,
     local_reply_from_response_headers,

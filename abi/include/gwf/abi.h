@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define GWF_ABI_VERSION_MAJOR 0
-#define GWF_ABI_VERSION_MINOR 9
+#define GWF_ABI_VERSION_MINOR 10
 
 /* The one symbol a plugin exports. */
 #define GWF_PLUGIN_ENTRY_SYMBOL "gwf_plugin_entry"
@@ -758,6 +758,34 @@ struct gwf_host {
         gwf_status (*get)(void *ctx, const char *key, size_t key_len,
                           gwf_value_type *type, gwf_view *data),
         void (*release)(void *ctx), void *ctx);
+
+    /* -- Added in 0.10: prepared replies with values of the request --------
+     *
+     * A reply that is the same every time but for a value or two (a 429
+     * whose retry-after counts down, a 401 naming the request's realm)
+     * had to go through send_local_reply, which checks and converts every
+     * header on each call. Prepared with placeholder values, it can be
+     * sent with this request's values instead: the names, the other
+     * values and the body were checked and converted at config time, and
+     * only the given values are checked per call. Check for the slot with
+     * GWF_HAS_FIELD(host, gwf_host, send_prepared_reply_values) and a
+     * non-NULL pointer; on an older host, use send_local_reply. */
+
+    /* [worker] Answer the client now with prepared reply `reply`, the
+     * values of its first `count` headers (in the order given to
+     * reply_prepare) replaced by values[0 .. count-1]: what the client
+     * and the plugins before this one see is exactly what
+     * send_local_reply gives with those headers, the reply's body and
+     * details. Each value is checked and trimmed as send_local_reply
+     * checks a value of that header's name, and copied before the call
+     * returns. count 0 is send_prepared_reply. As send_prepared_reply
+     * otherwise (phases, results, dead handle, request_early), and
+     * GWF_ERR_BAD_ARGUMENT, with nothing sent, for a count above the
+     * reply's header count, NULL `values` with a count, or a value
+     * send_local_reply would refuse. */
+    gwf_status (*send_prepared_reply_values)(gwf_stream *s, uint64_t reply,
+                                             const gwf_view *values,
+                                             size_t count);
 };
 
 /* ------------------------------------------------------------------------
@@ -882,7 +910,8 @@ typedef struct gwf_plugin {
      * request's headers (header_get, header_count, header_at with
      * GWF_REQUEST), attributes and values (value_get: none is set yet),
      * log (stream_log), find its instance (stream_instance) and answer
-     * (send_local_reply, send_prepared_reply: the client gets exactly
+     * (send_local_reply, send_prepared_reply and from 0.10
+     * send_prepared_reply_values: the client gets exactly
      * what those calls give from request_headers, and the handle is
      * dead afterwards). Every other stream call returns
      * GWF_ERR_WRONG_PHASE. Worker-scope calls (metrics, clocks, logs,

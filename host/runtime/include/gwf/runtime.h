@@ -189,7 +189,8 @@ typedef struct gwf_event_ops {
 #define GWF_EV_STREAM 1u
 
 /* Start a worker: calls every instance's worker_start. NULL with errors
- * if one fails. */
+ * if one fails. A worker runs on the thread that started it: its
+ * streams, its events and gwf_worker_stop. */
 gwf_worker *gwf_worker_start(gwf_runtime *rt, uint32_t index, uint32_t count,
                              const gwf_event_ops *ev, gwf_errors *err);
 /* Stop it: worker_stop for every instance. Live streams must have been
@@ -236,7 +237,10 @@ typedef enum gwf_rt_state {
  * are checked as send_local_reply checks them. `prepared` is the
  * prepared reply when the plugin sent one (its status, headers and body
  * are then these, and gwf_chain_reply_slot gives its data-plane slot),
- * else NULL. */
+ * else NULL. A prepared reply sent with values (abi.h
+ * send_prepared_reply_values) has the values of its first `value_count`
+ * headers replaced by `values` (checked and trimmed): `headers` still
+ * holds the prepared ones, and the data plane sends these instead. */
 typedef struct gwf_early_reply {
     uint32_t status;
     const gwf_header *headers;
@@ -244,6 +248,8 @@ typedef struct gwf_early_reply {
     gwf_view body;
     const char *details;
     const gwf_chain_reply *prepared;
+    const gwf_view *values;
+    size_t value_count;
 } gwf_early_reply;
 
 typedef struct gwf_stream_ops {
