@@ -342,12 +342,13 @@ reply_form_build(const void *src, reply_header_fn header)
 static ngx_int_t
 reply_value_copy(ngx_http_request_t *r, const gwf_view *v, ngx_str_t *out)
 {
-    out->len = v->len;
-    out->data = ngx_pnalloc(r->pool, v->len ? v->len : 1);
-    if (!out->data)
+    u_char *p = ngx_pnalloc(r->pool, v->len ? v->len : 1);
+    if (!p)
         return NGX_ERROR;
     if (v->len)
-        ngx_memcpy(out->data, v->ptr, v->len);
+        ngx_memcpy(p, v->ptr, v->len);
+    out->data = p;
+    out->len = v->len;
     return NGX_OK;
 }
 

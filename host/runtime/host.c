@@ -941,7 +941,7 @@ h_reply_prepare(gwf_instance *i, uint32_t status, const gwf_header *headers,
     if (status < 200 || status > 599 || (count && !headers) ||
         (body_len && !body))
         return GWF_ERR_BAD_ARGUMENT;
-    if (inst->reply_count >= MAX_PREPARED)
+    if (inst->reply_count >= MAX_PREPARED || inst->rt->fail_reply_prepare)
         return GWF_ERR_NO_MEMORY;
     gwf_header room[16];
     gwf_header *checked = NULL;

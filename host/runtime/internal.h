@@ -237,6 +237,9 @@ struct gwf_runtime {
     /* gwf_runtime_fail_reply_memory: a plugin's local reply cannot be
      * made, as from a host out of memory (tests). */
     bool fail_reply_memory;
+    /* gwf_runtime_fail_reply_prepare: reply_prepare cannot keep a reply
+     * (tests). */
+    bool fail_reply_prepare;
     gwf_host host;
 };
 

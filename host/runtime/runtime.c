@@ -98,6 +98,12 @@ gwf_runtime_fail_reply_memory(gwf_runtime *rt, int on)
     rt->fail_reply_memory = on != 0;
 }
 
+void
+gwf_runtime_fail_reply_prepare(gwf_runtime *rt, int on)
+{
+    rt->fail_reply_prepare = on != 0;
+}
+
 gwf_runtime *
 gwf_runtime_new(const gwf_runtime_options *opts)
 {

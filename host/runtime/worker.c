@@ -747,6 +747,10 @@ gwf_worker_stop(gwf_worker *w)
     if (!w)
         return;
     gwf_runtime *rt = w->rt;
+    /* Stopped from another thread than the one that ran it (a data plane
+     * that joins its worker threads first): the slot of this thread, not
+     * that of a thread which may be gone. */
+    w->current_slot = &current_worker;
     if (w->live_streams)
         rt_log(rt, GWF_LOG_WARN, "gwf",
                "worker %u stopped with %zu streams still open", w->index,

@@ -35,6 +35,7 @@ struct gwf_test_host {
     int64_t realtime_base; /* realtime at MONO_START_NS */
     uint64_t max_pause_ns;
     size_t max_body;
+    int fail_prepare; /* gwf_test_host_reply_prepare_fails, for the runtime */
     gwf_buf errors;
     pthread_mutex_t log_lock; /* plugins may log from their own threads */
     gwf_buf logs;
@@ -267,6 +268,8 @@ runtime(gwf_test_host *h)
     h->rt = gwf_runtime_new(&opts);
     if (!h->rt)
         errors_add(h, "out of memory creating the runtime");
+    else
+        gwf_runtime_fail_reply_prepare(h->rt, h->fail_prepare);
     return h->rt;
 }
 
@@ -366,6 +369,14 @@ void
 gwf_test_host_reply_memory_fails(gwf_test_host *h, int on)
 {
     gwf_runtime_fail_reply_memory(h->rt, on);
+}
+
+void
+gwf_test_host_reply_prepare_fails(gwf_test_host *h, int on)
+{
+    h->fail_prepare = on;
+    if (h->rt)
+        gwf_runtime_fail_reply_prepare(h->rt, on);
 }
 
 void

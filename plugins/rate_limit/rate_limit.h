@@ -240,7 +240,7 @@ typedef struct rl_config {
     /* The 429s prepared with a placeholder retry-after (abi.h 0.10),
      * sent with each request's values: retry-after alone, and with the
      * x-ratelimit-* headers; local_reply, the local bucket's. 0: the
-     * host has no send_prepared_reply_values (send_local_reply). */
+     * host did not prepare it (send_local_reply sends it). */
     uint64_t over_reply;
     uint64_t over_reply_headers;
     uint64_t local_reply;

@@ -24,14 +24,19 @@
  *             note its status; CONTINUE
  *   values    (0.10) send_prepared_reply_values of a reply prepared in
  *             config_create (429; retry-after: 0, content-type:
- *             text/plain, x-fixed: kept; "values\n"; "early_values")
+ *             text/plain, x-fixed: kept, location: /placeholder;
+ *             "values\n"; "early_values")
  *             with the request's x-value for retry-after and, when the
  *             request has one, x-type for content-type ("pad": the
  *             value "\t 7 \t"); x-count: N sends N values (taken from
- *             x-value, x-type, "v2", "v3"), x-count: null a NULL array
- *             with a count of 1. The values are copied to the plugin's
- *             stack and overwritten after the call. Notes "values=S";
- *             PAUSE when sent, else CONTINUE
+ *             x-value, x-type, "v2", "/moved"), x-count: null a NULL array
+ *             with a count of 1. With x-many, the reply is another of
+ *             17 headers (x-m0 .. x-m16: "0"; no body; "early_many"),
+ *             each value x-value, 17 of them unless x-count says. With
+ *             x-forge, the handle is 0; with x-twice, a sent reply is
+ *             sent again and "again=S" noted. The values are copied to
+ *             the plugin's stack and overwritten after the call. Notes
+ *             "values=S"; PAUSE when sent, else CONTINUE
  *
  * request_headers logs "early <TAG> request_headers" and, for reply,
  * prepared and values, answers as request_early would (abi.h: a host may not
@@ -64,12 +69,15 @@ static const char *const mode_names[] = {
     "continue", "reply", "prepared", "pause",    "bad",
     "calls",    "done",  "changed",  "badwrite", "values"};
 
+#define MANY 17 /* headers of the "many" reply: past every inline room */
+
 typedef struct early_config {
     gwf_instance *inst;
     char tag[8];
     int mode;
     uint64_t prepared;
     uint64_t valued;
+    uint64_t many;
 } early_config;
 
 static gwf_status
@@ -98,16 +106,26 @@ early_config_create(const gwf_config_init *init, void **out)
     json_decref(root);
     const gwf_host *host = init->instance->host;
     gwf_header h = {gwf_cstr("x-prepared"), gwf_cstr("yes")};
-    gwf_header valued[3] = {
+    gwf_header valued[4] = {
         {gwf_cstr("retry-after"), gwf_cstr("0")},
         {gwf_cstr("content-type"), gwf_cstr("text/plain")},
         {gwf_cstr("x-fixed"), gwf_cstr("kept")},
+        {gwf_cstr("location"), gwf_cstr("/placeholder")},
     };
+    static const char *const many_names[MANY] = {
+        "x-m0",  "x-m1",  "x-m2",  "x-m3",  "x-m4",  "x-m5",
+        "x-m6",  "x-m7",  "x-m8",  "x-m9",  "x-m10", "x-m11",
+        "x-m12", "x-m13", "x-m14", "x-m15", "x-m16"};
+    gwf_header many[MANY];
+    for (size_t i = 0; i < MANY; i++)
+        many[i] = (gwf_header){gwf_cstr(many_names[i]), gwf_cstr("0")};
     if (bad ||
         host->reply_prepare(init->instance, 418, &h, 1, "prepared\n", 9,
                             "early_prepared", &cfg->prepared) != GWF_OK ||
-        host->reply_prepare(init->instance, 429, valued, 3, "values\n", 7,
-                            "early_values", &cfg->valued) != GWF_OK) {
+        host->reply_prepare(init->instance, 429, valued, 4, "values\n", 7,
+                            "early_values", &cfg->valued) != GWF_OK ||
+        host->reply_prepare(init->instance, 429, many, MANY, NULL, 0,
+                            "early_many", &cfg->many) != GWF_OK) {
         static const char why[] = "expected {tag?, early?} with early one "
                                   "of continue, reply, prepared, pause, "
                                   "bad, calls, done, changed, badwrite, "
@@ -163,24 +181,39 @@ request_value(gwf_stream *s, const char *name, char *buf, size_t size)
 static gwf_action
 answer_values(gwf_stream *s, const early_config *cfg)
 {
-    char value[128], type[128], count_text[16];
+    char value[128], type[128] = "", count_text[16], flag[8];
     size_t count = 1;
     int null_values = 0;
+    uint64_t reply = cfg->valued;
+    gwf_view values[MANY];
     request_value(s, "x-value", value, sizeof value);
-    if (request_value(s, "x-type", type, sizeof type))
-        count = 2;
+    if (strcmp(value, "pad") == 0)
+        memcpy(value, "\t 7 \t", 6);
+    values[0] = (gwf_view){value, strlen(value)};
+    if (request_value(s, "x-many", flag, sizeof flag)) {
+        reply = cfg->many;
+        count = MANY;
+        for (size_t i = 1; i < MANY; i++)
+            values[i] = values[0];
+    } else {
+        if (request_value(s, "x-type", type, sizeof type))
+            count = 2;
+        values[1] = (gwf_view){type, strlen(type)};
+        values[2] = gwf_cstr("v2");
+        values[3] = gwf_cstr("/moved");
+    }
     if (request_value(s, "x-count", count_text, sizeof count_text)) {
         null_values = strcmp(count_text, "null") == 0;
         count = null_values ? 1 : strtoul(count_text, NULL, 10);
     }
-    if (strcmp(value, "pad") == 0)
-        memcpy(value, "\t 7 \t", 6);
-    gwf_view values[4] = {{value, strlen(value)},
-                          {type, strlen(type)},
-                          gwf_cstr("v2"),
-                          gwf_cstr("v3")};
+    if (request_value(s, "x-forge", flag, sizeof flag))
+        reply = 0;
+    int twice = request_value(s, "x-twice", flag, sizeof flag);
     gwf_status st = s->host->send_prepared_reply_values(
-        s, cfg->valued, null_values ? NULL : values, count);
+        s, reply, null_values ? NULL : values, count);
+    if (st == GWF_OK && twice)
+        gwf_logf(cfg->inst, GWF_LOG_INFO, "early %s note: again=%d", cfg->tag,
+                 s->host->send_prepared_reply_values(s, reply, values, 1));
     /* The host copied what it keeps: nothing may point here now. */
     memset(value, 'X', sizeof value);
     memset(type, 'X', sizeof type);

@@ -253,8 +253,6 @@ test_early_reply_out_of_memory_is_500(void **state)
     conf_assert(c, !conf_logged(c, "early A request_headers"));
 }
 
-/* Only the first plugin's hook runs: a later one answers from its
- * stream hook, after the first one's. */
 /* -- Prepared replies with the request's values (0.10) -------------- */
 
 /* A request to chain `chain` with x-value, x-type and x-count (NULL:
@@ -282,6 +280,8 @@ assert_values_reply(conf *c, gwf_test_result *res, const char *retry,
     conf_assert(c, strcmp(gwf_test_header(res, "retry-after", 0), retry) == 0);
     conf_assert(c, strcmp(gwf_test_header(res, "content-type", 0), type) == 0);
     conf_assert(c, strcmp(gwf_test_header(res, "x-fixed", 0), "kept") == 0);
+    conf_assert(
+        c, strcmp(gwf_test_header(res, "location", 0), "/placeholder") == 0);
     conf_assert(c, gwf_test_header(res, "retry-after", 1) == NULL);
     conf_assert(c, gwf_test_header(res, "content-type", 1) == NULL);
     conf_assert(c, conf_body_is(res, "values\n"));
@@ -362,7 +362,7 @@ test_early_prepared_values_beyond_the_reply_headers_are_refused(void **state)
 {
     conf *c = *state;
     early_ext(c, 'A', "values");
-    expect_values_refused(c, "1", "4");
+    expect_values_refused(c, "1", "5");
 }
 
 static void
@@ -373,18 +373,19 @@ test_early_prepared_values_null_with_a_count_are_refused(void **state)
     expect_values_refused(c, "1", "null");
 }
 
-/* All three headers replaced: the last one too. */
+/* All four headers replaced: the last one too. */
 static void
 test_early_prepared_values_may_replace_every_header(void **state)
 {
     conf *c = *state;
     early_ext(c, 'A', "values");
-    gwf_test_result *res = run_values(c, "A", "9", "text/html", "3");
+    gwf_test_result *res = run_values(c, "A", "9", "text/html", "4");
     conf_assert(c, gwf_test_status(res) == 429);
     conf_assert(c, strcmp(gwf_test_header(res, "retry-after", 0), "9") == 0);
     conf_assert(
         c, strcmp(gwf_test_header(res, "content-type", 0), "text/html") == 0);
     conf_assert(c, strcmp(gwf_test_header(res, "x-fixed", 0), "v2") == 0);
+    conf_assert(c, strcmp(gwf_test_header(res, "location", 0), "/moved") == 0);
 }
 
 /* From a stream hook (the probe after it completes streams, so the host
@@ -427,6 +428,118 @@ test_early_prepared_values_out_of_memory_is_500(void **state)
     conf_assert(c, !conf_logged(c, "early A request_headers"));
 }
 
+/* A request for the "many" reply (17 headers: past the host's inline
+ * room for values and for a copied reply's headers). */
+static gwf_test_result *
+run_many(conf *c, const char *chain, const char *value)
+{
+    gwf_test_request *req = conf_request(c, "GET", "/x", NULL);
+    gwf_test_request_header(req, "x-value", value);
+    gwf_test_request_header(req, "x-many", "1");
+    return conf_run(c, chain, req);
+}
+
+static void
+assert_many_reply(conf *c, gwf_test_result *res, const char *value)
+{
+    char name[8];
+    conf_assert(c, gwf_test_status(res) == 429);
+    for (int i = 0; i < 17; i++) {
+        snprintf(name, sizeof name, "x-m%d", i);
+        const char *v = gwf_test_header(res, name, 0);
+        conf_assert(c, v && strcmp(v, value) == 0);
+    }
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "early_many") == 0);
+    conf_assert(c, conf_body_is(res, ""));
+}
+
+static void
+test_early_prepared_values_of_seventeen_headers_are_all_replaced(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    assert_many_reply(c, run_many(c, "A", "61"), "61");
+    conf_assert(c, !conf_logged(c, "early A request_headers"));
+}
+
+static void
+test_stream_prepared_values_of_seventeen_headers_are_all_replaced(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    conf_probe(c, 'P', NULL);
+    assert_many_reply(c, run_many(c, "AP", "62"), "62");
+    conf_assert(c, conf_count(c, "early A request_headers") == 1);
+}
+
+static void
+test_stream_prepared_values_out_of_memory_is_500(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    conf_probe(c, 'P', NULL);
+    gwf_test_host_reply_memory_fails(c->h, 1);
+    gwf_test_result *res = run_values(c, "AP", "42", NULL, NULL);
+    conf_assert(c, gwf_test_status(res) == 500);
+    conf_assert(c, strcmp(gwf_test_reply_details(res), "gwf_no_memory") == 0);
+    conf_check_ended(c, "P");
+}
+
+/* An empty value is a value: the header is sent empty. */
+static void
+test_early_prepared_value_may_be_empty(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_result *res = run_values(c, "A", "", NULL, NULL);
+    assert_values_reply(c, res, "", "text/plain");
+}
+
+/* After a reply the handle is dead, before the stream and in it. */
+static void
+expect_sent_once(conf *c, const char *chain)
+{
+    gwf_test_request *req = conf_request(c, "GET", "/x", NULL);
+    gwf_test_request_header(req, "x-value", "8");
+    gwf_test_request_header(req, "x-twice", "1");
+    gwf_test_result *res = conf_run(c, chain, req);
+    assert_values_reply(c, res, "8", "text/plain");
+    conf_assert(c, conf_logged(c, "early A note: again=4"));
+}
+
+static void
+test_early_prepared_values_sent_twice_are_refused_the_second_time(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    expect_sent_once(c, "A");
+}
+
+static void
+test_stream_prepared_values_sent_twice_are_refused_the_second_time(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    conf_probe(c, 'P', NULL);
+    expect_sent_once(c, "AP");
+}
+
+/* A handle the instance did not prepare (0) sends nothing. */
+static void
+test_prepared_values_of_a_handle_not_prepared_are_refused(void **state)
+{
+    conf *c = *state;
+    early_ext(c, 'A', "values");
+    gwf_test_request *req = conf_request(c, "GET", "/x", NULL);
+    gwf_test_request_header(req, "x-value", "8");
+    gwf_test_request_header(req, "x-forge", "1");
+    gwf_test_result *res = conf_run(c, "A", req);
+    conf_assert(c, gwf_test_status(res) == 200);
+    conf_assert(c, conf_count(c, "early A note: values=2") == 2);
+}
+
+/* Only the first plugin's hook runs: a later one answers from its
+ * stream hook, after the first one's. */
 static void
 test_early_is_called_for_the_first_plugin_only(void **state)
 {
@@ -537,6 +650,26 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_early_prepared_values_out_of_memory_is_500, conf_setup,
             conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_of_seventeen_headers_are_all_replaced,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stream_prepared_values_of_seventeen_headers_are_all_replaced,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stream_prepared_values_out_of_memory_is_500, conf_setup,
+            conf_teardown),
+        cmocka_unit_test_setup_teardown(test_early_prepared_value_may_be_empty,
+                                        conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_early_prepared_values_sent_twice_are_refused_the_second_time,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stream_prepared_values_sent_twice_are_refused_the_second_time,
+            conf_setup, conf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_prepared_values_of_a_handle_not_prepared_are_refused,
+            conf_setup, conf_teardown),
         cmocka_unit_test_setup_teardown(
             test_early_is_called_for_the_first_plugin_only, conf_setup,
             conf_teardown),

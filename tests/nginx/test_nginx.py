@@ -684,6 +684,19 @@ def prepared_values_are_the_requests_own():
                   "%s: %r %r" % (path, r.headers, r.body))
             check([k.lower() for k, _ in r.headers].count("retry-after") == 1,
                   "%s: headers %r" % (path, r.headers))
+            # nginx makes the prepared relative Location absolute.
+            loc = r.header("location") or ""
+            check(loc.startswith("http://") and loc.endswith("/placeholder"),
+                  "%s: location %r" % (path, loc))
+        # Every header replaced, the Location too: nginx's pointer to it
+        # is the element with the replaced value.
+        r = request(ngx.port, "GET", "/v", headers={
+            "x-value": "5", "x-type": "text/html", "x-count": "4"})
+        loc = r.header("location") or ""
+        check(r.status == 429 and r.header("x-fixed") == "v2" and
+              r.header("content-type") == "text/html" and
+              loc.startswith("http://") and loc.endswith("/moved"),
+              "every value: %r" % r.headers)
         r = request(ngx.port, "HEAD", "/v", headers={"x-value": "12"})
         expect_status(r, 429, "HEAD /v")
         check(r.header("retry-after") == "12" and

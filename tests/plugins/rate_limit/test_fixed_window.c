@@ -644,6 +644,37 @@ test_a_429_from_the_cache_needs_no_stream(void **state)
     gwf_test_host_free(h);
 }
 
+/* A host that could not prepare the 429s: the same answers through
+ * send_local_reply, from Redis's verdict and from the cache. */
+static void
+test_a_429_without_prepared_replies_is_the_same(void **state)
+{
+    (void)state;
+    gwf_test_host *h = gwf_test_host_new();
+    gwf_test_result *res;
+    size_t len = 1;
+
+    assert_non_null(h);
+    gwf_test_host_reply_prepare_fails(h, 1);
+    if (gwf_test_load_text(h, global_manifests(spec(PER_MINUTE(1)), FOO)))
+        fail_msg("load: %s", gwf_test_error(h));
+    assert_int_equal(status_of(h, "/", NULL), 200);
+    for (int i = 0; i < 2; i++) {
+        res = run_api(h, "/", NULL);
+        assert_int_equal(gwf_test_status(res), 429);
+        assert_true(gwf_test_had_stream(res) == (i == 0));
+        assert_string_equal(gwf_test_reply_details(res), "rate_limited");
+        assert_string_equal(gwf_test_header(res, "retry-after", 0),
+                            i == 0 ? "60" : "59");
+        assert_null(gwf_test_header(res, "retry-after", 1));
+        gwf_test_body(res, &len);
+        assert_int_equal(len, 0);
+        gwf_test_result_free(res);
+        gwf_test_advance(h, NS);
+    }
+    gwf_test_host_free(h);
+}
+
 /* Two Generic descriptors over their limits: the 429 from the cache
  * waits for the later of the two windows, and each is counted. */
 static void
@@ -903,6 +934,7 @@ main(void)
         T(test_over_limit_cache_ends_with_the_window),
         T(test_draft03_headers_on_a_429_from_the_cache),
         T(test_a_429_from_the_cache_needs_no_stream),
+        T(test_a_429_without_prepared_replies_is_the_same),
         T(test_two_generic_keys_from_the_cache_wait_for_the_later_window),
         T(test_a_cached_key_does_not_stop_counting_the_others),
         T(test_a_generic_key_over_its_limit_refuses_its_own_route_only),

@@ -92,6 +92,10 @@ gwf_runtime *gwf_runtime_new(const gwf_runtime_options *opts);
  * on, nonzero `on` makes every plugin's local reply fail as it does when
  * the host runs out of memory making it (the stream is answered 500). */
 void gwf_runtime_fail_reply_memory(gwf_runtime *rt, int on);
+/* For tests (gwf_test_host_reply_prepare_fails): from now on, nonzero
+ * `on` makes reply_prepare fail as it does when the host runs out of
+ * memory keeping the reply (GWF_ERR_NO_MEMORY). */
+void gwf_runtime_fail_reply_prepare(gwf_runtime *rt, int on);
 /* Frees every chain and plugin instance (config_destroy), unloads
  * plugins. All workers must have been stopped. */
 void gwf_runtime_free(gwf_runtime *rt);
@@ -190,7 +194,9 @@ typedef struct gwf_event_ops {
 
 /* Start a worker: calls every instance's worker_start. NULL with errors
  * if one fails. A worker runs on the thread that started it: its
- * streams, its events and gwf_worker_stop. */
+ * streams and its events (every gwf_event_ops callback) run there;
+ * gwf_worker_stop may run on another thread once the first no longer
+ * runs the worker. */
 gwf_worker *gwf_worker_start(gwf_runtime *rt, uint32_t index, uint32_t count,
                              const gwf_event_ops *ev, gwf_errors *err);
 /* Stop it: worker_stop for every instance. Live streams must have been

@@ -79,6 +79,10 @@ void gwf_test_response_header_fails(gwf_test_host *h, const char *name);
  * reply: the host answers 500 (details "gwf_no_memory") instead, and the
  * request must not go on. */
 void gwf_test_host_reply_memory_fails(gwf_test_host *h, int on);
+/* From now on (nonzero `on`), reply_prepare fails with GWF_ERR_NO_MEMORY
+ * as when the host cannot keep the reply: set it before loading
+ * manifests, to see what a plugin does without its prepared replies. */
+void gwf_test_host_reply_prepare_fails(gwf_test_host *h, int on);
 
 /* -- Requests ---------------------------------------------------------------
  */
