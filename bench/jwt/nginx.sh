@@ -72,8 +72,12 @@ trap 'exit 1' INT TERM
 token=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"]["RS256"])' "$tmp/tokens.json")
 jwks=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(json.dumps(json.load(open(sys.argv[1]))["jwks"])))' "$tmp/tokens.json")
 
-port=$((20000 + RANDOM % 20000)); up=$((port + 1))
-port_b=$((port + 2)); up_b=$((port + 3))
+# Below the ephemeral range and free: a port above it can be taken by
+# an outgoing connection between the choice and nginx's bind.
+port=$(bench_free_port)
+up=$(bench_free_port "$port")
+port_b=$(bench_free_port "$port" "$up")
+up_b=$(bench_free_port "$port" "$up" "$port_b")
 cat >"$tmp/jwt.yaml" <<YAML
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
