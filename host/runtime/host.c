@@ -803,6 +803,17 @@ h_resume(gwf_stream *s)
     return st;
 }
 
+/* A reply header's value `v` (a copy: trimmed in place) as a value of
+ * header `name` (checked already). */
+static bool
+reply_value_checked(const gwf_view *name, gwf_view *v)
+{
+    if (v->len && !v->ptr)
+        return false;
+    trim_ows(&v->ptr, &v->len);
+    return valid_value(name->ptr, name->len, v->ptr, v->len);
+}
+
 /* A local reply's headers follow the rules of header_set, and a reply
  * has no pseudo-header: the same names and bytes are refused, and the
  * values are trimmed, into a copy
@@ -820,13 +831,10 @@ reply_headers_checked(const gwf_header *headers, size_t count, gwf_header *room,
         return GWF_ERR_NO_MEMORY;
     for (size_t i = 0; i < count; i++) {
         copy[i] = headers[i];
-        gwf_view *v = &copy[i].value;
         /* A reply has no pseudo-headers: its status is its own. */
         if (!valid_name(copy[i].name.ptr, copy[i].name.len) ||
-            copy[i].name.ptr[0] == ':' || (v->len && !v->ptr))
-            goto bad;
-        trim_ows(&v->ptr, &v->len);
-        if (!valid_value(copy[i].name.ptr, copy[i].name.len, v->ptr, v->len))
+            copy[i].name.ptr[0] == ':' ||
+            !reply_value_checked(&copy[i].name, &copy[i].value))
             goto bad;
     }
     *out = copy;
@@ -1017,14 +1025,8 @@ h_send_prepared_reply_values(gwf_stream *s, uint64_t reply,
         return GWF_ERR_NO_MEMORY;
     }
     for (size_t i = 0; i < count && st == GWF_OK; i++) {
-        const gwf_view *name = &p->headers[i].name;
         checked[i] = values[i];
-        if (checked[i].len && !checked[i].ptr) {
-            st = GWF_ERR_BAD_ARGUMENT;
-            break;
-        }
-        trim_ows(&checked[i].ptr, &checked[i].len);
-        if (!valid_value(name->ptr, name->len, checked[i].ptr, checked[i].len))
+        if (!reply_value_checked(&p->headers[i].name, &checked[i]))
             st = GWF_ERR_BAD_ARGUMENT;
     }
     if (st == GWF_OK)
